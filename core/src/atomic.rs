@@ -1,0 +1,94 @@
+//! The one place where atomics are chosen.
+//!
+//! * `cfg(loom)`: loom's model-checked atomics and cells (run the models with
+//!   `RUSTFLAGS="--cfg loom"`).
+//! * feature `portable-atomic`: `portable_atomic` types, whose compare-and-swap falls back
+//!   to a `critical-section` on cores without it (thumbv6m). The application provides
+//!   the `critical-section` implementation; this crate never enables one.
+//! * otherwise: `core::sync::atomic`.
+//!
+//! Every module of the crate takes its atomics, its `UnsafeCell` and its spin hint from
+//! here, never from `core` directly.
+
+#[cfg(loom)]
+#[allow(unused_imports)]
+pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicUsize, Ordering};
+
+#[cfg(all(not(loom), feature = "portable-atomic"))]
+#[allow(unused_imports)]
+pub(crate) use portable_atomic::{fence, AtomicBool, AtomicU32, AtomicUsize, Ordering};
+
+#[cfg(all(not(loom), not(feature = "portable-atomic")))]
+#[allow(unused_imports)]
+pub(crate) use core::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicUsize, Ordering};
+
+/// The atomic word type that waiting strategies block on (see [`crate::wait::WaitStrategy`]).
+///
+/// It is `core::sync::atomic::AtomicU32`, or `portable_atomic::AtomicU32` with the
+/// `portable-atomic` feature (or loom's under `cfg(loom)`).
+pub type WaitWord = AtomicU32;
+
+/// A hint to the CPU that we are spinning (a `yield` under loom so models terminate).
+#[inline]
+pub(crate) fn spin_hint() {
+    #[cfg(loom)]
+    loom::thread::yield_now();
+    #[cfg(not(loom))]
+    core::hint::spin_loop();
+}
+
+/// `UnsafeCell` with loom's closure API, so the same code runs under loom and natively.
+#[cfg(loom)]
+pub(crate) use loom::cell::UnsafeCell;
+
+/// `UnsafeCell` with loom's closure API, so the same code runs under loom and natively.
+#[cfg(not(loom))]
+#[derive(Debug)]
+#[repr(transparent)]
+pub(crate) struct UnsafeCell<T>(core::cell::UnsafeCell<T>);
+
+#[cfg(not(loom))]
+#[allow(dead_code)]
+impl<T> UnsafeCell<T> {
+    /// Wraps `value`.
+    #[inline]
+    pub(crate) const fn new(value: T) -> Self {
+        Self(core::cell::UnsafeCell::new(value))
+    }
+    /// Gives the closure a shared raw pointer to the contents.
+    #[inline]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.0.get())
+    }
+    /// Gives the closure a mutable raw pointer to the contents.
+    #[inline]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+    /// Consumes the cell.
+    #[inline]
+    pub(crate) fn into_inner(self) -> T {
+        self.0.into_inner()
+    }
+}
+
+/// Declares a constructor that is `const fn` natively and a plain `fn` under loom
+/// (loom's atomics have no `const fn new`).
+///
+/// ```ignore
+/// maybe_const_fn! {
+///     /// Docs.
+///     pub fn new() -> Self { Self { n: AtomicU32::new(0) } }
+/// }
+/// ```
+macro_rules! maybe_const_fn {
+    ($(#[$m:meta])* $vis:vis fn $name:ident $(<$($g:tt),*>)? ($($args:tt)*) -> $ret:ty $body:block) => {
+        $(#[$m])*
+        #[cfg(not(loom))]
+        $vis const fn $name $(<$($g),*>)? ($($args)*) -> $ret $body
+        $(#[$m])*
+        #[cfg(loom)]
+        $vis fn $name $(<$($g),*>)? ($($args)*) -> $ret $body
+    };
+}
+pub(crate) use maybe_const_fn;

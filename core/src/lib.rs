@@ -1,0 +1,47 @@
+//! # conkit-core
+//!
+//! `#![no_std]`, allocation-free concurrency primitives that link into firmware, OS
+//! threads, OS processes and web workers unchanged:
+//!
+//! | module | what |
+//! |---|---|
+//! | [`spsc`] | wait-free single-producer/single-consumer ring with split handles |
+//! | [`mpmc`] | bounded lock-free multi-producer/multi-consumer ring |
+//! | [`lock`] | spin lock, fair ticket lock, reentrant lock, data-guarding `Mutex` |
+//! | [`semaphore`] | counting and bounded semaphores |
+//! | [`event_flags`] | 32-bit event flag groups (wait-any / wait-all / clear-on-exit) |
+//! | [`event`] | a one-bit `Event` (Python's `threading.Event`) |
+//! | [`queue`] | fixed-capacity Python-style FIFO / LIFO / priority queues with `task_done`/`join` |
+//! | [`wait`] | waiting strategies: how a blocked caller sleeps |
+//! | `asynch` | async front ends (feature `async`) |
+//!
+//! Every type has a `const fn new`, holds no heap and no internal pointers, and its
+//! layout does not depend on its address, so it can be a `static` in firmware or be
+//! placed in memory shared between processes or wasm workers. Every operation that can
+//! wait comes in three front ends over one core: `try_*` (never waits, legal in an
+//! interrupt), blocking (generic over a [`wait::WaitStrategy`]) and `async`
+//! (feature `async`, via [`asynch::Async`]).
+#![no_std]
+#![deny(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+mod atomic;
+mod cache_padded;
+
+pub mod event;
+pub mod event_flags;
+pub mod lock;
+pub mod mpmc;
+pub mod queue;
+pub mod semaphore;
+pub mod spsc;
+pub mod wait;
+
+#[cfg(feature = "async")]
+pub mod asynch;
+
+pub use atomic::WaitWord;
+pub use cache_padded::CachePadded;

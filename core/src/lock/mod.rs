@@ -1,0 +1,86 @@
+//! Locks: spin lock, fair ticket lock, reentrant lock, and the data-guarding [`Mutex`].
+//!
+//! Two small traits separate the algorithm from the data (the `lock_api` pattern):
+//!
+//! * [`RawLock`]: a Python-shaped lock without data (`acquire`, `try_acquire`,
+//!   `release`, `locked`). Releasing a lock that is not held is a typed
+//!   [`ReleaseError`], never undefined behaviour.
+//! * [`RawMutex`]: "run this closure under mutual exclusion", the form data structures
+//!   that keep their state under a lock (the Python-style queues) are generic over.
+//!   Every `RawLock` is a `RawMutex`; so is [`CriticalSectionMutex`], the one to use when
+//!   an interrupt handler touches the structure.
+
+/// Why a `release` was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ReleaseError {
+    /// The lock was not held (Python: `RuntimeError: release unlocked lock`).
+    NotLocked,
+    /// The lock is held by another owner (Python's `RLock`:
+    /// `RuntimeError: cannot release un-acquired lock`).
+    NotOwner,
+}
+
+impl core::fmt::Display for ReleaseError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            ReleaseError::NotLocked => "release of an unlocked lock",
+            ReleaseError::NotOwner => "release of a lock held by another owner",
+        })
+    }
+}
+
+impl core::error::Error for ReleaseError {}
+
+/// A lock without data, with Python's `threading.Lock` operations.
+pub trait RawLock {
+    /// Takes the lock if it is free; never waits (legal in an interrupt handler).
+    fn try_acquire(&self) -> bool;
+    /// Takes the lock, waiting as long as needed.
+    fn acquire(&self);
+    /// Gives the lock back.
+    ///
+    /// # Errors
+    /// [`ReleaseError::NotLocked`] if it was not held; [`ReleaseError::NotOwner`] for
+    /// locks with an owner when the caller is not it.
+    fn release(&self) -> Result<(), ReleaseError>;
+    /// `true` while somebody holds the lock (a snapshot).
+    fn locked(&self) -> bool;
+}
+
+/// Mutual exclusion as a scope: runs `f` with the lock held.
+pub trait RawMutex {
+    /// Runs `f` under mutual exclusion and returns its result.
+    fn with_lock<R>(&self, f: impl FnOnce() -> R) -> R;
+}
+
+impl<L: RawLock> RawMutex for L {
+    #[inline]
+    fn with_lock<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.acquire();
+        let r = f();
+        // We hold the lock we just acquired, so release cannot fail.
+        let _ = self.release();
+        r
+    }
+}
+
+/// Mutual exclusion by `critical_section::with`: interrupt-safe on single-core firmware
+/// (interrupts are masked), a global lock on std. Not for memory shared between
+/// processes (the std critical section is per process): use a [`RawLock`] there.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CriticalSectionMutex;
+
+impl CriticalSectionMutex {
+    /// The (stateless) critical-section mutex.
+    pub const fn new() -> Self {
+        Self
+    }
+}
+
+impl RawMutex for CriticalSectionMutex {
+    #[inline]
+    fn with_lock<R>(&self, f: impl FnOnce() -> R) -> R {
+        critical_section::with(|_| f())
+    }
+}

@@ -1,0 +1,2 @@
+//! Cross-crate scenario tests and benchmarks for conkit (see `tests/` and `benches/`).
+#![deny(missing_docs)]
