@@ -92,3 +92,33 @@ macro_rules! maybe_const_fn {
     };
 }
 pub(crate) use maybe_const_fn;
+
+/// `fetch_add` on a word that may live on a core without read-modify-write atomics.
+///
+/// With native 32-bit RMW (or `portable-atomic`, or loom) this is `fetch_add`. On cores
+/// with only atomic loads and stores (thumbv6m without the `portable-atomic` feature) it
+/// is a load and a store inside a `critical-section`, which is atomic on the single-core
+/// parts such targets are. Only the slow paths of [`crate::wait::Waiters`] use it, so the
+/// wait-free SPSC ring keeps its blocking forms on those cores.
+#[inline]
+pub(crate) fn counter_add(word: &AtomicU32, delta: u32, order: Ordering) -> u32 {
+    #[cfg(any(loom, feature = "portable-atomic", target_has_atomic = "32"))]
+    {
+        word.fetch_add(delta, order)
+    }
+    #[cfg(not(any(loom, feature = "portable-atomic", target_has_atomic = "32")))]
+    {
+        let _ = order;
+        critical_section::with(|_| {
+            let old = word.load(Ordering::Acquire);
+            word.store(old.wrapping_add(delta), Ordering::Release);
+            old
+        })
+    }
+}
+
+/// `fetch_sub` counterpart of [`counter_add`].
+#[inline]
+pub(crate) fn counter_sub(word: &AtomicU32, delta: u32, order: Ordering) -> u32 {
+    counter_add(word, delta.wrapping_neg(), order)
+}

@@ -31,11 +31,15 @@ extern crate std;
 mod atomic;
 mod cache_padded;
 
+#[cfg(any(feature = "portable-atomic", target_has_atomic = "32"))]
 pub mod event;
+#[cfg(any(feature = "portable-atomic", target_has_atomic = "32"))]
 pub mod event_flags;
 pub mod lock;
 pub mod mpmc;
+#[cfg(any(feature = "portable-atomic", target_has_atomic = "32"))]
 pub mod queue;
+#[cfg(any(feature = "portable-atomic", target_has_atomic = "32"))]
 pub mod semaphore;
 pub mod spsc;
 pub mod wait;

@@ -6,7 +6,9 @@
 //! * `firmware` — builds the Cortex-M firmware proof and runs it in QEMU
 
 mod bench;
+mod demo;
 mod firmware;
+mod test;
 mod util;
 
 use std::process::ExitCode;
@@ -14,6 +16,8 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
+        Some("test") => test::run_all(&args[1..]),
+        Some("demo") => demo::run(&args[1..]),
         Some("firmware") => firmware::run(),
         Some("bench") => bench::run(&args[1..]),
         _ => {

@@ -1,1 +1,152 @@
-//! (in progress)
+//! Fixed-capacity Python-style queues: [`Queue`] (FIFO), [`LifoQueue`] and
+//! [`PriorityQueue`], with `task_done`/`join` accounting and Python 3.13's `shutdown`.
+//!
+//! # Provenance
+//! The structure of CPython's `Lib/queue.py`: one mutex guarding the container and an
+//! `unfinished_tasks` counter, three conditions (`not_empty`, `not_full`,
+//! `all_tasks_done`), and the container's order left to subclasses (`_put`/`_get`), here
+//! the [`QueueStore`] trait with [`Fifo`], [`Lifo`] and [`Priority`] (a min-heap, like
+//! `heapq`). The conditions are event counts ([`Waiters`](crate::wait::Waiters)) instead of
+//! condition variables, so a waiter never holds the mutex while it sleeps, the mutex can
+//! be an interrupt-masking critical section, and waking costs nothing when nobody waits.
+//! One algorithm, [`BaseQueue`], serves all three disciplines.
+//!
+//! Semantics follow Python (checked against CPython 3.13's `queue` module):
+//! * `put`/`put_nowait`/`put_until` count one unfinished task per item and wake a
+//!   getter; `get*` wake a putter; a failed put hands the item back
+//!   ([`PutError::Full`], [`PutError::ShutDown`], [`ShutDown`]).
+//! * `task_done` more often than items were put is [`TaskDoneError::TooManyCalls`]
+//!   (Python's `ValueError`); `join` waits until the count is zero.
+//! * `shutdown(false)`: puts fail, gets drain the remaining items, then fail.
+//!   `shutdown(true)`: puts and gets fail at once, the remaining items are dropped and
+//!   each counts as one `task_done`. Every blocked caller is woken.
+//!
+//! # Progress
+//! Blocking, lock-based: every operation runs one short critical section (a push or pop
+//! on an inline container plus counter updates; `O(log N)` comparisons for the priority
+//! queue). Waiting happens outside the lock through the strategy `W`. Not lock-free: a
+//! thread preempted inside the critical section delays the others (with the default
+//! [`CriticalSectionMutex`] on single-core firmware, interrupts are masked for that
+//! short time instead).
+//!
+//! # When to use
+//! When you want Python's queue semantics, task accounting (`join`), several producers
+//! *and* consumers, any item type, LIFO or priority order, or a queue an interrupt
+//! handler feeds. When not: for one producer and one consumer of plain data use
+//! [`spsc`](crate::spsc) (wait-free, no lock), and for many-to-many FIFO throughput
+//! without `join` use [`mpmc`](crate::mpmc) (lock-free).
+//!
+//! # Interrupts, processes
+//! * The default mutex, [`CriticalSectionMutex`], masks interrupts on single-core
+//!   firmware, so an interrupt handler may use the queue — but only the never-waiting
+//!   forms (`put_nowait`, `get_nowait`, `task_done`, `shutdown`, the queries). The
+//!   blocking forms belong to the main loop or tasks.
+//! * On std, the critical section is a lock *per process*. For a queue placed in memory
+//!   shared between processes (or wasm workers), use a [`RawLock`](crate::lock::RawLock)
+//!   mutex that lives in that memory ([`BaseQueue::with_mutex`]) and a process-shared
+//!   waiting strategy.
+//!
+//! # Example
+//! A `static` job queue fed by an interrupt handler and drained by the main loop:
+//! ```
+//! use conkit_core::queue::{GetError, PutError, Queue};
+//!
+//! static JOBS: Queue<u32, 8> = Queue::new();
+//!
+//! // An interrupt handler: never waits.
+//! fn on_uart_rx(byte: u8) {
+//!     if let Err(PutError::Full(_dropped)) = JOBS.put_nowait(u32::from(byte)) {
+//!         // count an overrun
+//!     }
+//! }
+//!
+//! on_uart_rx(b'h');
+//! on_uart_rx(b'i');
+//! // The main loop.
+//! let mut got = 0;
+//! loop {
+//!     match JOBS.get_nowait() {
+//!         Ok(job) => {
+//!             got += job;
+//!             JOBS.task_done().unwrap();
+//!         }
+//!         Err(GetError::Empty) => break,
+//!         Err(GetError::ShutDown) => return,
+//!     }
+//! }
+//! assert_eq!(got, u32::from(b'h') + u32::from(b'i'));
+//! JOBS.join(); // all tasks done: returns at once
+//! ```
+//!
+//! Worker threads, `join`, and a shutdown (on std):
+//! ```
+//! use conkit_core::queue::Queue;
+//!
+//! let q: Queue<u64, 4> = Queue::new();
+//! std::thread::scope(|s| {
+//!     for _ in 0..2 {
+//!         s.spawn(|| {
+//!             // `get` fails once the queue is shut down and drained.
+//!             while let Ok(job) = q.get() {
+//!                 let _ = job * 2;
+//!                 q.task_done().unwrap();
+//!             }
+//!         });
+//!     }
+//!     for job in 0..100 {
+//!         q.put(job).unwrap(); // waits while the 4 slots are full
+//!     }
+//!     q.join(); // every job was taken and marked done
+//!     q.shutdown(false); // release the workers
+//! });
+//! assert_eq!(q.unfinished_tasks(), 0);
+//! ```
+
+mod base;
+mod error;
+mod store;
+
+pub use base::BaseQueue;
+pub use error::{GetError, PutError, ShutDown, TaskDoneError};
+pub use store::{Fifo, Lifo, Priority, QueueStore};
+
+use crate::lock::CriticalSectionMutex;
+use crate::wait::Spin;
+
+/// A first-in, first-out queue of capacity `N` (Python's `queue.Queue(maxsize=N)`).
+///
+/// ```
+/// use conkit_core::queue::Queue;
+/// static Q: Queue<u8, 4> = Queue::new();
+/// Q.put_nowait(1).unwrap();
+/// Q.put_nowait(2).unwrap();
+/// assert_eq!(Q.get_nowait(), Ok(1));
+/// ```
+pub type Queue<T, const N: usize, M = CriticalSectionMutex, W = Spin> = BaseQueue<Fifo<T, N>, M, W>;
+
+/// A last-in, first-out queue of capacity `N` (Python's `queue.LifoQueue(maxsize=N)`).
+///
+/// ```
+/// use conkit_core::queue::LifoQueue;
+/// static Q: LifoQueue<u8, 4> = LifoQueue::new();
+/// Q.put_nowait(1).unwrap();
+/// Q.put_nowait(2).unwrap();
+/// assert_eq!(Q.get_nowait(), Ok(2));
+/// ```
+pub type LifoQueue<T, const N: usize, M = CriticalSectionMutex, W = Spin> =
+    BaseQueue<Lifo<T, N>, M, W>;
+
+/// A smallest-first queue of capacity `N` (Python's `queue.PriorityQueue(maxsize=N)`).
+///
+/// Equal items come out in an unspecified order; use `(priority, sequence, item)` tuples
+/// to keep insertion order among equal priorities.
+///
+/// ```
+/// use conkit_core::queue::PriorityQueue;
+/// static Q: PriorityQueue<(u8, &str), 4> = PriorityQueue::new();
+/// Q.put_nowait((2, "low")).unwrap();
+/// Q.put_nowait((1, "high")).unwrap();
+/// assert_eq!(Q.get_nowait(), Ok((1, "high")));
+/// ```
+pub type PriorityQueue<T, const N: usize, M = CriticalSectionMutex, W = Spin> =
+    BaseQueue<Priority<T, N>, M, W>;

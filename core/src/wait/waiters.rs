@@ -17,7 +17,7 @@ use core::fmt;
 use core::marker::PhantomData;
 
 use super::{Deadline, WaitOutcome, WaitStrategy};
-use crate::atomic::{fence, maybe_const_fn, AtomicU32, Ordering};
+use crate::atomic::{counter_add, counter_sub, fence, maybe_const_fn, AtomicU32, Ordering};
 
 /// Sleepers of one primitive, and how to wake them (see the module docs).
 pub struct Waiters<W: WaitStrategy> {
@@ -74,15 +74,15 @@ impl<W: WaitStrategy> Waiters<W> {
                     return None;
                 }
             }
-            self.sleepers.fetch_add(1, Ordering::SeqCst);
+            counter_add(&self.sleepers, 1, Ordering::SeqCst);
             fence(Ordering::SeqCst);
             let key = self.seq.load(Ordering::Acquire);
             if let Some(r) = condition() {
-                self.sleepers.fetch_sub(1, Ordering::Release);
+                counter_sub(&self.sleepers, 1, Ordering::Release);
                 return Some(r);
             }
             let outcome = W::wait(&self.seq, key, deadline);
-            self.sleepers.fetch_sub(1, Ordering::Release);
+            counter_sub(&self.sleepers, 1, Ordering::Release);
             if outcome == WaitOutcome::TimedOut {
                 // Last look: the state may have changed just as the deadline passed.
                 return condition();
@@ -108,7 +108,7 @@ impl<W: WaitStrategy> Waiters<W> {
     #[inline]
     pub fn notify_one(&self) {
         if self.has_sleepers() {
-            self.seq.fetch_add(1, Ordering::Release);
+            counter_add(&self.seq, 1, Ordering::Release);
             W::wake_one(&self.seq);
         }
     }
@@ -117,7 +117,7 @@ impl<W: WaitStrategy> Waiters<W> {
     #[inline]
     pub fn notify_all(&self) {
         if self.has_sleepers() {
-            self.seq.fetch_add(1, Ordering::Release);
+            counter_add(&self.seq, 1, Ordering::Release);
             W::wake_all(&self.seq);
         }
     }

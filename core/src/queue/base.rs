@@ -1,0 +1,533 @@
+//! [`BaseQueue`]: the one algorithm behind every queue discipline (see the module docs).
+
+use core::fmt;
+
+use super::error::{GetError, PutError, ShutDown, TaskDoneError};
+use super::store::{Fifo, Lifo, Priority, QueueStore};
+use crate::atomic::{maybe_const_fn, AtomicBool, Ordering, UnsafeCell};
+use crate::lock::{CriticalSectionMutex, RawMutex};
+use crate::wait::{Spin, WaitStrategy, Waiters};
+
+/// Where the queue is in its life (Python 3.13's `is_shutdown`, plus whether the
+/// shutdown was immediate, so getters refuse while an immediate shutdown drains).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Phase {
+    /// Puts and gets work.
+    Open,
+    /// `shutdown(false)`: puts fail, gets drain the remaining items.
+    ShutDown,
+    /// `shutdown(true)`: puts and gets fail; the items are being (or were) discarded.
+    Immediate,
+}
+
+/// Everything the lock protects.
+struct State<S> {
+    store: S,
+    /// Items put and not yet marked done with `task_done` (saturates at `usize::MAX`).
+    unfinished: usize,
+    phase: Phase,
+}
+
+/// A bounded, blocking, Python-style queue: one lock, three event counts, and a
+/// [`QueueStore`] deciding the order. Use it through the aliases
+/// [`Queue`](super::Queue), [`LifoQueue`](super::LifoQueue) and
+/// [`PriorityQueue`](super::PriorityQueue).
+///
+/// * `S`: the store ([`Fifo`], [`Lifo`], [`Priority`] or your own).
+/// * `M`: the mutex guarding the store; [`CriticalSectionMutex`] by default, which is
+///   interrupt-safe. Use a [`RawLock`](crate::lock::RawLock) for memory shared between
+///   processes.
+/// * `W`: how blocked callers sleep ([`Spin`] by default; a futex in the std adapter).
+///
+/// # Panics
+/// An operation panics if it is called from *inside* the same queue's critical section,
+/// i.e. from an item's `Ord::cmp` (priority queues) or a custom [`QueueStore`] method
+/// that calls back into the queue. With a reentrant mutex (critical sections nest) that
+/// would otherwise alias the store; an internal `busy` flag turns it into a loud error
+/// (like `RefCell`), and does the same for a custom `M` that fails to exclude threads.
+/// Nothing else panics.
+///
+/// # Example
+/// ```
+/// use conkit_core::queue::{GetError, PutError, Queue};
+///
+/// static Q: Queue<&str, 2> = Queue::new();
+///
+/// Q.put_nowait("a").unwrap();
+/// Q.put_nowait("b").unwrap();
+/// assert_eq!(Q.put_nowait("c"), Err(PutError::Full("c"))); // the item comes back
+/// assert_eq!(Q.get_nowait(), Ok("a"));
+/// Q.task_done().unwrap();
+/// assert_eq!(Q.get_nowait(), Ok("b"));
+/// Q.task_done().unwrap();
+/// assert_eq!(Q.get_nowait(), Err(GetError::Empty));
+/// Q.join(); // every item was marked done
+/// ```
+pub struct BaseQueue<S: QueueStore, M: RawMutex = CriticalSectionMutex, W: WaitStrategy = Spin> {
+    mutex: M,
+    /// Only accessed through [`BaseQueue::locked`].
+    state: UnsafeCell<State<S>>,
+    /// `true` while some caller is inside [`BaseQueue::locked`]: the guard that makes
+    /// the `&mut` to `state` exclusive whatever `M` does (see `locked`).
+    busy: AtomicBool,
+    /// Notified (one) when an item was added; all on shutdown.
+    not_empty: Waiters<W>,
+    /// Notified (one) when an item was removed; all on shutdown.
+    not_full: Waiters<W>,
+    /// Notified (all) when `unfinished` drops to zero.
+    all_tasks_done: Waiters<W>,
+}
+
+// SAFETY: the only non-`Sync` part is `state`, which is accessed exclusively inside
+// `locked`, behind the `busy` flag: a caller only dereferences it after swapping `busy`
+// from `false` to `true` (`Acquire`) and gives it up by storing `false` (`Release`), so
+// at most one caller at a time holds the `&mut`, and each sees the previous holder's
+// writes. That holds for any `M` (even a safe `RawMutex` impl that fails to exclude: the
+// second caller panics instead of racing). So sharing the queue is sending items from
+// thread to thread, like `Mutex<S>`: `S: Send`, not `S: Sync`. `M: Sync` because every
+// thread calls `with_lock` through a shared reference. `W` is only a type marker.
+unsafe impl<S: QueueStore + Send, M: RawMutex + Sync, W: WaitStrategy> Sync for BaseQueue<S, M, W> {}
+
+/// Holds the `busy` flag for one critical section; clears it on drop (also when
+/// unwinding).
+struct BusyGuard<'a>(&'a AtomicBool);
+
+impl<'a> BusyGuard<'a> {
+    /// Sets `busy`; panics if it was already set, i.e. on re-entry from inside the
+    /// section, or if the mutex let a second thread in.
+    #[inline]
+    fn enter(busy: &'a AtomicBool) -> Self {
+        if busy.swap(true, Ordering::Acquire) {
+            panic!("conkit queue: entered twice at once (an item's Ord or a QueueStore method called back into the queue, or the RawMutex does not exclude)");
+        }
+        Self(busy)
+    }
+}
+
+impl Drop for BusyGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+impl<S: QueueStore, M: RawMutex, W: WaitStrategy> BaseQueue<S, M, W> {
+    maybe_const_fn! {
+        /// A queue over `store`, guarded by `mutex`. Items already in `store` can be got
+        /// but are not unfinished tasks: `unfinished_tasks()` starts at 0.
+        pub fn with_store(store: S, mutex: M) -> Self {
+            Self {
+                mutex,
+                state: UnsafeCell::new(State {
+                    store,
+                    unfinished: 0,
+                    phase: Phase::Open,
+                }),
+                busy: AtomicBool::new(false),
+                not_empty: Waiters::new(),
+                not_full: Waiters::new(),
+                all_tasks_done: Waiters::new(),
+            }
+        }
+    }
+
+    /// Runs `f` on the state with the mutex held: the only access path to `state`.
+    ///
+    /// The mutex makes contenders wait (and masks interrupts, for the default one); the
+    /// `busy` flag, always free when the mutex works and nobody re-enters, is what the
+    /// exclusive access rests on.
+    #[inline]
+    fn locked<R>(&self, f: impl FnOnce(&mut State<S>) -> R) -> R {
+        self.mutex.with_lock(|| {
+            let _busy = BusyGuard::enter(&self.busy);
+            self.state.with_mut(|state| {
+                // SAFETY: `BusyGuard::enter` swapped `busy` from `false` to `true`
+                // (`Acquire`), and only the guard's drop, after `f` returns or unwinds,
+                // clears it (`Release`): no other caller, on this thread (re-entry) or
+                // another, can be between those two points, and the previous holder's
+                // accesses happen before ours. So this `&mut` is the only reference to the
+                // state, and it does not escape `f`.
+                f(unsafe { &mut *state })
+            })
+        })
+    }
+
+    // ---- try_* front end (never waits; legal in an interrupt with the default mutex) ----
+
+    /// Puts `item` if there is a free slot; never waits (Python's `put_nowait`).
+    ///
+    /// Wakes one blocked getter. Legal in an interrupt handler with
+    /// [`CriticalSectionMutex`].
+    ///
+    /// # Errors
+    /// [`PutError::Full`] when the queue is full, [`PutError::ShutDown`] after
+    /// [`shutdown`](Self::shutdown); both hand `item` back.
+    pub fn put_nowait(&self, item: S::Item) -> Result<(), PutError<S::Item>> {
+        self.locked(|st| {
+            if st.phase != Phase::Open {
+                return Err(PutError::ShutDown(item));
+            }
+            match st.store.push(item) {
+                Ok(()) => {
+                    st.unfinished = st.unfinished.saturating_add(1);
+                    Ok(())
+                }
+                Err(item) => Err(PutError::Full(item)),
+            }
+        })?;
+        self.not_empty.notify_one();
+        Ok(())
+    }
+
+    /// Takes the next item if there is one; never waits (Python's `get_nowait`).
+    ///
+    /// Wakes one blocked putter. Legal in an interrupt handler with
+    /// [`CriticalSectionMutex`].
+    ///
+    /// # Errors
+    /// [`GetError::Empty`] when there is no item; [`GetError::ShutDown`] after a
+    /// shutdown once the queue is empty, or at once after an immediate shutdown.
+    pub fn get_nowait(&self) -> Result<S::Item, GetError> {
+        let item = self.locked(|st| match st.phase {
+            Phase::Immediate => Err(GetError::ShutDown),
+            Phase::ShutDown => st.store.pop().ok_or(GetError::ShutDown),
+            Phase::Open => st.store.pop().ok_or(GetError::Empty),
+        })?;
+        self.not_full.notify_one();
+        Ok(item)
+    }
+
+    /// Marks one item taken with a get as processed (Python's `task_done`); wakes the
+    /// callers of [`join`](Self::join) when the count reaches zero.
+    ///
+    /// # Errors
+    /// [`TaskDoneError::TooManyCalls`] when there is no unfinished task (Python's
+    /// `ValueError`).
+    pub fn task_done(&self) -> Result<(), TaskDoneError> {
+        let all_done = self.locked(|st| {
+            st.unfinished = st
+                .unfinished
+                .checked_sub(1)
+                .ok_or(TaskDoneError::TooManyCalls)?;
+            Ok(st.unfinished == 0)
+        })?;
+        if all_done {
+            self.all_tasks_done.notify_all();
+        }
+        Ok(())
+    }
+
+    /// Shuts the queue down (Python 3.13's `shutdown(immediate)`); wakes every blocked
+    /// caller.
+    ///
+    /// From now on puts fail with `ShutDown` (handing the item back). With
+    /// `immediate == false`, gets keep returning the remaining items and fail once the
+    /// queue is empty; with `immediate == true`, gets fail at once and the remaining items
+    /// are removed and dropped, each counting as one `task_done` (so [`join`](Self::join)
+    /// returns once the tasks already taken are done). Items are dropped one critical
+    /// section at a time, outside the lock. Calling it again is allowed; a later
+    /// `shutdown(false)` does not undo an immediate one.
+    pub fn shutdown(&self, immediate: bool) {
+        let phase = if immediate {
+            Phase::Immediate
+        } else {
+            Phase::ShutDown
+        };
+        self.locked(|st| st.phase = st.phase.max(phase));
+        self.not_empty.notify_all();
+        self.not_full.notify_all();
+        if immediate {
+            while let Some(item) = self.locked(|st| {
+                let item = st.store.pop()?;
+                st.unfinished = st.unfinished.saturating_sub(1);
+                Some(item)
+            }) {
+                drop(item);
+            }
+            self.all_tasks_done.notify_all();
+        }
+    }
+
+    // ---- queries (each takes the lock briefly; the answer may be stale at once) ----
+
+    /// How many items are queued (Python's `qsize`).
+    pub fn qsize(&self) -> usize {
+        self.locked(|st| st.store.len())
+    }
+
+    /// `true` when no item is queued (Python's `empty`).
+    pub fn empty(&self) -> bool {
+        self.locked(|st| st.store.is_empty())
+    }
+
+    /// `true` when no slot is free (Python's `full`; never for an unbounded store).
+    pub fn full(&self) -> bool {
+        self.locked(|st| st.store.is_full())
+    }
+
+    /// The capacity (Python's `maxsize`): `N` for the fixed-capacity stores, `usize::MAX`
+    /// for an unbounded store (where Python says `0`).
+    pub fn maxsize(&self) -> usize {
+        self.locked(|st| st.store.capacity())
+    }
+
+    /// Items put and not yet marked done with [`task_done`](Self::task_done) (Python's
+    /// `unfinished_tasks` attribute).
+    pub fn unfinished_tasks(&self) -> usize {
+        self.locked(|st| st.unfinished)
+    }
+
+    /// `true` after [`shutdown`](Self::shutdown) (Python's `is_shutdown`).
+    pub fn is_shutdown(&self) -> bool {
+        self.locked(|st| st.phase != Phase::Open)
+    }
+
+    // ---- blocking front end (through the event counts) ----
+
+    /// Puts `item`, waiting while the queue is full (Python's `put()`).
+    ///
+    /// # Errors
+    /// [`ShutDown`] (with the item) if the queue is or gets shut down before a slot
+    /// frees up.
+    pub fn put(&self, item: S::Item) -> Result<(), ShutDown<S::Item>> {
+        let mut pending = Some(item);
+        self.not_full
+            .wait(|| match self.put_nowait(pending.take()?) {
+                Ok(()) => Some(Ok(())),
+                Err(PutError::ShutDown(item)) => Some(Err(ShutDown(item))),
+                Err(PutError::Full(item)) => {
+                    pending = Some(item);
+                    None
+                }
+            })
+    }
+
+    /// Puts `item`, waiting at most until `deadline` for a free slot (Python's
+    /// `put(timeout=...)`).
+    ///
+    /// # Errors
+    /// [`PutError::Full`] if no slot freed up in time, [`PutError::ShutDown`] if the
+    /// queue is or gets shut down; both hand `item` back.
+    pub fn put_until(&self, item: S::Item, deadline: W::Deadline) -> Result<(), PutError<S::Item>> {
+        let mut pending = Some(item);
+        let done =
+            self.not_full
+                .wait_until(Some(deadline), || match self.put_nowait(pending.take()?) {
+                    Err(PutError::Full(item)) => {
+                        pending = Some(item);
+                        None
+                    }
+                    other => Some(other),
+                });
+        match (done, pending) {
+            (Some(result), _) => result,
+            (None, Some(item)) => Err(PutError::Full(item)),
+            // `pending` is only emptied by an attempt that returned `Some`.
+            (None, None) => Ok(()),
+        }
+    }
+
+    /// Takes the next item, waiting while the queue is empty (Python's `get()`).
+    ///
+    /// # Errors
+    /// [`ShutDown`] once the queue is shut down and empty, or at once after an immediate
+    /// shutdown.
+    pub fn get(&self) -> Result<S::Item, ShutDown> {
+        self.not_empty.wait(|| match self.get_nowait() {
+            Ok(item) => Some(Ok(item)),
+            Err(GetError::ShutDown) => Some(Err(ShutDown(()))),
+            Err(GetError::Empty) => None,
+        })
+    }
+
+    /// Takes the next item, waiting at most until `deadline` (Python's
+    /// `get(timeout=...)`). A get that times out never takes an item.
+    ///
+    /// # Errors
+    /// [`GetError::Empty`] if no item arrived in time; [`GetError::ShutDown`] as for
+    /// [`get`](Self::get).
+    pub fn get_until(&self, deadline: W::Deadline) -> Result<S::Item, GetError> {
+        self.not_empty
+            .wait_until(Some(deadline), || match self.get_nowait() {
+                Err(GetError::Empty) => None,
+                other => Some(other),
+            })
+            .unwrap_or(Err(GetError::Empty))
+    }
+
+    /// Waits until every item put has been marked done with
+    /// [`task_done`](Self::task_done) (Python's `join`).
+    pub fn join(&self) {
+        self.all_tasks_done
+            .wait(|| (self.unfinished_tasks() == 0).then_some(()));
+    }
+
+    /// [`join`](Self::join) with a deadline: `true` if all tasks were done in time.
+    pub fn join_until(&self, deadline: W::Deadline) -> bool {
+        self.all_tasks_done
+            .wait_until(Some(deadline), || {
+                (self.unfinished_tasks() == 0).then_some(())
+            })
+            .is_some()
+    }
+}
+
+/// Constructors of the three disciplines: `new()` with the default
+/// [`CriticalSectionMutex`], `with_mutex(m)` with any other.
+macro_rules! constructors {
+    ($store:ident, $alias:literal $(, $bound:path)?) => {
+        impl<T $(: $bound)?, const N: usize, W: WaitStrategy>
+            BaseQueue<$store<T, N>, CriticalSectionMutex, W>
+        {
+            maybe_const_fn! {
+                /// An empty
+                #[doc = $alias]
+                /// of capacity exactly `N`, guarded by a critical section (usable in a
+                /// `static`; `N == 0` is a compile-time error).
+                pub fn new() -> Self {
+                    Self::with_store($store::new(), CriticalSectionMutex::new())
+                }
+            }
+        }
+
+        impl<T $(: $bound)?, const N: usize, M: RawMutex, W: WaitStrategy>
+            BaseQueue<$store<T, N>, M, W>
+        {
+            maybe_const_fn! {
+                /// An empty
+                #[doc = $alias]
+                /// of capacity exactly `N`, guarded by `mutex` (e.g. a
+                /// [`RawLock`](crate::lock::RawLock) for memory shared between processes).
+                pub fn with_mutex(mutex: M) -> Self {
+                    Self::with_store($store::new(), mutex)
+                }
+            }
+        }
+    };
+}
+
+constructors!(Fifo, "FIFO queue");
+constructors!(Lifo, "LIFO queue (a stack)");
+constructors!(Priority, "priority queue (smallest first)", Ord);
+
+impl<S: QueueStore + Default, M: RawMutex + Default, W: WaitStrategy> Default
+    for BaseQueue<S, M, W>
+{
+    fn default() -> Self {
+        Self::with_store(S::default(), M::default())
+    }
+}
+
+impl<S: QueueStore, M: RawMutex, W: WaitStrategy> fmt::Debug for BaseQueue<S, M, W> {
+    /// Prints the counters (never the items: formatting them would run user code under
+    /// the lock).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (qsize, maxsize, unfinished, phase) =
+            self.locked(|st| (st.store.len(), st.store.capacity(), st.unfinished, st.phase));
+        f.debug_struct("BaseQueue")
+            .field("qsize", &qsize)
+            .field("maxsize", &maxsize)
+            .field("unfinished_tasks", &unfinished)
+            .field("shutdown", &phase)
+            .finish()
+    }
+}
+
+// ---- async front end ----
+
+#[cfg(feature = "async")]
+impl<S: QueueStore, M: RawMutex, W: WaitStrategy, const K: usize>
+    crate::asynch::Async<BaseQueue<S, M, W>, K>
+{
+    /// Puts `item`, waiting (asynchronously) while the queue is full.
+    ///
+    /// Cancel-safe: dropping the future before it completes drops the item, and never
+    /// leaves it half-put.
+    ///
+    /// # Errors
+    /// [`ShutDown`] (with the item) if the queue is or gets shut down first.
+    pub async fn put(&self, item: S::Item) -> Result<(), ShutDown<S::Item>> {
+        let mut pending = Some(item);
+        let result = core::future::poll_fn(|cx| {
+            self.wakers()
+                .poll_until(cx, || match self.inner().put_nowait(pending.take()?) {
+                    Ok(()) => Some(Ok(())),
+                    Err(PutError::ShutDown(item)) => Some(Err(ShutDown(item))),
+                    Err(PutError::Full(item)) => {
+                        pending = Some(item);
+                        None
+                    }
+                })
+        })
+        .await;
+        if result.is_ok() {
+            self.wakers().wake_all();
+        }
+        result
+    }
+
+    /// Takes the next item, waiting (asynchronously) while the queue is empty.
+    ///
+    /// # Errors
+    /// [`ShutDown`] as for the blocking [`BaseQueue::get`].
+    pub async fn get(&self) -> Result<S::Item, ShutDown> {
+        let result = core::future::poll_fn(|cx| {
+            self.wakers()
+                .poll_until(cx, || match self.inner().get_nowait() {
+                    Ok(item) => Some(Ok(item)),
+                    Err(GetError::ShutDown) => Some(Err(ShutDown(()))),
+                    Err(GetError::Empty) => None,
+                })
+        })
+        .await;
+        if result.is_ok() {
+            self.wakers().wake_all();
+        }
+        result
+    }
+
+    /// Waits (asynchronously) until every item put has been marked done.
+    pub async fn join(&self) {
+        core::future::poll_fn(|cx| {
+            self.wakers()
+                .poll_until(cx, || (self.inner().unfinished_tasks() == 0).then_some(()))
+        })
+        .await;
+    }
+
+    /// [`BaseQueue::put_nowait`], then wakes the parked tasks.
+    ///
+    /// # Errors
+    /// As [`BaseQueue::put_nowait`].
+    pub fn put_nowait(&self, item: S::Item) -> Result<(), PutError<S::Item>> {
+        self.inner().put_nowait(item)?;
+        self.wakers().wake_all();
+        Ok(())
+    }
+
+    /// [`BaseQueue::get_nowait`], then wakes the parked tasks.
+    ///
+    /// # Errors
+    /// As [`BaseQueue::get_nowait`].
+    pub fn get_nowait(&self) -> Result<S::Item, GetError> {
+        let item = self.inner().get_nowait()?;
+        self.wakers().wake_all();
+        Ok(item)
+    }
+
+    /// [`BaseQueue::task_done`], then wakes the parked tasks.
+    ///
+    /// # Errors
+    /// As [`BaseQueue::task_done`].
+    pub fn task_done(&self) -> Result<(), TaskDoneError> {
+        self.inner().task_done()?;
+        self.wakers().wake_all();
+        Ok(())
+    }
+
+    /// [`BaseQueue::shutdown`], then wakes the parked tasks.
+    pub fn shutdown(&self, immediate: bool) {
+        self.inner().shutdown(immediate);
+        self.wakers().wake_all();
+    }
+}
