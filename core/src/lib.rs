@@ -20,7 +20,7 @@
 //! placed in memory shared between processes or wasm workers. Every operation that can
 //! wait comes in three front ends over one core: `try_*` (never waits, legal in an
 //! interrupt), blocking (generic over a [`wait::WaitStrategy`]) and `async`
-//! (feature `async`, via [`asynch::Async`]).
+//! (feature `async`, via `asynch::Async`).
 #![no_std]
 #![deny(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]

@@ -9,6 +9,58 @@
 //!   that keep their state under a lock (the Python-style queues) are generic over.
 //!   Every `RawLock` is a `RawMutex`; so is [`CriticalSectionMutex`], the one to use when
 //!   an interrupt handler touches the structure.
+//!
+//! The locks:
+//!
+//! | type | algorithm | waiters | fair | Python |
+//! |---|---|---|---|---|
+//! | [`SpinLock`] | test-and-test-and-set, exponential backoff | spin | no | — |
+//! | [`TicketLock`] | ticket lock (Mellor-Crummey & Scott) | spin | FIFO | — |
+//! | [`Lock<W>`] | Drepper's futex mutex #3 (0 / 1 / 2) | sleep per `W` | no | `threading.Lock` |
+//! | [`ReentrantLock<O, W>`] | owner id + depth over `Lock<W>` | sleep per `W` | no | `threading.RLock` |
+//!
+//! and [`Mutex<R, T>`] pairs a value with any [`ExclusiveLock`] (aliases [`SpinMutex`],
+//! [`TicketMutex`], [`BlockingMutex`]). Each has its own module ([`spin`], [`ticket`],
+//! [`blocking`], [`reentrant`], [`mutex`]) with the algorithm's provenance, progress
+//! guarantee and an example; the types are re-exported here.
+//!
+//! # Progress
+//! Every lock here is **blocking**, none is lock-free: a holder that stops (preempted,
+//! interrupted, crashed) stops everybody waiting for it. The `try_*` forms never wait.
+//!
+//! # Interrupts
+//! A spin lock (and `Lock<Spin>`) must never be taken with `acquire`/`lock` both in an
+//! interrupt handler and in the main loop of the same core without masking interrupts:
+//! the handler would spin forever on a lock held by the code it interrupted. Share data
+//! with an interrupt handler through [`CriticalSectionMutex`], or let the handler use
+//! only `try_acquire` / `try_lock` and give up when the lock is busy.
+//!
+//! # Targets without compare-and-swap
+//! The locks need compare-and-swap: on cores without it (thumbv6m) they exist only with
+//! the `portable-atomic` feature. [`RawLock`], [`RawMutex`], [`CriticalSectionMutex`] and
+//! [`Mutex`] itself are always available.
+
+#[cfg(any(feature = "portable-atomic", target_has_atomic = "32"))]
+pub mod blocking;
+pub mod mutex;
+#[cfg(any(feature = "portable-atomic", target_has_atomic = "32"))]
+pub mod reentrant;
+#[cfg(any(feature = "portable-atomic", target_has_atomic = "32"))]
+pub mod spin;
+#[cfg(any(feature = "portable-atomic", target_has_atomic = "32"))]
+pub mod ticket;
+
+#[cfg(any(feature = "portable-atomic", target_has_atomic = "32"))]
+pub use blocking::{Lock, LockGuard};
+#[cfg(any(feature = "portable-atomic", target_has_atomic = "32"))]
+pub use mutex::{BlockingMutex, SpinMutex, TicketMutex};
+pub use mutex::{ExclusiveLock, Mutex, MutexGuard};
+#[cfg(any(feature = "portable-atomic", target_has_atomic = "32"))]
+pub use reentrant::{OwnerId, ReentrantLock, ReentrantLockGuard};
+#[cfg(any(feature = "portable-atomic", target_has_atomic = "32"))]
+pub use spin::{SpinLock, SpinLockGuard};
+#[cfg(any(feature = "portable-atomic", target_has_atomic = "32"))]
+pub use ticket::{TicketLock, TicketLockGuard};
 
 /// Why a `release` was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,0 +1,369 @@
+//! `ReentrantLock<O, W>`: a lock its owner may take again (Python's `threading.RLock`).
+//!
+//! # Algorithm
+//! An owner id and a recursion depth on top of a plain [`Lock<W>`]: the shape of
+//! CPython's `_thread.RLock` (`rlock_owner` + `rlock_count` over a plain lock) and of
+//! Rust std's `ReentrantLock`. `acquire` compares the caller's id ([`OwnerId::current`])
+//! with the stored owner: if equal it only increments the depth; otherwise it takes the
+//! inner lock, then stores its id and depth 1. `release` decrements the depth and, at 0,
+//! clears the owner and releases the inner lock.
+//!
+//! The owner word is read with `Relaxed` ordering: it can equal the caller's id only if
+//! the caller stored it itself (and has not cleared it since — its own later stores are
+//! always visible to it), so "owner == me" is exact; any other value just means "not
+//! me". The depth is written only by the owner.
+//!
+//! # Progress
+//! **Blocking**, with the progress of the inner [`Lock<W>`] (not fair). Re-acquiring by
+//! the owner never waits. `try_acquire` never waits.
+//!
+//! # Owner ids
+//! [`OwnerId::current`] names the caller: a thread id on std (the std adapter provides
+//! one), a task or core id on firmware. Ids must be unique among everybody that can
+//! touch the lock at the same time — across processes too if the lock lives in shared
+//! memory (Linux `gettid` is system-wide, a per-process counter is not). On firmware:
+//!
+//! * single core, one main loop (interrupt handlers use only `try_*` or a critical
+//!   section): a constant, e.g. `NonZeroU32::MIN`;
+//! * multi-core: read the core id register plus one (Cortex-M: the SIO `CPUID` register
+//!   on the RP2040; RISC-V: the `mhartid` CSR);
+//! * an RTOS: the current task's handle or index plus one.
+//!
+//! Note that an interrupt handler running on the same core as the owner would carry the
+//! owner's id, and so "re-enter" a lock the code it interrupted is using: never take a
+//! reentrant lock in an interrupt handler whose id is not its own.
+//!
+//! # When to use
+//! Code that may call back into itself while holding the lock (Python's `RLock` use
+//! case), or a condition variable whose lock must be reentrant. Everywhere else prefer
+//! [`Lock`]: it is cheaper and catches accidental recursion as a deadlock instead of
+//! hiding it. A reentrant lock does not hand out `&mut` access (two nested acquisitions
+//! would alias), so it is not an [`ExclusiveLock`](super::ExclusiveLock) and cannot back
+//! a [`Mutex`](super::Mutex).
+//!
+//! # Example
+//! ```
+//! use core::num::NonZeroU32;
+//! use conkit_core::lock::{OwnerId, ReentrantLock, ReleaseError};
+//!
+//! /// Single-core firmware main loop: one owner.
+//! struct MainLoop;
+//! impl OwnerId for MainLoop {
+//!     fn current() -> NonZeroU32 {
+//!         NonZeroU32::MIN
+//!     }
+//! }
+//!
+//! static LOCK: ReentrantLock<MainLoop> = ReentrantLock::new();
+//!
+//! let outer = LOCK.lock();
+//! let inner = LOCK.lock(); // same owner: no deadlock
+//! assert_eq!(LOCK.depth(), 2);
+//! drop(inner);
+//! drop(outer);
+//! assert!(!LOCK.locked());
+//! assert_eq!(LOCK.release(), Err(ReleaseError::NotLocked));
+//! ```
+
+use core::fmt;
+use core::marker::PhantomData;
+use core::num::NonZeroU32;
+
+use super::{Lock, RawLock, ReleaseError};
+use crate::atomic::{maybe_const_fn, AtomicU32, Ordering};
+use crate::wait::{Spin, WaitStrategy};
+
+/// Names the caller of a [`ReentrantLock`] operation: a thread id on std, a task or core
+/// id on firmware (see the [module docs](self#owner-ids) for how to implement it).
+///
+/// Implementations are zero-sized types used only as type parameters.
+pub trait OwnerId {
+    /// The id of the calling thread / task / core. It must be unique among everybody who
+    /// may use the same lock at the same time, and stable while the caller holds a lock.
+    fn current() -> NonZeroU32;
+}
+
+/// "No owner" in the owner word (ids are non-zero).
+const NO_OWNER: u32 = 0;
+
+/// A lock the owner may re-acquire; it is free again after as many releases as
+/// acquisitions (see the [module docs](self)).
+pub struct ReentrantLock<O: OwnerId, W: WaitStrategy = Spin> {
+    lock: Lock<W>,
+    /// The holder's id, or 0.
+    owner: AtomicU32,
+    /// How many times the holder has acquired it; written only by the holder.
+    depth: AtomicU32,
+    _owner_id: PhantomData<O>,
+}
+
+// SAFETY: the data is atomic words and a `Lock<W>` (itself `Send`); `O` and `W` are never
+// stored, they only name associated functions.
+unsafe impl<O: OwnerId, W: WaitStrategy> Send for ReentrantLock<O, W> {}
+// SAFETY: as above; every access to the words is atomic, and `depth` is written only by
+// the owner, which the inner lock makes unique.
+unsafe impl<O: OwnerId, W: WaitStrategy> Sync for ReentrantLock<O, W> {}
+
+impl<O: OwnerId, W: WaitStrategy> fmt::Debug for ReentrantLock<O, W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let owner = NonZeroU32::new(self.owner.load(Ordering::Relaxed));
+        f.debug_struct("ReentrantLock")
+            .field("locked", &self.locked())
+            .field("owner", &owner)
+            .field("depth", &self.depth.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl<O: OwnerId, W: WaitStrategy> Default for ReentrantLock<O, W> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<O: OwnerId, W: WaitStrategy> ReentrantLock<O, W> {
+    maybe_const_fn! {
+        /// A free lock.
+        #[must_use]
+        pub fn new() -> Self {
+            Self {
+                lock: Lock::new(),
+                owner: AtomicU32::new(NO_OWNER),
+                depth: AtomicU32::new(0),
+                _owner_id: PhantomData,
+            }
+        }
+    }
+
+    /// If the caller owns the lock, counts one more acquisition: `Some(true)`, or
+    /// `Some(false)` if the depth would overflow `u32`. `None` if the caller is not the
+    /// owner.
+    #[inline]
+    fn reenter(&self, me: u32) -> Option<bool> {
+        if self.owner.load(Ordering::Relaxed) != me {
+            return None;
+        }
+        let depth = self.depth.load(Ordering::Relaxed);
+        Some(match depth.checked_add(1) {
+            Some(d) => {
+                self.depth.store(d, Ordering::Relaxed);
+                true
+            }
+            None => false,
+        })
+    }
+
+    /// Records the caller as owner, right after taking the inner lock.
+    #[inline]
+    fn enter(&self, me: u32) {
+        self.owner.store(me, Ordering::Relaxed);
+        self.depth.store(1, Ordering::Relaxed);
+    }
+
+    /// Takes the lock if it is free or already the caller's; never waits.
+    ///
+    /// Returns `false` if another owner holds it (or, for the owner, if the depth is
+    /// already `u32::MAX`).
+    #[inline]
+    #[must_use = "if it returns `true` the lock is held and must be released"]
+    pub fn try_acquire(&self) -> bool {
+        let me = O::current().get();
+        if let Some(ok) = self.reenter(me) {
+            return ok;
+        }
+        if self.lock.try_acquire() {
+            self.enter(me);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Takes the lock, waiting (per `W`) while another owner holds it.
+    ///
+    /// # Panics
+    /// If the owner already holds it `u32::MAX` times (the depth would overflow).
+    #[inline]
+    pub fn acquire(&self) {
+        let me = O::current().get();
+        match self.reenter(me) {
+            Some(true) => {}
+            Some(false) => depth_overflow(),
+            None => {
+                self.lock.acquire();
+                self.enter(me);
+            }
+        }
+    }
+
+    /// Takes the lock, waiting at most until `deadline` while another owner holds it.
+    /// Returns `true` if it was taken (at once if the caller already owns it; `false`
+    /// if the depth is already `u32::MAX`).
+    #[inline]
+    #[must_use = "if it returns `true` the lock is held and must be released"]
+    pub fn acquire_until(&self, deadline: W::Deadline) -> bool {
+        let me = O::current().get();
+        if let Some(ok) = self.reenter(me) {
+            return ok;
+        }
+        if self.lock.acquire_until(deadline) {
+            self.enter(me);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Undoes one acquisition by the caller; the lock is free again once every
+    /// acquisition is undone.
+    ///
+    /// # Errors
+    /// [`ReleaseError::NotLocked`] if nobody holds it; [`ReleaseError::NotOwner`] if
+    /// another owner holds it.
+    #[inline]
+    pub fn release(&self) -> Result<(), ReleaseError> {
+        let me = O::current().get();
+        if self.owner.load(Ordering::Relaxed) != me {
+            // A holder between taking the inner lock and storing its id counts too.
+            return Err(if self.lock.locked() {
+                ReleaseError::NotOwner
+            } else {
+                ReleaseError::NotLocked
+            });
+        }
+        let depth = self.depth.load(Ordering::Relaxed) - 1;
+        self.depth.store(depth, Ordering::Relaxed);
+        if depth == 0 {
+            self.owner.store(NO_OWNER, Ordering::Relaxed);
+            // The inner release is `Release`: it publishes the stores above.
+            let _ = self.lock.release();
+        }
+        Ok(())
+    }
+
+    /// `true` while somebody holds the lock (a snapshot).
+    #[inline]
+    #[must_use]
+    pub fn locked(&self) -> bool {
+        self.lock.locked()
+    }
+
+    /// `true` if the caller holds the lock.
+    #[inline]
+    #[must_use]
+    pub fn is_owned(&self) -> bool {
+        self.owner.load(Ordering::Relaxed) == O::current().get()
+    }
+
+    /// How many times the caller holds the lock (0 if it does not own it; CPython's
+    /// `RLock._recursion_count`).
+    #[inline]
+    #[must_use]
+    pub fn depth(&self) -> u32 {
+        if self.is_owned() {
+            self.depth.load(Ordering::Relaxed)
+        } else {
+            0
+        }
+    }
+
+    /// Takes the lock and returns a guard that undoes this acquisition when dropped.
+    ///
+    /// # Panics
+    /// As [`acquire`](Self::acquire).
+    #[inline]
+    pub fn lock(&self) -> ReentrantLockGuard<'_, O, W> {
+        self.acquire();
+        ReentrantLockGuard::new(self)
+    }
+
+    /// Takes the lock if it is free or already the caller's (never waits).
+    #[inline]
+    pub fn try_lock(&self) -> Option<ReentrantLockGuard<'_, O, W>> {
+        if self.try_acquire() {
+            Some(ReentrantLockGuard::new(self))
+        } else {
+            None
+        }
+    }
+
+    /// Takes the lock, waiting at most until `deadline`, and returns its guard.
+    #[inline]
+    pub fn lock_until(&self, deadline: W::Deadline) -> Option<ReentrantLockGuard<'_, O, W>> {
+        if self.acquire_until(deadline) {
+            Some(ReentrantLockGuard::new(self))
+        } else {
+            None
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn depth_overflow() -> ! {
+    panic!("ReentrantLock acquired u32::MAX times by the same owner")
+}
+
+impl<O: OwnerId, W: WaitStrategy> RawLock for ReentrantLock<O, W> {
+    #[inline]
+    fn try_acquire(&self) -> bool {
+        ReentrantLock::try_acquire(self)
+    }
+    #[inline]
+    fn acquire(&self) {
+        ReentrantLock::acquire(self);
+    }
+    #[inline]
+    fn release(&self) -> Result<(), ReleaseError> {
+        ReentrantLock::release(self)
+    }
+    #[inline]
+    fn locked(&self) -> bool {
+        ReentrantLock::locked(self)
+    }
+}
+
+/// Holds one acquisition of a [`ReentrantLock`]; undoes it when dropped.
+///
+/// Not `Send`: it must be dropped by the owner that took it.
+///
+/// ```compile_fail,E0277
+/// # use core::num::NonZeroU32;
+/// # use conkit_core::lock::{OwnerId, ReentrantLock};
+/// # struct Me;
+/// # impl OwnerId for Me { fn current() -> NonZeroU32 { NonZeroU32::MIN } }
+/// static LOCK: ReentrantLock<Me> = ReentrantLock::new();
+/// let guard = LOCK.lock();
+/// std::thread::spawn(move || drop(guard)); // error: the guard is not `Send`
+/// ```
+#[must_use = "the acquisition is undone as soon as the guard is dropped"]
+pub struct ReentrantLockGuard<'a, O: OwnerId, W: WaitStrategy = Spin> {
+    lock: &'a ReentrantLock<O, W>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<'a, O: OwnerId, W: WaitStrategy> ReentrantLockGuard<'a, O, W> {
+    #[inline]
+    fn new(lock: &'a ReentrantLock<O, W>) -> Self {
+        Self {
+            lock,
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl<O: OwnerId, W: WaitStrategy> fmt::Debug for ReentrantLockGuard<'_, O, W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReentrantLockGuard")
+            .field("depth", &self.lock.depth.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl<O: OwnerId, W: WaitStrategy> Drop for ReentrantLockGuard<'_, O, W> {
+    #[inline]
+    fn drop(&mut self) {
+        // The guard's owner holds the lock (the guard is not `Send`), so this succeeds.
+        let _ = self.lock.release();
+    }
+}

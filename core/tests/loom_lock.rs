@@ -1,0 +1,310 @@
+//! loom models of `conkit_core::lock`. Run with
+//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p conkit-core --release --test loom_lock`.
+//!
+//! * mutual exclusion of `SpinLock`, `TicketLock`, `Lock<Spin>` and `SpinMutex` (two
+//!   threads incrementing a loom-tracked cell: loom reports any unsynchronised access);
+//! * `Lock` with a futex model that really sleeps and wakes exactly one sleeper per
+//!   `wake_one`: a lost wake-up in the 0 / 1 / 2 protocol shows up as a loom deadlock,
+//!   including when a timed waiter consumes a wake-up and then gives up;
+//! * `ReentrantLock` nesting with per-thread owner ids.
+#![cfg(loom)]
+
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
+
+use conkit_core::lock::{
+    Lock, OwnerId, RawLock, ReentrantLock, ReleaseError, SpinLock, SpinMutex, TicketLock,
+};
+use conkit_core::wait::{Deadline, Never, Spin, WaitOutcome, WaitStrategy};
+use conkit_core::WaitWord;
+use loom::cell::UnsafeCell;
+use loom::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use loom::sync::{Arc, Condvar, Mutex};
+use loom::thread;
+
+/// A lock plus a loom-tracked counter it guards.
+struct Guarded<L> {
+    lock: L,
+    count: UnsafeCell<u32>,
+}
+
+// SAFETY: `count` is only touched while holding `lock` (that is what the models check).
+unsafe impl<L: Sync> Sync for Guarded<L> {}
+
+impl<L: RawLock> Guarded<L> {
+    fn new(lock: L) -> Self {
+        Self {
+            lock,
+            count: UnsafeCell::new(0),
+        }
+    }
+    fn increment(&self) {
+        self.lock.acquire();
+        // SAFETY: we hold the lock; loom flags it if another thread can touch the cell.
+        self.count.with_mut(|p| unsafe { *p += 1 });
+        assert_eq!(self.lock.release(), Ok(()));
+    }
+    fn count(&self) -> u32 {
+        // SAFETY: called after every thread has been joined.
+        self.count.with(|p| unsafe { *p })
+    }
+}
+
+/// Two threads increment under `lock`; nothing is lost, and the lock ends free.
+fn two_incrementers<L: RawLock + Send + Sync + 'static>(make: fn() -> L) {
+    loom::model(move || {
+        let g = Arc::new(Guarded::new(make()));
+        let g2 = Arc::clone(&g);
+        let t = thread::spawn(move || g2.increment());
+        g.increment();
+        t.join().unwrap();
+        assert_eq!(g.count(), 2);
+        assert!(!g.lock.locked());
+        assert_eq!(g.lock.release(), Err(ReleaseError::NotLocked));
+    });
+}
+
+#[test]
+fn spin_lock_mutual_exclusion() {
+    two_incrementers(SpinLock::new);
+}
+
+#[test]
+fn spin_lock_try_acquire_excludes() {
+    loom::model(|| {
+        let g = Arc::new(Guarded::new(SpinLock::new()));
+        let g2 = Arc::clone(&g);
+        let t = thread::spawn(move || {
+            if g2.lock.try_acquire() {
+                // SAFETY: we hold the lock.
+                g2.count.with_mut(|p| unsafe { *p += 1 });
+                assert_eq!(g2.lock.release(), Ok(()));
+                1
+            } else {
+                0
+            }
+        });
+        g.increment();
+        let n = t.join().unwrap();
+        assert_eq!(g.count(), 1 + n);
+        assert!(!g.lock.locked());
+    });
+}
+
+#[test]
+fn ticket_lock_mutual_exclusion() {
+    two_incrementers(TicketLock::new);
+}
+
+#[test]
+fn lock_spin_mutual_exclusion() {
+    two_incrementers(Lock::<Spin>::new);
+}
+
+#[test]
+fn spin_mutex_mutual_exclusion() {
+    loom::model(|| {
+        let m = Arc::new(SpinMutex::new(0u32));
+        let m2 = Arc::clone(&m);
+        let t = thread::spawn(move || *m2.lock() += 1);
+        *m.lock() += 1;
+        t.join().unwrap();
+        assert_eq!(*m.lock(), 2);
+        assert!(!m.is_locked());
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// A futex model: `wait` sleeps until a later `wake_*` hands it a token; `wake_one` hands
+// out exactly one token (if someone sleeps without one). A timed wait may, at a point loom
+// chooses, time out; the adversarial case — it consumed a wake-up meant for another
+// sleeper and still reports `TimedOut` — is allowed by the contract and modelled.
+
+struct FutexState {
+    sleepers: u32,
+    tokens: u32,
+}
+
+loom::lazy_static! {
+    static ref FUTEX: (Mutex<FutexState>, Condvar) =
+        (Mutex::new(FutexState { sleepers: 0, tokens: 0 }), Condvar::new());
+}
+
+loom::thread_local! {
+    /// Whether this thread's timed wait has timed out (then its deadline has passed).
+    static EXPIRED: AtomicBool = AtomicBool::new(false);
+}
+
+/// How many real sleeps happened over all explored executions.
+static SLEPT: StdAtomicUsize = StdAtomicUsize::new(0);
+/// How many timed waits gave up after consuming a wake-up.
+static SWALLOWED: StdAtomicUsize = StdAtomicUsize::new(0);
+
+/// A deadline that passes when the thread's timed wait times out.
+#[derive(Clone, Copy, Debug)]
+struct Soon;
+
+impl Deadline for Soon {
+    fn has_passed(&self) -> bool {
+        EXPIRED.with(|e| e.load(Ordering::Relaxed))
+    }
+}
+
+struct LoomFutex<D>(core::marker::PhantomData<D>);
+
+impl<D: Deadline> WaitStrategy for LoomFutex<D> {
+    type Deadline = D;
+
+    fn wait(word: &WaitWord, expected: u32, deadline: Option<D>) -> WaitOutcome {
+        let (m, cv) = &*FUTEX;
+        let mut s = m.lock().unwrap();
+        // Checked under the futex lock, which every waker takes after changing the word.
+        if word.load(Ordering::SeqCst) != expected {
+            return WaitOutcome::Woken;
+        }
+        SLEPT.fetch_add(1, StdOrdering::Relaxed);
+        s.sleepers += 1;
+        if deadline.is_some() {
+            // Give wakers a chance to run while we "sleep", then time out.
+            drop(s);
+            thread::yield_now();
+            let mut s = m.lock().unwrap();
+            s.sleepers -= 1;
+            if s.tokens > 0 {
+                // Worst case: we take a wake-up and still report a timeout.
+                s.tokens -= 1;
+                SWALLOWED.fetch_add(1, StdOrdering::Relaxed);
+            }
+            EXPIRED.with(|e| e.store(true, Ordering::Relaxed));
+            return WaitOutcome::TimedOut;
+        }
+        while s.tokens == 0 {
+            s = cv.wait(s).unwrap();
+        }
+        s.tokens -= 1;
+        s.sleepers -= 1;
+        WaitOutcome::Woken
+    }
+
+    fn wake_one(_word: &WaitWord) {
+        let (m, cv) = &*FUTEX;
+        let mut s = m.lock().unwrap();
+        if s.tokens < s.sleepers {
+            s.tokens += 1;
+        }
+        cv.notify_all();
+    }
+
+    fn wake_all(_word: &WaitWord) {
+        let (m, cv) = &*FUTEX;
+        let mut s = m.lock().unwrap();
+        s.tokens = s.sleepers;
+        cv.notify_all();
+    }
+}
+
+/// Two threads contend; sleepers really sleep. A lost wake-up is a loom deadlock.
+#[test]
+fn lock_futex_no_lost_wakeup() {
+    two_incrementers(Lock::<LoomFutex<Never>>::new);
+    assert!(
+        SLEPT.load(StdOrdering::Relaxed) > 0,
+        "the sleeping path (state 2) ran"
+    );
+}
+
+/// Main holds the lock; a patient waiter and a timed waiter queue; main releases.
+/// Whatever the timed waiter does (gets it, times out, swallows a wake-up and times
+/// out), the patient waiter must get the lock.
+#[test]
+fn lock_timed_waiter_loses_no_wakeup() {
+    loom::model(|| {
+        let l = Arc::new(Lock::<LoomFutex<Soon>>::new());
+        l.acquire();
+        let patient = {
+            let l = Arc::clone(&l);
+            thread::spawn(move || {
+                l.acquire();
+                assert_eq!(l.release(), Ok(()));
+            })
+        };
+        let timed = {
+            let l = Arc::clone(&l);
+            thread::spawn(move || {
+                if l.acquire_until(Soon) {
+                    assert_eq!(l.release(), Ok(()));
+                }
+            })
+        };
+        assert_eq!(l.release(), Ok(()));
+        timed.join().unwrap();
+        patient.join().unwrap();
+        assert!(!l.locked());
+    });
+    assert!(SLEPT.load(StdOrdering::Relaxed) > 0);
+    assert!(
+        SWALLOWED.load(StdOrdering::Relaxed) > 0,
+        "the swallowed-wake-up case was explored"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// ReentrantLock
+
+static NEXT_ID: StdAtomicUsize = StdAtomicUsize::new(1);
+
+loom::thread_local! {
+    static MY_ID: NonZeroU32 =
+        NonZeroU32::new(NEXT_ID.fetch_add(1, StdOrdering::Relaxed) as u32).unwrap();
+}
+
+struct LoomThread;
+
+impl OwnerId for LoomThread {
+    fn current() -> NonZeroU32 {
+        MY_ID.with(|id| *id)
+    }
+}
+
+#[test]
+fn reentrant_nesting() {
+    loom::model(|| {
+        let g = Arc::new(Guarded::new(ReentrantLock::<LoomThread>::new()));
+        let inside = Arc::new(AtomicU32::new(0));
+        let body = |g: &Guarded<ReentrantLock<LoomThread>>, inside: &AtomicU32| {
+            g.lock.acquire();
+            assert!(g.lock.try_acquire(), "the owner re-enters");
+            assert_eq!(g.lock.depth(), 2);
+            assert_eq!(inside.fetch_add(1, Ordering::Relaxed), 0, "alone inside");
+            // SAFETY: we hold the lock.
+            g.count.with_mut(|p| unsafe { *p += 1 });
+            inside.fetch_sub(1, Ordering::Relaxed);
+            assert_eq!(g.lock.release(), Ok(()));
+            assert!(g.lock.is_owned(), "still held once");
+            assert_eq!(g.lock.release(), Ok(()));
+            assert!(!g.lock.is_owned());
+        };
+        let t = {
+            let (g, inside) = (Arc::clone(&g), Arc::clone(&inside));
+            thread::spawn(move || body(&g, &inside))
+        };
+        body(&g, &inside);
+        t.join().unwrap();
+        assert_eq!(g.count(), 2);
+        assert!(!g.lock.locked());
+    });
+}
+
+/// A non-owner's release is refused while the owner holds the lock.
+#[test]
+fn reentrant_release_by_other_is_not_owner() {
+    loom::model(|| {
+        let l = Arc::new(ReentrantLock::<LoomThread>::new());
+        l.acquire();
+        let l2 = Arc::clone(&l);
+        let t = thread::spawn(move || l2.release());
+        assert_eq!(t.join().unwrap(), Err(ReleaseError::NotOwner));
+        assert_eq!(l.depth(), 1);
+        assert_eq!(l.release(), Ok(()));
+    });
+}
