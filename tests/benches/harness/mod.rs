@@ -1,0 +1,791 @@
+//! A tiny benchmark harness that runs several contenders side by side, INTERLEAVED.
+//!
+//! Why not criterion: the 2-core machines this project measures on flip between a
+//! fast and a slow core-to-core state every few tens of seconds (a cache-line
+//! ping-pong costs ~50 ns or ~450 ns), so absolute figures swing 3×. Measuring one
+//! contender for a minute and then the next compares two machine states, not two
+//! queues. Here every repetition runs every contender once, in a rotating order, so
+//! the contenders of one repetition see (mostly) the same state, and the report is
+//! built from per-repetition ratios.
+//!
+//! Every measurement moves a fixed number of items and checks the count and the sum
+//! of what arrived: a contender that loses or duplicates an item fails the whole run.
+//! A contender that stops making progress (e.g. a lost item leaves its consumer
+//! waiting forever) times out and fails the run too.
+
+use std::fmt::Write as _;
+use std::hint::spin_loop;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use core_affinity::CoreId;
+
+/// Result of a harness step; the error is a message for the user.
+pub type Res<T = ()> = Result<T, String>;
+
+/// What a measurement reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Items moved per second (M items/s); higher is better.
+    Throughput,
+    /// Nanoseconds per operation; lower is better.
+    Latency,
+}
+
+impl Kind {
+    /// The unit of [`Kind::value`].
+    pub fn unit(self) -> &'static str {
+        match self {
+            Kind::Throughput => "M items/s",
+            Kind::Latency => "ns/op",
+        }
+    }
+
+    /// `true` if a bigger value is better.
+    pub fn higher_is_better(self) -> bool {
+        self == Kind::Throughput
+    }
+
+    /// Converts `items` done in `d` to this kind's unit.
+    pub fn value(self, items: u64, d: Duration) -> f64 {
+        let secs = d.as_secs_f64().max(1e-9);
+        match self {
+            Kind::Throughput => items as f64 / secs / 1e6,
+            Kind::Latency => secs * 1e9 / items as f64,
+        }
+    }
+}
+
+/// One contender of a group: runs `items` items and returns the elapsed time, or an
+/// error if it lost items or stalled.
+pub struct Contender<'a> {
+    /// Shown in the table.
+    pub name: String,
+    /// `true` for conkit's own types (ratios are conkit ÷ peer).
+    pub conkit: bool,
+    /// The measurement.
+    pub run: Box<dyn FnMut(u64) -> Res<Duration> + 'a>,
+}
+
+impl<'a> Contender<'a> {
+    /// A conkit contender.
+    pub fn conkit(name: &str, run: impl FnMut(u64) -> Res<Duration> + 'a) -> Self {
+        Self {
+            name: name.into(),
+            conkit: true,
+            run: Box::new(run),
+        }
+    }
+
+    /// A peer (another crate, or std).
+    pub fn peer(name: &str, run: impl FnMut(u64) -> Res<Duration> + 'a) -> Self {
+        Self {
+            name: name.into(),
+            conkit: false,
+            run: Box::new(run),
+        }
+    }
+}
+
+/// A benchmark: one workload, several contenders.
+pub struct Group<'a> {
+    /// Short id, matched by the command line filter.
+    pub id: &'static str,
+    /// Table caption.
+    pub title: String,
+    /// What is measured.
+    pub kind: Kind,
+    /// Items (or operations) per measurement.
+    pub items: u64,
+    /// The contenders, measured interleaved.
+    pub contenders: Vec<Contender<'a>>,
+    /// `(conkit contender, peer)` pairs with a target: conkit ≥ 1.0× the peer's
+    /// throughput, or ≤ 1.0× its latency.
+    pub targets: Vec<(&'static str, &'static str)>,
+    /// Set when a conkit contender could not be measured (say why).
+    pub missing: Vec<String>,
+}
+
+/// Measured values of one group: `values[contender][repetition]`.
+pub struct GroupResult {
+    id: &'static str,
+    title: String,
+    kind: Kind,
+    items: u64,
+    names: Vec<String>,
+    conkit: Vec<bool>,
+    values: Vec<Vec<f64>>,
+    targets: Vec<(&'static str, &'static str)>,
+    missing: Vec<String>,
+}
+
+/// Runs a group: one untimed warm-up pass, then `reps` repetitions in each of which
+/// every contender runs once, starting with a different contender each repetition.
+pub fn run_group(g: Group<'_>, reps: usize) -> Res<GroupResult> {
+    let Group {
+        id,
+        title,
+        kind,
+        items,
+        mut contenders,
+        targets,
+        missing,
+    } = g;
+    let k = contenders.len();
+    eprintln!("[{id}] {title}: {k} contenders × {reps} repetitions × {items} items");
+    let warm = (items / 10).max(1_000);
+    for c in &mut contenders {
+        (c.run)(warm).map_err(|e| format!("[{id}] {} (warm-up): {e}", c.name))?;
+    }
+    let mut values = vec![Vec::with_capacity(reps); k];
+    for r in 0..reps {
+        let mut line = format!("[{id}] rep {:>2}/{reps}:", r + 1);
+        for j in 0..k {
+            let i = (r + j) % k;
+            let c = &mut contenders[i];
+            let d =
+                (c.run)(items).map_err(|e| format!("[{id}] {} (rep {}): {e}", c.name, r + 1))?;
+            let v = kind.value(items, d);
+            values[i].push(v);
+            let _ = write!(line, "  {} {:.1}", c.name, v);
+        }
+        eprintln!("{line}");
+    }
+    Ok(GroupResult {
+        id,
+        title,
+        kind,
+        items,
+        names: contenders.iter().map(|c| c.name.clone()).collect(),
+        conkit: contenders.iter().map(|c| c.conkit).collect(),
+        values,
+        targets,
+        missing,
+    })
+}
+
+/// Median, minimum, maximum.
+pub fn stats(v: &[f64]) -> (f64, f64, f64) {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    if n == 0 {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    }
+    let med = if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    };
+    (med, s[0], s[n - 1])
+}
+
+fn num(x: f64) -> String {
+    if x >= 100.0 {
+        format!("{x:.0}")
+    } else if x >= 10.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+/// The markdown report: a table of medians, then a table of per-repetition ratios
+/// (every conkit contender against every peer of its group) with the targets.
+/// Returns the markdown, the number of targets met and the number measured.
+pub fn report(results: &[GroupResult], header: &str) -> (String, usize, usize) {
+    let mut out = String::new();
+    let (mut met_count, mut target_count) = (0, 0);
+    let _ = writeln!(out, "{header}\n");
+    let _ = writeln!(out, "| benchmark | contender | median | min–max | unit |");
+    let _ = writeln!(out, "|---|---|---:|---:|---|");
+    for g in results {
+        for (i, name) in g.names.iter().enumerate() {
+            let (med, lo, hi) = stats(&g.values[i]);
+            let shown = if g.conkit[i] {
+                format!("**{name}**")
+            } else {
+                name.clone()
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {shown} | {} | {}–{} | {} |",
+                g.title,
+                num(med),
+                num(lo),
+                num(hi),
+                g.kind.unit()
+            );
+        }
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "Ratios are conkit ÷ peer, computed per repetition (both measured back to back), \
+         then summarised; for ns/op lower is better, so a ratio below 1 means conkit is faster.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| benchmark | conkit | peer | ratio (median) | min–max | conkit ahead | target | met |"
+    );
+    let _ = writeln!(out, "|---|---|---|---:|---:|---:|---|---|");
+    for g in results {
+        for (ci, cname) in g.names.iter().enumerate().filter(|(i, _)| g.conkit[*i]) {
+            for (pi, pname) in g.names.iter().enumerate().filter(|(i, _)| !g.conkit[*i]) {
+                let ratios: Vec<f64> = g.values[ci]
+                    .iter()
+                    .zip(&g.values[pi])
+                    .map(|(c, p)| c / p)
+                    .collect();
+                let (med, lo, hi) = stats(&ratios);
+                let ahead = ratios
+                    .iter()
+                    .filter(|r| {
+                        if g.kind.higher_is_better() {
+                            **r > 1.0
+                        } else {
+                            **r < 1.0
+                        }
+                    })
+                    .count();
+                let has_target = g.targets.iter().any(|(c, p)| c == cname && p == pname);
+                let (target, met) = if has_target {
+                    let met = if g.kind.higher_is_better() {
+                        med >= 1.0
+                    } else {
+                        med <= 1.0
+                    };
+                    target_count += 1;
+                    met_count += usize::from(met);
+                    (
+                        if g.kind.higher_is_better() {
+                            "≥ 1.0×"
+                        } else {
+                            "≤ 1.0×"
+                        },
+                        if met { "✅" } else { "❌" },
+                    )
+                } else {
+                    ("", "")
+                };
+                let _ = writeln!(
+                    out,
+                    "| {} | {cname} | {pname} | {:.2}× | {:.2}–{:.2} | {ahead}/{} | {target} | {met} |",
+                    g.title,
+                    med,
+                    lo,
+                    hi,
+                    ratios.len()
+                );
+            }
+        }
+    }
+    let mut missing: Vec<String> = results
+        .iter()
+        .flat_map(|g| g.missing.iter().cloned())
+        .collect();
+    for g in results {
+        for (c, p) in &g.targets {
+            if !g.names.iter().any(|n| n == c) || !g.names.iter().any(|n| n == p) {
+                missing.push(format!("target {c} vs {p} ({}): not measured", g.title));
+            }
+        }
+    }
+    if !missing.is_empty() {
+        let _ = writeln!(out, "\nNot measured:");
+        for m in missing {
+            let _ = writeln!(out, "- {m}");
+        }
+    }
+    let _ = writeln!(out, "\nItems per measurement: {}.", items_line(results));
+    (out, met_count, target_count)
+}
+
+fn items_line(results: &[GroupResult]) -> String {
+    results
+        .iter()
+        .map(|g| format!("{} {}", g.id, g.items))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+// ---------------------------------------------------------------------------------
+// Running contenders
+// ---------------------------------------------------------------------------------
+
+/// Waits for a failed try-operation: spins `spin_limit` times, then yields to the OS
+/// scheduler on every further failure, and gives up at the deadline.
+pub struct Backoff {
+    fails: u64,
+    spin_limit: u64,
+    deadline: Instant,
+}
+
+impl Backoff {
+    /// A backoff that gives up at `deadline`.
+    pub fn new(spin_limit: u64, deadline: Instant) -> Self {
+        Self {
+            fails: 0,
+            spin_limit,
+            deadline,
+        }
+    }
+
+    /// Call after a successful operation.
+    #[inline(always)]
+    pub fn reset(&mut self) {
+        self.fails = 0;
+    }
+
+    /// Failed operations since the last success.
+    #[inline(always)]
+    pub fn fails(&self) -> u64 {
+        self.fails
+    }
+
+    /// Call after a failed operation; `Err` once the deadline has passed.
+    #[inline(always)]
+    pub fn snooze(&mut self) -> Res {
+        self.fails += 1;
+        if self.fails <= self.spin_limit {
+            spin_loop();
+            Ok(())
+        } else {
+            self.slow()
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn slow(&mut self) -> Res {
+        thread::yield_now();
+        if self.fails % 256 == 0 && Instant::now() > self.deadline {
+            Err("stalled: no progress before the deadline (lost items?)".into())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// A generous deadline for moving `items` items (a healthy run takes a small fraction).
+pub fn deadline(items: u64) -> Instant {
+    Instant::now() + Duration::from_secs(20) + Duration::from_micros(2 * items)
+}
+
+/// A one-shot start line for `parties` threads.
+pub struct StartLine {
+    arrived: AtomicUsize,
+    parties: usize,
+}
+
+impl StartLine {
+    /// For `parties` threads.
+    pub fn new(parties: usize) -> Self {
+        Self {
+            arrived: AtomicUsize::new(0),
+            parties,
+        }
+    }
+
+    /// Blocks until all parties arrived, then returns the start time of this thread.
+    pub fn wait(&self) -> Instant {
+        self.arrived.fetch_add(1, Ordering::AcqRel);
+        let mut n = 0u32;
+        while self.arrived.load(Ordering::Acquire) < self.parties {
+            n += 1;
+            if n < 1_000 {
+                spin_loop();
+            } else {
+                thread::yield_now();
+            }
+        }
+        Instant::now()
+    }
+}
+
+/// Pins the current thread, if a core is given.
+pub fn pin(core: Option<CoreId>) {
+    if let Some(c) = core {
+        let _ = core_affinity::set_for_current(c);
+    }
+}
+
+/// The cores of this machine, as the OS reports them.
+pub fn cores() -> Vec<CoreId> {
+    core_affinity::get_core_ids().unwrap_or_default()
+}
+
+fn expected_sum(items: u64) -> u64 {
+    // Values 1..=items.
+    items.wrapping_mul(items.wrapping_add(1)) / 2
+}
+
+fn check(what: &str, items: u64, got: u64, sum: u64) -> Res {
+    let want = expected_sum(items);
+    if got == items && sum == want {
+        Ok(())
+    } else {
+        Err(format!(
+            "ITEMS LOST OR CORRUPTED in {what}: received {got} items with sum {sum}, \
+             expected {items} items with sum {want}"
+        ))
+    }
+}
+
+/// Spin limit (failed tries before yielding) for the two pinned SPSC threads.
+pub const SPSC_SPIN: u64 = 1 << 12;
+/// Spin limit for MPMC: four threads share two cores, so yield early.
+pub const MPMC_SPIN: u64 = 64;
+/// Failed pops after which a consumer looks whether the producers have finished.
+const LOOK_FOR_DONE: u64 = 32;
+
+/// What a consumer does after an empty poll: once it has seen the producer(s) finished
+/// *before* a poll that still found the ring empty, no item can come any more, so a
+/// missing item is lost (reported at once instead of at the deadline).
+struct Drain<'a> {
+    done: &'a AtomicBool,
+    seen_done: bool,
+}
+
+impl<'a> Drain<'a> {
+    fn new(done: &'a AtomicBool) -> Self {
+        Self {
+            done,
+            seen_done: false,
+        }
+    }
+
+    /// Call on an empty poll; `true` when the ring is empty for good.
+    #[inline(always)]
+    fn empty_for_good(&mut self, b: &Backoff) -> bool {
+        if self.seen_done {
+            return true;
+        }
+        if b.fails() >= LOOK_FOR_DONE {
+            self.seen_done = self.done.load(Ordering::Acquire);
+        }
+        false
+    }
+}
+
+/// SPSC, one item per call: a producer thread (on `pins.0`) pushes `1..=items`
+/// through `push`, a consumer thread (on `pins.1`) pops them through `pop` and sums
+/// them. `push` returns `false` when full, `pop` returns `None` when empty; both are
+/// retried through a [`Backoff`]. Timed from the start line to the last item popped.
+pub fn spsc<P: Send, C: Send>(
+    items: u64,
+    pins: (Option<CoreId>, Option<CoreId>),
+    mut p: P,
+    mut c: C,
+    mut push: impl FnMut(&mut P, u64) -> bool + Send,
+    mut pop: impl FnMut(&mut C) -> Option<u64> + Send,
+) -> Res<Duration> {
+    let start = StartLine::new(2);
+    let done = AtomicBool::new(false);
+    let dl = deadline(items);
+    let (t0, (t1, got, sum)) = thread::scope(|s| {
+        let (start, done) = (&start, &done);
+        let prod = s.spawn(move || -> Res<Instant> {
+            pin(pins.0);
+            let t0 = start.wait();
+            let mut b = Backoff::new(SPSC_SPIN, dl);
+            for v in 1..=items {
+                while !push(&mut p, v) {
+                    b.snooze().map_err(|e| format!("producer: {e}"))?;
+                }
+                b.reset();
+            }
+            done.store(true, Ordering::Release);
+            Ok(t0)
+        });
+        let cons = s.spawn(move || -> Res<(Instant, u64, u64)> {
+            pin(pins.1);
+            start.wait();
+            let mut b = Backoff::new(SPSC_SPIN, dl);
+            let mut drain = Drain::new(done);
+            let (mut got, mut sum) = (0u64, 0u64);
+            while got < items {
+                match pop(&mut c) {
+                    Some(v) => {
+                        sum = sum.wrapping_add(v);
+                        got += 1;
+                        b.reset();
+                    }
+                    None => {
+                        if drain.empty_for_good(&b) {
+                            check("spsc", items, got, sum)?;
+                        }
+                        if let Err(e) = b.snooze() {
+                            check("spsc", items, got, sum)?;
+                            return Err(format!("consumer: {e}"));
+                        }
+                    }
+                }
+            }
+            Ok((Instant::now(), got, sum))
+        });
+        let c = cons.join().map_err(|_| "consumer panicked".to_string());
+        let p = prod.join().map_err(|_| "producer panicked".to_string());
+        Ok::<_, String>((p??, c??))
+    })?;
+    check("spsc", items, got, sum)?;
+    Ok(t1.saturating_duration_since(t0))
+}
+
+/// Largest batch of the batched SPSC benchmark.
+pub const BATCH: usize = 256;
+
+/// SPSC in batches of up to [`BATCH`]: `push` copies a prefix of the slice into the
+/// ring and returns how many it took (0 when full); `pop` fills a prefix of the slice
+/// and returns how many it wrote (0 when empty).
+pub fn spsc_batched<P: Send, C: Send>(
+    items: u64,
+    pins: (Option<CoreId>, Option<CoreId>),
+    mut p: P,
+    mut c: C,
+    mut push: impl FnMut(&mut P, &[u64]) -> usize + Send,
+    mut pop: impl FnMut(&mut C, &mut [u64]) -> usize + Send,
+) -> Res<Duration> {
+    let start = StartLine::new(2);
+    let done = AtomicBool::new(false);
+    let dl = deadline(items);
+    let (t0, (t1, got, sum)) = thread::scope(|s| {
+        let (start, done) = (&start, &done);
+        let prod = s.spawn(move || -> Res<Instant> {
+            pin(pins.0);
+            let mut buf = [0u64; BATCH];
+            let t0 = start.wait();
+            let mut b = Backoff::new(SPSC_SPIN, dl);
+            let mut next = 1u64;
+            while next <= items {
+                let k = (items - next + 1).min(BATCH as u64) as usize;
+                for (i, x) in buf[..k].iter_mut().enumerate() {
+                    *x = next + i as u64;
+                }
+                let mut off = 0;
+                while off < k {
+                    let n = push(&mut p, &buf[off..k]);
+                    if n == 0 {
+                        b.snooze().map_err(|e| format!("producer: {e}"))?;
+                    } else if n > k - off {
+                        return Err(format!(
+                            "push claimed {n} items from a slice of {}",
+                            k - off
+                        ));
+                    } else {
+                        off += n;
+                        b.reset();
+                    }
+                }
+                next += k as u64;
+            }
+            done.store(true, Ordering::Release);
+            Ok(t0)
+        });
+        let cons = s.spawn(move || -> Res<(Instant, u64, u64)> {
+            pin(pins.1);
+            let mut buf = [0u64; BATCH];
+            start.wait();
+            let mut b = Backoff::new(SPSC_SPIN, dl);
+            let mut drain = Drain::new(done);
+            let (mut got, mut sum) = (0u64, 0u64);
+            while got < items {
+                let want = (items - got).min(BATCH as u64) as usize;
+                let n = pop(&mut c, &mut buf[..want]);
+                if n == 0 {
+                    if drain.empty_for_good(&b) {
+                        check("spsc batched", items, got, sum)?;
+                    }
+                    if let Err(e) = b.snooze() {
+                        check("spsc batched", items, got, sum)?;
+                        return Err(format!("consumer: {e}"));
+                    }
+                } else if n > want {
+                    return Err(format!("pop claimed {n} items into a slice of {want}"));
+                } else {
+                    for x in &buf[..n] {
+                        sum = sum.wrapping_add(*x);
+                    }
+                    got += n as u64;
+                    b.reset();
+                }
+            }
+            Ok((Instant::now(), got, sum))
+        });
+        let c = cons.join().map_err(|_| "consumer panicked".to_string());
+        let p = prod.join().map_err(|_| "producer panicked".to_string());
+        Ok::<_, String>((p??, c??))
+    })?;
+    check("spsc batched", items, got, sum)?;
+    Ok(t1.saturating_duration_since(t0))
+}
+
+/// MPMC: `producers` threads push disjoint ranges of `1..=items` into `q`,
+/// `consumers` threads pop and sum until every producer has finished and the ring is
+/// empty; then the count and the sum of all consumers must match. Threads are not
+/// pinned (more threads than cores: the OS shares the cores). Timed from the first
+/// start to the last consumer done.
+pub fn mpmc<Q: Sync>(
+    items: u64,
+    producers: u64,
+    consumers: u64,
+    q: &Q,
+    push: impl Fn(&Q, u64) -> bool + Sync,
+    pop: impl Fn(&Q) -> Option<u64> + Sync,
+) -> Res<Duration> {
+    let start = StartLine::new((producers + consumers) as usize);
+    let finished = AtomicU64::new(0);
+    let all_done = AtomicBool::new(false);
+    let dl = deadline(items);
+    let (push, pop) = (&push, &pop);
+    thread::scope(|s| {
+        let (start, finished, all_done) = (&start, &finished, &all_done);
+        let mut ps = Vec::new();
+        for k in 0..producers {
+            let lo = k * items / producers + 1;
+            let hi = (k + 1) * items / producers;
+            ps.push(s.spawn(move || -> Res<Instant> {
+                let t0 = start.wait();
+                let mut b = Backoff::new(MPMC_SPIN, dl);
+                for v in lo..=hi {
+                    while !push(q, v) {
+                        b.snooze().map_err(|e| format!("producer {k}: {e}"))?;
+                    }
+                    b.reset();
+                }
+                if finished.fetch_add(1, Ordering::AcqRel) + 1 == producers {
+                    all_done.store(true, Ordering::Release);
+                }
+                Ok(t0)
+            }));
+        }
+        let mut cs = Vec::new();
+        for k in 0..consumers {
+            cs.push(s.spawn(move || -> Res<(Instant, Instant, u64, u64)> {
+                let t0 = start.wait();
+                let mut b = Backoff::new(MPMC_SPIN, dl);
+                let mut drain = Drain::new(all_done);
+                let (mut got, mut sum) = (0u64, 0u64);
+                loop {
+                    match pop(q) {
+                        Some(v) => {
+                            sum = sum.wrapping_add(v);
+                            got += 1;
+                            b.reset();
+                        }
+                        None => {
+                            // After every producer finished, an empty poll is final: the
+                            // items still missing were taken by the other consumers.
+                            if drain.empty_for_good(&b) {
+                                break;
+                            }
+                            b.snooze()
+                                .map_err(|e| format!("consumer {k} (after {got} items): {e}"))?;
+                        }
+                    }
+                }
+                Ok((t0, Instant::now(), got, sum))
+            }));
+        }
+        let mut first: Option<Instant> = None;
+        let mut last: Option<Instant> = None;
+        let (mut got, mut sum) = (0u64, 0u64);
+        let mut err = None;
+        for h in ps {
+            match h
+                .join()
+                .map_err(|_| "producer panicked".to_string())
+                .and_then(|r| r)
+            {
+                Ok(t) => first = Some(first.map_or(t, |f| f.min(t))),
+                Err(e) => err = Some(e),
+            }
+        }
+        for h in cs {
+            match h
+                .join()
+                .map_err(|_| "consumer panicked".to_string())
+                .and_then(|r| r)
+            {
+                Ok((t0, t1, g, su)) => {
+                    first = Some(first.map_or(t0, |f| f.min(t0)));
+                    last = Some(last.map_or(t1, |l| l.max(t1)));
+                    got += g;
+                    sum = sum.wrapping_add(su);
+                }
+                Err(e) => err = Some(e),
+            }
+        }
+        if let Some(e) = err {
+            return Err(e);
+        }
+        check("mpmc", items, got, sum)?;
+        match (first, last) {
+            (Some(f), Some(l)) => Ok(l.saturating_duration_since(f)),
+            _ => Err("no thread reported a time".to_string()),
+        }
+    })
+}
+/// Runs `f` on a fresh thread pinned to `core` (so the pin does not leak into the
+/// threads spawned later by the main thread) and returns its result.
+pub fn on_core<R: Send>(core: Option<CoreId>, f: impl FnOnce() -> R + Send) -> R {
+    thread::scope(|s| {
+        s.spawn(move || {
+            pin(core);
+            f()
+        })
+        .join()
+        .expect("benchmark thread panicked")
+    })
+}
+
+/// A single-thread latency loop: `op(i)` runs `ops` times on a thread pinned to
+/// `core`; `op` returns a value that is summed and must equal `expected(ops)`
+/// (so the loop's work cannot be skipped and a broken primitive is caught).
+pub fn latency(
+    core: Option<CoreId>,
+    ops: u64,
+    mut op: impl FnMut(u64) -> u64 + Send,
+    expected: impl FnOnce(u64) -> u64 + Send,
+) -> Res<Duration> {
+    on_core(core, move || {
+        let mut acc = 0u64;
+        let t0 = Instant::now();
+        for i in 0..ops {
+            acc = acc.wrapping_add(op(std::hint::black_box(i)));
+        }
+        let d = t0.elapsed();
+        let want = expected(ops);
+        if acc == want {
+            Ok(d)
+        } else {
+            Err(format!(
+                "WRONG RESULT: the loop returned {acc}, expected {want}"
+            ))
+        }
+    })
+}
+
+/// A single-thread SPSC loop: push `i + 1` through `p`, pop it back through `c`, `ops`
+/// times, on a thread pinned to `core`; the popped values must sum to `1 + … + ops`.
+pub fn push_pop<P: Send, C: Send>(
+    core: Option<CoreId>,
+    ops: u64,
+    mut p: P,
+    mut c: C,
+    mut push: impl FnMut(&mut P, u64) -> bool + Send,
+    mut pop: impl FnMut(&mut C) -> Option<u64> + Send,
+) -> Res<Duration> {
+    latency(
+        core,
+        ops,
+        move |i| {
+            let pushed = push(std::hint::black_box(&mut p), i + 1);
+            pop(std::hint::black_box(&mut c))
+                .filter(|_| pushed)
+                .unwrap_or(0)
+        },
+        |n| n.wrapping_mul(n.wrapping_add(1)) / 2,
+    )
+}
