@@ -36,6 +36,7 @@ pub mod event;
 #[cfg(any(feature = "portable-atomic", target_has_atomic = "32"))]
 pub mod event_flags;
 pub mod lock;
+#[cfg(any(feature = "portable-atomic", target_has_atomic = "ptr"))]
 pub mod mpmc;
 #[cfg(any(feature = "portable-atomic", target_has_atomic = "32"))]
 pub mod queue;

@@ -1,0 +1,167 @@
+//! loom models of `conkit_core::mpmc` (every interleaving of 2 threads, small capacities).
+//!
+//! Run with
+//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p conkit-core --release --test loom_mpmc`.
+#![cfg(loom)]
+
+use conkit_core::mpmc::{Full, MpmcRing};
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::sync::Arc;
+use loom::thread;
+
+/// Retries `try_push` until it succeeds (yielding, so loom schedules the peer).
+fn push_retry<T, const N: usize>(ring: &MpmcRing<T, N>, mut v: T) {
+    loop {
+        match ring.try_push(v) {
+            Ok(()) => return,
+            Err(Full(back)) => {
+                v = back;
+                thread::yield_now();
+            }
+        }
+    }
+}
+
+/// Retries `try_pop` until it yields an item.
+fn pop_retry<T, const N: usize>(ring: &MpmcRing<T, N>) -> T {
+    loop {
+        if let Some(v) = ring.try_pop() {
+            return v;
+        }
+        thread::yield_now();
+    }
+}
+
+/// Capacity 1: a producer pushes two items, a consumer pops two; both arrive, in order.
+#[test]
+fn capacity_1_push_two_pop_two() {
+    loom::model(|| {
+        let ring: Arc<MpmcRing<u32, 1>> = Arc::new(MpmcRing::new());
+        let producer = {
+            let ring = ring.clone();
+            thread::spawn(move || {
+                push_retry(&ring, 1);
+                push_retry(&ring, 2);
+            })
+        };
+        let a = pop_retry(&ring);
+        let b = pop_retry(&ring);
+        producer.join().unwrap();
+        assert_eq!((a, b), (1, 2));
+        assert!(ring.is_empty());
+        assert_eq!(ring.try_pop(), None);
+    });
+}
+
+/// Capacity 2, two threads that each push one item and then pop one: every item comes
+/// out exactly once, whatever the interleaving of the two claims on each side.
+#[test]
+fn capacity_2_two_threads_push_then_pop() {
+    loom::model(|| {
+        let ring: Arc<MpmcRing<u32, 2>> = Arc::new(MpmcRing::new());
+        let other = {
+            let ring = ring.clone();
+            thread::spawn(move || {
+                push_retry(&ring, 1);
+                pop_retry(&ring)
+            })
+        };
+        push_retry(&ring, 2);
+        let mine = pop_retry(&ring);
+        let theirs = other.join().unwrap();
+        let mut got = [mine, theirs];
+        got.sort();
+        assert_eq!(got, [1, 2]);
+        assert!(ring.is_empty());
+    });
+}
+
+/// Capacity 2, two concurrent producers, then everything drained: both items present
+/// once, and a third push fits exactly once the ring has room again.
+#[test]
+fn capacity_2_concurrent_pushes() {
+    loom::model(|| {
+        let ring: Arc<MpmcRing<u32, 2>> = Arc::new(MpmcRing::new());
+        let other = {
+            let ring = ring.clone();
+            thread::spawn(move || ring.try_push(1))
+        };
+        let mine = ring.try_push(2);
+        let theirs = other.join().unwrap();
+        assert_eq!((mine, theirs), (Ok(()), Ok(())));
+        assert_eq!(ring.len(), 2);
+        assert_eq!(ring.try_push(3), Err(Full(3)));
+        let mut got = [ring.try_pop().unwrap(), ring.try_pop().unwrap()];
+        got.sort();
+        assert_eq!(got, [1, 2]);
+        assert_eq!(ring.try_pop(), None);
+    });
+}
+
+/// A full ring (capacity 1): `try_push` races a `try_pop`. The pop always gets the old
+/// item; the push either lands (then the ring holds it) or hands its item back.
+#[test]
+fn full_ring_try_push_races_pop() {
+    loom::model(|| {
+        let ring: Arc<MpmcRing<u32, 1>> = Arc::new(MpmcRing::new());
+        ring.try_push(1).unwrap();
+        let pusher = {
+            let ring = ring.clone();
+            thread::spawn(move || ring.try_push(2))
+        };
+        assert_eq!(ring.try_pop(), Some(1));
+        match pusher.join().unwrap() {
+            Ok(()) => assert_eq!(ring.try_pop(), Some(2)),
+            Err(Full(v)) => assert_eq!(v, 2),
+        }
+        assert_eq!(ring.try_pop(), None);
+    });
+}
+
+/// A full ring (capacity 1): a blocking `push` races a blocking `pop`; the push
+/// completes once the pop frees the slot, and both items pass exactly once, in order.
+#[test]
+fn full_ring_blocking_push_races_pop() {
+    loom::model(|| {
+        let ring: Arc<MpmcRing<u32, 1>> = Arc::new(MpmcRing::new());
+        ring.try_push(1).unwrap();
+        let pusher = {
+            let ring = ring.clone();
+            thread::spawn(move || ring.push(2))
+        };
+        assert_eq!(ring.pop(), 1);
+        pusher.join().unwrap();
+        assert_eq!(ring.try_pop(), Some(2));
+        assert_eq!(ring.try_pop(), None);
+    });
+}
+
+/// Counts drops, with loom's atomics.
+struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A push racing a pop on an empty ring of capacity 1, then the ring is dropped: the
+/// item is dropped exactly once, by whoever holds it at the end.
+#[test]
+fn drop_after_race_drops_each_item_once() {
+    loom::model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let ring: Arc<MpmcRing<Counted, 1>> = Arc::new(MpmcRing::new());
+        let pusher = {
+            let (ring, drops) = (ring.clone(), drops.clone());
+            thread::spawn(move || {
+                let _ = ring.try_push(Counted(drops));
+            })
+        };
+        let popped = ring.try_pop();
+        pusher.join().unwrap();
+        drop(popped);
+        drop(ring);
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    });
+}
