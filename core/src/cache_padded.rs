@@ -12,7 +12,11 @@ use core::ops::{Deref, DerefMut};
 #[cfg_attr(
     all(
         not(target_os = "none"),
-        any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "powerpc64")
+        any(
+            target_arch = "x86_64",
+            target_arch = "aarch64",
+            target_arch = "powerpc64"
+        )
     ),
     repr(align(128))
 )]

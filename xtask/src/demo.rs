@@ -9,7 +9,15 @@ use crate::util::{self, cargo, Res};
 /// Runs the demo, forwarding extra arguments to it.
 pub fn run(args: &[String]) -> Res {
     let mut c = cargo();
-    c.args(["run", "--release", "-p", "conkit", "--example", "demo", "--"]);
+    c.args([
+        "run",
+        "--release",
+        "-p",
+        "conkit",
+        "--example",
+        "demo",
+        "--",
+    ]);
     c.args(args);
     util::run(&mut c)
 }

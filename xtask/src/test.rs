@@ -99,9 +99,13 @@ fn clippy() -> Res {
 }
 
 fn doc() -> Res {
-    run(cargo()
-        .env("RUSTDOCFLAGS", "-D warnings")
-        .args(["doc", "--workspace", "--no-deps", "--features", "conkit-core/async"]))
+    run(cargo().env("RUSTDOCFLAGS", "-D warnings").args([
+        "doc",
+        "--workspace",
+        "--no-deps",
+        "--features",
+        "conkit-core/async",
+    ]))
 }
 
 fn host_tests() -> Res {
@@ -146,7 +150,14 @@ fn loom() -> Res {
     c.env("RUSTFLAGS", "--cfg loom")
         .env("LOOM_MAX_PREEMPTIONS", "2")
         .env("CARGO_TARGET_DIR", root().join("target/loom"))
-        .args(["test", "-p", "conkit-core", "--release", "--features", "async"]);
+        .args([
+            "test",
+            "-p",
+            "conkit-core",
+            "--release",
+            "--features",
+            "async",
+        ]);
     for t in &tests {
         c.args(["--test", t]);
     }
@@ -158,5 +169,13 @@ fn miri() -> Res {
         .current_dir(root())
         .env("MIRIFLAGS", "-Zmiri-strict-provenance")
         .env("CARGO_TARGET_DIR", root().join("target/miri"))
-        .args(["+nightly", "miri", "test", "-p", "conkit-core", "--features", "async"]))
+        .args([
+            "+nightly",
+            "miri",
+            "test",
+            "-p",
+            "conkit-core",
+            "--features",
+            "async",
+        ]))
 }

@@ -100,7 +100,11 @@ pub fn ensure_components(toolchain: &str, components: &[&str]) -> Res {
     let missing: Vec<&str> = components
         .iter()
         .copied()
-        .filter(|c| !installed.lines().any(|l| l.trim().starts_with(&format!("{c}-")) || l.trim() == *c))
+        .filter(|c| {
+            !installed
+                .lines()
+                .any(|l| l.trim().starts_with(&format!("{c}-")) || l.trim() == *c)
+        })
         .collect();
     if missing.is_empty() {
         return Ok(());
