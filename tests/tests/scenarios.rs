@@ -18,11 +18,12 @@ fn queue_workers_task_done_join_count_every_item() {
     let count = AtomicU64::new(0);
     thread::scope(|s| {
         for _ in 0..3 {
-            s.spawn(|| loop {
-                let Ok(v) = QUEUE.get() else { break };
-                sum.fetch_add(v, Ordering::Relaxed);
-                count.fetch_add(1, Ordering::Relaxed);
-                QUEUE.task_done().expect("one task_done per get");
+            s.spawn(|| {
+                while let Ok(v) = QUEUE.get() {
+                    sum.fetch_add(v, Ordering::Relaxed);
+                    count.fetch_add(1, Ordering::Relaxed);
+                    QUEUE.task_done().expect("one task_done per get");
+                }
             });
         }
         for v in 1..=ITEMS {
