@@ -3,14 +3,14 @@
 //! front end.
 #![cfg(not(loom))]
 
+mod common;
+
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use conkit_core::semaphore::{BoundedSemaphore, Semaphore, SemaphoreError};
-use conkit_core::wait::{Deadline, Spin, WaitOutcome, WaitStrategy};
-use conkit_core::WaitWord;
+use conkit_core::wait::{Spin, WaitStrategy};
 
 const ITEMS: usize = if cfg!(miri) { 200 } else { 1_000_000 };
 const THREADS: usize = if cfg!(miri) { 3 } else { 8 };
@@ -18,76 +18,7 @@ const THREADS: usize = if cfg!(miri) { 3 } else { 8 };
 // ---------------------------------------------------------------------------------
 // Test clocks and strategies
 
-/// `std::time::Instant` as a `Deadline` (core's `std` feature does the same; a local
-/// newtype keeps these tests independent of that feature).
-#[derive(Debug, Clone, Copy)]
-struct At(Instant);
-
-impl Deadline for At {
-    fn has_passed(&self) -> bool {
-        Instant::now() >= self.0
-    }
-}
-
-fn after(ms: u64) -> At {
-    At(Instant::now() + Duration::from_millis(ms))
-}
-
-/// Spinning with a real clock.
-type Timed = Spin<At>;
-
-/// A futex emulated with one global mutex + condvar: sleepers really sleep until a
-/// `wake_*`, so a missing notification hangs the sleeper (reported as a panic after
-/// `LOST_WAKEUP` instead of hanging the test run).
-#[derive(Debug)]
-struct Park;
-
-static PARK_LOCK: Mutex<()> = Mutex::new(());
-static PARK_CV: Condvar = Condvar::new();
-const LOST_WAKEUP: Duration = Duration::from_secs(30);
-
-impl WaitStrategy for Park {
-    type Deadline = At;
-
-    fn wait(word: &WaitWord, expected: u32, deadline: Option<At>) -> WaitOutcome {
-        let mut guard = PARK_LOCK.lock().unwrap();
-        let started = Instant::now();
-        loop {
-            if word.load(Ordering::SeqCst) != expected {
-                return WaitOutcome::Woken;
-            }
-            let now = Instant::now();
-            let limit = match deadline {
-                Some(At(d)) if now >= d => return WaitOutcome::TimedOut,
-                Some(At(d)) => d - now,
-                None => {
-                    assert!(now - started < LOST_WAKEUP, "lost wake-up");
-                    LOST_WAKEUP
-                }
-            };
-            guard = PARK_CV.wait_timeout(guard, limit).unwrap().0;
-        }
-    }
-
-    fn wake_one(_word: &WaitWord) {
-        let _guard = PARK_LOCK.lock().unwrap();
-        PARK_CV.notify_all();
-    }
-
-    fn wake_all(_word: &WaitWord) {
-        let _guard = PARK_LOCK.lock().unwrap();
-        PARK_CV.notify_all();
-    }
-}
-
-/// Waits (politely) until `cond` holds, failing after a generous bound.
-fn eventually(what: &str, cond: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < Duration::from_secs(30), "never: {what}");
-        thread::yield_now();
-    }
-}
+use common::{after, eventually, Park, Timed};
 
 /// Tiny xorshift for per-thread pseudo-random permit counts.
 fn xorshift(state: &mut u32) -> u32 {
