@@ -473,27 +473,9 @@ mod asynch {
     use std::future::Future;
     use std::pin::pin;
     use std::sync::Arc;
-    use std::task::{Context, Poll, Wake, Waker};
+    use std::task::{Context, Wake, Waker};
 
-    struct Unpark(thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-
-    /// A minimal executor: polls, parks the thread until the waker unparks it.
-    fn block_on<F: Future>(fut: F) -> F::Output {
-        let mut fut = pin!(fut);
-        let waker = Waker::from(Arc::new(Unpark(thread::current())));
-        let mut cx = Context::from_waker(&waker);
-        loop {
-            if let Poll::Ready(r) = fut.as_mut().poll(&mut cx) {
-                return r;
-            }
-            thread::park_timeout(Duration::from_secs(30));
-        }
-    }
+    use crate::common::block_on;
 
     struct Flag(AtomicBool);
     impl Wake for Flag {
