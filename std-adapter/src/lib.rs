@@ -1,13 +1,24 @@
 //! # conkit
 //!
 //! The std layer of conkit: OS threads and OS processes on top of the `conkit-core`
-//! primitives, with Python's names (`threading`, `queue`, `multiprocessing`).
+//! primitives, with Python's names.
 //!
-//! This release ships the foundation: the `core` primitives re-exported as
-//! [`core`], with `critical-section`'s std implementation linked in so they work in
-//! any std program. The Python-shaped modules arrive with their own issues.
+//! | module | Python counterpart |
+//! |---|---|
+//! | [`threading`] | `threading`: `Thread`, `Lock`, `RLock`, `Condition`, `Semaphore`, `BoundedSemaphore`, `Event`, `Barrier`, `Timer`, `local` |
+//! | [`queue`] | `queue`: `Queue`, `LifoQueue`, `PriorityQueue`, `SimpleQueue` |
+//! | [`wait`] | (no counterpart) how blocked callers sleep: futex, process-shared futex, portable parking |
+//! | [`core`] | the `no_std` primitives themselves (`conkit-core`) |
+//!
+//! `critical-section`'s std implementation is linked in, so the `core` primitives work
+//! in any std program.
 #![deny(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 pub use conkit_core as core;
 // Links critical-section's std implementation into every program that uses conkit.
 use critical_section as _;
+
+pub mod queue;
+pub mod threading;
+pub mod wait;

@@ -1,0 +1,1 @@
+//! Python's `queue` module (in progress).
