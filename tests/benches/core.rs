@@ -9,6 +9,7 @@
 //!
 //! See `harness/mod.rs` for the method (why interleaved, what is checked).
 
+mod groups;
 mod harness;
 
 use std::hint::black_box;
@@ -643,6 +644,8 @@ fn run(o: &Opts) -> Res<bool> {
         ("mpmc-latency", Box::new(move || mpmc_latency(n, pins.0))),
         ("semaphore", Box::new(move || semaphore_latency(n, pins.0))),
     ];
+    let mut all = all;
+    all.extend(groups::all(n, pins.0));
     if o.help {
         return Ok(true);
     }
@@ -671,7 +674,7 @@ fn run(o: &Opts) -> Res<bool> {
         "unpinned"
     };
     let header = format!(
-        "### conkit-core vs peers\n\n{} repetitions, contenders interleaved in a rotating \
+        "### conkit vs peers\n\n{} repetitions, contenders interleaved in a rotating \
          order; {} cores, SPSC threads {pinning}; {:.0} s; load average {load0} at start, \
          {} at end.",
         o.reps,

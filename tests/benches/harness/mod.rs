@@ -251,23 +251,17 @@ pub fn report(results: &[GroupResult], header: &str) -> (String, usize, usize) {
                     .count();
                 let has_target = g.targets.iter().any(|(c, p)| c == cname && p == pname);
                 let (target, met) = if has_target {
-                    let met = if g.kind.higher_is_better() {
-                        med >= 1.0
+                    let factor = target_factor(pname);
+                    let (met, target) = if g.kind.higher_is_better() {
+                        (med >= factor, format!("≥ {factor}×"))
                     } else {
-                        med <= 1.0
+                        (med <= 1.0 / factor, format!("≤ {}×", 1.0 / factor))
                     };
                     target_count += 1;
                     met_count += usize::from(met);
-                    (
-                        if g.kind.higher_is_better() {
-                            "≥ 1.0×"
-                        } else {
-                            "≤ 1.0×"
-                        },
-                        if met { "✅" } else { "❌" },
-                    )
+                    (target, if met { "✅" } else { "❌" })
                 } else {
-                    ("", "")
+                    (String::new(), "")
                 };
                 let _ = writeln!(
                     out,
@@ -300,6 +294,47 @@ pub fn report(results: &[GroupResult], header: &str) -> (String, usize, usize) {
     }
     let _ = writeln!(out, "\nItems per measurement: {}.", items_line(results));
     (out, met_count, target_count)
+}
+
+/// How much better than `peer` conkit must be: 20× for CPython (the issues' target for
+/// every row against the Python reference), 1× for every other peer.
+pub fn target_factor(peer: &str) -> f64 {
+    if peer.starts_with("CPython") {
+        20.0
+    } else {
+        1.0
+    }
+}
+
+/// Runs `script` under `python3` (the reference implementation, as a peer) with
+/// `min(items, cap)` as `sys.argv[1]`, and returns its time scaled to `items`.
+///
+/// The script does `n` operations and prints the seconds they took (timed inside
+/// Python with `time.perf_counter()`, so interpreter start-up is excluded) as its
+/// last line of output; it must exit with status 0 and should check its own result
+/// (`assert`), as the Rust contenders do.
+pub fn python(script: &str, items: u64, cap: u64) -> Res<Duration> {
+    let n = items.min(cap).max(1);
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(n.to_string())
+        .output()
+        .map_err(|e| format!("python3: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "python3 failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let secs: f64 = text
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .ok_or_else(|| format!("python3 printed no time: {text:?}"))?;
+    Ok(Duration::from_secs_f64(secs * items as f64 / n as f64))
 }
 
 fn items_line(results: &[GroupResult]) -> String {

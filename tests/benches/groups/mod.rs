@@ -1,0 +1,20 @@
+//! Benchmark groups of the std layer (`conkit::threading`, `conkit::queue`), one module
+//! per Python module, each against its Rust peers and CPython.
+
+use core_affinity::CoreId;
+
+use crate::harness::Group;
+
+pub mod queue;
+pub mod threading;
+
+/// A named benchmark and how to build it (built only if selected).
+pub type Make = Box<dyn Fn() -> Group<'static>>;
+
+/// Every std-layer benchmark, for `items` operations per measurement; `core` is the CPU
+/// single-thread latency benchmarks are pinned to.
+pub fn all(items: u64, core: Option<CoreId>) -> Vec<(&'static str, Make)> {
+    let mut v = threading::all(items, core);
+    v.extend(queue::all(items, core));
+    v
+}
