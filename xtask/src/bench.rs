@@ -1,7 +1,8 @@
 //! `cargo xtask bench [--quick] [--reps N] [--items N] [--out PATH] [--strict] [--list] [FILTER...]`
 //!
-//! Runs `cargo bench -p conkit-tests --bench core -- <args>`: conkit-core and its peers
-//! (rtrb, ringbuf, heapless, crossbeam, spin, std) measured side by side in one run,
+//! Runs `cargo bench -p conkit-tests --bench core -- <args>`: conkit and its peers
+//! (rtrb, ringbuf, heapless, crossbeam, spin, std, parking_lot, tokio, crossbeam-channel,
+//! and CPython 3 running the same workloads) measured side by side in one run,
 //! interleaved within each repetition, and printed as a markdown table of medians and
 //! per-repetition ratios (also written to `target/bench/core.md`). The harness lives in
 //! `tests/benches/core.rs` and `tests/benches/harness/mod.rs`.
@@ -20,11 +21,11 @@ pub fn run(args: &[String]) -> Res {
              \n  --out PATH  where to write the markdown table (default target/bench/core.md)\
              \n  --strict    exit non-zero if a conkit target is missed\
              \n  --list      print the benchmark ids\
-             \n  FILTER      run only the benchmarks whose id contains it (spsc, mpmc, lock, ...)"
+             \n  FILTER      run only the benchmarks whose id contains it (spsc, mpmc, lock, threading, queue, ...)"
         );
         return Ok(());
     }
-    util::step("bench: conkit-core vs peers (release profile, interleaved repetitions)");
+    util::step("bench: conkit vs peers (release profile, interleaved repetitions)");
     let mut cmd = util::cargo();
     cmd.args(["bench", "-p", "conkit-tests", "--bench", "core", "--"])
         .args(args);

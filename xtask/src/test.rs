@@ -95,6 +95,17 @@ fn clippy() -> Res {
         "--",
         "-D",
         "warnings",
+    ]))?;
+    run(cargo().args([
+        "clippy",
+        "-p",
+        "conkit",
+        "--all-targets",
+        "--features",
+        "deadlock-detection",
+        "--",
+        "-D",
+        "warnings",
     ]))
 }
 
@@ -117,7 +128,9 @@ fn host_tests() -> Res {
         "--release",
         "--features",
         "async,std",
-    ]))
+    ]))?;
+    // The lock-order deadlock detector is off by default: test it on its own.
+    run(cargo().args(["test", "-p", "conkit", "--features", "deadlock-detection"]))
 }
 
 fn no_std_builds() -> Res {
