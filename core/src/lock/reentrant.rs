@@ -224,12 +224,7 @@ impl<O: OwnerId, W: WaitStrategy> ReentrantLock<O, W> {
     pub fn release(&self) -> Result<(), ReleaseError> {
         let me = O::current().get();
         if self.owner.load(Ordering::Relaxed) != me {
-            // A holder between taking the inner lock and storing its id counts too.
-            return Err(if self.lock.locked() {
-                ReleaseError::NotOwner
-            } else {
-                ReleaseError::NotLocked
-            });
+            return Err(self.not_mine());
         }
         let depth = self.depth.load(Ordering::Relaxed) - 1;
         self.depth.store(depth, Ordering::Relaxed);
@@ -239,6 +234,66 @@ impl<O: OwnerId, W: WaitStrategy> ReentrantLock<O, W> {
             let _ = self.lock.release();
         }
         Ok(())
+    }
+
+    /// Why a release by a caller that does not own the lock is refused.
+    #[cold]
+    fn not_mine(&self) -> ReleaseError {
+        // A holder between taking the inner lock and storing its id counts too.
+        if self.lock.locked() {
+            ReleaseError::NotOwner
+        } else {
+            ReleaseError::NotLocked
+        }
+    }
+
+    /// Undoes every acquisition by the caller at once, whatever the depth, and returns
+    /// that depth, so that [`acquire_depth`](Self::acquire_depth) can restore it later:
+    /// the lock is free when this returns `Ok`. This is CPython's
+    /// `RLock._release_save`, which a condition variable uses to release a reentrant
+    /// lock completely while it waits.
+    ///
+    /// # Errors
+    /// As [`release`](Self::release): [`ReleaseError::NotLocked`] if nobody holds it,
+    /// [`ReleaseError::NotOwner`] if another owner holds it (the lock is unchanged).
+    #[inline]
+    pub fn release_all(&self) -> Result<NonZeroU32, ReleaseError> {
+        let me = O::current().get();
+        if self.owner.load(Ordering::Relaxed) != me {
+            return Err(self.not_mine());
+        }
+        // The owner always has a depth of at least 1 (`enter` stores 1, `release`
+        // clears the owner when it reaches 0).
+        let depth = NonZeroU32::new(self.depth.load(Ordering::Relaxed)).unwrap_or(NonZeroU32::MIN);
+        self.depth.store(0, Ordering::Relaxed);
+        self.owner.store(NO_OWNER, Ordering::Relaxed);
+        // The inner release is `Release`: it publishes the stores above.
+        let _ = self.lock.release();
+        Ok(depth)
+    }
+
+    /// Takes the lock `depth` times at once, waiting (per `W`) while another owner
+    /// holds it: the lock is then free again after `depth` releases (or one
+    /// [`release_all`](Self::release_all)). This is CPython's `RLock._acquire_restore`,
+    /// the inverse of [`release_all`](Self::release_all).
+    ///
+    /// If the caller already owns the lock, `depth` is added to its depth.
+    ///
+    /// # Panics
+    /// If the caller already owns the lock and the depth would overflow `u32`.
+    #[inline]
+    pub fn acquire_depth(&self, depth: NonZeroU32) {
+        let me = O::current().get();
+        if self.owner.load(Ordering::Relaxed) == me {
+            match self.depth.load(Ordering::Relaxed).checked_add(depth.get()) {
+                Some(d) => self.depth.store(d, Ordering::Relaxed),
+                None => depth_overflow(),
+            }
+            return;
+        }
+        self.lock.acquire();
+        self.owner.store(me, Ordering::Relaxed);
+        self.depth.store(depth.get(), Ordering::Relaxed);
     }
 
     /// `true` while somebody holds the lock (a snapshot).
@@ -365,5 +420,88 @@ impl<O: OwnerId, W: WaitStrategy> Drop for ReentrantLockGuard<'_, O, W> {
     fn drop(&mut self) {
         // The guard's owner holds the lock (the guard is not `Send`), so this succeeds.
         let _ = self.lock.release();
+    }
+}
+
+#[cfg(all(test, feature = "std", not(loom)))]
+mod tests {
+    use super::*;
+    use crate::atomic::AtomicBool;
+
+    std::thread_local! {
+        static ID: u32 = {
+            static NEXT: AtomicU32 = AtomicU32::new(1);
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        };
+    }
+
+    /// A per-thread owner id for these tests.
+    struct Thread;
+    impl OwnerId for Thread {
+        fn current() -> NonZeroU32 {
+            ID.with(|id| NonZeroU32::new(*id).unwrap_or(NonZeroU32::MIN))
+        }
+    }
+
+    #[test]
+    fn release_all_frees_the_lock_whatever_the_depth_and_acquire_depth_restores_it() {
+        let l: ReentrantLock<Thread> = ReentrantLock::new();
+        assert_eq!(l.release_all(), Err(ReleaseError::NotLocked));
+        l.acquire();
+        l.acquire();
+        l.acquire();
+        let depth = l.release_all().unwrap();
+        assert_eq!(depth.get(), 3);
+        assert!(!l.locked());
+        assert_eq!(l.depth(), 0);
+        l.acquire_depth(depth);
+        assert_eq!(l.depth(), 3);
+        for _ in 0..3 {
+            l.release().unwrap();
+        }
+        assert!(!l.locked());
+        assert_eq!(l.release(), Err(ReleaseError::NotLocked));
+    }
+
+    #[test]
+    fn release_all_by_another_owner_is_refused_and_changes_nothing() {
+        let l: ReentrantLock<Thread> = ReentrantLock::new();
+        l.acquire();
+        l.acquire();
+        std::thread::scope(|s| {
+            s.spawn(|| assert_eq!(l.release_all(), Err(ReleaseError::NotOwner)));
+        });
+        assert_eq!(l.depth(), 2);
+        assert_eq!(l.release_all().map(NonZeroU32::get), Ok(2));
+    }
+
+    #[test]
+    fn acquire_depth_by_the_owner_adds_to_the_depth() {
+        let l: ReentrantLock<Thread> = ReentrantLock::new();
+        l.acquire();
+        l.acquire_depth(NonZeroU32::new(4).unwrap());
+        assert_eq!(l.depth(), 5);
+        assert_eq!(l.release_all().map(NonZeroU32::get), Ok(5));
+    }
+
+    #[test]
+    fn acquire_depth_waits_for_another_owner() {
+        let l: ReentrantLock<Thread> = ReentrantLock::new();
+        let released = AtomicBool::new(false);
+        l.acquire();
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| {
+                l.acquire_depth(NonZeroU32::new(2).unwrap());
+                let saw_release = released.load(Ordering::Acquire);
+                let depth = l.depth();
+                l.release_all().unwrap();
+                (saw_release, depth)
+            });
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            released.store(true, Ordering::Release);
+            l.release().unwrap();
+            assert_eq!(waiter.join().unwrap(), (true, 2));
+        });
+        assert!(!l.locked());
     }
 }

@@ -1,1 +1,124 @@
-//! (in progress)
+//! [`Event`]: Python's `threading.Event` for OS threads.
+//!
+//! A thin wrapper over [`conkit_core::event::Event`] instantiated with the [`Futex`]
+//! strategy: a one-bit flag (bit 0 of the core's event-flags group) whose waiters sleep
+//! in the kernel through the core's event count (Vyukov's eventcount); see the core
+//! module for the algorithm and the no-lost-wake-up argument. This module adds Python's
+//! names and `Duration` timeouts.
+//!
+//! | Python | conkit |
+//! |---|---|
+//! | `Event()` | [`Event::new()`] (flag clear) |
+//! | `ev.set()` / `ev.clear()` / `ev.is_set()` | [`set()`](Event::set) / [`clear()`](Event::clear) / [`is_set()`](Event::is_set) |
+//! | `ev.wait()` (returns `True`) | [`wait()`](Event::wait) (returns `()`: it only returns once the flag is set) |
+//! | `ev.wait(timeout=t)` (returns the flag) | [`wait_timeout(t)`](Event::wait_timeout) → `bool` |
+//!
+//! No async form here: the core's `Async<Event, K>` (`wait().await`) needs its own
+//! `set` to wake parked tasks, through a critical section (with std, one process-wide
+//! mutex) on every `set`, which this blocking type does not pay.
+
+use std::fmt;
+use std::time::Duration;
+
+use conkit_core::event::Event as CoreEvent;
+
+use crate::wait::{deadline_after, Futex};
+
+/// A flag that threads set, clear and wait for (Python's `threading.Event`).
+///
+/// [`set`](Self::set) raises the flag and wakes every waiter; while it is set,
+/// [`wait`](Self::wait) returns at once; [`clear`](Self::clear) lowers it again. It is a
+/// level, not a count: waiting does not consume it. A `set()` immediately followed by
+/// `clear()` may go unseen by a waiter that did not look in between, as in Python.
+///
+/// ```
+/// use std::time::Duration;
+/// use conkit::threading::Event;
+///
+/// // The seeds' "hot pot" example: guests wait until the pot boils.
+/// static POT_BOILING: Event = Event::new();
+///
+/// let guests: Vec<_> = (0..3)
+///     .map(|i| {
+///         std::thread::spawn(move || {
+///             POT_BOILING.wait();
+///             i
+///         })
+///     })
+///     .collect();
+/// assert!(!POT_BOILING.wait_timeout(Duration::from_millis(1))); // not yet: `false`
+/// POT_BOILING.set(); // wakes every guest
+/// let served: u32 = guests.into_iter().map(|g| g.join().unwrap()).sum();
+/// assert_eq!(served, 3);
+/// assert!(POT_BOILING.wait_timeout(Duration::ZERO)); // set: returns `true` at once
+/// POT_BOILING.clear();
+/// assert!(!POT_BOILING.is_set());
+/// ```
+pub struct Event {
+    inner: CoreEvent<Futex>,
+}
+
+impl Event {
+    /// An event whose flag is clear (Python: `threading.Event()`). `const`, so it can be
+    /// a `static`.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            inner: CoreEvent::new(),
+        }
+    }
+
+    /// Sets the flag and wakes every waiter (Python: `set()`). Never waits.
+    #[inline]
+    pub fn set(&self) {
+        self.inner.set();
+    }
+
+    /// Clears the flag; later [`wait`](Self::wait)s block until the next
+    /// [`set`](Self::set) (Python: `clear()`).
+    #[inline]
+    pub fn clear(&self) {
+        self.inner.clear();
+    }
+
+    /// Whether the flag is set (a snapshot; Python: `is_set()`).
+    #[inline]
+    #[must_use]
+    pub fn is_set(&self) -> bool {
+        self.inner.is_set()
+    }
+
+    /// Waits until the flag is set; returns at once if it is (Python: `wait()`, which
+    /// always returns `True`; here the return itself says the flag was seen set).
+    #[inline]
+    pub fn wait(&self) {
+        self.inner.wait();
+    }
+
+    /// Waits until the flag is set or `timeout` passes, and returns the flag (Python
+    /// 3.1+: `wait(timeout)`; `false` means it timed out).
+    ///
+    /// The timeout is a deadline: spurious wake-ups do not extend it. A zero timeout
+    /// only looks; `Duration::MAX` saturates to decades (Python raises `OverflowError`
+    /// above `threading.TIMEOUT_MAX`).
+    #[inline]
+    #[must_use = "`false` means the wait timed out with the flag clear"]
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.inner.wait_until(deadline_after(timeout))
+    }
+}
+
+impl Default for Event {
+    /// An event whose flag is clear.
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("is_set", &self.is_set())
+            .finish()
+    }
+}

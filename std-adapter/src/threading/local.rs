@@ -1,1 +1,309 @@
-//! (in progress)
+//! Python's `threading.local`: one value per thread, invisible to the other threads.
+//!
+//! ```
+//! use conkit::threading::{Local, Thread};
+//!
+//! let data = std::sync::Arc::new(Local::new(Vec::new));
+//! data.with_mut(|v| v.push(1)); // the main thread's value
+//! let d = data.clone();
+//! let t = Thread::new(move || {
+//!     assert!(d.with(Vec::is_empty)); // this thread's own, fresh value
+//!     d.set(vec![7, 7]);
+//! });
+//! t.start().unwrap();
+//! t.join().unwrap(); // its value was dropped when it ended
+//! assert_eq!(data.get(), [1]);
+//! ```
+//!
+//! # Rust and Python
+//! Python's `local` is an object with per-thread attributes (`mydata.x = 1`); here a
+//! `Local<T>` holds one per-thread `T` (use a struct for several attributes), created
+//! on a thread's first access by the initialiser given to [`Local::new`] (Python's
+//! subclass `__init__`, which also runs once per thread). Rust's `thread_local!` is the
+//! static, compile-time form; `Local` is a value: create as many as you like, at run
+//! time, share them in an `Arc` or a `static` (through `OnceLock`), drop them.
+//!
+//! # Algorithm and provenance
+//! The layout of CPython's `_threading_local` and of the `thread_local` crate's idea
+//! ("a per-object table of per-thread values"), turned around so that no lock is taken
+//! on the fast path by any other thread: each thread keeps, in a `thread_local!` map
+//! keyed by the `Local`'s unique number, an `Arc` to its slot; the `Local` keeps only
+//! `Weak` references to the slots. A thread's values are dropped when it ends (its map
+//! goes away: explicitly at the end of a conkit [`Thread`](super::Thread), through the
+//! thread-local destructor on any other thread); all remaining values are dropped with
+//! the `Local` (it upgrades each `Weak` and takes the value out).
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+use conkit_core::lock::BlockingMutex;
+
+use crate::wait::Futex;
+
+type Mx<T> = BlockingMutex<T, Futex>;
+
+/// Numbers the `Local`s; never reused, so a thread's map never confuses a dropped
+/// `Local` with a new one.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// One thread's value of one `Local`. The owning thread uses it; the `Local`'s drop may
+/// take the value out from another thread (the only contention).
+struct Slot<T> {
+    value: Mx<Option<T>>,
+    /// Set when the `Local` was dropped: the owning thread's map may forget the slot.
+    dead: AtomicBool,
+}
+
+/// A type-erased [`Slot`], as a thread's map holds it.
+trait AnySlot: Send + Sync {
+    fn is_dead(&self) -> bool;
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+}
+
+impl<T: Send + 'static> AnySlot for Slot<T> {
+    fn is_dead(&self) -> bool {
+        self.dead.load(Ordering::Relaxed)
+    }
+
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+}
+
+type SlotMap = BTreeMap<u64, Arc<dyn AnySlot>>;
+
+thread_local! {
+    /// This thread's slots, by `Local` id.
+    static SLOTS: RefCell<SlotMap> = const { RefCell::new(BTreeMap::new()) };
+}
+
+/// Drops the calling thread's values of every [`Local`] (called when a conkit thread's
+/// body ends).
+pub(crate) fn clear_current_thread() {
+    // Take the map out first: a value's `Drop` may itself use a `Local`.
+    let map = SLOTS.try_with(|m| std::mem::take(&mut *m.borrow_mut()));
+    drop(map);
+}
+
+/// Per-thread values (Python's `threading.local`): each thread that touches a
+/// `Local<T>` sees its own `T`, created by the initialiser on first use and dropped
+/// when the thread ends (or when the `Local` is dropped, whichever comes first).
+///
+/// `Send + Sync` when `T: Send`, so it can be shared in an `Arc` or a `static`
+/// (through `OnceLock`).
+///
+/// Python's `local` is an object with per-thread attributes (`mydata.x = 1`); a
+/// `Local<T>` holds one per-thread `T` (use a struct for several attributes), made on
+/// a thread's first access by the initialiser (Python's subclass `__init__`, which also
+/// runs once per thread). Rust's `thread_local!` is the static, compile-time form;
+/// `Local` is a value: make as many as you like at run time, share them, drop them.
+///
+/// ```
+/// use conkit::threading::{Local, Thread};
+/// use std::sync::Arc;
+///
+/// let counter = Arc::new(Local::new(|| 0u32));
+/// let threads: Vec<Thread> = (0..4)
+///     .map(|i| {
+///         let c = counter.clone();
+///         Thread::new(move || {
+///             for _ in 0..=i {
+///                 c.with_mut(|n| *n += 1);
+///             }
+///             assert_eq!(c.get(), i + 1); // nobody else touched this thread's value
+///         })
+///     })
+///     .collect();
+/// threads.iter().for_each(|t| t.start().unwrap());
+/// threads.iter().for_each(|t| t.join().unwrap());
+/// assert_eq!(counter.get(), 0); // the main thread's value is untouched
+/// ```
+pub struct Local<T> {
+    id: u64,
+    init: Box<dyn Fn() -> T + Send + Sync>,
+    /// The slots of the threads that touched this `Local` (dead ones pruned lazily).
+    slots: Mx<Vec<Weak<Slot<T>>>>,
+}
+
+impl<T> fmt::Debug for Local<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Local")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Default + Send + 'static> Default for Local<T> {
+    fn default() -> Self {
+        Self::new(T::default)
+    }
+}
+
+impl<T: Send + 'static> Local<T> {
+    /// A `Local` whose value on each thread starts as `init()` (run on that thread, at
+    /// its first access).
+    pub fn new<F>(init: F) -> Self
+    where
+        F: Fn() -> T + Send + Sync + 'static,
+    {
+        Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            init: Box::new(init),
+            slots: Mx::new(Vec::new()),
+        }
+    }
+
+    /// The calling thread's slot, created (and initialised) on first use; `None` while
+    /// the thread's thread-locals are being destroyed.
+    fn slot(&self) -> Option<Arc<Slot<T>>> {
+        let found = SLOTS.try_with(|m| m.borrow().get(&self.id).cloned()).ok()?;
+        if let Some(erased) = found {
+            // Only `Slot<T>`s are stored under this `Local`'s id.
+            if let Ok(slot) = erased.into_any().downcast::<Slot<T>>() {
+                return Some(slot);
+            }
+        }
+        // Not borrowed while user code runs: the initialiser may use other `Local`s.
+        let slot = Arc::new(Slot {
+            value: Mx::new(Some((self.init)())),
+            dead: AtomicBool::new(false),
+        });
+        let erased: Arc<dyn AnySlot> = slot.clone();
+        let dead = SLOTS
+            .try_with(|m| {
+                let mut m = m.borrow_mut();
+                // Forget the slots of dropped `Local`s (values already taken) ...
+                let dead: Vec<_> = m
+                    .iter()
+                    .filter(|(_, s)| s.is_dead())
+                    .map(|(&id, _)| id)
+                    .collect();
+                let dead: Vec<_> = dead.into_iter().filter_map(|id| m.remove(&id)).collect();
+                m.insert(self.id, erased);
+                dead
+            })
+            .ok()?;
+        // ... outside the map's borrow.
+        drop(dead);
+        let mut slots = self.slots.lock();
+        slots.retain(|w| w.strong_count() > 0);
+        slots.push(Arc::downgrade(&slot));
+        Some(slot)
+    }
+
+    /// Runs `f` on the calling thread's value mutably.
+    ///
+    /// # Panics
+    /// If called from inside `with`/`with_mut` of the same `Local` on the same thread
+    /// (the value is already borrowed, as with `RefCell`). From a thread-local
+    /// destructor that runs after this thread's values were dropped, `f` gets a fresh
+    /// value that is dropped right after.
+    pub fn with_mut<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        let Some(slot) = self.slot() else {
+            return f(&mut (self.init)());
+        };
+        let mut guard = slot
+            .value
+            .try_lock()
+            .expect("conkit::threading::Local already borrowed on this thread");
+        let value = guard.get_or_insert_with(|| (self.init)());
+        f(value)
+    }
+
+    /// Runs `f` on the calling thread's value.
+    ///
+    /// # Panics
+    /// As [`with_mut`](Self::with_mut).
+    pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        self.with_mut(|v| f(v))
+    }
+
+    /// Replaces the calling thread's value (Python's `mydata.x = v`).
+    ///
+    /// # Panics
+    /// As [`with_mut`](Self::with_mut).
+    pub fn set(&self, value: T) {
+        drop(self.replace(value));
+    }
+
+    /// Replaces the calling thread's value and returns the old one.
+    ///
+    /// # Panics
+    /// As [`with_mut`](Self::with_mut).
+    pub fn replace(&self, value: T) -> T {
+        self.with_mut(|v| std::mem::replace(v, value))
+    }
+
+    /// A copy of the calling thread's value.
+    ///
+    /// # Panics
+    /// As [`with_mut`](Self::with_mut).
+    pub fn get(&self) -> T
+    where
+        T: Clone,
+    {
+        self.with(T::clone)
+    }
+}
+
+impl<T> Drop for Local<T> {
+    fn drop(&mut self) {
+        // Nobody can be inside `with` (that borrows `self`); the owning threads may be
+        // ending at this moment, which only drops their `Arc`s.
+        let slots = std::mem::take(&mut *self.slots.lock());
+        for weak in slots {
+            if let Some(slot) = weak.upgrade() {
+                slot.dead.store(true, Ordering::Relaxed);
+                let value = slot.value.lock().take();
+                drop(value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slots_on_this_thread() -> usize {
+        SLOTS.with(|m| m.borrow().len())
+    }
+
+    #[test]
+    fn slots_of_dropped_locals_are_forgotten_by_a_long_lived_thread() {
+        std::thread::spawn(|| {
+            for i in 0..100u32 {
+                let l = Local::new(move || i);
+                assert_eq!(l.get(), i);
+            }
+            // At most the last dead slot is left before the next insertion prunes it.
+            assert!(slots_on_this_thread() <= 1, "{}", slots_on_this_thread());
+            let keep = Local::new(|| 1u8);
+            keep.set(2);
+            assert_eq!(slots_on_this_thread(), 1);
+            assert_eq!(keep.get(), 2);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn nested_access_to_another_local_works() {
+        let a = Local::new(|| 1u32);
+        let b = Local::new(|| 2u32);
+        let sum = a.with(|x| b.with(|y| x + y));
+        assert_eq!(sum, 3);
+    }
+
+    #[test]
+    fn nested_access_to_the_same_local_panics_instead_of_deadlocking() {
+        let a = std::sync::Arc::new(Local::new(|| 1u32));
+        let a2 = a.clone();
+        let r = std::thread::spawn(move || a2.with(|_| a2.with(|v| *v))).join();
+        assert!(r.is_err());
+    }
+}

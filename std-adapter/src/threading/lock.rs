@@ -1,1 +1,238 @@
-//! (in progress)
+//! [`Lock`]: Python's `threading.Lock` (a primitive lock) for OS threads.
+//!
+//! A thin wrapper over [`conkit_core::lock::Lock`] instantiated with the
+//! [`Futex`] strategy: the algorithm (Ulrich Drepper's futex mutex #3, "Futexes Are
+//! Tricky", with a short spin before sleeping) and its guarantees are documented there;
+//! this module adds Python's names, `Duration` timeouts and the deadlock-detection
+//! hooks of the `deadlock-detection` feature.
+//!
+//! | Python | conkit |
+//! |---|---|
+//! | `lock.acquire()` / `acquire(blocking=True, timeout=-1)` | [`lock.acquire()`](Lock::acquire) |
+//! | `lock.acquire(blocking=False)` / `acquire(False)` | [`lock.try_acquire()`](Lock::try_acquire) |
+//! | `lock.acquire(timeout=t)` | [`lock.acquire_timeout(t)`](Lock::acquire_timeout) (a [`Duration`]) |
+//! | `lock.release()` | [`lock.release()`](Lock::release) → `Result<(), ReleaseError>` |
+//! | `RuntimeError: release unlocked lock` | [`ReleaseError::NotLocked`] |
+//! | `lock.locked()` | [`lock.locked()`](Lock::locked) |
+//! | `with lock:` | [`let _g = lock.lock();`](Lock::lock) (released when the guard drops) |
+
+use std::fmt;
+use std::time::Duration;
+
+use conkit_core::lock::Lock as CoreLock;
+pub use conkit_core::lock::ReleaseError;
+
+use super::deadlock::{self, LockId};
+use crate::wait::{deadline_after, Futex};
+
+/// A primitive lock (Python's `threading.Lock`): held or free, with no owner.
+///
+/// Waiters spin briefly, then sleep in the kernel (Linux futex). Not reentrant: a
+/// thread that acquires a lock it already holds waits forever, as in Python (use
+/// [`RLock`](super::RLock) for that). Not fair: a running thread may take the lock
+/// before a woken sleeper.
+///
+/// As in Python, **any thread may release a held lock**, not only the one that
+/// acquired it; releasing a free lock is an error ([`ReleaseError::NotLocked`], Python's
+/// `RuntimeError`) that leaves the lock unchanged.
+///
+/// `Lock` guards no data: it is Python's lock, for code that pairs it with data by
+/// convention or hands it between threads. To guard a value, Rust's
+/// `conkit::core::lock::BlockingMutex<T>` or `std::sync::Mutex<T>` tie the two
+/// together.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use conkit::threading::{Lock, ReleaseError};
+///
+/// static LOCK: Lock = Lock::new();
+///
+/// {
+///     let _guard = LOCK.lock(); // Python: `with lock:`
+///     assert!(LOCK.locked());
+///     assert!(!LOCK.try_acquire()); // acquire(blocking=False)
+///     assert!(!LOCK.acquire_timeout(Duration::from_millis(1))); // acquire(timeout=0.001)
+/// }
+/// assert!(!LOCK.locked());
+///
+/// // Acquired here, released by another thread: allowed, as in Python.
+/// LOCK.acquire();
+/// std::thread::spawn(|| LOCK.release().unwrap()).join().unwrap();
+/// assert_eq!(LOCK.release(), Err(ReleaseError::NotLocked));
+///
+/// let shared = Arc::new(Lock::new());
+/// assert!(shared.try_acquire());
+/// ```
+pub struct Lock {
+    inner: CoreLock<Futex>,
+    id: LockId,
+}
+
+impl Lock {
+    /// A free lock (Python: `threading.Lock()`). `const`, so it can be a `static`.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            inner: CoreLock::new(),
+            id: LockId::new(),
+        }
+    }
+
+    /// Names this lock in deadlock reports (feature `deadlock-detection`; without the
+    /// feature it does nothing). Python has no counterpart.
+    pub fn set_debug_name(&self, name: &str) {
+        deadlock::set_lock_name(&self.id, name);
+    }
+
+    /// Takes the lock, waiting as long as needed (Python: `acquire()`,
+    /// `acquire(blocking=True, timeout=-1)`).
+    ///
+    /// Never use it on a lock the calling thread already holds: that waits forever, as
+    /// in Python.
+    #[inline]
+    pub fn acquire(&self) {
+        deadlock::before_acquire(&self.id, true);
+        self.inner.acquire();
+        deadlock::after_acquire(&self.id);
+    }
+
+    /// Takes the lock if it is free and returns whether it did; never waits (Python:
+    /// `acquire(blocking=False)`, `acquire(False)`).
+    #[inline]
+    #[must_use = "if it returns `true` the lock is held and must be released"]
+    pub fn try_acquire(&self) -> bool {
+        deadlock::before_acquire(&self.id, false);
+        let ok = self.inner.try_acquire();
+        if ok {
+            deadlock::after_acquire(&self.id);
+        }
+        ok
+    }
+
+    /// Takes the lock, waiting at most `timeout`; returns whether it took it (Python:
+    /// `acquire(timeout=t)`, which returns `True`/`False`).
+    ///
+    /// The timeout is a deadline: spurious wake-ups and wake-ups that lose the race for
+    /// the lock do not extend it. A zero timeout still tries once (like
+    /// [`try_acquire`](Self::try_acquire)). `Duration` cannot be negative, so Python's
+    /// `timeout=-1` ("forever") is [`acquire`](Self::acquire); a huge timeout such as
+    /// `Duration::MAX` saturates to decades (Python raises `OverflowError` above
+    /// `threading.TIMEOUT_MAX`; here it simply waits "forever").
+    #[inline]
+    #[must_use = "if it returns `true` the lock is held and must be released"]
+    pub fn acquire_timeout(&self, timeout: Duration) -> bool {
+        deadlock::before_acquire(&self.id, true);
+        let ok = self.inner.acquire_until(deadline_after(timeout));
+        if ok {
+            deadlock::after_acquire(&self.id);
+        }
+        ok
+    }
+
+    /// Releases the lock (Python: `release()`). Any thread may release it, not only the
+    /// one that acquired it, as in Python. Wakes one sleeping waiter, if any.
+    ///
+    /// # Errors
+    /// [`ReleaseError::NotLocked`] if the lock is free (Python: `RuntimeError: release
+    /// unlocked lock`); the lock is unchanged.
+    #[inline]
+    pub fn release(&self) -> Result<(), ReleaseError> {
+        // Told while the lock is still held, so a new holder's `after_acquire` cannot
+        // come before it (a compile-time no-op without the feature).
+        if cfg!(feature = "deadlock-detection") && self.inner.locked() {
+            deadlock::before_release(&self.id);
+        }
+        self.inner.release()
+    }
+
+    /// `true` while some thread holds the lock (Python: `locked()`). A snapshot: it may
+    /// be stale as soon as it returns.
+    #[inline]
+    #[must_use]
+    pub fn locked(&self) -> bool {
+        self.inner.locked()
+    }
+
+    /// Takes the lock and returns a guard that releases it when dropped (Python:
+    /// `with lock:`).
+    #[inline]
+    pub fn lock(&self) -> LockGuard<'_> {
+        self.acquire();
+        LockGuard { lock: self }
+    }
+
+    /// Takes the lock if it is free (never waits) and returns its guard (Python:
+    /// `if lock.acquire(False): try: … finally: lock.release()`).
+    #[inline]
+    pub fn try_lock(&self) -> Option<LockGuard<'_>> {
+        self.try_acquire().then(|| LockGuard { lock: self })
+    }
+
+    /// Takes the lock, waiting at most `timeout` (as
+    /// [`acquire_timeout`](Self::acquire_timeout)), and returns its guard (`None`: timed
+    /// out).
+    #[inline]
+    pub fn lock_timeout(&self, timeout: Duration) -> Option<LockGuard<'_>> {
+        self.acquire_timeout(timeout)
+            .then(|| LockGuard { lock: self })
+    }
+}
+
+impl Default for Lock {
+    /// A free lock.
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Lock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lock")
+            .field("locked", &self.locked())
+            .finish()
+    }
+}
+
+/// Holds a [`Lock`]; releases it when dropped (the end of Python's `with lock:` block).
+///
+/// The guard may be sent to another thread and dropped there: a `Lock` has no owner.
+///
+/// ```
+/// use conkit::threading::Lock;
+///
+/// let lock = Lock::new();
+/// let guard = lock.lock();
+/// assert!(lock.locked());
+/// drop(guard);
+/// assert!(!lock.locked());
+/// ```
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct LockGuard<'a> {
+    lock: &'a Lock,
+}
+
+impl LockGuard<'_> {
+    /// Keeps the lock held without the guard: it must then be released with
+    /// [`Lock::release`] (possibly by another thread).
+    #[inline]
+    pub fn forget(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl fmt::Debug for LockGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LockGuard").finish_non_exhaustive()
+    }
+}
+
+impl Drop for LockGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        // The guard stands for the acquisition it was made from. If another thread
+        // released the lock behind the guard's back (allowed for a `Lock`, as in
+        // Python), this release reports `NotLocked`, ignored: nothing is left to do.
+        let _ = self.lock.release();
+    }
+}

@@ -17,7 +17,7 @@
 
 mod barrier;
 mod condition;
-pub(crate) mod deadlock;
+pub mod deadlock;
 mod event;
 mod ident;
 mod local;

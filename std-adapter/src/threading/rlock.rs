@@ -1,1 +1,376 @@
-//! (in progress)
+//! [`RLock`]: Python's `threading.RLock` (a reentrant lock) for OS threads.
+//!
+//! A thin wrapper over [`conkit_core::lock::ReentrantLock`] with the thread identity
+//! [`ThreadOwner`] (the value of [`get_ident`](super::get_ident)) as owner and the
+//! [`Futex`] strategy: an owner id and a recursion depth over the futex lock, the shape
+//! of CPython's `_thread.RLock` (see the core module for the algorithm). This module
+//! adds Python's names, `Duration` timeouts, the deadlock-detection hooks and the
+//! `_release_save` / `_acquire_restore` pair that `Condition` uses.
+//!
+//! | Python | conkit |
+//! |---|---|
+//! | `rlock.acquire()` | [`acquire()`](RLock::acquire) |
+//! | `rlock.acquire(blocking=False)` | [`try_acquire()`](RLock::try_acquire) |
+//! | `rlock.acquire(timeout=t)` | [`acquire_timeout(t)`](RLock::acquire_timeout) |
+//! | `rlock.release()` | [`release()`](RLock::release) → `Result<(), ReleaseError>` |
+//! | `RuntimeError: cannot release un-acquired lock` | [`ReleaseError::NotOwner`] (held by another thread) or [`ReleaseError::NotLocked`] (held by nobody) |
+//! | `rlock._is_owned()` | [`is_owned()`](RLock::is_owned) |
+//! | `rlock._recursion_count()` | [`depth()`](RLock::depth) |
+//! | `rlock.locked()` (3.14) | [`locked()`](RLock::locked) |
+//! | `with rlock:` | [`let _g = rlock.lock();`](RLock::lock) |
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use conkit_core::lock::{ReentrantLock, ReleaseError};
+
+use super::deadlock::{self, LockId};
+use super::ThreadOwner;
+use crate::wait::{deadline_after, Futex};
+
+/// A reentrant lock (Python's `threading.RLock`): the thread that holds it may acquire
+/// it again; it is free once every acquisition has been released.
+///
+/// Only the owner may release it: a release by another thread is
+/// [`ReleaseError::NotOwner`], a release of a free lock [`ReleaseError::NotLocked`]
+/// (Python raises `RuntimeError` for both); either leaves the lock unchanged.
+///
+/// Waiters sleep in the kernel (Linux futex) after a short spin; not fair. Prefer
+/// [`Lock`](super::Lock) where re-entry is not needed: it is cheaper and turns
+/// accidental recursion into a visible hang instead of hiding it.
+///
+/// ```
+/// use conkit::threading::{RLock, ReleaseError};
+///
+/// static RLOCK: RLock = RLock::new();
+///
+/// fn factorial(n: u64) -> u64 {
+///     let _guard = RLOCK.lock(); // re-entered on every recursive call
+///     if n <= 1 { 1 } else { n * factorial(n - 1) }
+/// }
+/// assert_eq!(factorial(5), 120);
+/// assert!(!RLOCK.locked());
+///
+/// RLOCK.acquire();
+/// RLOCK.acquire();
+/// assert_eq!(RLOCK.depth(), 2);
+/// // Another thread may not release it.
+/// std::thread::spawn(|| assert_eq!(RLOCK.release(), Err(ReleaseError::NotOwner)))
+///     .join()
+///     .unwrap();
+/// RLOCK.release().unwrap();
+/// RLOCK.release().unwrap();
+/// assert_eq!(RLOCK.release(), Err(ReleaseError::NotLocked));
+/// ```
+pub struct RLock {
+    inner: ReentrantLock<ThreadOwner, Futex>,
+    id: LockId,
+}
+
+/// What [`RLock::release_save`] took away and [`RLock::acquire_restore`] gives back:
+/// the depth the owner held the lock at (CPython's `_release_save` state, minus the
+/// owner, which is always the calling thread).
+#[derive(Debug)]
+pub(crate) struct RLockState {
+    depth: NonZeroU32,
+}
+
+impl RLock {
+    /// A free reentrant lock (Python: `threading.RLock()`). `const`, so it can be a
+    /// `static`.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            inner: ReentrantLock::new(),
+            id: LockId::new(),
+        }
+    }
+
+    /// Names this lock in deadlock reports (feature `deadlock-detection`; without the
+    /// feature it does nothing). Python has no counterpart.
+    pub fn set_debug_name(&self, name: &str) {
+        deadlock::set_lock_name(&self.id, name);
+    }
+
+    /// Takes the lock, waiting while another thread holds it; if the calling thread
+    /// already holds it, only counts one more acquisition (Python: `acquire()`).
+    ///
+    /// # Panics
+    /// If the calling thread already holds it `u32::MAX` times (the depth would
+    /// overflow; Python has no such limit but would run out of memory in a recursion
+    /// that deep).
+    #[inline]
+    pub fn acquire(&self) {
+        if self.inner.is_owned() {
+            // Re-entry never waits and is not a new acquisition for the detector.
+            self.inner.acquire();
+        } else {
+            deadlock::before_acquire(&self.id, true);
+            self.inner.acquire();
+            deadlock::after_acquire(&self.id);
+        }
+    }
+
+    /// Takes the lock if it is free or already the caller's; never waits (Python:
+    /// `acquire(blocking=False)`). Returns whether it did (`false` also if the caller
+    /// already holds it `u32::MAX` times).
+    #[inline]
+    #[must_use = "if it returns `true` the lock is held and must be released"]
+    pub fn try_acquire(&self) -> bool {
+        if self.inner.is_owned() {
+            return self.inner.try_acquire();
+        }
+        deadlock::before_acquire(&self.id, false);
+        let ok = self.inner.try_acquire();
+        if ok {
+            deadlock::after_acquire(&self.id);
+        }
+        ok
+    }
+
+    /// Takes the lock, waiting at most `timeout` while another thread holds it; returns
+    /// whether it took it (Python: `acquire(timeout=t)`). Succeeds at once if the caller
+    /// already holds it.
+    ///
+    /// The timeout is a deadline (wake-ups that lose the race do not extend it); zero
+    /// tries once; `Duration::MAX` saturates to decades (see
+    /// [`Lock::acquire_timeout`](super::Lock::acquire_timeout)).
+    #[inline]
+    #[must_use = "if it returns `true` the lock is held and must be released"]
+    pub fn acquire_timeout(&self, timeout: Duration) -> bool {
+        if self.inner.is_owned() {
+            return self.inner.try_acquire();
+        }
+        deadlock::before_acquire(&self.id, true);
+        let ok = self.inner.acquire_until(deadline_after(timeout));
+        if ok {
+            deadlock::after_acquire(&self.id);
+        }
+        ok
+    }
+
+    /// Undoes one acquisition by the calling thread; the lock is free once every
+    /// acquisition is undone (Python: `release()`).
+    ///
+    /// # Errors
+    /// [`ReleaseError::NotOwner`] if another thread holds it, [`ReleaseError::NotLocked`]
+    /// if nobody does (Python: `RuntimeError: cannot release un-acquired lock` for
+    /// both); the lock is unchanged.
+    #[inline]
+    pub fn release(&self) -> Result<(), ReleaseError> {
+        // Told while the lock is still held, so a new holder's `after_acquire` cannot
+        // come before it (a compile-time no-op without the feature).
+        if cfg!(feature = "deadlock-detection") && self.inner.is_owned() && self.inner.depth() == 1
+        {
+            deadlock::before_release(&self.id);
+        }
+        self.inner.release()
+    }
+
+    /// `true` while some thread holds the lock (a snapshot; Python 3.14's `locked()`).
+    #[inline]
+    #[must_use]
+    pub fn locked(&self) -> bool {
+        self.inner.locked()
+    }
+
+    /// `true` if the calling thread holds the lock (CPython's `_is_owned()`).
+    #[inline]
+    #[must_use]
+    pub fn is_owned(&self) -> bool {
+        self.inner.is_owned()
+    }
+
+    /// How many times the calling thread holds the lock: 0 if it does not hold it
+    /// (CPython's `_recursion_count()`).
+    #[inline]
+    #[must_use]
+    pub fn depth(&self) -> u32 {
+        self.inner.depth()
+    }
+
+    /// Takes the lock (as [`acquire`](Self::acquire)) and returns a guard that undoes
+    /// this acquisition when dropped (Python: `with rlock:`).
+    ///
+    /// # Panics
+    /// As [`acquire`](Self::acquire).
+    #[inline]
+    pub fn lock(&self) -> RLockGuard<'_> {
+        self.acquire();
+        RLockGuard::new(self)
+    }
+
+    /// Takes the lock if it is free or already the caller's (never waits) and returns
+    /// its guard.
+    #[inline]
+    pub fn try_lock(&self) -> Option<RLockGuard<'_>> {
+        self.try_acquire().then(|| RLockGuard::new(self))
+    }
+
+    /// Takes the lock, waiting at most `timeout` (as
+    /// [`acquire_timeout`](Self::acquire_timeout)), and returns its guard (`None`: timed
+    /// out).
+    #[inline]
+    pub fn lock_timeout(&self, timeout: Duration) -> Option<RLockGuard<'_>> {
+        self.acquire_timeout(timeout).then(|| RLockGuard::new(self))
+    }
+
+    /// Releases the lock completely, whatever the calling thread's depth, and returns
+    /// what [`acquire_restore`](Self::acquire_restore) needs to take it back at that
+    /// depth (CPython's `RLock._release_save`, used by `Condition.wait`).
+    ///
+    /// # Errors
+    /// As [`release`](Self::release); the lock is then unchanged.
+    #[cfg_attr(not(test), allow(dead_code, reason = "used by Condition"))]
+    pub(crate) fn release_save(&self) -> Result<RLockState, ReleaseError> {
+        if cfg!(feature = "deadlock-detection") && self.inner.is_owned() {
+            deadlock::before_release(&self.id);
+        }
+        let depth = self.inner.release_all()?;
+        Ok(RLockState { depth })
+    }
+
+    /// Takes the lock back at the depth [`release_save`](Self::release_save) recorded,
+    /// waiting as long as needed (CPython's `RLock._acquire_restore`).
+    ///
+    /// # Panics
+    /// If the calling thread already holds the lock and the depths added overflow `u32`
+    /// (never the case after a `release_save` by this thread).
+    #[cfg_attr(not(test), allow(dead_code, reason = "used by Condition"))]
+    pub(crate) fn acquire_restore(&self, state: RLockState) {
+        if self.inner.is_owned() {
+            self.inner.acquire_depth(state.depth);
+        } else {
+            deadlock::before_acquire(&self.id, true);
+            self.inner.acquire_depth(state.depth);
+            deadlock::after_acquire(&self.id);
+        }
+    }
+}
+
+impl Default for RLock {
+    /// A free reentrant lock.
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for RLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RLock")
+            .field("locked", &self.locked())
+            .field("owned_by_caller", &self.is_owned())
+            .field("depth", &self.depth())
+            .finish()
+    }
+}
+
+/// Holds one acquisition of an [`RLock`]; undoes it when dropped (the end of Python's
+/// `with rlock:` block).
+///
+/// Not `Send`: it must be dropped by the thread that took it, the lock's owner.
+///
+/// ```compile_fail,E0277
+/// use conkit::threading::RLock;
+/// static RLOCK: RLock = RLock::new();
+/// let guard = RLOCK.lock();
+/// std::thread::spawn(move || drop(guard)); // error: the guard is not `Send`
+/// ```
+#[must_use = "the acquisition is undone as soon as the guard is dropped"]
+pub struct RLockGuard<'a> {
+    lock: &'a RLock,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<'a> RLockGuard<'a> {
+    #[inline]
+    fn new(lock: &'a RLock) -> Self {
+        Self {
+            lock,
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl fmt::Debug for RLockGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RLockGuard")
+            .field("depth", &self.lock.depth())
+            .finish()
+    }
+}
+
+impl Drop for RLockGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        // The guard's thread owns the lock (the guard is not `Send`), so this succeeds.
+        let _ = self.lock.release();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn release_save_frees_the_lock_and_acquire_restore_restores_the_depth() {
+        let l = RLock::new();
+        assert_eq!(l.release_save().err(), Some(ReleaseError::NotLocked));
+        l.acquire();
+        l.acquire();
+        l.acquire();
+        let state = l.release_save().unwrap();
+        assert!(!l.locked());
+        assert_eq!(l.depth(), 0);
+        // Another thread can take it while it is saved.
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                assert!(l.try_acquire());
+                assert!(l.release().is_ok());
+            });
+        });
+        l.acquire_restore(state);
+        assert_eq!(l.depth(), 3);
+        for _ in 0..3 {
+            l.release().unwrap();
+        }
+        assert_eq!(l.release(), Err(ReleaseError::NotLocked));
+    }
+
+    #[test]
+    fn release_save_by_a_non_owner_is_refused() {
+        let l = RLock::new();
+        l.acquire();
+        std::thread::scope(|s| {
+            s.spawn(|| assert_eq!(l.release_save().err(), Some(ReleaseError::NotOwner)));
+        });
+        assert_eq!(l.depth(), 1);
+        l.release().unwrap();
+    }
+
+    #[test]
+    fn acquire_restore_waits_for_the_other_owner() {
+        let l = RLock::new();
+        l.acquire();
+        l.acquire();
+        let state = l.release_save().unwrap();
+        let other_done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            l.acquire(); // held by this thread again, at depth 1
+            s.spawn(|| {
+                // The restore waits until the main thread releases.
+                l.acquire_restore(state);
+                assert!(other_done.load(std::sync::atomic::Ordering::Acquire));
+                assert_eq!(l.depth(), 2);
+                l.release().unwrap();
+                l.release().unwrap();
+            });
+            std::thread::sleep(Duration::from_millis(20));
+            other_done.store(true, std::sync::atomic::Ordering::Release);
+            l.release().unwrap();
+        });
+        assert!(!l.locked());
+    }
+}

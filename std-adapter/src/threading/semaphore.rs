@@ -1,1 +1,299 @@
-//! (in progress)
+//! [`Semaphore`] and [`BoundedSemaphore`]: Python's `threading.Semaphore` and
+//! `threading.BoundedSemaphore` for OS threads.
+//!
+//! Thin wrappers over [`conkit_core::semaphore::Semaphore`] and
+//! [`conkit_core::semaphore::BoundedSemaphore`] instantiated with the [`Futex`]
+//! strategy: Dijkstra's counting semaphore on one atomic count, blocked callers sleeping
+//! in the kernel through the core's event count (see the core module for the algorithm
+//! and its progress guarantees). This module adds Python's names and `Duration`
+//! timeouts.
+//!
+//! | Python | conkit |
+//! |---|---|
+//! | `Semaphore(value=1)` | [`Semaphore::new(value)`](Semaphore::new) (a `u32`), [`Semaphore::default()`] |
+//! | `Semaphore(-1)` → `ValueError` | unrepresentable: the value is a `u32` |
+//! | `sem.acquire()` | [`acquire()`](Semaphore::acquire) |
+//! | `sem.acquire(blocking=False)` | [`try_acquire()`](Semaphore::try_acquire) |
+//! | `sem.acquire(timeout=t)` | [`acquire_timeout(t)`](Semaphore::acquire_timeout) |
+//! | `sem.release()` | [`release()`](Semaphore::release) → `Result<(), SemaphoreError>` |
+//! | `sem.release(n)` (3.9) | [`release_n(n)`](Semaphore::release_n) |
+//! | `BoundedSemaphore` over-release → `ValueError` | [`SemaphoreError::Overflow`], the count unchanged |
+//! | `sem._value` | [`value()`](Semaphore::value) |
+//! | `with sem:` | [`let _p = sem.acquire_guard();`](Semaphore::acquire_guard) |
+//! | — | [`acquire_n(n)`](Semaphore::acquire_n) and friends: `n` permits at once, all or nothing |
+//!
+//! Neither type is fair: a running thread may take the permit a sleeper was woken for.
+//!
+//! Neither offers an async form here: the core's `Async` wrapper
+//! ([`conkit_core::asynch::Async`]) provides `acquire().await` on a core semaphore, at
+//! the price of a critical section (with std, one process-wide mutex) on every release,
+//! which the blocking types here do not pay.
+
+use std::fmt;
+use std::time::Duration;
+
+pub use conkit_core::semaphore::SemaphoreError;
+use conkit_core::semaphore::{
+    BoundedSemaphore as CoreBoundedSemaphore, Semaphore as CoreSemaphore,
+};
+
+use crate::wait::{deadline_after, Futex};
+
+/// Permits taken from a [`Semaphore`] or [`BoundedSemaphore`], given back when dropped
+/// (the end of Python's `with sem:` block).
+///
+/// The core guard ([`conkit_core::semaphore::SemaphoreGuard`]) with the [`Futex`]
+/// strategy: [`permits()`](conkit_core::semaphore::SemaphoreGuard::permits) says how
+/// many it holds, [`forget()`](conkit_core::semaphore::SemaphoreGuard::forget) keeps
+/// them taken. If giving them back fails (only possible when somebody released permits
+/// that were never acquired, so the count is at its bound), they are dropped.
+///
+/// ```
+/// use conkit::threading::Semaphore;
+///
+/// let sem = Semaphore::new(2);
+/// {
+///     let p = sem.acquire_n_guard(2);
+///     assert_eq!((p.permits(), sem.value()), (2, 0));
+/// }
+/// assert_eq!(sem.value(), 2);
+/// ```
+pub type SemaphoreGuard<'a> = conkit_core::semaphore::SemaphoreGuard<'a, Futex>;
+
+/// A counting semaphore (Python's `threading.Semaphore`): a count of permits;
+/// [`acquire`](Self::acquire) takes one, waiting while there is none,
+/// [`release`](Self::release) gives one back and wakes waiters.
+///
+/// The value is a `u32`: Python's `ValueError` for a negative initial value cannot
+/// happen, and a release that would pass `u32::MAX` permits is
+/// [`SemaphoreError::Overflow`] (Python's count is unbounded). Any thread may release,
+/// including one that never acquired (a semaphore has no owner). Waiters sleep in the
+/// kernel; not fair.
+///
+/// ```
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use std::time::Duration;
+/// use conkit::threading::Semaphore;
+///
+/// // At most two threads in the section at once (the seeds' `Semaphore(2)` example).
+/// static SLOTS: Semaphore = Semaphore::new(2);
+/// static INSIDE: AtomicU32 = AtomicU32::new(0);
+/// static MAX_INSIDE: AtomicU32 = AtomicU32::new(0);
+///
+/// let threads: Vec<_> = (0..6)
+///     .map(|_| {
+///         std::thread::spawn(|| {
+///             let _permit = SLOTS.acquire_guard(); // Python: `with sem:`
+///             let now = INSIDE.fetch_add(1, Ordering::SeqCst) + 1;
+///             MAX_INSIDE.fetch_max(now, Ordering::SeqCst);
+///             std::thread::sleep(Duration::from_millis(2));
+///             INSIDE.fetch_sub(1, Ordering::SeqCst);
+///         })
+///     })
+///     .collect();
+/// for t in threads {
+///     t.join().unwrap();
+/// }
+/// assert!(MAX_INSIDE.load(Ordering::SeqCst) <= 2);
+/// assert_eq!(SLOTS.value(), 2);
+///
+/// // Python 3.9's release(n), and n permits at once.
+/// let items = Semaphore::new(0);
+/// items.release_n(3).unwrap();
+/// assert!(items.try_acquire_n(3));
+/// assert!(!items.acquire_timeout(Duration::from_millis(1)));
+/// ```
+pub struct Semaphore {
+    inner: CoreSemaphore<Futex>,
+}
+
+/// A semaphore that refuses to be released above its initial value (Python's
+/// `threading.BoundedSemaphore`): such a release is [`SemaphoreError::Overflow`]
+/// (Python: `ValueError: Semaphore released too many times`) and leaves the count
+/// unchanged. Catches "released more often than acquired" bugs.
+///
+/// Everything else is as [`Semaphore`].
+///
+/// ```
+/// use conkit::threading::{BoundedSemaphore, SemaphoreError};
+///
+/// static POOL: BoundedSemaphore = BoundedSemaphore::new(2);
+///
+/// POOL.acquire();
+/// POOL.release().unwrap();
+/// assert_eq!(POOL.release(), Err(SemaphoreError::Overflow)); // one release too many
+/// assert_eq!((POOL.value(), POOL.initial()), (2, 2)); // ...and nothing changed
+/// ```
+pub struct BoundedSemaphore {
+    inner: CoreBoundedSemaphore<Futex>,
+}
+
+impl Semaphore {
+    /// A semaphore holding `value` permits (Python: `threading.Semaphore(value)`).
+    /// `const`, so it can be a `static`.
+    #[must_use]
+    pub const fn new(value: u32) -> Self {
+        Self {
+            inner: CoreSemaphore::new(value),
+        }
+    }
+}
+
+impl BoundedSemaphore {
+    /// A bounded semaphore holding `value` permits, which is also the most it will ever
+    /// hold (Python: `threading.BoundedSemaphore(value)`). `const`, so it can be a
+    /// `static`.
+    #[must_use]
+    pub const fn new(value: u32) -> Self {
+        Self {
+            inner: CoreBoundedSemaphore::new(value),
+        }
+    }
+
+    /// The initial value, which is also the bound on the count (Python's
+    /// `_initial_value`).
+    #[inline]
+    #[must_use]
+    pub fn initial(&self) -> u32 {
+        self.inner.initial()
+    }
+}
+
+/// The front ends shared by both types (one set of docs, delegating to the core type).
+macro_rules! front_ends {
+    ($ty:ident, $bound:literal) => {
+        impl $ty {
+            /// Takes one permit, waiting as long as needed (Python: `acquire()`).
+            #[inline]
+            pub fn acquire(&self) {
+                self.inner.acquire();
+            }
+
+            /// Takes one permit if there is one and returns whether it did; never waits
+            /// (Python: `acquire(blocking=False)`).
+            #[inline]
+            #[must_use = "if it returns `true` a permit was taken and must be released"]
+            pub fn try_acquire(&self) -> bool {
+                self.inner.try_acquire()
+            }
+
+            /// Takes one permit, waiting at most `timeout`; returns whether it took it
+            /// (Python: `acquire(timeout=t)`).
+            ///
+            /// The timeout is a deadline: wake-ups that find no permit (another thread
+            /// took it first) do not extend it. A zero timeout still tries once;
+            /// `Duration::MAX` saturates to decades (Python raises `OverflowError`
+            /// above `threading.TIMEOUT_MAX`).
+            #[inline]
+            #[must_use = "if it returns `true` a permit was taken and must be released"]
+            pub fn acquire_timeout(&self, timeout: Duration) -> bool {
+                self.inner.acquire_until(deadline_after(timeout))
+            }
+
+            /// Takes `n` permits at once (all or nothing), waiting as long as needed;
+            /// `n == 0` returns at once. No Python counterpart (Python acquires one at a
+            /// time).
+            ///
+            /// A request for more permits than can ever be available (more than the
+            #[doc = $bound]
+            /// or more than releasers will give) waits forever: bound it with
+            /// [`acquire_n_timeout`](Self::acquire_n_timeout).
+            #[inline]
+            pub fn acquire_n(&self, n: u32) {
+                self.inner.acquire_many(n);
+            }
+
+            /// Takes `n` permits at once if there are at least `n`; never waits.
+            /// `n == 0` always succeeds.
+            #[inline]
+            #[must_use = "if it returns `true` the permits were taken and must be released"]
+            pub fn try_acquire_n(&self, n: u32) -> bool {
+                self.inner.try_acquire_many(n)
+            }
+
+            /// Takes `n` permits at once, waiting at most `timeout`; returns whether it
+            /// took them (`false`: it took none).
+            #[inline]
+            #[must_use = "if it returns `true` the permits were taken and must be released"]
+            pub fn acquire_n_timeout(&self, n: u32, timeout: Duration) -> bool {
+                self.inner.acquire_many_until(n, deadline_after(timeout))
+            }
+
+            /// Gives one permit back and wakes waiters (Python: `release()`). Any thread
+            /// may call it; never waits.
+            ///
+            /// # Errors
+            /// [`SemaphoreError::Overflow`] if the count would pass
+            #[doc = $bound]
+            /// the count is then unchanged.
+            #[inline]
+            pub fn release(&self) -> Result<(), SemaphoreError> {
+                self.inner.release()
+            }
+
+            /// Gives `n` permits back at once and wakes waiters (Python 3.9:
+            /// `release(n)`). `n == 0` does nothing (Python raises `ValueError` for
+            /// `n < 1`).
+            ///
+            /// # Errors
+            /// [`SemaphoreError::Overflow`] if the count would pass
+            #[doc = $bound]
+            /// the count is then unchanged (no permit is added).
+            #[inline]
+            pub fn release_n(&self, n: u32) -> Result<(), SemaphoreError> {
+                self.inner.release_many(n)
+            }
+
+            /// The number of available permits (a snapshot; Python's `_value`).
+            #[inline]
+            #[must_use]
+            pub fn value(&self) -> u32 {
+                self.inner.value()
+            }
+
+            /// Takes one permit, waiting as needed, as a guard that gives it back when
+            /// dropped (Python: `with sem:`).
+            #[inline]
+            pub fn acquire_guard(&self) -> SemaphoreGuard<'_> {
+                self.inner.acquire_guard()
+            }
+
+            /// Takes one permit if there is one (never waits), as a guard.
+            #[inline]
+            pub fn try_acquire_guard(&self) -> Option<SemaphoreGuard<'_>> {
+                self.inner.try_acquire_guard()
+            }
+
+            /// Takes one permit, waiting at most `timeout`, as a guard (`None`: timed
+            /// out).
+            #[inline]
+            pub fn acquire_guard_timeout(&self, timeout: Duration) -> Option<SemaphoreGuard<'_>> {
+                self.inner.acquire_guard_until(deadline_after(timeout))
+            }
+
+            /// Takes `n` permits at once, waiting as needed, as a guard that gives them
+            /// all back when dropped.
+            #[inline]
+            pub fn acquire_n_guard(&self, n: u32) -> SemaphoreGuard<'_> {
+                self.inner.acquire_many_guard(n)
+            }
+        }
+
+        impl Default for $ty {
+            /// One permit, like Python's `Semaphore()` / `BoundedSemaphore()`.
+            fn default() -> Self {
+                Self::new(1)
+            }
+        }
+
+        impl fmt::Debug for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                // The core's Debug shows the value, the bound and the sleepers.
+                f.debug_tuple(stringify!($ty)).field(&self.inner).finish()
+            }
+        }
+    };
+}
+
+front_ends!(Semaphore, "`u32::MAX`;");
+front_ends!(BoundedSemaphore, "initial value;");

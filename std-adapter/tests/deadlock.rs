@@ -1,0 +1,198 @@
+//! Lock-order deadlock detection with the real `Lock` and `RLock` (feature
+//! `deadlock-detection`): `cargo test -p conkit --features deadlock-detection`.
+#![cfg(feature = "deadlock-detection")]
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use conkit::threading::{
+    deadlock_reports, reset_deadlock_hook, set_deadlock_hook, DeadlockReport, Event, Lock, RLock,
+    Thread,
+};
+
+/// Generous bound for "returns promptly" on a loaded 2-core machine.
+const SOON: Duration = Duration::from_secs(10);
+
+/// Reports whose threads are exactly `names` (in any order).
+fn reports_of(names: &[&str]) -> Vec<DeadlockReport> {
+    let mut want: Vec<&str> = names.to_vec();
+    want.sort_unstable();
+    deadlock_reports()
+        .into_iter()
+        .filter(|r| {
+            let mut got = r.thread_names();
+            got.sort_unstable();
+            got == want
+        })
+        .collect()
+}
+
+fn run(name: &str, f: impl FnOnce() + Send + 'static) -> Thread {
+    let t = Thread::builder().name(name).target(f);
+    t.start().unwrap();
+    t
+}
+
+/// Seed 001's deadlock example: `func_1` takes `lock_1` then `lock_2`, `func_2` takes
+/// `lock_2` then `lock_1`, each sleeping in between so that both hold their first lock
+/// when they ask for the second. In Python it hangs forever; here the inconsistent
+/// order is reported as soon as the second thread asks, and the `acquire_timeout`s
+/// keep the test from hanging.
+#[test]
+fn seed_two_lock_deadlock_is_reported_not_hung() {
+    let lock_1 = Arc::new(Lock::new());
+    let lock_2 = Arc::new(Lock::new());
+    let reported_at: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let log = reported_at.clone();
+    set_deadlock_hook(move |r| {
+        let mut names = r.thread_names();
+        names.sort_unstable();
+        if names == ["func_1", "func_2"] {
+            log.lock().unwrap().push(Instant::now());
+        }
+    });
+    // Both hold their first lock before either asks for its second.
+    let holds_1 = Arc::new(Event::new());
+    let holds_2 = Arc::new(Event::new());
+    let wait = Duration::from_millis(300);
+
+    let (l1, l2, mine, theirs) = (
+        lock_1.clone(),
+        lock_2.clone(),
+        holds_1.clone(),
+        holds_2.clone(),
+    );
+    let t1 = Thread::builder()
+        .name("func_1")
+        .spawn(move || {
+            assert!(l1.acquire_timeout(SOON));
+            mine.set();
+            assert!(theirs.wait_timeout(SOON));
+            let got = l1_then_l2(&l2, wait);
+            l1.release().unwrap();
+            got
+        })
+        .unwrap();
+    let (l1, l2, mine, theirs) = (lock_1.clone(), lock_2.clone(), holds_2, holds_1);
+    let t2 = Thread::builder()
+        .name("func_2")
+        .spawn(move || {
+            assert!(l2.acquire_timeout(SOON));
+            mine.set();
+            assert!(theirs.wait_timeout(SOON));
+            let got = l1_then_l2(&l1, wait);
+            l2.release().unwrap();
+            got
+        })
+        .unwrap();
+    let (got1, ended1) = t1.join().unwrap();
+    let (got2, ended2) = t2.join().unwrap();
+    reset_deadlock_hook();
+
+    let found = reports_of(&["func_1", "func_2"]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    let r = &found[0];
+    assert_eq!(r.edges.len(), 2);
+    // The cycle: one thread holds lock X and wants Y, the other holds Y and wants X.
+    assert_eq!(r.edges[0].held, r.edges[1].wanted);
+    assert_eq!(r.edges[0].wanted, r.edges[1].held);
+    assert_ne!(r.edges[0].held, r.edges[0].wanted);
+    assert!(r.to_string().contains("func_1") && r.to_string().contains("func_2"));
+    // Reported before anybody gave up waiting.
+    let at = reported_at.lock().unwrap();
+    assert_eq!(at.len(), 1);
+    assert!(at[0] <= ended1 && at[0] <= ended2);
+    // It was a real deadlock: at least one of them timed out (the other may have got
+    // its second lock once the first let go).
+    assert!(!(got1 && got2));
+    // Both threads are done: nothing hangs.
+    assert!(lock_1.try_acquire() && lock_2.try_acquire());
+    lock_1.release().unwrap();
+    lock_2.release().unwrap();
+}
+
+/// Asks for `second` with a timeout; returns whether it got it and when the wait ended.
+fn l1_then_l2(second: &Lock, wait: Duration) -> (bool, Instant) {
+    let got = second.acquire_timeout(wait);
+    let ended = Instant::now();
+    if got {
+        second.release().unwrap();
+    }
+    (got, ended)
+}
+
+#[test]
+fn a_consistent_order_is_never_reported() {
+    let a = Arc::new(Lock::new());
+    let b = Arc::new(Lock::new());
+    let threads: Vec<Thread> = (0..4)
+        .map(|i| {
+            let (a, b) = (a.clone(), b.clone());
+            run(&format!("ordered-{i}"), move || {
+                for _ in 0..100 {
+                    let _ga = a.lock();
+                    let _gb = b.lock();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let any = deadlock_reports()
+        .into_iter()
+        .any(|r| r.thread_names().iter().any(|n| n.starts_with("ordered-")));
+    assert!(!any);
+}
+
+#[test]
+fn rlock_recursion_is_not_a_cycle_but_an_inverted_order_is() {
+    let r = Arc::new(RLock::new());
+    let l = Arc::new(Lock::new());
+    let (r1, l1) = (r.clone(), l.clone());
+    run("rlock-1", move || {
+        let _g1 = r1.lock();
+        let _g2 = r1.lock(); // recursion: no edge to itself
+        let _g3 = l1.lock(); // r → l
+    })
+    .join()
+    .unwrap();
+    assert!(reports_of(&["rlock-1"]).is_empty());
+    let (r2, l2) = (r.clone(), l.clone());
+    run("rlock-2", move || {
+        let _g1 = l2.lock();
+        let _g2 = r2.lock(); // l → r: inverted
+    })
+    .join()
+    .unwrap();
+    assert_eq!(reports_of(&["rlock-1", "rlock-2"]).len(), 1);
+}
+
+#[test]
+fn a_lock_released_by_another_thread_is_no_longer_held_by_its_acquirer() {
+    let l1 = Arc::new(Lock::new());
+    let l3 = Arc::new(Lock::new());
+    let holds = Arc::new(Event::new());
+    let released = Arc::new(Event::new());
+    let (a1, a3, h, rel) = (l1.clone(), l3.clone(), holds.clone(), released.clone());
+    let t = run("held-elsewhere", move || {
+        a1.acquire();
+        h.set();
+        assert!(rel.wait_timeout(SOON));
+        // l1 was released by the main thread: taking l3 now records no l1 → l3.
+        let _g = a3.lock();
+    });
+    assert!(holds.wait_timeout(SOON));
+    l1.release().unwrap(); // Python's Lock may be released by any thread
+    released.set();
+    t.join().unwrap();
+    // l3 then l1 would close a cycle if l1 → l3 had been recorded.
+    let (b1, b3) = (l1.clone(), l3.clone());
+    run("other-order", move || {
+        let _g3 = b3.lock();
+        let _g1 = b1.lock();
+    })
+    .join()
+    .unwrap();
+    assert!(reports_of(&["held-elsewhere", "other-order"]).is_empty());
+}
