@@ -1,11 +1,12 @@
 //! `cargo xtask <command>`: the README's commands.
 //!
-//! * `demo`     — the live demo
+//! * `demo`     — the live browser demo (`--smoke`: build, serve, test headless, exit)
 //! * `test`     — everything CI checks (installs what it needs first)
 //! * `bench`    — benchmarks of conkit against its peers, as a markdown table
 //! * `firmware` — builds the Cortex-M firmware proof and runs it in QEMU
 
 mod bench;
+mod browser;
 mod demo;
 mod firmware;
 mod test;

@@ -3,7 +3,8 @@
 //! Steps (each must pass): toolchain components and targets, `cargo fmt --check`,
 //! `cargo clippy -D warnings`, docs with `-D warnings`, host tests (debug, and release
 //! with every host feature), `no_std` builds for the firmware and wasm targets, the
-//! firmware run in QEMU, the loom models, and miri on `conkit-core`.
+//! firmware run in QEMU, the loom models, miri on `conkit-core`, and the wasm demo in
+//! headless Chromium.
 
 use std::process::Command;
 use std::time::Instant;
@@ -50,6 +51,7 @@ pub fn run_all(args: &[String]) -> Res {
         timed("firmware in QEMU", &crate::firmware::run)?;
         timed("loom models", &loom)?;
         timed("miri on conkit-core", &miri)?;
+        timed("wasm demo in headless Chromium", &crate::browser::test)?;
     }
 
     eprintln!("\n==> summary ({:.0} s)", started.elapsed().as_secs_f64());

@@ -1,0 +1,128 @@
+//! The demo jobs on the host: OS threads stand in for web workers, and the spinning
+//! strategy (bounded by `std::time::Instant`) for `WasmAtomics`. The browser test runs
+//! the same jobs with `WasmAtomics` in real workers.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use conkit_core::wait::Spin;
+
+use crate::mpmc_job::mpmc;
+use crate::run::{Clocked, DemoRun, Task};
+use crate::spsc_job::spsc;
+
+type HostWait = Spin<Instant>;
+
+impl Clocked for HostWait {
+    fn deadline_after_ms(ms: f64) -> Instant {
+        Instant::now() + Duration::from_secs_f64(ms / 1000.0)
+    }
+}
+
+fn spawn_all(tasks: Vec<Box<dyn Task>>) -> Vec<thread::JoinHandle<()>> {
+    tasks
+        .into_iter()
+        .map(|t| thread::spawn(move || t.run()))
+        .collect()
+}
+
+/// Waits (tolerantly: the machine is loaded) until `cond` holds.
+fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let until = Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn spsc_round_trip<const N: usize>(batch: usize) {
+    let (run, tasks) = spsc::<N, HostWait>(batch);
+    assert_eq!(tasks.len(), 2);
+    let workers = spawn_all(tasks);
+    eventually("items to flow", || run.snapshot().received > 1000.0);
+    let s = run.snapshot();
+    assert!(s.fill <= N as f64 && s.capacity == N as f64);
+    assert!(!s.finished && !s.checksum_ok);
+    run.stop();
+    for w in workers {
+        w.join().unwrap();
+    }
+    let s = run.snapshot();
+    assert!(s.finished, "{s:?}");
+    assert!(s.checksum_ok, "{s:?}");
+    assert_eq!(s.sent_count, s.received_count);
+    assert!(s.received_count > 1000.0);
+    assert!(!run.pause(true), "the SPSC demo has no pause");
+}
+
+#[test]
+fn spsc_per_item_loses_nothing_with_a_tiny_ring() {
+    spsc_round_trip::<16>(1);
+}
+
+#[test]
+fn spsc_batched_loses_nothing_when_batches_exceed_capacity() {
+    spsc_round_trip::<16>(64);
+}
+
+#[test]
+fn spsc_batched_loses_nothing_with_a_large_ring() {
+    spsc_round_trip::<4096>(1024);
+}
+
+#[test]
+fn mpmc_pause_resume_stop_loses_nothing_and_respects_permits() {
+    let (run, tasks) = mpmc::<64, HostWait>(3, 4, 2);
+    assert_eq!(tasks.len(), 7);
+    let workers = spawn_all(tasks);
+    eventually("items to flow", || run.snapshot().received > 5000.0);
+    for _ in 0..50 {
+        let s = run.snapshot();
+        assert!(s.active_consumers <= 2, "{s:?}");
+        assert!(s.fill <= 64.0, "{s:?}");
+    }
+
+    assert!(run.pause(true));
+    // Workers finish the block they are in, then sleep on the event flags.
+    let mut last = run.snapshot().received;
+    eventually("the pause to take effect", || {
+        thread::sleep(Duration::from_millis(100));
+        let now = run.snapshot().received;
+        let still = now == last;
+        last = now;
+        still
+    });
+    assert!(run.pause(false));
+    eventually("items to flow again", || run.snapshot().received > last);
+
+    run.stop();
+    for w in workers {
+        w.join().unwrap();
+    }
+    let s = run.snapshot();
+    assert!(s.finished && s.checksum_ok, "{s:?}");
+    assert_eq!(s.fill, 0.0);
+    let counts = run.worker_counts();
+    assert_eq!(counts.len(), 7);
+    let produced: f64 = counts[..3].iter().sum();
+    let consumed: f64 = counts[3..].iter().sum();
+    assert_eq!(produced, consumed);
+    assert!(
+        counts[..3].iter().all(|&c| c > 0.0),
+        "every producer ran: {counts:?}"
+    );
+}
+
+#[test]
+fn mpmc_stop_while_paused_still_drains() {
+    let (run, tasks) = mpmc::<16, HostWait>(2, 2, 1);
+    let workers = spawn_all(tasks);
+    eventually("items to flow", || run.snapshot().received > 100.0);
+    run.pause(true);
+    run.stop();
+    for w in workers {
+        w.join().unwrap();
+    }
+    let s = run.snapshot();
+    assert!(s.finished && s.checksum_ok, "{s:?}");
+}
