@@ -772,3 +772,35 @@ fn a_local_is_usable_from_its_own_initialiser_and_drop() {
     let derived = Local::new(move || b.get() + 1);
     assert_eq!(derived.get(), 11);
 }
+
+#[test]
+fn setprofile_then_settrace_run_in_the_new_thread_before_its_body() {
+    use conkit::threading::{
+        clear_profile, clear_trace, getprofile, gettrace, setprofile, settrace,
+    };
+    // Other tests start threads concurrently: only record our own thread.
+    let log = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (l1, l2, l3) = (log.clone(), log.clone(), log.clone());
+    setprofile(move |t: &Thread| {
+        if t.name() == "hooked" {
+            l1.lock()
+                .unwrap()
+                .push(format!("profile in {}", current_thread().name()));
+        }
+    });
+    settrace(move |t: &Thread| {
+        if t.name() == "hooked" {
+            l2.lock().unwrap().push("trace".into());
+        }
+    });
+    assert!(getprofile().is_some() && gettrace().is_some());
+    let t = Thread::builder()
+        .name("hooked")
+        .target(move || l3.lock().unwrap().push("body".into()));
+    t.start().unwrap();
+    t.join().unwrap();
+    clear_profile();
+    clear_trace();
+    assert!(getprofile().is_none() && gettrace().is_none());
+    assert_eq!(*log.lock().unwrap(), ["profile in hooked", "trace", "body"]);
+}

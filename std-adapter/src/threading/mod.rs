@@ -26,6 +26,7 @@ mod rlock;
 mod semaphore;
 mod thread;
 mod timer;
+mod trace;
 
 pub use barrier::*;
 pub use condition::*;
@@ -37,3 +38,4 @@ pub use rlock::*;
 pub use semaphore::*;
 pub use thread::*;
 pub use timer::*;
+pub use trace::*;

@@ -664,7 +664,11 @@ fn bootstrap(me: Thread, body: Box<dyn FnOnce() + Send>) {
     REGISTRY.lock().insert(ident, me.clone());
     me.inner.started.set();
 
-    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(body)) {
+    let run = || {
+        super::trace::run_start_hooks(&me);
+        body();
+    };
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(run)) {
         let captured = LAST_PANIC.with(|p| p.borrow_mut().take());
         let message = payload_message(&*payload);
         *me.inner.panic.lock() = Some(message.clone());
