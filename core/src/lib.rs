@@ -9,6 +9,8 @@
 //! | [`mpmc`] | bounded lock-free multi-producer/multi-consumer ring |
 //! | [`lock`] | spin lock, fair ticket lock, reentrant lock, data-guarding `Mutex` |
 //! | [`semaphore`] | counting and bounded semaphores |
+//! | [`condvar`] | a condition variable for any lock (Python's `Condition`) |
+//! | [`barrier`] | a reusable barrier with an action, abort and reset (Python's `Barrier`) |
 //! | [`event_flags`] | 32-bit event flag groups (wait-any / wait-all / clear-on-exit) |
 //! | [`event`] | a one-bit `Event` (Python's `threading.Event`) |
 //! | [`queue`] | fixed-capacity Python-style FIFO / LIFO / priority queues with `task_done`/`join` |
@@ -31,6 +33,10 @@ extern crate std;
 mod atomic;
 mod cache_padded;
 
+#[cfg(any(feature = "portable-atomic", target_has_atomic = "32"))]
+pub mod barrier;
+#[cfg(any(feature = "portable-atomic", target_has_atomic = "32"))]
+pub mod condvar;
 #[cfg(any(feature = "portable-atomic", target_has_atomic = "32"))]
 pub mod event;
 #[cfg(any(feature = "portable-atomic", target_has_atomic = "32"))]

@@ -1,1 +1,196 @@
-//! (in progress)
+//! [`Barrier`]: Python's `threading.Barrier` for OS threads.
+//!
+//! The Python mapping and examples are on [`Barrier`].
+
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+use std::time::Duration;
+
+use conkit_core::barrier::Barrier as CoreBarrier;
+pub use conkit_core::barrier::{BrokenBarrier, InvalidParties};
+
+use crate::wait::{deadline_after, Futex};
+
+/// The action run by the last party of each round.
+type Action = Box<dyn Fn() + Send + Sync + 'static>;
+
+/// A reusable barrier for a fixed number of threads (Python's `threading.Barrier`).
+///
+/// ```
+/// use std::time::Duration;
+/// use conkit::threading::{Barrier, BrokenBarrier};
+///
+/// let b = Barrier::new(2).unwrap();
+/// // Nobody else arrives: the timeout breaks the barrier (for every party).
+/// assert_eq!(b.wait_timeout(Duration::from_millis(10)), Err(BrokenBarrier));
+/// assert!(b.broken());
+/// b.reset();
+/// assert!(!b.broken());
+/// ```
+///
+/// # Algorithm
+/// A [`conkit_core::barrier::Barrier`] (CPython's filling / draining / resetting /
+/// broken state machine on one atomic word; see that module) with the [`Futex`]
+/// strategy, plus the optional action and default timeout of Python's constructor.
+///
+/// # Python mapping
+/// | Python | conkit |
+/// |---|---|
+/// | `Barrier(parties)` | [`Barrier::new(parties)`](Barrier::new) → `Result` (`ValueError` → [`InvalidParties`]) |
+/// | `Barrier(parties, action)` | [`Barrier::with_action(parties, action)`](Barrier::with_action) |
+/// | `Barrier(parties, timeout=t)` | [`Barrier::new(parties)?.with_timeout(t)`](Barrier::with_timeout) |
+/// | `b.wait()` → index | [`wait()`](Barrier::wait) → `Ok(index)` |
+/// | `b.wait(timeout)` | [`wait_timeout(d)`](Barrier::wait_timeout) |
+/// | `b.parties`, `b.n_waiting`, `b.broken` | [`parties()`](Barrier::parties), [`n_waiting()`](Barrier::n_waiting), [`broken()`](Barrier::broken) |
+/// | `b.abort()`, `b.reset()` | [`abort()`](Barrier::abort), [`reset()`](Barrier::reset) |
+/// | `BrokenBarrierError` | [`BrokenBarrier`] |
+///
+/// As in Python, a party whose timeout passes breaks the barrier for every party, and
+/// an action that panics (Python: raises) breaks it: every other party gets
+/// [`BrokenBarrier`], and the panic continues in the thread that ran the action (Python
+/// re-raises the exception there).
+///
+/// # Example
+/// ```
+/// use std::sync::Arc;
+/// use conkit::threading::Barrier;
+///
+/// let barrier = Arc::new(Barrier::new(3).unwrap());
+/// let workers: Vec<_> = (0..3)
+///     .map(|_| {
+///         let b = barrier.clone();
+///         std::thread::spawn(move || b.wait().unwrap())
+///     })
+///     .collect();
+/// let mut indices: Vec<usize> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+/// indices.sort_unstable();
+/// assert_eq!(indices, [0, 1, 2]); // every party got its own arrival index
+/// ```
+pub struct Barrier {
+    inner: CoreBarrier<Futex>,
+    action: Option<Action>,
+    timeout: Option<Duration>,
+}
+
+impl Barrier {
+    /// A barrier for `parties` threads (Python: `Barrier(parties)`).
+    ///
+    /// # Errors
+    /// [`InvalidParties`] if `parties` is `0` or more than
+    /// [`MAX_PARTIES`](conkit_core::barrier::MAX_PARTIES) (Python: `ValueError`).
+    pub fn new(parties: usize) -> Result<Self, InvalidParties> {
+        let parties = u32::try_from(parties).map_err(|_| InvalidParties(u32::MAX))?;
+        Ok(Self {
+            inner: CoreBarrier::try_new(parties)?,
+            action: None,
+            timeout: None,
+        })
+    }
+
+    /// A barrier whose last arriving thread runs `action` before all are released
+    /// (Python: `Barrier(parties, action)`). If the action panics, the barrier breaks and
+    /// the panic continues in that thread.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn with_action(
+        parties: usize,
+        action: impl Fn() + Send + Sync + 'static,
+    ) -> Result<Self, InvalidParties> {
+        let mut barrier = Self::new(parties)?;
+        barrier.action = Some(Box::new(action));
+        Ok(barrier)
+    }
+
+    /// Sets the default timeout of [`wait`](Self::wait) (Python: `Barrier(parties,
+    /// timeout=t)`).
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Waits until all parties have arrived, at most the default timeout if one was set;
+    /// returns this thread's arrival index, `0..parties` (Python: `b.wait()`).
+    ///
+    /// # Errors
+    /// [`BrokenBarrier`] if the barrier is or becomes broken while waiting: aborted,
+    /// reset, another party's timeout, the action panicked, or this call's timeout passed
+    /// (which breaks it for every party).
+    ///
+    /// # Panics
+    /// If this thread runs the action and the action panics (after the barrier is
+    /// broken for the others).
+    pub fn wait(&self) -> Result<usize, BrokenBarrier> {
+        self.wait_inner(self.timeout)
+    }
+
+    /// As [`wait`](Self::wait) with this `timeout` instead of the default (Python:
+    /// `b.wait(timeout)`).
+    ///
+    /// # Errors
+    /// As [`wait`](Self::wait).
+    ///
+    /// # Panics
+    /// As [`wait`](Self::wait).
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<usize, BrokenBarrier> {
+        self.wait_inner(Some(timeout))
+    }
+
+    fn wait_inner(&self, timeout: Option<Duration>) -> Result<usize, BrokenBarrier> {
+        let deadline = timeout.map(deadline_after);
+        let mut panic_payload = None;
+        let result = self.inner.wait_until(deadline, || match &self.action {
+            None => true,
+            Some(action) => match panic::catch_unwind(AssertUnwindSafe(action)) {
+                Ok(()) => true,
+                Err(payload) => {
+                    panic_payload = Some(payload);
+                    false
+                }
+            },
+        });
+        if let Some(payload) = panic_payload {
+            // The barrier is broken for everyone else; the panic is this thread's.
+            panic::resume_unwind(payload);
+        }
+        result.map(|i| i as usize)
+    }
+
+    /// The number of parties (Python: `b.parties`).
+    pub fn parties(&self) -> usize {
+        self.inner.parties() as usize
+    }
+
+    /// How many threads are waiting in the current round (Python: `b.n_waiting`).
+    pub fn n_waiting(&self) -> usize {
+        self.inner.n_waiting() as usize
+    }
+
+    /// Whether the barrier is broken (Python: `b.broken`).
+    pub fn broken(&self) -> bool {
+        self.inner.broken()
+    }
+
+    /// Breaks the barrier: waiting and future callers get [`BrokenBarrier`] until
+    /// [`reset`](Self::reset) (Python: `b.abort()`).
+    pub fn abort(&self) {
+        self.inner.abort();
+    }
+
+    /// Returns the barrier to its empty state; threads waiting now get
+    /// [`BrokenBarrier`] (Python: `b.reset()`).
+    pub fn reset(&self) {
+        self.inner.reset();
+    }
+}
+
+impl fmt::Debug for Barrier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Barrier")
+            .field("inner", &self.inner)
+            .field("action", &self.action.is_some())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}

@@ -1,1 +1,457 @@
-//! (in progress)
+//! [`Condition`]: Python's `threading.Condition` for OS threads.
+//!
+//! The Python mapping and examples are on [`Condition`].
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use conkit_core::condvar::Condvar;
+
+use super::{Lock, RLock, ReleaseError};
+use crate::wait::{deadline_after, Futex};
+
+/// Why a [`Condition`] operation was refused (Python raises `RuntimeError`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConditionError {
+    /// The calling thread does not hold the condition's lock (Python: `RuntimeError:
+    /// cannot wait on un-acquired lock` / `cannot notify on un-acquired lock`).
+    NotOwned,
+}
+
+impl fmt::Display for ConditionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConditionError::NotOwned => "the condition's lock is not held by this thread",
+        })
+    }
+}
+
+impl std::error::Error for ConditionError {}
+
+/// What a lock gave up in [`ConditionLock::release_save`], to be given back by
+/// [`ConditionLock::acquire_restore`] (an [`RLock`]'s depth; nothing for a [`Lock`]).
+/// Opaque.
+pub struct SavedLock(Saved);
+
+enum Saved {
+    Lock,
+    RLock(super::rlock::RLockState),
+}
+
+impl fmt::Debug for SavedLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.0 {
+            Saved::Lock => "SavedLock(Lock)",
+            Saved::RLock(_) => "SavedLock(RLock)",
+        })
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Lock {}
+    impl Sealed for super::RLock {}
+    impl<L: Sealed + ?Sized> Sealed for &L {}
+    impl<L: Sealed + ?Sized> Sealed for std::sync::Arc<L> {}
+}
+
+/// A lock a [`Condition`] can use: [`Lock`], [`RLock`], and `&L` / `Arc<L>` of either
+/// (so several conditions can share one lock). Sealed: the condition relies on each
+/// implementation's exact ownership rules.
+pub trait ConditionLock: sealed::Sealed {
+    /// Takes the lock, waiting as long as needed.
+    fn acquire(&self);
+    /// Takes the lock if that is possible without waiting.
+    fn try_acquire(&self) -> bool;
+    /// Takes the lock, waiting at most `timeout`.
+    fn acquire_timeout(&self, timeout: Duration) -> bool;
+    /// Undoes one acquisition.
+    ///
+    /// # Errors
+    /// The lock's [`ReleaseError`].
+    fn release(&self) -> Result<(), ReleaseError>;
+    /// Whether the calling thread holds the lock (CPython's `Condition._is_owned`).
+    ///
+    /// Exact for an [`RLock`]. A [`Lock`] has no owner, so this is CPython's heuristic:
+    /// if `try_acquire` succeeds the lock was free (it is released again and the answer is
+    /// `false`), else it is held, presumably by the caller (`true`).
+    fn is_owned(&self) -> bool;
+    /// Releases the lock completely (an [`RLock`] at any depth), returning what
+    /// [`acquire_restore`](Self::acquire_restore) needs (CPython's `_release_save`).
+    ///
+    /// # Errors
+    /// The lock's [`ReleaseError`]; the lock is then unchanged.
+    fn release_save(&self) -> Result<SavedLock, ReleaseError>;
+    /// Takes the lock back as it was before [`release_save`](Self::release_save)
+    /// (CPython's `_acquire_restore`).
+    fn acquire_restore(&self, saved: SavedLock);
+}
+
+impl ConditionLock for Lock {
+    fn acquire(&self) {
+        Lock::acquire(self);
+    }
+    fn try_acquire(&self) -> bool {
+        Lock::try_acquire(self)
+    }
+    fn acquire_timeout(&self, timeout: Duration) -> bool {
+        Lock::acquire_timeout(self, timeout)
+    }
+    fn release(&self) -> Result<(), ReleaseError> {
+        Lock::release(self)
+    }
+    fn is_owned(&self) -> bool {
+        if Lock::try_acquire(self) {
+            // It was free: give it back.
+            let _ = Lock::release(self);
+            false
+        } else {
+            true
+        }
+    }
+    fn release_save(&self) -> Result<SavedLock, ReleaseError> {
+        Lock::release(self).map(|()| SavedLock(Saved::Lock))
+    }
+    fn acquire_restore(&self, _saved: SavedLock) {
+        Lock::acquire(self);
+    }
+}
+
+impl ConditionLock for RLock {
+    fn acquire(&self) {
+        RLock::acquire(self);
+    }
+    fn try_acquire(&self) -> bool {
+        RLock::try_acquire(self)
+    }
+    fn acquire_timeout(&self, timeout: Duration) -> bool {
+        RLock::acquire_timeout(self, timeout)
+    }
+    fn release(&self) -> Result<(), ReleaseError> {
+        RLock::release(self)
+    }
+    fn is_owned(&self) -> bool {
+        RLock::is_owned(self)
+    }
+    fn release_save(&self) -> Result<SavedLock, ReleaseError> {
+        RLock::release_save(self).map(|s| SavedLock(Saved::RLock(s)))
+    }
+    fn acquire_restore(&self, saved: SavedLock) {
+        match saved.0 {
+            Saved::RLock(state) => RLock::acquire_restore(self, state),
+            // Not produced by an RLock's release_save; take the lock once.
+            Saved::Lock => RLock::acquire(self),
+        }
+    }
+}
+
+/// Delegates every method to the lock behind a reference or an `Arc`.
+macro_rules! delegate {
+    ($($ty:ty),*) => {$(
+        impl<L: ConditionLock + ?Sized> ConditionLock for $ty {
+            fn acquire(&self) {
+                (**self).acquire();
+            }
+            fn try_acquire(&self) -> bool {
+                (**self).try_acquire()
+            }
+            fn acquire_timeout(&self, timeout: Duration) -> bool {
+                (**self).acquire_timeout(timeout)
+            }
+            fn release(&self) -> Result<(), ReleaseError> {
+                (**self).release()
+            }
+            fn is_owned(&self) -> bool {
+                (**self).is_owned()
+            }
+            fn release_save(&self) -> Result<SavedLock, ReleaseError> {
+                (**self).release_save()
+            }
+            fn acquire_restore(&self, saved: SavedLock) {
+                (**self).acquire_restore(saved);
+            }
+        }
+    )*};
+}
+delegate!(&L, Arc<L>);
+
+/// A condition variable with its lock (Python's `threading.Condition`).
+///
+/// Waiting and notifying require holding the lock; otherwise they return
+/// [`ConditionError::NotOwned`] (Python's `RuntimeError`). With an [`RLock`] held at
+/// any depth, waiting releases it completely and restores the depth before returning.
+///
+/// Waiters sleep in the kernel (futex). `notify(n)` wakes exactly `min(n, waiting)`
+/// threads, each of whose `wait` reports "notified"; a waiter whose timeout passes is
+/// never counted.
+///
+/// ```
+/// use std::sync::Arc;
+/// use conkit::threading::{Condition, ConditionError, Lock};
+///
+/// // Two conditions sharing one lock (Python: `Condition(lock)` twice).
+/// let lock = Arc::new(Lock::new());
+/// let not_empty = Condition::with_lock(lock.clone());
+/// let not_full = Condition::with_lock(lock.clone());
+///
+/// assert_eq!(not_empty.notify(1), Err(ConditionError::NotOwned)); // lock not held
+/// let _g = not_full.lock();
+/// assert_eq!(not_empty.notify(1), Ok(0)); // held through the other condition: fine
+/// ```
+///
+/// # Algorithm
+/// A [`conkit_core::condvar::Condvar`] (CPython's `multiprocessing` condition algorithm:
+/// three semaphores, exact `notify(n)`, timeouts never counted; see that module)
+/// with the [`Futex`] strategy, paired with the lock it is used with: a [`Lock`] or an
+/// [`RLock`] (the default), owned or shared through `&L` / `Arc<L>` so that several
+/// conditions can use one lock (Python: `Condition(lock)`).
+///
+/// # Python mapping
+/// | Python | conkit |
+/// |---|---|
+/// | `Condition()` | [`Condition::new()`] (its own [`RLock`]) |
+/// | `Condition(lock)` | [`Condition::with_lock(lock)`](Condition::with_lock) |
+/// | `with cond:` | [`let _g = cond.lock();`](Condition::lock) |
+/// | `cond.acquire()` / `cond.release()` | [`acquire()`](Condition::acquire) / [`release()`](Condition::release) |
+/// | `cond.wait()` | [`wait()`](Condition::wait) |
+/// | `cond.wait(timeout)` → `bool` | [`wait_timeout(d)`](Condition::wait_timeout) → `Ok(bool)` |
+/// | `cond.wait_for(pred, timeout=None)` | [`wait_for(pred, None)`](Condition::wait_for) / `wait_for(pred, Some(d))` |
+/// | `cond.notify(n=1)` | [`notify(n)`](Condition::notify) (returns how many it woke) |
+/// | `cond.notify_all()` | [`notify_all()`](Condition::notify_all) |
+/// | `RuntimeError: cannot wait on un-acquired lock` | [`ConditionError::NotOwned`] |
+///
+/// Differences from Python: the methods return `Result` instead of raising; the guard
+/// replaces `with`; and `notify` returns once the waiters it woke have left their sleep
+/// (they then wait for the lock the notifier still holds) — see
+/// [`conkit_core::condvar`] for why
+/// (no wake-up can be stolen by a thread that starts waiting after the notify).
+///
+/// # Example: Python's producer/consumer
+/// ```
+/// use std::collections::VecDeque;
+/// use std::sync::{Arc, Mutex};
+/// use conkit::threading::Condition;
+///
+/// let cond = Arc::new(Condition::new());
+/// let items = Arc::new(Mutex::new(VecDeque::new())); // only touched under `cond`
+///
+/// let consumer = {
+///     let (cond, items) = (cond.clone(), items.clone());
+///     std::thread::spawn(move || {
+///         let _g = cond.lock(); // with cond:
+///         cond.wait_for(|| !items.lock().unwrap().is_empty(), None).unwrap();
+///         items.lock().unwrap().pop_front().unwrap()
+///     })
+/// };
+///
+/// {
+///     let _g = cond.lock();
+///     items.lock().unwrap().push_back(42);
+///     cond.notify(1).unwrap();
+/// }
+/// assert_eq!(consumer.join().unwrap(), 42);
+/// ```
+pub struct Condition<L: ConditionLock = RLock> {
+    lock: L,
+    cv: Condvar<Futex>,
+}
+
+impl Condition<RLock> {
+    /// A condition with its own [`RLock`] (Python: `Condition()`). `const`, so it can be
+    /// a `static`.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self::with_lock(RLock::new())
+    }
+}
+
+impl Default for Condition<RLock> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<L: ConditionLock> Condition<L> {
+    /// A condition over `lock` (Python: `Condition(lock)`): a [`Lock`], an [`RLock`], or a
+    /// `&L` / `Arc<L>` shared with other conditions.
+    #[must_use]
+    pub const fn with_lock(lock: L) -> Self {
+        Self {
+            lock,
+            cv: Condvar::new(),
+        }
+    }
+
+    /// The underlying lock.
+    pub fn get_lock(&self) -> &L {
+        &self.lock
+    }
+
+    /// Takes the lock (Python: `cond.acquire()`).
+    pub fn acquire(&self) {
+        self.lock.acquire();
+    }
+
+    /// Takes the lock if possible without waiting (Python: `cond.acquire(False)`).
+    #[must_use = "if it returns `true` the lock is held and must be released"]
+    pub fn try_acquire(&self) -> bool {
+        self.lock.try_acquire()
+    }
+
+    /// Takes the lock, waiting at most `timeout` (Python: `cond.acquire(timeout=t)`).
+    #[must_use = "if it returns `true` the lock is held and must be released"]
+    pub fn acquire_timeout(&self, timeout: Duration) -> bool {
+        self.lock.acquire_timeout(timeout)
+    }
+
+    /// Undoes one acquisition of the lock (Python: `cond.release()`).
+    ///
+    /// # Errors
+    /// The lock's [`ReleaseError`].
+    pub fn release(&self) -> Result<(), ReleaseError> {
+        self.lock.release()
+    }
+
+    /// Takes the lock and returns a guard that releases it when dropped (Python:
+    /// `with cond:`).
+    pub fn lock(&self) -> ConditionGuard<'_, L> {
+        self.lock.acquire();
+        ConditionGuard {
+            cond: self,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Releases the lock, sleeps until notified, re-takes the lock (Python:
+    /// `cond.wait()`).
+    ///
+    /// # Errors
+    /// [`ConditionError::NotOwned`] if the calling thread does not hold the lock.
+    pub fn wait(&self) -> Result<(), ConditionError> {
+        self.wait_deadline(None).map(|_| ())
+    }
+
+    /// As [`wait`](Self::wait), but gives up after `timeout`; returns whether it was
+    /// notified (Python: `cond.wait(timeout)`, `False` on timeout). The lock is held
+    /// again either way.
+    ///
+    /// # Errors
+    /// [`ConditionError::NotOwned`] if the calling thread does not hold the lock.
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool, ConditionError> {
+        self.wait_deadline(Some(deadline_after(timeout)))
+    }
+
+    /// As [`wait`](Self::wait), but gives up at `deadline`; returns whether it was
+    /// notified.
+    ///
+    /// # Errors
+    /// [`ConditionError::NotOwned`] if the calling thread does not hold the lock.
+    pub fn wait_until(&self, deadline: Instant) -> Result<bool, ConditionError> {
+        self.wait_deadline(Some(deadline))
+    }
+
+    fn wait_deadline(&self, deadline: Option<Instant>) -> Result<bool, ConditionError> {
+        if !self.lock.is_owned() {
+            return Err(ConditionError::NotOwned);
+        }
+        self.cv
+            .try_release_wait_until(
+                deadline,
+                || self.lock.release_save(),
+                |saved| self.lock.acquire_restore(saved),
+            )
+            .map(|((), notified)| notified)
+            .map_err(|_| ConditionError::NotOwned)
+    }
+
+    /// Waits until `predicate` returns `true`, or until `timeout` (`None`: no limit) has
+    /// passed; returns the predicate's last result (Python: `cond.wait_for(predicate,
+    /// timeout)`). The predicate is evaluated with the lock held, first before any wait.
+    ///
+    /// The timeout is a real deadline: however often the caller is woken without the
+    /// predicate becoming true, it returns at the original deadline.
+    ///
+    /// # Errors
+    /// [`ConditionError::NotOwned`] if it has to wait and the calling thread does not
+    /// hold the lock (as in Python, a predicate that is already true returns `Ok(true)`).
+    pub fn wait_for(
+        &self,
+        mut predicate: impl FnMut() -> bool,
+        timeout: Option<Duration>,
+    ) -> Result<bool, ConditionError> {
+        let deadline = timeout.map(deadline_after);
+        let mut result = predicate();
+        while !result {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
+            self.wait_deadline(deadline)?;
+            result = predicate();
+        }
+        Ok(result)
+    }
+
+    /// Wakes up to `n` waiting threads; returns how many it woke (Python:
+    /// `cond.notify(n)`, which returns nothing). Each woken thread's `wait` reports
+    /// "notified" once it has re-taken the lock (after the caller releases it).
+    ///
+    /// # Errors
+    /// [`ConditionError::NotOwned`] if the calling thread does not hold the lock.
+    pub fn notify(&self, n: usize) -> Result<usize, ConditionError> {
+        if !self.lock.is_owned() {
+            return Err(ConditionError::NotOwned);
+        }
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        Ok(self.cv.notify(n) as usize)
+    }
+
+    /// Wakes every waiting thread; returns how many it woke (Python:
+    /// `cond.notify_all()`).
+    ///
+    /// # Errors
+    /// [`ConditionError::NotOwned`] if the calling thread does not hold the lock.
+    pub fn notify_all(&self) -> Result<usize, ConditionError> {
+        self.notify(usize::MAX)
+    }
+
+    /// How many threads are waiting and not yet notified (a snapshot).
+    pub fn waiters(&self) -> usize {
+        self.cv.waiters() as usize
+    }
+}
+
+impl<L: ConditionLock + fmt::Debug> fmt::Debug for Condition<L> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Condition")
+            .field("lock", &self.lock)
+            .field("waiters", &self.waiters())
+            .finish()
+    }
+}
+
+/// Holds a [`Condition`]'s lock; releases it when dropped (the end of Python's
+/// `with cond:` block). Wait and notify through the condition while it lives.
+///
+/// Not `Send`: it must be dropped by the thread that took the lock (an [`RLock`] may only
+/// be released by its owner).
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct ConditionGuard<'a, L: ConditionLock = RLock> {
+    cond: &'a Condition<L>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<L: ConditionLock> Drop for ConditionGuard<'_, L> {
+    fn drop(&mut self) {
+        // The guard's acquisition is still held (waits restore it before returning).
+        let _ = self.cond.lock.release();
+    }
+}
+
+impl<L: ConditionLock> fmt::Debug for ConditionGuard<'_, L> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConditionGuard").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,438 @@
+//! `Barrier<W>`: a reusable rendezvous of a fixed number of parties (Python's
+//! `threading.Barrier`).
+//!
+//! Each of `parties` callers calls [`wait_until`](Barrier::wait_until); all of them block
+//! until the last one arrives, then all return together, each with a distinct arrival
+//! index `0..parties`. The last to arrive first runs an action (a closure returning
+//! whether it succeeded). The barrier is then reusable for the next round.
+//!
+//! It can **break**: [`abort`](Barrier::abort), a waiter whose deadline passes, or an
+//! action that fails (or panics) puts it in the broken state, and every party that is
+//! waiting or arrives later gets [`BrokenBarrier`] until [`reset`](Barrier::reset).
+//!
+//! ```
+//! use conkit_core::barrier::Barrier;
+//! use std::sync::atomic::{AtomicU32, Ordering};
+//!
+//! static START: Barrier = Barrier::new(3);
+//! static SEEN: AtomicU32 = AtomicU32::new(0);
+//!
+//! let workers: Vec<_> = (0..3)
+//!     .map(|_| std::thread::spawn(|| START.wait(|| true).unwrap()))
+//!     .collect();
+//! for w in workers {
+//!     SEEN.fetch_or(1 << w.join().unwrap(), Ordering::Relaxed);
+//! }
+//! assert_eq!(SEEN.load(Ordering::Relaxed), 0b111); // indices 0, 1 and 2, once each
+//! ```
+//!
+//! # Algorithm and provenance
+//! The state machine of CPython's `threading.Barrier` (`Lib/threading.py`: *filling*,
+//! *draining*, *resetting*, *broken*, and a count of callers inside `wait`), without its
+//! lock and condition: the state and the count share one `u32` word changed by
+//! compare-and-swap, and blocked callers sleep on a [`Waiters`] event count.
+//!
+//! * *filling*: arrivals take index `count` and increment it. The one that makes
+//!   `count == parties` runs the action, then switches to *draining* (or *broken* if the
+//!   action failed) and wakes everybody. While the action runs (`count == parties`),
+//!   newcomers wait and deadlines do not break the barrier (as in Python, where the
+//!   action runs under the barrier's lock).
+//! * *draining*: released callers leave, decrementing the count; newcomers wait. The last
+//!   to leave switches back to *filling*: the next round starts. Because a caller stays
+//!   counted until it leaves, no round can start while one of its parties is still
+//!   inside, so no generation number is needed.
+//! * *resetting* (a [`reset`](Barrier::reset) while callers are inside): those callers
+//!   get [`BrokenBarrier`]; the last to leave switches to *filling*.
+//! * *broken*: every caller gets [`BrokenBarrier`] until a reset.
+//!
+//! # Progress
+//! **Blocking** by nature. [`abort`](Barrier::abort), [`reset`](Barrier::reset),
+//! [`n_waiting`](Barrier::n_waiting), [`broken`](Barrier::broken) never wait (lock-free;
+//! `abort` may be called from an interrupt handler if the strategy's wake-up may).
+//!
+//! Layout: the state word, the party count and the two words of [`Waiters`]; no
+//! pointers, so it can be a `static` or live in memory shared between processes.
+
+use core::fmt;
+
+use crate::atomic::{maybe_const_fn, AtomicU32, Ordering};
+use crate::wait::{Spin, WaitStrategy, Waiters};
+
+/// The count of callers inside `wait` (low 30 bits of the state word).
+const COUNT: u32 = (1 << 30) - 1;
+/// The state (high 2 bits).
+const STATE: u32 = !COUNT;
+const FILLING: u32 = 0;
+const DRAINING: u32 = 1 << 30;
+const RESETTING: u32 = 2 << 30;
+const BROKEN: u32 = 3 << 30;
+
+/// The most parties a barrier can have: `2^30 - 1`.
+pub const MAX_PARTIES: u32 = COUNT;
+
+/// The barrier is broken (Python's `threading.BrokenBarrierError`): it was aborted, a
+/// party's deadline passed, the action failed, or it was reset while this party waited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct BrokenBarrier;
+
+impl fmt::Display for BrokenBarrier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the barrier is broken")
+    }
+}
+
+impl core::error::Error for BrokenBarrier {}
+
+/// A party count outside `1..=MAX_PARTIES` (Python: `ValueError`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct InvalidParties(pub u32);
+
+impl fmt::Display for InvalidParties {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "a barrier needs 1..={MAX_PARTIES} parties, not {}",
+            self.0
+        )
+    }
+}
+
+impl core::error::Error for InvalidParties {}
+
+/// A reusable barrier for `parties` callers (see the [module docs](self)), generic over
+/// how a blocked caller waits (`W`, [`Spin`] by default).
+///
+/// ```
+/// use conkit_core::barrier::{Barrier, BrokenBarrier};
+///
+/// static ROUND: Barrier = Barrier::new(2);
+///
+/// ROUND.abort(); // e.g. a worker failed: nobody may wait for it
+/// assert!(ROUND.broken());
+/// assert_eq!(ROUND.wait(|| true), Err(BrokenBarrier));
+/// ROUND.reset(); // back to an empty round
+/// assert!(!ROUND.broken());
+/// assert_eq!(ROUND.parties(), 2);
+/// ```
+pub struct Barrier<W: WaitStrategy = Spin> {
+    /// `state | count`.
+    word: AtomicU32,
+    parties: u32,
+    waiters: Waiters<W>,
+}
+
+// SAFETY: `Barrier` holds only atomics and a `u32`; `W` is a zero-sized strategy used
+// only through associated functions and never stored, so sharing or sending a `Barrier`
+// never shares or sends a `W` value.
+unsafe impl<W: WaitStrategy> Sync for Barrier<W> {}
+// SAFETY: as above: no `W` value is ever stored.
+unsafe impl<W: WaitStrategy> Send for Barrier<W> {}
+
+impl<W: WaitStrategy> Barrier<W> {
+    maybe_const_fn! {
+        /// A barrier for `parties` callers, or [`InvalidParties`] if `parties` is `0` or
+        /// more than [`MAX_PARTIES`].
+        pub fn try_new(parties: u32) -> Result<Self, InvalidParties> {
+            if parties == 0 || parties > MAX_PARTIES {
+                Err(InvalidParties(parties))
+            } else {
+                Ok(Self::new(parties))
+            }
+        }
+    }
+
+    maybe_const_fn! {
+        /// A barrier for `parties` callers (usable as a `static`).
+        ///
+        /// With an invalid count (`0` or more than [`MAX_PARTIES`]; Python raises
+        /// `ValueError`) the barrier is created **broken for good**: every `wait` returns
+        /// [`BrokenBarrier`] and `reset` leaves it broken. Use
+        /// [`try_new`](Self::try_new) to get the error instead.
+        pub fn new(parties: u32) -> Self {
+            let valid = parties != 0 && parties <= MAX_PARTIES;
+            Self {
+                word: AtomicU32::new(if valid { FILLING } else { BROKEN }),
+                parties,
+                waiters: Waiters::new(),
+            }
+        }
+    }
+
+    /// Whether `parties` is a valid count (a barrier built by `new` with an invalid one
+    /// stays broken).
+    #[inline]
+    fn valid(&self) -> bool {
+        self.parties != 0 && self.parties <= MAX_PARTIES
+    }
+
+    /// Waits until all parties have arrived (no deadline). See
+    /// [`wait_until`](Self::wait_until).
+    ///
+    /// # Errors
+    /// [`BrokenBarrier`], as for [`wait_until`](Self::wait_until).
+    pub fn wait(&self, action: impl FnOnce() -> bool) -> Result<u32, BrokenBarrier> {
+        self.wait_until(None, action)
+    }
+
+    /// Arrives at the barrier and waits until all parties have arrived, or until
+    /// `deadline` passes. Returns this caller's arrival index, `0..parties` (distinct for
+    /// every party of a round; Python's `wait()` return value).
+    ///
+    /// The last party to arrive runs `action` before anybody is released (Python's
+    /// `action`; pass `|| true` for none). If it returns `false` (or panics; the panic
+    /// then continues in that caller after the barrier is broken) the barrier breaks.
+    ///
+    /// While the barrier drains the previous round, a new arrival waits for it to finish
+    /// (without a deadline, as in Python).
+    ///
+    /// # Errors
+    /// [`BrokenBarrier`] if the barrier is broken when arriving or while waiting (an
+    /// [`abort`](Self::abort), a failed action, a [`reset`](Self::reset) during the
+    /// wait, or a party's deadline; a caller whose deadline passes breaks the barrier for
+    /// every party, as in Python).
+    pub fn wait_until(
+        &self,
+        deadline: Option<W::Deadline>,
+        action: impl FnOnce() -> bool,
+    ) -> Result<u32, BrokenBarrier> {
+        let index = self.waiters.wait(|| self.try_enter())?;
+        // From here this caller is counted; `Exit` uncounts it even if `action` panics.
+        let exit = Exit { barrier: self };
+        let result = if index + 1 == self.parties {
+            let breaker = Breaker { barrier: self };
+            let ok = action();
+            core::mem::forget(breaker);
+            self.release(ok)
+        } else {
+            self.wait_released(deadline)
+        };
+        drop(exit);
+        result.map(|()| index)
+    }
+
+    /// Joins the round if the barrier is filling (and not full): `Some(Ok(index))`;
+    /// broken: `Some(Err)`; draining, resetting or running the action: `None` (wait).
+    fn try_enter(&self) -> Option<Result<u32, BrokenBarrier>> {
+        let mut word = self.word.load(Ordering::Acquire);
+        loop {
+            let (state, count) = (word & STATE, word & COUNT);
+            match state {
+                BROKEN => return Some(Err(BrokenBarrier)),
+                FILLING if count < self.parties => {}
+                _ => return None,
+            }
+            match self.word.compare_exchange_weak(
+                word,
+                word + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Some(Ok(count)),
+                Err(now) => word = now,
+            }
+        }
+    }
+
+    /// The last arrival, after the action: release the round (or break it).
+    fn release(&self, action_ok: bool) -> Result<(), BrokenBarrier> {
+        if !action_ok {
+            self.abort();
+            return Err(BrokenBarrier);
+        }
+        let mut word = self.word.load(Ordering::Acquire);
+        let result = loop {
+            if word & STATE != FILLING {
+                // Aborted or reset while the action ran.
+                break Err(BrokenBarrier);
+            }
+            match self.word.compare_exchange_weak(
+                word,
+                (word & COUNT) | DRAINING,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break Ok(()),
+                Err(now) => word = now,
+            }
+        };
+        self.waiters.notify_all();
+        result
+    }
+
+    /// `Some(Ok)` once released, `Some(Err)` if broken or reset, `None` while filling.
+    fn released(&self) -> Option<Result<(), BrokenBarrier>> {
+        match self.word.load(Ordering::Acquire) & STATE {
+            DRAINING => Some(Ok(())),
+            FILLING => None,
+            _ => Some(Err(BrokenBarrier)),
+        }
+    }
+
+    /// A party that is not the last: wait for the release; a passed deadline breaks the
+    /// barrier unless the last party has arrived (then the action is running).
+    fn wait_released(&self, deadline: Option<W::Deadline>) -> Result<(), BrokenBarrier> {
+        if let Some(r) = self.waiters.wait_until(deadline, || self.released()) {
+            return r;
+        }
+        let mut word = self.word.load(Ordering::Acquire);
+        loop {
+            let (state, count) = (word & STATE, word & COUNT);
+            if state != FILLING {
+                return self.released().unwrap_or(Err(BrokenBarrier));
+            }
+            if count == self.parties {
+                // The action is running: its outcome decides, whatever the deadline.
+                return self.waiters.wait(|| self.released());
+            }
+            match self.word.compare_exchange_weak(
+                word,
+                count | BROKEN,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    self.waiters.notify_all();
+                    return Err(BrokenBarrier);
+                }
+                Err(now) => word = now,
+            }
+        }
+    }
+
+    /// Uncounts a caller leaving `wait`; the last to leave a draining or resetting round
+    /// starts the next one.
+    fn exit(&self) {
+        let mut word = self.word.load(Ordering::Acquire);
+        loop {
+            let (state, count) = (word & STATE, word & COUNT);
+            let count = count.saturating_sub(1);
+            let next = match state {
+                DRAINING | RESETTING if count == 0 => FILLING,
+                state => state | count,
+            };
+            match self
+                .word
+                .compare_exchange_weak(word, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => {
+                    if next == FILLING {
+                        self.waiters.notify_all();
+                    }
+                    return;
+                }
+                Err(now) => word = now,
+            }
+        }
+    }
+
+    /// Puts the barrier in the broken state (Python's `abort()`): every party waiting now
+    /// or arriving later gets [`BrokenBarrier`] until [`reset`](Self::reset). Never
+    /// waits.
+    pub fn abort(&self) {
+        let mut word = self.word.load(Ordering::Relaxed);
+        loop {
+            match self.word.compare_exchange_weak(
+                word,
+                (word & COUNT) | BROKEN,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) => word = now,
+            }
+        }
+        self.waiters.notify_all();
+    }
+
+    /// Returns the barrier to its initial, empty state (Python's `reset()`). Parties
+    /// waiting in the current round get [`BrokenBarrier`]; the barrier fills again once
+    /// they have left. A barrier that is draining a completed round finishes it normally.
+    /// A barrier built by [`new`](Self::new) with an invalid party count stays broken.
+    /// Never waits.
+    pub fn reset(&self) {
+        if !self.valid() {
+            return;
+        }
+        let mut word = self.word.load(Ordering::Relaxed);
+        loop {
+            let (state, count) = (word & STATE, word & COUNT);
+            let next = if count == 0 {
+                FILLING
+            } else if state == DRAINING {
+                word
+            } else {
+                count | RESETTING
+            };
+            match self
+                .word
+                .compare_exchange_weak(word, next, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => break,
+                Err(now) => word = now,
+            }
+        }
+        self.waiters.notify_all();
+    }
+
+    /// How many parties are waiting in the current round (Python's `n_waiting`; `0`
+    /// while draining, resetting or broken). A snapshot.
+    pub fn n_waiting(&self) -> u32 {
+        let word = self.word.load(Ordering::Relaxed);
+        if word & STATE == FILLING {
+            (word & COUNT).min(self.parties.saturating_sub(1))
+        } else {
+            0
+        }
+    }
+
+    /// The number of parties (Python's `parties`).
+    pub fn parties(&self) -> u32 {
+        self.parties
+    }
+
+    /// Whether the barrier is broken (Python's `broken`).
+    pub fn broken(&self) -> bool {
+        self.word.load(Ordering::Relaxed) & STATE == BROKEN
+    }
+}
+
+/// Uncounts a caller when it leaves `wait_until`, also when the action panics.
+struct Exit<'a, W: WaitStrategy> {
+    barrier: &'a Barrier<W>,
+}
+
+impl<W: WaitStrategy> Drop for Exit<'_, W> {
+    fn drop(&mut self) {
+        self.barrier.exit();
+    }
+}
+
+/// Breaks the barrier if the action unwinds (forgotten when it returns).
+struct Breaker<'a, W: WaitStrategy> {
+    barrier: &'a Barrier<W>,
+}
+
+impl<W: WaitStrategy> Drop for Breaker<'_, W> {
+    fn drop(&mut self) {
+        self.barrier.abort();
+    }
+}
+
+impl<W: WaitStrategy> fmt::Debug for Barrier<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let word = self.word.load(Ordering::Relaxed);
+        let state = match word & STATE {
+            FILLING => "filling",
+            DRAINING => "draining",
+            RESETTING => "resetting",
+            _ => "broken",
+        };
+        f.debug_struct("Barrier")
+            .field("parties", &self.parties)
+            .field("state", &state)
+            .field("inside", &(word & COUNT))
+            .finish()
+    }
+}
