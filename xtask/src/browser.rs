@@ -14,7 +14,7 @@
 //!   `Cross-Origin-Opener-Policy: same-origin` and
 //!   `Cross-Origin-Embedder-Policy: require-corp` (without them the page gets no shared
 //!   memory).
-//! * [`test`] runs `wasm-demo/tests/browser.mjs` (playwright-core driving
+//! * [`test()`] runs `wasm-demo/tests/browser.mjs` (playwright-core driving
 //!   `/usr/bin/chromium`) against the server: browser unit tests, every demo, checksums,
 //!   figures, and `target/demo/screenshot.png`.
 

@@ -98,4 +98,22 @@ pub trait WaitStrategy {
 
     /// Wakes every sleeper of `word`.
     fn wake_all(word: &WaitWord);
+
+    /// How many times a waiter re-checks its condition, pausing with
+    /// [`relax`](Self::relax) between looks, before it announces itself and sleeps
+    /// (see [`Waiters`]). Sleeping and being woken costs tens of µs with an OS futex,
+    /// far more than a producer usually needs to refill an empty queue or a holder to
+    /// release a permit, so a short adaptive phase first pays off.
+    const RELAX_ROUNDS: u32 = 6;
+
+    /// The pause after the `round`-th failed look (`round` counts from 0 up to
+    /// [`RELAX_ROUNDS`](Self::RELAX_ROUNDS)` - 1`). The default spins `2^round` times
+    /// (capped), the shape of crossbeam's `Backoff`; OS strategies yield the CPU in the
+    /// last rounds so that a descheduled partner can run.
+    #[inline]
+    fn relax(round: u32) {
+        for _ in 0..(1u32 << round.min(10)) {
+            crate::atomic::spin_hint();
+        }
+    }
 }

@@ -10,6 +10,16 @@
 //! new state. So no wake-up is lost, and a notify with no sleepers costs one fence and
 //! one load — no syscall.
 //!
+//! Before announcing itself, a waiter re-checks its condition
+//! [`W::RELAX_ROUNDS`](WaitStrategy::RELAX_ROUNDS) times, pausing with
+//! [`W::relax`](WaitStrategy::relax) between looks (growing spins; OS strategies yield
+//! in the last rounds): putting a thread to sleep and waking it costs tens of µs with an
+//! OS futex, far more than the time a producer usually needs to refill an empty queue or
+//! a holder to release a permit. A waiter that succeeds in this phase never touches
+//! `sleepers`, so its notifier skips the wake-up call too. (The same idea as the spin
+//! phase of [`Lock`](crate::lock::Lock), crossbeam's `Backoff` and glibc's adaptive
+//! mutex.)
+//!
 //! Layout: two `u32` words, no pointers, valid in shared memory between processes and
 //! wasm workers when `W` is a process-shared strategy.
 
@@ -59,12 +69,29 @@ impl<W: WaitStrategy> Waiters<W> {
     /// `condition` is the primitive's `try_*` operation: it is called before every sleep
     /// and after every wake-up, and is called once more after the deadline has passed
     /// before giving up, so a timed-out wait never leaves behind a state change that was
-    /// meant for it.
+    /// meant for it. Before the first sleep it is also called a few times in a brief
+    /// spin (see the module docs), so it may run any number of times: it must only change
+    /// state when it succeeds (returns `Some`).
     pub fn wait_until<R>(
         &self,
         deadline: Option<W::Deadline>,
         mut condition: impl FnMut() -> Option<R>,
     ) -> Option<R> {
+        // No adaptive phase under loom, whose spin hint is a yield: the models must
+        // reach the sleeping path.
+        let rounds = if cfg!(loom) { 0 } else { W::RELAX_ROUNDS };
+        for round in 0..rounds {
+            if let Some(r) = condition() {
+                return Some(r);
+            }
+            if let Some(d) = deadline {
+                if d.has_passed() {
+                    // Let the loop below take its last look and report the time-out.
+                    break;
+                }
+            }
+            W::relax(round);
+        }
         loop {
             if let Some(r) = condition() {
                 return Some(r);

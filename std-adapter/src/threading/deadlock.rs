@@ -2,16 +2,16 @@
 //!
 //! The hooks below are called by `Lock` and `RLock` around every acquisition and
 //! release. Without the feature they are empty `#[inline]` functions over a zero-sized
-//! [`LockId`], so they cost nothing.
+//! `LockId`, so they cost nothing.
 //!
 //! With the feature, every blocking acquisition of lock `B` by a thread that holds lock
 //! `A` records the edge `A → B` ("`A` is taken before `B`") in one process-wide
 //! lock-order graph. The first time a new edge closes a cycle (thread 1 took `A` then
 //! `B`, thread 2 holds `B` and now asks for `A`) the order is inconsistent: two threads
 //! doing this at the same moment deadlock. That is reported at once, whether or not the
-//! program is hanging this time: a [`DeadlockReport`] naming the locks and the threads
-//! that established each edge goes to the hook ([`set_deadlock_hook`]; the default
-//! prints it to stderr) and is kept for [`deadlock_reports`].
+//! program is hanging this time: a `DeadlockReport` naming the locks and the threads
+//! that established each edge goes to the hook (`set_deadlock_hook`; the default
+//! prints it to stderr) and is kept for `deadlock_reports`.
 //!
 //! ```
 //! # #[cfg(feature = "deadlock-detection")] {

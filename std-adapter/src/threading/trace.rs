@@ -23,7 +23,16 @@ static TRACE: BlockingMutex<Option<StartHook>, Futex> = BlockingMutex::new(None)
 static PROFILE: BlockingMutex<Option<StartHook>, Futex> = BlockingMutex::new(None);
 
 /// Sets the hook every thread started from now on runs before its body (Python's
-/// `threading.settrace(func)`); see the [module docs](self) for how it differs.
+/// `threading.settrace(func)`).
+///
+/// Python passes these functions to `sys.settrace` / `sys.setprofile` in each thread
+/// started by `threading`, before `run()`. Rust has no interpreter-level tracing, so
+/// here a hook is a function called once, in the new thread, with its [`Thread`]
+/// handle, right before the body runs: the place to install a per-thread tracing
+/// subscriber, name the thread for a profiler, pin it to a core, or count starts.
+/// Profile hooks ([`setprofile`]) run first, then trace hooks (CPython's order). A
+/// panicking hook is a panic of that thread (reported by `excepthook`; the body does
+/// not run).
 ///
 /// ```
 /// use conkit::threading::{settrace, Thread};

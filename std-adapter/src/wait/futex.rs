@@ -82,6 +82,12 @@ fn wake(word: &WaitWord, n: i32, private: bool) {
 
 impl WaitStrategy for Futex {
     type Deadline = Instant;
+    const RELAX_ROUNDS: u32 = super::RELAX_ROUNDS;
+
+    #[inline]
+    fn relax(round: u32) {
+        super::relax(round);
+    }
 
     #[inline]
     fn wait(word: &WaitWord, expected: u32, deadline: Option<Instant>) -> WaitOutcome {
@@ -101,6 +107,12 @@ impl WaitStrategy for Futex {
 
 impl WaitStrategy for SharedFutex {
     type Deadline = Instant;
+    const RELAX_ROUNDS: u32 = super::RELAX_ROUNDS;
+
+    #[inline]
+    fn relax(round: u32) {
+        super::relax(round);
+    }
 
     #[inline]
     fn wait(word: &WaitWord, expected: u32, deadline: Option<Instant>) -> WaitOutcome {

@@ -53,6 +53,12 @@ fn lock(b: &Bucket) -> MutexGuard<'_, ()> {
 
 impl WaitStrategy for Parking {
     type Deadline = Instant;
+    const RELAX_ROUNDS: u32 = super::RELAX_ROUNDS;
+
+    #[inline]
+    fn relax(round: u32) {
+        super::relax(round);
+    }
 
     fn wait(word: &WaitWord, expected: u32, deadline: Option<Instant>) -> WaitOutcome {
         let b = bucket(word);

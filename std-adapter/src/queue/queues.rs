@@ -1,0 +1,275 @@
+//! [`Queue`], [`LifoQueue`] and [`PriorityQueue`]: Python's three task queues, each the
+//! core's [`BaseQueue`](conkit_core::queue::BaseQueue) over a growable std store (see
+//! [`shared`](super::shared) for how blocking and async callers share one queue).
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use super::shared::Shared;
+use super::store::{Fifo, Lifo, Priority};
+use super::{GetError, PutError, ShutDown, TaskDoneError};
+
+macro_rules! python_queue {
+    (
+        $(#[$doc:meta])*
+        $name:ident, $store:ident, $python:literal $(, $bound:path)?
+    ) => {
+        $(#[$doc])*
+        pub struct $name<T $(: $bound)?> {
+            shared: Shared<$store<T>>,
+        }
+
+        impl<T $(: $bound)?> $name<T> {
+            #[doc = concat!("An empty queue holding at most `maxsize` items (Python's `", $python, "(maxsize)`).")]
+            ///
+            /// `maxsize == 0` means unbounded, as Python's `maxsize <= 0`: puts never wait
+            /// and never fail with `Full`.
+            pub fn new(maxsize: usize) -> Self {
+                Self {
+                    shared: Shared::new($store::new(maxsize), maxsize),
+                }
+            }
+
+            /// Puts `item`, waiting while the queue is full (Python's `put(item)`).
+            ///
+            /// # Errors
+            /// [`ShutDown`] with the item if the queue is or gets shut down before a
+            /// slot frees up.
+            #[inline]
+            pub fn put(&self, item: T) -> Result<(), ShutDown<T>> {
+                self.shared.put(item)
+            }
+
+            /// Puts `item`, waiting at most `timeout` for a free slot (Python's
+            /// `put(item, timeout=t)`).
+            ///
+            /// # Errors
+            /// [`Full`](super::Full) if no slot freed up in time,
+            /// [`PutError::ShutDown`] if the queue is or gets shut down; both hand the
+            /// item back.
+            pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutError<T>> {
+                self.shared.put_timeout(item, timeout)
+            }
+
+            /// Puts `item` if there is a free slot, never waiting (Python's
+            /// `put_nowait(item)` = `put(item, block=False)`).
+            ///
+            /// # Errors
+            /// [`Full`](super::Full) or [`PutError::ShutDown`], handing the item back.
+            #[inline]
+            pub fn put_nowait(&self, item: T) -> Result<(), PutError<T>> {
+                self.shared.put_nowait(item)
+            }
+
+            /// Takes the next item, waiting while the queue is empty (Python's `get()`).
+            ///
+            /// # Errors
+            /// [`ShutDown`] once the queue is shut down and empty, or at once after an
+            /// immediate shutdown.
+            #[inline]
+            pub fn get(&self) -> Result<T, ShutDown> {
+                self.shared.get()
+            }
+
+            /// Takes the next item, waiting at most `timeout` (Python's
+            /// `get(timeout=t)`). A get that times out never takes an item.
+            ///
+            /// # Errors
+            /// [`Empty`](super::Empty) if no item arrived in time;
+            /// [`GetError::ShutDown`] as for [`get`](Self::get).
+            pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError> {
+                self.shared.get_timeout(timeout)
+            }
+
+            /// Takes the next item if there is one, never waiting (Python's
+            /// `get_nowait()` = `get(block=False)`).
+            ///
+            /// # Errors
+            /// [`Empty`](super::Empty) when there is no item; [`GetError::ShutDown`] as
+            /// for [`get`](Self::get).
+            #[inline]
+            pub fn get_nowait(&self) -> Result<T, GetError> {
+                self.shared.get_nowait()
+            }
+
+            /// Marks one item taken with a get as processed (Python's `task_done()`);
+            /// wakes the callers of [`join`](Self::join) when none is left.
+            ///
+            /// # Errors
+            /// [`TaskDoneError::TooManyCalls`] when called more times than items were
+            /// put (Python's `ValueError`).
+            pub fn task_done(&self) -> Result<(), TaskDoneError> {
+                self.shared.task_done()
+            }
+
+            /// Waits until every item put has been marked done with
+            /// [`task_done`](Self::task_done) (Python's `join()`).
+            pub fn join(&self) {
+                self.shared.join();
+            }
+
+            /// [`join`](Self::join) waiting at most `timeout`: `true` if all tasks were
+            /// done in time. (An extension: Python's `join` has no timeout.)
+            pub fn join_timeout(&self, timeout: Duration) -> bool {
+                self.shared.join_timeout(timeout)
+            }
+
+            /// Shuts the queue down (Python 3.13's `shutdown(immediate)`), waking every
+            /// blocked thread and task.
+            ///
+            /// From then on puts fail with `ShutDown`, handing the item back. With
+            /// `immediate == false` gets return the remaining items and fail once the
+            /// queue is empty; with `immediate == true` gets fail at once, and the
+            /// remaining items are dropped, each counting as one `task_done` (so
+            /// [`join`](Self::join) returns once the items already taken are done).
+            pub fn shutdown(&self, immediate: bool) {
+                self.shared.shutdown(immediate);
+            }
+
+            /// `true` after [`shutdown`](Self::shutdown) (Python 3.13's `is_shutdown`).
+            pub fn is_shutdown(&self) -> bool {
+                self.shared.is_shutdown()
+            }
+
+            /// How many items are queued (Python's `qsize()`; stale as soon as it
+            /// returns when other threads use the queue).
+            pub fn qsize(&self) -> usize {
+                self.shared.qsize()
+            }
+
+            /// `true` when no item is queued (Python's `empty()`).
+            pub fn empty(&self) -> bool {
+                self.shared.empty()
+            }
+
+            /// `true` when the queue holds `maxsize` items (Python's `full()`; never for
+            /// an unbounded queue).
+            pub fn full(&self) -> bool {
+                self.shared.full()
+            }
+
+            /// The `maxsize` the queue was created with, `0` meaning unbounded (Python's
+            /// `maxsize` attribute).
+            pub fn maxsize(&self) -> usize {
+                self.shared.maxsize()
+            }
+
+            /// Items put and not yet marked done (Python's `unfinished_tasks`
+            /// attribute).
+            pub fn unfinished_tasks(&self) -> usize {
+                self.shared.unfinished_tasks()
+            }
+
+            /// [`put`](Self::put) for async code: waits without blocking the thread.
+            ///
+            /// Woken by every get, whether by a thread or a task. Cancel-safe: dropping
+            /// the future before it completes drops the item and never leaves it
+            /// half-put, and loses no wake-up meant for another waiter.
+            ///
+            /// # Errors
+            /// [`ShutDown`] with the item if the queue is or gets shut down first.
+            pub fn put_async(&self, item: T) -> impl Future<Output = Result<(), ShutDown<T>>> + '_ {
+                self.shared.put_async(item)
+            }
+
+            /// [`get`](Self::get) for async code: waits without blocking the thread.
+            ///
+            /// Woken by every put, whether by a thread or a task. Cancel-safe: an item is
+            /// only taken by the poll that returns it, and dropping a pending future
+            /// loses no wake-up meant for another waiter.
+            ///
+            /// # Errors
+            /// [`ShutDown`] as for [`get`](Self::get).
+            pub fn get_async(&self) -> impl Future<Output = Result<T, ShutDown>> + '_ {
+                self.shared.get_async()
+            }
+
+            /// [`join`](Self::join) for async code.
+            pub fn join_async(&self) -> impl Future<Output = ()> + '_ {
+                self.shared.join_async()
+            }
+        }
+
+        impl<T $(: $bound)?> Default for $name<T> {
+            /// An unbounded queue (Python's default `maxsize=0`).
+            fn default() -> Self {
+                Self::new(0)
+            }
+        }
+
+        impl<T $(: $bound)?> fmt::Debug for $name<T> {
+            /// Shows the counters, never the items.
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.shared.debug(f, stringify!($name))
+            }
+        }
+    };
+}
+
+python_queue!(
+    /// A first-in, first-out task queue (Python's `queue.Queue`).
+    ///
+    /// Share it between threads by reference (`std::thread::scope`) or in an `Arc`; the
+    /// same queue can also be awaited ([`put_async`](Self::put_async),
+    /// [`get_async`](Self::get_async)). See the [module docs](super) for the mapping
+    /// of Python's `block`/`timeout` arguments to methods.
+    ///
+    /// ```
+    /// use conkit::queue::Queue;
+    ///
+    /// let q = Queue::new(8);
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| {
+    ///         while let Ok(job) = q.get() {
+    ///             let _ = job * 2; // work
+    ///             q.task_done().unwrap();
+    ///         }
+    ///     });
+    ///     for job in 0..100u64 {
+    ///         q.put(job).unwrap(); // waits while 8 jobs are queued
+    ///     }
+    ///     q.join(); // every job was taken and marked done
+    ///     q.shutdown(false); // the worker's `get` fails: it leaves
+    /// });
+    /// assert!(q.empty());
+    /// ```
+    Queue, Fifo, "queue.Queue"
+);
+
+python_queue!(
+    /// A last-in, first-out task queue, a stack (Python's `queue.LifoQueue`).
+    ///
+    /// The same methods as [`Queue`]; only the order differs.
+    ///
+    /// ```
+    /// use conkit::queue::LifoQueue;
+    ///
+    /// let q = LifoQueue::new(0);
+    /// for i in 1..=3 {
+    ///     q.put(i).unwrap();
+    /// }
+    /// assert_eq!(q.get_nowait(), Ok(3));
+    /// assert_eq!(q.get_nowait(), Ok(2));
+    /// ```
+    LifoQueue, Lifo, "queue.LifoQueue"
+);
+
+python_queue!(
+    /// A smallest-first task queue (Python's `queue.PriorityQueue`, a `heapq` min-heap).
+    ///
+    /// The same methods as [`Queue`]; items come out smallest first (`Ord`). Equal
+    /// items come out in an unspecified order: put `(priority, sequence, item)` tuples to
+    /// keep insertion order among equal priorities, as the Python docs recommend.
+    ///
+    /// ```
+    /// use conkit::queue::PriorityQueue;
+    ///
+    /// let q = PriorityQueue::new(0);
+    /// q.put((2, "write the report")).unwrap();
+    /// q.put((1, "fix the build")).unwrap();
+    /// q.put((3, "lunch")).unwrap();
+    /// assert_eq!(q.get_nowait(), Ok((1, "fix the build")));
+    /// ```
+    PriorityQueue, Priority, "queue.PriorityQueue", Ord
+);

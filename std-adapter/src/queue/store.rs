@@ -1,0 +1,157 @@
+//! Growable std containers as [`QueueStore`]s, each with Python's runtime `maxsize`.
+//!
+//! The core's queue algorithm ([`BaseQueue`](conkit_core::queue::BaseQueue)) leaves the
+//! container to a [`QueueStore`], as CPython's `Lib/queue.py` leaves it to `_init`,
+//! `_qsize`, `_put` and `_get`. The core ships fixed-capacity inline stores; these are
+//! the heap-backed ones behind [`Queue`](super::Queue), [`LifoQueue`](super::LifoQueue),
+//! [`PriorityQueue`](super::PriorityQueue) and [`SimpleQueue`](super::SimpleQueue):
+//!
+//! | store | order | container (as in CPython) |
+//! |---|---|---|
+//! | [`Fifo`] | first in, first out | `VecDeque<T>` (`collections.deque`) |
+//! | [`Lifo`] | last in, first out | `Vec<T>` (a `list`) |
+//! | [`Priority`] | smallest first | `BinaryHeap<Reverse<T>>` (a `heapq` min-heap) |
+//!
+//! `maxsize == 0` means unbounded (Python: `maxsize <= 0`); an unbounded store reports
+//! `capacity() == usize::MAX`, as the core's [`QueueStore`] contract asks.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::fmt;
+
+use conkit_core::queue::QueueStore;
+
+/// Room a bounded store reserves up front (at most `maxsize`): a small queue never
+/// reallocates, a huge `maxsize` allocates nothing that may never be used, and an
+/// unbounded store starts empty and grows.
+const PREALLOCATE: usize = 1024;
+
+/// `maxsize` as the core's capacity: `0` (unbounded) becomes `usize::MAX`.
+fn capacity_of(maxsize: usize) -> usize {
+    if maxsize == 0 {
+        usize::MAX
+    } else {
+        maxsize
+    }
+}
+
+macro_rules! store {
+    ($(#[$doc:meta])* $name:ident, $inner:ty, $push:ident, $pop:ident, $wrap:expr, $unwrap:expr $(, $bound:path)?) => {
+        $(#[$doc])*
+        pub struct $name<T> {
+            items: $inner,
+            maxsize: usize,
+        }
+
+        impl<T $(: $bound)?> $name<T> {
+            /// An empty store holding at most `maxsize` items; `0` means unbounded
+            /// (Python's `maxsize <= 0`).
+            pub fn new(maxsize: usize) -> Self {
+                Self {
+                    items: <$inner>::with_capacity(if maxsize == 0 {
+                        0
+                    } else {
+                        maxsize.min(PREALLOCATE)
+                    }),
+                    maxsize,
+                }
+            }
+
+            /// The `maxsize` it was created with (`0` = unbounded), as Python's
+            /// `Queue.maxsize` attribute reports it.
+            pub fn maxsize(&self) -> usize {
+                self.maxsize
+            }
+        }
+
+        impl<T $(: $bound)?> QueueStore for $name<T> {
+            type Item = T;
+
+            #[inline]
+            fn push(&mut self, item: T) -> Result<(), T> {
+                if self.maxsize != 0 && self.items.len() >= self.maxsize {
+                    return Err(item);
+                }
+                self.items.$push($wrap(item));
+                Ok(())
+            }
+
+            #[inline]
+            fn pop(&mut self) -> Option<T> {
+                self.items.$pop().map($unwrap)
+            }
+
+            #[inline]
+            fn len(&self) -> usize {
+                self.items.len()
+            }
+
+            #[inline]
+            fn capacity(&self) -> usize {
+                capacity_of(self.maxsize)
+            }
+        }
+
+        impl<T> fmt::Debug for $name<T> {
+            /// Prints the fill level only (formatting items would run user code under
+            /// the queue's lock).
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("len", &self.items.len())
+                    .field("maxsize", &self.maxsize)
+                    .finish()
+            }
+        }
+    };
+}
+
+store!(
+    /// First in, first out (Python's `queue.Queue` order), in a `VecDeque`.
+    ///
+    /// ```
+    /// use conkit::core::queue::QueueStore;
+    /// use conkit::queue::store::Fifo;
+    ///
+    /// let mut s = Fifo::new(2);
+    /// s.push(1).unwrap();
+    /// s.push(2).unwrap();
+    /// assert_eq!(s.push(3), Err(3)); // full: the item comes back
+    /// assert_eq!(s.pop(), Some(1));
+    /// ```
+    Fifo, VecDeque<T>, push_back, pop_front, |x| x, |x| x
+);
+
+store!(
+    /// Last in, first out (Python's `queue.LifoQueue` order), in a `Vec`.
+    ///
+    /// ```
+    /// use conkit::core::queue::QueueStore;
+    /// use conkit::queue::store::Lifo;
+    ///
+    /// let mut s = Lifo::new(0); // unbounded
+    /// s.push(1).unwrap();
+    /// s.push(2).unwrap();
+    /// assert_eq!(s.capacity(), usize::MAX);
+    /// assert_eq!(s.pop(), Some(2));
+    /// ```
+    Lifo, Vec<T>, push, pop, |x| x, |x| x
+);
+
+store!(
+    /// Smallest item first (Python's `queue.PriorityQueue`, a `heapq` min-heap), in a
+    /// `BinaryHeap<Reverse<T>>`. Equal items come out in an unspecified order: to keep
+    /// insertion order among equal priorities, store `(priority, sequence, item)`
+    /// tuples, as the Python docs recommend.
+    ///
+    /// ```
+    /// use conkit::core::queue::QueueStore;
+    /// use conkit::queue::store::Priority;
+    ///
+    /// let mut s = Priority::new(0);
+    /// s.push(3).unwrap();
+    /// s.push(1).unwrap();
+    /// s.push(2).unwrap();
+    /// assert_eq!(s.pop(), Some(1));
+    /// ```
+    Priority, BinaryHeap<Reverse<T>>, push, pop, Reverse, |Reverse(x)| x, Ord
+);
