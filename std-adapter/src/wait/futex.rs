@@ -80,55 +80,38 @@ fn wake(word: &WaitWord, n: i32, private: bool) {
     }
 }
 
-impl WaitStrategy for Futex {
-    type Deadline = Instant;
-    const RELAX_ROUNDS: u32 = super::RELAX_ROUNDS;
+/// Implements [`WaitStrategy`] for a futex flavour (`private`: the `FUTEX_PRIVATE_FLAG`).
+macro_rules! futex_strategy {
+    ($ty:ident, private = $private:expr) => {
+        impl WaitStrategy for $ty {
+            type Deadline = Instant;
+            const RELAX_ROUNDS: u32 = super::RELAX_ROUNDS;
 
-    #[inline]
-    fn relax(round: u32) {
-        super::relax(round);
-    }
+            #[inline]
+            fn relax(round: u32) {
+                super::relax(round);
+            }
 
-    #[inline]
-    fn wait(word: &WaitWord, expected: u32, deadline: Option<Instant>) -> WaitOutcome {
-        wait(word, expected, deadline, true)
-    }
+            #[inline]
+            fn wait(word: &WaitWord, expected: u32, deadline: Option<Instant>) -> WaitOutcome {
+                wait(word, expected, deadline, $private)
+            }
 
-    #[inline]
-    fn wake_one(word: &WaitWord) {
-        wake(word, 1, true);
-    }
+            #[inline]
+            fn wake_one(word: &WaitWord) {
+                wake(word, 1, $private);
+            }
 
-    #[inline]
-    fn wake_all(word: &WaitWord) {
-        wake(word, i32::MAX, true);
-    }
+            #[inline]
+            fn wake_all(word: &WaitWord) {
+                wake(word, i32::MAX, $private);
+            }
+        }
+    };
 }
 
-impl WaitStrategy for SharedFutex {
-    type Deadline = Instant;
-    const RELAX_ROUNDS: u32 = super::RELAX_ROUNDS;
-
-    #[inline]
-    fn relax(round: u32) {
-        super::relax(round);
-    }
-
-    #[inline]
-    fn wait(word: &WaitWord, expected: u32, deadline: Option<Instant>) -> WaitOutcome {
-        wait(word, expected, deadline, false)
-    }
-
-    #[inline]
-    fn wake_one(word: &WaitWord) {
-        wake(word, 1, false);
-    }
-
-    #[inline]
-    fn wake_all(word: &WaitWord) {
-        wake(word, i32::MAX, false);
-    }
-}
+futex_strategy!(Futex, private = true);
+futex_strategy!(SharedFutex, private = false);
 
 #[cfg(test)]
 mod tests {
