@@ -11,8 +11,11 @@
 //! compare-and-swap on `tail` or `head`, then *hands over* the slot's value through the
 //! slot's stamp (a `Release` store read with `Acquire`). With the refinements of
 //! crossbeam-queue's `ArrayQueue`: `head` and `tail` sit on their own cache lines, and a
-//! position is encoded as `lap + index` where a lap is the next power of two `>= N`,
-//! so `N` need not be a power of two and wrapping needs no division.
+//! position is encoded as `lap + index` where the index bits reach up to the next power
+//! of two `>= N` (so `N` need not be a power of two and wrapping needs no division).
+//! As in crossbeam-channel's array flavor, one more bit sits between index and lap: a
+//! "closed" mark on `tail` (crate-internal, used by [`crate::queue::RingQueue`]'s
+//! shutdown: a closed ring refuses claims for pushes but drains).
 //!
 //! Differences from those two:
 //! * A stamp holds only the lap its slot serves next plus one "full" bit (the index is
@@ -53,7 +56,7 @@
 //! full/empty ring.
 //!
 //! # Interrupt handlers
-//! The `try_*` forms, [`len`](MpmcRing::len), [`notify`](MpmcRing::notify) (with a strategy
+//! The `try_*` forms, [`len`](MpmcRingIn::len), [`notify`](MpmcRingIn::notify) (with a strategy
 //! whose wake is interrupt-safe, e.g. [`Spin`]) are legal in an interrupt handler: they
 //! take bounded time on a single core. The precise rule is:
 //!
@@ -70,19 +73,31 @@
 //! the reverse) is the normal, safe use.
 //!
 //! # Blocking and waking
-//! The blocking forms ([`push`](MpmcRing::push), [`push_until`](MpmcRing::push_until),
-//! [`pop`](MpmcRing::pop), [`pop_until`](MpmcRing::pop_until)) wait on two
+//! The blocking forms ([`push`](MpmcRingIn::push), [`push_until`](MpmcRingIn::push_until),
+//! [`pop`](MpmcRingIn::pop), [`pop_until`](MpmcRingIn::pop_until)) wait on two
 //! [`Waiters`] (not full / not empty) with the strategy `W`, and wake the other side
 //! when they succeed. The `try_*` forms are the pure fast path and wake nobody. With
 //! [`Spin`] (the default) that needs no care: spinning waiters re-check on their own.
 //! With a sleeping strategy (futex, wasm atomics), whoever uses `try_push` / `try_pop`
-//! while someone may sleep in a blocking form must call [`notify`](MpmcRing::notify)
+//! while someone may sleep in a blocking form must call [`notify`](MpmcRingIn::notify)
 //! afterwards (once per batch is enough, e.g. at the end of an interrupt handler).
 //!
 //! A blocking operation wakes one sleeper of the other side, except when it completes
 //! *behind* later operations of its own side (they may have spent their wake-ups on
 //! sleepers that found its slot still in flight): then it wakes them all, so no item or
 //! free slot is ever left with everybody asleep.
+//!
+//! # Storage: inline or on the heap
+//! The algorithm is written once, in [`MpmcRingIn<T, S, W>`], over any
+//! [`SlotStorage`] `S`: a slice of [`Slot`]s whose length is the capacity. Two storages
+//! exist:
+//! * `[Slot<T>; N]`, inline: [`MpmcRing<T, N, W>`] (a type alias), with `const fn new`,
+//!   for `static`s, firmware and shared memory. The capacity is a constant, so every
+//!   lap computation folds away.
+//! * `Box<[Slot<T>]>` (feature `std`): `HeapMpmcRing<T, W>`, with a capacity chosen at
+//!   run time (`HeapMpmcRing::with_capacity`); the lap (the next power of two `>=` the
+//!   capacity, as crossbeam's `ArrayQueue` computes its `one_lap` from a runtime `cap`)
+//!   is computed from the slice's length.
 //!
 //! # Performance
 //! Measured against crossbeam-queue 0.3's `ArrayQueue` on a shared, noisy 2-core x86_64
@@ -138,8 +153,11 @@ use crate::CachePadded;
 /// The bit of a stamp that says "this slot holds the item of the stamp's lap".
 const FULL: usize = 1;
 
-/// One slot of the ring.
-struct Slot<T> {
+/// One slot of a ring: an item's place plus its sequence stamp.
+///
+/// Only useful as the element of a [`SlotStorage`]; its contents are private to the
+/// ring.
+pub struct Slot<T> {
     /// `lap` of the next operation this slot serves: `lap` means "empty, waiting for the
     /// push at position `lap + index`", `lap | FULL` means "holds the item pushed there,
     /// waiting for the pop at the same position". The pop then stores the next lap.
@@ -160,6 +178,12 @@ impl<T> Slot<T> {
     }
 }
 
+impl<T> fmt::Debug for Slot<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Slot(..)")
+    }
+}
+
 #[cfg(not(loom))]
 const fn empty_slots<T, const N: usize>() -> [Slot<T>; N] {
     [const { Slot::new() }; N]
@@ -168,6 +192,39 @@ const fn empty_slots<T, const N: usize>() -> [Slot<T>; N] {
 #[cfg(loom)]
 fn empty_slots<T, const N: usize>() -> [Slot<T>; N] {
     core::array::from_fn(|_| Slot::new())
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// Where a ring keeps its slots: `[Slot<T>; N]` inline, or `Box<[Slot<T>]>` (feature
+/// `std`). Sealed: the ring's safety rests on the slice being the same non-empty slice
+/// of fresh slots for the ring's whole life, which only this crate's constructors
+/// (`MpmcRing::new`, and `HeapMpmcRing::with_capacity` with feature `std`) guarantee.
+pub trait SlotStorage<T>: sealed::Sealed {
+    /// The slots; their number is the ring's capacity.
+    fn slots(&self) -> &[Slot<T>];
+}
+
+impl<T, const N: usize> sealed::Sealed for [Slot<T>; N] {}
+
+impl<T, const N: usize> SlotStorage<T> for [Slot<T>; N] {
+    #[inline(always)]
+    fn slots(&self) -> &[Slot<T>] {
+        self
+    }
+}
+
+#[cfg(feature = "std")]
+impl<T> sealed::Sealed for std::boxed::Box<[Slot<T>]> {}
+
+#[cfg(feature = "std")]
+impl<T> SlotStorage<T> for std::boxed::Box<[Slot<T>]> {
+    #[inline(always)]
+    fn slots(&self) -> &[Slot<T>] {
+        self
+    }
 }
 
 /// A local exponential backoff (crossbeam-utils' `Backoff` in spirit): spin
@@ -209,20 +266,65 @@ impl Backoff {
 /// A position claimed by a successful compare-and-swap on `tail` (to push) or `head`
 /// (to pop). Its slot belongs to the claimant until it hands it over; not `Copy`, so a
 /// claim is completed exactly once.
-struct Claim {
+pub(crate) struct Claim {
     pos: usize,
 }
 
-/// The two sets of sleepers, on a cache line of their own.
-struct Sleepers<W: WaitStrategy> {
-    /// Consumers waiting for an item.
-    not_empty: Waiters<W>,
-    /// Producers waiting for a free slot.
-    not_full: Waiters<W>,
+/// Why no push position could be claimed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NoSlot {
+    /// Full: `head` is a whole lap behind `tail`.
+    Full,
+    /// The slot's previous pop is in flight (claimed, not yet read out), or the claim
+    /// kept failing: retry soon.
+    InFlight,
+    /// The ring was [closed](MpmcRingIn::close): pushes fail from now on.
+    Closed,
 }
 
-/// A bounded multi-producer / multi-consumer ring of capacity exactly `N` (see the
-/// [module docs](self) for the algorithm and its progress guarantee).
+/// Why no pop position could be claimed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NoItem {
+    /// No item and no push in flight, ring open.
+    Empty,
+    /// The next item's push is in flight (claimed, not yet written).
+    InFlight,
+    /// No item, no push in flight, and the ring is closed: no item will ever come.
+    Closed,
+}
+
+/// The two sets of sleepers, on a cache line of their own.
+pub(crate) struct Sleepers<W: WaitStrategy> {
+    /// Consumers waiting for an item.
+    pub(crate) not_empty: Waiters<W>,
+    /// Producers waiting for a free slot.
+    pub(crate) not_full: Waiters<W>,
+}
+
+/// A bounded multi-producer / multi-consumer ring over the slots of `S` (see the
+/// [module docs](self) for the algorithm and its progress guarantee). Use it as
+/// [`MpmcRing<T, N, W>`] (inline slots) or `HeapMpmcRing<T, W>` (feature `std`: heap
+/// slots, runtime capacity); every method is the same for both.
+///
+/// `W` is how the blocking forms wait ([`Spin`] by default); the `try_*` forms never
+/// wait.
+// `repr(C)`: the padded indices first and the slots last (the default layout put the
+// slots first). It measured faster on the 2-producer/2-consumer benchmark with 1024
+// slots, presumably because a prefetcher streaming through the slots no longer runs into
+// the hot index lines.
+#[repr(C)]
+pub struct MpmcRingIn<T, S: SlotStorage<T>, W: WaitStrategy = Spin> {
+    /// Position of the next pop (`lap + index`).
+    head: CachePadded<AtomicUsize>,
+    /// Position of the next push (`lap + index`), plus the `mark` bit once closed.
+    tail: CachePadded<AtomicUsize>,
+    sleepers: CachePadded<Sleepers<W>>,
+    slots: S,
+    _items: core::marker::PhantomData<T>,
+}
+
+/// A bounded multi-producer / multi-consumer ring of capacity exactly `N`, its slots
+/// inline (see the [module docs](self) for the algorithm and its progress guarantee).
 ///
 /// `W` is how the blocking forms wait ([`Spin`] by default); the `try_*` forms never
 /// wait.
@@ -242,40 +344,69 @@ struct Sleepers<W: WaitStrategy> {
 /// assert_eq!(ring.pop(), "c");
 /// assert_eq!(ring.try_pop(), None);
 /// ```
-// `repr(C)`: the padded indices first and the slots last (the default layout put the
-// slots first). It measured faster on the 2-producer/2-consumer benchmark with 1024
-// slots, presumably because a prefetcher streaming through the slots no longer runs into
-// the hot index lines.
-#[repr(C)]
-pub struct MpmcRing<T, const N: usize, W: WaitStrategy = Spin> {
-    /// Position of the next pop (`lap + index`).
-    head: CachePadded<AtomicUsize>,
-    /// Position of the next push (`lap + index`).
-    tail: CachePadded<AtomicUsize>,
-    sleepers: CachePadded<Sleepers<W>>,
-    slots: [Slot<T>; N],
-}
+pub type MpmcRing<T, const N: usize, W = Spin> = MpmcRingIn<T, [Slot<T>; N], W>;
+
+/// A bounded multi-producer / multi-consumer ring whose capacity is chosen at run time,
+/// its slots on the heap (feature `std`). The same algorithm and methods as
+/// [`MpmcRing`].
+///
+/// # Example
+/// ```
+/// use core::num::NonZeroUsize;
+/// use conkit_core::mpmc::{Full, HeapMpmcRing};
+///
+/// let cap = NonZeroUsize::new(3).unwrap();
+/// let ring: HeapMpmcRing<u32> = HeapMpmcRing::with_capacity(cap);
+/// for i in 0..3 {
+///     ring.try_push(i).unwrap();
+/// }
+/// assert_eq!(ring.try_push(9), Err(Full(9)));
+/// assert_eq!(ring.try_pop(), Some(0));
+/// assert_eq!(ring.capacity(), 3);
+/// ```
+#[cfg(feature = "std")]
+pub type HeapMpmcRing<T, W = Spin> = MpmcRingIn<T, std::boxed::Box<[Slot<T>]>, W>;
 
 // SAFETY: items move in on one thread and out on another, hence `T: Send`. A slot's
 // value is only touched by the one thread whose compare-and-swap claimed its position,
 // and the stamp's Release/Acquire hand-over orders consecutive owners; no `&T` is ever
-// shared, so `T: Sync` is not needed. `W` is a zero-sized marker whose associated
-// functions any thread may call.
-unsafe impl<T: Send, const N: usize, W: WaitStrategy> Sync for MpmcRing<T, N, W> {}
-// SAFETY: as above; the ring owns its items, so sending it sends them (`T: Send`).
-unsafe impl<T: Send, const N: usize, W: WaitStrategy> Send for MpmcRing<T, N, W> {}
+// shared, so `T: Sync` is not needed. The storages (sealed: an array or a boxed slice
+// of slots) are only read through `&self` to find the slots. `W` is a zero-sized marker
+// whose associated functions any thread may call.
+unsafe impl<T: Send, S: SlotStorage<T>, W: WaitStrategy> Sync for MpmcRingIn<T, S, W> {}
+// SAFETY: as above; the ring owns its items and its storage, so sending it sends them
+// (`T: Send`; the storages own nothing else).
+unsafe impl<T: Send, S: SlotStorage<T>, W: WaitStrategy> Send for MpmcRingIn<T, S, W> {}
 
-impl<T, const N: usize, W: WaitStrategy> MpmcRing<T, N, W> {
-    /// One lap: the smallest power of two `>= max(N, 2)`, so indices fit below it and
-    /// the `FULL` bit never touches the lap.
-    const ONE_LAP: usize = if N < 2 { 2 } else { N.next_power_of_two() };
-    /// Selects the index of a position.
-    const MASK: usize = Self::ONE_LAP - 1;
-
+impl<T, const N: usize, W: WaitStrategy> MpmcRingIn<T, [Slot<T>; N], W> {
     maybe_const_fn! {
         /// An empty ring (`const`: usable in a `static`). `N == 0` fails to compile.
         pub fn new() -> Self {
             const { assert!(N > 0, "an MpmcRing needs a capacity N >= 1") };
+            Self::with_slots(empty_slots())
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl<T, W: WaitStrategy> MpmcRingIn<T, std::boxed::Box<[Slot<T>]>, W> {
+    /// An empty ring of capacity exactly `capacity`, its slots on the heap.
+    ///
+    /// All `capacity` slots are allocated at once (one stamp word plus one `T` each).
+    ///
+    /// # Panics
+    /// As `Vec::with_capacity`: if the slots' size overflows `isize::MAX` bytes (the
+    /// allocator aborts if memory runs out).
+    pub fn with_capacity(capacity: core::num::NonZeroUsize) -> Self {
+        Self::with_slots((0..capacity.get()).map(|_| Slot::new()).collect())
+    }
+}
+
+impl<T, S: SlotStorage<T>, W: WaitStrategy> MpmcRingIn<T, S, W> {
+    maybe_const_fn! {
+        /// A ring over `slots`, which must be non-empty fresh slots (only this module's
+        /// constructors call it).
+        fn with_slots(slots: S) -> Self {
             Self {
                 head: CachePadded::new(AtomicUsize::new(0)),
                 tail: CachePadded::new(AtomicUsize::new(0)),
@@ -283,15 +414,48 @@ impl<T, const N: usize, W: WaitStrategy> MpmcRing<T, N, W> {
                     not_empty: Waiters::new(),
                     not_full: Waiters::new(),
                 }),
-                slots: empty_slots(),
+                slots,
+                _items: core::marker::PhantomData,
             }
         }
     }
 
-    /// The capacity, `N`.
+    /// The capacity.
     #[inline]
-    pub const fn capacity(&self) -> usize {
-        N
+    pub fn capacity(&self) -> usize {
+        self.slots.slots().len()
+    }
+
+    /// The `mark` bit of `tail` (a closed ring), just above the index bits: the
+    /// smallest power of two `>= max(capacity, 2)`, so indices fit below it. Constant
+    /// for inline storage; a few instructions from the slice length otherwise.
+    #[inline(always)]
+    fn mark(&self) -> usize {
+        let cap = self.capacity();
+        if cap < 2 {
+            2
+        } else {
+            cap.next_power_of_two()
+        }
+    }
+
+    /// One lap: the bit above `mark`, so neither the index, nor `mark`, nor the stamps'
+    /// `FULL` bit ever touch the lap.
+    #[inline(always)]
+    fn one_lap(&self) -> usize {
+        self.mark() << 1
+    }
+
+    /// Selects the index of a position.
+    #[inline(always)]
+    fn index_mask(&self) -> usize {
+        self.mark() - 1
+    }
+
+    /// Selects the lap of a position.
+    #[inline(always)]
+    fn lap_of(&self, pos: usize) -> usize {
+        pos & !(self.one_lap() - 1)
     }
 
     /// Pushes `value` if a slot can be claimed without waiting; otherwise hands it back
@@ -302,11 +466,11 @@ impl<T, const N: usize, W: WaitStrategy> MpmcRing<T, N, W> {
     #[inline]
     pub fn try_push(&self, value: T) -> Result<(), Full<T>> {
         match self.claim_push() {
-            Some(claim) => {
+            Ok(claim) => {
                 self.write(claim, value);
                 Ok(())
             }
-            None => Err(Full(value)),
+            Err(_) => Err(Full(value)),
         }
     }
 
@@ -317,12 +481,12 @@ impl<T, const N: usize, W: WaitStrategy> MpmcRing<T, N, W> {
     /// Wakes nobody: see [`notify`](Self::notify).
     #[inline]
     pub fn try_pop(&self) -> Option<T> {
-        self.claim_pop().map(|claim| self.read(claim))
+        self.claim_pop().ok().map(|claim| self.read(claim))
     }
 
     /// Pushes `value`, waiting with `W` while the ring is full, then wakes a consumer.
     pub fn push(&self, value: T) {
-        let claim = self.sleepers.not_full.wait(|| self.claim_push());
+        let claim = self.sleepers.not_full.wait(|| self.claim_push().ok());
         let pos = claim.pos;
         self.write(claim, value);
         self.wake_consumers(pos);
@@ -334,7 +498,7 @@ impl<T, const N: usize, W: WaitStrategy> MpmcRing<T, N, W> {
         match self
             .sleepers
             .not_full
-            .wait_until(Some(deadline), || self.claim_push())
+            .wait_until(Some(deadline), || self.claim_push().ok())
         {
             Some(claim) => {
                 let pos = claim.pos;
@@ -349,7 +513,7 @@ impl<T, const N: usize, W: WaitStrategy> MpmcRing<T, N, W> {
     /// Pops the oldest item, waiting with `W` while the ring is empty, then wakes a
     /// producer.
     pub fn pop(&self) -> T {
-        let claim = self.sleepers.not_empty.wait(|| self.claim_pop());
+        let claim = self.sleepers.not_empty.wait(|| self.claim_pop().ok());
         let pos = claim.pos;
         let value = self.read(claim);
         self.wake_producers(pos);
@@ -362,7 +526,7 @@ impl<T, const N: usize, W: WaitStrategy> MpmcRing<T, N, W> {
         let claim = self
             .sleepers
             .not_empty
-            .wait_until(Some(deadline), || self.claim_pop())?;
+            .wait_until(Some(deadline), || self.claim_pop().ok())?;
         let pos = claim.pos;
         let value = self.read(claim);
         self.wake_producers(pos);
@@ -383,12 +547,13 @@ impl<T, const N: usize, W: WaitStrategy> MpmcRing<T, N, W> {
     ///
     /// It counts claimed positions: pushes in flight are included, pops in flight are not.
     pub fn len(&self) -> usize {
+        let unmarked = !self.mark();
         loop {
             let tail = self.tail.load(Ordering::SeqCst);
             let head = self.head.load(Ordering::SeqCst);
             // `tail` unchanged across the read of `head`: the two belong together.
             if self.tail.load(Ordering::SeqCst) == tail {
-                return Self::distance(head, tail);
+                return self.distance(head, tail & unmarked);
             }
         }
     }
@@ -398,65 +563,132 @@ impl<T, const N: usize, W: WaitStrategy> MpmcRing<T, N, W> {
         self.len() == 0
     }
 
-    /// `true` if the ring holds `N` items (a snapshot, like [`len`](Self::len)).
+    /// `true` if the ring holds [`capacity`](Self::capacity) items (a snapshot, like
+    /// [`len`](Self::len)).
     pub fn is_full(&self) -> bool {
-        self.len() == N
+        self.len() == self.capacity()
     }
 
-    /// Items between positions `head` and `tail`, clamped to `0..=N` in case the two
-    /// were read while others moved them.
+    /// Items between positions `head` and `tail` (unmarked), clamped to
+    /// `0..=capacity` in case the two were read while others moved them.
     #[inline]
-    fn distance(head: usize, tail: usize) -> usize {
-        let laps = ((tail & !Self::MASK).wrapping_sub(head & !Self::MASK) as isize)
-            / Self::ONE_LAP as isize;
+    fn distance(&self, head: usize, tail: usize) -> usize {
+        let cap = self.capacity() as isize;
+        let mask = self.index_mask();
+        let laps =
+            (self.lap_of(tail).wrapping_sub(self.lap_of(head)) as isize) / self.one_lap() as isize;
         let n = laps
-            .saturating_mul(N as isize)
-            .saturating_add((tail & Self::MASK) as isize - (head & Self::MASK) as isize);
-        n.clamp(0, N as isize) as usize
+            .saturating_mul(cap)
+            .saturating_add((tail & mask) as isize - (head & mask) as isize);
+        n.clamp(0, cap) as usize
     }
 
-    /// The position after `pos`.
+    /// The position after `pos` (unmarked).
     #[inline]
-    fn advance(pos: usize) -> usize {
-        if (pos & Self::MASK) + 1 < N {
-            // Same lap, next index (no overflow: index + 1 < N <= ONE_LAP).
+    fn advance(&self, pos: usize) -> usize {
+        if (pos & self.index_mask()) + 1 < self.capacity() {
+            // Same lap, next index (no overflow: index + 1 < capacity <= mark).
             pos + 1
         } else {
             // Next lap, index 0.
-            (pos & !Self::MASK).wrapping_add(Self::ONE_LAP)
+            self.lap_of(pos).wrapping_add(self.one_lap())
         }
     }
 
     /// The slot of position `pos`.
     #[inline]
     fn slot(&self, pos: usize) -> &Slot<T> {
-        let index = pos & Self::MASK;
-        debug_assert!(index < N);
-        // SAFETY: positions are only made by `new` (0) and `advance`, which keep the
-        // index below `N`.
-        unsafe { self.slots.get_unchecked(index) }
+        let slots = self.slots.slots();
+        let index = pos & self.index_mask();
+        debug_assert!(index < slots.len());
+        // SAFETY: positions are only made by `with_slots` (0) and `advance`, which keep
+        // the index below the capacity, the length of `slots` (the storage is sealed and
+        // returns the same slice every time); `mark` is never set in a position passed
+        // here (`claim_push` returns before, `head` never carries it).
+        unsafe { slots.get_unchecked(index) }
     }
 
-    /// Claims the position at `tail` for a push, or `None` when that needs waiting.
+    /// Closes the ring for pushes: from now on every claim for a push fails with
+    /// [`NoSlot::Closed`], while pops drain the items (and the pushes already claimed)
+    /// and then report [`NoItem::Closed`]. Wakes every sleeper. Returns `false` if it
+    /// was closed already.
+    ///
+    /// Crate-internal: the public ring has no closed state (its blocking `push` would
+    /// wait forever); the Python-style [`RingQueue`](crate::queue::RingQueue) owns its
+    /// ring and uses this for `shutdown`.
+    pub(crate) fn close(&self) -> bool {
+        let mark = self.mark();
+        let was = self.tail.fetch_or(mark, Ordering::SeqCst);
+        self.notify();
+        was & mark == 0
+    }
+
+    /// `true` once [`close`](Self::close) was called.
     #[inline]
-    fn claim_push(&self) -> Option<Claim> {
+    pub(crate) fn is_closed(&self) -> bool {
+        self.tail.load(Ordering::SeqCst) & self.mark() != 0
+    }
+
+    /// How many positions were claimed for pushes since the ring was made, modulo
+    /// [`push_count_modulus`](Self::push_count_modulus): `tail` read as a count (a
+    /// `SeqCst` load). Every successful push, and only those, adds one.
+    #[inline]
+    pub(crate) fn pushes_claimed(&self) -> usize {
+        let tail = self.tail.load(Ordering::SeqCst) & !self.mark();
+        let shift = self.one_lap().trailing_zeros();
+        // No overflow: `tail >> shift < 2^(BITS - shift)` and `capacity <= one_lap / 2`.
+        (tail >> shift) * self.capacity() + (tail & self.index_mask())
+    }
+
+    /// The modulus of [`pushes_claimed`](Self::pushes_claimed): the number of positions
+    /// before `tail` wraps around (`2^BITS / one_lap` laps of `capacity`), at least
+    /// `2^(BITS-1) / capacity * capacity`-ish, i.e. about `2^63` on 64-bit targets and
+    /// `2^31` on 32-bit ones.
+    #[inline]
+    pub(crate) fn push_count_modulus(&self) -> usize {
+        ((usize::MAX >> self.one_lap().trailing_zeros()) + 1) * self.capacity()
+    }
+
+    /// The two sets of sleepers (for the queue built on the ring).
+    #[inline]
+    pub(crate) fn sleepers(&self) -> &Sleepers<W> {
+        &self.sleepers
+    }
+
+    /// Claims the position at `tail` for a push; `Err` when that needs waiting or the
+    /// ring is closed. The claim's compare-and-swap is `Relaxed`.
+    #[inline]
+    pub(crate) fn claim_push(&self) -> Result<Claim, NoSlot> {
+        self.claim_push_with(Ordering::Relaxed)
+    }
+
+    /// [`claim_push`](Self::claim_push) with `order` for the successful
+    /// compare-and-swap on `tail` (`SeqCst` when the claim is one half of a Dekker
+    /// pair, as in [`RingQueue`](crate::queue::RingQueue)).
+    #[inline(always)]
+    pub(crate) fn claim_push_with(&self, order: Ordering) -> Result<Claim, NoSlot> {
+        let mark = self.mark();
         let mut backoff = Backoff::new();
         let mut tail = self.tail.load(Ordering::Relaxed);
         loop {
-            let lap = tail & !Self::MASK;
+            if tail & mark != 0 {
+                return Err(NoSlot::Closed);
+            }
+            let lap = self.lap_of(tail);
             let stamp = self.slot(tail).stamp.load(Ordering::Acquire);
             // How far the slot is ahead of "empty, for the push at `tail`".
             let ahead = stamp.wrapping_sub(lap) as isize;
             if ahead == 0 {
                 // The Acquire above ordered the previous pop's read of this slot before
-                // our write; the compare-and-swap makes the position ours alone.
+                // our write; the compare-and-swap makes the position ours alone. (It
+                // fails if `close` set the mark meanwhile: the position is not ours.)
                 match self.tail.compare_exchange_weak(
                     tail,
-                    Self::advance(tail),
-                    Ordering::Relaxed,
+                    self.advance(tail),
+                    order,
                     Ordering::Relaxed,
                 ) {
-                    Ok(_) => return Some(Claim { pos: tail }),
+                    Ok(_) => return Ok(Claim { pos: tail }),
                     // A spurious failure (LL/SC) is no contention: retry at once.
                     Err(current) if current == tail => {}
                     Err(current) => {
@@ -471,8 +703,11 @@ impl<T, const N: usize, W: WaitStrategy> MpmcRing<T, N, W> {
                 // everything before it, so "full" is only reported for a ring that was.
                 fence(Ordering::SeqCst);
                 let head = self.head.load(Ordering::Relaxed);
-                if head.wrapping_add(Self::ONE_LAP) == tail || backoff.exhausted() {
-                    return None;
+                if head.wrapping_add(self.one_lap()) == tail {
+                    return Err(NoSlot::Full);
+                }
+                if backoff.exhausted() {
+                    return Err(NoSlot::InFlight);
                 }
                 backoff.spin();
                 tail = self.tail.load(Ordering::Relaxed);
@@ -486,13 +721,23 @@ impl<T, const N: usize, W: WaitStrategy> MpmcRing<T, N, W> {
         }
     }
 
-    /// Claims the position at `head` for a pop, or `None` when that needs waiting.
+    /// Claims the position at `head` for a pop; `Err` when that needs waiting, saying
+    /// whether the ring is empty, waits for a push in flight, or is closed and drained.
+    /// The claim's compare-and-swap is `Relaxed`.
     #[inline]
-    fn claim_pop(&self) -> Option<Claim> {
+    pub(crate) fn claim_pop(&self) -> Result<Claim, NoItem> {
+        self.claim_pop_with(Ordering::Relaxed)
+    }
+
+    /// [`claim_pop`](Self::claim_pop) with `order` for the successful compare-and-swap
+    /// on `head`.
+    #[inline(always)]
+    pub(crate) fn claim_pop_with(&self, order: Ordering) -> Result<Claim, NoItem> {
+        let mark = self.mark();
         let mut backoff = Backoff::new();
         let mut head = self.head.load(Ordering::Relaxed);
         loop {
-            let lap = head & !Self::MASK;
+            let lap = self.lap_of(head);
             let stamp = self.slot(head).stamp.load(Ordering::Acquire);
             // How far the slot is ahead of "empty, for the push at `head`".
             let ahead = stamp.wrapping_sub(lap) as isize;
@@ -500,11 +745,11 @@ impl<T, const N: usize, W: WaitStrategy> MpmcRing<T, N, W> {
                 // The Acquire above ordered the push's write of the item before our read.
                 match self.head.compare_exchange_weak(
                     head,
-                    Self::advance(head),
-                    Ordering::Relaxed,
+                    self.advance(head),
+                    order,
                     Ordering::Relaxed,
                 ) {
-                    Ok(_) => return Some(Claim { pos: head }),
+                    Ok(_) => return Ok(Claim { pos: head }),
                     // A spurious failure (LL/SC) is no contention: retry at once.
                     Err(current) if current == head => {}
                     Err(current) => {
@@ -517,8 +762,17 @@ impl<T, const N: usize, W: WaitStrategy> MpmcRing<T, N, W> {
                 // flight (or the previous lap's pop of the slot still is). Fence: as above.
                 fence(Ordering::SeqCst);
                 let tail = self.tail.load(Ordering::Relaxed);
-                if tail == head || backoff.exhausted() {
-                    return None;
+                if tail & !mark == head {
+                    // No push claimed beyond `head`: empty, and for good once closed
+                    // (a closed `tail` takes no new claim).
+                    return Err(if tail & mark != 0 {
+                        NoItem::Closed
+                    } else {
+                        NoItem::Empty
+                    });
+                }
+                if backoff.exhausted() {
+                    return Err(NoItem::InFlight);
                 }
                 backoff.spin();
                 head = self.head.load(Ordering::Relaxed);
@@ -530,9 +784,10 @@ impl<T, const N: usize, W: WaitStrategy> MpmcRing<T, N, W> {
         }
     }
 
-    /// Completes a push claim: writes the item, then publishes it.
+    /// Completes a push claim: writes the item, then publishes it. Returns the
+    /// position, for [`wake_consumers`](Self::wake_consumers).
     #[inline]
-    fn write(&self, claim: Claim, value: T) {
+    pub(crate) fn write(&self, claim: Claim, value: T) -> usize {
         let slot = self.slot(claim.pos);
         slot.value.with_mut(|p| {
             // SAFETY: the claim gives this thread the slot alone (see `claim_push`); the
@@ -540,12 +795,13 @@ impl<T, const N: usize, W: WaitStrategy> MpmcRing<T, N, W> {
             unsafe { p.write(MaybeUninit::new(value)) }
         });
         slot.stamp
-            .store((claim.pos & !Self::MASK) | FULL, Ordering::Release);
+            .store(self.lap_of(claim.pos) | FULL, Ordering::Release);
+        claim.pos
     }
 
     /// Completes a pop claim: moves the item out, then frees the slot for the next lap.
     #[inline]
-    fn read(&self, claim: Claim) -> T {
+    pub(crate) fn read(&self, claim: Claim) -> T {
         let slot = self.slot(claim.pos);
         let value = slot.value.with(|p| {
             // SAFETY: the claim gives this thread the slot alone (see `claim_pop`), and
@@ -554,7 +810,7 @@ impl<T, const N: usize, W: WaitStrategy> MpmcRing<T, N, W> {
             unsafe { p.read().assume_init() }
         });
         slot.stamp.store(
-            (claim.pos & !Self::MASK).wrapping_add(Self::ONE_LAP),
+            self.lap_of(claim.pos).wrapping_add(self.one_lap()),
             Ordering::Release,
         );
         value
@@ -574,7 +830,7 @@ impl<T, const N: usize, W: WaitStrategy> MpmcRing<T, N, W> {
         if waiters.sleepers() == 0 {
             return;
         }
-        if self.tail.load(Ordering::Relaxed) == Self::advance(pos) {
+        if self.tail.load(Ordering::Relaxed) & !self.mark() == self.advance(pos) {
             waiters.notify_one();
         } else {
             waiters.notify_all();
@@ -590,7 +846,7 @@ impl<T, const N: usize, W: WaitStrategy> MpmcRing<T, N, W> {
         if waiters.sleepers() == 0 {
             return;
         }
-        if self.head.load(Ordering::Relaxed) == Self::advance(pos) {
+        if self.head.load(Ordering::Relaxed) == self.advance(pos) {
             waiters.notify_one();
         } else {
             waiters.notify_all();
@@ -598,27 +854,27 @@ impl<T, const N: usize, W: WaitStrategy> MpmcRing<T, N, W> {
     }
 }
 
-impl<T, const N: usize, W: WaitStrategy> Default for MpmcRing<T, N, W> {
+impl<T, const N: usize, W: WaitStrategy> Default for MpmcRingIn<T, [Slot<T>; N], W> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<T, const N: usize, W: WaitStrategy> fmt::Debug for MpmcRing<T, N, W> {
+impl<T, S: SlotStorage<T>, W: WaitStrategy> fmt::Debug for MpmcRingIn<T, S, W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MpmcRing")
             .field("len", &self.len())
-            .field("capacity", &N)
+            .field("capacity", &self.capacity())
             .finish()
     }
 }
 
-impl<T, const N: usize, W: WaitStrategy> Drop for MpmcRing<T, N, W> {
+impl<T, S: SlotStorage<T>, W: WaitStrategy> Drop for MpmcRingIn<T, S, W> {
     fn drop(&mut self) {
         if !core::mem::needs_drop::<T>() {
             return;
         }
-        for slot in &self.slots {
+        for slot in self.slots.slots() {
             // `&mut self`: no operation is in flight (a claim is always completed before
             // the operation returns, and nothing in between can unwind), so a slot
             // holds an item exactly when its stamp has the `FULL` bit.
@@ -666,8 +922,8 @@ impl<T> defmt::Format for Full<T> {
 }
 
 #[cfg(feature = "async")]
-impl<T, const N: usize, W: WaitStrategy, const K: usize>
-    crate::asynch::Async<MpmcRing<T, N, W>, K>
+impl<T, S: SlotStorage<T>, W: WaitStrategy, const K: usize>
+    crate::asynch::Async<MpmcRingIn<T, S, W>, K>
 {
     /// Pushes `value`, waiting asynchronously while the ring is full; then wakes the
     /// parked tasks and a blocked consumer.
@@ -677,10 +933,10 @@ impl<T, const N: usize, W: WaitStrategy, const K: usize>
     pub async fn push(&self, value: T) {
         let ring = self.inner();
         let claim =
-            core::future::poll_fn(|cx| self.wakers().poll_until(cx, || ring.claim_push())).await;
+            core::future::poll_fn(|cx| self.wakers().poll_until(cx, || ring.claim_push().ok()))
+                .await;
         // Claim and write happen in the same poll: no claim is left behind by a drop.
-        let pos = claim.pos;
-        ring.write(claim, value);
+        let pos = ring.write(claim, value);
         ring.wake_consumers(pos);
         self.wakers().wake_all();
     }
@@ -692,7 +948,8 @@ impl<T, const N: usize, W: WaitStrategy, const K: usize>
     pub async fn pop(&self) -> T {
         let ring = self.inner();
         let claim =
-            core::future::poll_fn(|cx| self.wakers().poll_until(cx, || ring.claim_pop())).await;
+            core::future::poll_fn(|cx| self.wakers().poll_until(cx, || ring.claim_pop().ok()))
+                .await;
         let pos = claim.pos;
         let value = ring.read(claim);
         ring.wake_producers(pos);
@@ -700,21 +957,21 @@ impl<T, const N: usize, W: WaitStrategy, const K: usize>
         value
     }
 
-    /// [`MpmcRing::try_push`], then wakes the parked tasks if it succeeded.
+    /// [`MpmcRingIn::try_push`], then wakes the parked tasks if it succeeded.
     pub fn try_push(&self, value: T) -> Result<(), Full<T>> {
         self.inner().try_push(value)?;
         self.wakers().wake_all();
         Ok(())
     }
 
-    /// [`MpmcRing::try_pop`], then wakes the parked tasks if it succeeded.
+    /// [`MpmcRingIn::try_pop`], then wakes the parked tasks if it succeeded.
     pub fn try_pop(&self) -> Option<T> {
         let value = self.inner().try_pop()?;
         self.wakers().wake_all();
         Some(value)
     }
 
-    /// [`MpmcRing::notify`], and wakes every parked task.
+    /// [`MpmcRingIn::notify`], and wakes every parked task.
     pub fn notify(&self) {
         self.inner().notify();
         self.wakers().wake_all();

@@ -726,3 +726,114 @@ fn lifo_and_priority_queues_have_the_async_forms_too() {
     assert_eq!(lifo.unfinished_tasks(), 2);
     assert_eq!(prio.qsize(), 1);
 }
+
+// ---- the lock-free backend of bounded `Queue`s ----
+
+#[test]
+fn huge_maxsize_reserves_nothing_up_front() {
+    // Python code uses a huge maxsize as "practically unbounded"; the queue must not try
+    // to allocate that many ring slots (it uses the growable backend instead).
+    let q = Queue::new(usize::MAX / 2);
+    assert_eq!(q.maxsize(), usize::MAX / 2);
+    for i in 0..3000u32 {
+        q.put_nowait(i).unwrap();
+    }
+    assert!(!q.full());
+    assert_eq!(q.qsize(), 3000);
+    assert_eq!(q.get_nowait(), Ok(0));
+}
+
+#[test]
+fn bounded_queues_of_odd_capacities_fill_exactly() {
+    for maxsize in [1usize, 3, 1000, 5000] {
+        let q = Queue::new(maxsize);
+        for i in 0..maxsize {
+            q.put_nowait(i).unwrap();
+        }
+        assert!(q.full(), "maxsize {maxsize}");
+        assert_eq!(q.put_nowait(usize::MAX), Err(Full(usize::MAX)));
+        for i in 0..maxsize {
+            assert_eq!(q.get_nowait(), Ok(i));
+        }
+        assert_eq!(q.get_nowait(), Err(Empty));
+        assert_eq!(q.unfinished_tasks(), maxsize);
+    }
+}
+
+#[test]
+fn shutdown_racing_with_puts_strands_no_item_in_a_bounded_queue() {
+    // Regression guard for the lock-free backend: a put that got in before the shutdown
+    // lands its item, and the getters drain it before reporting ShutDown.
+    for _ in 0..50 {
+        let q = Queue::new(4);
+        let put = AtomicU64::new(0);
+        let got = AtomicU64::new(0);
+        thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    while q.put(1u64).is_ok() {
+                        put.fetch_add(1, Ordering::SeqCst);
+                    }
+                });
+            }
+            for _ in 0..2 {
+                s.spawn(|| {
+                    while let Ok(v) = q.get() {
+                        got.fetch_add(v, Ordering::SeqCst);
+                        q.task_done().unwrap();
+                    }
+                });
+            }
+            thread::sleep(Duration::from_millis(1));
+            q.shutdown(false);
+        });
+        assert_eq!(put.load(Ordering::SeqCst), got.load(Ordering::SeqCst));
+        assert!(q.empty());
+        assert!(q.join_timeout(GENEROUS));
+    }
+}
+
+#[test]
+fn async_consumer_and_blocking_producer_through_one_slot() {
+    // Capacity 1 makes every put and get meet the other side in flight: the async
+    // getter must neither miss a wake-up nor lose an item.
+    const N: u64 = 20_000;
+    let q = Queue::new(1);
+    thread::scope(|s| {
+        s.spawn(|| {
+            for i in 1..=N {
+                q.put(i).unwrap();
+            }
+        });
+        let sum = block_on(async {
+            let mut sum = 0;
+            for _ in 0..N {
+                sum += q.get_async().await.unwrap();
+                q.task_done().unwrap();
+            }
+            sum
+        });
+        assert_eq!(sum, N * (N + 1) / 2);
+    });
+    q.join();
+}
+
+#[test]
+fn async_producer_and_blocking_consumer_through_one_slot() {
+    const N: u64 = 20_000;
+    let q = Queue::new(1);
+    thread::scope(|s| {
+        s.spawn(|| {
+            block_on(async {
+                for i in 1..=N {
+                    q.put_async(i).await.unwrap();
+                }
+            })
+        });
+        let mut sum = 0;
+        for _ in 0..N {
+            sum += q.get().unwrap();
+        }
+        assert_eq!(sum, N * (N + 1) / 2);
+    });
+}

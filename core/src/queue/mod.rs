@@ -11,6 +11,11 @@
 //! be an interrupt-masking critical section, and waking costs nothing when nobody waits.
 //! One algorithm, [`BaseQueue`], serves all three disciplines.
 //!
+//! For the FIFO discipline there is also [`RingQueue`] (module [`ring`]): the same Python
+//! semantics without a lock, on the lock-free [`mpmc`](crate::mpmc) ring (the std
+//! adapter's bounded `Queue` uses it). It is FIFO only: LIFO and priority order need
+//! the lock.
+//!
 //! Semantics follow Python (checked against CPython 3.13's `queue` module):
 //! * `put`/`put_nowait`/`put_until` count one unfinished task per item and wake a
 //!   getter; `get*` wake a putter; a failed put hands the item back
@@ -104,10 +109,19 @@
 
 mod base;
 mod error;
+#[cfg(any(feature = "portable-atomic", target_has_atomic = "ptr"))]
+pub mod ring;
 mod store;
 
 pub use base::BaseQueue;
 pub use error::{GetError, PutError, ShutDown, TaskDoneError};
+#[cfg(all(
+    feature = "std",
+    any(feature = "portable-atomic", target_has_atomic = "ptr")
+))]
+pub use ring::HeapRingQueue;
+#[cfg(any(feature = "portable-atomic", target_has_atomic = "ptr"))]
+pub use ring::{RingQueue, RingQueueIn};
 pub use store::{Fifo, Lifo, Priority, QueueStore};
 
 use crate::lock::CriticalSectionMutex;

@@ -1,17 +1,26 @@
 //! Python's `queue` module: [`Queue`], [`LifoQueue`], [`PriorityQueue`] and
 //! [`SimpleQueue`], for OS threads and async tasks alike.
 //!
-//! There is one queue algorithm in conkit, the core's
-//! [`BaseQueue`](conkit_core::queue::BaseQueue) (CPython's `Lib/queue.py` structure:
-//! one mutex, an unfinished-task counter, three conditions — here event counts). The
-//! types of this module are that algorithm with growable std containers
-//! ([`store`]), the sleeping [`Lock<Futex>`](conkit_core::lock::Lock) as its mutex and
-//! [`Futex`](crate::wait::Futex) as its waiting strategy: a blocked `get` spins briefly,
-//! then sleeps in the kernel until a put wakes it.
+//! Two core queues, each the one algorithm of its kind in conkit, serve these types:
+//! * A bounded [`Queue`] (`maxsize > 0`) is the core's lock-free
+//!   [`HeapRingQueue`](conkit_core::queue::HeapRingQueue): Python's semantics
+//!   (`task_done`/`join`, 3.13's `shutdown`) around the core's Vyukov MPMC ring, with a
+//!   capacity chosen at run time. A put and a get cost about what a
+//!   `crossbeam_channel::bounded` send and receive cost: one compare-and-swap each, and
+//!   no lock. (A `maxsize` so large that its slots would take more than a few MiB up
+//!   front uses the growable backend below instead.)
+//! * An unbounded [`Queue`] (`maxsize == 0`), [`LifoQueue`], [`PriorityQueue`] and
+//!   [`SimpleQueue`] are the core's [`BaseQueue`](conkit_core::queue::BaseQueue)
+//!   (CPython's `Lib/queue.py` structure: one mutex, an unfinished-task counter, three
+//!   conditions — here event counts) with growable std containers ([`store`]) and the
+//!   sleeping [`Lock<Futex>`](conkit_core::lock::Lock) as its mutex.
+//!
+//! Both wait with [`Futex`](crate::wait::Futex): a blocked `get` spins briefly, then
+//! sleeps in the kernel until a put wakes it.
 //!
 //! Unlike CPython's queues under the GIL, these run truly in parallel: producers and
-//! consumers on different cores only meet for the short critical section of each put or
-//! get.
+//! consumers on different cores only meet at the ring's slots (bounded [`Queue`]) or for
+//! the short critical section of each put or get (the others).
 //!
 //! # From Python
 //! Python's `block`/`timeout` arguments become separate methods, a timeout is a

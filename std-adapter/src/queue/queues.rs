@@ -1,23 +1,29 @@
-//! [`Queue`], [`LifoQueue`] and [`PriorityQueue`]: Python's three task queues, each the
-//! core's [`BaseQueue`](conkit_core::queue::BaseQueue) over a growable std store (see
-//! [`shared`](super::shared) for how blocking and async callers share one queue).
+//! [`Queue`], [`LifoQueue`] and [`PriorityQueue`]: Python's three task queues. A bounded
+//! [`Queue`] is the core's lock-free
+//! [`HeapRingQueue`](conkit_core::queue::HeapRingQueue); an unbounded one, and the LIFO
+//! and priority queues, are the core's [`BaseQueue`] over a growable std store (see
+//! [`shared`](super::shared) for the choice and for how blocking and async callers share
+//! one queue).
 
 use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
-use super::shared::Shared;
-use super::store::{Fifo, Lifo, Priority};
+use conkit_core::lock::Lock;
+use conkit_core::queue::BaseQueue;
+
+use super::shared::{Core, FifoCore, Shared};
+use super::store::{Lifo, Priority};
 use super::{GetError, PutError, ShutDown, TaskDoneError};
 
 macro_rules! python_queue {
     (
         $(#[$doc:meta])*
-        $name:ident, $store:ident, $python:literal $(, $bound:path)?
+        $name:ident, $core:ty, $new_core:expr, $python:literal $(, $bound:path)?
     ) => {
         $(#[$doc])*
         pub struct $name<T $(: $bound)?> {
-            shared: Shared<$store<T>>,
+            shared: Shared<$core>,
         }
 
         impl<T $(: $bound)?> $name<T> {
@@ -27,7 +33,7 @@ macro_rules! python_queue {
             /// and never fail with `Full`.
             pub fn new(maxsize: usize) -> Self {
                 Self {
-                    shared: Shared::new($store::new(maxsize), maxsize),
+                    shared: Shared::new($new_core(maxsize), maxsize),
                 }
             }
 
@@ -234,7 +240,7 @@ python_queue!(
     /// });
     /// assert!(q.empty());
     /// ```
-    Queue, Fifo, "queue.Queue"
+    Queue, FifoCore<T>, FifoCore::new, "queue.Queue"
 );
 
 python_queue!(
@@ -252,7 +258,7 @@ python_queue!(
     /// assert_eq!(q.get_nowait(), Ok(3));
     /// assert_eq!(q.get_nowait(), Ok(2));
     /// ```
-    LifoQueue, Lifo, "queue.LifoQueue"
+    LifoQueue, Core<Lifo<T>>, |m| BaseQueue::with_store(Lifo::new(m), Lock::new()), "queue.LifoQueue"
 );
 
 python_queue!(
@@ -271,5 +277,6 @@ python_queue!(
     /// q.put((3, "lunch")).unwrap();
     /// assert_eq!(q.get_nowait(), Ok((1, "fix the build")));
     /// ```
-    PriorityQueue, Priority, "queue.PriorityQueue", Ord
+    PriorityQueue, Core<Priority<T>>, |m| BaseQueue::with_store(Priority::new(m), Lock::new()),
+    "queue.PriorityQueue", Ord
 );

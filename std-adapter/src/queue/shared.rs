@@ -1,49 +1,256 @@
-//! The state shared by [`Queue`](super::Queue), [`LifoQueue`](super::LifoQueue) and
-//! [`PriorityQueue`](super::PriorityQueue): the core's
-//! [`BaseQueue`](conkit_core::queue::BaseQueue) (the one queue algorithm) with a std
-//! store, [`Lock<Futex>`] as its mutex and [`Futex`] as its waiting strategy, inside the
-//! core's [`Async`] wrapper so that the same queue can be awaited.
+//! The state shared by [`Queue`](super::Queue), [`LifoQueue`](super::LifoQueue),
+//! [`PriorityQueue`](super::PriorityQueue) and [`SimpleQueue`](super::SimpleQueue): a
+//! core queue (a [`Backend`]) with [`Futex`] as its waiting strategy, inside the core's
+//! [`Async`] wrapper so that the same queue can be awaited.
+//!
+//! Two core queues serve as backends, both Python's `queue.Queue` semantics, and each the
+//! one algorithm of its kind in conkit:
+//! * [`BaseQueue`] (one lock, CPython's `Lib/queue.py` structure) with a std store and
+//!   [`Lock<Futex>`] as its mutex: LIFO, priority, and unbounded FIFO queues;
+//! * [`HeapRingQueue`] (no lock, on the core's MPMC ring, capacity chosen at run time):
+//!   bounded FIFO queues (see [`FifoCore`]).
 //!
 //! # Blocking and async waiters on one queue
 //! * Blocked threads sleep in the core queue's event counts; every state change —
 //!   whether made by a thread or by a task — goes through the core queue, which
 //!   notifies them.
-//! * Async tasks park their wakers in the wrapper's [`WakerSet`](conkit_core::asynch::WakerSet).
-//!   The async operations are the core wrapper's, which wake the parked tasks after
-//!   each change. The blocking operations here wake them too, but only when some async
-//!   operation is in progress (`async_waiting != 0`), so a program that never awaits
-//!   never enters the wrapper's critical section.
+//! * Async tasks park their wakers in the wrapper's [`WakerSet`](conkit_core::asynch::WakerSet)
+//!   and poll the core queue's never-waiting forms; an async operation that changes the
+//!   state wakes the parked tasks. The blocking operations wake them too, but only when
+//!   some async operation is in progress (`async_waiting != 0`), so a program that never
+//!   awaits never enters the wrapper's critical section.
 //!
-//! Why reading `async_waiting` with `Relaxed` after the change loses no wake-up: an
-//! async operation counts itself in `async_waiting` *before* its first look at the
-//! queue, and every look takes the queue's lock, as does every change. Either the
-//! task's last look (made after parking its waker) comes after our change in the lock
-//! order, and it sees the change; or it comes before, and then its increment (and its
-//! waker's registration) happened before our change and before our read of the counter,
-//! which therefore sees it, so we wake the parked waker.
+//! Why no wake-up is lost: an async operation counts itself in `async_waiting`
+//! (`SeqCst`) and issues a `SeqCst` fence *before* its first look at the queue; a
+//! blocking operation reads the counter with a `SeqCst` load after its change.
+//! * With [`BaseQueue`], every look and every change takes the queue's lock: either the
+//!   task's last look (made after parking its waker) comes after our change in the
+//!   lock order and sees it, or its count came before our read, which sees it.
+//! * With [`HeapRingQueue`], a change is a `SeqCst` compare-and-swap on the ring's
+//!   `tail` (put) or `head` (get) (or on the task counter for `task_done`), and a look
+//!   that finds the queue empty (full) has read `tail` (`head`) after a `SeqCst`
+//!   fence: if the look missed our compare-and-swap, the task's count comes before our
+//!   read in the single `SeqCst` order, and we wake it. A look can also find the next
+//!   item (slot) claimed by an operation still in flight; then it sees `qsize() > 0`
+//!   (`< maxsize`) and the task asks to be polled again at once instead of parking.
+//!
+//! Shutdown wakes every parked task unconditionally.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::num::NonZeroUsize;
+use std::sync::atomic::{fence, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use conkit_core::asynch::Async;
 use conkit_core::lock::Lock;
-use conkit_core::queue::{BaseQueue, GetError, PutError, QueueStore, ShutDown, TaskDoneError};
+use conkit_core::queue::{
+    BaseQueue, GetError, HeapRingQueue, PutError, QueueStore, ShutDown, TaskDoneError,
+};
 
+use super::store::Fifo;
 use crate::wait::{deadline_after, Futex};
 
 /// Tasks that can park on one queue at the same time; more busy-poll (see
 /// [`conkit_core::asynch`]) instead of sleeping, still correctly.
 pub(crate) const ASYNC_SLOTS: usize = 32;
 
-/// The core queue with the std mutex and waiting strategy.
+/// The lock-based core queue with the std mutex and waiting strategy.
 pub(crate) type Core<S> = BaseQueue<S, Lock<Futex>, Futex>;
 
-/// One queue: the core algorithm, its async wrapper, and the count of async operations
-/// in progress (see the module docs).
-pub(crate) struct Shared<S: QueueStore> {
-    q: Async<Core<S>, ASYNC_SLOTS>,
+/// The lock-free core queue with the std waiting strategy.
+pub(crate) type RingCore<T> = HeapRingQueue<T, Futex>;
+
+/// Largest `maxsize` whose slots a bounded FIFO queue allocates up front in the
+/// lock-free ring, in bytes of slots; beyond it (and beyond [`RING_ALWAYS`] slots) the
+/// queue uses the growable lock-based store instead, so that Python's habit of a huge
+/// `maxsize` as "practically unbounded" does not reserve gigabytes.
+const RING_BYTES: usize = 4 << 20;
+
+/// A bounded FIFO queue of at most this many slots always uses the ring.
+const RING_ALWAYS: usize = 1024;
+
+/// The operations every core queue offers (both [`BaseQueue`] and [`HeapRingQueue`]
+/// have them as inherent methods; this trait lets [`Shared`] hold either).
+pub(crate) trait Backend {
+    type Item;
+    fn put(&self, item: Self::Item) -> Result<(), ShutDown<Self::Item>>;
+    fn put_until(&self, item: Self::Item, deadline: Instant) -> Result<(), PutError<Self::Item>>;
+    fn put_nowait(&self, item: Self::Item) -> Result<(), PutError<Self::Item>>;
+    fn get(&self) -> Result<Self::Item, ShutDown>;
+    fn get_until(&self, deadline: Instant) -> Result<Self::Item, GetError>;
+    fn get_nowait(&self) -> Result<Self::Item, GetError>;
+    fn task_done(&self) -> Result<(), TaskDoneError>;
+    fn join(&self);
+    fn join_until(&self, deadline: Instant) -> bool;
+    fn shutdown(&self, immediate: bool);
+    fn is_shutdown(&self) -> bool;
+    fn qsize(&self) -> usize;
+    fn empty(&self) -> bool;
+    fn full(&self) -> bool;
+    fn unfinished_tasks(&self) -> usize;
+}
+
+/// Implements [`Backend`] by forwarding to the inherent methods of the same names.
+macro_rules! forward_backend {
+    ($(#[$attr:meta])* impl<$($g:ident $(: $b:path)?),*> for $ty:ty, item = $item:ty) => {
+        $(#[$attr])*
+        impl<$($g $(: $b)?),*> Backend for $ty {
+            type Item = $item;
+            #[inline]
+            fn put(&self, item: $item) -> Result<(), ShutDown<$item>> {
+                <$ty>::put(self, item)
+            }
+            #[inline]
+            fn put_until(&self, item: $item, deadline: Instant) -> Result<(), PutError<$item>> {
+                <$ty>::put_until(self, item, deadline)
+            }
+            #[inline]
+            fn put_nowait(&self, item: $item) -> Result<(), PutError<$item>> {
+                <$ty>::put_nowait(self, item)
+            }
+            #[inline]
+            fn get(&self) -> Result<$item, ShutDown> {
+                <$ty>::get(self)
+            }
+            #[inline]
+            fn get_until(&self, deadline: Instant) -> Result<$item, GetError> {
+                <$ty>::get_until(self, deadline)
+            }
+            #[inline]
+            fn get_nowait(&self) -> Result<$item, GetError> {
+                <$ty>::get_nowait(self)
+            }
+            fn task_done(&self) -> Result<(), TaskDoneError> {
+                <$ty>::task_done(self)
+            }
+            fn join(&self) {
+                <$ty>::join(self)
+            }
+            fn join_until(&self, deadline: Instant) -> bool {
+                <$ty>::join_until(self, deadline)
+            }
+            fn shutdown(&self, immediate: bool) {
+                <$ty>::shutdown(self, immediate)
+            }
+            fn is_shutdown(&self) -> bool {
+                <$ty>::is_shutdown(self)
+            }
+            fn qsize(&self) -> usize {
+                <$ty>::qsize(self)
+            }
+            fn empty(&self) -> bool {
+                <$ty>::empty(self)
+            }
+            fn full(&self) -> bool {
+                <$ty>::full(self)
+            }
+            fn unfinished_tasks(&self) -> usize {
+                <$ty>::unfinished_tasks(self)
+            }
+        }
+    };
+}
+
+forward_backend!(impl<S: QueueStore> for Core<S>, item = S::Item);
+forward_backend!(impl<T> for RingCore<T>, item = T);
+
+/// The core queue behind [`Queue`](super::Queue): the lock-free ring when it is bounded
+/// (and its slots fit in [`RING_BYTES`] or [`RING_ALWAYS`]), the lock-based queue over a
+/// growable `VecDeque` otherwise (`maxsize == 0`, unbounded, or a huge `maxsize`).
+// The ring variant is large (its indices sit on cache lines of their own) and kept
+// inline on purpose: a queue is built once and lives long, and an extra box would put a
+// pointer chase in front of every put and get.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum FifoCore<T> {
+    /// Bounded: [`HeapRingQueue`].
+    Ring(RingCore<T>),
+    /// Unbounded or huge: [`BaseQueue`] over a [`Fifo`] store.
+    Locked(Core<Fifo<T>>),
+}
+
+impl<T> FifoCore<T> {
+    /// The backend for Python's `Queue(maxsize)`.
+    pub(crate) fn new(maxsize: usize) -> Self {
+        let slot = std::mem::size_of::<conkit_core::mpmc::Slot<T>>();
+        match NonZeroUsize::new(maxsize) {
+            Some(cap) if maxsize <= RING_ALWAYS || maxsize.saturating_mul(slot) <= RING_BYTES => {
+                FifoCore::Ring(RingCore::with_capacity(cap))
+            }
+            _ => FifoCore::Locked(BaseQueue::with_store(Fifo::new(maxsize), Lock::new())),
+        }
+    }
+}
+
+/// Forwards each [`Backend`] method of [`FifoCore`] to the variant's.
+macro_rules! dispatch {
+    ($self:ident, $q:ident => $call:expr) => {
+        match $self {
+            FifoCore::Ring($q) => $call,
+            FifoCore::Locked($q) => $call,
+        }
+    };
+}
+
+impl<T> Backend for FifoCore<T> {
+    type Item = T;
+    #[inline]
+    fn put(&self, item: T) -> Result<(), ShutDown<T>> {
+        dispatch!(self, q => q.put(item))
+    }
+    #[inline]
+    fn put_until(&self, item: T, deadline: Instant) -> Result<(), PutError<T>> {
+        dispatch!(self, q => q.put_until(item, deadline))
+    }
+    #[inline]
+    fn put_nowait(&self, item: T) -> Result<(), PutError<T>> {
+        dispatch!(self, q => q.put_nowait(item))
+    }
+    #[inline]
+    fn get(&self) -> Result<T, ShutDown> {
+        dispatch!(self, q => q.get())
+    }
+    #[inline]
+    fn get_until(&self, deadline: Instant) -> Result<T, GetError> {
+        dispatch!(self, q => q.get_until(deadline))
+    }
+    #[inline]
+    fn get_nowait(&self) -> Result<T, GetError> {
+        dispatch!(self, q => q.get_nowait())
+    }
+    fn task_done(&self) -> Result<(), TaskDoneError> {
+        dispatch!(self, q => q.task_done())
+    }
+    fn join(&self) {
+        dispatch!(self, q => q.join())
+    }
+    fn join_until(&self, deadline: Instant) -> bool {
+        dispatch!(self, q => q.join_until(deadline))
+    }
+    fn shutdown(&self, immediate: bool) {
+        dispatch!(self, q => q.shutdown(immediate))
+    }
+    fn is_shutdown(&self) -> bool {
+        dispatch!(self, q => q.is_shutdown())
+    }
+    fn qsize(&self) -> usize {
+        dispatch!(self, q => q.qsize())
+    }
+    fn empty(&self) -> bool {
+        dispatch!(self, q => q.empty())
+    }
+    fn full(&self) -> bool {
+        dispatch!(self, q => q.full())
+    }
+    fn unfinished_tasks(&self) -> usize {
+        dispatch!(self, q => q.unfinished_tasks())
+    }
+}
+
+/// One queue: the core queue, its async wrapper, and the count of async operations in
+/// progress (see the module docs).
+pub(crate) struct Shared<B: Backend> {
+    q: Async<B, ASYNC_SLOTS>,
     async_waiting: AtomicUsize,
-    /// Python's `maxsize` (`0` = unbounded), kept outside the lock for `maxsize()`.
+    /// Python's `maxsize` (`0` = unbounded).
     maxsize: usize,
 }
 
@@ -54,6 +261,9 @@ struct AsyncWaiter<'a>(&'a AtomicUsize);
 impl<'a> AsyncWaiter<'a> {
     fn enter(count: &'a AtomicUsize) -> Self {
         count.fetch_add(1, Ordering::SeqCst);
+        // The task's half of the Dekker pair (see the module docs): every later look at
+        // the queue comes after this fence.
+        fence(Ordering::SeqCst);
         Self(count)
     }
 }
@@ -64,17 +274,17 @@ impl Drop for AsyncWaiter<'_> {
     }
 }
 
-impl<S: QueueStore> Shared<S> {
-    pub(crate) fn new(store: S, maxsize: usize) -> Self {
+impl<B: Backend> Shared<B> {
+    pub(crate) fn new(core: B, maxsize: usize) -> Self {
         Self {
-            q: Async::new(BaseQueue::with_store(store, Lock::new())),
+            q: Async::new(core),
             async_waiting: AtomicUsize::new(0),
             maxsize,
         }
     }
 
     #[inline]
-    fn core(&self) -> &Core<S> {
+    fn core(&self) -> &B {
         self.q.inner()
     }
 
@@ -82,21 +292,13 @@ impl<S: QueueStore> Shared<S> {
     /// async operation is in progress.
     #[inline]
     fn changed(&self) {
-        if self.async_waiting.load(Ordering::Relaxed) != 0 {
+        if self.async_waiting.load(Ordering::SeqCst) != 0 {
             self.q.wakers().wake_all();
         }
     }
 
     #[inline]
-    fn done<E>(&self, r: Result<(), E>) -> Result<(), E> {
-        if r.is_ok() {
-            self.changed();
-        }
-        r
-    }
-
-    #[inline]
-    fn got<T, E>(&self, r: Result<T, E>) -> Result<T, E> {
+    fn done<T, E>(&self, r: Result<T, E>) -> Result<T, E> {
         if r.is_ok() {
             self.changed();
         }
@@ -106,35 +308,35 @@ impl<S: QueueStore> Shared<S> {
     // Blocking forms: the core queue's waits run the adaptive spin-then-yield phase of
     // `Futex` (see `crate::wait`) before they sleep.
     #[inline]
-    pub(crate) fn put(&self, item: S::Item) -> Result<(), ShutDown<S::Item>> {
+    pub(crate) fn put(&self, item: B::Item) -> Result<(), ShutDown<B::Item>> {
         self.done(self.core().put(item))
     }
 
     pub(crate) fn put_timeout(
         &self,
-        item: S::Item,
+        item: B::Item,
         timeout: Duration,
-    ) -> Result<(), PutError<S::Item>> {
+    ) -> Result<(), PutError<B::Item>> {
         self.done(self.core().put_until(item, deadline_after(timeout)))
     }
 
     #[inline]
-    pub(crate) fn put_nowait(&self, item: S::Item) -> Result<(), PutError<S::Item>> {
+    pub(crate) fn put_nowait(&self, item: B::Item) -> Result<(), PutError<B::Item>> {
         self.done(self.core().put_nowait(item))
     }
 
     #[inline]
-    pub(crate) fn get(&self) -> Result<S::Item, ShutDown> {
-        self.got(self.core().get())
+    pub(crate) fn get(&self) -> Result<B::Item, ShutDown> {
+        self.done(self.core().get())
     }
 
-    pub(crate) fn get_timeout(&self, timeout: Duration) -> Result<S::Item, GetError> {
-        self.got(self.core().get_until(deadline_after(timeout)))
+    pub(crate) fn get_timeout(&self, timeout: Duration) -> Result<B::Item, GetError> {
+        self.done(self.core().get_until(deadline_after(timeout)))
     }
 
     #[inline]
-    pub(crate) fn get_nowait(&self) -> Result<S::Item, GetError> {
-        self.got(self.core().get_nowait())
+    pub(crate) fn get_nowait(&self) -> Result<B::Item, GetError> {
+        self.done(self.core().get_nowait())
     }
 
     pub(crate) fn task_done(&self) -> Result<(), TaskDoneError> {
@@ -150,8 +352,9 @@ impl<S: QueueStore> Shared<S> {
     }
 
     pub(crate) fn shutdown(&self, immediate: bool) {
-        // The wrapper's shutdown wakes every parked task; the core wakes every thread.
-        self.q.shutdown(immediate);
+        // The core wakes every thread; then every parked task.
+        self.core().shutdown(immediate);
+        self.q.wakers().wake_all();
     }
 
     pub(crate) fn is_shutdown(&self) -> bool {
@@ -178,19 +381,75 @@ impl<S: QueueStore> Shared<S> {
         self.core().unfinished_tasks()
     }
 
-    pub(crate) async fn put_async(&self, item: S::Item) -> Result<(), ShutDown<S::Item>> {
+    // Async forms: the wrapper's waker set polled with the core's never-waiting forms
+    // (the pattern of the core's own `Async` front ends, over any backend).
+
+    pub(crate) async fn put_async(&self, item: B::Item) -> Result<(), ShutDown<B::Item>> {
         let _counted = AsyncWaiter::enter(&self.async_waiting);
-        self.q.put(item).await
+        let mut pending = Some(item);
+        let result = std::future::poll_fn(|cx| {
+            let mut in_flight = false;
+            let poll =
+                self.q
+                    .wakers()
+                    .poll_until(cx, || match self.core().put_nowait(pending.take()?) {
+                        Ok(()) => Some(Ok(())),
+                        Err(PutError::ShutDown(item)) => Some(Err(ShutDown(item))),
+                        Err(PutError::Full(item)) => {
+                            pending = Some(item);
+                            // A getter in flight in the next slot: no wake-up will follow.
+                            in_flight = self.maxsize != 0 && self.core().qsize() < self.maxsize;
+                            None
+                        }
+                    });
+            if poll.is_pending() && in_flight {
+                cx.waker().wake_by_ref();
+            }
+            poll
+        })
+        .await;
+        if result.is_ok() {
+            self.q.wakers().wake_all();
+        }
+        result
     }
 
-    pub(crate) async fn get_async(&self) -> Result<S::Item, ShutDown> {
+    pub(crate) async fn get_async(&self) -> Result<B::Item, ShutDown> {
         let _counted = AsyncWaiter::enter(&self.async_waiting);
-        self.q.get().await
+        let result = std::future::poll_fn(|cx| {
+            let mut in_flight = false;
+            let poll = self
+                .q
+                .wakers()
+                .poll_until(cx, || match self.core().get_nowait() {
+                    Ok(item) => Some(Ok(item)),
+                    Err(GetError::ShutDown) => Some(Err(ShutDown(()))),
+                    Err(GetError::Empty) => {
+                        // A put in flight in the next slot: no wake-up will follow.
+                        in_flight = self.core().qsize() > 0;
+                        None
+                    }
+                });
+            if poll.is_pending() && in_flight {
+                cx.waker().wake_by_ref();
+            }
+            poll
+        })
+        .await;
+        if result.is_ok() {
+            self.q.wakers().wake_all();
+        }
+        result
     }
 
     pub(crate) async fn join_async(&self) {
         let _counted = AsyncWaiter::enter(&self.async_waiting);
-        self.q.join().await
+        std::future::poll_fn(|cx| {
+            self.q
+                .wakers()
+                .poll_until(cx, || (self.core().unfinished_tasks() == 0).then_some(()))
+        })
+        .await;
     }
 
     /// The fields every queue's `Debug` shows (never the items).

@@ -10,7 +10,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::shared::Shared;
+use conkit_core::lock::Lock;
+use conkit_core::queue::BaseQueue;
+
+use super::shared::{Core, Shared};
 use super::store::Fifo;
 use super::GetError;
 
@@ -34,14 +37,14 @@ use super::GetError;
 /// assert!(q.get_timeout(Duration::from_millis(1)).is_err()); // Empty
 /// ```
 pub struct SimpleQueue<T> {
-    q: Shared<Fifo<T>>,
+    q: Shared<Core<Fifo<T>>>,
 }
 
 impl<T> SimpleQueue<T> {
     /// An empty queue (Python's `queue.SimpleQueue()`).
     pub fn new() -> Self {
         Self {
-            q: Shared::new(Fifo::new(0), 0),
+            q: Shared::new(BaseQueue::with_store(Fifo::new(0), Lock::new()), 0),
         }
     }
 

@@ -6,6 +6,10 @@
 //! `std::sync::mpsc::sync_channel` and CPython's `queue.Queue` with two
 //! `threading.Thread`s. The threads are not pinned: a blocking queue lets the OS place
 //! its threads, as a Python program does.
+//!
+//! A bounded `conkit::queue::Queue` runs on the core's lock-free `HeapRingQueue` (the
+//! MPMC ring plus Python's bookkeeping), so this compares like with like: crossbeam's
+//! bounded channel is the same Vyukov array algorithm.
 
 use std::sync::mpsc;
 use std::thread;

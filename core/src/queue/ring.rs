@@ -1,0 +1,762 @@
+//! [`RingQueue`]: Python's bounded FIFO `queue.Queue` without a lock, on the
+//! [`mpmc`](crate::mpmc) ring.
+//!
+//! # Algorithm
+//! The items travel through one [`MpmcRingIn`] (Dmitry Vyukov's bounded MPMC queue with
+//! crossbeam's `ArrayQueue` refinements; see [`crate::mpmc`]): the same code, with its
+//! slots inline ([`RingQueue<T, N, W>`], a `const fn new`, for firmware, `static`s and
+//! shared memory) or on the heap with a capacity chosen at run time
+//! (`HeapRingQueue<T, W>`, feature `std`, behind `conkit::queue::Queue`). Python's
+//! `queue.Queue` bookkeeping is added around it without a lock:
+//!
+//! * **Shutdown** closes the ring the way crossbeam-channel's array flavor marks a
+//!   disconnected channel: one bit of the ring's `tail`, set with a `fetch_or`. A put
+//!   claims its slot with a compare-and-swap on that same word, so every put either
+//!   claimed before the shutdown (its item is in the queue, even if still being
+//!   written) or fails with `ShutDown` and gets its item back — there is no window in
+//!   which a put that "passed the flag check" is still on its way. A get reports
+//!   `ShutDown` only when `head` has caught up with the closed `tail`, i.e. when no item
+//!   is left *and no put is in flight*: an item put before the shutdown is never
+//!   stranded.
+//! * **Immediate shutdown** also sets the `immediate` flag, which every get checks
+//!   first, then takes and drops every item left (each counting as one `task_done`).
+//!   A put that claimed its slot before the shutdown may still be writing its item:
+//!   the shutdown waits for it (a few instructions, unless that thread was preempted)
+//!   and drops that item too, so `join` is released once the items already taken are
+//!   done.
+//! * **Task accounting without a counter on the put path**: a put's claim is the
+//!   increment. The ring's `tail` moves exactly once per successful put (claimed before
+//!   the item is published, never for a failed put, so there is nothing to undo), so
+//!   the number of puts is `tail` read as a count, and the queue keeps only a `done`
+//!   counter: `unfinished = puts - done`. `task_done` is a compare-and-swap loop on
+//!   `done` that refuses to overtake the puts ([`TaskDoneError::TooManyCalls`], nothing
+//!   changed). Both counts are kept modulo the number of positions before `tail` wraps
+//!   (about `2^63`, `2^31` on 32-bit targets).
+//! * **Waking without a fence on the fast path.** The blocking forms wait on the
+//!   ring's own not-full / not-empty [`Waiters`] (event counts, spinning briefly
+//!   first), and `join` on a third one. A getter that is about to
+//!   sleep first counts itself in `sleeping_getters` (`SeqCst`), then looks at the
+//!   ring once more (its look at `tail` follows a `SeqCst` fence); a put claims with a
+//!   `SeqCst` compare-and-swap on `tail` and then reads `sleeping_getters` with a
+//!   `SeqCst` load, and only when it is non-zero pays for the event count's notify.
+//!   In the single `SeqCst` order either the getter's look comes after the claim (it
+//!   sees the item, or that it is being written), or the put's load comes after the
+//!   getter's count (the put wakes it). A getter never sleeps on an item that is
+//!   being written (it waits that out, pausing with `W::relax`), so the claim is all a
+//!   put has to order. Putters waiting for room mirror this with `sleeping_putters`
+//!   and `head`. So a put that wakes nobody costs the bare ring's `try_push` plus one
+//!   load, and a get its `try_pop` plus two (the `immediate` flag), where the ring's
+//!   own blocking forms also pay a `SeqCst` fence. Under loom, which models `SeqCst`
+//!   operations as `AcqRel`, fences stand in for the `SeqCst` order (`loom_ring_queue`).
+//!
+//! # Semantics (Python 3.13's `queue.Queue`)
+//! As [`BaseQueue`](super::BaseQueue): `put*` count one unfinished task per item;
+//! `shutdown(false)`: puts fail, gets drain then fail; `shutdown(true)`: puts and gets
+//! fail at once, the remaining items are dropped, each as one `task_done`; every blocked
+//! caller is woken; a failed put hands the item back; a timed-out get never takes an
+//! item. `qsize`/`empty`/`full` are snapshots, as in Python. Differences that come from
+//! having no lock, each over in a handful of instructions:
+//! * `put_nowait` may report `Full` while a getter is still moving the item out of the
+//!   slot it needs, and `get_nowait` may report `Empty` while a put is writing the next
+//!   item (the ring's "in flight" windows, see [`crate::mpmc`]); the blocking forms wait
+//!   those out.
+//! * A get racing with `shutdown(true)` may still return an item (it is then the get's,
+//!   and counted as unfinished until its `task_done`).
+//!
+//! # Progress, interrupts
+//! Every non-blocking form (`put_nowait`, `get_nowait`, `task_done`, `shutdown(false)`,
+//! the queries) is lock-free in the sense of [`crate::mpmc`] and never waits, so it is
+//! legal in an interrupt handler, with the rule stated there (treat `Full`/`Empty` as
+//! "not now"). `shutdown(true)` waits for the puts that claimed a slot before it to
+//! finish writing (a few instructions each): call it from an interrupt handler only if
+//! that handler cannot have interrupted a put of the same queue.
+//!
+//! # Why in core
+//! It needs no allocator: the inline form is a plain struct of atomics and slots with a
+//! `const fn new` (usable as a `static` and in shared memory with a process-shared
+//! strategy), and only the heap storage of the ring is behind `std`. So firmware gets
+//! the same lock-free Python queue as the std adapter, which uses the heap form.
+//!
+//! # When to use
+//! Python's FIFO queue semantics (`task_done`/`join`, `shutdown`) at ring speed. For LIFO
+//! or priority order, or a custom store, use [`BaseQueue`](super::BaseQueue); without
+//! any of the bookkeeping, use the bare [`MpmcRing`](crate::mpmc::MpmcRing).
+//!
+//! # Example
+//! ```
+//! use conkit_core::queue::{GetError, PutError, RingQueue};
+//!
+//! static JOBS: RingQueue<u32, 4> = RingQueue::new();
+//!
+//! JOBS.put_nowait(1).unwrap();
+//! JOBS.put_nowait(2).unwrap();
+//! std::thread::scope(|s| {
+//!     s.spawn(|| {
+//!         while let Ok(job) = JOBS.get() {
+//!             let _ = job * 2;
+//!             JOBS.task_done().unwrap();
+//!         }
+//!     });
+//!     for job in 3..100 {
+//!         JOBS.put(job).unwrap(); // waits while the 4 slots are full
+//!     }
+//!     JOBS.join(); // every job was taken and marked done
+//!     JOBS.shutdown(false); // the worker's `get` fails once the queue is empty
+//! });
+//! assert_eq!(JOBS.put_nowait(7), Err(PutError::ShutDown(7)));
+//! assert_eq!(JOBS.get_nowait(), Err(GetError::ShutDown));
+//! ```
+
+use core::fmt;
+
+use super::error::{GetError, PutError, ShutDown, TaskDoneError};
+use crate::atomic::{maybe_const_fn, AtomicBool, AtomicUsize, Ordering};
+use crate::mpmc::{Claim, MpmcRingIn, NoItem, NoSlot, Slot, SlotStorage};
+use crate::wait::{Spin, WaitStrategy, Waiters};
+use crate::CachePadded;
+
+/// The claims of the queue take part in Dekker pairs (see the module docs).
+const CLAIM: Ordering = Ordering::SeqCst;
+
+/// What changes rarely (at shutdown, when a caller goes to sleep, when the last task is
+/// done) and is read often, away from the hot lines.
+struct Control<W: WaitStrategy> {
+    /// `shutdown(true)` was called: gets fail at once.
+    immediate: AtomicBool,
+    /// Getters about to sleep or asleep on the ring's `not_empty`.
+    sleeping_getters: AtomicUsize,
+    /// Putters about to sleep or asleep on the ring's `not_full`.
+    sleeping_putters: AtomicUsize,
+    /// Notified (all) when `unfinished` drops to zero.
+    all_tasks_done: Waiters<W>,
+}
+
+/// A bounded Python-style FIFO queue over the lock-free ring of [`crate::mpmc`], with
+/// its slots in `S` (see the [module docs](self)). Use it as [`RingQueue<T, N, W>`]
+/// (inline slots) or `HeapRingQueue<T, W>` (feature `std`: heap slots, runtime
+/// capacity).
+#[repr(C)]
+pub struct RingQueueIn<T, S: SlotStorage<T>, W: WaitStrategy = Spin> {
+    ring: MpmcRingIn<T, S, W>,
+    /// Tasks marked done (by `task_done`, or by an immediate shutdown dropping an
+    /// item), counted modulo the ring's `push_count_modulus` like the ring's count of
+    /// claimed pushes; `unfinished = pushes_claimed - done`. Never ahead of the pushes.
+    done: CachePadded<AtomicUsize>,
+    control: CachePadded<Control<W>>,
+}
+
+/// A bounded, lock-free Python-style FIFO queue of capacity exactly `N`, slots inline
+/// (`const fn new`: usable in a `static`). See the [module docs](self).
+///
+/// ```
+/// use conkit_core::queue::{GetError, PutError, RingQueue};
+///
+/// let q: RingQueue<&str, 2> = RingQueue::new();
+/// q.put_nowait("a").unwrap();
+/// q.put_nowait("b").unwrap();
+/// assert_eq!(q.put_nowait("c"), Err(PutError::Full("c"))); // the item comes back
+/// assert_eq!(q.get_nowait(), Ok("a"));
+/// q.task_done().unwrap();
+/// assert_eq!(q.unfinished_tasks(), 1);
+/// q.shutdown(true); // drops "b", counting it as done
+/// assert_eq!(q.get_nowait(), Err(GetError::ShutDown));
+/// q.join(); // returns at once
+/// ```
+pub type RingQueue<T, const N: usize, W = Spin> = RingQueueIn<T, [Slot<T>; N], W>;
+
+/// A bounded, lock-free Python-style FIFO queue whose capacity is chosen at run time,
+/// slots on the heap (feature `std`). See the [module docs](self).
+///
+/// ```
+/// use core::num::NonZeroUsize;
+/// use conkit_core::queue::{HeapRingQueue, PutError};
+///
+/// let q: HeapRingQueue<u8> = HeapRingQueue::with_capacity(NonZeroUsize::new(3).unwrap());
+/// for i in 0..3 {
+///     q.put_nowait(i).unwrap();
+/// }
+/// assert_eq!(q.put_nowait(3), Err(PutError::Full(3)));
+/// assert_eq!(q.maxsize(), 3);
+/// ```
+#[cfg(feature = "std")]
+pub type HeapRingQueue<T, W = Spin> = RingQueueIn<T, std::boxed::Box<[Slot<T>]>, W>;
+
+impl<T, const N: usize, W: WaitStrategy> RingQueueIn<T, [Slot<T>; N], W> {
+    maybe_const_fn! {
+        /// An empty queue of capacity exactly `N` (`const`: usable in a `static`;
+        /// `N == 0` fails to compile).
+        pub fn new() -> Self {
+            Self::with_ring(MpmcRingIn::new())
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl<T, W: WaitStrategy> RingQueueIn<T, std::boxed::Box<[Slot<T>]>, W> {
+    /// An empty queue of capacity exactly `capacity`, its slots on the heap.
+    ///
+    /// All `capacity` slots are allocated at once (one stamp word plus one `T` each).
+    ///
+    /// # Panics
+    /// As `Vec::with_capacity`: if the slots' size overflows `isize::MAX` bytes (the
+    /// allocator aborts if memory runs out).
+    pub fn with_capacity(capacity: core::num::NonZeroUsize) -> Self {
+        Self::with_ring(MpmcRingIn::with_capacity(capacity))
+    }
+}
+
+/// Under loom, a `SeqCst` fence where the native code relies on the single order of
+/// `SeqCst` *operations*: loom models those as `AcqRel` (loom's README, "Unsupported
+/// features") but models `SeqCst` fences, so the models check the fence form of the
+/// same Dekker pairs (each fence sits right after the `SeqCst` store it stands for).
+#[inline(always)]
+fn sc_order_for_loom() {
+    #[cfg(loom)]
+    crate::atomic::fence(Ordering::SeqCst);
+}
+
+/// Counts the caller in `count` while it is alive (`SeqCst`: one half of a Dekker
+/// pair, see the module docs).
+struct Announced<'a>(&'a AtomicUsize);
+
+impl<'a> Announced<'a> {
+    #[inline]
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        sc_order_for_loom();
+        Self(count)
+    }
+}
+
+impl Drop for Announced<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
+    maybe_const_fn! {
+        fn with_ring(ring: MpmcRingIn<T, S, W>) -> Self {
+            Self {
+                ring,
+                done: CachePadded::new(AtomicUsize::new(0)),
+                control: CachePadded::new(Control {
+                    immediate: AtomicBool::new(false),
+                    sleeping_getters: AtomicUsize::new(0),
+                    sleeping_putters: AtomicUsize::new(0),
+                    all_tasks_done: Waiters::new(),
+                }),
+            }
+        }
+    }
+
+    // ---- the building blocks of every front end ----
+
+    /// Claims a slot for a put. The claim itself counts the task: `tail` only moves
+    /// for successful claims, and `unfinished` is derived from it.
+    #[inline]
+    fn claim_counted(&self) -> Result<Claim, NoSlot> {
+        self.ring.claim_push_with(CLAIM)
+    }
+
+    /// `pushes - done` in the modular count (`done` is never ahead).
+    #[inline]
+    fn unfinished_between(&self, done: usize, pushes: usize) -> usize {
+        if pushes >= done {
+            pushes - done
+        } else {
+            self.ring.push_count_modulus() - done + pushes
+        }
+    }
+
+    /// Marks one task done: `Ok(true)` if none is left now, `Err` if none was
+    /// unfinished (then nothing changes).
+    #[inline]
+    fn mark_done(&self) -> Result<bool, TaskDoneError> {
+        let modulus = self.ring.push_count_modulus();
+        let mut done = self.done.load(Ordering::SeqCst);
+        loop {
+            let pushes = self.ring.pushes_claimed();
+            if done == pushes {
+                return Err(TaskDoneError::TooManyCalls);
+            }
+            let next = if done + 1 == modulus { 0 } else { done + 1 };
+            match self
+                .done
+                .compare_exchange_weak(done, next, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => return Ok(next == pushes),
+                Err(current) => done = current,
+            }
+        }
+    }
+
+    /// Completes a claimed put: publishes the item, wakes a getter if one
+    /// announced it may sleep.
+    #[inline]
+    fn finish_put(&self, claim: Claim, item: T) {
+        self.ring.write(claim, item);
+        // The other half of the Dekker pair with `get_blocking`: our claim (`SeqCst`)
+        // comes before this `SeqCst` load.
+        sc_order_for_loom();
+        if self.control.sleeping_getters.load(Ordering::SeqCst) != 0 {
+            self.ring.sleepers().not_empty.notify_one();
+        }
+    }
+
+    /// Completes a claimed get: moves the item out, wakes a putter if one announced it
+    /// may sleep.
+    #[inline]
+    fn finish_get(&self, claim: Claim) -> T {
+        let item = self.ring.read(claim);
+        sc_order_for_loom();
+        if self.control.sleeping_putters.load(Ordering::SeqCst) != 0 {
+            self.ring.sleepers().not_full.notify_one();
+        }
+        item
+    }
+
+    /// One never-waiting put: `Ok(None)` done, `Ok(Some(item))` no free slot now (full,
+    /// or a getter in flight in the next slot), `Err(item)` shut down.
+    #[inline]
+    fn try_put(&self, item: T) -> Result<Option<T>, T> {
+        match self.claim_counted() {
+            Ok(claim) => {
+                self.finish_put(claim, item);
+                Ok(None)
+            }
+            Err(NoSlot::Full | NoSlot::InFlight) => Ok(Some(item)),
+            Err(NoSlot::Closed) => Err(item),
+        }
+    }
+
+    /// One never-waiting get: `Some(result)` when it is decided, `None` for "no item
+    /// now" (empty, or the next item's put in flight).
+    #[inline]
+    fn try_get(&self) -> Option<Result<T, GetError>> {
+        if self.control.immediate.load(Ordering::Acquire) {
+            return Some(Err(GetError::ShutDown));
+        }
+        match self.ring.claim_pop_with(CLAIM) {
+            Ok(claim) => Some(Ok(self.finish_get(claim))),
+            Err(NoItem::Closed) => Some(Err(GetError::ShutDown)),
+            Err(NoItem::Empty | NoItem::InFlight) => None,
+        }
+    }
+
+    /// A put attempt for a caller that may sleep: like [`try_put`](Self::try_put), but
+    /// waits out a getter in flight (pausing with `W::relax`) instead of reporting "no
+    /// slot", so that it only sleeps on a queue that is really full (see the module
+    /// docs): `Some(Ok(claim))` claimed, `Some(Err(()))` shut down, `None` full.
+    #[inline]
+    fn claim_for_blocking_put(&self) -> Option<Result<Claim, ()>> {
+        let mut round = 0;
+        loop {
+            match self.claim_counted() {
+                Ok(claim) => return Some(Ok(claim)),
+                Err(NoSlot::Closed) => return Some(Err(())),
+                Err(NoSlot::Full) => return None,
+                Err(NoSlot::InFlight) => {
+                    W::relax(round);
+                    round = (round + 1).min(W::RELAX_ROUNDS.saturating_sub(1));
+                }
+            }
+        }
+    }
+
+    /// A get attempt for a caller that may sleep: like [`try_get`](Self::try_get), but
+    /// waits out a put in flight instead of reporting "no item" (see
+    /// [`claim_for_blocking_put`](Self::claim_for_blocking_put)).
+    #[inline]
+    fn get_for_blocking(&self) -> Option<Result<T, GetError>> {
+        let mut round = 0;
+        loop {
+            if self.control.immediate.load(Ordering::Acquire) {
+                return Some(Err(GetError::ShutDown));
+            }
+            match self.ring.claim_pop_with(CLAIM) {
+                Ok(claim) => return Some(Ok(self.finish_get(claim))),
+                Err(NoItem::Closed) => return Some(Err(GetError::ShutDown)),
+                Err(NoItem::Empty) => return None,
+                Err(NoItem::InFlight) => {
+                    W::relax(round);
+                    round = (round + 1).min(W::RELAX_ROUNDS.saturating_sub(1));
+                }
+            }
+        }
+    }
+
+    /// The blocking put: waits on the ring's `not_full` event count, and announces
+    /// itself in `sleeping_putters` once the event count has counted it as a sleeper
+    /// (after the adaptive phase, right before its last look), so that getters only
+    /// pay for waking it when it may really sleep. `None` if `deadline` passed.
+    #[inline]
+    fn put_blocking(&self, deadline: Option<W::Deadline>) -> Option<Result<Claim, ()>> {
+        // Fast path: a free slot, no event count involved.
+        if let Some(r) = self.claim_for_blocking_put() {
+            return Some(r);
+        }
+        self.put_waiting(deadline)
+    }
+
+    /// The waiting part of [`put_blocking`](Self::put_blocking).
+    #[cold]
+    fn put_waiting(&self, deadline: Option<W::Deadline>) -> Option<Result<Claim, ()>> {
+        let waiters = &self.ring.sleepers().not_full;
+        let mut announced = None;
+        waiters.wait_until(deadline, || {
+            // Our own registration in `waiters` is visible to us: non-zero before every
+            // look that may be followed by a sleep (and maybe earlier, harmlessly).
+            if announced.is_none() && waiters.sleepers() != 0 {
+                announced = Some(Announced::new(&self.control.sleeping_putters));
+            }
+            self.claim_for_blocking_put()
+        })
+    }
+
+    /// The blocking get (mirror of [`put_blocking`](Self::put_blocking)).
+    #[inline]
+    fn get_blocking(&self, deadline: Option<W::Deadline>) -> Option<Result<T, GetError>> {
+        // Fast path: an item, no event count involved.
+        if let Some(r) = self.get_for_blocking() {
+            return Some(r);
+        }
+        self.get_waiting(deadline)
+    }
+
+    /// The waiting part of [`get_blocking`](Self::get_blocking).
+    #[cold]
+    fn get_waiting(&self, deadline: Option<W::Deadline>) -> Option<Result<T, GetError>> {
+        let waiters = &self.ring.sleepers().not_empty;
+        let mut announced = None;
+        waiters.wait_until(deadline, || {
+            if announced.is_none() && waiters.sleepers() != 0 {
+                announced = Some(Announced::new(&self.control.sleeping_getters));
+            }
+            self.get_for_blocking()
+        })
+    }
+
+    // ---- try_* front end (never waits; legal in an interrupt) ----
+
+    /// Puts `item` if a slot is free; never waits (Python's `put_nowait`). Wakes one
+    /// blocked getter.
+    ///
+    /// # Errors
+    /// [`PutError::Full`] when no slot can be claimed without waiting (the queue is
+    /// full, or a getter is still moving an item out of the next slot),
+    /// [`PutError::ShutDown`] after [`shutdown`](Self::shutdown); both hand `item` back.
+    #[inline]
+    pub fn put_nowait(&self, item: T) -> Result<(), PutError<T>> {
+        match self.try_put(item) {
+            Ok(None) => Ok(()),
+            Ok(Some(item)) => Err(PutError::Full(item)),
+            Err(item) => Err(PutError::ShutDown(item)),
+        }
+    }
+
+    /// Takes the next item if it can be taken without waiting (Python's `get_nowait`).
+    /// Wakes one blocked putter.
+    ///
+    /// # Errors
+    /// [`GetError::Empty`] when there is no item (or the next one is still being
+    /// written by its put); [`GetError::ShutDown`] after a shutdown once the queue is
+    /// empty, or at once after an immediate shutdown.
+    #[inline]
+    pub fn get_nowait(&self) -> Result<T, GetError> {
+        self.try_get().unwrap_or(Err(GetError::Empty))
+    }
+
+    /// Marks one item taken with a get as processed (Python's `task_done`); wakes the
+    /// callers of [`join`](Self::join) when the count reaches zero.
+    ///
+    /// # Errors
+    /// [`TaskDoneError::TooManyCalls`] when there is no unfinished task (Python's
+    /// `ValueError`); the count stays at zero.
+    pub fn task_done(&self) -> Result<(), TaskDoneError> {
+        if self.mark_done()? {
+            self.control.all_tasks_done.notify_all();
+        }
+        Ok(())
+    }
+
+    /// Shuts the queue down (Python 3.13's `shutdown(immediate)`); wakes every blocked
+    /// caller.
+    ///
+    /// From now on puts fail with `ShutDown` (handing the item back). With
+    /// `immediate == false`, gets keep returning the remaining items (including those of
+    /// puts that were in flight) and fail once the queue is empty; with
+    /// `immediate == true`, gets fail at once and the remaining items are dropped, each
+    /// counting as one `task_done` (so [`join`](Self::join) returns once the tasks
+    /// already taken are done). Calling it again is allowed; a later `shutdown(false)`
+    /// does not undo an immediate one.
+    ///
+    /// `shutdown(false)` never waits. `shutdown(true)` waits for the puts that claimed
+    /// a slot before it (a few instructions each) to write their items, so that it can
+    /// drop them: in an interrupt handler use it only if the handler cannot have
+    /// interrupted a put of the same queue.
+    pub fn shutdown(&self, immediate: bool) {
+        if immediate {
+            self.control.immediate.store(true, Ordering::SeqCst);
+        }
+        // Refuses every later claim for a put, and wakes every blocked putter and getter.
+        self.ring.close();
+        if !immediate {
+            return;
+        }
+        let mut round = 0;
+        loop {
+            match self.ring.claim_pop_with(CLAIM) {
+                Ok(claim) => {
+                    drop(self.finish_get(claim));
+                    // Saturating: `task_done` may already have been called for it.
+                    let _ = self.mark_done();
+                }
+                // Closed and drained (`Empty` cannot happen once closed).
+                Err(NoItem::Closed | NoItem::Empty) => break,
+                Err(NoItem::InFlight) => {
+                    W::relax(round);
+                    round = (round + 1).min(W::RELAX_ROUNDS.saturating_sub(1));
+                }
+            }
+        }
+        self.control.all_tasks_done.notify_all();
+    }
+
+    // ---- queries (snapshots) ----
+
+    /// How many items are queued (Python's `qsize`; puts in flight included), a
+    /// snapshot.
+    pub fn qsize(&self) -> usize {
+        self.ring.len()
+    }
+
+    /// `true` when no item is queued (Python's `empty`), a snapshot.
+    pub fn empty(&self) -> bool {
+        self.qsize() == 0
+    }
+
+    /// `true` when no slot is free (Python's `full`), a snapshot.
+    pub fn full(&self) -> bool {
+        self.qsize() == self.maxsize()
+    }
+
+    /// The capacity (Python's `maxsize`).
+    pub fn maxsize(&self) -> usize {
+        self.ring.capacity()
+    }
+
+    /// Items put and not yet marked done with [`task_done`](Self::task_done) (Python's
+    /// `unfinished_tasks` attribute).
+    ///
+    /// Counted modulo about `2^63` (`2^31` on 32-bit targets): only a program that
+    /// leaves more tasks than that unfinished would see it wrap.
+    pub fn unfinished_tasks(&self) -> usize {
+        // `done` first: the pushes read afterwards can only be more.
+        let done = self.done.load(Ordering::SeqCst);
+        self.unfinished_between(done, self.ring.pushes_claimed())
+    }
+
+    /// `true` after [`shutdown`](Self::shutdown) (Python's `is_shutdown`).
+    pub fn is_shutdown(&self) -> bool {
+        self.ring.is_closed()
+    }
+
+    // ---- blocking front end ----
+
+    /// Puts `item`, waiting while the queue is full (Python's `put()`).
+    ///
+    /// # Errors
+    /// [`ShutDown`] (with the item) if the queue is or gets shut down before a slot
+    /// frees up.
+    pub fn put(&self, item: T) -> Result<(), ShutDown<T>> {
+        loop {
+            match self.put_blocking(None) {
+                Some(Ok(claim)) => {
+                    self.finish_put(claim, item);
+                    return Ok(());
+                }
+                Some(Err(())) => return Err(ShutDown(item)),
+                // Without a deadline the wait only returns `Some`; loop for the type.
+                None => {}
+            }
+        }
+    }
+
+    /// Puts `item`, waiting at most until `deadline` for a free slot (Python's
+    /// `put(timeout=...)`).
+    ///
+    /// # Errors
+    /// [`PutError::Full`] if no slot freed up in time, [`PutError::ShutDown`] if the
+    /// queue is or gets shut down; both hand `item` back.
+    pub fn put_until(&self, item: T, deadline: W::Deadline) -> Result<(), PutError<T>> {
+        match self.put_blocking(Some(deadline)) {
+            Some(Ok(claim)) => {
+                self.finish_put(claim, item);
+                Ok(())
+            }
+            Some(Err(())) => Err(PutError::ShutDown(item)),
+            None => Err(PutError::Full(item)),
+        }
+    }
+
+    /// Takes the next item, waiting while the queue is empty (Python's `get()`).
+    ///
+    /// # Errors
+    /// [`ShutDown`] once the queue is shut down and empty, or at once after an immediate
+    /// shutdown.
+    pub fn get(&self) -> Result<T, ShutDown> {
+        loop {
+            // Without a deadline the wait only returns `Some`; loop for the type.
+            if let Some(result) = self.get_blocking(None) {
+                return result.map_err(|_| ShutDown(()));
+            }
+        }
+    }
+
+    /// Takes the next item, waiting at most until `deadline` (Python's
+    /// `get(timeout=...)`). A get that times out never takes an item.
+    ///
+    /// # Errors
+    /// [`GetError::Empty`] if no item arrived in time; [`GetError::ShutDown`] as for
+    /// [`get`](Self::get).
+    pub fn get_until(&self, deadline: W::Deadline) -> Result<T, GetError> {
+        self.get_blocking(Some(deadline))
+            .unwrap_or(Err(GetError::Empty))
+    }
+
+    /// Waits until every item put has been marked done with
+    /// [`task_done`](Self::task_done) (Python's `join`).
+    pub fn join(&self) {
+        self.control
+            .all_tasks_done
+            .wait(|| (self.unfinished_tasks() == 0).then_some(()));
+    }
+
+    /// [`join`](Self::join) with a deadline: `true` if all tasks were done in time.
+    pub fn join_until(&self, deadline: W::Deadline) -> bool {
+        self.control
+            .all_tasks_done
+            .wait_until(Some(deadline), || {
+                (self.unfinished_tasks() == 0).then_some(())
+            })
+            .is_some()
+    }
+}
+
+impl<T, const N: usize, W: WaitStrategy> Default for RingQueueIn<T, [Slot<T>; N], W> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T, S: SlotStorage<T>, W: WaitStrategy> fmt::Debug for RingQueueIn<T, S, W> {
+    /// Prints the counters, never the items.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RingQueue")
+            .field("qsize", &self.qsize())
+            .field("maxsize", &self.maxsize())
+            .field("unfinished_tasks", &self.unfinished_tasks())
+            .field("is_shutdown", &self.is_shutdown())
+            .finish()
+    }
+}
+
+// ---- async front end ----
+
+#[cfg(feature = "async")]
+impl<T, S: SlotStorage<T>, W: WaitStrategy, const K: usize>
+    crate::asynch::Async<RingQueueIn<T, S, W>, K>
+{
+    /// Puts `item`, waiting (asynchronously) while the queue is full; then wakes the
+    /// parked tasks.
+    ///
+    /// Cancel-safe: dropping the future before it completes drops the item and never
+    /// leaves it half-put (claim and write happen in the same poll).
+    ///
+    /// # Errors
+    /// [`ShutDown`] (with the item) if the queue is or gets shut down first.
+    pub async fn put(&self, item: T) -> Result<(), ShutDown<T>> {
+        let mut pending = Some(item);
+        let result = core::future::poll_fn(|cx| {
+            self.wakers()
+                .poll_until(cx, || match self.inner().try_put(pending.take()?) {
+                    Ok(None) => Some(Ok(())),
+                    Ok(Some(item)) => {
+                        pending = Some(item);
+                        None
+                    }
+                    Err(item) => Some(Err(ShutDown(item))),
+                })
+        })
+        .await;
+        if result.is_ok() {
+            self.wakers().wake_all();
+        }
+        result
+    }
+
+    /// Takes the next item, waiting (asynchronously) while the queue is empty; then
+    /// wakes the parked tasks.
+    ///
+    /// Cancel-safe: an item is only taken by the poll that returns it.
+    ///
+    /// # Errors
+    /// [`ShutDown`] as for the blocking [`RingQueueIn::get`].
+    pub async fn get(&self) -> Result<T, ShutDown> {
+        let result =
+            core::future::poll_fn(|cx| self.wakers().poll_until(cx, || self.inner().try_get()))
+                .await
+                .map_err(|_| ShutDown(()));
+        if result.is_ok() {
+            self.wakers().wake_all();
+        }
+        result
+    }
+
+    /// Waits (asynchronously) until every item put has been marked done.
+    pub async fn join(&self) {
+        core::future::poll_fn(|cx| {
+            self.wakers()
+                .poll_until(cx, || (self.inner().unfinished_tasks() == 0).then_some(()))
+        })
+        .await;
+    }
+
+    /// [`RingQueueIn::put_nowait`], then wakes the parked tasks.
+    ///
+    /// # Errors
+    /// As [`RingQueueIn::put_nowait`].
+    pub fn put_nowait(&self, item: T) -> Result<(), PutError<T>> {
+        self.inner().put_nowait(item)?;
+        self.wakers().wake_all();
+        Ok(())
+    }
+
+    /// [`RingQueueIn::get_nowait`], then wakes the parked tasks.
+    ///
+    /// # Errors
+    /// As [`RingQueueIn::get_nowait`].
+    pub fn get_nowait(&self) -> Result<T, GetError> {
+        let item = self.inner().get_nowait()?;
+        self.wakers().wake_all();
+        Ok(item)
+    }
+
+    /// [`RingQueueIn::task_done`], then wakes the parked tasks.
+    ///
+    /// # Errors
+    /// As [`RingQueueIn::task_done`].
+    pub fn task_done(&self) -> Result<(), TaskDoneError> {
+        self.inner().task_done()?;
+        self.wakers().wake_all();
+        Ok(())
+    }
+
+    /// [`RingQueueIn::shutdown`], then wakes the parked tasks.
+    pub fn shutdown(&self, immediate: bool) {
+        self.inner().shutdown(immediate);
+        self.wakers().wake_all();
+    }
+}
