@@ -13,7 +13,7 @@
 //! | [`barrier`] | a reusable barrier with an action, abort and reset (Python's `Barrier`) |
 //! | [`event_flags`] | 32-bit event flag groups (wait-any / wait-all / clear-on-exit) |
 //! | [`event`] | a one-bit `Event` (Python's `threading.Event`) |
-//! | [`queue`] | fixed-capacity Python-style FIFO / LIFO / priority queues with `task_done`/`join` |
+//! | [`queue`] | Python-style FIFO / LIFO / priority queues with `task_done`/`join` and `shutdown`: a locked `BaseQueue` over fixed-capacity stores, and the lock-free `RingQueue` |
 //! | [`wait`] | waiting strategies: how a blocked caller sleeps |
 //! | `asynch` | async front ends (feature `async`) |
 //!
