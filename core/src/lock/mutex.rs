@@ -284,7 +284,7 @@ impl<R: ExclusiveLock, T: fmt::Debug> fmt::Debug for MutexGuard<'_, R, T> {
 impl<R: ExclusiveLock, T> Drop for MutexGuard<'_, R, T> {
     #[inline]
     fn drop(&mut self) {
-        // The guard holds the lock, so this release succeeds.
-        let _ = self.mutex.raw.release();
+        // The guard holds the lock.
+        self.mutex.raw.release_held();
     }
 }

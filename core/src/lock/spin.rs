@@ -217,6 +217,10 @@ impl RawLock for SpinLock {
         SpinLock::release(self)
     }
     #[inline]
+    fn release_held(&self) {
+        self.state.store(FREE, Ordering::Release);
+    }
+    #[inline]
     fn locked(&self) -> bool {
         SpinLock::locked(self)
     }

@@ -221,6 +221,13 @@ impl RawLock for TicketLock {
         TicketLock::release(self)
     }
     #[inline]
+    fn release_held(&self) {
+        // Only the holder writes `now_serving`.
+        let serving = self.now_serving.load(Ordering::Relaxed);
+        self.now_serving
+            .store(serving.wrapping_add(1), Ordering::Release);
+    }
+    #[inline]
     fn locked(&self) -> bool {
         TicketLock::locked(self)
     }
