@@ -6,6 +6,8 @@
 //! `wake_one` wakes exactly one sleeper, so a lost or misdirected notification hangs and
 //! fails), timed forms, and async (feature `async`).
 
+mod common;
+
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
@@ -738,25 +740,7 @@ mod asynch {
     use std::pin::pin;
     use std::task::{Context, Poll, Wake, Waker};
 
-    struct Unpark(thread::Thread);
-
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-
-    fn block_on<F: Future>(fut: F) -> F::Output {
-        let mut fut = pin!(fut);
-        let waker = Waker::from(Arc::new(Unpark(thread::current())));
-        let mut cx = Context::from_waker(&waker);
-        loop {
-            if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-                return v;
-            }
-            thread::park_timeout(Duration::from_secs(30));
-        }
-    }
+    use crate::common::block_on;
 
     /// A waker that records whether it was woken.
     struct Flag(AtomicUsize);

@@ -2,6 +2,8 @@
 //! and multi-thread stress tests that count every item.
 #![cfg(not(loom))]
 
+mod common;
+
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -725,29 +727,8 @@ fn stress_with_core_spin_and_shared_arc() {
 mod asynch {
     use super::*;
     use conkit_core::asynch::Async;
-    use std::future::Future;
-    use std::pin::pin;
-    use std::task::{Context, Poll, Wake, Waker};
 
-    struct Unpark(thread::Thread);
-
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-
-    fn block_on<F: Future>(f: F) -> F::Output {
-        let waker = Waker::from(Arc::new(Unpark(thread::current())));
-        let mut cx = Context::from_waker(&waker);
-        let mut f = pin!(f);
-        loop {
-            if let Poll::Ready(r) = f.as_mut().poll(&mut cx) {
-                return r;
-            }
-            thread::park_timeout(Duration::from_millis(100));
-        }
-    }
+    use crate::common::block_on;
 
     #[test]
     fn async_put_get_join() {

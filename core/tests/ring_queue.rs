@@ -566,29 +566,8 @@ mod heap {
 mod asynch {
     use super::*;
     use conkit_core::asynch::Async;
-    use std::future::Future;
-    use std::pin::pin;
-    use std::task::{Context, Poll, Wake, Waker};
 
-    struct Unpark(thread::Thread);
-
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-
-    fn block_on<F: Future>(fut: F) -> F::Output {
-        let mut fut = pin!(fut);
-        let waker = Waker::from(Arc::new(Unpark(thread::current())));
-        let mut cx = Context::from_waker(&waker);
-        loop {
-            if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-                return v;
-            }
-            thread::park_timeout(Duration::from_secs(30));
-        }
-    }
+    use crate::common::block_on;
 
     static Q: Async<RingQueue<u32, 2>, 4> = Async::new(RingQueue::new());
 
