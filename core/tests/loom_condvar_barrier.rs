@@ -10,60 +10,19 @@
 //! loom explores all of them.
 #![cfg(loom)]
 
+mod loom_common;
+
 use loom::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use loom::sync::{Arc, Condvar as LoomCondvar, Mutex};
+use loom::sync::Arc;
 use loom::thread;
 
 use conkit_core::barrier::{Barrier, BrokenBarrier};
 use conkit_core::condvar::Condvar;
 use conkit_core::lock::Lock;
-use conkit_core::wait::{Deadline, WaitOutcome, WaitStrategy};
-use conkit_core::WaitWord;
+use loom_common::Expired;
 
-loom::lazy_static! {
-    static ref PARK: (Mutex<()>, LoomCondvar) = (Mutex::new(()), LoomCondvar::new());
-}
-
-/// A deadline that has always passed.
-#[derive(Debug, Clone, Copy)]
-struct Expired;
-
-impl Deadline for Expired {
-    fn has_passed(&self) -> bool {
-        true
-    }
-}
-
-/// A futex in loom: `wait` sleeps while the word holds `expected`, checked under the
-/// lock that `wake_*` takes, so a wake after the check cannot be missed. A deadline
-/// (always passed) makes it return `TimedOut` without sleeping.
-struct LoomPark;
-
-impl WaitStrategy for LoomPark {
-    type Deadline = Expired;
-
-    fn wait(word: &WaitWord, expected: u32, deadline: Option<Expired>) -> WaitOutcome {
-        if deadline.is_some() {
-            return WaitOutcome::TimedOut;
-        }
-        let (lock, cv) = &*PARK;
-        let mut guard = lock.lock().unwrap();
-        while word.load(Ordering::SeqCst) == expected {
-            guard = cv.wait(guard).unwrap();
-        }
-        WaitOutcome::Woken
-    }
-
-    fn wake_one(_word: &WaitWord) {
-        let (lock, cv) = &*PARK;
-        let _guard = lock.lock().unwrap();
-        cv.notify_all();
-    }
-
-    fn wake_all(word: &WaitWord) {
-        Self::wake_one(word);
-    }
-}
+/// Timed waits in these models always find their deadline passed.
+type LoomPark = loom_common::LoomPark<Expired>;
 
 /// A condition guarded by a lock: the flag, the lock and the condition variable.
 struct Cond {

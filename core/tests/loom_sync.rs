@@ -8,46 +8,16 @@
 //! shows up as a loom deadlock instead of being hidden by a spinning re-check.
 #![cfg(loom)]
 
+mod loom_common;
+
 use loom::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use loom::sync::{Arc, Condvar, Mutex};
+use loom::sync::Arc;
 use loom::thread;
 
 use conkit_core::event::Event;
 use conkit_core::event_flags::{EventFlags, FlagsError, WaitFlags};
 use conkit_core::semaphore::{BoundedSemaphore, Semaphore};
-use conkit_core::wait::{Never, WaitOutcome, WaitStrategy};
-use conkit_core::WaitWord;
-
-loom::lazy_static! {
-    static ref PARK: (Mutex<()>, Condvar) = (Mutex::new(()), Condvar::new());
-}
-
-/// A futex in loom: `wait` sleeps while the word holds `expected`, checked under the
-/// lock that `wake_*` takes, so a wake after the check cannot be missed.
-struct LoomPark;
-
-impl WaitStrategy for LoomPark {
-    type Deadline = Never;
-
-    fn wait(word: &WaitWord, expected: u32, _deadline: Option<Never>) -> WaitOutcome {
-        let (lock, cv) = &*PARK;
-        let mut guard = lock.lock().unwrap();
-        while word.load(Ordering::SeqCst) == expected {
-            guard = cv.wait(guard).unwrap();
-        }
-        WaitOutcome::Woken
-    }
-
-    fn wake_one(_word: &WaitWord) {
-        let (lock, cv) = &*PARK;
-        let _guard = lock.lock().unwrap();
-        cv.notify_all();
-    }
-
-    fn wake_all(word: &WaitWord) {
-        Self::wake_one(word);
-    }
-}
+use loom_common::LoomPark;
 
 /// Two threads take turns in a `Semaphore(1)`: never both inside, the permit comes
 /// back, and the one that blocks is woken by the other's release.
