@@ -76,6 +76,12 @@ fn mpmc_pause_resume_stop_loses_nothing_and_respects_permits() {
     assert_eq!(tasks.len(), 7);
     let workers = spawn_all(tasks);
     eventually("items to flow", || run.snapshot().received > 5000.0);
+    // On a loaded machine a producer thread may not have been scheduled yet: wait for
+    // every producer to have contributed (the regression: a stop before the third
+    // producer ever ran failed "every producer ran" below).
+    eventually("every producer to run", || {
+        run.worker_counts()[..3].iter().all(|&c| c > 0.0)
+    });
     for _ in 0..50 {
         let s = run.snapshot();
         assert!(s.active_consumers <= 2, "{s:?}");
