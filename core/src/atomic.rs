@@ -117,8 +117,32 @@ pub(crate) fn counter_add(word: &AtomicU32, delta: u32, order: Ordering) -> u32 
     }
 }
 
-/// `fetch_sub` counterpart of [`counter_add`].
+/// `fetch_update` (a compare-and-swap loop, `order` on success, `Relaxed` loads) on a
+/// word that may live on a core without read-modify-write atomics, where it is a load
+/// and a store inside a `critical-section` (see [`counter_add`]). Returns the previous
+/// value: `Ok` if `f` gave a new one (stored), `Err` if `f` returned `None`.
 #[inline]
-pub(crate) fn counter_sub(word: &AtomicU32, delta: u32, order: Ordering) -> u32 {
-    counter_add(word, delta.wrapping_neg(), order)
+pub(crate) fn word_update(
+    word: &AtomicU32,
+    order: Ordering,
+    f: impl FnMut(u32) -> Option<u32>,
+) -> Result<u32, u32> {
+    #[cfg(any(loom, feature = "portable-atomic", target_has_atomic = "32"))]
+    {
+        word.fetch_update(order, Ordering::Relaxed, f)
+    }
+    #[cfg(not(any(loom, feature = "portable-atomic", target_has_atomic = "32")))]
+    {
+        let (_, mut f) = (order, f);
+        critical_section::with(|_| {
+            let old = word.load(Ordering::Acquire);
+            match f(old) {
+                Some(new) => {
+                    word.store(new, Ordering::Release);
+                    Ok(old)
+                }
+                None => Err(old),
+            }
+        })
+    }
 }

@@ -9,18 +9,20 @@
 //! * `ReentrantLock` nesting with per-thread owner ids.
 #![cfg(loom)]
 
+mod loom_common;
+
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
 
 use conkit_core::lock::{
     Lock, OwnerId, RawLock, ReentrantLock, ReleaseError, SpinLock, SpinMutex, TicketLock,
 };
-use conkit_core::wait::{Deadline, Never, Spin, WaitOutcome, WaitStrategy};
-use conkit_core::WaitWord;
+use conkit_core::wait::{Never, Spin};
 use loom::cell::UnsafeCell;
-use loom::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use loom::sync::{Arc, Condvar, Mutex};
+use loom::sync::atomic::{AtomicU32, Ordering};
+use loom::sync::Arc;
 use loom::thread;
+use loom_common::{LoomFutex, Soon, SLEPT, SWALLOWED};
 
 /// A lock plus a loom-tracked counter it guards.
 struct Guarded<L> {
@@ -112,95 +114,6 @@ fn spin_mutex_mutual_exclusion() {
         assert_eq!(*m.lock(), 2);
         assert!(!m.is_locked());
     });
-}
-
-// ---------------------------------------------------------------------------------------
-// A futex model: `wait` sleeps until a later `wake_*` hands it a token; `wake_one` hands
-// out exactly one token (if someone sleeps without one). A timed wait may, at a point loom
-// chooses, time out; the adversarial case — it consumed a wake-up meant for another
-// sleeper and still reports `TimedOut` — is allowed by the contract and modelled.
-
-struct FutexState {
-    sleepers: u32,
-    tokens: u32,
-}
-
-loom::lazy_static! {
-    static ref FUTEX: (Mutex<FutexState>, Condvar) =
-        (Mutex::new(FutexState { sleepers: 0, tokens: 0 }), Condvar::new());
-}
-
-loom::thread_local! {
-    /// Whether this thread's timed wait has timed out (then its deadline has passed).
-    static EXPIRED: AtomicBool = AtomicBool::new(false);
-}
-
-/// How many real sleeps happened over all explored executions.
-static SLEPT: StdAtomicUsize = StdAtomicUsize::new(0);
-/// How many timed waits gave up after consuming a wake-up.
-static SWALLOWED: StdAtomicUsize = StdAtomicUsize::new(0);
-
-/// A deadline that passes when the thread's timed wait times out.
-#[derive(Clone, Copy, Debug)]
-struct Soon;
-
-impl Deadline for Soon {
-    fn has_passed(&self) -> bool {
-        EXPIRED.with(|e| e.load(Ordering::Relaxed))
-    }
-}
-
-struct LoomFutex<D>(core::marker::PhantomData<D>);
-
-impl<D: Deadline> WaitStrategy for LoomFutex<D> {
-    type Deadline = D;
-
-    fn wait(word: &WaitWord, expected: u32, deadline: Option<D>) -> WaitOutcome {
-        let (m, cv) = &*FUTEX;
-        let mut s = m.lock().unwrap();
-        // Checked under the futex lock, which every waker takes after changing the word.
-        if word.load(Ordering::SeqCst) != expected {
-            return WaitOutcome::Woken;
-        }
-        SLEPT.fetch_add(1, StdOrdering::Relaxed);
-        s.sleepers += 1;
-        if deadline.is_some() {
-            // Give wakers a chance to run while we "sleep", then time out.
-            drop(s);
-            thread::yield_now();
-            let mut s = m.lock().unwrap();
-            s.sleepers -= 1;
-            if s.tokens > 0 {
-                // Worst case: we take a wake-up and still report a timeout.
-                s.tokens -= 1;
-                SWALLOWED.fetch_add(1, StdOrdering::Relaxed);
-            }
-            EXPIRED.with(|e| e.store(true, Ordering::Relaxed));
-            return WaitOutcome::TimedOut;
-        }
-        while s.tokens == 0 {
-            s = cv.wait(s).unwrap();
-        }
-        s.tokens -= 1;
-        s.sleepers -= 1;
-        WaitOutcome::Woken
-    }
-
-    fn wake_one(_word: &WaitWord) {
-        let (m, cv) = &*FUTEX;
-        let mut s = m.lock().unwrap();
-        if s.tokens < s.sleepers {
-            s.tokens += 1;
-        }
-        cv.notify_all();
-    }
-
-    fn wake_all(_word: &WaitWord) {
-        let (m, cv) = &*FUTEX;
-        let mut s = m.lock().unwrap();
-        s.tokens = s.sleepers;
-        cv.notify_all();
-    }
 }
 
 /// Two threads contend; sleepers really sleep. A lost wake-up is a loom deadlock.

@@ -20,6 +20,28 @@
 //! phase of [`Lock`](crate::lock::Lock), crossbeam's `Backoff` and glibc's adaptive
 //! mutex.)
 //!
+//! # One wake-up in flight at a time (`notify_one`)
+//! Waking a sleeping thread takes tens of µs, and until the woken thread runs it is
+//! still counted as a sleeper: a producer putting an item every few ns would issue a
+//! wake-up syscall for every item in that window (measured: ~50 000 futex calls per
+//! million items between two threads, where crossbeam-channel makes ~1 000). So the
+//! state word holds, beside the count of sleepers, a `PENDING` flag: `notify_one` sets
+//! it when it wakes someone, and a `notify_one` that finds it set only sets `MORE`
+//! (once) instead of calling the OS. Every caller that leaves the sleepers — woken,
+//! timed out, or done without sleeping — clears both flags in the same atomic update,
+//! and if `MORE` was set it wakes every sleeper (so notifies skipped while one was in
+//! flight are never lost, however many there were; each woken sleeper re-checks its
+//! condition). Why `PENDING` is always collected: it is set only while a sleeper is
+//! counted, and each counted caller leaves eventually; a caller about to sleep that
+//! sees `PENDING` (a wake-up that found nobody asleep yet, or not it) leaves, re-checks
+//! and counts itself again instead of sleeping. The skipped notifier's change is seen by
+//! whoever collects the flag: the notifier's `SeqCst` fence precedes its look at the
+//! word, which is ordered before the collector's `SeqCst` update of it, followed by a
+//! `SeqCst` fence and the collector's re-check (the fence rule of C++20
+//! \[atomics.order\]). `notify_all` ignores the flags and always wakes everyone.
+//! (crossbeam-channel reaches the same by removing a sleeper from its waker list when it
+//! selects it; a list needs pointers, these two words work between processes.)
+//!
 //! Layout: two `u32` words, no pointers, valid in shared memory between processes and
 //! wasm workers when `W` is a process-shared strategy.
 
@@ -27,21 +49,30 @@ use core::fmt;
 use core::marker::PhantomData;
 
 use super::{Deadline, WaitOutcome, WaitStrategy};
-use crate::atomic::{counter_add, counter_sub, fence, maybe_const_fn, AtomicU32, Ordering};
+use crate::atomic::{counter_add, fence, maybe_const_fn, word_update, AtomicU32, Ordering};
+
+/// The bits of `state` that count the sleepers.
+const COUNT: u32 = MORE - 1;
+/// A `notify_one` was skipped while `PENDING` was set: whoever collects `PENDING` wakes
+/// every sleeper.
+const MORE: u32 = 1 << 30;
+/// A `notify_one` has woken (or tried to wake) a sleeper, and no sleeper has left since.
+const PENDING: u32 = 1 << 31;
 
 /// Sleepers of one primitive, and how to wake them (see the module docs).
 pub struct Waiters<W: WaitStrategy> {
-    /// The futex word: bumped by every notify that saw a sleeper.
+    /// The futex word: bumped by every notify that wakes.
     seq: AtomicU32,
-    /// How many callers are between announcing themselves and leaving `wait_until`.
-    sleepers: AtomicU32,
+    /// How many callers are between announcing themselves and leaving `wait_until`
+    /// (`COUNT` bits), and the `PENDING` / `MORE` flags of `notify_one`.
+    state: AtomicU32,
     _strategy: PhantomData<W>,
 }
 
 impl<W: WaitStrategy> fmt::Debug for Waiters<W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Waiters")
-            .field("sleepers", &self.sleepers.load(Ordering::Relaxed))
+            .field("sleepers", &self.sleepers())
             .finish()
     }
 }
@@ -58,7 +89,7 @@ impl<W: WaitStrategy> Waiters<W> {
         pub fn new() -> Self {
             Self {
                 seq: AtomicU32::new(0),
-                sleepers: AtomicU32::new(0),
+                state: AtomicU32::new(0),
                 _strategy: PhantomData,
             }
         }
@@ -101,19 +132,42 @@ impl<W: WaitStrategy> Waiters<W> {
                     return None;
                 }
             }
-            counter_add(&self.sleepers, 1, Ordering::SeqCst);
+            counter_add(&self.state, 1, Ordering::SeqCst);
             fence(Ordering::SeqCst);
             let key = self.seq.load(Ordering::Acquire);
             if let Some(r) = condition() {
-                counter_sub(&self.sleepers, 1, Ordering::Release);
+                self.leave();
                 return Some(r);
             }
+            // A wake-up on its way that may have found nobody asleep (or us not yet
+            // asleep): collect it and look again instead of sleeping past it. (Read
+            // after `key`: a notify that bumped `seq` before our look set `PENDING`
+            // before it bumped.)
+            if self.state.load(Ordering::Acquire) & PENDING != 0 {
+                self.leave();
+                continue;
+            }
             let outcome = W::wait(&self.seq, key, deadline);
-            counter_sub(&self.sleepers, 1, Ordering::Release);
+            self.leave();
             if outcome == WaitOutcome::TimedOut {
                 // Last look: the state may have changed just as the deadline passed.
                 return condition();
             }
+        }
+    }
+
+    /// Leaves the sleepers: one fewer, `PENDING` and `MORE` collected (and every
+    /// sleeper woken if a `notify_one` was skipped for the wake-up in flight), then a
+    /// fence that orders the caller's next look at its condition after the changes of
+    /// those skipped notifiers (see the module docs).
+    #[inline]
+    fn leave(&self) {
+        let (Ok(old) | Err(old)) = word_update(&self.state, Ordering::SeqCst, |s| {
+            Some((s & COUNT).wrapping_sub(1) & COUNT)
+        });
+        fence(Ordering::SeqCst);
+        if old & MORE != 0 {
+            self.notify_all();
         }
     }
 
@@ -132,9 +186,25 @@ impl<W: WaitStrategy> Waiters<W> {
     /// Only use it when every sleeper waits for the same kind of change and any one of
     /// them can consume it (e.g. "an item is available" for single-item pops); otherwise
     /// use [`notify_all`](Self::notify_all).
+    ///
+    /// At most one such wake-up is in flight: while a sleeper woken by an earlier
+    /// `notify_one` has not left yet, this only records that it was called (no system
+    /// call), and that sleeper wakes everyone when it leaves (see the module docs).
     #[inline]
     pub fn notify_one(&self) {
-        if self.has_sleepers() {
+        if !self.has_sleepers() {
+            return;
+        }
+        let claimed = word_update(&self.state, Ordering::SeqCst, |s| {
+            if s & COUNT == 0 || s & (PENDING | MORE) == PENDING | MORE {
+                None
+            } else if s & PENDING == 0 {
+                Some(s | PENDING)
+            } else {
+                Some(s | MORE)
+            }
+        });
+        if matches!(claimed, Ok(old) if old & PENDING == 0) {
             counter_add(&self.seq, 1, Ordering::Release);
             W::wake_one(&self.seq);
         }
@@ -153,11 +223,11 @@ impl<W: WaitStrategy> Waiters<W> {
     #[inline]
     fn has_sleepers(&self) -> bool {
         fence(Ordering::SeqCst);
-        self.sleepers.load(Ordering::Relaxed) != 0
+        self.state.load(Ordering::Relaxed) & COUNT != 0
     }
 
     /// How many callers are currently inside a blocking wait (a snapshot).
     pub fn sleepers(&self) -> u32 {
-        self.sleepers.load(Ordering::Relaxed)
+        self.state.load(Ordering::Relaxed) & COUNT
     }
 }

@@ -1,5 +1,4 @@
-//! The futex of the loom models that need real sleeping (shared by `loom_sync` and
-//! `loom_condvar_barrier`).
+//! The futexes of the loom models that need real sleeping.
 //!
 //! `LoomPark<D>`: `wait` sleeps on a loom condvar while the word holds `expected`,
 //! checked under the lock that `wake_*` takes, so a wake after the check cannot be
@@ -11,9 +10,11 @@
 #![allow(dead_code)]
 
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
 
-use loom::sync::atomic::Ordering;
+use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::sync::{Condvar, Mutex};
+use loom::thread;
 
 use conkit_core::wait::{Deadline, Never, WaitOutcome, WaitStrategy};
 use conkit_core::WaitWord;
@@ -59,5 +60,99 @@ impl<D: Deadline> WaitStrategy for LoomPark<D> {
 
     fn wake_all(word: &WaitWord) {
         Self::wake_one(word);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// `LoomFutex`, the exact futex model of `loom_lock` and `loom_waiters`: `wait` sleeps
+// until a later `wake_*` hands it a token; `wake_one` hands out exactly one token (if
+// someone sleeps without one), so a protocol that relies on waking more than one sleeper
+// per `wake_one` deadlocks. A timed wait may, at a point loom chooses, time out; the
+// adversarial case — it consumed a wake-up meant for another sleeper and still reports
+// `TimedOut` — is allowed by the contract and modelled. One futex for the whole model:
+// use it where a single word is waited on.
+
+pub struct FutexState {
+    pub sleepers: u32,
+    pub tokens: u32,
+}
+
+loom::lazy_static! {
+    /// The one futex of a model: its sleepers and undelivered wake-ups.
+    pub static ref FUTEX: (Mutex<FutexState>, Condvar) =
+        (Mutex::new(FutexState { sleepers: 0, tokens: 0 }), Condvar::new());
+}
+
+loom::thread_local! {
+    /// Whether this thread's timed wait has timed out (then its deadline has passed).
+    static EXPIRED: AtomicBool = AtomicBool::new(false);
+}
+
+/// How many real sleeps happened over all explored executions.
+pub static SLEPT: StdAtomicUsize = StdAtomicUsize::new(0);
+/// How many timed waits gave up after consuming a wake-up.
+pub static SWALLOWED: StdAtomicUsize = StdAtomicUsize::new(0);
+
+/// A deadline that passes when the thread's timed wait times out.
+#[derive(Clone, Copy, Debug)]
+pub struct Soon;
+
+impl Deadline for Soon {
+    fn has_passed(&self) -> bool {
+        EXPIRED.with(|e| e.load(Ordering::Relaxed))
+    }
+}
+
+/// The exact futex model (see above).
+pub struct LoomFutex<D>(core::marker::PhantomData<D>);
+
+impl<D: Deadline> WaitStrategy for LoomFutex<D> {
+    type Deadline = D;
+
+    fn wait(word: &WaitWord, expected: u32, deadline: Option<D>) -> WaitOutcome {
+        let (m, cv) = &*FUTEX;
+        let mut s = m.lock().unwrap();
+        // Checked under the futex lock, which every waker takes after changing the word.
+        if word.load(Ordering::SeqCst) != expected {
+            return WaitOutcome::Woken;
+        }
+        SLEPT.fetch_add(1, StdOrdering::Relaxed);
+        s.sleepers += 1;
+        if deadline.is_some() {
+            // Give wakers a chance to run while we "sleep", then time out.
+            drop(s);
+            thread::yield_now();
+            let mut s = m.lock().unwrap();
+            s.sleepers -= 1;
+            if s.tokens > 0 {
+                // Worst case: we take a wake-up and still report a timeout.
+                s.tokens -= 1;
+                SWALLOWED.fetch_add(1, StdOrdering::Relaxed);
+            }
+            EXPIRED.with(|e| e.store(true, Ordering::Relaxed));
+            return WaitOutcome::TimedOut;
+        }
+        while s.tokens == 0 {
+            s = cv.wait(s).unwrap();
+        }
+        s.tokens -= 1;
+        s.sleepers -= 1;
+        WaitOutcome::Woken
+    }
+
+    fn wake_one(_word: &WaitWord) {
+        let (m, cv) = &*FUTEX;
+        let mut s = m.lock().unwrap();
+        if s.tokens < s.sleepers {
+            s.tokens += 1;
+        }
+        cv.notify_all();
+    }
+
+    fn wake_all(_word: &WaitWord) {
+        let (m, cv) = &*FUTEX;
+        let mut s = m.lock().unwrap();
+        s.tokens = s.sleepers;
+        cv.notify_all();
     }
 }

@@ -1,0 +1,134 @@
+//! Loom models of `conkit_core::wait::Waiters`, the event count under every blocking
+//! primitive, with the exact futex model (`LoomFutex`: one `wake_one` wakes exactly one
+//! sleeper). Run with
+//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p conkit-core --release --test loom_waiters`.
+//!
+//! What they check: `notify_one` leaves the waking to a wake-up already in flight
+//! (`PENDING`) and records that it did (`MORE`); whoever collects the flags — the woken
+//! sleeper, a caller that was about to sleep, or a timed waiter that gave up — wakes
+//! the others. A notify that is skipped and never relayed leaves a consumer asleep with
+//! a token waiting for it: a loom deadlock.
+#![cfg(loom)]
+
+mod loom_common;
+
+use std::sync::atomic::Ordering as StdOrdering;
+
+use conkit_core::wait::{Never, Waiters};
+use loom::sync::atomic::{AtomicU32, Ordering};
+use loom::sync::Arc;
+use loom::thread;
+use loom_common::{LoomFutex, Soon, SLEPT};
+
+/// Tokens handed from producers to consumers through one `Waiters` (a counting
+/// semaphore made of an event count, as the queues use it: one item, one `notify_one`).
+struct Tokens<W: conkit_core::wait::WaitStrategy> {
+    count: AtomicU32,
+    waiters: Waiters<W>,
+}
+
+impl<W: conkit_core::wait::WaitStrategy> Tokens<W> {
+    fn new() -> Self {
+        Self {
+            count: AtomicU32::new(0),
+            waiters: Waiters::new(),
+        }
+    }
+
+    /// Takes a token if there is one (never waits).
+    fn try_take(&self) -> Option<()> {
+        self.count
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .ok()
+            .map(|_| ())
+    }
+
+    fn give(&self) {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        self.waiters.notify_one();
+    }
+
+    fn take(&self) {
+        self.waiters.wait(|| self.try_take());
+    }
+
+    fn take_until(&self, deadline: W::Deadline) -> bool {
+        self.waiters
+            .wait_until(Some(deadline), || self.try_take())
+            .is_some()
+    }
+}
+
+/// Two consumers, two producers, one token each: whichever notifies are skipped while
+/// the first wake-up is in flight, both consumers get a token.
+#[test]
+fn notify_one_skipped_while_a_wake_is_in_flight_is_relayed() {
+    loom::model(|| {
+        let t = Arc::new(Tokens::<LoomFutex<Never>>::new());
+        let consumers: Vec<_> = (0..2)
+            .map(|_| {
+                let t = Arc::clone(&t);
+                thread::spawn(move || t.take())
+            })
+            .collect();
+        let producer = {
+            let t = Arc::clone(&t);
+            thread::spawn(move || t.give())
+        };
+        t.give();
+        producer.join().unwrap();
+        for c in consumers {
+            c.join().unwrap();
+        }
+        assert_eq!(t.count.load(Ordering::SeqCst), 0);
+        assert_eq!(t.waiters.sleepers(), 0);
+    });
+    assert!(
+        SLEPT.load(StdOrdering::Relaxed) > 0,
+        "the sleeping path ran"
+    );
+}
+
+/// One consumer takes two tokens in a row from one producer: a `PENDING` left by the
+/// first wake-up (collected or not) never makes the second wait sleep through the
+/// second token.
+#[test]
+fn one_consumer_waits_twice() {
+    loom::model(|| {
+        let t = Arc::new(Tokens::<LoomFutex<Never>>::new());
+        let consumer = {
+            let t = Arc::clone(&t);
+            thread::spawn(move || {
+                t.take();
+                t.take();
+            })
+        };
+        t.give();
+        t.give();
+        consumer.join().unwrap();
+        assert_eq!(t.count.load(Ordering::SeqCst), 0);
+    });
+}
+
+/// A patient consumer and a timed one, two tokens: the timed consumer may take a
+/// token, time out, or take the wake-up meant for the patient one and give up; in every
+/// case the patient consumer gets a token, and no token is lost.
+#[test]
+fn timed_waiter_that_takes_the_wake_up_strands_nobody() {
+    loom::model(|| {
+        let t = Arc::new(Tokens::<LoomFutex<Soon>>::new());
+        let patient = {
+            let t = Arc::clone(&t);
+            thread::spawn(move || t.take())
+        };
+        let timed = {
+            let t = Arc::clone(&t);
+            thread::spawn(move || t.take_until(Soon))
+        };
+        t.give();
+        t.give();
+        patient.join().unwrap();
+        let got = u32::from(timed.join().unwrap());
+        assert_eq!(t.count.load(Ordering::SeqCst), 1 - got);
+    });
+}
