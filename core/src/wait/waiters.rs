@@ -23,8 +23,9 @@
 //! # One wake-up in flight at a time (`notify_one`)
 //! Waking a sleeping thread takes tens of µs, and until the woken thread runs it is
 //! still counted as a sleeper: a producer putting an item every few ns would issue a
-//! wake-up syscall for every item in that window (measured: ~50 000 futex calls per
-//! million items between two threads, where crossbeam-channel makes ~1 000). So the
+//! wake-up syscall for every item in that window (measured between the two threads of
+//! a `queue::Queue`: 2 000–19 000 futex calls per million items, where
+//! crossbeam-channel makes 100–500; with the flags below, 25–40). So the
 //! state word holds, beside the count of sleepers, a `PENDING` flag: `notify_one` sets
 //! it when it wakes someone, and a `notify_one` that finds it set only sets `MORE`
 //! (once) instead of calling the OS. Every caller that leaves the sleepers — woken,
