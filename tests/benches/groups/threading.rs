@@ -238,6 +238,22 @@ fn lock_contended(items: u64) -> Group<'static> {
         Contender::peer("CPython threading.Lock", |n| {
             harness::python(PY_LOCK_CONTENDED, n, 1_000_000)
         }),
+        // Not a rival: the floor of every contended row. No lock protecting one counter
+        // can do two threads' increments faster than one thread doing all of them with
+        // nobody to hand the lock to (CPython's GIL makes its own row this case).
+        Contender::peer("bound: threading::Lock, 1 thread × N", |n| {
+            let (l, c) = (conkit::threading::Lock::new(), AtomicU64::new(0));
+            let t0 = Instant::now();
+            for _ in 0..n {
+                let _g = black_box(&l).lock();
+                racy_increment(&c);
+            }
+            let t = t0.elapsed();
+            match c.load(Ordering::Relaxed) {
+                got if got == n => Ok(t),
+                got => Err(format!("WRONG RESULT: counted {got}, expected {n}")),
+            }
+        }),
     ];
     Group {
         id: "threading-lock-contended",
