@@ -472,7 +472,7 @@ mod heap {
 
     #[test]
     fn runtime_capacities_fill_exactly_and_keep_fifo_order() {
-        for n in [1usize, 3, if cfg!(miri) { 40 } else { 1000 }] {
+        for n in [1usize, 2, 3, 64, 65, if cfg!(miri) { 40 } else { 1000 }] {
             let q: HeapRingQueue<usize> = HeapRingQueue::with_capacity(cap(n));
             assert_eq!(q.maxsize(), n);
             for round in 0..3 {
@@ -518,7 +518,7 @@ mod heap {
     #[test]
     fn heap_mpmc_ring_runtime_capacities() {
         use conkit_core::mpmc::{Full, HeapMpmcRing};
-        for n in [1usize, 3, if cfg!(miri) { 40 } else { 1000 }] {
+        for n in [1usize, 2, 3, 64, 65, if cfg!(miri) { 40 } else { 1000 }] {
             let ring: HeapMpmcRing<usize> = HeapMpmcRing::with_capacity(cap(n));
             assert_eq!(ring.capacity(), n);
             assert_eq!(

@@ -179,7 +179,7 @@ pub type RingQueue<T, const N: usize, W = Spin> = RingQueueIn<T, [Slot<T>; N], W
 /// assert_eq!(q.maxsize(), 3);
 /// ```
 #[cfg(feature = "std")]
-pub type HeapRingQueue<T, W = Spin> = RingQueueIn<T, std::boxed::Box<[Slot<T>]>, W>;
+pub type HeapRingQueue<T, W = Spin> = RingQueueIn<T, crate::mpmc::HeapSlots<T>, W>;
 
 impl<T, const N: usize, W: WaitStrategy> RingQueueIn<T, [Slot<T>; N], W> {
     maybe_const_fn! {
@@ -192,7 +192,7 @@ impl<T, const N: usize, W: WaitStrategy> RingQueueIn<T, [Slot<T>; N], W> {
 }
 
 #[cfg(feature = "std")]
-impl<T, W: WaitStrategy> RingQueueIn<T, std::boxed::Box<[Slot<T>]>, W> {
+impl<T, W: WaitStrategy> RingQueueIn<T, crate::mpmc::HeapSlots<T>, W> {
     /// An empty queue of capacity exactly `capacity`, its slots on the heap.
     ///
     /// All `capacity` slots are allocated at once (one stamp word plus one `T` each).
