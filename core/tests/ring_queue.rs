@@ -550,6 +550,37 @@ mod heap {
         }
     }
 
+    /// A put on a full queue first waits for a batch of free slots (a sixteenth of
+    /// them), but only briefly: when the consumer frees a single slot and stops, the
+    /// put still completes, in order, and a timed put still times out when none frees.
+    #[test]
+    fn full_queue_put_waits_for_a_batch_only_briefly() {
+        let q: HeapRingQueue<usize, Park> = HeapRingQueue::with_capacity(cap(64));
+        for i in 0..64 {
+            q.put_nowait(i).unwrap();
+        }
+        thread::scope(|s| {
+            s.spawn(|| {
+                thread::sleep(Duration::from_millis(20));
+                assert_eq!(q.get_nowait(), Ok(0));
+            });
+            q.put(64).unwrap(); // one slot frees, never four
+        });
+        assert!(q.full());
+        for i in 1..=64 {
+            assert_eq!(q.get_nowait(), Ok(i));
+        }
+        let t: HeapRingQueue<u8, Timed> = HeapRingQueue::with_capacity(cap(64));
+        for _ in 0..64 {
+            t.put_nowait(0).unwrap();
+        }
+        let start = Instant::now();
+        assert_eq!(t.put_until(1, after(30)), Err(PutError::Full(1)));
+        assert!(start.elapsed() >= Duration::from_millis(30));
+        t.shutdown(false);
+        assert_eq!(t.put(2), Err(ShutDown(2)));
+    }
+
     #[test]
     fn heap_ring_drops_items_left() {
         let drops = Arc::new(AtomicUsize::new(0));

@@ -49,6 +49,22 @@
 //!   own blocking forms also pay a `SeqCst` fence. Under loom, which models `SeqCst`
 //!   operations as `AcqRel`, fences stand in for the `SeqCst` order (`loom_ring_queue`).
 //!
+//! # A full queue refills in batches
+//! A blocking put that finds the queue full does not take the first slot a getter
+//! frees: it first waits, for a few growing pauses (`W::relax`, about 130 spin hints
+//! in all with the OS strategies), until `capacity / 16` slots are free, then claims
+//! one as usual (queues of fewer than 32 slots skip this). Without it, a producer
+//! faster than its consumer refills each slot the moment it is freed, so the two
+//! threads write the same cache lines, item after item, and every item costs a few
+//! cache-line transfers between cores; with it, the producer writes a run of lines the
+//! consumer has left, while the consumer reads lines the producer has finished. It
+//! doubled 1-producer/1-consumer throughput through a 1024-slot `queue::Queue` on the
+//! 2-core test machine (about 22 to 43 M items/s; `crossbeam-channel` 34 M). The wait
+//! is bounded and stops at the put's deadline and at a shutdown, so it changes no
+//! outcome: a put still succeeds whenever a slot is free (only a little later), and
+//! `put_nowait` never waits. (crossbeam-channel and std's `sync_channel` take the
+//! first free slot.)
+//!
 //! # Semantics (Python 3.13's `queue.Queue`)
 //! As [`BaseQueue`](super::BaseQueue): `put*` count one unfinished task per item;
 //! `shutdown(false)`: puts fail, gets drain then fail; `shutdown(true)`: puts and gets
@@ -112,11 +128,18 @@ use core::fmt;
 use super::error::{GetError, PutError, ShutDown, TaskDoneError};
 use crate::atomic::{maybe_const_fn, AtomicBool, AtomicUsize, Ordering};
 use crate::mpmc::{Claim, MpmcRingIn, NoItem, NoSlot, Slot, SlotStorage};
-use crate::wait::{Spin, WaitStrategy, Waiters};
+use crate::wait::{Deadline, Spin, WaitStrategy, Waiters};
 use crate::CachePadded;
 
 /// The claims of the queue take part in Dekker pairs (see the module docs).
 const CLAIM: Ordering = Ordering::SeqCst;
+
+/// A putter that found the queue full waits for `capacity / ROOM_SHARE` free slots
+/// (see "A full queue refills in batches" in the module docs).
+const ROOM_SHARE: usize = 16;
+
+/// ... for at most this many `W::relax` pauses.
+const ROOM_ROUNDS: u32 = 7;
 
 /// What changes rarely (at shutdown, when a caller goes to sleep, when the last task is
 /// done) and is read often, away from the hot lines.
@@ -403,6 +426,7 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
     /// The waiting part of [`put_blocking`](Self::put_blocking).
     #[cold]
     fn put_waiting(&self, deadline: Option<W::Deadline>) -> Option<Result<Claim, ()>> {
+        self.wait_for_room(deadline);
         let waiters = &self.ring.sleepers().not_full;
         let mut announced = None;
         waiters.wait_until(deadline, || {
@@ -413,6 +437,31 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
             }
             self.claim_for_blocking_put()
         })
+    }
+
+    /// A putter that found the queue full first waits, briefly, until a batch of
+    /// slots is free: `capacity / ROOM_SHARE` of them, for at most `ROOM_ROUNDS`
+    /// pauses of `W::relax` (about 130 spin hints with the OS strategies), and never
+    /// past `deadline` or a shutdown. Then it takes any free slot as before. See "A
+    /// full queue refills in batches" in the module docs.
+    #[inline]
+    fn wait_for_room(&self, deadline: Option<W::Deadline>) {
+        let capacity = self.ring.capacity();
+        let want = capacity / ROOM_SHARE;
+        // Small queues have no batch to wait for; loom models the protocol, not this
+        // pause (it changes no state).
+        if want < 2 || cfg!(loom) {
+            return;
+        }
+        for round in 0..ROOM_ROUNDS.min(W::RELAX_ROUNDS) {
+            if capacity - self.ring.len() >= want
+                || self.ring.is_closed()
+                || deadline.is_some_and(|d| d.has_passed())
+            {
+                return;
+            }
+            W::relax(round);
+        }
     }
 
     /// The blocking get (mirror of [`put_blocking`](Self::put_blocking)).
