@@ -68,6 +68,19 @@
 //   LockId is neither Copy nor Clone (with the feature it may hold an atomic, lazily
 //   assigned id); it is Send + Sync and Debug.
 
+/// Runs `attempt` (one try or wait for `id`; `true` if it took the lock) between the
+/// detector's hooks: `before_acquire` first (`blocking`: the attempt may wait),
+/// `after_acquire` if it succeeded. What every lock's acquire goes through.
+#[inline]
+pub(crate) fn tracked_acquire(id: &LockId, blocking: bool, attempt: impl FnOnce() -> bool) -> bool {
+    before_acquire(id, blocking);
+    let ok = attempt();
+    if ok {
+        after_acquire(id);
+    }
+    ok
+}
+
 // ---------------------------------------------------------------------------------
 // Feature off: nothing.
 // ---------------------------------------------------------------------------------

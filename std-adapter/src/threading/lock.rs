@@ -92,9 +92,10 @@ impl Lock {
     /// in Python.
     #[inline]
     pub fn acquire(&self) {
-        deadlock::before_acquire(&self.id, true);
-        self.inner.acquire();
-        deadlock::after_acquire(&self.id);
+        deadlock::tracked_acquire(&self.id, true, || {
+            self.inner.acquire();
+            true
+        });
     }
 
     /// Takes the lock if it is free and returns whether it did; never waits (Python:
@@ -102,12 +103,7 @@ impl Lock {
     #[inline]
     #[must_use = "if it returns `true` the lock is held and must be released"]
     pub fn try_acquire(&self) -> bool {
-        deadlock::before_acquire(&self.id, false);
-        let ok = self.inner.try_acquire();
-        if ok {
-            deadlock::after_acquire(&self.id);
-        }
-        ok
+        deadlock::tracked_acquire(&self.id, false, || self.inner.try_acquire())
     }
 
     /// Takes the lock, waiting at most `timeout`; returns whether it took it (Python:
@@ -122,12 +118,9 @@ impl Lock {
     #[inline]
     #[must_use = "if it returns `true` the lock is held and must be released"]
     pub fn acquire_timeout(&self, timeout: Duration) -> bool {
-        deadlock::before_acquire(&self.id, true);
-        let ok = self.inner.acquire_until(deadline_after(timeout));
-        if ok {
-            deadlock::after_acquire(&self.id);
-        }
-        ok
+        deadlock::tracked_acquire(&self.id, true, || {
+            self.inner.acquire_until(deadline_after(timeout))
+        })
     }
 
     /// Releases the lock (Python: `release()`). Any thread may release it, not only the

@@ -107,9 +107,10 @@ impl RLock {
             // Re-entry never waits and is not a new acquisition for the detector.
             self.inner.acquire();
         } else {
-            deadlock::before_acquire(&self.id, true);
-            self.inner.acquire();
-            deadlock::after_acquire(&self.id);
+            deadlock::tracked_acquire(&self.id, true, || {
+                self.inner.acquire();
+                true
+            });
         }
     }
 
@@ -122,12 +123,7 @@ impl RLock {
         if self.inner.is_owned() {
             return self.inner.try_acquire();
         }
-        deadlock::before_acquire(&self.id, false);
-        let ok = self.inner.try_acquire();
-        if ok {
-            deadlock::after_acquire(&self.id);
-        }
-        ok
+        deadlock::tracked_acquire(&self.id, false, || self.inner.try_acquire())
     }
 
     /// Takes the lock, waiting at most `timeout` while another thread holds it; returns
@@ -143,12 +139,9 @@ impl RLock {
         if self.inner.is_owned() {
             return self.inner.try_acquire();
         }
-        deadlock::before_acquire(&self.id, true);
-        let ok = self.inner.acquire_until(deadline_after(timeout));
-        if ok {
-            deadlock::after_acquire(&self.id);
-        }
-        ok
+        deadlock::tracked_acquire(&self.id, true, || {
+            self.inner.acquire_until(deadline_after(timeout))
+        })
     }
 
     /// Undoes one acquisition by the calling thread; the lock is free once every
@@ -243,9 +236,10 @@ impl RLock {
         if self.inner.is_owned() {
             self.inner.acquire_depth(state.depth);
         } else {
-            deadlock::before_acquire(&self.id, true);
-            self.inner.acquire_depth(state.depth);
-            deadlock::after_acquire(&self.id);
+            deadlock::tracked_acquire(&self.id, true, || {
+                self.inner.acquire_depth(state.depth);
+                true
+            });
         }
     }
 }
