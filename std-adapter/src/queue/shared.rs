@@ -384,24 +384,19 @@ impl<B: Backend> Shared<B> {
     // Async forms: the wrapper's waker set polled with the core's never-waiting forms
     // (the pattern of the core's own `Async` front ends, over any backend).
 
-    pub(crate) async fn put_async(&self, item: B::Item) -> Result<(), ShutDown<B::Item>> {
+    /// The shape of every async operation that changes the queue: counted in
+    /// `async_waiting` while it runs, polled with `attempt` (which sets its flag when
+    /// the next slot holds a peer still in flight: no wake-up will follow, so the task
+    /// asks to be polled again at once), and once it succeeded it wakes the other
+    /// parked tasks.
+    async fn changing<R, E>(
+        &self,
+        mut attempt: impl FnMut(&mut bool) -> Option<Result<R, E>>,
+    ) -> Result<R, E> {
         let _counted = AsyncWaiter::enter(&self.async_waiting);
-        let mut pending = Some(item);
         let result = std::future::poll_fn(|cx| {
             let mut in_flight = false;
-            let poll =
-                self.q
-                    .wakers()
-                    .poll_until(cx, || match self.core().put_nowait(pending.take()?) {
-                        Ok(()) => Some(Ok(())),
-                        Err(PutError::ShutDown(item)) => Some(Err(ShutDown(item))),
-                        Err(PutError::Full(item)) => {
-                            pending = Some(item);
-                            // A getter in flight in the next slot: no wake-up will follow.
-                            in_flight = self.maxsize != 0 && self.core().qsize() < self.maxsize;
-                            None
-                        }
-                    });
+            let poll = self.q.wakers().poll_until(cx, || attempt(&mut in_flight));
             if poll.is_pending() && in_flight {
                 cx.waker().wake_by_ref();
             }
@@ -414,32 +409,32 @@ impl<B: Backend> Shared<B> {
         result
     }
 
-    pub(crate) async fn get_async(&self) -> Result<B::Item, ShutDown> {
-        let _counted = AsyncWaiter::enter(&self.async_waiting);
-        let result = std::future::poll_fn(|cx| {
-            let mut in_flight = false;
-            let poll = self
-                .q
-                .wakers()
-                .poll_until(cx, || match self.core().get_nowait() {
-                    Ok(item) => Some(Ok(item)),
-                    Err(GetError::ShutDown) => Some(Err(ShutDown(()))),
-                    Err(GetError::Empty) => {
-                        // A put in flight in the next slot: no wake-up will follow.
-                        in_flight = self.core().qsize() > 0;
-                        None
-                    }
-                });
-            if poll.is_pending() && in_flight {
-                cx.waker().wake_by_ref();
+    pub(crate) async fn put_async(&self, item: B::Item) -> Result<(), ShutDown<B::Item>> {
+        let mut pending = Some(item);
+        self.changing(|in_flight| match self.core().put_nowait(pending.take()?) {
+            Ok(()) => Some(Ok(())),
+            Err(PutError::ShutDown(item)) => Some(Err(ShutDown(item))),
+            Err(PutError::Full(item)) => {
+                pending = Some(item);
+                // A getter in flight in the next slot?
+                *in_flight = self.maxsize != 0 && self.core().qsize() < self.maxsize;
+                None
             }
-            poll
         })
-        .await;
-        if result.is_ok() {
-            self.q.wakers().wake_all();
-        }
-        result
+        .await
+    }
+
+    pub(crate) async fn get_async(&self) -> Result<B::Item, ShutDown> {
+        self.changing(|in_flight| match self.core().get_nowait() {
+            Ok(item) => Some(Ok(item)),
+            Err(GetError::ShutDown) => Some(Err(ShutDown(()))),
+            Err(GetError::Empty) => {
+                // A put in flight in the next slot?
+                *in_flight = self.core().qsize() > 0;
+                None
+            }
+        })
+        .await
     }
 
     pub(crate) async fn join_async(&self) {
