@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use core_affinity::CoreId;
-use harness::{latency, mpmc, push_pop, spsc, spsc_batched, Contender, Group, Kind, Res};
+use harness::{latency, mpmc, push_pop, spsc, spsc_batched, tri, Contender, Group, Kind, Res};
 
 /// Ring capacity of every queue contender (usable slots).
 const CAP: usize = 1024;
@@ -331,12 +331,6 @@ fn conkit_mpmc(contenders: &mut Vec<Contender<'static>>) {
 // 4. Uncontended lock + unlock
 // ---------------------------------------------------------------------------------
 
-/// Sum of 1..=n: every lock contender increments a counter under the lock and
-/// returns the new value.
-fn tri(n: u64) -> u64 {
-    n * (n + 1) / 2
-}
-
 fn lock_latency(items: u64, core: Option<CoreId>) -> Group<'static> {
     let mut contenders = Vec::new();
     conkit_locks(&mut contenders, core);
@@ -389,17 +383,7 @@ fn conkit_locks(contenders: &mut Vec<Contender<'static>>, core: Option<CoreId>) 
         ($name:expr, $make:expr) => {
             contenders.push(Contender::conkit($name, move |n| {
                 let l = $make;
-                let mut c = 0u64;
-                latency(
-                    core,
-                    n,
-                    |_| {
-                        let _g = black_box(&l).lock();
-                        c += 1;
-                        c
-                    },
-                    tri,
-                )
+                harness::guarded_count(core, n, || black_box(&l).lock())
             }));
         };
     }
@@ -408,23 +392,11 @@ fn conkit_locks(contenders: &mut Vec<Contender<'static>>, core: Option<CoreId>) 
         "conkit SpinLock acquire/release",
         move |n| {
             let l = SpinLock::new();
-            let mut c = 0u64;
-            latency(
+            harness::acquire_release_count(
                 core,
                 n,
-                |_| {
-                    let l = black_box(&l);
-                    l.acquire();
-                    c += 1;
-                    let v = c;
-                    // A failed release would break the sum check below.
-                    if l.release().is_ok() {
-                        v
-                    } else {
-                        0
-                    }
-                },
-                tri,
+                || black_box(&l).acquire(),
+                || black_box(&l).release().is_ok(),
             )
         },
     ));

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use core_affinity::CoreId;
 
 use super::Make;
-use crate::harness::{self, latency, Contender, Group, Kind, Res, StartLine};
+use crate::harness::{self, latency, tri, Contender, Group, Kind, Res, StartLine};
 
 /// The benchmarks of this module.
 pub fn all(items: u64, core: Option<CoreId>) -> Vec<(&'static str, Make)> {
@@ -30,12 +30,6 @@ pub fn all(items: u64, core: Option<CoreId>) -> Vec<(&'static str, Make)> {
             Box::new(move || event_ping_pong(items)),
         ),
     ]
-}
-
-/// Sum of 1..=n: every lock contender increments a counter under the lock and returns
-/// the new value.
-fn tri(n: u64) -> u64 {
-    n * (n + 1) / 2
 }
 
 // ---------------------------------------------------------------------------------
@@ -60,37 +54,15 @@ fn lock_uncontended(items: u64, core: Option<CoreId>) -> Group<'static> {
     let contenders = vec![
         Contender::conkit("conkit threading::Lock", move |n| {
             let l = conkit::threading::Lock::new();
-            let mut c = 0u64;
-            latency(
-                core,
-                n,
-                |_| {
-                    let _g = black_box(&l).lock();
-                    c += 1;
-                    c
-                },
-                tri,
-            )
+            harness::guarded_count(core, n, || black_box(&l).lock())
         }),
         Contender::conkit("conkit Lock acquire/release", move |n| {
             let l = conkit::threading::Lock::new();
-            let mut c = 0u64;
-            latency(
+            harness::acquire_release_count(
                 core,
                 n,
-                |_| {
-                    let l = black_box(&l);
-                    l.acquire();
-                    c += 1;
-                    let v = c;
-                    // A failed release would break the sum check.
-                    if l.release().is_ok() {
-                        v
-                    } else {
-                        0
-                    }
-                },
-                tri,
+                || black_box(&l).acquire(),
+                || black_box(&l).release().is_ok(),
             )
         }),
         Contender::peer("parking_lot::Mutex", move |n| {

@@ -802,6 +802,58 @@ pub fn latency(
     })
 }
 
+/// Sum of 1..=n: what a loop that counts one more under a lock on each of its `n`
+/// operations returns in all.
+pub fn tri(n: u64) -> u64 {
+    n * (n + 1) / 2
+}
+
+/// A [`latency`] loop of a data-less lock taken with a guard: `ops` times `enter()`
+/// (the guard releases the lock when dropped) and count one more under it.
+pub fn guarded_count<G>(
+    core: Option<CoreId>,
+    ops: u64,
+    mut enter: impl FnMut() -> G + Send,
+) -> Res<Duration> {
+    let mut c = 0u64;
+    latency(
+        core,
+        ops,
+        |_| {
+            let _g = enter();
+            c += 1;
+            c
+        },
+        tri,
+    )
+}
+
+/// As [`guarded_count`] with explicit `acquire` and `release` calls; a failed release
+/// (`false`) breaks the sum check.
+pub fn acquire_release_count(
+    core: Option<CoreId>,
+    ops: u64,
+    mut acquire: impl FnMut() + Send,
+    mut release: impl FnMut() -> bool + Send,
+) -> Res<Duration> {
+    let mut c = 0u64;
+    latency(
+        core,
+        ops,
+        |_| {
+            acquire();
+            c += 1;
+            let v = c;
+            if release() {
+                v
+            } else {
+                0
+            }
+        },
+        tri,
+    )
+}
+
 /// A single-thread SPSC loop: push `i + 1` through `p`, pop it back through `c`, `ops`
 /// times, on a thread pinned to `core`; the popped values must sum to `1 + … + ops`.
 pub fn push_pop<P: Send, C: Send>(
