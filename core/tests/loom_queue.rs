@@ -14,13 +14,14 @@
 //! that every blocked caller is woken.
 #![cfg(loom)]
 
+mod loom_common;
+
 use conkit_core::lock::{RawLock, ReleaseError};
 use conkit_core::queue::{GetError, PutError, Queue, ShutDown};
-use conkit_core::wait::{Never, WaitOutcome, WaitStrategy};
-use conkit_core::WaitWord;
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::sync::Arc;
 use loom::thread;
+use loom_common::UntilChanged;
 
 /// A minimal loom-visible test-and-set lock.
 struct LoomLock(AtomicBool);
@@ -50,25 +51,6 @@ impl RawLock for LoomLock {
     fn locked(&self) -> bool {
         self.0.load(Ordering::Relaxed)
     }
-}
-
-/// Sleeps until the word changes; wakes are implied by the change (a futex without
-/// spurious wake-ups).
-struct UntilChanged;
-
-impl WaitStrategy for UntilChanged {
-    type Deadline = Never;
-
-    fn wait(word: &WaitWord, expected: u32, _deadline: Option<Never>) -> WaitOutcome {
-        while word.load(Ordering::Acquire) == expected {
-            thread::yield_now();
-        }
-        WaitOutcome::Woken
-    }
-
-    fn wake_one(_: &WaitWord) {}
-
-    fn wake_all(_: &WaitWord) {}
 }
 
 type Q = Queue<u32, 1, LoomLock, UntilChanged>;

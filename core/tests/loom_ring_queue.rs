@@ -10,30 +10,12 @@
 //! claim against a `SeqCst` announcement, see the module docs of `queue::ring`).
 #![cfg(loom)]
 
+mod loom_common;
+
 use conkit_core::queue::{GetError, PutError, RingQueue, ShutDown};
-use conkit_core::wait::{Never, WaitOutcome, WaitStrategy};
-use conkit_core::WaitWord;
-use loom::sync::atomic::Ordering;
 use loom::sync::Arc;
 use loom::thread;
-
-/// Sleeps until the word changes (a futex without spurious wake-ups).
-struct UntilChanged;
-
-impl WaitStrategy for UntilChanged {
-    type Deadline = Never;
-
-    fn wait(word: &WaitWord, expected: u32, _deadline: Option<Never>) -> WaitOutcome {
-        while word.load(Ordering::Acquire) == expected {
-            thread::yield_now();
-        }
-        WaitOutcome::Woken
-    }
-
-    fn wake_one(_: &WaitWord) {}
-
-    fn wake_all(_: &WaitWord) {}
-}
+use loom_common::UntilChanged;
 
 type Q1 = RingQueue<u32, 1, UntilChanged>;
 

@@ -23,6 +23,26 @@ loom::lazy_static! {
     static ref PARK: (Mutex<()>, Condvar) = (Mutex::new(()), Condvar::new());
 }
 
+/// Sleeps until the word changes; wakes are implied by the change (a futex without
+/// spurious wake-ups, and without the cost of `LoomPark`'s lock): a missing or lost
+/// notification leaves a waiter spinning forever, which loom reports.
+pub struct UntilChanged;
+
+impl WaitStrategy for UntilChanged {
+    type Deadline = Never;
+
+    fn wait(word: &WaitWord, expected: u32, _deadline: Option<Never>) -> WaitOutcome {
+        while word.load(Ordering::Acquire) == expected {
+            thread::yield_now();
+        }
+        WaitOutcome::Woken
+    }
+
+    fn wake_one(_: &WaitWord) {}
+
+    fn wake_all(_: &WaitWord) {}
+}
+
 /// A deadline that has always passed.
 #[derive(Debug, Clone, Copy)]
 pub struct Expired;
