@@ -7,12 +7,19 @@
 //!   the `critical-section` implementation; this crate never enables one.
 //! * otherwise: `core::sync::atomic`.
 //!
+//! `AtomicU64` (the packed epoch-and-flags word of
+//! [`EventFlags`](crate::event_flags::EventFlags)) is loom's, or `core`'s where the
+//! target has 64-bit atomics; on cores without them (Cortex-M, RV32) it is
+//! `CsAtomicU64`: a `u64` whose every operation is a short `critical-section`.
+//!
 //! Every module of the crate takes its atomics, its `UnsafeCell` and its spin hint from
 //! here, never from `core` directly.
 
 #[cfg(loom)]
 #[allow(unused_imports)]
-pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{
+    fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+};
 
 #[cfg(all(not(loom), feature = "portable-atomic"))]
 #[allow(unused_imports)]
@@ -21,6 +28,76 @@ pub(crate) use portable_atomic::{fence, AtomicBool, AtomicU32, AtomicUsize, Orde
 #[cfg(all(not(loom), not(feature = "portable-atomic")))]
 #[allow(unused_imports)]
 pub(crate) use core::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicUsize, Ordering};
+
+#[cfg(all(not(loom), target_has_atomic = "64"))]
+#[allow(unused_imports)]
+pub(crate) use core::sync::atomic::AtomicU64;
+
+#[cfg(all(not(loom), not(target_has_atomic = "64")))]
+#[allow(unused_imports)]
+pub(crate) use cs_u64::CsAtomicU64 as AtomicU64;
+
+/// A 64-bit atomic for cores that have 32-bit atomics only (Cortex-M3/M4, RV32): every
+/// operation is a load and a store inside a `critical-section`, atomic on the
+/// single-core parts these targets are (and on any core with a correct
+/// `critical-section` implementation). The same API subset as `core`'s `AtomicU64`.
+#[cfg(all(not(loom), not(target_has_atomic = "64")))]
+#[allow(dead_code)] // Only `EventFlags` uses it, which needs compare-and-swap.
+mod cs_u64 {
+    use core::cell::Cell;
+
+    use super::Ordering;
+
+    /// A `u64` whose operations run inside `critical_section::with` (see the module).
+    #[derive(Debug)]
+    pub(crate) struct CsAtomicU64 {
+        value: critical_section::Mutex<Cell<u64>>,
+    }
+
+    impl CsAtomicU64 {
+        /// Holds `value`.
+        pub(crate) const fn new(value: u64) -> Self {
+            Self {
+                value: critical_section::Mutex::new(Cell::new(value)),
+            }
+        }
+
+        /// The value (ordering: a critical section orders everything).
+        pub(crate) fn load(&self, _order: Ordering) -> u64 {
+            critical_section::with(|cs| self.value.borrow(cs).get())
+        }
+
+        /// Or-s `bits` in; returns the previous value.
+        pub(crate) fn fetch_or(&self, bits: u64, _order: Ordering) -> u64 {
+            critical_section::with(|cs| {
+                let cell = self.value.borrow(cs);
+                let old = cell.get();
+                cell.set(old | bits);
+                old
+            })
+        }
+
+        /// Stores `new` if the value is `current`; never fails spuriously.
+        pub(crate) fn compare_exchange_weak(
+            &self,
+            current: u64,
+            new: u64,
+            _success: Ordering,
+            _failure: Ordering,
+        ) -> Result<u64, u64> {
+            critical_section::with(|cs| {
+                let cell = self.value.borrow(cs);
+                let old = cell.get();
+                if old == current {
+                    cell.set(new);
+                    Ok(old)
+                } else {
+                    Err(old)
+                }
+            })
+        }
+    }
+}
 
 /// The atomic word type that waiting strategies block on (see [`crate::wait::WaitStrategy`]).
 ///

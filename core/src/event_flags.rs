@@ -70,6 +70,14 @@
 //!   is one `fetch_or` plus (with a sleeping strategy) a wake of the sleepers, who
 //!   re-check their own masks. FreeRTOS defers this walk to its daemon task because it
 //!   is unbounded.
+//! * **A waiter satisfied by a `set` returns even if the bits are cleared before it
+//!   runs** (FreeRTOS releases waiters inside `xEventGroupSetBits`; here a waiter that
+//!   wakes to find its bits gone looks them up in a short history of what the cleared
+//!   bits were, see below). The history holds the last [`HISTORY`] removals: a waiter
+//!   that is kept from running while more than [`HISTORY`] removals happen may miss a
+//!   `set` that came and went among the oldest of them, and then waits for the next
+//!   one. Clear-on-exit waits only ever succeed by consuming bits that are set when
+//!   they look (a `set` consumed by another waiter, or cleared, is gone for them).
 //!
 //! # Algorithm and provenance
 //! One `AtomicU32` holds the flags. [`set`](EventFlags::set) is `fetch_or`,
@@ -83,12 +91,35 @@
 //! its bits; the party whose bits complete the wait mask clears the whole mask in the
 //! same compare-and-swap; the others wait until their own bits have been cleared.
 //!
+//! **The removal history** (what releases a waiter whose bits were cleared before it
+//! ran). The flags share one 64-bit word with an *epoch*: the number of removals of
+//! bits so far. Every operation that may remove bits (`clear`, a clear-on-exit wait, a
+//! `sync` that completes or withdraws) is one compare-and-swap that changes the flags
+//! and bumps the epoch together; then it writes the flags it replaced into
+//! `history[epoch % HISTORY]` (tagged with the epoch, published like a seqlock) and
+//! wakes the sleepers. `set` only or-s bits in and leaves the epoch alone, so between
+//! two removals the flags only grow, and the flags a removal replaced are the most that
+//! was set since the previous one. A non-consuming waiter whose condition does not hold
+//! notes the epoch of the word it looked at; from then on, besides the live flags, it
+//! accepts any history entry of that epoch or a later one that satisfies its condition.
+//! Why that is exact: a satisfying state that appeared after its look is either still
+//! there, or the first removal after it replaced a superset of it (the flags only grew
+//! in between), and that removal's epoch is at least the one it noted. Why it never
+//! reports a state that did not exist while it waited: such an entry was written by a
+//! removal that came after its look, from the flags that removal replaced. This is the
+//! generation idea of [`Event`](crate::event::Event) (and of Linux's futex condition
+//! variables) extended to 32 bits, with a bounded history instead of a list of
+//! waiters, so the type stays a plain struct of atomics.
+//!
 //! # Progress
-//! * `set`, `clear`, `get`, `try_wait` are **lock-free** (`set`/`clear` are one atomic
-//!   read-modify-write each, `get` one load; a clear-on-exit `try_wait` retries its
-//!   compare-and-swap only when another caller changed the word). They never wait:
-//!   legal in interrupt handlers. On cores without atomic read-modify-write (thumbv6m,
-//!   with the `portable-atomic` feature) each of them is a short critical section.
+//! * `set`, `clear`, `get`, `try_wait` are **lock-free** on cores with 64-bit atomics
+//!   (x86-64, AArch64, wasm32: `set` is one `fetch_or`, `get` one load; a `clear` that
+//!   removes bits, or a clear-on-exit `try_wait` that succeeds, is a compare-and-swap
+//!   retried only when another caller changed the word, plus a history write). They
+//!   never wait: legal in interrupt handlers. On cores without 64-bit atomics
+//!   (Cortex-M, RV32) the word's operations are each a short critical section (as
+//!   everything is on thumbv6m with the `portable-atomic` feature): still legal in
+//!   interrupt handlers, never waiting.
 //! * Blocking waits (`wait`, `wait_until`, `sync`) sleep with the strategy `W`; the
 //!   async front end parks the task's waker.
 //! * Waits are **not fair**: there is no FIFO of waiters, so among clear-on-exit waiters
@@ -99,7 +130,8 @@
 //! was requested) to one or many waiters, up to 32 per object, from any context. A
 //! flag is a bit, not a counter: two `set`s before a consuming wait are seen once. To
 //! count occurrences use a [`Semaphore`](crate::semaphore::Semaphore); to pass data use
-//! a queue; for a single flag use [`Event`](crate::event::Event) (built on this type).
+//! a queue; for a single flag use [`Event`](crate::event::Event) (the same idea in one
+//! 32-bit word, without a history bound).
 //!
 //! # Async
 //! With the `async` feature, `asynch::Async<EventFlags<W>, K>` adds
@@ -108,8 +140,14 @@
 
 use core::fmt;
 
-use crate::atomic::{maybe_const_fn, AtomicU32, Ordering};
+use crate::atomic::{fence, maybe_const_fn, AtomicU32, AtomicU64, Ordering};
 use crate::wait::{Spin, WaitStrategy, Waiters};
+
+/// How many past removals of bits an [`EventFlags`] remembers (see the
+/// [module docs](self)): a waiter whose condition a `set` met returns even if the bits
+/// are cleared before it runs, as long as at most this many removals (`clear`s,
+/// clear-on-exit waits, `sync` completions) happen before it gets to look.
+pub const HISTORY: usize = 4;
 
 /// How a wait on [`EventFlags`] is satisfied and what it does to the flags.
 ///
@@ -214,7 +252,8 @@ impl core::error::Error for FlagsError {}
 /// A group of 32 event flags (see the [module docs](self)), generic over how a blocked
 /// caller waits (`W`, [`Spin`] by default).
 ///
-/// Layout: one `u32` of flags plus the two `u32` words of [`Waiters`]; no pointers.
+/// Layout: no pointers; a `u64` (the flags and the removal epoch), the removal history
+/// (`2 × HISTORY` `u32` words) and the two `u32` words of [`Waiters`] (48 bytes).
 ///
 /// ```
 /// use conkit_core::event_flags::{EventFlags, FlagsError, WaitFlags};
@@ -229,13 +268,129 @@ impl core::error::Error for FlagsError {}
 /// assert_eq!(FLAGS.wait_any(0), Err(FlagsError::EmptyMask));
 /// ```
 pub struct EventFlags<W: WaitStrategy = Spin> {
-    flags: AtomicU32,
+    /// Low 32 bits: the flags; high 32 bits: the epoch, how many removals of bits
+    /// happened (wrapping).
+    word: AtomicU64,
+    /// `history[e % HISTORY]`: the flags that removal `e` replaced.
+    history: [Entry; HISTORY],
     waiters: Waiters<W>,
 }
 
-// SAFETY: `EventFlags` holds only atomics (the flags and the `Waiters` words); `W` is a
-// zero-sized strategy used only through associated functions and never stored, so
-// sharing or sending an `EventFlags` never shares or sends a `W` value.
+/// The flags of a packed word.
+#[inline]
+const fn flags_of(word: u64) -> u32 {
+    word as u32
+}
+
+/// The epoch of a packed word.
+#[inline]
+const fn epoch_of(word: u64) -> u32 {
+    (word >> 32) as u32
+}
+
+/// A packed word.
+#[inline]
+const fn pack(epoch: u32, flags: u32) -> u64 {
+    (epoch as u64) << 32 | flags as u64
+}
+
+/// One history entry: the flags a removal found, tagged with its epoch (a seqlock:
+/// `epoch << 1` while it is written, `epoch << 1 | 1` once it is complete).
+struct Entry {
+    tag: AtomicU32,
+    flags: AtomicU32,
+}
+
+impl Entry {
+    maybe_const_fn! {
+        /// An entry no epoch has written (tag `0`: "epoch 0 being written").
+        fn new() -> Self {
+            Self { tag: AtomicU32::new(0), flags: AtomicU32::new(0) }
+        }
+    }
+
+    /// The tag of epoch `epoch`'s complete entry.
+    #[inline]
+    const fn done(epoch: u32) -> u32 {
+        epoch << 1 | 1
+    }
+
+    /// Writes `flags` as epoch `epoch`'s entry.
+    #[inline]
+    fn write(&self, epoch: u32, flags: u32) {
+        self.tag.store(epoch << 1, Ordering::Relaxed);
+        fence(Ordering::Release);
+        self.flags.store(flags, Ordering::Relaxed);
+        self.tag.store(Self::done(epoch), Ordering::Release);
+    }
+
+    /// Epoch `epoch`'s entry, if it is complete and not overwritten.
+    #[inline]
+    fn read(&self, epoch: u32) -> Option<u32> {
+        if self.tag.load(Ordering::Acquire) != Self::done(epoch) {
+            return None;
+        }
+        let flags = self.flags.load(Ordering::Relaxed);
+        fence(Ordering::Acquire);
+        (self.tag.load(Ordering::Relaxed) == Self::done(epoch)).then_some(flags)
+    }
+}
+
+/// An empty history (a `const fn` natively; loom's atomics have no `const fn new`).
+#[cfg(not(loom))]
+const fn empty_history() -> [Entry; HISTORY] {
+    [const { Entry::new() }; HISTORY]
+}
+
+/// An empty history (a `const fn` natively; loom's atomics have no `const fn new`).
+#[cfg(loom)]
+fn empty_history() -> [Entry; HISTORY] {
+    core::array::from_fn(|_| Entry::new())
+}
+
+/// One wait in progress: its condition and, for a non-consuming wait that did not
+/// succeed at once, the epoch it first looked at (see the [module docs](self)).
+struct Watch {
+    mask: u32,
+    opts: WaitFlags,
+    since: Option<u32>,
+}
+
+impl Watch {
+    fn new(mask: u32, opts: WaitFlags) -> Self {
+        Self {
+            mask,
+            opts,
+            since: None,
+        }
+    }
+
+    /// Checks the condition once: `Some(flags)` when it is met now, or (non-consuming
+    /// waits) was met by flags that a removal replaced since this wait first looked.
+    fn check<W: WaitStrategy>(&mut self, group: &EventFlags<W>) -> Option<u32> {
+        if self.opts.clear_on_exit {
+            return group.try_wait(self.mask, self.opts).ok();
+        }
+        let (mask, opts) = (self.mask, self.opts);
+        let word = group.word.load(Ordering::Acquire);
+        let flags = flags_of(word);
+        if opts.satisfied_by(flags, mask) {
+            return Some(flags);
+        }
+        let epoch = epoch_of(word);
+        match self.since {
+            Some(since) => group.recall(since, epoch, |f| opts.satisfied_by(f, mask)),
+            None => {
+                self.since = Some(epoch);
+                None
+            }
+        }
+    }
+}
+
+// SAFETY: `EventFlags` holds only atomics (its word, the history entries and the
+// `Waiters` words); `W` is a zero-sized strategy used only through associated functions
+// and never stored, so sharing or sending an `EventFlags` never shares or sends a `W`.
 unsafe impl<W: WaitStrategy> Sync for EventFlags<W> {}
 // SAFETY: as above: no `W` value is ever stored.
 unsafe impl<W: WaitStrategy> Send for EventFlags<W> {}
@@ -267,7 +422,8 @@ impl<W: WaitStrategy> EventFlags<W> {
         /// The flags start as `flags`.
         pub fn with_flags(flags: u32) -> Self {
             Self {
-                flags: AtomicU32::new(flags),
+                word: AtomicU64::new(pack(0, flags)),
+                history: empty_history(),
                 waiters: Waiters::new(),
             }
         }
@@ -279,7 +435,7 @@ impl<W: WaitStrategy> EventFlags<W> {
     /// Never waits: legal in an interrupt handler. `mask == 0` changes nothing.
     #[inline]
     pub fn set(&self, mask: u32) -> u32 {
-        let before = self.flags.fetch_or(mask, Ordering::AcqRel);
+        let before = flags_of(self.word.fetch_or(u64::from(mask), Ordering::AcqRel));
         if before | mask != before {
             self.waiters.notify_all();
         }
@@ -293,17 +449,71 @@ impl<W: WaitStrategy> EventFlags<W> {
     /// the parties of a [`sync`](Self::sync) wait for their bits to be cleared.)
     #[inline]
     pub fn clear(&self, mask: u32) -> u32 {
-        let before = self.flags.fetch_and(!mask, Ordering::AcqRel);
-        if before & mask != 0 {
-            self.waiters.notify_all();
+        match self.change(|flags| (flags & mask != 0).then_some(flags & !mask)) {
+            Ok(before) | Err(before) => before,
         }
-        before
+    }
+
+    /// One change of the flags that may remove bits: a compare-and-swap loop in which
+    /// `update` maps the current flags to the new ones (`None`: leave them). A change
+    /// that removes bits bumps the epoch in the same step, then records the replaced
+    /// flags in the history; any change wakes the sleepers. Returns `Ok(flags
+    /// replaced)`, or `Err(flags seen)` when `update` declined.
+    fn change(&self, mut update: impl FnMut(u32) -> Option<u32>) -> Result<u32, u32> {
+        let mut word = self.word.load(Ordering::Acquire);
+        loop {
+            let (epoch, flags) = (epoch_of(word), flags_of(word));
+            let Some(next) = update(flags) else {
+                return Err(flags);
+            };
+            let removes = flags & !next != 0;
+            let next_epoch = if removes {
+                epoch.wrapping_add(1)
+            } else {
+                epoch
+            };
+            match self.word.compare_exchange_weak(
+                word,
+                pack(next_epoch, next),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    if removes {
+                        self.history[epoch as usize % HISTORY].write(epoch, flags);
+                    }
+                    if next != flags {
+                        self.waiters.notify_all();
+                    }
+                    return Ok(flags);
+                }
+                Err(now) => word = now,
+            }
+        }
+    }
+
+    /// The history entries of epochs `since..now` (the newest [`HISTORY`] of them, those
+    /// written already): the first whose flags satisfy `condition`.
+    #[cfg(not(conkit_mutant = "event_flags_no_history"))]
+    fn recall(&self, since: u32, now: u32, condition: impl Fn(u32) -> bool) -> Option<u32> {
+        let kept = now.wrapping_sub(since).min(HISTORY as u32);
+        (0..kept)
+            .map(|back| now.wrapping_sub(back + 1))
+            .filter_map(|epoch| self.history[epoch as usize % HISTORY].read(epoch))
+            .find(|&flags| condition(flags))
+    }
+
+    /// Mutant for the loom models: no history, a woken waiter only sees the live flags
+    /// (the behaviour before waiters were released by the `set` that satisfied them).
+    #[cfg(conkit_mutant = "event_flags_no_history")]
+    fn recall(&self, _since: u32, _now: u32, _condition: impl Fn(u32) -> bool) -> Option<u32> {
+        None
     }
 
     /// The current flags (a snapshot).
     #[inline]
     pub fn get(&self) -> u32 {
-        self.flags.load(Ordering::Acquire)
+        flags_of(self.word.load(Ordering::Acquire))
     }
 
     /// Checks the wait condition once; never waits (legal in an interrupt handler).
@@ -320,28 +530,23 @@ impl<W: WaitStrategy> EventFlags<W> {
         if mask == 0 {
             return Err(FlagsError::EmptyMask);
         }
-        let mut current = self.flags.load(Ordering::Acquire);
-        loop {
-            if !opts.satisfied_by(current, mask) {
-                return Err(FlagsError::WouldBlock);
-            }
-            if !opts.clear_on_exit {
-                return Ok(current);
-            }
-            match self.flags.compare_exchange_weak(
-                current,
-                current & !mask,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return Ok(current),
-                Err(now) => current = now,
-            }
+        let current = self.get();
+        if !opts.satisfied_by(current, mask) {
+            return Err(FlagsError::WouldBlock);
         }
+        if !opts.clear_on_exit {
+            return Ok(current);
+        }
+        self.change(|flags| opts.satisfied_by(flags, mask).then_some(flags & !mask))
+            .map_err(|_| FlagsError::WouldBlock)
     }
 
     /// Waits (with strategy `W`) until the flags satisfy the wait; returns the flags
     /// that satisfied it, before any clearing (see [`try_wait`](Self::try_wait)).
+    ///
+    /// A wait without clear-on-exit that a `set` satisfies returns those flags even if
+    /// the bits are cleared before it runs (within the [`HISTORY`] bound, see the
+    /// [module docs](self)).
     ///
     /// # Errors
     /// [`FlagsError::EmptyMask`] if `mask == 0` (at once, instead of waiting forever).
@@ -388,8 +593,9 @@ impl<W: WaitStrategy> EventFlags<W> {
         if mask == 0 {
             return Err(FlagsError::EmptyMask);
         }
+        let mut watch = Watch::new(mask, opts);
         self.waiters
-            .wait_until(deadline, || self.try_wait(mask, opts).ok())
+            .wait_until(deadline, || watch.check(self))
             .ok_or(FlagsError::Timeout)
     }
 
@@ -450,57 +656,34 @@ impl<W: WaitStrategy> EventFlags<W> {
             return Err(FlagsError::EmptyMask);
         }
         // Arrive: set our bits; the arrival that completes `wait_mask` clears it in the
-        // same step.
-        let mut current = self.flags.load(Ordering::Acquire);
-        loop {
-            let arrived = current | set_mask;
-            let complete = arrived & wait_mask == wait_mask;
-            let next = if complete {
+        // same step (a removal, recorded in the history as every removal is).
+        let mut completed = false;
+        let before = self.change(|flags| {
+            let arrived = flags | set_mask;
+            completed = arrived & wait_mask == wait_mask;
+            Some(if completed {
                 arrived & !wait_mask
             } else {
                 arrived
-            };
-            match self.flags.compare_exchange_weak(
-                current,
-                next,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => {
-                    if next != current {
-                        self.waiters.notify_all();
-                    }
-                    if complete {
-                        return Ok(arrived);
-                    }
-                    break;
-                }
-                Err(now) => current = now,
-            }
+            })
+        });
+        if completed {
+            // `update` never declines.
+            let (Ok(before) | Err(before)) = before;
+            return Ok(before | set_mask);
         }
         // Wait for the completing party to clear our bits.
         let completed = || {
-            let flags = self.flags.load(Ordering::Acquire);
+            let flags = self.get();
             (flags & own == 0).then_some(flags | wait_mask)
         };
         if let Some(flags) = self.waiters.wait_until(deadline, completed) {
             return Ok(flags);
         }
         // Timed out: take our bits back, unless the rendezvous completed just now.
-        let mut current = self.flags.load(Ordering::Acquire);
-        loop {
-            if current & own == 0 {
-                return Ok(current | wait_mask);
-            }
-            match self.flags.compare_exchange_weak(
-                current,
-                current & !own,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return Err(FlagsError::Timeout),
-                Err(now) => current = now,
-            }
+        match self.change(|current| (current & own != 0).then_some(current & !own)) {
+            Ok(_) => Err(FlagsError::Timeout),
+            Err(current) => Ok(current | wait_mask),
         }
     }
 }
@@ -508,7 +691,9 @@ impl<W: WaitStrategy> EventFlags<W> {
 #[cfg(feature = "async")]
 impl<W: WaitStrategy, const K: usize> crate::asynch::Async<EventFlags<W>, K> {
     /// Awaits until the flags satisfy the wait; returns the flags that satisfied it,
-    /// before any clearing.
+    /// before any clearing. As for the blocking [`EventFlags::wait`], a task that a
+    /// `set` satisfied completes even if the bits are cleared before it is polled
+    /// (within the [`HISTORY`] bound).
     ///
     /// Cancellation-safe: the check and the clear-on-exit are one atomic step taken
     /// during a poll, so a dropped future has consumed nothing.
@@ -519,11 +704,10 @@ impl<W: WaitStrategy, const K: usize> crate::asynch::Async<EventFlags<W>, K> {
         if mask == 0 {
             return Err(FlagsError::EmptyMask);
         }
-        let flags = core::future::poll_fn(|cx| {
-            self.wakers()
-                .poll_until(cx, || self.inner().try_wait(mask, opts).ok())
-        })
-        .await;
+        let mut watch = Watch::new(mask, opts);
+        let flags =
+            core::future::poll_fn(|cx| self.wakers().poll_until(cx, || watch.check(self.inner())))
+                .await;
         Ok(flags)
     }
 
@@ -551,9 +735,12 @@ impl<W: WaitStrategy, const K: usize> crate::asynch::Async<EventFlags<W>, K> {
         after
     }
 
-    /// Clears the bits of `mask`; returns the flags just before clearing.
+    /// Clears the bits of `mask`; returns the flags just before clearing. Wakes the
+    /// parked tasks too (a `sync`-style waiter may wait for bits to clear).
     pub fn clear(&self, mask: u32) -> u32 {
-        self.inner().clear(mask)
+        let before = self.inner().clear(mask);
+        self.wakers().wake_all();
+        before
     }
 
     /// The current flags (a snapshot).

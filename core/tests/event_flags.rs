@@ -1,6 +1,7 @@
-//! Tests of `conkit_core::event_flags` and `conkit_core::event` (which is built on it):
-//! every operation and error path, clear-on-exit exactly-once, wait-all across threads,
-//! timeouts, the `sync` rendezvous, ping-pong stress and the async front ends.
+//! Tests of `conkit_core::event_flags` and `conkit_core::event`: every operation and
+//! error path, clear-on-exit exactly-once, wait-all across threads, timeouts, the `sync`
+//! rendezvous, ping-pong stress, the async front ends, and the release rule (a waiter a
+//! `set` satisfied returns even if the bits are cleared before it runs; gh-57711).
 #![cfg(not(loom))]
 
 mod common;
@@ -10,7 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use conkit_core::event::Event;
-use conkit_core::event_flags::{EventFlags, FlagsError, WaitFlags};
+use conkit_core::event_flags::{EventFlags, FlagsError, WaitFlags, HISTORY};
 use conkit_core::wait::{Spin, WaitStrategy};
 
 const ITEMS: usize = if cfg!(miri) { 200 } else { 1_000_000 };
@@ -608,6 +609,195 @@ fn stress_event_handshake() {
 }
 
 // ---------------------------------------------------------------------------------
+// The release rule: every waiter present at a `set` that satisfies it returns, even if
+// the bits are cleared before it runs (CPython gh-57711 for `Event`; FreeRTOS event
+// groups release waiters inside `xEventGroupSetBits`). Before the fix a woken waiter
+// re-checked the live flags, found them clear and slept again.
+
+/// Starts `n` threads running `wait`, waits until they are blocked (announced and a
+/// grace period), runs `then`, and returns what each wait returned.
+fn with_blocked_waiters<R: Send>(
+    n: usize,
+    wait: impl Fn(usize) -> R + Sync,
+    then: impl FnOnce(),
+) -> Vec<R> {
+    let started = AtomicUsize::new(0);
+    thread::scope(|scope| {
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                let (started, wait) = (&started, &wait);
+                scope.spawn(move || {
+                    started.fetch_add(1, Ordering::SeqCst);
+                    wait(i)
+                })
+            })
+            .collect();
+        eventually("waiters started", || started.load(Ordering::SeqCst) == n);
+        thread::sleep(Duration::from_millis(if cfg!(miri) { 50 } else { 20 }));
+        then();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+fn event_set_then_clear_releases_every_waiter<W: WaitStrategy<Deadline = common::At>>() {
+    for round in 0..REPEAT.min(20) {
+        let e: Event<W> = Event::new();
+        let got = with_blocked_waiters(
+            5,
+            |_| e.wait_until(after(10_000)),
+            || {
+                e.set();
+                e.clear();
+            },
+        );
+        assert_eq!(got, [true; 5], "round {round}");
+        assert!(!e.is_set());
+    }
+}
+
+#[test]
+fn event_set_then_clear_releases_every_waiter_park() {
+    event_set_then_clear_releases_every_waiter::<Park>();
+}
+
+#[test]
+fn event_set_then_clear_releases_every_waiter_spin() {
+    event_set_then_clear_releases_every_waiter::<Timed>();
+}
+
+#[test]
+fn event_untimed_waiters_released_by_set_then_clear() {
+    let e: Event<Park> = Event::new();
+    let released = with_blocked_waiters(
+        3,
+        |_| e.wait(),
+        || {
+            e.set();
+            e.clear();
+        },
+    );
+    assert_eq!(released.len(), 3);
+}
+
+#[test]
+fn event_waiter_after_set_then_clear_is_not_released() {
+    let e: Event<Timed> = Event::new();
+    e.set();
+    e.clear();
+    let start = Instant::now();
+    assert!(!e.wait_until(after(30)), "that set was before it looked");
+    check_timeout(start, 30);
+}
+
+#[test]
+fn event_many_set_clear_pairs_release_every_waiter() {
+    let e: Event<Park> = Event::new();
+    let got = with_blocked_waiters(
+        4,
+        |_| e.wait_until(after(10_000)),
+        || {
+            for _ in 0..1000 {
+                e.set();
+                e.clear();
+            }
+        },
+    );
+    assert_eq!(got, [true; 4]);
+}
+
+fn flags_set_then_clear_releases_any_and_all<W: WaitStrategy<Deadline = common::At>>() {
+    for round in 0..REPEAT.min(20) {
+        let f: EventFlags<W> = EventFlags::with_flags(0b1000);
+        let got = with_blocked_waiters(
+            4,
+            |i| {
+                let opts = if i % 2 == 0 {
+                    WaitFlags::ANY
+                } else {
+                    WaitFlags::ALL
+                };
+                f.wait_until(0b011, opts, after(10_000))
+            },
+            || {
+                f.set(0b011);
+                f.clear(0b011);
+            },
+        );
+        assert_eq!(got, [Ok(0b1011); 4], "round {round}");
+        assert_eq!(f.get(), 0b1000);
+    }
+}
+
+#[test]
+fn flags_set_then_clear_releases_any_and_all_waiters_park() {
+    flags_set_then_clear_releases_any_and_all::<Park>();
+}
+
+#[test]
+fn flags_set_then_clear_releases_any_and_all_waiters_spin() {
+    flags_set_then_clear_releases_any_and_all::<Timed>();
+}
+
+#[test]
+fn flags_wait_all_not_released_by_bits_never_set_together() {
+    // 0b01 then 0b10, each cleared before the other is set: the flags never held
+    // 0b11, so a wait-all for 0b11 must not return.
+    let f: EventFlags<Park> = EventFlags::new();
+    let got = with_blocked_waiters(
+        1,
+        |_| f.wait_until(0b11, WaitFlags::ALL, after(300)),
+        || {
+            f.set(0b01);
+            f.clear(0b01);
+            f.set(0b10);
+            f.clear(0b10);
+        },
+    );
+    assert_eq!(got, [Err(FlagsError::Timeout)]);
+}
+
+#[test]
+fn flags_consumer_taking_the_bit_still_releases_plain_waiters() {
+    // A clear-on-exit waiter consumes the bit as soon as it is set; the plain waiters
+    // present at that `set` still return.
+    for _ in 0..REPEAT.min(20) {
+        let f: EventFlags<Park> = EventFlags::new();
+        let got = with_blocked_waiters(
+            4,
+            |i| {
+                let opts = if i == 0 {
+                    WaitFlags::ANY_CLEAR
+                } else {
+                    WaitFlags::ANY
+                };
+                f.wait_until(0b1, opts, after(10_000))
+            },
+            || {
+                f.set(0b1);
+            },
+        );
+        assert_eq!(got, [Ok(0b1); 4]);
+        assert_eq!(f.get(), 0, "the consumer took the bit");
+    }
+}
+
+#[test]
+fn flags_many_set_clear_pairs_release_every_waiter() {
+    let f: EventFlags<Park> = EventFlags::new();
+    let got = with_blocked_waiters(
+        3,
+        |_| f.wait_until(0b100, WaitFlags::ANY, after(10_000)),
+        || {
+            for _ in 0..1000 {
+                f.set(0b100);
+                f.clear(0b100);
+            }
+        },
+    );
+    assert_eq!(got, [Ok(0b100); 3]);
+}
+
+// ---------------------------------------------------------------------------------
 // Async
 
 #[cfg(feature = "async")]
@@ -730,5 +920,68 @@ mod asynch {
             block_on(e.wait());
         });
         assert!(e.is_set());
+    }
+    #[test]
+    fn async_event_parked_task_released_by_set_then_clear() {
+        let e: Async<Event, 2> = Async::new(Event::new());
+        let (woken, waker) = flag_waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut fut = pin!(e.wait());
+        assert!(fut.as_mut().poll(&mut cx).is_pending());
+        e.set();
+        e.clear();
+        assert!(woken.0.load(Ordering::SeqCst));
+        assert!(
+            fut.as_mut().poll(&mut cx).is_ready(),
+            "a set happened while it was parked"
+        );
+        // A future first polled after the pair waits for the next set.
+        let mut late = pin!(e.wait());
+        assert!(late.as_mut().poll(&mut cx).is_pending());
+        assert!(late.as_mut().poll(&mut cx).is_pending());
+    }
+
+    #[test]
+    fn async_flags_parked_task_released_by_set_then_clear() {
+        let f: Async<EventFlags, 4> = Async::new(EventFlags::new());
+        let (_, waker) = flag_waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut any = pin!(f.wait_any(0b11));
+        let mut all = pin!(f.wait_all(0b11));
+        assert!(any.as_mut().poll(&mut cx).is_pending());
+        assert!(all.as_mut().poll(&mut cx).is_pending());
+        f.set(0b11);
+        f.clear(0b11);
+        assert_eq!(any.as_mut().poll(&mut cx), Poll::Ready(Ok(0b11)));
+        assert_eq!(all.as_mut().poll(&mut cx), Poll::Ready(Ok(0b11)));
+    }
+
+    /// The history bound, exactly: a parked task that is not polled while `HISTORY`
+    /// further removals happen after the one that removed its bits misses that `set`;
+    /// with one removal fewer it still sees it.
+    #[test]
+    fn async_flags_history_holds_exactly_history_removals() {
+        for later in [HISTORY - 1, HISTORY] {
+            let f: Async<EventFlags, 4> = Async::new(EventFlags::new());
+            let (_, waker) = flag_waker();
+            let mut cx = Context::from_waker(&waker);
+            let mut fut = pin!(f.wait_any(0b1));
+            assert!(fut.as_mut().poll(&mut cx).is_pending());
+            f.set(0b1);
+            f.clear(0b1);
+            for _ in 0..later {
+                f.set(0b10);
+                f.clear(0b10);
+            }
+            let polled = fut.as_mut().poll(&mut cx);
+            if later < HISTORY {
+                assert_eq!(polled, Poll::Ready(Ok(0b1)), "{later} later removals");
+            } else {
+                assert!(
+                    polled.is_pending(),
+                    "{later} later removals: beyond the history"
+                );
+            }
+        }
     }
 }

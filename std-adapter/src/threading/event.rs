@@ -1,10 +1,14 @@
 //! [`Event`]: Python's `threading.Event` for OS threads.
 //!
 //! A thin wrapper over [`conkit_core::event::Event`] instantiated with the [`Futex`]
-//! strategy: a one-bit flag (bit 0 of the core's event-flags group) whose waiters sleep
-//! in the kernel through the core's event count (Vyukov's eventcount); see the core
-//! module for the algorithm and the no-lost-wake-up argument. This module adds Python's
-//! names and `Duration` timeouts.
+//! strategy: a one-bit flag with a generation count, whose waiters sleep in the kernel
+//! through the core's event count (Vyukov's eventcount); see the core module for the
+//! algorithm and the no-lost-wake-up argument. This module adds Python's names and
+//! `Duration` timeouts.
+//!
+//! As in CPython (gh-57711), every thread waiting when [`set`](Event::set) is called
+//! returns `true`, even if another thread calls [`clear`](Event::clear) before it gets
+//! to run.
 //!
 //! | Python | conkit |
 //! |---|---|
@@ -28,8 +32,9 @@ use crate::wait::{deadline_after, Futex};
 ///
 /// [`set`](Self::set) raises the flag and wakes every waiter; while it is set,
 /// [`wait`](Self::wait) returns at once; [`clear`](Self::clear) lowers it again. It is a
-/// level, not a count: waiting does not consume it. A `set()` immediately followed by
-/// `clear()` may go unseen by a waiter that did not look in between, as in Python.
+/// level, not a count: waiting does not consume it. Every thread waiting when `set()`
+/// is called returns (`true`), even if `clear()` follows at once, as in Python; a
+/// thread that starts waiting after the `clear()` waits for the next `set()`.
 ///
 /// ```
 /// use std::time::Duration;
@@ -89,14 +94,16 @@ impl Event {
     }
 
     /// Waits until the flag is set; returns at once if it is (Python: `wait()`, which
-    /// always returns `True`; here the return itself says the flag was seen set).
+    /// always returns `True`; here the return itself says a `set` was seen: the flag was
+    /// set when it looked, or a `set` happened while it waited).
     #[inline]
     pub fn wait(&self) {
         self.inner.wait();
     }
 
-    /// Waits until the flag is set or `timeout` passes, and returns the flag (Python
-    /// 3.1+: `wait(timeout)`; `false` means it timed out).
+    /// Waits until the flag is set or `timeout` passes (Python 3.1+: `wait(timeout)`):
+    /// `true` if the flag was set when it looked or a `set` happened while it waited
+    /// (even if cleared since), `false` if it timed out.
     ///
     /// The timeout is a deadline: spurious wake-ups do not extend it. A zero timeout
     /// only looks; `Duration::MAX` saturates to decades (Python raises `OverflowError`
