@@ -109,6 +109,7 @@
 
 mod base;
 mod error;
+pub mod heap;
 #[cfg(any(feature = "portable-atomic", target_has_atomic = "ptr"))]
 pub mod ring;
 mod store;
