@@ -28,6 +28,12 @@
 //! Every lock here is **blocking**, none is lock-free: a holder that stops (preempted,
 //! interrupted, crashed) stops everybody waiting for it. The `try_*` forms never wait.
 //!
+//! # Panics
+//! A panic while a lock is held never leaves it held: the guards ([`MutexGuard`] and
+//! the locks' own) release on drop, also while unwinding, and so does
+//! [`RawMutex::with_lock`]. There is no poisoning: the data keeps whatever the
+//! critical section did to it before it panicked.
+//!
 //! # Interrupts
 //! A spin lock (and `Lock<Spin>`) must never be taken with `acquire`/`lock` both in an
 //! interrupt handler and in the main loop of the same core without masking interrupts:

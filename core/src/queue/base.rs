@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use super::error::{GetError, PutError, ShutDown, TaskDoneError};
+use super::error::{FixedCapacity, GetError, PutError, ShutDown, TaskDoneError};
 use super::store::{Fifo, Lifo, Priority, QueueStore};
 use crate::atomic::{maybe_const_fn, AtomicBool, Ordering, UnsafeCell};
 use crate::lock::{CriticalSectionMutex, RawMutex};
@@ -295,6 +295,22 @@ impl<S: QueueStore, M: RawMutex, W: WaitStrategy> BaseQueue<S, M, W> {
         self.locked(|st| st.store.capacity())
     }
 
+    /// Changes the capacity (Python: assigning `q.maxsize`), where the store allows it
+    /// ([`QueueStore::set_capacity`]; the std adapter's growable stores do, the
+    /// fixed-capacity stores here only accept their `N`). `usize::MAX` means unbounded.
+    ///
+    /// The next put honours the new bound. Items already queued stay, even beyond a
+    /// smaller bound (puts then wait until gets bring the count below it). Every blocked
+    /// putter is woken to look again, so a larger bound lets them in at once.
+    ///
+    /// # Errors
+    /// [`FixedCapacity`] if the store's capacity cannot change; nothing changed.
+    pub fn set_maxsize(&self, capacity: usize) -> Result<(), FixedCapacity> {
+        self.locked(|st| st.store.set_capacity(capacity))?;
+        self.not_full.notify_all();
+        Ok(())
+    }
+
     /// Items put and not yet marked done with [`task_done`](Self::task_done) (Python's
     /// `unfinished_tasks` attribute).
     pub fn unfinished_tasks(&self) -> usize {
@@ -545,6 +561,16 @@ impl<S: QueueStore, M: RawMutex, W: WaitStrategy, const K: usize>
     /// As [`BaseQueue::task_done`].
     pub fn task_done(&self) -> Result<(), TaskDoneError> {
         self.inner().task_done()?;
+        self.wakers().wake_all();
+        Ok(())
+    }
+
+    /// [`BaseQueue::set_maxsize`], then wakes the parked tasks (a putter may fit now).
+    ///
+    /// # Errors
+    /// As [`BaseQueue::set_maxsize`].
+    pub fn set_maxsize(&self, capacity: usize) -> Result<(), FixedCapacity> {
+        self.inner().set_maxsize(capacity)?;
         self.wakers().wake_all();
         Ok(())
     }

@@ -115,7 +115,7 @@ pub mod ring;
 mod store;
 
 pub use base::BaseQueue;
-pub use error::{GetError, PutError, ShutDown, TaskDoneError};
+pub use error::{FixedCapacity, GetError, PutError, ShutDown, TaskDoneError};
 #[cfg(all(
     feature = "std",
     any(feature = "portable-atomic", target_has_atomic = "ptr")

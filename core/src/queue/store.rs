@@ -21,6 +21,7 @@ use core::fmt;
 use heapless::{Deque, Vec};
 
 use super::heap;
+use super::FixedCapacity;
 
 /// The container behind a [`BaseQueue`](super::BaseQueue): it decides the order, the
 /// queue does the locking, waiting and task accounting.
@@ -59,6 +60,23 @@ pub trait QueueStore {
     /// `true` when `len() >= capacity()` (never for an unbounded store).
     fn is_full(&self) -> bool {
         self.len() >= self.capacity()
+    }
+
+    /// Changes the capacity to `capacity` (`usize::MAX`: unbounded), as Python's
+    /// `q.maxsize = n` does; items already stored stay, even if there are more of them
+    /// (then the store is full until enough are taken).
+    ///
+    /// The default, for stores whose capacity is fixed, accepts only the current
+    /// capacity.
+    ///
+    /// # Errors
+    /// [`FixedCapacity`] when the store cannot take this capacity; nothing changed.
+    fn set_capacity(&mut self, capacity: usize) -> Result<(), FixedCapacity> {
+        if capacity == self.capacity() {
+            Ok(())
+        } else {
+            Err(FixedCapacity)
+        }
     }
 }
 
