@@ -478,6 +478,56 @@ fn priority_store_keeps_every_item_and_the_order_whatever_comparison_panics() {
     });
 }
 
+/// The same algorithm over the std adapter's storage, a `Vec` (core's `std` feature).
+#[cfg(feature = "std")]
+#[test]
+fn heap_over_a_vec_keeps_every_item_and_the_order_whatever_comparison_panics() {
+    use conkit_core::queue::heap;
+    let rounds = if cfg!(miri) { 150 } else { 20_000 };
+    within(move || {
+        let alive = Arc::new(AtomicUsize::new(0));
+        let mut items: Vec<Key> = Vec::new();
+        let mut model: Vec<u32> = Vec::new();
+        let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+        for _ in 0..rounds {
+            let fuse = rng.below(6) as usize;
+            let push = model.is_empty() || (model.len() < 40 && rng.below(2) == 0);
+            arm_cmp(fuse);
+            if push {
+                let key = rng.below(30) as u32;
+                let item = Key::new(key, &alive);
+                if let Ok(r) =
+                    panic::catch_unwind(AssertUnwindSafe(|| heap::push(&mut items, item)))
+                {
+                    assert!(r.is_ok(), "a Vec is never full");
+                    model.push(key);
+                }
+            } else if let Ok(item) = panic::catch_unwind(AssertUnwindSafe(|| heap::pop(&mut items)))
+            {
+                let min = *model.iter().min().unwrap();
+                assert_eq!(item.unwrap().key, min);
+                let at = model.iter().position(|&k| k == min).unwrap();
+                model.swap_remove(at);
+            }
+            disarm_cmp();
+            assert_eq!(items.len(), model.len());
+            assert_eq!(alive.load(AtomicOrdering::SeqCst), model.len());
+            // Heap order holds after every call, panicked or not.
+            assert!((1..items.len()).all(|i| items[(i - 1) / 2].key <= items[i].key));
+            assert_eq!(
+                heap::peek(&items).map(|k| k.key),
+                model.iter().min().copied()
+            );
+        }
+        model.sort_unstable();
+        let mut got = Vec::new();
+        while let Some(item) = heap::pop(&mut items) {
+            got.push(item.key);
+        }
+        assert_eq!(got, model);
+    });
+}
+
 #[test]
 fn priority_store_full_push_hands_the_item_back_without_comparing() {
     within(|| {
