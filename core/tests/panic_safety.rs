@@ -790,3 +790,47 @@ fn barrier_single_party_action_panic_leaves_it_broken_then_resettable() {
         assert_eq!(barrier.wait(|| true), Ok(0));
     });
 }
+
+// ---------------------------------------------------------------------------------------
+// Async wakers
+
+#[cfg(feature = "async")]
+#[test]
+fn waker_set_wakes_every_task_when_one_waker_panics() {
+    use conkit_core::asynch::WakerSet;
+    use std::task::{Wake, Waker};
+
+    struct Counting {
+        woken: Arc<AtomicUsize>,
+        bomb: bool,
+    }
+    impl Wake for Counting {
+        fn wake(self: Arc<Self>) {
+            self.woken.fetch_add(1, AtomicOrdering::SeqCst);
+            if self.bomb {
+                panic!("planned panic in Waker::wake");
+            }
+        }
+    }
+
+    within(|| {
+        let set: WakerSet<4> = WakerSet::new();
+        let woken = Arc::new(AtomicUsize::new(0));
+        for bomb in [false, true, false] {
+            let w = Waker::from(Arc::new(Counting {
+                woken: woken.clone(),
+                bomb,
+            }));
+            assert!(set.register(&w));
+        }
+        assert!(panics(|| set.wake_all()));
+        assert_eq!(
+            woken.load(AtomicOrdering::SeqCst),
+            3,
+            "a waker after the panicking one was not woken"
+        );
+        // The set is empty and usable.
+        set.wake_all();
+        assert_eq!(woken.load(AtomicOrdering::SeqCst), 3);
+    });
+}
