@@ -33,6 +33,13 @@ use super::FixedCapacity;
 /// The methods run inside the queue's critical section: keep them short, and never call
 /// back into the queue that owns the store (doing so panics, see
 /// [`BaseQueue`](super::BaseQueue)).
+///
+/// # Panics
+/// A method may panic (e.g. through the items' `Ord`): the queue releases its lock and
+/// counts no task for a push that did not return `Ok`, so it stays usable, but the
+/// store keeps whatever state the panicking method left it in. Make `push` and `pop`
+/// all-or-nothing, as the shipped stores are (for a heap, see [`heap`](super::heap)),
+/// to keep Python's rule that a failed put or get leaves the queue as it was.
 pub trait QueueStore {
     /// The item type.
     type Item;
