@@ -85,14 +85,19 @@ impl<const K: usize> WakerSet<K> {
     }
 
     /// Wakes and removes every parked waker. Wakers run outside the critical section.
+    ///
+    /// # Panics
+    /// If a waker's `wake` (executor code) panics, the other wakers are still woken,
+    /// then the panic propagates: with the `std` feature each `wake` is caught and the
+    /// first panic re-raised after the last one; without it the remaining wakers are
+    /// woken while the panic unwinds (a second panicking `wake` then aborts).
     pub fn wake_all(&self) {
         let taken: [Option<Waker>; K] = critical_section::with(|cs| {
             let mut slots = self.slots.borrow_ref_mut(cs);
             core::mem::replace(&mut *slots, [const { None }; K])
         });
-        for waker in taken.into_iter().flatten() {
-            waker.wake();
-        }
+        let mut wakers = taken.into_iter().flatten();
+        crate::unwind::each_to_end(|| wakers.next(), Waker::wake);
     }
 
     /// The poll loop of every async operation: `Ready` when `condition` holds, otherwise

@@ -192,6 +192,12 @@ impl<W: WaitStrategy> Barrier<W> {
     /// [`abort`](Self::abort), a failed action, a [`reset`](Self::reset) during the
     /// wait, or a party's deadline; a caller whose deadline passes breaks the barrier for
     /// every party, as in Python).
+    ///
+    /// # Panics
+    /// If `action` panics, the barrier is broken (every other party of the round gets
+    /// [`BrokenBarrier`]), this caller is uncounted, and the panic continues in this
+    /// caller; [`reset`](Self::reset) makes the barrier usable again. A panic of the
+    /// deadline's clock likewise uncounts the caller before it propagates.
     pub fn wait_until(
         &self,
         deadline: Option<W::Deadline>,

@@ -76,6 +76,15 @@
 //! code. Notifying with nobody waiting costs one load. Neither `wait` nor `notify` may be
 //! called from an interrupt handler (both need the lock).
 //!
+//! # Panics
+//! User code runs in a wait (the `release` / `reacquire` closures, a custom lock's
+//! methods, the deadline's clock). A panic there never leaves the three semaphores out
+//! of step: a waiter that unwinds before it was woken takes its token back, and one
+//! already chosen by a notifier completes the hand-shake. A predicate loop (Python's
+//! `wait_for`) evaluates its predicate with the lock held and outside the wait, so a
+//! panicking predicate leaves the condition variable untouched, and the lock to the
+//! caller's scope (its guard).
+//!
 //! # Rules
 //! `wait*` and `notify*` must be called while holding the lock that guards the
 //! condition, the same lock for every caller. Breaking this rule is never undefined
@@ -89,6 +98,7 @@ use core::fmt;
 
 use crate::lock::{RawLock, ReleaseError};
 use crate::semaphore::Semaphore;
+use crate::unwind::OnDrop;
 use crate::wait::{Spin, WaitStrategy};
 
 /// A condition variable for any lock (see the [module docs](self) for the algorithm,
@@ -136,6 +146,13 @@ impl<W: WaitStrategy> Condvar<W> {
     ///
     /// The caller must hold the lock when calling. `release` may hand over state, e.g. a
     /// guard's parts or a reentrant lock's depth; `reacquire` restores it.
+    ///
+    /// # Panics
+    /// If `release` or the deadline's [`has_passed`](crate::wait::Deadline::has_passed)
+    /// panics, the caller leaves as a waiter that was never counted (or, if a notifier
+    /// had already chosen it, completes that notifier's hand-shake, so `notify` never
+    /// waits for it), and the panic propagates; `reacquire` is not called. If
+    /// `reacquire` panics, the wait itself is complete (the notify was counted).
     ///
     /// ```
     /// use conkit_core::condvar::Condvar;
@@ -226,24 +243,32 @@ impl<W: WaitStrategy> Condvar<W> {
             // rather than sleep uncounted.
             return release().map(|s| (s, false));
         }
+        // Until a wake-up permit is ours, leaving (a failed release, or a panic in
+        // `release` or in the deadline's clock) takes the token back, or completes the
+        // hand-shake of a notifier that claimed it, so no notifier waits for us.
+        let announced = OnDrop(|| {
+            if self.leave() {
+                // A notifier (not holding the lock either, or the release would not
+                // have failed) claimed the token: complete its hand-shake.
+                let _ = self.woken.release();
+            }
+        });
         let state = match release() {
             Ok(state) => state,
             Err(e) => {
-                if self.leave() {
-                    // A notifier (not holding the lock either, or the release would
-                    // not have failed) claimed the token: complete its hand-shake.
-                    let _ = self.woken.release();
-                }
+                drop(announced);
                 return Err(e);
             }
         };
-        let notified = match deadline {
+        let woken = match deadline {
             None => {
                 self.wakeups.acquire();
                 true
             }
-            Some(d) => self.wakeups.acquire_until(d) || self.leave(),
+            Some(d) => self.wakeups.acquire_until(d),
         };
+        core::mem::forget(announced);
+        let notified = woken || self.leave();
         if notified {
             // The hand-shake: the notifier is waiting (holding the lock) for this.
             let _ = self.woken.release();

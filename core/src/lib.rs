@@ -32,6 +32,8 @@ extern crate std;
 
 mod atomic;
 mod cache_padded;
+#[allow(dead_code)]
+mod unwind;
 
 #[cfg(any(feature = "portable-atomic", target_has_atomic = "32"))]
 pub mod barrier;

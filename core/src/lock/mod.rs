@@ -28,6 +28,12 @@
 //! Every lock here is **blocking**, none is lock-free: a holder that stops (preempted,
 //! interrupted, crashed) stops everybody waiting for it. The `try_*` forms never wait.
 //!
+//! # Panics
+//! A panic while a lock is held never leaves it held: the guards ([`MutexGuard`] and
+//! the locks' own) release on drop, also while unwinding, and so does
+//! [`RawMutex::with_lock`]. There is no poisoning: the data keeps whatever the
+//! critical section did to it before it panicked.
+//!
 //! # Interrupts
 //! A spin lock (and `Lock<Spin>`) must never be taken with `acquire`/`lock` both in an
 //! interrupt handler and in the main loop of the same core without masking interrupts:
@@ -111,23 +117,42 @@ pub trait RawLock {
 /// Mutual exclusion as a scope: runs `f` with the lock held.
 pub trait RawMutex {
     /// Runs `f` under mutual exclusion and returns its result.
+    ///
+    /// # Panics
+    /// If `f` panics, the panic propagates to the caller. Implementations must leave the
+    /// mutex free when `f` unwinds (the blanket implementation for every [`RawLock`]
+    /// and [`CriticalSectionMutex`] do), so that a panic in user code run under the
+    /// lock (an item's `Ord`, a store method) never leaves it held.
     fn with_lock<R>(&self, f: impl FnOnce() -> R) -> R;
+}
+
+/// Releases a held [`RawLock`] when dropped: at the end of [`RawMutex::with_lock`], and
+/// also when its closure unwinds.
+struct ReleaseOnDrop<'a, L: RawLock + ?Sized>(&'a L);
+
+impl<L: RawLock + ?Sized> Drop for ReleaseOnDrop<'_, L> {
+    #[inline]
+    fn drop(&mut self) {
+        // Made right after the acquisition in `with_lock`: we hold the lock.
+        self.0.release_held();
+    }
 }
 
 impl<L: RawLock> RawMutex for L {
     #[inline]
     fn with_lock<R>(&self, f: impl FnOnce() -> R) -> R {
         self.acquire();
-        let r = f();
-        // We hold the lock we just acquired.
-        self.release_held();
-        r
+        let _release = ReleaseOnDrop(self);
+        f()
     }
 }
 
 /// Mutual exclusion by `critical_section::with`: interrupt-safe on single-core firmware
 /// (interrupts are masked), a global lock on std. Not for memory shared between
 /// processes (the std critical section is per process): use a [`RawLock`] there.
+///
+/// A panic inside the section ends it (`critical_section::with` restores the state with
+/// a drop guard), so the section is left on unwind like any other [`RawMutex`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CriticalSectionMutex;
 

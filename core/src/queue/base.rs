@@ -2,10 +2,11 @@
 
 use core::fmt;
 
-use super::error::{GetError, PutError, ShutDown, TaskDoneError};
+use super::error::{FixedCapacity, GetError, PutError, ShutDown, TaskDoneError};
 use super::store::{Fifo, Lifo, Priority, QueueStore};
 use crate::atomic::{maybe_const_fn, AtomicBool, Ordering, UnsafeCell};
 use crate::lock::{CriticalSectionMutex, RawMutex};
+use crate::unwind::{drop_each, OnDrop};
 use crate::wait::{Spin, WaitStrategy, Waiters};
 
 /// Where the queue is in its life (Python 3.13's `is_shutdown`, plus whether the
@@ -40,12 +41,22 @@ struct State<S> {
 /// * `W`: how blocked callers sleep ([`Spin`] by default; a futex in the std adapter).
 ///
 /// # Panics
-/// An operation panics if it is called from *inside* the same queue's critical section,
-/// i.e. from an item's `Ord::cmp` (priority queues) or a custom [`QueueStore`] method
-/// that calls back into the queue. With a reentrant mutex (critical sections nest) that
-/// would otherwise alias the store; an internal `busy` flag turns it into a loud error
-/// (like `RefCell`), and does the same for a custom `M` that fails to exclude threads.
-/// Nothing else panics.
+/// * An operation panics if it is called from *inside* the same queue's critical
+///   section, i.e. from an item's `Ord::cmp` (priority queues) or a custom
+///   [`QueueStore`] method that calls back into the queue. With a reentrant mutex
+///   (critical sections nest) that would otherwise alias the store; an internal `busy`
+///   flag turns it into a loud error (like `RefCell`), and does the same for a custom
+///   `M` that fails to exclude threads.
+/// * User code that runs under the lock may panic: an item's `Ord` (in the
+///   [`Priority`] store) or a custom [`QueueStore`] method. The panic propagates to the
+///   caller, and the queue stays usable: the mutex and the `busy` flag are released on
+///   unwind, and the task count changes only after the store operation succeeded. The
+///   shipped stores are all-or-nothing, so a put whose comparison panicked stored
+///   nothing (the item is dropped with the unwind) and a get whose comparison panicked
+///   took nothing (Python's rule that a failed `put`/`get` leaves the queue as it was).
+///   A custom store is left in whatever state its method leaves it.
+/// * An item's `Drop` runs outside the lock (after a get, in the caller; during an
+///   immediate [`shutdown`](Self::shutdown), see there).
 ///
 /// # Example
 /// ```
@@ -227,6 +238,17 @@ impl<S: QueueStore, M: RawMutex, W: WaitStrategy> BaseQueue<S, M, W> {
     /// returns once the tasks already taken are done). Items are dropped one critical
     /// section at a time, outside the lock. Calling it again is allowed; a later
     /// `shutdown(false)` does not undo an immediate one.
+    ///
+    /// # Panics
+    /// If an item's `Drop` panics during an immediate shutdown, the drain goes on: every
+    /// remaining item is still removed, counted done and dropped, the callers of `join`
+    /// are woken, and then the panic reaches the caller. With core's `std` feature (as
+    /// in the std adapter) every drop's panic is caught and the first one is re-raised
+    /// after the last item; without it (`no_std`), the remaining items are dropped while
+    /// the first panic unwinds, and a second panicking drop then aborts the process (as
+    /// in any Rust container). If the store's `pop` panics (an item's `Ord` in a
+    /// custom store), the drain stops there with the items left in the store and still
+    /// counted; a later `shutdown(true)` resumes it.
     pub fn shutdown(&self, immediate: bool) {
         let phase = if immediate {
             Phase::Immediate
@@ -237,14 +259,16 @@ impl<S: QueueStore, M: RawMutex, W: WaitStrategy> BaseQueue<S, M, W> {
         self.not_empty.notify_all();
         self.not_full.notify_all();
         if immediate {
-            while let Some(item) = self.locked(|st| {
-                let item = st.store.pop()?;
-                st.unfinished = st.unfinished.saturating_sub(1);
-                Some(item)
-            }) {
-                drop(item);
-            }
-            self.all_tasks_done.notify_all();
+            // `join` is released however the drain ends.
+            let _wake_joiners = OnDrop(|| self.all_tasks_done.notify_all());
+            // Each item is counted done under the lock, then dropped outside it.
+            drop_each(|| {
+                self.locked(|st| {
+                    let item = st.store.pop()?;
+                    st.unfinished = st.unfinished.saturating_sub(1);
+                    Some(item)
+                })
+            });
         }
     }
 
@@ -269,6 +293,22 @@ impl<S: QueueStore, M: RawMutex, W: WaitStrategy> BaseQueue<S, M, W> {
     /// for an unbounded store (where Python says `0`).
     pub fn maxsize(&self) -> usize {
         self.locked(|st| st.store.capacity())
+    }
+
+    /// Changes the capacity (Python: assigning `q.maxsize`), where the store allows it
+    /// ([`QueueStore::set_capacity`]; the std adapter's growable stores do, the
+    /// fixed-capacity stores here only accept their `N`). `usize::MAX` means unbounded.
+    ///
+    /// The next put honours the new bound. Items already queued stay, even beyond a
+    /// smaller bound (puts then wait until gets bring the count below it). Every blocked
+    /// putter is woken to look again, so a larger bound lets them in at once.
+    ///
+    /// # Errors
+    /// [`FixedCapacity`] if the store's capacity cannot change; nothing changed.
+    pub fn set_maxsize(&self, capacity: usize) -> Result<(), FixedCapacity> {
+        self.locked(|st| st.store.set_capacity(capacity))?;
+        self.not_full.notify_all();
+        Ok(())
     }
 
     /// Items put and not yet marked done with [`task_done`](Self::task_done) (Python's
@@ -521,6 +561,16 @@ impl<S: QueueStore, M: RawMutex, W: WaitStrategy, const K: usize>
     /// As [`BaseQueue::task_done`].
     pub fn task_done(&self) -> Result<(), TaskDoneError> {
         self.inner().task_done()?;
+        self.wakers().wake_all();
+        Ok(())
+    }
+
+    /// [`BaseQueue::set_maxsize`], then wakes the parked tasks (a putter may fit now).
+    ///
+    /// # Errors
+    /// As [`BaseQueue::set_maxsize`].
+    pub fn set_maxsize(&self, capacity: usize) -> Result<(), FixedCapacity> {
+        self.inner().set_maxsize(capacity)?;
         self.wakers().wake_all();
         Ok(())
     }

@@ -118,3 +118,18 @@ impl fmt::Display for TaskDoneError {
 }
 
 impl core::error::Error for TaskDoneError {}
+
+/// The queue's capacity cannot be changed (Python lets `q.maxsize` be assigned; a
+/// store with a fixed capacity, e.g. an inline array or a lock-free ring whose slots
+/// were allocated up front, cannot follow). Nothing was changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct FixedCapacity;
+
+impl fmt::Display for FixedCapacity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the queue's capacity is fixed")
+    }
+}
+
+impl core::error::Error for FixedCapacity {}

@@ -26,6 +26,14 @@
 //!   `shutdown(true)`: puts and gets fail at once, the remaining items are dropped and
 //!   each counts as one `task_done`. Every blocked caller is woken.
 //!
+//! # Panics
+//! No queue operation panics by itself (except the re-entry check of [`BaseQueue`]).
+//! User code that runs inside one (an item's `Ord` under the lock of a priority queue,
+//! an item's `Drop` during `shutdown(true)`) may panic; the queue then stays usable:
+//! the lock is released on unwind, a put or get whose comparison panicked changed
+//! nothing ([`heap`]), and a drain whose drops panic still finishes and releases `join`
+//! before the panic propagates (see [`BaseQueue::shutdown`]).
+//!
 //! # Progress
 //! Blocking, lock-based: every operation runs one short critical section (a push or pop
 //! on an inline container plus counter updates; `O(log N)` comparisons for the priority
@@ -109,12 +117,13 @@
 
 mod base;
 mod error;
+pub mod heap;
 #[cfg(any(feature = "portable-atomic", target_has_atomic = "ptr"))]
 pub mod ring;
 mod store;
 
 pub use base::BaseQueue;
-pub use error::{GetError, PutError, ShutDown, TaskDoneError};
+pub use error::{FixedCapacity, GetError, PutError, ShutDown, TaskDoneError};
 #[cfg(all(
     feature = "std",
     any(feature = "portable-atomic", target_has_atomic = "ptr")

@@ -128,6 +128,7 @@ use core::fmt;
 use super::error::{GetError, PutError, ShutDown, TaskDoneError};
 use crate::atomic::{maybe_const_fn, AtomicBool, AtomicUsize, Ordering};
 use crate::mpmc::{Claim, MpmcRingIn, NoItem, NoSlot, Slot, SlotStorage};
+use crate::unwind::{drop_each, OnDrop};
 use crate::wait::{Deadline, Spin, WaitStrategy, Waiters};
 use crate::CachePadded;
 
@@ -255,6 +256,24 @@ impl Drop for Announced<'_> {
     #[inline]
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// An item taken by an immediate shutdown: dropping it drops the item, then marks one
+/// task done (also when the item's drop panics: the other fields are dropped during the
+/// unwind).
+struct Discarded<'a, T, S: SlotStorage<T>, W: WaitStrategy> {
+    _item: T,
+    _done: MarkDone<'a, T, S, W>,
+}
+
+/// Marks one task done when dropped.
+struct MarkDone<'a, T, S: SlotStorage<T>, W: WaitStrategy>(&'a RingQueueIn<T, S, W>);
+
+impl<T, S: SlotStorage<T>, W: WaitStrategy> Drop for MarkDone<'_, T, S, W> {
+    fn drop(&mut self) {
+        // Saturating: `task_done` may already have been called for it.
+        let _ = self.0.mark_done();
     }
 }
 
@@ -545,6 +564,12 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
     /// a slot before it (a few instructions each) to write their items, so that it can
     /// drop them: in an interrupt handler use it only if the handler cannot have
     /// interrupted a put of the same queue.
+    ///
+    /// # Panics
+    /// If an item's `Drop` panics during an immediate shutdown, the drain goes on as for
+    /// [`BaseQueue::shutdown`](super::BaseQueue::shutdown): every item is still taken,
+    /// dropped and counted done (the one whose drop panicked included), `join` is
+    /// released, then the (first) panic reaches the caller.
     pub fn shutdown(&self, immediate: bool) {
         if immediate {
             self.control.immediate.store(true, Ordering::SeqCst);
@@ -554,23 +579,26 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
         if !immediate {
             return;
         }
+        // `join` is released however the drain ends.
+        let _wake_joiners = OnDrop(|| self.control.all_tasks_done.notify_all());
         let mut round = 0;
-        loop {
+        drop_each(|| loop {
             match self.ring.claim_pop_with(CLAIM) {
+                // Counted done once dropped, also if its drop panics.
                 Ok(claim) => {
-                    drop(self.finish_get(claim));
-                    // Saturating: `task_done` may already have been called for it.
-                    let _ = self.mark_done();
+                    return Some(Discarded {
+                        _item: self.finish_get(claim),
+                        _done: MarkDone(self),
+                    })
                 }
                 // Closed and drained (`Empty` cannot happen once closed).
-                Err(NoItem::Closed | NoItem::Empty) => break,
+                Err(NoItem::Closed | NoItem::Empty) => return None,
                 Err(NoItem::InFlight) => {
                     W::relax(round);
                     round = (round + 1).min(W::RELAX_ROUNDS.saturating_sub(1));
                 }
             }
-        }
-        self.control.all_tasks_done.notify_all();
+        });
     }
 
     // ---- queries (snapshots) ----

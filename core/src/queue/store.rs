@@ -9,12 +9,19 @@
 //! |---|---|---|
 //! | [`Fifo`] | first in, first out (`queue.Queue`) | `heapless::Deque<T, N>` |
 //! | [`Lifo`] | last in, first out (`queue.LifoQueue`) | `heapless::Vec<T, N>` |
-//! | [`Priority`] | smallest first (`queue.PriorityQueue`, `heapq`) | `heapless::BinaryHeap<T, Min, N>` |
+//! | [`Priority`] | smallest first (`queue.PriorityQueue`, `heapq`) | `heapless::Vec<T, N>` as a binary min-heap ([`heap`](super::heap)) |
+//!
+//! # Panics
+//! A store method runs user code only in [`Priority`] (the items' `Ord`). Its push and
+//! pop are all-or-nothing (see [`heap`](super::heap)): if a comparison panics, the
+//! store is exactly as before the call.
 
 use core::fmt;
 
-use heapless::binary_heap::{BinaryHeap, Min};
 use heapless::{Deque, Vec};
+
+use super::heap;
+use super::FixedCapacity;
 
 /// The container behind a [`BaseQueue`](super::BaseQueue): it decides the order, the
 /// queue does the locking, waiting and task accounting.
@@ -26,6 +33,13 @@ use heapless::{Deque, Vec};
 /// The methods run inside the queue's critical section: keep them short, and never call
 /// back into the queue that owns the store (doing so panics, see
 /// [`BaseQueue`](super::BaseQueue)).
+///
+/// # Panics
+/// A method may panic (e.g. through the items' `Ord`): the queue releases its lock and
+/// counts no task for a push that did not return `Ok`, so it stays usable, but the
+/// store keeps whatever state the panicking method left it in. Make `push` and `pop`
+/// all-or-nothing, as the shipped stores are (for a heap, see [`heap`](super::heap)),
+/// to keep Python's rule that a failed put or get leaves the queue as it was.
 pub trait QueueStore {
     /// The item type.
     type Item;
@@ -54,6 +68,23 @@ pub trait QueueStore {
     fn is_full(&self) -> bool {
         self.len() >= self.capacity()
     }
+
+    /// Changes the capacity to `capacity` (`usize::MAX`: unbounded), as Python's
+    /// `q.maxsize = n` does; items already stored stay, even if there are more of them
+    /// (then the store is full until enough are taken).
+    ///
+    /// The default, for stores whose capacity is fixed, accepts only the current
+    /// capacity.
+    ///
+    /// # Errors
+    /// [`FixedCapacity`] when the store cannot take this capacity; nothing changed.
+    fn set_capacity(&mut self, capacity: usize) -> Result<(), FixedCapacity> {
+        if capacity == self.capacity() {
+            Ok(())
+        } else {
+            Err(FixedCapacity)
+        }
+    }
 }
 
 /// First in, first out, up to `N` items (Python's `queue.Queue` order).
@@ -62,14 +93,19 @@ pub struct Fifo<T, const N: usize>(Deque<T, N>);
 /// Last in, first out, up to `N` items (Python's `queue.LifoQueue` order).
 pub struct Lifo<T, const N: usize>(Vec<T, N>);
 
-/// Smallest item first, up to `N` items (Python's `queue.PriorityQueue`, a min-heap like
-/// `heapq`). Equal items come out in an unspecified order: to keep insertion order among
-/// equal priorities, store `(priority, sequence_number, item)` tuples, as the Python docs
-/// recommend.
-pub struct Priority<T, const N: usize>(BinaryHeap<T, Min, N>);
+/// Smallest item first, up to `N` items (Python's `queue.PriorityQueue`, a min-heap with
+/// `heapq`'s comparisons, see [`heap`](super::heap)). Equal items come out in an
+/// unspecified order: to keep insertion order among equal priorities, store
+/// `(priority, sequence_number, item)` tuples, as the Python docs recommend.
+///
+/// # Panics
+/// If an item's `Ord` panics during `push` or `pop`, the panic propagates and the store
+/// is left exactly as it was: a failed push has not stored its item (it is dropped with
+/// the unwind), a failed pop has not removed the smallest item.
+pub struct Priority<T, const N: usize>(Vec<T, N>);
 
 macro_rules! store_common {
-    ($name:ident, $inner:ty, $what:literal $(, $bound:path)?) => {
+    ($name:ident, $inner:ty, $what:literal) => {
         impl<T, const N: usize> $name<T, N> {
             /// An empty store
             #[doc = $what]
@@ -86,7 +122,7 @@ macro_rules! store_common {
             }
         }
 
-        impl<T $(: $bound)?, const N: usize> fmt::Debug for $name<T, N> {
+        impl<T, const N: usize> fmt::Debug for $name<T, N> {
             /// Prints the fill level only (formatting items could run user code under the
             /// queue's lock).
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -101,7 +137,7 @@ macro_rules! store_common {
 
 store_common!(Fifo, Deque<T, N>, "(a ring buffer).");
 store_common!(Lifo, Vec<T, N>, "(a stack).");
-store_common!(Priority, BinaryHeap<T, Min, N>, "(a binary min-heap).", Ord);
+store_common!(Priority, Vec<T, N>, "(a binary min-heap).");
 
 impl<T, const N: usize> QueueStore for Fifo<T, N> {
     type Item = T;
@@ -156,12 +192,12 @@ impl<T: Ord, const N: usize> QueueStore for Priority<T, N> {
 
     #[inline]
     fn push(&mut self, item: T) -> Result<(), T> {
-        self.0.push(item)
+        heap::push(&mut self.0, item)
     }
 
     #[inline]
     fn pop(&mut self) -> Option<T> {
-        self.0.pop()
+        heap::pop(&mut self.0)
     }
 
     #[inline]

@@ -84,6 +84,17 @@ impl<W: WaitStrategy> Default for Waiters<W> {
     }
 }
 
+/// A caller counted in `Waiters::state`: leaves the sleepers when dropped, also when
+/// the caller's condition panics.
+struct Announced<'a, W: WaitStrategy>(&'a Waiters<W>);
+
+impl<W: WaitStrategy> Drop for Announced<'_, W> {
+    #[inline]
+    fn drop(&mut self) {
+        self.0.leave();
+    }
+}
+
 impl<W: WaitStrategy> Waiters<W> {
     maybe_const_fn! {
         /// No sleepers.
@@ -104,6 +115,10 @@ impl<W: WaitStrategy> Waiters<W> {
     /// meant for it. Before the first sleep it is also called a few times in a brief
     /// spin (see the module docs), so it may run any number of times: it must only change
     /// state when it succeeds (returns `Some`).
+    ///
+    /// # Panics
+    /// If `condition` (or the deadline's clock) panics, the panic propagates and the
+    /// caller leaves the sleepers first, so the count stays exact.
     pub fn wait_until<R>(
         &self,
         deadline: Option<W::Deadline>,
@@ -134,10 +149,12 @@ impl<W: WaitStrategy> Waiters<W> {
                 }
             }
             counter_add(&self.state, 1, Ordering::SeqCst);
+            // Leaves when dropped: below, or if `condition` panics.
+            let announced = Announced(self);
             fence(Ordering::SeqCst);
             let key = self.seq.load(Ordering::Acquire);
             if let Some(r) = condition() {
-                self.leave();
+                drop(announced);
                 return Some(r);
             }
             // A wake-up on its way that may have found nobody asleep (or us not yet
@@ -145,11 +162,11 @@ impl<W: WaitStrategy> Waiters<W> {
             // after `key`: a notify that bumped `seq` before our look set `PENDING`
             // before it bumped.)
             if self.state.load(Ordering::Acquire) & PENDING != 0 {
-                self.leave();
+                drop(announced);
                 continue;
             }
             let outcome = W::wait(&self.seq, key, deadline);
-            self.leave();
+            drop(announced);
             if outcome == WaitOutcome::TimedOut {
                 // Last look: the state may have changed just as the deadline passed.
                 return condition();
@@ -173,6 +190,10 @@ impl<W: WaitStrategy> Waiters<W> {
     }
 
     /// Blocks until `condition` returns `Some` (no deadline).
+    ///
+    /// # Panics
+    /// As [`wait_until`](Self::wait_until): a panic of `condition` propagates, and the
+    /// caller is no longer counted as a sleeper.
     pub fn wait<R>(&self, mut condition: impl FnMut() -> Option<R>) -> R {
         loop {
             // Without a deadline `wait_until` only returns `Some`; loop for the type.

@@ -42,6 +42,7 @@
 //! | `q.is_shutdown` (3.13) | [`is_shutdown()`](Queue::is_shutdown) | |
 //! | `q.qsize()`, `q.empty()`, `q.full()` | [`qsize()`](Queue::qsize), [`empty()`](Queue::empty), [`full()`](Queue::full) | |
 //! | `q.maxsize`, `q.unfinished_tasks` | [`maxsize()`](Queue::maxsize), [`unfinished_tasks()`](Queue::unfinished_tasks) | |
+//! | `q.maxsize = n` | [`set_maxsize(n)`](Queue::set_maxsize) | [`FixedCapacity`] for a bounded `Queue` (its lock-free ring has a fixed size) |
 //! | `await aq.put(item)` / `aq.get()` / `aq.join()` (`asyncio.Queue`) | [`put_async(item).await`](Queue::put_async), [`get_async().await`](Queue::get_async), [`join_async().await`](Queue::join_async) — on the *same* queue the threads use | |
 //! | `SimpleQueue()`: `put`, `put_nowait`, `get`, `get(timeout=t)`, `get_nowait`, `qsize`, `empty` | [`SimpleQueue`]: the same names, `get_timeout(t)` | [`Empty`] |
 //! | `except queue.Empty` / `queue.Full` / `queue.ShutDown` | `Err(Empty)` / `Err(Full(item))` / `Err(ShutDown(..))`, `Err(GetError::ShutDown)`, `Err(PutError::ShutDown(item))` | |
@@ -50,6 +51,15 @@
 //! re-exported under Python's names so that `Err(Empty)` and `Err(Full(item))` read as
 //! the `except` clauses they replace; [`ShutDown`] is the core's error of the blocking
 //! forms, which cannot fail otherwise.
+//!
+//! # Panics
+//! No queue method panics by itself; user code that runs inside one may. An item's
+//! `Ord` ([`PriorityQueue`]) runs under the queue's lock: a panic there propagates to
+//! the caller and leaves the queue as it was (lock released, nothing stored or taken,
+//! task count unchanged). An item's `Drop` never runs under the lock. During
+//! `shutdown(true)`, items whose `Drop` panics do not stop the drain: every item is
+//! still dropped and counted done, `join` is released, and the first panic is then
+//! re-raised in the caller of `shutdown`.
 //!
 //! # Example
 //! Python's producer/consumer with `task_done`/`join`, then a shutdown:
@@ -84,7 +94,7 @@ pub mod store;
 
 pub use conkit_core::queue::GetError::{self, Empty};
 pub use conkit_core::queue::PutError::{self, Full};
-pub use conkit_core::queue::{ShutDown, TaskDoneError};
+pub use conkit_core::queue::{FixedCapacity, ShutDown, TaskDoneError};
 
 pub use queues::{LifoQueue, PriorityQueue, Queue};
 pub use simple::SimpleQueue;

@@ -14,12 +14,12 @@ use conkit_core::queue::BaseQueue;
 
 use super::shared::{Core, FifoCore, Shared};
 use super::store::{Lifo, Priority};
-use super::{GetError, PutError, ShutDown, TaskDoneError};
+use super::{FixedCapacity, GetError, PutError, ShutDown, TaskDoneError};
 
 macro_rules! python_queue {
     (
         $(#[$doc:meta])*
-        $name:ident, $core:ty, $new_core:expr, $python:literal $(, $bound:path)?
+        $name:ident, $core:ty, $new_core:expr, $python:literal, $set_maxsize_doc:literal $(, $bound:path)?
     ) => {
         $(#[$doc])*
         pub struct $name<T $(: $bound)?> {
@@ -155,10 +155,24 @@ macro_rules! python_queue {
                 self.shared.full()
             }
 
-            /// The `maxsize` the queue was created with, `0` meaning unbounded (Python's
-            /// `maxsize` attribute).
+            /// The bound, `0` meaning unbounded (Python's `maxsize` attribute): the
+            /// `maxsize` the queue was created with, or the last one
+            /// [`set_maxsize`](Self::set_maxsize) accepted.
             pub fn maxsize(&self) -> usize {
                 self.shared.maxsize()
+            }
+
+            /// Changes the bound (Python: `q.maxsize = n`), `0` meaning unbounded: the
+            /// next put honours it.
+            ///
+            /// Items already queued stay, even beyond a smaller bound: puts then wait
+            /// (or fail with `Full`) until gets bring the count below it. Every blocked
+            /// thread and parked task that puts is woken to look again, so a larger
+            /// bound lets them in at once.
+            ///
+            #[doc = $set_maxsize_doc]
+            pub fn set_maxsize(&self, maxsize: usize) -> Result<(), FixedCapacity> {
+                self.shared.set_maxsize(maxsize)
             }
 
             /// Items put and not yet marked done (Python's `unfinished_tasks`
@@ -240,7 +254,24 @@ python_queue!(
     /// });
     /// assert!(q.empty());
     /// ```
-    Queue, FifoCore<T>, FifoCore::new, "queue.Queue"
+    Queue, FifoCore<T>, FifoCore::new, "queue.Queue",
+    "# Errors\n\
+     [`FixedCapacity`] (nothing changed) for a queue created bounded, which runs on the \
+     lock-free ring ([`HeapRingQueue`](conkit_core::queue::HeapRingQueue)): its slots are \
+     allocated once for that `maxsize`, and a lock-free ring cannot be resized while \
+     other threads use it. Only the same `maxsize` is accepted. A queue created \
+     unbounded (`Queue::new(0)`), or with a `maxsize` too large for the ring (see the \
+     [module docs](super)), uses the lock-based store and accepts any `maxsize`.\n\n\
+     ```\n\
+     use conkit::queue::{FixedCapacity, Full, Queue};\n\n\
+     let grows = Queue::new(0);\n\
+     grows.set_maxsize(1).unwrap(); // now bounded\n\
+     grows.put_nowait(1).unwrap();\n\
+     assert_eq!(grows.put_nowait(2), Err(Full(2)));\n\n\
+     let ring = Queue::<u8>::new(4);\n\
+     assert_eq!(ring.set_maxsize(8), Err(FixedCapacity));\n\
+     assert_eq!(ring.maxsize(), 4);\n\
+     ```"
 );
 
 python_queue!(
@@ -258,7 +289,9 @@ python_queue!(
     /// assert_eq!(q.get_nowait(), Ok(3));
     /// assert_eq!(q.get_nowait(), Ok(2));
     /// ```
-    LifoQueue, Core<Lifo<T>>, |m| BaseQueue::with_store(Lifo::new(m), Lock::new()), "queue.LifoQueue"
+    LifoQueue, Core<Lifo<T>>, |m| BaseQueue::with_store(Lifo::new(m), Lock::new()), "queue.LifoQueue",
+    "# Errors\n\
+     Never: the store is a growable `Vec` (the `Result` is [`Queue::set_maxsize`]'s)."
 );
 
 python_queue!(
@@ -267,6 +300,14 @@ python_queue!(
     /// The same methods as [`Queue`]; items come out smallest first (`Ord`). Equal
     /// items come out in an unspecified order: put `(priority, sequence, item)` tuples to
     /// keep insertion order among equal priorities, as the Python docs recommend.
+    ///
+    /// # Panics
+    /// The items' `Ord` runs under the queue's lock. If it panics, the panic reaches the
+    /// caller of that put or get, and the queue is exactly as before the call (Python's
+    /// rule that a failed `put`/`get` leaves the queue unchanged): the lock is released,
+    /// a put stored nothing and counted no task (its item is dropped with the unwind), a
+    /// get took nothing (the smallest item is still first). See
+    /// [`conkit_core::queue::heap`].
     ///
     /// ```
     /// use conkit::queue::PriorityQueue;
@@ -278,5 +319,8 @@ python_queue!(
     /// assert_eq!(q.get_nowait(), Ok((1, "fix the build")));
     /// ```
     PriorityQueue, Core<Priority<T>>, |m| BaseQueue::with_store(Priority::new(m), Lock::new()),
-    "queue.PriorityQueue", Ord
+    "queue.PriorityQueue",
+    "# Errors\n\
+     Never: the store is a growable `Vec` (the `Result` is [`Queue::set_maxsize`]'s).",
+    Ord
 );

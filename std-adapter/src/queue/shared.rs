@@ -43,7 +43,8 @@ use std::time::{Duration, Instant};
 use conkit_core::asynch::Async;
 use conkit_core::lock::Lock;
 use conkit_core::queue::{
-    BaseQueue, GetError, HeapRingQueue, PutError, QueueStore, ShutDown, TaskDoneError,
+    BaseQueue, FixedCapacity, GetError, HeapRingQueue, PutError, QueueStore, ShutDown,
+    TaskDoneError,
 };
 
 use super::store::Fifo;
@@ -87,11 +88,13 @@ pub(crate) trait Backend {
     fn empty(&self) -> bool;
     fn full(&self) -> bool;
     fn unfinished_tasks(&self) -> usize;
+    /// Python's `q.maxsize = n`, in the core's terms (`usize::MAX`: unbounded).
+    fn set_maxsize(&self, capacity: usize) -> Result<(), FixedCapacity>;
 }
 
 /// Implements [`Backend`] by forwarding to the inherent methods of the same names.
 macro_rules! forward_backend {
-    ($(#[$attr:meta])* impl<$($g:ident $(: $b:path)?),*> for $ty:ty, item = $item:ty) => {
+    ($(#[$attr:meta])* impl<$($g:ident $(: $b:path)?),*> for $ty:ty, item = $item:ty, set_maxsize = $set_maxsize:expr) => {
         $(#[$attr])*
         impl<$($g $(: $b)?),*> Backend for $ty {
             type Item = $item;
@@ -146,12 +149,27 @@ macro_rules! forward_backend {
             fn unfinished_tasks(&self) -> usize {
                 <$ty>::unfinished_tasks(self)
             }
+            fn set_maxsize(&self, capacity: usize) -> Result<(), FixedCapacity> {
+                $set_maxsize(self, capacity)
+            }
         }
     };
 }
 
-forward_backend!(impl<S: QueueStore> for Core<S>, item = S::Item);
-forward_backend!(impl<T> for RingCore<T>, item = T);
+forward_backend!(
+    impl<S: QueueStore> for Core<S>, item = S::Item, set_maxsize = Core::<S>::set_maxsize
+);
+forward_backend!(impl<T> for RingCore<T>, item = T, set_maxsize = ring_set_maxsize);
+
+/// The ring's slots are allocated once, for the capacity it was made with, and a
+/// lock-free ring cannot be resized under its users: only that capacity is accepted.
+fn ring_set_maxsize<T>(ring: &RingCore<T>, capacity: usize) -> Result<(), FixedCapacity> {
+    if capacity == ring.maxsize() {
+        Ok(())
+    } else {
+        Err(FixedCapacity)
+    }
+}
 
 /// The core queue behind [`Queue`](super::Queue): the lock-free ring when it is bounded
 /// (and its slots fit in [`RING_BYTES`] or [`RING_ALWAYS`]), the lock-based queue over a
@@ -243,6 +261,9 @@ impl<T> Backend for FifoCore<T> {
     fn unfinished_tasks(&self) -> usize {
         dispatch!(self, q => q.unfinished_tasks())
     }
+    fn set_maxsize(&self, capacity: usize) -> Result<(), FixedCapacity> {
+        dispatch!(self, q => Backend::set_maxsize(q, capacity))
+    }
 }
 
 /// One queue: the core queue, its async wrapper, and the count of async operations in
@@ -250,8 +271,8 @@ impl<T> Backend for FifoCore<T> {
 pub(crate) struct Shared<B: Backend> {
     q: Async<B, ASYNC_SLOTS>,
     async_waiting: AtomicUsize,
-    /// Python's `maxsize` (`0` = unbounded).
-    maxsize: usize,
+    /// Python's `maxsize` (`0` = unbounded); changed by [`set_maxsize`](Self::set_maxsize).
+    maxsize: AtomicUsize,
 }
 
 /// Counts one async operation in `async_waiting` while it is alive (also when its
@@ -279,7 +300,7 @@ impl<B: Backend> Shared<B> {
         Self {
             q: Async::new(core),
             async_waiting: AtomicUsize::new(0),
-            maxsize,
+            maxsize: AtomicUsize::new(maxsize),
         }
     }
 
@@ -374,7 +395,17 @@ impl<B: Backend> Shared<B> {
     }
 
     pub(crate) fn maxsize(&self) -> usize {
-        self.maxsize
+        self.maxsize.load(Ordering::SeqCst)
+    }
+
+    /// Python's `q.maxsize = n` (`0` = unbounded): the next put honours the new bound.
+    /// Blocked threads are woken by the core queue, parked tasks here.
+    pub(crate) fn set_maxsize(&self, maxsize: usize) -> Result<(), FixedCapacity> {
+        let capacity = if maxsize == 0 { usize::MAX } else { maxsize };
+        self.core().set_maxsize(capacity)?;
+        self.maxsize.store(maxsize, Ordering::SeqCst);
+        self.q.wakers().wake_all();
+        Ok(())
     }
 
     pub(crate) fn unfinished_tasks(&self) -> usize {
@@ -417,7 +448,8 @@ impl<B: Backend> Shared<B> {
             Err(PutError::Full(item)) => {
                 pending = Some(item);
                 // A getter in flight in the next slot?
-                *in_flight = self.maxsize != 0 && self.core().qsize() < self.maxsize;
+                let maxsize = self.maxsize();
+                *in_flight = maxsize != 0 && self.core().qsize() < maxsize;
                 None
             }
         })
@@ -451,7 +483,7 @@ impl<B: Backend> Shared<B> {
     pub(crate) fn debug(&self, f: &mut std::fmt::Formatter<'_>, name: &str) -> std::fmt::Result {
         f.debug_struct(name)
             .field("qsize", &self.qsize())
-            .field("maxsize", &self.maxsize)
+            .field("maxsize", &self.maxsize())
             .field("unfinished_tasks", &self.unfinished_tasks())
             .field("is_shutdown", &self.is_shutdown())
             .finish()

@@ -10,16 +10,21 @@
 //! |---|---|---|
 //! | [`Fifo`] | first in, first out | `VecDeque<T>` (`collections.deque`) |
 //! | [`Lifo`] | last in, first out | `Vec<T>` (a `list`) |
-//! | [`Priority`] | smallest first | `BinaryHeap<Reverse<T>>` (a `heapq` min-heap) |
+//! | [`Priority`] | smallest first | `Vec<T>` as a min-heap (a `list` with `heapq`), by the core's [`heap`] algorithm |
 //!
 //! `maxsize == 0` means unbounded (Python: `maxsize <= 0`); an unbounded store reports
-//! `capacity() == usize::MAX`, as the core's [`QueueStore`] contract asks.
+//! `capacity() == usize::MAX`, as the core's [`QueueStore`] contract asks. The bound
+//! can be changed later ([`QueueStore::set_capacity`], Python's `q.maxsize = n`).
+//!
+//! # Panics
+//! Only [`Priority`] runs user code (the items' `Ord`), through the core's [`heap`],
+//! whose push and pop are all-or-nothing: if a comparison panics the store is exactly
+//! as before the call (a push stored nothing, a pop removed nothing).
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 
-use conkit_core::queue::QueueStore;
+use conkit_core::queue::{heap, FixedCapacity, QueueStore};
 
 /// Room a bounded store reserves up front (at most `maxsize`): a small queue never
 /// reallocates, a huge `maxsize` allocates nothing that may never be used, and an
@@ -35,8 +40,17 @@ fn capacity_of(maxsize: usize) -> usize {
     }
 }
 
+/// The core's capacity as Python's `maxsize`: `usize::MAX` (unbounded) becomes `0`.
+fn maxsize_of(capacity: usize) -> usize {
+    if capacity == usize::MAX {
+        0
+    } else {
+        capacity
+    }
+}
+
 macro_rules! store {
-    ($(#[$doc:meta])* $name:ident, $inner:ty, $push:ident, $pop:ident, $wrap:expr, $unwrap:expr $(, $bound:path)?) => {
+    ($(#[$doc:meta])* $name:ident, $inner:ty, $push:expr, $pop:expr $(, $bound:path)?) => {
         $(#[$doc])*
         pub struct $name<T> {
             items: $inner,
@@ -57,10 +71,16 @@ macro_rules! store {
                 }
             }
 
-            /// The `maxsize` it was created with (`0` = unbounded), as Python's
-            /// `Queue.maxsize` attribute reports it.
+            /// The bound (`0` = unbounded), as Python's `Queue.maxsize` attribute
+            /// reports it.
             pub fn maxsize(&self) -> usize {
                 self.maxsize
+            }
+
+            /// Changes the bound (`0` = unbounded), as Python's `q.maxsize = n`.
+            /// Items already stored stay, even beyond a smaller bound.
+            pub fn set_maxsize(&mut self, maxsize: usize) {
+                self.maxsize = maxsize;
             }
         }
 
@@ -72,13 +92,13 @@ macro_rules! store {
                 if self.maxsize != 0 && self.items.len() >= self.maxsize {
                     return Err(item);
                 }
-                self.items.$push($wrap(item));
+                ($push)(&mut self.items, item);
                 Ok(())
             }
 
             #[inline]
             fn pop(&mut self) -> Option<T> {
-                self.items.$pop().map($unwrap)
+                ($pop)(&mut self.items)
             }
 
             #[inline]
@@ -89,6 +109,13 @@ macro_rules! store {
             #[inline]
             fn capacity(&self) -> usize {
                 capacity_of(self.maxsize)
+            }
+
+            /// Any capacity: `usize::MAX` (and `0`, Python's `maxsize <= 0`) mean
+            /// unbounded.
+            fn set_capacity(&mut self, capacity: usize) -> Result<(), FixedCapacity> {
+                self.maxsize = maxsize_of(capacity);
+                Ok(())
             }
         }
 
@@ -118,7 +145,7 @@ store!(
     /// assert_eq!(s.push(3), Err(3)); // full: the item comes back
     /// assert_eq!(s.pop(), Some(1));
     /// ```
-    Fifo, VecDeque<T>, push_back, pop_front, |x| x, |x| x
+    Fifo, VecDeque<T>, VecDeque::push_back, VecDeque::pop_front
 );
 
 store!(
@@ -134,14 +161,20 @@ store!(
     /// assert_eq!(s.capacity(), usize::MAX);
     /// assert_eq!(s.pop(), Some(2));
     /// ```
-    Lifo, Vec<T>, push, pop, |x| x, |x| x
+    Lifo, Vec<T>, Vec::push, Vec::pop
 );
 
 store!(
     /// Smallest item first (Python's `queue.PriorityQueue`, a `heapq` min-heap), in a
-    /// `BinaryHeap<Reverse<T>>`. Equal items come out in an unspecified order: to keep
-    /// insertion order among equal priorities, store `(priority, sequence, item)`
-    /// tuples, as the Python docs recommend.
+    /// `Vec` kept in heap order by the core's [`heap`] algorithm (the same as the core's
+    /// inline `Priority` store, with `heapq`'s comparisons). Equal items come out in an
+    /// unspecified order: to keep insertion order among equal priorities, store
+    /// `(priority, sequence, item)` tuples, as the Python docs recommend.
+    ///
+    /// # Panics
+    /// If an item's `Ord` panics in `push` or `pop`, the panic propagates and the store
+    /// is exactly as before: a failed push stored nothing (the item is dropped with the
+    /// unwind), a failed pop removed nothing.
     ///
     /// ```
     /// use conkit::core::queue::QueueStore;
@@ -153,5 +186,9 @@ store!(
     /// s.push(2).unwrap();
     /// assert_eq!(s.pop(), Some(1));
     /// ```
-    Priority, BinaryHeap<Reverse<T>>, push, pop, Reverse, |Reverse(x)| x, Ord
+    Priority, Vec<T>,
+    // A `Vec` storage is never full: the bound was checked above.
+    |items: &mut Vec<T>, item| drop(heap::push(items, item)),
+    heap::pop,
+    Ord
 );

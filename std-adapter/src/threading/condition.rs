@@ -377,6 +377,13 @@ impl<L: ConditionLock> Condition<L> {
     /// # Errors
     /// [`ConditionError::NotOwned`] if it has to wait and the calling thread does not
     /// hold the lock (as in Python, a predicate that is already true returns `Ok(true)`).
+    ///
+    /// # Panics
+    /// If `predicate` panics, the panic propagates with the lock still held by the
+    /// caller, as an exception leaves Python's `wait_for` inside the `with cond:` block:
+    /// the caller's guard ([`lock`](Self::lock)) releases it while unwinding. The
+    /// predicate runs outside the sleeping part of the wait, so the condition's other
+    /// waiters and notifiers are unaffected.
     pub fn wait_for(
         &self,
         mut predicate: impl FnMut() -> bool,

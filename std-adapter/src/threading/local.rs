@@ -37,6 +37,7 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
@@ -82,11 +83,23 @@ thread_local! {
 }
 
 /// Drops the calling thread's values of every [`Local`] (called when a conkit thread's
-/// body ends).
-pub(crate) fn clear_current_thread() {
+/// body ends). Every value is dropped even if some drops panic; the first panic's
+/// payload is returned (the others are discarded after the panic hook reported them).
+pub(crate) fn clear_current_thread() -> Option<Box<dyn Any + Send>> {
     // Take the map out first: a value's `Drop` may itself use a `Local`.
-    let map = SLOTS.try_with(|m| std::mem::take(&mut *m.borrow_mut()));
-    drop(map);
+    let map = SLOTS
+        .try_with(|m| std::mem::take(&mut *m.borrow_mut()))
+        .unwrap_or_default();
+    let mut first = None;
+    for (_, slot) in map {
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(slot))) {
+            match first {
+                None => first = Some(payload),
+                Some(_) => drop(panic::catch_unwind(AssertUnwindSafe(move || drop(payload)))),
+            }
+        }
+    }
+    first
 }
 
 /// Per-thread values (Python's `threading.local`): each thread that touches a
@@ -101,6 +114,18 @@ pub(crate) fn clear_current_thread() {
 /// a thread's first access by the initialiser (Python's subclass `__init__`, which also
 /// runs once per thread). Rust's `thread_local!` is the static, compile-time form;
 /// `Local` is a value: make as many as you like at run time, share them, drop them.
+///
+/// # Panics
+/// * If the initialiser panics, no value is stored and the panic propagates; the next
+///   access on that thread runs the initialiser again.
+/// * If the closure given to [`with`](Self::with) / [`with_mut`](Self::with_mut)
+///   panics, the value keeps what the closure did to it (no poisoning) and stays
+///   usable.
+/// * If a value's `Drop` panics when its thread ends, every other value of that thread
+///   is still dropped; on a conkit [`Thread`](super::Thread) the panic is reported to
+///   [`excepthook`](super::excepthook) and by [`Thread::join`](super::Thread::join), and
+///   the thread still ends. When the `Local` itself is dropped, all its values are
+///   dropped and the first such panic propagates afterwards.
 ///
 /// ```
 /// use conkit::threading::{Local, Thread};
@@ -255,12 +280,25 @@ impl<T> Drop for Local<T> {
         // Nobody can be inside `with` (that borrows `self`); the owning threads may be
         // ending at this moment, which only drops their `Arc`s.
         let slots = std::mem::take(&mut *self.slots.lock());
+        let mut first = None;
         for weak in slots {
             if let Some(slot) = weak.upgrade() {
                 slot.dead.store(true, Ordering::Relaxed);
                 let value = slot.value.lock().take();
-                drop(value);
+                // Every value is dropped even if one's drop panics; the first panic
+                // goes on after the last.
+                if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
+                    match first {
+                        None => first = Some(payload),
+                        Some(_) => {
+                            drop(panic::catch_unwind(AssertUnwindSafe(move || drop(payload))));
+                        }
+                    }
+                }
             }
+        }
+        if let Some(payload) = first {
+            panic::resume_unwind(payload);
         }
     }
 }

@@ -233,7 +233,9 @@ struct Inner {
 /// the thread catches itself (`catch_unwind`) is, like a caught Python exception, not
 /// printed. Panics on other threads go to the previous hook unchanged. A hook the
 /// program sets later replaces the wrapper: then conkit threads' panics are printed by
-/// that hook as well as reported to [`excepthook`].
+/// that hook as well as reported to [`excepthook`]. A [`Local`](super::Local) value
+/// whose `Drop` panics when the thread ends is reported the same way (the thread's
+/// other values are still dropped, and the thread still ends, so `join` returns).
 #[derive(Clone)]
 pub struct Thread {
     inner: Arc<Inner>,
@@ -669,28 +671,37 @@ fn bootstrap(me: Thread, body: Box<dyn FnOnce() + Send>) {
         body();
     };
     if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(run)) {
-        let captured = LAST_PANIC.with(|p| p.borrow_mut().take());
-        let message = payload_message(&*payload);
-        *me.inner.panic.lock() = Some(message.clone());
-        let args = ExceptHookArgs {
-            thread: Some(&me),
-            message: &message,
-            location: captured.as_ref().and_then(|c| c.location.as_deref()),
-            backtrace: captured.as_ref().and_then(|c| c.backtrace.as_deref()),
-            payload: &*payload,
-        };
-        excepthook(&args);
-        // Dropping a payload can panic in theory (a payload with a panicking Drop).
-        let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
+        report_panic(&me, payload);
     }
     // Python frees a thread's `local` values when it ends; do it before `finished` so
-    // a joiner sees them dropped.
-    super::local::clear_current_thread();
+    // a joiner sees them dropped. A value whose drop panics is reported like a panic
+    // of the body (the thread still ends normally: `finished` is set below).
+    if let Some(payload) = super::local::clear_current_thread() {
+        report_panic(&me, payload);
+    }
     // The handle is dropped after the registry's guard: dropping a last handle must
     // not run user `Drop`s (or lock hooks) under the registry lock.
     let removed = REGISTRY.lock().remove(&ident);
     drop(removed);
     me.inner.finished.set();
+}
+
+/// Records a panic caught on thread `me` (the first one is what `join` reports) and
+/// hands it to [`excepthook`].
+fn report_panic(me: &Thread, payload: Box<dyn Any + Send>) {
+    let captured = LAST_PANIC.with(|p| p.borrow_mut().take());
+    let message = payload_message(&*payload);
+    me.inner.panic.lock().get_or_insert_with(|| message.clone());
+    let args = ExceptHookArgs {
+        thread: Some(me),
+        message: &message,
+        location: captured.as_ref().and_then(|c| c.location.as_deref()),
+        backtrace: captured.as_ref().and_then(|c| c.backtrace.as_deref()),
+        payload: &*payload,
+    };
+    excepthook(&args);
+    // Dropping a payload can panic in theory (a payload with a panicking Drop).
+    let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
 }
 
 /// The message of a panic payload (`&str`, `String`, else `Box<dyn Any>` as Rust's
@@ -792,13 +803,16 @@ pub fn set_excepthook<F>(hook: F)
 where
     F: Fn(&ExceptHookArgs<'_>) + Send + Sync + 'static,
 {
-    *EXCEPTHOOK.lock() = Some(Arc::new(hook));
+    // The old hook is dropped after the lock's guard: its `Drop` is user code.
+    let old = EXCEPTHOOK.lock().replace(Arc::new(hook));
+    drop(old);
 }
 
 /// Restores [`default_excepthook`] (Python's `threading.excepthook =
 /// threading.__excepthook__`).
 pub fn reset_excepthook() {
-    *EXCEPTHOOK.lock() = None;
+    let old = EXCEPTHOOK.lock().take();
+    drop(old);
 }
 
 /// Calls the current hook (Python's `threading.excepthook(args)`). If the hook itself

@@ -19,7 +19,8 @@
 //! # Algorithm and provenance
 //! CPython's `Lib/threading.py` `Timer.run`: wait on the `finished` event with the
 //! interval as timeout; if nobody set it (nobody called `cancel`), call the function;
-//! set `finished`. `finished` is a [`threading::Event`](Event) (the `conkit-core` event
+//! set `finished` (here also when the function panics, which CPython's `run` does not
+//! guard). `finished` is a [`threading::Event`](Event) (the `conkit-core` event
 //! over the futex strategy), so `cancel` wakes the waiting thread at once.
 
 use std::fmt;
@@ -66,9 +67,24 @@ impl fmt::Debug for Timer {
     }
 }
 
+/// Sets the event when dropped (also while unwinding).
+struct SetOnDrop<'a>(&'a Event);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.set();
+    }
+}
+
 impl Timer {
     /// A timer (not started) that will call `function` `interval` after
     /// [`start`](Self::start).
+    ///
+    /// # Panics
+    /// Never here. If `function` panics (later, on the timer's thread), the timer is
+    /// still marked finished ([`is_finished`](Self::is_finished)), the panic goes to
+    /// [`excepthook`](super::excepthook) as for any [`Thread`], [`join`](Self::join)
+    /// returns [`ThreadError::Panicked`], and [`cancel`](Self::cancel) has no effect.
     pub fn new<F>(interval: Duration, function: F) -> Self
     where
         F: FnOnce() + Send + 'static,
@@ -76,10 +92,12 @@ impl Timer {
         let finished = Arc::new(Event::new());
         let done = Arc::clone(&finished);
         let thread = Thread::new(move || {
+            // Set however the function ends: a panic goes on to the thread's
+            // `excepthook` with the timer already marked finished.
+            let _finish = SetOnDrop(&done);
             if !done.wait_timeout(interval) {
                 function();
             }
-            done.set();
         });
         Self {
             thread,

@@ -52,7 +52,9 @@ static PROFILE: BlockingMutex<Option<StartHook>, Futex> = BlockingMutex::new(Non
 /// assert_eq!(starts.load(Ordering::SeqCst), 1);
 /// ```
 pub fn settrace(hook: impl Fn(&Thread) + Send + Sync + 'static) {
-    *TRACE.lock() = Some(Arc::new(hook));
+    // The old hook is dropped after the lock's guard: its `Drop` is user code.
+    let old = TRACE.lock().replace(Arc::new(hook));
+    drop(old);
 }
 
 /// The hook set by [`settrace`], if any (Python's `threading.gettrace()`).
@@ -63,13 +65,16 @@ pub fn gettrace() -> Option<StartHook> {
 
 /// Removes the [`settrace`] hook (Python's `threading.settrace(None)`).
 pub fn clear_trace() {
-    *TRACE.lock() = None;
+    let old = TRACE.lock().take();
+    drop(old);
 }
 
 /// Sets the profile hook every thread started from now on runs before its body
 /// (Python's `threading.setprofile(func)`); it runs before the trace hook.
 pub fn setprofile(hook: impl Fn(&Thread) + Send + Sync + 'static) {
-    *PROFILE.lock() = Some(Arc::new(hook));
+    // The old hook is dropped after the lock's guard: its `Drop` is user code.
+    let old = PROFILE.lock().replace(Arc::new(hook));
+    drop(old);
 }
 
 /// The hook set by [`setprofile`], if any (Python's `threading.getprofile()`).
@@ -80,7 +85,8 @@ pub fn getprofile() -> Option<StartHook> {
 
 /// Removes the [`setprofile`] hook (Python's `threading.setprofile(None)`).
 pub fn clear_profile() {
-    *PROFILE.lock() = None;
+    let old = PROFILE.lock().take();
+    drop(old);
 }
 
 /// Runs the hooks in a new thread, before its body (called by the thread bootstrap).
