@@ -77,6 +77,27 @@ mod cs_u64 {
             })
         }
 
+        /// Stores `f(value)` unless it is `None`; returns the previous value (`Ok` if
+        /// stored). One critical section: never retries.
+        pub(crate) fn fetch_update(
+            &self,
+            _set_order: Ordering,
+            _fetch_order: Ordering,
+            mut f: impl FnMut(u64) -> Option<u64>,
+        ) -> Result<u64, u64> {
+            critical_section::with(|cs| {
+                let cell = self.value.borrow(cs);
+                let old = cell.get();
+                match f(old) {
+                    Some(new) => {
+                        cell.set(new);
+                        Ok(old)
+                    }
+                    None => Err(old),
+                }
+            })
+        }
+
         /// Stores `new` if the value is `current`; never fails spuriously.
         pub(crate) fn compare_exchange_weak(
             &self,

@@ -38,68 +38,102 @@
 //! ```
 //!
 //! # Algorithm and provenance
-//! CPython's `multiprocessing.synchronize.Condition` (`Lib/multiprocessing/synchronize.py`),
-//! which builds a condition variable that works between processes and with any lock
-//! from three counting semaphores, here three [`Semaphore<W>`]:
+//! A ticket queue, the shape of CPython's `threading.Condition` (a FIFO `deque` of
+//! per-waiter locks: `notify(n)` releases the `n` oldest) without a list: every waiter
+//! takes the next number from `tail` while it still holds the lock, and sleeps until
+//! `head` (the oldest ticket not yet released) has passed it. [`notify(n)`](Condvar::notify)
+//! advances `head` over the next `n` tickets of waiters that are still waiting, so
+//! waiters are **released in the order they started waiting**, for `notify(1)` as for
+//! `notify(n)` and [`notify_all`](Condvar::notify_all); released waiters then take the
+//! lock back in whatever order the lock grants it. A caller that starts waiting after a
+//! notify has a later ticket, so it can never take a wake-up meant for one that was
+//! already waiting (what CPython's `multiprocessing.Condition` needs a hand-shake for:
+//! here the notifier never waits for anybody).
 //!
-//! * `sleeping`: one token per waiter that has announced itself and was not yet
-//!   claimed by a notifier;
-//! * `wakeups`: one permit per waiter a notifier chose to wake;
-//! * `woken`: one permit per woken waiter that has left its sleep (the hand-shake).
+//! A waiter whose deadline passes (or whose `release` fails or panics) gives its ticket
+//! up: if `head` has already passed it, it was notified and says so (returns `true`);
+//! otherwise it sets its bit in a 32-bit map of cancelled tickets kept next to `head` in
+//! one 64-bit word (bit `i`: ticket `head + i`), updated with compare-and-swap, and
+//! `notify` skips cancelled tickets. So a notify is never spent on a waiter that gave up
+//! — with one bound: a waiter that gives up with 32 or more waiters ahead of it cannot
+//! be recorded, and the notify that later reaches its ticket is spent on it (CPython's
+//! `threading.Condition` has that race for every timeout that meets a notify).
 //!
-//! A waiter, holding the lock, puts a token in `sleeping`, releases the lock and
-//! acquires a `wakeups` permit (with the deadline); then it puts a permit in `woken` and
-//! re-acquires the lock. A notifier, holding the lock, claims up to `n` tokens from
-//! `sleeping`, releases as many `wakeups` permits, and waits until as many `woken`
-//! permits arrive. Because the notifier keeps the lock until the woken waiters have
-//! consumed their permits, a caller that starts waiting after the notify cannot steal a
-//! wake-up meant for one that was already waiting.
-//!
-//! One change from CPython, for exact `notify(n)` accounting: a waiter whose deadline
-//! passes takes its token back out of `sleeping` (`try_acquire`). If that fails, a
-//! notifier has already claimed it, so a `wakeups` permit is on its way: the waiter takes
-//! it and reports that it was woken. (CPython instead lets the timed-out waiter post a
-//! `woken` permit, and the next notify "re-zeroes" the semaphores; a notify racing with
-//! a timeout can then be spent on the waiter that timed out while another waiter sleeps
-//! on.) Every claimed token is therefore matched by exactly one waiter that returns
-//! `true`, and a waiter that returns `false` was never counted:
-//!
-//! * `notify(n)` wakes `min(n, waiters)` callers, each of which returns `true`;
-//! * no wake-up is lost and none is stolen by a later waiter.
+//! * `notify(n)` releases `min(n, waiters)` callers, the oldest first, and each of them
+//!   returns `true` ("notified");
+//! * a caller that returns `false` (timed out) was not counted by any notify (within
+//!   the bound above); no wake-up is lost and none is stolen by a later waiter.
 //!
 //! # Progress and costs
-//! **Blocking.** `notify` waits (with strategy `W`) until every waiter it woke has left
-//! its sleep; it does not wait for them to get the lock. So notifying costs a round trip
-//! to each woken waiter (with an OS futex, a context switch), and needs the woken waiters
-//! to be able to run while the notifier waits: on single-core firmware with the `Spin`
-//! strategy the waiters must run in other preemptive tasks, never in the interrupted
-//! code. Notifying with nobody waiting costs one load. Neither `wait` nor `notify` may be
-//! called from an interrupt handler (both need the lock).
+//! `notify` never waits: it advances `head` with a compare-and-swap loop and wakes the
+//! sleepers (one futex wake; each woken waiter checks its ticket, so a `notify(1)` among
+//! many waiters wakes them all to find the one it released). Notifying with nobody
+//! waiting costs two loads. Neither `wait` nor `notify` may be called from an interrupt
+//! handler (both need the lock).
 //!
 //! # Panics
 //! User code runs in a wait (the `release` / `reacquire` closures, a custom lock's
-//! methods, the deadline's clock). A panic there never leaves the three semaphores out
-//! of step: a waiter that unwinds before it was woken takes its token back, and one
-//! already chosen by a notifier completes the hand-shake. A predicate loop (Python's
-//! `wait_for`) evaluates its predicate with the lock held and outside the wait, so a
-//! panicking predicate leaves the condition variable untouched, and the lock to the
-//! caller's scope (its guard).
+//! methods, the deadline's clock). A waiter that unwinds before it was released gives
+//! its ticket up as a timed-out waiter does, so no notify is spent on it; a predicate
+//! loop (Python's `wait_for`) evaluates its predicate with the lock held and outside the
+//! wait, so a panicking predicate leaves the condition variable untouched, and the lock
+//! to the caller's scope (its guard).
 //!
 //! # Rules
 //! `wait*` and `notify*` must be called while holding the lock that guards the
 //! condition, the same lock for every caller. Breaking this rule is never undefined
-//! behaviour, but weakens the guarantees: a wake-up can be missed (waiting) or given to a
-//! caller that started waiting after the notify (notifying).
+//! behaviour, but weakens the guarantees: a wake-up can be missed (waiting) or the order
+//! mixed up (notifying).
 //!
-//! Layout: three semaphores (six `u32` words), no pointers: usable as a `static` and in
-//! memory shared between processes with a process-shared strategy.
+//! Layout: a `u32` (`tail`), a `u64` (`head` and the cancelled map) and the two `u32`
+//! words of [`Waiters`]; no pointers: usable as a `static` and in memory shared between
+//! processes with a process-shared strategy.
 
 use core::fmt;
 
+use crate::atomic::{maybe_const_fn, AtomicU32, AtomicU64, Ordering};
 use crate::lock::{RawLock, ReleaseError};
-use crate::semaphore::Semaphore;
 use crate::unwind::OnDrop;
-use crate::wait::{Spin, WaitStrategy};
+use crate::wait::{Spin, WaitStrategy, Waiters};
+
+/// How many tickets after `head` can be marked cancelled (the bits of the map).
+const WINDOW: u32 = 32;
+
+/// `head` (low half) and the cancelled map (high half) as one word.
+#[inline]
+const fn pack(head: u32, cancelled: u32) -> u64 {
+    (cancelled as u64) << 32 | head as u64
+}
+
+/// `(head, cancelled)` of a packed word.
+#[inline]
+const fn unpack(word: u64) -> (u32, u32) {
+    (word as u32, (word >> 32) as u32)
+}
+
+/// Whether `head` has passed `ticket` (wrapping: tickets are compared as a window of
+/// 2³¹ around `head`).
+#[inline]
+const fn passed(head: u32, ticket: u32) -> bool {
+    (ticket.wrapping_sub(head) as i32) < 0
+}
+
+/// Whether ticket `a` comes before ticket `b` (wrapping, as [`passed`]).
+#[inline]
+const fn before(a: u32, b: u32) -> bool {
+    (b.wrapping_sub(a) as i32) > 0
+}
+
+/// What became of a ticket its waiter gave up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GaveUp {
+    /// `head` had passed it: the waiter was notified.
+    Notified,
+    /// Recorded in the cancelled map: no notify will count it.
+    Cancelled,
+    /// Too far behind `head` to record (see the module docs).
+    Unrecorded,
+}
 
 /// A condition variable for any lock (see the [module docs](self) for the algorithm,
 /// its guarantees and the rule that callers hold the lock).
@@ -119,22 +153,29 @@ use crate::wait::{Spin, WaitStrategy};
 /// LOCK.release().unwrap();
 /// ```
 pub struct Condvar<W: WaitStrategy = Spin> {
-    /// Tokens of announced waiters not yet claimed by a notifier.
-    sleeping: Semaphore<W>,
-    /// Permits for the waiters a notifier chose to wake.
-    wakeups: Semaphore<W>,
-    /// Permits posted by woken waiters once they have left their sleep.
-    woken: Semaphore<W>,
+    /// The next waiter's ticket (wrapping).
+    tail: AtomicU32,
+    /// `head`, the oldest ticket not yet released, and the map of cancelled tickets
+    /// after it (see [`pack`]).
+    queue: AtomicU64,
+    /// Where waiters sleep until `head` passes their ticket.
+    sleepers: Waiters<W>,
 }
 
+// SAFETY: `Condvar` holds only atomics (`tail`, `queue` and the `Waiters` words); `W`
+// is a zero-sized strategy used only through associated functions and never stored.
+unsafe impl<W: WaitStrategy> Sync for Condvar<W> {}
+// SAFETY: as above: no `W` value is ever stored.
+unsafe impl<W: WaitStrategy> Send for Condvar<W> {}
+
 impl<W: WaitStrategy> Condvar<W> {
-    crate::atomic::maybe_const_fn! {
+    maybe_const_fn! {
         /// A condition variable nobody waits on.
         pub fn new() -> Self {
             Self {
-                sleeping: Semaphore::new(0),
-                wakeups: Semaphore::new(0),
-                woken: Semaphore::new(0),
+                tail: AtomicU32::new(0),
+                queue: AtomicU64::new(0),
+                sleepers: Waiters::new(),
             }
         }
     }
@@ -149,10 +190,9 @@ impl<W: WaitStrategy> Condvar<W> {
     ///
     /// # Panics
     /// If `release` or the deadline's [`has_passed`](crate::wait::Deadline::has_passed)
-    /// panics, the caller leaves as a waiter that was never counted (or, if a notifier
-    /// had already chosen it, completes that notifier's hand-shake, so `notify` never
-    /// waits for it), and the panic propagates; `reacquire` is not called. If
-    /// `reacquire` panics, the wait itself is complete (the notify was counted).
+    /// panics, the caller gives its ticket up (as a timed-out waiter; if a notify had
+    /// already released it, that notify counted it) and the panic propagates;
+    /// `reacquire` is not called. If `reacquire` panics, the wait itself is complete.
     ///
     /// ```
     /// use conkit_core::condvar::Condvar;
@@ -237,94 +277,137 @@ impl<W: WaitStrategy> Condvar<W> {
         deadline: Option<W::Deadline>,
         release: impl FnOnce() -> Result<S, E>,
     ) -> Result<(S, bool), E> {
-        // Announce: from here a notifier (holding the lock) may claim this token.
-        if self.sleeping.release().is_err() {
-            // u32::MAX waiters at once cannot exist; if it did, return as timed out
-            // rather than sleep uncounted.
-            return release().map(|s| (s, false));
-        }
-        // Until a wake-up permit is ours, leaving (a failed release, or a panic in
-        // `release` or in the deadline's clock) takes the token back, or completes the
-        // hand-shake of a notifier that claimed it, so no notifier waits for us.
-        let announced = OnDrop(|| {
-            if self.leave() {
-                // A notifier (not holding the lock either, or the release would not
-                // have failed) claimed the token: complete its hand-shake.
-                let _ = self.woken.release();
-            }
+        // Take a place in the line while holding the lock: notifiers (holding it too)
+        // see it from now on.
+        let ticket = self.tail.fetch_add(1, Ordering::AcqRel);
+        // Leaving before the sleep ends (a failed or panicking release, a panicking
+        // clock) gives the ticket up, so no notify is spent on it.
+        let place = OnDrop(|| {
+            self.give_up(ticket);
         });
         let state = match release() {
             Ok(state) => state,
             Err(e) => {
-                drop(announced);
+                drop(place);
                 return Err(e);
             }
         };
-        let woken = match deadline {
-            None => {
-                self.wakeups.acquire();
-                true
-            }
-            Some(d) => self.wakeups.acquire_until(d),
-        };
-        core::mem::forget(announced);
-        let notified = woken || self.leave();
-        if notified {
-            // The hand-shake: the notifier is waiting (holding the lock) for this.
-            let _ = self.woken.release();
-        }
+        let released = self
+            .sleepers
+            .wait_until(deadline, || self.released(ticket).then_some(()))
+            .is_some();
+        // The ticket is ours to settle below, not the guard's (it only borrows).
+        core::mem::forget(place);
+        let notified = released || self.give_up(ticket) == GaveUp::Notified;
         Ok((state, notified))
     }
 
-    /// Takes this waiter's token back. Returns `false` if it did (not counted by any
-    /// notify), or `true` if a notifier had already claimed it: then the wake-up permit it
-    /// released (or is about to release) is consumed here, and the waiter was notified.
-    /// The caller posts the `woken` permit.
-    fn leave(&self) -> bool {
-        if self.sleeping.try_acquire() {
-            false
+    /// Whether a notify has released `ticket`.
+    #[inline]
+    fn released(&self, ticket: u32) -> bool {
+        let (head, _) = unpack(self.queue.load(Ordering::Acquire));
+        passed(head, ticket)
+    }
+
+    /// Gives `ticket` up (its waiter stops waiting): see [`GaveUp`].
+    #[cfg(not(conkit_mutant = "condvar_cancel_not_recorded"))]
+    fn give_up(&self, ticket: u32) -> GaveUp {
+        let mut outcome = GaveUp::Unrecorded;
+        let _ = self
+            .queue
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
+                let (mut head, mut cancelled) = unpack(word);
+                if passed(head, ticket) {
+                    outcome = GaveUp::Notified;
+                    return None;
+                }
+                let behind = ticket.wrapping_sub(head);
+                if behind >= WINDOW {
+                    outcome = GaveUp::Unrecorded;
+                    return None;
+                }
+                outcome = GaveUp::Cancelled;
+                cancelled |= 1 << behind;
+                // Cancelled tickets at the front of the line leave it at once (only
+                // tickets that were handed out are ever marked, so `head` stays at or
+                // before `tail`).
+                while cancelled & 1 != 0 {
+                    head = head.wrapping_add(1);
+                    cancelled >>= 1;
+                }
+                Some(pack(head, cancelled))
+            });
+        outcome
+    }
+
+    /// Mutant for the loom models: a waiter that gives up is not recorded, so the next
+    /// notify may be spent on it (CPython's race).
+    #[cfg(conkit_mutant = "condvar_cancel_not_recorded")]
+    fn give_up(&self, ticket: u32) -> GaveUp {
+        if self.released(ticket) {
+            GaveUp::Notified
         } else {
-            self.wakeups.acquire();
-            true
+            GaveUp::Unrecorded
         }
     }
 
-    /// Wakes up to `n` waiters and returns how many it woke (`min(n, waiters)`). Each of
-    /// them returns "notified"; waiters whose deadline passed before are not counted.
-    /// Returns once the woken waiters have left their sleep (they then wait for the lock,
-    /// which the caller still holds).
+    /// Releases up to `n` waiters, the oldest first, and returns how many it released
+    /// (`min(n, waiters)`). Each of them returns "notified"; waiters that gave up before
+    /// are skipped (see the module docs for the one bound). Never waits: the released
+    /// waiters then wait for the lock, which the caller still holds.
     ///
     /// The caller must hold the lock (Python raises `RuntimeError` otherwise; here it is
     /// not checked, see the module docs).
     pub fn notify(&self, n: u32) -> u32 {
-        let mut claimed = 0u32;
-        while claimed < n {
-            let available = self.sleeping.value();
-            if available == 0 {
-                break;
-            }
-            let take = available.min(n - claimed);
-            if self.sleeping.try_acquire_many(take) {
-                claimed += take;
-            }
+        if n == 0 {
+            return 0;
         }
-        if claimed != 0 {
-            // Cannot overflow: at most one permit per claimed token is ever outstanding.
-            let _ = self.wakeups.release_many(claimed);
-            self.woken.acquire_many(claimed);
+        let tail = self.tail.load(Ordering::Acquire);
+        let mut woke = 0;
+        let _ = self
+            .queue
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
+                let (mut head, mut cancelled) = unpack(word);
+                woke = 0;
+                // `before(head, tail)` rather than `head != tail`: a notifier that breaks
+                // the rule (no lock) may have read `tail` before a ticket that has since
+                // been given up, and must not run past it.
+                while woke < n && before(head, tail) {
+                    if cancelled & 1 == 0 {
+                        woke += 1;
+                    }
+                    head = head.wrapping_add(1);
+                    cancelled >>= 1;
+                }
+                // Cancelled tickets right after the released ones leave the line too.
+                while cancelled & 1 != 0 && before(head, tail) {
+                    head = head.wrapping_add(1);
+                    cancelled >>= 1;
+                }
+                (pack(head, cancelled) != word).then_some(pack(head, cancelled))
+            });
+        if woke != 0 {
+            self.sleepers.notify_all();
         }
-        claimed
+        woke
     }
 
-    /// Wakes every waiter; returns how many it woke. Same rules as
+    /// Releases every waiter; returns how many it released. Same rules as
     /// [`notify`](Self::notify).
     pub fn notify_all(&self) -> u32 {
         self.notify(u32::MAX)
     }
 
-    /// How many callers are waiting and not yet chosen by a notify (a snapshot).
+    /// How many callers are waiting and not yet released by a notify (a snapshot).
     pub fn waiters(&self) -> u32 {
-        self.sleeping.value()
+        let (head, cancelled) = unpack(self.queue.load(Ordering::Acquire));
+        let tail = self.tail.load(Ordering::Acquire);
+        if before(head, tail) {
+            tail.wrapping_sub(head)
+                .saturating_sub(cancelled.count_ones())
+        } else {
+            0
+        }
     }
 }
 
