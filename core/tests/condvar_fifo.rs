@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::{after, eventually, Park};
 use conkit_core::condvar::Condvar;
-use conkit_core::lock::{Lock, RawLock};
+use conkit_core::lock::Lock;
 
 const RUNS: usize = if cfg!(miri) { 2 } else { 20 };
 
