@@ -229,7 +229,9 @@ impl<W: WaitStrategy> Condvar<W> {
         let state = match release() {
             Ok(state) => state,
             Err(e) => {
-                if self.leave() {
+                // (`conkit_mutant`: a broken variant the loom models must catch, see
+                // lib.rs.)
+                if self.leave() && !cfg!(conkit_mutant = "condvar_failed_release_no_handshake") {
                     // A notifier (not holding the lock either, or the release would
                     // not have failed) claimed the token: complete its hand-shake.
                     let _ = self.woken.release();
@@ -241,6 +243,10 @@ impl<W: WaitStrategy> Condvar<W> {
             None => {
                 self.wakeups.acquire();
                 true
+            }
+            // (Mutant: CPython's timed-out waiter, which leaves its token behind.)
+            Some(d) if cfg!(conkit_mutant = "condvar_timeout_keeps_token") => {
+                self.wakeups.acquire_until(d)
             }
             Some(d) => self.wakeups.acquire_until(d) || self.leave(),
         };

@@ -752,7 +752,11 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> MpmcRingIn<T, S, W> {
                 // ring is full, or that item's pop is in flight), or the previous lap's
                 // push is still in flight. The fence orders our reading of `head` after
                 // everything before it, so "full" is only reported for a ring that was.
-                fence(Ordering::SeqCst);
+                // (`conkit_mutant`: a broken variant the loom models must catch, see
+                // lib.rs.)
+                if !cfg!(conkit_mutant = "mpmc_no_full_fence") {
+                    fence(Ordering::SeqCst);
+                }
                 let head = self.head.load(Ordering::Relaxed);
                 if head.wrapping_add(self.one_lap()) == tail {
                     return Err(NoSlot::Full);
@@ -811,7 +815,9 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> MpmcRingIn<T, S, W> {
             } else if ahead <= 0 {
                 // No item for this position yet: the ring is empty, or its push is in
                 // flight (or the previous lap's pop of the slot still is). Fence: as above.
-                fence(Ordering::SeqCst);
+                if !cfg!(conkit_mutant = "mpmc_no_empty_fence") {
+                    fence(Ordering::SeqCst);
+                }
                 let tail = self.tail.load(Ordering::Relaxed);
                 if tail & !mark == head {
                     // No push claimed beyond `head`: empty, and for good once closed
@@ -845,8 +851,12 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> MpmcRingIn<T, S, W> {
             // slot is empty, so nothing is overwritten.
             unsafe { p.write(MaybeUninit::new(value)) }
         });
-        slot.stamp
-            .store(self.lap_of(claim.pos) | FULL, Ordering::Release);
+        let publish = if cfg!(conkit_mutant = "mpmc_push_stamp_relaxed") {
+            Ordering::Relaxed
+        } else {
+            Ordering::Release
+        };
+        slot.stamp.store(self.lap_of(claim.pos) | FULL, publish);
         claim.pos
     }
 
@@ -860,10 +870,13 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> MpmcRingIn<T, S, W> {
             // (the stamp below marks the slot empty).
             unsafe { p.read().assume_init() }
         });
-        slot.stamp.store(
-            self.lap_of(claim.pos).wrapping_add(self.one_lap()),
-            Ordering::Release,
-        );
+        let free = if cfg!(conkit_mutant = "mpmc_pop_stamp_relaxed") {
+            Ordering::Relaxed
+        } else {
+            Ordering::Release
+        };
+        slot.stamp
+            .store(self.lap_of(claim.pos).wrapping_add(self.one_lap()), free);
         value
     }
 

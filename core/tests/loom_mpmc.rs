@@ -5,7 +5,7 @@
 #![cfg(loom)]
 
 use conkit_core::mpmc::{Full, MpmcRing};
-use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 
@@ -115,6 +115,72 @@ fn full_ring_try_push_races_pop() {
             Err(Full(v)) => assert_eq!(v, 2),
         }
         assert_eq!(ring.try_pop(), None);
+    });
+}
+
+/// `Full` only for a ring that was full. A full ring (capacity 1): the main thread pops
+/// its item, then issues a `SeqCst` fence and reads `started`; the pusher sets
+/// `started` and then calls `try_push`. If the main thread did not see `started`, its
+/// fence comes before the pusher's `try_push` in the single `SeqCst` order, so the pop
+/// (complete before that fence) happened before the push began: the ring had room for
+/// the whole push, which must succeed. That is what the fence on `try_push`'s
+/// "looks full" path buys (fences pair in the `SeqCst` order): without it the push may
+/// read a `head` from before the pop and report `Full` for a ring that was not full
+/// at any moment of the call (the `mpmc_no_full_fence` mutant; loom finds it).
+///
+/// (Natively the same fence is the getter's half of `RingQueue`'s Dekker pair; under
+/// loom that pair is checked with stand-in fences, see `queue::ring`, so this model is
+/// what checks the fence itself.)
+#[test]
+fn full_only_for_a_ring_that_was_full() {
+    loom::model(|| {
+        let ring: Arc<MpmcRing<u32, 1>> = Arc::new(MpmcRing::new());
+        ring.try_push(1).unwrap();
+        let started = Arc::new(AtomicBool::new(false));
+        let pusher = {
+            let (ring, started) = (ring.clone(), started.clone());
+            thread::spawn(move || {
+                started.store(true, Ordering::Relaxed);
+                ring.try_push(2)
+            })
+        };
+        assert_eq!(ring.try_pop(), Some(1));
+        fence(Ordering::SeqCst);
+        let push_began_before = started.load(Ordering::Relaxed);
+        let pushed = pusher.join().unwrap();
+        if !push_began_before {
+            assert_eq!(pushed, Ok(()), "Full reported after the pop had made room");
+        }
+        assert_eq!(ring.try_pop(), pushed.ok().map(|()| 2));
+    });
+}
+
+/// `None` only for a ring that was empty: the mirror of
+/// [`full_only_for_a_ring_that_was_full`] for `try_pop` (the `mpmc_no_empty_fence`
+/// mutant).
+#[test]
+fn empty_only_for_a_ring_that_was_empty() {
+    loom::model(|| {
+        let ring: Arc<MpmcRing<u32, 1>> = Arc::new(MpmcRing::new());
+        let started = Arc::new(AtomicBool::new(false));
+        let popper = {
+            let (ring, started) = (ring.clone(), started.clone());
+            thread::spawn(move || {
+                started.store(true, Ordering::Relaxed);
+                ring.try_pop()
+            })
+        };
+        ring.try_push(7).unwrap();
+        fence(Ordering::SeqCst);
+        let pop_began_before = started.load(Ordering::Relaxed);
+        let popped = popper.join().unwrap();
+        if !pop_began_before {
+            assert_eq!(popped, Some(7), "None reported after the push had landed");
+        }
+        assert_eq!(
+            ring.try_pop(),
+            if popped.is_some() { None } else { Some(7) }
+        );
     });
 }
 
