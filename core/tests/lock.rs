@@ -519,12 +519,21 @@ fn lock_timeout_loses_no_wakeup() {
     let l: Lock<CondvarFutex<Counted>> = Lock::new();
     for _ in 0..rounds {
         let g = l.lock();
+        let slept_before = SLEEPS.load(Ordering::Relaxed);
         thread::scope(|s| {
             let patient = s.spawn(|| {
                 let _g = l.lock();
             });
             let impatient = s.spawn(|| l.acquire_until(in_ms(1)));
             thread::sleep(Duration::from_millis(2));
+            // Release only once someone sleeps on the lock (the patient one will: the
+            // lock is held), so that each round runs the sleeping path it is about.
+            let mut looks = 0u32;
+            while SLEEPS.load(Ordering::Relaxed) == slept_before {
+                looks += 1;
+                assert!(looks < 10_000_000, "nobody ever slept on the held lock");
+                thread::yield_now();
+            }
             drop(g);
             if impatient.join().unwrap() {
                 // It got the lock in time (any thread may release it).

@@ -375,18 +375,36 @@ fn mutants() -> Res {
     }
 }
 
+/// Extra miri scheduling seeds for the ring tests (`-Zmiri-many-seeds`; the main run
+/// uses the default seed).
+const MIRI_RING_SEEDS: &str = "1..3";
+
 fn miri() -> Res {
-    run(Command::new("cargo")
-        .current_dir(root())
-        .env("MIRIFLAGS", "-Zmiri-strict-provenance")
-        .env("CARGO_TARGET_DIR", root().join("target/miri"))
-        .args([
-            "+nightly",
-            "miri",
-            "test",
-            "-p",
-            "conkit-core",
-            "--features",
-            "async",
-        ]))
+    let miri = |flags: &str, tests: &[&str]| {
+        let mut c = Command::new("cargo");
+        c.current_dir(root())
+            .env("MIRIFLAGS", flags)
+            .env("CARGO_TARGET_DIR", root().join("target/miri"))
+            .args([
+                "+nightly",
+                "miri",
+                "test",
+                "-p",
+                "conkit-core",
+                "--features",
+                "async,std",
+            ]);
+        for t in tests {
+            c.args(["--test", t]);
+        }
+        run(&mut c)
+    };
+    // Every test of the crate, the `std`-gated ones included (e.g. the heap storage
+    // behind a bounded `queue::Queue`).
+    miri("-Zmiri-strict-provenance", &[])?;
+    // The lock-free rings again under other thread schedules.
+    miri(
+        &format!("-Zmiri-strict-provenance -Zmiri-many-seeds={MIRI_RING_SEEDS}"),
+        &["mpmc", "ring_queue"],
+    )
 }
