@@ -26,6 +26,12 @@
 //!   compare-and-swap, the hand-over a `Release`/`Acquire` pair on the stamp. Only the
 //!   "looks full / looks empty" path issues a `SeqCst` fence before reading the other
 //!   index (as crossbeam does), which also slows down pollers of a full or empty ring.
+//!   The fence is what makes `Full` / `None` mean "full / empty at some moment of the
+//!   call": without it the look at `head` (`tail`) may return a value from before a pop
+//!   (push) that, in the `SeqCst` order, completed before the call began (loom model
+//!   `full_only_for_a_ring_that_was_full` and its mirror). It is also the second half
+//!   of the Dekker pair by which [`RingQueue`](crate::queue::RingQueue)'s sleepers
+//!   announce themselves (a `SeqCst` count, then this look at the other index).
 //! * A spurious compare-and-swap failure (LL/SC targets) retries at once, without
 //!   backing off: it is not contention.
 //!
@@ -889,7 +895,10 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> MpmcRingIn<T, S, W> {
     /// check see every later push whose own wake-up happened before the fence.)
     #[inline]
     fn wake_consumers(&self, pos: usize) {
-        fence(Ordering::SeqCst);
+        // (`conkit_mutant`: a broken variant the loom models must catch, see lib.rs.)
+        if !cfg!(conkit_mutant = "mpmc_no_wake_fence") {
+            fence(Ordering::SeqCst);
+        }
         let waiters = &self.sleepers.not_empty;
         if waiters.sleepers() == 0 {
             return;
@@ -905,7 +914,9 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> MpmcRingIn<T, S, W> {
     /// [`wake_consumers`](Self::wake_consumers)).
     #[inline]
     fn wake_producers(&self, pos: usize) {
-        fence(Ordering::SeqCst);
+        if !cfg!(conkit_mutant = "mpmc_no_wake_fence") {
+            fence(Ordering::SeqCst);
+        }
         let waiters = &self.sleepers.not_full;
         if waiters.sleepers() == 0 {
             return;

@@ -4,10 +4,13 @@
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p conkit-core --release --test loom_mpmc`.
 #![cfg(loom)]
 
+mod loom_common;
+
 use conkit_core::mpmc::{Full, MpmcRing};
 use loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
+use loom_common::LoomPark;
 
 /// Retries `try_push` until it succeeds (yielding, so loom schedules the peer).
 fn push_retry<T, const N: usize>(ring: &MpmcRing<T, N>, mut v: T) {
@@ -229,5 +232,27 @@ fn drop_after_race_drops_each_item_once() {
         drop(popped);
         drop(ring);
         assert_eq!(drops.load(Ordering::SeqCst), 1);
+    });
+}
+
+/// A consumer blocked on an empty ring (capacity 1, a futex that never wakes
+/// spuriously) is woken by a blocking push: the push's wake-up check (`SeqCst` fence,
+/// then a look at the sleepers) and the consumer's announcement (the event count's
+/// fence, then its last look at the ring) form a Dekker pair; without the push's fence
+/// it may see no sleeper while the consumer sees no item, and the consumer sleeps
+/// forever (the `mpmc_no_wake_fence` mutant; a loom deadlock). Then the mirror: a
+/// producer blocked on the full ring is woken by a blocking pop.
+#[test]
+fn blocking_pop_and_push_are_woken_by_the_other_side() {
+    loom::model(|| {
+        let ring: Arc<MpmcRing<u32, 1, LoomPark>> = Arc::new(MpmcRing::new());
+        let consumer = {
+            let ring = ring.clone();
+            thread::spawn(move || (ring.pop(), ring.pop()))
+        };
+        ring.push(1);
+        ring.push(2);
+        assert_eq!(consumer.join().unwrap(), (1, 2));
+        assert!(ring.is_empty());
     });
 }

@@ -92,6 +92,13 @@ pub const MUTANTS: &[(&str, &str, Option<&str>)] = &[
         "loom_mpmc",
         Some("empty_only_for_a_ring_that_was_empty"),
     ),
+    // No `SeqCst` fence before a blocking push/pop looks for sleepers of the other
+    // side: it can miss a sleeper that missed its item or slot (a lost wake-up).
+    (
+        "mpmc_no_wake_fence",
+        "loom_mpmc",
+        Some("blocking_pop_and_push_are_woken_by_the_other_side"),
+    ),
     // CPython's `Condition` timeout: the timed-out waiter leaves its `sleeping` token
     // behind, and the next notify waits forever for its hand-shake.
     (
