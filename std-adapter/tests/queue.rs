@@ -147,9 +147,15 @@ fn producer_consumer_with_task_done_and_join() {
         }
         q.join();
         // After join every item was taken and marked done.
-        assert_eq!(done.load(Ordering::Relaxed), 1000);
-        assert_eq!(q.unfinished_tasks(), 0);
+        let counts = (done.load(Ordering::Relaxed), q.unfinished_tasks());
+        // Before asserting: a failed assert here would leave the consumers blocked in
+        // `get` and the scope waiting for them forever.
         q.shutdown(false);
+        assert_eq!(
+            counts,
+            (1000, 0),
+            "(items done, unfinished tasks) after join"
+        );
     });
     // Producer p put p * 1000 + 0..500: mark the numbers nobody put as seen.
     for v in (500..1000).chain(1500..2000) {
