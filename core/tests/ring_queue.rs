@@ -382,18 +382,19 @@ fn stress<S: conkit_core::mpmc::SlotStorage<usize>>(q: &RingQueueIn<usize, S, Pa
         }
         // Every item is put: `join` returns once each was got and marked done (a
         // consumer counts an item before its `task_done`), never by timing out.
+        let joined = q.join_until(after(120_000));
+        let after_join = (q.unfinished_tasks(), received.load(Ordering::Relaxed));
+        // Before asserting, so that a failure does not leave the consumers blocked.
+        q.shutdown(false);
         assert!(
-            q.join_until(after(120_000)),
-            "join timed out with {} of {} items received",
-            received.load(Ordering::Relaxed),
-            per * SIDE
+            joined,
+            "join timed out with (unfinished, received) {after_join:?}"
         );
         assert_eq!(
-            received.load(Ordering::Relaxed),
-            per * SIDE,
-            "join returned early"
+            after_join,
+            (0, per * SIDE),
+            "join returned early: (unfinished tasks, items received)"
         );
-        q.shutdown(false);
     });
     assert!(seen.iter().all(|b| b.load(Ordering::Relaxed)));
     assert_eq!(q.unfinished_tasks(), 0);
