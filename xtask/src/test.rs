@@ -319,8 +319,13 @@ fn mutants() -> Res {
                 format!("--cfg loom --cfg conkit_mutant=\"{name}\""),
             )
             .env("LOOM_MAX_PREEMPTIONS", "2")
-            // Its own target dir: the normal loom build stays as it is.
+            // Its own target dir: the normal loom build stays as it is. Every mutant
+            // rebuilds the loom dependencies (RUSTFLAGS differ), so skip what only
+            // slows that down here: LTO, debug info, one codegen unit (~30% faster).
             .env("CARGO_TARGET_DIR", root().join("target/loom-mutants"))
+            .env("CARGO_PROFILE_RELEASE_LTO", "false")
+            .env("CARGO_PROFILE_RELEASE_DEBUG", "0")
+            .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
             .args([
                 "test",
                 "-p",
