@@ -27,6 +27,13 @@
 #![deny(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+// Mutants: `cfg(conkit_mutant = "NAME")` selects a deliberately broken variant of one
+// spot (a weaker ordering, a missing fence, a wake-up not passed on) next to the correct
+// code. No real build sets it: the correct code is what compiles, and the `cfg!` tests
+// fold away. `cargo xtask test` builds each mutant of its table (`MUTANTS` in
+// `xtask/src/test.rs`) under loom and requires the named model to fail, which shows
+// that the models catch those bugs.
+
 #[cfg(feature = "std")]
 extern crate std;
 

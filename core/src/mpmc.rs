@@ -26,6 +26,12 @@
 //!   compare-and-swap, the hand-over a `Release`/`Acquire` pair on the stamp. Only the
 //!   "looks full / looks empty" path issues a `SeqCst` fence before reading the other
 //!   index (as crossbeam does), which also slows down pollers of a full or empty ring.
+//!   The fence is what makes `Full` / `None` mean "full / empty at some moment of the
+//!   call": without it the look at `head` (`tail`) may return a value from before a pop
+//!   (push) that, in the `SeqCst` order, completed before the call began (loom model
+//!   `full_only_for_a_ring_that_was_full` and its mirror). It is also the second half
+//!   of the Dekker pair by which [`RingQueue`](crate::queue::RingQueue)'s sleepers
+//!   announce themselves (a `SeqCst` count, then this look at the other index).
 //! * A spurious compare-and-swap failure (LL/SC targets) retries at once, without
 //!   backing off: it is not contention.
 //!
@@ -752,7 +758,11 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> MpmcRingIn<T, S, W> {
                 // ring is full, or that item's pop is in flight), or the previous lap's
                 // push is still in flight. The fence orders our reading of `head` after
                 // everything before it, so "full" is only reported for a ring that was.
-                fence(Ordering::SeqCst);
+                // (`conkit_mutant`: a broken variant the loom models must catch, see
+                // lib.rs.)
+                if !cfg!(conkit_mutant = "mpmc_no_full_fence") {
+                    fence(Ordering::SeqCst);
+                }
                 let head = self.head.load(Ordering::Relaxed);
                 if head.wrapping_add(self.one_lap()) == tail {
                     return Err(NoSlot::Full);
@@ -811,7 +821,9 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> MpmcRingIn<T, S, W> {
             } else if ahead <= 0 {
                 // No item for this position yet: the ring is empty, or its push is in
                 // flight (or the previous lap's pop of the slot still is). Fence: as above.
-                fence(Ordering::SeqCst);
+                if !cfg!(conkit_mutant = "mpmc_no_empty_fence") {
+                    fence(Ordering::SeqCst);
+                }
                 let tail = self.tail.load(Ordering::Relaxed);
                 if tail & !mark == head {
                     // No push claimed beyond `head`: empty, and for good once closed
@@ -845,8 +857,12 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> MpmcRingIn<T, S, W> {
             // slot is empty, so nothing is overwritten.
             unsafe { p.write(MaybeUninit::new(value)) }
         });
-        slot.stamp
-            .store(self.lap_of(claim.pos) | FULL, Ordering::Release);
+        let publish = if cfg!(conkit_mutant = "mpmc_push_stamp_relaxed") {
+            Ordering::Relaxed
+        } else {
+            Ordering::Release
+        };
+        slot.stamp.store(self.lap_of(claim.pos) | FULL, publish);
         claim.pos
     }
 
@@ -860,10 +876,13 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> MpmcRingIn<T, S, W> {
             // (the stamp below marks the slot empty).
             unsafe { p.read().assume_init() }
         });
-        slot.stamp.store(
-            self.lap_of(claim.pos).wrapping_add(self.one_lap()),
-            Ordering::Release,
-        );
+        let free = if cfg!(conkit_mutant = "mpmc_pop_stamp_relaxed") {
+            Ordering::Relaxed
+        } else {
+            Ordering::Release
+        };
+        slot.stamp
+            .store(self.lap_of(claim.pos).wrapping_add(self.one_lap()), free);
         value
     }
 
@@ -876,7 +895,10 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> MpmcRingIn<T, S, W> {
     /// check see every later push whose own wake-up happened before the fence.)
     #[inline]
     fn wake_consumers(&self, pos: usize) {
-        fence(Ordering::SeqCst);
+        // (`conkit_mutant`: a broken variant the loom models must catch, see lib.rs.)
+        if !cfg!(conkit_mutant = "mpmc_no_wake_fence") {
+            fence(Ordering::SeqCst);
+        }
         let waiters = &self.sleepers.not_empty;
         if waiters.sleepers() == 0 {
             return;
@@ -892,7 +914,9 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> MpmcRingIn<T, S, W> {
     /// [`wake_consumers`](Self::wake_consumers)).
     #[inline]
     fn wake_producers(&self, pos: usize) {
-        fence(Ordering::SeqCst);
+        if !cfg!(conkit_mutant = "mpmc_no_wake_fence") {
+            fence(Ordering::SeqCst);
+        }
         let waiters = &self.sleepers.not_full;
         if waiters.sleepers() == 0 {
             return;

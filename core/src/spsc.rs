@@ -765,7 +765,13 @@ impl<'a, T, const N: usize, W: WaitStrategy> Producer<'a, T, N, W> {
     #[inline(always)]
     fn publish(&mut self, n: usize) {
         self.tail = SpscRing::<T, N, W>::advance(self.tail, n);
-        self.ring.tail.store(self.tail, Ordering::Release);
+        // (`conkit_mutant`: a broken variant the loom models must catch, see lib.rs.)
+        let publish = if cfg!(conkit_mutant = "spsc_tail_relaxed") {
+            Ordering::Relaxed
+        } else {
+            Ordering::Release
+        };
+        self.ring.tail.store(self.tail, publish);
     }
 
     /// Writes `v` into the slot at our position and publishes it.
@@ -1014,7 +1020,12 @@ impl<'a, T, const N: usize, W: WaitStrategy> Consumer<'a, T, N, W> {
     #[inline(always)]
     fn release(&mut self, n: usize) {
         self.head = SpscRing::<T, N, W>::advance(self.head, n);
-        self.ring.head.store(self.head, Ordering::Release);
+        let release = if cfg!(conkit_mutant = "spsc_head_relaxed") {
+            Ordering::Relaxed
+        } else {
+            Ordering::Release
+        };
+        self.ring.head.store(self.head, release);
     }
 
     /// Moves the item at our position out and releases its slot.

@@ -6,14 +6,14 @@
 mod common;
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::thread;
 
 use conkit_core::condvar::Condvar;
 use conkit_core::lock::{Lock, ReleaseError};
 
-use common::{after, eventually, Park, Timed};
+use common::{after, eventually, Exclusive, Park, Timed};
 
 const ITEMS: u64 = if cfg!(miri) { 50 } else { 100_000 };
 const ROUNDS: u32 = if cfg!(miri) { 5 } else { 500 };
@@ -111,7 +111,7 @@ fn notify_n_wakes_exactly_n() {
         assert_eq!(cv.notify(2), 2);
         lock.release().unwrap();
         eventually("two woke", || notified.load(Ordering::SeqCst) == 2);
-        // The notify hand-shake means the two have left their sleep; nobody else did.
+        // The notify released exactly two tickets; nobody else is released.
         assert_eq!(cv.waiters(), WAITERS - 2);
         assert_eq!(notified.load(Ordering::SeqCst), 2);
         lock.acquire();
@@ -188,29 +188,43 @@ fn notify_counts_match_notified_waiters_under_timeouts() {
 }
 
 /// A bounded buffer with two condition variables (the textbook producer/consumer):
-/// several producers and consumers move every item exactly once.
+/// several producers and consumers move every item exactly once, and the buffer never
+/// holds more than its capacity. The buffer and the counts are plain data that only
+/// `lock` protects ([`Exclusive`]): a condition variable that returned from a wait
+/// without the lock re-taken would let two threads in at once (caught), or let a
+/// producer push onto a full buffer (caught by the capacity assert).
 #[test]
 fn producer_consumer_counts_every_item() {
     const PRODUCERS: u64 = 2;
     const CONSUMERS: u64 = 2;
     const CAPACITY: usize = 8;
+    struct Shared {
+        buffer: VecDeque<u64>,
+        taken: u64,
+        /// How often each item was taken.
+        seen: Vec<u8>,
+    }
     let lock: Lock<Park> = Lock::new();
     let not_empty: Condvar<Park> = Condvar::new();
     let not_full: Condvar<Park> = Condvar::new();
-    // Guarded by `lock`; the std mutex inside is never contended.
-    let buffer: Mutex<VecDeque<u64>> = Mutex::new(VecDeque::new());
-    let sum = AtomicU64::new(0);
-    let taken = AtomicU64::new(0);
+    let shared = Exclusive::new(Shared {
+        buffer: VecDeque::new(),
+        taken: 0,
+        seen: vec![0; (PRODUCERS * ITEMS) as usize],
+    });
     thread::scope(|s| {
         for p in 0..PRODUCERS {
-            let (lock, not_empty, not_full, buffer) = (&lock, &not_empty, &not_full, &buffer);
+            let (lock, not_empty, not_full, shared) = (&lock, &not_empty, &not_full, &shared);
             s.spawn(move || {
                 for i in 0..ITEMS {
                     lock.acquire();
-                    while buffer.lock().unwrap().len() == CAPACITY {
+                    while shared.with(|sh| sh.buffer.len() == CAPACITY) {
                         not_full.wait_lock(lock).unwrap();
                     }
-                    buffer.lock().unwrap().push_back(p * ITEMS + i);
+                    shared.with(|sh| {
+                        sh.buffer.push_back(p * ITEMS + i);
+                        assert!(sh.buffer.len() <= CAPACITY, "pushed onto a full buffer");
+                    });
                     not_empty.notify(1);
                     lock.release().unwrap();
                 }
@@ -220,20 +234,24 @@ fn producer_consumer_counts_every_item() {
             s.spawn(|| loop {
                 lock.acquire();
                 let item = loop {
-                    if taken.load(Ordering::Relaxed) == PRODUCERS * ITEMS {
-                        break None;
+                    let next = shared.with(|sh| {
+                        if sh.taken == PRODUCERS * ITEMS {
+                            return Some(None);
+                        }
+                        let item = sh.buffer.pop_front()?;
+                        sh.taken += 1;
+                        sh.seen[item as usize] += 1;
+                        Some(Some(item))
+                    });
+                    match next {
+                        Some(item) => break item,
+                        None => not_empty.wait_lock(&lock).unwrap(),
                     }
-                    if let Some(item) = buffer.lock().unwrap().pop_front() {
-                        taken.fetch_add(1, Ordering::Relaxed);
-                        break Some(item);
-                    }
-                    not_empty.wait_lock(&lock).unwrap();
                 };
                 match item {
-                    Some(item) => {
-                        sum.fetch_add(item, Ordering::Relaxed);
+                    Some(_) => {
                         not_full.notify(1);
-                        if taken.load(Ordering::Relaxed) == PRODUCERS * ITEMS {
+                        if shared.with(|sh| sh.taken) == PRODUCERS * ITEMS {
                             // The last item: release the other consumers.
                             not_empty.notify_all();
                         }
@@ -247,8 +265,16 @@ fn producer_consumer_counts_every_item() {
             });
         }
     });
-    let n = PRODUCERS * ITEMS;
-    assert_eq!(taken.load(Ordering::Relaxed), n);
-    assert_eq!(sum.load(Ordering::Relaxed), n * (n - 1) / 2);
-    assert!(buffer.lock().unwrap().is_empty());
+    let shared = shared.into_inner();
+    assert_eq!(shared.taken, PRODUCERS * ITEMS);
+    assert!(shared.buffer.is_empty());
+    let wrong: Vec<_> = (0..shared.seen.len())
+        .filter(|&i| shared.seen[i] != 1)
+        .take(5)
+        .map(|i| (i, shared.seen[i]))
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "items not taken exactly once (item, times): {wrong:?}"
+    );
 }

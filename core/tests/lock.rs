@@ -37,14 +37,30 @@ fn in_ms(ms: u64) -> At {
 }
 
 /// A faithful futex model: `wait` really sleeps (on a condvar) until a `wake_*` that
-/// follows it, or the deadline. Any lost wake-up shows up as a hang.
-struct CondvarFutex;
+/// follows it, or the deadline. A lost wake-up panics the sleeper after
+/// [`LOST_WAKEUP`] (instead of hanging the test run). Sleeps are counted
+/// in `C` (a test that asserts its sleeping path ran has a counter of its own, so the
+/// sleeps of the tests running beside it do not count).
+struct CondvarFutex<C = Uncounted>(std::marker::PhantomData<C>);
+
+/// Where a [`CondvarFutex`] counts its sleeps.
+trait SleepCounter: 'static {
+    fn slept();
+}
+
+/// Counts nothing.
+struct Uncounted;
+
+impl SleepCounter for Uncounted {
+    fn slept() {}
+}
 
 static FUTEX: StdMutex<u64> = StdMutex::new(0);
 static FUTEX_CV: Condvar = Condvar::new();
-static SLEEPS: AtomicU32 = AtomicU32::new(0);
+/// How long an untimed sleep may last before it counts as a lost wake-up.
+const LOST_WAKEUP: Duration = Duration::from_secs(60);
 
-impl WaitStrategy for CondvarFutex {
+impl<C: SleepCounter> WaitStrategy for CondvarFutex<C> {
     type Deadline = At;
 
     fn wait(word: &WaitWord, expected: u32, deadline: Option<At>) -> WaitOutcome {
@@ -53,11 +69,20 @@ impl WaitStrategy for CondvarFutex {
         if word.load(Ordering::SeqCst) != expected {
             return WaitOutcome::Woken;
         }
-        SLEEPS.fetch_add(1, Ordering::Relaxed);
+        C::slept();
         let start = *generation;
+        let asleep = Instant::now();
         while *generation == start {
             match deadline {
-                None => generation = FUTEX_CV.wait(generation).unwrap(),
+                None => {
+                    // A lost wake-up fails the sleeper's thread (and so its test)
+                    // instead of hanging the test run (unlocked first: no poisoning).
+                    if asleep.elapsed() >= LOST_WAKEUP {
+                        drop(generation);
+                        panic!("lost wake-up: asleep for {LOST_WAKEUP:?} without a wake");
+                    }
+                    generation = FUTEX_CV.wait_timeout(generation, LOST_WAKEUP).unwrap().0;
+                }
                 Some(At(d)) => {
                     let now = Instant::now();
                     if now >= d {
@@ -483,16 +508,32 @@ fn lock_acquire_until_times_out_with_futex_and_succeeds_when_released() {
 /// A waiter that gives up must not swallow the wake-up meant for another sleeper.
 #[test]
 fn lock_timeout_loses_no_wakeup() {
+    static SLEEPS: AtomicU32 = AtomicU32::new(0);
+    struct Counted;
+    impl SleepCounter for Counted {
+        fn slept() {
+            SLEEPS.fetch_add(1, Ordering::Relaxed);
+        }
+    }
     let rounds = if cfg!(miri) { 2 } else { 50 };
-    let l: Lock<CondvarFutex> = Lock::new();
+    let l: Lock<CondvarFutex<Counted>> = Lock::new();
     for _ in 0..rounds {
         let g = l.lock();
+        let slept_before = SLEEPS.load(Ordering::Relaxed);
         thread::scope(|s| {
             let patient = s.spawn(|| {
                 let _g = l.lock();
             });
             let impatient = s.spawn(|| l.acquire_until(in_ms(1)));
             thread::sleep(Duration::from_millis(2));
+            // Release only once someone sleeps on the lock (the patient one will: the
+            // lock is held), so that each round runs the sleeping path it is about.
+            let mut looks = 0u32;
+            while SLEEPS.load(Ordering::Relaxed) == slept_before {
+                looks += 1;
+                assert!(looks < 10_000_000, "nobody ever slept on the held lock");
+                thread::yield_now();
+            }
             drop(g);
             if impatient.join().unwrap() {
                 // It got the lock in time (any thread may release it).

@@ -131,8 +131,9 @@ fn condvar_timeout_then_notify_reaches_sleeper() {
 }
 
 /// A wait whose lock release fails (the lock is not held) racing with a notify (also
-/// without the lock, breaking the rule): neither hangs. Regression: the failed waiter
-/// consumed the notifier's wake-up without completing its hand-shake.
+/// without the lock, breaking the rule): neither hangs, and the notifier never runs
+/// `head` past `tail` (regressions: the semaphore hand-shake of the earlier algorithm
+/// hung here; the ticket queue once read a stale `tail` and ran past it).
 #[test]
 fn condvar_failed_release_racing_notify_does_not_hang() {
     loom::model(|| {

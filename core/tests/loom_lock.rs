@@ -22,7 +22,7 @@ use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicU32, Ordering};
 use loom::sync::Arc;
 use loom::thread;
-use loom_common::{LoomFutex, Soon, SLEPT, SWALLOWED};
+use loom_common::{LoomFutex, Soon, Tally};
 
 /// A lock plus a loom-tracked counter it guards.
 struct Guarded<L> {
@@ -119,9 +119,10 @@ fn spin_mutex_mutual_exclusion() {
 /// Two threads contend; sleepers really sleep. A lost wake-up is a loom deadlock.
 #[test]
 fn lock_futex_no_lost_wakeup() {
-    two_incrementers(Lock::<LoomFutex<Never>>::new);
+    tally!(Here);
+    two_incrementers(Lock::<LoomFutex<Never, Here>>::new);
     assert!(
-        SLEPT.load(StdOrdering::Relaxed) > 0,
+        Here::counts().slept() > 0,
         "the sleeping path (state 2) ran"
     );
 }
@@ -131,8 +132,9 @@ fn lock_futex_no_lost_wakeup() {
 /// out), the patient waiter must get the lock.
 #[test]
 fn lock_timed_waiter_loses_no_wakeup() {
+    tally!(Here);
     loom::model(|| {
-        let l = Arc::new(Lock::<LoomFutex<Soon>>::new());
+        let l = Arc::new(Lock::<LoomFutex<Soon, Here>>::new());
         l.acquire();
         let patient = {
             let l = Arc::clone(&l);
@@ -154,9 +156,9 @@ fn lock_timed_waiter_loses_no_wakeup() {
         patient.join().unwrap();
         assert!(!l.locked());
     });
-    assert!(SLEPT.load(StdOrdering::Relaxed) > 0);
+    assert!(Here::counts().slept() > 0, "the sleeping path ran");
     assert!(
-        SWALLOWED.load(StdOrdering::Relaxed) > 0,
+        Here::counts().swallowed() > 0,
         "the swallowed-wake-up case was explored"
     );
 }

@@ -4,10 +4,13 @@
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p conkit-core --release --test loom_mpmc`.
 #![cfg(loom)]
 
+mod loom_common;
+
 use conkit_core::mpmc::{Full, MpmcRing};
-use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
+use loom_common::LoomPark;
 
 /// Retries `try_push` until it succeeds (yielding, so loom schedules the peer).
 fn push_retry<T, const N: usize>(ring: &MpmcRing<T, N>, mut v: T) {
@@ -118,6 +121,72 @@ fn full_ring_try_push_races_pop() {
     });
 }
 
+/// `Full` only for a ring that was full. A full ring (capacity 1): the main thread pops
+/// its item, then issues a `SeqCst` fence and reads `started`; the pusher sets
+/// `started` and then calls `try_push`. If the main thread did not see `started`, its
+/// fence comes before the pusher's `try_push` in the single `SeqCst` order, so the pop
+/// (complete before that fence) happened before the push began: the ring had room for
+/// the whole push, which must succeed. That is what the fence on `try_push`'s
+/// "looks full" path buys (fences pair in the `SeqCst` order): without it the push may
+/// read a `head` from before the pop and report `Full` for a ring that was not full
+/// at any moment of the call (the `mpmc_no_full_fence` mutant; loom finds it).
+///
+/// (Natively the same fence is the getter's half of `RingQueue`'s Dekker pair; under
+/// loom that pair is checked with stand-in fences, see `queue::ring`, so this model is
+/// what checks the fence itself.)
+#[test]
+fn full_only_for_a_ring_that_was_full() {
+    loom::model(|| {
+        let ring: Arc<MpmcRing<u32, 1>> = Arc::new(MpmcRing::new());
+        ring.try_push(1).unwrap();
+        let started = Arc::new(AtomicBool::new(false));
+        let pusher = {
+            let (ring, started) = (ring.clone(), started.clone());
+            thread::spawn(move || {
+                started.store(true, Ordering::Relaxed);
+                ring.try_push(2)
+            })
+        };
+        assert_eq!(ring.try_pop(), Some(1));
+        fence(Ordering::SeqCst);
+        let push_began_before = started.load(Ordering::Relaxed);
+        let pushed = pusher.join().unwrap();
+        if !push_began_before {
+            assert_eq!(pushed, Ok(()), "Full reported after the pop had made room");
+        }
+        assert_eq!(ring.try_pop(), pushed.ok().map(|()| 2));
+    });
+}
+
+/// `None` only for a ring that was empty: the mirror of
+/// [`full_only_for_a_ring_that_was_full`] for `try_pop` (the `mpmc_no_empty_fence`
+/// mutant).
+#[test]
+fn empty_only_for_a_ring_that_was_empty() {
+    loom::model(|| {
+        let ring: Arc<MpmcRing<u32, 1>> = Arc::new(MpmcRing::new());
+        let started = Arc::new(AtomicBool::new(false));
+        let popper = {
+            let (ring, started) = (ring.clone(), started.clone());
+            thread::spawn(move || {
+                started.store(true, Ordering::Relaxed);
+                ring.try_pop()
+            })
+        };
+        ring.try_push(7).unwrap();
+        fence(Ordering::SeqCst);
+        let pop_began_before = started.load(Ordering::Relaxed);
+        let popped = popper.join().unwrap();
+        if !pop_began_before {
+            assert_eq!(popped, Some(7), "None reported after the push had landed");
+        }
+        assert_eq!(
+            ring.try_pop(),
+            if popped.is_some() { None } else { Some(7) }
+        );
+    });
+}
+
 /// A full ring (capacity 1): a blocking `push` races a blocking `pop`; the push
 /// completes once the pop frees the slot, and both items pass exactly once, in order.
 #[test]
@@ -163,5 +232,27 @@ fn drop_after_race_drops_each_item_once() {
         drop(popped);
         drop(ring);
         assert_eq!(drops.load(Ordering::SeqCst), 1);
+    });
+}
+
+/// A consumer blocked on an empty ring (capacity 1, a futex that never wakes
+/// spuriously) is woken by a blocking push: the push's wake-up check (`SeqCst` fence,
+/// then a look at the sleepers) and the consumer's announcement (the event count's
+/// fence, then its last look at the ring) form a Dekker pair; without the push's fence
+/// it may see no sleeper while the consumer sees no item, and the consumer sleeps
+/// forever (the `mpmc_no_wake_fence` mutant; a loom deadlock). Then the mirror: a
+/// producer blocked on the full ring is woken by a blocking pop.
+#[test]
+fn blocking_pop_and_push_are_woken_by_the_other_side() {
+    loom::model(|| {
+        let ring: Arc<MpmcRing<u32, 1, LoomPark>> = Arc::new(MpmcRing::new());
+        let consumer = {
+            let ring = ring.clone();
+            thread::spawn(move || (ring.pop(), ring.pop()))
+        };
+        ring.push(1);
+        ring.push(2);
+        assert_eq!(consumer.join().unwrap(), (1, 2));
+        assert!(ring.is_empty());
     });
 }

@@ -12,13 +12,11 @@
 
 mod loom_common;
 
-use std::sync::atomic::Ordering as StdOrdering;
-
 use conkit_core::wait::{Never, Waiters};
 use loom::sync::atomic::{AtomicU32, Ordering};
 use loom::sync::Arc;
 use loom::thread;
-use loom_common::{LoomFutex, Soon, SLEPT};
+use loom_common::{LoomFutex, Soon, Tally};
 
 /// Tokens handed from producers to consumers through one `Waiters` (a counting
 /// semaphore made of an event count, as the queues use it: one item, one `notify_one`).
@@ -63,8 +61,9 @@ impl<W: conkit_core::wait::WaitStrategy> Tokens<W> {
 /// the first wake-up is in flight, both consumers get a token.
 #[test]
 fn notify_one_skipped_while_a_wake_is_in_flight_is_relayed() {
+    tally!(Here);
     loom::model(|| {
-        let t = Arc::new(Tokens::<LoomFutex<Never>>::new());
+        let t = Arc::new(Tokens::<LoomFutex<Never, Here>>::new());
         let consumers: Vec<_> = (0..2)
             .map(|_| {
                 let t = Arc::clone(&t);
@@ -83,10 +82,7 @@ fn notify_one_skipped_while_a_wake_is_in_flight_is_relayed() {
         assert_eq!(t.count.load(Ordering::SeqCst), 0);
         assert_eq!(t.waiters.sleepers(), 0);
     });
-    assert!(
-        SLEPT.load(StdOrdering::Relaxed) > 0,
-        "the sleeping path ran"
-    );
+    assert!(Here::counts().slept() > 0, "the sleeping path ran");
 }
 
 /// One consumer takes two tokens in a row from one producer: a `PENDING` left by the
@@ -94,8 +90,9 @@ fn notify_one_skipped_while_a_wake_is_in_flight_is_relayed() {
 /// second token.
 #[test]
 fn one_consumer_waits_twice() {
+    tally!(Here);
     loom::model(|| {
-        let t = Arc::new(Tokens::<LoomFutex<Never>>::new());
+        let t = Arc::new(Tokens::<LoomFutex<Never, Here>>::new());
         let consumer = {
             let t = Arc::clone(&t);
             thread::spawn(move || {
@@ -108,6 +105,7 @@ fn one_consumer_waits_twice() {
         consumer.join().unwrap();
         assert_eq!(t.count.load(Ordering::SeqCst), 0);
     });
+    assert!(Here::counts().slept() > 0, "the sleeping path ran");
 }
 
 /// A patient consumer and a timed one, two tokens: the timed consumer may take a
@@ -115,8 +113,9 @@ fn one_consumer_waits_twice() {
 /// case the patient consumer gets a token, and no token is lost.
 #[test]
 fn timed_waiter_that_takes_the_wake_up_strands_nobody() {
+    tally!(Here);
     loom::model(|| {
-        let t = Arc::new(Tokens::<LoomFutex<Soon>>::new());
+        let t = Arc::new(Tokens::<LoomFutex<Soon, Here>>::new());
         let patient = {
             let t = Arc::clone(&t);
             thread::spawn(move || t.take())
@@ -131,4 +130,9 @@ fn timed_waiter_that_takes_the_wake_up_strands_nobody() {
         let got = u32::from(timed.join().unwrap());
         assert_eq!(t.count.load(Ordering::SeqCst), 1 - got);
     });
+    assert!(Here::counts().slept() > 0, "the sleeping path ran");
+    assert!(
+        Here::counts().swallowed() > 0,
+        "the swallowed-wake-up case was explored"
+    );
 }

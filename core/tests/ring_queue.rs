@@ -341,30 +341,32 @@ fn stress<S: conkit_core::mpmc::SlotStorage<usize>>(q: &RingQueueIn<usize, S, Pa
     let seen: Vec<AtomicBool> = (0..per * SIDE).map(|_| AtomicBool::new(false)).collect();
     let received = AtomicUsize::new(0);
     thread::scope(|s| {
-        for p in 0..SIDE {
-            s.spawn(move || {
-                for k in 0..per {
-                    let v = p * per + k;
-                    match k % 3 {
-                        0 => q.put(v).unwrap(),
-                        1 => q.put_until(v, after(60_000)).unwrap(),
-                        _ => {
-                            let mut v = v;
-                            loop {
-                                match q.put_nowait(v) {
-                                    Ok(()) => break,
-                                    Err(PutError::Full(back)) => {
-                                        v = back;
-                                        thread::yield_now();
+        let producers: Vec<_> = (0..SIDE)
+            .map(|p| {
+                s.spawn(move || {
+                    for k in 0..per {
+                        let v = p * per + k;
+                        match k % 3 {
+                            0 => q.put(v).unwrap(),
+                            1 => q.put_until(v, after(60_000)).unwrap(),
+                            _ => {
+                                let mut v = v;
+                                loop {
+                                    match q.put_nowait(v) {
+                                        Ok(()) => break,
+                                        Err(PutError::Full(back)) => {
+                                            v = back;
+                                            thread::yield_now();
+                                        }
+                                        Err(e) => panic!("{e}"),
                                     }
-                                    Err(e) => panic!("{e}"),
                                 }
                             }
                         }
                     }
-                }
-            });
-        }
+                })
+            })
+            .collect();
         for _ in 0..SIDE {
             s.spawn(|| {
                 // Until the shutdown below: then the drained queue fails the get.
@@ -375,11 +377,24 @@ fn stress<S: conkit_core::mpmc::SlotStorage<usize>>(q: &RingQueueIn<usize, S, Pa
                 }
             });
         }
-        q.join_until(after(120_000));
-        eventually("all items arrive", || {
-            received.load(Ordering::Relaxed) == per * SIDE
-        });
+        for p in producers {
+            p.join().unwrap();
+        }
+        // Every item is put: `join` returns once each was got and marked done (a
+        // consumer counts an item before its `task_done`), never by timing out.
+        let joined = q.join_until(after(120_000));
+        let after_join = (q.unfinished_tasks(), received.load(Ordering::Relaxed));
+        // Before asserting, so that a failure does not leave the consumers blocked.
         q.shutdown(false);
+        assert!(
+            joined,
+            "join timed out with (unfinished, received) {after_join:?}"
+        );
+        assert_eq!(
+            after_join,
+            (0, per * SIDE),
+            "join returned early: (unfinished tasks, items received)"
+        );
     });
     assert!(seen.iter().all(|b| b.load(Ordering::Relaxed)));
     assert_eq!(q.unfinished_tasks(), 0);

@@ -97,7 +97,31 @@ fn seed_two_lock_deadlock_is_reported_not_hung() {
     assert_eq!(r.edges[0].held, r.edges[1].wanted);
     assert_eq!(r.edges[0].wanted, r.edges[1].held);
     assert_ne!(r.edges[0].held, r.edges[0].wanted);
-    assert!(r.to_string().contains("func_1") && r.to_string().contains("func_2"));
+    // The report tells what happened: the thread that closed the cycle waits; the
+    // other asked for its second lock while holding its first (here it is in fact
+    // waiting for it too), never that it "took" it.
+    let text = r.to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    let (first, other) = (&r.edges[0], &r.edges[1]);
+    assert_eq!(
+        lines[1],
+        format!(
+            "  thread {} (ident {}) holds {} and now waits for {}",
+            first.thread_name, first.thread_ident, first.held, first.wanted
+        )
+    );
+    assert_eq!(
+        lines[2],
+        format!(
+            "  thread {} (ident {}) asked for {} while holding {}",
+            other.thread_name, other.thread_ident, other.wanted, other.held
+        )
+    );
+    assert!(!text.contains("took"), "{text}");
+    let mut names = [first.thread_name.as_str(), other.thread_name.as_str()];
+    names.sort_unstable();
+    assert_eq!(names, ["func_1", "func_2"]);
     // Reported before anybody gave up waiting.
     let at = reported_at.lock().unwrap();
     assert_eq!(at.len(), 1);

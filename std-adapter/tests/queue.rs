@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
@@ -66,6 +66,54 @@ fn eventually(what: &str, cond: impl Fn() -> bool) {
 
 const GENEROUS: Duration = Duration::from_secs(10);
 
+/// Runs its closure if the thread panics while it lives (e.g. shuts a queue down so
+/// that threads blocked on it fail too, instead of hanging the test's scope).
+struct OnPanic<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for OnPanic<F> {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            (self.0)();
+        }
+    }
+}
+
+/// Per-item accounting: how often each item `0..n` was received. A count and a sum
+/// would let a lost item and a duplicated one cancel out; this does not.
+struct Seen(Vec<AtomicU8>);
+
+impl Seen {
+    fn new(n: usize) -> Self {
+        Self((0..n).map(|_| AtomicU8::new(0)).collect())
+    }
+
+    /// Records that `item` was received. (Not asserted here: a consumer that panicked
+    /// would leave tasks undone and block the test instead of failing it.)
+    fn mark(&self, item: u64) {
+        self.0[item as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How often `item` was received.
+    fn times(&self, item: u64) -> u8 {
+        self.0[item as usize].load(Ordering::Relaxed)
+    }
+
+    /// Fails unless every item was received exactly once.
+    fn assert_each_once(&self) {
+        let wrong: Vec<(usize, u8)> = (0..self.0.len())
+            .map(|i| (i, self.0[i].load(Ordering::Relaxed)))
+            .filter(|&(_, times)| times != 1)
+            .collect();
+        assert!(
+            wrong.is_empty(),
+            "{} of {} items not received exactly once, e.g. (item, times) {:?}",
+            wrong.len(),
+            self.0.len(),
+            &wrong[..wrong.len().min(10)]
+        );
+    }
+}
+
 // ---- the seed's producer/consumer ----
 
 #[test]
@@ -73,12 +121,12 @@ fn producer_consumer_with_task_done_and_join() {
     // Python: q = Queue(); producers put; daemon consumers get/task_done; q.join().
     let q = Queue::new(10);
     let done = AtomicUsize::new(0);
-    let sum = AtomicU64::new(0);
+    let seen = Seen::new(2000);
     thread::scope(|s| {
         for _ in 0..3 {
             s.spawn(|| {
                 while let Ok(item) = q.get() {
-                    sum.fetch_add(item, Ordering::Relaxed);
+                    seen.mark(item);
                     done.fetch_add(1, Ordering::Relaxed);
                     q.task_done().unwrap();
                 }
@@ -99,12 +147,21 @@ fn producer_consumer_with_task_done_and_join() {
         }
         q.join();
         // After join every item was taken and marked done.
-        assert_eq!(done.load(Ordering::Relaxed), 1000);
-        assert_eq!(q.unfinished_tasks(), 0);
+        let counts = (done.load(Ordering::Relaxed), q.unfinished_tasks());
+        // Before asserting: a failed assert here would leave the consumers blocked in
+        // `get` and the scope waiting for them forever.
         q.shutdown(false);
+        assert_eq!(
+            counts,
+            (1000, 0),
+            "(items done, unfinished tasks) after join"
+        );
     });
-    let expected: u64 = (0..500).sum::<u64>() * 2 + 1000 * 500;
-    assert_eq!(sum.load(Ordering::Relaxed), expected);
+    // Producer p put p * 1000 + 0..500: mark the numbers nobody put as seen.
+    for v in (500..1000).chain(1500..2000) {
+        seen.mark(v);
+    }
+    seen.assert_each_once();
 }
 
 // ---- every error ----
@@ -336,23 +393,32 @@ const CONSUMERS: usize = 4;
 const PER_PRODUCER: u64 = 250_000;
 
 /// 4 producers × 4 consumers × 250 000 items through a bounded queue; every item is
-/// counted once (count and sum), then `join` sees every task done.
+/// received exactly once (per-item accounting), then `join` sees every task done.
+/// With `$fifo`, each consumer also receives each producer's items in the order they
+/// were put.
 macro_rules! stress {
-    ($q:expr) => {{
+    ($q:expr, $fifo:expr) => {{
         let q = $q;
-        let count = AtomicU64::new(0);
-        let sum = AtomicU64::new(0);
+        let n = PRODUCERS * PER_PRODUCER;
+        let seen = Seen::new(n as usize + 1);
+        seen.mark(0); // items are 1..=n
+        let out_of_order = AtomicUsize::new(0);
         thread::scope(|s| {
             for _ in 0..CONSUMERS {
                 s.spawn(|| {
-                    let (mut c, mut t) = (0u64, 0u64);
+                    let mut last = [0u64; PRODUCERS as usize];
                     while let Ok(v) = q.get() {
-                        c += 1;
-                        t += v;
+                        seen.mark(v);
+                        if $fifo {
+                            let p = ((v - 1) / PER_PRODUCER) as usize;
+                            if v <= last[p] {
+                                // Asserted below (a panic here would hang `join`).
+                                out_of_order.fetch_add(1, Ordering::Relaxed);
+                            }
+                            last[p] = v;
+                        }
                         q.task_done().unwrap();
                     }
-                    count.fetch_add(c, Ordering::Relaxed);
-                    sum.fetch_add(t, Ordering::Relaxed);
                 });
             }
             let producers: Vec<_> = (0..PRODUCERS)
@@ -368,29 +434,36 @@ macro_rules! stress {
             for p in producers {
                 p.join().unwrap();
             }
-            q.join();
+            assert!(
+                q.join_timeout(Duration::from_secs(120)),
+                "join: tasks left undone (a lost wake-up?)"
+            );
             q.shutdown(false);
         });
-        let n = PRODUCERS * PER_PRODUCER;
-        assert_eq!(count.load(Ordering::Relaxed), n);
-        assert_eq!(sum.load(Ordering::Relaxed), n * (n + 1) / 2);
+        // join returned: every item was got and marked done.
+        seen.assert_each_once();
+        assert_eq!(
+            out_of_order.load(Ordering::Relaxed),
+            0,
+            "items of one producer reached a consumer out of order"
+        );
         assert_eq!(q.qsize(), 0);
     }};
 }
 
 #[test]
 fn stress_fifo_4x4_every_item_once() {
-    stress!(Queue::new(64));
+    stress!(Queue::new(64), true);
 }
 
 #[test]
 fn stress_lifo_4x4_every_item_once() {
-    stress!(LifoQueue::new(64));
+    stress!(LifoQueue::new(64), false);
 }
 
 #[test]
 fn stress_priority_4x4_every_item_once() {
-    stress!(PriorityQueue::new(64));
+    stress!(PriorityQueue::new(64), false);
 }
 
 #[test]
@@ -400,16 +473,13 @@ fn get_timeout_never_swallows_an_item() {
     const ITEMS: u64 = 100_000;
     let q = Queue::new(16);
     let producing = AtomicBool::new(true);
-    let count = AtomicU64::new(0);
-    let sum = AtomicU64::new(0);
+    let seen = Seen::new(ITEMS as usize + 1);
+    seen.mark(0); // items are 1..=ITEMS
     thread::scope(|s| {
         for _ in 0..6 {
             s.spawn(|| loop {
                 match q.get_timeout(Duration::from_micros(50)) {
-                    Ok(v) => {
-                        count.fetch_add(1, Ordering::Relaxed);
-                        sum.fetch_add(v, Ordering::Relaxed);
-                    }
+                    Ok(v) => seen.mark(v),
                     Err(Empty) if producing.load(Ordering::Acquire) => {}
                     Err(Empty) => {
                         if q.empty() {
@@ -433,8 +503,7 @@ fn get_timeout_never_swallows_an_item() {
         }
         producing.store(false, Ordering::Release);
     });
-    assert_eq!(count.load(Ordering::Relaxed), ITEMS);
-    assert_eq!(sum.load(Ordering::Relaxed), ITEMS * (ITEMS + 1) / 2);
+    seen.assert_each_once();
 }
 
 // ---- async forms on the same queue ----
@@ -569,12 +638,9 @@ fn async_and_blocking_consumers_share_one_queue() {
     // producers; every item is counted once.
     const N: u64 = 20_000;
     let q = Queue::new(8);
-    let count = AtomicU64::new(0);
-    let sum = AtomicU64::new(0);
-    let consume = |v: u64| {
-        count.fetch_add(1, Ordering::Relaxed);
-        sum.fetch_add(v, Ordering::Relaxed);
-    };
+    let seen = Seen::new(N as usize + 1);
+    seen.mark(0); // items are 1..=N
+    let consume = |v: u64| seen.mark(v);
     let (q, consume) = (&q, &consume);
     thread::scope(|s| {
         s.spawn(move || {
@@ -606,8 +672,7 @@ fn async_and_blocking_consumers_share_one_queue() {
         eventually("the queue drains", || q.empty());
         q.shutdown(false);
     });
-    assert_eq!(count.load(Ordering::Relaxed), N);
-    assert_eq!(sum.load(Ordering::Relaxed), N * (N + 1) / 2);
+    seen.assert_each_once();
 }
 
 // ---- SimpleQueue ----
@@ -764,22 +829,28 @@ fn bounded_queues_of_odd_capacities_fill_exactly() {
 fn shutdown_racing_with_puts_strands_no_item_in_a_bounded_queue() {
     // Regression guard for the lock-free backend: a put that got in before the shutdown
     // lands its item, and the getters drain it before reporting ShutDown.
+    // Producer p puts p, p + 2, p + 4, … until its first failed put (at most LIMIT).
+    const LIMIT: u64 = 1 << 17;
     for _ in 0..50 {
         let q = Queue::new(4);
-        let put = AtomicU64::new(0);
-        let got = AtomicU64::new(0);
+        let seen = Seen::new(2 * LIMIT as usize);
+        let put_by: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
         thread::scope(|s| {
-            for _ in 0..2 {
-                s.spawn(|| {
-                    while q.put(1u64).is_ok() {
-                        put.fetch_add(1, Ordering::SeqCst);
+            for (p, put) in put_by.iter().enumerate() {
+                let q = &q;
+                s.spawn(move || {
+                    for i in 0..LIMIT {
+                        if q.put(p as u64 + 2 * i).is_err() {
+                            break;
+                        }
+                        put.store(i + 1, Ordering::Relaxed);
                     }
                 });
             }
             for _ in 0..2 {
                 s.spawn(|| {
                     while let Ok(v) = q.get() {
-                        got.fetch_add(v, Ordering::SeqCst);
+                        seen.mark(v);
                         q.task_done().unwrap();
                     }
                 });
@@ -787,7 +858,16 @@ fn shutdown_racing_with_puts_strands_no_item_in_a_bounded_queue() {
             thread::sleep(Duration::from_millis(1));
             q.shutdown(false);
         });
-        assert_eq!(put.load(Ordering::SeqCst), got.load(Ordering::SeqCst));
+        // What the gets received is exactly what the puts reported as put.
+        for (p, put) in put_by.iter().enumerate() {
+            let n = put.load(Ordering::Relaxed);
+            assert!(n < LIMIT, "the shutdown came after every put");
+            for i in 0..LIMIT {
+                let v = p as u64 + 2 * i;
+                let expected = u8::from(i < n);
+                assert_eq!(seen.times(v), expected, "item {v} (put: {})", i < n);
+            }
+        }
         assert!(q.empty());
         assert!(q.join_timeout(GENEROUS));
     }
@@ -805,15 +885,15 @@ fn async_consumer_and_blocking_producer_through_one_slot() {
                 q.put(i).unwrap();
             }
         });
-        let sum = block_on(async {
-            let mut sum = 0;
-            for _ in 0..N {
-                sum += q.get_async().await.unwrap();
+        // A failure below shuts the queue down, so the producer fails too instead of
+        // blocking the scope forever.
+        let _unblock = OnPanic(|| q.shutdown(true));
+        block_on(async {
+            for i in 1..=N {
+                assert_eq!(q.get_async().await.unwrap(), i, "in order, each once");
                 q.task_done().unwrap();
             }
-            sum
         });
-        assert_eq!(sum, N * (N + 1) / 2);
     });
     q.join();
 }
@@ -830,10 +910,9 @@ fn async_producer_and_blocking_consumer_through_one_slot() {
                 }
             })
         });
-        let mut sum = 0;
-        for _ in 0..N {
-            sum += q.get().unwrap();
+        let _unblock = OnPanic(|| q.shutdown(true));
+        for i in 1..=N {
+            assert_eq!(q.get_timeout(GENEROUS), Ok(i), "in order, each once");
         }
-        assert_eq!(sum, N * (N + 1) / 2);
     });
 }

@@ -2,8 +2,8 @@
 //! producer/consumer examples, exact `notify(n)`, the not-holding-the-lock errors,
 //! `RLock` depth restored across a wait, real deadlines, and every way a barrier breaks.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,68 @@ fn eventually(what: &str, cond: impl Fn() -> bool) {
     while !cond() {
         assert!(start.elapsed() < Duration::from_secs(30), "never: {what}");
         thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Data that only the `Condition`'s lock protects: a plain `UnsafeCell` (no std mutex
+/// to keep it right whatever the `Condition` does). Every access goes through `with`,
+/// which fails the test if another thread is inside at the same time: a wait that
+/// returned without re-taking the lock shows up there. The access holds the flag for a
+/// `yield_now`, so that such an overlap is likely to be seen when it can happen.
+struct Exclusive<T> {
+    inside: AtomicBool,
+    value: std::cell::UnsafeCell<T>,
+}
+
+// SAFETY: `with` hands out the value to one thread at a time (the `inside` flag; a
+// second thread panics before touching it).
+unsafe impl<T: Send> Sync for Exclusive<T> {}
+
+impl<T> Exclusive<T> {
+    fn new(value: T) -> Self {
+        Self {
+            inside: AtomicBool::new(false),
+            value: std::cell::UnsafeCell::new(value),
+        }
+    }
+
+    /// Runs `f` on the value; call it only while holding the lock under test.
+    fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        assert!(
+            !self.inside.swap(true, Ordering::Acquire),
+            "two threads inside the critical section at once: the Condition's lock was not held"
+        );
+        // SAFETY: the swap made this thread the only one past it until the store below;
+        // any other thread arriving meanwhile panics before this line.
+        let r = f(unsafe { &mut *self.value.get() });
+        thread::yield_now();
+        self.inside.store(false, Ordering::Release);
+        r
+    }
+}
+
+/// Runs `body` on a thread of its own and fails if it has not finished within `secs`
+/// (a lost wake-up then fails the test with a message instead of hanging the run).
+fn within<T: Send + 'static>(
+    secs: u64,
+    what: &str,
+    body: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let worker = thread::spawn(move || {
+        let r = body();
+        let _ = tx.send(());
+        r
+    });
+    match rx.recv_timeout(Duration::from_secs(secs)) {
+        // Finished, or panicked (the sender is dropped): join reports which.
+        Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => match worker.join() {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        },
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("{what}: still running after {secs} s (a lost wake-up?)")
+        }
     }
 }
 
@@ -40,19 +102,33 @@ fn xorshift(state: &mut u64) -> u64 {
 /// a daemon in the seed; here it stops when told.
 #[test]
 fn seed_producer_customers_with_notify() {
+    within(120, "producer and customers", seed_producer_customers_body);
+}
+
+fn seed_producer_customers_body() {
+    struct Shop {
+        num: i64,
+        produced: i64,
+    }
     let con = Arc::new(Condition::new());
-    let num = Arc::new(AtomicI64::new(0)); // only changed under `con`
-    let produced = Arc::new(AtomicI64::new(0));
+    // Only touched under `con`'s lock.
+    let shop = Arc::new(Exclusive::new(Shop {
+        num: 0,
+        produced: 0,
+    }));
     let stop = Arc::new(AtomicBool::new(false));
 
     let producer = {
-        let (con, num, produced, stop) = (con.clone(), num.clone(), produced.clone(), stop.clone());
+        let (con, shop, stop) = (con.clone(), shop.clone(), stop.clone());
         thread::spawn(move || {
             con.acquire();
             while !stop.load(Ordering::Relaxed) {
-                num.fetch_add(1, Ordering::Relaxed);
-                produced.fetch_add(1, Ordering::Relaxed);
-                if num.load(Ordering::Relaxed) >= 5 {
+                let full = shop.with(|s| {
+                    s.num += 1;
+                    s.produced += 1;
+                    s.num >= 5
+                });
+                if full {
                     con.notify(1).unwrap(); // wake a customer
                     con.wait().unwrap(); // release the lock until a customer asks
                 }
@@ -63,19 +139,22 @@ fn seed_producer_customers_with_notify() {
 
     let customers: Vec<_> = (0..2)
         .map(|_| {
-            let (con, num) = (con.clone(), num.clone());
+            let (con, shop) = (con.clone(), shop.clone());
             thread::spawn(move || {
                 let mut money = 3;
                 let mut bought = 0;
                 while money > 0 {
                     con.acquire();
-                    while num.load(Ordering::Relaxed) <= 0 {
+                    while shop.with(|s| s.num) <= 0 {
                         con.notify(1).unwrap(); // tell the producer
                         con.wait().unwrap();
                     }
                     money -= 1;
                     bought += 1;
-                    let left = num.fetch_sub(1, Ordering::Relaxed) - 1;
+                    let left = shop.with(|s| {
+                        s.num -= 1;
+                        s.num
+                    });
                     assert!(left >= 0, "bought an item that was not there");
                     con.release().unwrap();
                 }
@@ -93,12 +172,9 @@ fn seed_producer_customers_with_notify() {
         con.notify_all().unwrap();
     }
     producer.join().unwrap();
-    let left = num.load(Ordering::Relaxed);
-    assert_eq!(
-        produced.load(Ordering::Relaxed),
-        6 + left,
-        "every item accounted for"
-    );
+    let _g = con.lock();
+    let (left, produced) = shop.with(|s| (s.num, s.produced));
+    assert_eq!(produced, 6 + left, "every item accounted for");
     assert!((0..=5).contains(&left));
 }
 
@@ -107,6 +183,10 @@ fn seed_producer_customers_with_notify() {
 /// stock is short, and leave when production is over. Ported with `wait_for`.
 #[test]
 fn seed_stock_with_notify_all_and_wait_for() {
+    within(120, "producers and consumers", seed_stock_body);
+}
+
+fn seed_stock_body() {
     const TOTAL_TIMES: u64 = 10;
     struct Stock {
         product: u64,
@@ -115,8 +195,8 @@ fn seed_stock_with_notify_all_and_wait_for() {
         consumed: u64,
     }
     let cond = Arc::new(Condition::new());
-    // Touched only under `cond`; the std mutex is never contended.
-    let stock = Arc::new(Mutex::new(Stock {
+    // Touched only under `cond`'s lock, which alone keeps it right.
+    let stock = Arc::new(Exclusive::new(Stock {
         product: 1000,
         times: 0,
         produced: 0,
@@ -131,14 +211,18 @@ fn seed_stock_with_notify_all_and_wait_for() {
                 loop {
                     let amount = 100 + xorshift(&mut rng) % 901;
                     let _g = cond.lock();
-                    let mut s = stock.lock().unwrap();
-                    if s.times >= TOTAL_TIMES {
+                    let over = stock.with(|s| {
+                        if s.times >= TOTAL_TIMES {
+                            return true;
+                        }
+                        s.product += amount;
+                        s.produced += amount;
+                        s.times += 1;
+                        false
+                    });
+                    if over {
                         break;
                     }
-                    s.product += amount;
-                    s.produced += amount;
-                    s.times += 1;
-                    drop(s);
                     cond.notify_all().unwrap(); // does not release the lock
                     drop(_g);
                     thread::sleep(Duration::from_millis(2));
@@ -157,21 +241,28 @@ fn seed_stock_with_notify_all_and_wait_for() {
                     let _g = cond.lock();
                     let ready = cond
                         .wait_for(
-                            || {
-                                let s = stock.lock().unwrap();
-                                s.product >= want || s.times >= TOTAL_TIMES
-                            },
+                            || stock.with(|s| s.product >= want || s.times >= TOTAL_TIMES),
                             None,
                         )
                         .unwrap();
                     assert!(ready);
-                    let mut s = stock.lock().unwrap();
-                    if s.product < want {
-                        return; // production is over and the stock is short
+                    // Still under the lock the predicate held: the stock cannot have
+                    // changed since it was true.
+                    let leave = stock.with(|s| {
+                        if s.product < want {
+                            assert!(
+                                s.times >= TOTAL_TIMES,
+                                "the stock shrank between wait_for's predicate and the take"
+                            );
+                            return true; // production is over and the stock is short
+                        }
+                        s.product -= want;
+                        s.consumed += want;
+                        false
+                    });
+                    if leave {
+                        return;
                     }
-                    s.product -= want;
-                    s.consumed += want;
-                    drop(s);
                     drop(_g);
                     thread::sleep(Duration::from_millis(1));
                 }
@@ -182,9 +273,11 @@ fn seed_stock_with_notify_all_and_wait_for() {
     for t in producers.into_iter().chain(consumers) {
         t.join().unwrap();
     }
-    let s = stock.lock().unwrap();
-    assert_eq!(s.times, TOTAL_TIMES);
-    assert_eq!(s.product, 1000 + s.produced - s.consumed, "nothing lost");
+    let _g = cond.lock();
+    stock.with(|s| {
+        assert_eq!(s.times, TOTAL_TIMES);
+        assert_eq!(s.product, 1000 + s.produced - s.consumed, "nothing lost");
+    });
 }
 
 // ---------------------------------------------------------------------------------

@@ -675,7 +675,7 @@ fn run(o: &Opts) -> Res<bool> {
     }
     std::fs::write(&out, &md).map_err(|e| format!("{}: {e}", out.display()))?;
     eprintln!("written to {}", out.display());
-    eprintln!("targets met: {met} of {total} measured");
+    eprintln!("targets met: {met} of {total} (a target not measured counts as not met)");
     Ok(all_met || !o.strict)
 }
 

@@ -1,7 +1,7 @@
 //! Cross-crate scenarios: the `conkit-core` primitives, reached through the `conkit`
 //! std crate, driven by OS threads the way the Python seeds use them.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::thread;
 
 use conkit::core::queue::Queue;
@@ -14,14 +14,16 @@ use conkit::core::spsc::SpscRing;
 fn queue_workers_task_done_join_count_every_item() {
     static QUEUE: Queue<u64, 8> = Queue::new();
     const ITEMS: u64 = 20_000;
-    let sum = AtomicU64::new(0);
-    let count = AtomicU64::new(0);
-    thread::scope(|s| {
+    // How often each item was processed: a lost item and a duplicated one would cancel
+    // out in a count and a sum, not here.
+    let seen: Vec<AtomicU8> = (0..=ITEMS).map(|_| AtomicU8::new(0)).collect();
+    let (wrong, unfinished) = thread::scope(|s| {
         for _ in 0..3 {
             s.spawn(|| {
                 while let Ok(v) = QUEUE.get() {
-                    sum.fetch_add(v, Ordering::Relaxed);
-                    count.fetch_add(1, Ordering::Relaxed);
+                    // Counted, not asserted here: a panicking consumer would leave
+                    // its task undone and hang `join` instead of failing.
+                    seen[v as usize].fetch_add(1, Ordering::Relaxed);
                     QUEUE.task_done().expect("one task_done per get");
                 }
             });
@@ -30,11 +32,22 @@ fn queue_workers_task_done_join_count_every_item() {
             QUEUE.put(v).expect("queue not shut down");
         }
         QUEUE.join();
-        assert_eq!(count.load(Ordering::Relaxed), ITEMS);
-        assert_eq!(sum.load(Ordering::Relaxed), ITEMS * (ITEMS + 1) / 2);
-        assert_eq!(QUEUE.unfinished_tasks(), 0);
+        // join returned: every item was processed, each exactly once.
+        let wrong: Vec<(u64, u8)> = (1..=ITEMS)
+            .map(|v| (v, seen[v as usize].load(Ordering::Relaxed)))
+            .filter(|&(_, times)| times != 1)
+            .collect();
+        let unfinished = QUEUE.unfinished_tasks();
+        // Before asserting: a failed assert inside the scope would leave the workers
+        // blocked in `get` and the scope waiting for them forever.
         QUEUE.shutdown(false);
+        (wrong, unfinished)
     });
+    assert!(
+        wrong.is_empty(),
+        "items not processed exactly once (item, times): {wrong:?}"
+    );
+    assert_eq!(unfinished, 0);
 }
 
 /// `Semaphore(2)` never lets more than two threads in (seed 001's example).

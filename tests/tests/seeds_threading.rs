@@ -137,21 +137,35 @@ fn seed_rlock_recursion_five_threads() {
 }
 
 /// seed 001, "threading.Semaphore(2)": six threads, at most two "running" at once.
+///
+/// Never more than two inside, whatever the scheduling. And two at once whenever the
+/// machine let two threads overlap: each thread notes the time it entered (after
+/// counting itself in) and the time it left (before counting itself out); if two of
+/// those intervals overlap, both threads were counted at the later entry, so the count
+/// reached 2. On a machine so starved that no two threads overlapped, only the bound is
+/// checked there; that two can be inside at once is then checked without timing: with
+/// one permit held here, another thread's `acquire` must succeed (a semaphore that
+/// admitted one thread at a time fails that).
 #[test]
 fn seed_semaphore_of_2_never_admits_more_than_2() {
     let sem = Arc::new(Semaphore::new(2));
     let inside = Arc::new(AtomicUsize::new(0));
     let max = Arc::new(AtomicUsize::new(0));
+    let spans = Arc::new(std::sync::Mutex::new(Vec::new()));
     let threads: Vec<Thread> = (0..6)
         .map(|_| {
-            let (sem, inside, max) = (sem.clone(), inside.clone(), max.clone());
+            let (sem, inside, max, spans) =
+                (sem.clone(), inside.clone(), max.clone(), spans.clone());
             let t = Thread::new(move || {
                 sem.acquire();
                 let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
                 max.fetch_max(now, Ordering::SeqCst);
+                let entered = Instant::now();
                 sleep(Duration::from_millis(20));
+                let left = Instant::now();
                 inside.fetch_sub(1, Ordering::SeqCst);
                 sem.release().unwrap();
+                spans.lock().unwrap().push((entered, left));
             });
             t.start().unwrap();
             t
@@ -160,7 +174,38 @@ fn seed_semaphore_of_2_never_admits_more_than_2() {
     for t in &threads {
         t.join().unwrap();
     }
-    assert_eq!(max.load(Ordering::SeqCst), 2);
+    let max = max.load(Ordering::SeqCst);
+    assert!(max <= 2, "{max} threads inside a Semaphore(2)");
+    let spans = spans.lock().unwrap();
+    assert_eq!(spans.len(), 6);
+    let overlapped = spans
+        .iter()
+        .enumerate()
+        .any(|(i, a)| spans[i + 1..].iter().any(|b| a.0.max(b.0) < a.1.min(b.1)));
+    if overlapped {
+        assert_eq!(
+            max, 2,
+            "two threads overlapped inside, but the count never reached 2"
+        );
+    }
+    assert_eq!(sem.value(), 2);
+    // Two at once, without timing: hold one permit, another thread gets the second.
+    sem.acquire();
+    let second = {
+        let sem = sem.clone();
+        std::thread::spawn(move || {
+            let got = sem.acquire_timeout(Duration::from_secs(30));
+            if got {
+                sem.release().unwrap();
+            }
+            got
+        })
+    };
+    assert!(
+        second.join().unwrap(),
+        "a second thread could not enter while one permit was held"
+    );
+    sem.release().unwrap();
     assert_eq!(sem.value(), 2);
 }
 

@@ -88,18 +88,39 @@ fn mpmc_pause_resume_stop_loses_nothing_and_respects_permits() {
         assert!(s.fill <= 64.0, "{s:?}");
     }
 
-    assert!(run.pause(true));
-    // Workers finish the block they are in, then sleep on the event flags.
-    let mut last = run.snapshot().received;
-    eventually("the pause to take effect", || {
-        thread::sleep(Duration::from_millis(100));
-        let now = run.snapshot().received;
-        let still = now == last;
-        last = now;
-        still
+    // Items flow right before the pause (not only at some point earlier): otherwise a
+    // "pause" would hold with workers that merely were not running.
+    let flowing = run.snapshot();
+    eventually("items to flow just before the pause", || {
+        let now = run.snapshot();
+        now.sent > flowing.sent && now.received > flowing.received
     });
+    assert_eq!(run.snapshot().paused_workers, 0);
+
+    assert!(run.pause(true));
+    // Workers finish the block they are in, then sleep on the event flags: the pause
+    // has taken effect when every one of them is asleep there.
+    eventually("every worker to sleep on the pause", || {
+        run.snapshot().paused_workers == 7
+    });
+    let held = run.snapshot();
+    thread::sleep(Duration::from_millis(100));
+    let later = run.snapshot();
+    assert_eq!(
+        later.paused_workers, 7,
+        "a worker left the pause: {later:?}"
+    );
+    assert_eq!(
+        (later.sent, later.received),
+        (held.sent, held.received),
+        "items moved during the pause"
+    );
+    let last = later.received;
     assert!(run.pause(false));
     eventually("items to flow again", || run.snapshot().received > last);
+    eventually("every worker to leave the pause", || {
+        run.snapshot().paused_workers == 0
+    });
 
     run.stop();
     for w in workers {

@@ -40,6 +40,8 @@ pub struct MpmcRun<const N: usize, W: Clocked> {
     permits: Semaphore<W>,
     permits_total: u32,
     flags: EventFlags<W>,
+    /// Workers asleep on the flags because `RUN` is clear (see [`Snapshot::paused_workers`]).
+    paused: AtomicU32,
     producers_live: AtomicU32,
     producers: Box<[Tally]>,
     consumers: Box<[Tally]>,
@@ -79,6 +81,7 @@ impl<const N: usize, W: Clocked + Send + Sync> DemoRun for MpmcRun<N, W> {
             fill: self.ring.len() as f64,
             capacity: N as f64,
             active_consumers: self.permits_total.saturating_sub(self.permits.value()),
+            paused_workers: self.paused.load(Ordering::SeqCst),
             ..Snapshot::default()
         }
         .with_checksums(merge_all(&*self.producers), merge_all(&*self.consumers))
@@ -114,6 +117,7 @@ where
         permits: Semaphore::new(permits),
         permits_total: permits,
         flags: EventFlags::with_flags(RUN),
+        paused: AtomicU32::new(0),
         producers_live: AtomicU32::new(producers as u32),
         producers: (0..producers).map(|_| Tally::new()).collect(),
         consumers: (0..consumers).map(|_| Tally::new()).collect(),
@@ -135,8 +139,14 @@ where
 impl<const N: usize, W: Clocked> MpmcRun<N, W> {
     /// Waits until the flags say run or stop; `true` for stop.
     fn stop_requested(&self) -> bool {
-        // `wait_any` fails only for an empty mask, and this one is not empty.
-        let flags = self.flags.wait_any(RUN | STOP).unwrap_or(STOP);
+        let mut flags = self.flags.get();
+        if flags & (RUN | STOP) == 0 {
+            // Paused: counted while asleep on the flags.
+            self.paused.fetch_add(1, Ordering::SeqCst);
+            // `wait_any` fails only for an empty mask, and this one is not empty.
+            flags = self.flags.wait_any(RUN | STOP).unwrap_or(STOP);
+            self.paused.fetch_sub(1, Ordering::SeqCst);
+        }
         flags & STOP != 0
     }
 }

@@ -52,6 +52,10 @@ pub struct Snapshot {
     pub capacity: f64,
     /// Consumers holding a permit of the semaphore now (MPMC), else consumers running.
     pub active_consumers: u32,
+    /// Workers asleep on a pause now (MPMC; 0 for demos without a pause): a pause has
+    /// taken effect when this equals the number of workers, which tells it apart from
+    /// workers that merely did not get to run.
+    pub paused_workers: u32,
     /// `true` once every worker has ended and published its checksum.
     pub finished: bool,
     /// Items in the producers' final checksum (valid once `finished`).

@@ -80,7 +80,9 @@ try {
       `${name}: checksum matches (${r.received_count} items, sum ${r.received_sum}, xor ${r.received_xor})`);
     check(Number.isFinite(r.rate) && r.rate > 0, `${name}: rate reported (${fmt(r.rate)} items/s)`);
   }
-  check(runs.mpmc.pausedHeld, `mpmc: pausing via event flags froze every worker (at ${runs.mpmc.pausedAt} items)`);
+  check(runs.mpmc.pausedHeld,
+    `mpmc: pausing via event flags froze every worker (items flowing before: ${runs.mpmc.flowingBefore}; ` +
+    `${runs.mpmc.parkedWorkers} of ${runs.mpmc.workers} workers asleep on the flags; counts held at ${runs.mpmc.pausedAt} items)`);
   const shown = await page.$$eval('.stat[data-k=rate] .v', (els) => els.map((e) => e.textContent));
   check(shown.length === 3 && shown.every((t) => t && t !== '–'), `rates shown on the page: ${shown.join(', ')}`);
   const summary = await page.$eval('#compare-summary', (e) => e.textContent);

@@ -16,7 +16,7 @@ const hex = (x) => (x >>> 0).toString(16).padStart(8, '0');
 function plain(s) {
   if (!(s instanceof wasm.Snapshot)) return s;
   const o = {};
-  for (const k of ['sent', 'received', 'fill', 'capacity', 'active_consumers', 'finished',
+  for (const k of ['sent', 'received', 'fill', 'capacity', 'active_consumers', 'paused_workers', 'finished',
     'sent_count', 'sent_sum', 'sent_xor', 'received_count', 'received_sum', 'received_xor',
     'checksum_ok']) o[k] = s[k];
   s.free();
@@ -254,21 +254,42 @@ async function main() {
   document.getElementById('compare-run').onclick = () => compare().catch(showError);
 
   // MPMC with a pause in the middle: proves the event flags stop every worker.
+  // Not vacuous: items must flow right before the pause (else a "pause" would hold
+  // with workers that merely were not running), and every worker must be asleep on
+  // the flags while the counts hold still.
   async function mpmcWithPause(opts, seconds) {
     const card = cards.mpmc;
+    const workers = opts.producers + opts.consumers;
     await card.start(opts);
     await sleep((seconds * 1000) / 2);
+    const s0 = card.snapshot();
+    await sleep(200);
+    const s1 = card.snapshot();
+    const flowingBefore = s1.sent > s0.sent && s1.received > s0.received;
     card.pause(true);
     // Workers finish the block they are in (a wait on a full or empty ring is bounded
     // by 50 ms), then sleep on the flags; generous margins for a loaded machine.
-    await sleep(1000);
-    const a = card.snapshot().received;
+    let parked = 0;
+    for (let i = 0; i < 200 && parked !== workers; i++) {
+      await sleep(50);
+      parked = card.snapshot().paused_workers;
+    }
+    const a = card.snapshot();
     await sleep(500);
-    const b = card.snapshot().received;
+    const b = card.snapshot();
+    const heldStill = a.sent === b.sent && a.received === b.received;
+    const stayedParked = b.paused_workers === workers;
     card.pause(false);
     await sleep((seconds * 1000) / 2);
     const result = await card.stop();
-    return { ...result, pausedHeld: a === b, pausedAt: a };
+    return {
+      ...result,
+      pausedHeld: flowingBefore && parked === workers && stayedParked && heldStill,
+      flowingBefore,
+      parkedWorkers: parked,
+      workers,
+      pausedAt: a.received,
+    };
   }
 
   window.conkit = { wasm, cards, compare, mpmcWithPause, pool };

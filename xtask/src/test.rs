@@ -3,8 +3,12 @@
 //! Steps (each must pass): toolchain components and targets, `cargo fmt --check`,
 //! `cargo clippy -D warnings`, docs with `-D warnings`, host tests (debug, and release
 //! with every host feature), `no_std` builds for the firmware and wasm targets, the
-//! firmware run in QEMU, the loom models, miri on `conkit-core`, and the wasm demo in
-//! headless Chromium.
+//! firmware run in QEMU, the loom models, the loom mutants (each must be caught), miri
+//! on `conkit-core`, and the wasm demo in headless Chromium.
+//!
+//! `--quick` skips the slow proof steps; `--only NAME[,NAME…]` runs only the steps whose
+//! name contains one of the given words (e.g. `--only loom,miri`; the toolchain setup
+//! always runs).
 
 use std::process::Command;
 use std::time::Instant;
@@ -20,20 +24,156 @@ pub const NO_STD_TARGETS: &[(&str, &str)] = &[
     ("wasm32-unknown-unknown", "async"),
 ];
 
+/// The mutants: deliberately broken variants of `conkit-core`, each selected by
+/// `cfg(conkit_mutant = "NAME")` (set by `core/build.rs` from the `CONKIT_MUTANT`
+/// environment variable; see the `conkit_mutant` spots in `core/src`), with the
+/// loom test binary (`core/tests/NAME.rs`) and the test name filter of the model that
+/// must catch it (`None`: every model of the binary). The step builds each mutant
+/// under loom and fails if its model passes: a model that no longer catches the bug
+/// it was written for is a model that proves less than it claims. Add a row with each
+/// new mutant.
+pub const MUTANTS: &[(&str, &str, Option<&str>)] = &[
+    // `Waiters::leave` collects `MORE` but does not wake everyone: the notifies
+    // skipped while a wake-up was in flight are lost.
+    (
+        "waiters_no_more_relay",
+        "loom_waiters",
+        Some("notify_one_skipped_while_a_wake_is_in_flight_is_relayed"),
+    ),
+    // A waiter about to sleep ignores `PENDING` (a wake-up on its way that found nobody
+    // asleep yet) and sleeps past it.
+    (
+        "waiters_sleep_past_pending",
+        "loom_waiters",
+        Some("notify_one_skipped_while_a_wake_is_in_flight_is_relayed"),
+    ),
+    // `leave` decrements the count but keeps `PENDING`/`MORE`: later waiters never
+    // sleep again and later notifies are never sent (a livelock).
+    (
+        "waiters_leave_keeps_flags",
+        "loom_waiters",
+        Some("one_consumer_waits_twice"),
+    ),
+    // The SPSC producer publishes `tail` with `Relaxed`: the consumer may read the
+    // slot before the item's write (a data race on the slot).
+    (
+        "spsc_tail_relaxed",
+        "loom_spsc",
+        Some("try_ops_capacity_1_two_items_in_order"),
+    ),
+    // The SPSC consumer frees slots with a `Relaxed` `head`: the producer may
+    // overwrite a slot the consumer is still reading.
+    (
+        "spsc_head_relaxed",
+        "loom_spsc",
+        Some("try_ops_capacity_2_three_items_wrap"),
+    ),
+    // The MPMC push publishes its slot's stamp with `Relaxed`.
+    (
+        "mpmc_push_stamp_relaxed",
+        "loom_mpmc",
+        Some("capacity_1_push_two_pop_two"),
+    ),
+    // The MPMC pop frees its slot's stamp with `Relaxed`.
+    (
+        "mpmc_pop_stamp_relaxed",
+        "loom_mpmc",
+        Some("capacity_1_push_two_pop_two"),
+    ),
+    // No `SeqCst` fence before a push that looks full reads `head`: `Full` for a ring
+    // that was not full at any moment of the call.
+    (
+        "mpmc_no_full_fence",
+        "loom_mpmc",
+        Some("full_only_for_a_ring_that_was_full"),
+    ),
+    // The mirror: no fence before a pop that looks empty reads `tail`.
+    (
+        "mpmc_no_empty_fence",
+        "loom_mpmc",
+        Some("empty_only_for_a_ring_that_was_empty"),
+    ),
+    // No `SeqCst` fence before a blocking push/pop looks for sleepers of the other
+    // side: it can miss a sleeper that missed its item or slot (a lost wake-up).
+    (
+        "mpmc_no_wake_fence",
+        "loom_mpmc",
+        Some("blocking_pop_and_push_are_woken_by_the_other_side"),
+    ),
+    // A `Condvar` waiter that gives up (times out) is not recorded in the cancellation
+    // map: the next `notify(1)` is spent on it and the waiter still asleep is never
+    // released (CPython's `threading.Condition` race).
+    (
+        "condvar_cancel_not_recorded",
+        "loom_condvar_fifo",
+        Some("timed_out_waiter_is_skipped"),
+    ),
+    // `Event` ignores its generation: a waiter woken by `set` finds the flag cleared
+    // again and sleeps on (CPython gh-57711).
+    (
+        "event_no_generation",
+        "loom_event",
+        Some("event_set_then_clear_releases_waiter"),
+    ),
+    // `EventFlags` without its removal history: a wait-all woken by `set` finds the
+    // bits cleared again and sleeps on.
+    (
+        "event_flags_no_history",
+        "loom_event",
+        Some("flags_set_then_clear_releases_waiter"),
+    ),
+    // The same mutant, through a clear-on-exit waiter that consumes the bit before the
+    // plain waiter present at the `set` looks.
+    (
+        "event_flags_no_history",
+        "loom_event",
+        Some("flags_consumer_and_plain_waiter_both_return"),
+    ),
+];
+
 /// Options of `cargo xtask test`.
 struct Options {
     /// Skip the slow proof steps (loom, miri, firmware) for a quick local loop.
     quick: bool,
+    /// Run only the steps whose name contains one of these words (empty: all).
+    only: Vec<String>,
+}
+
+impl Options {
+    fn parse(args: &[String]) -> Res<Self> {
+        let mut opts = Options {
+            quick: false,
+            only: Vec::new(),
+        };
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            match a.as_str() {
+                "--quick" => opts.quick = true,
+                "--only" => {
+                    let list = it.next().ok_or("--only needs a list of step names")?;
+                    opts.only
+                        .extend(list.split(',').filter(|w| !w.is_empty()).map(str::to_owned));
+                }
+                other => return Err(format!("unknown option `{other}` (--quick, --only A,B)")),
+            }
+        }
+        Ok(opts)
+    }
+
+    fn wants(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|w| name.contains(w.as_str()))
+    }
 }
 
 /// Runs every check.
 pub fn run_all(args: &[String]) -> Res {
-    let opts = Options {
-        quick: args.iter().any(|a| a == "--quick"),
-    };
+    let opts = Options::parse(args)?;
     let started = Instant::now();
     let mut steps: Vec<(&str, f64)> = Vec::new();
     let mut timed = |name: &'static str, f: &dyn Fn() -> Res| -> Res {
+        if name != SETUP && !opts.wants(name) {
+            return Ok(());
+        }
         step(name);
         let t = Instant::now();
         f().map_err(|e| format!("step `{name}` failed: {e}"))?;
@@ -41,7 +181,7 @@ pub fn run_all(args: &[String]) -> Res {
         Ok(())
     };
 
-    timed("toolchain: components and targets", &setup)?;
+    timed(SETUP, &setup)?;
     timed("cargo fmt --check", &fmt)?;
     timed("cargo clippy -D warnings", &clippy)?;
     timed("cargo doc -D warnings", &doc)?;
@@ -50,6 +190,7 @@ pub fn run_all(args: &[String]) -> Res {
     if !opts.quick {
         timed("firmware in QEMU", &crate::firmware::run)?;
         timed("loom models", &loom)?;
+        timed("loom mutants (each must be caught)", &mutants)?;
         timed("miri on conkit-core", &miri)?;
         timed("wasm demo in headless Chromium", &crate::browser::test)?;
     }
@@ -61,6 +202,9 @@ pub fn run_all(args: &[String]) -> Res {
     println!("xtask: {} passed, 0 failed", steps.len());
     Ok(())
 }
+
+/// The name of the setup step, which `--only` never skips.
+const SETUP: &str = "toolchain: components and targets";
 
 fn setup() -> Res {
     ensure_components("", &["rustfmt", "clippy"])?;
@@ -179,18 +323,116 @@ fn loom() -> Res {
     run(&mut c)
 }
 
+/// Builds and runs every row of [`MUTANTS`]; each run must fail (see there).
+fn mutants() -> Res {
+    let mut survived = Vec::new();
+    for &(name, test, filter) in MUTANTS {
+        let t = Instant::now();
+        let cargo_test = || {
+            let mut c = cargo();
+            // `core/build.rs` turns `CONKIT_MUTANT` into the cfg, so only conkit-core
+            // and the model are rebuilt per mutant (RUSTFLAGS stay the same, and loom
+            // and the other dependencies are built once).
+            c.env("RUSTFLAGS", "--cfg loom")
+                .env("CONKIT_MUTANT", name)
+                .env("LOOM_MAX_PREEMPTIONS", "2")
+                // Its own target dir: the normal loom build stays as it is. Skip what only
+                // slows the per-mutant rebuilds down: LTO, debug info, one codegen unit.
+                .env("CARGO_TARGET_DIR", root().join("target/loom-mutants"))
+                .env("CARGO_PROFILE_RELEASE_LTO", "false")
+                .env("CARGO_PROFILE_RELEASE_DEBUG", "0")
+                .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
+                .args([
+                    "test",
+                    "-p",
+                    "conkit-core",
+                    "--release",
+                    "--features",
+                    "async",
+                    "--test",
+                    test,
+                ]);
+            c
+        };
+        // The mutant must build: a failed build is no evidence that the model works.
+        run(cargo_test().arg("--no-run"))?;
+        let mut c = cargo_test();
+        c.arg("--");
+        if let Some(f) = filter {
+            c.args([f, "--exact"]);
+        }
+        eprintln!("    $ {c:?}   (must fail)");
+        let out = c.output().map_err(|e| format!("cannot start {c:?}: {e}"))?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let ran_one = !text.contains("running 0 tests");
+        if out.status.success() || !ran_one {
+            eprintln!("{text}");
+            eprintln!(
+                "    SURVIVED  {name}: {test} {} {}",
+                filter.unwrap_or("(all)"),
+                if ran_one { "passed" } else { "matched no test" }
+            );
+            survived.push(name);
+            continue;
+        }
+        // The first line saying why (a loom deadlock, a data race, a failed assert).
+        let why = text
+            .lines()
+            .skip_while(|l| !l.contains("panicked at"))
+            .nth(1)
+            .unwrap_or("(no panic message)")
+            .trim();
+        eprintln!(
+            "    caught  {name}  by {test}::{}  ({:.0} s): {why}",
+            filter.unwrap_or("*"),
+            t.elapsed().as_secs_f64()
+        );
+    }
+    if survived.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} mutant(s) survived, their loom models no longer catch them: {}",
+            survived.len(),
+            survived.join(", ")
+        ))
+    }
+}
+
+/// Extra miri scheduling seeds for the ring tests (`-Zmiri-many-seeds`; the main run
+/// uses the default seed).
+const MIRI_RING_SEEDS: &str = "1..3";
+
 fn miri() -> Res {
-    run(Command::new("cargo")
-        .current_dir(root())
-        .env("MIRIFLAGS", "-Zmiri-strict-provenance")
-        .env("CARGO_TARGET_DIR", root().join("target/miri"))
-        .args([
-            "+nightly",
-            "miri",
-            "test",
-            "-p",
-            "conkit-core",
-            "--features",
-            "async",
-        ]))
+    let miri = |flags: &str, tests: &[&str]| {
+        let mut c = Command::new("cargo");
+        c.current_dir(root())
+            .env("MIRIFLAGS", flags)
+            .env("CARGO_TARGET_DIR", root().join("target/miri"))
+            .args([
+                "+nightly",
+                "miri",
+                "test",
+                "-p",
+                "conkit-core",
+                "--features",
+                "async,std",
+            ]);
+        for t in tests {
+            c.args(["--test", t]);
+        }
+        run(&mut c)
+    };
+    // Every test of the crate, the `std`-gated ones included (e.g. the heap storage
+    // behind a bounded `queue::Queue`).
+    miri("-Zmiri-strict-provenance", &[])?;
+    // The lock-free rings again under other thread schedules.
+    miri(
+        &format!("-Zmiri-strict-provenance -Zmiri-many-seeds={MIRI_RING_SEEDS}"),
+        &["mpmc", "ring_queue"],
+    )
 }

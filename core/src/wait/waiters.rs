@@ -161,7 +161,9 @@ impl<W: WaitStrategy> Waiters<W> {
             // asleep): collect it and look again instead of sleeping past it. (Read
             // after `key`: a notify that bumped `seq` before our look set `PENDING`
             // before it bumped.)
-            if self.state.load(Ordering::Acquire) & PENDING != 0 {
+            if !cfg!(conkit_mutant = "waiters_sleep_past_pending")
+                && self.state.load(Ordering::Acquire) & PENDING != 0
+            {
                 drop(announced);
                 continue;
             }
@@ -181,10 +183,14 @@ impl<W: WaitStrategy> Waiters<W> {
     #[inline]
     fn leave(&self) {
         let (Ok(old) | Err(old)) = word_update(&self.state, Ordering::SeqCst, |s| {
-            Some((s & COUNT).wrapping_sub(1) & COUNT)
+            let left = (s & COUNT).wrapping_sub(1) & COUNT;
+            // Mutant (see `cargo xtask test`'s mutant table): the flags stay set.
+            #[cfg(conkit_mutant = "waiters_leave_keeps_flags")]
+            let left = left | (s & (PENDING | MORE));
+            Some(left)
         });
         fence(Ordering::SeqCst);
-        if old & MORE != 0 {
+        if old & MORE != 0 && !cfg!(conkit_mutant = "waiters_no_more_relay") {
             self.notify_all();
         }
     }

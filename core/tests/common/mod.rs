@@ -101,3 +101,46 @@ pub fn block_on<F: std::future::Future>(fut: F) -> F::Output {
         thread::park_timeout(Duration::from_secs(30));
     }
 }
+
+/// Data that only the lock under test protects: a plain `UnsafeCell`, with no std
+/// mutex inside to keep it right whatever the lock (or a condition variable's
+/// re-acquisition) does. Every access goes through [`with`](Self::with), which fails the
+/// test if another thread is inside at the same time — a lock or condition that let two
+/// threads in together shows up there, instead of being hidden or corrupting memory.
+pub struct Exclusive<T> {
+    inside: std::sync::atomic::AtomicBool,
+    value: std::cell::UnsafeCell<T>,
+}
+
+// SAFETY: `with` hands out the value to one thread at a time (the `inside` flag; a
+// second thread panics before touching it), so sharing it only needs `T: Send`.
+unsafe impl<T: Send> Sync for Exclusive<T> {}
+
+impl<T> Exclusive<T> {
+    pub const fn new(value: T) -> Self {
+        Self {
+            inside: std::sync::atomic::AtomicBool::new(false),
+            value: std::cell::UnsafeCell::new(value),
+        }
+    }
+
+    /// Runs `f` on the value. Call it only while holding the lock under test.
+    ///
+    /// # Panics
+    /// If another thread is inside `with` at the same time (the lock did not exclude).
+    pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        assert!(
+            !self.inside.swap(true, Ordering::Acquire),
+            "two threads inside the critical section at once: the lock under test let them in"
+        );
+        // SAFETY: the swap above made this thread the only one past it until the store
+        // below; every other thread that gets here meanwhile panics before this line.
+        let r = f(unsafe { &mut *self.value.get() });
+        self.inside.store(false, Ordering::Release);
+        r
+    }
+
+    pub fn into_inner(self) -> T {
+        self.value.into_inner()
+    }
+}

@@ -108,10 +108,61 @@ loom::thread_local! {
     static EXPIRED: AtomicBool = AtomicBool::new(false);
 }
 
-/// How many real sleeps happened over all explored executions.
-pub static SLEPT: StdAtomicUsize = StdAtomicUsize::new(0);
-/// How many timed waits gave up after consuming a wake-up.
-pub static SWALLOWED: StdAtomicUsize = StdAtomicUsize::new(0);
+/// What a model's futex did, over all the executions loom explored: how many real
+/// sleeps, and how many timed waits gave up after consuming a wake-up.
+#[derive(Debug)]
+pub struct Counts {
+    pub slept: StdAtomicUsize,
+    pub swallowed: StdAtomicUsize,
+}
+
+impl Counts {
+    pub const fn new() -> Self {
+        Self {
+            slept: StdAtomicUsize::new(0),
+            swallowed: StdAtomicUsize::new(0),
+        }
+    }
+
+    pub fn slept(&self) -> usize {
+        self.slept.load(StdOrdering::Relaxed)
+    }
+
+    pub fn swallowed(&self) -> usize {
+        self.swallowed.load(StdOrdering::Relaxed)
+    }
+}
+
+/// Where a [`LoomFutex`] counts: a test that asserts on the counts (e.g. "the sleeping
+/// path ran") declares its own with [`tally!`], so the sleeps of the other tests of the
+/// binary, which run at the same time, never count for it.
+pub trait Tally: 'static {
+    fn counts() -> &'static Counts;
+}
+
+/// The tally of the models that do not look at their counts.
+pub struct NoTally;
+
+impl Tally for NoTally {
+    fn counts() -> &'static Counts {
+        static COUNTS: Counts = Counts::new();
+        &COUNTS
+    }
+}
+
+/// `tally!(Name)`: a [`Tally`] of its own for one test.
+#[macro_export]
+macro_rules! tally {
+    ($name:ident) => {
+        struct $name;
+        impl $crate::loom_common::Tally for $name {
+            fn counts() -> &'static $crate::loom_common::Counts {
+                static COUNTS: $crate::loom_common::Counts = $crate::loom_common::Counts::new();
+                &COUNTS
+            }
+        }
+    };
+}
 
 /// A deadline that passes when the thread's timed wait times out.
 #[derive(Clone, Copy, Debug)]
@@ -123,10 +174,10 @@ impl Deadline for Soon {
     }
 }
 
-/// The exact futex model (see above).
-pub struct LoomFutex<D>(core::marker::PhantomData<D>);
+/// The exact futex model (see above), counting in `T`.
+pub struct LoomFutex<D, T = NoTally>(core::marker::PhantomData<(D, T)>);
 
-impl<D: Deadline> WaitStrategy for LoomFutex<D> {
+impl<D: Deadline, T: Tally> WaitStrategy for LoomFutex<D, T> {
     type Deadline = D;
 
     fn wait(word: &WaitWord, expected: u32, deadline: Option<D>) -> WaitOutcome {
@@ -136,7 +187,7 @@ impl<D: Deadline> WaitStrategy for LoomFutex<D> {
         if word.load(Ordering::SeqCst) != expected {
             return WaitOutcome::Woken;
         }
-        SLEPT.fetch_add(1, StdOrdering::Relaxed);
+        T::counts().slept.fetch_add(1, StdOrdering::Relaxed);
         s.sleepers += 1;
         if deadline.is_some() {
             // Give wakers a chance to run while we "sleep", then time out.
@@ -147,7 +198,7 @@ impl<D: Deadline> WaitStrategy for LoomFutex<D> {
             if s.tokens > 0 {
                 // Worst case: we take a wake-up and still report a timeout.
                 s.tokens -= 1;
-                SWALLOWED.fetch_add(1, StdOrdering::Relaxed);
+                T::counts().swallowed.fetch_add(1, StdOrdering::Relaxed);
             }
             EXPIRED.with(|e| e.store(true, Ordering::Relaxed));
             return WaitOutcome::TimedOut;

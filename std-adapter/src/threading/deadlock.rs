@@ -477,12 +477,23 @@ mod detector {
                 self.edges.len()
             )?;
             for (i, e) in self.edges.iter().enumerate() {
-                let verb = if i == 0 { "now waits for" } else { "then took" };
-                writeln!(
-                    f,
-                    "  thread {} (ident {}) holds {} and {verb} {}",
-                    e.thread_name, e.thread_ident, e.held, e.wanted
-                )?;
+                // What each edge records: a thread asked for `wanted` while it held
+                // `held`. Only the first is known to be waiting now; an earlier one may
+                // have got its lock long ago, or (as in a real deadlock) be waiting for
+                // it still, so it is told as the request it was.
+                if i == 0 {
+                    writeln!(
+                        f,
+                        "  thread {} (ident {}) holds {} and now waits for {}",
+                        e.thread_name, e.thread_ident, e.held, e.wanted
+                    )?;
+                } else {
+                    writeln!(
+                        f,
+                        "  thread {} (ident {}) asked for {} while holding {}",
+                        e.thread_name, e.thread_ident, e.wanted, e.held
+                    )?;
+                }
             }
             Ok(())
         }

@@ -193,7 +193,8 @@ fn num(x: f64) -> String {
 
 /// The markdown report: a table of medians, then a table of per-repetition ratios
 /// (every conkit contender against every peer of its group) with the targets.
-/// Returns the markdown, the number of targets met and the number measured.
+/// Returns the markdown, the number of targets met and the number of targets (a target
+/// whose contender or peer was not measured counts, as not met).
 pub fn report(results: &[GroupResult], header: &str) -> (String, usize, usize) {
     let mut out = String::new();
     let (mut met_count, mut target_count) = (0, 0);
@@ -275,17 +276,41 @@ pub fn report(results: &[GroupResult], header: &str) -> (String, usize, usize) {
             }
         }
     }
-    let mut missing: Vec<String> = results
-        .iter()
-        .flat_map(|g| g.missing.iter().cloned())
-        .collect();
+    // A target whose conkit contender or peer was not measured is a target not met:
+    // leaving it out of the count would let `--strict` pass without the comparison.
+    let mut unmeasured = Vec::new();
     for g in results {
         for (c, p) in &g.targets {
-            if !g.names.iter().any(|n| n == c) || !g.names.iter().any(|n| n == p) {
-                missing.push(format!("target {c} vs {p} ({}): not measured", g.title));
+            let absent: Vec<&str> = [*c, *p]
+                .into_iter()
+                .filter(|name| !g.names.iter().any(|n| n == name))
+                .collect();
+            if !absent.is_empty() {
+                target_count += 1;
+                let factor = target_factor(p);
+                let target = if g.kind.higher_is_better() {
+                    format!("≥ {factor}×")
+                } else {
+                    format!("≤ {}×", 1.0 / factor)
+                };
+                let _ = writeln!(
+                    out,
+                    "| {} | {c} | {p} | not measured | | | {target} | ❌ |",
+                    g.title
+                );
+                unmeasured.push(format!(
+                    "target {c} vs {p} ({}): not met, {} not measured",
+                    g.title,
+                    absent.join(" and ")
+                ));
             }
         }
     }
+    let missing: Vec<String> = results
+        .iter()
+        .flat_map(|g| g.missing.iter().cloned())
+        .chain(unmeasured)
+        .collect();
     if !missing.is_empty() {
         let _ = writeln!(out, "\nNot measured:");
         for m in missing {
