@@ -380,7 +380,9 @@ mod detector {
         let was_locked = GRAPH.is_locked();
         if was_locked {
             // Its holder was another thread of the parent: nobody will release it.
-            let _ = GRAPH.raw().release();
+            // SAFETY: that holder's guard lives in a thread that does not exist in this
+            // child, so it is never used or dropped here: no other guard is alive.
+            let _ = unsafe { GRAPH.raw() }.release();
         }
         let mut g = GRAPH.lock();
         if was_locked {

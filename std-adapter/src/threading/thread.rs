@@ -1031,7 +1031,9 @@ fn take_over_after_fork<T>(m: &Mx<T>, fresh: T) -> Option<T> {
     let was_locked = m.is_locked();
     if was_locked {
         // Its holder was another thread of the parent: nobody will ever release it.
-        let _ = m.raw().release();
+        // SAFETY: that holder's guard lives in a thread that does not exist in this
+        // child, so it is never used or dropped here: no other guard is alive.
+        let _ = unsafe { m.raw() }.release();
     }
     let old = std::mem::replace(&mut *m.lock(), fresh);
     if was_locked {
