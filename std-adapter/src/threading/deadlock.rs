@@ -139,12 +139,9 @@ mod detector {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
 
-    use conkit_core::lock::BlockingMutex;
-
     use crate::threading::{current_thread, get_ident};
-    use crate::wait::Futex;
 
-    type Mx<T> = BlockingMutex<T, Futex>;
+    use super::super::RawMutex as Mx;
 
     /// Numbers locks on first use (0 = not numbered yet).
     static NEXT_LOCK: AtomicU64 = AtomicU64::new(1);
