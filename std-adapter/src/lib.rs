@@ -5,7 +5,7 @@
 //!
 //! | module | Python counterpart |
 //! |---|---|
-//! | [`threading`] | `threading`: `Thread`, `Lock`, `RLock`, `Condition`, `Semaphore`, `BoundedSemaphore`, `Event`, `Barrier`, `Timer`, `local` |
+//! | [`threading`] | `threading`: `Thread`, `Lock`, `RLock`, `Condition`, `Semaphore`, `BoundedSemaphore`, `Event`, `Barrier`, `Timer`, `local`; and `Mutex<T>` / `Monitor<T>` (a lock / a condition with the data inside), `scope` (threads that borrow), `spawn` (a thread and its value) |
 //! | [`queue`] | `queue`: `Queue`, `LifoQueue`, `PriorityQueue`, `SimpleQueue` |
 //! | [`wait`] | (no counterpart) how blocked callers sleep: futex, process-shared futex, portable parking |
 //! | [`core`] | the `no_std` primitives themselves (`conkit-core`) |
