@@ -38,14 +38,14 @@ use crate::wait::{deadline_after, Futex};
 ///
 /// ```
 /// use std::time::Duration;
-/// use conkit::threading::Event;
+/// use conkit::threading::{self, Event};
 ///
 /// // The seeds' "hot pot" example: guests wait until the pot boils.
 /// static POT_BOILING: Event = Event::new();
 ///
 /// let guests: Vec<_> = (0..3)
 ///     .map(|i| {
-///         std::thread::spawn(move || {
+///         threading::spawn(move || {
 ///             POT_BOILING.wait();
 ///             i
 ///         })

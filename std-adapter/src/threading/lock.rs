@@ -53,7 +53,7 @@ use crate::wait::{deadline_after, Futex};
 /// ```
 /// use std::sync::Arc;
 /// use std::time::Duration;
-/// use conkit::threading::{Lock, ReleaseError};
+/// use conkit::threading::{self, Lock, ReleaseError};
 ///
 /// static LOCK: Lock = Lock::new();
 ///
@@ -67,7 +67,7 @@ use crate::wait::{deadline_after, Futex};
 ///
 /// // Acquired here, released by another thread: allowed, as in Python.
 /// LOCK.acquire();
-/// std::thread::spawn(|| LOCK.release().unwrap()).join().unwrap();
+/// threading::spawn(|| LOCK.release().unwrap()).join().unwrap();
 /// assert_eq!(LOCK.release(), Err(ReleaseError::NotLocked));
 ///
 /// let shared = Arc::new(Lock::new());

@@ -42,7 +42,7 @@ use crate::wait::{deadline_after, Futex};
 /// accidental recursion into a visible hang instead of hiding it.
 ///
 /// ```
-/// use conkit::threading::{RLock, ReleaseError};
+/// use conkit::threading::{self, RLock, ReleaseError};
 ///
 /// static RLOCK: RLock = RLock::new();
 ///
@@ -57,7 +57,7 @@ use crate::wait::{deadline_after, Futex};
 /// RLOCK.acquire();
 /// assert_eq!(RLOCK.depth(), 2);
 /// // Another thread may not release it.
-/// std::thread::spawn(|| assert_eq!(RLOCK.release(), Err(ReleaseError::NotOwner)))
+/// threading::spawn(|| assert_eq!(RLOCK.release(), Err(ReleaseError::NotOwner)))
 ///     .join()
 ///     .unwrap();
 /// RLOCK.release().unwrap();

@@ -73,27 +73,24 @@ pub type SemaphoreGuard<'a> = conkit_core::semaphore::SemaphoreGuard<'a, Futex>;
 /// ```
 /// use std::sync::atomic::{AtomicU32, Ordering};
 /// use std::time::Duration;
-/// use conkit::threading::Semaphore;
+/// use conkit::threading::{self, Semaphore};
 ///
 /// // At most two threads in the section at once (the seeds' `Semaphore(2)` example).
 /// static SLOTS: Semaphore = Semaphore::new(2);
 /// static INSIDE: AtomicU32 = AtomicU32::new(0);
 /// static MAX_INSIDE: AtomicU32 = AtomicU32::new(0);
 ///
-/// let threads: Vec<_> = (0..6)
-///     .map(|_| {
-///         std::thread::spawn(|| {
+/// threading::scope(|s| {
+///     for _ in 0..6 {
+///         s.spawn(|| {
 ///             let _permit = SLOTS.acquire_guard(); // Python: `with sem:`
 ///             let now = INSIDE.fetch_add(1, Ordering::SeqCst) + 1;
 ///             MAX_INSIDE.fetch_max(now, Ordering::SeqCst);
 ///             std::thread::sleep(Duration::from_millis(2));
 ///             INSIDE.fetch_sub(1, Ordering::SeqCst);
-///         })
-///     })
-///     .collect();
-/// for t in threads {
-///     t.join().unwrap();
-/// }
+///         });
+///     }
+/// });
 /// assert!(MAX_INSIDE.load(Ordering::SeqCst) <= 2);
 /// assert_eq!(SLOTS.value(), 2);
 ///

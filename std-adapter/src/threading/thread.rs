@@ -122,27 +122,26 @@ impl std::error::Error for ThreadError {
 /// thread's body. Start it with [`Thread::from_run`] or [`ThreadBuilder::run`].
 ///
 /// ```
-/// use conkit::threading::{Run, Thread};
-/// use std::sync::{Arc, Mutex};
+/// use conkit::threading::{Mutex, Run, Thread};
+///
+/// static OUT: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 ///
 /// struct MyThread {
 ///     arg: u32,
-///     out: Arc<Mutex<Vec<u32>>>,
 /// }
 ///
 /// impl Run for MyThread {
 ///     fn run(&mut self) {
-///         self.out.lock().unwrap().push(self.arg * 10);
+///         OUT.lock().push(self.arg * 10);
 ///     }
 /// }
 ///
-/// let out = Arc::new(Mutex::new(Vec::new()));
 /// for i in 0..4 {
-///     let t = Thread::from_run(MyThread { arg: i, out: out.clone() });
+///     let t = Thread::from_run(MyThread { arg: i });
 ///     t.start().unwrap();
 ///     t.join().unwrap();
 /// }
-/// assert_eq!(*out.lock().unwrap(), [0, 10, 20, 30]);
+/// assert_eq!(*OUT.lock(), [0, 10, 20, 30]);
 /// ```
 ///
 /// To read the object's fields after it ran (Python's attributes of a finished
@@ -909,20 +908,18 @@ static EXCEPTHOOK: Mx<Option<Hook>> = Mx::new(None);
 /// `threading.excepthook = f`). [`reset_excepthook`] restores the default.
 ///
 /// ```
-/// use conkit::threading::{reset_excepthook, set_excepthook, Thread};
-/// use std::sync::{Arc, Mutex};
+/// use conkit::threading::{reset_excepthook, set_excepthook, Mutex, Thread};
 ///
-/// let seen = Arc::new(Mutex::new(Vec::new()));
-/// let log = seen.clone();
-/// set_excepthook(move |args| {
+/// static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// set_excepthook(|args| {
 ///     let name = args.thread.map(|t| t.name()).unwrap_or_default();
-///     log.lock().unwrap().push(format!("{name}: {}", args.message));
+///     SEEN.lock().push(format!("{name}: {}", args.message));
 /// });
 /// let t = Thread::builder().name("bad").target(|| panic!("boom"));
 /// t.start().unwrap();
 /// assert!(t.join().is_err()); // join says it panicked; the process goes on
 /// reset_excepthook();
-/// assert_eq!(*seen.lock().unwrap(), ["bad: boom"]);
+/// assert_eq!(*SEEN.lock(), ["bad: boom"]);
 /// ```
 pub fn set_excepthook<F>(hook: F)
 where
