@@ -469,8 +469,14 @@ fn monitor_wait_releases_the_lock_and_holds_it_again_after() {
             *g
         })
     };
-    eventually("it waits", || m.waiters() == 1);
-    assert!(!m.locked(), "the waiter released the lock while asleep");
+    // The waiter takes its place in line before it releases the lock: wait for both.
+    eventually("it waits with the lock released", || {
+        m.waiters() == 1 && !m.locked()
+    });
+    assert!(
+        !waiter.is_finished(),
+        "it is still waiting, without the lock"
+    );
     {
         let mut g = m.lock();
         *g = 42;
