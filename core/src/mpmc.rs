@@ -206,7 +206,7 @@ mod sealed {
     pub trait Sealed {}
 }
 
-/// Where a ring keeps its slots: `[Slot<T>; N]` inline, or [`HeapSlots<T>`] (feature
+/// Where a ring keeps its slots: `[Slot<T>; N]` inline, or `HeapSlots<T>` (feature
 /// `std`). Sealed: the ring's safety rests on the slice being the same non-empty slice
 /// of fresh slots for the ring's whole life, which only this crate's constructors
 /// (`MpmcRing::new`, and `HeapMpmcRing::with_capacity` with feature `std`) guarantee.

@@ -673,13 +673,18 @@ fn mutex_operations() {
         let mut g = m.lock();
         g.push(3);
         assert!(m.is_locked());
-        assert!(m.raw().locked());
+        // SAFETY: only reads the raw lock's state; nothing is released.
+        assert!(unsafe { m.raw() }.locked());
         assert!(m.try_lock().is_none());
         assert_eq!(format!("{g:?}"), "[1, 2, 3]");
-        assert!(std::ptr::eq(
-            Mutex::raw(conkit_core::lock::MutexGuard::mutex(&g)),
-            m.raw()
-        ));
+        // SAFETY: as above: the references are only compared.
+        let (through_guard, direct) = unsafe {
+            (
+                Mutex::raw(conkit_core::lock::MutexGuard::mutex(&g)),
+                m.raw(),
+            )
+        };
+        assert!(std::ptr::eq(through_guard, direct));
         // Debug never locks: printing a held mutex works.
         assert_eq!(
             format!("{m:?}"),
@@ -702,6 +707,22 @@ fn mutex_operations() {
     // Any exclusive raw lock through `from_raw`.
     let f = Mutex::from_raw(Lock::<CondvarFutex>::new(), 'x');
     assert_eq!(*f.lock(), 'x');
+}
+
+/// `make_guard_unchecked`: a guard for an acquisition made through the raw lock
+/// (e.g. with a deadline of the caller's own clock) releases it when dropped.
+#[test]
+fn mutex_guard_for_an_acquisition_made_through_the_raw_lock() {
+    let m = SpinMutex::new(1);
+    // SAFETY: the raw lock is only acquired; the guard made next stands for it.
+    assert!(unsafe { m.raw() }.try_acquire());
+    // SAFETY: this thread has just acquired the raw lock, and no guard stands for it.
+    let mut g = unsafe { m.make_guard_unchecked() };
+    *g += 1;
+    assert!(m.is_locked() && m.try_lock().is_none());
+    drop(g);
+    assert!(!m.is_locked());
+    assert_eq!(*m.lock(), 2);
 }
 
 /// The guard releases the lock even if the critical section panics (no poisoning).

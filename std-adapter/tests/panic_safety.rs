@@ -443,14 +443,11 @@ fn barrier_action_panic_breaks_it_for_the_others_and_reset_restores_it() {
         let fail = Arc::new(AtomicBool::new(true));
         let b = {
             let fail = fail.clone();
-            Arc::new(
-                Barrier::with_action(3, move || {
-                    if fail.load(AtomicOrdering::SeqCst) {
-                        panic!("planned panic in the barrier action");
-                    }
-                })
-                .unwrap(),
-            )
+            Arc::new(Barrier::new(3).with_action(move || {
+                if fail.load(AtomicOrdering::SeqCst) {
+                    panic!("planned panic in the barrier action");
+                }
+            }))
         };
         let run_round = |b: &Arc<Barrier>| {
             let others: Vec<_> = (0..2)
@@ -537,17 +534,14 @@ trait CondOps {
 impl<L: conkit::threading::ConditionLock> CondOps for Condition<L> {
     fn wait_for_value(&self, state: &AtomicUsize, want: usize, panic_when_woken: bool) -> bool {
         let _g = self.lock();
-        self.wait_for(
-            || {
-                let now = state.load(AtomicOrdering::SeqCst);
-                if panic_when_woken && now != 0 {
-                    panic!("planned panic in the wait_for predicate");
-                }
-                now == want
-            },
-            None,
-        )
-        .unwrap()
+        self.wait_for(|| {
+            let now = state.load(AtomicOrdering::SeqCst);
+            if panic_when_woken && now != 0 {
+                panic!("planned panic in the wait_for predicate");
+            }
+            now == want
+        })
+        .is_ok()
     }
     fn set_and_notify_all(&self, state: &AtomicUsize, value: usize) {
         let _g = self.lock();
@@ -604,7 +598,7 @@ fn local_init_panic_stores_nothing_and_the_next_access_initialises() {
         let first = Arc::new(AtomicBool::new(true));
         let local = {
             let first = first.clone();
-            Local::new(move || {
+            Local::with_init(move || {
                 if first.swap(false, AtomicOrdering::SeqCst) {
                     panic!("planned panic in the Local initialiser");
                 }
@@ -627,7 +621,7 @@ fn local_init_panic_stores_nothing_and_the_next_access_initialises() {
 fn thread_join_returns_when_a_local_value_drop_panics() {
     within(|| {
         let drops = Arc::new(AtomicUsize::new(0));
-        let local = Arc::new(Local::new({
+        let local = Arc::new(Local::with_init({
             let drops = drops.clone();
             move || bomb(0, false, &drops)
         }));

@@ -239,13 +239,8 @@ fn seed_stock_body() {
                 loop {
                     let want = 100 + xorshift(&mut rng) % 901;
                     let _g = cond.lock();
-                    let ready = cond
-                        .wait_for(
-                            || stock.with(|s| s.product >= want || s.times >= TOTAL_TIMES),
-                            None,
-                        )
+                    cond.wait_for(|| stock.with(|s| s.product >= want || s.times >= TOTAL_TIMES))
                         .unwrap();
-                    assert!(ready);
                     // Still under the lock the predicate held: the stock cannot have
                     // changed since it was true.
                     let leave = stock.with(|s| {
@@ -330,11 +325,13 @@ fn waiting_or_notifying_without_the_lock_is_an_error() {
     assert_eq!(cond.notify(1), Err(ConditionError::NotOwned));
     assert_eq!(cond.notify_all(), Err(ConditionError::NotOwned));
     assert_eq!(
-        cond.wait_for(|| false, Some(Duration::from_millis(1))),
+        cond.wait_for_timeout(|| false, Duration::from_millis(1)),
         Err(ConditionError::NotOwned)
     );
+    assert_eq!(cond.wait_for(|| false), Err(ConditionError::NotOwned));
     // As in Python, a predicate that is already true needs no wait and no lock.
-    assert_eq!(cond.wait_for(|| true, None), Ok(true));
+    assert_eq!(cond.wait_for(|| true), Ok(()));
+    assert_eq!(cond.wait_for_timeout(|| true, Duration::ZERO), Ok(true));
     assert!(!ConditionError::NotOwned.to_string().is_empty());
 
     // An RLock held by another thread is not the caller's.
@@ -421,7 +418,7 @@ fn wait_for_keeps_its_deadline_when_woken_repeatedly() {
     let start = Instant::now();
     let result = {
         let _g = cond.lock();
-        cond.wait_for(|| false, Some(timeout))
+        cond.wait_for_timeout(|| false, timeout)
     };
     let elapsed = start.elapsed();
     stop.store(true, Ordering::SeqCst);
@@ -455,10 +452,7 @@ fn wait_for_returns_once_the_predicate_holds() {
         })
     };
     let _g = cond.lock();
-    let ok = cond.wait_for(
-        || flag.load(Ordering::Relaxed),
-        Some(Duration::from_secs(30)),
-    );
+    let ok = cond.wait_for_timeout(|| flag.load(Ordering::Relaxed), Duration::from_secs(30));
     assert_eq!(ok, Ok(true));
     drop(_g);
     setter.join().unwrap();
@@ -491,26 +485,29 @@ fn timed_out_waiter_is_not_counted() {
 
 #[test]
 fn barrier_invalid_parties() {
-    assert_eq!(Barrier::new(0).err(), Some(InvalidParties(0)));
-    assert!(Barrier::new(usize::MAX).is_err());
-    let b = Barrier::new(4).unwrap();
+    assert_eq!(Barrier::try_new(0).err(), Some(InvalidParties(0)));
+    assert_eq!(
+        Barrier::try_new(u32::MAX).err(),
+        Some(InvalidParties(u32::MAX))
+    );
+    assert!(Barrier::try_new(conkit::core::barrier::MAX_PARTIES).is_ok());
+    // `new` (const) panics instead: a compile error in a `static`, a panic at run time.
+    assert!(std::panic::catch_unwind(|| Barrier::new(0)).is_err());
+    let b = Barrier::new(4);
     assert_eq!((b.parties(), b.n_waiting(), b.broken()), (4, 0, false));
     assert!(format!("{b:?}").contains("Barrier"));
 }
 
 #[test]
 fn barrier_indices_are_distinct_every_round() {
-    const THREADS: usize = 8;
+    const THREADS: u32 = 8;
     const ROUNDS: usize = 200;
     let actions = Arc::new(AtomicUsize::new(0));
     let b = {
         let actions = actions.clone();
-        Arc::new(
-            Barrier::with_action(THREADS, move || {
-                actions.fetch_add(1, Ordering::SeqCst);
-            })
-            .unwrap(),
-        )
+        Arc::new(Barrier::new(THREADS).with_action(move || {
+            actions.fetch_add(1, Ordering::SeqCst);
+        }))
     };
     let masks: Arc<Vec<AtomicUsize>> = Arc::new((0..ROUNDS).map(|_| AtomicUsize::new(0)).collect());
     let threads: Vec<_> = (0..THREADS)
@@ -519,7 +516,7 @@ fn barrier_indices_are_distinct_every_round() {
             thread::spawn(move || {
                 for mask in masks.iter() {
                     let i = b.wait().unwrap();
-                    assert!(i < THREADS);
+                    assert!(i < THREADS as usize);
                     let old = mask.fetch_or(1 << i, Ordering::SeqCst);
                     assert_eq!(old & (1 << i), 0, "index {i} twice in one round");
                 }
@@ -547,7 +544,7 @@ fn waiters(b: &Arc<Barrier>, n: usize) -> Vec<thread::JoinHandle<Result<usize, B
 
 #[test]
 fn barrier_abort_breaks_every_party() {
-    let b = Arc::new(Barrier::new(4).unwrap());
+    let b = Arc::new(Barrier::new(4));
     let hs = waiters(&b, 3);
     eventually("three wait", || b.n_waiting() == 3);
     b.abort();
@@ -560,7 +557,7 @@ fn barrier_abort_breaks_every_party() {
 
 #[test]
 fn barrier_timeout_breaks_every_party() {
-    let b = Arc::new(Barrier::new(3).unwrap());
+    let b = Arc::new(Barrier::new(3));
     let hs = waiters(&b, 1);
     eventually("one waits", || b.n_waiting() == 1);
     let start = Instant::now();
@@ -577,9 +574,7 @@ fn barrier_timeout_breaks_every_party() {
 
 #[test]
 fn barrier_default_timeout_applies_to_wait() {
-    let b = Barrier::new(2)
-        .unwrap()
-        .with_timeout(Duration::from_millis(20));
+    let b = Barrier::new(2).with_timeout(Duration::from_millis(20));
     let start = Instant::now();
     assert_eq!(b.wait(), Err(BrokenBarrier));
     assert!(start.elapsed() >= Duration::from_millis(20));
@@ -588,7 +583,7 @@ fn barrier_default_timeout_applies_to_wait() {
 
 #[test]
 fn barrier_action_panic_breaks_every_party_and_reaches_its_caller() {
-    let b = Arc::new(Barrier::with_action(3, || panic!("action failed")).unwrap());
+    let b = Arc::new(Barrier::new(3).with_action(|| panic!("action failed")));
     let hs = waiters(&b, 2);
     eventually("two wait", || b.n_waiting() == 2);
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.wait()));
@@ -602,7 +597,7 @@ fn barrier_action_panic_breaks_every_party_and_reaches_its_caller() {
 
 #[test]
 fn barrier_reset_breaks_waiters_and_is_reusable() {
-    let b = Arc::new(Barrier::new(3).unwrap());
+    let b = Arc::new(Barrier::new(3));
     let hs = waiters(&b, 2);
     eventually("two wait", || b.n_waiting() == 2);
     b.reset();

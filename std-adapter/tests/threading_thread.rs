@@ -657,7 +657,7 @@ fn local_values_are_isolated_across_eight_threads_and_dropped_at_exit() {
     let drops = Arc::new(AtomicUsize::new(0));
     let inits = Arc::new(AtomicUsize::new(0));
     let (d, i) = (drops.clone(), inits.clone());
-    let local = Arc::new(Local::new(move || {
+    let local = Arc::new(Local::with_init(move || {
         i.fetch_add(1, Ordering::SeqCst);
         Tracked {
             value: 0,
@@ -701,7 +701,7 @@ fn local_values_are_isolated_across_eight_threads_and_dropped_at_exit() {
 fn local_values_of_other_threads_are_dropped_at_their_exit_too() {
     let drops = Arc::new(AtomicUsize::new(0));
     let d = drops.clone();
-    let local = Arc::new(Local::new(move || Tracked {
+    let local = Arc::new(Local::with_init(move || Tracked {
         value: 1,
         drops: d.clone(),
     }));
@@ -718,7 +718,7 @@ fn local_values_of_other_threads_are_dropped_at_their_exit_too() {
 fn dropping_the_local_drops_values_of_running_threads() {
     let drops = Arc::new(AtomicUsize::new(0));
     let d = drops.clone();
-    let local = Arc::new(Local::new(move || Tracked {
+    let local = Arc::new(Local::with_init(move || Tracked {
         value: 1,
         drops: d.clone(),
     }));
@@ -757,7 +757,7 @@ fn local_get_set_replace_and_default() {
     local.set(vec![1, 2]);
     assert_eq!(local.replace(vec![3]), [1, 2]);
     assert_eq!(local.get(), [3]);
-    let many: Vec<Local<u32>> = (0..10).map(|i| Local::new(move || i)).collect();
+    let many: Vec<Local<u32>> = (0..10).map(|i| Local::with_init(move || i)).collect();
     let sum: u32 = many.iter().map(Local::get).sum();
     assert_eq!(sum, 45);
     fn send_sync<T: Send + Sync>() {}
@@ -769,7 +769,7 @@ fn a_local_is_usable_from_its_own_initialiser_and_drop() {
     // The initialiser of one Local may use another Local.
     let base = Arc::new(Local::new(|| 10u32));
     let b = base.clone();
-    let derived = Local::new(move || b.get() + 1);
+    let derived = Local::with_init(move || b.get() + 1);
     assert_eq!(derived.get(), 11);
 }
 

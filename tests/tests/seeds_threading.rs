@@ -2,35 +2,37 @@
 //! conkit with the same observable results. Each test names the example it ports.
 //!
 //! Sleeps are shortened (the seeds sleep seconds to make interleavings visible); what
-//! is asserted is what the Python program prints or would print.
+//! is asserted is what the Python program prints or would print. The runnable, short
+//! forms of these programs are `std-adapter/examples/*.rs`; these tests keep more of the
+//! seeds' shapes (explicit `acquire`/`release`, `Thread` subclasses) and assert more.
 
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use conkit::threading::{
-    current_thread, BoundedSemaphore, Event, Lock, RLock, Run, Semaphore, SemaphoreError, Thread,
-    Timer,
+    self, current_thread, BoundedSemaphore, Event, Mutex, RLock, Run, Semaphore, SemaphoreError,
+    Thread, Timer,
 };
 
 /// seed 004, "Account.deposit": 100 threads each deposit 1 under the account's lock;
 /// the read-modify-write spans a sleep, so without the lock deposits would be lost.
-/// Python prints "账户余额为: ￥100元".
+/// Python prints "账户余额为: ￥100元". The balance lives in its lock (`Mutex`); the seed's
+/// explicit `acquire()` / `try: … finally: release()` is the guard's `acquire()` and
+/// `release()`.
 #[test]
 fn seed_bank_account_100_threads_deposit_under_a_lock() {
     struct Account {
-        balance: Mutex<i64>, // the data; `lock` below is what serialises deposits
-        lock: Lock,
+        balance: Mutex<i64>,
     }
     impl Account {
         fn deposit(&self, money: i64) {
-            self.lock.acquire();
-            // try/finally: the guard-free form releases explicitly, like the seed.
-            let new_balance = *self.balance.lock().unwrap() + money;
+            let mut balance = self.balance.acquire();
+            let new_balance = *balance + money;
             sleep(Duration::from_micros(200));
-            *self.balance.lock().unwrap() = new_balance;
-            self.lock.release().unwrap();
+            *balance = new_balance;
+            balance.release();
         }
     }
     struct AddMoneyThread {
@@ -44,7 +46,6 @@ fn seed_bank_account_100_threads_deposit_under_a_lock() {
     }
     let account = Arc::new(Account {
         balance: Mutex::new(0),
-        lock: Lock::new(),
     });
     let threads: Vec<Thread> = (0..100)
         .map(|_| {
@@ -59,28 +60,37 @@ fn seed_bank_account_100_threads_deposit_under_a_lock() {
     for t in &threads {
         t.join().unwrap();
     }
-    assert_eq!(*account.balance.lock().unwrap(), 100);
+    assert_eq!(*account.balance.lock(), 100);
+    // The short form (examples/bank_account.rs): threads that borrow the account.
+    let account = Account {
+        balance: Mutex::new(0),
+    };
+    threading::scope(|s| {
+        for _ in 0..100 {
+            s.spawn(|| account.deposit(1));
+        }
+    });
+    assert_eq!(account.balance.into_inner(), 100);
 }
 
 /// seed 001, "threading.Lock()": myAdd and myMinu each loop 999 999 times under one
 /// lock; Python prints "Done to 0".
 #[test]
 fn seed_add_and_subtract_under_a_lock_ends_at_zero() {
-    static LOCK: Lock = Lock::new();
-    static SUM: AtomicI64 = AtomicI64::new(0);
+    static SUM: Mutex<i64> = Mutex::new(0);
     let loopsum: i64 = if cfg!(debug_assertions) {
         200_000
     } else {
         1_000_000
     };
-    // The seed's `sum += 1` is a read-modify-write; a relaxed load + store pair is the
-    // same race the lock must prevent.
+    // The seed's `sum += 1` is a read-modify-write, done here as a separate read and
+    // write under the lock (`acquire()` … `release()`, as the seed writes it).
     fn bump(delta: i64, n: i64) {
         for _ in 1..n {
-            LOCK.acquire();
-            let v = SUM.load(Ordering::Relaxed);
-            SUM.store(v + delta, Ordering::Relaxed);
-            LOCK.release().unwrap();
+            let mut sum = SUM.acquire();
+            let v = *sum;
+            *sum = v + delta;
+            sum.release();
         }
     }
     let t1 = Thread::new(move || bump(1, loopsum));
@@ -89,7 +99,7 @@ fn seed_add_and_subtract_under_a_lock_ends_at_zero() {
     t2.start().unwrap();
     t1.join().unwrap();
     t2.join().unwrap();
-    assert_eq!(SUM.load(Ordering::Relaxed), 0);
+    assert_eq!(*SUM.lock(), 0);
 }
 
 /// seed 001, "可重入锁 RLock": five threads each take the RLock with a timeout, bump
@@ -108,7 +118,6 @@ fn seed_rlock_recursion_five_threads() {
                 let num = NUM.fetch_add(1, Ordering::Relaxed) + 1;
                 self.0
                     .lock()
-                    .unwrap()
                     .push(format!("{}set num to {num}", current_thread().name()));
                 MUTEX.acquire();
                 assert_eq!(MUTEX.depth(), 2);
@@ -127,7 +136,7 @@ fn seed_rlock_recursion_five_threads() {
     for t in &threads {
         t.join().unwrap();
     }
-    let msgs = msgs.lock().unwrap();
+    let msgs = msgs.lock();
     assert_eq!(msgs.len(), 5);
     for (i, m) in msgs.iter().enumerate() {
         assert!(m.starts_with("Thread-"), "{m}");
@@ -247,7 +256,6 @@ fn seed_subclassed_thread_run_override() {
             sleep(Duration::from_millis(2));
             self.out
                 .lock()
-                .unwrap()
                 .push(format!("the args for this class is {}", self.arg));
         }
     }
@@ -263,7 +271,7 @@ fn seed_subclassed_thread_run_override() {
     let expected: Vec<String> = (0..4)
         .map(|i| format!("the args for this class is {i}"))
         .collect();
-    assert_eq!(*out.lock().unwrap(), expected);
+    assert_eq!(*out.lock(), expected);
 }
 
 /// seed 001, "Event 吃火锅": diners wait on the event; nobody starts eating before
@@ -339,11 +347,11 @@ fn seed_timer_fires_after_its_interval_and_cancel_stops_it() {
     let f = fired.clone();
     let t0 = Instant::now();
     let t = Timer::new(Duration::from_millis(30), move || {
-        *f.lock().unwrap() = Some(Instant::now());
+        *f.lock() = Some(Instant::now());
     });
     t.start().unwrap();
     t.join().unwrap();
-    let at = fired.lock().unwrap().expect("hello, world");
+    let at = fired.lock().expect("hello, world");
     assert!(at - t0 >= Duration::from_millis(30));
 
     let ran = Arc::new(AtomicUsize::new(0));

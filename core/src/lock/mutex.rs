@@ -36,6 +36,20 @@
 //! let _a = m.lock(); // `ReentrantLock` is not an `ExclusiveLock`
 //! ```
 //!
+//! The raw lock is reachable only through `unsafe` ([`Mutex::raw`]): releasing it while
+//! a guard exists would let a second guard in, that is a second `&mut T`:
+//!
+//! ```compile_fail,E0133
+//! use conkit_core::lock::{RawLock, SpinMutex};
+//!
+//! let m = SpinMutex::new(0);
+//! let mut a = m.lock();
+//! m.raw().release().unwrap(); // error: `raw` is an unsafe fn
+//! let mut b = m.lock(); // (would be a second `&mut` to the value)
+//! *a += 1;
+//! *b += 1;
+//! ```
+//!
 //! and a guard is `Sync` only if the value is (a `Cell` is `Send` but not `Sync`):
 //!
 //! ```compile_fail,E0277
@@ -141,9 +155,17 @@ impl<R, T> Mutex<R, T> {
         self.data.with_mut(|p| unsafe { &mut *p })
     }
 
-    /// The raw lock (e.g. to check [`RawLock::locked`]).
+    /// The raw lock (lock_api's `Mutex::raw`), e.g. to release it for a holder that can
+    /// no longer do so (a thread that does not exist in a forked child). To know whether
+    /// it is held, [`is_locked`](Self::is_locked) needs no `unsafe`.
+    ///
+    /// # Safety
+    /// The raw lock must not be released while a [`MutexGuard`] of this mutex exists
+    /// and may still be used (and must not be acquired without making a guard that
+    /// releases it, except to keep it held for good): otherwise a second guard, hence a
+    /// second `&mut T`, could be made while the first one lives.
     #[inline]
-    pub fn raw(&self) -> &R {
+    pub unsafe fn raw(&self) -> &R {
         &self.raw
     }
 }
@@ -170,6 +192,19 @@ impl<R: ExclusiveLock, T> Mutex<R, T> {
     #[inline]
     pub fn is_locked(&self) -> bool {
         self.raw.locked()
+    }
+
+    /// A guard for an acquisition of the raw lock that the caller has made itself
+    /// (lock_api's `make_guard_unchecked`): for wrappers that take the lock in ways this
+    /// type does not know, e.g. with a deadline of their own clock.
+    ///
+    /// # Safety
+    /// The caller must hold the raw lock through an acquisition that no other guard
+    /// stands for (typically: it has just acquired it through [`Mutex::raw`]); the
+    /// guard releases it when dropped.
+    #[inline]
+    pub unsafe fn make_guard_unchecked(&self) -> MutexGuard<'_, R, T> {
+        MutexGuard::new(self)
     }
 }
 

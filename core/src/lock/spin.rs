@@ -14,7 +14,7 @@
 //! # Progress
 //! **Blocking, not lock-free**: a holder that is preempted or interrupted stops every
 //! waiter. Not fair: a releasing thread can take the lock again before a waiter notices,
-//! so a waiter may starve under constant contention (use [`TicketLock`] for FIFO order).
+//! so a waiter may starve under constant contention (use [`TicketLock`](super::TicketLock) for FIFO order).
 //! [`SpinLock::try_acquire`] never waits, so it is safe in an interrupt handler.
 //!
 //! # When to use
@@ -55,9 +55,6 @@ use core::fmt;
 
 use super::{ExclusiveLock, RawLock, ReleaseError};
 use crate::atomic::{maybe_const_fn, spin_hint, AtomicU32, Ordering};
-
-#[cfg(doc)]
-use super::TicketLock;
 
 const FREE: u32 = 0;
 const HELD: u32 = 1;

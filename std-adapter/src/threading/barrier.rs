@@ -4,9 +4,9 @@
 
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use conkit_core::barrier::Barrier as CoreBarrier;
+use conkit_core::barrier::{Barrier as CoreBarrier, MAX_PARTIES};
 pub use conkit_core::barrier::{BrokenBarrier, InvalidParties};
 
 use crate::wait::{deadline_after, Futex};
@@ -20,7 +20,7 @@ type Action = Box<dyn Fn() + Send + Sync + 'static>;
 /// use std::time::Duration;
 /// use conkit::threading::{Barrier, BrokenBarrier};
 ///
-/// let b = Barrier::new(2).unwrap();
+/// let b = Barrier::new(2);
 /// // Nobody else arrives: the timeout breaks the barrier (for every party).
 /// assert_eq!(b.wait_timeout(Duration::from_millis(10)), Err(BrokenBarrier));
 /// assert!(b.broken());
@@ -36,11 +36,11 @@ type Action = Box<dyn Fn() + Send + Sync + 'static>;
 /// # Python mapping
 /// | Python | conkit |
 /// |---|---|
-/// | `Barrier(parties)` | [`Barrier::new(parties)`](Barrier::new) → `Result` (`ValueError` → [`InvalidParties`]) |
-/// | `Barrier(parties, action)` | [`Barrier::with_action(parties, action)`](Barrier::with_action) |
-/// | `Barrier(parties, timeout=t)` | [`Barrier::new(parties)?.with_timeout(t)`](Barrier::with_timeout) |
+/// | `Barrier(parties)` | [`Barrier::new(parties)`](Barrier::new) (`const`; 0 parties is a compile error in a `static`), [`Barrier::try_new(n)`](Barrier::try_new) → `Result` for a count known at run time (`ValueError` → [`InvalidParties`]) |
+/// | `Barrier(parties, action)` | [`Barrier::new(parties).with_action(action)`](Barrier::with_action) |
+/// | `Barrier(parties, timeout=t)` | [`Barrier::new(parties).with_timeout(t)`](Barrier::with_timeout) |
 /// | `b.wait()` → index | [`wait()`](Barrier::wait) → `Ok(index)` |
-/// | `b.wait(timeout)` | [`wait_timeout(d)`](Barrier::wait_timeout) |
+/// | `b.wait(timeout)` | [`wait_timeout(d)`](Barrier::wait_timeout), [`wait_until(deadline)`](Barrier::wait_until) |
 /// | `b.parties`, `b.n_waiting`, `b.broken` | [`parties()`](Barrier::parties), [`n_waiting()`](Barrier::n_waiting), [`broken()`](Barrier::broken) |
 /// | `b.abort()`, `b.reset()` | [`abort()`](Barrier::abort), [`reset()`](Barrier::reset) |
 /// | `BrokenBarrierError` | [`BrokenBarrier`] |
@@ -52,19 +52,27 @@ type Action = Box<dyn Fn() + Send + Sync + 'static>;
 ///
 /// # Example
 /// ```
-/// use std::sync::Arc;
-/// use conkit::threading::Barrier;
+/// use conkit::threading::{self, Barrier};
 ///
-/// let barrier = Arc::new(Barrier::new(3).unwrap());
-/// let workers: Vec<_> = (0..3)
-///     .map(|_| {
-///         let b = barrier.clone();
-///         std::thread::spawn(move || b.wait().unwrap())
-///     })
-///     .collect();
-/// let mut indices: Vec<usize> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+/// static START: Barrier = Barrier::new(3);
+///
+/// let mut indices: Vec<usize> = threading::scope(|s| {
+///     let workers: Vec<_> = (0..3).map(|_| s.spawn(|| START.wait().unwrap())).collect();
+///     workers.into_iter().map(|w| w.join().unwrap()).collect()
+/// });
 /// indices.sort_unstable();
 /// assert_eq!(indices, [0, 1, 2]); // every party got its own arrival index
+/// ```
+///
+/// A barrier with an action (a boxed closure) cannot be built in a `const`; keep such
+/// a barrier in a `LazyLock` (or an `Arc`, or borrow it in [`scope`](super::scope)):
+/// ```
+/// use std::sync::LazyLock;
+/// use conkit::threading::Barrier;
+///
+/// static ROUND: LazyLock<Barrier> =
+///     LazyLock::new(|| Barrier::new(1).with_action(|| println!("round done")));
+/// assert_eq!(ROUND.wait(), Ok(0));
 /// ```
 pub struct Barrier {
     inner: CoreBarrier<Futex>,
@@ -73,33 +81,67 @@ pub struct Barrier {
 }
 
 impl Barrier {
-    /// A barrier for `parties` threads (Python: `Barrier(parties)`).
+    /// A barrier for `parties` threads (Python: `Barrier(parties)`). `const`, so it can
+    /// be a `static`.
     ///
-    /// # Errors
-    /// [`InvalidParties`] if `parties` is `0` or more than
-    /// [`MAX_PARTIES`](conkit_core::barrier::MAX_PARTIES) (Python: `ValueError`).
-    pub fn new(parties: usize) -> Result<Self, InvalidParties> {
-        let parties = u32::try_from(parties).map_err(|_| InvalidParties(u32::MAX))?;
-        Ok(Self {
-            inner: CoreBarrier::try_new(parties)?,
-            action: None,
-            timeout: None,
-        })
+    /// # Panics
+    /// If `parties` is `0` or more than
+    /// [`MAX_PARTIES`](conkit_core::barrier::MAX_PARTIES) (Python: `ValueError`). In a
+    /// `static` or `const` that is a compile-time error:
+    ///
+    /// ```compile_fail,E0080
+    /// use conkit::threading::Barrier;
+    /// static NOBODY: Barrier = Barrier::new(0); // error: a barrier needs 1 or more parties
+    /// ```
+    ///
+    /// For a count only known at run time, [`try_new`](Self::try_new) returns the error
+    /// instead.
+    #[must_use]
+    pub const fn new(parties: u32) -> Self {
+        assert!(
+            parties != 0 && parties <= MAX_PARTIES,
+            "a barrier needs 1 to 2^30 - 1 parties"
+        );
+        Self::valid(parties)
     }
 
-    /// A barrier whose last arriving thread runs `action` before all are released
-    /// (Python: `Barrier(parties, action)`). If the action panics, the barrier breaks and
-    /// the panic continues in that thread.
+    /// A barrier for `parties` threads, or [`InvalidParties`] if `parties` is `0` or more
+    /// than [`MAX_PARTIES`](conkit_core::barrier::MAX_PARTIES) (Python: `ValueError`).
+    ///
+    /// ```
+    /// use conkit::threading::{Barrier, InvalidParties};
+    ///
+    /// let workers: Vec<u32> = Vec::new();
+    /// let parties = u32::try_from(workers.len()).unwrap_or(u32::MAX);
+    /// assert_eq!(Barrier::try_new(parties).err(), Some(InvalidParties(0)));
+    /// ```
     ///
     /// # Errors
-    /// As [`new`](Self::new).
-    pub fn with_action(
-        parties: usize,
-        action: impl Fn() + Send + Sync + 'static,
-    ) -> Result<Self, InvalidParties> {
-        let mut barrier = Self::new(parties)?;
-        barrier.action = Some(Box::new(action));
-        Ok(barrier)
+    /// [`InvalidParties`], as above.
+    pub const fn try_new(parties: u32) -> Result<Self, InvalidParties> {
+        if parties == 0 || parties > MAX_PARTIES {
+            Err(InvalidParties(parties))
+        } else {
+            Ok(Self::valid(parties))
+        }
+    }
+
+    /// A barrier for a count already checked to be valid.
+    const fn valid(parties: u32) -> Self {
+        Self {
+            inner: CoreBarrier::new(parties),
+            action: None,
+            timeout: None,
+        }
+    }
+
+    /// Makes the last arriving thread of each round run `action` before all are
+    /// released (Python: `Barrier(parties, action)`). If the action panics, the barrier
+    /// breaks and the panic continues in that thread.
+    #[must_use]
+    pub fn with_action(mut self, action: impl Fn() + Send + Sync + 'static) -> Self {
+        self.action = Some(Box::new(action));
+        self
     }
 
     /// Sets the default timeout of [`wait`](Self::wait) (Python: `Barrier(parties,
@@ -122,7 +164,7 @@ impl Barrier {
     /// If this thread runs the action and the action panics (after the barrier is
     /// broken for the others).
     pub fn wait(&self) -> Result<usize, BrokenBarrier> {
-        self.wait_inner(self.timeout)
+        self.wait_inner(self.timeout.map(deadline_after))
     }
 
     /// As [`wait`](Self::wait) with this `timeout` instead of the default (Python:
@@ -134,11 +176,23 @@ impl Barrier {
     /// # Panics
     /// As [`wait`](Self::wait).
     pub fn wait_timeout(&self, timeout: Duration) -> Result<usize, BrokenBarrier> {
-        self.wait_inner(Some(timeout))
+        self.wait_inner(Some(deadline_after(timeout)))
     }
 
-    fn wait_inner(&self, timeout: Option<Duration>) -> Result<usize, BrokenBarrier> {
-        let deadline = timeout.map(deadline_after);
+    /// As [`wait`](Self::wait) with a deadline instead of the default timeout. A
+    /// party whose deadline passes breaks the barrier for every party, as a timeout
+    /// does.
+    ///
+    /// # Errors
+    /// As [`wait`](Self::wait).
+    ///
+    /// # Panics
+    /// As [`wait`](Self::wait).
+    pub fn wait_until(&self, deadline: Instant) -> Result<usize, BrokenBarrier> {
+        self.wait_inner(Some(deadline))
+    }
+
+    fn wait_inner(&self, deadline: Option<Instant>) -> Result<usize, BrokenBarrier> {
         let mut panic_payload = None;
         let result = self.inner.wait_until(deadline, || match &self.action {
             None => true,

@@ -1,6 +1,7 @@
 //! [`Condition`]: Python's `threading.Condition` for OS threads.
 //!
-//! The Python mapping and examples are on [`Condition`].
+//! The Python mapping and examples are on [`Condition`]; the form that holds the data
+//! it guards is [`Monitor<T>`](super::Monitor).
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -68,6 +69,8 @@ pub trait ConditionLock: sealed::Sealed {
     fn try_acquire(&self) -> bool;
     /// Takes the lock, waiting at most `timeout`.
     fn acquire_timeout(&self, timeout: Duration) -> bool;
+    /// Takes the lock, waiting at most until `deadline`.
+    fn acquire_until(&self, deadline: Instant) -> bool;
     /// Undoes one acquisition.
     ///
     /// # Errors
@@ -100,6 +103,9 @@ impl ConditionLock for Lock {
     fn acquire_timeout(&self, timeout: Duration) -> bool {
         Lock::acquire_timeout(self, timeout)
     }
+    fn acquire_until(&self, deadline: Instant) -> bool {
+        Lock::acquire_until(self, deadline)
+    }
     fn release(&self) -> Result<(), ReleaseError> {
         Lock::release(self)
     }
@@ -129,6 +135,9 @@ impl ConditionLock for RLock {
     }
     fn acquire_timeout(&self, timeout: Duration) -> bool {
         RLock::acquire_timeout(self, timeout)
+    }
+    fn acquire_until(&self, deadline: Instant) -> bool {
+        RLock::acquire_until(self, deadline)
     }
     fn release(&self) -> Result<(), ReleaseError> {
         RLock::release(self)
@@ -161,6 +170,9 @@ macro_rules! delegate {
             fn acquire_timeout(&self, timeout: Duration) -> bool {
                 (**self).acquire_timeout(timeout)
             }
+            fn acquire_until(&self, deadline: Instant) -> bool {
+                (**self).acquire_until(deadline)
+            }
             fn release(&self) -> Result<(), ReleaseError> {
                 (**self).release()
             }
@@ -178,15 +190,22 @@ macro_rules! delegate {
 }
 delegate!(&L, Arc<L>);
 
-/// A condition variable with its lock (Python's `threading.Condition`).
+/// A condition variable with its lock (Python's `threading.Condition`), the lock shared
+/// with data kept elsewhere, as in Python.
+///
+/// **To keep the data with the condition**, use [`Monitor<T>`](super::Monitor): the same
+/// condition variable over a [`Lock`] with the value inside, whose guard waits and
+/// notifies without `Result`s (`guard.wait_for(|data| …)`). `Condition` is the
+/// Python-shaped form, for a lock shared by several conditions or used directly.
 ///
 /// Waiting and notifying require holding the lock; otherwise they return
 /// [`ConditionError::NotOwned`] (Python's `RuntimeError`). With an [`RLock`] held at
 /// any depth, waiting releases it completely and restores the depth before returning.
 ///
-/// Waiters sleep in the kernel (futex). `notify(n)` wakes exactly `min(n, waiting)`
-/// threads, each of whose `wait` reports "notified"; a waiter whose timeout passes is
-/// never counted.
+/// Waiters sleep in the kernel (futex). **`notify(n)` wakes the `n` oldest waiters**
+/// (first come, first served, as CPython's `Condition`, whose waiters are a FIFO
+/// `deque`): exactly `min(n, waiting)` threads, each of whose `wait` reports
+/// "notified"; a waiter whose timeout passes is never counted.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -203,11 +222,12 @@ delegate!(&L, Arc<L>);
 /// ```
 ///
 /// # Algorithm
-/// A [`conkit_core::condvar::Condvar`] (CPython's `multiprocessing` condition algorithm:
-/// three semaphores, exact `notify(n)`, timeouts never counted; see that module)
-/// with the [`Futex`] strategy, paired with the lock it is used with: a [`Lock`] or an
-/// [`RLock`] (the default), owned or shared through `&L` / `Arc<L>` so that several
-/// conditions can use one lock (Python: `Condition(lock)`).
+/// A [`conkit_core::condvar::Condvar`] (a ticket queue: each waiter takes the next
+/// ticket while it holds the lock, `notify(n)` releases the `n` oldest tickets that are
+/// still waiting, and a timed-out waiter's ticket is skipped; see that module) with the
+/// [`Futex`] strategy, paired with the lock it is used with: a [`Lock`] or an [`RLock`]
+/// (the default), owned or shared through `&L` / `Arc<L>` so that several conditions
+/// can use one lock (Python: `Condition(lock)`).
 ///
 /// # Python mapping
 /// | Python | conkit |
@@ -217,42 +237,40 @@ delegate!(&L, Arc<L>);
 /// | `with cond:` | [`let _g = cond.lock();`](Condition::lock) |
 /// | `cond.acquire()` / `cond.release()` | [`acquire()`](Condition::acquire) / [`release()`](Condition::release) |
 /// | `cond.wait()` | [`wait()`](Condition::wait) |
-/// | `cond.wait(timeout)` → `bool` | [`wait_timeout(d)`](Condition::wait_timeout) → `Ok(bool)` |
-/// | `cond.wait_for(pred, timeout=None)` | [`wait_for(pred, None)`](Condition::wait_for) / `wait_for(pred, Some(d))` |
-/// | `cond.notify(n=1)` | [`notify(n)`](Condition::notify) (returns how many it woke) |
+/// | `cond.wait(timeout)` → `bool` | [`wait_timeout(d)`](Condition::wait_timeout) / [`wait_until(deadline)`](Condition::wait_until) → `Ok(bool)` |
+/// | `cond.wait_for(pred)` | [`wait_for(pred)`](Condition::wait_for) |
+/// | `cond.wait_for(pred, timeout)` → `bool` | [`wait_for_timeout(pred, d)`](Condition::wait_for_timeout) / [`wait_for_until(pred, deadline)`](Condition::wait_for_until) → `Ok(bool)` |
+/// | `cond.notify(n=1)` | [`notify(n)`](Condition::notify) (wakes the `n` oldest waiters; returns how many it woke) |
 /// | `cond.notify_all()` | [`notify_all()`](Condition::notify_all) |
 /// | `RuntimeError: cannot wait on un-acquired lock` | [`ConditionError::NotOwned`] |
 ///
-/// Differences from Python: the methods return `Result` instead of raising; the guard
-/// replaces `with`; and `notify` returns once the waiters it woke have left their sleep
-/// (they then wait for the lock the notifier still holds) — see
-/// [`conkit_core::condvar`] for why
-/// (no wake-up can be stolen by a thread that starts waiting after the notify).
+/// Differences from Python: the methods return `Result` instead of raising, the guard
+/// replaces `with`, and `notify` returns how many waiters it woke.
 ///
 /// # Example: Python's producer/consumer
+/// The lock guards a count kept outside the condition (here an atomic, as Python keeps
+/// it in a global). For richer state, a [`Monitor`](super::Monitor) holds it instead.
 /// ```
-/// use std::collections::VecDeque;
-/// use std::sync::{Arc, Mutex};
-/// use conkit::threading::Condition;
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use conkit::threading::{self, Condition};
 ///
-/// let cond = Arc::new(Condition::new());
-/// let items = Arc::new(Mutex::new(VecDeque::new())); // only touched under `cond`
+/// static COND: Condition = Condition::new();
+/// static ITEMS: AtomicU32 = AtomicU32::new(0); // changed only under COND's lock
 ///
-/// let consumer = {
-///     let (cond, items) = (cond.clone(), items.clone());
-///     std::thread::spawn(move || {
-///         let _g = cond.lock(); // with cond:
-///         cond.wait_for(|| !items.lock().unwrap().is_empty(), None).unwrap();
-///         items.lock().unwrap().pop_front().unwrap()
-///     })
-/// };
-///
-/// {
-///     let _g = cond.lock();
-///     items.lock().unwrap().push_back(42);
-///     cond.notify(1).unwrap();
-/// }
-/// assert_eq!(consumer.join().unwrap(), 42);
+/// threading::scope(|s| {
+///     let consumer = s.spawn(|| {
+///         let _g = COND.lock(); // with cond:
+///         COND.wait_for(|| ITEMS.load(Ordering::Relaxed) > 0).unwrap();
+///         ITEMS.fetch_sub(1, Ordering::Relaxed);
+///     });
+///     {
+///         let _g = COND.lock();
+///         ITEMS.fetch_add(1, Ordering::Relaxed);
+///         COND.notify(1).unwrap();
+///     }
+///     consumer.join().unwrap();
+/// });
+/// assert_eq!(ITEMS.load(Ordering::Relaxed), 0);
 /// ```
 pub struct Condition<L: ConditionLock = RLock> {
     lock: L,
@@ -307,6 +325,12 @@ impl<L: ConditionLock> Condition<L> {
         self.lock.acquire_timeout(timeout)
     }
 
+    /// Takes the lock, waiting at most until `deadline`.
+    #[must_use = "if it returns `true` the lock is held and must be released"]
+    pub fn acquire_until(&self, deadline: Instant) -> bool {
+        self.lock.acquire_until(deadline)
+    }
+
     /// Undoes one acquisition of the lock (Python: `cond.release()`).
     ///
     /// # Errors
@@ -317,6 +341,10 @@ impl<L: ConditionLock> Condition<L> {
 
     /// Takes the lock and returns a guard that releases it when dropped (Python:
     /// `with cond:`).
+    ///
+    /// Bind the guard to a name: `let _g = cond.lock();` holds the lock to the end of
+    /// the scope, but `let _ = cond.lock();` releases it on the same line (and a wait
+    /// after it is [`ConditionError::NotOwned`]).
     pub fn lock(&self) -> ConditionGuard<'_, L> {
         self.lock.acquire();
         ConditionGuard {
@@ -367,16 +395,13 @@ impl<L: ConditionLock> Condition<L> {
             .map_err(|_| ConditionError::NotOwned)
     }
 
-    /// Waits until `predicate` returns `true`, or until `timeout` (`None`: no limit) has
-    /// passed; returns the predicate's last result (Python: `cond.wait_for(predicate,
-    /// timeout)`). The predicate is evaluated with the lock held, first before any wait.
-    ///
-    /// The timeout is a real deadline: however often the caller is woken without the
-    /// predicate becoming true, it returns at the original deadline.
+    /// Waits until `predicate` returns `true` (Python: `cond.wait_for(predicate)`). The
+    /// predicate is evaluated with the lock held, first before any wait, and again after
+    /// every wake-up.
     ///
     /// # Errors
     /// [`ConditionError::NotOwned`] if it has to wait and the calling thread does not
-    /// hold the lock (as in Python, a predicate that is already true returns `Ok(true)`).
+    /// hold the lock (as in Python, a predicate that is already true returns `Ok(())`).
     ///
     /// # Panics
     /// If `predicate` panics, the panic propagates with the lock still held by the
@@ -384,12 +409,50 @@ impl<L: ConditionLock> Condition<L> {
     /// the caller's guard ([`lock`](Self::lock)) releases it while unwinding. The
     /// predicate runs outside the sleeping part of the wait, so the condition's other
     /// waiters and notifiers are unaffected.
-    pub fn wait_for(
+    pub fn wait_for(&self, predicate: impl FnMut() -> bool) -> Result<(), ConditionError> {
+        self.wait_for_deadline(predicate, None).map(|_| ())
+    }
+
+    /// As [`wait_for`](Self::wait_for), but gives up once `timeout` has passed; returns
+    /// the predicate's last result (Python: `cond.wait_for(predicate, timeout)`).
+    ///
+    /// The timeout is a real deadline: however often the caller is woken without the
+    /// predicate becoming true, it returns at the original deadline. The lock is held
+    /// again either way.
+    ///
+    /// # Errors
+    /// As [`wait_for`](Self::wait_for).
+    ///
+    /// # Panics
+    /// As [`wait_for`](Self::wait_for).
+    pub fn wait_for_timeout(
+        &self,
+        predicate: impl FnMut() -> bool,
+        timeout: Duration,
+    ) -> Result<bool, ConditionError> {
+        self.wait_for_deadline(predicate, Some(deadline_after(timeout)))
+    }
+
+    /// As [`wait_for_timeout`](Self::wait_for_timeout), with a deadline.
+    ///
+    /// # Errors
+    /// As [`wait_for`](Self::wait_for).
+    ///
+    /// # Panics
+    /// As [`wait_for`](Self::wait_for).
+    pub fn wait_for_until(
+        &self,
+        predicate: impl FnMut() -> bool,
+        deadline: Instant,
+    ) -> Result<bool, ConditionError> {
+        self.wait_for_deadline(predicate, Some(deadline))
+    }
+
+    fn wait_for_deadline(
         &self,
         mut predicate: impl FnMut() -> bool,
-        timeout: Option<Duration>,
+        deadline: Option<Instant>,
     ) -> Result<bool, ConditionError> {
-        let deadline = timeout.map(deadline_after);
         let mut result = predicate();
         while !result {
             if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -401,9 +464,10 @@ impl<L: ConditionLock> Condition<L> {
         Ok(result)
     }
 
-    /// Wakes up to `n` waiting threads; returns how many it woke (Python:
-    /// `cond.notify(n)`, which returns nothing). Each woken thread's `wait` reports
-    /// "notified" once it has re-taken the lock (after the caller releases it).
+    /// Wakes up to `n` waiting threads, the ones that have waited longest first (FIFO,
+    /// as CPython); returns how many it woke (Python: `cond.notify(n)`, which returns
+    /// nothing). Each woken thread's `wait` reports "notified" once it has re-taken the
+    /// lock (after the caller releases it). Never waits.
     ///
     /// # Errors
     /// [`ConditionError::NotOwned`] if the calling thread does not hold the lock.

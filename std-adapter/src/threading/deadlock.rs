@@ -139,12 +139,9 @@ mod detector {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
 
-    use conkit_core::lock::BlockingMutex;
-
     use crate::threading::{current_thread, get_ident};
-    use crate::wait::Futex;
 
-    type Mx<T> = BlockingMutex<T, Futex>;
+    use super::super::RawMutex as Mx;
 
     /// Numbers locks on first use (0 = not numbered yet).
     static NEXT_LOCK: AtomicU64 = AtomicU64::new(1);
@@ -380,7 +377,9 @@ mod detector {
         let was_locked = GRAPH.is_locked();
         if was_locked {
             // Its holder was another thread of the parent: nobody will release it.
-            let _ = GRAPH.raw().release();
+            // SAFETY: that holder's guard lives in a thread that does not exist in this
+            // child, so it is never used or dropped here: no other guard is alive.
+            let _ = unsafe { GRAPH.raw() }.release();
         }
         let mut g = GRAPH.lock();
         if was_locked {

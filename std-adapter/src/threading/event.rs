@@ -15,14 +15,14 @@
 //! | `Event()` | [`Event::new()`] (flag clear) |
 //! | `ev.set()` / `ev.clear()` / `ev.is_set()` | [`set()`](Event::set) / [`clear()`](Event::clear) / [`is_set()`](Event::is_set) |
 //! | `ev.wait()` (returns `True`) | [`wait()`](Event::wait) (returns `()`: it only returns once the flag is set) |
-//! | `ev.wait(timeout=t)` (returns the flag) | [`wait_timeout(t)`](Event::wait_timeout) → `bool` |
+//! | `ev.wait(timeout=t)` (returns the flag) | [`wait_timeout(t)`](Event::wait_timeout) / [`wait_until(deadline)`](Event::wait_until) → `bool` |
 //!
 //! No async form here: the core's `Async<Event, K>` (`wait().await`) needs its own
 //! `set` to wake parked tasks, through a critical section (with std, one process-wide
 //! mutex) on every `set`, which this blocking type does not pay.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use conkit_core::event::Event as CoreEvent;
 
@@ -38,14 +38,14 @@ use crate::wait::{deadline_after, Futex};
 ///
 /// ```
 /// use std::time::Duration;
-/// use conkit::threading::Event;
+/// use conkit::threading::{self, Event};
 ///
 /// // The seeds' "hot pot" example: guests wait until the pot boils.
 /// static POT_BOILING: Event = Event::new();
 ///
 /// let guests: Vec<_> = (0..3)
 ///     .map(|i| {
-///         std::thread::spawn(move || {
+///         threading::spawn(move || {
 ///             POT_BOILING.wait();
 ///             i
 ///         })
@@ -111,7 +111,16 @@ impl Event {
     #[inline]
     #[must_use = "`false` means the wait timed out with the flag clear"]
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.inner.wait_until(deadline_after(timeout))
+        self.wait_until(deadline_after(timeout))
+    }
+
+    /// Waits until the flag is set or `deadline` passes: `true` if the flag was set
+    /// when it looked or a `set` happened while it waited, `false` if it timed out. A
+    /// deadline that has passed only looks.
+    #[inline]
+    #[must_use = "`false` means the wait timed out with the flag clear"]
+    pub fn wait_until(&self, deadline: Instant) -> bool {
+        self.inner.wait_until(deadline)
     }
 }
 

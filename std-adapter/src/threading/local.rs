@@ -1,18 +1,18 @@
 //! Python's `threading.local`: one value per thread, invisible to the other threads.
 //!
 //! ```
-//! use conkit::threading::{Local, Thread};
+//! use conkit::threading::{self, Local};
 //!
-//! let data = std::sync::Arc::new(Local::new(Vec::new));
-//! data.with_mut(|v| v.push(1)); // the main thread's value
-//! let d = data.clone();
-//! let t = Thread::new(move || {
-//!     assert!(d.with(Vec::is_empty)); // this thread's own, fresh value
-//!     d.set(vec![7, 7]);
-//! });
-//! t.start().unwrap();
-//! t.join().unwrap(); // its value was dropped when it ended
-//! assert_eq!(data.get(), [1]);
+//! static DATA: Local<Vec<u32>> = Local::new(Vec::new); // Python: mydata = local()
+//!
+//! DATA.with_mut(|v| v.push(1)); // the main thread's value
+//! threading::spawn(|| {
+//!     assert!(DATA.with(Vec::is_empty)); // this thread's own, fresh value
+//!     DATA.set(vec![7, 7]);
+//! })
+//! .join()
+//! .unwrap(); // its value was dropped when it ended
+//! assert_eq!(DATA.get(), [1]);
 //! ```
 //!
 //! # Rust and Python
@@ -20,8 +20,8 @@
 //! `Local<T>` holds one per-thread `T` (use a struct for several attributes), created
 //! on a thread's first access by the initialiser given to [`Local::new`] (Python's
 //! subclass `__init__`, which also runs once per thread). Rust's `thread_local!` is the
-//! static, compile-time form; `Local` is a value: create as many as you like, at run
-//! time, share them in an `Arc` or a `static` (through `OnceLock`), drop them.
+//! compile-time form; `Local` is a value: a `static` (`Local::new` is `const`), or made
+//! at run time as many times as you like, shared in an `Arc` or borrowed, dropped.
 //!
 //! # Algorithm and provenance
 //! The layout of CPython's `_threading_local` and of the `thread_local` crate's idea
@@ -41,14 +41,10 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
-use conkit_core::lock::BlockingMutex;
+use super::RawMutex as Mx;
 
-use crate::wait::Futex;
-
-type Mx<T> = BlockingMutex<T, Futex>;
-
-/// Numbers the `Local`s; never reused, so a thread's map never confuses a dropped
-/// `Local` with a new one.
+/// Numbers the `Local`s (at first use); never reused, so a thread's map never confuses a
+/// dropped `Local` with a new one.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// One thread's value of one `Local`. The owning thread uses it; the `Local`'s drop may
@@ -106,8 +102,8 @@ pub(crate) fn clear_current_thread() -> Option<Box<dyn Any + Send>> {
 /// `Local<T>` sees its own `T`, created by the initialiser on first use and dropped
 /// when the thread ends (or when the `Local` is dropped, whichever comes first).
 ///
-/// `Send + Sync` when `T: Send`, so it can be shared in an `Arc` or a `static`
-/// (through `OnceLock`).
+/// `Send + Sync` when `T: Send`, so it can be a `static` ([`new`](Self::new) is
+/// `const`), shared in an `Arc`, or borrowed by [`scope`](super::scope)d threads.
 ///
 /// Python's `local` is an object with per-thread attributes (`mydata.x = 1`); a
 /// `Local<T>` holds one per-thread `T` (use a struct for several attributes), made on
@@ -128,36 +124,57 @@ pub(crate) fn clear_current_thread() -> Option<Box<dyn Any + Send>> {
 ///   dropped and the first such panic propagates afterwards.
 ///
 /// ```
-/// use conkit::threading::{Local, Thread};
-/// use std::sync::Arc;
+/// use conkit::threading::{self, Local};
 ///
-/// let counter = Arc::new(Local::new(|| 0u32));
-/// let threads: Vec<Thread> = (0..4)
-///     .map(|i| {
-///         let c = counter.clone();
-///         Thread::new(move || {
+/// static COUNTER: Local<u32> = Local::new(|| 0);
+///
+/// threading::scope(|s| {
+///     for i in 0..4 {
+///         s.spawn(move || {
 ///             for _ in 0..=i {
-///                 c.with_mut(|n| *n += 1);
+///                 COUNTER.with_mut(|n| *n += 1);
 ///             }
-///             assert_eq!(c.get(), i + 1); // nobody else touched this thread's value
-///         })
-///     })
-///     .collect();
-/// threads.iter().for_each(|t| t.start().unwrap());
-/// threads.iter().for_each(|t| t.join().unwrap());
-/// assert_eq!(counter.get(), 0); // the main thread's value is untouched
+///             assert_eq!(COUNTER.get(), i + 1); // nobody else touched this thread's value
+///         });
+///     }
+/// });
+/// assert_eq!(COUNTER.get(), 0); // the main thread's value is untouched
+///
+/// // An initialiser that captures state: `with_init` (not `const`).
+/// let base = 10;
+/// let offset = Local::with_init(move || base + 1);
+/// assert_eq!(offset.get(), 11);
 /// ```
 pub struct Local<T> {
-    id: u64,
-    init: Box<dyn Fn() -> T + Send + Sync>,
+    /// This `Local`'s number, assigned at first use (0: not yet), so that `new` can be
+    /// `const`.
+    id: AtomicU64,
+    init: Init<T>,
     /// The slots of the threads that touched this `Local` (dead ones pruned lazily).
     slots: Mx<Vec<Weak<Slot<T>>>>,
+}
+
+/// How a `Local` makes a thread's first value.
+enum Init<T> {
+    /// A function pointer ([`Local::new`], `const`).
+    Fn(fn() -> T),
+    /// A closure that may capture ([`Local::with_init`]).
+    Boxed(Box<dyn Fn() -> T + Send + Sync>),
+}
+
+impl<T> Init<T> {
+    fn call(&self) -> T {
+        match self {
+            Init::Fn(f) => f(),
+            Init::Boxed(f) => f(),
+        }
+    }
 }
 
 impl<T> fmt::Debug for Local<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Local")
-            .field("id", &self.id)
+            .field("id", &self.id.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }
@@ -170,22 +187,55 @@ impl<T: Default + Send + 'static> Default for Local<T> {
 
 impl<T: Send + 'static> Local<T> {
     /// A `Local` whose value on each thread starts as `init()` (run on that thread, at
-    /// its first access).
-    pub fn new<F>(init: F) -> Self
+    /// its first access; Python: a `local` subclass's `__init__`). `const`, so it can be
+    /// a `static`: `init` is a function or a closure that captures nothing
+    /// (`Local::new(Vec::new)`, `Local::new(|| 0)`); for one that captures, use
+    /// [`with_init`](Self::with_init).
+    #[must_use]
+    pub const fn new(init: fn() -> T) -> Self {
+        Self {
+            id: AtomicU64::new(0),
+            init: Init::Fn(init),
+            slots: Mx::new(Vec::new()),
+        }
+    }
+
+    /// A `Local` whose value on each thread starts as `init()`, for an initialiser that
+    /// captures state (`Local::with_init(move || base + 1)`). Not `const`: the closure
+    /// is boxed.
+    pub fn with_init<F>(init: F) -> Self
     where
         F: Fn() -> T + Send + Sync + 'static,
     {
         Self {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            init: Box::new(init),
+            id: AtomicU64::new(0),
+            init: Init::Boxed(Box::new(init)),
             slots: Mx::new(Vec::new()),
+        }
+    }
+
+    /// This `Local`'s number, assigned at the first use by any thread.
+    fn id(&self) -> u64 {
+        let id = self.id.load(Ordering::Acquire);
+        if id != 0 {
+            return id;
+        }
+        let fresh = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        match self
+            .id
+            .compare_exchange(0, fresh, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => fresh,
+            // Another thread numbered it first (`fresh` is simply never used).
+            Err(theirs) => theirs,
         }
     }
 
     /// The calling thread's slot, created (and initialised) on first use; `None` while
     /// the thread's thread-locals are being destroyed.
     fn slot(&self) -> Option<Arc<Slot<T>>> {
-        let found = SLOTS.try_with(|m| m.borrow().get(&self.id).cloned()).ok()?;
+        let id = self.id();
+        let found = SLOTS.try_with(|m| m.borrow().get(&id).cloned()).ok()?;
         if let Some(erased) = found {
             // Only `Slot<T>`s are stored under this `Local`'s id.
             if let Ok(slot) = erased.into_any().downcast::<Slot<T>>() {
@@ -194,7 +244,7 @@ impl<T: Send + 'static> Local<T> {
         }
         // Not borrowed while user code runs: the initialiser may use other `Local`s.
         let slot = Arc::new(Slot {
-            value: Mx::new(Some((self.init)())),
+            value: Mx::new(Some(self.init.call())),
             dead: AtomicBool::new(false),
         });
         let erased: Arc<dyn AnySlot> = slot.clone();
@@ -208,7 +258,7 @@ impl<T: Send + 'static> Local<T> {
                     .map(|(&id, _)| id)
                     .collect();
                 let dead: Vec<_> = dead.into_iter().filter_map(|id| m.remove(&id)).collect();
-                m.insert(self.id, erased);
+                m.insert(id, erased);
                 dead
             })
             .ok()?;
@@ -229,13 +279,13 @@ impl<T: Send + 'static> Local<T> {
     /// value that is dropped right after.
     pub fn with_mut<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         let Some(slot) = self.slot() else {
-            return f(&mut (self.init)());
+            return f(&mut self.init.call());
         };
         let mut guard = slot
             .value
             .try_lock()
             .expect("conkit::threading::Local already borrowed on this thread");
-        let value = guard.get_or_insert_with(|| (self.init)());
+        let value = guard.get_or_insert_with(|| self.init.call());
         f(value)
     }
 
@@ -315,7 +365,7 @@ mod tests {
     fn slots_of_dropped_locals_are_forgotten_by_a_long_lived_thread() {
         std::thread::spawn(|| {
             for i in 0..100u32 {
-                let l = Local::new(move || i);
+                let l = Local::with_init(move || i);
                 assert_eq!(l.get(), i);
             }
             // At most the last dead slot is left before the next insertion prunes it.

@@ -10,17 +10,21 @@
 //! |---|---|
 //! | `lock.acquire()` / `acquire(blocking=True, timeout=-1)` | [`lock.acquire()`](Lock::acquire) |
 //! | `lock.acquire(blocking=False)` / `acquire(False)` | [`lock.try_acquire()`](Lock::try_acquire) |
-//! | `lock.acquire(timeout=t)` | [`lock.acquire_timeout(t)`](Lock::acquire_timeout) (a [`Duration`]) |
+//! | `lock.acquire(timeout=t)` | [`lock.acquire_timeout(t)`](Lock::acquire_timeout) (a [`Duration`]), or [`acquire_until(deadline)`](Lock::acquire_until) (an [`Instant`]) |
 //! | `lock.release()` | [`lock.release()`](Lock::release) → `Result<(), ReleaseError>` |
 //! | `RuntimeError: release unlocked lock` | [`ReleaseError::NotLocked`] |
 //! | `lock.locked()` | [`lock.locked()`](Lock::locked) |
 //! | `with lock:` | [`let _g = lock.lock();`](Lock::lock) (released when the guard drops) |
+//!
+//! `Lock` guards no data, as Python's. To keep data under a lock, use
+//! [`Mutex<T>`](super::Mutex): the same lock, with the value inside.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use conkit_core::lock::Lock as CoreLock;
 pub use conkit_core::lock::ReleaseError;
+use conkit_core::lock::{ExclusiveLock, RawLock};
 
 use super::deadlock::{self, LockId};
 use crate::wait::{deadline_after, Futex};
@@ -37,14 +41,19 @@ use crate::wait::{deadline_after, Futex};
 /// `RuntimeError`) that leaves the lock unchanged.
 ///
 /// `Lock` guards no data: it is Python's lock, for code that pairs it with data by
-/// convention or hands it between threads. To guard a value, Rust's
-/// `conkit::core::lock::BlockingMutex<T>` or `std::sync::Mutex<T>` tie the two
-/// together.
+/// convention or hands it between threads. To guard a value, use
+/// [`Mutex<T>`](super::Mutex): this lock with the value inside, reached only through
+/// its guard.
+///
+/// The guard of [`lock`](Self::lock) is what keeps the lock held: bind it to a name
+/// (`let _g = lock.lock();`). `let _ = lock.lock();` drops it at once, so the lock is
+/// released on the same line, and `lock.lock();` as a statement too (the compiler
+/// warns about the latter, not the former).
 ///
 /// ```
 /// use std::sync::Arc;
 /// use std::time::Duration;
-/// use conkit::threading::{Lock, ReleaseError};
+/// use conkit::threading::{self, Lock, ReleaseError};
 ///
 /// static LOCK: Lock = Lock::new();
 ///
@@ -58,7 +67,7 @@ use crate::wait::{deadline_after, Futex};
 ///
 /// // Acquired here, released by another thread: allowed, as in Python.
 /// LOCK.acquire();
-/// std::thread::spawn(|| LOCK.release().unwrap()).join().unwrap();
+/// threading::spawn(|| LOCK.release().unwrap()).join().unwrap();
 /// assert_eq!(LOCK.release(), Err(ReleaseError::NotLocked));
 ///
 /// let shared = Arc::new(Lock::new());
@@ -118,9 +127,46 @@ impl Lock {
     #[inline]
     #[must_use = "if it returns `true` the lock is held and must be released"]
     pub fn acquire_timeout(&self, timeout: Duration) -> bool {
-        deadlock::tracked_acquire(&self.id, true, || {
-            self.inner.acquire_until(deadline_after(timeout))
-        })
+        self.acquire_until(deadline_after(timeout))
+    }
+
+    /// Takes the lock, waiting at most until `deadline`; returns whether it took it.
+    /// A deadline that has passed still tries once. No Python counterpart (Python takes
+    /// a relative `timeout`); the form every `_timeout` call here is built on.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use conkit::threading::Lock;
+    ///
+    /// let lock = Lock::new();
+    /// let deadline = Instant::now() + Duration::from_millis(5);
+    /// assert!(lock.acquire_until(deadline));
+    /// assert!(!lock.acquire_until(deadline)); // held: waits until the deadline
+    /// lock.release().unwrap();
+    /// ```
+    #[inline]
+    #[must_use = "if it returns `true` the lock is held and must be released"]
+    pub fn acquire_until(&self, deadline: Instant) -> bool {
+        deadlock::tracked_acquire(&self.id, true, || self.inner.acquire_until(deadline))
+    }
+
+    /// Takes the lock back for a guard that stands for an earlier acquisition (a
+    /// [`Monitor`](super::Monitor)'s guard after a wait): the lock is held when this
+    /// returns, also if the deadlock detector's bookkeeping panics (it then takes the
+    /// lock without it and the panic goes on), so that the guard's release stays matched.
+    pub(crate) fn reacquire_for_guard(&self) {
+        struct Untracked<'a>(&'a CoreLock<Futex>);
+        impl Drop for Untracked<'_> {
+            fn drop(&mut self) {
+                self.0.acquire();
+            }
+        }
+        // Armed only while `before_acquire` runs (it may call the user's hook).
+        let untracked = Untracked(&self.inner);
+        deadlock::before_acquire(&self.id, true);
+        std::mem::forget(untracked);
+        self.inner.acquire();
+        deadlock::after_acquire(&self.id);
     }
 
     /// Releases the lock (Python: `release()`). Any thread may release it, not only the
@@ -149,6 +195,9 @@ impl Lock {
 
     /// Takes the lock and returns a guard that releases it when dropped (Python:
     /// `with lock:`).
+    ///
+    /// Bind the guard to a name: `let _g = lock.lock();` holds the lock to the end of
+    /// the scope, but `let _ = lock.lock();` releases it on the same line.
     #[inline]
     pub fn lock(&self) -> LockGuard<'_> {
         self.acquire();
@@ -167,10 +216,47 @@ impl Lock {
     /// out).
     #[inline]
     pub fn lock_timeout(&self, timeout: Duration) -> Option<LockGuard<'_>> {
-        self.acquire_timeout(timeout)
+        self.lock_until(deadline_after(timeout))
+    }
+
+    /// Takes the lock, waiting at most until `deadline` (as
+    /// [`acquire_until`](Self::acquire_until)), and returns its guard (`None`: timed
+    /// out).
+    #[inline]
+    pub fn lock_until(&self, deadline: Instant) -> Option<LockGuard<'_>> {
+        self.acquire_until(deadline)
             .then(|| LockGuard { lock: self })
     }
 }
+
+/// The core's raw-lock interface, so that `conkit_core` types generic over a lock (the
+/// core [`Mutex<R, T>`](conkit_core::lock::Mutex), [`Condvar`](conkit_core::condvar::Condvar)'s
+/// `wait_lock`) can use this lock with its deadlock-detection hooks. Each method is the
+/// inherent one of the same name.
+impl RawLock for Lock {
+    #[inline]
+    fn try_acquire(&self) -> bool {
+        Lock::try_acquire(self)
+    }
+    #[inline]
+    fn acquire(&self) {
+        Lock::acquire(self);
+    }
+    #[inline]
+    fn release(&self) -> Result<(), ReleaseError> {
+        Lock::release(self)
+    }
+    #[inline]
+    fn locked(&self) -> bool {
+        Lock::locked(self)
+    }
+}
+
+// SAFETY: every acquisition goes through the core `Lock<Futex>` (itself an
+// `ExclusiveLock`: while it is held no acquisition succeeds, whoever asks, and any thread
+// may release it); the deadlock-detection hooks around it only record and report, and
+// never acquire or release the lock themselves.
+unsafe impl ExclusiveLock for Lock {}
 
 impl Default for Lock {
     /// A free lock.

@@ -10,10 +10,28 @@
 //!
 //! | Python | conkit |
 //! |---|---|
-//! | `with lock:` | a guard: `let _g = lock.lock();` |
+//! | `Thread(target=f).start()`, `t.join()` | [`Thread::new(f)`](Thread::new), `start()`, `join()`; with a return value: [`spawn(f)`](spawn) → [`JoinHandle`] |
+//! | threads that use the caller's locals | [`scope(\|s\| { s.spawn(…); })`](scope): conkit threads that borrow |
+//! | `lock = Lock()` + the globals it protects | [`Mutex<T>`]: the lock with the data inside; [`Lock`] guards none, as Python's |
+//! | `cond = Condition()` + the globals it protects | [`Monitor<T>`]: the condition with the data inside; [`Condition`] is the Python-shaped form |
+//! | `with lock:` | a guard: `let _g = lock.lock();` (`let mut data = mutex.lock();`) |
 //! | `acquire(blocking=False)` | `try_acquire()` |
-//! | `acquire(timeout=t)` | `acquire_timeout(Duration)` |
+//! | `acquire(timeout=t)` | `acquire_timeout(Duration)`, or `acquire_until(Instant)` |
 //! | exceptions (`RuntimeError`, `ValueError`, `BrokenBarrierError`) | typed `Result` errors |
+//!
+//! **Guards.** `with x:` becomes a guard that releases when it is dropped. Bind it to a
+//! name (`let _g = lock.lock();` or `let mut data = mutex.lock();`): `let _ = lock.lock();`
+//! drops the guard on the same line, so the lock is released at once.
+//!
+//! **Timeouts.** Every call that can wait comes as `x()` (no limit), `x_timeout(Duration)`
+//! and `x_until(Instant)`; a timeout is a deadline (wake-ups that find nothing do not
+//! restart it), and a deadline that has passed still tries once.
+//!
+//! **Statics.** [`Lock`], [`RLock`], [`Condition`], [`Semaphore`], [`BoundedSemaphore`],
+//! [`Event`], [`Barrier`], [`Local`], [`Mutex`] and [`Monitor`] have `const`
+//! constructors, so each can be a `static` (Python's module globals) with no `LazyLock`
+//! and no `Arc`. What needs the heap to be built (a `Barrier` with an action, a `Local`
+//! whose initialiser captures state) goes in a `LazyLock`.
 
 mod barrier;
 mod condition;
@@ -22,7 +40,10 @@ mod event;
 mod ident;
 mod local;
 mod lock;
+mod monitor;
+mod mutex;
 mod rlock;
+mod scope;
 mod semaphore;
 mod thread;
 mod timer;
@@ -34,8 +55,17 @@ pub use event::*;
 pub use ident::{get_ident, get_native_id, ThreadOwner};
 pub use local::*;
 pub use lock::*;
+pub use monitor::*;
+pub use mutex::*;
 pub use rlock::*;
+pub use scope::*;
 pub use semaphore::*;
 pub use thread::*;
 pub use timer::*;
 pub use trace::*;
+
+/// The mutex of this module's own bookkeeping (the thread registry, hooks, `Local`
+/// slots, the deadlock detector's graph): the core futex mutex, deliberately not
+/// [`Mutex`], whose lock is seen by the deadlock detector: the detector itself and the
+/// calls it makes (`current_thread()`) take these, so they must not be hooked.
+pub(crate) type RawMutex<T> = conkit_core::lock::BlockingMutex<T, crate::wait::Futex>;

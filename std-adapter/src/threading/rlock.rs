@@ -11,7 +11,7 @@
 //! |---|---|
 //! | `rlock.acquire()` | [`acquire()`](RLock::acquire) |
 //! | `rlock.acquire(blocking=False)` | [`try_acquire()`](RLock::try_acquire) |
-//! | `rlock.acquire(timeout=t)` | [`acquire_timeout(t)`](RLock::acquire_timeout) |
+//! | `rlock.acquire(timeout=t)` | [`acquire_timeout(t)`](RLock::acquire_timeout), [`acquire_until(deadline)`](RLock::acquire_until) |
 //! | `rlock.release()` | [`release()`](RLock::release) → `Result<(), ReleaseError>` |
 //! | `RuntimeError: cannot release un-acquired lock` | [`ReleaseError::NotOwner`] (held by another thread) or [`ReleaseError::NotLocked`] (held by nobody) |
 //! | `rlock._is_owned()` | [`is_owned()`](RLock::is_owned) |
@@ -22,7 +22,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::num::NonZeroU32;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use conkit_core::lock::{ReentrantLock, ReleaseError};
 
@@ -42,7 +42,7 @@ use crate::wait::{deadline_after, Futex};
 /// accidental recursion into a visible hang instead of hiding it.
 ///
 /// ```
-/// use conkit::threading::{RLock, ReleaseError};
+/// use conkit::threading::{self, RLock, ReleaseError};
 ///
 /// static RLOCK: RLock = RLock::new();
 ///
@@ -57,7 +57,7 @@ use crate::wait::{deadline_after, Futex};
 /// RLOCK.acquire();
 /// assert_eq!(RLOCK.depth(), 2);
 /// // Another thread may not release it.
-/// std::thread::spawn(|| assert_eq!(RLOCK.release(), Err(ReleaseError::NotOwner)))
+/// threading::spawn(|| assert_eq!(RLOCK.release(), Err(ReleaseError::NotOwner)))
 ///     .join()
 ///     .unwrap();
 /// RLOCK.release().unwrap();
@@ -136,12 +136,19 @@ impl RLock {
     #[inline]
     #[must_use = "if it returns `true` the lock is held and must be released"]
     pub fn acquire_timeout(&self, timeout: Duration) -> bool {
+        self.acquire_until(deadline_after(timeout))
+    }
+
+    /// Takes the lock, waiting at most until `deadline` while another thread holds it;
+    /// returns whether it took it. Succeeds at once if the caller already holds it; a
+    /// deadline that has passed still tries once.
+    #[inline]
+    #[must_use = "if it returns `true` the lock is held and must be released"]
+    pub fn acquire_until(&self, deadline: Instant) -> bool {
         if self.inner.is_owned() {
             return self.inner.try_acquire();
         }
-        deadlock::tracked_acquire(&self.id, true, || {
-            self.inner.acquire_until(deadline_after(timeout))
-        })
+        deadlock::tracked_acquire(&self.id, true, || self.inner.acquire_until(deadline))
     }
 
     /// Undoes one acquisition by the calling thread; the lock is free once every
@@ -187,6 +194,9 @@ impl RLock {
     /// Takes the lock (as [`acquire`](Self::acquire)) and returns a guard that undoes
     /// this acquisition when dropped (Python: `with rlock:`).
     ///
+    /// Bind the guard to a name: `let _g = rlock.lock();` holds the lock to the end of
+    /// the scope, but `let _ = rlock.lock();` releases it on the same line.
+    ///
     /// # Panics
     /// As [`acquire`](Self::acquire).
     #[inline]
@@ -207,7 +217,15 @@ impl RLock {
     /// out).
     #[inline]
     pub fn lock_timeout(&self, timeout: Duration) -> Option<RLockGuard<'_>> {
-        self.acquire_timeout(timeout).then(|| RLockGuard::new(self))
+        self.lock_until(deadline_after(timeout))
+    }
+
+    /// Takes the lock, waiting at most until `deadline` (as
+    /// [`acquire_until`](Self::acquire_until)), and returns its guard (`None`: timed
+    /// out).
+    #[inline]
+    pub fn lock_until(&self, deadline: Instant) -> Option<RLockGuard<'_>> {
+        self.acquire_until(deadline).then(|| RLockGuard::new(self))
     }
 
     /// Releases the lock completely, whatever the calling thread's depth, and returns

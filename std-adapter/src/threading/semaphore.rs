@@ -14,12 +14,12 @@
 //! | `Semaphore(-1)` → `ValueError` | unrepresentable: the value is a `u32` |
 //! | `sem.acquire()` | [`acquire()`](Semaphore::acquire) |
 //! | `sem.acquire(blocking=False)` | [`try_acquire()`](Semaphore::try_acquire) |
-//! | `sem.acquire(timeout=t)` | [`acquire_timeout(t)`](Semaphore::acquire_timeout) |
+//! | `sem.acquire(timeout=t)` | [`acquire_timeout(t)`](Semaphore::acquire_timeout), [`acquire_until(deadline)`](Semaphore::acquire_until) |
 //! | `sem.release()` | [`release()`](Semaphore::release) → `Result<(), SemaphoreError>` |
 //! | `sem.release(n)` (3.9) | [`release_n(n)`](Semaphore::release_n) |
 //! | `BoundedSemaphore` over-release → `ValueError` | [`SemaphoreError::Overflow`], the count unchanged |
 //! | `sem._value` | [`value()`](Semaphore::value) |
-//! | `with sem:` | [`let _p = sem.acquire_guard();`](Semaphore::acquire_guard) |
+//! | `with sem:` | [`let _p = sem.acquire_guard();`](Semaphore::acquire_guard) (bind the guard to a name: `let _ = …` gives the permit back at once) |
 //! | — | [`acquire_n(n)`](Semaphore::acquire_n) and friends: `n` permits at once, all or nothing |
 //!
 //! Neither type is fair: a running thread may take the permit a sleeper was woken for.
@@ -30,7 +30,7 @@
 //! which the blocking types here do not pay.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use conkit_core::semaphore::SemaphoreError;
 use conkit_core::semaphore::{
@@ -73,27 +73,24 @@ pub type SemaphoreGuard<'a> = conkit_core::semaphore::SemaphoreGuard<'a, Futex>;
 /// ```
 /// use std::sync::atomic::{AtomicU32, Ordering};
 /// use std::time::Duration;
-/// use conkit::threading::Semaphore;
+/// use conkit::threading::{self, Semaphore};
 ///
 /// // At most two threads in the section at once (the seeds' `Semaphore(2)` example).
 /// static SLOTS: Semaphore = Semaphore::new(2);
 /// static INSIDE: AtomicU32 = AtomicU32::new(0);
 /// static MAX_INSIDE: AtomicU32 = AtomicU32::new(0);
 ///
-/// let threads: Vec<_> = (0..6)
-///     .map(|_| {
-///         std::thread::spawn(|| {
+/// threading::scope(|s| {
+///     for _ in 0..6 {
+///         s.spawn(|| {
 ///             let _permit = SLOTS.acquire_guard(); // Python: `with sem:`
 ///             let now = INSIDE.fetch_add(1, Ordering::SeqCst) + 1;
 ///             MAX_INSIDE.fetch_max(now, Ordering::SeqCst);
 ///             std::thread::sleep(Duration::from_millis(2));
 ///             INSIDE.fetch_sub(1, Ordering::SeqCst);
-///         })
-///     })
-///     .collect();
-/// for t in threads {
-///     t.join().unwrap();
-/// }
+///         });
+///     }
+/// });
 /// assert!(MAX_INSIDE.load(Ordering::SeqCst) <= 2);
 /// assert_eq!(SLOTS.value(), 2);
 ///
@@ -187,7 +184,15 @@ macro_rules! front_ends {
             #[inline]
             #[must_use = "if it returns `true` a permit was taken and must be released"]
             pub fn acquire_timeout(&self, timeout: Duration) -> bool {
-                self.inner.acquire_until(deadline_after(timeout))
+                self.acquire_until(deadline_after(timeout))
+            }
+
+            /// Takes one permit, waiting at most until `deadline`; returns whether it
+            /// took it. A deadline that has passed still tries once.
+            #[inline]
+            #[must_use = "if it returns `true` a permit was taken and must be released"]
+            pub fn acquire_until(&self, deadline: Instant) -> bool {
+                self.inner.acquire_until(deadline)
             }
 
             /// Takes `n` permits at once (all or nothing), waiting as long as needed;
@@ -216,7 +221,15 @@ macro_rules! front_ends {
             #[inline]
             #[must_use = "if it returns `true` the permits were taken and must be released"]
             pub fn acquire_n_timeout(&self, n: u32, timeout: Duration) -> bool {
-                self.inner.acquire_many_until(n, deadline_after(timeout))
+                self.acquire_n_until(n, deadline_after(timeout))
+            }
+
+            /// Takes `n` permits at once, waiting at most until `deadline`; returns
+            /// whether it took them (`false`: it took none).
+            #[inline]
+            #[must_use = "if it returns `true` the permits were taken and must be released"]
+            pub fn acquire_n_until(&self, n: u32, deadline: Instant) -> bool {
+                self.inner.acquire_many_until(n, deadline)
             }
 
             /// Gives one permit back and wakes waiters (Python: `release()`). Any thread
@@ -252,7 +265,8 @@ macro_rules! front_ends {
             }
 
             /// Takes one permit, waiting as needed, as a guard that gives it back when
-            /// dropped (Python: `with sem:`).
+            /// dropped (Python: `with sem:`). Bind it to a name: `let _ = …` gives the
+            /// permit back on the same line.
             #[inline]
             pub fn acquire_guard(&self) -> SemaphoreGuard<'_> {
                 self.inner.acquire_guard()
@@ -268,7 +282,14 @@ macro_rules! front_ends {
             /// out).
             #[inline]
             pub fn acquire_guard_timeout(&self, timeout: Duration) -> Option<SemaphoreGuard<'_>> {
-                self.inner.acquire_guard_until(deadline_after(timeout))
+                self.acquire_guard_until(deadline_after(timeout))
+            }
+
+            /// Takes one permit, waiting at most until `deadline`, as a guard (`None`:
+            /// timed out).
+            #[inline]
+            pub fn acquire_guard_until(&self, deadline: Instant) -> Option<SemaphoreGuard<'_>> {
+                self.inner.acquire_guard_until(deadline)
             }
 
             /// Takes `n` permits at once, waiting as needed, as a guard that gives them

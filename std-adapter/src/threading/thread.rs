@@ -24,7 +24,7 @@
 //! when its body has finished, `_DummyThread` handles for threads started elsewhere, and
 //! a global name counter (`Thread-N`, `Dummy-N`). The "finished" and "started" flags are
 //! `conkit-core` [`Event`]s over the [`Futex`] strategy, the registry is a `conkit-core`
-//! [`BlockingMutex`].
+//! [`BlockingMutex`](conkit_core::lock::BlockingMutex).
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -34,10 +34,9 @@ use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Once, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use conkit_core::event::Event;
-use conkit_core::lock::BlockingMutex;
 
 use super::ident::{get_ident, get_native_id};
 use crate::wait::{deadline_after, Futex};
@@ -48,8 +47,9 @@ pub use super::deadlock::{
     take_deadlock_reports, DeadlockEdge, DeadlockReport, LockInfo,
 };
 
-/// The internal mutex of this module: a `conkit-core` futex lock (no poisoning).
-type Mx<T> = BlockingMutex<T, Futex>;
+/// The internal mutex of this module: a `conkit-core` futex lock (no poisoning), not
+/// seen by the deadlock detector (see [`RawMutex`](super::RawMutex)).
+use super::RawMutex as Mx;
 
 /// The longest timeout the blocking `*_timeout` calls honour exactly (Python's
 /// `threading.TIMEOUT_MAX`, 9 223 372 036 s on Linux, about 292 years).
@@ -122,27 +122,26 @@ impl std::error::Error for ThreadError {
 /// thread's body. Start it with [`Thread::from_run`] or [`ThreadBuilder::run`].
 ///
 /// ```
-/// use conkit::threading::{Run, Thread};
-/// use std::sync::{Arc, Mutex};
+/// use conkit::threading::{Mutex, Run, Thread};
+///
+/// static OUT: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 ///
 /// struct MyThread {
 ///     arg: u32,
-///     out: Arc<Mutex<Vec<u32>>>,
 /// }
 ///
 /// impl Run for MyThread {
 ///     fn run(&mut self) {
-///         self.out.lock().unwrap().push(self.arg * 10);
+///         OUT.lock().push(self.arg * 10);
 ///     }
 /// }
 ///
-/// let out = Arc::new(Mutex::new(Vec::new()));
 /// for i in 0..4 {
-///     let t = Thread::from_run(MyThread { arg: i, out: out.clone() });
+///     let t = Thread::from_run(MyThread { arg: i });
 ///     t.start().unwrap();
 ///     t.join().unwrap();
 /// }
-/// assert_eq!(*out.lock().unwrap(), [0, 10, 20, 30]);
+/// assert_eq!(*OUT.lock(), [0, 10, 20, 30]);
 /// ```
 ///
 /// To read the object's fields after it ran (Python's attributes of a finished
@@ -403,6 +402,20 @@ impl Thread {
                 State::Started => return Err(ThreadError::AlreadyStarted),
             }
         };
+        self.launch(body, |builder, run| builder.spawn(run).map(Some))
+    }
+
+    /// Starts the OS thread of this handle (whose state is already `Started`) through
+    /// `spawn` (`std::thread::Builder::spawn`, or `spawn_scoped` for a [`Scope`]), which
+    /// returns the OS handle to keep if there is one; returns once the thread runs.
+    fn launch<'scope>(
+        &self,
+        body: Box<dyn FnOnce() + Send + 'scope>,
+        spawn: impl FnOnce(
+            std::thread::Builder,
+            Box<dyn FnOnce() + Send + 'scope>,
+        ) -> io::Result<Option<std::thread::JoinHandle<()>>>,
+    ) -> Result<(), ThreadError> {
         install_panic_hook();
         let name = self.name();
         let mut builder = std::thread::Builder::new();
@@ -414,10 +427,11 @@ impl Thread {
             builder = builder.stack_size(size);
         }
         let me = self.clone();
-        let handle = builder
-            .spawn(move || bootstrap(me, body))
-            .map_err(ThreadError::Spawn)?;
-        *self.inner.os.lock() = Some(handle);
+        let handle =
+            spawn(builder, Box::new(move || bootstrap(me, body))).map_err(ThreadError::Spawn)?;
+        if let Some(handle) = handle {
+            *self.inner.os.lock() = Some(handle);
+        }
         self.inner.started.wait();
         Ok(())
     }
@@ -475,8 +489,17 @@ impl Thread {
     /// # Errors
     /// As [`join`](Self::join).
     pub fn join_timeout(&self, timeout: Duration) -> Result<bool, ThreadError> {
+        self.join_until(deadline_after(timeout))
+    }
+
+    /// Waits until the thread ends or `deadline` passes: `Ok(true)` if it ended,
+    /// `Ok(false)` if it is still running. A deadline that has passed only looks.
+    ///
+    /// # Errors
+    /// As [`join`](Self::join).
+    pub fn join_until(&self, deadline: Instant) -> Result<bool, ThreadError> {
         self.check_joinable()?;
-        if !self.inner.finished.wait_until(deadline_after(timeout)) {
+        if !self.inner.finished.wait_until(deadline) {
             return Ok(false);
         }
         self.outcome().map(|()| true)
@@ -577,12 +600,18 @@ impl ThreadBuilder {
         self
     }
 
-    fn build(self, body: Box<dyn FnOnce() + Send>) -> Thread {
+    /// A conkit thread with this builder's name and daemon flag; `body` is `None` for
+    /// a thread started at once (its state is then `Started`).
+    fn build_with(self, body: Option<Box<dyn FnOnce() + Send>>) -> Thread {
         let name = self.name.unwrap_or_else(|| new_name("Thread"));
         let daemon = self.daemon.unwrap_or_else(|| current_thread().daemon());
         Thread {
-            inner: Arc::new(Inner::new(Kind::Conkit, name, daemon, Some(body))),
+            inner: Arc::new(Inner::new(Kind::Conkit, name, daemon, body)),
         }
+    }
+
+    fn build(self, body: Box<dyn FnOnce() + Send>) -> Thread {
+        self.build_with(Some(body))
     }
 
     /// A thread (not started) that will run `target`.
@@ -602,6 +631,7 @@ impl ThreadBuilder {
     /// Builds and starts a thread whose closure returns a value, which
     /// [`JoinHandle::join`] hands back (the Rust-friendly form; the thread is an
     /// ordinary [`Thread`] otherwise: named, registered, reported on panic).
+    /// [`threading::spawn(f)`](spawn) is this with the default name and daemon flag.
     ///
     /// # Errors
     /// [`ThreadError::Spawn`] if the OS cannot create a thread.
@@ -610,18 +640,107 @@ impl ThreadBuilder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        self.spawn_with(f, |thread, body| {
+            thread.launch(body, |builder, run| builder.spawn(run).map(Some))
+        })
+    }
+
+    /// Builds and starts a thread in `scope` (see [`scope`](super::scope)): its
+    /// closure may borrow anything that outlives the scope, and the scope waits for it
+    /// before it returns. Otherwise as [`spawn`](Self::spawn): a named, registered
+    /// conkit thread whose panic goes to [`excepthook`] and to [`JoinHandle::join`].
+    ///
+    /// ```
+    /// use conkit::threading::{self, current_thread, Thread};
+    ///
+    /// let greeting = String::from("hello");
+    /// threading::scope(|s| {
+    ///     let h = Thread::builder()
+    ///         .name("greeter")
+    ///         .spawn_scoped(s, || format!("{greeting} from {}", current_thread().name()))
+    ///         .unwrap();
+    ///     assert_eq!(h.join().unwrap(), "hello from greeter");
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    /// [`ThreadError::Spawn`] if the OS cannot create a thread.
+    pub fn spawn_scoped<'scope, 'env, F, T>(
+        self,
+        scope: &'scope super::Scope<'scope, 'env>,
+        f: F,
+    ) -> Result<JoinHandle<T>, ThreadError>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        self.spawn_with(f, |thread, body| {
+            thread.launch(body, |builder, run| {
+                // The scope joins the OS thread itself when it ends: no handle to keep.
+                builder.spawn_scoped(scope.std(), run).map(|_| None)
+            })
+        })
+    }
+
+    /// A thread (its state already `Started`) whose body stores `f`'s value for the
+    /// returned handle, started by `launch`.
+    fn spawn_with<'scope, F, T>(
+        self,
+        f: F,
+        launch: impl FnOnce(&Thread, Box<dyn FnOnce() + Send + 'scope>) -> Result<(), ThreadError>,
+    ) -> Result<JoinHandle<T>, ThreadError>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        let thread = self.build_with(None);
         let slot = Arc::new(Mx::new(None));
         let out = Arc::clone(&slot);
-        let thread = self.target(move || {
-            let v = f();
-            *out.lock() = Some(v);
-        });
-        thread.start()?;
+        launch(
+            &thread,
+            Box::new(move || {
+                let v = f();
+                *out.lock() = Some(v);
+            }),
+        )?;
         Ok(JoinHandle { thread, slot })
     }
 }
 
-/// A started [`Thread`] whose closure returns a `T` (from [`ThreadBuilder::spawn`]).
+/// Starts a thread that runs `f` and returns a handle whose [`join`](JoinHandle::join)
+/// gives back what `f` returned: the one-call way to run something on a conkit thread
+/// (`Thread-N`, listed by [`enumerate`], [`current_thread`] inside, a panic reported by
+/// [`excepthook`] and returned by `join` as [`ThreadError::Panicked`]). The daemon flag
+/// is the calling thread's, as in Python.
+///
+/// `Thread::new(f)` + `start` is Python's two-step form (and a `Thread` can be
+/// started later); [`ThreadBuilder::spawn`] sets a name or the daemon flag; to borrow
+/// local data instead of moving it in, use [`scope`](super::scope).
+///
+/// ```
+/// use conkit::threading;
+///
+/// let words = vec!["hot", "pot"];
+/// let h = threading::spawn(move || words.join(" "));
+/// assert!(h.thread().name().starts_with("Thread-"));
+/// assert_eq!(h.join().unwrap(), "hot pot");
+/// ```
+///
+/// # Panics
+/// If the operating system cannot create a thread (as `std::thread::spawn`);
+/// [`ThreadBuilder::spawn`] returns that as [`ThreadError::Spawn`] instead.
+pub fn spawn<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    ThreadBuilder::new()
+        .spawn(f)
+        .unwrap_or_else(|e| panic!("failed to spawn thread: {e}"))
+}
+
+/// A started [`Thread`] whose closure returns a `T` (from [`spawn`],
+/// [`ThreadBuilder::spawn`], [`Scope::spawn`](super::Scope::spawn)).
 pub struct JoinHandle<T> {
     thread: Thread,
     slot: Arc<Mx<Option<T>>>,
@@ -636,9 +755,14 @@ impl<T> fmt::Debug for JoinHandle<T> {
 }
 
 impl<T> JoinHandle<T> {
-    /// The thread.
+    /// The thread (its name, ident, [`join_timeout`](Thread::join_timeout), …).
     pub fn thread(&self) -> &Thread {
         &self.thread
+    }
+
+    /// Whether the thread's body has ended (then [`join`](Self::join) returns at once).
+    pub fn is_finished(&self) -> bool {
+        self.thread.inner.finished.is_set()
     }
 
     /// Waits for the thread and returns what its closure returned.
@@ -655,7 +779,7 @@ impl<T> JoinHandle<T> {
 }
 
 /// The body of every conkit thread (CPython's `_bootstrap_inner`).
-fn bootstrap(me: Thread, body: Box<dyn FnOnce() + Send>) {
+fn bootstrap(me: Thread, body: Box<dyn FnOnce() + Send + '_>) {
     let ident = get_ident();
     let _ = me.inner.ident.set(ident);
     me.inner.set_native_id();
@@ -784,20 +908,18 @@ static EXCEPTHOOK: Mx<Option<Hook>> = Mx::new(None);
 /// `threading.excepthook = f`). [`reset_excepthook`] restores the default.
 ///
 /// ```
-/// use conkit::threading::{reset_excepthook, set_excepthook, Thread};
-/// use std::sync::{Arc, Mutex};
+/// use conkit::threading::{reset_excepthook, set_excepthook, Mutex, Thread};
 ///
-/// let seen = Arc::new(Mutex::new(Vec::new()));
-/// let log = seen.clone();
-/// set_excepthook(move |args| {
+/// static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// set_excepthook(|args| {
 ///     let name = args.thread.map(|t| t.name()).unwrap_or_default();
-///     log.lock().unwrap().push(format!("{name}: {}", args.message));
+///     SEEN.lock().push(format!("{name}: {}", args.message));
 /// });
 /// let t = Thread::builder().name("bad").target(|| panic!("boom"));
 /// t.start().unwrap();
 /// assert!(t.join().is_err()); // join says it panicked; the process goes on
 /// reset_excepthook();
-/// assert_eq!(*seen.lock().unwrap(), ["bad: boom"]);
+/// assert_eq!(*SEEN.lock(), ["bad: boom"]);
 /// ```
 pub fn set_excepthook<F>(hook: F)
 where
@@ -1031,7 +1153,9 @@ fn take_over_after_fork<T>(m: &Mx<T>, fresh: T) -> Option<T> {
     let was_locked = m.is_locked();
     if was_locked {
         // Its holder was another thread of the parent: nobody will ever release it.
-        let _ = m.raw().release();
+        // SAFETY: that holder's guard lives in a thread that does not exist in this
+        // child, so it is never used or dropped here: no other guard is alive.
+        let _ = unsafe { m.raw() }.release();
     }
     let old = std::mem::replace(&mut *m.lock(), fresh);
     if was_locked {

@@ -3,7 +3,7 @@
 //!
 //! ```
 //! use conkit::threading::Timer;
-//! use std::time::Duration;
+//! use std::time::{Duration, Instant};
 //!
 //! let t = Timer::new(Duration::from_millis(10), || println!("hello, world"));
 //! t.start().unwrap(); // after 10 ms, "hello, world" will be printed
@@ -25,7 +25,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::thread::{Thread, ThreadError};
 use super::Event;
@@ -159,6 +159,15 @@ impl Timer {
     /// As [`Thread::join`].
     pub fn join_timeout(&self, timeout: Duration) -> Result<bool, ThreadError> {
         self.thread.join_timeout(timeout)
+    }
+
+    /// Waits until the timer's thread ends or `deadline` passes. See
+    /// [`Thread::join_until`].
+    ///
+    /// # Errors
+    /// As [`Thread::join`].
+    pub fn join_until(&self, deadline: Instant) -> Result<bool, ThreadError> {
+        self.thread.join_until(deadline)
     }
 
     /// Whether the timer's thread runs (waiting or calling the function).

@@ -11,16 +11,14 @@
 
 use std::sync::Arc;
 
-use conkit_core::lock::BlockingMutex;
-
+use super::RawMutex;
 use super::Thread;
-use crate::wait::Futex;
 
 /// A hook run at the start of every thread started by conkit.
 pub type StartHook = Arc<dyn Fn(&Thread) + Send + Sync>;
 
-static TRACE: BlockingMutex<Option<StartHook>, Futex> = BlockingMutex::new(None);
-static PROFILE: BlockingMutex<Option<StartHook>, Futex> = BlockingMutex::new(None);
+static TRACE: RawMutex<Option<StartHook>> = RawMutex::new(None);
+static PROFILE: RawMutex<Option<StartHook>> = RawMutex::new(None);
 
 /// Sets the hook every thread started from now on runs before its body (Python's
 /// `threading.settrace(func)`).
