@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use super::error::{FixedCapacity, GetError, PutError, ShutDown, TaskDoneError};
+use super::error::{FixedCapacity, GetError, PutError, TaskDoneError};
 use super::store::{Fifo, Lifo, Priority, QueueStore};
 use crate::atomic::{maybe_const_fn, AtomicBool, Ordering, UnsafeCell};
 use crate::lock::{CriticalSectionMutex, RawMutex};
@@ -327,18 +327,17 @@ impl<S: QueueStore, M: RawMutex, W: WaitStrategy> BaseQueue<S, M, W> {
     /// Puts `item`, waiting while the queue is full (Python's `put()`).
     ///
     /// # Errors
-    /// [`ShutDown`] (with the item) if the queue is or gets shut down before a slot
-    /// frees up.
-    pub fn put(&self, item: S::Item) -> Result<(), ShutDown<S::Item>> {
+    /// [`PutError::ShutDown`] (with the item) if the queue is or gets shut down before a
+    /// slot frees up; never `Full`.
+    pub fn put(&self, item: S::Item) -> Result<(), PutError<S::Item>> {
         let mut pending = Some(item);
         self.not_full
             .wait(|| match self.put_nowait(pending.take()?) {
-                Ok(()) => Some(Ok(())),
-                Err(PutError::ShutDown(item)) => Some(Err(ShutDown(item))),
                 Err(PutError::Full(item)) => {
                     pending = Some(item);
                     None
                 }
+                other => Some(other),
             })
     }
 
@@ -370,13 +369,12 @@ impl<S: QueueStore, M: RawMutex, W: WaitStrategy> BaseQueue<S, M, W> {
     /// Takes the next item, waiting while the queue is empty (Python's `get()`).
     ///
     /// # Errors
-    /// [`ShutDown`] once the queue is shut down and empty, or at once after an immediate
-    /// shutdown.
-    pub fn get(&self) -> Result<S::Item, ShutDown> {
+    /// [`GetError::ShutDown`] once the queue is shut down and empty, or at once after an
+    /// immediate shutdown; never `Empty`.
+    pub fn get(&self) -> Result<S::Item, GetError> {
         self.not_empty.wait(|| match self.get_nowait() {
-            Ok(item) => Some(Ok(item)),
-            Err(GetError::ShutDown) => Some(Err(ShutDown(()))),
             Err(GetError::Empty) => None,
+            other => Some(other),
         })
     }
 
@@ -485,18 +483,17 @@ impl<S: QueueStore, M: RawMutex, W: WaitStrategy, const K: usize>
     /// leaves it half-put.
     ///
     /// # Errors
-    /// [`ShutDown`] (with the item) if the queue is or gets shut down first.
-    pub async fn put(&self, item: S::Item) -> Result<(), ShutDown<S::Item>> {
+    /// [`PutError::ShutDown`] (with the item) if the queue is or gets shut down first.
+    pub async fn put(&self, item: S::Item) -> Result<(), PutError<S::Item>> {
         let mut pending = Some(item);
         let result = core::future::poll_fn(|cx| {
             self.wakers()
                 .poll_until(cx, || match self.inner().put_nowait(pending.take()?) {
-                    Ok(()) => Some(Ok(())),
-                    Err(PutError::ShutDown(item)) => Some(Err(ShutDown(item))),
                     Err(PutError::Full(item)) => {
                         pending = Some(item);
                         None
                     }
+                    other => Some(other),
                 })
         })
         .await;
@@ -509,14 +506,13 @@ impl<S: QueueStore, M: RawMutex, W: WaitStrategy, const K: usize>
     /// Takes the next item, waiting (asynchronously) while the queue is empty.
     ///
     /// # Errors
-    /// [`ShutDown`] as for the blocking [`BaseQueue::get`].
-    pub async fn get(&self) -> Result<S::Item, ShutDown> {
+    /// [`GetError::ShutDown`] as for the blocking [`BaseQueue::get`].
+    pub async fn get(&self) -> Result<S::Item, GetError> {
         let result = core::future::poll_fn(|cx| {
             self.wakers()
                 .poll_until(cx, || match self.inner().get_nowait() {
-                    Ok(item) => Some(Ok(item)),
-                    Err(GetError::ShutDown) => Some(Err(ShutDown(()))),
                     Err(GetError::Empty) => None,
+                    other => Some(other),
                 })
         })
         .await;

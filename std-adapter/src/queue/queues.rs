@@ -7,14 +7,15 @@
 
 use std::fmt;
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use conkit_core::lock::Lock;
 use conkit_core::queue::BaseQueue;
 
 use super::shared::{Core, FifoCore, Shared};
 use super::store::{Lifo, Priority};
-use super::{FixedCapacity, GetError, PutError, ShutDown, TaskDoneError};
+use super::{FixedCapacity, GetError, PutError, TaskDoneError};
+use crate::wait::deadline_after;
 
 macro_rules! python_queue {
     (
@@ -40,22 +41,46 @@ macro_rules! python_queue {
             /// Puts `item`, waiting while the queue is full (Python's `put(item)`).
             ///
             /// # Errors
-            /// [`ShutDown`] with the item if the queue is or gets shut down before a
-            /// slot frees up.
+            /// [`PutError::ShutDown`] with the item if the queue is or gets shut down
+            /// before a slot frees up (never [`Full`](super::Full): it waits instead).
             #[inline]
-            pub fn put(&self, item: T) -> Result<(), ShutDown<T>> {
+            pub fn put(&self, item: T) -> Result<(), PutError<T>> {
                 self.shared.put(item)
             }
 
             /// Puts `item`, waiting at most `timeout` for a free slot (Python's
-            /// `put(item, timeout=t)`).
+            /// `put(item, timeout=t)`): [`put_until`](Self::put_until) with the deadline
+            /// `now + timeout`.
             ///
             /// # Errors
             /// [`Full`](super::Full) if no slot freed up in time,
             /// [`PutError::ShutDown`] if the queue is or gets shut down; both hand the
             /// item back.
             pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutError<T>> {
-                self.shared.put_timeout(item, timeout)
+                self.put_until(item, deadline_after(timeout))
+            }
+
+            /// Puts `item`, waiting until `deadline` at most for a free slot. The
+            /// deadline is absolute: a caller that waits in several steps (a retry
+            /// loop, a get then a put) keeps one time budget.
+            ///
+            /// # Errors
+            /// [`Full`](super::Full) if no slot freed up in time,
+            /// [`PutError::ShutDown`] if the queue is or gets shut down; both hand the
+            /// item back.
+            ///
+            /// ```
+            #[doc = concat!("use conkit::queue::{Full, ", stringify!($name), "};")]
+            /// use std::time::{Duration, Instant};
+            ///
+            #[doc = concat!("let q = ", stringify!($name), "::new(1);")]
+            /// q.put(1).unwrap();
+            /// let deadline = Instant::now() + Duration::from_millis(5);
+            /// assert_eq!(q.put_until(2, deadline), Err(Full(2))); // nobody made room
+            /// assert!(Instant::now() >= deadline);
+            /// ```
+            pub fn put_until(&self, item: T, deadline: Instant) -> Result<(), PutError<T>> {
+                self.shared.put_until(item, deadline)
             }
 
             /// Puts `item` if there is a free slot, never waiting (Python's
@@ -71,29 +96,56 @@ macro_rules! python_queue {
             /// Takes the next item, waiting while the queue is empty (Python's `get()`).
             ///
             /// # Errors
-            /// [`ShutDown`] once the queue is shut down and empty, or at once after an
-            /// immediate shutdown.
+            /// [`ShutDown`](super::ShutDown) once the queue is shut down and empty, or at
+            /// once after an immediate shutdown (never [`Empty`](super::Empty): it
+            /// waits instead).
             #[inline]
-            pub fn get(&self) -> Result<T, ShutDown> {
+            pub fn get(&self) -> Result<T, GetError> {
                 self.shared.get()
             }
 
             /// Takes the next item, waiting at most `timeout` (Python's
-            /// `get(timeout=t)`). A get that times out never takes an item.
+            /// `get(timeout=t)`): [`get_until`](Self::get_until) with the deadline
+            /// `now + timeout`. A get that times out never takes an item.
             ///
             /// # Errors
             /// [`Empty`](super::Empty) if no item arrived in time;
-            /// [`GetError::ShutDown`] as for [`get`](Self::get).
+            /// [`ShutDown`](super::ShutDown) as for [`get`](Self::get).
             pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError> {
-                self.shared.get_timeout(timeout)
+                self.get_until(deadline_after(timeout))
+            }
+
+            /// Takes the next item, waiting until `deadline` at most. A get that times
+            /// out never takes an item.
+            ///
+            /// # Errors
+            /// [`Empty`](super::Empty) if no item arrived in time;
+            /// [`ShutDown`](super::ShutDown) as for [`get`](Self::get).
+            ///
+            /// ```
+            #[doc = concat!("use conkit::queue::{Empty, ", stringify!($name), "};")]
+            /// use std::time::{Duration, Instant};
+            ///
+            #[doc = concat!("let q: ", stringify!($name), "<u8> = ", stringify!($name), "::new(0);")]
+            /// // One time budget for several gets.
+            /// let deadline = Instant::now() + Duration::from_millis(5);
+            /// let mut got = Vec::new();
+            /// while let Ok(item) = q.get_until(deadline) {
+            ///     got.push(item);
+            /// }
+            /// assert!(got.is_empty());
+            /// assert_eq!(q.get_until(deadline), Err(Empty));
+            /// ```
+            pub fn get_until(&self, deadline: Instant) -> Result<T, GetError> {
+                self.shared.get_until(deadline)
             }
 
             /// Takes the next item if there is one, never waiting (Python's
             /// `get_nowait()` = `get(block=False)`).
             ///
             /// # Errors
-            /// [`Empty`](super::Empty) when there is no item; [`GetError::ShutDown`] as
-            /// for [`get`](Self::get).
+            /// [`Empty`](super::Empty) when there is no item;
+            /// [`ShutDown`](super::ShutDown) as for [`get`](Self::get).
             #[inline]
             pub fn get_nowait(&self) -> Result<T, GetError> {
                 self.shared.get_nowait()
@@ -118,7 +170,13 @@ macro_rules! python_queue {
             /// [`join`](Self::join) waiting at most `timeout`: `true` if all tasks were
             /// done in time. (An extension: Python's `join` has no timeout.)
             pub fn join_timeout(&self, timeout: Duration) -> bool {
-                self.shared.join_timeout(timeout)
+                self.join_until(deadline_after(timeout))
+            }
+
+            /// [`join`](Self::join) waiting until `deadline` at most: `true` if all tasks
+            /// were done in time. (An extension: Python's `join` has no timeout.)
+            pub fn join_until(&self, deadline: Instant) -> bool {
+                self.shared.join_until(deadline)
             }
 
             /// Shuts the queue down (Python 3.13's `shutdown(immediate)`), waking every
@@ -188,8 +246,9 @@ macro_rules! python_queue {
             /// half-put, and loses no wake-up meant for another waiter.
             ///
             /// # Errors
-            /// [`ShutDown`] with the item if the queue is or gets shut down first.
-            pub fn put_async(&self, item: T) -> impl Future<Output = Result<(), ShutDown<T>>> + '_ {
+            /// [`PutError::ShutDown`] with the item if the queue is or gets shut down
+            /// first.
+            pub fn put_async(&self, item: T) -> impl Future<Output = Result<(), PutError<T>>> + '_ {
                 self.shared.put_async(item)
             }
 
@@ -200,8 +259,8 @@ macro_rules! python_queue {
             /// loses no wake-up meant for another waiter.
             ///
             /// # Errors
-            /// [`ShutDown`] as for [`get`](Self::get).
-            pub fn get_async(&self) -> impl Future<Output = Result<T, ShutDown>> + '_ {
+            /// [`ShutDown`](super::ShutDown) as for [`get`](Self::get).
+            pub fn get_async(&self) -> impl Future<Output = Result<T, GetError>> + '_ {
                 self.shared.get_async()
             }
 

@@ -38,17 +38,16 @@
 
 use std::num::NonZeroUsize;
 use std::sync::atomic::{fence, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use conkit_core::asynch::Async;
 use conkit_core::lock::Lock;
 use conkit_core::queue::{
-    BaseQueue, FixedCapacity, GetError, HeapRingQueue, PutError, QueueStore, ShutDown,
-    TaskDoneError,
+    BaseQueue, FixedCapacity, GetError, HeapRingQueue, PutError, QueueStore, TaskDoneError,
 };
 
 use super::store::Fifo;
-use crate::wait::{deadline_after, Futex};
+use crate::wait::Futex;
 
 /// Tasks that can park on one queue at the same time; more busy-poll (see
 /// [`conkit_core::asynch`]) instead of sleeping, still correctly.
@@ -73,10 +72,10 @@ const RING_ALWAYS: usize = 1024;
 /// have them as inherent methods; this trait lets [`Shared`] hold either).
 pub(crate) trait Backend {
     type Item;
-    fn put(&self, item: Self::Item) -> Result<(), ShutDown<Self::Item>>;
+    fn put(&self, item: Self::Item) -> Result<(), PutError<Self::Item>>;
     fn put_until(&self, item: Self::Item, deadline: Instant) -> Result<(), PutError<Self::Item>>;
     fn put_nowait(&self, item: Self::Item) -> Result<(), PutError<Self::Item>>;
-    fn get(&self) -> Result<Self::Item, ShutDown>;
+    fn get(&self) -> Result<Self::Item, GetError>;
     fn get_until(&self, deadline: Instant) -> Result<Self::Item, GetError>;
     fn get_nowait(&self) -> Result<Self::Item, GetError>;
     fn task_done(&self) -> Result<(), TaskDoneError>;
@@ -99,7 +98,7 @@ macro_rules! forward_backend {
         impl<$($g $(: $b)?),*> Backend for $ty {
             type Item = $item;
             #[inline]
-            fn put(&self, item: $item) -> Result<(), ShutDown<$item>> {
+            fn put(&self, item: $item) -> Result<(), PutError<$item>> {
                 <$ty>::put(self, item)
             }
             #[inline]
@@ -111,7 +110,7 @@ macro_rules! forward_backend {
                 <$ty>::put_nowait(self, item)
             }
             #[inline]
-            fn get(&self) -> Result<$item, ShutDown> {
+            fn get(&self) -> Result<$item, GetError> {
                 <$ty>::get(self)
             }
             #[inline]
@@ -211,7 +210,7 @@ macro_rules! dispatch {
 impl<T> Backend for FifoCore<T> {
     type Item = T;
     #[inline]
-    fn put(&self, item: T) -> Result<(), ShutDown<T>> {
+    fn put(&self, item: T) -> Result<(), PutError<T>> {
         dispatch!(self, q => q.put(item))
     }
     #[inline]
@@ -223,7 +222,7 @@ impl<T> Backend for FifoCore<T> {
         dispatch!(self, q => q.put_nowait(item))
     }
     #[inline]
-    fn get(&self) -> Result<T, ShutDown> {
+    fn get(&self) -> Result<T, GetError> {
         dispatch!(self, q => q.get())
     }
     #[inline]
@@ -329,16 +328,16 @@ impl<B: Backend> Shared<B> {
     // Blocking forms: the core queue's waits run the adaptive spin-then-yield phase of
     // `Futex` (see `crate::wait`) before they sleep.
     #[inline]
-    pub(crate) fn put(&self, item: B::Item) -> Result<(), ShutDown<B::Item>> {
+    pub(crate) fn put(&self, item: B::Item) -> Result<(), PutError<B::Item>> {
         self.done(self.core().put(item))
     }
 
-    pub(crate) fn put_timeout(
+    pub(crate) fn put_until(
         &self,
         item: B::Item,
-        timeout: Duration,
+        deadline: Instant,
     ) -> Result<(), PutError<B::Item>> {
-        self.done(self.core().put_until(item, deadline_after(timeout)))
+        self.done(self.core().put_until(item, deadline))
     }
 
     #[inline]
@@ -347,12 +346,12 @@ impl<B: Backend> Shared<B> {
     }
 
     #[inline]
-    pub(crate) fn get(&self) -> Result<B::Item, ShutDown> {
+    pub(crate) fn get(&self) -> Result<B::Item, GetError> {
         self.done(self.core().get())
     }
 
-    pub(crate) fn get_timeout(&self, timeout: Duration) -> Result<B::Item, GetError> {
-        self.done(self.core().get_until(deadline_after(timeout)))
+    pub(crate) fn get_until(&self, deadline: Instant) -> Result<B::Item, GetError> {
+        self.done(self.core().get_until(deadline))
     }
 
     #[inline]
@@ -368,8 +367,8 @@ impl<B: Backend> Shared<B> {
         self.core().join();
     }
 
-    pub(crate) fn join_timeout(&self, timeout: Duration) -> bool {
-        self.core().join_until(deadline_after(timeout))
+    pub(crate) fn join_until(&self, deadline: Instant) -> bool {
+        self.core().join_until(deadline)
     }
 
     pub(crate) fn shutdown(&self, immediate: bool) {
@@ -440,11 +439,9 @@ impl<B: Backend> Shared<B> {
         result
     }
 
-    pub(crate) async fn put_async(&self, item: B::Item) -> Result<(), ShutDown<B::Item>> {
+    pub(crate) async fn put_async(&self, item: B::Item) -> Result<(), PutError<B::Item>> {
         let mut pending = Some(item);
         self.changing(|in_flight| match self.core().put_nowait(pending.take()?) {
-            Ok(()) => Some(Ok(())),
-            Err(PutError::ShutDown(item)) => Some(Err(ShutDown(item))),
             Err(PutError::Full(item)) => {
                 pending = Some(item);
                 // A getter in flight in the next slot?
@@ -452,19 +449,19 @@ impl<B: Backend> Shared<B> {
                 *in_flight = maxsize != 0 && self.core().qsize() < maxsize;
                 None
             }
+            other => Some(other),
         })
         .await
     }
 
-    pub(crate) async fn get_async(&self) -> Result<B::Item, ShutDown> {
+    pub(crate) async fn get_async(&self) -> Result<B::Item, GetError> {
         self.changing(|in_flight| match self.core().get_nowait() {
-            Ok(item) => Some(Ok(item)),
-            Err(GetError::ShutDown) => Some(Err(ShutDown(()))),
             Err(GetError::Empty) => {
                 // A put in flight in the next slot?
                 *in_flight = self.core().qsize() > 0;
                 None
             }
+            other => Some(other),
         })
         .await
     }
