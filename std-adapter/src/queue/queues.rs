@@ -313,6 +313,58 @@ python_queue!(
     /// });
     /// assert!(q.empty());
     /// ```
+    ///
+    /// # Async (tokio, or any executor)
+    /// The same queue is awaited with [`put_async`](Self::put_async),
+    /// [`get_async`](Self::get_async) and [`join_async`](Self::join_async): a task that
+    /// waits gives its thread back to the runtime, and is woken by every put and get,
+    /// whether a task or a thread made it (Python needs two classes for this,
+    /// `queue.Queue` and `asyncio.Queue`). Producer and consumer tasks on tokio's
+    /// current-thread runtime, then a blocking thread feeding a task:
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use conkit::queue::Queue;
+    ///
+    /// #[tokio::main(flavor = "current_thread")]
+    /// async fn main() {
+    ///     // Two tasks on one thread: the producer waits while 2 items are queued.
+    ///     let q = Arc::new(Queue::new(2));
+    ///     let producer = tokio::spawn({
+    ///         let q = Arc::clone(&q);
+    ///         async move {
+    ///             for i in 0..5 {
+    ///                 q.put_async(i).await.unwrap();
+    ///             }
+    ///             q.shutdown(false); // the consumer's get fails once it has drained
+    ///         }
+    ///     });
+    ///     let mut got = Vec::new();
+    ///     while let Ok(i) = q.get_async().await {
+    ///         got.push(i);
+    ///     }
+    ///     producer.await.unwrap();
+    ///     assert_eq!(got, [0, 1, 2, 3, 4]);
+    ///
+    ///     // A thread and a task on the same queue: the thread blocks in `put` and
+    ///     // `join`, the task awaits `get_async` and marks each item done.
+    ///     let q = Arc::new(Queue::new(1));
+    ///     let thread = std::thread::spawn({
+    ///         let q = Arc::clone(&q);
+    ///         move || {
+    ///             for job in ["fetch", "parse", "store"] {
+    ///                 q.put(job).unwrap();
+    ///             }
+    ///             q.join(); // released by the task's last task_done
+    ///         }
+    ///     });
+    ///     for want in ["fetch", "parse", "store"] {
+    ///         assert_eq!(q.get_async().await, Ok(want));
+    ///         q.task_done().unwrap();
+    ///     }
+    ///     thread.join().unwrap();
+    /// }
+    /// ```
     Queue, FifoCore<T>, FifoCore::new, "queue.Queue",
     "# Errors\n\
      [`FixedCapacity`] (nothing changed) for a queue created bounded, which runs on the \
