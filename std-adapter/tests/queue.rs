@@ -9,8 +9,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use conkit::queue::{
-    Empty, Full, GetError, LifoQueue, PriorityQueue, PutError, Queue, ShutDown, SimpleQueue,
-    TaskDoneError,
+    Empty, FixedCapacity, Full, GetError, LifoQueue, PriorityQueue, PutError, Queue, ShutDown,
+    SimpleQueue, TaskDoneError,
 };
 
 // ---- helpers ----
@@ -774,6 +774,64 @@ fn put_timeout_succeeds_when_a_slot_frees_while_it_waits() {
         assert_eq!(q.put_timeout(2, GENEROUS), Ok(()));
     });
     assert_eq!(q.get_nowait(), Ok(2));
+}
+
+// ---- static queues (`const fn new`) ----
+
+#[test]
+fn static_queues_work_across_threads_without_an_arc() {
+    static FIFO: Queue<u32> = Queue::new(4);
+    static UNBOUNDED: Queue<u32> = Queue::new(0);
+    static LIFO: LifoQueue<u32> = LifoQueue::new(0);
+    static PRIO: PriorityQueue<u32> = PriorityQueue::new(2);
+    static SIMPLE: SimpleQueue<u32> = SimpleQueue::new();
+    let producer = thread::spawn(|| {
+        for i in 1..=100 {
+            FIFO.put(i).unwrap(); // waits while 4 are queued
+            UNBOUNDED.put(i).unwrap();
+            SIMPLE.put(i);
+        }
+    });
+    let mut sums = [0u32; 3];
+    for _ in 0..100 {
+        sums[0] += FIFO.get().unwrap();
+        FIFO.task_done().unwrap();
+        sums[1] += UNBOUNDED.get().unwrap();
+        sums[2] += SIMPLE.get();
+    }
+    producer.join().unwrap();
+    assert_eq!(sums, [5050; 3]);
+    FIFO.join();
+    for i in [3, 1, 2] {
+        LIFO.put(i).unwrap();
+    }
+    assert_eq!(LIFO.get_nowait(), Ok(2));
+    PRIO.put(9).unwrap();
+    PRIO.put(4).unwrap();
+    assert_eq!(PRIO.put_nowait(1), Err(Full(1)));
+    assert_eq!(PRIO.get_nowait(), Ok(4));
+}
+
+#[test]
+fn an_untouched_static_queue_behaves_as_a_used_one() {
+    // The storage is built on first use, whatever the first call is.
+    static RING: Queue<u8> = Queue::new(3);
+    static GROWS: Queue<u8> = Queue::new(0);
+    static SHUT: LifoQueue<u8> = LifoQueue::new(1);
+    static ASYNC: Queue<u8> = Queue::new(1);
+    assert_eq!(RING.maxsize(), 3);
+    assert_eq!(RING.set_maxsize(5), Err(FixedCapacity));
+    assert_eq!(GROWS.set_maxsize(1), Ok(()));
+    GROWS.put(1).unwrap();
+    assert_eq!(GROWS.put_nowait(2), Err(Full(2)));
+    SHUT.shutdown(false);
+    assert_eq!(SHUT.get(), Err(ShutDown));
+    assert_eq!(block_on(ASYNC.put_async(1)), Ok(()));
+    let fresh: Queue<u8> = Queue::new(2);
+    assert_eq!(
+        format!("{fresh:?}"),
+        "Queue { qsize: 0, maxsize: 2, unfinished_tasks: 0, is_shutdown: false }"
+    );
 }
 
 // ---- absolute deadlines: the `_until` forms ----

@@ -1,16 +1,13 @@
 //! [`Queue`], [`LifoQueue`] and [`PriorityQueue`]: Python's three task queues. A bounded
 //! [`Queue`] is the core's lock-free
 //! [`HeapRingQueue`](conkit_core::queue::HeapRingQueue); an unbounded one, and the LIFO
-//! and priority queues, are the core's [`BaseQueue`] over a growable std store (see
-//! [`shared`](super::shared) for the choice and for how blocking and async callers share
-//! one queue).
+//! and priority queues, are the core's [`BaseQueue`](conkit_core::queue::BaseQueue) over
+//! a growable std store (see [`shared`](super::shared) for the choice, for how blocking
+//! and async callers share one queue, and for why `new` is a `const fn`).
 
 use std::fmt;
 use std::future::Future;
 use std::time::{Duration, Instant};
-
-use conkit_core::lock::Lock;
-use conkit_core::queue::BaseQueue;
 
 use super::shared::{Core, FifoCore, Shared};
 use super::store::{Lifo, Priority};
@@ -20,7 +17,7 @@ use crate::wait::deadline_after;
 macro_rules! python_queue {
     (
         $(#[$doc:meta])*
-        $name:ident, $core:ty, $new_core:expr, $python:literal, $set_maxsize_doc:literal $(, $bound:path)?
+        $name:ident, $core:ty, $python:literal, $set_maxsize_doc:literal $(, $bound:path)?
     ) => {
         $(#[$doc])*
         pub struct $name<T $(: $bound)?> {
@@ -32,9 +29,22 @@ macro_rules! python_queue {
             ///
             /// `maxsize == 0` means unbounded, as Python's `maxsize <= 0`: puts never wait
             /// and never fail with `Full`.
-            pub fn new(maxsize: usize) -> Self {
+            ///
+            /// A `const fn`: the queue can be a `static`, shared by every thread
+            /// without an `Arc`, as Python's module-level `q = queue.Queue()`. Its
+            /// storage is allocated by the first operation.
+            ///
+            /// ```
+            #[doc = concat!("use conkit::queue::", stringify!($name), ";")]
+            ///
+            #[doc = concat!("static JOBS: ", stringify!($name), "<u32> = ", stringify!($name), "::new(10);")]
+            ///
+            /// std::thread::spawn(|| JOBS.put(7).unwrap()).join().unwrap();
+            /// assert_eq!(JOBS.get(), Ok(7));
+            /// ```
+            pub const fn new(maxsize: usize) -> Self {
                 Self {
-                    shared: Shared::new($new_core(maxsize), maxsize),
+                    shared: Shared::new(maxsize),
                 }
             }
 
@@ -289,8 +299,9 @@ macro_rules! python_queue {
 python_queue!(
     /// A first-in, first-out task queue (Python's `queue.Queue`).
     ///
-    /// Share it between threads by reference (`std::thread::scope`) or in an `Arc`; the
-    /// same queue can also be awaited ([`put_async`](Self::put_async),
+    /// Share it between threads by reference (`std::thread::scope`), in an `Arc`, or as
+    /// a `static` ([`new`](Self::new) is a `const fn`); the same queue can also be
+    /// awaited ([`put_async`](Self::put_async),
     /// [`get_async`](Self::get_async)). See the [module docs](super) for the mapping
     /// of Python's `block`/`timeout` arguments to methods.
     ///
@@ -365,7 +376,7 @@ python_queue!(
     ///     thread.join().unwrap();
     /// }
     /// ```
-    Queue, FifoCore<T>, FifoCore::new, "queue.Queue",
+    Queue, FifoCore<T>, "queue.Queue",
     "# Errors\n\
      [`FixedCapacity`] (nothing changed) for a queue created bounded, which runs on the \
      lock-free ring ([`HeapRingQueue`](conkit_core::queue::HeapRingQueue)): its slots are \
@@ -400,7 +411,7 @@ python_queue!(
     /// assert_eq!(q.get_nowait(), Ok(3));
     /// assert_eq!(q.get_nowait(), Ok(2));
     /// ```
-    LifoQueue, Core<Lifo<T>>, |m| BaseQueue::with_store(Lifo::new(m), Lock::new()), "queue.LifoQueue",
+    LifoQueue, Core<Lifo<T>>, "queue.LifoQueue",
     "# Errors\n\
      Never: the store is a growable `Vec` (the `Result` is [`Queue::set_maxsize`]'s)."
 );
@@ -429,8 +440,7 @@ python_queue!(
     /// q.put((3, "lunch")).unwrap();
     /// assert_eq!(q.get_nowait(), Ok((1, "fix the build")));
     /// ```
-    PriorityQueue, Core<Priority<T>>, |m| BaseQueue::with_store(Priority::new(m), Lock::new()),
-    "queue.PriorityQueue",
+    PriorityQueue, Core<Priority<T>>, "queue.PriorityQueue",
     "# Errors\n\
      Never: the store is a growable `Vec` (the `Result` is [`Queue::set_maxsize`]'s).",
     Ord

@@ -38,6 +38,7 @@
 
 use std::num::NonZeroUsize;
 use std::sync::atomic::{fence, AtomicUsize, Ordering};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use conkit_core::asynch::Async;
@@ -46,7 +47,7 @@ use conkit_core::queue::{
     BaseQueue, FixedCapacity, GetError, HeapRingQueue, PutError, QueueStore, TaskDoneError,
 };
 
-use super::store::Fifo;
+use super::store::{Fifo, NewStore};
 use crate::wait::Futex;
 
 /// Tasks that can park on one queue at the same time; more busy-poll (see
@@ -160,6 +161,26 @@ forward_backend!(
 );
 forward_backend!(impl<T> for RingCore<T>, item = T, set_maxsize = ring_set_maxsize);
 
+/// A backend [`Shared`] can build by itself, on first use, from Python's `maxsize`
+/// (`0` = unbounded).
+pub(crate) trait Create {
+    fn create(maxsize: usize) -> Self;
+}
+
+/// LIFO, priority and [`SimpleQueue`](super::SimpleQueue)'s FIFO: the lock-based queue
+/// over a growable store.
+impl<S: NewStore> Create for Core<S> {
+    fn create(maxsize: usize) -> Self {
+        BaseQueue::with_store(S::with_maxsize(maxsize), Lock::new())
+    }
+}
+
+impl<T> Create for FifoCore<T> {
+    fn create(maxsize: usize) -> Self {
+        FifoCore::new(maxsize)
+    }
+}
+
 /// The ring's slots are allocated once, for the capacity it was made with, and a
 /// lock-free ring cannot be resized under its users: only that capacity is accepted.
 fn ring_set_maxsize<T>(ring: &RingCore<T>, capacity: usize) -> Result<(), FixedCapacity> {
@@ -267,9 +288,18 @@ impl<T> Backend for FifoCore<T> {
 
 /// One queue: the core queue, its async wrapper, and the count of async operations in
 /// progress (see the module docs).
+///
+/// The core queue is built on first use (`OnceLock`), so that [`Shared::new`], and with
+/// it every queue's `new`, is a `const fn`: a queue can be a `static`, as Python's
+/// module-level `q = queue.Queue()`. A bounded FIFO queue's ring allocates its slots
+/// for a `maxsize` only known at run time, which a `const fn` cannot do. The cost on
+/// every operation is one load (`Acquire`) and a branch that is always taken the same
+/// way.
 pub(crate) struct Shared<B: Backend> {
-    q: Async<B, ASYNC_SLOTS>,
+    q: OnceLock<Async<B, ASYNC_SLOTS>>,
     async_waiting: AtomicUsize,
+    /// The `maxsize` the queue was created with: what the core queue is built for.
+    created_with: usize,
     /// Python's `maxsize` (`0` = unbounded); changed by [`set_maxsize`](Self::set_maxsize).
     maxsize: AtomicUsize,
 }
@@ -294,18 +324,38 @@ impl Drop for AsyncWaiter<'_> {
     }
 }
 
-impl<B: Backend> Shared<B> {
-    pub(crate) fn new(core: B, maxsize: usize) -> Self {
+impl<B: Backend + Create> Shared<B> {
+    /// A queue of Python's `maxsize` (`0` = unbounded); nothing is allocated until it is
+    /// first used.
+    pub(crate) const fn new(maxsize: usize) -> Self {
         Self {
-            q: Async::new(core),
+            q: OnceLock::new(),
             async_waiting: AtomicUsize::new(0),
+            created_with: maxsize,
             maxsize: AtomicUsize::new(maxsize),
         }
     }
 
+    /// The core queue and its async wrapper, built by the first caller.
+    #[inline]
+    fn q(&self) -> &Async<B, ASYNC_SLOTS> {
+        match self.q.get() {
+            Some(q) => q,
+            None => self.init(),
+        }
+    }
+
+    /// The first use: builds the core queue (once, whoever calls first).
+    #[cold]
+    #[inline(never)]
+    fn init(&self) -> &Async<B, ASYNC_SLOTS> {
+        self.q
+            .get_or_init(|| Async::new(B::create(self.created_with)))
+    }
+
     #[inline]
     fn core(&self) -> &B {
-        self.q.inner()
+        self.q().inner()
     }
 
     /// After a state change made by a blocking operation: wake the parked tasks, if an
@@ -313,8 +363,16 @@ impl<B: Backend> Shared<B> {
     #[inline]
     fn changed(&self) {
         if self.async_waiting.load(Ordering::SeqCst) != 0 {
-            self.q.wakers().wake_all();
+            self.wake_tasks();
         }
+    }
+
+    /// Wakes the parked tasks (off the hot path: only while an async operation is in
+    /// progress).
+    #[cold]
+    #[inline(never)]
+    fn wake_tasks(&self) {
+        self.q().wakers().wake_all();
     }
 
     #[inline]
@@ -374,7 +432,7 @@ impl<B: Backend> Shared<B> {
     pub(crate) fn shutdown(&self, immediate: bool) {
         // The core wakes every thread; then every parked task.
         self.core().shutdown(immediate);
-        self.q.wakers().wake_all();
+        self.q().wakers().wake_all();
     }
 
     pub(crate) fn is_shutdown(&self) -> bool {
@@ -403,7 +461,7 @@ impl<B: Backend> Shared<B> {
         let capacity = if maxsize == 0 { usize::MAX } else { maxsize };
         self.core().set_maxsize(capacity)?;
         self.maxsize.store(maxsize, Ordering::SeqCst);
-        self.q.wakers().wake_all();
+        self.q().wakers().wake_all();
         Ok(())
     }
 
@@ -426,7 +484,7 @@ impl<B: Backend> Shared<B> {
         let _counted = AsyncWaiter::enter(&self.async_waiting);
         let result = std::future::poll_fn(|cx| {
             let mut in_flight = false;
-            let poll = self.q.wakers().poll_until(cx, || attempt(&mut in_flight));
+            let poll = self.q().wakers().poll_until(cx, || attempt(&mut in_flight));
             if poll.is_pending() && in_flight {
                 cx.waker().wake_by_ref();
             }
@@ -434,7 +492,7 @@ impl<B: Backend> Shared<B> {
         })
         .await;
         if result.is_ok() {
-            self.q.wakers().wake_all();
+            self.q().wakers().wake_all();
         }
         result
     }
@@ -469,7 +527,7 @@ impl<B: Backend> Shared<B> {
     pub(crate) async fn join_async(&self) {
         let _counted = AsyncWaiter::enter(&self.async_waiting);
         std::future::poll_fn(|cx| {
-            self.q
+            self.q()
                 .wakers()
                 .poll_until(cx, || (self.core().unfinished_tasks() == 0).then_some(()))
         })

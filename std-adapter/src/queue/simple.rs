@@ -10,9 +10,6 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use conkit_core::lock::Lock;
-use conkit_core::queue::BaseQueue;
-
 use super::shared::{Core, Shared};
 use super::store::Fifo;
 use super::GetError;
@@ -43,10 +40,19 @@ pub struct SimpleQueue<T> {
 
 impl<T> SimpleQueue<T> {
     /// An empty queue (Python's `queue.SimpleQueue()`).
-    pub fn new() -> Self {
-        Self {
-            q: Shared::new(BaseQueue::with_store(Fifo::new(0), Lock::new()), 0),
-        }
+    ///
+    /// A `const fn`: the queue can be a `static` (its storage is allocated by the first
+    /// operation).
+    ///
+    /// ```
+    /// use conkit::queue::SimpleQueue;
+    ///
+    /// static LOG: SimpleQueue<&str> = SimpleQueue::new();
+    /// LOG.put("started");
+    /// assert_eq!(LOG.get(), "started");
+    /// ```
+    pub const fn new() -> Self {
+        Self { q: Shared::new(0) }
     }
 
     /// Puts `item`; never waits and never fails (Python's `put(item)`: the queue is
