@@ -7,7 +7,7 @@ use super::store::{Fifo, Lifo, Priority, QueueStore};
 use crate::atomic::{maybe_const_fn, AtomicBool, Ordering, UnsafeCell};
 use crate::lock::{CriticalSectionMutex, RawMutex};
 use crate::unwind::{drop_each, OnDrop};
-use crate::wait::{Spin, WaitStrategy, Waiters};
+use crate::wait::{DefaultWait, WaitStrategy, Waiters};
 
 /// Where the queue is in its life (Python 3.13's `is_shutdown`, plus whether the
 /// shutdown was immediate, so getters refuse while an immediate shutdown drains).
@@ -38,7 +38,8 @@ struct State<S> {
 /// * `M`: the mutex guarding the store; [`CriticalSectionMutex`] by default, which is
 ///   interrupt-safe. Use a [`RawLock`](crate::lock::RawLock) for memory shared between
 ///   processes.
-/// * `W`: how blocked callers sleep ([`Spin`] by default; a futex in the std adapter).
+/// * `W`: how blocked callers wait ([`DefaultWait`] by
+///   default: spinning without the `std` feature, a futex with it).
 ///
 /// # Panics
 /// * An operation panics if it is called from *inside* the same queue's critical
@@ -74,7 +75,11 @@ struct State<S> {
 /// assert_eq!(Q.get_nowait(), Err(GetError::Empty));
 /// Q.join(); // every item was marked done
 /// ```
-pub struct BaseQueue<S: QueueStore, M: RawMutex = CriticalSectionMutex, W: WaitStrategy = Spin> {
+pub struct BaseQueue<
+    S: QueueStore,
+    M: RawMutex = CriticalSectionMutex,
+    W: WaitStrategy = DefaultWait,
+> {
     mutex: M,
     /// Only accessed through [`BaseQueue::locked`].
     state: UnsafeCell<State<S>>,

@@ -145,7 +145,7 @@ pub use GetError::{Empty, ShutDown};
 pub use PutError::Full;
 
 use crate::lock::CriticalSectionMutex;
-use crate::wait::Spin;
+use crate::wait::DefaultWait;
 
 /// A first-in, first-out queue of capacity `N` (Python's `queue.Queue(maxsize=N)`).
 ///
@@ -156,7 +156,8 @@ use crate::wait::Spin;
 /// Q.put_nowait(2).unwrap();
 /// assert_eq!(Q.get_nowait(), Ok(1));
 /// ```
-pub type Queue<T, const N: usize, M = CriticalSectionMutex, W = Spin> = BaseQueue<Fifo<T, N>, M, W>;
+pub type Queue<T, const N: usize, M = CriticalSectionMutex, W = DefaultWait> =
+    BaseQueue<Fifo<T, N>, M, W>;
 
 /// A last-in, first-out queue of capacity `N` (Python's `queue.LifoQueue(maxsize=N)`).
 ///
@@ -167,7 +168,7 @@ pub type Queue<T, const N: usize, M = CriticalSectionMutex, W = Spin> = BaseQueu
 /// Q.put_nowait(2).unwrap();
 /// assert_eq!(Q.get_nowait(), Ok(2));
 /// ```
-pub type LifoQueue<T, const N: usize, M = CriticalSectionMutex, W = Spin> =
+pub type LifoQueue<T, const N: usize, M = CriticalSectionMutex, W = DefaultWait> =
     BaseQueue<Lifo<T, N>, M, W>;
 
 /// A smallest-first queue of capacity `N` (Python's `queue.PriorityQueue(maxsize=N)`).
@@ -182,5 +183,5 @@ pub type LifoQueue<T, const N: usize, M = CriticalSectionMutex, W = Spin> =
 /// Q.put_nowait((1, "high")).unwrap();
 /// assert_eq!(Q.get_nowait(), Ok((1, "high")));
 /// ```
-pub type PriorityQueue<T, const N: usize, M = CriticalSectionMutex, W = Spin> =
+pub type PriorityQueue<T, const N: usize, M = CriticalSectionMutex, W = DefaultWait> =
     BaseQueue<Priority<T, N>, M, W>;

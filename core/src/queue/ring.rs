@@ -129,7 +129,7 @@ use super::error::{GetError, PutError, TaskDoneError};
 use crate::atomic::{maybe_const_fn, AtomicBool, AtomicUsize, Ordering};
 use crate::mpmc::{Claim, MpmcRingIn, NoItem, NoSlot, Slot, SlotStorage};
 use crate::unwind::{drop_each, OnDrop};
-use crate::wait::{Deadline, Spin, WaitStrategy, Waiters};
+use crate::wait::{Deadline, DefaultWait, WaitStrategy, Waiters};
 use crate::CachePadded;
 
 /// The claims of the queue take part in Dekker pairs (see the module docs).
@@ -160,7 +160,7 @@ struct Control<W: WaitStrategy> {
 /// (inline slots) or `HeapRingQueue<T, W>` (feature `std`: heap slots, runtime
 /// capacity).
 #[repr(C)]
-pub struct RingQueueIn<T, S: SlotStorage<T>, W: WaitStrategy = Spin> {
+pub struct RingQueueIn<T, S: SlotStorage<T>, W: WaitStrategy = DefaultWait> {
     ring: MpmcRingIn<T, S, W>,
     /// Tasks marked done (by `task_done`, or by an immediate shutdown dropping an
     /// item), counted modulo the ring's `push_count_modulus` like the ring's count of
@@ -186,7 +186,7 @@ pub struct RingQueueIn<T, S: SlotStorage<T>, W: WaitStrategy = Spin> {
 /// assert_eq!(q.get_nowait(), Err(GetError::ShutDown));
 /// q.join(); // returns at once
 /// ```
-pub type RingQueue<T, const N: usize, W = Spin> = RingQueueIn<T, [Slot<T>; N], W>;
+pub type RingQueue<T, const N: usize, W = DefaultWait> = RingQueueIn<T, [Slot<T>; N], W>;
 
 /// A bounded, lock-free Python-style FIFO queue whose capacity is chosen at run time,
 /// slots on the heap (feature `std`). See the [module docs](self).
@@ -203,7 +203,7 @@ pub type RingQueue<T, const N: usize, W = Spin> = RingQueueIn<T, [Slot<T>; N], W
 /// assert_eq!(q.maxsize(), 3);
 /// ```
 #[cfg(feature = "std")]
-pub type HeapRingQueue<T, W = Spin> = RingQueueIn<T, crate::mpmc::HeapSlots<T>, W>;
+pub type HeapRingQueue<T, W = DefaultWait> = RingQueueIn<T, crate::mpmc::HeapSlots<T>, W>;
 
 impl<T, const N: usize, W: WaitStrategy> RingQueueIn<T, [Slot<T>; N], W> {
     maybe_const_fn! {
