@@ -214,3 +214,30 @@ pub trait WaitStrategy {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use core::any::TypeId;
+
+    use super::*;
+
+    /// The default follows the `std` feature: spinning without it (firmware), the futex
+    /// with it (wasm and loom keep spinning).
+    #[test]
+    fn default_wait_follows_the_std_feature() {
+        let sleeping = cfg!(all(feature = "std", not(loom), not(target_family = "wasm")));
+        #[cfg(all(feature = "std", not(loom)))]
+        assert_eq!(
+            TypeId::of::<DefaultWait>() == TypeId::of::<Futex>(),
+            sleeping
+        );
+        assert_eq!(
+            TypeId::of::<DefaultWait>() == TypeId::of::<Spin>(),
+            !sleeping
+        );
+        assert_eq!(
+            TypeId::of::<crate::semaphore::Semaphore>(),
+            TypeId::of::<crate::semaphore::Semaphore<DefaultWait>>()
+        );
+    }
+}
