@@ -3,7 +3,7 @@
 //! output is compared with its Python original's (`std-adapter/examples/python/NAME.py`,
 //! run by `python3`), and its length is held to [`LINE_RATIO`] times the Python's.
 //!
-//! The table is [`EXAMPLES`](crate::test::EXAMPLES) in `xtask/src/test.rs`; an example
+//! The table is [`EXAMPLES`] in `xtask/src/test.rs`; an example
 //! file without a row there (or a Python original without one) fails the step, so every
 //! example is run by the test command.
 
