@@ -16,6 +16,12 @@ use conkit_core::lock::Lock;
 
 const RUNS: usize = if cfg!(miri) { 2 } else { 20 };
 
+/// How long the timed waiter of `waiter_that_timed_out_is_skipped_not_notified` waits:
+/// long enough for the second waiter to be counted first. Under miri, whose clock runs
+/// with the interpreted instructions, 30 ms passed before that (the test failed there
+/// with "never: both counted").
+const GIVE_UP_MS: u64 = if cfg!(miri) { 2_000 } else { 30 };
+
 /// Starts `n` waiters one after another (each only once the previous one is counted
 /// as waiting), then calls `notify` the way `release` says, and returns the order in
 /// which the waiters came back.
@@ -93,10 +99,10 @@ fn waiter_that_timed_out_is_skipped_not_notified() {
         let lock: Lock<Park> = Lock::new();
         let cv: Condvar<Park> = Condvar::new();
         thread::scope(|s| {
-            // The oldest waiter gives up after 30 ms.
+            // The oldest waiter gives up after GIVE_UP_MS.
             let timed = s.spawn(|| {
                 lock.acquire();
-                let notified = cv.wait_lock_until(&lock, Some(after(30))).unwrap();
+                let notified = cv.wait_lock_until(&lock, Some(after(GIVE_UP_MS))).unwrap();
                 lock.release().unwrap();
                 notified
             });
