@@ -56,7 +56,7 @@
 use core::fmt;
 
 use crate::atomic::{maybe_const_fn, AtomicU32, Ordering};
-use crate::wait::{Spin, WaitStrategy, Waiters};
+use crate::wait::{DefaultWait, WaitStrategy, Waiters};
 
 /// The count of callers inside `wait` (low 30 bits of the state word).
 const COUNT: u32 = (1 << 30) - 1;
@@ -102,7 +102,8 @@ impl fmt::Display for InvalidParties {
 impl core::error::Error for InvalidParties {}
 
 /// A reusable barrier for `parties` callers (see the [module docs](self)), generic over
-/// how a blocked caller waits (`W`, [`Spin`] by default).
+/// how a blocked caller waits (`W`, [`DefaultWait`] by default: spinning without the
+/// `std` feature, a futex with it).
 ///
 /// ```
 /// use conkit_core::barrier::{Barrier, BrokenBarrier};
@@ -116,7 +117,7 @@ impl core::error::Error for InvalidParties {}
 /// assert!(!ROUND.broken());
 /// assert_eq!(ROUND.parties(), 2);
 /// ```
-pub struct Barrier<W: WaitStrategy = Spin> {
+pub struct Barrier<W: WaitStrategy = DefaultWait> {
     /// `state | count`.
     word: AtomicU32,
     parties: u32,

@@ -94,7 +94,7 @@ use core::fmt;
 use crate::atomic::{maybe_const_fn, AtomicU32, AtomicU64, Ordering};
 use crate::lock::{RawLock, ReleaseError};
 use crate::unwind::OnDrop;
-use crate::wait::{Spin, WaitStrategy, Waiters};
+use crate::wait::{DefaultWait, WaitStrategy, Waiters};
 
 /// How many tickets after `head` can be marked cancelled (the bits of the map).
 const WINDOW: u32 = 32;
@@ -152,7 +152,7 @@ enum GaveUp {
 /// assert_eq!(CHANGED.notify_all(), 0);
 /// LOCK.release().unwrap();
 /// ```
-pub struct Condvar<W: WaitStrategy = Spin> {
+pub struct Condvar<W: WaitStrategy = DefaultWait> {
     /// The next waiter's ticket (wrapping).
     tail: AtomicU32,
     /// `head`, the oldest ticket not yet released, and the map of cancelled tickets

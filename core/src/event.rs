@@ -67,7 +67,7 @@
 use core::fmt;
 
 use crate::atomic::{maybe_const_fn, word_update, AtomicU32, Ordering};
-use crate::wait::{Spin, WaitStrategy, Waiters};
+use crate::wait::{DefaultWait, WaitStrategy, Waiters};
 
 /// The flag's bit in the word; the other 31 bits count the `set`s that raised it.
 const FLAG: u32 = 1;
@@ -75,7 +75,8 @@ const FLAG: u32 = 1;
 const GENERATION: u32 = 2;
 
 /// A one-bit event (Python's `threading.Event`), generic over how a blocked caller
-/// waits (`W`, [`Spin`] by default). See the [module docs](self).
+/// waits (`W`, [`DefaultWait`] by default: spinning without the `std` feature, a futex
+/// with it). See the [module docs](self).
 ///
 /// Layout: one `u32` (flag and generation) plus the two `u32` words of [`Waiters`];
 /// no pointers.
@@ -89,7 +90,7 @@ const GENERATION: u32 = 2;
 /// done.wait(); // returns at once while the flag is set
 /// assert!(done.is_set());
 /// ```
-pub struct Event<W: WaitStrategy = Spin> {
+pub struct Event<W: WaitStrategy = DefaultWait> {
     /// Bit 0: the flag; bits 1..32: how many `set`s raised it (wrapping).
     word: AtomicU32,
     waiters: Waiters<W>,

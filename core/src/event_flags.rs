@@ -141,7 +141,7 @@
 use core::fmt;
 
 use crate::atomic::{fence, maybe_const_fn, AtomicU32, AtomicU64, Ordering};
-use crate::wait::{Spin, WaitStrategy, Waiters};
+use crate::wait::{DefaultWait, WaitStrategy, Waiters};
 
 /// How many past removals of bits an [`EventFlags`] remembers (see the
 /// [module docs](self)): a waiter whose condition a `set` met returns even if the bits
@@ -250,7 +250,8 @@ impl fmt::Display for FlagsError {
 impl core::error::Error for FlagsError {}
 
 /// A group of 32 event flags (see the [module docs](self)), generic over how a blocked
-/// caller waits (`W`, [`Spin`] by default).
+/// caller waits (`W`, [`DefaultWait`] by default: spinning without the `std` feature, a
+/// futex with it).
 ///
 /// Layout: no pointers; a `u64` (the flags and the removal epoch), the removal history
 /// (`2 × HISTORY` `u32` words) and the two `u32` words of [`Waiters`] (48 bytes).
@@ -267,7 +268,7 @@ impl core::error::Error for FlagsError {}
 /// assert_eq!(FLAGS.clear(0b110), 0b100); // flags before clearing
 /// assert_eq!(FLAGS.wait_any(0), Err(FlagsError::EmptyMask));
 /// ```
-pub struct EventFlags<W: WaitStrategy = Spin> {
+pub struct EventFlags<W: WaitStrategy = DefaultWait> {
     /// Low 32 bits: the flags; high 32 bits: the epoch, how many removals of bits
     /// happened (wrapping).
     word: AtomicU64,

@@ -63,7 +63,7 @@
 //!
 //! # Interrupt handlers
 //! The `try_*` forms, [`len`](MpmcRingIn::len), [`notify`](MpmcRingIn::notify) (with a strategy
-//! whose wake is interrupt-safe, e.g. [`Spin`]) are legal in an interrupt handler: they
+//! whose wake is interrupt-safe, e.g. [`Spin`](crate::wait::Spin)) are legal in an interrupt handler: they
 //! take bounded time on a single core. The precise rule is:
 //!
 //! > An interrupt handler uses only the `try_*` forms, and treats `None` / `Full` as
@@ -83,10 +83,13 @@
 //! [`pop`](MpmcRingIn::pop), [`pop_until`](MpmcRingIn::pop_until)) wait on two
 //! [`Waiters`] (not full / not empty) with the strategy `W`, and wake the other side
 //! when they succeed. The `try_*` forms are the pure fast path and wake nobody. With
-//! [`Spin`] (the default) that needs no care: spinning waiters re-check on their own.
-//! With a sleeping strategy (futex, wasm atomics), whoever uses `try_push` / `try_pop`
-//! while someone may sleep in a blocking form must call [`notify`](MpmcRingIn::notify)
-//! afterwards (once per batch is enough, e.g. at the end of an interrupt handler).
+//! [`Spin`](crate::wait::Spin) (the default without the `std` feature) that needs no
+//! care: spinning waiters re-check on their own. With a sleeping strategy (a futex, the
+//! default with `std`; wasm atomics), whoever uses `try_push` / `try_pop` while someone
+//! may sleep in a blocking form must call [`notify`](MpmcRingIn::notify) afterwards
+//! (once per batch is enough, e.g. at the end of an interrupt handler). A library that
+//! relies on spinning instead should name `Spin` (see
+//! [`DefaultWait`]: features unify across a build).
 //!
 //! A blocking operation wakes one sleeper of the other side, except when it completes
 //! *behind* later operations of its own side (they may have spent their wake-ups on
@@ -141,7 +144,9 @@
 //! on_event(1);
 //! on_event(2);
 //! std::thread::scope(|s| {
-//!     // Several workers take jobs; blocking `pop` spins (default `Spin` strategy).
+//!     // Several workers take jobs. A blocking `pop` that finds nothing spins without
+//!     // the `std` feature and sleeps with it (`DefaultWait`); whoever feeds a sleeping
+//!     // worker with `try_push` calls `JOBS.notify()` afterwards.
 //!     let a = s.spawn(|| JOBS.pop());
 //!     let b = s.spawn(|| JOBS.pop());
 //!     let mut got = [a.join().unwrap(), b.join().unwrap()];
@@ -155,7 +160,7 @@ use core::fmt;
 use core::mem::MaybeUninit;
 
 use crate::atomic::{fence, maybe_const_fn, spin_hint, AtomicUsize, Ordering, UnsafeCell};
-use crate::wait::{Spin, WaitStrategy, Waiters};
+use crate::wait::{DefaultWait, WaitStrategy, Waiters};
 use crate::CachePadded;
 
 /// The bit of a stamp that says "this slot holds the item of the stamp's lap".
@@ -368,14 +373,15 @@ pub(crate) struct Sleepers<W: WaitStrategy> {
 /// [`MpmcRing<T, N, W>`] (inline slots) or `HeapMpmcRing<T, W>` (feature `std`: heap
 /// slots, runtime capacity); every method is the same for both.
 ///
-/// `W` is how the blocking forms wait ([`Spin`] by default); the `try_*` forms never
-/// wait.
+/// `W` is how the blocking forms wait ([`DefaultWait`] by default: spinning without the
+/// `std` feature, a futex with it); the `try_*` forms never wait (nor wake: see
+/// "Blocking and waking" in the [module docs](self)).
 // `repr(C)`: the padded indices first and the slots last (the default layout put the
 // slots first). It measured faster on the 2-producer/2-consumer benchmark with 1024
 // slots, presumably because a prefetcher streaming through the slots no longer runs into
 // the hot index lines.
 #[repr(C)]
-pub struct MpmcRingIn<T, S: SlotStorage<T>, W: WaitStrategy = Spin> {
+pub struct MpmcRingIn<T, S: SlotStorage<T>, W: WaitStrategy = DefaultWait> {
     /// Position of the next pop (`lap + index`).
     head: CachePadded<AtomicUsize>,
     /// Position of the next push (`lap + index`), plus the `mark` bit once closed.
@@ -388,8 +394,9 @@ pub struct MpmcRingIn<T, S: SlotStorage<T>, W: WaitStrategy = Spin> {
 /// A bounded multi-producer / multi-consumer ring of capacity exactly `N`, its slots
 /// inline (see the [module docs](self) for the algorithm and its progress guarantee).
 ///
-/// `W` is how the blocking forms wait ([`Spin`] by default); the `try_*` forms never
-/// wait.
+/// `W` is how the blocking forms wait ([`DefaultWait`] by default: spinning without the
+/// `std` feature, a futex with it); the `try_*` forms never wait (nor wake: see
+/// "Blocking and waking" in the [module docs](self)).
 ///
 /// # Example
 /// ```
@@ -406,7 +413,7 @@ pub struct MpmcRingIn<T, S: SlotStorage<T>, W: WaitStrategy = Spin> {
 /// assert_eq!(ring.pop(), "c");
 /// assert_eq!(ring.try_pop(), None);
 /// ```
-pub type MpmcRing<T, const N: usize, W = Spin> = MpmcRingIn<T, [Slot<T>; N], W>;
+pub type MpmcRing<T, const N: usize, W = DefaultWait> = MpmcRingIn<T, [Slot<T>; N], W>;
 
 /// A bounded multi-producer / multi-consumer ring whose capacity is chosen at run time,
 /// its slots on the heap (feature `std`). The same algorithm and methods as
@@ -427,7 +434,7 @@ pub type MpmcRing<T, const N: usize, W = Spin> = MpmcRingIn<T, [Slot<T>; N], W>;
 /// assert_eq!(ring.capacity(), 3);
 /// ```
 #[cfg(feature = "std")]
-pub type HeapMpmcRing<T, W = Spin> = MpmcRingIn<T, HeapSlots<T>, W>;
+pub type HeapMpmcRing<T, W = DefaultWait> = MpmcRingIn<T, HeapSlots<T>, W>;
 
 // SAFETY: items move in on one thread and out on another, hence `T: Send`. A slot's
 // value is only touched by the one thread whose compare-and-swap claimed its position,
@@ -593,7 +600,8 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> MpmcRingIn<T, S, W> {
     /// Wakes every producer and consumer sleeping in a blocking form, so they re-check.
     ///
     /// Call it after `try_push` / `try_pop` (once per batch is enough) when the other
-    /// side may sleep with a strategy other than [`Spin`]. Costs a fence and two loads
+    /// side may sleep with a strategy other than [`Spin`](crate::wait::Spin) (e.g. the
+    /// futex, the default with the `std` feature). Costs a fence and two loads
     /// when nobody sleeps.
     pub fn notify(&self) {
         self.sleepers.not_empty.notify_all();

@@ -75,7 +75,7 @@
 use core::fmt;
 
 use crate::atomic::{maybe_const_fn, AtomicU32, Ordering};
-use crate::wait::{Spin, WaitStrategy, Waiters};
+use crate::wait::{DefaultWait, WaitStrategy, Waiters};
 
 /// Why a release was refused. The count is unchanged when this is returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -189,7 +189,8 @@ impl<W: WaitStrategy> Core<W> {
 }
 
 /// A counting semaphore (Python's `threading.Semaphore`), generic over how a blocked
-/// caller waits (`W`, [`Spin`] by default).
+/// caller waits (`W`, [`DefaultWait`] by default: spinning without the `std` feature, a
+/// futex with it).
 ///
 /// Layout: one `u32` count plus the two `u32` words of [`Waiters`]; no pointers, so it
 /// can be a `static` or live in memory shared between processes (with a process-shared
@@ -209,7 +210,7 @@ impl<W: WaitStrategy> Core<W> {
 /// assert!(ITEMS.try_acquire_many(2));
 /// assert!(!ITEMS.try_acquire());
 /// ```
-pub struct Semaphore<W: WaitStrategy = Spin> {
+pub struct Semaphore<W: WaitStrategy = DefaultWait> {
     core: Core<W>,
 }
 
@@ -230,7 +231,7 @@ pub struct Semaphore<W: WaitStrategy = Spin> {
 /// assert_eq!(CONNECTIONS.release(), Err(SemaphoreError::Overflow));
 /// assert_eq!((CONNECTIONS.value(), CONNECTIONS.initial()), (3, 3));
 /// ```
-pub struct BoundedSemaphore<W: WaitStrategy = Spin> {
+pub struct BoundedSemaphore<W: WaitStrategy = DefaultWait> {
     core: Core<W>,
     initial: u32,
 }
@@ -470,7 +471,7 @@ front_ends!(BoundedSemaphore, "initial value;");
 /// were never acquired, so the count is at its bound), the permits are dropped: the
 /// count stays at its bound.
 #[must_use = "dropping the guard gives the permits back at once"]
-pub struct SemaphoreGuard<'a, W: WaitStrategy = Spin> {
+pub struct SemaphoreGuard<'a, W: WaitStrategy = DefaultWait> {
     core: &'a Core<W>,
     bound: u32,
     permits: u32,

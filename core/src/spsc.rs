@@ -51,13 +51,15 @@
 //! dominate the ring's cost. The blocking forms (`push`, `pop`, `push_until`,
 //! `pop_until`) notify the other side after their operation. So:
 //!
-//! * With the default [`Spin`] strategy no notification is ever needed: a spinning
-//!   waiter re-polls the ring by itself. An interrupt handler can feed a blocking
-//!   consumer with `try_push` alone.
-//! * With a sleeping strategy (futex, `memory.atomic.wait32`), a side that uses only
-//!   the wait-free forms while the other side blocks must call [`Producer::notify`] /
-//!   [`Consumer::notify`] after a batch, or the blocked side may sleep until its
-//!   deadline.
+//! * With the [`Spin`](crate::wait::Spin) strategy (the default without the `std`
+//!   feature) no notification is ever needed: a spinning waiter re-polls the ring by
+//!   itself. An interrupt handler can feed a blocking consumer with `try_push` alone.
+//! * With a sleeping strategy (a futex, the default with `std`;
+//!   `memory.atomic.wait32`), a side that uses only the wait-free forms while the other
+//!   side blocks must call [`Producer::notify`] / [`Consumer::notify`] after a batch, or
+//!   the blocked side may sleep until its deadline. A library that relies on spinning
+//!   should name `Spin` rather than take the default, which any crate of a build can
+//!   switch by enabling `std` (see [`DefaultWait`]).
 //! * Dropping a handle always wakes the other side, whose blocking call then returns
 //!   `Disconnected` once the ring has been drained.
 //!
@@ -87,9 +89,12 @@
 //! let (mut tx, mut rx) = RING.take().expect("first call");
 //! assert!(RING.take().is_none());
 //!
-//! // "Interrupt handler": wait-free, never blocks, never notifies.
+//! // "Interrupt handler": wait-free, never blocks. `notify` wakes the main loop if it
+//! // sleeps in `pop` (with the futex, the default with `std`; with `Spin`, the default
+//! // on firmware, the main loop re-polls by itself and `notify` wakes nobody).
 //! fn on_sample(tx: &mut Producer<'static, u32, 8>, sample: u32) {
 //!     let _ = tx.try_push(sample); // a full ring drops the sample
+//!     tx.notify();
 //! }
 //!
 //! let isr = std::thread::spawn(move || {
@@ -102,7 +107,7 @@
 //!     // `tx` is dropped here: the consumer sees `Disconnected` after the last item.
 //! });
 //!
-//! // Main loop: the blocking `pop` spins (default `Spin` strategy) until an item comes.
+//! // Main loop: the blocking `pop` waits (spins, or sleeps with `std`) for an item.
 //! let mut expected = 0;
 //! loop {
 //!     match rx.pop() {
@@ -124,7 +129,7 @@ use core::mem::MaybeUninit;
 use core::ptr;
 
 use crate::atomic::{maybe_const_fn, AtomicBool, AtomicUsize, Ordering, UnsafeCell};
-use crate::wait::{Spin, WaitStrategy, Waiters};
+use crate::wait::{DefaultWait, WaitStrategy, Waiters};
 use crate::CachePadded;
 
 /// How far ahead of its position, in bytes of slots, the producer claims cache lines
@@ -324,8 +329,9 @@ impl core::error::Error for ChunkError {}
 /// A wait-free single-producer / single-consumer ring of exactly `N` items (see the
 /// [module docs](self)).
 ///
-/// `W` is the waiting strategy of the blocking forms (default [`Spin`]); it is a type
-/// parameter only and stores nothing. The layout is `repr(C)` (positions, waiters,
+/// `W` is the waiting strategy of the blocking forms ([`DefaultWait`] by default:
+/// spinning without the `std` feature, a futex with it); it is a type parameter only
+/// and stores nothing. The layout is `repr(C)` (positions, waiters,
 /// flags, then the slots) and holds no pointers, so a ring can live in memory shared
 /// between processes or wasm workers built from the same definitions.
 ///
@@ -346,7 +352,7 @@ impl core::error::Error for ChunkError {}
 /// assert_eq!(rx.try_pop(), Err(PopError::Disconnected));
 /// ```
 #[repr(C)]
-pub struct SpscRing<T, const N: usize, W: WaitStrategy = Spin> {
+pub struct SpscRing<T, const N: usize, W: WaitStrategy = DefaultWait> {
     /// Position of the next item to read; written by the consumer only.
     head: CachePadded<AtomicUsize>,
     /// Position of the next slot to write; written by the producer only.
@@ -740,7 +746,7 @@ impl<T, const N: usize, W: WaitStrategy> Drop for SpscRing<T, N, W> {
 ///
 /// It is `Send` when `T: Send`. Dropping it marks the ring abandoned and wakes a
 /// blocked consumer.
-pub struct Producer<'a, T, const N: usize, W: WaitStrategy = Spin> {
+pub struct Producer<'a, T, const N: usize, W: WaitStrategy = DefaultWait> {
     ring: &'a SpscRing<T, N, W>,
     /// Our position (the shared `tail` always equals it between operations).
     tail: usize,
@@ -976,7 +982,7 @@ impl<T, const N: usize, W: WaitStrategy> fmt::Debug for Producer<'_, T, N, W> {
 /// It is `Send` when `T: Send` (and `Sync` only when also `T: Sync`, because
 /// [`peek`](Self::peek) hands out `&T`). Dropping it marks the ring abandoned and wakes
 /// a blocked producer; items left in the ring are dropped with the ring.
-pub struct Consumer<'a, T, const N: usize, W: WaitStrategy = Spin> {
+pub struct Consumer<'a, T, const N: usize, W: WaitStrategy = DefaultWait> {
     ring: &'a SpscRing<T, N, W>,
     /// Our position (the shared `head` always equals it between operations).
     head: usize,
@@ -1217,7 +1223,7 @@ impl<T, const N: usize, W: WaitStrategy> fmt::Debug for Consumer<'_, T, N, W> {
 /// [`commit_all`](Self::commit_all) or [`fill_from_iter`](Self::fill_from_iter);
 /// dropping the chunk publishes nothing (and drops nothing: the slots are uninitialized).
 #[cfg(not(loom))]
-pub struct WriteChunk<'c, T, const N: usize, W: WaitStrategy = Spin> {
+pub struct WriteChunk<'c, T, const N: usize, W: WaitStrategy = DefaultWait> {
     ring: &'c SpscRing<T, N, W>,
     /// The producer's position, advanced on commit.
     tail: &'c mut usize,
@@ -1317,7 +1323,7 @@ impl<T, const N: usize, W: WaitStrategy> fmt::Debug for WriteChunk<'_, T, N, W> 
 /// value moves the items out (the slots of the items taken are freed when the iterator
 /// is dropped). Dropping the chunk without committing leaves every item in the ring.
 #[cfg(not(loom))]
-pub struct ReadChunk<'c, T, const N: usize, W: WaitStrategy = Spin> {
+pub struct ReadChunk<'c, T, const N: usize, W: WaitStrategy = DefaultWait> {
     ring: &'c SpscRing<T, N, W>,
     /// The consumer's position, advanced on commit.
     head: &'c mut usize,
@@ -1454,7 +1460,7 @@ impl<T, const N: usize, W: WaitStrategy> fmt::Debug for ReadChunk<'_, T, N, W> {
 /// Moves the items of a [`ReadChunk`] out of the ring; frees the slots of the items
 /// taken when dropped. Items not taken stay in the ring.
 #[cfg(not(loom))]
-pub struct ReadChunkIntoIter<'c, T, const N: usize, W: WaitStrategy = Spin> {
+pub struct ReadChunkIntoIter<'c, T, const N: usize, W: WaitStrategy = DefaultWait> {
     /// `new_head`: the position after the last item taken.
     release: ReleaseOnDrop<'c, T, N, W>,
     remaining: usize,
@@ -1516,7 +1522,7 @@ mod asynch {
 
     use super::{Consumer, PopError, Producer, PushError, SpscRing};
     use crate::asynch::{Async, WakerSet};
-    use crate::wait::{Spin, WaitStrategy};
+    use crate::wait::{DefaultWait, WaitStrategy};
 
     impl<T, const N: usize, W: WaitStrategy, const K: usize> Async<SpscRing<T, N, W>, K> {
         /// Splits into async producer and consumer handles (see [`SpscRing::split`]).
@@ -1571,7 +1577,13 @@ mod asynch {
     /// [`Producer`] through `Deref`. Every state change made through this handle wakes
     /// the tasks parked on the ring. Dropping it wakes them too (the consumer's `pop`
     /// then returns `Disconnected` once the ring is drained).
-    pub struct AsyncProducer<'a, T, const N: usize, W: WaitStrategy = Spin, const K: usize = 4> {
+    pub struct AsyncProducer<
+        'a,
+        T,
+        const N: usize,
+        W: WaitStrategy = DefaultWait,
+        const K: usize = 4,
+    > {
         inner: Producer<'a, T, N, W>,
         wakers: &'a WakerSet<K>,
     }
@@ -1659,7 +1671,13 @@ mod asynch {
     /// [`Consumer`] through `Deref`. Every state change made through this handle wakes
     /// the tasks parked on the ring. Dropping it wakes them too (the producer's `push`
     /// then returns `Disconnected`).
-    pub struct AsyncConsumer<'a, T, const N: usize, W: WaitStrategy = Spin, const K: usize = 4> {
+    pub struct AsyncConsumer<
+        'a,
+        T,
+        const N: usize,
+        W: WaitStrategy = DefaultWait,
+        const K: usize = 4,
+    > {
         inner: Consumer<'a, T, N, W>,
         wakers: &'a WakerSet<K>,
     }

@@ -17,7 +17,7 @@
 mod loom_common;
 
 use conkit_core::lock::{RawLock, ReleaseError};
-use conkit_core::queue::{GetError, PutError, Queue, ShutDown};
+use conkit_core::queue::{GetError, PutError, Queue};
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::sync::Arc;
 use loom::thread;
@@ -135,7 +135,7 @@ fn immediate_shutdown_releases_join_and_put() {
             })
         };
         q.shutdown(true);
-        assert_eq!(putter.join().unwrap(), Err(ShutDown(2)));
+        assert_eq!(putter.join().unwrap(), Err(PutError::ShutDown(2)));
         assert_eq!(q.unfinished_tasks(), 0);
         assert!(q.empty());
     });

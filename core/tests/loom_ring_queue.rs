@@ -95,7 +95,7 @@ fn plain_shutdown_after_put_delivers_the_item() {
             })
         };
         assert_eq!(q.get(), Ok(5));
-        assert_eq!(q.get(), Err(ShutDown(())));
+        assert_eq!(q.get(), Err(ShutDown));
         producer.join().unwrap();
     });
 }
@@ -132,7 +132,7 @@ fn shutdown_wakes_a_blocked_getter() {
             thread::spawn(move || q.get())
         };
         q.shutdown(false);
-        assert_eq!(getter.join().unwrap(), Err(ShutDown(())));
+        assert_eq!(getter.join().unwrap(), Err(ShutDown));
     });
 }
 

@@ -715,7 +715,7 @@ fn stress_timed_sleeping_capacity_3() {
 /// Try-only producers, blocking consumers with `Spin`: no `notify` needed.
 #[test]
 fn spin_waiters_need_no_notify() {
-    let ring: MpmcRing<usize, 4> = MpmcRing::new();
+    let ring: MpmcRing<usize, 4, Spin> = MpmcRing::new();
     let n = ITEMS / 10;
     thread::scope(|s| {
         let consumer = s.spawn(|| (0..n).map(|_| ring.pop()).sum::<usize>());

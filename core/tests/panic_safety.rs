@@ -27,7 +27,7 @@ use conkit_core::lock::{
 use conkit_core::queue::{
     BaseQueue, Fifo, GetError, Lifo, Priority, PriorityQueue, QueueStore, RingQueue,
 };
-use conkit_core::wait::{Spin, Waiters};
+use conkit_core::wait::{Spin, WaitStrategy, Waiters};
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -191,10 +191,11 @@ fn filled_spin_pq(alive: &Arc<AtomicUsize>) -> SpinPq {
 
 /// Takes every item out, checks they come smallest first and are exactly `expected`,
 /// marks each done and checks that `join` returns.
-fn drain_in_order<S, M>(q: &BaseQueue<S, M, Spin>, expected: &[u32])
+fn drain_in_order<S, M, W>(q: &BaseQueue<S, M, W>, expected: &[u32])
 where
     S: QueueStore<Item = Key>,
     M: RawMutex,
+    W: WaitStrategy,
 {
     let mut got = Vec::new();
     while let Ok(item) = q.get_nowait() {

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use conkit_core::lock::{RawLock, ReleaseError};
 use conkit_core::queue::{
-    BaseQueue, Fifo, GetError, LifoQueue, Priority, PriorityQueue, PutError, Queue, QueueStore,
-    ShutDown, TaskDoneError,
+    BaseQueue, Empty, Fifo, Full, GetError, LifoQueue, Priority, PriorityQueue, PutError, Queue,
+    QueueStore, ShutDown, TaskDoneError,
 };
 use conkit_core::wait::{Deadline, Spin, WaitOutcome, WaitStrategy};
 use conkit_core::WaitWord;
@@ -164,7 +164,7 @@ fn full_and_empty_hand_items_back() {
     assert!(q.full());
     assert_eq!(q.qsize(), 2);
     let err = q.put_nowait("c".into()).unwrap_err();
-    assert!(err.is_full() && !err.is_shut_down());
+    assert!(err.is_full() && !err.is_shutdown());
     assert_eq!(err.to_string(), "the queue is full");
     assert_eq!(err.into_inner(), "c");
     // The refused item did not count as a task.
@@ -350,17 +350,17 @@ fn shutdown_normal_drains_then_fails() {
     q.shutdown(false);
     assert!(q.is_shutdown());
     // Puts fail and hand the item back.
-    assert_eq!(q.put("c".into()), Err(ShutDown("c".to_string())));
+    assert_eq!(q.put("c".into()), Err(PutError::ShutDown("c".to_string())));
     assert_eq!(
         q.put_nowait("d".into()),
         Err(PutError::ShutDown("d".to_string()))
     );
-    assert_eq!(ShutDown(5).into_inner(), 5);
-    assert_eq!(ShutDown(()).to_string(), "the queue is shut down");
+    assert_eq!(PutError::ShutDown(5).into_inner(), 5);
+    assert_eq!(ShutDown.to_string(), "the queue is shut down");
     // Gets drain the remaining items, then fail.
     assert_eq!(q.get().as_deref(), Ok("a"));
     assert_eq!(q.get_nowait().as_deref(), Ok("b"));
-    assert_eq!(q.get(), Err(ShutDown(())));
+    assert_eq!(q.get(), Err(ShutDown));
     assert_eq!(q.get_nowait(), Err(GetError::ShutDown));
     // Tasks are still accounted normally.
     assert_eq!(q.unfinished_tasks(), 2);
@@ -390,7 +390,7 @@ fn shutdown_immediate_discards_and_counts_tasks_done() {
     assert_eq!(q.qsize(), 0);
     assert_eq!(q.unfinished_tasks(), 1, "only the taken task is unfinished");
     assert!(matches!(q.get_nowait(), Err(GetError::ShutDown)));
-    assert!(matches!(q.get(), Err(ShutDown(()))));
+    assert!(matches!(q.get(), Err(ShutDown)));
     let refused = q.put_nowait(Counted(&dropped));
     assert!(matches!(refused, Err(PutError::ShutDown(_))));
     drop(refused);
@@ -423,7 +423,7 @@ fn shutdown_unblocks_blocked_getters() {
         thread::sleep(Duration::from_millis(20));
         q.shutdown(false);
         for g in getters {
-            assert_eq!(g.join().unwrap(), Err(ShutDown(())));
+            assert_eq!(g.join().unwrap(), Err(ShutDown));
         }
         assert_eq!(timed.join().unwrap(), Err(GetError::ShutDown));
     });
@@ -438,7 +438,7 @@ fn shutdown_unblocks_blocked_putters_handing_items_back() {
         let p2 = s.spawn(|| q.put_until(2, after(60_000)));
         thread::sleep(Duration::from_millis(20));
         q.shutdown(false);
-        assert_eq!(p1.join().unwrap(), Err(ShutDown(1)));
+        assert_eq!(p1.join().unwrap(), Err(PutError::ShutDown(1)));
         assert_eq!(p2.join().unwrap(), Err(PutError::ShutDown(2)));
     });
     // The queued item survives a normal shutdown.
@@ -517,12 +517,15 @@ fn debug_shows_counters() {
 fn errors_implement_error() {
     fn is_error<E: std::error::Error>(_: &E) {}
     is_error(&PutError::Full(1u8));
-    is_error(&ShutDown(1u8));
+    is_error(&PutError::ShutDown(1u8));
     is_error(&GetError::Empty);
     is_error(&TaskDoneError::TooManyCalls);
-    assert_eq!(GetError::from(ShutDown(())), GetError::ShutDown);
-    assert_eq!(PutError::from(ShutDown(4)), PutError::ShutDown(4));
+    // The variants are re-exported under Python's names: one type per direction.
+    assert_eq!(ShutDown, GetError::ShutDown);
+    assert_eq!(Empty, GetError::Empty);
+    assert_eq!(Full(4), PutError::Full(4));
     assert_eq!(GetError::Empty.to_string(), "the queue is empty");
+    assert_eq!(Full(4).to_string(), "the queue is full");
 }
 
 fn assert_sync<T: Sync + Send>() {}
@@ -779,7 +782,7 @@ mod asynch {
             let g = s.spawn(|| block_on(q.get()));
             thread::sleep(Duration::from_millis(20));
             q.shutdown(false);
-            assert_eq!(g.join().unwrap(), Err(ShutDown(())));
+            assert_eq!(g.join().unwrap(), Err(ShutDown));
         });
         let q: Async<Queue<u8, 1>> = Async::new(Queue::new());
         q.put_nowait(0).unwrap();
@@ -787,7 +790,7 @@ mod asynch {
             let p = s.spawn(|| block_on(q.put(5)));
             thread::sleep(Duration::from_millis(20));
             q.shutdown(true);
-            assert_eq!(p.join().unwrap(), Err(ShutDown(5)));
+            assert_eq!(p.join().unwrap(), Err(PutError::ShutDown(5)));
         });
         assert_eq!(q.inner().unfinished_tasks(), 0);
         assert_eq!(q.get_nowait(), Err(GetError::ShutDown));

@@ -193,7 +193,7 @@ fn every_put_after_shutdown_hands_the_item_back() {
     let q: RingQueue<String, 2, Timed> = RingQueue::new();
     q.shutdown(false);
     assert!(q.is_shutdown());
-    assert_eq!(q.put("a".into()), Err(ShutDown("a".to_string())));
+    assert_eq!(q.put("a".into()), Err(PutError::ShutDown("a".to_string())));
     assert_eq!(
         q.put_nowait("b".into()),
         Err(PutError::ShutDown("b".to_string()))
@@ -204,7 +204,7 @@ fn every_put_after_shutdown_hands_the_item_back() {
     );
     assert_eq!(q.unfinished_tasks(), 0);
     assert_eq!(q.get_nowait(), Err(GetError::ShutDown));
-    assert_eq!(q.get(), Err(ShutDown(())));
+    assert_eq!(q.get(), Err(ShutDown));
     assert_eq!(q.get_until(after(10)), Err(GetError::ShutDown));
 }
 
@@ -313,8 +313,8 @@ fn shutdown_wakes_blocked_getters_and_putters() {
         thread::sleep(Duration::from_millis(30));
         empty.shutdown(false);
         full.shutdown(false);
-        assert_eq!(g.join().unwrap(), Err(ShutDown(())));
-        assert_eq!(p.join().unwrap(), Err(ShutDown(1)));
+        assert_eq!(g.join().unwrap(), Err(ShutDown));
+        assert_eq!(p.join().unwrap(), Err(PutError::ShutDown(1)));
     });
 }
 
@@ -430,9 +430,11 @@ fn shutdown_race(immediate: bool) {
                         Ok(()) => {
                             put_ok.fetch_add(1, Ordering::SeqCst);
                         }
-                        Err(ShutDown(item)) => {
+                        Err(e) => {
+                            // A blocking put only fails with ShutDown.
+                            assert!(e.is_shutdown());
                             // Handed back: not counted as got, nor as dropped.
-                            item.defuse();
+                            e.into_inner().defuse();
                             break;
                         }
                     }
@@ -593,7 +595,7 @@ mod heap {
         assert_eq!(t.put_until(1, after(30)), Err(PutError::Full(1)));
         assert!(start.elapsed() >= Duration::from_millis(30));
         t.shutdown(false);
-        assert_eq!(t.put(2), Err(ShutDown(2)));
+        assert_eq!(t.put(2), Err(PutError::ShutDown(2)));
     }
 
     #[test]
@@ -630,8 +632,8 @@ mod asynch {
         assert_eq!(q.task_done(), Err(TaskDoneError::TooManyCalls));
         block_on(q.join());
         q.shutdown(false);
-        assert_eq!(block_on(q.put(4)), Err(ShutDown(4)));
-        assert_eq!(block_on(q.get()), Err(ShutDown(())));
+        assert_eq!(block_on(q.put(4)), Err(PutError::ShutDown(4)));
+        assert_eq!(block_on(q.get()), Err(ShutDown));
     }
 
     #[test]
@@ -660,7 +662,7 @@ mod asynch {
             let g = s.spawn(|| block_on(q.get()));
             thread::sleep(Duration::from_millis(30));
             q.shutdown(false);
-            assert_eq!(g.join().unwrap(), Err(ShutDown(())));
+            assert_eq!(g.join().unwrap(), Err(ShutDown));
         });
     }
 }

@@ -2,12 +2,8 @@
 use conkit::threading::Timer;
 use std::time::Duration;
 
-fn hello() {
-    println!("hello, world");
-}
-
 fn main() {
-    let t = Timer::new(Duration::from_millis(50), hello);
+    let t = Timer::new(Duration::from_millis(50), || println!("hello, world"));
     t.start().unwrap(); // after 50 ms, "hello, world" will be printed
     t.join().unwrap(); // (Python's interpreter waits for the timer thread at exit)
 }

@@ -9,8 +9,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use conkit::queue::{
-    Empty, Full, GetError, LifoQueue, PriorityQueue, PutError, Queue, ShutDown, SimpleQueue,
-    TaskDoneError,
+    Empty, FixedCapacity, Full, GetError, LifoQueue, PriorityQueue, PutError, Queue, ShutDown,
+    SimpleQueue, TaskDoneError,
 };
 
 // ---- helpers ----
@@ -218,7 +218,7 @@ fn every_put_after_shutdown_hands_the_item_back() {
     let q = Queue::new(4);
     q.shutdown(false);
     assert!(q.is_shutdown());
-    assert_eq!(q.put(1), Err(ShutDown(1)));
+    assert_eq!(q.put(1), Err(PutError::ShutDown(1)));
     assert_eq!(q.put_nowait(2), Err(PutError::ShutDown(2)));
     assert_eq!(
         q.put_timeout(3, Duration::from_millis(1)),
@@ -306,10 +306,10 @@ fn shutdown_lets_gets_drain_then_fails_them() {
     q.put(1).unwrap();
     q.put(2).unwrap();
     q.shutdown(false);
-    assert_eq!(q.put(3), Err(ShutDown(3)));
+    assert_eq!(q.put(3), Err(PutError::ShutDown(3)));
     assert_eq!(q.get(), Ok(1));
     assert_eq!(q.get_nowait(), Ok(2));
-    assert_eq!(q.get(), Err(ShutDown(())));
+    assert_eq!(q.get(), Err(ShutDown));
     assert_eq!(q.get_nowait(), Err(GetError::ShutDown));
     assert_eq!(
         q.get_timeout(Duration::from_millis(1)),
@@ -333,7 +333,7 @@ fn immediate_shutdown_drops_the_items_and_releases_join() {
     assert_eq!(q.qsize(), 0);
     assert_eq!(Arc::strong_count(&last), 1, "the queue dropped its items");
     assert_eq!(q.unfinished_tasks(), 1);
-    assert_eq!(q.get(), Err(ShutDown(())));
+    assert_eq!(q.get(), Err(ShutDown));
     assert_eq!(*taken, 1);
     thread::scope(|s| {
         let joiner = s.spawn(|| q.join());
@@ -359,7 +359,7 @@ fn shutdown_wakes_blocked_getters_and_putters() {
         empty.shutdown(false);
         full.shutdown(false);
         for g in getters {
-            assert_eq!(g.join().unwrap(), Err(ShutDown(())));
+            assert_eq!(g.join().unwrap(), Err(ShutDown));
         }
         let mut back: Vec<u32> = putters
             .into_iter()
@@ -569,9 +569,9 @@ fn async_ops_fail_after_shutdown_and_hand_the_item_back() {
             thread::sleep(Duration::from_millis(20));
             q.shutdown(false);
         });
-        assert_eq!(block_on(q.get_async()), Err(ShutDown(())));
+        assert_eq!(block_on(q.get_async()), Err(ShutDown));
     });
-    assert_eq!(block_on(q.put_async("x")), Err(ShutDown("x")));
+    assert_eq!(block_on(q.put_async("x")), Err(PutError::ShutDown("x")));
 }
 
 #[test]
@@ -774,6 +774,138 @@ fn put_timeout_succeeds_when_a_slot_frees_while_it_waits() {
         assert_eq!(q.put_timeout(2, GENEROUS), Ok(()));
     });
     assert_eq!(q.get_nowait(), Ok(2));
+}
+
+// ---- static queues (`const fn new`) ----
+
+#[test]
+fn static_queues_work_across_threads_without_an_arc() {
+    static FIFO: Queue<u32> = Queue::new(4);
+    static UNBOUNDED: Queue<u32> = Queue::new(0);
+    static LIFO: LifoQueue<u32> = LifoQueue::new(0);
+    static PRIO: PriorityQueue<u32> = PriorityQueue::new(2);
+    static SIMPLE: SimpleQueue<u32> = SimpleQueue::new();
+    let producer = thread::spawn(|| {
+        for i in 1..=100 {
+            FIFO.put(i).unwrap(); // waits while 4 are queued
+            UNBOUNDED.put(i).unwrap();
+            SIMPLE.put(i);
+        }
+    });
+    let mut sums = [0u32; 3];
+    for _ in 0..100 {
+        sums[0] += FIFO.get().unwrap();
+        FIFO.task_done().unwrap();
+        sums[1] += UNBOUNDED.get().unwrap();
+        sums[2] += SIMPLE.get();
+    }
+    producer.join().unwrap();
+    assert_eq!(sums, [5050; 3]);
+    FIFO.join();
+    for i in [3, 1, 2] {
+        LIFO.put(i).unwrap();
+    }
+    assert_eq!(LIFO.get_nowait(), Ok(2));
+    PRIO.put(9).unwrap();
+    PRIO.put(4).unwrap();
+    assert_eq!(PRIO.put_nowait(1), Err(Full(1)));
+    assert_eq!(PRIO.get_nowait(), Ok(4));
+}
+
+#[test]
+fn an_untouched_static_queue_behaves_as_a_used_one() {
+    // The storage is built on first use, whatever the first call is.
+    static RING: Queue<u8> = Queue::new(3);
+    static GROWS: Queue<u8> = Queue::new(0);
+    static SHUT: LifoQueue<u8> = LifoQueue::new(1);
+    static ASYNC: Queue<u8> = Queue::new(1);
+    assert_eq!(RING.maxsize(), 3);
+    assert_eq!(RING.set_maxsize(5), Err(FixedCapacity));
+    assert_eq!(GROWS.set_maxsize(1), Ok(()));
+    GROWS.put(1).unwrap();
+    assert_eq!(GROWS.put_nowait(2), Err(Full(2)));
+    SHUT.shutdown(false);
+    assert_eq!(SHUT.get(), Err(ShutDown));
+    assert_eq!(block_on(ASYNC.put_async(1)), Ok(()));
+    let fresh: Queue<u8> = Queue::new(2);
+    assert_eq!(
+        format!("{fresh:?}"),
+        "Queue { qsize: 0, maxsize: 2, unfinished_tasks: 0, is_shutdown: false }"
+    );
+}
+
+// ---- absolute deadlines: the `_until` forms ----
+
+#[test]
+fn until_forms_time_out_at_the_deadline_not_before() {
+    fn check(what: &str, wait: impl FnOnce(Instant) -> bool) {
+        let deadline = Instant::now() + Duration::from_millis(30);
+        assert!(wait(deadline), "{what}: wrong outcome");
+        let now = Instant::now();
+        assert!(now >= deadline, "{what}: returned before its deadline");
+        assert!(now < deadline + GENEROUS, "{what}: far past its deadline");
+    }
+    let fifo = Queue::new(1);
+    fifo.put(1).unwrap();
+    check("Queue::put_until", |d| fifo.put_until(2, d) == Err(Full(2)));
+    check("Queue::join_until", |d| !fifo.join_until(d));
+    let lifo: LifoQueue<u8> = LifoQueue::new(0);
+    check("LifoQueue::get_until", |d| lifo.get_until(d) == Err(Empty));
+    let prio = PriorityQueue::new(1);
+    prio.put(1).unwrap();
+    check("PriorityQueue::put_until", |d| {
+        prio.put_until(0, d) == Err(Full(0))
+    });
+    let simple: SimpleQueue<u8> = SimpleQueue::new();
+    check("SimpleQueue::get_until", |d| {
+        simple.get_until(d) == Err(Empty)
+    });
+}
+
+#[test]
+fn until_forms_succeed_when_the_other_side_comes_in_time() {
+    let q = Queue::new(1);
+    let far = Instant::now() + GENEROUS;
+    thread::scope(|s| {
+        s.spawn(|| {
+            thread::sleep(Duration::from_millis(20));
+            q.put(1).unwrap();
+            thread::sleep(Duration::from_millis(20));
+            q.put(2).unwrap();
+        });
+        assert_eq!(q.get_until(far), Ok(1));
+        q.task_done().unwrap();
+        assert_eq!(q.get_until(far), Ok(2));
+        assert_eq!(q.put_until(3, far), Ok(()));
+        s.spawn(|| {
+            thread::sleep(Duration::from_millis(20));
+            q.get().unwrap();
+            q.task_done().unwrap();
+            q.task_done().unwrap();
+        });
+        assert!(q.join_until(far));
+    });
+    let simple = SimpleQueue::new();
+    thread::scope(|s| {
+        s.spawn(|| {
+            thread::sleep(Duration::from_millis(20));
+            simple.put("late");
+        });
+        assert_eq!(simple.get_until(far), Ok("late"));
+    });
+}
+
+#[test]
+fn a_deadline_already_past_is_a_nowait() {
+    let past = Instant::now();
+    let q = Queue::new(1);
+    assert_eq!(q.put_until(1, past), Ok(()));
+    assert_eq!(q.put_until(2, past), Err(Full(2)));
+    assert_eq!(q.get_until(past), Ok(1));
+    assert_eq!(q.get_until(past), Err(Empty));
+    assert!(!q.join_until(past));
+    q.task_done().unwrap();
+    assert!(q.join_until(past));
 }
 
 #[test]

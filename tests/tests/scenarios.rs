@@ -1,5 +1,7 @@
 //! Cross-crate scenarios: the `conkit-core` primitives, reached through the `conkit`
-//! std crate, driven by OS threads the way the Python seeds use them.
+//! std crate, driven by OS threads the way the Python seeds use them. No strategy is
+//! written: `conkit` turns on core's `std` feature, so their default strategy is the
+//! sleeping futex (`conkit::wait::DefaultWait`), not the firmware's spin.
 
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::thread;

@@ -8,6 +8,7 @@
 mod bench;
 mod browser;
 mod demo;
+mod examples;
 mod firmware;
 mod test;
 mod util;

@@ -2,7 +2,9 @@
 //!
 //! Steps (each must pass): toolchain components and targets, `cargo fmt --check`,
 //! `cargo clippy -D warnings`, docs with `-D warnings`, host tests (debug, and release
-//! with every host feature), `no_std` builds for the firmware and wasm targets, the
+//! with every host feature), the examples of `conkit` (each run, its output checked
+//! and compared with its Python original, its length held to 1.3x the Python's; the
+//! table is [`EXAMPLES`]), `no_std` builds for the firmware and wasm targets, the
 //! firmware run in QEMU, the loom models, the loom mutants (each must be caught), miri
 //! on `conkit-core`, and the wasm demo in headless Chromium.
 //!
@@ -13,6 +15,7 @@
 use std::process::Command;
 use std::time::Instant;
 
+use crate::examples::{Compare, Example};
 use crate::util::{cargo, ensure_components, ensure_targets, root, run, step, Res};
 
 /// The `no_std` targets `conkit-core` must build for, with the features each needs.
@@ -131,6 +134,161 @@ pub const MUTANTS: &[(&str, &str, Option<&str>)] = &[
     ),
 ];
 
+/// The examples of the `conkit` crate (`std-adapter/examples/NAME.rs`), each run by the
+/// "examples" step (`cargo xtask test`, also with `--quick`; see `xtask/src/examples.rs`):
+/// it must exit with status 0 within 60 s and print every `expect` line. With
+/// `python: Some(mode)` its Python original `std-adapter/examples/python/NAME.py` runs
+/// too, the outputs are compared (`Exact`: line for line; `Sorted`: the same lines in
+/// any order, for threads; `LineCount`: the same number of lines, where which thread
+/// prints which item depends on timing), and the port may be at most
+/// [`LINE_RATIO`](crate::examples::LINE_RATIO) times as long as the Python
+/// (non-blank, non-comment lines). An example file without a row fails the step: add a
+/// row with each new example.
+pub const EXAMPLES: &[Example] = &[
+    // The host demo: OS threads through the core rings (`cargo xtask demo`'s host part),
+    // 0.3 s per ring.
+    Example {
+        name: "demo",
+        args: &["0.3"],
+        expect: &["all checksums ok: nothing lost, nothing duplicated"],
+        python: None,
+    },
+    // Seed 001: `queue.Queue(maxsize=10)`, two gets, `full()`, `qsize()`, drained.
+    Example {
+        name: "queue_fifo",
+        args: &[],
+        expect: &["False", "the size is : 8", "9", "haha"],
+        python: Some(Compare::Exact),
+    },
+    // Seed 001: the same queue after ten gets.
+    Example {
+        name: "queue_fifo_drained",
+        args: &[],
+        expect: &["False", "the size is : 0", "haha"],
+        python: Some(Compare::Exact),
+    },
+    // Seed 001's notes: LIFO, FIFO and priority order.
+    Example {
+        name: "queue_orders",
+        args: &[],
+        expect: &[
+            "LifoQueue: [5, 4, 3, 2, 1]",
+            "Queue: [1, 2, 3, 4, 5]",
+            "1 fix the build",
+        ],
+        python: Some(Compare::Exact),
+    },
+    // Seed 001: a producer and the consumer Tom over `Queue(maxsize=5)`.
+    Example {
+        name: "queue_producer_consumer",
+        args: &[],
+        expect: &["Producer put No.316", "Tom get No.316"],
+        python: Some(Compare::Sorted),
+    },
+    // Seed 001: two `Producer` and five `Consumer` `Thread` subclasses.
+    Example {
+        name: "queue_producer_consumer_classes",
+        args: &[],
+        expect: &["Producing200product"],
+        python: Some(Compare::LineCount),
+    },
+    // Seed 004: ten threads drain a queue of 100 numbers.
+    Example {
+        name: "queue_worker_threads",
+        args: &[],
+        expect: &["0", "99"],
+        python: Some(Compare::Sorted),
+    },
+    // The seeds' threading programs (issue #10), written the short way.
+    // Seed 004: 100 threads deposit under a lock.
+    Example {
+        name: "bank_account",
+        args: &[],
+        expect: &["账户余额为: ￥100元"],
+        python: Some(Compare::Exact),
+    },
+    // Seed 001: `threading.Lock()` add/subtract.
+    Example {
+        name: "add_subtract",
+        args: &[],
+        expect: &["starting from 0", "Done to 0"],
+        python: Some(Compare::Exact),
+    },
+    // Seed 001: `RLock` re-entered (which thread sets which number is timing).
+    Example {
+        name: "rlock_recursion",
+        args: &[],
+        expect: &[],
+        python: Some(Compare::LineCount),
+    },
+    // Seed 001: `Semaphore(2)`, six threads.
+    Example {
+        name: "semaphore",
+        args: &[],
+        expect: &["Thread 0 is running.", "Thread 5 is running."],
+        python: Some(Compare::Sorted),
+    },
+    // Seed 001: `BoundedSemaphore(3)`, four threads.
+    Example {
+        name: "bounded_semaphore",
+        args: &[],
+        expect: &["Thread 0 is running.", "Thread 3 is running."],
+        python: Some(Compare::Sorted),
+    },
+    // Seed 001: subclass `Thread`, override `run`.
+    Example {
+        name: "thread_subclass",
+        args: &[],
+        expect: &[
+            "the args for this class is 3",
+            "main thread is done!!!!!!!!!",
+        ],
+        python: Some(Compare::Exact),
+    },
+    // Seed 001: Event 吃火锅 (CPython names target threads `Thread-1 (chihuoguo)`).
+    Example {
+        name: "event_hot_pot",
+        args: &[],
+        expect: &["主线程告诉大家可以开始吃喽"],
+        python: Some(Compare::LineCount),
+    },
+    // Seed 001: `Timer(1, hello)`.
+    Example {
+        name: "timer",
+        args: &[],
+        expect: &["hello, world"],
+        python: Some(Compare::Exact),
+    },
+    // Seed 001: a producer and two customers on a `Condition`.
+    Example {
+        name: "condition_chef",
+        args: &[],
+        expect: &["已达到5个，不再生产"],
+        python: Some(Compare::LineCount),
+    },
+    // Seed 001: condition案例2, producers and consumers of a random stock.
+    Example {
+        name: "condition_stock",
+        args: &[],
+        expect: &[],
+        python: Some(Compare::Runs),
+    },
+    // `threading.Barrier(3, action)` (named in seeds 000/001).
+    Example {
+        name: "barrier",
+        args: &[],
+        expect: &["人到齐了，出发！"],
+        python: Some(Compare::Exact),
+    },
+    // `threading.local()` (described in seed 000).
+    Example {
+        name: "thread_local",
+        args: &[],
+        expect: &[],
+        python: Some(Compare::Sorted),
+    },
+];
+
 /// Options of `cargo xtask test`.
 struct Options {
     /// Skip the slow proof steps (loom, miri, firmware) for a quick local loop.
@@ -186,6 +344,10 @@ pub fn run_all(args: &[String]) -> Res {
     timed("cargo clippy -D warnings", &clippy)?;
     timed("cargo doc -D warnings", &doc)?;
     timed("host tests", &host_tests)?;
+    timed(
+        "examples: run, compare with their Python originals, line counts",
+        &crate::examples::run_all,
+    )?;
     timed("no_std target builds", &no_std_builds)?;
     if !opts.quick {
         timed("firmware in QEMU", &crate::firmware::run)?;

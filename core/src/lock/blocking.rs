@@ -29,7 +29,8 @@
 //! # Progress
 //! **Blocking.** Not fair: a running thread can take the lock before a woken sleeper
 //! ("barging"), which keeps throughput high but lets a waiter starve under constant
-//! contention. With [`Spin`] (the default) waiters spin; with a futex strategy (the std
+//! contention. With [`Spin`](crate::wait::Spin) (the default without the `std`
+//! feature) waiters spin; with a futex strategy (the default with `std`, and the std
 //! adapter's `threading::Lock`) they sleep in the kernel. `try_acquire` never waits and
 //! `release` never waits (it may issue a wake-up), so both may be used in an interrupt
 //! handler if the strategy's `wake_one` may (for `Spin` it does nothing).
@@ -41,7 +42,7 @@
 //! # When to use
 //! Mutual exclusion between OS threads, processes (with a process-shared strategy) or
 //! wasm workers, where a waiter should sleep instead of burning a core. On single-core
-//! firmware with the [`Spin`] strategy it behaves like a spin lock: never `acquire` it
+//! firmware with the [`Spin`](crate::wait::Spin) strategy it behaves like a spin lock: never `acquire` it
 //! both in an interrupt handler and in the main loop of the same core (use
 //! [`CriticalSectionMutex`](super::CriticalSectionMutex) for that).
 //!
@@ -67,7 +68,7 @@ use core::marker::PhantomData;
 
 use super::{ExclusiveLock, RawLock, ReleaseError};
 use crate::atomic::{maybe_const_fn, spin_hint, AtomicU32, Ordering};
-use crate::wait::{Deadline, Spin, WaitStrategy};
+use crate::wait::{Deadline, DefaultWait, WaitStrategy};
 
 const FREE: u32 = 0;
 const LOCKED: u32 = 1;
@@ -85,7 +86,7 @@ const SPIN_LIMIT: u32 = if cfg!(loom) { 0 } else { 7 };
 ///
 /// `W` is only a type parameter (`PhantomData`): the layout is one `u32` whatever the
 /// strategy, so a `Lock` can live in a `static` or in memory shared between processes.
-pub struct Lock<W: WaitStrategy = Spin> {
+pub struct Lock<W: WaitStrategy = DefaultWait> {
     /// 0 free, 1 held, 2 held with (maybe) sleepers; the futex word.
     state: AtomicU32,
     _strategy: PhantomData<W>,
@@ -287,7 +288,7 @@ unsafe impl<W: WaitStrategy> ExclusiveLock for Lock<W> {}
 
 /// Holds a [`Lock`]; releases it when dropped.
 #[must_use = "the lock is released as soon as the guard is dropped"]
-pub struct LockGuard<'a, W: WaitStrategy = Spin> {
+pub struct LockGuard<'a, W: WaitStrategy = DefaultWait> {
     lock: &'a Lock<W>,
 }
 

@@ -90,7 +90,7 @@ use crate::atomic::{maybe_const_fn, UnsafeCell};
 #[cfg(any(feature = "portable-atomic", target_has_atomic = "32"))]
 use super::{Lock, SpinLock, TicketLock};
 #[cfg(any(feature = "portable-atomic", target_has_atomic = "32"))]
-use crate::wait::{Spin, WaitStrategy};
+use crate::wait::{DefaultWait, WaitStrategy};
 
 /// A [`RawLock`] that guarantees exclusion: while it is held, no acquisition succeeds,
 /// not even by the holder; and it may be released from any thread.
@@ -231,7 +231,7 @@ pub type TicketMutex<T> = Mutex<TicketLock, T>;
 
 /// A value guarded by a [`Lock<W>`], whose waiters sleep per `W`.
 #[cfg(any(feature = "portable-atomic", target_has_atomic = "32"))]
-pub type BlockingMutex<T, W = Spin> = Mutex<Lock<W>, T>;
+pub type BlockingMutex<T, W = DefaultWait> = Mutex<Lock<W>, T>;
 
 #[cfg(any(feature = "portable-atomic", target_has_atomic = "32"))]
 impl<T> Mutex<SpinLock, T> {

@@ -71,7 +71,7 @@ use core::num::NonZeroU32;
 
 use super::{Lock, RawLock, ReleaseError};
 use crate::atomic::{maybe_const_fn, AtomicU32, Ordering};
-use crate::wait::{Spin, WaitStrategy};
+use crate::wait::{DefaultWait, WaitStrategy};
 
 /// Names the caller of a [`ReentrantLock`] operation: a thread id on std, a task or core
 /// id on firmware (see the [module docs](self#owner-ids) for how to implement it).
@@ -88,7 +88,7 @@ const NO_OWNER: u32 = 0;
 
 /// A lock the owner may re-acquire; it is free again after as many releases as
 /// acquisitions (see the [module docs](self)).
-pub struct ReentrantLock<O: OwnerId, W: WaitStrategy = Spin> {
+pub struct ReentrantLock<O: OwnerId, W: WaitStrategy = DefaultWait> {
     lock: Lock<W>,
     /// The holder's id, or 0.
     owner: AtomicU32,
@@ -392,7 +392,7 @@ impl<O: OwnerId, W: WaitStrategy> RawLock for ReentrantLock<O, W> {
 /// std::thread::spawn(move || drop(guard)); // error: the guard is not `Send`
 /// ```
 #[must_use = "the acquisition is undone as soon as the guard is dropped"]
-pub struct ReentrantLockGuard<'a, O: OwnerId, W: WaitStrategy = Spin> {
+pub struct ReentrantLockGuard<'a, O: OwnerId, W: WaitStrategy = DefaultWait> {
     lock: &'a ReentrantLock<O, W>,
     _not_send: PhantomData<*const ()>,
 }

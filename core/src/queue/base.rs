@@ -2,12 +2,12 @@
 
 use core::fmt;
 
-use super::error::{FixedCapacity, GetError, PutError, ShutDown, TaskDoneError};
+use super::error::{FixedCapacity, GetError, PutError, TaskDoneError};
 use super::store::{Fifo, Lifo, Priority, QueueStore};
 use crate::atomic::{maybe_const_fn, AtomicBool, Ordering, UnsafeCell};
 use crate::lock::{CriticalSectionMutex, RawMutex};
 use crate::unwind::{drop_each, OnDrop};
-use crate::wait::{Spin, WaitStrategy, Waiters};
+use crate::wait::{DefaultWait, WaitStrategy, Waiters};
 
 /// Where the queue is in its life (Python 3.13's `is_shutdown`, plus whether the
 /// shutdown was immediate, so getters refuse while an immediate shutdown drains).
@@ -38,7 +38,8 @@ struct State<S> {
 /// * `M`: the mutex guarding the store; [`CriticalSectionMutex`] by default, which is
 ///   interrupt-safe. Use a [`RawLock`](crate::lock::RawLock) for memory shared between
 ///   processes.
-/// * `W`: how blocked callers sleep ([`Spin`] by default; a futex in the std adapter).
+/// * `W`: how blocked callers wait ([`DefaultWait`] by
+///   default: spinning without the `std` feature, a futex with it).
 ///
 /// # Panics
 /// * An operation panics if it is called from *inside* the same queue's critical
@@ -74,7 +75,11 @@ struct State<S> {
 /// assert_eq!(Q.get_nowait(), Err(GetError::Empty));
 /// Q.join(); // every item was marked done
 /// ```
-pub struct BaseQueue<S: QueueStore, M: RawMutex = CriticalSectionMutex, W: WaitStrategy = Spin> {
+pub struct BaseQueue<
+    S: QueueStore,
+    M: RawMutex = CriticalSectionMutex,
+    W: WaitStrategy = DefaultWait,
+> {
     mutex: M,
     /// Only accessed through [`BaseQueue::locked`].
     state: UnsafeCell<State<S>>,
@@ -327,18 +332,17 @@ impl<S: QueueStore, M: RawMutex, W: WaitStrategy> BaseQueue<S, M, W> {
     /// Puts `item`, waiting while the queue is full (Python's `put()`).
     ///
     /// # Errors
-    /// [`ShutDown`] (with the item) if the queue is or gets shut down before a slot
-    /// frees up.
-    pub fn put(&self, item: S::Item) -> Result<(), ShutDown<S::Item>> {
+    /// [`PutError::ShutDown`] (with the item) if the queue is or gets shut down before a
+    /// slot frees up; never `Full`.
+    pub fn put(&self, item: S::Item) -> Result<(), PutError<S::Item>> {
         let mut pending = Some(item);
         self.not_full
             .wait(|| match self.put_nowait(pending.take()?) {
-                Ok(()) => Some(Ok(())),
-                Err(PutError::ShutDown(item)) => Some(Err(ShutDown(item))),
                 Err(PutError::Full(item)) => {
                     pending = Some(item);
                     None
                 }
+                other => Some(other),
             })
     }
 
@@ -370,13 +374,12 @@ impl<S: QueueStore, M: RawMutex, W: WaitStrategy> BaseQueue<S, M, W> {
     /// Takes the next item, waiting while the queue is empty (Python's `get()`).
     ///
     /// # Errors
-    /// [`ShutDown`] once the queue is shut down and empty, or at once after an immediate
-    /// shutdown.
-    pub fn get(&self) -> Result<S::Item, ShutDown> {
+    /// [`GetError::ShutDown`] once the queue is shut down and empty, or at once after an
+    /// immediate shutdown; never `Empty`.
+    pub fn get(&self) -> Result<S::Item, GetError> {
         self.not_empty.wait(|| match self.get_nowait() {
-            Ok(item) => Some(Ok(item)),
-            Err(GetError::ShutDown) => Some(Err(ShutDown(()))),
             Err(GetError::Empty) => None,
+            other => Some(other),
         })
     }
 
@@ -485,18 +488,17 @@ impl<S: QueueStore, M: RawMutex, W: WaitStrategy, const K: usize>
     /// leaves it half-put.
     ///
     /// # Errors
-    /// [`ShutDown`] (with the item) if the queue is or gets shut down first.
-    pub async fn put(&self, item: S::Item) -> Result<(), ShutDown<S::Item>> {
+    /// [`PutError::ShutDown`] (with the item) if the queue is or gets shut down first.
+    pub async fn put(&self, item: S::Item) -> Result<(), PutError<S::Item>> {
         let mut pending = Some(item);
         let result = core::future::poll_fn(|cx| {
             self.wakers()
                 .poll_until(cx, || match self.inner().put_nowait(pending.take()?) {
-                    Ok(()) => Some(Ok(())),
-                    Err(PutError::ShutDown(item)) => Some(Err(ShutDown(item))),
                     Err(PutError::Full(item)) => {
                         pending = Some(item);
                         None
                     }
+                    other => Some(other),
                 })
         })
         .await;
@@ -509,14 +511,13 @@ impl<S: QueueStore, M: RawMutex, W: WaitStrategy, const K: usize>
     /// Takes the next item, waiting (asynchronously) while the queue is empty.
     ///
     /// # Errors
-    /// [`ShutDown`] as for the blocking [`BaseQueue::get`].
-    pub async fn get(&self) -> Result<S::Item, ShutDown> {
+    /// [`GetError::ShutDown`] as for the blocking [`BaseQueue::get`].
+    pub async fn get(&self) -> Result<S::Item, GetError> {
         let result = core::future::poll_fn(|cx| {
             self.wakers()
                 .poll_until(cx, || match self.inner().get_nowait() {
-                    Ok(item) => Some(Ok(item)),
-                    Err(GetError::ShutDown) => Some(Err(ShutDown(()))),
                     Err(GetError::Empty) => None,
+                    other => Some(other),
                 })
         })
         .await;

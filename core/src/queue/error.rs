@@ -3,35 +3,39 @@
 
 use core::fmt;
 
-/// The queue was shut down (Python 3.13's `queue.ShutDown`).
+/// Why a put was refused (Python's `queue.Full` or `queue.ShutDown`); the item is
+/// handed back in either case.
 ///
-/// A refused put carries the item back (`ShutDown<T>`); a refused get carries nothing
-/// (`ShutDown<()>`, written `ShutDown`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct ShutDown<T = ()>(pub T);
-
-impl<T> ShutDown<T> {
-    /// The item that was not put.
-    pub fn into_inner(self) -> T {
-        self.0
-    }
-}
-
-impl<T> fmt::Display for ShutDown<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the queue is shut down")
-    }
-}
-
-impl<T: fmt::Debug> core::error::Error for ShutDown<T> {}
-
-/// Why a put was refused; the item is handed back in either case.
+/// Every put form fails with this one type: `put_nowait`, `put_until`, the blocking
+/// `put` (which can only fail with [`ShutDown`](PutError::ShutDown)) and the async
+/// `put`. [`Full`](PutError::Full) is re-exported as [`queue::Full`](super::Full), so
+/// a match reads like Python's `except` clauses:
+///
+/// ```
+/// use conkit_core::queue::{Full, PutError, Queue};
+///
+/// let q: Queue<&str, 1> = Queue::new();
+/// q.put_nowait("a").unwrap();
+/// match q.put_nowait("b") {
+///     Ok(()) => unreachable!(),
+///     Err(Full(item)) => assert_eq!(item, "b"), // except queue.Full
+///     Err(PutError::ShutDown(_item)) => unreachable!(), // except queue.ShutDown
+/// }
+/// q.shutdown(false);
+/// let refused = q.put_nowait("c").unwrap_err();
+/// assert!(refused.is_shutdown());
+/// assert_eq!(refused.into_inner(), "c");
+/// ```
+///
+/// The shutdown variant is written `PutError::ShutDown(item)`: the plain name
+/// [`ShutDown`](super::ShutDown) is the get side's unit variant (a pattern cannot be both
+/// `ShutDown` and `ShutDown(item)`), and gets are where Python code catches it most.
+/// [`is_shutdown`](Self::is_shutdown) answers without naming it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum PutError<T> {
     /// No free slot (immediately for `put_nowait`, or until the deadline for
-    /// `put_until`): Python's `queue.Full`.
+    /// `put_until`): Python's `queue.Full`. Re-exported as [`queue::Full`](super::Full).
     Full(T),
     /// The queue was shut down: Python's `queue.ShutDown`.
     ShutDown(T),
@@ -45,20 +49,14 @@ impl<T> PutError<T> {
         }
     }
 
-    /// `true` for [`PutError::Full`].
+    /// `true` for [`PutError::Full`] (Python's `queue.Full`).
     pub fn is_full(&self) -> bool {
         matches!(self, PutError::Full(_))
     }
 
-    /// `true` for [`PutError::ShutDown`].
-    pub fn is_shut_down(&self) -> bool {
+    /// `true` for [`PutError::ShutDown`] (Python's `queue.ShutDown`).
+    pub fn is_shutdown(&self) -> bool {
         matches!(self, PutError::ShutDown(_))
-    }
-}
-
-impl<T> From<ShutDown<T>> for PutError<T> {
-    fn from(e: ShutDown<T>) -> Self {
-        PutError::ShutDown(e.0)
     }
 }
 
@@ -73,21 +71,50 @@ impl<T> fmt::Display for PutError<T> {
 
 impl<T: fmt::Debug> core::error::Error for PutError<T> {}
 
-/// Why a get returned no item.
+/// Why a get returned no item (Python's `queue.Empty` or `queue.ShutDown`).
+///
+/// Every get form fails with this one type: `get_nowait`, `get_until`, the blocking
+/// `get` (which can only fail with [`ShutDown`](GetError::ShutDown)) and the async
+/// `get`. Both variants are re-exported as [`queue::Empty`](super::Empty) and
+/// [`queue::ShutDown`](super::ShutDown), so a match reads like Python's `except`
+/// clauses:
+///
+/// ```
+/// use conkit_core::queue::{Empty, Queue, ShutDown};
+///
+/// let q: Queue<u8, 4> = Queue::new();
+/// q.put_nowait(1).unwrap();
+/// q.shutdown(false);
+/// let mut got = 0;
+/// loop {
+///     match q.get_nowait() {
+///         Ok(item) => got += item,
+///         Err(Empty) => continue,  // except queue.Empty
+///         Err(ShutDown) => break,  // except queue.ShutDown
+///     }
+/// }
+/// assert_eq!(got, 1);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum GetError {
     /// No item (immediately for `get_nowait`, or until the deadline for `get_until`):
-    /// Python's `queue.Empty`.
+    /// Python's `queue.Empty`. Re-exported as [`queue::Empty`](super::Empty).
     Empty,
     /// The queue was shut down and is empty, or was shut down immediately: Python's
-    /// `queue.ShutDown`.
+    /// `queue.ShutDown`. Re-exported as [`queue::ShutDown`](super::ShutDown).
     ShutDown,
 }
 
-impl From<ShutDown> for GetError {
-    fn from(_: ShutDown) -> Self {
-        GetError::ShutDown
+impl GetError {
+    /// `true` for [`GetError::Empty`] (Python's `queue.Empty`).
+    pub fn is_empty(&self) -> bool {
+        matches!(self, GetError::Empty)
+    }
+
+    /// `true` for [`GetError::ShutDown`] (Python's `queue.ShutDown`).
+    pub fn is_shutdown(&self) -> bool {
+        matches!(self, GetError::ShutDown)
     }
 }
 

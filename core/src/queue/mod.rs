@@ -19,7 +19,12 @@
 //! Semantics follow Python (checked against CPython 3.13's `queue` module):
 //! * `put`/`put_nowait`/`put_until` count one unfinished task per item and wake a
 //!   getter; `get*` wake a putter; a failed put hands the item back
-//!   ([`PutError::Full`], [`PutError::ShutDown`], [`ShutDown`]).
+//!   ([`PutError::Full`], [`PutError::ShutDown`]).
+//! * Errors, one type per direction: every put form fails with [`PutError`], every get
+//!   form with [`GetError`]; their variants are re-exported under Python's exception
+//!   names, so a `match` reads like the `except` clauses it replaces: `Err(Empty)`,
+//!   `Err(ShutDown)` on a get's result, `Err(Full(item))`, `Err(PutError::ShutDown(item))`
+//!   on a put's.
 //! * `task_done` more often than items were put is [`TaskDoneError::TooManyCalls`]
 //!   (Python's `ValueError`); `join` waits until the count is zero.
 //! * `shutdown(false)`: puts fail, gets drain the remaining items, then fail.
@@ -62,13 +67,13 @@
 //! # Example
 //! A `static` job queue fed by an interrupt handler and drained by the main loop:
 //! ```
-//! use conkit_core::queue::{GetError, PutError, Queue};
+//! use conkit_core::queue::{Empty, Full, Queue, ShutDown};
 //!
 //! static JOBS: Queue<u32, 8> = Queue::new();
 //!
 //! // An interrupt handler: never waits.
 //! fn on_uart_rx(byte: u8) {
-//!     if let Err(PutError::Full(_dropped)) = JOBS.put_nowait(u32::from(byte)) {
+//!     if let Err(Full(_dropped)) = JOBS.put_nowait(u32::from(byte)) {
 //!         // count an overrun
 //!     }
 //! }
@@ -83,8 +88,8 @@
 //!             got += job;
 //!             JOBS.task_done().unwrap();
 //!         }
-//!         Err(GetError::Empty) => break,
-//!         Err(GetError::ShutDown) => return,
+//!         Err(Empty) => break,
+//!         Err(ShutDown) => return,
 //!     }
 //! }
 //! assert_eq!(got, u32::from(b'h') + u32::from(b'i'));
@@ -123,7 +128,7 @@ pub mod ring;
 mod store;
 
 pub use base::BaseQueue;
-pub use error::{FixedCapacity, GetError, PutError, ShutDown, TaskDoneError};
+pub use error::{FixedCapacity, GetError, PutError, TaskDoneError};
 #[cfg(all(
     feature = "std",
     any(feature = "portable-atomic", target_has_atomic = "ptr")
@@ -132,9 +137,15 @@ pub use ring::HeapRingQueue;
 #[cfg(any(feature = "portable-atomic", target_has_atomic = "ptr"))]
 pub use ring::{RingQueue, RingQueueIn};
 pub use store::{Fifo, Lifo, Priority, QueueStore};
+/// Python's `queue.Empty` and `queue.ShutDown` as patterns on a get's result:
+/// `Err(Empty)`, `Err(ShutDown)` (the variants of [`GetError`]).
+pub use GetError::{Empty, ShutDown};
+/// Python's `queue.Full` as a pattern on a put's result: `Err(Full(item))` (the variant
+/// of [`PutError`]).
+pub use PutError::Full;
 
 use crate::lock::CriticalSectionMutex;
-use crate::wait::Spin;
+use crate::wait::DefaultWait;
 
 /// A first-in, first-out queue of capacity `N` (Python's `queue.Queue(maxsize=N)`).
 ///
@@ -145,7 +156,8 @@ use crate::wait::Spin;
 /// Q.put_nowait(2).unwrap();
 /// assert_eq!(Q.get_nowait(), Ok(1));
 /// ```
-pub type Queue<T, const N: usize, M = CriticalSectionMutex, W = Spin> = BaseQueue<Fifo<T, N>, M, W>;
+pub type Queue<T, const N: usize, M = CriticalSectionMutex, W = DefaultWait> =
+    BaseQueue<Fifo<T, N>, M, W>;
 
 /// A last-in, first-out queue of capacity `N` (Python's `queue.LifoQueue(maxsize=N)`).
 ///
@@ -156,7 +168,7 @@ pub type Queue<T, const N: usize, M = CriticalSectionMutex, W = Spin> = BaseQueu
 /// Q.put_nowait(2).unwrap();
 /// assert_eq!(Q.get_nowait(), Ok(2));
 /// ```
-pub type LifoQueue<T, const N: usize, M = CriticalSectionMutex, W = Spin> =
+pub type LifoQueue<T, const N: usize, M = CriticalSectionMutex, W = DefaultWait> =
     BaseQueue<Lifo<T, N>, M, W>;
 
 /// A smallest-first queue of capacity `N` (Python's `queue.PriorityQueue(maxsize=N)`).
@@ -171,5 +183,5 @@ pub type LifoQueue<T, const N: usize, M = CriticalSectionMutex, W = Spin> =
 /// Q.put_nowait((1, "high")).unwrap();
 /// assert_eq!(Q.get_nowait(), Ok((1, "high")));
 /// ```
-pub type PriorityQueue<T, const N: usize, M = CriticalSectionMutex, W = Spin> =
+pub type PriorityQueue<T, const N: usize, M = CriticalSectionMutex, W = DefaultWait> =
     BaseQueue<Priority<T, N>, M, W>;

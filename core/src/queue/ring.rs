@@ -125,11 +125,11 @@
 
 use core::fmt;
 
-use super::error::{GetError, PutError, ShutDown, TaskDoneError};
+use super::error::{GetError, PutError, TaskDoneError};
 use crate::atomic::{maybe_const_fn, AtomicBool, AtomicUsize, Ordering};
 use crate::mpmc::{Claim, MpmcRingIn, NoItem, NoSlot, Slot, SlotStorage};
 use crate::unwind::{drop_each, OnDrop};
-use crate::wait::{Deadline, Spin, WaitStrategy, Waiters};
+use crate::wait::{Deadline, DefaultWait, WaitStrategy, Waiters};
 use crate::CachePadded;
 
 /// The claims of the queue take part in Dekker pairs (see the module docs).
@@ -160,7 +160,7 @@ struct Control<W: WaitStrategy> {
 /// (inline slots) or `HeapRingQueue<T, W>` (feature `std`: heap slots, runtime
 /// capacity).
 #[repr(C)]
-pub struct RingQueueIn<T, S: SlotStorage<T>, W: WaitStrategy = Spin> {
+pub struct RingQueueIn<T, S: SlotStorage<T>, W: WaitStrategy = DefaultWait> {
     ring: MpmcRingIn<T, S, W>,
     /// Tasks marked done (by `task_done`, or by an immediate shutdown dropping an
     /// item), counted modulo the ring's `push_count_modulus` like the ring's count of
@@ -186,7 +186,7 @@ pub struct RingQueueIn<T, S: SlotStorage<T>, W: WaitStrategy = Spin> {
 /// assert_eq!(q.get_nowait(), Err(GetError::ShutDown));
 /// q.join(); // returns at once
 /// ```
-pub type RingQueue<T, const N: usize, W = Spin> = RingQueueIn<T, [Slot<T>; N], W>;
+pub type RingQueue<T, const N: usize, W = DefaultWait> = RingQueueIn<T, [Slot<T>; N], W>;
 
 /// A bounded, lock-free Python-style FIFO queue whose capacity is chosen at run time,
 /// slots on the heap (feature `std`). See the [module docs](self).
@@ -203,7 +203,7 @@ pub type RingQueue<T, const N: usize, W = Spin> = RingQueueIn<T, [Slot<T>; N], W
 /// assert_eq!(q.maxsize(), 3);
 /// ```
 #[cfg(feature = "std")]
-pub type HeapRingQueue<T, W = Spin> = RingQueueIn<T, crate::mpmc::HeapSlots<T>, W>;
+pub type HeapRingQueue<T, W = DefaultWait> = RingQueueIn<T, crate::mpmc::HeapSlots<T>, W>;
 
 impl<T, const N: usize, W: WaitStrategy> RingQueueIn<T, [Slot<T>; N], W> {
     maybe_const_fn! {
@@ -645,16 +645,16 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
     /// Puts `item`, waiting while the queue is full (Python's `put()`).
     ///
     /// # Errors
-    /// [`ShutDown`] (with the item) if the queue is or gets shut down before a slot
-    /// frees up.
-    pub fn put(&self, item: T) -> Result<(), ShutDown<T>> {
+    /// [`PutError::ShutDown`] (with the item) if the queue is or gets shut down before a
+    /// slot frees up; never `Full`.
+    pub fn put(&self, item: T) -> Result<(), PutError<T>> {
         loop {
             match self.put_blocking(None) {
                 Some(Ok(claim)) => {
                     self.finish_put(claim, item);
                     return Ok(());
                 }
-                Some(Err(())) => return Err(ShutDown(item)),
+                Some(Err(())) => return Err(PutError::ShutDown(item)),
                 // Without a deadline the wait only returns `Some`; loop for the type.
                 None => {}
             }
@@ -681,13 +681,13 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
     /// Takes the next item, waiting while the queue is empty (Python's `get()`).
     ///
     /// # Errors
-    /// [`ShutDown`] once the queue is shut down and empty, or at once after an immediate
-    /// shutdown.
-    pub fn get(&self) -> Result<T, ShutDown> {
+    /// [`GetError::ShutDown`] once the queue is shut down and empty, or at once after an
+    /// immediate shutdown; never `Empty`.
+    pub fn get(&self) -> Result<T, GetError> {
         loop {
             // Without a deadline the wait only returns `Some`; loop for the type.
             if let Some(result) = self.get_blocking(None) {
-                return result.map_err(|_| ShutDown(()));
+                return result;
             }
         }
     }
@@ -753,8 +753,8 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy, const K: usize>
     /// leaves it half-put (claim and write happen in the same poll).
     ///
     /// # Errors
-    /// [`ShutDown`] (with the item) if the queue is or gets shut down first.
-    pub async fn put(&self, item: T) -> Result<(), ShutDown<T>> {
+    /// [`PutError::ShutDown`] (with the item) if the queue is or gets shut down first.
+    pub async fn put(&self, item: T) -> Result<(), PutError<T>> {
         let mut pending = Some(item);
         let result = core::future::poll_fn(|cx| {
             self.wakers()
@@ -764,7 +764,7 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy, const K: usize>
                         pending = Some(item);
                         None
                     }
-                    Err(item) => Some(Err(ShutDown(item))),
+                    Err(item) => Some(Err(PutError::ShutDown(item))),
                 })
         })
         .await;
@@ -780,12 +780,11 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy, const K: usize>
     /// Cancel-safe: an item is only taken by the poll that returns it.
     ///
     /// # Errors
-    /// [`ShutDown`] as for the blocking [`RingQueueIn::get`].
-    pub async fn get(&self) -> Result<T, ShutDown> {
+    /// [`GetError::ShutDown`] as for the blocking [`RingQueueIn::get`].
+    pub async fn get(&self) -> Result<T, GetError> {
         let result =
             core::future::poll_fn(|cx| self.wakers().poll_until(cx, || self.inner().try_get()))
-                .await
-                .map_err(|_| ShutDown(()));
+                .await;
         if result.is_ok() {
             self.wakers().wake_all();
         }

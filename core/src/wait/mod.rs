@@ -19,15 +19,111 @@
 //! nobody sleeps.
 //!
 //! Time is abstract here: a strategy names its [`Deadline`] type. [`Spin`] takes any
-//! `Deadline` (a firmware timer, or [`Never`] when there is no clock); the std adapter's
-//! futex uses `std::time::Instant` (this crate implements `Deadline` for it under the
-//! `std` feature).
+//! `Deadline` (a firmware timer, or [`Never`] when there is no clock); the OS strategies
+//! use `std::time::Instant` (this crate implements `Deadline` for it under the `std`
+//! feature).
+//!
+//! # The strategies, and the default
+//! | strategy | sleeps in | where |
+//! |---|---|---|
+//! | [`Spin`] | a bounded spin with backoff, then the caller re-checks | everywhere; the default without `std` (firmware) |
+//! | `Futex` | Linux `futex(FUTEX_WAIT_PRIVATE)` (elsewhere: `Parking`) | feature `std`: threads of one process; the default with `std` |
+//! | `SharedFutex` | Linux `futex(FUTEX_WAIT)`, no `PRIVATE` flag | feature `std`, Linux: words in `MAP_SHARED` memory, waited on by several processes |
+//! | `Parking` | a fixed table of `std::sync::{Mutex, Condvar}` buckets keyed by the word's address | feature `std`: any std platform (the portable fallback) |
+//!
+//! Every primitive's strategy parameter defaults to [`DefaultWait`]: [`Spin`] in a
+//! `no_std` build, the sleeping `Futex` when the `std` feature is on (the `conkit` std
+//! crate turns it on). So `Semaphore::new(0)` in a std program sleeps in the kernel
+//! when it blocks, with no type parameter written, and its `_until` forms take an
+//! `Instant`; on firmware the same line spins. A strategy named explicitly
+//! (`Semaphore<Spin>`, `Semaphore<SharedFutex>`, a custom one) is never affected.
+//!
+//! Two things differ between the defaults, both only when a program relies on them:
+//! * **Notifications.** A spinning waiter re-checks by itself; a sleeping one needs a
+//!   wake-up. Every state change of the locks, semaphores, events, event flags,
+//!   condition variable, barrier and queues wakes its waiters, so for them the default
+//!   changes nothing but how a waiter waits. The rings' wait-free forms
+//!   ([`SpscRing`](crate::spsc::SpscRing)'s and [`MpmcRing`](crate::mpmc::MpmcRing)'s
+//!   `try_*`, slices, chunks) never notify: with a sleeping strategy, a side that uses
+//!   only those while the other side blocks must call `notify()` after a batch (see
+//!   their "Notification contract").
+//! * **Features unify.** Cargo turns `std` on for every user of `conkit-core` in a
+//!   build as soon as one crate asks for it. A library that relies on spinning (an
+//!   interrupt-style producer that never notifies a blocked consumer of a ring) should
+//!   therefore name [`Spin`] rather than take the default.
+//!
+//! A `wasm32` build keeps [`Spin`] as the default even with `std`: a browser's main
+//! thread must not block (the wasm demo plugs in its own `memory.atomic.wait32`
+//! strategy), and under `cfg(loom)` the models bring their own strategies.
 
 mod spin;
 mod waiters;
 
+#[cfg(all(
+    feature = "std",
+    not(loom),
+    any(target_os = "linux", target_os = "android")
+))]
+mod futex;
+#[cfg(all(feature = "std", not(loom)))]
+mod os;
+#[cfg(all(feature = "std", not(loom)))]
+mod parking;
+
 pub use spin::Spin;
 pub use waiters::Waiters;
+
+#[cfg(all(
+    feature = "std",
+    not(loom),
+    any(target_os = "linux", target_os = "android")
+))]
+pub use futex::{Futex, SharedFutex};
+#[cfg(all(feature = "std", not(loom)))]
+pub use os::deadline_after;
+#[cfg(all(feature = "std", not(loom)))]
+pub use parking::Parking;
+
+/// The in-process futex strategy; on std platforms without a Linux futex it is
+/// [`Parking`].
+#[cfg(all(
+    feature = "std",
+    not(loom),
+    not(any(target_os = "linux", target_os = "android"))
+))]
+pub type Futex = Parking;
+
+/// The strategy of every primitive whose strategy parameter is not written: the
+/// sleeping `Futex` with the `std` feature, [`Spin`] without it (see "The strategies,
+/// and the default" in the [module docs](self)).
+///
+/// ```
+/// use conkit_core::semaphore::Semaphore;
+/// use conkit_core::wait::DefaultWait;
+///
+/// // The same type, written both ways.
+/// let sem: Semaphore = Semaphore::new(1);
+/// let same: &Semaphore<DefaultWait> = &sem;
+/// assert!(same.try_acquire());
+/// ```
+#[cfg(all(feature = "std", not(loom), not(target_family = "wasm")))]
+pub type DefaultWait = Futex;
+
+/// The strategy of every primitive whose strategy parameter is not written: the
+/// sleeping `Futex` with the `std` feature, [`Spin`] without it (see "The strategies,
+/// and the default" in the [module docs](self)).
+///
+/// ```
+/// use conkit_core::semaphore::Semaphore;
+/// use conkit_core::wait::DefaultWait;
+///
+/// // The same type, written both ways.
+/// let sem: Semaphore = Semaphore::new(1);
+/// let same: &Semaphore<DefaultWait> = &sem;
+/// assert!(same.try_acquire());
+/// ```
+#[cfg(not(all(feature = "std", not(loom), not(target_family = "wasm"))))]
+pub type DefaultWait = Spin;
 
 use crate::atomic::WaitWord;
 
@@ -75,8 +171,9 @@ pub enum WaitOutcome {
 /// | strategy | crate | sleeps in |
 /// |---|---|---|
 /// | [`Spin`] | `conkit-core` | a bounded spin with backoff (firmware, interrupts enabled) |
-/// | `Futex` | `conkit` | Linux `futex(FUTEX_PRIVATE)` / portable fallback |
-/// | `SharedFutex` | `conkit` | Linux `futex` on `MAP_SHARED` memory (processes) |
+/// | `Futex` | `conkit-core` (feature `std`), re-exported by `conkit::wait` | Linux `futex(FUTEX_PRIVATE)` / portable fallback |
+/// | `SharedFutex` | `conkit-core` (feature `std`, Linux), re-exported by `conkit::wait` | Linux `futex` on `MAP_SHARED` memory (processes) |
+/// | `Parking` | `conkit-core` (feature `std`), re-exported by `conkit::wait` | `std` mutex/condvar buckets |
 /// | `WasmAtomics` | `conkit-wasm-demo` | `memory.atomic.wait32` / `notify` |
 ///
 /// # Contract
@@ -115,5 +212,32 @@ pub trait WaitStrategy {
         for _ in 0..(1u32 << round.min(10)) {
             crate::atomic::spin_hint();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use core::any::TypeId;
+
+    use super::*;
+
+    /// The default follows the `std` feature: spinning without it (firmware), the futex
+    /// with it (wasm and loom keep spinning).
+    #[test]
+    fn default_wait_follows_the_std_feature() {
+        let sleeping = cfg!(all(feature = "std", not(loom), not(target_family = "wasm")));
+        #[cfg(all(feature = "std", not(loom)))]
+        assert_eq!(
+            TypeId::of::<DefaultWait>() == TypeId::of::<Futex>(),
+            sleeping
+        );
+        assert_eq!(
+            TypeId::of::<DefaultWait>() == TypeId::of::<Spin>(),
+            !sleeping
+        );
+        assert_eq!(
+            TypeId::of::<crate::semaphore::Semaphore>(),
+            TypeId::of::<crate::semaphore::Semaphore<DefaultWait>>()
+        );
     }
 }

@@ -1,25 +1,23 @@
 //! [`Queue`], [`LifoQueue`] and [`PriorityQueue`]: Python's three task queues. A bounded
 //! [`Queue`] is the core's lock-free
 //! [`HeapRingQueue`](conkit_core::queue::HeapRingQueue); an unbounded one, and the LIFO
-//! and priority queues, are the core's [`BaseQueue`] over a growable std store (see
-//! [`shared`](super::shared) for the choice and for how blocking and async callers share
-//! one queue).
+//! and priority queues, are the core's [`BaseQueue`](conkit_core::queue::BaseQueue) over
+//! a growable std store (see [`shared`](super::shared) for the choice, for how blocking
+//! and async callers share one queue, and for why `new` is a `const fn`).
 
 use std::fmt;
 use std::future::Future;
-use std::time::Duration;
-
-use conkit_core::lock::Lock;
-use conkit_core::queue::BaseQueue;
+use std::time::{Duration, Instant};
 
 use super::shared::{Core, FifoCore, Shared};
 use super::store::{Lifo, Priority};
-use super::{FixedCapacity, GetError, PutError, ShutDown, TaskDoneError};
+use super::{FixedCapacity, GetError, PutError, TaskDoneError};
+use crate::wait::deadline_after;
 
 macro_rules! python_queue {
     (
         $(#[$doc:meta])*
-        $name:ident, $core:ty, $new_core:expr, $python:literal, $set_maxsize_doc:literal $(, $bound:path)?
+        $name:ident, $core:ty, $python:literal, $set_maxsize_doc:literal $(, $bound:path)?
     ) => {
         $(#[$doc])*
         pub struct $name<T $(: $bound)?> {
@@ -31,31 +29,68 @@ macro_rules! python_queue {
             ///
             /// `maxsize == 0` means unbounded, as Python's `maxsize <= 0`: puts never wait
             /// and never fail with `Full`.
-            pub fn new(maxsize: usize) -> Self {
+            ///
+            /// A `const fn`: the queue can be a `static`, shared by every thread
+            /// without an `Arc`, as Python's module-level `q = queue.Queue()`. Its
+            /// storage is allocated by the first operation.
+            ///
+            /// ```
+            #[doc = concat!("use conkit::queue::", stringify!($name), ";")]
+            ///
+            #[doc = concat!("static JOBS: ", stringify!($name), "<u32> = ", stringify!($name), "::new(10);")]
+            ///
+            /// std::thread::spawn(|| JOBS.put(7).unwrap()).join().unwrap();
+            /// assert_eq!(JOBS.get(), Ok(7));
+            /// ```
+            pub const fn new(maxsize: usize) -> Self {
                 Self {
-                    shared: Shared::new($new_core(maxsize), maxsize),
+                    shared: Shared::new(maxsize),
                 }
             }
 
             /// Puts `item`, waiting while the queue is full (Python's `put(item)`).
             ///
             /// # Errors
-            /// [`ShutDown`] with the item if the queue is or gets shut down before a
-            /// slot frees up.
+            /// [`PutError::ShutDown`] with the item if the queue is or gets shut down
+            /// before a slot frees up (never [`Full`](super::Full): it waits instead).
             #[inline]
-            pub fn put(&self, item: T) -> Result<(), ShutDown<T>> {
+            pub fn put(&self, item: T) -> Result<(), PutError<T>> {
                 self.shared.put(item)
             }
 
             /// Puts `item`, waiting at most `timeout` for a free slot (Python's
-            /// `put(item, timeout=t)`).
+            /// `put(item, timeout=t)`): [`put_until`](Self::put_until) with the deadline
+            /// `now + timeout`.
             ///
             /// # Errors
             /// [`Full`](super::Full) if no slot freed up in time,
             /// [`PutError::ShutDown`] if the queue is or gets shut down; both hand the
             /// item back.
             pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutError<T>> {
-                self.shared.put_timeout(item, timeout)
+                self.put_until(item, deadline_after(timeout))
+            }
+
+            /// Puts `item`, waiting until `deadline` at most for a free slot. The
+            /// deadline is absolute: a caller that waits in several steps (a retry
+            /// loop, a get then a put) keeps one time budget.
+            ///
+            /// # Errors
+            /// [`Full`](super::Full) if no slot freed up in time,
+            /// [`PutError::ShutDown`] if the queue is or gets shut down; both hand the
+            /// item back.
+            ///
+            /// ```
+            #[doc = concat!("use conkit::queue::{Full, ", stringify!($name), "};")]
+            /// use std::time::{Duration, Instant};
+            ///
+            #[doc = concat!("let q = ", stringify!($name), "::new(1);")]
+            /// q.put(1).unwrap();
+            /// let deadline = Instant::now() + Duration::from_millis(5);
+            /// assert_eq!(q.put_until(2, deadline), Err(Full(2))); // nobody made room
+            /// assert!(Instant::now() >= deadline);
+            /// ```
+            pub fn put_until(&self, item: T, deadline: Instant) -> Result<(), PutError<T>> {
+                self.shared.put_until(item, deadline)
             }
 
             /// Puts `item` if there is a free slot, never waiting (Python's
@@ -71,29 +106,56 @@ macro_rules! python_queue {
             /// Takes the next item, waiting while the queue is empty (Python's `get()`).
             ///
             /// # Errors
-            /// [`ShutDown`] once the queue is shut down and empty, or at once after an
-            /// immediate shutdown.
+            /// [`ShutDown`](super::ShutDown) once the queue is shut down and empty, or at
+            /// once after an immediate shutdown (never [`Empty`](super::Empty): it
+            /// waits instead).
             #[inline]
-            pub fn get(&self) -> Result<T, ShutDown> {
+            pub fn get(&self) -> Result<T, GetError> {
                 self.shared.get()
             }
 
             /// Takes the next item, waiting at most `timeout` (Python's
-            /// `get(timeout=t)`). A get that times out never takes an item.
+            /// `get(timeout=t)`): [`get_until`](Self::get_until) with the deadline
+            /// `now + timeout`. A get that times out never takes an item.
             ///
             /// # Errors
             /// [`Empty`](super::Empty) if no item arrived in time;
-            /// [`GetError::ShutDown`] as for [`get`](Self::get).
+            /// [`ShutDown`](super::ShutDown) as for [`get`](Self::get).
             pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError> {
-                self.shared.get_timeout(timeout)
+                self.get_until(deadline_after(timeout))
+            }
+
+            /// Takes the next item, waiting until `deadline` at most. A get that times
+            /// out never takes an item.
+            ///
+            /// # Errors
+            /// [`Empty`](super::Empty) if no item arrived in time;
+            /// [`ShutDown`](super::ShutDown) as for [`get`](Self::get).
+            ///
+            /// ```
+            #[doc = concat!("use conkit::queue::{Empty, ", stringify!($name), "};")]
+            /// use std::time::{Duration, Instant};
+            ///
+            #[doc = concat!("let q: ", stringify!($name), "<u8> = ", stringify!($name), "::new(0);")]
+            /// // One time budget for several gets.
+            /// let deadline = Instant::now() + Duration::from_millis(5);
+            /// let mut got = Vec::new();
+            /// while let Ok(item) = q.get_until(deadline) {
+            ///     got.push(item);
+            /// }
+            /// assert!(got.is_empty());
+            /// assert_eq!(q.get_until(deadline), Err(Empty));
+            /// ```
+            pub fn get_until(&self, deadline: Instant) -> Result<T, GetError> {
+                self.shared.get_until(deadline)
             }
 
             /// Takes the next item if there is one, never waiting (Python's
             /// `get_nowait()` = `get(block=False)`).
             ///
             /// # Errors
-            /// [`Empty`](super::Empty) when there is no item; [`GetError::ShutDown`] as
-            /// for [`get`](Self::get).
+            /// [`Empty`](super::Empty) when there is no item;
+            /// [`ShutDown`](super::ShutDown) as for [`get`](Self::get).
             #[inline]
             pub fn get_nowait(&self) -> Result<T, GetError> {
                 self.shared.get_nowait()
@@ -118,7 +180,13 @@ macro_rules! python_queue {
             /// [`join`](Self::join) waiting at most `timeout`: `true` if all tasks were
             /// done in time. (An extension: Python's `join` has no timeout.)
             pub fn join_timeout(&self, timeout: Duration) -> bool {
-                self.shared.join_timeout(timeout)
+                self.join_until(deadline_after(timeout))
+            }
+
+            /// [`join`](Self::join) waiting until `deadline` at most: `true` if all tasks
+            /// were done in time. (An extension: Python's `join` has no timeout.)
+            pub fn join_until(&self, deadline: Instant) -> bool {
+                self.shared.join_until(deadline)
             }
 
             /// Shuts the queue down (Python 3.13's `shutdown(immediate)`), waking every
@@ -188,8 +256,9 @@ macro_rules! python_queue {
             /// half-put, and loses no wake-up meant for another waiter.
             ///
             /// # Errors
-            /// [`ShutDown`] with the item if the queue is or gets shut down first.
-            pub fn put_async(&self, item: T) -> impl Future<Output = Result<(), ShutDown<T>>> + '_ {
+            /// [`PutError::ShutDown`] with the item if the queue is or gets shut down
+            /// first.
+            pub fn put_async(&self, item: T) -> impl Future<Output = Result<(), PutError<T>>> + '_ {
                 self.shared.put_async(item)
             }
 
@@ -200,8 +269,8 @@ macro_rules! python_queue {
             /// loses no wake-up meant for another waiter.
             ///
             /// # Errors
-            /// [`ShutDown`] as for [`get`](Self::get).
-            pub fn get_async(&self) -> impl Future<Output = Result<T, ShutDown>> + '_ {
+            /// [`ShutDown`](super::ShutDown) as for [`get`](Self::get).
+            pub fn get_async(&self) -> impl Future<Output = Result<T, GetError>> + '_ {
                 self.shared.get_async()
             }
 
@@ -230,8 +299,9 @@ macro_rules! python_queue {
 python_queue!(
     /// A first-in, first-out task queue (Python's `queue.Queue`).
     ///
-    /// Share it between threads by reference (`std::thread::scope`) or in an `Arc`; the
-    /// same queue can also be awaited ([`put_async`](Self::put_async),
+    /// Share it between threads by reference (`std::thread::scope`), in an `Arc`, or as
+    /// a `static` ([`new`](Self::new) is a `const fn`); the same queue can also be
+    /// awaited ([`put_async`](Self::put_async),
     /// [`get_async`](Self::get_async)). See the [module docs](super) for the mapping
     /// of Python's `block`/`timeout` arguments to methods.
     ///
@@ -254,7 +324,59 @@ python_queue!(
     /// });
     /// assert!(q.empty());
     /// ```
-    Queue, FifoCore<T>, FifoCore::new, "queue.Queue",
+    ///
+    /// # Async (tokio, or any executor)
+    /// The same queue is awaited with [`put_async`](Self::put_async),
+    /// [`get_async`](Self::get_async) and [`join_async`](Self::join_async): a task that
+    /// waits gives its thread back to the runtime, and is woken by every put and get,
+    /// whether a task or a thread made it (Python needs two classes for this,
+    /// `queue.Queue` and `asyncio.Queue`). Producer and consumer tasks on tokio's
+    /// current-thread runtime, then a blocking thread feeding a task:
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use conkit::queue::Queue;
+    ///
+    /// #[tokio::main(flavor = "current_thread")]
+    /// async fn main() {
+    ///     // Two tasks on one thread: the producer waits while 2 items are queued.
+    ///     let q = Arc::new(Queue::new(2));
+    ///     let producer = tokio::spawn({
+    ///         let q = Arc::clone(&q);
+    ///         async move {
+    ///             for i in 0..5 {
+    ///                 q.put_async(i).await.unwrap();
+    ///             }
+    ///             q.shutdown(false); // the consumer's get fails once it has drained
+    ///         }
+    ///     });
+    ///     let mut got = Vec::new();
+    ///     while let Ok(i) = q.get_async().await {
+    ///         got.push(i);
+    ///     }
+    ///     producer.await.unwrap();
+    ///     assert_eq!(got, [0, 1, 2, 3, 4]);
+    ///
+    ///     // A thread and a task on the same queue: the thread blocks in `put` and
+    ///     // `join`, the task awaits `get_async` and marks each item done.
+    ///     let q = Arc::new(Queue::new(1));
+    ///     let thread = std::thread::spawn({
+    ///         let q = Arc::clone(&q);
+    ///         move || {
+    ///             for job in ["fetch", "parse", "store"] {
+    ///                 q.put(job).unwrap();
+    ///             }
+    ///             q.join(); // released by the task's last task_done
+    ///         }
+    ///     });
+    ///     for want in ["fetch", "parse", "store"] {
+    ///         assert_eq!(q.get_async().await, Ok(want));
+    ///         q.task_done().unwrap();
+    ///     }
+    ///     thread.join().unwrap();
+    /// }
+    /// ```
+    Queue, FifoCore<T>, "queue.Queue",
     "# Errors\n\
      [`FixedCapacity`] (nothing changed) for a queue created bounded, which runs on the \
      lock-free ring ([`HeapRingQueue`](conkit_core::queue::HeapRingQueue)): its slots are \
@@ -289,7 +411,7 @@ python_queue!(
     /// assert_eq!(q.get_nowait(), Ok(3));
     /// assert_eq!(q.get_nowait(), Ok(2));
     /// ```
-    LifoQueue, Core<Lifo<T>>, |m| BaseQueue::with_store(Lifo::new(m), Lock::new()), "queue.LifoQueue",
+    LifoQueue, Core<Lifo<T>>, "queue.LifoQueue",
     "# Errors\n\
      Never: the store is a growable `Vec` (the `Result` is [`Queue::set_maxsize`]'s)."
 );
@@ -318,8 +440,7 @@ python_queue!(
     /// q.put((3, "lunch")).unwrap();
     /// assert_eq!(q.get_nowait(), Ok((1, "fix the build")));
     /// ```
-    PriorityQueue, Core<Priority<T>>, |m| BaseQueue::with_store(Priority::new(m), Lock::new()),
-    "queue.PriorityQueue",
+    PriorityQueue, Core<Priority<T>>, "queue.PriorityQueue",
     "# Errors\n\
      Never: the store is a growable `Vec` (the `Result` is [`Queue::set_maxsize`]'s).",
     Ord

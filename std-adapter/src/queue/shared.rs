@@ -38,17 +38,17 @@
 
 use std::num::NonZeroUsize;
 use std::sync::atomic::{fence, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
+use std::time::Instant;
 
 use conkit_core::asynch::Async;
 use conkit_core::lock::Lock;
 use conkit_core::queue::{
-    BaseQueue, FixedCapacity, GetError, HeapRingQueue, PutError, QueueStore, ShutDown,
-    TaskDoneError,
+    BaseQueue, FixedCapacity, GetError, HeapRingQueue, PutError, QueueStore, TaskDoneError,
 };
 
-use super::store::Fifo;
-use crate::wait::{deadline_after, Futex};
+use super::store::{Fifo, NewStore};
+use crate::wait::Futex;
 
 /// Tasks that can park on one queue at the same time; more busy-poll (see
 /// [`conkit_core::asynch`]) instead of sleeping, still correctly.
@@ -73,10 +73,10 @@ const RING_ALWAYS: usize = 1024;
 /// have them as inherent methods; this trait lets [`Shared`] hold either).
 pub(crate) trait Backend {
     type Item;
-    fn put(&self, item: Self::Item) -> Result<(), ShutDown<Self::Item>>;
+    fn put(&self, item: Self::Item) -> Result<(), PutError<Self::Item>>;
     fn put_until(&self, item: Self::Item, deadline: Instant) -> Result<(), PutError<Self::Item>>;
     fn put_nowait(&self, item: Self::Item) -> Result<(), PutError<Self::Item>>;
-    fn get(&self) -> Result<Self::Item, ShutDown>;
+    fn get(&self) -> Result<Self::Item, GetError>;
     fn get_until(&self, deadline: Instant) -> Result<Self::Item, GetError>;
     fn get_nowait(&self) -> Result<Self::Item, GetError>;
     fn task_done(&self) -> Result<(), TaskDoneError>;
@@ -99,7 +99,7 @@ macro_rules! forward_backend {
         impl<$($g $(: $b)?),*> Backend for $ty {
             type Item = $item;
             #[inline]
-            fn put(&self, item: $item) -> Result<(), ShutDown<$item>> {
+            fn put(&self, item: $item) -> Result<(), PutError<$item>> {
                 <$ty>::put(self, item)
             }
             #[inline]
@@ -111,7 +111,7 @@ macro_rules! forward_backend {
                 <$ty>::put_nowait(self, item)
             }
             #[inline]
-            fn get(&self) -> Result<$item, ShutDown> {
+            fn get(&self) -> Result<$item, GetError> {
                 <$ty>::get(self)
             }
             #[inline]
@@ -160,6 +160,26 @@ forward_backend!(
     impl<S: QueueStore> for Core<S>, item = S::Item, set_maxsize = Core::<S>::set_maxsize
 );
 forward_backend!(impl<T> for RingCore<T>, item = T, set_maxsize = ring_set_maxsize);
+
+/// A backend [`Shared`] can build by itself, on first use, from Python's `maxsize`
+/// (`0` = unbounded).
+pub(crate) trait Create {
+    fn create(maxsize: usize) -> Self;
+}
+
+/// LIFO, priority and [`SimpleQueue`](super::SimpleQueue)'s FIFO: the lock-based queue
+/// over a growable store.
+impl<S: NewStore> Create for Core<S> {
+    fn create(maxsize: usize) -> Self {
+        BaseQueue::with_store(S::with_maxsize(maxsize), Lock::new())
+    }
+}
+
+impl<T> Create for FifoCore<T> {
+    fn create(maxsize: usize) -> Self {
+        FifoCore::new(maxsize)
+    }
+}
 
 /// The ring's slots are allocated once, for the capacity it was made with, and a
 /// lock-free ring cannot be resized under its users: only that capacity is accepted.
@@ -211,7 +231,7 @@ macro_rules! dispatch {
 impl<T> Backend for FifoCore<T> {
     type Item = T;
     #[inline]
-    fn put(&self, item: T) -> Result<(), ShutDown<T>> {
+    fn put(&self, item: T) -> Result<(), PutError<T>> {
         dispatch!(self, q => q.put(item))
     }
     #[inline]
@@ -223,7 +243,7 @@ impl<T> Backend for FifoCore<T> {
         dispatch!(self, q => q.put_nowait(item))
     }
     #[inline]
-    fn get(&self) -> Result<T, ShutDown> {
+    fn get(&self) -> Result<T, GetError> {
         dispatch!(self, q => q.get())
     }
     #[inline]
@@ -268,9 +288,18 @@ impl<T> Backend for FifoCore<T> {
 
 /// One queue: the core queue, its async wrapper, and the count of async operations in
 /// progress (see the module docs).
+///
+/// The core queue is built on first use (`OnceLock`), so that [`Shared::new`], and with
+/// it every queue's `new`, is a `const fn`: a queue can be a `static`, as Python's
+/// module-level `q = queue.Queue()`. A bounded FIFO queue's ring allocates its slots
+/// for a `maxsize` only known at run time, which a `const fn` cannot do. The cost on
+/// every operation is one load (`Acquire`) and a branch that is always taken the same
+/// way.
 pub(crate) struct Shared<B: Backend> {
-    q: Async<B, ASYNC_SLOTS>,
+    q: OnceLock<Async<B, ASYNC_SLOTS>>,
     async_waiting: AtomicUsize,
+    /// The `maxsize` the queue was created with: what the core queue is built for.
+    created_with: usize,
     /// Python's `maxsize` (`0` = unbounded); changed by [`set_maxsize`](Self::set_maxsize).
     maxsize: AtomicUsize,
 }
@@ -295,18 +324,38 @@ impl Drop for AsyncWaiter<'_> {
     }
 }
 
-impl<B: Backend> Shared<B> {
-    pub(crate) fn new(core: B, maxsize: usize) -> Self {
+impl<B: Backend + Create> Shared<B> {
+    /// A queue of Python's `maxsize` (`0` = unbounded); nothing is allocated until it is
+    /// first used.
+    pub(crate) const fn new(maxsize: usize) -> Self {
         Self {
-            q: Async::new(core),
+            q: OnceLock::new(),
             async_waiting: AtomicUsize::new(0),
+            created_with: maxsize,
             maxsize: AtomicUsize::new(maxsize),
         }
     }
 
+    /// The core queue and its async wrapper, built by the first caller.
+    #[inline]
+    fn q(&self) -> &Async<B, ASYNC_SLOTS> {
+        match self.q.get() {
+            Some(q) => q,
+            None => self.init(),
+        }
+    }
+
+    /// The first use: builds the core queue (once, whoever calls first).
+    #[cold]
+    #[inline(never)]
+    fn init(&self) -> &Async<B, ASYNC_SLOTS> {
+        self.q
+            .get_or_init(|| Async::new(B::create(self.created_with)))
+    }
+
     #[inline]
     fn core(&self) -> &B {
-        self.q.inner()
+        self.q().inner()
     }
 
     /// After a state change made by a blocking operation: wake the parked tasks, if an
@@ -314,8 +363,16 @@ impl<B: Backend> Shared<B> {
     #[inline]
     fn changed(&self) {
         if self.async_waiting.load(Ordering::SeqCst) != 0 {
-            self.q.wakers().wake_all();
+            self.wake_tasks();
         }
+    }
+
+    /// Wakes the parked tasks (off the hot path: only while an async operation is in
+    /// progress).
+    #[cold]
+    #[inline(never)]
+    fn wake_tasks(&self) {
+        self.q().wakers().wake_all();
     }
 
     #[inline]
@@ -329,16 +386,16 @@ impl<B: Backend> Shared<B> {
     // Blocking forms: the core queue's waits run the adaptive spin-then-yield phase of
     // `Futex` (see `crate::wait`) before they sleep.
     #[inline]
-    pub(crate) fn put(&self, item: B::Item) -> Result<(), ShutDown<B::Item>> {
+    pub(crate) fn put(&self, item: B::Item) -> Result<(), PutError<B::Item>> {
         self.done(self.core().put(item))
     }
 
-    pub(crate) fn put_timeout(
+    pub(crate) fn put_until(
         &self,
         item: B::Item,
-        timeout: Duration,
+        deadline: Instant,
     ) -> Result<(), PutError<B::Item>> {
-        self.done(self.core().put_until(item, deadline_after(timeout)))
+        self.done(self.core().put_until(item, deadline))
     }
 
     #[inline]
@@ -347,12 +404,12 @@ impl<B: Backend> Shared<B> {
     }
 
     #[inline]
-    pub(crate) fn get(&self) -> Result<B::Item, ShutDown> {
+    pub(crate) fn get(&self) -> Result<B::Item, GetError> {
         self.done(self.core().get())
     }
 
-    pub(crate) fn get_timeout(&self, timeout: Duration) -> Result<B::Item, GetError> {
-        self.done(self.core().get_until(deadline_after(timeout)))
+    pub(crate) fn get_until(&self, deadline: Instant) -> Result<B::Item, GetError> {
+        self.done(self.core().get_until(deadline))
     }
 
     #[inline]
@@ -368,14 +425,14 @@ impl<B: Backend> Shared<B> {
         self.core().join();
     }
 
-    pub(crate) fn join_timeout(&self, timeout: Duration) -> bool {
-        self.core().join_until(deadline_after(timeout))
+    pub(crate) fn join_until(&self, deadline: Instant) -> bool {
+        self.core().join_until(deadline)
     }
 
     pub(crate) fn shutdown(&self, immediate: bool) {
         // The core wakes every thread; then every parked task.
         self.core().shutdown(immediate);
-        self.q.wakers().wake_all();
+        self.q().wakers().wake_all();
     }
 
     pub(crate) fn is_shutdown(&self) -> bool {
@@ -404,7 +461,7 @@ impl<B: Backend> Shared<B> {
         let capacity = if maxsize == 0 { usize::MAX } else { maxsize };
         self.core().set_maxsize(capacity)?;
         self.maxsize.store(maxsize, Ordering::SeqCst);
-        self.q.wakers().wake_all();
+        self.q().wakers().wake_all();
         Ok(())
     }
 
@@ -427,7 +484,7 @@ impl<B: Backend> Shared<B> {
         let _counted = AsyncWaiter::enter(&self.async_waiting);
         let result = std::future::poll_fn(|cx| {
             let mut in_flight = false;
-            let poll = self.q.wakers().poll_until(cx, || attempt(&mut in_flight));
+            let poll = self.q().wakers().poll_until(cx, || attempt(&mut in_flight));
             if poll.is_pending() && in_flight {
                 cx.waker().wake_by_ref();
             }
@@ -435,16 +492,14 @@ impl<B: Backend> Shared<B> {
         })
         .await;
         if result.is_ok() {
-            self.q.wakers().wake_all();
+            self.q().wakers().wake_all();
         }
         result
     }
 
-    pub(crate) async fn put_async(&self, item: B::Item) -> Result<(), ShutDown<B::Item>> {
+    pub(crate) async fn put_async(&self, item: B::Item) -> Result<(), PutError<B::Item>> {
         let mut pending = Some(item);
         self.changing(|in_flight| match self.core().put_nowait(pending.take()?) {
-            Ok(()) => Some(Ok(())),
-            Err(PutError::ShutDown(item)) => Some(Err(ShutDown(item))),
             Err(PutError::Full(item)) => {
                 pending = Some(item);
                 // A getter in flight in the next slot?
@@ -452,19 +507,19 @@ impl<B: Backend> Shared<B> {
                 *in_flight = maxsize != 0 && self.core().qsize() < maxsize;
                 None
             }
+            other => Some(other),
         })
         .await
     }
 
-    pub(crate) async fn get_async(&self) -> Result<B::Item, ShutDown> {
+    pub(crate) async fn get_async(&self) -> Result<B::Item, GetError> {
         self.changing(|in_flight| match self.core().get_nowait() {
-            Ok(item) => Some(Ok(item)),
-            Err(GetError::ShutDown) => Some(Err(ShutDown(()))),
             Err(GetError::Empty) => {
                 // A put in flight in the next slot?
                 *in_flight = self.core().qsize() > 0;
                 None
             }
+            other => Some(other),
         })
         .await
     }
@@ -472,7 +527,7 @@ impl<B: Backend> Shared<B> {
     pub(crate) async fn join_async(&self) {
         let _counted = AsyncWaiter::enter(&self.async_waiting);
         std::future::poll_fn(|cx| {
-            self.q
+            self.q()
                 .wakers()
                 .poll_until(cx, || (self.core().unfinished_tasks() == 0).then_some(()))
         })

@@ -8,21 +8,19 @@
 //! `task_done` bookkeeping is not exposed.
 
 use std::fmt;
-use std::time::Duration;
-
-use conkit_core::lock::Lock;
-use conkit_core::queue::BaseQueue;
+use std::time::{Duration, Instant};
 
 use super::shared::{Core, Shared};
 use super::store::Fifo;
 use super::GetError;
+use crate::wait::deadline_after;
 
 /// An unbounded first-in, first-out queue without `task_done`/`join` (Python's
 /// `queue.SimpleQueue`).
 ///
 /// ```
 /// use conkit::queue::SimpleQueue;
-/// use std::time::Duration;
+/// use std::time::{Duration, Instant};
 ///
 /// let q = SimpleQueue::new();
 /// std::thread::scope(|s| {
@@ -42,10 +40,19 @@ pub struct SimpleQueue<T> {
 
 impl<T> SimpleQueue<T> {
     /// An empty queue (Python's `queue.SimpleQueue()`).
-    pub fn new() -> Self {
-        Self {
-            q: Shared::new(BaseQueue::with_store(Fifo::new(0), Lock::new()), 0),
-        }
+    ///
+    /// A `const fn`: the queue can be a `static` (its storage is allocated by the first
+    /// operation).
+    ///
+    /// ```
+    /// use conkit::queue::SimpleQueue;
+    ///
+    /// static LOG: SimpleQueue<&str> = SimpleQueue::new();
+    /// LOG.put("started");
+    /// assert_eq!(LOG.get(), "started");
+    /// ```
+    pub const fn new() -> Self {
+        Self { q: Shared::new(0) }
     }
 
     /// Puts `item`; never waits and never fails (Python's `put(item)`: the queue is
@@ -71,13 +78,34 @@ impl<T> SimpleQueue<T> {
         }
     }
 
-    /// Takes the next item, waiting at most `timeout` (Python's `get(timeout=t)`). A get
-    /// that times out never takes an item.
+    /// Takes the next item, waiting at most `timeout` (Python's `get(timeout=t)`):
+    /// [`get_until`](Self::get_until) with the deadline `now + timeout`. A get that
+    /// times out never takes an item.
     ///
     /// # Errors
     /// [`Empty`](super::Empty) if no item arrived in time (the only error).
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError> {
-        self.q.get_timeout(timeout)
+        self.get_until(deadline_after(timeout))
+    }
+
+    /// Takes the next item, waiting until `deadline` at most. A get that times out never
+    /// takes an item.
+    ///
+    /// # Errors
+    /// [`Empty`](super::Empty) if no item arrived in time (the only error).
+    ///
+    /// ```
+    /// use conkit::queue::{Empty, SimpleQueue};
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let q = SimpleQueue::new();
+    /// q.put("job");
+    /// let deadline = Instant::now() + Duration::from_millis(5);
+    /// assert_eq!(q.get_until(deadline), Ok("job"));
+    /// assert_eq!(q.get_until(deadline), Err(Empty));
+    /// ```
+    pub fn get_until(&self, deadline: Instant) -> Result<T, GetError> {
+        self.q.get_until(deadline)
     }
 
     /// Takes the next item if there is one, never waiting (Python's `get_nowait()`).

@@ -49,6 +49,12 @@ fn maxsize_of(capacity: usize) -> usize {
     }
 }
 
+/// A store built from Python's `maxsize` (`0` = unbounded): how the queues create
+/// their store on first use.
+pub(crate) trait NewStore: QueueStore {
+    fn with_maxsize(maxsize: usize) -> Self;
+}
+
 macro_rules! store {
     ($(#[$doc:meta])* $name:ident, $inner:ty, $push:expr, $pop:expr $(, $bound:path)?) => {
         $(#[$doc])*
@@ -81,6 +87,12 @@ macro_rules! store {
             /// Items already stored stay, even beyond a smaller bound.
             pub fn set_maxsize(&mut self, maxsize: usize) {
                 self.maxsize = maxsize;
+            }
+        }
+
+        impl<T $(: $bound)?> NewStore for $name<T> {
+            fn with_maxsize(maxsize: usize) -> Self {
+                Self::new(maxsize)
             }
         }
 

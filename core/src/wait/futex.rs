@@ -10,24 +10,48 @@
 //!
 //! Reference: futex(2), and Ulrich Drepper, "Futexes Are Tricky" (2011).
 
-use std::ptr;
+use core::ptr;
 use std::time::Instant;
 
-use conkit_core::wait::{WaitOutcome, WaitStrategy};
-use conkit_core::WaitWord;
+use super::os::remaining;
+use super::{WaitOutcome, WaitStrategy};
+use crate::atomic::WaitWord;
 
-use super::remaining;
-
-/// Sleeps in the Linux kernel's process-private futex (threads of one process).
+/// Sleeps in the Linux kernel's process-private futex (threads of one process): the
+/// [`DefaultWait`](super::DefaultWait) of every primitive on Linux with the `std`
+/// feature.
 ///
-/// Zero-sized: it is only ever a type parameter of a `conkit-core` primitive.
+/// Zero-sized: it is only ever a type parameter of a primitive.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use conkit_core::event::Event;
+/// use conkit_core::wait::Futex;
+///
+/// let ev: Event<Futex> = Event::new();
+/// std::thread::scope(|s| {
+///     s.spawn(|| ev.set());
+///     // Sleeps in the kernel (after a short spin) until the set wakes it.
+///     assert!(ev.wait_until(Instant::now() + Duration::from_secs(10)));
+/// });
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Futex;
 
 /// Sleeps in the Linux kernel's shared futex: for words in memory mapped by several
 /// processes (`MAP_SHARED`), e.g. a process-shared lock or semaphore.
 ///
-/// Zero-sized: it is only ever a type parameter of a `conkit-core` primitive.
+/// Zero-sized: it is only ever a type parameter of a primitive.
+///
+/// ```
+/// use conkit_core::semaphore::Semaphore;
+/// use conkit_core::wait::SharedFutex;
+///
+/// // In a real program this semaphore lives in a `MAP_SHARED` mapping.
+/// let sem: Semaphore<SharedFutex> = Semaphore::new(1);
+/// assert!(sem.try_acquire());
+/// sem.release().unwrap();
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SharedFutex;
 
@@ -85,11 +109,11 @@ macro_rules! futex_strategy {
     ($ty:ident, private = $private:expr) => {
         impl WaitStrategy for $ty {
             type Deadline = Instant;
-            const RELAX_ROUNDS: u32 = super::RELAX_ROUNDS;
+            const RELAX_ROUNDS: u32 = super::os::RELAX_ROUNDS;
 
             #[inline]
             fn relax(round: u32) {
-                super::relax(round);
+                super::os::relax(round);
             }
 
             #[inline]
@@ -116,7 +140,7 @@ futex_strategy!(SharedFutex, private = false);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::Ordering;
+    use crate::atomic::Ordering;
     use std::sync::Arc;
     use std::thread;
     use std::time::Duration;

@@ -8,19 +8,29 @@
 //! and the sleep. Words that share a bucket wake each other spuriously, which the
 //! contract allows (callers re-check their condition).
 
-use std::sync::atomic::Ordering;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-use conkit_core::wait::{WaitOutcome, WaitStrategy};
-use conkit_core::WaitWord;
-
-use super::remaining;
+use super::os::remaining;
+use super::{WaitOutcome, WaitStrategy};
+use crate::atomic::{Ordering, WaitWord};
 
 /// Sleeps on a condition variable from a global table keyed by the word's address.
 ///
-/// Works on every std platform; on Linux prefer [`Futex`](super::Futex) (one syscall,
-/// no bucket lock). Not usable across processes.
+/// Works on every std platform (the [`DefaultWait`](super::DefaultWait) of std
+/// platforms without a Linux futex); on Linux prefer [`Futex`](super::Futex) (one
+/// syscall, no bucket lock). Not usable across processes.
+///
+/// ```
+/// use conkit_core::semaphore::Semaphore;
+/// use conkit_core::wait::Parking;
+///
+/// let sem: Semaphore<Parking> = Semaphore::new(0);
+/// std::thread::scope(|s| {
+///     s.spawn(|| sem.release().unwrap());
+///     sem.acquire(); // sleeps on a std condition variable until the release
+/// });
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Parking;
 
@@ -53,11 +63,11 @@ fn lock(b: &Bucket) -> MutexGuard<'_, ()> {
 
 impl WaitStrategy for Parking {
     type Deadline = Instant;
-    const RELAX_ROUNDS: u32 = super::RELAX_ROUNDS;
+    const RELAX_ROUNDS: u32 = super::os::RELAX_ROUNDS;
 
     #[inline]
     fn relax(round: u32) {
-        super::relax(round);
+        super::os::relax(round);
     }
 
     fn wait(word: &WaitWord, expected: u32, deadline: Option<Instant>) -> WaitOutcome {
@@ -108,6 +118,7 @@ mod tests {
     use std::sync::Arc;
     use std::thread;
     use std::time::Duration;
+    use std::vec::Vec;
 
     #[test]
     fn wait_returns_at_once_when_the_word_differs() {
