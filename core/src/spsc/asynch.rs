@@ -1,0 +1,225 @@
+//! The async front end (feature `async`): [`AsyncProducer`], [`AsyncConsumer`].
+
+use core::fmt;
+use core::ops::Deref;
+
+use super::{Consumer, PopError, Producer, PushError, SpscRing};
+use crate::asynch::{Async, WakerSet};
+use crate::wait::{DefaultWait, WaitStrategy};
+
+impl<T, const N: usize, W: WaitStrategy, const K: usize> Async<SpscRing<T, N, W>, K> {
+    /// Splits into async producer and consumer handles (see [`SpscRing::split`]).
+    ///
+    /// ```
+    /// use conkit_core::asynch::Async;
+    /// use conkit_core::spsc::SpscRing;
+    ///
+    /// let mut ring: Async<SpscRing<u8, 4>> = Async::new(SpscRing::new());
+    /// let (mut tx, mut rx) = ring.split();
+    /// let fut = async move {
+    ///     tx.push(7).await.unwrap();
+    ///     assert_eq!(rx.pop().await, Ok(7));
+    /// };
+    /// # let _ = fut;
+    /// ```
+    pub fn split(&mut self) -> (AsyncProducer<'_, T, N, W, K>, AsyncConsumer<'_, T, N, W, K>) {
+        let wakers = self.wakers();
+        // SAFETY: `&mut self` proves that no other handle of the inner ring exists
+        // (same argument as `SpscRing::split`: the only other ways to get handles
+        // are a `split` borrowing this wrapper mutably and a `take` needing a
+        // `&'static` shared borrow).
+        let (p, c) = unsafe { self.inner().split_unchecked() };
+        (
+            AsyncProducer { inner: p, wakers },
+            AsyncConsumer { inner: c, wakers },
+        )
+    }
+
+    /// Hands out the async handles of a `static` ring exactly once (shares the
+    /// once-flag of [`SpscRing::take`]).
+    #[allow(clippy::type_complexity)]
+    pub fn take(
+        &'static self,
+    ) -> Option<(
+        AsyncProducer<'static, T, N, W, K>,
+        AsyncConsumer<'static, T, N, W, K>,
+    )> {
+        let wakers = self.wakers();
+        self.inner().take().map(|(p, c)| {
+            (
+                AsyncProducer { inner: p, wakers },
+                AsyncConsumer { inner: c, wakers },
+            )
+        })
+    }
+}
+
+/// The async writing handle: a [`Producer`] plus the wrapper's waker set.
+///
+/// Read-only queries (`len`, `is_full`, `is_abandoned`, …) come from the inner
+/// [`Producer`] through `Deref`. Every state change made through this handle wakes
+/// the tasks parked on the ring. Dropping it wakes them too (the consumer's `pop`
+/// then returns `Disconnected` once the ring is drained).
+pub struct AsyncProducer<'a, T, const N: usize, W: WaitStrategy = DefaultWait, const K: usize = 4> {
+    inner: Producer<'a, T, N, W>,
+    wakers: &'a WakerSet<K>,
+}
+
+impl<'a, T, const N: usize, W: WaitStrategy, const K: usize> AsyncProducer<'a, T, N, W, K> {
+    /// Pushes `v`, waiting asynchronously while the ring is full, then wakes the
+    /// consumer.
+    ///
+    /// Fails with [`PushError::Disconnected`] if the consumer is gone.
+    ///
+    /// Cancellation safety: the item is moved into the ring in the same poll that
+    /// completes the future. A future dropped before completing has not touched the
+    /// ring: the item is dropped with the future, never half-pushed or duplicated.
+    pub async fn push(&mut self, v: T) -> Result<(), PushError<T>> {
+        if self.inner.is_abandoned() {
+            return Err(PushError::Disconnected(v));
+        }
+        let wakers = self.wakers;
+        let producer = &mut self.inner;
+        let room = core::future::poll_fn(|cx| wakers.poll_until(cx, || producer.poll_room())).await;
+        if !room {
+            return Err(PushError::Disconnected(v));
+        }
+        // SAFETY: `poll_room` saw a free slot; only we can fill it, and nothing ran
+        // in between (no await point).
+        unsafe { self.inner.write_one(v) };
+        self.wakers.wake_all();
+        Ok(())
+    }
+
+    /// [`Producer::try_push`], waking the consumer on success.
+    pub fn try_push(&mut self, v: T) -> Result<(), PushError<T>> {
+        self.inner.try_push(v)?;
+        self.wakers.wake_all();
+        Ok(())
+    }
+
+    /// [`Producer::push_slice`], waking the consumer if anything was pushed.
+    pub fn push_slice(&mut self, src: &[T]) -> usize
+    where
+        T: Copy,
+    {
+        let n = self.inner.push_slice(src);
+        if n > 0 {
+            self.wakers.wake_all();
+        }
+        n
+    }
+
+    /// Wakes the tasks parked on the ring.
+    pub fn notify(&self) {
+        self.wakers.wake_all();
+    }
+}
+
+impl<'a, T, const N: usize, W: WaitStrategy, const K: usize> Deref
+    for AsyncProducer<'a, T, N, W, K>
+{
+    type Target = Producer<'a, T, N, W>;
+    fn deref(&self) -> &Self::Target {
+        &self.inner
+    }
+}
+
+impl<T, const N: usize, W: WaitStrategy, const K: usize> Drop for AsyncProducer<'_, T, N, W, K> {
+    fn drop(&mut self) {
+        // Mark the ring abandoned before waking, so woken tasks see it.
+        self.inner.abandon();
+        self.wakers.wake_all();
+    }
+}
+
+impl<T, const N: usize, W: WaitStrategy, const K: usize> fmt::Debug
+    for AsyncProducer<'_, T, N, W, K>
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("AsyncProducer").field(&self.inner).finish()
+    }
+}
+
+/// The async reading handle: a [`Consumer`] plus the wrapper's waker set.
+///
+/// Read-only queries (`len`, `peek`, `is_abandoned`, …) come from the inner
+/// [`Consumer`] through `Deref`. Every state change made through this handle wakes
+/// the tasks parked on the ring. Dropping it wakes them too (the producer's `push`
+/// then returns `Disconnected`).
+pub struct AsyncConsumer<'a, T, const N: usize, W: WaitStrategy = DefaultWait, const K: usize = 4> {
+    inner: Consumer<'a, T, N, W>,
+    wakers: &'a WakerSet<K>,
+}
+
+impl<'a, T, const N: usize, W: WaitStrategy, const K: usize> AsyncConsumer<'a, T, N, W, K> {
+    /// Pops the oldest item, waiting asynchronously while the ring is empty, then
+    /// wakes the producer.
+    ///
+    /// Fails only with [`PopError::Disconnected`] (empty and the producer is gone).
+    ///
+    /// Cancellation safety: the item is taken out of the ring in the same poll that
+    /// completes the future, so a dropped future never loses an item.
+    pub async fn pop(&mut self) -> Result<T, PopError> {
+        let wakers = self.wakers;
+        let consumer = &mut self.inner;
+        let available =
+            core::future::poll_fn(|cx| wakers.poll_until(cx, || consumer.poll_item())).await;
+        if !available {
+            return Err(PopError::Disconnected);
+        }
+        // SAFETY: `poll_item` saw an item; only we can take it, and nothing ran in
+        // between (no await point).
+        let v = unsafe { self.inner.read_one() };
+        self.wakers.wake_all();
+        Ok(v)
+    }
+
+    /// [`Consumer::try_pop`], waking the producer on success.
+    pub fn try_pop(&mut self) -> Result<T, PopError> {
+        let v = self.inner.try_pop()?;
+        self.wakers.wake_all();
+        Ok(v)
+    }
+
+    /// [`Consumer::pop_slice`], waking the producer if anything was popped.
+    pub fn pop_slice(&mut self, dst: &mut [T]) -> usize
+    where
+        T: Copy,
+    {
+        let n = self.inner.pop_slice(dst);
+        if n > 0 {
+            self.wakers.wake_all();
+        }
+        n
+    }
+
+    /// Wakes the tasks parked on the ring.
+    pub fn notify(&self) {
+        self.wakers.wake_all();
+    }
+}
+
+impl<'a, T, const N: usize, W: WaitStrategy, const K: usize> Deref
+    for AsyncConsumer<'a, T, N, W, K>
+{
+    type Target = Consumer<'a, T, N, W>;
+    fn deref(&self) -> &Self::Target {
+        &self.inner
+    }
+}
+
+impl<T, const N: usize, W: WaitStrategy, const K: usize> Drop for AsyncConsumer<'_, T, N, W, K> {
+    fn drop(&mut self) {
+        self.inner.abandon();
+        self.wakers.wake_all();
+    }
+}
+
+impl<T, const N: usize, W: WaitStrategy, const K: usize> fmt::Debug
+    for AsyncConsumer<'_, T, N, W, K>
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("AsyncConsumer").field(&self.inner).finish()
+    }
+}

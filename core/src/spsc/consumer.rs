@@ -1,0 +1,249 @@
+//! The reading handle, [`Consumer`].
+
+use core::fmt;
+
+use crate::atomic::Ordering;
+use crate::wait::{DefaultWait, WaitStrategy};
+
+#[cfg(not(loom))]
+use super::chunks::ReadChunk;
+#[cfg(not(loom))]
+use super::ChunkError;
+use super::{PopError, SpscRing};
+
+/// The reading handle of an [`SpscRing`] (unique: obtained from
+/// [`SpscRing::split`] or [`SpscRing::take`]).
+///
+/// It is `Send` when `T: Send` (and `Sync` only when also `T: Sync`, because
+/// [`peek`](Self::peek) hands out `&T`). Dropping it marks the ring abandoned and wakes
+/// a blocked producer; items left in the ring are dropped with the ring.
+pub struct Consumer<'a, T, const N: usize, W: WaitStrategy = DefaultWait> {
+    pub(super) ring: &'a SpscRing<T, N, W>,
+    /// Our position (the shared `head` always equals it between operations).
+    pub(super) head: usize,
+    /// The producer's position as last seen: never ahead of the real one.
+    pub(super) cached_tail: usize,
+}
+
+// SAFETY: `&Consumer` gives access to `&T` (`peek`), so sharing it across threads needs
+// `T: Sync`; everything else reachable through `&Consumer` is atomics. This explicit
+// impl replaces the auto impl, which would only require `T: Send`.
+unsafe impl<T: Send + Sync, const N: usize, W: WaitStrategy> Sync for Consumer<'_, T, N, W> {}
+
+impl<'a, T, const N: usize, W: WaitStrategy> Consumer<'a, T, N, W> {
+    /// Items available per the cached tail; reloads the shared tail only when fewer than
+    /// `want` are cached.
+    #[inline(always)]
+    pub(super) fn available_for(&mut self, want: usize) -> usize {
+        let n = SpscRing::<T, N, W>::distance(self.head, self.cached_tail);
+        if n >= want {
+            return n;
+        }
+        self.cached_tail = self.ring.tail.load(Ordering::Acquire);
+        SpscRing::<T, N, W>::distance(self.head, self.cached_tail)
+    }
+
+    /// `Some(true)`: an item is available; `Some(false)`: empty and the producer is
+    /// gone; `None`: empty.
+    #[inline]
+    pub(super) fn poll_item(&mut self) -> Option<bool> {
+        if self.available_for(1) > 0 {
+            Some(true)
+        } else if self.ring.flags.producer_gone.load(Ordering::Acquire) {
+            // Re-check: items published just before the producer left are delivered.
+            Some(self.available_for(1) > 0)
+        } else {
+            None
+        }
+    }
+
+    /// Releases `n` slots read from our position on.
+    #[inline(always)]
+    pub(super) fn release(&mut self, n: usize) {
+        self.head = SpscRing::<T, N, W>::advance(self.head, n);
+        let release = if cfg!(conkit_mutant = "spsc_head_relaxed") {
+            Ordering::Relaxed
+        } else {
+            Ordering::Release
+        };
+        self.ring.head.store(self.head, release);
+    }
+
+    /// Moves the item at our position out and releases its slot.
+    ///
+    /// # Safety
+    /// An item must be available (`available_for(1) >= 1` was observed).
+    #[inline(always)]
+    pub(super) unsafe fn read_one(&mut self) -> T {
+        let slot = SpscRing::<T, N, W>::slot(self.head);
+        // SAFETY: the slot holds an initialized item (caller) that the producer does
+        // not touch until we release it below; it is moved out exactly once.
+        let v = unsafe { self.ring.cell(slot).with(|p| (*p).assume_init_read()) };
+        self.release(1);
+        if SpscRing::<T, N, W>::PREFETCH && self.ring.starts_line(slot) {
+            let more = SpscRing::<T, N, W>::distance(self.head, self.cached_tail);
+            self.ring.fetch_ahead(self.head, more);
+        }
+        v
+    }
+
+    /// Pops the oldest item if any. Wait-free; never notifies (see the module docs).
+    ///
+    /// Fails with [`PopError::Empty`], or [`PopError::Disconnected`] when the ring is
+    /// empty and the producer is gone.
+    #[inline]
+    pub fn try_pop(&mut self) -> Result<T, PopError> {
+        match self.poll_item() {
+            // SAFETY: `poll_item` saw an item; only we can take it.
+            Some(true) => Ok(unsafe { self.read_one() }),
+            Some(false) => Err(PopError::Disconnected),
+            None => Err(PopError::Empty),
+        }
+    }
+
+    /// Pops the oldest item, waiting (strategy `W`) while the ring is empty, then
+    /// notifies the producer.
+    ///
+    /// Fails only with [`PopError::Disconnected`]: the ring is empty and the producer is
+    /// gone (items pushed before it left are still delivered first).
+    #[inline]
+    pub fn pop(&mut self) -> Result<T, PopError> {
+        self.pop_inner(None)
+    }
+
+    /// [`pop`](Self::pop) bounded by `deadline`: [`PopError::Empty`] if the ring is still
+    /// empty at the deadline.
+    #[inline]
+    pub fn pop_until(&mut self, deadline: W::Deadline) -> Result<T, PopError> {
+        self.pop_inner(Some(deadline))
+    }
+
+    #[inline]
+    pub(super) fn pop_inner(&mut self, deadline: Option<W::Deadline>) -> Result<T, PopError> {
+        let ring = self.ring;
+        match ring.not_empty.wait_until(deadline, || self.poll_item()) {
+            Some(true) => {
+                // SAFETY: `poll_item` saw an item; only we can take it.
+                let v = unsafe { self.read_one() };
+                ring.not_full.notify_one();
+                Ok(v)
+            }
+            Some(false) => Err(PopError::Disconnected),
+            None => Err(PopError::Empty),
+        }
+    }
+
+    /// The oldest item, without removing it.
+    #[inline]
+    pub fn peek(&self) -> Option<&T> {
+        let mut tail = self.cached_tail;
+        if tail == self.head {
+            tail = self.ring.tail.load(Ordering::Acquire);
+            if tail == self.head {
+                return None;
+            }
+        }
+        let slot = SpscRing::<T, N, W>::slot(self.head);
+        // SAFETY: the slot holds an initialized item the producer does not touch until
+        // we release it, which needs `&mut self`, so not while the `&T` lives.
+        Some(unsafe { self.ring.cell(slot).with(|p| (*p).assume_init_ref()) })
+    }
+
+    /// Moves as many items as available into the front of `dst`, releases their slots
+    /// with one index store and returns how many. Wait-free; never notifies.
+    #[inline]
+    pub fn pop_slice(&mut self, dst: &mut [T]) -> usize
+    where
+        T: Copy,
+    {
+        let n = self.available_for(dst.len()).min(dst.len());
+        if n == 0 {
+            return 0;
+        }
+        // SAFETY: `n` items from our position are available and only we read them.
+        unsafe { self.ring.copy_out(self.head, &mut dst[..n]) };
+        self.release(n);
+        n
+    }
+
+    /// Borrows exactly `n` available items in place (two slices, because the ring
+    /// wraps); [`ReadChunk::commit`] removes a prefix of them, and iterating the chunk
+    /// by value moves them out. Wait-free; never notifies.
+    ///
+    /// Fails with [`ChunkError::TooFewSlots`] (giving the item count) when fewer than
+    /// `n` items are available. Not available under `cfg(loom)` (raw slices).
+    #[cfg(not(loom))]
+    #[inline]
+    pub fn read_chunk(&mut self, n: usize) -> Result<ReadChunk<'_, T, N, W>, ChunkError> {
+        let available = self.available_for(n);
+        if available < n {
+            return Err(ChunkError::TooFewSlots(available));
+        }
+        Ok(ReadChunk {
+            ring: self.ring,
+            head: &mut self.head,
+            len: n,
+        })
+    }
+
+    /// Items in the ring (exact for our side: the producer can only make it larger).
+    #[inline]
+    pub fn len(&self) -> usize {
+        let tail = self.ring.tail.load(Ordering::Acquire);
+        SpscRing::<T, N, W>::distance(self.head, tail)
+    }
+
+    /// The capacity, `N`.
+    #[inline]
+    pub const fn capacity(&self) -> usize {
+        N
+    }
+
+    /// `true` if the ring holds no item.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `true` if no slot is free.
+    #[inline]
+    pub fn is_full(&self) -> bool {
+        self.len() == N
+    }
+
+    /// `true` once the producer has been dropped (items may still be in the ring).
+    #[inline]
+    pub fn is_abandoned(&self) -> bool {
+        self.ring.flags.producer_gone.load(Ordering::Acquire)
+    }
+
+    /// Wakes a producer blocked in [`Producer::push`](crate::spsc::Producer::push) / [`Producer::push_until`](crate::spsc::Producer::push_until); for
+    /// consumers that use only the wait-free forms with a sleeping strategy (see the
+    /// module docs). Costs a `SeqCst` fence, plus a wake-up if someone sleeps.
+    #[inline]
+    pub fn notify(&self) {
+        self.ring.not_full.notify_one();
+    }
+
+    /// Marks the consumer gone and wakes the producer (idempotent).
+    pub(super) fn abandon(&self) {
+        self.ring.flags.consumer_gone.store(true, Ordering::Release);
+        self.ring.not_full.notify_all();
+    }
+}
+
+impl<T, const N: usize, W: WaitStrategy> Drop for Consumer<'_, T, N, W> {
+    fn drop(&mut self) {
+        self.abandon();
+    }
+}
+
+impl<T, const N: usize, W: WaitStrategy> fmt::Debug for Consumer<'_, T, N, W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Consumer")
+            .field("capacity", &N)
+            .field("len", &self.len())
+            .field("abandoned", &self.is_abandoned())
+            .finish()
+    }
+}

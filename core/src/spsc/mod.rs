@@ -1,0 +1,146 @@
+//! A wait-free single-producer / single-consumer ring with split handles.
+//!
+//! [`SpscRing<T, N, W>`] is a bounded FIFO of exactly `N` items stored inline (no heap).
+//! It is used through two handles: one [`Producer`] and one [`Consumer`], obtained with
+//! [`SpscRing::split`] (a ring you own) or once with [`SpscRing::take`] (a `static`
+//! ring). Each handle may move to another thread, core, interrupt handler or worker.
+//!
+//! # Algorithm and provenance
+//! * The classic bounded SPSC buffer (Lamport, "Specifying Concurrent Program Modules",
+//!   TOPLAS 1983): the producer alone writes the `tail` position, the consumer alone
+//!   writes the `head` position; an item is published by a `Release` store of `tail`
+//!   after the slot is written and released by a `Release` store of `head` after it
+//!   is read, each read by the other side with `Acquire`. Only atomic loads and stores
+//!   are needed, so the ring works on cores without compare-and-swap (thumbv6m).
+//! * Cached indices (Lee, Bu, Chandranmenon, "A lock-free, cache-efficient
+//!   multi-core synchronization mechanism", ANCS 2009; the same trick as the `rtrb`
+//!   crate): each handle keeps its own position and a copy of the other side's
+//!   position, and reloads the shared one only when the copy says "full" (producer) or
+//!   "empty" (consumer). The fast path then touches only the handle and the slot.
+//! * `head` and `tail` live on separate cache lines ([`CachePadded`](crate::CachePadded)).
+//! * Prefetch ahead (x86_64). When the producer starts a new cache line of slots, it
+//!   issues `PREFETCHW` (prefetch with intent to write) for the line 512 bytes further
+//!   on, if its cached `head` proves that line free; after `push_slice` it does so for
+//!   the lines of as many free slots as the slice filled (not after a `WriteChunk`
+//!   commit: measured slower there). Without it, a consumer that keeps up with the
+//!   producer still holds shared copies of the lines the producer is about to
+//!   overwrite, so each new line costs the producer a coherence miss on the path of
+//!   its stores; the consumer then finds the ring empty more often and polls `tail`
+//!   more, which costs the producer again (measured: about half the throughput). With
+//!   it, the ownership transfer happens ahead of time ("prefetch for write", Intel 64
+//!   and IA-32 Architectures Optimization Reference Manual; the line sharing that
+//!   FastForward, Giacomoni, Moseley, Vachharajani, PPoPP 2008, avoids by keeping the
+//!   two sides apart). Symmetrically, a consumer with more than 512 bytes of published
+//!   items ahead prefetches (for reading) the line that far on when it starts a new
+//!   line. Both are hints: they change no memory contents and no ordering, and
+//!   `PREFETCHW` is used only once CPUID reports it.
+//! * All `N` slots are usable, for any `N`: positions run over `[0, 2N)` (so "full",
+//!   `tail - head == N`, differs from "empty", `tail == head`), as in `rtrb`; when `N` is
+//!   a power of two they are free-running wrapping counters masked with `N - 1`. Neither
+//!   form divides on the hot path.
+//!
+//! # Progress
+//! Every `try_*`, slice and chunk operation is **wait-free**: it finishes in a bounded
+//! number of its own steps whatever the other side does (including being suspended
+//! forever). The blocking forms ([`Producer::push`], [`Consumer::pop`], `*_until`) wait
+//! through the strategy `W` and are, naturally, blocking.
+//!
+//! # Notification contract
+//! The wait-free forms (`try_push`, `try_pop`, `push_slice`, `pop_slice`, chunk
+//! commits) **never notify**: a wake-up costs a `SeqCst` fence, which per item would
+//! dominate the ring's cost. The blocking forms (`push`, `pop`, `push_until`,
+//! `pop_until`) notify the other side after their operation. So:
+//!
+//! * With the [`Spin`](crate::wait::Spin) strategy (the default without the `std`
+//!   feature) no notification is ever needed: a spinning waiter re-polls the ring by
+//!   itself. An interrupt handler can feed a blocking consumer with `try_push` alone.
+//! * With a sleeping strategy (a futex, the default with `std`;
+//!   `memory.atomic.wait32`), a side that uses only the wait-free forms while the other
+//!   side blocks must call [`Producer::notify`] / [`Consumer::notify`] after a batch, or
+//!   the blocked side may sleep until its deadline. A library that relies on spinning
+//!   should name `Spin` rather than take the default, which any crate of a build can
+//!   switch by enabling `std` (see [`DefaultWait`](crate::wait::DefaultWait)).
+//! * Dropping a handle always wakes the other side, whose blocking call then returns
+//!   `Disconnected` once the ring has been drained.
+//!
+//! # When to use / when not
+//! Use it to stream items from exactly one producer to exactly one consumer: an
+//! interrupt handler to the main loop, a capture thread to a writer thread, one web
+//! worker to another through shared memory. Batch operations ([`Producer::push_slice`],
+//! [`Producer::write_chunk`], [`Consumer::read_chunk`]) move blocks with one index
+//! publication. Do not use it with several producers or consumers (the handles are
+//! unique by construction; use [`crate::mpmc`] or [`crate::queue`]).
+//!
+//! # Async
+//! With the `async` feature, `Async<SpscRing<T, N, W>, K>` (module `asynch`) splits
+//! into `AsyncProducer` / `AsyncConsumer` handles with `push(v).await` and
+//! `pop().await`; their state changes wake the parked tasks (a waker registration under
+//! a critical section per operation, so the wait-free handles stay the fast path).
+//!
+//! # Example
+//! A `static` ring fed by an interrupt handler (here a thread stands in for it):
+//!
+//! ```
+//! use conkit_core::spsc::{Consumer, PopError, Producer, SpscRing};
+//!
+//! static RING: SpscRing<u32, 8> = SpscRing::new();
+//!
+//! // Hands out the pair exactly once.
+//! let (mut tx, mut rx) = RING.take().expect("first call");
+//! assert!(RING.take().is_none());
+//!
+//! // "Interrupt handler": wait-free, never blocks. `notify` wakes the main loop if it
+//! // sleeps in `pop` (with the futex, the default with `std`; with `Spin`, the default
+//! // on firmware, the main loop re-polls by itself and `notify` wakes nobody).
+//! fn on_sample(tx: &mut Producer<'static, u32, 8>, sample: u32) {
+//!     let _ = tx.try_push(sample); // a full ring drops the sample
+//!     tx.notify();
+//! }
+//!
+//! let isr = std::thread::spawn(move || {
+//!     for sample in 0..100 {
+//!         while tx.is_full() {
+//!             std::hint::spin_loop();
+//!         }
+//!         on_sample(&mut tx, sample);
+//!     }
+//!     // `tx` is dropped here: the consumer sees `Disconnected` after the last item.
+//! });
+//!
+//! // Main loop: the blocking `pop` waits (spins, or sleeps with `std`) for an item.
+//! let mut expected = 0;
+//! loop {
+//!     match rx.pop() {
+//!         Ok(sample) => {
+//!             assert_eq!(sample, expected);
+//!             expected += 1;
+//!         }
+//!         Err(PopError::Disconnected) => break,
+//!         Err(PopError::Empty) => unreachable!("pop without deadline never times out"),
+//!     }
+//! }
+//! assert_eq!(expected, 100);
+//! isr.join().unwrap();
+//! ```
+
+mod chunks;
+mod consumer;
+mod error;
+mod prefetch;
+mod producer;
+mod ring;
+
+#[cfg(feature = "async")]
+mod asynch;
+#[cfg(all(test, not(loom)))]
+mod tests;
+
+#[cfg(not(loom))]
+pub use chunks::{ReadChunk, ReadChunkIntoIter, WriteChunk};
+pub use consumer::Consumer;
+pub use error::{ChunkError, PopError, PushError};
+pub use producer::Producer;
+pub use ring::SpscRing;
+
+#[cfg(feature = "async")]
+pub use self::asynch::{AsyncConsumer, AsyncProducer};
