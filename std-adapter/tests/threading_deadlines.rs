@@ -71,7 +71,7 @@ fn semaphores_acquire_until() {
     let sem = Semaphore::new(1);
     assert!(sem.acquire_until(past()));
     times_out_at(Duration::from_millis(40), |d| sem.acquire_until(d));
-    times_out_at(Duration::from_millis(20), |d| sem.acquire_n_until(2, d));
+    times_out_at(Duration::from_millis(20), |d| sem.acquire_many_until(2, d));
     times_out_at(Duration::from_millis(20), |d| {
         sem.acquire_guard_until(d).is_some()
     });
@@ -82,9 +82,9 @@ fn semaphores_acquire_until() {
         assert!(waiter.join().unwrap());
     });
     let b = BoundedSemaphore::new(2);
-    assert!(b.acquire_n_until(2, past()));
+    assert!(b.acquire_many_until(2, past()));
     times_out_at(Duration::from_millis(30), |d| b.acquire_until(d));
-    b.release_n(2).unwrap();
+    b.release_many(2).unwrap();
     assert_eq!(b.acquire_guard_until(past()).map(|g| g.permits()), Some(1));
     assert_eq!(b.value(), 2);
 }

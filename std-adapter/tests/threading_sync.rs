@@ -397,14 +397,14 @@ fn semaphore_counts_permits() {
     s.release().unwrap();
     assert_eq!(s.value(), 1);
     s.acquire();
-    s.release_n(3).unwrap();
-    assert!(!s.try_acquire_n(4));
-    assert!(s.try_acquire_n(3));
+    s.release_many(3).unwrap();
+    assert!(!s.try_acquire_many(4));
+    assert!(s.try_acquire_many(3));
     assert_eq!(s.value(), 0);
     // n == 0: always succeeds / does nothing.
-    assert!(s.try_acquire_n(0));
-    s.acquire_n(0);
-    s.release_n(0).unwrap();
+    assert!(s.try_acquire_many(0));
+    s.acquire_many(0);
+    s.release_many(0).unwrap();
     assert_eq!(s.value(), 0);
     assert_eq!(Semaphore::default().value(), 1);
     assert!(format!("{:?}", Semaphore::new(7)).contains("value: 7"));
@@ -415,10 +415,10 @@ fn semaphore_overflow_is_an_error_and_changes_nothing() {
     let s = Semaphore::new(u32::MAX);
     assert_eq!(s.release(), Err(SemaphoreError::Overflow));
     assert_eq!(s.value(), u32::MAX);
-    s.acquire_n(2);
-    assert_eq!(s.release_n(3), Err(SemaphoreError::Overflow));
+    s.acquire_many(2);
+    assert_eq!(s.release_many(3), Err(SemaphoreError::Overflow));
     assert_eq!(s.value(), u32::MAX - 2);
-    s.release_n(2).unwrap();
+    s.release_many(2).unwrap();
     assert_eq!(s.value(), u32::MAX);
 }
 
@@ -429,7 +429,7 @@ fn bounded_semaphore_over_release_is_overflow() {
     assert_eq!(b.initial(), 2);
     assert_eq!(b.release(), Err(SemaphoreError::Overflow));
     b.acquire();
-    assert_eq!(b.release_n(2), Err(SemaphoreError::Overflow));
+    assert_eq!(b.release_many(2), Err(SemaphoreError::Overflow));
     assert_eq!(b.value(), 1);
     b.release().unwrap();
     assert_eq!(b.release(), Err(SemaphoreError::Overflow));
@@ -466,7 +466,7 @@ fn semaphore_guards_give_permits_back() {
     }
     assert_eq!((s.value(), b.value()), (2, 2));
     {
-        let all = b.acquire_n_guard(2);
+        let all = b.acquire_many_guard(2);
         assert_eq!(all.permits(), 2);
         assert_eq!(b.value(), 0);
     }
@@ -479,13 +479,13 @@ fn semaphore_guards_give_permits_back() {
 fn semaphore_timeouts() {
     let s = Semaphore::new(1);
     let b = BoundedSemaphore::new(3);
-    times_out(Duration::from_millis(40), |t| s.acquire_n_timeout(2, t));
-    assert_eq!(s.value(), 1, "a timed-out acquire_n takes nothing");
+    times_out(Duration::from_millis(40), |t| s.acquire_many_timeout(2, t));
+    assert_eq!(s.value(), 1, "a timed-out acquire_many takes nothing");
     assert!(s.acquire_timeout(Duration::ZERO));
     times_out(Duration::from_millis(40), |t| s.acquire_timeout(t));
-    assert!(b.acquire_n_timeout(3, Duration::MAX));
+    assert!(b.acquire_many_timeout(3, Duration::MAX));
     times_out(Duration::from_millis(30), |t| b.acquire_timeout(t));
-    b.release_n(3).unwrap();
+    b.release_many(3).unwrap();
 }
 
 #[test]
@@ -493,9 +493,9 @@ fn semaphore_release_by_another_thread_wakes_acquirers() {
     let s = Semaphore::new(0);
     thread::scope(|sc| {
         let one = sc.spawn(|| s.acquire());
-        let three = sc.spawn(|| s.acquire_n_timeout(3, Duration::from_secs(60)));
+        let three = sc.spawn(|| s.acquire_many_timeout(3, Duration::from_secs(60)));
         thread::sleep(Duration::from_millis(20));
-        s.release_n(4).unwrap();
+        s.release_many(4).unwrap();
         one.join().unwrap();
         assert!(three.join().unwrap());
     });
@@ -559,7 +559,7 @@ fn timed_acquire_woken_repeatedly_still_returns_at_its_deadline() {
                 thread::sleep(Duration::from_millis(1));
             }
         });
-        times_out(Duration::from_millis(300), |t| s.acquire_n_timeout(2, t));
+        times_out(Duration::from_millis(300), |t| s.acquire_many_timeout(2, t));
         stop.store(true, Ordering::Release);
         pest.join().unwrap();
     });

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use conkit_core::barrier::{Barrier as CoreBarrier, MAX_PARTIES};
 pub use conkit_core::barrier::{BrokenBarrier, InvalidParties};
 
-use crate::wait::{deadline_after, Futex};
+use crate::wait::{deadline_after, Futex, InstantWait};
 
 /// The action run by the last party of each round.
 type Action = Box<dyn Fn() + Send + Sync + 'static>;
@@ -74,8 +74,13 @@ type Action = Box<dyn Fn() + Send + Sync + 'static>;
 ///     LazyLock::new(|| Barrier::new(1).with_action(|| println!("round done")));
 /// assert_eq!(ROUND.wait(), Ok(0));
 /// ```
-pub struct Barrier {
-    inner: CoreBarrier<Futex>,
+///
+/// `W` is how a blocked caller sleeps, [`Futex`] unless written (see
+/// [`Lock`'s waiting strategy](super::Lock#the-waiting-strategy)); a barrier with
+/// another strategy is made by [`with_strategy`](Barrier::with_strategy) or
+/// [`try_with_strategy`](Barrier::try_with_strategy).
+pub struct Barrier<W: InstantWait = Futex> {
+    inner: CoreBarrier<W>,
     action: Option<Action>,
     timeout: Option<Duration>,
 }
@@ -96,13 +101,12 @@ impl Barrier {
     ///
     /// For a count only known at run time, [`try_new`](Self::try_new) returns the error
     /// instead.
+    ///
+    /// Makes the default `Barrier<Futex>`; [`with_strategy`](Barrier::with_strategy)
+    /// makes one with another waiting strategy.
     #[must_use]
     pub const fn new(parties: u32) -> Self {
-        assert!(
-            parties != 0 && parties <= MAX_PARTIES,
-            "a barrier needs 1 to 2^30 - 1 parties"
-        );
-        Self::valid(parties)
+        Self::with_strategy(parties)
     }
 
     /// A barrier for `parties` threads, or [`InvalidParties`] if `parties` is `0` or more
@@ -119,6 +123,50 @@ impl Barrier {
     /// # Errors
     /// [`InvalidParties`], as above.
     pub const fn try_new(parties: u32) -> Result<Self, InvalidParties> {
+        Self::try_with_strategy(parties)
+    }
+}
+
+impl<W: InstantWait> Barrier<W> {
+    /// A barrier for `parties` threads whose waiters sleep with the strategy `W`.
+    /// `const`, so it can be a `static`.
+    ///
+    /// ```
+    /// use conkit::threading::Barrier;
+    /// use conkit::wait::Parking;
+    ///
+    /// static ALONE: Barrier<Parking> = Barrier::with_strategy(1);
+    /// assert_eq!(ALONE.wait(), Ok(0));
+    /// ```
+    ///
+    /// # Panics
+    /// As [`Barrier::new`]: if `parties` is `0` or more than
+    /// [`MAX_PARTIES`](conkit_core::barrier::MAX_PARTIES) (a compile-time error in a
+    /// `static` or `const`); [`try_with_strategy`](Self::try_with_strategy) returns the
+    /// error instead.
+    #[must_use]
+    pub const fn with_strategy(parties: u32) -> Self {
+        assert!(
+            parties != 0 && parties <= MAX_PARTIES,
+            "a barrier needs 1 to 2^30 - 1 parties"
+        );
+        Self::valid(parties)
+    }
+
+    /// A barrier for `parties` threads whose waiters sleep with the strategy `W`, or
+    /// [`InvalidParties`] as [`Barrier::try_new`].
+    ///
+    /// ```
+    /// use conkit::threading::{Barrier, InvalidParties};
+    /// use conkit::wait::Parking;
+    ///
+    /// assert_eq!(Barrier::<Parking>::try_with_strategy(0).err(), Some(InvalidParties(0)));
+    /// assert!(Barrier::<Parking>::try_with_strategy(2).is_ok());
+    /// ```
+    ///
+    /// # Errors
+    /// [`InvalidParties`], as above.
+    pub const fn try_with_strategy(parties: u32) -> Result<Self, InvalidParties> {
         if parties == 0 || parties > MAX_PARTIES {
             Err(InvalidParties(parties))
         } else {
@@ -239,7 +287,7 @@ impl Barrier {
     }
 }
 
-impl fmt::Debug for Barrier {
+impl<W: InstantWait> fmt::Debug for Barrier<W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Barrier")
             .field("inner", &self.inner)

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use conkit_core::condvar::Condvar;
 
 use super::{Lock, RLock, ReleaseError};
-use crate::wait::{deadline_after, Futex};
+use crate::wait::{deadline_after, InstantWait};
 
 /// Why a [`Condition`] operation was refused (Python raises `RuntimeError`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -53,8 +53,9 @@ impl fmt::Debug for SavedLock {
 
 mod sealed {
     pub trait Sealed {}
-    impl Sealed for super::Lock {}
-    impl Sealed for super::RLock {}
+    use crate::wait::InstantWait;
+    impl<W: InstantWait> Sealed for super::Lock<W> {}
+    impl<W: InstantWait> Sealed for super::RLock<W> {}
     impl<L: Sealed + ?Sized> Sealed for &L {}
     impl<L: Sealed + ?Sized> Sealed for std::sync::Arc<L> {}
 }
@@ -62,7 +63,13 @@ mod sealed {
 /// A lock a [`Condition`] can use: [`Lock`], [`RLock`], and `&L` / `Arc<L>` of either
 /// (so several conditions can share one lock). Sealed: the condition relies on each
 /// implementation's exact ownership rules.
+///
+/// A lock's waiting strategy is also its condition's: a [`Condition`] over a
+/// `Lock<SharedFutex>` sleeps in the process-shared futex for both.
 pub trait ConditionLock: sealed::Sealed {
+    /// The lock's waiting strategy ([`Futex`](crate::wait::Futex) for [`Lock`] and
+    /// [`RLock`] as written), which the condition's waiters use too.
+    type Wait: InstantWait;
     /// Takes the lock, waiting as long as needed.
     fn acquire(&self);
     /// Takes the lock if that is possible without waiting.
@@ -93,7 +100,8 @@ pub trait ConditionLock: sealed::Sealed {
     fn acquire_restore(&self, saved: SavedLock);
 }
 
-impl ConditionLock for Lock {
+impl<W: InstantWait> ConditionLock for Lock<W> {
+    type Wait = W;
     fn acquire(&self) {
         Lock::acquire(self);
     }
@@ -126,7 +134,8 @@ impl ConditionLock for Lock {
     }
 }
 
-impl ConditionLock for RLock {
+impl<W: InstantWait> ConditionLock for RLock<W> {
+    type Wait = W;
     fn acquire(&self) {
         RLock::acquire(self);
     }
@@ -161,6 +170,7 @@ impl ConditionLock for RLock {
 macro_rules! delegate {
     ($($ty:ty),*) => {$(
         impl<L: ConditionLock + ?Sized> ConditionLock for $ty {
+            type Wait = L::Wait;
             fn acquire(&self) {
                 (**self).acquire();
             }
@@ -225,7 +235,8 @@ delegate!(&L, Arc<L>);
 /// A [`conkit_core::condvar::Condvar`] (a ticket queue: each waiter takes the next
 /// ticket while it holds the lock, `notify(n)` releases the `n` oldest tickets that are
 /// still waiting, and a timed-out waiter's ticket is skipped; see that module) with the
-/// [`Futex`] strategy, paired with the lock it is used with: a [`Lock`] or an [`RLock`]
+/// lock's waiting strategy ([`ConditionLock::Wait`]: [`Futex`](crate::wait::Futex) unless
+/// written, `SharedFutex` for a `Lock<SharedFutex>` in memory shared by processes), paired with the lock it is used with: a [`Lock`] or an [`RLock`]
 /// (the default), owned or shared through `&L` / `Arc<L>` so that several conditions
 /// can use one lock (Python: `Condition(lock)`).
 ///
@@ -274,7 +285,7 @@ delegate!(&L, Arc<L>);
 /// ```
 pub struct Condition<L: ConditionLock = RLock> {
     lock: L,
-    cv: Condvar<Futex>,
+    cv: Condvar<L::Wait>,
 }
 
 impl Condition<RLock> {

@@ -1,7 +1,7 @@
 //! [`Event`]: Python's `threading.Event` for OS threads.
 //!
-//! A thin wrapper over [`conkit_core::event::Event`] instantiated with the [`Futex`]
-//! strategy: a one-bit flag with a generation count, whose waiters sleep in the kernel
+//! A thin wrapper over [`conkit_core::event::Event`], generic over the waiting strategy
+//! `W` ([`Futex`] by default: `Event` is `Event<Futex>`): a one-bit flag with a generation count, whose waiters sleep in the kernel
 //! through the core's event count (Vyukov's eventcount); see the core module for the
 //! algorithm and the no-lost-wake-up argument. This module adds Python's names and
 //! `Duration` timeouts.
@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use conkit_core::event::Event as CoreEvent;
 
-use crate::wait::{deadline_after, Futex};
+use crate::wait::{deadline_after, Futex, InstantWait};
 
 /// A flag that threads set, clear and wait for (Python's `threading.Event`).
 ///
@@ -59,15 +59,42 @@ use crate::wait::{deadline_after, Futex};
 /// POT_BOILING.clear();
 /// assert!(!POT_BOILING.is_set());
 /// ```
-pub struct Event {
-    inner: CoreEvent<Futex>,
+///
+/// `W` is how a blocked caller sleeps, [`Futex`] unless written (see
+/// [`Lock`'s waiting strategy](super::Lock#the-waiting-strategy)); an event with
+/// another strategy is made by [`with_strategy`](Event::with_strategy).
+pub struct Event<W: InstantWait = Futex> {
+    inner: CoreEvent<W>,
 }
 
 impl Event {
     /// An event whose flag is clear (Python: `threading.Event()`). `const`, so it can be
     /// a `static`.
+    ///
+    /// Makes the default `Event<Futex>`; [`with_strategy`](Event::with_strategy) makes
+    /// one with another waiting strategy.
     #[must_use]
     pub const fn new() -> Self {
+        Self::with_strategy()
+    }
+}
+
+impl<W: InstantWait> Event<W> {
+    /// An event whose flag is clear and whose waiters sleep with the strategy `W`.
+    /// `const`, so it can be a `static`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use conkit::threading::Event;
+    /// use conkit::wait::Parking;
+    ///
+    /// static READY: Event<Parking> = Event::with_strategy();
+    /// assert!(!READY.wait_timeout(Duration::from_millis(1)));
+    /// READY.set();
+    /// assert!(READY.wait_timeout(Duration::ZERO));
+    /// ```
+    #[must_use]
+    pub const fn with_strategy() -> Self {
         Self {
             inner: CoreEvent::new(),
         }
@@ -127,11 +154,11 @@ impl Event {
 impl Default for Event {
     /// An event whose flag is clear.
     fn default() -> Self {
-        Self::new()
+        Self::with_strategy()
     }
 }
 
-impl fmt::Debug for Event {
+impl<W: InstantWait> fmt::Debug for Event<W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Event")
             .field("is_set", &self.is_set())

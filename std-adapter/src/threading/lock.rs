@@ -1,7 +1,8 @@
 //! [`Lock`]: Python's `threading.Lock` (a primitive lock) for OS threads.
 //!
-//! A thin wrapper over [`conkit_core::lock::Lock`] instantiated with the
-//! [`Futex`] strategy: the algorithm (Ulrich Drepper's futex mutex #3, "Futexes Are
+//! A thin wrapper over [`conkit_core::lock::Lock`], generic over the waiting strategy
+//! `W` ([`Futex`] by default: `Lock` is `Lock<Futex>`; `Lock<SharedFutex>` for a lock in
+//! memory shared by processes): the algorithm (Ulrich Drepper's futex mutex #3, "Futexes Are
 //! Tricky", with a short spin before sleeping) and its guarantees are documented there;
 //! this module adds Python's names, `Duration` timeouts and the deadlock-detection
 //! hooks of the `deadlock-detection` feature.
@@ -27,7 +28,7 @@ pub use conkit_core::lock::ReleaseError;
 use conkit_core::lock::{ExclusiveLock, RawLock};
 
 use super::deadlock::{self, LockId};
-use crate::wait::{deadline_after, Futex};
+use crate::wait::{deadline_after, Futex, InstantWait};
 
 /// A primitive lock (Python's `threading.Lock`): held or free, with no owner.
 ///
@@ -73,15 +74,60 @@ use crate::wait::{deadline_after, Futex};
 /// let shared = Arc::new(Lock::new());
 /// assert!(shared.try_acquire());
 /// ```
-pub struct Lock {
-    inner: CoreLock<Futex>,
+///
+/// # The waiting strategy
+/// `W` is how a blocked caller sleeps (see [`crate::wait`]); it defaults to [`Futex`], so
+/// `Lock` is `Lock<Futex>` and [`new`](Lock::new) makes one. Any other [`InstantWait`]
+/// strategy gives the same lock with another way to sleep, made by
+/// [`with_strategy`](Lock::with_strategy): `Lock<SharedFutex>` for a lock placed in
+/// `MAP_SHARED` memory and used by several processes, `Lock<Spin<Instant>>` to busy-wait.
+/// `new` and `Default` make only the default form, so that `Lock::new()` and
+/// `Lock::default()` need no annotation (as `HashMap::new` is only for the default
+/// hasher); every other method is the same for every strategy. The same holds for
+/// [`RLock`](super::RLock), [`Semaphore`](super::Semaphore),
+/// [`BoundedSemaphore`](super::BoundedSemaphore), [`Event`](super::Event),
+/// [`Barrier`](super::Barrier), [`Mutex`](super::Mutex) and [`Monitor`](super::Monitor);
+/// a [`Condition`](super::Condition) sleeps with its lock's strategy.
+///
+/// ```
+/// use std::time::Instant;
+/// use conkit::core::wait::Spin;
+/// use conkit::threading::Lock;
+///
+/// let spinning: Lock<Spin<Instant>> = Lock::with_strategy();
+/// let _g = spinning.lock();
+/// assert!(spinning.locked());
+/// ```
+pub struct Lock<W: InstantWait = Futex> {
+    inner: CoreLock<W>,
     id: LockId,
 }
 
 impl Lock {
     /// A free lock (Python: `threading.Lock()`). `const`, so it can be a `static`.
+    ///
+    /// Makes the default `Lock<Futex>`; [`with_strategy`](Lock::with_strategy) makes a
+    /// lock with another waiting strategy.
     #[must_use]
     pub const fn new() -> Self {
+        Self::with_strategy()
+    }
+}
+
+impl<W: InstantWait> Lock<W> {
+    /// A free lock whose waiters sleep with the strategy `W` (see [the waiting
+    /// strategy](Lock#the-waiting-strategy)). `const`, so it can be a `static`.
+    ///
+    /// ```
+    /// use conkit::threading::Lock;
+    /// use conkit::wait::Parking;
+    ///
+    /// static PORTABLE: Lock<Parking> = Lock::with_strategy();
+    /// assert!(PORTABLE.try_acquire());
+    /// PORTABLE.release().unwrap();
+    /// ```
+    #[must_use]
+    pub const fn with_strategy() -> Self {
         Self {
             inner: CoreLock::new(),
             id: LockId::new(),
@@ -155,8 +201,8 @@ impl Lock {
     /// returns, also if the deadlock detector's bookkeeping panics (it then takes the
     /// lock without it and the panic goes on), so that the guard's release stays matched.
     pub(crate) fn reacquire_for_guard(&self) {
-        struct Untracked<'a>(&'a CoreLock<Futex>);
-        impl Drop for Untracked<'_> {
+        struct Untracked<'a, W: InstantWait>(&'a CoreLock<W>);
+        impl<W: InstantWait> Drop for Untracked<'_, W> {
             fn drop(&mut self) {
                 self.0.acquire();
             }
@@ -199,7 +245,7 @@ impl Lock {
     /// Bind the guard to a name: `let _g = lock.lock();` holds the lock to the end of
     /// the scope, but `let _ = lock.lock();` releases it on the same line.
     #[inline]
-    pub fn lock(&self) -> LockGuard<'_> {
+    pub fn lock(&self) -> LockGuard<'_, W> {
         self.acquire();
         LockGuard { lock: self }
     }
@@ -207,7 +253,7 @@ impl Lock {
     /// Takes the lock if it is free (never waits) and returns its guard (Python:
     /// `if lock.acquire(False): try: … finally: lock.release()`).
     #[inline]
-    pub fn try_lock(&self) -> Option<LockGuard<'_>> {
+    pub fn try_lock(&self) -> Option<LockGuard<'_, W>> {
         self.try_acquire().then(|| LockGuard { lock: self })
     }
 
@@ -215,7 +261,7 @@ impl Lock {
     /// [`acquire_timeout`](Self::acquire_timeout)), and returns its guard (`None`: timed
     /// out).
     #[inline]
-    pub fn lock_timeout(&self, timeout: Duration) -> Option<LockGuard<'_>> {
+    pub fn lock_timeout(&self, timeout: Duration) -> Option<LockGuard<'_, W>> {
         self.lock_until(deadline_after(timeout))
     }
 
@@ -223,7 +269,7 @@ impl Lock {
     /// [`acquire_until`](Self::acquire_until)), and returns its guard (`None`: timed
     /// out).
     #[inline]
-    pub fn lock_until(&self, deadline: Instant) -> Option<LockGuard<'_>> {
+    pub fn lock_until(&self, deadline: Instant) -> Option<LockGuard<'_, W>> {
         self.acquire_until(deadline)
             .then(|| LockGuard { lock: self })
     }
@@ -233,7 +279,7 @@ impl Lock {
 /// core [`Mutex<R, T>`](conkit_core::lock::Mutex), [`Condvar`](conkit_core::condvar::Condvar)'s
 /// `wait_lock`) can use this lock with its deadlock-detection hooks. Each method is the
 /// inherent one of the same name.
-impl RawLock for Lock {
+impl<W: InstantWait> RawLock for Lock<W> {
     #[inline]
     fn try_acquire(&self) -> bool {
         Lock::try_acquire(self)
@@ -252,20 +298,20 @@ impl RawLock for Lock {
     }
 }
 
-// SAFETY: every acquisition goes through the core `Lock<Futex>` (itself an
+// SAFETY: every acquisition goes through the core `Lock<W>` (itself an
 // `ExclusiveLock`: while it is held no acquisition succeeds, whoever asks, and any thread
 // may release it); the deadlock-detection hooks around it only record and report, and
 // never acquire or release the lock themselves.
-unsafe impl ExclusiveLock for Lock {}
+unsafe impl<W: InstantWait> ExclusiveLock for Lock<W> {}
 
 impl Default for Lock {
     /// A free lock.
     fn default() -> Self {
-        Self::new()
+        Self::with_strategy()
     }
 }
 
-impl fmt::Debug for Lock {
+impl<W: InstantWait> fmt::Debug for Lock<W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Lock")
             .field("locked", &self.locked())
@@ -287,11 +333,11 @@ impl fmt::Debug for Lock {
 /// assert!(!lock.locked());
 /// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
-pub struct LockGuard<'a> {
-    lock: &'a Lock,
+pub struct LockGuard<'a, W: InstantWait = Futex> {
+    lock: &'a Lock<W>,
 }
 
-impl LockGuard<'_> {
+impl<W: InstantWait> LockGuard<'_, W> {
     /// Keeps the lock held without the guard: it must then be released with
     /// [`Lock::release`] (possibly by another thread).
     #[inline]
@@ -300,13 +346,13 @@ impl LockGuard<'_> {
     }
 }
 
-impl fmt::Debug for LockGuard<'_> {
+impl<W: InstantWait> fmt::Debug for LockGuard<'_, W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LockGuard").finish_non_exhaustive()
     }
 }
 
-impl Drop for LockGuard<'_> {
+impl<W: InstantWait> Drop for LockGuard<'_, W> {
     #[inline]
     fn drop(&mut self) {
         // The guard stands for the acquisition it was made from. If another thread

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use conkit_core::condvar::Condvar;
 
 use super::{Mutex, MutexGuard};
-use crate::wait::{deadline_after, Futex};
+use crate::wait::{deadline_after, Futex, InstantWait};
 
 /// A value with a lock and a condition variable (Python's `threading.Condition` with its
 /// state inside): [`lock`](Self::lock) returns a guard that dereferences to the value,
@@ -65,30 +65,63 @@ use crate::wait::{deadline_after, Futex};
 /// # Design
 /// One copy of each algorithm: the lock and the value are a [`Mutex<T>`](super::Mutex)
 /// (the core's `Mutex<R, T>` over [`Lock`](super::Lock)), the condition variable is the
-/// core's [`Condvar`] (a FIFO ticket queue) with the [`Futex`] strategy; a wait releases
+/// core's [`Condvar`] (a FIFO ticket queue) with the monitor's waiting strategy; a wait releases
 /// the lock and takes it back around the core condition variable's `wait_until`, as
 /// [`Condition`](super::Condition) does. The lock is the non-reentrant
 /// [`Lock`](super::Lock) on purpose: with a reentrant lock one thread could hold two
 /// guards, that is two `&mut T` to the same value. The deadlock detector of feature
 /// `deadlock-detection` sees a monitor's lock as any other [`Lock`](super::Lock),
 /// released during waits.
-pub struct Monitor<T> {
-    mutex: Mutex<T>,
-    cv: Condvar<Futex>,
+///
+/// # The waiting strategy
+/// `W` is how a blocked caller sleeps, for the lock and the condition alike: [`Futex`]
+/// unless written (`Monitor<T>` is `Monitor<T, Futex>`, made by [`new`](Monitor::new));
+/// another strategy through [`with_strategy`](Monitor::with_strategy) (see
+/// [`Lock`'s waiting strategy](super::Lock#the-waiting-strategy)).
+pub struct Monitor<T, W: InstantWait = Futex> {
+    mutex: Mutex<T, W>,
+    cv: Condvar<W>,
 }
 
 impl<T> Monitor<T> {
     /// `value` with a free lock and no waiters (Python: `Condition()` and the globals
     /// it guards). `const`, so a `Monitor` can be a `static`.
+    ///
+    /// Makes the default `Monitor<T, Futex>`; [`with_strategy`](Monitor::with_strategy)
+    /// makes one with another waiting strategy.
     #[must_use]
     pub const fn new(value: T) -> Self {
+        Self::with_strategy(value)
+    }
+}
+
+impl<T, W: InstantWait> Monitor<T, W> {
+    /// `value` with a free lock and no waiters, whose lock and condition sleep with the
+    /// strategy `W`. `const`, so it can be a `static`.
+    ///
+    /// ```
+    /// use conkit::threading::{self, Monitor};
+    /// use conkit::wait::Parking;
+    ///
+    /// static READY: Monitor<bool, Parking> = Monitor::with_strategy(false);
+    /// threading::scope(|s| {
+    ///     s.spawn(|| {
+    ///         let mut ready = READY.lock();
+    ///         *ready = true;
+    ///         ready.notify_all();
+    ///     });
+    ///     READY.lock().wait_for(|ready| *ready);
+    /// });
+    /// ```
+    #[must_use]
+    pub const fn with_strategy(value: T) -> Self {
         Self {
-            mutex: Mutex::new(value),
+            mutex: Mutex::with_strategy(value),
             cv: Condvar::new(),
         }
     }
 
-    fn guard<'a>(&'a self, guard: MutexGuard<'a, T>) -> MonitorGuard<'a, T> {
+    fn guard<'a>(&'a self, guard: MutexGuard<'a, T, W>) -> MonitorGuard<'a, T, W> {
         MonitorGuard {
             guard,
             cv: &self.cv,
@@ -98,52 +131,52 @@ impl<T> Monitor<T> {
     /// Takes the lock, waiting as long as needed, and returns the guard (Python:
     /// `with cond:`). Not reentrant: never call it while this thread holds the guard.
     #[inline]
-    pub fn lock(&self) -> MonitorGuard<'_, T> {
+    pub fn lock(&self) -> MonitorGuard<'_, T, W> {
         self.guard(self.mutex.lock())
     }
 
     /// The same as [`lock`](Self::lock), in Python's words (`cond.acquire()`); give the
     /// lock back with [`MonitorGuard::release`] or by dropping the guard.
     #[inline]
-    pub fn acquire(&self) -> MonitorGuard<'_, T> {
+    pub fn acquire(&self) -> MonitorGuard<'_, T, W> {
         self.lock()
     }
 
     /// Takes the lock if it is free (never waits); `None` if somebody holds it (Python:
     /// `cond.acquire(blocking=False)`).
     #[inline]
-    pub fn try_lock(&self) -> Option<MonitorGuard<'_, T>> {
+    pub fn try_lock(&self) -> Option<MonitorGuard<'_, T, W>> {
         self.mutex.try_lock().map(|g| self.guard(g))
     }
 
     /// The same as [`try_lock`](Self::try_lock), in Python's words.
     #[inline]
-    pub fn try_acquire(&self) -> Option<MonitorGuard<'_, T>> {
+    pub fn try_acquire(&self) -> Option<MonitorGuard<'_, T, W>> {
         self.try_lock()
     }
 
     /// Takes the lock, waiting at most `timeout`; `None` if it timed out (Python:
     /// `cond.acquire(timeout=t)`).
     #[inline]
-    pub fn acquire_timeout(&self, timeout: Duration) -> Option<MonitorGuard<'_, T>> {
+    pub fn acquire_timeout(&self, timeout: Duration) -> Option<MonitorGuard<'_, T, W>> {
         self.acquire_until(deadline_after(timeout))
     }
 
     /// Takes the lock, waiting at most until `deadline`; `None` if it timed out.
     #[inline]
-    pub fn acquire_until(&self, deadline: Instant) -> Option<MonitorGuard<'_, T>> {
+    pub fn acquire_until(&self, deadline: Instant) -> Option<MonitorGuard<'_, T, W>> {
         self.mutex.acquire_until(deadline).map(|g| self.guard(g))
     }
 
     /// The same as [`acquire_timeout`](Self::acquire_timeout), in Rust's words.
     #[inline]
-    pub fn lock_timeout(&self, timeout: Duration) -> Option<MonitorGuard<'_, T>> {
+    pub fn lock_timeout(&self, timeout: Duration) -> Option<MonitorGuard<'_, T, W>> {
         self.acquire_timeout(timeout)
     }
 
     /// The same as [`acquire_until`](Self::acquire_until), in Rust's words.
     #[inline]
-    pub fn lock_until(&self, deadline: Instant) -> Option<MonitorGuard<'_, T>> {
+    pub fn lock_until(&self, deadline: Instant) -> Option<MonitorGuard<'_, T, W>> {
         self.acquire_until(deadline)
     }
 
@@ -183,11 +216,11 @@ impl<T> Monitor<T> {
 impl<T: Default> Default for Monitor<T> {
     /// `T::default()` with a free lock.
     fn default() -> Self {
-        Self::new(T::default())
+        Self::with_strategy(T::default())
     }
 }
 
-impl<T> fmt::Debug for Monitor<T> {
+impl<T, W: InstantWait> fmt::Debug for Monitor<T, W> {
     /// Shows the lock's state and the waiters, never the value: printing never locks.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Monitor")
@@ -208,12 +241,12 @@ impl<T> fmt::Debug for Monitor<T> {
 /// when it times out: the guard is usable after every wait. It may be sent to another
 /// thread (`Send` if `T: Send`; the lock has no owner).
 #[must_use = "the lock is released as soon as the guard is dropped"]
-pub struct MonitorGuard<'a, T> {
-    guard: MutexGuard<'a, T>,
-    cv: &'a Condvar<Futex>,
+pub struct MonitorGuard<'a, T, W: InstantWait = Futex> {
+    guard: MutexGuard<'a, T, W>,
+    cv: &'a Condvar<W>,
 }
 
-impl<T> MonitorGuard<'_, T> {
+impl<T, W: InstantWait> MonitorGuard<'_, T, W> {
     /// Releases the lock, sleeps until notified, takes the lock back (Python:
     /// `cond.wait()`). As in Python, a wake-up says "something changed", not what:
     /// re-check the state (or use [`wait_for`](Self::wait_for)).
@@ -331,7 +364,7 @@ impl<T> MonitorGuard<'_, T> {
     }
 }
 
-impl<T> Deref for MonitorGuard<'_, T> {
+impl<T, W: InstantWait> Deref for MonitorGuard<'_, T, W> {
     type Target = T;
     #[inline]
     fn deref(&self) -> &T {
@@ -339,14 +372,14 @@ impl<T> Deref for MonitorGuard<'_, T> {
     }
 }
 
-impl<T> DerefMut for MonitorGuard<'_, T> {
+impl<T, W: InstantWait> DerefMut for MonitorGuard<'_, T, W> {
     #[inline]
     fn deref_mut(&mut self) -> &mut T {
         &mut self.guard
     }
 }
 
-impl<T: fmt::Debug> fmt::Debug for MonitorGuard<'_, T> {
+impl<T: fmt::Debug, W: InstantWait> fmt::Debug for MonitorGuard<'_, T, W> {
     /// The value's `Debug` (the guard holds the lock).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use conkit_core::lock::{Mutex as CoreMutex, MutexGuard as CoreMutexGuard};
 
 use super::Lock;
-use crate::wait::deadline_after;
+use crate::wait::{deadline_after, Futex, InstantWait};
 
 /// A value guarded by a [`Lock`]: Python's `threading.Lock` with the data it protects
 /// inside.
@@ -75,16 +75,43 @@ use crate::wait::deadline_after;
 /// `const` constructor, Python's `acquire`/`release` vocabulary next to Rust's `lock`,
 /// and `Duration`/`Instant` timeouts: what `std::sync::Mutex<T>` is, without poisoning,
 /// with timeouts, and with the `static`-friendly futex lock of [`Lock`].
-pub struct Mutex<T> {
-    inner: CoreMutex<Lock, T>,
+///
+/// # The waiting strategy
+/// `W` is how a blocked caller sleeps: [`Futex`] unless written (`Mutex<T>` is
+/// `Mutex<T, Futex>`, made by [`new`](Mutex::new)); another strategy through
+/// [`with_strategy`](Mutex::with_strategy), e.g. `Mutex<T, SharedFutex>` for a value in
+/// memory shared by processes (see [`Lock`'s waiting strategy](super::Lock#the-waiting-strategy)).
+pub struct Mutex<T, W: InstantWait = Futex> {
+    inner: CoreMutex<Lock<W>, T>,
 }
 
 impl<T> Mutex<T> {
     /// `value`, guarded by a free lock. `const`, so a `Mutex` can be a `static`.
+    ///
+    /// Makes the default `Mutex<T, Futex>`; [`with_strategy`](Mutex::with_strategy)
+    /// makes one with another waiting strategy.
     #[must_use]
     pub const fn new(value: T) -> Self {
+        Self::with_strategy(value)
+    }
+}
+
+impl<T, W: InstantWait> Mutex<T, W> {
+    /// `value`, guarded by a free lock whose waiters sleep with the strategy `W`.
+    /// `const`, so it can be a `static`.
+    ///
+    /// ```
+    /// use conkit::threading::Mutex;
+    /// use conkit::wait::Parking;
+    ///
+    /// static TOTAL: Mutex<u64, Parking> = Mutex::with_strategy(0);
+    /// *TOTAL.lock() += 5;
+    /// assert_eq!(*TOTAL.lock(), 5);
+    /// ```
+    #[must_use]
+    pub const fn with_strategy(value: T) -> Self {
         Self {
-            inner: CoreMutex::from_raw(Lock::new(), value),
+            inner: CoreMutex::from_raw(Lock::with_strategy(), value),
         }
     }
 
@@ -95,7 +122,7 @@ impl<T> Mutex<T> {
     /// Never call it on a `Mutex` the calling thread already holds: that waits forever,
     /// as with [`Lock`].
     #[inline]
-    pub fn lock(&self) -> MutexGuard<'_, T> {
+    pub fn lock(&self) -> MutexGuard<'_, T, W> {
         MutexGuard {
             inner: self.inner.lock(),
         }
@@ -104,20 +131,20 @@ impl<T> Mutex<T> {
     /// The same as [`lock`](Self::lock), in Python's words (`lock.acquire()`); give the
     /// lock back with [`MutexGuard::release`] or by dropping the guard.
     #[inline]
-    pub fn acquire(&self) -> MutexGuard<'_, T> {
+    pub fn acquire(&self) -> MutexGuard<'_, T, W> {
         self.lock()
     }
 
     /// Takes the lock if it is free (never waits) and returns the guard (Python:
     /// `acquire(blocking=False)`); `None` if somebody holds it.
     #[inline]
-    pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+    pub fn try_lock(&self) -> Option<MutexGuard<'_, T, W>> {
         self.inner.try_lock().map(|inner| MutexGuard { inner })
     }
 
     /// The same as [`try_lock`](Self::try_lock), in Python's words.
     #[inline]
-    pub fn try_acquire(&self) -> Option<MutexGuard<'_, T>> {
+    pub fn try_acquire(&self) -> Option<MutexGuard<'_, T, W>> {
         self.try_lock()
     }
 
@@ -127,14 +154,14 @@ impl<T> Mutex<T> {
     /// The timeout is a deadline (wake-ups that lose the race do not extend it); zero
     /// tries once; `Duration::MAX` saturates to decades.
     #[inline]
-    pub fn acquire_timeout(&self, timeout: Duration) -> Option<MutexGuard<'_, T>> {
+    pub fn acquire_timeout(&self, timeout: Duration) -> Option<MutexGuard<'_, T, W>> {
         self.acquire_until(deadline_after(timeout))
     }
 
     /// Takes the lock, waiting at most until `deadline`, and returns the guard; `None`
     /// if it timed out. A deadline that has passed still tries once.
     #[inline]
-    pub fn acquire_until(&self, deadline: Instant) -> Option<MutexGuard<'_, T>> {
+    pub fn acquire_until(&self, deadline: Instant) -> Option<MutexGuard<'_, T, W>> {
         // SAFETY: the lock is only acquired here, and a guard is made for that
         // acquisition right after.
         if unsafe { self.inner.raw() }.acquire_until(deadline) {
@@ -150,14 +177,14 @@ impl<T> Mutex<T> {
     /// The same as [`acquire_timeout`](Self::acquire_timeout), in Rust's words (as
     /// [`Lock::lock_timeout`]).
     #[inline]
-    pub fn lock_timeout(&self, timeout: Duration) -> Option<MutexGuard<'_, T>> {
+    pub fn lock_timeout(&self, timeout: Duration) -> Option<MutexGuard<'_, T, W>> {
         self.acquire_timeout(timeout)
     }
 
     /// The same as [`acquire_until`](Self::acquire_until), in Rust's words (as
     /// [`Lock::lock_until`]).
     #[inline]
-    pub fn lock_until(&self, deadline: Instant) -> Option<MutexGuard<'_, T>> {
+    pub fn lock_until(&self, deadline: Instant) -> Option<MutexGuard<'_, T, W>> {
         self.acquire_until(deadline)
     }
 
@@ -192,18 +219,18 @@ impl<T> Mutex<T> {
 impl<T: Default> Default for Mutex<T> {
     /// `T::default()`, guarded by a free lock.
     fn default() -> Self {
-        Self::new(T::default())
+        Self::with_strategy(T::default())
     }
 }
 
 impl<T> From<T> for Mutex<T> {
     /// `value`, guarded by a free lock (as [`Mutex::new`]).
     fn from(value: T) -> Self {
-        Self::new(value)
+        Self::with_strategy(value)
     }
 }
 
-impl<T> fmt::Debug for Mutex<T> {
+impl<T, W: InstantWait> fmt::Debug for Mutex<T, W> {
     /// Shows whether it is locked, never the value: printing never takes the lock.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Mutex")
@@ -230,11 +257,11 @@ impl<T> fmt::Debug for Mutex<T> {
 /// assert_eq!(*m.lock(), [1, 2]);
 /// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
-pub struct MutexGuard<'a, T> {
-    inner: CoreMutexGuard<'a, Lock, T>,
+pub struct MutexGuard<'a, T, W: InstantWait = Futex> {
+    inner: CoreMutexGuard<'a, Lock<W>, T>,
 }
 
-impl<'a, T> MutexGuard<'a, T> {
+impl<'a, T, W: InstantWait> MutexGuard<'a, T, W> {
     /// Releases the lock (Python: `lock.release()`); the same as dropping the guard.
     #[inline]
     pub fn release(self) {
@@ -245,9 +272,9 @@ impl<'a, T> MutexGuard<'a, T> {
     /// release it and take it back while this guard is mutably borrowed by them. It
     /// must never be released otherwise (another guard could then be made).
     #[inline]
-    pub(crate) fn lock_ref(&self) -> &'a Lock {
+    pub(crate) fn lock_ref(&self) -> &'a Lock<W> {
         // The core guard knows its mutex for the guard's whole lifetime `'a`.
-        let mutex: &'a CoreMutex<Lock, T> = CoreMutexGuard::mutex(&self.inner);
+        let mutex: &'a CoreMutex<Lock<W>, T> = CoreMutexGuard::mutex(&self.inner);
         // SAFETY: the only caller (`MonitorGuard::wait_deadline`) releases the lock
         // while it holds `&mut` to the guard, so no reference to the value exists, and
         // holds it again (also on unwind) before that borrow ends.
@@ -255,7 +282,7 @@ impl<'a, T> MutexGuard<'a, T> {
     }
 }
 
-impl<T> Deref for MutexGuard<'_, T> {
+impl<T, W: InstantWait> Deref for MutexGuard<'_, T, W> {
     type Target = T;
     #[inline]
     fn deref(&self) -> &T {
@@ -263,14 +290,14 @@ impl<T> Deref for MutexGuard<'_, T> {
     }
 }
 
-impl<T> DerefMut for MutexGuard<'_, T> {
+impl<T, W: InstantWait> DerefMut for MutexGuard<'_, T, W> {
     #[inline]
     fn deref_mut(&mut self) -> &mut T {
         &mut self.inner
     }
 }
 
-impl<T: fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
+impl<T: fmt::Debug, W: InstantWait> fmt::Debug for MutexGuard<'_, T, W> {
     /// The value's `Debug` (the guard holds the lock).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)

@@ -1,8 +1,8 @@
 //! [`RLock`]: Python's `threading.RLock` (a reentrant lock) for OS threads.
 //!
 //! A thin wrapper over [`conkit_core::lock::ReentrantLock`] with the thread identity
-//! [`ThreadOwner`] (the value of [`get_ident`](super::get_ident)) as owner and the
-//! [`Futex`] strategy: an owner id and a recursion depth over the futex lock, the shape
+//! [`ThreadOwner`] (the value of [`get_ident`](super::get_ident)) as owner, generic over
+//! the waiting strategy `W` ([`Futex`] by default: `RLock` is `RLock<Futex>`): an owner id and a recursion depth over the futex lock, the shape
 //! of CPython's `_thread.RLock` (see the core module for the algorithm). This module
 //! adds Python's names, `Duration` timeouts, the deadlock-detection hooks and the
 //! `_release_save` / `_acquire_restore` pair that `Condition` uses.
@@ -28,7 +28,7 @@ use conkit_core::lock::{ReentrantLock, ReleaseError};
 
 use super::deadlock::{self, LockId};
 use super::ThreadOwner;
-use crate::wait::{deadline_after, Futex};
+use crate::wait::{deadline_after, Futex, InstantWait};
 
 /// A reentrant lock (Python's `threading.RLock`): the thread that holds it may acquire
 /// it again; it is free once every acquisition has been released.
@@ -64,8 +64,12 @@ use crate::wait::{deadline_after, Futex};
 /// RLOCK.release().unwrap();
 /// assert_eq!(RLOCK.release(), Err(ReleaseError::NotLocked));
 /// ```
-pub struct RLock {
-    inner: ReentrantLock<ThreadOwner, Futex>,
+///
+/// `W` is how a blocked caller sleeps, [`Futex`] unless written (see
+/// [`Lock`'s waiting strategy](super::Lock#the-waiting-strategy)); an `RLock` with
+/// another strategy is made by [`with_strategy`](RLock::with_strategy).
+pub struct RLock<W: InstantWait = Futex> {
+    inner: ReentrantLock<ThreadOwner, W>,
     id: LockId,
 }
 
@@ -80,8 +84,30 @@ pub(crate) struct RLockState {
 impl RLock {
     /// A free reentrant lock (Python: `threading.RLock()`). `const`, so it can be a
     /// `static`.
+    ///
+    /// Makes the default `RLock<Futex>`; [`with_strategy`](RLock::with_strategy) makes
+    /// one with another waiting strategy.
     #[must_use]
     pub const fn new() -> Self {
+        Self::with_strategy()
+    }
+}
+
+impl<W: InstantWait> RLock<W> {
+    /// A free reentrant lock whose waiters sleep with the strategy `W`. `const`, so it
+    /// can be a `static`.
+    ///
+    /// ```
+    /// use conkit::threading::RLock;
+    /// use conkit::wait::Parking;
+    ///
+    /// let rlock: RLock<Parking> = RLock::with_strategy();
+    /// let _outer = rlock.lock();
+    /// let _inner = rlock.lock();
+    /// assert_eq!(rlock.depth(), 2);
+    /// ```
+    #[must_use]
+    pub const fn with_strategy() -> Self {
         Self {
             inner: ReentrantLock::new(),
             id: LockId::new(),
@@ -200,7 +226,7 @@ impl RLock {
     /// # Panics
     /// As [`acquire`](Self::acquire).
     #[inline]
-    pub fn lock(&self) -> RLockGuard<'_> {
+    pub fn lock(&self) -> RLockGuard<'_, W> {
         self.acquire();
         RLockGuard::new(self)
     }
@@ -208,7 +234,7 @@ impl RLock {
     /// Takes the lock if it is free or already the caller's (never waits) and returns
     /// its guard.
     #[inline]
-    pub fn try_lock(&self) -> Option<RLockGuard<'_>> {
+    pub fn try_lock(&self) -> Option<RLockGuard<'_, W>> {
         self.try_acquire().then(|| RLockGuard::new(self))
     }
 
@@ -216,7 +242,7 @@ impl RLock {
     /// [`acquire_timeout`](Self::acquire_timeout)), and returns its guard (`None`: timed
     /// out).
     #[inline]
-    pub fn lock_timeout(&self, timeout: Duration) -> Option<RLockGuard<'_>> {
+    pub fn lock_timeout(&self, timeout: Duration) -> Option<RLockGuard<'_, W>> {
         self.lock_until(deadline_after(timeout))
     }
 
@@ -224,7 +250,7 @@ impl RLock {
     /// [`acquire_until`](Self::acquire_until)), and returns its guard (`None`: timed
     /// out).
     #[inline]
-    pub fn lock_until(&self, deadline: Instant) -> Option<RLockGuard<'_>> {
+    pub fn lock_until(&self, deadline: Instant) -> Option<RLockGuard<'_, W>> {
         self.acquire_until(deadline).then(|| RLockGuard::new(self))
     }
 
@@ -265,11 +291,11 @@ impl RLock {
 impl Default for RLock {
     /// A free reentrant lock.
     fn default() -> Self {
-        Self::new()
+        Self::with_strategy()
     }
 }
 
-impl fmt::Debug for RLock {
+impl<W: InstantWait> fmt::Debug for RLock<W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RLock")
             .field("locked", &self.locked())
@@ -291,14 +317,14 @@ impl fmt::Debug for RLock {
 /// std::thread::spawn(move || drop(guard)); // error: the guard is not `Send`
 /// ```
 #[must_use = "the acquisition is undone as soon as the guard is dropped"]
-pub struct RLockGuard<'a> {
-    lock: &'a RLock,
+pub struct RLockGuard<'a, W: InstantWait = Futex> {
+    lock: &'a RLock<W>,
     _not_send: PhantomData<*const ()>,
 }
 
-impl<'a> RLockGuard<'a> {
+impl<'a, W: InstantWait> RLockGuard<'a, W> {
     #[inline]
-    fn new(lock: &'a RLock) -> Self {
+    fn new(lock: &'a RLock<W>) -> Self {
         Self {
             lock,
             _not_send: PhantomData,
@@ -306,7 +332,7 @@ impl<'a> RLockGuard<'a> {
     }
 }
 
-impl fmt::Debug for RLockGuard<'_> {
+impl<W: InstantWait> fmt::Debug for RLockGuard<'_, W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RLockGuard")
             .field("depth", &self.lock.depth())
@@ -314,7 +340,7 @@ impl fmt::Debug for RLockGuard<'_> {
     }
 }
 
-impl Drop for RLockGuard<'_> {
+impl<W: InstantWait> Drop for RLockGuard<'_, W> {
     #[inline]
     fn drop(&mut self) {
         // The guard's thread owns the lock (the guard is not `Send`), so this succeeds.

@@ -2,8 +2,9 @@
 //! `threading.BoundedSemaphore` for OS threads.
 //!
 //! Thin wrappers over [`conkit_core::semaphore::Semaphore`] and
-//! [`conkit_core::semaphore::BoundedSemaphore`] instantiated with the [`Futex`]
-//! strategy: Dijkstra's counting semaphore on one atomic count, blocked callers sleeping
+//! [`conkit_core::semaphore::BoundedSemaphore`], generic over the waiting strategy `W`
+//! ([`Futex`] by default: `Semaphore` is `Semaphore<Futex>`; `Semaphore<SharedFutex>`
+//! for one in memory shared by processes): Dijkstra's counting semaphore on one atomic count, blocked callers sleeping
 //! in the kernel through the core's event count (see the core module for the algorithm
 //! and its progress guarantees). This module adds Python's names and `Duration`
 //! timeouts.
@@ -16,11 +17,11 @@
 //! | `sem.acquire(blocking=False)` | [`try_acquire()`](Semaphore::try_acquire) |
 //! | `sem.acquire(timeout=t)` | [`acquire_timeout(t)`](Semaphore::acquire_timeout), [`acquire_until(deadline)`](Semaphore::acquire_until) |
 //! | `sem.release()` | [`release()`](Semaphore::release) → `Result<(), SemaphoreError>` |
-//! | `sem.release(n)` (3.9) | [`release_n(n)`](Semaphore::release_n) |
+//! | `sem.release(n)` (3.9) | [`release_many(n)`](Semaphore::release_many) |
 //! | `BoundedSemaphore` over-release → `ValueError` | [`SemaphoreError::Overflow`], the count unchanged |
 //! | `sem._value` | [`value()`](Semaphore::value) |
 //! | `with sem:` | [`let _p = sem.acquire_guard();`](Semaphore::acquire_guard) (bind the guard to a name: `let _ = …` gives the permit back at once) |
-//! | — | [`acquire_n(n)`](Semaphore::acquire_n) and friends: `n` permits at once, all or nothing |
+//! | — | [`acquire_many(n)`](Semaphore::acquire_many) and friends: `n` permits at once, all or nothing (the core's names, and tokio's) |
 //!
 //! Neither type is fair: a running thread may take the permit a sleeper was woken for.
 //!
@@ -37,13 +38,13 @@ use conkit_core::semaphore::{
     BoundedSemaphore as CoreBoundedSemaphore, Semaphore as CoreSemaphore,
 };
 
-use crate::wait::{deadline_after, Futex};
+use crate::wait::{deadline_after, Futex, InstantWait};
 
 /// Permits taken from a [`Semaphore`] or [`BoundedSemaphore`], given back when dropped
 /// (the end of Python's `with sem:` block).
 ///
-/// The core guard ([`conkit_core::semaphore::SemaphoreGuard`]) with the [`Futex`]
-/// strategy: [`permits()`](conkit_core::semaphore::SemaphoreGuard::permits) says how
+/// The core guard ([`conkit_core::semaphore::SemaphoreGuard`]) with the semaphore's
+/// waiting strategy ([`Futex`] unless written): [`permits()`](conkit_core::semaphore::SemaphoreGuard::permits) says how
 /// many it holds, [`forget()`](conkit_core::semaphore::SemaphoreGuard::forget) keeps
 /// them taken. If giving them back fails (only possible when somebody released permits
 /// that were never acquired, so the count is at its bound), they are dropped.
@@ -53,12 +54,12 @@ use crate::wait::{deadline_after, Futex};
 ///
 /// let sem = Semaphore::new(2);
 /// {
-///     let p = sem.acquire_n_guard(2);
+///     let p = sem.acquire_many_guard(2);
 ///     assert_eq!((p.permits(), sem.value()), (2, 0));
 /// }
 /// assert_eq!(sem.value(), 2);
 /// ```
-pub type SemaphoreGuard<'a> = conkit_core::semaphore::SemaphoreGuard<'a, Futex>;
+pub type SemaphoreGuard<'a, W = Futex> = conkit_core::semaphore::SemaphoreGuard<'a, W>;
 
 /// A counting semaphore (Python's `threading.Semaphore`): a count of permits;
 /// [`acquire`](Self::acquire) takes one, waiting while there is none,
@@ -96,12 +97,16 @@ pub type SemaphoreGuard<'a> = conkit_core::semaphore::SemaphoreGuard<'a, Futex>;
 ///
 /// // Python 3.9's release(n), and n permits at once.
 /// let items = Semaphore::new(0);
-/// items.release_n(3).unwrap();
-/// assert!(items.try_acquire_n(3));
+/// items.release_many(3).unwrap();
+/// assert!(items.try_acquire_many(3));
 /// assert!(!items.acquire_timeout(Duration::from_millis(1)));
 /// ```
-pub struct Semaphore {
-    inner: CoreSemaphore<Futex>,
+///
+/// `W` is how a blocked caller sleeps, [`Futex`] unless written (see
+/// [`Lock`'s waiting strategy](super::Lock#the-waiting-strategy)); a semaphore with
+/// another strategy is made by [`with_strategy`](Semaphore::with_strategy).
+pub struct Semaphore<W: InstantWait = Futex> {
+    inner: CoreSemaphore<W>,
 }
 
 /// A semaphore that refuses to be released above its initial value (Python's
@@ -121,15 +126,39 @@ pub struct Semaphore {
 /// assert_eq!(POOL.release(), Err(SemaphoreError::Overflow)); // one release too many
 /// assert_eq!((POOL.value(), POOL.initial()), (2, 2)); // ...and nothing changed
 /// ```
-pub struct BoundedSemaphore {
-    inner: CoreBoundedSemaphore<Futex>,
+///
+/// `W` is the waiting strategy, as for [`Semaphore`]: [`Futex`] unless written, another
+/// one through [`with_strategy`](BoundedSemaphore::with_strategy).
+pub struct BoundedSemaphore<W: InstantWait = Futex> {
+    inner: CoreBoundedSemaphore<W>,
 }
 
 impl Semaphore {
     /// A semaphore holding `value` permits (Python: `threading.Semaphore(value)`).
     /// `const`, so it can be a `static`.
+    ///
+    /// Makes the default `Semaphore<Futex>`; [`with_strategy`](Semaphore::with_strategy)
+    /// makes one with another waiting strategy.
     #[must_use]
     pub const fn new(value: u32) -> Self {
+        Self::with_strategy(value)
+    }
+}
+
+impl<W: InstantWait> Semaphore<W> {
+    /// A semaphore holding `value` permits whose waiters sleep with the strategy `W`.
+    /// `const`, so it can be a `static`.
+    ///
+    /// ```
+    /// use conkit::threading::Semaphore;
+    /// use conkit::wait::Parking;
+    ///
+    /// static SLOTS: Semaphore<Parking> = Semaphore::with_strategy(2);
+    /// let _a = SLOTS.acquire_guard();
+    /// assert_eq!(SLOTS.value(), 1);
+    /// ```
+    #[must_use]
+    pub const fn with_strategy(value: u32) -> Self {
         Self {
             inner: CoreSemaphore::new(value),
         }
@@ -140,8 +169,29 @@ impl BoundedSemaphore {
     /// A bounded semaphore holding `value` permits, which is also the most it will ever
     /// hold (Python: `threading.BoundedSemaphore(value)`). `const`, so it can be a
     /// `static`.
+    ///
+    /// Makes the default `BoundedSemaphore<Futex>`;
+    /// [`with_strategy`](BoundedSemaphore::with_strategy) makes one with another waiting
+    /// strategy.
     #[must_use]
     pub const fn new(value: u32) -> Self {
+        Self::with_strategy(value)
+    }
+}
+
+impl<W: InstantWait> BoundedSemaphore<W> {
+    /// A bounded semaphore holding (at most) `value` permits whose waiters sleep with
+    /// the strategy `W`. `const`, so it can be a `static`.
+    ///
+    /// ```
+    /// use conkit::threading::{BoundedSemaphore, SemaphoreError};
+    /// use conkit::wait::Parking;
+    ///
+    /// let pool: BoundedSemaphore<Parking> = BoundedSemaphore::with_strategy(1);
+    /// assert_eq!(pool.release(), Err(SemaphoreError::Overflow));
+    /// ```
+    #[must_use]
+    pub const fn with_strategy(value: u32) -> Self {
         Self {
             inner: CoreBoundedSemaphore::new(value),
         }
@@ -159,7 +209,7 @@ impl BoundedSemaphore {
 /// The front ends shared by both types (one set of docs, delegating to the core type).
 macro_rules! front_ends {
     ($ty:ident, $bound:literal) => {
-        impl $ty {
+        impl<W: InstantWait> $ty<W> {
             /// Takes one permit, waiting as long as needed (Python: `acquire()`).
             #[inline]
             pub fn acquire(&self) {
@@ -202,9 +252,9 @@ macro_rules! front_ends {
             /// A request for more permits than can ever be available (more than the
             #[doc = $bound]
             /// or more than releasers will give) waits forever: bound it with
-            /// [`acquire_n_timeout`](Self::acquire_n_timeout).
+            /// [`acquire_many_timeout`](Self::acquire_many_timeout).
             #[inline]
-            pub fn acquire_n(&self, n: u32) {
+            pub fn acquire_many(&self, n: u32) {
                 self.inner.acquire_many(n);
             }
 
@@ -212,7 +262,7 @@ macro_rules! front_ends {
             /// `n == 0` always succeeds.
             #[inline]
             #[must_use = "if it returns `true` the permits were taken and must be released"]
-            pub fn try_acquire_n(&self, n: u32) -> bool {
+            pub fn try_acquire_many(&self, n: u32) -> bool {
                 self.inner.try_acquire_many(n)
             }
 
@@ -220,15 +270,15 @@ macro_rules! front_ends {
             /// took them (`false`: it took none).
             #[inline]
             #[must_use = "if it returns `true` the permits were taken and must be released"]
-            pub fn acquire_n_timeout(&self, n: u32, timeout: Duration) -> bool {
-                self.acquire_n_until(n, deadline_after(timeout))
+            pub fn acquire_many_timeout(&self, n: u32, timeout: Duration) -> bool {
+                self.acquire_many_until(n, deadline_after(timeout))
             }
 
             /// Takes `n` permits at once, waiting at most until `deadline`; returns
             /// whether it took them (`false`: it took none).
             #[inline]
             #[must_use = "if it returns `true` the permits were taken and must be released"]
-            pub fn acquire_n_until(&self, n: u32, deadline: Instant) -> bool {
+            pub fn acquire_many_until(&self, n: u32, deadline: Instant) -> bool {
                 self.inner.acquire_many_until(n, deadline)
             }
 
@@ -253,7 +303,7 @@ macro_rules! front_ends {
             #[doc = $bound]
             /// the count is then unchanged (no permit is added).
             #[inline]
-            pub fn release_n(&self, n: u32) -> Result<(), SemaphoreError> {
+            pub fn release_many(&self, n: u32) -> Result<(), SemaphoreError> {
                 self.inner.release_many(n)
             }
 
@@ -268,34 +318,37 @@ macro_rules! front_ends {
             /// dropped (Python: `with sem:`). Bind it to a name: `let _ = …` gives the
             /// permit back on the same line.
             #[inline]
-            pub fn acquire_guard(&self) -> SemaphoreGuard<'_> {
+            pub fn acquire_guard(&self) -> SemaphoreGuard<'_, W> {
                 self.inner.acquire_guard()
             }
 
             /// Takes one permit if there is one (never waits), as a guard.
             #[inline]
-            pub fn try_acquire_guard(&self) -> Option<SemaphoreGuard<'_>> {
+            pub fn try_acquire_guard(&self) -> Option<SemaphoreGuard<'_, W>> {
                 self.inner.try_acquire_guard()
             }
 
             /// Takes one permit, waiting at most `timeout`, as a guard (`None`: timed
             /// out).
             #[inline]
-            pub fn acquire_guard_timeout(&self, timeout: Duration) -> Option<SemaphoreGuard<'_>> {
+            pub fn acquire_guard_timeout(
+                &self,
+                timeout: Duration,
+            ) -> Option<SemaphoreGuard<'_, W>> {
                 self.acquire_guard_until(deadline_after(timeout))
             }
 
             /// Takes one permit, waiting at most until `deadline`, as a guard (`None`:
             /// timed out).
             #[inline]
-            pub fn acquire_guard_until(&self, deadline: Instant) -> Option<SemaphoreGuard<'_>> {
+            pub fn acquire_guard_until(&self, deadline: Instant) -> Option<SemaphoreGuard<'_, W>> {
                 self.inner.acquire_guard_until(deadline)
             }
 
             /// Takes `n` permits at once, waiting as needed, as a guard that gives them
             /// all back when dropped.
             #[inline]
-            pub fn acquire_n_guard(&self, n: u32) -> SemaphoreGuard<'_> {
+            pub fn acquire_many_guard(&self, n: u32) -> SemaphoreGuard<'_, W> {
                 self.inner.acquire_many_guard(n)
             }
         }
@@ -303,11 +356,11 @@ macro_rules! front_ends {
         impl Default for $ty {
             /// One permit, like Python's `Semaphore()` / `BoundedSemaphore()`.
             fn default() -> Self {
-                Self::new(1)
+                Self::with_strategy(1)
             }
         }
 
-        impl fmt::Debug for $ty {
+        impl<W: InstantWait> fmt::Debug for $ty<W> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 // The core's Debug shows the value, the bound and the sleepers.
                 f.debug_tuple(stringify!($ty)).field(&self.inner).finish()

@@ -40,3 +40,40 @@ pub use conkit_core::wait::{deadline_after, DefaultWait, Futex, Parking};
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use conkit_core::wait::SharedFutex;
+
+use std::time::Instant;
+
+use conkit_core::wait::WaitStrategy;
+
+/// A waiting strategy whose deadlines are [`Instant`]s: what every `conkit::threading`
+/// wrapper is generic over (`Lock<W = Futex>`, `Semaphore<W = Futex>`, …).
+///
+/// Implemented for every [`WaitStrategy`] with `Deadline = Instant`, so it is never
+/// implemented by hand: [`Futex`] (the default of every wrapper), `SharedFutex` (words in
+/// `MAP_SHARED` memory, waited on by several processes), [`Parking`], and
+/// [`Spin<Instant>`](conkit_core::wait::Spin) (busy-waiting with `Instant` deadlines).
+/// The wrappers' algorithms are the core's whichever strategy is plugged in; only how a
+/// blocked caller sleeps changes.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use conkit::core::wait::Spin;
+/// use conkit::threading::Lock;
+/// use conkit::wait::{Futex, InstantWait};
+///
+/// fn hold_briefly<W: InstantWait>(lock: &Lock<W>) -> bool {
+///     lock.lock_timeout(Duration::from_millis(10)).is_some()
+/// }
+///
+/// assert!(hold_briefly(&Lock::new())); // `Lock` is `Lock<Futex>`
+/// assert!(hold_briefly(&Lock::<Futex>::with_strategy()));
+/// assert!(hold_briefly(&Lock::<Spin<std::time::Instant>>::with_strategy()));
+/// ```
+///
+/// It also asks for `Send + Sync` (every strategy is a zero-sized marker type that has
+/// both), so that code generic over the strategy can share a `Lock<W>` between threads
+/// without repeating those bounds.
+pub trait InstantWait: WaitStrategy<Deadline = Instant> + Send + Sync {}
+
+impl<W: WaitStrategy<Deadline = Instant> + Send + Sync> InstantWait for W {}
