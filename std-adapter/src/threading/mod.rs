@@ -3,6 +3,11 @@
 //! Every synchronisation type here is a `conkit-core` primitive whose waiters sleep in
 //! the kernel through [`Futex`](crate::wait::Futex): the same algorithm that runs in
 //! firmware with a spinning strategy and between processes with a process-shared futex.
+//! Each is generic over that waiting strategy with `Futex` as the default (`Lock` is
+//! `Lock<Futex>`; `Lock<SharedFutex>`, `Semaphore<SharedFutex>`, `Mutex<T, SharedFutex>`,
+//! … are the same front ends for memory shared by processes, made by `with_strategy`):
+//! see [`Lock`'s waiting strategy](Lock#the-waiting-strategy) and
+//! [`InstantWait`](crate::wait::InstantWait).
 //!
 //! Rust's threads run truly in parallel: there is no GIL, so where the Python notes say
 //! "only one thread runs Python code at a time", here every thread runs at once and the
