@@ -19,7 +19,17 @@ fn main() {
     use conkit_tests::process::{fork, run_scenarios, Child, Exit, SharedMem};
 
     const CHILDREN: u64 = 4;
-    const PER_CHILD: u64 = 20_000;
+    const PER_CHILD: u64 = 5_000;
+    /// Each counting scenario runs this many times, with fresh memory and children, so
+    /// that different interleavings (and sleeps in the futex) show up.
+    const REPEAT: usize = 25;
+
+    /// Runs `scenario` [`REPEAT`] times.
+    fn repeated(scenario: fn()) {
+        for _ in 0..REPEAT {
+            scenario();
+        }
+    }
     /// The longest a child may take; the scenario's watchdog is the last resort.
     const CHILD_LIMIT: Duration = Duration::from_secs(30);
     /// What "woken at once" allows on a loaded 2-core machine, far below `CHILD_LIMIT`.
@@ -223,27 +233,22 @@ fn main() {
 
     run_scenarios(
         &[
-            (
-                "lock_excludes_across_processes",
-                lock_excludes_across_processes,
-            ),
-            (
-                "mutex_counts_across_processes",
-                mutex_counts_across_processes,
-            ),
-            (
-                "semaphore_hands_permits_between_processes",
-                semaphore_hands_permits_between_processes,
-            ),
+            ("lock_excludes_across_processes", || {
+                repeated(lock_excludes_across_processes)
+            }),
+            ("mutex_counts_across_processes", || {
+                repeated(mutex_counts_across_processes)
+            }),
+            ("semaphore_hands_permits_between_processes", || {
+                repeated(semaphore_hands_permits_between_processes)
+            }),
             ("event_wakes_every_process", event_wakes_every_process),
-            (
-                "barrier_rounds_across_processes",
-                barrier_rounds_across_processes,
-            ),
-            (
-                "monitor_hands_over_items_between_processes",
-                monitor_hands_over_items_between_processes,
-            ),
+            ("barrier_rounds_across_processes", || {
+                repeated(barrier_rounds_across_processes)
+            }),
+            ("monitor_hands_over_items_between_processes", || {
+                repeated(monitor_hands_over_items_between_processes)
+            }),
         ],
         Duration::from_secs(120),
     );
