@@ -409,3 +409,33 @@ fn default_strategy_is_the_futex() {
     let same_lock: Lock = Lock::with_strategy();
     assert!(!same_lock.locked());
 }
+
+/// The std front ends add no bytes to the core primitive they wrap (without the
+/// `deadlock-detection` feature, whose lock numbers are per-process): what the process
+/// layer puts in shared memory is the core's plain struct of atomics.
+#[cfg(all(
+    not(feature = "deadlock-detection"),
+    any(target_os = "linux", target_os = "android")
+))]
+#[test]
+fn shared_futex_wrappers_are_the_core_layout() {
+    use std::mem::{align_of, size_of};
+
+    use conkit::core;
+    use conkit::wait::SharedFutex as S;
+
+    fn same<A, B>() -> bool {
+        size_of::<A>() == size_of::<B>() && align_of::<A>() == align_of::<B>()
+    }
+    assert!(same::<Lock<S>, core::lock::Lock<S>>());
+    assert!(same::<Semaphore<S>, core::semaphore::Semaphore<S>>());
+    assert!(same::<
+        BoundedSemaphore<S>,
+        core::semaphore::BoundedSemaphore<S>,
+    >());
+    assert!(same::<Event<S>, core::event::Event<S>>());
+    assert!(same::<
+        Mutex<u64, S>,
+        core::lock::Mutex<core::lock::Lock<S>, u64>,
+    >());
+}
