@@ -1,5 +1,5 @@
 //! The `conkit::threading` wrappers between processes: the same `Lock`, `Mutex`,
-//! `Semaphore`, `Event`, `Barrier` and `Monitor` as for threads, with the strategy
+//! `Semaphore`, `Event`, `Barrier`, `Monitor` and `Condition` as for threads, with the strategy
 //! `SharedFutex`, placed in a `memfd` mapped `MAP_SHARED` and used by forked children
 //! (one of them through a second mapping at another address). Every increment, permit
 //! and item is counted. This is the reuse the process layer relies on: one front end per
@@ -14,7 +14,7 @@ fn main() {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::{Duration, Instant};
 
-    use conkit::threading::{Barrier, Event, Lock, Monitor, Mutex, Semaphore};
+    use conkit::threading::{Barrier, Condition, Event, Lock, Monitor, Mutex, Semaphore};
     use conkit::wait::SharedFutex;
     use conkit_tests::process::{fork, run_scenarios, Child, Exit, SharedMem};
 
@@ -231,6 +231,52 @@ fn main() {
         assert_eq!((g.head, g.tail), (n, n));
     }
 
+    /// Python's shape: a `Condition` over a `Lock<SharedFutex>` (the condition sleeps
+    /// with its lock's strategy), guarding a count kept beside it. A producer process
+    /// adds items one by one up to a cap of 4, a consumer process takes them: every
+    /// item is taken once, and the count never passes the cap.
+    fn condition_over_a_shared_lock_between_processes() {
+        const CAP: u64 = 4;
+        let shared = SharedMem::new(|| {
+            (
+                Condition::with_lock(Lock::<SharedFutex>::with_strategy()),
+                AtomicU64::new(0), // items waiting, changed under the lock
+                AtomicU64::new(0), // items taken
+            )
+        });
+        let n = PER_CHILD;
+        let producer = fork(|| {
+            let (cond, items, _) = &*shared;
+            for _ in 0..n {
+                let _g = cond.lock();
+                let room = cond
+                    .wait_for_timeout(|| items.load(Ordering::Relaxed) < CAP, CHILD_LIMIT)
+                    .unwrap();
+                assert!(room, "never room");
+                items.fetch_add(1, Ordering::Relaxed);
+                cond.notify_all().unwrap();
+            }
+            0
+        });
+        let consumer = fork(|| {
+            let (cond, items, taken) = &*shared;
+            for _ in 0..n {
+                let _g = cond.lock();
+                let any = cond
+                    .wait_for_timeout(|| items.load(Ordering::Relaxed) > 0, CHILD_LIMIT)
+                    .unwrap();
+                assert!(any, "never an item");
+                assert!(items.fetch_sub(1, Ordering::Relaxed) <= CAP);
+                taken.fetch_add(1, Ordering::Relaxed);
+                cond.notify_all().unwrap();
+            }
+            0
+        });
+        reap(vec![producer, consumer]);
+        assert_eq!(shared.2.load(Ordering::Relaxed), n);
+        assert_eq!(shared.1.load(Ordering::Relaxed), 0);
+    }
+
     run_scenarios(
         &[
             ("lock_excludes_across_processes", || {
@@ -248,6 +294,9 @@ fn main() {
             }),
             ("monitor_hands_over_items_between_processes", || {
                 repeated(monitor_hands_over_items_between_processes)
+            }),
+            ("condition_over_a_shared_lock_between_processes", || {
+                repeated(condition_over_a_shared_lock_between_processes)
             }),
         ],
         Duration::from_secs(120),
