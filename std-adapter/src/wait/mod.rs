@@ -16,6 +16,11 @@
 //! std program sleeps without naming a strategy: `conkit::core::semaphore::Semaphore`
 //! *is* `Semaphore<Futex>` (see [`DefaultWait`]).
 //!
+//! The `conkit::threading` types take any of these as their strategy parameter (`W`,
+//! bounded by [`InstantWait`], `Futex` when not written): `Lock<SharedFutex>`,
+//! `Semaphore<SharedFutex>`, `Mutex<T, SharedFutex>`, … are the same front ends for
+//! memory shared by processes.
+//!
 //! Deadlines are absolute (`Instant`): a wait that is woken spuriously or by a wake meant
 //! for someone else and waits again still ends at the original deadline.
 //!
