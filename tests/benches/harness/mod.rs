@@ -901,3 +901,141 @@ pub fn push_pop<P: Send, C: Send>(
         |n| n.wrapping_mul(n.wrapping_add(1)) / 2,
     )
 }
+
+// ---------------------------------------------------------------------------------
+// The two single-item SPSC regimes, measured on purpose
+// ---------------------------------------------------------------------------------
+//
+// Two pinned threads passing one item at a time through a ring fall into one of two
+// couplings, and which one a run falls into decides its result (3-10x apart):
+// * the consumer keeps up: every pop finds the ring empty per its cached `tail`,
+//   reloads it and misses on the slot line being written (~20 ns per item for any
+//   ring, whatever its code);
+// * the consumer is slightly slower: each reload of `tail` returns a batch, and the
+//   ring moves hundreds of M items/s.
+// So a plain "push one, pop one" loop measures the coupling, not the ring. The two rows
+// below pin the regime down instead: a ping-pong (the latency of one item there and
+// back, always the coupled case), and a stream with a fixed amount of work per item on
+// the consumer (always the decoupled case: the consumer is the bottleneck, the ring
+// runs full, and the ring's cost is what the consumer pays on top of its work).
+
+/// Rounds of [`work`] the consumer of [`spsc_work`] does per item.
+pub const WORK_ROUNDS: u32 = 16;
+
+/// A fixed amount of work on `v`: [`WORK_ROUNDS`] dependent multiply-rotate steps
+/// (~4 cycles each, so ~64 cycles per item: slower than any ring's pop, so the
+/// consumer is the bottleneck on every CPU). Returns `v` unchanged (so the item sums
+/// still check) but the optimizer cannot know it: the chain goes through a
+/// `black_box`.
+#[inline(always)]
+pub fn work(v: u64) -> u64 {
+    let mut x = v | 1;
+    for _ in 0..WORK_ROUNDS {
+        x = x.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17);
+    }
+    // `x` is never 0 (odd times odd, rotated), so this is `v`; the branch cannot be
+    // folded because `x` passes through `black_box`.
+    if std::hint::black_box(x) == 0 {
+        0
+    } else {
+        v
+    }
+}
+
+/// SPSC with a fixed amount of [`work`] per item on the consumer: as [`spsc`], but
+/// the consumer runs `work(v)` on every item it pops (decoupled regime, see above).
+/// `pop` is called only when the consumer is ready for the next item.
+pub fn spsc_work<P: Send, C: Send>(
+    items: u64,
+    pins: (Option<CoreId>, Option<CoreId>),
+    p: P,
+    c: C,
+    push: impl FnMut(&mut P, u64) -> bool + Send,
+    mut pop: impl FnMut(&mut C) -> Option<u64> + Send,
+) -> Res<Duration> {
+    spsc(items, pins, p, c, push, move |c| pop(c).map(work))
+}
+
+/// The same work without a ring, on one pinned thread: the floor of [`spsc_work`]
+/// (its consumer cannot go faster than this).
+pub fn work_alone(core: Option<CoreId>, items: u64) -> Res<Duration> {
+    latency(
+        core,
+        items,
+        |i| work(i + 1),
+        |n| n.wrapping_mul(n.wrapping_add(1)) / 2,
+    )
+}
+
+/// SPSC ping-pong: `trips` round trips of one item through two rings of the same
+/// type, `there` (leader → echo) and `back` (echo → leader). The leader (on
+/// `pins.0`) pushes `v`, waits for it to come back and checks it is `v`; the echo
+/// thread (on `pins.1`) pops each item and pushes it back. Timed on the leader from
+/// the start line to the last item back: the latency of one round trip (two one-way
+/// hand-offs, each a store, a poll that sees it and a read of the slot: the coupled
+/// regime, by construction).
+pub fn ping_pong<P: Send, C: Send>(
+    trips: u64,
+    pins: (Option<CoreId>, Option<CoreId>),
+    there: (P, C),
+    back: (P, C),
+    push: impl Fn(&mut P, u64) -> bool + Sync,
+    pop: impl Fn(&mut C) -> Option<u64> + Sync,
+) -> Res<Duration> {
+    let start = StartLine::new(2);
+    let dl = deadline(trips * 4);
+    let (push, pop) = (&push, &pop);
+    let ((mut p1, mut c1), (mut p2, mut c2)) = (there, back);
+    let (t0, t1, sum) = thread::scope(|s| {
+        let start = &start;
+        let echo = s.spawn(move || -> Res {
+            pin(pins.1);
+            start.wait();
+            let mut b = Backoff::new(SPSC_SPIN, dl);
+            for _ in 0..trips {
+                let v = loop {
+                    match pop(&mut c1) {
+                        Some(v) => break v,
+                        None => b.snooze().map_err(|e| format!("echo pop: {e}"))?,
+                    }
+                };
+                b.reset();
+                while !push(&mut p2, v) {
+                    b.snooze().map_err(|e| format!("echo push: {e}"))?;
+                }
+                b.reset();
+            }
+            Ok(())
+        });
+        let leader = s.spawn(move || -> Res<(Instant, Instant, u64)> {
+            pin(pins.0);
+            let t0 = start.wait();
+            let mut b = Backoff::new(SPSC_SPIN, dl);
+            let mut sum = 0u64;
+            for v in 1..=trips {
+                while !push(&mut p1, v) {
+                    b.snooze().map_err(|e| format!("leader push: {e}"))?;
+                }
+                b.reset();
+                let w = loop {
+                    match pop(&mut c2) {
+                        Some(w) => break w,
+                        None => b.snooze().map_err(|e| format!("leader pop: {e}"))?,
+                    }
+                };
+                b.reset();
+                if w != v {
+                    return Err(format!("ITEM CORRUPTED: sent {v}, got {w} back"));
+                }
+                sum = sum.wrapping_add(w);
+            }
+            Ok((t0, Instant::now(), sum))
+        });
+        let l = leader.join().map_err(|_| "leader panicked".to_string());
+        let e = echo.join().map_err(|_| "echo panicked".to_string());
+        e??;
+        l?
+    })?;
+    check("spsc ping-pong", trips, trips, sum)?;
+    Ok(t1.saturating_duration_since(t0))
+}
