@@ -919,32 +919,34 @@ pub fn push_pop<P: Send, C: Send>(
 // the consumer (always the decoupled case: the consumer is the bottleneck, the ring
 // runs full, and the ring's cost is what the consumer pays on top of its work).
 
-/// Rounds of [`work`] the consumer of [`spsc_work`] does per item.
-pub const WORK_ROUNDS: u32 = 16;
+/// Rounds of [`Work::on`] per item the consumer of [`spsc_work`] does.
+pub const WORK_ROUNDS: u32 = 32;
 
-/// A fixed amount of work on `v`: [`WORK_ROUNDS`] dependent multiply-rotate steps
-/// (~4 cycles each, so ~64 cycles per item: slower than any ring's pop, so the
-/// consumer is the bottleneck on every CPU). Returns `v` unchanged (so the item sums
-/// still check) but the optimizer cannot know it: the chain goes through a
-/// `black_box`.
-#[inline(always)]
-pub fn work(v: u64) -> u64 {
-    let mut x = v | 1;
-    for _ in 0..WORK_ROUNDS {
-        x = x.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17);
-    }
-    // `x` is never 0 (odd times odd, rotated), so this is `v`; the branch cannot be
-    // folded because `x` passes through `black_box`.
-    if std::hint::black_box(x) == 0 {
-        0
-    } else {
+/// A fixed amount of work per item, serial from one item to the next: [`WORK_ROUNDS`]
+/// dependent multiply-rotate steps on a state that carries over (about 4 cycles each,
+/// so ~130 cycles per item on any x86_64 or Arm core; out-of-order execution cannot
+/// overlap two items' work). That is more than the ~20 ns per item of the coupled
+/// regime, so the consumer is the bottleneck and the ring runs full on every host.
+#[derive(Default)]
+pub struct Work(u64);
+
+impl Work {
+    /// Works on `v` and returns it unchanged (the item sums still check).
+    #[inline(always)]
+    pub fn on(&mut self, v: u64) -> u64 {
+        let mut x = self.0 ^ v;
+        for _ in 0..WORK_ROUNDS {
+            x = x.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17);
+        }
+        // Materialised each item: the chain cannot be skipped or folded.
+        self.0 = std::hint::black_box(x);
         v
     }
 }
 
-/// SPSC with a fixed amount of [`work`] per item on the consumer: as [`spsc`], but
-/// the consumer runs `work(v)` on every item it pops (decoupled regime, see above).
-/// `pop` is called only when the consumer is ready for the next item.
+/// SPSC with a fixed amount of [`Work`] per item on the consumer: as [`spsc`], but
+/// the consumer works on every item it pops before it pops the next (the decoupled
+/// regime, see above).
 pub fn spsc_work<P: Send, C: Send>(
     items: u64,
     pins: (Option<CoreId>, Option<CoreId>),
@@ -953,16 +955,18 @@ pub fn spsc_work<P: Send, C: Send>(
     push: impl FnMut(&mut P, u64) -> bool + Send,
     mut pop: impl FnMut(&mut C) -> Option<u64> + Send,
 ) -> Res<Duration> {
-    spsc(items, pins, p, c, push, move |c| pop(c).map(work))
+    let mut work = Work::default();
+    spsc(items, pins, p, c, push, move |c| pop(c).map(|v| work.on(v)))
 }
 
 /// The same work without a ring, on one pinned thread: the floor of [`spsc_work`]
 /// (its consumer cannot go faster than this).
 pub fn work_alone(core: Option<CoreId>, items: u64) -> Res<Duration> {
+    let mut work = Work::default();
     latency(
         core,
         items,
-        |i| work(i + 1),
+        move |i| work.on(i + 1),
         |n| n.wrapping_mul(n.wrapping_add(1)) / 2,
     )
 }
