@@ -140,18 +140,38 @@ fn put(parts: &[Out]) {
         let _ = match part {
             S(s) => out.write_all(s.as_bytes()),
             N(n) => {
-                let mut v = *n;
-                let mut digits = [0u8; 10];
-                let mut start = digits.len();
-                for d in digits.iter_mut().rev() {
-                    *d = b'0' + (v % 10) as u8;
-                    v /= 10;
-                    start -= 1;
-                    if v == 0 {
-                        break;
+                // Decimal digits by subtracting powers of ten: no division, which
+                // Cortex-M0 lacks (its software division routine alone is ~400 B).
+                let (mut v, mut digits, mut len) = (*n, [0u8; 10], 0);
+                for (k, p) in [
+                    1_000_000_000,
+                    100_000_000,
+                    10_000_000,
+                    1_000_000,
+                    100_000,
+                    10_000,
+                    1_000,
+                    100,
+                    10,
+                    1,
+                ]
+                .into_iter()
+                .enumerate()
+                {
+                    let mut d = b'0';
+                    while v >= p {
+                        v -= p;
+                        d += 1;
+                    }
+                    // Leading zeros are overwritten; the last digit always stays.
+                    if d != b'0' || len > 0 || k == 9 {
+                        if let Some(slot) = digits.get_mut(len) {
+                            *slot = d;
+                        }
+                        len += 1;
                     }
                 }
-                out.write_all(digits.get(start..).unwrap_or(&digits))
+                out.write_all(digits.get(..len).unwrap_or(&digits))
             }
         };
     }
