@@ -926,7 +926,8 @@ pub const WORK_ROUNDS: u32 = 32;
 /// dependent multiply-rotate steps on a state that carries over (about 4 cycles each,
 /// so ~130 cycles per item on any x86_64 or Arm core; out-of-order execution cannot
 /// overlap two items' work). That is more than the ~20 ns per item of the coupled
-/// regime, so the consumer is the bottleneck and the ring runs full on every host.
+/// regime, so the consumer is the bottleneck and the ring runs full whatever the CPU
+/// (unless a thread is preempted: see the regime check in [`spsc_work`]).
 #[derive(Default)]
 pub struct Work(u64);
 
