@@ -159,8 +159,8 @@
 use core::fmt;
 use core::mem::MaybeUninit;
 
-use crate::atomic::{fence, maybe_const_fn, spin_hint, AtomicUsize, Ordering, UnsafeCell};
-use crate::wait::{DefaultWait, WaitStrategy, Waiters};
+use crate::atomic::{fence, maybe_const_fn, AtomicUsize, Ordering, UnsafeCell};
+use crate::wait::{Backoff, DefaultWait, WaitStrategy, Waiters};
 use crate::CachePadded;
 
 /// The bit of a stamp that says "this slot holds the item of the stamp's lap".
@@ -291,42 +291,6 @@ impl<T> SlotStorage<T> for HeapSlots<T> {
     #[inline(always)]
     fn mark(&self) -> usize {
         self.mark
-    }
-}
-
-/// A local exponential backoff (crossbeam-utils' `Backoff` in spirit): spin
-/// `1, 2, 4 … 2^LIMIT` hints between retries.
-struct Backoff {
-    step: u32,
-}
-
-/// Backoff steps before an operation blocked by a peer in flight gives up
-/// (`2^(LIMIT+1) - 1` spin hints in all: 127 natively, 3 yields under loom).
-#[cfg(not(loom))]
-const SPIN_LIMIT: u32 = 6;
-#[cfg(loom)]
-const SPIN_LIMIT: u32 = 1;
-
-impl Backoff {
-    #[inline]
-    const fn new() -> Self {
-        Self { step: 0 }
-    }
-
-    #[inline]
-    fn spin(&mut self) {
-        for _ in 0..1u32 << self.step.min(SPIN_LIMIT) {
-            spin_hint();
-        }
-        if self.step <= SPIN_LIMIT {
-            self.step += 1;
-        }
-    }
-
-    /// `true` once the spin budget for waiting on a peer in flight is used up.
-    #[inline]
-    fn exhausted(&self) -> bool {
-        self.step > SPIN_LIMIT
     }
 }
 
@@ -775,7 +739,7 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> MpmcRingIn<T, S, W> {
                 if head.wrapping_add(self.one_lap()) == tail {
                     return Err(NoSlot::Full);
                 }
-                if backoff.exhausted() {
+                if backoff.is_spun_out() {
                     return Err(NoSlot::InFlight);
                 }
                 backoff.spin();
@@ -842,7 +806,7 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> MpmcRingIn<T, S, W> {
                         NoItem::Empty
                     });
                 }
-                if backoff.exhausted() {
+                if backoff.is_spun_out() {
                     return Err(NoItem::InFlight);
                 }
                 backoff.spin();

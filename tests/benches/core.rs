@@ -17,7 +17,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use core_affinity::CoreId;
-use harness::{latency, mpmc, push_pop, spsc, spsc_batched, tri, Contender, Group, Kind, Res};
+use harness::{
+    latency, mpmc, ping_pong, push_pop, spsc_batched, spsc_work, tri, Contender, Group, Kind, Res,
+};
 
 /// Ring capacity of every queue contender (usable slots).
 const CAP: usize = 1024;
@@ -111,50 +113,132 @@ fn default_out() -> PathBuf {
 type Pins = (Option<CoreId>, Option<CoreId>);
 
 // ---------------------------------------------------------------------------------
-// 1. SPSC, one item per call, pinned producer and consumer
+// 1. SPSC, one item per call, pinned: the two regimes measured on purpose (see
+//    "The two single-item SPSC regimes" in harness/mod.rs)
 // ---------------------------------------------------------------------------------
 
-fn spsc_single(items: u64, pins: Pins) -> Group<'static> {
+/// Round trips per ping-pong measurement, per item of the other rows: a round trip
+/// costs about as much as 20 streamed items.
+const TRIPS_PER_ITEM: u64 = 20;
+
+/// Round-trip latency: two rings of the same type, an item there and back.
+fn spsc_ping_pong(items: u64, pins: Pins) -> Group<'static> {
     use ringbuf::traits::{Consumer as _, Producer as _, Split as _};
     let mut contenders = Vec::new();
-    conkit_spsc_single(&mut contenders, pins);
+    conkit_spsc_ping_pong(&mut contenders, pins);
     contenders.push(Contender::peer("rtrb", move |n| {
-        let (p, c) = rtrb::RingBuffer::<u64>::new(CAP);
-        spsc(n, pins, p, c, |p, v| p.push(v).is_ok(), |c| c.pop().ok())
+        let there = rtrb::RingBuffer::<u64>::new(CAP);
+        let back = rtrb::RingBuffer::<u64>::new(CAP);
+        ping_pong(
+            n,
+            pins,
+            there,
+            back,
+            |p, v| p.push(v).is_ok(),
+            |c| c.pop().ok(),
+        )
     }));
     contenders.push(Contender::peer("ringbuf", move |n| {
-        let (p, c) = ringbuf::HeapRb::<u64>::new(CAP).split();
-        spsc(n, pins, p, c, |p, v| p.try_push(v).is_ok(), |c| c.try_pop())
+        let there = ringbuf::HeapRb::<u64>::new(CAP).split();
+        let back = ringbuf::HeapRb::<u64>::new(CAP).split();
+        ping_pong(
+            n,
+            pins,
+            there,
+            back,
+            |p, v| p.try_push(v).is_ok(),
+            |c| c.try_pop(),
+        )
     }));
     contenders.push(Contender::peer("heapless::spsc", move |n| {
         // heapless' usable capacity is N - 1.
-        let mut q = heapless::spsc::Queue::<u64, { CAP + 1 }>::new();
-        let (p, c) = q.split();
-        spsc(n, pins, p, c, |p, v| p.enqueue(v).is_ok(), |c| c.dequeue())
-    }));
-    contenders.push(Contender::peer("crossbeam ArrayQueue", move |n| {
-        let q = crossbeam_queue::ArrayQueue::<u64>::new(CAP);
-        spsc(n, pins, &q, &q, |q, v| q.push(v).is_ok(), |q| q.pop())
+        let mut q1 = heapless::spsc::Queue::<u64, { CAP + 1 }>::new();
+        let mut q2 = heapless::spsc::Queue::<u64, { CAP + 1 }>::new();
+        ping_pong(
+            n,
+            pins,
+            q1.split(),
+            q2.split(),
+            |p, v| p.enqueue(v).is_ok(),
+            |c| c.dequeue(),
+        )
     }));
     Group {
-        id: "spsc-single",
-        title: format!("SPSC u64, 1 per call, {CAP} slots, pinned"),
-        kind: Kind::Throughput,
-        items,
+        id: "spsc-pingpong",
+        title: format!("SPSC u64 ping-pong round trip (2 rings of {CAP} slots), pinned"),
+        kind: Kind::Latency,
+        items: (items / TRIPS_PER_ITEM).max(1_000),
         contenders,
         targets: vec![("conkit SpscRing", "rtrb")],
         missing: vec![],
     }
 }
 
-// CONKIT SPSC (single item): `spsc::SpscRing<u64, CAP>`, `split()`,
-// `Producer::try_push`, `Consumer::try_pop`.
-fn conkit_spsc_single(contenders: &mut Vec<Contender<'static>>, pins: Pins) {
+// CONKIT SPSC ping-pong: two `SpscRing<u64, CAP>`, `split()`, `try_push` / `try_pop`.
+fn conkit_spsc_ping_pong(contenders: &mut Vec<Contender<'static>>, pins: Pins) {
+    use conkit_core::spsc::SpscRing;
+    contenders.push(Contender::conkit("conkit SpscRing", move |n| {
+        let mut there: SpscRing<u64, CAP> = SpscRing::new();
+        let mut back: SpscRing<u64, CAP> = SpscRing::new();
+        ping_pong(
+            n,
+            pins,
+            there.split(),
+            back.split(),
+            |p, v| p.try_push(v).is_ok(),
+            |c| c.try_pop().ok(),
+        )
+    }));
+}
+
+/// Streaming throughput with a fixed amount of work per item on the consumer.
+fn spsc_work_group(items: u64, pins: Pins) -> Group<'static> {
+    use ringbuf::traits::{Consumer as _, Producer as _, Split as _};
+    let mut contenders = Vec::new();
+    conkit_spsc_work(&mut contenders, pins);
+    contenders.push(Contender::peer("rtrb", move |n| {
+        let (p, c) = rtrb::RingBuffer::<u64>::new(CAP);
+        spsc_work(n, pins, p, c, |p, v| p.push(v).is_ok(), |c| c.pop().ok())
+    }));
+    contenders.push(Contender::peer("ringbuf", move |n| {
+        let (p, c) = ringbuf::HeapRb::<u64>::new(CAP).split();
+        spsc_work(n, pins, p, c, |p, v| p.try_push(v).is_ok(), |c| c.try_pop())
+    }));
+    contenders.push(Contender::peer("heapless::spsc", move |n| {
+        let mut q = heapless::spsc::Queue::<u64, { CAP + 1 }>::new();
+        let (p, c) = q.split();
+        spsc_work(n, pins, p, c, |p, v| p.enqueue(v).is_ok(), |c| c.dequeue())
+    }));
+    contenders.push(Contender::peer("crossbeam ArrayQueue", move |n| {
+        let q = crossbeam_queue::ArrayQueue::<u64>::new(CAP);
+        spsc_work(n, pins, &q, &q, |q, v| q.push(v).is_ok(), |q| q.pop())
+    }));
+    // The floor: the consumer's work alone, on its core, no ring.
+    contenders.push(Contender::peer("no ring (the work alone)", move |n| {
+        harness::work_alone(pins.1, n)
+    }));
+    Group {
+        id: "spsc-work",
+        title: format!(
+            "SPSC u64, 1 per call, {CAP} slots, pinned, {} rounds of work per item on the consumer",
+            harness::WORK_ROUNDS
+        ),
+        kind: Kind::Throughput,
+        // The work makes an item cost ~3x a streamed one: half as many items.
+        items: (items / 2).max(1_000),
+        contenders,
+        targets: vec![("conkit SpscRing", "rtrb")],
+        missing: vec![],
+    }
+}
+
+// CONKIT SPSC (single item, with work): `SpscRing<u64, CAP>`, `try_push` / `try_pop`.
+fn conkit_spsc_work(contenders: &mut Vec<Contender<'static>>, pins: Pins) {
     use conkit_core::spsc::SpscRing;
     contenders.push(Contender::conkit("conkit SpscRing", move |n| {
         let mut ring: SpscRing<u64, CAP> = SpscRing::new();
         let (p, c) = ring.split();
-        spsc(
+        spsc_work(
             n,
             pins,
             p,
@@ -608,7 +692,8 @@ fn run(o: &Opts) -> Res<bool> {
     let n = o.items;
     type Make = Box<dyn Fn() -> Group<'static>>;
     let all: Vec<(&str, Make)> = vec![
-        ("spsc-single", Box::new(move || spsc_single(n, pins))),
+        ("spsc-pingpong", Box::new(move || spsc_ping_pong(n, pins))),
+        ("spsc-work", Box::new(move || spsc_work_group(n, pins))),
         ("spsc-batch", Box::new(move || spsc_batch(n, pins))),
         ("mpmc-2p2c", Box::new(move || mpmc_2p2c(n))),
         ("lock", Box::new(move || lock_latency(n, pins.0))),

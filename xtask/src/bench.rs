@@ -21,7 +21,7 @@ pub fn run(args: &[String]) -> Res {
              \n  --out PATH  where to write the markdown table (default target/bench/core.md)\
              \n  --strict    exit non-zero if a conkit target is missed\
              \n  --list      print the benchmark ids\
-             \n  FILTER      run only the benchmarks whose id contains it (spsc, mpmc, lock, threading, queue, ...)"
+             \n  FILTER      run only the benchmarks whose id contains it (spsc, spsc-pingpong, spsc-work, mpmc, lock, threading, queue, ...)"
         );
         return Ok(());
     }

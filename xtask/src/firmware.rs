@@ -14,7 +14,8 @@
 //!    (thumbv6m, conkit-core with `portable-atomic`) — `cargo build --release` in
 //!    `tests/firmware` (its own workspace and cargo config), a QEMU run with semihosting
 //!    and a timeout, a check of the exit status and of the summary line the firmware
-//!    prints, and the sizes of the ELF's `.text`, `.rodata`, `.data` and `.bss`.
+//!    prints, and the sizes of the ELF's `.text`, `.rodata`, `.data` and `.bss`
+//!    (`.text` over [`TEXT_BUDGET`], 5 KB, on any board fails the step).
 
 use std::ffi::OsString;
 use std::fs;
@@ -59,6 +60,10 @@ const FIRMWARE: &str = "conkit-firmware";
 const EXPECTED: &str = "conkit firmware: 1000 items in order, 0 lost, 0 duplicated, flags ok";
 /// Longest a QEMU run may take before it is killed and the step fails.
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+/// The most `.text` the firmware may take on any board (issue #11: ≤ 5 KB; a
+/// heapless-only SPSC version of the same program is 4.1 KB). Over it, the step fails:
+/// look at what grew with `llvm-nm --size-sort -S` on the ELF.
+const TEXT_BUDGET: u32 = 5 * 1024;
 /// Rounds of "fetch what `ldd` reports missing" before giving up.
 const LIB_ROUNDS: usize = 6;
 
@@ -79,11 +84,20 @@ pub fn run() -> Res {
     }
 
     util::step("firmware: result");
-    for (board, line) in BOARDS.iter().zip(&sizes) {
+    for (board, (line, _)) in BOARDS.iter().zip(&sizes) {
         if board.target == BOARDS[0].target {
             println!("{line}");
         } else {
             println!("{line} ({})", board.target);
+        }
+    }
+    for (board, &(_, text)) in BOARDS.iter().zip(&sizes) {
+        if text > TEXT_BUDGET {
+            return Err(format!(
+                "firmware .text is {text} B on {}, over its budget of {TEXT_BUDGET} B \
+                 (see TEXT_BUDGET in xtask/src/firmware.rs)",
+                board.target
+            ));
         }
     }
     println!(
@@ -99,8 +113,8 @@ pub fn run() -> Res {
 }
 
 /// Builds the firmware for `board`, runs it in QEMU, checks it, and returns the size
-/// line (`firmware .text: N bytes, ...`).
-fn build_and_run(board: &Board, qemu: &Qemu) -> Res<String> {
+/// line (`firmware .text: N bytes, ...`) and the size of `.text`.
+fn build_and_run(board: &Board, qemu: &Qemu) -> Res<(String, u32)> {
     util::step(&format!("firmware: build for {} (release)", board.target));
     let dir = util::root().join("tests").join("firmware");
     let mut build = util::cargo();
@@ -178,13 +192,14 @@ fn build_and_run(board: &Board, qemu: &Qemu) -> Res<String> {
             .find(|(n, _)| n == name)
             .map_or(0, |&(_, size)| size)
     };
-    Ok(format!(
+    let line = format!(
         "firmware .text: {} bytes (.rodata: {}, .data: {}, .bss: {})",
         size_of(".text"),
         size_of(".rodata"),
         size_of(".data"),
         size_of(".bss")
-    ))
+    );
+    Ok((line, size_of(".text")))
 }
 
 /// A QEMU that answers `--version`.

@@ -54,39 +54,11 @@
 use core::fmt;
 
 use super::{ExclusiveLock, RawLock, ReleaseError};
-use crate::atomic::{maybe_const_fn, spin_hint, AtomicU32, Ordering};
+use crate::atomic::{maybe_const_fn, AtomicU32, Ordering};
+use crate::wait::Backoff;
 
 const FREE: u32 = 0;
 const HELD: u32 = 1;
-
-/// Bounded exponential backoff for spin loops: 1, 2, 4 … `2^MAX_STEP` hints per call.
-pub(super) struct Backoff {
-    step: u32,
-}
-
-impl Backoff {
-    /// Largest exponent: 64 hints.
-    const MAX_STEP: u32 = 6;
-
-    /// Starts at one hint.
-    #[inline]
-    pub(super) const fn new() -> Self {
-        Self { step: 0 }
-    }
-
-    /// Spins `2^step` hints, then doubles the next round (up to the cap). Under loom,
-    /// where every hint is a scheduler yield, always one hint.
-    #[inline]
-    pub(super) fn spin(&mut self) {
-        let hints = if cfg!(loom) { 1 } else { 1u32 << self.step };
-        for _ in 0..hints {
-            spin_hint();
-        }
-        if self.step < Self::MAX_STEP {
-            self.step += 1;
-        }
-    }
-}
 
 /// A raw test-and-test-and-set spin lock (see the [module docs](self)).
 ///

@@ -11,7 +11,11 @@ mod imp {
     pub(in crate::spsc) const LINE: usize = 64;
 
     /// `PREFETCHW` support, detected once: 0 = not yet known, 1 = yes, 2 = no.
-    static SUPPORT: AtomicU32 = AtomicU32::new(0);
+    ///
+    /// On a cache line of its own: the producer reads it once per new line of slots,
+    /// and a neighbour written by another core (the linker places statics at will, e.g.
+    /// next to `critical_section`'s std mutex) would make each of those reads a miss.
+    static SUPPORT: crate::CachePadded<AtomicU32> = crate::CachePadded::new(AtomicU32::new(0));
 
     /// `true` if this CPU implements `PREFETCHW` (CPUID leaf `0x8000_0001`, ECX bit 8;
     /// AMD64 CPUs have it, Intel ones since Broadwell).

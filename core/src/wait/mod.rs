@@ -56,6 +56,7 @@
 //! thread must not block (the wasm demo plugs in its own `memory.atomic.wait32`
 //! strategy), and under `cfg(loom)` the models bring their own strategies.
 
+mod backoff;
 mod spin;
 mod waiters;
 
@@ -70,6 +71,7 @@ mod os;
 #[cfg(all(feature = "std", not(loom)))]
 mod parking;
 
+pub use backoff::{Backoff, SPIN_LIMIT};
 pub use spin::Spin;
 pub use waiters::Waiters;
 
@@ -204,14 +206,12 @@ pub trait WaitStrategy {
     const RELAX_ROUNDS: u32 = 6;
 
     /// The pause after the `round`-th failed look (`round` counts from 0 up to
-    /// [`RELAX_ROUNDS`](Self::RELAX_ROUNDS)` - 1`). The default spins `2^round` times
-    /// (capped), the shape of crossbeam's `Backoff`; OS strategies yield the CPU in the
-    /// last rounds so that a descheduled partner can run.
+    /// [`RELAX_ROUNDS`](Self::RELAX_ROUNDS)` - 1`). The default is the `round`-th pause
+    /// of a [`Backoff`] (`2^round` spin hints, capped at `2^SPIN_LIMIT`); OS strategies
+    /// yield the CPU once spun out so that a descheduled partner can run.
     #[inline]
     fn relax(round: u32) {
-        for _ in 0..(1u32 << round.min(10)) {
-            crate::atomic::spin_hint();
-        }
+        Backoff::at(round).spin();
     }
 }
 

@@ -11,19 +11,15 @@ use std::time::{Duration, Instant};
 /// gave ~1.2 M items/s and a spin-then-yield phase ~10 M items/s (the yields let a
 /// descheduled partner run instead of spinning against it); 12 yields rather than 4
 /// cut an `Event` ping-pong round trip from ~11 µs to ~2 µs (CPython: ~26–116 µs).
-pub(crate) const SPIN_ROUNDS: u32 = 7;
+/// The spinning rounds are the spin phase of a [`Backoff`](super::Backoff).
+pub(crate) const SPIN_ROUNDS: u32 = super::SPIN_LIMIT + 1;
 pub(crate) const RELAX_ROUNDS: u32 = SPIN_ROUNDS + 12;
 
-/// The pause after the `round`-th failed look of the adaptive phase.
+/// The pause after the `round`-th failed look of the adaptive phase: the `round`-th
+/// pause of a [`Backoff`](super::Backoff), a yield once spun out.
 #[inline]
 pub(crate) fn relax(round: u32) {
-    if round < SPIN_ROUNDS {
-        for _ in 0..(1u32 << round) {
-            core::hint::spin_loop();
-        }
-    } else {
-        std::thread::yield_now();
-    }
+    super::Backoff::at(round).snooze();
 }
 
 /// Time left until `deadline`, or `None` once it has passed.

@@ -901,3 +901,187 @@ pub fn push_pop<P: Send, C: Send>(
         |n| n.wrapping_mul(n.wrapping_add(1)) / 2,
     )
 }
+
+// ---------------------------------------------------------------------------------
+// The two single-item SPSC regimes, measured on purpose
+// ---------------------------------------------------------------------------------
+//
+// Two pinned threads passing one item at a time through a ring fall into one of two
+// couplings, and which one a run falls into decides its result (3-10x apart):
+// * the consumer keeps up: every pop finds the ring empty per its cached `tail`,
+//   reloads it and misses on the slot line being written (~20 ns per item for any
+//   ring, whatever its code);
+// * the consumer is slightly slower: each reload of `tail` returns a batch, and the
+//   ring moves hundreds of M items/s.
+// So a plain "push one, pop one" loop measures the coupling, not the ring. The two rows
+// below pin the regime down instead: a ping-pong (the latency of one item there and
+// back, always the coupled case), and a stream with a fixed amount of work per item on
+// the consumer (always the decoupled case: the consumer is the bottleneck, the ring
+// runs full, and the ring's cost is what the consumer pays on top of its work).
+
+/// Rounds of [`Work::on`] per item the consumer of [`spsc_work`] does.
+pub const WORK_ROUNDS: u32 = 32;
+
+/// A fixed amount of work per item, serial from one item to the next: [`WORK_ROUNDS`]
+/// dependent multiply-rotate steps on a state that carries over (about 4 cycles each,
+/// so ~130 cycles per item on any x86_64 or Arm core; out-of-order execution cannot
+/// overlap two items' work). That is more than the ~20 ns per item of the coupled
+/// regime, so the consumer is the bottleneck and the ring runs full whatever the CPU
+/// (unless a thread is preempted: see the regime check in [`spsc_work`]).
+#[derive(Default)]
+pub struct Work(u64);
+
+impl Work {
+    /// Works on `v` and returns it unchanged (the item sums still check).
+    #[inline(always)]
+    pub fn on(&mut self, v: u64) -> u64 {
+        let mut x = self.0 ^ v;
+        for _ in 0..WORK_ROUNDS {
+            x = x.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17);
+        }
+        // Materialised each item: the chain cannot be skipped or folded.
+        self.0 = std::hint::black_box(x);
+        v
+    }
+}
+
+/// SPSC with a fixed amount of [`Work`] per item on the consumer: as [`spsc`], but
+/// the consumer works on every item it pops before it pops the next (the decoupled
+/// regime, see above).
+pub fn spsc_work<P: Send, C: Send>(
+    items: u64,
+    pins: (Option<CoreId>, Option<CoreId>),
+    p: P,
+    c: C,
+    push: impl FnMut(&mut P, u64) -> bool + Send,
+    mut pop: impl FnMut(&mut C) -> Option<u64> + Send,
+) -> Res<Duration> {
+    let mut work = Work::default();
+    let mut empty_polls = 0u64;
+    let d = spsc(items, pins, p, c, push, |c| match pop(c) {
+        Some(v) => Some(work.on(v)),
+        None => {
+            empty_polls += 1;
+            None
+        }
+    })?;
+    // The regime check: in the decoupled regime the consumer almost never finds the
+    // ring empty. If it does, either thread was off its core (a busy machine: the
+    // ring holds ~70 us of work, a preemption lasts ms) and the figure measures the
+    // scheduler, not the ring: say so next to the figures.
+    if empty_polls > items / 100 {
+        eprintln!(
+            "    (spsc-work: the consumer found the ring empty {:.2} times per item: not \
+             the decoupled regime; a busy machine?)",
+            empty_polls as f64 / items as f64
+        );
+    }
+    Ok(d)
+}
+
+/// The same work without a ring, on one pinned thread: the floor of [`spsc_work`]
+/// (its consumer cannot go faster than this).
+pub fn work_alone(core: Option<CoreId>, items: u64) -> Res<Duration> {
+    let mut work = Work::default();
+    latency(
+        core,
+        items,
+        move |i| work.on(i + 1),
+        |n| n.wrapping_mul(n.wrapping_add(1)) / 2,
+    )
+}
+
+/// Round trips per timed block of [`ping_pong`].
+pub const PING_PONG_BLOCK: u64 = 64;
+
+/// SPSC ping-pong: `trips` round trips of one item through two rings of the same
+/// type, `there` (leader → echo) and `back` (echo → leader). The leader (on
+/// `pins.0`) pushes `v`, waits for it to come back and checks it is `v`; the echo
+/// thread (on `pins.1`) pops each item and pushes it back: the latency of one round
+/// trip (two one-way hand-offs, each a store, a poll that sees it and a read of the
+/// slot: the coupled regime, by construction).
+///
+/// Timed on the leader in blocks of [`PING_PONG_BLOCK`] round trips; the result is the
+/// median block scaled to `trips` (so the harness' ns/op is the median round trip of
+/// a block). A round trip is a few hundred ns, so a preemption of either pinned thread
+/// on a shared machine (milliseconds) would dominate a plain total; with the median it
+/// costs one slow block. The clock is read once per block, not per trip.
+pub fn ping_pong<P: Send, C: Send>(
+    trips: u64,
+    pins: (Option<CoreId>, Option<CoreId>),
+    there: (P, C),
+    back: (P, C),
+    push: impl Fn(&mut P, u64) -> bool + Sync,
+    pop: impl Fn(&mut C) -> Option<u64> + Sync,
+) -> Res<Duration> {
+    let start = StartLine::new(2);
+    let dl = deadline(trips * 4);
+    let (push, pop) = (&push, &pop);
+    let ((mut p1, mut c1), (mut p2, mut c2)) = (there, back);
+    let (t0, t1, sum, mut blocks) = thread::scope(|s| {
+        let start = &start;
+        let echo = s.spawn(move || -> Res {
+            pin(pins.1);
+            start.wait();
+            let mut b = Backoff::new(SPSC_SPIN, dl);
+            for _ in 0..trips {
+                let v = loop {
+                    match pop(&mut c1) {
+                        Some(v) => break v,
+                        None => b.snooze().map_err(|e| format!("echo pop: {e}"))?,
+                    }
+                };
+                b.reset();
+                while !push(&mut p2, v) {
+                    b.snooze().map_err(|e| format!("echo push: {e}"))?;
+                }
+                b.reset();
+            }
+            Ok(())
+        });
+        let leader = s.spawn(move || -> Res<(Instant, Instant, u64, Vec<Duration>)> {
+            pin(pins.0);
+            let t0 = start.wait();
+            let mut b = Backoff::new(SPSC_SPIN, dl);
+            let mut sum = 0u64;
+            let mut blocks = Vec::with_capacity((trips / PING_PONG_BLOCK + 1) as usize);
+            let mut block_start = t0;
+            for v in 1..=trips {
+                while !push(&mut p1, v) {
+                    b.snooze().map_err(|e| format!("leader push: {e}"))?;
+                }
+                b.reset();
+                let w = loop {
+                    match pop(&mut c2) {
+                        Some(w) => break w,
+                        None => b.snooze().map_err(|e| format!("leader pop: {e}"))?,
+                    }
+                };
+                b.reset();
+                if w != v {
+                    return Err(format!("ITEM CORRUPTED: sent {v}, got {w} back"));
+                }
+                sum = sum.wrapping_add(w);
+                if v % PING_PONG_BLOCK == 0 {
+                    let now = Instant::now();
+                    blocks.push(now.saturating_duration_since(block_start));
+                    block_start = now;
+                }
+            }
+            Ok((t0, Instant::now(), sum, blocks))
+        });
+        let l = leader.join().map_err(|_| "leader panicked".to_string());
+        let e = echo.join().map_err(|_| "echo panicked".to_string());
+        e??;
+        l?
+    })?;
+    check("spsc ping-pong", trips, trips, sum)?;
+    // The median block, scaled to all trips (see above); the plain total if there are
+    // too few blocks for a median to mean anything.
+    if blocks.len() < 16 {
+        return Ok(t1.saturating_duration_since(t0));
+    }
+    blocks.sort_unstable();
+    let median = blocks[blocks.len() / 2];
+    Ok(median.mul_f64(trips as f64 / PING_PONG_BLOCK as f64))
+}

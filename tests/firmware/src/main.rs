@@ -18,10 +18,18 @@
 //!
 //! The result goes out over semihosting; the exit status tells QEMU's caller
 //! (`cargo xtask firmware`) whether every check passed.
+//!
+//! Size: the program prints through [`put`] (strings and decimal `u32`s written with
+//! semihosting directly) and its panic handler prints the panic's location, not its
+//! message, so `core::fmt` (~2.5 KB of `.text`: `fmt::write`, padding, integer
+//! formatting, `Debug` impls) is not linked; nothing on the checked path can panic
+//! (no `RefCell`, no unchecked indexing), and a panic still fails the run (exit status
+//! 1, as with `panic-semihosting`).
 #![no_std]
 #![no_main]
 
-use core::cell::RefCell;
+use core::cell::Cell;
+use core::panic::PanicInfo;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use conkit_core::event_flags::{EventFlags, FlagsError, WaitFlags};
@@ -29,9 +37,8 @@ use conkit_core::semaphore::Semaphore;
 use conkit_core::spsc::{PopError, Producer, PushError, SpscRing};
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m_rt::{entry, exception};
-use cortex_m_semihosting::{debug, hprintln};
+use cortex_m_semihosting::{debug, hio};
 use critical_section::Mutex;
-use panic_semihosting as _;
 
 /// Items the interrupt produces.
 const ITEMS: u32 = 1000;
@@ -55,8 +62,7 @@ static FLAGS: EventFlags = EventFlags::new();
 
 /// Hands the producer from `main` to the interrupt handler, which moves it into its own
 /// state on its first run; after that only the handler touches it.
-static HANDOFF: Mutex<RefCell<Option<Producer<'static, u32, CAP>>>> =
-    Mutex::new(RefCell::new(None));
+static HANDOFF: Mutex<Cell<Option<Producer<'static, u32, CAP>>>> = Mutex::new(Cell::new(None));
 
 // Statistics written only by the handler (plain load + store, so they also work on
 // thumbv6m, which has no atomic read-modify-write) and read by `main`.
@@ -81,7 +87,7 @@ fn SysTick() {
     static mut NEXT: u32 = 0;
 
     if PRODUCER.is_none() {
-        *PRODUCER = critical_section::with(|cs| HANDOFF.borrow_ref_mut(cs).take());
+        *PRODUCER = critical_section::with(|cs| HANDOFF.borrow(cs).take());
     }
     let Some(producer) = PRODUCER.as_mut() else {
         return;
@@ -116,28 +122,109 @@ fn SysTick() {
     }
 }
 
+/// A piece of a line of output.
+enum Out<'a> {
+    /// Text.
+    S(&'a str),
+    /// A number, in decimal.
+    N(u32),
+}
+use Out::{N, S};
+
+/// Writes `parts` to the host's stdout (semihosting), without `core::fmt`.
+fn put(parts: &[Out]) {
+    let Ok(mut out) = hio::hstdout() else {
+        return;
+    };
+    for part in parts {
+        let _ = match part {
+            S(s) => out.write_all(s.as_bytes()),
+            N(n) => {
+                // Decimal digits by subtracting powers of ten: no division, which
+                // Cortex-M0 lacks (its software division routine alone is ~400 B).
+                let (mut v, mut digits, mut len) = (*n, [0u8; 10], 0);
+                for (k, p) in [
+                    1_000_000_000,
+                    100_000_000,
+                    10_000_000,
+                    1_000_000,
+                    100_000,
+                    10_000,
+                    1_000,
+                    100,
+                    10,
+                    1,
+                ]
+                .into_iter()
+                .enumerate()
+                {
+                    let mut d = b'0';
+                    while v >= p {
+                        v -= p;
+                        d += 1;
+                    }
+                    // Leading zeros are overwritten; the last digit always stays.
+                    if d != b'0' || len > 0 || k == 9 {
+                        if let Some(slot) = digits.get_mut(len) {
+                            *slot = d;
+                        }
+                        len += 1;
+                    }
+                }
+                out.write_all(digits.get(..len).unwrap_or(&digits))
+            }
+        };
+    }
+}
+
 /// Prints why the run failed and exits QEMU with a failure status.
-fn fail(what: core::fmt::Arguments) -> ! {
-    hprintln!("conkit firmware: FAILED: {}", what);
+fn fail(what: &[Out]) -> ! {
+    put(&[S("conkit firmware: FAILED: ")]);
+    put(what);
+    put(&[S("\n")]);
     debug::exit(debug::EXIT_FAILURE);
     #[allow(clippy::empty_loop)]
     loop {}
 }
 
+/// A panic fails the run like any failed check: it prints where it happened (the
+/// message would need `core::fmt`) and exits QEMU with a failure status.
+#[panic_handler]
+fn panic(info: &PanicInfo) -> ! {
+    cortex_m::interrupt::disable();
+    match info.location() {
+        Some(at) => fail(&[S("panic at "), S(at.file()), S(":"), N(at.line())]),
+        None => fail(&[S("panic")]),
+    }
+}
+
+fn pop_error(e: PopError) -> &'static str {
+    match e {
+        PopError::Empty => "Empty",
+        PopError::Disconnected => "Disconnected",
+    }
+}
+
+fn flags_error(e: FlagsError) -> &'static str {
+    match e {
+        FlagsError::EmptyMask => "EmptyMask",
+        FlagsError::WouldBlock => "WouldBlock",
+        FlagsError::Timeout => "Timeout",
+    }
+}
+
 #[entry]
 fn main() -> ! {
     let Some((producer, mut consumer)) = RING.take() else {
-        fail(format_args!("SpscRing::take returned None the first time"));
+        fail(&[S("SpscRing::take returned None the first time")]);
     };
     if RING.take().is_some() {
-        fail(format_args!(
-            "SpscRing::take handed out a second pair of handles"
-        ));
+        fail(&[S("SpscRing::take handed out a second pair of handles")]);
     }
-    critical_section::with(|cs| HANDOFF.borrow_ref_mut(cs).replace(producer));
+    critical_section::with(|cs| HANDOFF.borrow(cs).set(Some(producer)));
 
     let Some(mut cp) = cortex_m::Peripherals::take() else {
-        fail(format_args!("core peripherals already taken"));
+        fail(&[S("core peripherals already taken")]);
     };
     cp.SYST.set_clock_source(SystClkSource::Core);
     cp.SYST.set_reload(RELOAD);
@@ -148,14 +235,17 @@ fn main() -> ! {
     // Phase 1: let the interrupt fill the ring until it reports `Full`.
     match FLAGS.wait(DATA | FULL, WaitFlags::ALL_CLEAR) {
         Ok(seen) if seen & (DATA | FULL) == DATA | FULL => {}
-        Ok(seen) => fail(format_args!("wait(DATA|FULL, ALL) returned {seen:#x}")),
-        Err(e) => fail(format_args!("wait(DATA|FULL, ALL) failed: {e:?}")),
+        Ok(seen) => fail(&[S("wait(DATA|FULL, ALL) returned "), N(seen)]),
+        Err(e) => fail(&[S("wait(DATA|FULL, ALL) failed: "), S(flags_error(e))]),
     }
     let capacity = PUSHED_BEFORE_FULL.load(Ordering::Relaxed);
     if capacity != CAP as u32 {
-        fail(format_args!(
-            "ring reported full after {capacity} items, capacity is {CAP}"
-        ));
+        fail(&[
+            S("ring reported full after "),
+            N(capacity),
+            S(" items, capacity is "),
+            N(CAP as u32),
+        ]);
     }
 
     // Phase 2: one semaphore unit per item; check each arrives once, in order.
@@ -166,11 +256,11 @@ fn main() -> ! {
         ITEMS_READY.acquire();
         let item = match consumer.try_pop() {
             Ok(item) => item,
-            Err(e) => fail(format_args!("semaphore unit without an item: {e:?}")),
+            Err(e) => fail(&[S("semaphore unit without an item: "), S(pop_error(e))]),
         };
         received += 1;
         if item >= ITEMS {
-            fail(format_args!("item {item} was never produced"));
+            fail(&[S("item "), N(item), S(" was never produced")]);
         }
         let (word, bit) = ((item / 32) as usize, 1u32 << (item % 32));
         if seen[word] & bit != 0 {
@@ -202,24 +292,40 @@ fn main() -> ! {
     let isr_errors = ISR_ERRORS.load(Ordering::Relaxed);
     cp.SYST.disable_interrupt();
 
-    hprintln!(
-        "ring capacity {} reached, producer handed back {} items on Full and retried",
-        capacity,
-        FULL_HITS.load(Ordering::Relaxed)
-    );
+    put(&[
+        S("ring capacity "),
+        N(capacity),
+        S(" reached, producer handed back "),
+        N(FULL_HITS.load(Ordering::Relaxed)),
+        S(" items on Full and retried\n"),
+    ]);
     if out_of_order != 0 || lost != 0 || duplicated != 0 || !flags_ok || !drained || isr_errors != 0
     {
-        fail(format_args!(
-            "{received} received, {out_of_order} out of order, {lost} lost, {duplicated} \
-             duplicated, flags ok: {flags_ok}, drained: {drained}, handler errors: {isr_errors}"
-        ));
+        fail(&[
+            N(received),
+            S(" received, "),
+            N(out_of_order),
+            S(" out of order, "),
+            N(lost),
+            S(" lost, "),
+            N(duplicated),
+            S(" duplicated, flags ok: "),
+            N(flags_ok.into()),
+            S(", drained: "),
+            N(drained.into()),
+            S(", handler errors: "),
+            N(isr_errors),
+        ]);
     }
-    hprintln!(
-        "conkit firmware: {} items in order, {} lost, {} duplicated, flags ok",
-        received,
-        lost,
-        duplicated
-    );
+    put(&[
+        S("conkit firmware: "),
+        N(received),
+        S(" items in order, "),
+        N(lost),
+        S(" lost, "),
+        N(duplicated),
+        S(" duplicated, flags ok\n"),
+    ]);
     debug::exit(debug::EXIT_SUCCESS);
     #[allow(clippy::empty_loop)]
     loop {}
