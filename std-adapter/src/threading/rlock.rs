@@ -1,7 +1,7 @@
 //! [`RLock`]: Python's `threading.RLock` (a reentrant lock) for OS threads.
 //!
 //! A thin wrapper over [`conkit_core::lock::ReentrantLock`] with the thread identity
-//! [`ThreadOwner`] (the value of [`get_ident`](super::get_ident)) as owner and the
+//! [`ThreadOwner`] (the kernel thread id, see there) as owner and the
 //! [`Futex`] strategy: an owner id and a recursion depth over the futex lock, the shape
 //! of CPython's `_thread.RLock` (see the core module for the algorithm). This module
 //! adds Python's names, `Duration` timeouts, the deadlock-detection hooks and the
