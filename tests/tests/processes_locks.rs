@@ -288,6 +288,37 @@ mod scenarios {
         }
     }
 
+    /// The owner token comes from the strategy: the kernel thread id, cached per thread
+    /// and renewed in the child of a `fork` (whose thread has a new id). A child must not
+    /// record its parent's id as the owner of a lock it takes.
+    fn owner_token_is_renewed_after_fork() {
+        use conkit_core::wait::WaitStrategy;
+        let locks = SharedMem::new(|| [Lock::<SharedFutex>::new(), Lock::new()]);
+        locks[0].acquire();
+        let parent = locks[0].owner().map(|o| o.get());
+        // SAFETY: getpid has no preconditions.
+        assert_eq!(parent, u32::try_from(unsafe { libc::getpid() }).ok());
+        let child = fork(|| {
+            // SAFETY: as above.
+            let me = u32::try_from(unsafe { libc::getpid() }).ok();
+            if SharedFutex::owner_token() == parent.unwrap_or(0)
+                || Some(SharedFutex::owner_token()) != me
+            {
+                return 1;
+            }
+            if locks[0].try_acquire() {
+                return 2;
+            }
+            locks[1].acquire();
+            i32::from(locks[1].owner().map(|o| o.get()) != me) * 3
+        });
+        assert_eq!(child.wait(), Exit::Code(0));
+        assert_eq!(locks[0].owner().map(|o| o.get()), parent);
+        assert_eq!(locks[0].release(), Ok(()));
+        // The child died holding the second lock: recovered.
+        assert_eq!(locks[1].try_acquire_or_recover(), Some(Acquired::OwnerDied));
+    }
+
     pub fn run() {
         run_scenarios(
             &[
@@ -302,6 +333,10 @@ mod scenarios {
                 (
                     "lock_holder_killed_at_random_points",
                     lock_holder_killed_at_random_points,
+                ),
+                (
+                    "owner_token_is_renewed_after_fork",
+                    owner_token_is_renewed_after_fork,
                 ),
                 (
                     "reentrant_lock_held_by_parent_is_refused_to_a_child",

@@ -373,6 +373,36 @@ mod tests {
         sleeper.join().unwrap();
     }
 
+    /// `SharedFutex` used to ignore the result of `futex(2)`: an error such as `ENOSYS`
+    /// made every wait return at once, a silent busy loop in every caller. Now it is
+    /// recorded for `last_error` and paced (a millisecond, bounded by the deadline).
+    #[test]
+    fn an_unexpected_futex_error_is_recorded_and_paced_not_a_busy_loop() {
+        let e = FutexError::from_errno(libc::ENOSYS);
+        let start = Instant::now();
+        assert_eq!(failed(e, None), WaitOutcome::Woken);
+        assert!(start.elapsed() >= Duration::from_millis(1));
+        assert_eq!(SharedFutex::last_error(), Some(e));
+        assert_eq!(Futex::last_error(), Some(e));
+        // The pause never outlasts the deadline, and a passed deadline is reported.
+        let start = Instant::now();
+        assert_eq!(failed(e, Some(start)), WaitOutcome::TimedOut);
+        assert!(start.elapsed() < Duration::from_secs(1));
+        assert!(std::format!("{e}").contains("futex: "));
+    }
+
+    #[test]
+    fn try_wait_reports_the_expected_outcomes() {
+        let w = word(1);
+        assert_eq!(SharedFutex::try_wait(&w, 0, None), Ok(WaitOutcome::Woken));
+        let soon = Instant::now() + Duration::from_millis(5);
+        let mut outcome = Ok(WaitOutcome::Woken);
+        while outcome == Ok(WaitOutcome::Woken) {
+            outcome = Futex::try_wait(&w, 1, Some(soon));
+        }
+        assert_eq!(outcome, Ok(WaitOutcome::TimedOut));
+    }
+
     #[test]
     fn wake_one_and_wake_all_reach_a_sleeper() {
         wake_reaches_sleeper::<Futex>(false);

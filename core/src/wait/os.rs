@@ -90,6 +90,8 @@ std::thread_local! {
 #[cold]
 fn fresh_token() -> u32 {
     static FORK_HANDLER: std::sync::Once = std::sync::Once::new();
+    // Miri cannot fork (nor register fork handlers).
+    #[cfg(not(miri))]
     FORK_HANDLER.call_once(|| {
         /// In the child of a `fork`: the only thread is the one that forked, and its
         /// cached id is its parent's.
