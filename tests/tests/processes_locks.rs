@@ -288,6 +288,64 @@ mod scenarios {
         }
     }
 
+    /// The parent holds the lock while two children sleep on it; one of them is killed,
+    /// at a point that moves around the parent's release (asleep, just woken, about to
+    /// take it). The other child always gets the lock within a second: a wake-up given
+    /// to the dead one is not lost for good (waiters of a `SharedFutex` lock sleep in
+    /// slices and look again).
+    fn lock_waiter_killed_around_the_release() {
+        let g = guarded();
+        for i in 0..KILLS {
+            g.held.store(0, Ordering::SeqCst);
+            g.recovered.store(0, Ordering::SeqCst);
+            g.lock.acquire();
+            let waiter = || {
+                g.held.fetch_add(1, Ordering::SeqCst);
+                match g
+                    .lock
+                    .acquire_until_or_recover(deadline_after(2 * RECOVERY))
+                {
+                    Some(_) => {
+                        g.recovered.fetch_add(1, Ordering::SeqCst);
+                        i32::from(g.lock.release().is_err())
+                    }
+                    None => 2,
+                }
+            };
+            let victim = fork(waiter);
+            let survivor = fork(waiter);
+            wait_for(&g.held, 2);
+            std::thread::sleep(Duration::from_micros(100));
+            let spin = i % 5;
+            if spin == 0 {
+                victim.kill();
+            }
+            assert_eq!(g.lock.release(), Ok(()));
+            for _ in 0..spin * 200 {
+                std::hint::spin_loop();
+            }
+            victim.kill();
+            let start = Instant::now();
+            assert_eq!(survivor.wait(), Exit::Code(0), "kill {i}");
+            assert!(
+                start.elapsed() < RECOVERY,
+                "kill {i}: {:?}",
+                start.elapsed()
+            );
+            let victim_exit = victim.wait();
+            assert!(
+                matches!(victim_exit, Exit::Signal(libc::SIGKILL) | Exit::Code(0)),
+                "{victim_exit:?}"
+            );
+            // Whatever the victim did, the lock ends free or recoverable.
+            assert!(g
+                .lock
+                .acquire_until_or_recover(deadline_after(RECOVERY))
+                .is_some());
+            assert_eq!(g.lock.release(), Ok(()));
+        }
+    }
+
     /// The owner token comes from the strategy: the kernel thread id, cached per thread
     /// and renewed in the child of a `fork` (whose thread has a new id). A child must not
     /// record its parent's id as the owner of a lock it takes.
@@ -333,6 +391,10 @@ mod scenarios {
                 (
                     "lock_holder_killed_at_random_points",
                     lock_holder_killed_at_random_points,
+                ),
+                (
+                    "lock_waiter_killed_around_the_release",
+                    lock_waiter_killed_around_the_release,
                 ),
                 (
                     "owner_token_is_renewed_after_fork",

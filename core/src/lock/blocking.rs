@@ -75,6 +75,16 @@
 //! updated (pthreads' `EOWNERDEAD`). The plain forms recover the same way and drop that
 //! information, so they never hang either.
 //!
+//! What a dead participant costs, and what it cannot cost:
+//! * a dead **holder**: the critical section it left half done (reported as above);
+//! * a dead **waiter** (killed asleep, or just woken before it took the lock): nothing
+//!   is lost — the waiters of a `SharedFutex` lock sleep in slices and look again, so a
+//!   wake-up given to a dead process delays the next one by at most a slice (64 ms);
+//!   the sleeper count it leaves one too high only makes later contended releases call
+//!   `wake_one` for nobody (the scenario `lock_waiter_killed_around_the_release` of
+//!   `tests/tests/processes_locks.rs` kills waiters around the release 300 times);
+//! * nothing hangs: every wait ends by a release, the holder's death, or its deadline.
+//!
 //! # When to use
 //! Mutual exclusion between OS threads, processes (with a process-shared strategy) or
 //! wasm workers, where a waiter should sleep instead of burning a core. On single-core
