@@ -167,6 +167,44 @@ fn lock_timed_waiter_loses_no_wakeup() {
     );
 }
 
+/// As above, but main takes the lock back right after its release (barging, without the
+/// waiters bit) and releases it again: a timed waiter that swallowed the wake-up and
+/// then finds the lock held gives up, and must pass the wake-up on to the patient
+/// sleeper, which would otherwise sleep through main's second release.
+#[test]
+fn lock_timed_waiter_gives_up_behind_a_barger() {
+    tally!(Here);
+    loom::model(|| {
+        let l = Arc::new(Lock::<LoomFutex<Soon, Here>>::new());
+        l.acquire();
+        let patient = {
+            let l = Arc::clone(&l);
+            thread::spawn(move || {
+                l.acquire();
+                assert_eq!(l.release(), Ok(()));
+            })
+        };
+        let timed = {
+            let l = Arc::clone(&l);
+            thread::spawn(move || {
+                if l.acquire_until(Soon) {
+                    assert_eq!(l.release(), Ok(()));
+                }
+            })
+        };
+        assert_eq!(l.release(), Ok(()));
+        l.acquire();
+        assert_eq!(l.release(), Ok(()));
+        timed.join().unwrap();
+        patient.join().unwrap();
+        assert!(!l.locked());
+    });
+    assert!(
+        Here::counts().swallowed() > 0,
+        "the swallowed-wake-up case was explored"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // ReentrantLock
 

@@ -50,6 +50,13 @@ pub const MUTANTS: &[(&str, &str, Option<&str>)] = &[
         "loom_lock",
         Some("lock_release_after_contention_makes_no_wake_call"),
     ),
+    // A timed acquisition that consumed a wake-up gives up without passing it on: a
+    // sleeper stays asleep while the lock is free.
+    (
+        "lock_give_up_keeps_wake",
+        "loom_lock",
+        Some("lock_timed_waiter_gives_up_behind_a_barger"),
+    ),
     // A dead owner is replaced by a plain store instead of a compare-and-swap: two
     // waiters take over at once.
     (

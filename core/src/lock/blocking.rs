@@ -32,7 +32,8 @@
 //! * the woken waiter is responsible for the sleepers still asleep: it either takes the
 //!   lock (then its word carries `WAITERS`, as `sleepers > 0`), or goes back to sleep
 //!   (setting `WAITERS` again), or — a timed acquire giving up — passes a wake-up on
-//!   with `wake_one` when `sleepers > 0`. The loom models `lock_futex_no_lost_wakeup`,
+//!   with `wake_one` when `sleepers > 0` (the mutant `lock_give_up_keeps_wake` is caught
+//!   by `lock_timed_waiter_gives_up_behind_a_barger`). The loom models `lock_futex_no_lost_wakeup`,
 //!   `lock_timed_waiter_loses_no_wakeup` and `lock_two_sleepers_both_wake` check it (the
 //!   mutant `lock_waiters_bit_dropped`, a woken waiter that forgets the others, is
 //!   caught), and `lock_release_after_contention_makes_no_wake_call` checks that the bit
@@ -368,7 +369,7 @@ impl<W: WaitStrategy> Lock<W> {
     ) -> Option<Acquired> {
         let mut word = self.spin();
         let mut round = 0;
-        // Only read by the mutant `lock_waiters_bit_sticky`.
+        // Whether we have waited in the strategy (and so may have consumed a wake-up).
         let mut slept = false;
         loop {
             if word & OWNER_MASK == 0 {
@@ -400,7 +401,9 @@ impl<W: WaitStrategy> Lock<W> {
                 }
             }
             if deadline.is_some_and(|d| d.has_passed()) {
-                self.give_up();
+                if slept && !cfg!(conkit_mutant = "lock_give_up_keeps_wake") {
+                    self.give_up();
+                }
                 return None;
             }
             // Held: announce ourselves, then make sure the word says somebody sleeps.
