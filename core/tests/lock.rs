@@ -10,8 +10,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use conkit_core::lock::{
-    BlockingMutex, CriticalSectionMutex, ExclusiveLock, Lock, Mutex, OwnerId, RawLock, RawMutex,
-    ReentrantLock, ReleaseError, SpinLock, SpinMutex, TicketLock, TicketMutex,
+    Acquired, BlockingMutex, CriticalSectionMutex, ExclusiveLock, Lock, Mutex, OwnerId, RawLock,
+    RawMutex, ReentrantLock, ReleaseError, SpinLock, SpinMutex, TicketLock, TicketMutex,
 };
 use conkit_core::wait::{Deadline, Spin, WaitOutcome, WaitStrategy};
 use conkit_core::WaitWord;
@@ -165,7 +165,9 @@ fn types_are_send_and_sync() {
     assert_send_sync::<SpinMutex<std::cell::Cell<u8>>>();
     assert_eq!(core::mem::size_of::<SpinLock>(), 4);
     assert_eq!(core::mem::size_of::<TicketLock>(), 8);
-    assert_eq!(core::mem::size_of::<Lock<CondvarFutex>>(), 4);
+    // The owner word and the sleeper count (issue #11).
+    assert_eq!(core::mem::size_of::<Lock<CondvarFutex>>(), 8);
+    // The lock (whose owner word names the owner) and the depth.
     assert_eq!(core::mem::size_of::<ReentrantLock<ThreadId>>(), 12);
 }
 
@@ -387,9 +389,12 @@ fn lock_operations() {
     {
         let _g = l.lock();
         assert!(l.locked());
-        assert_eq!(format!("{l:?}"), r#"Lock { state: "locked" }"#);
+        assert!(format!("{l:?}").starts_with(r#"Lock { state: "locked", owner: Some("#));
     }
-    assert_eq!(format!("{l:?}"), r#"Lock { state: "unlocked" }"#);
+    assert_eq!(
+        format!("{l:?}"),
+        r#"Lock { state: "unlocked", owner: None }"#
+    );
     drop(l.try_lock().expect("free"));
     assert!(!l.locked());
     assert!(format!("{:?}", l.lock()).contains("LockGuard"));
@@ -425,7 +430,7 @@ fn lock_released_by_another_thread() {
             l.acquire();
             l.release()
         });
-        while format!("{l:?}") != r#"Lock { state: "locked (contended)" }"# {
+        while !format!("{l:?}").contains(r#"state: "locked (contended)""#) {
             thread::yield_now();
         }
         s.spawn(|| assert_eq!(l.release(), Ok(())));
@@ -434,7 +439,7 @@ fn lock_released_by_another_thread() {
     assert!(!l.locked());
 }
 
-/// A blocked acquirer moves the state to 2 ("contended"); the release wakes it.
+/// A blocked acquirer sets the waiters bit ("contended"); the release wakes it.
 #[test]
 fn lock_contended_state_and_wake() {
     let l: Lock<CondvarFutex> = Lock::new();
@@ -443,14 +448,17 @@ fn lock_contended_state_and_wake() {
         let t = s.spawn(|| {
             let _g = l.lock();
         });
-        while format!("{l:?}") != r#"Lock { state: "locked (contended)" }"# {
+        while !format!("{l:?}").contains(r#"state: "locked (contended)""#) {
             thread::yield_now();
         }
         drop(g);
         t.join().unwrap();
     });
-    // The woken waiter took it in state 2 and released it: free again.
-    assert_eq!(format!("{l:?}"), r#"Lock { state: "unlocked" }"#);
+    // The woken waiter took it (without the bit: nobody else sleeps) and released it.
+    assert_eq!(
+        format!("{l:?}"),
+        r#"Lock { state: "unlocked", owner: None }"#
+    );
     assert!(l.try_acquire());
     assert_eq!(l.release(), Ok(()));
 }
@@ -906,4 +914,192 @@ fn stress_raw_locks_with_racy_counter() {
     run(&TicketLock::new(), ITEMS / 4, fifo_threads());
     run(&Lock::<Spin>::new(), ITEMS / 4, THREADS);
     run(&ReentrantLock::<ThreadId>::new(), ITEMS / 4, THREADS);
+}
+
+// ---------------------------------------------------------------------------------------
+// Owners that die (issue #11), with a strategy whose owners can be declared dead.
+
+/// Tokens of the threads declared dead by the test that uses [`Mortal`].
+static DEAD: StdMutex<Vec<u32>> = StdMutex::new(Vec::new());
+
+thread_local! {
+    static MORTAL_TOKEN: u32 = {
+        static NEXT: AtomicU32 = AtomicU32::new(1);
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    };
+}
+
+/// [`CondvarFutex`] whose owners are per-thread tokens that die when listed in
+/// [`DEAD`]; waiters sleep in 2 ms slices, as `SharedFutex`'s do.
+struct Mortal;
+
+impl WaitStrategy for Mortal {
+    type Deadline = At;
+
+    fn wait(word: &WaitWord, expected: u32, deadline: Option<At>) -> WaitOutcome {
+        CondvarFutex::<Uncounted>::wait(word, expected, deadline)
+    }
+
+    fn wake_one(word: &WaitWord) {
+        CondvarFutex::<Uncounted>::wake_one(word);
+    }
+
+    fn wake_all(word: &WaitWord) {
+        CondvarFutex::<Uncounted>::wake_all(word);
+    }
+
+    fn owner_token() -> u32 {
+        MORTAL_TOKEN.with(|t| *t)
+    }
+
+    fn owner_alive(token: u32) -> bool {
+        !DEAD.lock().unwrap().contains(&token)
+    }
+
+    fn owner_slice(deadline: Option<At>, _round: u32) -> Option<At> {
+        let slice = in_ms(2);
+        Some(match deadline {
+            Some(d) if d.0 < slice.0 => d,
+            _ => slice,
+        })
+    }
+}
+
+/// The [`OwnerId`] of [`Mortal`]'s threads, declared probe-able.
+struct MortalOwner;
+
+impl OwnerId for MortalOwner {
+    const KERNEL_TID: bool = true;
+
+    fn current() -> NonZeroU32 {
+        NonZeroU32::new(Mortal::owner_token()).unwrap()
+    }
+}
+
+/// Takes `lock` in a thread that then "dies" (is declared dead and ends without
+/// releasing).
+fn held_by_a_dead_thread(acquire: impl FnOnce() + Send) {
+    thread::scope(|s| {
+        s.spawn(|| {
+            acquire();
+            DEAD.lock().unwrap().push(Mortal::owner_token());
+        });
+    });
+}
+
+#[test]
+fn lock_of_a_dead_owner_goes_to_the_next_acquirer_with_owner_died() {
+    let l: Lock<Mortal> = Lock::new();
+    held_by_a_dead_thread(|| l.acquire());
+    assert!(l.locked());
+    // The plain `try_acquire` never probes; the `_or_recover` form does.
+    assert!(!l.try_acquire());
+    assert_eq!(l.try_acquire_or_recover(), Some(Acquired::OwnerDied));
+    assert_eq!(l.owner().map(NonZeroU32::get), Some(Mortal::owner_token()));
+    assert_eq!(
+        l.try_acquire_or_recover(),
+        None,
+        "a live owner is never replaced"
+    );
+    assert_eq!(l.release(), Ok(()));
+    assert_eq!(l.acquire_or_recover(), Acquired::Clean);
+    assert_eq!(l.release(), Ok(()));
+
+    // Blocking forms: taken over after a slice.
+    held_by_a_dead_thread(|| l.acquire());
+    assert_eq!(l.acquire_or_recover(), Acquired::OwnerDied);
+    assert_eq!(l.release(), Ok(()));
+    held_by_a_dead_thread(|| l.acquire());
+    assert!(l.acquire_until(in_ms(5_000)), "the plain form recovers too");
+    assert_eq!(l.release(), Ok(()));
+}
+
+/// Two waiters asleep when the owner dies: both get the lock, one after the other,
+/// exactly one of them with `OwnerDied`.
+#[test]
+fn sleepers_of_a_dead_owner_take_the_lock_one_at_a_time() {
+    for _ in 0..if cfg!(miri) { 2 } else { 20 } {
+        let l: Lock<Mortal> = Lock::new();
+        let inside = AtomicU32::new(0);
+        let owner_ready = AtomicBool::new(false);
+        let owner_dies = AtomicBool::new(false);
+        let died = thread::scope(|s| {
+            s.spawn(|| {
+                l.acquire();
+                owner_ready.store(true, Ordering::SeqCst);
+                while !owner_dies.load(Ordering::SeqCst) {
+                    thread::yield_now();
+                }
+                DEAD.lock().unwrap().push(Mortal::owner_token());
+            });
+            while !owner_ready.load(Ordering::SeqCst) {
+                thread::yield_now();
+            }
+            let waiters: Vec<_> = (0..2)
+                .map(|_| {
+                    s.spawn(|| {
+                        let how = l.acquire_until_or_recover(in_ms(10_000));
+                        assert!(how.is_some(), "recovered before the deadline");
+                        assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "alone inside");
+                        thread::sleep(Duration::from_millis(1));
+                        inside.fetch_sub(1, Ordering::SeqCst);
+                        assert_eq!(l.release(), Ok(()));
+                        how
+                    })
+                })
+                .collect();
+            thread::sleep(Duration::from_millis(5));
+            owner_dies.store(true, Ordering::SeqCst);
+            waiters
+                .into_iter()
+                .map(|w| w.join().unwrap())
+                .filter(|how| *how == Some(Acquired::OwnerDied))
+                .count()
+        });
+        assert_eq!(died, 1);
+        assert!(!l.locked());
+    }
+}
+
+/// Sleeping in slices never replaces a live owner: a timed acquisition times out.
+#[test]
+fn a_live_owner_is_waited_for_until_the_deadline() {
+    let l: Lock<Mortal> = Lock::new();
+    l.acquire();
+    thread::scope(|s| {
+        s.spawn(|| {
+            let start = Instant::now();
+            assert_eq!(l.acquire_until_or_recover(in_ms(30)), None);
+            assert!(start.elapsed() >= Duration::from_millis(30));
+        });
+    });
+    assert_eq!(l.release(), Ok(()));
+}
+
+#[test]
+fn reentrant_lock_of_a_dead_owner_is_recovered_at_depth_one() {
+    let l: ReentrantLock<MortalOwner, Mortal> = ReentrantLock::new();
+    held_by_a_dead_thread(|| {
+        l.acquire();
+        l.acquire();
+    });
+    assert!(!l.try_acquire());
+    assert_eq!(
+        l.acquire_until_or_recover(in_ms(5_000)),
+        Some(Acquired::OwnerDied)
+    );
+    assert_eq!(l.depth(), 1);
+    assert_eq!(
+        l.try_acquire_or_recover(),
+        Some(Acquired::Clean),
+        "re-entered"
+    );
+    assert_eq!(l.release_all().map(NonZeroU32::get), Ok(2));
+    assert!(!l.locked());
+    // Ids that are not kernel thread ids are never probed: a dead owner's lock stays.
+    let plain: ReentrantLock<ThreadId, Mortal> = ReentrantLock::new();
+    thread::scope(|s| {
+        s.spawn(|| plain.acquire());
+    });
+    assert_eq!(plain.try_acquire_or_recover(), None);
 }

@@ -6,7 +6,10 @@
 //! * `Lock` with a futex model that really sleeps and wakes exactly one sleeper per
 //!   `wake_one`: a lost wake-up in the 0 / 1 / 2 protocol shows up as a loom deadlock,
 //!   including when a timed waiter consumes a wake-up and then gives up;
-//! * `ReentrantLock` nesting with per-thread owner ids.
+//! * `ReentrantLock` nesting with per-thread owner ids;
+//! * the owner word (issue #11): two sleepers both woken through the waiters bit, no
+//!   wake call for nobody after a contended episode (the bit is exact), and a dead
+//!   owner replaced by exactly one waiter.
 #![cfg(loom)]
 
 mod loom_common;
@@ -15,9 +18,10 @@ use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
 
 use conkit_core::lock::{
-    Lock, OwnerId, RawLock, ReentrantLock, ReleaseError, SpinLock, SpinMutex, TicketLock,
+    Acquired, Lock, OwnerId, RawLock, ReentrantLock, ReleaseError, SpinLock, SpinMutex, TicketLock,
 };
-use conkit_core::wait::{Never, Spin};
+use conkit_core::wait::{Never, Spin, WaitOutcome, WaitStrategy};
+use conkit_core::WaitWord;
 use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicU32, Ordering};
 use loom::sync::Arc;
@@ -163,6 +167,44 @@ fn lock_timed_waiter_loses_no_wakeup() {
     );
 }
 
+/// As above, but main takes the lock back right after its release (barging, without the
+/// waiters bit) and releases it again: a timed waiter that swallowed the wake-up and
+/// then finds the lock held gives up, and must pass the wake-up on to the patient
+/// sleeper, which would otherwise sleep through main's second release.
+#[test]
+fn lock_timed_waiter_gives_up_behind_a_barger() {
+    tally!(Here);
+    loom::model(|| {
+        let l = Arc::new(Lock::<LoomFutex<Soon, Here>>::new());
+        l.acquire();
+        let patient = {
+            let l = Arc::clone(&l);
+            thread::spawn(move || {
+                l.acquire();
+                assert_eq!(l.release(), Ok(()));
+            })
+        };
+        let timed = {
+            let l = Arc::clone(&l);
+            thread::spawn(move || {
+                if l.acquire_until(Soon) {
+                    assert_eq!(l.release(), Ok(()));
+                }
+            })
+        };
+        assert_eq!(l.release(), Ok(()));
+        l.acquire();
+        assert_eq!(l.release(), Ok(()));
+        timed.join().unwrap();
+        patient.join().unwrap();
+        assert!(!l.locked());
+    });
+    assert!(
+        Here::counts().swallowed() > 0,
+        "the swallowed-wake-up case was explored"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // ReentrantLock
 
@@ -221,5 +263,165 @@ fn reentrant_release_by_other_is_not_owner() {
         assert_eq!(t.join().unwrap(), Err(ReleaseError::NotOwner));
         assert_eq!(l.depth(), 1);
         assert_eq!(l.release(), Ok(()));
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// The owner word (issue #11): the exact waiters bit, and owners that die.
+
+/// Main holds the lock while two threads go to sleep on it; main releases. The woken
+/// one must keep the waiters bit for the other (its release wakes it): forgetting it
+/// (the mutant `lock_waiters_bit_dropped`) leaves the second sleeper asleep forever, a
+/// loom deadlock.
+#[test]
+fn lock_two_sleepers_both_wake() {
+    tally!(Here);
+    loom::model(|| {
+        let g = Arc::new(Guarded::new(Lock::<LoomFutex<Never, Here>>::new()));
+        g.lock.acquire();
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let g = Arc::clone(&g);
+                thread::spawn(move || g.increment())
+            })
+            .collect();
+        assert_eq!(g.lock.release(), Ok(()));
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(g.count(), 2);
+        assert!(!g.lock.locked());
+    });
+    assert!(Here::counts().slept() > 0, "the sleeping path ran");
+}
+
+loom::lazy_static! {
+    /// `wake_one` calls of [`CountingFutex`] in the current execution.
+    static ref WAKES: AtomicU32 = AtomicU32::new(0);
+}
+
+/// [`LoomFutex`] that counts its `wake_one` calls in [`WAKES`].
+struct CountingFutex;
+
+impl WaitStrategy for CountingFutex {
+    type Deadline = Never;
+
+    fn wait(word: &WaitWord, expected: u32, deadline: Option<Never>) -> WaitOutcome {
+        LoomFutex::<Never>::wait(word, expected, deadline)
+    }
+
+    fn wake_one(word: &WaitWord) {
+        WAKES.fetch_add(1, Ordering::SeqCst);
+        LoomFutex::<Never>::wake_one(word);
+    }
+
+    fn wake_all(word: &WaitWord) {
+        LoomFutex::<Never>::wake_all(word);
+    }
+}
+
+/// The exact "someone sleeps" bit: a thread that slept on the lock and then took it
+/// releases it, when nobody else waits, without a wake call (issue #11: a waiter took
+/// the lock "contended" and every later release of its made a futex call, ~176 000 for
+/// 1 200 context switches). The mutant `lock_waiters_bit_sticky` is caught.
+#[test]
+fn lock_release_after_contention_makes_no_wake_call() {
+    loom::model(|| {
+        let l = Arc::new(Lock::<CountingFutex>::new());
+        l.acquire();
+        let waiter = {
+            let l = Arc::clone(&l);
+            thread::spawn(move || {
+                l.acquire();
+                // Nobody else waits for the lock now: this release must not wake anyone.
+                assert_eq!(l.release(), Ok(()));
+            })
+        };
+        // Wakes the waiter if it announced itself.
+        assert_eq!(l.release(), Ok(()));
+        waiter.join().unwrap();
+        assert!(!l.locked());
+        // Main's release may wake the waiter; the waiter's own release wakes nobody.
+        assert!(WAKES.load(Ordering::SeqCst) <= 1, "a wake call for nobody");
+    });
+}
+
+loom::lazy_static! {
+    /// The token of the owner that "died" in the current execution (0: none).
+    static ref DEAD: AtomicU32 = AtomicU32::new(0);
+}
+
+loom::thread_local! {
+    static TOKEN: u32 = NEXT_ID.fetch_add(1, StdOrdering::Relaxed) as u32;
+}
+
+/// A strategy whose owners can die: per-thread tokens, `owner_alive` is "not the one in
+/// [`DEAD`]", every sleep is one slice that passes (after a yield), so a waiter probes
+/// the owner after each.
+struct Mortal;
+
+impl WaitStrategy for Mortal {
+    type Deadline = loom_common::Expired;
+
+    fn wait(word: &WaitWord, expected: u32, deadline: Option<Self::Deadline>) -> WaitOutcome {
+        if word.load(Ordering::SeqCst) != expected {
+            return WaitOutcome::Woken;
+        }
+        thread::yield_now();
+        if deadline.is_some() {
+            WaitOutcome::TimedOut
+        } else {
+            WaitOutcome::Woken
+        }
+    }
+
+    fn wake_one(_: &WaitWord) {}
+
+    fn wake_all(_: &WaitWord) {}
+
+    fn owner_token() -> u32 {
+        TOKEN.with(|t| *t)
+    }
+
+    fn owner_alive(token: u32) -> bool {
+        DEAD.load(Ordering::SeqCst) != token
+    }
+
+    fn owner_slice(_: Option<Self::Deadline>, _: u32) -> Option<Self::Deadline> {
+        Some(loom_common::Expired)
+    }
+}
+
+/// The holder dies (its token is declared dead; it never releases); two waiters take
+/// the lock one after the other: exactly one learns `OwnerDied`, and they never hold it
+/// together (a takeover by a plain store, the mutant `lock_takeover_blind`, lets both
+/// in: loom sees the unsynchronised accesses to the guarded cell, or two `OwnerDied`).
+#[test]
+fn lock_dead_owner_is_replaced_once() {
+    loom::model(|| {
+        let g = Arc::new(Guarded::new(Lock::<Mortal>::new()));
+        g.lock.acquire();
+        DEAD.store(Mortal::owner_token(), Ordering::SeqCst);
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let g = Arc::clone(&g);
+                thread::spawn(move || {
+                    let how = g.lock.acquire_or_recover();
+                    // SAFETY: we hold the lock; loom flags it if another thread can
+                    // touch the cell.
+                    g.count.with_mut(|p| unsafe { *p += 1 });
+                    assert_eq!(g.lock.release(), Ok(()));
+                    how
+                })
+            })
+            .collect();
+        let died = waiters
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .filter(|how| *how == Acquired::OwnerDied)
+            .count();
+        assert_eq!(died, 1);
+        assert_eq!(g.count(), 2);
+        assert!(!g.lock.locked());
     });
 }

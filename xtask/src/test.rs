@@ -36,6 +36,34 @@ pub const NO_STD_TARGETS: &[(&str, &str)] = &[
 /// it was written for is a model that proves less than it claims. Add a row with each
 /// new mutant.
 pub const MUTANTS: &[(&str, &str, Option<&str>)] = &[
+    // `Lock`'s owner word: a woken waiter takes the lock without the waiters bit although
+    // others still sleep; its release wakes nobody and they sleep forever.
+    (
+        "lock_waiters_bit_dropped",
+        "loom_lock",
+        Some("lock_two_sleepers_both_wake"),
+    ),
+    // Drepper's "a waiter takes it contended": the waiters bit is no longer exact, a
+    // release after a contended episode makes a wake call for nobody.
+    (
+        "lock_waiters_bit_sticky",
+        "loom_lock",
+        Some("lock_release_after_contention_makes_no_wake_call"),
+    ),
+    // A timed acquisition that consumed a wake-up gives up without passing it on: a
+    // sleeper stays asleep while the lock is free.
+    (
+        "lock_give_up_keeps_wake",
+        "loom_lock",
+        Some("lock_timed_waiter_gives_up_behind_a_barger"),
+    ),
+    // A dead owner is replaced by a plain store instead of a compare-and-swap: two
+    // waiters take over at once.
+    (
+        "lock_takeover_blind",
+        "loom_lock",
+        Some("lock_dead_owner_is_replaced_once"),
+    ),
     // `Waiters::leave` collects `MORE` but does not wake everyone: the notifies
     // skipped while a wake-up was in flight are lost.
     (

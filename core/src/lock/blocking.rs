@@ -1,27 +1,53 @@
-//! `Lock<W>`: the lock that sleeps (Python's `threading.Lock`).
+//! `Lock<W>`: the lock that sleeps (Python's `threading.Lock`), whose owner can die.
 //!
 //! # Algorithm
 //! Ulrich Drepper, "Futexes Are Tricky" (Red Hat, 2004–2011), mutex #3 — the design of
-//! glibc's low-level lock and of Rust std's futex mutex. One `u32` state word, which is
-//! also the word waiters sleep on:
+//! glibc's low-level lock and of Rust std's futex mutex — on the owner word of the Linux
+//! robust/PI futexes (`futex(2)`, "Robust futexes"; `FUTEX_TID_MASK`, `FUTEX_WAITERS`,
+//! `FUTEX_OWNER_DIED`), plus a count of sleepers that makes the waiters bit exact:
 //!
-//! | state | meaning |
+//! | word | meaning |
 //! |---|---|
 //! | `0` | free |
-//! | `1` | held, nobody sleeps |
-//! | `2` | held, maybe somebody sleeps |
+//! | `owner` (bits 0–29, [`OWNER_MASK`]) | held by `owner` ([`WaitStrategy::owner_token`]: the kernel thread id with `std`, `1` on firmware) |
+//! | `owner \| WAITERS` (bit 31) | held, and somebody sleeps (or is about to) |
+//! | `OWNER_DIED` (bit 30) | free, left by an owner that died (the kernel's robust-list cleanup writes it; taking it reports the death) |
 //!
-//! * acquire: `compare_exchange(0, 1)`; if that fails, spin briefly (up to 100 looks while
-//!   the state is `1`: waking a sleeper costs tens of µs, more than most critical
-//!   sections), then `swap(2)` until the swap returns `0`, sleeping with
-//!   `W::wait(state, 2)` in between. A waiter that has been through this path takes the
-//!   lock in state `2`, so the release that ends its critical section wakes the next
-//!   sleeper.
-//! * release: `swap(0)`; if the old state was `2`, `W::wake_one(state)`. The uncontended
-//!   pair is one compare-and-swap plus one swap, and never enters the strategy.
-//! * acquire with a deadline: the same loop, where the `swap(2)` comes before each look
-//!   at the deadline, so a caller that gives up leaves the state at `2` while the lock is
-//!   held: a wake-up it may have consumed is passed on by the holder's release.
+//! The futex word is the owner word; a second word, `sleepers`, counts the waiters
+//! between announcing themselves and waking up.
+//!
+//! * acquire: `compare_exchange(0, me)`; if that fails, spin briefly (up to 7 looks with
+//!   exponentially growing pauses while the lock is held without sleepers: waking a
+//!   sleeper costs tens of µs, more than most critical sections), then: if the lock is
+//!   free, take it with `me | WAITERS` if `sleepers > 0`, else `me`; if it is held,
+//!   count ourselves in `sleepers`, set `WAITERS` in the word and sleep with
+//!   `W::wait(word, owner | WAITERS)`, then uncount ourselves and loop.
+//! * release: `swap(0)`; if the old word had `WAITERS`, `W::wake_one(word)`. The
+//!   uncontended pair is one compare-and-swap plus one swap and never enters the
+//!   strategy; and because a waiter that took the lock sets `WAITERS` only when other
+//!   sleepers remain (Drepper's mutex #3 always takes it in the contended state), a
+//!   release after a contended episode makes no wake call once nobody sleeps — the
+//!   issue #11 scaling run counted ~176 000 futex calls for 1 200 context switches
+//!   before this.
+//! * the woken waiter is responsible for the sleepers still asleep: it either takes the
+//!   lock (then its word carries `WAITERS`, as `sleepers > 0`), or goes back to sleep
+//!   (setting `WAITERS` again), or — a timed acquire giving up — passes a wake-up on
+//!   with `wake_one` when `sleepers > 0` (the mutant `lock_give_up_keeps_wake` is caught
+//!   by `lock_timed_waiter_gives_up_behind_a_barger`). The loom models `lock_futex_no_lost_wakeup`,
+//!   `lock_timed_waiter_loses_no_wakeup` and `lock_two_sleepers_both_wake` check it (the
+//!   mutant `lock_waiters_bit_dropped`, a woken waiter that forgets the others, is
+//!   caught), and `lock_release_after_contention_makes_no_wake_call` checks that the bit
+//!   is exact (the mutant `lock_waiters_bit_sticky`, Drepper's "a waiter takes it
+//!   contended", is caught).
+//! * owner death: a waiter sleeps at most [`WaitStrategy::owner_slice`] at a time; after
+//!   a slice that passed without a wake-up it asks [`WaitStrategy::owner_alive`] about
+//!   the owner in the word, and if the owner is gone replaces it by
+//!   `compare_exchange(word, me | (word & WAITERS))` — exactly one waiter wins — and
+//!   returns [`Acquired::OwnerDied`]. With the default strategy methods (everything but
+//!   `SharedFutex`) owners never die and waiters sleep until woken. The loom model
+//!   `lock_dead_owner_is_replaced_once` checks that two waiters of a dead owner take
+//!   the lock one after the other (the mutant `lock_takeover_blind`, a plain store, is
+//!   caught).
 //!
 //! The state word is the futex word, so this is the one primitive that calls the
 //! [`WaitStrategy`] directly instead of going through [`Waiters`](crate::wait::Waiters).
@@ -35,9 +61,30 @@
 //! `release` never waits (it may issue a wake-up), so both may be used in an interrupt
 //! handler if the strategy's `wake_one` may (for `Spin` it does nothing).
 //!
-//! Any thread may release a held lock, as with Python's `threading.Lock` (it has no
-//! owner); releasing a free lock is [`ReleaseError::NotLocked`], detected exactly (the
-//! release is one `swap`).
+//! Any thread may release a held lock, as with Python's `threading.Lock` (the owner in
+//! the word is a record, not a permission); releasing a free lock is
+//! [`ReleaseError::NotLocked`], detected exactly (the release is one `swap`).
+//!
+//! # Owners that die
+//! Between processes (`Lock<SharedFutex>` in `MAP_SHARED` memory), a holder may be
+//! killed. Its lock is then not lost: the next acquirer gets it within ~70 ms (see
+//! [`SharedFutex`](crate::wait::SharedFutex#owners-that-die) for the probe and its
+//! limits), and the `_or_recover` forms ([`acquire_or_recover`](Lock::acquire_or_recover),
+//! [`acquire_until_or_recover`](Lock::acquire_until_or_recover),
+//! [`try_acquire_or_recover`](Lock::try_acquire_or_recover)) say so with
+//! [`Acquired::OwnerDied`]: you hold the lock, and the data it guards may be half
+//! updated (pthreads' `EOWNERDEAD`). The plain forms recover the same way and drop that
+//! information, so they never hang either.
+//!
+//! What a dead participant costs, and what it cannot cost:
+//! * a dead **holder**: the critical section it left half done (reported as above);
+//! * a dead **waiter** (killed asleep, or just woken before it took the lock): nothing
+//!   is lost — the waiters of a `SharedFutex` lock sleep in slices and look again, so a
+//!   wake-up given to a dead process delays the next one by at most a slice (64 ms);
+//!   the sleeper count it leaves one too high only makes later contended releases call
+//!   `wake_one` for nobody (the scenario `lock_waiter_killed_around_the_release` of
+//!   `tests/tests/processes_locks.rs` kills waiters around the release 300 times);
+//! * nothing hangs: every wait ends by a release, the holder's death, or its deadline.
 //!
 //! # When to use
 //! Mutual exclusion between OS threads, processes (with a process-shared strategy) or
@@ -48,7 +95,7 @@
 //!
 //! # Example
 //! ```
-//! use conkit_core::lock::{BlockingMutex, Lock};
+//! use conkit_core::lock::{Acquired, BlockingMutex, Lock};
 //!
 //! static LOCK: Lock = Lock::new();
 //! static SHARED: BlockingMutex<Vec<u32>> = BlockingMutex::new(Vec::new());
@@ -59,53 +106,75 @@
 //! assert!(!LOCK.locked());
 //! assert!(LOCK.release().is_err()); // NotLocked
 //!
+//! // Within one process owners never die: the outcome is always `Clean`.
+//! assert_eq!(LOCK.acquire_or_recover(), Acquired::Clean);
+//! LOCK.release().unwrap();
+//!
 //! SHARED.lock().push(7);
 //! assert_eq!(*SHARED.lock(), [7]);
 //! ```
 
 use core::fmt;
 use core::marker::PhantomData;
+use core::num::NonZeroU32;
 
-use super::{ExclusiveLock, RawLock, ReleaseError};
-use crate::atomic::{maybe_const_fn, spin_hint, AtomicU32, Ordering};
-use crate::wait::{Deadline, DefaultWait, WaitStrategy};
+use super::{Acquired, ExclusiveLock, RawLock, ReleaseError};
+use crate::atomic::{maybe_const_fn, AtomicU32, Ordering};
+use crate::wait::Backoff;
+use crate::wait::{Deadline, DefaultWait, WaitOutcome, WaitStrategy, OWNER_MASK};
 
+/// Free.
 const FREE: u32 = 0;
-const LOCKED: u32 = 1;
-const CONTENDED: u32 = 2;
+/// Somebody sleeps, or is about to (the Linux `FUTEX_WAITERS`).
+const WAITERS: u32 = 1 << 31;
+/// Free, left by an owner that died (the Linux `FUTEX_OWNER_DIED`).
+const OWNER_DIED: u32 = 1 << 30;
 
-/// Looks at the state this many times while it is `LOCKED` before going to sleep, with
-/// exponentially growing pauses between looks (1, 2, 4 … 64 spin hints, ~127 in all):
-/// fewer looks than one per hint keep the lock's cache line with its holder, who can
-/// then release and re-take it without a transfer (parking_lot's `SpinWait` shape).
-/// None under loom, whose spin hint is a yield that would always let the holder release
-/// first, hiding the sleeping path from the models.
-const SPIN_LIMIT: u32 = if cfg!(loom) { 0 } else { 7 };
+/// A token as stored in the word: the strategy's (or owner id's) value, masked, never 0.
+#[inline]
+pub(crate) fn word_token(raw: u32) -> u32 {
+    let t = raw & OWNER_MASK;
+    if t == 0 {
+        1
+    } else {
+        t
+    }
+}
 
 /// A lock whose waiters sleep with the strategy `W` (see the [module docs](self)).
 ///
-/// `W` is only a type parameter (`PhantomData`): the layout is one `u32` whatever the
-/// strategy, so a `Lock` can live in a `static` or in memory shared between processes.
+/// `W` is only a type parameter (`PhantomData`): the layout is two `u32` words whatever
+/// the strategy (`#[repr(C)]`: the owner word, then the sleeper count), so a `Lock` can
+/// live in a `static` or in memory shared between processes.
+#[repr(C)]
 pub struct Lock<W: WaitStrategy = DefaultWait> {
-    /// 0 free, 1 held, 2 held with (maybe) sleepers; the futex word.
+    /// The owner word: 0 free, else the owner's token | `WAITERS`; the futex word.
     state: AtomicU32,
+    /// How many waiters are between announcing themselves and waking up.
+    sleepers: AtomicU32,
     _strategy: PhantomData<W>,
 }
 
-// SAFETY: the only data is an atomic word; `W` is never stored (it is a marker for the
+// SAFETY: the only data is atomic words; `W` is never stored (it is a marker for the
 // associated functions used to wait), so sharing or sending the lock shares no `W` value.
 unsafe impl<W: WaitStrategy> Send for Lock<W> {}
-// SAFETY: as above; every access to `state` is atomic.
+// SAFETY: as above; every access to the words is atomic.
 unsafe impl<W: WaitStrategy> Sync for Lock<W> {}
 
 impl<W: WaitStrategy> fmt::Debug for Lock<W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match self.state.load(Ordering::Relaxed) {
-            FREE => "unlocked",
-            LOCKED => "locked",
-            _ => "locked (contended)",
+        let word = self.state.load(Ordering::Relaxed);
+        let state = if word & OWNER_MASK == 0 {
+            "unlocked"
+        } else if word & WAITERS != 0 {
+            "locked (contended)"
+        } else {
+            "locked"
         };
-        f.debug_struct("Lock").field("state", &state).finish()
+        f.debug_struct("Lock")
+            .field("state", &state)
+            .field("owner", &NonZeroU32::new(word & OWNER_MASK))
+            .finish()
     }
 }
 
@@ -122,92 +191,275 @@ impl<W: WaitStrategy> Lock<W> {
         pub fn new() -> Self {
             Self {
                 state: AtomicU32::new(FREE),
+                sleepers: AtomicU32::new(0),
                 _strategy: PhantomData,
             }
         }
+    }
+
+    /// The calling thread's token (see [`WaitStrategy::owner_token`]).
+    #[inline]
+    fn me() -> u32 {
+        word_token(W::owner_token())
     }
 
     /// Takes the lock if it is free; never waits (legal in an interrupt handler).
     #[inline]
     #[must_use = "if it returns `true` the lock is held and must be released"]
     pub fn try_acquire(&self) -> bool {
+        self.try_acquire_as(Self::me())
+    }
+
+    #[inline]
+    pub(crate) fn try_acquire_as(&self, me: u32) -> bool {
         self.state
-            .compare_exchange(FREE, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(FREE, me, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
     }
 
-    /// Takes the lock, sleeping (per `W`) as long as needed.
+    /// Takes the lock if it is free, or if its owner is gone (per
+    /// [`WaitStrategy::owner_alive`]); never waits. `None` if a live owner holds it.
+    ///
+    /// ```
+    /// use conkit_core::lock::{Acquired, Lock};
+    ///
+    /// let lock: Lock = Lock::new();
+    /// assert_eq!(lock.try_acquire_or_recover(), Some(Acquired::Clean));
+    /// assert_eq!(lock.try_acquire_or_recover(), None); // we are alive
+    /// lock.release().unwrap();
+    /// ```
+    #[inline]
+    #[must_use = "if it returns `Some` the lock is held and must be released"]
+    pub fn try_acquire_or_recover(&self) -> Option<Acquired> {
+        self.try_acquire_or_recover_as(Self::me(), true)
+    }
+
+    pub(crate) fn try_acquire_or_recover_as(&self, me: u32, probe: bool) -> Option<Acquired> {
+        let mut word = self.state.load(Ordering::Relaxed);
+        loop {
+            let owner = word & OWNER_MASK;
+            let (new, how) = if owner == 0 {
+                let how = if word & OWNER_DIED != 0 {
+                    Acquired::OwnerDied
+                } else {
+                    Acquired::Clean
+                };
+                (me | (word & WAITERS), how)
+            } else if probe && !W::owner_alive(owner) {
+                (me | (word & WAITERS), Acquired::OwnerDied)
+            } else {
+                return None;
+            };
+            match self
+                .state
+                .compare_exchange(word, new, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => return Some(how),
+                Err(now) => word = now,
+            }
+        }
+    }
+
+    /// Takes the lock, sleeping (per `W`) as long as needed. A lock whose owner died is
+    /// taken over (see [`acquire_or_recover`](Self::acquire_or_recover) to learn it).
     #[inline]
     pub fn acquire(&self) {
-        if !self.try_acquire_weak() {
-            self.acquire_contended(None);
+        let me = Self::me();
+        if !self.try_acquire_weak(me) {
+            let _ = self.acquire_contended(me, None, true);
+        }
+    }
+
+    /// Takes the lock, sleeping as long as needed, and says whether its previous owner
+    /// died holding it ([`Acquired::OwnerDied`]: the data it guards may be half updated).
+    ///
+    /// ```
+    /// use conkit_core::lock::{Acquired, Lock};
+    ///
+    /// let lock: Lock = Lock::new();
+    /// assert_eq!(lock.acquire_or_recover(), Acquired::Clean);
+    /// lock.release().unwrap();
+    /// ```
+    #[inline]
+    pub fn acquire_or_recover(&self) -> Acquired {
+        let me = Self::me();
+        if self.try_acquire_weak(me) {
+            Acquired::Clean
+        } else {
+            self.acquire_contended(me, None, true)
+                .unwrap_or(Acquired::Clean)
         }
     }
 
     /// Takes the lock, waiting at most until `deadline`. Returns `true` if it was taken.
+    /// A lock whose owner died is taken over.
     ///
     /// Tries at least once, even if the deadline has already passed.
     #[inline]
     #[must_use = "if it returns `true` the lock is held and must be released"]
     pub fn acquire_until(&self, deadline: W::Deadline) -> bool {
-        self.try_acquire_weak() || self.acquire_contended(Some(deadline))
+        let me = Self::me();
+        self.try_acquire_weak(me) || self.acquire_contended(me, Some(deadline), true).is_some()
+    }
+
+    /// Takes the lock, waiting at most until `deadline`, and says how: `None` if the
+    /// deadline passed, else whether the previous owner died holding it.
+    ///
+    /// Tries at least once, even if the deadline has already passed.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use conkit_core::lock::{Acquired, Lock};
+    ///
+    /// let lock: Lock = Lock::new();
+    /// let soon = Instant::now() + Duration::from_millis(10);
+    /// assert_eq!(lock.acquire_until_or_recover(soon), Some(Acquired::Clean));
+    /// assert_eq!(lock.acquire_until_or_recover(soon), None); // held by a live owner
+    /// lock.release().unwrap();
+    /// ```
+    #[inline]
+    #[must_use = "if it returns `Some` the lock is held and must be released"]
+    pub fn acquire_until_or_recover(&self, deadline: W::Deadline) -> Option<Acquired> {
+        let me = Self::me();
+        if self.try_acquire_weak(me) {
+            Some(Acquired::Clean)
+        } else {
+            self.acquire_contended(me, Some(deadline), true)
+        }
     }
 
     #[inline]
-    fn try_acquire_weak(&self) -> bool {
+    fn try_acquire_weak(&self, me: u32) -> bool {
         self.state
-            .compare_exchange_weak(FREE, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange_weak(FREE, me, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
     }
 
-    /// Spins while the lock is held without sleepers; returns the last state seen.
+    /// Spins while the lock is held without sleepers; returns the last word seen.
     #[inline]
     fn spin(&self) -> u32 {
-        let mut round = 0;
+        // None under loom, whose spin hint is a yield that would always let the holder
+        // release first, hiding the sleeping path from the models.
+        let mut backoff = Backoff::new();
         loop {
-            let state = self.state.load(Ordering::Relaxed);
-            if state != LOCKED || round == SPIN_LIMIT {
-                return state;
+            let word = self.state.load(Ordering::Relaxed);
+            if word & OWNER_MASK == 0 || word & WAITERS != 0 || cfg!(loom) || backoff.is_spun_out()
+            {
+                return word;
             }
-            for _ in 0..1u32 << round {
-                spin_hint();
-            }
-            round += 1;
+            backoff.spin();
         }
     }
 
+    /// The slow path of every acquisition by `me` (`probe`: whether a dead owner may be
+    /// replaced); `None` only once `deadline` has passed.
     #[cold]
-    fn acquire_contended(&self, deadline: Option<W::Deadline>) -> bool {
-        // Before ever announcing ourselves, a free lock may be taken in state 1.
-        let mut state = self.spin();
-        if state == FREE {
-            match self
-                .state
-                .compare_exchange(FREE, LOCKED, Ordering::Acquire, Ordering::Relaxed)
-            {
-                Ok(_) => return true,
-                Err(now) => state = now,
-            }
-        }
+    pub(crate) fn acquire_contended(
+        &self,
+        me: u32,
+        deadline: Option<W::Deadline>,
+        probe: bool,
+    ) -> Option<Acquired> {
+        let mut word = self.spin();
+        let mut round = 0;
+        // Whether we have waited in the strategy (and so may have consumed a wake-up).
+        let mut slept = false;
         loop {
-            // Announce a (possible) sleeper; taking the lock this way keeps state 2, so
-            // our release wakes whoever else may be asleep.
-            if state != CONTENDED && self.state.swap(CONTENDED, Ordering::Acquire) == FREE {
-                return true;
-            }
-            if let Some(d) = deadline {
-                // Our last look (the swap above, or `spin`) found the lock held in state
-                // 2, so the release that ends this hold will wake a sleeper: giving up now
-                // passes on any wake-up our previous `wait` may have consumed. (Checking
-                // the deadline right after `wait` instead would lose it; the loom model
-                // `lock_timed_waiter_loses_no_wakeup` finds that deadlock.)
-                if d.has_passed() {
-                    return false;
+            if word & OWNER_MASK == 0 {
+                // Free: take it, keeping the waiters bit for those still asleep (a
+                // waiter that went back to sleep set it again itself, so this is the
+                // only place it must be re-created).
+                let waiters = if cfg!(conkit_mutant = "lock_waiters_bit_sticky") && slept {
+                    // Drepper's mutex #3: whoever has slept takes it "contended".
+                    WAITERS
+                } else if cfg!(conkit_mutant = "lock_waiters_bit_dropped")
+                    || self.sleepers.load(Ordering::SeqCst) == 0
+                {
+                    0
+                } else {
+                    WAITERS
+                };
+                match self.state.compare_exchange(
+                    word,
+                    me | waiters,
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) if word & OWNER_DIED != 0 => return Some(Acquired::OwnerDied),
+                    Ok(_) => return Some(Acquired::Clean),
+                    Err(now) => {
+                        word = now;
+                        continue;
+                    }
                 }
             }
-            // Sleeps only while the state is still 2; spurious returns just loop.
-            let _ = W::wait(&self.state, CONTENDED, deadline);
-            state = self.spin();
+            if deadline.is_some_and(|d| d.has_passed()) {
+                if slept && !cfg!(conkit_mutant = "lock_give_up_keeps_wake") {
+                    self.give_up();
+                }
+                return None;
+            }
+            // Held: announce ourselves, then make sure the word says somebody sleeps.
+            self.sleepers.fetch_add(1, Ordering::SeqCst);
+            let expected = loop {
+                if word & OWNER_MASK == 0 {
+                    break None;
+                }
+                if word & WAITERS != 0 {
+                    break Some(word);
+                }
+                match self.state.compare_exchange_weak(
+                    word,
+                    word | WAITERS,
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => break Some(word | WAITERS),
+                    Err(now) => word = now,
+                }
+            };
+            let mut slice_passed = false;
+            if let Some(expected) = expected {
+                slept = true;
+                // Sleeps only while the word is unchanged; spurious returns just loop.
+                slice_passed = W::wait(&self.state, expected, W::owner_slice(deadline, round))
+                    == WaitOutcome::TimedOut;
+            }
+            self.sleepers.fetch_sub(1, Ordering::SeqCst);
+            if slice_passed && probe && !deadline.is_some_and(|d| d.has_passed()) {
+                // A whole slice without a wake-up: is the owner still there?
+                round += 1;
+                let now = self.state.load(Ordering::Relaxed);
+                let owner = now & OWNER_MASK;
+                if owner != 0 && !W::owner_alive(owner) && self.take_over(now, me) {
+                    return Some(Acquired::OwnerDied);
+                }
+            }
+            word = self.spin();
+        }
+    }
+
+    /// Replaces the dead owner of `word` by `me`; `false` if the word changed meanwhile
+    /// (a release, or another waiter that replaced it first).
+    #[inline]
+    fn take_over(&self, word: u32, me: u32) -> bool {
+        let new = me | (word & WAITERS);
+        if cfg!(conkit_mutant = "lock_takeover_blind") {
+            self.state.store(new, Ordering::SeqCst);
+            return true;
+        }
+        self.state
+            .compare_exchange(word, new, Ordering::SeqCst, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// A timed acquisition gives up: a wake-up it may have consumed is passed on to the
+    /// sleepers that remain (they would otherwise sleep while the lock is free, or held
+    /// by a thread that took it without the waiters bit).
+    #[cold]
+    fn give_up(&self) {
+        if self.sleepers.load(Ordering::SeqCst) != 0 {
+            W::wake_one(&self.state);
         }
     }
 
@@ -217,21 +469,49 @@ impl<W: WaitStrategy> Lock<W> {
     /// [`ReleaseError::NotLocked`] if the lock was free (detected exactly).
     #[inline]
     pub fn release(&self) -> Result<(), ReleaseError> {
-        match self.state.swap(FREE, Ordering::Release) {
-            FREE => Err(ReleaseError::NotLocked),
-            LOCKED => Ok(()),
-            _ => {
-                W::wake_one(&self.state);
-                Ok(())
-            }
+        let word = self.state.swap(FREE, Ordering::Release);
+        if word & OWNER_MASK == 0 {
+            return Err(ReleaseError::NotLocked);
         }
+        if word & WAITERS != 0 {
+            W::wake_one(&self.state);
+        }
+        Ok(())
     }
 
     /// `true` while somebody holds the lock (a snapshot).
     #[inline]
     #[must_use]
     pub fn locked(&self) -> bool {
-        self.state.load(Ordering::Relaxed) != FREE
+        self.state.load(Ordering::Relaxed) & OWNER_MASK != 0
+    }
+
+    /// The token of the holder (see [`WaitStrategy::owner_token`]: its kernel thread id
+    /// with `std` on Linux), or `None` if the lock is free (a snapshot).
+    ///
+    /// ```
+    /// use conkit_core::lock::Lock;
+    /// use conkit_core::wait::{Spin, WaitStrategy};
+    ///
+    /// let lock: Lock<Spin> = Lock::new();
+    /// assert_eq!(lock.owner(), None);
+    /// lock.acquire();
+    /// assert_eq!(lock.owner().map(|o| o.get()), Some(<Spin>::owner_token()));
+    /// # lock.release().unwrap();
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn owner(&self) -> Option<NonZeroU32> {
+        NonZeroU32::new(self.state.load(Ordering::Relaxed) & OWNER_MASK)
+    }
+
+    /// The owner's token exactly as stored (0 if free), for [`ReentrantLock`]'s "is it
+    /// me" test.
+    ///
+    /// [`ReentrantLock`]: super::ReentrantLock
+    #[inline]
+    pub(crate) fn owner_word(&self) -> u32 {
+        self.state.load(Ordering::Relaxed) & OWNER_MASK
     }
 
     /// Takes the lock and returns a guard that releases it when dropped.
@@ -281,9 +561,11 @@ impl<W: WaitStrategy> RawLock for Lock<W> {
     }
 }
 
-// SAFETY: every acquisition moves the state from 0 (free) to 1 or 2, and only `release`
-// moves it back to 0, so while the lock is held no acquisition succeeds, whoever asks;
-// `release` may be called from any thread.
+// SAFETY: every acquisition moves the owner bits of the word from 0 to a non-zero token
+// (by a compare-and-swap from a word whose owner bits are 0, or from a word whose owner
+// the strategy reports dead and which can therefore no longer run its critical section),
+// and only `release` clears them, so while the lock is held by a live owner no
+// acquisition succeeds, whoever asks; `release` may be called from any thread.
 unsafe impl<W: WaitStrategy> ExclusiveLock for Lock<W> {}
 
 /// Holds a [`Lock`]; releases it when dropped.

@@ -16,8 +16,8 @@
 //! |---|---|---|---|---|
 //! | [`SpinLock`] | test-and-test-and-set, exponential backoff | spin | no | — |
 //! | [`TicketLock`] | ticket lock (Mellor-Crummey & Scott) | spin | FIFO | — |
-//! | [`Lock<W>`] | Drepper's futex mutex #3 (0 / 1 / 2) | sleep per `W` | no | `threading.Lock` |
-//! | [`ReentrantLock<O, W>`] | owner id + depth over `Lock<W>` | sleep per `W` | no | `threading.RLock` |
+//! | [`Lock<W>`] | Drepper's futex mutex #3 on the robust-futex owner word (owner \| waiters) | sleep per `W` | no | `threading.Lock` |
+//! | [`ReentrantLock<O, W>`] | depth over `Lock<W>`'s owner word | sleep per `W` | no | `threading.RLock` |
 //!
 //! and [`Mutex<R, T>`] pairs a value with any [`ExclusiveLock`] (aliases [`SpinMutex`],
 //! [`TicketMutex`], [`BlockingMutex`]). Each has its own module ([`spin`], [`ticket`],
@@ -27,6 +27,9 @@
 //! # Progress
 //! Every lock here is **blocking**, none is lock-free: a holder that stops (preempted,
 //! interrupted, crashed) stops everybody waiting for it. The `try_*` forms never wait.
+//! The exception is a holder that dies with a strategy that can tell (`SharedFutex`
+//! between processes): [`Lock`] and [`ReentrantLock`] then hand the lock to the next
+//! acquirer with [`Acquired::OwnerDied`].
 //!
 //! # Panics
 //! A panic while a lock is held never leaves it held: the guards ([`MutexGuard`] and
@@ -67,6 +70,42 @@ pub use reentrant::{OwnerId, ReentrantLock, ReentrantLockGuard};
 pub use spin::{SpinLock, SpinLockGuard};
 #[cfg(any(feature = "portable-atomic", target_has_atomic = "32"))]
 pub use ticket::{TicketLock, TicketLockGuard};
+
+/// How a lock whose owner can die was taken (pthreads' `EOWNERDEAD`): by the
+/// `_or_recover` forms of [`Lock`] and [`ReentrantLock`].
+///
+/// ```
+/// use conkit_core::lock::{Acquired, Lock};
+///
+/// let lock: Lock = Lock::new();
+/// match lock.acquire_or_recover() {
+///     Acquired::Clean => {}
+///     Acquired::OwnerDied => { /* repair the guarded data, then carry on */ }
+/// }
+/// lock.release().unwrap();
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[must_use = "`OwnerDied` means the guarded data may be inconsistent"]
+pub enum Acquired {
+    /// Taken from a free lock, or handed over by a release.
+    Clean,
+    /// The previous holder died holding it (killed, or its thread ended): the caller
+    /// holds the lock now, and the data the lock guards may be half updated.
+    OwnerDied,
+}
+
+impl Acquired {
+    /// `true` for [`Acquired::OwnerDied`].
+    ///
+    /// ```
+    /// assert!(conkit_core::lock::Acquired::OwnerDied.owner_died());
+    /// ```
+    #[must_use]
+    pub const fn owner_died(self) -> bool {
+        matches!(self, Acquired::OwnerDied)
+    }
+}
 
 /// Why a `release` was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

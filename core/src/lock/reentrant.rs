@@ -1,27 +1,36 @@
 //! `ReentrantLock<O, W>`: a lock its owner may take again (Python's `threading.RLock`).
 //!
 //! # Algorithm
-//! An owner id and a recursion depth on top of a plain [`Lock<W>`]: the shape of
-//! CPython's `_thread.RLock` (`rlock_owner` + `rlock_count` over a plain lock) and of
-//! Rust std's `ReentrantLock`. `acquire` compares the caller's id ([`OwnerId::current`])
-//! with the stored owner: if equal it only increments the depth; otherwise it takes the
-//! inner lock, then stores its id and depth 1. `release` decrements the depth and, at 0,
-//! clears the owner and releases the inner lock.
+//! A recursion depth on top of a plain [`Lock<W>`], whose owner word (the robust-futex
+//! layout: owner | waiters bit) records the owner: the shape of CPython's
+//! `_thread.RLock` (`rlock_owner` + `rlock_count` over a plain lock) and of Rust std's
+//! `ReentrantLock`, with the owner id stored by the very compare-and-swap that takes
+//! the lock (as in glibc's recursive and robust mutexes) instead of in a word of its
+//! own. `acquire` compares the caller's id ([`OwnerId::current`]) with the owner in
+//! the word: if equal it only increments the depth; otherwise it takes the inner lock
+//! under its own id and stores depth 1. `release` decrements the depth and, at 0,
+//! releases the inner lock.
 //!
-//! The owner word is read with `Relaxed` ordering: it can equal the caller's id only if
-//! the caller stored it itself (and has not cleared it since — its own later stores are
+//! The owner is read with `Relaxed` ordering: it can equal the caller's id only if the
+//! caller stored it itself (and has not released it since — its own later stores are
 //! always visible to it), so "owner == me" is exact; any other value just means "not
-//! me". The depth is written only by the owner.
+//! me". The depth is written only by the owner. Ids use the word's owner bits
+//! ([`OWNER_MASK`](crate::wait::OWNER_MASK), 30 bits): an id is masked to them (0
+//! becomes 1), so ids must differ in those bits.
 //!
 //! # Progress
 //! **Blocking**, with the progress of the inner [`Lock<W>`] (not fair). Re-acquiring by
 //! the owner never waits. `try_acquire` never waits.
 //!
 //! # Owner ids
-//! [`OwnerId::current`] names the caller: a thread id on std (the std adapter provides
-//! one), a task or core id on firmware. Ids must be unique among everybody that can
-//! touch the lock at the same time — across processes too if the lock lives in shared
-//! memory (Linux `gettid` is system-wide, a per-process counter is not). On firmware:
+//! [`OwnerId::current`] names the caller: a thread id on std (the std adapter's
+//! `ThreadOwner` is the kernel thread id, renewed after `fork`), a task or core id on
+//! firmware. Ids must be unique among everybody that can touch the lock at the same
+//! time — across processes too if the lock lives in shared memory (Linux `gettid` is
+//! system-wide, a per-process counter is not). Ids that are kernel thread ids say so
+//! with [`OwnerId::KERNEL_TID`]: then a strategy that can probe owners (`SharedFutex`)
+//! hands the lock of a dead owner to the next acquirer, which the `_or_recover` forms
+//! report with [`Acquired::OwnerDied`] (the new owner starts at depth 1). On firmware:
 //!
 //! * single core, one main loop (interrupt handlers use only `try_*` or a critical
 //!   section): a constant, e.g. `NonZeroU32::MIN`;
@@ -69,7 +78,8 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::num::NonZeroU32;
 
-use super::{Lock, RawLock, ReleaseError};
+use super::blocking::word_token;
+use super::{Acquired, Lock, RawLock, ReleaseError};
 use crate::atomic::{maybe_const_fn, AtomicU32, Ordering};
 use crate::wait::{DefaultWait, WaitStrategy};
 
@@ -81,17 +91,26 @@ pub trait OwnerId {
     /// The id of the calling thread / task / core. It must be unique among everybody who
     /// may use the same lock at the same time, and stable while the caller holds a lock.
     fn current() -> NonZeroU32;
+
+    /// `true` if [`current`](Self::current) is the kernel thread id (Linux `gettid`):
+    /// a strategy's [`owner_alive`](WaitStrategy::owner_alive) may then probe it, and a
+    /// lock whose owner died is handed over instead of waited for forever. `false` by
+    /// default: other ids are never probed.
+    const KERNEL_TID: bool = false;
 }
 
-/// "No owner" in the owner word (ids are non-zero).
-const NO_OWNER: u32 = 0;
+/// The caller's id as stored in the owner word.
+#[inline]
+fn me<O: OwnerId>() -> u32 {
+    word_token(O::current().get())
+}
 
 /// A lock the owner may re-acquire; it is free again after as many releases as
 /// acquisitions (see the [module docs](self)).
+#[repr(C)]
 pub struct ReentrantLock<O: OwnerId, W: WaitStrategy = DefaultWait> {
+    /// The lock; its owner word holds the owner's id.
     lock: Lock<W>,
-    /// The holder's id, or 0.
-    owner: AtomicU32,
     /// How many times the holder has acquired it; written only by the holder.
     depth: AtomicU32,
     _owner_id: PhantomData<O>,
@@ -106,7 +125,7 @@ unsafe impl<O: OwnerId, W: WaitStrategy> Sync for ReentrantLock<O, W> {}
 
 impl<O: OwnerId, W: WaitStrategy> fmt::Debug for ReentrantLock<O, W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let owner = NonZeroU32::new(self.owner.load(Ordering::Relaxed));
+        let owner = self.lock.owner();
         f.debug_struct("ReentrantLock")
             .field("locked", &self.locked())
             .field("owner", &owner)
@@ -128,7 +147,6 @@ impl<O: OwnerId, W: WaitStrategy> ReentrantLock<O, W> {
         pub fn new() -> Self {
             Self {
                 lock: Lock::new(),
-                owner: AtomicU32::new(NO_OWNER),
                 depth: AtomicU32::new(0),
                 _owner_id: PhantomData,
             }
@@ -140,7 +158,7 @@ impl<O: OwnerId, W: WaitStrategy> ReentrantLock<O, W> {
     /// owner.
     #[inline]
     fn reenter(&self, me: u32) -> Option<bool> {
-        if self.owner.load(Ordering::Relaxed) != me {
+        if self.lock.owner_word() != me {
             return None;
         }
         let depth = self.depth.load(Ordering::Relaxed);
@@ -153,10 +171,9 @@ impl<O: OwnerId, W: WaitStrategy> ReentrantLock<O, W> {
         })
     }
 
-    /// Records the caller as owner, right after taking the inner lock.
+    /// Starts the caller's ownership, right after taking the inner lock under its id.
     #[inline]
-    fn enter(&self, me: u32) {
-        self.owner.store(me, Ordering::Relaxed);
+    fn enter(&self) {
         self.depth.store(1, Ordering::Relaxed);
     }
 
@@ -167,16 +184,43 @@ impl<O: OwnerId, W: WaitStrategy> ReentrantLock<O, W> {
     #[inline]
     #[must_use = "if it returns `true` the lock is held and must be released"]
     pub fn try_acquire(&self) -> bool {
-        let me = O::current().get();
+        let me = me::<O>();
         if let Some(ok) = self.reenter(me) {
             return ok;
         }
-        if self.lock.try_acquire() {
-            self.enter(me);
+        if self.lock.try_acquire_as(me) {
+            self.enter();
             true
         } else {
             false
         }
+    }
+
+    /// Takes the lock (never waiting) if it is free, already the caller's, or held by
+    /// an owner that is gone ([`OwnerId::KERNEL_TID`] ids with a strategy that probes
+    /// them): `None` if a live owner holds it (or the depth is already `u32::MAX`).
+    ///
+    /// ```
+    /// # use core::num::NonZeroU32;
+    /// # use conkit_core::lock::{Acquired, OwnerId, ReentrantLock};
+    /// # struct Me;
+    /// # impl OwnerId for Me { fn current() -> NonZeroU32 { NonZeroU32::MIN } }
+    /// let lock: ReentrantLock<Me> = ReentrantLock::new();
+    /// assert_eq!(lock.try_acquire_or_recover(), Some(Acquired::Clean));
+    /// assert_eq!(lock.try_acquire_or_recover(), Some(Acquired::Clean)); // re-entered
+    /// assert_eq!(lock.depth(), 2);
+    /// # lock.release_all().unwrap();
+    /// ```
+    #[inline]
+    #[must_use = "if it returns `Some` the lock is held and must be released"]
+    pub fn try_acquire_or_recover(&self) -> Option<Acquired> {
+        let me = me::<O>();
+        if let Some(ok) = self.reenter(me) {
+            return ok.then_some(Acquired::Clean);
+        }
+        let how = self.lock.try_acquire_or_recover_as(me, O::KERNEL_TID)?;
+        self.enter();
+        Some(how)
     }
 
     /// Takes the lock, waiting (per `W`) while another owner holds it.
@@ -185,13 +229,30 @@ impl<O: OwnerId, W: WaitStrategy> ReentrantLock<O, W> {
     /// If the owner already holds it `u32::MAX` times (the depth would overflow).
     #[inline]
     pub fn acquire(&self) {
-        let me = O::current().get();
+        let _ = self.acquire_or_recover();
+    }
+
+    /// Takes the lock like [`acquire`](Self::acquire), and says whether the previous
+    /// owner died holding it ([`Acquired::OwnerDied`]; re-entering is always `Clean`).
+    ///
+    /// # Panics
+    /// As [`acquire`](Self::acquire).
+    #[inline]
+    pub fn acquire_or_recover(&self) -> Acquired {
+        let me = me::<O>();
         match self.reenter(me) {
-            Some(true) => {}
+            Some(true) => Acquired::Clean,
             Some(false) => depth_overflow(),
             None => {
-                self.lock.acquire();
-                self.enter(me);
+                let how = if self.lock.try_acquire_as(me) {
+                    Acquired::Clean
+                } else {
+                    self.lock
+                        .acquire_contended(me, None, O::KERNEL_TID)
+                        .unwrap_or(Acquired::Clean)
+                };
+                self.enter();
+                how
             }
         }
     }
@@ -202,16 +263,39 @@ impl<O: OwnerId, W: WaitStrategy> ReentrantLock<O, W> {
     #[inline]
     #[must_use = "if it returns `true` the lock is held and must be released"]
     pub fn acquire_until(&self, deadline: W::Deadline) -> bool {
-        let me = O::current().get();
+        self.acquire_until_or_recover(deadline).is_some()
+    }
+
+    /// Takes the lock like [`acquire_until`](Self::acquire_until), and says how: `None`
+    /// if the deadline passed (or the depth is already `u32::MAX`), else whether the
+    /// previous owner died holding it.
+    ///
+    /// ```
+    /// # use core::num::NonZeroU32;
+    /// # use std::time::{Duration, Instant};
+    /// # use conkit_core::lock::{Acquired, OwnerId, ReentrantLock};
+    /// # struct Me;
+    /// # impl OwnerId for Me { fn current() -> NonZeroU32 { NonZeroU32::MIN } }
+    /// let lock: ReentrantLock<Me> = ReentrantLock::new();
+    /// let soon = Instant::now() + Duration::from_millis(10);
+    /// assert_eq!(lock.acquire_until_or_recover(soon), Some(Acquired::Clean));
+    /// # lock.release().unwrap();
+    /// ```
+    #[inline]
+    #[must_use = "if it returns `Some` the lock is held and must be released"]
+    pub fn acquire_until_or_recover(&self, deadline: W::Deadline) -> Option<Acquired> {
+        let me = me::<O>();
         if let Some(ok) = self.reenter(me) {
-            return ok;
+            return ok.then_some(Acquired::Clean);
         }
-        if self.lock.acquire_until(deadline) {
-            self.enter(me);
-            true
+        let how = if self.lock.try_acquire_as(me) {
+            Acquired::Clean
         } else {
-            false
-        }
+            self.lock
+                .acquire_contended(me, Some(deadline), O::KERNEL_TID)?
+        };
+        self.enter();
+        Some(how)
     }
 
     /// Undoes one acquisition by the caller; the lock is free again once every
@@ -222,15 +306,14 @@ impl<O: OwnerId, W: WaitStrategy> ReentrantLock<O, W> {
     /// another owner holds it.
     #[inline]
     pub fn release(&self) -> Result<(), ReleaseError> {
-        let me = O::current().get();
-        if self.owner.load(Ordering::Relaxed) != me {
+        if self.lock.owner_word() != me::<O>() {
             return Err(self.not_mine());
         }
-        let depth = self.depth.load(Ordering::Relaxed) - 1;
+        let depth = self.depth.load(Ordering::Relaxed).saturating_sub(1);
         self.depth.store(depth, Ordering::Relaxed);
         if depth == 0 {
-            self.owner.store(NO_OWNER, Ordering::Relaxed);
-            // The inner release is `Release`: it publishes the stores above.
+            // The inner release is `Release`: it publishes the store above, and clears
+            // the owner.
             let _ = self.lock.release();
         }
         Ok(())
@@ -258,16 +341,15 @@ impl<O: OwnerId, W: WaitStrategy> ReentrantLock<O, W> {
     /// [`ReleaseError::NotOwner`] if another owner holds it (the lock is unchanged).
     #[inline]
     pub fn release_all(&self) -> Result<NonZeroU32, ReleaseError> {
-        let me = O::current().get();
-        if self.owner.load(Ordering::Relaxed) != me {
+        if self.lock.owner_word() != me::<O>() {
             return Err(self.not_mine());
         }
         // The owner always has a depth of at least 1 (`enter` stores 1, `release`
         // clears the owner when it reaches 0).
         let depth = NonZeroU32::new(self.depth.load(Ordering::Relaxed)).unwrap_or(NonZeroU32::MIN);
         self.depth.store(0, Ordering::Relaxed);
-        self.owner.store(NO_OWNER, Ordering::Relaxed);
-        // The inner release is `Release`: it publishes the stores above.
+        // The inner release is `Release`: it publishes the store above, and clears the
+        // owner.
         let _ = self.lock.release();
         Ok(depth)
     }
@@ -283,16 +365,17 @@ impl<O: OwnerId, W: WaitStrategy> ReentrantLock<O, W> {
     /// If the caller already owns the lock and the depth would overflow `u32`.
     #[inline]
     pub fn acquire_depth(&self, depth: NonZeroU32) {
-        let me = O::current().get();
-        if self.owner.load(Ordering::Relaxed) == me {
+        let me = me::<O>();
+        if self.lock.owner_word() == me {
             match self.depth.load(Ordering::Relaxed).checked_add(depth.get()) {
                 Some(d) => self.depth.store(d, Ordering::Relaxed),
                 None => depth_overflow(),
             }
             return;
         }
-        self.lock.acquire();
-        self.owner.store(me, Ordering::Relaxed);
+        if !self.lock.try_acquire_as(me) {
+            let _ = self.lock.acquire_contended(me, None, O::KERNEL_TID);
+        }
         self.depth.store(depth.get(), Ordering::Relaxed);
     }
 
@@ -307,7 +390,7 @@ impl<O: OwnerId, W: WaitStrategy> ReentrantLock<O, W> {
     #[inline]
     #[must_use]
     pub fn is_owned(&self) -> bool {
-        self.owner.load(Ordering::Relaxed) == O::current().get()
+        self.lock.owner_word() == me::<O>()
     }
 
     /// How many times the caller holds the lock (0 if it does not own it; CPython's

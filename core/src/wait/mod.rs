@@ -80,7 +80,7 @@ pub use waiters::Waiters;
     not(loom),
     any(target_os = "linux", target_os = "android")
 ))]
-pub use futex::{Futex, SharedFutex};
+pub use futex::{Futex, FutexError, SharedFutex};
 #[cfg(all(feature = "std", not(loom)))]
 pub use os::deadline_after;
 #[cfg(all(feature = "std", not(loom)))]
@@ -213,7 +213,79 @@ pub trait WaitStrategy {
     fn relax(round: u32) {
         Backoff::at(round).spin();
     }
+
+    /// The token that names the calling thread in the owner word of a
+    /// [`Lock`](crate::lock::Lock) (the Linux robust-futex layout: owner | waiters bit).
+    /// It must be non-zero, at most [`OWNER_MASK`], and unique among the threads that
+    /// may hold the same lock at the same time — across processes too for a strategy
+    /// meant for shared memory (a per-process counter is not; after a `fork` the child
+    /// must get a new one).
+    ///
+    /// The default: with the `std` feature, the calling thread's kernel thread id on
+    /// Linux (`gettid`, cached per thread and renewed in the child of a `fork`), a
+    /// per-process thread counter on other std platforms; without `std` (firmware) the
+    /// constant `1`, which is enough there: the token of a plain `Lock` is only read by
+    /// [`owner_alive`](Self::owner_alive), which is always `true` by default.
+    ///
+    /// ```
+    /// use conkit_core::wait::{Spin, WaitStrategy, OWNER_MASK};
+    ///
+    /// let me = <Spin>::owner_token();
+    /// assert!(me != 0 && me <= OWNER_MASK);
+    /// assert_eq!(<Spin>::owner_token(), me); // stable for the thread
+    /// ```
+    #[inline]
+    fn owner_token() -> u32 {
+        #[cfg(all(feature = "std", not(loom)))]
+        {
+            os::thread_token()
+        }
+        #[cfg(not(all(feature = "std", not(loom))))]
+        {
+            1
+        }
+    }
+
+    /// Whether the owner named by `token` (an [`owner_token`](Self::owner_token) of this
+    /// strategy) can still release what it holds. A waiter that has slept a whole
+    /// [`owner_slice`](Self::owner_slice) asks, and takes a lock whose owner is gone with
+    /// the outcome [`Acquired::OwnerDied`](crate::lock::Acquired::OwnerDied).
+    ///
+    /// The default is `true` (never recover): owners within one process are threads,
+    /// and a Python-style `Lock` may be released by another thread than the one that
+    /// took it, even after that one has ended. `SharedFutex` overrides it with a probe of
+    /// the kernel thread id.
+    ///
+    /// ```
+    /// use conkit_core::wait::{Spin, WaitStrategy};
+    ///
+    /// assert!(<Spin>::owner_alive(<Spin>::owner_token()));
+    /// ```
+    #[inline]
+    fn owner_alive(token: u32) -> bool {
+        let _ = token;
+        true
+    }
+
+    /// The deadline of the `round`-th sleep (from 0) of a waiter for a lock whose owner
+    /// may die, given the caller's own `deadline`: a strategy whose
+    /// [`owner_alive`](Self::owner_alive) can answer `false` returns a slice ending no
+    /// later than `deadline`, after which the waiter probes the owner; the default returns
+    /// `deadline` unchanged (sleep until woken).
+    #[inline]
+    fn owner_slice(deadline: Option<Self::Deadline>, round: u32) -> Option<Self::Deadline> {
+        let _ = round;
+        deadline
+    }
 }
+
+/// The bits of a lock's owner word that hold the owner's token (the Linux
+/// `FUTEX_TID_MASK`): [`WaitStrategy::owner_token`] is never 0 and never above it.
+///
+/// ```
+/// assert_eq!(conkit_core::wait::OWNER_MASK, 0x3FFF_FFFF);
+/// ```
+pub const OWNER_MASK: u32 = 0x3FFF_FFFF;
 
 #[cfg(test)]
 mod tests {

@@ -50,3 +50,118 @@ pub fn deadline_after(timeout: Duration) -> Instant {
         // ~31 years: far beyond any real wait, and always representable.
         .unwrap_or_else(|| now + Duration::from_secs(1 << 30))
 }
+
+// ---------------------------------------------------------------------------------------
+// Owner tokens and the liveness probe (`WaitStrategy::owner_token` / `owner_alive`).
+
+/// The calling thread's owner token: on Linux its kernel thread id (`gettid`), unique
+/// across every process of the PID namespace while the thread lives, cached per thread
+/// and forgotten in the child of a `fork` (a `pthread_atfork` child handler, registered
+/// on first use), where the forking thread has a new id; elsewhere a per-process counter
+/// (unique only within the process). Always non-zero and at most
+/// [`OWNER_MASK`](super::OWNER_MASK).
+#[inline]
+pub(crate) fn thread_token() -> u32 {
+    // `try_with`: a thread that is being torn down (its TLS destroyed) asks the kernel.
+    TOKEN
+        .try_with(|t| {
+            let v = t.get();
+            if v != 0 {
+                v
+            } else {
+                let v = fresh_token();
+                t.set(v);
+                v
+            }
+        })
+        .unwrap_or_else(|_| fresh_token())
+}
+
+std::thread_local! {
+    /// This thread's token, 0 until first asked for (and again after a `fork`).
+    static TOKEN: core::cell::Cell<u32> = const { core::cell::Cell::new(0) };
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cold]
+fn fresh_token() -> u32 {
+    static FORK_HANDLER: std::sync::Once = std::sync::Once::new();
+    // Miri cannot fork (nor register fork handlers).
+    #[cfg(not(miri))]
+    FORK_HANDLER.call_once(|| {
+        /// In the child of a `fork`: the only thread is the one that forked, and its
+        /// cached id is its parent's.
+        extern "C" fn forget_token_in_child() {
+            let _ = TOKEN.try_with(|t| t.set(0));
+        }
+        // SAFETY: registers a handler that only touches this thread's own TLS cell (a
+        // `const`-initialised `Cell`, no allocation, no lock); the other handlers are
+        // null, which `pthread_atfork` allows. Its result (ENOMEM) only means the cache
+        // is not forgotten after fork; we cannot do better than to carry on.
+        let _ = unsafe { libc::pthread_atfork(None, None, Some(forget_token_in_child)) };
+    });
+    // SAFETY: gettid has no preconditions and cannot fail.
+    let tid = unsafe { libc::gettid() };
+    // Thread ids are positive and below `PID_MAX_LIMIT` (2^22), inside the mask.
+    u32::try_from(tid).map_or(1, |t| (t & super::OWNER_MASK).max(1))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cold]
+fn fresh_token() -> u32 {
+    use core::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    loop {
+        let v = NEXT.fetch_add(1, Ordering::Relaxed) & super::OWNER_MASK;
+        if v != 0 {
+            return v;
+        }
+    }
+}
+
+/// Whether the thread whose kernel id is `tid` still exists (Linux): `kill(tid, 0)`
+/// answers `ESRCH` once it has exited (threads of a live process are reaped at once);
+/// a killed process's main thread stays a zombie until its parent reaps it, so when the
+/// id exists its state in `/proc/<tid>/stat` is read too (`Z` zombie or `X` dead).
+///
+/// Caveat (documented on [`SharedFutex`](super::SharedFutex)): kernel ids are reused
+/// after `pid_max` others (4 194 304 on 64-bit Linux by default) have been handed out, so
+/// an owner that died long ago and whose id went to a new live thread looks alive.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn thread_alive(tid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(tid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks that the target exists (and our permission to signal
+    // it); nothing is sent.
+    let r = unsafe { libc::kill(pid, 0) };
+    if r != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH) {
+        return false;
+    }
+    // Exists (EPERM too: alive, just not ours to signal). A zombie is dead for us.
+    match std::fs::read(std::format!("/proc/{tid}/stat")) {
+        // "pid (comm) S ...": the state follows the last ')' (comm may contain one).
+        Ok(stat) => match stat.iter().rposition(|&b| b == b')') {
+            Some(i) => !matches!(stat.get(i + 2), Some(b'Z' | b'X')),
+            None => true,
+        },
+        Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+    }
+}
+
+/// How long a waiter on a lock whose owner may die sleeps before it looks whether the
+/// owner is alive: 1 ms after its first look, doubling up to 64 ms, so that a lock
+/// abandoned before the waiter came is recovered in about a millisecond and one
+/// abandoned while it slept within ~70 ms (the bound is a second), while a
+/// waiter behind a live, long critical section wakes ~16 times a second.
+pub(crate) fn owner_slice(deadline: Option<Instant>, round: u32) -> Instant {
+    let slice = Duration::from_millis(1 << round.min(6));
+    let end = deadline_after(slice);
+    match deadline {
+        Some(d) if d < end => d,
+        _ => end,
+    }
+}

@@ -1,5 +1,6 @@
 //! Thread identities: Python's `threading.get_ident()` and `threading.get_native_id()`,
-//! and the owner id that `RLock` records.
+//! and the owner id that `RLock` records ([`ThreadOwner`]: the kernel thread id, so
+//! that owners are unique across processes and correct after `fork`).
 
 use std::cell::Cell;
 use std::num::NonZeroU32;
@@ -32,8 +33,9 @@ fn ident32() -> NonZeroU32 {
 }
 
 /// The calling thread's identity (Python's `threading.get_ident()`): a non-zero number
-/// unique among the threads alive in this process, assigned on first use, and also
-/// the owner recorded by [`RLock`](super::RLock).
+/// unique among the threads alive in this process, assigned on first use. (The owner
+/// recorded by [`RLock`](super::RLock) is [`ThreadOwner`], the kernel thread id, which
+/// is also unique across processes.)
 ///
 /// Unlike CPython, identities are never reused while the process runs (until 2³² threads
 /// have asked for one).
@@ -59,14 +61,37 @@ pub fn get_native_id() -> u64 {
     }
 }
 
-/// The [`OwnerId`] of OS threads: [`get_ident`], for `conkit-core`'s `ReentrantLock`.
+/// The [`OwnerId`] of OS threads, for `conkit-core`'s `ReentrantLock`: on Linux the
+/// kernel thread id ([`get_native_id`]), which is unique across every process (a
+/// reentrant lock in memory shared between processes is refused to another process's
+/// threads) and renewed in the child of a `fork` (a child is not the owner of what its
+/// parent holds); it is cached per thread (read by `conkit_core`'s
+/// `WaitStrategy::owner_token`). Elsewhere: [`get_ident`], unique within the process.
+///
+/// ```
+/// use conkit::threading::{get_native_id, ThreadOwner};
+/// use conkit_core::lock::OwnerId;
+///
+/// # #[cfg(target_os = "linux")]
+/// assert_eq!(u64::from(ThreadOwner::current().get()), get_native_id());
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ThreadOwner;
 
 impl OwnerId for ThreadOwner {
+    const KERNEL_TID: bool = cfg!(any(target_os = "linux", target_os = "android"));
+
     #[inline]
     fn current() -> NonZeroU32 {
-        ident32()
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            use conkit_core::wait::{SharedFutex, WaitStrategy};
+            NonZeroU32::new(SharedFutex::owner_token()).unwrap_or(NonZeroU32::MIN)
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        {
+            ident32()
+        }
     }
 }
 
@@ -79,9 +104,18 @@ mod tests {
         let me = get_ident();
         assert_ne!(me, 0);
         assert_eq!(get_ident(), me);
-        assert_eq!(u64::from(ThreadOwner::current().get()), me);
         let other = std::thread::spawn(get_ident).join().unwrap();
         assert_ne!(other, me);
+    }
+
+    #[test]
+    fn thread_owners_are_stable_per_thread_and_distinct_between_threads() {
+        let me = ThreadOwner::current();
+        assert_eq!(ThreadOwner::current(), me);
+        let other = std::thread::spawn(ThreadOwner::current).join().unwrap();
+        assert_ne!(other, me);
+        #[cfg(target_os = "linux")]
+        assert_eq!(u64::from(me.get()), get_native_id());
     }
 
     #[test]

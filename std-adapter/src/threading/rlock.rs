@@ -1,8 +1,9 @@
 //! [`RLock`]: Python's `threading.RLock` (a reentrant lock) for OS threads.
 //!
 //! A thin wrapper over [`conkit_core::lock::ReentrantLock`] with the thread identity
-//! [`ThreadOwner`] (the value of [`get_ident`](super::get_ident)) as owner, generic over
-//! the waiting strategy `W` ([`Futex`] by default: `RLock` is `RLock<Futex>`): an owner id and a recursion depth over the futex lock, the shape
+//! [`ThreadOwner`] (the kernel thread id, see there) as owner, generic over the waiting
+//! strategy `W` ([`Futex`] by default: `RLock` is `RLock<Futex>`): an owner id and a
+//! recursion depth over the futex lock, the shape
 //! of CPython's `_thread.RLock` (see the core module for the algorithm). This module
 //! adds Python's names, `Duration` timeouts, the deadlock-detection hooks and the
 //! `_release_save` / `_acquire_restore` pair that `Condition` uses.

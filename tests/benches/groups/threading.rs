@@ -234,6 +234,7 @@ fn lock_contended(items: u64) -> Group<'static> {
         items,
         contenders,
         targets: vec![
+            ("conkit threading::Lock", "parking_lot::Mutex"),
             ("conkit threading::Lock", "std Mutex"),
             ("conkit threading::Lock", "CPython threading.Lock"),
         ],
