@@ -15,6 +15,7 @@
 //! | [`event`] | a one-bit `Event` (Python's `threading.Event`) |
 //! | [`queue`] | Python-style FIFO / LIFO / priority queues with `task_done`/`join` and `shutdown`: a locked `BaseQueue` over fixed-capacity stores, and the lock-free `RingQueue` |
 //! | [`wait`] | waiting strategies: how a blocked caller sleeps |
+//! | [`shm`] | the shared-memory contract: which types may live in memory shared by processes, and checked segments to put them in |
 //! | `asynch` | async front ends (feature `async`) |
 //!
 //! Every type has a `const fn new`, holds no heap and no internal pointers, and its
@@ -106,6 +107,8 @@ pub mod mpmc;
 pub mod queue;
 #[cfg(any(feature = "portable-atomic", target_has_atomic = "32"))]
 pub mod semaphore;
+#[cfg(all(not(loom), any(feature = "portable-atomic", target_has_atomic = "ptr")))]
+pub mod shm;
 pub mod spsc;
 pub mod wait;
 

@@ -86,6 +86,7 @@ const SPIN_LIMIT: u32 = if cfg!(loom) { 0 } else { 7 };
 ///
 /// `W` is only a type parameter (`PhantomData`): the layout is one `u32` whatever the
 /// strategy, so a `Lock` can live in a `static` or in memory shared between processes.
+#[repr(C)]
 pub struct Lock<W: WaitStrategy = DefaultWait> {
     /// 0 free, 1 held, 2 held with (maybe) sleepers; the futex word.
     state: AtomicU32,

@@ -92,6 +92,7 @@ impl Backoff {
 ///
 /// Has no data; wrap data in a [`SpinMutex`](super::SpinMutex), or take the lock with
 /// [`lock`](Self::lock) for an RAII guard.
+#[repr(C)]
 pub struct SpinLock {
     state: AtomicU32,
 }
