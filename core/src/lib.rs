@@ -6,6 +6,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`spsc`] | wait-free single-producer/single-consumer ring with split handles |
+//! | [`byte_ring`] | framed SPSC byte ring: variable-size messages through zero-copy grants |
 //! | [`mpmc`] | bounded lock-free multi-producer/multi-consumer ring |
 //! | [`lock`] | spin lock, fair ticket lock, reentrant lock, data-guarding `Mutex` |
 //! | [`semaphore`] | counting and bounded semaphores |
@@ -94,6 +95,8 @@ mod unwind;
 
 #[cfg(any(feature = "portable-atomic", target_has_atomic = "32"))]
 pub mod barrier;
+#[cfg(any(feature = "portable-atomic", target_has_atomic = "ptr"))]
+pub mod byte_ring;
 #[cfg(any(feature = "portable-atomic", target_has_atomic = "32"))]
 pub mod condvar;
 #[cfg(any(feature = "portable-atomic", target_has_atomic = "32"))]

@@ -4,6 +4,7 @@
 //! attachments of the same memory used by two threads, counted item by item. The
 //! cross-process proof (real `fork`, `memfd`, `MAP_SHARED`) is `conkit-tests`'
 //! `processes_rings`.
+#![cfg(not(loom))]
 
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::num::NonZeroUsize;
@@ -283,4 +284,69 @@ fn small_primitives_are_created_with_their_arguments() {
         SegmentError::NotReady.to_string(),
         "segment not initialised yet"
     );
+}
+
+#[test]
+fn shared_byte_ring_moves_every_message_between_attachments() {
+    use conkit_core::byte_ring::{GrantError, RecvError, ShmByteRing};
+    type Bytes = ShmByteRing<Spin>;
+    assert_eq!(Bytes::required_len(100), None);
+    let len = Bytes::required_len(256).unwrap();
+    let mem = Mem::new(len);
+    // SAFETY: as above.
+    unsafe {
+        assert_eq!(
+            Bytes::create_in(mem.ptr, len, 100).unwrap_err(),
+            SegmentError::InvalidCapacity(100)
+        );
+    }
+    // SAFETY: as above.
+    let created = unsafe { Bytes::create_in(mem.ptr, len, 256) }.unwrap();
+    assert_eq!(created.capacity(), 256);
+    assert_eq!(created.max_message(), 120);
+    let mem = &mem;
+    let messages = ITEMS / 10;
+    let sum = thread::scope(|s| {
+        s.spawn(move || {
+            // SAFETY: as above.
+            let ring = unsafe { Bytes::attach_in(mem.ptr, len) }.unwrap();
+            let mut tx = ring.get().claim_producer().unwrap();
+            for i in 0..messages {
+                let n = (i % 121) as usize;
+                let msg = vec![i as u8; n];
+                loop {
+                    match tx.send(&msg) {
+                        Ok(()) => break,
+                        Err(GrantError::Full) => thread::yield_now(),
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+        });
+        s.spawn(move || {
+            // SAFETY: as above.
+            let ring = unsafe { Bytes::attach_in(mem.ptr, len) }.unwrap();
+            let mut rx = ring.get().claim_consumer().unwrap();
+            let mut sum = 0u64;
+            let mut i = 0;
+            loop {
+                match rx.read() {
+                    Ok(m) => {
+                        assert_eq!(m.len(), (i % 121) as usize);
+                        assert!(m.iter().all(|&b| b == i as u8));
+                        sum += m.len() as u64;
+                        i += 1;
+                    }
+                    Err(RecvError::Empty) => thread::yield_now(),
+                    Err(RecvError::Disconnected) => break,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            assert_eq!(i, messages);
+            sum
+        })
+        .join()
+        .unwrap()
+    });
+    assert_eq!(sum, (0..messages).map(|i| i % 121).sum::<u64>());
 }

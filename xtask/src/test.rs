@@ -71,6 +71,20 @@ pub const MUTANTS: &[(&str, &str, Option<&str>)] = &[
         "loom_spsc",
         Some("try_ops_capacity_2_three_items_wrap"),
     ),
+    // The byte ring's producer publishes `tail` with `Relaxed`: the consumer may read a
+    // frame's header and bytes before they are written.
+    (
+        "byte_ring_tail_relaxed",
+        "loom_byte_ring",
+        Some("full_ring_reuses_released_space"),
+    ),
+    // The byte ring's consumer releases frames with a `Relaxed` `head`: the producer may
+    // overwrite (a padding frame, a wrapped message) bytes still being read.
+    (
+        "byte_ring_head_relaxed",
+        "loom_byte_ring",
+        Some("messages_wrap_with_padding_in_order"),
+    ),
     // The MPMC push publishes its slot's stamp with `Relaxed`.
     (
         "mpmc_push_stamp_relaxed",

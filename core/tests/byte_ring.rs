@@ -1,0 +1,187 @@
+//! Tests of `conkit_core::byte_ring`: the size cap, wrap-around with padding frames,
+//! partial commits, zero-length messages, disconnection, a corrupt header reported and
+//! not followed, blocking forms with deadlines, and a two-thread stress run where every
+//! message (of varying length and content) is checked byte by byte, in order.
+#![cfg(not(loom))]
+
+use std::num::Wrapping;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use conkit_core::byte_ring::{ByteRing, GrantError, RecvError};
+use conkit_core::wait::Spin;
+
+const MESSAGES: u32 = if cfg!(miri) { 300 } else { 200_000 };
+
+/// The bytes of message `i` (length `i % (max + 1)`), reproducible on both sides.
+fn message(i: u32, max: usize, out: &mut Vec<u8>) {
+    out.clear();
+    let len = (i as usize * 7) % (max + 1);
+    let mut x = Wrapping(i.wrapping_mul(2_654_435_761));
+    for _ in 0..len {
+        x = x * Wrapping(1_103_515_245) + Wrapping(12_345);
+        out.push((x.0 >> 16) as u8);
+    }
+}
+
+#[test]
+fn messages_wrap_around_with_padding_in_order() {
+    let mut ring: ByteRing<8, Spin> = ByteRing::new(); // 64 bytes, messages <= 24
+    let (mut tx, mut rx) = ring.split();
+    let mut expect = Vec::new();
+    let mut got = [0u8; 64];
+    for i in 0..1000u32 {
+        message(i, 24, &mut expect);
+        tx.send(&expect).unwrap();
+        let n = rx.recv(&mut got).unwrap();
+        assert_eq!(&got[..n], &expect[..], "message {i}");
+    }
+    // Fill up with messages that force padding at the end.
+    let mut sent = 0;
+    while tx.send(&[sent as u8; 20]).is_ok() {
+        sent += 1;
+    }
+    assert!(sent >= 1);
+    for k in 0..sent {
+        let m = rx.read().unwrap();
+        assert_eq!(&*m, &[k as u8; 20]);
+    }
+    assert!(matches!(rx.read(), Err(RecvError::Empty)));
+}
+
+#[test]
+fn size_cap_partial_commit_and_empty_messages() {
+    let mut ring: ByteRing<16, Spin> = ByteRing::new();
+    let (mut tx, mut rx) = ring.split();
+    assert_eq!(
+        tx.grant(57).unwrap_err(),
+        GrantError::TooLarge { len: 57, max: 56 }
+    );
+    let mut g = tx.grant(56).unwrap();
+    g[..3].copy_from_slice(b"abc");
+    g.commit(3);
+    let abandoned = tx.grant(10).unwrap();
+    let _ = abandoned; // dropped without commit: nothing sent
+    tx.send(b"").unwrap();
+    assert_eq!(&*rx.read().unwrap(), b"abc");
+    assert_eq!(rx.read().unwrap().len(), 0);
+    assert!(matches!(rx.read(), Err(RecvError::Empty)));
+    tx.send(b"0123456789").unwrap();
+    let mut small = [0u8; 4];
+    assert_eq!(
+        rx.recv(&mut small),
+        Err(RecvError::BufferTooSmall { len: 10 })
+    );
+    assert_eq!(&*rx.read().unwrap(), b"0123456789");
+}
+
+#[test]
+fn dropping_a_side_disconnects_the_other() {
+    let mut ring: ByteRing<4, Spin> = ByteRing::new();
+    let (mut tx, mut rx) = ring.split();
+    tx.send(b"last").unwrap();
+    drop(tx);
+    assert_eq!(&*rx.read().unwrap(), b"last");
+    assert!(matches!(rx.read(), Err(RecvError::Disconnected)));
+    drop(rx);
+    let (mut tx, rx) = ring.split();
+    drop(rx);
+    // Accepted while there is room, then `Disconnected` instead of `Full`.
+    let mut accepted = 0;
+    let err = loop {
+        match tx.send(b"12345678") {
+            Ok(()) => accepted += 1,
+            Err(e) => break e,
+        }
+    };
+    assert_eq!((accepted, err), (2, GrantError::Disconnected));
+}
+
+#[test]
+fn corrupt_header_is_reported_not_followed() {
+    let ring: ByteRing<4, Spin> = ByteRing::new();
+    let mut tx = ring.claim_producer().unwrap();
+    let mut rx = ring.claim_consumer().unwrap();
+    let mut g = tx.grant(8).unwrap();
+    g.copy_from_slice(b"12345678");
+    // The frame's header word sits right before its data.
+    // SAFETY: inside the ring's buffer.
+    let header = unsafe { g.as_mut_ptr().sub(8) }.cast::<u64>();
+    g.commit(8);
+    // A peer scribbles over the published header: a length past the cap, then past the
+    // published bytes, then the padding bit with other bits.
+    for bad in [0x7fff_ffff_u64, 16, 1 << 63 | 1] {
+        // SAFETY: single-threaded test standing in for a misbehaving peer process.
+        unsafe { header.write(bad) };
+        assert!(matches!(rx.read(), Err(RecvError::Corrupt)), "{bad:#x}");
+    }
+    // SAFETY: as above; restored.
+    unsafe { header.write(8) };
+    assert_eq!(&*rx.read().unwrap(), b"12345678");
+}
+
+#[test]
+fn blocking_forms_honour_deadlines_and_wake() {
+    let ring: &'static ByteRing<8> = Box::leak(Box::new(ByteRing::new()));
+    let mut tx = ring.claim_producer().unwrap();
+    let mut rx = ring.claim_consumer().unwrap();
+    let t = Instant::now();
+    assert!(matches!(
+        rx.read_until(Some(t + Duration::from_millis(30))),
+        Err(RecvError::Empty)
+    ));
+    assert!(t.elapsed() >= Duration::from_millis(30));
+    while tx.send(&[1; 24]).is_ok() {}
+    assert_eq!(
+        tx.send_until(&[1; 24], Some(Instant::now() + Duration::from_millis(30))),
+        Err(GrantError::Full)
+    );
+    let reader = thread::spawn(move || {
+        let mut n = 0;
+        let mut buf = [0u8; 32];
+        while rx.recv_until(&mut buf, None).is_ok() {
+            n += 1;
+        }
+        n
+    });
+    for _ in 0..1000 {
+        tx.send_until(&[2; 24], None).unwrap();
+    }
+    drop(tx);
+    assert!(reader.join().unwrap() >= 1000);
+}
+
+#[test]
+fn two_threads_every_message_checked() {
+    let ring: &'static ByteRing<64, Spin> = Box::leak(Box::new(ByteRing::new()));
+    let mut tx = ring.claim_producer().unwrap();
+    let mut rx = ring.claim_consumer().unwrap();
+    let max = tx.max_message();
+    let producer = thread::spawn(move || {
+        let mut m = Vec::new();
+        for i in 0..MESSAGES {
+            message(i, max, &mut m);
+            loop {
+                match tx.send(&m) {
+                    Ok(()) => break,
+                    Err(GrantError::Full) => thread::yield_now(),
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }
+    });
+    let mut expect = Vec::new();
+    for i in 0..MESSAGES {
+        message(i, max, &mut expect);
+        let got = loop {
+            match rx.read() {
+                Ok(g) => break g.to_vec(),
+                Err(RecvError::Empty) => thread::yield_now(),
+                Err(e) => panic!("{e}"),
+            }
+        };
+        assert_eq!(got, expect, "message {i}");
+    }
+    producer.join().unwrap();
+    assert!(matches!(rx.read(), Err(RecvError::Disconnected)));
+}
