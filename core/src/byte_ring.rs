@@ -550,6 +550,29 @@ impl<'a, B: Words + ?Sized, W: WaitStrategy> ByteProducer<'a, B, W> {
         })
     }
 
+    /// [`grant`](Self::grant), waiting (strategy `W`) while the ring is too full, at
+    /// most until `deadline` (`None`: no limit); then [`GrantError::Full`].
+    #[cfg(not(loom))]
+    pub fn grant_until(
+        &mut self,
+        len: usize,
+        deadline: Option<W::Deadline>,
+    ) -> Result<WriteGrant<'_, 'a, B, W>, GrantError> {
+        let ring = self.ring;
+        let pad = ring
+            .not_full
+            .wait_until(deadline, || match self.place(len) {
+                Err(GrantError::Full) => None,
+                other => Some(other),
+            })
+            .unwrap_or(Err(GrantError::Full))?;
+        Ok(WriteGrant {
+            producer: self,
+            pad,
+            len,
+        })
+    }
+
     /// Copies `msg` into the ring as one message. Wait-free.
     ///
     /// ```

@@ -156,8 +156,8 @@ fn in_place_init_overwrites_garbage() {
     unsafe { mem.word(1).write(0) };
     // SAFETY: as above.
     let ring = unsafe { Segment::<Spsc>::create(mem.ptr, mem.len()) }.unwrap();
-    let mut tx = ring.get().claim_producer().unwrap();
-    let mut rx = ring.get().claim_consumer().unwrap();
+    let mut tx = Segment::value(&ring).claim_producer().unwrap();
+    let mut rx = Segment::value(&ring).claim_consumer().unwrap();
     assert!(rx.try_pop().is_err());
     for i in 0..64 {
         tx.try_push(i).unwrap();
@@ -177,7 +177,7 @@ fn run_time_capacity_ring_lives_behind_the_header() {
         // SAFETY: as above.
         let ring = unsafe { Dyn::create_in(mem.ptr, len, cap) }.unwrap();
         assert_eq!(ring.capacity(), cap.get());
-        assert_eq!(ring.header().capacity(), cap.get());
+        assert_eq!(Segment::header(&ring).capacity(), cap.get());
         for i in 0..cap.get() as u64 {
             ring.try_push(i).unwrap();
         }
@@ -310,7 +310,7 @@ fn shared_byte_ring_moves_every_message_between_attachments() {
         s.spawn(move || {
             // SAFETY: as above.
             let ring = unsafe { Bytes::attach_in(mem.ptr, len) }.unwrap();
-            let mut tx = ring.get().claim_producer().unwrap();
+            let mut tx = Segment::value(&ring).claim_producer().unwrap();
             for i in 0..messages {
                 let n = (i % 121) as usize;
                 let msg = vec![i as u8; n];
@@ -326,7 +326,7 @@ fn shared_byte_ring_moves_every_message_between_attachments() {
         s.spawn(move || {
             // SAFETY: as above.
             let ring = unsafe { Bytes::attach_in(mem.ptr, len) }.unwrap();
-            let mut rx = ring.get().claim_consumer().unwrap();
+            let mut rx = Segment::value(&ring).claim_consumer().unwrap();
             let mut sum = 0u64;
             let mut i = 0;
             loop {

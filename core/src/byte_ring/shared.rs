@@ -23,6 +23,7 @@ use crate::CachePadded;
 /// # #[cfg(all(feature = "std", target_os = "linux"))] {
 /// use core::ptr::NonNull;
 /// use conkit_core::byte_ring::ShmByteRing;
+/// use conkit_core::shm::Segment;
 /// use conkit_core::wait::SharedFutex;
 ///
 /// type Ring = ShmByteRing<SharedFutex>;
@@ -33,10 +34,10 @@ use crate::CachePadded;
 ///
 /// // SAFETY: `mem` is valid for `len` bytes while the rings are used.
 /// let ring = unsafe { Ring::create_in(mem, len, 1 << 16) }.unwrap();
-/// let mut tx = ring.get().claim_producer().unwrap();
+/// let mut tx = Segment::value(&ring).claim_producer().unwrap();
 /// tx.send(b"ping").unwrap();
 /// let other = unsafe { Ring::attach_in(mem, len) }.unwrap();
-/// let mut rx = other.get().claim_consumer().unwrap();
+/// let mut rx = Segment::value(&other).claim_consumer().unwrap();
 /// assert_eq!(&*rx.read().unwrap(), b"ping");
 /// # drop((tx, rx));
 /// # unsafe { std::alloc::dealloc(mem.as_ptr(), layout) };

@@ -405,14 +405,16 @@ impl<'m, T: ?Sized> Segment<'m, T> {
         Self { header, value }
     }
 
-    /// The header.
-    pub fn header(&self) -> &'m SegmentHeader {
-        self.header
+    /// The header. (An associated function, like the value's: method calls on a
+    /// segment reach the value's methods through `Deref`.)
+    pub fn header(this: &Self) -> &'m SegmentHeader {
+        this.header
     }
 
-    /// The value, for the whole life of the memory (the `Deref` borrow is shorter).
-    pub fn get(&self) -> &'m T {
-        self.value
+    /// The value, for the whole life of the memory (the `Deref` borrow is only as long
+    /// as the segment's).
+    pub fn value(this: &Self) -> &'m T {
+        this.value
     }
 }
 
