@@ -104,10 +104,15 @@ fn corrupt_header_is_reported_not_followed() {
     let mut rx = ring.claim_consumer().unwrap();
     let mut g = tx.grant(8).unwrap();
     g.copy_from_slice(b"12345678");
-    // The frame's header word sits right before its data.
-    // SAFETY: inside the ring's buffer.
-    let header = unsafe { g.as_mut_ptr().sub(8) }.cast::<u64>();
+    // The frame's header word sits right before its data. The pointer takes its
+    // provenance from the ring (whose buffer is interior-mutable), not from the grant.
+    let header_addr = g.as_ptr() as usize - 8;
     g.commit(8);
+    let header = std::ptr::from_ref(&ring)
+        .cast::<u8>()
+        .cast_mut()
+        .with_addr(header_addr)
+        .cast::<u64>();
     // A peer scribbles over the published header: a length past the cap, then past the
     // published bytes, then the padding bit with other bits.
     for bad in [0x7fff_ffff_u64, 16, 1 << 63 | 1] {
@@ -122,7 +127,7 @@ fn corrupt_header_is_reported_not_followed() {
 
 #[test]
 fn blocking_forms_honour_deadlines_and_wake() {
-    let ring: &'static ByteRing<8> = Box::leak(Box::new(ByteRing::new()));
+    let ring: ByteRing<8> = ByteRing::new();
     let mut tx = ring.claim_producer().unwrap();
     let mut rx = ring.claim_consumer().unwrap();
     let t = Instant::now();
@@ -136,52 +141,55 @@ fn blocking_forms_honour_deadlines_and_wake() {
         tx.send_until(&[1; 24], Some(Instant::now() + Duration::from_millis(30))),
         Err(GrantError::Full)
     );
-    let reader = thread::spawn(move || {
-        let mut n = 0;
-        let mut buf = [0u8; 32];
-        while rx.recv_until(&mut buf, None).is_ok() {
-            n += 1;
+    thread::scope(|s| {
+        let reader = s.spawn(move || {
+            let mut n = 0;
+            let mut buf = [0u8; 32];
+            while rx.recv_until(&mut buf, None).is_ok() {
+                n += 1;
+            }
+            n
+        });
+        for _ in 0..1000 {
+            tx.send_until(&[2; 24], None).unwrap();
         }
-        n
+        drop(tx);
+        assert!(reader.join().unwrap() >= 1000);
     });
-    for _ in 0..1000 {
-        tx.send_until(&[2; 24], None).unwrap();
-    }
-    drop(tx);
-    assert!(reader.join().unwrap() >= 1000);
 }
 
 #[test]
 fn two_threads_every_message_checked() {
-    let ring: &'static ByteRing<64, Spin> = Box::leak(Box::new(ByteRing::new()));
+    let ring: ByteRing<64, Spin> = ByteRing::new();
     let mut tx = ring.claim_producer().unwrap();
     let mut rx = ring.claim_consumer().unwrap();
     let max = tx.max_message();
-    let producer = thread::spawn(move || {
-        let mut m = Vec::new();
-        for i in 0..MESSAGES {
-            message(i, max, &mut m);
-            loop {
-                match tx.send(&m) {
-                    Ok(()) => break,
-                    Err(GrantError::Full) => thread::yield_now(),
-                    Err(e) => panic!("{e}"),
+    thread::scope(|s| {
+        s.spawn(move || {
+            let mut m = Vec::new();
+            for i in 0..MESSAGES {
+                message(i, max, &mut m);
+                loop {
+                    match tx.send(&m) {
+                        Ok(()) => break,
+                        Err(GrantError::Full) => thread::yield_now(),
+                        Err(e) => panic!("{e}"),
+                    }
                 }
             }
+        });
+        let mut expect = Vec::new();
+        for i in 0..MESSAGES {
+            message(i, max, &mut expect);
+            let got = loop {
+                match rx.read() {
+                    Ok(g) => break g.to_vec(),
+                    Err(RecvError::Empty) => thread::yield_now(),
+                    Err(e) => panic!("{e}"),
+                }
+            };
+            assert_eq!(got, expect, "message {i}");
         }
     });
-    let mut expect = Vec::new();
-    for i in 0..MESSAGES {
-        message(i, max, &mut expect);
-        let got = loop {
-            match rx.read() {
-                Ok(g) => break g.to_vec(),
-                Err(RecvError::Empty) => thread::yield_now(),
-                Err(e) => panic!("{e}"),
-            }
-        };
-        assert_eq!(got, expect, "message {i}");
-    }
-    producer.join().unwrap();
     assert!(matches!(rx.read(), Err(RecvError::Disconnected)));
 }

@@ -5,6 +5,7 @@ use core_affinity::CoreId;
 
 use crate::harness::Group;
 
+pub mod processes;
 pub mod queue;
 pub mod threading;
 
@@ -16,5 +17,6 @@ pub type Make = Box<dyn Fn() -> Group<'static>>;
 pub fn all(items: u64, core: Option<CoreId>) -> Vec<(&'static str, Make)> {
     let mut v = threading::all(items, core);
     v.extend(queue::all(items, core));
+    v.extend(processes::all(items, core));
     v
 }
