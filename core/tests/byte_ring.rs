@@ -193,3 +193,41 @@ fn two_threads_every_message_checked() {
     });
     assert!(matches!(rx.read(), Err(RecvError::Disconnected)));
 }
+
+#[test]
+fn deferred_commits_and_releases_are_published_when_the_other_side_would_wait() {
+    let mut ring: ByteRing<8, Spin> = ByteRing::new(); // 64 bytes: four 8-byte messages
+    let (mut tx, mut rx) = ring.split();
+    let mut sent = 0u8;
+    loop {
+        match tx.grant(8) {
+            Ok(mut g) => {
+                g.fill(sent);
+                g.commit_deferred(8);
+                sent += 1;
+            }
+            // Full: the deferred commits were published before `Full` was returned.
+            Err(GrantError::Full) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(sent, 4);
+    for k in 0..4 {
+        let m = rx.read().unwrap();
+        assert_eq!(&*m, &[k; 8]);
+        m.release_deferred();
+    }
+    // Not published yet: the producer still sees a full ring ...
+    assert_eq!(tx.send(&[9; 8]), Err(GrantError::Full));
+    // ... until the consumer finds the ring empty, which publishes its releases.
+    assert!(matches!(rx.read(), Err(RecvError::Empty)));
+    tx.send(&[9; 8]).unwrap();
+    assert_eq!(&*rx.read().unwrap(), &[9; 8]);
+    // Dropping the producer publishes its deferred commits.
+    let mut g = tx.grant(1).unwrap();
+    g[0] = 7;
+    g.commit_deferred(1);
+    drop(tx);
+    assert_eq!(&*rx.read().unwrap(), &[7]);
+    assert!(matches!(rx.read(), Err(RecvError::Disconnected)));
+}

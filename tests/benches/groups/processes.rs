@@ -9,9 +9,11 @@
 //!   producer in a thread (the ring in the same kind of mapping). Target (issue #11):
 //!   processes ≥ 0.8× threads, printed in the title (the harness's targets are 1×).
 //! * `bytes64-proc`: 64-byte messages from a child to the parent: the byte ring
-//!   (`ShmByteRing`, 1 MiB, a `grant`/`commit` per message, `read` per message) vs a
-//!   `SOCK_STREAM` `socketpair` written and read in 64 KiB batches (1 024 messages per
-//!   system call: the peer at its best). Target ≥ 1×.
+//!   (`ShmByteRing`, 1 MiB; `grant_until` + `commit_deferred` per message, `flush` +
+//!   `notify` per 1 024; `read_until` + `release_deferred` per message, `flush` +
+//!   `notify` per 1 024) vs a `SOCK_STREAM` `socketpair` written and read in 64 KiB
+//!   batches (1 024 messages per system call: the peer at its best, batched the same
+//!   way). Both sides of both contenders block when they must wait. Target ≥ 1×.
 //! * `blob1m-proc`: 1 MiB blobs, counted in KiB (M KiB/s ≈ GB/s): the byte ring (4 MiB)
 //!   with the producer copying each blob into its grant and the consumer reading it in
 //!   place, vs the socketpair (a `write` of the blob, `read`s into a 1 MiB buffer).
@@ -74,7 +76,7 @@ mod linux {
     use std::os::fd::{FromRawFd, OwnedFd};
     use std::ptr::NonNull;
 
-    pub use conkit_core::byte_ring::{GrantError, RecvError, ShmByteRing};
+    pub use conkit_core::byte_ring::ShmByteRing;
     pub use conkit_core::mpmc::MpmcRing;
     pub use conkit_core::shm::Segment;
     pub use conkit_core::spsc::SpscRing;
@@ -309,9 +311,12 @@ const BLOB: usize = 1 << 20;
 
 /// Byte ring between a child producer and the parent: `count` messages of `len`
 /// bytes, message `i` filled with `i as u8`; the consumer checks the first and last
-/// byte and the length of each.
+/// byte and the length of each. Both sides use the blocking forms (`grant_until`,
+/// `read_until`: a short spin, then the shared futex), as the socket's sides block in
+/// the kernel; with `batch > 1` the indices are published (and the other side woken)
+/// once per `batch` messages, as the socket is written once per batch.
 #[cfg(target_os = "linux")]
-fn byte_ring_run(count: u64, len: usize, ring_bytes: usize) -> Res<Duration> {
+fn byte_ring_run(count: u64, len: usize, ring_bytes: usize, batch: u64) -> Res<Duration> {
     type Bytes = ShmByteRing<SharedFutex>;
     let mem = region(Bytes::required_len(ring_bytes).ok_or("ring size")?);
     // SAFETY: as in `spsc_run`.
@@ -331,42 +336,39 @@ fn byte_ring_run(count: u64, len: usize, ring_bytes: usize) -> Res<Duration> {
             for i in 0..count {
                 src[0] = i as u8;
                 src[len - 1] = i as u8;
-                let mut g = loop {
-                    match tx.grant(len) {
-                        Ok(g) => break g,
-                        Err(GrantError::Full) => {
-                            if Instant::now() > deadline {
-                                return Err("stalled".into());
-                            }
-                            std::hint::spin_loop();
-                        }
-                        Err(e) => return Err(e.to_string()),
-                    }
-                };
+                let mut g = tx
+                    .grant_until(len, Some(deadline))
+                    .map_err(|e| e.to_string())?;
                 g.copy_from_slice(&src);
-                g.commit(len);
+                if batch > 1 {
+                    g.commit_deferred(len);
+                    if (i + 1) % batch == 0 {
+                        tx.flush();
+                        tx.notify();
+                    }
+                } else {
+                    g.commit(len);
+                }
             }
             Ok(())
         },
         || {
             let mut rx = Segment::value(&ring).claim_consumer().ok_or("claimed")?;
-            let mut misses = 0u32;
             for i in 0..count {
-                let m = loop {
-                    match rx.read() {
-                        Ok(m) => break m,
-                        Err(RecvError::Empty) => {
-                            misses += 1;
-                            if misses % 1024 == 0 && Instant::now() > deadline {
-                                return Err("stalled".into());
-                            }
-                            std::hint::spin_loop();
-                        }
-                        Err(e) => return Err(e.to_string()),
-                    }
-                };
+                let m = rx
+                    .read_until(Some(deadline))
+                    .map_err(|e| format!("message {i}: {e}"))?;
                 if m.len() != len || m[0] != i as u8 || m[len - 1] != i as u8 {
                     return Err(format!("message {i} corrupted"));
+                }
+                if batch > 1 {
+                    m.release_deferred();
+                    if (i + 1) % batch == 0 {
+                        rx.flush();
+                        rx.notify();
+                    }
+                } else {
+                    m.release();
                 }
             }
             Ok(())
@@ -432,15 +434,15 @@ fn bytes64_proc(items: u64) -> Group<'static> {
     Group {
         id: "bytes64-proc",
         title: format!(
-            "{SMALL}-byte messages between two processes: byte ring (1 MiB, grant/commit and \
-             read per message) vs socketpair (SOCK_STREAM, {BATCH} messages per system call); \
+            "{SMALL}-byte messages between two processes: byte ring (1 MiB, grant and read per \
+             message, indices published per 1024) vs socketpair (SOCK_STREAM, {BATCH} messages per system call); \
              target ≥ 1×"
         ),
         kind: Kind::Throughput,
         items,
         contenders: vec![
             Contender::conkit("conkit ShmByteRing", move |n| {
-                byte_ring_run(n, SMALL, 1 << 20)
+                byte_ring_run(n, SMALL, 1 << 20, BATCH as u64)
             }),
             Contender::peer("socketpair batched", move |n| socket_run(n, SMALL, BATCH)),
         ],
@@ -463,7 +465,7 @@ fn blob1m_proc(items: u64) -> Group<'static> {
         items: kib,
         contenders: vec![
             Contender::conkit("conkit ShmByteRing", move |n| {
-                byte_ring_run(n / 1024, BLOB, 4 << 20)
+                byte_ring_run(n / 1024, BLOB, 4 << 20, 1)
             }),
             Contender::peer("socketpair", move |n| socket_run(n / 1024, BLOB, 1)),
         ],
