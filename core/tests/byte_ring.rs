@@ -231,3 +231,31 @@ fn deferred_commits_and_releases_are_published_when_the_other_side_would_wait() 
     assert_eq!(&*rx.read().unwrap(), &[7]);
     assert!(matches!(rx.read(), Err(RecvError::Disconnected)));
 }
+
+/// Both sides block (sleeping in the futex) and defer every publication: the only
+/// publications are those made when a side would wait. Each must wake the other, or the
+/// producer sleeps on "full" while the consumer sleeps on "empty" (the deadline then
+/// fails the test instead of hanging it).
+#[test]
+fn deferred_publications_wake_a_sleeping_peer() {
+    use conkit_core::wait::DefaultWait;
+    let ring: ByteRing<16, DefaultWait> = ByteRing::new(); // 128 bytes: few messages
+    let mut tx = ring.claim_producer().unwrap();
+    let mut rx = ring.claim_consumer().unwrap();
+    let n = if cfg!(miri) { 50 } else { 20_000u32 };
+    let deadline = || Some(Instant::now() + Duration::from_secs(10));
+    thread::scope(|s| {
+        s.spawn(move || {
+            for i in 0..n {
+                let mut g = tx.grant_until(4, deadline()).expect("room in time");
+                g.copy_from_slice(&i.to_le_bytes());
+                g.commit_deferred(4);
+            }
+        });
+        for i in 0..n {
+            let m = rx.read_until(deadline()).expect("a message in time");
+            assert_eq!(*m, i.to_le_bytes());
+            m.release_deferred();
+        }
+    });
+}

@@ -415,6 +415,68 @@ mod scenarios {
         assert_eq!(ring.try_pop(), Some(42));
     }
 
+    /// SIGKILL the byte ring's producer at a random point, many times: the consumer
+    /// reads only whole messages, each intact and in order (a frame is published only
+    /// after it is written, so one cut mid-write is never seen), and then reports
+    /// `Empty` at its deadline instead of hanging.
+    fn byte_ring_producer_killed_mid_write() {
+        type Bytes = ShmByteRing<SharedFutex>;
+        const ROUNDS: u32 = 200;
+        let len_of = |i: u64| ((i * 37) % 300) as usize;
+        let byte = |i: u64, k: usize| (i as u8).wrapping_add(k as u8);
+        for round in 0..ROUNDS {
+            let mem = region(Bytes::required_len(4096).unwrap());
+            // SAFETY: as above.
+            let ring = unsafe { Bytes::create_in(start(&mem), mem.len(), 4096) }.unwrap();
+            let producer = fork(|| {
+                let view = mem.map_again();
+                // SAFETY: as above.
+                let ring = unsafe { Bytes::attach_in(start(&view), view.len()) }.unwrap();
+                let mut tx = Segment::value(&ring).claim_producer().unwrap();
+                for i in 0.. {
+                    let mut g = tx.grant_until(len_of(i), None).unwrap();
+                    for (k, b) in g.iter_mut().enumerate() {
+                        *b = byte(i, k);
+                    }
+                    let n = g.len();
+                    if i % 3 == 0 {
+                        g.commit_deferred(n);
+                    } else {
+                        g.commit(n);
+                    }
+                }
+                0
+            });
+            let mut rx = Segment::value(&ring).claim_consumer().unwrap();
+            // Kill after a varying number of messages (0 .. 63): mid-stream.
+            let kill_after = u64::from(round.wrapping_mul(2_654_435_761) >> 26);
+            let mut i = 0u64;
+            let mut killed = false;
+            loop {
+                if !killed && i >= kill_after {
+                    producer.kill();
+                    killed = true;
+                }
+                let wait = std::time::Instant::now() + Duration::from_millis(20);
+                match rx.read_until(Some(wait)) {
+                    Ok(m) => {
+                        assert_eq!(m.len(), len_of(i), "round {round} message {i}");
+                        for (k, &b) in m.iter().enumerate() {
+                            assert_eq!(b, byte(i, k), "round {round} message {i} byte {k}");
+                        }
+                        i += 1;
+                    }
+                    // The producer is dead and never dropped its handle: no message will
+                    // come, and the wait ends at its deadline.
+                    Err(RecvError::Empty) if killed => break,
+                    Err(RecvError::Empty) => {}
+                    Err(e) => panic!("round {round}: {e}"),
+                }
+            }
+            assert_eq!(producer.wait(), Exit::Signal(libc::SIGKILL));
+        }
+    }
+
     pub fn run() {
         run_scenarios(
             &[
@@ -431,6 +493,10 @@ mod scenarios {
                 (
                     "byte_ring_between_two_processes",
                     byte_ring_between_two_processes,
+                ),
+                (
+                    "byte_ring_producer_killed_mid_write",
+                    byte_ring_producer_killed_mid_write,
                 ),
                 (
                     "attach_with_another_layout_is_an_error",
