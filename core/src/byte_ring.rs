@@ -85,7 +85,16 @@ const PAD: u64 = 1 << 63;
 /// Bytes of a frame header.
 const HEADER: usize = 8;
 
-/// One 8-byte cell of a byte ring's buffer. Only the ring reads and writes it.
+/// One 8-byte cell of a byte ring's buffer. Only the ring reads and writes it; it
+/// appears in the storage type of [`ByteRing`] (`[Word; WORDS]`) and [`ShmByteRing`]
+/// (`[Word]`).
+///
+/// ```
+/// use conkit_core::byte_ring::{ByteRing, ByteRingIn, Word};
+///
+/// let ring: ByteRingIn<[Word; 4]> = ByteRing::<4>::new();
+/// assert_eq!(ring.capacity(), 4 * core::mem::size_of::<Word>());
+/// ```
 #[repr(transparent)]
 pub struct Word(UnsafeCell<u64>);
 
@@ -111,6 +120,16 @@ mod sealed {
 /// Where a byte ring keeps its buffer: `[Word; N]` inline or `[Word]` (unsized, in a
 /// shared mapping). Sealed: the ring relies on the length being a power of two `>= 2`
 /// that never changes, which only this crate's constructors guarantee.
+///
+/// ```
+/// use conkit_core::byte_ring::{ByteRingIn, Word, Words};
+///
+/// fn capacity<B: Words + ?Sized>(ring: &ByteRingIn<B>) -> usize {
+///     ring.capacity()
+/// }
+/// let ring: ByteRingIn<[Word; 8]> = ByteRingIn::new();
+/// assert_eq!(capacity(&ring), 64);
+/// ```
 pub trait Words: sealed::Sealed {
     /// The buffer.
     fn words(&self) -> &[Word];
@@ -156,6 +175,24 @@ impl Flags {
 /// A framed SPSC byte ring over the buffer `B` (see the [module docs](self)): use it as
 /// [`ByteRing<WORDS, W>`] (inline) or [`ShmByteRing<W>`] (run-time capacity, shared
 /// memory).
+///
+/// What a dead participant costs (a process killed while it holds a handle): a frame
+/// is published only after it is written, so a producer killed mid-write leaves no
+/// partial message, only the messages it had not committed (or committed deferred and
+/// not flushed) are lost; its handle is never dropped, so the consumer's blocking reads
+/// end at their deadlines with [`RecvError::Empty`] (never `Disconnected`). A consumer
+/// killed mid-read frees nothing more; the producer's waits end at their deadlines with
+/// [`GrantError::Full`] once the ring is full. Nothing waits past its deadline; each
+/// side can be claimed once per ring, so a replacement process needs a new ring.
+///
+/// ```
+/// use conkit_core::byte_ring::ByteRing;
+///
+/// let mut ring: ByteRing<64> = ByteRing::new(); // 512 bytes
+/// let (mut tx, mut rx) = ring.split();
+/// tx.send(b"hello").unwrap();
+/// assert_eq!(&*rx.read().unwrap(), b"hello");
+/// ```
 #[repr(C)]
 pub struct ByteRingIn<B: Words + ?Sized, W: WaitStrategy = DefaultWait> {
     /// Bytes consumed so far (wrapping); written by the consumer only.
@@ -409,6 +446,17 @@ fn frame_len(len: usize) -> usize {
 }
 
 /// Why no write grant (or send) was possible.
+///
+/// ```
+/// use conkit_core::byte_ring::{ByteRing, GrantError};
+///
+/// let mut ring: ByteRing<4> = ByteRing::new();
+/// let (mut tx, rx) = ring.split();
+/// assert_eq!(tx.send(&[0; 9]), Err(GrantError::TooLarge { len: 9, max: 8 }));
+/// drop(rx);
+/// while tx.send(b"x").is_ok() {}
+/// assert_eq!(tx.send(b"x"), Err(GrantError::Disconnected));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum GrantError {
@@ -438,6 +486,16 @@ impl fmt::Display for GrantError {
 impl core::error::Error for GrantError {}
 
 /// Why no message could be read.
+///
+/// ```
+/// use conkit_core::byte_ring::{ByteRing, RecvError};
+///
+/// let mut ring: ByteRing<4> = ByteRing::new();
+/// let (tx, mut rx) = ring.split();
+/// assert!(matches!(rx.read(), Err(RecvError::Empty)));
+/// drop(tx);
+/// assert!(matches!(rx.read(), Err(RecvError::Disconnected)));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum RecvError {
@@ -469,7 +527,20 @@ impl fmt::Display for RecvError {
 
 impl core::error::Error for RecvError {}
 
-/// The writing handle of a byte ring (unique).
+/// The writing handle of a byte ring (unique: from [`ByteRingIn::split`] or
+/// [`ByteRingIn::claim_producer`]). Dropping it publishes deferred commits, marks the
+/// ring abandoned and wakes the consumer.
+///
+/// ```
+/// use conkit_core::byte_ring::ByteRing;
+///
+/// let mut ring: ByteRing<8> = ByteRing::new();
+/// let (mut tx, mut rx) = ring.split();
+/// tx.send(b"a").unwrap();
+/// drop(tx);
+/// assert!(rx.is_abandoned());
+/// assert_eq!(&*rx.read().unwrap(), b"a");
+/// ```
 pub struct ByteProducer<'a, B: Words + ?Sized, W: WaitStrategy = DefaultWait> {
     ring: &'a ByteRingIn<B, W>,
     /// Our position; the shared `tail` equals it between operations, but for
@@ -604,7 +675,20 @@ impl<'a, B: Words + ?Sized, W: WaitStrategy> ByteProducer<'a, B, W> {
     }
 
     /// [`grant`](Self::grant), waiting (strategy `W`) while the ring is too full, at
-    /// most until `deadline` (`None`: no limit); then [`GrantError::Full`].
+    /// most until `deadline` (`None`: no limit); then [`GrantError::Full`]. Its commit
+    /// wakes a consumer blocked in [`ByteConsumer::read_until`].
+    ///
+    /// ```
+    /// use conkit_core::byte_ring::{ByteRing, GrantError};
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let mut ring: ByteRing<4> = ByteRing::new();
+    /// let (mut tx, _rx) = ring.split();
+    /// tx.send(b"1").unwrap();
+    /// tx.send(b"2").unwrap();
+    /// let soon = Instant::now() + Duration::from_millis(10);
+    /// assert!(matches!(tx.grant_until(1, Some(soon)), Err(GrantError::Full)));
+    /// ```
     #[cfg(not(loom))]
     pub fn grant_until(
         &mut self,
@@ -655,7 +739,27 @@ impl<'a, B: Words + ?Sized, W: WaitStrategy> ByteProducer<'a, B, W> {
     }
 
     /// [`send`](Self::send), waiting (strategy `W`) while the ring is full, at most
-    /// until `deadline` (`None`: no limit); then [`GrantError::Full`].
+    /// until `deadline` (`None`: no limit); then [`GrantError::Full`]. Wakes a consumer
+    /// blocked in a `*_until` read.
+    ///
+    /// ```
+    /// use conkit_core::byte_ring::ByteRing;
+    ///
+    /// let mut ring: ByteRing<8> = ByteRing::new();
+    /// let (mut tx, mut rx) = ring.split();
+    /// std::thread::scope(|s| {
+    ///     s.spawn(move || {
+    ///         for i in 0..100u8 {
+    ///             tx.send_until(&[i], None).unwrap();
+    ///         }
+    ///     });
+    ///     let mut buf = [0u8; 1];
+    ///     for i in 0..100u8 {
+    ///         assert_eq!(rx.recv_until(&mut buf, None), Ok(1));
+    ///         assert_eq!(buf[0], i);
+    ///     }
+    /// });
+    /// ```
     pub fn send_until(
         &mut self,
         msg: &[u8],
@@ -708,6 +812,17 @@ impl<B: Words + ?Sized, W: WaitStrategy> fmt::Debug for ByteProducer<'_, B, W> {
 
 /// `len` contiguous bytes reserved in the ring for one message (see
 /// [`ByteProducer::grant`]): fill them through `DerefMut`, then `commit`.
+///
+/// ```
+/// use conkit_core::byte_ring::ByteRing;
+///
+/// let mut ring: ByteRing<8> = ByteRing::new();
+/// let (mut tx, mut rx) = ring.split();
+/// let mut g = tx.grant(4).unwrap();
+/// g.copy_from_slice(&7u32.to_le_bytes());
+/// g.commit(4);
+/// assert_eq!(*rx.read().unwrap(), 7u32.to_le_bytes());
+/// ```
 #[cfg(not(loom))]
 pub struct WriteGrant<'g, 'a, B: Words + ?Sized, W: WaitStrategy> {
     producer: &'g mut ByteProducer<'a, B, W>,
@@ -773,7 +888,21 @@ impl<B: Words + ?Sized, W: WaitStrategy> fmt::Debug for WriteGrant<'_, '_, B, W>
     }
 }
 
-/// The reading handle of a byte ring (unique).
+/// The reading handle of a byte ring (unique: from [`ByteRingIn::split`] or
+/// [`ByteRingIn::claim_consumer`]). Dropping it publishes deferred releases, marks the
+/// ring abandoned and wakes the producer.
+///
+/// ```
+/// use conkit_core::byte_ring::ByteRing;
+///
+/// let mut ring: ByteRing<8> = ByteRing::new();
+/// let (mut tx, mut rx) = ring.split();
+/// tx.send(b"abc").unwrap();
+/// let mut buf = [0u8; 8];
+/// assert_eq!(rx.recv(&mut buf), Ok(3));
+/// drop(rx);
+/// assert!(tx.is_abandoned());
+/// ```
 pub struct ByteConsumer<'a, B: Words + ?Sized, W: WaitStrategy = DefaultWait> {
     ring: &'a ByteRingIn<B, W>,
     /// Our position (may run ahead of the shared `head` over padding not yet released,
@@ -882,7 +1011,18 @@ impl<'a, B: Words + ?Sized, W: WaitStrategy> ByteConsumer<'a, B, W> {
     }
 
     /// [`read`](Self::read), waiting (strategy `W`) while the ring is empty, at most
-    /// until `deadline` (`None`: no limit); then [`RecvError::Empty`].
+    /// until `deadline` (`None`: no limit); then [`RecvError::Empty`]. Releasing the
+    /// grant wakes a producer blocked in a `*_until` form.
+    ///
+    /// ```
+    /// use conkit_core::byte_ring::{ByteRing, RecvError};
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let mut ring: ByteRing<8> = ByteRing::new();
+    /// let (_tx, mut rx) = ring.split();
+    /// let soon = Instant::now() + Duration::from_millis(10);
+    /// assert!(matches!(rx.read_until(Some(soon)), Err(RecvError::Empty)));
+    /// ```
     #[cfg(not(loom))]
     pub fn read_until(
         &mut self,
@@ -923,7 +1063,8 @@ impl<'a, B: Words + ?Sized, W: WaitStrategy> ByteConsumer<'a, B, W> {
         Ok(len)
     }
 
-    /// [`recv`](Self::recv), waiting while the ring is empty, at most until `deadline`.
+    /// [`recv`](Self::recv), waiting while the ring is empty, at most until `deadline`
+    /// (an example is at [`ByteProducer::send_until`]).
     pub fn recv_until(
         &mut self,
         buf: &mut [u8],
@@ -968,6 +1109,17 @@ impl<B: Words + ?Sized, W: WaitStrategy> fmt::Debug for ByteConsumer<'_, B, W> {
 
 /// One message, in place in the ring (see [`ByteConsumer::read`]); dropping it frees
 /// its space.
+///
+/// ```
+/// use conkit_core::byte_ring::ByteRing;
+///
+/// let mut ring: ByteRing<8> = ByteRing::new();
+/// let (mut tx, mut rx) = ring.split();
+/// tx.send(b"in place").unwrap();
+/// let msg = rx.read().unwrap();
+/// assert_eq!(msg.len(), 8);
+/// msg.release();
+/// ```
 #[cfg(not(loom))]
 pub struct ReadGrant<'g, 'a, B: Words + ?Sized, W: WaitStrategy> {
     consumer: &'g mut ByteConsumer<'a, B, W>,

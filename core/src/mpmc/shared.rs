@@ -24,7 +24,18 @@ use crate::wait::{DefaultWait, WaitStrategy, Waiters};
 use crate::CachePadded;
 
 /// The slots of a [`ShmMpmcRing`]: unsized, they follow the ring in its shared mapping
-/// (see the [module docs](self)). Only [`ShmMpmcRing::create_in`] makes them.
+/// (see [`ShmMpmcRing`]). Only [`ShmMpmcRing::create_in`] makes them.
+///
+/// ```
+/// use conkit_core::mpmc::{MpmcRingIn, ShmMpmcRing, ShmSlots};
+/// use conkit_core::wait::Spin;
+///
+/// // The same ring type, spelled with its storage.
+/// fn same(r: &ShmMpmcRing<u32, Spin>) -> &MpmcRingIn<u32, ShmSlots<u32>, Spin> {
+///     r
+/// }
+/// # let _ = same;
+/// ```
 #[repr(C)]
 pub struct ShmSlots<T> {
     /// The ring's `mark` for `slots.len()`, computed once at creation.

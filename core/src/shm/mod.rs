@@ -14,7 +14,7 @@
 //!   payloads (plain bytes: no pointers, every bit pattern valid, so a peer can never
 //!   hand us an invalid value).
 //! * [`SharedWait`], an `unsafe` marker for the strategies whose sleep and wake work
-//!   between processes: [`Spin`] (it never sleeps) and, with `std` on Linux,
+//!   between processes: [`Spin`](crate::wait::Spin) (it never sleeps) and, with `std` on Linux,
 //!   `SharedFutex` (a futex without `FUTEX_PRIVATE_FLAG`, keyed by the physical page).
 //!   Not `Futex` (a private futex is keyed by the virtual address in one process: a
 //!   waker in another process never reaches the sleeper) nor `Parking` (a process-local

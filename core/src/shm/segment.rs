@@ -32,6 +32,20 @@ const READY: u32 = 2;
 
 /// The header at the start of a segment (see [`Segment`]). Every field is atomic, since
 /// processes read it while the creator may still write it.
+///
+/// ```
+/// use core::ptr::NonNull;
+/// use conkit_core::lock::SpinLock;
+/// use conkit_core::shm::Segment;
+///
+/// let mut mem = vec![0u64; 64];
+/// let ptr = NonNull::new(mem.as_mut_ptr().cast::<u8>()).unwrap();
+/// // SAFETY: `mem` outlives the segment and is used only through it.
+/// let lock = unsafe { Segment::<SpinLock>::create(ptr, 512) }.unwrap();
+/// let header = Segment::header(&lock);
+/// assert_eq!(header.size(), core::mem::size_of::<SpinLock>());
+/// assert_eq!(header.capacity(), 0);
+/// ```
 #[repr(C)]
 pub struct SegmentHeader {
     /// [`MAGIC`].
@@ -84,6 +98,31 @@ impl fmt::Debug for SegmentHeader {
 
 /// Why a segment could not be created or attached. Every check that fails leaves the
 /// memory untouched (but for `create`'s claim, see [`SegmentError::AlreadyCreated`]).
+///
+/// ```
+/// use core::ptr::NonNull;
+/// use conkit_core::lock::{SpinLock, TicketLock};
+/// use conkit_core::shm::{Segment, SegmentError};
+///
+/// let mut mem = vec![0u64; 64];
+/// let ptr = NonNull::new(mem.as_mut_ptr().cast::<u8>()).unwrap();
+/// // SAFETY: `mem` outlives the segments and is used only through them.
+/// unsafe {
+///     Segment::<SpinLock>::create(ptr, 512).unwrap();
+///     assert!(matches!(
+///         Segment::<SpinLock>::create(ptr, 512),
+///         Err(SegmentError::AlreadyCreated { .. })
+///     ));
+///     assert!(matches!(
+///         Segment::<TicketLock>::attach(ptr, 512),
+///         Err(SegmentError::FingerprintMismatch { .. })
+///     ));
+///     assert!(matches!(
+///         Segment::<SpinLock>::attach(ptr, 8),
+///         Err(SegmentError::TooSmall { .. })
+///     ));
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum SegmentError {
