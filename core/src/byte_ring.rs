@@ -582,7 +582,8 @@ impl<'a, B: Words + ?Sized, W: WaitStrategy> ByteProducer<'a, B, W> {
             if cap - self.tail.wrapping_sub(self.cached_head) < total {
                 // Full: whatever was deferred must reach the consumer now, and wake it
                 // (it may sleep while we wait for room: each would wait for the other).
-                if self.pending {
+                // (`conkit_mutant`: a broken variant the loom models must catch.)
+                if self.pending && !cfg!(conkit_mutant = "byte_ring_no_flush_when_full") {
                     self.flush();
                     ring.not_empty.notify_one();
                 }
@@ -724,16 +725,37 @@ impl<'a, B: Words + ?Sized, W: WaitStrategy> ByteProducer<'a, B, W> {
     /// assert_eq!(tx.send(b"x"), Err(GrantError::Full));
     /// ```
     pub fn send(&mut self, msg: &[u8]) -> Result<(), GrantError> {
-        self.send_inner(msg, false)
+        self.send_inner(msg, false, false)
     }
 
-    fn send_inner(&mut self, msg: &[u8], notify: bool) -> Result<(), GrantError> {
+    /// [`send`](Self::send) without publishing: the message reaches the consumer at
+    /// the next [`flush`](Self::flush), plain commit or send, or when a send or grant
+    /// finds the ring full (see [`WriteGrant::commit_deferred`]). Wait-free.
+    ///
+    /// ```
+    /// use conkit_core::byte_ring::{ByteRing, RecvError};
+    ///
+    /// let mut ring: ByteRing<8> = ByteRing::new();
+    /// let (mut tx, mut rx) = ring.split();
+    /// tx.send_deferred(b"a").unwrap();
+    /// tx.send_deferred(b"b").unwrap();
+    /// assert!(matches!(rx.read(), Err(RecvError::Empty)));
+    /// tx.flush();
+    /// let mut buf = [0u8; 1];
+    /// assert_eq!(rx.recv(&mut buf), Ok(1));
+    /// assert_eq!(&buf, b"a");
+    /// ```
+    pub fn send_deferred(&mut self, msg: &[u8]) -> Result<(), GrantError> {
+        self.send_inner(msg, false, true)
+    }
+
+    fn send_inner(&mut self, msg: &[u8], notify: bool, defer: bool) -> Result<(), GrantError> {
         let pad = self.place(msg.len())?;
         let at = self.ring.offset(self.tail.wrapping_add(pad)) + HEADER;
         // SAFETY: `place` proved the frame's bytes free; only we write them.
         unsafe {
             self.ring.copy_in(at, msg);
-            self.publish(pad, msg.len(), notify, false);
+            self.publish(pad, msg.len(), notify, defer);
         }
         Ok(())
     }
@@ -769,7 +791,7 @@ impl<'a, B: Words + ?Sized, W: WaitStrategy> ByteProducer<'a, B, W> {
         let mut outcome = Ok(());
         let done = ring
             .not_full
-            .wait_until(deadline, || match self.send_inner(msg, true) {
+            .wait_until(deadline, || match self.send_inner(msg, true, false) {
                 Err(GrantError::Full) => None,
                 other => {
                     outcome = other;
@@ -944,7 +966,8 @@ impl<'a, B: Words + ?Sized, W: WaitStrategy> ByteConsumer<'a, B, W> {
                 if self.head == self.cached_tail {
                     // Caught up: deferred releases must reach the producer now, and wake it
                     // (it may sleep for room while we wait for a message).
-                    if self.pending {
+                    // (`conkit_mutant`: a broken variant the loom models must catch.)
+                    if self.pending && !cfg!(conkit_mutant = "byte_ring_no_flush_when_empty") {
                         self.flush();
                         ring.not_full.notify_one();
                     }
@@ -1049,17 +1072,43 @@ impl<'a, B: Words + ?Sized, W: WaitStrategy> ByteConsumer<'a, B, W> {
     /// A message longer than `buf` stays in the ring
     /// ([`RecvError::BufferTooSmall`]).
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
-        self.recv_inner(buf, false)
+        self.recv_inner(buf, false, false)
     }
 
-    fn recv_inner(&mut self, buf: &mut [u8], notify: bool) -> Result<usize, RecvError> {
+    /// [`recv`](Self::recv) without publishing the freed space: it reaches the
+    /// producer at the next [`flush`](Self::flush) or plain release, or when a read
+    /// finds the ring empty (see [`ReadGrant::release_deferred`]). Wait-free.
+    ///
+    /// ```
+    /// use conkit_core::byte_ring::ByteRing;
+    ///
+    /// let mut ring: ByteRing<4> = ByteRing::new(); // two 8-byte messages
+    /// let (mut tx, mut rx) = ring.split();
+    /// tx.send(b"12345678").unwrap();
+    /// tx.send(b"abcdefgh").unwrap();
+    /// let mut buf = [0u8; 8];
+    /// assert_eq!(rx.recv_deferred(&mut buf), Ok(8));
+    /// assert!(tx.send(b"x").is_err()); // not freed yet
+    /// rx.flush();
+    /// tx.send(b"x").unwrap();
+    /// ```
+    pub fn recv_deferred(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
+        self.recv_inner(buf, false, true)
+    }
+
+    fn recv_inner(
+        &mut self,
+        buf: &mut [u8],
+        notify: bool,
+        defer: bool,
+    ) -> Result<usize, RecvError> {
         let (at, len) = self.next_frame()?;
         if len > buf.len() {
             return Err(RecvError::BufferTooSmall { len });
         }
         // SAFETY: the frame's bytes are published and ours until released.
         unsafe { self.ring.copy_out(at, &mut buf[..len]) };
-        self.release_frame(len, notify, false);
+        self.release_frame(len, notify, defer);
         Ok(len)
     }
 
@@ -1072,7 +1121,7 @@ impl<'a, B: Words + ?Sized, W: WaitStrategy> ByteConsumer<'a, B, W> {
     ) -> Result<usize, RecvError> {
         let ring = self.ring;
         ring.not_empty
-            .wait_until(deadline, || match self.recv_inner(buf, true) {
+            .wait_until(deadline, || match self.recv_inner(buf, true, false) {
                 Err(RecvError::Empty) => None,
                 other => Some(other),
             })

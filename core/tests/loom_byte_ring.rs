@@ -77,3 +77,41 @@ fn full_ring_reuses_released_space() {
         p.join().unwrap();
     });
 }
+
+/// Every message is sent and received with the deferred forms and nobody flushes:
+/// the producer's sends are published only when it finds the ring full, the
+/// consumer's releases only when it finds the ring empty. Without either publication
+/// the other side never sees progress (loom reports the livelock).
+#[test]
+fn deferred_publications_happen_when_a_side_would_wait() {
+    loom::model(|| {
+        let ring: &'static ByteRing<4> = Box::leak(Box::new(ByteRing::new()));
+        let mut tx = ring.claim_producer().unwrap();
+        let mut rx = ring.claim_consumer().unwrap();
+        let p = thread::spawn(move || {
+            // Two frames fill the 32 bytes: the third send finds the ring full (and
+            // publishes the first two), then waits for the consumer's releases, which
+            // it publishes when it finds the ring empty.
+            for m in [&b"ab"[..], b"cdefgh", b"i", b"jk"] {
+                while let Err(e) = tx.send_deferred(m) {
+                    assert_eq!(e, GrantError::Full);
+                    thread::yield_now();
+                }
+            }
+            // "i" and "jk" fill the ring: this send finds it full and publishes them.
+            assert_eq!(tx.send_deferred(b"l"), Err(GrantError::Full));
+            std::mem::forget(tx); // no flush on drop: only the protocol's own
+        });
+        let mut got = Vec::new();
+        let mut buf = [0u8; 8];
+        while got.len() < 4 {
+            match rx.recv_deferred(&mut buf) {
+                Ok(n) => got.push(buf[..n].to_vec()),
+                Err(RecvError::Empty) => thread::yield_now(),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(got, [&b"ab"[..], b"cdefgh", b"i", b"jk"]);
+        p.join().unwrap();
+    });
+}

@@ -85,6 +85,20 @@ pub const MUTANTS: &[(&str, &str, Option<&str>)] = &[
         "loom_byte_ring",
         Some("messages_wrap_with_padding_in_order"),
     ),
+    // The byte ring's producer does not publish its deferred commits when it finds the
+    // ring full: the consumer never sees them while the producer waits for room.
+    (
+        "byte_ring_no_flush_when_full",
+        "loom_byte_ring",
+        Some("deferred_publications_happen_when_a_side_would_wait"),
+    ),
+    // The byte ring's consumer does not publish its deferred releases when it finds the
+    // ring empty: the producer never sees the room while the consumer waits.
+    (
+        "byte_ring_no_flush_when_empty",
+        "loom_byte_ring",
+        Some("deferred_publications_happen_when_a_side_would_wait"),
+    ),
     // The MPMC push publishes its slot's stamp with `Relaxed`.
     (
         "mpmc_push_stamp_relaxed",
