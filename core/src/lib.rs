@@ -21,7 +21,8 @@
 //!
 //! Every type has a `const fn new`, holds no heap and no internal pointers, and its
 //! layout does not depend on its address, so it can be a `static` in firmware or be
-//! placed in memory shared between processes or wasm workers. Every operation that can
+//! placed in memory shared between processes or wasm workers ([`shm`] says which types,
+//! with which strategies and payloads, and checks a mapping's layout on attach). Every operation that can
 //! wait comes in three front ends over one core: `try_*` (never waits, legal in an
 //! interrupt), blocking (generic over a [`wait::WaitStrategy`]) and `async`
 //! (feature `async`, via `asynch::Async`).

@@ -31,6 +31,17 @@
 //!   created (the view-storage idea of `heapless` 0.9: one algorithm over an unsized
 //!   slot slice).
 //!
+//! # Not (yet) shareable
+//! * `ReentrantLock`: its owner ids come from a per-process counter today; it becomes
+//!   shareable once its owner word holds kernel thread ids.
+//! * The locked queues (`queue::Queue` over `BaseQueue`): their default mutex is a
+//!   process-local critical section and their stores are `heapless` collections of
+//!   unspecified layout. Between processes use [`RingQueue`](crate::queue::RingQueue).
+//! * An SPSC ring with a run-time capacity: `SpscRing`'s handles carry the capacity in
+//!   their type (`N`), so a view storage needs handles generic over the storage; until
+//!   then use a fixed `N`, [`ShmMpmcRing`](crate::mpmc::ShmMpmcRing), or the
+//!   [`byte_ring`](crate::byte_ring) for variable-size messages.
+//!
 //! # Provenance
 //! The process-shared primitives follow POSIX's `PTHREAD_PROCESS_SHARED` attribute
 //! (a mutex in shared memory is usable by every process that maps it, if it was made
