@@ -117,6 +117,7 @@ impl core::error::Error for InvalidParties {}
 /// assert!(!ROUND.broken());
 /// assert_eq!(ROUND.parties(), 2);
 /// ```
+#[repr(C)]
 pub struct Barrier<W: WaitStrategy = DefaultWait> {
     /// `state | count`.
     word: AtomicU32,

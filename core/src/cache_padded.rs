@@ -49,6 +49,7 @@ use core::ops::{Deref, DerefMut};
 )]
 #[cfg_attr(target_os = "none", repr(align(8)))]
 #[derive(Debug, Default)]
+#[repr(C)]
 pub struct CachePadded<T> {
     value: T,
 }

@@ -152,6 +152,7 @@ enum GaveUp {
 /// assert_eq!(CHANGED.notify_all(), 0);
 /// LOCK.release().unwrap();
 /// ```
+#[repr(C)]
 pub struct Condvar<W: WaitStrategy = DefaultWait> {
     /// The next waiter's ticket (wrapping).
     tail: AtomicU32,

@@ -90,6 +90,7 @@ const GENERATION: u32 = 2;
 /// done.wait(); // returns at once while the flag is set
 /// assert!(done.is_set());
 /// ```
+#[repr(C)]
 pub struct Event<W: WaitStrategy = DefaultWait> {
     /// Bit 0: the flag; bits 1..32: how many `set`s raised it (wrapping).
     word: AtomicU32,

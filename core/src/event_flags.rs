@@ -268,6 +268,7 @@ impl core::error::Error for FlagsError {}
 /// assert_eq!(FLAGS.clear(0b110), 0b100); // flags before clearing
 /// assert_eq!(FLAGS.wait_any(0), Err(FlagsError::EmptyMask));
 /// ```
+#[repr(C)]
 pub struct EventFlags<W: WaitStrategy = DefaultWait> {
     /// Low 32 bits: the flags; high 32 bits: the epoch, how many removals of bits
     /// happened (wrapping).
@@ -297,6 +298,7 @@ const fn pack(epoch: u32, flags: u32) -> u64 {
 
 /// One history entry: the flags a removal found, tagged with its epoch (a seqlock:
 /// `epoch << 1` while it is written, `epoch << 1 | 1` once it is complete).
+#[repr(C)]
 struct Entry {
     tag: AtomicU32,
     flags: AtomicU32,

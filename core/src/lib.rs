@@ -6,6 +6,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`spsc`] | wait-free single-producer/single-consumer ring with split handles |
+//! | [`byte_ring`] | framed SPSC byte ring: variable-size messages through zero-copy grants |
 //! | [`mpmc`] | bounded lock-free multi-producer/multi-consumer ring |
 //! | [`lock`] | spin lock, fair ticket lock, reentrant lock, data-guarding `Mutex` |
 //! | [`semaphore`] | counting and bounded semaphores |
@@ -15,11 +16,13 @@
 //! | [`event`] | a one-bit `Event` (Python's `threading.Event`) |
 //! | [`queue`] | Python-style FIFO / LIFO / priority queues with `task_done`/`join` and `shutdown`: a locked `BaseQueue` over fixed-capacity stores, and the lock-free `RingQueue` |
 //! | [`wait`] | waiting strategies: how a blocked caller sleeps |
+//! | [`shm`] | the shared-memory contract: which types may live in memory shared by processes, and checked segments to put them in |
 //! | `asynch` | async front ends (feature `async`) |
 //!
 //! Every type has a `const fn new`, holds no heap and no internal pointers, and its
 //! layout does not depend on its address, so it can be a `static` in firmware or be
-//! placed in memory shared between processes or wasm workers. Every operation that can
+//! placed in memory shared between processes or wasm workers ([`shm`] says which types,
+//! with which strategies and payloads, and checks a mapping's layout on attach). Every operation that can
 //! wait comes in three front ends over one core: `try_*` (never waits, legal in an
 //! interrupt), blocking (generic over a [`wait::WaitStrategy`]) and `async`
 //! (feature `async`, via `asynch::Async`).
@@ -93,6 +96,8 @@ mod unwind;
 
 #[cfg(any(feature = "portable-atomic", target_has_atomic = "32"))]
 pub mod barrier;
+#[cfg(any(feature = "portable-atomic", target_has_atomic = "ptr"))]
+pub mod byte_ring;
 #[cfg(any(feature = "portable-atomic", target_has_atomic = "32"))]
 pub mod condvar;
 #[cfg(any(feature = "portable-atomic", target_has_atomic = "32"))]
@@ -106,6 +111,8 @@ pub mod mpmc;
 pub mod queue;
 #[cfg(any(feature = "portable-atomic", target_has_atomic = "32"))]
 pub mod semaphore;
+#[cfg(all(not(loom), any(feature = "portable-atomic", target_has_atomic = "ptr")))]
+pub mod shm;
 pub mod spsc;
 pub mod wait;
 

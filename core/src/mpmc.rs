@@ -170,6 +170,7 @@ const FULL: usize = 1;
 ///
 /// Only useful as the element of a [`SlotStorage`]; its contents are private to the
 /// ring.
+#[repr(C)]
 pub struct Slot<T> {
     /// `lap` of the next operation this slot serves: `lap` means "empty, waiting for the
     /// push at position `lap + index`", `lap | FULL` means "holds the item pushed there,
@@ -210,6 +211,12 @@ fn empty_slots<T, const N: usize>() -> [Slot<T>; N] {
 mod sealed {
     pub trait Sealed {}
 }
+
+// Slots following the ring in shared memory, with a run-time capacity (`ShmMpmcRing`).
+#[cfg(all(not(loom), any(feature = "portable-atomic", target_has_atomic = "ptr")))]
+mod shared;
+#[cfg(all(not(loom), any(feature = "portable-atomic", target_has_atomic = "ptr")))]
+pub use shared::{ShmMpmcRing, ShmSlots};
 
 /// Where a ring keeps its slots: `[Slot<T>; N]` inline, or `HeapSlots<T>` (feature
 /// `std`). Sealed: the ring's safety rests on the slice being the same non-empty slice
@@ -345,14 +352,15 @@ pub(crate) struct Sleepers<W: WaitStrategy> {
 // slots, presumably because a prefetcher streaming through the slots no longer runs into
 // the hot index lines.
 #[repr(C)]
-pub struct MpmcRingIn<T, S: SlotStorage<T>, W: WaitStrategy = DefaultWait> {
+pub struct MpmcRingIn<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy = DefaultWait> {
     /// Position of the next pop (`lap + index`).
     head: CachePadded<AtomicUsize>,
     /// Position of the next push (`lap + index`), plus the `mark` bit once closed.
     tail: CachePadded<AtomicUsize>,
     sleepers: CachePadded<Sleepers<W>>,
-    slots: S,
     _items: core::marker::PhantomData<T>,
+    /// Last: may be unsized (`ShmSlots`, slots following the ring in shared memory).
+    slots: S,
 }
 
 /// A bounded multi-producer / multi-consumer ring of capacity exactly `N`, its slots
@@ -406,10 +414,10 @@ pub type HeapMpmcRing<T, W = DefaultWait> = MpmcRingIn<T, HeapSlots<T>, W>;
 // shared, so `T: Sync` is not needed. The storages (sealed: an array or a boxed slice
 // of slots) are only read through `&self` to find the slots. `W` is a zero-sized marker
 // whose associated functions any thread may call.
-unsafe impl<T: Send, S: SlotStorage<T>, W: WaitStrategy> Sync for MpmcRingIn<T, S, W> {}
+unsafe impl<T: Send, S: SlotStorage<T> + ?Sized, W: WaitStrategy> Sync for MpmcRingIn<T, S, W> {}
 // SAFETY: as above; the ring owns its items and its storage, so sending it sends them
 // (`T: Send`; the storages own nothing else).
-unsafe impl<T: Send, S: SlotStorage<T>, W: WaitStrategy> Send for MpmcRingIn<T, S, W> {}
+unsafe impl<T: Send, S: SlotStorage<T> + ?Sized, W: WaitStrategy> Send for MpmcRingIn<T, S, W> {}
 
 impl<T, const N: usize, W: WaitStrategy> MpmcRingIn<T, [Slot<T>; N], W> {
     maybe_const_fn! {
@@ -447,12 +455,14 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> MpmcRingIn<T, S, W> {
                     not_empty: Waiters::new(),
                     not_full: Waiters::new(),
                 }),
-                slots,
                 _items: core::marker::PhantomData,
+                slots,
             }
         }
     }
+}
 
+impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
     /// The capacity.
     #[inline]
     pub fn capacity(&self) -> usize {
@@ -907,7 +917,7 @@ impl<T, const N: usize, W: WaitStrategy> Default for MpmcRingIn<T, [Slot<T>; N],
     }
 }
 
-impl<T, S: SlotStorage<T>, W: WaitStrategy> fmt::Debug for MpmcRingIn<T, S, W> {
+impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> fmt::Debug for MpmcRingIn<T, S, W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MpmcRing")
             .field("len", &self.len())
@@ -916,7 +926,7 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> fmt::Debug for MpmcRingIn<T, S, W> {
     }
 }
 
-impl<T, S: SlotStorage<T>, W: WaitStrategy> Drop for MpmcRingIn<T, S, W> {
+impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> Drop for MpmcRingIn<T, S, W> {
     fn drop(&mut self) {
         if !core::mem::needs_drop::<T>() {
             return;

@@ -99,6 +99,7 @@ impl core::error::Error for SemaphoreError {}
 
 /// The one algorithm behind [`Semaphore`] and [`BoundedSemaphore`]; the bound is an
 /// argument of `release_many`.
+#[repr(C)]
 struct Core<W: WaitStrategy> {
     count: AtomicU32,
     waiters: Waiters<W>,
@@ -210,6 +211,7 @@ impl<W: WaitStrategy> Core<W> {
 /// assert!(ITEMS.try_acquire_many(2));
 /// assert!(!ITEMS.try_acquire());
 /// ```
+#[repr(C)]
 pub struct Semaphore<W: WaitStrategy = DefaultWait> {
     core: Core<W>,
 }
@@ -231,6 +233,7 @@ pub struct Semaphore<W: WaitStrategy = DefaultWait> {
 /// assert_eq!(CONNECTIONS.release(), Err(SemaphoreError::Overflow));
 /// assert_eq!((CONNECTIONS.value(), CONNECTIONS.initial()), (3, 3));
 /// ```
+#[repr(C)]
 pub struct BoundedSemaphore<W: WaitStrategy = DefaultWait> {
     core: Core<W>,
     initial: u32,

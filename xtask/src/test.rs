@@ -99,6 +99,34 @@ pub const MUTANTS: &[(&str, &str, Option<&str>)] = &[
         "loom_spsc",
         Some("try_ops_capacity_2_three_items_wrap"),
     ),
+    // The byte ring's producer publishes `tail` with `Relaxed`: the consumer may read a
+    // frame's header and bytes before they are written.
+    (
+        "byte_ring_tail_relaxed",
+        "loom_byte_ring",
+        Some("full_ring_reuses_released_space"),
+    ),
+    // The byte ring's consumer releases frames with a `Relaxed` `head`: the producer may
+    // overwrite (a padding frame, a wrapped message) bytes still being read.
+    (
+        "byte_ring_head_relaxed",
+        "loom_byte_ring",
+        Some("messages_wrap_with_padding_in_order"),
+    ),
+    // The byte ring's producer does not publish its deferred commits when it finds the
+    // ring full: the consumer never sees them while the producer waits for room.
+    (
+        "byte_ring_no_flush_when_full",
+        "loom_byte_ring",
+        Some("deferred_publications_happen_when_a_side_would_wait"),
+    ),
+    // The byte ring's consumer does not publish its deferred releases when it finds the
+    // ring empty: the producer never sees the room while the consumer waits.
+    (
+        "byte_ring_no_flush_when_empty",
+        "loom_byte_ring",
+        Some("deferred_publications_happen_when_a_side_would_wait"),
+    ),
     // The MPMC push publishes its slot's stamp with `Relaxed`.
     (
         "mpmc_push_stamp_relaxed",

@@ -104,6 +104,7 @@ use crate::wait::{DefaultWait, WaitStrategy};
 pub unsafe trait ExclusiveLock: RawLock {}
 
 /// A value of type `T` guarded by the raw lock `R` (see the [module docs](self)).
+#[repr(C)]
 pub struct Mutex<R, T> {
     raw: R,
     data: UnsafeCell<T>,

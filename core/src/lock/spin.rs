@@ -64,6 +64,7 @@ const HELD: u32 = 1;
 ///
 /// Has no data; wrap data in a [`SpinMutex`](super::SpinMutex), or take the lock with
 /// [`lock`](Self::lock) for an RAII guard.
+#[repr(C)]
 pub struct SpinLock {
     state: AtomicU32,
 }

@@ -63,6 +63,7 @@ use super::{ExclusiveLock, RawLock, ReleaseError};
 use crate::atomic::{maybe_const_fn, spin_hint, AtomicU32, Ordering};
 
 /// A fair FIFO ticket spin lock (see the [module docs](self)).
+#[repr(C)]
 pub struct TicketLock {
     /// The ticket the next caller of `acquire` gets.
     next_ticket: AtomicU32,

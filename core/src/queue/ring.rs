@@ -144,6 +144,7 @@ const ROOM_ROUNDS: u32 = 7;
 
 /// What changes rarely (at shutdown, when a caller goes to sleep, when the last task is
 /// done) and is read often, away from the hot lines.
+#[repr(C)]
 struct Control<W: WaitStrategy> {
     /// `shutdown(true)` was called: gets fail at once.
     immediate: AtomicBool,

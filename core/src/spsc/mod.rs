@@ -129,6 +129,8 @@ mod error;
 mod prefetch;
 mod producer;
 mod ring;
+#[cfg(all(not(loom), any(feature = "portable-atomic", target_has_atomic = "ptr")))]
+mod shared;
 
 #[cfg(feature = "async")]
 mod asynch;

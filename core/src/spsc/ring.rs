@@ -71,6 +71,10 @@ pub(super) struct Flags {
     pub(super) producer_gone: AtomicBool,
     /// [`SpscRing::take`] has handed out the handles.
     pub(super) taken: AtomicBool,
+    /// `claim_producer` has handed out the producer (shared memory, see `shared.rs`).
+    pub(super) producer_claimed: AtomicBool,
+    /// `claim_consumer` has handed out the consumer.
+    pub(super) consumer_claimed: AtomicBool,
 }
 
 // SAFETY: the ring moves `T`s from the producer's thread to the consumer's, so `T: Send`
@@ -183,6 +187,8 @@ impl<T, const N: usize, W: WaitStrategy> SpscRing<T, N, W> {
                     consumer_gone: AtomicBool::new(false),
                     producer_gone: AtomicBool::new(false),
                     taken: AtomicBool::new(false),
+                    producer_claimed: AtomicBool::new(false),
+                    consumer_claimed: AtomicBool::new(false),
                 }),
                 buffer: Self::empty_buffer(),
             }

@@ -61,6 +61,7 @@ const MORE: u32 = 1 << 30;
 const PENDING: u32 = 1 << 31;
 
 /// Sleepers of one primitive, and how to wake them (see the module docs).
+#[repr(C)]
 pub struct Waiters<W: WaitStrategy> {
     /// The futex word: bumped by every notify that wakes.
     seq: AtomicU32,

@@ -1,0 +1,199 @@
+//! [`ShmByteRing`]: a byte ring whose buffer follows it in a shared mapping, its size
+//! chosen at run time (the unsized-storage idea of `heapless`' views, as for
+//! [`ShmMpmcRing`](crate::mpmc::ShmMpmcRing)); and the shared-memory contract of the
+//! inline [`ByteRing`](super::ByteRing).
+
+use core::alloc::Layout;
+use core::mem::{align_of, size_of};
+use core::ptr::{self, addr_of_mut, NonNull};
+
+use super::{ByteRingIn, Flags, Word};
+use crate::atomic::AtomicUsize;
+use crate::shm::segment::{attach_raw, create_raw, fingerprint, value_offset, Shape};
+use crate::shm::{InPlace, Segment, SegmentError, SharedWait, ShmSafe};
+use crate::wait::{DefaultWait, WaitStrategy, Waiters};
+use crate::CachePadded;
+
+/// A framed SPSC byte ring whose buffer size is chosen at run time and follows the
+/// ring in one shared mapping: made with [`create_in`](ByteRingIn::create_in), reached
+/// from other processes with [`attach_in`](ByteRingIn::attach_in); the same methods as
+/// [`ByteRing`](super::ByteRing).
+///
+/// ```
+/// # #[cfg(all(feature = "std", target_os = "linux"))] {
+/// use core::ptr::NonNull;
+/// use conkit_core::byte_ring::ShmByteRing;
+/// use conkit_core::shm::Segment;
+/// use conkit_core::wait::SharedFutex;
+///
+/// type Ring = ShmByteRing<SharedFutex>;
+/// let len = Ring::required_len(1 << 16).unwrap();
+/// // Stand-in for a `MAP_SHARED` mapping.
+/// let layout = std::alloc::Layout::from_size_align(len, 4096).unwrap();
+/// let mem = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) }).unwrap();
+///
+/// // SAFETY: `mem` is valid for `len` bytes while the rings are used.
+/// let ring = unsafe { Ring::create_in(mem, len, 1 << 16) }.unwrap();
+/// let mut tx = Segment::value(&ring).claim_producer().unwrap();
+/// tx.send(b"ping").unwrap();
+/// let other = unsafe { Ring::attach_in(mem, len) }.unwrap();
+/// let mut rx = Segment::value(&other).claim_consumer().unwrap();
+/// assert_eq!(&*rx.read().unwrap(), b"ping");
+/// # drop((tx, rx));
+/// # unsafe { std::alloc::dealloc(mem.as_ptr(), layout) };
+/// # }
+/// ```
+pub type ShmByteRing<W = DefaultWait> = ByteRingIn<[Word], W>;
+
+// SAFETY: `repr(C)` positions, `Waiters`, flags and a buffer of plain `u64` words; no
+// pointers; waits through a `SharedWait` `W`.
+unsafe impl<const N: usize, W: SharedWait> ShmSafe for ByteRingIn<[Word; N], W> {}
+// SAFETY: as above, with the buffer unsized.
+unsafe impl<W: SharedWait> ShmSafe for ShmByteRing<W> {}
+
+/// Writes every field but the buffer with the state of `new()`.
+///
+/// # Safety
+/// `this` valid for writes and aligned.
+unsafe fn init_fields<B: super::Words + ?Sized, W: WaitStrategy>(this: *mut ByteRingIn<B, W>) {
+    // SAFETY: the caller's contract; field pointers only.
+    unsafe {
+        addr_of_mut!((*this).head).write(CachePadded::new(AtomicUsize::new(0)));
+        addr_of_mut!((*this).tail).write(CachePadded::new(AtomicUsize::new(0)));
+        addr_of_mut!((*this).not_empty).write(CachePadded::new(Waiters::new()));
+        addr_of_mut!((*this).not_full).write(CachePadded::new(Waiters::new()));
+        addr_of_mut!((*this).flags).write(CachePadded::new(Flags::new()));
+    }
+}
+
+// SAFETY: writes the fields of `new()` and zeroes the buffer (`new()`'s zero words).
+unsafe impl<const N: usize, W: SharedWait> InPlace for ByteRingIn<[Word; N], W> {
+    unsafe fn init_in_place(this: *mut Self) {
+        const {
+            assert!(
+                N >= 2 && N.is_power_of_two(),
+                "ByteRing: WORDS must be a power of two >= 2"
+            )
+        };
+        // SAFETY: the caller's contract; zero bits are a valid `Word`.
+        unsafe {
+            init_fields(this);
+            ptr::write_bytes(addr_of_mut!((*this).buf).cast::<Word>(), 0, N);
+        }
+    }
+}
+
+/// The layout of a ring of `words` words (the `repr(C)` rules, field by field).
+fn ring_layout<W: WaitStrategy>(words: usize) -> Option<Layout> {
+    let l = Layout::new::<CachePadded<AtomicUsize>>()
+        .extend(Layout::new::<CachePadded<AtomicUsize>>())
+        .ok()?
+        .0
+        .extend(Layout::new::<CachePadded<Waiters<W>>>())
+        .ok()?
+        .0
+        .extend(Layout::new::<CachePadded<Waiters<W>>>())
+        .ok()?
+        .0
+        .extend(Layout::new::<CachePadded<Flags>>())
+        .ok()?
+        .0
+        .extend(Layout::array::<Word>(words).ok()?)
+        .ok()?
+        .0;
+    Some(l.pad_to_align())
+}
+
+impl<W: SharedWait> ShmByteRing<W> {
+    fn align() -> usize {
+        align_of::<CachePadded<AtomicUsize>>().max(align_of::<Word>())
+    }
+
+    fn type_fingerprint() -> u64 {
+        fingerprint::<Self>(size_of::<Word>(), Self::align())
+    }
+
+    /// The words of a buffer of `capacity` bytes, if that is a power of two `>= 16`
+    /// that fits the arithmetic.
+    fn words_for(capacity: usize) -> Option<usize> {
+        (capacity >= 16 && capacity.is_power_of_two() && capacity <= isize::MAX as usize / 2)
+            .then_some(capacity / 8)
+    }
+
+    /// Bytes of memory a segment holding a ring of `capacity` buffer bytes needs, or
+    /// `None` if `capacity` is not a power of two `>= 16` (or overflows).
+    ///
+    /// ```
+    /// use conkit_core::byte_ring::ShmByteRing;
+    /// use conkit_core::wait::Spin;
+    ///
+    /// assert!(ShmByteRing::<Spin>::required_len(1 << 20).unwrap() > 1 << 20);
+    /// assert_eq!(ShmByteRing::<Spin>::required_len(1000), None);
+    /// ```
+    pub fn required_len(capacity: usize) -> Option<usize> {
+        let layout = ring_layout::<W>(Self::words_for(capacity)?)?;
+        value_offset(layout.align()).checked_add(layout.size())
+    }
+
+    /// Creates a segment in the fresh memory at `mem` holding an empty ring with a
+    /// buffer of `capacity` bytes (a power of two `>= 16`), initialised in place.
+    ///
+    /// Fails with [`SegmentError::InvalidCapacity`], or as [`Segment::create`].
+    ///
+    /// # Safety
+    /// As [`Segment::create`].
+    pub unsafe fn create_in<'m>(
+        mem: NonNull<u8>,
+        len: usize,
+        capacity: usize,
+    ) -> Result<Segment<'m, Self>, SegmentError> {
+        let words = Self::words_for(capacity).ok_or(SegmentError::InvalidCapacity(capacity))?;
+        let layout = ring_layout::<W>(words).ok_or(SegmentError::InvalidCapacity(capacity))?;
+        let shape = Shape {
+            size: layout.size(),
+            align: layout.align(),
+            capacity,
+            fingerprint: Self::type_fingerprint(),
+        };
+        // SAFETY: the caller's contract; the closure initialises every field and the
+        // buffer at the aligned, bounds-checked value address.
+        let (header, value) = unsafe {
+            create_raw(mem, len, shape, |p| {
+                let ring = Self::from_raw(p, words);
+                init_fields(ring);
+                ptr::write_bytes(addr_of_mut!((*ring).buf).cast::<Word>(), 0, words);
+            })?
+        };
+        // SAFETY: initialised above, valid for `'m`.
+        let ring = unsafe { &*Self::from_raw(value.as_ptr(), words) };
+        debug_assert_eq!(core::mem::size_of_val(ring), layout.size());
+        Ok(Segment::from_parts(header, ring))
+    }
+
+    /// Attaches to a ring created with [`create_in`](Self::create_in) at `mem`: checks
+    /// the header (as [`Segment::attach`]) and takes the capacity from it.
+    ///
+    /// # Safety
+    /// As [`Segment::attach`].
+    pub unsafe fn attach_in<'m>(
+        mem: NonNull<u8>,
+        len: usize,
+    ) -> Result<Segment<'m, Self>, SegmentError> {
+        // SAFETY: the caller's contract.
+        let (header, value, capacity) = unsafe {
+            attach_raw(mem, len, Self::align(), Self::type_fingerprint(), |cap| {
+                ring_layout::<W>(Self::words_for(cap)?).map(|l| l.size())
+            })?
+        };
+        let words = capacity / 8;
+        // SAFETY: a `READY` segment of this type and capacity (checked).
+        Ok(Segment::from_parts(header, unsafe {
+            &*Self::from_raw(value.as_ptr(), words)
+        }))
+    }
+
+    /// The (fat) pointer to a ring of `words` words at `p`.
+    fn from_raw(p: *mut u8, words: usize) -> *mut Self {
+        ptr::slice_from_raw_parts_mut(p.cast::<Word>(), words) as *mut Self
+    }
+}

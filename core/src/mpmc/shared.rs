@@ -1,0 +1,270 @@
+//! [`ShmSlots`]: the slots of an MPMC ring following the ring's indices in the same
+//! shared mapping, their number chosen at run time ([`ShmMpmcRing`]).
+//!
+//! Provenance: `heapless` 0.9's view storage (`heapless::mpmc::QueueView`), where one
+//! algorithm runs over an unsized `[T]` at the end of the struct, so the capacity is a
+//! property of the value (the slice length) rather than of the type. Here the ring is
+//! the same [`MpmcRingIn`] as for inline and heap slots; the storage is an unsized
+//! `repr(C)` struct (the `mark` computed once, then the slot slice), built in place in
+//! the mapping behind a [`SegmentHeader`](crate::shm::SegmentHeader), which records the
+//! capacity for the processes that attach.
+
+use core::alloc::Layout;
+use core::mem::{align_of, size_of};
+use core::num::NonZeroUsize;
+use core::ptr::{self, addr_of_mut, NonNull};
+
+use bytemuck::Pod;
+
+use super::{mark_for, sealed, MpmcRingIn, Sleepers, Slot, SlotStorage};
+use crate::atomic::AtomicUsize;
+use crate::shm::segment::{attach_raw, create_raw, fingerprint, value_offset, Shape};
+use crate::shm::{Segment, SegmentError, SharedWait, ShmSafe};
+use crate::wait::{DefaultWait, WaitStrategy, Waiters};
+use crate::CachePadded;
+
+/// The slots of a [`ShmMpmcRing`]: unsized, they follow the ring in its shared mapping
+/// (see [`ShmMpmcRing`]). Only [`ShmMpmcRing::create_in`] makes them.
+///
+/// ```
+/// use conkit_core::mpmc::{MpmcRingIn, ShmMpmcRing, ShmSlots};
+/// use conkit_core::wait::Spin;
+///
+/// // The same ring type, spelled with its storage.
+/// fn same(r: &ShmMpmcRing<u32, Spin>) -> &MpmcRingIn<u32, ShmSlots<u32>, Spin> {
+///     r
+/// }
+/// # let _ = same;
+/// ```
+#[repr(C)]
+pub struct ShmSlots<T> {
+    /// The ring's `mark` for `slots.len()`, computed once at creation.
+    mark: usize,
+    slots: [Slot<T>],
+}
+
+impl<T> sealed::Sealed for ShmSlots<T> {}
+
+impl<T> SlotStorage<T> for ShmSlots<T> {
+    #[inline(always)]
+    fn slots(&self) -> &[Slot<T>] {
+        &self.slots
+    }
+
+    #[inline(always)]
+    fn mark(&self) -> usize {
+        self.mark
+    }
+}
+
+impl<T> core::fmt::Debug for ShmSlots<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ShmSlots")
+            .field("capacity", &self.slots.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A bounded MPMC ring whose capacity is chosen at run time and whose slots follow it in
+/// one shared mapping: the same algorithm and methods as [`MpmcRing`](super::MpmcRing),
+/// made with [`create_in`](MpmcRingIn::create_in) and reached from other processes with
+/// [`attach_in`](MpmcRingIn::attach_in).
+///
+/// ```
+/// # #[cfg(all(feature = "std", target_os = "linux"))] {
+/// use core::num::NonZeroUsize;
+/// use core::ptr::NonNull;
+/// use conkit_core::mpmc::ShmMpmcRing;
+/// use conkit_core::wait::SharedFutex;
+///
+/// type Ring = ShmMpmcRing<u64, SharedFutex>;
+/// let cap = NonZeroUsize::new(1000).unwrap();
+/// let len = Ring::required_len(cap).unwrap();
+/// // Stand-in for a `MAP_SHARED` mapping.
+/// let layout = std::alloc::Layout::from_size_align(len, 4096).unwrap();
+/// let mem = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) }).unwrap();
+///
+/// // SAFETY: `mem` is valid for `len` bytes while the rings are used.
+/// let ring = unsafe { Ring::create_in(mem, len, cap) }.unwrap();
+/// assert_eq!(ring.capacity(), 1000);
+/// ring.try_push(1).unwrap();
+/// let other = unsafe { Ring::attach_in(mem, len) }.unwrap();
+/// assert_eq!(other.capacity(), 1000);
+/// assert_eq!(other.try_pop(), Some(1));
+/// # unsafe { std::alloc::dealloc(mem.as_ptr(), layout) };
+/// # }
+/// ```
+pub type ShmMpmcRing<T, W = DefaultWait> = MpmcRingIn<T, ShmSlots<T>, W>;
+
+// SAFETY: `repr(C)` indices, `Waiters` and a `repr(C)` slot slice of `Pod` values
+// behind a plain `usize`; no pointers; waits through a `SharedWait` `W`.
+unsafe impl<T: Pod + Send, W: SharedWait> ShmSafe for ShmMpmcRing<T, W> {}
+
+/// The layout of a `ShmMpmcRing<T, W>` of `capacity` slots (the `repr(C)` rules, field
+/// by field), or `None` if it overflows.
+fn ring_layout<T, W: WaitStrategy>(capacity: usize) -> Option<Layout> {
+    let slots = Layout::new::<usize>()
+        .extend(Layout::array::<Slot<T>>(capacity).ok()?)
+        .ok()?
+        .0
+        .pad_to_align();
+    let ring = Layout::new::<CachePadded<AtomicUsize>>()
+        .extend(Layout::new::<CachePadded<AtomicUsize>>())
+        .ok()?
+        .0
+        .extend(Layout::new::<CachePadded<Sleepers<W>>>())
+        .ok()?
+        .0
+        .extend(slots)
+        .ok()?
+        .0;
+    Some(ring.pad_to_align())
+}
+
+/// The largest capacity: positions need two bits above the index (`mark` and a lap).
+const MAX_CAPACITY: usize = usize::MAX >> 3;
+
+impl<T: Pod + Send, W: SharedWait> MpmcRingIn<T, ShmSlots<T>, W> {
+    /// The alignment of the ring (its padded indices dominate).
+    fn align() -> usize {
+        align_of::<CachePadded<AtomicUsize>>()
+            .max(align_of::<CachePadded<Sleepers<W>>>())
+            .max(align_of::<Slot<T>>())
+    }
+
+    /// The fingerprint of the type (per slot: the capacity is checked separately).
+    fn type_fingerprint() -> u64 {
+        fingerprint::<Self>(size_of::<Slot<T>>(), Self::align())
+    }
+
+    /// Bytes of memory a segment holding a ring of `capacity` slots needs (header,
+    /// padding, ring, slots), or `None` if that overflows `usize`.
+    ///
+    /// ```
+    /// use core::num::NonZeroUsize;
+    /// use conkit_core::mpmc::ShmMpmcRing;
+    /// use conkit_core::wait::Spin;
+    ///
+    /// let small = ShmMpmcRing::<u64, Spin>::required_len(NonZeroUsize::new(8).unwrap());
+    /// let large = ShmMpmcRing::<u64, Spin>::required_len(NonZeroUsize::new(16).unwrap());
+    /// assert_eq!(large.unwrap() - small.unwrap(), 8 * 16); // a stamp and a u64 per slot
+    /// ```
+    pub fn required_len(capacity: NonZeroUsize) -> Option<usize> {
+        let layout = ring_layout::<T, W>(capacity.get())?;
+        value_offset(layout.align()).checked_add(layout.size())
+    }
+
+    /// Creates a segment in the fresh memory at `mem` holding an empty ring of exactly
+    /// `capacity` slots, initialised in place (the slots are zeroed: an empty slot of
+    /// lap 0 is all zero bits but its uninitialised value).
+    ///
+    /// Fails with [`SegmentError::InvalidCapacity`] (too large), or as
+    /// [`Segment::create`].
+    ///
+    /// # Safety
+    /// As [`Segment::create`].
+    pub unsafe fn create_in<'m>(
+        mem: NonNull<u8>,
+        len: usize,
+        capacity: NonZeroUsize,
+    ) -> Result<Segment<'m, Self>, SegmentError> {
+        let cap = capacity.get();
+        let layout = ring_layout::<T, W>(cap)
+            .filter(|_| cap <= MAX_CAPACITY)
+            .ok_or(SegmentError::InvalidCapacity(cap))?;
+        let shape = Shape {
+            size: layout.size(),
+            align: layout.align(),
+            capacity: cap,
+            fingerprint: Self::type_fingerprint(),
+        };
+        // SAFETY: the caller's contract; the closure initialises every field of the ring
+        // at the aligned, bounds-checked value address.
+        let (header, value) = unsafe {
+            create_raw(mem, len, shape, |p| {
+                let ring = Self::from_raw(p, cap);
+                Self::init_at(ring, cap);
+            })?
+        };
+        // SAFETY: initialised above, valid for `'m`, shared access only.
+        let ring = unsafe { &*Self::from_raw(value.as_ptr(), cap) };
+        debug_assert_eq!(core::mem::size_of_val(ring), layout.size());
+        Ok(Segment::from_parts(header, ring))
+    }
+
+    /// Attaches to a ring another process (or this one) created with
+    /// [`create_in`](Self::create_in) at `mem`: checks the header (as
+    /// [`Segment::attach`]) and takes the capacity from it.
+    ///
+    /// # Safety
+    /// As [`Segment::attach`].
+    pub unsafe fn attach_in<'m>(
+        mem: NonNull<u8>,
+        len: usize,
+    ) -> Result<Segment<'m, Self>, SegmentError> {
+        // SAFETY: the caller's contract.
+        let (header, value, cap) = unsafe {
+            attach_raw(mem, len, Self::align(), Self::type_fingerprint(), |cap| {
+                if cap == 0 || cap > MAX_CAPACITY {
+                    return None;
+                }
+                ring_layout::<T, W>(cap).map(|l| l.size())
+            })?
+        };
+        // SAFETY: a `READY` segment of this type and capacity (checked): initialised,
+        // aligned and in bounds for `'m`.
+        Ok(Segment::from_parts(header, unsafe {
+            &*Self::from_raw(value.as_ptr(), cap)
+        }))
+    }
+
+    /// The (fat) pointer to a ring of `cap` slots at `p`.
+    fn from_raw(p: *mut u8, cap: usize) -> *mut Self {
+        // The slice metadata (`cap`) carries over to the struct whose last field is the
+        // slot slice.
+        ptr::slice_from_raw_parts_mut(p.cast::<Slot<T>>(), cap) as *mut Self
+    }
+
+    /// Writes an empty ring of `cap` slots at `ring`.
+    ///
+    /// # Safety
+    /// `ring` must be valid for writes of the ring's layout for `cap`, and aligned.
+    unsafe fn init_at(ring: *mut Self, cap: usize) {
+        // SAFETY: valid and aligned (caller); field pointers are derived without
+        // references to the uninitialised value. All-zero slots are empty slots of lap 0
+        // (see `Slot::new`), the state of a new ring.
+        unsafe {
+            addr_of_mut!((*ring).head).write(CachePadded::new(AtomicUsize::new(0)));
+            addr_of_mut!((*ring).tail).write(CachePadded::new(AtomicUsize::new(0)));
+            addr_of_mut!((*ring).sleepers).write(CachePadded::new(Sleepers {
+                not_empty: Waiters::new(),
+                not_full: Waiters::new(),
+            }));
+            let storage = addr_of_mut!((*ring).slots);
+            addr_of_mut!((*storage).mark).write(mark_for(cap));
+            let slots = addr_of_mut!((*storage).slots).cast::<Slot<T>>();
+            ptr::write_bytes(slots, 0, cap);
+        }
+    }
+}
+
+// SAFETY: writes the indices and sleepers of `new()` and zeroes the slots: all-zero
+// slots are empty slots of lap 0 (see `Slot::new`), the state `new()` builds.
+unsafe impl<T: Pod + Send, const N: usize, W: SharedWait> crate::shm::InPlace
+    for MpmcRingIn<T, [Slot<T>; N], W>
+{
+    unsafe fn init_in_place(this: *mut Self) {
+        const { assert!(N > 0, "an MpmcRing needs a capacity N >= 1") };
+        // SAFETY: valid and aligned (caller); field pointers only, no references to the
+        // uninitialised value.
+        unsafe {
+            addr_of_mut!((*this).head).write(CachePadded::new(AtomicUsize::new(0)));
+            addr_of_mut!((*this).tail).write(CachePadded::new(AtomicUsize::new(0)));
+            addr_of_mut!((*this).sleepers).write(CachePadded::new(Sleepers {
+                not_empty: Waiters::new(),
+                not_full: Waiters::new(),
+            }));
+            ptr::write_bytes(addr_of_mut!((*this).slots).cast::<Slot<T>>(), 0, N);
+        }
+    }
+}

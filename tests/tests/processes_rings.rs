@@ -1,0 +1,509 @@
+//! Every ring and queue of `conkit-core`, and the byte ring, between real processes:
+//! each lives in a `conkit_core::shm` segment in a `memfd` mapped `MAP_SHARED`, created
+//! by the parent and attached by `fork`ed children through a *second* mapping of the
+//! same file (another address: the layouts are position-independent), waiting with the
+//! process-shared `SharedFutex`. N producer processes × M items go through each; the
+//! consumers mark every item in a shared table, so an item lost or delivered twice is
+//! caught exactly, and check that each producer's items arrive in order. Also: a child
+//! attaching with another type gets `FingerprintMismatch`, not a corrupt ring.
+//! (`harness = false`: see `conkit_tests::process`.)
+
+#[cfg(target_os = "linux")]
+fn main() {
+    scenarios::run();
+}
+
+#[cfg(not(target_os = "linux"))]
+fn main() {}
+
+#[cfg(target_os = "linux")]
+mod scenarios {
+    use std::num::NonZeroUsize;
+    use std::ptr::NonNull;
+    use std::sync::atomic::{AtomicU8, Ordering};
+    use std::time::Duration;
+
+    use conkit_core::byte_ring::{RecvError, ShmByteRing};
+    use conkit_core::mpmc::{MpmcRing, ShmMpmcRing};
+    use conkit_core::queue::{GetError, RingQueue};
+    use conkit_core::shm::{Segment, SegmentError};
+    use conkit_core::spsc::{PopError, SpscRing};
+    use conkit_core::wait::SharedFutex;
+    use conkit_tests::process::{fork, run_scenarios, Child, Exit, SharedMem};
+
+    /// Items per producer process.
+    const M: u64 = 100_000;
+    /// Producer processes of the multi-producer rings.
+    const PRODUCERS: u64 = 3;
+    /// Consumer processes of the multi-consumer rings.
+    const CONSUMERS: usize = 2;
+
+    /// A fresh zeroed shared mapping of `len` bytes.
+    fn region(len: usize) -> SharedMem<u8> {
+        SharedMem::with_len(len, |_| {})
+    }
+
+    fn start(mem: &SharedMem<u8>) -> NonNull<u8> {
+        NonNull::new(mem.as_ptr()).expect("mapping")
+    }
+
+    /// One byte per item: how many times a consumer received it.
+    struct Seen(SharedMem<u8>);
+
+    impl Seen {
+        fn new(items: u64) -> Self {
+            Self(region(items as usize))
+        }
+
+        fn mark(&self, item: u64) {
+            // SAFETY: the mapping holds `items` bytes, read and written only as atomics;
+            // `item < items` is checked by the slice index.
+            let table = unsafe {
+                std::slice::from_raw_parts(self.0.as_ptr().cast::<AtomicU8>(), self.0.len())
+            };
+            table[item as usize].fetch_add(1, Ordering::Relaxed);
+        }
+
+        /// Every item exactly once.
+        fn check(&self, items: u64) {
+            // SAFETY: as in `mark`; every child has exited.
+            let table = unsafe {
+                std::slice::from_raw_parts(self.0.as_ptr().cast::<AtomicU8>(), items as usize)
+            };
+            let lost = table
+                .iter()
+                .filter(|c| c.load(Ordering::Relaxed) == 0)
+                .count();
+            let twice = table
+                .iter()
+                .filter(|c| c.load(Ordering::Relaxed) > 1)
+                .count();
+            assert_eq!((lost, twice), (0, 0), "items lost, items duplicated");
+        }
+    }
+
+    /// Per producer, the next item a consumer may see must be later than the last one.
+    struct InOrder(Vec<Option<u64>>);
+
+    impl InOrder {
+        fn new() -> Self {
+            Self(vec![None; PRODUCERS as usize])
+        }
+
+        fn check(&mut self, item: u64) {
+            let p = (item / M) as usize;
+            assert!(p < PRODUCERS as usize, "item {item} out of range");
+            if let Some(last) = self.0[p] {
+                assert!(item > last, "producer {p}: {item} after {last}");
+            }
+            self.0[p] = Some(item);
+        }
+    }
+
+    fn wait_all(children: Vec<Child>) {
+        for c in children {
+            assert_eq!(c.wait(), Exit::Code(0));
+        }
+    }
+
+    /// One producer process and one consumer process, blocking `push`/`pop` (both sides
+    /// sleep in the shared futex when the 1024-slot ring is full or empty).
+    fn spsc_u64_between_two_processes() {
+        type Ring = SpscRing<u64, 1024, SharedFutex>;
+        let mem = region(Segment::<Ring>::required_len());
+        // SAFETY: `mem` outlives every use, in every process; only segments touch it.
+        let ring = unsafe { Segment::<Ring>::create(start(&mem), mem.len()) }.unwrap();
+        let seen = Seen::new(M);
+        let producer = fork(|| {
+            let view = mem.map_again();
+            // SAFETY: as above.
+            let ring = unsafe { Segment::<Ring>::attach(start(&view), view.len()) }.unwrap();
+            let mut tx = Segment::value(&ring)
+                .claim_producer()
+                .expect("first producer");
+            for i in 0..M {
+                tx.push(i).unwrap();
+            }
+            0
+        });
+        let consumer = fork(|| {
+            let view = mem.map_again();
+            // SAFETY: as above.
+            let ring = unsafe { Segment::<Ring>::attach(start(&view), view.len()) }.unwrap();
+            let mut rx = Segment::value(&ring)
+                .claim_consumer()
+                .expect("first consumer");
+            let mut next = 0;
+            loop {
+                match rx.pop() {
+                    Ok(v) => {
+                        assert_eq!(v, next, "FIFO");
+                        seen.mark(v);
+                        next += 1;
+                    }
+                    Err(PopError::Disconnected) => break,
+                    Err(PopError::Empty) => unreachable!("pop without deadline"),
+                }
+            }
+            assert_eq!(next, M);
+            0
+        });
+        wait_all(vec![producer, consumer]);
+        seen.check(M);
+        assert!(
+            ring.claim_producer().is_none(),
+            "claimed once, by the child"
+        );
+    }
+
+    /// `PRODUCERS` producer processes and `CONSUMERS` consumer processes through an MPMC
+    /// ring: `consume` runs in each consumer until `stop` says every item was taken.
+    fn many_to_many(
+        produce: impl Fn(u64) + Copy,
+        consume: impl Fn(&Seen) + Copy,
+        after_producers: impl FnOnce(),
+    ) -> Seen {
+        let seen = Seen::new(PRODUCERS * M);
+        let consumers: Vec<_> = (0..CONSUMERS)
+            .map(|_| {
+                let seen = &seen;
+                fork(move || {
+                    consume(seen);
+                    0
+                })
+            })
+            .collect();
+        let producers: Vec<_> = (0..PRODUCERS)
+            .map(|p| {
+                fork(move || {
+                    produce(p);
+                    0
+                })
+            })
+            .collect();
+        wait_all(producers);
+        after_producers();
+        wait_all(consumers);
+        seen.check(PRODUCERS * M);
+        seen
+    }
+
+    /// The fixed-capacity `MpmcRing`, blocking `push`/`pop_until` (sleeping in the shared
+    /// futex), consumers stopping at a sentinel per consumer.
+    fn mpmc_inline_many_processes() {
+        type Ring = MpmcRing<u64, 256, SharedFutex>;
+        const STOP: u64 = u64::MAX;
+        let mem = region(Segment::<Ring>::required_len());
+        // SAFETY: as above.
+        let ring = unsafe { Segment::<Ring>::create(start(&mem), mem.len()) }.unwrap();
+        let attach = || {
+            let view = Box::leak(Box::new(mem.map_again()));
+            // SAFETY: as above (the second mapping lives until the child exits).
+            unsafe { Segment::<Ring>::attach(start(view), view.len()) }.unwrap()
+        };
+        many_to_many(
+            |p| {
+                let ring = attach();
+                for i in 0..M {
+                    ring.push(p * M + i);
+                }
+            },
+            |seen| {
+                let ring = attach();
+                let mut order = InOrder::new();
+                loop {
+                    let v = ring.pop();
+                    if v == STOP {
+                        break;
+                    }
+                    order.check(v);
+                    seen.mark(v);
+                }
+            },
+            || {
+                for _ in 0..CONSUMERS {
+                    ring.push(STOP);
+                }
+            },
+        );
+        assert!(ring.is_empty());
+    }
+
+    /// `ShmMpmcRing`: capacity chosen at run time (not a power of two), slots after the
+    /// header in the same mapping; `try_push`/`try_pop` spinning, then a sentinel.
+    fn mpmc_run_time_capacity_many_processes() {
+        type Ring = ShmMpmcRing<u64, SharedFutex>;
+        const STOP: u64 = u64::MAX;
+        let cap = NonZeroUsize::new(1000).unwrap();
+        let mem = region(Ring::required_len(cap).unwrap());
+        // SAFETY: as above.
+        let ring = unsafe { Ring::create_in(start(&mem), mem.len(), cap) }.unwrap();
+        let attach = || {
+            let view = Box::leak(Box::new(mem.map_again()));
+            // SAFETY: as above.
+            unsafe { Ring::attach_in(start(view), view.len()) }.unwrap()
+        };
+        many_to_many(
+            |p| {
+                let ring = attach();
+                assert_eq!(ring.capacity(), 1000);
+                for i in 0..M {
+                    let mut v = p * M + i;
+                    while let Err(full) = ring.try_push(v) {
+                        v = full.into_inner();
+                        std::thread::yield_now();
+                    }
+                }
+                ring.notify();
+            },
+            |seen| {
+                let ring = attach();
+                let mut order = InOrder::new();
+                loop {
+                    let v = ring.pop();
+                    if v == STOP {
+                        break;
+                    }
+                    order.check(v);
+                    seen.mark(v);
+                }
+            },
+            || {
+                for _ in 0..CONSUMERS {
+                    ring.push(STOP);
+                }
+            },
+        );
+    }
+
+    /// The Python-style `RingQueue`: blocking `put`/`get`, `task_done` per item, the
+    /// parent `join`s, then `shutdown` ends the consumers.
+    fn ring_queue_many_processes() {
+        type Queue = RingQueue<u64, 128, SharedFutex>;
+        let mem = region(Segment::<Queue>::required_len());
+        // SAFETY: as above.
+        let queue =
+            unsafe { Segment::<Queue>::create_with(start(&mem), mem.len(), Queue::new) }.unwrap();
+        let attach = || {
+            let view = Box::leak(Box::new(mem.map_again()));
+            // SAFETY: as above.
+            unsafe { Segment::<Queue>::attach(start(view), view.len()) }.unwrap()
+        };
+        many_to_many(
+            |p| {
+                let q = attach();
+                for i in 0..M {
+                    q.put(p * M + i).unwrap();
+                }
+            },
+            |seen| {
+                let q = attach();
+                let mut order = InOrder::new();
+                loop {
+                    match q.get() {
+                        Ok(v) => {
+                            order.check(v);
+                            seen.mark(v);
+                            q.task_done().unwrap();
+                        }
+                        Err(GetError::ShutDown) => break,
+                        Err(e) => panic!("{e:?}"),
+                    }
+                }
+            },
+            || {
+                queue.join();
+                assert_eq!(queue.unfinished_tasks(), 0);
+                queue.shutdown(false);
+            },
+        );
+    }
+
+    /// The byte ring: messages of 0 to 2000 bytes (wrapping the 64 KiB buffer with
+    /// padding), blocking `send_until`/`read_until`; every message's length and bytes
+    /// checked in order, and a checksum of all bytes compared.
+    fn byte_ring_between_two_processes() {
+        type Bytes = ShmByteRing<SharedFutex>;
+        let messages = M;
+        let mem = region(Bytes::required_len(1 << 16).unwrap());
+        // SAFETY: as above.
+        let ring = unsafe { Bytes::create_in(start(&mem), mem.len(), 1 << 16) }.unwrap();
+        assert_eq!(ring.max_message(), (1 << 15) - 8);
+        let body = |i: u64, k: usize| (i as u8) ^ (k as u8).wrapping_mul(31);
+        let len_of = |i: u64| ((i * 7919) % 2001) as usize;
+        let checksum = SharedMem::new(|| std::sync::atomic::AtomicU64::new(0));
+        let producer = fork(|| {
+            let view = mem.map_again();
+            // SAFETY: as above.
+            let ring = unsafe { Bytes::attach_in(start(&view), view.len()) }.unwrap();
+            let mut tx = Segment::value(&ring).claim_producer().unwrap();
+            for i in 0..messages {
+                let mut g = tx.grant_until(len_of(i), None).unwrap();
+                for (k, b) in g.iter_mut().enumerate() {
+                    *b = body(i, k);
+                }
+                let n = g.len();
+                g.commit(n);
+            }
+            0
+        });
+        let consumer = fork(|| {
+            let view = mem.map_again();
+            // SAFETY: as above.
+            let ring = unsafe { Bytes::attach_in(start(&view), view.len()) }.unwrap();
+            let mut rx = Segment::value(&ring).claim_consumer().unwrap();
+            let mut i = 0;
+            let mut sum = 0u64;
+            loop {
+                match rx.read_until(None) {
+                    Ok(m) => {
+                        assert_eq!(m.len(), len_of(i), "message {i}");
+                        for (k, &b) in m.iter().enumerate() {
+                            assert_eq!(b, body(i, k), "message {i} byte {k}");
+                            sum = sum.wrapping_mul(31).wrapping_add(u64::from(b));
+                        }
+                        i += 1;
+                    }
+                    Err(RecvError::Disconnected) => break,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            assert_eq!(i, messages);
+            checksum.store(sum, Ordering::SeqCst);
+            0
+        });
+        wait_all(vec![producer, consumer]);
+        let mut expect = 0u64;
+        for i in 0..messages {
+            for k in 0..len_of(i) {
+                expect = expect.wrapping_mul(31).wrapping_add(u64::from(body(i, k)));
+            }
+        }
+        assert_eq!(checksum.load(Ordering::SeqCst), expect);
+    }
+
+    /// A child attaching the segment as another type, or before it is created, gets a
+    /// typed error; the ring is untouched.
+    fn attach_with_another_layout_is_an_error() {
+        type Ring = MpmcRing<u64, 64, SharedFutex>;
+        let mem = region(Segment::<Ring>::required_len());
+        let early = fork(|| {
+            // SAFETY: as above.
+            let r = unsafe { Segment::<Ring>::attach(start(&mem), mem.len()) };
+            assert_eq!(r.unwrap_err(), SegmentError::NotReady);
+            0
+        });
+        assert_eq!(early.wait(), Exit::Code(0));
+        // SAFETY: as above.
+        let ring = unsafe { Segment::<Ring>::create(start(&mem), mem.len()) }.unwrap();
+        ring.push(42);
+        let wrong = fork(|| {
+            let view = mem.map_again();
+            // SAFETY: as above.
+            let r = unsafe {
+                Segment::<MpmcRing<u32, 64, SharedFutex>>::attach(start(&view), view.len())
+            };
+            assert!(matches!(r, Err(SegmentError::FingerprintMismatch { .. })));
+            // SAFETY: as above.
+            let r = unsafe {
+                Segment::<SpscRing<u64, 64, SharedFutex>>::attach(start(&view), view.len())
+            };
+            assert!(matches!(r, Err(SegmentError::FingerprintMismatch { .. })));
+            0
+        });
+        assert_eq!(wrong.wait(), Exit::Code(0));
+        assert_eq!(ring.try_pop(), Some(42));
+    }
+
+    /// SIGKILL the byte ring's producer at a random point, many times: the consumer
+    /// reads only whole messages, each intact and in order (a frame is published only
+    /// after it is written, so one cut mid-write is never seen), and then reports
+    /// `Empty` at its deadline instead of hanging.
+    fn byte_ring_producer_killed_mid_write() {
+        type Bytes = ShmByteRing<SharedFutex>;
+        const ROUNDS: u32 = 200;
+        let len_of = |i: u64| ((i * 37) % 300) as usize;
+        let byte = |i: u64, k: usize| (i as u8).wrapping_add(k as u8);
+        for round in 0..ROUNDS {
+            let mem = region(Bytes::required_len(4096).unwrap());
+            // SAFETY: as above.
+            let ring = unsafe { Bytes::create_in(start(&mem), mem.len(), 4096) }.unwrap();
+            let producer = fork(|| {
+                let view = mem.map_again();
+                // SAFETY: as above.
+                let ring = unsafe { Bytes::attach_in(start(&view), view.len()) }.unwrap();
+                let mut tx = Segment::value(&ring).claim_producer().unwrap();
+                for i in 0.. {
+                    let mut g = tx.grant_until(len_of(i), None).unwrap();
+                    for (k, b) in g.iter_mut().enumerate() {
+                        *b = byte(i, k);
+                    }
+                    let n = g.len();
+                    if i % 3 == 0 {
+                        g.commit_deferred(n);
+                    } else {
+                        g.commit(n);
+                    }
+                }
+                0
+            });
+            let mut rx = Segment::value(&ring).claim_consumer().unwrap();
+            // Kill after a varying number of messages (0 .. 63): mid-stream.
+            let kill_after = u64::from(round.wrapping_mul(2_654_435_761) >> 26);
+            let mut i = 0u64;
+            let mut killed = false;
+            loop {
+                if !killed && i >= kill_after {
+                    producer.kill();
+                    killed = true;
+                }
+                let wait = std::time::Instant::now() + Duration::from_millis(20);
+                match rx.read_until(Some(wait)) {
+                    Ok(m) => {
+                        assert_eq!(m.len(), len_of(i), "round {round} message {i}");
+                        for (k, &b) in m.iter().enumerate() {
+                            assert_eq!(b, byte(i, k), "round {round} message {i} byte {k}");
+                        }
+                        i += 1;
+                    }
+                    // The producer is dead and never dropped its handle: no message will
+                    // come, and the wait ends at its deadline.
+                    Err(RecvError::Empty) if killed => break,
+                    Err(RecvError::Empty) => {}
+                    Err(e) => panic!("round {round}: {e}"),
+                }
+            }
+            assert_eq!(producer.wait(), Exit::Signal(libc::SIGKILL));
+        }
+    }
+
+    pub fn run() {
+        run_scenarios(
+            &[
+                (
+                    "spsc_u64_between_two_processes",
+                    spsc_u64_between_two_processes,
+                ),
+                ("mpmc_inline_many_processes", mpmc_inline_many_processes),
+                (
+                    "mpmc_run_time_capacity_many_processes",
+                    mpmc_run_time_capacity_many_processes,
+                ),
+                ("ring_queue_many_processes", ring_queue_many_processes),
+                (
+                    "byte_ring_between_two_processes",
+                    byte_ring_between_two_processes,
+                ),
+                (
+                    "byte_ring_producer_killed_mid_write",
+                    byte_ring_producer_killed_mid_write,
+                ),
+                (
+                    "attach_with_another_layout_is_an_error",
+                    attach_with_another_layout_is_an_error,
+                ),
+            ],
+            Duration::from_secs(60),
+        );
+    }
+}
