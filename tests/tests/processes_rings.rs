@@ -27,7 +27,7 @@ mod scenarios {
     use conkit_core::mpmc::{MpmcRing, ShmMpmcRing};
     use conkit_core::queue::{GetError, RingQueue};
     use conkit_core::shm::{Segment, SegmentError};
-    use conkit_core::spsc::{PopError, SpscRing};
+    use conkit_core::spsc::{PopError, ShmSpscRing, SpscRing};
     use conkit_core::wait::SharedFutex;
     use conkit_tests::process::{fork, run_scenarios, Child, Exit, SharedMem};
 
@@ -152,6 +152,76 @@ mod scenarios {
         seen.check(M);
         assert!(
             ring.claim_producer().is_none(),
+            "claimed once, by the child"
+        );
+    }
+
+    /// The SPSC ring with a run-time capacity (100 slots, not a power of two: positions
+    /// run over `[0, 200)`), its slots following it in the mapping: one producer process
+    /// (blocking `push` for the first half, `push_slice` + `notify` for the second) and
+    /// one consumer process (blocking `pop`), each attaching through its own mapping and
+    /// claiming its side; every item marked once, in order.
+    fn spsc_run_time_capacity_between_two_processes() {
+        type Ring = ShmSpscRing<u64, SharedFutex>;
+        let cap = NonZeroUsize::new(100).unwrap();
+        let mem = region(Ring::required_len(cap).unwrap());
+        // SAFETY: `mem` outlives every use, in every process; only segments touch it.
+        let ring = unsafe { Ring::create_in(start(&mem), mem.len(), cap) }.unwrap();
+        let seen = Seen::new(M);
+        let attach = || {
+            let view = Box::leak(Box::new(mem.map_again()));
+            // SAFETY: as above.
+            unsafe { Ring::attach_in(start(view), view.len()) }.unwrap()
+        };
+        let producer = fork(|| {
+            let ring = attach();
+            assert_eq!(ring.capacity(), 100);
+            let mut tx = Segment::value(&ring)
+                .claim_producer()
+                .expect("first producer");
+            for i in 0..M / 2 {
+                tx.push(i).unwrap();
+            }
+            let rest: Vec<u64> = (M / 2..M).collect();
+            let mut sent = 0;
+            while sent < rest.len() {
+                let n = tx.push_slice(&rest[sent..(sent + 37).min(rest.len())]);
+                sent += n;
+                tx.notify();
+                if n == 0 {
+                    std::thread::yield_now();
+                }
+            }
+            0
+        });
+        let consumer = fork(|| {
+            let ring = attach();
+            let mut rx = Segment::value(&ring)
+                .claim_consumer()
+                .expect("first consumer");
+            let mut next = 0;
+            loop {
+                match rx.pop() {
+                    Ok(v) => {
+                        assert_eq!(v, next, "FIFO");
+                        seen.mark(v);
+                        next += 1;
+                    }
+                    Err(PopError::Disconnected) => break,
+                    Err(PopError::Empty) => unreachable!("pop without deadline"),
+                }
+            }
+            assert_eq!(next, M);
+            0
+        });
+        wait_all(vec![producer, consumer]);
+        seen.check(M);
+        assert!(
+            ring.claim_producer().is_none(),
+            "claimed once, by the child"
+        );
+        assert!(
+            ring.claim_consumer().is_none(),
             "claimed once, by the child"
         );
     }
@@ -483,6 +553,10 @@ mod scenarios {
                 (
                     "spsc_u64_between_two_processes",
                     spsc_u64_between_two_processes,
+                ),
+                (
+                    "spsc_run_time_capacity_between_two_processes",
+                    spsc_run_time_capacity_between_two_processes,
                 ),
                 ("mpmc_inline_many_processes", mpmc_inline_many_processes),
                 (

@@ -26,10 +26,11 @@
 //!   process attaches, which checks the header and fails with a typed
 //!   [`SegmentError`] (another layout, another type, too small, not ready yet) instead
 //!   of reading memory as something it is not.
-//! * Run-time capacities: [`ShmMpmcRing`](crate::mpmc::ShmMpmcRing), an MPMC ring whose
-//!   slots follow its indices in the mapping, with a capacity chosen when the segment is
-//!   created (the view-storage idea of `heapless` 0.9: one algorithm over an unsized
-//!   slot slice).
+//! * Run-time capacities: [`ShmMpmcRing`](crate::mpmc::ShmMpmcRing) and
+//!   [`ShmSpscRing`](crate::spsc::ShmSpscRing), an MPMC and an SPSC ring whose slots
+//!   follow the ring in the mapping, with a capacity chosen when the segment is created
+//!   (the view-storage idea of `heapless` 0.9: one algorithm over an unsized slot slice;
+//!   the SPSC handles are claimed per process with `claim_producer`/`claim_consumer`).
 //!
 //! # Not (yet) shareable
 //! * `ReentrantLock`: its owner ids come from a per-process counter today; it becomes
@@ -37,10 +38,6 @@
 //! * The locked queues (`queue::Queue` over `BaseQueue`): their default mutex is a
 //!   process-local critical section and their stores are `heapless` collections of
 //!   unspecified layout. Between processes use [`RingQueue`](crate::queue::RingQueue).
-//! * An SPSC ring with a run-time capacity: `SpscRing`'s handles carry the capacity in
-//!   their type (`N`), so a view storage needs handles generic over the storage; until
-//!   then use a fixed `N`, [`ShmMpmcRing`](crate::mpmc::ShmMpmcRing), or the
-//!   [`byte_ring`](crate::byte_ring) for variable-size messages.
 //!
 //! # Provenance
 //! The process-shared primitives follow POSIX's `PTHREAD_PROCESS_SHARED` attribute

@@ -3,12 +3,13 @@
 use core::fmt;
 use core::ops::Deref;
 
-use super::{Consumer, PopError, Producer, PushError, SpscRing};
+use super::storage::{Slot, SlotStorage};
+use super::{ConsumerIn, PopError, ProducerIn, PushError, SpscRingIn};
 use crate::asynch::{Async, WakerSet};
 use crate::wait::{DefaultWait, WaitStrategy};
 
-impl<T, const N: usize, W: WaitStrategy, const K: usize> Async<SpscRing<T, N, W>, K> {
-    /// Splits into async producer and consumer handles (see [`SpscRing::split`]).
+impl<T, S: SlotStorage<T>, W: WaitStrategy, const K: usize> Async<SpscRingIn<T, S, W>, K> {
+    /// Splits into async producer and consumer handles (see [`SpscRing::split`](SpscRingIn::split)).
     ///
     /// ```
     /// use conkit_core::asynch::Async;
@@ -22,7 +23,12 @@ impl<T, const N: usize, W: WaitStrategy, const K: usize> Async<SpscRing<T, N, W>
     /// };
     /// # let _ = fut;
     /// ```
-    pub fn split(&mut self) -> (AsyncProducer<'_, T, N, W, K>, AsyncConsumer<'_, T, N, W, K>) {
+    pub fn split(
+        &mut self,
+    ) -> (
+        AsyncProducerIn<'_, T, S, W, K>,
+        AsyncConsumerIn<'_, T, S, W, K>,
+    ) {
         let wakers = self.wakers();
         // SAFETY: `&mut self` proves that no other handle of the inner ring exists
         // (same argument as `SpscRing::split`: the only other ways to get handles
@@ -30,42 +36,54 @@ impl<T, const N: usize, W: WaitStrategy, const K: usize> Async<SpscRing<T, N, W>
         // `&'static` shared borrow).
         let (p, c) = unsafe { self.inner().split_unchecked() };
         (
-            AsyncProducer { inner: p, wakers },
-            AsyncConsumer { inner: c, wakers },
+            AsyncProducerIn { inner: p, wakers },
+            AsyncConsumerIn { inner: c, wakers },
         )
     }
 
     /// Hands out the async handles of a `static` ring exactly once (shares the
-    /// once-flag of [`SpscRing::take`]).
+    /// once-flag of [`SpscRing::take`](SpscRingIn::take)).
     #[allow(clippy::type_complexity)]
     pub fn take(
         &'static self,
     ) -> Option<(
-        AsyncProducer<'static, T, N, W, K>,
-        AsyncConsumer<'static, T, N, W, K>,
+        AsyncProducerIn<'static, T, S, W, K>,
+        AsyncConsumerIn<'static, T, S, W, K>,
     )> {
         let wakers = self.wakers();
         self.inner().take().map(|(p, c)| {
             (
-                AsyncProducer { inner: p, wakers },
-                AsyncConsumer { inner: c, wakers },
+                AsyncProducerIn { inner: p, wakers },
+                AsyncConsumerIn { inner: c, wakers },
             )
         })
     }
 }
 
-/// The async writing handle: a [`Producer`] plus the wrapper's waker set.
+/// The async writing handle: a [`Producer`](super::Producer) plus the wrapper's waker set.
 ///
 /// Read-only queries (`len`, `is_full`, `is_abandoned`, …) come from the inner
-/// [`Producer`] through `Deref`. Every state change made through this handle wakes
+/// [`Producer`](super::Producer) through `Deref`. Every state change made through this handle wakes
 /// the tasks parked on the ring. Dropping it wakes them too (the consumer's `pop`
 /// then returns `Disconnected` once the ring is drained).
-pub struct AsyncProducer<'a, T, const N: usize, W: WaitStrategy = DefaultWait, const K: usize = 4> {
-    inner: Producer<'a, T, N, W>,
+pub type AsyncProducer<'a, T, const N: usize, W = DefaultWait, const K: usize = 4> =
+    AsyncProducerIn<'a, T, [Slot<T>; N], W, K>;
+
+/// [`AsyncProducer`] over any [`SlotStorage`] `S` (the type behind it; see [`AsyncProducer`]).
+pub struct AsyncProducerIn<
+    'a,
+    T,
+    S: SlotStorage<T> + ?Sized,
+    W: WaitStrategy = DefaultWait,
+    const K: usize = 4,
+> {
+    inner: ProducerIn<'a, T, S, W>,
     wakers: &'a WakerSet<K>,
 }
 
-impl<'a, T, const N: usize, W: WaitStrategy, const K: usize> AsyncProducer<'a, T, N, W, K> {
+impl<'a, T, S: SlotStorage<T> + ?Sized, W: WaitStrategy, const K: usize>
+    AsyncProducerIn<'a, T, S, W, K>
+{
     /// Pushes `v`, waiting asynchronously while the ring is full, then wakes the
     /// consumer.
     ///
@@ -91,14 +109,14 @@ impl<'a, T, const N: usize, W: WaitStrategy, const K: usize> AsyncProducer<'a, T
         Ok(())
     }
 
-    /// [`Producer::try_push`], waking the consumer on success.
+    /// [`Producer::try_push`](super::Producer::try_push), waking the consumer on success.
     pub fn try_push(&mut self, v: T) -> Result<(), PushError<T>> {
         self.inner.try_push(v)?;
         self.wakers.wake_all();
         Ok(())
     }
 
-    /// [`Producer::push_slice`], waking the consumer if anything was pushed.
+    /// [`Producer::push_slice`](super::Producer::push_slice), waking the consumer if anything was pushed.
     pub fn push_slice(&mut self, src: &[T]) -> usize
     where
         T: Copy,
@@ -116,16 +134,18 @@ impl<'a, T, const N: usize, W: WaitStrategy, const K: usize> AsyncProducer<'a, T
     }
 }
 
-impl<'a, T, const N: usize, W: WaitStrategy, const K: usize> Deref
-    for AsyncProducer<'a, T, N, W, K>
+impl<'a, T, S: SlotStorage<T> + ?Sized, W: WaitStrategy, const K: usize> Deref
+    for AsyncProducerIn<'a, T, S, W, K>
 {
-    type Target = Producer<'a, T, N, W>;
+    type Target = ProducerIn<'a, T, S, W>;
     fn deref(&self) -> &Self::Target {
         &self.inner
     }
 }
 
-impl<T, const N: usize, W: WaitStrategy, const K: usize> Drop for AsyncProducer<'_, T, N, W, K> {
+impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy, const K: usize> Drop
+    for AsyncProducerIn<'_, T, S, W, K>
+{
     fn drop(&mut self) {
         // Mark the ring abandoned before waking, so woken tasks see it.
         self.inner.abandon();
@@ -133,26 +153,38 @@ impl<T, const N: usize, W: WaitStrategy, const K: usize> Drop for AsyncProducer<
     }
 }
 
-impl<T, const N: usize, W: WaitStrategy, const K: usize> fmt::Debug
-    for AsyncProducer<'_, T, N, W, K>
+impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy, const K: usize> fmt::Debug
+    for AsyncProducerIn<'_, T, S, W, K>
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("AsyncProducer").field(&self.inner).finish()
     }
 }
 
-/// The async reading handle: a [`Consumer`] plus the wrapper's waker set.
+/// The async reading handle: a [`Consumer`](super::Consumer) plus the wrapper's waker set.
 ///
 /// Read-only queries (`len`, `peek`, `is_abandoned`, …) come from the inner
-/// [`Consumer`] through `Deref`. Every state change made through this handle wakes
+/// [`Consumer`](super::Consumer) through `Deref`. Every state change made through this handle wakes
 /// the tasks parked on the ring. Dropping it wakes them too (the producer's `push`
 /// then returns `Disconnected`).
-pub struct AsyncConsumer<'a, T, const N: usize, W: WaitStrategy = DefaultWait, const K: usize = 4> {
-    inner: Consumer<'a, T, N, W>,
+pub type AsyncConsumer<'a, T, const N: usize, W = DefaultWait, const K: usize = 4> =
+    AsyncConsumerIn<'a, T, [Slot<T>; N], W, K>;
+
+/// [`AsyncConsumer`] over any [`SlotStorage`] `S` (the type behind it; see [`AsyncConsumer`]).
+pub struct AsyncConsumerIn<
+    'a,
+    T,
+    S: SlotStorage<T> + ?Sized,
+    W: WaitStrategy = DefaultWait,
+    const K: usize = 4,
+> {
+    inner: ConsumerIn<'a, T, S, W>,
     wakers: &'a WakerSet<K>,
 }
 
-impl<'a, T, const N: usize, W: WaitStrategy, const K: usize> AsyncConsumer<'a, T, N, W, K> {
+impl<'a, T, S: SlotStorage<T> + ?Sized, W: WaitStrategy, const K: usize>
+    AsyncConsumerIn<'a, T, S, W, K>
+{
     /// Pops the oldest item, waiting asynchronously while the ring is empty, then
     /// wakes the producer.
     ///
@@ -175,14 +207,14 @@ impl<'a, T, const N: usize, W: WaitStrategy, const K: usize> AsyncConsumer<'a, T
         Ok(v)
     }
 
-    /// [`Consumer::try_pop`], waking the producer on success.
+    /// [`Consumer::try_pop`](super::Consumer::try_pop), waking the producer on success.
     pub fn try_pop(&mut self) -> Result<T, PopError> {
         let v = self.inner.try_pop()?;
         self.wakers.wake_all();
         Ok(v)
     }
 
-    /// [`Consumer::pop_slice`], waking the producer if anything was popped.
+    /// [`Consumer::pop_slice`](super::Consumer::pop_slice), waking the producer if anything was popped.
     pub fn pop_slice(&mut self, dst: &mut [T]) -> usize
     where
         T: Copy,
@@ -200,24 +232,26 @@ impl<'a, T, const N: usize, W: WaitStrategy, const K: usize> AsyncConsumer<'a, T
     }
 }
 
-impl<'a, T, const N: usize, W: WaitStrategy, const K: usize> Deref
-    for AsyncConsumer<'a, T, N, W, K>
+impl<'a, T, S: SlotStorage<T> + ?Sized, W: WaitStrategy, const K: usize> Deref
+    for AsyncConsumerIn<'a, T, S, W, K>
 {
-    type Target = Consumer<'a, T, N, W>;
+    type Target = ConsumerIn<'a, T, S, W>;
     fn deref(&self) -> &Self::Target {
         &self.inner
     }
 }
 
-impl<T, const N: usize, W: WaitStrategy, const K: usize> Drop for AsyncConsumer<'_, T, N, W, K> {
+impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy, const K: usize> Drop
+    for AsyncConsumerIn<'_, T, S, W, K>
+{
     fn drop(&mut self) {
         self.inner.abandon();
         self.wakers.wake_all();
     }
 }
 
-impl<T, const N: usize, W: WaitStrategy, const K: usize> fmt::Debug
-    for AsyncConsumer<'_, T, N, W, K>
+impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy, const K: usize> fmt::Debug
+    for AsyncConsumerIn<'_, T, S, W, K>
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("AsyncConsumer").field(&self.inner).finish()

@@ -10,7 +10,8 @@ use core::ptr;
 use crate::atomic::Ordering;
 use crate::wait::{DefaultWait, WaitStrategy};
 
-use super::SpscRing;
+use super::storage::{Slot, SlotStorage};
+use super::SpscRingIn;
 
 /// `n` reserved free slots of the ring, from [`Producer::write_chunk`](crate::spsc::Producer::write_chunk).
 ///
@@ -18,15 +19,19 @@ use super::SpscRing;
 /// [`commit_all`](Self::commit_all) or [`fill_from_iter`](Self::fill_from_iter);
 /// dropping the chunk publishes nothing (and drops nothing: the slots are uninitialized).
 #[cfg(not(loom))]
-pub struct WriteChunk<'c, T, const N: usize, W: WaitStrategy = DefaultWait> {
-    pub(super) ring: &'c SpscRing<T, N, W>,
+pub type WriteChunk<'c, T, const N: usize, W = DefaultWait> = WriteChunkIn<'c, T, [Slot<T>; N], W>;
+
+/// [`WriteChunk`] over any [`SlotStorage`] `S` (the type behind it; see [`WriteChunk`]).
+#[cfg(not(loom))]
+pub struct WriteChunkIn<'c, T, S: SlotStorage<T> + ?Sized, W: WaitStrategy = DefaultWait> {
+    pub(super) ring: &'c SpscRingIn<T, S, W>,
     /// The producer's position, advanced on commit.
     pub(super) tail: &'c mut usize,
     pub(super) len: usize,
 }
 
 #[cfg(not(loom))]
-impl<T, const N: usize, W: WaitStrategy> WriteChunk<'_, T, N, W> {
+impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> WriteChunkIn<'_, T, S, W> {
     /// The number of reserved slots.
     #[inline]
     pub fn len(&self) -> usize {
@@ -43,7 +48,7 @@ impl<T, const N: usize, W: WaitStrategy> WriteChunk<'_, T, N, W> {
     /// reservation wraps around the end of the buffer.
     #[inline]
     pub fn as_mut_slices(&mut self) -> (&mut [MaybeUninit<T>], &mut [MaybeUninit<T>]) {
-        let (start, a, b) = SpscRing::<T, N, W>::runs(*self.tail, self.len);
+        let (start, a, b) = self.ring.runs(*self.tail, self.len);
         let base = self.ring.base();
         // SAFETY: the runs lie in `[0, N)`, are disjoint, and are free slots reserved for
         // this chunk (the consumer does not touch them until they are published, which
@@ -65,7 +70,7 @@ impl<T, const N: usize, W: WaitStrategy> WriteChunk<'_, T, N, W> {
     #[inline]
     pub unsafe fn commit(self, k: usize) {
         let k = k.min(self.len);
-        *self.tail = SpscRing::<T, N, W>::advance(*self.tail, k);
+        *self.tail = self.ring.advance(*self.tail, k);
         self.ring.tail.store(*self.tail, Ordering::Release);
     }
 
@@ -104,7 +109,7 @@ impl<T, const N: usize, W: WaitStrategy> WriteChunk<'_, T, N, W> {
 }
 
 #[cfg(not(loom))]
-impl<T, const N: usize, W: WaitStrategy> fmt::Debug for WriteChunk<'_, T, N, W> {
+impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> fmt::Debug for WriteChunkIn<'_, T, S, W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WriteChunk")
             .field("len", &self.len)
@@ -118,8 +123,12 @@ impl<T, const N: usize, W: WaitStrategy> fmt::Debug for WriteChunk<'_, T, N, W> 
 /// value moves the items out (the slots of the items taken are freed when the iterator
 /// is dropped). Dropping the chunk without committing leaves every item in the ring.
 #[cfg(not(loom))]
-pub struct ReadChunk<'c, T, const N: usize, W: WaitStrategy = DefaultWait> {
-    pub(super) ring: &'c SpscRing<T, N, W>,
+pub type ReadChunk<'c, T, const N: usize, W = DefaultWait> = ReadChunkIn<'c, T, [Slot<T>; N], W>;
+
+/// [`ReadChunk`] over any [`SlotStorage`] `S` (the type behind it; see [`ReadChunk`]).
+#[cfg(not(loom))]
+pub struct ReadChunkIn<'c, T, S: SlotStorage<T> + ?Sized, W: WaitStrategy = DefaultWait> {
+    pub(super) ring: &'c SpscRingIn<T, S, W>,
     /// The consumer's position, advanced on commit.
     pub(super) head: &'c mut usize,
     pub(super) len: usize,
@@ -128,19 +137,22 @@ pub struct ReadChunk<'c, T, const N: usize, W: WaitStrategy = DefaultWait> {
 // SAFETY: `&ReadChunk` hands out `&T` (`as_slices`), so sharing it needs `T: Sync`; this
 // explicit impl replaces the auto impl, which would only require `T: Send`.
 #[cfg(not(loom))]
-unsafe impl<T: Send + Sync, const N: usize, W: WaitStrategy> Sync for ReadChunk<'_, T, N, W> {}
+unsafe impl<T: Send + Sync, S: SlotStorage<T> + ?Sized, W: WaitStrategy> Sync
+    for ReadChunkIn<'_, T, S, W>
+{
+}
 
 /// Frees the slots up to `new_head` when dropped, even while unwinding from a panicking
 /// `T::drop` (the items were dropped or moved out, so they must never be read again).
 #[cfg(not(loom))]
-pub(super) struct ReleaseOnDrop<'c, T, const N: usize, W: WaitStrategy> {
-    pub(super) ring: &'c SpscRing<T, N, W>,
+pub(super) struct ReleaseOnDrop<'c, T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> {
+    pub(super) ring: &'c SpscRingIn<T, S, W>,
     pub(super) head: &'c mut usize,
     pub(super) new_head: usize,
 }
 
 #[cfg(not(loom))]
-impl<T, const N: usize, W: WaitStrategy> Drop for ReleaseOnDrop<'_, T, N, W> {
+impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> Drop for ReleaseOnDrop<'_, T, S, W> {
     #[inline]
     fn drop(&mut self) {
         *self.head = self.new_head;
@@ -149,7 +161,7 @@ impl<T, const N: usize, W: WaitStrategy> Drop for ReleaseOnDrop<'_, T, N, W> {
 }
 
 #[cfg(not(loom))]
-impl<'c, T, const N: usize, W: WaitStrategy> ReadChunk<'c, T, N, W> {
+impl<'c, T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> ReadChunkIn<'c, T, S, W> {
     /// The number of borrowed items.
     #[inline]
     pub fn len(&self) -> usize {
@@ -166,7 +178,7 @@ impl<'c, T, const N: usize, W: WaitStrategy> ReadChunk<'c, T, N, W> {
     /// around the end of the buffer.
     #[inline]
     pub fn as_slices(&self) -> (&[T], &[T]) {
-        let (start, a, b) = SpscRing::<T, N, W>::runs(*self.head, self.len);
+        let (start, a, b) = self.ring.runs(*self.head, self.len);
         let base = self.ring.base().cast::<T>().cast_const();
         // SAFETY: the runs lie in `[0, N)` and hold initialized items that the producer
         // does not touch until they are released (which needs `self` by value).
@@ -181,7 +193,7 @@ impl<'c, T, const N: usize, W: WaitStrategy> ReadChunk<'c, T, N, W> {
     /// The items, mutably, oldest first (see [`as_slices`](Self::as_slices)).
     #[inline]
     pub fn as_mut_slices(&mut self) -> (&mut [T], &mut [T]) {
-        let (start, a, b) = SpscRing::<T, N, W>::runs(*self.head, self.len);
+        let (start, a, b) = self.ring.runs(*self.head, self.len);
         let base = self.ring.base().cast::<T>();
         // SAFETY: as in `as_slices`; the runs are disjoint and the borrows are tied to
         // `&mut self`.
@@ -198,8 +210,8 @@ impl<'c, T, const N: usize, W: WaitStrategy> ReadChunk<'c, T, N, W> {
     #[inline]
     pub fn commit(self, k: usize) {
         let k = k.min(self.len);
-        let (start, a, b) = SpscRing::<T, N, W>::runs(*self.head, k);
-        let new_head = SpscRing::<T, N, W>::advance(*self.head, k);
+        let (start, a, b) = self.ring.runs(*self.head, k);
+        let new_head = self.ring.advance(*self.head, k);
         let base = self.ring.base().cast::<T>();
         let _release = ReleaseOnDrop {
             ring: self.ring,
@@ -226,15 +238,15 @@ impl<'c, T, const N: usize, W: WaitStrategy> ReadChunk<'c, T, N, W> {
 }
 
 #[cfg(not(loom))]
-impl<'c, T, const N: usize, W: WaitStrategy> IntoIterator for ReadChunk<'c, T, N, W> {
+impl<'c, T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> IntoIterator for ReadChunkIn<'c, T, S, W> {
     type Item = T;
-    type IntoIter = ReadChunkIntoIter<'c, T, N, W>;
+    type IntoIter = ReadChunkIntoIterIn<'c, T, S, W>;
 
     /// Moves the items out, oldest first; their slots are freed when the iterator is
     /// dropped (one index store).
     fn into_iter(self) -> Self::IntoIter {
         let start = *self.head;
-        ReadChunkIntoIter {
+        ReadChunkIntoIterIn {
             release: ReleaseOnDrop {
                 ring: self.ring,
                 head: self.head,
@@ -246,7 +258,7 @@ impl<'c, T, const N: usize, W: WaitStrategy> IntoIterator for ReadChunk<'c, T, N
 }
 
 #[cfg(not(loom))]
-impl<T, const N: usize, W: WaitStrategy> fmt::Debug for ReadChunk<'_, T, N, W> {
+impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> fmt::Debug for ReadChunkIn<'_, T, S, W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReadChunk").field("len", &self.len).finish()
     }
@@ -255,14 +267,19 @@ impl<T, const N: usize, W: WaitStrategy> fmt::Debug for ReadChunk<'_, T, N, W> {
 /// Moves the items of a [`ReadChunk`] out of the ring; frees the slots of the items
 /// taken when dropped. Items not taken stay in the ring.
 #[cfg(not(loom))]
-pub struct ReadChunkIntoIter<'c, T, const N: usize, W: WaitStrategy = DefaultWait> {
+pub type ReadChunkIntoIter<'c, T, const N: usize, W = DefaultWait> =
+    ReadChunkIntoIterIn<'c, T, [Slot<T>; N], W>;
+
+/// [`ReadChunkIntoIter`] over any [`SlotStorage`] `S` (the type behind it; see [`ReadChunkIntoIter`]).
+#[cfg(not(loom))]
+pub struct ReadChunkIntoIterIn<'c, T, S: SlotStorage<T> + ?Sized, W: WaitStrategy = DefaultWait> {
     /// `new_head`: the position after the last item taken.
-    pub(super) release: ReleaseOnDrop<'c, T, N, W>,
+    pub(super) release: ReleaseOnDrop<'c, T, S, W>,
     pub(super) remaining: usize,
 }
 
 #[cfg(not(loom))]
-impl<T, const N: usize, W: WaitStrategy> Iterator for ReadChunkIntoIter<'_, T, N, W> {
+impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> Iterator for ReadChunkIntoIterIn<'_, T, S, W> {
     type Item = T;
 
     #[inline]
@@ -271,7 +288,7 @@ impl<T, const N: usize, W: WaitStrategy> Iterator for ReadChunkIntoIter<'_, T, N
             return None;
         }
         let pos = self.release.new_head;
-        let slot = SpscRing::<T, N, W>::slot(pos);
+        let slot = self.release.ring.slot(pos);
         // SAFETY: the slot holds an item of the chunk not yet taken; it is moved out once
         // and `new_head` moves past it at once, so it is never read or dropped again.
         let v = unsafe {
@@ -280,7 +297,7 @@ impl<T, const N: usize, W: WaitStrategy> Iterator for ReadChunkIntoIter<'_, T, N
                 .cell(slot)
                 .with(|p| (*p).assume_init_read())
         };
-        self.release.new_head = SpscRing::<T, N, W>::advance(pos, 1);
+        self.release.new_head = self.release.ring.advance(pos, 1);
         self.remaining -= 1;
         Some(v)
     }
@@ -292,10 +309,15 @@ impl<T, const N: usize, W: WaitStrategy> Iterator for ReadChunkIntoIter<'_, T, N
 }
 
 #[cfg(not(loom))]
-impl<T, const N: usize, W: WaitStrategy> ExactSizeIterator for ReadChunkIntoIter<'_, T, N, W> {}
+impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> ExactSizeIterator
+    for ReadChunkIntoIterIn<'_, T, S, W>
+{
+}
 
 #[cfg(not(loom))]
-impl<T, const N: usize, W: WaitStrategy> fmt::Debug for ReadChunkIntoIter<'_, T, N, W> {
+impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> fmt::Debug
+    for ReadChunkIntoIterIn<'_, T, S, W>
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReadChunkIntoIter")
             .field("remaining", &self.remaining)

@@ -6,19 +6,25 @@ use crate::atomic::Ordering;
 use crate::wait::{DefaultWait, WaitStrategy};
 
 #[cfg(not(loom))]
-use super::chunks::ReadChunk;
+use super::chunks::ReadChunkIn;
+use super::storage::{Slot, SlotStorage};
 #[cfg(not(loom))]
 use super::ChunkError;
-use super::{PopError, SpscRing};
+use super::{PopError, SpscRingIn};
 
-/// The reading handle of an [`SpscRing`] (unique: obtained from
-/// [`SpscRing::split`] or [`SpscRing::take`]).
+/// The reading handle of an [`SpscRing`](super::SpscRing) (unique: obtained from
+/// [`SpscRing::split`](SpscRingIn::split) or [`SpscRing::take`](SpscRingIn::take)).
 ///
 /// It is `Send` when `T: Send` (and `Sync` only when also `T: Sync`, because
 /// [`peek`](Self::peek) hands out `&T`). Dropping it marks the ring abandoned and wakes
 /// a blocked producer; items left in the ring are dropped with the ring.
-pub struct Consumer<'a, T, const N: usize, W: WaitStrategy = DefaultWait> {
-    pub(super) ring: &'a SpscRing<T, N, W>,
+pub type Consumer<'a, T, const N: usize, W = DefaultWait> = ConsumerIn<'a, T, [Slot<T>; N], W>;
+
+/// The reading handle of an [`SpscRingIn`] over any [`SlotStorage`] `S`: the type
+/// behind [`Consumer`] (inline ring) and [`ShmConsumer`](super::ShmConsumer)
+/// (run-time capacity). See [`Consumer`] for the methods' documentation.
+pub struct ConsumerIn<'a, T, S: SlotStorage<T> + ?Sized, W: WaitStrategy = DefaultWait> {
+    pub(super) ring: &'a SpscRingIn<T, S, W>,
     /// Our position (the shared `head` always equals it between operations).
     pub(super) head: usize,
     /// The producer's position as last seen: never ahead of the real one.
@@ -28,19 +34,22 @@ pub struct Consumer<'a, T, const N: usize, W: WaitStrategy = DefaultWait> {
 // SAFETY: `&Consumer` gives access to `&T` (`peek`), so sharing it across threads needs
 // `T: Sync`; everything else reachable through `&Consumer` is atomics. This explicit
 // impl replaces the auto impl, which would only require `T: Send`.
-unsafe impl<T: Send + Sync, const N: usize, W: WaitStrategy> Sync for Consumer<'_, T, N, W> {}
+unsafe impl<T: Send + Sync, S: SlotStorage<T> + ?Sized, W: WaitStrategy> Sync
+    for ConsumerIn<'_, T, S, W>
+{
+}
 
-impl<'a, T, const N: usize, W: WaitStrategy> Consumer<'a, T, N, W> {
+impl<'a, T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> ConsumerIn<'a, T, S, W> {
     /// Items available per the cached tail; reloads the shared tail only when fewer than
     /// `want` are cached.
     #[inline(always)]
     pub(super) fn available_for(&mut self, want: usize) -> usize {
-        let n = SpscRing::<T, N, W>::distance(self.head, self.cached_tail);
+        let n = self.ring.distance(self.head, self.cached_tail);
         if n >= want {
             return n;
         }
         self.cached_tail = self.ring.tail.load(Ordering::Acquire);
-        SpscRing::<T, N, W>::distance(self.head, self.cached_tail)
+        self.ring.distance(self.head, self.cached_tail)
     }
 
     /// `Some(true)`: an item is available; `Some(false)`: empty and the producer is
@@ -60,7 +69,7 @@ impl<'a, T, const N: usize, W: WaitStrategy> Consumer<'a, T, N, W> {
     /// Releases `n` slots read from our position on.
     #[inline(always)]
     pub(super) fn release(&mut self, n: usize) {
-        self.head = SpscRing::<T, N, W>::advance(self.head, n);
+        self.head = self.ring.advance(self.head, n);
         let release = if cfg!(conkit_mutant = "spsc_head_relaxed") {
             Ordering::Relaxed
         } else {
@@ -75,13 +84,13 @@ impl<'a, T, const N: usize, W: WaitStrategy> Consumer<'a, T, N, W> {
     /// An item must be available (`available_for(1) >= 1` was observed).
     #[inline(always)]
     pub(super) unsafe fn read_one(&mut self) -> T {
-        let slot = SpscRing::<T, N, W>::slot(self.head);
+        let slot = self.ring.slot(self.head);
         // SAFETY: the slot holds an initialized item (caller) that the producer does
         // not touch until we release it below; it is moved out exactly once.
         let v = unsafe { self.ring.cell(slot).with(|p| (*p).assume_init_read()) };
         self.release(1);
-        if SpscRing::<T, N, W>::PREFETCH && self.ring.starts_line(slot) {
-            let more = SpscRing::<T, N, W>::distance(self.head, self.cached_tail);
+        if self.ring.prefetches() && self.ring.starts_line(slot) {
+            let more = self.ring.distance(self.head, self.cached_tail);
             self.ring.fetch_ahead(self.head, more);
         }
         v
@@ -143,7 +152,7 @@ impl<'a, T, const N: usize, W: WaitStrategy> Consumer<'a, T, N, W> {
                 return None;
             }
         }
-        let slot = SpscRing::<T, N, W>::slot(self.head);
+        let slot = self.ring.slot(self.head);
         // SAFETY: the slot holds an initialized item the producer does not touch until
         // we release it, which needs `&mut self`, so not while the `&T` lives.
         Some(unsafe { self.ring.cell(slot).with(|p| (*p).assume_init_ref()) })
@@ -167,19 +176,19 @@ impl<'a, T, const N: usize, W: WaitStrategy> Consumer<'a, T, N, W> {
     }
 
     /// Borrows exactly `n` available items in place (two slices, because the ring
-    /// wraps); [`ReadChunk::commit`] removes a prefix of them, and iterating the chunk
+    /// wraps); [`ReadChunk::commit`](super::ReadChunkIn::commit) removes a prefix of them, and iterating the chunk
     /// by value moves them out. Wait-free; never notifies.
     ///
     /// Fails with [`ChunkError::TooFewSlots`] (giving the item count) when fewer than
     /// `n` items are available. Not available under `cfg(loom)` (raw slices).
     #[cfg(not(loom))]
     #[inline]
-    pub fn read_chunk(&mut self, n: usize) -> Result<ReadChunk<'_, T, N, W>, ChunkError> {
+    pub fn read_chunk(&mut self, n: usize) -> Result<ReadChunkIn<'_, T, S, W>, ChunkError> {
         let available = self.available_for(n);
         if available < n {
             return Err(ChunkError::TooFewSlots(available));
         }
-        Ok(ReadChunk {
+        Ok(ReadChunkIn {
             ring: self.ring,
             head: &mut self.head,
             len: n,
@@ -190,13 +199,7 @@ impl<'a, T, const N: usize, W: WaitStrategy> Consumer<'a, T, N, W> {
     #[inline]
     pub fn len(&self) -> usize {
         let tail = self.ring.tail.load(Ordering::Acquire);
-        SpscRing::<T, N, W>::distance(self.head, tail)
-    }
-
-    /// The capacity, `N`.
-    #[inline]
-    pub const fn capacity(&self) -> usize {
-        N
+        self.ring.distance(self.head, tail)
     }
 
     /// `true` if the ring holds no item.
@@ -208,7 +211,7 @@ impl<'a, T, const N: usize, W: WaitStrategy> Consumer<'a, T, N, W> {
     /// `true` if no slot is free.
     #[inline]
     pub fn is_full(&self) -> bool {
-        self.len() == N
+        self.len() == self.ring.cap()
     }
 
     /// `true` once the producer has been dropped (items may still be in the ring).
@@ -232,18 +235,34 @@ impl<'a, T, const N: usize, W: WaitStrategy> Consumer<'a, T, N, W> {
     }
 }
 
-impl<T, const N: usize, W: WaitStrategy> Drop for Consumer<'_, T, N, W> {
+impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> Drop for ConsumerIn<'_, T, S, W> {
     fn drop(&mut self) {
         self.abandon();
     }
 }
 
-impl<T, const N: usize, W: WaitStrategy> fmt::Debug for Consumer<'_, T, N, W> {
+impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> fmt::Debug for ConsumerIn<'_, T, S, W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Consumer")
-            .field("capacity", &N)
+            .field("capacity", &self.ring.cap())
             .field("len", &self.len())
             .field("abandoned", &self.is_abandoned())
             .finish()
+    }
+}
+
+impl<T, const N: usize, W: WaitStrategy> ConsumerIn<'_, T, [Slot<T>; N], W> {
+    /// The capacity, `N`.
+    #[inline]
+    pub const fn capacity(&self) -> usize {
+        N
+    }
+}
+
+impl<T, W: WaitStrategy> ConsumerIn<'_, T, [Slot<T>], W> {
+    /// The capacity, chosen when the ring was created.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.ring.cap()
     }
 }

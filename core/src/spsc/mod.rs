@@ -34,6 +34,12 @@
 //!   items ahead prefetches (for reading) the line that far on when it starts a new
 //!   line. Both are hints: they change no memory contents and no ordering, and
 //!   `PREFETCHW` is used only once CPUID reports it.
+//! * One algorithm for every storage (`heapless` 0.9's owned and view storages): the
+//!   ring, its handles and chunks are generic over a [`SlotStorage`], `[Slot<T>; N]`
+//!   for [`SpscRing<T, N, W>`] (the capacity a constant the compiler folds into the
+//!   position arithmetic) or `[Slot<T>]` for [`ShmSpscRing<T, W>`] (a capacity chosen at
+//!   run time, the slots following the ring in a shared mapping; the capacity is the
+//!   slice length, carried by the ring reference).
 //! * All `N` slots are usable, for any `N`: positions run over `[0, 2N)` (so "full",
 //!   `tail - head == N`, differs from "empty", `tail == head`), as in `rtrb`; when `N` is
 //!   a power of two they are free-running wrapping counters masked with `N - 1`. Neither
@@ -131,6 +137,7 @@ mod producer;
 mod ring;
 #[cfg(all(not(loom), any(feature = "portable-atomic", target_has_atomic = "ptr")))]
 mod shared;
+mod storage;
 
 #[cfg(feature = "async")]
 mod asynch;
@@ -138,11 +145,16 @@ mod asynch;
 mod tests;
 
 #[cfg(not(loom))]
-pub use chunks::{ReadChunk, ReadChunkIntoIter, WriteChunk};
-pub use consumer::Consumer;
+pub use chunks::{
+    ReadChunk, ReadChunkIn, ReadChunkIntoIter, ReadChunkIntoIterIn, WriteChunk, WriteChunkIn,
+};
+pub use consumer::{Consumer, ConsumerIn};
 pub use error::{ChunkError, PopError, PushError};
-pub use producer::Producer;
-pub use ring::SpscRing;
+pub use producer::{Producer, ProducerIn};
+pub use ring::{SpscRing, SpscRingIn};
+#[cfg(all(not(loom), any(feature = "portable-atomic", target_has_atomic = "ptr")))]
+pub use shared::{ShmConsumer, ShmProducer, ShmSpscRing};
+pub use storage::{Slot, SlotStorage};
 
 #[cfg(feature = "async")]
-pub use self::asynch::{AsyncConsumer, AsyncProducer};
+pub use self::asynch::{AsyncConsumer, AsyncConsumerIn, AsyncProducer, AsyncProducerIn};

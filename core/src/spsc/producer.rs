@@ -6,41 +6,47 @@ use crate::atomic::Ordering;
 use crate::wait::{DefaultWait, WaitStrategy};
 
 #[cfg(not(loom))]
-use super::chunks::WriteChunk;
+use super::chunks::WriteChunkIn;
+use super::storage::{Slot, SlotStorage};
 #[cfg(not(loom))]
 use super::ChunkError;
-use super::{PushError, SpscRing};
+use super::{PushError, SpscRingIn};
 
-/// The writing handle of an [`SpscRing`] (unique: obtained from
-/// [`SpscRing::split`] or [`SpscRing::take`]).
+/// The writing handle of an [`SpscRing`](super::SpscRing) (unique: obtained from
+/// [`SpscRing::split`](SpscRingIn::split) or [`SpscRing::take`](SpscRingIn::take)).
 ///
 /// It is `Send` when `T: Send`. Dropping it marks the ring abandoned and wakes a
 /// blocked consumer.
-pub struct Producer<'a, T, const N: usize, W: WaitStrategy = DefaultWait> {
-    pub(super) ring: &'a SpscRing<T, N, W>,
+pub type Producer<'a, T, const N: usize, W = DefaultWait> = ProducerIn<'a, T, [Slot<T>; N], W>;
+
+/// The writing handle of an [`SpscRingIn`] over any [`SlotStorage`] `S`: the type
+/// behind [`Producer`] (inline ring) and [`ShmProducer`](super::ShmProducer)
+/// (run-time capacity). See [`Producer`] for the methods' documentation.
+pub struct ProducerIn<'a, T, S: SlotStorage<T> + ?Sized, W: WaitStrategy = DefaultWait> {
+    pub(super) ring: &'a SpscRingIn<T, S, W>,
     /// Our position (the shared `tail` always equals it between operations).
     pub(super) tail: usize,
     /// The consumer's position as last seen: never ahead of the real one.
     pub(super) cached_head: usize,
 }
 
-impl<'a, T, const N: usize, W: WaitStrategy> Producer<'a, T, N, W> {
+impl<'a, T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> ProducerIn<'a, T, S, W> {
     /// Free slots per the cached head; reloads the shared head only when fewer than
     /// `want` are free.
     #[inline(always)]
     pub(super) fn free_for(&mut self, want: usize) -> usize {
-        let free = N - SpscRing::<T, N, W>::distance(self.cached_head, self.tail);
+        let free = self.ring.cap() - self.ring.distance(self.cached_head, self.tail);
         if free >= want {
             return free;
         }
         self.cached_head = self.ring.head.load(Ordering::Acquire);
-        N - SpscRing::<T, N, W>::distance(self.cached_head, self.tail)
+        self.ring.cap() - self.ring.distance(self.cached_head, self.tail)
     }
 
     /// Publishes `n` slots written from our position on.
     #[inline(always)]
     pub(super) fn publish(&mut self, n: usize) {
-        self.tail = SpscRing::<T, N, W>::advance(self.tail, n);
+        self.tail = self.ring.advance(self.tail, n);
         // (`conkit_mutant`: a broken variant the loom models must catch, see lib.rs.)
         let publish = if cfg!(conkit_mutant = "spsc_tail_relaxed") {
             Ordering::Relaxed
@@ -56,13 +62,13 @@ impl<'a, T, const N: usize, W: WaitStrategy> Producer<'a, T, N, W> {
     /// A slot must be free (`free_for(1) >= 1` was observed).
     #[inline(always)]
     pub(super) unsafe fn write_one(&mut self, v: T) {
-        let slot = SpscRing::<T, N, W>::slot(self.tail);
+        let slot = self.ring.slot(self.tail);
         // SAFETY: the slot is free (caller), so the consumer does not touch it until we
         // publish it below.
         unsafe { self.ring.cell(slot).with_mut(|p| (*p).write(v)) };
         self.publish(1);
-        if SpscRing::<T, N, W>::PREFETCH && self.ring.starts_line(slot) {
-            let free = N - SpscRing::<T, N, W>::distance(self.cached_head, self.tail);
+        if self.ring.prefetches() && self.ring.starts_line(slot) {
+            let free = self.ring.cap() - self.ring.distance(self.cached_head, self.tail);
             self.ring.claim_ahead(self.tail, free);
         }
     }
@@ -153,25 +159,25 @@ impl<'a, T, const N: usize, W: WaitStrategy> Producer<'a, T, N, W> {
         // SAFETY: `n` slots from our position are free and only we can fill them.
         unsafe { self.ring.copy_in(self.tail, &src[..n]) };
         self.publish(n);
-        let free = N - SpscRing::<T, N, W>::distance(self.cached_head, self.tail);
+        let free = self.ring.cap() - self.ring.distance(self.cached_head, self.tail);
         self.ring.claim_lines(self.tail, n, free);
         n
     }
 
     /// Reserves exactly `n` free slots for zero-copy writing: fill them through
-    /// [`WriteChunk::as_mut_slices`] and publish a prefix with [`WriteChunk::commit`]
-    /// (or use the safe [`WriteChunk::fill_from_iter`]). Wait-free; never notifies.
+    /// [`WriteChunk::as_mut_slices`](super::WriteChunkIn::as_mut_slices) and publish a prefix with [`WriteChunk::commit`](super::WriteChunkIn::commit)
+    /// (or use the safe [`WriteChunk::fill_from_iter`](super::WriteChunkIn::fill_from_iter)). Wait-free; never notifies.
     ///
     /// Fails with [`ChunkError::TooFewSlots`] (giving the free count) when fewer than
     /// `n` slots are free. Not available under `cfg(loom)` (raw slices).
     #[cfg(not(loom))]
     #[inline]
-    pub fn write_chunk(&mut self, n: usize) -> Result<WriteChunk<'_, T, N, W>, ChunkError> {
+    pub fn write_chunk(&mut self, n: usize) -> Result<WriteChunkIn<'_, T, S, W>, ChunkError> {
         let free = self.free_for(n);
         if free < n {
             return Err(ChunkError::TooFewSlots(free));
         }
-        Ok(WriteChunk {
+        Ok(WriteChunkIn {
             ring: self.ring,
             tail: &mut self.tail,
             len: n,
@@ -182,19 +188,13 @@ impl<'a, T, const N: usize, W: WaitStrategy> Producer<'a, T, N, W> {
     #[inline]
     pub fn len(&self) -> usize {
         let head = self.ring.head.load(Ordering::Acquire);
-        SpscRing::<T, N, W>::distance(head, self.tail)
+        self.ring.distance(head, self.tail)
     }
 
     /// Free slots (the consumer can only make it larger).
     #[inline]
     pub fn free_len(&self) -> usize {
-        N - self.len()
-    }
-
-    /// The capacity, `N`.
-    #[inline]
-    pub const fn capacity(&self) -> usize {
-        N
+        self.ring.cap() - self.len()
     }
 
     /// `true` if the ring holds no item.
@@ -206,7 +206,7 @@ impl<'a, T, const N: usize, W: WaitStrategy> Producer<'a, T, N, W> {
     /// `true` if no slot is free.
     #[inline]
     pub fn is_full(&self) -> bool {
-        self.len() == N
+        self.len() == self.ring.cap()
     }
 
     /// `true` once the consumer has been dropped.
@@ -230,18 +230,34 @@ impl<'a, T, const N: usize, W: WaitStrategy> Producer<'a, T, N, W> {
     }
 }
 
-impl<T, const N: usize, W: WaitStrategy> Drop for Producer<'_, T, N, W> {
+impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> Drop for ProducerIn<'_, T, S, W> {
     fn drop(&mut self) {
         self.abandon();
     }
 }
 
-impl<T, const N: usize, W: WaitStrategy> fmt::Debug for Producer<'_, T, N, W> {
+impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> fmt::Debug for ProducerIn<'_, T, S, W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Producer")
-            .field("capacity", &N)
+            .field("capacity", &self.ring.cap())
             .field("len", &self.len())
             .field("abandoned", &self.is_abandoned())
             .finish()
+    }
+}
+
+impl<T, const N: usize, W: WaitStrategy> ProducerIn<'_, T, [Slot<T>; N], W> {
+    /// The capacity, `N`.
+    #[inline]
+    pub const fn capacity(&self) -> usize {
+        N
+    }
+}
+
+impl<T, W: WaitStrategy> ProducerIn<'_, T, [Slot<T>], W> {
+    /// The capacity, chosen when the ring was created.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.ring.cap()
     }
 }

@@ -1,6 +1,8 @@
-//! The ring: [`SpscRing`], its layout, position arithmetic and copies.
+//! The ring: [`SpscRingIn`] (and its inline form [`SpscRing`]), its layout, position
+//! arithmetic and copies, once for every [`SlotStorage`].
 
 use core::fmt;
+use core::marker::PhantomData;
 use core::mem::MaybeUninit;
 #[cfg(not(loom))]
 use core::ptr;
@@ -9,9 +11,10 @@ use crate::atomic::{maybe_const_fn, AtomicBool, AtomicUsize, Ordering, UnsafeCel
 use crate::wait::{DefaultWait, WaitStrategy, Waiters};
 use crate::CachePadded;
 
-use super::consumer::Consumer;
+use super::consumer::ConsumerIn;
 use super::prefetch;
-use super::producer::Producer;
+use super::producer::ProducerIn;
+use super::storage::{empty_slots, Slot, SlotStorage};
 
 /// How far ahead of its position, in bytes of slots, the producer claims cache lines
 /// for writing (see "Prefetch ahead" in the module docs): 8 lines of 64
@@ -20,8 +23,8 @@ use super::producer::Producer;
 /// is nearly full (a line is claimed only when the cached `head` proves it free).
 const PREFETCH_AHEAD: usize = 512;
 
-/// A wait-free single-producer / single-consumer ring of exactly `N` items (see the
-/// [module docs](crate::spsc)).
+/// A wait-free single-producer / single-consumer ring of exactly `N` items stored inline
+/// (see the [module docs](crate::spsc)): [`SpscRingIn`] over `[Slot<T>; N]`.
 ///
 /// `W` is the waiting strategy of the blocking forms ([`DefaultWait`] by default:
 /// spinning without the `std` feature, a futex with it); it is a type parameter only
@@ -45,8 +48,28 @@ const PREFETCH_AHEAD: usize = 512;
 /// drop(tx);
 /// assert_eq!(rx.try_pop(), Err(PopError::Disconnected));
 /// ```
+pub type SpscRing<T, const N: usize, W = DefaultWait> = SpscRingIn<T, [Slot<T>; N], W>;
+
+/// The SPSC ring over a slot storage `S` (see [`SlotStorage`]): the one algorithm
+/// behind [`SpscRing<T, N, W>`](SpscRing) (`S = [Slot<T>; N]`, the capacity a constant
+/// in the type) and [`ShmSpscRing<T, W>`](super::ShmSpscRing) (`S = [Slot<T>]`, the
+/// capacity chosen at run time, the slots following the ring in a shared mapping).
+///
+/// A reference to an inline ring coerces to one to the run-time-capacity form (as
+/// `heapless`' views do), e.g. to write one function for rings of any capacity:
+///
+/// ```
+/// use conkit_core::spsc::{ShmSpscRing, SpscRing};
+/// use conkit_core::wait::Spin;
+///
+/// fn capacity_of(ring: &ShmSpscRing<u8, Spin>) -> usize {
+///     ring.capacity()
+/// }
+/// let ring: SpscRing<u8, 5, Spin> = SpscRing::new();
+/// assert_eq!(capacity_of(&ring), 5);
+/// ```
 #[repr(C)]
-pub struct SpscRing<T, const N: usize, W: WaitStrategy = DefaultWait> {
+pub struct SpscRingIn<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy = DefaultWait> {
     /// Position of the next item to read; written by the consumer only.
     pub(super) head: CachePadded<AtomicUsize>,
     /// Position of the next slot to write; written by the producer only.
@@ -58,8 +81,11 @@ pub struct SpscRing<T, const N: usize, W: WaitStrategy = DefaultWait> {
     /// Rarely written flags, on their own line so that slow-path reads of them do not
     /// share a line with the first slots.
     pub(super) flags: CachePadded<Flags>,
-    /// The slots; slot `i` holds an item iff `i` is in `[head, tail)` (mod `N`).
-    pub(super) buffer: [UnsafeCell<MaybeUninit<T>>; N],
+    /// The item type (the storage names it only through its trait bound). Zero-sized.
+    pub(super) items: PhantomData<T>,
+    /// The slots; slot `i` holds an item iff `i` is in `[head, tail)` (mod the
+    /// capacity). Last, so that it may be unsized.
+    pub(super) buffer: S,
 }
 
 /// The state flags of a ring.
@@ -83,11 +109,21 @@ pub(super) struct Flags {
 // ownership transfer of a slot is ordered by the Release/Acquire pair on `head`/`tail`.
 // Shared `&T` never reach two threads through the ring itself (see `Consumer`'s `Sync`).
 // `W` is never instantiated (only `PhantomData` inside `Waiters`), so it needs no bound.
-unsafe impl<T: Send, const N: usize, W: WaitStrategy> Sync for SpscRing<T, N, W> {}
+// The storages are sealed: slices of `Slot<T>`, which hold `T`s only.
+unsafe impl<T: Send, S: SlotStorage<T> + ?Sized, W: WaitStrategy> Sync for SpscRingIn<T, S, W> {}
 
-impl<T, const N: usize, W: WaitStrategy> SpscRing<T, N, W> {
+impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> SpscRingIn<T, S, W> {
+    /// The capacity (`N` for the inline storage: a constant after inlining).
+    #[inline(always)]
+    pub(super) fn cap(&self) -> usize {
+        self.buffer.capacity()
+    }
+
     /// Free-running masked counters instead of positions in `[0, 2N)`.
-    const POW2: bool = N.is_power_of_two();
+    #[inline(always)]
+    fn pow2(&self) -> bool {
+        self.cap().is_power_of_two()
+    }
 
     /// [`PREFETCH_AHEAD`] in slots (0 for a zero-sized `T`).
     pub(super) const AHEAD: usize = match core::mem::size_of::<T>() {
@@ -111,8 +147,10 @@ impl<T, const N: usize, W: WaitStrategy> SpscRing<T, N, W> {
 
     /// Whether the producer prefetches: the target can, `T` is sized, and the ring is
     /// large enough for a line that far ahead to be free.
-    pub(super) const PREFETCH: bool =
-        prefetch::ENABLED && core::mem::size_of::<T>() != 0 && Self::AHEAD_FREE < N;
+    #[inline(always)]
+    pub(super) fn prefetches(&self) -> bool {
+        prefetch::ENABLED && core::mem::size_of::<T>() != 0 && Self::AHEAD_FREE < self.cap()
+    }
 
     /// After `push_slice`: claims for writing the cache lines of the next `n` slots from
     /// position `pos`, of which `free` are known to be free, keeping a margin of one
@@ -120,14 +158,14 @@ impl<T, const N: usize, W: WaitStrategy> SpscRing<T, N, W> {
     /// per line the batch itself copied.
     #[inline]
     pub(super) fn claim_lines(&self, pos: usize, n: usize, free: usize) {
-        if !Self::PREFETCH || free <= Self::LINE_SLOTS || !prefetch::supported() {
+        if !self.prefetches() || free <= Self::LINE_SLOTS || !prefetch::supported() {
             return;
         }
         let size = Self::SIZE;
         let bytes = n.min(free - Self::LINE_SLOTS) * size;
         let mut off = 0;
         while off < bytes {
-            let cell = self.cell(Self::slot(Self::advance(pos, off / size)));
+            let cell = self.cell(self.slot(self.advance(pos, off / size)));
             // SAFETY: `supported()` returned `true`.
             unsafe { prefetch::claim((cell as *const UnsafeCell<MaybeUninit<T>>).cast()) };
             off += prefetch::LINE;
@@ -156,7 +194,7 @@ impl<T, const N: usize, W: WaitStrategy> SpscRing<T, N, W> {
     #[inline]
     pub(super) fn claim_ahead(&self, tail: usize, free: usize) {
         if free > Self::AHEAD_FREE && prefetch::supported() {
-            let cell = self.cell(Self::slot(Self::advance(tail, Self::AHEAD)));
+            let cell = self.cell(self.slot(self.advance(tail, Self::AHEAD)));
             // SAFETY: `supported()` returned `true`.
             unsafe { prefetch::claim((cell as *const UnsafeCell<MaybeUninit<T>>).cast()) };
         }
@@ -168,9 +206,33 @@ impl<T, const N: usize, W: WaitStrategy> SpscRing<T, N, W> {
     #[inline]
     pub(super) fn fetch_ahead(&self, head: usize, more: usize) {
         if more > Self::AHEAD_FREE {
-            let cell = self.cell(Self::slot(Self::advance(head, Self::AHEAD)));
+            let cell = self.cell(self.slot(self.advance(head, Self::AHEAD)));
             prefetch::fetch((cell as *const UnsafeCell<MaybeUninit<T>>).cast());
         }
+    }
+}
+
+impl<T, W: WaitStrategy> SpscRingIn<T, [Slot<T>], W> {
+    /// The capacity, chosen when the ring was created.
+    ///
+    /// ```
+    /// use conkit_core::spsc::{ShmSpscRing, SpscRing};
+    ///
+    /// let ring = SpscRing::<u8, 3>::new();
+    /// let view: &ShmSpscRing<u8> = &ring;
+    /// assert_eq!(view.capacity(), 3);
+    /// ```
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.buffer.len()
+    }
+}
+
+impl<T, const N: usize, W: WaitStrategy> SpscRingIn<T, [Slot<T>; N], W> {
+    /// The capacity, `N`.
+    #[inline]
+    pub const fn capacity(&self) -> usize {
+        N
     }
 
     maybe_const_fn! {
@@ -190,32 +252,19 @@ impl<T, const N: usize, W: WaitStrategy> SpscRing<T, N, W> {
                     producer_claimed: AtomicBool::new(false),
                     consumer_claimed: AtomicBool::new(false),
                 }),
-                buffer: Self::empty_buffer(),
+                items: PhantomData,
+                buffer: empty_slots(),
             }
         }
     }
+}
 
-    #[cfg(not(loom))]
-    pub(super) const fn empty_buffer() -> [UnsafeCell<MaybeUninit<T>>; N] {
-        [const { UnsafeCell::new(MaybeUninit::uninit()) }; N]
-    }
-
-    #[cfg(loom)]
-    pub(super) fn empty_buffer() -> [UnsafeCell<MaybeUninit<T>>; N] {
-        core::array::from_fn(|_| UnsafeCell::new(MaybeUninit::uninit()))
-    }
-
-    /// The capacity, `N`.
-    #[inline]
-    pub const fn capacity(&self) -> usize {
-        N
-    }
-
+impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> SpscRingIn<T, S, W> {
     /// Splits the ring into its producer and consumer handles.
     ///
     /// Can be called again once both handles are dropped (the `&mut` borrow guarantees
     /// it); items left in the ring stay there, and the "abandoned" state is reset.
-    pub fn split(&mut self) -> (Producer<'_, T, N, W>, Consumer<'_, T, N, W>) {
+    pub fn split(&mut self) -> (ProducerIn<'_, T, S, W>, ConsumerIn<'_, T, S, W>) {
         // SAFETY: `&mut self` proves that no other handle of this ring exists: handles
         // from an earlier `split` borrowed the ring mutably and are gone, and `take`
         // needs a `&'static` shared borrow, which cannot coexist with `&mut self`.
@@ -228,7 +277,10 @@ impl<T, const N: usize, W: WaitStrategy> SpscRing<T, N, W> {
     /// The once-flag uses only an atomic load and store inside a
     /// `critical_section::with`, so it works on cores without compare-and-swap; the
     /// application provides the `critical-section` implementation.
-    pub fn take(&'static self) -> Option<(Producer<'static, T, N, W>, Consumer<'static, T, N, W>)> {
+    #[allow(clippy::type_complexity)]
+    pub fn take(
+        &'static self,
+    ) -> Option<(ProducerIn<'static, T, S, W>, ConsumerIn<'static, T, S, W>)> {
         let first = critical_section::with(|_| {
             // The critical section makes this load-then-store atomic with respect to
             // every other `take` of this ring.
@@ -253,18 +305,20 @@ impl<T, const N: usize, W: WaitStrategy> SpscRing<T, N, W> {
     /// # Safety
     /// No other `Producer` or `Consumer` of this ring may exist, now or while the
     /// returned handles live (other than the returned ones).
-    pub(super) unsafe fn split_unchecked(&self) -> (Producer<'_, T, N, W>, Consumer<'_, T, N, W>) {
+    pub(super) unsafe fn split_unchecked(
+        &self,
+    ) -> (ProducerIn<'_, T, S, W>, ConsumerIn<'_, T, S, W>) {
         self.flags.consumer_gone.store(false, Ordering::Relaxed);
         self.flags.producer_gone.store(false, Ordering::Relaxed);
         let head = self.head.load(Ordering::Acquire);
         let tail = self.tail.load(Ordering::Acquire);
         (
-            Producer {
+            ProducerIn {
                 ring: self,
                 tail,
                 cached_head: head,
             },
-            Consumer {
+            ConsumerIn {
                 ring: self,
                 head,
                 cached_tail: tail,
@@ -274,13 +328,14 @@ impl<T, const N: usize, W: WaitStrategy> SpscRing<T, N, W> {
 
     // ---- position arithmetic (no division on any path) ----
 
-    /// The slot index of position `pos` (always `< N`).
+    /// The slot index of position `pos` (always `< N`, the capacity).
     #[inline(always)]
-    pub(super) fn slot(pos: usize) -> usize {
-        if Self::POW2 {
-            pos & (N - 1)
-        } else if pos >= N {
-            pos - N
+    pub(super) fn slot(&self, pos: usize) -> usize {
+        let n = self.cap();
+        if self.pow2() {
+            pos & (n - 1)
+        } else if pos >= n {
+            pos - n
         } else {
             pos
         }
@@ -288,14 +343,15 @@ impl<T, const N: usize, W: WaitStrategy> SpscRing<T, N, W> {
 
     /// `pos` moved forward by `n <= N` positions.
     #[inline(always)]
-    pub(super) fn advance(pos: usize, n: usize) -> usize {
-        if Self::POW2 {
+    pub(super) fn advance(&self, pos: usize, n: usize) -> usize {
+        let cap = self.cap();
+        if self.pow2() {
             pos.wrapping_add(n)
         } else {
             // pos < 2N and n <= N, so no overflow (N <= usize::MAX / 4).
             let p = pos + n;
-            if p >= 2 * N {
-                p - 2 * N
+            if p >= 2 * cap {
+                p - 2 * cap
             } else {
                 p
             }
@@ -305,13 +361,13 @@ impl<T, const N: usize, W: WaitStrategy> SpscRing<T, N, W> {
     /// How many positions `to` is ahead of `from` (both valid positions, `to` not
     /// behind `from`): in `[0, N]`.
     #[inline(always)]
-    pub(super) fn distance(from: usize, to: usize) -> usize {
-        if Self::POW2 {
+    pub(super) fn distance(&self, from: usize, to: usize) -> usize {
+        if self.pow2() {
             to.wrapping_sub(from)
         } else if to >= from {
             to - from
         } else {
-            to + 2 * N - from
+            to + 2 * self.cap() - from
         }
     }
 
@@ -319,30 +375,36 @@ impl<T, const N: usize, W: WaitStrategy> SpscRing<T, N, W> {
     /// run, length of the second run starting at slot 0).
     #[cfg(not(loom))]
     #[inline(always)]
-    pub(super) fn runs(pos: usize, n: usize) -> (usize, usize, usize) {
-        let start = Self::slot(pos);
-        let first = if n < N - start { n } else { N - start };
+    pub(super) fn runs(&self, pos: usize, n: usize) -> (usize, usize, usize) {
+        let start = self.slot(pos);
+        let cap = self.cap();
+        let first = if n < cap - start { n } else { cap - start };
         (start, first, n - first)
     }
 
     /// The cell of slot `slot`.
     #[inline(always)]
     pub(super) fn cell(&self, slot: usize) -> &UnsafeCell<MaybeUninit<T>> {
-        debug_assert!(slot < N);
-        // SAFETY: every caller passes `Self::slot(..)` or a run inside `[0, N)`.
-        unsafe { self.buffer.get_unchecked(slot) }
+        let slots = self.buffer.slots();
+        debug_assert!(slot < slots.len());
+        // SAFETY: every caller passes `self.slot(..)` or a run inside `[0, N)`.
+        unsafe { &slots.get_unchecked(slot).0 }
     }
 
     /// A pointer to slot 0, valid for all `N` slots (for slice copies and chunks).
     ///
-    /// Our `UnsafeCell` is `repr(transparent)` over `core::cell::UnsafeCell`, itself
-    /// `repr(transparent)`, so the array is `N` contiguous `MaybeUninit<T>`; the pointer
+    /// [`Slot`] and our `UnsafeCell` are `repr(transparent)` over `core::cell::UnsafeCell`,
+    /// itself `repr(transparent)`, so the slots are `N` contiguous `MaybeUninit<T>`; the pointer
     /// comes from a shared borrow of memory that lies entirely inside `UnsafeCell`s, so
     /// writing through it is allowed.
     #[cfg(not(loom))]
     #[inline(always)]
     pub(super) fn base(&self) -> *mut MaybeUninit<T> {
-        self.buffer.as_ptr().cast::<MaybeUninit<T>>().cast_mut()
+        self.buffer
+            .slots()
+            .as_ptr()
+            .cast::<MaybeUninit<T>>()
+            .cast_mut()
     }
 
     /// Copies `src` into the slots of positions `pos..pos + src.len()`.
@@ -356,7 +418,7 @@ impl<T, const N: usize, W: WaitStrategy> SpscRing<T, N, W> {
     {
         #[cfg(not(loom))]
         {
-            let (start, a, b) = Self::runs(pos, src.len());
+            let (start, a, b) = self.runs(pos, src.len());
             let base = self.base().cast::<T>();
             // SAFETY: both runs lie in `[0, N)` and are owned by the caller; `src` is a
             // separate borrow, so the regions do not overlap.
@@ -367,7 +429,7 @@ impl<T, const N: usize, W: WaitStrategy> SpscRing<T, N, W> {
         }
         #[cfg(loom)]
         for (k, v) in src.iter().enumerate() {
-            let slot = Self::slot(Self::advance(pos, k));
+            let slot = self.slot(self.advance(pos, k));
             // SAFETY: the slot is free and owned by the caller.
             unsafe { self.cell(slot).with_mut(|p| (*p).write(*v)) };
         }
@@ -385,7 +447,7 @@ impl<T, const N: usize, W: WaitStrategy> SpscRing<T, N, W> {
     {
         #[cfg(not(loom))]
         {
-            let (start, a, b) = Self::runs(pos, dst.len());
+            let (start, a, b) = self.runs(pos, dst.len());
             let base = self.base().cast::<T>();
             // SAFETY: both runs lie in `[0, N)`, hold initialized items owned by the
             // caller, and do not overlap the separate borrow `dst`.
@@ -396,30 +458,30 @@ impl<T, const N: usize, W: WaitStrategy> SpscRing<T, N, W> {
         }
         #[cfg(loom)]
         for (k, v) in dst.iter_mut().enumerate() {
-            let slot = Self::slot(Self::advance(pos, k));
+            let slot = self.slot(self.advance(pos, k));
             // SAFETY: the slot holds an initialized item owned by the caller.
             *v = unsafe { self.cell(slot).with(|p| (*p).assume_init_read()) };
         }
     }
 }
 
-impl<T, const N: usize, W: WaitStrategy> Default for SpscRing<T, N, W> {
+impl<T, const N: usize, W: WaitStrategy> Default for SpscRingIn<T, [Slot<T>; N], W> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<T, const N: usize, W: WaitStrategy> fmt::Debug for SpscRing<T, N, W> {
+impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> fmt::Debug for SpscRingIn<T, S, W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SpscRing")
-            .field("capacity", &N)
+            .field("capacity", &self.cap())
             .field("head", &self.head.load(Ordering::Relaxed))
             .field("tail", &self.tail.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }
 
-impl<T, const N: usize, W: WaitStrategy> Drop for SpscRing<T, N, W> {
+impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> Drop for SpscRingIn<T, S, W> {
     fn drop(&mut self) {
         if !core::mem::needs_drop::<T>() {
             return;
@@ -428,11 +490,11 @@ impl<T, const N: usize, W: WaitStrategy> Drop for SpscRing<T, N, W> {
         let mut pos = self.head.load(Ordering::Acquire);
         let tail = self.tail.load(Ordering::Acquire);
         while pos != tail {
-            let slot = Self::slot(pos);
+            let slot = self.slot(pos);
             // SAFETY: positions in `[head, tail)` hold initialized items, each dropped
             // exactly once here (nobody else can reach them any more).
             unsafe { self.cell(slot).with_mut(|p| (*p).assume_init_drop()) };
-            pos = Self::advance(pos, 1);
+            pos = self.advance(pos, 1);
         }
     }
 }

@@ -1,22 +1,35 @@
 //! The ring in memory shared between processes: in-place initialisation
-//! ([`InPlace`]) and one handle per side claimed by whichever process asks first
-//! ([`SpscRing::claim_producer`], [`SpscRing::claim_consumer`]).
+//! ([`InPlace`]), a capacity chosen at run time with the slots following the ring in
+//! the same mapping ([`ShmSpscRing`]: [`required_len`](SpscRingIn::required_len),
+//! [`create_in`](SpscRingIn::create_in), [`attach_in`](SpscRingIn::attach_in)), and one
+//! handle per side claimed by whichever process asks first
+//! ([`SpscRingIn::claim_producer`], [`SpscRingIn::claim_consumer`]).
 //!
 //! `split` needs `&mut` and `take` a `&'static` ring, and both hand out the two handles
 //! together, to one thread: between processes the producer lives in one process and the
 //! consumer in another, each claiming its side of the same mapping once. A claim is a
 //! `swap` on a flag in the ring, so it holds between processes (unlike `take`, whose
 //! critical section is process-local with `std`).
+//!
+//! Provenance of the run-time capacity: `heapless` 0.9's `spsc` view storage (one
+//! algorithm over an unsized slot slice at the end of the struct, the capacity being the
+//! slice length), built in place behind a checked
+//! [`SegmentHeader`](crate::shm::SegmentHeader) as [`ShmMpmcRing`](crate::mpmc::ShmMpmcRing) is.
 
-use core::ptr::addr_of_mut;
+use core::alloc::Layout;
+use core::mem::{align_of, size_of};
+use core::num::NonZeroUsize;
+use core::ptr::{self, addr_of_mut, NonNull};
 
 use crate::atomic::{AtomicBool, AtomicUsize, Ordering};
-use crate::shm::{InPlace, SharedWait};
-use crate::wait::{WaitStrategy, Waiters};
+use crate::shm::segment::{attach_raw, create_raw, fingerprint, value_offset, Shape};
+use crate::shm::{InPlace, Segment, SegmentError, SharedWait, ShmSafe};
+use crate::wait::{DefaultWait, WaitStrategy, Waiters};
 use crate::CachePadded;
 
 use super::ring::Flags;
-use super::{Consumer, Producer, SpscRing};
+use super::storage::{Slot, SlotStorage};
+use super::{ConsumerIn, ProducerIn, SpscRing, SpscRingIn};
 
 // SAFETY: writes every field but the slots with the state of `new()`; the slots are
 // `MaybeUninit` (no item), so any bytes there are valid and are never read before the
@@ -25,25 +38,37 @@ unsafe impl<T: bytemuck::Pod + Send, const N: usize, W: SharedWait> InPlace for 
     unsafe fn init_in_place(this: *mut Self) {
         const { assert!(N > 0, "SpscRing capacity must be at least 1") };
         const { assert!(N <= usize::MAX / 4, "SpscRing capacity too large") };
-        // SAFETY: `this` is valid for writes and aligned (caller); each field pointer is
-        // derived from it without creating a reference to the uninitialised whole.
-        unsafe {
-            addr_of_mut!((*this).head).write(CachePadded::new(AtomicUsize::new(0)));
-            addr_of_mut!((*this).tail).write(CachePadded::new(AtomicUsize::new(0)));
-            addr_of_mut!((*this).not_empty).write(CachePadded::new(Waiters::new()));
-            addr_of_mut!((*this).not_full).write(CachePadded::new(Waiters::new()));
-            addr_of_mut!((*this).flags).write(CachePadded::new(Flags {
-                consumer_gone: AtomicBool::new(false),
-                producer_gone: AtomicBool::new(false),
-                taken: AtomicBool::new(false),
-                producer_claimed: AtomicBool::new(false),
-                consumer_claimed: AtomicBool::new(false),
-            }));
-        }
+        // SAFETY: `this` is valid for writes and aligned (caller).
+        unsafe { init_fields(this) };
     }
 }
 
-impl<T, const N: usize, W: WaitStrategy> SpscRing<T, N, W> {
+/// Writes every field of the ring at `this` but the slots with the state of `new()`.
+///
+/// # Safety
+/// `this` must be valid for writes of the ring's fields and aligned; each field pointer
+/// is derived from it without creating a reference to the uninitialised whole.
+unsafe fn init_fields<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy>(
+    this: *mut SpscRingIn<T, S, W>,
+) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        addr_of_mut!((*this).head).write(CachePadded::new(AtomicUsize::new(0)));
+        addr_of_mut!((*this).tail).write(CachePadded::new(AtomicUsize::new(0)));
+        addr_of_mut!((*this).not_empty).write(CachePadded::new(Waiters::new()));
+        addr_of_mut!((*this).not_full).write(CachePadded::new(Waiters::new()));
+        addr_of_mut!((*this).flags).write(CachePadded::new(Flags {
+            consumer_gone: AtomicBool::new(false),
+            producer_gone: AtomicBool::new(false),
+            taken: AtomicBool::new(false),
+            producer_claimed: AtomicBool::new(false),
+            consumer_claimed: AtomicBool::new(false),
+        }));
+        addr_of_mut!((*this).items).write(core::marker::PhantomData);
+    }
+}
+
+impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> SpscRingIn<T, S, W> {
     /// Hands out the ring's producer, once in the ring's life, to whichever caller (in
     /// any process mapping the ring) asks first; `None` afterwards.
     ///
@@ -62,13 +87,13 @@ impl<T, const N: usize, W: WaitStrategy> SpscRing<T, N, W> {
     /// tx.try_push(5).unwrap();
     /// assert_eq!(rx.try_pop(), Ok(5));
     /// ```
-    pub fn claim_producer(&self) -> Option<Producer<'_, T, N, W>> {
+    pub fn claim_producer(&self) -> Option<ProducerIn<'_, T, S, W>> {
         if self.flags.producer_claimed.swap(true, Ordering::AcqRel) {
             return None;
         }
         let tail = self.tail.load(Ordering::Acquire);
         let head = self.head.load(Ordering::Acquire);
-        Some(Producer {
+        Some(ProducerIn {
             ring: self,
             tail,
             cached_head: head,
@@ -87,16 +112,196 @@ impl<T, const N: usize, W: WaitStrategy> SpscRing<T, N, W> {
     /// assert!(ring.claim_consumer().is_none());
     /// # drop(rx);
     /// ```
-    pub fn claim_consumer(&self) -> Option<Consumer<'_, T, N, W>> {
+    pub fn claim_consumer(&self) -> Option<ConsumerIn<'_, T, S, W>> {
         if self.flags.consumer_claimed.swap(true, Ordering::AcqRel) {
             return None;
         }
         let head = self.head.load(Ordering::Acquire);
         let tail = self.tail.load(Ordering::Acquire);
-        Some(Consumer {
+        Some(ConsumerIn {
             ring: self,
             head,
             cached_tail: tail,
         })
+    }
+}
+
+/// An SPSC ring whose capacity is chosen at run time and whose slots follow it in one
+/// shared mapping: the same algorithm, handles and methods as
+/// [`SpscRing`], made with [`create_in`](SpscRingIn::create_in) and reached from other
+/// processes with [`attach_in`](SpscRingIn::attach_in); each process then claims its side
+/// ([`claim_producer`](SpscRingIn::claim_producer),
+/// [`claim_consumer`](SpscRingIn::claim_consumer)).
+///
+/// A `&SpscRing<T, N, W>` also coerces to a `&ShmSpscRing<T, W>` (a view of any
+/// capacity, as `heapless`' `QueueView`).
+///
+/// ```
+/// # #[cfg(all(feature = "std", target_os = "linux"))] {
+/// use core::num::NonZeroUsize;
+/// use core::ptr::NonNull;
+/// use conkit_core::spsc::ShmSpscRing;
+/// use conkit_core::wait::SharedFutex;
+///
+/// type Ring = ShmSpscRing<u64, SharedFutex>;
+/// let cap = NonZeroUsize::new(100).unwrap();
+/// let len = Ring::required_len(cap).unwrap();
+/// // Stand-in for a `MAP_SHARED` mapping.
+/// let layout = std::alloc::Layout::from_size_align(len, 4096).unwrap();
+/// let mem = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) }).unwrap();
+///
+/// // SAFETY: `mem` is valid for `len` bytes while the rings are used.
+/// let ring = unsafe { Ring::create_in(mem, len, cap) }.unwrap();
+/// assert_eq!(ring.capacity(), 100);
+/// let mut tx = ring.claim_producer().unwrap();
+/// tx.try_push(1).unwrap();
+/// // Another process attaches (here: the same one, a second time).
+/// let other = unsafe { Ring::attach_in(mem, len) }.unwrap();
+/// assert_eq!(other.capacity(), 100);
+/// let mut rx = other.claim_consumer().unwrap();
+/// assert!(other.claim_consumer().is_none());
+/// assert_eq!(rx.try_pop(), Ok(1));
+/// # drop((tx, rx));
+/// # unsafe { std::alloc::dealloc(mem.as_ptr(), layout) };
+/// # }
+/// ```
+pub type ShmSpscRing<T, W = DefaultWait> = SpscRingIn<T, [Slot<T>], W>;
+
+/// The producer of a [`ShmSpscRing`].
+pub type ShmProducer<'a, T, W = DefaultWait> = ProducerIn<'a, T, [Slot<T>], W>;
+
+/// The consumer of a [`ShmSpscRing`].
+pub type ShmConsumer<'a, T, W = DefaultWait> = ConsumerIn<'a, T, [Slot<T>], W>;
+
+// SAFETY: the `repr(C)` ring (positions, `Waiters`, flags) and a `repr(transparent)`
+// slot slice of `MaybeUninit<T>` with `T: Pod`; no pointers; waits through a
+// `SharedWait` `W`.
+unsafe impl<T: bytemuck::Pod + Send, W: SharedWait> ShmSafe for ShmSpscRing<T, W> {}
+
+/// The layout of a `ShmSpscRing<T, W>` of `capacity` slots (the `repr(C)` rules, field by
+/// field), or `None` if it overflows.
+fn ring_layout<T, W: WaitStrategy>(capacity: usize) -> Option<Layout> {
+    let padded = Layout::new::<CachePadded<AtomicUsize>>();
+    let waiters = Layout::new::<CachePadded<Waiters<W>>>();
+    let ring = padded
+        .extend(padded)
+        .ok()?
+        .0
+        .extend(waiters)
+        .ok()?
+        .0
+        .extend(waiters)
+        .ok()?
+        .0
+        .extend(Layout::new::<CachePadded<Flags>>())
+        .ok()?
+        .0
+        .extend(Layout::array::<Slot<T>>(capacity).ok()?)
+        .ok()?
+        .0;
+    Some(ring.pad_to_align())
+}
+
+/// The largest capacity: positions run over `[0, 2N)` with room for a sum of two.
+const MAX_CAPACITY: usize = usize::MAX / 4;
+
+impl<T: bytemuck::Pod + Send, W: SharedWait> SpscRingIn<T, [Slot<T>], W> {
+    /// The alignment of the ring (its padded fields dominate).
+    fn align() -> usize {
+        align_of::<CachePadded<AtomicUsize>>()
+            .max(align_of::<CachePadded<Waiters<W>>>())
+            .max(align_of::<CachePadded<Flags>>())
+            .max(align_of::<Slot<T>>())
+    }
+
+    /// The fingerprint of the type (per slot: the capacity is checked separately).
+    fn type_fingerprint() -> u64 {
+        fingerprint::<Self>(size_of::<Slot<T>>(), Self::align())
+    }
+
+    /// Bytes of memory a segment holding a ring of `capacity` slots needs (header,
+    /// padding, ring, slots), or `None` if that overflows `usize`.
+    ///
+    /// ```
+    /// use core::num::NonZeroUsize;
+    /// use conkit_core::spsc::ShmSpscRing;
+    /// use conkit_core::wait::Spin;
+    ///
+    /// let small = ShmSpscRing::<u64, Spin>::required_len(NonZeroUsize::new(32).unwrap());
+    /// let large = ShmSpscRing::<u64, Spin>::required_len(NonZeroUsize::new(64).unwrap());
+    /// // A u64 per slot (the whole is padded to the ring's alignment, a cache line).
+    /// assert_eq!(large.unwrap() - small.unwrap(), 32 * 8);
+    /// ```
+    pub fn required_len(capacity: NonZeroUsize) -> Option<usize> {
+        let layout = ring_layout::<T, W>(capacity.get())?;
+        value_offset(layout.align()).checked_add(layout.size())
+    }
+
+    /// Creates a segment in the fresh memory at `mem` holding an empty ring of exactly
+    /// `capacity` slots, initialised in place (the slots are left as they are: a slot
+    /// holds no item until the producer writes it).
+    ///
+    /// Fails with [`SegmentError::InvalidCapacity`] (larger than `usize::MAX / 4`), or
+    /// as [`Segment::create`].
+    ///
+    /// # Safety
+    /// As [`Segment::create`].
+    pub unsafe fn create_in<'m>(
+        mem: NonNull<u8>,
+        len: usize,
+        capacity: NonZeroUsize,
+    ) -> Result<Segment<'m, Self>, SegmentError> {
+        let cap = capacity.get();
+        let layout = ring_layout::<T, W>(cap)
+            .filter(|_| cap <= MAX_CAPACITY)
+            .ok_or(SegmentError::InvalidCapacity(cap))?;
+        let shape = Shape {
+            size: layout.size(),
+            align: layout.align(),
+            capacity: cap,
+            fingerprint: Self::type_fingerprint(),
+        };
+        // SAFETY: the caller's contract; the closure initialises every field of the ring
+        // but the slots (`MaybeUninit`: any bytes are a valid "no item") at the aligned,
+        // bounds-checked value address.
+        let (header, value) =
+            unsafe { create_raw(mem, len, shape, |p| init_fields(Self::from_raw(p, cap)))? };
+        // SAFETY: initialised above, valid for `'m`, shared access only.
+        let ring = unsafe { &*Self::from_raw(value.as_ptr(), cap) };
+        debug_assert_eq!(core::mem::size_of_val(ring), layout.size());
+        Ok(Segment::from_parts(header, ring))
+    }
+
+    /// Attaches to a ring another process (or this one) created with
+    /// [`create_in`](Self::create_in) at `mem`: checks the header (as
+    /// [`Segment::attach`]) and takes the capacity from it.
+    ///
+    /// # Safety
+    /// As [`Segment::attach`].
+    pub unsafe fn attach_in<'m>(
+        mem: NonNull<u8>,
+        len: usize,
+    ) -> Result<Segment<'m, Self>, SegmentError> {
+        // SAFETY: the caller's contract.
+        let (header, value, cap) = unsafe {
+            attach_raw(mem, len, Self::align(), Self::type_fingerprint(), |cap| {
+                if cap == 0 || cap > MAX_CAPACITY {
+                    return None;
+                }
+                ring_layout::<T, W>(cap).map(|l| l.size())
+            })?
+        };
+        // SAFETY: a `READY` segment of this type and capacity (checked): initialised,
+        // aligned and in bounds for `'m`.
+        Ok(Segment::from_parts(header, unsafe {
+            &*Self::from_raw(value.as_ptr(), cap)
+        }))
+    }
+
+    /// The (fat) pointer to a ring of `cap` slots at `p`.
+    fn from_raw(p: *mut u8, cap: usize) -> *mut Self {
+        // The slice metadata (`cap`) carries over to the struct whose last field is the
+        // slot slice.
+        ptr::slice_from_raw_parts_mut(p.cast::<Slot<T>>(), cap) as *mut Self
     }
 }

@@ -108,17 +108,21 @@ fn prefetch_decision_by_item_size_and_capacity() {
     assert_eq!(SpscRing::<(), 1024>::AHEAD, 0);
     assert_eq!(SpscRing::<u64, 1024>::AHEAD_FREE, 64 + 9);
     assert_eq!(SpscRing::<Item<128>, 64>::AHEAD_FREE, 4 + 2);
-    assert_eq!(SpscRing::<u64, 1024>::PREFETCH, prefetch::ENABLED);
-    assert_eq!(SpscRing::<u64, 74>::PREFETCH, prefetch::ENABLED);
-    assert_eq!(SpscRing::<Item<24>, 1000>::PREFETCH, prefetch::ENABLED);
-    assert_eq!(SpscRing::<Item<128>, 64>::PREFETCH, prefetch::ENABLED);
-    // No line ahead is ever free in these (checked at compile time).
-    const {
-        assert!(!SpscRing::<u64, 73>::PREFETCH);
-        assert!(!SpscRing::<u64, 16>::PREFETCH);
-        assert!(!SpscRing::<Item<128>, 6>::PREFETCH);
-        assert!(!SpscRing::<(), 1024>::PREFETCH);
-    };
+    assert_eq!(SpscRing::<u64, 1024>::new().prefetches(), prefetch::ENABLED);
+    assert_eq!(SpscRing::<u64, 74>::new().prefetches(), prefetch::ENABLED);
+    assert_eq!(
+        SpscRing::<Item<24>, 1000>::new().prefetches(),
+        prefetch::ENABLED
+    );
+    assert_eq!(
+        SpscRing::<Item<128>, 64>::new().prefetches(),
+        prefetch::ENABLED
+    );
+    // No line ahead is ever free in these.
+    assert!(!SpscRing::<u64, 73>::new().prefetches());
+    assert!(!SpscRing::<u64, 16>::new().prefetches());
+    assert!(!SpscRing::<Item<128>, 6>::new().prefetches());
+    assert!(!SpscRing::<(), 1024>::new().prefetches());
 }
 
 /// The CPUID answer is cached and stable.
