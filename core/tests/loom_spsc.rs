@@ -7,7 +7,10 @@
 //! can move into `loom::thread::spawn`.
 #![cfg(loom)]
 
-use conkit_core::spsc::{Consumer, PopError, Producer, PushError, SpscRing};
+use conkit_core::spsc::{
+    Consumer, ConsumerIn, PopError, Producer, ProducerIn, PushError, Slot, SlotStorage, SpscRing,
+    SpscRingIn,
+};
 use loom::thread;
 
 fn leaked<const N: usize>() -> (Producer<'static, u32, N>, Consumer<'static, u32, N>) {
@@ -16,7 +19,7 @@ fn leaked<const N: usize>() -> (Producer<'static, u32, N>, Consumer<'static, u32
 }
 
 /// Pushes `items` with `try_push`, yielding while full.
-fn try_push_all<const N: usize>(tx: &mut Producer<'static, u32, N>, items: &[u32]) {
+fn try_push_all<S: SlotStorage<u32> + ?Sized>(tx: &mut ProducerIn<'static, u32, S>, items: &[u32]) {
     for &i in items {
         let mut v = i;
         loop {
@@ -33,7 +36,10 @@ fn try_push_all<const N: usize>(tx: &mut Producer<'static, u32, N>, items: &[u32
 }
 
 /// Pops `n` items with `try_pop`, yielding while empty.
-fn try_pop_n<const N: usize>(rx: &mut Consumer<'static, u32, N>, n: usize) -> Vec<u32> {
+fn try_pop_n<S: SlotStorage<u32> + ?Sized>(
+    rx: &mut ConsumerIn<'static, u32, S>,
+    n: usize,
+) -> Vec<u32> {
     let mut got = Vec::new();
     while got.len() < n {
         match rx.try_pop() {
@@ -63,6 +69,23 @@ fn try_ops_capacity_2_three_items_wrap() {
         let p = thread::spawn(move || try_push_all(&mut tx, &[1, 2, 3]));
         assert_eq!(try_pop_n(&mut rx, 3), [1, 2, 3]);
         p.join().unwrap();
+    });
+}
+
+/// The same protocol over the run-time-capacity storage (`[Slot<T>]`, the storage of
+/// `ShmSpscRing`; here a view of an inline ring): capacity 3, not a power of two, so
+/// positions wrap at 6 with the capacity read from the ring reference.
+#[test]
+fn run_time_capacity_3_four_items_wrap() {
+    loom::model(|| {
+        let ring: &'static mut SpscRing<u32, 3> = Box::leak(Box::new(SpscRing::new()));
+        let view: &'static mut SpscRingIn<u32, [Slot<u32>]> = ring;
+        assert_eq!(view.capacity(), 3);
+        let (mut tx, mut rx) = view.split();
+        let p = thread::spawn(move || try_push_all(&mut tx, &[1, 2, 3, 4]));
+        assert_eq!(try_pop_n(&mut rx, 4), [1, 2, 3, 4]);
+        p.join().unwrap();
+        assert_eq!(rx.try_pop(), Err(PopError::Disconnected));
     });
 }
 
