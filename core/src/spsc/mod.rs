@@ -5,6 +5,12 @@
 //! [`SpscRing::split`] (a ring you own) or once with [`SpscRing::take`] (a `static`
 //! ring). Each handle may move to another thread, core, interrupt handler or worker.
 //!
+//! The same ring with a capacity chosen at run time is [`ShmSpscRing<T, W>`]: its slots
+//! follow it in one shared mapping ([`ShmSpscRing::create_in`](SpscRingIn::create_in),
+//! [`attach_in`](SpscRingIn::attach_in)), and each process claims its side
+//! ([`claim_producer`](SpscRingIn::claim_producer),
+//! [`claim_consumer`](SpscRingIn::claim_consumer)); see [`crate::shm`].
+//!
 //! # Algorithm and provenance
 //! * The classic bounded SPSC buffer (Lamport, "Specifying Concurrent Program Modules",
 //!   TOPLAS 1983): the producer alone writes the `tail` position, the consumer alone

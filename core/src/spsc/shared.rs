@@ -165,6 +165,23 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> SpscRingIn<T, S, W> {
 /// # unsafe { std::alloc::dealloc(mem.as_ptr(), layout) };
 /// # }
 /// ```
+///
+/// Only plain-data payloads and process-shared strategies can be placed: with the
+/// process-private `Futex` (or a payload that is not `bytemuck::Pod`) there is no
+/// `create_in`.
+///
+#[cfg_attr(
+    all(feature = "std", target_os = "linux"),
+    doc = r#"
+```compile_fail,E0599
+use core::num::NonZeroUsize;
+use conkit_core::spsc::ShmSpscRing;
+use conkit_core::wait::Futex;
+
+let _ = ShmSpscRing::<u64, Futex>::required_len(NonZeroUsize::new(8).unwrap());
+```
+"#
+)]
 pub type ShmSpscRing<T, W = DefaultWait> = SpscRingIn<T, [Slot<T>], W>;
 
 /// The producer of a [`ShmSpscRing`].

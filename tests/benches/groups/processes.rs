@@ -8,6 +8,9 @@
 //!   forked child (the ring attached through a second mapping of the file) vs the
 //!   producer in a thread (the ring in the same kind of mapping). Target (issue #11):
 //!   processes ≥ 0.8× threads, printed in the title (the harness's targets are 1×).
+//! * `spsc-shm-proc`: the same SPSC run, both in processes, through the run-time-capacity
+//!   `ShmSpscRing` (`create_in`/`attach_in`, slots after the ring) vs the inline
+//!   `SpscRing<u64, 1024>`.
 //! * `bytes64-proc`: 64-byte messages from a child to the parent: the byte ring
 //!   (`ShmByteRing`, 1 MiB; `grant_until` + `commit_deferred` per message, `flush` +
 //!   `notify` per 1 024; `read_until` + `release_deferred` per message, `flush` +
@@ -40,6 +43,7 @@ pub fn all(items: u64, _core: Option<CoreId>) -> Vec<(&'static str, Make)> {
     {
         vec![
             ("spsc-proc", Box::new(move || spsc_proc(items)) as Make),
+            ("spsc-shm-proc", Box::new(move || spsc_shm_proc(items))),
             ("mpmc-proc", Box::new(move || mpmc_proc(items))),
             ("bytes64-proc", Box::new(move || bytes64_proc(items))),
             ("blob1m-proc", Box::new(move || blob1m_proc(items))),
@@ -79,7 +83,7 @@ mod linux {
     pub use conkit_core::byte_ring::ShmByteRing;
     pub use conkit_core::mpmc::MpmcRing;
     pub use conkit_core::shm::Segment;
-    pub use conkit_core::spsc::SpscRing;
+    pub use conkit_core::spsc::{ShmSpscRing, SlotStorage, SpscRing, SpscRingIn};
     pub use conkit_core::wait::SharedFutex;
     pub use conkit_tests::process::{fork, Exit, SharedMem};
 
@@ -87,7 +91,13 @@ mod linux {
 
     /// Slots of the rings.
     pub const CAP: usize = 1024;
+    /// `CAP`, for the run-time capacity.
+    pub const CAP_NZ: std::num::NonZeroUsize = match std::num::NonZeroUsize::new(CAP) {
+        Some(c) => c,
+        None => panic!("CAP > 0"),
+    };
     pub type Spsc = SpscRing<u64, CAP, SharedFutex>;
+    pub type ShmSpsc = ShmSpscRing<u64, SharedFutex>;
     pub type Mpmc = MpmcRing<u64, CAP, SharedFutex>;
 
     /// A fresh zeroed shared mapping of `len` bytes.
@@ -168,13 +178,60 @@ fn tri(n: u64) -> u64 {
     n.wrapping_mul(n.wrapping_add(1)) / 2
 }
 
+/// Creates (`create`) or attaches an SPSC ring of `CAP` slots in `mem`.
 #[cfg(target_os = "linux")]
-fn spsc_run(n: u64, in_child: bool) -> Res<Duration> {
-    let mem = region(Segment::<Spsc>::required_len());
+type Place<R> = for<'m> fn(&'m SharedMem<u8>, bool) -> Res<Segment<'m, R>>;
+
+/// The inline `SpscRing<u64, CAP>` in a `Segment`.
+#[cfg(target_os = "linux")]
+fn place_inline(mem: &SharedMem<u8>, create: bool) -> Res<Segment<'_, Spsc>> {
     // SAFETY: `mem` outlives the segments (the child exits before the parent unmaps),
     // and only segments touch it.
-    let ring =
-        unsafe { Segment::<Spsc>::create(start(&mem), mem.len()) }.map_err(|e| e.to_string())?;
+    unsafe {
+        if create {
+            Segment::<Spsc>::create(start(mem), mem.len())
+        } else {
+            Segment::<Spsc>::attach(start(mem), mem.len())
+        }
+    }
+    .map_err(|e| e.to_string())
+}
+
+/// The run-time-capacity `ShmSpscRing<u64>` of `CAP` slots.
+#[cfg(target_os = "linux")]
+fn place_view(mem: &SharedMem<u8>, create: bool) -> Res<Segment<'_, ShmSpsc>> {
+    // SAFETY: as in `place_inline`.
+    unsafe {
+        if create {
+            ShmSpsc::create_in(start(mem), mem.len(), CAP_NZ)
+        } else {
+            ShmSpsc::attach_in(start(mem), mem.len())
+        }
+    }
+    .map_err(|e| e.to_string())
+}
+
+#[cfg(target_os = "linux")]
+fn spsc_run(n: u64, in_child: bool) -> Res<Duration> {
+    spsc_run_in(n, in_child, Segment::<Spsc>::required_len(), place_inline)
+}
+
+#[cfg(target_os = "linux")]
+fn spsc_view_run(n: u64, in_child: bool) -> Res<Duration> {
+    let len = ShmSpsc::required_len(CAP_NZ).ok_or("size overflow")?;
+    spsc_run_in(n, in_child, len, place_view)
+}
+
+/// One SPSC run over the ring that `place` makes in a mapping of `len` bytes.
+#[cfg(target_os = "linux")]
+fn spsc_run_in<S: SlotStorage<u64> + ?Sized>(
+    n: u64,
+    in_child: bool,
+    len: usize,
+    place: Place<SpscRingIn<u64, S, SharedFutex>>,
+) -> Res<Duration> {
+    let mem = region(len);
+    let ring = place(&mem, true)?;
     let deadline = harness::deadline(n);
     let mut sum = 0u64;
     let d = pair(
@@ -186,9 +243,7 @@ fn spsc_run(n: u64, in_child: bool) -> Res<Duration> {
                 None
             };
             let at = view.as_ref().unwrap_or(&mem);
-            // SAFETY: as above.
-            let ring = unsafe { Segment::<Spsc>::attach(start(at), at.len()) }
-                .map_err(|e| e.to_string())?;
+            let ring = place(at, false)?;
             let mut tx = Segment::value(&ring).claim_producer().ok_or("claimed")?;
             for v in 1..=n {
                 let mut v = v;
@@ -228,7 +283,7 @@ fn check(sum: u64, n: u64) -> Res {
 #[cfg(target_os = "linux")]
 fn mpmc_run(n: u64, in_child: bool) -> Res<Duration> {
     let mem = region(Segment::<Mpmc>::required_len());
-    // SAFETY: as in `spsc_run`.
+    // SAFETY: as in `place_inline`.
     let ring =
         unsafe { Segment::<Mpmc>::create(start(&mem), mem.len()) }.map_err(|e| e.to_string())?;
     let deadline = harness::deadline(n);
@@ -297,6 +352,30 @@ fn spsc_proc(items: u64) -> Group<'static> {
     ring_group("spsc-proc", "SpscRing", items, spsc_run)
 }
 
+/// The run-time-capacity SPSC ring (`ShmSpscRing`, slots after the ring in the mapping)
+/// vs the inline `SpscRing<u64, CAP>`, both between two processes: the price of reading
+/// the capacity from the ring reference instead of the type.
+#[cfg(target_os = "linux")]
+fn spsc_shm_proc(items: u64) -> Group<'static> {
+    Group {
+        id: "spsc-shm-proc",
+        title: format!(
+            "SPSC u64, 1 producer + 1 consumer, {CAP} slots, between two processes: \
+             ShmSpscRing (capacity chosen at run time) vs SpscRing<u64, {CAP}> (inline)"
+        ),
+        kind: Kind::Throughput,
+        items,
+        contenders: vec![
+            Contender::conkit("conkit ShmSpscRing 2 processes", move |n| {
+                spsc_view_run(n, true)
+            }),
+            Contender::peer("conkit SpscRing 2 processes", move |n| spsc_run(n, true)),
+        ],
+        targets: vec![],
+        missing: vec![],
+    }
+}
+
 #[cfg(target_os = "linux")]
 fn mpmc_proc(items: u64) -> Group<'static> {
     ring_group("mpmc-proc", "MpmcRing", items, mpmc_run)
@@ -319,7 +398,7 @@ const BLOB: usize = 1 << 20;
 fn byte_ring_run(count: u64, len: usize, ring_bytes: usize, batch: u64) -> Res<Duration> {
     type Bytes = ShmByteRing<SharedFutex>;
     let mem = region(Bytes::required_len(ring_bytes).ok_or("ring size")?);
-    // SAFETY: as in `spsc_run`.
+    // SAFETY: as in `place_inline`.
     let ring = unsafe { Bytes::create_in(start(&mem), mem.len(), ring_bytes) }
         .map_err(|e| e.to_string())?;
     let deadline = harness::deadline(count * (len as u64 / 64).max(1));
