@@ -43,6 +43,26 @@
 //! (crossbeam-channel reaches the same by removing a sleeper from its waker list when it
 //! selects it; a list needs pointers, these two words work between processes.)
 //!
+//! # Participants that die
+//! Between processes (a strategy with [`WaitStrategy::PROCESS_SHARED`], e.g.
+//! `SharedFutex` on `MAP_SHARED` memory) any participant can be killed at any point, and
+//! the rule above would then lose wake-ups: a process woken by `notify_one` that dies
+//! before it runs never collects `PENDING`, so every later `notify_one` only sets
+//! `MORE`, and the other sleepers sleep forever with items queued (issue #11, item 3).
+//! So with such a strategy:
+//! * `notify_one` wakes every sleeper (as `notify_all`) and never sets `PENDING`: no
+//!   wake-up is ever handed to one process alone. Cost: with several sleepers, each
+//!   notify wakes them all to re-check (between processes a wake-up is a syscall
+//!   anyway, and the thread strategies keep the coalesced rule);
+//! * every sleep lasts at most one [`WaitStrategy::sleep_slice`] (10 ms for
+//!   `SharedFutex`), after which the waiter re-checks its condition: a notifier that
+//!   died between its state change and its wake-up delays a waiter by at most one
+//!   slice, never forever. Deadlines are honoured as before.
+//!
+//! What a dead participant costs here: a process that dies while counted (asleep or
+//! just woken) stays counted in `sleepers` for good, so every later notify pays its
+//! syscall even when nobody else sleeps; nothing waits for it and nothing is lost.
+//!
 //! Layout: two `u32` words, no pointers, valid in shared memory between processes and
 //! wasm workers when `W` is a process-shared strategy.
 
@@ -167,7 +187,18 @@ impl<W: WaitStrategy> Waiters<W> {
                 drop(announced);
                 continue;
             }
-            let outcome = W::wait(&self.seq, key, deadline);
+            let outcome = if W::PROCESS_SHARED {
+                // A bounded slice (see `WaitStrategy::PROCESS_SHARED`): its end before
+                // the caller's deadline is a spurious wake-up.
+                match W::wait(&self.seq, key, W::sleep_slice(deadline)) {
+                    WaitOutcome::TimedOut if !deadline.is_some_and(|d| d.has_passed()) => {
+                        WaitOutcome::Woken
+                    }
+                    outcome => outcome,
+                }
+            } else {
+                W::wait(&self.seq, key, deadline)
+            };
             drop(announced);
             if outcome == WaitOutcome::TimedOut {
                 // Last look: the state may have changed just as the deadline passed.
@@ -218,8 +249,19 @@ impl<W: WaitStrategy> Waiters<W> {
     /// At most one such wake-up is in flight: while a sleeper woken by an earlier
     /// `notify_one` has not left yet, this only records that it was called (no system
     /// call), and that sleeper wakes everyone when it leaves (see the module docs).
+    ///
+    /// With a process-shared strategy ([`WaitStrategy::PROCESS_SHARED`]) it wakes every
+    /// sleeper instead, as [`notify_all`](Self::notify_all): a process woken alone
+    /// that dies before it runs would take the wake-up, and the item it was for, with
+    /// it (see "Participants that die" in the module docs).
     #[inline]
     pub fn notify_one(&self) {
+        // Mutant (see `cargo xtask test`'s mutant table): the shared strategies keep
+        // the coalesced wake-up, whose `PENDING` a dead sleeper never collects.
+        if W::PROCESS_SHARED && !cfg!(conkit_mutant = "waiters_shared_coalesces") {
+            self.notify_all();
+            return;
+        }
         if !self.has_sleepers() {
             return;
         }
