@@ -27,6 +27,10 @@ fn main() {
                 scenarios::ring_queue_woken_consumer_killed,
             ),
             (
+                "notifier_killed_between_change_and_wake_sleeper_sees_it_within_a_slice",
+                scenarios::notifier_killed_before_waking,
+            ),
+            (
                 "condvar_waiter_killed_asleep_notify_returns",
                 scenarios::condvar_waiter_killed_asleep,
             ),
@@ -261,6 +265,70 @@ mod scenarios {
 
     pub fn ring_queue_woken_consumer_killed() {
         woken_consumer_killed::<RingQueue<u64, 64, SharedFutex>>();
+    }
+
+    struct Slice {
+        ring: MpmcRing<u64, 4, SharedFutex>,
+        stock: Stock,
+        made: AtomicU32,
+    }
+
+    /// A process that changes the state a sleeper waits for and dies before it wakes
+    /// it (emulated exactly: a wait-free `try_push` / a bare increment, which notify
+    /// nobody, then `SIGKILL`): the sleeper (in `pop_until` / `Waiters::wait_until`
+    /// with a far deadline) sees the change within one sleep slice (10 ms), well before
+    /// its deadline. Before the fix it slept until the deadline (forever without one).
+    pub fn notifier_killed_before_waking() {
+        let reps = reps(100);
+        for rep in 0..reps {
+            let s = SharedMem::new(|| Slice {
+                ring: MpmcRing::new(),
+                stock: Stock::make(),
+                made: AtomicU32::new(0),
+            });
+            let sleeper = fork(|| {
+                let far = after(60_000);
+                let start = Instant::now();
+                let got = if rep % 2 == 0 {
+                    s.ring.pop_until(far).is_some()
+                } else {
+                    s.stock
+                        .waiters
+                        .wait_until(Some(far), || {
+                            s.stock
+                                .items
+                                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                                    n.checked_sub(1)
+                                })
+                                .ok()
+                        })
+                        .is_some()
+                };
+                i32::from(!(got && start.elapsed() < Duration::from_secs(1)))
+            });
+            sleep_us(2000);
+            let notifier = fork(|| {
+                if rep % 2 == 0 {
+                    s.ring.try_push(7).expect("room");
+                } else {
+                    s.stock.items.fetch_add(1, Ordering::SeqCst);
+                }
+                s.made.store(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_secs(60));
+                0
+            });
+            eventually("the change is made", Duration::from_secs(2), || {
+                s.made.load(Ordering::SeqCst) == 1
+            });
+            kill(notifier);
+            let mut sleeper = sleeper;
+            assert_eq!(
+                sleeper.wait_timeout(Duration::from_secs(2)),
+                Some(Exit::Code(0)),
+                "rep {rep}: the sleeper missed a change whose notifier died"
+            );
+        }
+        println!("  {reps} reps");
     }
 
     // ---- condition variable ----
