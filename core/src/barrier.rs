@@ -59,6 +59,13 @@
 //!   [`BrokenBarrier`]; a caller without a deadline waits for good. Between processes,
 //!   give every wait a deadline and replace a barrier whose party died.
 //!
+//! * killed **while running the action** (it arrived last): the round is neither
+//!   released nor broken by it. With a process-shared strategy
+//!   ([`WaitStrategy::PROCESS_SHARED`]) the waiting parties' deadlines break the
+//!   barrier then too (with threads the action's outcome decides, whatever the
+//!   deadlines, as in Python); if the action's party was only slow, it gets
+//!   [`BrokenBarrier`] when it finishes.
+//!
 //! The party count lives in one word with no record of who is inside, so a dead party
 //! cannot be told from a slow one: the barrier never removes a party on its own.
 //!
@@ -211,7 +218,8 @@ impl<W: WaitStrategy> Barrier<W> {
     /// [`BrokenBarrier`] if the barrier is broken when arriving or while waiting (an
     /// [`abort`](Self::abort), a failed action, a [`reset`](Self::reset) during the
     /// wait, or a party's deadline; a caller whose deadline passes breaks the barrier for
-    /// every party, as in Python).
+    /// every party, as in Python, except while the action runs: then only with a
+    /// process-shared strategy, see "Participants that die" in the module docs).
     ///
     /// # Panics
     /// If `action` panics, the barrier is broken (every other party of the round gets
@@ -314,8 +322,10 @@ impl<W: WaitStrategy> Barrier<W> {
             if state != FILLING {
                 return self.released().unwrap_or(Err(BrokenBarrier));
             }
-            if count == self.parties {
+            if count == self.parties && !W::PROCESS_SHARED {
                 // The action is running: its outcome decides, whatever the deadline.
+                // (Between processes the party running it may have died: the deadline
+                // breaks the barrier then too, see "Participants that die".)
                 return self.waiters.wait(|| self.released());
             }
             match self.word.compare_exchange_weak(

@@ -47,6 +47,10 @@ fn main() {
                 scenarios::barrier_party_killed_draining,
             ),
             (
+                "barrier_party_killed_running_the_action_others_broken_by_deadline",
+                scenarios::barrier_party_killed_in_action,
+            ),
+            (
                 "mpmc_producer_killed_mid_push_nobody_hangs",
                 scenarios::mpmc_producer_killed_mid_push,
             ),
@@ -512,6 +516,33 @@ mod scenarios {
             broken_or_ok_by_deadline(party(&b, Some(30)), 30);
         }
         println!("  {reps} reps, {stuck} left draining by the dead party");
+    }
+
+    /// The last party of two is killed while it runs the action: the other party
+    /// (with a deadline) gets `BrokenBarrier` by its deadline, and so does a later
+    /// arrival. Before the fix the waiting party ignored its deadline while the action
+    /// "ran", for good.
+    pub fn barrier_party_killed_in_action() {
+        let reps = reps(50);
+        for rep in 0..reps {
+            let b = SharedMem::new(|| Barrier::<SharedFutex>::new(2));
+            let waiting = party(&b, Some(300));
+            eventually("the party waits", Duration::from_secs(2), || {
+                b.n_waiting() == 1
+            });
+            let acting = fork(|| {
+                let _ = b.wait(|| {
+                    std::thread::sleep(Duration::from_secs(60));
+                    true
+                });
+                0
+            });
+            sleep_us(500 + u64::from(rep % 5) * 200);
+            kill(acting);
+            broken_by_deadline("the waiting party", waiting, 300);
+            broken_by_deadline("a later arrival", party(&b, Some(30)), 30);
+        }
+        println!("  {reps} reps");
     }
 
     /// A later arrival returns by its deadline (plus a second): `BrokenBarrier` when the
