@@ -714,8 +714,8 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> MpmcRingIn<T, S, W> {
     ///
     /// Memory-safe whatever that putter does: a closed ring takes no new push claim,
     /// so nobody else ever writes the skipped slot, and nobody reads it (`head` is past
-    /// it); a putter that was only slow writes its item there, where it stays (never
-    /// dropped).
+    /// it); a putter that was only slow writes its item there, where it stays until the
+    /// ring is dropped (its `Drop` goes by the stamps).
     pub(crate) fn skip_in_flight_pop(&self) -> bool {
         let mark = self.mark();
         let head = self.head.load(Ordering::Acquire);

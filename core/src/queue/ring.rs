@@ -102,8 +102,8 @@
 //!   (`SHARED_IN_FLIGHT_ROUNDS` pauses), then sleep in slices and re-check, so
 //!   `get_until` returns [`GetError::Empty`] by its deadline; `shutdown(true)` skips the
 //!   slot (the ring is closed, so nobody else will ever use it; if the putter was only
-//!   slow, its item lands there and is never dropped) and counts its task done, so
-//!   `join` is released. After `shutdown(false)` the items behind the slot stay
+//!   slow, its item lands there and stays until the queue itself is dropped) and counts
+//!   its task done, so `join` is released. After `shutdown(false)` the items behind the slot stay
 //!   stranded: gets report `Empty` at their deadline, never `ShutDown`; use
 //!   `shutdown(true)` to clear a queue whose putter died;
 //! * killed **mid-get**: its item is lost (with the process) and the slot stays in
@@ -652,7 +652,7 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
                 // Between processes the put in flight may be dead: skip its slot
                 // (closed ring: nobody claims it again, a late write of a live putter
                 // only lands in it) and count its task done; the item, if it ever
-                // comes, is not dropped.
+                // comes, stays in the slot until the queue itself is dropped.
                 Err(NoItem::InFlight) if give_up_on_peer::<W>(waited) => {
                     waited = 0;
                     if self.ring.skip_in_flight_pop() {
@@ -901,5 +901,40 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy, const K: usize>
     pub fn shutdown(&self, immediate: bool) {
         self.inner().shutdown(immediate);
         self.wakers().wake_all();
+    }
+}
+
+#[cfg(all(
+    test,
+    feature = "std",
+    not(loom),
+    any(target_os = "linux", target_os = "android")
+))]
+mod tests {
+    use super::*;
+    use crate::wait::SharedFutex;
+    use std::time::{Duration, Instant};
+
+    /// A put that claimed its slot and never wrote it (its process died between claim
+    /// and hand-over; here the claim is simply never completed), with the
+    /// process-shared strategy: a get gives up on it and returns at its deadline, a
+    /// put with a deadline likewise once the ring has come round, `shutdown(true)`
+    /// skips the slot and counts its task done, so `join` returns and no task is left.
+    #[test]
+    fn shared_shutdown_skips_a_put_that_never_completes() {
+        let q: RingQueue<u32, 2, SharedFutex> = RingQueue::new();
+        // Claimed, never written nor handed over (a `Claim` has no `Drop`).
+        let _dead = q.claim_counted().expect("a free slot");
+        q.put_nowait(7).unwrap();
+        let start = Instant::now();
+        let soon = || Instant::now() + Duration::from_millis(20);
+        assert_eq!(q.get_until(soon()), Err(GetError::Empty));
+        assert!(matches!(q.put_until(8, soon()), Err(PutError::Full(8))));
+        assert!(start.elapsed() < Duration::from_secs(5));
+        assert_eq!(q.unfinished_tasks(), 2);
+        q.shutdown(true);
+        assert_eq!(q.unfinished_tasks(), 0);
+        assert!(q.join_until(soon()));
+        assert_eq!(q.get_nowait(), Err(GetError::ShutDown));
     }
 }
