@@ -765,7 +765,7 @@ mod scenarios {
     /// return by it (before the fix a put spun forever on the slot in flight), and
     /// `shutdown(true)` returns.
     pub fn ring_queue_consumer_killed_mid_get() {
-        let reps = reps(50);
+        let reps = reps(25);
         let mut tries = 0;
         for rep in 0..reps {
             let s = queue_scene();
