@@ -226,8 +226,10 @@ pub trait WaitStrategy {
     /// * every sleep in [`Waiters`] lasts at most one [`sleep_slice`](Self::sleep_slice),
     ///   then the waiter looks at its condition again (a notifier that died between its
     ///   change and its wake-up costs a waiter at most one slice);
-    /// * the rings and queues stop waiting for a peer that claimed a slot and never
-    ///   finished (see `mpmc` and `queue::RingQueue`).
+    /// * the blocking forms of `queue::RingQueue` stop spinning on a peer that claimed
+    ///   a slot and has not finished with it (it may be dead): they sleep in slices and
+    ///   look again, and `shutdown(true)` skips such a slot (see "Participants that
+    ///   die" in the docs of `mpmc`, `queue::ring` and the other primitives).
     ///
     /// `false` (the default) for the process-private strategies: their participants
     /// are threads of one process, which die together.

@@ -296,7 +296,9 @@ impl<W: WaitStrategy> Waiters<W> {
         self.state.load(Ordering::Relaxed) & COUNT != 0
     }
 
-    /// How many callers are currently inside a blocking wait (a snapshot).
+    /// How many callers are currently inside a blocking wait (a snapshot). Between
+    /// processes it also counts those that died inside one (see "Participants that
+    /// die" in the module docs).
     pub fn sleepers(&self) -> u32 {
         self.state.load(Ordering::Relaxed) & COUNT
     }
