@@ -140,10 +140,10 @@ fn timed_waiter_that_takes_the_wake_up_strands_nobody() {
 /// Between processes (`PROCESS_SHARED`): two consumers asleep, one of which dies as
 /// soon as it is woken (it takes its wake-up token with it and never re-checks), and
 /// two tokens given with `notify_one`: the live consumer still gets a token (issue #11,
-/// item 3). With the coalesced rule of the thread strategies (mutant
-/// `waiters_shared_coalesces`) the first wake-up may go to the dying consumer alone,
-/// its `PENDING` is never collected, the second `notify_one` only sets `MORE`, and the
-/// live consumer sleeps forever.
+/// item 3). With the thread strategies' `wake_one` (mutant `waiters_shared_wake_one`)
+/// the first wake-up may go to the dying consumer alone, its `PENDING` is never
+/// collected, the second `notify_one` only sets `MORE`, and the live consumer sleeps
+/// forever.
 #[test]
 fn shared_woken_consumer_dies_the_other_still_gets_a_token() {
     tally!(Here);

@@ -864,7 +864,7 @@ mod asynch {
     }
 }
 
-/// The process-shared rules between threads (`SharedFutex`: every `notify_one` wakes
+/// The process-shared rules between threads (`SharedFutex`: a `notify_one` wake-up goes to
 /// every sleeper, sleeps are bounded slices): producers and consumers on the blocking
 /// forms of an 8-slot ring, every value exactly once (sum and count checked).
 #[cfg(all(feature = "std", target_os = "linux", not(miri)))]

@@ -667,7 +667,7 @@ mod asynch {
     }
 }
 
-/// The process-shared rules between threads (`SharedFutex`: every `notify_one` wakes
+/// The process-shared rules between threads (`SharedFutex`: a `notify_one` wake-up goes to
 /// every sleeper, sleeps are bounded slices, a peer in flight is given up after a
 /// bounded spin and waited for by sleeping): 4 producers × 4 consumers through 8
 /// slots, blocking and timed forms, every item exactly once and `join` released.

@@ -219,10 +219,9 @@ pub trait WaitStrategy {
     /// between a state change and its notify). `true` makes the primitives give up
     /// what only holds while every participant runs on:
     ///
-    /// * [`Waiters::notify_one`] wakes every sleeper (a wake-up handed to one process
-    ///   that dies before it runs would otherwise be lost, and with it the item it was
-    ///   meant for), and keeps no wake-up "in flight" that a dead sleeper would never
-    ///   collect;
+    /// * the wake-up [`Waiters::notify_one`] sends goes to every sleeper (one handed to
+    ///   a single process that dies before it runs would otherwise be lost, and with it
+    ///   the item it was meant for);
     /// * every sleep in [`Waiters`] lasts at most one [`sleep_slice`](Self::sleep_slice),
     ///   then the waiter looks at its condition again (a notifier that died between its
     ///   change and its wake-up costs a waiter at most one slice);

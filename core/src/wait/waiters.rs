@@ -45,23 +45,28 @@
 //!
 //! # Participants that die
 //! Between processes (a strategy with [`WaitStrategy::PROCESS_SHARED`], e.g.
-//! `SharedFutex` on `MAP_SHARED` memory) any participant can be killed at any point, and
-//! the rule above would then lose wake-ups: a process woken by `notify_one` that dies
-//! before it runs never collects `PENDING`, so every later `notify_one` only sets
-//! `MORE`, and the other sleepers sleep forever with items queued (issue #11, item 3).
-//! So with such a strategy:
-//! * `notify_one` wakes every sleeper (as `notify_all`) and never sets `PENDING`: no
-//!   wake-up is ever handed to one process alone. Cost: with several sleepers, each
-//!   notify wakes them all to re-check (between processes a wake-up is a syscall
-//!   anyway, and the thread strategies keep the coalesced rule);
+//! `SharedFutex` on `MAP_SHARED` memory) any participant can be killed at any point.
+//! With the rule above as it stands for threads, a process woken alone by `notify_one`
+//! that dies before it runs takes the wake-up with it and never collects `PENDING`:
+//! every later `notify_one` only sets `MORE`, and the other sleepers sleep forever with
+//! items queued (issue #11, item 3). So with such a strategy:
+//! * the wake-up a `notify_one` sends goes to **every** sleeper (`wake_all`), so it
+//!   cannot die with one process: the live sleepers it reached leave, and leaving
+//!   collects `PENDING` (and relays `MORE`) as before. If every sleeper it reached
+//!   died, `PENDING` stays set only until the next caller leaves: a caller about to
+//!   sleep that sees it leaves at once (collecting it) and counts itself again. The
+//!   coalescing is kept: while a wake-up is in flight, further `notify_one`s still
+//!   only set `MORE` (no system call), as between threads;
 //! * every sleep lasts at most one [`WaitStrategy::sleep_slice`] (10 ms for
-//!   `SharedFutex`), after which the waiter re-checks its condition: a notifier that
-//!   died between its state change and its wake-up delays a waiter by at most one
+//!   `SharedFutex`), after which the waiter re-checks its condition (and, leaving,
+//!   collects the flags): a notifier that died between its state change and its
+//!   wake-up, or between setting `PENDING` and waking, delays a waiter by at most one
 //!   slice, never forever. Deadlines are honoured as before.
 //!
 //! What a dead participant costs here: a process that dies while counted (asleep or
 //! just woken) stays counted in `sleepers` for good, so every later notify pays its
-//! syscall even when nobody else sleeps; nothing waits for it and nothing is lost.
+//! wake-up call even when nobody else sleeps; nothing waits for it and nothing is lost.
+//! The thread strategies keep `wake_one`.
 //!
 //! Layout: two `u32` words, no pointers, valid in shared memory between processes and
 //! wasm workers when `W` is a process-shared strategy.
@@ -250,18 +255,12 @@ impl<W: WaitStrategy> Waiters<W> {
     /// `notify_one` has not left yet, this only records that it was called (no system
     /// call), and that sleeper wakes everyone when it leaves (see the module docs).
     ///
-    /// With a process-shared strategy ([`WaitStrategy::PROCESS_SHARED`]) it wakes every
-    /// sleeper instead, as [`notify_all`](Self::notify_all): a process woken alone
-    /// that dies before it runs would take the wake-up, and the item it was for, with
-    /// it (see "Participants that die" in the module docs).
+    /// With a process-shared strategy ([`WaitStrategy::PROCESS_SHARED`]) the wake-up it
+    /// sends (when none is in flight) goes to every sleeper: a process woken alone that
+    /// died before it ran would take the wake-up, and the item it was for, with it (see
+    /// "Participants that die" in the module docs).
     #[inline]
     pub fn notify_one(&self) {
-        // Mutant (see `cargo xtask test`'s mutant table): the shared strategies keep
-        // the coalesced wake-up, whose `PENDING` a dead sleeper never collects.
-        if W::PROCESS_SHARED && !cfg!(conkit_mutant = "waiters_shared_coalesces") {
-            self.notify_all();
-            return;
-        }
         if !self.has_sleepers() {
             return;
         }
@@ -276,7 +275,13 @@ impl<W: WaitStrategy> Waiters<W> {
         });
         if matches!(claimed, Ok(old) if old & PENDING == 0) {
             counter_add(&self.seq, 1, Ordering::Release);
-            W::wake_one(&self.seq);
+            // Mutant (see `cargo xtask test`'s mutant table): the shared strategies
+            // wake one sleeper, which may die with the wake-up.
+            if W::PROCESS_SHARED && !cfg!(conkit_mutant = "waiters_shared_wake_one") {
+                W::wake_all(&self.seq);
+            } else {
+                W::wake_one(&self.seq);
+            }
         }
     }
 
