@@ -45,6 +45,30 @@
 //!   get [`BrokenBarrier`]; the last to leave switches to *filling*.
 //! * *broken*: every caller gets [`BrokenBarrier`] until a reset.
 //!
+//! # Participants that die
+//! Between processes (the barrier in `MAP_SHARED` memory, a process-shared strategy
+//! such as `SharedFutex`) a party can be killed at any point. What that costs, and why
+//! nothing hangs for a caller with a deadline:
+//! * killed **before arriving**: the round never fills; every party waiting with a
+//!   deadline breaks the barrier when it passes and gets [`BrokenBarrier`], as for a
+//!   party that is late (Python's rule);
+//! * killed **after arriving**: it counts as arrived (the round completes without it,
+//!   or breaks by a deadline), but it never leaves, so the round never finishes
+//!   draining (nor a reset finishes resetting): the barrier cannot start another round.
+//!   Later arrivals wait for the drain only until their deadline, then get
+//!   [`BrokenBarrier`]; a caller without a deadline waits for good. Between processes,
+//!   give every wait a deadline and replace a barrier whose party died.
+//!
+//! * killed **while running the action** (it arrived last): the round is neither
+//!   released nor broken by it. With a process-shared strategy
+//!   ([`WaitStrategy::PROCESS_SHARED`]) the waiting parties' deadlines break the
+//!   barrier then too (with threads the action's outcome decides, whatever the
+//!   deadlines, as in Python); if the action's party was only slow, it gets
+//!   [`BrokenBarrier`] when it finishes.
+//!
+//! The party count lives in one word with no record of who is inside, so a dead party
+//! cannot be told from a slow one: the barrier never removes a party on its own.
+//!
 //! # Progress
 //! **Blocking** by nature. [`abort`](Barrier::abort), [`reset`](Barrier::reset),
 //! [`n_waiting`](Barrier::n_waiting), [`broken`](Barrier::broken) never wait (lock-free;
@@ -186,14 +210,17 @@ impl<W: WaitStrategy> Barrier<W> {
     /// `action`; pass `|| true` for none). If it returns `false` (or panics; the panic
     /// then continues in that caller after the barrier is broken) the barrier breaks.
     ///
-    /// While the barrier drains the previous round, a new arrival waits for it to finish
-    /// (without a deadline, as in Python).
+    /// While the barrier drains the previous round, a new arrival waits for it to finish,
+    /// at most until `deadline` (Python waits without one; a round whose party died
+    /// before leaving never drains): then it gets [`BrokenBarrier`] without joining or
+    /// breaking any round.
     ///
     /// # Errors
     /// [`BrokenBarrier`] if the barrier is broken when arriving or while waiting (an
     /// [`abort`](Self::abort), a failed action, a [`reset`](Self::reset) during the
     /// wait, or a party's deadline; a caller whose deadline passes breaks the barrier for
-    /// every party, as in Python).
+    /// every party, as in Python, except while the action runs: then only with a
+    /// process-shared strategy, see "Participants that die" in the module docs).
     ///
     /// # Panics
     /// If `action` panics, the barrier is broken (every other party of the round gets
@@ -205,7 +232,13 @@ impl<W: WaitStrategy> Barrier<W> {
         deadline: Option<W::Deadline>,
         action: impl FnOnce() -> bool,
     ) -> Result<u32, BrokenBarrier> {
-        let index = self.waiters.wait(|| self.try_enter())?;
+        // A round still draining (or being reset) is waited out, but not past the
+        // deadline: between processes a party that died before leaving keeps the round
+        // from ever draining (see "Participants that die" in the module docs).
+        let index = match self.waiters.wait_until(deadline, || self.try_enter()) {
+            Some(entered) => entered?,
+            None => return Err(BrokenBarrier),
+        };
         // From here this caller is counted; `Exit` uncounts it even if `action` panics.
         let exit = Exit { barrier: self };
         let result = if index + 1 == self.parties {
@@ -290,8 +323,10 @@ impl<W: WaitStrategy> Barrier<W> {
             if state != FILLING {
                 return self.released().unwrap_or(Err(BrokenBarrier));
             }
-            if count == self.parties {
+            if count == self.parties && !W::PROCESS_SHARED {
                 // The action is running: its outcome decides, whatever the deadline.
+                // (Between processes the party running it may have died: the deadline
+                // breaks the barrier then too, see "Participants that die".)
                 return self.waiters.wait(|| self.released());
             }
             match self.word.compare_exchange_weak(

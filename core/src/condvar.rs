@@ -71,6 +71,23 @@
 //! waiting costs two loads. Neither `wait` nor `notify` may be called from an interrupt
 //! handler (both need the lock).
 //!
+//! # Participants that die
+//! Between processes (the condition variable and its lock in `MAP_SHARED` memory, a
+//! process-shared strategy such as `SharedFutex`):
+//! * `notify` never waits for a waiter (no hand-shake), so a waiter killed while
+//!   asleep, or just released, can never block a notifier: `notify` returns at once,
+//!   with or without dead waiters;
+//! * a waiter killed **before it was released** keeps its ticket (it can neither
+//!   cancel nor be told from a slow waiter): the next `notify(1)` that reaches it is
+//!   spent on it and counted (the live waiters behind it wait for the next notify).
+//!   `notify_all`, or a predicate loop with a deadline (Python's `wait_for`), is never
+//!   misled by it;
+//! * a waiter killed **after it was released** costs nothing more here; if it dies
+//!   while re-acquiring or holding the lock, what that costs is the lock's (see
+//!   [`crate::lock`]);
+//! * a notifier killed between advancing `head` and its wake-up delays the released
+//!   waiters by at most one sleep slice (10 ms with `SharedFutex`).
+//!
 //! # Panics
 //! User code runs in a wait (the `release` / `reacquire` closures, a custom lock's
 //! methods, the deadline's clock). A waiter that unwinds before it was released gives

@@ -125,6 +125,23 @@
 //! * Waits are **not fair**: there is no FIFO of waiters, so among clear-on-exit waiters
 //!   for the same bit any one may win each `set`.
 //!
+//! # Participants that die
+//! Between processes (a process-shared strategy such as `SharedFutex`):
+//! * a waiter killed asleep or just woken costs nothing: every change wakes every
+//!   waiter; a changer killed between its change and its wake-up delays the waiters by
+//!   at most one sleep slice (10 ms with `SharedFutex`);
+//! * a changer killed between a removal and writing its [`HISTORY`] entry leaves that
+//!   entry unwritten: a waiter that only that removed state satisfied (set, then
+//!   cleared before it looked) is not released by it and keeps waiting for the live
+//!   flags (or its deadline), as a waiter does once the history has moved on;
+//! * a [`sync`](EventFlags::sync) party killed before arriving: the others' `sync_until`
+//!   returns [`FlagsError::Timeout`] by its deadline (taking their bits back); killed
+//!   after arriving, its bits stay set and count for the round (or the next one:
+//!   clear them when you learn it died).
+//!
+//! The flags are one word changed in one atomic step: nothing is left half-done.
+//! Nothing hangs but a wait without deadline for flags nobody will set.
+//!
 //! # When to use / when not
 //! Use it to signal *conditions* (a peripheral became ready, a stage finished, a stop
 //! was requested) to one or many waiters, up to 32 per object, from any context. A

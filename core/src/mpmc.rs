@@ -61,6 +61,25 @@
 //! item's producer is in flight). The blocking forms wait for the peer as for any
 //! full/empty ring.
 //!
+//! # Participants that die
+//! Between processes (the ring in `MAP_SHARED` memory with a process-shared strategy
+//! such as `SharedFutex`) a participant can be killed at any point:
+//! * killed **asleep, or just woken** in a blocking form: costs nothing; wake-ups go to
+//!   every sleeper between processes (see [`Waiters`]), and a waker that died before
+//!   waking delays a sleeper by at most one sleep slice (10 ms with `SharedFutex`);
+//! * killed **between claim and hand-over** (mid-push or mid-pop, the window of
+//!   *Progress* above, for good): its slot stays in flight forever. A push that died
+//!   there loses its item, and the items pushed behind it can no longer be popped (they
+//!   leave in order); a pop that died there loses its item, and pushes stall when they
+//!   come round to its slot. So the ring is wedged at that slot for the rest of its
+//!   life. What the peers see: `try_*` report `None` / [`Full`] as for a peer in
+//!   flight, and the blocking `_until` forms return at their deadline; only the forms
+//!   without deadline wait for good. Rebuild the ring (and count the lost items) when a
+//!   participant died. A slot cannot be skipped here: without knowing whether its owner
+//!   is dead or only slow, skipping would let a slow owner write into a slot that has
+//!   been handed to another lap. ([`RingQueue`](crate::queue::RingQueue) skips such a
+//!   slot when it is shut down immediately, when that is safe.)
+//!
 //! # Interrupt handlers
 //! The `try_*` forms, [`len`](MpmcRingIn::len), [`notify`](MpmcRingIn::notify) (with a strategy
 //! whose wake is interrupt-safe, e.g. [`Spin`](crate::wait::Spin)) are legal in an interrupt handler: they
@@ -660,6 +679,32 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
         let was = self.tail.fetch_or(mark, Ordering::SeqCst);
         self.notify();
         was & mark == 0
+    }
+
+    /// Moves `head` past the position it is at, without reading its slot, if the ring
+    /// is closed and a push claimed that position (its push in flight, or done just
+    /// now); returns whether it did. For [`RingQueue::shutdown(true)`](crate::queue::RingQueue::shutdown)
+    /// between processes, whose putter may have died between claim and hand-over.
+    ///
+    /// Memory-safe whatever that putter does: a closed ring takes no new push claim,
+    /// so nobody else ever writes the skipped slot, and nobody reads it (`head` is past
+    /// it); a putter that was only slow writes its item there, where it stays until the
+    /// ring is dropped (its `Drop` goes by the stamps).
+    pub(crate) fn skip_in_flight_pop(&self) -> bool {
+        let mark = self.mark();
+        let head = self.head.load(Ordering::Acquire);
+        let tail = self.tail.load(Ordering::SeqCst);
+        if tail & mark == 0 || tail & !mark == head {
+            return false;
+        }
+        self.head
+            .compare_exchange(
+                head,
+                self.advance(head),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_ok()
     }
 
     /// `true` once [`close`](Self::close) was called.

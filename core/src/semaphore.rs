@@ -60,6 +60,25 @@
 //!   permits can be starved by a stream of single-permit acquirers. If you need FIFO
 //!   hand-off, put a ticket lock in front.
 //!
+//! # Participants that die
+//! Between processes (a semaphore in `MAP_SHARED` memory with a process-shared
+//! strategy such as `SharedFutex`) any caller can be killed at any point. The permits
+//! are one anonymous count, so:
+//! * a process killed while **holding** permits takes them with it: they are gone, as
+//!   in CPython's `multiprocessing.Semaphore` (nothing records who holds what). Other
+//!   acquirers then wait for permits that never come back: use the `_until` forms and
+//!   release the lost permits by hand (or rebuild the semaphore) once you know the
+//!   holder died;
+//! * a process killed while **waiting** (asleep, or woken and not yet running) costs
+//!   nothing: a release wakes every waiter ([`Waiters`] never
+//!   hands a wake-up to one process alone between processes), and a permit the dead
+//!   waiter had not taken stays for the others;
+//! * a process killed between its release and the wake-up delays a sleeper by at most
+//!   one sleep slice (10 ms with `SharedFutex`).
+//!
+//! Nothing waits without bound but an acquire without a deadline for permits that
+//! nobody will release.
+//!
 //! # When to use / when not
 //! Use it to bound how many callers use a resource at once (connections, buffers, a
 //! bus), or as a counter of available items signalled from an interrupt. To guard data,

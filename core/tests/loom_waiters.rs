@@ -16,7 +16,7 @@ use conkit_core::wait::{Never, Waiters};
 use loom::sync::atomic::{AtomicU32, Ordering};
 use loom::sync::Arc;
 use loom::thread;
-use loom_common::{LoomFutex, Soon, Tally};
+use loom_common::{bury_the_dead, doom_this_thread, LoomDyingFutex, LoomFutex, Soon, Tally};
 
 /// Tokens handed from producers to consumers through one `Waiters` (a counting
 /// semaphore made of an event count, as the queues use it: one item, one `notify_one`).
@@ -135,4 +135,37 @@ fn timed_waiter_that_takes_the_wake_up_strands_nobody() {
         Here::counts().swallowed() > 0,
         "the swallowed-wake-up case was explored"
     );
+}
+
+/// Between processes (`PROCESS_SHARED`): two consumers asleep, one of which dies as
+/// soon as it is woken (it takes its wake-up token with it and never re-checks), and
+/// two tokens given with `notify_one`: the live consumer still gets a token (issue #11,
+/// item 3). With the thread strategies' `wake_one` (mutant `waiters_shared_wake_one`)
+/// the first wake-up may go to the dying consumer alone, its `PENDING` is never
+/// collected, the second `notify_one` only sets `MORE`, and the live consumer sleeps
+/// forever.
+#[test]
+fn shared_woken_consumer_dies_the_other_still_gets_a_token() {
+    tally!(Here);
+    loom::model(|| {
+        let t = Arc::new(Tokens::<LoomDyingFutex<Never, Here>>::new());
+        let doomed = {
+            let t = Arc::clone(&t);
+            thread::spawn(move || {
+                doom_this_thread();
+                t.take();
+            })
+        };
+        let live = {
+            let t = Arc::clone(&t);
+            thread::spawn(move || t.take())
+        };
+        t.give();
+        t.give();
+        live.join().unwrap();
+        bury_the_dead();
+        doomed.join().unwrap();
+        assert_eq!(t.count.load(Ordering::SeqCst), 0);
+    });
+    assert!(Here::counts().slept() > 0, "the sleeping path ran");
 }

@@ -863,3 +863,37 @@ mod asynch {
         assert!(ring.inner().is_empty());
     }
 }
+
+/// The process-shared rules between threads (`SharedFutex`: a `notify_one` wake-up goes to
+/// every sleeper, sleeps are bounded slices): producers and consumers on the blocking
+/// forms of an 8-slot ring, every value exactly once (sum and count checked).
+#[cfg(all(feature = "std", target_os = "linux", not(miri)))]
+#[test]
+fn stress_blocking_shared_futex_capacity_8() {
+    use conkit_core::wait::SharedFutex;
+    let ring: MpmcRing<u64, 8, SharedFutex> = MpmcRing::new();
+    let per = (ITEMS / SIDES) as u64;
+    let total = AtomicUsize::new(0);
+    let sum = AtomicU64::new(0);
+    thread::scope(|s| {
+        for p in 0..SIDES as u64 {
+            let ring = &ring;
+            s.spawn(move || {
+                for k in 0..per {
+                    ring.push(p * per + k);
+                }
+            });
+        }
+        for _ in 0..SIDES {
+            let (ring, total, sum) = (&ring, &total, &sum);
+            s.spawn(move || {
+                while total.fetch_add(1, Ordering::SeqCst) < per as usize * SIDES {
+                    sum.fetch_add(ring.pop(), Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    let n = per * SIDES as u64;
+    assert_eq!(sum.load(Ordering::SeqCst), n * (n - 1) / 2);
+    assert!(ring.is_empty());
+}

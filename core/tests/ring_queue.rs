@@ -666,3 +666,63 @@ mod asynch {
         });
     }
 }
+
+/// The process-shared rules between threads (`SharedFutex`: a `notify_one` wake-up goes to
+/// every sleeper, sleeps are bounded slices, a peer in flight is given up after a
+/// bounded spin and waited for by sleeping): 4 producers × 4 consumers through 8
+/// slots, blocking and timed forms, every item exactly once and `join` released.
+#[cfg(all(feature = "std", target_os = "linux", not(miri)))]
+#[test]
+fn stress_4x4_every_item_once_shared_futex() {
+    use conkit_core::wait::SharedFutex;
+    let q: RingQueue<usize, 8, SharedFutex> = RingQueue::new();
+    let per = ITEMS / SIDE;
+    let seen: Vec<AtomicBool> = (0..per * SIDE).map(|_| AtomicBool::new(false)).collect();
+    let far = || Instant::now() + Duration::from_secs(60);
+    thread::scope(|s| {
+        let producers: Vec<_> = (0..SIDE)
+            .map(|p| {
+                let q = &q;
+                s.spawn(move || {
+                    for k in 0..per {
+                        let v = p * per + k;
+                        if k % 2 == 0 {
+                            q.put(v).unwrap();
+                        } else {
+                            q.put_until(v, far()).unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for c in 0..SIDE {
+            let (q, seen) = (&q, &seen);
+            s.spawn(move || loop {
+                let got = if c % 2 == 0 {
+                    q.get()
+                } else {
+                    q.get_until(far())
+                };
+                match got {
+                    Ok(v) => {
+                        assert!(!seen[v].swap(true, Ordering::Relaxed), "{v} twice");
+                        q.task_done().unwrap();
+                    }
+                    Err(GetError::ShutDown) => break,
+                    Err(e) => panic!("{e}"),
+                }
+            });
+        }
+        for p in producers {
+            p.join().unwrap();
+        }
+        let joined = q.join_until(far());
+        q.shutdown(false);
+        assert!(
+            joined,
+            "join timed out: {} unfinished",
+            q.unfinished_tasks()
+        );
+    });
+    assert!(seen.iter().all(|b| b.load(Ordering::Relaxed)));
+}

@@ -85,6 +85,14 @@ pub const MUTANTS: &[(&str, &str, Option<&str>)] = &[
         "loom_waiters",
         Some("one_consumer_waits_twice"),
     ),
+    // A process-shared strategy's `notify_one` wakes one sleeper, as between threads:
+    // a sleeper woken alone that dies before it runs never collects `PENDING`, later
+    // `notify_one`s only set `MORE`, the live sleeper sleeps forever.
+    (
+        "waiters_shared_wake_one",
+        "loom_waiters",
+        Some("shared_woken_consumer_dies_the_other_still_gets_a_token"),
+    ),
     // The SPSC producer publishes `tail` with `Relaxed`: the consumer may read the
     // slot before the item's write (a data race on the slot).
     (

@@ -59,6 +59,19 @@ struct State<S> {
 /// * An item's `Drop` runs outside the lock (after a get, in the caller; during an
 ///   immediate [`shutdown`](Self::shutdown), see there).
 ///
+/// # Participants that die
+/// Between processes (the queue in `MAP_SHARED` memory, `M` a process-shared lock, `W`
+/// a process-shared strategy such as `SharedFutex`):
+/// * a caller killed **asleep, or just woken**, costs nothing: between processes every
+///   notify wakes every sleeper (see [`Waiters`]), and a waker that died before waking
+///   delays a sleeper by at most one sleep slice (10 ms with `SharedFutex`);
+/// * a caller killed between a get and its `task_done` leaves its task unfinished:
+///   `join_until` reports `false` at its deadline;
+/// * a caller killed **inside the critical section** leaves the lock to `M`'s rules
+///   for a dead owner, and the store and the `busy` flag as it left them: a later
+///   caller that gets in finds `busy` set and panics ("entered twice at once") instead
+///   of reading a store that may be half-changed. Rebuild the queue then.
+///
 /// # Example
 /// ```
 /// use conkit_core::queue::{GetError, PutError, Queue};

@@ -87,6 +87,34 @@
 //! finish writing (a few instructions each): call it from an interrupt handler only if
 //! that handler cannot have interrupted a put of the same queue.
 //!
+//! # Participants that die
+//! Between processes (the queue in `MAP_SHARED` memory with a process-shared strategy
+//! such as `SharedFutex`), what a participant killed at any point costs, and why
+//! nothing hangs for a caller with a deadline:
+//! * killed **asleep, or just woken**: nothing (wake-ups go to every sleeper, see
+//!   [`Waiters`]); a waker that died before waking delays a sleeper by at most one
+//!   sleep slice (10 ms with `SharedFutex`). A dead getter or putter stays counted in
+//!   the queue's "someone may sleep" counters, so later puts and gets pay for a
+//!   wake-up call;
+//! * killed **mid-put** (between claim and hand-over): its item is lost and the slot
+//!   stays in flight, so the items behind it cannot be taken (see [`crate::mpmc`]).
+//!   Blocking gets stop waiting for the put after a bounded spin
+//!   (`SHARED_IN_FLIGHT_ROUNDS` pauses), then sleep in slices and re-check, so
+//!   `get_until` returns [`GetError::Empty`] by its deadline; `shutdown(true)` skips the
+//!   slot (the ring is closed, so nobody else will ever use it; if the putter was only
+//!   slow, its item lands there and stays until the queue itself is dropped) and counts
+//!   its task done, so `join` is released. After `shutdown(false)` the items behind the slot stay
+//!   stranded: gets report `Empty` at their deadline, never `ShutDown`; use
+//!   `shutdown(true)` to clear a queue whose putter died;
+//! * killed **mid-get**: its item is lost (with the process) and the slot stays in
+//!   flight, so puts stall when they come round to it: `put_until` returns
+//!   [`PutError::Full`] by its deadline. Its task stays unfinished (nobody will call
+//!   `task_done` for it): `join_until` reports `false`;
+//! * killed between a get and its `task_done`: the task stays unfinished, as above.
+//!
+//! With threads of one process (the default strategies) a peer in flight always
+//! resumes, and the blocking forms wait it out as before.
+//!
 //! # Why in core
 //! It needs no allocator: the inline form is a plain struct of atomics and slots with a
 //! `const fn new` (usable as a `static` and in shared memory with a process-shared
@@ -141,6 +169,21 @@ const ROOM_SHARE: usize = 16;
 
 /// ... for at most this many `W::relax` pauses.
 const ROOM_ROUNDS: u32 = 7;
+
+/// With a process-shared strategy (`WaitStrategy::PROCESS_SHARED`), how many pauses of
+/// `W::relax` a blocking call waits for a peer in flight (a put that claimed the next
+/// item's slot, a get still moving an item out of the next free one) before it treats
+/// the peer as possibly dead: the call then sleeps a bounded slice on its event count
+/// and looks again (so its deadline is honoured), and `shutdown(true)` skips the slot.
+/// Threads of one process never give up on a peer in flight: it resumes.
+const SHARED_IN_FLIGHT_ROUNDS: u32 = 64;
+
+/// Whether a blocking call of a queue with strategy `W` stops waiting for a peer in
+/// flight after `waited` pauses (see [`SHARED_IN_FLIGHT_ROUNDS`]).
+#[inline(always)]
+fn give_up_on_peer<W: WaitStrategy>(waited: u32) -> bool {
+    W::PROCESS_SHARED && waited >= SHARED_IN_FLIGHT_ROUNDS
+}
 
 /// What changes rarely (at shutdown, when a caller goes to sleep, when the last task is
 /// done) and is read often, away from the hot lines.
@@ -395,12 +438,17 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
     #[inline]
     fn claim_for_blocking_put(&self) -> Option<Result<Claim, ()>> {
         let mut round = 0;
+        let mut waited = 0;
         loop {
             match self.claim_counted() {
                 Ok(claim) => return Some(Ok(claim)),
                 Err(NoSlot::Closed) => return Some(Err(())),
                 Err(NoSlot::Full) => return None,
+                // A getter of another process may have died in flight: sleep a slice
+                // and look again instead of waiting for it for good.
+                Err(NoSlot::InFlight) if give_up_on_peer::<W>(waited) => return None,
                 Err(NoSlot::InFlight) => {
+                    waited += 1;
                     W::relax(round);
                     round = (round + 1).min(W::RELAX_ROUNDS.saturating_sub(1));
                 }
@@ -414,6 +462,7 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
     #[inline]
     fn get_for_blocking(&self) -> Option<Result<T, GetError>> {
         let mut round = 0;
+        let mut waited = 0;
         loop {
             if self.control.immediate.load(Ordering::Acquire) {
                 return Some(Err(GetError::ShutDown));
@@ -422,7 +471,10 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
                 Ok(claim) => return Some(Ok(self.finish_get(claim))),
                 Err(NoItem::Closed) => return Some(Err(GetError::ShutDown)),
                 Err(NoItem::Empty) => return None,
+                // As in `claim_for_blocking_put`: a putter may have died in flight.
+                Err(NoItem::InFlight) if give_up_on_peer::<W>(waited) => return None,
                 Err(NoItem::InFlight) => {
+                    waited += 1;
                     W::relax(round);
                     round = (round + 1).min(W::RELAX_ROUNDS.saturating_sub(1));
                 }
@@ -564,7 +616,9 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
     /// `shutdown(false)` never waits. `shutdown(true)` waits for the puts that claimed
     /// a slot before it (a few instructions each) to write their items, so that it can
     /// drop them: in an interrupt handler use it only if the handler cannot have
-    /// interrupted a put of the same queue.
+    /// interrupted a put of the same queue. With a process-shared strategy it waits for
+    /// such a put only briefly, then skips its slot (the putter may be dead; see
+    /// "Participants that die" in the [module docs](self)).
     ///
     /// # Panics
     /// If an item's `Drop` panics during an immediate shutdown, the drain goes on as for
@@ -583,18 +637,31 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
         // `join` is released however the drain ends.
         let _wake_joiners = OnDrop(|| self.control.all_tasks_done.notify_all());
         let mut round = 0;
+        let mut waited = 0;
         drop_each(|| loop {
             match self.ring.claim_pop_with(CLAIM) {
                 // Counted done once dropped, also if its drop panics.
                 Ok(claim) => {
+                    waited = 0;
                     return Some(Discarded {
                         _item: self.finish_get(claim),
                         _done: MarkDone(self),
-                    })
+                    });
                 }
                 // Closed and drained (`Empty` cannot happen once closed).
                 Err(NoItem::Closed | NoItem::Empty) => return None,
+                // Between processes the put in flight may be dead: skip its slot
+                // (closed ring: nobody claims it again, a late write of a live putter
+                // only lands in it) and count its task done; the item, if it ever
+                // comes, stays in the slot until the queue itself is dropped.
+                Err(NoItem::InFlight) if give_up_on_peer::<W>(waited) => {
+                    waited = 0;
+                    if self.ring.skip_in_flight_pop() {
+                        let _ = self.mark_done();
+                    }
+                }
                 Err(NoItem::InFlight) => {
+                    waited += 1;
                     W::relax(round);
                     round = (round + 1).min(W::RELAX_ROUNDS.saturating_sub(1));
                 }
@@ -835,5 +902,40 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy, const K: usize>
     pub fn shutdown(&self, immediate: bool) {
         self.inner().shutdown(immediate);
         self.wakers().wake_all();
+    }
+}
+
+#[cfg(all(
+    test,
+    feature = "std",
+    not(loom),
+    any(target_os = "linux", target_os = "android")
+))]
+mod tests {
+    use super::*;
+    use crate::wait::SharedFutex;
+    use std::time::{Duration, Instant};
+
+    /// A put that claimed its slot and never wrote it (its process died between claim
+    /// and hand-over; here the claim is simply never completed), with the
+    /// process-shared strategy: a get gives up on it and returns at its deadline, a
+    /// put with a deadline likewise once the ring has come round, `shutdown(true)`
+    /// skips the slot and counts its task done, so `join` returns and no task is left.
+    #[test]
+    fn shared_shutdown_skips_a_put_that_never_completes() {
+        let q: RingQueue<u32, 2, SharedFutex> = RingQueue::new();
+        // Claimed, never written nor handed over (a `Claim` has no `Drop`).
+        let _dead = q.claim_counted().expect("a free slot");
+        q.put_nowait(7).unwrap();
+        let start = Instant::now();
+        let soon = || Instant::now() + Duration::from_millis(20);
+        assert_eq!(q.get_until(soon()), Err(GetError::Empty));
+        assert!(matches!(q.put_until(8, soon()), Err(PutError::Full(8))));
+        assert!(start.elapsed() < Duration::from_secs(5));
+        assert_eq!(q.unfinished_tasks(), 2);
+        q.shutdown(true);
+        assert_eq!(q.unfinished_tasks(), 0);
+        assert!(q.join_until(soon()));
+        assert_eq!(q.get_nowait(), Err(GetError::ShutDown));
     }
 }

@@ -273,6 +273,18 @@ macro_rules! futex_strategy {
         impl WaitStrategy for $ty {
             type Deadline = Instant;
             const RELAX_ROUNDS: u32 = super::os::RELAX_ROUNDS;
+            // The shared futex's waiters and notifiers may be processes, any of which
+            // may die (see `WaitStrategy::PROCESS_SHARED`): sleeps in bounded slices.
+            const PROCESS_SHARED: bool = !$private;
+
+            #[inline]
+            fn sleep_slice(deadline: Option<Instant>) -> Option<Instant> {
+                if $private {
+                    deadline
+                } else {
+                    super::os::slice_until(deadline)
+                }
+            }
 
             #[inline]
             fn relax(round: u32) {

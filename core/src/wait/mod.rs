@@ -277,6 +277,49 @@ pub trait WaitStrategy {
         let _ = round;
         deadline
     }
+
+    /// Whether the words this strategy sleeps on may be shared by several OS
+    /// processes, any of which can die at any point (`SIGKILL`: asleep, just woken,
+    /// between a state change and its notify). `true` makes the primitives give up
+    /// what only holds while every participant runs on:
+    ///
+    /// * the wake-up [`Waiters::notify_one`] sends goes to every sleeper (one handed to
+    ///   a single process that dies before it runs would otherwise be lost, and with it
+    ///   the item it was meant for);
+    /// * every sleep in [`Waiters`] lasts at most one [`sleep_slice`](Self::sleep_slice),
+    ///   then the waiter looks at its condition again (a notifier that died between its
+    ///   change and its wake-up costs a waiter at most one slice);
+    /// * the blocking forms of `queue::RingQueue` stop spinning on a peer that claimed
+    ///   a slot and has not finished with it (it may be dead): they sleep in slices and
+    ///   look again, and `shutdown(true)` skips such a slot (see "Participants that
+    ///   die" in the docs of `mpmc`, `queue::ring` and the other primitives).
+    ///
+    /// `false` (the default) for the process-private strategies: their participants
+    /// are threads of one process, which die together.
+    ///
+    /// ```
+    /// use conkit_core::wait::{Spin, WaitStrategy};
+    ///
+    /// assert!(!<Spin as WaitStrategy>::PROCESS_SHARED);
+    /// ```
+    const PROCESS_SHARED: bool = false;
+
+    /// The deadline of one sleep of a waiter that will look at its condition again
+    /// afterwards (see [`PROCESS_SHARED`](Self::PROCESS_SHARED)): `deadline` itself by
+    /// default; a process-shared strategy returns the earlier of `deadline` and the end
+    /// of a bounded slice from now. [`Waiters`] treats a sleep that ends with the slice
+    /// (before `deadline`) as a spurious wake-up.
+    ///
+    /// ```
+    /// use conkit_core::wait::{Never, Spin, WaitStrategy};
+    ///
+    /// // Without a clock there is no slice: the deadline is kept as it is.
+    /// assert!(<Spin<Never> as WaitStrategy>::sleep_slice(None).is_none());
+    /// ```
+    #[inline]
+    fn sleep_slice(deadline: Option<Self::Deadline>) -> Option<Self::Deadline> {
+        deadline
+    }
 }
 
 /// The bits of a lock's owner word that hold the owner's token (the Linux

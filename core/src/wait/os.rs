@@ -22,6 +22,22 @@ pub(crate) fn relax(round: u32) {
     super::Backoff::at(round).snooze();
 }
 
+/// The longest sleep of a waiter on a process-shared word before it looks at its
+/// condition again (`WaitStrategy::PROCESS_SHARED`): what a notifier that died between
+/// its change and its wake-up can cost a waiter. 10 ms: a sleeping waiter re-checks
+/// 100 times a second (a few µs of CPU each), and a recovery stays far below the
+/// issue's "within a second".
+pub(crate) const SHARED_SLICE: Duration = Duration::from_millis(10);
+
+/// The earlier of `deadline` and one [`SHARED_SLICE`] from now.
+pub(crate) fn slice_until(deadline: Option<Instant>) -> Option<Instant> {
+    let end = Instant::now().checked_add(SHARED_SLICE);
+    match (deadline, end) {
+        (Some(d), Some(e)) => Some(d.min(e)),
+        (d, e) => d.or(e),
+    }
+}
+
 /// Time left until `deadline`, or `None` once it has passed.
 pub(crate) fn remaining(deadline: Instant) -> Option<Duration> {
     let left = deadline.saturating_duration_since(Instant::now());

@@ -43,6 +43,31 @@
 //! (crossbeam-channel reaches the same by removing a sleeper from its waker list when it
 //! selects it; a list needs pointers, these two words work between processes.)
 //!
+//! # Participants that die
+//! Between processes (a strategy with [`WaitStrategy::PROCESS_SHARED`], e.g.
+//! `SharedFutex` on `MAP_SHARED` memory) any participant can be killed at any point.
+//! With the rule above as it stands for threads, a process woken alone by `notify_one`
+//! that dies before it runs takes the wake-up with it and never collects `PENDING`:
+//! every later `notify_one` only sets `MORE`, and the other sleepers sleep forever with
+//! items queued (issue #11, item 3). So with such a strategy:
+//! * the wake-up a `notify_one` sends goes to **every** sleeper (`wake_all`), so it
+//!   cannot die with one process: the live sleepers it reached leave, and leaving
+//!   collects `PENDING` (and relays `MORE`) as before. If every sleeper it reached
+//!   died, `PENDING` stays set only until the next caller leaves: a caller about to
+//!   sleep that sees it leaves at once (collecting it) and counts itself again. The
+//!   coalescing is kept: while a wake-up is in flight, further `notify_one`s still
+//!   only set `MORE` (no system call), as between threads;
+//! * every sleep lasts at most one [`WaitStrategy::sleep_slice`] (10 ms for
+//!   `SharedFutex`), after which the waiter re-checks its condition (and, leaving,
+//!   collects the flags): a notifier that died between its state change and its
+//!   wake-up, or between setting `PENDING` and waking, delays a waiter by at most one
+//!   slice, never forever. Deadlines are honoured as before.
+//!
+//! What a dead participant costs here: a process that dies while counted (asleep or
+//! just woken) stays counted in `sleepers` for good, so every later notify pays its
+//! wake-up call even when nobody else sleeps; nothing waits for it and nothing is lost.
+//! The thread strategies keep `wake_one`.
+//!
 //! Layout: two `u32` words, no pointers, valid in shared memory between processes and
 //! wasm workers when `W` is a process-shared strategy.
 
@@ -168,7 +193,18 @@ impl<W: WaitStrategy> Waiters<W> {
                 drop(announced);
                 continue;
             }
-            let outcome = W::wait(&self.seq, key, deadline);
+            let outcome = if W::PROCESS_SHARED {
+                // A bounded slice (see `WaitStrategy::PROCESS_SHARED`): its end before
+                // the caller's deadline is a spurious wake-up.
+                match W::wait(&self.seq, key, W::sleep_slice(deadline)) {
+                    WaitOutcome::TimedOut if !deadline.is_some_and(|d| d.has_passed()) => {
+                        WaitOutcome::Woken
+                    }
+                    outcome => outcome,
+                }
+            } else {
+                W::wait(&self.seq, key, deadline)
+            };
             drop(announced);
             if outcome == WaitOutcome::TimedOut {
                 // Last look: the state may have changed just as the deadline passed.
@@ -219,6 +255,11 @@ impl<W: WaitStrategy> Waiters<W> {
     /// At most one such wake-up is in flight: while a sleeper woken by an earlier
     /// `notify_one` has not left yet, this only records that it was called (no system
     /// call), and that sleeper wakes everyone when it leaves (see the module docs).
+    ///
+    /// With a process-shared strategy ([`WaitStrategy::PROCESS_SHARED`]) the wake-up it
+    /// sends (when none is in flight) goes to every sleeper: a process woken alone that
+    /// died before it ran would take the wake-up, and the item it was for, with it (see
+    /// "Participants that die" in the module docs).
     #[inline]
     pub fn notify_one(&self) {
         if !self.has_sleepers() {
@@ -235,7 +276,13 @@ impl<W: WaitStrategy> Waiters<W> {
         });
         if matches!(claimed, Ok(old) if old & PENDING == 0) {
             counter_add(&self.seq, 1, Ordering::Release);
-            W::wake_one(&self.seq);
+            // Mutant (see `cargo xtask test`'s mutant table): the shared strategies
+            // wake one sleeper, which may die with the wake-up.
+            if W::PROCESS_SHARED && !cfg!(conkit_mutant = "waiters_shared_wake_one") {
+                W::wake_all(&self.seq);
+            } else {
+                W::wake_one(&self.seq);
+            }
         }
     }
 
@@ -255,7 +302,9 @@ impl<W: WaitStrategy> Waiters<W> {
         self.state.load(Ordering::Relaxed) & COUNT != 0
     }
 
-    /// How many callers are currently inside a blocking wait (a snapshot).
+    /// How many callers are currently inside a blocking wait (a snapshot). Between
+    /// processes it also counts those that died inside one (see "Participants that
+    /// die" in the module docs).
     pub fn sleepers(&self) -> u32 {
         self.state.load(Ordering::Relaxed) & COUNT
     }

@@ -227,3 +227,63 @@ impl<D: Deadline, T: Tally> WaitStrategy for LoomFutex<D, T> {
         cv.notify_all();
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// `LoomDyingFutex`: the exact futex model of `LoomFutex`, declared process-shared
+// (`PROCESS_SHARED = true`), in which a thread marked doomed (`doom_this_thread`) "dies"
+// the moment it is woken: it has taken its wake-up token and then stops, still counted
+// by the primitive, until the model's main thread has checked what it needs to and
+// calls `bury_the_dead` (loom requires every thread to end; until then the doomed
+// thread is as good as killed: it changes nothing and never re-checks). A protocol that
+// hands a wake-up to one sleeper alone, or that needs the woken sleeper to collect a
+// flag, leaves the live sleepers asleep: a loom deadlock.
+
+loom::lazy_static! {
+    /// Set by `bury_the_dead`: the doomed threads may go on (after the checks).
+    static ref BURIED: (Mutex<bool>, Condvar) = (Mutex::new(false), Condvar::new());
+}
+
+loom::thread_local! {
+    static DOOMED: AtomicBool = AtomicBool::new(false);
+}
+
+/// Marks the calling thread: it dies the first time it is woken from a sleep.
+pub fn doom_this_thread() {
+    DOOMED.with(|d| d.store(true, Ordering::Relaxed));
+}
+
+/// Lets the doomed threads end (call after the model's checks, before joining them).
+pub fn bury_the_dead() {
+    let (m, cv) = &*BURIED;
+    *m.lock().unwrap() = true;
+    cv.notify_all();
+}
+
+/// The exact futex model, process-shared, whose doomed threads die when woken.
+pub struct LoomDyingFutex<D, T = NoTally>(core::marker::PhantomData<(D, T)>);
+
+impl<D: Deadline, T: Tally> WaitStrategy for LoomDyingFutex<D, T> {
+    type Deadline = D;
+    const PROCESS_SHARED: bool = true;
+
+    fn wait(word: &WaitWord, expected: u32, deadline: Option<D>) -> WaitOutcome {
+        let outcome = LoomFutex::<D, T>::wait(word, expected, deadline);
+        if DOOMED.with(|d| d.load(Ordering::Relaxed)) {
+            // Killed just after being woken: nothing more until the checks are done.
+            let (m, cv) = &*BURIED;
+            let mut buried = m.lock().unwrap();
+            while !*buried {
+                buried = cv.wait(buried).unwrap();
+            }
+        }
+        outcome
+    }
+
+    fn wake_one(word: &WaitWord) {
+        LoomFutex::<D, T>::wake_one(word);
+    }
+
+    fn wake_all(word: &WaitWord) {
+        LoomFutex::<D, T>::wake_all(word);
+    }
+}

@@ -1,0 +1,933 @@
+//! Kill scenarios of issue #11's "no participant can wedge the others": core primitives
+//! in a real `memfd` + `MAP_SHARED` mapping, waited on with `SharedFutex` by real child
+//! processes, one of which is `SIGKILL`ed asleep, just woken or mid-operation. Each
+//! scenario repeats its race a few hundred times; every step that must return runs
+//! under a deadline of its own, so a wedge is a failure naming the step, never a hang
+//! (and the whole scenario runs under `run_scenarios`' watchdog).
+//!
+//! What each one proves is in its doc comment; `CONKIT_KILL_REPS` overrides the
+//! repetitions (default below). `harness = false`: see `conkit_tests::process`.
+
+#[cfg(target_os = "linux")]
+fn main() {
+    use std::time::Duration;
+
+    run_scenarios(
+        &[
+            (
+                "waiters_woken_consumer_killed_other_consumer_gets_every_item",
+                scenarios::waiters_woken_consumer_killed,
+            ),
+            (
+                "mpmc_woken_consumer_killed_other_consumer_gets_every_item",
+                scenarios::mpmc_woken_consumer_killed,
+            ),
+            (
+                "ring_queue_woken_consumer_killed_other_consumer_gets_every_item",
+                scenarios::ring_queue_woken_consumer_killed,
+            ),
+            (
+                "notifier_killed_between_change_and_wake_sleeper_sees_it_within_a_slice",
+                scenarios::notifier_killed_before_waking,
+            ),
+            (
+                "condvar_waiter_killed_asleep_notify_returns",
+                scenarios::condvar_waiter_killed_asleep,
+            ),
+            (
+                "condvar_waiter_killed_just_notified_next_notify_reaches_the_live_one",
+                scenarios::condvar_waiter_killed_just_notified,
+            ),
+            (
+                "barrier_party_killed_while_filling_others_broken_by_deadline",
+                scenarios::barrier_party_killed_filling,
+            ),
+            (
+                "barrier_party_killed_while_draining_later_arrivals_honour_deadline",
+                scenarios::barrier_party_killed_draining,
+            ),
+            (
+                "barrier_party_killed_running_the_action_others_broken_by_deadline",
+                scenarios::barrier_party_killed_in_action,
+            ),
+            (
+                "mpmc_producer_killed_mid_push_nobody_hangs",
+                scenarios::mpmc_producer_killed_mid_push,
+            ),
+            (
+                "ring_queue_producer_killed_mid_put_gets_return_and_shutdown_returns",
+                scenarios::ring_queue_producer_killed_mid_put,
+            ),
+            (
+                "ring_queue_consumer_killed_mid_get_puts_honour_deadline",
+                scenarios::ring_queue_consumer_killed_mid_get,
+            ),
+            (
+                "semaphore_dead_holder_and_dead_waiter",
+                scenarios::semaphore_dead_participants,
+            ),
+            (
+                "event_and_event_flags_dead_waiter_and_dead_sync_party",
+                scenarios::events_dead_participants,
+            ),
+        ],
+        Duration::from_secs(120),
+    );
+}
+
+#[cfg(target_os = "linux")]
+use conkit_tests::process::run_scenarios;
+
+#[cfg(target_os = "linux")]
+mod scenarios {
+    use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+    use std::time::{Duration, Instant};
+
+    use conkit_core::barrier::{Barrier, BrokenBarrier};
+    use conkit_core::condvar::Condvar;
+    use conkit_core::event::Event;
+    use conkit_core::event_flags::{EventFlags, FlagsError, WaitFlags};
+    use conkit_core::lock::Lock;
+    use conkit_core::mpmc::MpmcRing;
+    use conkit_core::queue::{GetError, RingQueue};
+    use conkit_core::semaphore::Semaphore;
+    use conkit_core::wait::{SharedFutex, Waiters};
+    use conkit_tests::process::{fork, Child, Exit, SharedMem};
+
+    /// Repetitions of each race (`CONKIT_KILL_REPS` overrides).
+    fn reps(default: u32) -> u32 {
+        std::env::var("CONKIT_KILL_REPS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    }
+
+    fn after(ms: u64) -> Instant {
+        Instant::now() + Duration::from_millis(ms)
+    }
+
+    fn sleep_us(us: u64) {
+        std::thread::sleep(Duration::from_micros(us));
+    }
+
+    /// Polls `cond` until it holds or `limit` passes; panics naming `what` then.
+    fn eventually(what: &str, limit: Duration, cond: impl Fn() -> bool) {
+        let end = Instant::now() + limit;
+        while !cond() {
+            assert!(Instant::now() < end, "{what}: not within {limit:?}");
+            sleep_us(200);
+        }
+    }
+
+    /// Runs `f` in a child and requires it to exit with 0 within `limit` (a step that
+    /// must not hang: a wedge fails the scenario here, naming `what`).
+    fn must_return(what: &str, limit: Duration, f: impl FnOnce() -> i32) {
+        let mut child = fork(f);
+        match child.wait_timeout(limit) {
+            Some(Exit::Code(0)) => {}
+            Some(other) => panic!("{what}: {other:?}"),
+            None => panic!("{what}: still blocked after {limit:?} (wedged)"),
+        }
+    }
+
+    /// Kills `child` and reaps it.
+    fn kill(child: Child) {
+        child.kill();
+        assert_eq!(child.wait(), Exit::Signal(libc::SIGKILL));
+    }
+
+    // ---- a consumer just woken by `notify_one` dies (issue item 3) ----
+
+    /// A blocking channel whose push wakes one sleeper with `notify_one`.
+    trait Chan: Sync {
+        fn make() -> Self;
+        fn push(&self, v: u64);
+        fn pop(&self) -> u64;
+        /// Values are kept (else every pop returns 1).
+        const VALUES: bool = true;
+    }
+
+    /// The bare event count: a stock of items, `notify_one` per item.
+    struct Stock {
+        items: AtomicU32,
+        waiters: Waiters<SharedFutex>,
+    }
+
+    impl Chan for Stock {
+        const VALUES: bool = false;
+        fn make() -> Self {
+            Self {
+                items: AtomicU32::new(0),
+                waiters: Waiters::new(),
+            }
+        }
+        fn push(&self, _: u64) {
+            self.items.fetch_add(1, Ordering::SeqCst);
+            self.waiters.notify_one();
+        }
+        fn pop(&self) -> u64 {
+            self.waiters.wait(|| {
+                self.items
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .ok()
+                    .map(|_| 1)
+            })
+        }
+    }
+
+    impl Chan for MpmcRing<u64, 64, SharedFutex> {
+        fn make() -> Self {
+            MpmcRing::new()
+        }
+        fn push(&self, v: u64) {
+            MpmcRing::push(self, v);
+        }
+        fn pop(&self) -> u64 {
+            MpmcRing::pop(self)
+        }
+    }
+
+    impl Chan for RingQueue<u64, 64, SharedFutex> {
+        fn make() -> Self {
+            RingQueue::new()
+        }
+        fn push(&self, v: u64) {
+            self.put(v).expect("open queue");
+        }
+        fn pop(&self) -> u64 {
+            self.get().expect("open queue")
+        }
+    }
+
+    struct Consumers<C> {
+        chan: C,
+        /// What the surviving consumer received: count and sum.
+        got: AtomicU64,
+        sum: AtomicU64,
+    }
+
+    /// Consumer A falls asleep first, then B (the futex queue is FIFO, so a
+    /// `notify_one` wakes A); one item is pushed and A is killed at once, most often
+    /// before it ran: its wake-up dies with it. Then `M` more items are pushed one by
+    /// one, each with its `notify_one`: B must receive every one of them (and maybe the
+    /// first, if A never took it). Before the fix, the dead A's `PENDING` flag made every
+    /// later `notify_one` a no-op and B slept forever with items queued.
+    fn woken_consumer_killed<C: Chan>() {
+        const M: u64 = 20;
+        let reps = reps(200);
+        for rep in 0..reps {
+            let s = SharedMem::new(|| Consumers {
+                chan: C::make(),
+                got: AtomicU64::new(0),
+                sum: AtomicU64::new(0),
+            });
+            let a = fork(|| loop {
+                let _ = s.chan.pop();
+            });
+            sleep_us(3000);
+            let b = fork(|| loop {
+                let v = s.chan.pop();
+                s.sum.fetch_add(v, Ordering::SeqCst);
+                s.got.fetch_add(1, Ordering::SeqCst);
+            });
+            sleep_us(3000);
+            s.chan.push(0);
+            a.kill();
+            for v in 1..=M {
+                s.chan.push(v);
+                sleep_us(50);
+            }
+            let want_sum = if C::VALUES { M * (M + 1) / 2 } else { 0 };
+            let done = || {
+                let got = s.got.load(Ordering::SeqCst);
+                let sum = s.sum.load(Ordering::SeqCst);
+                got >= M && (!C::VALUES || sum == want_sum)
+            };
+            let end = Instant::now() + Duration::from_secs(2);
+            while !done() && Instant::now() < end {
+                sleep_us(200);
+            }
+            let got = s.got.load(Ordering::SeqCst);
+            assert!(
+                done(),
+                "rep {rep}: the live consumer got {got} of {M} items (lost wake-up)"
+            );
+            assert!(got <= M + 1, "rep {rep}: {got} items, more than pushed");
+            assert_eq!(a.wait(), Exit::Signal(libc::SIGKILL));
+            kill(b);
+        }
+        println!("  {reps} reps");
+    }
+
+    pub fn waiters_woken_consumer_killed() {
+        woken_consumer_killed::<Stock>();
+    }
+
+    pub fn mpmc_woken_consumer_killed() {
+        woken_consumer_killed::<MpmcRing<u64, 64, SharedFutex>>();
+    }
+
+    pub fn ring_queue_woken_consumer_killed() {
+        woken_consumer_killed::<RingQueue<u64, 64, SharedFutex>>();
+    }
+
+    struct Slice {
+        ring: MpmcRing<u64, 4, SharedFutex>,
+        stock: Stock,
+        made: AtomicU32,
+    }
+
+    /// A process that changes the state a sleeper waits for and dies before it wakes
+    /// it (emulated exactly: a wait-free `try_push` / a bare increment, which notify
+    /// nobody, then `SIGKILL`): the sleeper (in `pop_until` / `Waiters::wait_until`
+    /// with a far deadline) sees the change within one sleep slice (10 ms), well before
+    /// its deadline. Before the fix it slept until the deadline (forever without one).
+    pub fn notifier_killed_before_waking() {
+        let reps = reps(100);
+        for rep in 0..reps {
+            let s = SharedMem::new(|| Slice {
+                ring: MpmcRing::new(),
+                stock: Stock::make(),
+                made: AtomicU32::new(0),
+            });
+            let sleeper = fork(|| {
+                let far = after(60_000);
+                let start = Instant::now();
+                let got = if rep % 2 == 0 {
+                    s.ring.pop_until(far).is_some()
+                } else {
+                    s.stock
+                        .waiters
+                        .wait_until(Some(far), || {
+                            s.stock
+                                .items
+                                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                                    n.checked_sub(1)
+                                })
+                                .ok()
+                        })
+                        .is_some()
+                };
+                i32::from(!(got && start.elapsed() < Duration::from_secs(1)))
+            });
+            sleep_us(2000);
+            let notifier = fork(|| {
+                if rep % 2 == 0 {
+                    s.ring.try_push(7).expect("room");
+                } else {
+                    s.stock.items.fetch_add(1, Ordering::SeqCst);
+                }
+                s.made.store(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_secs(60));
+                0
+            });
+            eventually("the change is made", Duration::from_secs(2), || {
+                s.made.load(Ordering::SeqCst) == 1
+            });
+            kill(notifier);
+            let mut sleeper = sleeper;
+            assert_eq!(
+                sleeper.wait_timeout(Duration::from_secs(2)),
+                Some(Exit::Code(0)),
+                "rep {rep}: the sleeper missed a change whose notifier died"
+            );
+        }
+        println!("  {reps} reps");
+    }
+
+    // ---- condition variable ----
+
+    struct CondScene {
+        lock: Lock<SharedFutex>,
+        cv: Condvar<SharedFutex>,
+        woke: AtomicU32,
+    }
+
+    fn cond_scene() -> SharedMem<CondScene> {
+        SharedMem::new(|| CondScene {
+            lock: Lock::new(),
+            cv: Condvar::new(),
+            woke: AtomicU32::new(0),
+        })
+    }
+
+    /// A waiter: waits once (no deadline), counts its wake-up.
+    fn cond_waiter(s: &CondScene) -> Child {
+        fork(|| {
+            s.lock.acquire();
+            s.cv.wait_lock(&s.lock).expect("held");
+            s.woke.fetch_add(1, Ordering::SeqCst);
+            s.lock.release().expect("held");
+            0
+        })
+    }
+
+    /// A waiter killed while asleep in `wait`: a notify by another process returns
+    /// (it never waits for the dead waiter), and a live waiter that came later is
+    /// still released (the dead one's ticket costs at most one `notify(1)`).
+    pub fn condvar_waiter_killed_asleep() {
+        let reps = reps(200);
+        for rep in 0..reps {
+            let s = cond_scene();
+            let dead = cond_waiter(&s);
+            eventually("the first waiter waits", Duration::from_secs(2), || {
+                s.cv.waiters() == 1 && !s.lock.locked()
+            });
+            sleep_us(u64::from(rep % 4) * 300);
+            kill(dead);
+            let live = cond_waiter(&s);
+            eventually("the second waiter waits", Duration::from_secs(2), || {
+                s.cv.waiters() == 2 && !s.lock.locked()
+            });
+            must_return(
+                "notify(1) with a dead waiter",
+                Duration::from_secs(2),
+                || {
+                    s.lock.acquire();
+                    let n = s.cv.notify(1);
+                    s.lock.release().expect("held");
+                    i32::from(n != 1)
+                },
+            );
+            must_return("notify_all", Duration::from_secs(2), || {
+                s.lock.acquire();
+                let _ = s.cv.notify_all();
+                s.lock.release().expect("held");
+                0
+            });
+            eventually("the live waiter wakes", Duration::from_secs(2), || {
+                s.woke.load(Ordering::SeqCst) == 1
+            });
+            assert_eq!(live.wait(), Exit::Code(0));
+        }
+        println!("  {reps} reps");
+    }
+
+    /// A waiter killed just after a notify released it (while the notifier still
+    /// holds the lock, so it dies asleep in the lock, not holding it): the next notify
+    /// reaches a live waiter.
+    pub fn condvar_waiter_killed_just_notified() {
+        let reps = reps(200);
+        for rep in 0..reps {
+            let s = cond_scene();
+            let first = cond_waiter(&s);
+            eventually("the first waiter waits", Duration::from_secs(2), || {
+                s.cv.waiters() == 1 && !s.lock.locked()
+            });
+            let live = cond_waiter(&s);
+            eventually("the second waiter waits", Duration::from_secs(2), || {
+                s.cv.waiters() == 2 && !s.lock.locked()
+            });
+            s.lock.acquire();
+            assert_eq!(s.cv.notify(1), 1);
+            sleep_us(u64::from(rep % 3) * 100);
+            first.kill();
+            s.lock.release().expect("held");
+            let _ = first.wait();
+            must_return("the next notify(1)", Duration::from_secs(2), || {
+                s.lock.acquire();
+                let n = s.cv.notify(1);
+                s.lock.release().expect("held");
+                i32::from(n != 1)
+            });
+            eventually("the live waiter wakes", Duration::from_secs(2), || {
+                s.woke.load(Ordering::SeqCst) == 1
+            });
+            assert_eq!(live.wait(), Exit::Code(0));
+        }
+        println!("  {reps} reps");
+    }
+
+    // ---- barrier ----
+
+    /// Exit code of a party that got `BrokenBarrier`.
+    const BROKEN: i32 = 7;
+
+    fn party(b: &Barrier<SharedFutex>, ms: Option<u64>) -> Child {
+        fork(move || match b.wait_until(ms.map(after), || true) {
+            Ok(_) => 0,
+            Err(BrokenBarrier) => BROKEN,
+        })
+    }
+
+    /// Requires `child` to end with `BrokenBarrier` within its deadline plus a second.
+    fn broken_by_deadline(what: &str, mut child: Child, ms: u64) {
+        let limit = Duration::from_millis(ms + 1000);
+        match child.wait_timeout(limit) {
+            Some(Exit::Code(BROKEN)) => {}
+            other => panic!("{what}: {other:?} (want BrokenBarrier within {limit:?})"),
+        }
+    }
+
+    /// A party of three killed before it arrives: the two others (with a deadline) get
+    /// `BrokenBarrier` by their deadline, and so does a later arrival. A party killed
+    /// after it arrived counts as arrived: the round completes (or breaks by a
+    /// deadline), and later arrivals return by their deadline whatever the dead party
+    /// left behind.
+    pub fn barrier_party_killed_filling() {
+        let reps = reps(100);
+        for rep in 0..reps {
+            let b = SharedMem::new(|| Barrier::<SharedFutex>::new(3));
+            let dead = fork(|| {
+                sleep_us(u64::from(rep % 5) * 100);
+                match b.wait(|| true) {
+                    Ok(_) => 0,
+                    Err(BrokenBarrier) => BROKEN,
+                }
+            });
+            sleep_us(u64::from(rep % 7) * 100);
+            kill(dead);
+            let arrived = b.n_waiting() == 1;
+            let x = party(&b, Some(30));
+            let y = party(&b, Some(30));
+            if arrived {
+                broken_or_ok_by_deadline(x, 30);
+                broken_or_ok_by_deadline(y, 30);
+            } else {
+                broken_by_deadline("a live party", x, 30);
+                broken_by_deadline("the other live party", y, 30);
+            }
+            broken_or_ok_by_deadline(party(&b, Some(30)), 30);
+        }
+        println!("  {reps} reps");
+    }
+
+    /// A party of two killed after the round was released but before it left (it is
+    /// still counted, so the barrier stays draining): later arrivals honour their
+    /// deadline (`BrokenBarrier`) instead of waiting forever for the round to drain.
+    pub fn barrier_party_killed_draining() {
+        let reps = reps(200);
+        let mut stuck = 0;
+        for _ in 0..reps {
+            let b = SharedMem::new(|| Barrier::<SharedFutex>::new(2));
+            let dead = party(&b, None);
+            eventually("the party waits", Duration::from_secs(2), || {
+                b.n_waiting() == 1
+            });
+            // The last party releases the round; the first is killed at once, most
+            // often before it ran to leave.
+            let _ = b.wait(|| true).expect("a full round");
+            dead.kill();
+            let _ = dead.wait();
+            if !format!("{:?}", *b).contains("filling") {
+                stuck += 1;
+            }
+            broken_or_ok_by_deadline(party(&b, Some(30)), 30);
+            broken_or_ok_by_deadline(party(&b, Some(30)), 30);
+        }
+        println!("  {reps} reps, {stuck} left draining by the dead party");
+    }
+
+    /// The last party of two is killed while it runs the action: the other party
+    /// (with a deadline) gets `BrokenBarrier` by its deadline, and so does a later
+    /// arrival. Before the fix the waiting party ignored its deadline while the action
+    /// "ran", for good.
+    pub fn barrier_party_killed_in_action() {
+        let reps = reps(50);
+        for rep in 0..reps {
+            let b = SharedMem::new(|| Barrier::<SharedFutex>::new(2));
+            let waiting = party(&b, Some(300));
+            eventually("the party waits", Duration::from_secs(2), || {
+                b.n_waiting() == 1
+            });
+            let acting = fork(|| {
+                let _ = b.wait(|| {
+                    std::thread::sleep(Duration::from_secs(60));
+                    true
+                });
+                0
+            });
+            sleep_us(500 + u64::from(rep % 5) * 200);
+            kill(acting);
+            broken_by_deadline("the waiting party", waiting, 300);
+            broken_by_deadline("a later arrival", party(&b, Some(30)), 30);
+        }
+        println!("  {reps} reps");
+    }
+
+    /// A later arrival returns by its deadline (plus a second): `BrokenBarrier` when the
+    /// dead party keeps the round from draining, or a completed round when it had left.
+    fn broken_or_ok_by_deadline(mut child: Child, ms: u64) {
+        let limit = Duration::from_millis(ms + 1000);
+        match child.wait_timeout(limit) {
+            Some(Exit::Code(BROKEN | 0)) => {}
+            other => panic!("a later arrival: {other:?} (want a return within {limit:?})"),
+        }
+    }
+
+    // ---- producers and consumers killed mid-operation ----
+
+    /// An item big enough (4 KiB) that a stop often lands while it is being written:
+    /// its sequence number at both ends.
+    #[derive(Clone, Copy)]
+    struct Item([u64; 512]);
+
+    impl Item {
+        fn new(v: u64) -> Self {
+            let mut item = Self([0; 512]);
+            item.0[0] = v;
+            item.0[511] = v;
+            item
+        }
+
+        /// The sequence number, checked against the copy at the other end (a torn
+        /// item fails).
+        fn seq(&self) -> u64 {
+            assert_eq!(self.0[0], self.0[511], "a torn item");
+            self.0[0]
+        }
+    }
+
+    struct RingScene {
+        ring: MpmcRing<Item, 8, SharedFutex>,
+        stop: AtomicU32,
+    }
+
+    /// Stops `child` (`SIGSTOP`) and waits until it is stopped.
+    fn stop(child: &Child) {
+        child.signal(libc::SIGSTOP);
+        let mut status = 0;
+        // SAFETY: our own child, not reaped; `status` is a valid out-pointer.
+        let r = unsafe { libc::waitpid(child.pid(), &mut status, libc::WUNTRACED) };
+        assert_eq!(r, child.pid(), "waitpid(WUNTRACED)");
+        assert!(libc::WIFSTOPPED(status), "the child stopped");
+    }
+
+    /// Lets a stopped `child` go on.
+    fn resume(child: &Child) {
+        child.signal(libc::SIGCONT);
+    }
+
+    /// How many stop-and-look attempts a rep may take to catch a peer mid-operation.
+    const ATTEMPTS: u32 = 20_000;
+
+    /// A producer spinning on `try_push(1, 2, 3, …)` of 4 KiB items into an 8-slot
+    /// ring, a consumer child spinning on `try_pop`. Both are stopped (`SIGSTOP`) at
+    /// random moments and the parent drains the ring, until the producer is caught
+    /// between its claim and its hand-over (a claimed position is left after the
+    /// drain); then it is killed there. Every blocking call of the peers returns by its
+    /// deadline afterwards: `pop_until`, a new producer's `push_until`, a consumer's
+    /// `pop_until`. Items arrive whole, in order, none twice. The slot stays in flight
+    /// for good: the cost documented in `conkit_core::mpmc`.
+    pub fn mpmc_producer_killed_mid_push() {
+        let reps = reps(50);
+        let mut tries = 0;
+        for rep in 0..reps {
+            let s = SharedMem::new(|| RingScene {
+                ring: MpmcRing::new(),
+                stop: AtomicU32::new(0),
+            });
+            let producer = fork(|| {
+                for v in 1.. {
+                    while s.ring.try_push(Item::new(v)).is_err() {}
+                }
+                0
+            });
+            let consumer = fork(|| {
+                let mut last = 0;
+                while s.stop.load(Ordering::SeqCst) == 0 {
+                    if let Some(v) = s.ring.try_pop().map(|i| i.seq()) {
+                        assert!(v > last, "out of order: {v} after {last}");
+                        last = v;
+                    }
+                }
+                0
+            });
+            let mut last = 0;
+            let caught = (0..ATTEMPTS).any(|attempt| {
+                tries += 1;
+                sleep_us(u64::from((attempt + rep) % 5) * 20);
+                stop(&producer);
+                stop(&consumer);
+                while let Some(v) = s.ring.try_pop().map(|i| i.seq()) {
+                    assert!(v > last, "out of order: {v} after {last}");
+                    last = v;
+                }
+                if s.ring.is_empty() {
+                    resume(&producer);
+                    resume(&consumer);
+                    false
+                } else {
+                    true
+                }
+            });
+            assert!(caught, "rep {rep}: never caught the producer mid-push");
+            kill(producer);
+            s.stop.store(1, Ordering::SeqCst);
+            resume(&consumer);
+            assert_eq!(consumer.wait(), Exit::Code(0));
+            must_return(
+                "pop_until / push_until after the kill",
+                Duration::from_secs(3),
+                || {
+                    assert!(s.ring.pop_until(after(5)).is_none(), "behind the dead slot");
+                    let pusher = fork(|| {
+                        for v in 0..16 {
+                            let _ = s.ring.push_until(Item::new(v), after(5));
+                        }
+                        0
+                    });
+                    for _ in 0..16 {
+                        let _ = s.ring.pop_until(after(5));
+                    }
+                    i32::from(pusher.wait() != Exit::Code(0))
+                },
+            );
+        }
+        println!("  {reps} reps, each killed between claim and hand-over ({tries} stops)");
+    }
+
+    struct QueueScene {
+        q: RingQueue<Item, 8, SharedFutex>,
+        stop: AtomicU32,
+    }
+
+    fn queue_scene() -> SharedMem<QueueScene> {
+        SharedMem::new(|| QueueScene {
+            q: RingQueue::new(),
+            stop: AtomicU32::new(0),
+        })
+    }
+
+    /// A putter spinning on `put_nowait(1, 2, 3, …)` of 4 KiB items into an 8-slot
+    /// queue, a getter child spinning on `get_nowait` (and `task_done`); both are
+    /// stopped at random moments until the putter is caught between its claim and its
+    /// hand-over (as in `mpmc_producer_killed_mid_push`), and killed there. Then: gets
+    /// with a deadline return by it (before the fix a get spun forever on the slot in
+    /// flight), `shutdown(true)` returns (before: spun forever), and `join_until`
+    /// returns `true` (every task taken was marked done, the dead put's was discarded
+    /// by the shutdown).
+    pub fn ring_queue_producer_killed_mid_put() {
+        let reps = reps(50);
+        let mut tries = 0;
+        for rep in 0..reps {
+            let s = queue_scene();
+            let producer = fork(|| {
+                for v in 1.. {
+                    while s.q.put_nowait(Item::new(v)).is_err() {}
+                }
+                0
+            });
+            let consumer = fork(|| {
+                let mut last = 0;
+                while s.stop.load(Ordering::SeqCst) == 0 {
+                    if let Ok(v) = s.q.get_nowait().map(|i| i.seq()) {
+                        assert!(v > last, "out of order: {v} after {last}");
+                        last = v;
+                        s.q.task_done().expect("one taken");
+                    }
+                }
+                0
+            });
+            let mut last = 0;
+            let caught = (0..ATTEMPTS).any(|attempt| {
+                tries += 1;
+                sleep_us(u64::from((attempt + rep) % 5) * 20);
+                stop(&producer);
+                stop(&consumer);
+                while let Ok(v) = s.q.get_nowait().map(|i| i.seq()) {
+                    assert!(v > last, "out of order: {v} after {last}");
+                    last = v;
+                    s.q.task_done().expect("one taken");
+                }
+                if s.q.qsize() == 0 {
+                    resume(&producer);
+                    resume(&consumer);
+                    false
+                } else {
+                    true
+                }
+            });
+            assert!(caught, "rep {rep}: never caught the putter mid-put");
+            kill(producer);
+            s.stop.store(1, Ordering::SeqCst);
+            resume(&consumer);
+            assert_eq!(consumer.wait(), Exit::Code(0));
+            must_return("get_until after the kill", Duration::from_secs(3), || {
+                i32::from(!matches!(s.q.get_until(after(5)), Err(GetError::Empty)))
+            });
+            must_return("shutdown(true)", Duration::from_secs(3), || {
+                s.q.shutdown(true);
+                0
+            });
+            must_return("join_until", Duration::from_secs(3), || {
+                i32::from(!s.q.join_until(after(100)))
+            });
+            assert!(matches!(s.q.get_nowait(), Err(GetError::ShutDown)));
+        }
+        println!("  {reps} reps, each killed between claim and hand-over ({tries} stops)");
+    }
+
+    /// A getter spinning on `get_nowait`, a putter child spinning on `put_nowait`;
+    /// both are stopped at random moments and the parent fills the queue, until the
+    /// getter is caught between its claim and freeing the slot (the queue reports no
+    /// room with fewer than 8 items); it is killed there. Then puts with a deadline
+    /// return by it (before the fix a put spun forever on the slot in flight), and
+    /// `shutdown(true)` returns.
+    pub fn ring_queue_consumer_killed_mid_get() {
+        let reps = reps(25);
+        let mut tries = 0;
+        for rep in 0..reps {
+            let s = queue_scene();
+            let consumer = fork(|| loop {
+                if let Ok(item) = s.q.get_nowait() {
+                    let _ = item.seq();
+                }
+            });
+            let producer = fork(|| {
+                let mut v = 0;
+                while s.stop.load(Ordering::SeqCst) == 0 {
+                    if s.q.put_nowait(Item::new(v)).is_ok() {
+                        v += 1;
+                    }
+                }
+                0
+            });
+            let caught = (0..ATTEMPTS).any(|attempt| {
+                tries += 1;
+                sleep_us(u64::from((attempt + rep) % 5) * 20);
+                stop(&consumer);
+                stop(&producer);
+                while s.q.put_nowait(Item::new(0)).is_ok() {}
+                if s.q.qsize() == s.q.maxsize() {
+                    while s.q.get_nowait().is_ok() {}
+                    resume(&consumer);
+                    resume(&producer);
+                    false
+                } else {
+                    true
+                }
+            });
+            assert!(caught, "rep {rep}: never caught the getter mid-get");
+            kill(consumer);
+            s.stop.store(1, Ordering::SeqCst);
+            resume(&producer);
+            assert_eq!(producer.wait(), Exit::Code(0));
+            must_return("put_until after the kill", Duration::from_secs(3), || {
+                for _ in 0..4 {
+                    let _ = s.q.put_until(Item::new(1), after(2));
+                }
+                0
+            });
+            must_return("shutdown(true)", Duration::from_secs(3), || {
+                s.q.shutdown(true);
+                0
+            });
+        }
+        println!("  {reps} reps, each killed between claim and freeing the slot ({tries} stops)");
+    }
+
+    // ---- semaphore, events ----
+
+    struct SemScene {
+        sem: Semaphore<SharedFutex>,
+        got: AtomicU32,
+    }
+
+    /// A permit holder killed: its permit is gone (as in CPython), and a waiter's
+    /// `acquire_until` returns `false` by its deadline. A waiter killed asleep or just
+    /// woken by a release: a live waiter still gets the next permit.
+    pub fn semaphore_dead_participants() {
+        let reps = reps(200);
+        for rep in 0..reps {
+            let s = SharedMem::new(|| SemScene {
+                sem: Semaphore::new(1),
+                got: AtomicU32::new(0),
+            });
+            let holder = fork(|| {
+                s.sem.acquire();
+                std::thread::sleep(Duration::from_secs(60));
+                0
+            });
+            eventually("the holder has the permit", Duration::from_secs(2), || {
+                s.sem.value() == 0
+            });
+            kill(holder);
+            must_return("acquire_until", Duration::from_secs(2), || {
+                i32::from(s.sem.acquire_until(after(20)))
+            });
+            let waiter = || {
+                fork(|| {
+                    s.sem.acquire();
+                    s.got.fetch_add(1, Ordering::SeqCst);
+                    0
+                })
+            };
+            let dead = waiter();
+            sleep_us(2000);
+            let live = waiter();
+            sleep_us(2000);
+            s.sem.release().expect("room");
+            sleep_us(u64::from(rep % 3) * 50);
+            dead.kill();
+            let _ = dead.wait();
+            s.sem.release().expect("room");
+            eventually("the live waiter acquires", Duration::from_secs(2), || {
+                live_done(&s.got)
+            });
+            assert_eq!(live.wait(), Exit::Code(0));
+        }
+        println!("  {reps} reps");
+    }
+
+    /// The live waiter counted itself (the dead one may have too, before dying).
+    fn live_done(got: &AtomicU32) -> bool {
+        got.load(Ordering::SeqCst) >= 1
+    }
+
+    struct EventScene {
+        event: Event<SharedFutex>,
+        flags: EventFlags<SharedFutex>,
+    }
+
+    /// A waiter of an `Event` and of `EventFlags` killed asleep: `set` wakes the live
+    /// waiters. A `sync` party killed before arriving: the others' `sync_until` returns
+    /// `Timeout` by its deadline.
+    pub fn events_dead_participants() {
+        let reps = reps(100);
+        for _ in 0..reps {
+            let s = SharedMem::new(|| EventScene {
+                event: Event::new(),
+                flags: EventFlags::new(),
+            });
+            let waiter = || {
+                fork(|| {
+                    s.event.wait();
+                    match s.flags.wait(0b1, WaitFlags::ANY) {
+                        Ok(_) => 0,
+                        Err(_) => 1,
+                    }
+                })
+            };
+            let dead = waiter();
+            let live = waiter();
+            sleep_us(2000);
+            kill(dead);
+            s.event.set();
+            let dead = fork(|| {
+                let _ = s.flags.wait(0b10, WaitFlags::ANY);
+                0
+            });
+            sleep_us(2000);
+            kill(dead);
+            s.flags.set(0b1);
+            let mut live = live;
+            assert_eq!(
+                live.wait_timeout(Duration::from_secs(2)),
+                Some(Exit::Code(0))
+            );
+            must_return(
+                "sync_until with a dead party",
+                Duration::from_secs(2),
+                || match s.flags.sync_until(0b100, 0b1100, after(20)) {
+                    Err(FlagsError::Timeout) => 0,
+                    _ => 1,
+                },
+            );
+        }
+        println!("  {reps} reps");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn main() {}
