@@ -27,7 +27,7 @@ mod scenarios {
     use conkit_core::mpmc::{MpmcRing, ShmMpmcRing};
     use conkit_core::queue::{GetError, RingQueue};
     use conkit_core::shm::{Segment, SegmentError};
-    use conkit_core::spsc::{PopError, ShmSpscRing, SpscRing};
+    use conkit_core::spsc::{PopError, PushError, ShmSpscRing, SpscRing};
     use conkit_core::wait::SharedFutex;
     use conkit_tests::process::{fork, run_scenarios, Child, Exit, SharedMem};
 
@@ -224,6 +224,67 @@ mod scenarios {
             ring.claim_consumer().is_none(),
             "claimed once, by the child"
         );
+    }
+
+    /// A consumer process SIGKILLed (asleep in `pop`, or just after an item) never makes
+    /// the producer wait forever: its `Drop` never runs, so the producer is not told
+    /// `Disconnected` and the consumer's claim stays taken (documented), but the free
+    /// slots still take items and a `push_until` on the full ring returns `Full` at its
+    /// deadline. Repeated to vary where the kill lands.
+    fn spsc_consumer_killed_producer_deadline_holds() {
+        type Ring = ShmSpscRing<u64, SharedFutex>;
+        const ROUNDS: u64 = 200;
+        let cap = NonZeroUsize::new(3).unwrap();
+        for round in 0..ROUNDS {
+            let mem = region(Ring::required_len(cap).unwrap());
+            // SAFETY: `mem` outlives every use, in every process; only segments touch it.
+            let ring = unsafe { Ring::create_in(start(&mem), mem.len(), cap) }.unwrap();
+            let mut tx = ring.claim_producer().expect("producer");
+            let consumer = fork(|| {
+                let view = mem.map_again();
+                // SAFETY: as above.
+                let ring = unsafe { Ring::attach_in(start(&view), view.len()) }.unwrap();
+                let mut rx = Segment::value(&ring).claim_consumer().expect("consumer");
+                loop {
+                    // Sleeps in the shared futex between items; killed at some point.
+                    let _ = rx.pop();
+                }
+            });
+            tx.push(round).unwrap();
+            // Wait until the child took it (it then sleeps in `pop` again), or not, for
+            // odd rounds: the kill lands before, during or after its first `pop`.
+            if round % 2 == 0 {
+                let until = std::time::Instant::now() + Duration::from_secs(5);
+                while !tx.is_empty() {
+                    assert!(std::time::Instant::now() < until, "child never popped");
+                    std::thread::yield_now();
+                }
+            }
+            consumer.kill();
+            drop(consumer);
+            // Free slots still take items (the child may or may not have popped one).
+            let mut pushed = 0;
+            while tx.try_push(round).is_ok() {
+                pushed += 1;
+            }
+            assert!((2..=3).contains(&pushed), "round {round}: {pushed} pushed");
+            assert!(!tx.is_abandoned(), "a killed side cannot say it left");
+            let t0 = std::time::Instant::now();
+            let deadline = t0 + Duration::from_millis(20);
+            assert_eq!(tx.push_until(7, deadline), Err(PushError::Full(7)));
+            let late = t0.elapsed();
+            assert!(
+                late < Duration::from_secs(1),
+                "round {round}: push_until returned {late:?} after its start"
+            );
+            if round % 2 == 0 {
+                // The child claimed (it popped): its claim outlives it.
+                assert!(
+                    ring.claim_consumer().is_none(),
+                    "the dead side's claim stays"
+                );
+            }
+        }
     }
 
     /// `PRODUCERS` producer processes and `CONSUMERS` consumer processes through an MPMC
@@ -557,6 +618,10 @@ mod scenarios {
                 (
                     "spsc_run_time_capacity_between_two_processes",
                     spsc_run_time_capacity_between_two_processes,
+                ),
+                (
+                    "spsc_consumer_killed_producer_deadline_holds",
+                    spsc_consumer_killed_producer_deadline_holds,
                 ),
                 ("mpmc_inline_many_processes", mpmc_inline_many_processes),
                 (

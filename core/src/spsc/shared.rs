@@ -136,6 +136,16 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> SpscRingIn<T, S, W> {
 /// A `&SpscRing<T, N, W>` also coerces to a `&ShmSpscRing<T, W>` (a view of any
 /// capacity, as `heapless`' `QueueView`).
 ///
+/// # What a dead side costs
+/// A process killed while holding a handle never runs its `Drop`: the other side is not
+/// told `Disconnected`, and the dead side's claim stays taken (the ring cannot be handed
+/// to a successor). Nothing else is lost: the items it had not popped stay in the ring,
+/// free slots keep taking items, and the timed forms
+/// ([`push_until`](ProducerIn::push_until), [`pop_until`](ConsumerIn::pop_until)) return
+/// at their deadline. Between processes, wait with those and check the peer's liveness
+/// yourself (e.g. its process id) rather than with an unbounded `push`/`pop`.
+/// (`conkit-tests`' `processes_rings` kills a consumer 200 times to show it.)
+///
 /// ```
 /// # #[cfg(all(feature = "std", target_os = "linux"))] {
 /// use core::num::NonZeroUsize;
