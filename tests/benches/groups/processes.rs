@@ -7,7 +7,7 @@
 //!   `conkit_core::shm::Segment`; the consumer sums. Contenders: the producer in a
 //!   forked child (the ring attached through a second mapping of the file) vs the
 //!   producer in a thread (the ring in the same kind of mapping). Target (issue #11):
-//!   processes ≥ 0.8× threads, printed in the title (the harness's targets are 1×).
+//!   processes ≥ 0.8× threads.
 //! * `bytes64-proc`: 64-byte messages from a child to the parent: the byte ring
 //!   (`ShmByteRing`, 1 MiB; `grant_until` + `commit_deferred` per message, `flush` +
 //!   `notify` per 1 024; `read_until` + `release_deferred` per message, `flush` +
@@ -17,8 +17,7 @@
 //! * `blob1m-proc`: 1 MiB blobs, counted in KiB (M KiB/s ≈ GB/s): the byte ring (4 MiB)
 //!   with the producer copying each blob into its grant and the consumer reading it in
 //!   place, vs the socketpair (a `write` of the blob, `read`s into a 1 MiB buffer).
-//!   Both consumers check the first and last byte of every blob. Target ≥ 2×, in the
-//!   title.
+//!   Both consumers check the first and last byte of every blob. Target ≥ 2×.
 //!
 //! The child is made with `conkit_tests::process::fork`; the start line lives in shared
 //! memory; the time runs on the consumer (the parent) from the start line to the last
@@ -29,7 +28,7 @@ use std::time::{Duration, Instant};
 use core_affinity::CoreId;
 
 use super::Make;
-use crate::harness::{self, Contender, Group, Kind, Res, StartLine};
+use crate::harness::{self, Contender, Group, Kind, Res, StartLine, Target};
 
 #[cfg(target_os = "linux")]
 use linux::*;
@@ -272,6 +271,7 @@ fn mpmc_run(n: u64, in_child: bool) -> Res<Duration> {
 fn ring_group(
     id: &'static str,
     what: &str,
+    (processes, threads): (&'static str, &'static str),
     items: u64,
     run: fn(u64, bool) -> Res<Duration>,
 ) -> Group<'static> {
@@ -279,27 +279,39 @@ fn ring_group(
         id,
         title: format!(
             "{what} u64, 1 producer + 1 consumer, {CAP} slots: between two processes \
-             (MAP_SHARED memfd, fork) vs two threads; target processes ≥ 0.8× threads"
+             (MAP_SHARED memfd, fork) vs two threads"
         ),
         kind: Kind::Throughput,
         items,
         contenders: vec![
-            Contender::conkit(&format!("conkit {what} 2 processes"), move |n| run(n, true)),
-            Contender::peer(&format!("conkit {what} 2 threads"), move |n| run(n, false)),
+            Contender::conkit(processes, move |n| run(n, true)),
+            Contender::peer(threads, move |n| run(n, false)),
         ],
-        targets: vec![],
+        targets: vec![Target::with_factor(processes, threads, 0.8)],
         missing: vec![],
     }
 }
 
 #[cfg(target_os = "linux")]
 fn spsc_proc(items: u64) -> Group<'static> {
-    ring_group("spsc-proc", "SpscRing", items, spsc_run)
+    ring_group(
+        "spsc-proc",
+        "SpscRing",
+        ("conkit SpscRing 2 processes", "conkit SpscRing 2 threads"),
+        items,
+        spsc_run,
+    )
 }
 
 #[cfg(target_os = "linux")]
 fn mpmc_proc(items: u64) -> Group<'static> {
-    ring_group("mpmc-proc", "MpmcRing", items, mpmc_run)
+    ring_group(
+        "mpmc-proc",
+        "MpmcRing",
+        ("conkit MpmcRing 2 processes", "conkit MpmcRing 2 threads"),
+        items,
+        mpmc_run,
+    )
 }
 
 /// Bytes of the small messages.
@@ -435,8 +447,8 @@ fn bytes64_proc(items: u64) -> Group<'static> {
         id: "bytes64-proc",
         title: format!(
             "{SMALL}-byte messages between two processes: byte ring (1 MiB, grant and read per \
-             message, indices published per 1024) vs socketpair (SOCK_STREAM, {BATCH} messages per system call); \
-             target ≥ 1×"
+             message, indices published per 1024) vs socketpair (SOCK_STREAM, {BATCH} messages \
+             per system call)"
         ),
         kind: Kind::Throughput,
         items,
@@ -446,7 +458,7 @@ fn bytes64_proc(items: u64) -> Group<'static> {
             }),
             Contender::peer("socketpair batched", move |n| socket_run(n, SMALL, BATCH)),
         ],
-        targets: vec![("conkit ShmByteRing", "socketpair batched")],
+        targets: vec![Target::new("conkit ShmByteRing", "socketpair batched")],
         missing: vec![],
     }
 }
@@ -459,7 +471,7 @@ fn blob1m_proc(items: u64) -> Group<'static> {
         id: "blob1m-proc",
         title: "1 MiB blobs between two processes, in M KiB/s (≈ GB/s): byte ring (4 MiB, \
                 copied into the grant, read in place) vs socketpair (write, read into a \
-                buffer); target ≥ 2×"
+                buffer)"
             .into(),
         kind: Kind::Throughput,
         items: kib,
@@ -469,7 +481,7 @@ fn blob1m_proc(items: u64) -> Group<'static> {
             }),
             Contender::peer("socketpair", move |n| socket_run(n / 1024, BLOB, 1)),
         ],
-        targets: vec![("conkit ShmByteRing", "socketpair")],
+        targets: vec![Target::with_factor("conkit ShmByteRing", "socketpair", 2.0)],
         missing: vec![],
     }
 }
