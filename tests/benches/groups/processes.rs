@@ -14,6 +14,24 @@
 //!   `notify` per 1 024) vs a `SOCK_STREAM` `socketpair` written and read in 64 KiB
 //!   batches (1 024 messages per system call: the peer at its best, batched the same
 //!   way). Both sides of both contenders block when they must wait. Target ≥ 1×.
+//!   Fairness (checked for issue #11): both contenders batch the same 1 024 messages
+//!   per publication (ring) or system call (socket) on both sides, both move every
+//!   byte once between the cores (the ring's producer copies each message into its
+//!   grant, the socket's kernel copies each batch), both consumers check the same
+//!   bytes; the socket's kernel buffer is the default (`net.core.wmem_default`,
+//!   208 KiB here), smaller than the ring's 1 MiB. What decides the row on a 2-vCPU
+//!   guest (measured with the CPU time and the waits of each side, 10 M messages):
+//!   the CPU time per message is the same for both (ring ~12 ns producer + ~15 ns
+//!   consumer, socket ~12 + ~16 ns); the ring loses when its two sides fall into
+//!   lockstep — exactly one "full" and one "empty" per lap of the ring (686 and 687
+//!   per 10 M messages), each side waiting ~0.2–0.4 ms per episode, i.e. one
+//!   `sched_yield` of the OS strategies' adaptive phase that gives the CPU to another
+//!   process of a busy machine while the other side runs through the whole ring.
+//!   Without lockstep (a less loaded machine) the ring's producer is the bottleneck
+//!   (~19–21 ns per message, its stores missing on lines the consumer read a lap
+//!   before) and the row measured 0.83–0.9×; prefetching those lines for writing
+//!   (`PREFETCHW`, as `spsc` does) and the consumer's lines for reading, 8 to 128
+//!   lines ahead, changed neither figure.
 //! * `blob1m-proc`: 1 MiB blobs, counted in KiB (M KiB/s ≈ GB/s): the byte ring (4 MiB)
 //!   with the producer copying each blob into its grant and the consumer reading it in
 //!   place, vs the socketpair (a `write` of the blob, `read`s into a 1 MiB buffer).
