@@ -20,18 +20,17 @@
 //!   grant, the socket's kernel copies each batch), both consumers check the same
 //!   bytes; the socket's kernel buffer is the default (`net.core.wmem_default`,
 //!   208 KiB here), smaller than the ring's 1 MiB. What decides the row on a 2-vCPU
-//!   guest (measured with the CPU time and the waits of each side, 10 M messages):
-//!   the CPU time per message is the same for both (ring ~12 ns producer + ~15 ns
-//!   consumer, socket ~12 + ~16 ns); the ring loses when its two sides fall into
-//!   lockstep — exactly one "full" and one "empty" per lap of the ring (686 and 687
-//!   per 10 M messages), each side waiting ~0.2–0.4 ms per episode, i.e. one
-//!   `sched_yield` of the OS strategies' adaptive phase that gives the CPU to another
-//!   process of a busy machine while the other side runs through the whole ring.
-//!   Without lockstep (a less loaded machine) the ring's producer is the bottleneck
-//!   (~19–21 ns per message, its stores missing on lines the consumer read a lap
-//!   before) and the row measured 0.83–0.9×; prefetching those lines for writing
-//!   (`PREFETCHW`, as `spsc` does) and the consumer's lines for reading, 8 to 128
-//!   lines ahead, changed neither figure.
+//!   guest (measured with each side's CPU time and waits, 10 M messages, a busy
+//!   machine): the ring's CPU time per message was at most the socket's (both sides
+//!   together 13–28 ns for the ring, ~27 ns for the socket); the ring loses when its
+//!   two sides fall into lockstep — exactly one "full" and one "empty" per lap of the
+//!   ring (686 and 687 per 10 M messages), each side waiting 0.1–0.6 ms per episode
+//!   (one `sched_yield` of the OS strategies' adaptive phase, which on a busy machine
+//!   gives the CPU to another process while the other side runs through the whole
+//!   ring), so the two sides' times add up instead of overlapping. A larger ring
+//!   (4 and 16 MiB) or prefetching ahead (`PREFETCHW` for the producer's next lines,
+//!   as `spsc` does, and read prefetches for the consumer's, 8 to 128 lines ahead)
+//!   changed neither figure.
 //! * `blob1m-proc`: 1 MiB blobs, counted in KiB (M KiB/s ≈ GB/s): the byte ring (4 MiB)
 //!   with the producer copying each blob into its grant and the consumer reading it in
 //!   place, vs the socketpair (a `write` of the blob, `read`s into a 1 MiB buffer).
