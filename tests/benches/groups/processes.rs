@@ -27,10 +27,11 @@
 //!   ring (686 and 687 per 10 M messages), each side waiting 0.1–0.6 ms per episode
 //!   (one `sched_yield` of the OS strategies' adaptive phase, which on a busy machine
 //!   gives the CPU to another process while the other side runs through the whole
-//!   ring), so the two sides' times add up instead of overlapping. A larger ring
-//!   (4 and 16 MiB) or prefetching ahead (`PREFETCHW` for the producer's next lines,
-//!   as `spsc` does, and read prefetches for the consumer's, 8 to 128 lines ahead)
-//!   changed neither figure.
+//!   ring), so the two sides' times add up instead of overlapping. Going to sleep
+//!   without the yields was worse (0.65× against 0.86× in the same minutes: the
+//!   producer then pays a `FUTEX_WAKE` per batch); a larger ring (4 and 16 MiB) or
+//!   prefetching ahead (`PREFETCHW` for the producer's next lines, as `spsc` does, and
+//!   read prefetches for the consumer's, 8 to 128 lines ahead) changed neither figure.
 //! * `blob1m-proc`: 1 MiB blobs, counted in KiB (M KiB/s ≈ GB/s): the byte ring (4 MiB)
 //!   with the producer copying each blob into its grant and the consumer reading it in
 //!   place, vs the socketpair (a `write` of the blob, `read`s into a 1 MiB buffer).
