@@ -19,6 +19,7 @@ use std::process::ExitCode;
 use core_affinity::CoreId;
 use harness::{
     latency, mpmc, ping_pong, push_pop, spsc_batched, spsc_work, tri, Contender, Group, Kind, Res,
+    Target,
 };
 
 /// Ring capacity of every queue contender (usable slots).
@@ -169,7 +170,7 @@ fn spsc_ping_pong(items: u64, pins: Pins) -> Group<'static> {
         kind: Kind::Latency,
         items: (items / TRIPS_PER_ITEM).max(1_000),
         contenders,
-        targets: vec![("conkit SpscRing", "rtrb")],
+        targets: vec![Target::new("conkit SpscRing", "rtrb")],
         missing: vec![],
     }
 }
@@ -227,7 +228,7 @@ fn spsc_work_group(items: u64, pins: Pins) -> Group<'static> {
         // The work makes an item cost ~3x a streamed one: half as many items.
         items: (items / 2).max(1_000),
         contenders,
-        targets: vec![("conkit SpscRing", "rtrb")],
+        targets: vec![Target::new("conkit SpscRing", "rtrb")],
         missing: vec![],
     }
 }
@@ -319,7 +320,7 @@ fn spsc_batch(items: u64, pins: Pins) -> Group<'static> {
         kind: Kind::Throughput,
         items,
         contenders,
-        targets: vec![("conkit SpscRing", "rtrb")],
+        targets: vec![Target::new("conkit SpscRing", "rtrb")],
         missing: vec![],
     }
 }
@@ -397,7 +398,7 @@ fn mpmc_2p2c(items: u64) -> Group<'static> {
         kind: Kind::Throughput,
         items,
         contenders,
-        targets: vec![("conkit MpmcRing", "crossbeam ArrayQueue")],
+        targets: vec![Target::new("conkit MpmcRing", "crossbeam ArrayQueue")],
         missing: vec![],
     }
 }
@@ -451,8 +452,8 @@ fn lock_latency(items: u64, core: Option<CoreId>) -> Group<'static> {
         items,
         contenders,
         targets: vec![
-            ("conkit SpinLock", "spin::Mutex"),
-            ("conkit SpinMutex", "spin::Mutex"),
+            Target::new("conkit SpinLock", "spin::Mutex"),
+            Target::new("conkit SpinMutex", "spin::Mutex"),
         ],
         missing: vec![],
     }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::Make;
-use crate::harness::{cores, pin, Contender, Group, Kind, Res, StartLine};
+use crate::harness::{cores, pin, Contender, Group, Kind, Res, StartLine, Target};
 
 /// The thread counts of the rows.
 const THREADS: [usize; 4] = [2, 4, 8, 16];
@@ -126,8 +126,8 @@ fn scaling(id: &'static str, items: u64, threads: usize) -> Group<'static> {
         items,
         contenders,
         targets: vec![
-            ("conkit threading::Lock", "parking_lot::Mutex"),
-            ("conkit threading::Lock", "std Mutex"),
+            Target::new("conkit threading::Lock", "parking_lot::Mutex"),
+            Target::new("conkit threading::Lock", "std Mutex"),
         ],
         missing: vec![],
     }

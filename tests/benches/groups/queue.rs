@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use core_affinity::CoreId;
 
 use super::Make;
-use crate::harness::{self, Contender, Group, Kind, Res, StartLine};
+use crate::harness::{self, Contender, Group, Kind, Res, StartLine, Target};
 
 /// Queue slots of every contender.
 const CAP: usize = 1024;
@@ -144,8 +144,8 @@ fn queue_2t(items: u64) -> Group<'static> {
         items,
         contenders,
         targets: vec![
-            ("conkit queue::Queue", "crossbeam_channel::bounded"),
-            ("conkit queue::Queue", "CPython queue.Queue"),
+            Target::new("conkit queue::Queue", "crossbeam_channel::bounded"),
+            Target::new("conkit queue::Queue", "CPython queue.Queue"),
         ],
         missing: vec![],
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use core_affinity::CoreId;
 
 use super::Make;
-use crate::harness::{self, latency, tri, Contender, Group, Kind, Res, StartLine};
+use crate::harness::{self, latency, tri, Contender, Group, Kind, Res, StartLine, Target};
 
 /// The benchmarks of this module.
 pub fn all(items: u64, core: Option<CoreId>) -> Vec<(&'static str, Make)> {
@@ -102,8 +102,8 @@ fn lock_uncontended(items: u64, core: Option<CoreId>) -> Group<'static> {
         items,
         contenders,
         targets: vec![
-            ("conkit threading::Lock", "parking_lot::Mutex"),
-            ("conkit threading::Lock", "CPython threading.Lock"),
+            Target::new("conkit threading::Lock", "parking_lot::Mutex"),
+            Target::new("conkit threading::Lock", "CPython threading.Lock"),
         ],
         missing: vec![],
     }
@@ -234,9 +234,9 @@ fn lock_contended(items: u64) -> Group<'static> {
         items,
         contenders,
         targets: vec![
-            ("conkit threading::Lock", "parking_lot::Mutex"),
-            ("conkit threading::Lock", "std Mutex"),
-            ("conkit threading::Lock", "CPython threading.Lock"),
+            Target::new("conkit threading::Lock", "parking_lot::Mutex"),
+            Target::new("conkit threading::Lock", "std Mutex"),
+            Target::new("conkit threading::Lock", "CPython threading.Lock"),
         ],
         missing: vec![],
     }
@@ -322,8 +322,8 @@ fn semaphore_uncontended(items: u64, core: Option<CoreId>) -> Group<'static> {
         items,
         contenders,
         targets: vec![
-            ("conkit threading::Semaphore", "tokio Semaphore"),
-            ("conkit threading::Semaphore", "CPython threading.Semaphore"),
+            Target::new("conkit threading::Semaphore", "tokio Semaphore"),
+            Target::new("conkit threading::Semaphore", "CPython threading.Semaphore"),
         ],
         missing: vec![],
     }
@@ -460,7 +460,10 @@ fn event_ping_pong(items: u64) -> Group<'static> {
         // A round trip wakes a sleeping thread twice (tens of µs each): fewer items.
         items: (items / 100).max(1_000),
         contenders,
-        targets: vec![("conkit threading::Event", "CPython threading.Event")],
+        targets: vec![Target::new(
+            "conkit threading::Event",
+            "CPython threading.Event",
+        )],
         missing: vec![],
     }
 }

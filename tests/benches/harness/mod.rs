@@ -100,11 +100,59 @@ pub struct Group<'a> {
     pub items: u64,
     /// The contenders, measured interleaved.
     pub contenders: Vec<Contender<'a>>,
-    /// `(conkit contender, peer)` pairs with a target: conkit ≥ 1.0× the peer's
-    /// throughput, or ≤ 1.0× its latency.
-    pub targets: Vec<(&'static str, &'static str)>,
+    /// The targets of the group (see [`Target`]).
+    pub targets: Vec<Target>,
     /// Set when a conkit contender could not be measured (say why).
     pub missing: Vec<String>,
+}
+
+/// A target of a group: the conkit `contender` at least `factor` × the `peer`'s
+/// throughput, or at most `1 / factor` × its time per operation (so a factor above 1
+/// asks conkit to be that much better, below 1 allows it to be that much worse). The
+/// factor is printed in the target column of the report.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Target {
+    /// The conkit contender's name.
+    pub contender: &'static str,
+    /// The peer's name.
+    pub peer: &'static str,
+    /// How much better than the peer conkit must be (see above).
+    pub factor: f64,
+}
+
+impl Target {
+    /// The default target against `peer`: 1× (at least as good), or
+    /// [`target_factor`]'s factor for CPython peers.
+    pub fn new(contender: &'static str, peer: &'static str) -> Self {
+        Self::with_factor(contender, peer, target_factor(peer))
+    }
+
+    /// A target with its own factor (e.g. 0.8: processes at least 0.8× threads).
+    pub fn with_factor(contender: &'static str, peer: &'static str, factor: f64) -> Self {
+        Self {
+            contender,
+            peer,
+            factor,
+        }
+    }
+
+    /// The target column: `≥ f×` for throughput, `≤ 1/f×` for latency.
+    fn shown(&self, kind: Kind) -> String {
+        if kind.higher_is_better() {
+            format!("≥ {}×", self.factor)
+        } else {
+            format!("≤ {}×", 1.0 / self.factor)
+        }
+    }
+
+    /// Whether the median ratio (conkit ÷ peer) meets the target.
+    fn met(&self, kind: Kind, ratio: f64) -> bool {
+        if kind.higher_is_better() {
+            ratio >= self.factor
+        } else {
+            ratio <= 1.0 / self.factor
+        }
+    }
 }
 
 /// Measured values of one group: `values[contender][repetition]`.
@@ -116,7 +164,7 @@ pub struct GroupResult {
     names: Vec<String>,
     conkit: Vec<bool>,
     values: Vec<Vec<f64>>,
-    targets: Vec<(&'static str, &'static str)>,
+    targets: Vec<Target>,
     missing: Vec<String>,
 }
 
@@ -250,17 +298,15 @@ pub fn report(results: &[GroupResult], header: &str) -> (String, usize, usize) {
                         }
                     })
                     .count();
-                let has_target = g.targets.iter().any(|(c, p)| c == cname && p == pname);
-                let (target, met) = if has_target {
-                    let factor = target_factor(pname);
-                    let (met, target) = if g.kind.higher_is_better() {
-                        (med >= factor, format!("≥ {factor}×"))
-                    } else {
-                        (med <= 1.0 / factor, format!("≤ {}×", 1.0 / factor))
-                    };
+                let target = g
+                    .targets
+                    .iter()
+                    .find(|t| t.contender == cname && t.peer == pname);
+                let (target, met) = if let Some(t) = target {
+                    let met = t.met(g.kind, med);
                     target_count += 1;
                     met_count += usize::from(met);
-                    (target, if met { "✅" } else { "❌" })
+                    (t.shown(g.kind), if met { "✅" } else { "❌" })
                 } else {
                     (String::new(), "")
                 };
@@ -280,19 +326,15 @@ pub fn report(results: &[GroupResult], header: &str) -> (String, usize, usize) {
     // leaving it out of the count would let `--strict` pass without the comparison.
     let mut unmeasured = Vec::new();
     for g in results {
-        for (c, p) in &g.targets {
-            let absent: Vec<&str> = [*c, *p]
+        for t in &g.targets {
+            let (c, p) = (t.contender, t.peer);
+            let absent: Vec<&str> = [c, p]
                 .into_iter()
                 .filter(|name| !g.names.iter().any(|n| n == name))
                 .collect();
             if !absent.is_empty() {
                 target_count += 1;
-                let factor = target_factor(p);
-                let target = if g.kind.higher_is_better() {
-                    format!("≥ {factor}×")
-                } else {
-                    format!("≤ {}×", 1.0 / factor)
-                };
+                let target = t.shown(g.kind);
                 let _ = writeln!(
                     out,
                     "| {} | {c} | {p} | not measured | | | {target} | ❌ |",
@@ -321,8 +363,9 @@ pub fn report(results: &[GroupResult], header: &str) -> (String, usize, usize) {
     (out, met_count, target_count)
 }
 
-/// How much better than `peer` conkit must be: 20× for CPython (the issues' target for
-/// every row against the Python reference), 1× for every other peer.
+/// How much better than `peer` conkit must be by default ([`Target::new`]): 20× for
+/// CPython (the issues' target for every row against the Python reference), 1× for every
+/// other peer. A row with another target says so with [`Target::with_factor`].
 pub fn target_factor(peer: &str) -> f64 {
     if peer.starts_with("CPython") {
         20.0
