@@ -47,7 +47,7 @@
 //!   `WAITERS` again, so its release woke nobody and the bit stayed set from release to
 //!   release (now only a thread that has slept re-creates the bit: a woken waiter is
 //!   responsible for the sleepers that remain, see below). Now ~2–12 per million,
-//!   parking_lot's count; the test `lock_contended_by_four_threads_makes_few_futex_calls`
+//!   parking_lot's count; the test `lock_contended_by_four_threads_makes_few_futile_futex_calls`
 //!   (`core/tests/lock.rs`) bounds it.
 //! * the woken waiter is responsible for the sleepers still asleep: it either takes the
 //!   lock (then its word carries `WAITERS`, as `sleepers > 0`), or goes back to sleep
