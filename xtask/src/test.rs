@@ -50,6 +50,13 @@ pub const MUTANTS: &[(&str, &str, Option<&str>)] = &[
         "loom_lock",
         Some("lock_release_after_contention_makes_no_wake_call"),
     ),
+    // A thread that never slept takes the lock with the waiters bit because a woken
+    // waiter is still counted as a sleeper: its release is a wake call for nobody.
+    (
+        "lock_barger_keeps_waiters",
+        "loom_lock",
+        Some("lock_barger_that_never_slept_makes_no_wake_call"),
+    ),
     // A timed acquisition that consumed a wake-up gives up without passing it on: a
     // sleeper stays asleep while the lock is free.
     (

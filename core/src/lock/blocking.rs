@@ -16,12 +16,17 @@
 //! The futex word is the owner word; a second word, `sleepers`, counts the waiters
 //! between announcing themselves and waking up.
 //!
-//! * acquire: `compare_exchange(0, me)`; if that fails, spin briefly (up to 7 looks with
-//!   exponentially growing pauses while the lock is held without sleepers: waking a
-//!   sleeper costs tens of µs, more than most critical sections), then: if the lock is
-//!   free, take it with `me | WAITERS` if `sleepers > 0`, else `me`; if it is held,
-//!   count ourselves in `sleepers`, set `WAITERS` in the word and sleep with
-//!   `W::wait(word, owner | WAITERS)`, then uncount ourselves and loop.
+//! * acquire: `compare_exchange(0, me)`; if that fails, look again through the
+//!   strategy's adaptive phase while the lock is held without sleepers
+//!   ([`W::RELAX_ROUNDS`](WaitStrategy::RELAX_ROUNDS) looks paused by
+//!   [`W::relax`](WaitStrategy::relax): for the OS strategies growing spins, then
+//!   `sched_yield`s, as [`Waiters`](crate::wait::Waiters) does — waking a sleeper costs
+//!   tens of µs, more than most critical sections, and a yield lets a descheduled
+//!   holder run), then: if the lock is free, take it — with `me | WAITERS` if we have
+//!   slept and `sleepers > 0`, else `me`; losing that race to another thread sends us
+//!   back to the looks that remain, not to sleep; if it is held, count ourselves in
+//!   `sleepers`, set `WAITERS` in the word and sleep with `W::wait(word, owner |
+//!   WAITERS)`, then uncount ourselves and loop (with a new adaptive phase).
 //! * release: `swap(0)`; if the old word had `WAITERS`, `W::wake_one(word)`. The
 //!   uncontended pair is one compare-and-swap plus one swap and never enters the
 //!   strategy; and because a waiter that took the lock sets `WAITERS` only when other
@@ -29,6 +34,21 @@
 //!   release after a contended episode makes no wake call once nobody sleeps — the
 //!   issue #11 scaling run counted ~176 000 futex calls for 1 200 context switches
 //!   before this.
+//! * futex calls (issue #11, lock-futex): with more threads than cores and a short
+//!   critical section, nearly every `FUTEX_WAIT` of the first owner-word version failed
+//!   at once with `EAGAIN` (the holder released before the kernel looked at the word,
+//!   which names the owner, so any hand-over changes it) and nearly every `FUTEX_WAKE`
+//!   woke nobody: 200–5 000 futex calls per million acquisitions at 2–16 threads on 2
+//!   cores against parking_lot's ~10. Three causes, each fixed: a spin of 7 pauses
+//!   (under a µs on some CPUs) could not outlast a holder that releases and re-takes
+//!   the lock (now the strategy's adaptive phase, with yields); a waiter that lost the
+//!   race for a free lock went straight to sleep (now it looks again); and any thread
+//!   that took the lock while a woken waiter was still counted in `sleepers` set
+//!   `WAITERS` again, so its release woke nobody and the bit stayed set from release to
+//!   release (now only a thread that has slept re-creates the bit: a woken waiter is
+//!   responsible for the sleepers that remain, see below). Now ~2–12 per million,
+//!   parking_lot's count; the test `lock_contended_by_four_threads_makes_few_futile_futex_calls`
+//!   (`core/tests/lock.rs`) bounds it.
 //! * the woken waiter is responsible for the sleepers still asleep: it either takes the
 //!   lock (then its word carries `WAITERS`, as `sleepers > 0`), or goes back to sleep
 //!   (setting `WAITERS` again), or — a timed acquire giving up — passes a wake-up on
@@ -38,7 +58,13 @@
 //!   mutant `lock_waiters_bit_dropped`, a woken waiter that forgets the others, is
 //!   caught), and `lock_release_after_contention_makes_no_wake_call` checks that the bit
 //!   is exact (the mutant `lock_waiters_bit_sticky`, Drepper's "a waiter takes it
-//!   contended", is caught).
+//!   contended", is caught). A thread that never slept needs no bit when it takes the
+//!   lock: it takes a free word, so the release that freed it either had `WAITERS` and
+//!   woke a waiter, now responsible for the sleepers that remain, or had none because
+//!   every counted sleeper was already woken or not yet asleep (and will look again);
+//!   the model
+//!   `lock_barger_that_never_slept_makes_no_wake_call` checks it (the mutant
+//!   `lock_barger_keeps_waiters`, the rule before, is caught).
 //! * owner death: a waiter sleeps at most [`WaitStrategy::owner_slice`] at a time; after
 //!   a slice that passed without a wake-up it asks [`WaitStrategy::owner_alive`] about
 //!   the owner in the word, and if the owner is gone replaces it by
@@ -120,7 +146,6 @@ use core::num::NonZeroU32;
 
 use super::{Acquired, ExclusiveLock, RawLock, ReleaseError};
 use crate::atomic::{maybe_const_fn, AtomicU32, Ordering};
-use crate::wait::Backoff;
 use crate::wait::{Deadline, DefaultWait, WaitOutcome, WaitStrategy, OWNER_MASK};
 
 /// Free.
@@ -335,19 +360,22 @@ impl<W: WaitStrategy> Lock<W> {
             .is_ok()
     }
 
-    /// Spins while the lock is held without sleepers; returns the last word seen.
+    /// Looks again, pausing with the strategy's adaptive phase, while the lock is held
+    /// without sleepers; returns the last word seen. `looks` counts the looks of this
+    /// phase (up to `W::RELAX_ROUNDS`), so that a lost race resumes it instead of
+    /// starting it again or going to sleep.
     #[inline]
-    fn spin(&self) -> u32 {
-        // None under loom, whose spin hint is a yield that would always let the holder
-        // release first, hiding the sleeping path from the models.
-        let mut backoff = Backoff::new();
+    fn spin(&self, looks: &mut u32) -> u32 {
+        // No pauses under loom, whose spin hint is a yield that would always let the
+        // holder release first, hiding the sleeping path from the models.
+        let rounds = if cfg!(loom) { 0 } else { W::RELAX_ROUNDS };
         loop {
             let word = self.state.load(Ordering::Relaxed);
-            if word & OWNER_MASK == 0 || word & WAITERS != 0 || cfg!(loom) || backoff.is_spun_out()
-            {
+            if word & OWNER_MASK == 0 || word & WAITERS != 0 || *looks >= rounds {
                 return word;
             }
-            backoff.spin();
+            W::relax(*looks);
+            *looks += 1;
         }
     }
 
@@ -360,7 +388,8 @@ impl<W: WaitStrategy> Lock<W> {
         deadline: Option<W::Deadline>,
         probe: bool,
     ) -> Option<Acquired> {
-        let mut word = self.spin();
+        let mut looks = 0;
+        let mut word = self.spin(&mut looks);
         let mut round = 0;
         // Whether we have waited in the strategy (and so may have consumed a wake-up).
         let mut slept = false;
@@ -373,6 +402,7 @@ impl<W: WaitStrategy> Lock<W> {
                     // Drepper's mutex #3: whoever has slept takes it "contended".
                     WAITERS
                 } else if cfg!(conkit_mutant = "lock_waiters_bit_dropped")
+                    || (!slept && !cfg!(conkit_mutant = "lock_barger_keeps_waiters"))
                     || self.sleepers.load(Ordering::SeqCst) == 0
                 {
                     0
@@ -387,8 +417,8 @@ impl<W: WaitStrategy> Lock<W> {
                 ) {
                     Ok(_) if word & OWNER_DIED != 0 => return Some(Acquired::OwnerDied),
                     Ok(_) => return Some(Acquired::Clean),
-                    Err(now) => {
-                        word = now;
+                    Err(_) => {
+                        word = self.spin(&mut looks);
                         continue;
                     }
                 }
@@ -435,7 +465,8 @@ impl<W: WaitStrategy> Lock<W> {
                     return Some(Acquired::OwnerDied);
                 }
             }
-            word = self.spin();
+            looks = 0;
+            word = self.spin(&mut looks);
         }
     }
 
