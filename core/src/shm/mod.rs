@@ -92,13 +92,13 @@
     doc = r#"
 ```compile_fail,E0277
 use conkit_core::lock::Lock;
-use conkit_core::shm::Segment;
+use conkit_core::shm::ShmSafe;
 use conkit_core::wait::Futex;
 
-fn place(mem: core::ptr::NonNull<u8>, len: usize) {
-    // `Futex` is process-private: `Lock<Futex>` is not `ShmSafe`.
-    let _ = unsafe { Segment::<Lock<Futex>>::create(mem, len) };
-}
+// `Segment::<T>::create` and `attach` require `T: ShmSafe`; `Futex` is
+// process-private, so `Lock<Futex>` is not `ShmSafe`.
+fn placeable<T: ShmSafe>() {}
+placeable::<Lock<Futex>>();
 ```
 "#
 )]
