@@ -9,7 +9,7 @@ use core::ptr::{self, addr_of_mut, NonNull};
 
 use super::{ByteRingIn, Flags, Word};
 use crate::atomic::AtomicUsize;
-use crate::shm::segment::{attach_raw, create_raw, fingerprint, value_offset, Shape};
+use crate::shm::segment::{attach_tailed, create_tailed, fingerprint, tailed_required_len, Tailed};
 use crate::shm::{InPlace, Segment, SegmentError, SharedWait, ShmSafe};
 use crate::wait::{DefaultWait, WaitStrategy, Waiters};
 use crate::CachePadded;
@@ -105,14 +105,6 @@ fn ring_layout<W: WaitStrategy>(words: usize) -> Option<Layout> {
 }
 
 impl<W: SharedWait> ShmByteRing<W> {
-    fn align() -> usize {
-        align_of::<CachePadded<AtomicUsize>>().max(align_of::<Word>())
-    }
-
-    fn type_fingerprint() -> u64 {
-        fingerprint::<Self>(size_of::<Word>(), Self::align())
-    }
-
     /// The words of a buffer of `capacity` bytes, if that is a power of two `>= 16`
     /// that fits the arithmetic.
     fn words_for(capacity: usize) -> Option<usize> {
@@ -131,8 +123,7 @@ impl<W: SharedWait> ShmByteRing<W> {
     /// assert_eq!(ShmByteRing::<Spin>::required_len(1000), None);
     /// ```
     pub fn required_len(capacity: usize) -> Option<usize> {
-        let layout = ring_layout::<W>(Self::words_for(capacity)?)?;
-        value_offset(layout.align()).checked_add(layout.size())
+        tailed_required_len::<Self>(capacity)
     }
 
     /// Creates a segment in the fresh memory at `mem` holding an empty ring with a
@@ -147,27 +138,8 @@ impl<W: SharedWait> ShmByteRing<W> {
         len: usize,
         capacity: usize,
     ) -> Result<Segment<'m, Self>, SegmentError> {
-        let words = Self::words_for(capacity).ok_or(SegmentError::InvalidCapacity(capacity))?;
-        let layout = ring_layout::<W>(words).ok_or(SegmentError::InvalidCapacity(capacity))?;
-        let shape = Shape {
-            size: layout.size(),
-            align: layout.align(),
-            capacity,
-            fingerprint: Self::type_fingerprint(),
-        };
-        // SAFETY: the caller's contract; the closure initialises every field and the
-        // buffer at the aligned, bounds-checked value address.
-        let (header, value) = unsafe {
-            create_raw(mem, len, shape, |p| {
-                let ring = Self::from_raw(p, words);
-                init_fields(ring);
-                ptr::write_bytes(addr_of_mut!((*ring).buf).cast::<Word>(), 0, words);
-            })?
-        };
-        // SAFETY: initialised above, valid for `'m`.
-        let ring = unsafe { &*Self::from_raw(value.as_ptr(), words) };
-        debug_assert_eq!(core::mem::size_of_val(ring), layout.size());
-        Ok(Segment::from_parts(header, ring))
+        // SAFETY: the caller's contract.
+        unsafe { create_tailed(mem, len, capacity) }
     }
 
     /// Attaches to a ring created with [`create_in`](Self::create_in) at `mem`: checks
@@ -180,20 +152,38 @@ impl<W: SharedWait> ShmByteRing<W> {
         len: usize,
     ) -> Result<Segment<'m, Self>, SegmentError> {
         // SAFETY: the caller's contract.
-        let (header, value, capacity) = unsafe {
-            attach_raw(mem, len, Self::align(), Self::type_fingerprint(), |cap| {
-                ring_layout::<W>(Self::words_for(cap)?).map(|l| l.size())
-            })?
-        };
-        let words = capacity / 8;
-        // SAFETY: a `READY` segment of this type and capacity (checked).
-        Ok(Segment::from_parts(header, unsafe {
-            &*Self::from_raw(value.as_ptr(), words)
-        }))
+        unsafe { attach_tailed(mem, len) }
+    }
+}
+
+// SAFETY: `layout` is `ring_layout`, the layout of the ring `from_raw` points to (its
+// last field is the word buffer), and `init_at` writes every field and zeroes the buffer.
+unsafe impl<W: SharedWait> Tailed for ShmByteRing<W> {
+    fn tail_len(capacity: usize) -> Option<usize> {
+        Self::words_for(capacity)
     }
 
-    /// The (fat) pointer to a ring of `words` words at `p`.
+    fn layout(words: usize) -> Option<Layout> {
+        ring_layout::<W>(words)
+    }
+
+    fn align() -> usize {
+        align_of::<CachePadded<AtomicUsize>>().max(align_of::<Word>())
+    }
+
+    fn type_fingerprint() -> u64 {
+        fingerprint::<Self>(size_of::<Word>(), Self::align())
+    }
+
     fn from_raw(p: *mut u8, words: usize) -> *mut Self {
         ptr::slice_from_raw_parts_mut(p.cast::<Word>(), words) as *mut Self
+    }
+
+    unsafe fn init_at(ring: *mut Self, words: usize) {
+        // SAFETY: valid for writes and aligned (caller); field pointers only.
+        unsafe {
+            init_fields(ring);
+            ptr::write_bytes(addr_of_mut!((*ring).buf).cast::<Word>(), 0, words);
+        }
     }
 }

@@ -404,6 +404,92 @@ pub(crate) unsafe fn attach_raw<'m>(
     Ok((header, unsafe { mem.add(offset) }, capacity))
 }
 
+/// A type whose last field is a slice with a length that follows from the run-time
+/// capacity a segment records (`ShmSpscRing`, `ShmMpmcRing`, `ShmByteRing`): what
+/// [`create_tailed`], [`attach_tailed`] and [`tailed_required_len`] need to place it.
+///
+/// # Safety
+/// [`layout`](Self::layout)`(n)` must be the layout of the value at
+/// [`from_raw`](Self::from_raw)`(p, n)`, and [`init_at`](Self::init_at) must leave a
+/// valid value there.
+pub(crate) unsafe trait Tailed {
+    /// The slice length for `capacity` as the header records it, or `None` if that
+    /// capacity is invalid for the type.
+    fn tail_len(capacity: usize) -> Option<usize>;
+    /// The layout of a value whose slice has `tail_len` elements (`None`: overflow).
+    fn layout(tail_len: usize) -> Option<core::alloc::Layout>;
+    /// The alignment of the type (its fields, padded indices dominate).
+    fn align() -> usize;
+    /// The [`fingerprint`] of the type (per slot: the capacity is checked separately).
+    fn type_fingerprint() -> u64;
+    /// The (fat) pointer to a value of `tail_len` slice elements at `p`.
+    fn from_raw(p: *mut u8, tail_len: usize) -> *mut Self;
+    /// Writes a fresh value of `tail_len` slice elements at `this`.
+    ///
+    /// # Safety
+    /// `this` must be valid for writes of [`layout`](Self::layout)`(tail_len)`, and
+    /// aligned.
+    unsafe fn init_at(this: *mut Self, tail_len: usize);
+}
+
+/// Bytes of memory a segment holding an `S` of `capacity` needs (header, padding,
+/// value), or `None` if the capacity is invalid or that overflows `usize`.
+pub(crate) fn tailed_required_len<S: Tailed + ?Sized>(capacity: usize) -> Option<usize> {
+    let layout = S::layout(S::tail_len(capacity)?)?;
+    value_offset(layout.align()).checked_add(layout.size())
+}
+
+/// Creates a segment at `mem` holding a fresh `S` of `capacity`, initialised in place.
+///
+/// # Safety
+/// As [`Segment::create`].
+pub(crate) unsafe fn create_tailed<'m, S: Tailed + ?Sized>(
+    mem: NonNull<u8>,
+    len: usize,
+    capacity: usize,
+) -> Result<Segment<'m, S>, SegmentError> {
+    let n = S::tail_len(capacity).ok_or(SegmentError::InvalidCapacity(capacity))?;
+    let layout = S::layout(n).ok_or(SegmentError::InvalidCapacity(capacity))?;
+    let shape = Shape {
+        size: layout.size(),
+        align: layout.align(),
+        capacity,
+        fingerprint: S::type_fingerprint(),
+    };
+    // SAFETY: the caller's contract; `init_at` initialises the value at the aligned,
+    // bounds-checked value address (`Tailed`'s contract).
+    let (header, value) =
+        unsafe { create_raw(mem, len, shape, |p| S::init_at(S::from_raw(p, n), n))? };
+    // SAFETY: initialised above, valid for `'m`, shared access only.
+    let v = unsafe { &*S::from_raw(value.as_ptr(), n) };
+    debug_assert_eq!(core::mem::size_of_val(v), layout.size());
+    Ok(Segment::from_parts(header, v))
+}
+
+/// Attaches to an `S` created with [`create_tailed`] at `mem`: checks the header (as
+/// [`Segment::attach`]) and takes the capacity from it.
+///
+/// # Safety
+/// As [`Segment::attach`].
+pub(crate) unsafe fn attach_tailed<'m, S: Tailed + ?Sized>(
+    mem: NonNull<u8>,
+    len: usize,
+) -> Result<Segment<'m, S>, SegmentError> {
+    // SAFETY: the caller's contract.
+    let (header, value, capacity) = unsafe {
+        attach_raw(mem, len, S::align(), S::type_fingerprint(), |cap| {
+            S::layout(S::tail_len(cap)?).map(|l| l.size())
+        })?
+    };
+    // `attach_raw` checked that the recorded capacity has a slice length.
+    let n = S::tail_len(capacity).ok_or(SegmentError::InvalidCapacity(capacity))?;
+    // SAFETY: a `READY` segment of this type and capacity (checked): initialised,
+    // aligned and in bounds for `'m`.
+    Ok(Segment::from_parts(header, unsafe {
+        &*S::from_raw(value.as_ptr(), n)
+    }))
+}
+
 /// A [`SegmentHeader`] followed by one [`ShmSafe`] value, in memory the caller maps
 /// (see the [module docs](super)). Dereferences to the value.
 ///

@@ -22,7 +22,7 @@ use core::num::NonZeroUsize;
 use core::ptr::{self, addr_of_mut, NonNull};
 
 use crate::atomic::{AtomicBool, AtomicUsize, Ordering};
-use crate::shm::segment::{attach_raw, create_raw, fingerprint, value_offset, Shape};
+use crate::shm::segment::{attach_tailed, create_tailed, fingerprint, value_offset, Tailed};
 use crate::shm::{InPlace, Segment, SegmentError, SharedWait, ShmSafe};
 use crate::wait::{DefaultWait, WaitStrategy, Waiters};
 use crate::CachePadded;
@@ -233,19 +233,6 @@ fn ring_layout<T, W: WaitStrategy>(capacity: usize) -> Option<Layout> {
 const MAX_CAPACITY: usize = usize::MAX / 4;
 
 impl<T: bytemuck::Pod + Send, W: SharedWait> SpscRingIn<T, [Slot<T>], W> {
-    /// The alignment of the ring (its padded fields dominate).
-    fn align() -> usize {
-        align_of::<CachePadded<AtomicUsize>>()
-            .max(align_of::<CachePadded<Waiters<W>>>())
-            .max(align_of::<CachePadded<Flags>>())
-            .max(align_of::<Slot<T>>())
-    }
-
-    /// The fingerprint of the type (per slot: the capacity is checked separately).
-    fn type_fingerprint() -> u64 {
-        fingerprint::<Self>(size_of::<Slot<T>>(), Self::align())
-    }
-
     /// Bytes of memory a segment holding a ring of `capacity` slots needs (header,
     /// padding, ring, slots), or `None` if that overflows `usize`.
     ///
@@ -278,25 +265,8 @@ impl<T: bytemuck::Pod + Send, W: SharedWait> SpscRingIn<T, [Slot<T>], W> {
         len: usize,
         capacity: NonZeroUsize,
     ) -> Result<Segment<'m, Self>, SegmentError> {
-        let cap = capacity.get();
-        let layout = ring_layout::<T, W>(cap)
-            .filter(|_| cap <= MAX_CAPACITY)
-            .ok_or(SegmentError::InvalidCapacity(cap))?;
-        let shape = Shape {
-            size: layout.size(),
-            align: layout.align(),
-            capacity: cap,
-            fingerprint: Self::type_fingerprint(),
-        };
-        // SAFETY: the caller's contract; the closure initialises every field of the ring
-        // but the slots (`MaybeUninit`: any bytes are a valid "no item") at the aligned,
-        // bounds-checked value address.
-        let (header, value) =
-            unsafe { create_raw(mem, len, shape, |p| init_fields(Self::from_raw(p, cap)))? };
-        // SAFETY: initialised above, valid for `'m`, shared access only.
-        let ring = unsafe { &*Self::from_raw(value.as_ptr(), cap) };
-        debug_assert_eq!(core::mem::size_of_val(ring), layout.size());
-        Ok(Segment::from_parts(header, ring))
+        // SAFETY: the caller's contract.
+        unsafe { create_tailed(mem, len, capacity.get()) }
     }
 
     /// Attaches to a ring another process (or this one) created with
@@ -310,25 +280,41 @@ impl<T: bytemuck::Pod + Send, W: SharedWait> SpscRingIn<T, [Slot<T>], W> {
         len: usize,
     ) -> Result<Segment<'m, Self>, SegmentError> {
         // SAFETY: the caller's contract.
-        let (header, value, cap) = unsafe {
-            attach_raw(mem, len, Self::align(), Self::type_fingerprint(), |cap| {
-                if cap == 0 || cap > MAX_CAPACITY {
-                    return None;
-                }
-                ring_layout::<T, W>(cap).map(|l| l.size())
-            })?
-        };
-        // SAFETY: a `READY` segment of this type and capacity (checked): initialised,
-        // aligned and in bounds for `'m`.
-        Ok(Segment::from_parts(header, unsafe {
-            &*Self::from_raw(value.as_ptr(), cap)
-        }))
+        unsafe { attach_tailed(mem, len) }
+    }
+}
+
+// SAFETY: `layout` is `ring_layout`, the layout of the ring `from_raw` points to (its
+// last field is the slot slice), and `init_at` writes every field but the slots
+// (`MaybeUninit`: any bytes are a valid "no item").
+unsafe impl<T: bytemuck::Pod + Send, W: SharedWait> Tailed for SpscRingIn<T, [Slot<T>], W> {
+    fn tail_len(capacity: usize) -> Option<usize> {
+        (capacity != 0 && capacity <= MAX_CAPACITY).then_some(capacity)
     }
 
-    /// The (fat) pointer to a ring of `cap` slots at `p`.
+    fn layout(tail_len: usize) -> Option<Layout> {
+        ring_layout::<T, W>(tail_len)
+    }
+
+    fn align() -> usize {
+        align_of::<CachePadded<AtomicUsize>>()
+            .max(align_of::<CachePadded<Waiters<W>>>())
+            .max(align_of::<CachePadded<Flags>>())
+            .max(align_of::<Slot<T>>())
+    }
+
+    fn type_fingerprint() -> u64 {
+        fingerprint::<Self>(size_of::<Slot<T>>(), Self::align())
+    }
+
     fn from_raw(p: *mut u8, cap: usize) -> *mut Self {
         // The slice metadata (`cap`) carries over to the struct whose last field is the
         // slot slice.
         ptr::slice_from_raw_parts_mut(p.cast::<Slot<T>>(), cap) as *mut Self
+    }
+
+    unsafe fn init_at(this: *mut Self, _tail_len: usize) {
+        // SAFETY: the caller's contract (valid for writes, aligned).
+        unsafe { init_fields(this) }
     }
 }
