@@ -6,6 +6,7 @@
 //! | module | Python counterpart |
 //! |---|---|
 //! | [`threading`] | `threading`: `Thread`, `Lock`, `RLock`, `Condition`, `Semaphore`, `BoundedSemaphore`, `Event`, `Barrier`, `Timer`, `local`; and `Mutex<T>` / `Monitor<T>` (a lock / a condition with the data inside), `scope` (threads that borrow), `spawn` (a thread and its value) |
+//! | [`multiprocessing`] | `multiprocessing` (Linux): processes, pipes, connections, process-shared primitives, queues |
 //! | [`queue`] | `queue`: `Queue`, `LifoQueue`, `PriorityQueue`, `SimpleQueue` |
 //! | [`wait`] | (no counterpart) how blocked callers sleep: futex, process-shared futex, portable parking |
 //! | [`core`] | the `no_std` primitives themselves (`conkit-core`) |
@@ -54,6 +55,8 @@ pub use conkit_core as core;
 // Links critical-section's std implementation into every program that uses conkit.
 use critical_section as _;
 
+#[cfg(target_os = "linux")]
+pub mod multiprocessing;
 pub mod queue;
 pub mod threading;
 pub mod wait;
