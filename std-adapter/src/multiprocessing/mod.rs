@@ -17,3 +17,9 @@
 pub mod codec;
 pub mod heap;
 pub mod inherit;
+pub mod process;
+
+pub use process::{
+    current_process, get_all_start_methods, get_context, get_start_method, init, set_start_method,
+    Context, CurrentProcess, Process, ProcessError, StartMethod,
+};
