@@ -281,3 +281,51 @@ fn start_method_defaults() {
     assert_eq!(mp::get_start_method(), StartMethod::Fork);
     assert_eq!(mp::get_all_start_methods(), METHODS.to_vec());
 }
+
+type SharedSem =
+    mp::heap::Shared<conkit_core::semaphore::Semaphore<conkit_core::wait::SharedFutex>>;
+
+fn releases_three(sem: SharedSem) {
+    for _ in 0..3 {
+        sem.release().unwrap();
+    }
+}
+
+#[test]
+fn shared_semaphore_reaches_the_child() {
+    mp::init();
+    let _serial = serial();
+    for m in METHODS {
+        let sem: SharedSem =
+            mp::heap::Shared::new_with(|| conkit_core::semaphore::Semaphore::new(0)).unwrap();
+        let mut p = mp::get_context(m).process(releases_three, sem.clone());
+        p.start().unwrap();
+        assert_eq!(bounded(&mut p), 0, "{m:?}");
+        for _ in 0..3 {
+            assert!(sem.try_acquire(), "{m:?}");
+        }
+        assert!(!sem.try_acquire(), "{m:?}");
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct MyProcess {
+    expect: u32,
+}
+
+impl mp::Run for MyProcess {
+    fn run(self) {
+        std::process::exit(self.expect as i32);
+    }
+}
+
+#[test]
+fn run_trait_is_the_subclass_form() {
+    mp::init();
+    let _serial = serial();
+    for m in METHODS {
+        let mut p = Process::from_run(MyProcess { expect: 7 }).start_method(m);
+        p.start().unwrap();
+        assert_eq!(bounded(&mut p), 7, "{m:?}");
+    }
+}

@@ -20,6 +20,6 @@ pub mod inherit;
 pub mod process;
 
 pub use process::{
-    current_process, get_all_start_methods, get_context, get_start_method, init, set_start_method,
-    Context, CurrentProcess, Process, ProcessError, StartMethod,
+    cpu_count, current_process, get_all_start_methods, get_context, get_start_method, init,
+    set_start_method, Context, CurrentProcess, Process, ProcessError, Run, StartMethod,
 };

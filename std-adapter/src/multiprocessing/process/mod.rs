@@ -975,3 +975,52 @@ fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
     // SAFETY: a fresh descriptor from the kernel (pidfds are close-on-exec).
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
+
+/// Python's "subclass `Process` and override `run`": a serialisable object whose
+/// [`run`](Run::run) is the child's body; start it with [`Process::from_run`].
+///
+/// ```no_run
+/// use conkit::multiprocessing::{self as mp, Process, Run};
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct MyProcess { n: u32 }
+/// impl Run for MyProcess {
+///     fn run(self) { println!("MyProcess {} in {}", self.n, mp::current_process().name()); }
+/// }
+/// mp::init();
+/// let mut p = Process::from_run(MyProcess { n: 1 });
+/// p.start().unwrap();
+/// p.join().unwrap();
+/// ```
+pub trait Run: Serialize + DeserializeOwned + 'static {
+    /// The child's body.
+    fn run(self);
+}
+
+fn run_object<R: Run>(obj: R) {
+    obj.run()
+}
+
+impl Process {
+    /// A process whose body is `obj.run()` (the "subclass Process" form).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{Process, Run};
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Job;
+    /// impl Run for Job { fn run(self) {} }
+    /// assert!(Process::from_run(Job).get_name().starts_with("Process-"));
+    /// ```
+    pub fn from_run<R: Run>(obj: R) -> Process {
+        Process::new(run_object::<R>, obj)
+    }
+}
+
+/// The number of CPUs this process may run on (Python's `os.process_cpu_count()`; conkit
+/// counts the affinity mask, like [`std::thread::available_parallelism`]).
+///
+/// ```
+/// assert!(conkit::multiprocessing::cpu_count() >= 1);
+/// ```
+pub fn cpu_count() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
