@@ -329,3 +329,28 @@ fn run_trait_is_the_subclass_form() {
         assert_eq!(bounded(&mut p), 7, "{m:?}");
     }
 }
+
+#[test]
+fn active_children_lists_running_and_reaps_ended() {
+    mp::init();
+    let _serial = serial();
+    for m in METHODS {
+        let mut a = mp::get_context(m).process(sleeps, ()).name("long");
+        let mut b = mp::get_context(m).process(ok, 42).name("short");
+        a.start().unwrap();
+        b.start().unwrap();
+        let t = Instant::now();
+        loop {
+            let names: Vec<String> = mp::active_children().into_iter().map(|c| c.name).collect();
+            if names == ["long"] {
+                break;
+            }
+            assert!(t.elapsed() < LIMIT, "{m:?}: {names:?}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(b.exitcode(), Some(0), "{m:?}"); // reaped by active_children, code kept
+        a.kill().unwrap();
+        assert_eq!(bounded(&mut a), -9);
+        assert!(mp::active_children().is_empty());
+    }
+}

@@ -20,6 +20,7 @@ pub mod inherit;
 pub mod process;
 
 pub use process::{
-    cpu_count, current_process, get_all_start_methods, get_context, get_start_method, init,
-    set_start_method, Context, CurrentProcess, Process, ProcessError, Run, StartMethod,
+    active_children, cpu_count, current_process, get_all_start_methods, get_context,
+    get_start_method, init, set_start_method, ActiveChild, Context, CurrentProcess, Process,
+    ProcessError, Run, StartMethod,
 };

@@ -660,6 +660,10 @@ impl Process {
             StartMethod::Spawn => self.start_spawn(bytes, &fds)?,
         };
         let pidfd = pidfd_open(pid)?;
+        CHILDREN
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((pid, self.name.clone(), None));
         self.running = Some(Running { pid, pidfd });
         Ok(())
     }
@@ -753,31 +757,17 @@ impl Process {
                 ProcessError::NotStarted
             });
         };
-        let mut status = 0;
-        loop {
-            // SAFETY: waitpid on our own child with a valid status pointer.
-            let r = unsafe {
-                libc::waitpid(run.pid, &mut status, if block { 0 } else { libc::WNOHANG })
-            };
-            if r < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e.into());
-            }
-            if r == 0 {
-                return Ok(None);
-            }
-            break;
+        // `active_children` may have reaped it already.
+        if let Some(code) = take_reaped(run.pid) {
+            self.exitcode = Some(code);
+            return Ok(Some(code));
         }
-        let code = if libc::WIFSIGNALED(status) {
-            -libc::WTERMSIG(status)
-        } else {
-            libc::WEXITSTATUS(status)
-        };
-        self.exitcode = Some(code);
-        Ok(Some(code))
+        let code = wait_child(run.pid, block)?;
+        if code.is_some() {
+            forget_child(run.pid);
+            self.exitcode = code;
+        }
+        Ok(code)
     }
 
     /// Waits for the child to end.
@@ -1023,4 +1013,76 @@ impl Process {
 /// ```
 pub fn cpu_count() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Children started by this process: pid, name, exit code once reaped by
+/// [`active_children`] (kept until its `Process` reads it).
+static CHILDREN: Mutex<Vec<(libc::pid_t, String, Option<i32>)>> = Mutex::new(Vec::new());
+
+fn take_reaped(pid: libc::pid_t) -> Option<i32> {
+    let mut c = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
+    let i = c.iter().position(|e| e.0 == pid && e.2.is_some())?;
+    c.swap_remove(i).2
+}
+
+fn forget_child(pid: libc::pid_t) {
+    CHILDREN
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|e| e.0 != pid);
+}
+
+fn wait_child(pid: libc::pid_t, block: bool) -> Result<Option<i32>, ProcessError> {
+    let mut status = 0;
+    loop {
+        // SAFETY: waitpid on our own child with a valid status pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, if block { 0 } else { libc::WNOHANG }) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e.into());
+        }
+        if r == 0 {
+            return Ok(None);
+        }
+        break;
+    }
+    Ok(Some(if libc::WIFSIGNALED(status) {
+        -libc::WTERMSIG(status)
+    } else {
+        libc::WEXITSTATUS(status)
+    }))
+}
+
+/// A child [`active_children`] reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActiveChild {
+    /// Its process id.
+    pub pid: u32,
+    /// Its name.
+    pub name: String,
+}
+
+/// The children of this process still running (Python's `active_children()`); reaps the
+/// ones that ended (their `Process` still sees the exit code).
+///
+/// ```
+/// assert!(conkit::multiprocessing::active_children().is_empty());
+/// ```
+pub fn active_children() -> Vec<ActiveChild> {
+    let mut c = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
+    let mut alive = Vec::new();
+    for e in c.iter_mut().filter(|e| e.2.is_none()) {
+        match wait_child(e.0, false) {
+            Ok(None) => alive.push(ActiveChild {
+                pid: e.0 as u32,
+                name: e.1.clone(),
+            }),
+            Ok(Some(code)) => e.2 = Some(code),
+            Err(_) => e.2 = Some(-1),
+        }
+    }
+    alive
 }
