@@ -354,3 +354,15 @@ fn active_children_lists_running_and_reaps_ended() {
         assert!(mp::active_children().is_empty());
     }
 }
+
+#[test]
+fn fork_closure_runs_and_refuses_spawn() {
+    mp::init();
+    let _serial = serial();
+    let n = 9;
+    let mut p = Process::fork_closure(move || std::process::exit(n));
+    p.start().unwrap();
+    assert_eq!(bounded(&mut p), 9);
+    let mut p = Process::fork_closure(|| {}).start_method(StartMethod::Spawn);
+    assert!(matches!(p.start(), Err(ProcessError::ClosureNeedsFork)));
+}

@@ -108,6 +108,8 @@ pub enum ProcessError {
     Encode(CodecError),
     /// A system call failed.
     Os(io::Error),
+    /// A [`Process::fork_closure`] started with a method other than `fork`.
+    ClosureNeedsFork,
 }
 
 impl fmt::Display for ProcessError {
@@ -125,6 +127,9 @@ impl fmt::Display for ProcessError {
             ProcessError::ContextAlreadySet => f.write_str("context has already been set"),
             ProcessError::Encode(e) => write!(f, "cannot serialise the arguments: {e}"),
             ProcessError::Os(e) => write!(f, "system call failed: {e}"),
+            ProcessError::ClosureNeedsFork => {
+                f.write_str("a closure target can only be started with the fork method")
+            }
         }
     }
 }
@@ -380,9 +385,7 @@ fn run_child(
     identity: Vec<usize>,
     daemon: bool,
     parent: u32,
-    tramp: Trampoline,
-    target: usize,
-    args: &[u8],
+    body: impl FnOnce() -> Result<(), CodecError>,
 ) -> ! {
     if daemon {
         // SAFETY: prctl with PR_SET_PDEATHSIG and a signal number has no memory effects.
@@ -401,7 +404,7 @@ fn run_child(
     });
     COUNTER.store(1, Ordering::Relaxed);
     set_panic_report(name.clone());
-    let result = std::panic::catch_unwind(|| tramp(target, args));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
     let code = match result {
         Ok(Ok(())) => 0,
         Ok(Err(e)) => {
@@ -477,9 +480,7 @@ pub fn init() {
         payload.identity,
         payload.daemon,
         payload.parent,
-        tramp,
-        target,
-        &payload.args,
+        || tramp(target, &payload.args),
     )
 }
 
@@ -517,6 +518,7 @@ pub struct Process {
     running: Option<Running>,
     exitcode: Option<i32>,
     closed: bool,
+    closure: Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
 impl fmt::Debug for Process {
@@ -566,7 +568,28 @@ impl Process {
             running: None,
             exitcode: None,
             closed: false,
+            closure: Mutex::new(None),
         }
+    }
+
+    /// A process running a closure, started with `fork` only (a closure cannot cross
+    /// `exec`; starting it with another method is [`ProcessError::ClosureNeedsFork`]). The
+    /// child is a copy of the parent: in a multithreaded parent only the calling thread
+    /// exists in it, and a lock another thread held at the fork stays locked there.
+    ///
+    /// ```no_run
+    /// use conkit::multiprocessing::Process;
+    /// let n = 5;
+    /// let mut p = Process::fork_closure(move || std::process::exit(n));
+    /// p.start().unwrap();
+    /// p.join().unwrap();
+    /// assert_eq!(p.exitcode(), Some(5));
+    /// ```
+    pub fn fork_closure(f: impl FnOnce() + Send + 'static) -> Process {
+        fn unused(_: ()) {}
+        let p = Process::new(unused, ()).start_method(StartMethod::Fork);
+        *p.closure.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(f));
+        p
     }
 
     /// Sets the name (builder; Rust has no overloading, so the getter is
@@ -655,6 +678,15 @@ impl Process {
         let (bytes, fds) = (self.encode)();
         let bytes = bytes.map_err(ProcessError::Encode)?;
         let method = self.method.unwrap_or_else(get_start_method);
+        if method != StartMethod::Fork
+            && self
+                .closure
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some()
+        {
+            return Err(ProcessError::ClosureNeedsFork);
+        }
         let pid = match method {
             StartMethod::Fork => self.start_fork(&bytes, &fds)?,
             StartMethod::Spawn => self.start_spawn(bytes, &fds)?,
@@ -684,14 +716,24 @@ impl Process {
             // SAFETY: fresh duplicates nobody else owns (a failed dup is -1: import_fd
             // then reports an error for it).
             unsafe { inherit::install_raw(&dups) };
+            let closure = self
+                .closure
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            let (tramp, target) = (self.trampoline, self.target);
             run_child(
                 self.name.clone(),
                 self.identity.clone(),
                 self.daemon,
                 parent,
-                self.trampoline,
-                self.target,
-                bytes,
+                move || match closure {
+                    Some(f) => {
+                        f();
+                        Ok(())
+                    }
+                    None => tramp(target, bytes),
+                },
             );
         }
         Ok(pid)
