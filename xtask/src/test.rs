@@ -216,6 +216,18 @@ pub const MUTANTS: &[(&str, &str, Option<&str>)] = &[
 /// (non-blank, non-comment lines). An example file without a row fails the step: add a
 /// row with each new example.
 pub const EXAMPLES: &[Example] = &[
+    // Seed 001: subclassed Process (`Run`) and a daemon child (issue #12).
+    Example {
+        name: "mp_process_subclass",
+        args: &[],
+        expect: &[
+            "现在开始下载新白娘子传奇 in Process-1",
+            "现在开始下载西游记 in Process-2",
+            "exit codes Some(0) Some(0)",
+            "active children: [\"daemon\"]",
+        ],
+        python: None,
+    },
     // The host demo: OS threads through the core rings (`cargo xtask demo`'s host part),
     // 0.3 s per ring.
     Example {
