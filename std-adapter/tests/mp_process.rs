@@ -366,3 +366,20 @@ fn fork_closure_runs_and_refuses_spawn() {
     let mut p = Process::fork_closure(|| {}).start_method(StartMethod::Spawn);
     assert!(matches!(p.start(), Err(ProcessError::ClosureNeedsFork)));
 }
+
+fn checks_parent(parent_pid: u32) {
+    let p = mp::parent_process().expect("a child has a parent");
+    assert_eq!((p.pid, p.name.as_str()), (parent_pid, "MainProcess"));
+}
+
+#[test]
+fn parent_process_in_the_child() {
+    mp::init();
+    let _serial = serial();
+    assert!(mp::parent_process().is_none());
+    for m in METHODS {
+        let mut p = mp::get_context(m).process(checks_parent, std::process::id());
+        p.start().unwrap();
+        assert_eq!(bounded(&mut p), 0, "{m:?}");
+    }
+}

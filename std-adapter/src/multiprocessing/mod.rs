@@ -21,6 +21,6 @@ pub mod process;
 
 pub use process::{
     active_children, cpu_count, current_process, get_all_start_methods, get_context,
-    get_start_method, init, set_start_method, ActiveChild, Context, CurrentProcess, Process,
-    ProcessError, Run, StartMethod,
+    get_start_method, init, parent_process, set_start_method, ActiveChild, Context, CurrentProcess,
+    Process, ProcessError, Run, StartMethod,
 };

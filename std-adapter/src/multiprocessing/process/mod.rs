@@ -149,6 +149,7 @@ struct Me {
     name: String,
     identity: Vec<usize>,
     daemon: bool,
+    parent: Option<(u32, String)>,
 }
 
 static ME: Mutex<Option<Me>> = Mutex::new(None);
@@ -162,6 +163,7 @@ fn with_me<R>(f: impl FnOnce(&Me) -> R) -> R {
             name: "MainProcess".into(),
             identity: Vec::new(),
             daemon: false,
+            parent: None,
         }),
     }
 }
@@ -345,6 +347,7 @@ struct SpawnPayload {
     identity: Vec<usize>,
     daemon: bool,
     parent: u32,
+    parent_name: String,
     fds: Vec<RawFd>,
     args: Vec<u8>,
 }
@@ -385,6 +388,7 @@ fn run_child(
     identity: Vec<usize>,
     daemon: bool,
     parent: u32,
+    parent_name: String,
     body: impl FnOnce() -> Result<(), CodecError>,
 ) -> ! {
     if daemon {
@@ -401,6 +405,7 @@ fn run_child(
         name: name.clone(),
         identity,
         daemon,
+        parent: Some((parent, parent_name)),
     });
     COUNTER.store(1, Ordering::Relaxed);
     set_panic_report(name.clone());
@@ -480,6 +485,7 @@ pub fn init() {
         payload.identity,
         payload.daemon,
         payload.parent,
+        payload.parent_name,
         || tramp(target, &payload.args),
     )
 }
@@ -727,6 +733,7 @@ impl Process {
                 self.identity.clone(),
                 self.daemon,
                 parent,
+                current_process().name,
                 move || match closure {
                     Some(f) => {
                         f();
@@ -748,6 +755,7 @@ impl Process {
             identity: self.identity.clone(),
             daemon: self.daemon,
             parent: std::process::id(),
+            parent_name: current_process().name,
             fds: fds.to_vec(),
             args,
         };
@@ -1127,4 +1135,19 @@ pub fn active_children() -> Vec<ActiveChild> {
         }
     }
     alive
+}
+
+/// The process that started this one (Python's `parent_process()`): `None` in the main
+/// process, else the parent's pid and name as they were when it started this child.
+///
+/// ```
+/// assert!(conkit::multiprocessing::parent_process().is_none());
+/// ```
+pub fn parent_process() -> Option<ActiveChild> {
+    with_me(|me| {
+        me.parent.as_ref().map(|(pid, name)| ActiveChild {
+            pid: *pid,
+            name: name.clone(),
+        })
+    })
 }
