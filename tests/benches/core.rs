@@ -766,6 +766,9 @@ fn run(o: &Opts) -> Res<bool> {
 }
 
 fn main() -> ExitCode {
+    // Spawned children of the mp-process group run their target here and exit.
+    #[cfg(target_os = "linux")]
+    conkit::multiprocessing::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let o = match parse(&args) {
         Ok(o) => o,
