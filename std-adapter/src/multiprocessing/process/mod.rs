@@ -32,6 +32,14 @@
 //! (and at the start of `main` in programs). In a program, the extra arguments are never
 //! seen: [`init`] exits before `main` reads them.
 //!
+//! # Daemons
+//! A daemon child sets `PR_SET_PDEATHSIG(SIGKILL)` first thing (then checks that its
+//! parent is still the one that started it), so it dies with its parent even when the
+//! parent is SIGKILLed — stronger than CPython, which terminates daemons from an
+//! `atexit` hook only at a normal exit. The kernel sends that signal when the parent
+//! *thread* that started the child ends: start daemons from a thread that outlives them
+//! (the main thread). A daemon cannot start children ([`ProcessError::DaemonicChildren`]).
+//!
 //! # Exit codes
 //! Target returns: 0. Target panics: `Process NAME:` and a traceback-like report with
 //! the panic message and location on stderr, exit code 1. Killed by a signal: `-signal`.
