@@ -35,8 +35,8 @@
 //! [`Acquired::OwnerDied`]: you hold the lock, and what it guards may be half updated.
 //! A [`Semaphore`], [`Event`], [`Condition`]'s waiters or [`Barrier`] have no owner to
 //! recover from: a process that dies holding a semaphore permit keeps it, and the
-//! other parties of a barrier wait for a dead one until their timeout (use
-//! `wait_timeout`, then `reset()`), as in CPython.
+//! other parties of a barrier wait for a dead one until their timeout (see
+//! [`Barrier`]), as in CPython.
 //!
 //! **Constructors.** `new` panics if the shared mapping cannot be created (out of memory
 //! or descriptors, as CPython raises `OSError`); `try_new` returns the [`SharedError`].
@@ -547,9 +547,13 @@ type Action = std::sync::Arc<dyn Fn() + Send + Sync + 'static>;
 /// if it may arrive last. CPython pickles the action with the barrier; the effect is
 /// the same when every handle is given the same action.
 ///
-/// A party that dies mid-wait never arrives: the others wait until their timeout, which
-/// breaks the barrier for all ([`BrokenBarrier`]); [`reset`](Self::reset) makes it usable
-/// again — as in CPython.
+/// Parties that die (see [`conkit_core::barrier`](conkit_core::barrier#participants-that-die)):
+/// one killed before arriving never arrives, so the others' timeouts break the barrier
+/// for all ([`BrokenBarrier`]) and [`reset`](Self::reset) makes it usable again, as for
+/// a late party in CPython; one killed mid-wait counts as arrived (its round completes)
+/// but never leaves, so the barrier cannot start another round: later waits end at
+/// their deadline with [`BrokenBarrier`] (CPython's hang for good), and the barrier
+/// must be replaced. Give every wait between processes a timeout.
 ///
 /// ```
 /// use std::time::Duration;
