@@ -956,3 +956,63 @@ atomic_views! {
     usize => std::sync::atomic::AtomicUsize,
     isize => std::sync::atomic::AtomicIsize,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_array_too_large_for_the_address_space_is_an_error() {
+        assert!(Array::<u64>::try_zeroed(usize::MAX).is_err());
+        assert!(RawArray::<u64>::try_zeroed(usize::MAX / 4).is_err());
+    }
+
+    #[test]
+    fn empty_arrays_work() {
+        let a = Array::<u8>::zeroed(0);
+        assert!(a.is_empty());
+        assert_eq!(a.to_vec(), Vec::<u8>::new());
+        assert_eq!(a.get_range(0..0), Some(vec![]));
+        assert!(a.set_range(0, &[]).is_ok());
+        assert_eq!(a.set(0, 1), Err(IndexError { index: 0, len: 0 }));
+    }
+
+    #[test]
+    fn elements_of_every_alignment_are_aligned() {
+        #[derive(Clone, Copy)]
+        #[repr(C, align(64))]
+        struct Wide([u8; 64]);
+        // SAFETY: `repr(C)` bytes, no padding, any bits valid.
+        unsafe impl bytemuck::Zeroable for Wide {}
+        // SAFETY: as above.
+        unsafe impl Pod for Wide {}
+        let a = Array::<Wide>::zeroed(3);
+        assert_eq!(a.elements.as_ptr() as usize % 64, 0);
+        a.set(2, Wide([7; 64])).unwrap();
+        assert_eq!(a.get(2).map(|w| w.0[63]), Some(7));
+        let r = RawArray::<u16>::zeroed(5);
+        assert_eq!(r.as_ptr() as usize % 8, 0);
+    }
+
+    #[test]
+    fn a_second_handle_sees_the_same_value_and_debug_shows_it() {
+        let v = Value::new(5i32);
+        let w = v.clone();
+        w.set(6);
+        assert_eq!(v.get(), 6);
+        assert_eq!(format!("{v:?}"), "Value(6)");
+        let _g = v.get_lock().lock();
+        // Held by this thread: still readable (re-entered).
+        assert_eq!(format!("{w:?}"), "Value(6)");
+    }
+
+    #[test]
+    fn handles_serialise_only_for_a_child() {
+        let v = Value::<u8>::zeroed();
+        assert!(postcard::to_stdvec(&v).is_err());
+        let a = Array::<u8>::zeroed(2);
+        let (bytes, fds) = crate::multiprocessing::inherit::collect(|| postcard::to_stdvec(&a));
+        assert!(bytes.is_ok());
+        assert_eq!(fds.len(), 1);
+    }
+}
