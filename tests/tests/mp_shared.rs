@@ -400,6 +400,35 @@ mod scenarios {
         assert!(Condition::new().notify(1).is_err()); // not holding the lock
     }
 
+    /// `notify(n)` counts across processes: of three waiting children, `notify(1)` wakes
+    /// one (the others still wait), `notify_all` the other two.
+    fn condition_notify_counts_across_processes() {
+        fn wait_once(cond: Condition) -> i32 {
+            let _g = cond.lock();
+            match cond.wait_timeout(Duration::from_secs(10)) {
+                Ok(true) => 0,
+                Ok(false) => 2,
+                Err(_) => 3,
+            }
+        }
+        let cond = Condition::new();
+        let kids: Vec<Child> = (0..3).map(|_| child(&cond, wait_once)).collect();
+        wait_until("3 waiters", || cond.waiters() == 3);
+        {
+            let _g = cond.lock();
+            assert_eq!(cond.notify(1), Ok(1));
+            assert_eq!(cond.waiters(), 2);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(cond.waiters(), 2);
+        {
+            let _g = cond.lock();
+            assert_eq!(cond.notify_all(), Ok(2));
+        }
+        reap(kids);
+        assert_eq!(cond.waiters(), 0);
+    }
+
     /// `Barrier(3)`: the parent and two children, 20 rounds; each round's indices are
     /// 0, 1, 2 once each, and the action runs once per round in some process.
     fn barrier_across_three_processes() {
@@ -670,6 +699,10 @@ mod scenarios {
                 (
                     "condition_notifies_across_processes",
                     condition_notifies_across_processes,
+                ),
+                (
+                    "condition_notify_counts_across_processes",
+                    condition_notify_counts_across_processes,
                 ),
                 (
                     "barrier_across_three_processes",
