@@ -128,15 +128,18 @@ fn or_panic<T>(r: Result<T, SharedError>, what: &str) -> T {
 /// lock.release().unwrap();
 /// ```
 ///
-/// Handed to a child (forked here by hand; `Process` does it for you):
+/// What handing it to a child does (`Process` does it for you): inside
+/// [`inherit::collect`](super::inherit::collect) the handle serialises as an index into
+/// the descriptors the child receives; the child attaches to the same memory.
 ///
-/// ```no_run
+/// ```
 /// use conkit::multiprocessing::{codec, inherit, Lock};
 ///
 /// let lock = Lock::new();
 /// let (bytes, fds) = inherit::collect(|| codec::to_bytes(&lock));
-/// // … the child installs `fds`, then `codec::from_bytes::<Lock>(&bytes?)` attaches.
-/// # let _ = (bytes, fds);
+/// assert!(bytes.is_ok());
+/// assert_eq!(fds.len(), 1); // the lock's memfd
+/// assert!(codec::to_bytes(&lock).is_err()); // not outside a child's start
 /// ```
 pub struct Lock(Shared<threading::Lock<SharedFutex>>);
 
