@@ -33,6 +33,9 @@
 //! Python would if the lock had been released); `acquire_or_recover()`,
 //! `try_acquire_or_recover()` and `acquire_timeout_or_recover(t)` report
 //! [`Acquired::OwnerDied`]: you hold the lock, and what it guards may be half updated.
+//! `try_acquire()` (`acquire(False)`) does not ask whether the holder lives (it stays
+//! one compare-and-swap, no system call) and returns `false` while a dead holder's id
+//! is in the word; `try_acquire_or_recover()` asks.
 //! A [`Semaphore`], [`Event`], [`Condition`]'s waiters or [`Barrier`] have no owner to
 //! recover from: a process that dies holding a semaphore permit keeps it, and the
 //! other parties of a barrier wait for a dead one until their timeout (see
