@@ -24,10 +24,15 @@
 pub mod codec;
 pub mod heap;
 pub mod inherit;
+pub mod process;
 pub mod shared_memory;
 pub mod sharedctypes;
 pub mod synchronize;
 
+pub use process::{
+    cpu_count, current_process, get_all_start_methods, get_context, get_start_method, init,
+    set_start_method, Context, CurrentProcess, Process, ProcessError, Run, StartMethod,
+};
 pub use sharedctypes::{Array, IndexError, RawArray, RawValue, Value};
 pub use synchronize::{
     Acquired, Barrier, BarrierError, BoundedSemaphore, BrokenBarrier, Condition, ConditionError,

@@ -12,12 +12,10 @@ fn add((v, n): (Value<i32>, u32)) {
 fn main() {
     mp::init();
     let v = Value::new(0);
-    let mut ps: Vec<Process> = (0..2).map(|_| Process::new(add, (v.clone(), 100_000))).collect();
-    for p in &mut ps {
-        p.start().unwrap();
-    }
-    for p in &mut ps {
-        p.join().unwrap();
-    }
+    let mut ps: Vec<Process> = (0..2)
+        .map(|_| Process::new(add, (v.clone(), 100_000)))
+        .collect();
+    ps.iter_mut().for_each(|p| p.start().unwrap());
+    ps.iter_mut().for_each(|p| p.join().unwrap());
     println!("{}", v.get());
 }

@@ -8,20 +8,16 @@ fn setter(e: Event) {
     e.set(); // 将is_set()的状态改为True
 }
 
-fn py(b: bool) -> &'static str {
-    if b { "True" } else { "False" }
-}
-
 fn main() {
     mp::init();
     let e = Event::new(); // 创建一个事件对象
-    println!("{}", py(e.is_set())); // is_set()查看一个事件的状态，默认为False
+    println!("{}", ["False", "True"][usize::from(e.is_set())]); // is_set()查看一个事件的状态，默认为False
     println!("look here！");
     let mut p = Process::new(setter, e.clone());
     p.start().unwrap();
     e.wait(); // is_set()=False那么就阻塞，is_set()=True就不阻塞
     println!("give me！！");
     e.clear(); // 将is_set()的状态改为False
-    println!("{}", py(e.is_set()));
+    println!("{}", ["False", "True"][usize::from(e.is_set())]);
     p.join().unwrap();
 }

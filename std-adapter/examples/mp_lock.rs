@@ -12,12 +12,10 @@ fn main() {
     mp::init();
     let lock = Lock::new();
 
-    let mut ps: Vec<Process> = (0..10).map(|num| Process::new(f, (lock.clone(), num))).collect();
-    for p in &mut ps {
-        p.start().unwrap();
-    }
+    let mut ps: Vec<Process> = (0..10)
+        .map(|num| Process::new(f, (lock.clone(), num)))
+        .collect();
+    ps.iter_mut().for_each(|p| p.start().unwrap());
     // Python joins non-daemon children at exit; here, by hand.
-    for p in &mut ps {
-        p.join().unwrap();
-    }
+    ps.iter_mut().for_each(|p| p.join().unwrap());
 }

@@ -1,0 +1,1026 @@
+//! Python's `multiprocessing.Process` and its start methods (`fork`, `spawn`), the context
+//! functions (`set_start_method`, `get_context`, …) and `current_process`.
+//!
+//! Reference: CPython `Lib/multiprocessing/process.py` (`BaseProcess`, names
+//! `Process-N`, `_identity`), `popen_fork.py`, `popen_spawn_posix.py`, `spawn.py`
+//! (`freeze_support`), `context.py`.
+//!
+//! # Start methods
+//! - [`StartMethod::Fork`]: `fork()`; the child inherits the parent's memory and the
+//!   argument table's descriptors at the same numbers. In a multithreaded parent only the
+//!   calling thread survives in the child and locks held by other threads stay locked:
+//!   the child decodes its arguments and runs the target without touching conkit's own
+//!   locks, but the allocator and the panic hook are process-global — as in CPython, fork
+//!   from a multithreaded parent is at the user's risk.
+//! - [`StartMethod::Spawn`]: re-executes [`std::env::current_exe`]; the payload (arguments,
+//!   name, identity) arrives on a pipe whose descriptor number is in the environment
+//!   variable `CONKIT_MP_SPAWN_FD`; the argument table's descriptors get their
+//!   close-on-exec flag cleared in the child just before `exec`. The child must call
+//!   [`init`] first thing in `main` (Python's `freeze_support()`): it runs the target
+//!   there and exits. The target is found ASLR-safely as an offset from an anchor
+//!   function of the same binary; the payload carries a fingerprint of the executable
+//!   (device, inode, size, modification time of `/proc/self/exe`) and a child whose
+//!   binary differs refuses it with an error message and exit code 1 instead of
+//!   jumping to a wrong address.
+//!
+//! # Spawned children under `cargo test`
+//! libtest runs each test on a thread named after the test. When [`Process::start`] with
+//! `spawn` runs on such a thread (any thread whose name is not `main`), the child is
+//! started as `current_exe --exact <thread name> --nocapture --test-threads=1`: the test
+//! binary runs just that test, whose first line calls [`init`], which runs the target and
+//! exits. So: call `mp::init()` at the start of every test that starts `spawn` children
+//! (and at the start of `main` in programs). In a program, the extra arguments are never
+//! seen: [`init`] exits before `main` reads them.
+//!
+//! # Exit codes
+//! Target returns: 0. Target panics: `Process NAME:` and a traceback-like report with
+//! the panic message and location on stderr, exit code 1. Killed by a signal: `-signal`.
+//!
+//! ```no_run
+//! use conkit::multiprocessing::{self as mp, Process};
+//! fn worker(n: u32) {
+//!     assert_eq!(n, 3);
+//! }
+//! mp::init();
+//! let mut p = Process::new(worker, 3u32).name("w-1");
+//! p.start().unwrap();
+//! p.join().unwrap();
+//! assert_eq!(p.exitcode(), Some(0));
+//! ```
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::codec::{self, CodecError};
+use super::inherit;
+
+/// How a [`Process`] is started (Python's start method names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StartMethod {
+    /// `fork()`: the child is a copy of the parent.
+    Fork,
+    /// Re-execute this binary; the child runs [`init`] which runs the target.
+    Spawn,
+}
+
+impl StartMethod {
+    /// Python's name of the method (`"fork"`, `"spawn"`).
+    ///
+    /// ```
+    /// assert_eq!(conkit::multiprocessing::StartMethod::Spawn.as_str(), "spawn");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StartMethod::Fork => "fork",
+            StartMethod::Spawn => "spawn",
+        }
+    }
+}
+
+/// Why a [`Process`] operation failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ProcessError {
+    /// `start` on a process that was already started (Python: "cannot start a process twice").
+    AlreadyStarted,
+    /// `join`/`terminate`/… on a process never started.
+    NotStarted,
+    /// The process object was [`Process::close`]d.
+    Closed,
+    /// `close` while the child still runs.
+    StillRunning,
+    /// A daemonic process tried to start a child (Python: AssertionError "daemonic
+    /// processes are not allowed to have children").
+    DaemonicChildren,
+    /// [`set_start_method`] after the method was already set.
+    ContextAlreadySet,
+    /// The arguments could not be serialised.
+    Encode(CodecError),
+    /// A system call failed.
+    Os(io::Error),
+}
+
+impl fmt::Display for ProcessError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProcessError::AlreadyStarted => f.write_str("cannot start a process twice"),
+            ProcessError::NotStarted => f.write_str("can only use a started process"),
+            ProcessError::Closed => f.write_str("process object is closed"),
+            ProcessError::StillRunning => {
+                f.write_str("cannot close a process while it is still running")
+            }
+            ProcessError::DaemonicChildren => {
+                f.write_str("daemonic processes are not allowed to have children")
+            }
+            ProcessError::ContextAlreadySet => f.write_str("context has already been set"),
+            ProcessError::Encode(e) => write!(f, "cannot serialise the arguments: {e}"),
+            ProcessError::Os(e) => write!(f, "system call failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ProcessError {}
+
+impl From<io::Error> for ProcessError {
+    fn from(e: io::Error) -> Self {
+        ProcessError::Os(e)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// This process's identity (Python's `current_process()`).
+
+struct Me {
+    name: String,
+    identity: Vec<usize>,
+    daemon: bool,
+}
+
+static ME: Mutex<Option<Me>> = Mutex::new(None);
+static COUNTER: AtomicUsize = AtomicUsize::new(1);
+
+fn with_me<R>(f: impl FnOnce(&Me) -> R) -> R {
+    let guard = ME.lock().unwrap_or_else(|e| e.into_inner());
+    match guard.as_ref() {
+        Some(me) => f(me),
+        None => f(&Me {
+            name: "MainProcess".into(),
+            identity: Vec::new(),
+            daemon: false,
+        }),
+    }
+}
+
+/// What [`current_process`] reports about the running process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CurrentProcess {
+    name: String,
+    daemon: bool,
+    pid: u32,
+}
+
+impl CurrentProcess {
+    /// The name: `MainProcess` in the main process, the child's name in a child.
+    ///
+    /// ```
+    /// assert_eq!(conkit::multiprocessing::current_process().name(), "MainProcess");
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// Whether this process was started as a daemon.
+    ///
+    /// ```
+    /// assert!(!conkit::multiprocessing::current_process().daemon());
+    /// ```
+    pub fn daemon(&self) -> bool {
+        self.daemon
+    }
+    /// The operating system's process id.
+    ///
+    /// ```
+    /// assert_eq!(conkit::multiprocessing::current_process().pid(), std::process::id());
+    /// ```
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+}
+
+/// The process running this code (Python's `multiprocessing.current_process()`).
+///
+/// ```
+/// let me = conkit::multiprocessing::current_process();
+/// assert_eq!(me.name(), "MainProcess");
+/// ```
+pub fn current_process() -> CurrentProcess {
+    with_me(|me| CurrentProcess {
+        name: me.name.clone(),
+        daemon: me.daemon,
+        pid: std::process::id(),
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Context and start methods.
+
+static METHOD: OnceLock<StartMethod> = OnceLock::new();
+
+/// Sets the default start method once (Python: a second call is a `RuntimeError`
+/// "context has already been set", here [`ProcessError::ContextAlreadySet`]).
+///
+/// ```
+/// use conkit::multiprocessing::{self as mp, StartMethod};
+/// mp::set_start_method(StartMethod::Spawn).unwrap();
+/// assert_eq!(mp::get_start_method(), StartMethod::Spawn);
+/// assert!(mp::set_start_method(StartMethod::Fork).is_err());
+/// ```
+pub fn set_start_method(method: StartMethod) -> Result<(), ProcessError> {
+    METHOD
+        .set(method)
+        .map_err(|_| ProcessError::ContextAlreadySet)
+}
+
+/// The default start method: the one set with [`set_start_method`], else `Fork`
+/// (CPython's default on Linux before 3.14; 3.14 chose `forkserver`, which conkit does
+/// not provide yet).
+///
+/// ```
+/// use conkit::multiprocessing::{self as mp, StartMethod};
+/// assert_eq!(mp::get_start_method(), StartMethod::Fork);
+/// ```
+pub fn get_start_method() -> StartMethod {
+    *METHOD.get().unwrap_or(&StartMethod::Fork)
+}
+
+/// The start methods available here.
+///
+/// ```
+/// use conkit::multiprocessing::{self as mp, StartMethod};
+/// assert!(mp::get_all_start_methods().contains(&StartMethod::Spawn));
+/// ```
+pub fn get_all_start_methods() -> Vec<StartMethod> {
+    vec![StartMethod::Fork, StartMethod::Spawn]
+}
+
+/// A start method to create processes with (Python's `get_context(method)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Context {
+    method: StartMethod,
+}
+
+impl Context {
+    /// The context's start method.
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{self as mp, StartMethod};
+    /// assert_eq!(mp::get_context(StartMethod::Spawn).start_method(), StartMethod::Spawn);
+    /// ```
+    pub fn start_method(&self) -> StartMethod {
+        self.method
+    }
+
+    /// A [`Process`] that starts with this context's method (`ctx.Process(...)`).
+    ///
+    /// ```no_run
+    /// use conkit::multiprocessing::{self as mp, StartMethod};
+    /// fn hello(_: ()) {}
+    /// mp::init();
+    /// let mut p = mp::get_context(StartMethod::Spawn).process(hello, ());
+    /// p.start().unwrap();
+    /// p.join().unwrap();
+    /// ```
+    pub fn process<A>(&self, target: fn(A), args: A) -> Process
+    where
+        A: Serialize + DeserializeOwned + 'static,
+    {
+        Process::new(target, args).start_method(self.method)
+    }
+}
+
+/// The context of `method` (Python's `multiprocessing.get_context(method)`).
+///
+/// ```
+/// use conkit::multiprocessing::{self as mp, StartMethod};
+/// assert_eq!(mp::get_context(StartMethod::Fork).start_method(), StartMethod::Fork);
+/// ```
+pub fn get_context(method: StartMethod) -> Context {
+    Context { method }
+}
+
+// ---------------------------------------------------------------------------------------
+// Locating functions across `exec` (ASLR-safe).
+
+#[inline(never)]
+fn anchor() {}
+
+fn offset_of(addr: usize) -> i64 {
+    addr as i64 - anchor as fn() as usize as i64
+}
+
+fn exe_fingerprint() -> io::Result<[u64; 4]> {
+    let m = std::fs::metadata("/proc/self/exe")?;
+    Ok([
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime_nsec() as u64 ^ (m.mtime() as u64),
+    ])
+}
+
+/// Decodes `A` and calls the target (one instance per argument type).
+fn trampoline<A: DeserializeOwned>(target: usize, bytes: &[u8]) -> Result<(), CodecError> {
+    let args: A = codec::from_bytes(bytes)?;
+    inherit::clear();
+    // SAFETY: `target` is the address of an `fn(A)` taken in `Process::new` (same binary:
+    // fork shares the image; spawn checked the executable's fingerprint and rebased the
+    // offset on this process's anchor).
+    let f: fn(A) = unsafe { std::mem::transmute::<usize, fn(A)>(target) };
+    f(args);
+    Ok(())
+}
+
+type Trampoline = fn(usize, &[u8]) -> Result<(), CodecError>;
+
+#[derive(Serialize, Deserialize)]
+struct SpawnPayload {
+    fingerprint: [u64; 4],
+    trampoline: i64,
+    target: i64,
+    name: String,
+    identity: Vec<usize>,
+    daemon: bool,
+    parent: u32,
+    fds: Vec<RawFd>,
+    args: Vec<u8>,
+}
+
+// ---------------------------------------------------------------------------------------
+// The child's side.
+
+fn set_panic_report(name: String) {
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = if let Some(s) = info.payload().downcast_ref::<&str>() {
+            (*s).to_string()
+        } else if let Some(s) = info.payload().downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "Box<dyn Any>".to_string()
+        };
+        let loc = info
+            .location()
+            .map(|l| {
+                format!(
+                    "  File \"{}\", line {}, column {}\n",
+                    l.file(),
+                    l.line(),
+                    l.column()
+                )
+            })
+            .unwrap_or_default();
+        let _ = writeln!(
+            io::stderr(),
+            "Process {name}:\nTraceback (most recent call last):\n{loc}panic: {msg}"
+        );
+    }));
+}
+
+/// Runs the target in a child and leaves the process with its exit code.
+fn run_child(
+    name: String,
+    identity: Vec<usize>,
+    daemon: bool,
+    parent: u32,
+    tramp: Trampoline,
+    target: usize,
+    args: &[u8],
+) -> ! {
+    if daemon {
+        // SAFETY: prctl with PR_SET_PDEATHSIG and a signal number has no memory effects.
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) };
+        // The parent may have died before the prctl: then we were re-parented.
+        // SAFETY: getppid has no preconditions.
+        if unsafe { libc::getppid() } as u32 != parent {
+            // SAFETY: _exit ends the process without running anything else.
+            unsafe { libc::_exit(1) };
+        }
+    }
+    *ME.lock().unwrap_or_else(|e| e.into_inner()) = Some(Me {
+        name: name.clone(),
+        identity,
+        daemon,
+    });
+    COUNTER.store(1, Ordering::Relaxed);
+    set_panic_report(name.clone());
+    let result = std::panic::catch_unwind(|| tramp(target, args));
+    let code = match result {
+        Ok(Ok(())) => 0,
+        Ok(Err(e)) => {
+            let _ = writeln!(
+                io::stderr(),
+                "Process {name}:\ncannot decode the arguments: {e}"
+            );
+            1
+        }
+        Err(_) => 1,
+    };
+    let _ = io::stdout().flush();
+    let _ = io::stderr().flush();
+    // SAFETY: _exit ends the process (a forked child must not run the parent's atexit).
+    unsafe { libc::_exit(code) }
+}
+
+const SPAWN_ENV: &str = "CONKIT_MP_SPAWN_FD";
+
+/// Python's `freeze_support()`: in a child started with `spawn`, runs its target and
+/// exits; anywhere else returns at once. Call it first thing in `main` (and at the start
+/// of every test that starts `spawn` children, see the module docs).
+///
+/// ```
+/// conkit::multiprocessing::init(); // not a spawned child: returns
+/// ```
+pub fn init() {
+    let Ok(value) = std::env::var(SPAWN_ENV) else {
+        return;
+    };
+    std::env::remove_var(SPAWN_ENV);
+    let Ok(fd) = value.parse::<RawFd>() else {
+        let _ = writeln!(io::stderr(), "conkit: bad {SPAWN_ENV}={value}");
+        // SAFETY: _exit ends the process.
+        unsafe { libc::_exit(1) };
+    };
+    // SAFETY: the parent put the read end of the payload pipe at this number for us.
+    let mut pipe = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let mut bytes = Vec::new();
+    let fail = |msg: String| -> ! {
+        let _ = writeln!(io::stderr(), "conkit spawn child: {msg}");
+        // SAFETY: _exit ends the process.
+        unsafe { libc::_exit(1) }
+    };
+    if let Err(e) = pipe.read_to_end(&mut bytes) {
+        fail(format!("cannot read the payload: {e}"));
+    }
+    drop(pipe);
+    let payload: SpawnPayload = match codec::from_bytes(&bytes) {
+        Ok(p) => p,
+        Err(e) => fail(format!("bad payload: {e}")),
+    };
+    match exe_fingerprint() {
+        Ok(fp) if fp == payload.fingerprint => {}
+        Ok(_) => fail(
+            "the executable differs from the parent's (fingerprint mismatch): refusing to run \
+             a function located by offset"
+                .into(),
+        ),
+        Err(e) => fail(format!("cannot fingerprint the executable: {e}")),
+    }
+    let base = anchor as fn() as usize as i64;
+    let tramp_addr = (base + payload.trampoline) as usize;
+    let target = (base + payload.target) as usize;
+    // SAFETY: same binary (fingerprint checked), so anchor + offset is the address of the
+    // `trampoline::<A>` instance the parent chose.
+    let tramp: Trampoline = unsafe { std::mem::transmute::<usize, Trampoline>(tramp_addr) };
+    // SAFETY: the parent cleared close-on-exec on these inherited descriptors for us; we
+    // own them now.
+    unsafe { inherit::install_raw(&payload.fds) };
+    run_child(
+        payload.name,
+        payload.identity,
+        payload.daemon,
+        payload.parent,
+        tramp,
+        target,
+        &payload.args,
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// Process.
+
+type Encoder = Box<dyn Fn() -> (Result<Vec<u8>, CodecError>, Vec<RawFd>)>;
+
+struct Running {
+    pid: libc::pid_t,
+    pidfd: OwnedFd,
+}
+
+/// A child process running `target(args)` (Python's `multiprocessing.Process`).
+///
+/// ```no_run
+/// use conkit::multiprocessing::{self as mp, Process};
+/// fn worker(n: u32) {
+///     println!("worker {n} in {}", mp::current_process().name());
+/// }
+/// mp::init();
+/// let mut p = Process::new(worker, 7u32).daemon(true);
+/// p.start().unwrap();
+/// assert!(p.join_timeout(std::time::Duration::from_secs(10)).unwrap());
+/// assert_eq!(p.exitcode(), Some(0));
+/// ```
+pub struct Process {
+    name: String,
+    identity: Vec<usize>,
+    daemon: bool,
+    method: Option<StartMethod>,
+    trampoline: Trampoline,
+    target: usize,
+    encode: Encoder,
+    running: Option<Running>,
+    exitcode: Option<i32>,
+    closed: bool,
+}
+
+impl fmt::Debug for Process {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Process")
+            .field("name", &self.name)
+            .field("daemon", &self.daemon)
+            .field("pid", &self.pid())
+            .field("exitcode", &self.exitcode)
+            .finish()
+    }
+}
+
+impl Process {
+    /// A process that will run `target(args)`; named `Process-N` (N counts the processes
+    /// created by this process, from 1; in a child `Process-1:N` as in Python).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::Process;
+    /// fn work(_: (u8, String)) {}
+    /// let p = Process::new(work, (1, "x".to_string()));
+    /// assert!(p.get_name().starts_with("Process-"));
+    /// ```
+    pub fn new<A>(target: fn(A), args: A) -> Process
+    where
+        A: Serialize + DeserializeOwned + 'static,
+    {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let mut identity = with_me(|me| me.identity.clone());
+        identity.push(n);
+        let name = format!(
+            "Process-{}",
+            identity
+                .iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(":")
+        );
+        Process {
+            name,
+            identity,
+            daemon: with_me(|me| me.daemon),
+            method: None,
+            trampoline: trampoline::<A>,
+            target: target as usize,
+            encode: Box::new(move || inherit::collect(|| codec::to_bytes(&args))),
+            running: None,
+            exitcode: None,
+            closed: false,
+        }
+    }
+
+    /// Sets the name (builder; Rust has no overloading, so the getter is
+    /// [`Process::get_name`]).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::Process;
+    /// fn work(_: ()) {}
+    /// assert_eq!(Process::new(work, ()).name("w-1").get_name(), "w-1");
+    /// ```
+    #[allow(clippy::should_implement_trait)]
+    pub fn name(mut self, name: impl Into<String>) -> Process {
+        self.name = name.into();
+        self
+    }
+
+    /// Sets the daemon flag (default: the creating process's). A daemon child is killed
+    /// when its parent dies (`PR_SET_PDEATHSIG`, even when the parent is SIGKILLed) and
+    /// cannot start children.
+    ///
+    /// ```
+    /// use conkit::multiprocessing::Process;
+    /// fn work(_: ()) {}
+    /// assert!(Process::new(work, ()).daemon(true).is_daemon());
+    /// ```
+    pub fn daemon(mut self, daemon: bool) -> Process {
+        self.daemon = daemon;
+        self
+    }
+
+    /// Sets the start method (default: [`get_start_method`] at `start`).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{Process, StartMethod};
+    /// fn work(_: ()) {}
+    /// let _p = Process::new(work, ()).start_method(StartMethod::Spawn);
+    /// ```
+    pub fn start_method(mut self, method: StartMethod) -> Process {
+        self.method = Some(method);
+        self
+    }
+
+    /// Whether the process is a daemon.
+    ///
+    /// ```
+    /// use conkit::multiprocessing::Process;
+    /// fn work(_: ()) {}
+    /// assert!(!Process::new(work, ()).is_daemon());
+    /// ```
+    pub fn is_daemon(&self) -> bool {
+        self.daemon
+    }
+
+    /// The process's name (see [`Process::new`]).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::Process;
+    /// fn work(_: ()) {}
+    /// let p = Process::new(work, ()).name("a");
+    /// assert_eq!(p.get_name(), "a");
+    /// ```
+    pub fn get_name(&self) -> &str {
+        &self.name
+    }
+
+    /// Starts the child.
+    ///
+    /// ```no_run
+    /// use conkit::multiprocessing::Process;
+    /// fn work(_: ()) {}
+    /// let mut p = Process::new(work, ());
+    /// p.start().unwrap();
+    /// assert!(p.start().is_err()); // cannot start a process twice
+    /// p.join().unwrap();
+    /// ```
+    pub fn start(&mut self) -> Result<(), ProcessError> {
+        if self.closed {
+            return Err(ProcessError::Closed);
+        }
+        if self.running.is_some() || self.exitcode.is_some() {
+            return Err(ProcessError::AlreadyStarted);
+        }
+        if with_me(|me| me.daemon) {
+            return Err(ProcessError::DaemonicChildren);
+        }
+        let (bytes, fds) = (self.encode)();
+        let bytes = bytes.map_err(ProcessError::Encode)?;
+        let method = self.method.unwrap_or_else(get_start_method);
+        let pid = match method {
+            StartMethod::Fork => self.start_fork(&bytes, &fds)?,
+            StartMethod::Spawn => self.start_spawn(bytes, &fds)?,
+        };
+        let pidfd = pidfd_open(pid)?;
+        self.running = Some(Running { pid, pidfd });
+        Ok(())
+    }
+
+    fn start_fork(&self, bytes: &[u8], fds: &[RawFd]) -> Result<libc::pid_t, ProcessError> {
+        let parent = std::process::id();
+        let _ = io::stdout().flush();
+        // SAFETY: fork; the child only runs `run_child`, which ends in `_exit`.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(io::Error::last_os_error().into());
+        }
+        if pid == 0 {
+            // The parent's objects keep owning the inherited numbers in this copy of the
+            // memory; the table gets duplicates.
+            // SAFETY: dup of descriptors open in this process.
+            let dups: Vec<RawFd> = fds.iter().map(|&fd| unsafe { libc::dup(fd) }).collect();
+            // SAFETY: fresh duplicates nobody else owns (a failed dup is -1: import_fd
+            // then reports an error for it).
+            unsafe { inherit::install_raw(&dups) };
+            run_child(
+                self.name.clone(),
+                self.identity.clone(),
+                self.daemon,
+                parent,
+                self.trampoline,
+                self.target,
+                bytes,
+            );
+        }
+        Ok(pid)
+    }
+
+    fn start_spawn(&self, args: Vec<u8>, fds: &[RawFd]) -> Result<libc::pid_t, ProcessError> {
+        let payload = SpawnPayload {
+            fingerprint: exe_fingerprint()?,
+            trampoline: offset_of(self.trampoline as usize),
+            target: offset_of(self.target),
+            name: self.name.clone(),
+            identity: self.identity.clone(),
+            daemon: self.daemon,
+            parent: std::process::id(),
+            fds: fds.to_vec(),
+            args,
+        };
+        let bytes = codec::to_bytes(&payload).map_err(ProcessError::Encode)?;
+        let mut pfds = [0 as RawFd; 2];
+        // SAFETY: pipe2 writes two descriptors into the array.
+        if unsafe { libc::pipe2(pfds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(io::Error::last_os_error().into());
+        }
+        // SAFETY: pipe2 just created both; we own them.
+        let (read, write) =
+            unsafe { (OwnedFd::from_raw_fd(pfds[0]), OwnedFd::from_raw_fd(pfds[1])) };
+        let mut cmd = std::process::Command::new(std::env::current_exe()?);
+        if let Some(test) = std::thread::current().name().filter(|n| *n != "main") {
+            cmd.args(["--exact", test, "--nocapture", "--test-threads=1", "-q"]);
+        }
+        cmd.env(SPAWN_ENV, read.as_raw_fd().to_string());
+        let mut keep: Vec<RawFd> = fds.to_vec();
+        keep.push(read.as_raw_fd());
+        // SAFETY: the closure only calls fcntl (async-signal-safe) on descriptor numbers.
+        unsafe {
+            cmd.pre_exec(move || {
+                for &fd in &keep {
+                    let flags = libc::fcntl(fd, libc::F_GETFD);
+                    if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn()?;
+        drop(read);
+        let pid = child.id() as libc::pid_t;
+        // The child reads to the end; if it died early the write fails with EPIPE, and
+        // join reports its exit code.
+        let _ = std::fs::File::from(write).write_all(&bytes);
+        Ok(pid)
+    }
+
+    fn reap(&mut self, block: bool) -> Result<Option<i32>, ProcessError> {
+        if let Some(code) = self.exitcode {
+            return Ok(Some(code));
+        }
+        let Some(run) = &self.running else {
+            return Err(if self.closed {
+                ProcessError::Closed
+            } else {
+                ProcessError::NotStarted
+            });
+        };
+        let mut status = 0;
+        loop {
+            // SAFETY: waitpid on our own child with a valid status pointer.
+            let r = unsafe {
+                libc::waitpid(run.pid, &mut status, if block { 0 } else { libc::WNOHANG })
+            };
+            if r < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e.into());
+            }
+            if r == 0 {
+                return Ok(None);
+            }
+            break;
+        }
+        let code = if libc::WIFSIGNALED(status) {
+            -libc::WTERMSIG(status)
+        } else {
+            libc::WEXITSTATUS(status)
+        };
+        self.exitcode = Some(code);
+        Ok(Some(code))
+    }
+
+    /// Waits for the child to end.
+    ///
+    /// ```no_run
+    /// use conkit::multiprocessing::Process;
+    /// fn work(_: ()) {}
+    /// let mut p = Process::new(work, ());
+    /// p.start().unwrap();
+    /// p.join().unwrap();
+    /// assert_eq!(p.exitcode(), Some(0));
+    /// ```
+    pub fn join(&mut self) -> Result<(), ProcessError> {
+        self.reap(true).map(|_| ())
+    }
+
+    /// Waits at most `timeout` for the child to end; `Ok(true)` when it ended.
+    ///
+    /// ```no_run
+    /// use conkit::multiprocessing::Process;
+    /// use std::time::Duration;
+    /// fn sleepy(_: ()) { std::thread::sleep(Duration::from_secs(5)) }
+    /// let mut p = Process::new(sleepy, ());
+    /// p.start().unwrap();
+    /// assert!(!p.join_timeout(Duration::from_millis(10)).unwrap());
+    /// p.kill().unwrap();
+    /// p.join().unwrap();
+    /// ```
+    pub fn join_timeout(&mut self, timeout: Duration) -> Result<bool, ProcessError> {
+        if self.exitcode.is_some() {
+            return Ok(true);
+        }
+        let fd = match &self.running {
+            Some(r) => r.pidfd.as_raw_fd(),
+            None => return self.reap(false).map(|c| c.is_some()),
+        };
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let mut pfd = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            let ms = left.as_millis().min(i32::MAX as u128) as i32;
+            // SAFETY: one valid pollfd.
+            let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+            if r < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                return Err(io::Error::last_os_error().into());
+            }
+            if r > 0 {
+                return self.reap(true).map(|c| c.is_some());
+            }
+            if left.is_zero() {
+                return self.reap(false).map(|c| c.is_some());
+            }
+        }
+    }
+
+    /// The exit code: `None` while running or before start, 0 after the target returned,
+    /// 1 after a panic, `-signal` when killed by a signal.
+    ///
+    /// ```
+    /// use conkit::multiprocessing::Process;
+    /// fn work(_: ()) {}
+    /// assert_eq!(Process::new(work, ()).exitcode(), None);
+    /// ```
+    pub fn exitcode(&mut self) -> Option<i32> {
+        if self.running.is_some() {
+            let _ = self.reap(false);
+        }
+        self.exitcode
+    }
+
+    /// The child's process id once started.
+    ///
+    /// ```
+    /// use conkit::multiprocessing::Process;
+    /// fn work(_: ()) {}
+    /// assert_eq!(Process::new(work, ()).pid(), None);
+    /// ```
+    pub fn pid(&self) -> Option<u32> {
+        self.running.as_ref().map(|r| r.pid as u32)
+    }
+
+    /// Whether the child was started and has not ended.
+    ///
+    /// ```
+    /// use conkit::multiprocessing::Process;
+    /// fn work(_: ()) {}
+    /// assert!(!Process::new(work, ()).is_alive());
+    /// ```
+    pub fn is_alive(&mut self) -> bool {
+        self.running.is_some() && matches!(self.reap(false), Ok(None))
+    }
+
+    fn signal(&mut self, sig: libc::c_int) -> Result<(), ProcessError> {
+        if self.exitcode.is_some() || self.reap(false)?.is_some() {
+            return Ok(()); // Python: nothing to do for an ended process
+        }
+        let Some(run) = &self.running else {
+            return Err(ProcessError::NotStarted);
+        };
+        // SAFETY: pidfd_send_signal on our child's pidfd (no pid reuse race).
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                run.pidfd.as_raw_fd(),
+                sig,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error().into());
+        }
+        Ok(())
+    }
+
+    /// Sends SIGTERM (exit code -15 unless the child handles it).
+    ///
+    /// ```no_run
+    /// use conkit::multiprocessing::Process;
+    /// fn sleepy(_: ()) { std::thread::sleep(std::time::Duration::from_secs(60)) }
+    /// let mut p = Process::new(sleepy, ());
+    /// p.start().unwrap();
+    /// p.terminate().unwrap();
+    /// p.join().unwrap();
+    /// assert_eq!(p.exitcode(), Some(-15));
+    /// ```
+    pub fn terminate(&mut self) -> Result<(), ProcessError> {
+        self.signal(libc::SIGTERM)
+    }
+
+    /// Sends SIGKILL (exit code -9).
+    ///
+    /// ```no_run
+    /// use conkit::multiprocessing::Process;
+    /// fn sleepy(_: ()) { std::thread::sleep(std::time::Duration::from_secs(60)) }
+    /// let mut p = Process::new(sleepy, ());
+    /// p.start().unwrap();
+    /// p.kill().unwrap();
+    /// p.join().unwrap();
+    /// assert_eq!(p.exitcode(), Some(-9));
+    /// ```
+    pub fn kill(&mut self) -> Result<(), ProcessError> {
+        self.signal(libc::SIGKILL)
+    }
+
+    /// A descriptor that becomes readable when the child ends (a Linux pidfd), for
+    /// `poll`/`epoll`/`connection::wait`.
+    ///
+    /// ```no_run
+    /// use conkit::multiprocessing::Process;
+    /// fn work(_: ()) {}
+    /// let mut p = Process::new(work, ());
+    /// p.start().unwrap();
+    /// let _fd = p.sentinel().unwrap();
+    /// p.join().unwrap();
+    /// ```
+    pub fn sentinel(&self) -> Result<RawFd, ProcessError> {
+        match &self.running {
+            Some(r) => Ok(r.pidfd.as_raw_fd()),
+            None if self.closed => Err(ProcessError::Closed),
+            None => Err(ProcessError::NotStarted),
+        }
+    }
+
+    /// Releases the process's resources (its sentinel); an error while it still runs.
+    ///
+    /// ```no_run
+    /// use conkit::multiprocessing::Process;
+    /// fn work(_: ()) {}
+    /// let mut p = Process::new(work, ());
+    /// p.start().unwrap();
+    /// p.join().unwrap();
+    /// p.close().unwrap();
+    /// ```
+    pub fn close(&mut self) -> Result<(), ProcessError> {
+        if self.running.is_some() && self.reap(false)?.is_none() {
+            return Err(ProcessError::StillRunning);
+        }
+        self.running = None;
+        self.closed = true;
+        Ok(())
+    }
+}
+
+fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open on a pid we just created (not yet reaped, so not reused).
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor from the kernel (pidfds are close-on-exec).
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Python's "subclass `Process` and override `run`": a serialisable object whose
+/// [`run`](Run::run) is the child's body; start it with [`Process::from_run`].
+///
+/// ```no_run
+/// use conkit::multiprocessing::{self as mp, Process, Run};
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct MyProcess { n: u32 }
+/// impl Run for MyProcess {
+///     fn run(self) { println!("MyProcess {} in {}", self.n, mp::current_process().name()); }
+/// }
+/// mp::init();
+/// let mut p = Process::from_run(MyProcess { n: 1 });
+/// p.start().unwrap();
+/// p.join().unwrap();
+/// ```
+pub trait Run: Serialize + DeserializeOwned + 'static {
+    /// The child's body.
+    fn run(self);
+}
+
+fn run_object<R: Run>(obj: R) {
+    obj.run()
+}
+
+impl Process {
+    /// A process whose body is `obj.run()` (the "subclass Process" form).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{Process, Run};
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Job;
+    /// impl Run for Job { fn run(self) {} }
+    /// assert!(Process::from_run(Job).get_name().starts_with("Process-"));
+    /// ```
+    pub fn from_run<R: Run>(obj: R) -> Process {
+        Process::new(run_object::<R>, obj)
+    }
+}
+
+/// The number of CPUs this process may run on (Python's `os.process_cpu_count()`; conkit
+/// counts the affinity mask, like [`std::thread::available_parallelism`]).
+///
+/// ```
+/// assert!(conkit::multiprocessing::cpu_count() >= 1);
+/// ```
+pub fn cpu_count() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}

@@ -1,0 +1,331 @@
+//! `multiprocessing::Process` under each start method: exit codes, panics, signals,
+//! join_timeout, sentinel, names, daemon flags, descriptors and shared objects as
+//! arguments. Every test calls `mp::init()` first (spawned children re-run the test
+//! binary with `--exact <test>`), and every child is bounded by a join_timeout + kill.
+
+use conkit::multiprocessing::{self as mp, Process, ProcessError, StartMethod};
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+const METHODS: [StartMethod; 2] = [StartMethod::Fork, StartMethod::Spawn];
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// The tests run one at a time: a `fork` while another test's thread holds a lock
+/// (stderr, the allocator's arenas) or a descriptor (another test's pipe) would give the
+/// child that lock held forever or that pipe kept open — the multithreaded-fork hazard
+/// the module docs describe.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn bounded(p: &mut Process) -> i32 {
+    if !p.join_timeout(LIMIT).unwrap() {
+        p.kill().unwrap();
+        p.join().unwrap();
+        panic!("child {} did not end within {LIMIT:?}", p.get_name());
+    }
+    p.exitcode().unwrap()
+}
+
+fn ok(n: u32) {
+    assert_eq!(n, 42);
+}
+fn exits_with(code: i32) {
+    std::process::exit(code);
+}
+fn panics(_: ()) {
+    panic!("boom from the child");
+}
+fn sleeps(_: ()) {
+    std::thread::sleep(Duration::from_secs(60));
+}
+fn checks_name(expected: String) {
+    assert_eq!(mp::current_process().name(), expected);
+}
+
+#[test]
+fn target_returns_exit_code_0_and_args_arrive() {
+    mp::init();
+    let _serial = serial();
+    for m in METHODS {
+        let mut p = mp::get_context(m).process(ok, 42);
+        p.start().unwrap();
+        assert!(p.pid().is_some());
+        assert_eq!(bounded(&mut p), 0, "{m:?}");
+        // Wrong argument: the child's assert panics, exit 1.
+        let mut p = mp::get_context(m).process(ok, 7);
+        p.start().unwrap();
+        assert_eq!(bounded(&mut p), 1, "{m:?}");
+        let mut p = mp::get_context(m).process(exits_with, 5);
+        p.start().unwrap();
+        assert_eq!(bounded(&mut p), 5, "{m:?}");
+    }
+}
+
+#[test]
+fn panic_prints_traceback_like_report_and_exits_1() {
+    mp::init();
+    let _serial = serial();
+    // Run the check in a child whose stderr goes to a pipe we read.
+    for m in METHODS {
+        let (r, w) = std::io::pipe().unwrap();
+        fn redirect_and_start((w, m): (OwnedFdArg, u8)) {
+            // SAFETY: dup2 of a descriptor we own onto stderr.
+            unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&w.0), 2) };
+            let method = if m == 0 {
+                StartMethod::Fork
+            } else {
+                StartMethod::Spawn
+            };
+            let mut p = mp::get_context(method).process(panics, ()).name("P-boom");
+            p.start().unwrap();
+            let code = bounded(&mut p);
+            std::process::exit(if code == 1 { 0 } else { 10 });
+        }
+        let mut outer = mp::get_context(StartMethod::Fork).process(
+            redirect_and_start,
+            (OwnedFdArg(w.into()), (m == StartMethod::Spawn) as u8),
+        );
+        outer.start().unwrap();
+        let code = bounded(&mut outer);
+        drop(outer);
+        let mut text = String::new();
+        let mut r = r;
+        r.read_to_string(&mut text).unwrap();
+        assert_eq!(code, 0, "{m:?}: {text}");
+        assert!(text.contains("Process P-boom:\nTraceback"), "{m:?}: {text}");
+        assert!(text.contains("boom from the child"), "{m:?}: {text}");
+        assert!(text.contains("mp_process.rs"), "{m:?}: {text}");
+    }
+}
+
+/// An owned descriptor that travels to a child through `inherit`.
+struct OwnedFdArg(OwnedFd);
+impl serde::Serialize for OwnedFdArg {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match mp::inherit::export_fd(self.0.as_fd()) {
+            Some(i) => s.serialize_u32(i),
+            None => Err(serde::ser::Error::custom("only as a child's argument")),
+        }
+    }
+}
+impl<'de> serde::Deserialize<'de> for OwnedFdArg {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let i = u32::deserialize(d)?;
+        mp::inherit::import_fd(i)
+            .map(OwnedFdArg)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+fn writes_to_pipe(w: OwnedFdArg) {
+    let mut f = std::fs::File::from(w.0);
+    f.write_all(mp::current_process().name().as_bytes())
+        .unwrap();
+}
+
+#[test]
+fn pipe_descriptor_reaches_the_child() {
+    mp::init();
+    let _serial = serial();
+    for m in METHODS {
+        let (mut r, w) = std::io::pipe().unwrap();
+        let mut p = mp::get_context(m)
+            .process(writes_to_pipe, OwnedFdArg(w.into()))
+            .name("piper");
+        p.start().unwrap();
+        assert_eq!(bounded(&mut p), 0, "{m:?}");
+        drop(p); // closes the parent's write end
+        let mut s = String::new();
+        r.read_to_string(&mut s).unwrap();
+        assert_eq!(s, "piper", "{m:?}");
+    }
+}
+
+#[test]
+fn kill_terminate_join_timeout_sentinel() {
+    mp::init();
+    let _serial = serial();
+    for m in METHODS {
+        let mut p = mp::get_context(m).process(sleeps, ());
+        p.start().unwrap();
+        assert!(p.is_alive());
+        let t = Instant::now();
+        assert!(!p.join_timeout(Duration::from_millis(100)).unwrap());
+        assert!(t.elapsed() >= Duration::from_millis(100));
+        assert_eq!(p.exitcode(), None);
+        p.kill().unwrap();
+        // The sentinel becomes readable when the child ends.
+        let mut pfd = libc::pollfd {
+            fd: p.sentinel().unwrap(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        assert_eq!(unsafe { libc::poll(&mut pfd, 1, 20_000) }, 1, "{m:?}");
+        assert_eq!(bounded(&mut p), -9, "{m:?}");
+        assert!(!p.is_alive());
+        p.close().unwrap();
+        assert!(matches!(p.sentinel(), Err(ProcessError::Closed)));
+
+        let mut p = mp::get_context(m).process(sleeps, ());
+        p.start().unwrap();
+        assert!(matches!(p.close(), Err(ProcessError::StillRunning)));
+        assert!(matches!(p.start(), Err(ProcessError::AlreadyStarted)));
+        p.terminate().unwrap();
+        assert_eq!(bounded(&mut p), -15, "{m:?}");
+    }
+}
+
+#[test]
+fn names_follow_python() {
+    mp::init();
+    let _serial = serial();
+    assert_eq!(mp::current_process().name(), "MainProcess");
+    for m in METHODS {
+        // The default name, as the child sees it, written back through a pipe.
+        let (mut r, w) = std::io::pipe().unwrap();
+        let mut p = mp::get_context(m).process(writes_to_pipe, OwnedFdArg(w.into()));
+        let expected = p.get_name().to_string();
+        assert!(expected.starts_with("Process-"), "{expected}");
+        p.start().unwrap();
+        assert_eq!(bounded(&mut p), 0, "{m:?}");
+        drop(p);
+        let mut s = String::new();
+        r.read_to_string(&mut s).unwrap();
+        assert_eq!(s, expected, "{m:?}");
+        let mut p = mp::get_context(m)
+            .process(checks_name, "custom".to_string())
+            .name("custom");
+        p.start().unwrap();
+        assert_eq!(bounded(&mut p), 0, "{m:?}");
+    }
+}
+
+fn daemon_tries_child(_: ()) {
+    assert!(mp::current_process().daemon());
+    let mut p = Process::new(ok, 42);
+    assert!(matches!(p.start(), Err(ProcessError::DaemonicChildren)));
+}
+
+#[test]
+fn daemon_cannot_have_children() {
+    mp::init();
+    let _serial = serial();
+    for m in METHODS {
+        let mut p = mp::get_context(m)
+            .process(daemon_tries_child, ())
+            .daemon(true);
+        p.start().unwrap();
+        assert_eq!(bounded(&mut p), 0, "{m:?}");
+    }
+}
+
+/// Starts a daemon grandchild that sleeps, reports its pid through the pipe, sleeps.
+fn parent_of_daemon((w, m): (OwnedFdArg, u8)) {
+    let method = if m == 0 {
+        StartMethod::Fork
+    } else {
+        StartMethod::Spawn
+    };
+    let mut d = mp::get_context(method).process(sleeps, ()).daemon(true);
+    d.start().unwrap();
+    let mut f = std::fs::File::from(w.0);
+    f.write_all(&d.pid().unwrap().to_le_bytes()).unwrap();
+    drop(f);
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+#[test]
+fn daemon_dies_with_a_sigkilled_parent() {
+    mp::init();
+    let _serial = serial();
+    for m in METHODS {
+        let (mut r, w) = std::io::pipe().unwrap();
+        let mut p = mp::get_context(StartMethod::Fork).process(
+            parent_of_daemon,
+            (OwnedFdArg(w.into()), (m == StartMethod::Spawn) as u8),
+        );
+        p.start().unwrap();
+        let mut pid = [0u8; 4];
+        r.read_exact(&mut pid).unwrap();
+        let pid = u32::from_le_bytes(pid) as libc::pid_t;
+        p.kill().unwrap();
+        assert_eq!(bounded(&mut p), -9);
+        // The daemon was re-parented (to init or a subreaper) and gets SIGKILL: poll until
+        // it is gone (kill(pid, 0) fails with ESRCH once it is reaped by its new parent;
+        // a zombie counts as dead, checked in /proc).
+        let t = Instant::now();
+        loop {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let state = stat.rsplit(')').next().unwrap_or("").trim().chars().next();
+            if stat.is_empty() || state == Some('Z') || state == Some('X') {
+                break;
+            }
+            assert!(
+                t.elapsed() < LIMIT,
+                "{m:?}: daemon {pid} survived its parent"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+#[test]
+fn start_method_defaults() {
+    mp::init();
+    let _serial = serial();
+    assert_eq!(mp::get_start_method(), StartMethod::Fork);
+    assert_eq!(mp::get_all_start_methods(), METHODS.to_vec());
+}
+
+type SharedSem =
+    mp::heap::Shared<conkit_core::semaphore::Semaphore<conkit_core::wait::SharedFutex>>;
+
+fn releases_three(sem: SharedSem) {
+    for _ in 0..3 {
+        sem.release().unwrap();
+    }
+}
+
+#[test]
+fn shared_semaphore_reaches_the_child() {
+    mp::init();
+    let _serial = serial();
+    for m in METHODS {
+        let sem: SharedSem =
+            mp::heap::Shared::new_with(|| conkit_core::semaphore::Semaphore::new(0)).unwrap();
+        let mut p = mp::get_context(m).process(releases_three, sem.clone());
+        p.start().unwrap();
+        assert_eq!(bounded(&mut p), 0, "{m:?}");
+        for _ in 0..3 {
+            assert!(sem.try_acquire(), "{m:?}");
+        }
+        assert!(!sem.try_acquire(), "{m:?}");
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct MyProcess {
+    expect: u32,
+}
+
+impl mp::Run for MyProcess {
+    fn run(self) {
+        std::process::exit(self.expect as i32);
+    }
+}
+
+#[test]
+fn run_trait_is_the_subclass_form() {
+    mp::init();
+    let _serial = serial();
+    for m in METHODS {
+        let mut p = Process::from_run(MyProcess { expect: 7 }).start_method(m);
+        p.start().unwrap();
+        assert_eq!(bounded(&mut p), 7, "{m:?}");
+    }
+}
