@@ -228,6 +228,34 @@ pub const EXAMPLES: &[Example] = &[
         ],
         python: None,
     },
+    // Seed 001 进程锁: ten processes print under one multiprocessing Lock (pids differ).
+    Example {
+        name: "mp_lock",
+        args: &[],
+        expect: &["hello world 0", "hello world 9"],
+        python: Some(Compare::LineCount),
+    },
+    // Seed 001 信号量: Semaphore(4) KTV, 13 processes; at most (and at best) 4 inside.
+    Example {
+        name: "mp_semaphore_ktv",
+        args: &[],
+        expect: &["============》", "most inside at once: 4"],
+        python: Some(Compare::Sorted),
+    },
+    // Seed 001 事件: an Event set by a child process.
+    Example {
+        name: "mp_event",
+        args: &[],
+        expect: &["False", "look here！", "give me！！"],
+        python: Some(Compare::Exact),
+    },
+    // multiprocessing.Value: 2 processes × 100 000 under get_lock() = 200000.
+    Example {
+        name: "mp_value",
+        args: &[],
+        expect: &["200000"],
+        python: Some(Compare::Exact),
+    },
     // The host demo: OS threads through the core rings (`cargo xtask demo`'s host part),
     // 0.3 s per ring.
     Example {

@@ -5,20 +5,22 @@
 //! pointer nor process-local id, and waiting only through its `W`, bounded here by
 //! [`SharedWait`]. Rings additionally bound their payload by `bytemuck::Pod`.
 //!
-//! Not here, on purpose: `ReentrantLock` (its owner ids are process-local today; they
-//! become shareable once the owner word holds kernel thread ids), the locked
+//! `ReentrantLock` is here only for owner ids that are unique across processes
+//! ([`ProcessOwnerId`]: the kernel thread id, as the std adapter's `ThreadOwner`).
+//!
+//! Not here, on purpose: the locked
 //! `BaseQueue`s (their default mutex is a process-local critical section, and their
 //! stores are `heapless` collections of unspecified layout), `CriticalSectionMutex`.
 
 use bytemuck::Pod;
 
-use super::{InPlace, SharedWait, ShmSafe};
+use super::{InPlace, ProcessOwnerId, SharedWait, ShmSafe};
 use crate::barrier::Barrier;
 use crate::cache_padded::CachePadded;
 use crate::condvar::Condvar;
 use crate::event::Event;
 use crate::event_flags::EventFlags;
-use crate::lock::{ExclusiveLock, Lock, Mutex, SpinLock, TicketLock};
+use crate::lock::{ExclusiveLock, Lock, Mutex, ReentrantLock, SpinLock, TicketLock};
 use crate::mpmc::{MpmcRingIn, Slot};
 use crate::queue::RingQueueIn;
 use crate::semaphore::{BoundedSemaphore, Semaphore};
@@ -45,6 +47,10 @@ unsafe impl<T: ShmSafe> ShmSafe for CachePadded<T> {}
 unsafe impl<W: SharedWait> ShmSafe for Waiters<W> {}
 // SAFETY: see above (one state word).
 unsafe impl<W: SharedWait> ShmSafe for Lock<W> {}
+// SAFETY: see above (`repr(C)`: the inner `Lock<W>` and a depth word); the owner word
+// holds ids unique across processes (`ProcessOwnerId`), so "is the caller the owner"
+// reads the same in every process.
+unsafe impl<O: ProcessOwnerId, W: SharedWait> ShmSafe for ReentrantLock<O, W> {}
 // SAFETY: see above (one word, never sleeps).
 unsafe impl ShmSafe for SpinLock {}
 // SAFETY: see above (two words, never sleeps).

@@ -174,6 +174,37 @@ pub unsafe trait ShmSafe: Sync {}
 /// ```
 pub unsafe trait SharedWait: WaitStrategy + Send + Sync {}
 
+/// An [`OwnerId`](crate::lock::OwnerId) whose ids are unique across every process that
+/// may share a lock, and mean the same thing in each: what makes a
+/// [`ReentrantLock`](crate::lock::ReentrantLock) [`ShmSafe`] (its owner word then names
+/// one thread of one process, wherever it is read). The kernel thread id (Linux
+/// `gettid`) is such an id; a per-process counter is not.
+///
+/// # Safety
+/// `current()` must return an id that no other thread of any process sharing the lock
+/// returns while the caller may hold it.
+///
+/// ```
+/// use core::num::NonZeroU32;
+/// use conkit_core::lock::{OwnerId, ReentrantLock};
+/// use conkit_core::shm::{ProcessOwnerId, ShmSafe};
+/// use conkit_core::wait::Spin;
+///
+/// /// Firmware with a single core and no processes: one owner, everywhere.
+/// struct OnlyCore;
+/// impl OwnerId for OnlyCore {
+///     fn current() -> NonZeroU32 {
+///         NonZeroU32::MIN
+///     }
+/// }
+/// // SAFETY: there is one thread of control in the whole system.
+/// unsafe impl ProcessOwnerId for OnlyCore {}
+///
+/// fn shareable<T: ShmSafe>() {}
+/// shareable::<ReentrantLock<OnlyCore, Spin>>();
+/// ```
+pub unsafe trait ProcessOwnerId: crate::lock::OwnerId {}
+
 /// A [`ShmSafe`] type with an initial state that can be written in place, field by
 /// field, into memory of any contents: what [`Segment::create`] uses, so that a ring of
 /// megabytes is never built on the stack and copied.

@@ -222,6 +222,23 @@ impl<T: ShmSafe> Shared<T> {
         })
     }
 
+    /// As [`new_with`](Self::new_with) in a mapping of at least `room` bytes: the bytes
+    /// after the segment ([`Segment::required_len`]) are the caller's, zero-filled, for
+    /// data whose length is known at run time (`multiprocessing::Array`'s elements).
+    pub fn new_with_room(room: usize, init: impl FnOnce() -> T) -> Result<Self, SharedError> {
+        let len = room.max(Segment::<T>::required_len());
+        let map = Mapping::anonymous(Self::type_name(), len)?;
+        // SAFETY: as in `new_with`; the segment covers only its first `required_len`
+        // bytes, the rest stays the caller's.
+        let seg = unsafe { Segment::<T>::create_with(map.as_ptr(), map.len(), init) }?;
+        let value = NonNull::from(Segment::value(&seg));
+        Ok(Self {
+            map: Arc::new(map),
+            value,
+            _owns: PhantomData,
+        })
+    }
+
     /// Initialises a `T` in place in a fresh mapping ([`InPlace`]: no large value
     /// through the stack).
     pub fn new_in_place() -> Result<Self, SharedError>

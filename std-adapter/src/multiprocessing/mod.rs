@@ -13,14 +13,29 @@
 //!   [`Shared<T>`](heap::Shared), one core object in its own mapping.
 //! - [`codec`]: the serde format of process arguments, `Connection::send`/`recv` and the
 //!   queues' items.
+//!
+//! Process-shared primitives and data:
+//! - [`synchronize`]: [`Lock`], [`RLock`], [`Semaphore`], [`BoundedSemaphore`],
+//!   [`Event`], [`Condition`], [`Barrier`] — the `threading` types over `SharedFutex`.
+//! - [`sharedctypes`]: [`Value`], [`Array`], [`RawValue`], [`RawArray`].
+//! - [`shared_memory`]: [`SharedMemory`](shared_memory::SharedMemory), named POSIX
+//!   shared memory.
 
 pub mod codec;
 pub mod heap;
 pub mod inherit;
 pub mod process;
+pub mod shared_memory;
+pub mod sharedctypes;
+pub mod synchronize;
 
 pub use process::{
     active_children, cpu_count, current_process, get_all_start_methods, get_context,
     get_start_method, init, parent_process, set_start_method, ActiveChild, Context, CurrentProcess,
     Process, ProcessError, Run, StartMethod,
+};
+pub use sharedctypes::{Array, IndexError, RawArray, RawValue, Value};
+pub use synchronize::{
+    Acquired, Barrier, BarrierError, BoundedSemaphore, BrokenBarrier, Condition, ConditionError,
+    Event, InvalidParties, Lock, LockCondition, RLock, ReleaseError, Semaphore, SemaphoreError,
 };

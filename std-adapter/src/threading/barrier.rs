@@ -241,22 +241,7 @@ impl<W: InstantWait> Barrier<W> {
     }
 
     fn wait_inner(&self, deadline: Option<Instant>) -> Result<usize, BrokenBarrier> {
-        let mut panic_payload = None;
-        let result = self.inner.wait_until(deadline, || match &self.action {
-            None => true,
-            Some(action) => match panic::catch_unwind(AssertUnwindSafe(action)) {
-                Ok(()) => true,
-                Err(payload) => {
-                    panic_payload = Some(payload);
-                    false
-                }
-            },
-        });
-        if let Some(payload) = panic_payload {
-            // The barrier is broken for everyone else; the panic is this thread's.
-            panic::resume_unwind(payload);
-        }
-        result.map(|i| i as usize)
+        barrier_wait_with_action(&self.inner, self.action.as_deref(), deadline)
     }
 
     /// The number of parties (Python: `b.parties`).
@@ -285,6 +270,33 @@ impl<W: InstantWait> Barrier<W> {
     pub fn reset(&self) {
         self.inner.reset();
     }
+}
+
+/// One party's wait on the core barrier `inner`, the last arrival running `action`
+/// (a panic in it breaks the barrier for the others and continues here): the whole of
+/// [`Barrier::wait`], shared with `multiprocessing::Barrier`, whose core barrier lives in
+/// shared memory and whose action is kept per process.
+pub(crate) fn barrier_wait_with_action<W: InstantWait>(
+    inner: &CoreBarrier<W>,
+    action: Option<&(dyn Fn() + Send + Sync)>,
+    deadline: Option<Instant>,
+) -> Result<usize, BrokenBarrier> {
+    let mut panic_payload = None;
+    let result = inner.wait_until(deadline, || match action {
+        None => true,
+        Some(action) => match panic::catch_unwind(AssertUnwindSafe(action)) {
+            Ok(()) => true,
+            Err(payload) => {
+                panic_payload = Some(payload);
+                false
+            }
+        },
+    });
+    if let Some(payload) = panic_payload {
+        // The barrier is broken for everyone else; the panic is this thread's.
+        panic::resume_unwind(payload);
+    }
+    result.map(|i| i as usize)
 }
 
 impl<W: InstantWait> fmt::Debug for Barrier<W> {

@@ -283,6 +283,7 @@ delegate!(&L, Arc<L>);
 /// });
 /// assert_eq!(ITEMS.load(Ordering::Relaxed), 0);
 /// ```
+#[repr(C)]
 pub struct Condition<L: ConditionLock = RLock> {
     lock: L,
     cv: Condvar<L::Wait>,

@@ -88,6 +88,7 @@ pub(crate) fn tracked_acquire(id: &LockId, blocking: bool, attempt: impl FnOnce(
 /// Identity of one lock for the detector (zero-sized without the feature).
 #[cfg(not(feature = "deadlock-detection"))]
 #[derive(Debug, Default)]
+#[repr(C)]
 pub(crate) struct LockId;
 
 #[cfg(not(feature = "deadlock-detection"))]
@@ -147,7 +148,13 @@ mod detector {
     static NEXT_LOCK: AtomicU64 = AtomicU64::new(1);
 
     /// Identity of one lock for the detector: a number assigned at its first use.
+    ///
+    /// Numbers are unique across processes (the process id in the high half, a counter
+    /// in the low half), so that a lock in memory shared by processes
+    /// (`conkit::multiprocessing`) names one lock in every process's graph; each
+    /// process keeps its own graph and sees only its own threads' lock orders.
     #[derive(Debug, Default)]
+    #[repr(C)]
     pub(crate) struct LockId {
         id: AtomicU64,
     }
@@ -167,7 +174,9 @@ mod detector {
             if id != 0 {
                 return id;
             }
-            let fresh = NEXT_LOCK.fetch_add(1, Ordering::Relaxed);
+            // SAFETY: `getpid` has no preconditions and cannot fail.
+            let pid = u64::from(unsafe { libc::getpid() }.unsigned_abs());
+            let fresh = pid << 32 | (NEXT_LOCK.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff);
             match self
                 .id
                 .compare_exchange(0, fresh, Ordering::AcqRel, Ordering::Acquire)

@@ -63,6 +63,7 @@ use crate::wait::{deadline_after, Futex, InstantWait};
 /// `W` is how a blocked caller sleeps, [`Futex`] unless written (see
 /// [`Lock`'s waiting strategy](super::Lock#the-waiting-strategy)); an event with
 /// another strategy is made by [`with_strategy`](Event::with_strategy).
+#[repr(C)]
 pub struct Event<W: InstantWait = Futex> {
     inner: CoreEvent<W>,
 }

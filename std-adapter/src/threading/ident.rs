@@ -95,6 +95,11 @@ impl OwnerId for ThreadOwner {
     }
 }
 
+// SAFETY: on Linux and Android the id is the kernel thread id (`gettid`), unique among
+// the threads of every process on the machine while they live.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+unsafe impl conkit_core::shm::ProcessOwnerId for ThreadOwner {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

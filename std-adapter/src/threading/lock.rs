@@ -24,7 +24,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use conkit_core::lock::Lock as CoreLock;
-pub use conkit_core::lock::ReleaseError;
+pub use conkit_core::lock::{Acquired, ReleaseError};
 use conkit_core::lock::{ExclusiveLock, RawLock};
 
 use super::deadlock::{self, LockId};
@@ -98,6 +98,7 @@ use crate::wait::{deadline_after, Futex, InstantWait};
 /// let _g = spinning.lock();
 /// assert!(spinning.locked());
 /// ```
+#[repr(C)]
 pub struct Lock<W: InstantWait = Futex> {
     inner: CoreLock<W>,
     id: LockId,
@@ -194,6 +195,69 @@ impl<W: InstantWait> Lock<W> {
     #[must_use = "if it returns `true` the lock is held and must be released"]
     pub fn acquire_until(&self, deadline: Instant) -> bool {
         deadlock::tracked_acquire(&self.id, true, || self.inner.acquire_until(deadline))
+    }
+
+    /// Takes the lock like [`acquire`](Self::acquire) and says whether its previous
+    /// holder died holding it: [`Acquired::OwnerDied`] — you hold the lock, and what it
+    /// guards may be half updated (pthreads' `EOWNERDEAD`). Owners can die only between
+    /// processes (`Lock<SharedFutex>` in shared memory, `conkit::multiprocessing::Lock`);
+    /// the plain forms recover the same way and drop the outcome. Python has no
+    /// counterpart (a CPython process killed holding a `multiprocessing.Lock` leaves it
+    /// held forever).
+    ///
+    /// ```
+    /// use conkit::threading::{Acquired, Lock};
+    ///
+    /// let lock = Lock::new();
+    /// assert_eq!(lock.acquire_or_recover(), Acquired::Clean);
+    /// assert_eq!(lock.try_acquire_or_recover(), None); // held by a live holder
+    /// lock.release().unwrap();
+    /// ```
+    #[inline]
+    pub fn acquire_or_recover(&self) -> Acquired {
+        let mut how = Acquired::Clean;
+        deadlock::tracked_acquire(&self.id, true, || {
+            how = self.inner.acquire_or_recover();
+            true
+        });
+        how
+    }
+
+    /// Takes the lock if it is free or its holder died (never waits): `None` if a live
+    /// holder has it, else how it was taken (see
+    /// [`acquire_or_recover`](Self::acquire_or_recover)). Unlike
+    /// [`try_acquire`](Self::try_acquire), it asks whether the holder still lives.
+    #[inline]
+    #[must_use = "if it returns `Some` the lock is held and must be released"]
+    pub fn try_acquire_or_recover(&self) -> Option<Acquired> {
+        let mut how = None;
+        deadlock::tracked_acquire(&self.id, false, || {
+            how = self.inner.try_acquire_or_recover();
+            how.is_some()
+        });
+        how
+    }
+
+    /// Takes the lock, waiting at most `timeout` (as
+    /// [`acquire_timeout`](Self::acquire_timeout)), and says how: `None` if the time ran
+    /// out, else as [`acquire_or_recover`](Self::acquire_or_recover).
+    #[inline]
+    #[must_use = "if it returns `Some` the lock is held and must be released"]
+    pub fn acquire_timeout_or_recover(&self, timeout: Duration) -> Option<Acquired> {
+        self.acquire_until_or_recover(deadline_after(timeout))
+    }
+
+    /// Takes the lock, waiting at most until `deadline`, and says how (as
+    /// [`acquire_timeout_or_recover`](Self::acquire_timeout_or_recover)).
+    #[inline]
+    #[must_use = "if it returns `Some` the lock is held and must be released"]
+    pub fn acquire_until_or_recover(&self, deadline: Instant) -> Option<Acquired> {
+        let mut how = None;
+        deadlock::tracked_acquire(&self.id, true, || {
+            how = self.inner.acquire_until_or_recover(deadline);
+            how.is_some()
+        });
+        how
     }
 
     /// Takes the lock back for a guard that stands for an earlier acquisition (a

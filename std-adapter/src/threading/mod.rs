@@ -50,6 +50,7 @@ mod mutex;
 mod rlock;
 mod scope;
 mod semaphore;
+mod shm;
 mod thread;
 mod timer;
 mod trace;

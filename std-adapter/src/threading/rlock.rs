@@ -25,7 +25,7 @@ use std::marker::PhantomData;
 use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
-use conkit_core::lock::{ReentrantLock, ReleaseError};
+use conkit_core::lock::{Acquired, ReentrantLock, ReleaseError};
 
 use super::deadlock::{self, LockId};
 use super::ThreadOwner;
@@ -69,6 +69,7 @@ use crate::wait::{deadline_after, Futex, InstantWait};
 /// `W` is how a blocked caller sleeps, [`Futex`] unless written (see
 /// [`Lock`'s waiting strategy](super::Lock#the-waiting-strategy)); an `RLock` with
 /// another strategy is made by [`with_strategy`](RLock::with_strategy).
+#[repr(C)]
 pub struct RLock<W: InstantWait = Futex> {
     inner: ReentrantLock<ThreadOwner, W>,
     id: LockId,
@@ -176,6 +177,79 @@ impl<W: InstantWait> RLock<W> {
             return self.inner.try_acquire();
         }
         deadlock::tracked_acquire(&self.id, true, || self.inner.acquire_until(deadline))
+    }
+
+    /// Takes the lock like [`acquire`](Self::acquire) (re-entry is always `Clean`) and says whether its previous
+    /// holder died holding it: [`Acquired::OwnerDied`] — you hold the lock, and what it
+    /// guards may be half updated (pthreads' `EOWNERDEAD`). Owners can die only between
+    /// processes (`RLock<SharedFutex>` in shared memory, `conkit::multiprocessing::RLock`);
+    /// the plain forms recover the same way and drop the outcome. Python has no
+    /// counterpart (a CPython process killed holding a `multiprocessing.Lock` leaves it
+    /// held forever).
+    ///
+    /// ```
+    /// use conkit::threading::{Acquired, RLock};
+    ///
+    /// let lock = RLock::new();
+    /// assert_eq!(lock.acquire_or_recover(), Acquired::Clean);
+    /// assert_eq!(lock.try_acquire_or_recover(), Some(Acquired::Clean)); // re-entered
+    /// lock.release().unwrap();
+    /// lock.release().unwrap();
+    /// ```
+    #[inline]
+    pub fn acquire_or_recover(&self) -> Acquired {
+        if self.inner.is_owned() {
+            return self.inner.acquire_or_recover();
+        }
+        let mut how = Acquired::Clean;
+        deadlock::tracked_acquire(&self.id, true, || {
+            how = self.inner.acquire_or_recover();
+            true
+        });
+        how
+    }
+
+    /// Takes the lock if it is free, already the caller's, or its holder died (never waits): `None` if a live
+    /// holder has it, else how it was taken (see
+    /// [`acquire_or_recover`](Self::acquire_or_recover)). Unlike
+    /// [`try_acquire`](Self::try_acquire), it asks whether the holder still lives.
+    #[inline]
+    #[must_use = "if it returns `Some` the lock is held and must be released"]
+    pub fn try_acquire_or_recover(&self) -> Option<Acquired> {
+        if self.inner.is_owned() {
+            return self.inner.try_acquire_or_recover();
+        }
+        let mut how = None;
+        deadlock::tracked_acquire(&self.id, false, || {
+            how = self.inner.try_acquire_or_recover();
+            how.is_some()
+        });
+        how
+    }
+
+    /// Takes the lock, waiting at most `timeout` (as
+    /// [`acquire_timeout`](Self::acquire_timeout)), and says how: `None` if the time ran
+    /// out, else as [`acquire_or_recover`](Self::acquire_or_recover).
+    #[inline]
+    #[must_use = "if it returns `Some` the lock is held and must be released"]
+    pub fn acquire_timeout_or_recover(&self, timeout: Duration) -> Option<Acquired> {
+        self.acquire_until_or_recover(deadline_after(timeout))
+    }
+
+    /// Takes the lock, waiting at most until `deadline`, and says how (as
+    /// [`acquire_timeout_or_recover`](Self::acquire_timeout_or_recover)).
+    #[inline]
+    #[must_use = "if it returns `Some` the lock is held and must be released"]
+    pub fn acquire_until_or_recover(&self, deadline: Instant) -> Option<Acquired> {
+        if self.inner.is_owned() {
+            return self.inner.try_acquire_or_recover();
+        }
+        let mut how = None;
+        deadlock::tracked_acquire(&self.id, true, || {
+            how = self.inner.acquire_until_or_recover(deadline);
+            how.is_some()
+        });
+        how
     }
 
     /// Undoes one acquisition by the calling thread; the lock is free once every

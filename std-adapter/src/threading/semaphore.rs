@@ -105,6 +105,7 @@ pub type SemaphoreGuard<'a, W = Futex> = conkit_core::semaphore::SemaphoreGuard<
 /// `W` is how a blocked caller sleeps, [`Futex`] unless written (see
 /// [`Lock`'s waiting strategy](super::Lock#the-waiting-strategy)); a semaphore with
 /// another strategy is made by [`with_strategy`](Semaphore::with_strategy).
+#[repr(C)]
 pub struct Semaphore<W: InstantWait = Futex> {
     inner: CoreSemaphore<W>,
 }
@@ -129,6 +130,7 @@ pub struct Semaphore<W: InstantWait = Futex> {
 ///
 /// `W` is the waiting strategy, as for [`Semaphore`]: [`Futex`] unless written, another
 /// one through [`with_strategy`](BoundedSemaphore::with_strategy).
+#[repr(C)]
 pub struct BoundedSemaphore<W: InstantWait = Futex> {
     inner: CoreBoundedSemaphore<W>,
 }

@@ -7,6 +7,7 @@ use crate::harness::Group;
 
 pub mod lock_scaling;
 pub mod mp_process;
+pub mod mp_value;
 pub mod processes;
 pub mod queue;
 pub mod threading;
@@ -22,5 +23,6 @@ pub fn all(items: u64, core: Option<CoreId>) -> Vec<(&'static str, Make)> {
     v.extend(lock_scaling::all(items));
     v.extend(processes::all(items, core));
     v.extend(mp_process::all(items));
+    v.extend(mp_value::all(items, core));
     v
 }

@@ -1,0 +1,803 @@
+//! Python's `multiprocessing.synchronize`: [`Lock`], [`RLock`], [`Semaphore`],
+//! [`BoundedSemaphore`], [`Event`], [`Condition`], [`Barrier`] between processes.
+//!
+//! Reference: CPython's `Lib/multiprocessing/synchronize.py` (3.12), which builds each
+//! one on a POSIX named semaphore (`_multiprocessing.SemLock`). Here each one IS the
+//! [`conkit::threading`](crate::threading) type over the process-shared strategy
+//! [`SharedFutex`] — `mp::Lock` is a [`threading::Lock<SharedFutex>`](threading::Lock)
+//! in its own shared mapping ([`heap::Shared`](super::heap::Shared)) — so every method,
+//! guard, timeout and error is the threading one (reached through `Deref`), and no
+//! primitive exists twice. Only [`Barrier`] differs in shape: its core barrier is shared
+//! and its action (a closure, so a pointer into one process) is kept per process.
+//!
+//! | Python | conkit |
+//! |---|---|
+//! | `Lock()`, `RLock()`, `Semaphore(n)`, `BoundedSemaphore(n)`, `Event()`, `Barrier(n)` | `Lock::new()`, `RLock::new()`, `Semaphore::new(n)`, … (panic if the shared mapping cannot be made), or `try_new` → `Result<_, SharedError>` |
+//! | `Condition()` / `Condition(Lock())` | [`Condition::new()`] (over an `RLock`, Python's default) / [`Condition::new_over_lock()`] |
+//! | `lock.acquire()`, `acquire(False)`, `acquire(timeout=t)`, `release()`, `with lock:` | the [`threading::Lock`] methods: `acquire()`, `try_acquire()`, `acquire_timeout(t)`, `release()`, `let _g = lock.lock();` |
+//! | `sem.get_value()` | [`value()`](threading::Semaphore::value) |
+//! | passing one to `Process(target, args=(lock,))` | the handle is `Serialize`/`Deserialize`: pass it among a child's arguments |
+//! | holder killed: the lock stays held forever | the next acquirer takes it (within ~70 ms); `acquire_or_recover()` says [`Acquired::OwnerDied`] |
+//!
+//! **Handles.** Each type is a handle: `Clone` shares the same object within a process
+//! (as an `Arc`), and serialising it among a child process's arguments
+//! ([`inherit`](super::inherit)) hands the mapping to the child, which attaches to it
+//! with the segment header checked. Serialising it anywhere else is an error (CPython:
+//! "Lock objects should only be shared between processes through inheritance").
+//!
+//! **Owners that die.** A process killed while holding a [`Lock`] or [`RLock`] does not
+//! leave it held: the owner word names its kernel thread, and the next acquirer that
+//! finds that thread gone takes the lock over (see
+//! [`conkit_core::lock::Lock`](conkit_core::lock::Lock#owners-that-die)).
+//! `acquire()` and friends then return as usual (`true` for the boolean forms, as
+//! Python would if the lock had been released); `acquire_or_recover()`,
+//! `try_acquire_or_recover()` and `acquire_timeout_or_recover(t)` report
+//! [`Acquired::OwnerDied`]: you hold the lock, and what it guards may be half updated.
+//! `try_acquire()` (`acquire(False)`) does not ask whether the holder lives (it stays
+//! one compare-and-swap, no system call) and returns `false` while a dead holder's id
+//! is in the word; `try_acquire_or_recover()` asks.
+//! A [`Semaphore`], [`Event`], [`Condition`]'s waiters or [`Barrier`] have no owner to
+//! recover from: a process that dies holding a semaphore permit keeps it, and the
+//! other parties of a barrier wait for a dead one until their timeout (see
+//! [`Barrier`]), as in CPython.
+//!
+//! **Constructors.** `new` panics if the shared mapping cannot be created (out of memory
+//! or descriptors, as CPython raises `OSError`); `try_new` returns the [`SharedError`].
+//!
+//! **Deadlock detection.** With the `deadlock-detection` feature, each process's
+//! detector sees the lock orders of its own threads; lock numbers are unique across
+//! processes, so a shared lock is one node in every process's graph.
+//!
+//! Linux (and Android) only: the process-shared futex and `memfd`.
+
+use std::fmt;
+use std::ops::Deref;
+use std::time::{Duration, Instant};
+
+use conkit_core::barrier::Barrier as CoreBarrier;
+use serde::{Deserialize, Serialize};
+
+use super::heap::{Shared, SharedError};
+use crate::threading;
+pub use crate::threading::{
+    Acquired, BrokenBarrier, ConditionError, InvalidParties, ReleaseError, SemaphoreError,
+};
+use crate::wait::{deadline_after, SharedFutex};
+
+/// The shared handle types: `Deref` to the threading type, `Clone` = share,
+/// `Serialize`/`Deserialize` = hand to a child.
+macro_rules! shared_handle {
+    ($name:ident, $target:ty) => {
+        impl Deref for $name {
+            type Target = $target;
+
+            fn deref(&self) -> &$target {
+                &self.0
+            }
+        }
+
+        impl Clone for $name {
+            /// Another handle to the same object (this process).
+            fn clone(&self) -> Self {
+                Self(self.0.clone())
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_tuple(stringify!($name)).field(&*self.0).finish()
+            }
+        }
+
+        /// Serialises as the shared mapping's descriptor: only among a child process's
+        /// arguments (see [`inherit`](super::inherit)).
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                self.0.serialize(s)
+            }
+        }
+
+        /// Attaches to the mapping handed over by the parent (header checked).
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                Shared::deserialize(d).map(Self)
+            }
+        }
+    };
+}
+
+/// Unwraps a constructor's result, with the message `new` documents.
+fn or_panic<T>(r: Result<T, SharedError>, what: &str) -> T {
+    match r {
+        Ok(v) => v,
+        Err(e) => panic!("multiprocessing::{what}: cannot create the shared object: {e}"),
+    }
+}
+
+/// A primitive lock shared by processes (Python's `multiprocessing.Lock`): a
+/// [`threading::Lock<SharedFutex>`](threading::Lock) in shared memory, with every method
+/// of it.
+///
+/// ```
+/// use conkit::multiprocessing::{Acquired, Lock};
+///
+/// let lock = Lock::new();
+/// {
+///     let _g = lock.lock(); // with lock:
+///     assert!(!lock.try_acquire());
+/// }
+/// // Recovering from a holder that died is only visible here: `OwnerDied`.
+/// assert_eq!(lock.acquire_or_recover(), Acquired::Clean);
+/// lock.release().unwrap();
+/// ```
+///
+/// What handing it to a child does (`Process` does it for you): inside
+/// [`inherit::collect`](super::inherit::collect) the handle serialises as an index into
+/// the descriptors the child receives; the child attaches to the same memory.
+///
+/// ```
+/// use conkit::multiprocessing::{codec, inherit, Lock};
+///
+/// let lock = Lock::new();
+/// let (bytes, fds) = inherit::collect(|| codec::to_bytes(&lock));
+/// assert!(bytes.is_ok());
+/// assert_eq!(fds.len(), 1); // the lock's memfd
+/// assert!(codec::to_bytes(&lock).is_err()); // not outside a child's start
+/// ```
+pub struct Lock(Shared<threading::Lock<SharedFutex>>);
+
+shared_handle!(Lock, threading::Lock<SharedFutex>);
+
+impl Lock {
+    /// A free lock in a fresh shared mapping (Python: `multiprocessing.Lock()`).
+    ///
+    /// # Panics
+    /// If the mapping cannot be created (see [`try_new`](Self::try_new)).
+    #[must_use]
+    pub fn new() -> Self {
+        or_panic(Self::try_new(), "Lock")
+    }
+
+    /// A free lock in a fresh shared mapping.
+    ///
+    /// ```
+    /// let lock = conkit::multiprocessing::Lock::try_new()?;
+    /// assert!(!lock.locked());
+    /// # Ok::<(), conkit::multiprocessing::heap::SharedError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`SharedError::Io`] if `memfd_create` or `mmap` fails.
+    pub fn try_new() -> Result<Self, SharedError> {
+        Shared::new_with(threading::Lock::with_strategy).map(Self)
+    }
+}
+
+impl Default for Lock {
+    /// As [`Lock::new`].
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A reentrant lock shared by processes (Python's `multiprocessing.RLock`): a
+/// [`threading::RLock<SharedFutex>`](threading::RLock) in shared memory. Its owner is a
+/// thread of some process (kernel thread ids are unique across processes): another
+/// process cannot release it.
+///
+/// ```
+/// use conkit::multiprocessing::RLock;
+///
+/// let r = RLock::new();
+/// let _a = r.lock();
+/// let _b = r.lock(); // re-entered
+/// assert_eq!(r.depth(), 2);
+/// ```
+pub struct RLock(Shared<threading::RLock<SharedFutex>>);
+
+shared_handle!(RLock, threading::RLock<SharedFutex>);
+
+impl RLock {
+    /// A free reentrant lock in a fresh shared mapping (Python:
+    /// `multiprocessing.RLock()`).
+    ///
+    /// # Panics
+    /// If the mapping cannot be created (see [`try_new`](Self::try_new)).
+    #[must_use]
+    pub fn new() -> Self {
+        or_panic(Self::try_new(), "RLock")
+    }
+
+    /// A free reentrant lock in a fresh shared mapping.
+    ///
+    /// ```
+    /// let r = conkit::multiprocessing::RLock::try_new()?;
+    /// assert!(!r.locked());
+    /// # Ok::<(), conkit::multiprocessing::heap::SharedError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`SharedError::Io`] if `memfd_create` or `mmap` fails.
+    pub fn try_new() -> Result<Self, SharedError> {
+        Shared::new_with(threading::RLock::with_strategy).map(Self)
+    }
+}
+
+impl Default for RLock {
+    /// As [`RLock::new`].
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A counting semaphore shared by processes (Python's `multiprocessing.Semaphore`): a
+/// [`threading::Semaphore<SharedFutex>`](threading::Semaphore) in shared memory.
+/// Python's `get_value()` is [`value()`](threading::Semaphore::value).
+///
+/// ```
+/// use conkit::multiprocessing::Semaphore;
+///
+/// let sem = Semaphore::new(2);
+/// let _a = sem.acquire_guard();
+/// assert!(sem.try_acquire());
+/// assert!(!sem.try_acquire());
+/// assert_eq!(sem.value(), 0);
+/// ```
+pub struct Semaphore(Shared<threading::Semaphore<SharedFutex>>);
+
+shared_handle!(Semaphore, threading::Semaphore<SharedFutex>);
+
+impl Semaphore {
+    /// A semaphore holding `value` permits (Python: `multiprocessing.Semaphore(value)`).
+    ///
+    /// # Panics
+    /// If the mapping cannot be created (see [`try_new`](Self::try_new)).
+    #[must_use]
+    pub fn new(value: u32) -> Self {
+        or_panic(Self::try_new(value), "Semaphore")
+    }
+
+    /// A semaphore holding `value` permits.
+    ///
+    /// ```
+    /// let sem = conkit::multiprocessing::Semaphore::try_new(4)?;
+    /// assert_eq!(sem.value(), 4);
+    /// # Ok::<(), conkit::multiprocessing::heap::SharedError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`SharedError::Io`] if `memfd_create` or `mmap` fails.
+    pub fn try_new(value: u32) -> Result<Self, SharedError> {
+        Shared::new_with(|| threading::Semaphore::with_strategy(value)).map(Self)
+    }
+}
+
+/// A semaphore that refuses releases above its initial value, shared by processes
+/// (Python's `multiprocessing.BoundedSemaphore`): a
+/// [`threading::BoundedSemaphore<SharedFutex>`](threading::BoundedSemaphore) in shared
+/// memory.
+///
+/// ```
+/// use conkit::multiprocessing::{BoundedSemaphore, SemaphoreError};
+///
+/// let sem = BoundedSemaphore::new(1);
+/// assert_eq!(sem.release(), Err(SemaphoreError::Overflow));
+/// ```
+pub struct BoundedSemaphore(Shared<threading::BoundedSemaphore<SharedFutex>>);
+
+shared_handle!(BoundedSemaphore, threading::BoundedSemaphore<SharedFutex>);
+
+impl BoundedSemaphore {
+    /// A bounded semaphore holding `value` permits (Python:
+    /// `multiprocessing.BoundedSemaphore(value)`).
+    ///
+    /// # Panics
+    /// If the mapping cannot be created (see [`try_new`](Self::try_new)).
+    #[must_use]
+    pub fn new(value: u32) -> Self {
+        or_panic(Self::try_new(value), "BoundedSemaphore")
+    }
+
+    /// A bounded semaphore holding `value` permits.
+    ///
+    /// ```
+    /// let sem = conkit::multiprocessing::BoundedSemaphore::try_new(3)?;
+    /// assert_eq!(sem.initial(), 3);
+    /// # Ok::<(), conkit::multiprocessing::heap::SharedError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`SharedError::Io`] if `memfd_create` or `mmap` fails.
+    pub fn try_new(value: u32) -> Result<Self, SharedError> {
+        Shared::new_with(|| threading::BoundedSemaphore::with_strategy(value)).map(Self)
+    }
+}
+
+/// A flag processes wait for (Python's `multiprocessing.Event`): a
+/// [`threading::Event<SharedFutex>`](threading::Event) in shared memory.
+///
+/// ```
+/// use std::time::Duration;
+/// use conkit::multiprocessing::Event;
+///
+/// let ev = Event::new();
+/// assert!(!ev.wait_timeout(Duration::from_millis(1)));
+/// ev.set();
+/// assert!(ev.is_set());
+/// ev.wait();
+/// ```
+pub struct Event(Shared<threading::Event<SharedFutex>>);
+
+shared_handle!(Event, threading::Event<SharedFutex>);
+
+impl Event {
+    /// A cleared event (Python: `multiprocessing.Event()`).
+    ///
+    /// # Panics
+    /// If the mapping cannot be created (see [`try_new`](Self::try_new)).
+    #[must_use]
+    pub fn new() -> Self {
+        or_panic(Self::try_new(), "Event")
+    }
+
+    /// A cleared event.
+    ///
+    /// ```
+    /// let ev = conkit::multiprocessing::Event::try_new()?;
+    /// assert!(!ev.is_set());
+    /// # Ok::<(), conkit::multiprocessing::heap::SharedError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`SharedError::Io`] if `memfd_create` or `mmap` fails.
+    pub fn try_new() -> Result<Self, SharedError> {
+        Shared::new_with(threading::Event::with_strategy).map(Self)
+    }
+}
+
+impl Default for Event {
+    /// As [`Event::new`].
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A condition variable shared by processes (Python's `multiprocessing.Condition`): a
+/// [`threading::Condition`] over a process-shared [`threading::RLock<SharedFutex>`]
+/// (the default, as Python's) or [`threading::Lock<SharedFutex>`]
+/// ([`new_over_lock`](Condition::new_over_lock)), in shared memory.
+///
+/// Python's `Condition(lock)` may share a lock created before; here the lock lives in
+/// the condition's own mapping: use [`get_lock`](threading::Condition::get_lock) where
+/// the lock alone is needed.
+///
+/// ```
+/// use conkit::multiprocessing::Condition;
+///
+/// let cond = Condition::new();
+/// let _g = cond.lock();
+/// assert_eq!(cond.notify_all(), Ok(0)); // nobody waits
+/// ```
+pub struct Condition<L = threading::RLock<SharedFutex>>(Shared<threading::Condition<L>>)
+where
+    L: threading::ConditionLock + conkit_core::shm::ShmSafe,
+    L::Wait: conkit_core::shm::SharedWait;
+
+/// A [`Condition`] over a plain [`threading::Lock<SharedFutex>`] (Python:
+/// `Condition(Lock())`).
+pub type LockCondition = Condition<threading::Lock<SharedFutex>>;
+
+impl<L> Deref for Condition<L>
+where
+    L: threading::ConditionLock + conkit_core::shm::ShmSafe,
+    L::Wait: conkit_core::shm::SharedWait,
+{
+    type Target = threading::Condition<L>;
+
+    fn deref(&self) -> &threading::Condition<L> {
+        &self.0
+    }
+}
+
+impl<L> Clone for Condition<L>
+where
+    L: threading::ConditionLock + conkit_core::shm::ShmSafe,
+    L::Wait: conkit_core::shm::SharedWait,
+{
+    /// Another handle to the same condition (this process).
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<L> fmt::Debug for Condition<L>
+where
+    L: threading::ConditionLock + conkit_core::shm::ShmSafe + fmt::Debug,
+    L::Wait: conkit_core::shm::SharedWait,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Condition").field(&*self.0).finish()
+    }
+}
+
+/// Serialises as the shared mapping's descriptor: only among a child process's
+/// arguments.
+impl<L> Serialize for Condition<L>
+where
+    L: threading::ConditionLock + conkit_core::shm::ShmSafe,
+    L::Wait: conkit_core::shm::SharedWait,
+{
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+/// Attaches to the mapping handed over by the parent (header checked).
+impl<'de, L> Deserialize<'de> for Condition<L>
+where
+    L: threading::ConditionLock + conkit_core::shm::ShmSafe,
+    L::Wait: conkit_core::shm::SharedWait,
+{
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Shared::deserialize(d).map(Self)
+    }
+}
+
+impl Condition {
+    /// A condition over its own process-shared `RLock` (Python:
+    /// `multiprocessing.Condition()`).
+    ///
+    /// # Panics
+    /// If the mapping cannot be created (see [`try_new`](Self::try_new)).
+    #[must_use]
+    pub fn new() -> Self {
+        or_panic(Self::try_new(), "Condition")
+    }
+
+    /// A condition over its own process-shared `RLock`.
+    ///
+    /// ```
+    /// let cond = conkit::multiprocessing::Condition::try_new()?;
+    /// assert_eq!(cond.waiters(), 0);
+    /// # Ok::<(), conkit::multiprocessing::heap::SharedError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`SharedError::Io`] if `memfd_create` or `mmap` fails.
+    pub fn try_new() -> Result<Self, SharedError> {
+        Shared::new_with(|| threading::Condition::with_lock(threading::RLock::with_strategy()))
+            .map(Self)
+    }
+
+    /// A condition over its own process-shared primitive `Lock` (Python:
+    /// `multiprocessing.Condition(multiprocessing.Lock())`).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::Condition;
+    ///
+    /// let cond = Condition::new_over_lock();
+    /// let _g = cond.lock();
+    /// assert!(cond.get_lock().locked());
+    /// ```
+    ///
+    /// # Panics
+    /// If the mapping cannot be created (see
+    /// [`try_new_over_lock`](Self::try_new_over_lock)).
+    #[must_use]
+    pub fn new_over_lock() -> LockCondition {
+        or_panic(Self::try_new_over_lock(), "Condition")
+    }
+
+    /// A condition over its own process-shared primitive `Lock`.
+    ///
+    /// ```
+    /// let cond = conkit::multiprocessing::Condition::try_new_over_lock()?;
+    /// assert!(!cond.get_lock().locked());
+    /// # Ok::<(), conkit::multiprocessing::heap::SharedError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`SharedError::Io`] if `memfd_create` or `mmap` fails.
+    pub fn try_new_over_lock() -> Result<LockCondition, SharedError> {
+        Shared::new_with(|| threading::Condition::with_lock(threading::Lock::with_strategy()))
+            .map(Condition)
+    }
+}
+
+impl Default for Condition {
+    /// As [`Condition::new`].
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Why a [`Barrier`] could not be made.
+#[derive(Debug)]
+pub enum BarrierError {
+    /// Zero parties, or more than the core barrier counts (Python: `ValueError`).
+    InvalidParties(InvalidParties),
+    /// The shared mapping could not be created.
+    Shared(SharedError),
+}
+
+impl fmt::Display for BarrierError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidParties(e) => write!(f, "{e}"),
+            Self::Shared(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for BarrierError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::InvalidParties(e) => Some(e),
+            Self::Shared(e) => Some(e),
+        }
+    }
+}
+
+/// The action run by the last party of a round, in that party's process.
+type Action = std::sync::Arc<dyn Fn() + Send + Sync + 'static>;
+
+/// A barrier for a fixed number of parties in any processes (Python's
+/// `multiprocessing.Barrier`): the core barrier (CPython's filling / draining /
+/// resetting / broken machine on one atomic word) in shared memory, waited on with
+/// [`SharedFutex`], with the wait of [`threading::Barrier`] (the same code).
+///
+/// The action and the default timeout belong to the handle, not to the shared barrier:
+/// the last party to arrive runs *its own handle's* action, in its own process. A child
+/// gets the default timeout with the handle, not the action (a closure cannot travel to
+/// another process): give the child's handle one with [`with_action`](Self::with_action)
+/// if it may arrive last. CPython pickles the action with the barrier; the effect is
+/// the same when every handle is given the same action.
+///
+/// Parties that die (see [`conkit_core::barrier`](conkit_core::barrier#participants-that-die)):
+/// one killed before arriving never arrives, so the others' timeouts break the barrier
+/// for all ([`BrokenBarrier`]) and [`reset`](Self::reset) makes it usable again, as for
+/// a late party in CPython; one killed mid-wait counts as arrived (its round completes)
+/// but never leaves, so the barrier cannot start another round: later waits end at
+/// their deadline with [`BrokenBarrier`] (CPython's hang for good), and the barrier
+/// must be replaced. Give every wait between processes a timeout.
+///
+/// ```
+/// use std::time::Duration;
+/// use conkit::multiprocessing::{Barrier, BrokenBarrier};
+///
+/// let b = Barrier::new(2).with_timeout(Duration::from_millis(5));
+/// assert_eq!(b.wait(), Err(BrokenBarrier)); // the other party never came
+/// assert!(b.broken());
+/// b.reset();
+/// assert_eq!(b.parties(), 2);
+/// ```
+pub struct Barrier {
+    shared: Shared<CoreBarrier<SharedFutex>>,
+    action: Option<Action>,
+    timeout: Option<Duration>,
+}
+
+impl Barrier {
+    /// A barrier for `parties` parties (Python: `multiprocessing.Barrier(parties)`).
+    ///
+    /// # Panics
+    /// If `parties` is 0 or above the core's limit, or the mapping cannot be created
+    /// (see [`try_new`](Self::try_new)).
+    #[must_use]
+    pub fn new(parties: u32) -> Self {
+        match Self::try_new(parties) {
+            Ok(b) => b,
+            Err(e) => panic!("multiprocessing::Barrier: {e}"),
+        }
+    }
+
+    /// A barrier for `parties` parties.
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{Barrier, BarrierError};
+    ///
+    /// assert!(matches!(Barrier::try_new(0), Err(BarrierError::InvalidParties(_))));
+    /// assert_eq!(Barrier::try_new(3)?.parties(), 3);
+    /// # Ok::<(), BarrierError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`BarrierError::InvalidParties`] (Python: `ValueError`), or
+    /// [`BarrierError::Shared`] if the mapping cannot be created.
+    pub fn try_new(parties: u32) -> Result<Self, BarrierError> {
+        let core = CoreBarrier::try_new(parties).map_err(BarrierError::InvalidParties)?;
+        let shared = Shared::new_with(|| core).map_err(BarrierError::Shared)?;
+        Ok(Self {
+            shared,
+            action: None,
+            timeout: None,
+        })
+    }
+
+    /// Makes this handle run `action` when its process's party is the last to arrive in
+    /// a round, before all are released (Python: `Barrier(parties, action)`). If the
+    /// action panics, the barrier breaks and the panic continues in that party.
+    ///
+    /// ```
+    /// use conkit::multiprocessing::Barrier;
+    ///
+    /// let b = Barrier::new(1).with_action(|| println!("all here"));
+    /// assert_eq!(b.wait(), Ok(0));
+    /// ```
+    #[must_use]
+    pub fn with_action(mut self, action: impl Fn() + Send + Sync + 'static) -> Self {
+        self.action = Some(std::sync::Arc::new(action));
+        self
+    }
+
+    /// Sets this handle's default timeout of [`wait`](Self::wait) (Python:
+    /// `Barrier(parties, timeout=t)`); it travels to a child with the handle.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use conkit::multiprocessing::Barrier;
+    ///
+    /// let b = Barrier::new(2).with_timeout(Duration::from_millis(1));
+    /// assert!(b.wait().is_err());
+    /// ```
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Waits until all parties have arrived, at most the default timeout if one was set;
+    /// returns this party's arrival index, `0..parties` (Python: `b.wait()`).
+    ///
+    /// ```
+    /// let b = conkit::multiprocessing::Barrier::new(1);
+    /// assert_eq!(b.wait(), Ok(0));
+    /// ```
+    ///
+    /// # Errors
+    /// [`BrokenBarrier`] if the barrier is or becomes broken while waiting (aborted,
+    /// reset, a party's timeout, the action panicked).
+    ///
+    /// # Panics
+    /// If this party runs the action and the action panics.
+    pub fn wait(&self) -> Result<usize, BrokenBarrier> {
+        threading::barrier_wait_with_action(
+            &self.shared,
+            self.action.as_deref(),
+            self.timeout.map(deadline_after),
+        )
+    }
+
+    /// As [`wait`](Self::wait) with this `timeout` instead of the default (Python:
+    /// `b.wait(timeout)`); a timeout breaks the barrier for every party.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let b = conkit::multiprocessing::Barrier::new(2);
+    /// assert!(b.wait_timeout(Duration::from_millis(1)).is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// As [`wait`](Self::wait).
+    ///
+    /// # Panics
+    /// As [`wait`](Self::wait).
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<usize, BrokenBarrier> {
+        self.wait_until(deadline_after(timeout))
+    }
+
+    /// As [`wait`](Self::wait) with a deadline.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let b = conkit::multiprocessing::Barrier::new(1);
+    /// assert_eq!(b.wait_until(Instant::now() + Duration::from_secs(1)), Ok(0));
+    /// ```
+    ///
+    /// # Errors
+    /// As [`wait`](Self::wait).
+    ///
+    /// # Panics
+    /// As [`wait`](Self::wait).
+    pub fn wait_until(&self, deadline: Instant) -> Result<usize, BrokenBarrier> {
+        threading::barrier_wait_with_action(&self.shared, self.action.as_deref(), Some(deadline))
+    }
+
+    /// The number of parties (Python: `b.parties`).
+    ///
+    /// ```
+    /// assert_eq!(conkit::multiprocessing::Barrier::new(3).parties(), 3);
+    /// ```
+    pub fn parties(&self) -> usize {
+        self.shared.parties() as usize
+    }
+
+    /// How many parties wait in the current round, in all processes (Python:
+    /// `b.n_waiting`).
+    ///
+    /// ```
+    /// assert_eq!(conkit::multiprocessing::Barrier::new(3).n_waiting(), 0);
+    /// ```
+    pub fn n_waiting(&self) -> usize {
+        self.shared.n_waiting() as usize
+    }
+
+    /// Whether the barrier is broken (Python: `b.broken`).
+    ///
+    /// ```
+    /// let b = conkit::multiprocessing::Barrier::new(3);
+    /// b.abort();
+    /// assert!(b.broken());
+    /// ```
+    pub fn broken(&self) -> bool {
+        self.shared.broken()
+    }
+
+    /// Breaks the barrier for every party in every process until [`reset`](Self::reset)
+    /// (Python: `b.abort()`).
+    ///
+    /// ```
+    /// let b = conkit::multiprocessing::Barrier::new(2);
+    /// b.abort();
+    /// assert!(b.wait().is_err());
+    /// ```
+    pub fn abort(&self) {
+        self.shared.abort();
+    }
+
+    /// Returns the barrier to its empty state; parties waiting now get
+    /// [`BrokenBarrier`] (Python: `b.reset()`).
+    ///
+    /// ```
+    /// let b = conkit::multiprocessing::Barrier::new(2);
+    /// b.abort();
+    /// b.reset();
+    /// assert!(!b.broken());
+    /// ```
+    pub fn reset(&self) {
+        self.shared.reset();
+    }
+}
+
+impl Clone for Barrier {
+    /// Another handle to the same barrier, with the same action and timeout.
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            action: self.action.clone(),
+            timeout: self.timeout,
+        }
+    }
+}
+
+impl fmt::Debug for Barrier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Barrier")
+            .field("shared", &*self.shared)
+            .field("action", &self.action.is_some())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// Serialises as the shared mapping's descriptor and the default timeout (not the
+/// action): only among a child process's arguments.
+impl Serialize for Barrier {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (&self.shared, self.timeout).serialize(s)
+    }
+}
+
+/// Attaches to the barrier handed over by the parent (header checked), with the
+/// parent's default timeout and no action.
+impl<'de> Deserialize<'de> for Barrier {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (shared, timeout) =
+            <(Shared<CoreBarrier<SharedFutex>>, Option<Duration>)>::deserialize(d)?;
+        Ok(Self {
+            shared,
+            action: None,
+            timeout,
+        })
+    }
+}
