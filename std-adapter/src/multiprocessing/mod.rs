@@ -13,7 +13,13 @@
 //!   [`Shared<T>`](heap::Shared), one core object in its own mapping.
 //! - [`codec`]: the serde format of process arguments, `Connection::send`/`recv` and the
 //!   queues' items.
+//!
+//! Pipes and connections: [`connection`] ([`Pipe`], [`Connection`], `wait`, `Listener`,
+//! `Client`; CPython's wire format and handshake).
 
 pub mod codec;
+pub mod connection;
 pub mod heap;
 pub mod inherit;
+
+pub use connection::{AuthenticationError, BufferTooShort, Connection, Pipe};
