@@ -47,9 +47,9 @@ impl Waitable for Listener {
 }
 
 /// A raw descriptor number (a process sentinel returned as a number, for instance).
-/// The descriptor must stay open while [`wait`] runs; a closed number is reported as
-/// ready with an error by the kernel (`POLLNVAL` is not ready here: it is an
-/// [`InvalidArgument`](ConnectionError::InvalidArgument) error).
+/// The descriptor must stay open while [`wait`] runs; a number that is not open makes
+/// `wait` return [`InvalidArgument`](ConnectionError::InvalidArgument) (the kernel's
+/// `POLLNVAL`), never a false "ready".
 impl Waitable for RawFd {
     fn wait_fd(&self) -> Result<BorrowedFd<'_>, ConnectionError> {
         if *self < 0 {
