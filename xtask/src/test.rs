@@ -397,6 +397,18 @@ pub const EXAMPLES: &[Example] = &[
         args: &[],
         expect: &[],
         python: Some(Compare::Sorted),
+    }, // `multiprocessing.connection` (issue #12): the echo server and client in one
+    // process; `serve`/`connect` against python3 are in std-adapter/tests/mp_connection_interop.rs.
+    Example {
+        name: "connection_echo",
+        args: &[],
+        expect: &[
+            "echo: conkit speaks CPython's wire format",
+            "server echoed 2 messages",
+            "wrong key, client: digest sent was rejected",
+            "wrong key, server: digest received was wrong",
+        ],
+        python: None,
     },
 ];
 

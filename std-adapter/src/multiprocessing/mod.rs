@@ -20,8 +20,11 @@
 //! - [`sharedctypes`]: [`Value`], [`Array`], [`RawValue`], [`RawArray`].
 //! - [`shared_memory`]: [`SharedMemory`](shared_memory::SharedMemory), named POSIX
 //!   shared memory.
+//! Pipes and connections: [`connection`] ([`Pipe`], [`Connection`], `wait`, `Listener`,
+//! `Client`; CPython's wire format and handshake).
 
 pub mod codec;
+pub mod connection;
 pub mod heap;
 pub mod inherit;
 pub mod process;
@@ -39,3 +42,5 @@ pub use synchronize::{
     Acquired, Barrier, BarrierError, BoundedSemaphore, BrokenBarrier, Condition, ConditionError,
     Event, InvalidParties, Lock, LockCondition, RLock, ReleaseError, Semaphore, SemaphoreError,
 };
+
+pub use connection::{AuthenticationError, BufferTooShort, Connection, Pipe};

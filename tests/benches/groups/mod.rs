@@ -8,6 +8,7 @@ use crate::harness::Group;
 pub mod lock_scaling;
 pub mod mp_process;
 pub mod mp_value;
+pub mod mp_pipe;
 pub mod processes;
 pub mod queue;
 pub mod threading;
@@ -24,5 +25,6 @@ pub fn all(items: u64, core: Option<CoreId>) -> Vec<(&'static str, Make)> {
     v.extend(processes::all(items, core));
     v.extend(mp_process::all(items));
     v.extend(mp_value::all(items, core));
+    v.extend(mp_pipe::all(items, core));
     v
 }

@@ -1,0 +1,214 @@
+//! The system calls under a [`Connection`](super::Connection): reads and writes that
+//! retry on `EINTR`, `MSG_NOSIGNAL` writes (a peer that is gone is `EPIPE`, never a
+//! `SIGPIPE`), non-blocking probes for the reader's spin phase, and `ppoll` with a
+//! deadline.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
+
+/// Whether `fd` is a socket (reads and writes then go through `recv`/`sendmsg`, which
+/// take per-call flags).
+pub(crate) fn is_socket(fd: RawFd) -> bool {
+    // SAFETY: `st` is plain data the kernel fills; an invalid `fd` is an error return.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        libc::fstat(fd, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFSOCK
+    }
+}
+
+/// One read of at most `len` bytes into `ptr`; `dontwait`: `Ok(None)` instead of
+/// blocking when nothing is there (sockets only). `Ok(Some(0))` is the end of file.
+///
+/// # Safety
+/// `ptr..ptr + len` must be writable memory (it may be uninitialised).
+pub(crate) unsafe fn read_some(
+    fd: RawFd,
+    socket: bool,
+    ptr: *mut u8,
+    len: usize,
+    dontwait: bool,
+) -> io::Result<Option<usize>> {
+    loop {
+        // SAFETY: the caller's contract on `ptr`/`len`.
+        let n = unsafe {
+            if socket {
+                let flags = if dontwait { libc::MSG_DONTWAIT } else { 0 };
+                libc::recv(fd, ptr.cast(), len, flags)
+            } else {
+                libc::read(fd, ptr.cast(), len)
+            }
+        };
+        if n >= 0 {
+            return Ok(Some(n as usize));
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) if dontwait => return Ok(None),
+            _ => return Err(e),
+        }
+    }
+}
+
+/// Writes every byte of `parts`, in order, with as few system calls as the kernel
+/// allows (`sendmsg`/`writev` of all parts at once).
+pub(crate) fn write_all(fd: RawFd, socket: bool, parts: &[&[u8]]) -> io::Result<()> {
+    let mut iov: Vec<libc::iovec> = Vec::with_capacity(parts.len());
+    let mut first = 0usize; // index of the first part not fully written
+    let mut skip = 0usize; // bytes of `parts[first]` already written
+    while first < parts.len() {
+        iov.clear();
+        for (i, p) in parts.iter().enumerate().skip(first) {
+            let p = if i == first { &p[skip..] } else { p };
+            if !p.is_empty() {
+                iov.push(libc::iovec {
+                    iov_base: p.as_ptr() as *mut libc::c_void,
+                    iov_len: p.len(),
+                });
+            }
+        }
+        if iov.is_empty() {
+            return Ok(());
+        }
+        let count = iov.len().min(libc::UIO_MAXIOV as usize);
+        let n = if socket {
+            // SAFETY: `msg` points at `iov`, which points into the borrowed parts; the
+            // kernel only reads them.
+            unsafe {
+                let mut msg: libc::msghdr = std::mem::zeroed();
+                msg.msg_iov = iov.as_mut_ptr();
+                msg.msg_iovlen = count as _;
+                libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL)
+            }
+        } else {
+            // SAFETY: as above; `count` entries of `iov` are valid.
+            unsafe { libc::writev(fd, iov.as_ptr(), count as libc::c_int) }
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        // Advance past the `n` bytes written.
+        let mut n = n as usize;
+        while n > 0 && first < parts.len() {
+            let left = parts[first].len() - skip;
+            if n >= left {
+                n -= left;
+                first += 1;
+                skip = 0;
+            } else {
+                skip += n;
+                n = 0;
+            }
+        }
+        while first < parts.len() && parts[first].len() == skip {
+            first += 1;
+            skip = 0;
+        }
+    }
+    Ok(())
+}
+
+/// The readiness bits of `fds` that count as "readable" for `wait`: data, end of file,
+/// hang-up or an error (a read then returns at once), as Python's `PollSelector`.
+pub(crate) const READY: libc::c_short = libc::POLLIN | libc::POLLHUP | libc::POLLERR;
+
+/// `ppoll` on `fds` for reading until `deadline` (`None`: no limit); retries on `EINTR`
+/// with the time left. Returns how many are ready (0: the deadline passed).
+pub(crate) fn poll_until(fds: &mut [libc::pollfd], deadline: Option<Instant>) -> io::Result<usize> {
+    loop {
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let ts = left.map(|l| libc::timespec {
+            tv_sec: l.as_secs().min(i64::MAX as u64) as libc::time_t,
+            tv_nsec: l.subsec_nanos() as _,
+        });
+        let tsp = ts
+            .as_ref()
+            .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+        // SAFETY: `fds` is a valid array of `pollfd`; `tsp` is null or points at `ts`.
+        let n = unsafe {
+            libc::ppoll(
+                fds.as_mut_ptr(),
+                fds.len() as libc::nfds_t,
+                tsp,
+                std::ptr::null(),
+            )
+        };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+        if left == Some(Duration::ZERO) {
+            return Ok(0);
+        }
+    }
+}
+
+/// Whether `fd` is readable right now (data, end of file, or an error to report).
+pub(crate) fn ready_now(fd: RawFd) -> io::Result<bool> {
+    let mut p = [libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    Ok(poll_until(&mut p, Some(Instant::now()))? > 0 && p[0].revents & READY != 0)
+}
+
+/// Sets (or with `None` clears) the receive time-out of socket `fd` (`SO_RCVTIMEO`).
+pub(crate) fn set_recv_timeout(fd: RawFd, timeout: Option<Duration>) -> io::Result<()> {
+    let t = timeout.unwrap_or(Duration::ZERO);
+    // A time-out that rounds to zero would mean "none": at least a microsecond.
+    let t = if timeout.is_some() && t < Duration::from_micros(1) {
+        Duration::from_micros(1)
+    } else {
+        t
+    };
+    let tv = libc::timeval {
+        tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_usec: t.subsec_micros() as libc::suseconds_t,
+    };
+    // SAFETY: `tv` is a valid `timeval` of the size passed.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Fills `buf` from the kernel's random source (`getrandom(2)`).
+pub(crate) fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        // SAFETY: the tail of `buf` is writable for the length passed.
+        let n =
+            unsafe { libc::getrandom(buf[filled..].as_mut_ptr().cast(), buf.len() - filled, 0) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(e);
+        }
+        filled += n as usize;
+    }
+    Ok(())
+}

@@ -1,0 +1,498 @@
+//! Framing and fault tests of `Connection` against a raw socket that writes exactly
+//! the bytes under test (truncated, oversized, garbage frames), and of the handshake
+//! against raw sockets speaking garbage.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use super::*;
+
+/// A connection and the raw socket at its other end.
+fn raw_pair() -> (Connection, UnixStream) {
+    let (a, b) = UnixStream::pair().unwrap();
+    (Connection::from_fd(a.into(), true, true).unwrap(), b)
+}
+
+fn frame(body: &[u8]) -> Vec<u8> {
+    let mut v = (body.len() as i32).to_be_bytes().to_vec();
+    v.extend_from_slice(body);
+    v
+}
+
+#[test]
+fn wire_format_is_cpythons() {
+    let (mut c, mut raw) = raw_pair();
+    c.send_bytes(b"hello").unwrap();
+    c.send_bytes(b"").unwrap();
+    let mut got = [0u8; 13];
+    raw.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"\0\0\0\x05hello\0\0\0\0");
+    // The long form: -1 then an 8-byte length (small here: a peer may use it anyway).
+    raw.write_all(b"\xff\xff\xff\xff\0\0\0\0\0\0\0\x03abc")
+        .unwrap();
+    raw.write_all(&frame(b"xyz")).unwrap();
+    assert_eq!(c.recv_bytes().unwrap(), b"abc");
+    assert_eq!(c.recv_bytes().unwrap(), b"xyz");
+}
+
+#[test]
+fn messages_never_merge_or_split() {
+    let (mut a, mut b) = Pipe(true).unwrap();
+    let sizes = [0usize, 1, 3, 4, 5, 100, 16_384, 16_385, 70_000, 300_000, 2];
+    let t = std::thread::spawn(move || {
+        for (i, &n) in sizes.iter().enumerate() {
+            a.send_bytes(&vec![i as u8; n]).unwrap();
+        }
+        a
+    });
+    for (i, &n) in sizes.iter().enumerate() {
+        assert_eq!(b.recv_bytes().unwrap(), vec![i as u8; n]);
+    }
+    drop(t.join().unwrap());
+    assert!(b.recv_bytes().unwrap_err().is_eof());
+    assert!(b.recv_bytes().unwrap_err().is_eof());
+}
+
+#[test]
+fn truncated_frames() {
+    // EOF inside the prefix.
+    let (mut c, mut raw) = raw_pair();
+    raw.write_all(b"\0\0").unwrap();
+    drop(raw);
+    assert!(matches!(
+        c.recv_bytes(),
+        Err(ConnectionError::Truncated {
+            expected: 4,
+            received: 2
+        })
+    ));
+    // EOF inside the 8-byte length.
+    let (mut c, mut raw) = raw_pair();
+    raw.write_all(b"\xff\xff\xff\xff\0\0").unwrap();
+    drop(raw);
+    assert!(matches!(
+        c.recv_bytes(),
+        Err(ConnectionError::Truncated {
+            expected: 8,
+            received: 2
+        })
+    ));
+    // EOF inside the body, for each receiving method.
+    for method in 0..3 {
+        let (mut c, mut raw) = raw_pair();
+        raw.write_all(b"\0\0\0\x0aabc").unwrap();
+        drop(raw);
+        let r = match method {
+            0 => c.recv_bytes().map(drop),
+            1 => c.recv::<String>().map(drop),
+            _ => c.recv_bytes_into(&mut [0u8; 64], 0).map(drop),
+        };
+        assert!(
+            matches!(
+                r,
+                Err(ConnectionError::Truncated {
+                    expected: 10,
+                    received: 3
+                })
+            ),
+            "{r:?}"
+        );
+    }
+}
+
+#[test]
+fn oversized_prefix_is_refused_before_allocating() {
+    // 2^62 bytes announced: allocating would abort the process.
+    let (mut c, mut raw) = raw_pair();
+    raw.write_all(b"\xff\xff\xff\xff\x40\0\0\0\0\0\0\0")
+        .unwrap();
+    match c.recv_bytes() {
+        Err(ConnectionError::BadMessageLength { length, limit }) => {
+            assert_eq!(length, 1 << 62);
+            assert_eq!(limit, DEFAULT_MAX_MESSAGE_LEN);
+        }
+        other => panic!("{other:?}"),
+    }
+    // CPython's `_bad_message_length`: a duplex end becomes write-only.
+    assert!(!c.readable() && c.writable() && !c.closed());
+    assert!(matches!(c.recv_bytes(), Err(ConnectionError::NotReadable)));
+    c.send_bytes(b"still writes").unwrap();
+    // A read-only end is closed.
+    let (r, mut w) = Pipe(false).unwrap();
+    let mut r = r;
+    r.set_max_message_len(8);
+    w.send_bytes(&[0; 9]).unwrap();
+    assert!(matches!(
+        r.recv_bytes(),
+        Err(ConnectionError::BadMessageLength {
+            length: 9,
+            limit: 8
+        })
+    ));
+    assert!(r.closed());
+    assert!(matches!(r.recv_bytes(), Err(ConnectionError::Closed)));
+    // Lifting the cap: a lying prefix below it costs memory only as bytes arrive.
+    let (mut c, mut raw) = raw_pair();
+    c.set_max_message_len(u64::MAX);
+    raw.write_all(b"\xff\xff\xff\xff\0\0\x10\0\0\0\0\0abc")
+        .unwrap(); // 16 TiB announced
+    drop(raw);
+    assert!(matches!(
+        c.recv_bytes(),
+        Err(ConnectionError::Truncated { received: 3, .. })
+    ));
+}
+
+#[test]
+fn maxlength_is_pythons() {
+    let (mut a, mut b) = Pipe(true).unwrap();
+    a.send_bytes(b"1234").unwrap();
+    assert_eq!(b.recv_bytes_max(4).unwrap(), b"1234");
+    a.send_bytes(b"12345").unwrap();
+    assert!(matches!(
+        b.recv_bytes_max(4),
+        Err(ConnectionError::BadMessageLength {
+            length: 5,
+            limit: 4
+        })
+    ));
+}
+
+#[test]
+fn garbage_header_is_typed() {
+    let (mut c, mut raw) = raw_pair();
+    raw.write_all(b"\x80\0\0\x05hello").unwrap();
+    assert!(matches!(
+        c.recv_bytes(),
+        Err(ConnectionError::BadHeader {
+            header: [0x80, 0, 0, 5]
+        })
+    ));
+    assert!(!c.readable());
+    // A valid frame whose body is not the requested type.
+    let (mut c, mut raw) = raw_pair();
+    raw.write_all(&frame(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff]))
+        .unwrap();
+    assert!(matches!(c.recv::<String>(), Err(ConnectionError::Codec(_))));
+    // ... and the connection is still in step: the next frame reads fine.
+    raw.write_all(&frame(&codec::to_bytes(&7u16).unwrap()))
+        .unwrap();
+    assert_eq!(c.recv::<u16>().unwrap(), 7);
+}
+
+#[test]
+fn recv_bytes_into_and_buffer_too_short() {
+    let (mut a, mut b) = Pipe(true).unwrap();
+    a.send_bytes(b"0123456789").unwrap();
+    let mut buf = [0u8; 12];
+    match b.recv_bytes_into(&mut buf, 3) {
+        Err(ConnectionError::BufferTooShort(e)) => assert_eq!(e.message(), b"0123456789"),
+        other => panic!("{other:?}"),
+    }
+    // The message was consumed; the stream is in step.
+    a.send_bytes(b"ok").unwrap();
+    assert_eq!(b.recv_bytes_into(&mut buf, 10).unwrap(), 2);
+    assert_eq!(&buf[10..], b"ok");
+    assert!(matches!(
+        b.recv_bytes_into(&mut buf, 13),
+        Err(ConnectionError::InvalidArgument(_))
+    ));
+}
+
+#[test]
+fn send_bytes_bounds() {
+    let (mut a, mut b) = Pipe(true).unwrap();
+    for (offset, size) in [(5, None), (0, Some(5)), (4, Some(2)), (usize::MAX, Some(2))] {
+        assert!(matches!(
+            a.send_bytes_at(b"abcd", offset, size),
+            Err(ConnectionError::InvalidArgument(_))
+        ));
+    }
+    a.send_bytes_at(b"abcd", 4, None).unwrap();
+    a.send_bytes_at(b"abcd", 1, Some(2)).unwrap();
+    assert_eq!(b.recv_bytes().unwrap(), b"");
+    assert_eq!(b.recv_bytes().unwrap(), b"bc");
+}
+
+#[test]
+fn simplex_pipe_directions_and_eof() {
+    let (mut r, mut w) = Pipe(false).unwrap();
+    assert!(matches!(
+        r.send_bytes(b"x"),
+        Err(ConnectionError::NotWritable)
+    ));
+    assert!(matches!(w.recv_bytes(), Err(ConnectionError::NotReadable)));
+    assert!(matches!(w.poll(None), Err(ConnectionError::NotReadable)));
+    w.send(&(1u8, 2u8)).unwrap();
+    w.close();
+    assert!(matches!(w.send_bytes(b"x"), Err(ConnectionError::Closed)));
+    assert!(matches!(w.fileno(), Err(ConnectionError::Closed)));
+    assert_eq!(r.recv::<(u8, u8)>().unwrap(), (1, 2));
+    assert!(r.poll(Some(Duration::ZERO)).unwrap()); // EOF is "ready"
+    assert!(r.recv::<u8>().unwrap_err().is_eof());
+}
+
+#[test]
+fn writing_to_a_vanished_peer_is_an_error_not_sigpipe() {
+    let (mut a, b) = Pipe(true).unwrap();
+    drop(b);
+    let e = a.send_bytes(&[0; 1000]).unwrap_err();
+    assert!(
+        matches!(e, ConnectionError::Io(ref e) if e.kind() == std::io::ErrorKind::BrokenPipe),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn poll_times_out_and_sees_data() {
+    let (mut a, mut b) = Pipe(true).unwrap();
+    let t0 = std::time::Instant::now();
+    assert!(!b.poll(Some(Duration::from_millis(20))).unwrap());
+    assert!(t0.elapsed() >= Duration::from_millis(20));
+    assert!(!b.poll(Some(Duration::ZERO)).unwrap());
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(10));
+        a.send_bytes(b"late").unwrap();
+        a
+    });
+    assert!(b.poll(Some(Duration::from_secs(10))).unwrap());
+    assert_eq!(b.recv_bytes().unwrap(), b"late");
+    drop(t.join().unwrap());
+}
+
+#[test]
+fn spin_zero_and_non_socket_descriptors_work() {
+    // A plain pipe (not a socket): reads go through read(2).
+    let mut fds = [0; 2];
+    // SAFETY: room for two descriptors.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: fresh descriptors, owned here.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let mut r = Connection::from_fd(r, true, false).unwrap();
+    let mut w = Connection::from_fd(w, false, true).unwrap();
+    for spin in [Duration::ZERO, DEFAULT_SPIN] {
+        r.set_spin(spin);
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(2));
+            w.send(&"through a pipe").unwrap();
+            w
+        });
+        assert_eq!(r.recv::<String>().unwrap(), "through a pipe");
+        w = t.join().unwrap();
+    }
+    drop(w);
+    assert!(r.recv_bytes().unwrap_err().is_eof());
+    assert!(matches!(
+        Connection::from_fd(
+            std::fs::File::open("/dev/null").unwrap().into(),
+            false,
+            false
+        ),
+        Err(ConnectionError::InvalidArgument(_))
+    ));
+}
+
+#[test]
+fn serialising_outside_a_child_is_an_error() {
+    let (a, _b) = Pipe(true).unwrap();
+    assert!(codec::to_bytes(&a).is_err());
+}
+
+#[test]
+fn serialises_through_inherit() {
+    let (a, mut b) = Pipe(true).unwrap();
+    let (bytes, table) = inherit::collect(|| codec::to_bytes(&a).unwrap());
+    assert_eq!(table, vec![a.fileno().unwrap()]);
+    let dup = a.fd.as_ref().unwrap().try_clone().unwrap();
+    inherit::install(vec![dup]);
+    let mut a2: Connection = codec::from_bytes(&bytes).unwrap();
+    inherit::clear();
+    assert_ne!(a2.fileno().unwrap(), a.fileno().unwrap());
+    a2.send_bytes(b"via the copy").unwrap();
+    assert_eq!(b.recv_bytes().unwrap(), b"via the copy");
+    // EOF only when every copy of the writer is gone.
+    drop(a2);
+    assert!(!b.poll(Some(Duration::ZERO)).unwrap());
+    drop(a);
+    assert!(b.recv_bytes().unwrap_err().is_eof());
+}
+
+#[test]
+fn wait_over_mixed_objects() {
+    let (mut a1, b1) = Pipe(true).unwrap();
+    let (a2, b2) = Pipe(true).unwrap();
+    let (s, t) = UnixStream::pair().unwrap();
+    let raw_fd = t.as_raw_fd();
+    let objects: [&dyn Waitable; 4] = [&b1, &b2, &s, &raw_fd];
+    assert!(wait(&objects, Some(Duration::from_millis(5)))
+        .unwrap()
+        .is_empty());
+    a1.send_bytes(b"x").unwrap();
+    drop(a2); // EOF counts as ready
+    let ready = wait(&objects, Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(ready.len(), 2);
+    assert!(std::ptr::addr_eq(ready[0], &b1));
+    assert!(std::ptr::addr_eq(ready[1], &b2));
+    let mut closed = b1;
+    closed.close();
+    assert!(matches!(
+        wait(&[&closed], None),
+        Err(ConnectionError::Closed)
+    ));
+    drop(t);
+    assert!(matches!(
+        wait(&[&raw_fd], None),
+        Err(ConnectionError::InvalidArgument(_))
+    ));
+}
+
+fn handshake_pair(
+    server_key: &'static [u8],
+    client_key: &'static [u8],
+    digest: ChallengeDigest,
+) -> (Result<(), ConnectionError>, Result<(), ConnectionError>) {
+    let (mut s, mut c) = Pipe(true).unwrap();
+    let t = std::thread::spawn(move || {
+        answer_challenge(&mut c, client_key).and_then(|()| deliver_challenge(&mut c, client_key))
+    });
+    let server = deliver_challenge_with(&mut s, server_key, digest)
+        .and_then(|()| answer_challenge(&mut s, server_key));
+    drop(s);
+    (server, t.join().unwrap())
+}
+
+#[test]
+fn handshake_every_digest_right_and_wrong_key() {
+    for d in [
+        ChallengeDigest::Legacy,
+        ChallengeDigest::Md5,
+        ChallengeDigest::Sha256,
+        ChallengeDigest::Sha384,
+        ChallengeDigest::Sha3_256,
+        ChallengeDigest::Sha3_384,
+    ] {
+        let (s, c) = handshake_pair(b"key", b"key", d);
+        s.unwrap();
+        c.unwrap();
+        let (s, c) = handshake_pair(b"key", b"other", d);
+        assert!(
+            matches!(s, Err(ConnectionError::Authentication(ref e)) if e.message() == "digest received was wrong"),
+            "{d:?} {s:?}"
+        );
+        assert!(
+            matches!(c, Err(ConnectionError::Authentication(ref e)) if e.message() == "digest sent was rejected"),
+            "{d:?} {c:?}"
+        );
+    }
+}
+
+#[test]
+fn listener_survives_garbage_handshakes() {
+    let mut l = Listener::bind("127.0.0.1:0", Some(b"key")).unwrap();
+    l.set_handshake_timeout(Some(Duration::from_secs(5)));
+    let addr = l.address().to_string();
+    let garbage: Vec<(&str, Vec<u8>)> = vec![
+        ("huge length prefix", b"\x7f\xff\xff\xff".to_vec()),
+        (
+            "long form, huge",
+            b"\xff\xff\xff\xff\x7f\0\0\0\0\0\0\0".to_vec(),
+        ),
+        ("negative length", b"\x80\0\0\0".to_vec()),
+        ("a wrong-length digest", frame(b"nonsense")),
+        ("a truncated frame", b"\0\0\0\x10abc".to_vec()),
+        (
+            "an unknown digest",
+            frame(b"{sha512}0123456789012345678901234567890123456789"),
+        ),
+        ("nothing", Vec::new()),
+    ];
+    for (what, bytes) in &garbage {
+        let mut raw = TcpStream::connect(&addr).unwrap();
+        raw.write_all(bytes).unwrap();
+        raw.shutdown(std::net::Shutdown::Write).unwrap();
+        let r = l.accept();
+        assert!(r.is_err(), "{what}: accepted");
+        // The peer sees a challenge and then #FAILURE# or the end of the connection.
+        let mut rest = Vec::new();
+        let _ = raw.read_to_end(&mut rest);
+        assert!(rest.starts_with(b"\0\0\0"), "{what}: {rest:?}");
+    }
+    // A silent client: the handshake timeout bounds the accept.
+    l.set_handshake_timeout(Some(Duration::from_millis(30)));
+    let silent = TcpStream::connect(&addr).unwrap();
+    assert!(
+        matches!(l.accept(), Err(ConnectionError::Io(ref e)) if e.kind() == std::io::ErrorKind::TimedOut)
+    );
+    drop(silent);
+    // ... and the listener still accepts a real client afterwards.
+    let t = std::thread::spawn(move || {
+        let mut c = Client(addr.as_str(), Some(b"key")).unwrap();
+        c.send(&"after the garbage").unwrap();
+    });
+    let mut c = l.accept().unwrap();
+    assert_eq!(c.recv::<String>().unwrap(), "after the garbage");
+    t.join().unwrap();
+}
+
+#[test]
+fn client_refuses_a_garbage_server() {
+    for reply in [
+        frame(b"#CHALLENGE#short"),
+        frame(b"no challenge here at all......."),
+        b"\x7f\xff\xff\xff".to_vec(),
+    ] {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let t = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            s.write_all(&reply).unwrap();
+            let mut sink = Vec::new();
+            let _ = s.read_to_end(&mut sink);
+        });
+        let r = Client(addr, Some(b"key"));
+        assert!(
+            matches!(
+                r,
+                Err(ConnectionError::Authentication(_) | ConnectionError::BadMessageLength { .. })
+            ),
+            "{r:?}"
+        );
+        drop(r);
+        t.join().unwrap();
+    }
+}
+
+#[test]
+fn listener_addresses_and_families() {
+    assert!(matches!(
+        Listener::new(Some("127.0.0.1:0".into()), Some(Family::Unix), 1, None),
+        Err(ConnectionError::InvalidArgument(_))
+    ));
+    // Unix path: accepted peers are unnamed, the path is removed on drop.
+    let l = Listener::new(None, None, 1, None).unwrap();
+    let Address::Unix(path) = l.address().clone() else {
+        panic!("{:?}", l.address())
+    };
+    let mut l = l;
+    let _c = Client(&path, None).unwrap();
+    let _s = l.accept().unwrap();
+    assert_eq!(l.last_accepted(), Some(&Address::Unix(PathBuf::new())));
+    // Binding the same path again fails while it exists (as CPython).
+    assert!(Listener::bind(path.as_path(), None).is_err());
+    drop(l);
+    assert!(!path.exists());
+    // An abstract name, with a key.
+    let name = format!("\0conkit-test-{}", std::process::id());
+    let mut l = Listener::bind(name.as_str(), Some(b"k")).unwrap();
+    let n2 = name.clone();
+    let t = std::thread::spawn(move || Client(n2.as_str(), Some(b"k")).map(drop));
+    l.accept().unwrap();
+    t.join().unwrap().unwrap();
+    assert!(Client(name.as_str(), None).is_ok());
+    l.close();
+    assert!(Client(name.as_str(), None).is_err());
+}
+
+use std::path::PathBuf;

@@ -1,0 +1,165 @@
+//! `multiprocessing.connection.wait`: block until some of several connections,
+//! listeners, process sentinels or other descriptors are ready.
+//!
+//! Reference: CPython's `connection.wait` on Unix (a `PollSelector` registered for
+//! reading; an object whose descriptor reports data, end of file, hang-up or an error
+//! is ready). Here one `ppoll(2)` call, retried with the time left after a signal.
+
+use std::fs::File;
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
+use std::process::{ChildStderr, ChildStdout};
+use std::time::{Duration, Instant};
+
+use super::{sys, Connection, ConnectionError, Listener};
+
+/// Something [`wait`] can wait on: it names a descriptor that becomes readable when
+/// the object is ready (a message or the end of file on a connection, a pending
+/// client on a listener, a process sentinel when the process has ended).
+///
+/// ```
+/// use std::os::fd::AsRawFd;
+/// use conkit::multiprocessing::{connection::Waitable, Pipe};
+///
+/// let (a, _b) = Pipe(true).unwrap();
+/// assert_eq!(a.wait_fd().unwrap().as_raw_fd(), a.fileno().unwrap());
+/// ```
+pub trait Waitable {
+    /// The descriptor to poll for reading; an error for a closed object (Python's
+    /// `fileno()` raising `OSError`).
+    fn wait_fd(&self) -> Result<BorrowedFd<'_>, ConnectionError>;
+}
+
+impl Waitable for Connection {
+    fn wait_fd(&self) -> Result<BorrowedFd<'_>, ConnectionError> {
+        self.fd
+            .as_ref()
+            .map(AsFd::as_fd)
+            .ok_or(ConnectionError::Closed)
+    }
+}
+
+impl Waitable for Listener {
+    fn wait_fd(&self) -> Result<BorrowedFd<'_>, ConnectionError> {
+        self.socket_fd()
+    }
+}
+
+/// A raw descriptor number (a process sentinel returned as a number, for instance).
+/// The descriptor must stay open while [`wait`] runs; a number that is not open makes
+/// `wait` return [`InvalidArgument`](ConnectionError::InvalidArgument) (the kernel's
+/// `POLLNVAL`), never a false "ready".
+impl Waitable for RawFd {
+    fn wait_fd(&self) -> Result<BorrowedFd<'_>, ConnectionError> {
+        if *self < 0 {
+            return Err(ConnectionError::InvalidArgument(format!(
+                "invalid descriptor {self}"
+            )));
+        }
+        // SAFETY: only the number is used, for the duration of one `ppoll`; a number
+        // that is not open makes `ppoll` report `POLLNVAL`, which `wait` turns into an
+        // error; no memory safety depends on it.
+        Ok(unsafe { BorrowedFd::borrow_raw(*self) })
+    }
+}
+
+impl<T: Waitable + ?Sized> Waitable for &T {
+    fn wait_fd(&self) -> Result<BorrowedFd<'_>, ConnectionError> {
+        (**self).wait_fd()
+    }
+}
+
+impl<T: Waitable + ?Sized> Waitable for Box<T> {
+    fn wait_fd(&self) -> Result<BorrowedFd<'_>, ConnectionError> {
+        (**self).wait_fd()
+    }
+}
+
+macro_rules! waitable_as_fd {
+    ($($t:ty),* $(,)?) => {$(
+        impl Waitable for $t {
+            fn wait_fd(&self) -> Result<BorrowedFd<'_>, ConnectionError> {
+                Ok(self.as_fd())
+            }
+        }
+    )*};
+}
+
+waitable_as_fd!(
+    BorrowedFd<'_>,
+    OwnedFd,
+    File,
+    TcpStream,
+    TcpListener,
+    UdpSocket,
+    UnixStream,
+    UnixListener,
+    UnixDatagram,
+    ChildStdout,
+    ChildStderr,
+);
+
+/// Waits until at least one of `objects` is ready, or `timeout` passes (`None`: no
+/// limit), and returns the ready ones in their order in `objects` (empty on a
+/// time-out): Python's `multiprocessing.connection.wait(object_list, timeout)`.
+/// Ready means a receive or `accept` would not block: a message, the end of file, a
+/// pending client, an ended process's sentinel.
+///
+/// ```
+/// use std::time::Duration;
+/// use conkit::multiprocessing::connection::wait;
+/// use conkit::multiprocessing::Pipe;
+///
+/// let (mut a1, b1) = Pipe(true).unwrap();
+/// let (_a2, b2) = Pipe(true).unwrap();
+/// assert!(wait(&[&b1, &b2], Some(Duration::from_millis(1))).unwrap().is_empty());
+/// a1.send_bytes(b"x").unwrap();
+/// let ready = wait(&[&b1, &b2], None).unwrap();
+/// assert_eq!(ready.len(), 1);
+/// assert!(std::ptr::eq(ready[0], &b1));
+/// ```
+///
+/// Different kinds of object in one call go through `&dyn Waitable`:
+///
+/// ```
+/// use std::os::unix::net::UnixStream;
+/// use conkit::multiprocessing::connection::{wait, Waitable};
+/// use conkit::multiprocessing::Pipe;
+///
+/// let (a, b) = Pipe(true).unwrap();
+/// let (s, t) = UnixStream::pair().unwrap();
+/// drop(t); // end of file: ready
+/// let objects: [&dyn Waitable; 2] = [&b, &s];
+/// assert_eq!(wait(&objects, None).unwrap().len(), 1);
+/// # drop(a);
+/// ```
+pub fn wait<'a, T: Waitable + ?Sized>(
+    objects: &[&'a T],
+    timeout: Option<Duration>,
+) -> Result<Vec<&'a T>, ConnectionError> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut fds = Vec::with_capacity(objects.len());
+    for o in objects {
+        fds.push(libc::pollfd {
+            fd: std::os::fd::AsRawFd::as_raw_fd(&o.wait_fd()?),
+            events: libc::POLLIN,
+            revents: 0,
+        });
+    }
+    if sys::poll_until(&mut fds, deadline)? == 0 {
+        return Ok(Vec::new());
+    }
+    if let Some(p) = fds.iter().find(|p| p.revents & libc::POLLNVAL != 0) {
+        return Err(ConnectionError::InvalidArgument(format!(
+            "descriptor {} is not open",
+            p.fd
+        )));
+    }
+    Ok(objects
+        .iter()
+        .zip(&fds)
+        .filter(|(_, p)| p.revents & sys::READY != 0)
+        .map(|(o, _)| *o)
+        .collect())
+}
