@@ -5,9 +5,9 @@
 //! and pickles a handle to a child as (arena, offset). Here each object gets its own
 //! mapping, sized to the object (a page at least), created with `memfd_create`: it has
 //! no name to clean up, disappears when the last process unmaps it, and goes to a child
-//! as a descriptor ([`inherit`](super::inherit)). The child maps it again (at another
+//! as a descriptor ([`inherit`]). The child maps it again (at another
 //! address: the core types hold no pointers, which is what
-//! [`ShmSafe`](conkit_core::shm::ShmSafe) promises) and checks the segment header —
+//! [`ShmSafe`] promises) and checks the segment header —
 //! magic, layout version, size, type fingerprint — before using it.
 
 use std::fmt;

@@ -17,3 +17,9 @@
 pub mod codec;
 pub mod heap;
 pub mod inherit;
+pub mod queues;
+
+pub use queues::{
+    Empty, Full, GetError, JoinableQueue, PutError, Queue, SimpleQueue, TaskDoneError,
+    DEFAULT_CAPACITY,
+};
