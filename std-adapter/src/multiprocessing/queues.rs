@@ -104,26 +104,42 @@ pub const MIN_CAPACITY: usize = 4096;
 
 type Ring = ShmByteRing<SharedFutex>;
 
-/// The state block beside the ring, in the same mapping. Counters are written under
-/// the lock of their side only (`done` by anyone, atomically).
+/// One side (producers or consumers) of the state block: on a cache line (pair) of
+/// its own, so the producer and the consumer do not share lines they write.
+#[repr(C, align(128))]
+struct Side {
+    /// Taken while a turn on the ring's side is leased.
+    lock: Lock<SharedFutex>,
+    /// Items moved through this side (published, or taken out) and counted; written
+    /// under `lock`.
+    count: AtomicU64,
+    /// The ring's position (of this side) after the last counted item; under `lock`.
+    pos: AtomicUsize,
+    /// Notified after each move: the other side's waiters (the producers' side wakes
+    /// the waiting getters, the consumers' side the waiting putters).
+    moved: Waiters<SharedFutex>,
+}
+
+impl Side {
+    fn new() -> Self {
+        Self {
+            lock: Lock::new(),
+            count: AtomicU64::new(0),
+            pos: AtomicUsize::new(0),
+            moved: Waiters::new(),
+        }
+    }
+}
+
+/// The state block beside the ring, in the same mapping.
 #[repr(C)]
 struct State {
-    put_lock: Lock<SharedFutex>,
-    get_lock: Lock<SharedFutex>,
-    /// Items published and counted (put lock).
-    puts: AtomicU64,
-    /// The ring's producer position after the last counted put (put lock).
-    put_pos: AtomicUsize,
-    /// Items taken out and counted (get lock).
-    gets: AtomicU64,
-    /// The ring's consumer position after the last counted get (get lock).
-    get_pos: AtomicUsize,
-    /// `task_done` calls (JoinableQueue).
+    put: Side,
+    get: Side,
+    /// `task_done` calls (JoinableQueue), by anyone, atomically.
     done: AtomicU64,
     /// `maxsize`; 0: no limit on the count. Set at creation.
     maxsize: AtomicU64,
-    not_empty: Waiters<SharedFutex>,
-    not_full: Waiters<SharedFutex>,
     all_done: Waiters<SharedFutex>,
 }
 
@@ -135,16 +151,10 @@ unsafe impl ShmSafe for State {}
 impl State {
     fn new(maxsize: u64) -> Self {
         Self {
-            put_lock: Lock::new(),
-            get_lock: Lock::new(),
-            puts: AtomicU64::new(0),
-            put_pos: AtomicUsize::new(0),
-            gets: AtomicU64::new(0),
-            get_pos: AtomicUsize::new(0),
+            put: Side::new(),
+            get: Side::new(),
             done: AtomicU64::new(0),
             maxsize: AtomicU64::new(maxsize),
-            not_empty: Waiters::new(),
-            not_full: Waiters::new(),
             all_done: Waiters::new(),
         }
     }
@@ -282,18 +292,18 @@ impl Inner {
         if put_side {
             // SAFETY: we hold the producers' lock: the only producer handle in use.
             let pos = unsafe { ring.lease_producer() }.position();
-            if pos != st.put_pos.load(Ordering::Relaxed) {
-                st.puts.fetch_add(1, Ordering::Release);
-                st.put_pos.store(pos, Ordering::Relaxed);
-                st.not_empty.notify_all();
+            if pos != st.put.pos.load(Ordering::Relaxed) {
+                st.put.count.fetch_add(1, Ordering::Release);
+                st.put.pos.store(pos, Ordering::Relaxed);
+                st.put.moved.notify_all();
             }
         } else {
             // SAFETY: we hold the consumers' lock.
             let pos = unsafe { ring.lease_consumer() }.position();
-            if pos != st.get_pos.load(Ordering::Relaxed) {
-                st.gets.fetch_add(1, Ordering::Release);
-                st.get_pos.store(pos, Ordering::Relaxed);
-                st.not_full.notify_all();
+            if pos != st.get.pos.load(Ordering::Relaxed) {
+                st.get.count.fetch_add(1, Ordering::Release);
+                st.get.pos.store(pos, Ordering::Relaxed);
+                st.get.moved.notify_all();
             }
         }
     }
@@ -301,8 +311,8 @@ impl Inner {
     fn qsize(&self) -> u64 {
         let st = self.state();
         // `gets` first: both only grow, so this never under-reads `puts` against it.
-        let gets = st.gets.load(Ordering::Acquire);
-        st.puts.load(Ordering::Acquire).saturating_sub(gets)
+        let gets = st.get.count.load(Ordering::Acquire);
+        st.put.count.load(Ordering::Acquire).saturating_sub(gets)
     }
 
     fn maxsize(&self) -> u64 {
@@ -312,15 +322,16 @@ impl Inner {
     /// One try to put the encoded item `bytes` (its length checked by the caller).
     fn try_put(&self, bytes: &[u8], deadline: Option<Instant>) -> Attempt<()> {
         let st = self.state();
-        let Some(_held) = self.lock_side(&st.put_lock, deadline, true) else {
+        let Some(_held) = self.lock_side(&st.put.lock, deadline, true) else {
             return Attempt::Retry;
         };
         let max = st.maxsize.load(Ordering::Relaxed);
         if max != 0
             && st
-                .puts
+                .put
+                .count
                 .load(Ordering::Relaxed)
-                .saturating_sub(st.gets.load(Ordering::Acquire))
+                .saturating_sub(st.get.count.load(Ordering::Acquire))
                 >= max
         {
             return Attempt::Retry;
@@ -331,10 +342,10 @@ impl Inner {
             Ok(()) => {
                 let pos = tx.position();
                 drop(tx);
-                st.puts.fetch_add(1, Ordering::Release);
-                st.put_pos.store(pos, Ordering::Relaxed);
+                st.put.count.fetch_add(1, Ordering::Release);
+                st.put.pos.store(pos, Ordering::Relaxed);
                 drop(_held);
-                st.not_empty.notify_one();
+                st.put.moved.notify_one();
                 Attempt::Done(())
             }
             // `TooLarge` was ruled out by the caller; nobody abandons the ring.
@@ -354,7 +365,7 @@ impl Inner {
         if self.ring().is_empty() {
             return Attempt::Retry;
         }
-        let Some(held) = self.lock_side(&st.get_lock, deadline, false) else {
+        let Some(held) = self.lock_side(&st.get.lock, deadline, false) else {
             return Attempt::Retry;
         };
         // SAFETY: we hold the consumers' lock: the only consumer handle in use.
@@ -372,10 +383,10 @@ impl Inner {
         };
         let pos = rx.position();
         drop(rx);
-        st.gets.fetch_add(1, Ordering::Release);
-        st.get_pos.store(pos, Ordering::Relaxed);
+        st.get.count.fetch_add(1, Ordering::Release);
+        st.get.pos.store(pos, Ordering::Relaxed);
         drop(held);
-        st.not_full.notify_one();
+        st.get.moved.notify_one();
         Attempt::Done(out)
     }
 
@@ -385,7 +396,8 @@ impl Inner {
             return matches!(self.try_put(bytes, Some(Instant::now())), Attempt::Done(()));
         }
         self.state()
-            .not_full
+            .get
+            .moved
             .wait_until(deadline, || match self.try_put(bytes, deadline) {
                 Attempt::Done(()) => Some(()),
                 Attempt::Retry => None,
@@ -406,7 +418,8 @@ impl Inner {
             };
         }
         self.state()
-            .not_empty
+            .put
+            .moved
             .wait_until(deadline, || match self.try_get(deadline, &mut f) {
                 Attempt::Done(r) => Some(r),
                 Attempt::Retry => None,
@@ -1011,7 +1024,7 @@ fn watch(inner: &Arc<Inner>, slot: &Arc<WatchSlot>, waker: &Waker, what: Waiting
     }
     let inner = Arc::clone(inner);
     let thread_slot = Arc::clone(slot);
-    let seen_gets = inner.state().gets.load(Ordering::Acquire);
+    let seen_gets = inner.state().get.count.load(Ordering::Acquire);
     let spawned = std::thread::Builder::new()
         .name("conkit-mp-queue-watch".into())
         .spawn(move || {
@@ -1019,13 +1032,14 @@ fn watch(inner: &Arc<Inner>, slot: &Arc<WatchSlot>, waker: &Waker, what: Waiting
             let deadline = Some(Instant::now() + Duration::from_millis(100));
             let _ = match what {
                 Waiting::NotEmpty => st
-                    .not_empty
+                    .put
+                    .moved
                     .wait_until(deadline, || (!inner.ring().is_empty()).then_some(())),
-                Waiting::NotFull => st.not_full.wait_until(deadline, || {
-                    (st.gets.load(Ordering::Acquire) != seen_gets).then_some(())
+                Waiting::NotFull => st.get.moved.wait_until(deadline, || {
+                    (st.get.count.load(Ordering::Acquire) != seen_gets).then_some(())
                 }),
                 Waiting::AllDone => st.all_done.wait_until(deadline, || {
-                    (st.done.load(Ordering::Acquire) >= st.puts.load(Ordering::Acquire))
+                    (st.done.load(Ordering::Acquire) >= st.put.count.load(Ordering::Acquire))
                         .then_some(())
                 }),
             };
@@ -1169,9 +1183,10 @@ impl<T> JoinableQueue<T> {
             // Items known put: every item got was put, and a put is counted just after
             // its item is published, so `gets` may be ahead of `puts` for an instant.
             let put = st
-                .puts
+                .put
+                .count
                 .load(Ordering::Acquire)
-                .max(st.gets.load(Ordering::Acquire));
+                .max(st.get.count.load(Ordering::Acquire));
             if done >= put {
                 return Err(TaskDoneError::TooManyCalls);
             }
@@ -1200,12 +1215,13 @@ impl<T> JoinableQueue<T> {
     pub fn unfinished_tasks(&self) -> usize {
         let st = self.queue.inner.state();
         let done = st.done.load(Ordering::Acquire);
-        usize::try_from(st.puts.load(Ordering::Acquire).saturating_sub(done)).unwrap_or(usize::MAX)
+        usize::try_from(st.put.count.load(Ordering::Acquire).saturating_sub(done))
+            .unwrap_or(usize::MAX)
     }
 
     fn all_done(&self) -> Option<()> {
         let st = self.queue.inner.state();
-        (st.done.load(Ordering::Acquire) >= st.puts.load(Ordering::Acquire)).then_some(())
+        (st.done.load(Ordering::Acquire) >= st.put.count.load(Ordering::Acquire)).then_some(())
     }
 
     /// Waits until every item put so far (by any process) has been marked done

@@ -6,6 +6,7 @@ use core_affinity::CoreId;
 use crate::harness::Group;
 
 pub mod lock_scaling;
+pub mod mp_queue;
 pub mod processes;
 pub mod queue;
 pub mod threading;
@@ -20,5 +21,6 @@ pub fn all(items: u64, core: Option<CoreId>) -> Vec<(&'static str, Make)> {
     v.extend(queue::all(items, core));
     v.extend(lock_scaling::all(items));
     v.extend(processes::all(items, core));
+    v.extend(mp_queue::all(items, core));
     v
 }
