@@ -390,10 +390,13 @@ impl Inner {
         Attempt::Done(out)
     }
 
-    /// Puts `bytes`, waiting for room until `deadline` (`Some(now)`-ish: no wait).
+    /// Puts `bytes`, waiting for room until `deadline` (`block == false`: no wait for
+    /// room).
     fn put_bytes(&self, bytes: &[u8], block: bool, deadline: Option<Instant>) -> bool {
         if !block {
-            return matches!(self.try_put(bytes, Some(Instant::now())), Attempt::Done(()));
+            // The lock is held only for one copy (or by a dead holder, taken over), so
+            // even the non-blocking form waits for it: `Full` means full, never busy.
+            return matches!(self.try_put(bytes, None), Attempt::Done(()));
         }
         self.state()
             .get
@@ -412,7 +415,9 @@ impl Inner {
         mut f: impl FnMut(&[u8]) -> R,
     ) -> Result<R, GetError> {
         if !block {
-            return match self.try_get(Some(Instant::now()), &mut f) {
+            // As in `put_bytes`: `Empty` means empty, never "another getter is busy"
+            // (CPython's `get_nowait` raises `Empty` then).
+            return match self.try_get(None, &mut f) {
                 Attempt::Done(r) => r,
                 Attempt::Retry => Err(GetError::Empty),
             };
