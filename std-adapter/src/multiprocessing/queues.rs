@@ -48,7 +48,10 @@
 //! producer takes it over ([`Acquired::OwnerDied`]) and repairs the count (an item
 //! published but not yet counted is counted then). A consumer killed in a `get` loses
 //! the item only if it had already taken it out of the ring; otherwise the item stays
-//! for the next consumer. Waiters of a dead process are harmless (see
+//! for the next consumer. Its side's count is repaired the same way, by the next get,
+//! or by a get that finds the queue empty or a put that finds it full by the count
+//! (both look whether the consumers' lock was left by a dead holder). Until a repair,
+//! [`qsize`](Queue::qsize) may be off by that one item. Waiters of a dead process are harmless (see
 //! [`Waiters`]: every sleep is bounded by a 10 ms slice between processes). A
 //! [`JoinableQueue`] item whose consumer died before `task_done` keeps
 //! [`join`](JoinableQueue::join) waiting, as in CPython.
@@ -308,6 +311,20 @@ impl Inner {
         }
     }
 
+    /// Repairs a side's count if its lock is free of live holders and its last holder
+    /// died (the side may see no operation for a while: a get on an empty queue does
+    /// not take the consumers' lock, a put on a full one waits without it).
+    fn repair_if_dead(&self, put_side: bool) {
+        let st = self.state();
+        let side = if put_side { &st.put } else { &st.get };
+        if let Some(how) = side.lock.try_acquire_or_recover() {
+            let _held = Held(&side.lock);
+            if how == Acquired::OwnerDied {
+                self.repair(put_side);
+            }
+        }
+    }
+
     fn qsize(&self) -> u64 {
         let st = self.state();
         // `gets` first: both only grow, so this never under-reads `puts` against it.
@@ -334,6 +351,10 @@ impl Inner {
                 .saturating_sub(st.get.count.load(Ordering::Acquire))
                 >= max
         {
+            drop(_held);
+            // Full by the count: unless a consumer died between taking an item out
+            // and counting it.
+            self.repair_if_dead(false);
             return Attempt::Retry;
         }
         // SAFETY: we hold the producers' lock: the only producer handle in use.
@@ -363,6 +384,9 @@ impl Inner {
     ) -> Attempt<Result<R, GetError>> {
         let st = self.state();
         if self.ring().is_empty() {
+            // Also where a consumer that died uncounted is noticed when nothing else
+            // would take the consumers' lock.
+            self.repair_if_dead(false);
             return Attempt::Retry;
         }
         let Some(held) = self.lock_side(&st.get.lock, deadline, false) else {
@@ -1413,5 +1437,86 @@ impl<T> SimpleQueue<T> {
     /// ```
     pub fn close(&self) {
         self.queue.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `f` in a forked child that then `_exit`s without unwinding (a process that
+    /// dies at that point), and waits for it.
+    fn in_child_that_dies(f: impl FnOnce()) {
+        // SAFETY: the child only touches shared memory and atomics, then `_exit`s.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            f();
+            // SAFETY: ends the child at once.
+            unsafe { libc::_exit(0) };
+        }
+        let mut status = 0;
+        // SAFETY: our child; `status` is a valid out-pointer.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    }
+
+    #[test]
+    fn an_item_a_dead_producer_published_uncounted_is_counted_by_the_next_put() {
+        let q: Queue<u32> = Queue::new(0).unwrap();
+        let bytes = codec::to_bytes(&7u32).unwrap();
+        in_child_that_dies(|| {
+            let st = q.inner.state();
+            st.put.lock.acquire();
+            // SAFETY: we hold the producers' lock.
+            unsafe { q.inner.ring().lease_producer() }
+                .send(&bytes)
+                .unwrap();
+            // Dies here: published, not counted, lock held.
+        });
+        assert_eq!(q.qsize(), 0);
+        assert!(!q.empty());
+        q.put(8).unwrap(); // takes the lock over and counts the orphan
+        assert_eq!(q.qsize(), 2);
+        assert_eq!(q.get(), Ok(7));
+        assert_eq!(q.get(), Ok(8));
+        assert_eq!(q.qsize(), 0);
+    }
+
+    #[test]
+    fn an_item_a_dead_consumer_took_uncounted_is_counted_by_the_next_look() {
+        let q: Queue<u32> = Queue::new(1).unwrap();
+        q.put(1).unwrap();
+        in_child_that_dies(|| {
+            let st = q.inner.state();
+            st.get.lock.acquire();
+            // SAFETY: we hold the consumers' lock.
+            let mut rx = unsafe { q.inner.ring().lease_consumer() };
+            rx.read().unwrap().release();
+            // Dies here: taken out, not counted, lock held.
+        });
+        assert!(q.empty());
+        assert_eq!(q.qsize(), 1);
+        // Full by the stale count; the put notices the dead consumer and goes in.
+        q.put_timeout(2, Duration::from_secs(5)).unwrap();
+        assert_eq!(q.qsize(), 1);
+        assert_eq!(q.get_nowait(), Ok(2));
+        assert_eq!(q.qsize(), 0);
+    }
+
+    #[test]
+    fn a_dead_consumer_is_noticed_by_a_get_on_the_empty_queue() {
+        let q: Queue<u32> = Queue::new(0).unwrap();
+        q.put(1).unwrap();
+        in_child_that_dies(|| {
+            q.inner.state().get.lock.acquire();
+            // SAFETY: we hold the consumers' lock.
+            unsafe { q.inner.ring().lease_consumer() }
+                .read()
+                .unwrap()
+                .release();
+        });
+        assert_eq!(q.qsize(), 1);
+        assert_eq!(q.get_nowait(), Err(GetError::Empty));
+        assert_eq!(q.qsize(), 0);
     }
 }
