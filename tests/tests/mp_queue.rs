@@ -2,6 +2,9 @@
 //! processes: the queue travels to each child as a serialised argument (its `memfd`
 //! through `inherit`), items are counted and checked (none lost, none duplicated),
 //! producers are `SIGKILL`ed in the middle of their puts, and every wait has a deadline.
+//! Every scenario runs twice: children made with `fork`, then children that are fresh
+//! `exec`s of this binary (as the `spawn` start method makes them: the queue is mapped
+//! again from the descriptor left open across `exec`, at another address).
 //! (`harness = false`: each scenario runs in a child of its own under a watchdog, see
 //! `conkit_tests::process`.)
 
@@ -16,24 +19,141 @@ fn main() {}
 #[cfg(target_os = "linux")]
 mod linux {
     use std::os::fd::BorrowedFd;
-    use std::sync::atomic::{AtomicU8, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
     use std::time::{Duration, Instant};
 
     use conkit::multiprocessing::heap::Mapping;
     use conkit::multiprocessing::{
         codec, inherit, Empty, GetError, JoinableQueue, PutError, Queue, SimpleQueue, TaskDoneError,
     };
-    use conkit_tests::process::{fork, run_scenarios, Child, Exit};
+    use conkit_tests::process::{fork, run_scenarios, Exit};
     use serde::de::DeserializeOwned;
     use serde::Serialize;
 
     /// The longest a child may take; the scenario's watchdog is the last resort.
     const CHILD_LIMIT: Duration = Duration::from_secs(30);
 
+    /// How [`start`] makes a child: `fork` (the child inherits the parent's memory and
+    /// descriptors), or `exec` (a fresh run of this binary, as the `spawn` start method
+    /// does: it maps the queue again from the descriptor, at another address).
+    static EXEC: AtomicBool = AtomicBool::new(false);
+
+    /// The environment variable that makes this binary run one child target (the
+    /// `exec` start): `TRAMPOLINE,TARGET;HEX_ARGS;FD,FD,…`, the two functions as
+    /// offsets from [`anchor`] (the same binary, loaded elsewhere).
+    const CHILD_ENV: &str = "CONKIT_MP_QUEUE_TEST_CHILD";
+
+    /// The reference point of the function offsets.
+    fn anchor() {}
+
+    /// Decodes the arguments as `B` and runs the target at offset `target`.
+    fn trampoline<B: DeserializeOwned>(target: usize, bytes: &[u8]) -> i32 {
+        let f = (anchor as fn() as usize).wrapping_add(target);
+        // SAFETY: `target` is the offset from `anchor` of a `fn(B) -> i32` of this same
+        // binary, computed by the parent with this very `B` (see `start_as`).
+        let f: fn(B) -> i32 = unsafe { std::mem::transmute::<usize, fn(B) -> i32>(f) };
+        let args: B = codec::from_bytes(bytes).expect("arguments deserialise");
+        inherit::clear();
+        f(args)
+    }
+
+    /// In an `exec`ed child: runs its target and exits. Returns in any other process.
+    pub fn child_main() {
+        let Ok(spec) = std::env::var(CHILD_ENV) else {
+            return;
+        };
+        let mut parts = spec.split(';');
+        let (funcs, hex, fds) = (
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+        );
+        let mut funcs = funcs
+            .split(',')
+            .map(|x| x.parse::<usize>().expect("offset"));
+        let (tramp, target) = (funcs.next().unwrap(), funcs.next().unwrap());
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+            .collect();
+        let fds: Vec<i32> = fds
+            .split(',')
+            .filter(|x| !x.is_empty())
+            .map(|x| x.parse().expect("fd"))
+            .collect();
+        // SAFETY: descriptors the parent left open across `exec` for us; nothing else in
+        // this fresh process owns them.
+        unsafe { inherit::install_raw(&fds) };
+        let t = (anchor as fn() as usize).wrapping_add(tramp);
+        // SAFETY: the offset of a `trampoline::<B>` of this binary (see `start_as`).
+        let t: fn(usize, &[u8]) -> i32 =
+            unsafe { std::mem::transmute::<usize, fn(usize, &[u8]) -> i32>(t) };
+        std::process::exit(t(target, &bytes));
+    }
+
+    /// A child made by [`start`].
+    enum Child {
+        Forked(conkit_tests::process::Child),
+        Execed(std::process::Child),
+    }
+
+    impl Child {
+        fn pid(&self) -> i32 {
+            match self {
+                Self::Forked(c) => c.pid(),
+                Self::Execed(c) => c.id() as i32,
+            }
+        }
+
+        fn kill(&self) {
+            // SAFETY: our own child, not yet reaped (so the pid is not reused).
+            unsafe { libc::kill(self.pid(), libc::SIGKILL) };
+        }
+
+        fn wait(mut self) -> Exit {
+            self.wait_timeout(Duration::from_secs(3600))
+                .expect("child ended")
+        }
+
+        fn wait_timeout(&mut self, timeout: Duration) -> Option<Exit> {
+            match self {
+                Self::Forked(c) => c.wait_timeout(timeout),
+                Self::Execed(c) => {
+                    use std::os::unix::process::ExitStatusExt;
+                    let deadline = Instant::now() + timeout;
+                    loop {
+                        if let Some(st) = c.try_wait().expect("wait") {
+                            return Some(match st.signal() {
+                                Some(sig) => Exit::Signal(sig),
+                                None => Exit::Code(st.code().unwrap_or(-1)),
+                            });
+                        }
+                        if Instant::now() >= deadline {
+                            return None;
+                        }
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+            }
+        }
+    }
+
+    impl Drop for Child {
+        fn drop(&mut self) {
+            if let Self::Execed(c) = self {
+                if c.try_wait().ok().flatten().is_none() {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
+            }
+        }
+    }
+
     /// Starts `f(args)` in a child process the way a `Process` does: `args` is
     /// serialised in the parent inside `inherit::collect`, the descriptors reach the
-    /// child (here inherited through `fork`; the child installs duplicates), and the
-    /// child deserialises its own copy of the arguments (attaching to the mappings).
+    /// child (`fork`: inherited, the child installs duplicates; `exec`: left open
+    /// across `exec`), and the child deserialises its own copy of the arguments
+    /// (attaching to the mappings).
     fn start<A: Serialize + DeserializeOwned>(f: fn(A) -> i32, args: A) -> Child {
         start_as(f, args)
     }
@@ -42,7 +162,35 @@ mod linux {
     fn start_as<A: Serialize, B: DeserializeOwned>(f: fn(B) -> i32, args: A) -> Child {
         let (bytes, fds) = inherit::collect(|| codec::to_bytes(&args));
         let bytes = bytes.expect("arguments serialise");
-        fork(move || {
+        if EXEC.load(Ordering::Relaxed) {
+            use std::os::unix::process::CommandExt;
+            let base = anchor as fn() as usize;
+            let tramp = (trampoline::<B> as fn(usize, &[u8]) -> i32 as usize).wrapping_sub(base);
+            let target = (f as usize).wrapping_sub(base);
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let list: Vec<String> = fds.iter().map(|fd| fd.to_string()).collect();
+            let mut cmd = std::process::Command::new("/proc/self/exe");
+            cmd.env(
+                CHILD_ENV,
+                format!("{tramp},{target};{hex};{}", list.join(",")),
+            );
+            let keep = fds.clone();
+            // SAFETY: only `fcntl` (async-signal-safe) between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    for &fd in &keep {
+                        if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                    }
+                    Ok(())
+                })
+            };
+            let child = cmd.spawn().expect("exec the test binary");
+            drop(args);
+            return Child::Execed(child);
+        }
+        let child = fork(move || {
             let owned = fds
                 .iter()
                 .map(|&fd| {
@@ -56,7 +204,9 @@ mod linux {
             let args: B = codec::from_bytes(&bytes).expect("arguments deserialise");
             inherit::clear();
             f(args)
-        })
+        });
+        drop(args);
+        Child::Forked(child)
     }
 
     fn reap(children: Vec<Child>) {
@@ -72,6 +222,7 @@ mod linux {
     }
 
     /// Counters shared with the children, one byte per item: how often it arrived.
+    #[derive(serde::Serialize, serde::Deserialize)]
     struct Seen(Mapping);
 
     impl Seen {
@@ -80,8 +231,8 @@ mod linux {
         }
         fn slots(&self) -> &[AtomicU8] {
             // SAFETY: the mapping holds `len` zero-initialised bytes, alive with `self`
-            // (inherited by forked children at the same address); `AtomicU8` has the
-            // layout of `u8`.
+            // (a child maps it again from the descriptor it received); `AtomicU8` has
+            // the layout of `u8`.
             unsafe {
                 std::slice::from_raw_parts(
                     self.0.as_ptr().as_ptr().cast::<AtomicU8>(),
@@ -93,6 +244,16 @@ mod linux {
 
     /// `Some((producer, i))`, or `None`: stop.
     type Items = Queue<Option<(u64, u64)>>;
+
+    impl Seen {
+        /// The first 8 bytes as one counter.
+        fn counter(&self) -> &AtomicU64 {
+            assert!(self.0.len() >= 8);
+            // SAFETY: 8 zero-initialised bytes at the page-aligned start of the
+            // mapping, alive with `self`; `AtomicU64` has the layout of `u64`.
+            unsafe { &*self.0.as_ptr().as_ptr().cast::<AtomicU64>() }
+        }
+    }
 
     const PRODUCERS: u64 = 3;
     const CONSUMERS: u64 = 3;
@@ -159,22 +320,17 @@ mod linux {
     fn many_to_many_exactly_once() {
         let q: Items = Queue::with_capacity(0, 1 << 16).unwrap();
         let seen = Seen::new((PRODUCERS * ITEMS) as usize);
-        let seen_addr = seen.slots().as_ptr() as usize;
         let consumers: Vec<Child> = (0..CONSUMERS)
             .map(|_| {
-                start(
-                    |(q, addr): (Items, usize)| {
-                        // Inherited through `fork` at the same address.
-                        let slots = addr as *const AtomicU8;
+                start_as(
+                    |(q, seen): (Items, Seen)| {
+                        let slots = seen.slots();
                         while let Some((p, i)) = q.get().unwrap() {
-                            // SAFETY: the parent's mapping of PRODUCERS * ITEMS bytes,
-                            // inherited; `p * ITEMS + i` is below that.
-                            unsafe { &*slots.add((p * ITEMS + i) as usize) }
-                                .fetch_add(1, Ordering::Relaxed);
+                            slots[(p * ITEMS + i) as usize].fetch_add(1, Ordering::Relaxed);
                         }
                         0
                     },
-                    (q.clone(), seen_addr),
+                    (q.clone(), &seen),
                 )
             })
             .collect();
@@ -309,25 +465,19 @@ mod linux {
             q.put(i).unwrap();
         }
         let taken = Seen::new(8);
-        let addr = taken.slots().as_ptr() as usize;
-        let child = start(
-            |(q, addr): (Queue<u64>, usize)| {
-                // The count of items taken, in the inherited mapping.
-                // SAFETY: 8 bytes of the parent's mapping, inherited at this address.
-                let count = unsafe { &*(addr as *const std::sync::atomic::AtomicU64) };
+        let child = start_as(
+            |(q, taken): (Queue<u64>, Seen)| {
                 while q.get().is_ok() {
-                    count.fetch_add(1, Ordering::Relaxed);
+                    taken.counter().fetch_add(1, Ordering::Relaxed);
                 }
                 0
             },
-            (q.clone(), addr),
+            (q.clone(), &taken),
         );
         std::thread::sleep(Duration::from_millis(3));
         child.kill();
         assert_eq!(child.wait(), Exit::Signal(libc::SIGKILL));
-        // SAFETY: as in the child.
-        let counted =
-            unsafe { &*(addr as *const std::sync::atomic::AtomicU64) }.load(Ordering::Relaxed);
+        let counted = taken.counter().load(Ordering::Relaxed);
         let mut left = 0u64;
         let mut first = None;
         while let Ok(i) = q.get_timeout(Duration::from_millis(100)) {
@@ -570,28 +720,32 @@ mod linux {
     }
 
     pub fn main() {
-        run_scenarios(
-            &[
-                ("many_to_many", many_to_many),
-                ("many_to_many_exactly_once", many_to_many_exactly_once),
-                ("exit_right_after_put", exit_right_after_put),
-                (
-                    "exit_right_after_put_small_ring",
-                    exit_right_after_put_small_ring,
-                ),
-                ("producer_killed_mid_put", producer_killed_mid_put),
-                ("consumer_killed_mid_get", consumer_killed_mid_get),
-                ("timeouts", timeouts),
-                ("counts_exact", counts_exact),
-                (
-                    "joinable_join_across_processes",
-                    joinable_join_across_processes,
-                ),
-                ("bad_items", bad_items),
-                ("simple_queue_and_close", simple_queue_and_close),
-                ("async_across_processes", async_across_processes),
-            ],
-            Duration::from_secs(60),
-        );
+        child_main();
+        let scenarios: &[(&str, fn())] = &[
+            ("many_to_many", many_to_many),
+            ("many_to_many_exactly_once", many_to_many_exactly_once),
+            ("exit_right_after_put", exit_right_after_put),
+            (
+                "exit_right_after_put_small_ring",
+                exit_right_after_put_small_ring,
+            ),
+            ("producer_killed_mid_put", producer_killed_mid_put),
+            ("consumer_killed_mid_get", consumer_killed_mid_get),
+            ("timeouts", timeouts),
+            ("counts_exact", counts_exact),
+            (
+                "joinable_join_across_processes",
+                joinable_join_across_processes,
+            ),
+            ("bad_items", bad_items),
+            ("simple_queue_and_close", simple_queue_and_close),
+            ("async_across_processes", async_across_processes),
+        ];
+        // Under each way of starting a child: `fork`, then `exec` (as `spawn`).
+        for (method, exec) in [("fork", false), ("exec", true)] {
+            println!("start method: {method}");
+            EXEC.store(exec, Ordering::Relaxed);
+            run_scenarios(scenarios, Duration::from_secs(60));
+        }
     }
 }
