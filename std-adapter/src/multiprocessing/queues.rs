@@ -6,8 +6,8 @@
 //! few guarantees (each is said where it applies):
 //!
 //! * **Carrier.** One [`ShmByteRing<SharedFutex>`](conkit_core::byte_ring::ShmByteRing)
-//!   (the framed byte ring of `conkit-core`, the same one pipes between processes and
-//!   firmware use) in a `memfd` [`Mapping`], beside a small state block of core
+//!   (the framed byte ring of `conkit-core`, the one threads and firmware use too)
+//!   in a `memfd` [`Mapping`], beside a small state block of core
 //!   primitives in the same mapping: two robust [`Lock<SharedFutex>`](Lock) (one for
 //!   the producers, one for the consumers), counters, and three
 //!   [`Waiters<SharedFutex>`](Waiters) (not empty, not full, all tasks done). The ring
@@ -51,7 +51,8 @@
 //! for the next consumer. Its side's count is repaired the same way, by the next get,
 //! or by a get that finds the queue empty or a put that finds it full by the count
 //! (both look whether the consumers' lock was left by a dead holder). Until a repair,
-//! [`qsize`](Queue::qsize) may be off by that one item. Waiters of a dead process are harmless (see
+//! [`qsize`](Queue::qsize) may be off by that one item ([`empty`](Queue::empty),
+//! which looks at the ring, never is). Waiters of a dead process are harmless (see
 //! [`Waiters`]: every sleep is bounded by a 10 ms slice between processes). A
 //! [`JoinableQueue`] item whose consumer died before `task_done` keeps
 //! [`join`](JoinableQueue::join) waiting, as in CPython.
