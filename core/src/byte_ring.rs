@@ -319,6 +319,89 @@ impl<B: Words + ?Sized, W: WaitStrategy> ByteRingIn<B, W> {
         }
     }
 
+    /// A producer handle for one critical section: several producers (threads or
+    /// processes) take turns on the one ring, each holding a lock of its own choosing
+    /// while it holds the lease. The lease starts from the shared position and publishes
+    /// on commit as usual; dropping it publishes deferred commits but neither abandons
+    /// the ring nor wakes anyone. Whatever a lease holder that dies (a killed process)
+    /// had not published is simply not there: the next lease starts from the last
+    /// published position and writes over it. The turn-taking is what the process
+    /// queues of `conkit::multiprocessing` do with a robust `Lock<SharedFutex>`: the
+    /// ring stays single-producer at every instant.
+    ///
+    /// # Safety
+    /// While the lease lives, no other producer handle of this ring may be used, in
+    /// any process (no [`claim_producer`](Self::claim_producer)ed handle, no other
+    /// lease): callers serialise leases with a lock.
+    ///
+    /// ```
+    /// use conkit_core::byte_ring::ByteRing;
+    ///
+    /// let ring: ByteRing<16> = ByteRing::new();
+    /// for m in [b"a", b"b"] {
+    ///     // SAFETY: one lease at a time (this thread is the only user).
+    ///     let mut tx = unsafe { ring.lease_producer() };
+    ///     tx.send(m).unwrap();
+    /// }
+    /// // SAFETY: as above.
+    /// let mut rx = unsafe { ring.lease_consumer() };
+    /// assert!(!rx.is_abandoned());
+    /// assert_eq!(&*rx.read().unwrap(), b"a");
+    /// ```
+    pub unsafe fn lease_producer(&self) -> ByteProducer<'_, B, W> {
+        let mut p = self.make_producer();
+        p.leased = true;
+        p
+    }
+
+    /// A consumer handle for one critical section (see
+    /// [`lease_producer`](Self::lease_producer)): starts from the shared position,
+    /// releases as usual; dropping it publishes deferred releases but neither abandons
+    /// the ring nor wakes anyone. A lease holder that dies before releasing a message
+    /// leaves it in the ring for the next one.
+    ///
+    /// # Safety
+    /// While the lease lives, no other consumer handle of this ring may be used, in any
+    /// process: callers serialise leases with a lock.
+    ///
+    /// ```
+    /// use conkit_core::byte_ring::{ByteRing, RecvError};
+    ///
+    /// let ring: ByteRing<16> = ByteRing::new();
+    /// // SAFETY: one lease of each side at a time.
+    /// unsafe { ring.lease_producer() }.send(b"x").unwrap();
+    /// assert!(!ring.is_empty());
+    /// let mut rx = unsafe { ring.lease_consumer() };
+    /// assert_eq!(&*rx.read().unwrap(), b"x");
+    /// assert!(matches!(rx.read(), Err(RecvError::Empty)));
+    /// drop(rx);
+    /// assert!(ring.is_empty());
+    /// ```
+    pub unsafe fn lease_consumer(&self) -> ByteConsumer<'_, B, W> {
+        let mut c = self.make_consumer();
+        c.leased = true;
+        c
+    }
+
+    /// `true` when every published message has been released (a message being read
+    /// still counts). A snapshot: the other side may change it at once.
+    ///
+    /// ```
+    /// use conkit_core::byte_ring::ByteRing;
+    ///
+    /// let ring: ByteRing<16> = ByteRing::new();
+    /// assert!(ring.is_empty());
+    /// // SAFETY: the only producer.
+    /// unsafe { ring.lease_producer() }.send(b"x").unwrap();
+    /// assert!(!ring.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        // `head` first: positions only grow, so a later `tail` equal to it means the
+        // ring was empty when `head` was read.
+        let head = self.head.load(Ordering::Acquire);
+        head == self.tail.load(Ordering::Acquire)
+    }
+
     fn make_producer(&self) -> ByteProducer<'_, B, W> {
         let tail = self.tail.load(Ordering::Acquire);
         ByteProducer {
@@ -326,6 +409,7 @@ impl<B: Words + ?Sized, W: WaitStrategy> ByteRingIn<B, W> {
             tail,
             cached_head: self.head.load(Ordering::Acquire),
             pending: false,
+            leased: false,
         }
     }
 
@@ -336,6 +420,7 @@ impl<B: Words + ?Sized, W: WaitStrategy> ByteRingIn<B, W> {
             head,
             cached_tail: self.tail.load(Ordering::Acquire),
             pending: false,
+            leased: false,
         }
     }
 
@@ -550,6 +635,8 @@ pub struct ByteProducer<'a, B: Words + ?Sized, W: WaitStrategy = DefaultWait> {
     cached_head: usize,
     /// Commits made with `commit_deferred` and not yet published.
     pending: bool,
+    /// From [`ByteRingIn::lease_producer`]: dropping it does not abandon the ring.
+    leased: bool,
 }
 
 impl<'a, B: Words + ?Sized, W: WaitStrategy> ByteProducer<'a, B, W> {
@@ -814,11 +901,31 @@ impl<'a, B: Words + ?Sized, W: WaitStrategy> ByteProducer<'a, B, W> {
     pub fn is_abandoned(&self) -> bool {
         self.ring.flags.consumer_gone.load(Ordering::Acquire)
     }
+
+    /// Bytes produced through this ring so far, this handle's deferred commits
+    /// included (wrapping): a position that changes exactly when a message (with its
+    /// padding) is committed.
+    ///
+    /// ```
+    /// use conkit_core::byte_ring::ByteRing;
+    ///
+    /// let mut ring: ByteRing<16> = ByteRing::new();
+    /// let (mut tx, _rx) = ring.split();
+    /// assert_eq!(tx.position(), 0);
+    /// tx.send(b"abc").unwrap();
+    /// assert_eq!(tx.position(), 16); // 8-byte header + 3 bytes padded to 8
+    /// ```
+    pub fn position(&self) -> usize {
+        self.tail
+    }
 }
 
 impl<B: Words + ?Sized, W: WaitStrategy> Drop for ByteProducer<'_, B, W> {
     fn drop(&mut self) {
         self.flush();
+        if self.leased {
+            return;
+        }
         self.ring.flags.producer_gone.store(true, Ordering::Release);
         self.ring.not_empty.notify_all();
     }
@@ -934,6 +1041,8 @@ pub struct ByteConsumer<'a, B: Words + ?Sized, W: WaitStrategy = DefaultWait> {
     cached_tail: usize,
     /// Releases made with `release_deferred` and not yet published.
     pending: bool,
+    /// From [`ByteRingIn::lease_consumer`]: dropping it does not abandon the ring.
+    leased: bool,
 }
 
 impl<'a, B: Words + ?Sized, W: WaitStrategy> ByteConsumer<'a, B, W> {
@@ -1138,11 +1247,31 @@ impl<'a, B: Words + ?Sized, W: WaitStrategy> ByteConsumer<'a, B, W> {
     pub fn is_abandoned(&self) -> bool {
         self.ring.flags.producer_gone.load(Ordering::Acquire)
     }
+
+    /// Bytes consumed through this ring so far, this handle's deferred releases
+    /// included (wrapping): changes exactly when a message (with the padding before it)
+    /// is released.
+    ///
+    /// ```
+    /// use conkit_core::byte_ring::ByteRing;
+    ///
+    /// let mut ring: ByteRing<16> = ByteRing::new();
+    /// let (mut tx, mut rx) = ring.split();
+    /// tx.send(b"abc").unwrap();
+    /// rx.read().unwrap().release();
+    /// assert_eq!(rx.position(), 16);
+    /// ```
+    pub fn position(&self) -> usize {
+        self.head
+    }
 }
 
 impl<B: Words + ?Sized, W: WaitStrategy> Drop for ByteConsumer<'_, B, W> {
     fn drop(&mut self) {
         self.flush();
+        if self.leased {
+            return;
+        }
         self.ring.flags.consumer_gone.store(true, Ordering::Release);
         self.ring.not_full.notify_all();
     }

@@ -20,8 +20,12 @@
 //! - [`sharedctypes`]: [`Value`], [`Array`], [`RawValue`], [`RawArray`].
 //! - [`shared_memory`]: [`SharedMemory`](shared_memory::SharedMemory), named POSIX
 //!   shared memory.
+//!
 //! Pipes and connections: [`connection`] ([`Pipe`], [`Connection`], `wait`, `Listener`,
 //! `Client`; CPython's wire format and handshake).
+//!
+//! Queues between processes: [`queues`] ([`Queue`], [`JoinableQueue`], [`SimpleQueue`]
+//! over the core byte ring, no feeder thread).
 
 pub mod codec;
 pub mod connection;
@@ -44,3 +48,9 @@ pub use synchronize::{
 };
 
 pub use connection::{AuthenticationError, BufferTooShort, Connection, Pipe};
+pub mod queues;
+
+pub use queues::{
+    Empty, Full, GetError, JoinableQueue, PutError, Queue, SimpleQueue, TaskDoneError,
+    DEFAULT_CAPACITY,
+};

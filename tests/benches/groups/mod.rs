@@ -9,6 +9,7 @@ pub mod lock_scaling;
 pub mod mp_process;
 pub mod mp_value;
 pub mod mp_pipe;
+pub mod mp_queue;
 pub mod processes;
 pub mod queue;
 pub mod threading;
@@ -26,5 +27,6 @@ pub fn all(items: u64, core: Option<CoreId>) -> Vec<(&'static str, Make)> {
     v.extend(mp_process::all(items));
     v.extend(mp_value::all(items, core));
     v.extend(mp_pipe::all(items, core));
+    v.extend(mp_queue::all(items, core));
     v
 }
