@@ -66,7 +66,7 @@
 //! such as `SharedFutex`) a participant can be killed at any point:
 //! * killed **asleep, or just woken** in a blocking form: costs nothing; wake-ups go to
 //!   every sleeper between processes (see [`Waiters`]), and a waker that died before
-//!   waking delays a sleeper by at most one sleep slice (10 ms with `SharedFutex`);
+//!   waking delays a sleeper by at most one sleep slice (at most 16 ms with `SharedFutex`);
 //! * killed **between claim and hand-over** (mid-push or mid-pop, the window of
 //!   *Progress* above, for good): its slot stays in flight forever. A push that died
 //!   there loses its item, and the items pushed behind it can no longer be popped (they

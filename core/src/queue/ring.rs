@@ -93,7 +93,7 @@
 //! nothing hangs for a caller with a deadline:
 //! * killed **asleep, or just woken**: nothing (wake-ups go to every sleeper, see
 //!   [`Waiters`]); a waker that died before waking delays a sleeper by at most one
-//!   sleep slice (10 ms with `SharedFutex`). A dead getter or putter stays counted in
+//!   sleep slice (at most 16 ms with `SharedFutex`). A dead getter or putter stays counted in
 //!   the queue's "someone may sleep" counters, so later puts and gets pay for a
 //!   wake-up call;
 //! * killed **mid-put** (between claim and hand-over): its item is lost and the slot
