@@ -39,15 +39,15 @@ fn main() {
                 scenarios::condvar_waiter_killed_just_notified,
             ),
             (
-                "barrier_party_killed_while_filling_others_broken_by_deadline",
+                "barrier_party_killed_while_filling_others_broken",
                 scenarios::barrier_party_killed_filling,
             ),
             (
-                "barrier_party_killed_while_draining_later_arrivals_honour_deadline",
+                "barrier_party_killed_while_draining_later_arrivals_broken_without_deadline",
                 scenarios::barrier_party_killed_draining,
             ),
             (
-                "barrier_party_killed_running_the_action_others_broken_by_deadline",
+                "barrier_party_killed_running_the_action_others_broken_without_deadline",
                 scenarios::barrier_party_killed_in_action,
             ),
             (
@@ -463,13 +463,27 @@ mod scenarios {
         }
     }
 
-    /// A party of three killed before it arrives: the two others (with a deadline) get
-    /// `BrokenBarrier` by their deadline, and so does a later arrival. A party killed
-    /// after it arrived counts as arrived: the round completes (or breaks by a
-    /// deadline), and later arrivals return by their deadline whatever the dead party
-    /// left behind.
+    /// Requires `child` (a party waiting without deadline) to return — `BrokenBarrier`,
+    /// or a completed round if `ok_too` — within a second.
+    fn returns_unbounded(what: &str, mut child: Child, ok_too: bool) {
+        let limit = Duration::from_secs(1);
+        match child.wait_timeout(limit) {
+            Some(Exit::Code(BROKEN)) => {}
+            Some(Exit::Code(0)) if ok_too => {}
+            other => panic!("{what}: {other:?} (want a return within {limit:?})"),
+        }
+    }
+
+    /// A party of three killed before or after it arrives, at a varying moment. Killed
+    /// before: the two others (with a deadline) get `BrokenBarrier` by their deadline,
+    /// as for a late party. Killed after arriving: the barrier recorded it, so the
+    /// others, waiting *without* a deadline, return within a second — `BrokenBarrier`
+    /// once one of them probed the dead party, or a completed round if they filled it
+    /// first — and so does a later arrival without a deadline (it probes the dead party
+    /// that keeps the round from draining). Then `reset` makes the barrier usable again.
     pub fn barrier_party_killed_filling() {
         let reps = reps(100);
+        let mut after_arriving = 0;
         for rep in 0..reps {
             let b = SharedMem::new(|| Barrier::<SharedFutex>::new(3));
             let dead = fork(|| {
@@ -482,23 +496,36 @@ mod scenarios {
             sleep_us(u64::from(rep % 7) * 100);
             kill(dead);
             let arrived = b.n_waiting() == 1;
-            let x = party(&b, Some(30));
-            let y = party(&b, Some(30));
             if arrived {
-                broken_or_ok_by_deadline(x, 30);
-                broken_or_ok_by_deadline(y, 30);
+                after_arriving += 1;
+                let x = party(&b, None);
+                let y = party(&b, None);
+                returns_unbounded("a live party", x, true);
+                returns_unbounded("the other live party", y, true);
+                returns_unbounded("a later arrival", party(&b, None), false);
             } else {
+                let x = party(&b, Some(30));
+                let y = party(&b, Some(30));
                 broken_by_deadline("a live party", x, 30);
                 broken_by_deadline("the other live party", y, 30);
+                broken_or_ok_by_deadline(party(&b, Some(30)), 30);
             }
-            broken_or_ok_by_deadline(party(&b, Some(30)), 30);
+            b.reset();
+            let x = party(&b, None);
+            let y = party(&b, None);
+            let z = party(&b, None);
+            for p in [x, y, z] {
+                assert_eq!(p.wait(), Exit::Code(0), "a full round after the reset");
+            }
         }
-        println!("  {reps} reps");
+        println!("  {reps} reps, {after_arriving} killed after arriving");
     }
 
     /// A party of two killed after the round was released but before it left (it is
-    /// still counted, so the barrier stays draining): later arrivals honour their
-    /// deadline (`BrokenBarrier`) instead of waiting forever for the round to drain.
+    /// still counted, so the barrier stays draining): later arrivals *without* a
+    /// deadline return within a second — they probe the recorded party that keeps the
+    /// round from draining, find it dead and break the barrier — instead of waiting
+    /// forever for the round to drain; after a `reset` a full round works again.
     pub fn barrier_party_killed_draining() {
         let reps = reps(200);
         let mut stuck = 0;
@@ -513,24 +540,34 @@ mod scenarios {
             let _ = b.wait(|| true).expect("a full round");
             dead.kill();
             let _ = dead.wait();
-            if !format!("{:?}", *b).contains("filling") {
+            let left_draining = !format!("{:?}", *b).contains("filling");
+            if left_draining {
                 stuck += 1;
             }
-            broken_or_ok_by_deadline(party(&b, Some(30)), 30);
-            broken_or_ok_by_deadline(party(&b, Some(30)), 30);
+            let x = party(&b, None);
+            let y = party(&b, None);
+            // Both complete a round if the dead party had left; else both are broken.
+            returns_unbounded("a later arrival", x, !left_draining);
+            returns_unbounded("another later arrival", y, !left_draining);
+            b.reset();
+            let x = party(&b, None);
+            let y = party(&b, None);
+            for p in [x, y] {
+                assert_eq!(p.wait(), Exit::Code(0), "a full round after the reset");
+            }
         }
         println!("  {reps} reps, {stuck} left draining by the dead party");
     }
 
-    /// The last party of two is killed while it runs the action: the other party
-    /// (with a deadline) gets `BrokenBarrier` by its deadline, and so does a later
-    /// arrival. Before the fix the waiting party ignored its deadline while the action
-    /// "ran", for good.
+    /// The last party of two is killed while it runs the action: the other party,
+    /// waiting *without* a deadline, gets `BrokenBarrier` within a second (it probed
+    /// the recorded party running the action), and so does a later arrival. Before the
+    /// fix the waiting party waited for the action's outcome for good.
     pub fn barrier_party_killed_in_action() {
         let reps = reps(50);
         for rep in 0..reps {
             let b = SharedMem::new(|| Barrier::<SharedFutex>::new(2));
-            let waiting = party(&b, Some(300));
+            let waiting = party(&b, None);
             eventually("the party waits", Duration::from_secs(2), || {
                 b.n_waiting() == 1
             });
@@ -543,8 +580,8 @@ mod scenarios {
             });
             sleep_us(500 + u64::from(rep % 5) * 200);
             kill(acting);
-            broken_by_deadline("the waiting party", waiting, 300);
-            broken_by_deadline("a later arrival", party(&b, Some(30)), 30);
+            returns_unbounded("the waiting party", waiting, false);
+            returns_unbounded("a later arrival", party(&b, None), false);
         }
         println!("  {reps} reps");
     }
