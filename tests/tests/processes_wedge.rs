@@ -63,7 +63,7 @@ fn main() {
                 scenarios::ring_queue_producer_killed_mid_put,
             ),
             (
-                "ring_queue_consumer_killed_mid_get_puts_honour_deadline",
+                "ring_queue_consumer_killed_mid_get_puts_free_its_slot",
                 scenarios::ring_queue_consumer_killed_mid_get,
             ),
             (
@@ -854,12 +854,14 @@ mod scenarios {
     /// stopped at random moments until the putter is caught between its claim and its
     /// hand-over (as in `mpmc_producer_killed_mid_push`), and killed there. Then: gets
     /// with a deadline return by it (before the fix a get spun forever on the slot in
-    /// flight), `shutdown(true)` returns (before: spun forever), and `join_until`
-    /// returns `true` (every task taken was marked done, the dead put's was discarded
-    /// by the shutdown).
+    /// flight); an item put behind the dead put is got (the get probed the recorded
+    /// putter, skipped its slot and counted its task done); `shutdown(true)` returns
+    /// (before: spun forever), and `join_until` returns `true` (every task taken was
+    /// marked done, the dead put's by the skip or the shutdown).
     pub fn ring_queue_producer_killed_mid_put() {
         let reps = reps(50);
         let mut tries = 0;
+        let mut unrecorded = 0;
         for rep in 0..reps {
             let s = queue_scene();
             let producer = fork(|| {
@@ -906,6 +908,21 @@ mod scenarios {
             must_return("get_until after the kill", Duration::from_secs(3), || {
                 i32::from(!matches!(s.q.get_until(after(5)), Err(GetError::Empty)))
             });
+            // An item behind the dead put: a get probes the dead putter (recorded in
+            // its slot), skips the slot and counts its task done.
+            must_return("a get past the dead put", Duration::from_secs(3), || {
+                let putter = fork(|| i32::from(s.q.put(Item::new(u64::MAX / 2)).is_err()));
+                assert_eq!(putter.wait(), Exit::Code(0));
+                match s.q.get_until(after(1000)) {
+                    Ok(item) => {
+                        assert_eq!(item.seq(), u64::MAX / 2, "the item behind the dead put");
+                        s.q.task_done().expect("one taken");
+                    }
+                    Err(GetError::Empty) => unrecorded += 1,
+                    Err(e) => panic!("{e:?}"),
+                }
+                0
+            });
             must_return("shutdown(true)", Duration::from_secs(3), || {
                 s.q.shutdown(true);
                 0
@@ -915,18 +932,28 @@ mod scenarios {
             });
             assert!(matches!(s.q.get_nowait(), Err(GetError::ShutDown)));
         }
-        println!("  {reps} reps, each killed between claim and hand-over ({tries} stops)");
+        println!(
+            "  {reps} reps, each killed between claim and hand-over ({tries} stops); \
+             {unrecorded} killed before recording"
+        );
+        assert!(
+            unrecorded * 4 <= reps,
+            "{unrecorded} of {reps} dead puts never identified"
+        );
     }
 
     /// A getter spinning on `get_nowait`, a putter child spinning on `put_nowait`;
     /// both are stopped at random moments and the parent fills the queue, until the
     /// getter is caught between its claim and freeing the slot (the queue reports no
-    /// room with fewer than 8 items); it is killed there. Then puts with a deadline
-    /// return by it (before the fix a put spun forever on the slot in flight), and
+    /// room with fewer than 8 items); it is killed there. Then a full queue's worth of
+    /// puts goes through: the one that reaches the dead get's slot probes its claimant
+    /// (recorded in the slot) and frees it (before the record a put waited for it until
+    /// its deadline; before that, forever); the items come out in order, and
     /// `shutdown(true)` returns.
     pub fn ring_queue_consumer_killed_mid_get() {
         let reps = reps(25);
         let mut tries = 0;
+        let mut unrecorded = 0;
         for rep in 0..reps {
             let s = queue_scene();
             let consumer = fork(|| loop {
@@ -963,9 +990,19 @@ mod scenarios {
             s.stop.store(1, Ordering::SeqCst);
             resume(&producer);
             assert_eq!(producer.wait(), Exit::Code(0));
-            must_return("put_until after the kill", Duration::from_secs(3), || {
-                for _ in 0..4 {
-                    let _ = s.q.put_until(Item::new(1), after(2));
+            // The queue is full up to the dead get's slot: drain it, then fill it
+            // again: the put that comes round to the dead get's slot probes its
+            // claimant (recorded) and frees the slot.
+            while s.q.get_nowait().is_ok() {}
+            must_return("puts past the dead get", Duration::from_secs(3), || {
+                for v in 0..s.q.maxsize() as u64 {
+                    if s.q.put_until(Item::new(v), after(1000)).is_err() {
+                        unrecorded += 1;
+                        return 0;
+                    }
+                }
+                for v in 0..s.q.maxsize() as u64 {
+                    assert_eq!(s.q.get().map(|i| i.seq()), Ok(v), "in order");
                 }
                 0
             });
@@ -974,7 +1011,14 @@ mod scenarios {
                 0
             });
         }
-        println!("  {reps} reps, each killed between claim and freeing the slot ({tries} stops)");
+        println!(
+            "  {reps} reps, each killed between claim and freeing the slot ({tries} stops); \
+             {unrecorded} killed before recording"
+        );
+        assert!(
+            unrecorded * 4 <= reps,
+            "{unrecorded} of {reps} dead gets never identified"
+        );
     }
 
     // ---- semaphore, events ----

@@ -318,10 +318,12 @@ pub trait WaitStrategy {
     ///   change and its wake-up costs a waiter at most one slice), and the primitives
     ///   that record who holds what (the rings' ends, the barrier's arrived parties)
     ///   probe those participants with [`owner_alive`](Self::owner_alive);
-    /// * the blocking forms of `queue::RingQueue` stop spinning on a peer that claimed
-    ///   a slot and has not finished with it (it may be dead): they sleep in slices and
-    ///   look again, and `shutdown(true)` skips such a slot (see "Participants that
-    ///   die" in the docs of `mpmc`, `queue::ring` and the other primitives).
+    /// * the rings record who claimed each slot or end, and the blocking forms of the
+    ///   rings and of `queue::RingQueue` stop spinning on a peer that claimed a slot and
+    ///   has not finished with it (it may be dead): they sleep in slices, probe it, and
+    ///   skip (or free) its slot once it is gone; `shutdown(true)` skips such a slot
+    ///   (see "Participants that die" in the docs of `mpmc`, `spsc`, `byte_ring`,
+    ///   `queue::ring`, `barrier` and the other primitives).
     ///
     /// `false` (the default) for the process-private strategies: their participants
     /// are threads of one process, which die together.

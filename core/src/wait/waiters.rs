@@ -63,6 +63,13 @@
 //!   wake-up, or between setting `PENDING` and waking, delays a waiter by at most one
 //!   slice, never forever. Deadlines are honoured as before.
 //!
+//! * a waiter that can name the participants it waits for (a ring's other end, a
+//!   slot's claimant, a barrier's arrived parties) waits with
+//!   [`Waiters::wait_until_probing`]: after each slice that passed without a wake-up
+//!   its condition is told to probe them ([`WaitStrategy::owner_alive`]) and answers
+//!   with the primitive's "peer gone" outcome, so it does not wait for a dead peer even
+//!   without a deadline.
+//!
 //! What a dead participant costs here: a process that dies while counted (asleep or
 //! just woken) stays counted in `sleepers` for good, so every later notify pays its
 //! wake-up call even when nobody else sleeps; nothing waits for it and nothing is lost.
