@@ -218,8 +218,8 @@ impl Flags {
 /// handle. The wait-free forms do not probe (they see the ring abandoned once a
 /// blocking form noticed). Nothing waits past its deadline, and no unbounded wait
 /// outlives a dead peer; each side can be claimed once per ring, so a replacement
-/// process needs a new ring. The process that claimed a side is the one probed: claim
-/// in the process that uses the handle.
+/// process needs a new ring. A side nobody has claimed yet is waited for. The process
+/// that claimed a side is the one probed: claim in the process that uses the handle.
 ///
 /// ```
 /// use conkit_core::byte_ring::ByteRing;

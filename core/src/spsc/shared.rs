@@ -155,8 +155,9 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> SpscRingIn<T, S, W> {
 /// wait-free forms (`try_*`, slices, chunks) do not probe: they learn of the death once a
 /// blocking form has noticed it.
 ///
-/// The process that claimed a side is the one probed: claim each side in the process
-/// that uses it (a handle claimed in a parent and used only by its forked child would be
+/// A side nobody has claimed yet is waited for (as a pipe's reader waits for a writer
+/// to come). The process that claimed a side is the one probed: claim each side in the
+/// process that uses it (a handle claimed in a parent and used only by its forked child would be
 /// reported dead when the parent exits). (`conkit-tests`' `processes_rings` kills
 /// producers and consumers blocked on the other side, repeatedly, to show it.)
 ///
