@@ -48,34 +48,43 @@
 //! # Participants that die
 //! Between processes (the barrier in `MAP_SHARED` memory, a process-shared strategy
 //! such as `SharedFutex`) a party can be killed at any point. What that costs, and why
-//! nothing hangs for a caller with a deadline:
-//! * killed **before arriving**: the round never fills; every party waiting with a
-//!   deadline breaks the barrier when it passes and gets [`BrokenBarrier`], as for a
-//!   party that is late (Python's rule);
-//! * killed **after arriving**: it counts as arrived (the round completes without it,
-//!   or breaks by a deadline), but it never leaves, so the round never finishes
-//!   draining (nor a reset finishes resetting): the barrier cannot start another round.
-//!   Later arrivals wait for the drain only until their deadline, then get
-//!   [`BrokenBarrier`]; a caller without a deadline waits for good. Between processes,
-//!   give every wait a deadline and replace a barrier whose party died.
+//! nothing waits for a dead party:
+//! * killed **after arriving** (waiting for the others, released but not yet left, or
+//!   while running the action as the last to arrive): with a process-shared strategy
+//!   each arrival records its [owner token](WaitStrategy::owner_token) (its kernel
+//!   thread id) by its arrival index, for the first [`RECORDED`] indices of a round, and
+//!   clears it when it leaves. Every party waiting inside `wait` — for the release, or
+//!   for a round to finish draining — probes one recorded party per sleep slice that
+//!   passed without a wake-up (about 1–16 ms with `SharedFutex`); one that is gone is
+//!   **buried**: uncounted, and the barrier breaks. So every caller inside, with or
+//!   without a deadline, gets [`BrokenBarrier`] within `RECORDED` slices or so (well
+//!   under a second), and later arrivals too, until [`reset`](Barrier::reset), which
+//!   makes the barrier usable again (its party count is unchanged: the replacement
+//!   process takes the dead one's place). Without a process-shared strategy nothing is
+//!   recorded (threads die with their process).
 //!
-//! * killed **while running the action** (it arrived last): the round is neither
-//!   released nor broken by it. With a process-shared strategy
-//!   ([`WaitStrategy::PROCESS_SHARED`]) the waiting parties' deadlines break the
-//!   barrier then too (with threads the action's outcome decides, whatever the
-//!   deadlines, as in Python); if the action's party was only slow, it gets
-//!   [`BrokenBarrier`] when it finishes.
+//!   What remains: a party killed between its arrival and its record (two
+//!   instructions), or with an arrival index of [`RECORDED`] or more, is not detected:
+//!   then it keeps the round from draining (or from being released) as before, and the
+//!   others' deadlines decide — give every wait a deadline when parties may exceed
+//!   `RECORDED`. A thread id reused by a new thread makes a dead party look alive
+//!   (as for [`Lock`](crate::lock::Lock)).
 //!
-//! The party count lives in one word with no record of who is inside, so a dead party
-//! cannot be told from a slow one: the barrier never removes a party on its own.
+//! A party killed **before arriving** is not inside, so nothing records it: the round
+//! never fills, and every party waiting with a deadline breaks the barrier when it
+//! passes, as for a party that is late (Python's rule); without a deadline a party
+//! waits for it as for any late party. With threads, the action's outcome decides
+//! while it runs, whatever the deadlines (as in Python); with a process-shared
+//! strategy the waiting parties' deadlines break the barrier then too.
 //!
 //! # Progress
 //! **Blocking** by nature. [`abort`](Barrier::abort), [`reset`](Barrier::reset),
 //! [`n_waiting`](Barrier::n_waiting), [`broken`](Barrier::broken) never wait (lock-free;
 //! `abort` may be called from an interrupt handler if the strategy's wake-up may).
 //!
-//! Layout: the state word, the party count and the two words of [`Waiters`]; no
-//! pointers, so it can be a `static` or live in memory shared between processes.
+//! Layout: the state word, the party count, the two words of [`Waiters`] and the
+//! [`RECORDED`] arrival records (64 bytes); no pointers, so it can be a `static` or live
+//! in memory shared between processes.
 
 use core::fmt;
 
@@ -147,6 +156,34 @@ pub struct Barrier<W: WaitStrategy = DefaultWait> {
     word: AtomicU32,
     parties: u32,
     waiters: Waiters<W>,
+    /// With a process-shared strategy only: the [owner token](WaitStrategy::owner_token)
+    /// of the party inside `wait` with arrival index `i` (`i < RECORDED`), 0 when none
+    /// (see "Participants that die" in the module docs).
+    arrived: [AtomicU32; RECORDED],
+}
+
+/// How many arrivals of a round a barrier records, with a process-shared strategy (the
+/// first `RECORDED` arrival indices): a dead party among them is detected by the
+/// waiting ones (see "Participants that die" in the [module docs](self)).
+///
+/// ```
+/// use conkit_core::barrier::{Barrier, RECORDED};
+/// use conkit_core::wait::Spin;
+///
+/// // Room for the records is part of every barrier (the layout never depends on the
+/// // strategy): 4 bytes each.
+/// assert!(core::mem::size_of::<Barrier<Spin>>() >= RECORDED * 4);
+/// ```
+pub const RECORDED: usize = 16;
+
+#[cfg(not(loom))]
+const fn no_arrivals() -> [AtomicU32; RECORDED] {
+    [const { AtomicU32::new(0) }; RECORDED]
+}
+
+#[cfg(loom)]
+fn no_arrivals() -> [AtomicU32; RECORDED] {
+    core::array::from_fn(|_| AtomicU32::new(0))
 }
 
 // SAFETY: `Barrier` holds only atomics and a `u32`; `W` is a zero-sized strategy used
@@ -182,6 +219,7 @@ impl<W: WaitStrategy> Barrier<W> {
                 word: AtomicU32::new(if valid { FILLING } else { BROKEN }),
                 parties,
                 waiters: Waiters::new(),
+                arrived: no_arrivals(),
             }
         }
     }
@@ -211,9 +249,10 @@ impl<W: WaitStrategy> Barrier<W> {
     /// then continues in that caller after the barrier is broken) the barrier breaks.
     ///
     /// While the barrier drains the previous round, a new arrival waits for it to finish,
-    /// at most until `deadline` (Python waits without one; a round whose party died
-    /// before leaving never drains): then it gets [`BrokenBarrier`] without joining or
-    /// breaking any round.
+    /// at most until `deadline` (Python waits without one): then it gets
+    /// [`BrokenBarrier`] without joining or breaking any round. Between processes, a
+    /// party of that round that died before leaving is detected and the barrier breaks
+    /// (see "Participants that die" in the module docs).
     ///
     /// # Errors
     /// [`BrokenBarrier`] if the barrier is broken when arriving or while waiting (an
@@ -235,12 +274,22 @@ impl<W: WaitStrategy> Barrier<W> {
         // A round still draining (or being reset) is waited out, but not past the
         // deadline: between processes a party that died before leaving keeps the round
         // from ever draining (see "Participants that die" in the module docs).
-        let index = match self.waiters.wait_until(deadline, || self.try_enter()) {
+        let mut cursor = 0;
+        let index = match self.waiters.wait_until_probing(deadline, |probe| {
+            if probe {
+                self.bury_a_dead_party(&mut cursor);
+            }
+            self.try_enter()
+        }) {
             Some(entered) => entered?,
             None => return Err(BrokenBarrier),
         };
         // From here this caller is counted; `Exit` uncounts it even if `action` panics.
-        let exit = Exit { barrier: self };
+        self.record(index);
+        let exit = Exit {
+            barrier: self,
+            index,
+        };
         let result = if index + 1 == self.parties {
             let breaker = Breaker { barrier: self };
             let ok = action();
@@ -314,7 +363,13 @@ impl<W: WaitStrategy> Barrier<W> {
     /// A party that is not the last: wait for the release; a passed deadline breaks the
     /// barrier unless the last party has arrived (then the action is running).
     fn wait_released(&self, deadline: Option<W::Deadline>) -> Result<(), BrokenBarrier> {
-        if let Some(r) = self.waiters.wait_until(deadline, || self.released()) {
+        let mut cursor = 0;
+        if let Some(r) = self.waiters.wait_until_probing(deadline, |probe| {
+            if probe {
+                self.bury_a_dead_party(&mut cursor);
+            }
+            self.released()
+        }) {
             return r;
         }
         let mut word = self.word.load(Ordering::Acquire);
@@ -344,9 +399,75 @@ impl<W: WaitStrategy> Barrier<W> {
         }
     }
 
-    /// Uncounts a caller leaving `wait`; the last to leave a draining or resetting round
-    /// starts the next one.
-    fn exit(&self) {
+    /// With a process-shared strategy, records the caller as the party of arrival
+    /// `index` (if `index < RECORDED`): a plain store.
+    #[inline]
+    fn record(&self, index: u32) {
+        if W::PROCESS_SHARED {
+            if let Some(slot) = self.arrived.get(index as usize) {
+                slot.store(W::owner_token(), Ordering::Release);
+            }
+        }
+    }
+
+    /// Looks at one recorded party (the one at `*cursor`, which moves on: a waiter
+    /// probes one party per sleep slice, so a wait with many parties costs one probe a
+    /// slice) and, if it is dead, buries it: uncounts it and breaks the barrier (every
+    /// caller inside gets [`BrokenBarrier`]; [`reset`](Self::reset) makes it usable
+    /// again once the live ones have left). The compare-and-swap that clears the record
+    /// lets one waiter bury a party.
+    fn bury_a_dead_party(&self, cursor: &mut usize) {
+        if !W::PROCESS_SHARED {
+            return;
+        }
+        let recorded = (self.parties as usize).min(RECORDED);
+        if recorded == 0 {
+            return;
+        }
+        let slot = &self.arrived[*cursor % recorded];
+        *cursor = (*cursor + 1) % recorded;
+        let token = slot.load(Ordering::Acquire);
+        if token == 0 || W::owner_alive(token) {
+            return;
+        }
+        if slot
+            .compare_exchange(token, 0, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            return;
+        }
+        let mut word = self.word.load(Ordering::Acquire);
+        loop {
+            let count = (word & COUNT).saturating_sub(1);
+            match self.word.compare_exchange_weak(
+                word,
+                count | BROKEN,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(now) => word = now,
+            }
+        }
+        self.waiters.notify_all();
+    }
+
+    /// Uncounts a caller leaving `wait` (arrival `index`); the last to leave a draining
+    /// or resetting round starts the next one.
+    fn exit(&self, index: u32) {
+        if W::PROCESS_SHARED {
+            if let Some(slot) = self.arrived.get(index as usize) {
+                // A waiter that took us for dead (a reused thread id) has uncounted us
+                // already: do not uncount twice.
+                let me = W::owner_token();
+                if slot
+                    .compare_exchange(me, 0, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
         let mut word = self.word.load(Ordering::Acquire);
         loop {
             let (state, count) = (word & STATE, word & COUNT);
@@ -444,11 +565,13 @@ impl<W: WaitStrategy> Barrier<W> {
 /// Uncounts a caller when it leaves `wait_until`, also when the action panics.
 struct Exit<'a, W: WaitStrategy> {
     barrier: &'a Barrier<W>,
+    /// The caller's arrival index.
+    index: u32,
 }
 
 impl<W: WaitStrategy> Drop for Exit<'_, W> {
     fn drop(&mut self) {
-        self.barrier.exit();
+        self.barrier.exit(self.index);
     }
 }
 

@@ -71,7 +71,7 @@ use core::fmt;
 #[cfg(not(loom))]
 use core::ops::{Deref, DerefMut};
 
-use crate::atomic::{maybe_const_fn, AtomicBool, AtomicUsize, Ordering, UnsafeCell};
+use crate::atomic::{maybe_const_fn, AtomicBool, AtomicU32, AtomicUsize, Ordering, UnsafeCell};
 use crate::wait::{DefaultWait, WaitStrategy, Waiters};
 use crate::CachePadded;
 
@@ -157,6 +157,12 @@ struct Flags {
     consumer_gone: AtomicBool,
     producer_claimed: AtomicBool,
     consumer_claimed: AtomicBool,
+    /// The [process token](WaitStrategy::process_token) of the process that claimed
+    /// the producer (process-shared strategies only), else 0: probed by a blocked
+    /// consumer.
+    producer_owner: AtomicU32,
+    /// The same for the consumer, probed by a blocked producer.
+    consumer_owner: AtomicU32,
 }
 
 impl Flags {
@@ -167,7 +173,28 @@ impl Flags {
                 consumer_gone: AtomicBool::new(false),
                 producer_claimed: AtomicBool::new(false),
                 consumer_claimed: AtomicBool::new(false),
+                producer_owner: AtomicU32::new(0),
+                consumer_owner: AtomicU32::new(0),
             }
+        }
+    }
+
+    /// Whether the process recorded in `owner` is known to be dead (never with a
+    /// process-private strategy, nor when nobody was recorded).
+    #[inline]
+    fn owner_dead<W: WaitStrategy>(owner: &AtomicU32) -> bool {
+        if !W::PROCESS_SHARED {
+            return false;
+        }
+        let token = owner.load(Ordering::Acquire);
+        token != 0 && !W::owner_alive(token)
+    }
+
+    /// Records the calling process as the owner of a claimed side.
+    #[inline]
+    fn record_owner<W: WaitStrategy>(owner: &AtomicU32) {
+        if W::PROCESS_SHARED {
+            owner.store(W::process_token(), Ordering::Release);
         }
     }
 }
@@ -178,12 +205,21 @@ impl Flags {
 ///
 /// What a dead participant costs (a process killed while it holds a handle): a frame
 /// is published only after it is written, so a producer killed mid-write leaves no
-/// partial message, only the messages it had not committed (or committed deferred and
-/// not flushed) are lost; its handle is never dropped, so the consumer's blocking reads
-/// end at their deadlines with [`RecvError::Empty`] (never `Disconnected`). A consumer
-/// killed mid-read frees nothing more; the producer's waits end at their deadlines with
-/// [`GrantError::Full`] once the ring is full. Nothing waits past its deadline; each
-/// side can be claimed once per ring, so a replacement process needs a new ring.
+/// partial message; only the messages it had not committed (or committed deferred and
+/// not flushed) are lost. A consumer killed mid-read frees nothing more. Its handle is
+/// never dropped, but with a process-shared strategy (`SharedFutex`) the ring knows
+/// which process claimed each side ([`claim_producer`](Self::claim_producer) /
+/// [`claim_consumer`](Self::claim_consumer) record its
+/// [process token](WaitStrategy::process_token)): a side blocked in a `*_until` form
+/// (deadline or `None`) probes the other side's process after every sleep slice that
+/// passed without a wake-up, and once it is gone gets
+/// [`RecvError::Disconnected`] (after the messages the producer had published) or
+/// [`GrantError::Disconnected`], within ~20 ms, as if the dead side had dropped its
+/// handle. The wait-free forms do not probe (they see the ring abandoned once a
+/// blocking form noticed). Nothing waits past its deadline, and no unbounded wait
+/// outlives a dead peer; each side can be claimed once per ring, so a replacement
+/// process needs a new ring. A side nobody has claimed yet is waited for. The process
+/// that claimed a side is the one probed: claim in the process that uses the handle.
 ///
 /// ```
 /// use conkit_core::byte_ring::ByteRing;
@@ -297,6 +333,7 @@ impl<B: Words + ?Sized, W: WaitStrategy> ByteRingIn<B, W> {
         if self.flags.producer_claimed.swap(true, Ordering::AcqRel) {
             None
         } else {
+            Flags::record_owner::<W>(&self.flags.producer_owner);
             Some(self.make_producer())
         }
     }
@@ -315,6 +352,7 @@ impl<B: Words + ?Sized, W: WaitStrategy> ByteRingIn<B, W> {
         if self.flags.consumer_claimed.swap(true, Ordering::AcqRel) {
             None
         } else {
+            Flags::record_owner::<W>(&self.flags.consumer_owner);
             Some(self.make_consumer())
         }
     }
@@ -400,6 +438,28 @@ impl<B: Words + ?Sized, W: WaitStrategy> ByteRingIn<B, W> {
         // ring was empty when `head` was read.
         let head = self.head.load(Ordering::Acquire);
         head == self.tail.load(Ordering::Acquire)
+    }
+
+    /// Whether the process that claimed the producer is gone (process-shared strategies
+    /// only): if so, marks the ring abandoned by it, as its `Drop` would have.
+    #[cfg_attr(loom, allow(dead_code))]
+    fn producer_died(&self) -> bool {
+        let dead = Flags::owner_dead::<W>(&self.flags.producer_owner);
+        if dead {
+            self.flags.producer_gone.store(true, Ordering::Release);
+        }
+        dead
+    }
+
+    /// Whether the process that claimed the consumer is gone; if so, marks the ring
+    /// abandoned by it.
+    #[cfg_attr(loom, allow(dead_code))]
+    fn consumer_died(&self) -> bool {
+        let dead = Flags::owner_dead::<W>(&self.flags.consumer_owner);
+        if dead {
+            self.flags.consumer_gone.store(true, Ordering::Release);
+        }
+        dead
     }
 
     fn make_producer(&self) -> ByteProducer<'_, B, W> {
@@ -786,7 +846,8 @@ impl<'a, B: Words + ?Sized, W: WaitStrategy> ByteProducer<'a, B, W> {
         let ring = self.ring;
         let pad = ring
             .not_full
-            .wait_until(deadline, || match self.place(len) {
+            .wait_until_probing(deadline, |probe| match self.place(len) {
+                Err(GrantError::Full) if probe && ring.consumer_died() => Some(self.place(len)),
                 Err(GrantError::Full) => None,
                 other => Some(other),
             })
@@ -876,15 +937,19 @@ impl<'a, B: Words + ?Sized, W: WaitStrategy> ByteProducer<'a, B, W> {
     ) -> Result<(), GrantError> {
         let ring = self.ring;
         let mut outcome = Ok(());
-        let done = ring
-            .not_full
-            .wait_until(deadline, || match self.send_inner(msg, true, false) {
+        let done = ring.not_full.wait_until_probing(deadline, |probe| {
+            match self.send_inner(msg, true, false) {
+                Err(GrantError::Full) if probe && ring.consumer_died() => {
+                    outcome = self.send_inner(msg, true, false);
+                    Some(())
+                }
                 Err(GrantError::Full) => None,
                 other => {
                     outcome = other;
                     Some(())
                 }
-            });
+            }
+        });
         match done {
             Some(()) => outcome,
             None => Err(GrantError::Full),
@@ -1163,7 +1228,8 @@ impl<'a, B: Words + ?Sized, W: WaitStrategy> ByteConsumer<'a, B, W> {
         let ring = self.ring;
         let found = ring
             .not_empty
-            .wait_until(deadline, || match self.next_frame() {
+            .wait_until_probing(deadline, |probe| match self.next_frame() {
+                Err(RecvError::Empty) if probe && ring.producer_died() => Some(self.next_frame()),
                 Err(RecvError::Empty) => None,
                 other => Some(other),
             });
@@ -1230,7 +1296,10 @@ impl<'a, B: Words + ?Sized, W: WaitStrategy> ByteConsumer<'a, B, W> {
     ) -> Result<usize, RecvError> {
         let ring = self.ring;
         ring.not_empty
-            .wait_until(deadline, || match self.recv_inner(buf, true, false) {
+            .wait_until_probing(deadline, |probe| match self.recv_inner(buf, true, false) {
+                Err(RecvError::Empty) if probe && ring.producer_died() => {
+                    Some(self.recv_inner(buf, true, false))
+                }
                 Err(RecvError::Empty) => None,
                 other => Some(other),
             })

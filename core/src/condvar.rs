@@ -86,7 +86,7 @@
 //!   while re-acquiring or holding the lock, what that costs is the lock's (see
 //!   [`crate::lock`]);
 //! * a notifier killed between advancing `head` and its wake-up delays the released
-//!   waiters by at most one sleep slice (10 ms with `SharedFutex`).
+//!   waiters by at most one sleep slice (at most 16 ms with `SharedFutex`).
 //!
 //! # Panics
 //! User code runs in a wait (the `release` / `reacquire` closures, a custom lock's

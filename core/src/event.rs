@@ -57,7 +57,7 @@
 //! Between processes (a process-shared strategy such as `SharedFutex`): a waiter killed
 //! asleep or just woken costs nothing (`set` wakes every waiter); a setter killed
 //! between its change of the flag and its wake-up delays the waiters by at most one
-//! sleep slice (10 ms with `SharedFutex`). The flag itself is one word changed in one
+//! sleep slice (at most 16 ms with `SharedFutex`). The flag itself is one word changed in one
 //! atomic step: a dead process never leaves it half-set. Nothing hangs but a `wait`
 //! without deadline for a `set` that nobody will make.
 //!

@@ -129,7 +129,7 @@
 //! Between processes (a process-shared strategy such as `SharedFutex`):
 //! * a waiter killed asleep or just woken costs nothing: every change wakes every
 //!   waiter; a changer killed between its change and its wake-up delays the waiters by
-//!   at most one sleep slice (10 ms with `SharedFutex`);
+//!   at most one sleep slice (at most 16 ms with `SharedFutex`);
 //! * a changer killed between a removal and writing its [`HISTORY`] entry leaves that
 //!   entry unwritten: a waiter that only that removed state satisfied (set, then
 //!   cleared before it looked) is not released by it and keeps waiting for the live

@@ -66,19 +66,34 @@
 //! such as `SharedFutex`) a participant can be killed at any point:
 //! * killed **asleep, or just woken** in a blocking form: costs nothing; wake-ups go to
 //!   every sleeper between processes (see [`Waiters`]), and a waker that died before
-//!   waking delays a sleeper by at most one sleep slice (10 ms with `SharedFutex`);
+//!   waking delays a sleeper by at most one sleep slice (at most 16 ms with `SharedFutex`);
 //! * killed **between claim and hand-over** (mid-push or mid-pop, the window of
-//!   *Progress* above, for good): its slot stays in flight forever. A push that died
-//!   there loses its item, and the items pushed behind it can no longer be popped (they
-//!   leave in order); a pop that died there loses its item, and pushes stall when they
-//!   come round to its slot. So the ring is wedged at that slot for the rest of its
-//!   life. What the peers see: `try_*` report `None` / [`Full`] as for a peer in
-//!   flight, and the blocking `_until` forms return at their deadline; only the forms
-//!   without deadline wait for good. Rebuild the ring (and count the lost items) when a
-//!   participant died. A slot cannot be skipped here: without knowing whether its owner
-//!   is dead or only slow, skipping would let a slow owner write into a slot that has
-//!   been handed to another lap. ([`RingQueue`](crate::queue::RingQueue) skips such a
-//!   slot when it is shut down immediately, when that is safe.)
+//!   *Progress* above): its slot would stay in flight for good. So with a process-shared
+//!   strategy every claim is **recorded** in its slot (the claimant's
+//!   [owner token](WaitStrategy::owner_token) — its kernel thread id — tagged with the
+//!   claimed position's lap and "push" or "pop": one plain store to the slot's line,
+//!   no read-modify-write, nothing for the process-private strategies). A blocking
+//!   operation that finds a slot in flight and has slept a whole slice without a
+//!   wake-up probes that claimant ([`WaitStrategy::owner_alive`]); if it is gone, a
+//!   consumer **skips** the dead push's slot (moves `head` past it with the
+//!   compare-and-swap of a pop claim) and a producer **frees** the dead pop's slot (a
+//!   compare-and-swap of its stamp to the next lap). The dead push's item, or the item
+//!   the dead pop was taking, is lost; the items behind it are popped in order, and the
+//!   slot serves the next lap. So an unbounded [`pop`](MpmcRingIn::pop) or
+//!   [`push`](MpmcRingIn::push) waits for a dead peer's slot about 20 ms with
+//!   `SharedFutex`, never for good. This is safe whatever the timing: a record is only
+//!   trusted for the very claim it names (its lap and operation), whose claimant alone
+//!   writes the slot before handing it over, and that claimant is dead (the loom model
+//!   `live_pusher_behind_a_dead_record_is_not_skipped` and its mutant
+//!   `mpmc_skip_any_dead_record`). What remains: a participant killed in the two
+//!   instructions between its claim and its record cannot be named, and its slot stays
+//!   in flight as before (the `_until` forms return at their deadline; only the forms
+//!   without deadline would wait); the wait-free `try_*` forms never probe (they report
+//!   `None` / [`Full`] for the slot until a blocking form has skipped it); and a kernel
+//!   thread id reused by a new thread makes a dead claimant look alive (as for
+//!   [`Lock`](crate::lock::Lock)). The record costs each slot a `u32` (a `u64` item's
+//!   slot grows from 16 to 24 bytes). [`RingQueue`](crate::queue::RingQueue) also
+//!   skips such a slot when it is shut down immediately.
 //!
 //! # Interrupt handlers
 //! The `try_*` forms, [`len`](MpmcRingIn::len), [`notify`](MpmcRingIn::notify) (with a strategy
@@ -178,7 +193,7 @@
 use core::fmt;
 use core::mem::MaybeUninit;
 
-use crate::atomic::{fence, maybe_const_fn, AtomicUsize, Ordering, UnsafeCell};
+use crate::atomic::{fence, maybe_const_fn, AtomicU32, AtomicUsize, Ordering, UnsafeCell};
 use crate::wait::{Backoff, DefaultWait, WaitStrategy, Waiters};
 use crate::CachePadded;
 
@@ -195,9 +210,23 @@ pub struct Slot<T> {
     /// push at position `lap + index`", `lap | FULL` means "holds the item pushed there,
     /// waiting for the pop at the same position". The pop then stores the next lap.
     stamp: AtomicUsize,
+    /// With a process-shared strategy only: who claimed the slot last, for what
+    /// (see "Participants that die" in the module docs): the claimant's
+    /// [owner token](WaitStrategy::owner_token) in the low [`TOKEN_BITS`] bits, above
+    /// it the low bits of the claimed position's lap and whether it was a pop. 0 (all
+    /// zero memory): nobody.
+    owner: AtomicU32,
     /// The item, initialized exactly when `stamp & FULL != 0` and no pop is in flight.
     value: UnsafeCell<MaybeUninit<T>>,
 }
+
+/// Bits of a slot's `owner` record that hold the claimant's token: Linux thread ids
+/// are below `PID_MAX_LIMIT` (2^22).
+const TOKEN_BITS: u32 = 22;
+/// The record's bit that says "claimed for a pop".
+const POP_TAG: u32 = 1 << TOKEN_BITS;
+/// The lap bits of a record start here (the rest of the word).
+const LAP_SHIFT: u32 = TOKEN_BITS + 1;
 
 impl<T> Slot<T> {
     maybe_const_fn! {
@@ -205,6 +234,7 @@ impl<T> Slot<T> {
         fn new() -> Self {
             Self {
                 stamp: AtomicUsize::new(0),
+                owner: AtomicU32::new(0),
                 value: UnsafeCell::new(MaybeUninit::uninit()),
             }
         }
@@ -543,7 +573,16 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
 
     /// Pushes `value`, waiting with `W` while the ring is full, then wakes a consumer.
     pub fn push(&self, value: T) {
-        let claim = self.sleepers.not_full.wait(|| self.claim_push().ok());
+        let claim = loop {
+            // Without a deadline only `Some` comes back; loop for the type.
+            if let Some(claim) = self
+                .sleepers
+                .not_full
+                .wait_until_probing(None, |probe| self.claim_push_probing(probe))
+            {
+                break claim;
+            }
+        };
         let pos = claim.pos;
         self.write(claim, value);
         self.wake_consumers(pos);
@@ -555,7 +594,7 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
         match self
             .sleepers
             .not_full
-            .wait_until(Some(deadline), || self.claim_push().ok())
+            .wait_until_probing(Some(deadline), |probe| self.claim_push_probing(probe))
         {
             Some(claim) => {
                 let pos = claim.pos;
@@ -570,7 +609,15 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
     /// Pops the oldest item, waiting with `W` while the ring is empty, then wakes a
     /// producer.
     pub fn pop(&self) -> T {
-        let claim = self.sleepers.not_empty.wait(|| self.claim_pop().ok());
+        let claim = loop {
+            if let Some(claim) = self
+                .sleepers
+                .not_empty
+                .wait_until_probing(None, |probe| self.claim_pop_probing(probe))
+            {
+                break claim;
+            }
+        };
         let pos = claim.pos;
         let value = self.read(claim);
         self.wake_producers(pos);
@@ -583,7 +630,7 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
         let claim = self
             .sleepers
             .not_empty
-            .wait_until(Some(deadline), || self.claim_pop().ok())?;
+            .wait_until_probing(Some(deadline), |probe| self.claim_pop_probing(probe))?;
         let pos = claim.pos;
         let value = self.read(claim);
         self.wake_producers(pos);
@@ -772,7 +819,10 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
                     order,
                     Ordering::Relaxed,
                 ) {
-                    Ok(_) => return Ok(Claim { pos: tail }),
+                    Ok(_) => {
+                        self.record(tail, 0);
+                        return Ok(Claim { pos: tail });
+                    }
                     // A spurious failure (LL/SC) is no contention: retry at once.
                     Err(current) if current == tail => {}
                     Err(current) => {
@@ -837,7 +887,10 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
                     order,
                     Ordering::Relaxed,
                 ) {
-                    Ok(_) => return Ok(Claim { pos: head }),
+                    Ok(_) => {
+                        self.record(head, POP_TAG);
+                        return Ok(Claim { pos: head });
+                    }
                     // A spurious failure (LL/SC) is no contention: retry at once.
                     Err(current) if current == head => {}
                     Err(current) => {
@@ -871,6 +924,174 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
                 backoff.spin();
                 head = self.head.load(Ordering::Relaxed);
             }
+        }
+    }
+
+    /// The `owner` record of a claim of `pos` (`op`: 0 for a push, [`POP_TAG`]) by the
+    /// thread whose token is `token`.
+    #[inline(always)]
+    fn record_of(&self, pos: usize, op: u32, token: u32) -> u32 {
+        let lap = (pos >> self.one_lap().trailing_zeros()) as u32;
+        (lap << LAP_SHIFT) | op | (token & (POP_TAG - 1))
+    }
+
+    /// With a process-shared strategy, records in the slot of `pos`, just claimed for
+    /// `op`, who claimed it: a plain store to the line the operation writes anyway (no
+    /// read-modify-write). Nothing for the process-private strategies.
+    #[inline(always)]
+    fn record(&self, pos: usize, op: u32) {
+        if W::PROCESS_SHARED {
+            let record = self.record_of(pos, op, W::owner_token());
+            self.slot(pos).owner.store(record, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the slot of `pos` was claimed for `op` at `pos` by a thread that is gone
+    /// (a process-shared strategy's [`owner_alive`](WaitStrategy::owner_alive) says so).
+    /// A record from another lap or operation (the claimant died before recording, or
+    /// has not recorded yet) names someone else: `false`.
+    fn claimant_dead(&self, pos: usize, op: u32) -> bool {
+        if !W::PROCESS_SHARED {
+            return false;
+        }
+        let record = self.slot(pos).owner.load(Ordering::Acquire);
+        let token = record & (POP_TAG - 1);
+        // (`conkit_mutant`: a broken variant the loom models must catch: any dead
+        // token recorded in the slot is trusted, also one of an earlier claim.)
+        let ours = cfg!(conkit_mutant = "mpmc_skip_any_dead_record")
+            || record == self.record_of(pos, op, token);
+        token != 0 && ours && !W::owner_alive(token)
+    }
+
+    /// Moves `head` past a push in flight whose claimant died (see "Participants that
+    /// die" in the module docs): its item is lost, the items behind it can be popped,
+    /// and its slot serves the next lap. Returns whether it did; `false` also when the
+    /// slot is not such a push or another consumer moved `head` first.
+    ///
+    /// Safe whatever the timing: only the claimant of a position writes its slot before
+    /// the stamp says "full", and it is dead; the compare-and-swap on `head` lets one
+    /// caller skip it, as a pop claim would.
+    pub(crate) fn skip_dead_push(&self) -> bool {
+        let head = self.head.load(Ordering::Acquire);
+        let lap = self.lap_of(head);
+        let slot = self.slot(head);
+        if slot.stamp.load(Ordering::Acquire) != lap {
+            return false;
+        }
+        // Claimed: `tail` is past `head`.
+        if self.tail.load(Ordering::SeqCst) & !self.mark() == head {
+            return false;
+        }
+        if !self.claimant_dead(head, 0) {
+            return false;
+        }
+        if self
+            .head
+            .compare_exchange(
+                head,
+                self.advance(head),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_err()
+        {
+            return false;
+        }
+        slot.stamp
+            .store(lap.wrapping_add(self.one_lap()), Ordering::Release);
+        true
+    }
+
+    /// Frees the slot at `tail` from a pop in flight (of the previous lap) whose
+    /// claimant died: its item is lost, and the slot takes the push at `tail`. Returns
+    /// whether it did.
+    ///
+    /// Safe whatever the timing: the dead claimant no longer touches the slot, and the
+    /// compare-and-swap on the stamp lets one caller free it.
+    pub(crate) fn skip_dead_pop(&self) -> bool {
+        let tail = self.tail.load(Ordering::Acquire);
+        if tail & self.mark() != 0 {
+            return false;
+        }
+        let lap = self.lap_of(tail);
+        let prev = tail.wrapping_sub(self.one_lap());
+        let slot = self.slot(tail);
+        let full = self.lap_of(prev) | FULL;
+        if slot.stamp.load(Ordering::Acquire) != full {
+            return false;
+        }
+        // Claimed: `head` is past the previous lap's position.
+        if self.head.load(Ordering::SeqCst) == prev {
+            return false;
+        }
+        if !self.claimant_dead(prev, POP_TAG) {
+            return false;
+        }
+        slot.stamp
+            .compare_exchange(full, lap, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Test hook of the loom models (only under `cfg(loom)`): claims a position for a
+    /// push and records it, then stops there, as a process killed between claim and
+    /// hand-over. `false` if no position could be claimed without waiting.
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn loom_claim_push_and_die(&self) -> bool {
+        self.claim_push().is_ok()
+    }
+
+    /// Test hook of the loom models: claims a position for a pop and stops there.
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn loom_claim_pop_and_die(&self) -> bool {
+        self.claim_pop().is_ok()
+    }
+
+    /// Test hook of the loom models: one probe of a blocked consumer
+    /// ([`skip_dead_push`](Self::skip_dead_push)) on its own, without the looks and
+    /// yields around it.
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn loom_skip_dead_push(&self) -> bool {
+        self.skip_dead_push()
+    }
+
+    /// A blocking push's look: claims a position, and after a sleep slice that passed
+    /// without a wake-up (`probe`) frees slots held by pops whose claimant died.
+    #[inline]
+    fn claim_push_probing(&self, probe: bool) -> Option<Claim> {
+        match self.claim_push() {
+            Ok(claim) => Some(claim),
+            Err(NoSlot::InFlight) if probe => {
+                while self.skip_dead_pop() {
+                    if let Ok(claim) = self.claim_push() {
+                        return Some(claim);
+                    }
+                }
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// A blocking pop's look: claims a position, and after a sleep slice that passed
+    /// without a wake-up (`probe`) skips pushes in flight whose claimant died.
+    #[inline]
+    fn claim_pop_probing(&self, probe: bool) -> Option<Claim> {
+        match self.claim_pop() {
+            Ok(claim) => Some(claim),
+            Err(NoItem::InFlight) if probe => {
+                while self.skip_dead_push() {
+                    // The skipped slot serves the next lap: a producer may wait for it.
+                    self.sleepers.not_full.notify_all();
+                    if let Ok(claim) = self.claim_pop() {
+                        return Some(claim);
+                    }
+                }
+                None
+            }
+            Err(_) => None,
         }
     }
 

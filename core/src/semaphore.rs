@@ -74,7 +74,7 @@
 //!   hands a wake-up to one process alone between processes), and a permit the dead
 //!   waiter had not taken stays for the others;
 //! * a process killed between its release and the wake-up delays a sleeper by at most
-//!   one sleep slice (10 ms with `SharedFutex`).
+//!   one sleep slice (at most 16 ms with `SharedFutex`).
 //!
 //! Nothing waits without bound but an acquire without a deadline for permits that
 //! nobody will release.

@@ -1129,7 +1129,7 @@ impl WaitStrategy for Mortal {
         !DEAD.lock().unwrap().contains(&token)
     }
 
-    fn owner_slice(deadline: Option<At>, _round: u32) -> Option<At> {
+    fn sleep_slice(deadline: Option<At>, _round: u32) -> Option<At> {
         let slice = in_ms(2);
         Some(match deadline {
             Some(d) if d.0 < slice.0 => d,

@@ -438,7 +438,7 @@ impl WaitStrategy for Mortal {
         DEAD.load(Ordering::SeqCst) != token
     }
 
-    fn owner_slice(_: Option<Self::Deadline>, _: u32) -> Option<Self::Deadline> {
+    fn sleep_slice(_: Option<Self::Deadline>, _: u32) -> Option<Self::Deadline> {
         Some(loom_common::Expired)
     }
 }

@@ -7,10 +7,13 @@
 mod loom_common;
 
 use conkit_core::mpmc::{Full, MpmcRing};
+use conkit_core::wait::{WaitOutcome, WaitStrategy};
+use conkit_core::WaitWord;
+use loom::sync::atomic::AtomicU32;
 use loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
-use loom_common::LoomPark;
+use loom_common::{Expired, LoomPark};
 
 /// Retries `try_push` until it succeeds (yielding, so loom schedules the peer).
 fn push_retry<T, const N: usize>(ring: &MpmcRing<T, N>, mut v: T) {
@@ -253,6 +256,153 @@ fn blocking_pop_and_push_are_woken_by_the_other_side() {
         ring.push(1);
         ring.push(2);
         assert_eq!(consumer.join().unwrap(), (1, 2));
+        assert!(ring.is_empty());
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// Participants that die (issue #11): with a process-shared strategy a slot records who
+// claimed it, and a blocking operation that finds a slot in flight after a sleep slice
+// skips it if that claimant is dead.
+
+loom::lazy_static! {
+    /// The token of the thread that "died" in the current execution (0: none).
+    static ref DEAD: AtomicU32 = AtomicU32::new(0);
+    static ref NEXT_TOKEN: AtomicU32 = AtomicU32::new(1);
+}
+
+loom::thread_local! {
+    static TOKEN: u32 = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
+}
+
+/// A process-shared strategy whose participants can die: per-thread tokens,
+/// `owner_alive` is "not the one in [`DEAD`]", and every sleep is one slice that passes
+/// (after a yield), so a blocked operation probes after each.
+struct MortalShared;
+
+impl WaitStrategy for MortalShared {
+    type Deadline = Expired;
+    const PROCESS_SHARED: bool = true;
+
+    fn wait(word: &WaitWord, expected: u32, deadline: Option<Expired>) -> WaitOutcome {
+        if word.load(Ordering::SeqCst) != expected {
+            return WaitOutcome::Woken;
+        }
+        thread::yield_now();
+        if deadline.is_some() {
+            WaitOutcome::TimedOut
+        } else {
+            WaitOutcome::Woken
+        }
+    }
+
+    fn wake_one(_: &WaitWord) {}
+
+    fn wake_all(_: &WaitWord) {}
+
+    fn owner_token() -> u32 {
+        TOKEN.with(|t| *t)
+    }
+
+    fn owner_alive(token: u32) -> bool {
+        DEAD.load(Ordering::SeqCst) != token
+    }
+
+    fn sleep_slice(_: Option<Expired>, _: u32) -> Option<Expired> {
+        Some(Expired)
+    }
+}
+
+/// A producer dies between claim and hand-over (its token declared dead afterwards);
+/// another pushes behind it (or before it). A blocking `pop` skips the dead push's slot
+/// once it sees the claimant dead and returns the items around it; the skipped slot
+/// then serves the next lap.
+#[test]
+fn dead_pusher_slot_is_skipped() {
+    loom::model(|| {
+        let ring: Arc<MpmcRing<u32, 2, MortalShared>> = Arc::new(MpmcRing::new());
+        let dying = {
+            let ring = ring.clone();
+            thread::spawn(move || {
+                assert!(ring.loom_claim_push_and_die());
+                DEAD.store(MortalShared::owner_token(), Ordering::SeqCst);
+            })
+        };
+        let consumer = {
+            let ring = ring.clone();
+            thread::spawn(move || ring.pop())
+        };
+        ring.push(7);
+        assert_eq!(consumer.join().unwrap(), 7);
+        dying.join().unwrap();
+        ring.push(8);
+        assert_eq!(ring.pop(), 8);
+        ring.push(9);
+        ring.push(10);
+        assert_eq!((ring.pop(), ring.pop()), (9, 10));
+        assert!(ring.is_empty());
+    });
+}
+
+/// A consumer dies between claim and read-out; a blocking `push` a lap later frees
+/// its slot (the item is lost) instead of waiting for it forever.
+#[test]
+fn dead_popper_slot_is_freed() {
+    loom::model(|| {
+        let ring: Arc<MpmcRing<u32, 1, MortalShared>> = Arc::new(MpmcRing::new());
+        ring.push(1);
+        let dying = {
+            let ring = ring.clone();
+            thread::spawn(move || {
+                assert!(ring.loom_claim_pop_and_die());
+                DEAD.store(MortalShared::owner_token(), Ordering::SeqCst);
+            })
+        };
+        let producer = {
+            let ring = ring.clone();
+            thread::spawn(move || ring.push(2))
+        };
+        producer.join().unwrap();
+        dying.join().unwrap();
+        assert_eq!(ring.pop(), 2);
+    });
+}
+
+/// The record names the claim it belongs to: a thread that popped the slot's previous
+/// item and then died left its (dead) token there, and a live producer claims the slot
+/// for the next lap. A consumer's probe that finds that push in flight (claimed, not yet
+/// recorded) must leave it alone (the mutant `mpmc_skip_any_dead_record` trusts any dead
+/// token in the slot: it skips the live push, whose item is then never popped — loom
+/// reports the consumer spinning for good). The consumer probes on its own between
+/// `try_pop`s: in the blocking `pop` every look at the ring yields to the producer (so
+/// loom, which runs a yielding thread's peers first, never stops the producer there).
+#[test]
+fn live_pusher_behind_a_dead_record_is_not_skipped() {
+    loom::model(|| {
+        let ring: Arc<MpmcRing<u32, 1, MortalShared>> = Arc::new(MpmcRing::new());
+        ring.push(1);
+        let reader = {
+            let ring = ring.clone();
+            thread::spawn(move || {
+                let v = ring.pop();
+                DEAD.store(MortalShared::owner_token(), Ordering::SeqCst);
+                v
+            })
+        };
+        assert_eq!(reader.join().unwrap(), 1);
+        let producer = {
+            let ring = ring.clone();
+            thread::spawn(move || ring.push(2))
+        };
+        let got = loop {
+            assert!(!ring.loom_skip_dead_push(), "skipped a live push");
+            if let Some(v) = ring.try_pop() {
+                break v;
+            }
+            thread::yield_now();
+        };
+        assert_eq!(got, 2);
+        producer.join().unwrap();
         assert!(ring.is_empty());
     });
 }

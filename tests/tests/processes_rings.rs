@@ -227,11 +227,13 @@ mod scenarios {
     }
 
     /// A consumer process SIGKILLed (asleep in `pop`, or just after an item) never makes
-    /// the producer wait forever: its `Drop` never runs, so the producer is not told
-    /// `Disconnected` and the consumer's claim stays taken (documented), but the free
-    /// slots still take items and a `push_until` on the full ring returns `Full` at its
-    /// deadline. Repeated to vary where the kill lands.
-    fn spsc_consumer_killed_producer_deadline_holds() {
+    /// the producer wait forever: its `Drop` never runs, but the ring recorded which
+    /// process claimed the consumer, so a producer blocked on the full ring probes it
+    /// after a sleep slice and gets `Disconnected` (an unbounded `push`, well within a
+    /// second). Before that, free slots still take items. Repeated to vary where the
+    /// kill lands (odd rounds kill at once, maybe before the child claimed: then nobody
+    /// ever held the consumer and a `push_until` ends at its deadline with `Full`).
+    fn spsc_consumer_killed_producer_disconnected() {
         type Ring = ShmSpscRing<u64, SharedFutex>;
         const ROUNDS: u64 = 200;
         let cap = NonZeroUsize::new(3).unwrap();
@@ -253,7 +255,8 @@ mod scenarios {
             tx.push(round).unwrap();
             // Wait until the child took it (it then sleeps in `pop` again), or not, for
             // odd rounds: the kill lands before, during or after its first `pop`.
-            if round % 2 == 0 {
+            let claimed = round % 2 == 0;
+            if claimed {
                 let until = std::time::Instant::now() + Duration::from_secs(5);
                 while !tx.is_empty() {
                     assert!(std::time::Instant::now() < until, "child never popped");
@@ -268,22 +271,100 @@ mod scenarios {
                 pushed += 1;
             }
             assert!((2..=3).contains(&pushed), "round {round}: {pushed} pushed");
-            assert!(!tx.is_abandoned(), "a killed side cannot say it left");
             let t0 = std::time::Instant::now();
-            let deadline = t0 + Duration::from_millis(20);
-            assert_eq!(tx.push_until(7, deadline), Err(PushError::Full(7)));
-            let late = t0.elapsed();
-            assert!(
-                late < Duration::from_secs(1),
-                "round {round}: push_until returned {late:?} after its start"
-            );
-            if round % 2 == 0 {
+            if claimed {
+                // No deadline: the dead consumer is noticed.
+                assert_eq!(tx.push(7), Err(PushError::Disconnected(7)));
+                assert!(tx.is_abandoned(), "round {round}: abandoned once noticed");
+                assert_eq!(tx.try_push(8), Err(PushError::Disconnected(8)));
                 // The child claimed (it popped): its claim outlives it.
                 assert!(
                     ring.claim_consumer().is_none(),
                     "the dead side's claim stays"
                 );
+            } else {
+                let deadline = t0 + Duration::from_millis(40);
+                match tx.push_until(7, deadline) {
+                    Err(PushError::Disconnected(7)) => {}
+                    Err(PushError::Full(7)) => {
+                        assert!(
+                            std::time::Instant::now() >= deadline,
+                            "Full before the deadline"
+                        )
+                    }
+                    other => panic!("round {round}: {other:?}"),
+                }
             }
+            let late = t0.elapsed();
+            assert!(
+                late < Duration::from_secs(1),
+                "round {round}: the producer returned {late:?} after the kill"
+            );
+        }
+    }
+
+    /// A producer process SIGKILLed mid-stream — blocked in `push` on the full ring, or
+    /// between pushes — never makes the consumer wait forever: an unbounded `pop`
+    /// delivers every item the producer published, in order and none twice, then
+    /// returns `Disconnected` (the ring probed the process that claimed the producer).
+    /// Repeated with the kill after a varying number of items.
+    fn spsc_producer_killed_consumer_disconnected() {
+        type Ring = ShmSpscRing<u64, SharedFutex>;
+        const ROUNDS: u64 = 150;
+        let cap = NonZeroUsize::new(4).unwrap();
+        for round in 0..ROUNDS {
+            let mem = region(Ring::required_len(cap).unwrap());
+            // SAFETY: `mem` outlives every use, in every process; only segments touch it.
+            let ring = unsafe { Ring::create_in(start(&mem), mem.len(), cap) }.unwrap();
+            let mut rx = ring.claim_consumer().expect("consumer");
+            let producer = fork(|| {
+                let view = mem.map_again();
+                // SAFETY: as above.
+                let ring = unsafe { Ring::attach_in(start(&view), view.len()) }.unwrap();
+                let mut tx = Segment::value(&ring).claim_producer().expect("producer");
+                for i in 0.. {
+                    // Blocks on the full ring (cap 4) until the parent pops.
+                    tx.push(i).unwrap();
+                }
+                0
+            });
+            // Pop a varying number of items (1 .. 32: the first proves the child claimed
+            // its side), then kill: the producer is then blocked on the full ring or
+            // between two pushes.
+            let before = 1 + round.wrapping_mul(2_654_435_761) % 32;
+            let mut next = 0u64;
+            while next < before {
+                assert_eq!(rx.pop(), Ok(next), "round {round}");
+                next += 1;
+            }
+            if round % 3 == 0 {
+                // Let it fill the ring and fall asleep in `push`.
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            producer.kill();
+            let t0 = std::time::Instant::now();
+            loop {
+                match rx.pop() {
+                    Ok(v) => {
+                        assert_eq!(v, next, "round {round}: items in order, none lost");
+                        next += 1;
+                    }
+                    Err(PopError::Disconnected) => break,
+                    Err(e) => panic!("round {round}: {e:?}"),
+                }
+            }
+            let late = t0.elapsed();
+            assert!(
+                late < Duration::from_secs(1),
+                "round {round}: pop saw the dead producer {late:?} after the kill"
+            );
+            assert!(
+                next <= before + 4 + 1,
+                "round {round}: more items than pushed"
+            );
+            assert!(rx.is_abandoned());
+            assert_eq!(rx.try_pop(), Err(PopError::Disconnected));
+            assert_eq!(producer.wait(), Exit::Signal(libc::SIGKILL));
         }
     }
 
@@ -548,8 +629,9 @@ mod scenarios {
 
     /// SIGKILL the byte ring's producer at a random point, many times: the consumer
     /// reads only whole messages, each intact and in order (a frame is published only
-    /// after it is written, so one cut mid-write is never seen), and then reports
-    /// `Empty` at its deadline instead of hanging.
+    /// after it is written, so one cut mid-write is never seen), and then, reading with
+    /// no deadline, gets `Disconnected` (the ring probes the process that claimed the
+    /// producer) well within a second instead of hanging.
     fn byte_ring_producer_killed_mid_write() {
         type Bytes = ShmByteRing<SharedFutex>;
         const ROUNDS: u32 = 200;
@@ -579,17 +661,21 @@ mod scenarios {
                 0
             });
             let mut rx = Segment::value(&ring).claim_consumer().unwrap();
-            // Kill after a varying number of messages (0 .. 63): mid-stream.
-            let kill_after = u64::from(round.wrapping_mul(2_654_435_761) >> 26);
+            // Kill after a varying number of messages (1 .. 64: the first proves the child
+            // claimed its side): mid-stream.
+            let kill_after = 1 + u64::from(round.wrapping_mul(2_654_435_761) >> 26);
             let mut i = 0u64;
-            let mut killed = false;
+            let mut killed = None;
             loop {
-                if !killed && i >= kill_after {
+                if killed.is_none() && i >= kill_after {
                     producer.kill();
-                    killed = true;
+                    killed = Some(std::time::Instant::now());
                 }
+                // Before the kill a deadline (the producer may still be starting);
+                // after it none: the dead producer must be noticed.
                 let wait = std::time::Instant::now() + Duration::from_millis(20);
-                match rx.read_until(Some(wait)) {
+                let wait = if killed.is_some() { None } else { Some(wait) };
+                match rx.read_until(wait) {
                     Ok(m) => {
                         assert_eq!(m.len(), len_of(i), "round {round} message {i}");
                         for (k, &b) in m.iter().enumerate() {
@@ -597,14 +683,83 @@ mod scenarios {
                         }
                         i += 1;
                     }
-                    // The producer is dead and never dropped its handle: no message will
-                    // come, and the wait ends at its deadline.
-                    Err(RecvError::Empty) if killed => break,
-                    Err(RecvError::Empty) => {}
+                    // The producer is dead and never dropped its handle: the ring knows
+                    // its process and says so once the published messages are read.
+                    Err(RecvError::Disconnected) if killed.is_some() => break,
+                    Err(RecvError::Empty) if killed.is_none() => {}
                     Err(e) => panic!("round {round}: {e}"),
                 }
             }
+            let late = killed.map(|t| t.elapsed()).unwrap_or_default();
+            assert!(
+                late < Duration::from_secs(1),
+                "round {round}: read saw the dead producer {late:?} after the kill"
+            );
+            assert!(rx.is_abandoned());
             assert_eq!(producer.wait(), Exit::Signal(libc::SIGKILL));
+        }
+    }
+
+    /// A byte-ring consumer process SIGKILLed (asleep in `recv_until(None)`, or just
+    /// after a message) never makes the producer wait forever: a producer blocked in
+    /// `send_until(None)` / `grant_until(None)` on the full ring gets `Disconnected`
+    /// well within a second. Repeated to vary where the kill lands.
+    fn byte_ring_consumer_killed_producer_disconnected() {
+        use conkit_core::byte_ring::GrantError;
+        type Bytes = ShmByteRing<SharedFutex>;
+        const ROUNDS: u32 = 150;
+        for round in 0..ROUNDS {
+            let mem = region(Bytes::required_len(256).unwrap());
+            // SAFETY: as above.
+            let ring = unsafe { Bytes::create_in(start(&mem), mem.len(), 256) }.unwrap();
+            let mut tx = Segment::value(&ring).claim_producer().unwrap();
+            // Messages the child has read.
+            let read = SharedMem::new(|| std::sync::atomic::AtomicU32::new(0));
+            let consumer = fork(|| {
+                let view = mem.map_again();
+                // SAFETY: as above.
+                let ring = unsafe { Bytes::attach_in(start(&view), view.len()) }.unwrap();
+                let mut rx = Segment::value(&ring).claim_consumer().unwrap();
+                let mut buf = [0u8; 64];
+                loop {
+                    if rx.recv_until(&mut buf, None).is_ok() {
+                        read.fetch_add(1, Ordering::Release);
+                    }
+                }
+            });
+            // Messages until the child has taken some (so it has claimed), a varying
+            // number of them, then the kill.
+            let n = 1 + round % 16;
+            for i in 0..n {
+                tx.send_until(&[i as u8; 40], None).unwrap();
+            }
+            let until = std::time::Instant::now() + Duration::from_secs(5);
+            // Some rounds kill as soon as the child read one (it may be mid-read of the
+            // next), the others once it read all and sleeps in `recv_until`.
+            let want = if round % 3 == 0 { 1 } else { n };
+            while read.load(Ordering::Acquire) < want {
+                assert!(std::time::Instant::now() < until, "child never read");
+                std::thread::yield_now();
+            }
+            consumer.kill();
+            let t0 = std::time::Instant::now();
+            let outcome = loop {
+                match if round % 2 == 0 {
+                    tx.send_until(&[1; 40], None)
+                } else {
+                    tx.grant_until(40, None).map(|g| g.commit(40))
+                } {
+                    Ok(()) => {}
+                    Err(e) => break e,
+                }
+            };
+            assert_eq!(outcome, GrantError::Disconnected, "round {round}");
+            let late = t0.elapsed();
+            assert!(
+                late < Duration::from_secs(1),
+                "round {round}: the producer returned {late:?} after the kill"
+            );
+            assert_eq!(consumer.wait(), Exit::Signal(libc::SIGKILL));
         }
     }
 
@@ -620,8 +775,12 @@ mod scenarios {
                     spsc_run_time_capacity_between_two_processes,
                 ),
                 (
-                    "spsc_consumer_killed_producer_deadline_holds",
-                    spsc_consumer_killed_producer_deadline_holds,
+                    "spsc_consumer_killed_producer_disconnected",
+                    spsc_consumer_killed_producer_disconnected,
+                ),
+                (
+                    "spsc_producer_killed_consumer_disconnected",
+                    spsc_producer_killed_consumer_disconnected,
                 ),
                 ("mpmc_inline_many_processes", mpmc_inline_many_processes),
                 (
@@ -636,6 +795,10 @@ mod scenarios {
                 (
                     "byte_ring_producer_killed_mid_write",
                     byte_ring_producer_killed_mid_write,
+                ),
+                (
+                    "byte_ring_consumer_killed_producer_disconnected",
+                    byte_ring_consumer_killed_producer_disconnected,
                 ),
                 (
                     "attach_with_another_layout_is_an_error",

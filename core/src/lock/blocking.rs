@@ -65,7 +65,7 @@
 //!   the model
 //!   `lock_barger_that_never_slept_makes_no_wake_call` checks it (the mutant
 //!   `lock_barger_keeps_waiters`, the rule before, is caught).
-//! * owner death: a waiter sleeps at most [`WaitStrategy::owner_slice`] at a time; after
+//! * owner death: a waiter sleeps at most [`WaitStrategy::sleep_slice`] at a time; after
 //!   a slice that passed without a wake-up it asks [`WaitStrategy::owner_alive`] about
 //!   the owner in the word, and if the owner is gone replaces it by
 //!   `compare_exchange(word, me | (word & WAITERS))` — exactly one waiter wins — and
@@ -93,7 +93,7 @@
 //!
 //! # Owners that die
 //! Between processes (`Lock<SharedFutex>` in `MAP_SHARED` memory), a holder may be
-//! killed. Its lock is then not lost: the next acquirer gets it within ~70 ms (see
+//! killed. Its lock is then not lost: the next acquirer gets it within ~20 ms (see
 //! [`SharedFutex`](crate::wait::SharedFutex#owners-that-die) for the probe and its
 //! limits), and the `_or_recover` forms ([`acquire_or_recover`](Lock::acquire_or_recover),
 //! [`acquire_until_or_recover`](Lock::acquire_until_or_recover),
@@ -106,7 +106,7 @@
 //! * a dead **holder**: the critical section it left half done (reported as above);
 //! * a dead **waiter** (killed asleep, or just woken before it took the lock): nothing
 //!   is lost — the waiters of a `SharedFutex` lock sleep in slices and look again, so a
-//!   wake-up given to a dead process delays the next one by at most a slice (64 ms);
+//!   wake-up given to a dead process delays the next one by at most a slice (16 ms);
 //!   the sleeper count it leaves one too high only makes later contended releases call
 //!   `wake_one` for nobody (the scenario `lock_waiter_killed_around_the_release` of
 //!   `tests/tests/processes_locks.rs` kills waiters around the release 300 times);
@@ -452,7 +452,7 @@ impl<W: WaitStrategy> Lock<W> {
             if let Some(expected) = expected {
                 slept = true;
                 // Sleeps only while the word is unchanged; spurious returns just loop.
-                slice_passed = W::wait(&self.state, expected, W::owner_slice(deadline, round))
+                slice_passed = W::wait(&self.state, expected, W::sleep_slice(deadline, round))
                     == WaitOutcome::TimedOut;
             }
             self.sleepers.fetch_sub(1, Ordering::SeqCst);

@@ -133,9 +133,11 @@ impl<T: Pod + Send, W: SharedWait> MpmcRingIn<T, ShmSlots<T>, W> {
     /// use conkit_core::mpmc::ShmMpmcRing;
     /// use conkit_core::wait::Spin;
     ///
-    /// let small = ShmMpmcRing::<u64, Spin>::required_len(NonZeroUsize::new(8).unwrap());
-    /// let large = ShmMpmcRing::<u64, Spin>::required_len(NonZeroUsize::new(16).unwrap());
-    /// assert_eq!(large.unwrap() - small.unwrap(), 8 * 16); // a stamp and a u64 per slot
+    /// let small = ShmMpmcRing::<u64, Spin>::required_len(NonZeroUsize::new(16).unwrap());
+    /// let large = ShmMpmcRing::<u64, Spin>::required_len(NonZeroUsize::new(32).unwrap());
+    /// // A stamp, the claim record (a `u32`, padded) and a u64 per slot (the whole is
+    /// // padded to the ring's alignment, a cache line: 16 slots are a multiple of it).
+    /// assert_eq!(large.unwrap() - small.unwrap(), 16 * 24);
     /// ```
     pub fn required_len(capacity: NonZeroUsize) -> Option<usize> {
         let layout = ring_layout::<T, W>(capacity.get())?;

@@ -64,7 +64,7 @@ struct State<S> {
 /// a process-shared strategy such as `SharedFutex`):
 /// * a caller killed **asleep, or just woken**, costs nothing: between processes every
 ///   notify wakes every sleeper (see [`Waiters`]), and a waker that died before waking
-///   delays a sleeper by at most one sleep slice (10 ms with `SharedFutex`);
+///   delays a sleeper by at most one sleep slice (at most 16 ms with `SharedFutex`);
 /// * a caller killed between a get and its `task_done` leaves its task unfinished:
 ///   `join_until` reports `false` at its deadline;
 /// * a caller killed **inside the critical section** leaves the lock to `M`'s rules

@@ -93,23 +93,25 @@
 //! nothing hangs for a caller with a deadline:
 //! * killed **asleep, or just woken**: nothing (wake-ups go to every sleeper, see
 //!   [`Waiters`]); a waker that died before waking delays a sleeper by at most one
-//!   sleep slice (10 ms with `SharedFutex`). A dead getter or putter stays counted in
+//!   sleep slice (at most 16 ms with `SharedFutex`). A dead getter or putter stays counted in
 //!   the queue's "someone may sleep" counters, so later puts and gets pay for a
 //!   wake-up call;
-//! * killed **mid-put** (between claim and hand-over): its item is lost and the slot
-//!   stays in flight, so the items behind it cannot be taken (see [`crate::mpmc`]).
-//!   Blocking gets stop waiting for the put after a bounded spin
-//!   (`SHARED_IN_FLIGHT_ROUNDS` pauses), then sleep in slices and re-check, so
-//!   `get_until` returns [`GetError::Empty`] by its deadline; `shutdown(true)` skips the
-//!   slot (the ring is closed, so nobody else will ever use it; if the putter was only
-//!   slow, its item lands there and stays until the queue itself is dropped) and counts
-//!   its task done, so `join` is released. After `shutdown(false)` the items behind the slot stay
-//!   stranded: gets report `Empty` at their deadline, never `ShutDown`; use
-//!   `shutdown(true)` to clear a queue whose putter died;
-//! * killed **mid-get**: its item is lost (with the process) and the slot stays in
-//!   flight, so puts stall when they come round to it: `put_until` returns
-//!   [`PutError::Full`] by its deadline. Its task stays unfinished (nobody will call
-//!   `task_done` for it): `join_until` reports `false`;
+//! * killed **mid-put** (between claim and hand-over): its item is lost. The ring
+//!   recorded who claimed the slot (see "Participants that die" in [`crate::mpmc`]):
+//!   blocking gets stop waiting for the put after a bounded spin
+//!   (`SHARED_IN_FLIGHT_ROUNDS` pauses), sleep in slices, and after a slice without a
+//!   wake-up probe the claimant; a dead one's slot is skipped and its task counted done
+//!   (nobody will get it), so `get` (with or without deadline) goes on with the items
+//!   behind it and `join` is not held up by it. `shutdown(true)` skips such a slot too
+//!   (the ring is closed, so nobody else will ever use it; if the putter was only slow,
+//!   its item lands there and stays until the queue itself is dropped). Left: a putter
+//!   killed in the two instructions between its claim and its record is not named, and
+//!   its slot stays in flight: gets behind it report `Empty` at their deadline (without
+//!   one they wait), `shutdown(true)` still skips it;
+//! * killed **mid-get**: its item is lost (with the process). A blocking put that comes
+//!   round to its slot probes the claimant after a slice and frees the slot when it is
+//!   dead, so puts go on. Its task stays unfinished (nobody will call `task_done` for
+//!   it): `join_until` reports `false`;
 //! * killed between a get and its `task_done`: the task stays unfinished, as above.
 //!
 //! With threads of one process (the default strategies) a peer in flight always
@@ -501,11 +503,16 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
         self.wait_for_room(deadline);
         let waiters = &self.ring.sleepers().not_full;
         let mut announced = None;
-        waiters.wait_until(deadline, || {
+        waiters.wait_until_probing(deadline, |probe| {
             // Our own registration in `waiters` is visible to us: non-zero before every
             // look that may be followed by a sleep (and maybe earlier, harmlessly).
             if announced.is_none() && waiters.sleepers() != 0 {
                 announced = Some(Announced::new(&self.control.sleeping_putters));
+            }
+            // Between processes, after a slice without a wake-up: free the slot of a
+            // get whose process died in flight (its item is lost with it).
+            if probe {
+                while self.ring.skip_dead_pop() {}
             }
             self.claim_for_blocking_put()
         })
@@ -551,9 +558,23 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
     fn get_waiting(&self, deadline: Option<W::Deadline>) -> Option<Result<T, GetError>> {
         let waiters = &self.ring.sleepers().not_empty;
         let mut announced = None;
-        waiters.wait_until(deadline, || {
+        waiters.wait_until_probing(deadline, |probe| {
             if announced.is_none() && waiters.sleepers() != 0 {
                 announced = Some(Announced::new(&self.control.sleeping_getters));
+            }
+            // Between processes, after a slice without a wake-up: skip the slot of a
+            // put whose process died in flight, and count its task done (nobody will
+            // get it), as `shutdown(true)` does.
+            if probe {
+                let mut skipped = false;
+                while self.ring.skip_dead_push() {
+                    let _ = self.mark_done();
+                    skipped = true;
+                }
+                if skipped {
+                    self.control.all_tasks_done.notify_all();
+                    self.ring.sleepers().not_full.notify_all();
+                }
             }
             self.get_for_blocking()
         })

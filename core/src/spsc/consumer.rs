@@ -7,6 +7,7 @@ use crate::wait::{DefaultWait, WaitStrategy};
 
 #[cfg(not(loom))]
 use super::chunks::ReadChunkIn;
+use super::ring::Flags;
 use super::storage::{Slot, SlotStorage};
 #[cfg(not(loom))]
 use super::ChunkError;
@@ -130,7 +131,19 @@ impl<'a, T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> ConsumerIn<'a, T, S, W>
     #[inline]
     pub(super) fn pop_inner(&mut self, deadline: Option<W::Deadline>) -> Result<T, PopError> {
         let ring = self.ring;
-        match ring.not_empty.wait_until(deadline, || self.poll_item()) {
+        let polled = ring.not_empty.wait_until_probing(deadline, |probe| {
+            match self.poll_item() {
+                // A whole slice without news: is the producer's process still there?
+                None if probe && Flags::owner_dead::<W>(&ring.flags.producer_owner) => {
+                    // Gone without dropping its handle: abandon the ring in its place.
+                    // Items it published before it died are still delivered.
+                    ring.flags.producer_gone.store(true, Ordering::Release);
+                    Some(self.available_for(1) > 0)
+                }
+                polled => polled,
+            }
+        });
+        match polled {
             Some(true) => {
                 // SAFETY: `poll_item` saw an item; only we can take it.
                 let v = unsafe { self.read_one() };

@@ -7,6 +7,7 @@ use crate::wait::{DefaultWait, WaitStrategy};
 
 #[cfg(not(loom))]
 use super::chunks::WriteChunkIn;
+use super::ring::Flags;
 use super::storage::{Slot, SlotStorage};
 #[cfg(not(loom))]
 use super::ChunkError;
@@ -133,7 +134,17 @@ impl<'a, T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> ProducerIn<'a, T, S, W>
         if ring.flags.consumer_gone.load(Ordering::Acquire) {
             return Err(PushError::Disconnected(v));
         }
-        match ring.not_full.wait_until(deadline, || self.poll_room()) {
+        let polled = ring.not_full.wait_until_probing(deadline, |probe| {
+            match self.poll_room() {
+                // A whole slice without room: is the consumer's process still there?
+                None if probe && Flags::owner_dead::<W>(&ring.flags.consumer_owner) => {
+                    ring.flags.consumer_gone.store(true, Ordering::Release);
+                    Some(self.free_for(1) > 0)
+                }
+                polled => polled,
+            }
+        });
+        match polled {
             Some(true) => {
                 // SAFETY: `poll_room` saw a free slot; only we can fill it.
                 unsafe { self.write_one(v) };

@@ -7,7 +7,7 @@ use core::mem::MaybeUninit;
 #[cfg(not(loom))]
 use core::ptr;
 
-use crate::atomic::{maybe_const_fn, AtomicBool, AtomicUsize, Ordering, UnsafeCell};
+use crate::atomic::{maybe_const_fn, AtomicBool, AtomicU32, AtomicUsize, Ordering, UnsafeCell};
 use crate::wait::{DefaultWait, WaitStrategy, Waiters};
 use crate::CachePadded;
 
@@ -101,6 +101,41 @@ pub(super) struct Flags {
     pub(super) producer_claimed: AtomicBool,
     /// `claim_consumer` has handed out the consumer.
     pub(super) consumer_claimed: AtomicBool,
+    /// The [process token](WaitStrategy::process_token) of the process that claimed
+    /// the producer (`claim_producer`, process-shared strategies only), else 0: a
+    /// blocked consumer probes it (see "What a dead side costs" on
+    /// [`ShmSpscRing`](super::ShmSpscRing)).
+    pub(super) producer_owner: AtomicU32,
+    /// The process token of the process that claimed the consumer, else 0.
+    pub(super) consumer_owner: AtomicU32,
+}
+
+impl Flags {
+    maybe_const_fn! {
+        /// A fresh ring's flags: nothing claimed, nobody gone.
+        pub(super) fn new() -> Self {
+            Self {
+                consumer_gone: AtomicBool::new(false),
+                producer_gone: AtomicBool::new(false),
+                taken: AtomicBool::new(false),
+                producer_claimed: AtomicBool::new(false),
+                consumer_claimed: AtomicBool::new(false),
+                producer_owner: AtomicU32::new(0),
+                consumer_owner: AtomicU32::new(0),
+            }
+        }
+    }
+
+    /// Whether the process recorded in `owner` is known to be dead (never with a
+    /// process-private strategy, nor when no owner was recorded).
+    #[inline]
+    pub(super) fn owner_dead<W: WaitStrategy>(owner: &AtomicU32) -> bool {
+        if !W::PROCESS_SHARED {
+            return false;
+        }
+        let token = owner.load(Ordering::Acquire);
+        token != 0 && !W::owner_alive(token)
+    }
 }
 
 // SAFETY: the ring moves `T`s from the producer's thread to the consumer's, so `T: Send`
@@ -245,13 +280,7 @@ impl<T, const N: usize, W: WaitStrategy> SpscRingIn<T, [Slot<T>; N], W> {
                 tail: CachePadded::new(AtomicUsize::new(0)),
                 not_empty: CachePadded::new(Waiters::new()),
                 not_full: CachePadded::new(Waiters::new()),
-                flags: CachePadded::new(Flags {
-                    consumer_gone: AtomicBool::new(false),
-                    producer_gone: AtomicBool::new(false),
-                    taken: AtomicBool::new(false),
-                    producer_claimed: AtomicBool::new(false),
-                    consumer_claimed: AtomicBool::new(false),
-                }),
+                flags: CachePadded::new(Flags::new()),
                 items: PhantomData,
                 buffer: empty_slots(),
             }

@@ -21,7 +21,7 @@ use core::mem::{align_of, size_of};
 use core::num::NonZeroUsize;
 use core::ptr::{self, addr_of_mut, NonNull};
 
-use crate::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::atomic::{AtomicUsize, Ordering};
 use crate::shm::segment::{attach_tailed, create_tailed, fingerprint, value_offset, Tailed};
 use crate::shm::{InPlace, Segment, SegmentError, SharedWait, ShmSafe};
 use crate::wait::{DefaultWait, WaitStrategy, Waiters};
@@ -57,13 +57,7 @@ unsafe fn init_fields<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy>(
         addr_of_mut!((*this).tail).write(CachePadded::new(AtomicUsize::new(0)));
         addr_of_mut!((*this).not_empty).write(CachePadded::new(Waiters::new()));
         addr_of_mut!((*this).not_full).write(CachePadded::new(Waiters::new()));
-        addr_of_mut!((*this).flags).write(CachePadded::new(Flags {
-            consumer_gone: AtomicBool::new(false),
-            producer_gone: AtomicBool::new(false),
-            taken: AtomicBool::new(false),
-            producer_claimed: AtomicBool::new(false),
-            consumer_claimed: AtomicBool::new(false),
-        }));
+        addr_of_mut!((*this).flags).write(CachePadded::new(Flags::new()));
         addr_of_mut!((*this).items).write(core::marker::PhantomData);
     }
 }
@@ -91,6 +85,10 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> SpscRingIn<T, S, W> {
         if self.flags.producer_claimed.swap(true, Ordering::AcqRel) {
             return None;
         }
+        if W::PROCESS_SHARED {
+            let me = W::process_token();
+            self.flags.producer_owner.store(me, Ordering::Release);
+        }
         let tail = self.tail.load(Ordering::Acquire);
         let head = self.head.load(Ordering::Acquire);
         Some(ProducerIn {
@@ -116,6 +114,10 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> SpscRingIn<T, S, W> {
         if self.flags.consumer_claimed.swap(true, Ordering::AcqRel) {
             return None;
         }
+        if W::PROCESS_SHARED {
+            let me = W::process_token();
+            self.flags.consumer_owner.store(me, Ordering::Release);
+        }
         let head = self.head.load(Ordering::Acquire);
         let tail = self.tail.load(Ordering::Acquire);
         Some(ConsumerIn {
@@ -137,14 +139,27 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> SpscRingIn<T, S, W> {
 /// capacity, as `heapless`' `QueueView`).
 ///
 /// # What a dead side costs
-/// A process killed while holding a handle never runs its `Drop`: the other side is not
-/// told `Disconnected`, and the dead side's claim stays taken (the ring cannot be handed
-/// to a successor). Nothing else is lost: the items it had not popped stay in the ring,
-/// free slots keep taking items, and the timed forms
-/// ([`push_until`](ProducerIn::push_until), [`pop_until`](ConsumerIn::pop_until)) return
-/// at their deadline. Between processes, wait with those and check the peer's liveness
-/// yourself (e.g. its process id) rather than with an unbounded `push`/`pop`.
-/// (`conkit-tests`' `processes_rings` kills a consumer 200 times to show it.)
+/// A process killed while holding a handle never runs its `Drop`. With a process-shared
+/// strategy (`SharedFutex`) the ring knows which process claimed each side
+/// ([`claim_producer`](SpscRingIn::claim_producer) records its
+/// [process token](crate::wait::WaitStrategy::process_token)), and a side blocked in
+/// [`push`](ProducerIn::push) / [`pop`](ConsumerIn::pop) (or their `_until` forms)
+/// probes the other side's process after every sleep slice that passed without a
+/// wake-up (1 ms, doubling to 16 ms): once it is gone the ring is abandoned as if its
+/// handle had been dropped, so the blocked side gets `Disconnected` within ~20 ms, with
+/// or without a deadline. Items the dead producer had published (a push is published
+/// by one store of `tail` after the item is written) are still delivered first; an
+/// item it was writing is lost. A dead consumer frees nothing more: a producer blocked
+/// on the full ring gets [`PushError::Disconnected`](super::PushError::Disconnected).
+/// The dead side's claim stays taken (a replacement process needs a new ring), and the
+/// wait-free forms (`try_*`, slices, chunks) do not probe: they learn of the death once a
+/// blocking form has noticed it.
+///
+/// A side nobody has claimed yet is waited for (as a pipe's reader waits for a writer
+/// to come). The process that claimed a side is the one probed: claim each side in the
+/// process that uses it (a handle claimed in a parent and used only by its forked child would be
+/// reported dead when the parent exits). (`conkit-tests`' `processes_rings` kills
+/// producers and consumers blocked on the other side, repeatedly, to show it.)
 ///
 /// ```
 /// # #[cfg(all(feature = "std", target_os = "linux"))] {

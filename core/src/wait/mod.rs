@@ -246,10 +246,48 @@ pub trait WaitStrategy {
         }
     }
 
-    /// Whether the owner named by `token` (an [`owner_token`](Self::owner_token) of this
-    /// strategy) can still release what it holds. A waiter that has slept a whole
-    /// [`owner_slice`](Self::owner_slice) asks, and takes a lock whose owner is gone with
-    /// the outcome [`Acquired::OwnerDied`](crate::lock::Acquired::OwnerDied).
+    /// The token that names the calling **process** in a process-shared ring's record
+    /// of who holds each of its ends (see "Participants that die" in
+    /// [`crate::spsc`] and [`crate::byte_ring`]): a handle may move between the threads
+    /// of its process, so the process, not the thread, is what a peer probes with
+    /// [`owner_alive`](Self::owner_alive).
+    ///
+    /// The default: with the `std` feature on Linux, the process id (`getpid`; the
+    /// kernel thread id of the process's main thread, so `owner_alive` probes it as it
+    /// probes a thread); otherwise [`owner_token`](Self::owner_token).
+    ///
+    /// ```
+    /// use conkit_core::wait::{Spin, WaitStrategy, OWNER_MASK};
+    ///
+    /// let me = <Spin>::process_token();
+    /// assert!(me != 0 && me <= OWNER_MASK);
+    /// ```
+    #[inline]
+    fn process_token() -> u32 {
+        #[cfg(all(
+            feature = "std",
+            not(loom),
+            any(target_os = "linux", target_os = "android")
+        ))]
+        {
+            os::process_token()
+        }
+        #[cfg(not(all(
+            feature = "std",
+            not(loom),
+            any(target_os = "linux", target_os = "android")
+        )))]
+        {
+            Self::owner_token()
+        }
+    }
+
+    /// Whether the owner named by `token` (an [`owner_token`](Self::owner_token) or
+    /// [`process_token`](Self::process_token) of this strategy) still runs. A waiter
+    /// that has slept a whole [`sleep_slice`](Self::sleep_slice) asks: a lock whose owner
+    /// is gone is taken with the outcome
+    /// [`Acquired::OwnerDied`](crate::lock::Acquired::OwnerDied), a ring whose peer is
+    /// gone reports it disconnected, a barrier party that is gone breaks the barrier.
     ///
     /// The default is `true` (never recover): owners within one process are threads,
     /// and a Python-style `Lock` may be released by another thread than the one that
@@ -267,17 +305,6 @@ pub trait WaitStrategy {
         true
     }
 
-    /// The deadline of the `round`-th sleep (from 0) of a waiter for a lock whose owner
-    /// may die, given the caller's own `deadline`: a strategy whose
-    /// [`owner_alive`](Self::owner_alive) can answer `false` returns a slice ending no
-    /// later than `deadline`, after which the waiter probes the owner; the default returns
-    /// `deadline` unchanged (sleep until woken).
-    #[inline]
-    fn owner_slice(deadline: Option<Self::Deadline>, round: u32) -> Option<Self::Deadline> {
-        let _ = round;
-        deadline
-    }
-
     /// Whether the words this strategy sleeps on may be shared by several OS
     /// processes, any of which can die at any point (`SIGKILL`: asleep, just woken,
     /// between a state change and its notify). `true` makes the primitives give up
@@ -288,11 +315,15 @@ pub trait WaitStrategy {
     ///   the item it was meant for);
     /// * every sleep in [`Waiters`] lasts at most one [`sleep_slice`](Self::sleep_slice),
     ///   then the waiter looks at its condition again (a notifier that died between its
-    ///   change and its wake-up costs a waiter at most one slice);
-    /// * the blocking forms of `queue::RingQueue` stop spinning on a peer that claimed
-    ///   a slot and has not finished with it (it may be dead): they sleep in slices and
-    ///   look again, and `shutdown(true)` skips such a slot (see "Participants that
-    ///   die" in the docs of `mpmc`, `queue::ring` and the other primitives).
+    ///   change and its wake-up costs a waiter at most one slice), and the primitives
+    ///   that record who holds what (the rings' ends, the barrier's arrived parties)
+    ///   probe those participants with [`owner_alive`](Self::owner_alive);
+    /// * the rings record who claimed each slot or end, and the blocking forms of the
+    ///   rings and of `queue::RingQueue` stop spinning on a peer that claimed a slot and
+    ///   has not finished with it (it may be dead): they sleep in slices, probe it, and
+    ///   skip (or free) its slot once it is gone; `shutdown(true)` skips such a slot
+    ///   (see "Participants that die" in the docs of `mpmc`, `spsc`, `byte_ring`,
+    ///   `queue::ring`, `barrier` and the other primitives).
     ///
     /// `false` (the default) for the process-private strategies: their participants
     /// are threads of one process, which die together.
@@ -304,20 +335,29 @@ pub trait WaitStrategy {
     /// ```
     const PROCESS_SHARED: bool = false;
 
-    /// The deadline of one sleep of a waiter that will look at its condition again
-    /// afterwards (see [`PROCESS_SHARED`](Self::PROCESS_SHARED)): `deadline` itself by
-    /// default; a process-shared strategy returns the earlier of `deadline` and the end
-    /// of a bounded slice from now. [`Waiters`] treats a sleep that ends with the slice
-    /// (before `deadline`) as a spurious wake-up.
+    /// The deadline of the `round`-th sleep (from 0) of a waiter that will look at its
+    /// condition again afterwards, given the caller's own `deadline`: the one slice of
+    /// every waiter that must not trust a wake-up to come (the sleepers of [`Waiters`]
+    /// with a [`PROCESS_SHARED`](Self::PROCESS_SHARED) strategy, the waiters of a
+    /// [`Lock`](crate::lock::Lock) whose owner may die). After a slice that ended
+    /// without a wake-up the waiter re-checks its condition and probes the participants
+    /// it waits for ([`owner_alive`](Self::owner_alive)).
+    ///
+    /// `deadline` itself by default (sleep until woken); `SharedFutex` returns the
+    /// earlier of `deadline` and a slice from now of 1 ms, doubling with `round` up to
+    /// 16 ms (a waiter behind a live peer wakes ~60 times a second, a few µs of CPU each;
+    /// a dead one is noticed within ~20 ms). [`Waiters`] treats a slice that ends before
+    /// `deadline` as a spurious wake-up.
     ///
     /// ```
     /// use conkit_core::wait::{Never, Spin, WaitStrategy};
     ///
     /// // Without a clock there is no slice: the deadline is kept as it is.
-    /// assert!(<Spin<Never> as WaitStrategy>::sleep_slice(None).is_none());
+    /// assert!(<Spin<Never> as WaitStrategy>::sleep_slice(None, 0).is_none());
     /// ```
     #[inline]
-    fn sleep_slice(deadline: Option<Self::Deadline>) -> Option<Self::Deadline> {
+    fn sleep_slice(deadline: Option<Self::Deadline>, round: u32) -> Option<Self::Deadline> {
+        let _ = round;
         deadline
     }
 }

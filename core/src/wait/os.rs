@@ -22,22 +22,6 @@ pub(crate) fn relax(round: u32) {
     super::Backoff::at(round).snooze();
 }
 
-/// The longest sleep of a waiter on a process-shared word before it looks at its
-/// condition again (`WaitStrategy::PROCESS_SHARED`): what a notifier that died between
-/// its change and its wake-up can cost a waiter. 10 ms: a sleeping waiter re-checks
-/// 100 times a second (a few µs of CPU each), and a recovery stays far below the
-/// issue's "within a second".
-pub(crate) const SHARED_SLICE: Duration = Duration::from_millis(10);
-
-/// The earlier of `deadline` and one [`SHARED_SLICE`] from now.
-pub(crate) fn slice_until(deadline: Option<Instant>) -> Option<Instant> {
-    let end = Instant::now().checked_add(SHARED_SLICE);
-    match (deadline, end) {
-        (Some(d), Some(e)) => Some(d.min(e)),
-        (d, e) => d.or(e),
-    }
-}
-
 /// Time left until `deadline`, or `None` once it has passed.
 pub(crate) fn remaining(deadline: Instant) -> Option<Duration> {
     let left = deadline.saturating_duration_since(Instant::now());
@@ -168,16 +152,28 @@ pub(crate) fn thread_alive(tid: u32) -> bool {
     }
 }
 
-/// How long a waiter on a lock whose owner may die sleeps before it looks whether the
-/// owner is alive: 1 ms after its first look, doubling up to 64 ms, so that a lock
-/// abandoned before the waiter came is recovered in about a millisecond and one
-/// abandoned while it slept within ~70 ms (the bound is a second), while a
-/// waiter behind a live, long critical section wakes ~16 times a second.
-pub(crate) fn owner_slice(deadline: Option<Instant>, round: u32) -> Instant {
-    let slice = Duration::from_millis(1 << round.min(6));
+/// The one sleep slice of a waiter that must not trust a wake-up to come
+/// (`WaitStrategy::sleep_slice` of `SharedFutex`): the sleepers of `Waiters` between
+/// processes (a notifier may die between its change and its wake-up) and the waiters of
+/// a lock, ring end or barrier whose peer may die (they probe it after each slice).
+/// 1 ms after the first look, doubling up to 16 ms: a lock or ring abandoned before the
+/// waiter came is recovered in about a millisecond, one abandoned while it slept within
+/// ~20 ms (the bound is a second), while a waiter behind a live, slow peer wakes
+/// ~60 times a second (a few µs of CPU each). Never past `deadline`.
+pub(crate) fn sleep_slice(deadline: Option<Instant>, round: u32) -> Instant {
+    let slice = Duration::from_millis(1 << round.min(4));
     let end = deadline_after(slice);
     match deadline {
         Some(d) if d < end => d,
         _ => end,
     }
+}
+
+/// The calling process's token: its process id (the kernel thread id of its main
+/// thread), at most [`OWNER_MASK`](super::OWNER_MASK) and never 0.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn process_token() -> u32 {
+    // SAFETY: getpid has no preconditions and cannot fail.
+    let pid = unsafe { libc::getpid() };
+    u32::try_from(pid).map_or(1, |p| (p & super::OWNER_MASK).max(1))
 }

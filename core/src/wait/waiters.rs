@@ -57,11 +57,18 @@
 //!   sleep that sees it leaves at once (collecting it) and counts itself again. The
 //!   coalescing is kept: while a wake-up is in flight, further `notify_one`s still
 //!   only set `MORE` (no system call), as between threads;
-//! * every sleep lasts at most one [`WaitStrategy::sleep_slice`] (10 ms for
+//! * every sleep lasts at most one [`WaitStrategy::sleep_slice`] (at most 16 ms for
 //!   `SharedFutex`), after which the waiter re-checks its condition (and, leaving,
 //!   collects the flags): a notifier that died between its state change and its
 //!   wake-up, or between setting `PENDING` and waking, delays a waiter by at most one
 //!   slice, never forever. Deadlines are honoured as before.
+//!
+//! * a waiter that can name the participants it waits for (a ring's other end, a
+//!   slot's claimant, a barrier's arrived parties) waits with
+//!   [`Waiters::wait_until_probing`]: after each slice that passed without a wake-up
+//!   its condition is told to probe them ([`WaitStrategy::owner_alive`]) and answers
+//!   with the primitive's "peer gone" outcome, so it does not wait for a dead peer even
+//!   without a deadline.
 //!
 //! What a dead participant costs here: a process that dies while counted (asleep or
 //! just woken) stays counted in `sleepers` for good, so every later notify pays its
@@ -150,11 +157,46 @@ impl<W: WaitStrategy> Waiters<W> {
         deadline: Option<W::Deadline>,
         mut condition: impl FnMut() -> Option<R>,
     ) -> Option<R> {
+        self.wait_until_probing(deadline, |_| condition())
+    }
+
+    /// [`wait_until`](Self::wait_until) for a waiter that can check whether the
+    /// participants it waits for still run: `condition(probe)` is called as there, with
+    /// `probe == true` when the sleep before it was a whole
+    /// [`sleep_slice`](WaitStrategy::sleep_slice) that passed without a wake-up (only
+    /// with a [`PROCESS_SHARED`](WaitStrategy::PROCESS_SHARED) strategy; never for the
+    /// others; also for the last look after `deadline` with such a strategy). That is
+    /// the moment to ask [`WaitStrategy::owner_alive`] about a peer
+    /// (a system call or two, so not on every look) and to return the primitive's
+    /// "peer gone" outcome when it is dead. A waiter behind a dead peer is so answered
+    /// within a slice or two (about 20 ms with `SharedFutex`), with no deadline at all.
+    ///
+    /// ```
+    /// use conkit_core::wait::{Spin, Waiters};
+    ///
+    /// let w: Waiters<Spin> = Waiters::new();
+    /// // With `Spin` no slice ever passes unwoken: `probe` stays false.
+    /// let mut looks = 0;
+    /// let r = w.wait_until_probing(None, |probe| {
+    ///     assert!(!probe);
+    ///     looks += 1;
+    ///     (looks == 3).then_some(looks)
+    /// });
+    /// assert_eq!(r, Some(3));
+    /// ```
+    ///
+    /// # Panics
+    /// As [`wait_until`](Self::wait_until).
+    pub fn wait_until_probing<R>(
+        &self,
+        deadline: Option<W::Deadline>,
+        mut condition: impl FnMut(bool) -> Option<R>,
+    ) -> Option<R> {
         // No adaptive phase under loom, whose spin hint is a yield: the models must
         // reach the sleeping path.
         let rounds = if cfg!(loom) { 0 } else { W::RELAX_ROUNDS };
         for round in 0..rounds {
-            if let Some(r) = condition() {
+            if let Some(r) = condition(false) {
                 return Some(r);
             }
             if let Some(d) = deadline {
@@ -165,10 +207,14 @@ impl<W: WaitStrategy> Waiters<W> {
             }
             W::relax(round);
         }
+        // Slices slept so far, and whether the last one passed without a wake-up.
+        let mut slices = 0u32;
+        let mut probe = false;
         loop {
-            if let Some(r) = condition() {
+            if let Some(r) = condition(probe) {
                 return Some(r);
             }
+            probe = false;
             if let Some(d) = deadline {
                 if d.has_passed() {
                     return None;
@@ -179,7 +225,7 @@ impl<W: WaitStrategy> Waiters<W> {
             let announced = Announced(self);
             fence(Ordering::SeqCst);
             let key = self.seq.load(Ordering::Acquire);
-            if let Some(r) = condition() {
+            if let Some(r) = condition(false) {
                 drop(announced);
                 return Some(r);
             }
@@ -195,9 +241,13 @@ impl<W: WaitStrategy> Waiters<W> {
             }
             let outcome = if W::PROCESS_SHARED {
                 // A bounded slice (see `WaitStrategy::PROCESS_SHARED`): its end before
-                // the caller's deadline is a spurious wake-up.
-                match W::wait(&self.seq, key, W::sleep_slice(deadline)) {
+                // the caller's deadline is a spurious wake-up, after which the caller
+                // may probe its peers.
+                let slice = W::sleep_slice(deadline, slices);
+                slices = slices.saturating_add(1);
+                match W::wait(&self.seq, key, slice) {
                     WaitOutcome::TimedOut if !deadline.is_some_and(|d| d.has_passed()) => {
+                        probe = true;
                         WaitOutcome::Woken
                     }
                     outcome => outcome,
@@ -207,8 +257,9 @@ impl<W: WaitStrategy> Waiters<W> {
             };
             drop(announced);
             if outcome == WaitOutcome::TimedOut {
-                // Last look: the state may have changed just as the deadline passed.
-                return condition();
+                // Last look: the state may have changed just as the deadline passed (and
+                // between processes a peer may have died meanwhile: probe it too).
+                return condition(W::PROCESS_SHARED);
             }
         }
     }
