@@ -265,6 +265,20 @@ pub const EXAMPLES: &[Example] = &[
         expect: &["200000"],
         python: Some(Compare::Exact),
     },
+    // Seed 001 Queue: a producer and a consumer process over multiprocessing.Queue.
+    Example {
+        name: "mp_queue_producer_consumer",
+        args: &[],
+        expect: &["主程序开始运行", "程序运行结束"],
+        python: Some(Compare::LineCount),
+    },
+    // Seed 001 JoinableQueue: producers and daemon consumers, join on the queue.
+    Example {
+        name: "mp_joinable_queue",
+        args: &[],
+        expect: &["程序运行完毕"],
+        python: Some(Compare::LineCount),
+    },
     // The host demo: OS threads through the core rings (`cargo xtask demo`'s host part),
     // 0.3 s per ring.
     Example {

@@ -6,10 +6,10 @@ use core_affinity::CoreId;
 use crate::harness::Group;
 
 pub mod lock_scaling;
-pub mod mp_process;
-pub mod mp_value;
 pub mod mp_pipe;
+pub mod mp_process;
 pub mod mp_queue;
+pub mod mp_value;
 pub mod processes;
 pub mod queue;
 pub mod threading;
