@@ -37,9 +37,9 @@
 //! one compare-and-swap, no system call) and returns `false` while a dead holder's id
 //! is in the word; `try_acquire_or_recover()` asks.
 //! A [`Semaphore`], [`Event`], [`Condition`]'s waiters or [`Barrier`] have no owner to
-//! recover from: a process that dies holding a semaphore permit keeps it, and the
-//! other parties of a barrier wait for a dead one until their timeout (see
-//! [`Barrier`]), as in CPython.
+//! recover from: a process that dies holding a semaphore permit keeps it (as in
+//! CPython); a barrier party that dies breaks the barrier for the others (see
+//! [`Barrier`]) where CPython's parties hang.
 //!
 //! **Constructors.** `new` panics if the shared mapping cannot be created (out of memory
 //! or descriptors, as CPython raises `OSError`); `try_new` returns the [`SharedError`].
@@ -556,10 +556,13 @@ type Action = std::sync::Arc<dyn Fn() + Send + Sync + 'static>;
 /// Parties that die (see [`conkit_core::barrier`](conkit_core::barrier#participants-that-die)):
 /// one killed before arriving never arrives, so the others' timeouts break the barrier
 /// for all ([`BrokenBarrier`]) and [`reset`](Self::reset) makes it usable again, as for
-/// a late party in CPython; one killed mid-wait counts as arrived (its round completes)
-/// but never leaves, so the barrier cannot start another round: later waits end at
-/// their deadline with [`BrokenBarrier`] (CPython's hang for good), and the barrier
-/// must be replaced. Give every wait between processes a timeout.
+/// a late party in CPython; one killed after arriving (mid-wait) is noticed by the
+/// waiting parties, which probe the recorded arrivals' liveness between sleeps: the
+/// barrier breaks within about a second even for waits without a deadline (unless the
+/// round completed first), where CPython's parties hang for good; `reset` makes it
+/// usable again. A party killed in the few instructions between arriving and recording
+/// itself, or arriving with an index of `RECORDED` (16) or more, is not detected: give
+/// every wait between processes a timeout.
 ///
 /// ```
 /// use std::time::Duration;
