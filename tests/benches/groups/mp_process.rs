@@ -128,7 +128,6 @@ fn start_join(items: u64) -> Group<'static> {
         targets: vec![
             Target::with_factor("conkit Process fork", "raw fork + waitpid", 1.0 / 1.5),
             Target::with_factor("conkit Process spawn", "CPython Process spawn", 20.0),
-            Target::new("conkit Process fork", "CPython Process fork"),
         ],
         missing: vec![],
     }
