@@ -39,7 +39,7 @@ unsafe impl Send for Mapping {}
 unsafe impl Sync for Mapping {}
 
 impl Mapping {
-    /// A fresh zero-filled mapping of `len` bytes (rounded up to whole pages) backed by
+    /// A fresh zero-filled mapping of `len` bytes backed by
     /// an anonymous `memfd` (close-on-exec; `name` shows in `/proc/PID/maps`).
     pub fn anonymous(name: &str, len: usize) -> io::Result<Self> {
         let len = len.max(1);
