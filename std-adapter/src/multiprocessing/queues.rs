@@ -1114,6 +1114,9 @@ fn slot_wake(slot: &WatchSlot) {
 /// assert!(q.task_done().is_err()); // nothing left to mark
 /// worker.join().unwrap();
 /// ```
+// Serialised as the `Queue` inside: only as a child process's argument.
+#[derive(Serialize, Deserialize)]
+#[serde(transparent, bound = "")]
 pub struct JoinableQueue<T> {
     queue: Queue<T>,
 }
@@ -1140,21 +1143,6 @@ impl<T> std::ops::Deref for JoinableQueue<T> {
 
     fn deref(&self) -> &Queue<T> {
         &self.queue
-    }
-}
-
-impl<T> Serialize for JoinableQueue<T> {
-    /// As [`Queue`]'s: only as a child process's argument.
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.queue.serialize(s)
-    }
-}
-
-impl<'de, T> Deserialize<'de> for JoinableQueue<T> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(Self {
-            queue: Queue::deserialize(d)?,
-        })
     }
 }
 
@@ -1333,6 +1321,9 @@ impl<T> JoinableQueue<T> {
 /// assert_eq!(q.get().unwrap(), "a");
 /// assert!(q.empty());
 /// ```
+// Serialised as the `Queue` inside: only as a child process's argument.
+#[derive(Serialize, Deserialize)]
+#[serde(transparent, bound = "")]
 pub struct SimpleQueue<T> {
     queue: Queue<T>,
 }
@@ -1350,21 +1341,6 @@ impl<T> fmt::Debug for SimpleQueue<T> {
         f.debug_struct("SimpleQueue")
             .field("empty", &self.queue.empty())
             .finish()
-    }
-}
-
-impl<T> Serialize for SimpleQueue<T> {
-    /// As [`Queue`]'s: only as a child process's argument.
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.queue.serialize(s)
-    }
-}
-
-impl<'de, T> Deserialize<'de> for SimpleQueue<T> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(Self {
-            queue: Queue::deserialize(d)?,
-        })
     }
 }
 

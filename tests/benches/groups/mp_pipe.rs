@@ -386,29 +386,13 @@ if __name__ == "__main__":
 #[cfg(target_os = "linux")]
 fn py_one_way(items: u64, cap: u64, len: usize, per: u64) -> Res<std::time::Duration> {
     let n = items.min(cap).max(per);
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            PY_ONE_WAY,
-            &n.to_string(),
-            &len.to_string(),
-            &per.to_string(),
-        ])
-        .output()
-        .map_err(|e| format!("python3: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "python3 failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let secs: f64 = text
-        .lines()
-        .last()
-        .and_then(|l| l.trim().parse().ok())
-        .ok_or_else(|| format!("python3 printed no time: {text:?}"))?;
+    let secs = harness::python_seconds(std::process::Command::new("python3").args([
+        "-c",
+        PY_ONE_WAY,
+        &n.to_string(),
+        &len.to_string(),
+        &per.to_string(),
+    ]))?;
     let done = n / per * per;
     Ok(std::time::Duration::from_secs_f64(
         secs * items as f64 / done as f64,

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use conkit::multiprocessing::{self as mp, StartMethod};
 
 use super::Make;
-use crate::harness::{Contender, Group, Kind, Res, Target};
+use crate::harness::{self, Contender, Group, Kind, Res, Target};
 
 const CAP: u64 = 200;
 
@@ -64,26 +64,14 @@ fn python(method: &str, items: u64, cap: u64) -> Res<Duration> {
     let path = std::env::temp_dir().join(format!("conkit_mp_process_{}.py", std::process::id()));
     std::fs::write(&path, PY).map_err(|e| e.to_string())?;
     let n = items.min(cap).max(1);
-    let out = std::process::Command::new("python3")
-        .arg(&path)
-        .arg(n.to_string())
-        .arg(method)
-        .output()
-        .map_err(|e| format!("python3: {e}"))?;
+    let secs = harness::python_seconds(
+        std::process::Command::new("python3")
+            .arg(&path)
+            .arg(n.to_string())
+            .arg(method),
+    );
     let _ = std::fs::remove_file(&path);
-    if !out.status.success() {
-        return Err(format!(
-            "python3 failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let secs: f64 = text
-        .lines()
-        .last()
-        .and_then(|l| l.trim().parse().ok())
-        .ok_or_else(|| format!("python3 printed no time: {text:?}"))?;
+    let secs = secs?;
     Ok(Duration::from_secs_f64(secs * items as f64 / n as f64))
 }
 

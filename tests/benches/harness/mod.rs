@@ -383,12 +383,16 @@ pub fn target_factor(peer: &str) -> f64 {
 /// (`assert`), as the Rust contenders do.
 pub fn python(script: &str, items: u64, cap: u64) -> Res<Duration> {
     let n = items.min(cap).max(1);
-    let out = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(n.to_string())
-        .output()
-        .map_err(|e| format!("python3: {e}"))?;
+    let mut cmd = std::process::Command::new("python3");
+    cmd.arg("-c").arg(script).arg(n.to_string());
+    let secs = python_seconds(&mut cmd)?;
+    Ok(Duration::from_secs_f64(secs * items as f64 / n as f64))
+}
+
+/// Runs a prepared `python3` command and returns the seconds it printed as its last
+/// line of output (the protocol of [`python`], for peers that need other arguments).
+pub fn python_seconds(cmd: &mut std::process::Command) -> Res<f64> {
+    let out = cmd.output().map_err(|e| format!("python3: {e}"))?;
     if !out.status.success() {
         return Err(format!(
             "python3 failed ({}): {}",
@@ -397,12 +401,10 @@ pub fn python(script: &str, items: u64, cap: u64) -> Res<Duration> {
         ));
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    let secs: f64 = text
-        .lines()
+    text.lines()
         .last()
         .and_then(|l| l.trim().parse().ok())
-        .ok_or_else(|| format!("python3 printed no time: {text:?}"))?;
-    Ok(Duration::from_secs_f64(secs * items as f64 / n as f64))
+        .ok_or_else(|| format!("python3 printed no time: {text:?}"))
 }
 
 fn items_line(results: &[GroupResult]) -> String {
