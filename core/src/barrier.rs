@@ -599,6 +599,14 @@ impl<W: WaitStrategy> fmt::Debug for Barrier<W> {
             .field("parties", &self.parties)
             .field("state", &state)
             .field("inside", &(word & COUNT))
+            .field(
+                "recorded",
+                &self
+                    .arrived
+                    .iter()
+                    .filter(|slot| slot.load(Ordering::Relaxed) != 0)
+                    .count(),
+            )
             .finish()
     }
 }

@@ -484,6 +484,7 @@ mod scenarios {
     pub fn barrier_party_killed_filling() {
         let reps = reps(100);
         let mut after_arriving = 0;
+        let mut unrecorded = 0;
         for rep in 0..reps {
             let b = SharedMem::new(|| Barrier::<SharedFutex>::new(3));
             let dead = fork(|| {
@@ -496,6 +497,21 @@ mod scenarios {
             sleep_us(u64::from(rep % 7) * 100);
             kill(dead);
             let arrived = b.n_waiting() == 1;
+            // Killed between its arrival and its record (a documented gap of two
+            // instructions): nothing identifies it, so, as before the records existed,
+            // the deadlines decide: the live parties fill the round with it (or break it
+            // by their deadline), and a later arrival's deadline is honoured. The round
+            // never drains, so no reset is tried on this barrier.
+            let recorded = format!("{:?}", *b).contains("recorded: 1");
+            if arrived && !recorded {
+                unrecorded += 1;
+                let x = party(&b, Some(30));
+                let y = party(&b, Some(30));
+                broken_or_ok_by_deadline(x, 30);
+                broken_or_ok_by_deadline(y, 30);
+                broken_or_ok_by_deadline(party(&b, Some(30)), 30);
+                continue;
+            }
             if arrived {
                 after_arriving += 1;
                 let x = party(&b, None);
@@ -518,7 +534,14 @@ mod scenarios {
                 assert_eq!(p.wait(), Exit::Code(0), "a full round after the reset");
             }
         }
-        println!("  {reps} reps, {after_arriving} killed after arriving");
+        println!(
+            "  {reps} reps, {after_arriving} killed after arriving, \
+             {unrecorded} killed before recording"
+        );
+        assert!(
+            unrecorded * 4 <= reps,
+            "{unrecorded} of {reps} dead parties were never identified"
+        );
     }
 
     /// A party of two killed after the round was released but before it left (it is
