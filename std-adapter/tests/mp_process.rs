@@ -8,7 +8,11 @@ use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-const METHODS: [StartMethod; 2] = [StartMethod::Fork, StartMethod::Spawn];
+const METHODS: [StartMethod; 3] = [
+    StartMethod::Fork,
+    StartMethod::Spawn,
+    StartMethod::Forkserver,
+];
 const LIMIT: Duration = Duration::from_secs(20);
 
 /// The tests run one at a time: a `fork` while another test's thread holds a lock
@@ -72,23 +76,16 @@ fn panic_prints_traceback_like_report_and_exits_1() {
     // Run the check in a child whose stderr goes to a pipe we read.
     for m in METHODS {
         let (r, w) = std::io::pipe().unwrap();
-        fn redirect_and_start((w, m): (OwnedFdArg, u8)) {
+        fn redirect_and_start((w, method): (OwnedFdArg, StartMethod)) {
             // SAFETY: dup2 of a descriptor we own onto stderr.
             unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&w.0), 2) };
-            let method = if m == 0 {
-                StartMethod::Fork
-            } else {
-                StartMethod::Spawn
-            };
             let mut p = mp::get_context(method).process(panics, ()).name("P-boom");
             p.start().unwrap();
             let code = bounded(&mut p);
             std::process::exit(if code == 1 { 0 } else { 10 });
         }
-        let mut outer = mp::get_context(StartMethod::Fork).process(
-            redirect_and_start,
-            (OwnedFdArg(w.into()), (m == StartMethod::Spawn) as u8),
-        );
+        let mut outer = mp::get_context(StartMethod::Fork)
+            .process(redirect_and_start, (OwnedFdArg(w.into()), m));
         outer.start().unwrap();
         let code = bounded(&mut outer);
         drop(outer);
@@ -225,12 +222,7 @@ fn daemon_cannot_have_children() {
 }
 
 /// Starts a daemon grandchild that sleeps, reports its pid through the pipe, sleeps.
-fn parent_of_daemon((w, m): (OwnedFdArg, u8)) {
-    let method = if m == 0 {
-        StartMethod::Fork
-    } else {
-        StartMethod::Spawn
-    };
+fn parent_of_daemon((w, method): (OwnedFdArg, StartMethod)) {
     let mut d = mp::get_context(method).process(sleeps, ()).daemon(true);
     d.start().unwrap();
     let mut f = std::fs::File::from(w.0);
@@ -245,10 +237,8 @@ fn daemon_dies_with_a_sigkilled_parent() {
     let _serial = serial();
     for m in METHODS {
         let (mut r, w) = std::io::pipe().unwrap();
-        let mut p = mp::get_context(StartMethod::Fork).process(
-            parent_of_daemon,
-            (OwnedFdArg(w.into()), (m == StartMethod::Spawn) as u8),
-        );
+        let mut p =
+            mp::get_context(StartMethod::Fork).process(parent_of_daemon, (OwnedFdArg(w.into()), m));
         p.start().unwrap();
         let mut pid = [0u8; 4];
         r.read_exact(&mut pid).unwrap();
@@ -278,8 +268,15 @@ fn daemon_dies_with_a_sigkilled_parent() {
 fn start_method_defaults() {
     mp::init();
     let _serial = serial();
-    assert_eq!(mp::get_start_method(), StartMethod::Fork);
-    assert_eq!(mp::get_all_start_methods(), METHODS.to_vec());
+    assert_eq!(mp::get_start_method(), StartMethod::Spawn);
+    assert_eq!(
+        mp::get_all_start_methods(),
+        [
+            StartMethod::Spawn,
+            StartMethod::Fork,
+            StartMethod::Forkserver
+        ]
+    );
 }
 
 type SharedSem =

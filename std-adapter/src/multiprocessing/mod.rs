@@ -35,17 +35,20 @@ pub mod process;
 pub mod shared_memory;
 pub mod sharedctypes;
 pub mod synchronize;
+pub mod util;
 
 pub use process::{
     active_children, cpu_count, current_process, get_all_start_methods, get_context,
     get_start_method, init, parent_process, set_start_method, ActiveChild, Context, CurrentProcess,
     Process, ProcessError, Run, StartMethod,
 };
+pub use process::{get_executable, set_executable, set_forkserver_preload};
 pub use sharedctypes::{Array, IndexError, RawArray, RawValue, Value};
 pub use synchronize::{
     Acquired, Barrier, BarrierError, BoundedSemaphore, BrokenBarrier, Condition, ConditionError,
     Event, InvalidParties, Lock, LockCondition, RLock, ReleaseError, Semaphore, SemaphoreError,
 };
+pub use util::{get_logger, log_to_stderr};
 
 pub use connection::{AuthenticationError, BufferTooShort, Connection, Pipe};
 pub mod queues;

@@ -1,11 +1,15 @@
-//! Python's `multiprocessing.Process` and its start methods (`fork`, `spawn`), the context
-//! functions (`set_start_method`, `get_context`, …) and `current_process`.
+//! Python's `multiprocessing.Process` and its start methods (`fork`, `spawn`,
+//! `forkserver`), the context functions (`set_start_method`, `get_context`,
+//! `set_executable`, …) and `current_process`.
 //!
 //! Reference: CPython `Lib/multiprocessing/process.py` (`BaseProcess`, names
 //! `Process-N`, `_identity`), `popen_fork.py`, `popen_spawn_posix.py`, `spawn.py`
-//! (`freeze_support`), `context.py`.
+//! (`freeze_support`, `set_executable`, `_check_not_importing_main`), `context.py`;
+//! `forkserver.py` and `popen_forkserver.py` for the `forkserver` submodule.
 //!
 //! # Start methods
+//! The default is `spawn` ([`get_start_method`]; CPython 3.14 chose `forkserver` on
+//! Linux, earlier versions `fork`).
 //! - [`StartMethod::Fork`]: `fork()`; the child inherits the parent's memory and the
 //!   argument table's descriptors at the same numbers. In a multithreaded parent only the
 //!   calling thread survives in the child and locks held by other threads stay locked:
@@ -21,7 +25,19 @@
 //!   function of the same binary; the payload carries a fingerprint of the executable
 //!   (device, inode, size, modification time of `/proc/self/exe`) and a child whose
 //!   binary differs refuses it with an error message and exit code 1 instead of
-//!   jumping to a wrong address.
+//!   jumping to a wrong address. Code before [`init`] in `main` runs in every spawned
+//!   child (as a module's top level does under CPython's `spawn`); a spawned child that
+//!   never calls [`init`] runs `main` again, and a [`Process::start`] there is refused
+//!   with [`ProcessError::InitNotCalled`] instead of starting children without end.
+//! - [`StartMethod::Forkserver`]: a server process — this binary spawned once, on first
+//!   use, dispatched by [`init`] — forks each child on request; the children start
+//!   from the server's state (after [`set_forkserver_preload`]'s functions ran there),
+//!   never from the requester's threads. Descriptors travel over a Unix socket
+//!   (`SCM_RIGHTS`); the pid and the exit status come back over the connection that is
+//!   the [`Process::sentinel`]. Details and differences from CPython: the
+//!   `forkserver` source file's header.
+//! - [`set_executable`] names the binary `spawn` and `forkserver` re-execute; only this
+//!   very executable is accepted.
 //!
 //! # Spawned children under `cargo test`
 //! libtest runs each test on a thread named after the test. When [`Process::start`] with
@@ -35,7 +51,8 @@
 //! # Daemons
 //! A daemon child sets `PR_SET_PDEATHSIG(SIGKILL)` first thing (then checks that its
 //! parent is still the one that started it), so it dies with its parent even when the
-//! parent is SIGKILLed — stronger than CPython, which terminates daemons from an
+//! parent is SIGKILLed (under `forkserver` the server kills it when the requester's end
+//! of its connection closes) — stronger than CPython, which terminates daemons from an
 //! `atexit` hook only at a normal exit. The kernel sends that signal when the parent
 //! *thread* that started the child ends: start daemons from a thread that outlives them
 //! (the main thread). A daemon cannot start children ([`ProcessError::DaemonicChildren`]).
@@ -62,7 +79,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -71,14 +88,20 @@ use serde::{Deserialize, Serialize};
 use super::codec::{self, CodecError};
 use super::inherit;
 
+mod forkserver;
+pub use forkserver::set_forkserver_preload;
+
 /// How a [`Process`] is started (Python's start method names).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum StartMethod {
     /// `fork()`: the child is a copy of the parent.
     Fork,
     /// Re-execute this binary; the child runs [`init`] which runs the target.
     Spawn,
+    /// A server process (this binary re-executed once, on first use) forks the children
+    /// on request; see [`set_forkserver_preload`] and the module docs.
+    Forkserver,
 }
 
 impl StartMethod {
@@ -91,6 +114,7 @@ impl StartMethod {
         match self {
             StartMethod::Fork => "fork",
             StartMethod::Spawn => "spawn",
+            StartMethod::Forkserver => "forkserver",
         }
     }
 }
@@ -118,6 +142,13 @@ pub enum ProcessError {
     Os(io::Error),
     /// A [`Process::fork_closure`] started with a method other than `fork`.
     ClosureNeedsFork,
+    /// [`set_executable`] with a file that is not this process's executable: `spawn` and
+    /// `forkserver` locate the target by its offset in this binary, valid only there.
+    NotSameExecutable(std::path::PathBuf),
+    /// `start` in a spawned child that never called [`init`] (it is running `main`
+    /// again instead of its target: every child would start children). Python raises a
+    /// `RuntimeError` about the bootstrapping phase and `freeze_support()` here.
+    InitNotCalled,
 }
 
 impl fmt::Display for ProcessError {
@@ -138,6 +169,16 @@ impl fmt::Display for ProcessError {
             ProcessError::ClosureNeedsFork => {
                 f.write_str("a closure target can only be started with the fork method")
             }
+            ProcessError::NotSameExecutable(path) => write!(
+                f,
+                "{} is not this process's executable: spawn and forkserver children must \
+                 run the same binary (targets are located by their offset in it)",
+                path.display()
+            ),
+            ProcessError::InitNotCalled => f.write_str(
+                "a process was started before this spawned child called \
+                 conkit::multiprocessing::init() (call it first thing in main)",
+            ),
         }
     }
 }
@@ -235,9 +276,9 @@ static METHOD: OnceLock<StartMethod> = OnceLock::new();
 ///
 /// ```
 /// use conkit::multiprocessing::{self as mp, StartMethod};
-/// mp::set_start_method(StartMethod::Spawn).unwrap();
-/// assert_eq!(mp::get_start_method(), StartMethod::Spawn);
-/// assert!(mp::set_start_method(StartMethod::Fork).is_err());
+/// mp::set_start_method(StartMethod::Fork).unwrap();
+/// assert_eq!(mp::get_start_method(), StartMethod::Fork);
+/// assert!(mp::set_start_method(StartMethod::Spawn).is_err());
 /// ```
 pub fn set_start_method(method: StartMethod) -> Result<(), ProcessError> {
     METHOD
@@ -245,26 +286,85 @@ pub fn set_start_method(method: StartMethod) -> Result<(), ProcessError> {
         .map_err(|_| ProcessError::ContextAlreadySet)
 }
 
-/// The default start method: the one set with [`set_start_method`], else `Fork`
-/// (CPython's default on Linux before 3.14; 3.14 chose `forkserver`, which conkit does
-/// not provide yet).
+/// The default start method: the one set with [`set_start_method`], else `Spawn`.
+///
+/// CPython's default on Linux was `fork` up to 3.13; 3.14 chose `forkserver`, because
+/// `fork` in a multithreaded parent can deadlock the child. conkit's default is
+/// `spawn` (a fresh process, nothing inherited but the arguments) for the same reason,
+/// and because a spawned child needs no server process; `forkserver` is one call away
+/// ([`set_start_method`] or [`get_context`]).
 ///
 /// ```
 /// use conkit::multiprocessing::{self as mp, StartMethod};
-/// assert_eq!(mp::get_start_method(), StartMethod::Fork);
+/// assert_eq!(mp::get_start_method(), StartMethod::Spawn);
 /// ```
 pub fn get_start_method() -> StartMethod {
-    *METHOD.get().unwrap_or(&StartMethod::Fork)
+    *METHOD.get().unwrap_or(&StartMethod::Spawn)
 }
 
-/// The start methods available here.
+/// The start methods available here, the default first (as Python's).
 ///
 /// ```
 /// use conkit::multiprocessing::{self as mp, StartMethod};
-/// assert!(mp::get_all_start_methods().contains(&StartMethod::Spawn));
+/// assert_eq!(
+///     mp::get_all_start_methods(),
+///     [StartMethod::Spawn, StartMethod::Fork, StartMethod::Forkserver]
+/// );
 /// ```
 pub fn get_all_start_methods() -> Vec<StartMethod> {
-    vec![StartMethod::Fork, StartMethod::Spawn]
+    let mut all = vec![
+        StartMethod::Spawn,
+        StartMethod::Fork,
+        StartMethod::Forkserver,
+    ];
+    let default = get_start_method();
+    all.retain(|&m| m != default);
+    all.insert(0, default);
+    all
+}
+
+static EXECUTABLE: Mutex<Option<std::path::PathBuf>> = Mutex::new(None);
+
+/// Sets the binary that `spawn` and `forkserver` re-execute (Python's
+/// `set_executable(path)`, which names the interpreter). The children locate their
+/// target by its offset in *this* binary, so only a path to this very executable is
+/// accepted — e.g. `/proc/self/exe`, which keeps naming it even after the file on disk
+/// was replaced by a rebuild, or a link to it; any other file is
+/// [`ProcessError::NotSameExecutable`] (same device, inode, size and modification time
+/// as the running binary: a copy is refused too).
+///
+/// ```
+/// use conkit::multiprocessing::{self as mp, ProcessError};
+/// mp::set_executable("/proc/self/exe").unwrap();
+/// assert_eq!(mp::get_executable().unwrap(), std::path::Path::new("/proc/self/exe"));
+/// assert!(matches!(mp::set_executable("/bin/sh"), Err(ProcessError::NotSameExecutable(_))));
+/// ```
+pub fn set_executable(path: impl AsRef<std::path::Path>) -> Result<(), ProcessError> {
+    let path = path.as_ref();
+    let same = match (fingerprint_of(path), exe_fingerprint()) {
+        (Ok(a), Ok(b)) => a == b,
+        (Err(_), _) => false,
+        (_, Err(e)) => return Err(e.into()),
+    };
+    if !same {
+        return Err(ProcessError::NotSameExecutable(path.to_path_buf()));
+    }
+    *EXECUTABLE.lock().unwrap_or_else(|e| e.into_inner()) = Some(path.to_path_buf());
+    Ok(())
+}
+
+/// The binary `spawn` and `forkserver` re-execute: the one given to [`set_executable`],
+/// else [`std::env::current_exe`] (Python's `multiprocessing.spawn.get_executable()`).
+///
+/// ```
+/// let exe = conkit::multiprocessing::get_executable().unwrap();
+/// assert!(exe.is_absolute());
+/// ```
+pub fn get_executable() -> io::Result<std::path::PathBuf> {
+    match EXECUTABLE.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+        Some(p) => Ok(p),
+        None => std::env::current_exe(),
+    }
 }
 
 /// A start method to create processes with (Python's `get_context(method)`).
@@ -296,7 +396,7 @@ impl Context {
     /// ```
     pub fn process<A>(&self, target: fn(A), args: A) -> Process
     where
-        A: Serialize + DeserializeOwned + 'static,
+        A: Serialize + DeserializeOwned + Send + 'static,
     {
         Process::new(target, args).start_method(self.method)
     }
@@ -323,7 +423,11 @@ fn offset_of(addr: usize) -> i64 {
 }
 
 fn exe_fingerprint() -> io::Result<[u64; 4]> {
-    let m = std::fs::metadata("/proc/self/exe")?;
+    fingerprint_of(std::path::Path::new("/proc/self/exe"))
+}
+
+fn fingerprint_of(path: &std::path::Path) -> io::Result<[u64; 4]> {
+    let m = std::fs::metadata(path)?;
     Ok([
         m.dev(),
         m.ino(),
@@ -358,6 +462,7 @@ struct SpawnPayload {
     parent_name: String,
     fds: Vec<RawFd>,
     args: Vec<u8>,
+    log: Option<u8>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -390,13 +495,17 @@ fn set_panic_report(name: String) {
     }));
 }
 
-/// Runs the target in a child and leaves the process with its exit code.
+/// Runs the target in a child and leaves the process with its exit code. `os_parent` is
+/// the process that forked this one (the requester, or the fork server).
+#[allow(clippy::too_many_arguments)]
 fn run_child(
     name: String,
     identity: Vec<usize>,
     daemon: bool,
     parent: u32,
     parent_name: String,
+    os_parent: u32,
+    log: Option<u8>,
     body: impl FnOnce() -> Result<(), CodecError>,
 ) -> ! {
     if daemon {
@@ -404,7 +513,7 @@ fn run_child(
         unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) };
         // The parent may have died before the prctl: then we were re-parented.
         // SAFETY: getppid has no preconditions.
-        if unsafe { libc::getppid() } as u32 != parent {
+        if unsafe { libc::getppid() } as u32 != os_parent {
             // SAFETY: _exit ends the process without running anything else.
             unsafe { libc::_exit(1) };
         }
@@ -416,7 +525,11 @@ fn run_child(
         parent: Some((parent, parent_name)),
     });
     COUNTER.store(1, Ordering::Relaxed);
+    if let Some(level) = log {
+        super::util::install_from_parent(level);
+    }
     set_panic_report(name.clone());
+    super::util::info("child process calling self.run()");
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
     let code = match result {
         Ok(Ok(())) => 0,
@@ -429,6 +542,7 @@ fn run_child(
         }
         Err(_) => 1,
     };
+    super::util::info(format_args!("process exiting with exitcode {code}"));
     let _ = io::stdout().flush();
     let _ = io::stderr().flush();
     // SAFETY: _exit ends the process (a forked child must not run the parent's atexit).
@@ -445,6 +559,10 @@ const SPAWN_ENV: &str = "CONKIT_MP_SPAWN_FD";
 /// conkit::multiprocessing::init(); // not a spawned child: returns
 /// ```
 pub fn init() {
+    if let Ok(value) = std::env::var(forkserver::SERVER_ENV) {
+        std::env::remove_var(forkserver::SERVER_ENV);
+        forkserver::serve(value);
+    }
     let Ok(value) = std::env::var(SPAWN_ENV) else {
         return;
     };
@@ -479,21 +597,30 @@ pub fn init() {
         ),
         Err(e) => fail(format!("cannot fingerprint the executable: {e}")),
     }
-    let base = anchor as fn() as usize as i64;
-    let tramp_addr = (base + payload.trampoline) as usize;
-    let target = (base + payload.target) as usize;
-    // SAFETY: same binary (fingerprint checked), so anchor + offset is the address of the
-    // `trampoline::<A>` instance the parent chose.
-    let tramp: Trampoline = unsafe { std::mem::transmute::<usize, Trampoline>(tramp_addr) };
     // SAFETY: the parent cleared close-on-exec on these inherited descriptors for us; we
     // own them now.
     unsafe { inherit::install_raw(&payload.fds) };
+    let parent = payload.parent;
+    run_payload(payload, parent)
+}
+
+/// Runs a spawned or forkserver child's payload (the executable's fingerprint already
+/// checked, the descriptors installed).
+fn run_payload(payload: SpawnPayload, os_parent: u32) -> ! {
+    let base = anchor as fn() as usize as i64;
+    let tramp_addr = (base + payload.trampoline) as usize;
+    let target = (base + payload.target) as usize;
+    // SAFETY: same binary (fingerprint checked by the spawned child or the fork server),
+    // so anchor + offset is the address of the `trampoline::<A>` instance the parent chose.
+    let tramp: Trampoline = unsafe { std::mem::transmute::<usize, Trampoline>(tramp_addr) };
     run_child(
         payload.name,
         payload.identity,
         payload.daemon,
         payload.parent,
         payload.parent_name,
+        os_parent,
+        payload.log,
         || tramp(target, &payload.args),
     )
 }
@@ -501,14 +628,58 @@ pub fn init() {
 // ---------------------------------------------------------------------------------------
 // Process.
 
-type Encoder = Box<dyn Fn() -> (Result<Vec<u8>, CodecError>, Vec<RawFd>)>;
+type Encoder = Box<dyn Fn() -> (Result<Vec<u8>, CodecError>, Vec<RawFd>) + Send>;
 
 struct Running {
     pid: libc::pid_t,
     pidfd: OwnedFd,
+    /// `forkserver`: the connection the exit status arrives on (the sentinel).
+    status: Option<Arc<ServerChild>>,
+}
+
+impl Running {
+    fn sentinel(&self) -> RawFd {
+        match &self.status {
+            Some(s) => s.conn.as_raw_fd(),
+            None => self.pidfd.as_raw_fd(),
+        }
+    }
+}
+
+/// A forkserver child's status connection and the status once read (shared with
+/// [`active_children`]'s table, which also keeps the connection open after the `Process`
+/// is dropped: a daemon child lives while its requester does).
+struct ServerChild {
+    conn: OwnedFd,
+    code: Mutex<Option<i32>>,
+}
+
+impl ServerChild {
+    fn poll(&self, block: bool) -> io::Result<Option<i32>> {
+        let mut code = self.code.lock().unwrap_or_else(|e| e.into_inner());
+        if code.is_some() {
+            return Ok(*code);
+        }
+        if !block {
+            let mut pfd = libc::pollfd {
+                fd: self.conn.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            if unsafe { libc::poll(&mut pfd, 1, 0) } <= 0 {
+                return Ok(None);
+            }
+        }
+        *code = Some(forkserver::read_status(self.conn.as_raw_fd())?);
+        Ok(*code)
+    }
 }
 
 /// A child process running `target(args)` (Python's `multiprocessing.Process`).
+///
+/// `Process` is `Send` (its arguments must be): it may be started on one thread and
+/// joined on another. Mind a daemon's `PR_SET_PDEATHSIG`, tied to the starting thread.
 ///
 /// ```no_run
 /// use conkit::multiprocessing::{self as mp, Process};
@@ -558,7 +729,7 @@ impl Process {
     /// ```
     pub fn new<A>(target: fn(A), args: A) -> Process
     where
-        A: Serialize + DeserializeOwned + 'static,
+        A: Serialize + DeserializeOwned + Send + 'static,
     {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let mut identity = with_me(|me| me.identity.clone());
@@ -689,6 +860,9 @@ impl Process {
         if with_me(|me| me.daemon) {
             return Err(ProcessError::DaemonicChildren);
         }
+        if std::env::var_os(SPAWN_ENV).is_some() {
+            return Err(ProcessError::InitNotCalled);
+        }
         let (bytes, fds) = (self.encode)();
         let bytes = bytes.map_err(ProcessError::Encode)?;
         let method = self.method.unwrap_or_else(get_start_method);
@@ -701,16 +875,48 @@ impl Process {
         {
             return Err(ProcessError::ClosureNeedsFork);
         }
-        let pid = match method {
-            StartMethod::Fork => self.start_fork(&bytes, &fds)?,
-            StartMethod::Spawn => self.start_spawn(bytes, &fds)?,
+        let running = match method {
+            StartMethod::Fork => {
+                let pid = self.start_fork(&bytes, &fds)?;
+                let pidfd = pidfd_open(pid)?;
+                Running {
+                    pid,
+                    pidfd,
+                    status: None,
+                }
+            }
+            StartMethod::Spawn => {
+                let pid = self.start_spawn(bytes, &fds)?;
+                let pidfd = pidfd_open(pid)?;
+                Running {
+                    pid,
+                    pidfd,
+                    status: None,
+                }
+            }
+            StartMethod::Forkserver => {
+                let l = forkserver::launch(&self.payload(bytes, &[])?, &fds, self.daemon)?;
+                Running {
+                    pid: l.pid,
+                    pidfd: l.pidfd,
+                    status: Some(Arc::new(ServerChild {
+                        conn: l.conn,
+                        code: Mutex::new(None),
+                    })),
+                }
+            }
         };
-        let pidfd = pidfd_open(pid)?;
+        super::util::info(format_args!("starting {} ({})", self.name, method.as_str()));
         CHILDREN
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push((pid, self.name.clone(), None));
-        self.running = Some(Running { pid, pidfd });
+            .push(ChildEntry {
+                pid: running.pid,
+                name: self.name.clone(),
+                code: None,
+                server: running.status.clone(),
+            });
+        self.running = Some(running);
         Ok(())
     }
 
@@ -742,6 +948,8 @@ impl Process {
                 self.daemon,
                 parent,
                 current_process().name,
+                parent,
+                None, // the logger's state is inherited with the memory
                 move || match closure {
                     Some(f) => {
                         f();
@@ -754,8 +962,8 @@ impl Process {
         Ok(pid)
     }
 
-    fn start_spawn(&self, args: Vec<u8>, fds: &[RawFd]) -> Result<libc::pid_t, ProcessError> {
-        let payload = SpawnPayload {
+    fn payload(&self, args: Vec<u8>, fds: &[RawFd]) -> Result<SpawnPayload, ProcessError> {
+        Ok(SpawnPayload {
             fingerprint: exe_fingerprint()?,
             trampoline: offset_of(self.trampoline as usize),
             target: offset_of(self.target),
@@ -766,7 +974,12 @@ impl Process {
             parent_name: current_process().name,
             fds: fds.to_vec(),
             args,
-        };
+            log: super::util::stderr_level(),
+        })
+    }
+
+    fn start_spawn(&self, args: Vec<u8>, fds: &[RawFd]) -> Result<libc::pid_t, ProcessError> {
+        let payload = self.payload(args, fds)?;
         let bytes = codec::to_bytes(&payload).map_err(ProcessError::Encode)?;
         let mut pfds = [0 as RawFd; 2];
         // SAFETY: pipe2 writes two descriptors into the array.
@@ -776,7 +989,7 @@ impl Process {
         // SAFETY: pipe2 just created both; we own them.
         let (read, write) =
             unsafe { (OwnedFd::from_raw_fd(pfds[0]), OwnedFd::from_raw_fd(pfds[1])) };
-        let mut cmd = std::process::Command::new(std::env::current_exe()?);
+        let mut cmd = std::process::Command::new(get_executable()?);
         if let Some(test) = std::thread::current().name().filter(|n| *n != "main") {
             cmd.args(["--exact", test, "--nocapture", "--test-threads=1", "-q"]);
         }
@@ -820,7 +1033,10 @@ impl Process {
             self.exitcode = Some(code);
             return Ok(Some(code));
         }
-        let code = wait_child(run.pid, block)?;
+        let code = match &run.status {
+            Some(s) => s.poll(block)?,
+            None => wait_child(run.pid, block)?,
+        };
         if code.is_some() {
             forget_child(run.pid);
             self.exitcode = code;
@@ -859,7 +1075,7 @@ impl Process {
             return Ok(true);
         }
         let fd = match &self.running {
-            Some(r) => r.pidfd.as_raw_fd(),
+            Some(r) => r.sentinel(),
             None => return self.reap(false).map(|c| c.is_some()),
         };
         let deadline = std::time::Instant::now() + timeout;
@@ -975,8 +1191,10 @@ impl Process {
         self.signal(libc::SIGKILL)
     }
 
-    /// A descriptor that becomes readable when the child ends (a Linux pidfd), for
-    /// `poll`/`epoll`/`connection::wait`.
+    /// A descriptor that becomes readable when the child ends, for
+    /// `poll`/`epoll`/`connection::wait`: a Linux pidfd under `fork` and `spawn`; under
+    /// `forkserver` the connection the server writes the exit status to (CPython's
+    /// sentinel there too).
     ///
     /// ```no_run
     /// use conkit::multiprocessing::Process;
@@ -988,7 +1206,7 @@ impl Process {
     /// ```
     pub fn sentinel(&self) -> Result<RawFd, ProcessError> {
         match &self.running {
-            Some(r) => Ok(r.pidfd.as_raw_fd()),
+            Some(r) => Ok(r.sentinel()),
             None if self.closed => Err(ProcessError::Closed),
             None => Err(ProcessError::NotStarted),
         }
@@ -1058,7 +1276,7 @@ impl Process {
     /// impl Run for Job { fn run(self) {} }
     /// assert!(Process::from_run(Job).get_name().starts_with("Process-"));
     /// ```
-    pub fn from_run<R: Run>(obj: R) -> Process {
+    pub fn from_run<R: Run + Send>(obj: R) -> Process {
         Process::new(run_object::<R>, obj)
     }
 }
@@ -1073,21 +1291,28 @@ pub fn cpu_count() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// Children started by this process: pid, name, exit code once reaped by
-/// [`active_children`] (kept until its `Process` reads it).
-static CHILDREN: Mutex<Vec<(libc::pid_t, String, Option<i32>)>> = Mutex::new(Vec::new());
+/// A child started by this process: exit code once reaped by [`active_children`] (kept
+/// until its `Process` reads it); a forkserver child's status connection.
+struct ChildEntry {
+    pid: libc::pid_t,
+    name: String,
+    code: Option<i32>,
+    server: Option<Arc<ServerChild>>,
+}
+
+static CHILDREN: Mutex<Vec<ChildEntry>> = Mutex::new(Vec::new());
 
 fn take_reaped(pid: libc::pid_t) -> Option<i32> {
     let mut c = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
-    let i = c.iter().position(|e| e.0 == pid && e.2.is_some())?;
-    c.swap_remove(i).2
+    let i = c.iter().position(|e| e.pid == pid && e.code.is_some())?;
+    c.swap_remove(i).code
 }
 
 fn forget_child(pid: libc::pid_t) {
     CHILDREN
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .retain(|e| e.0 != pid);
+        .retain(|e| e.pid != pid);
 }
 
 fn wait_child(pid: libc::pid_t, block: bool) -> Result<Option<i32>, ProcessError> {
@@ -1132,14 +1357,18 @@ pub struct ActiveChild {
 pub fn active_children() -> Vec<ActiveChild> {
     let mut c = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
     let mut alive = Vec::new();
-    for e in c.iter_mut().filter(|e| e.2.is_none()) {
-        match wait_child(e.0, false) {
+    for e in c.iter_mut().filter(|e| e.code.is_none()) {
+        let polled = match &e.server {
+            Some(s) => s.poll(false).map_err(ProcessError::Os),
+            None => wait_child(e.pid, false),
+        };
+        match polled {
             Ok(None) => alive.push(ActiveChild {
-                pid: e.0 as u32,
-                name: e.1.clone(),
+                pid: e.pid as u32,
+                name: e.name.clone(),
             }),
-            Ok(Some(code)) => e.2 = Some(code),
-            Err(_) => e.2 = Some(-1),
+            Ok(Some(code)) => e.code = Some(code),
+            Err(_) => e.code = Some(-1),
         }
     }
     alive
