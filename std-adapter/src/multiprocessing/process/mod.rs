@@ -875,6 +875,7 @@ impl Process {
         {
             return Err(ProcessError::ClosureNeedsFork);
         }
+        super::util::info(format_args!("starting {} ({})", self.name, method.as_str()));
         let running = match method {
             StartMethod::Fork => {
                 let pid = self.start_fork(&bytes, &fds)?;
@@ -906,7 +907,6 @@ impl Process {
                 }
             }
         };
-        super::util::info(format_args!("starting {} ({})", self.name, method.as_str()));
         CHILDREN
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -1,0 +1,210 @@
+//! `set_executable` (only this very binary; another one or a copy refused), the
+//! `multiprocessing` logger (`log_to_stderr`: Python's `[LEVEL/ProcessName] message`
+//! lines, the level filter, children logging under every start method), the guard
+//! against a spawned child that never called `init()`, and `Process: Send`. Every test
+//! runs its children bounded by a join_timeout + kill.
+
+use conkit::multiprocessing::{self as mp, util::Level, Process, ProcessError, StartMethod};
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn bounded(p: &mut Process) -> i32 {
+    if !p.join_timeout(LIMIT).unwrap() {
+        p.kill().unwrap();
+        p.join().unwrap();
+        panic!("child {} did not end within {LIMIT:?}", p.get_name());
+    }
+    p.exitcode().unwrap()
+}
+
+/// A pipe (read end as a `File`, write end), close-on-exec.
+fn pipe() -> (std::fs::File, OwnedFd) {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two descriptors into the array.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: fresh descriptors we own.
+    unsafe {
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            OwnedFd::from_raw_fd(fds[1]),
+        )
+    }
+}
+
+/// An owned descriptor that travels to a child through `inherit`.
+struct OwnedFdArg(OwnedFd);
+impl serde::Serialize for OwnedFdArg {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use std::os::fd::AsFd;
+        match mp::inherit::export_fd(self.0.as_fd()) {
+            Some(i) => s.serialize_u32(i),
+            None => Err(serde::ser::Error::custom("only as a child's argument")),
+        }
+    }
+}
+impl<'de> serde::Deserialize<'de> for OwnedFdArg {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let i = u32::deserialize(d)?;
+        mp::inherit::import_fd(i)
+            .map(OwnedFdArg)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+fn exits_with(code: i32) {
+    std::process::exit(code);
+}
+
+#[test]
+fn set_executable_accepts_only_this_binary() {
+    mp::init();
+    let _s = serial();
+    let exe = std::env::current_exe().unwrap();
+    // Another program.
+    match mp::set_executable("/bin/sh") {
+        Err(ProcessError::NotSameExecutable(p)) => assert_eq!(p, std::path::Path::new("/bin/sh")),
+        other => panic!("{other:?}"),
+    }
+    // A missing file.
+    assert!(matches!(
+        mp::set_executable("/nonexistent/conkit"),
+        Err(ProcessError::NotSameExecutable(_))
+    ));
+    // A byte-for-byte copy of this binary: another file, refused (the spawned child
+    // would check the running binary's identity anyway).
+    let dir = std::env::temp_dir().join(format!("conkit-set-exe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let copy = dir.join("copy");
+    std::fs::copy(&exe, &copy).unwrap();
+    let refused = mp::set_executable(&copy);
+    // A symbolic link to it names the same file: accepted.
+    let link = dir.join("link");
+    std::os::unix::fs::symlink(&exe, &link).unwrap();
+    let linked = mp::set_executable(&link);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        matches!(refused, Err(ProcessError::NotSameExecutable(_))),
+        "{refused:?}"
+    );
+    assert!(linked.is_ok(), "{linked:?}");
+    // Refusals leave the setting alone; /proc/self/exe is accepted and used.
+    mp::set_executable("/proc/self/exe").unwrap();
+    assert_eq!(
+        mp::get_executable().unwrap(),
+        std::path::Path::new("/proc/self/exe")
+    );
+    for m in [StartMethod::Spawn, StartMethod::Forkserver] {
+        let mut p = mp::get_context(m).process(exits_with, 6);
+        p.start().unwrap();
+        assert_eq!(bounded(&mut p), 6, "{m:?}");
+    }
+}
+
+fn logs_and_exits(_: ()) {
+    mp::get_logger().info(format_args!("inner {}", mp::current_process().name()));
+}
+
+/// In a forked child whose stderr is the pipe: log_to_stderr, log at several levels,
+/// start a grandchild with `method`.
+fn logging_parent((w, method): (OwnedFdArg, StartMethod)) {
+    // SAFETY: dup2 of a descriptor we own onto stderr.
+    unsafe { libc::dup2(w.0.as_raw_fd(), 2) };
+    drop(w);
+    let logger = mp::log_to_stderr(Some(Level::Info)).unwrap();
+    assert_eq!(logger.name(), "multiprocessing");
+    logger.warning("outer says hi");
+    logger.debug("hidden: below the level");
+    logger.log(Level::SubWarning, "sub warning");
+    let mut p = mp::get_context(method)
+        .process(logs_and_exits, ())
+        .name("gc");
+    p.start().unwrap();
+    std::process::exit(bounded(&mut p));
+}
+
+#[test]
+fn log_to_stderr_prints_python_lines_in_parent_and_children() {
+    mp::init();
+    let _s = serial();
+    for m in mp::get_all_start_methods() {
+        let (mut r, w) = pipe();
+        let mut p = mp::get_context(StartMethod::Fork)
+            .process(logging_parent, (OwnedFdArg(w), m))
+            .name("outer");
+        p.start().unwrap();
+        assert_eq!(bounded(&mut p), 0, "{m:?}");
+        drop(p);
+        let mut text = String::new();
+        r.read_to_string(&mut text).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for want in [
+            "[WARNING/outer] outer says hi",
+            "[SUBWARNING/outer] sub warning",
+            &format!("[INFO/outer] starting gc ({})", m.as_str()),
+            "[INFO/gc] child process calling self.run()",
+            "[INFO/gc] inner gc",
+            "[INFO/gc] process exiting with exitcode 0",
+        ] {
+            assert!(lines.contains(&want), "{m:?}: {want:?} missing in\n{text}");
+        }
+        assert!(!text.contains("hidden"), "{m:?}: {text}");
+    }
+}
+
+#[test]
+fn logger_levels_follow_python() {
+    let logger = mp::get_logger();
+    assert_eq!(logger.effective_level(), Level::Warning);
+    assert!(!logger.is_enabled_for(Level::Info));
+    assert_eq!(Level::SubDebug as u8, 5);
+    assert_eq!(Level::SubWarning as u8, 25);
+    assert_eq!(
+        mp::util::DEFAULT_LOGGING_FORMAT,
+        "[%(levelname)s/%(processName)s] %(message)s"
+    );
+}
+
+fn ok(_: ()) {}
+
+#[test]
+fn a_spawned_child_without_init_cannot_start_children() {
+    // No mp::init() here on purpose: the spawned child runs this test again, like a
+    // program whose main forgot init(), and must not start children of its own.
+    if std::env::var_os("CONKIT_MP_SPAWN_FD").is_some() {
+        let r = Process::new(ok, ())
+            .start_method(StartMethod::Spawn)
+            .start();
+        std::process::exit(if matches!(r, Err(ProcessError::InitNotCalled)) {
+            42
+        } else {
+            43
+        });
+    }
+    let _s = serial();
+    let mut p = Process::new(ok, ()).start_method(StartMethod::Spawn);
+    p.start().unwrap();
+    assert_eq!(bounded(&mut p), 42);
+}
+
+#[test]
+fn process_is_send_started_here_joined_there() {
+    mp::init();
+    let _s = serial();
+    fn assert_send<T: Send>() {}
+    assert_send::<Process>();
+    for m in mp::get_all_start_methods() {
+        let mut p = mp::get_context(m).process(exits_with, 3);
+        p.start().unwrap();
+        let code = std::thread::spawn(move || bounded(&mut p)).join().unwrap();
+        assert_eq!(code, 3, "{m:?}");
+    }
+}
