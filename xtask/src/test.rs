@@ -237,6 +237,17 @@ pub const EXAMPLES: &[Example] = &[
         ],
         python: None,
     },
+    // Seed 001 守护进程: a daemon process ends with the main process, cannot have children.
+    Example {
+        name: "mp_daemon",
+        args: &[],
+        expect: &[
+            "Start fun",
+            "daemon: daemonic processes are not allowed to have children",
+            "Main process end",
+        ],
+        python: Some(Compare::Exact),
+    },
     // Seed 001 进程锁: ten processes print under one multiprocessing Lock (pids differ).
     Example {
         name: "mp_lock",
