@@ -1,5 +1,5 @@
 //! `conkit::multiprocessing::Process` start + join against raw `fork` + `waitpid` and
-//! CPython's `multiprocessing.Process` (fork and spawn contexts). Issue #12's targets:
+//! CPython's `multiprocessing.Process` (fork, spawn and forkserver contexts). Issue #12's targets:
 //! fork start+join at most 1.5× raw fork+waitpid; spawn at least 20× faster than
 //! CPython's spawn; fork at least CPython's fork.
 //!
@@ -83,6 +83,10 @@ fn start_join(items: u64) -> Group<'static> {
         Contender::conkit("conkit Process spawn", move |n| {
             scaled(n, CAP / 4, || conkit_start_join(StartMethod::Spawn))
         }),
+        // The server starts on the first request (in the first measurement), as CPython's.
+        Contender::conkit("conkit Process forkserver", move |n| {
+            scaled(n, CAP, || conkit_start_join(StartMethod::Forkserver))
+        }),
         Contender::peer("raw fork + waitpid", move |n| {
             scaled(n, CAP, || {
                 // SAFETY: the child only calls _exit.
@@ -105,6 +109,9 @@ fn start_join(items: u64) -> Group<'static> {
         Contender::peer("CPython Process fork", move |n| python("fork", n, CAP / 2)),
         Contender::peer("CPython Process spawn", move |n| {
             python("spawn", n, CAP / 20)
+        }),
+        Contender::peer("CPython Process forkserver", move |n| {
+            python("forkserver", n, CAP / 4)
         }),
     ];
     Group {
