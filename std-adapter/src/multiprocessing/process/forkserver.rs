@@ -36,8 +36,11 @@
 //!   this process exits, so dropping it does not kill the daemon. A process forked from
 //!   the requester (start method `fork`) inherits those connections; the daemon then
 //!   lives until that process exits too.
-//! - A forkserver child that starts forkserver children starts its own server (CPython's
-//!   children reuse their parent's through the inherited address).
+//! - CPython's server listens on a named Unix socket (a path or an abstract address);
+//!   conkit's request socket is an unnamed socket pair, reachable only by a process
+//!   that holds its descriptor: nobody else can ask the server for a child.
+//! - A child of any start method that starts forkserver children starts its own server
+//!   (CPython's children reuse their parent's through the inherited address).
 //! - The server is an ordinary child of the requester: not in
 //!   [`active_children`](super::active_children), as in CPython.
 
@@ -76,7 +79,7 @@ static SERVER: Mutex<Option<Server>> = Mutex::new(None);
 /// every child then starts with it filled). Takes effect when the server starts: call
 /// it before the first process starts with [`StartMethod::Forkserver`](super::StartMethod).
 ///
-/// ```no_run
+/// ```
 /// use conkit::multiprocessing::{self as mp, StartMethod};
 /// use std::sync::OnceLock;
 /// static TABLE: OnceLock<Vec<u64>> = OnceLock::new();

@@ -46,7 +46,9 @@
 //! binary runs just that test, whose first line calls [`init`], which runs the target and
 //! exits. So: call `mp::init()` at the start of every test that starts `spawn` children
 //! (and at the start of `main` in programs). In a program, the extra arguments are never
-//! seen: [`init`] exits before `main` reads them.
+//! seen: [`init`] exits before `main` reads them. The `forkserver` method's server is
+//! started the same way (by the first test that starts a forkserver child) and then
+//! serves every test of the binary; it exits with the test binary.
 //!
 //! # Daemons
 //! A daemon child sets `PR_SET_PDEATHSIG(SIGKILL)` first thing (then checks that its
