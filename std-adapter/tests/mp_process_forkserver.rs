@@ -134,17 +134,24 @@ fn server_pid() -> libc::pid_t {
     report_of_child()[0].parse().unwrap()
 }
 
-fn wait_gone(pid: libc::pid_t, what: &str) {
+/// Whether `pid` ended (gone or a zombie) within [`LIMIT`].
+fn ends(pid: libc::pid_t) -> bool {
     let t = Instant::now();
     loop {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         let state = stat.rsplit(')').next().unwrap_or("").trim().chars().next();
         if stat.is_empty() || state == Some('Z') || state == Some('X') {
-            return;
+            return true;
         }
-        assert!(t.elapsed() < LIMIT, "{what} {pid} still runs");
+        if t.elapsed() > LIMIT {
+            return false;
+        }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+fn wait_gone(pid: libc::pid_t, what: &str) {
+    assert!(ends(pid), "{what} {pid} still runs");
 }
 
 #[test]
@@ -203,12 +210,16 @@ fn a_daemon_dies_with_its_sigkilled_requester_while_the_server_lives() {
     assert_eq!(unsafe { libc::kill(daemon, 0) }, 0);
     p.kill().unwrap();
     assert_eq!(bounded(&mut p), -9);
-    wait_gone(daemon, "daemon");
+    let daemon_ended = ends(daemon);
     // The sibling (holding the alive pipe) still runs: the server was not what ended it.
     let stat = std::fs::read_to_string(format!("/proc/{sibling}/stat")).unwrap_or_default();
+    // SAFETY: SIGKILL to the orphaned sibling and (if it survived) the daemon.
+    unsafe {
+        libc::kill(sibling, libc::SIGKILL);
+        libc::kill(daemon, libc::SIGKILL);
+    }
+    assert!(daemon_ended, "daemon {daemon} survived its requester");
     assert!(!stat.is_empty(), "the sibling should still run");
-    // SAFETY: SIGKILL to the orphaned sibling.
-    unsafe { libc::kill(sibling, libc::SIGKILL) };
     wait_gone(sibling, "sibling");
 }
 
@@ -251,4 +262,23 @@ fn a_forkserver_child_can_start_forkserver_children() {
     let mut p = mp::get_context(FS).process(nested, ());
     p.start().unwrap();
     assert_eq!(bounded(&mut p), 0);
+}
+
+#[test]
+fn dropping_the_process_of_a_running_daemon_does_not_kill_it() {
+    let _s = setup();
+    let mut d = mp::get_context(FS).process(sleeps, ()).daemon(true);
+    d.start().unwrap();
+    let pid = d.pid().unwrap() as libc::pid_t;
+    drop(d);
+    std::thread::sleep(Duration::from_millis(300));
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat.rsplit(')').next().unwrap_or("").trim().chars().next();
+    assert!(
+        !stat.is_empty() && state != Some('Z'),
+        "the daemon died with its Process object: {stat}"
+    );
+    // SAFETY: SIGKILL to the daemon (the server's child, not reaped while it runs).
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    wait_gone(pid, "daemon");
 }

@@ -639,10 +639,15 @@ fn child_main(conn: OwnedFd, fds: Vec<OwnedFd>, server: u32) -> ! {
         Err(e) => fail(format!("cannot read the payload: {e}")),
     }
     let len = u64::from_le_bytes(len);
-    if len > (1 << 40) {
-        fail(format!("payload of {len} bytes refused"));
+    let mut bytes = Vec::new();
+    if usize::try_from(len)
+        .ok()
+        .and_then(|n| bytes.try_reserve_exact(n).ok())
+        .is_none()
+    {
+        fail(format!("cannot allocate the {len}-byte payload"));
     }
-    let mut bytes = vec![0u8; len as usize];
+    bytes.resize(len as usize, 0);
     match read_exact_or_eof(conn.as_raw_fd(), &mut bytes) {
         Ok(true) => {}
         Ok(false) if len == 0 => {}
