@@ -63,7 +63,7 @@
 //! Target returns: 0. Target panics: `Process NAME:` and a traceback-like report with
 //! the panic message and location on stderr, exit code 1. Killed by a signal: `-signal`.
 //!
-//! ```no_run
+//! ```
 //! use conkit::multiprocessing::{self as mp, Process};
 //! fn worker(n: u32) {
 //!     assert_eq!(n, 3);
@@ -388,7 +388,7 @@ impl Context {
 
     /// A [`Process`] that starts with this context's method (`ctx.Process(...)`).
     ///
-    /// ```no_run
+    /// ```
     /// use conkit::multiprocessing::{self as mp, StartMethod};
     /// fn hello(_: ()) {}
     /// mp::init();
@@ -683,7 +683,7 @@ impl ServerChild {
 /// `Process` is `Send` (its arguments must be): it may be started on one thread and
 /// joined on another. Mind a daemon's `PR_SET_PDEATHSIG`, tied to the starting thread.
 ///
-/// ```no_run
+/// ```
 /// use conkit::multiprocessing::{self as mp, Process};
 /// fn worker(n: u32) {
 ///     println!("worker {n} in {}", mp::current_process().name());
@@ -764,8 +764,9 @@ impl Process {
     /// child is a copy of the parent: in a multithreaded parent only the calling thread
     /// exists in it, and a lock another thread held at the fork stays locked there.
     ///
-    /// ```no_run
+    /// ```
     /// use conkit::multiprocessing::Process;
+    /// conkit::multiprocessing::init();
     /// let n = 5;
     /// let mut p = Process::fork_closure(move || std::process::exit(n));
     /// p.start().unwrap();
@@ -844,8 +845,9 @@ impl Process {
 
     /// Starts the child.
     ///
-    /// ```no_run
+    /// ```
     /// use conkit::multiprocessing::Process;
+    /// conkit::multiprocessing::init();
     /// fn work(_: ()) {}
     /// let mut p = Process::new(work, ());
     /// p.start().unwrap();
@@ -1048,8 +1050,9 @@ impl Process {
 
     /// Waits for the child to end.
     ///
-    /// ```no_run
+    /// ```
     /// use conkit::multiprocessing::Process;
+    /// conkit::multiprocessing::init();
     /// fn work(_: ()) {}
     /// let mut p = Process::new(work, ());
     /// p.start().unwrap();
@@ -1062,9 +1065,10 @@ impl Process {
 
     /// Waits at most `timeout` for the child to end; `Ok(true)` when it ended.
     ///
-    /// ```no_run
+    /// ```
     /// use conkit::multiprocessing::Process;
     /// use std::time::Duration;
+    /// conkit::multiprocessing::init();
     /// fn sleepy(_: ()) { std::thread::sleep(Duration::from_secs(5)) }
     /// let mut p = Process::new(sleepy, ());
     /// p.start().unwrap();
@@ -1165,8 +1169,9 @@ impl Process {
 
     /// Sends SIGTERM (exit code -15 unless the child handles it).
     ///
-    /// ```no_run
+    /// ```
     /// use conkit::multiprocessing::Process;
+    /// conkit::multiprocessing::init();
     /// fn sleepy(_: ()) { std::thread::sleep(std::time::Duration::from_secs(60)) }
     /// let mut p = Process::new(sleepy, ());
     /// p.start().unwrap();
@@ -1180,8 +1185,9 @@ impl Process {
 
     /// Sends SIGKILL (exit code -9).
     ///
-    /// ```no_run
+    /// ```
     /// use conkit::multiprocessing::Process;
+    /// conkit::multiprocessing::init();
     /// fn sleepy(_: ()) { std::thread::sleep(std::time::Duration::from_secs(60)) }
     /// let mut p = Process::new(sleepy, ());
     /// p.start().unwrap();
@@ -1198,8 +1204,9 @@ impl Process {
     /// `forkserver` the connection the server writes the exit status to (CPython's
     /// sentinel there too).
     ///
-    /// ```no_run
+    /// ```
     /// use conkit::multiprocessing::Process;
+    /// conkit::multiprocessing::init();
     /// fn work(_: ()) {}
     /// let mut p = Process::new(work, ());
     /// p.start().unwrap();
@@ -1216,8 +1223,9 @@ impl Process {
 
     /// Releases the process's resources (its sentinel); an error while it still runs.
     ///
-    /// ```no_run
+    /// ```
     /// use conkit::multiprocessing::Process;
+    /// conkit::multiprocessing::init();
     /// fn work(_: ()) {}
     /// let mut p = Process::new(work, ());
     /// p.start().unwrap();
@@ -1247,7 +1255,7 @@ fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
 /// Python's "subclass `Process` and override `run`": a serialisable object whose
 /// [`run`](Run::run) is the child's body; start it with [`Process::from_run`].
 ///
-/// ```no_run
+/// ```
 /// use conkit::multiprocessing::{self as mp, Process, Run};
 /// #[derive(serde::Serialize, serde::Deserialize)]
 /// struct MyProcess { n: u32 }
