@@ -208,3 +208,60 @@ fn process_is_send_started_here_joined_there() {
         assert_eq!(code, 3, "{m:?}");
     }
 }
+
+struct Foreign;
+impl log::Log for Foreign {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, _: &log::Record<'_>) {}
+    fn flush(&self) {}
+}
+static FOREIGN: Foreign = Foreign;
+
+fn foreign_logger_first(_: ()) {
+    log::set_logger(&FOREIGN).unwrap();
+    let refused = mp::log_to_stderr(Some(Level::Info));
+    std::process::exit(if refused == Err(mp::util::LoggerAlreadySet) {
+        0
+    } else {
+        1
+    });
+}
+
+#[test]
+fn log_to_stderr_is_refused_after_another_logger() {
+    mp::init();
+    let _s = serial();
+    // In a forked child: the `log` logger is process-global and set once.
+    let mut p = Process::fork_closure(|| foreign_logger_first(()));
+    p.start().unwrap();
+    assert_eq!(bounded(&mut p), 0);
+}
+
+fn log_macro_record(w: OwnedFdArg) {
+    // SAFETY: dup2 of a descriptor we own onto stderr.
+    unsafe { libc::dup2(w.0.as_raw_fd(), 2) };
+    drop(w);
+    mp::log_to_stderr(None).unwrap(); // level NOTSET: WARNING and above
+    log::warn!(target: "multiprocessing", "from the log macro");
+    log::info!(target: "multiprocessing", "filtered");
+    log::warn!(target: "elsewhere", "not ours");
+    std::process::exit(0);
+}
+
+#[test]
+fn log_macro_records_with_the_target_are_printed() {
+    mp::init();
+    let _s = serial();
+    let (mut r, w) = pipe();
+    let mut p = mp::get_context(StartMethod::Fork)
+        .process(log_macro_record, OwnedFdArg(w))
+        .name("m");
+    p.start().unwrap();
+    assert_eq!(bounded(&mut p), 0);
+    drop(p);
+    let mut text = String::new();
+    r.read_to_string(&mut text).unwrap();
+    assert_eq!(text, "[WARNING/m] from the log macro\n");
+}
