@@ -26,6 +26,9 @@
 //!
 //! Queues between processes: [`queues`] ([`Queue`], [`JoinableQueue`], [`SimpleQueue`]
 //! over the core byte ring, no feeder thread).
+//!
+//! Logging: [`util`] ([`get_logger`], [`log_to_stderr`]: Python's `multiprocessing`
+//! logger on the `log` crate).
 
 pub mod codec;
 pub mod connection;
