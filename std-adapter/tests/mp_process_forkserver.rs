@@ -282,3 +282,18 @@ fn dropping_the_process_of_a_running_daemon_does_not_kill_it() {
     unsafe { libc::kill(pid, libc::SIGKILL) };
     wait_gone(pid, "daemon");
 }
+
+fn checks_big(v: Vec<u8>) {
+    assert_eq!(v.len(), 2 << 20);
+    assert!(v.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
+}
+
+#[test]
+fn large_arguments_arrive_whole() {
+    let _s = setup();
+    // Much larger than a socket buffer: the requester writes while the child reads.
+    let v: Vec<u8> = (0..2 << 20).map(|i| (i % 251) as u8).collect();
+    let mut p = mp::get_context(FS).process(checks_big, v);
+    p.start().unwrap();
+    assert_eq!(bounded(&mut p), 0);
+}
