@@ -297,3 +297,30 @@ fn large_arguments_arrive_whole() {
     p.start().unwrap();
     assert_eq!(bounded(&mut p), 0);
 }
+
+fn exits_with(code: i32) {
+    std::process::exit(code);
+}
+
+#[test]
+fn threads_request_children_at_once() {
+    let _s = setup();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let mut ps: Vec<Process> = (0..8)
+                    .map(|i| mp::get_context(FS).process(exits_with, t * 10 + i))
+                    .collect();
+                for p in &mut ps {
+                    p.start().unwrap();
+                }
+                ps.iter_mut().map(bounded).collect::<Vec<i32>>()
+            })
+        })
+        .collect();
+    for (t, h) in threads.into_iter().enumerate() {
+        let codes = h.join().unwrap();
+        let want: Vec<i32> = (0..8).map(|i| t as i32 * 10 + i).collect();
+        assert_eq!(codes, want);
+    }
+}

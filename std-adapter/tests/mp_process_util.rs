@@ -265,3 +265,34 @@ fn log_macro_records_with_the_target_are_printed() {
     r.read_to_string(&mut text).unwrap();
     assert_eq!(text, "[WARNING/m] from the log macro\n");
 }
+
+fn args_name_one_test(_: ()) {
+    let args: Vec<String> = std::env::args().collect();
+    let ok = args.iter().any(|a| a == "--exact");
+    std::process::exit(if ok { 4 } else { 5 });
+}
+
+/// In a forked child (so that `forkserver` starts a server of its own): an unnamed
+/// thread starts a child with `method`.
+fn unnamed_thread_starts(method: StartMethod) {
+    let code = std::thread::spawn(move || {
+        let mut p = mp::get_context(method).process(args_name_one_test, ());
+        p.start().unwrap();
+        bounded(&mut p)
+    })
+    .join()
+    .unwrap();
+    std::process::exit(if code == 4 { 0 } else { code });
+}
+
+#[test]
+fn children_of_an_unnamed_thread_rerun_one_test() {
+    mp::init();
+    let _s = serial();
+    for m in [StartMethod::Spawn, StartMethod::Forkserver] {
+        let mut p = mp::get_context(StartMethod::Fork).process(unnamed_thread_starts, m);
+        p.start().unwrap();
+        // 5: the binary was re-executed without `--exact`, running every test.
+        assert_eq!(bounded(&mut p), 0, "{m:?}");
+    }
+}

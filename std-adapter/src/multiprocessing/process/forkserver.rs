@@ -307,9 +307,7 @@ fn start_server() -> Result<Server, ProcessError> {
     };
     let bytes = codec::to_bytes(&payload).map_err(ProcessError::Encode)?;
     let mut cmd = std::process::Command::new(super::get_executable()?);
-    if let Some(test) = std::thread::current().name().filter(|n| *n != "main") {
-        cmd.args(["--exact", test, "--nocapture", "--test-threads=1", "-q"]);
-    }
+    super::add_test_args(&mut cmd);
     cmd.env(SERVER_ENV, read.as_raw_fd().to_string())
         .env_remove(super::SPAWN_ENV)
         .stdin(std::process::Stdio::null());

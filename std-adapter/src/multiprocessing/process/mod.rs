@@ -45,7 +45,9 @@
 //! started as `current_exe --exact <thread name> --nocapture --test-threads=1`: the test
 //! binary runs just that test, whose first line calls [`init`], which runs the target and
 //! exits. So: call `mp::init()` at the start of every test that starts `spawn` children
-//! (and at the start of `main` in programs). In a program, the extra arguments are never
+//! (and at the start of `main` in programs). A thread started by a test has no name:
+//! its children re-run the first test that called [`init`] instead (any test whose first
+//! line is `init()` dispatches a child). In a program, the extra arguments are never
 //! seen: [`init`] exits before `main` reads them. The `forkserver` method's server is
 //! started the same way (by the first test that starts a forkserver child) and then
 //! serves every test of the binary; it exits with the test binary.
@@ -553,6 +555,29 @@ fn run_child(
 
 const SPAWN_ENV: &str = "CONKIT_MP_SPAWN_FD";
 
+/// The name of the first thread other than `main` that called [`init`]: under
+/// `cargo test`, a test whose first line is `init()`.
+static INIT_THREAD: Mutex<Option<String>> = Mutex::new(None);
+
+/// Under `cargo test`, makes the re-executed binary run just one test that calls
+/// [`init`] first: the calling thread's test if it is a test thread (any thread named
+/// other than `main`), else — a thread the test started, which has no name — the test
+/// that first called [`init`]. In a program (thread `main`, unnamed threads) nothing is
+/// added.
+fn add_test_args(cmd: &mut std::process::Command) {
+    let current = std::thread::current();
+    let test = match current.name().filter(|n| *n != "main") {
+        Some(name) => Some(name.to_string()),
+        None => INIT_THREAD
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone(),
+    };
+    if let Some(test) = test {
+        cmd.args(["--exact", &test, "--nocapture", "--test-threads=1", "-q"]);
+    }
+}
+
 /// Python's `freeze_support()`: in a child started with `spawn`, runs its target and
 /// exits; anywhere else returns at once. Call it first thing in `main` (and at the start
 /// of every test that starts `spawn` children, see the module docs).
@@ -561,6 +586,12 @@ const SPAWN_ENV: &str = "CONKIT_MP_SPAWN_FD";
 /// conkit::multiprocessing::init(); // not a spawned child: returns
 /// ```
 pub fn init() {
+    if let Some(name) = std::thread::current().name().filter(|n| *n != "main") {
+        INIT_THREAD
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert_with(|| name.to_string());
+    }
     if let Ok(value) = std::env::var(forkserver::SERVER_ENV) {
         std::env::remove_var(forkserver::SERVER_ENV);
         forkserver::serve(value);
@@ -994,9 +1025,7 @@ impl Process {
         let (read, write) =
             unsafe { (OwnedFd::from_raw_fd(pfds[0]), OwnedFd::from_raw_fd(pfds[1])) };
         let mut cmd = std::process::Command::new(get_executable()?);
-        if let Some(test) = std::thread::current().name().filter(|n| *n != "main") {
-            cmd.args(["--exact", test, "--nocapture", "--test-threads=1", "-q"]);
-        }
+        add_test_args(&mut cmd);
         cmd.env(SPAWN_ENV, read.as_raw_fd().to_string());
         let mut keep: Vec<RawFd> = fds.to_vec();
         keep.push(read.as_raw_fd());
