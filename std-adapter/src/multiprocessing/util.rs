@@ -29,13 +29,29 @@ use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 /// The logger's name, the `log` target of its records (Python's `LOGGER_NAME`).
+///
+/// ```
+/// use conkit::multiprocessing::util::LOGGER_NAME;
+/// log::warn!(target: LOGGER_NAME, "a record of the multiprocessing logger");
+/// ```
 pub const LOGGER_NAME: &str = "multiprocessing";
 
 /// The format [`log_to_stderr`] prints with (Python's `DEFAULT_LOGGING_FORMAT`).
+///
+/// ```
+/// use conkit::multiprocessing::util::DEFAULT_LOGGING_FORMAT;
+/// assert!(DEFAULT_LOGGING_FORMAT.starts_with("[%(levelname)s/%(processName)s]"));
+/// ```
 pub const DEFAULT_LOGGING_FORMAT: &str = "[%(levelname)s/%(processName)s] %(message)s";
 
 /// A logging level, with Python's numbers (`logging` plus `multiprocessing.util`'s
 /// `SUBDEBUG` and `SUBWARNING`).
+///
+/// ```
+/// use conkit::multiprocessing::util::Level;
+/// assert!(Level::SubWarning > Level::Info && Level::SubWarning < Level::Warning);
+/// assert_eq!(Level::Info as u8, 20);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u8)]
 pub enum Level {
@@ -136,6 +152,13 @@ thread_local! {
 
 /// The `multiprocessing` logger (Python's `multiprocessing.get_logger()`); a handle, all
 /// copies are the same logger.
+///
+/// ```
+/// use conkit::multiprocessing::{self as mp, util::Level};
+/// let logger = mp::get_logger();
+/// logger.set_level(Level::Error);
+/// assert_eq!(mp::get_logger().level(), Level::Error);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Logger {
     _private: (),
@@ -261,6 +284,18 @@ pub fn get_logger() -> Logger {
 }
 
 /// [`log_to_stderr`] refused: the program installed another `log` logger.
+///
+/// ```
+/// use conkit::multiprocessing::{self as mp, util::LoggerAlreadySet};
+/// struct Mine;
+/// impl log::Log for Mine {
+///     fn enabled(&self, _: &log::Metadata) -> bool { true }
+///     fn log(&self, _: &log::Record) {}
+///     fn flush(&self) {}
+/// }
+/// log::set_logger(&Mine).unwrap();
+/// assert_eq!(mp::log_to_stderr(None), Err(LoggerAlreadySet));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoggerAlreadySet;
 
