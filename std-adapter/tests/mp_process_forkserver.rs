@@ -324,3 +324,27 @@ fn threads_request_children_at_once() {
         assert_eq!(codes, want);
     }
 }
+
+fn preload_panics() {
+    panic!("preload failed");
+}
+
+fn start_with_a_panicking_preload(_: ()) {
+    mp::set_forkserver_preload(&[preload_panics]);
+    let mut p = mp::get_context(FS).process(exits_with, 0);
+    let code = match p.start() {
+        Err(ProcessError::Os(_)) => 0,
+        Err(_) => 2,
+        Ok(()) => 3,
+    };
+    std::process::exit(code);
+}
+
+#[test]
+fn a_panicking_preload_fails_the_start() {
+    let _s = setup();
+    // In a forked child, which starts its own server with its own preload list.
+    let mut p = mp::get_context(StartMethod::Fork).process(start_with_a_panicking_preload, ());
+    p.start().unwrap();
+    assert_eq!(bounded(&mut p), 0);
+}

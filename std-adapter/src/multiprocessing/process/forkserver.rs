@@ -78,6 +78,9 @@ static SERVER: Mutex<Option<Server>> = Mutex::new(None);
 /// child starts with them loaded; in Rust, e.g., functions that fill a `static` —
 /// every child then starts with it filled). Takes effect when the server starts: call
 /// it before the first process starts with [`StartMethod::Forkserver`](super::StartMethod).
+/// The default is none (CPython's default, `['__main__']`, imports the main module; a
+/// Rust binary has nothing to import). A panic in one of them ends the server (its
+/// message on stderr): the start that needed it fails with [`ProcessError::Os`](super::ProcessError).
 ///
 /// ```
 /// use conkit::multiprocessing::{self as mp, StartMethod};
@@ -466,7 +469,9 @@ pub(super) fn serve(value: String) -> ! {
         // SAFETY: same binary (fingerprint checked): anchor + offset is the `fn()` the
         // requester gave to set_forkserver_preload.
         let f: fn() = unsafe { std::mem::transmute::<usize, fn()>((base + off) as usize) };
-        f();
+        if std::panic::catch_unwind(f).is_err() {
+            fail("a set_forkserver_preload function panicked".into());
+        }
     }
     let mut children: Vec<Child> = Vec::new();
     loop {
