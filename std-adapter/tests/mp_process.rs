@@ -380,3 +380,48 @@ fn parent_process_in_the_child() {
         assert_eq!(bounded(&mut p), 0, "{m:?}");
     }
 }
+
+fn asks_who_it_is(_: ()) {
+    // Each call takes what conkit keeps per process (its identity, its children).
+    assert!(mp::current_process().name().starts_with("Process-"));
+    assert!(mp::active_children().is_empty());
+}
+
+/// A forked child never waits for a conkit lock that another thread of the parent held
+/// at the fork: a thread of the parent keeps asking `current_process()` and
+/// `active_children()` (each took a process-global lock) while children are forked;
+/// each child asks the same and must end. Before the fix a child now and then inherited
+/// a held lock and hung (caught by the join bound). The same run also caught `join`
+/// failing with `ECHILD` when the asker's `active_children()` reaped the child between
+/// `join`'s two looks.
+#[test]
+fn fork_child_never_inherits_a_held_conkit_lock() {
+    mp::init();
+    let _serial = serial();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let asker = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = mp::current_process();
+                let _ = mp::active_children();
+            }
+        })
+    };
+    let limit = Duration::from_secs(5);
+    let mut hung = 0;
+    for _ in 0..300 {
+        let mut p = mp::get_context(StartMethod::Fork).process(asks_who_it_is, ());
+        p.start().unwrap();
+        if !p.join_timeout(limit).unwrap() {
+            hung += 1;
+            p.kill().unwrap();
+            p.join().unwrap();
+            break;
+        }
+        assert_eq!(p.exitcode(), Some(0));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    asker.join().unwrap();
+    assert_eq!(hung, 0, "a forked child hung on a lock held at the fork");
+}

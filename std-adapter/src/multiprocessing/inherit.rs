@@ -26,13 +26,16 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Mutex;
 
+use super::per_process::PerProcess;
+
 thread_local! {
     /// The table being collected on this thread (`Some` only inside [`collect`]).
     static EXPORTING: RefCell<Option<Vec<RawFd>>> = const { RefCell::new(None) };
 }
 
 /// The table the child received (filled by [`install`], emptied by [`clear`]).
-static IMPORTED: Mutex<Vec<OwnedFd>> = Mutex::new(Vec::new());
+/// Per process: a forked child installs its own table (see `per_process`).
+static IMPORTED: PerProcess<Mutex<Vec<OwnedFd>>> = PerProcess::new(|| Mutex::new(Vec::new()));
 
 /// Runs `f` (a serialisation) while collecting the descriptors it exports; returns `f`'s
 /// result and the table, in index order. The descriptors stay owned by their objects:
@@ -78,7 +81,7 @@ pub fn export_fd(fd: BorrowedFd<'_>) -> Option<u32> {
 /// Installs the table a child received (the descriptors are owned by the table from now
 /// on). Called by the start methods before the arguments are deserialised.
 pub fn install(fds: Vec<OwnedFd>) {
-    *IMPORTED.lock().unwrap_or_else(|e| e.into_inner()) = fds;
+    *IMPORTED.get().lock().unwrap_or_else(|e| e.into_inner()) = fds;
 }
 
 /// Installs raw descriptor numbers (inherited through `fork` or `exec`).
@@ -98,7 +101,7 @@ pub unsafe fn install_raw(fds: &[RawFd]) {
 /// deserialisation of an object that owns it. `NotFound` outside a child's argument
 /// deserialisation or for an index the table does not have.
 pub fn import_fd(index: u32) -> io::Result<OwnedFd> {
-    let table = IMPORTED.lock().unwrap_or_else(|e| e.into_inner());
+    let table = IMPORTED.get().lock().unwrap_or_else(|e| e.into_inner());
     let fd = table.get(index as usize).ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::NotFound,
@@ -114,7 +117,11 @@ pub fn import_fd(index: u32) -> io::Result<OwnedFd> {
 /// Closes the installed table (every object that needed a descriptor holds its own
 /// duplicate by now).
 pub fn clear() {
-    IMPORTED.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    IMPORTED
+        .get()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clear();
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@ pub mod codec;
 pub mod connection;
 pub mod heap;
 pub mod inherit;
+mod per_process;
 pub mod process;
 pub mod shared_memory;
 pub mod sharedctypes;

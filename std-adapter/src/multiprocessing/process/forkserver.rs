@@ -52,6 +52,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use super::super::per_process::PerProcess;
 use super::{codec, exe_fingerprint, offset_of, ProcessError, SpawnPayload};
 
 /// At most this many descriptors travel with one request (the kernel's `SCM_MAX_FD` is
@@ -71,7 +72,8 @@ struct Server {
     _alive: OwnedFd,
 }
 
-static SERVER: Mutex<Option<Server>> = Mutex::new(None);
+/// Per process: a forked child starts its own server (see `per_process`).
+static SERVER: PerProcess<Mutex<Option<Server>>> = PerProcess::new(|| Mutex::new(None));
 
 /// Sets the functions the fork server runs once, before it forks any child (Python's
 /// `set_forkserver_preload(module_names)`: modules imported in the server so that each
@@ -359,7 +361,7 @@ pub(super) fn launch(
     let mut all = vec![conn_child.as_raw_fd()];
     all.extend_from_slice(fds);
     {
-        let mut guard = SERVER.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = SERVER.get().lock().unwrap_or_else(|e| e.into_inner());
         let mut attempts = 0;
         loop {
             if let Some(server) = guard.as_ref() {

@@ -13,9 +13,13 @@
 //! - [`StartMethod::Fork`]: `fork()`; the child inherits the parent's memory and the
 //!   argument table's descriptors at the same numbers. In a multithreaded parent only the
 //!   calling thread survives in the child and locks held by other threads stay locked:
-//!   the child decodes its arguments and runs the target without touching conkit's own
-//!   locks, but the allocator and the panic hook are process-global — as in CPython, fork
-//!   from a multithreaded parent is at the user's risk.
+//!   conkit's per-process state (this process's identity, its children, its fork server,
+//!   its inherited descriptors) is made afresh in a forked child instead of locked (the
+//!   parent's copy may be held by a thread that is gone), so the child decodes its
+//!   arguments and runs the target without waiting for a lock of conkit's. The
+//!   allocator, `stdout`/`stderr` (std's locks: a parent thread printing at the fork
+//!   instant leaves them held in the child) and the panic hook are process-global — as
+//!   in CPython, fork from a multithreaded parent is at the user's risk.
 //! - [`StartMethod::Spawn`]: re-executes [`std::env::current_exe`]; the payload (arguments,
 //!   name, identity) arrives on a pipe whose descriptor number is in the environment
 //!   variable `CONKIT_MP_SPAWN_FD`; the argument table's descriptors get their
@@ -91,6 +95,7 @@ use serde::{Deserialize, Serialize};
 
 use super::codec::{self, CodecError};
 use super::inherit;
+use super::per_process::PerProcess;
 
 mod forkserver;
 pub use forkserver::set_forkserver_preload;
@@ -205,11 +210,12 @@ struct Me {
     parent: Option<(u32, String)>,
 }
 
-static ME: Mutex<Option<Me>> = Mutex::new(None);
+/// Per process (see `per_process`): a forked child never locks the parent's copy.
+static ME: PerProcess<Mutex<Option<Me>>> = PerProcess::new(|| Mutex::new(None));
 static COUNTER: AtomicUsize = AtomicUsize::new(1);
 
 fn with_me<R>(f: impl FnOnce(&Me) -> R) -> R {
-    let guard = ME.lock().unwrap_or_else(|e| e.into_inner());
+    let guard = ME.get().lock().unwrap_or_else(|e| e.into_inner());
     match guard.as_ref() {
         Some(me) => f(me),
         None => f(&Me {
@@ -522,7 +528,7 @@ fn run_child(
             unsafe { libc::_exit(1) };
         }
     }
-    *ME.lock().unwrap_or_else(|e| e.into_inner()) = Some(Me {
+    *ME.get().lock().unwrap_or_else(|e| e.into_inner()) = Some(Me {
         name: name.clone(),
         identity,
         daemon,
@@ -943,6 +949,7 @@ impl Process {
             }
         };
         CHILDREN
+            .get()
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(ChildEntry {
@@ -957,6 +964,8 @@ impl Process {
 
     fn start_fork(&self, bytes: &[u8], fds: &[RawFd]) -> Result<libc::pid_t, ProcessError> {
         let parent = std::process::id();
+        // Read before the fork: the child's `current_process()` is its own.
+        let parent_name = current_process().name;
         let _ = io::stdout().flush();
         // SAFETY: fork; the child only runs `run_child`, which ends in `_exit`.
         let pid = unsafe { libc::fork() };
@@ -982,7 +991,7 @@ impl Process {
                 self.identity.clone(),
                 self.daemon,
                 parent,
-                current_process().name,
+                parent_name,
                 parent,
                 None, // the logger's state is inherited with the memory
                 move || match closure {
@@ -1068,7 +1077,14 @@ impl Process {
         }
         let code = match &run.status {
             Some(s) => s.poll(block)?,
-            None => wait_child(run.pid, block)?,
+            None => match wait_child(run.pid, block) {
+                // `active_children` on another thread reaped it between our two looks
+                // (it holds the table's lock until the code is stored).
+                Err(ProcessError::Os(e)) if e.raw_os_error() == Some(libc::ECHILD) => {
+                    Some(take_reaped(run.pid).ok_or(ProcessError::Os(e))?)
+                }
+                polled => polled?,
+            },
         };
         if code.is_some() {
             forget_child(run.pid);
@@ -1339,16 +1355,19 @@ struct ChildEntry {
     server: Option<Arc<ServerChild>>,
 }
 
-static CHILDREN: Mutex<Vec<ChildEntry>> = Mutex::new(Vec::new());
+/// Per process (see `per_process`): a forked child starts with no children, as
+/// CPython's child clears `_children`, and never locks the parent's list.
+static CHILDREN: PerProcess<Mutex<Vec<ChildEntry>>> = PerProcess::new(|| Mutex::new(Vec::new()));
 
 fn take_reaped(pid: libc::pid_t) -> Option<i32> {
-    let mut c = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
+    let mut c = CHILDREN.get().lock().unwrap_or_else(|e| e.into_inner());
     let i = c.iter().position(|e| e.pid == pid && e.code.is_some())?;
     c.swap_remove(i).code
 }
 
 fn forget_child(pid: libc::pid_t) {
     CHILDREN
+        .get()
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .retain(|e| e.pid != pid);
@@ -1394,7 +1413,7 @@ pub struct ActiveChild {
 /// assert!(conkit::multiprocessing::active_children().is_empty());
 /// ```
 pub fn active_children() -> Vec<ActiveChild> {
-    let mut c = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
+    let mut c = CHILDREN.get().lock().unwrap_or_else(|e| e.into_inner());
     let mut alive = Vec::new();
     for e in c.iter_mut().filter(|e| e.code.is_none()) {
         let polled = match &e.server {
