@@ -1,14 +1,17 @@
 //! `conkit::multiprocessing`'s process-shared primitives and data between real
 //! processes: `Lock`, `RLock`, `Semaphore`, `BoundedSemaphore`, `Event`, `Condition`,
 //! `Barrier`, `Value`, `Array`, `RawValue`, `RawArray`, `SharedMemory`, each handed to
-//! real children as a serialised argument (the mapping's descriptor through
+//! real children — `conkit::multiprocessing::Process`es, under every start method of
+//! `get_all_start_methods()` — as their arguments (the mapping's descriptor through
 //! `inherit`, attached with the header checked in the child), with real `SIGKILL`s for
 //! the holders and parties that die. Every scenario runs in its own process under a
 //! watchdog (`run_scenarios`), and every wait in it is bounded. (`harness = false`: see
-//! `conkit_tests::process`.)
+//! `conkit_tests::process` and `conkit_tests::mp`.)
 
 #[cfg(target_os = "linux")]
 fn main() {
+    // A `spawn` child is this binary re-executed: it runs its target here and exits.
+    conkit::multiprocessing::init();
     scenarios::run();
 }
 
@@ -17,53 +20,29 @@ fn main() {}
 
 #[cfg(target_os = "linux")]
 mod scenarios {
-    use std::os::fd::{BorrowedFd, OwnedFd};
     use std::sync::atomic::Ordering;
     use std::time::{Duration, Instant};
 
     use conkit::multiprocessing::shared_memory::{SharedMemory, SharedMemoryError};
     use conkit::multiprocessing::{
-        codec, inherit, Acquired, Array, Barrier, BoundedSemaphore, BrokenBarrier, Condition,
-        Event, Lock, RLock, RawArray, RawValue, ReleaseError, Semaphore, SemaphoreError, Value,
+        codec, Acquired, Array, Barrier, BoundedSemaphore, BrokenBarrier, Condition, Event, Lock,
+        Process, RLock, RawArray, RawValue, ReleaseError, Semaphore, SemaphoreError, Value,
     };
-    use conkit_tests::process::{fork, run_scenarios, Child, Exit};
+    use conkit_tests::mp::{join, kill, reap, run_under_every_method, start};
     use serde::de::DeserializeOwned;
-    use serde::Serialize;
+    use serde::{Deserialize, Serialize};
 
     /// The bound the issue sets: the next acquirer gets a dead holder's lock within 1 s.
     const RECOVERY: Duration = Duration::from_secs(1);
-    /// The longest a child may take; the scenario's watchdog is the last resort.
-    const CHILD_LIMIT: Duration = Duration::from_secs(20);
 
-    /// Starts a child that receives `arg` as a process argument: serialised here inside
-    /// `inherit::collect`, the descriptors inherited by `fork`, installed, deserialised
-    /// (attaching each shared object, header checked) and cleared in the child, which
-    /// then runs `f` and exits with its result — the path `Process` takes.
-    fn child<A: Serialize + DeserializeOwned>(arg: &A, f: fn(A) -> i32) -> Child {
-        let (bytes, fds) = inherit::collect(|| codec::to_bytes(arg));
-        let bytes = bytes.expect("serialise the child's argument");
-        fork(move || {
-            let dups: Vec<OwnedFd> = fds
-                .iter()
-                .map(|&fd| {
-                    // SAFETY: inherited from the parent, open in this child.
-                    unsafe { BorrowedFd::borrow_raw(fd) }
-                        .try_clone_to_owned()
-                        .expect("dup")
-                })
-                .collect();
-            inherit::install(dups);
-            let arg: A = codec::from_bytes(&bytes).expect("deserialise the child's argument");
-            inherit::clear();
-            f(arg)
-        })
-    }
-
-    fn reap(children: Vec<Child>) {
-        for mut c in children {
-            let exit = c.wait_timeout(CHILD_LIMIT);
-            assert_eq!(exit, Some(Exit::Code(0)), "a child failed or hung");
-        }
+    /// Starts `f(arg)` in a child `Process` (with the current pass's start method): the
+    /// handles in `arg` are serialised among its arguments, and the child attaches to
+    /// the same shared objects.
+    fn child<A>(arg: &A, f: fn(A)) -> Process
+    where
+        A: Clone + Serialize + DeserializeOwned + 'static,
+    {
+        start(f, arg.clone())
     }
 
     /// Spins (yielding) until `cond` holds, at most 10 s.
@@ -85,13 +64,12 @@ mod scenarios {
     /// Non-atomic read-modify-write of a raw counter under the shared `Lock`: a lost
     /// update would show as a total below the expected one.
     fn lock_excludes_across_processes() {
-        fn work((lock, counter): (Lock, RawValue<u64>)) -> i32 {
+        fn work((lock, counter): (Lock, RawValue<u64>)) {
             for _ in 0..PER_CHILD {
                 let _g = lock.lock();
                 // SAFETY: every writer holds `lock`.
                 unsafe { counter.set(counter.get() + 1) };
             }
-            0
         }
         let lock = Lock::new();
         let counter = RawValue::<u64>::zeroed();
@@ -107,10 +85,10 @@ mod scenarios {
     /// A lock held by a child: timeouts expire in the parent, a release by another
     /// process is allowed (as Python's `Lock`), and the parent then takes it.
     fn lock_timeouts_and_release_by_another_process() {
-        fn hold((lock, held, go): (Lock, Event, Event)) -> i32 {
+        fn hold((lock, held, go): (Lock, Event, Event)) {
             lock.acquire();
             held.set();
-            i32::from(!go.wait_timeout(Duration::from_secs(10)))
+            assert!(go.wait_timeout(Duration::from_secs(10)));
         }
         let (lock, held, go) = (Lock::new(), Event::new(), Event::new());
         let c = child(&(lock.clone(), held.clone(), go.clone()), hold);
@@ -131,19 +109,14 @@ mod scenarios {
     /// An `RLock` held twice by a child: another process cannot release it
     /// (`NotOwner`) nor take it, until the child has released it twice.
     fn rlock_is_owned_by_one_process() {
-        fn hold((r, held, go): (RLock, Event, Event)) -> i32 {
+        fn hold((r, held, go): (RLock, Event, Event)) {
             r.acquire();
             r.acquire();
             held.set();
-            if !go.wait_timeout(Duration::from_secs(10)) {
-                return 2;
-            }
+            assert!(go.wait_timeout(Duration::from_secs(10)));
             r.release().unwrap();
-            if r.depth() != 1 {
-                return 3;
-            }
+            assert_eq!(r.depth(), 1);
             r.release().unwrap();
-            0
         }
         let (r, held, go) = (RLock::new(), Event::new(), Event::new());
         let c = child(&(r.clone(), held.clone(), go.clone()), hold);
@@ -168,36 +141,37 @@ mod scenarios {
     /// A child SIGKILLed while holding the shared `Lock`: the next acquirer (the
     /// parent, or another child) gets it within a second, told `OwnerDied`.
     fn lock_holder_killed_next_acquirer_gets_owner_died() {
-        fn hold((lock, held): (Lock, Event)) -> i32 {
+        fn hold((lock, held): (Lock, Event)) {
             lock.acquire();
             held.set();
             std::thread::sleep(Duration::from_secs(30));
-            1
+            panic!("not killed");
         }
-        fn take_over(lock: Lock) -> i32 {
-            match lock.acquire_timeout_or_recover(RECOVERY * 2) {
-                Some(Acquired::OwnerDied) => 0,
-                Some(Acquired::Clean) => 4,
-                None => 5,
-            }
+        fn take_over(lock: Lock) {
+            assert_eq!(
+                lock.acquire_timeout_or_recover(RECOVERY * 2),
+                Some(Acquired::OwnerDied)
+            );
         }
         for round in 0..KILLS {
             let (lock, held) = (Lock::new(), Event::new());
-            let holder = child(&(lock.clone(), held.clone()), hold);
+            let mut holder = child(&(lock.clone(), held.clone()), hold);
             assert!(held.wait_timeout(Duration::from_secs(10)));
             if round % 2 == 0 {
                 // The parent is the next acquirer, already waiting when the kill comes.
+                let pid = holder.pid().expect("started") as libc::pid_t;
                 let killer = std::thread::spawn(move || {
                     std::thread::sleep(Duration::from_millis(5));
-                    holder.kill();
-                    holder.wait()
+                    // SAFETY: a plain system call on our unreaped child (no pid reuse).
+                    unsafe { libc::kill(pid, libc::SIGKILL) }
                 });
                 let start = Instant::now();
                 let how = lock.acquire_timeout_or_recover(RECOVERY);
                 let took = start.elapsed();
                 assert_eq!(how, Some(Acquired::OwnerDied), "round {round}");
                 assert!(took < RECOVERY, "took {took:?}");
-                assert_eq!(killer.join().unwrap(), Exit::Signal(libc::SIGKILL));
+                assert_eq!(killer.join().unwrap(), 0);
+                assert_eq!(join(&mut holder), -libc::SIGKILL);
                 // The plain form after a recovery: clean again.
                 lock.release().unwrap();
                 assert_eq!(lock.acquire_or_recover(), Acquired::Clean);
@@ -205,8 +179,7 @@ mod scenarios {
             } else {
                 // Another child is the next acquirer.
                 let waiter = child(&lock, take_over);
-                holder.kill();
-                assert_eq!(holder.wait(), Exit::Signal(libc::SIGKILL));
+                assert_eq!(kill(holder), -libc::SIGKILL);
                 reap(vec![waiter]);
                 // The waiter exited holding it: recovered once more, by the parent.
                 assert_eq!(lock.try_acquire_or_recover(), Some(Acquired::OwnerDied));
@@ -217,38 +190,38 @@ mod scenarios {
 
     /// The plain `acquire()` of Python's shape recovers too (no hang) and returns.
     fn lock_holder_killed_plain_acquire_returns() {
-        fn hold((lock, held): (Lock, Event)) -> i32 {
+        fn hold((lock, held): (Lock, Event)) {
             lock.acquire();
             held.set();
             std::thread::sleep(Duration::from_secs(30));
-            1
+            panic!("not killed");
         }
         let (lock, held) = (Lock::new(), Event::new());
-        let holder = child(&(lock.clone(), held.clone()), hold);
+        let mut holder = child(&(lock.clone(), held.clone()), hold);
         assert!(held.wait_timeout(Duration::from_secs(10)));
-        holder.kill();
+        holder.kill().unwrap();
         let start = Instant::now();
         assert!(lock.acquire_timeout(RECOVERY));
         assert!(start.elapsed() < RECOVERY);
         lock.release().unwrap();
-        assert_eq!(holder.wait(), Exit::Signal(libc::SIGKILL));
+        assert_eq!(join(&mut holder), -libc::SIGKILL);
     }
 
     /// A child SIGKILLed while holding an `RLock` (at depth 2): the next acquirer gets
     /// it within a second, `OwnerDied`, at depth 1.
     fn rlock_holder_killed_next_acquirer_gets_owner_died() {
-        fn hold((r, held): (RLock, Event)) -> i32 {
+        fn hold((r, held): (RLock, Event)) {
             r.acquire();
             r.acquire();
             held.set();
             std::thread::sleep(Duration::from_secs(30));
-            1
+            panic!("not killed");
         }
         for _ in 0..KILLS {
             let (r, held) = (RLock::new(), Event::new());
-            let holder = child(&(r.clone(), held.clone()), hold);
+            let mut holder = child(&(r.clone(), held.clone()), hold);
             assert!(held.wait_timeout(Duration::from_secs(10)));
-            holder.kill();
+            holder.kill().unwrap();
             let start = Instant::now();
             let how = r.acquire_timeout_or_recover(RECOVERY);
             assert_eq!(how, Some(Acquired::OwnerDied));
@@ -256,7 +229,7 @@ mod scenarios {
             assert_eq!(r.depth(), 1);
             r.release().unwrap();
             assert!(!r.locked());
-            assert_eq!(holder.wait(), Exit::Signal(libc::SIGKILL));
+            assert_eq!(join(&mut holder), -libc::SIGKILL);
         }
     }
 
@@ -266,7 +239,7 @@ mod scenarios {
 
     /// `Semaphore(3)` and 8 children: at most 3 inside at once, and 3 reached.
     fn semaphore_bounds_the_processes_inside() {
-        fn visit((sem, inside): (Semaphore, RawArray<u32>)) -> i32 {
+        fn visit((sem, inside): (Semaphore, RawArray<u32>)) {
             for _ in 0..3 {
                 let _permit = sem.acquire_guard();
                 let now = inside.as_atomics()[0].fetch_add(1, Ordering::SeqCst) + 1;
@@ -274,7 +247,6 @@ mod scenarios {
                 std::thread::sleep(Duration::from_millis(10));
                 inside.as_atomics()[0].fetch_sub(1, Ordering::SeqCst);
             }
-            0
         }
         let sem = Semaphore::new(3);
         let inside = RawArray::<u32>::zeroed(2);
@@ -290,25 +262,21 @@ mod scenarios {
     /// wakes a child asleep in it; a `BoundedSemaphore` refuses the extra release in
     /// any process.
     fn semaphore_timeouts_wakeups_and_bounds() {
-        fn take((sem, bounded): (Semaphore, BoundedSemaphore)) -> i32 {
+        fn take((sem, bounded, started): (Semaphore, BoundedSemaphore, Event)) {
+            started.set();
             let t = Instant::now();
-            if sem.acquire_timeout(Duration::from_millis(30))
-                || t.elapsed() < Duration::from_millis(30)
-            {
-                return 2;
-            }
-            if !sem.acquire_timeout(Duration::from_secs(10)) {
-                return 3;
-            }
-            if bounded.release() != Err(SemaphoreError::Overflow) {
-                return 4;
-            }
+            assert!(!sem.acquire_timeout(Duration::from_millis(30)));
+            assert!(t.elapsed() >= Duration::from_millis(30));
+            assert!(sem.acquire_timeout(Duration::from_secs(10)));
+            assert_eq!(bounded.release(), Err(SemaphoreError::Overflow));
             bounded.acquire();
-            0
         }
         let sem = Semaphore::new(0);
         let bounded = BoundedSemaphore::new(2);
-        let c = child(&(sem.clone(), bounded.clone()), take);
+        let started = Event::new();
+        let c = child(&(sem.clone(), bounded.clone(), started.clone()), take);
+        // (A spawned child takes a while to start: release only after its timeout.)
+        assert!(started.wait_timeout(Duration::from_secs(10)));
         std::thread::sleep(Duration::from_millis(100));
         sem.release().unwrap();
         reap(vec![c]);
@@ -319,13 +287,13 @@ mod scenarios {
 
     /// Three children wait for an `Event` the parent sets; a cleared event times out.
     fn event_wakes_every_waiting_process() {
-        fn await_it((ev, ready): (Event, Semaphore)) -> i32 {
+        fn await_it((ev, ready): (Event, Semaphore)) {
             ready.release().unwrap();
-            i32::from(!ev.wait_timeout(Duration::from_secs(10)))
+            assert!(ev.wait_timeout(Duration::from_secs(10)));
         }
         let ev = Event::new();
         let ready = Semaphore::new(0);
-        let kids: Vec<Child> = (0..3)
+        let kids: Vec<Process> = (0..3)
             .map(|_| child(&(ev.clone(), ready.clone()), await_it))
             .collect();
         for _ in 0..3 {
@@ -346,22 +314,19 @@ mod scenarios {
     /// Children wait on a `Condition` (over its `RLock`, and over a plain `Lock`) for
     /// a state the parent changes under the lock and announces with `notify_all`.
     fn condition_notifies_across_processes() {
-        fn consume((cond, state): (Condition, RawValue<u32>)) -> i32 {
+        fn consume((cond, state): (Condition, RawValue<u32>)) {
             let _g = cond.lock();
             // SAFETY: `state` is read and written only under `cond`'s lock.
             let ok = cond
                 .wait_for_timeout(|| unsafe { state.get() } >= 1, Duration::from_secs(10))
                 .unwrap();
-            if !ok {
-                return 2;
-            }
+            assert!(ok);
             // SAFETY: under the lock.
             unsafe { state.set(state.get() + 1) };
-            0
         }
         let cond = Condition::new();
         let state = RawValue::<u32>::zeroed();
-        let kids: Vec<Child> = (0..3)
+        let kids: Vec<Process> = (0..3)
             .map(|_| child(&(cond.clone(), state.clone()), consume))
             .collect();
         wait_until("3 waiters", || cond.waiters() == 3);
@@ -375,15 +340,12 @@ mod scenarios {
         // SAFETY: the children are gone.
         assert_eq!(unsafe { state.get() }, 4);
 
-        fn signal((cond, state): (conkit::multiprocessing::LockCondition, RawValue<u32>)) -> i32 {
+        fn signal((cond, state): (conkit::multiprocessing::LockCondition, RawValue<u32>)) {
             std::thread::sleep(Duration::from_millis(30));
             let _g = cond.lock();
             // SAFETY: under the lock.
             unsafe { state.set(7) };
-            match cond.notify(1) {
-                Ok(_) => 0,
-                Err(_) => 2,
-            }
+            cond.notify(1).unwrap();
         }
         let cond = Condition::new_over_lock();
         let state = RawValue::<u32>::zeroed();
@@ -403,16 +365,12 @@ mod scenarios {
     /// `notify(n)` counts across processes: of three waiting children, `notify(1)` wakes
     /// one (the others still wait), `notify_all` the other two.
     fn condition_notify_counts_across_processes() {
-        fn wait_once(cond: Condition) -> i32 {
+        fn wait_once(cond: Condition) {
             let _g = cond.lock();
-            match cond.wait_timeout(Duration::from_secs(10)) {
-                Ok(true) => 0,
-                Ok(false) => 2,
-                Err(_) => 3,
-            }
+            assert_eq!(cond.wait_timeout(Duration::from_secs(10)), Ok(true));
         }
         let cond = Condition::new();
-        let kids: Vec<Child> = (0..3).map(|_| child(&cond, wait_once)).collect();
+        let kids: Vec<Process> = (0..3).map(|_| child(&cond, wait_once)).collect();
         wait_until("3 waiters", || cond.waiters() == 3);
         {
             let _g = cond.lock();
@@ -433,26 +391,21 @@ mod scenarios {
     /// 0, 1, 2 once each, and the action runs once per round in some process.
     fn barrier_across_three_processes() {
         const ROUNDS: usize = 20;
-        fn party((b, seen, actions): (Barrier, RawArray<u32>, RawValue<u32>)) -> i32 {
+        fn party((b, seen, actions): (Barrier, RawArray<u32>, RawValue<u32>)) {
             let b = b.with_action(move || {
                 actions.as_atomic().fetch_add(1, Ordering::SeqCst);
             });
             for round in 0..ROUNDS {
-                match b.wait_timeout(Duration::from_secs(10)) {
-                    Ok(i) => {
-                        seen.as_atomics()[round * 3 + i].fetch_add(1, Ordering::SeqCst);
-                    }
-                    Err(BrokenBarrier) => return 2,
-                }
+                let i = b.wait_timeout(Duration::from_secs(10)).expect("not broken");
+                seen.as_atomics()[round * 3 + i].fetch_add(1, Ordering::SeqCst);
             }
-            0
         }
         let b = Barrier::new(3);
         let seen = RawArray::<u32>::zeroed(ROUNDS * 3);
         let actions = RawValue::<u32>::zeroed();
         let args = (b.clone(), seen.clone(), actions.clone());
-        let kids: Vec<Child> = (0..2).map(|_| child(&args, party)).collect();
-        assert_eq!(party(args), 0);
+        let kids: Vec<Process> = (0..2).map(|_| child(&args, party)).collect();
+        party(args);
         reap(kids);
         assert!(seen
             .as_atomics()
@@ -468,16 +421,16 @@ mod scenarios {
     /// dead-party probe) — either way within a second, never a hang; the barrier is then
     /// broken for the next round until `reset()`.
     fn barrier_party_killed_mid_wait() {
-        fn survivor((b, arrived): (Barrier, Semaphore)) -> i32 {
+        fn survivor((b, arrived): (Barrier, Semaphore)) {
             arrived.release().unwrap();
             let t = Instant::now();
             let _ = b.wait();
-            i32::from(t.elapsed() > Duration::from_secs(5))
+            assert!(t.elapsed() <= Duration::from_secs(5), "{:?}", t.elapsed());
         }
-        fn doomed((b, arrived): (Barrier, Semaphore)) -> i32 {
+        fn doomed((b, arrived): (Barrier, Semaphore)) {
             arrived.release().unwrap();
             let _ = b.wait();
-            4
+            panic!("not killed");
         }
         let b = Barrier::new(3);
         let arrived = Semaphore::new(0);
@@ -487,8 +440,7 @@ mod scenarios {
             assert!(arrived.acquire_timeout(Duration::from_secs(10)));
         }
         wait_until("two parties waiting", || b.n_waiting() == 2);
-        victim.kill();
-        assert_eq!(victim.wait(), Exit::Signal(libc::SIGKILL));
+        assert_eq!(kill(victim), -libc::SIGKILL);
         let t = Instant::now();
         let round = b.wait_timeout(Duration::from_secs(10));
         assert!(
@@ -512,25 +464,21 @@ mod scenarios {
     /// all (as a late party in Python), `reset()` makes it usable, and live parties
     /// pass a new round.
     fn barrier_party_killed_before_arriving() {
-        fn survivor(b: Barrier) -> i32 {
-            match b.wait_timeout(Duration::from_secs(10)) {
-                Err(BrokenBarrier) => 0,
-                Ok(_) => 2,
-            }
+        fn survivor(b: Barrier) {
+            assert_eq!(b.wait_timeout(Duration::from_secs(10)), Err(BrokenBarrier));
         }
-        fn doomed(_: Barrier) -> i32 {
+        fn doomed(_: Barrier) {
             std::thread::sleep(Duration::from_secs(30));
-            4
+            panic!("not killed");
         }
-        fn live(b: Barrier) -> i32 {
-            i32::from(b.wait_timeout(Duration::from_secs(10)).is_err())
+        fn live(b: Barrier) {
+            assert!(b.wait_timeout(Duration::from_secs(10)).is_ok());
         }
         let b = Barrier::new(3);
         let first = child(&b, survivor);
         let victim = child(&b, doomed);
         wait_until("one party waiting", || b.n_waiting() == 1);
-        victim.kill();
-        assert_eq!(victim.wait(), Exit::Signal(libc::SIGKILL));
+        assert_eq!(kill(victim), -libc::SIGKILL);
         let t = Instant::now();
         assert_eq!(
             b.wait_timeout(Duration::from_millis(200)),
@@ -541,7 +489,7 @@ mod scenarios {
         assert!(b.broken());
         b.reset();
         assert!(!b.broken());
-        let kids: Vec<Child> = (0..2).map(|_| child(&b, live)).collect();
+        let kids: Vec<Process> = (0..2).map(|_| child(&b, live)).collect();
         assert!(b.wait_timeout(Duration::from_secs(10)).is_ok());
         reap(kids);
     }
@@ -554,7 +502,7 @@ mod scenarios {
     /// exactly 200 000; `update` and the Array forms count as exactly.
     fn value_and_array_count_exactly() {
         const N: u64 = 100_000;
-        fn add((v, a): (Value<u64>, Array<u32>)) -> i32 {
+        fn add((v, a): (Value<u64>, Array<u32>)) {
             for _ in 0..N {
                 let _g = v.get_lock().lock();
                 v.set(v.get() + 1);
@@ -566,11 +514,10 @@ mod scenarios {
                     a.update(i, |x| x + 1).unwrap();
                 }
             }
-            0
         }
         let v = Value::<u64>::zeroed();
         let a = Array::<u32>::zeroed(5);
-        let kids: Vec<Child> = (0..2)
+        let kids: Vec<Process> = (0..2)
             .map(|_| child(&(v.clone(), a.clone()), add))
             .collect();
         reap(kids);
@@ -581,11 +528,11 @@ mod scenarios {
     /// An `Array` made from a slice is seen by a child, which writes a range back;
     /// out-of-range indices are errors in every process.
     fn array_ranges_across_processes() {
-        fn rewrite(a: Array<i64>) -> i32 {
-            if a.to_vec() != [1, 2, 3, 4] || a.get(4).is_some() || a.set(4, 0).is_ok() {
-                return 2;
-            }
-            i32::from(a.set_range(2, &[30, 40]).is_err())
+        fn rewrite(a: Array<i64>) {
+            assert_eq!(a.to_vec(), [1, 2, 3, 4]);
+            assert!(a.get(4).is_none());
+            assert!(a.set(4, 0).is_err());
+            a.set_range(2, &[30, 40]).unwrap();
         }
         let a = Array::from_slice(&[1i64, 2, 3, 4]);
         reap(vec![child(&a, rewrite)]);
@@ -596,16 +543,16 @@ mod scenarios {
     /// A child attaches to a named block by name (the argument serialises as the name),
     /// reads what the parent wrote and writes back; after `unlink` the name is gone.
     fn shared_memory_between_processes() {
-        fn echo(shm: SharedMemory) -> i32 {
+        fn echo(shm: SharedMemory) {
             let mut got = [0u8; 5];
-            if shm.read_at(0, &mut got).is_err() || &got != b"hello" {
-                return 2;
-            }
-            i32::from(shm.write_at(100, b"world").is_err())
+            shm.read_at(0, &mut got).unwrap();
+            assert_eq!(&got, b"hello");
+            shm.write_at(100, b"world").unwrap();
         }
         let shm = SharedMemory::create(4096).unwrap();
         shm.write_at(0, b"hello").unwrap();
-        reap(vec![child(&shm, echo)]);
+        // (Python passes the object, which pickles as its name: so does this handle.)
+        reap(vec![start(echo, SharedMemory::attach(shm.name()).unwrap())]);
         let mut back = [0u8; 5];
         shm.read_at(100, &mut back).unwrap();
         assert_eq!(&back, b"world");
@@ -631,42 +578,47 @@ mod scenarios {
         ));
     }
 
-    /// A child that deserialises a handle as another type gets a typed error, not a
-    /// misread mapping.
+    /// Serialises as an `S`, deserialises as a `D`: the argument of a child that
+    /// attaches to the parent's object as another type.
+    #[derive(Clone)]
+    struct Retype<S, D>(Option<S>, std::marker::PhantomData<D>);
+
+    impl<S: Serialize, D> Serialize for Retype<S, D> {
+        fn serialize<Z: serde::Serializer>(&self, z: Z) -> Result<Z::Ok, Z::Error> {
+            self.0.serialize(z)
+        }
+    }
+
+    impl<'de, S, D: Deserialize<'de>> Deserialize<'de> for Retype<S, D> {
+        fn deserialize<Z: serde::Deserializer<'de>>(z: Z) -> Result<Self, Z::Error> {
+            Option::<D>::deserialize(z).map(|_| Self(None, std::marker::PhantomData))
+        }
+    }
+
+    /// A child whose argument is a handle deserialised as another type never runs its
+    /// target: the header check refuses the mapping, and the child reports that it
+    /// cannot decode its arguments (exit code 1), not a misread mapping.
     fn attaching_as_another_type_is_refused() {
-        fn wrong(_: Semaphore) -> i32 {
-            9
+        fn wrong(_: Retype<Lock, Semaphore>) {
+            // SAFETY: ends the process at once (the exit code says the target ran).
+            unsafe { libc::_exit(9) }
         }
         let lock = Lock::new();
-        let (bytes, fds) = inherit::collect(|| codec::to_bytes(&lock));
-        let bytes = bytes.unwrap();
-        let c = fork(move || {
-            let dups: Vec<OwnedFd> = fds
-                .iter()
-                .map(|&fd| {
-                    // SAFETY: inherited from the parent, open in this child.
-                    unsafe { BorrowedFd::borrow_raw(fd) }
-                        .try_clone_to_owned()
-                        .unwrap()
-                })
-                .collect();
-            inherit::install(dups);
-            let r = codec::from_bytes::<Semaphore>(&bytes);
-            inherit::clear();
-            match r {
-                // (postcard keeps no message for a custom error: the header check's
-                // `FingerprintMismatch` arrives as a generic `CodecError`.)
-                Err(_) => 0,
-                Ok(s) => wrong(s),
-            }
-        });
-        reap(vec![c]);
+        let mut c = start(wrong, Retype(Some(lock.clone()), std::marker::PhantomData));
+        assert_eq!(join(&mut c), 1);
+        // The same argument as the right type runs.
+        fn right(_: Retype<Lock, Lock>) {
+            // SAFETY: ends the process at once.
+            unsafe { libc::_exit(9) }
+        }
+        let mut c = start(right, Retype(Some(lock.clone()), std::marker::PhantomData));
+        assert_eq!(join(&mut c), 9);
         // And outside a child's start, a handle does not serialise at all.
         assert!(codec::to_bytes(&lock).is_err());
     }
 
     pub fn run() {
-        run_scenarios(
+        run_under_every_method(
             &[
                 (
                     "lock_excludes_across_processes",
