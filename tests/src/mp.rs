@@ -2,7 +2,7 @@
 //! binaries, under every start method ([`get_all_start_methods`]).
 //!
 //! [`run_under_every_method`] runs a binary's scenarios (each in its own process under
-//! a watchdog, see [`run_scenarios`](crate::process::run_scenarios)) once per start
+//! a watchdog, see [`crate::process::run_scenarios`]) once per start
 //! method; [`start`] starts `target(args)` with the method of the current pass. The
 //! target is a `fn` item (or a closure that captures nothing) and its arguments travel
 //! serialised, so the same test runs under `fork`, `spawn` (this binary re-executed:

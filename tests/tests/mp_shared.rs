@@ -28,6 +28,7 @@ mod scenarios {
         codec, Acquired, Array, Barrier, BoundedSemaphore, BrokenBarrier, Condition, Event, Lock,
         Process, RLock, RawArray, RawValue, ReleaseError, Semaphore, SemaphoreError, Value,
     };
+    use conkit::multiprocessing::{ConditionError, ConditionOn, SyncLock};
     use conkit_tests::mp::{join, kill, reap, run_under_every_method, start};
     use serde::de::DeserializeOwned;
     use serde::{Deserialize, Serialize};
@@ -578,6 +579,138 @@ mod scenarios {
         ));
     }
 
+    // -----------------------------------------------------------------------------
+    // An existing lock: Value(lock=), Array(lock=), Condition(lock)
+    // -----------------------------------------------------------------------------
+
+    /// `Value(lock=lock)` and `Array(lock=lock)` with one existing `Lock`: in a child
+    /// (which attached to the value, the array and the lock), every access waits while
+    /// the parent holds that lock, and `update` counts exactly from two processes.
+    fn value_and_array_take_an_existing_lock() {
+        const N: u64 = 20_000;
+        type Args = (Value<u64>, Array<u64>, Lock, Event, Semaphore);
+        fn blocked((v, a, lock, held, checked): Args) {
+            assert!(v.get_lock().as_lock().is_some());
+            assert!(held.wait_timeout(Duration::from_secs(10)));
+            // The parent holds `lock`: the value's and the array's lock is that lock.
+            assert!(!v.get_lock().acquire_timeout(Duration::from_millis(30)));
+            assert!(!a.get_lock().try_acquire());
+            assert!(!lock.try_acquire());
+            checked.release().unwrap();
+            for _ in 0..N {
+                v.update(|x| x + 1);
+                a.update(1, |x| x + 1).unwrap();
+            }
+        }
+        let lock = Lock::new();
+        let v = Value::with_lock(0u64, lock.clone());
+        let a = Array::<u64>::zeroed_with_lock(2, lock.clone());
+        let (held, checked) = (Event::new(), Semaphore::new(0));
+        let args = (
+            v.clone(),
+            a.clone(),
+            lock.clone(),
+            held.clone(),
+            checked.clone(),
+        );
+        let kids: Vec<Process> = (0..2).map(|_| child(&args, blocked)).collect();
+        {
+            let _g = lock.lock();
+            held.set();
+            // Both children saw the lock held before it is released.
+            for _ in 0..2 {
+                assert!(checked.acquire_timeout(Duration::from_secs(10)));
+            }
+        }
+        reap(kids);
+        assert_eq!(v.get(), 2 * N);
+        assert_eq!(a.to_vec(), [0, 2 * N]);
+        assert!(matches!(SyncLock::from(lock), SyncLock::Lock(_)));
+    }
+
+    /// `Value(lock=rlock)` with an existing `RLock` and `Condition(rlock)` over the same
+    /// lock: a child waits on the condition for the value (read under the lock it
+    /// already holds: the `RLock` re-enters; the wait releases both levels), the
+    /// parent updates the value and notifies through the lock it took directly.
+    fn condition_and_value_over_one_existing_rlock() {
+        type Args = (Value<u32>, ConditionOn<RLock>);
+        fn await_three((v, cond): Args) {
+            let _g = cond.lock();
+            let _again = cond.get_lock().lock(); // depth 2: a wait releases both
+            let ok = cond
+                .wait_for_timeout(|| v.get() >= 3, Duration::from_secs(10))
+                .unwrap();
+            assert!(ok, "never saw 3");
+            assert_eq!(cond.get_lock().depth(), 2);
+            v.set(v.get() + 100);
+        }
+        let r = RLock::new();
+        let v = Value::with_lock(0u32, r.clone());
+        let cond = Condition::with_lock(r.clone());
+        let kids: Vec<Process> = (0..2)
+            .map(|_| child(&(v.clone(), cond.clone()), await_three))
+            .collect();
+        wait_until("2 waiters", || cond.waiters() == 2);
+        for _ in 0..3 {
+            let _g = r.lock(); // the condition's lock, taken directly
+            v.set(v.get() + 1);
+            cond.notify_all().unwrap();
+        }
+        reap(kids);
+        assert_eq!(v.get(), 203);
+        assert!(!r.locked());
+    }
+
+    /// Two conditions over one existing `Lock` (Python's `not_empty`/`not_full` over a
+    /// queue's lock): children wait on one, the parent notifies it holding the lock
+    /// through the other; `notify(1)` wakes exactly one waiting process; notifying
+    /// without the lock is refused.
+    fn two_conditions_over_one_existing_lock() {
+        type Args = (ConditionOn<Lock>, RawValue<u32>);
+        fn await_item((not_empty, items): Args) {
+            let _g = not_empty.lock();
+            // SAFETY: `items` is read and written only under the shared lock.
+            let ok = not_empty
+                .wait_for_timeout(|| unsafe { items.get() } > 0, Duration::from_secs(10))
+                .unwrap();
+            assert!(ok);
+            // SAFETY: under the lock.
+            unsafe { items.set(items.get() - 1) };
+        }
+        let lock = Lock::new();
+        let not_empty = Condition::with_lock(lock.clone());
+        let not_full = Condition::with_lock(lock.clone());
+        let items = RawValue::<u32>::zeroed();
+        let kids: Vec<Process> = (0..3)
+            .map(|_| child(&(not_empty.clone(), items.clone()), await_item))
+            .collect();
+        wait_until("3 waiters", || not_empty.waiters() == 3);
+        assert_eq!(not_empty.notify(1), Err(ConditionError::NotOwned));
+        {
+            let _g = not_full.lock(); // the same lock
+                                      // SAFETY: under the lock.
+            unsafe { items.set(1) };
+            assert_eq!(not_empty.notify(1), Ok(1));
+            assert_eq!(not_full.waiters(), 0);
+        }
+        wait_until("one item taken", || {
+            let _g = lock.lock();
+            // SAFETY: under the lock.
+            unsafe { items.get() == 0 }
+        });
+        assert_eq!(not_empty.waiters(), 2);
+        {
+            let _g = lock.lock();
+            // SAFETY: under the lock.
+            unsafe { items.set(2) };
+            assert_eq!(not_empty.notify_all(), Ok(2));
+        }
+        reap(kids);
+        // SAFETY: the children are gone.
+        assert_eq!(unsafe { items.get() }, 0);
+        assert!(!lock.locked());
+    }
+
     /// Serialises as an `S`, deserialises as a `D`: the argument of a child that
     /// attaches to the parent's object as another type.
     #[derive(Clone)]
@@ -687,6 +820,18 @@ mod scenarios {
                 (
                     "shared_memory_between_processes",
                     shared_memory_between_processes,
+                ),
+                (
+                    "value_and_array_take_an_existing_lock",
+                    value_and_array_take_an_existing_lock,
+                ),
+                (
+                    "condition_and_value_over_one_existing_rlock",
+                    condition_and_value_over_one_existing_rlock,
+                ),
+                (
+                    "two_conditions_over_one_existing_lock",
+                    two_conditions_over_one_existing_lock,
                 ),
                 (
                     "attaching_as_another_type_is_refused",
