@@ -23,7 +23,9 @@ mod scenarios {
     use std::sync::atomic::Ordering;
     use std::time::{Duration, Instant};
 
-    use conkit::multiprocessing::shared_memory::{SharedMemory, SharedMemoryError};
+    use conkit::multiprocessing::shared_memory::{
+        Item, ShareableList, ShareableListError, SharedMemory, SharedMemoryError,
+    };
     use conkit::multiprocessing::{
         codec, Acquired, Array, Barrier, BoundedSemaphore, BrokenBarrier, Condition, Event, Lock,
         Process, RLock, RawArray, RawValue, ReleaseError, Semaphore, SemaphoreError, Value,
@@ -580,6 +582,216 @@ mod scenarios {
     }
 
     // -----------------------------------------------------------------------------
+    // ShareableList
+    // -----------------------------------------------------------------------------
+
+    /// The items the ShareableList scenarios start from (Python's docs example, plus
+    /// a non-ASCII string).
+    fn sample() -> Vec<Item> {
+        vec![
+            Item::from("howdy"),
+            Item::from(&b"HoWdY"[..]),
+            Item::from(-273.154),
+            Item::from(100),
+            Item::None,
+            Item::from(true),
+            Item::from(42),
+            Item::from("红包"),
+        ]
+    }
+
+    /// Unlinks a named block when dropped, so a failing scenario leaves nothing in
+    /// `/dev/shm` (there is no resource tracker).
+    struct Unlink(String);
+
+    impl Drop for Unlink {
+        fn drop(&mut self) {
+            if let Ok(shm) = SharedMemory::attach(&self.0) {
+                let _ = shm.unlink();
+            }
+        }
+    }
+
+    /// A child gets the list as its argument (it serialises as the block's name, as
+    /// CPython pickles it), checks every item, and rewrites some, of other types; a
+    /// second child attaches by the name alone; the parent sees every write; `unlink`
+    /// removes the name.
+    fn shareable_list_between_processes() {
+        fn rewrite(sl: ShareableList) {
+            assert_eq!(sl.to_vec().unwrap(), sample());
+            assert_eq!(sl.format().unwrap(), "8s8sdqxxxxxx?xxxxxxxx?q8s");
+            sl.set(0, "hi!").unwrap();
+            sl.set(2, 2.5).unwrap();
+            sl.set(3, None::<i64>).unwrap();
+            sl.set(4, "fits").unwrap(); // a None's slot: 8 bytes
+            assert!(matches!(
+                sl.set(1, "far too long for 8"),
+                Err(ShareableListError::TooLong { len: 18, slot: 8 })
+            ));
+            assert!(matches!(
+                sl.set(8, 0),
+                Err(ShareableListError::Index { index: 8, len: 8 })
+            ));
+        }
+        fn by_name(name: String) {
+            let sl = ShareableList::attach(&name).unwrap();
+            assert_eq!(sl.len(), 8);
+            assert_eq!(sl.get(4).unwrap(), Item::from("fits"));
+            assert_eq!(sl.index(&Item::Int(42)).unwrap(), Some(6));
+            sl.set(6, false).unwrap();
+        }
+        let sl = ShareableList::create(sample()).unwrap();
+        let name = sl.shm().name().to_owned();
+        let _cleanup = Unlink(name.clone());
+        let handle = ShareableList::attach(&name).unwrap();
+        reap(vec![start(rewrite, handle)]);
+        assert_eq!(sl.get(0).unwrap(), Item::from("hi!"));
+        assert_eq!(sl.get(2).unwrap(), Item::Float(2.5));
+        assert_eq!(sl.get(3).unwrap(), Item::None);
+        assert_eq!(sl.format().unwrap(), "8s8sdxxxxxx?x8sxxxxxxx?q8s");
+        reap(vec![start(by_name, name.clone())]);
+        assert_eq!(sl.get(6).unwrap(), Item::Bool(false));
+        assert_eq!(sl.count(&Item::Bool(false)).unwrap(), 1);
+        assert_eq!(sl.count(&Item::None).unwrap(), 1);
+        sl.shm().unlink().unwrap();
+        assert!(matches!(
+            ShareableList::attach(&name),
+            Err(ShareableListError::SharedMemory(
+                SharedMemoryError::NotFound(_)
+            ))
+        ));
+        // A block that is not a list (a length that cannot fit) is refused, not read.
+        let junk = SharedMemory::create(64).unwrap();
+        let _cleanup_junk = Unlink(junk.name().to_owned());
+        junk.write_at(0, &7i64.to_ne_bytes()).unwrap();
+        assert!(matches!(
+            ShareableList::attach(junk.name()),
+            Err(ShareableListError::Corrupt(_))
+        ));
+        junk.write_at(0, &(-1i64).to_ne_bytes()).unwrap();
+        assert!(matches!(
+            ShareableList::attach(junk.name()),
+            Err(ShareableListError::Corrupt(_))
+        ));
+        junk.unlink().unwrap();
+    }
+
+    /// Runs `python3 -c script args…` with a deadline; returns its stdout.
+    fn python(script: &str, args: &[&str]) -> String {
+        use std::io::Read;
+        let mut child = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 (the ShareableList interop scenario needs it)");
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                let mut out = String::new();
+                child
+                    .stdout
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut out)
+                    .unwrap();
+                assert!(status.success(), "python3 failed: {status}; stdout: {out}");
+                return out;
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                let _ = child.kill();
+                panic!("python3 hung");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// CPython's `ShareableList` and this one share a list by name, both ways: Python
+    /// reads a list made here (items and `format` as Python sees them) and rewrites
+    /// items; this side reads Python's writes, and reads a list Python made (with its
+    /// own slot sizes).
+    fn shareable_list_with_cpython() {
+        // Attaching in Python 3.8–3.12 registers the block with the resource tracker,
+        // which would unlink it when the script ends: unregister it.
+        const ATTACH: &str = r#"
+import sys
+from multiprocessing import resource_tracker
+from multiprocessing.shared_memory import ShareableList
+sl = ShareableList(name=sys.argv[1])
+resource_tracker.unregister(sl.shm._name, "shared_memory")
+print(repr(list(sl)))
+print(sl.format)
+sl[0] = "py"
+sl[3] = 2**62
+sl[7] = b"\x01\x02"
+sl[4] = 0.5
+sl.shm.close()
+"#;
+        let sl = ShareableList::create(sample()).unwrap();
+        let _cleanup = Unlink(sl.shm().name().to_owned());
+        let out = python(ATTACH, &[sl.shm().name()]);
+        let mut lines = out.lines();
+        assert_eq!(
+            lines.next(),
+            Some("['howdy', b'HoWdY', -273.154, 100, None, True, 42, '红包']")
+        );
+        assert_eq!(lines.next(), Some("8s8sdqxxxxxx?xxxxxxxx?q8s"));
+        assert_eq!(
+            sl.to_vec().unwrap()[..5],
+            [
+                Item::from("py"),
+                Item::from(&b"HoWdY"[..]),
+                Item::Float(-273.154),
+                Item::Int(1 << 62),
+                Item::Float(0.5),
+            ]
+        );
+        assert_eq!(sl.get(7).unwrap(), Item::Bytes(vec![1, 2]));
+        sl.shm().unlink().unwrap();
+
+        // A list made by Python (which sizes a str slot by its characters).
+        let name = format!("conkit_sl_py_{}", std::process::id());
+        const CREATE: &str = r#"
+import sys
+from multiprocessing import resource_tracker
+from multiprocessing.shared_memory import ShareableList
+sl = ShareableList([7, "seven", b"7", 7.0, False, None, "x" * 20], name=sys.argv[1])
+resource_tracker.unregister(sl.shm._name, "shared_memory")
+sl.shm.close()
+"#;
+        let _cleanup_py = Unlink(name.clone());
+        python(CREATE, &[&name]);
+        let sl = ShareableList::attach(&name).unwrap();
+        assert_eq!(
+            sl.to_vec().unwrap(),
+            [
+                Item::Int(7),
+                Item::from("seven"),
+                Item::from(&b"7"[..]),
+                Item::Float(7.0),
+                Item::Bool(false),
+                Item::None,
+                Item::from("x".repeat(20)),
+            ]
+        );
+        assert_eq!(sl.format().unwrap(), "q8s8sdxxxxxxx?xxxxxx?x24s");
+        sl.set(6, "y".repeat(24)).unwrap();
+        assert!(sl.set(6, "y".repeat(25)).is_err());
+        const READ: &str = r#"
+import sys
+from multiprocessing import resource_tracker
+from multiprocessing.shared_memory import ShareableList
+sl = ShareableList(name=sys.argv[1])
+resource_tracker.unregister(sl.shm._name, "shared_memory")
+print(sl[6])
+sl.shm.close()
+"#;
+        assert_eq!(python(READ, &[&name]).trim(), "y".repeat(24));
+        sl.shm().unlink().unwrap();
+    }
+
+    // -----------------------------------------------------------------------------
     // An existing lock: Value(lock=), Array(lock=), Condition(lock)
     // -----------------------------------------------------------------------------
 
@@ -821,6 +1033,11 @@ mod scenarios {
                     "shared_memory_between_processes",
                     shared_memory_between_processes,
                 ),
+                (
+                    "shareable_list_between_processes",
+                    shareable_list_between_processes,
+                ),
+                ("shareable_list_with_cpython", shareable_list_with_cpython),
                 (
                     "value_and_array_take_an_existing_lock",
                     value_and_array_take_an_existing_lock,
