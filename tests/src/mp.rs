@@ -147,3 +147,50 @@ pub fn close_inherited(fds: &[RawFd]) {
         unsafe { libc::close(fd) };
     }
 }
+
+/// A child's argument that serialises as an `S` in the parent and deserialises as a
+/// `D` in the child: a child that attaches to the parent's object as another type (to
+/// test the refusal, or a decode error at the reader).
+///
+/// ```
+/// use conkit_tests::mp::Retype;
+/// let arg: Retype<u8, u8> = Retype::Sent(7);
+/// assert!(matches!(arg, Retype::Sent(7)));
+/// ```
+#[derive(Debug)]
+pub enum Retype<S, D> {
+    /// The parent's value.
+    Sent(S),
+    /// What the child deserialised.
+    Received(D),
+}
+
+impl<S, D> Retype<S, D> {
+    /// The child's value.
+    ///
+    /// # Panics
+    /// If called on the parent's side ([`Retype::Sent`]).
+    pub fn received(self) -> D {
+        match self {
+            Retype::Received(d) => d,
+            Retype::Sent(_) => panic!("Retype::received on the sending side"),
+        }
+    }
+}
+
+impl<S: Serialize, D> Serialize for Retype<S, D> {
+    fn serialize<Z: serde::Serializer>(&self, z: Z) -> Result<Z::Ok, Z::Error> {
+        match self {
+            Retype::Sent(s) => s.serialize(z),
+            Retype::Received(_) => Err(serde::ser::Error::custom(
+                "a received Retype is not sent again",
+            )),
+        }
+    }
+}
+
+impl<'de, S, D: serde::Deserialize<'de>> serde::Deserialize<'de> for Retype<S, D> {
+    fn deserialize<Z: serde::Deserializer<'de>>(z: Z) -> Result<Self, Z::Error> {
+        D::deserialize(z).map(Retype::Received)
+    }
+}

@@ -30,42 +30,10 @@ mod linux {
         Empty, GetError, JoinableQueue, PutError, Queue, RawArray, RawValue, SimpleQueue,
         TaskDoneError,
     };
-    use conkit_tests::mp::{kill, reap, run_under_every_method, start};
-    use serde::{Deserialize, Serialize};
+    use conkit_tests::mp::{kill, reap, run_under_every_method, start, Retype};
 
     /// The longest a parent waits for a child's item.
     const CHILD_LIMIT: Duration = conkit_tests::mp::CHILD_LIMIT;
-
-    /// Serialises as an `S`, deserialises as a `D`: a child that attaches to the
-    /// parent's object as another type (the parent's `S` handle, the child's `D`).
-    enum Retype<S, D> {
-        Send(S),
-        Recv(D),
-    }
-
-    impl<S: Serialize, D> Serialize for Retype<S, D> {
-        fn serialize<Z: serde::Serializer>(&self, z: Z) -> Result<Z::Ok, Z::Error> {
-            match self {
-                Self::Send(s) => s.serialize(z),
-                Self::Recv(_) => Err(serde::ser::Error::custom("only the sender serialises")),
-            }
-        }
-    }
-
-    impl<'de, S, D: Deserialize<'de>> Deserialize<'de> for Retype<S, D> {
-        fn deserialize<Z: serde::Deserializer<'de>>(z: Z) -> Result<Self, Z::Error> {
-            D::deserialize(z).map(Self::Recv)
-        }
-    }
-
-    impl<S, D> Retype<S, D> {
-        fn received(self) -> D {
-            match self {
-                Self::Recv(d) => d,
-                Self::Send(_) => panic!("not deserialised"),
-            }
-        }
-    }
 
     /// Counters shared with the children, one byte per item: how often it arrived.
     type Seen = RawArray<u8>;
@@ -456,7 +424,7 @@ mod linux {
                 assert!(matches!(q.get_nowait(), Err(GetError::Decode(_))));
                 assert_eq!(q.get_nowait(), Ok("ok".to_string()));
             },
-            Retype::Send(q.clone()),
+            Retype::Sent(q.clone()),
         );
         reap(vec![child]);
         q.put(vec![1]).unwrap();

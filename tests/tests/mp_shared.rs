@@ -31,9 +31,9 @@ mod scenarios {
         Process, RLock, RawArray, RawValue, ReleaseError, Semaphore, SemaphoreError, Value,
     };
     use conkit::multiprocessing::{ConditionError, ConditionOn, SyncLock};
-    use conkit_tests::mp::{join, kill, reap, run_under_every_method, start};
+    use conkit_tests::mp::{join, kill, reap, run_under_every_method, start, Retype};
     use serde::de::DeserializeOwned;
-    use serde::{Deserialize, Serialize};
+    use serde::Serialize;
 
     /// The bound the issue sets: the next acquirer gets a dead holder's lock within 1 s.
     const RECOVERY: Duration = Duration::from_secs(1);
@@ -923,23 +923,6 @@ sl.shm.close()
         assert!(!lock.locked());
     }
 
-    /// Serialises as an `S`, deserialises as a `D`: the argument of a child that
-    /// attaches to the parent's object as another type.
-    #[derive(Clone)]
-    struct Retype<S, D>(Option<S>, std::marker::PhantomData<D>);
-
-    impl<S: Serialize, D> Serialize for Retype<S, D> {
-        fn serialize<Z: serde::Serializer>(&self, z: Z) -> Result<Z::Ok, Z::Error> {
-            self.0.serialize(z)
-        }
-    }
-
-    impl<'de, S, D: Deserialize<'de>> Deserialize<'de> for Retype<S, D> {
-        fn deserialize<Z: serde::Deserializer<'de>>(z: Z) -> Result<Self, Z::Error> {
-            Option::<D>::deserialize(z).map(|_| Self(None, std::marker::PhantomData))
-        }
-    }
-
     /// A child whose argument is a handle deserialised as another type never runs its
     /// target: the header check refuses the mapping, and the child reports that it
     /// cannot decode its arguments (exit code 1), not a misread mapping.
@@ -949,14 +932,14 @@ sl.shm.close()
             unsafe { libc::_exit(9) }
         }
         let lock = Lock::new();
-        let mut c = start(wrong, Retype(Some(lock.clone()), std::marker::PhantomData));
+        let mut c = start(wrong, Retype::Sent(lock.clone()));
         assert_eq!(join(&mut c), 1);
         // The same argument as the right type runs.
         fn right(_: Retype<Lock, Lock>) {
             // SAFETY: ends the process at once.
             unsafe { libc::_exit(9) }
         }
-        let mut c = start(right, Retype(Some(lock.clone()), std::marker::PhantomData));
+        let mut c = start(right, Retype::Sent(lock.clone()));
         assert_eq!(join(&mut c), 9);
         // And outside a child's start, a handle does not serialise at all.
         assert!(codec::to_bytes(&lock).is_err());

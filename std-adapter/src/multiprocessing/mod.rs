@@ -41,9 +41,8 @@ pub use process::{
     get_start_method, init, parent_process, set_start_method, ActiveChild, Context, CurrentProcess,
     Process, ProcessError, Run, StartMethod,
 };
-pub use sharedctypes::{
-    Array, IndexError, LockRef, RawArray, RawValue, SyncGuard, SyncLock, Value,
-};
+pub use sharedctypes::{Array, IndexError, RawArray, RawValue, Value};
+pub use sharedctypes::{LockRef, SyncGuard, SyncLock};
 pub use synchronize::{
     Acquired, Barrier, BarrierError, BoundedSemaphore, BrokenBarrier, Condition, ConditionError,
     Event, InvalidParties, Lock, LockCondition, RLock, ReleaseError, Semaphore, SemaphoreError,
