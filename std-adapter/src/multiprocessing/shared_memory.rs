@@ -564,6 +564,85 @@ item_from! {
     &[u8] => Bytes(<[u8]>::to_vec),
 }
 
+/// Python's `str(item)` (what `print` shows): `42`, `-78.5` / `100.0` / `1e+16` (Python's
+/// float `repr`), `True`, `None`, the text of a `str`, `b'\x01ab'` for `bytes`.
+///
+/// ```
+/// use conkit::multiprocessing::shared_memory::Item;
+/// let shown: Vec<String> = [
+///     Item::from(100.0), Item::from(1e16), Item::from(0.0001), Item::from(1e-5),
+///     Item::from(true), Item::None, Item::from("年"), Item::from(&b"a'\x01"[..]),
+/// ].iter().map(|i| i.to_string()).collect();
+/// assert_eq!(shown, ["100.0", "1e+16", "0.0001", "1e-05", "True", "None", "年", "b\"a'\\x01\""]);
+/// ```
+impl fmt::Display for Item {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Item::Int(n) => write!(f, "{n}"),
+            Item::Float(x) => f.write_str(&python_float(*x)),
+            Item::Bool(b) => f.write_str(if *b { "True" } else { "False" }),
+            Item::None => f.write_str("None"),
+            Item::Str(s) => f.write_str(s),
+            Item::Bytes(b) => {
+                // Python's bytes repr: single quotes unless the bytes hold a ' and no ".
+                let q = if b.contains(&b'\'') && !b.contains(&b'"') {
+                    '"'
+                } else {
+                    '\''
+                };
+                write!(f, "b{q}")?;
+                for &c in b {
+                    match c {
+                        b'\\' => f.write_str("\\\\")?,
+                        b'\t' => f.write_str("\\t")?,
+                        b'\n' => f.write_str("\\n")?,
+                        b'\r' => f.write_str("\\r")?,
+                        c if c == q as u8 => write!(f, "\\{q}")?,
+                        0x20..=0x7e => write!(f, "{}", c as char)?,
+                        c => write!(f, "\\x{c:02x}")?,
+                    }
+                }
+                write!(f, "{q}")
+            }
+        }
+    }
+}
+
+/// Python's `repr(float)`: the shortest digits that read back the same, positional for
+/// exponents from -4 to 15 (with `.0` for whole numbers), else `d.ddde+XX`.
+fn python_float(x: f64) -> String {
+    if x.is_nan() {
+        return "nan".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    // `{:e}` gives the shortest round-trip digits: "-1.2345e2".
+    let sci = format!("{x:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mantissa),
+    };
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    if (-4..16).contains(&exp) {
+        let point = exp + 1; // digits before the decimal point
+        let body = if point <= 0 {
+            format!("0.{}{digits}", "0".repeat((-point) as usize))
+        } else if (point as usize) >= digits.len() {
+            format!("{digits}{}.0", "0".repeat(point as usize - digits.len()))
+        } else {
+            let (int, frac) = digits.split_at(point as usize);
+            format!("{int}.{frac}")
+        };
+        format!("{sign}{body}")
+    } else {
+        let esign = if exp < 0 { '-' } else { '+' };
+        format!("{sign}{mantissa}e{esign}{:02}", exp.abs())
+    }
+}
+
 impl<T: Into<Item>> From<Option<T>> for Item {
     fn from(x: Option<T>) -> Self {
         x.map_or(Item::None, Into::into)
@@ -657,10 +736,8 @@ impl fmt::Display for ShareableListError {
             Self::Index { index, len } => {
                 write!(f, "index {index} out of range for a list of {len}")
             }
-            Self::TooLong { len, slot } => write!(
-                f,
-                "bytes/str item exceeds available storage ({len} bytes, the slot has {slot})"
-            ),
+            // Python's message; the sizes are in the fields.
+            Self::TooLong { .. } => f.write_str("bytes/str item exceeds available storage"),
             Self::Corrupt(why) => write!(f, "not a valid ShareableList: {why}"),
             Self::SharedMemory(e) => e.fmt(f),
         }
@@ -1152,5 +1229,95 @@ impl<'de> Deserialize<'de> for ShareableList {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let name = String::deserialize(d)?;
         Self::attach(&name).map_err(D::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Python's `repr` of each float (printed by python3 3.11), matched exactly.
+    #[test]
+    fn floats_print_as_python_repr() {
+        let cases: &[(f64, &str)] = &[
+            (0.0_f64, "0.0"),
+            (-0.0_f64, "-0.0"),
+            (1.0_f64, "1.0"),
+            (100.0_f64, "100.0"),
+            (-273.154_f64, "-273.154"),
+            (-78.5_f64, "-78.5"),
+            (0.1_f64, "0.1"),
+            (0.3333333333333333_f64, "0.3333333333333333"),
+            (0.6666666666666666_f64, "0.6666666666666666"),
+            (1000000000000000.0_f64, "1000000000000000.0"),
+            (1e+16_f64, "1e+16"),
+            (123456789012345.6_f64, "123456789012345.6"),
+            (1234567890123456.8_f64, "1234567890123456.8"),
+            (0.0001_f64, "0.0001"),
+            (0.00012345_f64, "0.00012345"),
+            (1e-05_f64, "1e-05"),
+            (1.5e-07_f64, "1.5e-07"),
+            (5e-324_f64, "5e-324"),
+            (1.7976931348623157e+308_f64, "1.7976931348623157e+308"),
+            (2.5e-05_f64, "2.5e-05"),
+            (9999999999999998.0_f64, "9999999999999998.0"),
+            (0.5_f64, "0.5"),
+            (123.456_f64, "123.456"),
+            (1e+22_f64, "1e+22"),
+            (-1e-100_f64, "-1e-100"),
+            (245803.3897794038_f64, "245803.3897794038"),
+            (483573.9785214588_f64, "483573.9785214588"),
+            (590387.1311313934_f64, "590387.1311313934"),
+            (884900.5675541006_f64, "884900.5675541006"),
+            (479797.1494798614_f64, "479797.1494798614"),
+            (844649.993330834_f64, "844649.993330834"),
+            (-941989.5434327705_f64, "-941989.5434327705"),
+            (-68754.69124378928_f64, "-68754.69124378928"),
+            (886713.4339966273_f64, "886713.4339966273"),
+            (297949.10627384833_f64, "297949.10627384833"),
+            (9.009004917506227e-24_f64, "9.009004917506227e-24"),
+            (3.717933555623072e+24_f64, "3.717933555623072e+24"),
+            (2465.728326198303_f64, "2465.728326198303"),
+            (1.0197440217391541e-16_f64, "1.0197440217391541e-16"),
+            (1.3114189588902205e-19_f64, "1.3114189588902205e-19"),
+            (4.08151054974514e-20_f64, "4.08151054974514e-20"),
+            (9.163453718085519e+18_f64, "9.163453718085519e+18"),
+            (3.8943731158676896e+17_f64, "3.8943731158676896e+17"),
+            (7.971469914312045e-23_f64, "7.971469914312045e-23"),
+            (0.006179261849630812_f64, "0.006179261849630812"),
+            (1.2669923255026972e-31_f64, "1.2669923255026972e-31"),
+            (9.723372896865363e-31_f64, "9.723372896865363e-31"),
+            (2.094563824951179e-18_f64, "2.094563824951179e-18"),
+            (9.601271002174996e-21_f64, "9.601271002174996e-21"),
+            (8.724077654368018e-13_f64, "8.724077654368018e-13"),
+            (3.1365136773495363e-19_f64, "3.1365136773495363e-19"),
+            (5392234688708.106_f64, "5392234688708.106"),
+            (6.257301956771277e-20_f64, "6.257301956771277e-20"),
+            (94097600108799.9_f64, "94097600108799.9"),
+            (1.9687904392603263e+26_f64, "1.9687904392603263e+26"),
+            (f64::INFINITY, "inf"),
+            (f64::NEG_INFINITY, "-inf"),
+            (f64::NAN, "nan"),
+        ];
+        for &(x, py) in cases {
+            assert_eq!(Item::Float(x).to_string(), py, "{x:e}");
+        }
+    }
+
+    #[test]
+    fn bytes_print_as_python_repr() {
+        // What python3's repr prints for the same bytes.
+        let cases: &[(&[u8], &str)] = &[
+            (
+                &[0, 37, 74, 111, 148, 185, 222, 255][..],
+                r"b'\x00%Jo\x94\xb9\xde\xff'",
+            ),
+            (b"it's", r#"b"it's""#),
+            (b"'\"", r#"b'\'"'"#),
+            (b"\\\t\n\r", r"b'\\\t\n\r'"),
+        ];
+        for &(b, py) in cases {
+            assert_eq!(Item::Bytes(b.to_vec()).to_string(), py);
+        }
     }
 }
