@@ -148,7 +148,9 @@ mod scenarios {
     }
 
     fn sleep_briefly(_: ()) {
-        std::thread::sleep(Duration::from_millis(20));
+        // Long enough that the parent's first `wait` comes before the end even on a
+        // loaded machine.
+        std::thread::sleep(Duration::from_millis(200));
     }
 
     /// `wait` over a connection and a process's `sentinel`: the child exits without

@@ -27,7 +27,7 @@ mod linux {
     use conkit::multiprocessing::heap::Mapping;
     use conkit::multiprocessing::Process;
     use conkit::multiprocessing::{
-        Empty, GetError, JoinableQueue, PutError, Queue, RawArray, RawValue, SimpleQueue,
+        Empty, Event, GetError, JoinableQueue, PutError, Queue, RawArray, RawValue, SimpleQueue,
         TaskDoneError,
     };
     use conkit_tests::mp::{kill, reap, run_under_every_method, start, Retype};
@@ -310,9 +310,12 @@ mod linux {
         );
         assert_eq!(q.put_nowait(3), Err(PutError::Full(3)));
         assert_eq!(q.get_nowait(), Ok(1));
-        // Across processes: the child waits up to 10 s, the parent puts after 100 ms.
+        // Across processes: the child waits up to 10 s, the parent puts 100 ms after
+        // the child is running (a spawned child takes a while to start).
+        let started = Event::new();
         let child = start(
-            |q: Queue<u32>| {
+            |(q, started): (Queue<u32>, Event)| {
+                started.set();
                 let t = Instant::now();
                 let v = q.get_timeout(Duration::from_secs(10));
                 assert_eq!(v, Ok(42));
@@ -326,8 +329,9 @@ mod linux {
                     .is_full());
                 assert!(t.elapsed() >= Duration::from_millis(100));
             },
-            q.clone(),
+            (q.clone(), started.clone()),
         );
+        assert!(started.wait_timeout(CHILD_LIMIT));
         std::thread::sleep(Duration::from_millis(100));
         q.put(42).unwrap();
         reap(vec![child]);
