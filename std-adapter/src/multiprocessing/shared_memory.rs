@@ -1304,6 +1304,45 @@ mod tests {
         }
     }
 
+    /// A damaged block (or a read racing with a write of another type) is a typed
+    /// error, never a panic or a value of the wrong type.
+    #[test]
+    fn damaged_lists_are_errors() {
+        // Items: "abc" (8s) and 1 (q). Formats after the 16 bytes of slots, then the
+        // two type codes.
+        let formats = data_start(2) + 16;
+        let codes = formats + 16;
+        let cases: [(usize, &[u8], usize); 6] = [
+            (data_start(2), &[0xff, 0xfe], 0), // a str that is not UTF-8
+            (formats, b"99s\0", 0),            // a text format longer than the slot
+            (formats, b"s\0\0", 0),            // no length
+            (formats, b"\xff\0", 0),           // not text
+            (formats + 8, b"8s", 1),           // a text format with the int code
+            (codes + 1, &[9], 1),              // an unknown type code
+        ];
+        for (at, damage, index) in cases {
+            let sl = ShareableList::create([Item::from("abc"), Item::from(1)]).unwrap();
+            sl.shm().write_at(at, damage).unwrap();
+            let r = sl.get(index);
+            sl.shm().unlink().unwrap();
+            assert!(
+                matches!(r, Err(ShareableListError::Corrupt(_))),
+                "{damage:?} at {at}: {r:?}"
+            );
+        }
+        // Offsets that go backwards, or past the block: refused at attach.
+        for (at, offset) in [(16, 1_000i64), (8, 5), (8, -1)] {
+            let sl = ShareableList::create([Item::from("abc"), Item::from(1)]).unwrap();
+            sl.shm().write_at(at, &offset.to_ne_bytes()).unwrap();
+            let r = ShareableList::attach(sl.shm().name());
+            sl.shm().unlink().unwrap();
+            assert!(
+                matches!(r, Err(ShareableListError::Corrupt(_))),
+                "offset {offset} at {at}"
+            );
+        }
+    }
+
     #[test]
     fn bytes_print_as_python_repr() {
         // What python3's repr prints for the same bytes.
