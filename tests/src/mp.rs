@@ -66,7 +66,7 @@ pub fn run_under_every_method(scenarios: &[(&str, fn())], limit: Duration) {
 /// If the process cannot be started.
 pub fn start<A>(target: fn(A), args: A) -> Process
 where
-    A: Serialize + DeserializeOwned + 'static,
+    A: Serialize + DeserializeOwned + Send + 'static,
 {
     let mut p = Process::new(target, args)
         .daemon(true)

@@ -167,7 +167,17 @@ mod scenarios {
         assert!(std::ptr::addr_eq(ready[0], &sentinel));
         assert_eq!(join(&mut child), 0);
         a.send_bytes(b"now").unwrap();
-        assert_eq!(wait(&objects, None).unwrap().len(), 2);
+        // Both ready, the sentinel for good. (Under `forkserver` the sentinel is the
+        // status connection: after `join` read the status it becomes ready again at
+        // end-of-file, when the server closes its end, an instant later.)
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while wait(&objects, Some(Duration::from_secs(10))).unwrap().len() < 2 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "sentinel never ready again"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     /// A client child: with the right key it greets and expects "welcome"; with a

@@ -43,7 +43,7 @@ mod scenarios {
     /// the same shared objects.
     fn child<A>(arg: &A, f: fn(A)) -> Process
     where
-        A: Clone + Serialize + DeserializeOwned + 'static,
+        A: Clone + Serialize + DeserializeOwned + Send + 'static,
     {
         start(f, arg.clone())
     }
