@@ -9,9 +9,9 @@
 //! its `main` must call [`conkit::multiprocessing::init`] first) and any method added
 //! later.
 //!
-//! Every child is a daemon: if a scenario fails or hangs, its process is killed by the
-//! watchdog and the children die with it (`PR_SET_PDEATHSIG`), so nothing is left
-//! behind. Joins are bounded ([`CHILD_LIMIT`]); a child that outlives it is killed and
+//! Every child is a daemon: if a scenario fails or hangs, its process ends (or the
+//! watchdog kills it) and the children die with it, as daemons do (`PR_SET_PDEATHSIG`),
+//! so nothing is left behind. Joins are bounded ([`CHILD_LIMIT`]); a child that outlives it is killed and
 //! the scenario fails.
 //!
 //! ```no_run
