@@ -2,4 +2,6 @@
 #![deny(missing_docs)]
 
 #[cfg(target_os = "linux")]
+pub mod mp;
+#[cfg(target_os = "linux")]
 pub mod process;

@@ -1,13 +1,16 @@
-//! `conkit::multiprocessing::connection` between real processes: connections handed to
-//! `fork`ed children as serialised arguments through `inherit` (the way the start
-//! methods pass them), EOF when every writer is gone (the seed's Pipe producer/consumer),
-//! a duplex ping-pong, a writer `SIGKILL`ed in the middle of a message (the reader gets
-//! `Truncated`, never a hang or a merged message), `wait` on a connection and a process
-//! descriptor (`pidfd`, what a sentinel is), and `Listener`/`Client` between processes
-//! with the right and a wrong key. (`harness = false`: see `conkit_tests::process`.)
+//! `conkit::multiprocessing::connection` between real processes started with
+//! `conkit::multiprocessing::Process` under every start method (`fork`, `spawn`, and
+//! any other `get_all_start_methods()` lists): connections handed to children as their
+//! arguments, EOF when every writer is gone (the seed's Pipe producer/consumer), a
+//! duplex ping-pong, a writer `SIGKILL`ed in the middle of a message (the reader gets
+//! `Truncated`, never a hang or a merged message), `wait` on a connection and a
+//! process's `sentinel`, and `Listener`/`Client` between processes with the right and a
+//! wrong key. (`harness = false`: see `conkit_tests::process` and `conkit_tests::mp`.)
 
 #[cfg(target_os = "linux")]
 fn main() {
+    // A `spawn` child is this binary re-executed: it runs its target here and exits.
+    conkit::multiprocessing::init();
     scenarios::run();
 }
 
@@ -16,19 +19,21 @@ fn main() {}
 
 #[cfg(target_os = "linux")]
 mod scenarios {
-    use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
+    use std::os::fd::RawFd;
     use std::time::Duration;
 
-    use conkit::multiprocessing::connection::{wait, Client, ConnectionError, Listener, Waitable};
-    use conkit::multiprocessing::{codec, inherit, Connection, Pipe};
-    use conkit_tests::process::{fork, run_scenarios, Exit};
-    use serde::de::DeserializeOwned;
-    use serde::Serialize;
+    use conkit::multiprocessing::connection::{
+        wait, Address, Client, ConnectionError, Listener, Waitable,
+    };
+    use conkit::multiprocessing::{Connection, Pipe};
+    use conkit_tests::mp::{
+        close_inherited, inherited_by_fork, join, kill, reap, run_under_every_method, start,
+    };
 
     const ITEMS: u64 = 10_000;
 
     pub fn run() {
-        run_scenarios(
+        run_under_every_method(
             &[
                 (
                     "pipe_producer_consumer_ends_on_eof",
@@ -36,7 +41,10 @@ mod scenarios {
                 ),
                 ("duplex_ping_pong", duplex_ping_pong),
                 ("writer_killed_mid_message", writer_killed_mid_message),
-                ("wait_on_connection_and_pidfd", wait_on_connection_and_pidfd),
+                (
+                    "wait_on_connection_and_sentinel",
+                    wait_on_connection_and_sentinel,
+                ),
                 (
                     "listener_and_clients_in_children",
                     listener_and_clients_in_children,
@@ -50,122 +58,84 @@ mod scenarios {
         );
     }
 
-    /// Serialises `value` as a child's argument: the bytes and the descriptor table.
-    fn hand_over<T: Serialize>(value: &T) -> (Vec<u8>, Vec<RawFd>) {
-        let (bytes, table) = inherit::collect(|| codec::to_bytes(value));
-        (bytes.expect("serialise"), table)
-    }
-
-    /// In a forked child: installs duplicates of the inherited table (the child's copy
-    /// of the parent's objects still owns the original numbers), deserialises, clears.
-    fn take_over<T: DeserializeOwned>(bytes: &[u8], table: &[RawFd]) -> T {
-        let fds = table
-            .iter()
-            .map(|&fd| {
-                // SAFETY: inherited through fork, open for the child's whole life.
-                unsafe { BorrowedFd::borrow_raw(fd) }
-                    .try_clone_to_owned()
-                    .expect("dup")
-            })
-            .collect();
-        inherit::install(fds);
-        let value = codec::from_bytes(bytes).expect("deserialise");
-        inherit::clear();
-        value
-    }
-
-    /// Closes the child's inherited copy of a descriptor the parent keeps using (the
-    /// child never drops the parent's objects: it ends with `_exit`).
-    fn close_in_child(fd: RawFd) {
-        // SAFETY: the child's own copy of the number; its Rust owner is never dropped.
-        unsafe { libc::close(fd) };
+    /// The consumer of the seed's Pipe program: receives until EOF, then reports the
+    /// count. `close` are the parent's ends a `fork`ed child holds too.
+    fn consume((mut rx, mut back, close): (Connection, Connection, Vec<RawFd>)) {
+        close_inherited(&close);
+        let mut next = 0u64;
+        loop {
+            match rx.recv::<(u64, String)>() {
+                Ok((i, s)) => {
+                    assert_eq!(i, next, "order");
+                    assert_eq!(s, format!("红包{i}"));
+                    next += 1;
+                }
+                Err(ConnectionError::Eof) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        back.send(&next).unwrap();
     }
 
     /// The seed's Pipe producer/consumer: the consumer child receives until EOF, which
-    /// comes only when the parent's writer is closed (the child closed its own copy).
+    /// comes only when the parent's writer is closed (a forked child closes its copy).
     fn pipe_producer_consumer_ends_on_eof() {
         let (rx, mut tx) = Pipe(false).unwrap();
         let (mut back_rx, back_tx) = Pipe(false).unwrap();
-        let ends = (rx, back_tx);
-        let (bytes, table) = hand_over(&ends);
-        let tx_fd = tx.fileno().unwrap();
-        let back_rx_fd = back_rx.fileno().unwrap();
-        let child = fork(|| {
-            close_in_child(tx_fd);
-            close_in_child(back_rx_fd);
-            let (mut rx, mut back): (Connection, Connection) = take_over(&bytes, &table);
-            let mut next = 0u64;
-            loop {
-                match rx.recv::<(u64, String)>() {
-                    Ok((i, s)) => {
-                        assert_eq!(i, next, "order");
-                        assert_eq!(s, format!("红包{i}"));
-                        next += 1;
-                    }
-                    Err(ConnectionError::Eof) => break,
-                    Err(e) => panic!("{e}"),
-                }
-            }
-            back.send(&next).unwrap();
-            0
-        });
-        // The parent drops its copies of the child's ends (the seed's `con.close()`).
-        drop(ends);
+        let close = inherited_by_fork(&[tx.fileno().unwrap(), back_rx.fileno().unwrap()]);
+        let mut child = start(consume, (rx, back_tx, close));
         for i in 0..ITEMS {
             tx.send(&(i, format!("红包{i}"))).unwrap();
         }
         drop(tx);
         assert_eq!(back_rx.recv::<u64>().unwrap(), ITEMS);
-        assert_eq!(child.wait(), Exit::Code(0));
+        assert_eq!(join(&mut child), 0);
+    }
+
+    /// Answers every number with its successor until EOF.
+    fn successor((mut c, close): (Connection, Vec<RawFd>)) {
+        close_inherited(&close);
+        while let Ok(n) = c.recv::<u64>() {
+            c.send(&(n + 1)).unwrap();
+        }
     }
 
     /// A duplex pipe: the child answers every number with its successor.
     fn duplex_ping_pong() {
         let (mut ours, theirs) = Pipe(true).unwrap();
-        let (bytes, table) = hand_over(&theirs);
-        let ours_fd = ours.fileno().unwrap();
-        let child = fork(|| {
-            close_in_child(ours_fd);
-            let mut c: Connection = take_over(&bytes, &table);
-            while let Ok(n) = c.recv::<u64>() {
-                c.send(&(n + 1)).unwrap();
-            }
-            0
-        });
-        drop(theirs);
+        let close = inherited_by_fork(&[ours.fileno().unwrap()]);
+        let mut child = start(successor, (theirs, close));
         for i in 0..ITEMS {
             ours.send(&i).unwrap();
             assert_eq!(ours.recv::<u64>().unwrap(), i + 1);
         }
         drop(ours);
-        assert_eq!(child.wait(), Exit::Code(0));
+        assert_eq!(join(&mut child), 0);
+    }
+
+    /// Sends a small message, then blocks in a 4 MiB one (the reader is not reading).
+    fn send_then_block((mut tx, close): (Connection, Vec<RawFd>)) {
+        close_inherited(&close);
+        tx.send_bytes(b"complete").unwrap();
+        let _ = tx.send_bytes(&vec![7u8; 4 << 20]);
     }
 
     /// The writer dies (SIGKILL) blocked in the middle of a 4 MiB message: the reader
     /// gets the whole first message, then `Truncated` for the second — never a merged
-    /// or short message, never a hang.
+    /// or short message, never a hang; then EOF once the parent's handle of the child's
+    /// end (kept by the `Process` with its arguments) is gone too.
     fn writer_killed_mid_message() {
         let (mut rx, tx) = Pipe(false).unwrap();
-        let (bytes, table) = hand_over(&tx);
-        let rx_fd = rx.fileno().unwrap();
-        let mut child = fork(|| {
-            close_in_child(rx_fd);
-            let mut tx: Connection = take_over(&bytes, &table);
-            tx.send_bytes(b"complete").unwrap();
-            // Blocks once the socket buffer is full: the parent is not reading yet.
-            let _ = tx.send_bytes(&vec![7u8; 4 << 20]);
-            0
-        });
-        drop(tx);
+        let close = inherited_by_fork(&[rx.fileno().unwrap()]);
+        let mut child = start(send_then_block, (tx, close));
         // Wait until the first message is there and the child is stuck in its write.
         assert!(rx.poll(Some(Duration::from_secs(10))).unwrap());
         std::thread::sleep(Duration::from_millis(50));
         assert!(
-            child.wait_timeout(Duration::ZERO).is_none(),
+            !child.join_timeout(Duration::ZERO).unwrap(),
             "the writer must be blocked"
         );
-        child.kill();
-        assert_eq!(child.wait(), Exit::Signal(libc::SIGKILL));
+        assert_eq!(kill(child), -libc::SIGKILL);
         assert_eq!(rx.recv_bytes().unwrap(), b"complete");
         match rx.recv_bytes() {
             Err(ConnectionError::Truncated { expected, received }) => {
@@ -177,28 +147,52 @@ mod scenarios {
         assert!(rx.recv_bytes().unwrap_err().is_eof());
     }
 
-    /// `wait` over a connection and a process descriptor: the child exits without
-    /// sending, so only its `pidfd` (a sentinel) becomes ready; then a message makes the
+    fn sleep_briefly(_: ()) {
+        // Long enough that the parent's first `wait` comes before the end even on a
+        // loaded machine.
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    /// `wait` over a connection and a process's `sentinel`: the child exits without
+    /// sending, so only its sentinel becomes ready; then a message makes the
     /// connection ready.
-    fn wait_on_connection_and_pidfd() {
+    fn wait_on_connection_and_sentinel() {
         let (mut a, b) = Pipe(true).unwrap();
-        let child = fork(|| {
-            std::thread::sleep(Duration::from_millis(20));
-            0
-        });
-        // SAFETY: a plain system call; the result is checked.
-        let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, child.pid(), 0) } as RawFd;
-        assert!(raw >= 0, "pidfd_open: {}", std::io::Error::last_os_error());
-        // SAFETY: a fresh descriptor owned here.
-        let pidfd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let objects: [&dyn Waitable; 2] = [&b, &pidfd];
+        let mut child = start(sleep_briefly, ());
+        let sentinel: RawFd = child.sentinel().unwrap();
+        let objects: [&dyn Waitable; 2] = [&b, &sentinel];
         assert!(wait(&objects, Some(Duration::ZERO)).unwrap().is_empty());
         let ready = wait(&objects, Some(Duration::from_secs(10))).unwrap();
         assert_eq!(ready.len(), 1);
-        assert!(std::ptr::addr_eq(ready[0], &pidfd));
-        assert_eq!(child.wait(), Exit::Code(0));
+        assert!(std::ptr::addr_eq(ready[0], &sentinel));
+        assert_eq!(join(&mut child), 0);
         a.send_bytes(b"now").unwrap();
-        assert_eq!(wait(&objects, None).unwrap().len(), 2);
+        // Both ready, the sentinel for good. (Under `forkserver` the sentinel is the
+        // status connection: after `join` read the status it becomes ready again at
+        // end-of-file, when the server closes its end, an instant later.)
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while wait(&objects, Some(Duration::from_secs(10))).unwrap().len() < 2 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "sentinel never ready again"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// A client child: with the right key it greets and expects "welcome"; with a
+    /// wrong one the handshake fails with an authentication error.
+    fn client((address, key, welcome): (Address, Vec<u8>, bool)) {
+        match Client(address, Some(&key)) {
+            Ok(mut c) => {
+                assert!(welcome, "a wrong key was accepted");
+                c.send(&format!("hello from {}", std::process::id()))
+                    .unwrap();
+                assert_eq!(c.recv::<String>().unwrap(), "welcome");
+            }
+            Err(ConnectionError::Authentication(_)) => assert!(!welcome, "refused"),
+            Err(e) => panic!("{e}"),
+        }
     }
 
     /// A listener in the parent, clients in children: the right key is welcome, a wrong
@@ -212,50 +206,40 @@ mod scenarios {
             listener.set_handshake_timeout(Some(Duration::from_secs(10)));
             let bound = listener.address().clone();
             for key in [&b"right"[..], b"wrong", b"right"] {
-                let target = bound.clone();
-                let child = fork(move || match Client(target, Some(key)) {
-                    Ok(mut c) => {
-                        c.send(&format!("hello from {}", std::process::id()))
-                            .unwrap();
-                        i32::from(c.recv::<String>().unwrap() != "welcome")
-                    }
-                    Err(ConnectionError::Authentication(_)) => 3,
-                    Err(e) => panic!("{e}"),
-                });
-                let pid = child.pid();
+                let right = key == b"right";
+                let mut child = start(client, (bound.clone(), key.to_vec(), right));
+                let pid = child.pid().unwrap();
                 match listener.accept() {
                     Ok(mut c) => {
-                        assert_eq!(key, b"right");
+                        assert!(right);
                         assert_eq!(c.recv::<String>().unwrap(), format!("hello from {pid}"));
                         c.send(&"welcome").unwrap();
-                        assert_eq!(child.wait(), Exit::Code(0));
                     }
                     Err(ConnectionError::Authentication(e)) => {
-                        assert_eq!(key, b"wrong");
+                        assert!(!right);
                         assert_eq!(e.message(), "digest received was wrong");
-                        assert_eq!(child.wait(), Exit::Code(3));
                     }
                     Err(e) => panic!("{e}"),
                 }
+                assert_eq!(join(&mut child), 0);
             }
+        }
+    }
+
+    /// Sends every message back reversed until EOF.
+    fn reverse_back((mut c, close): (Connection, Vec<RawFd>)) {
+        close_inherited(&close);
+        while let Ok(mut m) = c.recv_bytes() {
+            m.reverse();
+            c.send_bytes(&m).unwrap();
         }
     }
 
     /// 1 MiB messages both ways, checked byte for byte.
     fn big_messages_across_processes() {
         let (mut ours, theirs) = Pipe(true).unwrap();
-        let (bytes, table) = hand_over(&theirs);
-        let ours_fd = ours.fileno().unwrap();
-        let child = fork(|| {
-            close_in_child(ours_fd);
-            let mut c: Connection = take_over(&bytes, &table);
-            while let Ok(mut m) = c.recv_bytes() {
-                m.reverse();
-                c.send_bytes(&m).unwrap();
-            }
-            0
-        });
-        drop(theirs);
+        let close = inherited_by_fork(&[ours.fileno().unwrap()]);
+        let child = start(reverse_back, (theirs, close));
         for round in 0..8u32 {
             let m: Vec<u8> = (0..1u32 << 20)
                 .map(|i| (i.wrapping_mul(round + 7) >> 3) as u8)
@@ -266,6 +250,6 @@ mod scenarios {
             assert!(back == m, "round {round}");
         }
         drop(ours);
-        assert_eq!(child.wait(), Exit::Code(0));
+        reap(vec![child]);
     }
 }

@@ -2,14 +2,17 @@
 //! processes: the queue travels to each child as a serialised argument (its `memfd`
 //! through `inherit`), items are counted and checked (none lost, none duplicated),
 //! producers are `SIGKILL`ed in the middle of their puts, and every wait has a deadline.
-//! Every scenario runs twice: children made with `fork`, then children that are fresh
-//! `exec`s of this binary (as the `spawn` start method makes them: the queue is mapped
-//! again from the descriptor left open across `exec`, at another address).
-//! (`harness = false`: each scenario runs in a child of its own under a watchdog, see
-//! `conkit_tests::process`.)
+//! The children are `conkit::multiprocessing::Process`es and every scenario runs once
+//! per start method of `get_all_start_methods()`: `fork`, then `spawn` (this binary
+//! re-executed: the queue is mapped again from the descriptor it received, at another
+//! address), and any method added later. (`harness = false`: each scenario runs in a
+//! child of its own under a watchdog, see `conkit_tests::process` and
+//! `conkit_tests::mp`.)
 
 #[cfg(target_os = "linux")]
 fn main() {
+    // A `spawn` child is this binary re-executed: it runs its target here and exits.
+    conkit::multiprocessing::init();
     linux::main();
 }
 
@@ -18,253 +21,35 @@ fn main() {}
 
 #[cfg(target_os = "linux")]
 mod linux {
-    use std::os::fd::BorrowedFd;
-    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+    use std::sync::atomic::Ordering;
     use std::time::{Duration, Instant};
 
     use conkit::multiprocessing::heap::Mapping;
+    use conkit::multiprocessing::Process;
     use conkit::multiprocessing::{
-        codec, inherit, Empty, GetError, JoinableQueue, PutError, Queue, SimpleQueue, TaskDoneError,
+        Empty, Event, GetError, JoinableQueue, PutError, Queue, RawArray, RawValue, SimpleQueue,
+        TaskDoneError,
     };
-    use conkit_tests::process::{fork, run_scenarios, Exit};
-    use serde::de::DeserializeOwned;
-    use serde::Serialize;
+    use conkit_tests::mp::{kill, reap, run_under_every_method, start, Retype};
 
-    /// The longest a child may take; the scenario's watchdog is the last resort.
-    const CHILD_LIMIT: Duration = Duration::from_secs(30);
-
-    /// How [`start`] makes a child: `fork` (the child inherits the parent's memory and
-    /// descriptors), or `exec` (a fresh run of this binary, as the `spawn` start method
-    /// does: it maps the queue again from the descriptor, at another address).
-    static EXEC: AtomicBool = AtomicBool::new(false);
-
-    /// The environment variable that makes this binary run one child target (the
-    /// `exec` start): `TRAMPOLINE,TARGET;HEX_ARGS;FD,FD,…`, the two functions as
-    /// offsets from [`anchor`] (the same binary, loaded elsewhere).
-    const CHILD_ENV: &str = "CONKIT_MP_QUEUE_TEST_CHILD";
-
-    /// The reference point of the function offsets.
-    fn anchor() {}
-
-    /// Decodes the arguments as `B` and runs the target at offset `target`.
-    fn trampoline<B: DeserializeOwned>(target: usize, bytes: &[u8]) -> i32 {
-        let f = (anchor as fn() as usize).wrapping_add(target);
-        // SAFETY: `target` is the offset from `anchor` of a `fn(B) -> i32` of this same
-        // binary, computed by the parent with this very `B` (see `start_as`).
-        let f: fn(B) -> i32 = unsafe { std::mem::transmute::<usize, fn(B) -> i32>(f) };
-        let args: B = codec::from_bytes(bytes).expect("arguments deserialise");
-        inherit::clear();
-        f(args)
-    }
-
-    /// In an `exec`ed child: runs its target and exits. Returns in any other process.
-    pub fn child_main() {
-        let Ok(spec) = std::env::var(CHILD_ENV) else {
-            return;
-        };
-        let mut parts = spec.split(';');
-        let (funcs, hex, fds) = (
-            parts.next().unwrap_or(""),
-            parts.next().unwrap_or(""),
-            parts.next().unwrap_or(""),
-        );
-        let mut funcs = funcs
-            .split(',')
-            .map(|x| x.parse::<usize>().expect("offset"));
-        let (tramp, target) = (funcs.next().unwrap(), funcs.next().unwrap());
-        let bytes: Vec<u8> = (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
-            .collect();
-        let fds: Vec<i32> = fds
-            .split(',')
-            .filter(|x| !x.is_empty())
-            .map(|x| x.parse().expect("fd"))
-            .collect();
-        // SAFETY: descriptors the parent left open across `exec` for us; nothing else in
-        // this fresh process owns them.
-        unsafe { inherit::install_raw(&fds) };
-        let t = (anchor as fn() as usize).wrapping_add(tramp);
-        // SAFETY: the offset of a `trampoline::<B>` of this binary (see `start_as`).
-        let t: fn(usize, &[u8]) -> i32 =
-            unsafe { std::mem::transmute::<usize, fn(usize, &[u8]) -> i32>(t) };
-        std::process::exit(t(target, &bytes));
-    }
-
-    /// A child made by [`start`].
-    enum Child {
-        Forked(conkit_tests::process::Child),
-        Execed(std::process::Child),
-    }
-
-    impl Child {
-        fn pid(&self) -> i32 {
-            match self {
-                Self::Forked(c) => c.pid(),
-                Self::Execed(c) => c.id() as i32,
-            }
-        }
-
-        fn kill(&self) {
-            // SAFETY: our own child, not yet reaped (so the pid is not reused).
-            unsafe { libc::kill(self.pid(), libc::SIGKILL) };
-        }
-
-        fn wait(mut self) -> Exit {
-            self.wait_timeout(Duration::from_secs(3600))
-                .expect("child ended")
-        }
-
-        fn wait_timeout(&mut self, timeout: Duration) -> Option<Exit> {
-            match self {
-                Self::Forked(c) => c.wait_timeout(timeout),
-                Self::Execed(c) => {
-                    use std::os::unix::process::ExitStatusExt;
-                    let deadline = Instant::now() + timeout;
-                    loop {
-                        if let Some(st) = c.try_wait().expect("wait") {
-                            return Some(match st.signal() {
-                                Some(sig) => Exit::Signal(sig),
-                                None => Exit::Code(st.code().unwrap_or(-1)),
-                            });
-                        }
-                        if Instant::now() >= deadline {
-                            return None;
-                        }
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                }
-            }
-        }
-    }
-
-    impl Drop for Child {
-        fn drop(&mut self) {
-            if let Self::Execed(c) = self {
-                if c.try_wait().ok().flatten().is_none() {
-                    let _ = c.kill();
-                    let _ = c.wait();
-                }
-            }
-        }
-    }
-
-    /// Starts `f(args)` in a child process the way a `Process` does: `args` is
-    /// serialised in the parent inside `inherit::collect`, the descriptors reach the
-    /// child (`fork`: inherited, the child installs duplicates; `exec`: left open
-    /// across `exec`), and the child deserialises its own copy of the arguments
-    /// (attaching to the mappings).
-    fn start<A: Serialize + DeserializeOwned>(f: fn(A) -> i32, args: A) -> Child {
-        start_as(f, args)
-    }
-
-    /// [`start`], the child deserialising the arguments as another type `B`.
-    fn start_as<A: Serialize, B: DeserializeOwned>(f: fn(B) -> i32, args: A) -> Child {
-        let (bytes, fds) = inherit::collect(|| codec::to_bytes(&args));
-        let bytes = bytes.expect("arguments serialise");
-        if EXEC.load(Ordering::Relaxed) {
-            use std::os::unix::process::CommandExt;
-            let base = anchor as fn() as usize;
-            let tramp = (trampoline::<B> as fn(usize, &[u8]) -> i32 as usize).wrapping_sub(base);
-            let target = (f as usize).wrapping_sub(base);
-            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-            let list: Vec<String> = fds.iter().map(|fd| fd.to_string()).collect();
-            let mut cmd = std::process::Command::new("/proc/self/exe");
-            cmd.env(
-                CHILD_ENV,
-                format!("{tramp},{target};{hex};{}", list.join(",")),
-            );
-            let keep = fds.clone();
-            // SAFETY: only `fcntl` (async-signal-safe) between fork and exec.
-            unsafe {
-                cmd.pre_exec(move || {
-                    for &fd in &keep {
-                        if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
-                            return Err(std::io::Error::last_os_error());
-                        }
-                    }
-                    Ok(())
-                })
-            };
-            let child = cmd.spawn().expect("exec the test binary");
-            drop(args);
-            return Child::Execed(child);
-        }
-        let child = fork(move || {
-            let owned = fds
-                .iter()
-                .map(|&fd| {
-                    // SAFETY: inherited open descriptors; the duplicate is owned here.
-                    unsafe { BorrowedFd::borrow_raw(fd) }
-                        .try_clone_to_owned()
-                        .expect("dup")
-                })
-                .collect();
-            inherit::install(owned);
-            let args: B = codec::from_bytes(&bytes).expect("arguments deserialise");
-            inherit::clear();
-            f(args)
-        });
-        drop(args);
-        Child::Forked(child)
-    }
-
-    fn reap(children: Vec<Child>) {
-        let deadline = Instant::now() + CHILD_LIMIT;
-        for mut c in children {
-            assert_eq!(
-                c.wait_timeout(deadline.saturating_duration_since(Instant::now())),
-                Some(Exit::Code(0)),
-                "child {}",
-                c.pid()
-            );
-        }
-    }
+    /// The longest a parent waits for a child's item.
+    const CHILD_LIMIT: Duration = conkit_tests::mp::CHILD_LIMIT;
 
     /// Counters shared with the children, one byte per item: how often it arrived.
-    #[derive(serde::Serialize, serde::Deserialize)]
-    struct Seen(Mapping);
-
-    impl Seen {
-        fn new(n: usize) -> Self {
-            Self(Mapping::anonymous("seen", n).unwrap())
-        }
-        fn slots(&self) -> &[AtomicU8] {
-            // SAFETY: the mapping holds `len` zero-initialised bytes, alive with `self`
-            // (a child maps it again from the descriptor it received); `AtomicU8` has
-            // the layout of `u8`.
-            unsafe {
-                std::slice::from_raw_parts(
-                    self.0.as_ptr().as_ptr().cast::<AtomicU8>(),
-                    self.0.len(),
-                )
-            }
-        }
-    }
+    type Seen = RawArray<u8>;
 
     /// `Some((producer, i))`, or `None`: stop.
     type Items = Queue<Option<(u64, u64)>>;
-
-    impl Seen {
-        /// The first 8 bytes as one counter.
-        fn counter(&self) -> &AtomicU64 {
-            assert!(self.0.len() >= 8);
-            // SAFETY: 8 zero-initialised bytes at the page-aligned start of the
-            // mapping, alive with `self`; `AtomicU64` has the layout of `u64`.
-            unsafe { &*self.0.as_ptr().as_ptr().cast::<AtomicU64>() }
-        }
-    }
 
     const PRODUCERS: u64 = 3;
     const CONSUMERS: u64 = 3;
     const ITEMS: u64 = 20_000;
 
     /// Producer `p` puts `(p, i)` for every `i < ITEMS`.
-    fn produce((q, p): (Items, u64)) -> i32 {
+    fn produce((q, p): (Items, u64)) {
         for i in 0..ITEMS {
             q.put(Some((p, i))).unwrap();
         }
-        0
     }
 
     /// N producer processes × M items to N consumer processes through a small ring
@@ -273,7 +58,7 @@ mod linux {
     fn many_to_many() {
         let q: Items = Queue::with_capacity(0, 1 << 16).unwrap();
         let sums: Queue<(u64, u64)> = Queue::new(0).unwrap();
-        let consumers: Vec<Child> = (0..CONSUMERS)
+        let consumers: Vec<Process> = (0..CONSUMERS)
             .map(|_| {
                 start(
                     |(q, sums): (Items, Queue<(u64, u64)>)| {
@@ -289,13 +74,12 @@ mod linux {
                             sum += p * ITEMS + i;
                         }
                         sums.put((n, sum)).unwrap();
-                        0
                     },
                     (q.clone(), sums.clone()),
                 )
             })
             .collect();
-        let producers: Vec<Child> = (0..PRODUCERS)
+        let producers: Vec<Process> = (0..PRODUCERS)
             .map(|p| start(produce, (q.clone(), p)))
             .collect();
         reap(producers);
@@ -319,22 +103,21 @@ mod linux {
     /// Same, counting each item in shared memory: none lost, none duplicated.
     fn many_to_many_exactly_once() {
         let q: Items = Queue::with_capacity(0, 1 << 16).unwrap();
-        let seen = Seen::new((PRODUCERS * ITEMS) as usize);
-        let consumers: Vec<Child> = (0..CONSUMERS)
+        let seen = Seen::zeroed((PRODUCERS * ITEMS) as usize);
+        let consumers: Vec<Process> = (0..CONSUMERS)
             .map(|_| {
-                start_as(
+                start(
                     |(q, seen): (Items, Seen)| {
-                        let slots = seen.slots();
+                        let slots = seen.as_atomics();
                         while let Some((p, i)) = q.get().unwrap() {
                             slots[(p * ITEMS + i) as usize].fetch_add(1, Ordering::Relaxed);
                         }
-                        0
                     },
-                    (q.clone(), &seen),
+                    (q.clone(), seen.clone()),
                 )
             })
             .collect();
-        let producers: Vec<Child> = (0..PRODUCERS)
+        let producers: Vec<Process> = (0..PRODUCERS)
             .map(|p| start(produce, (q.clone(), p)))
             .collect();
         reap(producers);
@@ -343,7 +126,7 @@ mod linux {
         }
         reap(consumers);
         let wrong: Vec<usize> = seen
-            .slots()
+            .as_atomics()
             .iter()
             .enumerate()
             .filter(|(_, c)| c.load(Ordering::Relaxed) != 1)
@@ -420,7 +203,6 @@ mod linux {
                     for i in from.. {
                         q.put((i, vec![i as u8; (i % 200) as usize])).unwrap();
                     }
-                    0
                 },
                 (q.clone(), next),
             );
@@ -433,8 +215,7 @@ mod linux {
                 next += 1;
             }
             std::thread::sleep(Duration::from_micros(round % 10 * 150));
-            child.kill();
-            assert_eq!(child.wait(), Exit::Signal(libc::SIGKILL));
+            assert_eq!(kill(child), -libc::SIGKILL);
             // Everything published arrives, in order, whole.
             while let Ok((i, v)) = q.get_nowait() {
                 assert_eq!(i, next, "round {round}");
@@ -464,20 +245,23 @@ mod linux {
         for i in 0..N {
             q.put(i).unwrap();
         }
-        let taken = Seen::new(8);
-        let child = start_as(
-            |(q, taken): (Queue<u64>, Seen)| {
+        let taken = RawValue::<u64>::zeroed();
+        let child = start(
+            |(q, taken): (Queue<u64>, RawValue<u64>)| {
                 while q.get().is_ok() {
-                    taken.counter().fetch_add(1, Ordering::Relaxed);
+                    taken.as_atomic().fetch_add(1, Ordering::Relaxed);
                 }
-                0
             },
-            (q.clone(), &taken),
+            (q.clone(), taken.clone()),
         );
-        std::thread::sleep(Duration::from_millis(3));
-        child.kill();
-        assert_eq!(child.wait(), Exit::Signal(libc::SIGKILL));
-        let counted = taken.counter().load(Ordering::Relaxed);
+        // Until it has taken some (a spawned child needs a while to start).
+        let t = Instant::now();
+        while taken.as_atomic().load(Ordering::Relaxed) < 100 {
+            assert!(t.elapsed() < CHILD_LIMIT, "the consumer never started");
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        assert_eq!(kill(child), -libc::SIGKILL);
+        let counted = taken.as_atomic().load(Ordering::Relaxed);
         let mut left = 0u64;
         let mut first = None;
         while let Ok(i) = q.get_timeout(Duration::from_millis(100)) {
@@ -526,9 +310,12 @@ mod linux {
         );
         assert_eq!(q.put_nowait(3), Err(PutError::Full(3)));
         assert_eq!(q.get_nowait(), Ok(1));
-        // Across processes: the child waits up to 10 s, the parent puts after 100 ms.
+        // Across processes: the child waits up to 10 s, the parent puts 100 ms after
+        // the child is running (a spawned child takes a while to start).
+        let started = Event::new();
         let child = start(
-            |q: Queue<u32>| {
+            |(q, started): (Queue<u32>, Event)| {
+                started.set();
                 let t = Instant::now();
                 let v = q.get_timeout(Duration::from_secs(10));
                 assert_eq!(v, Ok(42));
@@ -541,10 +328,10 @@ mod linux {
                     .unwrap_err()
                     .is_full());
                 assert!(t.elapsed() >= Duration::from_millis(100));
-                0
             },
-            q.clone(),
+            (q.clone(), started.clone()),
         );
+        assert!(started.wait_timeout(CHILD_LIMIT));
         std::thread::sleep(Duration::from_millis(100));
         q.put(42).unwrap();
         reap(vec![child]);
@@ -567,7 +354,6 @@ mod linux {
                 }
                 assert_eq!(q.qsize(), 0);
                 assert!(q.empty());
-                0
             },
             q.clone(),
         );
@@ -582,7 +368,7 @@ mod linux {
     /// killed).
     fn joinable_join_across_processes() {
         let q: JoinableQueue<u64> = JoinableQueue::new(0).unwrap();
-        let consumers: Vec<Child> = (0..2)
+        let consumers: Vec<Process> = (0..2)
             .map(|_| {
                 start(
                     |q: JoinableQueue<u64>| loop {
@@ -608,8 +394,7 @@ mod linux {
         q.join();
         assert_eq!(q.unfinished_tasks(), 0);
         for c in consumers {
-            c.kill();
-            assert_eq!(c.wait(), Exit::Signal(libc::SIGKILL));
+            assert_eq!(kill(c), -libc::SIGKILL);
         }
     }
 
@@ -637,13 +422,13 @@ mod linux {
         q.put(vec![0xff, 0xfe]).unwrap();
         q.put(b"ok".to_vec()).unwrap();
         // The same mapping, attached as a queue of strings.
-        let child = start_as(
-            |q: Queue<String>| {
+        let child = start(
+            |q: Retype<Queue<Vec<u8>>, Queue<String>>| {
+                let q = q.received();
                 assert!(matches!(q.get_nowait(), Err(GetError::Decode(_))));
                 assert_eq!(q.get_nowait(), Ok("ok".to_string()));
-                0
             },
-            q.clone(),
+            Retype::Sent(q.clone()),
         );
         reap(vec![child]);
         q.put(vec![1]).unwrap();
@@ -663,7 +448,6 @@ mod linux {
                     q.put((0, String::new())),
                     Err(PutError::Closed(_))
                 ));
-                0
             },
             q.clone(),
         );
@@ -703,7 +487,6 @@ mod linux {
                         .expect("woken")
                         .unwrap();
                 });
-                0
             },
             q.clone(),
         );
@@ -720,7 +503,6 @@ mod linux {
     }
 
     pub fn main() {
-        child_main();
         let scenarios: &[(&str, fn())] = &[
             ("many_to_many", many_to_many),
             ("many_to_many_exactly_once", many_to_many_exactly_once),
@@ -741,11 +523,6 @@ mod linux {
             ("simple_queue_and_close", simple_queue_and_close),
             ("async_across_processes", async_across_processes),
         ];
-        // Under each way of starting a child: `fork`, then `exec` (as `spawn`).
-        for (method, exec) in [("fork", false), ("exec", true)] {
-            println!("start method: {method}");
-            EXEC.store(exec, Ordering::Relaxed);
-            run_scenarios(scenarios, Duration::from_secs(60));
-        }
+        run_under_every_method(scenarios, Duration::from_secs(60));
     }
 }

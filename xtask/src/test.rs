@@ -276,6 +276,13 @@ pub const EXAMPLES: &[Example] = &[
         expect: &["200000"],
         python: Some(Compare::Exact),
     },
+    // multiprocessing.shared_memory.ShareableList (the Python docs' example) and a child.
+    Example {
+        name: "mp_shareable_list",
+        args: &[],
+        expect: &["8s8sdqxxxxxx?xxxxxxxx?q", "dry ice 43", "1 6"],
+        python: Some(Compare::Exact),
+    },
     // Seed 001 Queue: a producer and a consumer process over multiprocessing.Queue.
     Example {
         name: "mp_queue_producer_consumer",

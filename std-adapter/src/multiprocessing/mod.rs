@@ -48,10 +48,12 @@ pub use process::{
 };
 pub use process::{get_executable, set_executable, set_forkserver_preload};
 pub use sharedctypes::{Array, IndexError, RawArray, RawValue, Value};
+pub use sharedctypes::{LockRef, SyncGuard, SyncLock};
 pub use synchronize::{
     Acquired, Barrier, BarrierError, BoundedSemaphore, BrokenBarrier, Condition, ConditionError,
     Event, InvalidParties, Lock, LockCondition, RLock, ReleaseError, Semaphore, SemaphoreError,
 };
+pub use synchronize::{ConditionOn, ConditionOnGuard, SharedLock};
 pub use util::{get_logger, log_to_stderr};
 
 pub use connection::{AuthenticationError, BufferTooShort, Connection, Pipe};

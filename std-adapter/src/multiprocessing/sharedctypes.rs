@@ -19,12 +19,22 @@
 //! | `Array('d', 10)` / `Array('i', [1, 2])` | [`Array::<f64>::zeroed(10)`](Array::zeroed) / [`Array::from_slice(&[1, 2])`](Array::from_slice) |
 //! | `a[i]`, `a[i] = x`, `a[:]`, `a[i:j]`, `a[i:j] = xs`, `len(a)` | [`get(i)`](Array::get), [`set(i, x)`](Array::set), [`to_vec()`](Array::to_vec), [`get_range(i..j)`](Array::get_range), [`set_range(i, xs)`](Array::set_range), [`len()`](Array::len); `IndexError` → [`IndexError`] |
 //! | `Value('i', lock=False)`, `RawValue('i')`, `RawArray('i', n)` | [`RawValue`], [`RawArray`] |
-//! | `Value('i', lock=some_lock)` | not offered: the lock lives in the value's mapping |
+//! | `Value('i', 7, lock=some_lock)`, `Array('i', n, lock=some_lock)` (a `Lock` or `RLock`) | [`Value::with_lock(7, lock)`](Value::with_lock), [`Array::zeroed_with_lock(n, lock)`](Array::zeroed_with_lock), [`Array::from_slice_with_lock`](Array::from_slice_with_lock) with an [`mp::Lock`](Lock) or [`mp::RLock`](RLock) ([`SyncLock`]) |
+//! | `v.get_lock()` | [`v.get_lock()`](Value::get_lock): a [`LockRef`] (the value's own `RLock`, or the lock it was given) with `lock()`, `acquire()`, `release()`, … |
 //!
 //! **Why no `&mut T`.** The lock is reentrant (as Python's), so a thread that holds it
 //! may reach the data again through a nested call: handing out a `&mut T` under it
 //! would let two exist at once. The locked types therefore copy values in and out
 //! (`get`/`set`/`update`, `to_vec`/`set_range`), which is what Python does too.
+//!
+//! **An existing lock** (`lock=some_lock`). The value's mapping then still holds its own
+//! `RLock`, unused; every access takes the given lock instead, which travels with the
+//! value to a child (a child attaches to both mappings). Several values, arrays and
+//! [`Condition`](super::Condition)s may share one lock. With a plain [`Lock`] (not
+//! reentrant) the Python rule applies as it is: a thread that holds `get_lock()` and
+//! then calls [`get`](Value::get) or [`set`](Value::set) waits for itself forever
+//! (Python's `with v.get_lock(): v.value += 1` deadlocks the same way); use
+//! [`update`](Value::update), which takes the lock once, or an `RLock`.
 //!
 //! **The raw forms.** Without a lock, any two accesses from different threads or
 //! processes where one writes race. Rust forbids data races, so [`RawValue`] and
@@ -47,7 +57,9 @@ use serde::de::Error as _;
 use serde::{Deserialize, Serialize};
 
 use super::heap::{Shared, SharedError};
+use super::synchronize::{Lock, RLock};
 use crate::threading;
+use crate::threading::ReleaseError;
 use crate::wait::SharedFutex;
 
 /// An index outside an [`Array`] / [`RawArray`] (Python's `IndexError`).
@@ -70,6 +82,230 @@ impl fmt::Display for IndexError {
 }
 
 impl std::error::Error for IndexError {}
+
+// ---------------------------------------------------------------------------------
+// The lock: the object's own RLock, or an existing Lock / RLock
+// ---------------------------------------------------------------------------------
+
+/// An existing process-shared lock a [`Value`] or [`Array`] is created with (Python's
+/// `lock=` argument given a `Lock` or `RLock` object): every access takes it, and
+/// [`get_lock`](Value::get_lock) returns it. Serialises as the lock's handle (among a
+/// child's arguments only, as the lock itself).
+///
+/// ```
+/// use conkit::multiprocessing::{Lock, SyncLock, Value};
+///
+/// let lock = Lock::new();
+/// let v = Value::with_lock(1u32, lock.clone()); // Value('I', 1, lock=lock)
+/// assert!(matches!(SyncLock::from(lock.clone()), SyncLock::Lock(_)));
+/// {
+///     let _g = lock.lock(); // the same lock
+///     assert!(v.get_lock().locked());
+/// }
+/// assert_eq!(v.update(|x| x + 1), 2);
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum SyncLock {
+    /// A process-shared primitive [`Lock`] (not reentrant).
+    Lock(Lock),
+    /// A process-shared [`RLock`].
+    RLock(RLock),
+}
+
+impl From<Lock> for SyncLock {
+    fn from(lock: Lock) -> Self {
+        SyncLock::Lock(lock)
+    }
+}
+
+impl From<RLock> for SyncLock {
+    fn from(lock: RLock) -> Self {
+        SyncLock::RLock(lock)
+    }
+}
+
+/// The lock of a [`Value`] or [`Array`] (Python's `get_lock()`): the object's own
+/// `RLock`, or the [`SyncLock`] it was created with.
+///
+/// ```
+/// let v = conkit::multiprocessing::Value::new(0u8);
+/// let lock = v.get_lock();
+/// assert!(lock.as_rlock().is_some()); // its own RLock
+/// let _g = lock.lock(); // with v.get_lock():
+/// v.set(1); // re-enters
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub enum LockRef<'a> {
+    /// An `RLock` (the object's own, or a given [`RLock`]).
+    RLock(&'a threading::RLock<SharedFutex>),
+    /// A given primitive [`Lock`].
+    Lock(&'a threading::Lock<SharedFutex>),
+}
+
+impl<'a> LockRef<'a> {
+    /// Takes the lock and returns a guard that releases it (Python: `with lock:`).
+    ///
+    /// ```
+    /// let a = conkit::multiprocessing::Array::<u8>::zeroed(1);
+    /// let g = a.get_lock().lock();
+    /// assert!(a.get_lock().locked());
+    /// drop(g);
+    /// assert!(!a.get_lock().locked());
+    /// ```
+    pub fn lock(self) -> SyncGuard<'a> {
+        SyncGuard(match self {
+            LockRef::RLock(l) => Guard::RLock(l.lock()),
+            LockRef::Lock(l) => Guard::Lock(l.lock()),
+        })
+    }
+
+    /// Takes the lock, waiting as long as needed (Python: `lock.acquire()`).
+    ///
+    /// ```
+    /// let v = conkit::multiprocessing::Value::new(0u8);
+    /// v.get_lock().acquire();
+    /// v.get_lock().release().unwrap();
+    /// ```
+    pub fn acquire(self) {
+        match self {
+            LockRef::RLock(l) => l.acquire(),
+            LockRef::Lock(l) => l.acquire(),
+        }
+    }
+
+    /// Takes the lock if that is possible without waiting (Python:
+    /// `lock.acquire(False)`).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{Lock, Value};
+    /// let lock = Lock::new();
+    /// let v = Value::with_lock(0u8, lock.clone());
+    /// let _g = lock.lock();
+    /// assert!(!v.get_lock().try_acquire());
+    /// ```
+    #[must_use = "if it returns `true` the lock is held and must be released"]
+    pub fn try_acquire(self) -> bool {
+        match self {
+            LockRef::RLock(l) => l.try_acquire(),
+            LockRef::Lock(l) => l.try_acquire(),
+        }
+    }
+
+    /// Takes the lock, waiting at most `timeout` (Python: `lock.acquire(timeout=t)`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use conkit::multiprocessing::{Lock, Value};
+    /// let lock = Lock::new();
+    /// let v = Value::with_lock(0u8, lock.clone());
+    /// let _g = lock.lock();
+    /// assert!(!v.get_lock().acquire_timeout(Duration::from_millis(1)));
+    /// ```
+    #[must_use = "if it returns `true` the lock is held and must be released"]
+    pub fn acquire_timeout(self, timeout: std::time::Duration) -> bool {
+        match self {
+            LockRef::RLock(l) => l.acquire_timeout(timeout),
+            LockRef::Lock(l) => l.acquire_timeout(timeout),
+        }
+    }
+
+    /// Undoes one acquisition (Python: `lock.release()`).
+    ///
+    /// ```
+    /// let v = conkit::multiprocessing::Value::new(0u8);
+    /// assert!(v.get_lock().release().is_err()); // not held
+    /// ```
+    ///
+    /// # Errors
+    /// The lock's [`ReleaseError`] (an `RLock` not held by this thread, a `Lock` not
+    /// held at all).
+    pub fn release(self) -> Result<(), ReleaseError> {
+        match self {
+            LockRef::RLock(l) => l.release(),
+            LockRef::Lock(l) => l.release(),
+        }
+    }
+
+    /// Whether the lock is held (by anyone).
+    ///
+    /// ```
+    /// let v = conkit::multiprocessing::Value::new(0u8);
+    /// assert!(!v.get_lock().locked());
+    /// ```
+    pub fn locked(self) -> bool {
+        match self {
+            LockRef::RLock(l) => l.locked(),
+            LockRef::Lock(l) => l.locked(),
+        }
+    }
+
+    /// The lock as an `RLock` (the object's own, or a given [`RLock`]).
+    ///
+    /// ```
+    /// let v = conkit::multiprocessing::Value::new(0u8);
+    /// let _g = v.get_lock().lock();
+    /// assert_eq!(v.get_lock().as_rlock().unwrap().depth(), 1);
+    /// ```
+    pub fn as_rlock(self) -> Option<&'a threading::RLock<SharedFutex>> {
+        match self {
+            LockRef::RLock(l) => Some(l),
+            LockRef::Lock(_) => None,
+        }
+    }
+
+    /// The lock as a primitive `Lock` (a given [`Lock`]).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{Lock, Value};
+    /// let v = Value::with_lock(0u8, Lock::new());
+    /// assert!(v.get_lock().as_lock().is_some());
+    /// ```
+    pub fn as_lock(self) -> Option<&'a threading::Lock<SharedFutex>> {
+        match self {
+            LockRef::Lock(l) => Some(l),
+            LockRef::RLock(_) => None,
+        }
+    }
+}
+
+/// Holds the lock of a [`Value`] / [`Array`] ([`LockRef::lock`]); releases it when
+/// dropped.
+///
+/// ```
+/// let v = conkit::multiprocessing::Value::new(5i64);
+/// let g = v.get_lock().lock();
+/// v.set(v.get() * 2);
+/// drop(g);
+/// assert_eq!(v.get(), 10);
+/// ```
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct SyncGuard<'a>(Guard<'a>);
+
+/// The guard of either kind.
+// The guards are held for their `Drop` (which releases the lock), never read.
+#[allow(dead_code)]
+enum Guard<'a> {
+    RLock(threading::RLockGuard<'a, SharedFutex>),
+    Lock(threading::LockGuard<'a, SharedFutex>),
+}
+
+impl fmt::Debug for SyncGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.0 {
+            Guard::RLock(_) => "SyncGuard(RLock)",
+            Guard::Lock(_) => "SyncGuard(Lock)",
+        })
+    }
+}
+
+/// The lock an object uses: `own` unless it was given one.
+fn lock_of<'a>(own: &'a threading::RLock<SharedFutex>, given: &'a Option<SyncLock>) -> LockRef<'a> {
+    match given {
+        None => LockRef::RLock(own),
+        Some(SyncLock::RLock(r)) => LockRef::RLock(r),
+        Some(SyncLock::Lock(l)) => LockRef::Lock(l),
+    }
+}
 
 /// Unwraps a constructor's result, with the message `new` documents.
 fn or_panic<T>(r: Result<T, SharedError>, what: &str) -> T {
@@ -116,7 +352,11 @@ unsafe impl<T: Pod + Send> ShmSafe for ValueCell<T> {}
 /// assert_eq!(counter.update(|v| v * 10), 30);
 /// assert_eq!(counter.get(), 30);
 /// ```
-pub struct Value<T: Pod + Send>(Shared<ValueCell<T>>);
+pub struct Value<T: Pod + Send> {
+    cell: Shared<ValueCell<T>>,
+    /// The lock given at creation (`None`: the cell's own `RLock`).
+    given: Option<SyncLock>,
+}
 
 impl<T: Pod + Send> Value<T> {
     /// A value holding `v` (Python: `Value(typecode, v)`).
@@ -143,7 +383,51 @@ impl<T: Pod + Send> Value<T> {
             lock: threading::RLock::with_strategy(),
             value: UnsafeCell::new(v),
         })
-        .map(Self)
+        .map(|cell| Self { cell, given: None })
+    }
+
+    /// A value holding `v` whose accesses take an existing [`Lock`] or [`RLock`]
+    /// (Python: `Value(typecode, v, lock=lock)`), shared with whatever else uses it.
+    /// With a [`Lock`], do not call [`get`](Self::get) / [`set`](Self::set) while
+    /// holding it (see the module docs); [`update`](Self::update) takes it once.
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{RLock, Value};
+    ///
+    /// let lock = RLock::new();
+    /// let a = Value::with_lock(1i32, lock.clone());
+    /// let b = Value::with_lock(2i32, lock.clone());
+    /// {
+    ///     let _g = lock.lock(); // one step over both values
+    ///     let (x, y) = (a.get(), b.get());
+    ///     a.set(y);
+    ///     b.set(x);
+    /// }
+    /// assert_eq!((a.get(), b.get()), (2, 1));
+    /// ```
+    ///
+    /// # Panics
+    /// If the mapping cannot be created (see [`try_with_lock`](Self::try_with_lock)).
+    #[must_use]
+    pub fn with_lock(v: T, lock: impl Into<SyncLock>) -> Self {
+        or_panic(Self::try_with_lock(v, lock), "Value")
+    }
+
+    /// A value holding `v` whose accesses take an existing lock.
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{Lock, Value};
+    /// let v = Value::try_with_lock(0u16, Lock::new())?;
+    /// assert_eq!(v.update(|x| x + 3), 3);
+    /// # Ok::<(), conkit::multiprocessing::heap::SharedError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`SharedError::Io`] if `memfd_create` or `mmap` fails.
+    pub fn try_with_lock(v: T, lock: impl Into<SyncLock>) -> Result<Self, SharedError> {
+        let mut value = Self::try_new(v)?;
+        value.given = Some(lock.into());
+        Ok(value)
     }
 
     /// A zero value (Python: `Value(typecode)`).
@@ -159,17 +443,17 @@ impl<T: Pod + Send> Value<T> {
         Self::new(T::zeroed())
     }
 
-    /// The lock every access takes (Python: `v.get_lock()`, an `RLock`): hold it to
-    /// make several accesses one step.
+    /// The lock every access takes (Python: `v.get_lock()`): its own `RLock`, or the
+    /// lock it was created with. Hold it to make several accesses one step.
     ///
     /// ```
     /// let v = conkit::multiprocessing::Value::new(1u32);
     /// let _g = v.get_lock().lock();
     /// v.set(v.get() + 1); // the nested acquisitions re-enter
-    /// assert_eq!(v.get_lock().depth(), 1);
+    /// assert_eq!(v.get_lock().as_rlock().unwrap().depth(), 1);
     /// ```
-    pub fn get_lock(&self) -> &threading::RLock<SharedFutex> {
-        &self.0.lock
+    pub fn get_lock(&self) -> LockRef<'_> {
+        lock_of(&self.cell.lock, &self.given)
     }
 
     /// The value (Python: `v.value`), read under the lock.
@@ -181,10 +465,10 @@ impl<T: Pod + Send> Value<T> {
     /// # Panics
     /// If the calling thread already holds the lock `u32::MAX` times.
     pub fn get(&self) -> T {
-        let _g = self.0.lock.lock();
+        let _g = self.get_lock().lock();
         // SAFETY: the lock is held (by this thread): no other thread or process writes
         // the value; `T: Pod` is valid for any bits another process wrote.
-        unsafe { self.0.value.get().read() }
+        unsafe { self.cell.value.get().read() }
     }
 
     /// Replaces the value (Python: `v.value = x`), under the lock.
@@ -198,15 +482,16 @@ impl<T: Pod + Send> Value<T> {
     /// # Panics
     /// As [`get`](Self::get).
     pub fn set(&self, v: T) {
-        let _g = self.0.lock.lock();
+        let _g = self.get_lock().lock();
         // SAFETY: the lock is held: no other access to the value runs meanwhile (a
         // nested call by this thread happens before or after, never during, this write).
-        unsafe { self.0.value.get().write(v) }
+        unsafe { self.cell.value.get().write(v) }
     }
 
-    /// Replaces the value by `f(value)` in one locked step and returns the new value
-    /// (Python: `with v.get_lock(): v.value = f(v.value)`). `f` may use this value
-    /// again (the lock is reentrant).
+    /// Replaces the value by `f(value)` in one locked step (one acquisition of the
+    /// lock) and returns the new value (Python: `with v.get_lock(): v.value =
+    /// f(v.value)`). With an `RLock` (the default), `f` may use this value again; with
+    /// a given [`Lock`] it must not (it would wait for itself).
     ///
     /// ```
     /// let v = conkit::multiprocessing::Value::new(20u32);
@@ -216,9 +501,12 @@ impl<T: Pod + Send> Value<T> {
     /// # Panics
     /// As [`get`](Self::get), and if `f` panics (the lock is released).
     pub fn update(&self, f: impl FnOnce(T) -> T) -> T {
-        let _g = self.0.lock.lock();
-        let new = f(self.get());
-        self.set(new);
+        let _g = self.get_lock().lock();
+        // SAFETY: the lock is held; `f` may re-enter an `RLock` and read or write the
+        // value, but only before or after this read and the write below.
+        let new = f(unsafe { self.cell.value.get().read() });
+        // SAFETY: as above.
+        unsafe { self.cell.value.get().write(new) };
         new
     }
 }
@@ -226,30 +514,41 @@ impl<T: Pod + Send> Value<T> {
 impl<T: Pod + Send> Clone for Value<T> {
     /// Another handle to the same value (this process).
     fn clone(&self) -> Self {
-        Self(self.0.clone())
+        Self {
+            cell: self.cell.clone(),
+            given: self.given.clone(),
+        }
     }
 }
 
 impl<T: Pod + Send + fmt::Debug> fmt::Debug for Value<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0.lock.try_lock() {
-            Some(_g) => f.debug_tuple("Value").field(&self.get()).finish(),
-            None => f.write_str("Value(<locked>)"),
+        let lock = self.get_lock();
+        if lock.try_acquire() {
+            // SAFETY: the lock is held (taken just above, released just below).
+            let v = unsafe { self.cell.value.get().read() };
+            let _ = lock.release();
+            f.debug_tuple("Value").field(&v).finish()
+        } else {
+            f.write_str("Value(<locked>)")
         }
     }
 }
 
-/// Serialises as the shared mapping's descriptor: only among a child's arguments.
+/// Serialises as the shared mapping's descriptor and the given lock's (if any): only
+/// among a child's arguments.
 impl<T: Pod + Send> Serialize for Value<T> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
+        (&self.cell, &self.given).serialize(s)
     }
 }
 
-/// Attaches to the mapping handed over by the parent (header and type checked).
+/// Attaches to the mapping (and the given lock's) handed over by the parent (header and
+/// type checked).
 impl<'de, T: Pod + Send> Deserialize<'de> for Value<T> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Shared::deserialize(d).map(Self)
+        let (cell, given) = <(Shared<ValueCell<T>>, Option<SyncLock>)>::deserialize(d)?;
+        Ok(Self { cell, given })
     }
 }
 
@@ -334,6 +633,8 @@ unsafe impl<T: Pod + Send + Sync> ShmSafe for ArrayHead<T> {}
 pub struct Array<T: Pod + Send + Sync> {
     head: Shared<ArrayHead<T>>,
     elements: NonNull<T>,
+    /// The lock given at creation (`None`: the head's own `RLock`).
+    given: Option<SyncLock>,
 }
 
 // SAFETY: the elements are reached only under the shared lock; the head is `ShmSafe`.
@@ -370,7 +671,88 @@ impl<T: Pod + Send + Sync> Array<T> {
         // The fresh memfd mapping is zero-filled: `len` zeros, valid `T`s (`Pod`).
         let elements =
             elements(&head, len as u64).map_err(|e| SharedError::Io(std::io::Error::other(e)))?;
-        Ok(Self { head, elements })
+        Ok(Self {
+            head,
+            elements,
+            given: None,
+        })
+    }
+
+    /// `len` zeros whose accesses take an existing [`Lock`] or [`RLock`] (Python:
+    /// `Array(typecode, len, lock=lock)`).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{Array, Lock};
+    /// let lock = Lock::new();
+    /// let a = Array::<u32>::zeroed_with_lock(3, lock.clone());
+    /// a.update(1, |x| x + 1).unwrap();
+    /// let _g = lock.lock();
+    /// assert!(a.get_lock().locked());
+    /// ```
+    ///
+    /// # Panics
+    /// If the mapping cannot be created (see
+    /// [`try_zeroed_with_lock`](Self::try_zeroed_with_lock)).
+    #[must_use]
+    pub fn zeroed_with_lock(len: usize, lock: impl Into<SyncLock>) -> Self {
+        or_panic(Self::try_zeroed_with_lock(len, lock), "Array")
+    }
+
+    /// `len` zeros whose accesses take an existing lock.
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{Array, RLock};
+    /// let a = Array::<u8>::try_zeroed_with_lock(2, RLock::new())?;
+    /// assert!(a.get_lock().as_rlock().is_some());
+    /// # Ok::<(), conkit::multiprocessing::heap::SharedError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`try_zeroed`](Self::try_zeroed).
+    pub fn try_zeroed_with_lock(
+        len: usize,
+        lock: impl Into<SyncLock>,
+    ) -> Result<Self, SharedError> {
+        let mut a = Self::try_zeroed(len)?;
+        a.given = Some(lock.into());
+        Ok(a)
+    }
+
+    /// A copy of `values` whose accesses take an existing lock (Python:
+    /// `Array(typecode, [..], lock=lock)`).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{Array, Lock};
+    /// let a = Array::from_slice_with_lock(&[1i8, 2], Lock::new());
+    /// assert_eq!(a.to_vec(), [1, 2]);
+    /// ```
+    ///
+    /// # Panics
+    /// If the mapping cannot be created (see
+    /// [`try_from_slice_with_lock`](Self::try_from_slice_with_lock)).
+    #[must_use]
+    pub fn from_slice_with_lock(values: &[T], lock: impl Into<SyncLock>) -> Self {
+        or_panic(Self::try_from_slice_with_lock(values, lock), "Array")
+    }
+
+    /// A copy of `values` whose accesses take an existing lock.
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{Array, RLock};
+    /// let a = Array::try_from_slice_with_lock(&[3u64], RLock::new())?;
+    /// assert_eq!(a.get(0), Some(3));
+    /// # Ok::<(), conkit::multiprocessing::heap::SharedError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`try_zeroed`](Self::try_zeroed).
+    pub fn try_from_slice_with_lock(
+        values: &[T],
+        lock: impl Into<SyncLock>,
+    ) -> Result<Self, SharedError> {
+        let mut a = Self::try_from_slice(values)?;
+        a.given = Some(lock.into());
+        Ok(a)
     }
 
     /// A copy of `values` (Python: `Array(typecode, [..])`).
@@ -420,15 +802,16 @@ impl<T: Pod + Send + Sync> Array<T> {
         self.len() == 0
     }
 
-    /// The lock every access takes (Python: `a.get_lock()`, an `RLock`).
+    /// The lock every access takes (Python: `a.get_lock()`): its own `RLock`, or the
+    /// lock it was created with.
     ///
     /// ```
     /// let a = conkit::multiprocessing::Array::<u8>::zeroed(2);
     /// let _g = a.get_lock().lock();
     /// a.set(0, 1).unwrap();
     /// ```
-    pub fn get_lock(&self) -> &threading::RLock<SharedFutex> {
-        &self.head.lock
+    pub fn get_lock(&self) -> LockRef<'_> {
+        lock_of(&self.head.lock, &self.given)
     }
 
     /// Element `i` (Python: `a[i]`), `None` past the end.
@@ -441,7 +824,7 @@ impl<T: Pod + Send + Sync> Array<T> {
         if i >= self.len() {
             return None;
         }
-        let _g = self.head.lock.lock();
+        let _g = self.get_lock().lock();
         // SAFETY: `i < len` (checked), the elements are valid `T`s; the lock is held.
         Some(unsafe { self.elements.add(i).read() })
     }
@@ -461,13 +844,15 @@ impl<T: Pod + Send + Sync> Array<T> {
         if i >= len {
             return Err(IndexError { index: i, len });
         }
-        let _g = self.head.lock.lock();
+        let _g = self.get_lock().lock();
         // SAFETY: in bounds, under the lock.
         unsafe { self.elements.add(i).write(v) };
         Ok(())
     }
 
-    /// Replaces element `i` by `f(element)` in one locked step; returns the new value.
+    /// Replaces element `i` by `f(element)` in one locked step (one acquisition of the
+    /// lock); returns the new value. With a given [`Lock`], `f` must not access the
+    /// array (it would wait for itself).
     ///
     /// ```
     /// let a = conkit::multiprocessing::Array::from_slice(&[1u32]);
@@ -477,12 +862,16 @@ impl<T: Pod + Send + Sync> Array<T> {
     /// # Errors
     /// [`IndexError`] if `i` is past the end.
     pub fn update(&self, i: usize, f: impl FnOnce(T) -> T) -> Result<T, IndexError> {
-        let _g = self.head.lock.lock();
-        let new = f(self.get(i).ok_or(IndexError {
-            index: i,
-            len: self.len(),
-        })?);
-        self.set(i, new)?;
+        let len = self.len();
+        if i >= len {
+            return Err(IndexError { index: i, len });
+        }
+        let _g = self.get_lock().lock();
+        // SAFETY: `i < len` (checked), under the lock; `f` may re-enter an `RLock` and
+        // access the array, but only before or after this read and the write below.
+        let new = f(unsafe { self.elements.add(i).read() });
+        // SAFETY: as above.
+        unsafe { self.elements.add(i).write(new) };
         Ok(new)
     }
 
@@ -508,7 +897,7 @@ impl<T: Pod + Send + Sync> Array<T> {
         if range.start > range.end || range.end > self.len() {
             return None;
         }
-        let _g = self.head.lock.lock();
+        let _g = self.get_lock().lock();
         // SAFETY: `range` is inside the array (checked); the lock is held, so nobody
         // writes while the slice lives (it is dropped before the guard).
         let slice = unsafe {
@@ -537,7 +926,7 @@ impl<T: Pod + Send + Sync> Array<T> {
                 len,
             });
         }
-        let _g = self.head.lock.lock();
+        let _g = self.get_lock().lock();
         // SAFETY: `start + values.len() <= len` (checked); under the lock; `values` is
         // process memory, not the mapping, so the two do not overlap.
         unsafe {
@@ -557,6 +946,7 @@ impl<T: Pod + Send + Sync> Clone for Array<T> {
         Self {
             head: self.head.clone(),
             elements: self.elements,
+            given: self.given.clone(),
         }
     }
 }
@@ -570,19 +960,25 @@ impl<T: Pod + Send + Sync> fmt::Debug for Array<T> {
     }
 }
 
-/// Serialises as the shared mapping's descriptor: only among a child's arguments.
+/// Serialises as the shared mapping's descriptor and the given lock's (if any): only
+/// among a child's arguments.
 impl<T: Pod + Send + Sync> Serialize for Array<T> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.head.serialize(s)
+        (&self.head, &self.given).serialize(s)
     }
 }
 
-/// Attaches to the mapping handed over by the parent (header, type and length checked).
+/// Attaches to the mapping (and the given lock's) handed over by the parent (header,
+/// type and length checked).
 impl<'de, T: Pod + Send + Sync> Deserialize<'de> for Array<T> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let head = Shared::<ArrayHead<T>>::deserialize(d)?;
+        let (head, given) = <(Shared<ArrayHead<T>>, Option<SyncLock>)>::deserialize(d)?;
         let elements = elements(&head, head.len).map_err(D::Error::custom)?;
-        Ok(Self { head, elements })
+        Ok(Self {
+            head,
+            elements,
+            given,
+        })
     }
 }
 

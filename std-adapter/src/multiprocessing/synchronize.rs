@@ -14,6 +14,7 @@
 //! |---|---|
 //! | `Lock()`, `RLock()`, `Semaphore(n)`, `BoundedSemaphore(n)`, `Event()`, `Barrier(n)` | `Lock::new()`, `RLock::new()`, `Semaphore::new(n)`, … (panic if the shared mapping cannot be made), or `try_new` → `Result<_, SharedError>` |
 //! | `Condition()` / `Condition(Lock())` | [`Condition::new()`] (over an `RLock`, Python's default) / [`Condition::new_over_lock()`] |
+//! | `Condition(lock)` over an existing `Lock` / `RLock` (shared with other code or other conditions) | [`Condition::with_lock(lock)`](Condition::with_lock) → [`ConditionOn<Lock>`](ConditionOn) / `ConditionOn<RLock>` |
 //! | `lock.acquire()`, `acquire(False)`, `acquire(timeout=t)`, `release()`, `with lock:` | the [`threading::Lock`] methods: `acquire()`, `try_acquire()`, `acquire_timeout(t)`, `release()`, `let _g = lock.lock();` |
 //! | `sem.get_value()` | [`value()`](threading::Semaphore::value) |
 //! | passing one to `Process(target, args=(lock,))` | the handle is `Serialize`/`Deserialize`: pass it among a child's arguments |
@@ -55,6 +56,7 @@ use std::ops::Deref;
 use std::time::{Duration, Instant};
 
 use conkit_core::barrier::Barrier as CoreBarrier;
+use conkit_core::condvar::Condvar;
 use serde::{Deserialize, Serialize};
 
 use super::heap::{Shared, SharedError};
@@ -367,9 +369,10 @@ impl Default for Event {
 /// (the default, as Python's) or [`threading::Lock<SharedFutex>`]
 /// ([`new_over_lock`](Condition::new_over_lock)), in shared memory.
 ///
-/// Python's `Condition(lock)` may share a lock created before; here the lock lives in
-/// the condition's own mapping: use [`get_lock`](threading::Condition::get_lock) where
-/// the lock alone is needed.
+/// The lock lives in the condition's own mapping (use
+/// [`get_lock`](threading::Condition::get_lock) where the lock alone is needed); for
+/// Python's `Condition(lock)` over a lock created before, see
+/// [`Condition::with_lock`].
 ///
 /// ```
 /// use conkit::multiprocessing::Condition;
@@ -501,6 +504,467 @@ impl Condition {
     pub fn try_new_over_lock() -> Result<LockCondition, SharedError> {
         Shared::new_with(|| threading::Condition::with_lock(threading::Lock::with_strategy()))
             .map(Condition)
+    }
+}
+
+impl Condition {
+    /// A condition over an existing process-shared [`Lock`] or [`RLock`] (Python:
+    /// `multiprocessing.Condition(lock)`): taking the condition's lock takes `lock`,
+    /// which other code, other conditions, a [`Value`](super::Value) created with it,
+    /// … share. The condition's waiters live in a mapping of their own; the handle
+    /// holds both and hands both to a child.
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{Condition, Lock};
+    ///
+    /// let lock = Lock::new();
+    /// let not_empty = Condition::with_lock(lock.clone());
+    /// let not_full = Condition::with_lock(lock.clone());
+    /// {
+    ///     let _g = lock.lock(); // with lock:
+    ///     assert_eq!(not_empty.notify(1), Ok(0)); // held through the shared lock
+    ///     assert_eq!(not_full.notify_all(), Ok(0));
+    /// }
+    /// assert!(not_empty.notify(1).is_err()); // not held
+    /// ```
+    ///
+    /// # Panics
+    /// If the waiters' mapping cannot be created (see
+    /// [`try_with_lock`](Self::try_with_lock)).
+    #[must_use]
+    pub fn with_lock<L: SharedLock>(lock: L) -> ConditionOn<L> {
+        or_panic(Self::try_with_lock(lock), "Condition")
+    }
+
+    /// A condition over an existing process-shared lock.
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{Condition, RLock};
+    /// let cond = Condition::try_with_lock(RLock::new())?;
+    /// assert_eq!(cond.waiters(), 0);
+    /// # Ok::<(), conkit::multiprocessing::heap::SharedError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`SharedError::Io`] if `memfd_create` or `mmap` fails.
+    pub fn try_with_lock<L: SharedLock>(lock: L) -> Result<ConditionOn<L>, SharedError> {
+        Ok(ConditionOn {
+            cv: Shared::new_with(Condvar::new)?,
+            lock,
+        })
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Lock {}
+    impl Sealed for super::RLock {}
+}
+
+/// The process-shared locks a [`ConditionOn`] can be built over: [`Lock`] and
+/// [`RLock`]. Sealed.
+pub trait SharedLock:
+    sealed::Sealed + Clone + fmt::Debug + Serialize + for<'de> Deserialize<'de>
+{
+    /// The threading lock the handle stands for.
+    type Inner: threading::ConditionLock<Wait = SharedFutex>;
+    /// The threading lock the handle stands for (what it dereferences to).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{Lock, SharedLock};
+    /// let lock = Lock::new();
+    /// assert!(!lock.inner().locked());
+    /// ```
+    fn inner(&self) -> &Self::Inner;
+}
+
+impl SharedLock for Lock {
+    type Inner = threading::Lock<SharedFutex>;
+    fn inner(&self) -> &Self::Inner {
+        self
+    }
+}
+
+impl SharedLock for RLock {
+    type Inner = threading::RLock<SharedFutex>;
+    fn inner(&self) -> &Self::Inner {
+        self
+    }
+}
+
+/// A condition variable over an existing process-shared [`Lock`] or [`RLock`]
+/// (Python's `multiprocessing.Condition(lock)`), made by [`Condition::with_lock`].
+///
+/// The same methods and rules as [`threading::Condition`] (which [`Condition`] is):
+/// waiting and notifying need the lock held by the calling thread
+/// ([`ConditionError::NotOwned`] otherwise), `notify(n)` wakes the `n` oldest waiters of
+/// any process, an `RLock` held at any depth is released completely while waiting. The
+/// waiters are the core [`Condvar`] in a mapping of
+/// their own (the one a [`threading::Condition`] holds next to its lock), so several
+/// conditions can share the lock.
+///
+/// Handles: `Clone` shares within a process, serialising among a child's arguments
+/// hands both mappings (the waiters' and the lock's) to the child.
+///
+/// ```
+/// use std::time::Duration;
+/// use conkit::multiprocessing::{Condition, RLock};
+///
+/// let cond = Condition::with_lock(RLock::new());
+/// let _g = cond.lock();
+/// let _again = cond.lock(); // an RLock: re-entered; a wait releases both levels
+/// assert_eq!(cond.wait_timeout(Duration::from_millis(1)), Ok(false));
+/// assert_eq!(cond.get_lock().depth(), 2);
+/// ```
+pub struct ConditionOn<L: SharedLock = RLock> {
+    cv: Shared<Condvar<SharedFutex>>,
+    lock: L,
+}
+
+impl<L: SharedLock> ConditionOn<L> {
+    /// The lock (Python: the `lock` given to `Condition(lock)`).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{Condition, Lock};
+    /// let cond = Condition::with_lock(Lock::new());
+    /// let _g = cond.lock();
+    /// assert!(cond.get_lock().locked());
+    /// ```
+    pub fn get_lock(&self) -> &L {
+        &self.lock
+    }
+
+    /// Takes the lock (Python: `cond.acquire()`).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{Condition, Lock};
+    /// let cond = Condition::with_lock(Lock::new());
+    /// cond.acquire();
+    /// cond.release().unwrap();
+    /// ```
+    pub fn acquire(&self) {
+        threading::ConditionLock::acquire(self.lock.inner());
+    }
+
+    /// Takes the lock if possible without waiting (Python: `cond.acquire(False)`).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{Condition, Lock};
+    /// let cond = Condition::with_lock(Lock::new());
+    /// assert!(cond.try_acquire());
+    /// assert!(!cond.try_acquire()); // a plain Lock
+    /// cond.release().unwrap();
+    /// ```
+    #[must_use = "if it returns `true` the lock is held and must be released"]
+    pub fn try_acquire(&self) -> bool {
+        threading::ConditionLock::try_acquire(self.lock.inner())
+    }
+
+    /// Takes the lock, waiting at most `timeout` (Python: `cond.acquire(timeout=t)`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use conkit::multiprocessing::{Condition, Lock};
+    /// let cond = Condition::with_lock(Lock::new());
+    /// assert!(cond.acquire_timeout(Duration::from_millis(1)));
+    /// cond.release().unwrap();
+    /// ```
+    #[must_use = "if it returns `true` the lock is held and must be released"]
+    pub fn acquire_timeout(&self, timeout: Duration) -> bool {
+        threading::ConditionLock::acquire_timeout(self.lock.inner(), timeout)
+    }
+
+    /// Takes the lock, waiting at most until `deadline`.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use conkit::multiprocessing::{Condition, Lock};
+    /// let cond = Condition::with_lock(Lock::new());
+    /// assert!(cond.acquire_until(Instant::now()));
+    /// cond.release().unwrap();
+    /// ```
+    #[must_use = "if it returns `true` the lock is held and must be released"]
+    pub fn acquire_until(&self, deadline: Instant) -> bool {
+        threading::ConditionLock::acquire_until(self.lock.inner(), deadline)
+    }
+
+    /// Undoes one acquisition of the lock (Python: `cond.release()`).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{Condition, RLock};
+    /// let cond = Condition::with_lock(RLock::new());
+    /// assert!(cond.release().is_err()); // not held
+    /// ```
+    ///
+    /// # Errors
+    /// The lock's [`ReleaseError`].
+    pub fn release(&self) -> Result<(), ReleaseError> {
+        threading::ConditionLock::release(self.lock.inner())
+    }
+
+    /// Takes the lock and returns a guard that releases it (Python: `with cond:`).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{Condition, Lock};
+    /// let cond = Condition::with_lock(Lock::new());
+    /// {
+    ///     let _g = cond.lock();
+    ///     assert_eq!(cond.notify(1), Ok(0));
+    /// }
+    /// assert!(!cond.get_lock().locked());
+    /// ```
+    pub fn lock(&self) -> ConditionOnGuard<'_, L> {
+        self.acquire();
+        ConditionOnGuard {
+            cond: self,
+            _not_send: std::marker::PhantomData,
+        }
+    }
+
+    /// Releases the lock, sleeps until notified, re-takes the lock (Python:
+    /// `cond.wait()`).
+    ///
+    /// ```no_run
+    /// use conkit::multiprocessing::{Condition, Lock};
+    /// let cond = Condition::with_lock(Lock::new());
+    /// let _g = cond.lock();
+    /// cond.wait().unwrap(); // until another thread or process notifies
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConditionError::NotOwned`] if the calling thread does not hold the lock.
+    pub fn wait(&self) -> Result<(), ConditionError> {
+        self.wait_deadline(None).map(|_| ())
+    }
+
+    /// As [`wait`](Self::wait), giving up after `timeout`; returns whether it was
+    /// notified (Python: `cond.wait(timeout)`). The lock is held again either way.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use conkit::multiprocessing::{Condition, Lock};
+    /// let cond = Condition::with_lock(Lock::new());
+    /// let _g = cond.lock();
+    /// assert_eq!(cond.wait_timeout(Duration::from_millis(1)), Ok(false));
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConditionError::NotOwned`] if the calling thread does not hold the lock.
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool, ConditionError> {
+        self.wait_deadline(Some(deadline_after(timeout)))
+    }
+
+    /// As [`wait`](Self::wait), giving up at `deadline`.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use conkit::multiprocessing::{Condition, Lock};
+    /// let cond = Condition::with_lock(Lock::new());
+    /// assert!(cond.wait_until(Instant::now()).is_err()); // not held
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConditionError::NotOwned`] if the calling thread does not hold the lock.
+    pub fn wait_until(&self, deadline: Instant) -> Result<bool, ConditionError> {
+        self.wait_deadline(Some(deadline))
+    }
+
+    /// `threading::Condition`'s wait: the ownership check, then the core condvar's
+    /// ticketed wait releasing and restoring the lock (at its depth for an `RLock`).
+    fn wait_deadline(&self, deadline: Option<Instant>) -> Result<bool, ConditionError> {
+        let lock = self.lock.inner();
+        if !threading::ConditionLock::is_owned(lock) {
+            return Err(ConditionError::NotOwned);
+        }
+        self.cv
+            .try_release_wait_until(
+                deadline,
+                || threading::ConditionLock::release_save(lock),
+                |saved| threading::ConditionLock::acquire_restore(lock, saved),
+            )
+            .map(|((), notified)| notified)
+            .map_err(|_| ConditionError::NotOwned)
+    }
+
+    /// Waits until `predicate` returns `true` (Python: `cond.wait_for(predicate)`),
+    /// evaluated with the lock held before any wait and after every wake-up.
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{Condition, Lock};
+    /// let cond = Condition::with_lock(Lock::new());
+    /// let _g = cond.lock();
+    /// cond.wait_for(|| true).unwrap(); // already true: no wait
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConditionError::NotOwned`] if it has to wait and the lock is not held.
+    pub fn wait_for(&self, predicate: impl FnMut() -> bool) -> Result<(), ConditionError> {
+        self.wait_for_deadline(predicate, None).map(|_| ())
+    }
+
+    /// As [`wait_for`](Self::wait_for), giving up after `timeout`; returns the
+    /// predicate's last value (Python: `cond.wait_for(predicate, timeout)`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use conkit::multiprocessing::{Condition, Lock};
+    /// let cond = Condition::with_lock(Lock::new());
+    /// let _g = cond.lock();
+    /// assert_eq!(cond.wait_for_timeout(|| false, Duration::from_millis(1)), Ok(false));
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConditionError::NotOwned`] if it has to wait and the lock is not held.
+    pub fn wait_for_timeout(
+        &self,
+        predicate: impl FnMut() -> bool,
+        timeout: Duration,
+    ) -> Result<bool, ConditionError> {
+        self.wait_for_deadline(predicate, Some(deadline_after(timeout)))
+    }
+
+    /// As [`wait_for`](Self::wait_for), giving up at `deadline`.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use conkit::multiprocessing::{Condition, Lock};
+    /// let cond = Condition::with_lock(Lock::new());
+    /// let _g = cond.lock();
+    /// assert_eq!(cond.wait_for_until(|| false, Instant::now()), Ok(false));
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConditionError::NotOwned`] if it has to wait and the lock is not held.
+    pub fn wait_for_until(
+        &self,
+        predicate: impl FnMut() -> bool,
+        deadline: Instant,
+    ) -> Result<bool, ConditionError> {
+        self.wait_for_deadline(predicate, Some(deadline))
+    }
+
+    fn wait_for_deadline(
+        &self,
+        mut predicate: impl FnMut() -> bool,
+        deadline: Option<Instant>,
+    ) -> Result<bool, ConditionError> {
+        let mut result = predicate();
+        while !result {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
+            self.wait_deadline(deadline)?;
+            result = predicate();
+        }
+        Ok(result)
+    }
+
+    /// Wakes the `n` oldest waiters (of any process); returns how many it woke (Python:
+    /// `cond.notify(n)`).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{Condition, Lock};
+    /// let cond = Condition::with_lock(Lock::new());
+    /// let _g = cond.lock();
+    /// assert_eq!(cond.notify(1), Ok(0));
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConditionError::NotOwned`] if the calling thread does not hold the lock.
+    pub fn notify(&self, n: usize) -> Result<usize, ConditionError> {
+        if !threading::ConditionLock::is_owned(self.lock.inner()) {
+            return Err(ConditionError::NotOwned);
+        }
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        Ok(self.cv.notify(n) as usize)
+    }
+
+    /// Wakes every waiter (Python: `cond.notify_all()`).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{Condition, RLock};
+    /// let cond = Condition::with_lock(RLock::new());
+    /// let _g = cond.lock();
+    /// assert_eq!(cond.notify_all(), Ok(0));
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConditionError::NotOwned`] if the calling thread does not hold the lock.
+    pub fn notify_all(&self) -> Result<usize, ConditionError> {
+        self.notify(usize::MAX)
+    }
+
+    /// How many threads (of any process) wait and are not yet notified (a snapshot).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{Condition, Lock};
+    /// assert_eq!(Condition::with_lock(Lock::new()).waiters(), 0);
+    /// ```
+    pub fn waiters(&self) -> usize {
+        self.cv.waiters() as usize
+    }
+}
+
+impl<L: SharedLock> Clone for ConditionOn<L> {
+    /// Another handle to the same condition and lock (this process).
+    fn clone(&self) -> Self {
+        Self {
+            cv: self.cv.clone(),
+            lock: self.lock.clone(),
+        }
+    }
+}
+
+impl<L: SharedLock> fmt::Debug for ConditionOn<L> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConditionOn")
+            .field("lock", &self.lock)
+            .field("waiters", &self.waiters())
+            .finish()
+    }
+}
+
+/// Serialises as the waiters' and the lock's mapping descriptors: only among a child
+/// process's arguments.
+impl<L: SharedLock> Serialize for ConditionOn<L> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (&self.cv, &self.lock).serialize(s)
+    }
+}
+
+/// Attaches to both mappings handed over by the parent (headers checked).
+impl<'de, L: SharedLock> Deserialize<'de> for ConditionOn<L> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (cv, lock) = <(Shared<Condvar<SharedFutex>>, L)>::deserialize(d)?;
+        Ok(Self { cv, lock })
+    }
+}
+
+/// Holds a [`ConditionOn`]'s lock ([`ConditionOn::lock`]); releases it when dropped.
+///
+/// ```
+/// use conkit::multiprocessing::{Condition, Lock};
+/// let cond = Condition::with_lock(Lock::new());
+/// let g = cond.lock();
+/// drop(g);
+/// assert!(!cond.get_lock().locked());
+/// ```
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct ConditionOnGuard<'a, L: SharedLock> {
+    cond: &'a ConditionOn<L>,
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl<L: SharedLock> Drop for ConditionOnGuard<'_, L> {
+    fn drop(&mut self) {
+        // The guard's acquisition is still held (waits restore it before returning).
+        let _ = self.cond.release();
+    }
+}
+
+impl<L: SharedLock> fmt::Debug for ConditionOnGuard<'_, L> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConditionOnGuard").finish_non_exhaustive()
     }
 }
 
