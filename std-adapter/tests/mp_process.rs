@@ -425,3 +425,39 @@ fn fork_child_never_inherits_a_held_conkit_lock() {
     asker.join().unwrap();
     assert_eq!(hung, 0, "a forked child hung on a lock held at the fork");
 }
+
+fn sends_three(mut w: mp::Connection) {
+    for i in 0..3u32 {
+        w.send_bytes(&i.to_le_bytes()).unwrap();
+    }
+}
+
+/// The parent's copy of what it handed to the child goes once the child has it: a pipe's
+/// write end passed as the argument is closed in the parent by `start`, so the parent
+/// reads the child's messages and then end-of-file (the seed's "consumer ends on EOF"),
+/// without dropping the `Process` first. Before the fix the `Process` kept the
+/// arguments, and with them the write end, until it was dropped: the read waited.
+#[test]
+fn start_drops_the_parents_copy_of_the_arguments() {
+    mp::init();
+    let _serial = serial();
+    for m in METHODS {
+        let (mut r, w) = mp::Pipe(false).unwrap();
+        let mut p = mp::get_context(m).process(sends_three, w);
+        p.start().unwrap();
+        let mut got = Vec::new();
+        loop {
+            assert!(
+                r.poll(Some(Duration::from_secs(10))).unwrap(),
+                "{m:?}: no message and no end-of-file within 10 s"
+            );
+            match r.recv_bytes() {
+                Ok(m) => got.push(u32::from_le_bytes(m.try_into().unwrap())),
+                Err(mp::connection::ConnectionError::Eof) => break,
+                Err(e) => panic!("{m:?}: {e}"),
+            }
+        }
+        assert_eq!(got, [0, 1, 2], "{m:?}");
+        assert_eq!(bounded(&mut p), 0);
+    }
+}

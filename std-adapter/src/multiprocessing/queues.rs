@@ -114,8 +114,11 @@ type Ring = ShmByteRing<SharedFutex>;
 struct Side {
     /// Taken while a turn on the ring's side is leased.
     lock: Lock<SharedFutex>,
-    /// Items moved through this side (published, or taken out) and counted; written
-    /// under `lock`.
+    /// Items moved through this side (published, or taken out) and counted, shifted
+    /// left by one; bit 0 (`MID_COUNT`) is set while the holder has counted its item
+    /// but not yet stored `pos`, so that a repair after its death neither counts the
+    /// item twice nor misses it (see `Side::count_one` and `Inner::repair`). Written
+    /// under `lock`; read with [`Side::counted`].
     count: AtomicU64,
     /// The ring's position (of this side) after the last counted item; under `lock`.
     pos: AtomicUsize,
@@ -124,7 +127,45 @@ struct Side {
     moved: Waiters<SharedFutex>,
 }
 
+/// Bit 0 of `Side::count`: counted, `pos` not yet stored.
+const MID_COUNT: u64 = 1;
+
 impl Side {
+    /// Items counted through this side.
+    fn counted(&self) -> u64 {
+        self.count.load(Ordering::Acquire) >> 1
+    }
+
+    /// Counts the item the lock's holder just moved, and records the ring's position
+    /// `pos` after it. A holder killed at any point in here leaves a state `repair`
+    /// reads right: count and position both old (then the ring's position differs:
+    /// count it), or the count new with `MID_COUNT` set (store the position only).
+    fn count_one(&self, pos: usize) {
+        let next = ((self.count.load(Ordering::Relaxed) >> 1) + 1) << 1;
+        self.count.store(next | MID_COUNT, Ordering::Release);
+        self.pos.store(pos, Ordering::Relaxed);
+        self.count.store(next, Ordering::Release);
+    }
+
+    /// After the lock's holder died: completes its count of the item it moved, if any
+    /// (`ring_pos` is the ring's position of this side now). `true` if it counted one.
+    fn repair(&self, ring_pos: usize) -> bool {
+        let word = self.count.load(Ordering::Relaxed);
+        if word & MID_COUNT != 0 {
+            // Counted; the position may not be stored.
+            self.pos.store(ring_pos, Ordering::Relaxed);
+            self.count.store(word & !MID_COUNT, Ordering::Release);
+            true
+        } else if ring_pos != self.pos.load(Ordering::Relaxed) {
+            // Moved, not counted.
+            self.count.store(word + 2, Ordering::Release);
+            self.pos.store(ring_pos, Ordering::Relaxed);
+            true
+        } else {
+            false
+        }
+    }
+
     fn new() -> Self {
         Self {
             lock: Lock::new(),
@@ -296,17 +337,13 @@ impl Inner {
         if put_side {
             // SAFETY: we hold the producers' lock: the only producer handle in use.
             let pos = unsafe { ring.lease_producer() }.position();
-            if pos != st.put.pos.load(Ordering::Relaxed) {
-                st.put.count.fetch_add(1, Ordering::Release);
-                st.put.pos.store(pos, Ordering::Relaxed);
+            if st.put.repair(pos) {
                 st.put.moved.notify_all();
             }
         } else {
             // SAFETY: we hold the consumers' lock.
             let pos = unsafe { ring.lease_consumer() }.position();
-            if pos != st.get.pos.load(Ordering::Relaxed) {
-                st.get.count.fetch_add(1, Ordering::Release);
-                st.get.pos.store(pos, Ordering::Relaxed);
+            if st.get.repair(pos) {
                 st.get.moved.notify_all();
             }
         }
@@ -329,8 +366,8 @@ impl Inner {
     fn qsize(&self) -> u64 {
         let st = self.state();
         // `gets` first: both only grow, so this never under-reads `puts` against it.
-        let gets = st.get.count.load(Ordering::Acquire);
-        st.put.count.load(Ordering::Acquire).saturating_sub(gets)
+        let gets = st.get.counted();
+        st.put.counted().saturating_sub(gets)
     }
 
     fn maxsize(&self) -> u64 {
@@ -344,14 +381,7 @@ impl Inner {
             return Attempt::Retry;
         };
         let max = st.maxsize.load(Ordering::Relaxed);
-        if max != 0
-            && st
-                .put
-                .count
-                .load(Ordering::Relaxed)
-                .saturating_sub(st.get.count.load(Ordering::Acquire))
-                >= max
-        {
+        if max != 0 && st.put.counted().saturating_sub(st.get.counted()) >= max {
             drop(_held);
             // Full by the count: unless a consumer died between taking an item out
             // and counting it.
@@ -364,8 +394,7 @@ impl Inner {
             Ok(()) => {
                 let pos = tx.position();
                 drop(tx);
-                st.put.count.fetch_add(1, Ordering::Release);
-                st.put.pos.store(pos, Ordering::Relaxed);
+                st.put.count_one(pos);
                 drop(_held);
                 st.put.moved.notify_one();
                 Attempt::Done(())
@@ -408,8 +437,7 @@ impl Inner {
         };
         let pos = rx.position();
         drop(rx);
-        st.get.count.fetch_add(1, Ordering::Release);
-        st.get.pos.store(pos, Ordering::Relaxed);
+        st.get.count_one(pos);
         drop(held);
         st.get.moved.notify_one();
         Attempt::Done(out)
@@ -1054,7 +1082,7 @@ fn watch(inner: &Arc<Inner>, slot: &Arc<WatchSlot>, waker: &Waker, what: Waiting
     }
     let inner = Arc::clone(inner);
     let thread_slot = Arc::clone(slot);
-    let seen_gets = inner.state().get.count.load(Ordering::Acquire);
+    let seen_gets = inner.state().get.counted();
     let spawned = std::thread::Builder::new()
         .name("conkit-mp-queue-watch".into())
         .spawn(move || {
@@ -1065,12 +1093,12 @@ fn watch(inner: &Arc<Inner>, slot: &Arc<WatchSlot>, waker: &Waker, what: Waiting
                     .put
                     .moved
                     .wait_until(deadline, || (!inner.ring().is_empty()).then_some(())),
-                Waiting::NotFull => st.get.moved.wait_until(deadline, || {
-                    (st.get.count.load(Ordering::Acquire) != seen_gets).then_some(())
-                }),
+                Waiting::NotFull => st
+                    .get
+                    .moved
+                    .wait_until(deadline, || (st.get.counted() != seen_gets).then_some(())),
                 Waiting::AllDone => st.all_done.wait_until(deadline, || {
-                    (st.done.load(Ordering::Acquire) >= st.put.count.load(Ordering::Acquire))
-                        .then_some(())
+                    (st.done.load(Ordering::Acquire) >= st.put.counted()).then_some(())
                 }),
             };
             slot_wake(&thread_slot);
@@ -1200,11 +1228,7 @@ impl<T> JoinableQueue<T> {
         loop {
             // Items known put: every item got was put, and a put is counted just after
             // its item is published, so `gets` may be ahead of `puts` for an instant.
-            let put = st
-                .put
-                .count
-                .load(Ordering::Acquire)
-                .max(st.get.count.load(Ordering::Acquire));
+            let put = st.put.counted().max(st.get.counted());
             if done >= put {
                 return Err(TaskDoneError::TooManyCalls);
             }
@@ -1233,13 +1257,12 @@ impl<T> JoinableQueue<T> {
     pub fn unfinished_tasks(&self) -> usize {
         let st = self.queue.inner.state();
         let done = st.done.load(Ordering::Acquire);
-        usize::try_from(st.put.count.load(Ordering::Acquire).saturating_sub(done))
-            .unwrap_or(usize::MAX)
+        usize::try_from(st.put.counted().saturating_sub(done)).unwrap_or(usize::MAX)
     }
 
     fn all_done(&self) -> Option<()> {
         let st = self.queue.inner.state();
-        (st.done.load(Ordering::Acquire) >= st.put.count.load(Ordering::Acquire)).then_some(())
+        (st.done.load(Ordering::Acquire) >= st.put.counted()).then_some(())
     }
 
     /// Waits until every item put so far (by any process) has been marked done
@@ -1457,6 +1480,33 @@ mod tests {
         assert_eq!(q.get(), Ok(7));
         assert_eq!(q.get(), Ok(8));
         assert_eq!(q.qsize(), 0);
+    }
+
+    /// A producer killed after counting its item but before recording the ring's
+    /// position: the next put must not count the item a second time (`qsize` was 2
+    /// with one item queued, found by mp_queue's producer_killed_mid_put).
+    #[test]
+    fn an_item_counted_by_a_producer_that_died_before_recording_is_not_counted_twice() {
+        let q: Queue<u32> = Queue::new(0).unwrap();
+        let bytes = codec::to_bytes(&7u32).unwrap();
+        in_child_that_dies(|| {
+            let st = q.inner.state();
+            st.put.lock.acquire();
+            // SAFETY: we hold the producers' lock.
+            let mut tx = unsafe { q.inner.ring().lease_producer() };
+            tx.send(&bytes).unwrap();
+            drop(tx);
+            // `count_one` up to its first store: counted, position not recorded.
+            st.put.count.store((1 << 1) | MID_COUNT, Ordering::Release);
+            // Dies here: lock held.
+        });
+        assert_eq!(q.qsize(), 1);
+        q.put(8).unwrap(); // takes the lock over and completes the count
+        assert_eq!(q.qsize(), 2);
+        assert_eq!(q.get(), Ok(7));
+        assert_eq!(q.get(), Ok(8));
+        assert_eq!(q.qsize(), 0);
+        assert!(q.empty());
     }
 
     #[test]

@@ -880,7 +880,10 @@ impl Process {
         &self.name
     }
 
-    /// Starts the child.
+    /// Starts the child. The arguments go to the child: the parent's copy is dropped
+    /// once it started (descriptors among them close in the parent, as a CPython user
+    /// closes the end the child uses; pass a clone of a shared object — a `Lock`, a
+    /// `Queue`, a `Value` — to keep using it here too).
     ///
     /// ```
     /// use conkit::multiprocessing::Process;
@@ -959,6 +962,18 @@ impl Process {
                 server: running.status.clone(),
             });
         self.running = Some(running);
+        // The child has its arguments now (copied by `fork`, inherited across `exec`,
+        // or passed to the fork server): drop the parent's, so that what was handed to
+        // the child — a pipe's end, say — closes here now rather than when this
+        // `Process` is dropped, and a reader in the parent sees end-of-file once the
+        // child is done with it (CPython's users close their copy after `start`).
+        self.encode = Box::new(|| (Ok(Vec::new()), Vec::new()));
+        drop(
+            self.closure
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
         Ok(())
     }
 
