@@ -461,3 +461,31 @@ fn start_drops_the_parents_copy_of_the_arguments() {
         assert_eq!(bounded(&mut p), 0);
     }
 }
+
+fn reads_until_eof(mut r: mp::Connection) {
+    let mut n = 0;
+    while r.recv_bytes().is_ok() {
+        n += 1;
+    }
+    assert_eq!(n, 3);
+}
+
+/// A child holds only its arguments' descriptors, under `fork` too: the parent's write
+/// end of the pipe it reads is not open in the child, so it sees end-of-file when the
+/// parent closes it. Before the fix a forked child kept a copy of the parent's write
+/// end (it had no handle to close it, unlike a CPython child) and read forever.
+#[test]
+fn a_forked_child_does_not_keep_the_parents_descriptors() {
+    mp::init();
+    let _serial = serial();
+    for m in METHODS {
+        let (r, mut w) = mp::Pipe(false).unwrap();
+        let mut p = mp::get_context(m).process(reads_until_eof, r);
+        p.start().unwrap();
+        for i in 0..3u8 {
+            w.send_bytes(&[i]).unwrap();
+        }
+        drop(w);
+        assert_eq!(bounded(&mut p), 0, "{m:?}");
+    }
+}

@@ -26,7 +26,6 @@
 //! run_under_every_method(&[("scenario", scenario)], std::time::Duration::from_secs(30));
 //! ```
 
-use std::os::fd::RawFd;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -123,29 +122,6 @@ pub fn reap(children: Vec<Process>) {
 pub fn kill(mut p: Process) -> i32 {
     p.kill().expect("kill");
     join(&mut p)
-}
-
-/// The descriptors of the parent a `fork`ed child also holds at the same numbers:
-/// `fds` under `fork`, nothing under the other methods (whose children receive only the
-/// descriptors among their arguments). A child that must not keep the parent's end of a
-/// pipe open (to see EOF) closes these with [`close_inherited`] — the counterpart of a
-/// Python child's `conn.close()` on the end it does not use.
-pub fn inherited_by_fork(fds: &[RawFd]) -> Vec<RawFd> {
-    if method() == StartMethod::Fork {
-        fds.to_vec()
-    } else {
-        Vec::new()
-    }
-}
-
-/// In a child: closes the numbers [`inherited_by_fork`] listed (the child's copy of the
-/// parent's objects, which the child never drops: it ends with `_exit`).
-pub fn close_inherited(fds: &[RawFd]) {
-    for &fd in fds {
-        // SAFETY: a number this forked child inherited from its parent; the Rust object
-        // that owns it in the parent's copy of memory is never dropped in the child.
-        unsafe { libc::close(fd) };
-    }
 }
 
 /// A child's argument that serialises as an `S` in the parent and deserialises as a

@@ -26,9 +26,7 @@ mod scenarios {
         wait, Address, Client, ConnectionError, Listener, Waitable,
     };
     use conkit::multiprocessing::{Connection, Pipe};
-    use conkit_tests::mp::{
-        close_inherited, inherited_by_fork, join, kill, reap, run_under_every_method, start,
-    };
+    use conkit_tests::mp::{join, kill, reap, run_under_every_method, start};
 
     const ITEMS: u64 = 10_000;
 
@@ -59,9 +57,8 @@ mod scenarios {
     }
 
     /// The consumer of the seed's Pipe program: receives until EOF, then reports the
-    /// count. `close` are the parent's ends a `fork`ed child holds too.
-    fn consume((mut rx, mut back, close): (Connection, Connection, Vec<RawFd>)) {
-        close_inherited(&close);
+    /// count.
+    fn consume((mut rx, mut back): (Connection, Connection)) {
         let mut next = 0u64;
         loop {
             match rx.recv::<(u64, String)>() {
@@ -78,12 +75,12 @@ mod scenarios {
     }
 
     /// The seed's Pipe producer/consumer: the consumer child receives until EOF, which
-    /// comes only when the parent's writer is closed (a forked child closes its copy).
+    /// comes when the parent's writer is closed (a forked child does not keep a copy:
+    /// it holds only its arguments' descriptors).
     fn pipe_producer_consumer_ends_on_eof() {
         let (rx, mut tx) = Pipe(false).unwrap();
         let (mut back_rx, back_tx) = Pipe(false).unwrap();
-        let close = inherited_by_fork(&[tx.fileno().unwrap(), back_rx.fileno().unwrap()]);
-        let mut child = start(consume, (rx, back_tx, close));
+        let mut child = start(consume, (rx, back_tx));
         for i in 0..ITEMS {
             tx.send(&(i, format!("红包{i}"))).unwrap();
         }
@@ -93,8 +90,7 @@ mod scenarios {
     }
 
     /// Answers every number with its successor until EOF.
-    fn successor((mut c, close): (Connection, Vec<RawFd>)) {
-        close_inherited(&close);
+    fn successor(mut c: Connection) {
         while let Ok(n) = c.recv::<u64>() {
             c.send(&(n + 1)).unwrap();
         }
@@ -103,8 +99,7 @@ mod scenarios {
     /// A duplex pipe: the child answers every number with its successor.
     fn duplex_ping_pong() {
         let (mut ours, theirs) = Pipe(true).unwrap();
-        let close = inherited_by_fork(&[ours.fileno().unwrap()]);
-        let mut child = start(successor, (theirs, close));
+        let mut child = start(successor, theirs);
         for i in 0..ITEMS {
             ours.send(&i).unwrap();
             assert_eq!(ours.recv::<u64>().unwrap(), i + 1);
@@ -114,20 +109,18 @@ mod scenarios {
     }
 
     /// Sends a small message, then blocks in a 4 MiB one (the reader is not reading).
-    fn send_then_block((mut tx, close): (Connection, Vec<RawFd>)) {
-        close_inherited(&close);
+    fn send_then_block(mut tx: Connection) {
         tx.send_bytes(b"complete").unwrap();
         let _ = tx.send_bytes(&vec![7u8; 4 << 20]);
     }
 
     /// The writer dies (SIGKILL) blocked in the middle of a 4 MiB message: the reader
     /// gets the whole first message, then `Truncated` for the second — never a merged
-    /// or short message, never a hang; then EOF once the parent's handle of the child's
-    /// end (kept by the `Process` with its arguments) is gone too.
+    /// or short message, never a hang; then EOF (the parent's copy of the child's end
+    /// went with `start`).
     fn writer_killed_mid_message() {
         let (mut rx, tx) = Pipe(false).unwrap();
-        let close = inherited_by_fork(&[rx.fileno().unwrap()]);
-        let mut child = start(send_then_block, (tx, close));
+        let mut child = start(send_then_block, tx);
         // Wait until the first message is there and the child is stuck in its write.
         assert!(rx.poll(Some(Duration::from_secs(10))).unwrap());
         std::thread::sleep(Duration::from_millis(50));
@@ -227,8 +220,7 @@ mod scenarios {
     }
 
     /// Sends every message back reversed until EOF.
-    fn reverse_back((mut c, close): (Connection, Vec<RawFd>)) {
-        close_inherited(&close);
+    fn reverse_back(mut c: Connection) {
         while let Ok(mut m) = c.recv_bytes() {
             m.reverse();
             c.send_bytes(&m).unwrap();
@@ -238,8 +230,7 @@ mod scenarios {
     /// 1 MiB messages both ways, checked byte for byte.
     fn big_messages_across_processes() {
         let (mut ours, theirs) = Pipe(true).unwrap();
-        let close = inherited_by_fork(&[ours.fileno().unwrap()]);
-        let child = start(reverse_back, (theirs, close));
+        let child = start(reverse_back, theirs);
         for round in 0..8u32 {
             let m: Vec<u8> = (0..1u32 << 20)
                 .map(|i| (i.wrapping_mul(round + 7) >> 3) as u8)

@@ -10,8 +10,12 @@
 //! # Start methods
 //! The default is `spawn` ([`get_start_method`]; CPython 3.14 chose `forkserver` on
 //! Linux, earlier versions `fork`).
-//! - [`StartMethod::Fork`]: `fork()`; the child inherits the parent's memory and the
-//!   argument table's descriptors at the same numbers. In a multithreaded parent only the
+//! - [`StartMethod::Fork`]: `fork()`; the child inherits the parent's memory; of the
+//!   parent's descriptors it keeps only duplicates of its arguments' ones (and
+//!   stdin/stdout/stderr), as a spawned child does, so that the parent's end of a pipe
+//!   does not stay open in it (CPython's forked child keeps every descriptor and closes
+//!   the unused end by hand; a conkit target has no handle to it). A
+//!   [`Process::fork_closure`] child keeps them all. In a multithreaded parent only the
 //!   calling thread survives in the child and locks held by other threads stay locked:
 //!   conkit's per-process state (this process's identity, its children, its fork server,
 //!   its inherited descriptors) is made afresh in a forked child instead of locked (the
@@ -1000,6 +1004,15 @@ impl Process {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .take();
+            if closure.is_none() {
+                // A target and its arguments: like a spawned child, it keeps only the
+                // descriptors among its arguments (and stdin/stdout/stderr), not the
+                // parent's others — the other end of a pipe above all, which would keep
+                // a reader in this child from ever seeing end-of-file (a CPython child
+                // closes it by hand; ours has no handle to it). A closure keeps them
+                // all: it may have captured any.
+                close_all_but(&dups);
+            }
             let (tramp, target) = (self.trampoline, self.target);
             run_child(
                 self.name.clone(),
@@ -1373,6 +1386,46 @@ struct ChildEntry {
 /// Per process (see `per_process`): a forked child starts with no children, as
 /// CPython's child clears `_children`, and never locks the parent's list.
 static CHILDREN: PerProcess<Mutex<Vec<ChildEntry>>> = PerProcess::new(|| Mutex::new(Vec::new()));
+
+/// In a forked child: closes every descriptor from 3 up except `keep` (CPython's
+/// `os.closerange` around the kept ones in `spawnv_passfds`). `close_range(2)` where the
+/// kernel has it (Linux 5.9), else each number listed in `/proc/self/fd`.
+fn close_all_but(keep: &[RawFd]) {
+    let mut keep: Vec<RawFd> = keep.iter().copied().filter(|&fd| fd > 2).collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut from: libc::c_uint = 3;
+    let mut ok = true;
+    for k in keep
+        .iter()
+        .map(|&k| k as libc::c_uint)
+        .chain([libc::c_uint::MAX])
+    {
+        if from < k {
+            // SAFETY: close_range closes descriptor numbers; the objects of the parent
+            // that own them in this copy of memory are never used or dropped here.
+            ok &= unsafe { libc::syscall(libc::SYS_close_range, from, k - 1, 0) } == 0;
+        }
+        from = k.saturating_add(1);
+    }
+    if ok {
+        return;
+    }
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let open: Vec<RawFd> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    for fd in open {
+        if fd > 2 && keep.binary_search(&fd).is_err() {
+            // SAFETY: as above (the listing's own descriptor is among them, closed when
+            // the listing ended: closing that number again fails harmlessly, nothing
+            // opened since).
+            unsafe { libc::close(fd) };
+        }
+    }
+}
 
 fn take_reaped(pid: libc::pid_t) -> Option<i32> {
     let mut c = CHILDREN.get().lock().unwrap_or_else(|e| e.into_inner());
