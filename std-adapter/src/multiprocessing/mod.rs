@@ -31,6 +31,7 @@ pub mod codec;
 pub mod connection;
 pub mod heap;
 pub mod inherit;
+pub mod pool;
 pub mod process;
 pub mod shared_memory;
 pub mod sharedctypes;
@@ -50,6 +51,7 @@ pub use synchronize::{
 pub use connection::{AuthenticationError, BufferTooShort, Connection, Pipe};
 pub mod queues;
 
+pub use pool::{AsyncResult, Pool, PoolError, TaskError, ThreadPool};
 pub use queues::{
     Empty, Full, GetError, JoinableQueue, PutError, Queue, SimpleQueue, TaskDoneError,
     DEFAULT_CAPACITY,
