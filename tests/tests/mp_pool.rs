@@ -67,6 +67,7 @@ mod linux {
             maxtasksperchild_replaces_workers,
             initializer_runs_in_every_worker,
             close_join_rules_and_drop,
+            idle_worker_takes_queued_task,
         ]);
         all.extend_from_slice(&[
             ("threadpool_basics", threadpool_basics as fn()),
@@ -472,6 +473,24 @@ mod linux {
             Pool::builder().processes(0).start_method(m).build(),
             Err(PoolError::NoWorkers)
         ));
+    }
+
+    fn idle_worker_takes_queued_task(m: StartMethod) {
+        let p = pool(m, 2);
+        // Each worker holds up to two tasks: `third` is handed to the worker running
+        // `long`. The other worker finishes `short` and must take `third` over instead of
+        // letting it wait a second behind `long` (CPython: one shared queue).
+        let t = Instant::now();
+        let long = p.apply_async(nap_then_id, (1, 1500)).unwrap();
+        let short = p.apply_async(nap_then_id, (2, 100)).unwrap();
+        let third = p.apply_async(nap_then_id, (3, 100)).unwrap();
+        assert_eq!(third.get_timeout(LIMIT).unwrap(), 3);
+        let took = t.elapsed();
+        println!("    the third task finished after {took:?}");
+        assert!(took < Duration::from_millis(1000), "{took:?}");
+        assert_eq!(short.get().unwrap(), 2);
+        assert_eq!(long.get_timeout(LIMIT).unwrap(), 1);
+        finish(p);
     }
 
     fn threadpool_basics() {

@@ -10,9 +10,11 @@
 //! [`Queue`] (the core byte ring in shared memory), record the task's number in a shared
 //! slot ([`RawValue<u64>`]), run it, put the reply on the pool's one result [`Queue`].
 //! The parent has one supervisor thread: it takes the replies, hands each worker at most
-//! two tasks at a time (one running, one ready), and watches the workers' pidfds with
-//! `poll`. CPython shares one task pipe between all workers instead, which is why it
-//! cannot tell which task a dead worker was running.
+//! two tasks at a time (one running, one ready, so a worker never waits for the parent
+//! between small tasks), gives an idle worker the ready task of a busy one (work
+//! stealing: no task waits behind a long one while a worker is idle), and watches the
+//! workers' pidfds with `poll`. CPython shares one task pipe between all workers
+//! instead, which is why it cannot tell which task a dead worker was running.
 //!
 //! When a worker ends unexpectedly (a signal, an exit), the supervisor first takes every
 //! reply already queued, then fails the task named in the worker's slot — if it had not
@@ -313,16 +315,21 @@ struct State {
 type Failed = Vec<(Pending, TaskError)>;
 
 impl State {
-    /// Hands backlog tasks to workers with room.
+    /// Hands backlog tasks to workers with room: first one to every idle worker, then a
+    /// second (ready) one to each; with the backlog empty, moves ready-but-not-started
+    /// tasks from busy workers to idle ones ([`State::steal`]).
     fn pump(&mut self) -> Failed {
         let mut failed = Vec::new();
         if self.phase == Phase::Terminated {
             return failed;
         }
-        for w in 0..self.workers.len() {
-            while self.workers[w].alive && self.workers[w].holding < CREDIT {
+        'levels: for level in 1..=CREDIT {
+            for w in 0..self.workers.len() {
+                if !self.workers[w].alive || self.workers[w].holding >= level {
+                    continue;
+                }
                 let Some(p) = self.backlog.pop_front() else {
-                    return failed;
+                    break 'levels;
                 };
                 let task = Task::Run {
                     seq: p.seq,
@@ -335,10 +342,7 @@ impl State {
                         self.workers[w].holding += 1;
                         self.inflight.insert(p.seq, (w, p));
                     }
-                    Err(PutError::Full(_)) => {
-                        self.backlog.push_front(p);
-                        break;
-                    }
+                    Err(PutError::Full(_)) => self.backlog.push_front(p),
                     Err(PutError::TooLarge { len, max, .. }) => {
                         failed.push((p, TaskError::TooLarge { len, max }))
                     }
@@ -349,7 +353,49 @@ impl State {
                 }
             }
         }
+        if self.backlog.is_empty() {
+            self.steal();
+        }
         failed
+    }
+
+    /// Work stealing: an idle worker takes the ready task of a worker that is running
+    /// another one (the parent gets it back out of that worker's queue — the queue's
+    /// consumer lock decides who has it — and puts it in the idle worker's). So a long
+    /// task never waits behind another while a worker is idle, as with CPython's one
+    /// shared queue, and the parent still knows which worker holds which task.
+    fn steal(&mut self) {
+        for idle in 0..self.workers.len() {
+            if !self.workers[idle].alive || self.workers[idle].holding > 0 {
+                continue;
+            }
+            let Some(donor) = (0..self.workers.len())
+                .find(|&d| d != idle && self.workers[d].alive && self.workers[d].holding >= 2)
+            else {
+                return;
+            };
+            let Ok(task) = self.workers[donor].tasks.get_nowait() else {
+                continue; // the donor took it itself meanwhile
+            };
+            let Task::Run { seq, .. } = &task else {
+                continue;
+            };
+            let seq = *seq;
+            self.workers[donor].holding -= 1;
+            match self.workers[idle].tasks.put_nowait(task) {
+                Ok(()) => {
+                    self.workers[idle].holding += 1;
+                    if let Some(entry) = self.inflight.get_mut(&seq) {
+                        entry.0 = idle;
+                    }
+                }
+                Err(_) => {
+                    if let Some((_, p)) = self.inflight.remove(&seq) {
+                        self.backlog.push_front(p);
+                    }
+                }
+            }
+        }
     }
 }
 
