@@ -374,6 +374,33 @@ mod linux {
         assert_eq!(p.apply(square, 3).unwrap(), 9);
         assert_eq!(p.pids().len(), 2);
         finish(p);
+
+        // Messages larger than the queues' cap (half of a 4 KiB ring here): arguments
+        // refused in the parent, a result refused in the worker; both typed.
+        let p = Pool::builder()
+            .processes(1)
+            .queue_capacity(4096)
+            .start_method(m)
+            .build()
+            .unwrap();
+        match p.apply(byte_len, vec![7u8; 10_000]) {
+            Err(PoolError::Task(TaskError::TooLarge { len, max })) => assert!(len > max),
+            other => panic!("expected TooLarge, got {other:?}"),
+        }
+        match p.apply(many_bytes, 10_000) {
+            Err(PoolError::Task(TaskError::TooLarge { len, max })) => assert!(len > max),
+            other => panic!("expected TooLarge, got {other:?}"),
+        }
+        assert_eq!(p.apply(byte_len, vec![1, 2, 3]).unwrap(), 3);
+        finish(p);
+    }
+
+    fn byte_len(v: Vec<u8>) -> usize {
+        v.len()
+    }
+
+    fn many_bytes(n: usize) -> Vec<u8> {
+        vec![1; n]
     }
 
     fn terminate_with_thousands_queued(m: StartMethod) {

@@ -199,20 +199,17 @@ pub(crate) fn default_chunksize(len: usize, workers: usize) -> usize {
     len.div_ceil(per)
 }
 
-/// Splits `items` into chunks of `chunksize` (at least 1).
+/// Splits `items` into chunks of `chunksize` (at least 1), each moved out of one
+/// collected vector with a block copy.
 pub(crate) fn chunks<A>(items: impl IntoIterator<Item = A>, chunksize: usize) -> Vec<Vec<A>> {
     let size = chunksize.max(1);
-    let mut out = Vec::new();
-    let mut cur = Vec::with_capacity(size);
-    for a in items {
-        cur.push(a);
-        if cur.len() == size {
-            out.push(std::mem::replace(&mut cur, Vec::with_capacity(size)));
-        }
+    let mut items: Vec<A> = items.into_iter().collect();
+    let mut out = Vec::with_capacity(items.len().div_ceil(size));
+    while !items.is_empty() {
+        let start = (items.len() - 1) / size * size;
+        out.push(items.split_off(start));
     }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
+    out.reverse();
     out
 }
 

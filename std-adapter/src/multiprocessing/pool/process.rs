@@ -9,12 +9,13 @@
 //! `SpawnPoolWorker-N` as in CPython) running one loop: take a task from its own
 //! [`Queue`] (the core byte ring in shared memory), record the task's number in a shared
 //! slot ([`RawValue<u64>`]), run it, put the reply on the pool's one result [`Queue`].
-//! The parent has one supervisor thread: it takes the replies, hands each worker at most
-//! two tasks at a time (one running, one ready, so a worker never waits for the parent
-//! between small tasks), gives an idle worker the ready task of a busy one (work
-//! stealing: no task waits behind a long one while a worker is idle), and watches the
-//! workers' pidfds with `poll`. CPython shares one task pipe between all workers
-//! instead, which is why it cannot tell which task a dead worker was running.
+//! The parent has one supervisor thread: it takes the replies, hands each worker two
+//! tasks at a time (one running, the next ready, so a worker never waits for the parent
+//! between small tasks; up to 16 while many are queued, at most `maxtasksperchild`),
+//! gives an idle worker the ready tasks of a busy one (work stealing: no task waits
+//! behind a long one while a worker is idle), and watches the workers' pidfds with
+//! `poll`. CPython shares one task pipe between all workers instead, which is why it
+//! cannot tell which task a dead worker was running.
 //!
 //! When a worker ends unexpectedly (a signal, an exit), the supervisor first takes every
 //! reply already queued, then fails the task named in the worker's slot — if it had not
@@ -49,12 +50,16 @@ use crate::multiprocessing::process::{cpu_count, get_start_method, Process, Star
 use crate::multiprocessing::queues::{GetError, PutError, Queue};
 use crate::multiprocessing::RawValue;
 
-/// Tasks a worker holds at once: the one it runs and the next.
+/// Tasks a worker holds at once: the one it runs and the next; up to [`MAX_CREDIT`]
+/// while the backlog is long (fewer trips through the parent for small tasks; idle
+/// workers take the surplus back by stealing).
 const CREDIT: usize = 2;
+/// The most tasks a worker holds at once.
+const MAX_CREDIT: usize = 16;
 /// How often the supervisor looks at the workers' pidfds (at most).
 const TICK: Duration = Duration::from_millis(20);
-/// The ring of each queue (items up to half of it).
-const QUEUE_BYTES: usize = 8 << 20;
+/// The ring of each queue when none is chosen ([`PoolBuilder::queue_capacity`]).
+const QUEUE_BYTES: usize = crate::multiprocessing::queues::DEFAULT_CAPACITY;
 /// A reply number that only wakes the supervisor.
 const WAKE: u64 = 0;
 
@@ -306,6 +311,7 @@ enum Phase {
 
 struct State {
     phase: Phase,
+    maxtasks: Option<usize>,
     next_seq: u64,
     backlog: VecDeque<Pending>,
     inflight: HashMap<u64, (usize, Pending)>,
@@ -323,7 +329,12 @@ impl State {
         if self.phase == Phase::Terminated {
             return failed;
         }
-        'levels: for level in 1..=CREDIT {
+        let alive = self.workers.iter().filter(|w| w.alive).count().max(1);
+        let mut credit = (self.backlog.len() / alive).clamp(CREDIT, MAX_CREDIT);
+        if let Some(m) = self.maxtasks {
+            credit = credit.min(m.max(1)); // more would only be handed back at its exit
+        }
+        'levels: for level in 1..=credit {
             for w in 0..self.workers.len() {
                 if !self.workers[w].alive || self.workers[w].holding >= level {
                     continue;
@@ -459,13 +470,14 @@ struct Config {
     method: StartMethod,
     init: Option<Initializer>,
     maxtasks: Option<usize>,
+    queue_bytes: usize,
 }
 
 fn new_worker(shared: &Shared, number: usize) -> Result<(WorkerSlot, Process), PoolError> {
     let os = |e: crate::multiprocessing::heap::SharedError| {
         PoolError::Os(std::io::Error::other(e.to_string()))
     };
-    let tasks = Queue::with_capacity(0, QUEUE_BYTES).map_err(os)?;
+    let tasks = Queue::with_capacity(0, shared.config.queue_bytes).map_err(os)?;
     let running = RawValue::try_new(0u64).map_err(os)?;
     let args = WorkerArgs {
         tasks: tasks.clone(),
@@ -661,6 +673,7 @@ pub struct PoolBuilder {
     method: Option<StartMethod>,
     init: Option<Result<Initializer, TaskError>>,
     maxtasks: Option<usize>,
+    queue_bytes: usize,
 }
 
 impl fmt::Debug for PoolBuilder {
@@ -670,6 +683,7 @@ impl fmt::Debug for PoolBuilder {
             .field("method", &self.method)
             .field("initializer", &self.init.is_some())
             .field("maxtasksperchild", &self.maxtasks)
+            .field("queue_capacity", &self.queue_bytes)
             .finish()
     }
 }
@@ -733,6 +747,23 @@ impl PoolBuilder {
         self
     }
 
+    /// The size in bytes of the shared ring of each queue (the pool's result queue
+    /// and each worker's task queue; default [`DEFAULT_CAPACITY`], 1 MiB, rounded up
+    /// to a power of two). One task's encoded arguments (a whole chunk for `map`), and
+    /// one task's encoded results, may be up to half of it; a larger one fails that task
+    /// with [`TaskError::TooLarge`]. The memory is a `memfd`, set up when the pool
+    /// starts.
+    ///
+    /// [`DEFAULT_CAPACITY`]: crate::multiprocessing::queues::DEFAULT_CAPACITY
+    ///
+    /// ```
+    /// let _b = conkit::multiprocessing::pool::Pool::builder().queue_capacity(16 << 20);
+    /// ```
+    pub fn queue_capacity(mut self, bytes: usize) -> Self {
+        self.queue_bytes = bytes;
+        self
+    }
+
     /// Starts the workers.
     ///
     /// ```no_run
@@ -752,11 +783,12 @@ impl PoolBuilder {
             return Err(PoolError::NoWorkers);
         }
         let init = self.init.transpose().map_err(PoolError::Task)?;
-        let results = Queue::with_capacity(0, QUEUE_BYTES)
+        let results = Queue::with_capacity(0, self.queue_bytes)
             .map_err(|e| PoolError::Os(std::io::Error::other(e.to_string())))?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 phase: Phase::Running,
+                maxtasks: self.maxtasks,
                 next_seq: WAKE + 1,
                 backlog: VecDeque::new(),
                 inflight: HashMap::new(),
@@ -769,6 +801,7 @@ impl PoolBuilder {
                 method: self.method.unwrap_or_else(get_start_method),
                 init,
                 maxtasks: self.maxtasks,
+                queue_bytes: self.queue_bytes,
             },
         });
         let (tx, rx) = mpsc::channel::<Result<(), PoolError>>();
@@ -881,6 +914,7 @@ impl Pool {
             method: None,
             init: None,
             maxtasks: None,
+            queue_bytes: QUEUE_BYTES,
         }
     }
 

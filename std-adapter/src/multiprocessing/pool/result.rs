@@ -459,11 +459,11 @@ impl<R: Send + 'static> Collector<R> for MapCollector<R> {
                     m.remaining -= 1;
                 }
                 if m.remaining == 0 {
-                    let all: Vec<R> = m
-                        .parts
-                        .iter_mut()
-                        .flat_map(|p| p.take().unwrap_or_default())
-                        .collect();
+                    let total = m.parts.iter().flatten().map(Vec::len).sum();
+                    let mut all: Vec<R> = Vec::with_capacity(total);
+                    for part in m.parts.iter_mut() {
+                        all.extend(part.take().unwrap_or_default());
+                    }
                     m.completion.take().map(|c| (c, Ok(all)))
                 } else {
                     None
