@@ -167,6 +167,10 @@ mod linux {
         INIT_VALUE.store(v, Ordering::SeqCst);
     }
 
+    fn failing_init(_: u8) {
+        panic!("this initializer always fails");
+    }
+
     fn read_init(_: u8) -> u32 {
         INIT_VALUE.load(Ordering::SeqCst)
     }
@@ -466,6 +470,18 @@ mod linux {
             .start_method(m)
             .build()
             .unwrap();
+        let bad = Pool::builder()
+            .processes(1)
+            .initializer(failing_init, 0u8)
+            .start_method(m)
+            .build()
+            .unwrap();
+        let r = bad.apply_async(square, 2).unwrap();
+        assert!(matches!(
+            r.get_timeout(LIMIT),
+            Err(PoolError::Task(TaskError::Initializer))
+        ));
+        finish(bad);
         assert!(p
             .map(read_init, vec![0u8; 20], Some(1))
             .unwrap()

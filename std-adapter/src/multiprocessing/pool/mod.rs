@@ -104,6 +104,11 @@ pub enum TaskError {
     },
     /// The pool was terminated before the task finished.
     Terminated,
+    /// The worker's initializer failed (panicked, or its arguments did not decode) before
+    /// the task could run; the pool starts another worker, as CPython does.
+    Initializer,
+    /// No worker is left and a new one cannot be started (the reason).
+    NoWorker(String),
 }
 
 impl fmt::Display for TaskError {
@@ -128,6 +133,8 @@ impl fmt::Display for TaskError {
                 write!(f, "task message of {len} bytes exceeds the cap of {max}")
             }
             TaskError::Terminated => f.write_str("the pool was terminated"),
+            TaskError::Initializer => f.write_str("the worker's initializer failed"),
+            TaskError::NoWorker(e) => write!(f, "no worker can be started: {e}"),
         }
     }
 }

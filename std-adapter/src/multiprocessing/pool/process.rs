@@ -60,8 +60,10 @@ const MAX_CREDIT: usize = 16;
 const TICK: Duration = Duration::from_millis(20);
 /// The ring of each queue when none is chosen ([`PoolBuilder::queue_capacity`]).
 const QUEUE_BYTES: usize = crate::multiprocessing::queues::DEFAULT_CAPACITY;
-/// A reply number that only wakes the supervisor.
+/// A reply number that only wakes the supervisor (and a worker's slot between tasks).
 const WAKE: u64 = 0;
+/// A worker's slot after its initializer failed.
+const INIT_FAILED: u64 = u64::MAX;
 
 // ---------------------------------------------------------------------------------------
 // Functions across `exec`: offsets from an anchor of this binary.
@@ -216,6 +218,9 @@ fn worker_main(w: WorkerArgs) {
                 "Process {}: pool initializer failed: {e}",
                 crate::multiprocessing::current_process().name()
             );
+            w.running
+                .as_atomic()
+                .store(INIT_FAILED, std::sync::atomic::Ordering::SeqCst);
             // SAFETY: _exit ends this worker process (the pool starts another).
             unsafe { libc::_exit(1) };
         }
@@ -523,7 +528,7 @@ fn supervise(shared: Arc<Shared>, mut procs: Vec<Process>, mut started: usize) {
                 shared.handle(r);
                 shared.drain();
             }
-            Err(_) => last_check = Instant::now() - TICK,
+            Err(_) => last_check = Instant::now().checked_sub(TICK).unwrap_or(last_check),
         }
         let phase = shared.lock().phase;
         if phase == Phase::Terminated {
@@ -602,7 +607,9 @@ fn check_workers(shared: &Arc<Shared>, procs: &mut [Process], started: &mut usiz
             let mut requeue = Vec::new();
             for seq in mine {
                 if let Some((_, p)) = st.inflight.remove(&seq) {
-                    if seq == running {
+                    if running == INIT_FAILED {
+                        failed.push((p, TaskError::Initializer));
+                    } else if seq == running {
                         failed.push((
                             p,
                             TaskError::WorkerLost {
@@ -642,7 +649,21 @@ fn check_workers(shared: &Arc<Shared>, procs: &mut [Process], started: &mut usiz
                 shared.fail(failed);
             }
             Err(e) => {
-                eprintln!("conkit pool: cannot start a replacement worker: {e}");
+                // Retried at the next check; with no worker left, nothing would run
+                // the queued tasks: they fail now instead of waiting forever.
+                let failed: Failed = {
+                    let mut st = shared.lock();
+                    if st.workers.iter().any(|w| w.alive) {
+                        Vec::new()
+                    } else {
+                        let msg = e.to_string();
+                        st.backlog
+                            .drain(..)
+                            .map(|p| (p, TaskError::NoWorker(msg.clone())))
+                            .collect()
+                    }
+                };
+                shared.fail(failed);
             }
         }
     }
@@ -712,8 +733,10 @@ impl PoolBuilder {
     }
 
     /// `f(args)` runs first in every worker (Python's `initializer`, `initargs`). A
-    /// worker whose initializer panics exits with code 1 and is replaced (as in CPython,
-    /// an initializer that always fails makes the pool restart workers forever).
+    /// worker whose initializer panics exits with code 1; the tasks it held fail with
+    /// [`TaskError::Initializer`] (in CPython they wait forever) and another worker
+    /// replaces it (as in CPython, an initializer that always fails makes the pool start
+    /// workers over and over, and then every task fails that way).
     ///
     /// ```
     /// fn setup(_: u8) {}
