@@ -675,7 +675,7 @@ fn check_workers(shared: &Arc<Shared>, procs: &mut [Process], started: &mut usiz
 /// Options of a [`Pool`] (Python's `Pool(processes, initializer, initargs,
 /// maxtasksperchild, context)`).
 ///
-/// ```no_run
+/// ```
 /// use conkit::multiprocessing::{self as mp, pool::Pool, StartMethod};
 /// fn setup(greeting: String) { println!("{greeting}") }
 /// mp::init();
@@ -789,7 +789,7 @@ impl PoolBuilder {
 
     /// Starts the workers.
     ///
-    /// ```no_run
+    /// ```
     /// conkit::multiprocessing::init();
     /// let pool = conkit::multiprocessing::pool::Pool::builder().processes(1).build().unwrap();
     /// drop(pool); // terminates
@@ -877,7 +877,7 @@ impl PoolBuilder {
 /// [module docs](super) for how it differs from CPython, in particular how it survives
 /// killed workers.
 ///
-/// ```no_run
+/// ```
 /// use conkit::multiprocessing::{self as mp, pool::Pool};
 ///
 /// fn square(x: u64) -> u64 {
@@ -914,7 +914,7 @@ impl Pool {
     /// A pool of `processes` workers with the default start method (Python's
     /// `Pool(processes)`).
     ///
-    /// ```no_run
+    /// ```
     /// conkit::multiprocessing::init();
     /// let pool = conkit::multiprocessing::pool::Pool::new(2).unwrap();
     /// assert_eq!(pool.processes(), 2);
@@ -943,7 +943,7 @@ impl Pool {
 
     /// The number of workers.
     ///
-    /// ```no_run
+    /// ```
     /// conkit::multiprocessing::init();
     /// assert_eq!(conkit::multiprocessing::pool::Pool::new(3).unwrap().processes(), 3);
     /// ```
@@ -953,7 +953,7 @@ impl Pool {
 
     /// The workers' process ids now (CPython keeps them in the private `_pool`).
     ///
-    /// ```no_run
+    /// ```
     /// conkit::multiprocessing::init();
     /// let pool = conkit::multiprocessing::pool::Pool::new(2).unwrap();
     /// assert_eq!(pool.pids().len(), 2);
@@ -1011,7 +1011,7 @@ impl Pool {
 
     /// Runs `f(args)` in a worker and waits for its value (Python's `apply`).
     ///
-    /// ```no_run
+    /// ```
     /// use conkit::multiprocessing::{self as mp, pool::Pool};
     /// fn add(p: (u32, u32)) -> u32 { p.0 + p.1 }
     /// mp::init();
@@ -1032,7 +1032,7 @@ impl Pool {
 
     /// Runs `f(args)` in a worker (Python's `apply_async`).
     ///
-    /// ```no_run
+    /// ```
     /// use conkit::multiprocessing::{self as mp, pool::Pool};
     /// fn double(x: i64) -> i64 { 2 * x }
     /// mp::init();
@@ -1054,7 +1054,7 @@ impl Pool {
     /// [`apply_async`](Self::apply_async) with a `callback` / `error_callback` (run in
     /// this process, see [`Callbacks`]).
     ///
-    /// ```no_run
+    /// ```
     /// use conkit::multiprocessing::{self as mp, pool::{Callbacks, Pool}};
     /// fn work(x: u32) -> u32 { x + 1 }
     /// mp::init();
@@ -1089,7 +1089,7 @@ impl Pool {
     /// takes Python's default chunk size, `len / (4 * processes)` rounded up). One
     /// failed chunk fails the call with its error.
     ///
-    /// ```no_run
+    /// ```
     /// use conkit::multiprocessing::{self as mp, pool::Pool};
     /// fn square(x: u64) -> u64 { x * x }
     /// mp::init();
@@ -1115,7 +1115,7 @@ impl Pool {
 
     /// [`map`](Self::map) without waiting (Python's `map_async`).
     ///
-    /// ```no_run
+    /// ```
     /// use conkit::multiprocessing::{self as mp, pool::Pool};
     /// fn neg(x: i32) -> i32 { -x }
     /// mp::init();
@@ -1141,7 +1141,7 @@ impl Pool {
     /// [`map_async`](Self::map_async) with a `callback` (receiving the whole list) /
     /// `error_callback`.
     ///
-    /// ```no_run
+    /// ```
     /// use conkit::multiprocessing::{self as mp, pool::{Callbacks, Pool}};
     /// fn id(x: u8) -> u8 { x }
     /// mp::init();
@@ -1179,7 +1179,7 @@ impl Pool {
     /// `f(a, b, …)` over tuples of arguments (Python's `starmap`); `f` is a function
     /// pointer ([`StarFn`]).
     ///
-    /// ```no_run
+    /// ```
     /// use conkit::multiprocessing::{self as mp, pool::Pool};
     /// fn add(a: u32, b: u32) -> u32 { a + b }
     /// mp::init();
@@ -1206,7 +1206,7 @@ impl Pool {
 
     /// [`starmap`](Self::starmap) without waiting (Python's `starmap_async`).
     ///
-    /// ```no_run
+    /// ```
     /// use conkit::multiprocessing::{self as mp, pool::Pool};
     /// fn mul(a: u32, b: u32) -> u32 { a * b }
     /// mp::init();
@@ -1233,7 +1233,7 @@ impl Pool {
 
     /// [`starmap_async`](Self::starmap_async) with a `callback` / `error_callback`.
     ///
-    /// ```no_run
+    /// ```
     /// use conkit::multiprocessing::{self as mp, pool::{Callbacks, Pool}};
     /// fn mul(a: u32, b: u32) -> u32 { a * b }
     /// mp::init();
@@ -1290,7 +1290,7 @@ impl Pool {
     /// `f` over every item, yielding the results in input order as they arrive
     /// (Python's `imap(func, iterable, chunksize=1)`).
     ///
-    /// ```no_run
+    /// ```
     /// use conkit::multiprocessing::{self as mp, pool::Pool};
     /// fn inc(x: u8) -> u8 { x + 1 }
     /// mp::init();
@@ -1317,7 +1317,7 @@ impl Pool {
     /// As [`imap`](Self::imap), yielding in completion order (Python's
     /// `imap_unordered`).
     ///
-    /// ```no_run
+    /// ```
     /// use conkit::multiprocessing::{self as mp, pool::Pool};
     /// fn inc(x: u8) -> u8 { x + 1 }
     /// mp::init();
@@ -1345,7 +1345,7 @@ impl Pool {
     /// Accepts no more tasks; the workers exit once the submitted ones are done (Python's
     /// `close`).
     ///
-    /// ```no_run
+    /// ```
     /// use conkit::multiprocessing::{self as mp, pool::{Pool, PoolError}};
     /// fn id(x: u8) -> u8 { x }
     /// mp::init();
@@ -1367,7 +1367,7 @@ impl Pool {
     /// Stops the workers now (SIGTERM, then SIGKILL after a second) and fails every
     /// result not yet ready with [`TaskError::Terminated`] (Python's `terminate`).
     ///
-    /// ```no_run
+    /// ```
     /// use conkit::multiprocessing::{self as mp, pool::Pool};
     /// fn nap(ms: u64) { std::thread::sleep(std::time::Duration::from_millis(ms)) }
     /// mp::init();
@@ -1406,7 +1406,7 @@ impl Pool {
 
     /// Waits for the workers to exit and for every callback (Python's `join`).
     ///
-    /// ```no_run
+    /// ```
     /// use conkit::multiprocessing::{self as mp, pool::{Pool, PoolError}};
     /// mp::init();
     /// let pool = Pool::new(1).unwrap();
