@@ -440,28 +440,39 @@ impl Shared {
         });
     }
 
-    fn handle(&self, reply: Reply) {
-        if reply.seq == WAKE {
-            return;
+    /// Handles `first` and every reply already queued behind it (up to a batch): one
+    /// lock to settle them and hand out new tasks, then the deliveries.
+    fn handle(&self, first: Reply) {
+        let mut replies = vec![first];
+        while replies.len() < 256 {
+            match self.results.get_nowait() {
+                Ok(r) => replies.push(r),
+                Err(_) => break,
+            }
         }
-        let (found, failed) = {
+        let mut found = Vec::with_capacity(replies.len());
+        let failed = {
             let mut st = self.lock();
-            match st.inflight.remove(&reply.seq) {
-                Some((w, p)) => {
+            for reply in replies {
+                if reply.seq == WAKE {
+                    continue;
+                }
+                if let Some((w, p)) = st.inflight.remove(&reply.seq) {
                     if let Some(slot) = st.workers.get_mut(w) {
                         slot.holding = slot.holding.saturating_sub(1);
                     }
-                    (Some(p), st.pump())
+                    found.push((p, reply.result));
                 }
-                None => (None, Vec::new()),
             }
+            st.pump()
         };
-        if let Some(p) = found {
-            p.sink.deliver(p.chunk, reply.result, &self.callbacks);
+        for (p, result) in found {
+            p.sink.deliver(p.chunk, result, &self.callbacks);
         }
         self.fail(failed);
     }
 
+    /// Handles every reply already queued.
     fn drain(&self) {
         while let Ok(r) = self.results.get_nowait() {
             self.handle(r);
@@ -524,10 +535,7 @@ fn supervise(shared: Arc<Shared>, mut procs: Vec<Process>, mut started: usize) {
     let mut last_check = Instant::now();
     loop {
         match shared.results.get_timeout(TICK) {
-            Ok(r) => {
-                shared.handle(r);
-                shared.drain();
-            }
+            Ok(r) => shared.handle(r),
             Err(_) => last_check = Instant::now().checked_sub(TICK).unwrap_or(last_check),
         }
         let phase = shared.lock().phase;
