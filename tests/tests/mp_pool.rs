@@ -70,6 +70,7 @@ mod linux {
             idle_worker_takes_queued_task,
         ]);
         all.extend_from_slice(&[
+            ("every_start_method", every_start_method as fn()),
             ("threadpool_basics", threadpool_basics as fn()),
             (
                 "threadpool_terminate_fails_queued",
@@ -534,6 +535,32 @@ mod linux {
         assert_eq!(short.get().unwrap(), 2);
         assert_eq!(long.get_timeout(LIMIT).unwrap(), 1);
         finish(p);
+    }
+
+    /// The core cases under every method `get_all_start_methods()` lists (a method
+    /// added later, e.g. `forkserver`, is covered without a new row), with the workers'
+    /// names checked against CPython's.
+    fn every_start_method() {
+        for m in conkit::multiprocessing::get_all_start_methods() {
+            println!("    {}", m.as_str());
+            let p = pool(m, 2);
+            let names = p.map(worker_name, 0..8, Some(1)).unwrap();
+            let prefix = match m.as_str() {
+                "fork" => "ForkPoolWorker-",
+                "forkserver" => "ForkServerPoolWorker-",
+                _ => "SpawnPoolWorker-",
+            };
+            assert!(names.iter().all(|n| n.starts_with(prefix)), "{names:?}");
+            drop(p);
+            results_and_order(m);
+            killed_worker_fails_only_its_task(m);
+        }
+    }
+
+    fn worker_name(_: u64) -> String {
+        conkit::multiprocessing::current_process()
+            .name()
+            .to_string()
     }
 
     fn threadpool_basics() {

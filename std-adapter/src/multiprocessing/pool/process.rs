@@ -502,8 +502,10 @@ fn new_worker(shared: &Shared, number: usize) -> Result<(WorkerSlot, Process), P
         init: shared.config.init.clone(),
         maxtasks: shared.config.maxtasks,
     };
-    let kind = match shared.config.method {
-        StartMethod::Fork => "Fork",
+    // CPython's names: ForkPoolWorker-N, SpawnPoolWorker-N, ForkServerPoolWorker-N.
+    let kind = match shared.config.method.as_str() {
+        "fork" => "Fork",
+        "forkserver" => "ForkServer",
         _ => "Spawn",
     };
     let mut p = Process::new(worker_main, args)
