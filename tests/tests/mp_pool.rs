@@ -564,6 +564,11 @@ mod linux {
     }
 
     fn threadpool_basics() {
+        // Both pools and their results can be shared with and moved to other threads.
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Pool>();
+        send_sync::<ThreadPool>();
+        send_sync::<conkit::multiprocessing::pool::AsyncResult<String>>();
         let tp = ThreadPool::new(3).unwrap();
         let want: Vec<u64> = (0..1000).map(|x| x * x).collect();
         assert_eq!(tp.map(|x: u64| x * x, 0..1000, None).unwrap(), want);

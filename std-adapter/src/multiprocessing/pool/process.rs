@@ -173,12 +173,55 @@ star_fn!(A, B, C, D);
 // ---------------------------------------------------------------------------------------
 // Messages.
 
+/// Already-encoded bytes inside a message, as one serde byte string (a length and a
+/// block copy; a plain `Vec<u8>` is a sequence, one call per byte).
+mod blob {
+    use serde::de::{Deserializer, Error, SeqAccess, Visitor};
+    use serde::Serializer;
+    use std::fmt;
+
+    pub(super) fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+
+    struct Bytes;
+
+    impl<'de> Visitor<'de> for Bytes {
+        type Value = Vec<u8>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("bytes")
+        }
+        fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(v.to_vec())
+        }
+        fn visit_byte_buf<E: Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(v)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+            let mut v = Vec::new();
+            while let Some(b) = seq.next_element()? {
+                v.push(b);
+            }
+            Ok(v)
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        d.deserialize_byte_buf(Bytes)
+    }
+
+    /// A `Vec<u8>` that travels as a byte string.
+    #[derive(serde::Serialize, serde::Deserialize)]
+    pub(super) struct Blob(#[serde(with = "self")] pub(super) Vec<u8>);
+}
+
 #[derive(Serialize, Deserialize)]
 enum Task {
     Run {
         seq: u64,
         tramp: i64,
         target: i64,
+        #[serde(with = "blob")]
         args: Vec<u8>,
     },
     Stop,
@@ -187,13 +230,14 @@ enum Task {
 #[derive(Serialize, Deserialize)]
 struct Reply {
     seq: u64,
-    result: Result<Vec<u8>, TaskError>,
+    result: Result<blob::Blob, TaskError>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
 struct Initializer {
     tramp: i64,
     target: i64,
+    #[serde(with = "blob")]
     args: Vec<u8>,
 }
 
@@ -242,7 +286,7 @@ fn worker_main(w: WorkerArgs) {
             .store(seq, std::sync::atomic::Ordering::SeqCst);
         // SAFETY: the offset of a `map_tramp`/`star_tramp` instance of this binary.
         let f = unsafe { std::mem::transmute::<usize, ChunkTramp>(rebase(tramp)) };
-        let result = f(rebase(target), &args);
+        let result = f(rebase(target), &args).map(blob::Blob);
         drop(args);
         match w.results.put(Reply { seq, result }) {
             Ok(()) => {}
@@ -436,7 +480,7 @@ impl Shared {
     fn wake(&self) {
         let _ = self.results.put_nowait(Reply {
             seq: WAKE,
-            result: Ok(Vec::new()),
+            result: Ok(blob::Blob(Vec::new())),
         });
     }
 
@@ -461,7 +505,7 @@ impl Shared {
                     if let Some(slot) = st.workers.get_mut(w) {
                         slot.holding = slot.holding.saturating_sub(1);
                     }
-                    found.push((p, reply.result));
+                    found.push((p, reply.result.map(|b| b.0)));
                 }
             }
             st.pump()
