@@ -26,6 +26,11 @@
 //! * **Iterables** are consumed when the call is made, on the caller's thread (CPython's
 //!   task handler thread consumes them as fast as it can, too: neither is lazy on
 //!   input). [`imap`](Pool::imap) is lazy on output: items are yielded as they arrive.
+//! * **Chunk sizes** of 0 are taken as 1 (CPython's `imap` raises `ValueError`).
+//! * **Message size.** A [`Pool`] task's encoded arguments (a whole chunk for `map`) and
+//!   its encoded results travel through shared rings of 1 MiB by default and may be up
+//!   to half of one ([`PoolBuilder::queue_capacity`] chooses the size); a larger one
+//!   fails that task with [`TaskError::TooLarge`].
 //!
 //! | Python | conkit |
 //! |---|---|

@@ -1342,7 +1342,8 @@ impl Pool {
     }
 
     /// `f` over every item, yielding the results in input order as they arrive
-    /// (Python's `imap(func, iterable, chunksize=1)`).
+    /// (Python's `imap(func, iterable, chunksize=1)`; a `chunksize` of 0 is taken as 1,
+    /// where CPython raises `ValueError`).
     ///
     /// ```
     /// use conkit::multiprocessing::{self as mp, pool::Pool};

@@ -464,7 +464,8 @@ impl ThreadPool {
     }
 
     /// `f` over every item, yielding results in input order as they arrive (Python's
-    /// `imap(func, iterable, chunksize=1)`).
+    /// `imap(func, iterable, chunksize=1)`; a `chunksize` of 0 is taken as 1, where
+    /// CPython raises `ValueError`).
     ///
     /// ```
     /// let pool = conkit::multiprocessing::pool::ThreadPool::new(2).unwrap();
