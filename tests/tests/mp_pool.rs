@@ -168,6 +168,10 @@ mod linux {
         INIT_VALUE.store(v, Ordering::SeqCst);
     }
 
+    fn exiting_init(code: u8) {
+        std::process::exit(code.into());
+    }
+
     fn failing_init(_: u8) {
         panic!("this initializer always fails");
     }
@@ -483,6 +487,22 @@ mod linux {
             Err(PoolError::Task(TaskError::Initializer))
         ));
         finish(bad);
+        // An initializer that ends the process: the workers never start; after a few
+        // in a row the task fails instead of waiting forever (CPython waits forever).
+        let gone = Pool::builder()
+            .processes(1)
+            .initializer(exiting_init, 3u8)
+            .start_method(m)
+            .build()
+            .unwrap();
+        let r = gone.apply_async(square, 2).unwrap();
+        match r.get_timeout(LIMIT) {
+            Err(PoolError::Task(TaskError::NoWorker(e))) => {
+                assert!(e.contains("exit code Some(3)"), "{e}")
+            }
+            other => panic!("expected NoWorker, got {other:?}"),
+        }
+        finish(gone);
         assert!(p
             .map(read_init, vec![0u8; 20], Some(1))
             .unwrap()

@@ -14,7 +14,14 @@
 //!   signal) within about 50 ms, a replacement worker starts and the pool carries on;
 //!   tasks queued for that worker but not started are given to the others. CPython's
 //!   `get()` blocks forever there. A panic in a task is that task's
-//!   [`TaskError::Panicked`] (message and location); the worker survives.
+//!   [`TaskError::Panicked`] (message and location); the worker survives. Workers that
+//!   cannot start fail the tasks instead of leaving them queued: an initializer that
+//!   panics fails the tasks its worker held ([`TaskError::Initializer`]); after three
+//!   workers in a row end before their loop starts (an initializer that exits, a
+//!   spawned binary that cannot run), or when no worker can be started at all, the
+//!   queued tasks fail with [`TaskError::NoWorker`]. The pool keeps starting
+//!   replacements (as CPython does), so a pool whose workers can never start stays
+//!   usable only in that every task fails fast.
 //! * **`get` moves the value out.** [`AsyncResult::get`] returns the value once; a second
 //!   `get` is [`PoolError::AlreadyTaken`] (Python returns the same object again; a Rust
 //!   value has one owner). Errors can be read any number of times.

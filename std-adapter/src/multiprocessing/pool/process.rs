@@ -64,6 +64,11 @@ const QUEUE_BYTES: usize = crate::multiprocessing::queues::DEFAULT_CAPACITY;
 const WAKE: u64 = 0;
 /// A worker's slot after its initializer failed.
 const INIT_FAILED: u64 = u64::MAX;
+/// A worker's slot until its loop starts (after the initializer).
+const NOT_STARTED: u64 = u64::MAX - 1;
+/// Workers in a row that end before their loop starts, after which the tasks they would
+/// have run fail ([`TaskError::NoWorker`]) instead of waiting for one that starts.
+const START_FAILURES: u32 = 3;
 
 // ---------------------------------------------------------------------------------------
 // Functions across `exec`: offsets from an anchor of this binary.
@@ -269,6 +274,9 @@ fn worker_main(w: WorkerArgs) {
             unsafe { libc::_exit(1) };
         }
     }
+    w.running
+        .as_atomic()
+        .store(WAKE, std::sync::atomic::Ordering::SeqCst);
     let mut done = 0usize;
     loop {
         let (seq, tramp, target, args) = match w.tasks.get() {
@@ -361,6 +369,8 @@ enum Phase {
 struct State {
     phase: Phase,
     maxtasks: Option<usize>,
+    /// Workers in a row that ended before their loop started.
+    start_failures: u32,
     next_seq: u64,
     backlog: VecDeque<Pending>,
     inflight: HashMap<u64, (usize, Pending)>,
@@ -502,6 +512,7 @@ impl Shared {
                     continue;
                 }
                 if let Some((w, p)) = st.inflight.remove(&reply.seq) {
+                    st.start_failures = 0;
                     if let Some(slot) = st.workers.get_mut(w) {
                         slot.holding = slot.holding.saturating_sub(1);
                     }
@@ -538,7 +549,7 @@ fn new_worker(shared: &Shared, number: usize) -> Result<(WorkerSlot, Process), P
         PoolError::Os(std::io::Error::other(e.to_string()))
     };
     let tasks = Queue::with_capacity(0, shared.config.queue_bytes).map_err(os)?;
-    let running = RawValue::try_new(0u64).map_err(os)?;
+    let running = RawValue::try_new(NOT_STARTED).map_err(os)?;
     let args = WorkerArgs {
         tasks: tasks.clone(),
         results: shared.results.clone(),
@@ -659,9 +670,27 @@ fn check_workers(shared: &Arc<Shared>, procs: &mut [Process], started: &mut usiz
                 .collect();
             let mut failed = Vec::new();
             let mut requeue = Vec::new();
+            // A worker that never got to its loop (e.g. exited in its initializer, or
+            // a spawned binary that cannot run it): its tasks go to the others, until
+            // START_FAILURES such workers in a row make them fail.
+            let start_failure = (running == NOT_STARTED).then(|| {
+                st.start_failures += 1;
+                TaskError::NoWorker(format!(
+                    "{} workers in a row ended before they started (last exit code {code:?})",
+                    st.start_failures
+                ))
+            });
+            let give_up = start_failure
+                .as_ref()
+                .filter(|_| st.start_failures >= START_FAILURES);
+            if let Some(e) = give_up {
+                failed.extend(st.backlog.drain(..).map(|p| (p, e.clone())));
+            }
             for seq in mine {
                 if let Some((_, p)) = st.inflight.remove(&seq) {
-                    if running == INIT_FAILED {
+                    if let Some(e) = give_up {
+                        failed.push((p, e.clone()));
+                    } else if running == INIT_FAILED {
                         failed.push((p, TaskError::Initializer));
                     } else if seq == running {
                         failed.push((
@@ -866,6 +895,7 @@ impl PoolBuilder {
             state: Mutex::new(State {
                 phase: Phase::Running,
                 maxtasks: self.maxtasks,
+                start_failures: 0,
                 next_seq: WAKE + 1,
                 backlog: VecDeque::new(),
                 inflight: HashMap::new(),
