@@ -265,6 +265,17 @@ mod linux {
             });
             results.push(p.apply_async_with(square, i, cb).unwrap());
         }
+        // A callback that blocks does not hold back results without one (CPython runs
+        // callbacks on its result thread and would): `plain` is ready while `held`'s
+        // callback waits for the release below.
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let held_cb = Callbacks::new().callback(move |_: &u64| release_rx.recv().unwrap());
+        let held = p.apply_async_with(square, 10, held_cb).unwrap();
+        let plain = p.apply_async(square, 11).unwrap();
+        assert_eq!(plain.get_timeout(LIMIT).unwrap(), 121);
+        assert!(!held.ready()); // ready only after its callback returned
+        release_tx.send(()).unwrap();
+        assert_eq!(held.get_timeout(LIMIT).unwrap(), 100);
         let (etx, erx) = mpsc::channel::<TaskError>();
         let cb = Callbacks::new()
             .callback(|_: &u64| panic!("not called on failure"))
