@@ -1525,3 +1525,27 @@ impl Drop for Pool {
         }
     }
 }
+
+impl crate::multiprocessing::Context {
+    /// A [`Pool`] of `processes` workers started with this context's method (Python's
+    /// `ctx.Pool(processes)`).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{self as mp, StartMethod};
+    /// fn double(x: u32) -> u32 { 2 * x }
+    /// mp::init();
+    /// let pool = mp::get_context(StartMethod::Spawn).pool(2).unwrap();
+    /// assert_eq!(pool.map(double, 1..4, None).unwrap(), vec![2, 4, 6]);
+    /// pool.close();
+    /// pool.join().unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// As [`PoolBuilder::build`].
+    pub fn pool(&self, processes: usize) -> Result<Pool, PoolError> {
+        Pool::builder()
+            .processes(processes)
+            .start_method(self.start_method())
+            .build()
+    }
+}
