@@ -42,6 +42,7 @@
 //! | Python | conkit |
 //! |---|---|
 //! | `Pool(processes, initializer, initargs, maxtasksperchild)` | [`Pool::new(n)`](Pool::new), [`Pool::builder()`](Pool::builder) |
+//! | `get_context(m).Pool(n)` | [`get_context(m).pool(n)`](super::Context::pool) |
 //! | `ThreadPool(processes, initializer, initargs)` | [`ThreadPool::new(n)`](ThreadPool::new), [`ThreadPool::with_initializer`] |
 //! | `apply(f, args)` / `apply_async(f, args, callback, error_callback)` | `apply(f, args)` / `apply_async(f, args)`, `apply_async_with(f, args, Callbacks)` |
 //! | `map(f, it, chunksize)` / `map_async` / `starmap` / `starmap_async` | `map(f, it, Option<usize>)` / `map_async` / `starmap` / `starmap_async` |
