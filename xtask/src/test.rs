@@ -225,6 +225,28 @@ pub const MUTANTS: &[(&str, &str, Option<&str>)] = &[
 /// (non-blank, non-comment lines). An example file without a row fails the step: add a
 /// row with each new example.
 pub const EXAMPLES: &[Example] = &[
+    // Seed 002: Pool(4) + apply_async over 5 tasks, then close/join (issue #13).
+    Example {
+        name: "mp_pool_apply_async",
+        args: &[],
+        expect: &[
+            "Waiting for all subprocesses done...",
+            "All subprocesses done.",
+        ],
+        python: Some(Compare::LineCount),
+    },
+    // Seed 001 进程池: apply, apply_async with a callback in the main process, map.
+    Example {
+        name: "mp_pool_download",
+        args: &[],
+        expect: &[
+            "apply: 下载完成！",
+            "callback runs in: MainProcess",
+            "map: [(1, \"下载完成！\"), (1, \"下载完成！\")]",
+            "程序结束",
+        ],
+        python: Some(Compare::LineCount),
+    },
     // Seed 001: subclassed Process (`Run`) and a daemon child (issue #12).
     Example {
         name: "mp_process_subclass",

@@ -35,6 +35,7 @@ pub mod connection;
 pub mod heap;
 pub mod inherit;
 mod per_process;
+pub mod pool;
 pub mod process;
 pub mod shared_memory;
 pub mod sharedctypes;
@@ -59,6 +60,7 @@ pub use util::{get_logger, log_to_stderr};
 pub use connection::{AuthenticationError, BufferTooShort, Connection, Pipe};
 pub mod queues;
 
+pub use pool::{AsyncResult, Pool, PoolError, TaskError, ThreadPool};
 pub use queues::{
     Empty, Full, GetError, JoinableQueue, PutError, Queue, SimpleQueue, TaskDoneError,
     DEFAULT_CAPACITY,

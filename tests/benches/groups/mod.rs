@@ -7,6 +7,7 @@ use crate::harness::Group;
 
 pub mod lock_scaling;
 pub mod mp_pipe;
+pub mod mp_pool;
 pub mod mp_process;
 pub mod mp_queue;
 pub mod mp_value;
@@ -28,5 +29,6 @@ pub fn all(items: u64, core: Option<CoreId>) -> Vec<(&'static str, Make)> {
     v.extend(mp_value::all(items, core));
     v.extend(mp_pipe::all(items, core));
     v.extend(mp_queue::all(items, core));
+    v.extend(mp_pool::all(items, core));
     v
 }

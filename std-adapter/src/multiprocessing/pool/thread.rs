@@ -1,0 +1,601 @@
+//! [`ThreadPool`]: Python's `multiprocessing.pool.ThreadPool`, the pool API over worker
+//! threads, taking closures (no serialisation).
+//!
+//! Reference: CPython `Lib/multiprocessing/pool.py` (`ThreadPool`, a `Pool` whose
+//! workers are `threading.Thread`s). The task queue is [`crate::queue::Queue`] (the
+//! core's queue, the one every conkit thread uses), shut down with Python 3.13's
+//! `shutdown(immediate)` semantics on `close`/`terminate`. A task that is dropped
+//! without running (by `terminate`) reports [`TaskError::Terminated`]. Threads cannot be
+//! killed: `terminate` fails the queued tasks and waits for the running ones (as
+//! CPython's `ThreadPool.terminate`).
+
+use std::fmt;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use super::result::{
+    ApplyCollector, AsyncResult, Callbacks, Completion, IMapIterator, MapCollector, MapResult, Sink,
+};
+use super::{
+    chunks, default_chunksize, install_panic_capture, run_caught, CallbackThread, PoolError,
+    TaskError,
+};
+use crate::queue::Queue;
+
+const RUNNING: u8 = 0;
+const CLOSED: u8 = 1;
+const TERMINATED: u8 = 2;
+
+/// A queued task; dropped without running, it reports [`TaskError::Terminated`].
+struct Job(Option<Box<dyn FnOnce(bool) + Send>>);
+
+impl Job {
+    fn run(mut self, run: bool) {
+        if let Some(f) = self.0.take() {
+            f(run);
+        }
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f(false);
+        }
+    }
+}
+
+struct Inner {
+    queue: Queue<Job>,
+    /// RUNNING, CLOSED or TERMINATED; changed and checked-then-put under `gate`.
+    state: AtomicU8,
+    gate: Mutex<()>,
+    callbacks: CallbackThread,
+}
+
+/// A pool of worker threads (Python's `multiprocessing.pool.ThreadPool`): the [`Pool`]
+/// API with closures.
+///
+/// [`Pool`]: super::Pool
+///
+/// ```
+/// use conkit::multiprocessing::pool::ThreadPool;
+///
+/// let pool = ThreadPool::new(4).unwrap();
+/// let squares = pool.map(|x: u64| x * x, 0..100, None).unwrap();
+/// assert_eq!(squares[9], 81);
+/// let sums = pool.starmap(|a: u32, b: u32| a + b, vec![(1, 2), (3, 4)], None).unwrap();
+/// assert_eq!(sums, vec![3, 7]);
+/// pool.close();
+/// pool.join().unwrap();
+/// ```
+pub struct ThreadPool {
+    inner: Arc<Inner>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    workers: usize,
+}
+
+impl fmt::Debug for ThreadPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadPool")
+            .field("workers", &self.workers)
+            .field("state", &self.inner.state.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// A closure over one tuple of arguments: what [`ThreadPool::starmap`] calls (Python's
+/// `func(*args)`). Implemented for closures of 1 to 4 arguments.
+pub trait StarCall<Args, R>: Send + Sync + 'static {
+    /// Calls `self(a, b, …)` with the tuple's fields.
+    ///
+    /// ```
+    /// use conkit::multiprocessing::pool::StarCall;
+    /// assert_eq!(StarCall::call_star(&|a: u8, b: u8| a + b, (1, 2)), 3);
+    /// ```
+    fn call_star(&self, args: Args) -> R;
+}
+
+macro_rules! star_call {
+    ($($a:ident),+) => {
+        impl<F, R, $($a),+> StarCall<($($a,)+), R> for F
+        where
+            F: Fn($($a),+) -> R + Send + Sync + 'static,
+        {
+            #[allow(non_snake_case)]
+            fn call_star(&self, ($($a,)+): ($($a,)+)) -> R {
+                self($($a),+)
+            }
+        }
+    };
+}
+star_call!(A);
+star_call!(A, B);
+star_call!(A, B, C);
+star_call!(A, B, C, D);
+
+impl ThreadPool {
+    /// A pool of `threads` worker threads (Python's `ThreadPool(processes)`).
+    ///
+    /// ```
+    /// let pool = conkit::multiprocessing::pool::ThreadPool::new(2).unwrap();
+    /// assert_eq!(pool.workers(), 2);
+    /// ```
+    ///
+    /// # Errors
+    /// [`PoolError::NoWorkers`] for 0, [`PoolError::Os`] if a thread cannot be started.
+    pub fn new(threads: usize) -> Result<Self, PoolError> {
+        Self::with_initializer(threads, || {})
+    }
+
+    /// A pool whose every worker runs `initializer()` first (Python's `initializer`,
+    /// `initargs`: the closure captures the arguments).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// let started = Arc::new(AtomicUsize::new(0));
+    /// let s = started.clone();
+    /// let pool = conkit::multiprocessing::pool::ThreadPool::with_initializer(3, move || {
+    ///     s.fetch_add(1, Ordering::SeqCst);
+    /// })
+    /// .unwrap();
+    /// pool.close();
+    /// pool.join().unwrap();
+    /// assert_eq!(started.load(Ordering::SeqCst), 3);
+    /// ```
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn with_initializer(
+        threads: usize,
+        initializer: impl Fn() + Send + Sync + 'static,
+    ) -> Result<Self, PoolError> {
+        if threads == 0 {
+            return Err(PoolError::NoWorkers);
+        }
+        install_panic_capture(false);
+        let inner = Arc::new(Inner {
+            queue: Queue::new(0),
+            state: AtomicU8::new(RUNNING),
+            gate: Mutex::new(()),
+            callbacks: CallbackThread::new(),
+        });
+        let init = Arc::new(initializer);
+        let pool = ThreadPool {
+            inner: inner.clone(),
+            threads: Mutex::new(Vec::with_capacity(threads)),
+            workers: threads,
+        };
+        for i in 0..threads {
+            let inner = inner.clone();
+            let init = init.clone();
+            let h = std::thread::Builder::new()
+                .name(format!("ThreadPoolWorker-{}", i + 1))
+                .spawn(move || {
+                    if run_caught(|| init()).is_err() {
+                        return;
+                    }
+                    while let Ok(job) = inner.queue.get() {
+                        let run = inner.state.load(Ordering::Acquire) != TERMINATED;
+                        job.run(run);
+                    }
+                })
+                .map_err(PoolError::Os)?;
+            pool.threads
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(h);
+        }
+        Ok(pool)
+    }
+
+    /// The number of worker threads.
+    ///
+    /// ```
+    /// assert_eq!(conkit::multiprocessing::pool::ThreadPool::new(1).unwrap().workers(), 1);
+    /// ```
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    fn submit(&self, job: Box<dyn FnOnce(bool) + Send>) -> Result<(), PoolError> {
+        let _g = self.inner.gate.lock().unwrap_or_else(|e| e.into_inner());
+        if self.inner.state.load(Ordering::Acquire) != RUNNING {
+            // Never queued: its result is never handed out, so nothing waits for it.
+            drop(job);
+            return Err(PoolError::NotRunning);
+        }
+        // An unbounded queue: `put` only fails after a shutdown, which `gate` excludes;
+        // a refused job reports Terminated when dropped.
+        let _ = self.inner.queue.put(Job(Some(job)));
+        Ok(())
+    }
+
+    fn submit_chunks<A, R, F>(
+        &self,
+        f: Arc<F>,
+        parts: Vec<Vec<A>>,
+        sink: Sink<R>,
+    ) -> Result<(), PoolError>
+    where
+        A: Send + 'static,
+        R: Send + 'static,
+        F: Fn(A) -> R + Send + Sync + 'static,
+    {
+        let _g = self.inner.gate.lock().unwrap_or_else(|e| e.into_inner());
+        if self.inner.state.load(Ordering::Acquire) != RUNNING {
+            return Err(PoolError::NotRunning);
+        }
+        for (index, items) in parts.into_iter().enumerate() {
+            let (f, sink, inner) = (f.clone(), sink.clone(), self.inner.clone());
+            let job = Job(Some(Box::new(move |run: bool| {
+                let r = if run {
+                    run_caught(|| items.into_iter().map(|a| f(a)).collect::<Vec<R>>())
+                } else {
+                    Err(TaskError::Terminated)
+                };
+                sink.chunk_done(index, r, &inner.callbacks);
+            })));
+            let _ = self.inner.queue.put(job);
+        }
+        Ok(())
+    }
+
+    /// Runs `f()` on a worker and waits for its value (Python's `apply`).
+    ///
+    /// ```
+    /// let pool = conkit::multiprocessing::pool::ThreadPool::new(1).unwrap();
+    /// assert_eq!(pool.apply(|| 2 + 2).unwrap(), 4);
+    /// ```
+    ///
+    /// # Errors
+    /// [`PoolError::Task`] if `f` panicked, [`PoolError::NotRunning`] after `close`.
+    pub fn apply<R: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<R, PoolError> {
+        self.apply_async(f)?.get()
+    }
+
+    /// Runs `f()` on a worker (Python's `apply_async`).
+    ///
+    /// ```
+    /// let pool = conkit::multiprocessing::pool::ThreadPool::new(1).unwrap();
+    /// let r = pool.apply_async(|| "hi").unwrap();
+    /// assert_eq!(r.get().unwrap(), "hi");
+    /// ```
+    ///
+    /// # Errors
+    /// [`PoolError::NotRunning`] after `close`/`terminate`.
+    pub fn apply_async<R: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<AsyncResult<R>, PoolError> {
+        self.apply_async_with(f, Callbacks::new())
+    }
+
+    /// [`apply_async`](Self::apply_async) with a `callback` / `error_callback`.
+    ///
+    /// ```
+    /// use conkit::multiprocessing::pool::{Callbacks, ThreadPool};
+    /// let pool = ThreadPool::new(1).unwrap();
+    /// let cb = Callbacks::new().error_callback(|e| eprintln!("failed: {e}"));
+    /// let r = pool.apply_async_with(|| -> u8 { panic!("boom") }, cb).unwrap();
+    /// assert!(r.get().is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// As [`apply_async`](Self::apply_async).
+    pub fn apply_async_with<R: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> R + Send + 'static,
+        callbacks: Callbacks<R>,
+    ) -> Result<AsyncResult<R>, PoolError> {
+        let result = AsyncResult::pending();
+        let sink: Sink<R> = Arc::new(ApplyCollector::new(Completion::new(&result, callbacks)));
+        let inner = self.inner.clone();
+        self.submit(Box::new(move |run: bool| {
+            let r = if run {
+                run_caught(f).map(|v| vec![v])
+            } else {
+                Err(TaskError::Terminated)
+            };
+            sink.chunk_done(0, r, &inner.callbacks);
+        }))?;
+        Ok(result)
+    }
+
+    fn chunksize_for(&self, len: usize, chunksize: Option<usize>) -> usize {
+        chunksize.unwrap_or_else(|| default_chunksize(len, self.workers))
+    }
+
+    /// `f` over every item, in order (Python's `map(func, iterable, chunksize)`; `None`
+    /// takes Python's default chunk size, `len / (4 * workers)` rounded up).
+    ///
+    /// ```
+    /// let pool = conkit::multiprocessing::pool::ThreadPool::new(2).unwrap();
+    /// assert_eq!(pool.map(|s: &str| s.len(), vec!["a", "bb"], Some(1)).unwrap(), vec![1, 2]);
+    /// ```
+    ///
+    /// # Errors
+    /// The first failed chunk's [`PoolError::Task`]; [`PoolError::NotRunning`].
+    pub fn map<A, R, F>(
+        &self,
+        f: F,
+        iterable: impl IntoIterator<Item = A>,
+        chunksize: Option<usize>,
+    ) -> Result<Vec<R>, PoolError>
+    where
+        A: Send + 'static,
+        R: Send + 'static,
+        F: Fn(A) -> R + Send + Sync + 'static,
+    {
+        self.map_async(f, iterable, chunksize)?.get()
+    }
+
+    /// [`map`](Self::map) without waiting (Python's `map_async`).
+    ///
+    /// ```
+    /// let pool = conkit::multiprocessing::pool::ThreadPool::new(2).unwrap();
+    /// let r = pool.map_async(|x: i32| -x, vec![1, 2], None).unwrap();
+    /// assert_eq!(r.get().unwrap(), vec![-1, -2]);
+    /// ```
+    ///
+    /// # Errors
+    /// [`PoolError::NotRunning`].
+    pub fn map_async<A, R, F>(
+        &self,
+        f: F,
+        iterable: impl IntoIterator<Item = A>,
+        chunksize: Option<usize>,
+    ) -> Result<MapResult<R>, PoolError>
+    where
+        A: Send + 'static,
+        R: Send + 'static,
+        F: Fn(A) -> R + Send + Sync + 'static,
+    {
+        self.map_async_with(f, iterable, chunksize, Callbacks::new())
+    }
+
+    /// [`map_async`](Self::map_async) with a `callback` (receiving the whole list) /
+    /// `error_callback`.
+    ///
+    /// ```
+    /// use conkit::multiprocessing::pool::{Callbacks, ThreadPool};
+    /// let pool = ThreadPool::new(2).unwrap();
+    /// let cb = Callbacks::new().callback(|v: &Vec<u8>| assert_eq!(v.len(), 3));
+    /// pool.map_async_with(|x: u8| x, vec![1, 2, 3], None, cb).unwrap().wait();
+    /// ```
+    ///
+    /// # Errors
+    /// [`PoolError::NotRunning`].
+    pub fn map_async_with<A, R, F>(
+        &self,
+        f: F,
+        iterable: impl IntoIterator<Item = A>,
+        chunksize: Option<usize>,
+        callbacks: Callbacks<Vec<R>>,
+    ) -> Result<MapResult<R>, PoolError>
+    where
+        A: Send + 'static,
+        R: Send + 'static,
+        F: Fn(A) -> R + Send + Sync + 'static,
+    {
+        let items: Vec<A> = iterable.into_iter().collect();
+        let size = self.chunksize_for(items.len(), chunksize);
+        let parts = chunks(items, size);
+        let result = AsyncResult::pending();
+        let sink: Sink<R> = Arc::new(MapCollector::new(
+            parts.len(),
+            Completion::new(&result, callbacks),
+            &self.inner.callbacks,
+        ));
+        self.submit_chunks(Arc::new(f), parts, sink)?;
+        Ok(result)
+    }
+
+    /// `f(a, b, …)` over tuples of arguments (Python's `starmap`).
+    ///
+    /// ```
+    /// let pool = conkit::multiprocessing::pool::ThreadPool::new(2).unwrap();
+    /// let v = pool.starmap(|a: u8, b: u8, c: u8| a * b + c, vec![(2, 3, 1)], None).unwrap();
+    /// assert_eq!(v, vec![7]);
+    /// ```
+    ///
+    /// # Errors
+    /// As [`map`](Self::map).
+    pub fn starmap<Args, R, F>(
+        &self,
+        f: F,
+        iterable: impl IntoIterator<Item = Args>,
+        chunksize: Option<usize>,
+    ) -> Result<Vec<R>, PoolError>
+    where
+        Args: Send + 'static,
+        R: Send + 'static,
+        F: StarCall<Args, R>,
+    {
+        self.starmap_async(f, iterable, chunksize)?.get()
+    }
+
+    /// [`starmap`](Self::starmap) without waiting (Python's `starmap_async`).
+    ///
+    /// ```
+    /// let pool = conkit::multiprocessing::pool::ThreadPool::new(2).unwrap();
+    /// let r = pool.starmap_async(|a: u8, b: u8| a + b, vec![(1, 1)], None).unwrap();
+    /// assert_eq!(r.get().unwrap(), vec![2]);
+    /// ```
+    ///
+    /// # Errors
+    /// [`PoolError::NotRunning`].
+    pub fn starmap_async<Args, R, F>(
+        &self,
+        f: F,
+        iterable: impl IntoIterator<Item = Args>,
+        chunksize: Option<usize>,
+    ) -> Result<MapResult<R>, PoolError>
+    where
+        Args: Send + 'static,
+        R: Send + 'static,
+        F: StarCall<Args, R>,
+    {
+        self.map_async(move |args: Args| f.call_star(args), iterable, chunksize)
+    }
+
+    fn imap_impl<A, R, F>(
+        &self,
+        f: F,
+        iterable: impl IntoIterator<Item = A>,
+        chunksize: usize,
+        ordered: bool,
+    ) -> Result<IMapIterator<R>, PoolError>
+    where
+        A: Send + 'static,
+        R: Send + 'static,
+        F: Fn(A) -> R + Send + Sync + 'static,
+    {
+        let parts = chunks(iterable, chunksize);
+        let it = IMapIterator::new(parts.len(), ordered);
+        let sink: Sink<R> = it.collector();
+        self.submit_chunks(Arc::new(f), parts, sink)?;
+        Ok(it)
+    }
+
+    /// `f` over every item, yielding results in input order as they arrive (Python's
+    /// `imap(func, iterable, chunksize=1)`; a `chunksize` of 0 is taken as 1, where
+    /// CPython raises `ValueError`).
+    ///
+    /// ```
+    /// let pool = conkit::multiprocessing::pool::ThreadPool::new(2).unwrap();
+    /// let v: Vec<u8> = pool.imap(|x: u8| x + 1, 0..3, 2).unwrap().map(Result::unwrap).collect();
+    /// assert_eq!(v, vec![1, 2, 3]);
+    /// ```
+    ///
+    /// # Errors
+    /// [`PoolError::NotRunning`].
+    pub fn imap<A, R, F>(
+        &self,
+        f: F,
+        iterable: impl IntoIterator<Item = A>,
+        chunksize: usize,
+    ) -> Result<IMapIterator<R>, PoolError>
+    where
+        A: Send + 'static,
+        R: Send + 'static,
+        F: Fn(A) -> R + Send + Sync + 'static,
+    {
+        self.imap_impl(f, iterable, chunksize, true)
+    }
+
+    /// As [`imap`](Self::imap), yielding in completion order (Python's `imap_unordered`).
+    ///
+    /// ```
+    /// let pool = conkit::multiprocessing::pool::ThreadPool::new(2).unwrap();
+    /// let mut v: Vec<u8> = pool.imap_unordered(|x: u8| x, 0..4, 1).unwrap().map(Result::unwrap).collect();
+    /// v.sort();
+    /// assert_eq!(v, vec![0, 1, 2, 3]);
+    /// ```
+    ///
+    /// # Errors
+    /// [`PoolError::NotRunning`].
+    pub fn imap_unordered<A, R, F>(
+        &self,
+        f: F,
+        iterable: impl IntoIterator<Item = A>,
+        chunksize: usize,
+    ) -> Result<IMapIterator<R>, PoolError>
+    where
+        A: Send + 'static,
+        R: Send + 'static,
+        F: Fn(A) -> R + Send + Sync + 'static,
+    {
+        self.imap_impl(f, iterable, chunksize, false)
+    }
+
+    /// Accepts no more tasks; the workers end once the queued ones are done (Python's
+    /// `close`).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::pool::{PoolError, ThreadPool};
+    /// let pool = ThreadPool::new(1).unwrap();
+    /// pool.close();
+    /// assert!(matches!(pool.apply(|| 1), Err(PoolError::NotRunning)));
+    /// ```
+    pub fn close(&self) {
+        let _g = self.inner.gate.lock().unwrap_or_else(|e| e.into_inner());
+        let _ =
+            self.inner
+                .state
+                .compare_exchange(RUNNING, CLOSED, Ordering::AcqRel, Ordering::Acquire);
+        self.inner.queue.shutdown(false);
+    }
+
+    /// Fails every queued task with [`TaskError::Terminated`], waits for the running
+    /// ones and ends the workers (Python's `terminate`).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::pool::ThreadPool;
+    /// let pool = ThreadPool::new(1).unwrap();
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// let slow = pool
+    ///     .apply_async(move || {
+    ///         tx.send(()).unwrap();
+    ///         std::thread::sleep(std::time::Duration::from_millis(500))
+    ///     })
+    ///     .unwrap();
+    /// let queued = pool.apply_async(|| 1).unwrap();
+    /// rx.recv().unwrap(); // the only worker runs `slow`: `queued` waits in the queue
+    /// pool.terminate();
+    /// assert!(slow.get().is_ok()); // a running task finishes
+    /// assert_eq!(queued.get().unwrap_err().to_string(), "the pool was terminated");
+    /// ```
+    pub fn terminate(&self) {
+        {
+            let _g = self.inner.gate.lock().unwrap_or_else(|e| e.into_inner());
+            self.inner.state.store(TERMINATED, Ordering::Release);
+            // Queued jobs are dropped by the immediate shutdown: each reports Terminated.
+            self.inner.queue.shutdown(true);
+        }
+        self.join_threads();
+    }
+
+    fn join_threads(&self) {
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        for t in threads {
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
+        }
+        self.inner.callbacks.join();
+    }
+
+    /// Waits for the workers to end, and for every callback (Python's `join`).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::pool::{PoolError, ThreadPool};
+    /// let pool = ThreadPool::new(1).unwrap();
+    /// assert!(matches!(pool.join(), Err(PoolError::StillRunning)));
+    /// pool.close();
+    /// pool.join().unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// [`PoolError::StillRunning`] unless [`close`](Self::close) or
+    /// [`terminate`](Self::terminate) came first.
+    pub fn join(&self) -> Result<(), PoolError> {
+        if self.inner.state.load(Ordering::Acquire) == RUNNING {
+            return Err(PoolError::StillRunning);
+        }
+        self.join_threads();
+        Ok(())
+    }
+}
+
+impl Drop for ThreadPool {
+    /// Terminates the pool (Python's `with ThreadPool() as p:` exit).
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
