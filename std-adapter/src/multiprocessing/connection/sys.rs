@@ -30,6 +30,7 @@ pub(crate) unsafe fn read_some(
     dontwait: bool,
 ) -> io::Result<Option<usize>> {
     loop {
+        count_syscall();
         // SAFETY: the caller's contract on `ptr`/`len`.
         let n = unsafe {
             if socket {
@@ -51,27 +52,48 @@ pub(crate) unsafe fn read_some(
     }
 }
 
+/// [`read_some`] into an initialised buffer.
+pub(crate) fn recv_into(
+    fd: RawFd,
+    socket: bool,
+    buf: &mut [u8],
+    dontwait: bool,
+) -> io::Result<Option<usize>> {
+    // SAFETY: `buf` is writable for its length.
+    unsafe { read_some(fd, socket, buf.as_mut_ptr(), buf.len(), dontwait) }
+}
+
 /// Writes every byte of `parts`, in order, with as few system calls as the kernel
-/// allows (`sendmsg`/`writev` of all parts at once).
-pub(crate) fn write_all(fd: RawFd, socket: bool, parts: &[&[u8]]) -> io::Result<()> {
-    let mut iov: Vec<libc::iovec> = Vec::with_capacity(parts.len());
+/// allows: one `sendmsg`/`writev` of all parts at once (a frame's prefix and body go
+/// out together, neither copied), repeated only for what a full socket buffer left.
+pub(crate) fn write_all<const N: usize>(
+    fd: RawFd,
+    socket: bool,
+    parts: [&[u8]; N],
+) -> io::Result<()> {
+    let empty = libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    };
+    let mut iov = [empty; N];
     let mut first = 0usize; // index of the first part not fully written
     let mut skip = 0usize; // bytes of `parts[first]` already written
     while first < parts.len() {
-        iov.clear();
+        let mut count = 0;
         for (i, p) in parts.iter().enumerate().skip(first) {
             let p = if i == first { &p[skip..] } else { p };
             if !p.is_empty() {
-                iov.push(libc::iovec {
+                iov[count] = libc::iovec {
                     iov_base: p.as_ptr() as *mut libc::c_void,
                     iov_len: p.len(),
-                });
+                };
+                count += 1;
             }
         }
-        if iov.is_empty() {
+        if count == 0 {
             return Ok(());
         }
-        let count = iov.len().min(libc::UIO_MAXIOV as usize);
+        count_syscall();
         let n = if socket {
             // SAFETY: `msg` points at `iov`, which points into the borrowed parts; the
             // kernel only reads them.
@@ -114,6 +136,20 @@ pub(crate) fn write_all(fd: RawFd, socket: bool, parts: &[&[u8]]) -> io::Result<
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Reads and writes this thread made (the unit tests count system calls per
+    /// message).
+    pub(crate) static SYSCALLS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts one read or write system call (in unit tests only).
+#[inline(always)]
+fn count_syscall() {
+    #[cfg(test)]
+    SYSCALLS.with(|c| c.set(c.get() + 1));
 }
 
 /// The readiness bits of `fds` that count as "readable" for `wait`: data, end of file,
