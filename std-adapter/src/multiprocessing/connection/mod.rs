@@ -514,7 +514,6 @@ impl Connection {
         }
         let mut spinning = spin && !self.spin.is_zero();
         let started = if spinning { Some(Instant::now()) } else { None };
-        let mut backoff = 1u32;
         while self.buffered() < need {
             let want = if self.large {
                 need - self.buffered()
@@ -535,13 +534,15 @@ impl Connection {
                 Some(0) => return Ok(false),
                 Some(n) => self.rend += n,
                 None => {
+                    // No back-off between probes (as the raw socket's spinning reader
+                    // in the `mp-pipe-rtt` bench): a failed `recv` already takes a few
+                    // hundred nanoseconds, and a back-off of up to 64 `pause`s (a few
+                    // microseconds on cores with a slow `pause`) is latency added after
+                    // the data has arrived.
                     if started.is_some_and(|s| s.elapsed() >= self.spin) {
                         spinning = false;
                     } else {
-                        for _ in 0..backoff {
-                            std::hint::spin_loop();
-                        }
-                        backoff = (backoff * 2).min(64);
+                        std::hint::spin_loop();
                     }
                 }
             }
