@@ -11,9 +11,12 @@
 //!   per measurement: `items / 1000` (at least 2 000).
 //! * `mp-pipe-msgs`: 8-byte messages one way, child → parent (`send_bytes`;
 //!   `recv_bytes_into`), against the same framing done by hand on a raw socketpair
-//!   (one 12-byte `write`, two `read`s per message: the system calls a framed
-//!   connection needs) and CPython's `Pipe`. Target: ≥ 3× CPython's messages/s.
-//!   Messages: `items / 10`.
+//!   (one 12-byte `write` per message; the reader makes two `read`s per message, as
+//!   CPython's `Connection` does, or cuts the frames out of 32 KiB `read`s, as
+//!   conkit's buffered reader does: the floor) and CPython's `Pipe`. Target: ≥ 3×
+//!   CPython's messages/s. Messages: `items / 10`. With the buffered reader the
+//!   sender's one `sendmsg` per message is the limit: the reader takes dozens of
+//!   messages per `recv` (the unit test `many_small_frames_share_one_read` counts).
 //! * `mp-pipe-blob1m`: 1 MiB messages one way, counted in KiB (M KiB/s ≈ GB/s):
 //!   conkit's Pipe received into a reused buffer (`recv_bytes_into`) and into a fresh
 //!   vector per message (`recv_bytes`: the allocation and its page faults included),
@@ -277,10 +280,22 @@ mod linux {
         )
     }
 
+    /// How [`socket_one_way`]'s reader reads.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    pub enum Reader {
+        /// `len`-byte blobs, no framing (the sender writes bodies only).
+        Blobs,
+        /// A 4-byte prefix then the body: two `read`s per message (CPython's way).
+        TwoReads,
+        /// 32 KiB `read`s into a buffer, frames cut out of it by hand: the floor for
+        /// a framed stream of small messages (what conkit's buffered reader does).
+        Buffered,
+    }
+
     /// The same over a raw socketpair: a framed message (4-byte length + body) per
-    /// `write`; `framed`: the reader reads the prefix then the body (two `read`s per
-    /// message, as a framed connection must); else the reader reads `len`-byte blobs.
-    pub fn socket_one_way(count: u64, len: usize, framed: bool) -> Res<Duration> {
+    /// `write` (the body alone for [`Reader::Blobs`]), read as `reader` says.
+    pub fn socket_one_way(count: u64, len: usize, reader: Reader) -> Res<Duration> {
+        let framed = reader != Reader::Blobs;
         let (mut rx, mut tx) = socketpair()?;
         let deadline = crate::harness::deadline(count);
         one_way(
@@ -305,11 +320,36 @@ mod linux {
                 let t0 = Instant::now();
                 let mut head = [0u8; 4];
                 let mut buf = vec![0u8; len];
+                let mut inbuf = vec![0u8; 32 * 1024];
+                let (mut pos, mut end) = (0, 0);
                 for i in 0..count {
-                    if framed {
-                        read_exact(&mut rx, &mut head, false, deadline)?;
+                    match reader {
+                        Reader::Blobs => read_exact(&mut rx, &mut buf, false, deadline)?,
+                        Reader::TwoReads => {
+                            read_exact(&mut rx, &mut head, false, deadline)?;
+                            read_exact(&mut rx, &mut buf, false, deadline)?;
+                        }
+                        Reader::Buffered => {
+                            // One frame: refill when it is not all there (small
+                            // frames only: `len + 4` fits the buffer).
+                            while end - pos < 4 + len {
+                                inbuf.copy_within(pos..end, 0);
+                                end -= pos;
+                                pos = 0;
+                                let n = rx.read(&mut inbuf[end..]).map_err(e2s)?;
+                                if n == 0 {
+                                    return Err("socket closed early".into());
+                                }
+                                end += n;
+                            }
+                            let n = u32::from_be_bytes(inbuf[pos..pos + 4].try_into().unwrap());
+                            if n as usize != len {
+                                return Err(format!("message {i}: length {n}"));
+                            }
+                            buf.copy_from_slice(&inbuf[pos + 4..pos + 4 + len]);
+                            pos += 4 + len;
+                        }
                     }
-                    read_exact(&mut rx, &mut buf, false, deadline)?;
                     if !stamped(&buf, i) {
                         return Err(format!("message {i} wrong"));
                     }
@@ -440,8 +480,12 @@ fn msgs(items: u64) -> Group<'static> {
         items: count,
         contenders: vec![
             Contender::conkit("conkit Pipe", move |n| pipe_one_way(n, 8, false)),
-            Contender::peer("socketpair, framed by hand", move |n| {
-                socket_one_way(n, 8, true)
+            Contender::peer(
+                "socketpair, framed by hand, 2 reads per message",
+                move |n| socket_one_way(n, 8, Reader::TwoReads),
+            ),
+            Contender::peer("socketpair, framed by hand, 32 KiB reads", move |n| {
+                socket_one_way(n, 8, Reader::Buffered)
             }),
             Contender::peer("CPython Pipe", |n| py_one_way(n, 300_000, 8, 1)),
         ],
@@ -467,7 +511,9 @@ fn blob(items: u64) -> Group<'static> {
             Contender::conkit("conkit Pipe, recv_bytes", move |n| {
                 pipe_one_way(n / 1024, BLOB, true)
             }),
-            Contender::peer("socketpair", move |n| socket_one_way(n / 1024, BLOB, false)),
+            Contender::peer("socketpair", move |n| {
+                socket_one_way(n / 1024, BLOB, Reader::Blobs)
+            }),
             Contender::peer("CPython Pipe", |n| py_one_way(n, 256 * 1024, BLOB, 1024)),
         ],
         targets: vec![Target::with_factor(

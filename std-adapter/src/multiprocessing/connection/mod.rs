@@ -29,8 +29,9 @@
 //!   where CPython makes two `read`s per message. A body of 32 KiB or more goes from
 //!   the socket straight into its destination (the caller's buffer for
 //!   [`recv_bytes_into`](Connection::recv_bytes_into)), and the prefix after it is
-//!   read alone. A sender makes one `sendmsg` per message (prefix and body gathered,
-//!   not copied). Messages still never merge or split, and bytes read ahead count as
+//!   read alone. A sender makes one system call per message: a frame up to 1 KiB is
+//!   put together on the stack and goes out with one `send`, a longer one with one
+//!   `sendmsg` gathering prefix and body (the body is not copied). Messages still never merge or split, and bytes read ahead count as
 //!   ready for [`poll`](Connection::poll) and [`wait`]. What this changes: messages
 //!   read ahead by one process are not in the socket for another process holding the
 //!   same end (CPython's processes sharing an end race for each message; here one may
