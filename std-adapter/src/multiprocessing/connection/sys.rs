@@ -83,13 +83,19 @@ pub(crate) fn write_all<const N: usize>(
     }
     let total: usize = parts.iter().map(|p| p.len()).sum();
     if total <= SMALL_WRITE {
-        let mut small = [0u8; SMALL_WRITE];
+        // Not zeroed first (a memset of the whole array would cost what it saves).
+        let mut small = std::mem::MaybeUninit::<[u8; SMALL_WRITE]>::uninit();
+        let base = small.as_mut_ptr().cast::<u8>();
         let mut at = 0;
         for p in parts {
-            small[at..at + p.len()].copy_from_slice(p);
+            // SAFETY: `at + p.len() <= total <= SMALL_WRITE`: inside the array; a
+            // borrowed part cannot overlap this fresh stack array.
+            unsafe { std::ptr::copy_nonoverlapping(p.as_ptr(), base.add(at), p.len()) };
             at += p.len();
         }
-        return write_one(fd, socket, &small[..total]);
+        // SAFETY: the loop initialised the first `total` bytes.
+        let frame = unsafe { std::slice::from_raw_parts(base, total) };
+        return write_one(fd, socket, frame);
     }
     let empty = libc::iovec {
         iov_base: std::ptr::null_mut(),
