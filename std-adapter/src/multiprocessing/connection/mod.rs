@@ -29,7 +29,8 @@
 //!   where CPython makes two `read`s per message. A body of 32 KiB or more goes from
 //!   the socket straight into its destination (the caller's buffer for
 //!   [`recv_bytes_into`](Connection::recv_bytes_into)), and the prefix after it is
-//!   read alone. A sender makes one system call per message: a frame up to 1 KiB is
+//!   read alone and without a spin (a stream of large messages is bound by copying;
+//!   a reader probing the socket while the sender fills it only slows the sender). A sender makes one system call per message: a frame up to 1 KiB is
 //!   put together on the stack and goes out with one `send`, a longer one with one
 //!   `sendmsg` gathering prefix and body (the body is not copied). Messages still never merge or split, and bytes read ahead count as
 //!   ready for [`poll`](Connection::poll) and [`wait`]. What this changes: messages
@@ -141,7 +142,9 @@ pub struct Connection {
     rend: usize,
     /// The last message received was at least [`READ_BUF`] long: the next length
     /// prefix is read alone (no read-ahead into the body that follows, which then goes
-    /// straight to its destination).
+    /// straight to its destination), without a spin first (a stream of large messages
+    /// is bound by copying, not by wake-ups, and a reader probing the socket while the
+    /// sender fills it slows the sender down).
     large: bool,
 }
 
@@ -594,9 +597,10 @@ impl Connection {
         Ok(got)
     }
 
-    /// Reads a frame's length prefix (spinning first).
+    /// Reads a frame's length prefix (spinning first, unless the last message was
+    /// large).
     fn recv_header(&mut self, fd: RawFd) -> Result<u64, ConnectionError> {
-        if !self.fill(fd, 4, true)? {
+        if !self.fill(fd, 4, !self.large)? {
             let got = self.buffered();
             if got == 0 {
                 return Err(ConnectionError::Eof);
