@@ -4,13 +4,11 @@
 //! process id prints, and how the two processes' lines interleave, depend on the run.
 //!
 //! One difference from the seed: its forked consumer holds a copy of every descriptor
-//! of its parent, so it gets both ends and closes the sending one. A conkit child
-//! cannot reach its parent's objects (only its argument), so a forked child would keep
-//! the parent's sending end open for good and never see the end of file. The example
-//! starts its child with `spawn`: the child holds only what it is given — its
-//! receiving end — and the end of file comes when the main process closes the
+//! of its parent, so it gets both ends and closes the sending one. A conkit child holds
+//! only its arguments' descriptors (under every start method), so the consumer gets
+//! its receiving end alone, and the end of file comes when the main process closes the
 //! sending end after the last envelope.
-use conkit::multiprocessing::{self as mp, Connection, Pipe, Process, StartMethod};
+use conkit::multiprocessing::{self as mp, Connection, Pipe, Process};
 
 fn producer(seq: &[u32], prd: &mut Connection) {
     println!("生产者开始生产");
@@ -38,7 +36,6 @@ fn consumer(mut con: Connection) {
 
 fn main() {
     mp::init();
-    mp::set_start_method(StartMethod::Spawn).unwrap(); // see the note at the top
     println!("程序开始");
     let seq: Vec<u32> = (0..10).collect();
     let (mut pro, con) = Pipe(true).unwrap();

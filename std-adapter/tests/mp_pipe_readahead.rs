@@ -1,7 +1,9 @@
-//! The buffered reader of `Connection` across real processes, under each start method:
+//! The buffered reader of `Connection` across real processes, under each start method
+//! (`get_all_start_methods()`):
 //! messages an end has read ahead go with it to the child it is handed to (the child
-//! reads on where the parent stopped, as a CPython child would), and a flood of small
-//! messages from a child arrives whole and in order. Every child is bounded by a
+//! reads on where the parent stopped, as a CPython child would), a flood of small
+//! messages from a child arrives whole and in order, and the end of file follows the
+//! last message once the child is gone. Every child is bounded by a
 //! `join_timeout` and killed past it.
 
 #![cfg(target_os = "linux")]
@@ -9,7 +11,7 @@
 use std::time::Duration;
 
 use conkit::multiprocessing::connection::{wait, Waitable};
-use conkit::multiprocessing::{self as mp, Connection, Pipe, Process, StartMethod};
+use conkit::multiprocessing::{self as mp, Connection, Pipe, Process};
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -49,7 +51,7 @@ fn reads_on(mut b: Connection) {
 fn read_ahead_messages_go_with_the_end_to_a_child() {
     mp::init();
     let _g = serial();
-    for method in [StartMethod::Fork, StartMethod::Spawn] {
+    for method in mp::get_all_start_methods() {
         let (mut a, mut b) = Pipe(true).unwrap();
         a.send_bytes(b"one").unwrap();
         a.send_bytes(b"two").unwrap();
@@ -64,6 +66,7 @@ fn read_ahead_messages_go_with_the_end_to_a_child() {
         assert!(a.poll(Some(LIMIT)).unwrap(), "{method:?}: no answer");
         assert_eq!(a.recv_bytes().unwrap(), b"two three four", "{method:?}");
         assert_eq!(bounded(&mut p), 0, "{method:?}");
+        assert!(a.recv_bytes().unwrap_err().is_eof(), "{method:?}");
     }
 }
 
@@ -84,7 +87,7 @@ fn a_flood_of_small_messages_arrives_whole_and_in_order() {
     mp::init();
     let _g = serial();
     const N: u64 = 200_000;
-    for method in [StartMethod::Fork, StartMethod::Spawn] {
+    for method in mp::get_all_start_methods() {
         let (mut rx, tx) = Pipe(false).unwrap();
         let mut p = Process::new(floods, (tx, N)).start_method(method);
         p.start().unwrap();
@@ -102,5 +105,7 @@ fn a_flood_of_small_messages_arrives_whole_and_in_order() {
         }
         assert_eq!(rx.recv_bytes().unwrap(), b"");
         assert_eq!(bounded(&mut p), 0, "{method:?}");
+        // The child's end was the only writer (the parent's copy went at `start`).
+        assert!(rx.recv_bytes().unwrap_err().is_eof(), "{method:?}");
     }
 }

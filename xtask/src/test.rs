@@ -291,7 +291,7 @@ pub const EXAMPLES: &[Example] = &[
         python: Some(Compare::LineCount),
     },
     // Seed 001 Pipe: the main process sends ten envelopes, a consumer process receives
-    // until the end of file (spawn: the child holds only its receiving end).
+    // until the end of file (the child holds only its receiving end).
     Example {
         name: "mp_pipe_producer_consumer",
         args: &[],
