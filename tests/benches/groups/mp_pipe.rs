@@ -14,9 +14,12 @@
 //!   (one 12-byte `write` per message; the reader makes two `read`s per message, as
 //!   CPython's `Connection` does, or cuts the frames out of 32 KiB `read`s, as
 //!   conkit's buffered reader does: the floor) and CPython's `Pipe`. Target: ≥ 3×
-//!   CPython's messages/s. Messages: `items / 10`. With the buffered reader the
-//!   sender's one `sendmsg` per message is the limit: the reader takes dozens of
-//!   messages per `recv` (the unit test `many_small_frames_share_one_read` counts).
+//!   CPython's messages/s; the same Pipe with the reader's spin off for comparison
+//!   (a sleeping reader costs the sender a wake-up per message). Messages:
+//!   `items / 10`. With the buffered reader the sender's one `send` per message is
+//!   the limit: the reader takes whatever is queued in one `recv` (1.5 to 80
+//!   messages per `recv` in runs here, as far as the sender is ahead; the unit test
+//!   `many_small_frames_share_one_read` counts the calls).
 //! * `mp-pipe-blob1m`: 1 MiB messages one way, counted in KiB (M KiB/s ≈ GB/s):
 //!   conkit's Pipe received into a reused buffer (`recv_bytes_into`) and into a fresh
 //!   vector per message (`recv_bytes`: the allocation and its page faults included),
@@ -245,9 +248,11 @@ mod linux {
     }
 
     /// Pipe(false): `count` messages of `len` bytes; `fresh`: received with
-    /// `recv_bytes` (a new vector each) instead of into a reused buffer.
-    pub fn pipe_one_way(count: u64, len: usize, fresh: bool) -> Res<Duration> {
+    /// `recv_bytes` (a new vector each) instead of into a reused buffer; the reader
+    /// spins for `spin` before it sleeps.
+    pub fn pipe_one_way(count: u64, len: usize, fresh: bool, spin: Duration) -> Res<Duration> {
         let (mut rx, mut tx) = Pipe(false).map_err(e2s)?;
+        rx.set_spin(spin);
         one_way(
             count,
             |count| {
@@ -470,6 +475,8 @@ fn rtt(items: u64) -> Group<'static> {
 
 #[cfg(target_os = "linux")]
 fn msgs(items: u64) -> Group<'static> {
+    use conkit::multiprocessing::connection::DEFAULT_SPIN;
+    use std::time::Duration;
     let count = (items / 10).max(10_000);
     Group {
         id: "mp-pipe-msgs",
@@ -479,7 +486,12 @@ fn msgs(items: u64) -> Group<'static> {
         kind: Kind::Throughput,
         items: count,
         contenders: vec![
-            Contender::conkit("conkit Pipe", move |n| pipe_one_way(n, 8, false)),
+            Contender::conkit("conkit Pipe", move |n| {
+                pipe_one_way(n, 8, false, DEFAULT_SPIN)
+            }),
+            Contender::conkit("conkit Pipe, spin 0", move |n| {
+                pipe_one_way(n, 8, false, Duration::ZERO)
+            }),
             Contender::peer(
                 "socketpair, framed by hand, 2 reads per message",
                 move |n| socket_one_way(n, 8, Reader::TwoReads),
@@ -496,6 +508,7 @@ fn msgs(items: u64) -> Group<'static> {
 
 #[cfg(target_os = "linux")]
 fn blob(items: u64) -> Group<'static> {
+    use conkit::multiprocessing::connection::DEFAULT_SPIN;
     const BLOB: usize = 1 << 20;
     // Items are KiB: 1 024 per blob; at least 16 blobs.
     let kib = (items / 8).max(16 * 1024) / 1024 * 1024;
@@ -506,10 +519,10 @@ fn blob(items: u64) -> Group<'static> {
         items: kib,
         contenders: vec![
             Contender::conkit("conkit Pipe, recv_bytes_into", move |n| {
-                pipe_one_way(n / 1024, BLOB, false)
+                pipe_one_way(n / 1024, BLOB, false, DEFAULT_SPIN)
             }),
             Contender::conkit("conkit Pipe, recv_bytes", move |n| {
-                pipe_one_way(n / 1024, BLOB, true)
+                pipe_one_way(n / 1024, BLOB, true, DEFAULT_SPIN)
             }),
             Contender::peer("socketpair", move |n| {
                 socket_one_way(n / 1024, BLOB, Reader::Blobs)
