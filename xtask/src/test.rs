@@ -312,6 +312,14 @@ pub const EXAMPLES: &[Example] = &[
         expect: &["主程序开始运行", "程序运行结束"],
         python: Some(Compare::LineCount),
     },
+    // Seed 001 Pipe: the main process sends ten envelopes, a consumer process receives
+    // until the end of file (the child holds only its receiving end).
+    Example {
+        name: "mp_pipe_producer_consumer",
+        args: &[],
+        expect: &["程序开始", "生产者开始生产", "程序结束"],
+        python: Some(Compare::LineCount),
+    },
     // Seed 001 JoinableQueue: producers and daemon consumers, join on the queue.
     Example {
         name: "mp_joinable_queue",

@@ -11,9 +11,15 @@
 //!   per measurement: `items / 1000` (at least 2 000).
 //! * `mp-pipe-msgs`: 8-byte messages one way, child → parent (`send_bytes`;
 //!   `recv_bytes_into`), against the same framing done by hand on a raw socketpair
-//!   (one 12-byte `write`, two `read`s per message: the system calls a framed
-//!   connection needs) and CPython's `Pipe`. Target: ≥ 3× CPython's messages/s.
-//!   Messages: `items / 10`.
+//!   (one 12-byte `write` per message; the reader makes two `read`s per message, as
+//!   CPython's `Connection` does, or cuts the frames out of 32 KiB `read`s, as
+//!   conkit's buffered reader does: the floor) and CPython's `Pipe`. Target: ≥ 3×
+//!   CPython's messages/s; the same Pipe with the reader's spin off for comparison
+//!   (a sleeping reader costs the sender a wake-up per message). Messages:
+//!   `items / 10`. With the buffered reader the sender's one `send` per message is
+//!   the limit: the reader takes whatever is queued in one `recv` (1.5 to 80
+//!   messages per `recv` in runs here, as far as the sender is ahead; the unit test
+//!   `many_small_frames_share_one_read` counts the calls).
 //! * `mp-pipe-blob1m`: 1 MiB messages one way, counted in KiB (M KiB/s ≈ GB/s):
 //!   conkit's Pipe received into a reused buffer (`recv_bytes_into`) and into a fresh
 //!   vector per message (`recv_bytes`: the allocation and its page faults included),
@@ -242,9 +248,11 @@ mod linux {
     }
 
     /// Pipe(false): `count` messages of `len` bytes; `fresh`: received with
-    /// `recv_bytes` (a new vector each) instead of into a reused buffer.
-    pub fn pipe_one_way(count: u64, len: usize, fresh: bool) -> Res<Duration> {
+    /// `recv_bytes` (a new vector each) instead of into a reused buffer; the reader
+    /// spins for `spin` before it sleeps.
+    pub fn pipe_one_way(count: u64, len: usize, fresh: bool, spin: Duration) -> Res<Duration> {
         let (mut rx, mut tx) = Pipe(false).map_err(e2s)?;
+        rx.set_spin(spin);
         one_way(
             count,
             |count| {
@@ -277,10 +285,22 @@ mod linux {
         )
     }
 
+    /// How [`socket_one_way`]'s reader reads.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    pub enum Reader {
+        /// `len`-byte blobs, no framing (the sender writes bodies only).
+        Blobs,
+        /// A 4-byte prefix then the body: two `read`s per message (CPython's way).
+        TwoReads,
+        /// 32 KiB `read`s into a buffer, frames cut out of it by hand: the floor for
+        /// a framed stream of small messages (what conkit's buffered reader does).
+        Buffered,
+    }
+
     /// The same over a raw socketpair: a framed message (4-byte length + body) per
-    /// `write`; `framed`: the reader reads the prefix then the body (two `read`s per
-    /// message, as a framed connection must); else the reader reads `len`-byte blobs.
-    pub fn socket_one_way(count: u64, len: usize, framed: bool) -> Res<Duration> {
+    /// `write` (the body alone for [`Reader::Blobs`]), read as `reader` says.
+    pub fn socket_one_way(count: u64, len: usize, reader: Reader) -> Res<Duration> {
+        let framed = reader != Reader::Blobs;
         let (mut rx, mut tx) = socketpair()?;
         let deadline = crate::harness::deadline(count);
         one_way(
@@ -305,11 +325,36 @@ mod linux {
                 let t0 = Instant::now();
                 let mut head = [0u8; 4];
                 let mut buf = vec![0u8; len];
+                let mut inbuf = vec![0u8; 32 * 1024];
+                let (mut pos, mut end) = (0, 0);
                 for i in 0..count {
-                    if framed {
-                        read_exact(&mut rx, &mut head, false, deadline)?;
+                    match reader {
+                        Reader::Blobs => read_exact(&mut rx, &mut buf, false, deadline)?,
+                        Reader::TwoReads => {
+                            read_exact(&mut rx, &mut head, false, deadline)?;
+                            read_exact(&mut rx, &mut buf, false, deadline)?;
+                        }
+                        Reader::Buffered => {
+                            // One frame: refill when it is not all there (small
+                            // frames only: `len + 4` fits the buffer).
+                            while end - pos < 4 + len {
+                                inbuf.copy_within(pos..end, 0);
+                                end -= pos;
+                                pos = 0;
+                                let n = rx.read(&mut inbuf[end..]).map_err(e2s)?;
+                                if n == 0 {
+                                    return Err("socket closed early".into());
+                                }
+                                end += n;
+                            }
+                            let n = u32::from_be_bytes(inbuf[pos..pos + 4].try_into().unwrap());
+                            if n as usize != len {
+                                return Err(format!("message {i}: length {n}"));
+                            }
+                            buf.copy_from_slice(&inbuf[pos + 4..pos + 4 + len]);
+                            pos += 4 + len;
+                        }
                     }
-                    read_exact(&mut rx, &mut buf, false, deadline)?;
                     if !stamped(&buf, i) {
                         return Err(format!("message {i} wrong"));
                     }
@@ -430,6 +475,8 @@ fn rtt(items: u64) -> Group<'static> {
 
 #[cfg(target_os = "linux")]
 fn msgs(items: u64) -> Group<'static> {
+    use conkit::multiprocessing::connection::DEFAULT_SPIN;
+    use std::time::Duration;
     let count = (items / 10).max(10_000);
     Group {
         id: "mp-pipe-msgs",
@@ -439,9 +486,18 @@ fn msgs(items: u64) -> Group<'static> {
         kind: Kind::Throughput,
         items: count,
         contenders: vec![
-            Contender::conkit("conkit Pipe", move |n| pipe_one_way(n, 8, false)),
-            Contender::peer("socketpair, framed by hand", move |n| {
-                socket_one_way(n, 8, true)
+            Contender::conkit("conkit Pipe", move |n| {
+                pipe_one_way(n, 8, false, DEFAULT_SPIN)
+            }),
+            Contender::conkit("conkit Pipe, spin 0", move |n| {
+                pipe_one_way(n, 8, false, Duration::ZERO)
+            }),
+            Contender::peer(
+                "socketpair, framed by hand, 2 reads per message",
+                move |n| socket_one_way(n, 8, Reader::TwoReads),
+            ),
+            Contender::peer("socketpair, framed by hand, 32 KiB reads", move |n| {
+                socket_one_way(n, 8, Reader::Buffered)
             }),
             Contender::peer("CPython Pipe", |n| py_one_way(n, 300_000, 8, 1)),
         ],
@@ -452,6 +508,7 @@ fn msgs(items: u64) -> Group<'static> {
 
 #[cfg(target_os = "linux")]
 fn blob(items: u64) -> Group<'static> {
+    use conkit::multiprocessing::connection::DEFAULT_SPIN;
     const BLOB: usize = 1 << 20;
     // Items are KiB: 1 024 per blob; at least 16 blobs.
     let kib = (items / 8).max(16 * 1024) / 1024 * 1024;
@@ -462,12 +519,14 @@ fn blob(items: u64) -> Group<'static> {
         items: kib,
         contenders: vec![
             Contender::conkit("conkit Pipe, recv_bytes_into", move |n| {
-                pipe_one_way(n / 1024, BLOB, false)
+                pipe_one_way(n / 1024, BLOB, false, DEFAULT_SPIN)
             }),
             Contender::conkit("conkit Pipe, recv_bytes", move |n| {
-                pipe_one_way(n / 1024, BLOB, true)
+                pipe_one_way(n / 1024, BLOB, true, DEFAULT_SPIN)
             }),
-            Contender::peer("socketpair", move |n| socket_one_way(n / 1024, BLOB, false)),
+            Contender::peer("socketpair", move |n| {
+                socket_one_way(n / 1024, BLOB, Reader::Blobs)
+            }),
             Contender::peer("CPython Pipe", |n| py_one_way(n, 256 * 1024, BLOB, 1024)),
         ],
         targets: vec![Target::with_factor(

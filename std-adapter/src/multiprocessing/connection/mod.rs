@@ -22,7 +22,24 @@
 //!   an empty message and continues in the middle of the garbage).
 //! - The reader spins briefly before it sleeps in the kernel
 //!   ([`Connection::set_spin`], [`DEFAULT_SPIN`]): waking a sleeping process costs tens
-//!   of microseconds, a reply that comes within the spin costs a few.
+//!   of microseconds, a reply that comes within the spin costs a few. The spin polls
+//!   with a non-blocking `recv`, so the call that finds the data has read it.
+//! - The reader is buffered: one `recv` takes whatever is there up to 32 KiB — a
+//!   small message's prefix and body together, and the messages queued behind it —
+//!   where CPython makes two `read`s per message. A body of 32 KiB or more goes from
+//!   the socket straight into its destination (the caller's buffer for
+//!   [`recv_bytes_into`](Connection::recv_bytes_into)), and the prefix after it is
+//!   read alone and without a spin (a stream of large messages is bound by copying;
+//!   a reader probing the socket while the sender fills it only slows the sender). A sender makes one system call per message: a frame up to 1 KiB is
+//!   put together on the stack and goes out with one `send`, a longer one with one
+//!   `sendmsg` gathering prefix and body (the body is not copied). Messages still never merge or split, and bytes read ahead count as
+//!   ready for [`poll`](Connection::poll) and [`wait`]. What this changes: messages
+//!   read ahead by one process are not in the socket for another process holding the
+//!   same end (CPython's processes sharing an end race for each message; here one may
+//!   take several at once), and a `fork` copies them into the child as it copies all
+//!   memory. An end passed to a child as its argument carries the bytes it read ahead,
+//!   so the child reads on where the parent stopped; pass an end on and close the
+//!   parent's copy, as CPython's documentation advises.
 //! - `Pipe(false)` is a socket pair with each end shut down in the unused direction
 //!   (CPython: `os.pipe()`), so both kinds of pipe read with `MSG_DONTWAIT` while they
 //!   spin and write with `MSG_NOSIGNAL` (a vanished peer is an error, never a
@@ -64,6 +81,11 @@ pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
 
 /// The largest length a 4-byte prefix carries (CPython's `0x7fffffff`).
 const SHORT_MAX: usize = 0x7fff_ffff;
+
+/// The read buffer of a receiving end: one `recv` takes up to this much (a small
+/// message's prefix and body, and the messages behind it); a body at least this long
+/// goes from the descriptor straight to its destination.
+const READ_BUF: usize = 32 * 1024;
 
 /// Memory reserved for a body before its bytes arrive: a lying length prefix below the
 /// cap costs at most this much; past it the buffer grows with the data.
@@ -113,6 +135,17 @@ pub struct Connection {
     spin: Duration,
     /// Reused by `send` and `recv` (no allocation per message).
     scratch: Vec<u8>,
+    /// Bytes read from the descriptor and not yet delivered: `rbuf[rpos..rend]`
+    /// ([`READ_BUF`] bytes, allocated by the first receive).
+    rbuf: Box<[u8]>,
+    rpos: usize,
+    rend: usize,
+    /// The last message received was at least [`READ_BUF`] long: the next length
+    /// prefix is read alone (no read-ahead into the body that follows, which then goes
+    /// straight to its destination), without a spin first (a stream of large messages
+    /// is bound by copying, not by wake-ups, and a reader probing the socket while the
+    /// sender fills it slows the sender down).
+    large: bool,
 }
 
 /// Two connected [`Connection`]s (Python's `multiprocessing.Pipe(duplex)`): with
@@ -172,6 +205,10 @@ impl Connection {
             max_message_len: DEFAULT_MAX_MESSAGE_LEN,
             spin: DEFAULT_SPIN,
             scratch: Vec::new(),
+            rbuf: Box::default(),
+            rpos: 0,
+            rend: 0,
+            large: false,
         }
     }
 
@@ -316,6 +353,9 @@ impl Connection {
     /// ```
     pub fn close(&mut self) {
         self.fd = None;
+        self.rbuf = Box::default();
+        self.rpos = 0;
+        self.rend = 0;
     }
 
     fn fd(&self) -> Result<RawFd, ConnectionError> {
@@ -341,6 +381,9 @@ impl Connection {
     /// CPython's `_bad_message_length`: the rest of the frame is unread, so this end can
     /// no longer receive: it becomes write-only, or is closed if it could only read.
     fn poison(&mut self) {
+        self.rbuf = Box::default();
+        self.rpos = 0;
+        self.rend = 0;
         if self.writable {
             self.readable = false;
         } else {
@@ -430,7 +473,7 @@ impl Connection {
                 let body = buf.len() - 4;
                 if body <= SHORT_MAX {
                     buf[..4].copy_from_slice(&(body as i32).to_be_bytes());
-                    sys::write_all(fd, self.socket, &[&buf]).map_err(Into::into)
+                    sys::write_all(fd, self.socket, [&buf]).map_err(Into::into)
                 } else {
                     send_frame(fd, self.socket, &buf[4..])
                 }
@@ -442,89 +485,152 @@ impl Connection {
     }
 
     // ----- receiving -----
+    //
+    // One `recv` fetches as much as is there, up to `READ_BUF` bytes, into `rbuf`: a
+    // small message's prefix and body together, and with them any messages behind it
+    // (a stream of small messages costs one system call per buffer, not two per
+    // message). A body too large for the buffer goes from the descriptor straight into
+    // its destination. The spin before sleeping polls with the same non-blocking
+    // `recv`, so the call that finds the data is the one that reads it.
 
-    /// Reads up to `len` bytes into `ptr`, until `len` or the end of file; returns how
-    /// many arrived. `spin`: poll without sleeping for up to [`spin`](Self::spin)
-    /// before the first blocking read.
-    ///
-    /// # Safety
-    /// `ptr..ptr + len` must be writable (possibly uninitialised) memory.
-    unsafe fn read_into(
-        &self,
-        fd: RawFd,
-        ptr: *mut u8,
-        len: usize,
-        spin: bool,
-    ) -> std::io::Result<usize> {
-        let mut got = 0;
+    /// Bytes buffered and not yet delivered.
+    fn buffered(&self) -> usize {
+        self.rend - self.rpos
+    }
+
+    /// Reads until at least `need` (at most [`READ_BUF`]) bytes are buffered or the end
+    /// of file; returns whether they are. Reads ask for all the room in the buffer
+    /// (read-ahead), or after a large message only for the `need` bytes. `spin`: poll
+    /// with non-blocking reads for up to [`spin`](Self::spin) before the first blocking
+    /// read.
+    fn fill(&mut self, fd: RawFd, need: usize, spin: bool) -> std::io::Result<bool> {
+        debug_assert!(need <= READ_BUF);
+        if self.buffered() >= need {
+            return Ok(true);
+        }
+        if self.rbuf.is_empty() {
+            self.rbuf = vec![0; READ_BUF].into_boxed_slice();
+        }
+        if self.rpos + need > self.rbuf.len() || self.rpos == self.rend {
+            self.rbuf.copy_within(self.rpos..self.rend, 0);
+            self.rend -= self.rpos;
+            self.rpos = 0;
+        }
         let mut spinning = spin && !self.spin.is_zero();
         let started = if spinning { Some(Instant::now()) } else { None };
-        let mut backoff = 1u32;
-        while got < len {
-            if spinning {
-                let arrived = if self.socket {
-                    // SAFETY: the caller's contract on `ptr..ptr + len`.
-                    match unsafe { sys::read_some(fd, true, ptr.add(got), len - got, true)? } {
-                        Some(0) => return Ok(got),
-                        Some(n) => {
-                            got += n;
-                            true
-                        }
-                        None => false,
-                    }
-                } else {
-                    sys::ready_now(fd)?
-                };
-                if arrived || started.is_some_and(|s| s.elapsed() >= self.spin) {
-                    spinning = false;
-                } else {
-                    for _ in 0..backoff {
+        while self.buffered() < need {
+            let want = if self.large {
+                need - self.buffered()
+            } else {
+                self.rbuf.len() - self.rend
+            };
+            let room = &mut self.rbuf[self.rend..self.rend + want];
+            let got = if !spinning {
+                sys::recv_into(fd, self.socket, room, false)?
+            } else if self.socket {
+                sys::recv_into(fd, true, room, true)?
+            } else if sys::ready_now(fd)? {
+                sys::recv_into(fd, false, room, false)?
+            } else {
+                None
+            };
+            match got {
+                Some(0) => return Ok(false),
+                Some(n) => self.rend += n,
+                None => {
+                    // No back-off between probes (as the raw socket's spinning reader
+                    // in the `mp-pipe-rtt` bench): a failed `recv` already takes a few
+                    // hundred nanoseconds, and a back-off of up to 64 `pause`s (a few
+                    // microseconds on cores with a slow `pause`) is latency added after
+                    // the data has arrived.
+                    if started.is_some_and(|s| s.elapsed() >= self.spin) {
+                        spinning = false;
+                    } else {
                         std::hint::spin_loop();
                     }
-                    backoff = (backoff * 2).min(64);
                 }
-                continue;
             }
-            // SAFETY: the caller's contract on `ptr..ptr + len`.
-            match unsafe { sys::read_some(fd, self.socket, ptr.add(got), len - got, false)? } {
-                Some(0) | None => return Ok(got),
-                Some(n) => got += n,
+        }
+        Ok(true)
+    }
+
+    /// Reads `len` bytes into `dst`: the buffered ones first, then the rest of a large
+    /// message straight from the descriptor, of a small one through the buffer (which
+    /// may then hold the messages behind it). Returns how many arrived (fewer than
+    /// `len` only at the end of file).
+    ///
+    /// # Safety
+    /// `dst..dst + len` must be writable (possibly uninitialised) memory that does not
+    /// overlap this connection's buffer.
+    unsafe fn read_exact_into(
+        &mut self,
+        fd: RawFd,
+        dst: *mut u8,
+        len: usize,
+    ) -> std::io::Result<usize> {
+        let mut got = 0;
+        while got < len {
+            let left = len - got;
+            if self.buffered() == 0 {
+                if self.large || left >= READ_BUF {
+                    // SAFETY: the caller's contract on `dst..dst + len`; `left` bytes
+                    // remain past `got`.
+                    match unsafe { sys::read_some(fd, self.socket, dst.add(got), left, false)? } {
+                        Some(0) | None => return Ok(got),
+                        Some(n) => got += n,
+                    }
+                    continue;
+                }
+                if !self.fill(fd, 1, false)? {
+                    return Ok(got);
+                }
             }
+            let n = self.buffered().min(left);
+            // SAFETY: `n` initialised bytes of the buffer are copied into the caller's
+            // writable `dst + got..dst + got + n`; the two do not overlap (contract).
+            unsafe {
+                std::ptr::copy_nonoverlapping(self.rbuf.as_ptr().add(self.rpos), dst.add(got), n);
+            }
+            self.rpos += n;
+            got += n;
         }
         Ok(got)
     }
 
-    /// Reads a frame's length prefix (spinning first).
+    /// Reads a frame's length prefix (spinning first, unless the last message was
+    /// large).
     fn recv_header(&mut self, fd: RawFd) -> Result<u64, ConnectionError> {
-        let mut h = [0u8; 4];
-        // SAFETY: `h` is 4 writable bytes.
-        let got = unsafe { self.read_into(fd, h.as_mut_ptr(), 4, true)? };
-        if got == 0 {
-            return Err(ConnectionError::Eof);
-        }
-        if got < 4 {
+        if !self.fill(fd, 4, !self.large)? {
+            let got = self.buffered();
+            if got == 0 {
+                return Err(ConnectionError::Eof);
+            }
             return Err(ConnectionError::Truncated {
                 expected: 4,
                 received: got as u64,
             });
         }
+        let mut h = [0u8; 4];
+        h.copy_from_slice(&self.rbuf[self.rpos..self.rpos + 4]);
         let n = i32::from_be_bytes(h);
         if n >= 0 {
+            self.rpos += 4;
             return Ok(n as u64);
         }
         if n != -1 {
             self.poison();
             return Err(ConnectionError::BadHeader { header: h });
         }
-        let mut l = [0u8; 8];
-        // SAFETY: `l` is 8 writable bytes.
-        let got = unsafe { self.read_into(fd, l.as_mut_ptr(), 8, false)? };
-        if got < 8 {
+        self.rpos += 4;
+        if !self.fill(fd, 8, false)? {
             return Err(ConnectionError::Truncated {
                 expected: 8,
-                received: got as u64,
+                received: self.buffered() as u64,
             });
         }
+        let mut l = [0u8; 8];
+        l.copy_from_slice(&self.rbuf[self.rpos..self.rpos + 8]);
+        self.rpos += 8;
         Ok(u64::from_be_bytes(l))
     }
 
@@ -533,7 +639,10 @@ impl Connection {
         let length = self.recv_header(fd)?;
         let limit = maxlength.map_or(self.max_message_len, |m| m.min(self.max_message_len));
         match usize::try_from(length) {
-            Ok(len) if length <= limit => Ok(len),
+            Ok(len) if length <= limit => {
+                self.large = len >= READ_BUF;
+                Ok(len)
+            }
             _ => {
                 self.poison();
                 Err(ConnectionError::BadMessageLength { length, limit })
@@ -542,7 +651,12 @@ impl Connection {
     }
 
     /// Appends a body of `len` bytes to `out` (memory grows with the bytes that arrive).
-    fn recv_body(&self, fd: RawFd, len: usize, out: &mut Vec<u8>) -> Result<(), ConnectionError> {
+    fn recv_body(
+        &mut self,
+        fd: RawFd,
+        len: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ConnectionError> {
         let start = out.len();
         out.reserve(len.min(FIRST_CHUNK));
         while out.len() - start < len {
@@ -551,8 +665,9 @@ impl Connection {
                 out.reserve((len - have).min(have.max(FIRST_CHUNK)));
             }
             let want = (out.capacity() - out.len()).min(len - (out.len() - start));
-            // SAFETY: `want` bytes of spare capacity after `out.len()` are writable.
-            let n = unsafe { self.read_into(fd, out.as_mut_ptr().add(out.len()), want, false)? };
+            // SAFETY: `want` bytes of spare capacity after `out.len()` are writable and
+            // belong to `out`, not to the connection's buffer.
+            let n = unsafe { self.read_exact_into(fd, out.as_mut_ptr().add(out.len()), want)? };
             // SAFETY: the read initialised `n <= want` bytes past the old length.
             unsafe { out.set_len(out.len() + n) };
             if n < want {
@@ -641,8 +756,9 @@ impl Connection {
         let len = self.recv_length(fd, None)?;
         let room = &mut buf[offset..];
         if len <= room.len() {
-            // SAFETY: `room` holds at least `len` writable bytes.
-            let n = unsafe { self.read_into(fd, room.as_mut_ptr(), len, false)? };
+            // SAFETY: `room` holds at least `len` writable bytes, and is the caller's
+            // memory, not the connection's buffer.
+            let n = unsafe { self.read_exact_into(fd, room.as_mut_ptr(), len)? };
             if n < len {
                 return Err(ConnectionError::Truncated {
                     expected: len as u64,
@@ -696,6 +812,9 @@ impl Connection {
     /// ```
     pub fn poll(&self, timeout: Option<Duration>) -> Result<bool, ConnectionError> {
         let fd = self.check_readable()?;
+        if self.buffered() > 0 {
+            return Ok(true);
+        }
         let started = Instant::now();
         let deadline = timeout.map(|t| started + t);
         if !self.spin.is_zero() && timeout != Some(Duration::ZERO) {
@@ -728,7 +847,7 @@ fn send_frame(fd: RawFd, socket: bool, body: &[u8]) -> Result<(), ConnectionErro
         header[4..].copy_from_slice(&(body.len() as u64).to_be_bytes());
         &header[..]
     };
-    sys::write_all(fd, socket, &[header, body]).map_err(Into::into)
+    sys::write_all(fd, socket, [header, body]).map_err(Into::into)
 }
 
 impl fmt::Debug for Connection {
@@ -737,6 +856,7 @@ impl fmt::Debug for Connection {
             .field("fd", &self.fd.as_ref().map(|f| f.as_raw_fd()))
             .field("readable", &self.readable)
             .field("writable", &self.writable)
+            .field("buffered", &self.buffered())
             .finish()
     }
 }
@@ -750,6 +870,9 @@ struct Wire {
     writable: bool,
     max_message_len: u64,
     spin_ns: u64,
+    /// Bytes this end had read ahead and not delivered: the child's end starts with
+    /// them, so it sees the stream a CPython child would.
+    pending: Vec<u8>,
 }
 
 /// Serialises as a descriptor handed to a child process (only as a child's argument,
@@ -769,6 +892,7 @@ impl Serialize for Connection {
             writable: self.writable,
             max_message_len: self.max_message_len,
             spin_ns: self.spin.as_nanos().min(u64::MAX as u128) as u64,
+            pending: self.rbuf[self.rpos..self.rend].to_vec(),
         }
         .serialize(s)
     }
@@ -781,6 +905,12 @@ impl<'de> Deserialize<'de> for Connection {
         let mut c = Connection::from_fd(fd, w.readable, w.writable).map_err(D::Error::custom)?;
         c.max_message_len = w.max_message_len;
         c.spin = Duration::from_nanos(w.spin_ns);
+        if !w.pending.is_empty() {
+            let mut rbuf = w.pending;
+            c.rend = rbuf.len();
+            rbuf.resize(rbuf.len().max(READ_BUF), 0);
+            c.rbuf = rbuf.into_boxed_slice();
+        }
         Ok(c)
     }
 }

@@ -505,3 +505,218 @@ fn listener_addresses_and_families() {
 }
 
 use std::path::PathBuf;
+
+// ----- the read buffer: system calls per message, and what read-ahead must not change -----
+
+/// The reads and writes this thread makes while running `f`.
+fn syscalls<R>(f: impl FnOnce() -> R) -> (R, u64) {
+    let before = sys::SYSCALLS.with(|c| c.get());
+    let r = f();
+    (r, sys::SYSCALLS.with(|c| c.get()) - before)
+}
+
+/// `n` frames of 8 bytes (the counter, little-endian) in one buffer.
+fn small_frames(n: u64) -> Vec<u8> {
+    (0..n).flat_map(|i| frame(&i.to_le_bytes())).collect()
+}
+
+#[test]
+fn prefix_and_body_arrive_in_one_read() {
+    for method in 0..3 {
+        let (mut c, mut raw) = raw_pair();
+        c.set_spin(Duration::ZERO); // a spin could add failed non-blocking reads
+        raw.write_all(&frame(&codec::to_bytes(&"one read").unwrap()))
+            .unwrap();
+        let (ok, reads) = syscalls(|| match method {
+            0 => c.recv_bytes().is_ok(),
+            1 => c.recv::<String>().unwrap() == "one read",
+            _ => c.recv_bytes_into(&mut [0u8; 64], 0).is_ok(),
+        });
+        assert!(ok);
+        assert_eq!(reads, 1, "method {method}");
+    }
+}
+
+#[test]
+fn many_small_frames_share_one_read() {
+    let (mut c, mut raw) = raw_pair();
+    c.set_spin(Duration::ZERO);
+    raw.write_all(&small_frames(1000)).unwrap(); // 12 000 bytes: fits the buffer
+    drop(raw);
+    let mut buf = [0u8; 8];
+    let ((), reads) = syscalls(|| {
+        for i in 0..1000u64 {
+            match i % 3 {
+                0 => assert_eq!(c.recv_bytes().unwrap(), i.to_le_bytes()),
+                1 => {
+                    assert_eq!(c.recv_bytes_into(&mut buf, 0).unwrap(), 8);
+                    assert_eq!(buf, i.to_le_bytes());
+                }
+                _ => assert_eq!(c.recv::<[u8; 8]>().unwrap(), i.to_le_bytes()),
+            }
+        }
+        assert!(c.recv_bytes().unwrap_err().is_eof());
+    });
+    // One read for the 1 000 messages, one that finds the end of file.
+    assert_eq!(reads, 2);
+}
+
+#[test]
+fn send_is_one_write_per_message() {
+    let (mut a, mut b) = Pipe(true).unwrap();
+    let ((), writes) = syscalls(|| {
+        a.send_bytes(b"prefix and body").unwrap();
+        a.send_bytes_at(b"0123456789", 3, Some(4)).unwrap();
+        a.send(&("a value", 7u64)).unwrap();
+    });
+    assert_eq!(writes, 3);
+    assert_eq!(b.recv_bytes().unwrap(), b"prefix and body");
+    assert_eq!(b.recv_bytes().unwrap(), b"3456");
+    assert_eq!(b.recv::<(String, u64)>().unwrap(), ("a value".into(), 7));
+    let (mut a, mut b) = Pipe(true).unwrap();
+    let ((), writes) = syscalls(|| {
+        for i in 0..100u64 {
+            a.send_bytes(&i.to_le_bytes()).unwrap();
+            a.send(&i).unwrap();
+        }
+    });
+    assert_eq!(writes, 200);
+    for i in 0..100u64 {
+        assert_eq!(b.recv_bytes().unwrap(), i.to_le_bytes());
+        assert_eq!(b.recv::<u64>().unwrap(), i);
+    }
+}
+
+#[test]
+fn a_large_body_is_read_exactly_into_its_destination() {
+    const BIG: usize = 1 << 20;
+    let (mut a, mut b) = Pipe(true).unwrap();
+    b.set_spin(Duration::ZERO);
+    let t = std::thread::spawn(move || {
+        let mut m = vec![0u8; BIG];
+        for (i, x) in m.iter_mut().enumerate() {
+            *x = (i % 251) as u8;
+        }
+        a.send_bytes(&m).unwrap();
+        a.send_bytes(b"after").unwrap();
+        a.send_bytes(&m).unwrap();
+        a
+    });
+    let mut buf = vec![0u8; BIG + 3];
+    let (n, reads) = syscalls(|| b.recv_bytes_into(&mut buf, 3).unwrap());
+    assert_eq!(n, BIG);
+    assert!(buf[3..]
+        .iter()
+        .enumerate()
+        .all(|(i, &x)| x == (i % 251) as u8));
+    // Each read takes what the socket holds (up to the whole rest of the body): fewer
+    // reads than there are buffer-fulls in the message.
+    assert!(reads < (BIG / READ_BUF) as u64, "{reads} reads");
+    // Nothing past the large message was read ahead: its body was read exactly.
+    assert_eq!(b.buffered(), 0);
+    assert_eq!(b.recv_bytes().unwrap(), b"after");
+    let m = b.recv_bytes().unwrap();
+    assert!(m.len() == BIG && m.iter().enumerate().all(|(i, &x)| x == (i % 251) as u8));
+    drop(t.join().unwrap());
+    assert!(b.recv_bytes().unwrap_err().is_eof());
+}
+
+#[test]
+fn read_ahead_messages_are_ready_for_poll_and_wait() {
+    let (mut a, mut b) = Pipe(true).unwrap();
+    let (_c, d) = Pipe(true).unwrap();
+    a.send_bytes(b"one").unwrap();
+    a.send_bytes(b"two").unwrap();
+    assert_eq!(b.recv_bytes().unwrap(), b"one");
+    // "two" came with "one": the kernel has nothing for `b`, its buffer has.
+    assert!(!sys::ready_now(b.fileno().unwrap()).unwrap());
+    assert!(b.poll(Some(Duration::ZERO)).unwrap());
+    let t0 = std::time::Instant::now();
+    let ready = wait(&[&d, &b], Some(Duration::from_secs(10))).unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(5)); // not a time-out
+    assert_eq!(ready.len(), 1);
+    assert!(std::ptr::eq(ready[0], &b));
+    assert_eq!(b.recv_bytes().unwrap(), b"two");
+    assert!(!b.poll(Some(Duration::ZERO)).unwrap());
+    assert!(wait(&[&d, &b], Some(Duration::ZERO)).unwrap().is_empty());
+}
+
+#[test]
+fn read_ahead_bytes_travel_with_a_serialised_end() {
+    let (mut a, mut b) = Pipe(true).unwrap();
+    a.send_bytes(b"one").unwrap();
+    a.send_bytes(b"two").unwrap();
+    a.send_bytes(b"three").unwrap();
+    assert_eq!(b.recv_bytes().unwrap(), b"one");
+    assert!(b.buffered() > 0);
+    let (bytes, _table) = inherit::collect(|| codec::to_bytes(&b).unwrap());
+    inherit::install(vec![b.fd.as_ref().unwrap().try_clone().unwrap()]);
+    let mut b2: Connection = codec::from_bytes(&bytes).unwrap();
+    inherit::clear();
+    // The copy (a child's end) reads on where the parent stopped.
+    assert_eq!(b2.recv_bytes().unwrap(), b"two");
+    assert_eq!(b2.recv_bytes().unwrap(), b"three");
+    a.send_bytes(b"four").unwrap();
+    assert_eq!(b2.recv_bytes().unwrap(), b"four");
+}
+
+#[test]
+fn read_ahead_keeps_eof_and_hostile_frames_in_place() {
+    // Whole frames, then a truncated one, then the end of file: the whole ones are
+    // delivered, then `Truncated`, in one read.
+    let (mut c, mut raw) = raw_pair();
+    let mut bytes = small_frames(3);
+    bytes.extend_from_slice(b"\0\0\0\x0aabc");
+    raw.write_all(&bytes).unwrap();
+    drop(raw);
+    for i in 0..3u64 {
+        assert_eq!(c.recv_bytes().unwrap(), i.to_le_bytes());
+    }
+    assert!(matches!(
+        c.recv_bytes(),
+        Err(ConnectionError::Truncated {
+            expected: 10,
+            received: 3
+        })
+    ));
+    // A frame, then an oversized prefix, in the same read: the first is delivered, the
+    // second refused (nothing allocated), the end poisoned and its buffer dropped.
+    let (mut c, mut raw) = raw_pair();
+    let mut bytes = frame(b"fine");
+    bytes.extend_from_slice(b"\xff\xff\xff\xff\x40\0\0\0\0\0\0\0more garbage");
+    raw.write_all(&bytes).unwrap();
+    assert_eq!(c.recv_bytes().unwrap(), b"fine");
+    assert!(matches!(
+        c.recv_bytes(),
+        Err(ConnectionError::BadMessageLength { length, .. }) if length == 1 << 62
+    ));
+    assert!(!c.readable() && c.buffered() == 0);
+    assert!(!c.ready_buffered());
+    // A frame, then a garbage header.
+    let (mut c, mut raw) = raw_pair();
+    let mut bytes = frame(b"fine");
+    bytes.extend_from_slice(b"\x80\0\0\x05hello");
+    raw.write_all(&bytes).unwrap();
+    assert_eq!(c.recv_bytes().unwrap(), b"fine");
+    assert!(matches!(
+        c.recv_bytes(),
+        Err(ConnectionError::BadHeader { .. })
+    ));
+    // Frames split at every byte boundary still come out whole (the buffer refills
+    // across a prefix and across a body).
+    let (mut c, raw) = raw_pair();
+    c.set_spin(Duration::ZERO);
+    let bytes = small_frames(50);
+    let t = std::thread::spawn(move || {
+        let mut raw = raw;
+        for chunk in bytes.chunks(5) {
+            raw.write_all(chunk).unwrap();
+            std::thread::sleep(Duration::from_micros(50));
+        }
+    });
+    for i in 0..50u64 {
+        assert_eq!(c.recv_bytes().unwrap(), i.to_le_bytes());
+    }
+    t.join().unwrap();
+    assert!(c.recv_bytes().unwrap_err().is_eof());
+}

@@ -29,6 +29,24 @@ pub trait Waitable {
     /// The descriptor to poll for reading; an error for a closed object (Python's
     /// `fileno()` raising `OSError`).
     fn wait_fd(&self) -> Result<BorrowedFd<'_>, ConnectionError>;
+
+    /// Whether the object is ready whatever its descriptor says: a [`Connection`]
+    /// holding bytes it has already read from its descriptor (messages read ahead
+    /// with an earlier one). `false` unless overridden.
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{connection::Waitable, Pipe};
+    ///
+    /// let (mut a, mut b) = Pipe(true).unwrap();
+    /// a.send_bytes(b"one").unwrap();
+    /// a.send_bytes(b"two").unwrap();
+    /// assert!(!b.ready_buffered());
+    /// assert_eq!(b.recv_bytes().unwrap(), b"one"); // reads "two" ahead with it
+    /// assert!(b.ready_buffered());
+    /// ```
+    fn ready_buffered(&self) -> bool {
+        false
+    }
 }
 
 impl Waitable for Connection {
@@ -37,6 +55,10 @@ impl Waitable for Connection {
             .as_ref()
             .map(AsFd::as_fd)
             .ok_or(ConnectionError::Closed)
+    }
+
+    fn ready_buffered(&self) -> bool {
+        self.fd.is_some() && self.readable && self.buffered() > 0
     }
 }
 
@@ -68,11 +90,19 @@ impl<T: Waitable + ?Sized> Waitable for &T {
     fn wait_fd(&self) -> Result<BorrowedFd<'_>, ConnectionError> {
         (**self).wait_fd()
     }
+
+    fn ready_buffered(&self) -> bool {
+        (**self).ready_buffered()
+    }
 }
 
 impl<T: Waitable + ?Sized> Waitable for Box<T> {
     fn wait_fd(&self) -> Result<BorrowedFd<'_>, ConnectionError> {
         (**self).wait_fd()
+    }
+
+    fn ready_buffered(&self) -> bool {
+        (**self).ready_buffered()
     }
 }
 
@@ -104,7 +134,9 @@ waitable_as_fd!(
 /// limit), and returns the ready ones in their order in `objects` (empty on a
 /// time-out): Python's `multiprocessing.connection.wait(object_list, timeout)`.
 /// Ready means a receive or `accept` would not block: a message, the end of file, a
-/// pending client, an ended process's sentinel.
+/// pending client, an ended process's sentinel. A [`Connection`] that has already
+/// read a message ahead into its buffer is ready without looking at its descriptor
+/// ([`Waitable::ready_buffered`]); the others are then only polled, not waited for.
 ///
 /// ```
 /// use std::time::Duration;
@@ -138,7 +170,12 @@ pub fn wait<'a, T: Waitable + ?Sized>(
     objects: &[&'a T],
     timeout: Option<Duration>,
 ) -> Result<Vec<&'a T>, ConnectionError> {
-    let deadline = timeout.map(|t| Instant::now() + t);
+    let buffered: Vec<bool> = objects.iter().map(|o| o.ready_buffered()).collect();
+    let deadline = if buffered.contains(&true) {
+        Some(Instant::now())
+    } else {
+        timeout.map(|t| Instant::now() + t)
+    };
     let mut fds = Vec::with_capacity(objects.len());
     for o in objects {
         fds.push(libc::pollfd {
@@ -147,9 +184,7 @@ pub fn wait<'a, T: Waitable + ?Sized>(
             revents: 0,
         });
     }
-    if sys::poll_until(&mut fds, deadline)? == 0 {
-        return Ok(Vec::new());
-    }
+    sys::poll_until(&mut fds, deadline)?;
     if let Some(p) = fds.iter().find(|p| p.revents & libc::POLLNVAL != 0) {
         return Err(ConnectionError::InvalidArgument(format!(
             "descriptor {} is not open",
@@ -158,8 +193,8 @@ pub fn wait<'a, T: Waitable + ?Sized>(
     }
     Ok(objects
         .iter()
-        .zip(&fds)
-        .filter(|(_, p)| p.revents & sys::READY != 0)
+        .zip(fds.iter().zip(&buffered))
+        .filter(|(_, (p, &b))| b || p.revents & sys::READY != 0)
         .map(|(o, _)| *o)
         .collect())
 }
