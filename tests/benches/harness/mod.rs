@@ -136,13 +136,17 @@ impl Target {
         }
     }
 
-    /// The target column: `≥ f×` for throughput, `≤ 1/f×` for latency.
+    /// The target column: `≥ f×` for throughput, `≤ 1/f×` for latency (at most three
+    /// decimals: `≤ 0.333×`, not the float's seventeen digits).
     fn shown(&self, kind: Kind) -> String {
-        if kind.higher_is_better() {
-            format!("≥ {}×", self.factor)
+        let (sign, value) = if kind.higher_is_better() {
+            ("≥", self.factor)
         } else {
-            format!("≤ {}×", 1.0 / self.factor)
-        }
+            ("≤", 1.0 / self.factor)
+        };
+        let digits = format!("{value:.3}");
+        let digits = digits.trim_end_matches('0').trim_end_matches('.');
+        format!("{sign} {digits}×")
     }
 
     /// Whether the median ratio (conkit ÷ peer) meets the target.
