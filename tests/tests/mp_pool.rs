@@ -37,7 +37,7 @@ mod linux {
     /// The longest any single wait of a scenario may take.
     const LIMIT: Duration = Duration::from_secs(20);
 
-    macro_rules! both {
+    macro_rules! every_method {
         ($($name:ident),* $(,)?) => {
             &[
                 $(
@@ -49,6 +49,10 @@ mod linux {
                         fn f() { super::linux::$name(StartMethod::Spawn) }
                         f
                     }),
+                    (concat!(stringify!($name), "_forkserver"), {
+                        fn f() { super::linux::$name(StartMethod::Forkserver) }
+                        f
+                    }),
                 )*
             ]
         };
@@ -56,7 +60,7 @@ mod linux {
 
     pub fn run() {
         let mut all: Vec<(&str, fn())> = Vec::new();
-        all.extend_from_slice(both![
+        all.extend_from_slice(every_method![
             results_and_order,
             chunksize_respected,
             callbacks_run_in_parent,
