@@ -47,6 +47,7 @@ pub use process::{
     get_start_method, init, parent_process, set_start_method, ActiveChild, Context, CurrentProcess,
     Process, ProcessError, Run, StartMethod,
 };
+pub use process::{allow_connection_pickling, freeze_support};
 pub use process::{get_executable, set_executable, set_forkserver_preload};
 pub use sharedctypes::{Array, IndexError, RawArray, RawValue, Value};
 pub use sharedctypes::{LockRef, SyncGuard, SyncLock};

@@ -1364,6 +1364,27 @@ impl Process {
     }
 }
 
+/// Python's `freeze_support()`: the same function as [`init`] (call it first in `main`).
+///
+/// ```
+/// conkit::multiprocessing::freeze_support();
+/// ```
+pub fn freeze_support() {
+    init()
+}
+
+/// Python's `allow_connection_pickling()`: nothing to do. In CPython 3 it only imports
+/// `multiprocessing.connection` (on Windows it once made sockets inheritable); in
+/// conkit a [`Connection`](super::Connection) (and every other object holding a
+/// descriptor) is always passable to a child as a [`Process`] argument, under every
+/// start method. Sending a descriptor over a connection or a queue after the start is
+/// not supported.
+///
+/// ```
+/// conkit::multiprocessing::allow_connection_pickling();
+/// ```
+pub fn allow_connection_pickling() {}
+
 /// The number of CPUs this process may run on (Python's `os.process_cpu_count()`; conkit
 /// counts the affinity mask, like [`std::thread::available_parallelism`]).
 ///
