@@ -471,7 +471,7 @@ impl ThreadPool {
         let items: Vec<A> = iterable.into_iter().collect();
         let it = IMapIterator::new(items.len().div_ceil(chunksize.max(1)), ordered);
         let sink: Sink<R> = it.collector();
-        let work = Work::new(f, self.inner.clone(), items, chunksize, |_| {
+        let work = Work::new(f, self.inner.clone(), items, chunksize, |_, _| {
             Output::Chunks(sink)
         });
         self.submit_work(work)?;

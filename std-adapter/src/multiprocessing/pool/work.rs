@@ -46,6 +46,9 @@ pub(crate) enum Output<R> {
         completion: Mutex<Option<Completion<Vec<R>>>>,
         /// The buffer was handed out as the result's `Vec`.
         taken: AtomicBool,
+        /// The buffer is the input's (`A` and `R` have one size and alignment): each
+        /// result replaces its input, one allocation serves both.
+        reuses_input: bool,
     },
     /// `imap`: each chunk's results, as a `Vec`, to the iterator.
     Chunks(Sink<R>),
@@ -156,11 +159,16 @@ where
         pool: Arc<P>,
         items: Vec<A>,
         chunksize: usize,
-        output: impl FnOnce(usize) -> Output<R>,
+        output: impl FnOnce(usize, Option<(*mut R, usize)>) -> Output<R>,
     ) -> Self {
         let chunksize = chunksize.max(1);
         let mut items = ManuallyDrop::new(items);
         let (input, len, input_cap) = (items.as_mut_ptr(), items.len(), items.capacity());
+        // The input buffer can hold the results when an `R` fits exactly where an `A`
+        // was: same size, same alignment (the allocation's layout is then the same).
+        let same_layout = std::mem::size_of::<A>() == std::mem::size_of::<R>()
+            && std::mem::align_of::<A>() == std::mem::align_of::<R>();
+        let reuse = same_layout.then_some((input.cast::<R>(), input_cap));
         let chunks = len.div_ceil(chunksize);
         Self {
             f,
@@ -173,7 +181,7 @@ where
             next: AtomicUsize::new(0),
             finished: AtomicUsize::new(0),
             state: (0..chunks).map(|_| AtomicU8::new(PENDING)).collect(),
-            output: output(len),
+            output: output(len, reuse),
             _owns: std::marker::PhantomData,
         }
     }
@@ -229,7 +237,9 @@ where
                 while let Some(a) = inputs.take() {
                     let v = f(a);
                     // SAFETY: slot `start + count` < `end` belongs to this chunk, and is
-                    // written once.
+                    // written once; when it is the input buffer, its `A` was moved out
+                    // by `take` above (the slots from `inputs.next` on still hold `A`s,
+                    // those before it `R`s: the two guards drop disjoint ranges).
                     unsafe { written.ptr.add(start + written.count).write(v) };
                     written.count += 1;
                 }
@@ -274,6 +284,7 @@ where
             cap,
             completion,
             taken,
+            ..
         } = &self.output
         {
             let c = completion.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -291,15 +302,25 @@ where
     }
 }
 
-/// A `map`'s output buffer of `len` slots, completing `completion`.
-pub(crate) fn in_place<R>(completion: Completion<Vec<R>>) -> impl FnOnce(usize) -> Output<R> {
-    move |len| {
-        let mut v = ManuallyDrop::new(Vec::<R>::with_capacity(len));
+/// A `map`'s output buffer of `len` slots (the input's when it can hold the results),
+/// completing `completion`.
+pub(crate) fn in_place<R>(
+    completion: Completion<Vec<R>>,
+) -> impl FnOnce(usize, Option<(*mut R, usize)>) -> Output<R> {
+    move |len, reuse| {
+        let (ptr, cap, reuses_input) = match reuse {
+            Some((ptr, cap)) => (ptr, cap, true),
+            None => {
+                let mut v = ManuallyDrop::new(Vec::<R>::with_capacity(len));
+                (v.as_mut_ptr(), v.capacity(), false)
+            }
+        };
         Output::InPlace {
-            ptr: v.as_mut_ptr(),
-            cap: v.capacity(),
+            ptr,
+            cap,
             completion: Mutex::new(Some(completion)),
             taken: AtomicBool::new(false),
+            reuses_input,
         }
     }
 }
@@ -328,15 +349,23 @@ impl<A, R, F, P> Drop for Work<A, R, F, P> {
                 }
             }
         }
+        let (output_taken, reuses_input) = match &self.output {
+            Output::InPlace {
+                taken,
+                reuses_input,
+                ..
+            } => (taken.load(Ordering::Acquire), *reuses_input),
+            Output::Chunks(_) => (false, false),
+        };
         // SAFETY: the allocations of the `Vec`s the buffers came from, their items
-        // dropped or moved out above.
+        // dropped or moved out above; a buffer that serves as input and output is freed
+        // once, and not at all when the result's `Vec` owns it.
         unsafe {
-            drop(Vec::from_raw_parts(self.input, 0, self.input_cap));
-            if let Output::InPlace {
-                ptr, cap, taken, ..
-            } = &self.output
-            {
-                if !taken.load(Ordering::Acquire) {
+            if !(reuses_input && output_taken) {
+                drop(Vec::from_raw_parts(self.input, 0, self.input_cap));
+            }
+            if let Output::InPlace { ptr, cap, .. } = &self.output {
+                if !reuses_input && !output_taken {
                     drop(Vec::from_raw_parts(*ptr, 0, *cap));
                 }
             }
@@ -396,6 +425,17 @@ mod tests {
             pool.map(|(): ()| (), vec![(); 100], Some(3)).unwrap().len(),
             100
         );
+        // Results of another layout get their own buffer; of the same, the input's.
+        let words: Vec<String> = (0..300).map(|i| i.to_string()).collect();
+        let lens = pool
+            .map(|s: String| s.len() as u8, words, Some(16))
+            .unwrap();
+        assert_eq!(
+            lens.iter().map(|&l| l as usize).sum::<usize>(),
+            10 + 2 * 90 + 3 * 200
+        );
+        let halves = pool.map(|x: u32| x as f32 / 2.0, 0..1001, None).unwrap();
+        assert_eq!((halves.len(), halves[1000]), (1001, 500.0));
     }
 
     #[test]
