@@ -14,8 +14,15 @@
 //! queued after the call still starts only once every chunk of the call has started.
 //!
 //! `map` writes each result into its place in the output buffer, which becomes the
-//! returned `Vec` as is (no per-chunk vectors, no join); `imap` hands each chunk's results
-//! to its iterator as they are done. The first failed chunk (a panic) fails a `map` at
+//! returned `Vec` as is (no per-chunk vectors, no join); when a result has the size and
+//! alignment of its input (`u64 -> u64`), the output buffer *is* the input buffer, each
+//! result replacing its input, so a call makes one allocation (as rayon's `collect`).
+//! `imap` hands each chunk's results to its iterator as they are done.
+//!
+//! The input is read into its buffer before the helpers are queued. Streaming it in
+//! (helpers starting on the first chunks while the caller still reads the rest, for
+//! iterators with an exact `size_hint`) was tried and measured slower on two cores: the
+//! waiting helpers compete with the reading caller for the CPUs. The first failed chunk (a panic) fails a `map` at
 //! once (CPython's `MapResult._set`), the other chunks still run (their results are
 //! dropped); `terminate` stops the claiming: the chunks not started fail with
 //! [`TaskError::Terminated`].
