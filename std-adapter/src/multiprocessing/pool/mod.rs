@@ -78,6 +78,7 @@ mod process;
 
 mod result;
 mod thread;
+mod work;
 
 pub use process::{Pool, PoolBuilder, StarFn};
 pub use result::{AsyncResult, Callbacks, IMapIterator, MapResult};

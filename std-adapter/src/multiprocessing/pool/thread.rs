@@ -8,6 +8,10 @@
 //! without running (by `terminate`) reports [`TaskError::Terminated`]. Threads cannot be
 //! killed: `terminate` fails the queued tasks and waits for the running ones (as
 //! CPython's `ThreadPool.terminate`).
+//!
+//! `map`, `starmap`, `imap` and `imap_unordered` do not queue a closure per chunk: the
+//! input is one buffer whose chunk ranges the workers claim, and `map` writes the
+//! results in place (see [`work`](super::work)).
 
 use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -15,11 +19,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use super::result::{
-    ApplyCollector, AsyncResult, Callbacks, Completion, IMapIterator, MapCollector, MapResult, Sink,
+    ApplyCollector, AsyncResult, Callbacks, Completion, IMapIterator, MapResult, Sink,
 };
+use super::work::{in_place, Host, Output, Work};
 use super::{
-    chunks, default_chunksize, install_panic_capture, run_caught, CallbackThread, PoolError,
-    TaskError,
+    default_chunksize, install_panic_capture, run_caught, CallbackThread, PoolError, TaskError,
 };
 use crate::queue::Queue;
 
@@ -52,6 +56,16 @@ struct Inner {
     state: AtomicU8,
     gate: Mutex<()>,
     callbacks: CallbackThread,
+}
+
+impl Host for Inner {
+    fn terminated(&self) -> bool {
+        self.state.load(Ordering::Acquire) == TERMINATED
+    }
+
+    fn callbacks(&self) -> &CallbackThread {
+        &self.callbacks
+    }
 }
 
 /// A pool of worker threads (Python's `multiprocessing.pool.ThreadPool`): the [`Pool`]
@@ -213,12 +227,8 @@ impl ThreadPool {
         Ok(())
     }
 
-    fn submit_chunks<A, R, F>(
-        &self,
-        f: Arc<F>,
-        parts: Vec<Vec<A>>,
-        sink: Sink<R>,
-    ) -> Result<(), PoolError>
+    /// Queues one helper per worker (at most one per chunk) for `work`.
+    fn submit_work<A, R, F>(&self, work: Work<A, R, F, Inner>) -> Result<(), PoolError>
     where
         A: Send + 'static,
         R: Send + 'static,
@@ -226,19 +236,18 @@ impl ThreadPool {
     {
         let _g = self.inner.gate.lock().unwrap_or_else(|e| e.into_inner());
         if self.inner.state.load(Ordering::Acquire) != RUNNING {
+            // Nothing ran: dropping `work` drops its inputs; its result is never handed
+            // out.
             return Err(PoolError::NotRunning);
         }
-        for (index, items) in parts.into_iter().enumerate() {
-            let (f, sink, inner) = (f.clone(), sink.clone(), self.inner.clone());
-            let job = Job(Some(Box::new(move |run: bool| {
-                let r = if run {
-                    run_caught(|| items.into_iter().map(|a| f(a)).collect::<Vec<R>>())
-                } else {
-                    Err(TaskError::Terminated)
-                };
-                sink.chunk_done(index, r, &inner.callbacks);
-            })));
-            let _ = self.inner.queue.put(job);
+        let helpers = self.workers.min(work.chunks());
+        let work = Arc::new(work);
+        for _ in 0..helpers {
+            let w = work.clone();
+            let _ = self
+                .inner
+                .queue
+                .put(Job(Some(Box::new(move |run: bool| w.help(run)))));
         }
         Ok(())
     }
@@ -385,14 +394,17 @@ impl ThreadPool {
     {
         let items: Vec<A> = iterable.into_iter().collect();
         let size = self.chunksize_for(items.len(), chunksize);
-        let parts = chunks(items, size);
         let result = AsyncResult::pending();
-        let sink: Sink<R> = Arc::new(MapCollector::new(
-            parts.len(),
-            Completion::new(&result, callbacks),
-            &self.inner.callbacks,
-        ));
-        self.submit_chunks(Arc::new(f), parts, sink)?;
+        let completion = Completion::new(&result, callbacks);
+        if items.is_empty() {
+            if self.inner.state.load(Ordering::Acquire) != RUNNING {
+                return Err(PoolError::NotRunning);
+            }
+            completion.complete(Ok(Vec::new()), &self.inner.callbacks);
+            return Ok(result);
+        }
+        let work = Work::new(f, self.inner.clone(), items, size, in_place(completion));
+        self.submit_work(work)?;
         Ok(result)
     }
 
@@ -456,10 +468,13 @@ impl ThreadPool {
         R: Send + 'static,
         F: Fn(A) -> R + Send + Sync + 'static,
     {
-        let parts = chunks(iterable, chunksize);
-        let it = IMapIterator::new(parts.len(), ordered);
+        let items: Vec<A> = iterable.into_iter().collect();
+        let it = IMapIterator::new(items.len().div_ceil(chunksize.max(1)), ordered);
         let sink: Sink<R> = it.collector();
-        self.submit_chunks(Arc::new(f), parts, sink)?;
+        let work = Work::new(f, self.inner.clone(), items, chunksize, |_, _| {
+            Output::Chunks(sink)
+        });
+        self.submit_work(work)?;
         Ok(it)
     }
 

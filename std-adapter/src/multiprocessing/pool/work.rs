@@ -1,0 +1,554 @@
+//! One `map`/`starmap`/`imap` call of a [`ThreadPool`](super::ThreadPool): the input
+//! in one buffer, split into chunk ranges that the workers claim, the results written
+//! in place.
+//!
+//! Reference: CPython `Lib/multiprocessing/pool.py` (`_map_async`: the chunk size rule
+//! and one task per chunk; `mapstar`; `MapResult._set`). CPython queues one task per
+//! chunk, each a tuple of the chunk's items, and joins the chunks' result lists. Here a
+//! chunk is a range of one input buffer, the call queues one *helper* job per worker
+//! (at most one per chunk), and each helper claims chunks with one atomic increment until
+//! none is left: no boxed closure per chunk, no queue round trip (nor a worker's sleep
+//! and futex wake-up) between chunks. Python's chunk size still decides how many chunks
+//! there are and what each holds, and chunks are claimed in input order, so which items
+//! run together and in what order they start is what CPython's queue gives; a task
+//! queued after the call still starts only once every chunk of the call has started.
+//!
+//! `map` writes each result into its place in the output buffer, which becomes the
+//! returned `Vec` as is (no per-chunk vectors, no join); when a result has the size and
+//! alignment of its input (`u64 -> u64`), the output buffer *is* the input buffer, each
+//! result replacing its input, so a call makes one allocation (as rayon's `collect`).
+//! `imap` hands each chunk's results to its iterator as they are done.
+//!
+//! The input is read into its buffer before the helpers are queued. Streaming it in
+//! (helpers starting on the first chunks while the caller still reads the rest, for
+//! iterators with an exact `size_hint`) was tried and measured slower on two cores: the
+//! waiting helpers compete with the reading caller for the CPUs. The first failed chunk (a panic) fails a `map` at
+//! once (CPython's `MapResult._set`), the other chunks still run (their results are
+//! dropped); `terminate` stops the claiming: the chunks not started fail with
+//! [`TaskError::Terminated`].
+
+use std::cell::UnsafeCell;
+use std::mem::ManuallyDrop;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::result::{Completion, Sink};
+use super::{run_caught, CallbackThread, TaskError};
+
+/// A chunk's inputs are in the buffer, no output is written.
+const PENDING: u8 = 0;
+/// A chunk's inputs were consumed and its outputs written (or handed on).
+const DONE: u8 = 1;
+/// A chunk's inputs were consumed (or dropped) and no output is left.
+const FAILED: u8 = 2;
+
+/// Where the results go.
+pub(crate) enum Output<R> {
+    /// `map`: into `ptr[0..len]` (a `Vec<R>` allocation of capacity `cap`), then the
+    /// whole `Vec` completes the call's result.
+    InPlace {
+        ptr: *mut R,
+        cap: usize,
+        /// Taken by the first failure or by the last chunk.
+        completion: Mutex<Option<Completion<Vec<R>>>>,
+        /// The buffer was handed out as the result's `Vec`.
+        taken: AtomicBool,
+        /// The buffer is the input's (`A` and `R` have one size and alignment): each
+        /// result replaces its input, one allocation serves both.
+        reuses_input: bool,
+    },
+    /// `imap`: each chunk's results, as a `Vec`, to the iterator.
+    Chunks(Sink<R>),
+}
+
+/// What the pool needs from a call while its helpers run.
+pub(crate) trait Host: Send + Sync + 'static {
+    /// `true` once the pool was terminated (the helpers stop claiming chunks).
+    fn terminated(&self) -> bool;
+    /// The pool's callback thread.
+    fn callbacks(&self) -> &CallbackThread;
+}
+
+/// One call: the input buffer, its chunks, and where the results go.
+pub(crate) struct Work<A, R, F, P> {
+    f: F,
+    pool: Arc<P>,
+    /// The inputs: a `Vec<A>` allocation of `len` items and capacity `input_cap`; each
+    /// item is moved out by the one helper that claimed its chunk.
+    input: *mut A,
+    input_cap: usize,
+    len: usize,
+    chunksize: usize,
+    chunks: usize,
+    /// The next chunk to claim (may run past `chunks`).
+    next: AtomicUsize,
+    /// Chunks run or cancelled.
+    finished: AtomicUsize,
+    state: Box<[AtomicU8]>,
+    output: Output<R>,
+    /// Keeps the `*mut` fields from making `Work` `Send`/`Sync` on their own.
+    _owns: std::marker::PhantomData<(Vec<A>, Vec<R>, UnsafeCell<()>)>,
+}
+
+// SAFETY: the raw buffers are owned by `Work` (as the `Vec`s they came from); an input
+// item is moved out, and an output slot written, only by the helper that claimed the
+// chunk (one atomic `fetch_add` hands each chunk out once), and read back only after
+// every chunk finished (the `finished` counter's AcqRel increments order those writes
+// before the read) or in `drop` (exclusive). Items cross threads, hence `Send` bounds;
+// `f` is called from several helpers at once, hence `Sync`.
+unsafe impl<A: Send, R: Send, F: Send + Sync, P: Host> Send for Work<A, R, F, P> {}
+// SAFETY: as for `Send`: every shared access goes through the atomics above.
+unsafe impl<A: Send, R: Send, F: Send + Sync, P: Host> Sync for Work<A, R, F, P> {}
+
+/// Drops the inputs `[next, end)` not yet moved out when a chunk unwinds.
+struct Inputs<A> {
+    ptr: *mut A,
+    next: usize,
+    end: usize,
+}
+
+impl<A> Inputs<A> {
+    fn take(&mut self) -> Option<A> {
+        if self.next >= self.end {
+            return None;
+        }
+        // SAFETY: `next < end` is an input of the claimed chunk not yet moved out; it is
+        // read once (`next` moves past it before anything can unwind).
+        let a = unsafe { self.ptr.add(self.next).read() };
+        self.next += 1;
+        Some(a)
+    }
+}
+
+impl<A> Drop for Inputs<A> {
+    fn drop(&mut self) {
+        if self.next < self.end {
+            // SAFETY: `[next, end)` are inputs of the claimed chunk not moved out.
+            unsafe {
+                std::ptr::drop_in_place(std::ptr::slice_from_raw_parts_mut(
+                    self.ptr.add(self.next),
+                    self.end - self.next,
+                ))
+            };
+        }
+    }
+}
+
+/// Drops the outputs `[start, start + count)` written so far when a chunk unwinds.
+struct Written<R> {
+    ptr: *mut R,
+    start: usize,
+    count: usize,
+}
+
+impl<R> Drop for Written<R> {
+    fn drop(&mut self) {
+        // SAFETY: these slots were written by this chunk and nothing else owns them.
+        unsafe {
+            std::ptr::drop_in_place(std::ptr::slice_from_raw_parts_mut(
+                self.ptr.add(self.start),
+                self.count,
+            ))
+        };
+    }
+}
+
+impl<A, R, F, P> Work<A, R, F, P>
+where
+    A: Send + 'static,
+    R: Send + 'static,
+    F: Fn(A) -> R + Send + Sync + 'static,
+    P: Host,
+{
+    /// A call over `items` in chunks of `chunksize` (at least 1).
+    pub(crate) fn new(
+        f: F,
+        pool: Arc<P>,
+        items: Vec<A>,
+        chunksize: usize,
+        output: impl FnOnce(usize, Option<(*mut R, usize)>) -> Output<R>,
+    ) -> Self {
+        let chunksize = chunksize.max(1);
+        let mut items = ManuallyDrop::new(items);
+        let (input, len, input_cap) = (items.as_mut_ptr(), items.len(), items.capacity());
+        // The input buffer can hold the results when an `R` fits exactly where an `A`
+        // was: same size, same alignment (the allocation's layout is then the same).
+        let same_layout = std::mem::size_of::<A>() == std::mem::size_of::<R>()
+            && std::mem::align_of::<A>() == std::mem::align_of::<R>();
+        let reuse = same_layout.then_some((input.cast::<R>(), input_cap));
+        let chunks = len.div_ceil(chunksize);
+        Self {
+            f,
+            pool,
+            input,
+            input_cap,
+            len,
+            chunksize,
+            chunks,
+            next: AtomicUsize::new(0),
+            finished: AtomicUsize::new(0),
+            state: (0..chunks).map(|_| AtomicU8::new(PENDING)).collect(),
+            output: output(len, reuse),
+            _owns: std::marker::PhantomData,
+        }
+    }
+
+    /// The number of chunks.
+    pub(crate) fn chunks(&self) -> usize {
+        self.chunks
+    }
+
+    /// A helper's body: claims and runs chunks until none is left; with `run` false (a
+    /// helper dropped by `terminate`) or once the pool is terminated, fails the chunks
+    /// not claimed yet.
+    pub(crate) fn help(&self, run: bool) {
+        loop {
+            if !run || self.pool.terminated() {
+                let from = self
+                    .next
+                    .swap(self.chunks, Ordering::AcqRel)
+                    .min(self.chunks);
+                if let Output::Chunks(sink) = &self.output {
+                    for i in from..self.chunks {
+                        sink.chunk_done(i, Err(TaskError::Terminated), self.pool.callbacks());
+                    }
+                }
+                self.finish(self.chunks - from, Some(TaskError::Terminated));
+                return;
+            }
+            let i = self.next.fetch_add(1, Ordering::AcqRel);
+            if i >= self.chunks {
+                return;
+            }
+            let start = i * self.chunksize;
+            let end = (start + self.chunksize).min(self.len);
+            let err = self.run_chunk(i, start, end).err();
+            self.finish(1, err);
+        }
+    }
+
+    fn run_chunk(&self, i: usize, start: usize, end: usize) -> Result<(), TaskError> {
+        let f = &self.f;
+        let mut inputs = Inputs {
+            ptr: self.input,
+            next: start,
+            end,
+        };
+        let r = match &self.output {
+            Output::InPlace { ptr, .. } => run_caught(|| {
+                let mut written = Written {
+                    ptr: *ptr,
+                    start,
+                    count: 0,
+                };
+                while let Some(a) = inputs.take() {
+                    let v = f(a);
+                    // SAFETY: slot `start + count` < `end` belongs to this chunk, and is
+                    // written once; when it is the input buffer, its `A` was moved out
+                    // by `take` above (the slots from `inputs.next` on still hold `A`s,
+                    // those before it `R`s: the two guards drop disjoint ranges).
+                    unsafe { written.ptr.add(start + written.count).write(v) };
+                    written.count += 1;
+                }
+                std::mem::forget(written);
+            }),
+            Output::Chunks(sink) => {
+                let r = run_caught(|| {
+                    let mut out = Vec::with_capacity(end - start);
+                    while let Some(a) = inputs.take() {
+                        out.push(f(a));
+                    }
+                    out
+                });
+                let ok = r.as_ref().map(|_| ()).map_err(Clone::clone);
+                sink.chunk_done(i, r, self.pool.callbacks());
+                ok
+            }
+        };
+        // A panic dropped the chunk's remaining inputs (and its outputs) while unwinding.
+        drop(inputs);
+        self.state[i].store(if r.is_ok() { DONE } else { FAILED }, Ordering::Release);
+        r
+    }
+
+    /// `n` more chunks finished, `err` the failure of one (if any).
+    fn finish(&self, n: usize, err: Option<TaskError>) {
+        if n == 0 {
+            return;
+        }
+        if let (Some(e), Output::InPlace { completion, .. }) = (err, &self.output) {
+            let c = completion.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(c) = c {
+                c.complete(Err(e), self.pool.callbacks());
+            }
+        }
+        let before = self.finished.fetch_add(n, Ordering::AcqRel);
+        if before + n != self.chunks {
+            return;
+        }
+        if let Output::InPlace {
+            ptr,
+            cap,
+            completion,
+            taken,
+            ..
+        } = &self.output
+        {
+            let c = completion.lock().unwrap_or_else(|e| e.into_inner()).take();
+            // Without a failure every chunk is DONE: all `len` slots are written.
+            if let Some(c) = c {
+                taken.store(true, Ordering::Release);
+                // SAFETY: the buffer came from a `Vec<R>` of capacity `cap`; every chunk
+                // finished (the AcqRel count above orders their writes before this) and
+                // none failed (a failure takes the completion first), so `[0, len)` is
+                // initialised; `taken` keeps `drop` from freeing it again.
+                let v = unsafe { Vec::from_raw_parts(*ptr, self.len, *cap) };
+                c.complete(Ok(v), self.pool.callbacks());
+            }
+        }
+    }
+}
+
+/// A `map`'s output buffer of `len` slots (the input's when it can hold the results),
+/// completing `completion`.
+pub(crate) fn in_place<R>(
+    completion: Completion<Vec<R>>,
+) -> impl FnOnce(usize, Option<(*mut R, usize)>) -> Output<R> {
+    move |len, reuse| {
+        let (ptr, cap, reuses_input) = match reuse {
+            Some((ptr, cap)) => (ptr, cap, true),
+            None => {
+                let mut v = ManuallyDrop::new(Vec::<R>::with_capacity(len));
+                (v.as_mut_ptr(), v.capacity(), false)
+            }
+        };
+        Output::InPlace {
+            ptr,
+            cap,
+            completion: Mutex::new(Some(completion)),
+            taken: AtomicBool::new(false),
+            reuses_input,
+        }
+    }
+}
+
+impl<A, R, F, P> Drop for Work<A, R, F, P> {
+    fn drop(&mut self) {
+        for (i, s) in self.state.iter().enumerate() {
+            let start = i * self.chunksize;
+            let end = (start + self.chunksize).min(self.len);
+            let state = s.load(Ordering::Acquire);
+            if state == PENDING {
+                // Never claimed (or cancelled): its inputs are still there.
+                drop(Inputs {
+                    ptr: self.input,
+                    next: start,
+                    end,
+                });
+            }
+            if let Output::InPlace { ptr, taken, .. } = &self.output {
+                if state == DONE && !taken.load(Ordering::Acquire) {
+                    drop(Written {
+                        ptr: *ptr,
+                        start,
+                        count: end - start,
+                    });
+                }
+            }
+        }
+        let (output_taken, reuses_input) = match &self.output {
+            Output::InPlace {
+                taken,
+                reuses_input,
+                ..
+            } => (taken.load(Ordering::Acquire), *reuses_input),
+            Output::Chunks(_) => (false, false),
+        };
+        // SAFETY: the allocations of the `Vec`s the buffers came from, their items
+        // dropped or moved out above; a buffer that serves as input and output is freed
+        // once, and not at all when the result's `Vec` owns it.
+        unsafe {
+            if !(reuses_input && output_taken) {
+                drop(Vec::from_raw_parts(self.input, 0, self.input_cap));
+            }
+            if let Output::InPlace { ptr, cap, .. } = &self.output {
+                if !reuses_input && !output_taken {
+                    drop(Vec::from_raw_parts(*ptr, 0, *cap));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicIsize, Ordering};
+    use std::sync::{mpsc, Mutex};
+    use std::time::Duration;
+
+    use super::super::{PoolError, TaskError, ThreadPool};
+
+    /// Values alive per test (each test has its own counter).
+    struct Tracked<'a>(u64, &'a AtomicIsize);
+
+    impl<'a> Tracked<'a> {
+        fn new(v: u64, live: &'a AtomicIsize) -> Self {
+            live.fetch_add(1, Ordering::SeqCst);
+            Tracked(v, live)
+        }
+    }
+
+    impl Drop for Tracked<'_> {
+        fn drop(&mut self) {
+            self.1.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn results_in_place_every_value_dropped_once() {
+        static LIVE: AtomicIsize = AtomicIsize::new(0);
+        let pool = ThreadPool::new(3).unwrap();
+        let input: Vec<Tracked<'static>> = (0..1000).map(|i| Tracked::new(i, &LIVE)).collect();
+        let out = pool
+            .map(
+                |t: Tracked<'static>| Tracked::new(t.0 * 2, t.1),
+                input,
+                Some(7),
+            )
+            .unwrap();
+        assert_eq!(
+            LIVE.load(Ordering::SeqCst),
+            1000,
+            "inputs dropped, outputs alive"
+        );
+        assert!(out.iter().enumerate().all(|(i, t)| t.0 == 2 * i as u64));
+        drop(out);
+        assert_eq!(LIVE.load(Ordering::SeqCst), 0);
+        // Python's default chunk size, starmap, an empty map, zero-sized items.
+        let v = pool.starmap(|a: u64, b: u64| a + b, (0..999).map(|i| (i, 1)), None);
+        assert_eq!(v.unwrap(), (1..1000).collect::<Vec<u64>>());
+        assert!(pool.map(|x: u8| x, Vec::new(), None).unwrap().is_empty());
+        assert_eq!(
+            pool.map(|(): ()| (), vec![(); 100], Some(3)).unwrap().len(),
+            100
+        );
+        // Results of another layout get their own buffer; of the same, the input's.
+        let words: Vec<String> = (0..300).map(|i| i.to_string()).collect();
+        let lens = pool
+            .map(|s: String| s.len() as u8, words, Some(16))
+            .unwrap();
+        assert_eq!(
+            lens.iter().map(|&l| l as usize).sum::<usize>(),
+            10 + 2 * 90 + 3 * 200
+        );
+        let halves = pool.map(|x: u32| x as f32 / 2.0, 0..1001, None).unwrap();
+        assert_eq!((halves.len(), halves[1000]), (1001, 500.0));
+    }
+
+    #[test]
+    fn a_panicking_chunk_fails_the_map_and_leaks_nothing() {
+        static LIVE: AtomicIsize = AtomicIsize::new(0);
+        let pool = ThreadPool::new(2).unwrap();
+        let input: Vec<Tracked<'static>> = (0..1000).map(|i| Tracked::new(i, &LIVE)).collect();
+        let r = pool.map(
+            |t: Tracked<'static>| {
+                assert!(t.0 != 503, "item {}", t.0);
+                Tracked::new(t.0, t.1)
+            },
+            input,
+            Some(10),
+        );
+        match r {
+            Err(PoolError::Task(TaskError::Panicked { message, .. })) => {
+                assert_eq!(message, "item 503")
+            }
+            other => panic!("{:?}", other.map(|v| v.len())),
+        }
+        // The other chunks still run (as in CPython); their results are dropped when
+        // the last helper is done.
+        pool.close();
+        pool.join().unwrap();
+        assert_eq!(LIVE.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn terminate_fails_the_chunks_not_started() {
+        static LIVE: AtomicIsize = AtomicIsize::new(0);
+        let pool = ThreadPool::new(1).unwrap();
+        let (started_tx, started) = mpsc::channel();
+        let (go, go_rx) = mpsc::channel::<()>();
+        let (started_tx, go_rx) = (Mutex::new(started_tx), Mutex::new(go_rx));
+        let input: Vec<Tracked<'static>> = (0..100).map(|i| Tracked::new(i, &LIVE)).collect();
+        let r = pool
+            .map_async(
+                move |t: Tracked<'static>| {
+                    if t.0 == 0 {
+                        started_tx.lock().unwrap().send(()).unwrap();
+                        let _ = go_rx.lock().unwrap().recv_timeout(Duration::from_secs(10));
+                    }
+                    t.0
+                },
+                input,
+                Some(1),
+            )
+            .unwrap();
+        started.recv().unwrap();
+        std::thread::scope(|s| {
+            s.spawn(|| pool.terminate());
+            // terminate waits for the running chunk: let it end.
+            std::thread::sleep(Duration::from_millis(50));
+            go.send(()).unwrap();
+        });
+        assert!(matches!(
+            r.get(),
+            Err(PoolError::Task(TaskError::Terminated))
+        ));
+        drop(pool);
+        assert_eq!(
+            LIVE.load(Ordering::SeqCst),
+            0,
+            "the 99 unstarted inputs dropped"
+        );
+    }
+
+    #[test]
+    fn imap_chunks_in_order_a_failed_chunk_in_place() {
+        let pool = ThreadPool::new(2).unwrap();
+        let got: Vec<Result<u32, String>> = pool
+            .imap(
+                |x: u32| {
+                    assert!(x != 5, "five");
+                    x
+                },
+                0..12,
+                3,
+            )
+            .unwrap()
+            .map(|r| r.map_err(|e| e.to_string()))
+            .collect();
+        let want: Vec<Result<u32, String>> = vec![
+            Ok(0),
+            Ok(1),
+            Ok(2),
+            Err("task panicked".into()),
+            Ok(6),
+            Ok(7),
+            Ok(8),
+            Ok(9),
+            Ok(10),
+            Ok(11),
+        ];
+        let got: Vec<Result<u32, String>> = got
+            .into_iter()
+            .map(|r| r.map_err(|e| e.split(" at ").next().unwrap_or("").to_string()))
+            .collect();
+        assert_eq!(got, want);
+        let mut u: Vec<u32> = pool
+            .imap_unordered(|x: u32| x, 0..100, 7)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        u.sort();
+        assert_eq!(u, (0..100).collect::<Vec<_>>());
+    }
+}
