@@ -159,7 +159,7 @@ impl<T: Pod + Send, W: SharedWait> MpmcRingIn<T, ShmSlots<T>, W> {
         capacity: NonZeroUsize,
     ) -> Result<Segment<'m, Self>, SegmentError> {
         // SAFETY: the caller's contract.
-        unsafe { create_tailed(mem, len, capacity.get()) }
+        unsafe { create_tailed(mem, len, capacity.get(), false) }
     }
 
     /// Attaches to a ring another process (or this one) created with

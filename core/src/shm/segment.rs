@@ -430,6 +430,15 @@ pub(crate) unsafe trait Tailed {
     /// `this` must be valid for writes of [`layout`](Self::layout)`(tail_len)`, and
     /// aligned.
     unsafe fn init_at(this: *mut Self, tail_len: usize);
+    /// [`init_at`](Self::init_at) in memory known to be all zero: a type whose fresh
+    /// value is partly zero bytes (a large buffer) may skip writing them.
+    ///
+    /// # Safety
+    /// As [`init_at`](Self::init_at), and the bytes at `this` are all zero.
+    unsafe fn init_at_zeroed(this: *mut Self, tail_len: usize) {
+        // SAFETY: the caller's contract.
+        unsafe { Self::init_at(this, tail_len) }
+    }
 }
 
 /// Bytes of memory a segment holding an `S` of `capacity` needs (header, padding,
@@ -443,10 +452,12 @@ pub(crate) fn tailed_required_len<S: Tailed + ?Sized>(capacity: usize) -> Option
 ///
 /// # Safety
 /// As [`Segment::create`].
+/// With `zeroed`, the memory is known to be all zero ([`Tailed::init_at_zeroed`]).
 pub(crate) unsafe fn create_tailed<'m, S: Tailed + ?Sized>(
     mem: NonNull<u8>,
     len: usize,
     capacity: usize,
+    zeroed: bool,
 ) -> Result<Segment<'m, S>, SegmentError> {
     let n = S::tail_len(capacity).ok_or(SegmentError::InvalidCapacity(capacity))?;
     let layout = S::layout(n).ok_or(SegmentError::InvalidCapacity(capacity))?;
@@ -456,10 +467,18 @@ pub(crate) unsafe fn create_tailed<'m, S: Tailed + ?Sized>(
         capacity,
         fingerprint: S::type_fingerprint(),
     };
-    // SAFETY: the caller's contract; `init_at` initialises the value at the aligned,
-    // bounds-checked value address (`Tailed`'s contract).
-    let (header, value) =
-        unsafe { create_raw(mem, len, shape, |p| S::init_at(S::from_raw(p, n), n))? };
+    // SAFETY: the caller's contract (with `zeroed`, the memory is all zero); `init_at`
+    // initialises the value at the aligned, bounds-checked value address (`Tailed`'s
+    // contract).
+    let (header, value) = unsafe {
+        create_raw(mem, len, shape, |p| {
+            if zeroed {
+                S::init_at_zeroed(S::from_raw(p, n), n)
+            } else {
+                S::init_at(S::from_raw(p, n), n)
+            }
+        })?
+    };
     // SAFETY: initialised above, valid for `'m`, shared access only.
     let v = unsafe { &*S::from_raw(value.as_ptr(), n) };
     debug_assert_eq!(core::mem::size_of_val(v), layout.size());

@@ -281,7 +281,7 @@ impl<T: bytemuck::Pod + Send, W: SharedWait> SpscRingIn<T, [Slot<T>], W> {
         capacity: NonZeroUsize,
     ) -> Result<Segment<'m, Self>, SegmentError> {
         // SAFETY: the caller's contract.
-        unsafe { create_tailed(mem, len, capacity.get()) }
+        unsafe { create_tailed(mem, len, capacity.get(), false) }
     }
 
     /// Attaches to a ring another process (or this one) created with

@@ -259,9 +259,12 @@ impl Inner {
             unsafe { Segment::<State>::create_with(map.as_ptr(), off, || State::new(maxsize)) }?;
         let state = NonNull::from(Segment::value(&seg));
         // SAFETY: fresh memory from `off` to the end of the mapping (page-aligned), used
-        // only as this ring, alive as long as `map`.
-        let ring_seg =
-            unsafe { Ring::create_in(Self::ring_mem(&map, off), map.len() - off, capacity) }?;
+        // only as this ring, alive as long as `map`; all zero (a new `memfd`, nothing
+        // written past `off`), so the ring's buffer need not be zeroed again (which
+        // would touch every page: 0.7 ms per MiB).
+        let ring_seg = unsafe {
+            Ring::create_in_zeroed(Self::ring_mem(&map, off), map.len() - off, capacity)
+        }?;
         let ring = NonNull::from(Segment::value(&ring_seg));
         Ok(Self {
             map,
