@@ -163,3 +163,178 @@ impl<P, const K: usize> Async<P, K> {
         &self.wakers
     }
 }
+
+// ---- Tasks parked on a primitive itself ----------------------------------------------
+
+/// One parked task in the process-wide table: the primitive it waits on (`key`, its
+/// address in this process), the registration it belongs to (`token`), its waker.
+struct Parked {
+    key: usize,
+    token: usize,
+    waker: Waker,
+}
+
+/// How many tasks can park directly on primitives at the same time without the `std`
+/// feature (the table is a fixed array then); more poll again instead of sleeping (as a
+/// full [`WakerSet`] does). With `std` the table grows: no limit.
+pub const TABLE_SLOTS: usize = 32;
+
+#[cfg(feature = "std")]
+type Table = std::vec::Vec<Parked>;
+#[cfg(not(feature = "std"))]
+type Table = heapless::Vec<Parked, TABLE_SLOTS>;
+
+/// The parked tasks of this process, and the next registration token.
+struct Registry {
+    parked: Table,
+    next_token: usize,
+}
+
+static REGISTRY: Mutex<RefCell<Registry>> = Mutex::new(RefCell::new(Registry {
+    parked: Table::new(),
+    next_token: 1,
+}));
+
+/// Wakes (and removes) every task parked on the primitive at address `key`. Wakers run
+/// outside the critical section.
+///
+/// The primitives call it when their state word says tasks are parked (see
+/// [`TaskSlot`]); a caller outside this crate only needs it for a primitive of its own
+/// built on [`TaskSlot`].
+///
+/// ```
+/// // Nobody is parked on this address: nothing happens.
+/// conkit_core::asynch::wake_parked(0x1000);
+/// ```
+pub fn wake_parked(key: usize) {
+    let mut woken: heapless::Vec<Waker, 8> = heapless::Vec::new();
+    loop {
+        // Take up to eight at a time, so that no allocation is needed here.
+        let more = critical_section::with(|cs| {
+            let mut reg = REGISTRY.borrow_ref_mut(cs);
+            let mut i = 0;
+            while i < reg.parked.len() {
+                if reg.parked[i].key == key {
+                    if woken.is_full() {
+                        return true;
+                    }
+                    let parked = reg.parked.swap_remove(i);
+                    // Cannot fail: checked `is_full` above.
+                    let _ = woken.push(parked.waker);
+                } else {
+                    i += 1;
+                }
+            }
+            false
+        });
+        let mut wakers = core::mem::take(&mut woken).into_iter();
+        crate::unwind::each_to_end(|| wakers.next(), Waker::wake);
+        if !more {
+            return;
+        }
+    }
+}
+
+/// One future's place among the tasks parked on a primitive (the `async` forms of the
+/// core primitives hold one each): registered by [`park`](Self::park), removed when the
+/// future completes or is dropped, so a dropped future leaves nothing behind.
+///
+/// The protocol that makes a task wake whoever changes the primitive — a task, a
+/// thread, an interrupt handler — is each primitive's: park here, then set the
+/// primitive's "tasks are parked" bit in its state word, then look at the condition
+/// once more; the notifier changes the state, looks at that bit, and if it is set clears
+/// it and calls [`wake_parked`] (see [`Waiters`](crate::wait::Waiters), "Async tasks").
+///
+/// ```
+/// use core::task::{Context, Waker};
+/// use conkit_core::asynch::{wake_parked, TaskSlot};
+///
+/// let mut slot = TaskSlot::new();
+/// let mut cx = Context::from_waker(Waker::noop());
+/// assert!(slot.park(0x2000, cx.waker()));
+/// assert!(slot.is_parked());
+/// wake_parked(0x2000); // wakes (here: a no-op waker) and removes it
+/// assert!(!slot.is_parked());
+/// let _ = &mut cx;
+/// ```
+#[derive(Debug, Default)]
+pub struct TaskSlot {
+    /// 0: never registered.
+    token: usize,
+}
+
+impl TaskSlot {
+    /// A slot that is not parked.
+    pub const fn new() -> Self {
+        Self { token: 0 }
+    }
+
+    /// Parks `waker` on the primitive at address `key` (or replaces this slot's earlier
+    /// waker). Returns `false` only without `std`, when [`TABLE_SLOTS`] tasks are
+    /// parked already: the caller then asks to be polled again at once.
+    pub fn park(&mut self, key: usize, waker: &Waker) -> bool {
+        critical_section::with(|cs| {
+            let mut reg = REGISTRY.borrow_ref_mut(cs);
+            if self.token == 0 {
+                self.token = reg.next_token;
+                reg.next_token = reg.next_token.wrapping_add(1).max(1);
+            }
+            let token = self.token;
+            if let Some(p) = reg.parked.iter_mut().find(|p| p.token == token) {
+                p.key = key;
+                p.waker.clone_from(waker);
+                return true;
+            }
+            let parked = Parked {
+                key,
+                token,
+                waker: waker.clone(),
+            };
+            #[cfg(feature = "std")]
+            {
+                reg.parked.push(parked);
+                true
+            }
+            #[cfg(not(feature = "std"))]
+            {
+                reg.parked.push(parked).is_ok()
+            }
+        })
+    }
+
+    /// Whether this slot's waker is still parked (not yet woken nor removed).
+    pub fn is_parked(&self) -> bool {
+        self.token != 0
+            && critical_section::with(|cs| {
+                REGISTRY
+                    .borrow_ref(cs)
+                    .parked
+                    .iter()
+                    .any(|p| p.token == self.token)
+            })
+    }
+
+    /// Removes this slot's waker if it is still parked (done on drop, and by the
+    /// primitives once their future completes).
+    pub fn leave(&mut self) {
+        if self.token == 0 {
+            return;
+        }
+        let token = self.token;
+        let removed = critical_section::with(|cs| {
+            let mut reg = REGISTRY.borrow_ref_mut(cs);
+            reg.parked
+                .iter()
+                .position(|p| p.token == token)
+                .map(|i| reg.parked.swap_remove(i).waker)
+        });
+        // Dropped outside the critical section (a waker's drop is executor code).
+        drop(removed);
+    }
+}
+
+impl Drop for TaskSlot {
+    fn drop(&mut self) {
+        self.leave();
+    }
+}
