@@ -580,10 +580,22 @@ impl<W: WaitStrategy> Lock<W> {
         slot: &mut crate::asynch::TaskSlot,
         cx: &mut core::task::Context<'_>,
     ) -> core::task::Poll<Acquired> {
+        self.poll_acquire_as(Self::me(), W::PROCESS_SHARED, slot, cx)
+    }
+
+    /// [`poll_acquire`](Self::poll_acquire) under the token `me` (a reentrant lock's
+    /// owner id); `probe`: whether a dead owner may be replaced.
+    #[cfg(feature = "async")]
+    pub(crate) fn poll_acquire_as(
+        &self,
+        me: u32,
+        probe: bool,
+        slot: &mut crate::asynch::TaskSlot,
+        cx: &mut core::task::Context<'_>,
+    ) -> core::task::Poll<Acquired> {
         use core::task::Poll;
-        let me = Self::me();
         loop {
-            if let Some(how) = self.try_acquire_or_recover_as(me, W::PROCESS_SHARED) {
+            if let Some(how) = self.try_acquire_or_recover_as(me, probe) {
                 slot.leave();
                 return Poll::Ready(how);
             }
