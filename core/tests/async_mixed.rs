@@ -119,6 +119,7 @@ fn lock_contended_by_threads_and_tasks_keeps_mutual_exclusion() {
     static LOCK: Lock<Futex> = Lock::new();
     static INSIDE: AtomicU32 = AtomicU32::new(0);
     static DONE: AtomicU32 = AtomicU32::new(0);
+    const ROUNDS: u32 = if cfg!(miri) { 20 } else { 2_000 };
     fn critical() {
         assert_eq!(INSIDE.fetch_add(1, Ordering::SeqCst), 0, "two holders");
         std::hint::spin_loop();
@@ -128,7 +129,7 @@ fn lock_contended_by_threads_and_tasks_keeps_mutual_exclusion() {
     thread::scope(|s| {
         for i in 0..4 {
             s.spawn(move || {
-                for _ in 0..2_000 {
+                for _ in 0..ROUNDS {
                     if i % 2 == 0 {
                         LOCK.acquire();
                         critical();
@@ -141,7 +142,7 @@ fn lock_contended_by_threads_and_tasks_keeps_mutual_exclusion() {
             });
         }
     });
-    assert_eq!(DONE.load(Ordering::SeqCst), 8_000);
+    assert_eq!(DONE.load(Ordering::SeqCst), 4 * ROUNDS);
     assert!(!LOCK.locked());
 }
 
@@ -317,12 +318,13 @@ fn barrier_future_dropped_while_filling_breaks_the_round() {
 
 #[test]
 fn mutex_lock_async_with_a_blocking_user() {
+    const ROUNDS: u32 = if cfg!(miri) { 10 } else { 500 };
     let m: BlockingMutex<Vec<u32>, Futex> = BlockingMutex::new(Vec::new());
     thread::scope(|s| {
         for i in 0..2 {
             let m = &m;
             s.spawn(move || {
-                for j in 0..500 {
+                for j in 0..ROUNDS {
                     if i == 0 {
                         m.lock().push(j);
                     } else {
@@ -332,12 +334,12 @@ fn mutex_lock_async_with_a_blocking_user() {
             });
         }
     });
-    assert_eq!(m.lock().len(), 1_000);
+    assert_eq!(m.lock().len(), 2 * ROUNDS as usize);
 }
 
 #[test]
 fn thousands_of_tasks_on_one_semaphore_all_wake() {
-    const TASKS: usize = 5_000;
+    const TASKS: usize = if cfg!(miri) { 40 } else { 5_000 };
     let sem: Semaphore<Futex> = Semaphore::new(0);
     let flags: Vec<_> = (0..TASKS).map(|_| flag()).collect();
     let mut futs: Vec<_> = (0..TASKS).map(|_| Box::pin(sem.acquire_async())).collect();

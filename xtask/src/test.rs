@@ -36,6 +36,19 @@ pub const NO_STD_TARGETS: &[(&str, &str)] = &[
 /// it was written for is a model that proves less than it claims. Add a row with each
 /// new mutant.
 pub const MUTANTS: &[(&str, &str, Option<&str>)] = &[
+    // A notify of `Waiters` ignores the `TASKS` bit: a task parked on the primitive
+    // itself is not woken by a thread's change (the issue #14 bug).
+    (
+        "waiters_tasks_not_woken",
+        "loom_async",
+        Some("waiters_thread_notify_wakes_a_parked_task"),
+    ),
+    // A contended `Lock` release wakes sleeping threads only: a parked task is stranded.
+    (
+        "lock_tasks_not_woken",
+        "loom_async",
+        Some("lock_thread_release_wakes_a_parked_task"),
+    ),
     // `Lock`'s owner word: a woken waiter takes the lock without the waiters bit although
     // others still sleep; its release wakes nobody and they sleep forever.
     (

@@ -540,7 +540,10 @@ impl<W: WaitStrategy> Lock<W> {
     #[inline]
     fn wake_tasks(&self) {
         crate::atomic::fence(Ordering::Acquire);
-        if self.sleepers.load(Ordering::Relaxed) & TASKS != 0 {
+        // Mutant (see `cargo xtask test`'s mutant table): a release wakes threads only.
+        if self.sleepers.load(Ordering::Relaxed) & TASKS != 0
+            && !cfg!(conkit_mutant = "lock_tasks_not_woken")
+        {
             self.wake_tasks_slow();
         }
     }
