@@ -1,11 +1,33 @@
-//! Async front ends (feature `async`): waker registration under `critical-section`.
+//! Async front ends (feature `async`): how tasks park on conkit primitives.
 //!
 //! Wakers are process-local pointers, so they never live inside the primitives
 //! themselves (which must stay valid in memory shared between processes or wasm
-//! workers). Instead [`Async<P, K>`] wraps a primitive `P` together with a
-//! [`WakerSet<K>`]: the primitive's modules add `async fn`s on `Async<TheirType, K>`
-//! that poll the primitive's `try_*` operation and park the task's waker, and the
-//! state-changing operations of the wrapper wake the parked tasks.
+//! workers). Two ways to await a primitive exist:
+//!
+//! * **On the primitive itself** (issue #14): `Lock::acquire_async`, `lock_async`,
+//!   `Semaphore::acquire_async`, `Event::wait_async`, `Condvar::wait_lock_async`,
+//!   `Barrier::wait_async`, `Mutex::lock_async`, `ReentrantLock::acquire_async`. A task
+//!   that must wait parks its waker in one process-wide table under the primitive's
+//!   address ([`TaskSlot`]) and sets a "tasks are parked" bit in the primitive's state
+//!   word (the `TASKS` bit of [`Waiters`](crate::wait::Waiters)' state, or of a
+//!   [`Lock`](crate::lock::Lock)'s sleeper count); every notify already looks at that
+//!   word, so whoever changes the primitive — a task, a thread through the plain
+//!   blocking API, an interrupt handler — sees the bit and wakes the parked tasks
+//!   ([`wake_parked`]). Mixed blocking-thread and async-task users of one object just
+//!   work, with no wrapper; a program that never awaits pays one bit test on a path that
+//!   already loads the word. The protocol and its proof are in
+//!   [`Waiters`](crate::wait::Waiters) ("Async tasks") and
+//!   [`lock::blocking`](crate::lock::blocking) ("Async"); the loom models are in
+//!   `core/tests/loom_async.rs`. With `std` the table grows (no limit on parked tasks);
+//!   without it, it holds [`TABLE_SLOTS`] wakers and more tasks poll again instead of
+//!   sleeping. Between processes the table is per process: a notify in one process
+//!   wakes only the tasks of that process.
+//! * **Through the older wrapper** [`Async<P, K>`]: a primitive `P` together with a
+//!   [`WakerSet<K>`]; the primitive's modules add `async fn`s on `Async<TheirType, K>`
+//!   that poll the primitive's `try_*` operation and park the task's waker in the
+//!   wrapper's set, and the state-changing operations of the wrapper wake the parked
+//!   tasks. Tasks parked in the wrapper's set are woken only by changes made through
+//!   the wrapper (the rings and queues still use it).
 //!
 //! Works with any executor (embassy, tokio, wasm-bindgen-futures): it only uses
 //! `core::task`. The application provides the `critical-section` implementation.
@@ -13,8 +35,10 @@
 //! # Cancellation safety
 //! Notifications wake *every* parked waker (and drop them from the set). A future that
 //! is dropped after being woken therefore cannot swallow a wake-up meant for another
-//! task: every other waiting task was woken too and re-checks. A dropped future that was
-//! never woken leaves its (stale) waker in its slot until the next notification.
+//! task: every other waiting task was woken too and re-checks. A future parked on the
+//! primitive itself removes its waker when dropped ([`TaskSlot`]'s `Drop`); one parked
+//! in a [`WakerSet`] that was never woken leaves its (stale) waker in its slot until
+//! the next notification.
 //!
 //! # When the set is full
 //! `register` reports it, and the poller wakes its own task at once: the task is polled
