@@ -238,6 +238,18 @@ pub const MUTANTS: &[(&str, &str, Option<&str>)] = &[
 /// (non-blank, non-comment lines). An example file without a row fails the step: add a
 /// row with each new example.
 pub const EXAMPLES: &[Example] = &[
+    // Issue #14: threads and tokio tasks on the same threading Event, Semaphore and
+    // Condition (each wakes the other's waiters).
+    Example {
+        name: "asyncio_threads_mixed",
+        args: &[],
+        expect: &[
+            "task: woken by the thread that set the event",
+            "task: consumed [0, 1, 2, 3, 4] from a producer thread",
+            "pool: at most 2 of 2 permits in use by 4 tasks and 2 threads",
+        ],
+        python: None,
+    },
     // Seed 002: Pool(4) + apply_async over 5 tasks, then close/join (issue #13).
     Example {
         name: "mp_pool_apply_async",
