@@ -190,23 +190,87 @@ impl<P, const K: usize> Async<P, K> {
 
 // ---- Tasks parked on a primitive itself ----------------------------------------------
 
-/// One parked task in the process-wide table: the primitive it waits on (`key`, its
-/// address in this process), the registration it belongs to (`token`), its waker.
-struct Parked {
-    key: usize,
-    token: usize,
-    waker: Waker,
-}
-
 /// How many tasks can park directly on primitives at the same time without the `std`
 /// feature (the table is a fixed array then); more poll again instead of sleeping (as a
 /// full [`WakerSet`] does). With `std` the table grows: no limit.
 pub const TABLE_SLOTS: usize = 32;
 
+/// The parked tasks of this process, by primitive (`key`: its address here) and
+/// registration (`token`: one per [`TaskSlot`]). With `std`: a map of maps, so parking,
+/// leaving and waking cost O(log n) however many tasks are parked elsewhere.
 #[cfg(feature = "std")]
-type Table = std::vec::Vec<Parked>;
+struct Table(std::collections::BTreeMap<usize, std::collections::BTreeMap<usize, Waker>>);
+
+#[cfg(feature = "std")]
+impl Table {
+    const fn new() -> Self {
+        Self(std::collections::BTreeMap::new())
+    }
+    fn park(&mut self, key: usize, token: usize, waker: &Waker) -> bool {
+        let bucket = self.0.entry(key).or_default();
+        match bucket.get_mut(&token) {
+            Some(w) => w.clone_from(waker),
+            None => {
+                bucket.insert(token, waker.clone());
+            }
+        }
+        true
+    }
+    fn contains(&self, key: usize, token: usize) -> bool {
+        self.0.get(&key).is_some_and(|b| b.contains_key(&token))
+    }
+    fn remove(&mut self, key: usize, token: usize) -> Option<Waker> {
+        let bucket = self.0.get_mut(&key)?;
+        let w = bucket.remove(&token);
+        if bucket.is_empty() {
+            self.0.remove(&key);
+        }
+        w
+    }
+    /// Every waker parked under `key` (all of them: the table can allocate).
+    fn take(&mut self, key: usize) -> impl Iterator<Item = Waker> {
+        self.0.remove(&key).unwrap_or_default().into_values()
+    }
+}
+
+/// Without `std`: a fixed array of `(key, token, waker)`, searched linearly.
 #[cfg(not(feature = "std"))]
-type Table = heapless::Vec<Parked, TABLE_SLOTS>;
+struct Table(heapless::Vec<(usize, usize, Waker), TABLE_SLOTS>);
+
+#[cfg(not(feature = "std"))]
+impl Table {
+    const fn new() -> Self {
+        Self(heapless::Vec::new())
+    }
+    fn park(&mut self, key: usize, token: usize, waker: &Waker) -> bool {
+        if let Some(p) = self.0.iter_mut().find(|p| p.0 == key && p.1 == token) {
+            p.2.clone_from(waker);
+            return true;
+        }
+        self.0.push((key, token, waker.clone())).is_ok()
+    }
+    fn contains(&self, key: usize, token: usize) -> bool {
+        self.0.iter().any(|p| p.0 == key && p.1 == token)
+    }
+    fn remove(&mut self, key: usize, token: usize) -> Option<Waker> {
+        let i = self.0.iter().position(|p| p.0 == key && p.1 == token)?;
+        Some(self.0.swap_remove(i).2)
+    }
+    /// The wakers parked under `key` (at most the table's size, so no allocation).
+    fn take(&mut self, key: usize) -> impl Iterator<Item = Waker> {
+        let mut taken: heapless::Vec<Waker, TABLE_SLOTS> = heapless::Vec::new();
+        let mut i = 0;
+        while i < self.0.len() {
+            if self.0[i].0 == key {
+                // Cannot fail: `taken` is as large as the table.
+                let _ = taken.push(self.0.swap_remove(i).2);
+            } else {
+                i += 1;
+            }
+        }
+        taken.into_iter()
+    }
+}
 
 /// The parked tasks of this process, and the next registration token.
 struct Registry {
@@ -231,32 +295,8 @@ static REGISTRY: Mutex<RefCell<Registry>> = Mutex::new(RefCell::new(Registry {
 /// conkit_core::asynch::wake_parked(0x1000);
 /// ```
 pub fn wake_parked(key: usize) {
-    let mut woken: heapless::Vec<Waker, 8> = heapless::Vec::new();
-    loop {
-        // Take up to eight at a time, so that no allocation is needed here.
-        let more = critical_section::with(|cs| {
-            let mut reg = REGISTRY.borrow_ref_mut(cs);
-            let mut i = 0;
-            while i < reg.parked.len() {
-                if reg.parked[i].key == key {
-                    if woken.is_full() {
-                        return true;
-                    }
-                    let parked = reg.parked.swap_remove(i);
-                    // Cannot fail: checked `is_full` above.
-                    let _ = woken.push(parked.waker);
-                } else {
-                    i += 1;
-                }
-            }
-            false
-        });
-        let mut wakers = core::mem::take(&mut woken).into_iter();
-        crate::unwind::each_to_end(|| wakers.next(), Waker::wake);
-        if !more {
-            return;
-        }
-    }
+    let mut wakers = critical_section::with(|cs| REGISTRY.borrow_ref_mut(cs).parked.take(key));
+    crate::unwind::each_to_end(|| wakers.next(), Waker::wake);
 }
 
 /// One future's place among the tasks parked on a primitive (the `async` forms of the
@@ -274,56 +314,46 @@ pub fn wake_parked(key: usize) {
 /// use conkit_core::asynch::{wake_parked, TaskSlot};
 ///
 /// let mut slot = TaskSlot::new();
-/// let mut cx = Context::from_waker(Waker::noop());
+/// let cx = Context::from_waker(Waker::noop());
 /// assert!(slot.park(0x2000, cx.waker()));
 /// assert!(slot.is_parked());
 /// wake_parked(0x2000); // wakes (here: a no-op waker) and removes it
 /// assert!(!slot.is_parked());
-/// let _ = &mut cx;
 /// ```
 #[derive(Debug, Default)]
 pub struct TaskSlot {
     /// 0: never registered.
     token: usize,
+    /// The primitive of the last registration.
+    key: usize,
 }
 
 impl TaskSlot {
     /// A slot that is not parked.
     pub const fn new() -> Self {
-        Self { token: 0 }
+        Self { token: 0, key: 0 }
     }
 
     /// Parks `waker` on the primitive at address `key` (or replaces this slot's earlier
     /// waker). Returns `false` only without `std`, when [`TABLE_SLOTS`] tasks are
     /// parked already: the caller then asks to be polled again at once.
     pub fn park(&mut self, key: usize, waker: &Waker) -> bool {
-        critical_section::with(|cs| {
+        let old = critical_section::with(|cs| {
             let mut reg = REGISTRY.borrow_ref_mut(cs);
             if self.token == 0 {
                 self.token = reg.next_token;
                 reg.next_token = reg.next_token.wrapping_add(1).max(1);
             }
-            let token = self.token;
-            if let Some(p) = reg.parked.iter_mut().find(|p| p.token == token) {
-                p.key = key;
-                p.waker.clone_from(waker);
-                return true;
-            }
-            let parked = Parked {
-                key,
-                token,
-                waker: waker.clone(),
+            let old = if self.key != key {
+                reg.parked.remove(self.key, self.token)
+            } else {
+                None
             };
-            #[cfg(feature = "std")]
-            {
-                reg.parked.push(parked);
-                true
-            }
-            #[cfg(not(feature = "std"))]
-            {
-                reg.parked.push(parked).is_ok()
-            }
-        })
+            self.key = key;
+            (reg.parked.park(key, self.token, waker), old)
+        });
+        // A waker is dropped outside the critical section (its drop is executor code).
+        old.0
     }
 
     /// Whether this slot's waker is still parked (not yet woken nor removed).
@@ -333,8 +363,7 @@ impl TaskSlot {
                 REGISTRY
                     .borrow_ref(cs)
                     .parked
-                    .iter()
-                    .any(|p| p.token == self.token)
+                    .contains(self.key, self.token)
             })
     }
 
@@ -344,13 +373,11 @@ impl TaskSlot {
         if self.token == 0 {
             return;
         }
-        let token = self.token;
         let removed = critical_section::with(|cs| {
-            let mut reg = REGISTRY.borrow_ref_mut(cs);
-            reg.parked
-                .iter()
-                .position(|p| p.token == token)
-                .map(|i| reg.parked.swap_remove(i).waker)
+            REGISTRY
+                .borrow_ref_mut(cs)
+                .parked
+                .remove(self.key, self.token)
         });
         // Dropped outside the critical section (a waker's drop is executor code).
         drop(removed);
