@@ -333,3 +333,29 @@ fn thousands_of_tokio_tasks_on_one_semaphore() {
         assert_eq!(SEM.value(), 0);
     });
 }
+
+/// The futures (and the `Lock` / `Semaphore` guards) are `Send`, so tasks that await
+/// them can run on a multi-threaded runtime (`tokio::spawn` requires it).
+#[test]
+fn futures_and_guards_are_send() {
+    fn send<T: Send>(_: &T) {}
+    static L: Lock = Lock::new();
+    static S: Semaphore = Semaphore::new(1);
+    static BS: BoundedSemaphore = BoundedSemaphore::new(1);
+    static E: Event = Event::new();
+    static C: Condition<Lock> = Condition::with_lock(Lock::new());
+    static B: Barrier = Barrier::new(1);
+    send(&L.acquire_async());
+    send(&L.lock_async());
+    send(&S.acquire_async());
+    send(&S.acquire_many_async(2));
+    send(&BS.acquire_guard_async());
+    send(&E.wait_async());
+    send(&C.wait_async());
+    send(&B.wait_async());
+    let g = run(L.lock_async());
+    send(&g);
+    drop(g);
+    let p = run(S.acquire_guard_async());
+    send(&p);
+}
