@@ -7,6 +7,7 @@
 #![cfg(feature = "async")]
 
 use std::future::Future;
+use std::num::NonZeroU32;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 use conkit_core::barrier::{Barrier, BrokenBarrier};
 use conkit_core::condvar::Condvar;
 use conkit_core::event::Event;
-use conkit_core::lock::{BlockingMutex, Lock};
+use conkit_core::lock::{BlockingMutex, Lock, OwnerId, ReentrantLock};
 use conkit_core::semaphore::Semaphore;
 use conkit_core::wait::Futex;
 
@@ -355,4 +356,45 @@ fn thousands_of_tasks_on_one_semaphore_all_wake() {
         assert!(f.as_mut().poll(&mut Context::from_waker(w)).is_ready());
     }
     assert_eq!(sem.value(), 0);
+}
+
+/// Owner id: a per-thread number from a global counter.
+struct ThreadId;
+
+static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+
+thread_local! {
+    static MY_ID: NonZeroU32 =
+        NonZeroU32::new(NEXT_ID.fetch_add(1, Ordering::Relaxed)).unwrap();
+}
+
+impl OwnerId for ThreadId {
+    fn current() -> NonZeroU32 {
+        MY_ID.with(|id| *id)
+    }
+}
+
+#[test]
+fn reentrant_lock_released_by_its_owner_thread_wakes_a_task_which_reenters() {
+    let lock: ReentrantLock<ThreadId, Futex> = ReentrantLock::new();
+    lock.acquire();
+    lock.acquire();
+    thread::scope(|s| {
+        let task = s.spawn(|| {
+            block_on(async {
+                lock.acquire_async().await; // waits for the other thread
+                lock.acquire_async().await; // re-entry: completes at once
+                assert_eq!(lock.depth(), 2);
+                lock.acquire_depth_async(NonZeroU32::new(3).unwrap()).await;
+                assert_eq!(lock.depth(), 5);
+            });
+            assert_eq!(lock.release_all().map(NonZeroU32::get), Ok(5));
+        });
+        settle();
+        lock.release().unwrap();
+        assert!(lock.locked(), "still held once");
+        lock.release().unwrap();
+        task.join().unwrap();
+    });
+    assert!(!lock.locked());
 }
