@@ -1,11 +1,33 @@
-//! Async front ends (feature `async`): waker registration under `critical-section`.
+//! Async front ends (feature `async`): how tasks park on conkit primitives.
 //!
 //! Wakers are process-local pointers, so they never live inside the primitives
 //! themselves (which must stay valid in memory shared between processes or wasm
-//! workers). Instead [`Async<P, K>`] wraps a primitive `P` together with a
-//! [`WakerSet<K>`]: the primitive's modules add `async fn`s on `Async<TheirType, K>`
-//! that poll the primitive's `try_*` operation and park the task's waker, and the
-//! state-changing operations of the wrapper wake the parked tasks.
+//! workers). Two ways to await a primitive exist:
+//!
+//! * **On the primitive itself** (issue #14): `Lock::acquire_async`, `lock_async`,
+//!   `Semaphore::acquire_async`, `Event::wait_async`, `Condvar::wait_lock_async`,
+//!   `Barrier::wait_async`, `Mutex::lock_async`, `ReentrantLock::acquire_async`. A task
+//!   that must wait parks its waker in one process-wide table under the primitive's
+//!   address ([`TaskSlot`]) and sets a "tasks are parked" bit in the primitive's state
+//!   word (the `TASKS` bit of [`Waiters`](crate::wait::Waiters)' state, or of a
+//!   [`Lock`](crate::lock::Lock)'s sleeper count); every notify already looks at that
+//!   word, so whoever changes the primitive — a task, a thread through the plain
+//!   blocking API, an interrupt handler — sees the bit and wakes the parked tasks
+//!   ([`wake_parked`]). Mixed blocking-thread and async-task users of one object just
+//!   work, with no wrapper; a program that never awaits pays one bit test on a path that
+//!   already loads the word. The protocol and its proof are in
+//!   [`Waiters`](crate::wait::Waiters) ("Async tasks") and
+//!   [`lock::blocking`](crate::lock::blocking) ("Async"); the loom models are in
+//!   `core/tests/loom_async.rs`. With `std` the table grows (no limit on parked tasks);
+//!   without it, it holds [`TABLE_SLOTS`] wakers and more tasks poll again instead of
+//!   sleeping. Between processes the table is per process: a notify in one process
+//!   wakes only the tasks of that process.
+//! * **Through the older wrapper** [`Async<P, K>`]: a primitive `P` together with a
+//!   [`WakerSet<K>`]; the primitive's modules add `async fn`s on `Async<TheirType, K>`
+//!   that poll the primitive's `try_*` operation and park the task's waker in the
+//!   wrapper's set, and the state-changing operations of the wrapper wake the parked
+//!   tasks. Tasks parked in the wrapper's set are woken only by changes made through
+//!   the wrapper (the rings and queues still use it).
 //!
 //! Works with any executor (embassy, tokio, wasm-bindgen-futures): it only uses
 //! `core::task`. The application provides the `critical-section` implementation.
@@ -13,8 +35,10 @@
 //! # Cancellation safety
 //! Notifications wake *every* parked waker (and drop them from the set). A future that
 //! is dropped after being woken therefore cannot swallow a wake-up meant for another
-//! task: every other waiting task was woken too and re-checks. A dropped future that was
-//! never woken leaves its (stale) waker in its slot until the next notification.
+//! task: every other waiting task was woken too and re-checks. A future parked on the
+//! primitive itself removes its waker when dropped ([`TaskSlot`]'s `Drop`); one parked
+//! in a [`WakerSet`] that was never woken leaves its (stale) waker in its slot until
+//! the next notification.
 //!
 //! # When the set is full
 //! `register` reports it, and the poller wakes its own task at once: the task is polled
@@ -161,5 +185,207 @@ impl<P, const K: usize> Async<P, K> {
     /// The set of parked tasks (for primitives' modules building their async API).
     pub fn wakers(&self) -> &WakerSet<K> {
         &self.wakers
+    }
+}
+
+// ---- Tasks parked on a primitive itself ----------------------------------------------
+
+/// How many tasks can park directly on primitives at the same time without the `std`
+/// feature (the table is a fixed array then); more poll again instead of sleeping (as a
+/// full [`WakerSet`] does). With `std` the table grows: no limit.
+pub const TABLE_SLOTS: usize = 32;
+
+/// The parked tasks of this process, by primitive (`key`: its address here) and
+/// registration (`token`: one per [`TaskSlot`]). With `std`: a map of maps, so parking,
+/// leaving and waking cost O(log n) however many tasks are parked elsewhere.
+#[cfg(feature = "std")]
+struct Table(std::collections::BTreeMap<usize, std::collections::BTreeMap<usize, Waker>>);
+
+#[cfg(feature = "std")]
+impl Table {
+    const fn new() -> Self {
+        Self(std::collections::BTreeMap::new())
+    }
+    fn park(&mut self, key: usize, token: usize, waker: &Waker) -> bool {
+        let bucket = self.0.entry(key).or_default();
+        match bucket.get_mut(&token) {
+            Some(w) => w.clone_from(waker),
+            None => {
+                bucket.insert(token, waker.clone());
+            }
+        }
+        true
+    }
+    fn contains(&self, key: usize, token: usize) -> bool {
+        self.0.get(&key).is_some_and(|b| b.contains_key(&token))
+    }
+    fn remove(&mut self, key: usize, token: usize) -> Option<Waker> {
+        let bucket = self.0.get_mut(&key)?;
+        let w = bucket.remove(&token);
+        if bucket.is_empty() {
+            self.0.remove(&key);
+        }
+        w
+    }
+    /// Every waker parked under `key` (all of them: the table can allocate).
+    fn take(&mut self, key: usize) -> impl Iterator<Item = Waker> {
+        self.0.remove(&key).unwrap_or_default().into_values()
+    }
+}
+
+/// Without `std`: a fixed array of `(key, token, waker)`, searched linearly.
+#[cfg(not(feature = "std"))]
+struct Table(heapless::Vec<(usize, usize, Waker), TABLE_SLOTS>);
+
+#[cfg(not(feature = "std"))]
+impl Table {
+    const fn new() -> Self {
+        Self(heapless::Vec::new())
+    }
+    fn park(&mut self, key: usize, token: usize, waker: &Waker) -> bool {
+        if let Some(p) = self.0.iter_mut().find(|p| p.0 == key && p.1 == token) {
+            p.2.clone_from(waker);
+            return true;
+        }
+        self.0.push((key, token, waker.clone())).is_ok()
+    }
+    fn contains(&self, key: usize, token: usize) -> bool {
+        self.0.iter().any(|p| p.0 == key && p.1 == token)
+    }
+    fn remove(&mut self, key: usize, token: usize) -> Option<Waker> {
+        let i = self.0.iter().position(|p| p.0 == key && p.1 == token)?;
+        Some(self.0.swap_remove(i).2)
+    }
+    /// The wakers parked under `key` (at most the table's size, so no allocation).
+    fn take(&mut self, key: usize) -> impl Iterator<Item = Waker> {
+        let mut taken: heapless::Vec<Waker, TABLE_SLOTS> = heapless::Vec::new();
+        let mut i = 0;
+        while i < self.0.len() {
+            if self.0[i].0 == key {
+                // Cannot fail: `taken` is as large as the table.
+                let _ = taken.push(self.0.swap_remove(i).2);
+            } else {
+                i += 1;
+            }
+        }
+        taken.into_iter()
+    }
+}
+
+/// The parked tasks of this process, and the next registration token.
+struct Registry {
+    parked: Table,
+    next_token: usize,
+}
+
+static REGISTRY: Mutex<RefCell<Registry>> = Mutex::new(RefCell::new(Registry {
+    parked: Table::new(),
+    next_token: 1,
+}));
+
+/// Wakes (and removes) every task parked on the primitive at address `key`. Wakers run
+/// outside the critical section.
+///
+/// The primitives call it when their state word says tasks are parked (see
+/// [`TaskSlot`]); a caller outside this crate only needs it for a primitive of its own
+/// built on [`TaskSlot`].
+///
+/// ```
+/// // Nobody is parked on this address: nothing happens.
+/// conkit_core::asynch::wake_parked(0x1000);
+/// ```
+pub fn wake_parked(key: usize) {
+    let mut wakers = critical_section::with(|cs| REGISTRY.borrow_ref_mut(cs).parked.take(key));
+    crate::unwind::each_to_end(|| wakers.next(), Waker::wake);
+}
+
+/// One future's place among the tasks parked on a primitive (the `async` forms of the
+/// core primitives hold one each): registered by [`park`](Self::park), removed when the
+/// future completes or is dropped, so a dropped future leaves nothing behind.
+///
+/// The protocol that makes a task wake whoever changes the primitive — a task, a
+/// thread, an interrupt handler — is each primitive's: park here, then set the
+/// primitive's "tasks are parked" bit in its state word, then look at the condition
+/// once more; the notifier changes the state, looks at that bit, and if it is set clears
+/// it and calls [`wake_parked`] (see [`Waiters`](crate::wait::Waiters), "Async tasks").
+///
+/// ```
+/// use core::task::{Context, Waker};
+/// use conkit_core::asynch::{wake_parked, TaskSlot};
+///
+/// let mut slot = TaskSlot::new();
+/// let cx = Context::from_waker(Waker::noop());
+/// assert!(slot.park(0x2000, cx.waker()));
+/// assert!(slot.is_parked());
+/// wake_parked(0x2000); // wakes (here: a no-op waker) and removes it
+/// assert!(!slot.is_parked());
+/// ```
+#[derive(Debug, Default)]
+pub struct TaskSlot {
+    /// 0: never registered.
+    token: usize,
+    /// The primitive of the last registration.
+    key: usize,
+}
+
+impl TaskSlot {
+    /// A slot that is not parked.
+    pub const fn new() -> Self {
+        Self { token: 0, key: 0 }
+    }
+
+    /// Parks `waker` on the primitive at address `key` (or replaces this slot's earlier
+    /// waker). Returns `false` only without `std`, when [`TABLE_SLOTS`] tasks are
+    /// parked already: the caller then asks to be polled again at once.
+    pub fn park(&mut self, key: usize, waker: &Waker) -> bool {
+        let old = critical_section::with(|cs| {
+            let mut reg = REGISTRY.borrow_ref_mut(cs);
+            if self.token == 0 {
+                self.token = reg.next_token;
+                reg.next_token = reg.next_token.wrapping_add(1).max(1);
+            }
+            let old = if self.key != key {
+                reg.parked.remove(self.key, self.token)
+            } else {
+                None
+            };
+            self.key = key;
+            (reg.parked.park(key, self.token, waker), old)
+        });
+        // A waker is dropped outside the critical section (its drop is executor code).
+        old.0
+    }
+
+    /// Whether this slot's waker is still parked (not yet woken nor removed).
+    pub fn is_parked(&self) -> bool {
+        self.token != 0
+            && critical_section::with(|cs| {
+                REGISTRY
+                    .borrow_ref(cs)
+                    .parked
+                    .contains(self.key, self.token)
+            })
+    }
+
+    /// Removes this slot's waker if it is still parked (done on drop, and by the
+    /// primitives once their future completes).
+    pub fn leave(&mut self) {
+        if self.token == 0 {
+            return;
+        }
+        let removed = critical_section::with(|cs| {
+            REGISTRY
+                .borrow_ref_mut(cs)
+                .parked
+                .remove(self.key, self.token)
+        });
+        // Dropped outside the critical section (a waker's drop is executor code).
+        drop(removed);
+    }
+}
+
+impl Drop for TaskSlot {
+    fn drop(&mut self) {
+        self.leave();
     }
 }

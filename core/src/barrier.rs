@@ -302,6 +302,68 @@ impl<W: WaitStrategy> Barrier<W> {
         result.map(|()| index)
     }
 
+    /// Arrives at the barrier and awaits until all parties have arrived (feature
+    /// `async`): [`wait`](Self::wait) for a task. Returns the arrival index; the last
+    /// party runs `action` (inside its poll) before anybody is released. Threads and
+    /// tasks may be parties of the same round: a thread's arrival wakes the parked
+    /// tasks and a task's wakes the sleeping threads.
+    ///
+    /// Cancellation: a future dropped before it arrived changes nothing; one dropped
+    /// after it arrived and before the round was released breaks the barrier (as a
+    /// party whose timeout passes does in Python: the others get [`BrokenBarrier`]) and
+    /// is uncounted; one dropped after the release only leaves. There is no deadline:
+    /// wrap the future in the executor's timeout.
+    ///
+    /// With a process-shared strategy a party is recorded under its thread's token
+    /// (see "Participants that die"): keep such a task on one thread (a current-thread
+    /// executor) from arrival to completion.
+    ///
+    /// ```
+    /// use conkit_core::barrier::Barrier;
+    /// # fn block_on<F: core::future::Future>(f: F) -> F::Output {
+    /// #     let mut f = core::pin::pin!(f);
+    /// #     let mut cx = core::task::Context::from_waker(core::task::Waker::noop());
+    /// #     loop { if let core::task::Poll::Ready(r) = f.as_mut().poll(&mut cx) { return r; } }
+    /// # }
+    ///
+    /// static ALONE: Barrier = Barrier::new(1);
+    /// assert_eq!(block_on(ALONE.wait_async(|| true)), Ok(0));
+    /// ```
+    ///
+    /// # Errors
+    /// [`BrokenBarrier`] as for [`wait`](Self::wait).
+    ///
+    /// # Panics
+    /// As [`wait_until`](Self::wait_until), if `action` panics.
+    #[cfg(feature = "async")]
+    pub async fn wait_async(&self, action: impl FnOnce() -> bool) -> Result<u32, BrokenBarrier> {
+        let index = self.waiters.wait_async(|| self.try_enter()).await?;
+        self.record(index);
+        let exit = Exit {
+            barrier: self,
+            index,
+        };
+        let result = if index + 1 == self.parties {
+            let breaker = Breaker { barrier: self };
+            let ok = action();
+            core::mem::forget(breaker);
+            self.release(ok)
+        } else {
+            // Dropped while the round is still filling: break it (dropped before
+            // `exit`, which then uncounts the caller).
+            let abandon = crate::unwind::OnDrop(|| {
+                if self.released().is_none() {
+                    self.abort();
+                }
+            });
+            let released = self.waiters.wait_async(|| self.released()).await;
+            core::mem::forget(abandon);
+            released
+        };
+        drop(exit);
+        result.map(|()| index)
+    }
+
     /// Joins the round if the barrier is filling (and not full): `Some(Ok(index))`;
     /// broken: `Some(Err)`; draining, resetting or running the action: `None` (wait).
     fn try_enter(&self) -> Option<Result<u32, BrokenBarrier>> {

@@ -102,6 +102,12 @@
 //! behaviour, but weakens the guarantees: a wake-up can be missed (waiting) or the order
 //! mixed up (notifying).
 //!
+//! # Async
+//! With the `async` feature, [`Condvar::try_release_wait_async`] and
+//! [`Condvar::wait_lock_async`] wait in a task: the same tickets, the task parked on the
+//! same [`Waiters`] (see "Async tasks" there), so a notify from a thread wakes a task
+//! and a task's notify wakes a thread.
+//!
 //! Layout: a `u32` (`tail`), a `u64` (`head` and the cancelled map) and the two `u32`
 //! words of [`Waiters`]; no pointers: usable as a `static` and in memory shared between
 //! processes with a process-shared strategy.
@@ -318,6 +324,78 @@ impl<W: WaitStrategy> Condvar<W> {
         core::mem::forget(place);
         let notified = released || self.give_up(ticket) == GaveUp::Notified;
         Ok((state, notified))
+    }
+
+    /// The async wait (feature `async`): takes a ticket, releases the lock with
+    /// `release`, and awaits until a notify releases the ticket; returns what `release`
+    /// returned. The caller then takes the lock back (asynchronously: see
+    /// [`wait_lock_async`](Self::wait_lock_async)). A notify from a task or from a
+    /// thread wakes it.
+    ///
+    /// Cancellation: a future dropped before its ticket was released gives the ticket
+    /// up (no notify is spent on it, as for a timed-out waiter); one dropped after a
+    /// notify released it, before it completed, passes that notify on to the next
+    /// waiter (`notify(1)`), so a dropped future never swallows a notification. There
+    /// is no deadline: wrap the future in the executor's timeout (dropping it is the
+    /// time-out).
+    ///
+    /// # Errors
+    /// The error `release` returned; the caller then did not wait.
+    #[cfg(feature = "async")]
+    pub async fn try_release_wait_async<S, E>(
+        &self,
+        release: impl FnOnce() -> Result<S, E>,
+    ) -> Result<S, E> {
+        let ticket = self.tail.fetch_add(1, Ordering::AcqRel);
+        let place = OnDrop(|| {
+            if self.give_up(ticket) == GaveUp::Notified {
+                self.notify(1);
+            }
+        });
+        let state = match release() {
+            Ok(state) => state,
+            Err(e) => {
+                drop(place);
+                return Err(e);
+            }
+        };
+        self.sleepers
+            .wait_async(|| self.released(ticket).then_some(()))
+            .await;
+        core::mem::forget(place);
+        Ok(state)
+    }
+
+    /// Waits asynchronously with a [`Lock`](crate::lock::Lock) the caller holds
+    /// (feature `async`): releases it, awaits a notify, awaits the lock again. See
+    /// [`try_release_wait_async`](Self::try_release_wait_async) for cancellation (a
+    /// future dropped while re-taking the lock has been notified and holds nothing).
+    ///
+    /// ```
+    /// use conkit_core::condvar::Condvar;
+    /// use conkit_core::lock::{Lock, ReleaseError};
+    /// # fn block_on<F: core::future::Future>(f: F) -> F::Output {
+    /// #     let mut f = core::pin::pin!(f);
+    /// #     let mut cx = core::task::Context::from_waker(core::task::Waker::noop());
+    /// #     loop { if let core::task::Poll::Ready(r) = f.as_mut().poll(&mut cx) { return r; } }
+    /// # }
+    ///
+    /// static LOCK: Lock = Lock::new();
+    /// static CV: Condvar = Condvar::new();
+    /// // Without the lock held the release fails and nothing waits.
+    /// assert_eq!(block_on(CV.wait_lock_async(&LOCK)), Err(ReleaseError::NotLocked));
+    /// ```
+    ///
+    /// # Errors
+    /// The lock's [`ReleaseError`] if releasing it failed; the caller then did not wait.
+    #[cfg(feature = "async")]
+    pub async fn wait_lock_async<W2: WaitStrategy>(
+        &self,
+        lock: &crate::lock::Lock<W2>,
+    ) -> Result<(), ReleaseError> {
+        self.try_release_wait_async(|| lock.release()).await?;
+        lock.acquire_async().await;
+        Ok(())
     }
 
     /// Whether a notify has released `ticket`.

@@ -68,9 +68,11 @@
 //! [`Semaphore`](crate::semaphore::Semaphore).
 //!
 //! # Async
-//! With the `async` feature, `asynch::Async<Event<W>, K>` adds
-//! `wait().await`, with the same guarantee (a task parked at a `set` completes even if
-//! the flag is cleared before it is polled); its `set` wakes the parked tasks too.
+//! With the `async` feature, [`Event::wait_async`] awaits the flag directly, with the
+//! same guarantee (a task parked at a `set` completes even if the flag is cleared
+//! before it is polled); every `set` wakes it, whoever calls it (see "Async tasks" in
+//! [`Waiters`]). The older wrapper `asynch::Async<Event<W>, K>` adds `wait().await` with
+//! its own waker set; its `set` wakes both.
 
 use core::fmt;
 
@@ -228,6 +230,42 @@ impl<W: WaitStrategy> Event<W> {
                 seen.released_by(self.word.load(Ordering::Acquire))
             })
             .is_some()
+    }
+}
+
+#[cfg(feature = "async")]
+impl<W: WaitStrategy> Event<W> {
+    /// Awaits until the flag is set; completes at once if it is (feature `async`). A
+    /// task parked when `set` is called completes even if the flag is cleared before
+    /// it is polled again, as a blocked thread does. Woken by every `set` — a task's,
+    /// a thread's, an interrupt handler's. Cancellation-safe (waiting consumes
+    /// nothing).
+    ///
+    /// ```
+    /// use conkit_core::event::Event;
+    /// # fn block_on<F: core::future::Future>(f: F) -> F::Output {
+    /// #     let mut f = core::pin::pin!(f);
+    /// #     let mut cx = core::task::Context::from_waker(core::task::Waker::noop());
+    /// #     loop { if let core::task::Poll::Ready(r) = f.as_mut().poll(&mut cx) { return r; } }
+    /// # }
+    ///
+    /// static READY: Event = Event::new();
+    /// READY.set();
+    /// block_on(READY.wait_async());
+    /// ```
+    pub fn wait_async(&self) -> impl core::future::Future<Output = ()> + '_ {
+        let mut seen: Option<Seen> = None;
+        self.waiters.wait_async(move || {
+            let now = self.word.load(Ordering::Acquire);
+            match seen {
+                Some(s) => s.released_by(now),
+                None if now & FLAG != 0 => Some(()),
+                None => {
+                    seen = Some(Seen(now));
+                    None
+                }
+            }
+        })
     }
 }
 

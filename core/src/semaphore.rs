@@ -86,10 +86,15 @@
 //! [`Event`](crate::event::Event) or [`EventFlags`](crate::event_flags::EventFlags).
 //!
 //! # Async
-//! With the `async` feature, `asynch::Async<Semaphore<W>, K>` (and the
-//! same for [`BoundedSemaphore`]) adds `acquire().await`, `acquire_many(n).await` and
-//! `acquire_guard().await`; its `release`/`release_many` also wake the parked tasks.
-//! Releases made directly on the inner semaphore do not wake async tasks.
+//! With the `async` feature, both types are awaitable directly:
+//! `acquire_async().await`, `acquire_many_async(n).await`, `acquire_guard_async().await`
+//! (the guard is `Send`). A parked task is woken by every release, whoever makes it — a
+//! task, a thread through the plain `release`, an interrupt handler — through the
+//! `TASKS` bit of the [`Waiters`] word (see "Async tasks" there); a program that never
+//! awaits pays one more bit test per contended release and nothing else.
+//! The older wrapper `asynch::Async<Semaphore<W>, K>` still adds `acquire().await`,
+//! `acquire_many(n).await` and `acquire_guard().await` with its own waker set; since
+//! every release now also wakes the tasks parked on the semaphore itself, the two mix.
 
 use core::fmt;
 
@@ -411,6 +416,55 @@ macro_rules! front_ends {
                 self.core
                     .acquire_many_until(1, deadline)
                     .then(|| SemaphoreGuard::new(&self.core, self.bound(), 1))
+            }
+        }
+
+        #[cfg(feature = "async")]
+        impl<W: WaitStrategy> $ty<W> {
+            /// Takes one permit, awaiting until there is one (feature `async`). Woken by
+            /// every release: a task's, a thread's, an interrupt handler's.
+            ///
+            /// Cancellation-safe: a future dropped before it completes takes nothing, and
+            /// since a release wakes every parked task, a dropped one swallows no permit
+            /// meant for another.
+            ///
+            /// ```
+            #[doc = concat!("use conkit_core::semaphore::", stringify!($ty), ";")]
+            /// # fn block_on<F: core::future::Future>(f: F) -> F::Output {
+            /// #     let mut f = core::pin::pin!(f);
+            /// #     let mut cx = core::task::Context::from_waker(core::task::Waker::noop());
+            /// #     loop { if let core::task::Poll::Ready(r) = f.as_mut().poll(&mut cx) { return r; } }
+            /// # }
+            ///
+            #[doc = concat!("static SEM: ", stringify!($ty), " = ", stringify!($ty), "::new(1);")]
+            /// block_on(SEM.acquire_async());
+            /// assert_eq!(SEM.value(), 0);
+            /// SEM.release().unwrap();
+            /// ```
+            pub fn acquire_async(&self) -> impl core::future::Future<Output = ()> + '_ {
+                self.acquire_many_async(1)
+            }
+
+            /// Takes `n` permits at once (all or nothing), awaiting until there are
+            /// enough (feature `async`). `n == 0` completes at once. Cancellation-safe.
+            pub fn acquire_many_async(&self, n: u32) -> impl core::future::Future<Output = ()> + '_ {
+                self.core
+                    .waiters
+                    .wait_async(move || self.core.try_acquire_many(n).then_some(()))
+            }
+
+            /// Takes one permit, awaiting until there is one, as a guard that gives it
+            /// back when dropped (feature `async`); the guard is `Send`.
+            pub async fn acquire_guard_async(&self) -> SemaphoreGuard<'_, W> {
+                self.acquire_many_async(1).await;
+                SemaphoreGuard::new(&self.core, self.bound(), 1)
+            }
+
+            /// Takes `n` permits, awaiting until there are enough, as a guard that gives
+            /// them all back when dropped (feature `async`).
+            pub async fn acquire_many_guard_async(&self, n: u32) -> SemaphoreGuard<'_, W> {
+                self.acquire_many_async(n).await;
+                SemaphoreGuard::new(&self.core, self.bound(), n)
             }
         }
 

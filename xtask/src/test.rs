@@ -36,6 +36,19 @@ pub const NO_STD_TARGETS: &[(&str, &str)] = &[
 /// it was written for is a model that proves less than it claims. Add a row with each
 /// new mutant.
 pub const MUTANTS: &[(&str, &str, Option<&str>)] = &[
+    // A notify of `Waiters` ignores the `TASKS` bit: a task parked on the primitive
+    // itself is not woken by a thread's change (the issue #14 bug).
+    (
+        "waiters_tasks_not_woken",
+        "loom_async",
+        Some("waiters_thread_notify_wakes_a_parked_task"),
+    ),
+    // A contended `Lock` release wakes sleeping threads only: a parked task is stranded.
+    (
+        "lock_tasks_not_woken",
+        "loom_async",
+        Some("lock_thread_release_wakes_a_parked_task"),
+    ),
     // `Lock`'s owner word: a woken waiter takes the lock without the waiters bit although
     // others still sleep; its release wakes nobody and they sleep forever.
     (
@@ -225,6 +238,18 @@ pub const MUTANTS: &[(&str, &str, Option<&str>)] = &[
 /// (non-blank, non-comment lines). An example file without a row fails the step: add a
 /// row with each new example.
 pub const EXAMPLES: &[Example] = &[
+    // Issue #14: threads and tokio tasks on the same threading Event, Semaphore and
+    // Condition (each wakes the other's waiters).
+    Example {
+        name: "asyncio_threads_mixed",
+        args: &[],
+        expect: &[
+            "task: woken by the thread that set the event",
+            "task: consumed [0, 1, 2, 3, 4] from a producer thread",
+            "pool: at most 2 of 2 permits in use by 4 tasks and 2 threads",
+        ],
+        python: None,
+    },
     // Seed 002: Pool(4) + apply_async over 5 tasks, then close/join (issue #13).
     Example {
         name: "mp_pool_apply_async",

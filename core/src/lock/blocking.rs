@@ -78,6 +78,23 @@
 //! The state word is the futex word, so this is the one primitive that calls the
 //! [`WaitStrategy`] directly instead of going through [`Waiters`](crate::wait::Waiters).
 //!
+//! # Async (feature `async`)
+//! [`acquire_async`](Lock::acquire_async), [`lock_async`](Lock::lock_async) and
+//! [`poll_acquire`](Lock::poll_acquire) await the lock directly, with no wrapper: a
+//! task that finds it held parks its waker in the process-wide table of
+//! [`crate::asynch`] ([`TaskSlot`](crate::asynch::TaskSlot)), sets the `TASKS` bit of
+//! `sleepers` (bit 31; the count keeps the bits below), and sets `WAITERS` in the word
+//! with a compare-and-swap — also when it is already set, so that the release that
+//! frees the word reads the task's write. A release that finds `WAITERS` (the
+//! contended path, never the uncontended one) wakes one sleeping thread as before and,
+//! after an `Acquire` fence, looks at `TASKS`: if set it clears it and wakes every
+//! parked task. So a thread's plain `release` wakes tasks and a task's release (its
+//! guard) wakes threads. A task that takes the lock sets no bit: a thread it overtook
+//! sets `WAITERS` again as it goes back to sleep, and every other woken task re-parks
+//! itself; with `TASKS` set, a thread that slept keeps `WAITERS` when it takes the lock
+//! (`sleepers != 0`), so its release wakes them too. The async forms do not sleep in
+//! slices, so a task behind an owner that died is only told at the next poll.
+//!
 //! # Progress
 //! **Blocking.** Not fair: a running thread can take the lock before a woken sleeper
 //! ("barging"), which keeps throughput high but lets a waiter starve under constant
@@ -154,6 +171,10 @@ const FREE: u32 = 0;
 const WAITERS: u32 = 1 << 31;
 /// Free, left by an owner that died (the Linux `FUTEX_OWNER_DIED`).
 const OWNER_DIED: u32 = 1 << 30;
+/// In `sleepers`: async tasks of this process are parked on this lock (see "Async" in
+/// the module docs).
+#[cfg(feature = "async")]
+const TASKS: u32 = 1 << 31;
 
 /// A token as stored in the word: the strategy's (or owner id's) value, masked, never 0.
 #[inline]
@@ -506,8 +527,142 @@ impl<W: WaitStrategy> Lock<W> {
         }
         if word & WAITERS != 0 {
             W::wake_one(&self.state);
+            #[cfg(feature = "async")]
+            self.wake_tasks();
         }
         Ok(())
+    }
+
+    /// The contended release's look for parked tasks (see "Async" in the module docs):
+    /// the `Acquire` fence pairs with the task's compare-and-swap on the word that this
+    /// release's swap read, so the task's `TASKS` bit (set before it) is seen here.
+    #[cfg(feature = "async")]
+    #[inline]
+    fn wake_tasks(&self) {
+        crate::atomic::fence(Ordering::Acquire);
+        // Mutant (see `cargo xtask test`'s mutant table): a release wakes threads only.
+        if self.sleepers.load(Ordering::Relaxed) & TASKS != 0
+            && !cfg!(conkit_mutant = "lock_tasks_not_woken")
+        {
+            self.wake_tasks_slow();
+        }
+    }
+
+    #[cfg(feature = "async")]
+    #[cold]
+    #[inline(never)]
+    fn wake_tasks_slow(&self) {
+        self.sleepers.fetch_and(!TASKS, Ordering::SeqCst);
+        crate::asynch::wake_parked(core::ptr::from_ref(self) as usize);
+    }
+
+    /// The poll step of every async acquisition (feature `async`): takes the lock if it
+    /// is free (`Ready`, with how: a dead owner's lock is reported as in
+    /// [`acquire_or_recover`](Self::acquire_or_recover)), else parks the task in `slot`
+    /// so that the next release — by a task or by a thread through the blocking API —
+    /// wakes it (see "Async" in the module docs).
+    ///
+    /// ```
+    /// use core::task::{Context, Poll, Waker};
+    /// use conkit_core::asynch::TaskSlot;
+    /// use conkit_core::lock::{Acquired, Lock};
+    ///
+    /// let lock: Lock = Lock::new();
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// let mut slot = TaskSlot::new();
+    /// lock.acquire(); // a thread holds it
+    /// assert!(lock.poll_acquire(&mut slot, &mut cx).is_pending());
+    /// lock.release().unwrap(); // the thread's release wakes the task
+    /// assert!(!slot.is_parked());
+    /// assert_eq!(lock.poll_acquire(&mut slot, &mut cx), Poll::Ready(Acquired::Clean));
+    /// lock.release().unwrap();
+    /// ```
+    #[cfg(feature = "async")]
+    pub fn poll_acquire(
+        &self,
+        slot: &mut crate::asynch::TaskSlot,
+        cx: &mut core::task::Context<'_>,
+    ) -> core::task::Poll<Acquired> {
+        self.poll_acquire_as(Self::me(), W::PROCESS_SHARED, slot, cx)
+    }
+
+    /// [`poll_acquire`](Self::poll_acquire) under the token `me` (a reentrant lock's
+    /// owner id); `probe`: whether a dead owner may be replaced.
+    #[cfg(feature = "async")]
+    pub(crate) fn poll_acquire_as(
+        &self,
+        me: u32,
+        probe: bool,
+        slot: &mut crate::asynch::TaskSlot,
+        cx: &mut core::task::Context<'_>,
+    ) -> core::task::Poll<Acquired> {
+        use core::task::Poll;
+        loop {
+            if let Some(how) = self.try_acquire_or_recover_as(me, probe) {
+                slot.leave();
+                return Poll::Ready(how);
+            }
+            if !slot.park(core::ptr::from_ref(self) as usize, cx.waker()) {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            self.sleepers.fetch_or(TASKS, Ordering::SeqCst);
+            // A compare-and-swap on the word, also when `WAITERS` is already set: the
+            // release that frees the word reads it (or a later value) and then sees the
+            // bit above; if the word is free meanwhile, try again.
+            let mut word = self.state.load(Ordering::Relaxed);
+            while word & OWNER_MASK != 0 {
+                match self.state.compare_exchange_weak(
+                    word,
+                    word | WAITERS,
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return Poll::Pending,
+                    Err(now) => word = now,
+                }
+            }
+        }
+    }
+
+    /// Takes the lock, awaiting it (feature `async`); a dead owner's lock is taken
+    /// over. Cancellation-safe: a future dropped before it completes holds nothing
+    /// and leaves nothing parked.
+    ///
+    /// ```
+    /// use conkit_core::lock::Lock;
+    /// # fn block_on<F: core::future::Future>(f: F) -> F::Output {
+    /// #     let mut f = core::pin::pin!(f);
+    /// #     let mut cx = core::task::Context::from_waker(core::task::Waker::noop());
+    /// #     loop { if let core::task::Poll::Ready(r) = f.as_mut().poll(&mut cx) { return r; } }
+    /// # }
+    ///
+    /// static LOCK: Lock = Lock::new();
+    /// block_on(LOCK.acquire_async());
+    /// assert!(LOCK.locked());
+    /// LOCK.release().unwrap();
+    /// ```
+    #[cfg(feature = "async")]
+    pub fn acquire_async(&self) -> impl core::future::Future<Output = ()> + '_ {
+        let mut slot = crate::asynch::TaskSlot::new();
+        core::future::poll_fn(move |cx| self.poll_acquire(&mut slot, cx).map(|_| ()))
+    }
+
+    /// [`acquire_async`](Self::acquire_async) that says how the lock was taken (as
+    /// [`acquire_or_recover`](Self::acquire_or_recover)).
+    #[cfg(feature = "async")]
+    pub fn acquire_or_recover_async(&self) -> impl core::future::Future<Output = Acquired> + '_ {
+        let mut slot = crate::asynch::TaskSlot::new();
+        core::future::poll_fn(move |cx| self.poll_acquire(&mut slot, cx))
+    }
+
+    /// Takes the lock, awaiting it, and returns a guard that releases it when dropped
+    /// (and wakes the next task or thread). The guard is `Send`: it may be dropped on
+    /// another thread than the one that took it (a Python-style lock has no owner).
+    #[cfg(feature = "async")]
+    pub async fn lock_async(&self) -> LockGuard<'_, W> {
+        self.acquire_async().await;
+        LockGuard { lock: self }
     }
 
     /// `true` while somebody holds the lock (a snapshot).

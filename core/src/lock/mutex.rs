@@ -220,6 +220,29 @@ impl<W: WaitStrategy, T> Mutex<Lock<W>, T> {
             None
         }
     }
+
+    /// Takes the lock, awaiting it (feature `async`; see
+    /// [`Lock::acquire_async`]), and returns the guard. The guard is `Send` if `T` is,
+    /// so it may be held across an `.await` on a multi-threaded executor; dropping it
+    /// wakes the next task or thread. Cancellation-safe.
+    ///
+    /// ```
+    /// use conkit_core::lock::BlockingMutex;
+    /// # fn block_on<F: core::future::Future>(f: F) -> F::Output {
+    /// #     let mut f = core::pin::pin!(f);
+    /// #     let mut cx = core::task::Context::from_waker(core::task::Waker::noop());
+    /// #     loop { if let core::task::Poll::Ready(r) = f.as_mut().poll(&mut cx) { return r; } }
+    /// # }
+    ///
+    /// static COUNT: BlockingMutex<u32> = BlockingMutex::new(0);
+    /// block_on(async { *COUNT.lock_async().await += 1 });
+    /// assert_eq!(*COUNT.lock(), 1);
+    /// ```
+    #[cfg(feature = "async")]
+    pub async fn lock_async(&self) -> MutexGuard<'_, Lock<W>, T> {
+        self.raw.acquire_async().await;
+        MutexGuard::new(self)
+    }
 }
 
 /// A value guarded by a [`SpinLock`].

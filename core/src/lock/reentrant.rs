@@ -354,6 +354,48 @@ impl<O: OwnerId, W: WaitStrategy> ReentrantLock<O, W> {
         Ok(depth)
     }
 
+    /// Takes the lock, awaiting it (feature `async`), or counts one more acquisition if
+    /// the caller already owns it. The owner is [`O::current()`](OwnerId::current) at
+    /// the poll that takes the lock: with a thread as the owner (the std `RLock`), every
+    /// task of that thread counts as the owner, so use it from one task per thread (or
+    /// a [`Lock`], which has no owner). A release by a thread wakes the
+    /// task and a task's release wakes a thread (see "Async" in [`super::blocking`]).
+    /// Cancellation-safe.
+    ///
+    /// # Panics
+    /// If the depth would overflow `u32`, as [`acquire`](Self::acquire).
+    #[cfg(feature = "async")]
+    pub fn acquire_async(&self) -> impl core::future::Future<Output = ()> + '_ {
+        self.acquire_depth_async(NonZeroU32::MIN)
+    }
+
+    /// [`acquire_depth`](Self::acquire_depth) awaiting the lock (feature `async`); see
+    /// [`acquire_async`](Self::acquire_async).
+    ///
+    /// # Panics
+    /// If the depth would overflow `u32`.
+    #[cfg(feature = "async")]
+    pub fn acquire_depth_async(
+        &self,
+        depth: NonZeroU32,
+    ) -> impl core::future::Future<Output = ()> + '_ {
+        let mut slot = crate::asynch::TaskSlot::new();
+        core::future::poll_fn(move |cx| {
+            let me = me::<O>();
+            if self.lock.owner_word() == me {
+                slot.leave();
+                match self.depth.load(Ordering::Relaxed).checked_add(depth.get()) {
+                    Some(d) => self.depth.store(d, Ordering::Relaxed),
+                    None => depth_overflow(),
+                }
+                return core::task::Poll::Ready(());
+            }
+            self.lock
+                .poll_acquire_as(me, O::KERNEL_TID, &mut slot, cx)
+                .map(|_| self.depth.store(depth.get(), Ordering::Relaxed))
+        })
+    }
+
     /// Takes the lock `depth` times at once, waiting (per `W`) while another owner
     /// holds it: the lock is then free again after `depth` releases (or one
     /// [`release_all`](Self::release_all)). This is CPython's `RLock._acquire_restore`,

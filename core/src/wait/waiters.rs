@@ -75,6 +75,28 @@
 //! wake-up call even when nobody else sleeps; nothing waits for it and nothing is lost.
 //! The thread strategies keep `wake_one`.
 //!
+//! # Async tasks (feature `async`)
+//! A task cannot sleep on the sequence word; it parks its waker in the process-wide
+//! table of [`crate::asynch`] under this object's address ([`Waiters::poll_async`]) and
+//! sets the `TASKS` bit of `state` (`SeqCst`, then a `SeqCst` fence), then looks at its
+//! condition once more. Every notify already makes the look this needs — the `SeqCst`
+//! fence and the load of `state` above — so it also sees the bit: if set, it clears it
+//! and wakes every task parked under this address ([`crate::asynch::wake_parked`]).
+//! Either the notifier's look sees the bit, or the task's last look (after its fence)
+//! sees the notifier's change: the same Dekker pair as the sleepers', so whoever changes
+//! the state — a task, a thread through the plain blocking API, an interrupt handler —
+//! wakes the parked tasks, with no wrapper in between. A notify with the bit clear (no
+//! task parked: every program that never awaits) costs the same fence and load as
+//! before and one more bit test. Tasks are always all woken (a `notify_one` included):
+//! a woken task that is then dropped can swallow nothing, the others re-check. A task
+//! that parks after a notify cleared the bit sets it again itself.
+//!
+//! Limits: the table is per process, so between processes a notify wakes only the
+//! tasks of its own process (a task in another process that parked on the same shared
+//! object is woken by its own process's next notify, not by this one); the bit stays in
+//! the word meanwhile. Without `std` the table holds at most
+//! [`TABLE_SLOTS`](crate::asynch::TABLE_SLOTS) parked tasks; more poll again at once.
+//!
 //! Layout: two `u32` words, no pointers, valid in shared memory between processes and
 //! wasm workers when `W` is a process-shared strategy.
 
@@ -85,7 +107,10 @@ use super::{Deadline, WaitOutcome, WaitStrategy};
 use crate::atomic::{counter_add, fence, maybe_const_fn, word_update, AtomicU32, Ordering};
 
 /// The bits of `state` that count the sleepers.
-const COUNT: u32 = MORE - 1;
+const COUNT: u32 = TASKS - 1;
+/// Async tasks of this process are parked on this object (see "Async tasks" in the
+/// module docs): a notifier that sees it clears it and wakes them.
+const TASKS: u32 = 1 << 29;
 /// A `notify_one` was skipped while `PENDING` was set: whoever collects `PENDING` wakes
 /// every sleeper.
 const MORE: u32 = 1 << 30;
@@ -271,7 +296,7 @@ impl<W: WaitStrategy> Waiters<W> {
     #[inline]
     fn leave(&self) {
         let (Ok(old) | Err(old)) = word_update(&self.state, Ordering::SeqCst, |s| {
-            let left = (s & COUNT).wrapping_sub(1) & COUNT;
+            let left = ((s & COUNT).wrapping_sub(1) & COUNT) | (s & TASKS);
             // Mutant (see `cargo xtask test`'s mutant table): the flags stay set.
             #[cfg(conkit_mutant = "waiters_leave_keeps_flags")]
             let left = left | (s & (PENDING | MORE));
@@ -313,7 +338,9 @@ impl<W: WaitStrategy> Waiters<W> {
     /// "Participants that die" in the module docs).
     #[inline]
     pub fn notify_one(&self) {
-        if !self.has_sleepers() {
+        let seen = self.look();
+        self.wake_tasks_if(seen);
+        if seen & COUNT == 0 {
             return;
         }
         let claimed = word_update(&self.state, Ordering::SeqCst, |s| {
@@ -340,17 +367,131 @@ impl<W: WaitStrategy> Waiters<W> {
     /// Wakes every sleeper. Call it after the state change that may satisfy a waiter.
     #[inline]
     pub fn notify_all(&self) {
-        if self.has_sleepers() {
+        let seen = self.look();
+        self.wake_tasks_if(seen);
+        if seen & COUNT != 0 {
             counter_add(&self.seq, 1, Ordering::Release);
             W::wake_all(&self.seq);
         }
     }
 
-    /// The notifier's half of the Dekker pair: a fence, then a look at `sleepers`.
+    /// The notifier's half of the Dekker pair: a fence, then a look at the state word
+    /// (sleepers, and the `TASKS` bit).
     #[inline]
-    fn has_sleepers(&self) -> bool {
+    fn look(&self) -> u32 {
         fence(Ordering::SeqCst);
-        self.state.load(Ordering::Relaxed) & COUNT != 0
+        self.state.load(Ordering::Relaxed)
+    }
+
+    /// Wakes the tasks of this process parked on this object if `seen` (the notifier's
+    /// look) says some are: clears the bit, then wakes them (see "Async tasks" in the
+    /// module docs). Without the `async` feature the bit is never set and this is
+    /// nothing.
+    #[inline]
+    fn wake_tasks_if(&self, seen: u32) {
+        // Mutant (see `cargo xtask test`'s mutant table): the bit is ignored, parked
+        // tasks are left to the wrappers as before.
+        #[cfg(feature = "async")]
+        if seen & TASKS != 0 && !cfg!(conkit_mutant = "waiters_tasks_not_woken") {
+            self.wake_tasks();
+        }
+        #[cfg(not(feature = "async"))]
+        let _ = seen;
+    }
+
+    #[cfg(feature = "async")]
+    #[cold]
+    #[inline(never)]
+    fn wake_tasks(&self) {
+        let _ = word_update(&self.state, Ordering::SeqCst, |s| {
+            (s & TASKS != 0).then_some(s & !TASKS)
+        });
+        crate::asynch::wake_parked(self.key());
+    }
+
+    /// This object's key among the parked tasks: its address in this process.
+    #[cfg(feature = "async")]
+    #[inline]
+    fn key(&self) -> usize {
+        core::ptr::from_ref(self) as usize
+    }
+
+    /// The poll step of every async wait on this object (feature `async`): `Ready` when
+    /// `condition` (the primitive's `try_*` operation, as for
+    /// [`wait_until`](Self::wait_until)) holds; otherwise parks the task in `slot`, sets
+    /// the `TASKS` bit and looks once more (see "Async tasks" in the module docs), so a
+    /// change made by a task, a thread or an interrupt handler after this look wakes
+    /// the task. The slot leaves the parked tasks when the condition holds (and when it
+    /// is dropped: a dropped future leaves nothing behind).
+    ///
+    /// ```
+    /// use core::task::{Context, Poll, Waker};
+    /// use conkit_core::asynch::TaskSlot;
+    /// use conkit_core::wait::{Spin, Waiters};
+    /// use core::sync::atomic::{AtomicBool, Ordering};
+    ///
+    /// let w: Waiters<Spin> = Waiters::new();
+    /// let ready = AtomicBool::new(false);
+    /// let mut slot = TaskSlot::new();
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// let mut poll = |slot: &mut TaskSlot, cx: &mut Context<'_>| {
+    ///     w.poll_async(slot, cx, || ready.load(Ordering::Acquire).then_some(()))
+    /// };
+    /// assert!(poll(&mut slot, &mut cx).is_pending());
+    /// assert!(slot.is_parked());
+    /// ready.store(true, Ordering::Release);
+    /// w.notify_all(); // any notifier, a thread's too, wakes the parked task
+    /// assert!(!slot.is_parked());
+    /// assert_eq!(poll(&mut slot, &mut cx), Poll::Ready(()));
+    /// ```
+    #[cfg(feature = "async")]
+    pub fn poll_async<R>(
+        &self,
+        slot: &mut crate::asynch::TaskSlot,
+        cx: &mut core::task::Context<'_>,
+        mut condition: impl FnMut() -> Option<R>,
+    ) -> core::task::Poll<R> {
+        use core::task::Poll;
+        if let Some(r) = condition() {
+            slot.leave();
+            return Poll::Ready(r);
+        }
+        if !slot.park(self.key(), cx.waker()) {
+            // The table is full (no `std`): poll again rather than risk sleeping forever.
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        // The task's half of the Dekker pair: the bit, then a fence, then the last look.
+        let _ = word_update(&self.state, Ordering::SeqCst, |s| Some(s | TASKS));
+        fence(Ordering::SeqCst);
+        match condition() {
+            Some(r) => {
+                slot.leave();
+                Poll::Ready(r)
+            }
+            None => Poll::Pending,
+        }
+    }
+
+    /// Awaits until `condition` returns `Some` (feature `async`): the async form of
+    /// [`wait`](Self::wait), built on [`poll_async`](Self::poll_async). Cancellation-safe
+    /// in the sense of the primitives: `condition` only changes state when it succeeds,
+    /// and a dropped future leaves nothing parked.
+    ///
+    /// ```
+    /// use conkit_core::wait::{Spin, Waiters};
+    ///
+    /// let w: Waiters<Spin> = Waiters::new();
+    /// let fut = w.wait_async(|| Some(7));
+    /// # let _ = fut;
+    /// ```
+    #[cfg(feature = "async")]
+    pub fn wait_async<'a, R: 'a>(
+        &'a self,
+        mut condition: impl FnMut() -> Option<R> + 'a,
+    ) -> impl core::future::Future<Output = R> + 'a {
+        let mut slot = crate::asynch::TaskSlot::new();
+        core::future::poll_fn(move |cx| self.poll_async(&mut slot, cx, &mut condition))
     }
 
     /// How many callers are currently inside a blocking wait (a snapshot). Between

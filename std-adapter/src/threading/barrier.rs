@@ -240,6 +240,55 @@ impl<W: InstantWait> Barrier<W> {
         self.wait_inner(Some(deadline))
     }
 
+    /// Awaits until all parties have arrived, in an async task (Python: `await
+    /// b.wait()` of an `asyncio.Barrier`); returns the arrival index. Threads and
+    /// tasks may be parties of the same round. The last party runs the action (a
+    /// panic in it breaks the barrier for the others and continues in that task). The
+    /// default timeout of [`with_timeout`](Self::with_timeout) does not apply: wrap the
+    /// future in the runtime's timeout instead. A future dropped after it arrived and
+    /// before the round was released breaks the barrier (as a timeout does); one
+    /// dropped before it arrived changes nothing.
+    ///
+    /// ```
+    /// use conkit::threading::Barrier;
+    ///
+    /// #[tokio::main(flavor = "current_thread")]
+    /// async fn main() {
+    ///     static START: Barrier = Barrier::new(2);
+    ///     let thread = std::thread::spawn(|| START.wait().unwrap()); // a thread party
+    ///     let mine = START.wait_async().await.unwrap(); // and a task party
+    ///     let theirs = thread.join().unwrap();
+    ///     assert_eq!(mine + theirs, 1); // indices 0 and 1
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// [`BrokenBarrier`], as for [`wait`](Self::wait).
+    ///
+    /// # Panics
+    /// If this task runs the action and the action panics.
+    pub async fn wait_async(&self) -> Result<usize, BrokenBarrier> {
+        let mut panic_payload = None;
+        let action = self.action.as_deref();
+        let result = self
+            .inner
+            .wait_async(|| match action {
+                None => true,
+                Some(action) => match panic::catch_unwind(AssertUnwindSafe(action)) {
+                    Ok(()) => true,
+                    Err(payload) => {
+                        panic_payload = Some(payload);
+                        false
+                    }
+                },
+            })
+            .await;
+        if let Some(payload) = panic_payload {
+            panic::resume_unwind(payload);
+        }
+        result.map(|i| i as usize)
+    }
+
     fn wait_inner(&self, deadline: Option<Instant>) -> Result<usize, BrokenBarrier> {
         barrier_wait_with_action(&self.inner, self.action.as_deref(), deadline)
     }

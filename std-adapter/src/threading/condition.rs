@@ -98,6 +98,11 @@ pub trait ConditionLock: sealed::Sealed {
     /// Takes the lock back as it was before [`release_save`](Self::release_save)
     /// (CPython's `_acquire_restore`).
     fn acquire_restore(&self, saved: SavedLock);
+    /// Takes the lock, awaiting it in an async task.
+    fn acquire_async(&self) -> impl std::future::Future<Output = ()> + '_;
+    /// [`acquire_restore`](Self::acquire_restore), awaiting the lock.
+    fn acquire_restore_async(&self, saved: SavedLock)
+        -> impl std::future::Future<Output = ()> + '_;
 }
 
 impl<W: InstantWait> ConditionLock for Lock<W> {
@@ -132,6 +137,15 @@ impl<W: InstantWait> ConditionLock for Lock<W> {
     fn acquire_restore(&self, _saved: SavedLock) {
         Lock::acquire(self);
     }
+    fn acquire_async(&self) -> impl std::future::Future<Output = ()> + '_ {
+        Lock::acquire_async(self)
+    }
+    fn acquire_restore_async(
+        &self,
+        _saved: SavedLock,
+    ) -> impl std::future::Future<Output = ()> + '_ {
+        Lock::acquire_async(self)
+    }
 }
 
 impl<W: InstantWait> ConditionLock for RLock<W> {
@@ -164,6 +178,15 @@ impl<W: InstantWait> ConditionLock for RLock<W> {
             Saved::Lock => RLock::acquire(self),
         }
     }
+    fn acquire_async(&self) -> impl std::future::Future<Output = ()> + '_ {
+        RLock::acquire_async(self)
+    }
+    async fn acquire_restore_async(&self, saved: SavedLock) {
+        match saved.0 {
+            Saved::RLock(state) => RLock::acquire_restore_async(self, state).await,
+            Saved::Lock => RLock::acquire_async(self).await,
+        }
+    }
 }
 
 /// Delegates every method to the lock behind a reference or an `Arc`.
@@ -194,6 +217,15 @@ macro_rules! delegate {
             }
             fn acquire_restore(&self, saved: SavedLock) {
                 (**self).acquire_restore(saved);
+            }
+            fn acquire_async(&self) -> impl std::future::Future<Output = ()> + '_ {
+                (**self).acquire_async()
+            }
+            fn acquire_restore_async(
+                &self,
+                saved: SavedLock,
+            ) -> impl std::future::Future<Output = ()> + '_ {
+                (**self).acquire_restore_async(saved)
             }
         }
     )*};
@@ -391,6 +423,81 @@ impl<L: ConditionLock> Condition<L> {
     /// [`ConditionError::NotOwned`] if the calling thread does not hold the lock.
     pub fn wait_until(&self, deadline: Instant) -> Result<bool, ConditionError> {
         self.wait_deadline(Some(deadline))
+    }
+
+    /// Takes the lock, awaiting it in an async task (Python: `await cond.acquire()`
+    /// of an `asyncio.Condition`), and returns the guard that releases it. With the
+    /// default [`RLock`], see [`RLock::acquire_async`] for what owning it means for a
+    /// task; a `Condition<Lock>` has no such rule.
+    pub async fn lock_async(&self) -> ConditionGuard<'_, L> {
+        self.lock.acquire_async().await;
+        ConditionGuard {
+            cond: self,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Releases the lock, awaits a notify, re-takes the lock (awaiting it) — Python's
+    /// `await cond.wait()` of an `asyncio.Condition`, on the *same* condition the
+    /// threads use: a thread's `notify` wakes the task and a task's wakes a thread,
+    /// oldest waiter first. Cancellation: a future dropped before a notify reached it
+    /// gives its place up (no notify is spent on it); one dropped after a notify
+    /// reached it passes that notify to the next waiter; in both cases it does not
+    /// hold the lock. For a timeout, wrap it in the runtime's.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use conkit::threading::{Condition, Lock};
+    ///
+    /// #[tokio::main(flavor = "current_thread")]
+    /// async fn main() {
+    ///     static COND: Condition<Lock> = Condition::with_lock(Lock::new());
+    ///     static READY: AtomicBool = AtomicBool::new(false);
+    ///     let notifier = std::thread::spawn(|| {
+    ///         let _g = COND.lock();
+    ///         READY.store(true, Ordering::Relaxed);
+    ///         COND.notify_all().unwrap();
+    ///     });
+    ///     let _g = COND.lock_async().await;
+    ///     while !READY.load(Ordering::Relaxed) {
+    ///         COND.wait_async().await.unwrap();
+    ///     }
+    ///     notifier.join().unwrap();
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConditionError::NotOwned`] if the lock is not held.
+    pub async fn wait_async(&self) -> Result<(), ConditionError> {
+        if !self.lock.is_owned() {
+            return Err(ConditionError::NotOwned);
+        }
+        let saved = self
+            .cv
+            .try_release_wait_async(|| self.lock.release_save())
+            .await
+            .map_err(|_| ConditionError::NotOwned)?;
+        self.lock.acquire_restore_async(saved).await;
+        Ok(())
+    }
+
+    /// Awaits until `predicate` returns `true` (Python: `await cond.wait_for(pred)`):
+    /// evaluated with the lock held, first before any wait and again after every
+    /// wake-up.
+    ///
+    /// # Errors
+    /// As [`wait_async`](Self::wait_async) (a predicate already true returns `Ok`).
+    ///
+    /// # Panics
+    /// If `predicate` panics (the lock stays held, as for [`wait_for`](Self::wait_for)).
+    pub async fn wait_for_async(
+        &self,
+        mut predicate: impl FnMut() -> bool,
+    ) -> Result<(), ConditionError> {
+        while !predicate() {
+            self.wait_async().await?;
+        }
+        Ok(())
     }
 
     fn wait_deadline(&self, deadline: Option<Instant>) -> Result<bool, ConditionError> {

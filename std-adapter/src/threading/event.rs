@@ -17,9 +17,9 @@
 //! | `ev.wait()` (returns `True`) | [`wait()`](Event::wait) (returns `()`: it only returns once the flag is set) |
 //! | `ev.wait(timeout=t)` (returns the flag) | [`wait_timeout(t)`](Event::wait_timeout) / [`wait_until(deadline)`](Event::wait_until) → `bool` |
 //!
-//! No async form here: the core's `Async<Event, K>` (`wait().await`) needs its own
-//! `set` to wake parked tasks, through a critical section (with std, one process-wide
-//! mutex) on every `set`, which this blocking type does not pay.
+//! Tasks await the same event with [`wait_async`](Event::wait_async) (Python:
+//! `await ev.wait()` of an `asyncio.Event`): every `set`, a thread's or a task's, wakes
+//! them. A `set` with no task parked costs nothing more than before (one bit test).
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -127,6 +127,28 @@ impl<W: InstantWait> Event<W> {
     #[inline]
     pub fn wait(&self) {
         self.inner.wait();
+    }
+
+    /// Awaits until the flag is set, in an async task (Python: `await ev.wait()` of an
+    /// `asyncio.Event`); completes at once if it is set. A task parked when `set` is
+    /// called completes even if the flag is cleared before it runs, as a thread does.
+    /// Cancellation-safe (waiting consumes nothing). For a timeout, wrap it in the
+    /// runtime's (`tokio::time::timeout`).
+    ///
+    /// ```
+    /// use conkit::threading::Event;
+    ///
+    /// #[tokio::main(flavor = "current_thread")]
+    /// async fn main() {
+    ///     static READY: Event = Event::new();
+    ///     let setter = std::thread::spawn(|| READY.set()); // a thread wakes the task
+    ///     READY.wait_async().await;
+    ///     setter.join().unwrap();
+    ///     assert!(READY.is_set());
+    /// }
+    /// ```
+    pub async fn wait_async(&self) {
+        self.inner.wait_async().await;
     }
 
     /// Waits until the flag is set or `timeout` passes (Python 3.1+: `wait(timeout)`):

@@ -314,6 +314,49 @@ impl<W: InstantWait> Lock<W> {
         LockGuard { lock: self }
     }
 
+    /// Takes the lock, awaiting it in an async task instead of blocking the thread
+    /// (Python: `await lock.acquire()` of an `asyncio.Lock`, on the *same* lock the
+    /// threads use). A thread's [`release`](Self::release) wakes the task, and a
+    /// task's release wakes a sleeping thread. Cancellation-safe: a future dropped
+    /// before it completes holds nothing and swallows no wake-up. Async acquisitions
+    /// are not seen by the `deadlock-detection` hooks (a task is not a thread).
+    ///
+    /// ```
+    /// use conkit::threading::Lock;
+    #[doc = "# fn block_on<F: std::future::Future>(f: F) -> F::Output {"]
+    #[doc = "#     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)"]
+    #[doc = "# }"]
+    ///
+    /// static LOCK: Lock = Lock::new();
+    /// block_on(LOCK.acquire_async());
+    /// assert!(LOCK.locked());
+    /// LOCK.release().unwrap();
+    /// ```
+    pub async fn acquire_async(&self) {
+        self.inner.acquire_async().await;
+    }
+
+    /// Takes the lock, awaiting it (as [`acquire_async`](Self::acquire_async)), and
+    /// returns a guard that releases it when dropped (Python: `async with lock:`). The
+    /// guard is `Send`: it may be held across an `.await` on a multi-threaded runtime.
+    ///
+    /// ```
+    /// use conkit::threading::Lock;
+    ///
+    /// #[tokio::main(flavor = "current_thread")]
+    /// async fn main() {
+    ///     static LOCK: Lock = Lock::new();
+    ///     let guard = LOCK.lock_async().await; // async with lock:
+    ///     assert!(LOCK.locked());
+    ///     drop(guard);
+    ///     assert!(!LOCK.locked());
+    /// }
+    /// ```
+    pub async fn lock_async(&self) -> LockGuard<'_, W> {
+        self.inner.acquire_async().await;
+        LockGuard { lock: self }
+    }
+
     /// Takes the lock if it is free (never waits) and returns its guard (Python:
     /// `if lock.acquire(False): try: … finally: lock.release()`).
     #[inline]

@@ -23,6 +23,7 @@
 //! | `acquire(blocking=False)` | `try_acquire()` |
 //! | `acquire(timeout=t)` | `acquire_timeout(Duration)`, or `acquire_until(Instant)` |
 //! | exceptions (`RuntimeError`, `ValueError`, `BrokenBarrierError`) | typed `Result` errors |
+//! | `asyncio.Lock`, `Semaphore`, `Event`, `Condition`, `Barrier`: `await x.acquire()`, `async with x:`, `await ev.wait()` | the *same* objects in a task: [`Lock::acquire_async`], [`Lock::lock_async`], [`RLock::lock_async`], [`Semaphore::acquire_async`], [`Event::wait_async`], [`Condition::wait_async`], [`Barrier::wait_async`] |
 //!
 //! **Guards.** `with x:` becomes a guard that releases when it is dropped. Bind it to a
 //! name (`let _g = lock.lock();` or `let mut data = mutex.lock();`): `let _ = lock.lock();`
@@ -31,6 +32,14 @@
 //! **Timeouts.** Every call that can wait comes as `x()` (no limit), `x_timeout(Duration)`
 //! and `x_until(Instant)`; a timeout is a deadline (wake-ups that find nothing do not
 //! restart it), and a deadline that has passed still tries once.
+//!
+//! **Async.** Every waiting operation has an `_async` form on the same object, for any
+//! executor (tokio, smol, a hand-written `block_on`): threads and tasks may use one
+//! object at once — a thread's `release`/`set`/`notify` wakes a parked task, a task's
+//! wakes a sleeping thread (the core primitives park tasks on themselves; see
+//! `conkit_core::asynch`). Dropping a pending future is always safe: it takes nothing
+//! and swallows no wake-up, permit or notify. Timeouts are the runtime's
+//! (`tokio::time::timeout`): dropping the future is the time-out.
 //!
 //! **Statics.** [`Lock`], [`RLock`], [`Condition`], [`Semaphore`], [`BoundedSemaphore`],
 //! [`Event`], [`Barrier`], [`Local`], [`Mutex`] and [`Monitor`] have `const`

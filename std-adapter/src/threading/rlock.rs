@@ -306,6 +306,49 @@ impl<W: InstantWait> RLock<W> {
         RLockGuard::new(self)
     }
 
+    /// Takes the lock, awaiting it in an async task, or counts one more acquisition if
+    /// the calling thread already holds it. The owner is the *thread* the task runs on
+    /// when it takes the lock (an `RLock` belongs to a thread, as in Python): keep a
+    /// task that holds one on its thread (a current-thread runtime, or no `.await`
+    /// while holding it on a multi-threaded one), and prefer [`Lock`](super::Lock)
+    /// between tasks. A thread's release wakes the task and the task's release wakes a
+    /// thread. Cancellation-safe. Not seen by the `deadlock-detection` hooks.
+    ///
+    /// ```
+    /// use conkit::threading::RLock;
+    ///
+    /// #[tokio::main(flavor = "current_thread")]
+    /// async fn main() {
+    ///     let rlock = RLock::new();
+    ///     rlock.acquire_async().await;
+    ///     rlock.acquire_async().await; // re-entry
+    ///     assert_eq!(rlock.depth(), 2);
+    ///     rlock.release().unwrap();
+    ///     rlock.release().unwrap();
+    /// }
+    /// ```
+    ///
+    /// # Panics
+    /// As [`acquire`](Self::acquire).
+    pub async fn acquire_async(&self) {
+        self.inner.acquire_async().await;
+    }
+
+    /// Takes the lock, awaiting it (as [`acquire_async`](Self::acquire_async)), and
+    /// returns its guard (Python: `async with rlock:`). The guard is not `Send`.
+    ///
+    /// # Panics
+    /// As [`acquire`](Self::acquire).
+    pub async fn lock_async(&self) -> RLockGuard<'_, W> {
+        self.inner.acquire_async().await;
+        RLockGuard::new(self)
+    }
+
+    /// [`acquire_restore`](Self::acquire_restore) awaiting the lock.
+    pub(crate) async fn acquire_restore_async(&self, state: RLockState) {
+        self.inner.acquire_depth_async(state.depth).await;
+    }
+
     /// Takes the lock if it is free or already the caller's (never waits) and returns
     /// its guard.
     #[inline]

@@ -347,6 +347,39 @@ macro_rules! front_ends {
                 self.inner.acquire_guard_until(deadline)
             }
 
+            /// Takes one permit, awaiting it in an async task instead of blocking the
+            /// thread (Python: `await sem.acquire()` of an `asyncio.Semaphore`, on the
+            /// *same* semaphore the threads use). Every release wakes it — a thread's
+            /// or a task's. Cancellation-safe: a future dropped before it completes
+            /// takes nothing and swallows no permit meant for another waiter.
+            ///
+            /// ```
+            #[doc = concat!("use conkit::threading::", stringify!($ty), ";")]
+            ///
+            /// #[tokio::main(flavor = "current_thread")]
+            /// async fn main() {
+            #[doc = concat!("    let sem = ", stringify!($ty), "::new(1);")]
+            ///     sem.acquire_async().await;
+            ///     assert_eq!(sem.value(), 0);
+            ///     sem.release().unwrap();
+            /// }
+            /// ```
+            pub async fn acquire_async(&self) {
+                self.inner.acquire_async().await;
+            }
+
+            /// Takes `n` permits at once (all or nothing), awaiting them. `n == 0`
+            /// completes at once. Cancellation-safe.
+            pub async fn acquire_many_async(&self, n: u32) {
+                self.inner.acquire_many_async(n).await;
+            }
+
+            /// Takes one permit, awaiting it, as a guard that gives it back when
+            /// dropped (Python: `async with sem:`). The guard is `Send`.
+            pub async fn acquire_guard_async(&self) -> SemaphoreGuard<'_, W> {
+                self.inner.acquire_guard_async().await
+            }
+
             /// Takes `n` permits at once, waiting as needed, as a guard that gives them
             /// all back when dropped.
             #[inline]

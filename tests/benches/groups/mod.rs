@@ -5,6 +5,7 @@ use core_affinity::CoreId;
 
 use crate::harness::Group;
 
+pub mod asyncio;
 pub mod lock_scaling;
 pub mod mp_pipe;
 pub mod mp_pool;
@@ -30,5 +31,6 @@ pub fn all(items: u64, core: Option<CoreId>) -> Vec<(&'static str, Make)> {
     v.extend(mp_pipe::all(items, core));
     v.extend(mp_queue::all(items, core));
     v.extend(mp_pool::all(items, core));
+    v.extend(asyncio::all(items));
     v
 }

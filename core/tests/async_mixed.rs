@@ -1,0 +1,400 @@
+//! The async forms of the core primitives awaited directly (no `Async` wrapper), with
+//! blocking threads and async tasks on the same object: a thread's plain release /
+//! set / notify wakes a parked task, a task's wakes a sleeping thread; cancellation (a
+//! dropped pending future swallows nothing); thousands of tasks on one object. Every
+//! wait here is bounded by a watchdog (`block_on` panics after 20 s) so a lost wake-up
+//! fails the test instead of hanging it.
+#![cfg(feature = "async")]
+
+use std::future::Future;
+use std::num::NonZeroU32;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use conkit_core::barrier::{Barrier, BrokenBarrier};
+use conkit_core::condvar::Condvar;
+use conkit_core::event::Event;
+use conkit_core::lock::{BlockingMutex, Lock, OwnerId, ReentrantLock};
+use conkit_core::semaphore::Semaphore;
+use conkit_core::wait::Futex;
+
+/// A waker that unparks the blocked thread and records that it was called.
+struct Unpark {
+    thread: thread::Thread,
+    woken: AtomicBool,
+}
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::SeqCst);
+        self.thread.unpark();
+    }
+}
+
+/// Runs `f` on this thread, sleeping (parked) between polls until its waker is called;
+/// panics if it is not done within 20 s (a lost wake-up).
+fn block_on<F: Future>(f: F) -> F::Output {
+    let unpark = Arc::new(Unpark {
+        thread: thread::current(),
+        woken: AtomicBool::new(false),
+    });
+    let waker = Waker::from(unpark.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut f = pin!(f);
+    let start = Instant::now();
+    loop {
+        if let Poll::Ready(r) = f.as_mut().poll(&mut cx) {
+            return r;
+        }
+        while !unpark.woken.swap(false, Ordering::SeqCst) {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "lost wake-up: the task was never woken"
+            );
+            thread::park_timeout(Duration::from_millis(100));
+        }
+    }
+}
+
+/// A waker that only records that it was called.
+struct Flag(AtomicBool);
+
+impl Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+fn flag() -> (Arc<Flag>, Waker) {
+    let f = Arc::new(Flag(AtomicBool::new(false)));
+    (f.clone(), Waker::from(f))
+}
+
+/// Lets the other thread reach its wait (it parks or sleeps).
+fn settle() {
+    thread::sleep(Duration::from_millis(30));
+}
+
+#[test]
+fn lock_released_by_a_thread_wakes_the_task() {
+    let lock: Lock<Futex> = Lock::new();
+    lock.acquire();
+    thread::scope(|s| {
+        let task = s.spawn(|| {
+            block_on(lock.acquire_async());
+            assert!(lock.locked());
+            lock.release().unwrap();
+        });
+        settle();
+        lock.release().unwrap(); // the plain blocking API
+        task.join().unwrap();
+    });
+    assert!(!lock.locked());
+}
+
+#[test]
+fn lock_guard_of_a_task_wakes_a_sleeping_thread() {
+    let lock: Lock<Futex> = Lock::new();
+    let guard = block_on(lock.lock_async());
+    thread::scope(|s| {
+        let t = s.spawn(|| {
+            lock.acquire(); // sleeps in the futex
+            lock.release().unwrap();
+        });
+        settle();
+        drop(guard);
+        t.join().unwrap();
+    });
+    assert!(!lock.locked());
+}
+
+#[test]
+fn lock_contended_by_threads_and_tasks_keeps_mutual_exclusion() {
+    static LOCK: Lock<Futex> = Lock::new();
+    static INSIDE: AtomicU32 = AtomicU32::new(0);
+    static DONE: AtomicU32 = AtomicU32::new(0);
+    const ROUNDS: u32 = if cfg!(miri) { 20 } else { 2_000 };
+    fn critical() {
+        assert_eq!(INSIDE.fetch_add(1, Ordering::SeqCst), 0, "two holders");
+        std::hint::spin_loop();
+        INSIDE.fetch_sub(1, Ordering::SeqCst);
+        DONE.fetch_add(1, Ordering::SeqCst);
+    }
+    thread::scope(|s| {
+        for i in 0..4 {
+            s.spawn(move || {
+                for _ in 0..ROUNDS {
+                    if i % 2 == 0 {
+                        LOCK.acquire();
+                        critical();
+                        LOCK.release().unwrap();
+                    } else {
+                        let _g = block_on(LOCK.lock_async());
+                        critical();
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(DONE.load(Ordering::SeqCst), 4 * ROUNDS);
+    assert!(!LOCK.locked());
+}
+
+#[test]
+fn dropped_pending_lock_acquire_then_one_release_the_other_task_gets_it() {
+    let lock: Lock<Futex> = Lock::new();
+    lock.acquire();
+    let (_fa, wa) = flag();
+    let (fb, wb) = flag();
+    let mut a = Box::pin(lock.acquire_async());
+    let mut b = pin!(lock.acquire_async());
+    assert!(a.as_mut().poll(&mut Context::from_waker(&wa)).is_pending());
+    assert!(b.as_mut().poll(&mut Context::from_waker(&wb)).is_pending());
+    drop(a);
+    lock.release().unwrap();
+    assert!(fb.0.load(Ordering::SeqCst), "the remaining task is woken");
+    assert!(b.as_mut().poll(&mut Context::from_waker(&wb)).is_ready());
+    assert!(lock.locked());
+    lock.release().unwrap();
+}
+
+#[test]
+fn dropped_pending_acquire_then_one_release_the_other_waiter_gets_it() {
+    // The shape of embassy-sync's #6964 / #4598.
+    let sem: Semaphore<Futex> = Semaphore::new(0);
+    let (_fa, wa) = flag();
+    let (fb, wb) = flag();
+    let mut a = Box::pin(sem.acquire_async());
+    let mut b = pin!(sem.acquire_async());
+    assert!(a.as_mut().poll(&mut Context::from_waker(&wa)).is_pending());
+    assert!(b.as_mut().poll(&mut Context::from_waker(&wb)).is_pending());
+    drop(a);
+    sem.release().unwrap();
+    assert!(fb.0.load(Ordering::SeqCst), "the remaining task is woken");
+    assert!(b.as_mut().poll(&mut Context::from_waker(&wb)).is_ready());
+    assert_eq!(sem.value(), 0);
+    // And the same with a blocked thread as the other waiter.
+    let (_fc, wc) = flag();
+    let mut c = Box::pin(sem.acquire_async());
+    assert!(c.as_mut().poll(&mut Context::from_waker(&wc)).is_pending());
+    thread::scope(|s| {
+        let t = s.spawn(|| sem.acquire());
+        settle();
+        drop(c);
+        sem.release().unwrap();
+        t.join().unwrap();
+    });
+    assert_eq!(sem.value(), 0);
+}
+
+#[test]
+fn semaphore_released_by_a_thread_wakes_the_task_and_back() {
+    let sem: Semaphore<Futex> = Semaphore::new(0);
+    thread::scope(|s| {
+        let task = s.spawn(|| {
+            block_on(sem.acquire_async());
+            let g = block_on(sem.acquire_guard_async());
+            drop(g); // gives one back to the thread below
+        });
+        settle();
+        sem.release_many(2).unwrap();
+        task.join().unwrap();
+    });
+    sem.acquire();
+    assert_eq!(sem.value(), 0);
+}
+
+#[test]
+fn event_set_by_a_thread_wakes_every_task() {
+    let ev: Event<Futex> = Event::new();
+    thread::scope(|s| {
+        let tasks: Vec<_> = (0..3)
+            .map(|_| s.spawn(|| block_on(ev.wait_async())))
+            .collect();
+        settle();
+        ev.set();
+        ev.clear(); // a task parked at the `set` still completes
+        for t in tasks {
+            t.join().unwrap();
+        }
+    });
+}
+
+#[test]
+fn condvar_notify_by_a_thread_wakes_the_task_which_retakes_the_lock() {
+    let lock: Lock<Futex> = Lock::new();
+    let cv: Condvar<Futex> = Condvar::new();
+    let ready = AtomicBool::new(false);
+    thread::scope(|s| {
+        let task = s.spawn(|| {
+            block_on(async {
+                lock.acquire_async().await;
+                while !ready.load(Ordering::SeqCst) {
+                    cv.wait_lock_async(&lock).await.unwrap();
+                }
+                assert!(lock.locked());
+                lock.release().unwrap();
+            });
+        });
+        settle();
+        lock.acquire();
+        ready.store(true, Ordering::SeqCst);
+        cv.notify(1);
+        lock.release().unwrap();
+        task.join().unwrap();
+    });
+    assert_eq!(cv.waiters(), 0);
+}
+
+#[test]
+fn condvar_future_dropped_after_its_notify_passes_it_on() {
+    let lock: Lock<Futex> = Lock::new();
+    let cv: Condvar<Futex> = Condvar::new();
+    let (_fa, wa) = flag();
+    let (fb, wb) = flag();
+    lock.acquire();
+    let mut a = Box::pin(cv.wait_lock_async(&lock));
+    assert!(a.as_mut().poll(&mut Context::from_waker(&wa)).is_pending());
+    lock.acquire();
+    let mut b = pin!(cv.wait_lock_async(&lock));
+    assert!(b.as_mut().poll(&mut Context::from_waker(&wb)).is_pending());
+    assert!(!lock.locked());
+    assert_eq!(cv.waiters(), 2);
+    lock.acquire();
+    assert_eq!(cv.notify(1), 1); // releases `a`, the oldest
+    drop(a); // ...which never completes: the notify goes to `b`
+    lock.release().unwrap();
+    assert!(fb.0.load(Ordering::SeqCst));
+    assert_eq!(
+        b.as_mut().poll(&mut Context::from_waker(&wb)),
+        Poll::Ready(Ok(()))
+    );
+    assert!(lock.locked());
+    lock.release().unwrap();
+    assert_eq!(cv.waiters(), 0);
+}
+
+#[test]
+fn barrier_with_threads_and_tasks_as_parties() {
+    let b: Barrier<Futex> = Barrier::new(4);
+    let mut indices: Vec<u32> = thread::scope(|s| {
+        let parties: Vec<_> = (0..4)
+            .map(|i| {
+                let b = &b;
+                s.spawn(move || {
+                    if i % 2 == 0 {
+                        b.wait(|| true).unwrap()
+                    } else {
+                        block_on(b.wait_async(|| true)).unwrap()
+                    }
+                })
+            })
+            .collect();
+        parties.into_iter().map(|p| p.join().unwrap()).collect()
+    });
+    indices.sort_unstable();
+    assert_eq!(indices, [0, 1, 2, 3]);
+}
+
+#[test]
+fn barrier_future_dropped_while_filling_breaks_the_round() {
+    let b: Barrier<Futex> = Barrier::new(2);
+    let (_f, w) = flag();
+    let mut fut = Box::pin(b.wait_async(|| true));
+    assert!(fut.as_mut().poll(&mut Context::from_waker(&w)).is_pending());
+    assert_eq!(b.n_waiting(), 1);
+    drop(fut);
+    assert!(b.broken());
+    assert_eq!(b.wait(|| true), Err(BrokenBarrier));
+    b.reset();
+    assert_eq!(b.n_waiting(), 0);
+}
+
+#[test]
+fn mutex_lock_async_with_a_blocking_user() {
+    const ROUNDS: u32 = if cfg!(miri) { 10 } else { 500 };
+    let m: BlockingMutex<Vec<u32>, Futex> = BlockingMutex::new(Vec::new());
+    thread::scope(|s| {
+        for i in 0..2 {
+            let m = &m;
+            s.spawn(move || {
+                for j in 0..ROUNDS {
+                    if i == 0 {
+                        m.lock().push(j);
+                    } else {
+                        block_on(async { m.lock_async().await.push(j) });
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(m.lock().len(), 2 * ROUNDS as usize);
+}
+
+#[test]
+fn thousands_of_tasks_on_one_semaphore_all_wake() {
+    const TASKS: usize = if cfg!(miri) { 40 } else { 5_000 };
+    let sem: Semaphore<Futex> = Semaphore::new(0);
+    let flags: Vec<_> = (0..TASKS).map(|_| flag()).collect();
+    let mut futs: Vec<_> = (0..TASKS).map(|_| Box::pin(sem.acquire_async())).collect();
+    for (f, (_, w)) in futs.iter_mut().zip(&flags) {
+        assert!(f.as_mut().poll(&mut Context::from_waker(w)).is_pending());
+    }
+    // A thread releases them all, in one call.
+    thread::scope(|s| {
+        s.spawn(|| sem.release_many(TASKS as u32).unwrap());
+    });
+    for (f, (woken, w)) in futs.iter_mut().zip(&flags) {
+        assert!(woken.0.load(Ordering::SeqCst), "every parked task is woken");
+        assert!(f.as_mut().poll(&mut Context::from_waker(w)).is_ready());
+    }
+    assert_eq!(sem.value(), 0);
+}
+
+/// Owner id: a per-thread number from a global counter.
+struct ThreadId;
+
+static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+
+thread_local! {
+    static MY_ID: NonZeroU32 =
+        NonZeroU32::new(NEXT_ID.fetch_add(1, Ordering::Relaxed)).unwrap();
+}
+
+impl OwnerId for ThreadId {
+    fn current() -> NonZeroU32 {
+        MY_ID.with(|id| *id)
+    }
+}
+
+#[test]
+fn reentrant_lock_released_by_its_owner_thread_wakes_a_task_which_reenters() {
+    let lock: ReentrantLock<ThreadId, Futex> = ReentrantLock::new();
+    lock.acquire();
+    lock.acquire();
+    thread::scope(|s| {
+        let task = s.spawn(|| {
+            block_on(async {
+                lock.acquire_async().await; // waits for the other thread
+                lock.acquire_async().await; // re-entry: completes at once
+                assert_eq!(lock.depth(), 2);
+                lock.acquire_depth_async(NonZeroU32::new(3).unwrap()).await;
+                assert_eq!(lock.depth(), 5);
+            });
+            assert_eq!(lock.release_all().map(NonZeroU32::get), Ok(5));
+        });
+        settle();
+        lock.release().unwrap();
+        assert!(lock.locked(), "still held once");
+        lock.release().unwrap();
+        task.join().unwrap();
+    });
+    assert!(!lock.locked());
+}

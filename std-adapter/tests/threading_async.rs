@@ -1,0 +1,361 @@
+//! The async forms of `conkit::threading`: the same `Lock`, `RLock`, `Semaphore`,
+//! `BoundedSemaphore`, `Event`, `Condition` and `Barrier` awaited by tasks (tokio's
+//! current-thread runtime, as asyncio: one thread) while OS threads use the blocking
+//! API on the same object. Each test runs under a watchdog: a lost wake-up fails it
+//! after 30 s instead of hanging the run.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{mpsc, Arc};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread;
+use std::time::Duration;
+
+use conkit::threading::{
+    Barrier, BoundedSemaphore, BrokenBarrier, Condition, Event, Lock, RLock, Semaphore,
+};
+
+/// Runs `test` on its own thread; fails if it has not finished within 30 s.
+fn watchdog(test: impl FnOnce() + Send + 'static) {
+    let (tx, rx) = mpsc::channel();
+    let t = thread::spawn(move || {
+        test();
+        let _ = tx.send(());
+    });
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(()) => t.join().unwrap(),
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            // The test panicked: report its panic.
+            if let Err(p) = t.join() {
+                std::panic::resume_unwind(p);
+            }
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("hung: a lost wake-up"),
+    }
+}
+
+/// tokio's current-thread runtime (asyncio's one thread).
+fn run<F: Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+struct Flag(AtomicBool);
+
+impl Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+fn flag() -> (Arc<Flag>, Waker) {
+    let f = Arc::new(Flag(AtomicBool::new(false)));
+    (f.clone(), Waker::from(f))
+}
+
+fn settle() {
+    thread::sleep(Duration::from_millis(30));
+}
+
+#[test]
+fn lock_between_a_thread_and_tokio_tasks() {
+    watchdog(|| {
+        static LOCK: Lock = Lock::new();
+        static COUNT: AtomicU32 = AtomicU32::new(0);
+        LOCK.acquire(); // a thread holds it while the tasks start
+        let releaser = thread::spawn(|| {
+            settle();
+            LOCK.release().unwrap(); // the plain release wakes the parked tasks
+        });
+        run(async {
+            let tasks: Vec<_> = (0..8)
+                .map(|_| {
+                    tokio::spawn(async {
+                        for _ in 0..100 {
+                            let _g = LOCK.lock_async().await;
+                            let c = COUNT.load(Ordering::Relaxed);
+                            tokio::task::yield_now().await; // held across an await
+                            COUNT.store(c + 1, Ordering::Relaxed);
+                        }
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+        });
+        releaser.join().unwrap();
+        assert_eq!(COUNT.load(Ordering::Relaxed), 800);
+        assert!(!LOCK.locked());
+    });
+}
+
+#[test]
+fn lock_guard_dropped_by_a_task_wakes_a_blocked_thread() {
+    watchdog(|| {
+        static LOCK: Lock = Lock::new();
+        run(async {
+            let g = LOCK.lock_async().await;
+            let t = thread::spawn(|| {
+                LOCK.acquire();
+                LOCK.release().unwrap();
+            });
+            settle();
+            drop(g);
+            t.join().unwrap();
+        });
+    });
+}
+
+#[test]
+fn dropped_pending_acquire_then_one_release_the_other_waiter_gets_it() {
+    watchdog(|| {
+        let sem = Semaphore::new(0);
+        let (_fa, wa) = flag();
+        let (fb, wb) = flag();
+        let mut a = Box::pin(sem.acquire_async());
+        let mut b = pin!(sem.acquire_async());
+        assert!(a.as_mut().poll(&mut Context::from_waker(&wa)).is_pending());
+        assert!(b.as_mut().poll(&mut Context::from_waker(&wb)).is_pending());
+        drop(a);
+        sem.release().unwrap();
+        assert!(fb.0.load(Ordering::SeqCst));
+        assert_eq!(
+            b.as_mut().poll(&mut Context::from_waker(&wb)),
+            Poll::Ready(())
+        );
+        assert_eq!(sem.value(), 0);
+
+        let lock = Lock::new();
+        lock.acquire();
+        let (_fa, wa) = flag();
+        let (fb, wb) = flag();
+        let mut a = Box::pin(lock.acquire_async());
+        let mut b = pin!(lock.acquire_async());
+        assert!(a.as_mut().poll(&mut Context::from_waker(&wa)).is_pending());
+        assert!(b.as_mut().poll(&mut Context::from_waker(&wb)).is_pending());
+        drop(a);
+        lock.release().unwrap();
+        assert!(fb.0.load(Ordering::SeqCst));
+        assert_eq!(
+            b.as_mut().poll(&mut Context::from_waker(&wb)),
+            Poll::Ready(())
+        );
+        assert!(lock.locked());
+        lock.release().unwrap();
+    });
+}
+
+#[test]
+fn semaphores_released_by_threads_wake_tasks() {
+    watchdog(|| {
+        static SEM: Semaphore = Semaphore::new(0);
+        static BOUNDED: BoundedSemaphore = BoundedSemaphore::new(2);
+        BOUNDED.acquire_many(2);
+        let t = thread::spawn(|| {
+            settle();
+            for _ in 0..4 {
+                SEM.release().unwrap();
+            }
+            BOUNDED.release_many(2).unwrap();
+        });
+        run(async {
+            let takers: Vec<_> = (0..4).map(|_| tokio::spawn(SEM.acquire_async())).collect();
+            for tk in takers {
+                tk.await.unwrap();
+            }
+            let g = BOUNDED.acquire_guard_async().await;
+            BOUNDED.acquire_many_async(1).await;
+            drop(g);
+            BOUNDED.release().unwrap();
+        });
+        t.join().unwrap();
+        assert_eq!((SEM.value(), BOUNDED.value()), (0, 2));
+    });
+}
+
+#[test]
+fn event_set_by_a_thread_wakes_every_task() {
+    watchdog(|| {
+        static EV: Event = Event::new();
+        let t = thread::spawn(|| {
+            settle();
+            EV.set();
+            EV.clear(); // the tasks parked at the set still complete
+        });
+        run(async {
+            let waiters: Vec<_> = (0..5).map(|_| tokio::spawn(EV.wait_async())).collect();
+            for w in waiters {
+                w.await.unwrap();
+            }
+        });
+        t.join().unwrap();
+    });
+}
+
+#[test]
+fn condition_between_a_thread_and_a_task_both_ways() {
+    watchdog(|| {
+        static COND: Condition<Lock> = Condition::with_lock(Lock::new());
+        static ITEMS: AtomicU32 = AtomicU32::new(0);
+        // A thread produces, a task consumes.
+        let producer = thread::spawn(|| {
+            for _ in 0..50 {
+                let _g = COND.lock();
+                ITEMS.fetch_add(1, Ordering::Relaxed);
+                COND.notify(1).unwrap();
+            }
+        });
+        run(async {
+            for _ in 0..50 {
+                let _g = COND.lock_async().await;
+                COND.wait_for_async(|| ITEMS.load(Ordering::Relaxed) > 0)
+                    .await
+                    .unwrap();
+                ITEMS.fetch_sub(1, Ordering::Relaxed);
+            }
+        });
+        producer.join().unwrap();
+        // A task notifies, a thread waits.
+        let waiter = thread::spawn(|| {
+            let _g = COND.lock();
+            COND.wait_for(|| ITEMS.load(Ordering::Relaxed) == 7)
+                .unwrap();
+        });
+        settle();
+        run(async {
+            let _g = COND.lock_async().await;
+            ITEMS.store(7, Ordering::Relaxed);
+            COND.notify_all().unwrap();
+        });
+        waiter.join().unwrap();
+        // Waiting without the lock is refused.
+        assert_eq!(
+            run(COND.wait_async()),
+            Err(conkit::threading::ConditionError::NotOwned)
+        );
+    });
+}
+
+#[test]
+fn condition_with_the_default_rlock_restores_the_depth() {
+    watchdog(|| {
+        static COND: Condition = Condition::new();
+        static GO: AtomicBool = AtomicBool::new(false);
+        let t = thread::spawn(|| {
+            settle();
+            let _g = COND.lock();
+            GO.store(true, Ordering::Relaxed);
+            COND.notify_all().unwrap();
+        });
+        run(async {
+            COND.get_lock().acquire_async().await;
+            COND.get_lock().acquire_async().await;
+            assert_eq!(COND.get_lock().depth(), 2);
+            COND.wait_for_async(|| GO.load(Ordering::Relaxed))
+                .await
+                .unwrap();
+            assert_eq!(COND.get_lock().depth(), 2);
+            COND.release().unwrap();
+            COND.release().unwrap();
+        });
+        t.join().unwrap();
+        assert!(!COND.get_lock().locked());
+    });
+}
+
+#[test]
+fn rlock_async_reentry_and_thread_handoff() {
+    watchdog(|| {
+        static RL: RLock = RLock::new();
+        RL.acquire();
+        let t = thread::spawn(|| {
+            run(async {
+                let _a = RL.lock_async().await; // waits for the main thread
+                let _b = RL.lock_async().await; // re-entry
+                assert_eq!(RL.depth(), 2);
+            });
+        });
+        settle();
+        RL.release().unwrap();
+        t.join().unwrap();
+        assert!(!RL.locked());
+    });
+}
+
+#[test]
+fn barrier_with_thread_and_task_parties_and_a_dropped_party() {
+    watchdog(|| {
+        static B: Barrier = Barrier::new(3);
+        let threads: Vec<_> = (0..2)
+            .map(|_| thread::spawn(|| B.wait().unwrap()))
+            .collect();
+        let mine = run(B.wait_async()).unwrap();
+        let mut all: Vec<usize> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        all.push(mine);
+        all.sort_unstable();
+        assert_eq!(all, [0, 1, 2]);
+        // A task party that gives up (its future dropped) breaks the round for the others.
+        let t = thread::spawn(|| B.wait());
+        settle();
+        let (_f, w) = flag();
+        let mut fut = Box::pin(B.wait_async());
+        assert!(fut.as_mut().poll(&mut Context::from_waker(&w)).is_pending());
+        drop(fut);
+        assert_eq!(t.join().unwrap(), Err(BrokenBarrier));
+        B.reset();
+    });
+}
+
+#[test]
+fn thousands_of_tokio_tasks_on_one_semaphore() {
+    watchdog(|| {
+        static SEM: Semaphore = Semaphore::new(0);
+        const TASKS: u32 = 10_000;
+        let releaser = thread::spawn(|| {
+            settle();
+            for _ in 0..TASKS {
+                SEM.release().unwrap();
+            }
+        });
+        run(async {
+            let tasks: Vec<_> = (0..TASKS)
+                .map(|_| tokio::spawn(SEM.acquire_async()))
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+        });
+        releaser.join().unwrap();
+        assert_eq!(SEM.value(), 0);
+    });
+}
+
+/// The futures (and the `Lock` / `Semaphore` guards) are `Send`, so tasks that await
+/// them can run on a multi-threaded runtime (`tokio::spawn` requires it).
+#[test]
+fn futures_and_guards_are_send() {
+    fn send<T: Send>(_: &T) {}
+    static L: Lock = Lock::new();
+    static S: Semaphore = Semaphore::new(1);
+    static BS: BoundedSemaphore = BoundedSemaphore::new(1);
+    static E: Event = Event::new();
+    static C: Condition<Lock> = Condition::with_lock(Lock::new());
+    static B: Barrier = Barrier::new(1);
+    send(&L.acquire_async());
+    send(&L.lock_async());
+    send(&S.acquire_async());
+    send(&S.acquire_many_async(2));
+    send(&BS.acquire_guard_async());
+    send(&E.wait_async());
+    send(&C.wait_async());
+    send(&B.wait_async());
+    let g = run(L.lock_async());
+    send(&g);
+    drop(g);
+    let p = run(S.acquire_guard_async());
+    send(&p);
+}
