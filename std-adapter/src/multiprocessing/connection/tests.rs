@@ -1,6 +1,9 @@
 //! Framing and fault tests of `Connection` against a raw socket that writes exactly
 //! the bytes under test (truncated, oversized, garbage frames), and of the handshake
-//! against raw sockets speaking garbage.
+//! against raw sockets speaking garbage. The tests of the socket path of a connection
+//! (system calls per message, read-ahead) use `socket_pipe`, a pipe without rings
+//! (what a `Listener`'s connections are); the `ring_*` tests are those of `Pipe`'s
+//! shared-memory rings.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -302,7 +305,7 @@ fn serialising_outside_a_child_is_an_error() {
 
 #[test]
 fn serialises_through_inherit() {
-    let (a, mut b) = Pipe(true).unwrap();
+    let (a, mut b) = socket_pipe(true).unwrap();
     let (bytes, table) = inherit::collect(|| codec::to_bytes(&a).unwrap());
     assert_eq!(table, vec![a.fileno().unwrap()]);
     let dup = a.fd.as_ref().unwrap().try_clone().unwrap();
@@ -563,7 +566,7 @@ fn many_small_frames_share_one_read() {
 
 #[test]
 fn send_is_one_write_per_message() {
-    let (mut a, mut b) = Pipe(true).unwrap();
+    let (mut a, mut b) = socket_pipe(true).unwrap();
     let ((), writes) = syscalls(|| {
         a.send_bytes(b"prefix and body").unwrap();
         a.send_bytes_at(b"0123456789", 3, Some(4)).unwrap();
@@ -573,7 +576,7 @@ fn send_is_one_write_per_message() {
     assert_eq!(b.recv_bytes().unwrap(), b"prefix and body");
     assert_eq!(b.recv_bytes().unwrap(), b"3456");
     assert_eq!(b.recv::<(String, u64)>().unwrap(), ("a value".into(), 7));
-    let (mut a, mut b) = Pipe(true).unwrap();
+    let (mut a, mut b) = socket_pipe(true).unwrap();
     let ((), writes) = syscalls(|| {
         for i in 0..100u64 {
             a.send_bytes(&i.to_le_bytes()).unwrap();
@@ -590,7 +593,7 @@ fn send_is_one_write_per_message() {
 #[test]
 fn a_large_body_is_read_exactly_into_its_destination() {
     const BIG: usize = 1 << 20;
-    let (mut a, mut b) = Pipe(true).unwrap();
+    let (mut a, mut b) = socket_pipe(true).unwrap();
     b.set_spin(Duration::ZERO);
     let t = std::thread::spawn(move || {
         let mut m = vec![0u8; BIG];
@@ -623,8 +626,8 @@ fn a_large_body_is_read_exactly_into_its_destination() {
 
 #[test]
 fn read_ahead_messages_are_ready_for_poll_and_wait() {
-    let (mut a, mut b) = Pipe(true).unwrap();
-    let (_c, d) = Pipe(true).unwrap();
+    let (mut a, mut b) = socket_pipe(true).unwrap();
+    let (_c, d) = socket_pipe(true).unwrap();
     a.send_bytes(b"one").unwrap();
     a.send_bytes(b"two").unwrap();
     assert_eq!(b.recv_bytes().unwrap(), b"one");
@@ -643,7 +646,7 @@ fn read_ahead_messages_are_ready_for_poll_and_wait() {
 
 #[test]
 fn read_ahead_bytes_travel_with_a_serialised_end() {
-    let (mut a, mut b) = Pipe(true).unwrap();
+    let (mut a, mut b) = socket_pipe(true).unwrap();
     a.send_bytes(b"one").unwrap();
     a.send_bytes(b"two").unwrap();
     a.send_bytes(b"three").unwrap();

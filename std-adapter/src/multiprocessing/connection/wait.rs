@@ -47,6 +47,23 @@ pub trait Waitable {
     fn ready_buffered(&self) -> bool {
         false
     }
+
+    /// Called by [`wait`] after its `ppoll` found the descriptor readable: whether the
+    /// object really is ready. The default says yes; a [`Pipe`](super::Pipe) end's
+    /// socket also carries one-byte wake-ups that end a sleep but carry no message
+    /// (its messages travel in shared memory): it consumes them here and says whether
+    /// a message or the end of file is there.
+    ///
+    /// ```
+    /// use conkit::multiprocessing::connection::Waitable;
+    /// use std::os::unix::net::UnixStream;
+    ///
+    /// let (a, _b) = UnixStream::pair().unwrap();
+    /// assert!(a.confirm_ready());
+    /// ```
+    fn confirm_ready(&self) -> bool {
+        true
+    }
 }
 
 impl Waitable for Connection {
@@ -58,7 +75,24 @@ impl Waitable for Connection {
     }
 
     fn ready_buffered(&self) -> bool {
-        self.fd.is_some() && self.readable && self.buffered() > 0
+        if self.fd.is_none() || !self.readable {
+            return false;
+        }
+        match self.rx.as_deref() {
+            // Also announces the sleep: a writer then wakes the descriptor.
+            Some(rx) => rx.has_data() || rx.announce_sleep(),
+            None => self.buffered() > 0,
+        }
+    }
+
+    fn confirm_ready(&self) -> bool {
+        match (self.rx.as_deref(), self.fd.as_ref()) {
+            (Some(rx), Some(fd)) => {
+                use std::os::fd::AsRawFd;
+                rx.has_data() || self.socket_ready(fd.as_raw_fd()).unwrap_or(true)
+            }
+            _ => true,
+        }
     }
 }
 
@@ -94,6 +128,10 @@ impl<T: Waitable + ?Sized> Waitable for &T {
     fn ready_buffered(&self) -> bool {
         (**self).ready_buffered()
     }
+
+    fn confirm_ready(&self) -> bool {
+        (**self).confirm_ready()
+    }
 }
 
 impl<T: Waitable + ?Sized> Waitable for Box<T> {
@@ -103,6 +141,10 @@ impl<T: Waitable + ?Sized> Waitable for Box<T> {
 
     fn ready_buffered(&self) -> bool {
         (**self).ready_buffered()
+    }
+
+    fn confirm_ready(&self) -> bool {
+        (**self).confirm_ready()
     }
 }
 
@@ -170,31 +212,38 @@ pub fn wait<'a, T: Waitable + ?Sized>(
     objects: &[&'a T],
     timeout: Option<Duration>,
 ) -> Result<Vec<&'a T>, ConnectionError> {
-    let buffered: Vec<bool> = objects.iter().map(|o| o.ready_buffered()).collect();
-    let deadline = if buffered.contains(&true) {
-        Some(Instant::now())
-    } else {
-        timeout.map(|t| Instant::now() + t)
-    };
-    let mut fds = Vec::with_capacity(objects.len());
-    for o in objects {
-        fds.push(libc::pollfd {
-            fd: std::os::fd::AsRawFd::as_raw_fd(&o.wait_fd()?),
-            events: libc::POLLIN,
-            revents: 0,
-        });
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        let buffered: Vec<bool> = objects.iter().map(|o| o.ready_buffered()).collect();
+        let this_deadline = if buffered.contains(&true) {
+            Some(Instant::now())
+        } else {
+            deadline
+        };
+        let mut fds = Vec::with_capacity(objects.len());
+        for o in objects {
+            fds.push(libc::pollfd {
+                fd: std::os::fd::AsRawFd::as_raw_fd(&o.wait_fd()?),
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
+        let n = sys::poll_until(&mut fds, this_deadline)?;
+        if let Some(p) = fds.iter().find(|p| p.revents & libc::POLLNVAL != 0) {
+            return Err(ConnectionError::InvalidArgument(format!(
+                "descriptor {} is not open",
+                p.fd
+            )));
+        }
+        let ready: Vec<&'a T> = objects
+            .iter()
+            .zip(fds.iter().zip(&buffered))
+            .filter(|(o, (p, &b))| b || (p.revents & sys::READY != 0 && o.confirm_ready()))
+            .map(|(o, _)| *o)
+            .collect();
+        // Only wake-up bytes (no message after all): sleep again, to the same deadline.
+        if !ready.is_empty() || n == 0 || deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(ready);
+        }
     }
-    sys::poll_until(&mut fds, deadline)?;
-    if let Some(p) = fds.iter().find(|p| p.revents & libc::POLLNVAL != 0) {
-        return Err(ConnectionError::InvalidArgument(format!(
-            "descriptor {} is not open",
-            p.fd
-        )));
-    }
-    Ok(objects
-        .iter()
-        .zip(fds.iter().zip(&buffered))
-        .filter(|(_, (p, &b))| b || p.revents & sys::READY != 0)
-        .map(|(o, _)| *o)
-        .collect())
 }
