@@ -12,6 +12,48 @@
 //! [`codec`]'s format (postcard) where CPython pickles: decoding runs no
 //! code, and a malformed message is [`ConnectionError::Codec`].
 //!
+//! # How a [`Pipe`] carries its messages
+//! Between the two ends of a [`Pipe`] (in one process or in several: a child gets an
+//! end as an argument, under every start method, or by `fork`) a message travels
+//! through shared memory: one core byte ring
+//! ([`ShmByteRing<SharedFutex>`](conkit_core::byte_ring::ShmByteRing), the ring the
+//! process queues use) per direction, in a `memfd` mapping of 64 KiB plus a state
+//! block (a robust writers' lock, a robust readers' lock, a "reader sleeps" flag and
+//! the writers' waiters for room). A message of up to 32 KiB − 9 bytes is copied into
+//! the ring and out of it: no system call on either side while the reader is awake
+//! (the socket pair costs one `send` and one `recv` per message, and a wake-up of the
+//! reader when it sleeps). The socket pair is still there, for what only a descriptor
+//! can do:
+//! - **Readiness.** [`fileno`](Connection::fileno) is the socket. A reader that found
+//!   the ring empty spins on it for [`spin`](Connection::spin), then announces that it
+//!   sleeps and sleeps in `ppoll` on the socket; the next writer sends one byte to wake
+//!   it (one per sleep, not per message). [`poll`](Connection::poll), [`wait`] and the
+//!   receives announce the sleep; a bare descriptor number handed to `wait` or to
+//!   another poller does not, so wait on the [`Connection`] itself.
+//! - **End of file.** Once every process holding the writing end has closed it (or
+//!   died), the socket reports the end of file; the reader drains the ring first, so
+//!   nothing sent is lost.
+//! - **Broken pipe.** A writer asks the socket whether the reading end is gone (one
+//!   `poll`) on its first message, then at most once a millisecond, and while it waits
+//!   for room in a full ring: messages sent within that millisecond after the last
+//!   reader vanished go into the ring and are lost (as bytes in a socket buffer would
+//!   be), where CPython's next `send` fails.
+//! - **Large messages.** A longer message is sent as a marker in the ring and its frame
+//!   (CPython's framing) on the socket; the reader takes the frame when it reaches the
+//!   marker, so the order holds.
+//!
+//! Processes that share one end take turns through its lock (CPython's processes race
+//! on the socket). A writer killed with `SIGKILL` in the middle of a message leaves
+//! either the whole message in the ring or nothing (the ring publishes a message in
+//! one store after it is written; the lock is robust, the next writer takes it over);
+//! killed in the middle of a large frame on the socket, it leaves the reader
+//! [`ConnectionError::Truncated`] as a plain socket would. An end costs three
+//! descriptors (the socket and the two rings' mappings; a simplex end: two). Where
+//! shared memory cannot be had (`memfd_create` refused), `Pipe` falls back to the
+//! socket for everything. [`Listener`]/[`Client`] connections and
+//! [`Connection::from_fd`] always use their descriptor (a `python3` may be on the other
+//! end).
+//!
 //! Differences from CPython, and why:
 //! - A receiver refuses a length prefix above its cap
 //!   ([`DEFAULT_MAX_MESSAGE_LEN`], 1 GiB; [`Connection::set_max_message_len`]) before
@@ -22,9 +64,11 @@
 //!   an empty message and continues in the middle of the garbage).
 //! - The reader spins briefly before it sleeps in the kernel
 //!   ([`Connection::set_spin`], [`DEFAULT_SPIN`]): waking a sleeping process costs tens
-//!   of microseconds, a reply that comes within the spin costs a few. The spin polls
-//!   with a non-blocking `recv`, so the call that finds the data has read it.
-//! - The reader is buffered: one `recv` takes whatever is there up to 32 KiB — a
+//!   of microseconds, a reply that comes within the spin costs a few. On a descriptor
+//!   the spin polls with a non-blocking `recv`, so the call that finds the data has
+//!   read it; on a [`Pipe`] it looks at the ring in shared memory.
+//! - On a descriptor (a [`Listener`]'s connection, [`Connection::from_fd`], the large
+//!   messages of a [`Pipe`]) the reader is buffered: one `recv` takes whatever is there up to 32 KiB — a
 //!   small message's prefix and body together, and the messages queued behind it —
 //!   where CPython makes two `read`s per message. A body of 32 KiB or more goes from
 //!   the socket straight into its destination (the caller's buffer for
@@ -170,7 +214,9 @@ pub struct Connection {
 
 /// Two connected [`Connection`]s (Python's `multiprocessing.Pipe(duplex)`): with
 /// `duplex`, both ends send and receive; without, the first end only receives and the
-/// second only sends.
+/// second only sends. Messages travel through a shared-memory ring per direction, the
+/// socket pair beside them gives the descriptor, the end of file and the broken pipe
+/// (see the [module docs](self#how-a-pipe-carries-its-messages)).
 ///
 /// ```
 /// use conkit::multiprocessing::Pipe;

@@ -32,17 +32,20 @@ pub trait Waitable {
 
     /// Whether the object is ready whatever its descriptor says: a [`Connection`]
     /// holding bytes it has already read from its descriptor (messages read ahead
-    /// with an earlier one). `false` unless overridden.
+    /// with an earlier one), or a [`Pipe`](super::Pipe) end whose shared-memory ring
+    /// holds a message (the kernel knows nothing of it; when the ring is empty, this
+    /// also announces that the reader is about to sleep, so the next writer wakes the
+    /// descriptor). `false` unless overridden.
     ///
     /// ```
     /// use conkit::multiprocessing::{connection::Waitable, Pipe};
     ///
     /// let (mut a, mut b) = Pipe(true).unwrap();
-    /// a.send_bytes(b"one").unwrap();
-    /// a.send_bytes(b"two").unwrap();
     /// assert!(!b.ready_buffered());
-    /// assert_eq!(b.recv_bytes().unwrap(), b"one"); // reads "two" ahead with it
-    /// assert!(b.ready_buffered());
+    /// a.send_bytes(b"one").unwrap();
+    /// assert!(b.ready_buffered()); // in the ring, not in the socket
+    /// assert_eq!(b.recv_bytes().unwrap(), b"one");
+    /// assert!(!b.ready_buffered());
     /// ```
     fn ready_buffered(&self) -> bool {
         false
