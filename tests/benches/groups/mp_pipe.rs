@@ -15,16 +15,22 @@
 //!   CPython's `Connection` does, or cuts the frames out of 32 KiB `read`s, as
 //!   conkit's buffered reader does: the floor) and CPython's `Pipe`. Target: ≥ 3×
 //!   CPython's messages/s; the same Pipe with the reader's spin off for comparison
-//!   (a sleeping reader costs the sender a wake-up per message). Messages:
-//!   `items / 10`. With the buffered reader the sender's one `send` per message is
-//!   the limit: the reader takes whatever is queued in one `recv` (1.5 to 80
-//!   messages per `recv` in runs here, as far as the sender is ahead; the unit test
-//!   `many_small_frames_share_one_read` counts the calls).
+//!   (a sleeping reader costs the sender a wake-up byte per sleep). Messages:
+//!   `items / 10`. Over the socket the sender's one `send` per message was the limit
+//!   (the buffered reader takes whatever is queued in one `recv`); over the ring a
+//!   message is two copies and a few atomic operations on each side.
 //! * `mp-pipe-blob1m`: 1 MiB messages one way, counted in KiB (M KiB/s ≈ GB/s):
 //!   conkit's Pipe received into a reused buffer (`recv_bytes_into`) and into a fresh
 //!   vector per message (`recv_bytes`: the allocation and its page faults included),
 //!   against a raw socketpair (`write` of the blob, `read`s into a reused 1 MiB buffer)
 //!   and CPython's `Pipe`. Target: ≥ 0.8× the socketpair.
+//!
+//! Since the rings landed, a `Pipe` carries a message of up to 32 KiB − 9 bytes through
+//! a shared-memory byte ring per direction (no system call while the reader is awake;
+//! one wake-up byte on the socket per sleep of the reader) and a longer one on the
+//! socket after a marker in the ring (see `conkit::multiprocessing::connection`): the
+//! 8-byte groups measure the ring, `mp-pipe-blob1m` the socket path. The socketpair
+//! contenders stay as the floor of the mechanism the rings replaced.
 //!
 //! Every receiver checks what it got (the echo, a message counter, the first and last
 //! byte of each blob). A stalled run fails at the harness's deadline; the child is
