@@ -3,7 +3,8 @@
 //! mapping travels with the socket), a writer killed (`SIGKILL`) in the middle of a
 //! flood leaves whole messages in order and then the end of file (never a torn or
 //! merged message, never a hang), and a reader killed while the writer waits for room
-//! in a full ring makes the writer's send a broken pipe. Every child is bounded by a
+//! in a full ring makes the writer's send a broken pipe; a writer killed holding the
+//! writers' lock (waiting for room) leaves it to the next writer of the same end. Every child is bounded by a
 //! `join_timeout` and killed past it; every wait in the parent has a limit.
 
 #![cfg(target_os = "linux")]
@@ -152,4 +153,55 @@ fn a_reader_killed_while_the_writer_waits_for_room_is_a_broken_pipe() {
         );
         assert_eq!(bounded(&mut p), -libc::SIGKILL, "{method:?}");
     }
+}
+
+/// A writer killed while it holds the writers' lock (it waits for room in a full ring,
+/// lock held) leaves the lock to the next writer of the same end: the parent's copy
+/// (a raw `fork`, so both hold the end) takes it over, the reader gets every message
+/// the dead writer published, whole and in order, then the parent's.
+#[test]
+fn a_writer_killed_holding_the_writers_lock_leaves_it_to_the_next() {
+    let _g = serial();
+    let (mut rx, mut tx) = Pipe(false).unwrap();
+    // SAFETY: the child only sends (no allocation, no lock another thread may hold:
+    // the ring's lock lives in shared memory) and leaves with `_exit`.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        let mut m = [0u8; 64];
+        for i in 0u64.. {
+            m[..8].copy_from_slice(&i.to_le_bytes());
+            if tx.send_bytes(&m).is_err() {
+                break;
+            }
+        }
+        // SAFETY: ends the child without running the parent's destructors.
+        unsafe { libc::_exit(0) };
+    }
+    // The ring fills (64 KiB) and the child waits for room holding the lock.
+    std::thread::sleep(Duration::from_millis(200));
+    // SAFETY: our own child, reaped right after.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+    }
+    let mut next = 0u64;
+    while rx.poll(Some(Duration::ZERO)).unwrap() {
+        let m = rx.recv_bytes().unwrap();
+        assert_eq!(m.len(), 64);
+        assert_eq!(u64::from_le_bytes(m[..8].try_into().unwrap()), next);
+        next += 1;
+    }
+    assert!(next > 500, "the ring was full: {next} messages");
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        tx.send_bytes(b"after").unwrap();
+        done_tx.send(tx).unwrap();
+    });
+    let tx = done_rx
+        .recv_timeout(LIMIT)
+        .expect("the writers' lock of the dead writer was not taken over");
+    assert_eq!(rx.recv_bytes().unwrap(), b"after");
+    drop(tx);
+    assert!(rx.recv_bytes().unwrap_err().is_eof());
 }
