@@ -148,6 +148,13 @@ const PEER_CHECK: Duration = Duration::from_millis(1);
 /// this often.
 const ROOM_SLICE: Duration = Duration::from_millis(10);
 
+/// A reader of a pipe's ring sleeps on the socket at most this long before it looks at
+/// the ring again: a writer killed between taking the "reader sleeps" flag and sending
+/// its wake-up byte (while other processes still hold the writing end, so no end of
+/// file comes) costs the reader at most this much delay, never a hang. The same bound
+/// as a sleep on the core's `Waiters` between processes.
+pub(crate) const SLEEP_SLICE: Duration = Duration::from_millis(10);
+
 /// One end of a pipe or socket carrying framed messages (Python's
 /// `multiprocessing.connection.Connection`).
 ///
@@ -1071,7 +1078,7 @@ impl Connection {
                 events: libc::POLLIN,
                 revents: 0,
             }];
-            sys::poll_until(&mut p, None)?;
+            sys::poll_until(&mut p, Some(Instant::now() + SLEEP_SLICE))?;
         }
     }
 
@@ -1206,7 +1213,11 @@ impl Connection {
                 events: libc::POLLIN,
                 revents: 0,
             }];
-            if sys::poll_until(&mut p, deadline)? == 0 {
+            let slice_end = Instant::now() + SLEEP_SLICE;
+            let this = deadline.map_or(slice_end, |d| d.min(slice_end));
+            if sys::poll_until(&mut p, Some(this))? == 0
+                && deadline.is_some_and(|d| Instant::now() >= d)
+            {
                 return Ok(rx.has_data());
             }
         }
@@ -1306,6 +1317,7 @@ impl fmt::Debug for Connection {
             .field("readable", &self.readable)
             .field("writable", &self.writable)
             .field("buffered", &self.buffered())
+            .field("ring", &(self.tx.is_some() || self.rx.is_some()))
             .finish()
     }
 }

@@ -912,3 +912,45 @@ fn ring_ends_serialise_with_their_mappings() {
     drop(a);
     assert!(b.recv_bytes().unwrap_err().is_eof());
 }
+
+#[test]
+fn ring_readers_survive_a_writer_that_died_before_its_wake_up_byte() {
+    // A writer that published, took the "reader sleeps" flag and died before sending
+    // the byte (other processes still hold the writing end, so no end of file): done
+    // here by hand. The sleeping reader finds the message at its next look.
+    let (mut r, w) = Pipe(false).unwrap();
+    r.set_spin(Duration::ZERO);
+    let tx = w.tx.clone().unwrap();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(30)); // the reader sleeps by now
+        tx.begin_write_turn();
+        tx.put(ring::TAG_DATA, b"no wake-up").unwrap();
+        assert!(tx.take_sleeper(), "the reader announced its sleep");
+        tx.end_write_turn();
+        tx
+    });
+    let t0 = std::time::Instant::now();
+    assert_eq!(r.recv_bytes().unwrap(), b"no wake-up");
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    let tx = t.join().unwrap();
+    // The same for `poll` and `wait`.
+    for via_wait in [false, true] {
+        let tx = tx.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            tx.begin_write_turn();
+            tx.put(ring::TAG_DATA, b"again").unwrap();
+            tx.take_sleeper();
+            tx.end_write_turn();
+        });
+        if via_wait {
+            assert_eq!(wait(&[&r], Some(Duration::from_secs(10))).unwrap().len(), 1);
+        } else {
+            assert!(r.poll(Some(Duration::from_secs(10))).unwrap());
+        }
+        assert!(t0.elapsed() < Duration::from_secs(5));
+        assert_eq!(r.recv_bytes().unwrap(), b"again");
+        t.join().unwrap();
+    }
+    drop(w);
+}

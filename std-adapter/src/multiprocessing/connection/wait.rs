@@ -67,6 +67,24 @@ pub trait Waitable {
     fn confirm_ready(&self) -> bool {
         true
     }
+
+    /// The longest [`wait`] sleeps before it looks at this object again (`None`: no
+    /// limit, the default). A [`Pipe`](super::Pipe) end's reader looks at its ring at
+    /// least every 10 ms: a writer killed between seeing the reader asleep and waking
+    /// it delays it by that much, never forever.
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{connection::Waitable, Pipe};
+    /// use std::os::unix::net::UnixStream;
+    ///
+    /// let (a, _b) = UnixStream::pair().unwrap();
+    /// assert_eq!(a.sleep_slice(), None);
+    /// let (r, _w) = Pipe(false).unwrap();
+    /// assert!(r.sleep_slice().is_some());
+    /// ```
+    fn sleep_slice(&self) -> Option<Duration> {
+        None
+    }
 }
 
 impl Waitable for Connection {
@@ -86,6 +104,10 @@ impl Waitable for Connection {
             Some(rx) => rx.has_data() || rx.announce_sleep(),
             None => self.buffered() > 0,
         }
+    }
+
+    fn sleep_slice(&self) -> Option<Duration> {
+        self.rx.as_ref().map(|_| super::SLEEP_SLICE)
     }
 
     fn confirm_ready(&self) -> bool {
@@ -135,6 +157,10 @@ impl<T: Waitable + ?Sized> Waitable for &T {
     fn confirm_ready(&self) -> bool {
         (**self).confirm_ready()
     }
+
+    fn sleep_slice(&self) -> Option<Duration> {
+        (**self).sleep_slice()
+    }
 }
 
 impl<T: Waitable + ?Sized> Waitable for Box<T> {
@@ -148,6 +174,10 @@ impl<T: Waitable + ?Sized> Waitable for Box<T> {
 
     fn confirm_ready(&self) -> bool {
         (**self).confirm_ready()
+    }
+
+    fn sleep_slice(&self) -> Option<Duration> {
+        (**self).sleep_slice()
     }
 }
 
@@ -218,10 +248,14 @@ pub fn wait<'a, T: Waitable + ?Sized>(
     let deadline = timeout.map(|t| Instant::now() + t);
     loop {
         let buffered: Vec<bool> = objects.iter().map(|o| o.ready_buffered()).collect();
+        let slice = objects.iter().filter_map(|o| o.sleep_slice()).min();
         let this_deadline = if buffered.contains(&true) {
             Some(Instant::now())
         } else {
-            deadline
+            match (deadline, slice.map(|s| Instant::now() + s)) {
+                (Some(d), Some(s)) => Some(d.min(s)),
+                (d, s) => d.or(s),
+            }
         };
         let mut fds = Vec::with_capacity(objects.len());
         for o in objects {
@@ -245,7 +279,8 @@ pub fn wait<'a, T: Waitable + ?Sized>(
             .map(|(o, _)| *o)
             .collect();
         // Only wake-up bytes (no message after all): sleep again, to the same deadline.
-        if !ready.is_empty() || n == 0 || deadline.is_some_and(|d| Instant::now() >= d) {
+        let timed_out = n == 0 && slice.is_none() || deadline.is_some_and(|d| Instant::now() >= d);
+        if !ready.is_empty() || timed_out || buffered.contains(&true) {
             return Ok(ready);
         }
     }
