@@ -63,7 +63,7 @@ struct State {
     /// 1 while a reader sleeps on the socket (or is about to): the next writer clears
     /// it and sends one [`WAKE`] byte.
     sleeping: Line<AtomicU32>,
-    /// Writers waiting for room in the ring (notified after each read).
+    /// Writers waiting for room in the ring (notified when a read empties it).
     room: Line<Waiters<SharedFutex>>,
 }
 
@@ -203,21 +203,26 @@ impl Dir {
         Ok(())
     }
 
-    /// Waits (at most until `until`) for a reader to free room in the ring; returns at
-    /// once if the ring changed since `put` found it full.
+    /// Waits (at most until `until`) for the readers to empty the ring, then puts the
+    /// frame. Waiting for an empty ring rather than for the room of one frame is the
+    /// hysteresis that keeps a writer faster than its reader from sleeping and being
+    /// woken once per message: it sleeps once per ring-full, and the reader wakes it
+    /// once, when it has taken the last message.
     pub(super) fn wait_room(
         &self,
         tag: u8,
         body: &[u8],
         until: Instant,
     ) -> Option<Result<(), GrantError>> {
-        self.state()
-            .room
-            .0
-            .wait_until(Some(until), || match self.put(tag, body) {
+        self.state().room.0.wait_until(Some(until), || {
+            if self.has_data() {
+                return None;
+            }
+            match self.put(tag, body) {
                 Err(GrantError::Full) => None,
                 other => Some(other),
-            })
+            }
+        })
     }
 
     /// After a put: whether a reader announced that it sleeps (then the caller sends
@@ -252,7 +257,8 @@ impl Dir {
         if !matches!(out, Taken::Socket) {
             let _ = st.readers.0.release();
         }
-        if matches!(out, Taken::Data(_) | Taken::Socket) {
+        // A writer waiting for room waits for an empty ring (see `wait_room`).
+        if matches!(out, Taken::Data(_) | Taken::Socket) && !self.has_data() {
             st.room.0.notify_one();
         }
         out
