@@ -25,6 +25,11 @@
 //!   against a raw socketpair (`write` of the blob, `read`s into a reused 1 MiB buffer)
 //!   and CPython's `Pipe`. Target: ≥ 0.8× the socketpair.
 //!
+//! * `mp-pipe-create`: `Pipe(true)` made and both ends dropped, against CPython's
+//!   `Pipe()` and both ends closed: the price of the rings (two `memfd` mappings whose
+//!   pages the core ring zeroes). No target: shown so that it is seen. Pipes:
+//!   `items / 10 000` (at least 1 000).
+//!
 //! Since the rings landed, a `Pipe` carries a message of up to 32 KiB − 9 bytes through
 //! a shared-memory byte ring per direction (no system call while the reader is awake;
 //! one wake-up byte on the socket per sleep of the reader) and a longer one on the
@@ -50,6 +55,7 @@ pub fn all(items: u64, _core: Option<CoreId>) -> Vec<(&'static str, Make)> {
             ("mp-pipe-rtt", Box::new(move || rtt(items)) as Make),
             ("mp-pipe-msgs", Box::new(move || msgs(items))),
             ("mp-pipe-blob1m", Box::new(move || blob(items))),
+            ("mp-pipe-create", Box::new(move || create(items))),
         ]
     }
     #[cfg(not(target_os = "linux"))]
@@ -540,6 +546,43 @@ fn blob(items: u64) -> Group<'static> {
             "socketpair",
             0.8,
         )],
+        missing: vec![],
+    }
+}
+
+#[cfg(target_os = "linux")]
+const PY_CREATE: &str = r#"
+import sys, time, multiprocessing as mp
+n = int(sys.argv[1])
+t0 = time.perf_counter()
+for _ in range(n):
+    a, b = mp.Pipe()
+    a.close()
+    b.close()
+print(time.perf_counter() - t0)
+"#;
+
+#[cfg(target_os = "linux")]
+fn create(items: u64) -> Group<'static> {
+    use conkit::multiprocessing::Pipe;
+    let pipes = (items / 10_000).max(1000);
+    Group {
+        id: "mp-pipe-create",
+        title: "Pipe(true) created and both ends closed".into(),
+        kind: Kind::Latency,
+        items: pipes,
+        contenders: vec![
+            Contender::conkit("conkit Pipe", |n| {
+                let t0 = std::time::Instant::now();
+                for _ in 0..n {
+                    let (a, b) = Pipe(true).map_err(e2s)?;
+                    drop((a, b));
+                }
+                Ok(t0.elapsed())
+            }),
+            Contender::peer("CPython Pipe", |n| harness::python(PY_CREATE, n, 20_000)),
+        ],
+        targets: vec![],
         missing: vec![],
     }
 }
