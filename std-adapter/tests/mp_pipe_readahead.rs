@@ -66,7 +66,8 @@ fn read_ahead_messages_go_with_the_end_to_a_child() {
         assert!(a.poll(Some(LIMIT)).unwrap(), "{method:?}: no answer");
         assert_eq!(a.recv_bytes().unwrap(), b"two three four", "{method:?}");
         assert_eq!(bounded(&mut p), 0, "{method:?}");
-        assert!(a.recv_bytes().unwrap_err().is_eof(), "{method:?}");
+        let e = a.recv_bytes().unwrap_err();
+        assert!(e.is_eof(), "{method:?} {e:?}");
     }
 }
 

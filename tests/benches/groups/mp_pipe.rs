@@ -15,16 +15,27 @@
 //!   CPython's `Connection` does, or cuts the frames out of 32 KiB `read`s, as
 //!   conkit's buffered reader does: the floor) and CPython's `Pipe`. Target: ≥ 3×
 //!   CPython's messages/s; the same Pipe with the reader's spin off for comparison
-//!   (a sleeping reader costs the sender a wake-up per message). Messages:
-//!   `items / 10`. With the buffered reader the sender's one `send` per message is
-//!   the limit: the reader takes whatever is queued in one `recv` (1.5 to 80
-//!   messages per `recv` in runs here, as far as the sender is ahead; the unit test
-//!   `many_small_frames_share_one_read` counts the calls).
+//!   (a sleeping reader costs the sender a wake-up byte per sleep). Messages:
+//!   `items / 10`. Over the socket the sender's one `send` per message was the limit
+//!   (the buffered reader takes whatever is queued in one `recv`); over the ring a
+//!   message is two copies and a few atomic operations on each side.
 //! * `mp-pipe-blob1m`: 1 MiB messages one way, counted in KiB (M KiB/s ≈ GB/s):
 //!   conkit's Pipe received into a reused buffer (`recv_bytes_into`) and into a fresh
 //!   vector per message (`recv_bytes`: the allocation and its page faults included),
 //!   against a raw socketpair (`write` of the blob, `read`s into a reused 1 MiB buffer)
 //!   and CPython's `Pipe`. Target: ≥ 0.8× the socketpair.
+//!
+//! * `mp-pipe-create`: `Pipe(true)` made and both ends dropped, against CPython's
+//!   `Pipe()` and both ends closed: the price of the rings (two `memfd` mappings whose
+//!   pages the core ring zeroes). No target: shown so that it is seen. Pipes:
+//!   `items / 10 000` (at least 1 000).
+//!
+//! Since the rings landed, a `Pipe` carries a message of up to 32 KiB − 9 bytes through
+//! a shared-memory byte ring per direction (no system call while the reader is awake;
+//! one wake-up byte on the socket per sleep of the reader) and a longer one on the
+//! socket after a marker in the ring (see `conkit::multiprocessing::connection`): the
+//! 8-byte groups measure the ring, `mp-pipe-blob1m` the socket path. The socketpair
+//! contenders stay as the floor of the mechanism the rings replaced.
 //!
 //! Every receiver checks what it got (the echo, a message counter, the first and last
 //! byte of each blob). A stalled run fails at the harness's deadline; the child is
@@ -44,6 +55,7 @@ pub fn all(items: u64, _core: Option<CoreId>) -> Vec<(&'static str, Make)> {
             ("mp-pipe-rtt", Box::new(move || rtt(items)) as Make),
             ("mp-pipe-msgs", Box::new(move || msgs(items))),
             ("mp-pipe-blob1m", Box::new(move || blob(items))),
+            ("mp-pipe-create", Box::new(move || create(items))),
         ]
     }
     #[cfg(not(target_os = "linux"))]
@@ -534,6 +546,43 @@ fn blob(items: u64) -> Group<'static> {
             "socketpair",
             0.8,
         )],
+        missing: vec![],
+    }
+}
+
+#[cfg(target_os = "linux")]
+const PY_CREATE: &str = r#"
+import sys, time, multiprocessing as mp
+n = int(sys.argv[1])
+t0 = time.perf_counter()
+for _ in range(n):
+    a, b = mp.Pipe()
+    a.close()
+    b.close()
+print(time.perf_counter() - t0)
+"#;
+
+#[cfg(target_os = "linux")]
+fn create(items: u64) -> Group<'static> {
+    use conkit::multiprocessing::Pipe;
+    let pipes = (items / 10_000).max(1000);
+    Group {
+        id: "mp-pipe-create",
+        title: "Pipe(true) created and both ends closed".into(),
+        kind: Kind::Latency,
+        items: pipes,
+        contenders: vec![
+            Contender::conkit("conkit Pipe", |n| {
+                let t0 = std::time::Instant::now();
+                for _ in 0..n {
+                    let (a, b) = Pipe(true).map_err(e2s)?;
+                    drop((a, b));
+                }
+                Ok(t0.elapsed())
+            }),
+            Contender::peer("CPython Pipe", |n| harness::python(PY_CREATE, n, 20_000)),
+        ],
+        targets: vec![],
         missing: vec![],
     }
 }

@@ -12,6 +12,54 @@
 //! [`codec`]'s format (postcard) where CPython pickles: decoding runs no
 //! code, and a malformed message is [`ConnectionError::Codec`].
 //!
+//! # How a [`Pipe`] carries its messages
+//! Between the two ends of a [`Pipe`] (in one process or in several: a child gets an
+//! end as an argument, under every start method, or by `fork`) a message travels
+//! through shared memory: one core byte ring
+//! ([`ShmByteRing<SharedFutex>`](conkit_core::byte_ring::ShmByteRing), the ring the
+//! process queues use) per direction, in a `memfd` mapping of 64 KiB plus a state
+//! block (a robust writers' lock, a robust readers' lock, a "reader sleeps" flag and
+//! the writers' waiters for room). A message of up to 32 KiB − 9 bytes is copied into
+//! the ring and out of it: no system call on either side while the reader is awake
+//! (the socket pair costs one `send` and one `recv` per message, and a wake-up of the
+//! reader when it sleeps). The socket pair is still there, for what only a descriptor
+//! can do:
+//! - **Readiness.** [`fileno`](Connection::fileno) is the socket. A reader that found
+//!   the ring empty spins on it for [`spin`](Connection::spin), then announces that it
+//!   sleeps and sleeps in `ppoll` on the socket; the next writer sends one byte to wake
+//!   it (one per sleep, not per message). [`poll`](Connection::poll), [`wait`] and the
+//!   receives announce the sleep; a bare descriptor number handed to `wait` or to
+//!   another poller does not, so wait on the [`Connection`] itself.
+//! - **End of file.** Once every process holding the writing end has closed it (or
+//!   died), the socket reports the end of file; the reader drains the ring first, so
+//!   nothing sent is lost.
+//! - **Broken pipe.** A writer asks the socket whether the reading end is gone (one
+//!   `poll`) on its first message, then at most once a millisecond, and while it waits
+//!   for room in a full ring: messages sent within that millisecond after the last
+//!   reader vanished go into the ring and are lost (as bytes in a socket buffer would
+//!   be), where CPython's next `send` fails.
+//! - **Large messages.** A longer message is sent as a marker in the ring and its frame
+//!   (CPython's framing) on the socket; the reader takes the frame when it reaches the
+//!   marker, so the order holds.
+//! - **A full ring.** A writer that finds the ring full (64 KiB of frames: about
+//!   2 700 messages of 8 bytes) waits until the readers have emptied it, then goes on:
+//!   one sleep and one wake-up per ring-full rather than per message.
+//!
+//! The price is at creation: a duplex `Pipe` makes two `memfd` mappings and the core
+//! ring zeroes its buffer, faulting in its pages (tens of microseconds, several times
+//! CPython's `socketpair`), and each end holds their descriptors. Processes that share
+//! one end take turns through its lock (CPython's processes race
+//! on the socket). A writer killed with `SIGKILL` in the middle of a message leaves
+//! either the whole message in the ring or nothing (the ring publishes a message in
+//! one store after it is written; the lock is robust, the next writer takes it over);
+//! killed in the middle of a large frame on the socket, it leaves the reader
+//! [`ConnectionError::Truncated`] as a plain socket would. An end costs three
+//! descriptors (the socket and the two rings' mappings; a simplex end: two). Where
+//! shared memory cannot be had (`memfd_create` refused), `Pipe` falls back to the
+//! socket for everything. [`Listener`]/[`Client`] connections and
+//! [`Connection::from_fd`] always use their descriptor (a `python3` may be on the other
+//! end).
+//!
 //! Differences from CPython, and why:
 //! - A receiver refuses a length prefix above its cap
 //!   ([`DEFAULT_MAX_MESSAGE_LEN`], 1 GiB; [`Connection::set_max_message_len`]) before
@@ -22,9 +70,11 @@
 //!   an empty message and continues in the middle of the garbage).
 //! - The reader spins briefly before it sleeps in the kernel
 //!   ([`Connection::set_spin`], [`DEFAULT_SPIN`]): waking a sleeping process costs tens
-//!   of microseconds, a reply that comes within the spin costs a few. The spin polls
-//!   with a non-blocking `recv`, so the call that finds the data has read it.
-//! - The reader is buffered: one `recv` takes whatever is there up to 32 KiB — a
+//!   of microseconds, a reply that comes within the spin costs a few. On a descriptor
+//!   the spin polls with a non-blocking `recv`, so the call that finds the data has
+//!   read it; on a [`Pipe`] it looks at the ring in shared memory.
+//! - On a descriptor (a [`Listener`]'s connection, [`Connection::from_fd`], the large
+//!   messages of a [`Pipe`]) the reader is buffered: one `recv` takes whatever is there up to 32 KiB — a
 //!   small message's prefix and body together, and the messages queued behind it —
 //!   where CPython makes two `read`s per message. A body of 32 KiB or more goes from
 //!   the socket straight into its destination (the caller's buffer for
@@ -54,6 +104,7 @@
 mod auth;
 mod error;
 mod listener;
+mod ring;
 mod sys;
 mod wait;
 
@@ -64,13 +115,16 @@ pub use wait::{wait, Waitable};
 
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::de::{DeserializeOwned, Error as _};
 use serde::ser::Error as _;
 use serde::{Deserialize, Serialize};
 
+use super::heap::Mapping;
 use super::{codec, inherit};
+use conkit_core::byte_ring::GrantError;
 
 /// The default cap on a received message's length: 1 GiB. A longer length prefix is
 /// [`ConnectionError::BadMessageLength`] before anything is allocated.
@@ -90,6 +144,22 @@ const READ_BUF: usize = 32 * 1024;
 /// Memory reserved for a body before its bytes arrive: a lying length prefix below the
 /// cap costs at most this much; past it the buffer grows with the data.
 const FIRST_CHUNK: usize = 1 << 24;
+
+/// A writer over a pipe's ring looks whether the reading end is gone (one `poll`) on
+/// its first message, then at most once per this interval, and whenever the ring is
+/// full (see the module docs).
+const PEER_CHECK: Duration = Duration::from_millis(1);
+
+/// A writer waiting for room in a full ring looks whether the reader is gone at least
+/// this often.
+const ROOM_SLICE: Duration = Duration::from_millis(10);
+
+/// A reader of a pipe's ring sleeps on the socket at most this long before it looks at
+/// the ring again: a writer killed between taking the "reader sleeps" flag and sending
+/// its wake-up byte (while other processes still hold the writing end, so no end of
+/// file comes) costs the reader at most this much delay, never a hang. The same bound
+/// as a sleep on the core's `Waiters` between processes.
+pub(crate) const SLEEP_SLICE: Duration = Duration::from_millis(10);
 
 /// One end of a pipe or socket carrying framed messages (Python's
 /// `multiprocessing.connection.Connection`).
@@ -146,11 +216,20 @@ pub struct Connection {
     /// is bound by copying, not by wake-ups, and a reader probing the socket while the
     /// sender fills it slows the sender down).
     large: bool,
+    /// The ring this end writes into ([`Pipe`] ends; `None`: the socket carries every
+    /// message).
+    tx: Option<Arc<ring::Dir>>,
+    /// The ring this end reads from.
+    rx: Option<Arc<ring::Dir>>,
+    /// When the writer last looked whether the reading end is gone.
+    peer_checked: Option<Instant>,
 }
 
 /// Two connected [`Connection`]s (Python's `multiprocessing.Pipe(duplex)`): with
 /// `duplex`, both ends send and receive; without, the first end only receives and the
-/// second only sends.
+/// second only sends. Messages travel through a shared-memory ring per direction, the
+/// socket pair beside them gives the descriptor, the end of file and the broken pipe
+/// (see the [module docs](self#how-a-pipe-carries-its-messages)).
 ///
 /// ```
 /// use conkit::multiprocessing::Pipe;
@@ -163,6 +242,28 @@ pub struct Connection {
 /// ```
 #[allow(non_snake_case)]
 pub fn Pipe(duplex: bool) -> Result<(Connection, Connection), ConnectionError> {
+    let (mut a, mut b) = socket_pipe(duplex)?;
+    // Without shared memory (`memfd` refused: a limit, a sandbox) the socket carries
+    // every message, as for a `Listener`'s connections.
+    if duplex {
+        if let (Ok(ab), Ok(ba)) = (ring::Dir::create(), ring::Dir::create()) {
+            let (ab, ba) = (Arc::new(ab), Arc::new(ba));
+            a.tx = Some(ab.clone());
+            b.rx = Some(ab);
+            b.tx = Some(ba.clone());
+            a.rx = Some(ba);
+        }
+    } else if let Ok(ba) = ring::Dir::create() {
+        let ba = Arc::new(ba);
+        b.tx = Some(ba.clone());
+        a.rx = Some(ba);
+    }
+    Ok((a, b))
+}
+
+/// A pipe whose socket carries every message (no ring): what [`Pipe`] was before the
+/// rings, and what a [`Listener`]'s connections are. For the tests of the socket path.
+pub(crate) fn socket_pipe(duplex: bool) -> Result<(Connection, Connection), ConnectionError> {
     let mut fds = [0 as RawFd; 2];
     // SAFETY: `fds` has room for the two descriptors the call writes.
     if unsafe {
@@ -209,6 +310,9 @@ impl Connection {
             rpos: 0,
             rend: 0,
             large: false,
+            tx: None,
+            rx: None,
+            peer_checked: None,
         }
     }
 
@@ -353,6 +457,8 @@ impl Connection {
     /// ```
     pub fn close(&mut self) {
         self.fd = None;
+        self.tx = None;
+        self.rx = None;
         self.rbuf = Box::default();
         self.rpos = 0;
         self.rend = 0;
@@ -405,7 +511,7 @@ impl Connection {
     /// ```
     pub fn send_bytes(&mut self, buf: &[u8]) -> Result<(), ConnectionError> {
         let fd = self.check_writable()?;
-        send_frame(fd, self.socket, buf)
+        self.send_body(fd, buf)
     }
 
     /// Sends `size` bytes of `buf` from `offset` (`None`: to the end) as one message
@@ -450,7 +556,16 @@ impl Connection {
                 }
             },
         };
-        send_frame(fd, self.socket, &buf[offset..end])
+        self.send_body(fd, &buf[offset..end])
+    }
+
+    /// Sends one message: through the ring of a [`Pipe`] end, else as a frame on the
+    /// descriptor.
+    fn send_body(&mut self, fd: RawFd, body: &[u8]) -> Result<(), ConnectionError> {
+        match self.tx.as_deref() {
+            Some(tx) => ring_send(tx, fd, &mut self.peer_checked, body),
+            None => send_frame(fd, self.socket, body),
+        }
     }
 
     /// Sends a serde value as one message (Python's `send(obj)`, with
@@ -471,7 +586,9 @@ impl Connection {
             .map_err(ConnectionError::from)
             .and_then(|()| {
                 let body = buf.len() - 4;
-                if body <= SHORT_MAX {
+                if let Some(tx) = self.tx.as_deref() {
+                    ring_send(tx, fd, &mut self.peer_checked, &buf[4..])
+                } else if body <= SHORT_MAX {
                     buf[..4].copy_from_slice(&(body as i32).to_be_bytes());
                     sys::write_all(fd, self.socket, [&buf]).map_err(Into::into)
                 } else {
@@ -722,6 +839,25 @@ impl Connection {
 
     fn recv_bytes_limited(&mut self, maxlength: Option<u64>) -> Result<Vec<u8>, ConnectionError> {
         let fd = self.check_readable()?;
+        if let Some(rx) = self.rx.clone() {
+            let limit = self.limit(maxlength);
+            let got = self.ring_recv(fd, &rx, |b| check_len(b.len(), limit).map(|()| b.to_vec()));
+            return match got {
+                Ok(Some(r)) => self.ring_result(r),
+                Ok(None) => {
+                    self.ring_socket_frame(&rx, fd, |c, fd| c.recv_bytes_socket(fd, maxlength))
+                }
+                Err(e) => Err(e),
+            };
+        }
+        self.recv_bytes_socket(fd, maxlength)
+    }
+
+    fn recv_bytes_socket(
+        &mut self,
+        fd: RawFd,
+        maxlength: Option<u64>,
+    ) -> Result<Vec<u8>, ConnectionError> {
         let len = self.recv_length(fd, maxlength)?;
         let mut out = Vec::new();
         self.recv_body(fd, len, &mut out)?;
@@ -753,8 +889,35 @@ impl Connection {
                 buf.len()
             )));
         }
+        if let Some(rx) = self.rx.clone() {
+            let limit = self.max_message_len;
+            let room = &mut buf[offset..];
+            let got = self.ring_recv(fd, &rx, |b| {
+                check_len(b.len(), limit)?;
+                if b.len() <= room.len() {
+                    room[..b.len()].copy_from_slice(b);
+                    Ok(b.len())
+                } else {
+                    Err(BufferTooShort::new(b.to_vec()).into())
+                }
+            });
+            return match got {
+                Ok(Some(r)) => self.ring_result(r),
+                Ok(None) => self.ring_socket_frame(&rx, fd, |c, fd| {
+                    c.recv_bytes_into_socket(fd, &mut buf[offset..])
+                }),
+                Err(e) => Err(e),
+            };
+        }
+        self.recv_bytes_into_socket(fd, &mut buf[offset..])
+    }
+
+    fn recv_bytes_into_socket(
+        &mut self,
+        fd: RawFd,
+        room: &mut [u8],
+    ) -> Result<usize, ConnectionError> {
         let len = self.recv_length(fd, None)?;
-        let room = &mut buf[offset..];
         if len <= room.len() {
             // SAFETY: `room` holds at least `len` writable bytes, and is the caller's
             // memory, not the connection's buffer.
@@ -786,6 +949,23 @@ impl Connection {
     /// ```
     pub fn recv<T: DeserializeOwned>(&mut self) -> Result<T, ConnectionError> {
         let fd = self.check_readable()?;
+        if let Some(rx) = self.rx.clone() {
+            let limit = self.max_message_len;
+            // Decoded straight from the ring's memory (no copy).
+            let got = self.ring_recv(fd, &rx, |b| {
+                check_len(b.len(), limit)?;
+                codec::from_bytes(b).map_err(ConnectionError::from)
+            });
+            return match got {
+                Ok(Some(r)) => self.ring_result(r),
+                Ok(None) => self.ring_socket_frame(&rx, fd, |c, fd| c.recv_socket(fd)),
+                Err(e) => Err(e),
+            };
+        }
+        self.recv_socket(fd)
+    }
+
+    fn recv_socket<T: DeserializeOwned>(&mut self, fd: RawFd) -> Result<T, ConnectionError> {
         let len = self.recv_length(fd, None)?;
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
@@ -812,6 +992,9 @@ impl Connection {
     /// ```
     pub fn poll(&self, timeout: Option<Duration>) -> Result<bool, ConnectionError> {
         let fd = self.check_readable()?;
+        if let Some(rx) = self.rx.as_deref() {
+            return self.ring_poll(fd, rx, timeout);
+        }
         if self.buffered() > 0 {
             return Ok(true);
         }
@@ -833,6 +1016,289 @@ impl Connection {
         }];
         Ok(sys::poll_until(&mut p, deadline)? > 0 && p[0].revents & sys::READY != 0)
     }
+
+    // ----- the ring of a `Pipe` end -----
+
+    /// The effective length limit for a `maxlength`.
+    fn limit(&self, maxlength: Option<u64>) -> u64 {
+        maxlength.map_or(self.max_message_len, |m| m.min(self.max_message_len))
+    }
+
+    /// A message taken from the ring: a length refused by the limit poisons this end
+    /// as on the socket (CPython's `_bad_message_length`).
+    fn ring_result<R>(&mut self, r: Result<R, ConnectionError>) -> Result<R, ConnectionError> {
+        if matches!(r, Err(ConnectionError::BadMessageLength { .. })) {
+            self.poison();
+        }
+        r
+    }
+
+    /// Waits for the next message of the ring `rx`. `Ok(Some(r))`: `f`'s result on a
+    /// message from the ring; `Ok(None)`: the next message is a frame on the socket,
+    /// and the readers' turn is open (the caller reads it with
+    /// [`ring_socket_frame`](Self::ring_socket_frame)).
+    ///
+    /// While the ring is empty: spin on it for [`spin`](Self::spin) (loads of shared
+    /// memory, no system call), then drop the wake-up bytes the socket holds, announce
+    /// the sleep, look at the ring once more and sleep in `ppoll` on the socket until a
+    /// writer's wake-up byte, a large frame or the end of file (every writer gone: the
+    /// ring has been drained by then, nothing is lost).
+    fn ring_recv<R>(
+        &mut self,
+        fd: RawFd,
+        rx: &ring::Dir,
+        mut f: impl FnMut(&[u8]) -> R,
+    ) -> Result<Option<R>, ConnectionError> {
+        let mut spin_end: Option<Instant> = None;
+        loop {
+            if rx.has_data() {
+                match rx.take(&mut f) {
+                    ring::Taken::Data(r) => return Ok(Some(r)),
+                    ring::Taken::Socket => return Ok(None),
+                    // Another process holding this end took it.
+                    ring::Taken::Empty => continue,
+                    ring::Taken::Corrupt => {
+                        return Err(ConnectionError::Io(std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            "pipe ring: a frame no writer of this pipe wrote",
+                        )))
+                    }
+                }
+            }
+            if !self.spin.is_zero() {
+                let now = Instant::now();
+                if now < *spin_end.get_or_insert(now + self.spin) {
+                    std::hint::spin_loop();
+                    continue;
+                }
+            }
+            let eof = self.drain_wakes(fd)?;
+            if rx.announce_sleep() {
+                continue;
+            }
+            if eof {
+                return Err(ConnectionError::Eof);
+            }
+            let mut p = [libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            sys::poll_until(&mut p, Some(Instant::now() + SLEEP_SLICE))?;
+        }
+    }
+
+    /// Reads the frame a ring marker announced from the socket (the wake-up bytes
+    /// before it skipped) with `read`, then ends the readers' turn.
+    fn ring_socket_frame<R>(
+        &mut self,
+        rx: &ring::Dir,
+        fd: RawFd,
+        read: impl FnOnce(&mut Self, RawFd) -> Result<R, ConnectionError>,
+    ) -> Result<R, ConnectionError> {
+        let r = self.socket_frame_start(fd).and_then(|()| read(self, fd));
+        rx.end_read_turn();
+        r
+    }
+
+    /// Skips wake-up bytes up to the [`ring::FRAME`] byte that starts a frame.
+    fn socket_frame_start(&mut self, fd: RawFd) -> Result<(), ConnectionError> {
+        loop {
+            if !self.fill(fd, 1, false)? {
+                // The writer died between the marker and its frame.
+                return Err(ConnectionError::Eof);
+            }
+            let b = self.rbuf[self.rpos];
+            self.rpos += 1;
+            match b {
+                ring::WAKE => continue,
+                ring::FRAME => return Ok(()),
+                other => {
+                    self.poison();
+                    return Err(ConnectionError::BadHeader {
+                        header: [other, 0, 0, 0],
+                    });
+                }
+            }
+        }
+    }
+
+    /// Drops the wake-up bytes at the front of what the socket holds (read without
+    /// waiting); `true` at the end of file. Bytes of a frame stay.
+    fn drain_wakes(&mut self, fd: RawFd) -> std::io::Result<bool> {
+        loop {
+            while self.rpos < self.rend && self.rbuf[self.rpos] == ring::WAKE {
+                self.rpos += 1;
+            }
+            if self.rpos < self.rend {
+                return Ok(false);
+            }
+            if self.rbuf.is_empty() {
+                self.rbuf = vec![0; READ_BUF].into_boxed_slice();
+            }
+            self.rpos = 0;
+            self.rend = 0;
+            let got = match sys::recv_into(fd, true, &mut self.rbuf[..], true) {
+                // The peer closed while wake-up bytes it never read were queued for it:
+                // the kernel reports a reset; for a ring end that is the end of file.
+                Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => Some(0),
+                other => other?,
+            };
+            match got {
+                Some(0) => return Ok(true),
+                None => return Ok(false),
+                Some(n) => self.rend = n,
+            }
+        }
+    }
+
+    /// Whether the socket of a ring end has something `recv` would return: the end
+    /// of file (or an error), or a frame's bytes. Wake-up bytes at its front are
+    /// consumed (they only ended a sleep), so a later `ppoll` does not see them.
+    fn socket_ready(&self, fd: RawFd) -> std::io::Result<bool> {
+        if self.rbuf[self.rpos..self.rend]
+            .iter()
+            .any(|&b| b != ring::WAKE)
+        {
+            return Ok(true);
+        }
+        let mut peek = [0u8; 64];
+        loop {
+            let n = match sys::peek(fd, &mut peek) {
+                Ok(Some(n)) => n,
+                Ok(None) => return Ok(false),
+                Err(_) => return Ok(true), // `recv` reports it
+            };
+            if n == 0 {
+                return Ok(true);
+            }
+            let wakes = peek[..n].iter().take_while(|&&b| b == ring::WAKE).count();
+            if wakes > 0 {
+                sys::recv_into(fd, true, &mut peek[..wakes], true)?;
+            }
+            if wakes < n {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// [`poll`](Self::poll) of a ring end: spin on the ring, then sleep on the socket
+    /// as `recv` does (ready: a message in the ring, or the end of file).
+    fn ring_poll(
+        &self,
+        fd: RawFd,
+        rx: &ring::Dir,
+        timeout: Option<Duration>,
+    ) -> Result<bool, ConnectionError> {
+        if rx.has_data() {
+            return Ok(true);
+        }
+        if timeout == Some(Duration::ZERO) {
+            return Ok(self.socket_ready(fd)? || rx.has_data());
+        }
+        let started = Instant::now();
+        let deadline = timeout.map(|t| started + t);
+        if !self.spin.is_zero() {
+            let spin_end = started + timeout.map_or(self.spin, |t| t.min(self.spin));
+            while Instant::now() < spin_end {
+                if rx.has_data() {
+                    return Ok(true);
+                }
+                std::hint::spin_loop();
+            }
+        }
+        loop {
+            // Wake-up bytes are dropped before the announcement (those after it are
+            // for it), then the ring is looked at once more: a message published
+            // before the announcement was seen is not slept through.
+            if self.socket_ready(fd)? || rx.announce_sleep() {
+                return Ok(true);
+            }
+            let mut p = [libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            let slice_end = Instant::now() + SLEEP_SLICE;
+            let this = deadline.map_or(slice_end, |d| d.min(slice_end));
+            if sys::poll_until(&mut p, Some(this))? == 0
+                && deadline.is_some_and(|d| Instant::now() >= d)
+            {
+                return Ok(rx.has_data());
+            }
+        }
+    }
+}
+
+/// Refuses a message longer than `limit`.
+fn check_len(len: usize, limit: u64) -> Result<(), ConnectionError> {
+    if len as u64 > limit {
+        return Err(ConnectionError::BadMessageLength {
+            length: len as u64,
+            limit,
+        });
+    }
+    Ok(())
+}
+
+/// Sends one message of a [`Pipe`] end through its ring `tx`: inline if it fits, else
+/// as a marker in the ring and the frame on the socket (order holds: the reader takes
+/// the frame when it reaches the marker). Wakes a reader that announced it sleeps with
+/// one byte on the socket. All under the writers' lock.
+fn ring_send(
+    tx: &ring::Dir,
+    fd: RawFd,
+    peer_checked: &mut Option<Instant>,
+    body: &[u8],
+) -> Result<(), ConnectionError> {
+    let now = Instant::now();
+    if peer_checked.is_none_or(|t| now.duration_since(t) >= PEER_CHECK) {
+        if sys::peer_gone(fd)? {
+            return Err(broken_pipe());
+        }
+        *peer_checked = Some(now);
+    }
+    let inline = body.len() <= tx.max_inline();
+    let (tag, payload) = if inline {
+        (ring::TAG_DATA, body)
+    } else {
+        (ring::TAG_SOCKET, &[][..])
+    };
+    tx.begin_write_turn();
+    let result = (|| {
+        let mut put = tx.put(tag, payload);
+        while matches!(put, Err(GrantError::Full)) {
+            if sys::peer_gone(fd)? {
+                return Err(broken_pipe());
+            }
+            put = tx
+                .wait_room(tag, payload, Instant::now() + ROOM_SLICE)
+                .unwrap_or(Err(GrantError::Full));
+        }
+        put.map_err(|e| ConnectionError::Io(std::io::Error::other(e)))?;
+        if tx.take_sleeper() {
+            sys::write_all(fd, true, [&[ring::WAKE][..]])?;
+        }
+        if !inline {
+            let mut header = [0u8; 12];
+            let header: &[u8] = if body.len() <= SHORT_MAX {
+                header[..4].copy_from_slice(&(body.len() as i32).to_be_bytes());
+                &header[..4]
+            } else {
+                header[..4].copy_from_slice(&(-1i32).to_be_bytes());
+                header[4..].copy_from_slice(&(body.len() as u64).to_be_bytes());
+                &header[..]
+            };
+            sys::write_all(fd, true, [&[ring::FRAME][..], header, body])?;
+        }
+        Ok(())
+    })();
+    tx.end_write_turn();
+    result
+}
+
+fn broken_pipe() -> ConnectionError {
+    ConnectionError::Io(std::io::Error::from_raw_os_error(libc::EPIPE))
 }
 
 /// Writes one frame: CPython's `_send_bytes` (a 4-byte signed big-endian length, or
@@ -857,6 +1323,7 @@ impl fmt::Debug for Connection {
             .field("readable", &self.readable)
             .field("writable", &self.writable)
             .field("buffered", &self.buffered())
+            .field("ring", &(self.tx.is_some() || self.rx.is_some()))
             .finish()
     }
 }
@@ -864,7 +1331,7 @@ impl fmt::Debug for Connection {
 /// The serialised form: the descriptor's index in the [`inherit`] table and the
 /// settings of this end.
 #[derive(Serialize, Deserialize)]
-struct Wire {
+struct Wire<M> {
     fd: u32,
     readable: bool,
     writable: bool,
@@ -873,6 +1340,9 @@ struct Wire {
     /// Bytes this end had read ahead and not delivered: the child's end starts with
     /// them, so it sees the stream a CPython child would.
     pending: Vec<u8>,
+    /// The mappings of the rings of a [`Pipe`] end (written into, read from).
+    tx: Option<M>,
+    rx: Option<M>,
 }
 
 /// Serialises as a descriptor handed to a child process (only as a child's argument,
@@ -893,6 +1363,8 @@ impl Serialize for Connection {
             max_message_len: self.max_message_len,
             spin_ns: self.spin.as_nanos().min(u64::MAX as u128) as u64,
             pending: self.rbuf[self.rpos..self.rend].to_vec(),
+            tx: self.tx.as_deref().map(ring::Dir::mapping),
+            rx: self.rx.as_deref().map(ring::Dir::mapping),
         }
         .serialize(s)
     }
@@ -900,11 +1372,18 @@ impl Serialize for Connection {
 
 impl<'de> Deserialize<'de> for Connection {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let w = Wire::deserialize(d)?;
+        let w = Wire::<Mapping>::deserialize(d)?;
         let fd = inherit::import_fd(w.fd).map_err(D::Error::custom)?;
         let mut c = Connection::from_fd(fd, w.readable, w.writable).map_err(D::Error::custom)?;
         c.max_message_len = w.max_message_len;
         c.spin = Duration::from_nanos(w.spin_ns);
+        let attach = |m: Option<Mapping>| {
+            m.map(|m| ring::Dir::attach(m).map(Arc::new))
+                .transpose()
+                .map_err(D::Error::custom)
+        };
+        c.tx = attach(w.tx)?;
+        c.rx = attach(w.rx)?;
         if !w.pending.is_empty() {
             let mut rbuf = w.pending;
             c.rend = rbuf.len();

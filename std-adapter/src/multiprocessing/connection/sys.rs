@@ -301,3 +301,40 @@ pub(crate) fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Copies what socket `fd` holds into `buf` without consuming it (`MSG_PEEK`, never
+/// waiting): `None` when it holds nothing, `Some(0)` at the end of file.
+pub(crate) fn peek(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    loop {
+        // SAFETY: `buf` is writable for its length.
+        let n = unsafe {
+            libc::recv(
+                fd,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        if n >= 0 {
+            return Ok(Some(n as usize));
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) => return Ok(None),
+            _ => return Err(e),
+        }
+    }
+}
+
+/// Whether the other end of socket `fd` is closed by every process holding it
+/// (`POLLHUP`/`POLLERR`, asked without waiting): a writer's "broken pipe".
+pub(crate) fn peer_gone(fd: RawFd) -> io::Result<bool> {
+    let mut p = [libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    }];
+    Ok(poll_until(&mut p, Some(Instant::now()))? > 0
+        && p[0].revents & (libc::POLLHUP | libc::POLLERR) != 0)
+}

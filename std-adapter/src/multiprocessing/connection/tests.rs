@@ -1,6 +1,9 @@
 //! Framing and fault tests of `Connection` against a raw socket that writes exactly
 //! the bytes under test (truncated, oversized, garbage frames), and of the handshake
-//! against raw sockets speaking garbage.
+//! against raw sockets speaking garbage. The tests of the socket path of a connection
+//! (system calls per message, read-ahead) use `socket_pipe`, a pipe without rings
+//! (what a `Listener`'s connections are); the `ring_*` tests are those of `Pipe`'s
+//! shared-memory rings.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -302,7 +305,7 @@ fn serialising_outside_a_child_is_an_error() {
 
 #[test]
 fn serialises_through_inherit() {
-    let (a, mut b) = Pipe(true).unwrap();
+    let (a, mut b) = socket_pipe(true).unwrap();
     let (bytes, table) = inherit::collect(|| codec::to_bytes(&a).unwrap());
     assert_eq!(table, vec![a.fileno().unwrap()]);
     let dup = a.fd.as_ref().unwrap().try_clone().unwrap();
@@ -563,7 +566,7 @@ fn many_small_frames_share_one_read() {
 
 #[test]
 fn send_is_one_write_per_message() {
-    let (mut a, mut b) = Pipe(true).unwrap();
+    let (mut a, mut b) = socket_pipe(true).unwrap();
     let ((), writes) = syscalls(|| {
         a.send_bytes(b"prefix and body").unwrap();
         a.send_bytes_at(b"0123456789", 3, Some(4)).unwrap();
@@ -573,7 +576,7 @@ fn send_is_one_write_per_message() {
     assert_eq!(b.recv_bytes().unwrap(), b"prefix and body");
     assert_eq!(b.recv_bytes().unwrap(), b"3456");
     assert_eq!(b.recv::<(String, u64)>().unwrap(), ("a value".into(), 7));
-    let (mut a, mut b) = Pipe(true).unwrap();
+    let (mut a, mut b) = socket_pipe(true).unwrap();
     let ((), writes) = syscalls(|| {
         for i in 0..100u64 {
             a.send_bytes(&i.to_le_bytes()).unwrap();
@@ -590,7 +593,7 @@ fn send_is_one_write_per_message() {
 #[test]
 fn a_large_body_is_read_exactly_into_its_destination() {
     const BIG: usize = 1 << 20;
-    let (mut a, mut b) = Pipe(true).unwrap();
+    let (mut a, mut b) = socket_pipe(true).unwrap();
     b.set_spin(Duration::ZERO);
     let t = std::thread::spawn(move || {
         let mut m = vec![0u8; BIG];
@@ -623,8 +626,8 @@ fn a_large_body_is_read_exactly_into_its_destination() {
 
 #[test]
 fn read_ahead_messages_are_ready_for_poll_and_wait() {
-    let (mut a, mut b) = Pipe(true).unwrap();
-    let (_c, d) = Pipe(true).unwrap();
+    let (mut a, mut b) = socket_pipe(true).unwrap();
+    let (_c, d) = socket_pipe(true).unwrap();
     a.send_bytes(b"one").unwrap();
     a.send_bytes(b"two").unwrap();
     assert_eq!(b.recv_bytes().unwrap(), b"one");
@@ -643,7 +646,7 @@ fn read_ahead_messages_are_ready_for_poll_and_wait() {
 
 #[test]
 fn read_ahead_bytes_travel_with_a_serialised_end() {
-    let (mut a, mut b) = Pipe(true).unwrap();
+    let (mut a, mut b) = socket_pipe(true).unwrap();
     a.send_bytes(b"one").unwrap();
     a.send_bytes(b"two").unwrap();
     a.send_bytes(b"three").unwrap();
@@ -719,4 +722,235 @@ fn read_ahead_keeps_eof_and_hostile_frames_in_place() {
     }
     t.join().unwrap();
     assert!(c.recv_bytes().unwrap_err().is_eof());
+}
+
+// ----- `Pipe`'s shared-memory rings -----
+
+#[test]
+fn ring_messages_cost_no_system_call_when_the_reader_is_awake() {
+    let (mut a, mut b) = Pipe(true).unwrap();
+    a.send_bytes(b"first").unwrap(); // the first send looks whether the peer is there
+    let ((), writes) = syscalls(|| {
+        for i in 0..100u64 {
+            a.send_bytes(&i.to_le_bytes()).unwrap();
+            a.send(&i).unwrap();
+        }
+    });
+    assert_eq!(writes, 0, "the messages went through the ring");
+    let ((), reads) = syscalls(|| {
+        assert_eq!(b.recv_bytes().unwrap(), b"first");
+        for i in 0..100u64 {
+            assert_eq!(b.recv_bytes().unwrap(), i.to_le_bytes());
+            assert_eq!(b.recv::<u64>().unwrap(), i);
+        }
+    });
+    assert_eq!(reads, 0);
+    // Both directions of a duplex pipe have a ring.
+    let ((), writes) = syscalls(|| b.send_bytes(b"back").unwrap());
+    assert_eq!(writes, 0);
+    assert_eq!(a.recv_bytes().unwrap(), b"back");
+}
+
+#[test]
+fn ring_and_socket_messages_keep_their_order() {
+    let (mut a, mut b) = Pipe(true).unwrap();
+    let max = a.tx.as_ref().unwrap().max_inline();
+    let sizes = [0, 1, max - 1, max, max + 1, 3 * max, 1 << 20, 8];
+    let t = std::thread::spawn(move || {
+        for round in 0..3u8 {
+            for &n in &sizes {
+                a.send_bytes(&vec![round ^ (n as u8); n]).unwrap();
+            }
+            a.send(&(round, "value")).unwrap();
+        }
+        a
+    });
+    let mut buf = vec![0u8; 2 << 20];
+    for round in 0..3u8 {
+        for (k, &n) in sizes.iter().enumerate() {
+            let m = if k % 2 == 0 {
+                b.recv_bytes().unwrap()
+            } else {
+                let len = b.recv_bytes_into(&mut buf, 1).unwrap();
+                buf[1..1 + len].to_vec()
+            };
+            assert_eq!(m.len(), n, "round {round}, size {n}");
+            assert!(m.iter().all(|&x| x == round ^ (n as u8)));
+        }
+        assert_eq!(b.recv::<(u8, String)>().unwrap(), (round, "value".into()));
+    }
+    drop(t.join().unwrap());
+    assert!(b.recv_bytes().unwrap_err().is_eof());
+}
+
+#[test]
+fn ring_limits_and_hostile_lengths_are_the_sockets() {
+    let (mut a, mut b) = Pipe(true).unwrap();
+    a.send_bytes(b"0123456789").unwrap();
+    a.send_bytes(b"abc").unwrap();
+    let mut small = [0u8; 4];
+    match b.recv_bytes_into(&mut small, 2) {
+        Err(ConnectionError::BufferTooShort(e)) => assert_eq!(e.message(), b"0123456789"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        b.recv_bytes_into(&mut small, 5),
+        Err(ConnectionError::InvalidArgument(_))
+    ));
+    assert_eq!(b.recv_bytes_into(&mut small, 1).unwrap(), 3);
+    a.send_bytes(b"0123456789").unwrap();
+    assert!(matches!(
+        b.recv_bytes_max(4),
+        Err(ConnectionError::BadMessageLength {
+            length: 10,
+            limit: 4
+        })
+    ));
+    assert!(!b.readable() && b.writable()); // poisoned, as on the socket
+    a.send_bytes(&[0xff; 3]).unwrap();
+    let (mut c, mut d) = Pipe(false).unwrap();
+    d.send_bytes(&[0xff; 3]).unwrap();
+    assert!(matches!(c.recv::<String>(), Err(ConnectionError::Codec(_))));
+}
+
+#[test]
+fn ring_full_blocks_the_writer_and_a_vanished_reader_is_a_broken_pipe() {
+    let (mut r, mut w) = Pipe(false).unwrap();
+    let t = std::thread::spawn(move || {
+        for i in 0..1000u32 {
+            w.send_bytes(&[i as u8; 1000]).unwrap(); // about 1 MiB: 16 rings' worth
+        }
+        w
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(!t.is_finished(), "the ring is full: the writer waits");
+    for i in 0..1000u32 {
+        assert_eq!(r.recv_bytes().unwrap(), [i as u8; 1000]);
+    }
+    drop(t.join().unwrap());
+    assert!(r.recv_bytes().unwrap_err().is_eof());
+
+    let (r, mut w) = Pipe(false).unwrap();
+    let t = std::thread::spawn(move || loop {
+        if let Err(e) = w.send_bytes(&[0; 1000]) {
+            return e;
+        }
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    drop(r);
+    let e = t.join().unwrap();
+    assert!(
+        matches!(e, ConnectionError::Io(ref e) if e.kind() == std::io::ErrorKind::BrokenPipe),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn ring_sleepers_are_woken_by_one_byte_that_is_not_a_message() {
+    let (mut a, mut b) = Pipe(true).unwrap();
+    b.set_spin(Duration::ZERO);
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        // `b` sleeps in `poll`: the message goes into the ring, one byte wakes it.
+        let ((), writes) = syscalls(|| a.send_bytes(b"x").unwrap());
+        (a, writes)
+    });
+    assert!(b.poll(Some(Duration::from_secs(10))).unwrap());
+    let (mut a, writes) = t.join().unwrap();
+    assert_eq!(writes, 1);
+    assert_eq!(b.recv_bytes().unwrap(), b"x");
+    // What is left on the socket is no message: neither `poll` nor `wait` says ready.
+    assert!(!b.poll(Some(Duration::from_millis(20))).unwrap());
+    assert!(!b.poll(Some(Duration::ZERO)).unwrap());
+    assert!(wait(&[&b], Some(Duration::from_millis(20)))
+        .unwrap()
+        .is_empty());
+    // `wait` announces the sleep too: a message wakes it.
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        a.send_bytes(b"y").unwrap();
+        a
+    });
+    assert_eq!(wait(&[&b], Some(Duration::from_secs(10))).unwrap().len(), 1);
+    assert_eq!(b.recv_bytes().unwrap(), b"y");
+    // A blocked `recv` too; then the end of file once the writer is gone.
+    let t2 = std::thread::spawn(move || {
+        let mut a = t.join().unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        a.send_bytes(b"z").unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    });
+    assert_eq!(b.recv_bytes().unwrap(), b"z");
+    assert!(b.recv_bytes().unwrap_err().is_eof());
+    t2.join().unwrap();
+    assert!(b.poll(Some(Duration::ZERO)).unwrap()); // EOF is "ready"
+}
+
+#[test]
+fn ring_ends_serialise_with_their_mappings() {
+    let (a, mut b) = Pipe(true).unwrap();
+    let (bytes, table) = inherit::collect(|| codec::to_bytes(&a).unwrap());
+    assert_eq!(table.len(), 3, "the socket and the two rings' mappings");
+    let dups = table
+        .iter()
+        .map(|&fd| {
+            // SAFETY: descriptors of this process, open for the duration of the call.
+            unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+                .try_clone_to_owned()
+                .unwrap()
+        })
+        .collect();
+    inherit::install(dups);
+    let mut a2: Connection = codec::from_bytes(&bytes).unwrap();
+    inherit::clear();
+    a2.send_bytes(b"via the copy").unwrap();
+    assert_eq!(b.recv_bytes().unwrap(), b"via the copy");
+    b.send(&7u8).unwrap();
+    assert_eq!(a2.recv::<u8>().unwrap(), 7);
+    drop(a2);
+    assert!(!b.poll(Some(Duration::ZERO)).unwrap());
+    drop(a);
+    assert!(b.recv_bytes().unwrap_err().is_eof());
+}
+
+#[test]
+fn ring_readers_survive_a_writer_that_died_before_its_wake_up_byte() {
+    // A writer that published, took the "reader sleeps" flag and died before sending
+    // the byte (other processes still hold the writing end, so no end of file): done
+    // here by hand. The sleeping reader finds the message at its next look.
+    let (mut r, w) = Pipe(false).unwrap();
+    r.set_spin(Duration::ZERO);
+    let tx = w.tx.clone().unwrap();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(30)); // the reader sleeps by now
+        tx.begin_write_turn();
+        tx.put(ring::TAG_DATA, b"no wake-up").unwrap();
+        assert!(tx.take_sleeper(), "the reader announced its sleep");
+        tx.end_write_turn();
+        tx
+    });
+    let t0 = std::time::Instant::now();
+    assert_eq!(r.recv_bytes().unwrap(), b"no wake-up");
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    let tx = t.join().unwrap();
+    // The same for `poll` and `wait`.
+    for via_wait in [false, true] {
+        let tx = tx.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            tx.begin_write_turn();
+            tx.put(ring::TAG_DATA, b"again").unwrap();
+            tx.take_sleeper();
+            tx.end_write_turn();
+        });
+        if via_wait {
+            assert_eq!(wait(&[&r], Some(Duration::from_secs(10))).unwrap().len(), 1);
+        } else {
+            assert!(r.poll(Some(Duration::from_secs(10))).unwrap());
+        }
+        assert!(t0.elapsed() < Duration::from_secs(5));
+        assert_eq!(r.recv_bytes().unwrap(), b"again");
+        t.join().unwrap();
+    }
+    drop(w);
 }

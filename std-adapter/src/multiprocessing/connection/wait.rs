@@ -32,20 +32,58 @@ pub trait Waitable {
 
     /// Whether the object is ready whatever its descriptor says: a [`Connection`]
     /// holding bytes it has already read from its descriptor (messages read ahead
-    /// with an earlier one). `false` unless overridden.
+    /// with an earlier one), or a [`Pipe`](super::Pipe) end whose shared-memory ring
+    /// holds a message (the kernel knows nothing of it; when the ring is empty, this
+    /// also announces that the reader is about to sleep, so the next writer wakes the
+    /// descriptor). `false` unless overridden.
     ///
     /// ```
     /// use conkit::multiprocessing::{connection::Waitable, Pipe};
     ///
     /// let (mut a, mut b) = Pipe(true).unwrap();
-    /// a.send_bytes(b"one").unwrap();
-    /// a.send_bytes(b"two").unwrap();
     /// assert!(!b.ready_buffered());
-    /// assert_eq!(b.recv_bytes().unwrap(), b"one"); // reads "two" ahead with it
-    /// assert!(b.ready_buffered());
+    /// a.send_bytes(b"one").unwrap();
+    /// assert!(b.ready_buffered()); // in the ring, not in the socket
+    /// assert_eq!(b.recv_bytes().unwrap(), b"one");
+    /// assert!(!b.ready_buffered());
     /// ```
     fn ready_buffered(&self) -> bool {
         false
+    }
+
+    /// Called by [`wait`] after its `ppoll` found the descriptor readable: whether the
+    /// object really is ready. The default says yes; a [`Pipe`](super::Pipe) end's
+    /// socket also carries one-byte wake-ups that end a sleep but carry no message
+    /// (its messages travel in shared memory): it consumes them here and says whether
+    /// a message or the end of file is there.
+    ///
+    /// ```
+    /// use conkit::multiprocessing::connection::Waitable;
+    /// use std::os::unix::net::UnixStream;
+    ///
+    /// let (a, _b) = UnixStream::pair().unwrap();
+    /// assert!(a.confirm_ready());
+    /// ```
+    fn confirm_ready(&self) -> bool {
+        true
+    }
+
+    /// The longest [`wait`] sleeps before it looks at this object again (`None`: no
+    /// limit, the default). A [`Pipe`](super::Pipe) end's reader looks at its ring at
+    /// least every 10 ms: a writer killed between seeing the reader asleep and waking
+    /// it delays it by that much, never forever.
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{connection::Waitable, Pipe};
+    /// use std::os::unix::net::UnixStream;
+    ///
+    /// let (a, _b) = UnixStream::pair().unwrap();
+    /// assert_eq!(a.sleep_slice(), None);
+    /// let (r, _w) = Pipe(false).unwrap();
+    /// assert!(r.sleep_slice().is_some());
+    /// ```
+    fn sleep_slice(&self) -> Option<Duration> {
+        None
     }
 }
 
@@ -58,7 +96,28 @@ impl Waitable for Connection {
     }
 
     fn ready_buffered(&self) -> bool {
-        self.fd.is_some() && self.readable && self.buffered() > 0
+        if self.fd.is_none() || !self.readable {
+            return false;
+        }
+        match self.rx.as_deref() {
+            // Also announces the sleep: a writer then wakes the descriptor.
+            Some(rx) => rx.has_data() || rx.announce_sleep(),
+            None => self.buffered() > 0,
+        }
+    }
+
+    fn sleep_slice(&self) -> Option<Duration> {
+        self.rx.as_ref().map(|_| super::SLEEP_SLICE)
+    }
+
+    fn confirm_ready(&self) -> bool {
+        match (self.rx.as_deref(), self.fd.as_ref()) {
+            (Some(rx), Some(fd)) => {
+                use std::os::fd::AsRawFd;
+                rx.has_data() || self.socket_ready(fd.as_raw_fd()).unwrap_or(true)
+            }
+            _ => true,
+        }
     }
 }
 
@@ -94,6 +153,14 @@ impl<T: Waitable + ?Sized> Waitable for &T {
     fn ready_buffered(&self) -> bool {
         (**self).ready_buffered()
     }
+
+    fn confirm_ready(&self) -> bool {
+        (**self).confirm_ready()
+    }
+
+    fn sleep_slice(&self) -> Option<Duration> {
+        (**self).sleep_slice()
+    }
 }
 
 impl<T: Waitable + ?Sized> Waitable for Box<T> {
@@ -103,6 +170,14 @@ impl<T: Waitable + ?Sized> Waitable for Box<T> {
 
     fn ready_buffered(&self) -> bool {
         (**self).ready_buffered()
+    }
+
+    fn confirm_ready(&self) -> bool {
+        (**self).confirm_ready()
+    }
+
+    fn sleep_slice(&self) -> Option<Duration> {
+        (**self).sleep_slice()
     }
 }
 
@@ -170,31 +245,43 @@ pub fn wait<'a, T: Waitable + ?Sized>(
     objects: &[&'a T],
     timeout: Option<Duration>,
 ) -> Result<Vec<&'a T>, ConnectionError> {
-    let buffered: Vec<bool> = objects.iter().map(|o| o.ready_buffered()).collect();
-    let deadline = if buffered.contains(&true) {
-        Some(Instant::now())
-    } else {
-        timeout.map(|t| Instant::now() + t)
-    };
-    let mut fds = Vec::with_capacity(objects.len());
-    for o in objects {
-        fds.push(libc::pollfd {
-            fd: std::os::fd::AsRawFd::as_raw_fd(&o.wait_fd()?),
-            events: libc::POLLIN,
-            revents: 0,
-        });
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        let buffered: Vec<bool> = objects.iter().map(|o| o.ready_buffered()).collect();
+        let slice = objects.iter().filter_map(|o| o.sleep_slice()).min();
+        let this_deadline = if buffered.contains(&true) {
+            Some(Instant::now())
+        } else {
+            match (deadline, slice.map(|s| Instant::now() + s)) {
+                (Some(d), Some(s)) => Some(d.min(s)),
+                (d, s) => d.or(s),
+            }
+        };
+        let mut fds = Vec::with_capacity(objects.len());
+        for o in objects {
+            fds.push(libc::pollfd {
+                fd: std::os::fd::AsRawFd::as_raw_fd(&o.wait_fd()?),
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
+        let n = sys::poll_until(&mut fds, this_deadline)?;
+        if let Some(p) = fds.iter().find(|p| p.revents & libc::POLLNVAL != 0) {
+            return Err(ConnectionError::InvalidArgument(format!(
+                "descriptor {} is not open",
+                p.fd
+            )));
+        }
+        let ready: Vec<&'a T> = objects
+            .iter()
+            .zip(fds.iter().zip(&buffered))
+            .filter(|(o, (p, &b))| b || (p.revents & sys::READY != 0 && o.confirm_ready()))
+            .map(|(o, _)| *o)
+            .collect();
+        // Only wake-up bytes (no message after all): sleep again, to the same deadline.
+        let timed_out = n == 0 && slice.is_none() || deadline.is_some_and(|d| Instant::now() >= d);
+        if !ready.is_empty() || timed_out || buffered.contains(&true) {
+            return Ok(ready);
+        }
     }
-    sys::poll_until(&mut fds, deadline)?;
-    if let Some(p) = fds.iter().find(|p| p.revents & libc::POLLNVAL != 0) {
-        return Err(ConnectionError::InvalidArgument(format!(
-            "descriptor {} is not open",
-            p.fd
-        )));
-    }
-    Ok(objects
-        .iter()
-        .zip(fds.iter().zip(&buffered))
-        .filter(|(_, (p, &b))| b || p.revents & sys::READY != 0)
-        .map(|(o, _)| *o)
-        .collect())
 }
