@@ -121,9 +121,11 @@ impl Dir {
         }?;
         let state = NonNull::from(Segment::value(&seg));
         // SAFETY: fresh memory from `off` to the end of the mapping (page-aligned), used
-        // only as this ring, alive as long as `map`.
-        let ring_seg =
-            unsafe { Ring::create_in(Self::ring_mem(&map, off), map.len() - off, CAPACITY) }?;
+        // only as this ring, alive as long as `map`; all zero (a new `memfd`, nothing
+        // written past `off`): the buffer's pages are not touched until used.
+        let ring_seg = unsafe {
+            Ring::create_in_zeroed(Self::ring_mem(&map, off), map.len() - off, CAPACITY)
+        }?;
         let ring = NonNull::from(Segment::value(&ring_seg));
         Ok(Self { map, state, ring })
     }
