@@ -5,34 +5,16 @@
 
 use conkit::multiprocessing::{self as mp, Process, ProcessError, StartMethod};
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
+
+mod common;
+use common::mp::{bounded, serial, OwnedFdArg, LIMIT};
 
 const METHODS: [StartMethod; 3] = [
     StartMethod::Fork,
     StartMethod::Spawn,
     StartMethod::Forkserver,
 ];
-const LIMIT: Duration = Duration::from_secs(20);
-
-/// The tests run one at a time: a `fork` while another test's thread holds a lock
-/// (stderr, the allocator's arenas) or a descriptor (another test's pipe) would give the
-/// child that lock held forever or that pipe kept open — the multithreaded-fork hazard
-/// the module docs describe.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn bounded(p: &mut Process) -> i32 {
-    if !p.join_timeout(LIMIT).unwrap() {
-        p.kill().unwrap();
-        p.join().unwrap();
-        panic!("child {} did not end within {LIMIT:?}", p.get_name());
-    }
-    p.exitcode().unwrap()
-}
 
 fn ok(n: u32) {
     assert_eq!(n, 42);
@@ -96,25 +78,6 @@ fn panic_prints_traceback_like_report_and_exits_1() {
         assert!(text.contains("Process P-boom:\nTraceback"), "{m:?}: {text}");
         assert!(text.contains("boom from the child"), "{m:?}: {text}");
         assert!(text.contains("mp_process.rs"), "{m:?}: {text}");
-    }
-}
-
-/// An owned descriptor that travels to a child through `inherit`.
-struct OwnedFdArg(OwnedFd);
-impl serde::Serialize for OwnedFdArg {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match mp::inherit::export_fd(self.0.as_fd()) {
-            Some(i) => s.serialize_u32(i),
-            None => Err(serde::ser::Error::custom("only as a child's argument")),
-        }
-    }
-}
-impl<'de> serde::Deserialize<'de> for OwnedFdArg {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let i = u32::deserialize(d)?;
-        mp::inherit::import_fd(i)
-            .map(OwnedFdArg)
-            .map_err(serde::de::Error::custom)
     }
 }
 

@@ -8,14 +8,13 @@
 
 use conkit::multiprocessing::{self as mp, Process, ProcessError, StartMethod};
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-const LIMIT: Duration = Duration::from_secs(20);
-const FS: StartMethod = StartMethod::Forkserver;
+mod common;
+use common::mp::{bounded, pipe, serial, OwnedFdArg, LIMIT};
 
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+const FS: StartMethod = StartMethod::Forkserver;
 
 /// Runs in the server, once, before its first fork.
 static PRELOADED: AtomicUsize = AtomicUsize::new(0);
@@ -28,49 +27,7 @@ fn preload() {
 fn setup() -> std::sync::MutexGuard<'static, ()> {
     mp::init();
     mp::set_forkserver_preload(&[preload]);
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn bounded(p: &mut Process) -> i32 {
-    if !p.join_timeout(LIMIT).unwrap() {
-        p.kill().unwrap();
-        p.join().unwrap();
-        panic!("child {} did not end within {LIMIT:?}", p.get_name());
-    }
-    p.exitcode().unwrap()
-}
-
-/// A pipe (read end as a `File`, write end), close-on-exec.
-fn pipe() -> (std::fs::File, OwnedFd) {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 writes two descriptors into the array.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    // SAFETY: fresh descriptors we own.
-    unsafe {
-        (
-            std::fs::File::from_raw_fd(fds[0]),
-            OwnedFd::from_raw_fd(fds[1]),
-        )
-    }
-}
-
-/// An owned descriptor that travels to a child through `inherit`.
-struct OwnedFdArg(OwnedFd);
-impl serde::Serialize for OwnedFdArg {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match mp::inherit::export_fd(self.0.as_fd()) {
-            Some(i) => s.serialize_u32(i),
-            None => Err(serde::ser::Error::custom("only as a child's argument")),
-        }
-    }
-}
-impl<'de> serde::Deserialize<'de> for OwnedFdArg {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let i = u32::deserialize(d)?;
-        mp::inherit::import_fd(i)
-            .map(OwnedFdArg)
-            .map_err(serde::de::Error::custom)
-    }
+    serial()
 }
 
 /// Writes: its OS parent, the preload count and where the preload ran, its
