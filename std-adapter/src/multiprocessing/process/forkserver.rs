@@ -47,7 +47,6 @@
 use std::io::{self, Read, Write};
 use std::mem::size_of;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::process::CommandExt;
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
@@ -316,23 +315,14 @@ fn start_server() -> Result<Server, ProcessError> {
     cmd.env(SERVER_ENV, read.as_raw_fd().to_string())
         .env_remove(super::SPAWN_ENV)
         .stdin(std::process::Stdio::null());
-    let keep = [
-        ctl_server.as_raw_fd(),
-        alive_r.as_raw_fd(),
-        read.as_raw_fd(),
-    ];
-    // SAFETY: the closure only calls fcntl (async-signal-safe) on descriptor numbers.
-    unsafe {
-        cmd.pre_exec(move || {
-            for &fd in &keep {
-                let flags = libc::fcntl(fd, libc::F_GETFD);
-                if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-            }
-            Ok(())
-        });
-    }
+    super::keep_across_exec(
+        &mut cmd,
+        vec![
+            ctl_server.as_raw_fd(),
+            alive_r.as_raw_fd(),
+            read.as_raw_fd(),
+        ],
+    );
     let child = cmd.spawn()?;
     drop((read, ctl_server, alive_r));
     std::fs::File::from(write).write_all(&bytes)?;

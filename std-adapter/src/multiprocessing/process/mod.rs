@@ -569,6 +569,24 @@ const SPAWN_ENV: &str = "CONKIT_MP_SPAWN_FD";
 /// `cargo test`, a test whose first line is `init()`.
 static INIT_THREAD: Mutex<Option<String>> = Mutex::new(None);
 
+/// Makes `cmd`'s child keep the descriptors `keep` across its `exec` (clears their
+/// close-on-exec flag between the fork and the exec; every other descriptor conkit opens
+/// is close-on-exec).
+fn keep_across_exec(cmd: &mut std::process::Command, keep: Vec<RawFd>) {
+    // SAFETY: the closure only calls fcntl (async-signal-safe) on descriptor numbers.
+    unsafe {
+        cmd.pre_exec(move || {
+            for &fd in &keep {
+                let flags = libc::fcntl(fd, libc::F_GETFD);
+                if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Under `cargo test`, makes the re-executed binary run just one test that calls
 /// [`init`] first: the calling thread's test if it is a test thread (any thread named
 /// other than `main`), else — a thread the test started, which has no name — the test
@@ -1066,18 +1084,7 @@ impl Process {
         cmd.env(SPAWN_ENV, read.as_raw_fd().to_string());
         let mut keep: Vec<RawFd> = fds.to_vec();
         keep.push(read.as_raw_fd());
-        // SAFETY: the closure only calls fcntl (async-signal-safe) on descriptor numbers.
-        unsafe {
-            cmd.pre_exec(move || {
-                for &fd in &keep {
-                    let flags = libc::fcntl(fd, libc::F_GETFD);
-                    if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
-                        return Err(io::Error::last_os_error());
-                    }
-                }
-                Ok(())
-            });
-        }
+        keep_across_exec(&mut cmd, keep);
         let child = cmd.spawn()?;
         drop(read);
         let pid = child.id() as libc::pid_t;
