@@ -3,10 +3,13 @@
 //! Main thread: `new Demo.spsc(…)` / `Demo.mpmc(…)` create a run; `demo.id` and
 //! `demo.task_count()` tell the page which tasks to hand to workers; `pause`, `stop`
 //! and `snapshot` never block. Workers: `worker_start()` once, then `run_task(id, i)`,
-//! which blocks the worker until the run stops.
+//! which blocks the worker until the run stops. The async demo: `new AsyncDemo(items)`,
+//! its producer task to a worker, and `consume()` on the main thread (a promise: the
+//! main thread awaits, never blocks).
 
 use wasm_bindgen::prelude::*;
 
+use crate::async_job::{self, AsyncRun, MainConsumer, ASYNC_CAPACITY};
 use crate::registry;
 use crate::run::{DemoRun, Snapshot, Task, CAPACITIES};
 use crate::wait::{can_block, mark_worker_thread, WasmAtomics};
@@ -164,5 +167,112 @@ impl Demo {
     /// Items moved by each worker so far, producers first.
     pub fn worker_counts(&self) -> Vec<f64> {
         self.run.worker_counts()
+    }
+}
+
+/// The async demo as seen from the page: a producer worker and the page's main thread
+/// **awaiting** the ring (see [`async_job`](crate::async_job)). `new AsyncDemo(items)`
+/// (`0`: until `stop()`), hand task 0 to a worker (`id`, `task_count`), and
+/// `consume()` starts the main thread's consumer task and returns a promise of the
+/// number of items it received.
+#[wasm_bindgen]
+pub struct AsyncDemo {
+    id: u32,
+    run: &'static AsyncRun,
+    consumer: Option<MainConsumer<ASYNC_CAPACITY, WasmAtomics>>,
+}
+
+impl core::fmt::Debug for AsyncDemo {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("AsyncDemo")
+            .field("id", &self.id)
+            .field("run", &self.run)
+            .finish()
+    }
+}
+
+/// The async path's own figures (beside the common [`Snapshot`]).
+#[wasm_bindgen]
+#[derive(Debug, Clone, Copy)]
+pub struct AsyncStats {
+    /// Items the producer sends (`0`: until stopped).
+    pub items: f64,
+    /// Items the main thread received so far.
+    pub received: f64,
+    /// How often the main thread's task suspended in `pop().await` and a worker's push
+    /// woke it (through `Atomics.waitAsync`).
+    pub suspended: u32,
+    /// Items taken by `pop().await` itself (the rest came with the `pop_slice` after it).
+    pub awaited_items: u32,
+}
+
+#[wasm_bindgen]
+impl AsyncDemo {
+    /// A run of `items` items (`0`: until [`stop`](Self::stop)) over a ring of
+    /// [`ASYNC_CAPACITY`] items. Task 0 (the producer) is for a worker.
+    #[wasm_bindgen(constructor)]
+    pub fn new(items: u32) -> AsyncDemo {
+        let items = if items == 0 { u32::MAX } else { items };
+        let (run, producer, consumer) = async_job::async_spsc::<ASYNC_CAPACITY, WasmAtomics>(items);
+        AsyncDemo {
+            id: registry::register(run, vec![producer]),
+            run,
+            consumer: Some(consumer),
+        }
+    }
+
+    /// The run's id, for `run_task` in the worker.
+    #[wasm_bindgen(getter)]
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// How many tasks (workers) the run has: 1, the producer.
+    pub fn task_count(&self) -> u32 {
+        registry::task_count(self.id).unwrap_or(0)
+    }
+
+    /// Starts the main thread's consumer task (`wasm_bindgen_futures`); the promise
+    /// resolves to the number of items received once the producer has ended and the
+    /// ring is drained. Never blocks. Fails if called twice.
+    pub fn consume(&mut self) -> Result<js_sys::Promise, JsError> {
+        let consumer = self
+            .consumer
+            .take()
+            .ok_or_else(|| JsError::new("consume() was already called for this run"))?;
+        Ok(wasm_bindgen_futures::future_to_promise(async move {
+            let sum = consumer.consume().await;
+            Ok(JsValue::from_f64(sum.count as f64))
+        }))
+    }
+
+    /// Asks the producer to finish (a run of `0` items runs until this).
+    pub fn stop(&self) {
+        self.run.stop();
+    }
+
+    /// No pause control: always `false`.
+    pub fn pause(&self, _paused: bool) -> bool {
+        false
+    }
+
+    /// Current statistics (atomic loads only: never blocks).
+    pub fn snapshot(&self) -> Snapshot {
+        self.run.snapshot()
+    }
+
+    /// The async path's figures.
+    pub fn async_stats(&self) -> AsyncStats {
+        let items = self.run.items();
+        AsyncStats {
+            items: if items == u32::MAX {
+                0.0
+            } else {
+                f64::from(items)
+            },
+            received: self.run.received() as f64,
+            suspended: self.run.suspended(),
+            awaited_items: self.run.awaited_items(),
+        }
     }
 }

@@ -1,12 +1,15 @@
 //! The demo jobs on the host: OS threads stand in for web workers, and the spinning
 //! strategy (bounded by `std::time::Instant`) for `WasmAtomics`. The browser test runs
-//! the same jobs with `WasmAtomics` in real workers.
+//! the same jobs with `WasmAtomics` in real workers. The async demo's main-thread
+//! consumer runs on a minimal thread-parking executor ([`block_on`]).
 
 use std::thread;
 use std::time::{Duration, Instant};
 
 use conkit_core::wait::Spin;
 
+use crate::async_job::{async_spsc, ASYNC_CAPACITY};
+use crate::checksum::Checksum;
 use crate::mpmc_job::mpmc;
 use crate::run::{Clocked, DemoRun, Task};
 use crate::spsc_job::spsc;
@@ -152,4 +155,82 @@ fn mpmc_stop_while_paused_still_drains() {
     }
     let s = run.snapshot();
     assert!(s.finished && s.checksum_ok, "{s:?}");
+}
+
+/// A minimal executor for the async consumer: polls on the calling thread and parks it
+/// between polls; the waker unparks it. A park that lasts [`LOST_WAKE`] means a lost
+/// wake-up (the producer is fast): the test fails instead of hanging.
+fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    const LOST_WAKE: Duration = Duration::from_secs(10);
+    struct Unpark(thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        let parked = Instant::now();
+        thread::park_timeout(LOST_WAKE);
+        assert!(
+            parked.elapsed() < LOST_WAKE,
+            "the consumer task was never woken: a lost wake-up"
+        );
+    }
+}
+
+fn async_round_trip<const N: usize>(items: u32) {
+    let (run, producer, consumer) = async_spsc::<N, HostWait>(items);
+    let worker = thread::spawn(move || producer.run());
+    let sum = block_on(consumer.consume());
+    worker.join().unwrap();
+    assert_eq!(sum.count, u64::from(items));
+    let mut expected = Checksum::new();
+    for id in 0..items {
+        expected.add(id);
+    }
+    assert_eq!(sum, expected, "every item once");
+    let (sent, received) = run.checksums().expect("both ended");
+    assert_eq!(sent, received);
+    let s = run.snapshot();
+    assert!(s.finished && s.checksum_ok && s.fill == 0.0, "{s:?}");
+    // Each `pop().await` takes at least one item; the consumer went to sleep at least
+    // once (the producer, blocked on `room`, cannot run ahead by more than the ring).
+    assert!(run.awaited_items() >= 1 && run.awaited_items() as u64 <= sum.count);
+    assert!(run.suspended() > 0, "the consumer never suspended");
+}
+
+#[test]
+fn async_main_consumer_gets_every_item_with_a_tiny_ring() {
+    async_round_trip::<16>(100_000);
+}
+
+#[test]
+fn async_main_consumer_gets_every_item_with_the_demo_ring() {
+    async_round_trip::<{ ASYNC_CAPACITY }>(200_000);
+}
+
+#[test]
+fn async_main_consumer_drains_after_a_stop() {
+    let (run, producer, consumer) = async_spsc::<64, HostWait>(u32::MAX);
+    let worker = thread::spawn(move || producer.run());
+    let stopper = thread::spawn(move || {
+        eventually("items to flow", || run.snapshot().received > 10_000.0);
+        run.stop();
+    });
+    let sum = block_on(consumer.consume());
+    worker.join().unwrap();
+    stopper.join().unwrap();
+    let (sent, received) = run.checksums().expect("both ended");
+    assert_eq!(sent, received);
+    assert_eq!(sum, received);
+    assert!(sum.count > 10_000);
 }

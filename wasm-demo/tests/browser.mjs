@@ -5,7 +5,9 @@
 //
 // 1. opens tests.html: the wasm waiting strategy and worker glue unit tests;
 // 2. opens the demo page and runs every demo: SPSC with a tiny ring, the speed
-//    comparison (shared ring vs postMessage), MPMC with a pause in the middle;
+//    comparison (shared ring vs postMessage), MPMC with a pause in the middle, and the
+//    page's main thread awaiting a worker's ring (async front end, woken through
+//    `Atomics.waitAsync`): every one of ASYNC_ITEMS items counted on the main thread;
 // 3. asserts every checksum matched and every run reported a rate (never a rate
 //    threshold: the machine is shared), prints the figures, writes DIR/results.json
 //    and DIR/screenshot.png. Exits non-zero on any failure.
@@ -26,6 +28,10 @@ if (!url || !out) {
   console.error('usage: node browser.mjs --url URL --out DIR [--seconds S] [--chromium PATH]');
   process.exit(2);
 }
+
+// Items the async demo moves to the main thread (card 4); each one is counted.
+// Enough for the run to last well over the 10 ms timer the test counts ticks of.
+const ASYNC_ITEMS = 4_000_000;
 
 const failures = [];
 const check = (cond, what) => {
@@ -74,6 +80,7 @@ try {
   Object.assign(runs, compare);
   runs.mpmc = await page.evaluate(
     (s) => window.conkit.mpmcWithPause({ capacity: 256, producers: 2, consumers: 3, permits: 2 }, s), seconds);
+  runs.asyncMain = await page.evaluate((n) => window.conkit.asyncExact(n), ASYNC_ITEMS);
 
   for (const [name, r] of Object.entries(runs)) {
     check(r.finished && r.checksum_ok && r.received_count > 0 && r.sent_count === r.received_count,
@@ -83,8 +90,18 @@ try {
   check(runs.mpmc.pausedHeld,
     `mpmc: pausing via event flags froze every worker (items flowing before: ${runs.mpmc.flowingBefore}; ` +
     `${runs.mpmc.parkedWorkers} of ${runs.mpmc.workers} workers asleep on the flags; counts held at ${runs.mpmc.pausedAt} items)`);
+  const a = runs.asyncMain;
+  check(a.consumed === ASYNC_ITEMS && a.received_count === ASYNC_ITEMS && a.sent_count === ASYNC_ITEMS
+    && a.received === ASYNC_ITEMS,
+    `async: the main thread received every item through pop().await (${a.consumed} of ${ASYNC_ITEMS}, ` +
+    `checksum count ${a.received_count})`);
+  check(a.suspended > 0 && a.awaited_items > 0 && a.awaited_items <= ASYNC_ITEMS,
+    `async: the main thread's task suspended ${a.suspended} times and was woken by the worker ` +
+    `(${a.awaited_items} items taken by the await itself)`);
+  check(a.ticks > 0,
+    `async: the main thread kept its event loop running meanwhile (${a.ticks} ticks of a 10 ms timer in ${a.ms.toFixed(0)} ms)`);
   const shown = await page.$$eval('.stat[data-k=rate] .v', (els) => els.map((e) => e.textContent));
-  check(shown.length === 3 && shown.every((t) => t && t !== '–'), `rates shown on the page: ${shown.join(', ')}`);
+  check(shown.length === 4 && shown.every((t) => t && t !== '–'), `rates shown on the page: ${shown.join(', ')}`);
   const summary = await page.$eval('#compare-summary', (e) => e.textContent);
   check(/more items per second/.test(summary), 'comparison summary shown');
 
@@ -98,6 +115,8 @@ try {
     ratio_vs_1_per_msg: runs.shared.rate / runs.msg1.rate,
     ratio_vs_best_batch: runs.shared.rate / best,
     mpmc_items_per_s: runs.mpmc.rate,
+    async_main_thread_items_per_s: runs.asyncMain.rate,
+    async_main_thread_wakeups: runs.asyncMain.suspended,
     seconds_per_run: seconds,
   };
   console.log('\nfigures (items/s, one run each; the machine is shared and noisy):');
@@ -107,6 +126,7 @@ try {
   console.log(`  postMessage, 1000 per message   ${fmt(figures.postmessage_1000_per_msg_items_per_s)}`);
   console.log(`  postMessage, 10000 per message  ${fmt(figures.postmessage_10000_per_msg_items_per_s)}`);
   console.log(`  MPMC (2 prod, 3 cons, 2 permits) ${fmt(figures.mpmc_items_per_s)}`);
+  console.log(`  worker -> main thread, awaited  ${fmt(figures.async_main_thread_items_per_s)} (${figures.async_main_thread_wakeups} wake-ups)`);
   console.log(`  shared / 1-per-message: ${figures.ratio_vs_1_per_msg.toFixed(1)}x; shared / best batch: ${figures.ratio_vs_best_batch.toFixed(2)}x`);
 
   mkdirSync(out, { recursive: true });

@@ -1,6 +1,8 @@
-// The demo page: three cards (thread-style SPSC, MPMC + semaphore + event flags,
-// process-style postMessage) and a speed comparison. The main thread never blocks: it
-// starts runs, reads their counters every 100 ms and draws. `window.conkit` is the
+// The demo page: four cards (thread-style SPSC, MPMC + semaphore + event flags,
+// process-style postMessage, the page itself awaiting a worker's ring) and a speed
+// comparison. The main thread never blocks: it starts runs, reads their counters every
+// 100 ms and draws; in card 4 it also consumes, by awaiting (a task of
+// wasm-bindgen-futures woken from the worker through `Atomics.waitAsync`). `window.conkit` is the
 // handle the headless browser test drives.
 import init, * as wasm from './pkg/conkit_wasm_demo.js';
 import { WorkerPool } from './pool.js';
@@ -78,12 +80,22 @@ class Card {
     } else if (this.kind === 'mpmc') {
       run = wasm.Demo.mpmc(opts.capacity, opts.producers, opts.consumers, opts.permits);
       done = this.pool.runTasks(run);
+    } else if (this.kind === 'async') {
+      run = new wasm.AsyncDemo(opts.items || 0);
+      // The consumer task starts first and parks until the worker's first push.
+      const consumed = run.consume();
+      done = Promise.all([consumed, this.pool.runTasks(run)]).then(([n]) => { this.consumed = n; });
     } else {
       run = new PipeRun({ batch: opts.batch, capacity: opts.capacity });
       done = run.done;
     }
     this.run = run;
     this.done = done;
+    this.stopping = false;
+    // A run of a fixed number of items (card 4) ends by itself: show its result then.
+    this.autoStop = this.kind === 'async' && opts.items
+      ? done.then(() => (this.run === run && !this.stopping ? this.stop() : null))
+      : null;
     this.paused = false;
     this.opts = opts;
     this.t0 = performance.now();
@@ -125,6 +137,23 @@ class Card {
     const pct = s.capacity ? (100 * s.fill) / s.capacity : 0;
     this.show('fill', `${pct.toFixed(0)} %`, '', `${fmtInt(s.fill)} of ${fmtInt(s.capacity)}`);
     if (this.kind === 'mpmc' && this.run && this.run.worker_counts) this.renderWorkers(s);
+    if (this.kind === 'async' && this.run) this.renderAsync();
+  }
+
+  asyncStats() {
+    const a = this.run.async_stats();
+    const o = { items: a.items, received: a.received, suspended: a.suspended, awaited_items: a.awaited_items };
+    a.free();
+    return o;
+  }
+
+  renderAsync() {
+    const a = this.asyncStats();
+    this.el.querySelector('.asyncinfo').innerHTML =
+      `<div class="w">page task slept and was woken: <b>${fmtInt(a.suspended)}</b> times</div>` +
+      `<div class="w">items taken by <code>pop().await</code>: <b>${fmtInt(a.awaited_items)}</b>, the rest by the <code>pop_slice</code> after it</div>` +
+      `<div class="w">received on the main thread: <b>${fmtInt(a.received)}</b>${a.items ? ` of ${fmtInt(a.items)}` : ''}</div>`;
+    return a;
   }
 
   renderWorkers(s) {
@@ -152,9 +181,12 @@ class Card {
 
   async stop() {
     if (!this.run) throw new Error('not running');
+    this.stopping = true;
+    // The first sample with items moved, taken before the closing sample (a run shorter
+    // than one sampling period has none: count from the start).
+    const from = this.first || { t: this.t0, received: 0 };
     const before = this.sample();
     const tStop = performance.now();
-    const from = this.first || { t: this.t0, received: 0 };
     const seconds = Math.max(1e-3, (tStop - from.t) / 1000);
     const avg = (before.received - from.received) / seconds;
     if (this.paused) this.togglePause();
@@ -166,12 +198,13 @@ class Card {
     const s = this.snapshot();
     this.render(s, avg, true);
     if (this.kind === 'mpmc') this.renderWorkers(s);
+    const extra = this.kind === 'async' ? { ...this.renderAsync(), consumed: this.consumed } : {};
     this.show('check', s.checksum_ok ? '✓ equal' : '✗ differ', s.checksum_ok ? 'ok' : 'bad',
       `sent = received: ${hex(s.received_sum)}${hex(s.received_xor)}`);
     if (this.run.free) this.run.free();
     this.run = null;
     this.btn('start').disabled = false;
-    return { kind: this.kind, options: this.opts, rate: avg, seconds, ...s };
+    return { kind: this.kind, options: this.opts, rate: avg, seconds, ...s, ...extra };
   }
 
   async runFor(opts, seconds) {
@@ -205,6 +238,7 @@ async function main() {
     spsc: new Card('spsc', 'spsc', pool),
     mpmc: new Card('mpmc', 'mpmc', pool),
     pipe: new Card('pipe', 'pipe', pool),
+    async: new Card('async', 'async', pool),
   };
   const caps = Array.from(wasm.capacities());
   fillCapacities(cards.spsc, caps, 4096);
@@ -292,7 +326,25 @@ async function main() {
     };
   }
 
-  window.conkit = { wasm, cards, compare, mpmcWithPause, pool };
+  // The page consumes `items` items by awaiting the worker's ring (card 4), counting the
+  // ticks of a 10 ms timer meanwhile: the main thread kept running its event loop.
+  async function asyncExact(items) {
+    const card = cards.async;
+    let ticks = 0;
+    const timer = setInterval(() => { ticks++; }, 10);
+    const t0 = performance.now();
+    let result;
+    try {
+      await card.start({ items });
+      result = await card.autoStop;
+    } finally {
+      clearInterval(timer);
+    }
+    const ms = performance.now() - t0;
+    return { ...result, ticks, ms };
+  }
+
+  window.conkit = { wasm, cards, compare, mpmcWithPause, asyncExact, pool };
   return window.conkit;
 }
 
