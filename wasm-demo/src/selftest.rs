@@ -7,7 +7,11 @@
 //! * [`selftest_sleep`] (worker) + [`selftest_sleepers`] / [`selftest_wake`] (main):
 //!   a worker sleeps in `conkit_core::wait::Waiters<WasmAtomics>`; the page sees it
 //!   asleep, wakes it, and the worker reports it was woken (not timed out).
+//! * [`selftest_await_permits`] (main) + [`selftest_release_permits`] (worker): a task
+//!   on the main thread awaits a plain core `Semaphore` (`acquire_async`) that a worker
+//!   releases through the ordinary blocking API.
 
+use core::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use conkit_core::event_flags::{EventFlags, FlagsError, WaitFlags};
@@ -188,4 +192,55 @@ pub fn selftest_sleepers() -> u32 {
 pub fn selftest_wake() {
     WOKEN.store(true, Ordering::Release);
     WAKE.notify_all();
+}
+
+/// The semaphore of the "main thread awaits a plain primitive" check.
+static PERMITS: Semaphore<WasmAtomics> = Semaphore::new(0);
+
+/// Main thread: a task (`wasm-bindgen-futures`) takes `n` permits of a plain core
+/// `Semaphore<WasmAtomics>` with `acquire_async` — the primitive's own async form: the
+/// task parks its waker in conkit-core's table and sets the semaphore's "tasks parked"
+/// bit, so a worker's ordinary blocking-API `release()` wakes it (through
+/// `Atomics.waitAsync` on the task's word). The promise resolves to how often the task
+/// suspended (polled `Pending`, then woken).
+#[wasm_bindgen]
+pub fn selftest_await_permits(n: u32) -> js_sys::Promise {
+    wasm_bindgen_futures::future_to_promise(async move {
+        let mut suspended = 0u32;
+        for _ in 0..n {
+            let mut acquire = core::pin::pin!(PERMITS.acquire_async());
+            core::future::poll_fn(|cx| {
+                let p = acquire.as_mut().poll(cx);
+                if p.is_pending() {
+                    suspended += 1;
+                }
+                p
+            })
+            .await;
+        }
+        Ok(JsValue::from(suspended))
+    })
+}
+
+/// Worker: releases `n` permits of [`selftest_await_permits`]' semaphore with the plain
+/// (non-async) `release`, sleeping `gap_ms` before each, so the main thread's task is
+/// parked each time.
+#[wasm_bindgen]
+pub fn selftest_release_permits(n: u32, gap_ms: f64) -> Result<(), JsError> {
+    mark_worker_thread();
+    let word = AtomicU32::new(0);
+    for _ in 0..n {
+        // Nobody changes `word`: a plain sleep of `gap_ms`.
+        let _ = WasmAtomics::wait(&word, 0, Some(WasmDeadline::after_ms(gap_ms)));
+        PERMITS
+            .release()
+            .map_err(|e| JsError::new(&format!("release: {e:?}")))?;
+    }
+    Ok(())
+}
+
+/// Main thread: permits left in [`selftest_await_permits`]' semaphore.
+#[wasm_bindgen]
+pub fn selftest_permits_left() -> u32 {
+    PERMITS.value()
 }

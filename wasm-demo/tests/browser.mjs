@@ -63,7 +63,7 @@ try {
   const unit = await page.evaluate(() => window.testResults);
   for (const name of unit.passed) check(true, name);
   for (const f of unit.failed) check(false, `${f.name}: ${f.error}`);
-  check(unit.passed.length >= 20, `${unit.passed.length} unit checks passed`);
+  check(unit.passed.length >= 25, `${unit.passed.length} unit checks passed`);
 
   console.log('demo page:');
   await page.goto(url);

@@ -67,6 +67,21 @@ async function main() {
     assert(ms >= 50 && ms < 20000, `slept ${ms} ms`);
   });
 
+  await test('main-thread task awaits Semaphore::acquire_async, woken by a worker\'s plain release()', async () => {
+    assert(typeof Atomics.waitAsync === 'function',
+      'this browser lacks Atomics.waitAsync (wasm-bindgen-futures would fall back to a helper worker)');
+    const n = 20;
+    let ticks = 0;
+    const timer = setInterval(() => { ticks++; }, 5);
+    const awaited = wasm.selftest_await_permits(n);
+    const released = pool.request({ type: 'release', n, gapMs: 5 });
+    const [suspended] = await Promise.all([awaited, released]);
+    clearInterval(timer);
+    assert(suspended >= 1 && suspended <= 2 * n, `the task suspended ${suspended} times`);
+    assert(wasm.selftest_permits_left() === 0, `${wasm.selftest_permits_left()} permits left over`);
+    assert(ticks > 0, 'the main thread did not run its timers meanwhile');
+  });
+
   await test('JavaScript checksum equals the Rust checksum', () => {
     assert(mix32(1) === 0x514e28b7, `mix32(1) = ${mix32(1).toString(16)}`);
     const ids = new Uint32Array(5000);

@@ -5,6 +5,7 @@
 //   {type:'run', id, index}                  -> {type:'done'}
 //   {type:'selftest'}                        -> {type:'done', result:[check names]}
 //   {type:'sleep', timeoutMs}                -> {type:'done', result: ms slept}
+//   {type:'release', n, gapMs}               -> {type:'done'} (n semaphore permits, gapMs apart)
 // Any failure answers {type:'error', message}.
 import init, * as wasm from './pkg/conkit_wasm_demo.js';
 
@@ -25,6 +26,9 @@ self.onmessage = async ({ data }) => {
         break;
       case 'sleep':
         result = wasm.selftest_sleep(data.timeoutMs);
+        break;
+      case 'release':
+        wasm.selftest_release_permits(data.n, data.gapMs);
         break;
       default:
         throw new Error(`unknown request ${data.type}`);
