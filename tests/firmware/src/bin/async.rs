@@ -24,6 +24,9 @@
 //!   completed them). Finally it awaits `DONE` and checks ring, semaphore and flags are
 //!   empty.
 //!
+//! Before any of this, `main` polls one `acquire_async` once (it parks) and drops it:
+//! cancellation must leave no permit taken and no stale waker behind.
+//!
 //! The result goes out over semihosting; the exit status tells QEMU's caller whether
 //! every check passed. No `core::fmt` (see `src/main.rs` on size): output goes through
 //! [`common::put`].
@@ -147,6 +150,21 @@ async fn main(spawner: Spawner) {
         )]);
     }
     critical_section::with(|cs| HANDOFF.borrow(cs).set(Some(producer)));
+
+    // Cancellation: an `acquire_async` polled once (no permit: it parks its waker in
+    // conkit-core's task table and marks the semaphore) and then dropped must leave
+    // nothing behind — no permit taken, its table entry gone — so the consumer task's
+    // own awaits below still get every permit and every wake-up.
+    {
+        let mut cancelled = pin!(ITEMS_READY.acquire_async());
+        let mut cx = core::task::Context::from_waker(core::task::Waker::noop());
+        if cancelled.as_mut().poll(&mut cx).is_ready() {
+            fail(&[S("acquire_async was ready with no permit")]);
+        }
+    }
+    if ITEMS_READY.value() != 0 {
+        fail(&[S("a cancelled acquire_async changed the count")]);
+    }
 
     let Some(mut cp) = cortex_m::Peripherals::take() else {
         fail(&[S("core peripherals already taken")]);
