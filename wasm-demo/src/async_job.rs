@@ -20,6 +20,17 @@
 //!   the main thread's event loop, which polls the task. No `postMessage`, no timer, no
 //!   polling loop on the page.
 //!
+//! Why the main thread parks as a *task* and does not simply `Atomics.waitAsync` on the
+//! primitive's own wait word (a "main-thread `WaitStrategy`"): conkit's notifiers issue
+//! `memory.atomic.notify` only when they see a registered sleeper (a count or a bit in
+//! the primitive's state); a promise pending on the word is invisible to them, so its
+//! wake-up would be skipped. Parking the task's waker where the primitive looks — the
+//! front end's waker set here, or the "tasks parked" bit and task table of the
+//! primitives' own async forms (`Semaphore::acquire_async` etc.; `tests.html` checks a
+//! main-thread task woken by a worker's plain `release()`) — keeps one protocol, and
+//! the `Atomics.waitAsync` bridge sits where it belongs: between the waker and the
+//! page's event loop.
+//!
 //! The main thread counts every poll of `pop()` that returned `Pending` (it went back to
 //! the event loop and a worker woke it): a non-zero count proves the items came through
 //! the async path, not a busy loop. The checksums (see [`checksum`](crate::checksum))
