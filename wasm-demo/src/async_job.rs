@@ -154,6 +154,42 @@ impl<const N: usize, W: WaitStrategy + 'static> core::fmt::Debug for MainConsume
 ///
 /// The ring, the semaphore and the run are leaked (`'static`): the worker references
 /// them for as long as it runs (a run costs `4 N` bytes plus a few cache lines).
+///
+/// On the host, with an OS thread as the worker and a thread-parking executor as the
+/// page's event loop:
+///
+/// ```
+/// use std::future::Future;
+/// use std::sync::Arc;
+/// use std::task::{Context, Poll, Wake, Waker};
+/// use std::time::Instant;
+///
+/// use conkit_core::wait::Spin;
+/// use conkit_wasm_demo::async_job::async_spsc;
+/// use conkit_wasm_demo::run::DemoRun;
+///
+/// let (run, producer, consumer) = async_spsc::<16, Spin<Instant>>(10_000);
+/// let worker = std::thread::spawn(move || producer.run());
+///
+/// struct Unpark(std::thread::Thread);
+/// impl Wake for Unpark {
+///     fn wake(self: Arc<Self>) {
+///         self.0.unpark();
+///     }
+/// }
+/// let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+/// let mut consume = std::pin::pin!(consumer.consume());
+/// let sum = loop {
+///     match consume.as_mut().poll(&mut Context::from_waker(&waker)) {
+///         Poll::Ready(sum) => break sum,
+///         // (Bounded, so an example never hangs; the host tests fail on a lost wake.)
+///         Poll::Pending => std::thread::park_timeout(std::time::Duration::from_secs(1)),
+///     }
+/// };
+/// worker.join().unwrap();
+/// assert_eq!(sum.count, 10_000);
+/// assert!(run.snapshot().checksum_ok);
+/// ```
 pub fn async_spsc<const N: usize, W>(
     items: u32,
 ) -> (&'static AsyncRun, Box<dyn Task>, MainConsumer<N, W>)
