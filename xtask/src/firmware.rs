@@ -126,6 +126,23 @@ pub fn run() -> Res {
             size.line()
         );
     }
+    for board in BOARDS {
+        let of = |bin: &str| {
+            sizes
+                .iter()
+                .find(|(b, v, _)| b.target == board.target && v.bin == bin)
+                .map(|(_, _, s)| s)
+        };
+        if let (Some(blocking), Some(asynch)) = (of(VARIANTS[0].bin), of(VARIANTS[1].bin)) {
+            println!(
+                "firmware {:<16} {:<20} .text: {:+} B, all sections: {:+} B",
+                "async - blocking",
+                board.target,
+                i64::from(asynch.text) - i64::from(blocking.text),
+                i64::from(asynch.total()) - i64::from(blocking.total())
+            );
+        }
+    }
     for (board, variant, size) in &sizes {
         if size.text > variant.text_budget {
             return Err(format!(
@@ -161,8 +178,9 @@ struct Sizes {
 }
 
 impl Sizes {
-    /// `.text: N B, .rodata: N, .data: N, .bss: N (text+data+bss: N)`, as `size` counts
-    /// (`.rodata` sits in flash with `.text`; `size` adds it to text).
+    /// `.text: N B (.rodata: N, .data: N, .bss: N; text+rodata+data+bss: N)`: the
+    /// last figure is what `size` (Berkeley format) adds up as text+data+bss, where its
+    /// "text" includes `.rodata` (both sit in flash).
     fn line(&self) -> String {
         format!(
             ".text: {:>5} B (.rodata: {:>4}, .data: {:>3}, .bss: {:>4}; text+rodata+data+bss: {:>5})",
@@ -170,8 +188,13 @@ impl Sizes {
             self.rodata,
             self.data,
             self.bss,
-            self.text + self.rodata + self.data + self.bss
+            self.total()
         )
+    }
+
+    /// `.text + .rodata + .data + .bss`.
+    fn total(&self) -> u32 {
+        self.text + self.rodata + self.data + self.bss
     }
 }
 
