@@ -36,6 +36,12 @@
 //! the async path, not a busy loop. The checksums (see [`checksum`](crate::checksum))
 //! prove nothing was lost or duplicated. The host tests run the same consumer with an
 //! OS thread as the producer and a minimal thread-parking executor.
+//!
+//! References: the `Atomics.waitAsync` waker is `js-sys` 0.3.107's
+//! `futures/task/multithread.rs` (re-exported by `wasm-bindgen-futures` 0.4.80; without
+//! `Atomics.waitAsync` it falls back to a helper worker that `Atomics.wait`s and
+//! `postMessage`s); the front end's protocol is `conkit_core::asynch` and
+//! `conkit_core::spsc` (`AsyncProducer` / `AsyncConsumer`).
 
 use core::future::Future;
 use core::pin::pin;

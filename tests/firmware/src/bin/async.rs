@@ -30,6 +30,11 @@
 //! The result goes out over semihosting; the exit status tells QEMU's caller whether
 //! every check passed. No `core::fmt` (see `src/main.rs` on size): output goes through
 //! [`common::put`].
+//!
+//! References: embassy-executor 0.10 (`platform-cortex-m`: `#[embassy_executor::main]`
+//! wraps `cortex_m_rt::entry`; the waker's pender is a `SEV`, so an interrupt that wakes
+//! the task ends the executor's `WFE`); conkit-core's `asynch` module docs for the two
+//! ways a task parks (on the primitive itself, or in an `Async` front end's waker set).
 #![no_std]
 #![no_main]
 
