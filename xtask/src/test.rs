@@ -508,6 +508,28 @@ pub const EXAMPLES: &[Example] = &[
     },
 ];
 
+/// What `cargo xtask test --help` prints: the options and the steps' names (`--only`
+/// matches any part of a name, e.g. `--only loom,miri`, `--only Chromium`).
+const HELP: &str = "cargo xtask test [--quick] [--only WORD[,WORD...]]
+
+  --quick   skip firmware, loom, loom mutants, miri and the browser
+  --only    run only the steps whose name contains one of the words
+            (the toolchain setup always runs)
+
+steps, in order:
+  toolchain: components and targets
+  cargo fmt --check
+  cargo clippy -D warnings
+  cargo doc -D warnings
+  host tests
+  examples: run, compare with their Python originals, line counts
+  no_std target builds
+  firmware in QEMU                      (not with --quick)
+  loom models                           (not with --quick)
+  loom mutants (each must be caught)    (not with --quick)
+  miri on conkit-core                   (not with --quick)
+  wasm demo in headless Chromium        (not with --quick)";
+
 /// Options of `cargo xtask test`.
 struct Options {
     /// Skip the slow proof steps (loom, miri, firmware) for a quick local loop.
@@ -531,7 +553,15 @@ impl Options {
                     opts.only
                         .extend(list.split(',').filter(|w| !w.is_empty()).map(str::to_owned));
                 }
-                other => return Err(format!("unknown option `{other}` (--quick, --only A,B)")),
+                "--help" | "-h" => {
+                    println!("{HELP}");
+                    std::process::exit(0);
+                }
+                other => {
+                    return Err(format!(
+                        "unknown option `{other}` (--quick, --only A,B, --help)"
+                    ))
+                }
             }
         }
         Ok(opts)
