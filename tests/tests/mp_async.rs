@@ -27,8 +27,8 @@ mod linux {
     use std::time::{Duration, Instant};
 
     use conkit::multiprocessing::{
-        Acquired, Barrier, BoundedSemaphore, Event, JoinableQueue, Lock, Queue, RLock, Semaphore,
-        SimpleQueue,
+        Acquired, Barrier, BoundedSemaphore, Condition, Event, JoinableQueue, Lock, LockCondition,
+        Queue, RLock, Semaphore, SimpleQueue, Value,
     };
     use conkit_tests::mp::{kill, reap, run_under_every_method, start};
 
@@ -363,6 +363,51 @@ mod linux {
         lock.release().unwrap();
     }
 
+    /// A `Condition` (over a `Lock`: two tasks of one thread share it) between processes: the child holds the
+    /// condition's lock while the parent's task awaits `lock_async`, then (after the
+    /// task waits) sets a shared value and notifies; the task's `wait_for_async`
+    /// returns with the lock held and the value seen. Both tasks of a second round are
+    /// woken by one `notify_all`.
+    fn condition_notified_by_child() {
+        let cond = Condition::new_over_lock();
+        let ready: Value<u32> = Value::new(0);
+        let held = Event::new();
+        let child = start(
+            |(cond, ready, held): (LockCondition, Value<u32>, Event)| {
+                cond.acquire();
+                held.set();
+                std::thread::sleep(LATER);
+                cond.release().unwrap();
+                for round in 1..=2 {
+                    // The parent's tasks are waiting by now (a wait_for re-checks).
+                    std::thread::sleep(LATER);
+                    let _g = cond.lock();
+                    ready.set(round);
+                    cond.notify_all().unwrap();
+                }
+            },
+            (cond.clone(), ready.clone(), held.clone()),
+        );
+        assert!(held.wait_timeout(LIMIT));
+        block_on(async {
+            {
+                let _g = within("condition lock", cond.lock_async()).await;
+                within("round 1", cond.wait_for_async(|| ready.get() >= 1))
+                    .await
+                    .unwrap();
+            }
+            // Two tasks of this thread (the guards are not `Send`: joined, not spawned).
+            let task = || async {
+                let _g = within("condition lock", cond.lock_async()).await;
+                within("round 2", cond.wait_for_async(|| ready.get() == 2))
+                    .await
+                    .unwrap();
+            };
+            tokio::join!(task(), task());
+        });
+        reap(vec![child]);
+    }
+
     /// The number of threads of this process.
     fn threads() -> usize {
         std::fs::read_dir("/proc/self/task").map_or(0, Iterator::count)
@@ -465,6 +510,7 @@ mod linux {
             ("semaphores_released_by_child", semaphores_released_by_child),
             ("event_set_by_child", event_set_by_child),
             ("queues_fed_by_child", queues_fed_by_child),
+            ("condition_notified_by_child", condition_notified_by_child),
             ("cancellation", cancellation),
             ("owner_killed_while_awaited", owner_killed_while_awaited),
             ("thousand_tasks_one_queue", thousand_tasks_one_queue),

@@ -61,9 +61,17 @@
 //! for a barrier without being a party) wait on a helper thread of their own instead
 //! (see [`Barrier::wait_async`](super::Barrier::wait_async)).
 //!
-//! A [`Condition`](super::Condition)'s async forms (reached through `Deref` from the
-//! threading type) are process-local: their notify from another process does not wake
-//! the task. Use an [`Event`](super::Event) or a queue between processes in async code.
+//! A [`Condition`](super::Condition) cannot be watched that way either: a proxy that
+//! waited on it would be a counted waiter, and a `notify(1)` meant for a task could be
+//! spent on the proxy. Its async forms ([`Condition::wait_async`](super::Condition::wait_async),
+//! …) therefore run the threading type's own async forms — the notify queue of tickets
+//! in shared memory, its order and its cancellation rules are theirs; a notify or
+//! release in this process wakes the task at once — and *bridge* them to other
+//! processes with a proxy that only ticks: while a task waits on the condition, a
+//! helper thread wakes it every 5 ms to re-read the shared state (a bounded poll, the
+//! one place here that polls; a core hook that futex-wakes the condition's word when
+//! tasks are parked would remove it). [`ConditionOn`](super::ConditionOn) has no
+//! async forms.
 //!
 //! # Example
 //! ```
@@ -286,18 +294,53 @@ pub(crate) fn until<R>(
     let mut parking = Parking { proxy, id: 0 };
     std::future::poll_fn(move |cx| {
         if let Some(r) = attempt() {
+            parking.proxy.leave(std::mem::take(&mut parking.id));
             return Poll::Ready(r);
         }
         parking.proxy.park(&mut parking.id, cx.waker());
         match attempt() {
             Some(r) => {
-                parking.proxy.leave(parking.id);
-                parking.id = 0;
+                parking.proxy.leave(std::mem::take(&mut parking.id));
                 Poll::Ready(r)
             }
             None => Poll::Pending,
         }
     })
+}
+
+/// Awaits `inner` (an async form of the threading type, with its own wake-ups from
+/// this process) and parks the task with `proxy` as well, so that a change made in
+/// another process makes the task poll `inner` again (it re-reads the shared state on
+/// every poll).
+pub(crate) async fn bridge<F: Future>(proxy: Arc<Proxy>, inner: F) -> F::Output {
+    let mut inner = std::pin::pin!(inner);
+    let mut parking = Parking { proxy, id: 0 };
+    std::future::poll_fn(move |cx| {
+        // Parked before the poll: a change after the poll's look wakes the task.
+        parking.proxy.park(&mut parking.id, cx.waker());
+        match inner.as_mut().poll(cx) {
+            Poll::Ready(r) => {
+                parking.proxy.leave(std::mem::take(&mut parking.id));
+                Poll::Ready(r)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}
+
+/// A proxy wait for objects whose change cannot be slept on without taking part (a
+/// condition's notify would be spent on the proxy): it only lets `TICK` pass.
+pub(crate) struct Tick;
+
+/// How often [`Tick`] wakes the tasks parked with it.
+pub(crate) const TICK: Duration = Duration::from_millis(5);
+
+impl Watch for Tick {
+    fn wait(&self, _mark: u64, _slice: Duration) -> Outcome {
+        std::thread::sleep(TICK);
+        Outcome::Changed
+    }
 }
 
 /// Runs `f` on a helper thread of its own and awaits its result (for waits a proxy

@@ -1280,6 +1280,7 @@ mod awaited {
     pub const LOCK: u8 = 1;
     pub const SEMAPHORE: u8 = 2;
     pub const EVENT: u8 = 3;
+    pub const CONDITION: u8 = 4;
 }
 
 /// A proxy's wait given as a function of the slice.
@@ -1393,7 +1394,15 @@ impl Lock {
     /// assert!(!lock.locked());
     /// ```
     pub async fn lock_async(&self) -> threading::LockGuard<'_, SharedFutex> {
-        asynch::until(self.proxy(), || self.try_lock()).await
+        let proxy = self.proxy();
+        let told = Arc::clone(&proxy);
+        // A dead holder's news is consumed here too (a guard cannot carry it).
+        asynch::until(proxy, || {
+            self.try_lock().inspect(|_| {
+                told.take_owner_died();
+            })
+        })
+        .await
     }
 }
 
@@ -1476,7 +1485,15 @@ impl RLock {
     /// assert_eq!(r.depth(), 0);
     /// ```
     pub async fn lock_async(&self) -> threading::RLockGuard<'_, SharedFutex> {
-        asynch::until(self.proxy(), || self.try_lock()).await
+        let proxy = self.proxy();
+        let told = Arc::clone(&proxy);
+        // A dead holder's news is consumed here too (a guard cannot carry it).
+        asynch::until(proxy, || {
+            self.try_lock().inspect(|_| {
+                told.take_owner_died();
+            })
+        })
+        .await
     }
 }
 
@@ -1608,5 +1625,100 @@ impl Barrier {
             Ok(Err(panic)) => std::panic::resume_unwind(panic),
             Err(_) => self.wait(),
         }
+    }
+}
+
+impl<L> Condition<L>
+where
+    L: threading::ConditionLock + conkit_core::shm::ShmSafe,
+    L::Wait: conkit_core::shm::SharedWait,
+{
+    fn proxy(&self) -> Arc<Proxy> {
+        Proxy::for_object(
+            addr_of::<threading::Condition<L>>(self),
+            awaited::CONDITION,
+            || Box::new(asynch::Tick),
+        )
+    }
+
+    /// Takes the condition's lock, awaiting it in an async task, and returns the guard
+    /// (the threading type's [`lock_async`](threading::Condition::lock_async), woken by
+    /// a release in this process at once and by one in another process within 5 ms;
+    /// see [`asynch`]).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::Condition;
+    ///
+    /// let cond = Condition::new();
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(async {
+    ///     let _g = cond.lock_async().await;
+    ///     assert_eq!(cond.notify_all(), Ok(0));
+    /// });
+    /// ```
+    pub async fn lock_async(&self) -> threading::ConditionGuard<'_, L> {
+        asynch::bridge(self.proxy(), (**self).lock_async()).await
+    }
+
+    /// Releases the lock, awaits a notify from ANY process, re-takes the lock (the
+    /// threading type's [`wait_async`](threading::Condition::wait_async), with its
+    /// order and cancellation rules, bridged to other processes as
+    /// [`lock_async`](Self::lock_async)).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{Condition, Value};
+    ///
+    /// let cond = Condition::new();
+    /// let ready = Value::new(0u32);
+    /// let (c2, r2) = (cond.clone(), ready.clone());
+    /// let notifier = std::thread::spawn(move || {
+    ///     let _g = c2.lock();
+    ///     r2.set(1);
+    ///     c2.notify_all().unwrap();
+    /// });
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(async {
+    ///     let _g = cond.lock_async().await;
+    ///     while ready.get() == 0 {
+    ///         cond.wait_async().await.unwrap();
+    ///     }
+    /// });
+    /// notifier.join().unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConditionError::NotOwned`] if the lock is not held.
+    pub async fn wait_async(&self) -> Result<(), ConditionError> {
+        asynch::bridge(self.proxy(), (**self).wait_async()).await
+    }
+
+    /// Awaits until `predicate` returns `true` (evaluated with the lock held, first
+    /// before any wait, then after every wake-up), as
+    /// [`wait_async`](Self::wait_async) in a loop.
+    ///
+    /// ```
+    /// use conkit::multiprocessing::Condition;
+    ///
+    /// let cond = Condition::new();
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(async {
+    ///     let _g = cond.lock_async().await;
+    ///     cond.wait_for_async(|| true).await.unwrap(); // already true: no wait
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    /// As [`wait_async`](Self::wait_async).
+    ///
+    /// # Panics
+    /// If `predicate` panics (the lock stays held).
+    pub async fn wait_for_async(
+        &self,
+        mut predicate: impl FnMut() -> bool,
+    ) -> Result<(), ConditionError> {
+        while !predicate() {
+            self.wait_async().await?;
+        }
+        Ok(())
     }
 }
