@@ -195,6 +195,18 @@ mod linux {
             let _permit = within("bounded", bounded.acquire_guard_async()).await;
             assert_eq!(bounded.value(), 0);
         });
+        // Several permits at once, released one at a time by a child.
+        let child2 = start(
+            |sem: Semaphore| {
+                for _ in 0..3 {
+                    std::thread::sleep(Duration::from_millis(20));
+                    sem.release().unwrap();
+                }
+            },
+            sem.clone(),
+        );
+        block_on(async { within("three permits", sem.acquire_many_async(3)).await });
+        reap(vec![child2]);
         assert_eq!(sem.value(), 0);
         assert_eq!(bounded.value(), 1);
         reap(vec![child]);

@@ -68,10 +68,12 @@
 //! in shared memory, its order and its cancellation rules are theirs; a notify or
 //! release in this process wakes the task at once — and *bridge* them to other
 //! processes with a proxy that only ticks: while a task waits on the condition, a
-//! helper thread wakes it every 5 ms to re-read the shared state (a bounded poll, the
-//! one place here that polls; a core hook that futex-wakes the condition's word when
-//! tasks are parked would remove it). [`ConditionOn`](super::ConditionOn) has no
-//! async forms.
+//! helper thread wakes it every 5 ms to re-read the shared state (a bounded poll; a
+//! core hook that futex-wakes the condition's word when tasks are parked would remove
+//! it). [`Semaphore::acquire_many_async`](super::Semaphore::acquire_many_async) is
+//! bridged the same way (a pass-through proxy would spin while fewer permits than asked
+//! are free). These two are the only polling forms. [`ConditionOn`](super::ConditionOn)
+//! has no async forms.
 //!
 //! # Example
 //! ```

@@ -1281,6 +1281,7 @@ mod awaited {
     pub const SEMAPHORE: u8 = 2;
     pub const EVENT: u8 = 3;
     pub const CONDITION: u8 = 4;
+    pub const MANY: u8 = 5;
 }
 
 /// A proxy's wait given as a function of the slice.
@@ -1531,6 +1532,28 @@ macro_rules! semaphore_async {
             /// ```
             pub async fn acquire_async(&self) {
                 asynch::until(self.proxy(), || self.try_acquire().then_some(())).await;
+            }
+
+            /// Takes `n` permits at once, awaiting them in an async task (the threading
+            /// type's `acquire_many_async`, woken by releases in this process at once,
+            /// bridged to releases in other processes by a proxy that ticks every 5 ms:
+            /// a proxy that took one permit and gave it back while fewer than `n` are
+            /// free would spin; see [`asynch`]).
+            ///
+            /// ```
+            #[doc = concat!("use conkit::multiprocessing::", stringify!($name), ";")]
+            ///
+            #[doc = concat!("let sem = ", stringify!($name), "::new(3);")]
+            /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            /// rt.block_on(sem.acquire_many_async(2));
+            /// assert_eq!(sem.value(), 1);
+            /// sem.release_many(2).unwrap();
+            /// ```
+            pub async fn acquire_many_async(&self, n: u32) {
+                let proxy = Proxy::for_object(addr_of::<$target>(self), awaited::MANY, || {
+                    Box::new(asynch::Tick)
+                });
+                asynch::bridge(proxy, (**self).acquire_many_async(n)).await;
             }
 
             /// Takes one permit as [`acquire_async`](Self::acquire_async) and returns a
