@@ -47,9 +47,10 @@
 //!   the holder gone (within the core's probe time), records [`Acquired::OwnerDied`]
 //!   for this process, releases, and wakes the tasks; the first task of this process
 //!   that takes the lock afterwards is told `OwnerDied` (by
-//!   `acquire_or_recover_async`). Difference from the blocking form: between the
+//!   `acquire_or_recover_async`). Differences from the blocking form: between the
 //!   proxy's release and that task's acquisition another process may take the lock
-//!   and be told `Clean`. A task's own poll also asks whether the holder lives
+//!   and be told `Clean`; and if every waiting task is cancelled first, the news is
+//!   dropped when the proxy ends (a second without parked tasks). A task's own poll also asks whether the holder lives
 //!   (`try_acquire_or_recover`), so the news is not lost when the proxy loses the race.
 //! * **Cost.** A wait that does not have to wait costs nothing extra (the `try_*`
 //!   succeeds in the first poll). A wait that sleeps costs a thread wake-up on top of
@@ -249,6 +250,9 @@ impl Proxy {
                 st = g;
                 if r.timed_out() && st.wakers.is_empty() {
                     st.running_in = 0;
+                    // No task took the recovered lock (all cancelled): the news ends
+                    // here rather than reaching a much later acquirer.
+                    st.owner_died = false;
                     return;
                 }
             }
