@@ -8,6 +8,15 @@
 //! has no answer here (`asyncio.Lock` is per event loop; a `multiprocessing.Lock` is
 //! awaited through `loop.run_in_executor`, a thread per wait).
 //!
+//! | Python (what a coroutine does today) | conkit (woken by any process) |
+//! |---|---|
+//! | `await loop.run_in_executor(None, lock.acquire)` | [`Lock::acquire_async`](super::Lock::acquire_async), `acquire_or_recover_async`, `lock_async`; the same on [`RLock`](super::RLock) |
+//! | `… run_in_executor(None, sem.acquire)` | [`Semaphore::acquire_async`](super::Semaphore::acquire_async), `acquire_guard_async`, `acquire_many_async`; the same on [`BoundedSemaphore`](super::BoundedSemaphore) |
+//! | `… run_in_executor(None, event.wait)` | [`Event::wait_async`](super::Event::wait_async) |
+//! | `… run_in_executor(None, cond.wait)` | [`Condition::lock_async`](super::Condition::lock_async), `wait_async`, `wait_for_async` |
+//! | `… run_in_executor(None, barrier.wait)` | [`Barrier::wait_async`](super::Barrier::wait_async) |
+//! | `… run_in_executor(None, q.get)` / `q.put` / `q.join` | [`Queue::get_async`](super::Queue::get_async) / `put_async`, [`JoinableQueue::join_async`](super::JoinableQueue::join_async), [`SimpleQueue::get_async`](super::SimpleQueue::get_async) / `put_async` |
+//!
 //! # The problem
 //! The waker table is per process and keyed by this process's address of the object.
 //! A notifier in process X that sees the bit calls `wake_parked` with X's address, in
