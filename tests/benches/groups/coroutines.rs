@@ -21,6 +21,17 @@
 //!   rows share the N where both exist), each beside CPython's `threading` +
 //!   `queue.Queue` and `asyncio.Queue` with the same N. No target: the table shows
 //!   where each degrades.
+//! * `coro-mp-pingpong`: the cost of waking a task from another process
+//!   (`multiprocessing::asynch`'s proxy hop): a forked child and the parent bounce a
+//!   turn through two process-shared `Semaphore(0)`s, `min(items, 20 000)` round trips;
+//!   the parent awaits with `acquire_async` on a current-thread runtime, or blocks in
+//!   `acquire` (the same without a task), against CPython's two
+//!   `multiprocessing.Semaphore`s with a forked `Process`. The blocking parent spins
+//!   before it sleeps (≈0.1 µs a round trip while both have a core); a task cannot
+//!   spin on its executor's thread, so its wake is two thread wake-ups (the proxy's
+//!   futex, then the runtime's thread). Target: the task form at least as fast as
+//!   CPython (a round trip is kernel wake-ups, not interpreter time: not the 20× of
+//!   the other CPython rows).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,6 +64,11 @@ pub fn all(items: u64, _core: Option<CoreId>) -> Vec<(&'static str, Make)> {
     v.push((
         "coro-waiters-1000",
         Box::new(|| waiters("coro-waiters-1000", 1000, true, true)),
+    ));
+    #[cfg(target_os = "linux")]
+    v.push((
+        "coro-mp-pingpong",
+        Box::new(move || mp_pingpong(items.min(PINGPONG_ITEMS))),
     ));
     v.push((
         "coro-waiters-100000",
@@ -412,4 +428,104 @@ fn task_waiters(n: u64) -> Res<Duration> {
         check(sum + n, n)?;
         Ok(d)
     })
+}
+
+/// The cross-process ping-pong's round trips at most.
+#[cfg(target_os = "linux")]
+const PINGPONG_ITEMS: u64 = 20_000;
+
+#[cfg(target_os = "linux")]
+const PY_MP_PINGPONG: &str = r#"
+import sys, time
+import multiprocessing as mp
+
+def child(ping, pong, n):
+    for _ in range(n):
+        ping.acquire()
+        pong.release()
+
+if __name__ == "__main__":
+    n = int(sys.argv[1])
+    ctx = mp.get_context("fork")
+    ping, pong = ctx.Semaphore(0), ctx.Semaphore(0)
+    p = ctx.Process(target=child, args=(ping, pong, n))
+    p.start()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        ping.release()
+        pong.acquire()
+    t = time.perf_counter() - t0
+    p.join()
+    print(t)
+"#;
+
+#[cfg(target_os = "linux")]
+fn mp_pingpong(items: u64) -> Group<'static> {
+    const TASK: &str = "conkit mp::Semaphore, parent task (acquire_async)";
+    const BLOCKING: &str = "conkit mp::Semaphore, parent blocking (acquire)";
+    const PY: &str = "CPython multiprocessing.Semaphore";
+    Group {
+        id: "coro-mp-pingpong",
+        title: format!(
+            "{items} round trips between two processes through two shared Semaphore(0)s: \
+             a parent task woken from the other process vs a blocking parent vs CPython"
+        ),
+        kind: Kind::Latency,
+        items,
+        contenders: vec![
+            Contender::conkit(TASK, |n| pingpong_run(n, true)),
+            Contender::peer(BLOCKING, |n| pingpong_run(n, false)),
+            Contender::peer(PY, |n| harness::python(PY_MP_PINGPONG, n, PINGPONG_ITEMS)),
+        ],
+        targets: vec![Target::with_factor(TASK, PY, 1.0)],
+        missing: vec![],
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn pingpong_run(n: u64, task: bool) -> Res<Duration> {
+    use conkit::multiprocessing::Semaphore;
+    use conkit_tests::process::{fork, Exit, SharedMem};
+
+    let ping = Semaphore::try_new(0).map_err(|e| e.to_string())?;
+    let pong = Semaphore::try_new(0).map_err(|e| e.to_string())?;
+    let line = SharedMem::new(|| StartLine::new(2));
+    let limit = Duration::from_secs(10);
+    let child = fork(|| {
+        line.wait();
+        for _ in 0..n {
+            if !ping.acquire_timeout(limit) || pong.release().is_err() {
+                return 1;
+            }
+        }
+        0
+    });
+    let rt = runtime()?;
+    let deadline = harness::deadline(n);
+    let t0 = line.wait();
+    if task {
+        rt.block_on(async {
+            for _ in 0..n {
+                ping.release().map_err(|e| e.to_string())?;
+                pong.acquire_async().await;
+                if Instant::now() > deadline {
+                    return Err("stalled".to_string());
+                }
+            }
+            Res::Ok(())
+        })?;
+    } else {
+        for _ in 0..n {
+            ping.release().map_err(|e| e.to_string())?;
+            if !pong.acquire_timeout(limit) {
+                return Err("stalled".to_string());
+            }
+        }
+    }
+    let d = t0.elapsed();
+    match child.wait() {
+        Exit::Code(0) => {}
+        other => return Err(format!("child: {other:?}")),
+    }
+    Ok(d)
 }
