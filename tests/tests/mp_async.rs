@@ -425,8 +425,8 @@ mod linux {
         std::fs::read_dir("/proc/self/task").map_or(0, Iterator::count)
     }
 
-    /// A thousand tasks await one queue fed by a child: every item arrives once, and
-    /// the process grows by a few helper threads, not a thousand.
+    /// A thousand tasks await one queue fed by a child: every item arrives once, the
+    /// process grows by a few helper threads, not a thousand, and they end afterwards.
     fn thousand_tasks_one_queue() {
         const N: u32 = 1000;
         let q: Queue<u32> = Queue::new(0).unwrap();
@@ -459,6 +459,12 @@ mod linux {
         got.sort_unstable();
         assert_eq!(got, (0..N).collect::<Vec<_>>());
         reap(vec![child]);
+        // The helper thread ends a second after its last parked task.
+        let ended = Instant::now() + Duration::from_secs(5);
+        while threads() > before && Instant::now() < ended {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(threads() <= before, "a helper thread outlived its tasks");
     }
 
     /// A barrier of three: two parties in children (blocking), one a task here.
