@@ -238,6 +238,36 @@ pub const MUTANTS: &[(&str, &str, Option<&str>)] = &[
 /// (non-blank, non-comment lines). An example file without a row fails the step: add a
 /// row with each new example.
 pub const EXAMPLES: &[Example] = &[
+    // Issue #14 / seed 002 (协程): the generator producer/consumer as two tasks on one
+    // thread over `queue::Queue`'s async forms; line for line the Python's output.
+    Example {
+        name: "asyncio_generator_producer_consumer",
+        args: &[],
+        expect: &[
+            "[CONSUMER] Consuming 5...",
+            "[PRODUCER] Consumer return: 200 OK",
+        ],
+        python: Some(Compare::Exact),
+    },
+    // Issue #14 / seed 004 (协程): `create_task` + `await` on one thread; the two
+    // sleeps (scaled down by 10) overlap.
+    Example {
+        name: "asyncio_say_after",
+        args: &[],
+        expect: &["hello", "world", "finished: the sleeps overlapped"],
+        python: Some(Compare::Exact),
+    },
+    // Issue #14 / seed 002 (多进程+协程): tasks on several threads in several processes
+    // share one multiprocessing JoinableQueue (put_async / get_async / join_async).
+    Example {
+        name: "asyncio_processes_queue",
+        args: &[],
+        expect: &[
+            "consumer tasks got 600 items from 12 tasks on 4 threads in 2 processes",
+            "unfinished tasks: 0",
+        ],
+        python: None,
+    },
     // Issue #14: threads and tokio tasks on the same threading Event, Semaphore and
     // Condition (each wakes the other's waiters).
     Example {

@@ -30,6 +30,7 @@
 //! Logging: [`util`] ([`get_logger`], [`log_to_stderr`]: Python's `multiprocessing`
 //! logger on the `log` crate).
 
+pub mod asynch;
 pub mod codec;
 pub mod connection;
 pub mod heap;

@@ -58,13 +58,15 @@
 //! [`join`](JoinableQueue::join) waiting, as in CPython.
 //!
 //! # Async
-//! [`Queue::get_async`] / [`Queue::put_async`] (and [`JoinableQueue::join_async`])
-//! retry the non-blocking form on each poll. A put in another *process* cannot call a
-//! waker in this one, so a future that has to wait starts one helper thread which
-//! sleeps on the queue's shared [`Waiters`] (woken by the other process's futex wake,
-//! at most 100 ms at a time) and then wakes the task; it ends with the wait. Waiting
-//! costs a thread (tens of µs), never a busy loop; an item already there costs
-//! nothing extra.
+//! [`Queue::get_async`] / [`Queue::put_async`] (and [`JoinableQueue::join_async`],
+//! [`SimpleQueue::get_async`] / [`SimpleQueue::put_async`]) retry the non-blocking
+//! form on each poll. A put in another *process* cannot call a waker in this one, so a
+//! task that has to wait parks with this process's proxy waiter for the queue (one
+//! helper thread per queue and direction, however many tasks wait): it sleeps on the
+//! queue's shared [`Waiters`] (woken by the other process's futex wake, at most 100 ms
+//! at a time) and then wakes the parked tasks. See
+//! [`multiprocessing::asynch`](super::asynch) for the design. Waiting costs a thread
+//! wake-up (tens of µs), never a busy loop; an item already there costs nothing extra.
 //!
 //! # Example
 //! ```
@@ -83,8 +85,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Poll, Waker};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use conkit_core::byte_ring::{GrantError, RecvError, ShmByteRing};
@@ -96,6 +97,7 @@ use serde::{Deserialize, Serialize};
 
 pub use conkit_core::queue::TaskDoneError;
 
+use super::asynch::{self, Outcome, Proxy, Watch};
 use super::codec::{self, CodecError};
 use super::heap::{Mapping, SharedError};
 
@@ -889,18 +891,14 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// ```
     pub async fn put_async(&self, item: T) -> Result<(), PutError<T>> {
         let mut item = Some(item);
-        let slot = WatchSlot::new();
-        std::future::poll_fn(|cx| {
-            let Some(it) = item.take() else {
-                return Poll::Ready(Ok(()));
-            };
+        asynch::until(proxy(&self.inner, Waiting::NotFull), || {
+            let it = item.take()?;
             match self.put_nowait(it) {
                 Err(PutError::Full(it)) => {
                     item = Some(it);
-                    watch(&self.inner, &slot, cx.waker(), Waiting::NotFull);
-                    Poll::Pending
+                    None
                 }
-                other => Poll::Ready(other),
+                other => Some(other),
             }
         })
         .await
@@ -921,13 +919,11 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// t.join().unwrap();
     /// ```
     pub async fn get_async(&self) -> Result<T, GetError> {
-        let slot = WatchSlot::new();
-        std::future::poll_fn(|cx| match self.get_nowait() {
-            Err(GetError::Empty) => {
-                watch(&self.inner, &slot, cx.waker(), Waiting::NotEmpty);
-                Poll::Pending
+        asynch::until(proxy(&self.inner, Waiting::NotEmpty), || {
+            match self.get_nowait() {
+                Err(GetError::Empty) => None,
+                other => Some(other),
             }
-            other => Poll::Ready(other),
         })
         .await
     }
@@ -1052,72 +1048,60 @@ impl<T> Queue<T> {
     pub fn cancel_join_thread(&self) {}
 }
 
-/// What a helper thread of an async form waits for.
+/// What the proxy of an async form waits for (see [`asynch`]).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Waiting {
-    NotEmpty,
-    NotFull,
-    AllDone,
+    NotEmpty = 11,
+    NotFull = 12,
+    AllDone = 13,
 }
 
-/// A pending async operation's helper: the task to wake (updated on every poll) and
-/// whether a thread is already waiting for it.
-struct WatchSlot {
-    waker: Mutex<Option<Waker>>,
-    running: AtomicBool,
+/// A queue's proxy wait: on the shared [`Waiters`] the blocking forms sleep on (woken
+/// by another process's futex wake).
+struct QueueWatch {
+    inner: Arc<Inner>,
+    what: Waiting,
 }
 
-impl WatchSlot {
-    fn new() -> Arc<Self> {
-        Arc::new(Self {
-            waker: Mutex::new(None),
-            running: AtomicBool::new(false),
+impl Watch for QueueWatch {
+    /// Gets so far: "room" is only seen as "a get happened since".
+    fn mark(&self) -> u64 {
+        self.inner.state().get.counted()
+    }
+
+    fn wait(&self, mark: u64, slice: Duration) -> Outcome {
+        let (inner, st) = (&self.inner, self.inner.state());
+        let deadline = Some(Instant::now() + slice);
+        let woke = match self.what {
+            Waiting::NotEmpty => st
+                .put
+                .moved
+                .wait_until(deadline, || (!inner.ring().is_empty()).then_some(())),
+            Waiting::NotFull => st
+                .get
+                .moved
+                .wait_until(deadline, || (st.get.counted() != mark).then_some(())),
+            Waiting::AllDone => st.all_done.wait_until(deadline, || {
+                (st.done.load(Ordering::Acquire) >= st.put.counted()).then_some(())
+            }),
+        };
+        if woke.is_some() {
+            Outcome::Changed
+        } else {
+            Outcome::TimedOut
+        }
+    }
+}
+
+/// This process's proxy waiter for `inner` awaited as `what`.
+fn proxy(inner: &Arc<Inner>, what: Waiting) -> Arc<Proxy> {
+    let addr = Arc::as_ptr(inner) as usize;
+    Proxy::for_object(addr, what as u8, || {
+        Box::new(QueueWatch {
+            inner: Arc::clone(inner),
+            what,
         })
-    }
-}
-
-/// Starts (if none runs for `slot`) a helper thread that waits on the shared memory
-/// until the queue changes in the way `what` needs, or 100 ms, then wakes the task.
-fn watch(inner: &Arc<Inner>, slot: &Arc<WatchSlot>, waker: &Waker, what: Waiting) {
-    *slot.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(waker.clone());
-    if slot.running.swap(true, Ordering::AcqRel) {
-        return;
-    }
-    let inner = Arc::clone(inner);
-    let thread_slot = Arc::clone(slot);
-    let seen_gets = inner.state().get.counted();
-    let spawned = std::thread::Builder::new()
-        .name("conkit-mp-queue-watch".into())
-        .spawn(move || {
-            let st = inner.state();
-            let deadline = Some(Instant::now() + Duration::from_millis(100));
-            let _ = match what {
-                Waiting::NotEmpty => st
-                    .put
-                    .moved
-                    .wait_until(deadline, || (!inner.ring().is_empty()).then_some(())),
-                Waiting::NotFull => st
-                    .get
-                    .moved
-                    .wait_until(deadline, || (st.get.counted() != seen_gets).then_some(())),
-                Waiting::AllDone => st.all_done.wait_until(deadline, || {
-                    (st.done.load(Ordering::Acquire) >= st.put.counted()).then_some(())
-                }),
-            };
-            slot_wake(&thread_slot);
-        });
-    if spawned.is_err() {
-        // No thread: poll again at once rather than never.
-        slot_wake(slot);
-    }
-}
-
-fn slot_wake(slot: &WatchSlot) {
-    slot.running.store(false, Ordering::Release);
-    let waker = slot.waker.lock().unwrap_or_else(|e| e.into_inner()).take();
-    if let Some(w) = waker {
-        w.wake();
-    }
+    })
 }
 
 /// A [`Queue`] whose consumers report each item done, so that a producer can wait
@@ -1322,15 +1306,10 @@ impl<T> JoinableQueue<T> {
     /// t.join().unwrap();
     /// ```
     pub async fn join_async(&self) {
-        let slot = WatchSlot::new();
-        std::future::poll_fn(|cx| match self.all_done() {
-            Some(()) => Poll::Ready(()),
-            None => {
-                watch(&self.queue.inner, &slot, cx.waker(), Waiting::AllDone);
-                Poll::Pending
-            }
+        asynch::until(proxy(&self.queue.inner, Waiting::AllDone), || {
+            self.all_done()
         })
-        .await
+        .await;
     }
 }
 
@@ -1413,6 +1392,43 @@ impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
     /// ```
     pub fn get(&self) -> Result<T, GetError> {
         self.queue.get()
+    }
+
+    /// [`put`](Self::put) for async code (as [`Queue::put_async`]).
+    ///
+    /// # Errors
+    /// As [`put`](Self::put).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::SimpleQueue;
+    ///
+    /// let q: SimpleQueue<u8> = SimpleQueue::new().unwrap();
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(q.put_async(3)).unwrap();
+    /// assert_eq!(q.get(), Ok(3));
+    /// ```
+    pub async fn put_async(&self, item: T) -> Result<(), PutError<T>> {
+        self.queue.put_async(item).await
+    }
+
+    /// [`get`](Self::get) for async code (as [`Queue::get_async`]): woken by a put in
+    /// any process.
+    ///
+    /// # Errors
+    /// As [`get`](Self::get).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::SimpleQueue;
+    ///
+    /// let q: SimpleQueue<u8> = SimpleQueue::new().unwrap();
+    /// let q2 = q.clone();
+    /// let t = std::thread::spawn(move || q2.put(4).unwrap());
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// assert_eq!(rt.block_on(q.get_async()), Ok(4));
+    /// t.join().unwrap();
+    /// ```
+    pub async fn get_async(&self) -> Result<T, GetError> {
+        self.queue.get_async().await
     }
 }
 

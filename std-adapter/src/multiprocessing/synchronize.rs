@@ -53,12 +53,14 @@
 
 use std::fmt;
 use std::ops::Deref;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use conkit_core::barrier::Barrier as CoreBarrier;
 use conkit_core::condvar::Condvar;
 use serde::{Deserialize, Serialize};
 
+use super::asynch::{self, Outcome, Proxy, Watch};
 use super::heap::{Shared, SharedError};
 use crate::threading;
 pub use crate::threading::{
@@ -1266,5 +1268,480 @@ impl<'de> Deserialize<'de> for Barrier {
             action: None,
             timeout,
         })
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Async forms (issue #14): woken by changes made in any process, through this
+// process's proxy waiter (see `super::asynch` for the design).
+
+/// What a proxy waits for on an object of this module (the key's second half).
+mod awaited {
+    pub const LOCK: u8 = 1;
+    pub const SEMAPHORE: u8 = 2;
+    pub const EVENT: u8 = 3;
+    pub const CONDITION: u8 = 4;
+    pub const MANY: u8 = 5;
+}
+
+/// A proxy's wait given as a function of the slice.
+struct WaitFn<F>(F);
+
+impl<F: Fn(Duration) -> Outcome + Send + Sync + 'static> Watch for WaitFn<F> {
+    fn wait(&self, _mark: u64, slice: Duration) -> Outcome {
+        (self.0)(slice)
+    }
+}
+
+/// A lock's proxy wait: acquire (recovering from a dead holder) and release at once.
+fn pass_through(got: Option<Acquired>, release: impl FnOnce()) -> Outcome {
+    match got {
+        None => Outcome::TimedOut,
+        Some(how) => {
+            release();
+            if how == Acquired::OwnerDied {
+                Outcome::OwnerDied
+            } else {
+                Outcome::Changed
+            }
+        }
+    }
+}
+
+/// The address of the shared object in this process: the proxy's key.
+fn addr_of<T>(shared: &T) -> usize {
+    std::ptr::from_ref(shared) as usize
+}
+
+impl Lock {
+    fn proxy(&self) -> Arc<Proxy> {
+        let lock = self.clone();
+        Proxy::for_object(
+            addr_of::<threading::Lock<SharedFutex>>(self),
+            awaited::LOCK,
+            || {
+                Box::new(WaitFn(move |slice| {
+                    pass_through(lock.acquire_timeout_or_recover(slice), || {
+                        let _ = lock.release();
+                    })
+                }))
+            },
+        )
+    }
+
+    /// Takes the lock, awaiting it in an async task; woken by a release in ANY process
+    /// (the threading type's `acquire_async`, which this hides, is woken only by
+    /// releases in this process). See [`asynch`] for how, and for the
+    /// cost. Cancel-safe: the lock is taken only by the poll that completes.
+    ///
+    /// ```
+    /// use conkit::multiprocessing::Lock;
+    ///
+    /// let lock = Lock::new();
+    /// lock.acquire();
+    /// let other = lock.clone();
+    /// // A thread here; a child process's release wakes the task the same way.
+    /// let t = std::thread::spawn(move || other.release().unwrap());
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(lock.acquire_async());
+    /// assert!(lock.locked());
+    /// lock.release().unwrap();
+    /// t.join().unwrap();
+    /// ```
+    pub async fn acquire_async(&self) {
+        let _ = self.acquire_or_recover_async().await;
+    }
+
+    /// [`acquire_async`](Self::acquire_async) that says how: [`Acquired::OwnerDied`]
+    /// if the holder was a process that died holding it (as
+    /// [`acquire_or_recover`](threading::Lock::acquire_or_recover); see
+    /// [`asynch`], "Owners that die", for the one difference).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{Acquired, Lock};
+    ///
+    /// let lock = Lock::new();
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// assert_eq!(rt.block_on(lock.acquire_or_recover_async()), Acquired::Clean);
+    /// lock.release().unwrap();
+    /// ```
+    pub async fn acquire_or_recover_async(&self) -> Acquired {
+        let proxy = self.proxy();
+        let told = Arc::clone(&proxy);
+        asynch::until(proxy, || {
+            self.try_acquire_or_recover().map(|how| {
+                if told.take_owner_died() {
+                    Acquired::OwnerDied
+                } else {
+                    how
+                }
+            })
+        })
+        .await
+    }
+
+    /// Takes the lock, awaiting it as [`acquire_async`](Self::acquire_async), and
+    /// returns its guard (Python: `async with lock:` if asyncio had one for processes).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::Lock;
+    ///
+    /// let lock = Lock::new();
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(async {
+    ///     let _g = lock.lock_async().await;
+    ///     assert!(lock.locked());
+    /// });
+    /// assert!(!lock.locked());
+    /// ```
+    pub async fn lock_async(&self) -> threading::LockGuard<'_, SharedFutex> {
+        let proxy = self.proxy();
+        let told = Arc::clone(&proxy);
+        // A dead holder's news is consumed here too (a guard cannot carry it).
+        asynch::until(proxy, || {
+            self.try_lock().inspect(|_| {
+                told.take_owner_died();
+            })
+        })
+        .await
+    }
+}
+
+impl RLock {
+    fn proxy(&self) -> Arc<Proxy> {
+        let lock = self.clone();
+        Proxy::for_object(
+            addr_of::<threading::RLock<SharedFutex>>(self),
+            awaited::LOCK,
+            || {
+                Box::new(WaitFn(move |slice| {
+                    pass_through(lock.acquire_timeout_or_recover(slice), || {
+                        let _ = lock.release();
+                    })
+                }))
+            },
+        )
+    }
+
+    /// Takes the lock (or re-enters it), awaiting it in an async task; woken by a
+    /// release in ANY process (see [`asynch`]). The owner is the
+    /// *thread* the task runs on, as for
+    /// [`threading::RLock::acquire_async`](threading::RLock::acquire_async): keep a task
+    /// that holds it on its thread, and prefer [`Lock`] between tasks. Cancel-safe.
+    ///
+    /// ```
+    /// use conkit::multiprocessing::RLock;
+    ///
+    /// let r = RLock::new();
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(async {
+    ///     r.acquire_async().await;
+    ///     r.acquire_async().await; // re-entry
+    /// });
+    /// assert_eq!(r.depth(), 2);
+    /// r.release().unwrap();
+    /// r.release().unwrap();
+    /// ```
+    pub async fn acquire_async(&self) {
+        let _ = self.acquire_or_recover_async().await;
+    }
+
+    /// [`acquire_async`](Self::acquire_async) that says how ([`Acquired::OwnerDied`]:
+    /// the holder was a process that died holding it).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{Acquired, RLock};
+    ///
+    /// let r = RLock::new();
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// assert_eq!(rt.block_on(r.acquire_or_recover_async()), Acquired::Clean);
+    /// r.release().unwrap();
+    /// ```
+    pub async fn acquire_or_recover_async(&self) -> Acquired {
+        let proxy = self.proxy();
+        let told = Arc::clone(&proxy);
+        asynch::until(proxy, || {
+            self.try_acquire_or_recover().map(|how| {
+                if told.take_owner_died() {
+                    Acquired::OwnerDied
+                } else {
+                    how
+                }
+            })
+        })
+        .await
+    }
+
+    /// Takes the lock as [`acquire_async`](Self::acquire_async) and returns its guard.
+    ///
+    /// ```
+    /// use conkit::multiprocessing::RLock;
+    ///
+    /// let r = RLock::new();
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(async {
+    ///     let _g = r.lock_async().await;
+    ///     assert_eq!(r.depth(), 1);
+    /// });
+    /// assert_eq!(r.depth(), 0);
+    /// ```
+    pub async fn lock_async(&self) -> threading::RLockGuard<'_, SharedFutex> {
+        let proxy = self.proxy();
+        let told = Arc::clone(&proxy);
+        // A dead holder's news is consumed here too (a guard cannot carry it).
+        asynch::until(proxy, || {
+            self.try_lock().inspect(|_| {
+                told.take_owner_died();
+            })
+        })
+        .await
+    }
+}
+
+/// The async forms of the two semaphores (the same code).
+macro_rules! semaphore_async {
+    ($name:ident, $target:ty) => {
+        impl $name {
+            fn proxy(&self) -> Arc<Proxy> {
+                let sem = self.clone();
+                Proxy::for_object(addr_of::<$target>(self), awaited::SEMAPHORE, || {
+                    Box::new(WaitFn(move |slice| {
+                        if sem.acquire_timeout(slice) {
+                            let _ = sem.release();
+                            Outcome::Changed
+                        } else {
+                            Outcome::TimedOut
+                        }
+                    }))
+                })
+            }
+
+            /// Takes one permit, awaiting it in an async task; woken by a release in ANY
+            /// process (the threading type's form, which this hides, only by releases in
+            /// this process; see [`asynch`]). Cancel-safe: the permit is
+            /// taken only by the poll that completes.
+            ///
+            /// ```
+            #[doc = concat!("use conkit::multiprocessing::", stringify!($name), ";")]
+            ///
+            #[doc = concat!("let sem = ", stringify!($name), "::new(1);")]
+            /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            /// rt.block_on(sem.acquire_async());
+            /// assert_eq!(sem.value(), 0);
+            /// sem.release().unwrap();
+            /// ```
+            pub async fn acquire_async(&self) {
+                asynch::until(self.proxy(), || self.try_acquire().then_some(())).await;
+            }
+
+            /// Takes `n` permits at once, awaiting them in an async task (the threading
+            /// type's `acquire_many_async`, woken by releases in this process at once,
+            /// bridged to releases in other processes by a proxy that ticks every 5 ms:
+            /// a proxy that took one permit and gave it back while fewer than `n` are
+            /// free would spin; see [`asynch`]).
+            ///
+            /// ```
+            #[doc = concat!("use conkit::multiprocessing::", stringify!($name), ";")]
+            ///
+            #[doc = concat!("let sem = ", stringify!($name), "::new(3);")]
+            /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            /// rt.block_on(sem.acquire_many_async(2));
+            /// assert_eq!(sem.value(), 1);
+            /// sem.release_many(2).unwrap();
+            /// ```
+            pub async fn acquire_many_async(&self, n: u32) {
+                let proxy = Proxy::for_object(addr_of::<$target>(self), awaited::MANY, || {
+                    Box::new(asynch::Tick)
+                });
+                asynch::bridge(proxy, (**self).acquire_many_async(n)).await;
+            }
+
+            /// Takes one permit as [`acquire_async`](Self::acquire_async) and returns a
+            /// guard that releases it.
+            ///
+            /// ```
+            #[doc = concat!("use conkit::multiprocessing::", stringify!($name), ";")]
+            ///
+            #[doc = concat!("let sem = ", stringify!($name), "::new(1);")]
+            /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            /// rt.block_on(async {
+            ///     let _permit = sem.acquire_guard_async().await;
+            ///     assert_eq!(sem.value(), 0);
+            /// });
+            /// assert_eq!(sem.value(), 1);
+            /// ```
+            pub async fn acquire_guard_async(&self) -> threading::SemaphoreGuard<'_, SharedFutex> {
+                asynch::until(self.proxy(), || self.try_acquire_guard()).await
+            }
+        }
+    };
+}
+
+semaphore_async!(Semaphore, threading::Semaphore<SharedFutex>);
+semaphore_async!(BoundedSemaphore, threading::BoundedSemaphore<SharedFutex>);
+
+impl Event {
+    /// Waits until the flag is set, in an async task; woken by a `set` in ANY process
+    /// (the threading type's `wait_async`, which this hides, only by a `set` in this
+    /// process; see [`asynch`]). Cancel-safe.
+    ///
+    /// ```
+    /// use conkit::multiprocessing::Event;
+    ///
+    /// let ev = Event::new();
+    /// let setter = ev.clone();
+    /// let t = std::thread::spawn(move || setter.set());
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(ev.wait_async());
+    /// assert!(ev.is_set());
+    /// t.join().unwrap();
+    /// ```
+    pub async fn wait_async(&self) {
+        let ev = self.clone();
+        let proxy = Proxy::for_object(
+            addr_of::<threading::Event<SharedFutex>>(self),
+            awaited::EVENT,
+            || {
+                Box::new(WaitFn(move |slice| {
+                    if ev.wait_timeout(slice) {
+                        Outcome::Changed
+                    } else {
+                        Outcome::TimedOut
+                    }
+                }))
+            },
+        );
+        asynch::until(proxy, || self.is_set().then_some(())).await;
+    }
+}
+
+impl Barrier {
+    /// [`wait`](Self::wait) for async code: this party's arrival and wait happen on a
+    /// helper thread (a barrier cannot be watched without taking part, see
+    /// [`asynch`]), which the task awaits. Parties in other processes
+    /// are ordinary. Dropping the future does not withdraw the arrival (the helper
+    /// thread still waits, as a party that arrived). If no thread can be started the
+    /// wait blocks the calling thread instead.
+    ///
+    /// ```
+    /// use conkit::multiprocessing::Barrier;
+    ///
+    /// let b = Barrier::new(2);
+    /// let other = b.clone();
+    /// let t = std::thread::spawn(move || other.wait().unwrap());
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// let mine = rt.block_on(b.wait_async()).unwrap();
+    /// let theirs = t.join().unwrap();
+    /// assert_eq!(mine + theirs, 1); // indices 0 and 1
+    /// ```
+    ///
+    /// # Errors
+    /// As [`wait`](Self::wait).
+    ///
+    /// # Panics
+    /// If this party runs the action and the action panics (re-raised in the task).
+    pub async fn wait_async(&self) -> Result<usize, BrokenBarrier> {
+        let b = self.clone();
+        let run = move || std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.wait()));
+        match asynch::on_thread(run).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(_) => self.wait(),
+        }
+    }
+}
+
+impl<L> Condition<L>
+where
+    L: threading::ConditionLock + conkit_core::shm::ShmSafe,
+    L::Wait: conkit_core::shm::SharedWait,
+{
+    fn proxy(&self) -> Arc<Proxy> {
+        Proxy::for_object(
+            addr_of::<threading::Condition<L>>(self),
+            awaited::CONDITION,
+            || Box::new(asynch::Tick),
+        )
+    }
+
+    /// Takes the condition's lock, awaiting it in an async task, and returns the guard
+    /// (the threading type's [`lock_async`](threading::Condition::lock_async), woken by
+    /// a release in this process at once and by one in another process within 5 ms;
+    /// see [`asynch`]).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::Condition;
+    ///
+    /// let cond = Condition::new();
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(async {
+    ///     let _g = cond.lock_async().await;
+    ///     assert_eq!(cond.notify_all(), Ok(0));
+    /// });
+    /// ```
+    pub async fn lock_async(&self) -> threading::ConditionGuard<'_, L> {
+        asynch::bridge(self.proxy(), (**self).lock_async()).await
+    }
+
+    /// Releases the lock, awaits a notify from ANY process, re-takes the lock (the
+    /// threading type's [`wait_async`](threading::Condition::wait_async), with its
+    /// order and cancellation rules, bridged to other processes as
+    /// [`lock_async`](Self::lock_async)).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{Condition, Value};
+    ///
+    /// let cond = Condition::new();
+    /// let ready = Value::new(0u32);
+    /// let (c2, r2) = (cond.clone(), ready.clone());
+    /// let notifier = std::thread::spawn(move || {
+    ///     let _g = c2.lock();
+    ///     r2.set(1);
+    ///     c2.notify_all().unwrap();
+    /// });
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(async {
+    ///     let _g = cond.lock_async().await;
+    ///     while ready.get() == 0 {
+    ///         cond.wait_async().await.unwrap();
+    ///     }
+    /// });
+    /// notifier.join().unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConditionError::NotOwned`] if the lock is not held.
+    pub async fn wait_async(&self) -> Result<(), ConditionError> {
+        asynch::bridge(self.proxy(), (**self).wait_async()).await
+    }
+
+    /// Awaits until `predicate` returns `true` (evaluated with the lock held, first
+    /// before any wait, then after every wake-up), as
+    /// [`wait_async`](Self::wait_async) in a loop.
+    ///
+    /// ```
+    /// use conkit::multiprocessing::Condition;
+    ///
+    /// let cond = Condition::new();
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(async {
+    ///     let _g = cond.lock_async().await;
+    ///     cond.wait_for_async(|| true).await.unwrap(); // already true: no wait
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    /// As [`wait_async`](Self::wait_async).
+    ///
+    /// # Panics
+    /// If `predicate` panics (the lock stays held).
+    pub async fn wait_for_async(
+        &self,
+        mut predicate: impl FnMut() -> bool,
+    ) -> Result<(), ConditionError> {
+        while !predicate() {
+            self.wait_async().await?;
+        }
+        Ok(())
     }
 }

@@ -1,0 +1,540 @@
+//! The async forms of the process-shared `conkit::multiprocessing` objects (issue #14,
+//! `multiprocessing::asynch`): a tokio task in the parent awaits a `Lock`, `RLock`,
+//! `Semaphore`, `BoundedSemaphore`, `Event`, `Barrier`, `Queue`, `JoinableQueue` or
+//! `SimpleQueue` that a CHILD process (or a thread of a child) releases / sets / puts —
+//! the change comes from another process, whose notify cannot call this process's
+//! wakers; the proxy waiter must bridge it. Also: cancellation (a dropped pending
+//! future loses no wake-up for the others), a `SIGKILL`ed child holding a lock (the
+//! awaiting task gets `OwnerDied`, as the blocking form), a thousand tasks awaiting one
+//! queue (one helper thread, not a thousand), and the reverse direction (tasks in a
+//! child woken by the parent). Every await has a deadline; every scenario runs once per
+//! start method (`fork`, `spawn`, `forkserver`), each in a child under a watchdog
+//! (`harness = false`, see `conkit_tests::process` and `conkit_tests::mp`).
+
+#[cfg(target_os = "linux")]
+fn main() {
+    // A `spawn` child is this binary re-executed: it runs its target here and exits.
+    conkit::multiprocessing::init();
+    linux::main();
+}
+
+#[cfg(not(target_os = "linux"))]
+fn main() {}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use std::future::Future;
+    use std::time::{Duration, Instant};
+
+    use conkit::multiprocessing::{
+        Acquired, Barrier, BoundedSemaphore, Condition, Event, JoinableQueue, Lock, LockCondition,
+        Queue, RLock, Semaphore, SimpleQueue, Value,
+    };
+    use conkit_tests::mp::{kill, reap, run_under_every_method, start};
+
+    /// The longest any await may take.
+    const LIMIT: Duration = Duration::from_secs(20);
+
+    /// How long a woken await may take at most (the proxy's slice is 100 ms; the rest
+    /// is slack for a loaded machine).
+    const PROMPT: Duration = Duration::from_secs(5);
+
+    /// How long a child waits before it makes the change (so the task is parked).
+    const LATER: Duration = Duration::from_millis(100);
+
+    fn block_on<F: Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("a runtime")
+            .block_on(f)
+    }
+
+    /// Awaits `f`, which must complete within [`PROMPT`] (a task woken only by a
+    /// later poll — e.g. the timeout's own — fails), and is abandoned after [`LIMIT`].
+    async fn within<F: Future>(what: &str, f: F) -> F::Output {
+        let start = Instant::now();
+        let Ok(v) = tokio::time::timeout(LIMIT, f).await else {
+            panic!("{what}: not woken within {LIMIT:?}");
+        };
+        let took = start.elapsed();
+        assert!(took < PROMPT, "{what}: woken only after {took:?}");
+        v
+    }
+
+    /// The child holds the lock, says so, and releases it `LATER` (after setting
+    /// `releasing`); the parent's task awaits it and must see `releasing` set.
+    fn lock_released_by_child() {
+        let lock = Lock::new();
+        let (held, releasing) = (Event::new(), Event::new());
+        let child = start(
+            |(lock, held, releasing): (Lock, Event, Event)| {
+                lock.acquire();
+                held.set();
+                std::thread::sleep(LATER);
+                releasing.set();
+                lock.release().unwrap();
+            },
+            (lock.clone(), held.clone(), releasing.clone()),
+        );
+        assert!(held.wait_timeout(LIMIT));
+        assert!(!lock.try_acquire());
+        block_on(async {
+            assert_eq!(
+                within("lock", lock.acquire_or_recover_async()).await,
+                Acquired::Clean
+            );
+        });
+        assert!(releasing.is_set(), "acquired before the child released");
+        lock.release().unwrap();
+        reap(vec![child]);
+    }
+
+    /// As above, but a thread of the child (not its main thread) releases, and two
+    /// tasks await: both get it in turn (the second from the first task's release in
+    /// this process); `lock_async`'s guard releases it.
+    fn lock_released_by_child_thread() {
+        let lock = Lock::new();
+        let held = Event::new();
+        let child = start(
+            |(lock, held): (Lock, Event)| {
+                lock.acquire();
+                held.set();
+                std::thread::spawn(move || {
+                    std::thread::sleep(LATER);
+                    lock.release().unwrap();
+                })
+                .join()
+                .unwrap();
+            },
+            (lock.clone(), held.clone()),
+        );
+        assert!(held.wait_timeout(LIMIT));
+        block_on(async {
+            let tasks: Vec<_> = (0..2)
+                .map(|_| {
+                    let lock = lock.clone();
+                    tokio::spawn(async move {
+                        let _g = within("lock_async", lock.lock_async()).await;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+        });
+        assert!(!lock.locked());
+        reap(vec![child]);
+    }
+
+    /// An `RLock` released by a child: the task's thread takes it (and re-enters).
+    fn rlock_released_by_child() {
+        let r = RLock::new();
+        let held = Event::new();
+        let child = start(
+            |(r, held): (RLock, Event)| {
+                r.acquire();
+                held.set();
+                std::thread::sleep(LATER);
+                r.release().unwrap();
+            },
+            (r.clone(), held.clone()),
+        );
+        assert!(held.wait_timeout(LIMIT));
+        block_on(async {
+            within("rlock", r.acquire_async()).await;
+            within("rlock re-entry", r.acquire_async()).await;
+        });
+        assert_eq!(r.depth(), 2);
+        r.release().unwrap();
+        r.release().unwrap();
+        reap(vec![child]);
+    }
+
+    /// Fifty tasks await one permit each of a `Semaphore(0)`; a child releases fifty
+    /// from two threads; a `BoundedSemaphore` taken by the child is awaited too.
+    fn semaphores_released_by_child() {
+        let sem = Semaphore::new(0);
+        let bounded = BoundedSemaphore::new(1);
+        let held = Event::new();
+        let child = start(
+            |(sem, bounded, held): (Semaphore, BoundedSemaphore, Event)| {
+                bounded.acquire();
+                held.set();
+                std::thread::sleep(LATER);
+                let ts: Vec<_> = (0..2)
+                    .map(|_| {
+                        let sem = sem.clone();
+                        std::thread::spawn(move || {
+                            for _ in 0..25 {
+                                sem.release().unwrap();
+                                std::thread::sleep(Duration::from_millis(1));
+                            }
+                        })
+                    })
+                    .collect();
+                for t in ts {
+                    t.join().unwrap();
+                }
+                bounded.release().unwrap();
+            },
+            (sem.clone(), bounded.clone(), held.clone()),
+        );
+        assert!(held.wait_timeout(LIMIT));
+        block_on(async {
+            let tasks: Vec<_> = (0..50)
+                .map(|_| {
+                    let sem = sem.clone();
+                    tokio::spawn(async move { within("semaphore", sem.acquire_async()).await })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+            let _permit = within("bounded", bounded.acquire_guard_async()).await;
+            assert_eq!(bounded.value(), 0);
+        });
+        // Several permits at once, released one at a time by a child.
+        let child2 = start(
+            |sem: Semaphore| {
+                for _ in 0..3 {
+                    std::thread::sleep(Duration::from_millis(20));
+                    sem.release().unwrap();
+                }
+            },
+            sem.clone(),
+        );
+        block_on(async { within("three permits", sem.acquire_many_async(3)).await });
+        reap(vec![child2]);
+        assert_eq!(sem.value(), 0);
+        assert_eq!(bounded.value(), 1);
+        reap(vec![child]);
+    }
+
+    /// A child sets the event; the parent's three tasks were parked on it.
+    fn event_set_by_child() {
+        let ev = Event::new();
+        let child = start(
+            |ev: Event| {
+                std::thread::sleep(LATER);
+                ev.set();
+            },
+            ev.clone(),
+        );
+        block_on(async {
+            let tasks: Vec<_> = (0..3)
+                .map(|_| {
+                    let ev = ev.clone();
+                    tokio::spawn(async move { within("event", ev.wait_async()).await })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+        });
+        assert!(ev.is_set());
+        reap(vec![child]);
+    }
+
+    /// Queue, JoinableQueue and SimpleQueue fed by a child's threads: every item
+    /// arrives once; the child's consumer marks the joinable items done and the
+    /// parent's `join_async` returns; `put_async` on a full queue is woken by the
+    /// child's get.
+    fn queues_fed_by_child() {
+        let q: Queue<u32> = Queue::new(0).unwrap();
+        let simple: SimpleQueue<u32> = SimpleQueue::new().unwrap();
+        let joinable: JoinableQueue<u32> = JoinableQueue::new(0).unwrap();
+        let small: Queue<u32> = Queue::new(1).unwrap();
+        small.put(0).unwrap();
+        let child = start(
+            |(q, simple, joinable, small): (
+                Queue<u32>,
+                SimpleQueue<u32>,
+                JoinableQueue<u32>,
+                Queue<u32>,
+            )| {
+                std::thread::sleep(LATER);
+                let t = std::thread::spawn(move || {
+                    for i in 0..100 {
+                        q.put(i).unwrap();
+                        simple.put(i).unwrap();
+                    }
+                });
+                for _ in 0..10 {
+                    joinable.get_timeout(LIMIT).unwrap();
+                    joinable.task_done().unwrap();
+                }
+                assert_eq!(small.get_timeout(LIMIT), Ok(0));
+                t.join().unwrap();
+            },
+            (q.clone(), simple.clone(), joinable.clone(), small.clone()),
+        );
+        for i in 0..10 {
+            joinable.put(i).unwrap();
+        }
+        block_on(async {
+            let mut got = Vec::new();
+            for _ in 0..100 {
+                got.push(within("queue", q.get_async()).await.unwrap());
+                assert_eq!(
+                    within("simple", simple.get_async()).await,
+                    Ok(got.len() as u32 - 1)
+                );
+            }
+            assert_eq!(got, (0..100).collect::<Vec<_>>());
+            within("join", joinable.join_async()).await;
+            within("put on a full queue", small.put_async(7))
+                .await
+                .unwrap();
+        });
+        assert_eq!(joinable.unfinished_tasks(), 0);
+        assert_eq!(small.get_nowait(), Ok(7));
+        reap(vec![child]);
+    }
+
+    /// Cancellation: of two tasks awaiting a `Semaphore(0)` one is dropped while
+    /// pending; the child releases ONE permit: the other task gets it. The same for two
+    /// `get_async`s on a queue and one item, and two `put_async`s on a full queue and
+    /// one get (embassy-sync #6964 / #4598 are this shape).
+    fn cancellation() {
+        let sem = Semaphore::new(0);
+        let q: Queue<u32> = Queue::new(1).unwrap();
+        let full: Queue<u32> = Queue::new(1).unwrap();
+        full.put(0).unwrap();
+        let go = Event::new();
+        let child = start(
+            |(sem, q, full, go): (Semaphore, Queue<u32>, Queue<u32>, Event)| {
+                assert!(go.wait_timeout(LIMIT));
+                sem.release().unwrap();
+                q.put(5).unwrap();
+                assert_eq!(full.get_timeout(LIMIT), Ok(0));
+            },
+            (sem.clone(), q.clone(), full.clone(), go.clone()),
+        );
+        block_on(async {
+            let (s1, s2) = (sem.clone(), sem.clone());
+            let dropped = tokio::spawn(async move { s1.acquire_async().await });
+            let kept = tokio::spawn(async move { within("kept permit", s2.acquire_async()).await });
+            let (q1, q2) = (q.clone(), q.clone());
+            let dropped_get = tokio::spawn(async move { q1.get_async().await });
+            let kept_get = tokio::spawn(async move { within("kept get", q2.get_async()).await });
+            let (f1, f2) = (full.clone(), full.clone());
+            let dropped_put = tokio::spawn(async move { f1.put_async(1).await });
+            let kept_put = tokio::spawn(async move { within("kept put", f2.put_async(2)).await });
+            // Every task parks.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            dropped.abort();
+            dropped_get.abort();
+            dropped_put.abort();
+            assert!(dropped.await.unwrap_err().is_cancelled());
+            assert!(dropped_get.await.unwrap_err().is_cancelled());
+            assert!(dropped_put.await.unwrap_err().is_cancelled());
+            go.set();
+            kept.await.unwrap();
+            assert_eq!(kept_get.await.unwrap(), Ok(5));
+            kept_put.await.unwrap().unwrap();
+        });
+        assert_eq!(sem.value(), 0);
+        assert_eq!(full.get_nowait(), Ok(2));
+        reap(vec![child]);
+    }
+
+    /// A child holding the lock is `SIGKILL`ed while the parent's task awaits it: the
+    /// task takes the lock and is told `OwnerDied`, as `acquire_or_recover` would.
+    fn owner_killed_while_awaited() {
+        let lock = Lock::new();
+        let held = Event::new();
+        let child = start(
+            |(lock, held): (Lock, Event)| {
+                lock.acquire();
+                held.set();
+                loop {
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            },
+            (lock.clone(), held.clone()),
+        );
+        assert!(held.wait_timeout(LIMIT));
+        block_on(async {
+            let task = {
+                let lock = lock.clone();
+                tokio::spawn(
+                    async move { within("dead owner", lock.acquire_or_recover_async()).await },
+                )
+            };
+            tokio::time::sleep(LATER).await;
+            assert!(!task.is_finished());
+            assert_eq!(kill(child), -9);
+            assert_eq!(task.await.unwrap(), Acquired::OwnerDied);
+        });
+        assert!(lock.locked());
+        lock.release().unwrap();
+        // Told once: the next acquisition is clean.
+        assert_eq!(block_on(lock.acquire_or_recover_async()), Acquired::Clean);
+        lock.release().unwrap();
+    }
+
+    /// A `Condition` (over a `Lock`: two tasks of one thread share it) between processes: the child holds the
+    /// condition's lock while the parent's task awaits `lock_async`, then (after the
+    /// task waits) sets a shared value and notifies; the task's `wait_for_async`
+    /// returns with the lock held and the value seen. Both tasks of a second round are
+    /// woken by one `notify_all`.
+    fn condition_notified_by_child() {
+        let cond = Condition::new_over_lock();
+        let ready: Value<u32> = Value::new(0);
+        let held = Event::new();
+        let child = start(
+            |(cond, ready, held): (LockCondition, Value<u32>, Event)| {
+                cond.acquire();
+                held.set();
+                std::thread::sleep(LATER);
+                cond.release().unwrap();
+                for round in 1..=2 {
+                    // The parent's tasks are waiting by now (a wait_for re-checks).
+                    std::thread::sleep(LATER);
+                    let _g = cond.lock();
+                    ready.set(round);
+                    cond.notify_all().unwrap();
+                }
+            },
+            (cond.clone(), ready.clone(), held.clone()),
+        );
+        assert!(held.wait_timeout(LIMIT));
+        block_on(async {
+            {
+                let _g = within("condition lock", cond.lock_async()).await;
+                within("round 1", cond.wait_for_async(|| ready.get() >= 1))
+                    .await
+                    .unwrap();
+            }
+            // Two tasks of this thread (the guards are not `Send`: joined, not spawned).
+            let task = || async {
+                let _g = within("condition lock", cond.lock_async()).await;
+                within("round 2", cond.wait_for_async(|| ready.get() == 2))
+                    .await
+                    .unwrap();
+            };
+            tokio::join!(task(), task());
+        });
+        reap(vec![child]);
+    }
+
+    /// The number of threads of this process.
+    fn threads() -> usize {
+        std::fs::read_dir("/proc/self/task").map_or(0, Iterator::count)
+    }
+
+    /// A thousand tasks await one queue fed by a child: every item arrives once, the
+    /// process grows by a few helper threads, not a thousand, and they end afterwards.
+    fn thousand_tasks_one_queue() {
+        const N: u32 = 1000;
+        let q: Queue<u32> = Queue::new(0).unwrap();
+        let child = start(
+            |q: Queue<u32>| {
+                std::thread::sleep(Duration::from_millis(200));
+                for i in 0..N {
+                    q.put(i).unwrap();
+                }
+            },
+            q.clone(),
+        );
+        let before = threads();
+        let mut got = block_on(async {
+            let tasks: Vec<_> = (0..N)
+                .map(|_| {
+                    let q = q.clone();
+                    tokio::spawn(async move { within("one of 1000", q.get_async()).await.unwrap() })
+                })
+                .collect();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let during = threads();
+            assert!(during <= before + 4, "{before} threads became {during}");
+            let mut got = Vec::new();
+            for t in tasks {
+                got.push(t.await.unwrap());
+            }
+            got
+        });
+        got.sort_unstable();
+        assert_eq!(got, (0..N).collect::<Vec<_>>());
+        reap(vec![child]);
+        // The helper thread ends a second after its last parked task.
+        let ended = Instant::now() + Duration::from_secs(5);
+        while threads() > before && Instant::now() < ended {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(threads() <= before, "a helper thread outlived its tasks");
+    }
+
+    /// A barrier of three: two parties in children (blocking), one a task here.
+    fn barrier_with_children() {
+        let b = Barrier::new(3);
+        let children: Vec<_> = (0..2)
+            .map(|_| {
+                start(
+                    |b: Barrier| {
+                        std::thread::sleep(LATER);
+                        b.wait_timeout(LIMIT).unwrap();
+                    },
+                    b.clone(),
+                )
+            })
+            .collect();
+        let index = block_on(async { within("barrier", b.wait_async()).await.unwrap() });
+        assert!(index < 3);
+        reap(children);
+    }
+
+    /// The reverse direction: tasks in a CHILD await a lock, an event and a queue that
+    /// the parent changes.
+    fn child_tasks_woken_by_parent() {
+        let lock = Lock::new();
+        let ev = Event::new();
+        let q: Queue<u32> = Queue::new(0).unwrap();
+        lock.acquire();
+        let child = start(
+            |(lock, ev, q): (Lock, Event, Queue<u32>)| {
+                block_on(async {
+                    within("child: event", ev.wait_async()).await;
+                    within("child: lock", lock.acquire_async()).await;
+                    lock.release().unwrap();
+                    for i in 0..10 {
+                        assert_eq!(within("child: queue", q.get_async()).await, Ok(i));
+                    }
+                });
+            },
+            (lock.clone(), ev.clone(), q.clone()),
+        );
+        std::thread::sleep(LATER);
+        ev.set();
+        std::thread::sleep(LATER);
+        lock.release().unwrap();
+        for i in 0..10 {
+            std::thread::sleep(Duration::from_millis(5));
+            q.put(i).unwrap();
+        }
+        reap(vec![child]);
+    }
+
+    pub fn main() {
+        let scenarios: &[(&str, fn())] = &[
+            ("lock_released_by_child", lock_released_by_child),
+            (
+                "lock_released_by_child_thread",
+                lock_released_by_child_thread,
+            ),
+            ("rlock_released_by_child", rlock_released_by_child),
+            ("semaphores_released_by_child", semaphores_released_by_child),
+            ("event_set_by_child", event_set_by_child),
+            ("queues_fed_by_child", queues_fed_by_child),
+            ("condition_notified_by_child", condition_notified_by_child),
+            ("cancellation", cancellation),
+            ("owner_killed_while_awaited", owner_killed_while_awaited),
+            ("thousand_tasks_one_queue", thousand_tasks_one_queue),
+            ("barrier_with_children", barrier_with_children),
+            ("child_tasks_woken_by_parent", child_tasks_woken_by_parent),
+        ];
+        run_under_every_method(scenarios, Duration::from_secs(60));
+    }
+}
