@@ -60,6 +60,23 @@
 //! [`Connection::from_fd`] always use their descriptor (a `python3` may be on the other
 //! end).
 //!
+//! # Async forms
+//! [`Connection::recv_async`], [`recv_bytes_async`](Connection::recv_bytes_async),
+//! [`poll_async`](Connection::poll_async), [`send_async`](Connection::send_async) and
+//! [`send_bytes_async`](Connection::send_bytes_async) await instead of blocking, on any
+//! executor, woken by a peer in any process (issue #14). A helper thread per awaited end
+//! per process (the proxy waiter of [`multiprocessing::asynch`](super::asynch)) makes
+//! the blocking wait — on a [`Pipe`] end it announces itself to the writers as a
+//! sleeping reader and sleeps in `poll` on the socket; on a socket it sleeps in `poll` —
+//! and wakes the tasks, which take a message only when it is whole (from the ring, or
+//! once the whole frame is in the end's read buffer). Dropping a pending future loses
+//! no message: what it did not take stays in the ring or in the [`Connection`]. The end
+//! of file and dead writers give the errors of the blocking forms. Still blocking: the
+//! body of a message longer than 32 KiB once its first bytes are there (it is read
+//! while the writer writes it), and `send_async` of such a message or on a socket
+//! connection (the blocking `send`, which waits only while the kernel's buffer is
+//! full). Python has no async `Connection` (`loop.run_in_executor(None, conn.recv)`).
+//!
 //! Differences from CPython, and why:
 //! - A receiver refuses a length prefix above its cap
 //!   ([`DEFAULT_MAX_MESSAGE_LEN`], 1 GiB; [`Connection::set_max_message_len`]) before
@@ -101,6 +118,7 @@
 //! Linux only (as the rest of [`multiprocessing`](super)); other Unix systems would
 //! need the abstract socket names and `MSG_NOSIGNAL` replaced.
 
+mod asynch;
 mod auth;
 mod error;
 mod listener;
@@ -1251,6 +1269,19 @@ fn ring_send(
     peer_checked: &mut Option<Instant>,
     body: &[u8],
 ) -> Result<(), ConnectionError> {
+    ring_send_with(tx, fd, peer_checked, body, true).map(|_| ())
+}
+
+/// [`ring_send`]; with `wait` false, a full ring returns `Ok(false)` at once (nothing
+/// sent) instead of waiting for room: the attempt of
+/// [`send_bytes_async`](Connection::send_bytes_async). `Ok(true)`: sent.
+fn ring_send_with(
+    tx: &ring::Dir,
+    fd: RawFd,
+    peer_checked: &mut Option<Instant>,
+    body: &[u8],
+    wait: bool,
+) -> Result<bool, ConnectionError> {
     let now = Instant::now();
     if peer_checked.is_none_or(|t| now.duration_since(t) >= PEER_CHECK) {
         if sys::peer_gone(fd)? {
@@ -1270,6 +1301,9 @@ fn ring_send(
         while matches!(put, Err(GrantError::Full)) {
             if sys::peer_gone(fd)? {
                 return Err(broken_pipe());
+            }
+            if !wait {
+                return Ok(false);
             }
             put = tx
                 .wait_room(tag, payload, Instant::now() + ROOM_SLICE)
@@ -1291,7 +1325,7 @@ fn ring_send(
             };
             sys::write_all(fd, true, [&[ring::FRAME][..], header, body])?;
         }
-        Ok(())
+        Ok(true)
     })();
     tx.end_write_turn();
     result

@@ -236,6 +236,16 @@ impl Dir {
         s.load(Ordering::Relaxed) != 0 && s.swap(0, Ordering::AcqRel) != 0
     }
 
+    /// Waits (at most until `until`) for the readers to empty the ring (the wait of an
+    /// async writer's proxy, see `connection::asynch`); `true` if it is empty.
+    pub(super) fn wait_empty(&self, until: Instant) -> bool {
+        self.state()
+            .room
+            .0
+            .wait_until(Some(until), || (!self.has_data()).then_some(()))
+            .is_some()
+    }
+
     // ----- readers -----
 
     /// Takes one message (or marker) from the ring in a read turn, handing a message's
