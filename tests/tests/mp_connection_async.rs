@@ -8,7 +8,8 @@
 //! `recv_async` — also one dropped with half a frame read ahead — loses nothing: the
 //! next receive gets the message), the end of file after the child exits, and a
 //! `SIGKILL`ed writer (in the middle of a stream into the ring; in the middle of a
-//! frame on the socket): the awaiting task gets `Eof` / `Truncated`, never hangs.
+//! frame on the socket): the awaiting task gets `Eof` / `Truncated`, never hangs;
+//! `wait_async` over several ends; a `python3` client's messages awaited.
 //! Every await has a deadline; every scenario runs once per start method, each in a
 //! child under a watchdog (`harness = false`, see `conkit_tests::mp`).
 
@@ -29,7 +30,7 @@ mod linux {
     use std::time::{Duration, Instant};
 
     use conkit::multiprocessing::connection::{
-        Address, Client, Connection, ConnectionError, Listener,
+        wait_async, Address, Client, Connection, ConnectionError, Listener,
     };
     use conkit::multiprocessing::{Event, Pipe, Process};
     use conkit_tests::mp::{kill, reap, run_under_every_method, start};
@@ -369,6 +370,108 @@ mod linux {
         });
     }
 
+    fn send_one_later((end, (send, done)): (End, (bool, Event))) {
+        let mut c = open(end);
+        if send {
+            std::thread::sleep(LATER);
+            c.send(&"me".to_string()).unwrap();
+        }
+        assert!(done.wait_timeout(LIMIT));
+    }
+
+    /// `wait_async` over three ends (a pipe, a socket, a pipe) of three children, of
+    /// which one sends (each in turn): the task is woken with exactly that end;
+    /// once the message is taken, a timed `wait_async` returns none.
+    fn wait_async_on_several() {
+        for sender in 0..3 {
+            let done = Event::new();
+            let mut ends = Vec::new();
+            let mut children = Vec::new();
+            for (i, kind) in [Kind::Pipe, Kind::Socket, Kind::Pipe]
+                .into_iter()
+                .enumerate()
+            {
+                let (c, child) = with_child(kind, send_one_later, (i == sender, done.clone()));
+                ends.push(c);
+                children.push(child);
+            }
+            block_on(async {
+                let all: Vec<&Connection> = ends.iter().collect();
+                let ready = within("wait_async", wait_async(&all, None)).await.unwrap();
+                assert_eq!(ready.len(), 1);
+                assert!(std::ptr::eq(ready[0], all[sender]));
+            });
+            let got: String = ends[sender].recv().unwrap();
+            assert_eq!(got, "me");
+            block_on(async {
+                let all: Vec<&Connection> = ends.iter().collect();
+                let none = wait_async(&all, Some(Duration::from_millis(30))).await;
+                assert!(none.unwrap().is_empty());
+            });
+            done.set();
+            reap(children);
+        }
+    }
+
+    /// A `python3` client (CPython's `multiprocessing.connection.Client`, with an
+    /// authkey) sends three messages 100 ms apart to our listener's connection, where a
+    /// task awaits them; the task's `send_bytes_async` answers; then the end of file.
+    /// Skipped (with a note) when no `python3` with `multiprocessing` is installed.
+    fn python_client() {
+        const SCRIPT: &str = r#"
+import sys, time
+from multiprocessing.connection import Client
+c = Client(("127.0.0.1", int(sys.argv[1])), authkey=b"conn-async")
+for i in range(3):
+    time.sleep(0.1)
+    c.send_bytes(b"py%d" % i)
+assert c.recv_bytes() == b"ack"
+c.close()
+"#;
+        let have_python = std::process::Command::new("python3")
+            .args(["-c", "import multiprocessing.connection"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !have_python {
+            eprintln!("python3 with multiprocessing not found: skipped");
+            return;
+        }
+        let mut listener = Listener::bind("127.0.0.1:0", Some(b"conn-async")).unwrap();
+        listener.set_handshake_timeout(Some(LIMIT));
+        let Address::Inet { port, .. } = listener.address().clone() else {
+            panic!("not an inet address");
+        };
+        let mut py = std::process::Command::new("python3")
+            .args(["-c", SCRIPT, &port.to_string()])
+            .spawn()
+            .expect("python3");
+        let mut c = listener.accept().unwrap();
+        block_on(async {
+            for i in 0..3 {
+                let m = within("from python", c.recv_bytes_async()).await.unwrap();
+                assert_eq!(m, format!("py{i}").as_bytes());
+            }
+            within("ack", c.send_bytes_async(b"ack")).await.unwrap();
+            assert!(within("eof", c.recv_bytes_async())
+                .await
+                .unwrap_err()
+                .is_eof());
+        });
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            if let Some(status) = py.try_wait().unwrap() {
+                assert!(status.success(), "python3: {status}");
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = py.kill();
+                let _ = py.wait();
+                panic!("python3 still running after {LIMIT:?}: killed");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     pub fn main() {
         let scenarios: &[(&str, fn())] = &[
             ("messages_from_child", messages_from_child),
@@ -377,6 +480,8 @@ mod linux {
             ("send_async_full_ring", send_async_full_ring),
             ("cancellation", cancellation),
             ("writer_killed", writer_killed),
+            ("wait_async_on_several", wait_async_on_several),
+            ("python_client", python_client),
         ];
         run_under_every_method(scenarios, Duration::from_secs(60));
     }

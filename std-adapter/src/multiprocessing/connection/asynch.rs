@@ -435,6 +435,67 @@ impl Connection {
     }
 }
 
+/// One connection's `poll_async(None)` in [`wait_async`].
+type PollFuture<'a> = std::pin::Pin<Box<dyn Future<Output = Result<bool, ConnectionError>> + 'a>>;
+
+/// Awaits until at least one of `connections` has a message (or the end of file) ready,
+/// or `timeout` passed (`None`: no limit), and returns those that are ready (possibly
+/// none after a timeout): [`wait`](super::wait)'s async form for connections, woken by
+/// writers in any process (each end's proxy waiter, see the
+/// [module docs](super#async-forms)). Takes nothing from any connection.
+///
+/// ```
+/// use std::time::Duration;
+/// use conkit::multiprocessing::{connection::wait_async, Pipe};
+///
+/// let (mut a1, b1) = Pipe(true).unwrap();
+/// let (_a2, b2) = Pipe(true).unwrap();
+/// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// let none = rt.block_on(wait_async(&[&b1, &b2], Some(Duration::from_millis(10))));
+/// assert!(none.unwrap().is_empty());
+/// let t = std::thread::spawn(move || a1.send_bytes(b"x"));
+/// let ready = rt.block_on(wait_async(&[&b1, &b2], None)).unwrap();
+/// assert_eq!(ready.len(), 1);
+/// assert!(std::ptr::eq(ready[0], &b1));
+/// t.join().unwrap().unwrap();
+/// ```
+pub async fn wait_async<'a>(
+    connections: &[&'a Connection],
+    timeout: Option<Duration>,
+) -> Result<Vec<&'a Connection>, ConnectionError> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let ready = || -> Result<Vec<&'a Connection>, ConnectionError> {
+        let mut out = Vec::new();
+        for &c in connections {
+            if c.poll(Some(Duration::ZERO))? {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    };
+    let mut each: Vec<PollFuture<'a>> = connections
+        .iter()
+        .map(|&c| Box::pin(c.poll_async(None)) as PollFuture<'a>)
+        .collect();
+    let mut timer = deadline.map(|at| Timer { at, id: 0 });
+    std::future::poll_fn(|cx| {
+        for f in &mut each {
+            if let Poll::Ready(r) = f.as_mut().poll(cx) {
+                // One is ready (or failed): the answer is a fresh look at all of them.
+                return Poll::Ready(r.and_then(|_| ready()));
+            }
+        }
+        if let Some(timer) = &mut timer {
+            if Instant::now() >= timer.at {
+                return Poll::Ready(ready());
+            }
+            timer.arm(cx.waker());
+        }
+        Poll::Pending
+    })
+    .await
+}
+
 // ----- one timer thread per process, for `poll_async`'s timeout -----
 
 struct Timers {

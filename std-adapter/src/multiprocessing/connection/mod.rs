@@ -63,7 +63,8 @@
 //! # Async forms
 //! [`Connection::recv_async`], [`recv_bytes_async`](Connection::recv_bytes_async),
 //! [`poll_async`](Connection::poll_async), [`send_async`](Connection::send_async) and
-//! [`send_bytes_async`](Connection::send_bytes_async) await instead of blocking, on any
+//! [`send_bytes_async`](Connection::send_bytes_async), and [`wait_async`] for several
+//! ends, await instead of blocking, on any
 //! executor, woken by a peer in any process (issue #14). A helper thread per awaited end
 //! per process (the proxy waiter of [`multiprocessing::asynch`](super::asynch)) makes
 //! the blocking wait — on a [`Pipe`] end it announces itself to the writers as a
@@ -126,6 +127,7 @@ mod ring;
 mod sys;
 mod wait;
 
+pub use asynch::wait_async;
 pub use auth::{answer_challenge, deliver_challenge, deliver_challenge_with, ChallengeDigest};
 pub use error::{AuthenticationError, BufferTooShort, ConnectionError};
 pub use listener::{arbitrary_address, Address, Client, Family, Listener};
