@@ -317,6 +317,101 @@ impl<'de, T: ShmSafe> serde::Deserialize<'de> for Shared<T> {
     }
 }
 
+/// A state block of core primitives and a core byte ring in one shared mapping: the
+/// layout of a process [`Queue`](super::Queue) and of each direction of a
+/// [`Pipe`](super::Pipe) (one helper for both, so the layout and its checks exist once).
+///
+/// The mapping holds the state's [`Segment`] (header checked on attach) from offset 0,
+/// then, page-aligned, the [`ShmByteRing<SharedFutex>`](conkit_core::byte_ring::ShmByteRing)
+/// with its own header. A fresh `memfd` is all zero, so the ring is created over zeroed
+/// memory without writing its buffer (its pages are not touched until used: zeroing
+/// them again would cost 0.7 ms per MiB).
+pub(crate) struct RingBlock<S: ShmSafe> {
+    map: Mapping,
+    state: NonNull<S>,
+    ring: NonNull<ByteRing>,
+}
+
+/// The ring of a [`RingBlock`].
+pub(crate) type ByteRing = conkit_core::byte_ring::ShmByteRing<conkit_core::wait::SharedFutex>;
+
+// SAFETY: the pointers point into `map`, owned here, at `Sync` objects (`S: ShmSafe`
+// implies `Sync`; the ring is `Sync`).
+unsafe impl<S: ShmSafe> Send for RingBlock<S> {}
+// SAFETY: as above.
+unsafe impl<S: ShmSafe> Sync for RingBlock<S> {}
+
+impl<S: ShmSafe> RingBlock<S> {
+    /// Where the ring starts in the mapping: after the state segment, page-aligned.
+    fn ring_offset() -> usize {
+        Segment::<S>::required_len().next_multiple_of(4096)
+    }
+
+    /// A fresh mapping named `name` (as `/proc/<pid>/maps` shows it) holding `init()`
+    /// and an empty ring of `capacity` bytes (as
+    /// [`ShmByteRing::required_len`](conkit_core::byte_ring::ShmByteRing::required_len)
+    /// accepts it).
+    pub(crate) fn create(
+        name: &str,
+        capacity: usize,
+        init: impl FnOnce() -> S,
+    ) -> Result<Self, SharedError> {
+        let ring_len = ByteRing::required_len(capacity).ok_or(SharedError::Segment(
+            SegmentError::InvalidCapacity(capacity),
+        ))?;
+        let off = Self::ring_offset();
+        let map = Mapping::anonymous(name, off + ring_len)?;
+        // SAFETY: fresh memory of `off` bytes at the start of the mapping, used only as
+        // this segment, alive as long as `map` (kept beside the pointer).
+        let seg = unsafe { Segment::<S>::create_with(map.as_ptr(), off, init) }?;
+        let state = NonNull::from(Segment::value(&seg));
+        // SAFETY: fresh memory from `off` to the end of the mapping (page-aligned, and
+        // `off < map.len()`), used only as this ring, alive as long as `map`; all zero
+        // (a new `memfd`, nothing written past `off`).
+        let ring_seg = unsafe {
+            ByteRing::create_in_zeroed(map.as_ptr().add(off), map.len() - off, capacity)
+        }?;
+        let ring = NonNull::from(Segment::value(&ring_seg));
+        Ok(Self { map, state, ring })
+    }
+
+    /// The block created by [`create`](Self::create) in another process, from its
+    /// mapping; the header checks reject memory that is not such a block of an `S`.
+    pub(crate) fn attach(map: Mapping) -> Result<Self, SharedError> {
+        let off = Self::ring_offset();
+        if map.len() <= off {
+            return Err(SharedError::Segment(SegmentError::TooSmall {
+                needed: off + 1,
+                available: map.len(),
+            }));
+        }
+        // SAFETY: the mapping is valid for its length while `map` lives.
+        let seg = unsafe { Segment::<S>::attach(map.as_ptr(), off) }?;
+        let state = NonNull::from(Segment::value(&seg));
+        // SAFETY: as above; `off < map.len()` (checked).
+        let ring_seg = unsafe { ByteRing::attach_in(map.as_ptr().add(off), map.len() - off) }?;
+        let ring = NonNull::from(Segment::value(&ring_seg));
+        Ok(Self { map, state, ring })
+    }
+
+    /// The state block.
+    pub(crate) fn state(&self) -> &S {
+        // SAFETY: created or attached (header checked), alive while `self.map` is.
+        unsafe { self.state.as_ref() }
+    }
+
+    /// The ring.
+    pub(crate) fn ring(&self) -> &ByteRing {
+        // SAFETY: as in `state`.
+        unsafe { self.ring.as_ref() }
+    }
+
+    /// The mapping (what travels to a child).
+    pub(crate) fn mapping(&self) -> &Mapping {
+        &self.map
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

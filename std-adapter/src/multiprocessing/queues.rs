@@ -83,14 +83,13 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
-use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use conkit_core::byte_ring::{GrantError, RecvError, ShmByteRing};
 use conkit_core::lock::{Acquired, Lock};
-use conkit_core::shm::{Segment, SegmentError, ShmSafe};
+use conkit_core::shm::{SegmentError, ShmSafe};
 use conkit_core::wait::{SharedFutex, Waiters};
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Serialize};
@@ -99,7 +98,7 @@ pub use conkit_core::queue::TaskDoneError;
 
 use super::asynch::{self, Outcome, Proxy, Watch};
 use super::codec::{self, CodecError};
-use super::heap::{Mapping, SharedError};
+use super::heap::{Mapping, RingBlock, SharedError};
 
 /// The ring's size in bytes when none is chosen: 1 MiB (items of up to 512 KiB − 8
 /// bytes). The memory is a `memfd`: pages are allocated as the ring first reaches them.
@@ -207,11 +206,6 @@ impl State {
     }
 }
 
-/// Where the ring starts in the mapping: after the state segment, page-aligned.
-fn ring_offset() -> usize {
-    Segment::<State>::required_len().next_multiple_of(4096)
-}
-
 /// Releases a side's lock when dropped.
 struct Held<'a>(&'a Lock<SharedFutex>);
 
@@ -224,17 +218,11 @@ impl Drop for Held<'_> {
 
 /// What every handle of one queue in this process shares.
 struct Inner {
-    map: Mapping,
-    state: NonNull<State>,
-    ring: NonNull<Ring>,
+    /// The state and the ring in one mapping.
+    block: RingBlock<State>,
     /// `close()` was called in this process.
     closed: AtomicBool,
 }
-
-// SAFETY: the pointers point into `map`, owned here, and to `Sync` objects.
-unsafe impl Send for Inner {}
-// SAFETY: as above.
-unsafe impl Sync for Inner {}
 
 /// One attempt's outcome that the waiting loops retry.
 enum Attempt<R> {
@@ -249,69 +237,26 @@ impl Inner {
             .max(MIN_CAPACITY)
             .checked_next_power_of_two()
             .ok_or(invalid)?;
-        let ring_len = Ring::required_len(capacity).ok_or(SharedError::Segment(
-            SegmentError::InvalidCapacity(capacity),
-        ))?;
-        let off = ring_offset();
-        let map = Mapping::anonymous("conkit-mp-queue", off + ring_len)?;
         let maxsize = maxsize as u64;
-        // SAFETY: fresh memory of `off` bytes at the start of the mapping, used only as
-        // this segment, alive as long as `map` (kept beside the pointers).
-        let seg =
-            unsafe { Segment::<State>::create_with(map.as_ptr(), off, || State::new(maxsize)) }?;
-        let state = NonNull::from(Segment::value(&seg));
-        // SAFETY: fresh memory from `off` to the end of the mapping (page-aligned), used
-        // only as this ring, alive as long as `map`; all zero (a new `memfd`, nothing
-        // written past `off`), so the ring's buffer need not be zeroed again (which
-        // would touch every page: 0.7 ms per MiB).
-        let ring_seg = unsafe {
-            Ring::create_in_zeroed(Self::ring_mem(&map, off), map.len() - off, capacity)
-        }?;
-        let ring = NonNull::from(Segment::value(&ring_seg));
         Ok(Self {
-            map,
-            state,
-            ring,
+            block: RingBlock::create("conkit-mp-queue", capacity, || State::new(maxsize))?,
             closed: AtomicBool::new(false),
         })
     }
 
-    fn ring_mem(map: &Mapping, off: usize) -> NonNull<u8> {
-        // SAFETY: `off < map.len()` (the mapping holds the state and the ring).
-        unsafe { map.as_ptr().add(off) }
-    }
-
     fn attach(map: Mapping) -> Result<Self, SharedError> {
-        let off = ring_offset();
-        if map.len() <= off {
-            return Err(SharedError::Segment(SegmentError::TooSmall {
-                needed: off + 1,
-                available: map.len(),
-            }));
-        }
-        // SAFETY: the mapping is valid for its length while `map` lives; the header
-        // checks reject memory that is not a queue's.
-        let seg = unsafe { Segment::<State>::attach(map.as_ptr(), off) }?;
-        let state = NonNull::from(Segment::value(&seg));
-        // SAFETY: as above.
-        let ring_seg = unsafe { Ring::attach_in(Self::ring_mem(&map, off), map.len() - off) }?;
-        let ring = NonNull::from(Segment::value(&ring_seg));
         Ok(Self {
-            map,
-            state,
-            ring,
+            block: RingBlock::attach(map)?,
             closed: AtomicBool::new(false),
         })
     }
 
     fn state(&self) -> &State {
-        // SAFETY: created or attached (header checked), alive while `self.map` is.
-        unsafe { self.state.as_ref() }
+        self.block.state()
     }
 
     fn ring(&self) -> &Ring {
-        // SAFETY: as in `state`.
-        unsafe { self.ring.as_ref() }
+        self.block.ring()
     }
 
     /// Takes a side's lock (at most until `deadline`), repairing the count if its last
@@ -666,7 +611,7 @@ impl<T> fmt::Debug for Queue<T> {
 impl<T> Serialize for Queue<T> {
     /// As its [`Mapping`]: only inside a child's start ([`inherit::collect`](super::inherit::collect)).
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.inner.map.serialize(s)
+        self.inner.block.mapping().serialize(s)
     }
 }
 

@@ -23,18 +23,15 @@
 //! store after it is written, so a killed writer leaves either a whole message or
 //! nothing.
 
-use std::ptr::NonNull;
 use std::sync::atomic::{fence, AtomicU32, Ordering};
 use std::time::Instant;
 
-use conkit_core::byte_ring::{GrantError, RecvError, ShmByteRing};
+use conkit_core::byte_ring::{GrantError, RecvError};
 use conkit_core::lock::Lock;
-use conkit_core::shm::{Segment, SegmentError, ShmSafe};
+use conkit_core::shm::ShmSafe;
 use conkit_core::wait::{SharedFutex, Waiters};
 
-use crate::multiprocessing::heap::{Mapping, SharedError};
-
-type Ring = ShmByteRing<SharedFutex>;
+use crate::multiprocessing::heap::{ByteRing, Mapping, RingBlock, SharedError};
 
 /// Bytes of each direction's ring: messages of up to half of it (less the 8-byte frame
 /// header and the tag byte) go through the ring, longer ones through the socket.
@@ -72,22 +69,11 @@ struct State {
 // process mapping it.
 unsafe impl ShmSafe for State {}
 
-/// Where the ring starts in the mapping: after the state segment, page-aligned.
-fn ring_offset() -> usize {
-    Segment::<State>::required_len().next_multiple_of(4096)
-}
-
-/// One direction of a pipe: the mapping, and the state and ring inside it.
+/// One direction of a pipe: the state and the ring in one mapping
+/// ([`RingBlock`], the layout the process queues use too).
 pub(super) struct Dir {
-    map: Mapping,
-    state: NonNull<State>,
-    ring: NonNull<Ring>,
+    block: RingBlock<State>,
 }
-
-// SAFETY: the pointers point into `map`, owned here, at `Sync` objects.
-unsafe impl Send for Dir {}
-// SAFETY: as above.
-unsafe impl Sync for Dir {}
 
 /// What a read turn found.
 pub(super) enum Taken<R> {
@@ -105,68 +91,34 @@ pub(super) enum Taken<R> {
 impl Dir {
     /// A fresh direction with an empty ring.
     pub(super) fn create() -> Result<Self, SharedError> {
-        let invalid = || SharedError::Segment(SegmentError::InvalidCapacity(CAPACITY));
-        let ring_len = Ring::required_len(CAPACITY).ok_or_else(invalid)?;
-        let off = ring_offset();
-        let map = Mapping::anonymous("conkit-mp-pipe", off + ring_len)?;
-        // SAFETY: fresh memory of `off` bytes at the start of the mapping, used only as
-        // this segment, alive as long as `map` (kept beside the pointer).
-        let seg = unsafe {
-            Segment::<State>::create_with(map.as_ptr(), off, || State {
-                writers: Line(Lock::new()),
-                readers: Line(Lock::new()),
-                sleeping: Line(AtomicU32::new(0)),
-                room: Line(Waiters::new()),
-            })
-        }?;
-        let state = NonNull::from(Segment::value(&seg));
-        // SAFETY: fresh memory from `off` to the end of the mapping (page-aligned), used
-        // only as this ring, alive as long as `map`; all zero (a new `memfd`, nothing
-        // written past `off`): the buffer's pages are not touched until used.
-        let ring_seg = unsafe {
-            Ring::create_in_zeroed(Self::ring_mem(&map, off), map.len() - off, CAPACITY)
-        }?;
-        let ring = NonNull::from(Segment::value(&ring_seg));
-        Ok(Self { map, state, ring })
-    }
-
-    fn ring_mem(map: &Mapping, off: usize) -> NonNull<u8> {
-        // SAFETY: `off < map.len()` (checked by the callers).
-        unsafe { map.as_ptr().add(off) }
+        let block = RingBlock::create("conkit-mp-pipe", CAPACITY, || State {
+            writers: Line(Lock::new()),
+            readers: Line(Lock::new()),
+            sleeping: Line(AtomicU32::new(0)),
+            room: Line(Waiters::new()),
+        })?;
+        Ok(Self { block })
     }
 
     /// A direction created in another process, from its mapping (the header checks
     /// reject memory that is not a pipe direction's).
     pub(super) fn attach(map: Mapping) -> Result<Self, SharedError> {
-        let off = ring_offset();
-        if map.len() <= off {
-            return Err(SharedError::Segment(SegmentError::TooSmall {
-                needed: off + 1,
-                available: map.len(),
-            }));
-        }
-        // SAFETY: the mapping is valid for its length while `map` lives.
-        let seg = unsafe { Segment::<State>::attach(map.as_ptr(), off) }?;
-        let state = NonNull::from(Segment::value(&seg));
-        // SAFETY: as above.
-        let ring_seg = unsafe { Ring::attach_in(Self::ring_mem(&map, off), map.len() - off) }?;
-        let ring = NonNull::from(Segment::value(&ring_seg));
-        Ok(Self { map, state, ring })
+        Ok(Self {
+            block: RingBlock::attach(map)?,
+        })
     }
 
     /// The mapping (what travels to a child).
     pub(super) fn mapping(&self) -> &Mapping {
-        &self.map
+        self.block.mapping()
     }
 
     fn state(&self) -> &State {
-        // SAFETY: created or attached (header checked), alive while `self.map` is.
-        unsafe { self.state.as_ref() }
+        self.block.state()
     }
 
-    fn ring(&self) -> &Ring {
-        // SAFETY: as in `state`.
-        unsafe { self.ring.as_ref() }
+    fn ring(&self) -> &ByteRing {
+        self.block.ring()
     }
 
     /// The longest message that goes through the ring (longer ones: the socket).
