@@ -550,10 +550,10 @@ impl Condition {
     /// # Errors
     /// [`SharedError::Io`] if `memfd_create` or `mmap` fails.
     pub fn try_with_lock<L: SharedLock>(lock: L) -> Result<ConditionOn<L>, SharedError> {
-        Ok(ConditionOn {
-            cv: Shared::new_with(Condvar::new)?,
+        Ok(threading::Condition::with_parts(
             lock,
-        })
+            Shared::new_with(Condvar::new)?,
+        ))
     }
 }
 
@@ -566,7 +566,12 @@ mod sealed {
 /// The process-shared locks a [`ConditionOn`] can be built over: [`Lock`] and
 /// [`RLock`]. Sealed.
 pub trait SharedLock:
-    sealed::Sealed + Clone + fmt::Debug + Serialize + for<'de> Deserialize<'de>
+    sealed::Sealed
+    + threading::ConditionLock<Wait = SharedFutex>
+    + Clone
+    + fmt::Debug
+    + Serialize
+    + for<'de> Deserialize<'de>
 {
     /// The threading lock the handle stands for.
     type Inner: threading::ConditionLock<Wait = SharedFutex>;
@@ -597,7 +602,11 @@ impl SharedLock for RLock {
 /// A condition variable over an existing process-shared [`Lock`] or [`RLock`]
 /// (Python's `multiprocessing.Condition(lock)`), made by [`Condition::with_lock`].
 ///
-/// The same methods and rules as [`threading::Condition`] (which [`Condition`] is):
+/// It IS [`threading::Condition`] (one implementation for threads, processes and both),
+/// over the lock's handle, with its waiters behind a handle
+/// ([`CondvarHandle`](threading::CondvarHandle)): the same methods and rules (the
+/// threading type's async forms exist only for its inline waiters, so this type has
+/// none):
 /// waiting and notifying need the lock held by the calling thread
 /// ([`ConditionError::NotOwned`] otherwise), `notify(n)` wakes the `n` oldest waiters of
 /// any process, an `RLock` held at any depth is released completely while waiting. The
@@ -618,331 +627,10 @@ impl SharedLock for RLock {
 /// assert_eq!(cond.wait_timeout(Duration::from_millis(1)), Ok(false));
 /// assert_eq!(cond.get_lock().depth(), 2);
 /// ```
-pub struct ConditionOn<L: SharedLock = RLock> {
-    cv: Shared<Condvar<SharedFutex>>,
-    lock: L,
-}
+pub type ConditionOn<L = RLock> = threading::Condition<L, Shared<Condvar<SharedFutex>>>;
 
-impl<L: SharedLock> ConditionOn<L> {
-    /// The lock (Python: the `lock` given to `Condition(lock)`).
-    ///
-    /// ```
-    /// use conkit::multiprocessing::{Condition, Lock};
-    /// let cond = Condition::with_lock(Lock::new());
-    /// let _g = cond.lock();
-    /// assert!(cond.get_lock().locked());
-    /// ```
-    pub fn get_lock(&self) -> &L {
-        &self.lock
-    }
-
-    /// Takes the lock (Python: `cond.acquire()`).
-    ///
-    /// ```
-    /// use conkit::multiprocessing::{Condition, Lock};
-    /// let cond = Condition::with_lock(Lock::new());
-    /// cond.acquire();
-    /// cond.release().unwrap();
-    /// ```
-    pub fn acquire(&self) {
-        threading::ConditionLock::acquire(self.lock.inner());
-    }
-
-    /// Takes the lock if possible without waiting (Python: `cond.acquire(False)`).
-    ///
-    /// ```
-    /// use conkit::multiprocessing::{Condition, Lock};
-    /// let cond = Condition::with_lock(Lock::new());
-    /// assert!(cond.try_acquire());
-    /// assert!(!cond.try_acquire()); // a plain Lock
-    /// cond.release().unwrap();
-    /// ```
-    #[must_use = "if it returns `true` the lock is held and must be released"]
-    pub fn try_acquire(&self) -> bool {
-        threading::ConditionLock::try_acquire(self.lock.inner())
-    }
-
-    /// Takes the lock, waiting at most `timeout` (Python: `cond.acquire(timeout=t)`).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use conkit::multiprocessing::{Condition, Lock};
-    /// let cond = Condition::with_lock(Lock::new());
-    /// assert!(cond.acquire_timeout(Duration::from_millis(1)));
-    /// cond.release().unwrap();
-    /// ```
-    #[must_use = "if it returns `true` the lock is held and must be released"]
-    pub fn acquire_timeout(&self, timeout: Duration) -> bool {
-        threading::ConditionLock::acquire_timeout(self.lock.inner(), timeout)
-    }
-
-    /// Takes the lock, waiting at most until `deadline`.
-    ///
-    /// ```
-    /// use std::time::Instant;
-    /// use conkit::multiprocessing::{Condition, Lock};
-    /// let cond = Condition::with_lock(Lock::new());
-    /// assert!(cond.acquire_until(Instant::now()));
-    /// cond.release().unwrap();
-    /// ```
-    #[must_use = "if it returns `true` the lock is held and must be released"]
-    pub fn acquire_until(&self, deadline: Instant) -> bool {
-        threading::ConditionLock::acquire_until(self.lock.inner(), deadline)
-    }
-
-    /// Undoes one acquisition of the lock (Python: `cond.release()`).
-    ///
-    /// ```
-    /// use conkit::multiprocessing::{Condition, RLock};
-    /// let cond = Condition::with_lock(RLock::new());
-    /// assert!(cond.release().is_err()); // not held
-    /// ```
-    ///
-    /// # Errors
-    /// The lock's [`ReleaseError`].
-    pub fn release(&self) -> Result<(), ReleaseError> {
-        threading::ConditionLock::release(self.lock.inner())
-    }
-
-    /// Takes the lock and returns a guard that releases it (Python: `with cond:`).
-    ///
-    /// ```
-    /// use conkit::multiprocessing::{Condition, Lock};
-    /// let cond = Condition::with_lock(Lock::new());
-    /// {
-    ///     let _g = cond.lock();
-    ///     assert_eq!(cond.notify(1), Ok(0));
-    /// }
-    /// assert!(!cond.get_lock().locked());
-    /// ```
-    pub fn lock(&self) -> ConditionOnGuard<'_, L> {
-        self.acquire();
-        ConditionOnGuard {
-            cond: self,
-            _not_send: std::marker::PhantomData,
-        }
-    }
-
-    /// Releases the lock, sleeps until notified, re-takes the lock (Python:
-    /// `cond.wait()`).
-    ///
-    /// ```no_run
-    /// use conkit::multiprocessing::{Condition, Lock};
-    /// let cond = Condition::with_lock(Lock::new());
-    /// let _g = cond.lock();
-    /// cond.wait().unwrap(); // until another thread or process notifies
-    /// ```
-    ///
-    /// # Errors
-    /// [`ConditionError::NotOwned`] if the calling thread does not hold the lock.
-    pub fn wait(&self) -> Result<(), ConditionError> {
-        self.wait_deadline(None).map(|_| ())
-    }
-
-    /// As [`wait`](Self::wait), giving up after `timeout`; returns whether it was
-    /// notified (Python: `cond.wait(timeout)`). The lock is held again either way.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use conkit::multiprocessing::{Condition, Lock};
-    /// let cond = Condition::with_lock(Lock::new());
-    /// let _g = cond.lock();
-    /// assert_eq!(cond.wait_timeout(Duration::from_millis(1)), Ok(false));
-    /// ```
-    ///
-    /// # Errors
-    /// [`ConditionError::NotOwned`] if the calling thread does not hold the lock.
-    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool, ConditionError> {
-        self.wait_deadline(Some(deadline_after(timeout)))
-    }
-
-    /// As [`wait`](Self::wait), giving up at `deadline`.
-    ///
-    /// ```
-    /// use std::time::Instant;
-    /// use conkit::multiprocessing::{Condition, Lock};
-    /// let cond = Condition::with_lock(Lock::new());
-    /// assert!(cond.wait_until(Instant::now()).is_err()); // not held
-    /// ```
-    ///
-    /// # Errors
-    /// [`ConditionError::NotOwned`] if the calling thread does not hold the lock.
-    pub fn wait_until(&self, deadline: Instant) -> Result<bool, ConditionError> {
-        self.wait_deadline(Some(deadline))
-    }
-
-    /// `threading::Condition`'s wait: the ownership check, then the core condvar's
-    /// ticketed wait releasing and restoring the lock (at its depth for an `RLock`).
-    fn wait_deadline(&self, deadline: Option<Instant>) -> Result<bool, ConditionError> {
-        let lock = self.lock.inner();
-        if !threading::ConditionLock::is_owned(lock) {
-            return Err(ConditionError::NotOwned);
-        }
-        self.cv
-            .try_release_wait_until(
-                deadline,
-                || threading::ConditionLock::release_save(lock),
-                |saved| threading::ConditionLock::acquire_restore(lock, saved),
-            )
-            .map(|((), notified)| notified)
-            .map_err(|_| ConditionError::NotOwned)
-    }
-
-    /// Waits until `predicate` returns `true` (Python: `cond.wait_for(predicate)`),
-    /// evaluated with the lock held before any wait and after every wake-up.
-    ///
-    /// ```
-    /// use conkit::multiprocessing::{Condition, Lock};
-    /// let cond = Condition::with_lock(Lock::new());
-    /// let _g = cond.lock();
-    /// cond.wait_for(|| true).unwrap(); // already true: no wait
-    /// ```
-    ///
-    /// # Errors
-    /// [`ConditionError::NotOwned`] if it has to wait and the lock is not held.
-    pub fn wait_for(&self, predicate: impl FnMut() -> bool) -> Result<(), ConditionError> {
-        self.wait_for_deadline(predicate, None).map(|_| ())
-    }
-
-    /// As [`wait_for`](Self::wait_for), giving up after `timeout`; returns the
-    /// predicate's last value (Python: `cond.wait_for(predicate, timeout)`).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use conkit::multiprocessing::{Condition, Lock};
-    /// let cond = Condition::with_lock(Lock::new());
-    /// let _g = cond.lock();
-    /// assert_eq!(cond.wait_for_timeout(|| false, Duration::from_millis(1)), Ok(false));
-    /// ```
-    ///
-    /// # Errors
-    /// [`ConditionError::NotOwned`] if it has to wait and the lock is not held.
-    pub fn wait_for_timeout(
-        &self,
-        predicate: impl FnMut() -> bool,
-        timeout: Duration,
-    ) -> Result<bool, ConditionError> {
-        self.wait_for_deadline(predicate, Some(deadline_after(timeout)))
-    }
-
-    /// As [`wait_for`](Self::wait_for), giving up at `deadline`.
-    ///
-    /// ```
-    /// use std::time::Instant;
-    /// use conkit::multiprocessing::{Condition, Lock};
-    /// let cond = Condition::with_lock(Lock::new());
-    /// let _g = cond.lock();
-    /// assert_eq!(cond.wait_for_until(|| false, Instant::now()), Ok(false));
-    /// ```
-    ///
-    /// # Errors
-    /// [`ConditionError::NotOwned`] if it has to wait and the lock is not held.
-    pub fn wait_for_until(
-        &self,
-        predicate: impl FnMut() -> bool,
-        deadline: Instant,
-    ) -> Result<bool, ConditionError> {
-        self.wait_for_deadline(predicate, Some(deadline))
-    }
-
-    fn wait_for_deadline(
-        &self,
-        mut predicate: impl FnMut() -> bool,
-        deadline: Option<Instant>,
-    ) -> Result<bool, ConditionError> {
-        let mut result = predicate();
-        while !result {
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                break;
-            }
-            self.wait_deadline(deadline)?;
-            result = predicate();
-        }
-        Ok(result)
-    }
-
-    /// Wakes the `n` oldest waiters (of any process); returns how many it woke (Python:
-    /// `cond.notify(n)`).
-    ///
-    /// ```
-    /// use conkit::multiprocessing::{Condition, Lock};
-    /// let cond = Condition::with_lock(Lock::new());
-    /// let _g = cond.lock();
-    /// assert_eq!(cond.notify(1), Ok(0));
-    /// ```
-    ///
-    /// # Errors
-    /// [`ConditionError::NotOwned`] if the calling thread does not hold the lock.
-    pub fn notify(&self, n: usize) -> Result<usize, ConditionError> {
-        if !threading::ConditionLock::is_owned(self.lock.inner()) {
-            return Err(ConditionError::NotOwned);
-        }
-        let n = u32::try_from(n).unwrap_or(u32::MAX);
-        Ok(self.cv.notify(n) as usize)
-    }
-
-    /// Wakes every waiter (Python: `cond.notify_all()`).
-    ///
-    /// ```
-    /// use conkit::multiprocessing::{Condition, RLock};
-    /// let cond = Condition::with_lock(RLock::new());
-    /// let _g = cond.lock();
-    /// assert_eq!(cond.notify_all(), Ok(0));
-    /// ```
-    ///
-    /// # Errors
-    /// [`ConditionError::NotOwned`] if the calling thread does not hold the lock.
-    pub fn notify_all(&self) -> Result<usize, ConditionError> {
-        self.notify(usize::MAX)
-    }
-
-    /// How many threads (of any process) wait and are not yet notified (a snapshot).
-    ///
-    /// ```
-    /// use conkit::multiprocessing::{Condition, Lock};
-    /// assert_eq!(Condition::with_lock(Lock::new()).waiters(), 0);
-    /// ```
-    pub fn waiters(&self) -> usize {
-        self.cv.waiters() as usize
-    }
-}
-
-impl<L: SharedLock> Clone for ConditionOn<L> {
-    /// Another handle to the same condition and lock (this process).
-    fn clone(&self) -> Self {
-        Self {
-            cv: self.cv.clone(),
-            lock: self.lock.clone(),
-        }
-    }
-}
-
-impl<L: SharedLock> fmt::Debug for ConditionOn<L> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ConditionOn")
-            .field("lock", &self.lock)
-            .field("waiters", &self.waiters())
-            .finish()
-    }
-}
-
-/// Serialises as the waiters' and the lock's mapping descriptors: only among a child
-/// process's arguments.
-impl<L: SharedLock> Serialize for ConditionOn<L> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        (&self.cv, &self.lock).serialize(s)
-    }
-}
-
-/// Attaches to both mappings handed over by the parent (headers checked).
-impl<'de, L: SharedLock> Deserialize<'de> for ConditionOn<L> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let (cv, lock) = <(Shared<Condvar<SharedFutex>>, L)>::deserialize(d)?;
-        Ok(Self { cv, lock })
-    }
-}
-
-/// Holds a [`ConditionOn`]'s lock ([`ConditionOn::lock`]); releases it when dropped.
+/// Holds a [`ConditionOn`]'s lock ([`lock`](threading::Condition::lock)); releases it
+/// when dropped.
 ///
 /// ```
 /// use conkit::multiprocessing::{Condition, Lock};
@@ -951,22 +639,29 @@ impl<'de, L: SharedLock> Deserialize<'de> for ConditionOn<L> {
 /// drop(g);
 /// assert!(!cond.get_lock().locked());
 /// ```
-#[must_use = "the lock is released as soon as the guard is dropped"]
-pub struct ConditionOnGuard<'a, L: SharedLock> {
-    cond: &'a ConditionOn<L>,
-    _not_send: std::marker::PhantomData<*const ()>,
-}
+pub type ConditionOnGuard<'a, L = RLock> =
+    threading::ConditionGuard<'a, L, Shared<Condvar<SharedFutex>>>;
 
-impl<L: SharedLock> Drop for ConditionOnGuard<'_, L> {
-    fn drop(&mut self) {
-        // The guard's acquisition is still held (waits restore it before returning).
-        let _ = self.cond.release();
+impl<L: SharedLock> Clone for ConditionOn<L> {
+    /// Another handle to the same condition and lock (this process).
+    fn clone(&self) -> Self {
+        Self::with_parts(self.get_lock().clone(), self.condvar_handle().clone())
     }
 }
 
-impl<L: SharedLock> fmt::Debug for ConditionOnGuard<'_, L> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ConditionOnGuard").finish_non_exhaustive()
+/// Serialises as the waiters' and the lock's mapping descriptors: only among a child
+/// process's arguments.
+impl<L: SharedLock> Serialize for ConditionOn<L> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (self.condvar_handle(), self.get_lock()).serialize(s)
+    }
+}
+
+/// Attaches to both mappings handed over by the parent (headers checked).
+impl<'de, L: SharedLock> Deserialize<'de> for ConditionOn<L> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (cv, lock) = <(Shared<Condvar<SharedFutex>>, L)>::deserialize(d)?;
+        Ok(Self::with_parts(lock, cv))
     }
 }
 

@@ -58,6 +58,53 @@ mod sealed {
     impl<W: InstantWait> Sealed for super::RLock<W> {}
     impl<L: Sealed + ?Sized> Sealed for &L {}
     impl<L: Sealed + ?Sized> Sealed for std::sync::Arc<L> {}
+    #[cfg(target_os = "linux")]
+    impl Sealed for crate::multiprocessing::Lock {}
+    #[cfg(target_os = "linux")]
+    impl Sealed for crate::multiprocessing::RLock {}
+
+    pub trait SealedCv {}
+    impl<W: crate::wait::InstantWait> SealedCv for conkit_core::condvar::Condvar<W> {}
+    #[cfg(target_os = "linux")]
+    impl SealedCv
+        for crate::multiprocessing::heap::Shared<
+            conkit_core::condvar::Condvar<crate::wait::SharedFutex>,
+        >
+    {
+    }
+}
+
+/// Where a [`Condition`]'s waiters live: inside it (a core
+/// [`Condvar`], the default), or behind a handle (the process-shared
+/// `Shared<Condvar<SharedFutex>>` of a `multiprocessing::ConditionOn`, whose waiters
+/// are in a mapping of their own beside a lock shared with others). Sealed.
+///
+/// ```
+/// use conkit::threading::CondvarHandle;
+/// use conkit::wait::Futex;
+/// use conkit_core::condvar::Condvar;
+///
+/// let cv: Condvar<Futex> = Condvar::new();
+/// assert_eq!(cv.condvar().waiters(), 0);
+/// ```
+pub trait CondvarHandle<W: InstantWait>: sealed::SealedCv {
+    /// The condvar.
+    fn condvar(&self) -> &Condvar<W>;
+}
+
+impl<W: InstantWait> CondvarHandle<W> for Condvar<W> {
+    fn condvar(&self) -> &Condvar<W> {
+        self
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl CondvarHandle<crate::wait::SharedFutex>
+    for crate::multiprocessing::heap::Shared<Condvar<crate::wait::SharedFutex>>
+{
+    fn condvar(&self) -> &Condvar<crate::wait::SharedFutex> {
+        self
+    }
 }
 
 /// A lock a [`Condition`] can use: [`Lock`], [`RLock`], and `&L` / `Arc<L>` of either
@@ -191,6 +238,44 @@ impl<W: InstantWait> ConditionLock for RLock<W> {
 
 /// Delegates every method to the lock behind a reference or an `Arc`.
 macro_rules! delegate {
+    (handle $($ty:ty => $wait:ty),*) => {$(
+        impl ConditionLock for $ty {
+            type Wait = $wait;
+            fn acquire(&self) {
+                ConditionLock::acquire(&**self);
+            }
+            fn try_acquire(&self) -> bool {
+                ConditionLock::try_acquire(&**self)
+            }
+            fn acquire_timeout(&self, timeout: Duration) -> bool {
+                ConditionLock::acquire_timeout(&**self, timeout)
+            }
+            fn acquire_until(&self, deadline: Instant) -> bool {
+                ConditionLock::acquire_until(&**self, deadline)
+            }
+            fn release(&self) -> Result<(), ReleaseError> {
+                ConditionLock::release(&**self)
+            }
+            fn is_owned(&self) -> bool {
+                ConditionLock::is_owned(&**self)
+            }
+            fn release_save(&self) -> Result<SavedLock, ReleaseError> {
+                ConditionLock::release_save(&**self)
+            }
+            fn acquire_restore(&self, saved: SavedLock) {
+                ConditionLock::acquire_restore(&**self, saved);
+            }
+            fn acquire_async(&self) -> impl std::future::Future<Output = ()> + '_ {
+                ConditionLock::acquire_async(&**self)
+            }
+            fn acquire_restore_async(
+                &self,
+                saved: SavedLock,
+            ) -> impl std::future::Future<Output = ()> + '_ {
+                ConditionLock::acquire_restore_async(&**self, saved)
+            }
+        }
+    )*};
     ($($ty:ty),*) => {$(
         impl<L: ConditionLock + ?Sized> ConditionLock for $ty {
             type Wait = L::Wait;
@@ -231,6 +316,12 @@ macro_rules! delegate {
     )*};
 }
 delegate!(&L, Arc<L>);
+// The process-shared handles (their `Deref` target is the threading lock).
+#[cfg(target_os = "linux")]
+delegate!(handle
+    crate::multiprocessing::Lock => crate::wait::SharedFutex,
+    crate::multiprocessing::RLock => crate::wait::SharedFutex
+);
 
 /// A condition variable with its lock (Python's `threading.Condition`), the lock shared
 /// with data kept elsewhere, as in Python.
@@ -316,9 +407,12 @@ delegate!(&L, Arc<L>);
 /// assert_eq!(ITEMS.load(Ordering::Relaxed), 0);
 /// ```
 #[repr(C)]
-pub struct Condition<L: ConditionLock = RLock> {
+pub struct Condition<
+    L: ConditionLock = RLock,
+    C: CondvarHandle<L::Wait> = Condvar<<L as ConditionLock>::Wait>,
+> {
     lock: L,
-    cv: Condvar<L::Wait>,
+    cv: C,
 }
 
 impl Condition<RLock> {
@@ -345,84 +439,6 @@ impl<L: ConditionLock> Condition<L> {
             lock,
             cv: Condvar::new(),
         }
-    }
-
-    /// The underlying lock.
-    pub fn get_lock(&self) -> &L {
-        &self.lock
-    }
-
-    /// Takes the lock (Python: `cond.acquire()`).
-    pub fn acquire(&self) {
-        self.lock.acquire();
-    }
-
-    /// Takes the lock if possible without waiting (Python: `cond.acquire(False)`).
-    #[must_use = "if it returns `true` the lock is held and must be released"]
-    pub fn try_acquire(&self) -> bool {
-        self.lock.try_acquire()
-    }
-
-    /// Takes the lock, waiting at most `timeout` (Python: `cond.acquire(timeout=t)`).
-    #[must_use = "if it returns `true` the lock is held and must be released"]
-    pub fn acquire_timeout(&self, timeout: Duration) -> bool {
-        self.lock.acquire_timeout(timeout)
-    }
-
-    /// Takes the lock, waiting at most until `deadline`.
-    #[must_use = "if it returns `true` the lock is held and must be released"]
-    pub fn acquire_until(&self, deadline: Instant) -> bool {
-        self.lock.acquire_until(deadline)
-    }
-
-    /// Undoes one acquisition of the lock (Python: `cond.release()`).
-    ///
-    /// # Errors
-    /// The lock's [`ReleaseError`].
-    pub fn release(&self) -> Result<(), ReleaseError> {
-        self.lock.release()
-    }
-
-    /// Takes the lock and returns a guard that releases it when dropped (Python:
-    /// `with cond:`).
-    ///
-    /// Bind the guard to a name: `let _g = cond.lock();` holds the lock to the end of
-    /// the scope, but `let _ = cond.lock();` releases it on the same line (and a wait
-    /// after it is [`ConditionError::NotOwned`]).
-    pub fn lock(&self) -> ConditionGuard<'_, L> {
-        self.lock.acquire();
-        ConditionGuard {
-            cond: self,
-            _not_send: PhantomData,
-        }
-    }
-
-    /// Releases the lock, sleeps until notified, re-takes the lock (Python:
-    /// `cond.wait()`).
-    ///
-    /// # Errors
-    /// [`ConditionError::NotOwned`] if the calling thread does not hold the lock.
-    pub fn wait(&self) -> Result<(), ConditionError> {
-        self.wait_deadline(None).map(|_| ())
-    }
-
-    /// As [`wait`](Self::wait), but gives up after `timeout`; returns whether it was
-    /// notified (Python: `cond.wait(timeout)`, `False` on timeout). The lock is held
-    /// again either way.
-    ///
-    /// # Errors
-    /// [`ConditionError::NotOwned`] if the calling thread does not hold the lock.
-    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool, ConditionError> {
-        self.wait_deadline(Some(deadline_after(timeout)))
-    }
-
-    /// As [`wait`](Self::wait), but gives up at `deadline`; returns whether it was
-    /// notified.
-    ///
-    /// # Errors
-    /// [`ConditionError::NotOwned`] if the calling thread does not hold the lock.
-    pub fn wait_until(&self, deadline: Instant) -> Result<bool, ConditionError> {
-        self.wait_deadline(Some(deadline))
     }
 
     /// Takes the lock, awaiting it in an async task (Python: `await cond.acquire()`
@@ -499,12 +515,106 @@ impl<L: ConditionLock> Condition<L> {
         }
         Ok(())
     }
+}
+
+impl<L: ConditionLock, C: CondvarHandle<L::Wait>> Condition<L, C> {
+    /// A condition over `lock` whose waiters are behind the handle `cv` (the
+    /// process-shared `ConditionOn`).
+    #[cfg(target_os = "linux")]
+    pub(crate) fn with_parts(lock: L, cv: C) -> Self {
+        Self { lock, cv }
+    }
+
+    /// The handle of the waiters.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn condvar_handle(&self) -> &C {
+        &self.cv
+    }
+
+    /// The underlying lock.
+    pub fn get_lock(&self) -> &L {
+        &self.lock
+    }
+
+    /// Takes the lock (Python: `cond.acquire()`).
+    pub fn acquire(&self) {
+        self.lock.acquire();
+    }
+
+    /// Takes the lock if possible without waiting (Python: `cond.acquire(False)`).
+    #[must_use = "if it returns `true` the lock is held and must be released"]
+    pub fn try_acquire(&self) -> bool {
+        self.lock.try_acquire()
+    }
+
+    /// Takes the lock, waiting at most `timeout` (Python: `cond.acquire(timeout=t)`).
+    #[must_use = "if it returns `true` the lock is held and must be released"]
+    pub fn acquire_timeout(&self, timeout: Duration) -> bool {
+        self.lock.acquire_timeout(timeout)
+    }
+
+    /// Takes the lock, waiting at most until `deadline`.
+    #[must_use = "if it returns `true` the lock is held and must be released"]
+    pub fn acquire_until(&self, deadline: Instant) -> bool {
+        self.lock.acquire_until(deadline)
+    }
+
+    /// Undoes one acquisition of the lock (Python: `cond.release()`).
+    ///
+    /// # Errors
+    /// The lock's [`ReleaseError`].
+    pub fn release(&self) -> Result<(), ReleaseError> {
+        self.lock.release()
+    }
+
+    /// Takes the lock and returns a guard that releases it when dropped (Python:
+    /// `with cond:`).
+    ///
+    /// Bind the guard to a name: `let _g = cond.lock();` holds the lock to the end of
+    /// the scope, but `let _ = cond.lock();` releases it on the same line (and a wait
+    /// after it is [`ConditionError::NotOwned`]).
+    pub fn lock(&self) -> ConditionGuard<'_, L, C> {
+        self.lock.acquire();
+        ConditionGuard {
+            cond: self,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Releases the lock, sleeps until notified, re-takes the lock (Python:
+    /// `cond.wait()`).
+    ///
+    /// # Errors
+    /// [`ConditionError::NotOwned`] if the calling thread does not hold the lock.
+    pub fn wait(&self) -> Result<(), ConditionError> {
+        self.wait_deadline(None).map(|_| ())
+    }
+
+    /// As [`wait`](Self::wait), but gives up after `timeout`; returns whether it was
+    /// notified (Python: `cond.wait(timeout)`, `False` on timeout). The lock is held
+    /// again either way.
+    ///
+    /// # Errors
+    /// [`ConditionError::NotOwned`] if the calling thread does not hold the lock.
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool, ConditionError> {
+        self.wait_deadline(Some(deadline_after(timeout)))
+    }
+
+    /// As [`wait`](Self::wait), but gives up at `deadline`; returns whether it was
+    /// notified.
+    ///
+    /// # Errors
+    /// [`ConditionError::NotOwned`] if the calling thread does not hold the lock.
+    pub fn wait_until(&self, deadline: Instant) -> Result<bool, ConditionError> {
+        self.wait_deadline(Some(deadline))
+    }
 
     fn wait_deadline(&self, deadline: Option<Instant>) -> Result<bool, ConditionError> {
         if !self.lock.is_owned() {
             return Err(ConditionError::NotOwned);
         }
         self.cv
+            .condvar()
             .try_release_wait_until(
                 deadline,
                 || self.lock.release_save(),
@@ -595,7 +705,7 @@ impl<L: ConditionLock> Condition<L> {
             return Err(ConditionError::NotOwned);
         }
         let n = u32::try_from(n).unwrap_or(u32::MAX);
-        Ok(self.cv.notify(n) as usize)
+        Ok(self.cv.condvar().notify(n) as usize)
     }
 
     /// Wakes every waiting thread; returns how many it woke (Python:
@@ -609,11 +719,11 @@ impl<L: ConditionLock> Condition<L> {
 
     /// How many threads are waiting and not yet notified (a snapshot).
     pub fn waiters(&self) -> usize {
-        self.cv.waiters() as usize
+        self.cv.condvar().waiters() as usize
     }
 }
 
-impl<L: ConditionLock + fmt::Debug> fmt::Debug for Condition<L> {
+impl<L: ConditionLock + fmt::Debug, C: CondvarHandle<L::Wait>> fmt::Debug for Condition<L, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Condition")
             .field("lock", &self.lock)
@@ -628,19 +738,23 @@ impl<L: ConditionLock + fmt::Debug> fmt::Debug for Condition<L> {
 /// Not `Send`: it must be dropped by the thread that took the lock (an [`RLock`] may only
 /// be released by its owner).
 #[must_use = "the lock is released as soon as the guard is dropped"]
-pub struct ConditionGuard<'a, L: ConditionLock = RLock> {
-    cond: &'a Condition<L>,
+pub struct ConditionGuard<
+    'a,
+    L: ConditionLock = RLock,
+    C: CondvarHandle<L::Wait> = Condvar<<L as ConditionLock>::Wait>,
+> {
+    cond: &'a Condition<L, C>,
     _not_send: PhantomData<*const ()>,
 }
 
-impl<L: ConditionLock> Drop for ConditionGuard<'_, L> {
+impl<L: ConditionLock, C: CondvarHandle<L::Wait>> Drop for ConditionGuard<'_, L, C> {
     fn drop(&mut self) {
         // The guard's acquisition is still held (waits restore it before returning).
         let _ = self.cond.lock.release();
     }
 }
 
-impl<L: ConditionLock> fmt::Debug for ConditionGuard<'_, L> {
+impl<L: ConditionLock, C: CondvarHandle<L::Wait>> fmt::Debug for ConditionGuard<'_, L, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ConditionGuard").finish_non_exhaustive()
     }
