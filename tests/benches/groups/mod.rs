@@ -6,6 +6,7 @@ use core_affinity::CoreId;
 use crate::harness::Group;
 
 pub mod asyncio;
+pub mod conn_async;
 pub mod coroutines;
 pub mod lock_scaling;
 pub mod mp_pipe;
@@ -34,5 +35,6 @@ pub fn all(items: u64, core: Option<CoreId>) -> Vec<(&'static str, Make)> {
     v.extend(mp_pool::all(items, core));
     v.extend(asyncio::all(items));
     v.extend(coroutines::all(items, core));
+    v.extend(conn_async::all(items));
     v
 }
