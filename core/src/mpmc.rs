@@ -1148,7 +1148,14 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
             fence(Ordering::SeqCst);
         }
         let waiters = &self.sleepers.not_empty;
-        if waiters.sleepers() == 0 {
+        // Sleeping threads, or (feature `async`) parked tasks: see "Async tasks" in
+        // `Waiters`. (Mutant: only the threads count, parked tasks are never woken.)
+        let waiting = if cfg!(conkit_mutant = "mpmc_tasks_not_woken") {
+            waiters.sleepers() != 0
+        } else {
+            waiters.anyone_waiting()
+        };
+        if !waiting {
             return;
         }
         if self.tail.load(Ordering::Relaxed) & !self.mark() == self.advance(pos) {
@@ -1166,7 +1173,14 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
             fence(Ordering::SeqCst);
         }
         let waiters = &self.sleepers.not_full;
-        if waiters.sleepers() == 0 {
+        // Sleeping threads, or (feature `async`) parked tasks: see "Async tasks" in
+        // `Waiters`. (Mutant: only the threads count, parked tasks are never woken.)
+        let waiting = if cfg!(conkit_mutant = "mpmc_tasks_not_woken") {
+            waiters.sleepers() != 0
+        } else {
+            waiters.anyone_waiting()
+        };
+        if !waiting {
             return;
         }
         if self.head.load(Ordering::Relaxed) == self.advance(pos) {

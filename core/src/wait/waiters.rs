@@ -494,6 +494,23 @@ impl<W: WaitStrategy> Waiters<W> {
         core::future::poll_fn(move |cx| self.poll_async(&mut slot, cx, &mut condition))
     }
 
+    /// Whether a notify now would have anyone to wake: a caller inside a blocking wait,
+    /// or (feature `async`) a task of this process parked on this object (a snapshot,
+    /// one relaxed load). For primitives that skip their notify when nobody waits: they
+    /// must test this rather than [`sleepers`](Self::sleepers), or parked tasks are
+    /// never woken by them (the caller's own fence precedes the load, as for a notify).
+    ///
+    /// ```
+    /// use conkit_core::wait::{Spin, Waiters};
+    ///
+    /// let w: Waiters<Spin> = Waiters::new();
+    /// assert!(!w.anyone_waiting()); // a notify now would skip the wake-up
+    /// ```
+    #[inline]
+    pub fn anyone_waiting(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & (COUNT | TASKS) != 0
+    }
+
     /// How many callers are currently inside a blocking wait (a snapshot). Between
     /// processes it also counts those that died inside one (see "Participants that
     /// die" in the module docs).
