@@ -16,7 +16,8 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use conkit_core::asynch::Async;
+use conkit_core::asynch::{Async, WakerSet};
+use conkit_core::event_flags::{EventFlags, WaitFlags};
 use conkit_core::lock::CriticalSectionMutex;
 use conkit_core::mpmc::MpmcRing;
 use conkit_core::queue::{GetError, LifoQueue, PriorityQueue, Queue, RingQueue};
@@ -363,4 +364,56 @@ fn five_thousand_tasks_on_one_queue() {
     });
     let n = TASKS as u64;
     assert_eq!(sum, n * (n - 1) / 2);
+}
+
+/// `EventFlags::wait_async`: a thread's (or an interrupt's) plain `set` wakes the task;
+/// the older `Async<EventFlags>` front is woken by a `set` on the inner flags too.
+#[test]
+fn event_flags_thread_set_wakes_a_task() {
+    let flags: EventFlags<Futex> = EventFlags::new();
+    thread::scope(|s| {
+        s.spawn(|| {
+            settle();
+            flags.set(0b100);
+        });
+        assert_eq!(
+            block_on(flags.wait_async(0b100, WaitFlags::ANY.clear_on_exit(true))),
+            Ok(0b100)
+        );
+    });
+    assert_eq!(flags.get(), 0);
+    let front: Async<EventFlags<Futex>> = Async::new(EventFlags::new());
+    thread::scope(|s| {
+        s.spawn(|| {
+            settle();
+            front.inner().set(0b1);
+        });
+        assert_eq!(block_on(front.wait_any(0b1)), Ok(0b1));
+    });
+}
+
+/// With `std` a `WakerSet` past its `K` inline slots keeps every further waker: no
+/// task is left to busy-poll, and `wake_all` wakes them all.
+#[test]
+fn waker_set_beyond_k_parks_every_task() {
+    let set: WakerSet<2> = WakerSet::new();
+    let flags: Vec<_> = (0..100).map(|_| flag()).collect();
+    for (_, w) in &flags {
+        assert!(set.register(w), "a full set must not refuse with std");
+    }
+    // Registering the same task again replaces its waker (no duplicates).
+    assert!(set.register(&flags[50].1));
+    assert!(flags.iter().all(|(f, _)| !f.0.load(Ordering::SeqCst)));
+    set.wake_all();
+    assert!(flags.iter().all(|(f, _)| f.0.load(Ordering::SeqCst)));
+    // `poll_until` on a set past `K` parks instead of waking itself at once.
+    let (f, w) = flag();
+    for (_, w) in &flags[..10] {
+        set.register(w);
+    }
+    let mut cx = Context::from_waker(&w);
+    assert!(set.poll_until::<()>(&mut cx, || None).is_pending());
+    assert!(!f.0.load(Ordering::SeqCst), "no busy-poll past K");
+    set.wake_all();
+    assert!(f.0.load(Ordering::SeqCst));
 }
