@@ -161,16 +161,12 @@ fn local<F: std::future::Future<Output = Res<Duration>>>(f: impl FnOnce() -> F) 
     set.block_on(&rt, f())
 }
 
-fn timed_local<F: std::future::Future<Output = bool>>(
-    f: F,
-) -> impl std::future::Future<Output = Res<Duration>> {
-    async move {
-        let t0 = Instant::now();
-        if !f.await {
-            return Err("WRONG RESULT: items lost or reordered".to_string());
-        }
-        Ok(t0.elapsed())
+async fn timed_local<F: std::future::Future<Output = bool>>(f: F) -> Res<Duration> {
+    let t0 = Instant::now();
+    if !f.await {
+        return Err("WRONG RESULT: items lost or reordered".to_string());
     }
+    Ok(t0.elapsed())
 }
 
 const PY_QUEUE_PINGPONG: &str = r#"
