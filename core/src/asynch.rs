@@ -252,10 +252,28 @@ impl<P, const K: usize> Async<P, K> {
 pub const TABLE_SLOTS: usize = 32;
 
 /// The parked tasks of this process, by primitive (`key`: its address here) and
-/// registration (`token`: one per [`TaskSlot`]). With `std`: a map of maps, so parking,
-/// leaving and waking cost O(log n) however many tasks are parked elsewhere.
+/// registration (`token`: one per [`TaskSlot`]). With `std`: one ordered map on
+/// `(key, token)`, so parking, leaving and waking cost O(log n) however many tasks are
+/// parked elsewhere, and a park/wake cycle of one task allocates nothing once the map's
+/// first node exists (a map of maps allocated and freed a bucket per cycle).
 #[cfg(feature = "std")]
-struct Table(std::collections::BTreeMap<usize, std::collections::BTreeMap<usize, Waker>>);
+struct Table(std::collections::BTreeMap<(usize, usize), Waker>);
+
+/// The wakers taken from the table for one key: the first inline (the common case of
+/// one parked task wakes with no allocation), the rest in a vector.
+#[cfg(feature = "std")]
+struct Taken {
+    first: Option<Waker>,
+    rest: std::vec::IntoIter<Waker>,
+}
+
+#[cfg(feature = "std")]
+impl Iterator for Taken {
+    type Item = Waker;
+    fn next(&mut self) -> Option<Waker> {
+        self.first.take().or_else(|| self.rest.next())
+    }
+}
 
 #[cfg(feature = "std")]
 impl Table {
@@ -263,29 +281,42 @@ impl Table {
         Self(std::collections::BTreeMap::new())
     }
     fn park(&mut self, key: usize, token: usize, waker: &Waker) -> bool {
-        let bucket = self.0.entry(key).or_default();
-        match bucket.get_mut(&token) {
+        match self.0.get_mut(&(key, token)) {
             Some(w) => w.clone_from(waker),
             None => {
-                bucket.insert(token, waker.clone());
+                self.0.insert((key, token), waker.clone());
             }
         }
         true
     }
     fn contains(&self, key: usize, token: usize) -> bool {
-        self.0.get(&key).is_some_and(|b| b.contains_key(&token))
+        self.0.contains_key(&(key, token))
     }
     fn remove(&mut self, key: usize, token: usize) -> Option<Waker> {
-        let bucket = self.0.get_mut(&key)?;
-        let w = bucket.remove(&token);
-        if bucket.is_empty() {
-            self.0.remove(&key);
-        }
-        w
+        self.0.remove(&(key, token))
     }
     /// Every waker parked under `key` (all of them: the table can allocate).
-    fn take(&mut self, key: usize) -> impl Iterator<Item = Waker> {
-        self.0.remove(&key).unwrap_or_default().into_values()
+    fn take(&mut self, key: usize) -> Taken {
+        let mut first = None;
+        let mut rest = std::vec::Vec::new();
+        while let Some(&k) = self
+            .0
+            .range((key, 0)..=(key, usize::MAX))
+            .next()
+            .map(|e| e.0)
+        {
+            if let Some(w) = self.0.remove(&k) {
+                if first.is_none() {
+                    first = Some(w);
+                } else {
+                    rest.push(w);
+                }
+            }
+        }
+        Taken {
+            first,
+            rest: rest.into_iter(),
+        }
     }
 }
 

@@ -1332,59 +1332,50 @@ impl<T> defmt::Format for Full<T> {
     }
 }
 
+/// The older wrapper (kept for compatibility): forwards to the ring's own async forms
+/// ([`MpmcRingIn::push_async`], [`MpmcRingIn::pop_async`]), so tasks awaiting through it
+/// are woken by every user of the ring, also by a thread's plain `push`/`pop` on the
+/// inner ring.
 #[cfg(feature = "async")]
 impl<T, S: SlotStorage<T>, W: WaitStrategy, const K: usize>
     crate::asynch::Async<MpmcRingIn<T, S, W>, K>
 {
-    /// Pushes `value`, waiting asynchronously while the ring is full; then wakes the
-    /// parked tasks and a blocked consumer.
+    /// Pushes `value`, waiting asynchronously while the ring is full; then wakes a
+    /// consumer (task or thread): [`MpmcRingIn::push_async`].
     ///
     /// Cancel-safe: dropping the future before it completes drops `value` and leaves
     /// the ring unchanged.
     pub async fn push(&self, value: T) {
-        let ring = self.inner();
-        let claim =
-            core::future::poll_fn(|cx| self.wakers().poll_until(cx, || ring.claim_push().ok()))
-                .await;
-        // Claim and write happen in the same poll: no claim is left behind by a drop.
-        let pos = ring.write(claim, value);
-        ring.wake_consumers(pos);
-        self.wakers().wake_all();
+        self.inner().push_async(value).await;
     }
 
     /// Pops the oldest item, waiting asynchronously while the ring is empty; then wakes
-    /// the parked tasks and a blocked producer.
+    /// a producer (task or thread): [`MpmcRingIn::pop_async`].
     ///
     /// Cancel-safe: dropping the future before it completes loses no item.
     pub async fn pop(&self) -> T {
-        let ring = self.inner();
-        let claim =
-            core::future::poll_fn(|cx| self.wakers().poll_until(cx, || ring.claim_pop().ok()))
-                .await;
-        let pos = claim.pos;
-        let value = ring.read(claim);
-        ring.wake_producers(pos);
-        self.wakers().wake_all();
-        value
+        self.inner().pop_async().await
     }
 
-    /// [`MpmcRingIn::try_push`], then wakes the parked tasks if it succeeded.
+    /// [`MpmcRingIn::try_push`], then wakes the waiting consumers (tasks and threads)
+    /// if it succeeded.
     pub fn try_push(&self, value: T) -> Result<(), Full<T>> {
         self.inner().try_push(value)?;
-        self.wakers().wake_all();
+        self.inner().sleepers.not_empty.notify_one();
         Ok(())
     }
 
-    /// [`MpmcRingIn::try_pop`], then wakes the parked tasks if it succeeded.
+    /// [`MpmcRingIn::try_pop`], then wakes the waiting producers (tasks and threads) if
+    /// it succeeded.
     pub fn try_pop(&self) -> Option<T> {
         let value = self.inner().try_pop()?;
-        self.wakers().wake_all();
+        self.inner().sleepers.not_full.notify_one();
         Some(value)
     }
 
-    /// [`MpmcRingIn::notify`], and wakes every parked task.
+    /// [`MpmcRingIn::notify`]: wakes every waiting producer and consumer, tasks and
+    /// threads.
     pub fn notify(&self) {
         self.inner().notify();
-        self.wakers().wake_all();
     }
 }

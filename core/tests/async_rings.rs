@@ -83,7 +83,7 @@ fn settle() {
     thread::sleep(Duration::from_millis(20));
 }
 
-const N: u32 = 20_000;
+const N: u32 = if cfg!(miri) { 40 } else { 20_000 };
 
 /// A thread pushes with the plain blocking `push`, a task pops with `pop_async`, and
 /// the other way round, through 2 slots: every item is a hand-over.
@@ -330,7 +330,7 @@ fn async_queue_front_is_woken_by_the_inner_queue() {
 /// woken and completes, each with one item.
 #[test]
 fn five_thousand_tasks_on_one_queue() {
-    const TASKS: usize = 5_000;
+    const TASKS: usize = if cfg!(miri) { 40 } else { 5_000 };
     let q: RingQueue<u32, 64, Futex> = RingQueue::new();
     let mut futs: Vec<_> = (0..TASKS).map(|_| Box::pin(q.get_async())).collect();
     let flags: Vec<_> = (0..TASKS).map(|_| flag()).collect();
@@ -397,12 +397,14 @@ fn event_flags_thread_set_wakes_a_task() {
 #[test]
 fn waker_set_beyond_k_parks_every_task() {
     let set: WakerSet<2> = WakerSet::new();
-    let flags: Vec<_> = (0..100).map(|_| flag()).collect();
+    let flags: Vec<_> = (0..if cfg!(miri) { 10 } else { 100 })
+        .map(|_| flag())
+        .collect();
     for (_, w) in &flags {
         assert!(set.register(w), "a full set must not refuse with std");
     }
     // Registering the same task again replaces its waker (no duplicates).
-    assert!(set.register(&flags[50].1));
+    assert!(set.register(&flags[5].1));
     assert!(flags.iter().all(|(f, _)| !f.0.load(Ordering::SeqCst)));
     set.wake_all();
     assert!(flags.iter().all(|(f, _)| f.0.load(Ordering::SeqCst)));

@@ -840,7 +840,7 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> fmt::Debug for RingQueueIn<T, S, W> 
 /// `Waiters`' ("Async tasks"); `core/tests/loom_async.rs` models them. A task that
 /// finds the next slot held by a peer still in flight (a few instructions) asks to be
 /// polled again instead of parking (no wake-up would follow); with a process-shared
-/// strategy it probes that peer every [`SHARED_IN_FLIGHT_ROUNDS`] such polls and skips
+/// strategy it probes that peer every `SHARED_IN_FLIGHT_ROUNDS` (64) such polls and skips
 /// the slot of a dead one, as the blocking forms do after a slice.
 #[cfg(feature = "async")]
 impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {

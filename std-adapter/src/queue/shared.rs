@@ -284,14 +284,52 @@ impl<T> Backend for FifoCore<T> {
     fn set_maxsize(&self, capacity: usize) -> Result<(), FixedCapacity> {
         dispatch!(self, q => Backend::set_maxsize(q, capacity))
     }
-    async fn put_async(&self, item: T) -> Result<(), PutError<T>> {
-        dispatch!(self, q => q.put_async(item).await)
+    #[inline]
+    fn put_async(&self, item: T) -> impl Future<Output = Result<(), PutError<T>>> + '_ {
+        match self {
+            FifoCore::Ring(q) => Either::Ring(q.put_async(item)),
+            FifoCore::Locked(q) => Either::Locked(q.put_async(item)),
+        }
     }
-    async fn get_async(&self) -> Result<T, GetError> {
-        dispatch!(self, q => q.get_async().await)
+    #[inline]
+    fn get_async(&self) -> impl Future<Output = Result<T, GetError>> + '_ {
+        match self {
+            FifoCore::Ring(q) => Either::Ring(q.get_async()),
+            FifoCore::Locked(q) => Either::Locked(q.get_async()),
+        }
     }
-    async fn join_async(&self) {
-        dispatch!(self, q => q.join_async().await)
+    fn join_async(&self) -> impl Future<Output = ()> + '_ {
+        match self {
+            FifoCore::Ring(q) => Either::Ring(q.join_async()),
+            FifoCore::Locked(q) => Either::Locked(q.join_async()),
+        }
+    }
+}
+
+/// The future of an async operation of [`FifoCore`]: the chosen backend's own future,
+/// polled directly (an `async fn` around the `match` would add a state machine and a
+/// copy of the larger future to every operation).
+enum Either<R, L> {
+    Ring(R),
+    Locked(L),
+}
+
+impl<R: Future, L: Future<Output = R::Output>> Future for Either<R, L> {
+    type Output = R::Output;
+    #[inline]
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<R::Output> {
+        // SAFETY: structural pinning of the variant: the inner future is never moved
+        // out of `self` (no method takes it by value, `Either` has no `Drop` impl and is
+        // not `Unpin` unless both variants are), so pinning `self` pins it.
+        unsafe {
+            match self.get_unchecked_mut() {
+                Either::Ring(f) => std::pin::Pin::new_unchecked(f).poll(cx),
+                Either::Locked(f) => std::pin::Pin::new_unchecked(f).poll(cx),
+            }
+        }
     }
 }
 

@@ -313,6 +313,29 @@ fn queue_1p1c(items: u64) -> Group<'static> {
                 })
             })
         }),
+        Contender::conkit("conkit core HeapRingQueue get_async/put_async", move |n| {
+            local(|| {
+                let q = std::rc::Rc::new(conkit_core::queue::HeapRingQueue::<
+                    u64,
+                    conkit_core::wait::Futex,
+                >::with_capacity(
+                    std::num::NonZeroUsize::new(CAP).unwrap_or(std::num::NonZeroUsize::MIN),
+                ));
+                let q2 = q.clone();
+                timed_local(async move {
+                    let producer = tokio::task::spawn_local(async move {
+                        for i in 0..n {
+                            let _ = q2.put_async(i).await;
+                        }
+                    });
+                    let mut total = 0u64;
+                    for _ in 0..n {
+                        total += q.get_async().await.unwrap_or(0);
+                    }
+                    producer.await.is_ok() && total == expect(n)
+                })
+            })
+        }),
         Contender::conkit("conkit core MpmcRing pop_async/push_async", move |n| {
             local(|| {
                 let ring = std::rc::Rc::new(conkit_core::mpmc::HeapMpmcRing::<
