@@ -454,6 +454,23 @@ impl TaskSlot {
             })
     }
 
+    /// Forgets this slot's registration without looking at the table, for a primitive
+    /// that knows a notifier has taken (or is about to take) every waker parked under
+    /// its key (it saw its "tasks are parked" bit cleared after this slot set it; see
+    /// `Waiters::poll_async`): that notifier's [`wake_parked`] removes the entry, at
+    /// worst calling this (stale) waker once more, a spurious wake-up. Saves the
+    /// critical section of [`leave`](Self::leave) on the common path of a woken task.
+    pub(crate) fn forget(&mut self) {
+        self.token = 0;
+        self.key = 0;
+    }
+
+    /// Whether this slot was ever registered and not forgotten since (a parked waker
+    /// may be in the table). No critical section.
+    pub(crate) fn registered(&self) -> bool {
+        self.token != 0
+    }
+
     /// Removes this slot's waker if it is still parked (done on drop, and by the
     /// primitives once their future completes).
     pub fn leave(&mut self) {

@@ -311,3 +311,61 @@ fn mpmc_thread_pop_wakes_a_parked_pusher() {
         assert_eq!(ring.try_pop(), Some(2));
     });
 }
+
+/// A task done waiting leaves nothing parked, also when it skips the table's critical
+/// section (`Waiters::poll_async` forgets its slot when the `TASKS` bit is already
+/// clear: the notifier that cleared it removes the waker). A thread sets the token and
+/// notifies while the task polls until ready; after both are done, one more notify must
+/// call no waker: a stale entry left in the table would be woken (and leak).
+#[test]
+fn waiters_finished_task_leaves_no_stale_waker() {
+    loom::model(|| {
+        let state = Arc::new((AtomicU32::new(0), Waiters::<W>::new()));
+        let notifier = {
+            let state = state.clone();
+            thread::spawn(move || {
+                state.0.store(1, Ordering::SeqCst);
+                state.1.notify_all();
+            })
+        };
+        let woken = StdArc::new(Woken(AtomicBool::new(false)));
+        let waker = Waker::from(woken.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut slot = TaskSlot::new();
+        let seen = || (state.0.load(Ordering::SeqCst) == 1).then_some(());
+        while state.1.poll_async(&mut slot, &mut cx, seen).is_pending() {
+            loom::thread::yield_now();
+        }
+        notifier.join().unwrap();
+        woken.0.store(false, Ordering::SeqCst);
+        state.1.notify_all();
+        assert!(
+            !woken.0.load(Ordering::SeqCst),
+            "a finished task's waker was still parked"
+        );
+        drop(slot);
+    });
+}
+
+/// The same without any notifier in between: the task parks (sets `TASKS`), the state
+/// changes with no notify, the task's next poll is ready — the bit is still set, so it
+/// must leave the table itself.
+#[test]
+fn waiters_ready_without_notify_leaves_the_table() {
+    loom::model(|| {
+        let state = (AtomicU32::new(0), Waiters::<W>::new());
+        let woken = StdArc::new(Woken(AtomicBool::new(false)));
+        let waker = Waker::from(woken.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut slot = TaskSlot::new();
+        let seen = || (state.0.load(Ordering::SeqCst) == 1).then_some(());
+        assert!(state.1.poll_async(&mut slot, &mut cx, seen).is_pending());
+        state.0.store(1, Ordering::SeqCst); // no notify
+        assert!(state.1.poll_async(&mut slot, &mut cx, seen).is_ready());
+        state.1.notify_all();
+        assert!(
+            !woken.0.load(Ordering::SeqCst),
+            "a finished task's waker was still parked"
+        );
+    });
+}

@@ -57,6 +57,13 @@ pub const MUTANTS: &[(&str, &str, Option<&str>)] = &[
         "loom_async",
         Some("mpmc_thread_push_wakes_a_parked_popper"),
     ),
+    // A task done waiting forgets its slot without the table's critical section even
+    // while the `TASKS` bit is set (no notifier is on its way): its waker stays parked.
+    (
+        "waiters_forget_while_tasks",
+        "loom_async",
+        Some("waiters_ready_without_notify_leaves_the_table"),
+    ),
     // A contended `Lock` release wakes sleeping threads only: a parked task is stranded.
     (
         "lock_tasks_not_woken",
