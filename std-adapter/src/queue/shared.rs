@@ -333,7 +333,7 @@ impl<R: Future, L: Future<Output = R::Output>> Future for Either<R, L> {
     }
 }
 
-/// One queue: the core queue, built on first use (see the module docs).
+/// One queue: the core queue (see the module docs).
 ///
 /// The core queue is built on first use (`OnceLock`), so that [`Shared::new`], and with
 /// it every queue's `new`, is a `const fn`: a queue can be a `static`, as Python's
