@@ -43,6 +43,27 @@ pub const MUTANTS: &[(&str, &str, Option<&str>)] = &[
         "loom_async",
         Some("waiters_thread_notify_wakes_a_parked_task"),
     ),
+    // A task awaiting `RingQueue::get_async`/`put_async` does not count itself in
+    // `sleeping_getters`/`sleeping_putters`: a thread's plain put (get) skips the notify.
+    (
+        "ring_queue_async_not_announced",
+        "loom_async",
+        Some("ring_queue_thread_put_wakes_a_parked_getter"),
+    ),
+    // The MPMC ring's notify skip counts sleeping threads only: a task parked in
+    // `pop_async`/`push_async` is not woken by a thread's plain `push`/`pop`.
+    (
+        "mpmc_tasks_not_woken",
+        "loom_async",
+        Some("mpmc_thread_push_wakes_a_parked_popper"),
+    ),
+    // A task done waiting forgets its slot without the table's critical section even
+    // while the `TASKS` bit is set (no notifier is on its way): its waker stays parked.
+    (
+        "waiters_forget_while_tasks",
+        "loom_async",
+        Some("waiters_ready_without_notify_leaves_the_table"),
+    ),
     // A contended `Lock` release wakes sleeping threads only: a parked task is stranded.
     (
         "lock_tasks_not_woken",
