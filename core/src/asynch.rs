@@ -18,7 +18,8 @@
 //!   already loads the word. The protocol and its proof are in
 //!   [`Waiters`](crate::wait::Waiters) ("Async tasks") and
 //!   [`lock::blocking`](crate::lock::blocking) ("Async"); the loom models are in
-//!   `core/tests/loom_async.rs`. With `std` the table grows (no limit on parked tasks);
+//!   `core/tests/loom_async.rs`. With `std` the table grows (no limit on parked tasks) and is spread over 16
+//!   mutex-guarded shards by the primitive's address;
 //!   without it, it holds [`TABLE_SLOTS`] wakers and more tasks poll again instead of
 //!   sleeping. Between processes the table is per process: a notify in one process
 //!   wakes only the tasks of that process.
@@ -359,19 +360,77 @@ impl Table {
     }
 }
 
-/// The parked tasks of this process, and the next registration token.
+/// Without `std`: the parked tasks of this process and the next registration token,
+/// under one critical section (firmware has a handful of tasks).
+#[cfg(not(feature = "std"))]
 struct Registry {
     parked: Table,
     next_token: usize,
 }
 
+#[cfg(not(feature = "std"))]
 static REGISTRY: Mutex<RefCell<Registry>> = Mutex::new(RefCell::new(Registry {
     parked: Table::new(),
     next_token: 1,
 }));
 
+/// Runs `f` on the table that holds the tasks parked under `key` (no `std`: the one
+/// table, in a critical section).
+#[cfg(not(feature = "std"))]
+fn with_table<R>(_key: usize, f: impl FnOnce(&mut Table) -> R) -> R {
+    critical_section::with(|cs| f(&mut REGISTRY.borrow_ref_mut(cs).parked))
+}
+
+/// A new registration token (never 0).
+#[cfg(not(feature = "std"))]
+fn next_token() -> usize {
+    critical_section::with(|cs| {
+        let mut reg = REGISTRY.borrow_ref_mut(cs);
+        let t = reg.next_token;
+        reg.next_token = t.wrapping_add(1).max(1);
+        t
+    })
+}
+
+/// With `std`: how many tables the parked tasks are spread over, by the primitive's
+/// address, each under its own mutex, so tasks parking on different primitives (on
+/// different threads of a multi-thread runtime) do not serialise on one lock — the
+/// `std` critical section is one process-wide mutex.
+#[cfg(feature = "std")]
+const SHARDS: usize = 16;
+
+#[cfg(feature = "std")]
+static TABLES: [std::sync::Mutex<Table>; SHARDS] =
+    [const { std::sync::Mutex::new(Table::new()) }; SHARDS];
+
+#[cfg(feature = "std")]
+static NEXT_TOKEN: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(1);
+
+/// Runs `f` on the table that holds the tasks parked under `key` (its shard; a panic
+/// elsewhere while it was held left it consistent: every operation is one map call).
+#[cfg(feature = "std")]
+fn with_table<R>(key: usize, f: impl FnOnce(&mut Table) -> R) -> R {
+    // Primitives are at least word-aligned and usually a cache line or more apart.
+    let shard = ((key >> 3) ^ (key >> 7) ^ (key >> 13)) % SHARDS;
+    let mut t = TABLES[shard]
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    f(&mut t)
+}
+
+/// A new registration token (never 0).
+#[cfg(feature = "std")]
+fn next_token() -> usize {
+    loop {
+        let t = NEXT_TOKEN.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+        if t != 0 {
+            return t;
+        }
+    }
+}
+
 /// Wakes (and removes) every task parked on the primitive at address `key`. Wakers run
-/// outside the critical section.
+/// outside the table's lock.
 ///
 /// The primitives call it when their state word says tasks are parked (see
 /// [`TaskSlot`]); a caller outside this crate only needs it for a primitive of its own
@@ -382,7 +441,7 @@ static REGISTRY: Mutex<RefCell<Registry>> = Mutex::new(RefCell::new(Registry {
 /// conkit_core::asynch::wake_parked(0x1000);
 /// ```
 pub fn wake_parked(key: usize) {
-    let mut wakers = critical_section::with(|cs| REGISTRY.borrow_ref_mut(cs).parked.take(key));
+    let mut wakers = with_table(key, |t| t.take(key));
     crate::unwind::each_to_end(|| wakers.next(), Waker::wake);
 }
 
@@ -425,33 +484,28 @@ impl TaskSlot {
     /// waker). Returns `false` only without `std`, when [`TABLE_SLOTS`] tasks are
     /// parked already: the caller then asks to be polled again at once.
     pub fn park(&mut self, key: usize, waker: &Waker) -> bool {
-        let old = critical_section::with(|cs| {
-            let mut reg = REGISTRY.borrow_ref_mut(cs);
-            if self.token == 0 {
-                self.token = reg.next_token;
-                reg.next_token = reg.next_token.wrapping_add(1).max(1);
-            }
-            let old = if self.key != key {
-                reg.parked.remove(self.key, self.token)
-            } else {
-                None
-            };
-            self.key = key;
-            (reg.parked.park(key, self.token, waker), old)
-        });
-        // A waker is dropped outside the critical section (its drop is executor code).
-        old.0
+        if self.token == 0 {
+            self.token = next_token();
+        }
+        // Moved to another primitive: leave the old one first (the caller looks at its
+        // condition again after parking, so the moment in neither table loses nothing).
+        let old = if self.key != key {
+            let (old_key, token) = (self.key, self.token);
+            with_table(old_key, |t| t.remove(old_key, token))
+        } else {
+            None
+        };
+        self.key = key;
+        let token = self.token;
+        let parked = with_table(key, |t| t.park(key, token, waker));
+        // A waker is dropped outside the lock (its drop is executor code).
+        drop(old);
+        parked
     }
 
     /// Whether this slot's waker is still parked (not yet woken nor removed).
     pub fn is_parked(&self) -> bool {
-        self.token != 0
-            && critical_section::with(|cs| {
-                REGISTRY
-                    .borrow_ref(cs)
-                    .parked
-                    .contains(self.key, self.token)
-            })
+        self.token != 0 && with_table(self.key, |t| t.contains(self.key, self.token))
     }
 
     /// Forgets this slot's registration without looking at the table, for a primitive
@@ -477,13 +531,9 @@ impl TaskSlot {
         if self.token == 0 {
             return;
         }
-        let removed = critical_section::with(|cs| {
-            REGISTRY
-                .borrow_ref_mut(cs)
-                .parked
-                .remove(self.key, self.token)
-        });
-        // Dropped outside the critical section (a waker's drop is executor code).
+        let (key, token) = (self.key, self.token);
+        let removed = with_table(key, |t| t.remove(key, token));
+        // Dropped outside the lock (a waker's drop is executor code).
         drop(removed);
     }
 }
