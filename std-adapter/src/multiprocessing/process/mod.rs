@@ -87,10 +87,10 @@
 
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -99,7 +99,7 @@ use serde::{Deserialize, Serialize};
 
 use super::codec::{self, CodecError};
 use super::inherit;
-use super::per_process::PerProcess;
+use super::per_process::{PerProcess, Slot};
 
 mod forkserver;
 pub use forkserver::set_forkserver_preload;
@@ -207,28 +207,36 @@ impl From<io::Error> for ProcessError {
 // ---------------------------------------------------------------------------------------
 // This process's identity (Python's `current_process()`).
 
+/// A process's identity; set once when the process starts, never changed (so read
+/// without a lock).
 struct Me {
     name: String,
     identity: Vec<usize>,
     daemon: bool,
     parent: Option<(u32, String)>,
+    /// The number of the next `Process` this process creates (`Process-…:N`).
+    counter: AtomicUsize,
 }
 
-/// Per process (see `per_process`): a forked child never locks the parent's copy.
-static ME: PerProcess<Mutex<Option<Me>>> = PerProcess::new(|| Mutex::new(None));
-static COUNTER: AtomicUsize = AtomicUsize::new(1);
-
-fn with_me<R>(f: impl FnOnce(&Me) -> R) -> R {
-    let guard = ME.get().lock().unwrap_or_else(|e| e.into_inner());
-    match guard.as_ref() {
-        Some(me) => f(me),
-        None => f(&Me {
+impl Me {
+    fn main() -> Me {
+        Me {
             name: "MainProcess".into(),
             identity: Vec::new(),
             daemon: false,
             parent: None,
-        }),
+            counter: AtomicUsize::new(1),
+        }
     }
+}
+
+/// Per process (see `per_process`): a child adopts the record its start method
+/// prepared (a fork child from its stack, without allocating); any other process is
+/// `MainProcess`.
+static ME: PerProcess<Me> = PerProcess::new(Me::main);
+
+fn with_me<R>(f: impl FnOnce(&Me) -> R) -> R {
+    f(ME.get())
 }
 
 /// What [`current_process`] reports about the running process.
@@ -482,47 +490,71 @@ struct SpawnPayload {
 // ---------------------------------------------------------------------------------------
 // The child's side.
 
-fn set_panic_report(name: String) {
-    std::panic::set_hook(Box::new(move |info| {
-        let msg = if let Some(s) = info.payload().downcast_ref::<&str>() {
-            (*s).to_string()
-        } else if let Some(s) = info.payload().downcast_ref::<String>() {
-            s.clone()
-        } else {
-            "Box<dyn Any>".to_string()
-        };
-        let loc = info
-            .location()
-            .map(|l| {
-                format!(
-                    "  File \"{}\", line {}, column {}\n",
-                    l.file(),
-                    l.line(),
-                    l.column()
-                )
-            })
-            .unwrap_or_default();
-        let _ = writeln!(
-            io::stderr(),
-            "Process {name}:\nTraceback (most recent call last):\n{loc}panic: {msg}"
-        );
-    }));
+/// A child's panic report: `Process NAME:` and a traceback-like report on stderr.
+fn report_panic(info: &std::panic::PanicHookInfo<'_>) {
+    let name = &ME.get().name;
+    let msg = if let Some(s) = info.payload().downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = info.payload().downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "Box<dyn Any>".to_string()
+    };
+    let loc = info
+        .location()
+        .map(|l| {
+            format!(
+                "  File \"{}\", line {}, column {}\n",
+                l.file(),
+                l.line(),
+                l.column()
+            )
+        })
+        .unwrap_or_default();
+    let _ = writeln!(
+        io::stderr(),
+        "Process {name}:\nTraceback (most recent call last):\n{loc}panic: {msg}"
+    );
 }
 
-/// Runs the target in a child and leaves the process with its exit code. `os_parent` is
-/// the process that forked this one (the requester, or the fork server).
-#[allow(clippy::too_many_arguments)]
+/// In a spawned or forkserver child (a fresh process): installs the panic report.
+fn set_panic_report() {
+    std::panic::set_hook(Box::new(report_panic));
+}
+
+/// Before the first `fork` start, in the parent: installs, once, a hook that prints the
+/// report in a forked child (a process that adopted a child record) and hands every
+/// other panic to the hook in place before it. A fork child thus inherits its report
+/// with the memory and installs nothing: `set_hook` in the child wrote std's hook
+/// static and ran code on pages of its own — two more copy-on-write faults per start.
+/// Difference: a panic hook the program sets *after* its first `fork` start replaces
+/// the report in the fork children started after that (spawned and forkserver
+/// children always print it).
+fn install_fork_panic_report() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if ME.get_if_made().is_some_and(|me| me.parent.is_some()) {
+                report_panic(info)
+            } else {
+                prev(info)
+            }
+        }));
+    });
+}
+
+/// Runs the target in a child and leaves the process with its exit code. `me` is the
+/// child's identity (for a fork child prepared by the parent before the fork);
+/// `os_parent` is the process that forked this one (the requester, or the fork server).
 fn run_child(
-    name: String,
-    identity: Vec<usize>,
-    daemon: bool,
-    parent: u32,
-    parent_name: String,
+    me: Me,
     os_parent: u32,
     log: Option<u8>,
+    report_hook: bool,
     body: impl FnOnce() -> Result<(), CodecError>,
 ) -> ! {
-    if daemon {
+    if me.daemon {
         // SAFETY: prctl with PR_SET_PDEATHSIG and a signal number has no memory effects.
         unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) };
         // The parent may have died before the prctl: then we were re-parented.
@@ -532,17 +564,16 @@ fn run_child(
             unsafe { libc::_exit(1) };
         }
     }
-    *ME.get().lock().unwrap_or_else(|e| e.into_inner()) = Some(Me {
-        name: name.clone(),
-        identity,
-        daemon,
-        parent: Some((parent, parent_name)),
-    });
-    COUNTER.store(1, Ordering::Relaxed);
+    let me = Slot::here(me);
+    // SAFETY: this frame never returns (it ends in `_exit`), so `me` stays valid and
+    // unmoved for the rest of the process; it is never changed.
+    unsafe { ME.adopt(&me) };
     if let Some(level) = log {
         super::util::install_from_parent(level);
     }
-    set_panic_report(name.clone());
+    if report_hook {
+        set_panic_report();
+    }
     super::util::info("child process calling self.run()");
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
     let code = match result {
@@ -550,20 +581,81 @@ fn run_child(
         Ok(Err(e)) => {
             let _ = writeln!(
                 io::stderr(),
-                "Process {name}:\ncannot decode the arguments: {e}"
+                "Process {}:\ncannot decode the arguments: {e}",
+                ME.get().name
             );
             1
         }
         Err(_) => 1,
     };
     super::util::info(format_args!("process exiting with exitcode {code}"));
+    // std's stderr is unbuffered: only stdout has anything to flush (flushing stderr
+    // would only take its lock: a write to a page of std's, one more fault).
     let _ = io::stdout().flush();
-    let _ = io::stderr().flush();
     // SAFETY: _exit ends the process (a forked child must not run the parent's atexit).
     unsafe { libc::_exit(code) }
 }
 
+/// A `fork` child's start (see [`Process::start_fork`]): adopts the table of
+/// descriptors and the identity record the parent prepared, closes the parent's other
+/// descriptors, runs the target. No allocation before the target runs.
+fn fork_child(
+    me: Me,
+    dups: Vec<OwnedFd>,
+    keep: &[RawFd],
+    closure: Option<Box<dyn FnOnce() + Send>>,
+    (tramp, target): (Trampoline, usize),
+    bytes: &[u8],
+    parent: u32,
+) -> ! {
+    let table: inherit::ForkTable = Slot::here(Mutex::new(dups));
+    if !keep.is_empty() {
+        // SAFETY: this frame never returns (`run_child` ends in `_exit`), so `table`
+        // stays valid and unmoved; the duplicates were made for this child alone.
+        unsafe { inherit::adopt_forked(&table) };
+    }
+    if closure.is_none() {
+        // A target and its arguments: like a spawned child, it keeps only the
+        // descriptors among its arguments (and stdin/stdout/stderr), not the parent's
+        // others — the other end of a pipe above all, which would keep a reader in this
+        // child from ever seeing end-of-file (a CPython child closes it by hand; ours
+        // has no handle to it). A closure keeps them all: it may have captured any.
+        close_all_but(keep);
+    }
+    run_child(
+        me,
+        parent,
+        None,  // the logger's state is inherited with the memory
+        false, // so is the panic report (`install_fork_panic_report`)
+        move || match closure {
+            Some(f) => {
+                f();
+                Ok(())
+            }
+            None => tramp(target, bytes),
+        },
+    )
+}
+
 const SPAWN_ENV: &str = "CONKIT_MP_SPAWN_FD";
+
+/// Whether this is a spawned child that has not called [`init`] (its environment
+/// still names the payload: [`init`] removes the variable, runs the target and exits).
+/// Looked up once per process and remembered: reading the environment takes std's
+/// environment lock, a write to a page that each `fork` start would then fault on.
+fn spawned_without_init() -> bool {
+    // 0: not looked up yet; 1: no; 2: yes. A forked child inherits the answer, which
+    // holds for it too (a spawned child that never called `init` starts no children).
+    static SEEN: AtomicU8 = AtomicU8::new(0);
+    match SEEN.load(Ordering::Relaxed) {
+        0 => {
+            let yes = std::env::var_os(SPAWN_ENV).is_some();
+            SEEN.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
+            yes
+        }
+        seen => seen == 2,
+    }
+}
 
 /// The name of the first thread other than `main` that called [`init`]: under
 /// `cargo test`, a test whose first line is `init()`.
@@ -674,16 +766,16 @@ fn run_payload(payload: SpawnPayload, os_parent: u32) -> ! {
     // SAFETY: same binary (fingerprint checked by the spawned child or the fork server),
     // so anchor + offset is the address of the `trampoline::<A>` instance the parent chose.
     let tramp: Trampoline = unsafe { std::mem::transmute::<usize, Trampoline>(tramp_addr) };
-    run_child(
-        payload.name,
-        payload.identity,
-        payload.daemon,
-        payload.parent,
-        payload.parent_name,
-        os_parent,
-        payload.log,
-        || tramp(target, &payload.args),
-    )
+    let me = Me {
+        name: payload.name,
+        identity: payload.identity,
+        daemon: payload.daemon,
+        parent: Some((payload.parent, payload.parent_name)),
+        counter: AtomicUsize::new(1),
+    };
+    run_child(me, os_parent, payload.log, true, || {
+        tramp(target, &payload.args)
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -792,8 +884,9 @@ impl Process {
     where
         A: Serialize + DeserializeOwned + Send + 'static,
     {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let mut identity = with_me(|me| me.identity.clone());
+        let me = ME.get();
+        let n = me.counter.fetch_add(1, Ordering::Relaxed);
+        let mut identity = me.identity.clone();
         identity.push(n);
         let name = format!(
             "Process-{}",
@@ -806,7 +899,7 @@ impl Process {
         Process {
             name,
             identity,
-            daemon: with_me(|me| me.daemon),
+            daemon: me.daemon,
             method: None,
             trampoline: trampoline::<A>,
             target: target as usize,
@@ -926,7 +1019,7 @@ impl Process {
         if with_me(|me| me.daemon) {
             return Err(ProcessError::DaemonicChildren);
         }
-        if std::env::var_os(SPAWN_ENV).is_some() {
+        if spawned_without_init() {
             return Err(ProcessError::InitNotCalled);
         }
         let (bytes, fds) = (self.encode)();
@@ -999,54 +1092,58 @@ impl Process {
         Ok(())
     }
 
+    /// Starts a `fork` child. Everything the child needs is prepared here, before the
+    /// fork — its identity record, duplicates of its descriptors, the sorted list of
+    /// descriptors it keeps, the closure — so that the child allocates nothing and
+    /// writes almost nothing before the target runs: each page a child writes after
+    /// `fork` is a copy-on-write page fault, and the start's cost is mostly those faults
+    /// (see `per_process`).
     fn start_fork(&self, bytes: &[u8], fds: &[RawFd]) -> Result<libc::pid_t, ProcessError> {
         let parent = std::process::id();
-        // Read before the fork: the child's `current_process()` is its own.
-        let parent_name = current_process().name;
+        let me = Me {
+            name: self.name.clone(),
+            identity: self.identity.clone(),
+            daemon: self.daemon,
+            // Read before the fork: the child's `current_process()` is its own.
+            parent: Some((parent, current_process().name)),
+            counter: AtomicUsize::new(1),
+        };
+        // The parent's objects keep owning the numbers in `fds` in the child's copy of
+        // the memory; the child's table owns duplicates, made here (close-on-exec; the
+        // parent's copies close when this function returns).
+        let dups = fds
+            .iter()
+            .map(|&fd| {
+                // SAFETY: `fds` are open descriptors of the arguments, kept alive by
+                // the caller during the start.
+                unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned()
+            })
+            .collect::<io::Result<Vec<OwnedFd>>>()?;
+        let mut keep: Vec<RawFd> = dups.iter().map(|d| d.as_raw_fd()).collect();
+        keep.sort_unstable();
+        let closure = self
+            .closure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        install_fork_panic_report();
         let _ = io::stdout().flush();
-        // SAFETY: fork; the child only runs `run_child`, which ends in `_exit`.
+        // SAFETY: fork; the child only runs `fork_child`, which ends in `_exit`.
         let pid = unsafe { libc::fork() };
         if pid < 0 {
-            return Err(io::Error::last_os_error().into());
+            let e = io::Error::last_os_error();
+            *self.closure.lock().unwrap_or_else(|e| e.into_inner()) = closure;
+            return Err(e.into());
         }
         if pid == 0 {
-            // The parent's objects keep owning the inherited numbers in this copy of the
-            // memory; the table gets duplicates.
-            // SAFETY: dup of descriptors open in this process.
-            let dups: Vec<RawFd> = fds.iter().map(|&fd| unsafe { libc::dup(fd) }).collect();
-            // SAFETY: fresh duplicates nobody else owns (a failed dup is -1: import_fd
-            // then reports an error for it).
-            unsafe { inherit::install_raw(&dups) };
-            let closure = self
-                .closure
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take();
-            if closure.is_none() {
-                // A target and its arguments: like a spawned child, it keeps only the
-                // descriptors among its arguments (and stdin/stdout/stderr), not the
-                // parent's others — the other end of a pipe above all, which would keep
-                // a reader in this child from ever seeing end-of-file (a CPython child
-                // closes it by hand; ours has no handle to it). A closure keeps them
-                // all: it may have captured any.
-                close_all_but(&dups);
-            }
-            let (tramp, target) = (self.trampoline, self.target);
-            run_child(
-                self.name.clone(),
-                self.identity.clone(),
-                self.daemon,
+            fork_child(
+                me,
+                dups,
+                &keep,
+                closure,
+                (self.trampoline, self.target),
+                bytes,
                 parent,
-                parent_name,
-                parent,
-                None, // the logger's state is inherited with the memory
-                move || match closure {
-                    Some(f) => {
-                        f();
-                        Ok(())
-                    }
-                    None => tramp(target, bytes),
-                },
             );
         }
         Ok(pid)
@@ -1415,17 +1512,17 @@ struct ChildEntry {
 /// CPython's child clears `_children`, and never locks the parent's list.
 static CHILDREN: PerProcess<Mutex<Vec<ChildEntry>>> = PerProcess::new(|| Mutex::new(Vec::new()));
 
-/// In a forked child: closes every descriptor from 3 up except `keep` (CPython's
-/// `os.closerange` around the kept ones in `spawnv_passfds`). `close_range(2)` where the
-/// kernel has it (Linux 5.9), else each number listed in `/proc/self/fd`.
+/// In a forked child: closes every descriptor from 3 up except `keep` (sorted;
+/// CPython's `os.closerange` around the kept ones in `spawnv_passfds`).
+/// `close_range(2)` where the kernel has it (Linux 5.9), else each number listed in
+/// `/proc/self/fd`. Allocates nothing unless it has to list `/proc/self/fd`.
 fn close_all_but(keep: &[RawFd]) {
-    let mut keep: Vec<RawFd> = keep.iter().copied().filter(|&fd| fd > 2).collect();
-    keep.sort_unstable();
-    keep.dedup();
+    debug_assert!(keep.windows(2).all(|w| w[0] <= w[1]));
     let mut from: libc::c_uint = 3;
     let mut ok = true;
     for k in keep
         .iter()
+        .filter(|&&k| k > 2)
         .map(|&k| k as libc::c_uint)
         .chain([libc::c_uint::MAX])
     {
@@ -1434,7 +1531,7 @@ fn close_all_but(keep: &[RawFd]) {
             // that own them in this copy of memory are never used or dropped here.
             ok &= unsafe { libc::syscall(libc::SYS_close_range, from, k - 1, 0) } == 0;
         }
-        from = k.saturating_add(1);
+        from = from.max(k.saturating_add(1));
     }
     if ok {
         return;
