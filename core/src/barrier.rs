@@ -436,8 +436,13 @@ impl<W: WaitStrategy> Barrier<W> {
                         // instructions (then the word moves on); a dead one never will.
                         // (Its death is established first: the word read after it shows
                         // the dead one's count if it made it.)
+                        // (`conkit_mutant`: the word read first — it may predate the
+                        // dead one's count, whose reservation is then freed though it
+                        // counted.)
+                        let early = cfg!(conkit_mutant = "barrier_word_before_death")
+                            .then(|| self.word.load(Ordering::Acquire));
                         let dead = held & PENDING != 0 && !W::owner_alive(held & !PENDING);
-                        let now = self.word.load(Ordering::Acquire);
+                        let now = early.unwrap_or_else(|| self.word.load(Ordering::Acquire));
                         if dead && now == word {
                             // Dead before counting (the word is still `filling | count`):
                             // it never arrived; free its slot.

@@ -171,6 +171,14 @@ pub const MUTANTS: &[(&str, &str, Option<&str>)] = &[
         "loom_barrier_dead",
         Some("party_killed_between_count_and_record_is_buried"),
     ),
+    // An arrival that finds its slot reserved reads the state word before it learns
+    // that the reserver is dead: a stale word makes a dead party that had counted look
+    // as if it never arrived, and its reservation is freed (the round never drains).
+    (
+        "barrier_word_before_death",
+        "loom_barrier_dead",
+        Some("party_killed_between_count_and_record_is_buried"),
+    ),
     // Breaking or resetting a filling barrier does not confirm the reservations that
     // counted: a pending record, undecidable then, keeps a dead party hidden.
     (
