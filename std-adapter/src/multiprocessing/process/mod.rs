@@ -785,18 +785,74 @@ type Encoder = Box<dyn Fn() -> (Result<Vec<u8>, CodecError>, Vec<RawFd>) + Send>
 
 struct Running {
     pid: libc::pid_t,
-    pidfd: OwnedFd,
+    /// `fork` and `spawn`: opened on first need ([`Running::handle`]); `forkserver`:
+    /// received from the server with the pid.
+    pidfd: OnceLock<Handle>,
     /// `forkserver`: the connection the exit status arrives on (the sentinel).
     status: Option<Arc<ServerChild>>,
 }
 
-impl Running {
-    fn sentinel(&self) -> RawFd {
-        match &self.status {
-            Some(s) => s.conn.as_raw_fd(),
-            None => self.pidfd.as_raw_fd(),
+/// What stands for a started child: its pidfd, or — asked for only after the child
+/// was reaped — a descriptor that is readable at once (the read end of a pipe whose
+/// write end is closed): the child has ended.
+enum Handle {
+    Pidfd(OwnedFd),
+    Ended(OwnedFd),
+}
+
+impl Handle {
+    fn fd(&self) -> RawFd {
+        match self {
+            Handle::Pidfd(fd) | Handle::Ended(fd) => fd.as_raw_fd(),
         }
     }
+}
+
+impl Running {
+    /// The child's handle, its pidfd opened on the first call. A start does not open
+    /// it: `join` waits with `waitpid`, and the pidfd's two system calls and kernel
+    /// object are only for [`Process::sentinel`], `join_timeout`, `terminate` and
+    /// `kill`. Opening it late is safe from pid reuse: it is opened under the children
+    /// table's lock while the table says the child is not reaped (the only reapers are
+    /// its `Process`, which is borrowed here, and [`active_children`], which reaps under
+    /// that lock); a child reaped already gets [`Handle::Ended`].
+    fn handle(&self) -> io::Result<&Handle> {
+        if let Some(h) = self.pidfd.get() {
+            return Ok(h);
+        }
+        let children = CHILDREN.get().lock().unwrap_or_else(|e| e.into_inner());
+        let reaped = children
+            .iter()
+            .find(|e| e.pid == self.pid)
+            .is_none_or(|e| e.code.is_some());
+        let h = if reaped {
+            Handle::Ended(ended_fd()?)
+        } else {
+            Handle::Pidfd(pidfd_open(self.pid)?)
+        };
+        drop(children);
+        // Another thread may have opened one meanwhile: keep the first (ours closes).
+        Ok(self.pidfd.get_or_init(|| h))
+    }
+
+    fn sentinel(&self) -> io::Result<RawFd> {
+        match &self.status {
+            Some(s) => Ok(s.conn.as_raw_fd()),
+            None => self.handle().map(Handle::fd),
+        }
+    }
+}
+
+/// A descriptor that is readable at once: the read end of a pipe without writers.
+fn ended_fd() -> io::Result<OwnedFd> {
+    let mut pfds = [0 as RawFd; 2];
+    // SAFETY: pipe2 writes two descriptors into the array.
+    if unsafe { libc::pipe2(pfds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 just created both; we own them (the write end closes here).
+    let (read, _write) = unsafe { (OwnedFd::from_raw_fd(pfds[0]), OwnedFd::from_raw_fd(pfds[1])) };
+    Ok(read)
 }
 
 /// A forkserver child's status connection and the status once read (shared with
@@ -1038,19 +1094,17 @@ impl Process {
         let running = match method {
             StartMethod::Fork => {
                 let pid = self.start_fork(&bytes, &fds)?;
-                let pidfd = pidfd_open(pid)?;
                 Running {
                     pid,
-                    pidfd,
+                    pidfd: OnceLock::new(),
                     status: None,
                 }
             }
             StartMethod::Spawn => {
                 let pid = self.start_spawn(bytes, &fds)?;
-                let pidfd = pidfd_open(pid)?;
                 Running {
                     pid,
-                    pidfd,
+                    pidfd: OnceLock::new(),
                     status: None,
                 }
             }
@@ -1058,7 +1112,7 @@ impl Process {
                 let l = forkserver::launch(&self.payload(bytes, &[])?, &fds, self.daemon)?;
                 Running {
                     pid: l.pid,
-                    pidfd: l.pidfd,
+                    pidfd: OnceLock::from(Handle::Pidfd(l.pidfd)),
                     status: Some(Arc::new(ServerChild {
                         conn: l.conn,
                         code: Mutex::new(None),
@@ -1258,7 +1312,7 @@ impl Process {
             return Ok(true);
         }
         let fd = match &self.running {
-            Some(r) => r.sentinel(),
+            Some(r) => r.sentinel()?,
             None => return self.reap(false).map(|c| c.is_some()),
         };
         let deadline = std::time::Instant::now() + timeout;
@@ -1328,11 +1382,16 @@ impl Process {
         let Some(run) = &self.running else {
             return Err(ProcessError::NotStarted);
         };
+        let pidfd = match run.handle()? {
+            Handle::Pidfd(fd) => fd.as_raw_fd(),
+            // Reaped meanwhile (by `active_children` on another thread): it has ended.
+            Handle::Ended(_) => return Ok(()),
+        };
         // SAFETY: pidfd_send_signal on our child's pidfd (no pid reuse race).
         let r = unsafe {
             libc::syscall(
                 libc::SYS_pidfd_send_signal,
-                run.pidfd.as_raw_fd(),
+                pidfd,
                 sig,
                 std::ptr::null::<libc::siginfo_t>(),
                 0,
@@ -1377,9 +1436,10 @@ impl Process {
     }
 
     /// A descriptor that becomes readable when the child ends, for
-    /// `poll`/`epoll`/`connection::wait`: a Linux pidfd under `fork` and `spawn`; under
-    /// `forkserver` the connection the server writes the exit status to (CPython's
-    /// sentinel there too).
+    /// `poll`/`epoll`/`connection::wait`: a Linux pidfd under `fork` and `spawn`
+    /// (opened by the first call, not by `start`; asked for after the child was
+    /// reaped, a descriptor that is readable at once); under `forkserver` the
+    /// connection the server writes the exit status to (CPython's sentinel there too).
     ///
     /// ```
     /// use conkit::multiprocessing::Process;
@@ -1392,7 +1452,7 @@ impl Process {
     /// ```
     pub fn sentinel(&self) -> Result<RawFd, ProcessError> {
         match &self.running {
-            Some(r) => Ok(r.sentinel()),
+            Some(r) => Ok(r.sentinel()?),
             None if self.closed => Err(ProcessError::Closed),
             None => Err(ProcessError::NotStarted),
         }
@@ -1420,7 +1480,8 @@ impl Process {
 }
 
 fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
-    // SAFETY: pidfd_open on a pid we just created (not yet reaped, so not reused).
+    // SAFETY: pidfd_open on a child not yet reaped (so its pid is not reused; see
+    // `Running::handle`).
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
