@@ -597,15 +597,20 @@ fn run_child(
     };
     super::util::info(format_args!("process exiting with exitcode {code}"));
     // std's stderr is unbuffered: only stdout has anything to flush (flushing stderr
-    // would only take its lock: a write to a page of std's, one more fault).
-    let _ = io::stdout().flush();
+    // would only take its lock: a write to a page of std's, one more fault). The result
+    // is forgotten, not dropped: `_exit` follows, and the drop glue is code elsewhere in
+    // the binary (a page the child would fault in for nothing).
+    std::mem::forget(io::stdout().flush());
     // SAFETY: _exit ends the process (a forked child must not run the parent's atexit).
     unsafe { libc::_exit(code) }
 }
 
 /// A `fork` child's start (see [`Process::start_fork`]): adopts the table of
 /// descriptors and the identity record the parent prepared, closes the parent's other
-/// descriptors, runs the target. No allocation before the target runs.
+/// descriptors, runs the target. No allocation before the target runs. Inlined into
+/// `start_fork`: the child then runs code from one place of the binary up to
+/// `run_child` (each other place is a page fault of the child's, mapping the code).
+#[inline(always)]
 fn fork_child(
     me: Me,
     dups: Vec<OwnedFd>,
