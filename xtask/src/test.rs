@@ -185,6 +185,28 @@ pub const MUTANTS: &[(&str, &str, Option<&str>)] = &[
         "loom_mpmc",
         Some("live_pusher_behind_a_dead_record_is_not_skipped"),
     ),
+    // The barrier records an arrival after counting it (the protocol before the
+    // reservations): a party killed between the two is never identified.
+    (
+        "barrier_record_after_count",
+        "loom_barrier_dead",
+        Some("party_killed_between_count_and_record_is_buried"),
+    ),
+    // An arrival that finds its slot reserved reads the state word before it learns
+    // that the reserver is dead: a stale word makes a dead party that had counted look
+    // as if it never arrived, and its reservation is freed (the round never drains).
+    (
+        "barrier_word_before_death",
+        "loom_barrier_dead",
+        Some("party_killed_between_count_and_record_is_buried"),
+    ),
+    // Breaking or resetting a filling barrier does not confirm the reservations that
+    // counted: a pending record, undecidable then, keeps a dead party hidden.
+    (
+        "barrier_no_confirm",
+        "loom_barrier_dead",
+        Some("break_confirms_a_counted_reservation"),
+    ),
     // The MPMC push publishes its slot's stamp with `Relaxed`.
     (
         "mpmc_push_stamp_relaxed",
