@@ -18,7 +18,8 @@
 //!   already loads the word. The protocol and its proof are in
 //!   [`Waiters`](crate::wait::Waiters) ("Async tasks") and
 //!   [`lock::blocking`](crate::lock::blocking) ("Async"); the loom models are in
-//!   `core/tests/loom_async.rs`. With `std` the table grows (no limit on parked tasks);
+//!   `core/tests/loom_async.rs`. With `std` the table grows (no limit on parked tasks) and is spread over 16
+//!   mutex-guarded shards by the primitive's address;
 //!   without it, it holds [`TABLE_SLOTS`] wakers and more tasks poll again instead of
 //!   sleeping. Between processes the table is per process: a notify in one process
 //!   wakes only the tasks of that process.
@@ -27,7 +28,10 @@
 //!   that poll the primitive's `try_*` operation and park the task's waker in the
 //!   wrapper's set, and the state-changing operations of the wrapper wake the parked
 //!   tasks. Tasks parked in the wrapper's set are woken only by changes made through
-//!   the wrapper (the rings and queues still use it).
+//!   the wrapper. The rings (`spsc`, `mpmc`), the queues (`queue`) and `EventFlags` no
+//!   longer use it: their `Async<...>` methods forward to the primitives' own async
+//!   forms (`push_async`, `pop_async`, `get_async`, `put_async`, `join_async`,
+//!   `wait_async`), which any change wakes; the wrapper stays as a compatible front.
 //!
 //! Works with any executor (embassy, tokio, wasm-bindgen-futures): it only uses
 //! `core::task`. The application provides the `critical-section` implementation.
@@ -41,9 +45,15 @@
 //! the next notification.
 //!
 //! # When the set is full
-//! `register` reports it, and the poller wakes its own task at once: the task is polled
-//! again (busy-polling) instead of sleeping. Nothing is lost; size `K` for the number of
-//! tasks that wait at the same time.
+//! With `std` a [`WakerSet`] never is: past its `K` inline slots it keeps further wakers
+//! in a growable overflow list, so every task sleeps until woken, however many wait
+//! (no busy-polling). Without `std` (no allocator) it holds `K` wakers; `register`
+//! reports a full set and the poller wakes its own task at once, so that task is polled
+//! again instead of sleeping. Progress guarantee there: nothing is lost and no task
+//! sleeps through a change (an unregistered task is always runnable), but the tasks
+//! beyond `K` cost executor time until a slot frees; size `K` for the number of tasks
+//! that wait at the same time. The primitives' own async forms (the [`TaskSlot`]
+//! table above) have the same rule with [`TABLE_SLOTS`].
 
 use core::cell::RefCell;
 use core::fmt;
@@ -51,20 +61,40 @@ use core::task::{Context, Poll, Waker};
 
 use critical_section::Mutex;
 
-/// Up to `K` parked wakers, guarded by a critical section.
+/// Up to `K` parked wakers inline (and, with `std`, any number more in an overflow
+/// list), guarded by a critical section. See "When the set is full" in the module docs.
 pub struct WakerSet<const K: usize> {
-    slots: Mutex<RefCell<[Option<Waker>; K]>>,
+    slots: Mutex<RefCell<Slots<K>>>,
+}
+
+/// The parked wakers of a [`WakerSet`].
+struct Slots<const K: usize> {
+    inline: [Option<Waker>; K],
+    /// With `std`: the wakers that found every inline slot taken.
+    #[cfg(feature = "std")]
+    overflow: std::vec::Vec<Waker>,
+}
+
+impl<const K: usize> Slots<K> {
+    const fn new() -> Self {
+        Self {
+            inline: [const { None }; K],
+            #[cfg(feature = "std")]
+            overflow: std::vec::Vec::new(),
+        }
+    }
+
+    fn parked(&self) -> usize {
+        let inline = self.inline.iter().filter(|s| s.is_some()).count();
+        #[cfg(feature = "std")]
+        let inline = inline + self.overflow.len();
+        inline
+    }
 }
 
 impl<const K: usize> fmt::Debug for WakerSet<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parked = critical_section::with(|cs| {
-            self.slots
-                .borrow_ref(cs)
-                .iter()
-                .filter(|s| s.is_some())
-                .count()
-        });
+        let parked = critical_section::with(|cs| self.slots.borrow_ref(cs).parked());
         f.debug_struct("WakerSet")
             .field("capacity", &K)
             .field("parked", &parked)
@@ -82,27 +112,50 @@ impl<const K: usize> WakerSet<K> {
     /// An empty set.
     pub const fn new() -> Self {
         Self {
-            slots: Mutex::new(RefCell::new([const { None }; K])),
+            slots: Mutex::new(RefCell::new(Slots::new())),
         }
     }
 
     /// Parks `waker` (once: a waker that `will_wake` the same task replaces the old one).
-    /// Returns `false` when all `K` slots hold other tasks' wakers.
+    /// Returns `false` only without `std`, when all `K` slots hold other tasks' wakers
+    /// (with `std` the overflow list takes it).
+    ///
+    /// ```
+    /// use core::task::Waker;
+    /// use conkit_core::asynch::WakerSet;
+    ///
+    /// let set: WakerSet<1> = WakerSet::new();
+    /// assert!(set.register(Waker::noop()));
+    /// set.wake_all();
+    /// ```
     pub fn register(&self, waker: &Waker) -> bool {
         critical_section::with(|cs| {
             let mut slots = self.slots.borrow_ref_mut(cs);
+            let slots = &mut *slots;
             if let Some(slot) = slots
+                .inline
                 .iter_mut()
                 .find(|s| s.as_ref().is_some_and(|w| w.will_wake(waker)))
             {
                 slot.clone_from(&Some(waker.clone()));
                 return true;
             }
-            match slots.iter_mut().find(|s| s.is_none()) {
+            #[cfg(feature = "std")]
+            if let Some(w) = slots.overflow.iter_mut().find(|w| w.will_wake(waker)) {
+                w.clone_from(waker);
+                return true;
+            }
+            match slots.inline.iter_mut().find(|s| s.is_none()) {
                 Some(slot) => {
                     *slot = Some(waker.clone());
                     true
                 }
+                #[cfg(feature = "std")]
+                None => {
+                    slots.overflow.push(waker.clone());
+                    true
+                }
+                #[cfg(not(feature = "std"))]
                 None => false,
             }
         })
@@ -116,11 +169,14 @@ impl<const K: usize> WakerSet<K> {
     /// first panic re-raised after the last one; without it the remaining wakers are
     /// woken while the panic unwinds (a second panicking `wake` then aborts).
     pub fn wake_all(&self) {
-        let taken: [Option<Waker>; K] = critical_section::with(|cs| {
+        let taken: Slots<K> = critical_section::with(|cs| {
             let mut slots = self.slots.borrow_ref_mut(cs);
-            core::mem::replace(&mut *slots, [const { None }; K])
+            core::mem::replace(&mut *slots, Slots::new())
         });
-        let mut wakers = taken.into_iter().flatten();
+        let wakers = taken.inline.into_iter().flatten();
+        #[cfg(feature = "std")]
+        let wakers = wakers.chain(taken.overflow);
+        let mut wakers = wakers;
         crate::unwind::each_to_end(|| wakers.next(), Waker::wake);
     }
 
@@ -136,7 +192,8 @@ impl<const K: usize> WakerSet<K> {
             return Poll::Ready(r);
         }
         if !self.register(cx.waker()) {
-            // No slot: ask to be polled again rather than risk sleeping forever.
+            // No slot (only without `std`): ask to be polled again rather than risk
+            // sleeping forever.
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
@@ -196,10 +253,28 @@ impl<P, const K: usize> Async<P, K> {
 pub const TABLE_SLOTS: usize = 32;
 
 /// The parked tasks of this process, by primitive (`key`: its address here) and
-/// registration (`token`: one per [`TaskSlot`]). With `std`: a map of maps, so parking,
-/// leaving and waking cost O(log n) however many tasks are parked elsewhere.
+/// registration (`token`: one per [`TaskSlot`]). With `std`: one ordered map on
+/// `(key, token)`, so parking, leaving and waking cost O(log n) however many tasks are
+/// parked elsewhere, and a park/wake cycle of one task allocates nothing once the map's
+/// first node exists (a map of maps allocated and freed a bucket per cycle).
 #[cfg(feature = "std")]
-struct Table(std::collections::BTreeMap<usize, std::collections::BTreeMap<usize, Waker>>);
+struct Table(std::collections::BTreeMap<(usize, usize), Waker>);
+
+/// The wakers taken from the table for one key: the first inline (the common case of
+/// one parked task wakes with no allocation), the rest in a vector.
+#[cfg(feature = "std")]
+struct Taken {
+    first: Option<Waker>,
+    rest: std::vec::IntoIter<Waker>,
+}
+
+#[cfg(feature = "std")]
+impl Iterator for Taken {
+    type Item = Waker;
+    fn next(&mut self) -> Option<Waker> {
+        self.first.take().or_else(|| self.rest.next())
+    }
+}
 
 #[cfg(feature = "std")]
 impl Table {
@@ -207,29 +282,42 @@ impl Table {
         Self(std::collections::BTreeMap::new())
     }
     fn park(&mut self, key: usize, token: usize, waker: &Waker) -> bool {
-        let bucket = self.0.entry(key).or_default();
-        match bucket.get_mut(&token) {
+        match self.0.get_mut(&(key, token)) {
             Some(w) => w.clone_from(waker),
             None => {
-                bucket.insert(token, waker.clone());
+                self.0.insert((key, token), waker.clone());
             }
         }
         true
     }
     fn contains(&self, key: usize, token: usize) -> bool {
-        self.0.get(&key).is_some_and(|b| b.contains_key(&token))
+        self.0.contains_key(&(key, token))
     }
     fn remove(&mut self, key: usize, token: usize) -> Option<Waker> {
-        let bucket = self.0.get_mut(&key)?;
-        let w = bucket.remove(&token);
-        if bucket.is_empty() {
-            self.0.remove(&key);
-        }
-        w
+        self.0.remove(&(key, token))
     }
     /// Every waker parked under `key` (all of them: the table can allocate).
-    fn take(&mut self, key: usize) -> impl Iterator<Item = Waker> {
-        self.0.remove(&key).unwrap_or_default().into_values()
+    fn take(&mut self, key: usize) -> Taken {
+        let mut first = None;
+        let mut rest = std::vec::Vec::new();
+        while let Some(&k) = self
+            .0
+            .range((key, 0)..=(key, usize::MAX))
+            .next()
+            .map(|e| e.0)
+        {
+            if let Some(w) = self.0.remove(&k) {
+                if first.is_none() {
+                    first = Some(w);
+                } else {
+                    rest.push(w);
+                }
+            }
+        }
+        Taken {
+            first,
+            rest: rest.into_iter(),
+        }
     }
 }
 
@@ -272,19 +360,77 @@ impl Table {
     }
 }
 
-/// The parked tasks of this process, and the next registration token.
+/// Without `std`: the parked tasks of this process and the next registration token,
+/// under one critical section (firmware has a handful of tasks).
+#[cfg(not(feature = "std"))]
 struct Registry {
     parked: Table,
     next_token: usize,
 }
 
+#[cfg(not(feature = "std"))]
 static REGISTRY: Mutex<RefCell<Registry>> = Mutex::new(RefCell::new(Registry {
     parked: Table::new(),
     next_token: 1,
 }));
 
+/// Runs `f` on the table that holds the tasks parked under `key` (no `std`: the one
+/// table, in a critical section).
+#[cfg(not(feature = "std"))]
+fn with_table<R>(_key: usize, f: impl FnOnce(&mut Table) -> R) -> R {
+    critical_section::with(|cs| f(&mut REGISTRY.borrow_ref_mut(cs).parked))
+}
+
+/// A new registration token (never 0).
+#[cfg(not(feature = "std"))]
+fn next_token() -> usize {
+    critical_section::with(|cs| {
+        let mut reg = REGISTRY.borrow_ref_mut(cs);
+        let t = reg.next_token;
+        reg.next_token = t.wrapping_add(1).max(1);
+        t
+    })
+}
+
+/// With `std`: how many tables the parked tasks are spread over, by the primitive's
+/// address, each under its own mutex, so tasks parking on different primitives (on
+/// different threads of a multi-thread runtime) do not serialise on one lock — the
+/// `std` critical section is one process-wide mutex.
+#[cfg(feature = "std")]
+const SHARDS: usize = 16;
+
+#[cfg(feature = "std")]
+static TABLES: [std::sync::Mutex<Table>; SHARDS] =
+    [const { std::sync::Mutex::new(Table::new()) }; SHARDS];
+
+#[cfg(feature = "std")]
+static NEXT_TOKEN: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(1);
+
+/// Runs `f` on the table that holds the tasks parked under `key` (its shard; a panic
+/// elsewhere while it was held left it consistent: every operation is one map call).
+#[cfg(feature = "std")]
+fn with_table<R>(key: usize, f: impl FnOnce(&mut Table) -> R) -> R {
+    // Primitives are at least word-aligned and usually a cache line or more apart.
+    let shard = ((key >> 3) ^ (key >> 7) ^ (key >> 13)) % SHARDS;
+    let mut t = TABLES[shard]
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    f(&mut t)
+}
+
+/// A new registration token (never 0).
+#[cfg(feature = "std")]
+fn next_token() -> usize {
+    loop {
+        let t = NEXT_TOKEN.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+        if t != 0 {
+            return t;
+        }
+    }
+}
+
 /// Wakes (and removes) every task parked on the primitive at address `key`. Wakers run
-/// outside the critical section.
+/// outside the table's lock.
 ///
 /// The primitives call it when their state word says tasks are parked (see
 /// [`TaskSlot`]); a caller outside this crate only needs it for a primitive of its own
@@ -295,7 +441,7 @@ static REGISTRY: Mutex<RefCell<Registry>> = Mutex::new(RefCell::new(Registry {
 /// conkit_core::asynch::wake_parked(0x1000);
 /// ```
 pub fn wake_parked(key: usize) {
-    let mut wakers = critical_section::with(|cs| REGISTRY.borrow_ref_mut(cs).parked.take(key));
+    let mut wakers = with_table(key, |t| t.take(key));
     crate::unwind::each_to_end(|| wakers.next(), Waker::wake);
 }
 
@@ -338,33 +484,45 @@ impl TaskSlot {
     /// waker). Returns `false` only without `std`, when [`TABLE_SLOTS`] tasks are
     /// parked already: the caller then asks to be polled again at once.
     pub fn park(&mut self, key: usize, waker: &Waker) -> bool {
-        let old = critical_section::with(|cs| {
-            let mut reg = REGISTRY.borrow_ref_mut(cs);
-            if self.token == 0 {
-                self.token = reg.next_token;
-                reg.next_token = reg.next_token.wrapping_add(1).max(1);
-            }
-            let old = if self.key != key {
-                reg.parked.remove(self.key, self.token)
-            } else {
-                None
-            };
-            self.key = key;
-            (reg.parked.park(key, self.token, waker), old)
-        });
-        // A waker is dropped outside the critical section (its drop is executor code).
-        old.0
+        if self.token == 0 {
+            self.token = next_token();
+        }
+        // Moved to another primitive: leave the old one first (the caller looks at its
+        // condition again after parking, so the moment in neither table loses nothing).
+        let old = if self.key != key {
+            let (old_key, token) = (self.key, self.token);
+            with_table(old_key, |t| t.remove(old_key, token))
+        } else {
+            None
+        };
+        self.key = key;
+        let token = self.token;
+        let parked = with_table(key, |t| t.park(key, token, waker));
+        // A waker is dropped outside the lock (its drop is executor code).
+        drop(old);
+        parked
     }
 
     /// Whether this slot's waker is still parked (not yet woken nor removed).
     pub fn is_parked(&self) -> bool {
+        self.token != 0 && with_table(self.key, |t| t.contains(self.key, self.token))
+    }
+
+    /// Forgets this slot's registration without looking at the table, for a primitive
+    /// that knows a notifier has taken (or is about to take) every waker parked under
+    /// its key (it saw its "tasks are parked" bit cleared after this slot set it; see
+    /// `Waiters::poll_async`): that notifier's [`wake_parked`] removes the entry, at
+    /// worst calling this (stale) waker once more, a spurious wake-up. Saves the
+    /// critical section of [`leave`](Self::leave) on the common path of a woken task.
+    pub(crate) fn forget(&mut self) {
+        self.token = 0;
+        self.key = 0;
+    }
+
+    /// Whether this slot was ever registered and not forgotten since (a parked waker
+    /// may be in the table). No critical section.
+    pub(crate) fn registered(&self) -> bool {
         self.token != 0
-            && critical_section::with(|cs| {
-                REGISTRY
-                    .borrow_ref(cs)
-                    .parked
-                    .contains(self.key, self.token)
-            })
     }
 
     /// Removes this slot's waker if it is still parked (done on drop, and by the
@@ -373,13 +531,9 @@ impl TaskSlot {
         if self.token == 0 {
             return;
         }
-        let removed = critical_section::with(|cs| {
-            REGISTRY
-                .borrow_ref_mut(cs)
-                .parked
-                .remove(self.key, self.token)
-        });
-        // Dropped outside the critical section (a waker's drop is executor code).
+        let (key, token) = (self.key, self.token);
+        let removed = with_table(key, |t| t.remove(key, token));
+        // Dropped outside the lock (a waker's drop is executor code).
         drop(removed);
     }
 }

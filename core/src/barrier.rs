@@ -53,7 +53,9 @@
 //!   while running the action as the last to arrive): with a process-shared strategy
 //!   each arrival records its [owner token](WaitStrategy::owner_token) (its kernel
 //!   thread id) by its arrival index, for the first [`RECORDED`] indices of a round, and
-//!   clears it when it leaves. Every party waiting inside `wait` — for the release, or
+//!   clears it when it leaves. The record is made *before* the arrival counts (see
+//!   "Arrival records" below), so a party killed at any instruction of its arrival is
+//!   identifiable. Every party waiting inside `wait` — for the release, or
 //!   for a round to finish draining — probes one recorded party per sleep slice that
 //!   passed without a wake-up (about 1–16 ms with `SharedFutex`); one that is gone is
 //!   **buried**: uncounted, and the barrier breaks. So every caller inside, with or
@@ -63,12 +65,37 @@
 //!   process takes the dead one's place). Without a process-shared strategy nothing is
 //!   recorded (threads die with their process).
 //!
-//!   What remains: a party killed between its arrival and its record (two
-//!   instructions), or with an arrival index of [`RECORDED`] or more, is not detected:
-//!   then it keeps the round from draining (or from being released) as before, and the
-//!   others' deadlines decide — give every wait a deadline when parties may exceed
+//!   What remains: a party with an arrival index of [`RECORDED`] or more is not
+//!   recorded: killed, it keeps the round from draining (or from being released), and
+//!   the others' deadlines decide — give every wait a deadline when parties may exceed
 //!   `RECORDED`. A thread id reused by a new thread makes a dead party look alive
-//!   (as for [`Lock`](crate::lock::Lock)).
+//!   (as for [`Lock`](crate::lock::Lock)). A party killed while it confirms the
+//!   reservations of others (below) after breaking or resetting the barrier, while one
+//!   of those others is itself killed unconfirmed, leaves that one unidentified (two
+//!   kills at two precise instants).
+//!
+//! # Arrival records
+//! With a process-shared strategy an arrival that would take index `c < RECORDED`
+//! first **reserves** slot `c` (compare-and-swap from 0 to its token with the
+//! `PENDING` bit), then counts itself (the state word's compare-and-swap from
+//! `filling | c` to `filling | c + 1`), then clears `PENDING` (its record). Only the
+//! holder of slot `c` can take index `c`, which makes a dead reserver's fate decidable
+//! from the state word:
+//! * *filling* with `count <= c`: it never counted (it died before arriving). Its
+//!   reservation is cleared — by the next arrival that needs the slot, or by a waiter's
+//!   probe — and nothing else changes (a party killed before arriving).
+//! * *filling* with `count > c`, or *draining* (a release needs every index taken): it
+//!   counted; it is buried like a recorded party.
+//! * *broken* or *resetting*: ambiguous from the word alone, so whoever moves the word
+//!   out of *filling* (abort, a passed deadline, a burial, a reset) then **confirms** the
+//!   pending slots below the count it left (`PENDING` cleared: those counted), and
+//!   whoever breaks a *draining* barrier confirms them all. A
+//!   pending slot in these states is left alone: if it counted, its confirmation makes
+//!   it an ordinary record; if not, it is not counted and is cleared once the barrier
+//!   fills again.
+//!
+//! A failed count (the word changed) clears the reservation before retrying. Without a
+//! process-shared strategy nothing of this runs (no slot is touched).
 //!
 //! A party killed **before arriving** is not inside, so nothing records it: the round
 //! never fills, and every party waiting with a deadline breaks the barrier when it
@@ -95,6 +122,14 @@ use crate::wait::{DefaultWait, WaitStrategy, Waiters};
 const COUNT: u32 = (1 << 30) - 1;
 /// The state (high 2 bits).
 const STATE: u32 = !COUNT;
+/// In an arrival record: reserved by an arrival that may not have counted yet (see
+/// "Arrival records" in the module docs). Owner tokens are at most
+/// [`OWNER_MASK`](crate::wait::OWNER_MASK) (2^30 - 1), so they never have this bit.
+const PENDING: u32 = 1 << 31;
+/// How often an arrival retries while the slot it needs is reserved by another live
+/// arrival (a few instructions from counting) before it sleeps a slice instead (once
+/// under loom, whose spin hint is a yield).
+const RESERVED_SPINS: u32 = if cfg!(loom) { 1 } else { 1000 };
 const FILLING: u32 = 0;
 const DRAINING: u32 = 1 << 30;
 const RESETTING: u32 = 2 << 30;
@@ -284,8 +319,8 @@ impl<W: WaitStrategy> Barrier<W> {
             Some(entered) => entered?,
             None => return Err(BrokenBarrier),
         };
-        // From here this caller is counted; `Exit` uncounts it even if `action` panics.
-        self.record(index);
+        // From here this caller is counted (and recorded, with a process-shared
+        // strategy: `try_enter`); `Exit` uncounts it even if `action` panics.
         let exit = Exit {
             barrier: self,
             index,
@@ -338,7 +373,6 @@ impl<W: WaitStrategy> Barrier<W> {
     #[cfg(feature = "async")]
     pub async fn wait_async(&self, action: impl FnOnce() -> bool) -> Result<u32, BrokenBarrier> {
         let index = self.waiters.wait_async(|| self.try_enter()).await?;
-        self.record(index);
         let exit = Exit {
             barrier: self,
             index,
@@ -366,8 +400,17 @@ impl<W: WaitStrategy> Barrier<W> {
 
     /// Joins the round if the barrier is filling (and not full): `Some(Ok(index))`;
     /// broken: `Some(Err)`; draining, resetting or running the action: `None` (wait).
+    /// With a process-shared strategy the arrival is reserved, counted, then recorded
+    /// (see "Arrival records" in the module docs).
     fn try_enter(&self) -> Option<Result<u32, BrokenBarrier>> {
+        self.arrive(Stop::Never)
+    }
+
+    /// [`try_enter`](Self::try_enter), which the loom models can stop at a point of the
+    /// protocol (`stop`: a party killed there).
+    fn arrive(&self, stop: Stop) -> Option<Result<u32, BrokenBarrier>> {
         let mut word = self.word.load(Ordering::Acquire);
+        let mut spins = 0;
         loop {
             let (state, count) = (word & STATE, word & COUNT);
             match state {
@@ -375,14 +418,151 @@ impl<W: WaitStrategy> Barrier<W> {
                 FILLING if count < self.parties => {}
                 _ => return None,
             }
+            let slot = if W::PROCESS_SHARED {
+                self.arrived.get(count as usize)
+            } else {
+                None
+            };
+            let reserved = match slot {
+                Some(_) => W::owner_token() | PENDING,
+                None => 0,
+            };
+            if let Some(slot) = slot {
+                if !cfg!(conkit_mutant = "barrier_record_after_count") {
+                    if let Err(held) =
+                        slot.compare_exchange(0, reserved, Ordering::AcqRel, Ordering::Acquire)
+                    {
+                        // Another arrival holds the slot: a live one counts within a few
+                        // instructions (then the word moves on); a dead one never will.
+                        // (Its death is established first: the word read after it shows
+                        // the dead one's count if it made it.)
+                        // (`conkit_mutant`: the word read first — it may predate the
+                        // dead one's count, whose reservation is then freed though it
+                        // counted.)
+                        let early = cfg!(conkit_mutant = "barrier_word_before_death")
+                            .then(|| self.word.load(Ordering::Acquire));
+                        let dead = held & PENDING != 0 && !W::owner_alive(held & !PENDING);
+                        let now = early.unwrap_or_else(|| self.word.load(Ordering::Acquire));
+                        if dead && now == word {
+                            // Dead before counting (the word is still `filling | count`):
+                            // it never arrived; free its slot.
+                            let _ =
+                                slot.compare_exchange(held, 0, Ordering::AcqRel, Ordering::Relaxed);
+                        } else if now == word {
+                            spins += 1;
+                            if spins > RESERVED_SPINS {
+                                return None; // sleep a slice, then look again
+                            }
+                            core::hint::spin_loop();
+                        }
+                        word = now;
+                        continue;
+                    }
+                }
+                if stop == Stop::BeforeCount {
+                    return Some(Ok(STOPPED));
+                }
+            }
             match self.word.compare_exchange_weak(
                 word,
                 word + 1,
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => return Some(Ok(count)),
-                Err(now) => word = now,
+                Ok(_) => {
+                    if let Some(slot) = slot {
+                        if stop == Stop::BeforeRecord {
+                            return Some(Ok(STOPPED));
+                        }
+                        if cfg!(conkit_mutant = "barrier_record_after_count") {
+                            // The protocol before the reservations: a party killed
+                            // between the count and this store is not identified.
+                            slot.store(reserved & !PENDING, Ordering::Release);
+                        } else {
+                            // Our record (a transition out of `filling` may have made
+                            // it already: `confirm_arrivals`).
+                            let _ = slot.compare_exchange(
+                                reserved,
+                                reserved & !PENDING,
+                                Ordering::AcqRel,
+                                Ordering::Relaxed,
+                            );
+                        }
+                    }
+                    return Some(Ok(count));
+                }
+                Err(now) => {
+                    if let Some(slot) = slot {
+                        if !cfg!(conkit_mutant = "barrier_record_after_count") {
+                            // Not counted: give the slot back before looking again.
+                            let _ = slot.compare_exchange(
+                                reserved,
+                                0,
+                                Ordering::AcqRel,
+                                Ordering::Relaxed,
+                            );
+                        }
+                    }
+                    word = now;
+                }
+            }
+        }
+    }
+
+    /// After a transition out of *filling* that left `count` parties counted: confirms
+    /// the reservations of arrival indices below `count` (they counted) — see "Arrival
+    /// records" in the module docs. Process-shared strategies only.
+    fn confirm_arrivals(&self, count: u32) {
+        if !W::PROCESS_SHARED || cfg!(conkit_mutant = "barrier_no_confirm") {
+            return;
+        }
+        for slot in self
+            .arrived
+            .iter()
+            .take(count.min(RECORDED as u32) as usize)
+        {
+            let token = slot.load(Ordering::Acquire);
+            if token & PENDING != 0 {
+                let _ = slot.compare_exchange(
+                    token,
+                    token & !PENDING,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                );
+            }
+        }
+    }
+
+    /// After the word `before` was replaced by a broken one: confirms the reservations
+    /// that counted (below the count when leaving *filling*; all of them when leaving
+    /// *draining*, which only a full round reaches).
+    fn left(&self, before: u32) {
+        match before & STATE {
+            FILLING => self.confirm_arrivals(before & COUNT),
+            DRAINING => self.confirm_arrivals(u32::MAX),
+            _ => {}
+        }
+    }
+
+    /// Test hook of the loom models (only under `cfg(loom)`): arrives as
+    /// [`wait`](Self::wait) does but stops — as if killed — after reserving its slot
+    /// (`counted == false`) or after counting itself, before its record
+    /// (`counted == true`). Returns whether it got that far (not if it found the
+    /// barrier broken, draining or full).
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn loom_arrive_and_die(&self, counted: bool) -> bool {
+        let stop = if counted {
+            Stop::BeforeRecord
+        } else {
+            Stop::BeforeCount
+        };
+        loop {
+            match self.arrive(stop) {
+                Some(Ok(STOPPED)) => return true,
+                Some(_) => return false,
+                None if self.word.load(Ordering::Acquire) & STATE != FILLING => return false,
+                None => loom::thread::yield_now(),
             }
         }
     }
@@ -453,21 +633,11 @@ impl<W: WaitStrategy> Barrier<W> {
                 Ordering::Acquire,
             ) {
                 Ok(_) => {
+                    self.confirm_arrivals(count);
                     self.waiters.notify_all();
                     return Err(BrokenBarrier);
                 }
                 Err(now) => word = now,
-            }
-        }
-    }
-
-    /// With a process-shared strategy, records the caller as the party of arrival
-    /// `index` (if `index < RECORDED`): a plain store.
-    #[inline]
-    fn record(&self, index: u32) {
-        if W::PROCESS_SHARED {
-            if let Some(slot) = self.arrived.get(index as usize) {
-                slot.store(W::owner_token(), Ordering::Release);
             }
         }
     }
@@ -486,11 +656,27 @@ impl<W: WaitStrategy> Barrier<W> {
         if recorded == 0 {
             return;
         }
-        let slot = &self.arrived[*cursor % recorded];
+        let index = *cursor % recorded;
+        let slot = &self.arrived[index];
         *cursor = (*cursor + 1) % recorded;
         let token = slot.load(Ordering::Acquire);
-        if token == 0 || W::owner_alive(token) {
+        if token == 0 || W::owner_alive(token & !PENDING) {
             return;
+        }
+        if token & PENDING != 0 {
+            // A reservation whose holder died: did it count? (See "Arrival records".)
+            let word = self.word.load(Ordering::Acquire);
+            match (word & STATE, word & COUNT) {
+                (FILLING, count) if count <= index as u32 => {
+                    // Never counted: it died before arriving. Free its slot.
+                    let _ = slot.compare_exchange(token, 0, Ordering::AcqRel, Ordering::Relaxed);
+                    return;
+                }
+                (FILLING | DRAINING, _) => {} // counted: bury it
+                // Broken or resetting: the transition out of filling or draining
+                // confirms it if it counted (`left`).
+                _ => return,
+            }
         }
         if slot
             .compare_exchange(token, 0, Ordering::AcqRel, Ordering::Relaxed)
@@ -511,6 +697,7 @@ impl<W: WaitStrategy> Barrier<W> {
                 Err(now) => word = now,
             }
         }
+        self.left(word);
         self.waiters.notify_all();
     }
 
@@ -569,6 +756,7 @@ impl<W: WaitStrategy> Barrier<W> {
                 Err(now) => word = now,
             }
         }
+        self.left(word);
         self.waiters.notify_all();
     }
 
@@ -599,6 +787,9 @@ impl<W: WaitStrategy> Barrier<W> {
                 Err(now) => word = now,
             }
         }
+        if word & STATE == FILLING && word & COUNT != 0 {
+            self.confirm_arrivals(word & COUNT);
+        }
         self.waiters.notify_all();
     }
 
@@ -622,6 +813,20 @@ impl<W: WaitStrategy> Barrier<W> {
     pub fn broken(&self) -> bool {
         self.word.load(Ordering::Relaxed) & STATE == BROKEN
     }
+}
+
+/// What [`Barrier::arrive`] returns when it stopped at its `stop` point (never an
+/// arrival index: those are below `MAX_PARTIES`).
+const STOPPED: u32 = u32::MAX;
+
+/// Where [`Barrier::arrive`] stops (`Never` but in the loom models' test hook).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Never,
+    #[cfg_attr(not(loom), allow(dead_code))]
+    BeforeCount,
+    #[cfg_attr(not(loom), allow(dead_code))]
+    BeforeRecord,
 }
 
 /// Uncounts a caller when it leaves `wait_until`, also when the action panics.

@@ -71,8 +71,8 @@
 //! With the `async` feature, [`Event::wait_async`] awaits the flag directly, with the
 //! same guarantee (a task parked at a `set` completes even if the flag is cleared
 //! before it is polled); every `set` wakes it, whoever calls it (see "Async tasks" in
-//! [`Waiters`]). The older wrapper `asynch::Async<Event<W>, K>` adds `wait().await` with
-//! its own waker set; its `set` wakes both.
+//! [`Waiters`]). The older wrapper `asynch::Async<Event<W>, K>` still offers
+//! `wait().await`, forwarding to `wait_async` (its waker set is no longer used).
 
 use core::fmt;
 
@@ -275,29 +275,19 @@ impl<W: WaitStrategy, const K: usize> crate::asynch::Async<Event<W>, K> {
     /// `set` is called completes even if the flag is cleared before it is polled
     /// again (the generation it saw at its first poll has changed). Cancellation-safe
     /// (waiting consumes nothing).
+    ///
+    /// Forwards to [`Event::wait_async`]: a `set` by a thread, an interrupt or the inner
+    /// event wakes it too.
     pub async fn wait(&self) {
-        let mut seen: Option<Seen> = None;
-        core::future::poll_fn(|cx| {
-            self.wakers().poll_until(cx, || {
-                let now = self.inner().word.load(Ordering::Acquire);
-                match seen {
-                    Some(s) => s.released_by(now),
-                    None if now & FLAG != 0 => Some(()),
-                    None => {
-                        seen = Some(Seen(now));
-                        None
-                    }
-                }
-            })
-        })
-        .await;
+        self.inner().wait_async().await;
     }
 
     /// Sets the flag, waking parked tasks and blocked callers. Never waits (legal in an
     /// interrupt handler).
     pub fn set(&self) {
+        // The event's own `set` wakes the tasks parked on it (nothing parks in the
+        // wrapper's set any more).
         self.inner().set();
-        self.wakers().wake_all();
     }
 
     /// Clears the flag.

@@ -151,9 +151,12 @@
 //! 32-bit word, without a history bound).
 //!
 //! # Async
-//! With the `async` feature, `asynch::Async<EventFlags<W>, K>` adds
-//! `wait(mask, opts).await`, `wait_any`, `wait_all`, and `set`/`clear` that also wake
-//! parked tasks. Bits set directly on the inner `EventFlags` do not wake async tasks.
+//! With the `async` feature, [`EventFlags::wait_async`] (and `wait_any_async`,
+//! `wait_all_async`) awaits on the flags themselves: the task parks on the same
+//! [`Waiters`] the blocking callers sleep on ("Async tasks" there), so every `set` or
+//! `clear` — by a task, a thread, or an interrupt handler — wakes it. The older wrapper
+//! `asynch::Async<EventFlags<W>, K>` (`wait(mask, opts).await`, `wait_any`, `wait_all`,
+//! `set`, `clear`) forwards to these forms.
 
 use core::fmt;
 
@@ -709,26 +712,82 @@ impl<W: WaitStrategy> EventFlags<W> {
 }
 
 #[cfg(feature = "async")]
-impl<W: WaitStrategy, const K: usize> crate::asynch::Async<EventFlags<W>, K> {
-    /// Awaits until the flags satisfy the wait; returns the flags that satisfied it,
-    /// before any clearing. As for the blocking [`EventFlags::wait`], a task that a
-    /// `set` satisfied completes even if the bits are cleared before it is polled
-    /// (within the [`HISTORY`] bound).
+impl<W: WaitStrategy> EventFlags<W> {
+    /// Awaits until the flags satisfy the wait (feature `async`); returns the flags that
+    /// satisfied it, before any clearing. As for the blocking [`wait`](Self::wait), a
+    /// task that a `set` satisfied completes even if the bits are cleared before it is
+    /// polled (within the [`HISTORY`] bound). Woken by every `set`/`clear`, whoever
+    /// makes it (see "Async" in the [module docs](self)).
     ///
     /// Cancellation-safe: the check and the clear-on-exit are one atomic step taken
-    /// during a poll, so a dropped future has consumed nothing.
+    /// during a poll, so a dropped future has consumed nothing and leaves nothing
+    /// parked.
     ///
     /// # Errors
     /// [`FlagsError::EmptyMask`] if `mask == 0`.
-    pub async fn wait(&self, mask: u32, opts: WaitFlags) -> Result<u32, FlagsError> {
+    ///
+    /// ```
+    /// use conkit_core::event_flags::{EventFlags, WaitFlags};
+    ///
+    /// static READY: EventFlags = EventFlags::new();
+    /// READY.set(0b10); // e.g. from an interrupt handler
+    /// let task = async {
+    ///     let seen = READY.wait_async(0b10, WaitFlags::ANY.clear_on_exit(true)).await;
+    ///     assert_eq!(seen, Ok(0b10));
+    /// };
+    /// # let _ = task;
+    /// ```
+    pub async fn wait_async(&self, mask: u32, opts: WaitFlags) -> Result<u32, FlagsError> {
         if mask == 0 {
             return Err(FlagsError::EmptyMask);
         }
         let mut watch = Watch::new(mask, opts);
-        let flags =
-            core::future::poll_fn(|cx| self.wakers().poll_until(cx, || watch.check(self.inner())))
-                .await;
-        Ok(flags)
+        Ok(self.waiters.wait_async(|| watch.check(self)).await)
+    }
+
+    /// Awaits any bit of `mask`, leaving the flags alone (feature `async`).
+    ///
+    /// # Errors
+    /// [`FlagsError::EmptyMask`] if `mask == 0`.
+    ///
+    /// ```
+    /// use conkit_core::event_flags::EventFlags;
+    ///
+    /// let flags: EventFlags = EventFlags::with_flags(0b1);
+    /// let task = async { assert_eq!(flags.wait_any_async(0b11).await, Ok(0b1)) };
+    /// # let _ = task;
+    /// ```
+    pub async fn wait_any_async(&self, mask: u32) -> Result<u32, FlagsError> {
+        self.wait_async(mask, WaitFlags::ANY).await
+    }
+
+    /// Awaits all bits of `mask`, leaving the flags alone (feature `async`).
+    ///
+    /// # Errors
+    /// [`FlagsError::EmptyMask`] if `mask == 0`.
+    ///
+    /// ```
+    /// use conkit_core::event_flags::EventFlags;
+    ///
+    /// let flags: EventFlags = EventFlags::with_flags(0b11);
+    /// let task = async { assert_eq!(flags.wait_all_async(0b11).await, Ok(0b11)) };
+    /// # let _ = task;
+    /// ```
+    pub async fn wait_all_async(&self, mask: u32) -> Result<u32, FlagsError> {
+        self.wait_async(mask, WaitFlags::ALL).await
+    }
+}
+
+/// The older wrapper (kept for compatibility): forwards to the flags' own async forms,
+/// which every `set`/`clear` wakes, also one made on the inner `EventFlags`.
+#[cfg(feature = "async")]
+impl<W: WaitStrategy, const K: usize> crate::asynch::Async<EventFlags<W>, K> {
+    /// Awaits until the flags satisfy the wait: [`EventFlags::wait_async`].
+    ///
+    /// # Errors
+    /// [`FlagsError::EmptyMask`] if `mask == 0`.
+    pub async fn wait(&self, mask: u32, opts: WaitFlags) -> Result<u32, FlagsError> {
+        self.inner().wait_async(mask, opts).await
     }
 
     /// Awaits any bit of `mask`, leaving the flags alone.
@@ -736,7 +795,7 @@ impl<W: WaitStrategy, const K: usize> crate::asynch::Async<EventFlags<W>, K> {
     /// # Errors
     /// [`FlagsError::EmptyMask`] if `mask == 0`.
     pub async fn wait_any(&self, mask: u32) -> Result<u32, FlagsError> {
-        self.wait(mask, WaitFlags::ANY).await
+        self.inner().wait_async(mask, WaitFlags::ANY).await
     }
 
     /// Awaits all bits of `mask`, leaving the flags alone.
@@ -744,23 +803,19 @@ impl<W: WaitStrategy, const K: usize> crate::asynch::Async<EventFlags<W>, K> {
     /// # Errors
     /// [`FlagsError::EmptyMask`] if `mask == 0`.
     pub async fn wait_all(&self, mask: u32) -> Result<u32, FlagsError> {
-        self.wait(mask, WaitFlags::ALL).await
+        self.inner().wait_async(mask, WaitFlags::ALL).await
     }
 
     /// Sets the bits of `mask`, waking parked tasks and blocked callers; returns the
     /// flags just after setting. Never waits (legal in an interrupt handler).
     pub fn set(&self, mask: u32) -> u32 {
-        let after = self.inner().set(mask);
-        self.wakers().wake_all();
-        after
+        self.inner().set(mask)
     }
 
     /// Clears the bits of `mask`; returns the flags just before clearing. Wakes the
     /// parked tasks too (a `sync`-style waiter may wait for bits to clear).
     pub fn clear(&self, mask: u32) -> u32 {
-        let before = self.inner().clear(mask);
-        self.wakers().wake_all();
-        before
+        self.inner().clear(mask)
     }
 
     /// The current flags (a snapshot).

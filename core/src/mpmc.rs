@@ -637,6 +637,80 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
         Some(value)
     }
 
+    /// Pushes `value`, waiting asynchronously while the ring is full (feature `async`),
+    /// then wakes a consumer — a thread in [`pop`](Self::pop) or a task in
+    /// [`pop_async`](Self::pop_async) alike. The task parks on the ring's own not-full
+    /// event count ([`Waiters::poll_async`]), so a thread's plain blocking `pop` (or a
+    /// [`notify`](Self::notify) after `try_pop`s) wakes it. A slot still held by a
+    /// consumer in flight needs no polling: that consumer's wake-up (after a `SeqCst`
+    /// fence, when it used a blocking or async form) and the task's last look form a
+    /// Dekker pair.
+    ///
+    /// Cancel-safe: the slot is claimed and written in the poll that completes the
+    /// future; dropped before, the value is dropped with it and nothing stays parked.
+    /// Between processes a task is not told of a peer that died in flight (no sleep
+    /// slice passes for a task): the next change on the ring wakes it.
+    ///
+    /// ```
+    /// use conkit_core::mpmc::MpmcRing;
+    ///
+    /// static RING: MpmcRing<u32, 4> = MpmcRing::new();
+    /// let task = async {
+    ///     RING.push_async(1).await;
+    ///     assert_eq!(RING.pop_async().await, 1);
+    /// };
+    /// # let _ = task;
+    /// ```
+    #[cfg(feature = "async")]
+    pub fn push_async(&self, value: T) -> impl core::future::Future<Output = ()> + '_ {
+        let mut value = Some(value);
+        let mut slot = crate::asynch::TaskSlot::new();
+        core::future::poll_fn(move |cx| {
+            self.sleepers.not_full.poll_async(&mut slot, cx, || {
+                let claim = match value {
+                    Some(_) => self.claim_push_probing(false)?,
+                    // Polled again after completing: nothing left to push.
+                    None => return Some(()),
+                };
+                if let Some(v) = value.take() {
+                    let pos = self.write(claim, v);
+                    self.wake_consumers(pos);
+                }
+                Some(())
+            })
+        })
+    }
+
+    /// Pops the oldest item, waiting asynchronously while the ring is empty (feature
+    /// `async`), then wakes a producer — a thread in [`push`](Self::push) or a task in
+    /// [`push_async`](Self::push_async) alike. A thread's plain blocking `push` (or a
+    /// [`notify`](Self::notify) after `try_push`es, e.g. at the end of an interrupt
+    /// handler) wakes it; see [`push_async`](Self::push_async).
+    ///
+    /// Cancel-safe: the item leaves the ring in the poll that completes the future.
+    ///
+    /// ```
+    /// use conkit_core::mpmc::MpmcRing;
+    ///
+    /// let ring: MpmcRing<&str, 2> = MpmcRing::new();
+    /// ring.try_push("job").unwrap();
+    /// let task = async { assert_eq!(ring.pop_async().await, "job") };
+    /// # let _ = task;
+    /// ```
+    #[cfg(feature = "async")]
+    pub fn pop_async(&self) -> impl core::future::Future<Output = T> + '_ {
+        let mut slot = crate::asynch::TaskSlot::new();
+        core::future::poll_fn(move |cx| {
+            self.sleepers.not_empty.poll_async(&mut slot, cx, || {
+                let claim = self.claim_pop_probing(false)?;
+                let pos = claim.pos;
+                let value = self.read(claim);
+                self.wake_producers(pos);
+                Some(value)
+            })
+        })
+    }
+
     /// Wakes every producer and consumer sleeping in a blocking form, so they re-check.
     ///
     /// Call it after `try_push` / `try_pop` (once per batch is enough) when the other
@@ -1148,7 +1222,14 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
             fence(Ordering::SeqCst);
         }
         let waiters = &self.sleepers.not_empty;
-        if waiters.sleepers() == 0 {
+        // Sleeping threads, or (feature `async`) parked tasks: see "Async tasks" in
+        // `Waiters`. (Mutant: only the threads count, parked tasks are never woken.)
+        let waiting = if cfg!(conkit_mutant = "mpmc_tasks_not_woken") {
+            waiters.sleepers() != 0
+        } else {
+            waiters.anyone_waiting()
+        };
+        if !waiting {
             return;
         }
         if self.tail.load(Ordering::Relaxed) & !self.mark() == self.advance(pos) {
@@ -1166,7 +1247,14 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
             fence(Ordering::SeqCst);
         }
         let waiters = &self.sleepers.not_full;
-        if waiters.sleepers() == 0 {
+        // Sleeping threads, or (feature `async`) parked tasks: see "Async tasks" in
+        // `Waiters`. (Mutant: only the threads count, parked tasks are never woken.)
+        let waiting = if cfg!(conkit_mutant = "mpmc_tasks_not_woken") {
+            waiters.sleepers() != 0
+        } else {
+            waiters.anyone_waiting()
+        };
+        if !waiting {
             return;
         }
         if self.head.load(Ordering::Relaxed) == self.advance(pos) {
@@ -1244,59 +1332,50 @@ impl<T> defmt::Format for Full<T> {
     }
 }
 
+/// The older wrapper (kept for compatibility): forwards to the ring's own async forms
+/// ([`MpmcRingIn::push_async`], [`MpmcRingIn::pop_async`]), so tasks awaiting through it
+/// are woken by every user of the ring, also by a thread's plain `push`/`pop` on the
+/// inner ring.
 #[cfg(feature = "async")]
 impl<T, S: SlotStorage<T>, W: WaitStrategy, const K: usize>
     crate::asynch::Async<MpmcRingIn<T, S, W>, K>
 {
-    /// Pushes `value`, waiting asynchronously while the ring is full; then wakes the
-    /// parked tasks and a blocked consumer.
+    /// Pushes `value`, waiting asynchronously while the ring is full; then wakes a
+    /// consumer (task or thread): [`MpmcRingIn::push_async`].
     ///
     /// Cancel-safe: dropping the future before it completes drops `value` and leaves
     /// the ring unchanged.
     pub async fn push(&self, value: T) {
-        let ring = self.inner();
-        let claim =
-            core::future::poll_fn(|cx| self.wakers().poll_until(cx, || ring.claim_push().ok()))
-                .await;
-        // Claim and write happen in the same poll: no claim is left behind by a drop.
-        let pos = ring.write(claim, value);
-        ring.wake_consumers(pos);
-        self.wakers().wake_all();
+        self.inner().push_async(value).await;
     }
 
     /// Pops the oldest item, waiting asynchronously while the ring is empty; then wakes
-    /// the parked tasks and a blocked producer.
+    /// a producer (task or thread): [`MpmcRingIn::pop_async`].
     ///
     /// Cancel-safe: dropping the future before it completes loses no item.
     pub async fn pop(&self) -> T {
-        let ring = self.inner();
-        let claim =
-            core::future::poll_fn(|cx| self.wakers().poll_until(cx, || ring.claim_pop().ok()))
-                .await;
-        let pos = claim.pos;
-        let value = ring.read(claim);
-        ring.wake_producers(pos);
-        self.wakers().wake_all();
-        value
+        self.inner().pop_async().await
     }
 
-    /// [`MpmcRingIn::try_push`], then wakes the parked tasks if it succeeded.
+    /// [`MpmcRingIn::try_push`], then wakes the waiting consumers (tasks and threads)
+    /// if it succeeded.
     pub fn try_push(&self, value: T) -> Result<(), Full<T>> {
         self.inner().try_push(value)?;
-        self.wakers().wake_all();
+        self.inner().sleepers.not_empty.notify_one();
         Ok(())
     }
 
-    /// [`MpmcRingIn::try_pop`], then wakes the parked tasks if it succeeded.
+    /// [`MpmcRingIn::try_pop`], then wakes the waiting producers (tasks and threads) if
+    /// it succeeded.
     pub fn try_pop(&self) -> Option<T> {
         let value = self.inner().try_pop()?;
-        self.wakers().wake_all();
+        self.inner().sleepers.not_full.notify_one();
         Some(value)
     }
 
-    /// [`MpmcRingIn::notify`], and wakes every parked task.
+    /// [`MpmcRingIn::notify`]: wakes every waiting producer and consumer, tasks and
+    /// threads.
     pub fn notify(&self) {
         self.inner().notify();
-        self.wakers().wake_all();
     }
 }

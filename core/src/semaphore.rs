@@ -92,9 +92,9 @@
 //! task, a thread through the plain `release`, an interrupt handler — through the
 //! `TASKS` bit of the [`Waiters`] word (see "Async tasks" there); a program that never
 //! awaits pays one more bit test per contended release and nothing else.
-//! The older wrapper `asynch::Async<Semaphore<W>, K>` still adds `acquire().await`,
-//! `acquire_many(n).await` and `acquire_guard().await` with its own waker set; since
-//! every release now also wakes the tasks parked on the semaphore itself, the two mix.
+//! The older wrapper `asynch::Async<Semaphore<W>, K>` still offers `acquire().await`,
+//! `acquire_many(n).await` and `acquire_guard().await`; they forward to the forms above
+//! (its waker set is no longer used), so any release wakes them.
 
 use core::fmt;
 
@@ -496,13 +496,12 @@ macro_rules! front_ends {
 
             /// Takes `n` permits at once (all or nothing), awaiting until there are
             /// enough. `n == 0` completes at once. Cancellation-safe.
+            ///
+            /// Forwards to the semaphore's own
+            #[doc = concat!("[`", stringify!($ty), "::acquire_many_async`]:")]
+            /// a release by a thread, an interrupt or the inner semaphore wakes it too.
             pub async fn acquire_many(&self, n: u32) {
-                let core = &self.inner().core;
-                core::future::poll_fn(|cx| {
-                    self.wakers()
-                        .poll_until(cx, || core.try_acquire_many(n).then_some(()))
-                })
-                .await;
+                self.inner().acquire_many_async(n).await;
             }
 
             /// Takes one permit, awaiting until there is one, as a guard that gives it
@@ -530,9 +529,9 @@ macro_rules! front_ends {
             /// # Errors
             #[doc = concat!("As [`", stringify!($ty), "::release_many`]: the count is unchanged on error.")]
             pub fn release_many(&self, n: u32) -> Result<(), SemaphoreError> {
-                self.inner().release_many(n)?;
-                self.wakers().wake_all();
-                Ok(())
+                // The semaphore's own release wakes the tasks parked on it (its `TASKS`
+                // bit); nothing parks in the wrapper's set any more.
+                self.inner().release_many(n)
             }
         }
     };
@@ -623,6 +622,8 @@ impl<W: WaitStrategy, const K: usize> Drop for AsyncSemaphoreGuard<'_, W, K> {
     fn drop(&mut self) {
         if self.inner.permits != 0 {
             let permits = core::mem::take(&mut self.inner.permits);
+            // The semaphore's release wakes the tasks parked on it; the wrapper's set
+            // is kept for old callers and is empty.
             if self
                 .inner
                 .core

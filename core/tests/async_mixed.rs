@@ -398,3 +398,25 @@ fn reentrant_lock_released_by_its_owner_thread_wakes_a_task_which_reenters() {
     });
     assert!(!lock.locked());
 }
+
+/// Issue #14: the older `Async<P, K>` wrapper used to wake its tasks only for changes
+/// made through the wrapper; a thread's release / set on the inner object stranded
+/// them. Its `acquire` / `wait` now forward to the primitive's own async forms.
+#[test]
+fn async_wrapper_tasks_are_woken_by_a_thread_changing_the_inner_object() {
+    use conkit_core::asynch::Async;
+    let sem: Async<Semaphore<Futex>, 2> = Async::new(Semaphore::new(0));
+    let ev: Async<Event<Futex>, 2> = Async::new(Event::new());
+    thread::scope(|s| {
+        let task = s.spawn(|| {
+            block_on(sem.acquire());
+            block_on(ev.wait());
+        });
+        settle();
+        sem.inner().release().unwrap(); // not through the wrapper
+        settle();
+        ev.inner().set(); // not through the wrapper
+        task.join().unwrap();
+    });
+    assert_eq!(sem.inner().value(), 0);
+}

@@ -203,7 +203,24 @@ fn action_runs_before_anybody_is_released() {
 /// distinct index, the action runs once per generation.
 #[test]
 fn stress_distinct_indices_every_generation() {
-    let b: Barrier<Park> = Barrier::new(THREADS);
+    stress::<Park>();
+}
+
+/// The same with the process-shared futex: every arrival reserves its record, counts,
+/// then records (see "Arrival records" in `core/src/barrier.rs`); arrivals that race
+/// for one slot retry, and every record is cleared again when its party leaves.
+/// (Not under miri, which cannot call `kill(2)`, the futex's liveness probe; the
+/// process-shared path runs under miri in `dead_peer.rs`.)
+#[cfg(all(feature = "std", target_os = "linux"))]
+#[cfg_attr(miri, ignore)]
+#[test]
+fn stress_distinct_indices_every_generation_process_shared() {
+    let b = stress::<conkit_core::wait::SharedFutex>();
+    assert!(format!("{b:?}").contains("recorded: 0"), "{b:?}");
+}
+
+fn stress<W: conkit_core::wait::WaitStrategy>() -> Barrier<W> {
+    let b: Barrier<W> = Barrier::new(THREADS);
     let masks: Vec<AtomicU32> = (0..GENERATIONS).map(|_| AtomicU32::new(0)).collect();
     let actions = AtomicU32::new(0);
     thread::scope(|s| {
@@ -225,4 +242,5 @@ fn stress_distinct_indices_every_generation() {
     let all = (1u32 << THREADS) - 1;
     assert!(masks.iter().all(|m| m.load(Ordering::Relaxed) == all));
     assert_eq!(actions.load(Ordering::Relaxed) as usize, GENERATIONS);
+    b
 }

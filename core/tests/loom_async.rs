@@ -12,11 +12,14 @@
 
 mod loom_common;
 
+use std::future::Future;
 use std::sync::Arc as StdArc;
-use std::task::{Context, Wake, Waker};
+use std::task::{Context, Poll, Wake, Waker};
 
 use conkit_core::asynch::TaskSlot;
 use conkit_core::lock::Lock;
+use conkit_core::mpmc::MpmcRing;
+use conkit_core::queue::RingQueue;
 use conkit_core::wait::{Never, Waiters};
 use loom::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use loom::sync::Arc;
@@ -187,5 +190,182 @@ fn lock_release_wakes_thread_and_task_sleepers() {
         sleeper.join().unwrap();
         task.join().unwrap();
         assert!(!lock.locked());
+    });
+}
+
+/// A task polls `RingQueue::get_async` once on an empty queue while a thread (or an
+/// interrupt handler) puts with the plain `put_nowait`: a `Pending` poll must have been
+/// woken. The put only notifies when it sees a getter counted in `sleeping_getters`,
+/// so the task must count itself there before its last look (the ring queue's Dekker
+/// pair) as well as set the `TASKS` bit (`Waiters`').
+#[test]
+fn ring_queue_thread_put_wakes_a_parked_getter() {
+    loom::model(|| {
+        let q = Arc::new(RingQueue::<u32, 1, W>::new());
+        let putter = {
+            let q = q.clone();
+            thread::spawn(move || q.put_nowait(7).unwrap())
+        };
+        let woken = StdArc::new(Woken(AtomicBool::new(false)));
+        let waker = Waker::from(woken.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut get = std::pin::pin!(q.get_async());
+        let first = get.as_mut().poll(&mut cx);
+        putter.join().unwrap();
+        match first {
+            Poll::Ready(r) => assert_eq!(r, Ok(7)),
+            Poll::Pending => {
+                assert!(
+                    woken.0.load(Ordering::SeqCst),
+                    "lost wake-up: task never woken"
+                );
+                assert_eq!(get.as_mut().poll(&mut cx), Poll::Ready(Ok(7)));
+            }
+        }
+    });
+}
+
+/// The mirror: a task polls `put_async` once on a full queue while a thread takes the
+/// item with the plain `get_nowait`.
+#[test]
+fn ring_queue_thread_get_wakes_a_parked_putter() {
+    loom::model(|| {
+        let q = Arc::new(RingQueue::<u32, 1, W>::new());
+        q.put_nowait(1).unwrap();
+        let getter = {
+            let q = q.clone();
+            thread::spawn(move || assert_eq!(q.get_nowait(), Ok(1)))
+        };
+        let woken = StdArc::new(Woken(AtomicBool::new(false)));
+        let waker = Waker::from(woken.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut put = std::pin::pin!(q.put_async(2));
+        let first = put.as_mut().poll(&mut cx);
+        getter.join().unwrap();
+        if first.is_pending() {
+            assert!(
+                woken.0.load(Ordering::SeqCst),
+                "lost wake-up: task never woken"
+            );
+            assert_eq!(put.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
+        }
+        assert_eq!(q.get_nowait(), Ok(2));
+    });
+}
+
+/// A task polls `MpmcRing::pop_async` once on an empty ring while a thread pushes with
+/// the plain blocking `push`: a `Pending` poll must have been woken. The push skips its
+/// notify when nobody waits; it must count parked tasks as waiting
+/// (`Waiters::anyone_waiting`), not only sleeping threads.
+#[test]
+fn mpmc_thread_push_wakes_a_parked_popper() {
+    loom::model(|| {
+        let ring = Arc::new(MpmcRing::<u32, 1, W>::new());
+        let pusher = {
+            let ring = ring.clone();
+            thread::spawn(move || ring.push(7))
+        };
+        let woken = StdArc::new(Woken(AtomicBool::new(false)));
+        let waker = Waker::from(woken.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut pop = std::pin::pin!(ring.pop_async());
+        let first = pop.as_mut().poll(&mut cx);
+        pusher.join().unwrap();
+        match first {
+            Poll::Ready(v) => assert_eq!(v, 7),
+            Poll::Pending => {
+                assert!(
+                    woken.0.load(Ordering::SeqCst),
+                    "lost wake-up: task never woken"
+                );
+                assert_eq!(pop.as_mut().poll(&mut cx), Poll::Ready(7));
+            }
+        }
+    });
+}
+
+/// The mirror: a task polls `push_async` once on a full ring while a thread pops with
+/// the plain blocking `pop`.
+#[test]
+fn mpmc_thread_pop_wakes_a_parked_pusher() {
+    loom::model(|| {
+        let ring = Arc::new(MpmcRing::<u32, 1, W>::new());
+        ring.try_push(1).unwrap();
+        let popper = {
+            let ring = ring.clone();
+            thread::spawn(move || assert_eq!(ring.pop(), 1))
+        };
+        let woken = StdArc::new(Woken(AtomicBool::new(false)));
+        let waker = Waker::from(woken.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut push = std::pin::pin!(ring.push_async(2));
+        let first = push.as_mut().poll(&mut cx);
+        popper.join().unwrap();
+        if first.is_pending() {
+            assert!(
+                woken.0.load(Ordering::SeqCst),
+                "lost wake-up: task never woken"
+            );
+            assert_eq!(push.as_mut().poll(&mut cx), Poll::Ready(()));
+        }
+        assert_eq!(ring.try_pop(), Some(2));
+    });
+}
+
+/// A task done waiting leaves nothing parked, also when it skips the table's critical
+/// section (`Waiters::poll_async` forgets its slot when the `TASKS` bit is already
+/// clear: the notifier that cleared it removes the waker). A thread sets the token and
+/// notifies while the task polls until ready; after both are done, one more notify must
+/// call no waker: a stale entry left in the table would be woken (and leak).
+#[test]
+fn waiters_finished_task_leaves_no_stale_waker() {
+    loom::model(|| {
+        let state = Arc::new((AtomicU32::new(0), Waiters::<W>::new()));
+        let notifier = {
+            let state = state.clone();
+            thread::spawn(move || {
+                state.0.store(1, Ordering::SeqCst);
+                state.1.notify_all();
+            })
+        };
+        let woken = StdArc::new(Woken(AtomicBool::new(false)));
+        let waker = Waker::from(woken.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut slot = TaskSlot::new();
+        let seen = || (state.0.load(Ordering::SeqCst) == 1).then_some(());
+        while state.1.poll_async(&mut slot, &mut cx, seen).is_pending() {
+            loom::thread::yield_now();
+        }
+        notifier.join().unwrap();
+        woken.0.store(false, Ordering::SeqCst);
+        state.1.notify_all();
+        assert!(
+            !woken.0.load(Ordering::SeqCst),
+            "a finished task's waker was still parked"
+        );
+        drop(slot);
+    });
+}
+
+/// The same without any notifier in between: the task parks (sets `TASKS`), the state
+/// changes with no notify, the task's next poll is ready — the bit is still set, so it
+/// must leave the table itself.
+#[test]
+fn waiters_ready_without_notify_leaves_the_table() {
+    loom::model(|| {
+        let state = (AtomicU32::new(0), Waiters::<W>::new());
+        let woken = StdArc::new(Woken(AtomicBool::new(false)));
+        let waker = Waker::from(woken.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut slot = TaskSlot::new();
+        let seen = || (state.0.load(Ordering::SeqCst) == 1).then_some(());
+        assert!(state.1.poll_async(&mut slot, &mut cx, seen).is_pending());
+        state.0.store(1, Ordering::SeqCst); // no notify
+        assert!(state.1.poll_async(&mut slot, &mut cx, seen).is_ready());
+        state.1.notify_all();
+        assert!(
+            !woken.0.load(Ordering::SeqCst),
+            "a finished task's waker was still parked"
+        );
     });
 }

@@ -140,6 +140,41 @@ fn kill_terminate_join_timeout_sentinel() {
     }
 }
 
+/// The pidfd is opened on first need, not by `start`: a sentinel asked for after the
+/// child was reaped — by `join`, or by `active_children` — is readable at once, and
+/// `kill` on such a child does nothing (it has ended).
+#[test]
+fn sentinel_and_kill_after_the_child_was_reaped() {
+    mp::init();
+    let _serial = serial();
+    for m in METHODS {
+        let readable = |fd| {
+            let mut pfd = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            unsafe { libc::poll(&mut pfd, 1, 5_000) == 1 }
+        };
+        let mut p = mp::get_context(m).process(ok, 42);
+        p.start().unwrap();
+        assert_eq!(bounded(&mut p), 0, "{m:?}");
+        assert!(readable(p.sentinel().unwrap()), "{m:?}");
+
+        let mut p = mp::get_context(m).process(ok, 42);
+        p.start().unwrap();
+        let t = Instant::now();
+        while !mp::active_children().is_empty() {
+            assert!(t.elapsed() < LIMIT, "{m:?}: the child does not end");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert!(readable(p.sentinel().unwrap()), "{m:?}");
+        p.kill().unwrap();
+        assert_eq!(p.exitcode(), Some(0), "{m:?}");
+    }
+}
+
 #[test]
 fn names_follow_python() {
     mp::init();

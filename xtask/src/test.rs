@@ -43,6 +43,27 @@ pub const MUTANTS: &[(&str, &str, Option<&str>)] = &[
         "loom_async",
         Some("waiters_thread_notify_wakes_a_parked_task"),
     ),
+    // A task awaiting `RingQueue::get_async`/`put_async` does not count itself in
+    // `sleeping_getters`/`sleeping_putters`: a thread's plain put (get) skips the notify.
+    (
+        "ring_queue_async_not_announced",
+        "loom_async",
+        Some("ring_queue_thread_put_wakes_a_parked_getter"),
+    ),
+    // The MPMC ring's notify skip counts sleeping threads only: a task parked in
+    // `pop_async`/`push_async` is not woken by a thread's plain `push`/`pop`.
+    (
+        "mpmc_tasks_not_woken",
+        "loom_async",
+        Some("mpmc_thread_push_wakes_a_parked_popper"),
+    ),
+    // A task done waiting forgets its slot without the table's critical section even
+    // while the `TASKS` bit is set (no notifier is on its way): its waker stays parked.
+    (
+        "waiters_forget_while_tasks",
+        "loom_async",
+        Some("waiters_ready_without_notify_leaves_the_table"),
+    ),
     // A contended `Lock` release wakes sleeping threads only: a parked task is stranded.
     (
         "lock_tasks_not_woken",
@@ -163,6 +184,28 @@ pub const MUTANTS: &[(&str, &str, Option<&str>)] = &[
         "mpmc_skip_any_dead_record",
         "loom_mpmc",
         Some("live_pusher_behind_a_dead_record_is_not_skipped"),
+    ),
+    // The barrier records an arrival after counting it (the protocol before the
+    // reservations): a party killed between the two is never identified.
+    (
+        "barrier_record_after_count",
+        "loom_barrier_dead",
+        Some("party_killed_between_count_and_record_is_buried"),
+    ),
+    // An arrival that finds its slot reserved reads the state word before it learns
+    // that the reserver is dead: a stale word makes a dead party that had counted look
+    // as if it never arrived, and its reservation is freed (the round never drains).
+    (
+        "barrier_word_before_death",
+        "loom_barrier_dead",
+        Some("party_killed_between_count_and_record_is_buried"),
+    ),
+    // Breaking or resetting a filling barrier does not confirm the reservations that
+    // counted: a pending record, undecidable then, keeps a dead party hidden.
+    (
+        "barrier_no_confirm",
+        "loom_barrier_dead",
+        Some("break_confirms_a_counted_reservation"),
     ),
     // The MPMC push publishes its slot's stamp with `Relaxed`.
     (

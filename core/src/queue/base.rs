@@ -491,107 +491,155 @@ impl<S: QueueStore, M: RawMutex, W: WaitStrategy> fmt::Debug for BaseQueue<S, M,
 
 // ---- async front end ----
 
+/// The async forms (feature `async`), on the queue itself: a task that must wait parks
+/// on the same event count a blocked thread sleeps on ([`Waiters::poll_async`]), so
+/// whoever changes the queue — a task, a thread through the plain blocking `put`/`get`,
+/// an interrupt handler through `put_nowait` — wakes it (see "Async tasks" in
+/// [`Waiters`]). No wrapper, no limit on parked tasks with `std`.
+#[cfg(feature = "async")]
+impl<S: QueueStore, M: RawMutex, W: WaitStrategy> BaseQueue<S, M, W> {
+    /// Puts `item`, waiting (asynchronously) while the queue is full (Python's
+    /// `await asyncio.Queue.put(item)`); a thread's or a task's get makes room.
+    ///
+    /// Cancel-safe: the item enters the queue in the poll that completes the future; a
+    /// future dropped before that drops the item and leaves nothing parked, so the
+    /// room a get makes goes to another putter.
+    ///
+    /// # Errors
+    /// [`PutError::ShutDown`] (with the item) if the queue is or gets shut down first.
+    ///
+    /// ```
+    /// use conkit_core::queue::Queue;
+    ///
+    /// static Q: Queue<u32, 1> = Queue::new();
+    /// let task = async {
+    ///     Q.put_async(1).await.unwrap();
+    ///     assert_eq!(Q.get_async().await, Ok(1));
+    /// };
+    /// # let _ = task;
+    /// ```
+    pub fn put_async(
+        &self,
+        item: S::Item,
+    ) -> impl core::future::Future<Output = Result<(), PutError<S::Item>>> + '_ {
+        let mut pending = Some(item);
+        self.not_full
+            .wait_async(move || match self.put_nowait(pending.take()?) {
+                Err(PutError::Full(item)) => {
+                    pending = Some(item);
+                    None
+                }
+                other => Some(other),
+            })
+    }
+
+    /// Takes the next item, waiting (asynchronously) while the queue is empty (Python's
+    /// `await asyncio.Queue.get()`); a thread's or a task's put wakes it.
+    ///
+    /// Cancel-safe: the item leaves the queue in the poll that completes the future; a
+    /// future dropped before that takes nothing and leaves nothing parked, so the next
+    /// item goes to another getter.
+    ///
+    /// # Errors
+    /// [`GetError::ShutDown`] as for the blocking [`get`](Self::get).
+    ///
+    /// ```
+    /// use conkit_core::queue::LifoQueue;
+    ///
+    /// let q: LifoQueue<char, 4> = LifoQueue::new();
+    /// q.put_nowait('a').unwrap();
+    /// let task = async { assert_eq!(q.get_async().await, Ok('a')) };
+    /// # let _ = task;
+    /// ```
+    pub fn get_async(&self) -> impl core::future::Future<Output = Result<S::Item, GetError>> + '_ {
+        self.not_empty.wait_async(move || match self.get_nowait() {
+            Err(GetError::Empty) => None,
+            other => Some(other),
+        })
+    }
+
+    /// Waits (asynchronously) until every item put has been marked done (Python's
+    /// `await asyncio.Queue.join()`); the last `task_done`, by a thread or a task,
+    /// wakes it.
+    ///
+    /// ```
+    /// use conkit_core::queue::Queue;
+    ///
+    /// let q: Queue<u8, 2> = Queue::new();
+    /// let task = async { q.join_async().await }; // nothing unfinished: ready at once
+    /// # let _ = task;
+    /// ```
+    pub fn join_async(&self) -> impl core::future::Future<Output = ()> + '_ {
+        self.all_tasks_done
+            .wait_async(move || (self.unfinished_tasks() == 0).then_some(()))
+    }
+}
+
+/// The older wrapper (kept for compatibility): every method forwards to the queue's own
+/// async forms above, which wake and are woken by every user of the queue; the
+/// wrapper's [`WakerSet`](crate::asynch::WakerSet) is no longer used by queues.
 #[cfg(feature = "async")]
 impl<S: QueueStore, M: RawMutex, W: WaitStrategy, const K: usize>
     crate::asynch::Async<BaseQueue<S, M, W>, K>
 {
-    /// Puts `item`, waiting (asynchronously) while the queue is full.
-    ///
-    /// Cancel-safe: dropping the future before it completes drops the item, and never
-    /// leaves it half-put.
+    /// Puts `item`, waiting (asynchronously) while the queue is full: the queue's own
+    /// [`BaseQueue::put_async`].
     ///
     /// # Errors
     /// [`PutError::ShutDown`] (with the item) if the queue is or gets shut down first.
     pub async fn put(&self, item: S::Item) -> Result<(), PutError<S::Item>> {
-        let mut pending = Some(item);
-        let result = core::future::poll_fn(|cx| {
-            self.wakers()
-                .poll_until(cx, || match self.inner().put_nowait(pending.take()?) {
-                    Err(PutError::Full(item)) => {
-                        pending = Some(item);
-                        None
-                    }
-                    other => Some(other),
-                })
-        })
-        .await;
-        if result.is_ok() {
-            self.wakers().wake_all();
-        }
-        result
+        self.inner().put_async(item).await
     }
 
-    /// Takes the next item, waiting (asynchronously) while the queue is empty.
+    /// Takes the next item, waiting (asynchronously) while the queue is empty: the
+    /// queue's own [`BaseQueue::get_async`].
     ///
     /// # Errors
     /// [`GetError::ShutDown`] as for the blocking [`BaseQueue::get`].
     pub async fn get(&self) -> Result<S::Item, GetError> {
-        let result = core::future::poll_fn(|cx| {
-            self.wakers()
-                .poll_until(cx, || match self.inner().get_nowait() {
-                    Err(GetError::Empty) => None,
-                    other => Some(other),
-                })
-        })
-        .await;
-        if result.is_ok() {
-            self.wakers().wake_all();
-        }
-        result
+        self.inner().get_async().await
     }
 
-    /// Waits (asynchronously) until every item put has been marked done.
+    /// Waits (asynchronously) until every item put has been marked done: the queue's
+    /// own [`BaseQueue::join_async`].
     pub async fn join(&self) {
-        core::future::poll_fn(|cx| {
-            self.wakers()
-                .poll_until(cx, || (self.inner().unfinished_tasks() == 0).then_some(()))
-        })
-        .await;
+        self.inner().join_async().await;
     }
 
-    /// [`BaseQueue::put_nowait`], then wakes the parked tasks.
+    /// [`BaseQueue::put_nowait`] (which wakes the parked tasks itself).
     ///
     /// # Errors
     /// As [`BaseQueue::put_nowait`].
     pub fn put_nowait(&self, item: S::Item) -> Result<(), PutError<S::Item>> {
-        self.inner().put_nowait(item)?;
-        self.wakers().wake_all();
-        Ok(())
+        self.inner().put_nowait(item)
     }
 
-    /// [`BaseQueue::get_nowait`], then wakes the parked tasks.
+    /// [`BaseQueue::get_nowait`] (which wakes the parked tasks itself).
     ///
     /// # Errors
     /// As [`BaseQueue::get_nowait`].
     pub fn get_nowait(&self) -> Result<S::Item, GetError> {
-        let item = self.inner().get_nowait()?;
-        self.wakers().wake_all();
-        Ok(item)
+        self.inner().get_nowait()
     }
 
-    /// [`BaseQueue::task_done`], then wakes the parked tasks.
+    /// [`BaseQueue::task_done`] (which wakes the parked tasks itself).
     ///
     /// # Errors
     /// As [`BaseQueue::task_done`].
     pub fn task_done(&self) -> Result<(), TaskDoneError> {
-        self.inner().task_done()?;
-        self.wakers().wake_all();
-        Ok(())
+        self.inner().task_done()
     }
 
-    /// [`BaseQueue::set_maxsize`], then wakes the parked tasks (a putter may fit now).
+    /// [`BaseQueue::set_maxsize`] (which wakes the parked tasks itself).
     ///
     /// # Errors
     /// As [`BaseQueue::set_maxsize`].
     pub fn set_maxsize(&self, capacity: usize) -> Result<(), FixedCapacity> {
-        self.inner().set_maxsize(capacity)?;
-        self.wakers().wake_all();
-        Ok(())
+        self.inner().set_maxsize(capacity)
     }
 
-    /// [`BaseQueue::shutdown`], then wakes the parked tasks.
+    /// [`BaseQueue::shutdown`] (which wakes the parked tasks itself).
     pub fn shutdown(&self, immediate: bool) {
         self.inner().shutdown(immediate);
-        self.wakers().wake_all();
     }
 }

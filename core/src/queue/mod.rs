@@ -16,6 +16,16 @@
 //! adapter's bounded `Queue` uses it). It is FIFO only: LIFO and priority order need
 //! the lock.
 //!
+//! # Async (feature `async`)
+//! Both queues are awaited on themselves: `put_async`, `get_async`, `join_async`
+//! ([`BaseQueue::get_async`], [`RingQueueIn::get_async`], …; Python's `asyncio.Queue`
+//! methods on the *same* object the threads use). A waiting task parks on the queue's
+//! own event counts (see "Async tasks" in [`Waiters`](crate::wait::Waiters)), so every
+//! put, get, `task_done` or shutdown — by a task, a thread's plain blocking call, or an
+//! interrupt handler's `put_nowait` — wakes it; a dropped pending future takes nothing
+//! and leaves nothing parked. The older `asynch::Async<queue, K>` methods forward to
+//! these.
+//!
 //! Semantics follow Python (checked against CPython 3.13's `queue` module):
 //! * `put`/`put_nowait`/`put_until` count one unfinished task per item and wake a
 //!   getter; `get*` wake a putter; a failed put hands the item back

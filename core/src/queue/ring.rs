@@ -831,98 +831,249 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> fmt::Debug for RingQueueIn<T, S, W> 
 
 // ---- async front end ----
 
+/// The async forms (feature `async`), on the queue itself: a task that must wait counts
+/// itself in `sleeping_getters` (`sleeping_putters`) as a blocked thread does, then
+/// parks on the same event count ([`Waiters::poll_async`]): the count makes a put
+/// (get) — by a task, a thread's plain blocking call, or an interrupt's `put_nowait` —
+/// pay for the notify, and the notify sees the `TASKS` bit and wakes the task. The two
+/// Dekker pairs are the blocking path's (the count, then the task's last look) and
+/// `Waiters`' ("Async tasks"); `core/tests/loom_async.rs` models them. A task that
+/// finds the next slot held by a peer still in flight (a few instructions) asks to be
+/// polled again instead of parking (no wake-up would follow); with a process-shared
+/// strategy it probes that peer every `SHARED_IN_FLIGHT_ROUNDS` (64) such polls and skips
+/// the slot of a dead one, as the blocking forms do after a slice.
+#[cfg(feature = "async")]
+impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
+    /// The poll loop of every async form that waits on `waiters`, announced in
+    /// `count`: `attempt(&mut in_flight)` is the never-waiting operation (`None`: not
+    /// now; it sets `in_flight` when a peer holds the next slot).
+    fn wait_side_async<'a, R: 'a>(
+        waiters: &'a Waiters<W>,
+        count: &'a AtomicUsize,
+        mut attempt: impl FnMut(&mut bool) -> Option<R> + 'a,
+    ) -> impl core::future::Future<Output = R> + 'a {
+        let mut slot = crate::asynch::TaskSlot::new();
+        let mut announced: Option<Announced<'a>> = None;
+        core::future::poll_fn(move |cx| {
+            let mut in_flight = false;
+            // Mutant (see `cargo xtask test`'s mutant table): the task never counts
+            // itself, so a put that sees no sleeping getter skips the notify.
+            let announce = !cfg!(conkit_mutant = "ring_queue_async_not_announced");
+            if announced.is_none() {
+                // Fast path: ready without touching the counters or the table.
+                if let Some(r) = attempt(&mut in_flight) {
+                    return core::task::Poll::Ready(r);
+                }
+                if announce {
+                    announced = Some(Announced::new(count));
+                }
+            }
+            match waiters.poll_async(&mut slot, cx, || attempt(&mut in_flight)) {
+                core::task::Poll::Ready(r) => {
+                    announced = None;
+                    core::task::Poll::Ready(r)
+                }
+                core::task::Poll::Pending => {
+                    if in_flight {
+                        // The peer in the next slot finishes in a few instructions
+                        // and may owe us no wake-up: look again soon.
+                        cx.waker().wake_by_ref();
+                    }
+                    core::task::Poll::Pending
+                }
+            }
+        })
+    }
+
+    /// Puts `item`, waiting (asynchronously) while the queue is full (Python's
+    /// `await asyncio.Queue.put(item)`); a get by a task, a thread or an interrupt
+    /// makes room and wakes it.
+    ///
+    /// Cancel-safe: the slot is claimed and written in the poll that completes the
+    /// future; a future dropped before that drops the item, takes no slot and leaves
+    /// nothing parked (the room a get makes goes to another putter).
+    ///
+    /// # Errors
+    /// [`PutError::ShutDown`] (with the item) if the queue is or gets shut down first.
+    ///
+    /// ```
+    /// use conkit_core::queue::RingQueue;
+    ///
+    /// static Q: RingQueue<u32, 2> = RingQueue::new();
+    /// let task = async {
+    ///     Q.put_async(1).await.unwrap();
+    ///     assert_eq!(Q.get_async().await, Ok(1));
+    /// };
+    /// # let _ = task;
+    /// ```
+    pub fn put_async(
+        &self,
+        item: T,
+    ) -> impl core::future::Future<Output = Result<(), PutError<T>>> + '_ {
+        let mut pending = Some(item);
+        let mut waited = 0u32;
+        Self::wait_side_async(
+            &self.ring.sleepers().not_full,
+            &self.control.sleeping_putters,
+            move |in_flight| {
+                let item = pending.take()?;
+                match self.claim_counted() {
+                    Ok(claim) => {
+                        self.finish_put(claim, item);
+                        Some(Ok(()))
+                    }
+                    Err(NoSlot::Closed) => Some(Err(PutError::ShutDown(item))),
+                    Err(NoSlot::Full) => {
+                        pending = Some(item);
+                        None
+                    }
+                    Err(NoSlot::InFlight) => {
+                        pending = Some(item);
+                        waited += 1;
+                        if give_up_on_peer::<W>(waited) {
+                            // Between processes: free the slot of a dead getter.
+                            waited = 0;
+                            while self.ring.skip_dead_pop() {}
+                        }
+                        *in_flight = true;
+                        None
+                    }
+                }
+            },
+        )
+    }
+
+    /// Takes the next item, waiting (asynchronously) while the queue is empty (Python's
+    /// `await asyncio.Queue.get()`); a put by a task, a thread or an interrupt wakes it.
+    ///
+    /// Cancel-safe: the item is taken in the poll that completes the future; a future
+    /// dropped before that takes nothing and leaves nothing parked (the next item goes
+    /// to another getter).
+    ///
+    /// # Errors
+    /// [`GetError::ShutDown`] as for the blocking [`get`](Self::get).
+    ///
+    /// ```
+    /// use conkit_core::queue::RingQueue;
+    ///
+    /// let q: RingQueue<&str, 2> = RingQueue::new();
+    /// q.put_nowait("job").unwrap();
+    /// let task = async { assert_eq!(q.get_async().await, Ok("job")) };
+    /// # let _ = task;
+    /// ```
+    pub fn get_async(&self) -> impl core::future::Future<Output = Result<T, GetError>> + '_ {
+        let mut waited = 0u32;
+        Self::wait_side_async(
+            &self.ring.sleepers().not_empty,
+            &self.control.sleeping_getters,
+            move |in_flight| {
+                if self.control.immediate.load(Ordering::Acquire) {
+                    return Some(Err(GetError::ShutDown));
+                }
+                match self.ring.claim_pop_with(CLAIM) {
+                    Ok(claim) => Some(Ok(self.finish_get(claim))),
+                    Err(NoItem::Closed) => Some(Err(GetError::ShutDown)),
+                    Err(NoItem::Empty) => None,
+                    Err(NoItem::InFlight) => {
+                        waited += 1;
+                        if give_up_on_peer::<W>(waited) {
+                            // Between processes: skip the slot of a dead putter and
+                            // count its task done, as the blocking get does.
+                            waited = 0;
+                            let mut skipped = false;
+                            while self.ring.skip_dead_push() {
+                                let _ = self.mark_done();
+                                skipped = true;
+                            }
+                            if skipped {
+                                self.control.all_tasks_done.notify_all();
+                                self.ring.sleepers().not_full.notify_all();
+                            }
+                        }
+                        *in_flight = true;
+                        None
+                    }
+                }
+            },
+        )
+    }
+
+    /// Waits (asynchronously) until every item put has been marked done (Python's
+    /// `await asyncio.Queue.join()`); the last `task_done`, by a task or a thread,
+    /// wakes it.
+    ///
+    /// ```
+    /// use conkit_core::queue::RingQueue;
+    ///
+    /// let q: RingQueue<u8, 2> = RingQueue::new();
+    /// let task = async { q.join_async().await }; // nothing unfinished: ready at once
+    /// # let _ = task;
+    /// ```
+    pub fn join_async(&self) -> impl core::future::Future<Output = ()> + '_ {
+        self.control
+            .all_tasks_done
+            .wait_async(move || (self.unfinished_tasks() == 0).then_some(()))
+    }
+}
+
+/// The older wrapper (kept for compatibility): every method forwards to the queue's own
+/// async forms above, which wake and are woken by every user of the queue; the
+/// wrapper's [`WakerSet`](crate::asynch::WakerSet) is no longer used by queues.
 #[cfg(feature = "async")]
 impl<T, S: SlotStorage<T>, W: WaitStrategy, const K: usize>
     crate::asynch::Async<RingQueueIn<T, S, W>, K>
 {
-    /// Puts `item`, waiting (asynchronously) while the queue is full; then wakes the
-    /// parked tasks.
-    ///
-    /// Cancel-safe: dropping the future before it completes drops the item and never
-    /// leaves it half-put (claim and write happen in the same poll).
+    /// Puts `item`, waiting (asynchronously) while the queue is full: the queue's own
+    /// [`RingQueueIn::put_async`].
     ///
     /// # Errors
     /// [`PutError::ShutDown`] (with the item) if the queue is or gets shut down first.
     pub async fn put(&self, item: T) -> Result<(), PutError<T>> {
-        let mut pending = Some(item);
-        let result = core::future::poll_fn(|cx| {
-            self.wakers()
-                .poll_until(cx, || match self.inner().try_put(pending.take()?) {
-                    Ok(None) => Some(Ok(())),
-                    Ok(Some(item)) => {
-                        pending = Some(item);
-                        None
-                    }
-                    Err(item) => Some(Err(PutError::ShutDown(item))),
-                })
-        })
-        .await;
-        if result.is_ok() {
-            self.wakers().wake_all();
-        }
-        result
+        self.inner().put_async(item).await
     }
 
-    /// Takes the next item, waiting (asynchronously) while the queue is empty; then
-    /// wakes the parked tasks.
-    ///
-    /// Cancel-safe: an item is only taken by the poll that returns it.
+    /// Takes the next item, waiting (asynchronously) while the queue is empty: the
+    /// queue's own [`RingQueueIn::get_async`].
     ///
     /// # Errors
     /// [`GetError::ShutDown`] as for the blocking [`RingQueueIn::get`].
     pub async fn get(&self) -> Result<T, GetError> {
-        let result =
-            core::future::poll_fn(|cx| self.wakers().poll_until(cx, || self.inner().try_get()))
-                .await;
-        if result.is_ok() {
-            self.wakers().wake_all();
-        }
-        result
+        self.inner().get_async().await
     }
 
-    /// Waits (asynchronously) until every item put has been marked done.
+    /// Waits (asynchronously) until every item put has been marked done: the queue's
+    /// own [`RingQueueIn::join_async`].
     pub async fn join(&self) {
-        core::future::poll_fn(|cx| {
-            self.wakers()
-                .poll_until(cx, || (self.inner().unfinished_tasks() == 0).then_some(()))
-        })
-        .await;
+        self.inner().join_async().await;
     }
 
-    /// [`RingQueueIn::put_nowait`], then wakes the parked tasks.
+    /// [`RingQueueIn::put_nowait`] (which wakes the parked tasks itself).
     ///
     /// # Errors
     /// As [`RingQueueIn::put_nowait`].
     pub fn put_nowait(&self, item: T) -> Result<(), PutError<T>> {
-        self.inner().put_nowait(item)?;
-        self.wakers().wake_all();
-        Ok(())
+        self.inner().put_nowait(item)
     }
 
-    /// [`RingQueueIn::get_nowait`], then wakes the parked tasks.
+    /// [`RingQueueIn::get_nowait`] (which wakes the parked tasks itself).
     ///
     /// # Errors
     /// As [`RingQueueIn::get_nowait`].
     pub fn get_nowait(&self) -> Result<T, GetError> {
-        let item = self.inner().get_nowait()?;
-        self.wakers().wake_all();
-        Ok(item)
+        self.inner().get_nowait()
     }
 
-    /// [`RingQueueIn::task_done`], then wakes the parked tasks.
+    /// [`RingQueueIn::task_done`] (which wakes the parked tasks itself).
     ///
     /// # Errors
     /// As [`RingQueueIn::task_done`].
     pub fn task_done(&self) -> Result<(), TaskDoneError> {
-        self.inner().task_done()?;
-        self.wakers().wake_all();
-        Ok(())
+        self.inner().task_done()
     }
 
-    /// [`RingQueueIn::shutdown`], then wakes the parked tasks.
+    /// [`RingQueueIn::shutdown`] (which wakes the parked tasks itself).
     pub fn shutdown(&self, immediate: bool) {
         self.inner().shutdown(immediate);
-        self.wakers().wake_all();
     }
 }
 

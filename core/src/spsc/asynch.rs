@@ -1,11 +1,20 @@
-//! The async front end (feature `async`): [`AsyncProducer`], [`AsyncConsumer`].
+//! The older async front end (feature `async`): [`AsyncProducer`], [`AsyncConsumer`],
+//! the handles of an [`Async`]-wrapped ring, kept for compatibility (firmware and the
+//! wasm demo use them).
+//!
+//! They are thin fronts over the plain handles' own async forms
+//! ([`Producer::push_async`](super::Producer::push_async),
+//! [`Consumer::pop_async`](super::Consumer::pop_async)): a task parks on the ring's own
+//! event counts, so a thread using the plain blocking `push`/`pop` (or the wait-free
+//! forms followed by `notify`) wakes it, and the wrapper's
+//! [`WakerSet`](crate::asynch::WakerSet) is no longer used.
 
 use core::fmt;
 use core::ops::Deref;
 
 use super::storage::{Slot, SlotStorage};
 use super::{ConsumerIn, PopError, ProducerIn, PushError, SpscRingIn};
-use crate::asynch::{Async, WakerSet};
+use crate::asynch::Async;
 use crate::wait::{DefaultWait, WaitStrategy};
 
 impl<T, S: SlotStorage<T>, W: WaitStrategy, const K: usize> Async<SpscRingIn<T, S, W>, K> {
@@ -29,16 +38,12 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy, const K: usize> Async<SpscRingIn<T, 
         AsyncProducerIn<'_, T, S, W, K>,
         AsyncConsumerIn<'_, T, S, W, K>,
     ) {
-        let wakers = self.wakers();
         // SAFETY: `&mut self` proves that no other handle of the inner ring exists
         // (same argument as `SpscRing::split`: the only other ways to get handles
         // are a `split` borrowing this wrapper mutably and a `take` needing a
         // `&'static` shared borrow).
         let (p, c) = unsafe { self.inner().split_unchecked() };
-        (
-            AsyncProducerIn { inner: p, wakers },
-            AsyncConsumerIn { inner: c, wakers },
-        )
+        (AsyncProducerIn { inner: p }, AsyncConsumerIn { inner: c })
     }
 
     /// Hands out the async handles of a `static` ring exactly once (shares the
@@ -50,21 +55,17 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy, const K: usize> Async<SpscRingIn<T, 
         AsyncProducerIn<'static, T, S, W, K>,
         AsyncConsumerIn<'static, T, S, W, K>,
     )> {
-        let wakers = self.wakers();
-        self.inner().take().map(|(p, c)| {
-            (
-                AsyncProducerIn { inner: p, wakers },
-                AsyncConsumerIn { inner: c, wakers },
-            )
-        })
+        self.inner()
+            .take()
+            .map(|(p, c)| (AsyncProducerIn { inner: p }, AsyncConsumerIn { inner: c }))
     }
 }
 
-/// The async writing handle: a [`Producer`](super::Producer) plus the wrapper's waker set.
+/// The async writing handle: a [`Producer`](super::Producer) whose `push` awaits.
 ///
 /// Read-only queries (`len`, `is_full`, `is_abandoned`, …) come from the inner
 /// [`Producer`](super::Producer) through `Deref`. Every state change made through this handle wakes
-/// the tasks parked on the ring. Dropping it wakes them too (the consumer's `pop`
+/// the consumer, task or thread. Dropping it wakes them too (the consumer's `pop`
 /// then returns `Disconnected` once the ring is drained).
 pub type AsyncProducer<'a, T, const N: usize, W = DefaultWait, const K: usize = 4> =
     AsyncProducerIn<'a, T, [Slot<T>; N], W, K>;
@@ -78,14 +79,13 @@ pub struct AsyncProducerIn<
     const K: usize = 4,
 > {
     inner: ProducerIn<'a, T, S, W>,
-    wakers: &'a WakerSet<K>,
 }
 
 impl<'a, T, S: SlotStorage<T> + ?Sized, W: WaitStrategy, const K: usize>
     AsyncProducerIn<'a, T, S, W, K>
 {
     /// Pushes `v`, waiting asynchronously while the ring is full, then wakes the
-    /// consumer.
+    /// consumer: [`Producer::push_async`](super::Producer::push_async).
     ///
     /// Fails with [`PushError::Disconnected`] if the consumer is gone.
     ///
@@ -93,26 +93,13 @@ impl<'a, T, S: SlotStorage<T> + ?Sized, W: WaitStrategy, const K: usize>
     /// completes the future. A future dropped before completing has not touched the
     /// ring: the item is dropped with the future, never half-pushed or duplicated.
     pub async fn push(&mut self, v: T) -> Result<(), PushError<T>> {
-        if self.inner.is_abandoned() {
-            return Err(PushError::Disconnected(v));
-        }
-        let wakers = self.wakers;
-        let producer = &mut self.inner;
-        let room = core::future::poll_fn(|cx| wakers.poll_until(cx, || producer.poll_room())).await;
-        if !room {
-            return Err(PushError::Disconnected(v));
-        }
-        // SAFETY: `poll_room` saw a free slot; only we can fill it, and nothing ran
-        // in between (no await point).
-        unsafe { self.inner.write_one(v) };
-        self.wakers.wake_all();
-        Ok(())
+        self.inner.push_async(v).await
     }
 
     /// [`Producer::try_push`](super::Producer::try_push), waking the consumer on success.
     pub fn try_push(&mut self, v: T) -> Result<(), PushError<T>> {
         self.inner.try_push(v)?;
-        self.wakers.wake_all();
+        self.inner.notify();
         Ok(())
     }
 
@@ -123,14 +110,14 @@ impl<'a, T, S: SlotStorage<T> + ?Sized, W: WaitStrategy, const K: usize>
     {
         let n = self.inner.push_slice(src);
         if n > 0 {
-            self.wakers.wake_all();
+            self.inner.notify();
         }
         n
     }
 
-    /// Wakes the tasks parked on the ring.
+    /// Wakes the consumer (a task or a thread): [`Producer::notify`](super::Producer::notify).
     pub fn notify(&self) {
-        self.wakers.wake_all();
+        self.inner.notify();
     }
 }
 
@@ -147,9 +134,9 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy, const K: usize> Drop
     for AsyncProducerIn<'_, T, S, W, K>
 {
     fn drop(&mut self) {
-        // Mark the ring abandoned before waking, so woken tasks see it.
+        // Mark the ring abandoned, then wake the other side (threads and tasks), so
+        // woken tasks see it (the inner handle does it again when dropped: idempotent).
         self.inner.abandon();
-        self.wakers.wake_all();
     }
 }
 
@@ -161,11 +148,11 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy, const K: usize> fmt::Debug
     }
 }
 
-/// The async reading handle: a [`Consumer`](super::Consumer) plus the wrapper's waker set.
+/// The async reading handle: a [`Consumer`](super::Consumer) whose `pop` awaits.
 ///
 /// Read-only queries (`len`, `peek`, `is_abandoned`, …) come from the inner
 /// [`Consumer`](super::Consumer) through `Deref`. Every state change made through this handle wakes
-/// the tasks parked on the ring. Dropping it wakes them too (the producer's `push`
+/// the producer, task or thread. Dropping it wakes them too (the producer's `push`
 /// then returns `Disconnected`).
 pub type AsyncConsumer<'a, T, const N: usize, W = DefaultWait, const K: usize = 4> =
     AsyncConsumerIn<'a, T, [Slot<T>; N], W, K>;
@@ -179,38 +166,26 @@ pub struct AsyncConsumerIn<
     const K: usize = 4,
 > {
     inner: ConsumerIn<'a, T, S, W>,
-    wakers: &'a WakerSet<K>,
 }
 
 impl<'a, T, S: SlotStorage<T> + ?Sized, W: WaitStrategy, const K: usize>
     AsyncConsumerIn<'a, T, S, W, K>
 {
     /// Pops the oldest item, waiting asynchronously while the ring is empty, then
-    /// wakes the producer.
+    /// wakes the producer: [`Consumer::pop_async`](super::Consumer::pop_async).
     ///
     /// Fails only with [`PopError::Disconnected`] (empty and the producer is gone).
     ///
     /// Cancellation safety: the item is taken out of the ring in the same poll that
     /// completes the future, so a dropped future never loses an item.
     pub async fn pop(&mut self) -> Result<T, PopError> {
-        let wakers = self.wakers;
-        let consumer = &mut self.inner;
-        let available =
-            core::future::poll_fn(|cx| wakers.poll_until(cx, || consumer.poll_item())).await;
-        if !available {
-            return Err(PopError::Disconnected);
-        }
-        // SAFETY: `poll_item` saw an item; only we can take it, and nothing ran in
-        // between (no await point).
-        let v = unsafe { self.inner.read_one() };
-        self.wakers.wake_all();
-        Ok(v)
+        self.inner.pop_async().await
     }
 
     /// [`Consumer::try_pop`](super::Consumer::try_pop), waking the producer on success.
     pub fn try_pop(&mut self) -> Result<T, PopError> {
         let v = self.inner.try_pop()?;
-        self.wakers.wake_all();
+        self.inner.notify();
         Ok(v)
     }
 
@@ -221,14 +196,14 @@ impl<'a, T, S: SlotStorage<T> + ?Sized, W: WaitStrategy, const K: usize>
     {
         let n = self.inner.pop_slice(dst);
         if n > 0 {
-            self.wakers.wake_all();
+            self.inner.notify();
         }
         n
     }
 
-    /// Wakes the tasks parked on the ring.
+    /// Wakes the producer (a task or a thread): [`Consumer::notify`](super::Consumer::notify).
     pub fn notify(&self) {
-        self.wakers.wake_all();
+        self.inner.notify();
     }
 }
 
@@ -246,7 +221,6 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy, const K: usize> Drop
 {
     fn drop(&mut self) {
         self.inner.abandon();
-        self.wakers.wake_all();
     }
 }
 

@@ -121,6 +121,45 @@ impl<'a, T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> ConsumerIn<'a, T, S, W>
         self.pop_inner(None)
     }
 
+    /// Pops the oldest item, waiting asynchronously while the ring is empty (feature
+    /// `async`), then notifies the producer — a thread blocked in
+    /// [`Producer::push`](crate::spsc::Producer::push) or a task in
+    /// [`Producer::push_async`](crate::spsc::Producer::push_async) alike. The task parks
+    /// on the ring's own not-empty event count ([`Waiters::poll_async`](crate::wait::Waiters::poll_async)), so a producer
+    /// thread's plain `push` (or its `notify` after `try_push`es, e.g. at the end of an
+    /// interrupt handler) wakes it.
+    ///
+    /// Fails only with [`PopError::Disconnected`] (empty and the producer is gone).
+    /// Cancel-safe: the item leaves the ring in the poll that completes the future.
+    ///
+    /// ```
+    /// use conkit_core::spsc::SpscRing;
+    ///
+    /// let mut ring: SpscRing<u8, 2> = SpscRing::new();
+    /// let (mut tx, mut rx) = ring.split();
+    /// tx.try_push(3).unwrap();
+    /// let task = async move { assert_eq!(rx.pop_async().await, Ok(3)) };
+    /// # let _ = task;
+    /// ```
+    #[cfg(feature = "async")]
+    pub async fn pop_async(&mut self) -> Result<T, PopError> {
+        let ring = self.ring;
+        let mut slot = crate::asynch::TaskSlot::new();
+        let available = core::future::poll_fn(|cx| {
+            ring.not_empty
+                .poll_async(&mut slot, cx, || self.poll_item())
+        })
+        .await;
+        if !available {
+            return Err(PopError::Disconnected);
+        }
+        // SAFETY: `poll_item` saw an item; only we can take it, and nothing ran in
+        // between (no await point).
+        let v = unsafe { self.read_one() };
+        ring.not_full.notify_one();
+        Ok(v)
+    }
+
     /// [`pop`](Self::pop) bounded by `deadline`: [`PopError::Empty`] if the ring is still
     /// empty at the deadline.
     #[inline]

@@ -84,10 +84,13 @@
 //! unique by construction; use [`crate::mpmc`] or [`crate::queue`]).
 //!
 //! # Async
-//! With the `async` feature, `Async<SpscRing<T, N, W>, K>` (module `asynch`) splits
-//! into `AsyncProducer` / `AsyncConsumer` handles with `push(v).await` and
-//! `pop().await`; their state changes wake the parked tasks (a waker registration under
-//! a critical section per operation, so the wait-free handles stay the fast path).
+//! With the `async` feature, [`Producer::push_async`] and [`Consumer::pop_async`] await
+//! on the ring itself: the task parks on the ring's own event count (see "Async tasks"
+//! in [`Waiters`](crate::wait::Waiters)), so the other side's plain blocking
+//! `push`/`pop` — a thread, or an interrupt handler's wait-free form followed by
+//! `notify` — wakes it. The older `Async<SpscRing<T, N, W>, K>` (module `asynch`)
+//! still splits into `AsyncProducer` / `AsyncConsumer` handles with `push(v).await` and
+//! `pop().await`, now forwarding to those forms (their `try_*` also notify).
 //!
 //! # Example
 //! A `static` ring fed by an interrupt handler (here a thread stands in for it):

@@ -117,6 +117,48 @@ impl<'a, T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> ProducerIn<'a, T, S, W>
         self.push_inner(v, None)
     }
 
+    /// Pushes `v`, waiting asynchronously while the ring is full (feature `async`), then
+    /// notifies the consumer — a thread blocked in [`Consumer::pop`](crate::spsc::Consumer::pop)
+    /// or a task in [`Consumer::pop_async`](crate::spsc::Consumer::pop_async) alike. The
+    /// task parks on the ring's own not-full event count ([`Waiters::poll_async`](crate::wait::Waiters::poll_async)), so a
+    /// consumer thread's plain `pop` (or its `notify` after `try_pop`s) wakes it.
+    ///
+    /// Fails with [`PushError::Disconnected`] if the consumer is gone. Cancel-safe: the
+    /// item enters the ring in the poll that completes the future; dropped before, the
+    /// item is dropped with it and nothing stays parked.
+    ///
+    /// ```
+    /// use conkit_core::spsc::SpscRing;
+    ///
+    /// let mut ring: SpscRing<u8, 2> = SpscRing::new();
+    /// let (mut tx, mut rx) = ring.split();
+    /// let task = async move {
+    ///     tx.push_async(7).await.unwrap();
+    ///     assert_eq!(rx.pop_async().await, Ok(7));
+    /// };
+    /// # let _ = task;
+    /// ```
+    #[cfg(feature = "async")]
+    pub async fn push_async(&mut self, v: T) -> Result<(), PushError<T>> {
+        let ring = self.ring;
+        if ring.flags.consumer_gone.load(Ordering::Acquire) {
+            return Err(PushError::Disconnected(v));
+        }
+        let mut slot = crate::asynch::TaskSlot::new();
+        let room = core::future::poll_fn(|cx| {
+            ring.not_full.poll_async(&mut slot, cx, || self.poll_room())
+        })
+        .await;
+        if !room {
+            return Err(PushError::Disconnected(v));
+        }
+        // SAFETY: `poll_room` saw a free slot; only we can fill it, and nothing ran in
+        // between (no await point).
+        unsafe { self.write_one(v) };
+        ring.not_empty.notify_one();
+        Ok(())
+    }
+
     /// [`push`](Self::push) bounded by `deadline`: [`PushError::Full`] if the ring is
     /// still full at the deadline.
     #[inline]

@@ -453,7 +453,7 @@ impl<W: WaitStrategy> Waiters<W> {
     ) -> core::task::Poll<R> {
         use core::task::Poll;
         if let Some(r) = condition() {
-            slot.leave();
+            self.leave_slot(slot);
             return Poll::Ready(r);
         }
         if !slot.park(self.key(), cx.waker()) {
@@ -466,10 +466,37 @@ impl<W: WaitStrategy> Waiters<W> {
         fence(Ordering::SeqCst);
         match condition() {
             Some(r) => {
-                slot.leave();
+                self.leave_slot(slot);
                 Poll::Ready(r)
             }
             None => Poll::Pending,
+        }
+    }
+
+    /// A task done waiting leaves the parked tasks. If the `TASKS` bit is clear now, a
+    /// notifier cleared it after this slot's park set it (coherence: our own set comes
+    /// before our load in the word's order), and that notifier wakes and removes every
+    /// waker parked under this key — ours too, at worst after we return (one spurious
+    /// wake-up of a finished future). So the slot is only forgotten, without the table's
+    /// critical section: the common path of a task woken by a notify. Not with a
+    /// process-shared strategy: there the notifier may be another process, whose
+    /// table is not ours.
+    #[cfg(feature = "async")]
+    #[inline]
+    fn leave_slot(&self, slot: &mut crate::asynch::TaskSlot) {
+        if !slot.registered() {
+            return;
+        }
+        // Mutant (see `cargo xtask test`'s mutant table): the slot is forgotten even
+        // while the bit is set, so nobody removes its waker (a stale entry, a leak).
+        // Not between processes: a notifier in another process clears the bit but
+        // wakes (and removes) only the tasks of its own process's table.
+        if (!W::PROCESS_SHARED && self.state.load(Ordering::Relaxed) & TASKS == 0)
+            || cfg!(conkit_mutant = "waiters_forget_while_tasks")
+        {
+            slot.forget();
+        } else {
+            slot.leave();
         }
     }
 
@@ -492,6 +519,23 @@ impl<W: WaitStrategy> Waiters<W> {
     ) -> impl core::future::Future<Output = R> + 'a {
         let mut slot = crate::asynch::TaskSlot::new();
         core::future::poll_fn(move |cx| self.poll_async(&mut slot, cx, &mut condition))
+    }
+
+    /// Whether a notify now would have anyone to wake: a caller inside a blocking wait,
+    /// or (feature `async`) a task of this process parked on this object (a snapshot,
+    /// one relaxed load). For primitives that skip their notify when nobody waits: they
+    /// must test this rather than [`sleepers`](Self::sleepers), or parked tasks are
+    /// never woken by them (the caller's own fence precedes the load, as for a notify).
+    ///
+    /// ```
+    /// use conkit_core::wait::{Spin, Waiters};
+    ///
+    /// let w: Waiters<Spin> = Waiters::new();
+    /// assert!(!w.anyone_waiting()); // a notify now would skip the wake-up
+    /// ```
+    #[inline]
+    pub fn anyone_waiting(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & (COUNT | TASKS) != 0
     }
 
     /// How many callers are currently inside a blocking wait (a snapshot). Between

@@ -12,7 +12,10 @@
 //!   `forkserver` sends them over a Unix socket (`SCM_RIGHTS`).
 //! - child: the start method [`install`]s the received table, deserialises the arguments
 //!   (each [`import_fd`] returns a duplicate of the table's descriptor, so the same object
-//!   may appear twice), then [`clear`]s the table.
+//!   may appear twice), then [`clear`]s the table. A `fork` child does not allocate
+//!   its table: the parent duplicates the descriptors before the fork and the child
+//!   adopts that table from its stack (see `per_process`); [`clear`] allocates nothing
+//!   either (a process that never installed a table has nothing to clear).
 //!
 //! Outside [`collect`], [`export_fd`] returns `None`, and a type should then fail its
 //! serialisation with a clear message (a `Connection` sent over another `Connection` is
@@ -26,7 +29,7 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Mutex;
 
-use super::per_process::PerProcess;
+use super::per_process::{PerProcess, Slot};
 
 thread_local! {
     /// The table being collected on this thread (`Some` only inside [`collect`]).
@@ -97,6 +100,21 @@ pub unsafe fn install_raw(fds: &[RawFd]) {
     );
 }
 
+/// A forked child's table, prepared by the parent (see `per_process`).
+pub(crate) type ForkTable = Slot<Mutex<Vec<OwnedFd>>>;
+
+/// In a forked child: makes `table` (built with [`Slot::here`] on the child's stack
+/// from descriptors the parent duplicated before the fork) the installed table, without
+/// allocating.
+///
+/// # Safety
+/// `table` must stay valid, unmoved and unchanged for the rest of the process's life
+/// (a frame that never returns); its descriptors must be owned by nothing else here.
+pub(crate) unsafe fn adopt_forked(table: *const ForkTable) {
+    // SAFETY: the caller's contract is `adopt`'s.
+    unsafe { IMPORTED.adopt(table) }
+}
+
 /// A duplicate of the installed descriptor at `index` (close-on-exec), for the
 /// deserialisation of an object that owns it. `NotFound` outside a child's argument
 /// deserialisation or for an index the table does not have.
@@ -115,13 +133,12 @@ pub fn import_fd(index: u32) -> io::Result<OwnedFd> {
 }
 
 /// Closes the installed table (every object that needed a descriptor holds its own
-/// duplicate by now).
+/// duplicate by now). Allocates nothing: a process that installed no table has
+/// nothing to clear.
 pub fn clear() {
-    IMPORTED
-        .get()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clear();
+    if let Some(table) = IMPORTED.get_if_made() {
+        table.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
 }
 
 #[cfg(test)]

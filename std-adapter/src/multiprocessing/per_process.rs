@@ -14,12 +14,32 @@
 //!
 //! Cost: one `getpid` per access (these are cold paths: starting, joining and naming
 //! processes).
+//!
+//! A forked child should not *make* its values either: every page the child writes
+//! after `fork` is a copy-on-write page fault, and an allocation writes the allocator's
+//! arena and a heap page or two (measured: 19 faults in a child that only returns,
+//! against 8 for a bare `fork` + `_exit`). So a start method prepares the child's
+//! values in the parent, before the fork, and the child [`PerProcess::adopt`]s them
+//! from its own stack (a [`Slot`] built there by [`Slot::here`]; the child's start
+//! frame never returns, so the slot lives as long as the process): one store to the
+//! static, no allocation. [`PerProcess::get_if_made`] reads without making a value.
 
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-struct Slot<T> {
+/// A value tagged with the process that made it.
+pub(crate) struct Slot<T> {
     pid: u32,
     value: T,
+}
+
+impl<T> Slot<T> {
+    /// `value`, tagged with this process's id.
+    pub(crate) fn here(value: T) -> Self {
+        Slot {
+            pid: std::process::id(),
+            value,
+        }
+    }
 }
 
 /// A value per process (see the module docs): `get` returns this process's value,
@@ -38,13 +58,35 @@ impl<T> PerProcess<T> {
         }
     }
 
+    /// This process's value if it was made or adopted already (never makes one).
+    pub(crate) fn get_if_made(&self) -> Option<&T> {
+        let seen = self.slot.load(Ordering::Acquire);
+        // SAFETY: a non-null slot is never freed (see `get`) or lives as long as the
+        // process (`adopt`'s contract).
+        let slot = unsafe { seen.as_ref() }?;
+        (slot.pid == std::process::id()).then_some(&slot.value)
+    }
+
+    /// Makes `slot` this process's value (replacing any other; a replaced value is
+    /// leaked, as a reader may still hold it). For a forked child, with a slot the
+    /// parent prepared (see the module docs): one store, no allocation.
+    ///
+    /// # Safety
+    /// `slot` must stay valid, unmoved and unchanged for the rest of the process's life
+    /// (e.g. on the stack of a frame that never returns: the process ends with `_exit`
+    /// below it).
+    pub(crate) unsafe fn adopt(&self, slot: *const Slot<T>) {
+        self.slot.store(slot.cast_mut(), Ordering::Release);
+    }
+
     /// This process's value.
     pub(crate) fn get(&self) -> &T {
         let pid = std::process::id();
         let mut seen = self.slot.load(Ordering::Acquire);
         loop {
             // SAFETY: a non-null slot was made by `Box::into_raw` below and is never
-            // freed (a replaced one is leaked), so it is valid for `'static`.
+            // freed (a replaced one is leaked), so it is valid for `'static`; or it was
+            // adopted, valid for the rest of the process (`adopt`'s contract).
             if let Some(slot) = unsafe { seen.as_ref() } {
                 if slot.pid == pid {
                     return &slot.value;
@@ -73,7 +115,7 @@ impl<T> PerProcess<T> {
 
 #[cfg(test)]
 mod tests {
-    use super::PerProcess;
+    use super::{PerProcess, Slot};
     use std::sync::Mutex;
 
     static COUNT: PerProcess<Mutex<u32>> = PerProcess::new(|| Mutex::new(7));
@@ -86,5 +128,17 @@ mod tests {
             .unwrap();
         assert!(seen >= 8);
         assert!(std::ptr::eq(COUNT.get(), COUNT.get()));
+        assert!(std::ptr::eq(COUNT.get_if_made().unwrap(), COUNT.get()));
+    }
+
+    #[test]
+    fn adopted_value_replaces_and_get_if_made_does_not_make() {
+        static OTHER: PerProcess<u32> = PerProcess::new(|| 1);
+        assert_eq!(OTHER.get_if_made(), None);
+        let slot: &'static Slot<u32> = Box::leak(Box::new(Slot::here(42)));
+        // SAFETY: leaked, so valid and unchanged for the rest of the process.
+        unsafe { OTHER.adopt(slot) };
+        assert_eq!(*OTHER.get(), 42);
+        assert_eq!(OTHER.get_if_made(), Some(&42));
     }
 }

@@ -11,37 +11,21 @@
 //!   bounded FIFO queues (see [`FifoCore`]).
 //!
 //! # Blocking and async waiters on one queue
-//! * Blocked threads sleep in the core queue's event counts; every state change —
-//!   whether made by a thread or by a task — goes through the core queue, which
-//!   notifies them.
-//! * Async tasks park their wakers in the wrapper's [`WakerSet`](conkit_core::asynch::WakerSet)
-//!   and poll the core queue's never-waiting forms; an async operation that changes the
-//!   state wakes the parked tasks. The blocking operations wake them too, but only when
-//!   some async operation is in progress (`async_waiting != 0`), so a program that never
-//!   awaits never enters the wrapper's critical section.
-//!
-//! Why no wake-up is lost: an async operation counts itself in `async_waiting`
-//! (`SeqCst`) and issues a `SeqCst` fence *before* its first look at the queue; a
-//! blocking operation reads the counter with a `SeqCst` load after its change.
-//! * With [`BaseQueue`], every look and every change takes the queue's lock: either the
-//!   task's last look (made after parking its waker) comes after our change in the
-//!   lock order and sees it, or its count came before our read, which sees it.
-//! * With [`HeapRingQueue`], a change is a `SeqCst` compare-and-swap on the ring's
-//!   `tail` (put) or `head` (get) (or on the task counter for `task_done`), and a look
-//!   that finds the queue empty (full) has read `tail` (`head`) after a `SeqCst`
-//!   fence: if the look missed our compare-and-swap, the task's count comes before our
-//!   read in the single `SeqCst` order, and we wake it. A look can also find the next
-//!   item (slot) claimed by an operation still in flight; then it sees `qsize() > 0`
-//!   (`< maxsize`) and the task asks to be polled again at once instead of parking.
-//!
-//! Shutdown wakes every parked task unconditionally.
+//! One mechanism, the core's: blocked threads sleep in the core queue's event counts,
+//! and async tasks park on the same event counts ([`BaseQueue::put_async`] and
+//! friends, [`HeapRingQueue::get_async`] and friends; see "Async tasks" in
+//! [`conkit_core::wait::Waiters`]). Every state change — a thread's plain `put`, a
+//! task's `put_async`, a `task_done` — goes through the core queue, whose notify wakes
+//! the sleeping threads and the parked tasks alike. There is no wrapper here and no
+//! limit on the number of parked tasks; a program that never awaits pays one bit test
+//! on notifies the core already makes.
 
+use std::future::Future;
 use std::num::NonZeroUsize;
-use std::sync::atomic::{fence, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use conkit_core::asynch::Async;
 use conkit_core::lock::Lock;
 use conkit_core::queue::{
     BaseQueue, FixedCapacity, GetError, HeapRingQueue, PutError, QueueStore, TaskDoneError,
@@ -49,10 +33,6 @@ use conkit_core::queue::{
 
 use super::store::{Fifo, NewStore};
 use crate::wait::Futex;
-
-/// Tasks that can park on one queue at the same time; more busy-poll (see
-/// [`conkit_core::asynch`]) instead of sleeping, still correctly.
-pub(crate) const ASYNC_SLOTS: usize = 32;
 
 /// The lock-based core queue with the std mutex and waiting strategy.
 pub(crate) type Core<S> = BaseQueue<S, Lock<Futex>, Futex>;
@@ -90,6 +70,12 @@ pub(crate) trait Backend {
     fn unfinished_tasks(&self) -> usize;
     /// Python's `q.maxsize = n`, in the core's terms (`usize::MAX`: unbounded).
     fn set_maxsize(&self, capacity: usize) -> Result<(), FixedCapacity>;
+    fn put_async(
+        &self,
+        item: Self::Item,
+    ) -> impl Future<Output = Result<(), PutError<Self::Item>>> + '_;
+    fn get_async(&self) -> impl Future<Output = Result<Self::Item, GetError>> + '_;
+    fn join_async(&self) -> impl Future<Output = ()> + '_;
 }
 
 /// Implements [`Backend`] by forwarding to the inherent methods of the same names.
@@ -151,6 +137,20 @@ macro_rules! forward_backend {
             }
             fn set_maxsize(&self, capacity: usize) -> Result<(), FixedCapacity> {
                 $set_maxsize(self, capacity)
+            }
+            #[inline]
+            fn put_async(
+                &self,
+                item: $item,
+            ) -> impl Future<Output = Result<(), PutError<$item>>> + '_ {
+                <$ty>::put_async(self, item)
+            }
+            #[inline]
+            fn get_async(&self) -> impl Future<Output = Result<$item, GetError>> + '_ {
+                <$ty>::get_async(self)
+            }
+            fn join_async(&self) -> impl Future<Output = ()> + '_ {
+                <$ty>::join_async(self)
             }
         }
     };
@@ -284,10 +284,56 @@ impl<T> Backend for FifoCore<T> {
     fn set_maxsize(&self, capacity: usize) -> Result<(), FixedCapacity> {
         dispatch!(self, q => Backend::set_maxsize(q, capacity))
     }
+    #[inline]
+    fn put_async(&self, item: T) -> impl Future<Output = Result<(), PutError<T>>> + '_ {
+        match self {
+            FifoCore::Ring(q) => Either::Ring(q.put_async(item)),
+            FifoCore::Locked(q) => Either::Locked(q.put_async(item)),
+        }
+    }
+    #[inline]
+    fn get_async(&self) -> impl Future<Output = Result<T, GetError>> + '_ {
+        match self {
+            FifoCore::Ring(q) => Either::Ring(q.get_async()),
+            FifoCore::Locked(q) => Either::Locked(q.get_async()),
+        }
+    }
+    fn join_async(&self) -> impl Future<Output = ()> + '_ {
+        match self {
+            FifoCore::Ring(q) => Either::Ring(q.join_async()),
+            FifoCore::Locked(q) => Either::Locked(q.join_async()),
+        }
+    }
 }
 
-/// One queue: the core queue, its async wrapper, and the count of async operations in
-/// progress (see the module docs).
+/// The future of an async operation of [`FifoCore`]: the chosen backend's own future,
+/// polled directly (an `async fn` around the `match` would add a state machine and a
+/// copy of the larger future to every operation).
+enum Either<R, L> {
+    Ring(R),
+    Locked(L),
+}
+
+impl<R: Future, L: Future<Output = R::Output>> Future for Either<R, L> {
+    type Output = R::Output;
+    #[inline]
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<R::Output> {
+        // SAFETY: structural pinning of the variant: the inner future is never moved
+        // out of `self` (no method takes it by value, `Either` has no `Drop` impl and is
+        // not `Unpin` unless both variants are), so pinning `self` pins it.
+        unsafe {
+            match self.get_unchecked_mut() {
+                Either::Ring(f) => std::pin::Pin::new_unchecked(f).poll(cx),
+                Either::Locked(f) => std::pin::Pin::new_unchecked(f).poll(cx),
+            }
+        }
+    }
+}
+
+/// One queue: the core queue (see the module docs).
 ///
 /// The core queue is built on first use (`OnceLock`), so that [`Shared::new`], and with
 /// it every queue's `new`, is a `const fn`: a queue can be a `static`, as Python's
@@ -296,32 +342,11 @@ impl<T> Backend for FifoCore<T> {
 /// every operation is one load (`Acquire`) and a branch that is always taken the same
 /// way.
 pub(crate) struct Shared<B: Backend> {
-    q: OnceLock<Async<B, ASYNC_SLOTS>>,
-    async_waiting: AtomicUsize,
+    q: OnceLock<B>,
     /// The `maxsize` the queue was created with: what the core queue is built for.
     created_with: usize,
     /// Python's `maxsize` (`0` = unbounded); changed by [`set_maxsize`](Self::set_maxsize).
     maxsize: AtomicUsize,
-}
-
-/// Counts one async operation in `async_waiting` while it is alive (also when its
-/// future is dropped before completing).
-struct AsyncWaiter<'a>(&'a AtomicUsize);
-
-impl<'a> AsyncWaiter<'a> {
-    fn enter(count: &'a AtomicUsize) -> Self {
-        count.fetch_add(1, Ordering::SeqCst);
-        // The task's half of the Dekker pair (see the module docs): every later look at
-        // the queue comes after this fence.
-        fence(Ordering::SeqCst);
-        Self(count)
-    }
-}
-
-impl Drop for AsyncWaiter<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Release);
-    }
 }
 
 impl<B: Backend + Create> Shared<B> {
@@ -330,15 +355,14 @@ impl<B: Backend + Create> Shared<B> {
     pub(crate) const fn new(maxsize: usize) -> Self {
         Self {
             q: OnceLock::new(),
-            async_waiting: AtomicUsize::new(0),
             created_with: maxsize,
             maxsize: AtomicUsize::new(maxsize),
         }
     }
 
-    /// The core queue and its async wrapper, built by the first caller.
+    /// The core queue, built by the first caller.
     #[inline]
-    fn q(&self) -> &Async<B, ASYNC_SLOTS> {
+    fn core(&self) -> &B {
         match self.q.get() {
             Some(q) => q,
             None => self.init(),
@@ -348,46 +372,16 @@ impl<B: Backend + Create> Shared<B> {
     /// The first use: builds the core queue (once, whoever calls first).
     #[cold]
     #[inline(never)]
-    fn init(&self) -> &Async<B, ASYNC_SLOTS> {
-        self.q
-            .get_or_init(|| Async::new(B::create(self.created_with)))
-    }
-
-    #[inline]
-    fn core(&self) -> &B {
-        self.q().inner()
-    }
-
-    /// After a state change made by a blocking operation: wake the parked tasks, if an
-    /// async operation is in progress.
-    #[inline]
-    fn changed(&self) {
-        if self.async_waiting.load(Ordering::SeqCst) != 0 {
-            self.wake_tasks();
-        }
-    }
-
-    /// Wakes the parked tasks (off the hot path: only while an async operation is in
-    /// progress).
-    #[cold]
-    #[inline(never)]
-    fn wake_tasks(&self) {
-        self.q().wakers().wake_all();
-    }
-
-    #[inline]
-    fn done<T, E>(&self, r: Result<T, E>) -> Result<T, E> {
-        if r.is_ok() {
-            self.changed();
-        }
-        r
+    fn init(&self) -> &B {
+        self.q.get_or_init(|| B::create(self.created_with))
     }
 
     // Blocking forms: the core queue's waits run the adaptive spin-then-yield phase of
-    // `Futex` (see `crate::wait`) before they sleep.
+    // `Futex` (see `crate::wait`) before they sleep. Every change wakes the parked
+    // tasks through the core queue's notifies.
     #[inline]
     pub(crate) fn put(&self, item: B::Item) -> Result<(), PutError<B::Item>> {
-        self.done(self.core().put(item))
+        self.core().put(item)
     }
 
     pub(crate) fn put_until(
@@ -395,30 +389,30 @@ impl<B: Backend + Create> Shared<B> {
         item: B::Item,
         deadline: Instant,
     ) -> Result<(), PutError<B::Item>> {
-        self.done(self.core().put_until(item, deadline))
+        self.core().put_until(item, deadline)
     }
 
     #[inline]
     pub(crate) fn put_nowait(&self, item: B::Item) -> Result<(), PutError<B::Item>> {
-        self.done(self.core().put_nowait(item))
+        self.core().put_nowait(item)
     }
 
     #[inline]
     pub(crate) fn get(&self) -> Result<B::Item, GetError> {
-        self.done(self.core().get())
+        self.core().get()
     }
 
     pub(crate) fn get_until(&self, deadline: Instant) -> Result<B::Item, GetError> {
-        self.done(self.core().get_until(deadline))
+        self.core().get_until(deadline)
     }
 
     #[inline]
     pub(crate) fn get_nowait(&self) -> Result<B::Item, GetError> {
-        self.done(self.core().get_nowait())
+        self.core().get_nowait()
     }
 
     pub(crate) fn task_done(&self) -> Result<(), TaskDoneError> {
-        self.done(self.core().task_done())
+        self.core().task_done()
     }
 
     pub(crate) fn join(&self) {
@@ -430,9 +424,8 @@ impl<B: Backend + Create> Shared<B> {
     }
 
     pub(crate) fn shutdown(&self, immediate: bool) {
-        // The core wakes every thread; then every parked task.
+        // The core wakes every thread and every parked task.
         self.core().shutdown(immediate);
-        self.q().wakers().wake_all();
     }
 
     pub(crate) fn is_shutdown(&self) -> bool {
@@ -456,12 +449,11 @@ impl<B: Backend + Create> Shared<B> {
     }
 
     /// Python's `q.maxsize = n` (`0` = unbounded): the next put honours the new bound.
-    /// Blocked threads are woken by the core queue, parked tasks here.
+    /// Blocked threads and parked tasks are woken by the core queue.
     pub(crate) fn set_maxsize(&self, maxsize: usize) -> Result<(), FixedCapacity> {
         let capacity = if maxsize == 0 { usize::MAX } else { maxsize };
         self.core().set_maxsize(capacity)?;
         self.maxsize.store(maxsize, Ordering::SeqCst);
-        self.q().wakers().wake_all();
         Ok(())
     }
 
@@ -469,69 +461,23 @@ impl<B: Backend + Create> Shared<B> {
         self.core().unfinished_tasks()
     }
 
-    // Async forms: the wrapper's waker set polled with the core's never-waiting forms
-    // (the pattern of the core's own `Async` front ends, over any backend).
+    // Async forms: the core queue's own (see the module docs).
 
-    /// The shape of every async operation that changes the queue: counted in
-    /// `async_waiting` while it runs, polled with `attempt` (which sets its flag when
-    /// the next slot holds a peer still in flight: no wake-up will follow, so the task
-    /// asks to be polled again at once), and once it succeeded it wakes the other
-    /// parked tasks.
-    async fn changing<R, E>(
+    #[inline]
+    pub(crate) fn put_async(
         &self,
-        mut attempt: impl FnMut(&mut bool) -> Option<Result<R, E>>,
-    ) -> Result<R, E> {
-        let _counted = AsyncWaiter::enter(&self.async_waiting);
-        let result = std::future::poll_fn(|cx| {
-            let mut in_flight = false;
-            let poll = self.q().wakers().poll_until(cx, || attempt(&mut in_flight));
-            if poll.is_pending() && in_flight {
-                cx.waker().wake_by_ref();
-            }
-            poll
-        })
-        .await;
-        if result.is_ok() {
-            self.q().wakers().wake_all();
-        }
-        result
+        item: B::Item,
+    ) -> impl Future<Output = Result<(), PutError<B::Item>>> + '_ {
+        self.core().put_async(item)
     }
 
-    pub(crate) async fn put_async(&self, item: B::Item) -> Result<(), PutError<B::Item>> {
-        let mut pending = Some(item);
-        self.changing(|in_flight| match self.core().put_nowait(pending.take()?) {
-            Err(PutError::Full(item)) => {
-                pending = Some(item);
-                // A getter in flight in the next slot?
-                let maxsize = self.maxsize();
-                *in_flight = maxsize != 0 && self.core().qsize() < maxsize;
-                None
-            }
-            other => Some(other),
-        })
-        .await
+    #[inline]
+    pub(crate) fn get_async(&self) -> impl Future<Output = Result<B::Item, GetError>> + '_ {
+        self.core().get_async()
     }
 
-    pub(crate) async fn get_async(&self) -> Result<B::Item, GetError> {
-        self.changing(|in_flight| match self.core().get_nowait() {
-            Err(GetError::Empty) => {
-                // A put in flight in the next slot?
-                *in_flight = self.core().qsize() > 0;
-                None
-            }
-            other => Some(other),
-        })
-        .await
-    }
-
-    pub(crate) async fn join_async(&self) {
-        let _counted = AsyncWaiter::enter(&self.async_waiting);
-        std::future::poll_fn(|cx| {
-            self.q()
-                .wakers()
-                .poll_until(cx, || (self.core().unfinished_tasks() == 0).then_some(()))
-        })
-        .await;
+    pub(crate) fn join_async(&self) -> impl Future<Output = ()> + '_ {
+        self.core().join_async()
     }
 
     /// The fields every queue's `Debug` shows (never the items).

@@ -116,6 +116,30 @@ impl<T> SimpleQueue<T> {
         self.q.get_nowait()
     }
 
+    /// [`get`](Self::get) for async code: waits without blocking the thread, woken by
+    /// every put, a thread's or a task's (the queue's own event count, see
+    /// [`conkit_core::asynch`]). Cancel-safe: an item is only taken by the poll that
+    /// returns it; a dropped pending future takes nothing and leaves nothing parked.
+    ///
+    /// ```
+    /// use conkit::queue::SimpleQueue;
+    ///
+    /// let q = SimpleQueue::new();
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| q.put(42)); // a thread's plain put wakes the task
+    ///     assert_eq!(rt.block_on(q.get_async()), 42);
+    /// });
+    /// ```
+    pub async fn get_async(&self) -> T {
+        loop {
+            // Never shut down, so the core get only returns with an item.
+            if let Ok(item) = self.q.get_async().await {
+                return item;
+            }
+        }
+    }
+
     /// How many items are queued (Python's `qsize()`).
     pub fn qsize(&self) -> usize {
         self.q.qsize()

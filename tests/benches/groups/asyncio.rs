@@ -1,7 +1,10 @@
 //! The async forms of `conkit::threading` (issue #14) against tokio's own primitives
 //! and CPython's `asyncio`, each awaited by one task on a current-thread runtime (as
-//! asyncio: one thread): uncontended `Lock` and `Semaphore` acquire + release, and an
-//! `Event` ping-pong between two tasks of that runtime.
+//! asyncio: one thread): uncontended `Lock` and `Semaphore` acquire + release; and the
+//! async queues (issue #14, the per-primitive mechanism): a ping-pong between two tasks
+//! over two one-slot queues, and one producer task / one consumer task through a
+//! 1024-slot queue — conkit `queue::Queue` (and the core MPMC ring's own async form)
+//! against `tokio::sync::mpsc`, `async-channel` and CPython's `asyncio.Queue`.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -14,6 +17,11 @@ pub fn all(items: u64) -> Vec<(&'static str, Make)> {
     vec![
         ("async-lock", Box::new(move || lock(items))),
         ("async-semaphore", Box::new(move || semaphore(items))),
+        (
+            "async-queue-pingpong",
+            Box::new(move || queue_pingpong(items)),
+        ),
+        ("async-queue-1p1c", Box::new(move || queue_1p1c(items))),
     ]
 }
 
@@ -140,6 +148,266 @@ fn semaphore(items: u64) -> Group<'static> {
                 "conkit threading::Semaphore acquire_async",
                 "CPython asyncio.Semaphore",
             ),
+        ],
+        missing: vec![],
+    }
+}
+
+/// Runs `f` inside a `LocalSet` (so tasks need not be `Send`) on a current-thread
+/// runtime, timed.
+fn local<F: std::future::Future<Output = Res<Duration>>>(f: impl FnOnce() -> F) -> Res<Duration> {
+    let rt = runtime()?;
+    let set = tokio::task::LocalSet::new();
+    set.block_on(&rt, f())
+}
+
+async fn timed_local<F: std::future::Future<Output = bool>>(f: F) -> Res<Duration> {
+    let t0 = Instant::now();
+    if !f.await {
+        return Err("WRONG RESULT: items lost or reordered".to_string());
+    }
+    Ok(t0.elapsed())
+}
+
+const PY_QUEUE_PINGPONG: &str = r#"
+import asyncio, sys, time
+n = int(sys.argv[1])
+async def main():
+    a, b = asyncio.Queue(1), asyncio.Queue(1)
+    async def pong():
+        for _ in range(n):
+            await b.put(await a.get())
+    t0 = time.perf_counter()
+    task = asyncio.create_task(pong())
+    for i in range(n):
+        await a.put(i)
+        assert await b.get() == i
+    await task
+    return time.perf_counter() - t0
+print(asyncio.run(main()))
+"#;
+
+fn queue_pingpong(items: u64) -> Group<'static> {
+    let n = items / 10;
+    let contenders = vec![
+        Contender::conkit("conkit queue::Queue get_async/put_async", |n| {
+            local(|| {
+                let a = std::rc::Rc::new(conkit::queue::Queue::<u64>::new(1));
+                let b = std::rc::Rc::new(conkit::queue::Queue::<u64>::new(1));
+                let (a2, b2) = (a.clone(), b.clone());
+                timed_local(async move {
+                    let pong = tokio::task::spawn_local(async move {
+                        for _ in 0..n {
+                            let v = a2.get_async().await.unwrap_or(u64::MAX);
+                            let _ = b2.put_async(v).await;
+                        }
+                    });
+                    let mut ok = true;
+                    for i in 0..n {
+                        ok &= a.put_async(i).await.is_ok();
+                        ok &= b.get_async().await == Ok(i);
+                    }
+                    ok && pong.await.is_ok()
+                })
+            })
+        }),
+        Contender::peer("tokio::sync::mpsc", |n| {
+            local(|| {
+                let (a_tx, mut a_rx) = tokio::sync::mpsc::channel::<u64>(1);
+                let (b_tx, mut b_rx) = tokio::sync::mpsc::channel::<u64>(1);
+                timed_local(async move {
+                    let pong = tokio::task::spawn_local(async move {
+                        for _ in 0..n {
+                            let v = a_rx.recv().await.unwrap_or(u64::MAX);
+                            let _ = b_tx.send(v).await;
+                        }
+                    });
+                    let mut ok = true;
+                    for i in 0..n {
+                        ok &= a_tx.send(i).await.is_ok();
+                        ok &= b_rx.recv().await == Some(i);
+                    }
+                    ok && pong.await.is_ok()
+                })
+            })
+        }),
+        Contender::peer("async-channel", |n| {
+            local(|| {
+                let (a_tx, a_rx) = async_channel::bounded::<u64>(1);
+                let (b_tx, b_rx) = async_channel::bounded::<u64>(1);
+                timed_local(async move {
+                    let pong = tokio::task::spawn_local(async move {
+                        for _ in 0..n {
+                            let v = a_rx.recv().await.unwrap_or(u64::MAX);
+                            let _ = b_tx.send(v).await;
+                        }
+                    });
+                    let mut ok = true;
+                    for i in 0..n {
+                        ok &= a_tx.send(i).await.is_ok();
+                        ok &= b_rx.recv().await == Ok(i);
+                    }
+                    ok && pong.await.is_ok()
+                })
+            })
+        }),
+        Contender::peer("CPython asyncio.Queue", |n| {
+            harness::python(PY_QUEUE_PINGPONG, n, 200_000)
+        }),
+    ];
+    Group {
+        id: "async-queue-pingpong",
+        title: "async queue ping-pong between two tasks (two 1-slot queues, current-thread runtime), per round trip".into(),
+        kind: Kind::Latency,
+        items: n,
+        contenders,
+        targets: vec![
+            Target::new("conkit queue::Queue get_async/put_async", "tokio::sync::mpsc"),
+            Target::new("conkit queue::Queue get_async/put_async", "async-channel"),
+            Target::new("conkit queue::Queue get_async/put_async", "CPython asyncio.Queue"),
+        ],
+        missing: vec![],
+    }
+}
+
+const PY_QUEUE_1P1C: &str = r#"
+import asyncio, sys, time
+n = int(sys.argv[1])
+async def main():
+    q = asyncio.Queue(1024)
+    async def produce():
+        for i in range(n):
+            await q.put(i)
+    t0 = time.perf_counter()
+    task = asyncio.create_task(produce())
+    total = 0
+    for _ in range(n):
+        total += await q.get()
+    await task
+    assert total == n * (n - 1) // 2
+    return time.perf_counter() - t0
+print(asyncio.run(main()))
+"#;
+
+/// The capacity of the 1P/1C queues.
+const CAP: usize = 1024;
+
+fn queue_1p1c(items: u64) -> Group<'static> {
+    let expect = |n: u64| n * n.saturating_sub(1) / 2;
+    let contenders = vec![
+        Contender::conkit("conkit queue::Queue get_async/put_async", move |n| {
+            local(|| {
+                let q = std::rc::Rc::new(conkit::queue::Queue::<u64>::new(CAP));
+                let q2 = q.clone();
+                timed_local(async move {
+                    let producer = tokio::task::spawn_local(async move {
+                        for i in 0..n {
+                            let _ = q2.put_async(i).await;
+                        }
+                    });
+                    let mut total = 0u64;
+                    for _ in 0..n {
+                        total += q.get_async().await.unwrap_or(0);
+                    }
+                    producer.await.is_ok() && total == expect(n)
+                })
+            })
+        }),
+        Contender::conkit("conkit core HeapRingQueue get_async/put_async", move |n| {
+            local(|| {
+                let q = std::rc::Rc::new(conkit_core::queue::HeapRingQueue::<
+                    u64,
+                    conkit_core::wait::Futex,
+                >::with_capacity(
+                    std::num::NonZeroUsize::new(CAP).unwrap_or(std::num::NonZeroUsize::MIN),
+                ));
+                let q2 = q.clone();
+                timed_local(async move {
+                    let producer = tokio::task::spawn_local(async move {
+                        for i in 0..n {
+                            let _ = q2.put_async(i).await;
+                        }
+                    });
+                    let mut total = 0u64;
+                    for _ in 0..n {
+                        total += q.get_async().await.unwrap_or(0);
+                    }
+                    producer.await.is_ok() && total == expect(n)
+                })
+            })
+        }),
+        Contender::conkit("conkit core MpmcRing pop_async/push_async", move |n| {
+            local(|| {
+                let ring = std::rc::Rc::new(conkit_core::mpmc::HeapMpmcRing::<
+                    u64,
+                    conkit_core::wait::Futex,
+                >::with_capacity(
+                    std::num::NonZeroUsize::new(CAP).unwrap_or(std::num::NonZeroUsize::MIN),
+                ));
+                let r2 = ring.clone();
+                timed_local(async move {
+                    let producer = tokio::task::spawn_local(async move {
+                        for i in 0..n {
+                            r2.push_async(i).await;
+                        }
+                    });
+                    let mut total = 0u64;
+                    for _ in 0..n {
+                        total += ring.pop_async().await;
+                    }
+                    producer.await.is_ok() && total == expect(n)
+                })
+            })
+        }),
+        Contender::peer("tokio::sync::mpsc", move |n| {
+            local(|| {
+                let (tx, mut rx) = tokio::sync::mpsc::channel::<u64>(CAP);
+                timed_local(async move {
+                    let producer = tokio::task::spawn_local(async move {
+                        for i in 0..n {
+                            let _ = tx.send(i).await;
+                        }
+                    });
+                    let mut total = 0u64;
+                    for _ in 0..n {
+                        total += rx.recv().await.unwrap_or(0);
+                    }
+                    producer.await.is_ok() && total == expect(n)
+                })
+            })
+        }),
+        Contender::peer("async-channel", move |n| {
+            local(|| {
+                let (tx, rx) = async_channel::bounded::<u64>(CAP);
+                timed_local(async move {
+                    let producer = tokio::task::spawn_local(async move {
+                        for i in 0..n {
+                            let _ = tx.send(i).await;
+                        }
+                    });
+                    let mut total = 0u64;
+                    for _ in 0..n {
+                        total += rx.recv().await.unwrap_or(0);
+                    }
+                    producer.await.is_ok() && total == expect(n)
+                })
+            })
+        }),
+        Contender::peer("CPython asyncio.Queue", |n| {
+            harness::python(PY_QUEUE_1P1C, n, 1_000_000)
+        }),
+    ];
+    Group {
+        id: "async-queue-1p1c",
+        title: "async queue, one producer task and one consumer task (1024 slots, current-thread runtime)".into(),
+        kind: Kind::Throughput,
+        items,
+        contenders,
+        targets: vec![
+            Target::new("conkit queue::Queue get_async/put_async", "tokio::sync::mpsc"),
+            Target::new("conkit queue::Queue get_async/put_async", "async-channel"),
+            Target::new("conkit core MpmcRing pop_async/push_async", "tokio::sync::mpsc"),
+            Target::new("conkit queue::Queue get_async/put_async", "CPython asyncio.Queue"),
         ],
         missing: vec![],
     }

@@ -18,9 +18,16 @@
 //!   [`Process::fork_closure`] child keeps them all. In a multithreaded parent only the
 //!   calling thread survives in the child and locks held by other threads stay locked:
 //!   conkit's per-process state (this process's identity, its children, its fork server,
-//!   its inherited descriptors) is made afresh in a forked child instead of locked (the
-//!   parent's copy may be held by a thread that is gone), so the child decodes its
-//!   arguments and runs the target without waiting for a lock of conkit's. The
+//!   its inherited descriptors) is made afresh in a forked child, or adopted from what
+//!   the parent prepared for it, instead of locked (the parent's copy may be held by a
+//!   thread that is gone), so the child decodes its arguments and runs the target
+//!   without waiting for a lock of conkit's. Cost: every page a child writes after
+//!   `fork` is a copy-on-write fault, so the parent prepares what the child needs
+//!   before the fork (its identity record, duplicates of its descriptors, the list to
+//!   keep; the panic report is a hook the parent installs once) and the child adopts it
+//!   from its stack: no allocation and a couple of writes to memory of its own before
+//!   the target runs (11–13 page faults per start against 8 for a bare `fork` +
+//!   `_exit`, 19 before); the child's pidfd is opened only when something needs it. The
 //!   allocator, `stdout`/`stderr` (std's locks: a parent thread printing at the fork
 //!   instant leaves them held in the child) and the panic hook are process-global — as
 //!   in CPython, fork from a multithreaded parent is at the user's risk.
@@ -87,10 +94,10 @@
 
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -99,7 +106,7 @@ use serde::{Deserialize, Serialize};
 
 use super::codec::{self, CodecError};
 use super::inherit;
-use super::per_process::PerProcess;
+use super::per_process::{PerProcess, Slot};
 
 mod forkserver;
 pub use forkserver::set_forkserver_preload;
@@ -207,28 +214,36 @@ impl From<io::Error> for ProcessError {
 // ---------------------------------------------------------------------------------------
 // This process's identity (Python's `current_process()`).
 
+/// A process's identity; set once when the process starts, never changed (so read
+/// without a lock).
 struct Me {
     name: String,
     identity: Vec<usize>,
     daemon: bool,
     parent: Option<(u32, String)>,
+    /// The number of the next `Process` this process creates (`Process-…:N`).
+    counter: AtomicUsize,
 }
 
-/// Per process (see `per_process`): a forked child never locks the parent's copy.
-static ME: PerProcess<Mutex<Option<Me>>> = PerProcess::new(|| Mutex::new(None));
-static COUNTER: AtomicUsize = AtomicUsize::new(1);
-
-fn with_me<R>(f: impl FnOnce(&Me) -> R) -> R {
-    let guard = ME.get().lock().unwrap_or_else(|e| e.into_inner());
-    match guard.as_ref() {
-        Some(me) => f(me),
-        None => f(&Me {
+impl Me {
+    fn main() -> Me {
+        Me {
             name: "MainProcess".into(),
             identity: Vec::new(),
             daemon: false,
             parent: None,
-        }),
+            counter: AtomicUsize::new(1),
+        }
     }
+}
+
+/// Per process (see `per_process`): a child adopts the record its start method
+/// prepared (a fork child from its stack, without allocating); any other process is
+/// `MainProcess`.
+static ME: PerProcess<Me> = PerProcess::new(Me::main);
+
+fn with_me<R>(f: impl FnOnce(&Me) -> R) -> R {
+    f(ME.get())
 }
 
 /// What [`current_process`] reports about the running process.
@@ -482,47 +497,71 @@ struct SpawnPayload {
 // ---------------------------------------------------------------------------------------
 // The child's side.
 
-fn set_panic_report(name: String) {
-    std::panic::set_hook(Box::new(move |info| {
-        let msg = if let Some(s) = info.payload().downcast_ref::<&str>() {
-            (*s).to_string()
-        } else if let Some(s) = info.payload().downcast_ref::<String>() {
-            s.clone()
-        } else {
-            "Box<dyn Any>".to_string()
-        };
-        let loc = info
-            .location()
-            .map(|l| {
-                format!(
-                    "  File \"{}\", line {}, column {}\n",
-                    l.file(),
-                    l.line(),
-                    l.column()
-                )
-            })
-            .unwrap_or_default();
-        let _ = writeln!(
-            io::stderr(),
-            "Process {name}:\nTraceback (most recent call last):\n{loc}panic: {msg}"
-        );
-    }));
+/// A child's panic report: `Process NAME:` and a traceback-like report on stderr.
+fn report_panic(info: &std::panic::PanicHookInfo<'_>) {
+    let name = &ME.get().name;
+    let msg = if let Some(s) = info.payload().downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = info.payload().downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "Box<dyn Any>".to_string()
+    };
+    let loc = info
+        .location()
+        .map(|l| {
+            format!(
+                "  File \"{}\", line {}, column {}\n",
+                l.file(),
+                l.line(),
+                l.column()
+            )
+        })
+        .unwrap_or_default();
+    let _ = writeln!(
+        io::stderr(),
+        "Process {name}:\nTraceback (most recent call last):\n{loc}panic: {msg}"
+    );
 }
 
-/// Runs the target in a child and leaves the process with its exit code. `os_parent` is
-/// the process that forked this one (the requester, or the fork server).
-#[allow(clippy::too_many_arguments)]
+/// In a spawned or forkserver child (a fresh process): installs the panic report.
+fn set_panic_report() {
+    std::panic::set_hook(Box::new(report_panic));
+}
+
+/// Before the first `fork` start, in the parent: installs, once, a hook that prints the
+/// report in a forked child (a process that adopted a child record) and hands every
+/// other panic to the hook in place before it. A fork child thus inherits its report
+/// with the memory and installs nothing: `set_hook` in the child wrote std's hook
+/// static and ran code on pages of its own — two more copy-on-write faults per start.
+/// Difference: a panic hook the program sets *after* its first `fork` start replaces
+/// the report in the fork children started after that (spawned and forkserver
+/// children always print it).
+fn install_fork_panic_report() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if ME.get_if_made().is_some_and(|me| me.parent.is_some()) {
+                report_panic(info)
+            } else {
+                prev(info)
+            }
+        }));
+    });
+}
+
+/// Runs the target in a child and leaves the process with its exit code. `me` is the
+/// child's identity (for a fork child prepared by the parent before the fork);
+/// `os_parent` is the process that forked this one (the requester, or the fork server).
 fn run_child(
-    name: String,
-    identity: Vec<usize>,
-    daemon: bool,
-    parent: u32,
-    parent_name: String,
+    me: Me,
     os_parent: u32,
     log: Option<u8>,
+    report_hook: bool,
     body: impl FnOnce() -> Result<(), CodecError>,
 ) -> ! {
-    if daemon {
+    if me.daemon {
         // SAFETY: prctl with PR_SET_PDEATHSIG and a signal number has no memory effects.
         unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) };
         // The parent may have died before the prctl: then we were re-parented.
@@ -532,17 +571,16 @@ fn run_child(
             unsafe { libc::_exit(1) };
         }
     }
-    *ME.get().lock().unwrap_or_else(|e| e.into_inner()) = Some(Me {
-        name: name.clone(),
-        identity,
-        daemon,
-        parent: Some((parent, parent_name)),
-    });
-    COUNTER.store(1, Ordering::Relaxed);
+    let me = Slot::here(me);
+    // SAFETY: this frame never returns (it ends in `_exit`), so `me` stays valid and
+    // unmoved for the rest of the process; it is never changed.
+    unsafe { ME.adopt(&me) };
     if let Some(level) = log {
         super::util::install_from_parent(level);
     }
-    set_panic_report(name.clone());
+    if report_hook {
+        set_panic_report();
+    }
     super::util::info("child process calling self.run()");
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
     let code = match result {
@@ -550,20 +588,86 @@ fn run_child(
         Ok(Err(e)) => {
             let _ = writeln!(
                 io::stderr(),
-                "Process {name}:\ncannot decode the arguments: {e}"
+                "Process {}:\ncannot decode the arguments: {e}",
+                ME.get().name
             );
             1
         }
         Err(_) => 1,
     };
     super::util::info(format_args!("process exiting with exitcode {code}"));
-    let _ = io::stdout().flush();
-    let _ = io::stderr().flush();
+    // std's stderr is unbuffered: only stdout has anything to flush (flushing stderr
+    // would only take its lock: a write to a page of std's, one more fault). The result
+    // is forgotten, not dropped: `_exit` follows, and the drop glue is code elsewhere in
+    // the binary (a page the child would fault in for nothing).
+    std::mem::forget(io::stdout().flush());
     // SAFETY: _exit ends the process (a forked child must not run the parent's atexit).
     unsafe { libc::_exit(code) }
 }
 
+/// A `fork` child's start (see [`Process::start_fork`]): adopts the table of
+/// descriptors and the identity record the parent prepared, closes the parent's other
+/// descriptors, runs the target. No allocation before the target runs. Inlined into
+/// `start_fork`: the child then runs code from one place of the binary up to
+/// `run_child` (each other place is a page fault of the child's, mapping the code).
+#[inline(always)]
+fn fork_child(
+    me: Me,
+    dups: Vec<OwnedFd>,
+    keep: &[RawFd],
+    closure: Option<Box<dyn FnOnce() + Send>>,
+    (tramp, target): (Trampoline, usize),
+    bytes: &[u8],
+    parent: u32,
+) -> ! {
+    let table: inherit::ForkTable = Slot::here(Mutex::new(dups));
+    if !keep.is_empty() {
+        // SAFETY: this frame never returns (`run_child` ends in `_exit`), so `table`
+        // stays valid and unmoved; the duplicates were made for this child alone.
+        unsafe { inherit::adopt_forked(&table) };
+    }
+    if closure.is_none() {
+        // A target and its arguments: like a spawned child, it keeps only the
+        // descriptors among its arguments (and stdin/stdout/stderr), not the parent's
+        // others — the other end of a pipe above all, which would keep a reader in this
+        // child from ever seeing end-of-file (a CPython child closes it by hand; ours
+        // has no handle to it). A closure keeps them all: it may have captured any.
+        close_all_but(keep);
+    }
+    run_child(
+        me,
+        parent,
+        None,  // the logger's state is inherited with the memory
+        false, // so is the panic report (`install_fork_panic_report`)
+        move || match closure {
+            Some(f) => {
+                f();
+                Ok(())
+            }
+            None => tramp(target, bytes),
+        },
+    )
+}
+
 const SPAWN_ENV: &str = "CONKIT_MP_SPAWN_FD";
+
+/// Whether this is a spawned child that has not called [`init`] (its environment
+/// still names the payload: [`init`] removes the variable, runs the target and exits).
+/// Looked up once per process and remembered: reading the environment takes std's
+/// environment lock, a write to a page that each `fork` start would then fault on.
+fn spawned_without_init() -> bool {
+    // 0: not looked up yet; 1: no; 2: yes. A forked child inherits the answer, which
+    // holds for it too (a spawned child that never called `init` starts no children).
+    static SEEN: AtomicU8 = AtomicU8::new(0);
+    match SEEN.load(Ordering::Relaxed) {
+        0 => {
+            let yes = std::env::var_os(SPAWN_ENV).is_some();
+            SEEN.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
+            yes
+        }
+        seen => seen == 2,
+    }
+}
 
 /// The name of the first thread other than `main` that called [`init`]: under
 /// `cargo test`, a test whose first line is `init()`.
@@ -674,16 +778,16 @@ fn run_payload(payload: SpawnPayload, os_parent: u32) -> ! {
     // SAFETY: same binary (fingerprint checked by the spawned child or the fork server),
     // so anchor + offset is the address of the `trampoline::<A>` instance the parent chose.
     let tramp: Trampoline = unsafe { std::mem::transmute::<usize, Trampoline>(tramp_addr) };
-    run_child(
-        payload.name,
-        payload.identity,
-        payload.daemon,
-        payload.parent,
-        payload.parent_name,
-        os_parent,
-        payload.log,
-        || tramp(target, &payload.args),
-    )
+    let me = Me {
+        name: payload.name,
+        identity: payload.identity,
+        daemon: payload.daemon,
+        parent: Some((payload.parent, payload.parent_name)),
+        counter: AtomicUsize::new(1),
+    };
+    run_child(me, os_parent, payload.log, true, || {
+        tramp(target, &payload.args)
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -693,18 +797,74 @@ type Encoder = Box<dyn Fn() -> (Result<Vec<u8>, CodecError>, Vec<RawFd>) + Send>
 
 struct Running {
     pid: libc::pid_t,
-    pidfd: OwnedFd,
+    /// `fork` and `spawn`: opened on first need ([`Running::handle`]); `forkserver`:
+    /// received from the server with the pid.
+    pidfd: OnceLock<Handle>,
     /// `forkserver`: the connection the exit status arrives on (the sentinel).
     status: Option<Arc<ServerChild>>,
 }
 
-impl Running {
-    fn sentinel(&self) -> RawFd {
-        match &self.status {
-            Some(s) => s.conn.as_raw_fd(),
-            None => self.pidfd.as_raw_fd(),
+/// What stands for a started child: its pidfd, or — asked for only after the child
+/// was reaped — a descriptor that is readable at once (the read end of a pipe whose
+/// write end is closed): the child has ended.
+enum Handle {
+    Pidfd(OwnedFd),
+    Ended(OwnedFd),
+}
+
+impl Handle {
+    fn fd(&self) -> RawFd {
+        match self {
+            Handle::Pidfd(fd) | Handle::Ended(fd) => fd.as_raw_fd(),
         }
     }
+}
+
+impl Running {
+    /// The child's handle, its pidfd opened on the first call. A start does not open
+    /// it: `join` waits with `waitpid`, and the pidfd's two system calls and kernel
+    /// object are only for [`Process::sentinel`], `join_timeout`, `terminate` and
+    /// `kill`. Opening it late is safe from pid reuse: it is opened under the children
+    /// table's lock while the table says the child is not reaped (the only reapers are
+    /// its `Process`, which is borrowed here, and [`active_children`], which reaps under
+    /// that lock); a child reaped already gets [`Handle::Ended`].
+    fn handle(&self) -> io::Result<&Handle> {
+        if let Some(h) = self.pidfd.get() {
+            return Ok(h);
+        }
+        let children = CHILDREN.get().lock().unwrap_or_else(|e| e.into_inner());
+        let reaped = children
+            .iter()
+            .find(|e| e.pid == self.pid)
+            .is_none_or(|e| e.code.is_some());
+        let h = if reaped {
+            Handle::Ended(ended_fd()?)
+        } else {
+            Handle::Pidfd(pidfd_open(self.pid)?)
+        };
+        drop(children);
+        // Another thread may have opened one meanwhile: keep the first (ours closes).
+        Ok(self.pidfd.get_or_init(|| h))
+    }
+
+    fn sentinel(&self) -> io::Result<RawFd> {
+        match &self.status {
+            Some(s) => Ok(s.conn.as_raw_fd()),
+            None => self.handle().map(Handle::fd),
+        }
+    }
+}
+
+/// A descriptor that is readable at once: the read end of a pipe without writers.
+fn ended_fd() -> io::Result<OwnedFd> {
+    let mut pfds = [0 as RawFd; 2];
+    // SAFETY: pipe2 writes two descriptors into the array.
+    if unsafe { libc::pipe2(pfds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 just created both; we own them (the write end closes here).
+    let (read, _write) = unsafe { (OwnedFd::from_raw_fd(pfds[0]), OwnedFd::from_raw_fd(pfds[1])) };
+    Ok(read)
 }
 
 /// A forkserver child's status connection and the status once read (shared with
@@ -792,8 +952,9 @@ impl Process {
     where
         A: Serialize + DeserializeOwned + Send + 'static,
     {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let mut identity = with_me(|me| me.identity.clone());
+        let me = ME.get();
+        let n = me.counter.fetch_add(1, Ordering::Relaxed);
+        let mut identity = me.identity.clone();
         identity.push(n);
         let name = format!(
             "Process-{}",
@@ -806,7 +967,7 @@ impl Process {
         Process {
             name,
             identity,
-            daemon: with_me(|me| me.daemon),
+            daemon: me.daemon,
             method: None,
             trampoline: trampoline::<A>,
             target: target as usize,
@@ -926,7 +1087,7 @@ impl Process {
         if with_me(|me| me.daemon) {
             return Err(ProcessError::DaemonicChildren);
         }
-        if std::env::var_os(SPAWN_ENV).is_some() {
+        if spawned_without_init() {
             return Err(ProcessError::InitNotCalled);
         }
         let (bytes, fds) = (self.encode)();
@@ -945,19 +1106,17 @@ impl Process {
         let running = match method {
             StartMethod::Fork => {
                 let pid = self.start_fork(&bytes, &fds)?;
-                let pidfd = pidfd_open(pid)?;
                 Running {
                     pid,
-                    pidfd,
+                    pidfd: OnceLock::new(),
                     status: None,
                 }
             }
             StartMethod::Spawn => {
                 let pid = self.start_spawn(bytes, &fds)?;
-                let pidfd = pidfd_open(pid)?;
                 Running {
                     pid,
-                    pidfd,
+                    pidfd: OnceLock::new(),
                     status: None,
                 }
             }
@@ -965,7 +1124,7 @@ impl Process {
                 let l = forkserver::launch(&self.payload(bytes, &[])?, &fds, self.daemon)?;
                 Running {
                     pid: l.pid,
-                    pidfd: l.pidfd,
+                    pidfd: OnceLock::from(Handle::Pidfd(l.pidfd)),
                     status: Some(Arc::new(ServerChild {
                         conn: l.conn,
                         code: Mutex::new(None),
@@ -999,54 +1158,58 @@ impl Process {
         Ok(())
     }
 
+    /// Starts a `fork` child. Everything the child needs is prepared here, before the
+    /// fork — its identity record, duplicates of its descriptors, the sorted list of
+    /// descriptors it keeps, the closure — so that the child allocates nothing and
+    /// writes almost nothing before the target runs: each page a child writes after
+    /// `fork` is a copy-on-write page fault, and the start's cost is mostly those faults
+    /// (see `per_process`).
     fn start_fork(&self, bytes: &[u8], fds: &[RawFd]) -> Result<libc::pid_t, ProcessError> {
         let parent = std::process::id();
-        // Read before the fork: the child's `current_process()` is its own.
-        let parent_name = current_process().name;
+        let me = Me {
+            name: self.name.clone(),
+            identity: self.identity.clone(),
+            daemon: self.daemon,
+            // Read before the fork: the child's `current_process()` is its own.
+            parent: Some((parent, current_process().name)),
+            counter: AtomicUsize::new(1),
+        };
+        // The parent's objects keep owning the numbers in `fds` in the child's copy of
+        // the memory; the child's table owns duplicates, made here (close-on-exec; the
+        // parent's copies close when this function returns).
+        let dups = fds
+            .iter()
+            .map(|&fd| {
+                // SAFETY: `fds` are open descriptors of the arguments, kept alive by
+                // the caller during the start.
+                unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned()
+            })
+            .collect::<io::Result<Vec<OwnedFd>>>()?;
+        let mut keep: Vec<RawFd> = dups.iter().map(|d| d.as_raw_fd()).collect();
+        keep.sort_unstable();
+        let closure = self
+            .closure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        install_fork_panic_report();
         let _ = io::stdout().flush();
-        // SAFETY: fork; the child only runs `run_child`, which ends in `_exit`.
+        // SAFETY: fork; the child only runs `fork_child`, which ends in `_exit`.
         let pid = unsafe { libc::fork() };
         if pid < 0 {
-            return Err(io::Error::last_os_error().into());
+            let e = io::Error::last_os_error();
+            *self.closure.lock().unwrap_or_else(|e| e.into_inner()) = closure;
+            return Err(e.into());
         }
         if pid == 0 {
-            // The parent's objects keep owning the inherited numbers in this copy of the
-            // memory; the table gets duplicates.
-            // SAFETY: dup of descriptors open in this process.
-            let dups: Vec<RawFd> = fds.iter().map(|&fd| unsafe { libc::dup(fd) }).collect();
-            // SAFETY: fresh duplicates nobody else owns (a failed dup is -1: import_fd
-            // then reports an error for it).
-            unsafe { inherit::install_raw(&dups) };
-            let closure = self
-                .closure
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take();
-            if closure.is_none() {
-                // A target and its arguments: like a spawned child, it keeps only the
-                // descriptors among its arguments (and stdin/stdout/stderr), not the
-                // parent's others — the other end of a pipe above all, which would keep
-                // a reader in this child from ever seeing end-of-file (a CPython child
-                // closes it by hand; ours has no handle to it). A closure keeps them
-                // all: it may have captured any.
-                close_all_but(&dups);
-            }
-            let (tramp, target) = (self.trampoline, self.target);
-            run_child(
-                self.name.clone(),
-                self.identity.clone(),
-                self.daemon,
+            fork_child(
+                me,
+                dups,
+                &keep,
+                closure,
+                (self.trampoline, self.target),
+                bytes,
                 parent,
-                parent_name,
-                parent,
-                None, // the logger's state is inherited with the memory
-                move || match closure {
-                    Some(f) => {
-                        f();
-                        Ok(())
-                    }
-                    None => tramp(target, bytes),
-                },
             );
         }
         Ok(pid)
@@ -1161,7 +1324,7 @@ impl Process {
             return Ok(true);
         }
         let fd = match &self.running {
-            Some(r) => r.sentinel(),
+            Some(r) => r.sentinel()?,
             None => return self.reap(false).map(|c| c.is_some()),
         };
         let deadline = std::time::Instant::now() + timeout;
@@ -1231,11 +1394,16 @@ impl Process {
         let Some(run) = &self.running else {
             return Err(ProcessError::NotStarted);
         };
+        let pidfd = match run.handle()? {
+            Handle::Pidfd(fd) => fd.as_raw_fd(),
+            // Reaped meanwhile (by `active_children` on another thread): it has ended.
+            Handle::Ended(_) => return Ok(()),
+        };
         // SAFETY: pidfd_send_signal on our child's pidfd (no pid reuse race).
         let r = unsafe {
             libc::syscall(
                 libc::SYS_pidfd_send_signal,
-                run.pidfd.as_raw_fd(),
+                pidfd,
                 sig,
                 std::ptr::null::<libc::siginfo_t>(),
                 0,
@@ -1280,9 +1448,10 @@ impl Process {
     }
 
     /// A descriptor that becomes readable when the child ends, for
-    /// `poll`/`epoll`/`connection::wait`: a Linux pidfd under `fork` and `spawn`; under
-    /// `forkserver` the connection the server writes the exit status to (CPython's
-    /// sentinel there too).
+    /// `poll`/`epoll`/`connection::wait`: a Linux pidfd under `fork` and `spawn`
+    /// (opened by the first call, not by `start`; asked for after the child was
+    /// reaped, a descriptor that is readable at once); under `forkserver` the
+    /// connection the server writes the exit status to (CPython's sentinel there too).
     ///
     /// ```
     /// use conkit::multiprocessing::Process;
@@ -1295,7 +1464,7 @@ impl Process {
     /// ```
     pub fn sentinel(&self) -> Result<RawFd, ProcessError> {
         match &self.running {
-            Some(r) => Ok(r.sentinel()),
+            Some(r) => Ok(r.sentinel()?),
             None if self.closed => Err(ProcessError::Closed),
             None => Err(ProcessError::NotStarted),
         }
@@ -1323,7 +1492,8 @@ impl Process {
 }
 
 fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
-    // SAFETY: pidfd_open on a pid we just created (not yet reaped, so not reused).
+    // SAFETY: pidfd_open on a child not yet reaped (so its pid is not reused; see
+    // `Running::handle`).
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
@@ -1415,17 +1585,17 @@ struct ChildEntry {
 /// CPython's child clears `_children`, and never locks the parent's list.
 static CHILDREN: PerProcess<Mutex<Vec<ChildEntry>>> = PerProcess::new(|| Mutex::new(Vec::new()));
 
-/// In a forked child: closes every descriptor from 3 up except `keep` (CPython's
-/// `os.closerange` around the kept ones in `spawnv_passfds`). `close_range(2)` where the
-/// kernel has it (Linux 5.9), else each number listed in `/proc/self/fd`.
+/// In a forked child: closes every descriptor from 3 up except `keep` (sorted;
+/// CPython's `os.closerange` around the kept ones in `spawnv_passfds`).
+/// `close_range(2)` where the kernel has it (Linux 5.9), else each number listed in
+/// `/proc/self/fd`. Allocates nothing unless it has to list `/proc/self/fd`.
 fn close_all_but(keep: &[RawFd]) {
-    let mut keep: Vec<RawFd> = keep.iter().copied().filter(|&fd| fd > 2).collect();
-    keep.sort_unstable();
-    keep.dedup();
+    debug_assert!(keep.windows(2).all(|w| w[0] <= w[1]));
     let mut from: libc::c_uint = 3;
     let mut ok = true;
     for k in keep
         .iter()
+        .filter(|&&k| k > 2)
         .map(|&k| k as libc::c_uint)
         .chain([libc::c_uint::MAX])
     {
@@ -1434,7 +1604,7 @@ fn close_all_but(keep: &[RawFd]) {
             // that own them in this copy of memory are never used or dropped here.
             ok &= unsafe { libc::syscall(libc::SYS_close_range, from, k - 1, 0) } == 0;
         }
-        from = k.saturating_add(1);
+        from = from.max(k.saturating_add(1));
     }
     if ok {
         return;

@@ -1,0 +1,158 @@
+//! Loom models of the barrier's arrival records between processes (issue #11): a party
+//! killed at any instruction of its arrival is identified (see "Arrival records" in
+//! `core/src/barrier.rs`).
+//!
+//! Run with
+//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p conkit-core --release --test loom_barrier_dead`.
+//!
+//! A party "dies" by stopping at a point of its arrival (`Barrier::loom_arrive_and_die`,
+//! a test hook compiled only under loom) and then declaring its token dead; the
+//! strategy `MortalShared` is process-shared, `owner_alive` is "not the one in
+//! [`DEAD`]", and every sleep is one slice that passes after a yield, so a waiter
+//! probes the recorded parties after each. A model whose waiter is never told about the
+//! dead party spins until loom gives up (a failure).
+#![cfg(loom)]
+
+mod loom_common;
+
+use loom::sync::atomic::{AtomicU32, Ordering};
+use loom::sync::Arc;
+use loom::thread;
+
+use conkit_core::barrier::{Barrier, BrokenBarrier};
+use conkit_core::wait::{WaitOutcome, WaitStrategy};
+use conkit_core::WaitWord;
+use loom_common::Expired;
+
+loom::lazy_static! {
+    /// The token of the thread that "died" in the current execution (0: none).
+    static ref DEAD: AtomicU32 = AtomicU32::new(0);
+    static ref NEXT_TOKEN: AtomicU32 = AtomicU32::new(1);
+}
+
+loom::thread_local! {
+    static TOKEN: u32 = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
+}
+
+/// A process-shared strategy whose participants can die (see the module docs).
+struct MortalShared;
+
+impl WaitStrategy for MortalShared {
+    type Deadline = Expired;
+    const PROCESS_SHARED: bool = true;
+
+    fn wait(word: &WaitWord, expected: u32, deadline: Option<Expired>) -> WaitOutcome {
+        if word.load(Ordering::SeqCst) != expected {
+            return WaitOutcome::Woken;
+        }
+        thread::yield_now();
+        if deadline.is_some() {
+            WaitOutcome::TimedOut
+        } else {
+            WaitOutcome::Woken
+        }
+    }
+
+    fn wake_one(_: &WaitWord) {}
+
+    fn wake_all(_: &WaitWord) {}
+
+    fn owner_token() -> u32 {
+        TOKEN.with(|t| *t)
+    }
+
+    fn owner_alive(token: u32) -> bool {
+        DEAD.load(Ordering::SeqCst) != token
+    }
+
+    fn sleep_slice(_: Option<Expired>, _: u32) -> Option<Expired> {
+        Some(Expired)
+    }
+}
+
+/// `loom::model` with room for the waiters' polling: a sleep here is a yield, and
+/// every round of a waiter's loop is a dozen atomic accesses.
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.max_branches = 20_000;
+    builder.check(f);
+}
+
+/// Starts a party that arrives and dies: after counting itself, before its record
+/// (`counted`), or after reserving its record, before counting. Returns whether it
+/// stopped there (it may instead find the barrier broken or full).
+fn dying_party(b: &Arc<Barrier<MortalShared>>, counted: bool) -> thread::JoinHandle<bool> {
+    let b = b.clone();
+    thread::spawn(move || {
+        let stopped = b.loom_arrive_and_die(counted);
+        DEAD.store(MortalShared::owner_token(), Ordering::SeqCst);
+        stopped
+    })
+}
+
+/// A party of two killed between its count and its record: the other party, waiting
+/// without a deadline, gets `BrokenBarrier` (it finds the pending record dead and
+/// counted, and buries it) — or, if it arrived last, completes the round and a later
+/// arrival gets `BrokenBarrier` instead of waiting for the dead party to leave. (The
+/// protocol before the reservations, mutant `barrier_record_after_count`, leaves it
+/// unidentified: the waiter never returns.)
+#[test]
+fn party_killed_between_count_and_record_is_buried() {
+    model(|| {
+        DEAD.store(0, Ordering::SeqCst);
+        let b = Arc::new(Barrier::<MortalShared>::new(2));
+        let dying = dying_party(&b, true);
+        match b.wait(|| true) {
+            Err(BrokenBarrier) => {}
+            Ok(index) => {
+                // We completed the round: the dead party is still counted (draining).
+                assert_eq!(index, 1);
+                assert_eq!(b.wait(|| true), Err(BrokenBarrier));
+            }
+        }
+        assert!(dying.join().unwrap());
+        assert!(b.broken());
+    });
+}
+
+/// A party killed after reserving its record, before counting, never arrived: the live
+/// party of a barrier of one clears its reservation and passes, without a deadline.
+#[test]
+fn party_killed_after_reserving_never_counts() {
+    model(|| {
+        DEAD.store(0, Ordering::SeqCst);
+        let b = Arc::new(Barrier::<MortalShared>::new(1));
+        let dying = dying_party(&b, false);
+        assert_eq!(b.wait(|| true), Ok(0));
+        let _ = dying.join().unwrap();
+        assert!(!b.broken());
+        assert_eq!(b.n_waiting(), 0);
+    });
+}
+
+/// A party of three killed between its count and its record; another party's deadline
+/// breaks the barrier (a transition out of filling, which confirms the reservations
+/// that counted), and then a reset: a party arriving without a deadline finds the dead
+/// (now recorded) party that keeps the reset from finishing and gets `BrokenBarrier`.
+/// (Mutant `barrier_no_confirm`: the record stays pending, which a broken or resetting
+/// barrier cannot decide, and the last wait never returns.)
+#[test]
+fn break_confirms_a_counted_reservation() {
+    model(|| {
+        DEAD.store(0, Ordering::SeqCst);
+        let b = Arc::new(Barrier::<MortalShared>::new(3));
+        let dying = dying_party(&b, true);
+        let timed = {
+            let b = b.clone();
+            thread::spawn(move || b.wait_until(Some(Expired), || true))
+        };
+        // Broken by its deadline, or given up before it could enter (the dying party's
+        // reservation in the way): `BrokenBarrier` either way.
+        assert_eq!(timed.join().unwrap(), Err(BrokenBarrier));
+        let died_counted = dying.join().unwrap();
+        b.reset();
+        if died_counted {
+            assert_eq!(b.wait(|| true), Err(BrokenBarrier));
+        }
+    });
+}
