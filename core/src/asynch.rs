@@ -253,12 +253,23 @@ impl<P, const K: usize> Async<P, K> {
 pub const TABLE_SLOTS: usize = 32;
 
 /// The parked tasks of this process, by primitive (`key`: its address here) and
-/// registration (`token`: one per [`TaskSlot`]). With `std`: one ordered map on
-/// `(key, token)`, so parking, leaving and waking cost O(log n) however many tasks are
-/// parked elsewhere, and a park/wake cycle of one task allocates nothing once the map's
-/// first node exists (a map of maps allocated and freed a bucket per cycle).
+/// registration (`token`: one per [`TaskSlot`]). With `std`: a few entries inline,
+/// searched linearly (the common case: one or two tasks parked on the primitives of a
+/// shard, e.g. two tasks handing items over — no tree walk, nothing allocated), then one
+/// ordered map on `(key, token)` for the rest, so parking, leaving and waking cost
+/// O(log n) however many tasks are parked elsewhere. An entry is in exactly one of the
+/// two.
 #[cfg(feature = "std")]
-struct Table(std::collections::BTreeMap<(usize, usize), Waker>);
+struct Table {
+    small: [Option<(usize, usize, Waker)>; SMALL],
+    big: std::collections::BTreeMap<(usize, usize), Waker>,
+    /// The next registration token this table hands out (never 0).
+    next: usize,
+}
+
+/// With `std`: how many parked tasks each shard keeps inline before its ordered map.
+#[cfg(feature = "std")]
+const SMALL: usize = 4;
 
 /// The wakers taken from the table for one key: the first inline (the common case of
 /// one parked task wakes with no allocation), the rest in a vector.
@@ -279,38 +290,84 @@ impl Iterator for Taken {
 #[cfg(feature = "std")]
 impl Table {
     const fn new() -> Self {
-        Self(std::collections::BTreeMap::new())
+        Self {
+            small: [const { None }; SMALL],
+            big: std::collections::BTreeMap::new(),
+            next: 1,
+        }
+    }
+    /// A new registration token (never 0), unique among this table's entries: a slot
+    /// takes its token from the table of the primitive it parks on, under the lock it
+    /// takes anyway (a process-wide counter cost one more atomic operation per park).
+    fn next_token(&mut self) -> usize {
+        let t = self.next;
+        self.next = t.wrapping_add(1).max(1);
+        t
+    }
+    fn small_pos(&self, key: usize, token: usize) -> Option<usize> {
+        self.small
+            .iter()
+            .position(|e| e.as_ref().is_some_and(|e| e.0 == key && e.1 == token))
     }
     fn park(&mut self, key: usize, token: usize, waker: &Waker) -> bool {
-        match self.0.get_mut(&(key, token)) {
-            Some(w) => w.clone_from(waker),
+        if let Some(i) = self.small_pos(key, token) {
+            if let Some(e) = &mut self.small[i] {
+                // `clone_from` keeps the stored waker if it `will_wake` the same task.
+                e.2.clone_from(waker);
+            }
+            return true;
+        }
+        if !self.big.is_empty() {
+            if let Some(w) = self.big.get_mut(&(key, token)) {
+                w.clone_from(waker);
+                return true;
+            }
+        }
+        match self.small.iter_mut().find(|e| e.is_none()) {
+            Some(e) => *e = Some((key, token, waker.clone())),
             None => {
-                self.0.insert((key, token), waker.clone());
+                self.big.insert((key, token), waker.clone());
             }
         }
         true
     }
     fn contains(&self, key: usize, token: usize) -> bool {
-        self.0.contains_key(&(key, token))
+        self.small_pos(key, token).is_some() || self.big.contains_key(&(key, token))
     }
     fn remove(&mut self, key: usize, token: usize) -> Option<Waker> {
-        self.0.remove(&(key, token))
+        match self.small_pos(key, token) {
+            Some(i) => self.small[i].take().map(|e| e.2),
+            None if self.big.is_empty() => None,
+            None => self.big.remove(&(key, token)),
+        }
     }
     /// Every waker parked under `key` (all of them: the table can allocate).
     fn take(&mut self, key: usize) -> Taken {
         let mut first = None;
         let mut rest = std::vec::Vec::new();
-        while let Some(&k) = self
-            .0
-            .range((key, 0)..=(key, usize::MAX))
-            .next()
-            .map(|e| e.0)
-        {
-            if let Some(w) = self.0.remove(&k) {
-                if first.is_none() {
-                    first = Some(w);
-                } else {
-                    rest.push(w);
+        let mut put = |w: Waker| {
+            if first.is_none() {
+                first = Some(w);
+            } else {
+                rest.push(w);
+            }
+        };
+        for e in &mut self.small {
+            if e.as_ref().is_some_and(|e| e.0 == key) {
+                if let Some(e) = e.take() {
+                    put(e.2);
+                }
+            }
+        }
+        if !self.big.is_empty() {
+            while let Some(&k) = self
+                .big
+                .range((key, 0)..=(key, usize::MAX))
+                .next()
+                .map(|e| e.0)
+            {
+                if let Some(w) = self.big.remove(&k) {
+                    put(w);
                 }
             }
         }
@@ -323,12 +380,18 @@ impl Table {
 
 /// Without `std`: a fixed array of `(key, token, waker)`, searched linearly.
 #[cfg(not(feature = "std"))]
-struct Table(heapless::Vec<(usize, usize, Waker), TABLE_SLOTS>);
+struct Table(heapless::Vec<(usize, usize, Waker), TABLE_SLOTS>, usize);
 
 #[cfg(not(feature = "std"))]
 impl Table {
     const fn new() -> Self {
-        Self(heapless::Vec::new())
+        Self(heapless::Vec::new(), 1)
+    }
+    /// A new registration token (never 0).
+    fn next_token(&mut self) -> usize {
+        let t = self.1;
+        self.1 = t.wrapping_add(1).max(1);
+        t
     }
     fn park(&mut self, key: usize, token: usize, waker: &Waker) -> bool {
         if let Some(p) = self.0.iter_mut().find(|p| p.0 == key && p.1 == token) {
@@ -360,36 +423,16 @@ impl Table {
     }
 }
 
-/// Without `std`: the parked tasks of this process and the next registration token,
+/// Without `std`: the parked tasks of this process (and the next registration token),
 /// under one critical section (firmware has a handful of tasks).
 #[cfg(not(feature = "std"))]
-struct Registry {
-    parked: Table,
-    next_token: usize,
-}
-
-#[cfg(not(feature = "std"))]
-static REGISTRY: Mutex<RefCell<Registry>> = Mutex::new(RefCell::new(Registry {
-    parked: Table::new(),
-    next_token: 1,
-}));
+static REGISTRY: Mutex<RefCell<Table>> = Mutex::new(RefCell::new(Table::new()));
 
 /// Runs `f` on the table that holds the tasks parked under `key` (no `std`: the one
 /// table, in a critical section).
 #[cfg(not(feature = "std"))]
 fn with_table<R>(_key: usize, f: impl FnOnce(&mut Table) -> R) -> R {
-    critical_section::with(|cs| f(&mut REGISTRY.borrow_ref_mut(cs).parked))
-}
-
-/// A new registration token (never 0).
-#[cfg(not(feature = "std"))]
-fn next_token() -> usize {
-    critical_section::with(|cs| {
-        let mut reg = REGISTRY.borrow_ref_mut(cs);
-        let t = reg.next_token;
-        reg.next_token = t.wrapping_add(1).max(1);
-        t
-    })
+    critical_section::with(|cs| f(&mut REGISTRY.borrow_ref_mut(cs)))
 }
 
 /// With `std`: how many tables the parked tasks are spread over, by the primitive's
@@ -403,11 +446,8 @@ const SHARDS: usize = 16;
 static TABLES: [std::sync::Mutex<Table>; SHARDS] =
     [const { std::sync::Mutex::new(Table::new()) }; SHARDS];
 
-#[cfg(feature = "std")]
-static NEXT_TOKEN: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(1);
-
 /// Runs `f` on the table that holds the tasks parked under `key` (its shard; a panic
-/// elsewhere while it was held left it consistent: every operation is one map call).
+/// elsewhere while it was held left it consistent: every operation is one table call).
 #[cfg(feature = "std")]
 fn with_table<R>(key: usize, f: impl FnOnce(&mut Table) -> R) -> R {
     // Primitives are at least word-aligned and usually a cache line or more apart.
@@ -416,17 +456,6 @@ fn with_table<R>(key: usize, f: impl FnOnce(&mut Table) -> R) -> R {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     f(&mut t)
-}
-
-/// A new registration token (never 0).
-#[cfg(feature = "std")]
-fn next_token() -> usize {
-    loop {
-        let t = NEXT_TOKEN.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
-        if t != 0 {
-            return t;
-        }
-    }
 }
 
 /// Wakes (and removes) every task parked on the primitive at address `key`. Wakers run
@@ -484,20 +513,24 @@ impl TaskSlot {
     /// waker). Returns `false` only without `std`, when [`TABLE_SLOTS`] tasks are
     /// parked already: the caller then asks to be polled again at once.
     pub fn park(&mut self, key: usize, waker: &Waker) -> bool {
-        if self.token == 0 {
-            self.token = next_token();
-        }
         // Moved to another primitive: leave the old one first (the caller looks at its
         // condition again after parking, so the moment in neither table loses nothing).
-        let old = if self.key != key {
+        // A slot never registered (or forgotten) has no entry to leave: no lock for it.
+        let old = if self.token != 0 && self.key != key {
             let (old_key, token) = (self.key, self.token);
+            // Tokens are per table: the new primitive's table hands out a new one.
+            self.token = 0;
             with_table(old_key, |t| t.remove(old_key, token))
         } else {
             None
         };
         self.key = key;
         let token = self.token;
-        let parked = with_table(key, |t| t.park(key, token, waker));
+        let (token, parked) = with_table(key, |t| {
+            let token = if token == 0 { t.next_token() } else { token };
+            (token, t.park(key, token, waker))
+        });
+        self.token = token;
         // A waker is dropped outside the lock (its drop is executor code).
         drop(old);
         parked
