@@ -1008,18 +1008,63 @@ fn addr_of<T>(shared: &T) -> usize {
     std::ptr::from_ref(shared) as usize
 }
 
+/// The proxy of a process [`Lock`] or [`RLock`] at `key`: each wait takes the lock for
+/// a slice with `acquire` (recovering from a dead holder) and gives it back at once with
+/// `release` (`pass_through`).
+fn lock_proxy<L: Clone + Send + Sync + 'static>(
+    key: usize,
+    lock: &L,
+    acquire: fn(&L, Duration) -> Option<Acquired>,
+    release: fn(&L),
+) -> Arc<Proxy> {
+    let lock = lock.clone();
+    Proxy::for_object(key, awaited::LOCK, || {
+        Box::new(WaitFn(move |slice| {
+            pass_through(acquire(&lock, slice), || release(&lock))
+        }))
+    })
+}
+
+/// The `acquire_or_recover_async` of both locks: `attempt` (a `try_acquire_or_recover`)
+/// until it succeeds, woken through `proxy`; `OwnerDied` also when the proxy was the
+/// one that found the holder dead.
+async fn recover_async(
+    proxy: Arc<Proxy>,
+    mut attempt: impl FnMut() -> Option<Acquired>,
+) -> Acquired {
+    let told = Arc::clone(&proxy);
+    asynch::until(proxy, move || {
+        attempt().map(|how| {
+            if told.take_owner_died() {
+                Acquired::OwnerDied
+            } else {
+                how
+            }
+        })
+    })
+    .await
+}
+
+/// The `lock_async` of both locks: `try_lock` until it succeeds, woken through `proxy`.
+/// A dead holder's news is consumed here too (a guard cannot carry it).
+async fn guard_async<G>(proxy: Arc<Proxy>, mut try_lock: impl FnMut() -> Option<G>) -> G {
+    let told = Arc::clone(&proxy);
+    asynch::until(proxy, move || {
+        try_lock().inspect(|_| {
+            told.take_owner_died();
+        })
+    })
+    .await
+}
+
 impl Lock {
     fn proxy(&self) -> Arc<Proxy> {
-        let lock = self.clone();
-        Proxy::for_object(
+        lock_proxy(
             addr_of::<threading::Lock<SharedFutex>>(self),
-            awaited::LOCK,
-            || {
-                Box::new(WaitFn(move |slice| {
-                    pass_through(lock.acquire_timeout_or_recover(slice), || {
-                        let _ = lock.release();
-                    })
-                }))
+            self,
+            |l, slice| l.acquire_timeout_or_recover(slice),
+            |l| {
+                let _ = l.release();
             },
         )
     }
@@ -1061,18 +1106,7 @@ impl Lock {
     /// lock.release().unwrap();
     /// ```
     pub async fn acquire_or_recover_async(&self) -> Acquired {
-        let proxy = self.proxy();
-        let told = Arc::clone(&proxy);
-        asynch::until(proxy, || {
-            self.try_acquire_or_recover().map(|how| {
-                if told.take_owner_died() {
-                    Acquired::OwnerDied
-                } else {
-                    how
-                }
-            })
-        })
-        .await
+        recover_async(self.proxy(), || self.try_acquire_or_recover()).await
     }
 
     /// Takes the lock, awaiting it as [`acquire_async`](Self::acquire_async), and
@@ -1090,30 +1124,18 @@ impl Lock {
     /// assert!(!lock.locked());
     /// ```
     pub async fn lock_async(&self) -> threading::LockGuard<'_, SharedFutex> {
-        let proxy = self.proxy();
-        let told = Arc::clone(&proxy);
-        // A dead holder's news is consumed here too (a guard cannot carry it).
-        asynch::until(proxy, || {
-            self.try_lock().inspect(|_| {
-                told.take_owner_died();
-            })
-        })
-        .await
+        guard_async(self.proxy(), || self.try_lock()).await
     }
 }
 
 impl RLock {
     fn proxy(&self) -> Arc<Proxy> {
-        let lock = self.clone();
-        Proxy::for_object(
+        lock_proxy(
             addr_of::<threading::RLock<SharedFutex>>(self),
-            awaited::LOCK,
-            || {
-                Box::new(WaitFn(move |slice| {
-                    pass_through(lock.acquire_timeout_or_recover(slice), || {
-                        let _ = lock.release();
-                    })
-                }))
+            self,
+            |l, slice| l.acquire_timeout_or_recover(slice),
+            |l| {
+                let _ = l.release();
             },
         )
     }
@@ -1153,18 +1175,7 @@ impl RLock {
     /// r.release().unwrap();
     /// ```
     pub async fn acquire_or_recover_async(&self) -> Acquired {
-        let proxy = self.proxy();
-        let told = Arc::clone(&proxy);
-        asynch::until(proxy, || {
-            self.try_acquire_or_recover().map(|how| {
-                if told.take_owner_died() {
-                    Acquired::OwnerDied
-                } else {
-                    how
-                }
-            })
-        })
-        .await
+        recover_async(self.proxy(), || self.try_acquire_or_recover()).await
     }
 
     /// Takes the lock as [`acquire_async`](Self::acquire_async) and returns its guard.
@@ -1181,15 +1192,7 @@ impl RLock {
     /// assert_eq!(r.depth(), 0);
     /// ```
     pub async fn lock_async(&self) -> threading::RLockGuard<'_, SharedFutex> {
-        let proxy = self.proxy();
-        let told = Arc::clone(&proxy);
-        // A dead holder's news is consumed here too (a guard cannot carry it).
-        asynch::until(proxy, || {
-            self.try_lock().inspect(|_| {
-                told.take_owner_died();
-            })
-        })
-        .await
+        guard_async(self.proxy(), || self.try_lock()).await
     }
 }
 
