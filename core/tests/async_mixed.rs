@@ -6,14 +6,15 @@
 //! fails the test instead of hanging it.
 #![cfg(feature = "async")]
 
+mod common;
+
 use std::future::Future;
 use std::num::NonZeroU32;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use conkit_core::barrier::{Barrier, BrokenBarrier};
 use conkit_core::condvar::Condvar;
@@ -22,60 +23,7 @@ use conkit_core::lock::{BlockingMutex, Lock, OwnerId, ReentrantLock};
 use conkit_core::semaphore::Semaphore;
 use conkit_core::wait::Futex;
 
-/// A waker that unparks the blocked thread and records that it was called.
-struct Unpark {
-    thread: thread::Thread,
-    woken: AtomicBool,
-}
-
-impl Wake for Unpark {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.woken.store(true, Ordering::SeqCst);
-        self.thread.unpark();
-    }
-}
-
-/// Runs `f` on this thread, sleeping (parked) between polls until its waker is called;
-/// panics if it is not done within 20 s (a lost wake-up).
-fn block_on<F: Future>(f: F) -> F::Output {
-    let unpark = Arc::new(Unpark {
-        thread: thread::current(),
-        woken: AtomicBool::new(false),
-    });
-    let waker = Waker::from(unpark.clone());
-    let mut cx = Context::from_waker(&waker);
-    let mut f = pin!(f);
-    let start = Instant::now();
-    loop {
-        if let Poll::Ready(r) = f.as_mut().poll(&mut cx) {
-            return r;
-        }
-        while !unpark.woken.swap(false, Ordering::SeqCst) {
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "lost wake-up: the task was never woken"
-            );
-            thread::park_timeout(Duration::from_millis(100));
-        }
-    }
-}
-
-/// A waker that only records that it was called.
-struct Flag(AtomicBool);
-
-impl Wake for Flag {
-    fn wake(self: Arc<Self>) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
-fn flag() -> (Arc<Flag>, Waker) {
-    let f = Arc::new(Flag(AtomicBool::new(false)));
-    (f.clone(), Waker::from(f))
-}
+use common::{block_on_woken as block_on, flag};
 
 /// Lets the other thread reach its wait (it parks or sleeps).
 fn settle() {

@@ -1,8 +1,12 @@
 //! Test clocks and strategies shared by the core's test files.
 #![allow(dead_code)]
 
-use std::sync::atomic::Ordering;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::sync::{Condvar, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -143,4 +147,62 @@ impl<T> Exclusive<T> {
     pub fn into_inner(self) -> T {
         self.value.into_inner()
     }
+}
+
+// ---- the strict executor of the async tests (`async_mixed`, `async_rings`) ----
+
+/// A waker that unparks the blocked thread and records that it was called.
+pub struct UnparkFlag {
+    thread: thread::Thread,
+    woken: AtomicBool,
+}
+
+impl Wake for UnparkFlag {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::SeqCst);
+        self.thread.unpark();
+    }
+}
+
+/// Runs `f` on this thread, sleeping (parked) between polls until its waker is called;
+/// panics if it is not done within 20 s (a lost wake-up), where [`block_on`] only
+/// polls again after 30 s.
+pub fn block_on_woken<F: Future>(f: F) -> F::Output {
+    let unpark = Arc::new(UnparkFlag {
+        thread: thread::current(),
+        woken: AtomicBool::new(false),
+    });
+    let waker = Waker::from(unpark.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut f = pin!(f);
+    let start = Instant::now();
+    loop {
+        if let Poll::Ready(r) = f.as_mut().poll(&mut cx) {
+            return r;
+        }
+        while !unpark.woken.swap(false, Ordering::SeqCst) {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "lost wake-up: the task was never woken"
+            );
+            thread::park_timeout(Duration::from_millis(100));
+        }
+    }
+}
+
+/// A waker that only records that it was called.
+pub struct Flag(pub AtomicBool);
+
+impl Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+pub fn flag() -> (Arc<Flag>, Waker) {
+    let f = Arc::new(Flag(AtomicBool::new(false)));
+    (f.clone(), Waker::from(f))
 }
