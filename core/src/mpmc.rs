@@ -91,9 +91,13 @@
 //!   without deadline would wait); the wait-free `try_*` forms never probe (they report
 //!   `None` / [`Full`] for the slot until a blocking form has skipped it); and a kernel
 //!   thread id reused by a new thread makes a dead claimant look alive (as for
-//!   [`Lock`](crate::lock::Lock)). The record costs each slot a `u32` (a `u64` item's
-//!   slot grows from 16 to 24 bytes). [`RingQueue`](crate::queue::RingQueue) also
-//!   skips such a slot when it is shut down immediately.
+//!   [`Lock`](crate::lock::Lock)). The record costs each slot a `u32` with a
+//!   process-shared strategy only (a `u64` item's slot grows from 16 to 24 bytes); the
+//!   slots of the process-private strategies have no record at all (the strategy's
+//!   [`SlotOwner`](WaitStrategy::SlotOwner) is [`Unrecorded`], zero bytes: the word
+//!   made a `queue::Queue` between two threads three times slower).
+//!   [`RingQueue`](crate::queue::RingQueue) also skips such a slot when it is shut down
+//!   immediately.
 //!
 //! # Interrupt handlers
 //! The `try_*` forms, [`len`](MpmcRingIn::len), [`notify`](MpmcRingIn::notify) (with a strategy
@@ -193,19 +197,21 @@
 use core::fmt;
 use core::mem::MaybeUninit;
 
-use crate::atomic::{fence, maybe_const_fn, AtomicU32, AtomicUsize, Ordering, UnsafeCell};
-use crate::wait::{Backoff, DefaultWait, WaitStrategy, Waiters};
+use crate::atomic::{fence, maybe_const_fn, AtomicUsize, Ordering, UnsafeCell};
+use crate::wait::{Backoff, DefaultWait, SlotOwner, Unrecorded, WaitStrategy, Waiters};
 use crate::CachePadded;
 
 /// The bit of a stamp that says "this slot holds the item of the stamp's lap".
 const FULL: usize = 1;
 
-/// One slot of a ring: an item's place plus its sequence stamp.
+/// One slot of a ring: an item's place plus its sequence stamp, and (`R`, the ring's
+/// strategy's [`SlotOwner`](WaitStrategy::SlotOwner)) a record of its claimant for the
+/// process-shared strategies, nothing for the others.
 ///
 /// Only useful as the element of a [`SlotStorage`]; its contents are private to the
 /// ring.
 #[repr(C)]
-pub struct Slot<T> {
+pub struct Slot<T, R = Unrecorded> {
     /// `lap` of the next operation this slot serves: `lap` means "empty, waiting for the
     /// push at position `lap + index`", `lap | FULL` means "holds the item pushed there,
     /// waiting for the pop at the same position". The pop then stores the next lap.
@@ -214,8 +220,10 @@ pub struct Slot<T> {
     /// (see "Participants that die" in the module docs): the claimant's
     /// [owner token](WaitStrategy::owner_token) in the low [`TOKEN_BITS`] bits, above
     /// it the low bits of the claimed position's lap and whether it was a pop. 0 (all
-    /// zero memory): nobody.
-    owner: AtomicU32,
+    /// zero memory): nobody. [`Unrecorded`] (zero bytes) with the process-private
+    /// strategies: a `u32` here grows a `u64` slot from 16 to 24 bytes, which made a
+    /// `queue::Queue` between two threads three times slower.
+    owner: R,
     /// The item, initialized exactly when `stamp & FULL != 0` and no pop is in flight.
     value: UnsafeCell<MaybeUninit<T>>,
 }
@@ -228,32 +236,35 @@ const POP_TAG: u32 = 1 << TOKEN_BITS;
 /// The lap bits of a record start here (the rest of the word).
 const LAP_SHIFT: u32 = TOKEN_BITS + 1;
 
-impl<T> Slot<T> {
+impl<T, R: SlotOwner> Slot<T, R> {
     maybe_const_fn! {
         /// An empty slot of lap 0 (all zero bits but the uninitialized value).
         fn new() -> Self {
             Self {
                 stamp: AtomicUsize::new(0),
-                owner: AtomicU32::new(0),
+                #[cfg(not(loom))]
+                owner: R::NOBODY,
+                #[cfg(loom)]
+                owner: R::nobody(),
                 value: UnsafeCell::new(MaybeUninit::uninit()),
             }
         }
     }
 }
 
-impl<T> fmt::Debug for Slot<T> {
+impl<T, R> fmt::Debug for Slot<T, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Slot(..)")
     }
 }
 
 #[cfg(not(loom))]
-const fn empty_slots<T, const N: usize>() -> [Slot<T>; N] {
+const fn empty_slots<T, R: SlotOwner, const N: usize>() -> [Slot<T, R>; N] {
     [const { Slot::new() }; N]
 }
 
 #[cfg(loom)]
-fn empty_slots<T, const N: usize>() -> [Slot<T>; N] {
+fn empty_slots<T, R: SlotOwner, const N: usize>() -> [Slot<T, R>; N] {
     core::array::from_fn(|_| Slot::new())
 }
 
@@ -272,8 +283,12 @@ pub use shared::{ShmMpmcRing, ShmSlots};
 /// of fresh slots for the ring's whole life, which only this crate's constructors
 /// (`MpmcRing::new`, and `HeapMpmcRing::with_capacity` with feature `std`) guarantee.
 pub trait SlotStorage<T>: sealed::Sealed {
+    /// What each slot records of its claimant (the ring's strategy's
+    /// [`SlotOwner`](WaitStrategy::SlotOwner)).
+    type Owner: SlotOwner;
+
     /// The slots; their number is the ring's capacity.
-    fn slots(&self) -> &[Slot<T>];
+    fn slots(&self) -> &[Slot<T, Self::Owner>];
 
     /// The `mark` bit of positions in a ring over these slots: the smallest power of
     /// two `>= max(capacity, 2)`.
@@ -291,11 +306,13 @@ const fn mark_for(capacity: usize) -> usize {
     }
 }
 
-impl<T, const N: usize> sealed::Sealed for [Slot<T>; N] {}
+impl<T, R: SlotOwner, const N: usize> sealed::Sealed for [Slot<T, R>; N] {}
 
-impl<T, const N: usize> SlotStorage<T> for [Slot<T>; N] {
+impl<T, R: SlotOwner, const N: usize> SlotStorage<T> for [Slot<T, R>; N] {
+    type Owner = R;
+
     #[inline(always)]
-    fn slots(&self) -> &[Slot<T>] {
+    fn slots(&self) -> &[Slot<T, R>] {
         self
     }
 
@@ -309,13 +326,13 @@ impl<T, const N: usize> SlotStorage<T> for [Slot<T>; N] {
 /// a boxed slice, and the ring's `mark` computed once from its length (feature `std`).
 /// Only this crate creates them (`with_capacity`).
 #[cfg(feature = "std")]
-pub struct HeapSlots<T> {
-    slots: std::boxed::Box<[Slot<T>]>,
+pub struct HeapSlots<T, R = Unrecorded> {
+    slots: std::boxed::Box<[Slot<T, R>]>,
     mark: usize,
 }
 
 #[cfg(feature = "std")]
-impl<T> HeapSlots<T> {
+impl<T, R: SlotOwner> HeapSlots<T, R> {
     /// `capacity` fresh slots.
     fn new(capacity: core::num::NonZeroUsize) -> Self {
         Self {
@@ -326,7 +343,7 @@ impl<T> HeapSlots<T> {
 }
 
 #[cfg(feature = "std")]
-impl<T> fmt::Debug for HeapSlots<T> {
+impl<T, R> fmt::Debug for HeapSlots<T, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HeapSlots")
             .field("capacity", &self.slots.len())
@@ -335,12 +352,14 @@ impl<T> fmt::Debug for HeapSlots<T> {
 }
 
 #[cfg(feature = "std")]
-impl<T> sealed::Sealed for HeapSlots<T> {}
+impl<T, R: SlotOwner> sealed::Sealed for HeapSlots<T, R> {}
 
 #[cfg(feature = "std")]
-impl<T> SlotStorage<T> for HeapSlots<T> {
+impl<T, R: SlotOwner> SlotStorage<T> for HeapSlots<T, R> {
+    type Owner = R;
+
     #[inline(always)]
-    fn slots(&self) -> &[Slot<T>] {
+    fn slots(&self) -> &[Slot<T, R>] {
         &self.slots
     }
 
@@ -434,7 +453,8 @@ pub struct MpmcRingIn<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy = DefaultWa
 /// assert_eq!(ring.pop(), "c");
 /// assert_eq!(ring.try_pop(), None);
 /// ```
-pub type MpmcRing<T, const N: usize, W = DefaultWait> = MpmcRingIn<T, [Slot<T>; N], W>;
+pub type MpmcRing<T, const N: usize, W = DefaultWait> =
+    MpmcRingIn<T, [Slot<T, <W as WaitStrategy>::SlotOwner>; N], W>;
 
 /// A bounded multi-producer / multi-consumer ring whose capacity is chosen at run time,
 /// its slots on the heap (feature `std`). The same algorithm and methods as
@@ -455,7 +475,8 @@ pub type MpmcRing<T, const N: usize, W = DefaultWait> = MpmcRingIn<T, [Slot<T>; 
 /// assert_eq!(ring.capacity(), 3);
 /// ```
 #[cfg(feature = "std")]
-pub type HeapMpmcRing<T, W = DefaultWait> = MpmcRingIn<T, HeapSlots<T>, W>;
+pub type HeapMpmcRing<T, W = DefaultWait> =
+    MpmcRingIn<T, HeapSlots<T, <W as WaitStrategy>::SlotOwner>, W>;
 
 // SAFETY: items move in on one thread and out on another, hence `T: Send`. A slot's
 // value is only touched by the one thread whose compare-and-swap claimed its position,
@@ -468,7 +489,7 @@ unsafe impl<T: Send, S: SlotStorage<T> + ?Sized, W: WaitStrategy> Sync for MpmcR
 // (`T: Send`; the storages own nothing else).
 unsafe impl<T: Send, S: SlotStorage<T> + ?Sized, W: WaitStrategy> Send for MpmcRingIn<T, S, W> {}
 
-impl<T, const N: usize, W: WaitStrategy> MpmcRingIn<T, [Slot<T>; N], W> {
+impl<T, const N: usize, W: WaitStrategy> MpmcRingIn<T, [Slot<T, W::SlotOwner>; N], W> {
     maybe_const_fn! {
         /// An empty ring (`const`: usable in a `static`). `N == 0` fails to compile.
         pub fn new() -> Self {
@@ -479,7 +500,7 @@ impl<T, const N: usize, W: WaitStrategy> MpmcRingIn<T, [Slot<T>; N], W> {
 }
 
 #[cfg(feature = "std")]
-impl<T, W: WaitStrategy> MpmcRingIn<T, HeapSlots<T>, W> {
+impl<T, W: WaitStrategy> MpmcRingIn<T, HeapSlots<T, W::SlotOwner>, W> {
     /// An empty ring of capacity exactly `capacity`, its slots on the heap.
     ///
     /// All `capacity` slots are allocated at once (one stamp word plus one `T` each).
@@ -776,7 +797,7 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
 
     /// The slot of position `pos`.
     #[inline]
-    fn slot(&self, pos: usize) -> &Slot<T> {
+    fn slot(&self, pos: usize) -> &Slot<T, S::Owner> {
         let slots = self.slots.slots();
         let index = pos & self.index_mask();
         debug_assert!(index < slots.len());
@@ -1014,10 +1035,26 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
     /// read-modify-write). Nothing for the process-private strategies.
     #[inline(always)]
     fn record(&self, pos: usize, op: u32) {
+        Self::records_checked();
         if W::PROCESS_SHARED {
             let record = self.record_of(pos, op, W::owner_token());
-            self.slot(pos).owner.store(record, Ordering::Relaxed);
+            self.slot(pos).owner.store(record);
         }
+    }
+
+    /// Fails to compile for a process-shared strategy over slots that record nobody
+    /// (a `MpmcRingIn` built by hand with mismatched parameters): its dead claimants
+    /// could never be named. The crate's aliases pick the strategy's own
+    /// [`SlotOwner`](WaitStrategy::SlotOwner).
+    #[inline(always)]
+    fn records_checked() {
+        const {
+            assert!(
+                !W::PROCESS_SHARED || <S::Owner as SlotOwner>::RECORDS,
+                "a process-shared strategy needs slots that record their claimant \
+                 (use the strategy's SlotOwner, as MpmcRing / RingQueue do)"
+            )
+        };
     }
 
     /// Whether the slot of `pos` was claimed for `op` at `pos` by a thread that is gone
@@ -1028,7 +1065,8 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
         if !W::PROCESS_SHARED {
             return false;
         }
-        let record = self.slot(pos).owner.load(Ordering::Acquire);
+        Self::records_checked();
+        let record = self.slot(pos).owner.load();
         let token = record & (POP_TAG - 1);
         // (`conkit_mutant`: a broken variant the loom models must catch: any dead
         // token recorded in the slot is trusted, also one of an earlier claim.)
@@ -1265,7 +1303,7 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
     }
 }
 
-impl<T, const N: usize, W: WaitStrategy> Default for MpmcRingIn<T, [Slot<T>; N], W> {
+impl<T, const N: usize, W: WaitStrategy> Default for MpmcRingIn<T, [Slot<T, W::SlotOwner>; N], W> {
     fn default() -> Self {
         Self::new()
     }

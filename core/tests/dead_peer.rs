@@ -37,6 +37,7 @@ struct Mortal;
 
 impl WaitStrategy for Mortal {
     type Deadline = Instant;
+    type SlotOwner = conkit_core::wait::Recorded;
     const PROCESS_SHARED: bool = true;
 
     fn wait(word: &WaitWord, expected: u32, deadline: Option<Instant>) -> WaitOutcome {

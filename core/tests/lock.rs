@@ -62,6 +62,7 @@ const LOST_WAKEUP: Duration = Duration::from_secs(60);
 
 impl<C: SleepCounter> WaitStrategy for CondvarFutex<C> {
     type Deadline = At;
+    type SlotOwner = conkit_core::wait::Unrecorded;
 
     fn wait(word: &WaitWord, expected: u32, deadline: Option<At>) -> WaitOutcome {
         let mut generation = FUTEX.lock().unwrap();
@@ -472,6 +473,7 @@ static RELAXED_BEFORE_SLEEP: StdMutex<Option<Vec<u32>>> = StdMutex::new(None);
 
 impl WaitStrategy for Relaxing {
     type Deadline = At;
+    type SlotOwner = conkit_core::wait::Unrecorded;
     const RELAX_ROUNDS: u32 = 5;
 
     fn relax(round: u32) {
@@ -561,6 +563,7 @@ fn lock_contended_by_four_threads_makes_few_futile_futex_calls() {
     struct CountingFutex;
     impl WaitStrategy for CountingFutex {
         type Deadline = Instant;
+        type SlotOwner = conkit_core::wait::Unrecorded;
         const RELAX_ROUNDS: u32 = Futex::RELAX_ROUNDS;
         fn relax(round: u32) {
             Futex::relax(round);
@@ -1108,6 +1111,7 @@ struct Mortal;
 
 impl WaitStrategy for Mortal {
     type Deadline = At;
+    type SlotOwner = conkit_core::wait::Unrecorded;
 
     fn wait(word: &WaitWord, expected: u32, deadline: Option<At>) -> WaitOutcome {
         CondvarFutex::<Uncounted>::wait(word, expected, deadline)

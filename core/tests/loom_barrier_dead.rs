@@ -39,6 +39,7 @@ struct MortalShared;
 
 impl WaitStrategy for MortalShared {
     type Deadline = Expired;
+    type SlotOwner = conkit_core::wait::Recorded;
     const PROCESS_SHARED: bool = true;
 
     fn wait(word: &WaitWord, expected: u32, deadline: Option<Expired>) -> WaitOutcome {

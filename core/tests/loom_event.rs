@@ -40,6 +40,7 @@ struct Announced;
 
 impl WaitStrategy for Announced {
     type Deadline = Never;
+    type SlotOwner = conkit_core::wait::Unrecorded;
 
     fn wait(word: &WaitWord, expected: u32, deadline: Option<Never>) -> WaitOutcome {
         ASLEEP.store(true, Ordering::SeqCst);

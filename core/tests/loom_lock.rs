@@ -309,6 +309,7 @@ struct CountingFutex<D = Never>(core::marker::PhantomData<D>);
 
 impl<D: conkit_core::wait::Deadline> WaitStrategy for CountingFutex<D> {
     type Deadline = D;
+    type SlotOwner = conkit_core::wait::Unrecorded;
 
     fn wait(word: &WaitWord, expected: u32, deadline: Option<D>) -> WaitOutcome {
         WAITS.fetch_add(1, Ordering::SeqCst);
@@ -413,6 +414,7 @@ struct Mortal;
 
 impl WaitStrategy for Mortal {
     type Deadline = loom_common::Expired;
+    type SlotOwner = conkit_core::wait::Unrecorded;
 
     fn wait(word: &WaitWord, expected: u32, deadline: Option<Self::Deadline>) -> WaitOutcome {
         if word.load(Ordering::SeqCst) != expected {

@@ -66,6 +66,7 @@ static SIM_IDS: AtomicU64 = AtomicU64::new(0);
 
 impl WaitStrategy for FutexSim {
     type Deadline = At;
+    type SlotOwner = conkit_core::wait::Unrecorded;
 
     fn wait(word: &WaitWord, expected: u32, deadline: Option<At>) -> WaitOutcome {
         let addr = word as *const WaitWord as usize;

@@ -40,6 +40,7 @@ struct Yield;
 
 impl WaitStrategy for Yield {
     type Deadline = At;
+    type SlotOwner = conkit_core::wait::Unrecorded;
 
     fn wait(word: &WaitWord, expected: u32, deadline: Option<At>) -> WaitOutcome {
         if word.load(Ordering::Relaxed) != expected {

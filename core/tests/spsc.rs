@@ -42,6 +42,7 @@ static SLEEP_CV: Condvar = Condvar::new();
 
 impl WaitStrategy for Sleepy {
     type Deadline = At;
+    type SlotOwner = conkit_core::wait::Unrecorded;
 
     fn wait(word: &WaitWord, expected: u32, deadline: Option<At>) -> WaitOutcome {
         let give_up = Instant::now() + Duration::from_secs(20);

@@ -23,6 +23,7 @@ struct Gated;
 
 impl WaitStrategy for Gated {
     type Deadline = Never;
+    type SlotOwner = conkit_core::wait::Unrecorded;
     const RELAX_ROUNDS: u32 = 0;
 
     fn wait(word: &WaitWord, expected: u32, _deadline: Option<Never>) -> WaitOutcome {

@@ -97,6 +97,7 @@ pub struct WasmAtomics;
 
 impl WaitStrategy for WasmAtomics {
     type Deadline = WasmDeadline;
+    type SlotOwner = conkit_core::wait::Unrecorded;
 
     fn wait(word: &WaitWord, expected: u32, deadline: Option<WasmDeadline>) -> WaitOutcome {
         if !can_block() {

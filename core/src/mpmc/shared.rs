@@ -20,7 +20,7 @@ use super::{mark_for, sealed, MpmcRingIn, Sleepers, Slot, SlotStorage};
 use crate::atomic::AtomicUsize;
 use crate::shm::segment::{attach_tailed, create_tailed, fingerprint, value_offset, Tailed};
 use crate::shm::{Segment, SegmentError, SharedWait, ShmSafe};
-use crate::wait::{DefaultWait, WaitStrategy, Waiters};
+use crate::wait::{DefaultWait, SlotOwner, Unrecorded, WaitStrategy, Waiters};
 use crate::CachePadded;
 
 /// The slots of a [`ShmMpmcRing`]: unsized, they follow the ring in its shared mapping
@@ -37,17 +37,19 @@ use crate::CachePadded;
 /// # let _ = same;
 /// ```
 #[repr(C)]
-pub struct ShmSlots<T> {
+pub struct ShmSlots<T, R = Unrecorded> {
     /// The ring's `mark` for `slots.len()`, computed once at creation.
     mark: usize,
-    slots: [Slot<T>],
+    slots: [Slot<T, R>],
 }
 
-impl<T> sealed::Sealed for ShmSlots<T> {}
+impl<T, R: SlotOwner> sealed::Sealed for ShmSlots<T, R> {}
 
-impl<T> SlotStorage<T> for ShmSlots<T> {
+impl<T, R: SlotOwner> SlotStorage<T> for ShmSlots<T, R> {
+    type Owner = R;
+
     #[inline(always)]
-    fn slots(&self) -> &[Slot<T>] {
+    fn slots(&self) -> &[Slot<T, R>] {
         &self.slots
     }
 
@@ -57,7 +59,7 @@ impl<T> SlotStorage<T> for ShmSlots<T> {
     }
 }
 
-impl<T> core::fmt::Debug for ShmSlots<T> {
+impl<T, R> core::fmt::Debug for ShmSlots<T, R> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("ShmSlots")
             .field("capacity", &self.slots.len())
@@ -94,7 +96,8 @@ impl<T> core::fmt::Debug for ShmSlots<T> {
 /// # unsafe { std::alloc::dealloc(mem.as_ptr(), layout) };
 /// # }
 /// ```
-pub type ShmMpmcRing<T, W = DefaultWait> = MpmcRingIn<T, ShmSlots<T>, W>;
+pub type ShmMpmcRing<T, W = DefaultWait> =
+    MpmcRingIn<T, ShmSlots<T, <W as WaitStrategy>::SlotOwner>, W>;
 
 // SAFETY: `repr(C)` indices, `Waiters` and a `repr(C)` slot slice of `Pod` values
 // behind a plain `usize`; no pointers; waits through a `SharedWait` `W`.
@@ -104,7 +107,7 @@ unsafe impl<T: Pod + Send, W: SharedWait> ShmSafe for ShmMpmcRing<T, W> {}
 /// by field), or `None` if it overflows.
 fn ring_layout<T, W: WaitStrategy>(capacity: usize) -> Option<Layout> {
     let slots = Layout::new::<usize>()
-        .extend(Layout::array::<Slot<T>>(capacity).ok()?)
+        .extend(Layout::array::<Slot<T, W::SlotOwner>>(capacity).ok()?)
         .ok()?
         .0
         .pad_to_align();
@@ -124,7 +127,7 @@ fn ring_layout<T, W: WaitStrategy>(capacity: usize) -> Option<Layout> {
 /// The largest capacity: positions need two bits above the index (`mark` and a lap).
 const MAX_CAPACITY: usize = usize::MAX >> 3;
 
-impl<T: Pod + Send, W: SharedWait> MpmcRingIn<T, ShmSlots<T>, W> {
+impl<T: Pod + Send, W: SharedWait> MpmcRingIn<T, ShmSlots<T, W::SlotOwner>, W> {
     /// Bytes of memory a segment holding a ring of `capacity` slots needs (header,
     /// padding, ring, slots), or `None` if that overflows `usize`.
     ///
@@ -135,9 +138,16 @@ impl<T: Pod + Send, W: SharedWait> MpmcRingIn<T, ShmSlots<T>, W> {
     ///
     /// let small = ShmMpmcRing::<u64, Spin>::required_len(NonZeroUsize::new(16).unwrap());
     /// let large = ShmMpmcRing::<u64, Spin>::required_len(NonZeroUsize::new(32).unwrap());
-    /// // A stamp, the claim record (a `u32`, padded) and a u64 per slot (the whole is
-    /// // padded to the ring's alignment, a cache line: 16 slots are a multiple of it).
+    /// // A stamp and a u64 per slot (the whole is padded to the ring's alignment, a
+    /// // cache line: 16 slots are a multiple of it).
+    /// assert_eq!(large.unwrap() - small.unwrap(), 16 * 16);
+    /// # #[cfg(all(feature = "std", target_os = "linux"))] {
+    /// use conkit_core::wait::SharedFutex;
+    /// let small = ShmMpmcRing::<u64, SharedFutex>::required_len(NonZeroUsize::new(16).unwrap());
+    /// let large = ShmMpmcRing::<u64, SharedFutex>::required_len(NonZeroUsize::new(32).unwrap());
+    /// // Between processes each slot also records its claimant (a `u32`, padded).
     /// assert_eq!(large.unwrap() - small.unwrap(), 16 * 24);
+    /// # }
     /// ```
     pub fn required_len(capacity: NonZeroUsize) -> Option<usize> {
         let layout = ring_layout::<T, W>(capacity.get())?;
@@ -179,7 +189,7 @@ impl<T: Pod + Send, W: SharedWait> MpmcRingIn<T, ShmSlots<T>, W> {
 
 // SAFETY: `layout` is `ring_layout`, the layout of the ring `from_raw` points to (its
 // last field is the slot slice), and `init_at` writes every field of an empty ring.
-unsafe impl<T: Pod + Send, W: SharedWait> Tailed for MpmcRingIn<T, ShmSlots<T>, W> {
+unsafe impl<T: Pod + Send, W: SharedWait> Tailed for MpmcRingIn<T, ShmSlots<T, W::SlotOwner>, W> {
     fn tail_len(capacity: usize) -> Option<usize> {
         (capacity != 0 && capacity <= MAX_CAPACITY).then_some(capacity)
     }
@@ -191,17 +201,17 @@ unsafe impl<T: Pod + Send, W: SharedWait> Tailed for MpmcRingIn<T, ShmSlots<T>, 
     fn align() -> usize {
         align_of::<CachePadded<AtomicUsize>>()
             .max(align_of::<CachePadded<Sleepers<W>>>())
-            .max(align_of::<Slot<T>>())
+            .max(align_of::<Slot<T, W::SlotOwner>>())
     }
 
     fn type_fingerprint() -> u64 {
-        fingerprint::<Self>(size_of::<Slot<T>>(), Self::align())
+        fingerprint::<Self>(size_of::<Slot<T, W::SlotOwner>>(), Self::align())
     }
 
     fn from_raw(p: *mut u8, cap: usize) -> *mut Self {
         // The slice metadata (`cap`) carries over to the struct whose last field is the
         // slot slice.
-        ptr::slice_from_raw_parts_mut(p.cast::<Slot<T>>(), cap) as *mut Self
+        ptr::slice_from_raw_parts_mut(p.cast::<Slot<T, W::SlotOwner>>(), cap) as *mut Self
     }
 
     unsafe fn init_at(ring: *mut Self, cap: usize) {
@@ -217,7 +227,7 @@ unsafe impl<T: Pod + Send, W: SharedWait> Tailed for MpmcRingIn<T, ShmSlots<T>, 
             }));
             let storage = addr_of_mut!((*ring).slots);
             addr_of_mut!((*storage).mark).write(mark_for(cap));
-            let slots = addr_of_mut!((*storage).slots).cast::<Slot<T>>();
+            let slots = addr_of_mut!((*storage).slots).cast::<Slot<T, W::SlotOwner>>();
             ptr::write_bytes(slots, 0, cap);
         }
     }
@@ -226,7 +236,7 @@ unsafe impl<T: Pod + Send, W: SharedWait> Tailed for MpmcRingIn<T, ShmSlots<T>, 
 // SAFETY: writes the indices and sleepers of `new()` and zeroes the slots: all-zero
 // slots are empty slots of lap 0 (see `Slot::new`), the state `new()` builds.
 unsafe impl<T: Pod + Send, const N: usize, W: SharedWait> crate::shm::InPlace
-    for MpmcRingIn<T, [Slot<T>; N], W>
+    for MpmcRingIn<T, [Slot<T, W::SlotOwner>; N], W>
 {
     unsafe fn init_in_place(this: *mut Self) {
         const { assert!(N > 0, "an MpmcRing needs a capacity N >= 1") };
@@ -239,7 +249,11 @@ unsafe impl<T: Pod + Send, const N: usize, W: SharedWait> crate::shm::InPlace
                 not_empty: Waiters::new(),
                 not_full: Waiters::new(),
             }));
-            ptr::write_bytes(addr_of_mut!((*this).slots).cast::<Slot<T>>(), 0, N);
+            ptr::write_bytes(
+                addr_of_mut!((*this).slots).cast::<Slot<T, W::SlotOwner>>(),
+                0,
+                N,
+            );
         }
     }
 }

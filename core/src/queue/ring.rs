@@ -232,7 +232,8 @@ pub struct RingQueueIn<T, S: SlotStorage<T>, W: WaitStrategy = DefaultWait> {
 /// assert_eq!(q.get_nowait(), Err(GetError::ShutDown));
 /// q.join(); // returns at once
 /// ```
-pub type RingQueue<T, const N: usize, W = DefaultWait> = RingQueueIn<T, [Slot<T>; N], W>;
+pub type RingQueue<T, const N: usize, W = DefaultWait> =
+    RingQueueIn<T, [Slot<T, <W as WaitStrategy>::SlotOwner>; N], W>;
 
 /// A bounded, lock-free Python-style FIFO queue whose capacity is chosen at run time,
 /// slots on the heap (feature `std`). See the [module docs](self).
@@ -249,9 +250,10 @@ pub type RingQueue<T, const N: usize, W = DefaultWait> = RingQueueIn<T, [Slot<T>
 /// assert_eq!(q.maxsize(), 3);
 /// ```
 #[cfg(feature = "std")]
-pub type HeapRingQueue<T, W = DefaultWait> = RingQueueIn<T, crate::mpmc::HeapSlots<T>, W>;
+pub type HeapRingQueue<T, W = DefaultWait> =
+    RingQueueIn<T, crate::mpmc::HeapSlots<T, <W as WaitStrategy>::SlotOwner>, W>;
 
-impl<T, const N: usize, W: WaitStrategy> RingQueueIn<T, [Slot<T>; N], W> {
+impl<T, const N: usize, W: WaitStrategy> RingQueueIn<T, [Slot<T, W::SlotOwner>; N], W> {
     maybe_const_fn! {
         /// An empty queue of capacity exactly `N` (`const`: usable in a `static`;
         /// `N == 0` fails to compile).
@@ -262,7 +264,7 @@ impl<T, const N: usize, W: WaitStrategy> RingQueueIn<T, [Slot<T>; N], W> {
 }
 
 #[cfg(feature = "std")]
-impl<T, W: WaitStrategy> RingQueueIn<T, crate::mpmc::HeapSlots<T>, W> {
+impl<T, W: WaitStrategy> RingQueueIn<T, crate::mpmc::HeapSlots<T, W::SlotOwner>, W> {
     /// An empty queue of capacity exactly `capacity`, its slots on the heap.
     ///
     /// All `capacity` slots are allocated at once (one stamp word plus one `T` each).
@@ -811,7 +813,7 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
     }
 }
 
-impl<T, const N: usize, W: WaitStrategy> Default for RingQueueIn<T, [Slot<T>; N], W> {
+impl<T, const N: usize, W: WaitStrategy> Default for RingQueueIn<T, [Slot<T, W::SlotOwner>; N], W> {
     fn default() -> Self {
         Self::new()
     }

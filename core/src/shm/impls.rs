@@ -73,12 +73,12 @@ unsafe impl<W: SharedWait> ShmSafe for Condvar<W> {}
 unsafe impl<T: Pod + Send, const N: usize, W: SharedWait> ShmSafe for SpscRing<T, N, W> {}
 // SAFETY: see above; inline slots.
 unsafe impl<T: Pod + Send, const N: usize, W: SharedWait> ShmSafe
-    for MpmcRingIn<T, [Slot<T>; N], W>
+    for MpmcRingIn<T, [Slot<T, W::SlotOwner>; N], W>
 {
 }
 // SAFETY: see above; the ring plus counters and `Waiters`.
 unsafe impl<T: Pod + Send, const N: usize, W: SharedWait> ShmSafe
-    for RingQueueIn<T, [Slot<T>; N], W>
+    for RingQueueIn<T, [Slot<T, W::SlotOwner>; N], W>
 {
 }
 

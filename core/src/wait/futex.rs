@@ -269,9 +269,10 @@ futex_checked!(SharedFutex, private = false);
 
 /// Implements [`WaitStrategy`] for a futex flavour (`private`: the `FUTEX_PRIVATE_FLAG`).
 macro_rules! futex_strategy {
-    ($ty:ident, private = $private:expr $(, { $($owners:tt)* })?) => {
+    ($ty:ident, private = $private:expr, slots = $slots:ty $(, { $($owners:tt)* })?) => {
         impl WaitStrategy for $ty {
             type Deadline = Instant;
+            type SlotOwner = $slots;
             const RELAX_ROUNDS: u32 = super::os::RELAX_ROUNDS;
             // The shared futex's waiters and notifiers may be processes, any of which
             // may die (see `WaitStrategy::PROCESS_SHARED`): sleeps in bounded slices.
@@ -311,8 +312,8 @@ macro_rules! futex_strategy {
     };
 }
 
-futex_strategy!(Futex, private = true);
-futex_strategy!(SharedFutex, private = false, {
+futex_strategy!(Futex, private = true, slots = super::Unrecorded);
+futex_strategy!(SharedFutex, private = false, slots = super::Recorded, {
     // The owners of a process-shared lock are threads of several processes: one that is
     // gone (killed, or exited without releasing) is detected by its kernel thread id.
     #[inline]

@@ -57,6 +57,7 @@
 //! strategy), and under `cfg(loom)` the models bring their own strategies.
 
 mod backoff;
+mod record;
 mod spin;
 mod waiters;
 
@@ -72,6 +73,7 @@ mod os;
 mod parking;
 
 pub use backoff::{Backoff, SPIN_LIMIT};
+pub use record::{Recorded, SlotOwner, Unrecorded};
 pub use spin::Spin;
 pub use waiters::Waiters;
 
@@ -168,7 +170,10 @@ pub enum WaitOutcome {
 /// How a caller sleeps on an atomic word and how sleepers are woken (the futex contract).
 ///
 /// Implementations are zero-sized types used only as type parameters; all methods are
-/// associated functions. Implementations in this workspace:
+/// associated functions. One associated type, [`SlotOwner`](Self::SlotOwner), is the
+/// exception to "the layout never depends on the strategy": the slots of the rings
+/// with a process-shared strategy carry a record of their claimant, the others none
+/// (see [`SlotOwner`](self::SlotOwner)). Implementations in this workspace:
 ///
 /// | strategy | crate | sleeps in |
 /// |---|---|---|
@@ -188,6 +193,13 @@ pub enum WaitOutcome {
 pub trait WaitStrategy {
     /// The deadline type this strategy can sleep until.
     type Deadline: Deadline;
+
+    /// What a slot of an [`MpmcRing`](crate::mpmc::MpmcRing) or
+    /// [`RingQueue`](crate::queue::RingQueue) with this strategy records of its claimant:
+    /// [`Unrecorded`] (nothing, zero bytes) for a process-private strategy,
+    /// [`Recorded`] (one `u32`) for one with [`PROCESS_SHARED`](Self::PROCESS_SHARED)
+    /// (a ring checks this at compile time). See [`SlotOwner`](self::SlotOwner).
+    type SlotOwner: SlotOwner;
 
     /// Sleeps while `word` holds `expected`, at most until `deadline`.
     fn wait(word: &WaitWord, expected: u32, deadline: Option<Self::Deadline>) -> WaitOutcome;

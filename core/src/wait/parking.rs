@@ -63,6 +63,7 @@ fn lock(b: &Bucket) -> MutexGuard<'_, ()> {
 
 impl WaitStrategy for Parking {
     type Deadline = Instant;
+    type SlotOwner = crate::wait::Unrecorded;
     const RELAX_ROUNDS: u32 = super::os::RELAX_ROUNDS;
 
     #[inline]

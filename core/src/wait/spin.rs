@@ -17,6 +17,7 @@ pub struct Spin<D: Deadline = Never>(PhantomData<D>);
 
 impl<D: Deadline> WaitStrategy for Spin<D> {
     type Deadline = D;
+    type SlotOwner = crate::wait::Unrecorded;
 
     #[inline]
     fn wait(word: &WaitWord, expected: u32, deadline: Option<D>) -> WaitOutcome {

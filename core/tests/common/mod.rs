@@ -43,6 +43,7 @@ const LOST_WAKEUP: Duration = Duration::from_secs(30);
 
 impl WaitStrategy for Park {
     type Deadline = At;
+    type SlotOwner = conkit_core::wait::Unrecorded;
 
     fn wait(word: &WaitWord, expected: u32, deadline: Option<At>) -> WaitOutcome {
         let mut guard = PARK_LOCK.lock().unwrap();

@@ -30,6 +30,7 @@ pub struct UntilChanged;
 
 impl WaitStrategy for UntilChanged {
     type Deadline = Never;
+    type SlotOwner = conkit_core::wait::Unrecorded;
 
     fn wait(word: &WaitWord, expected: u32, _deadline: Option<Never>) -> WaitOutcome {
         while word.load(Ordering::Acquire) == expected {
@@ -59,6 +60,7 @@ pub struct LoomPark<D = Never>(PhantomData<D>);
 
 impl<D: Deadline> WaitStrategy for LoomPark<D> {
     type Deadline = D;
+    type SlotOwner = conkit_core::wait::Unrecorded;
 
     fn wait(word: &WaitWord, expected: u32, deadline: Option<D>) -> WaitOutcome {
         if deadline.is_some_and(|d| d.has_passed()) {
@@ -179,6 +181,7 @@ pub struct LoomFutex<D, T = NoTally>(core::marker::PhantomData<(D, T)>);
 
 impl<D: Deadline, T: Tally> WaitStrategy for LoomFutex<D, T> {
     type Deadline = D;
+    type SlotOwner = conkit_core::wait::Unrecorded;
 
     fn wait(word: &WaitWord, expected: u32, deadline: Option<D>) -> WaitOutcome {
         let (m, cv) = &*FUTEX;
@@ -264,6 +267,7 @@ pub struct LoomDyingFutex<D, T = NoTally>(core::marker::PhantomData<(D, T)>);
 
 impl<D: Deadline, T: Tally> WaitStrategy for LoomDyingFutex<D, T> {
     type Deadline = D;
+    type SlotOwner = conkit_core::wait::Recorded;
     const PROCESS_SHARED: bool = true;
 
     fn wait(word: &WaitWord, expected: u32, deadline: Option<D>) -> WaitOutcome {
