@@ -898,3 +898,27 @@ fn stress_blocking_shared_futex_capacity_8() {
     assert_eq!(sum.load(Ordering::SeqCst), n * (n - 1) / 2);
     assert!(ring.is_empty());
 }
+
+/// Regression (queue::Queue 1P/1C fell to 0.23–0.35× crossbeam-channel's rate): the
+/// claimant record of the process-shared rings was a `u32` in every slot, for every
+/// strategy, growing a `u64` slot from 16 to 24 bytes. The slots of the in-process
+/// strategies carry no record; only the process-shared ones pay for it.
+#[test]
+fn slots_of_in_process_strategies_carry_no_claimant_record() {
+    use conkit_core::mpmc::{MpmcRing, Slot};
+    use conkit_core::wait::{Spin, WaitStrategy};
+    use core::mem::size_of;
+    type SlotOf<W> = Slot<u64, <W as WaitStrategy>::SlotOwner>;
+    assert_eq!(size_of::<SlotOf<Spin>>(), 16);
+    assert_eq!(
+        size_of::<MpmcRing<u64, 64, Spin>>() - size_of::<MpmcRing<u64, 32, Spin>>(),
+        32 * 16
+    );
+    #[cfg(all(feature = "std", target_os = "linux"))]
+    {
+        use conkit_core::wait::{Futex, Parking, SharedFutex};
+        assert_eq!(size_of::<SlotOf<Futex>>(), 16);
+        assert_eq!(size_of::<SlotOf<Parking>>(), 16);
+        assert_eq!(size_of::<SlotOf<SharedFutex>>(), 24);
+    }
+}
