@@ -1042,10 +1042,10 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
         }
     }
 
-    /// Fails to compile for a process-shared strategy over slots that record nobody
-    /// (a `MpmcRingIn` built by hand with mismatched parameters): its dead claimants
-    /// could never be named. The crate's aliases pick the strategy's own
-    /// [`SlotOwner`](WaitStrategy::SlotOwner).
+    /// Fails to compile for a process-shared strategy over slots that record nobody:
+    /// its dead claimants could never be named. No constructor builds such a ring today
+    /// (each takes the strategy's own [`SlotOwner`](WaitStrategy::SlotOwner)); this
+    /// keeps it so for any added later.
     #[inline(always)]
     fn records_checked() {
         const {

@@ -173,7 +173,7 @@ pub enum WaitOutcome {
 /// associated functions. One associated type, [`SlotOwner`](Self::SlotOwner), is the
 /// exception to "the layout never depends on the strategy": the slots of the rings
 /// with a process-shared strategy carry a record of their claimant, the others none
-/// (see [`SlotOwner`](self::SlotOwner)). Implementations in this workspace:
+/// (see [`SlotOwner`]). Implementations in this workspace:
 ///
 /// | strategy | crate | sleeps in |
 /// |---|---|---|
@@ -198,7 +198,7 @@ pub trait WaitStrategy {
     /// [`RingQueue`](crate::queue::RingQueue) with this strategy records of its claimant:
     /// [`Unrecorded`] (nothing, zero bytes) for a process-private strategy,
     /// [`Recorded`] (one `u32`) for one with [`PROCESS_SHARED`](Self::PROCESS_SHARED)
-    /// (a ring checks this at compile time). See [`SlotOwner`](self::SlotOwner).
+    /// (a ring checks this at compile time). See [`SlotOwner`].
     type SlotOwner: SlotOwner;
 
     /// Sleeps while `word` holds `expected`, at most until `deadline`.

@@ -1,46 +1,7 @@
-//! `SlotOwner`: whether a slot of a multi-producer ring records who claimed it.
-//!
-//! Between processes a participant of an [`MpmcRing`](crate::mpmc::MpmcRing) or a
-//! [`RingQueue`](crate::queue::RingQueue) can die between its claim of a slot and its
-//! hand-over; the ring then needs to know who claimed the slot, to probe that claimant
-//! and skip or free the slot (see "Participants that die" in [`crate::mpmc`]). That
-//! record is a `u32` per slot. Between the threads of one process nobody dies alone,
-//! so nothing needs recording, and the word would only cost: it grows a `u64` item's
-//! slot from 16 to 24 bytes, which split slots across cache lines and made a
-//! `queue::Queue` between two threads about three times slower (measured: 0.23–0.35×
-//! crossbeam-channel's rate with the word, 1.16× without, Intel Xeon guest).
-//!
-//! So each strategy names the record its rings' slots carry,
-//! [`WaitStrategy::SlotOwner`](super::WaitStrategy::SlotOwner): [`Unrecorded`] (zero
-//! bytes) for the process-private strategies, [`Recorded`] (one `u32`) for those with
-//! [`PROCESS_SHARED`](super::WaitStrategy::PROCESS_SHARED). This is the one place
-//! where a primitive's layout depends on its strategy; a ring with a process-shared
-//! strategy over slots without records does not compile (a constant assertion in the
-//! ring), so dead claimants are never silently left unnamed.
-//!
-//! The trait is sealed: these two types are the only records.
-//!
-//! ```
-//! use conkit_core::mpmc::Slot;
-//! use conkit_core::wait::{Recorded, Spin, Unrecorded, WaitStrategy};
-//!
-//! // A u64 slot: stamp and item, plus the record between processes.
-//! assert_eq!(size_of::<Slot<u64, <Spin as WaitStrategy>::SlotOwner>>(), 16);
-//! assert_eq!(size_of::<Slot<u64, Unrecorded>>(), 16);
-//! assert_eq!(size_of::<Slot<u64, Recorded>>(), 24);
-//! ```
-//!
-//! A process-shared strategy over slots that record nobody is refused when the ring
-//! is used:
-//! ```compile_fail,E0080
-//! # #[cfg(all(feature = "std", target_os = "linux"))] {
-//! use conkit_core::mpmc::{MpmcRingIn, Slot};
-//! use conkit_core::wait::{SharedFutex, Unrecorded};
-//!
-//! let ring: MpmcRingIn<u64, [Slot<u64, Unrecorded>; 4], SharedFutex> = Default::default();
-//! ring.push(1);
-//! # }
-//! ```
+//! `SlotOwner`: whether a slot of a multi-producer ring records who claimed it (see
+//! the trait's docs). The record itself is the Linux robust-futex idea (`man 2
+//! get_robust_list`: an owner's thread id where a peer can read it after the owner
+//! died), here per claimed ring slot.
 
 use crate::atomic::{AtomicU32, Ordering};
 
@@ -48,9 +9,50 @@ mod sealed {
     pub trait Sealed {}
 }
 
-/// What a ring slot keeps of its last claimant (see the [module docs](self)): one of
-/// [`Unrecorded`] and [`Recorded`], chosen by the strategy's
-/// [`SlotOwner`](super::WaitStrategy::SlotOwner).
+/// What a ring slot keeps of its last claimant: one of [`Unrecorded`] and
+/// [`Recorded`], chosen by the strategy's [`SlotOwner`](super::WaitStrategy::SlotOwner).
+///
+/// Between processes a participant of an [`MpmcRing`](crate::mpmc::MpmcRing) or a
+/// [`RingQueue`](crate::queue::RingQueue) can die between its claim of a slot and its
+/// hand-over; the ring then needs to know who claimed the slot, to probe that claimant
+/// and skip or free the slot (see "Participants that die" in [`crate::mpmc`]). That
+/// record is a `u32` per slot. Between the threads of one process nobody dies alone,
+/// so nothing needs recording, and the word would only cost: it grows a `u64` item's
+/// slot from 16 to 24 bytes, which split slots across cache lines and made a
+/// `queue::Queue` between two threads about three times slower (measured: 0.23–0.35×
+/// crossbeam-channel's rate with the word, 1.16× without, Intel Xeon guest).
+///
+/// So each strategy names the record its rings' slots carry,
+/// [`WaitStrategy::SlotOwner`](super::WaitStrategy::SlotOwner): [`Unrecorded`] (zero
+/// bytes) for the process-private strategies, [`Recorded`] (one `u32`) for those with
+/// [`PROCESS_SHARED`](super::WaitStrategy::PROCESS_SHARED). This is the one place
+/// where a primitive's layout depends on its strategy. A ring of a process-shared
+/// strategy over slots without records cannot be built (every constructor takes the
+/// strategy's own `SlotOwner`; a constant assertion in the ring backs it up), so dead
+/// claimants are never silently left unnamed.
+///
+/// The trait is sealed: these two types are the only records.
+///
+/// ```
+/// use conkit_core::mpmc::Slot;
+/// use conkit_core::wait::{Recorded, Spin, Unrecorded, WaitStrategy};
+///
+/// // A u64 slot: stamp and item, plus the record between processes.
+/// assert_eq!(size_of::<Slot<u64, <Spin as WaitStrategy>::SlotOwner>>(), 16);
+/// assert_eq!(size_of::<Slot<u64, Unrecorded>>(), 16);
+/// assert_eq!(size_of::<Slot<u64, Recorded>>(), 24);
+/// ```
+///
+/// A process-shared strategy over slots that record nobody is refused:
+/// ```compile_fail,E0271
+/// # #[cfg(all(feature = "std", target_os = "linux"))] {
+/// use conkit_core::mpmc::{MpmcRingIn, Slot};
+/// use conkit_core::wait::{SharedFutex, Unrecorded};
+///
+/// let ring: MpmcRingIn<u64, [Slot<u64, Unrecorded>; 4], SharedFutex> = Default::default();
+/// ring.push(1);
+/// # }
+/// ```
 pub trait SlotOwner: sealed::Sealed + Send + Sync + 'static {
     /// Whether claims are recorded (`false` for [`Unrecorded`]).
     const RECORDS: bool;
