@@ -64,6 +64,14 @@ pub const MUTANTS: &[(&str, &str, Option<&str>)] = &[
         "loom_async",
         Some("waiters_ready_without_notify_leaves_the_table"),
     ),
+    // The task's half of the `TASKS` Dekker pair without its fence (`or_then_fence`,
+    // whose x86 form is one locked instruction): its last look may miss the change
+    // while the notifier's look misses the bit.
+    (
+        "or_then_fence_no_fence",
+        "loom_async",
+        Some("waiters_thread_notify_wakes_a_parked_task"),
+    ),
     // A contended `Lock` release wakes sleeping threads only: a parked task is stranded.
     (
         "lock_tasks_not_woken",

@@ -104,7 +104,9 @@ use core::fmt;
 use core::marker::PhantomData;
 
 use super::{Deadline, WaitOutcome, WaitStrategy};
-use crate::atomic::{counter_add, fence, maybe_const_fn, word_update, AtomicU32, Ordering};
+use crate::atomic::{
+    counter_add, fence, maybe_const_fn, or_then_fence, word_update, AtomicU32, Ordering,
+};
 
 /// The bits of `state` that count the sleepers.
 const COUNT: u32 = TASKS - 1;
@@ -451,19 +453,33 @@ impl<W: WaitStrategy> Waiters<W> {
         cx: &mut core::task::Context<'_>,
         mut condition: impl FnMut() -> Option<R>,
     ) -> core::task::Poll<R> {
-        use core::task::Poll;
         if let Some(r) = condition() {
             self.leave_slot(slot);
-            return Poll::Ready(r);
+            return core::task::Poll::Ready(r);
         }
+        self.park_then_look(slot, cx, condition)
+    }
+
+    /// The second half of [`poll_async`](Self::poll_async), for a caller that has just
+    /// looked at its condition itself and found it false (so the first look of
+    /// `poll_async` would only repeat it): parks the task in `slot`, sets the `TASKS`
+    /// bit, then takes the one look the protocol needs (after the bit and its fence).
+    #[cfg(feature = "async")]
+    pub(crate) fn park_then_look<R>(
+        &self,
+        slot: &mut crate::asynch::TaskSlot,
+        cx: &mut core::task::Context<'_>,
+        mut condition: impl FnMut() -> Option<R>,
+    ) -> core::task::Poll<R> {
+        use core::task::Poll;
         if !slot.park(self.key(), cx.waker()) {
             // The table is full (no `std`): poll again rather than risk sleeping forever.
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        // The task's half of the Dekker pair: the bit, then a fence, then the last look.
-        let _ = word_update(&self.state, Ordering::SeqCst, |s| Some(s | TASKS));
-        fence(Ordering::SeqCst);
+        // The task's half of the Dekker pair: the bit, then a fence, then the last look
+        // (one locked instruction on x86, which is both; see `or_then_fence`).
+        or_then_fence(&self.state, TASKS);
         match condition() {
             Some(r) => {
                 self.leave_slot(slot);
