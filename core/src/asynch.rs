@@ -19,7 +19,9 @@
 //!   [`Waiters`](crate::wait::Waiters) ("Async tasks") and
 //!   [`lock::blocking`](crate::lock::blocking) ("Async"); the loom models are in
 //!   `core/tests/loom_async.rs`. With `std` the table grows (no limit on parked tasks) and is spread over 16
-//!   mutex-guarded shards by the primitive's address;
+//!   mutex-guarded shards by the primitive's address, each with one fast cell in front
+//!   that the first task parked on a primitive of the shard takes and its notifier
+//!   empties without the shard's mutex (`asynch/fast.rs`);
 //!   without it, it holds [`TABLE_SLOTS`] wakers and more tasks poll again instead of
 //!   sleeping. Between processes the table is per process: a notify in one process
 //!   wakes only the tasks of that process.
@@ -283,6 +285,14 @@ struct Taken {
 }
 
 #[cfg(feature = "std")]
+impl Taken {
+    /// Whether no waker was taken.
+    fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+}
+
+#[cfg(feature = "std")]
 impl Iterator for Taken {
     type Item = Waker;
     fn next(&mut self) -> Option<Waker> {
@@ -420,7 +430,7 @@ impl Table {
         Some(self.0.swap_remove(i).2)
     }
     /// The wakers parked under `key` (at most the table's size, so no allocation).
-    fn take(&mut self, key: usize) -> impl Iterator<Item = Waker> {
+    fn take(&mut self, key: usize) -> heapless::Vec<Waker, TABLE_SLOTS> {
         let mut taken: heapless::Vec<Waker, TABLE_SLOTS> = heapless::Vec::new();
         let mut i = 0;
         while i < self.0.len() {
@@ -431,27 +441,45 @@ impl Table {
                 i += 1;
             }
         }
-        taken.into_iter()
+        taken
     }
 }
 
 /// Without `std`: the parked tasks of this process (and the next registration token),
 /// under one critical section (firmware has a handful of tasks).
-#[cfg(not(feature = "std"))]
+#[cfg(all(not(feature = "std"), not(loom)))]
 static REGISTRY: Mutex<RefCell<Table>> = Mutex::new(RefCell::new(Table::new()));
 
 /// Runs `f` on the table that holds the tasks parked under `key` (no `std`: the one
 /// table, in a critical section).
-#[cfg(not(feature = "std"))]
+#[cfg(all(not(feature = "std"), not(loom)))]
 fn with_table<R>(key: usize, f: impl FnOnce(&mut Table) -> R) -> R {
     let _ = key;
-    critical_section::with(|cs| {
-        let mut t = REGISTRY.borrow_ref_mut(cs);
-        let r = f(&mut t);
-        #[cfg(loom)]
-        table_len(key).store(t.len(), crate::atomic::Ordering::Relaxed);
-        r
-    })
+    critical_section::with(|cs| f(&mut REGISTRY.borrow_ref_mut(cs)))
+}
+
+// Under loom the table's lock is loom's (the holder does loom operations inside: a
+// parker's look at its primitive's bit, a notifier's clear), and the table is per
+// execution. The models run without `std` (`cargo xtask test`).
+#[cfg(all(loom, feature = "std"))]
+compile_error!("the loom models of conkit-core run with the `async` feature, without `std`");
+
+#[cfg(all(loom, not(feature = "std")))]
+loom::lazy_static! {
+    /// The parked tasks, per loom execution.
+    static ref REGISTRY: loom::sync::Mutex<Table> = loom::sync::Mutex::new(Table::new());
+}
+
+/// Runs `f` on the table (under loom: its loom mutex; see above).
+#[cfg(all(loom, not(feature = "std")))]
+fn with_table<R>(key: usize, f: impl FnOnce(&mut Table) -> R) -> R {
+    let mut t = match REGISTRY.lock() {
+        Ok(t) => t,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    let r = f(&mut t);
+    table_len(key).store(t.len(), crate::atomic::Ordering::Relaxed);
+    r
 }
 
 /// With `std`: how many tables the parked tasks are spread over, by the primitive's
@@ -561,6 +589,70 @@ pub fn wake_parked(key: usize) {
     crate::unwind::each_to_end(|| wakers.next(), Waker::wake);
 }
 
+/// [`wake_parked`] for a primitive whose "tasks are parked" bit stays set while tasks
+/// park and wake (`Waiters`, see "Async tasks" there): wakes (and removes) every task
+/// parked under `key`; if there is none, calls `clear` (which clears the bit) while no
+/// task can park under `key` — holding the key's fast cell and its table's lock, where
+/// a parking task reads the bit ([`TaskSlot::park_seeing`]) — so a task parked after
+/// the clear has seen it and sets the bit again itself, and a task parked before it
+/// is found here instead of cleared away.
+pub(crate) fn wake_parked_or_clear(key: usize, clear: impl FnOnce()) {
+    #[cfg(any(feature = "std", loom))]
+    let (first, table) = (
+        if fast::usable(key) {
+            cell(key).take(key)
+        } else {
+            None
+        },
+        table_len(key).load(crate::atomic::Ordering::Relaxed) != 0,
+    );
+    // Mutant: as in `wake_parked`.
+    #[cfg(all(any(feature = "std", loom), conkit_mutant = "fast_cell_hides_table"))]
+    let table = table && first.is_none();
+    #[cfg(not(any(feature = "std", loom)))]
+    let (first, table) = (None::<Waker>, true);
+    let mut rest = table.then(|| with_table(key, |t| t.take(key)));
+    let found = first.is_some() || rest.as_ref().is_some_and(|r| !r.is_empty());
+    let mut late = None;
+    if !found {
+        // Mutant (see `cargo xtask test`'s mutant table): the bit is cleared without
+        // the holds, so a task that parks meanwhile and saw it set stays parked with
+        // the bit clear, and the next notify passes it by.
+        #[cfg(conkit_mutant = "waiters_clear_without_holds")]
+        {
+            clear();
+            let _ = &mut late;
+        }
+        #[cfg(not(conkit_mutant = "waiters_clear_without_holds"))]
+        {
+            #[cfg(any(feature = "std", loom))]
+            let held = fast::usable(key).then(|| cell(key).hold_any());
+            #[cfg(not(any(feature = "std", loom)))]
+            let held = None::<usize>;
+            if held != Some(key) {
+                rest = Some(with_table(key, |t| {
+                    let taken = t.take(key);
+                    if taken.is_empty() {
+                        clear();
+                    }
+                    taken
+                }));
+            }
+            #[cfg(any(feature = "std", loom))]
+            if let Some(held) = held {
+                late = cell(key).release(held, key);
+            }
+            #[cfg(not(any(feature = "std", loom)))]
+            let _ = (held, &mut late);
+        }
+    }
+    let mut wakers = first
+        .into_iter()
+        .chain(late)
+        .chain(rest.into_iter().flatten());
+    crate::unwind::each_to_end(|| wakers.next(), Waker::wake);
+}
+
 /// One future's place among the tasks parked on a primitive (the `async` forms of the
 /// core primitives hold one each): registered by [`park`](Self::park), removed when the
 /// future completes or is dropped, so a dropped future leaves nothing behind.
@@ -606,6 +698,21 @@ impl TaskSlot {
     /// waker). Returns `false` only without `std`, when [`TABLE_SLOTS`] tasks are
     /// parked already: the caller then asks to be polled again at once.
     pub fn park(&mut self, key: usize, waker: &Waker) -> bool {
+        self.park_seeing(key, waker, || false).is_some()
+    }
+
+    /// [`park`](Self::park) for a primitive whose "tasks are parked" bit stays set
+    /// while tasks come and go (`Waiters`): `seen` (the primitive's look at its bit) is
+    /// called while the registration's cell or table is held, where
+    /// [`wake_parked_or_clear`] clears the bit, and its answer returned: `true` means
+    /// the bit was set then and stays set while this registration is parked (the caller
+    /// need not set it). `None`: no room (only without `std`, as `park`'s `false`).
+    pub(crate) fn park_seeing(
+        &mut self,
+        key: usize,
+        waker: &Waker,
+        seen: impl FnOnce() -> bool,
+    ) -> Option<bool> {
         // Moved to another primitive: leave the old one first (the caller looks at its
         // condition again after parking, so the moment in neither table loses nothing).
         // A slot never registered (or forgotten) has no entry to leave: no lock for it.
@@ -616,12 +723,15 @@ impl TaskSlot {
         };
         // Still parked here from an earlier poll, in the fast cell: keep it (same task),
         // or take it out to park the new waker.
+        // A waker is always dropped outside any lock (its drop is executor code).
+        let mut seen = Some(seen);
         #[cfg(any(feature = "std", loom))]
         if self.token != 0 && self.fast {
-            match cell(key).keep(key, self.token, waker) {
-                Ok(true) => return true,
-                Ok(false) => self.token = 0,
-                Err(w) => {
+            let look = || seen.take().is_some_and(|f| f());
+            match cell(key).keep(key, self.token, waker, look) {
+                fast::Kept::Here(bit) => return Some(bit),
+                fast::Kept::Gone => self.token = 0,
+                fast::Kept::Replaced(w) => {
                     self.token = 0;
                     old = Some(w);
                 }
@@ -631,19 +741,20 @@ impl TaskSlot {
         // A new registration: the fast cell if it is free.
         #[cfg(any(feature = "std", loom))]
         if self.token == 0 && fast::usable(key) {
-            if let Some(token) = cell(key).park(key, waker) {
+            let look = || seen.take().is_some_and(|f| f());
+            if let Some((token, bit)) = cell(key).park(key, waker, look) {
                 self.token = token;
                 self.fast = true;
-                // A waker is dropped outside any lock (its drop is executor code).
                 drop(old);
-                return true;
+                return Some(bit);
             }
         }
         self.fast = false;
         let token = self.token;
         let (token, parked) = with_table(key, |t| {
             let token = if token == 0 { t.next_token() } else { token };
-            (token, t.park(key, token, waker))
+            let parked = t.park(key, token, waker);
+            (token, parked.then(|| seen.take().is_some_and(|f| f())))
         });
         self.token = token;
         drop(old);

@@ -99,6 +99,16 @@ impl Cell {
     fn hold(&self, from: usize) -> bool {
         let mut rounds = 0u32;
         loop {
+            // A plain look first: a failed compare-and-swap costs a locked instruction.
+            let now = self.state.load(Ordering::Relaxed);
+            if now == BUSY {
+                rounds = rounds.wrapping_add(1);
+                pause(rounds);
+                continue;
+            }
+            if now != from {
+                return false;
+            }
             match self
                 .state
                 .compare_exchange(from, BUSY, Ordering::Acquire, Ordering::Relaxed)
@@ -114,8 +124,14 @@ impl Cell {
     }
 
     /// Parks `waker` under `key` if the cell is free: the new registration's token,
-    /// or `None` (the cell holds another entry or is busy: use the table).
-    pub(super) fn park(&self, key: usize, waker: &Waker) -> Option<usize> {
+    /// and what `seen` (called while the cell is held, after the entry is written)
+    /// returned; or `None` (the cell holds another entry or is busy: use the table).
+    pub(super) fn park(
+        &self,
+        key: usize,
+        waker: &Waker,
+        seen: impl FnOnce() -> bool,
+    ) -> Option<(usize, bool)> {
         if self.state.load(Ordering::Relaxed) != FREE {
             return None;
         }
@@ -135,34 +151,83 @@ impl Cell {
             e.waker = Some(waker);
             t
         });
+        let seen = seen();
         self.state.store(key, Ordering::Release);
-        Some(token)
+        Some((token, seen))
     }
 
-    /// Whether the registration `(key, token)` is still here, with a waker that
-    /// `will_wake` the same task as `waker` (then nothing changes). `Err(old)`: it is
-    /// here with another task's waker; it was removed (the caller parks anew, and
-    /// drops the old waker outside). `Ok(false)`: it is gone.
-    pub(super) fn keep(&self, key: usize, token: usize, waker: &Waker) -> Result<bool, Waker> {
+    /// Whether the registration `(key, token)` is still here with a waker that
+    /// `will_wake` the same task as `waker`: then `Kept::Here(seen())`, `seen` called
+    /// while the cell is held. `Kept::Replaced(old)`: it was here with another task's
+    /// waker and is removed (the caller parks anew and drops `old` outside);
+    /// `Kept::Gone`: it is not here.
+    pub(super) fn keep(
+        &self,
+        key: usize,
+        token: usize,
+        waker: &Waker,
+        seen: impl FnOnce() -> bool,
+    ) -> Kept {
         if !self.hold(key) {
-            return Ok(false);
+            return Kept::Gone;
         }
-        let (mine, old) = self.with_entry(|e| {
+        let kept = self.with_entry(|e| {
             if e.token != token {
-                (false, None)
+                Kept::Gone
             } else if e.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
-                (true, None)
+                Kept::Here(false)
             } else {
                 e.token = 0;
-                (false, e.waker.take())
+                e.waker.take().map_or(Kept::Gone, Kept::Replaced)
             }
         });
-        self.state
-            .store(if old.is_some() { FREE } else { key }, Ordering::Release);
-        match old {
-            Some(old) => Err(old),
-            None => Ok(mine),
+        let kept = match kept {
+            Kept::Here(_) => Kept::Here(seen()),
+            other => other,
+        };
+        let after = if matches!(kept, Kept::Replaced(_)) {
+            FREE
+        } else {
+            key
+        };
+        self.state.store(after, Ordering::Release);
+        kept
+    }
+
+    /// Holds the cell whatever it holds (waiting while it is busy) and returns what it
+    /// held; [`release`](Self::release) ends the hold. A task holding the cell parks
+    /// elsewhere meanwhile, so nothing is parked here during the hold.
+    pub(super) fn hold_any(&self) -> usize {
+        let mut rounds = 0u32;
+        loop {
+            let s = self.state.load(Ordering::Relaxed);
+            if s != BUSY
+                && self
+                    .state
+                    .compare_exchange(s, BUSY, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                return s;
+            }
+            rounds = rounds.wrapping_add(1);
+            pause(rounds);
         }
+    }
+
+    /// Ends a hold of [`hold_any`](Self::hold_any) that found `held`: takes the entry
+    /// if `held` is `key` (and frees the cell), else puts `held` back.
+    pub(super) fn release(&self, held: usize, key: usize) -> Option<Waker> {
+        let waker = if held == key {
+            self.with_entry(|e| {
+                e.token = 0;
+                e.waker.take()
+            })
+        } else {
+            None
+        };
+        self.state
+            .store(if held == key { FREE } else { held }, Ordering::Release);
+        waker
     }
 
     /// Removes and returns the entry of `key` if the cell holds one (any slot's).
@@ -205,6 +270,16 @@ impl Cell {
         self.state.store(key, Ordering::Release);
         here
     }
+}
+
+/// What [`Cell::keep`] found.
+pub(super) enum Kept {
+    /// The registration is here and kept; what the caller's `seen` returned.
+    Here(bool),
+    /// The registration is gone.
+    Gone,
+    /// The registration was here with another task's waker: removed, its waker.
+    Replaced(Waker),
 }
 
 /// One pause of a caller waiting for a `BUSY` cell: spin hints, then (with `std`)

@@ -77,19 +77,37 @@
 //!
 //! # Async tasks (feature `async`)
 //! A task cannot sleep on the sequence word; it parks its waker in the process-wide
-//! table of [`crate::asynch`] under this object's address ([`Waiters::poll_async`]) and
-//! sets the `TASKS` bit of `state` (`SeqCst`, then a `SeqCst` fence), then looks at its
-//! condition once more. Every notify already makes the look this needs — the `SeqCst`
-//! fence and the load of `state` above — so it also sees the bit: if set, it clears it
-//! and wakes every task parked under this address ([`crate::asynch::wake_parked`]).
-//! Either the notifier's look sees the bit, or the task's last look (after its fence)
-//! sees the notifier's change: the same Dekker pair as the sleepers', so whoever changes
-//! the state — a task, a thread through the plain blocking API, an interrupt handler —
+//! table of [`crate::asynch`] under this object's address ([`Waiters::poll_async`]),
+//! makes sure the `TASKS` bit of `state` is set, issues a `SeqCst` fence, then looks at
+//! its condition once more. Every notify already makes the look this needs — the
+//! `SeqCst` fence and the load of `state` above — so it also sees the bit: if set, it
+//! wakes (and removes) every task parked under this address. Either the notifier's look
+//! sees the bit and the parked waker, or the task's last look (after its fence) sees
+//! the notifier's change: the same Dekker pair as the sleepers', so whoever changes the
+//! state — a task, a thread through the plain blocking API, an interrupt handler —
 //! wakes the parked tasks, with no wrapper in between. A notify with the bit clear (no
 //! task parked: every program that never awaits) costs the same fence and load as
 //! before and one more bit test. Tasks are always all woken (a `notify_one` included):
-//! a woken task that is then dropped can swallow nothing, the others re-check. A task
-//! that parks after a notify cleared the bit sets it again itself.
+//! a woken task that is then dropped can swallow nothing, the others re-check.
+//!
+//! The bit stays set while tasks come and go: a notify that wakes tasks leaves it set,
+//! and only a notify that finds no task parked under the address clears it
+//! ([`crate::asynch`]'s `wake_parked_or_clear`), while it holds the places a task parks
+//! in (the address's fast cell and its table), where a parking task reads the bit. So a
+//! task that reads it set while parked knows it stays set until its own waker is taken
+//! (a clear after that read finds its waker first), and skips setting it: a task
+//! handing items back and forth with another pays a fence instead of a
+//! read-modify-write to park, and its notifier none to wake it. A task that reads it
+//! clear sets it (`SeqCst`, the fence folded in: one locked instruction on x86). Proof
+//! of the pair when the bit was only read: the task's read of the bit comes before its
+//! fence, the notifier's load after its own; if the task's last look missed the
+//! notifier's change, the task's fence precedes the notifier's in the `SeqCst` order,
+//! so the notifier's load of `state` sees the value the task read (or a later one, set:
+//! see above) and its look at the cell and the table sees the task's registration
+//! (C++20 \[atomics.order\] p4, the fence rules). The first notify after the last task
+//! left pays for the holds once and clears the bit; until then
+//! [`anyone_waiting`](Waiters::anyone_waiting) says yes, which costs a primitive that
+//! skips its notify when nobody waits one notify.
 //!
 //! Limits: the table is per process, so between processes a notify wakes only the
 //! tasks of its own process (a task in another process that parked on the same shared
@@ -405,10 +423,11 @@ impl<W: WaitStrategy> Waiters<W> {
     #[cold]
     #[inline(never)]
     fn wake_tasks(&self) {
-        let _ = word_update(&self.state, Ordering::SeqCst, |s| {
-            (s & TASKS != 0).then_some(s & !TASKS)
+        crate::asynch::wake_parked_or_clear(self.key(), || {
+            let _ = word_update(&self.state, Ordering::SeqCst, |s| {
+                (s & TASKS != 0).then_some(s & !TASKS)
+            });
         });
-        crate::asynch::wake_parked(self.key());
     }
 
     /// This object's key among the parked tasks: its address in this process.
@@ -420,8 +439,8 @@ impl<W: WaitStrategy> Waiters<W> {
 
     /// The poll step of every async wait on this object (feature `async`): `Ready` when
     /// `condition` (the primitive's `try_*` operation, as for
-    /// [`wait_until`](Self::wait_until)) holds; otherwise parks the task in `slot`, sets
-    /// the `TASKS` bit and looks once more (see "Async tasks" in the module docs), so a
+    /// [`wait_until`](Self::wait_until)) holds; otherwise parks the task in `slot`, makes sure
+    /// the `TASKS` bit is set and looks once more (see "Async tasks" in the module docs), so a
     /// change made by a task, a thread or an interrupt handler after this look wakes
     /// the task. The slot leaves the parked tasks when the condition holds (and when it
     /// is dropped: a dropped future leaves nothing behind).
@@ -472,14 +491,23 @@ impl<W: WaitStrategy> Waiters<W> {
         mut condition: impl FnMut() -> Option<R>,
     ) -> core::task::Poll<R> {
         use core::task::Poll;
-        if !slot.park(self.key(), cx.waker()) {
+        // The bit as the registration's cell or table saw it, while held (where a
+        // notifier that finds nobody clears it). Between processes it is always set
+        // anew: a notifier in another process may clear it without our table.
+        let seen = || !W::PROCESS_SHARED && self.state.load(Ordering::Relaxed) & TASKS != 0;
+        let Some(bit_set) = slot.park_seeing(self.key(), cx.waker(), seen) else {
             // The table is full (no `std`): poll again rather than risk sleeping forever.
             cx.waker().wake_by_ref();
             return Poll::Pending;
+        };
+        // The task's half of the Dekker pair: the bit (unless it stays set while we are
+        // parked), then a fence, then the last look (the bit and the fence are one
+        // locked instruction on x86; see `or_then_fence`).
+        if bit_set {
+            fence(Ordering::SeqCst);
+        } else {
+            or_then_fence(&self.state, TASKS);
         }
-        // The task's half of the Dekker pair: the bit, then a fence, then the last look
-        // (one locked instruction on x86, which is both; see `or_then_fence`).
-        or_then_fence(&self.state, TASKS);
         match condition() {
             Some(r) => {
                 self.leave_slot(slot);
@@ -490,13 +518,14 @@ impl<W: WaitStrategy> Waiters<W> {
     }
 
     /// A task done waiting leaves the parked tasks. If the `TASKS` bit is clear now, a
-    /// notifier cleared it after this slot's park set it (coherence: our own set comes
-    /// before our load in the word's order), and that notifier wakes and removes every
-    /// waker parked under this key — ours too, at worst after we return (one spurious
-    /// wake-up of a finished future). So the slot is only forgotten, without the table's
-    /// critical section: the common path of a task woken by a notify. Not with a
-    /// process-shared strategy: there the notifier may be another process, whose
-    /// table is not ours.
+    /// notifier cleared it after this slot's park read it (or set it) — coherence: that
+    /// access comes before our load in the word's order — and a notifier clears it only
+    /// when it finds no task parked under this key, holding the places tasks park in:
+    /// so this slot's waker was taken already, and the slot is only forgotten. Else
+    /// the slot leaves, which costs a load when its fast cell no longer holds it (the
+    /// common path of a task woken by a notify: the notifier took it). Not with a
+    /// process-shared strategy: there the notifier may be another process, whose table
+    /// is not ours.
     #[cfg(feature = "async")]
     #[inline]
     fn leave_slot(&self, slot: &mut crate::asynch::TaskSlot) {
