@@ -395,6 +395,10 @@ impl Table {
     }
 }
 
+/// Without `std`: the wakers taken from the table for one key.
+#[cfg(not(feature = "std"))]
+type Taken = heapless::Vec<Waker, TABLE_SLOTS>;
+
 /// Without `std`: a fixed array of `(key, token, waker)`, searched linearly.
 #[cfg(not(feature = "std"))]
 struct Table(heapless::Vec<(usize, usize, Waker), TABLE_SLOTS>, usize);
@@ -430,7 +434,7 @@ impl Table {
         Some(self.0.swap_remove(i).2)
     }
     /// The wakers parked under `key` (at most the table's size, so no allocation).
-    fn take(&mut self, key: usize) -> heapless::Vec<Waker, TABLE_SLOTS> {
+    fn take(&mut self, key: usize) -> Taken {
         let mut taken: heapless::Vec<Waker, TABLE_SLOTS> = heapless::Vec::new();
         let mut i = 0;
         while i < self.0.len() {
@@ -566,91 +570,63 @@ fn table_len(key: usize) -> &'static crate::atomic::AtomicUsize {
 /// conkit_core::asynch::wake_parked(0x1000);
 /// ```
 pub fn wake_parked(key: usize) {
-    // The fast cell, then the table only if it holds anyone (see [`fast`] for why
-    // these looks without a lock see every task parked before the caller's look at
-    // its "tasks are parked" bit).
-    #[cfg(any(feature = "std", loom))]
-    let (first, table) = (
-        if fast::usable(key) {
-            cell(key).take(key)
-        } else {
-            None
-        },
-        table_len(key).load(crate::atomic::Ordering::Relaxed) != 0,
-    );
-    // Mutant (see `cargo xtask test`'s mutant table): a task found in the cell is
-    // taken for the only one, the others parked under the key in the table sleep on.
-    #[cfg(all(any(feature = "std", loom), conkit_mutant = "fast_cell_hides_table"))]
-    let table = table && first.is_none();
-    #[cfg(not(any(feature = "std", loom)))]
-    let (first, table) = (None, true);
-    let rest = table.then(|| with_table(key, |t| t.take(key)));
+    let (first, rest) = take_parked(key);
     let mut wakers = first.into_iter().chain(rest.into_iter().flatten());
     crate::unwind::each_to_end(|| wakers.next(), Waker::wake);
 }
 
 /// [`wake_parked`] for a primitive whose "tasks are parked" bit stays set while tasks
 /// park and wake (`Waiters`, see "Async tasks" there): wakes (and removes) every task
-/// parked under `key`; if there is none, calls `clear` (which clears the bit) while no
-/// task can park under `key` — holding the key's fast cell and its table's lock, where
-/// a parking task reads the bit ([`TaskSlot::park_seeing`]) — so a task parked after
-/// the clear has seen it and sets the bit again itself, and a task parked before it
-/// is found here instead of cleared away.
+/// parked under `key`; if there is none, calls `clear` (which clears the bit and then
+/// issues a `SeqCst` fence) and looks once more, waking whoever it finds then: a task
+/// that parked before the clear and read the bit still set (so did not set it) is
+/// found by that second look; one that read it clear sets it again itself.
 pub(crate) fn wake_parked_or_clear(key: usize, clear: impl FnOnce()) {
-    #[cfg(any(feature = "std", loom))]
-    let (first, table) = (
-        if fast::usable(key) {
-            cell(key).take(key)
-        } else {
-            None
-        },
-        table_len(key).load(crate::atomic::Ordering::Relaxed) != 0,
-    );
-    // Mutant: as in `wake_parked`.
-    #[cfg(all(any(feature = "std", loom), conkit_mutant = "fast_cell_hides_table"))]
-    let table = table && first.is_none();
-    #[cfg(not(any(feature = "std", loom)))]
-    let (first, table) = (None::<Waker>, true);
-    let mut rest = table.then(|| with_table(key, |t| t.take(key)));
+    let (first, rest) = take_parked(key);
     let found = first.is_some() || rest.as_ref().is_some_and(|r| !r.is_empty());
-    let mut late = None;
-    if !found {
-        // Mutant (see `cargo xtask test`'s mutant table): the bit is cleared without
-        // the holds, so a task that parks meanwhile and saw it set stays parked with
-        // the bit clear, and the next notify passes it by.
-        #[cfg(conkit_mutant = "waiters_clear_without_holds")]
-        {
-            clear();
-            let _ = &mut late;
+    let (late, late_rest) = if found {
+        (None, None)
+    } else {
+        clear();
+        // Mutant (see `cargo xtask test`'s mutant table): no second look after the
+        // clear, so a task that parked meanwhile and read the bit still set stays
+        // parked behind a clear bit, and the next notify passes it by.
+        if cfg!(conkit_mutant = "waiters_clear_without_second_look") {
+            (None, None)
+        } else {
+            take_parked(key)
         }
-        #[cfg(not(conkit_mutant = "waiters_clear_without_holds"))]
-        {
-            #[cfg(any(feature = "std", loom))]
-            let held = fast::usable(key).then(|| cell(key).hold_any());
-            #[cfg(not(any(feature = "std", loom)))]
-            let held = None::<usize>;
-            if held != Some(key) {
-                rest = Some(with_table(key, |t| {
-                    let taken = t.take(key);
-                    if taken.is_empty() {
-                        clear();
-                    }
-                    taken
-                }));
-            }
-            #[cfg(any(feature = "std", loom))]
-            if let Some(held) = held {
-                late = cell(key).release(held, key);
-            }
-            #[cfg(not(any(feature = "std", loom)))]
-            let _ = (held, &mut late);
-        }
-    }
+    };
     let mut wakers = first
         .into_iter()
         .chain(late)
-        .chain(rest.into_iter().flatten());
+        .chain(rest.into_iter().flatten())
+        .chain(late_rest.into_iter().flatten());
     crate::unwind::each_to_end(|| wakers.next(), Waker::wake);
+}
+
+/// Takes every waker parked under `key`: the fast cell's, and the table's when its
+/// length mirror says it holds anyone (see [`fast`] for why these looks without a lock
+/// see every task parked before the caller's look at its "tasks are parked" bit).
+#[cfg(any(feature = "std", loom))]
+fn take_parked(key: usize) -> (Option<Waker>, Option<Taken>) {
+    let first = if fast::usable(key) {
+        cell(key).take(key)
+    } else {
+        None
+    };
+    let table = table_len(key).load(crate::atomic::Ordering::Relaxed) != 0;
+    // Mutant (see `cargo xtask test`'s mutant table): a task found in the cell is
+    // taken for the only one, the others parked under the key in the table sleep on.
+    #[cfg(conkit_mutant = "fast_cell_hides_table")]
+    let table = table && first.is_none();
+    (first, table.then(|| with_table(key, |t| t.take(key))))
+}
+
+/// Takes every waker parked under `key` (without `std`: from the one table).
+#[cfg(not(any(feature = "std", loom)))]
+fn take_parked(key: usize) -> (Option<Waker>, Option<Taken>) {
+    (None, Some(with_table(key, |t| t.take(key))))
 }
 
 /// One future's place among the tasks parked on a primitive (the `async` forms of the
@@ -698,24 +674,10 @@ impl TaskSlot {
     /// waker). Returns `false` only without `std`, when [`TABLE_SLOTS`] tasks are
     /// parked already: the caller then asks to be polled again at once.
     pub fn park(&mut self, key: usize, waker: &Waker) -> bool {
-        self.park_seeing(key, waker, || false).is_some()
-    }
-
-    /// [`park`](Self::park) for a primitive whose "tasks are parked" bit stays set
-    /// while tasks come and go (`Waiters`): `seen` (the primitive's look at its bit) is
-    /// called while the registration's cell or table is held, where
-    /// [`wake_parked_or_clear`] clears the bit, and its answer returned: `true` means
-    /// the bit was set then and stays set while this registration is parked (the caller
-    /// need not set it). `None`: no room (only without `std`, as `park`'s `false`).
-    pub(crate) fn park_seeing(
-        &mut self,
-        key: usize,
-        waker: &Waker,
-        seen: impl FnOnce() -> bool,
-    ) -> Option<bool> {
         // Moved to another primitive: leave the old one first (the caller looks at its
         // condition again after parking, so the moment in neither table loses nothing).
         // A slot never registered (or forgotten) has no entry to leave: no lock for it.
+        // A waker is always dropped outside any lock (its drop is executor code).
         let mut old = if self.token != 0 && self.key != key {
             self.remove()
         } else {
@@ -723,13 +685,10 @@ impl TaskSlot {
         };
         // Still parked here from an earlier poll, in the fast cell: keep it (same task),
         // or take it out to park the new waker.
-        // A waker is always dropped outside any lock (its drop is executor code).
-        let mut seen = Some(seen);
         #[cfg(any(feature = "std", loom))]
         if self.token != 0 && self.fast {
-            let look = || seen.take().is_some_and(|f| f());
-            match cell(key).keep(key, self.token, waker, look) {
-                fast::Kept::Here(bit) => return Some(bit),
+            match cell(key).keep(key, self.token, waker) {
+                fast::Kept::Here => return true,
                 fast::Kept::Gone => self.token = 0,
                 fast::Kept::Replaced(w) => {
                     self.token = 0;
@@ -741,20 +700,18 @@ impl TaskSlot {
         // A new registration: the fast cell if it is free.
         #[cfg(any(feature = "std", loom))]
         if self.token == 0 && fast::usable(key) {
-            let look = || seen.take().is_some_and(|f| f());
-            if let Some((token, bit)) = cell(key).park(key, waker, look) {
+            if let Some(token) = cell(key).park(key, waker) {
                 self.token = token;
                 self.fast = true;
                 drop(old);
-                return Some(bit);
+                return true;
             }
         }
         self.fast = false;
         let token = self.token;
         let (token, parked) = with_table(key, |t| {
             let token = if token == 0 { t.next_token() } else { token };
-            let parked = t.park(key, token, waker);
-            (token, parked.then(|| seen.take().is_some_and(|f| f())))
+            (token, t.park(key, token, waker))
         });
         self.token = token;
         drop(old);

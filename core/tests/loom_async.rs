@@ -374,9 +374,9 @@ fn waiters_ready_without_notify_leaves_the_table() {
 /// parked clears it. Here the bit is stale (a task parked once and its future was
 /// dropped), a thread's notify finds nobody and clears it while a task parks (and,
 /// seeing the bit set, does not set it again); then the state changes and is notified:
-/// the parked task must be woken. The clear must happen where a parking task reads the
-/// bit (holding the fast cell and the table), or the task is left parked behind a clear
-/// bit that every later notify passes by.
+/// the parked task must be woken. The clearing notify must look for parked tasks once
+/// more after its clear, or the task is left parked behind a clear bit that every later
+/// notify passes by.
 #[test]
 fn waiters_stale_bit_cleared_while_a_task_parks() {
     loom::model(|| {

@@ -72,11 +72,11 @@ pub const MUTANTS: &[(&str, &str, Option<&str>)] = &[
         "loom_async",
         Some("waiters_thread_notify_wakes_a_parked_task"),
     ),
-    // A notify that finds no task parked clears the (sticky) `TASKS` bit without
-    // holding the fast cell and the table: a task parking meanwhile saw the bit set,
-    // did not set it, and stays parked behind the clear bit.
+    // A notify that finds no task parked clears the (sticky) `TASKS` bit and does not
+    // look again: a task parking meanwhile read the bit set, did not set it, and stays
+    // parked behind the clear bit.
     (
-        "waiters_clear_without_holds",
+        "waiters_clear_without_second_look",
         "loom_async",
         Some("waiters_stale_bit_cleared_while_a_task_parks"),
     ),

@@ -21,13 +21,15 @@
 //! are not lock-free against a holder preempted in those instructions; parking is.
 //!
 //! Why a notifier may skip a cell that does not hold its key, and the table when its
-//! length mirror is 0, without any lock: it looks after its read-modify-write that
-//! cleared the primitive's "tasks are parked" bit, which reads the parker's setting of
-//! that bit (or a later write in its chain of read-modify-writes), and the parker
-//! wrote the cell (or the table and its mirror) before setting the bit. So the
-//! parker's writes happen before the notifier's look, which sees them or later writes:
-//! a later write to the cell or the mirror is made by whoever removed that entry (a
-//! notifier, who wakes it, or the slot itself, leaving).
+//! length mirror is 0, without any lock: a parker writes the cell (or the table and its
+//! mirror) before its `SeqCst` step on the primitive's "tasks are parked" bit (its
+//! read-modify-write setting it, or its fence before reading it), and the notifier looks
+//! after its own step on that bit (a read-modify-write that read the parker's, or its
+//! `SeqCst` fence, which follows the parker's in the `SeqCst` order whenever the
+//! parker's last look missed the notifier's change; see `Waiters`, "Async tasks"). Either
+//! way the notifier's look sees the parker's write or a later one, and a later write to
+//! the cell or the mirror is made by whoever removed that entry (a notifier, who wakes
+//! it, or the slot itself, leaving).
 
 use core::task::Waker;
 
@@ -124,14 +126,8 @@ impl Cell {
     }
 
     /// Parks `waker` under `key` if the cell is free: the new registration's token,
-    /// and what `seen` (called while the cell is held, after the entry is written)
-    /// returned; or `None` (the cell holds another entry or is busy: use the table).
-    pub(super) fn park(
-        &self,
-        key: usize,
-        waker: &Waker,
-        seen: impl FnOnce() -> bool,
-    ) -> Option<(usize, bool)> {
+    /// or `None` (the cell holds another entry or is busy: use the table).
+    pub(super) fn park(&self, key: usize, waker: &Waker) -> Option<usize> {
         if self.state.load(Ordering::Relaxed) != FREE {
             return None;
         }
@@ -151,23 +147,15 @@ impl Cell {
             e.waker = Some(waker);
             t
         });
-        let seen = seen();
         self.state.store(key, Ordering::Release);
-        Some((token, seen))
+        Some(token)
     }
 
     /// Whether the registration `(key, token)` is still here with a waker that
-    /// `will_wake` the same task as `waker`: then `Kept::Here(seen())`, `seen` called
-    /// while the cell is held. `Kept::Replaced(old)`: it was here with another task's
-    /// waker and is removed (the caller parks anew and drops `old` outside);
-    /// `Kept::Gone`: it is not here.
-    pub(super) fn keep(
-        &self,
-        key: usize,
-        token: usize,
-        waker: &Waker,
-        seen: impl FnOnce() -> bool,
-    ) -> Kept {
+    /// `will_wake` the same task as `waker` ([`Kept::Here`], nothing changes).
+    /// [`Kept::Replaced`]: it was here with another task's waker and is removed (the
+    /// caller parks anew and drops the old waker outside); [`Kept::Gone`]: not here.
+    pub(super) fn keep(&self, key: usize, token: usize, waker: &Waker) -> Kept {
         if !self.hold(key) {
             return Kept::Gone;
         }
@@ -175,16 +163,12 @@ impl Cell {
             if e.token != token {
                 Kept::Gone
             } else if e.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
-                Kept::Here(false)
+                Kept::Here
             } else {
                 e.token = 0;
                 e.waker.take().map_or(Kept::Gone, Kept::Replaced)
             }
         });
-        let kept = match kept {
-            Kept::Here(_) => Kept::Here(seen()),
-            other => other,
-        };
         let after = if matches!(kept, Kept::Replaced(_)) {
             FREE
         } else {
@@ -192,42 +176,6 @@ impl Cell {
         };
         self.state.store(after, Ordering::Release);
         kept
-    }
-
-    /// Holds the cell whatever it holds (waiting while it is busy) and returns what it
-    /// held; [`release`](Self::release) ends the hold. A task holding the cell parks
-    /// elsewhere meanwhile, so nothing is parked here during the hold.
-    pub(super) fn hold_any(&self) -> usize {
-        let mut rounds = 0u32;
-        loop {
-            let s = self.state.load(Ordering::Relaxed);
-            if s != BUSY
-                && self
-                    .state
-                    .compare_exchange(s, BUSY, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-            {
-                return s;
-            }
-            rounds = rounds.wrapping_add(1);
-            pause(rounds);
-        }
-    }
-
-    /// Ends a hold of [`hold_any`](Self::hold_any) that found `held`: takes the entry
-    /// if `held` is `key` (and frees the cell), else puts `held` back.
-    pub(super) fn release(&self, held: usize, key: usize) -> Option<Waker> {
-        let waker = if held == key {
-            self.with_entry(|e| {
-                e.token = 0;
-                e.waker.take()
-            })
-        } else {
-            None
-        };
-        self.state
-            .store(if held == key { FREE } else { held }, Ordering::Release);
-        waker
     }
 
     /// Removes and returns the entry of `key` if the cell holds one (any slot's).
@@ -274,8 +222,8 @@ impl Cell {
 
 /// What [`Cell::keep`] found.
 pub(super) enum Kept {
-    /// The registration is here and kept; what the caller's `seen` returned.
-    Here(bool),
+    /// The registration is here and kept.
+    Here,
     /// The registration is gone.
     Gone,
     /// The registration was here with another task's waker: removed, its waker.

@@ -91,23 +91,28 @@
 //! a woken task that is then dropped can swallow nothing, the others re-check.
 //!
 //! The bit stays set while tasks come and go: a notify that wakes tasks leaves it set,
-//! and only a notify that finds no task parked under the address clears it
-//! ([`crate::asynch`]'s `wake_parked_or_clear`), while it holds the places a task parks
-//! in (the address's fast cell and its table), where a parking task reads the bit. So a
-//! task that reads it set while parked knows it stays set until its own waker is taken
-//! (a clear after that read finds its waker first), and skips setting it: a task
-//! handing items back and forth with another pays a fence instead of a
-//! read-modify-write to park, and its notifier none to wake it. A task that reads it
-//! clear sets it (`SeqCst`, the fence folded in: one locked instruction on x86). Proof
-//! of the pair when the bit was only read: the task's read of the bit comes before its
-//! fence, the notifier's load after its own; if the task's last look missed the
-//! notifier's change, the task's fence precedes the notifier's in the `SeqCst` order,
-//! so the notifier's load of `state` sees the value the task read (or a later one, set:
-//! see above) and its look at the cell and the table sees the task's registration
-//! (C++20 \[atomics.order\] p4, the fence rules). The first notify after the last task
-//! left pays for the holds once and clears the bit; until then
+//! and only a notify that finds no task parked under the address clears it — then
+//! fences and looks for parked tasks once more ([`crate::asynch`]'s
+//! `wake_parked_or_clear`). A parking task registers, fences, and only then reads the
+//! bit; if it is set it does not set it again: a task handing items back and forth
+//! with another pays a fence instead of a read-modify-write to park, and its notifier
+//! none to wake it. A task that reads it clear sets it (`SeqCst`, a fence folded in:
+//! one locked instruction on x86). Proofs (C++20 \[atomics.order\], the fence rules):
+//! * the pair when the task only read the bit: if the task's last look missed the
+//!   notifier's change, the task's fence precedes the notifier's in the `SeqCst`
+//!   order, so the notifier's load of `state` sees the set bit the task read (or a
+//!   later value — set: a clear is always followed by the second look below) and its
+//!   look at the cell and the table sees the task's registration (made before that
+//!   fence);
+//! * a clear does not strand a task that read the bit set: the task's read comes
+//!   before the clear in the word's order, so (the clear being `SeqCst`) the task's
+//!   fence before its read precedes the clear, which precedes the fence after it, and
+//!   the clearing notifier's second look sees the registration made before the task's
+//!   fence and wakes it. A task that read the bit after the clear set it itself.
+//!
+//! The first notify after the last task left pays for the clear once; until then
 //! [`anyone_waiting`](Waiters::anyone_waiting) says yes, which costs a primitive that
-//! skips its notify when nobody waits one notify.
+//! skips its notify when nobody waits that one notify.
 //!
 //! Limits: the table is per process, so between processes a notify wakes only the
 //! tasks of its own process (a task in another process that parked on the same shared
@@ -427,6 +432,7 @@ impl<W: WaitStrategy> Waiters<W> {
             let _ = word_update(&self.state, Ordering::SeqCst, |s| {
                 (s & TASKS != 0).then_some(s & !TASKS)
             });
+            fence(Ordering::SeqCst);
         });
     }
 
@@ -491,21 +497,18 @@ impl<W: WaitStrategy> Waiters<W> {
         mut condition: impl FnMut() -> Option<R>,
     ) -> core::task::Poll<R> {
         use core::task::Poll;
-        // The bit as the registration's cell or table saw it, while held (where a
-        // notifier that finds nobody clears it). Between processes it is always set
-        // anew: a notifier in another process may clear it without our table.
-        let seen = || !W::PROCESS_SHARED && self.state.load(Ordering::Relaxed) & TASKS != 0;
-        let Some(bit_set) = slot.park_seeing(self.key(), cx.waker(), seen) else {
+        if !slot.park(self.key(), cx.waker()) {
             // The table is full (no `std`): poll again rather than risk sleeping forever.
             cx.waker().wake_by_ref();
             return Poll::Pending;
-        };
-        // The task's half of the Dekker pair: the bit (unless it stays set while we are
-        // parked), then a fence, then the last look (the bit and the fence are one
-        // locked instruction on x86; see `or_then_fence`).
-        if bit_set {
-            fence(Ordering::SeqCst);
-        } else {
+        }
+        // The task's half of the Dekker pair: the registration, a fence, the bit (set
+        // unless it is set already), then the last look. (Setting the bit folds a second
+        // fence in, as the look at the bit must precede the last look: one locked
+        // instruction on x86, see `or_then_fence`.) Between processes it is always set
+        // anew: a notifier in another process may clear it without our table.
+        fence(Ordering::SeqCst);
+        if W::PROCESS_SHARED || self.state.load(Ordering::Relaxed) & TASKS == 0 {
             or_then_fence(&self.state, TASKS);
         }
         match condition() {
@@ -519,10 +522,11 @@ impl<W: WaitStrategy> Waiters<W> {
 
     /// A task done waiting leaves the parked tasks. If the `TASKS` bit is clear now, a
     /// notifier cleared it after this slot's park read it (or set it) — coherence: that
-    /// access comes before our load in the word's order — and a notifier clears it only
-    /// when it finds no task parked under this key, holding the places tasks park in:
-    /// so this slot's waker was taken already, and the slot is only forgotten. Else
-    /// the slot leaves, which costs a load when its fast cell no longer holds it (the
+    /// access comes before our load in the word's order — and a notifier that clears
+    /// it looks for parked tasks once more afterwards, which finds this slot's waker
+    /// (see "Async tasks" in the module docs) and removes it, at worst after we return
+    /// (one spurious wake-up of a finished future): the slot is only forgotten. Else the
+    /// slot leaves, which costs one load when its fast cell no longer holds it (the
     /// common path of a task woken by a notify: the notifier took it). Not with a
     /// process-shared strategy: there the notifier may be another process, whose table
     /// is not ours.
