@@ -678,6 +678,7 @@ impl TaskSlot {
         // condition again after parking, so the moment in neither table loses nothing).
         // A slot never registered (or forgotten) has no entry to leave: no lock for it.
         // A waker is always dropped outside any lock (its drop is executor code).
+        #[cfg_attr(not(any(feature = "std", loom)), allow(unused_mut))]
         let mut old = if self.token != 0 && self.key != key {
             self.remove()
         } else {

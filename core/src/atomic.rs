@@ -258,6 +258,7 @@ pub(crate) fn word_update(
 /// compiled pair does, and the second `lock` (about 5 ns here) is saved. The `asm!`
 /// block is also a compiler barrier (no `nomem`/`readonly`): nothing is moved across
 /// it. Elsewhere (and under loom and miri, which model the two halves) it is the pair.
+#[cfg(feature = "async")]
 #[inline]
 pub(crate) fn or_then_fence(word: &AtomicU32, bits: u32) {
     #[cfg(all(

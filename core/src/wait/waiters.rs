@@ -127,9 +127,9 @@ use core::fmt;
 use core::marker::PhantomData;
 
 use super::{Deadline, WaitOutcome, WaitStrategy};
-use crate::atomic::{
-    counter_add, fence, maybe_const_fn, or_then_fence, word_update, AtomicU32, Ordering,
-};
+#[cfg(feature = "async")]
+use crate::atomic::or_then_fence;
+use crate::atomic::{counter_add, fence, maybe_const_fn, word_update, AtomicU32, Ordering};
 
 /// The bits of `state` that count the sleepers.
 const COUNT: u32 = TASKS - 1;
