@@ -570,9 +570,14 @@ fn table_len(key: usize) -> &'static crate::atomic::AtomicUsize {
 /// conkit_core::asynch::wake_parked(0x1000);
 /// ```
 pub fn wake_parked(key: usize) {
-    let (first, rest) = take_parked(key);
-    let mut wakers = first.into_iter().chain(rest.into_iter().flatten());
-    crate::unwind::each_to_end(|| wakers.next(), Waker::wake);
+    match take_parked(key) {
+        (Some(waker), None) => waker.wake(),
+        (None, None) => {}
+        (first, rest) => {
+            let mut wakers = first.into_iter().chain(rest.into_iter().flatten());
+            crate::unwind::each_to_end(|| wakers.next(), Waker::wake);
+        }
+    }
 }
 
 /// [`wake_parked`] for a primitive whose "tasks are parked" bit stays set while tasks
@@ -582,7 +587,23 @@ pub fn wake_parked(key: usize) {
 /// that parked before the clear and read the bit still set (so did not set it) is
 /// found by that second look; one that read it clear sets it again itself.
 pub(crate) fn wake_parked_or_clear(key: usize, clear: impl FnOnce()) {
-    let (first, rest) = take_parked(key);
+    match take_parked(key) {
+        // The common case, straight: one task, in the fast cell.
+        (Some(waker), None) => waker.wake(),
+        (first, rest) => wake_taken_or_clear(key, first, rest, clear),
+    }
+}
+
+/// The rest of [`wake_parked_or_clear`]: wakes what was taken, or, if nothing was,
+/// clears and looks once more.
+#[cold]
+#[inline(never)]
+fn wake_taken_or_clear(
+    key: usize,
+    first: Option<Waker>,
+    rest: Option<Taken>,
+    clear: impl FnOnce(),
+) {
     let found = first.is_some() || rest.as_ref().is_some_and(|r| !r.is_empty());
     let (late, late_rest) = if found {
         (None, None)
@@ -609,6 +630,7 @@ pub(crate) fn wake_parked_or_clear(key: usize, clear: impl FnOnce()) {
 /// length mirror says it holds anyone (see [`fast`] for why these looks without a lock
 /// see every task parked before the caller's look at its "tasks are parked" bit).
 #[cfg(any(feature = "std", loom))]
+#[inline]
 fn take_parked(key: usize) -> (Option<Waker>, Option<Taken>) {
     let first = if fast::usable(key) {
         cell(key).take(key)
@@ -764,8 +786,16 @@ impl TaskSlot {
 
     /// Removes this slot's waker if it is still parked (done on drop, and by the
     /// primitives once their future completes).
+    #[inline]
     pub fn leave(&mut self) {
         if self.token == 0 {
+            return;
+        }
+        // Taken from the fast cell already (a notifier took it: the common case of a
+        // woken task): one load.
+        #[cfg(any(feature = "std", loom))]
+        if self.fast && !cell(self.key).may_hold(self.key) {
+            self.token = 0;
             return;
         }
         // Dropped outside the lock (a waker's drop is executor code).

@@ -178,6 +178,15 @@ impl Cell {
         kept
     }
 
+    /// Whether the cell may hold an entry of `key` (it holds one, or is busy): `false`
+    /// means an entry of `key` parked here earlier was removed since (by whoever wrote
+    /// the state after it). One relaxed load.
+    #[inline]
+    pub(super) fn may_hold(&self, key: usize) -> bool {
+        let s = self.state.load(Ordering::Relaxed);
+        s == key || s == BUSY
+    }
+
     /// Removes and returns the entry of `key` if the cell holds one (any slot's).
     pub(super) fn take(&self, key: usize) -> Option<Waker> {
         if !self.hold(key) {
