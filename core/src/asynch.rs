@@ -19,7 +19,9 @@
 //!   [`Waiters`](crate::wait::Waiters) ("Async tasks") and
 //!   [`lock::blocking`](crate::lock::blocking) ("Async"); the loom models are in
 //!   `core/tests/loom_async.rs`. With `std` the table grows (no limit on parked tasks) and is spread over 16
-//!   mutex-guarded shards by the primitive's address;
+//!   mutex-guarded shards by the primitive's address, each with one fast cell in front
+//!   that the first task parked on a primitive of the shard takes and its notifier
+//!   empties without the shard's mutex (`asynch/fast.rs`);
 //!   without it, it holds [`TABLE_SLOTS`] wakers and more tasks poll again instead of
 //!   sleeping. Between processes the table is per process: a notify in one process
 //!   wakes only the tasks of that process.
@@ -60,6 +62,9 @@ use core::fmt;
 use core::task::{Context, Poll, Waker};
 
 use critical_section::Mutex;
+
+#[cfg(any(feature = "std", loom))]
+mod fast;
 
 /// Up to `K` parked wakers inline (and, with `std`, any number more in an overflow
 /// list), guarded by a critical section. See "When the set is full" in the module docs.
@@ -280,6 +285,14 @@ struct Taken {
 }
 
 #[cfg(feature = "std")]
+impl Taken {
+    /// Whether no waker was taken.
+    fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+}
+
+#[cfg(feature = "std")]
 impl Iterator for Taken {
     type Item = Waker;
     fn next(&mut self) -> Option<Waker> {
@@ -334,6 +347,10 @@ impl Table {
     fn contains(&self, key: usize, token: usize) -> bool {
         self.small_pos(key, token).is_some() || self.big.contains_key(&(key, token))
     }
+    /// How many tasks are parked here.
+    fn len(&self) -> usize {
+        self.small.iter().filter(|e| e.is_some()).count() + self.big.len()
+    }
     fn remove(&mut self, key: usize, token: usize) -> Option<Waker> {
         match self.small_pos(key, token) {
             Some(i) => self.small[i].take().map(|e| e.2),
@@ -378,6 +395,10 @@ impl Table {
     }
 }
 
+/// Without `std`: the wakers taken from the table for one key.
+#[cfg(not(feature = "std"))]
+type Taken = heapless::Vec<Waker, TABLE_SLOTS>;
+
 /// Without `std`: a fixed array of `(key, token, waker)`, searched linearly.
 #[cfg(not(feature = "std"))]
 struct Table(heapless::Vec<(usize, usize, Waker), TABLE_SLOTS>, usize);
@@ -403,12 +424,17 @@ impl Table {
     fn contains(&self, key: usize, token: usize) -> bool {
         self.0.iter().any(|p| p.0 == key && p.1 == token)
     }
+    /// How many tasks are parked here.
+    #[cfg(loom)]
+    fn len(&self) -> usize {
+        self.0.len()
+    }
     fn remove(&mut self, key: usize, token: usize) -> Option<Waker> {
         let i = self.0.iter().position(|p| p.0 == key && p.1 == token)?;
         Some(self.0.swap_remove(i).2)
     }
     /// The wakers parked under `key` (at most the table's size, so no allocation).
-    fn take(&mut self, key: usize) -> impl Iterator<Item = Waker> {
+    fn take(&mut self, key: usize) -> Taken {
         let mut taken: heapless::Vec<Waker, TABLE_SLOTS> = heapless::Vec::new();
         let mut i = 0;
         while i < self.0.len() {
@@ -419,20 +445,45 @@ impl Table {
                 i += 1;
             }
         }
-        taken.into_iter()
+        taken
     }
 }
 
 /// Without `std`: the parked tasks of this process (and the next registration token),
 /// under one critical section (firmware has a handful of tasks).
-#[cfg(not(feature = "std"))]
+#[cfg(all(not(feature = "std"), not(loom)))]
 static REGISTRY: Mutex<RefCell<Table>> = Mutex::new(RefCell::new(Table::new()));
 
 /// Runs `f` on the table that holds the tasks parked under `key` (no `std`: the one
 /// table, in a critical section).
-#[cfg(not(feature = "std"))]
-fn with_table<R>(_key: usize, f: impl FnOnce(&mut Table) -> R) -> R {
+#[cfg(all(not(feature = "std"), not(loom)))]
+fn with_table<R>(key: usize, f: impl FnOnce(&mut Table) -> R) -> R {
+    let _ = key;
     critical_section::with(|cs| f(&mut REGISTRY.borrow_ref_mut(cs)))
+}
+
+// Under loom the table's lock is loom's (the holder does loom operations inside: a
+// parker's look at its primitive's bit, a notifier's clear), and the table is per
+// execution. The models run without `std` (`cargo xtask test`).
+#[cfg(all(loom, feature = "std"))]
+compile_error!("the loom models of conkit-core run with the `async` feature, without `std`");
+
+#[cfg(all(loom, not(feature = "std")))]
+loom::lazy_static! {
+    /// The parked tasks, per loom execution.
+    static ref REGISTRY: loom::sync::Mutex<Table> = loom::sync::Mutex::new(Table::new());
+}
+
+/// Runs `f` on the table (under loom: its loom mutex; see above).
+#[cfg(all(loom, not(feature = "std")))]
+fn with_table<R>(key: usize, f: impl FnOnce(&mut Table) -> R) -> R {
+    let mut t = match REGISTRY.lock() {
+        Ok(t) => t,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    let r = f(&mut t);
+    table_len(key).store(t.len(), crate::atomic::Ordering::Relaxed);
+    r
 }
 
 /// With `std`: how many tables the parked tasks are spread over, by the primitive's
@@ -440,7 +491,7 @@ fn with_table<R>(_key: usize, f: impl FnOnce(&mut Table) -> R) -> R {
 /// different threads of a multi-thread runtime) do not serialise on one lock — the
 /// `std` critical section is one process-wide mutex.
 #[cfg(feature = "std")]
-const SHARDS: usize = 16;
+const SHARDS: usize = fast::CELLS;
 
 #[cfg(feature = "std")]
 static TABLES: [std::sync::Mutex<Table>; SHARDS] =
@@ -450,12 +501,61 @@ static TABLES: [std::sync::Mutex<Table>; SHARDS] =
 /// elsewhere while it was held left it consistent: every operation is one table call).
 #[cfg(feature = "std")]
 fn with_table<R>(key: usize, f: impl FnOnce(&mut Table) -> R) -> R {
-    // Primitives are at least word-aligned and usually a cache line or more apart.
-    let shard = ((key >> 3) ^ (key >> 7) ^ (key >> 13)) % SHARDS;
-    let mut t = TABLES[shard]
+    let mut t = TABLES[shard_of(key)]
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    f(&mut t)
+    let r = f(&mut t);
+    table_len(key).store(t.len(), crate::atomic::Ordering::Relaxed);
+    r
+}
+
+/// The shard of the primitive at `key` (of the tables with `std`, of the fast cells).
+#[cfg(any(feature = "std", loom))]
+#[inline]
+fn shard_of(key: usize) -> usize {
+    // Primitives are at least word-aligned and usually a cache line or more apart.
+    ((key >> 3) ^ (key >> 7) ^ (key >> 13)) % fast::CELLS
+}
+
+/// The fast cells (see [`fast`]), one per shard.
+#[cfg(all(feature = "std", not(loom)))]
+static CELLS: [fast::Cell; fast::CELLS] = [const { fast::Cell::new() }; fast::CELLS];
+
+/// How many tasks each table holds (one per shard with `std`; the one table without
+/// it), written under the table's lock after every change: a notifier that reads 0
+/// skips the lock (see "Why a notifier may skip" in [`fast`]).
+#[cfg(all(feature = "std", not(loom)))]
+static TABLE_LENS: [crate::atomic::AtomicUsize; SHARDS] =
+    [const { crate::atomic::AtomicUsize::new(0) }; SHARDS];
+
+#[cfg(loom)]
+loom::lazy_static! {
+    /// The fast cells, per loom execution.
+    static ref CELLS: [fast::Cell; fast::CELLS] = core::array::from_fn(|_| fast::Cell::new());
+    /// The tables' length mirrors, per loom execution.
+    static ref TABLE_LENS: [crate::atomic::AtomicUsize; fast::CELLS] =
+        core::array::from_fn(|_| crate::atomic::AtomicUsize::new(0));
+}
+
+/// The fast cell of the primitive at `key`.
+#[cfg(any(feature = "std", loom))]
+#[inline]
+fn cell(key: usize) -> &'static fast::Cell {
+    &CELLS[shard_of(key)]
+}
+
+/// The length mirror of the table that holds the tasks parked under `key`.
+#[cfg(any(feature = "std", loom))]
+#[inline]
+fn table_len(key: usize) -> &'static crate::atomic::AtomicUsize {
+    #[cfg(feature = "std")]
+    let i = shard_of(key);
+    #[cfg(not(feature = "std"))]
+    let i = {
+        let _ = key;
+        0
+    };
+    &TABLE_LENS[i]
 }
 
 /// Wakes (and removes) every task parked on the primitive at address `key`. Wakers run
@@ -470,8 +570,85 @@ fn with_table<R>(key: usize, f: impl FnOnce(&mut Table) -> R) -> R {
 /// conkit_core::asynch::wake_parked(0x1000);
 /// ```
 pub fn wake_parked(key: usize) {
-    let mut wakers = with_table(key, |t| t.take(key));
+    match take_parked(key) {
+        (Some(waker), None) => waker.wake(),
+        (None, None) => {}
+        (first, rest) => {
+            let mut wakers = first.into_iter().chain(rest.into_iter().flatten());
+            crate::unwind::each_to_end(|| wakers.next(), Waker::wake);
+        }
+    }
+}
+
+/// [`wake_parked`] for a primitive whose "tasks are parked" bit stays set while tasks
+/// park and wake (`Waiters`, see "Async tasks" there): wakes (and removes) every task
+/// parked under `key`; if there is none, calls `clear` (which clears the bit and then
+/// issues a `SeqCst` fence) and looks once more, waking whoever it finds then: a task
+/// that parked before the clear and read the bit still set (so did not set it) is
+/// found by that second look; one that read it clear sets it again itself.
+pub(crate) fn wake_parked_or_clear(key: usize, clear: impl FnOnce()) {
+    match take_parked(key) {
+        // The common case, straight: one task, in the fast cell.
+        (Some(waker), None) => waker.wake(),
+        (first, rest) => wake_taken_or_clear(key, first, rest, clear),
+    }
+}
+
+/// The rest of [`wake_parked_or_clear`]: wakes what was taken, or, if nothing was,
+/// clears and looks once more.
+#[cold]
+#[inline(never)]
+fn wake_taken_or_clear(
+    key: usize,
+    first: Option<Waker>,
+    rest: Option<Taken>,
+    clear: impl FnOnce(),
+) {
+    let found = first.is_some() || rest.as_ref().is_some_and(|r| !r.is_empty());
+    let (late, late_rest) = if found {
+        (None, None)
+    } else {
+        clear();
+        // Mutant (see `cargo xtask test`'s mutant table): no second look after the
+        // clear, so a task that parked meanwhile and read the bit still set stays
+        // parked behind a clear bit, and the next notify passes it by.
+        if cfg!(conkit_mutant = "waiters_clear_without_second_look") {
+            (None, None)
+        } else {
+            take_parked(key)
+        }
+    };
+    let mut wakers = first
+        .into_iter()
+        .chain(late)
+        .chain(rest.into_iter().flatten())
+        .chain(late_rest.into_iter().flatten());
     crate::unwind::each_to_end(|| wakers.next(), Waker::wake);
+}
+
+/// Takes every waker parked under `key`: the fast cell's, and the table's when its
+/// length mirror says it holds anyone (see [`fast`] for why these looks without a lock
+/// see every task parked before the caller's look at its "tasks are parked" bit).
+#[cfg(any(feature = "std", loom))]
+#[inline]
+fn take_parked(key: usize) -> (Option<Waker>, Option<Taken>) {
+    let first = if fast::usable(key) {
+        cell(key).take(key)
+    } else {
+        None
+    };
+    let table = table_len(key).load(crate::atomic::Ordering::Relaxed) != 0;
+    // Mutant (see `cargo xtask test`'s mutant table): a task found in the cell is
+    // taken for the only one, the others parked under the key in the table sleep on.
+    #[cfg(conkit_mutant = "fast_cell_hides_table")]
+    let table = table && first.is_none();
+    (first, table.then(|| with_table(key, |t| t.take(key))))
+}
+
+/// Takes every waker parked under `key` (without `std`: from the one table).
+#[cfg(not(any(feature = "std", loom)))]
+fn take_parked(key: usize) -> (Option<Waker>, Option<Taken>) {
+    (None, Some(with_table(key, |t| t.take(key))))
 }
 
 /// One future's place among the tasks parked on a primitive (the `async` forms of the
@@ -501,12 +678,18 @@ pub struct TaskSlot {
     token: usize,
     /// The primitive of the last registration.
     key: usize,
+    /// Whether that registration is in the key's fast cell (else in its table).
+    fast: bool,
 }
 
 impl TaskSlot {
     /// A slot that is not parked.
     pub const fn new() -> Self {
-        Self { token: 0, key: 0 }
+        Self {
+            token: 0,
+            key: 0,
+            fast: false,
+        }
     }
 
     /// Parks `waker` on the primitive at address `key` (or replaces this slot's earlier
@@ -516,29 +699,70 @@ impl TaskSlot {
         // Moved to another primitive: leave the old one first (the caller looks at its
         // condition again after parking, so the moment in neither table loses nothing).
         // A slot never registered (or forgotten) has no entry to leave: no lock for it.
-        let old = if self.token != 0 && self.key != key {
-            let (old_key, token) = (self.key, self.token);
-            // Tokens are per table: the new primitive's table hands out a new one.
-            self.token = 0;
-            with_table(old_key, |t| t.remove(old_key, token))
+        // A waker is always dropped outside any lock (its drop is executor code).
+        #[cfg_attr(not(any(feature = "std", loom)), allow(unused_mut))]
+        let mut old = if self.token != 0 && self.key != key {
+            self.remove()
         } else {
             None
         };
+        // Still parked here from an earlier poll, in the fast cell: keep it (same task),
+        // or take it out to park the new waker.
+        #[cfg(any(feature = "std", loom))]
+        if self.token != 0 && self.fast {
+            match cell(key).keep(key, self.token, waker) {
+                fast::Kept::Here => return true,
+                fast::Kept::Gone => self.token = 0,
+                fast::Kept::Replaced(w) => {
+                    self.token = 0;
+                    old = Some(w);
+                }
+            }
+        }
         self.key = key;
+        // A new registration: the fast cell if it is free.
+        #[cfg(any(feature = "std", loom))]
+        if self.token == 0 && fast::usable(key) {
+            if let Some(token) = cell(key).park(key, waker) {
+                self.token = token;
+                self.fast = true;
+                drop(old);
+                return true;
+            }
+        }
+        self.fast = false;
         let token = self.token;
         let (token, parked) = with_table(key, |t| {
             let token = if token == 0 { t.next_token() } else { token };
             (token, t.park(key, token, waker))
         });
         self.token = token;
-        // A waker is dropped outside the lock (its drop is executor code).
         drop(old);
         parked
     }
 
+    /// Removes this slot's registration (the caller drops the waker outside any lock)
+    /// and marks the slot unregistered.
+    fn remove(&mut self) -> Option<Waker> {
+        let (key, token) = (self.key, self.token);
+        self.token = 0;
+        #[cfg(any(feature = "std", loom))]
+        if self.fast {
+            return cell(key).leave(key, token);
+        }
+        with_table(key, |t| t.remove(key, token))
+    }
+
     /// Whether this slot's waker is still parked (not yet woken nor removed).
     pub fn is_parked(&self) -> bool {
-        self.token != 0 && with_table(self.key, |t| t.contains(self.key, self.token))
+        if self.token == 0 {
+            return false;
+        }
+        #[cfg(any(feature = "std", loom))]
+        if self.fast {
+            return cell(self.key).contains(self.key, self.token);
+        }
+        with_table(self.key, |t| t.contains(self.key, self.token))
     }
 
     /// Forgets this slot's registration without looking at the table, for a primitive
@@ -546,10 +770,12 @@ impl TaskSlot {
     /// its key (it saw its "tasks are parked" bit cleared after this slot set it; see
     /// `Waiters::poll_async`): that notifier's [`wake_parked`] removes the entry, at
     /// worst calling this (stale) waker once more, a spurious wake-up. Saves the
-    /// critical section of [`leave`](Self::leave) on the common path of a woken task.
+    /// table's (or the fast cell's) locked instructions of [`leave`](Self::leave) on
+    /// the common path of a woken task.
     pub(crate) fn forget(&mut self) {
         self.token = 0;
         self.key = 0;
+        self.fast = false;
     }
 
     /// Whether this slot was ever registered and not forgotten since (a parked waker
@@ -560,14 +786,20 @@ impl TaskSlot {
 
     /// Removes this slot's waker if it is still parked (done on drop, and by the
     /// primitives once their future completes).
+    #[inline]
     pub fn leave(&mut self) {
         if self.token == 0 {
             return;
         }
-        let (key, token) = (self.key, self.token);
-        let removed = with_table(key, |t| t.remove(key, token));
+        // Taken from the fast cell already (a notifier took it: the common case of a
+        // woken task): one load.
+        #[cfg(any(feature = "std", loom))]
+        if self.fast && !cell(self.key).may_hold(self.key) {
+            self.token = 0;
+            return;
+        }
         // Dropped outside the lock (a waker's drop is executor code).
-        drop(removed);
+        drop(self.remove());
     }
 }
 

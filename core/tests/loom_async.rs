@@ -369,3 +369,75 @@ fn waiters_ready_without_notify_leaves_the_table() {
         );
     });
 }
+
+/// The `TASKS` bit stays set while tasks park and wake; a notify that finds no task
+/// parked clears it. Here the bit is stale (a task parked once and its future was
+/// dropped), a thread's notify finds nobody and clears it while a task parks (and,
+/// seeing the bit set, does not set it again); then the state changes and is notified:
+/// the parked task must be woken. The clearing notify must look for parked tasks once
+/// more after its clear, or the task is left parked behind a clear bit that every later
+/// notify passes by.
+#[test]
+fn waiters_stale_bit_cleared_while_a_task_parks() {
+    loom::model(|| {
+        let state = Arc::new((AtomicU32::new(0), Waiters::<W>::new()));
+        {
+            let mut cx = Context::from_waker(Waker::noop());
+            let mut gone = TaskSlot::new();
+            let never = || None::<()>;
+            assert!(state.1.poll_async(&mut gone, &mut cx, never).is_pending());
+        }
+        let spurious = {
+            let state = state.clone();
+            thread::spawn(move || state.1.notify_all())
+        };
+        let woken = StdArc::new(Woken(AtomicBool::new(false)));
+        let waker = Waker::from(woken.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut slot = TaskSlot::new();
+        let seen = || (state.0.load(Ordering::SeqCst) == 1).then_some(());
+        let first = state.1.poll_async(&mut slot, &mut cx, seen);
+        spurious.join().unwrap();
+        assert!(first.is_pending());
+        state.0.store(1, Ordering::SeqCst);
+        state.1.notify_all();
+        assert!(
+            woken.0.load(Ordering::SeqCst),
+            "lost wake-up: task parked behind a cleared bit"
+        );
+    });
+}
+
+/// Two tasks park on one primitive (one in the fast cell, the other in the table); a
+/// thread changes the state and notifies: both must be woken.
+#[test]
+fn waiters_notify_wakes_cell_and_table_tasks() {
+    loom::model(|| {
+        let state = Arc::new((AtomicU32::new(0), Waiters::<W>::new()));
+        let notifier = {
+            let state = state.clone();
+            thread::spawn(move || {
+                state.0.store(1, Ordering::SeqCst);
+                state.1.notify_all();
+            })
+        };
+        let seen = || (state.0.load(Ordering::SeqCst) == 1).then_some(());
+        let a = StdArc::new(Woken(AtomicBool::new(false)));
+        let b = StdArc::new(Woken(AtomicBool::new(false)));
+        let (wa, wb) = (Waker::from(a.clone()), Waker::from(b.clone()));
+        let (mut sa, mut sb) = (TaskSlot::new(), TaskSlot::new());
+        let first_a = state
+            .1
+            .poll_async(&mut sa, &mut Context::from_waker(&wa), seen);
+        let first_b = state
+            .1
+            .poll_async(&mut sb, &mut Context::from_waker(&wb), seen);
+        notifier.join().unwrap();
+        if first_a.is_pending() {
+            assert!(a.0.load(Ordering::SeqCst), "lost wake-up: first task");
+        }
+        if first_b.is_pending() {
+            assert!(b.0.load(Ordering::SeqCst), "lost wake-up: second task");
+        }
+    });
+}

@@ -64,6 +64,29 @@ pub const MUTANTS: &[(&str, &str, Option<&str>)] = &[
         "loom_async",
         Some("waiters_ready_without_notify_leaves_the_table"),
     ),
+    // The task's half of the `TASKS` Dekker pair without its fence (`or_then_fence`,
+    // whose x86 form is one locked instruction): its last look may miss the change
+    // while the notifier's look misses the bit.
+    (
+        "or_then_fence_no_fence",
+        "loom_async",
+        Some("waiters_thread_notify_wakes_a_parked_task"),
+    ),
+    // A notify that finds no task parked clears the (sticky) `TASKS` bit and does not
+    // look again: a task parking meanwhile read the bit set, did not set it, and stays
+    // parked behind the clear bit.
+    (
+        "waiters_clear_without_second_look",
+        "loom_async",
+        Some("waiters_stale_bit_cleared_while_a_task_parks"),
+    ),
+    // A notify that finds a task in the key's fast cell does not look at the table:
+    // a second task parked on the key (in the table) is not woken.
+    (
+        "fast_cell_hides_table",
+        "loom_async",
+        Some("waiters_notify_wakes_cell_and_table_tasks"),
+    ),
     // A contended `Lock` release wakes sleeping threads only: a parked task is stranded.
     (
         "lock_tasks_not_woken",

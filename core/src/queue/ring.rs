@@ -861,7 +861,7 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
             // Mutant (see `cargo xtask test`'s mutant table): the task never counts
             // itself, so a put that sees no sleeping getter skips the notify.
             let announce = !cfg!(conkit_mutant = "ring_queue_async_not_announced");
-            if announced.is_none() {
+            let polled = if announced.is_none() {
                 // Fast path: ready without touching the counters or the table.
                 if let Some(r) = attempt(&mut in_flight) {
                     return core::task::Poll::Ready(r);
@@ -869,8 +869,12 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
                 if announce {
                     announced = Some(Announced::new(count));
                 }
-            }
-            match waiters.poll_async(&mut slot, cx, || attempt(&mut in_flight)) {
+                // Just looked: park, then the one look after the count and the bit.
+                waiters.park_then_look(&mut slot, cx, || attempt(&mut in_flight))
+            } else {
+                waiters.poll_async(&mut slot, cx, || attempt(&mut in_flight))
+            };
+            match polled {
                 core::task::Poll::Ready(r) => {
                     announced = None;
                     core::task::Poll::Ready(r)

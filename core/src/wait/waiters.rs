@@ -77,19 +77,42 @@
 //!
 //! # Async tasks (feature `async`)
 //! A task cannot sleep on the sequence word; it parks its waker in the process-wide
-//! table of [`crate::asynch`] under this object's address ([`Waiters::poll_async`]) and
-//! sets the `TASKS` bit of `state` (`SeqCst`, then a `SeqCst` fence), then looks at its
-//! condition once more. Every notify already makes the look this needs — the `SeqCst`
-//! fence and the load of `state` above — so it also sees the bit: if set, it clears it
-//! and wakes every task parked under this address ([`crate::asynch::wake_parked`]).
-//! Either the notifier's look sees the bit, or the task's last look (after its fence)
-//! sees the notifier's change: the same Dekker pair as the sleepers', so whoever changes
-//! the state — a task, a thread through the plain blocking API, an interrupt handler —
+//! table of [`crate::asynch`] under this object's address ([`Waiters::poll_async`]),
+//! makes sure the `TASKS` bit of `state` is set, issues a `SeqCst` fence, then looks at
+//! its condition once more. Every notify already makes the look this needs — the
+//! `SeqCst` fence and the load of `state` above — so it also sees the bit: if set, it
+//! wakes (and removes) every task parked under this address. Either the notifier's look
+//! sees the bit and the parked waker, or the task's last look (after its fence) sees
+//! the notifier's change: the same Dekker pair as the sleepers', so whoever changes the
+//! state — a task, a thread through the plain blocking API, an interrupt handler —
 //! wakes the parked tasks, with no wrapper in between. A notify with the bit clear (no
 //! task parked: every program that never awaits) costs the same fence and load as
 //! before and one more bit test. Tasks are always all woken (a `notify_one` included):
-//! a woken task that is then dropped can swallow nothing, the others re-check. A task
-//! that parks after a notify cleared the bit sets it again itself.
+//! a woken task that is then dropped can swallow nothing, the others re-check.
+//!
+//! The bit stays set while tasks come and go: a notify that wakes tasks leaves it set,
+//! and only a notify that finds no task parked under the address clears it — then
+//! fences and looks for parked tasks once more ([`crate::asynch`]'s
+//! `wake_parked_or_clear`). A parking task registers, fences, and only then reads the
+//! bit; if it is set it does not set it again: a task handing items back and forth
+//! with another pays a fence instead of a read-modify-write to park, and its notifier
+//! none to wake it. A task that reads it clear sets it (`SeqCst`, a fence folded in:
+//! one locked instruction on x86). Proofs (C++20 \[atomics.order\], the fence rules):
+//! * the pair when the task only read the bit: if the task's last look missed the
+//!   notifier's change, the task's fence precedes the notifier's in the `SeqCst`
+//!   order, so the notifier's load of `state` sees the set bit the task read (or a
+//!   later value — set: a clear is always followed by the second look below) and its
+//!   look at the cell and the table sees the task's registration (made before that
+//!   fence);
+//! * a clear does not strand a task that read the bit set: the task's read comes
+//!   before the clear in the word's order, so (the clear being `SeqCst`) the task's
+//!   fence before its read precedes the clear, which precedes the fence after it, and
+//!   the clearing notifier's second look sees the registration made before the task's
+//!   fence and wakes it. A task that read the bit after the clear set it itself.
+//!
+//! The first notify after the last task left pays for the clear once; until then
+//! [`anyone_waiting`](Waiters::anyone_waiting) says yes, which costs a primitive that
+//! skips its notify when nobody waits that one notify.
 //!
 //! Limits: the table is per process, so between processes a notify wakes only the
 //! tasks of its own process (a task in another process that parked on the same shared
@@ -104,6 +127,8 @@ use core::fmt;
 use core::marker::PhantomData;
 
 use super::{Deadline, WaitOutcome, WaitStrategy};
+#[cfg(feature = "async")]
+use crate::atomic::or_then_fence;
 use crate::atomic::{counter_add, fence, maybe_const_fn, word_update, AtomicU32, Ordering};
 
 /// The bits of `state` that count the sleepers.
@@ -403,10 +428,12 @@ impl<W: WaitStrategy> Waiters<W> {
     #[cold]
     #[inline(never)]
     fn wake_tasks(&self) {
-        let _ = word_update(&self.state, Ordering::SeqCst, |s| {
-            (s & TASKS != 0).then_some(s & !TASKS)
+        crate::asynch::wake_parked_or_clear(self.key(), || {
+            let _ = word_update(&self.state, Ordering::SeqCst, |s| {
+                (s & TASKS != 0).then_some(s & !TASKS)
+            });
+            fence(Ordering::SeqCst);
         });
-        crate::asynch::wake_parked(self.key());
     }
 
     /// This object's key among the parked tasks: its address in this process.
@@ -418,8 +445,8 @@ impl<W: WaitStrategy> Waiters<W> {
 
     /// The poll step of every async wait on this object (feature `async`): `Ready` when
     /// `condition` (the primitive's `try_*` operation, as for
-    /// [`wait_until`](Self::wait_until)) holds; otherwise parks the task in `slot`, sets
-    /// the `TASKS` bit and looks once more (see "Async tasks" in the module docs), so a
+    /// [`wait_until`](Self::wait_until)) holds; otherwise parks the task in `slot`, makes sure
+    /// the `TASKS` bit is set and looks once more (see "Async tasks" in the module docs), so a
     /// change made by a task, a thread or an interrupt handler after this look wakes
     /// the task. The slot leaves the parked tasks when the condition holds (and when it
     /// is dropped: a dropped future leaves nothing behind).
@@ -451,19 +478,39 @@ impl<W: WaitStrategy> Waiters<W> {
         cx: &mut core::task::Context<'_>,
         mut condition: impl FnMut() -> Option<R>,
     ) -> core::task::Poll<R> {
-        use core::task::Poll;
         if let Some(r) = condition() {
             self.leave_slot(slot);
-            return Poll::Ready(r);
+            return core::task::Poll::Ready(r);
         }
+        self.park_then_look(slot, cx, condition)
+    }
+
+    /// The second half of [`poll_async`](Self::poll_async), for a caller that has just
+    /// looked at its condition itself and found it false (so the first look of
+    /// `poll_async` would only repeat it): parks the task in `slot`, sets the `TASKS`
+    /// bit, then takes the one look the protocol needs (after the bit and its fence).
+    #[cfg(feature = "async")]
+    pub(crate) fn park_then_look<R>(
+        &self,
+        slot: &mut crate::asynch::TaskSlot,
+        cx: &mut core::task::Context<'_>,
+        mut condition: impl FnMut() -> Option<R>,
+    ) -> core::task::Poll<R> {
+        use core::task::Poll;
         if !slot.park(self.key(), cx.waker()) {
             // The table is full (no `std`): poll again rather than risk sleeping forever.
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        // The task's half of the Dekker pair: the bit, then a fence, then the last look.
-        let _ = word_update(&self.state, Ordering::SeqCst, |s| Some(s | TASKS));
+        // The task's half of the Dekker pair: the registration, a fence, the bit (set
+        // unless it is set already), then the last look. (Setting the bit folds a second
+        // fence in, as the look at the bit must precede the last look: one locked
+        // instruction on x86, see `or_then_fence`.) Between processes it is always set
+        // anew: a notifier in another process may clear it without our table.
         fence(Ordering::SeqCst);
+        if W::PROCESS_SHARED || self.state.load(Ordering::Relaxed) & TASKS == 0 {
+            or_then_fence(&self.state, TASKS);
+        }
         match condition() {
             Some(r) => {
                 self.leave_slot(slot);
@@ -474,13 +521,15 @@ impl<W: WaitStrategy> Waiters<W> {
     }
 
     /// A task done waiting leaves the parked tasks. If the `TASKS` bit is clear now, a
-    /// notifier cleared it after this slot's park set it (coherence: our own set comes
-    /// before our load in the word's order), and that notifier wakes and removes every
-    /// waker parked under this key — ours too, at worst after we return (one spurious
-    /// wake-up of a finished future). So the slot is only forgotten, without the table's
-    /// critical section: the common path of a task woken by a notify. Not with a
-    /// process-shared strategy: there the notifier may be another process, whose
-    /// table is not ours.
+    /// notifier cleared it after this slot's park read it (or set it) — coherence: that
+    /// access comes before our load in the word's order — and a notifier that clears
+    /// it looks for parked tasks once more afterwards, which finds this slot's waker
+    /// (see "Async tasks" in the module docs) and removes it, at worst after we return
+    /// (one spurious wake-up of a finished future): the slot is only forgotten. Else the
+    /// slot leaves, which costs one load when its fast cell no longer holds it (the
+    /// common path of a task woken by a notify: the notifier took it). Not with a
+    /// process-shared strategy: there the notifier may be another process, whose table
+    /// is not ours.
     #[cfg(feature = "async")]
     #[inline]
     fn leave_slot(&self, slot: &mut crate::asynch::TaskSlot) {
