@@ -42,13 +42,15 @@ unsafe impl<T: Send + Sync, S: SlotStorage<T> + ?Sized, W: WaitStrategy> Sync
 
 impl<'a, T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> ConsumerIn<'a, T, S, W> {
     /// Items available per the cached tail; reloads the shared tail only when fewer than
-    /// `want` are cached.
+    /// `want` are cached, prefetching first the line of the slot it waits for (so that
+    /// a reload that shows the item finds that line already on its way).
     #[inline(always)]
     pub(super) fn available_for(&mut self, want: usize) -> usize {
         let n = self.ring.distance(self.head, self.cached_tail);
         if n >= want {
             return n;
         }
+        self.ring.fetch_polled(self.ring.advance(self.head, n));
         self.cached_tail = self.ring.tail.load(Ordering::Acquire);
         self.ring.distance(self.head, self.cached_tail)
     }

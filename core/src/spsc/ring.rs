@@ -235,6 +235,21 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> SpscRingIn<T, S, W> {
         }
     }
 
+    /// Consumer side, when its cached `tail` shows too few items and it is about to
+    /// reload the shared one: prefetches for reading the line of the slot at `pos`, the
+    /// first one not yet known to be published (see "Prefetch while polling" in the
+    /// module docs). The producer writes that slot before it publishes `tail`, so by the
+    /// time the reload shows the item, its line is already on its way: the two cache
+    /// misses of a pop after a wait overlap instead of following each other. A hint
+    /// only (no memory access in the abstract machine, nothing ordered by it).
+    #[inline(always)]
+    pub(super) fn fetch_polled(&self, pos: usize) {
+        if prefetch::ENABLED && core::mem::size_of::<T>() != 0 {
+            let cell = self.cell(self.slot(pos));
+            prefetch::fetch((cell as *const UnsafeCell<MaybeUninit<T>>).cast());
+        }
+    }
+
     /// Consumer side, once per new line: if more than [`PREFETCH_AHEAD`] bytes of
     /// items past position `head` are known to be published (`more` items), prefetches
     /// the line that far on for reading. A hint only.
