@@ -1065,7 +1065,6 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
         if !W::PROCESS_SHARED {
             return false;
         }
-        Self::records_checked();
         let record = self.slot(pos).owner.load();
         let token = record & (POP_TAG - 1);
         // (`conkit_mutant`: a broken variant the loom models must catch: any dead

@@ -33,7 +33,8 @@
 
 use core::task::Waker;
 
-use crate::atomic::{spin_hint, AtomicUsize, Ordering, UnsafeCell};
+use crate::atomic::{AtomicUsize, Ordering, UnsafeCell};
+use crate::wait::Backoff;
 
 /// The cell holds no entry.
 const FREE: usize = 0;
@@ -99,13 +100,12 @@ impl Cell {
     /// a few instructions from done). `false`: the state is neither `from` nor `BUSY`.
     #[inline]
     fn hold(&self, from: usize) -> bool {
-        let mut rounds = 0u32;
+        let mut backoff = Backoff::new();
         loop {
             // A plain look first: a failed compare-and-swap costs a locked instruction.
             let now = self.state.load(Ordering::Relaxed);
             if now == BUSY {
-                rounds = rounds.wrapping_add(1);
-                pause(rounds);
+                pause(&mut backoff);
                 continue;
             }
             if now != from {
@@ -117,8 +117,7 @@ impl Cell {
             {
                 Ok(_) => return true,
                 Err(BUSY) => {
-                    rounds = rounds.wrapping_add(1);
-                    pause(rounds);
+                    pause(&mut backoff);
                 }
                 Err(_) => return false,
             }
@@ -239,15 +238,12 @@ pub(super) enum Kept {
     Replaced(Waker),
 }
 
-/// One pause of a caller waiting for a `BUSY` cell: spin hints, then (with `std`)
-/// yielding the thread, in case the holder was preempted.
+/// One pause of a caller waiting for a `BUSY` cell: the crate's [`Backoff`] (growing
+/// spins, then, with `std`, yielding the thread in case the holder was preempted).
 #[inline]
-fn pause(rounds: u32) {
+fn pause(backoff: &mut Backoff) {
     #[cfg(all(feature = "std", not(loom)))]
-    if rounds > 64 {
-        std::thread::yield_now();
-        return;
-    }
-    let _ = rounds;
-    spin_hint();
+    backoff.snooze();
+    #[cfg(not(all(feature = "std", not(loom))))]
+    backoff.spin();
 }
