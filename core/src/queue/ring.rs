@@ -839,7 +839,11 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> fmt::Debug for RingQueueIn<T, S, W> 
 /// (get) — by a task, a thread's plain blocking call, or an interrupt's `put_nowait` —
 /// pay for the notify, and the notify sees the `TASKS` bit and wakes the task. The two
 /// Dekker pairs are the blocking path's (the count, then the task's last look) and
-/// `Waiters`' ("Async tasks"); `core/tests/loom_async.rs` models them. A task that
+/// `Waiters`' ("Async tasks"); `core/tests/loom_async.rs` models them. One `SeqCst`
+/// fence serves both: the park's, after the count and the registration, before the
+/// last look; so the async looks skip the ring's own "looks empty / full" fence (a
+/// stale "empty" before the park only leads to the park and that look), one locked
+/// instruction fewer per look. A task that
 /// finds the next slot held by a peer still in flight (a few instructions) asks to be
 /// polled again instead of parking (no wake-up would follow); with a process-shared
 /// strategy it probes that peer every `SHARED_IN_FLIGHT_ROUNDS` (64) such polls and skips
@@ -923,7 +927,9 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
             &self.control.sleeping_putters,
             move |in_flight| {
                 let item = pending.take()?;
-                match self.claim_counted() {
+                // No fence on the "looks full" path: a stale `Full` only parks, and the
+                // last look follows the park's fence (see `claim_push_fenced`).
+                match self.ring.claim_push_fenced::<false>(CLAIM) {
                     Ok(claim) => {
                         self.finish_put(claim, item);
                         Some(Ok(()))
@@ -976,7 +982,8 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
                 if self.control.immediate.load(Ordering::Acquire) {
                     return Some(Err(GetError::ShutDown));
                 }
-                match self.ring.claim_pop_with(CLAIM) {
+                // No fence on the "looks empty" path, as in `put_async`.
+                match self.ring.claim_pop_fenced::<false>(CLAIM) {
                     Ok(claim) => Some(Ok(self.finish_get(claim))),
                     Err(NoItem::Closed) => Some(Err(GetError::ShutDown)),
                     Err(NoItem::Empty) => None,

@@ -507,7 +507,15 @@ impl<W: WaitStrategy> Waiters<W> {
         // fence in, as the look at the bit must precede the last look: one locked
         // instruction on x86, see `or_then_fence`.) Between processes it is always set
         // anew: a notifier in another process may clear it without our table.
-        fence(Ordering::SeqCst);
+        // This fence is also the only one between the registration (and, for
+        // `RingQueue`'s async forms, the count in `sleeping_getters`) and the last look:
+        // those forms look without the ring's own "looks empty" fence.
+        // Mutant (see `cargo xtask test`'s mutant table): no fence when the bit is
+        // set already, so the last look may miss a change whose notifier misses the
+        // registration.
+        if !cfg!(conkit_mutant = "waiters_park_unfenced") {
+            fence(Ordering::SeqCst);
+        }
         if W::PROCESS_SHARED || self.state.load(Ordering::Relaxed) & TASKS == 0 {
             or_then_fence(&self.state, TASKS);
         }
