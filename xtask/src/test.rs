@@ -73,9 +73,10 @@ pub const MUTANTS: &[(&str, &str, Option<&str>)] = &[
         Some("waiters_thread_notify_wakes_a_parked_task"),
     ),
     // A task parking behind a `TASKS` bit that is set already issues no fence between
-    // its registration and its last look: `RingQueue`'s async looks, which skip the
-    // ring's own "looks empty" fence, may miss a thread's put whose notify misses the
-    // registration.
+    // its registration and its last look (`Waiters::park_then_look`'s fence, or the
+    // fence half of `add_then_fence`, by which `RingQueue`'s async forms count the
+    // task): their looks, which skip the ring's own "looks empty" fence, may miss a
+    // thread's put whose notify misses the registration.
     (
         "waiters_park_unfenced",
         "loom_async",
