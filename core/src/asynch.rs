@@ -513,8 +513,14 @@ fn with_table<R>(key: usize, f: impl FnOnce(&mut Table) -> R) -> R {
 #[cfg(any(feature = "std", loom))]
 #[inline]
 fn shard_of(key: usize) -> usize {
-    // Primitives are at least word-aligned and usually a cache line or more apart.
-    ((key >> 3) ^ (key >> 7) ^ (key >> 13)) % fast::CELLS
+    // Fibonacci hashing (Knuth, TAOCP vol. 3, 6.4): the top bits of the product by
+    // 2^64 / golden ratio depend on every bit of the address, so primitives a word, a
+    // cache line or a page apart spread over the shards; a multiply and a shift
+    // (the three shifted xors before cost twice the instructions, on every park, wake
+    // and leave).
+    const _: () = assert!(fast::CELLS.is_power_of_two() && fast::CELLS > 1);
+    let hash = (key as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (hash >> (u64::BITS - fast::CELLS.trailing_zeros())) as usize
 }
 
 /// The fast cells (see [`fast`]), one per shard.
@@ -629,15 +635,22 @@ fn wake_taken_or_clear(
 /// Takes every waker parked under `key`: the fast cell's, and the table's when its
 /// length mirror says it holds anyone (see [`fast`] for why these looks without a lock
 /// see every task parked before the caller's look at its "tasks are parked" bit).
+/// Inlined into the notifier, so the common result (one waker, from the cell, no
+/// table) is not passed through memory; the key's shard is computed once.
 #[cfg(any(feature = "std", loom))]
-#[inline]
+#[inline(always)]
 fn take_parked(key: usize) -> (Option<Waker>, Option<Taken>) {
+    let shard = shard_of(key);
     let first = if fast::usable(key) {
-        cell(key).take(key)
+        CELLS[shard].take(key)
     } else {
         None
     };
-    let table = table_len(key).load(crate::atomic::Ordering::Relaxed) != 0;
+    #[cfg(feature = "std")]
+    let len = &TABLE_LENS[shard];
+    #[cfg(not(feature = "std"))]
+    let len = table_len(key);
+    let table = len.load(crate::atomic::Ordering::Relaxed) != 0;
     // Mutant (see `cargo xtask test`'s mutant table): a task found in the cell is
     // taken for the only one, the others parked under the key in the table sleep on.
     #[cfg(conkit_mutant = "fast_cell_hides_table")]
@@ -695,7 +708,26 @@ impl TaskSlot {
     /// Parks `waker` on the primitive at address `key` (or replaces this slot's earlier
     /// waker). Returns `false` only without `std`, when [`TABLE_SLOTS`] tasks are
     /// parked already: the caller then asks to be polled again at once.
+    #[inline]
     pub fn park(&mut self, key: usize, waker: &Waker) -> bool {
+        // The common case, straight: a slot not registered (a future's first park, or
+        // one woken and forgotten since) takes the key's fast cell if it is free.
+        #[cfg(any(feature = "std", loom))]
+        if self.token == 0 && fast::usable(key) {
+            if let Some(token) = cell(key).park(key, waker) {
+                self.key = key;
+                self.token = token;
+                self.fast = true;
+                return true;
+            }
+        }
+        self.park_again(key, waker)
+    }
+
+    /// The rest of [`park`](Self::park): a slot still registered (moved to another
+    /// key, or parked anew on the same one), or a fast cell taken by another entry.
+    #[inline(never)]
+    fn park_again(&mut self, key: usize, waker: &Waker) -> bool {
         // Moved to another primitive: leave the old one first (the caller looks at its
         // condition again after parking, so the moment in neither table loses nothing).
         // A slot never registered (or forgotten) has no entry to leave: no lock for it.

@@ -245,6 +245,52 @@ pub(crate) fn word_update(
     }
 }
 
+/// `count.fetch_add(1, SeqCst)` followed by `fence(SeqCst)`: a task that counts itself
+/// as a waiter after registering its waker, so that the one fence orders both (the
+/// count and the registration) before its last look (`RingQueue`'s async forms). On x86
+/// and x86-64 it is one `lock add` instruction, for the reasons given at
+/// [`or_then_fence`]; elsewhere (and under loom and miri) the pair.
+#[cfg(feature = "async")]
+#[inline]
+pub(crate) fn add_then_fence(count: &AtomicUsize) {
+    #[cfg(all(
+        not(loom),
+        not(miri),
+        not(feature = "portable-atomic"),
+        any(target_arch = "x86", target_arch = "x86_64")
+    ))]
+    // SAFETY: `count.as_ptr()` points to a live, aligned `usize` that is only ever
+    // accessed atomically (it is an atomic); a `lock`-prefixed read-modify-write is an
+    // atomic access on x86, so it races with nothing.
+    unsafe {
+        #[cfg(target_arch = "x86_64")]
+        core::arch::asm!(
+            "lock add qword ptr [{count}], 1",
+            count = in(reg) count.as_ptr(),
+            options(nostack),
+        );
+        #[cfg(target_arch = "x86")]
+        core::arch::asm!(
+            "lock add dword ptr [{count}], 1",
+            count = in(reg) count.as_ptr(),
+            options(nostack),
+        );
+    }
+    #[cfg(not(all(
+        not(loom),
+        not(miri),
+        not(feature = "portable-atomic"),
+        any(target_arch = "x86", target_arch = "x86_64")
+    )))]
+    {
+        count.fetch_add(1, Ordering::SeqCst);
+        // Mutant (see `cargo xtask test`'s mutant table): the park's fence is left out.
+        if !cfg!(conkit_mutant = "waiters_park_unfenced") {
+            fence(Ordering::SeqCst);
+        }
+    }
+}
+
 /// `word.fetch_or(bits, SeqCst)` followed by `fence(SeqCst)`: the announcing half of a
 /// Dekker pair (set a flag, then look at the other side), e.g. the `TASKS` bit of
 /// [`crate::wait::Waiters`].

@@ -893,6 +893,22 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
     /// pair, as in [`RingQueue`](crate::queue::RingQueue)).
     #[inline(always)]
     pub(crate) fn claim_push_with(&self, order: Ordering) -> Result<Claim, NoSlot> {
+        self.claim_push_fenced::<true>(order)
+    }
+
+    /// [`claim_push_with`](Self::claim_push_with) whose "looks full" path issues its
+    /// `SeqCst` fence only if `FENCE`. Without it `Full` may be stale (a pop that
+    /// completed just before the call may be missed), so only for a caller for whom a
+    /// `Full` never ends the operation: it looks again after a `SeqCst` fence of its
+    /// own that follows everything the fence here would order (the async forms of
+    /// [`RingQueue`](crate::queue::RingQueue): a "full" first look only leads to
+    /// parking, and the last look comes after the park's fence, which serves both
+    /// Dekker pairs; see "Async tasks" in `Waiters`).
+    #[inline(always)]
+    pub(crate) fn claim_push_fenced<const FENCE: bool>(
+        &self,
+        order: Ordering,
+    ) -> Result<Claim, NoSlot> {
         let mark = self.mark();
         let mut backoff = Backoff::new();
         let mut tail = self.tail.load(Ordering::Relaxed);
@@ -932,7 +948,7 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
                 // everything before it, so "full" is only reported for a ring that was.
                 // (`conkit_mutant`: a broken variant the loom models must catch, see
                 // lib.rs.)
-                if !cfg!(conkit_mutant = "mpmc_no_full_fence") {
+                if FENCE && !cfg!(conkit_mutant = "mpmc_no_full_fence") {
                     fence(Ordering::SeqCst);
                 }
                 let head = self.head.load(Ordering::Relaxed);
@@ -966,6 +982,18 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
     /// on `head`.
     #[inline(always)]
     pub(crate) fn claim_pop_with(&self, order: Ordering) -> Result<Claim, NoItem> {
+        self.claim_pop_fenced::<true>(order)
+    }
+
+    /// [`claim_pop_with`](Self::claim_pop_with) whose "looks empty" path issues its
+    /// `SeqCst` fence only if `FENCE` (see
+    /// [`claim_push_fenced`](Self::claim_push_fenced): `Empty` may be stale, for a
+    /// caller whose last look follows a `SeqCst` fence of its own).
+    #[inline(always)]
+    pub(crate) fn claim_pop_fenced<const FENCE: bool>(
+        &self,
+        order: Ordering,
+    ) -> Result<Claim, NoItem> {
         let mark = self.mark();
         let mut backoff = Backoff::new();
         let mut head = self.head.load(Ordering::Relaxed);
@@ -996,7 +1024,7 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
             } else if ahead <= 0 {
                 // No item for this position yet: the ring is empty, or its push is in
                 // flight (or the previous lap's pop of the slot still is). Fence: as above.
-                if !cfg!(conkit_mutant = "mpmc_no_empty_fence") {
+                if FENCE && !cfg!(conkit_mutant = "mpmc_no_empty_fence") {
                     fence(Ordering::SeqCst);
                 }
                 let tail = self.tail.load(Ordering::Relaxed);

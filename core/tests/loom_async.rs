@@ -225,6 +225,43 @@ fn ring_queue_thread_put_wakes_a_parked_getter() {
     });
 }
 
+/// As `ring_queue_thread_put_wakes_a_parked_getter`, with the `TASKS` bit already set
+/// (an earlier getter parked and was dropped: the bit stays set), so the parking task
+/// only fences and reads it. `get_async` looks without the ring's own "looks empty"
+/// fence: the park's fence must order the registration (and the count) before the
+/// last look, or that look and the thread's notify can miss each other.
+#[test]
+fn ring_queue_thread_put_wakes_a_getter_parked_behind_a_set_bit() {
+    loom::model(|| {
+        let q = Arc::new(RingQueue::<u32, 1, W>::new());
+        {
+            let mut cx = Context::from_waker(Waker::noop());
+            let mut gone = std::pin::pin!(q.get_async());
+            assert!(gone.as_mut().poll(&mut cx).is_pending());
+        }
+        let putter = {
+            let q = q.clone();
+            thread::spawn(move || q.put_nowait(7).unwrap())
+        };
+        let woken = StdArc::new(Woken(AtomicBool::new(false)));
+        let waker = Waker::from(woken.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut get = std::pin::pin!(q.get_async());
+        let first = get.as_mut().poll(&mut cx);
+        putter.join().unwrap();
+        match first {
+            Poll::Ready(r) => assert_eq!(r, Ok(7)),
+            Poll::Pending => {
+                assert!(
+                    woken.0.load(Ordering::SeqCst),
+                    "lost wake-up: task never woken"
+                );
+                assert_eq!(get.as_mut().poll(&mut cx), Poll::Ready(Ok(7)));
+            }
+        }
+    });
+}
+
 /// The mirror: a task polls `put_async` once on a full queue while a thread takes the
 /// item with the plain `get_nowait`.
 #[test]

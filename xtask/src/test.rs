@@ -72,6 +72,16 @@ pub const MUTANTS: &[(&str, &str, Option<&str>)] = &[
         "loom_async",
         Some("waiters_thread_notify_wakes_a_parked_task"),
     ),
+    // A task parking behind a `TASKS` bit that is set already issues no fence between
+    // its registration and its last look (`Waiters::park_then_look`'s fence, or the
+    // fence half of `add_then_fence`, by which `RingQueue`'s async forms count the
+    // task): their looks, which skip the ring's own "looks empty" fence, may miss a
+    // thread's put whose notify misses the registration.
+    (
+        "waiters_park_unfenced",
+        "loom_async",
+        Some("ring_queue_thread_put_wakes_a_getter_parked_behind_a_set_bit"),
+    ),
     // A notify that finds no task parked clears the (sticky) `TASKS` bit and does not
     // look again: a task parking meanwhile read the bit set, did not set it, and stays
     // parked behind the clear bit.

@@ -300,6 +300,17 @@ impl<'a> Announced<'a> {
     }
 }
 
+#[cfg(feature = "async")]
+impl<'a> Announced<'a> {
+    /// [`new`](Self::new) followed by a `SeqCst` fence: one locked instruction on x86
+    /// (`add_then_fence`), for a task whose count stands for its park's fence.
+    #[inline]
+    fn new_fenced(count: &'a AtomicUsize) -> Self {
+        crate::atomic::add_then_fence(count);
+        Self(count)
+    }
+}
+
 impl Drop for Announced<'_> {
     #[inline]
     fn drop(&mut self) {
@@ -839,7 +850,11 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> fmt::Debug for RingQueueIn<T, S, W> 
 /// (get) — by a task, a thread's plain blocking call, or an interrupt's `put_nowait` —
 /// pay for the notify, and the notify sees the `TASKS` bit and wakes the task. The two
 /// Dekker pairs are the blocking path's (the count, then the task's last look) and
-/// `Waiters`' ("Async tasks"); `core/tests/loom_async.rs` models them. A task that
+/// `Waiters`' ("Async tasks"); `core/tests/loom_async.rs` models them. One `SeqCst`
+/// fence serves both: the park's, after the count and the registration, before the
+/// last look; so the async looks skip the ring's own "looks empty / full" fence (a
+/// stale "empty" before the park only leads to the park and that look), one locked
+/// instruction fewer per look. A task that
 /// finds the next slot held by a peer still in flight (a few instructions) asks to be
 /// polled again instead of parking (no wake-up would follow); with a process-shared
 /// strategy it probes that peer every `SHARED_IN_FLIGHT_ROUNDS` (64) such polls and skips
@@ -866,11 +881,20 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
                 if let Some(r) = attempt(&mut in_flight) {
                     return core::task::Poll::Ready(r);
                 }
-                if announce {
-                    announced = Some(Announced::new(count));
-                }
-                // Just looked: park, then the one look after the count and the bit.
-                waiters.park_then_look(&mut slot, cx, || attempt(&mut in_flight))
+                // Just looked: park, count ourselves (the count's locked instruction is
+                // the park's fence too), then the one look after the count and the bit.
+                waiters.park_announce_look(
+                    &mut slot,
+                    cx,
+                    || {
+                        if announce {
+                            announced = Some(Announced::new_fenced(count));
+                        } else {
+                            crate::atomic::fence(Ordering::SeqCst);
+                        }
+                    },
+                    || attempt(&mut in_flight),
+                )
             } else {
                 waiters.poll_async(&mut slot, cx, || attempt(&mut in_flight))
             };
@@ -923,7 +947,9 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
             &self.control.sleeping_putters,
             move |in_flight| {
                 let item = pending.take()?;
-                match self.claim_counted() {
+                // No fence on the "looks full" path: a stale `Full` only parks, and the
+                // last look follows the park's fence (see `claim_push_fenced`).
+                match self.ring.claim_push_fenced::<false>(CLAIM) {
                     Ok(claim) => {
                         self.finish_put(claim, item);
                         Some(Ok(()))
@@ -976,7 +1002,8 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
                 if self.control.immediate.load(Ordering::Acquire) {
                     return Some(Err(GetError::ShutDown));
                 }
-                match self.ring.claim_pop_with(CLAIM) {
+                // No fence on the "looks empty" path, as in `put_async`.
+                match self.ring.claim_pop_fenced::<false>(CLAIM) {
                     Ok(claim) => Some(Ok(self.finish_get(claim))),
                     Err(NoItem::Closed) => Some(Err(GetError::ShutDown)),
                     Err(NoItem::Empty) => None,

@@ -490,10 +490,42 @@ impl<W: WaitStrategy> Waiters<W> {
     /// `poll_async` would only repeat it): parks the task in `slot`, sets the `TASKS`
     /// bit, then takes the one look the protocol needs (after the bit and its fence).
     #[cfg(feature = "async")]
+    #[inline]
     pub(crate) fn park_then_look<R>(
         &self,
         slot: &mut crate::asynch::TaskSlot,
         cx: &mut core::task::Context<'_>,
+        condition: impl FnMut() -> Option<R>,
+    ) -> core::task::Poll<R> {
+        self.park_announce_look(
+            slot,
+            cx,
+            || {
+                // Mutant (see `cargo xtask test`'s mutant table): no fence when the bit
+                // is set already, so the last look may miss a change whose notifier
+                // misses the registration.
+                if !cfg!(conkit_mutant = "waiters_park_unfenced") {
+                    fence(Ordering::SeqCst);
+                }
+            },
+            condition,
+        )
+    }
+
+    /// [`park_then_look`](Self::park_then_look) for a caller that also announces
+    /// itself elsewhere before its last look (`RingQueue`'s async forms count the task
+    /// in `sleeping_getters`): `fenced_announce` runs right after the registration and
+    /// must end with a `SeqCst` fence (e.g. `add_then_fence`, one locked instruction
+    /// on x86): that fence is the park's, so the one fence orders the registration and
+    /// the announcement before the look at the bit and the last look. Not run if the
+    /// task could not park (the caller is then polled again at once).
+    #[cfg(feature = "async")]
+    #[inline]
+    pub(crate) fn park_announce_look<R>(
+        &self,
+        slot: &mut crate::asynch::TaskSlot,
+        cx: &mut core::task::Context<'_>,
+        fenced_announce: impl FnOnce(),
         mut condition: impl FnMut() -> Option<R>,
     ) -> core::task::Poll<R> {
         use core::task::Poll;
@@ -502,12 +534,15 @@ impl<W: WaitStrategy> Waiters<W> {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        // The task's half of the Dekker pair: the registration, a fence, the bit (set
-        // unless it is set already), then the last look. (Setting the bit folds a second
-        // fence in, as the look at the bit must precede the last look: one locked
-        // instruction on x86, see `or_then_fence`.) Between processes it is always set
-        // anew: a notifier in another process may clear it without our table.
-        fence(Ordering::SeqCst);
+        // The task's half of the Dekker pair: the registration, a fence (the caller's
+        // `fenced_announce`), the bit (set unless it is set already), then the last
+        // look. (Setting the bit folds a second fence in, as the look at the bit must
+        // precede the last look: one locked instruction on x86, see `or_then_fence`.)
+        // Between processes it is always set anew: a notifier in another process may
+        // clear it without our table. The fence is also the only one between the
+        // registration (and `RingQueue`'s count) and the last look: `RingQueue`'s async
+        // looks skip the ring's own "looks empty / full" fence.
+        fenced_announce();
         if W::PROCESS_SHARED || self.state.load(Ordering::Relaxed) & TASKS == 0 {
             or_then_fence(&self.state, TASKS);
         }
