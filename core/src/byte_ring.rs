@@ -520,6 +520,28 @@ impl<B: Words + ?Sized, W: WaitStrategy> ByteRingIn<B, W> {
         self.word(off).0.with(|p| unsafe { p.read() })
     }
 
+    /// The message whose header `h` (not `PAD`) sits at offset `off`, with `published`
+    /// bytes published from there: (data offset, length), or [`RecvError::Corrupt`] if
+    /// the length passes the cap ([`max_message`](Self::max_message)), the end of the
+    /// buffer or the published bytes.
+    ///
+    /// One compare: the frame (`HEADER` + the length rounded up to 8) must fit in
+    /// `room`, the least of the three limits, each a multiple of 8 (the cap's and the
+    /// buffer end's always; the published bytes' unless a peer scribbled over `tail`,
+    /// whence the rounding down), i.e. the length must be at most `room - HEADER`,
+    /// itself a multiple of 8: `h < room - 7` (and no frame fits a `room` of 0).
+    #[inline(always)]
+    fn frame_at(&self, off: usize, h: u64, published: usize) -> Result<(usize, usize), RecvError> {
+        let to_end = self.capacity() - off;
+        let room = to_end.min(published).min(self.capacity() / 2) & !7;
+        if h < (room as u64).saturating_sub(7) {
+            // `h < room <= capacity`: fits `usize`.
+            Ok((off + HEADER, h as usize))
+        } else {
+            Err(RecvError::Corrupt)
+        }
+    }
+
     /// A raw pointer to byte `off` of the buffer, for the zero-copy grants.
     #[cfg(not(loom))]
     #[inline(always)]
@@ -707,9 +729,15 @@ impl<'a, B: Words + ?Sized, W: WaitStrategy> ByteProducer<'a, B, W> {
 
     /// Where a message of `len` bytes goes: the padding to skip first (0 or the rest of
     /// the buffer). Checks the cap and the free space.
-    #[inline]
+    ///
+    /// The fast path (room left by the consumer's position as last seen) is a few
+    /// compares, inlined into the grant and send forms; reloading the consumer's
+    /// position, and everything a full ring entails, is out of line in
+    /// [`place_full`](Self::place_full).
+    #[inline(always)]
     fn place(&mut self, len: usize) -> Result<usize, GrantError> {
         let ring = self.ring;
+        let cap = ring.capacity();
         if len > ring.max_message() {
             return Err(GrantError::TooLarge {
                 len,
@@ -717,45 +745,58 @@ impl<'a, B: Words + ?Sized, W: WaitStrategy> ByteProducer<'a, B, W> {
             });
         }
         let need = frame_len(len);
-        let to_end = ring.capacity() - ring.offset(self.tail);
-        let (pad, total) = if need <= to_end {
-            (0, need)
-        } else {
-            (to_end, to_end + need)
-        };
-        let cap = ring.capacity();
-        if cap - self.tail.wrapping_sub(self.cached_head) < total {
-            self.cached_head = ring.head.load(Ordering::Acquire);
-            if cap - self.tail.wrapping_sub(self.cached_head) < total {
-                // Full: whatever was deferred must reach the consumer now, and wake it
-                // (it may sleep while we wait for room: each would wait for the other).
-                // (`conkit_mutant`: a broken variant the loom models must catch.)
-                if self.pending && !cfg!(conkit_mutant = "byte_ring_no_flush_when_full") {
-                    self.flush();
-                    ring.not_empty.notify_one();
-                }
-                return Err(if ring.flags.consumer_gone.load(Ordering::Acquire) {
-                    GrantError::Disconnected
-                } else {
-                    GrantError::Full
-                });
-            }
+        let to_end = cap - ring.offset(self.tail);
+        let pad = if need <= to_end { 0 } else { to_end };
+        if cap - self.tail.wrapping_sub(self.cached_head) < pad + need {
+            return self.place_full(pad, pad + need);
         }
         Ok(pad)
+    }
+
+    /// [`place`](Self::place) when the cached position says "full": reloads the
+    /// consumer's position; if still full, publishes deferred commits and wakes the
+    /// consumer.
+    #[cold]
+    #[inline(never)]
+    fn place_full(&mut self, pad: usize, total: usize) -> Result<usize, GrantError> {
+        let ring = self.ring;
+        let cap = ring.capacity();
+        self.cached_head = ring.head.load(Ordering::Acquire);
+        if cap - self.tail.wrapping_sub(self.cached_head) < total {
+            // Full: whatever was deferred must reach the consumer now, and wake it
+            // (it may sleep while we wait for room: each would wait for the other).
+            // (`conkit_mutant`: a broken variant the loom models must catch.)
+            if self.pending && !cfg!(conkit_mutant = "byte_ring_no_flush_when_full") {
+                self.flush();
+                ring.not_empty.notify_one();
+            }
+            return Err(if ring.flags.consumer_gone.load(Ordering::Acquire) {
+                GrantError::Disconnected
+            } else {
+                GrantError::Full
+            });
+        }
+        Ok(pad)
+    }
+
+    /// The buffer offset of the header of a frame placed after `pad` bytes of padding.
+    #[inline(always)]
+    fn header_at(&self, pad: usize) -> usize {
+        self.ring.offset(self.tail.wrapping_add(pad))
     }
 
     /// Writes the frames (padding, header for `used` bytes) and publishes them.
     ///
     /// # Safety
-    /// `place` returned `pad` for a length `>= used`, and the payload is written.
+    /// `place` returned `pad` for a length `>= used`, `at` is
+    /// [`header_at(pad)`](Self::header_at), and the payload is written.
     #[inline]
-    unsafe fn publish(&mut self, pad: usize, used: usize, notify: bool, defer: bool) {
+    unsafe fn publish(&mut self, pad: usize, at: usize, used: usize, notify: bool, defer: bool) {
         let ring = self.ring;
         if pad != 0 {
             // SAFETY: the padding lies in space `place` proved free.
             unsafe { ring.write_word(ring.offset(self.tail), PAD) };
         }
-        let at = ring.offset(self.tail.wrapping_add(pad));
         // SAFETY: the header lies in space `place` proved free.
         unsafe { ring.write_word(at, used as u64) };
         self.tail = self.tail.wrapping_add(pad + frame_len(used));
@@ -814,9 +855,11 @@ impl<'a, B: Words + ?Sized, W: WaitStrategy> ByteProducer<'a, B, W> {
     #[cfg(not(loom))]
     pub fn grant(&mut self, len: usize) -> Result<WriteGrant<'_, 'a, B, W>, GrantError> {
         let pad = self.place(len)?;
+        let at = self.header_at(pad);
         Ok(WriteGrant {
             producer: self,
             pad,
+            at,
             len,
             notify: false,
         })
@@ -838,26 +881,45 @@ impl<'a, B: Words + ?Sized, W: WaitStrategy> ByteProducer<'a, B, W> {
     /// assert!(matches!(tx.grant_until(1, Some(soon)), Err(GrantError::Full)));
     /// ```
     #[cfg(not(loom))]
+    #[inline]
     pub fn grant_until(
         &mut self,
         len: usize,
         deadline: Option<W::Deadline>,
     ) -> Result<WriteGrant<'_, 'a, B, W>, GrantError> {
+        // The first look of the wait, inlined: the wait itself only when full.
+        let pad = match self.place(len) {
+            Err(GrantError::Full) => self.place_waiting(len, deadline)?,
+            other => other?,
+        };
+        let at = self.header_at(pad);
+        Ok(WriteGrant {
+            producer: self,
+            pad,
+            at,
+            len,
+            notify: true,
+        })
+    }
+
+    /// [`place`](Self::place), waiting while the ring is too full (the slow path of
+    /// [`grant_until`](Self::grant_until)).
+    #[cfg(not(loom))]
+    #[cold]
+    #[inline(never)]
+    fn place_waiting(
+        &mut self,
+        len: usize,
+        deadline: Option<W::Deadline>,
+    ) -> Result<usize, GrantError> {
         let ring = self.ring;
-        let pad = ring
-            .not_full
+        ring.not_full
             .wait_until_probing(deadline, |probe| match self.place(len) {
                 Err(GrantError::Full) if probe && ring.consumer_died() => Some(self.place(len)),
                 Err(GrantError::Full) => None,
                 other => Some(other),
             })
-            .unwrap_or(Err(GrantError::Full))?;
-        Ok(WriteGrant {
-            producer: self,
-            pad,
-            len,
-            notify: true,
-        })
+            .unwrap_or(Err(GrantError::Full))
     }
 
     /// Copies `msg` into the ring as one message. Wait-free.
@@ -897,13 +959,14 @@ impl<'a, B: Words + ?Sized, W: WaitStrategy> ByteProducer<'a, B, W> {
         self.send_inner(msg, false, true)
     }
 
+    #[inline]
     fn send_inner(&mut self, msg: &[u8], notify: bool, defer: bool) -> Result<(), GrantError> {
         let pad = self.place(msg.len())?;
-        let at = self.ring.offset(self.tail.wrapping_add(pad)) + HEADER;
+        let at = self.header_at(pad);
         // SAFETY: `place` proved the frame's bytes free; only we write them.
         unsafe {
-            self.ring.copy_in(at, msg);
-            self.publish(pad, msg.len(), notify, defer);
+            self.ring.copy_in(at + HEADER, msg);
+            self.publish(pad, at, msg.len(), notify, defer);
         }
         Ok(())
     }
@@ -931,6 +994,21 @@ impl<'a, B: Words + ?Sized, W: WaitStrategy> ByteProducer<'a, B, W> {
     /// });
     /// ```
     pub fn send_until(
+        &mut self,
+        msg: &[u8],
+        deadline: Option<W::Deadline>,
+    ) -> Result<(), GrantError> {
+        // The first look of the wait, inlined: the wait itself only when full.
+        match self.send_inner(msg, true, false) {
+            Err(GrantError::Full) => self.send_waiting(msg, deadline),
+            other => other,
+        }
+    }
+
+    /// [`send_until`](Self::send_until) once the ring was found full.
+    #[cold]
+    #[inline(never)]
+    fn send_waiting(
         &mut self,
         msg: &[u8],
         deadline: Option<W::Deadline>,
@@ -1021,6 +1099,8 @@ impl<B: Words + ?Sized, W: WaitStrategy> fmt::Debug for ByteProducer<'_, B, W> {
 pub struct WriteGrant<'g, 'a, B: Words + ?Sized, W: WaitStrategy> {
     producer: &'g mut ByteProducer<'a, B, W>,
     pad: usize,
+    /// The buffer offset of the frame's header (`ByteProducer::header_at(pad)`).
+    at: usize,
     len: usize,
     /// Made by a blocking form: the commit wakes the consumer.
     notify: bool,
@@ -1033,7 +1113,10 @@ impl<B: Words + ?Sized, W: WaitStrategy> WriteGrant<'_, '_, B, W> {
     pub fn commit(self, used: usize) {
         let used = used.min(self.len);
         // SAFETY: `place` returned `pad` for `len >= used`; the caller wrote the bytes.
-        unsafe { self.producer.publish(self.pad, used, self.notify, false) };
+        unsafe {
+            self.producer
+                .publish(self.pad, self.at, used, self.notify, false)
+        };
     }
 
     /// Commits the first `used` bytes as one message without publishing it yet: a batch
@@ -1043,13 +1126,11 @@ impl<B: Words + ?Sized, W: WaitStrategy> WriteGrant<'_, '_, B, W> {
     pub fn commit_deferred(self, used: usize) {
         let used = used.min(self.len);
         // SAFETY: as in `commit`.
-        unsafe { self.producer.publish(self.pad, used, false, true) };
+        unsafe { self.producer.publish(self.pad, self.at, used, false, true) };
     }
 
     fn data(&self) -> *mut u8 {
-        let p = &*self.producer;
-        p.ring
-            .byte_ptr(p.ring.offset(p.tail.wrapping_add(self.pad)) + HEADER)
+        self.producer.ring.byte_ptr(self.at + HEADER)
     }
 }
 
@@ -1131,8 +1212,30 @@ impl<'a, B: Words + ?Sized, W: WaitStrategy> ByteConsumer<'a, B, W> {
     }
 
     /// The next message: (data offset, length), skipping padding.
-    #[inline]
+    ///
+    /// The fast path (a message header below the producer's position as last seen) is
+    /// one load and one compare, inlined into the read and receive forms; reloading the
+    /// producer's position, padding frames and an empty ring are out of line in
+    /// [`next_frame_slow`](Self::next_frame_slow).
+    #[inline(always)]
     fn next_frame(&mut self) -> Result<(usize, usize), RecvError> {
+        if self.head != self.cached_tail {
+            let ring = self.ring;
+            let off = ring.offset(self.head);
+            // SAFETY: `head != tail`: the word at `head` is a published header we own.
+            let h = unsafe { ring.read_word(off) };
+            if h != PAD {
+                return ring.frame_at(off, h, self.cached_tail.wrapping_sub(self.head));
+            }
+        }
+        self.next_frame_slow()
+    }
+
+    /// [`next_frame`](Self::next_frame) past its fast path: the producer's position
+    /// reloaded when the cached one is reached, padding skipped.
+    #[cold]
+    #[inline(never)]
+    fn next_frame_slow(&mut self) -> Result<(usize, usize), RecvError> {
         let ring = self.ring;
         loop {
             if self.head == self.cached_tail {
@@ -1158,22 +1261,18 @@ impl<'a, B: Words + ?Sized, W: WaitStrategy> ByteConsumer<'a, B, W> {
                 }
             }
             let off = ring.offset(self.head);
-            let to_end = ring.capacity() - off;
             // SAFETY: `head != tail`: the word at `head` is a published header we own.
             let h = unsafe { ring.read_word(off) };
             let published = self.cached_tail.wrapping_sub(self.head);
             if h == PAD {
+                let to_end = ring.capacity() - off;
                 if to_end > published {
                     return Err(RecvError::Corrupt);
                 }
                 self.head = self.head.wrapping_add(to_end);
                 continue;
             }
-            let len = usize::try_from(h).unwrap_or(usize::MAX);
-            if len > ring.max_message() || frame_len(len) > to_end.min(published) {
-                return Err(RecvError::Corrupt);
-            }
-            return Ok((off + HEADER, len));
+            return ring.frame_at(off, h, published);
         }
     }
 
@@ -1221,19 +1320,16 @@ impl<'a, B: Words + ?Sized, W: WaitStrategy> ByteConsumer<'a, B, W> {
     /// assert!(matches!(rx.read_until(Some(soon)), Err(RecvError::Empty)));
     /// ```
     #[cfg(not(loom))]
+    #[inline]
     pub fn read_until(
         &mut self,
         deadline: Option<W::Deadline>,
     ) -> Result<ReadGrant<'_, 'a, B, W>, RecvError> {
-        let ring = self.ring;
-        let found = ring
-            .not_empty
-            .wait_until_probing(deadline, |probe| match self.next_frame() {
-                Err(RecvError::Empty) if probe && ring.producer_died() => Some(self.next_frame()),
-                Err(RecvError::Empty) => None,
-                other => Some(other),
-            });
-        let (at, len) = found.unwrap_or(Err(RecvError::Empty))?;
+        // The first look of the wait, inlined: the wait itself only when empty.
+        let (at, len) = match self.next_frame() {
+            Err(RecvError::Empty) => self.next_frame_waiting(deadline)?,
+            other => other?,
+        };
         Ok(ReadGrant {
             consumer: self,
             at,
@@ -1241,6 +1337,25 @@ impl<'a, B: Words + ?Sized, W: WaitStrategy> ByteConsumer<'a, B, W> {
             notify: true,
             defer: false,
         })
+    }
+
+    /// [`next_frame`](Self::next_frame), waiting while the ring is empty (the slow
+    /// path of [`read_until`](Self::read_until)).
+    #[cfg(not(loom))]
+    #[cold]
+    #[inline(never)]
+    fn next_frame_waiting(
+        &mut self,
+        deadline: Option<W::Deadline>,
+    ) -> Result<(usize, usize), RecvError> {
+        let ring = self.ring;
+        ring.not_empty
+            .wait_until_probing(deadline, |probe| match self.next_frame() {
+                Err(RecvError::Empty) if probe && ring.producer_died() => Some(self.next_frame()),
+                Err(RecvError::Empty) => None,
+                other => Some(other),
+            })
+            .unwrap_or(Err(RecvError::Empty))
     }
 
     /// Copies the next message into `buf` and frees it; returns its length. Wait-free.
@@ -1271,6 +1386,7 @@ impl<'a, B: Words + ?Sized, W: WaitStrategy> ByteConsumer<'a, B, W> {
         self.recv_inner(buf, false, true)
     }
 
+    #[inline]
     fn recv_inner(
         &mut self,
         buf: &mut [u8],
@@ -1290,6 +1406,21 @@ impl<'a, B: Words + ?Sized, W: WaitStrategy> ByteConsumer<'a, B, W> {
     /// [`recv`](Self::recv), waiting while the ring is empty, at most until `deadline`
     /// (an example is at [`ByteProducer::send_until`]).
     pub fn recv_until(
+        &mut self,
+        buf: &mut [u8],
+        deadline: Option<W::Deadline>,
+    ) -> Result<usize, RecvError> {
+        // The first look of the wait, inlined: the wait itself only when empty.
+        match self.recv_inner(buf, true, false) {
+            Err(RecvError::Empty) => self.recv_waiting(buf, deadline),
+            other => other,
+        }
+    }
+
+    /// [`recv_until`](Self::recv_until) once the ring was found empty.
+    #[cold]
+    #[inline(never)]
+    fn recv_waiting(
         &mut self,
         buf: &mut [u8],
         deadline: Option<W::Deadline>,

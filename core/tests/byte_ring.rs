@@ -125,6 +125,56 @@ fn corrupt_header_is_reported_not_followed() {
     assert_eq!(&*rx.read().unwrap(), b"12345678");
 }
 
+/// The consumer's frame check (one compare since issue #11's fast path) at each of its
+/// three limits: the cap (half the buffer less the header), the published bytes and the
+/// end of the buffer. A length at the limit is read; every length past it, up to the
+/// next multiple of 8 and beyond, is `Corrupt`.
+#[test]
+fn frame_lengths_at_each_limit_are_read_one_past_is_corrupt() {
+    let ring: ByteRing<8, Spin> = ByteRing::new(); // 64 bytes, messages <= 24
+    let mut tx = ring.claim_producer().unwrap();
+    let mut rx = ring.claim_consumer().unwrap();
+    let base = std::ptr::from_ref(&ring).cast::<u8>().cast_mut();
+    // Sends `len` bytes; returns a pointer to the frame's header (provenance from the
+    // ring, as in `corrupt_header_is_reported_not_followed`).
+    let mut send = |len: usize| {
+        let mut g = tx.grant(len).unwrap();
+        g.fill(0xa5);
+        let header = base.with_addr(g.as_ptr() as usize - 8).cast::<u64>();
+        g.commit(len);
+        header
+    };
+    // The frame at our position holds `limit` bytes, the most its limit allows: longer
+    // lengths are rejected, `limit` is read; then the frame is read and released.
+    let check = |rx: &mut conkit_core::byte_ring::ByteConsumer<'_, [_; 8], Spin>,
+                 header: *mut u64,
+                 limit: u64| {
+        for bad in (limit + 1..=limit + 9).chain([u64::MAX >> 1, u64::MAX]) {
+            // SAFETY: single-threaded test standing in for a misbehaving peer.
+            unsafe { header.write(bad) };
+            assert!(matches!(rx.read(), Err(RecvError::Corrupt)), "{bad}");
+        }
+        // SAFETY: as above; restored.
+        unsafe { header.write(limit) };
+        let m = rx.read().unwrap();
+        assert_eq!(m.len() as u64, limit);
+        m.release();
+    };
+    // The cap: a 24-byte message at offset 0, 16 more bytes published after it.
+    let first = send(24);
+    let second = send(8);
+    check(&mut rx, first, 24);
+    // The published bytes: the 8-byte message at offset 32, nothing after it.
+    check(&mut rx, second, 8);
+    // The end of the buffer: an 8-byte message at offset 48 (16 bytes before the end),
+    // another one published after the wrap (32 bytes published in all).
+    let third = send(8);
+    send(8);
+    check(&mut rx, third, 8);
+    assert_eq!(rx.read().unwrap().len(), 8);
+    assert!(matches!(rx.read(), Err(RecvError::Empty)));
+}
+
 #[test]
 fn blocking_forms_honour_deadlines_and_wake() {
     let ring: ByteRing<8> = ByteRing::new();
