@@ -407,3 +407,121 @@ fn live_pusher_behind_a_dead_record_is_not_skipped() {
         assert!(ring.is_empty());
     });
 }
+
+/// A producer reserves the position at `tail` (the step before its claim) and dies
+/// there, its position not claimed. A blocking `push` that finds the reservation
+/// frees it once it sees the reserver dead, and claims the position itself: nothing
+/// hangs, no item is lost (the mutant `mpmc_dead_reservation_kept` never frees such a
+/// reservation: the push waits for good).
+#[test]
+fn dead_reserver_before_its_push_claim_is_cleared() {
+    loom::model(|| {
+        let ring: Arc<MpmcRing<u32, 2, MortalShared>> = Arc::new(MpmcRing::new());
+        let dying = {
+            let ring = ring.clone();
+            thread::spawn(move || {
+                assert!(ring.loom_reserve_push_and_die());
+                DEAD.store(MortalShared::owner_token(), Ordering::SeqCst);
+            })
+        };
+        ring.push(7);
+        dying.join().unwrap();
+        ring.push(8);
+        assert_eq!((ring.pop(), ring.pop()), (7, 8));
+        assert!(ring.is_empty());
+    });
+}
+
+/// The mirror: a consumer reserves the item at `head` and dies before claiming it; a
+/// blocking `pop` frees the reservation and takes the item (mutant
+/// `mpmc_dead_reservation_kept`).
+#[test]
+fn dead_reserver_before_its_pop_claim_is_cleared() {
+    loom::model(|| {
+        let ring: Arc<MpmcRing<u32, 1, MortalShared>> = Arc::new(MpmcRing::new());
+        ring.push(1);
+        let dying = {
+            let ring = ring.clone();
+            thread::spawn(move || {
+                // Nothing to reserve if the `pop` below took the item first.
+                let _ = ring.loom_reserve_pop_and_die();
+                DEAD.store(MortalShared::owner_token(), Ordering::SeqCst);
+            })
+        };
+        assert_eq!(ring.pop(), 1);
+        dying.join().unwrap();
+        ring.push(2);
+        assert_eq!(ring.pop(), 2);
+    });
+}
+
+/// A producer reserves, claims and dies before writing, while a producer's probe runs
+/// (`skip_dead_pop`, which frees the reservations of pushes that died *before*
+/// claiming). The probe must leave the claimant's record alone, so that a consumer
+/// can then name it dead and skip its slot. The mutant `mpmc_index_before_death`
+/// reads `tail` before learning that the reserver is dead: it sees the position
+/// unclaimed, erases the record of what is by then a dead claim, and the consumer's
+/// `pop` waits for that slot for good.
+#[test]
+fn dead_claimant_is_not_taken_for_a_dead_reserver() {
+    loom::model(|| {
+        let ring: Arc<MpmcRing<u32, 2, MortalShared>> = Arc::new(MpmcRing::new());
+        let dying = {
+            let ring = ring.clone();
+            thread::spawn(move || {
+                assert!(ring.loom_claim_push_and_die());
+                DEAD.store(MortalShared::owner_token(), Ordering::SeqCst);
+            })
+        };
+        // Let the producer start first (a yield, not a preemption).
+        thread::yield_now();
+        let _ = ring.loom_skip_dead_pop();
+        dying.join().unwrap();
+        ring.push(7);
+        assert_eq!(ring.pop(), 7);
+    });
+}
+
+/// A live producer between its reservation and its claim is never taken for dead: a
+/// probe (`skip_dead_pop`) running beside its `push` frees nothing (the mutant
+/// `mpmc_clear_live_reservation` frees a reservation without asking whether its
+/// reserver lives).
+#[test]
+fn live_slow_reserver_is_never_cleared() {
+    loom::model(|| {
+        let ring: Arc<MpmcRing<u32, 2, MortalShared>> = Arc::new(MpmcRing::new());
+        let producer = {
+            let ring = ring.clone();
+            thread::spawn(move || ring.push(5))
+        };
+        thread::yield_now();
+        assert!(!ring.loom_skip_dead_pop(), "freed a live reservation");
+        producer.join().unwrap();
+        assert_eq!(ring.pop(), 5);
+    });
+}
+
+/// A put races a shutdown of a `RingQueue` between processes: the put's reservation
+/// of the slot and its claim on one side, the mark `close` sets on `tail` on the
+/// other. Either the put claimed first (its item is delivered, then gets fail) or its
+/// claim fails and it gets the item back (its reservation withdrawn); a later put is
+/// refused, and nothing waits.
+#[test]
+fn shutdown_races_a_reserving_put() {
+    use conkit_core::queue::{GetError, PutError, RingQueue};
+    loom::model(|| {
+        let q: Arc<RingQueue<u32, 1, MortalShared>> = Arc::new(RingQueue::new());
+        let producer = {
+            let q = q.clone();
+            thread::spawn(move || q.put_nowait(1))
+        };
+        q.shutdown(false);
+        let put = producer.join().unwrap();
+        match put {
+            Ok(()) => assert_eq!(q.get(), Ok(1)),
+            Err(e) => assert!(matches!(e, PutError::ShutDown(1))),
+        }
+        assert_eq!(q.get(), Err(GetError::ShutDown));
+        assert!(matches!(q.put_nowait(2), Err(PutError::ShutDown(2))));
+    });
+}

@@ -208,6 +208,29 @@ pub const MUTANTS: &[(&str, &str, Option<&str>)] = &[
         "loom_mpmc",
         Some("live_pusher_behind_a_dead_record_is_not_skipped"),
     ),
+    // A blocked MPMC push (between processes) frees a push reservation at `tail`
+    // without asking whether its reserver lives: a live producer between its
+    // reservation and its claim loses it.
+    (
+        "mpmc_clear_live_reservation",
+        "loom_mpmc",
+        Some("live_slow_reserver_is_never_cleared"),
+    ),
+    // The probe reads `tail` before learning that the reserver is dead: a reserver
+    // that claimed and died in between looks as if it never claimed, and its record
+    // (the only name of the dead push) is erased.
+    (
+        "mpmc_index_before_death",
+        "loom_mpmc",
+        Some("dead_claimant_is_not_taken_for_a_dead_reserver"),
+    ),
+    // A reservation whose reserver died before its claim is never freed: the position
+    // is held for good.
+    (
+        "mpmc_dead_reservation_kept",
+        "loom_mpmc",
+        Some("dead_reserver_before_its_push_claim_is_cleared"),
+    ),
     // The barrier records an arrival after counting it (the protocol before the
     // reservations): a party killed between the two is never identified.
     (
