@@ -67,43 +67,59 @@
 //! * killed **asleep, or just woken** in a blocking form: costs nothing; wake-ups go to
 //!   every sleeper between processes (see [`Waiters`]), and a waker that died before
 //!   waking delays a sleeper by at most one sleep slice (at most 16 ms with `SharedFutex`);
-//! * killed **between claim and hand-over** (mid-push or mid-pop, the window of
-//!   *Progress* above): its slot would stay in flight for good. So with a process-shared
-//!   strategy every claim is **reserved** in its slot first: before its
-//!   compare-and-swap on `tail` (`head`), the claimant compare-and-swaps the slot's
-//!   record from the record of an earlier claim of the slot to its own
+//! * killed **anywhere in a push or pop**: with a process-shared strategy every claim
+//!   is **reserved** in its slot first, so whoever waits for the dead one can name it.
+//!   Before its compare-and-swap on `tail` (`head`), the claimant compare-and-swaps the
+//!   slot's record from the record of an earlier claim of the slot to its own
 //!   [owner token](WaitStrategy::owner_token) (its kernel thread id) tagged with the
 //!   position's lap and "push" or "pop"; if its claim then fails (`close` set the mark,
 //!   or a spurious failure) it restores the record. A reservation is exclusive: a
 //!   claimant that finds the position reserved by another waits as for a claimant in
-//!   flight. Nothing of this for the process-private strategies. A blocking operation
-//!   that finds a slot in flight and has slept a whole slice without a wake-up probes
-//!   the reserver ([`WaitStrategy::owner_alive`]); if it is gone, it reads the index
-//!   (only *after* learning the death, so a claim the dead one made is seen):
-//!   still at the position, the dead one never claimed, and its reservation is freed
-//!   (the record keeps the claim, names nobody) for the next claimant; past it, the
-//!   dead one claimed, and a consumer **skips** the dead push's slot (moves `head` past
-//!   it with the compare-and-swap of a pop claim) and a producer **frees** the dead
-//!   pop's slot (a compare-and-swap of its stamp to the next lap). The dead push's
-//!   item, or the item the dead pop was taking, is lost; the items behind it are popped
-//!   in order, and the slot serves the next lap. This is safe whatever the timing: a
-//!   record is only trusted for the very claim it names (its lap and operation), and
-//!   the claim's compare-and-swap is at least `Release`, so whoever sees the index past
-//!   the position also sees the claimant's reservation. The cost: between processes a
-//!   claimant paused between its reservation and its claim holds up the claimants of
-//!   that position (as one paused between claim and hand-over always did). Left: the
-//!   wait-free `try_*` forms never probe (they report `None` / [`Full`] for such a slot
-//!   until a blocking form has dealt with it); a kernel thread id reused by a new
-//!   thread makes a dead claimant look alive (as for [`Lock`](crate::lock::Lock)); and
-//!   records keep 9 bits of the lap, so a claimant paused for a multiple of 512 laps
-//!   between reading the stamp and reserving could reserve a later lap's position for
-//!   a moment (its claim then fails and it withdraws). The record costs each slot a
-//!   `u32` with a process-shared strategy only (a `u64` item's slot grows from 16 to 24
-//!   bytes); the slots of the process-private strategies have no record at all (the
-//!   strategy's [`SlotOwner`](WaitStrategy::SlotOwner) is [`Unrecorded`], zero bytes:
-//!   the word made a `queue::Queue` between two threads three times slower).
-//!   [`RingQueue`](crate::queue::RingQueue) also skips such a slot when it is shut down
-//!   immediately.
+//!   flight. A blocking operation that finds a slot in flight (or reserved) and has
+//!   slept a whole slice without a wake-up probes the reserver
+//!   ([`WaitStrategy::owner_alive`]); if it is gone, it reads the index (only *after*
+//!   learning the death, so a claim the dead one made is seen):
+//!   * still at the position: it died **before its claim**. Nothing is lost: its
+//!     reservation is freed (the record keeps the claim, names nobody), and the next
+//!     claimant of that kind (push or pop) takes the position;
+//!   * past it: it died **between claim and hand-over** (mid-push or mid-pop, the
+//!     window of *Progress* above). A consumer **skips** the dead push's slot (moves
+//!     `head` past it with the compare-and-swap of a pop claim) and a producer
+//!     **frees** the dead pop's slot (a compare-and-swap of its stamp to the next
+//!     lap). The dead push's item, or the item the dead pop was taking, is lost; the
+//!     items behind it are popped in order, and the slot serves the next lap.
+//!
+//!   So an unbounded [`pop`](MpmcRingIn::pop) or [`push`](MpmcRingIn::push) waits for a
+//!   dead peer about 20 ms with `SharedFutex` (a sleep slice, then the probe), never
+//!   for good. This is safe whatever the timing: a record is only trusted for the very
+//!   claim it names (its lap and operation); only a dead reserver's reservation is
+//!   freed, and only while the index shows it never claimed; and the claim's
+//!   compare-and-swap is at least `Release`, so whoever sees the index past the
+//!   position also sees the claimant's reservation (loom models
+//!   `dead_reserver_before_its_push_claim_is_cleared` and its pop mirror,
+//!   `dead_claimant_is_not_taken_for_a_dead_reserver`,
+//!   `live_slow_reserver_is_never_cleared`, `dead_pusher_slot_is_skipped`,
+//!   `dead_popper_slot_is_freed`, `live_pusher_behind_a_dead_record_is_not_skipped`,
+//!   `shutdown_races_a_reserving_put`; mutants `mpmc_dead_reservation_kept`,
+//!   `mpmc_index_before_death`, `mpmc_clear_live_reservation`). The cost: between
+//!   processes a claimant paused (descheduled, stopped) between its reservation and
+//!   its claim holds up the other claimants of that position, as one paused between
+//!   claim and hand-over always did; a claimant that finds a reservation re-reads the
+//!   index with a plain load (no write to the line the reserver is about to claim).
+//!   Left: the wait-free `try_*` forms never probe (they report `None` / [`Full`] for
+//!   such a slot until a blocking form has dealt with it); a kernel thread id reused by
+//!   a new thread makes a dead claimant look alive (as for [`Lock`](crate::lock::Lock));
+//!   and records keep 9 bits of the lap, so a claimant paused for a multiple of 512
+//!   laps between reading the stamp and reserving could reserve a later lap's position
+//!   for a moment (its claim then fails and it withdraws). Nothing of this for the
+//!   process-private strategies: their claim is the bare compare-and-swap, and their
+//!   slots have no record at all (the strategy's
+//!   [`SlotOwner`](WaitStrategy::SlotOwner) is [`Unrecorded`], zero bytes: the word
+//!   made a `queue::Queue` between two threads three times slower). With a
+//!   process-shared strategy the record costs each slot a `u32` (a `u64` item's slot
+//!   grows from 16 to 24 bytes), and each claim one more compare-and-swap, on the line
+//!   the operation writes anyway. [`RingQueue`](crate::queue::RingQueue) also skips a
+//!   slot in flight when it is shut down immediately.
 //!
 //! # Interrupt handlers
 //! The `try_*` forms, [`len`](MpmcRingIn::len), [`notify`](MpmcRingIn::notify) (with a strategy
@@ -936,11 +952,10 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
                     match self.reserve(tail, PUSH_TAG) {
                         Some(reserved) => reserved,
                         None => {
-                            // A read-modify-write reads the latest `tail`, as the
-                            // failed compare-and-swap of a claim without reservation
-                            // would: a plain load may go on returning a stale one (it
-                            // does under loom), and so never reach the next position.
-                            tail = self.tail.fetch_add(0, Ordering::Relaxed);
+                            // A plain load, as for a stale `tail` below: a write here
+                            // (a `fetch_add(0)` to read the latest `tail`) would take
+                            // the line from the claimant we wait for.
+                            tail = self.tail.load(Ordering::Relaxed);
                             // (Under loom, whose spin hints are yields, report at once:
                             // the models' waits retry.)
                             if backoff.is_spun_out() || cfg!(loom) {
@@ -1029,8 +1044,8 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
                     match self.reserve(head, POP_TAG) {
                         Some(reserved) => reserved,
                         None => {
-                            // The latest `head`: as for a push.
-                            head = self.head.fetch_add(0, Ordering::Relaxed);
+                            // A plain load: as for a push.
+                            head = self.head.load(Ordering::Relaxed);
                             if backoff.is_spun_out() || cfg!(loom) {
                                 return Err(NoItem::InFlight);
                             }
@@ -1100,14 +1115,13 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
     /// The `order` of a claim's successful compare-and-swap on `tail` or `head`: with a
     /// process-shared strategy at least `Release`, so that whoever reads the moved
     /// index with `Acquire` (a probe deciding the claimant died mid-operation) also
-    /// sees the claimant's reservation, made before, and not an older record.
-    /// (`conkit_mutant`: `mpmc_claim_relaxed` keeps `order`.)
+    /// sees the claimant's reservation, made before, and not an older record (see
+    /// [`claimant_dead`](Self::claimant_dead); free on x86, where every
+    /// compare-and-swap is a full barrier). The process-private strategies keep
+    /// `order`.
     #[inline(always)]
     fn claim_order(order: Ordering) -> Ordering {
-        if W::PROCESS_SHARED
-            && order == Ordering::Relaxed
-            && !cfg!(conkit_mutant = "mpmc_claim_relaxed")
-        {
+        if W::PROCESS_SHARED && order == Ordering::Relaxed {
             Ordering::Release
         } else {
             order
@@ -1164,7 +1178,6 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
         if !W::PROCESS_SHARED {
             return false;
         }
-        Self::records_checked();
         let early_look = cfg!(conkit_mutant = "mpmc_index_before_death");
         let moved_early = early_look && index.load(Ordering::SeqCst) != pos;
         let slot = self.slot(pos);
@@ -1210,19 +1223,22 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
 
     /// Whether the slot of `pos` was claimed for `op` at `pos` by a thread that is gone
     /// (a process-shared strategy's [`owner_alive`](WaitStrategy::owner_alive) says so).
-    /// A record from another lap or operation (the claimant died before recording, or
-    /// has not recorded yet) names someone else: `false`.
+    /// A record from another lap or operation names someone else: `false`.
+    ///
+    /// A caller has seen the index past `pos` (the claim made), and the claim's
+    /// `Release` ([`claim_order`](Self::claim_order)) then shows it the claimant's
+    /// reservation or a later record, never the record of an earlier claim: the
+    /// comparison with `pos` and `op` is a second guard, against a later record (the
+    /// slot moved on meanwhile). Neither guard alone lets a dead earlier claimant
+    /// be taken for this one, so no loom model can catch the loss of one (the mutant
+    /// `mpmc_skip_any_dead_record`, caught before the reservations, was retired).
     fn claimant_dead(&self, pos: usize, op: u32) -> bool {
         if !W::PROCESS_SHARED {
             return false;
         }
         let record = self.slot(pos).owner.load();
         let token = record & TOKEN_MASK;
-        // (`conkit_mutant`: a broken variant the loom models must catch: any dead
-        // token recorded in the slot is trusted, also one of an earlier claim.)
-        let ours = cfg!(conkit_mutant = "mpmc_skip_any_dead_record")
-            || record == self.record_of(pos, op, token);
-        token != 0 && ours && !W::owner_alive(token)
+        token != 0 && record == self.record_of(pos, op, token) && !W::owner_alive(token)
     }
 
     /// Moves `head` past a push in flight whose claimant died (see "Participants that
@@ -1347,7 +1363,7 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
     #[doc(hidden)]
     pub fn loom_reserve_push_and_die(&self) -> bool {
         loop {
-            let tail = self.tail.fetch_add(0, Ordering::Relaxed);
+            let tail = self.tail.load(Ordering::Relaxed);
             if tail & self.mark() != 0 {
                 return false;
             }

@@ -199,15 +199,6 @@ pub const MUTANTS: &[(&str, &str, Option<&str>)] = &[
         "loom_byte_ring",
         Some("deferred_publications_happen_when_a_side_would_wait"),
     ),
-    // A blocking MPMC pop between processes skips a push in flight whenever the slot's
-    // record names a dead thread, also a record of the slot's previous claim (the
-    // claimant of this one is alive and has not recorded yet): the live push is
-    // skipped and its item never popped.
-    (
-        "mpmc_skip_any_dead_record",
-        "loom_mpmc",
-        Some("live_pusher_behind_a_dead_record_is_not_skipped"),
-    ),
     // A blocked MPMC push (between processes) frees a push reservation at `tail`
     // without asking whether its reserver lives: a live producer between its
     // reservation and its claim loses it.
