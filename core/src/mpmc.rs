@@ -67,37 +67,59 @@
 //! * killed **asleep, or just woken** in a blocking form: costs nothing; wake-ups go to
 //!   every sleeper between processes (see [`Waiters`]), and a waker that died before
 //!   waking delays a sleeper by at most one sleep slice (at most 16 ms with `SharedFutex`);
-//! * killed **between claim and hand-over** (mid-push or mid-pop, the window of
-//!   *Progress* above): its slot would stay in flight for good. So with a process-shared
-//!   strategy every claim is **recorded** in its slot (the claimant's
-//!   [owner token](WaitStrategy::owner_token) — its kernel thread id — tagged with the
-//!   claimed position's lap and "push" or "pop": one plain store to the slot's line,
-//!   no read-modify-write, nothing for the process-private strategies). A blocking
-//!   operation that finds a slot in flight and has slept a whole slice without a
-//!   wake-up probes that claimant ([`WaitStrategy::owner_alive`]); if it is gone, a
-//!   consumer **skips** the dead push's slot (moves `head` past it with the
-//!   compare-and-swap of a pop claim) and a producer **frees** the dead pop's slot (a
-//!   compare-and-swap of its stamp to the next lap). The dead push's item, or the item
-//!   the dead pop was taking, is lost; the items behind it are popped in order, and the
-//!   slot serves the next lap. So an unbounded [`pop`](MpmcRingIn::pop) or
-//!   [`push`](MpmcRingIn::push) waits for a dead peer's slot about 20 ms with
-//!   `SharedFutex`, never for good. This is safe whatever the timing: a record is only
-//!   trusted for the very claim it names (its lap and operation), whose claimant alone
-//!   writes the slot before handing it over, and that claimant is dead (the loom model
-//!   `live_pusher_behind_a_dead_record_is_not_skipped` and its mutant
-//!   `mpmc_skip_any_dead_record`). What remains: a participant killed in the two
-//!   instructions between its claim and its record cannot be named, and its slot stays
-//!   in flight as before (the `_until` forms return at their deadline; only the forms
-//!   without deadline would wait); the wait-free `try_*` forms never probe (they report
-//!   `None` / [`Full`] for the slot until a blocking form has skipped it); and a kernel
-//!   thread id reused by a new thread makes a dead claimant look alive (as for
-//!   [`Lock`](crate::lock::Lock)). The record costs each slot a `u32` with a
-//!   process-shared strategy only (a `u64` item's slot grows from 16 to 24 bytes); the
-//!   slots of the process-private strategies have no record at all (the strategy's
+//! * killed **anywhere in a push or pop**: with a process-shared strategy every claim
+//!   is **reserved** in its slot first, so whoever waits for the dead one can name it.
+//!   Before its compare-and-swap on `tail` (`head`), the claimant compare-and-swaps the
+//!   slot's record from the record of an earlier claim of the slot to its own
+//!   [owner token](WaitStrategy::owner_token) (its kernel thread id) tagged with the
+//!   position's lap and "push" or "pop"; if its claim then fails (`close` set the mark,
+//!   or a spurious failure) it restores the record. A reservation is exclusive: a
+//!   claimant that finds the position reserved by another waits as for a claimant in
+//!   flight. A blocking operation that finds a slot in flight (or reserved) and has
+//!   slept a whole slice without a wake-up probes the reserver
+//!   ([`WaitStrategy::owner_alive`]); if it is gone, it reads the index (only *after*
+//!   learning the death, so a claim the dead one made is seen):
+//!   * still at the position: it died **before its claim**. Nothing is lost: its
+//!     reservation is freed (the record keeps the claim, names nobody), and the next
+//!     claimant of that kind (push or pop) takes the position;
+//!   * past it: it died **between claim and hand-over** (mid-push or mid-pop, the
+//!     window of *Progress* above). A consumer **skips** the dead push's slot (moves
+//!     `head` past it with the compare-and-swap of a pop claim) and a producer
+//!     **frees** the dead pop's slot (a compare-and-swap of its stamp to the next
+//!     lap). The dead push's item, or the item the dead pop was taking, is lost; the
+//!     items behind it are popped in order, and the slot serves the next lap.
+//!
+//!   So an unbounded [`pop`](MpmcRingIn::pop) or [`push`](MpmcRingIn::push) waits for a
+//!   dead peer about 20 ms with `SharedFutex` (a sleep slice, then the probe), never
+//!   for good. This is safe whatever the timing: a record is only trusted for the very
+//!   claim it names (its lap and operation); only a dead reserver's reservation is
+//!   freed, and only while the index shows it never claimed; and the claim's
+//!   compare-and-swap is at least `Release`, so whoever sees the index past the
+//!   position also sees the claimant's reservation (loom models
+//!   `dead_reserver_before_its_push_claim_is_cleared` and its pop mirror,
+//!   `dead_claimant_is_not_taken_for_a_dead_reserver`,
+//!   `live_slow_reserver_is_never_cleared`, `dead_pusher_slot_is_skipped`,
+//!   `dead_popper_slot_is_freed`, `live_pusher_behind_a_dead_record_is_not_skipped`,
+//!   `shutdown_races_a_reserving_put`; mutants `mpmc_dead_reservation_kept`,
+//!   `mpmc_index_before_death`, `mpmc_clear_live_reservation`). The cost: between
+//!   processes a claimant paused (descheduled, stopped) between its reservation and
+//!   its claim holds up the other claimants of that position, as one paused between
+//!   claim and hand-over always did; a claimant that finds a reservation re-reads the
+//!   index with a plain load (no write to the line the reserver is about to claim).
+//!   Left: the wait-free `try_*` forms never probe (they report `None` / [`Full`] for
+//!   such a slot until a blocking form has dealt with it); a kernel thread id reused by
+//!   a new thread makes a dead claimant look alive (as for [`Lock`](crate::lock::Lock));
+//!   and records keep 9 bits of the lap, so a claimant paused for a multiple of 512
+//!   laps between reading the stamp and reserving could reserve a later lap's position
+//!   for a moment (its claim then fails and it withdraws). Nothing of this for the
+//!   process-private strategies: their claim is the bare compare-and-swap, and their
+//!   slots have no record at all (the strategy's
 //!   [`SlotOwner`](WaitStrategy::SlotOwner) is [`Unrecorded`], zero bytes: the word
-//!   made a `queue::Queue` between two threads three times slower).
-//!   [`RingQueue`](crate::queue::RingQueue) also skips such a slot when it is shut down
-//!   immediately.
+//!   made a `queue::Queue` between two threads three times slower). With a
+//!   process-shared strategy the record costs each slot a `u32` (a `u64` item's slot
+//!   grows from 16 to 24 bytes), and each claim one more compare-and-swap, on the line
+//!   the operation writes anyway. [`RingQueue`](crate::queue::RingQueue) also skips a
+//!   slot in flight when it is shut down immediately.
 //!
 //! # Interrupt handlers
 //! The `try_*` forms, [`len`](MpmcRingIn::len), [`notify`](MpmcRingIn::notify) (with a strategy
@@ -231,8 +253,25 @@ pub struct Slot<T, R = Unrecorded> {
 /// Bits of a slot's `owner` record that hold the claimant's token: Linux thread ids
 /// are below `PID_MAX_LIMIT` (2^22).
 const TOKEN_BITS: u32 = 22;
+/// Selects the token of a record.
+const TOKEN_MASK: u32 = (1 << TOKEN_BITS) - 1;
 /// The record's bit that says "claimed for a pop".
 const POP_TAG: u32 = 1 << TOKEN_BITS;
+/// The same bit for a push: clear.
+const PUSH_TAG: u32 = 0;
+
+/// A reservation made by [`MpmcRingIn::reserve`]: our record, and the one it replaced
+/// (restored if the claim fails).
+#[derive(Clone, Copy)]
+struct Reserved {
+    ours: u32,
+    found: u32,
+}
+
+impl Reserved {
+    /// No reservation (the process-private strategies).
+    const NONE: Self = Self { ours: 0, found: 0 };
+}
 /// The lap bits of a record start here (the rest of the word).
 const LAP_SHIFT: u32 = TOKEN_BITS + 1;
 
@@ -921,24 +960,49 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
             // How far the slot is ahead of "empty, for the push at `tail`".
             let ahead = stamp.wrapping_sub(lap) as isize;
             if ahead == 0 {
+                // With a process-shared strategy, reserve the position in the slot's
+                // record first (see "Participants that die"): a claimant killed at any
+                // point can then be named. Taken by another claimant: wait as for a
+                // claimant in flight.
+                let reserved = if W::PROCESS_SHARED {
+                    match self.reserve(tail, PUSH_TAG) {
+                        Some(reserved) => reserved,
+                        None => {
+                            // A plain load, as for a stale `tail` below: a write here
+                            // (a `fetch_add(0)` to read the latest `tail`) would take
+                            // the line from the claimant we wait for.
+                            tail = self.tail.load(Ordering::Relaxed);
+                            // (Under loom, whose spin hints are yields, report at once:
+                            // the models' waits retry.)
+                            if backoff.is_spun_out() || cfg!(loom) {
+                                return Err(NoSlot::InFlight);
+                            }
+                            backoff.spin();
+                            continue;
+                        }
+                    }
+                } else {
+                    Reserved::NONE
+                };
                 // The Acquire above ordered the previous pop's read of this slot before
                 // our write; the compare-and-swap makes the position ours alone. (It
                 // fails if `close` set the mark meanwhile: the position is not ours.)
                 match self.tail.compare_exchange_weak(
                     tail,
                     self.advance(tail),
-                    order,
+                    Self::claim_order(order),
                     Ordering::Relaxed,
                 ) {
-                    Ok(_) => {
-                        self.record(tail, 0);
-                        return Ok(Claim { pos: tail });
-                    }
-                    // A spurious failure (LL/SC) is no contention: retry at once.
-                    Err(current) if current == tail => {}
+                    Ok(_) => return Ok(Claim { pos: tail }),
                     Err(current) => {
-                        tail = current;
-                        backoff.spin();
+                        if W::PROCESS_SHARED {
+                            self.withdraw(tail, reserved);
+                        }
+                        // A spurious failure (LL/SC) is no contention: retry at once.
+                        if current != tail {
+                            tail = current;
+                            backoff.spin();
+                        }
                     }
                 }
             } else if ahead < 0 {
@@ -1003,22 +1067,40 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
             // How far the slot is ahead of "empty, for the push at `head`".
             let ahead = stamp.wrapping_sub(lap) as isize;
             if ahead == FULL as isize {
+                // Process-shared: reserve first, as for a push.
+                let reserved = if W::PROCESS_SHARED {
+                    match self.reserve(head, POP_TAG) {
+                        Some(reserved) => reserved,
+                        None => {
+                            // A plain load: as for a push.
+                            head = self.head.load(Ordering::Relaxed);
+                            if backoff.is_spun_out() || cfg!(loom) {
+                                return Err(NoItem::InFlight);
+                            }
+                            backoff.spin();
+                            continue;
+                        }
+                    }
+                } else {
+                    Reserved::NONE
+                };
                 // The Acquire above ordered the push's write of the item before our read.
                 match self.head.compare_exchange_weak(
                     head,
                     self.advance(head),
-                    order,
+                    Self::claim_order(order),
                     Ordering::Relaxed,
                 ) {
-                    Ok(_) => {
-                        self.record(head, POP_TAG);
-                        return Ok(Claim { pos: head });
-                    }
-                    // A spurious failure (LL/SC) is no contention: retry at once.
-                    Err(current) if current == head => {}
+                    Ok(_) => return Ok(Claim { pos: head }),
                     Err(current) => {
-                        head = current;
-                        backoff.spin();
+                        if W::PROCESS_SHARED {
+                            self.withdraw(head, reserved);
+                        }
+                        // A spurious failure (LL/SC) is no contention: retry at once.
+                        if current != head {
+                            head = current;
+                            backoff.spin();
+                        }
                     }
                 }
             } else if ahead <= 0 {
@@ -1050,24 +1132,106 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
         }
     }
 
-    /// The `owner` record of a claim of `pos` (`op`: 0 for a push, [`POP_TAG`]) by the
-    /// thread whose token is `token`.
+    /// The `owner` record of a claim of `pos` (`op`: [`PUSH_TAG`] or [`POP_TAG`]) by
+    /// the thread whose token is `token` (0: nobody, a free reservation).
     #[inline(always)]
     fn record_of(&self, pos: usize, op: u32, token: u32) -> u32 {
         let lap = (pos >> self.one_lap().trailing_zeros()) as u32;
-        (lap << LAP_SHIFT) | op | (token & (POP_TAG - 1))
+        (lap << LAP_SHIFT) | op | (token & TOKEN_MASK)
     }
 
-    /// With a process-shared strategy, records in the slot of `pos`, just claimed for
-    /// `op`, who claimed it: a plain store to the line the operation writes anyway (no
-    /// read-modify-write). Nothing for the process-private strategies.
+    /// The `order` of a claim's successful compare-and-swap on `tail` or `head`: with a
+    /// process-shared strategy at least `Release`, so that whoever reads the moved
+    /// index with `Acquire` (a probe deciding the claimant died mid-operation) also
+    /// sees the claimant's reservation, made before, and not an older record (see
+    /// [`claimant_dead`](Self::claimant_dead); free on x86, where every
+    /// compare-and-swap is a full barrier). The process-private strategies keep
+    /// `order`.
     #[inline(always)]
-    fn record(&self, pos: usize, op: u32) {
-        Self::records_checked();
-        if W::PROCESS_SHARED {
-            let record = self.record_of(pos, op, W::owner_token());
-            self.slot(pos).owner.store(record);
+    fn claim_order(order: Ordering) -> Ordering {
+        if W::PROCESS_SHARED && order == Ordering::Relaxed {
+            Ordering::Release
+        } else {
+            order
         }
+    }
+
+    /// With a process-shared strategy, reserves the slot of `pos` for a claim of it
+    /// for `op` by the calling thread: replaces (compare-and-swap) a record of an
+    /// earlier claim of the slot, or a free reservation of this one (token 0), by
+    /// ours. `None` when another thread holds the reservation (live or dead: only a
+    /// probe judges), or the record is of a later claim (our `pos` is stale).
+    ///
+    /// Records compare by their top bits (lap and operation): the low 9 bits of the
+    /// lap plus the operation, compared modulo 2^10 (a record more than 256 laps older
+    /// than the slot's stamp never exists: every claim of the slot reserves it).
+    #[inline(always)]
+    fn reserve(&self, pos: usize, op: u32) -> Option<Reserved> {
+        Self::records_checked();
+        let slot = self.slot(pos);
+        let ours = self.record_of(pos, op, W::owner_token());
+        let free = ours & !TOKEN_MASK;
+        let found = slot.owner.load();
+        // Earlier (modulo the wrap): the top bits of `found - free` go negative.
+        let earlier = (found.wrapping_sub(free) as i32) < 0;
+        if !earlier && found != free {
+            return None;
+        }
+        slot.owner.compare_exchange(found, ours).ok()?;
+        Some(Reserved { ours, found })
+    }
+
+    /// Gives a reservation back after the claim's compare-and-swap failed (`close` set
+    /// the mark, or a spurious failure): restores the record it replaced. Nobody else
+    /// changes a record while its reserver lives.
+    #[inline(always)]
+    fn withdraw(&self, pos: usize, reserved: Reserved) {
+        let _ = self
+            .slot(pos)
+            .owner
+            .compare_exchange(reserved.ours, reserved.found);
+    }
+
+    /// Frees the reservation of `pos` for `op` held by a thread that died before its
+    /// claim's compare-and-swap (`index`, `tail` or `head`, still at `pos`): the record
+    /// keeps its claim but names nobody, so the next claimant reserves it. Returns
+    /// whether it did.
+    ///
+    /// Whether the reserver had claimed is decided by reading `index` only *after*
+    /// learning that the reserver is dead: a claim it made happened before its death,
+    /// so the index is then past `pos` for good. Read before, a claim made between the
+    /// two reads would be missed and the claimant's record erased (`conkit_mutant`:
+    /// `mpmc_index_before_death`).
+    fn clear_dead_reservation(&self, index: &AtomicUsize, pos: usize, op: u32) -> bool {
+        if !W::PROCESS_SHARED {
+            return false;
+        }
+        let early_look = cfg!(conkit_mutant = "mpmc_index_before_death");
+        let moved_early = early_look && index.load(Ordering::SeqCst) != pos;
+        let slot = self.slot(pos);
+        let record = slot.owner.load();
+        let free = self.record_of(pos, op, 0);
+        let token = record & TOKEN_MASK;
+        if record & !TOKEN_MASK != free || token == 0 {
+            return false;
+        }
+        // (`conkit_mutant`: `mpmc_clear_live_reservation` does not ask.)
+        if !cfg!(conkit_mutant = "mpmc_clear_live_reservation") && W::owner_alive(token) {
+            return false;
+        }
+        // (`conkit_mutant`: `mpmc_dead_reservation_kept` never frees one.)
+        if cfg!(conkit_mutant = "mpmc_dead_reservation_kept") {
+            return false;
+        }
+        let moved = if early_look {
+            moved_early
+        } else {
+            index.load(Ordering::SeqCst) != pos
+        };
+        if moved {
+            return false;
+        }
+        slot.owner.compare_exchange(record, free).is_ok()
     }
 
     /// Fails to compile for a process-shared strategy over slots that record nobody:
@@ -1087,19 +1251,22 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
 
     /// Whether the slot of `pos` was claimed for `op` at `pos` by a thread that is gone
     /// (a process-shared strategy's [`owner_alive`](WaitStrategy::owner_alive) says so).
-    /// A record from another lap or operation (the claimant died before recording, or
-    /// has not recorded yet) names someone else: `false`.
+    /// A record from another lap or operation names someone else: `false`.
+    ///
+    /// A caller has seen the index past `pos` (the claim made), and the claim's
+    /// `Release` ([`claim_order`](Self::claim_order)) then shows it the claimant's
+    /// reservation or a later record, never the record of an earlier claim: the
+    /// comparison with `pos` and `op` is a second guard, against a later record (the
+    /// slot moved on meanwhile). Neither guard alone lets a dead earlier claimant
+    /// be taken for this one, so no loom model can catch the loss of one (the mutant
+    /// `mpmc_skip_any_dead_record`, caught before the reservations, was retired).
     fn claimant_dead(&self, pos: usize, op: u32) -> bool {
         if !W::PROCESS_SHARED {
             return false;
         }
         let record = self.slot(pos).owner.load();
-        let token = record & (POP_TAG - 1);
-        // (`conkit_mutant`: a broken variant the loom models must catch: any dead
-        // token recorded in the slot is trusted, also one of an earlier claim.)
-        let ours = cfg!(conkit_mutant = "mpmc_skip_any_dead_record")
-            || record == self.record_of(pos, op, token);
-        token != 0 && ours && !W::owner_alive(token)
+        let token = record & TOKEN_MASK;
+        token != 0 && record == self.record_of(pos, op, token) && !W::owner_alive(token)
     }
 
     /// Moves `head` past a push in flight whose claimant died (see "Participants that
@@ -1110,18 +1277,28 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
     /// Safe whatever the timing: only the claimant of a position writes its slot before
     /// the stamp says "full", and it is dead; the compare-and-swap on `head` lets one
     /// caller skip it, as a pop claim would.
+    ///
+    /// Also frees (without skipping anything, and returning `false`) the reservation
+    /// of a pop that died before claiming the item at `head`
+    /// ([`clear_dead_reservation`](Self::clear_dead_reservation)): the next claim
+    /// takes that item.
     pub(crate) fn skip_dead_push(&self) -> bool {
         let head = self.head.load(Ordering::Acquire);
         let lap = self.lap_of(head);
         let slot = self.slot(head);
-        if slot.stamp.load(Ordering::Acquire) != lap {
+        let stamp = slot.stamp.load(Ordering::Acquire);
+        if stamp == lap | FULL {
+            self.clear_dead_reservation(&self.head, head, POP_TAG);
+            return false;
+        }
+        if stamp != lap {
             return false;
         }
         // Claimed: `tail` is past `head`.
         if self.tail.load(Ordering::SeqCst) & !self.mark() == head {
             return false;
         }
-        if !self.claimant_dead(head, 0) {
+        if !self.claimant_dead(head, PUSH_TAG) {
             return false;
         }
         if self
@@ -1142,8 +1319,10 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
     }
 
     /// Frees the slot at `tail` from a pop in flight (of the previous lap) whose
-    /// claimant died: its item is lost, and the slot takes the push at `tail`. Returns
-    /// whether it did.
+    /// claimant died: its item is lost, and the slot takes the push at `tail`. Or
+    /// frees the reservation of a push that died before claiming `tail`
+    /// ([`clear_dead_reservation`](Self::clear_dead_reservation)). Returns whether it
+    /// did either.
     ///
     /// Safe whatever the timing: the dead claimant no longer touches the slot, and the
     /// compare-and-swap on the stamp lets one caller free it.
@@ -1156,7 +1335,11 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
         let prev = tail.wrapping_sub(self.one_lap());
         let slot = self.slot(tail);
         let full = self.lap_of(prev) | FULL;
-        if slot.stamp.load(Ordering::Acquire) != full {
+        let stamp = slot.stamp.load(Ordering::Acquire);
+        if stamp == lap {
+            return self.clear_dead_reservation(&self.tail, tail, PUSH_TAG);
+        }
+        if stamp != full {
             return false;
         }
         // Claimed: `head` is past the previous lap's position.
@@ -1177,14 +1360,77 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
     #[cfg(loom)]
     #[doc(hidden)]
     pub fn loom_claim_push_and_die(&self) -> bool {
-        self.claim_push().is_ok()
+        loop {
+            match self.claim_push() {
+                Ok(_) => return true,
+                // Another claimant's reservation: let it go on.
+                Err(NoSlot::InFlight) => loom::thread::yield_now(),
+                Err(_) => return false,
+            }
+        }
     }
 
     /// Test hook of the loom models: claims a position for a pop and stops there.
     #[cfg(loom)]
     #[doc(hidden)]
     pub fn loom_claim_pop_and_die(&self) -> bool {
-        self.claim_pop().is_ok()
+        loop {
+            match self.claim_pop() {
+                Ok(_) => return true,
+                Err(NoItem::InFlight) => loom::thread::yield_now(),
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Test hook of the loom models: reserves the position at `tail` for a push as a
+    /// claim does first, then stops there, as a process killed between its
+    /// reservation and its claim. `false` if no position was free (the ring full or
+    /// closed).
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn loom_reserve_push_and_die(&self) -> bool {
+        loop {
+            let tail = self.tail.load(Ordering::Relaxed);
+            if tail & self.mark() != 0 {
+                return false;
+            }
+            let stamp = self.slot(tail).stamp.load(Ordering::Acquire);
+            if (stamp.wrapping_sub(self.lap_of(tail)) as isize) < 0 {
+                return false;
+            }
+            if stamp == self.lap_of(tail) && self.reserve(tail, PUSH_TAG).is_some() {
+                return true;
+            }
+            // Another claimant's reservation: let it go on.
+            loom::thread::yield_now();
+        }
+    }
+
+    /// Test hook of the loom models: reserves the item at `head` for a pop and stops;
+    /// `false` if there is none.
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn loom_reserve_pop_and_die(&self) -> bool {
+        loop {
+            let head = self.head.load(Ordering::Relaxed);
+            if self.slot(head).stamp.load(Ordering::Acquire) != self.lap_of(head) | FULL {
+                return false;
+            }
+            if self.reserve(head, POP_TAG).is_some() {
+                return true;
+            }
+            loom::thread::yield_now();
+        }
+    }
+
+    /// Test hook of the loom models: one probe of a blocked producer
+    /// ([`skip_dead_pop`](Self::skip_dead_pop), which also frees a dead push's
+    /// reservation) on its own.
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn loom_skip_dead_pop(&self) -> bool {
+        self.skip_dead_pop()
     }
 
     /// Test hook of the loom models: one probe of a blocked consumer
@@ -1228,7 +1474,8 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
                         return Some(claim);
                     }
                 }
-                None
+                // `skip_dead_push` may have freed a dead pop's reservation instead.
+                self.claim_pop().ok()
             }
             Err(_) => None,
         }

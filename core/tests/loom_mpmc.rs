@@ -315,9 +315,18 @@ impl WaitStrategy for MortalShared {
 }
 
 /// A producer dies between claim and hand-over (its token declared dead afterwards);
-/// another pushes behind it (or before it). A blocking `pop` skips the dead push's slot
-/// once it sees the claimant dead and returns the items around it; the skipped slot
-/// then serves the next lap.
+/// another pushes behind it (or before it), then pops. The blocking `pop` skips the
+/// dead push's slot once it sees the claimant dead and returns the item around it; the
+/// skipped slot then serves the next lap.
+///
+/// Two threads: the live producer is also the consumer. (With the consumer in a third
+/// thread, a thread stopped between its reservation and its claim has the other two
+/// waiting for it, each yielding in turn, and loom's scheduler, which owes a stopped
+/// thread no fairness, explores ever longer such rounds within one preemption: the
+/// model exceeds any branch limit. The waits that thread added are the models
+/// `dead_reserver_before_its_push_claim_is_cleared` (a reserver that dies there) and
+/// `live_slow_reserver_is_never_cleared` (one that lives); a consumer probing beside a
+/// live push is `live_pusher_behind_a_dead_record_is_not_skipped`.)
 #[test]
 fn dead_pusher_slot_is_skipped() {
     loom::model(|| {
@@ -329,12 +338,8 @@ fn dead_pusher_slot_is_skipped() {
                 DEAD.store(MortalShared::owner_token(), Ordering::SeqCst);
             })
         };
-        let consumer = {
-            let ring = ring.clone();
-            thread::spawn(move || ring.pop())
-        };
         ring.push(7);
-        assert_eq!(consumer.join().unwrap(), 7);
+        assert_eq!(ring.pop(), 7);
         dying.join().unwrap();
         ring.push(8);
         assert_eq!(ring.pop(), 8);
@@ -371,10 +376,12 @@ fn dead_popper_slot_is_freed() {
 
 /// The record names the claim it belongs to: a thread that popped the slot's previous
 /// item and then died left its (dead) token there, and a live producer claims the slot
-/// for the next lap. A consumer's probe that finds that push in flight (claimed, not yet
-/// recorded) must leave it alone (the mutant `mpmc_skip_any_dead_record` trusts any dead
-/// token in the slot: it skips the live push, whose item is then never popped — loom
-/// reports the consumer spinning for good). The consumer probes on its own between
+/// for the next lap. A consumer's probe that finds that push in flight (reserved and
+/// claimed, not yet written) must leave it alone: the claim's `Release` shows the probe
+/// the live producer's reservation, and the record names the claim it belongs to.
+/// (Before the reservations the claim was recorded after it, and the mutant
+/// `mpmc_skip_any_dead_record`, which trusts any dead token in the slot, was caught
+/// here; the reservation made it harmless, see `claimant_dead`.) The consumer probes on its own between
 /// `try_pop`s: in the blocking `pop` every look at the ring yields to the producer (so
 /// loom, which runs a yielding thread's peers first, never stops the producer there).
 #[test]
@@ -405,5 +412,123 @@ fn live_pusher_behind_a_dead_record_is_not_skipped() {
         assert_eq!(got, 2);
         producer.join().unwrap();
         assert!(ring.is_empty());
+    });
+}
+
+/// A producer reserves the position at `tail` (the step before its claim) and dies
+/// there, its position not claimed. A blocking `push` that finds the reservation
+/// frees it once it sees the reserver dead, and claims the position itself: nothing
+/// hangs, no item is lost (the mutant `mpmc_dead_reservation_kept` never frees such a
+/// reservation: the push waits for good).
+#[test]
+fn dead_reserver_before_its_push_claim_is_cleared() {
+    loom::model(|| {
+        let ring: Arc<MpmcRing<u32, 2, MortalShared>> = Arc::new(MpmcRing::new());
+        let dying = {
+            let ring = ring.clone();
+            thread::spawn(move || {
+                assert!(ring.loom_reserve_push_and_die());
+                DEAD.store(MortalShared::owner_token(), Ordering::SeqCst);
+            })
+        };
+        ring.push(7);
+        dying.join().unwrap();
+        ring.push(8);
+        assert_eq!((ring.pop(), ring.pop()), (7, 8));
+        assert!(ring.is_empty());
+    });
+}
+
+/// The mirror: a consumer reserves the item at `head` and dies before claiming it; a
+/// blocking `pop` frees the reservation and takes the item (mutant
+/// `mpmc_dead_reservation_kept`).
+#[test]
+fn dead_reserver_before_its_pop_claim_is_cleared() {
+    loom::model(|| {
+        let ring: Arc<MpmcRing<u32, 1, MortalShared>> = Arc::new(MpmcRing::new());
+        ring.push(1);
+        let dying = {
+            let ring = ring.clone();
+            thread::spawn(move || {
+                // Nothing to reserve if the `pop` below took the item first.
+                let _ = ring.loom_reserve_pop_and_die();
+                DEAD.store(MortalShared::owner_token(), Ordering::SeqCst);
+            })
+        };
+        assert_eq!(ring.pop(), 1);
+        dying.join().unwrap();
+        ring.push(2);
+        assert_eq!(ring.pop(), 2);
+    });
+}
+
+/// A producer reserves, claims and dies before writing, while a producer's probe runs
+/// (`skip_dead_pop`, which frees the reservations of pushes that died *before*
+/// claiming). The probe must leave the claimant's record alone, so that a consumer
+/// can then name it dead and skip its slot. The mutant `mpmc_index_before_death`
+/// reads `tail` before learning that the reserver is dead: it sees the position
+/// unclaimed, erases the record of what is by then a dead claim, and the consumer's
+/// `pop` waits for that slot for good.
+#[test]
+fn dead_claimant_is_not_taken_for_a_dead_reserver() {
+    loom::model(|| {
+        let ring: Arc<MpmcRing<u32, 2, MortalShared>> = Arc::new(MpmcRing::new());
+        let dying = {
+            let ring = ring.clone();
+            thread::spawn(move || {
+                assert!(ring.loom_claim_push_and_die());
+                DEAD.store(MortalShared::owner_token(), Ordering::SeqCst);
+            })
+        };
+        // Let the producer start first (a yield, not a preemption).
+        thread::yield_now();
+        let _ = ring.loom_skip_dead_pop();
+        dying.join().unwrap();
+        ring.push(7);
+        assert_eq!(ring.pop(), 7);
+    });
+}
+
+/// A live producer between its reservation and its claim is never taken for dead: a
+/// probe (`skip_dead_pop`) running beside its `push` frees nothing (the mutant
+/// `mpmc_clear_live_reservation` frees a reservation without asking whether its
+/// reserver lives).
+#[test]
+fn live_slow_reserver_is_never_cleared() {
+    loom::model(|| {
+        let ring: Arc<MpmcRing<u32, 2, MortalShared>> = Arc::new(MpmcRing::new());
+        let producer = {
+            let ring = ring.clone();
+            thread::spawn(move || ring.push(5))
+        };
+        thread::yield_now();
+        assert!(!ring.loom_skip_dead_pop(), "freed a live reservation");
+        producer.join().unwrap();
+        assert_eq!(ring.pop(), 5);
+    });
+}
+
+/// A put races a shutdown of a `RingQueue` between processes: the put's reservation
+/// of the slot and its claim on one side, the mark `close` sets on `tail` on the
+/// other. Either the put claimed first (its item is delivered, then gets fail) or its
+/// claim fails and it gets the item back (its reservation withdrawn); a later put is
+/// refused, and nothing waits.
+#[test]
+fn shutdown_races_a_reserving_put() {
+    use conkit_core::queue::{GetError, PutError, RingQueue};
+    loom::model(|| {
+        let q: Arc<RingQueue<u32, 1, MortalShared>> = Arc::new(RingQueue::new());
+        let producer = {
+            let q = q.clone();
+            thread::spawn(move || q.put_nowait(1))
+        };
+        q.shutdown(false);
+        let put = producer.join().unwrap();
+        match put {
+            Ok(()) => assert_eq!(q.get(), Ok(1)),
+            Err(e) => assert!(matches!(e, PutError::ShutDown(1))),
+        }
+        assert_eq!(q.get(), Err(GetError::ShutDown));
+        assert!(matches!(q.put_nowait(2), Err(PutError::ShutDown(2))));
     });
 }

@@ -196,8 +196,9 @@ pub enum Exit {
     Signal(i32),
 }
 
-/// A child process made by [`fork`]. Dropping it kills it (`SIGKILL`) and reaps it, so a
-/// failing test leaves no process behind.
+/// A child process made by [`fork`]. Dropping it kills it (`SIGKILL`) and reaps it, and
+/// its own children die with it (see [`fork`]), so a failing test leaves no process
+/// behind.
 #[derive(Debug)]
 pub struct Child {
     pid: libc::pid_t,
@@ -207,14 +208,29 @@ pub struct Child {
 /// Runs `f` in a forked child process, which then exits with `f`'s return value (a
 /// panic in `f` exits with 101 after printing it). Returns at once in the parent.
 ///
+/// The child dies with its parent (`PR_SET_PDEATHSIG`, `SIGKILL`, also when stopped),
+/// and so on down: a scenario killed by [`run_scenarios`]' watchdog, or a parent that
+/// panicked, leaves no grandchild spinning on a ring.
+///
 /// # Panics
 /// If `fork` fails.
 pub fn fork(f: impl FnOnce() -> i32) -> Child {
+    // SAFETY: `getpid` has no preconditions.
+    let parent = unsafe { libc::getpid() };
     // SAFETY: `fork` itself is always safe to call; what the child may do after it is the
     // caller's concern (see the module docs: run scenarios single-threaded).
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0, "fork: {}", io::Error::last_os_error());
     if pid == 0 {
+        // SAFETY: `prctl(PR_SET_PDEATHSIG, sig)` takes a signal number; `getppid` and
+        // `_exit` have no preconditions. A parent that died before the `prctl` sent no
+        // signal: then the child is already an orphan, and leaves at once.
+        unsafe {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            if libc::getppid() != parent {
+                libc::_exit(102);
+            }
+        }
         let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(101);
         // SAFETY: ends the child without running the parent's exit handlers twice.
         unsafe { libc::_exit(code) }

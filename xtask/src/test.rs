@@ -209,14 +209,28 @@ pub const MUTANTS: &[(&str, &str, Option<&str>)] = &[
         "loom_byte_ring",
         Some("deferred_publications_happen_when_a_side_would_wait"),
     ),
-    // A blocking MPMC pop between processes skips a push in flight whenever the slot's
-    // record names a dead thread, also a record of the slot's previous claim (the
-    // claimant of this one is alive and has not recorded yet): the live push is
-    // skipped and its item never popped.
+    // A blocked MPMC push (between processes) frees a push reservation at `tail`
+    // without asking whether its reserver lives: a live producer between its
+    // reservation and its claim loses it.
     (
-        "mpmc_skip_any_dead_record",
+        "mpmc_clear_live_reservation",
         "loom_mpmc",
-        Some("live_pusher_behind_a_dead_record_is_not_skipped"),
+        Some("live_slow_reserver_is_never_cleared"),
+    ),
+    // The probe reads `tail` before learning that the reserver is dead: a reserver
+    // that claimed and died in between looks as if it never claimed, and its record
+    // (the only name of the dead push) is erased.
+    (
+        "mpmc_index_before_death",
+        "loom_mpmc",
+        Some("dead_claimant_is_not_taken_for_a_dead_reserver"),
+    ),
+    // A reservation whose reserver died before its claim is never freed: the position
+    // is held for good.
+    (
+        "mpmc_dead_reservation_kept",
+        "loom_mpmc",
+        Some("dead_reserver_before_its_push_claim_is_cleared"),
     ),
     // The barrier records an arrival after counting it (the protocol before the
     // reservations): a party killed between the two is never identified.

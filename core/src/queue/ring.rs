@@ -97,17 +97,19 @@
 //!   the queue's "someone may sleep" counters, so later puts and gets pay for a
 //!   wake-up call;
 //! * killed **mid-put** (between claim and hand-over): its item is lost. The ring
-//!   recorded who claimed the slot (see "Participants that die" in [`crate::mpmc`]):
-//!   blocking gets stop waiting for the put after a bounded spin
-//!   (`SHARED_IN_FLIGHT_ROUNDS` pauses), sleep in slices, and after a slice without a
-//!   wake-up probe the claimant; a dead one's slot is skipped and its task counted done
-//!   (nobody will get it), so `get` (with or without deadline) goes on with the items
-//!   behind it and `join` is not held up by it. `shutdown(true)` skips such a slot too
-//!   (the ring is closed, so nobody else will ever use it; if the putter was only slow,
-//!   its item lands there and stays until the queue itself is dropped). Left: a putter
-//!   killed in the two instructions between its claim and its record is not named, and
-//!   its slot stays in flight: gets behind it report `Empty` at their deadline (without
-//!   one they wait), `shutdown(true)` still skips it;
+//!   knows who claimed the slot (every claim is reserved in the slot's record first, see
+//!   "Participants that die" in [`crate::mpmc`]): blocking gets stop waiting for the
+//!   put after a bounded spin (`SHARED_IN_FLIGHT_ROUNDS` pauses), sleep in slices, and
+//!   after a slice without a wake-up probe the claimant; a dead one's slot is skipped
+//!   and its task counted done (nobody will get it), so `get` (with or without
+//!   deadline) goes on with the items behind it and `join` is not held up by it.
+//!   `shutdown(true)` skips such a slot too (the ring is closed, so nobody else will
+//!   ever use it; if the putter was only slow, its item lands there and stays until the
+//!   queue itself is dropped);
+//! * killed **before its claim** (after reserving the slot, before the compare-and-swap
+//!   that claims it): nothing is lost; the next put (for a dead getter: the next get)
+//!   that finds the reservation probes the reserver after a slice, frees it and takes
+//!   the slot itself;
 //! * killed **mid-get**: its item is lost (with the process). A blocking put that comes
 //!   round to its slot probes the claimant after a slice and frees the slot when it is
 //!   dead, so puts go on. Its task stays unfinished (nobody will call `task_done` for

@@ -13,9 +13,11 @@ mod sealed {
 /// [`Recorded`], chosen by the strategy's [`SlotOwner`](super::WaitStrategy::SlotOwner).
 ///
 /// Between processes a participant of an [`MpmcRing`](crate::mpmc::MpmcRing) or a
-/// [`RingQueue`](crate::queue::RingQueue) can die between its claim of a slot and its
-/// hand-over; the ring then needs to know who claimed the slot, to probe that claimant
-/// and skip or free the slot (see "Participants that die" in [`crate::mpmc`]). That
+/// [`RingQueue`](crate::queue::RingQueue) can die at any point of a push or pop, also
+/// between its claim of a slot and its hand-over; the ring then needs to know who is
+/// claiming or claimed the slot (each claimant reserves the slot in this record before
+/// its claim), to probe that claimant and release, skip or free the slot (see
+/// "Participants that die" in [`crate::mpmc`]). That
 /// record is a `u32` per slot. Between the threads of one process nobody dies alone,
 /// so nothing needs recording, and the word would only cost: it grows a `u64` item's
 /// slot from 16 to 24 bytes, which split slots across cache lines and made a
@@ -71,9 +73,10 @@ pub trait SlotOwner: sealed::Sealed + Send + Sync + 'static {
     #[doc(hidden)]
     fn load(&self) -> u32;
 
-    /// Replaces the record (`Relaxed`, a plain store); nothing for [`Unrecorded`].
+    /// Replaces the record with `new` if it is `current` (`AcqRel`, `Acquire` on
+    /// failure), giving back the record found; always `Ok(0)` for [`Unrecorded`].
     #[doc(hidden)]
-    fn store(&self, record: u32);
+    fn compare_exchange(&self, current: u32, new: u32) -> Result<u32, u32>;
 }
 
 /// No record (zero bytes): the slots of the process-private strategies.
@@ -100,7 +103,9 @@ impl SlotOwner for Unrecorded {
     }
 
     #[inline(always)]
-    fn store(&self, _record: u32) {}
+    fn compare_exchange(&self, _current: u32, _new: u32) -> Result<u32, u32> {
+        Ok(0)
+    }
 }
 
 /// A `u32` record of the last claimant (its owner token, the claimed position's lap,
@@ -136,8 +141,9 @@ impl SlotOwner for Recorded {
     }
 
     #[inline(always)]
-    fn store(&self, record: u32) {
-        self.0.store(record, Ordering::Relaxed);
+    fn compare_exchange(&self, current: u32, new: u32) -> Result<u32, u32> {
+        self.0
+            .compare_exchange(current, new, Ordering::AcqRel, Ordering::Acquire)
     }
 }
 
@@ -149,16 +155,17 @@ mod tests {
     fn unrecorded_takes_no_room_and_names_nobody() {
         assert_eq!(core::mem::size_of::<Unrecorded>(), 0);
         let r = Unrecorded::NOBODY;
-        r.store(7);
+        assert_eq!(r.compare_exchange(0, 7), Ok(0));
         assert_eq!(r.load(), 0);
     }
 
     #[test]
-    fn recorded_keeps_the_last_store() {
+    fn recorded_keeps_the_last_exchange() {
         assert_eq!(core::mem::size_of::<Recorded>(), 4);
         let r = Recorded::NOBODY;
         assert_eq!(r.load(), 0);
-        r.store(7);
+        assert_eq!(r.compare_exchange(0, 7), Ok(0));
+        assert_eq!(r.compare_exchange(0, 9), Err(7));
         assert_eq!(r.load(), 7);
     }
 }
