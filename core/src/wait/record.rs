@@ -75,7 +75,10 @@ pub trait SlotOwner: sealed::Sealed + Send + Sync + 'static {
 
     /// Replaces the record with `new` if it is `current` (`AcqRel`, `Acquire` on
     /// failure), giving back the record found; always `Ok(0)` for [`Unrecorded`].
+    /// Only on cores with compare-and-swap (or with the `portable-atomic` feature): the
+    /// MPMC ring, its only user, needs it too (thumbv6m has neither).
     #[doc(hidden)]
+    #[cfg(any(feature = "portable-atomic", target_has_atomic = "32"))]
     fn compare_exchange(&self, current: u32, new: u32) -> Result<u32, u32>;
 }
 
@@ -103,6 +106,7 @@ impl SlotOwner for Unrecorded {
     }
 
     #[inline(always)]
+    #[cfg(any(feature = "portable-atomic", target_has_atomic = "32"))]
     fn compare_exchange(&self, _current: u32, _new: u32) -> Result<u32, u32> {
         Ok(0)
     }
@@ -141,6 +145,7 @@ impl SlotOwner for Recorded {
     }
 
     #[inline(always)]
+    #[cfg(any(feature = "portable-atomic", target_has_atomic = "32"))]
     fn compare_exchange(&self, current: u32, new: u32) -> Result<u32, u32> {
         self.0
             .compare_exchange(current, new, Ordering::AcqRel, Ordering::Acquire)
