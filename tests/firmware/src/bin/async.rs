@@ -53,6 +53,7 @@ use conkit_core::event_flags::{EventFlags, FlagsError, WaitFlags};
 use conkit_core::semaphore::Semaphore;
 use conkit_core::spsc::{AsyncConsumer, AsyncProducer, PopError, PushError, SpscRing};
 use cortex_m::peripheral::syst::SystClkSource;
+use cortex_m::peripheral::SYST;
 use cortex_m_rt::exception;
 use cortex_m_semihosting::debug;
 use critical_section::Mutex;
@@ -178,21 +179,40 @@ async fn main(spawner: Spawner) {
     cp.SYST.set_reload(RELOAD);
     cp.SYST.clear_current();
     cp.SYST.enable_interrupt();
-    cp.SYST.enable_counter();
+    // The counter starts in the task, once its first wait has parked (see there).
 
-    spawner.spawn(consumer_task(consumer).unwrap_or_else(|_| fail(&[S("spawn failed")])));
+    spawner.spawn(
+        consumer_task(consumer, cp.SYST).unwrap_or_else(|_| fail(&[S("spawn failed")])),
+    );
 }
 
 #[embassy_executor::task]
-async fn consumer_task(mut consumer: AsyncConsumer<'static, u32, CAP, conkit_core::wait::Spin, 1>) {
-    // Phase 1: await the interrupt filling the ring until it reports `Full`.
+async fn consumer_task(
+    mut consumer: AsyncConsumer<'static, u32, CAP, conkit_core::wait::Spin, 1>,
+    syst: SYST,
+) {
+    // Phase 1: await the interrupt filling the ring until it reports `Full`. The
+    // producer (`SysTick`) starts only after this wait's first poll has parked the
+    // task: QEMU's virtual clock follows the host's, so on a loaded host the ticks
+    // started in `main` could fill the ring before the executor first polls the task,
+    // and the wait would never suspend (`0x on flags`, a false failure seen once).
     let mut flag_waits = 0;
-    match counted(
-        FLAGS.wait(DATA | FULL, WaitFlags::ALL_CLEAR),
-        &mut flag_waits,
-    )
-    .await
-    {
+    let phase1 = {
+        let mut syst = Some(syst);
+        let mut wait = pin!(counted(
+            FLAGS.wait(DATA | FULL, WaitFlags::ALL_CLEAR),
+            &mut flag_waits,
+        ));
+        core::future::poll_fn(|cx| {
+            let polled = wait.as_mut().poll(cx);
+            if let Some(mut syst) = syst.take() {
+                syst.enable_counter();
+            }
+            polled
+        })
+        .await
+    };
+    match phase1 {
         Ok(seen) if seen & (DATA | FULL) == DATA | FULL => {}
         Ok(seen) => fail(&[S("wait(DATA|FULL, ALL) returned "), N(seen)]),
         Err(e) => fail(&[S("wait(DATA|FULL, ALL) failed: "), S(flags_error(e))]),
