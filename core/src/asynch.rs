@@ -406,13 +406,14 @@ struct Table(heapless::Vec<(usize, usize, Waker), TABLE_SLOTS>, usize);
 #[cfg(not(feature = "std"))]
 impl Table {
     const fn new() -> Self {
-        Self(heapless::Vec::new(), 1)
+        // The last token handed out starts at 0 (not the first one at 1), so the
+        // table is all zeros and lives in `.bss`, not as a 0.5 KB image in flash.
+        Self(heapless::Vec::new(), 0)
     }
     /// A new registration token (never 0).
     fn next_token(&mut self) -> usize {
-        let t = self.1;
-        self.1 = t.wrapping_add(1).max(1);
-        t
+        self.1 = self.1.wrapping_add(1).max(1);
+        self.1
     }
     fn park(&mut self, key: usize, token: usize, waker: &Waker) -> bool {
         if let Some(p) = self.0.iter_mut().find(|p| p.0 == key && p.1 == token) {
@@ -431,7 +432,17 @@ impl Table {
     }
     fn remove(&mut self, key: usize, token: usize) -> Option<Waker> {
         let i = self.0.iter().position(|p| p.0 == key && p.1 == token)?;
-        Some(self.0.swap_remove(i).2)
+        self.swap_remove(i)
+    }
+    /// Removes entry `i` (in bounds), moving the last one into its place. Not
+    /// `heapless::Vec::swap_remove`: that moves the entry with `ptr::copy`, which
+    /// links the 1.3 KB `memmove` into Cortex-M firmware.
+    fn swap_remove(&mut self, i: usize) -> Option<Waker> {
+        let last = self.0.pop()?;
+        Some(match self.0.get_mut(i) {
+            Some(e) => core::mem::replace(e, last).2,
+            None => last.2,
+        })
     }
     /// The wakers parked under `key` (at most the table's size, so no allocation).
     fn take(&mut self, key: usize) -> Taken {
@@ -440,7 +451,9 @@ impl Table {
         while i < self.0.len() {
             if self.0[i].0 == key {
                 // Cannot fail: `taken` is as large as the table.
-                let _ = taken.push(self.0.swap_remove(i).2);
+                if let Some(w) = self.swap_remove(i) {
+                    let _ = taken.push(w);
+                }
             } else {
                 i += 1;
             }
