@@ -6,17 +6,20 @@
 //! `cargo run --release -p conkit-tests --example async_pp -- MODE N`, MODE one of
 //! `conkit`, `tokio`, `async-channel`, `conkit-1p1c`, `heap-1p1c`, `mpmc-1p1c`,
 //! `tokio-1p1c`, `async-channel-1p1c`, `none` (runtime only).
+//!
+//! `... --example async_pp -- ab MODE1,MODE2,... N REPS` alternates the modes REPS
+//! times in this one process (N items each) and prints, per mode, the median, min and
+//! max of the thread's CPU time per item (`CLOCK_THREAD_CPUTIME_ID`, the runtime's
+//! build of a few microseconds included): fine-grained interleaving on a loaded host, where wall time mostly
+//! measures the neighbours.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use conkit_tests::async_queues::{self as w, local};
 
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let mode = args.get(1).map_or("conkit", String::as_str).to_string();
-    let n: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
-    let t0 = Instant::now();
-    let ok = match mode.as_str() {
+/// Runs one workload of `mode` for `n` items; `None` for an unknown mode.
+fn run(mode: &str, n: u64) -> Option<Result<bool, String>> {
+    Some(match mode {
         "conkit" => local(|| w::pingpong_conkit(n)),
         "tokio" => local(|| w::pingpong_tokio(n)),
         "async-channel" => local(|| w::pingpong_async_channel(n)),
@@ -25,10 +28,64 @@ fn main() {
         "mpmc-1p1c" => local(|| w::p1c1_mpmc_ring(n)),
         "tokio-1p1c" => local(|| w::p1c1_tokio(n)),
         "async-channel-1p1c" => local(|| w::p1c1_async_channel(n)),
-        _ => local(|| async { true }),
+        "none" => local(|| async { true }),
+        _ => return None,
+    })
+}
+
+/// This thread's CPU time.
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
     };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant.
+    let _ = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(
+        u64::try_from(ts.tv_sec).unwrap_or(0),
+        u32::try_from(ts.tv_nsec).unwrap_or(0),
+    )
+}
+
+/// `ab MODES N REPS` (see the module docs).
+fn ab(modes: &str, n: u64, reps: usize) {
+    let modes: Vec<&str> = modes.split(',').collect();
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
+    for _ in 0..reps {
+        for (m, t) in modes.iter().zip(&mut times) {
+            let t0 = thread_cpu();
+            let ok = run(m, n);
+            let dt = thread_cpu().saturating_sub(t0);
+            assert_eq!(ok, Some(Ok(true)), "{m}: wrong result or unknown mode");
+            t.push(dt.as_nanos() as f64 / n.max(1) as f64);
+        }
+    }
+    for (m, t) in modes.iter().zip(&mut times) {
+        t.sort_by(f64::total_cmp);
+        println!(
+            "{m:>20}: median {:7.1} ns/item (min {:7.1}, max {:7.1}, {reps} reps of {n}, CPU time)",
+            t[t.len() / 2],
+            t[0],
+            t[t.len() - 1]
+        );
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let mode = args.get(1).map_or("conkit", String::as_str).to_string();
+    let n: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    if mode == "ab" {
+        let modes = args.get(2).map_or("conkit,tokio", String::as_str);
+        let n: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(20_000);
+        let reps: usize = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(30);
+        ab(modes, n, reps.max(1));
+        return;
+    }
+    let t0 = Instant::now();
+    let ok = run(&mode, n);
     let dt = t0.elapsed();
-    assert_eq!(ok, Ok(true), "wrong result");
+    assert_eq!(ok, Some(Ok(true)), "wrong result or unknown mode");
     println!(
         "{mode} {n}: {:.1} ns/item",
         dt.as_nanos() as f64 / n.max(1) as f64
