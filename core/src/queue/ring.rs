@@ -866,6 +866,15 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
     /// The poll loop of every async form that waits on `waiters`, announced in
     /// `count`: `attempt(&mut in_flight)` is the never-waiting operation (`None`: not
     /// now; it sets `in_flight` when a peer holds the next slot).
+    ///
+    /// The callers mark `attempt` `#[inline(always)]`: called from three places here,
+    /// it was otherwise compiled out of line, returning its `Option<Result<..>>` through
+    /// memory, which the poll then read back and copied as the bytes after the tag
+    /// (two overlapping 8-byte moves, unaligned at offset 1 and 8) — loads that straddle
+    /// two earlier stores, which the CPU cannot forward from its store buffer, so each
+    /// waits for the stores to reach the cache: three such stalls per get were the
+    /// hottest instructions of the async ping-pong (issue #14). Inline, the result
+    /// stays in registers.
     fn wait_side_async<'a, R: 'a>(
         waiters: &'a Waiters<W>,
         count: &'a AtomicUsize,
@@ -947,6 +956,8 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
         Self::wait_side_async(
             &self.ring.sleepers().not_full,
             &self.control.sleeping_putters,
+            // Inline: see `wait_side_async`.
+            #[inline(always)]
             move |in_flight| {
                 let item = pending.take()?;
                 // No fence on the "looks full" path: a stale `Full` only parks, and the
@@ -1000,6 +1011,8 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
         Self::wait_side_async(
             &self.ring.sleepers().not_empty,
             &self.control.sleeping_getters,
+            // Inline: see `wait_side_async`.
+            #[inline(always)]
             move |in_flight| {
                 if self.control.immediate.load(Ordering::Acquire) {
                     return Some(Err(GetError::ShutDown));
