@@ -5,12 +5,13 @@
 //!
 //! `cargo run --release -p conkit-tests --example async_pp -- MODE N`, MODE one of
 //! `conkit`, `tokio`, `async-channel`, `conkit-1p1c`, `heap-1p1c`, `mpmc-1p1c`,
-//! `tokio-1p1c`, `async-channel-1p1c`, `none` (runtime only).
+//! `tokio-1p1c`, `async-channel-1p1c`, `conkit-mt` / `tokio-mt` (the ping-pong on a
+//! two-worker multi-thread runtime, both sides spawned), `none` (runtime only).
 //!
 //! `... --example async_pp -- ab MODE1,MODE2,... N REPS` alternates the modes REPS
 //! times in this one process (N items each) and prints, per mode, the median, min and
-//! max of the thread's CPU time per item (`CLOCK_THREAD_CPUTIME_ID`, the runtime's
-//! build of a few microseconds included): fine-grained interleaving on a loaded host, where wall time mostly
+//! max of the process's CPU time per item (`CLOCK_PROCESS_CPUTIME_ID`, all threads;
+//! the runtime's build of a few microseconds included), and the median wall time: fine-grained interleaving on a loaded host, where wall time mostly
 //! measures the neighbours.
 
 use std::time::{Duration, Instant};
@@ -28,19 +29,21 @@ fn run(mode: &str, n: u64) -> Option<Result<bool, String>> {
         "mpmc-1p1c" => local(|| w::p1c1_mpmc_ring(n)),
         "tokio-1p1c" => local(|| w::p1c1_tokio(n)),
         "async-channel-1p1c" => local(|| w::p1c1_async_channel(n)),
+        "conkit-mt" => w::multi(2, || w::pingpong_conkit_mt(n)),
+        "tokio-mt" => w::multi(2, || w::pingpong_tokio_mt(n)),
         "none" => local(|| async { true }),
         _ => return None,
     })
 }
 
-/// This thread's CPU time.
-fn thread_cpu() -> Duration {
+/// This process's CPU time (all its threads).
+fn cpu_time() -> Duration {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant.
-    let _ = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    let _ = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
     Duration::new(
         u64::try_from(ts.tv_sec).unwrap_or(0),
         u32::try_from(ts.tv_nsec).unwrap_or(0),
@@ -50,23 +53,27 @@ fn thread_cpu() -> Duration {
 /// `ab MODES N REPS` (see the module docs).
 fn ab(modes: &str, n: u64, reps: usize) {
     let modes: Vec<&str> = modes.split(',').collect();
-    let mut times: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
+    let per_item = |d: Duration| d.as_nanos() as f64 / n.max(1) as f64;
+    let mut times: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); modes.len()];
     for _ in 0..reps {
-        for (m, t) in modes.iter().zip(&mut times) {
-            let t0 = thread_cpu();
+        for (m, (cpu, wall)) in modes.iter().zip(&mut times) {
+            let (c0, w0) = (cpu_time(), Instant::now());
             let ok = run(m, n);
-            let dt = thread_cpu().saturating_sub(t0);
+            let (dc, dw) = (cpu_time().saturating_sub(c0), w0.elapsed());
             assert_eq!(ok, Some(Ok(true)), "{m}: wrong result or unknown mode");
-            t.push(dt.as_nanos() as f64 / n.max(1) as f64);
+            cpu.push(per_item(dc));
+            wall.push(per_item(dw));
         }
     }
-    for (m, t) in modes.iter().zip(&mut times) {
-        t.sort_by(f64::total_cmp);
+    for (m, (cpu, wall)) in modes.iter().zip(&mut times) {
+        cpu.sort_by(f64::total_cmp);
+        wall.sort_by(f64::total_cmp);
         println!(
-            "{m:>20}: median {:7.1} ns/item (min {:7.1}, max {:7.1}, {reps} reps of {n}, CPU time)",
-            t[t.len() / 2],
-            t[0],
-            t[t.len() - 1]
+            "{m:>20}: CPU median {:7.1} ns/item (min {:7.1}, max {:7.1}); wall median {:7.1} ({reps} reps of {n})",
+            cpu[cpu.len() / 2],
+            cpu[0],
+            cpu[cpu.len() - 1],
+            wall[wall.len() / 2]
         );
     }
 }
