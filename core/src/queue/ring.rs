@@ -952,7 +952,8 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
         item: T,
     ) -> impl core::future::Future<Output = Result<(), PutError<T>>> + '_ {
         let mut pending = Some(item);
-        let mut waited = 0u32;
+        // A word, not a `u32`: see `get_async`.
+        let mut waited = 0usize;
         Self::wait_side_async(
             &self.ring.sleepers().not_full,
             &self.control.sleeping_putters,
@@ -975,7 +976,7 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
                     Err(NoSlot::InFlight) => {
                         pending = Some(item);
                         waited += 1;
-                        if give_up_on_peer::<W>(waited) {
+                        if give_up_on_peer::<W>(u32::try_from(waited).unwrap_or(u32::MAX)) {
                             // Between processes: free the slot of a dead getter.
                             waited = 0;
                             while self.ring.skip_dead_pop() {}
@@ -1007,7 +1008,12 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
     /// # let _ = task;
     /// ```
     pub fn get_async(&self) -> impl core::future::Future<Output = Result<T, GetError>> + '_ {
-        let mut waited = 0u32;
+        // A word, not a `u32`: a 4-byte capture left a 4-byte hole before the task
+        // slot, and the future was then built through a stack copy of hole + slot
+        // (a 16-byte load straddling the 16-byte store that zeroed the slot, which the
+        // CPU cannot forward: a store-buffer stall on every future made, the hottest
+        // instruction of the 1P/1C rows, issue #14).
+        let mut waited = 0usize;
         Self::wait_side_async(
             &self.ring.sleepers().not_empty,
             &self.control.sleeping_getters,
@@ -1024,7 +1030,7 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
                     Err(NoItem::Empty) => None,
                     Err(NoItem::InFlight) => {
                         waited += 1;
-                        if give_up_on_peer::<W>(waited) {
+                        if give_up_on_peer::<W>(u32::try_from(waited).unwrap_or(u32::MAX)) {
                             // Between processes: skip the slot of a dead putter and
                             // count its task done, as the blocking get does.
                             waited = 0;
