@@ -5,8 +5,7 @@
 //!
 //! `cargo run --release -p conkit-tests --example async_pp -- MODE N`, MODE one of
 //! `conkit`, `tokio`, `async-channel`, `conkit-1p1c`, `heap-1p1c`, `mpmc-1p1c`,
-//! `tokio-1p1c`, `async-channel-1p1c`, `conkit-mt` / `tokio-mt` (the ping-pong on a
-//! two-worker multi-thread runtime, both sides spawned), `none` (runtime only).
+//! `tokio-1p1c`, `async-channel-1p1c`, `none` (runtime only).
 //!
 //! `... --example async_pp -- ab MODE1,MODE2,... N REPS` alternates the modes REPS
 //! times in this one process (N items each) and prints, per mode, the median, min and
@@ -29,8 +28,6 @@ fn run(mode: &str, n: u64) -> Option<Result<bool, String>> {
         "mpmc-1p1c" => local(|| w::p1c1_mpmc_ring(n)),
         "tokio-1p1c" => local(|| w::p1c1_tokio(n)),
         "async-channel-1p1c" => local(|| w::p1c1_async_channel(n)),
-        "conkit-mt" => w::multi(2, || w::pingpong_conkit_mt(n)),
-        "tokio-mt" => w::multi(2, || w::pingpong_tokio_mt(n)),
         "none" => local(|| async { true }),
         _ => return None,
     })

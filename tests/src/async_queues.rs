@@ -11,7 +11,6 @@
 use std::future::Future;
 use std::num::NonZeroUsize;
 use std::rc::Rc;
-use std::sync::Arc;
 
 /// Runs `f()`'s future to the end inside a `LocalSet` on a fresh current-thread tokio
 /// runtime (built before `f` is called).
@@ -24,19 +23,6 @@ pub fn local<F: Future>(f: impl FnOnce() -> F) -> Result<F::Output, String> {
         .map_err(|e| format!("tokio runtime: {e}"))?;
     let set = tokio::task::LocalSet::new();
     Ok(set.block_on(&rt, f()))
-}
-
-/// Runs `f()`'s future to the end on a fresh multi-thread tokio runtime with `workers`
-/// worker threads (built before `f` is called), for the `_mt` workloads.
-///
-/// # Errors
-/// If the runtime cannot be built.
-pub fn multi<F: Future>(workers: usize, f: impl FnOnce() -> F) -> Result<F::Output, String> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers.max(1))
-        .build()
-        .map_err(|e| format!("tokio runtime: {e}"))?;
-    Ok(rt.block_on(f()))
 }
 
 /// The capacity of the 1P/1C queues.
@@ -205,53 +191,5 @@ pub fn p1c1_async_channel(n: u64) -> impl Future<Output = bool> {
             total += rx.recv().await.unwrap_or(0);
         }
         producer.await.is_ok() && total == expect(n)
-    }
-}
-
-/// [`pingpong_conkit`] on a multi-thread runtime (run it with [`multi`]): both sides
-/// are spawned tasks (`tokio::spawn`), so each wakes the other from a worker thread.
-pub fn pingpong_conkit_mt(n: u64) -> impl Future<Output = bool> + Send {
-    let a = Arc::new(conkit::queue::Queue::<u64>::new(1));
-    let b = Arc::new(conkit::queue::Queue::<u64>::new(1));
-    let (a2, b2) = (a.clone(), b.clone());
-    async move {
-        let pong = tokio::spawn(async move {
-            for _ in 0..n {
-                let v = a2.get_async().await.unwrap_or(u64::MAX);
-                let _ = b2.put_async(v).await;
-            }
-        });
-        let ping = tokio::spawn(async move {
-            let mut ok = true;
-            for i in 0..n {
-                ok &= a.put_async(i).await.is_ok();
-                ok &= b.get_async().await == Ok(i);
-            }
-            ok
-        });
-        matches!(ping.await, Ok(true)) && pong.await.is_ok()
-    }
-}
-
-/// [`pingpong_tokio`] on a multi-thread runtime, as [`pingpong_conkit_mt`].
-pub fn pingpong_tokio_mt(n: u64) -> impl Future<Output = bool> + Send {
-    let (a_tx, mut a_rx) = tokio::sync::mpsc::channel::<u64>(1);
-    let (b_tx, mut b_rx) = tokio::sync::mpsc::channel::<u64>(1);
-    async move {
-        let pong = tokio::spawn(async move {
-            for _ in 0..n {
-                let v = a_rx.recv().await.unwrap_or(u64::MAX);
-                let _ = b_tx.send(v).await;
-            }
-        });
-        let ping = tokio::spawn(async move {
-            let mut ok = true;
-            for i in 0..n {
-                ok &= a_tx.send(i).await.is_ok();
-                ok &= b_rx.recv().await == Some(i);
-            }
-            ok
-        });
-        matches!(ping.await, Ok(true)) && pong.await.is_ok()
     }
 }
