@@ -253,42 +253,7 @@ pub(crate) fn word_update(
 #[cfg(feature = "async")]
 #[inline]
 pub(crate) fn add_then_fence(count: &AtomicUsize) {
-    #[cfg(all(
-        not(loom),
-        not(miri),
-        not(feature = "portable-atomic"),
-        any(target_arch = "x86", target_arch = "x86_64")
-    ))]
-    // SAFETY: `count.as_ptr()` points to a live, aligned `usize` that is only ever
-    // accessed atomically (it is an atomic); a `lock`-prefixed read-modify-write is an
-    // atomic access on x86, so it races with nothing.
-    unsafe {
-        #[cfg(target_arch = "x86_64")]
-        core::arch::asm!(
-            "lock add qword ptr [{count}], 1",
-            count = in(reg) count.as_ptr(),
-            options(nostack),
-        );
-        #[cfg(target_arch = "x86")]
-        core::arch::asm!(
-            "lock add dword ptr [{count}], 1",
-            count = in(reg) count.as_ptr(),
-            options(nostack),
-        );
-    }
-    #[cfg(not(all(
-        not(loom),
-        not(miri),
-        not(feature = "portable-atomic"),
-        any(target_arch = "x86", target_arch = "x86_64")
-    )))]
-    {
-        count.fetch_add(1, Ordering::SeqCst);
-        // Mutant (see `cargo xtask test`'s mutant table): the park's fence is left out.
-        if !cfg!(conkit_mutant = "waiters_park_unfenced") {
-            fence(Ordering::SeqCst);
-        }
-    }
+    rmw_fence::add_then_fence(count);
 }
 
 /// `word.fetch_or(bits, SeqCst)` followed by `fence(SeqCst)`: the announcing half of a
@@ -307,30 +272,86 @@ pub(crate) fn add_then_fence(count: &AtomicUsize) {
 #[cfg(feature = "async")]
 #[inline]
 pub(crate) fn or_then_fence(word: &AtomicU32, bits: u32) {
-    #[cfg(all(
-        not(loom),
-        not(miri),
-        not(feature = "portable-atomic"),
-        any(target_arch = "x86", target_arch = "x86_64")
-    ))]
-    // SAFETY: `word.as_ptr()` points to a live, aligned `u32` that is only ever
-    // accessed atomically (it is an atomic); a `lock`-prefixed read-modify-write is an
-    // atomic access on x86, so it races with nothing.
-    unsafe {
-        core::arch::asm!(
-            "lock or dword ptr [{word}], {bits:e}",
-            word = in(reg) word.as_ptr(),
-            bits = in(reg) bits,
-            options(nostack),
-        );
+    rmw_fence::or_then_fence(word, bits);
+}
+
+/// The forms of [`add_then_fence`] and [`or_then_fence`]: one locked instruction each on
+/// x86 / x86-64 (native atomics, not under loom or miri).
+#[cfg(all(
+    feature = "async",
+    not(loom),
+    not(miri),
+    not(feature = "portable-atomic"),
+    any(target_arch = "x86", target_arch = "x86_64")
+))]
+mod rmw_fence {
+    use super::{AtomicU32, AtomicUsize};
+
+    /// `lock add [count], 1`.
+    #[inline(always)]
+    pub(super) fn add_then_fence(count: &AtomicUsize) {
+        // SAFETY: `count.as_ptr()` points to a live, aligned `usize` that is only ever
+        // accessed atomically (it is an atomic); a `lock`-prefixed read-modify-write is
+        // an atomic access on x86, so it races with nothing.
+        unsafe {
+            #[cfg(target_arch = "x86_64")]
+            core::arch::asm!(
+                "lock add qword ptr [{count}], 1",
+                count = in(reg) count.as_ptr(),
+                options(nostack),
+            );
+            #[cfg(target_arch = "x86")]
+            core::arch::asm!(
+                "lock add dword ptr [{count}], 1",
+                count = in(reg) count.as_ptr(),
+                options(nostack),
+            );
+        }
     }
-    #[cfg(not(all(
+
+    /// `lock or [word], bits`.
+    #[inline(always)]
+    pub(super) fn or_then_fence(word: &AtomicU32, bits: u32) {
+        // SAFETY: as in `add_then_fence`: `word` is a live, aligned, only atomically
+        // accessed `u32`, and a `lock`-prefixed read-modify-write is an atomic access.
+        unsafe {
+            core::arch::asm!(
+                "lock or dword ptr [{word}], {bits:e}",
+                word = in(reg) word.as_ptr(),
+                bits = in(reg) bits,
+                options(nostack),
+            );
+        }
+    }
+}
+
+/// The forms of [`add_then_fence`] and [`or_then_fence`] everywhere else: the
+/// read-modify-write, then `fence(SeqCst)`.
+#[cfg(all(
+    feature = "async",
+    not(all(
         not(loom),
         not(miri),
         not(feature = "portable-atomic"),
         any(target_arch = "x86", target_arch = "x86_64")
-    )))]
-    {
+    ))
+))]
+mod rmw_fence {
+    use super::{fence, word_update, AtomicU32, AtomicUsize, Ordering};
+
+    /// `fetch_add(1, SeqCst)`, then the fence.
+    #[inline(always)]
+    pub(super) fn add_then_fence(count: &AtomicUsize) {
+        count.fetch_add(1, Ordering::SeqCst);
+        // Mutant (see `cargo xtask test`'s mutant table): the park's fence is left out.
+        if !cfg!(conkit_mutant = "waiters_park_unfenced") {
+            fence(Ordering::SeqCst);
+        }
+    }
+
+    /// `fetch_or(bits, SeqCst)` (a [`word_update`]), then the fence.
+    #[inline(always)]
+    pub(super) fn or_then_fence(word: &AtomicU32, bits: u32) {
         let _ = word_update(word, Ordering::SeqCst, |s| Some(s | bits));
         // Mutant (see `cargo xtask test`'s mutant table): the fence is left out, so a
         // later look may be ordered before the flag (the loom models must catch it).

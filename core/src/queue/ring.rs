@@ -866,6 +866,15 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
     /// The poll loop of every async form that waits on `waiters`, announced in
     /// `count`: `attempt(&mut in_flight)` is the never-waiting operation (`None`: not
     /// now; it sets `in_flight` when a peer holds the next slot).
+    ///
+    /// The callers mark `attempt` `#[inline(always)]`: called from three places here,
+    /// it was otherwise compiled out of line, returning its `Option<Result<..>>` through
+    /// memory, which the poll then read back and copied as the bytes after the tag
+    /// (two overlapping 8-byte moves, unaligned at offset 1 and 8) — loads that straddle
+    /// two earlier stores, which the CPU cannot forward from its store buffer, so each
+    /// waits for the stores to reach the cache: three such stalls per get were the
+    /// hottest instructions of the async ping-pong (issue #14). Inline, the result
+    /// stays in registers.
     fn wait_side_async<'a, R: 'a>(
         waiters: &'a Waiters<W>,
         count: &'a AtomicUsize,
@@ -943,10 +952,13 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
         item: T,
     ) -> impl core::future::Future<Output = Result<(), PutError<T>>> + '_ {
         let mut pending = Some(item);
-        let mut waited = 0u32;
+        // A word, not a `u32`: see `get_async`.
+        let mut waited = 0usize;
         Self::wait_side_async(
             &self.ring.sleepers().not_full,
             &self.control.sleeping_putters,
+            // Inline: see `wait_side_async`.
+            #[inline(always)]
             move |in_flight| {
                 let item = pending.take()?;
                 // No fence on the "looks full" path: a stale `Full` only parks, and the
@@ -964,7 +976,7 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
                     Err(NoSlot::InFlight) => {
                         pending = Some(item);
                         waited += 1;
-                        if give_up_on_peer::<W>(waited) {
+                        if give_up_on_peer::<W>(u32::try_from(waited).unwrap_or(u32::MAX)) {
                             // Between processes: free the slot of a dead getter.
                             waited = 0;
                             while self.ring.skip_dead_pop() {}
@@ -996,10 +1008,17 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
     /// # let _ = task;
     /// ```
     pub fn get_async(&self) -> impl core::future::Future<Output = Result<T, GetError>> + '_ {
-        let mut waited = 0u32;
+        // A word, not a `u32`: a 4-byte capture left a 4-byte hole before the task
+        // slot, and the future was then built through a stack copy of hole + slot
+        // (a 16-byte load straddling the 16-byte store that zeroed the slot, which the
+        // CPU cannot forward: a store-buffer stall on every future made, the hottest
+        // instruction of the 1P/1C rows, issue #14).
+        let mut waited = 0usize;
         Self::wait_side_async(
             &self.ring.sleepers().not_empty,
             &self.control.sleeping_getters,
+            // Inline: see `wait_side_async`.
+            #[inline(always)]
             move |in_flight| {
                 if self.control.immediate.load(Ordering::Acquire) {
                     return Some(Err(GetError::ShutDown));
@@ -1011,7 +1030,7 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
                     Err(NoItem::Empty) => None,
                     Err(NoItem::InFlight) => {
                         waited += 1;
-                        if give_up_on_peer::<W>(waited) {
+                        if give_up_on_peer::<W>(u32::try_from(waited).unwrap_or(u32::MAX)) {
                             // Between processes: skip the slot of a dead putter and
                             // count its task done, as the blocking get does.
                             waited = 0;

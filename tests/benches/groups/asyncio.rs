@@ -9,6 +9,8 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use conkit_tests::async_queues;
+
 use super::Make;
 use crate::harness::{self, Contender, Group, Kind, Res, Target};
 
@@ -156,9 +158,7 @@ fn semaphore(items: u64) -> Group<'static> {
 /// Runs `f` inside a `LocalSet` (so tasks need not be `Send`) on a current-thread
 /// runtime, timed.
 fn local<F: std::future::Future<Output = Res<Duration>>>(f: impl FnOnce() -> F) -> Res<Duration> {
-    let rt = runtime()?;
-    let set = tokio::task::LocalSet::new();
-    set.block_on(&rt, f())
+    async_queues::local(f)?
 }
 
 async fn timed_local<F: std::future::Future<Output = bool>>(f: F) -> Res<Duration> {
@@ -191,65 +191,13 @@ fn queue_pingpong(items: u64) -> Group<'static> {
     let n = items / 10;
     let contenders = vec![
         Contender::conkit("conkit queue::Queue get_async/put_async", |n| {
-            local(|| {
-                let a = std::rc::Rc::new(conkit::queue::Queue::<u64>::new(1));
-                let b = std::rc::Rc::new(conkit::queue::Queue::<u64>::new(1));
-                let (a2, b2) = (a.clone(), b.clone());
-                timed_local(async move {
-                    let pong = tokio::task::spawn_local(async move {
-                        for _ in 0..n {
-                            let v = a2.get_async().await.unwrap_or(u64::MAX);
-                            let _ = b2.put_async(v).await;
-                        }
-                    });
-                    let mut ok = true;
-                    for i in 0..n {
-                        ok &= a.put_async(i).await.is_ok();
-                        ok &= b.get_async().await == Ok(i);
-                    }
-                    ok && pong.await.is_ok()
-                })
-            })
+            local(|| timed_local(async_queues::pingpong_conkit(n)))
         }),
         Contender::peer("tokio::sync::mpsc", |n| {
-            local(|| {
-                let (a_tx, mut a_rx) = tokio::sync::mpsc::channel::<u64>(1);
-                let (b_tx, mut b_rx) = tokio::sync::mpsc::channel::<u64>(1);
-                timed_local(async move {
-                    let pong = tokio::task::spawn_local(async move {
-                        for _ in 0..n {
-                            let v = a_rx.recv().await.unwrap_or(u64::MAX);
-                            let _ = b_tx.send(v).await;
-                        }
-                    });
-                    let mut ok = true;
-                    for i in 0..n {
-                        ok &= a_tx.send(i).await.is_ok();
-                        ok &= b_rx.recv().await == Some(i);
-                    }
-                    ok && pong.await.is_ok()
-                })
-            })
+            local(|| timed_local(async_queues::pingpong_tokio(n)))
         }),
         Contender::peer("async-channel", |n| {
-            local(|| {
-                let (a_tx, a_rx) = async_channel::bounded::<u64>(1);
-                let (b_tx, b_rx) = async_channel::bounded::<u64>(1);
-                timed_local(async move {
-                    let pong = tokio::task::spawn_local(async move {
-                        for _ in 0..n {
-                            let v = a_rx.recv().await.unwrap_or(u64::MAX);
-                            let _ = b_tx.send(v).await;
-                        }
-                    });
-                    let mut ok = true;
-                    for i in 0..n {
-                        ok &= a_tx.send(i).await.is_ok();
-                        ok &= b_rx.recv().await == Ok(i);
-                    }
-                    ok && pong.await.is_ok()
-                })
-            })
+            local(|| timed_local(async_queues::pingpong_async_channel(n)))
         }),
         Contender::peer("CPython asyncio.Queue", |n| {
             harness::python(PY_QUEUE_PINGPONG, n, 200_000)
@@ -289,109 +237,22 @@ async def main():
 print(asyncio.run(main()))
 "#;
 
-/// The capacity of the 1P/1C queues.
-const CAP: usize = 1024;
-
 fn queue_1p1c(items: u64) -> Group<'static> {
-    let expect = |n: u64| n * n.saturating_sub(1) / 2;
     let contenders = vec![
-        Contender::conkit("conkit queue::Queue get_async/put_async", move |n| {
-            local(|| {
-                let q = std::rc::Rc::new(conkit::queue::Queue::<u64>::new(CAP));
-                let q2 = q.clone();
-                timed_local(async move {
-                    let producer = tokio::task::spawn_local(async move {
-                        for i in 0..n {
-                            let _ = q2.put_async(i).await;
-                        }
-                    });
-                    let mut total = 0u64;
-                    for _ in 0..n {
-                        total += q.get_async().await.unwrap_or(0);
-                    }
-                    producer.await.is_ok() && total == expect(n)
-                })
-            })
+        Contender::conkit("conkit queue::Queue get_async/put_async", |n| {
+            local(|| timed_local(async_queues::p1c1_conkit(n)))
         }),
-        Contender::conkit("conkit core HeapRingQueue get_async/put_async", move |n| {
-            local(|| {
-                let q = std::rc::Rc::new(conkit_core::queue::HeapRingQueue::<
-                    u64,
-                    conkit_core::wait::Futex,
-                >::with_capacity(
-                    std::num::NonZeroUsize::new(CAP).unwrap_or(std::num::NonZeroUsize::MIN),
-                ));
-                let q2 = q.clone();
-                timed_local(async move {
-                    let producer = tokio::task::spawn_local(async move {
-                        for i in 0..n {
-                            let _ = q2.put_async(i).await;
-                        }
-                    });
-                    let mut total = 0u64;
-                    for _ in 0..n {
-                        total += q.get_async().await.unwrap_or(0);
-                    }
-                    producer.await.is_ok() && total == expect(n)
-                })
-            })
+        Contender::conkit("conkit core HeapRingQueue get_async/put_async", |n| {
+            local(|| timed_local(async_queues::p1c1_heap_ring_queue(n)))
         }),
-        Contender::conkit("conkit core MpmcRing pop_async/push_async", move |n| {
-            local(|| {
-                let ring = std::rc::Rc::new(conkit_core::mpmc::HeapMpmcRing::<
-                    u64,
-                    conkit_core::wait::Futex,
-                >::with_capacity(
-                    std::num::NonZeroUsize::new(CAP).unwrap_or(std::num::NonZeroUsize::MIN),
-                ));
-                let r2 = ring.clone();
-                timed_local(async move {
-                    let producer = tokio::task::spawn_local(async move {
-                        for i in 0..n {
-                            r2.push_async(i).await;
-                        }
-                    });
-                    let mut total = 0u64;
-                    for _ in 0..n {
-                        total += ring.pop_async().await;
-                    }
-                    producer.await.is_ok() && total == expect(n)
-                })
-            })
+        Contender::conkit("conkit core MpmcRing pop_async/push_async", |n| {
+            local(|| timed_local(async_queues::p1c1_mpmc_ring(n)))
         }),
-        Contender::peer("tokio::sync::mpsc", move |n| {
-            local(|| {
-                let (tx, mut rx) = tokio::sync::mpsc::channel::<u64>(CAP);
-                timed_local(async move {
-                    let producer = tokio::task::spawn_local(async move {
-                        for i in 0..n {
-                            let _ = tx.send(i).await;
-                        }
-                    });
-                    let mut total = 0u64;
-                    for _ in 0..n {
-                        total += rx.recv().await.unwrap_or(0);
-                    }
-                    producer.await.is_ok() && total == expect(n)
-                })
-            })
+        Contender::peer("tokio::sync::mpsc", |n| {
+            local(|| timed_local(async_queues::p1c1_tokio(n)))
         }),
-        Contender::peer("async-channel", move |n| {
-            local(|| {
-                let (tx, rx) = async_channel::bounded::<u64>(CAP);
-                timed_local(async move {
-                    let producer = tokio::task::spawn_local(async move {
-                        for i in 0..n {
-                            let _ = tx.send(i).await;
-                        }
-                    });
-                    let mut total = 0u64;
-                    for _ in 0..n {
-                        total += rx.recv().await.unwrap_or(0);
-                    }
-                    producer.await.is_ok() && total == expect(n)
-                })
-            })
+        Contender::peer("async-channel", |n| {
+            local(|| timed_local(async_queues::p1c1_async_channel(n)))
         }),
         Contender::peer("CPython asyncio.Queue", |n| {
             harness::python(PY_QUEUE_1P1C, n, 1_000_000)
