@@ -1,15 +1,22 @@
 //! Small helpers shared by the xtask commands.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 /// Result type of every xtask step: the error is a message for the user.
 pub type Res<T = ()> = Result<T, String>;
 
 /// The workspace root (the parent of `xtask/`).
+///
+/// Taken from `CARGO_MANIFEST_DIR` as `cargo run` sets it when the binary starts, and
+/// only without it from the path compiled in: a `target/` copied into another checkout
+/// (an A/B worktree) holds an xtask binary that cargo does not rebuild, and with the
+/// compiled-in path it ran every command in the checkout it was built in.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
         .parent()
         .expect("xtask lives in the workspace root")
         .to_path_buf()
