@@ -4,7 +4,8 @@
 //! and `valgrind --tool=callgrind` can count it per call.
 //!
 //! `cargo run --release -p conkit-tests --example pool_map -- MODE CALLS [ITEMS]`, MODE
-//! one of `conkit`, `rayon`, `serial` (the caller alone: `collect` of the squares),
+//! one of `conkit`, `rayon`, `both` (CALLS rounds of 20 conkit calls then 20 rayon
+//! calls, as the bench alternates them), `serial` (the caller alone: `collect` of the squares),
 //! `none` (pool made, no call: the fixed cost to subtract).
 
 use std::time::Instant;
@@ -46,6 +47,37 @@ fn main() {
                 times.push(t.elapsed());
                 check(&v, items);
             }
+        }
+        "both" => {
+            // The bench's pattern: 20 conkit calls, then 20 rayon calls, CALLS times;
+            // the conkit calls' times are the ones reported.
+            use rayon::prelude::*;
+            let p = conkit::multiprocessing::pool::ThreadPool::new(2).expect("pool");
+            let r = rayon::ThreadPoolBuilder::new()
+                .num_threads(2)
+                .build()
+                .expect("pool");
+            let mut rayon_times = Vec::new();
+            for _ in 0..calls {
+                for _ in 0..20 {
+                    let t = Instant::now();
+                    let v = p.map(square, 0..items, None).expect("map");
+                    times.push(t.elapsed());
+                    check(&v, items);
+                }
+                for _ in 0..20 {
+                    let t = Instant::now();
+                    let v: Vec<u64> =
+                        r.install(|| (0..items).into_par_iter().map(square).collect());
+                    rayon_times.push(t.elapsed());
+                    check(&v, items);
+                }
+            }
+            rayon_times.sort();
+            println!(
+                "rayon (interleaved): median {:.1} us",
+                rayon_times[rayon_times.len() / 2].as_secs_f64() * 1e6
+            );
         }
         "serial" => {
             for _ in 0..calls {

@@ -28,7 +28,10 @@
 //! the workers take the ones read first (already evicted towards the shared cache).
 //! On the 2-core AMD guest whose cross-core traffic is slow this took a
 //! `ThreadPool(2).map` of 100 k `u64`s from ~66 to ~55 µs (rayon: ~51 µs), with one
-//! worker woken per call instead of two. A pool with an initializer never runs tasks
+//! worker woken per call instead of two. When the results replace their inputs, the
+//! per-item loop reads and writes through one pointer, so it is vectorised (with two
+//! pointers it was not: see `run_chunk`): ~55 -> ~42 µs, callgrind 8.1 -> 6.8
+//! instructions per item for the whole call (rayon: 5.5). A pool with an initializer never runs tasks
 //! on the caller (it did not run the initializer).
 //!
 //! The input is read into its buffer before the helpers are queued. Streaming it in
@@ -256,6 +259,28 @@ impl<R> Drop for Written<R> {
     }
 }
 
+/// Runs `f` over the rest of `inputs`, writing the results from `out[start]` on (the
+/// slots of the chunk); on a panic the guards drop the inputs not taken and the
+/// results written.
+#[inline(always)]
+fn fill<A, R>(inputs: &mut Inputs<A>, out: *mut R, start: usize, f: &impl Fn(A) -> R) {
+    let mut written = Written {
+        ptr: out,
+        start,
+        count: 0,
+    };
+    while let Some(a) = inputs.take() {
+        let v = f(a);
+        // SAFETY: slot `start + count` < `end` belongs to this chunk, and is written
+        // once; when it is the input buffer, its `A` was moved out by `take` above (the
+        // slots from `inputs.next` on still hold `A`s, those before it `R`s: the two
+        // guards drop disjoint ranges).
+        unsafe { written.ptr.add(start + written.count).write(v) };
+        written.count += 1;
+    }
+    std::mem::forget(written);
+}
+
 impl<A, R, F, P> Work<A, R, F, P>
 where
     A: Send + 'static,
@@ -335,22 +360,21 @@ where
             end,
         };
         let r = match &self.output {
-            Output::InPlace { ptr, .. } => run_caught(|| {
-                let mut written = Written {
-                    ptr: *ptr,
-                    start,
-                    count: 0,
-                };
-                while let Some(a) = inputs.take() {
-                    let v = f(a);
-                    // SAFETY: slot `start + count` < `end` belongs to this chunk, and is
-                    // written once; when it is the input buffer, its `A` was moved out
-                    // by `take` above (the slots from `inputs.next` on still hold `A`s,
-                    // those before it `R`s: the two guards drop disjoint ranges).
-                    unsafe { written.ptr.add(start + written.count).write(v) };
-                    written.count += 1;
+            Output::InPlace {
+                ptr, reuses_input, ..
+            } => run_caught(|| {
+                // When the output buffer is the input's, the writes go through the
+                // input's pointer, in a loop of their own: the compiler then sees
+                // `p[k] = f(p[k])` and vectorises it. Through two pointers it must
+                // assume may partly overlap, it checks them at run time and, finding
+                // them equal, runs the scalar loop (`x * x` over `u64`s: 6
+                // instructions per item rather than ~4).
+                if *reuses_input {
+                    let out = inputs.ptr.cast::<R>();
+                    fill(&mut inputs, out, start, f);
+                } else {
+                    fill(&mut inputs, *ptr, start, f);
                 }
-                std::mem::forget(written);
             }),
             Output::Chunks(sink) => {
                 let r = run_caught(|| {
