@@ -6,12 +6,14 @@
 //! and one task per chunk; `mapstar`; `MapResult._set`). CPython queues one task per
 //! chunk, each a tuple of the chunk's items, and joins the chunks' result lists. Here a
 //! chunk is a range of one input buffer, the call queues one *helper* job per worker
-//! (at most one per chunk), and each helper claims chunks with one atomic increment until
-//! none is left: no boxed closure per chunk, no queue round trip (nor a worker's sleep
-//! and futex wake-up) between chunks. Python's chunk size still decides how many chunks
-//! there are and what each holds, and chunks are claimed in input order, so which items
-//! run together and in what order they start is what CPython's queue gives; a task
-//! queued after the call still starts only once every chunk of the call has started.
+//! (at most one per chunk), and each helper claims chunks with one atomic
+//! compare-and-swap until none is left: no boxed closure per chunk, no queue round trip
+//! (nor a worker's sleep and futex wake-up) between chunks. Python's chunk size still
+//! decides how many chunks there are and what each holds, and the workers claim chunks
+//! in input order (the caller of a blocking `map`, below, from the back), so which items
+//! run together is what CPython's queue gives; a task queued after a `map_async` or
+//! `imap` still starts only once every chunk of the call has started (a blocking `map`
+//! leaves the worker whose share the caller takes free for other tasks).
 //!
 //! `map` writes each result into its place in the output buffer, which becomes the
 //! returned `Vec` as is (no per-chunk vectors, no join); when a result has the size and
