@@ -25,6 +25,10 @@ struct SlotState<T> {
     outcome: Option<Result<T, TaskError>>,
     ready: bool,
     wakers: Vec<Waker>,
+    /// Threads blocked in `wait_until`: `set` notifies the condition variable only
+    /// when there are some (a `map` whose caller ran the last chunk itself makes no
+    /// futex call to wake nobody).
+    sleepers: usize,
 }
 
 impl<T> Slot<T> {
@@ -34,6 +38,7 @@ impl<T> Slot<T> {
                 outcome: None,
                 ready: false,
                 wakers: Vec::new(),
+                sleepers: 0,
             }),
             cond: Condvar::new(),
         }
@@ -45,16 +50,18 @@ impl<T> Slot<T> {
 
     /// Sets the outcome (the first one wins) and wakes every waiter.
     fn set(&self, r: Result<T, TaskError>) {
-        let wakers = {
+        let (wakers, sleepers) = {
             let mut s = self.lock();
             if s.ready {
                 return;
             }
             s.outcome = Some(r);
             s.ready = true;
-            std::mem::take(&mut s.wakers)
+            (std::mem::take(&mut s.wakers), s.sleepers)
         };
-        self.cond.notify_all();
+        if sleepers > 0 {
+            self.cond.notify_all();
+        }
         for w in wakers {
             w.wake();
         }
@@ -64,20 +71,28 @@ impl<T> Slot<T> {
     fn wait_until(&self, deadline: Option<Instant>) -> (MutexGuard<'_, SlotState<T>>, bool) {
         let mut s = self.lock();
         while !s.ready {
-            match deadline {
-                None => s = self.cond.wait(s).unwrap_or_else(|e| e.into_inner()),
+            let left = match deadline {
+                None => None,
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         return (s, false);
                     }
-                    s = self
-                        .cond
+                    Some(left)
+                }
+            };
+            // Counted under the lock before sleeping: a `set` after this sees it.
+            s.sleepers += 1;
+            s = match left {
+                None => self.cond.wait(s).unwrap_or_else(|e| e.into_inner()),
+                Some(left) => {
+                    self.cond
                         .wait_timeout(s, left)
                         .unwrap_or_else(|e| e.into_inner())
-                        .0;
+                        .0
                 }
-            }
+            };
+            s.sleepers -= 1;
         }
         (s, true)
     }

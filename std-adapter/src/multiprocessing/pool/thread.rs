@@ -11,7 +11,11 @@
 //!
 //! `map`, `starmap`, `imap` and `imap_unordered` do not queue a closure per chunk: the
 //! input is one buffer whose chunk ranges the workers claim, and `map` writes the
-//! results in place (see [`work`](super::work)).
+//! results in place (see [`work`](super::work)). A blocking `map`/`starmap` runs chunks
+//! on the calling thread too (as rayon's caller does), in place of one worker: a call
+//! runs `f` on at most `processes` threads, one of them possibly the caller (CPython
+//! runs every task on a worker). Pools made [`with_initializer`](ThreadPool::with_initializer)
+//! run tasks only on their workers.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -21,7 +25,7 @@ use std::thread::JoinHandle;
 use super::result::{
     ApplyCollector, AsyncResult, Callbacks, Completion, IMapIterator, MapResult, Sink,
 };
-use super::work::{in_place, Host, Output, Work};
+use super::work::{in_place, End, Host, Output, Work};
 use super::{
     default_chunksize, install_panic_capture, run_caught, CallbackThread, PoolError, TaskError,
 };
@@ -88,6 +92,8 @@ pub struct ThreadPool {
     inner: Arc<Inner>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     workers: usize,
+    /// `map` runs chunks on the calling thread too (a pool without an initializer).
+    caller_helps: bool,
 }
 
 impl fmt::Debug for ThreadPool {
@@ -140,7 +146,7 @@ impl ThreadPool {
     /// # Errors
     /// [`PoolError::NoWorkers`] for 0, [`PoolError::Os`] if a thread cannot be started.
     pub fn new(threads: usize) -> Result<Self, PoolError> {
-        Self::with_initializer(threads, || {})
+        Self::start(threads, Arc::new(|| {}), true)
     }
 
     /// A pool whose every worker runs `initializer()` first (Python's `initializer`,
@@ -166,6 +172,15 @@ impl ThreadPool {
         threads: usize,
         initializer: impl Fn() + Send + Sync + 'static,
     ) -> Result<Self, PoolError> {
+        // The calling thread never ran the initializer: it runs no task.
+        Self::start(threads, Arc::new(initializer), false)
+    }
+
+    fn start(
+        threads: usize,
+        init: Arc<dyn Fn() + Send + Sync>,
+        caller_helps: bool,
+    ) -> Result<Self, PoolError> {
         if threads == 0 {
             return Err(PoolError::NoWorkers);
         }
@@ -176,11 +191,11 @@ impl ThreadPool {
             gate: Mutex::new(()),
             callbacks: CallbackThread::new(),
         });
-        let init = Arc::new(initializer);
         let pool = ThreadPool {
             inner: inner.clone(),
             threads: Mutex::new(Vec::with_capacity(threads)),
             workers: threads,
+            caller_helps,
         };
         for i in 0..threads {
             let inner = inner.clone();
@@ -227,8 +242,14 @@ impl ThreadPool {
         Ok(())
     }
 
-    /// Queues one helper per worker (at most one per chunk) for `work`.
-    fn submit_work<A, R, F>(&self, work: Work<A, R, F, Inner>) -> Result<(), PoolError>
+    /// Queues one helper per worker (at most one per chunk) for `work`, one fewer when
+    /// the caller helps too (it takes one worker's share: a call runs on at most
+    /// `workers` threads).
+    fn submit_work<A, R, F>(
+        &self,
+        work: Work<A, R, F, Inner>,
+        caller_helps: bool,
+    ) -> Result<Arc<Work<A, R, F, Inner>>, PoolError>
     where
         A: Send + 'static,
         R: Send + 'static,
@@ -240,16 +261,15 @@ impl ThreadPool {
             // out.
             return Err(PoolError::NotRunning);
         }
-        let helpers = self.workers.min(work.chunks());
+        let helpers = self.workers.min(work.chunks()) - usize::from(caller_helps);
         let work = Arc::new(work);
         for _ in 0..helpers {
             let w = work.clone();
-            let _ = self
-                .inner
-                .queue
-                .put(Job(Some(Box::new(move |run: bool| w.help(run)))));
+            let _ = self.inner.queue.put(Job(Some(Box::new(move |run: bool| {
+                w.help(run, End::Front)
+            }))));
         }
-        Ok(())
+        Ok(work)
     }
 
     /// Runs `f()` on a worker and waits for its value (Python's `apply`).
@@ -323,6 +343,12 @@ impl ThreadPool {
     /// `f` over every item, in order (Python's `map(func, iterable, chunksize)`; `None`
     /// takes Python's default chunk size, `len / (4 * workers)` rounded up).
     ///
+    /// While it waits, the calling thread runs chunks too, taking one worker's share
+    /// (the call runs `f` on at most [`workers`](Self::workers) threads, and the
+    /// worker it spares can run other tasks meanwhile: with several callers the pool
+    /// may run more than `workers` tasks at once); not in a pool made
+    /// [`with_initializer`](Self::with_initializer).
+    ///
     /// ```
     /// let pool = conkit::multiprocessing::pool::ThreadPool::new(2).unwrap();
     /// assert_eq!(pool.map(|s: &str| s.len(), vec!["a", "bb"], Some(1)).unwrap(), vec![1, 2]);
@@ -341,7 +367,11 @@ impl ThreadPool {
         R: Send + 'static,
         F: Fn(A) -> R + Send + Sync + 'static,
     {
-        self.map_async(f, iterable, chunksize)?.get()
+        let (result, work) = self.map_start(f, iterable, chunksize, Callbacks::new(), true)?;
+        if let Some(work) = work {
+            work.help(true, End::Back);
+        }
+        result.get()
     }
 
     /// [`map`](Self::map) without waiting (Python's `map_async`).
@@ -392,6 +422,25 @@ impl ThreadPool {
         R: Send + 'static,
         F: Fn(A) -> R + Send + Sync + 'static,
     {
+        Ok(self.map_start(f, iterable, chunksize, callbacks, false)?.0)
+    }
+
+    /// Starts a `map`; with `wait` (a blocking `map`), and in a pool whose caller helps,
+    /// also the call for the caller to help with.
+    #[allow(clippy::type_complexity)]
+    fn map_start<A, R, F>(
+        &self,
+        f: F,
+        iterable: impl IntoIterator<Item = A>,
+        chunksize: Option<usize>,
+        callbacks: Callbacks<Vec<R>>,
+        wait: bool,
+    ) -> Result<(MapResult<R>, Option<Arc<Work<A, R, F, Inner>>>), PoolError>
+    where
+        A: Send + 'static,
+        R: Send + 'static,
+        F: Fn(A) -> R + Send + Sync + 'static,
+    {
         let items: Vec<A> = iterable.into_iter().collect();
         let size = self.chunksize_for(items.len(), chunksize);
         let result = AsyncResult::pending();
@@ -401,11 +450,12 @@ impl ThreadPool {
                 return Err(PoolError::NotRunning);
             }
             completion.complete(Ok(Vec::new()), &self.inner.callbacks);
-            return Ok(result);
+            return Ok((result, None));
         }
         let work = Work::new(f, self.inner.clone(), items, size, in_place(completion));
-        self.submit_work(work)?;
-        Ok(result)
+        let helps = wait && self.caller_helps;
+        let work = self.submit_work(work, helps)?;
+        Ok((result, helps.then_some(work)))
     }
 
     /// `f(a, b, …)` over tuples of arguments (Python's `starmap`).
@@ -429,7 +479,7 @@ impl ThreadPool {
         R: Send + 'static,
         F: StarCall<Args, R>,
     {
-        self.starmap_async(f, iterable, chunksize)?.get()
+        self.map(move |args: Args| f.call_star(args), iterable, chunksize)
     }
 
     /// [`starmap`](Self::starmap) without waiting (Python's `starmap_async`).
@@ -474,7 +524,7 @@ impl ThreadPool {
         let work = Work::new(f, self.inner.clone(), items, chunksize, |_, _| {
             Output::Chunks(sink)
         });
-        self.submit_work(work)?;
+        self.submit_work(work, false)?;
         Ok(it)
     }
 

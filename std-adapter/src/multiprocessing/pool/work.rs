@@ -6,18 +6,35 @@
 //! and one task per chunk; `mapstar`; `MapResult._set`). CPython queues one task per
 //! chunk, each a tuple of the chunk's items, and joins the chunks' result lists. Here a
 //! chunk is a range of one input buffer, the call queues one *helper* job per worker
-//! (at most one per chunk), and each helper claims chunks with one atomic increment until
-//! none is left: no boxed closure per chunk, no queue round trip (nor a worker's sleep
-//! and futex wake-up) between chunks. Python's chunk size still decides how many chunks
-//! there are and what each holds, and chunks are claimed in input order, so which items
-//! run together and in what order they start is what CPython's queue gives; a task
-//! queued after the call still starts only once every chunk of the call has started.
+//! (at most one per chunk), and each helper claims chunks with one atomic
+//! compare-and-swap until none is left: no boxed closure per chunk, no queue round trip
+//! (nor a worker's sleep and futex wake-up) between chunks. Python's chunk size still
+//! decides how many chunks there are and what each holds, and the workers claim chunks
+//! in input order (the caller of a blocking `map`, below, from the back), so which items
+//! run together is what CPython's queue gives; a task queued after a `map_async` or
+//! `imap` still starts only once every chunk of the call has started (a blocking `map`
+//! leaves the worker whose share the caller takes free for other tasks).
 //!
 //! `map` writes each result into its place in the output buffer, which becomes the
 //! returned `Vec` as is (no per-chunk vectors, no join); when a result has the size and
 //! alignment of its input (`u64 -> u64`), the output buffer *is* the input buffer, each
 //! result replacing its input, so a call makes one allocation (as rayon's `collect`).
 //! `imap` hands each chunk's results to its iterator as they are done.
+//!
+//! A blocking `map`/`starmap` (not `map_async`, not `imap`) of a pool without an
+//! initializer runs chunks on the calling thread too, instead of sleeping until the
+//! result is ready (as rayon's caller does): it takes one worker's share (one helper
+//! fewer is queued, so a call still runs `f` on at most `workers` threads) and claims
+//! chunks from the *back* while the workers claim from the front. The caller has just
+//! read the input, so the chunks it read last are the ones still in its core's cache;
+//! the workers take the ones read first (already evicted towards the shared cache).
+//! On the 2-core AMD guest whose cross-core traffic is slow this took a
+//! `ThreadPool(2).map` of 100 k `u64`s from ~66 to ~55 µs (rayon: ~51 µs), with one
+//! worker woken per call instead of two. When the results replace their inputs, the
+//! per-item loop reads and writes through one pointer, so it is vectorised (with two
+//! pointers it was not: see `run_chunk`): ~55 -> ~42 µs, callgrind 8.1 -> 6.8
+//! instructions per item for the whole call (rayon: 5.5). A pool with an initializer never runs tasks
+//! on the caller (it did not run the initializer).
 //!
 //! The input is read into its buffer before the helpers are queued. Streaming it in
 //! (helpers starting on the first chunks while the caller still reads the rest, for
@@ -29,7 +46,7 @@
 
 use std::cell::UnsafeCell;
 use std::mem::ManuallyDrop;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::result::{Completion, Sink};
@@ -69,6 +86,97 @@ pub(crate) trait Host: Send + Sync + 'static {
     fn callbacks(&self) -> &CallbackThread;
 }
 
+/// Which end of the unclaimed chunks a helper takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum End {
+    /// The first unclaimed chunk (the pool's workers: chunks start in input order).
+    Front,
+    /// The last unclaimed chunk (the caller of `map`, which read the input: the chunks
+    /// it read last are the ones still in its core's cache; the workers' chunks, read
+    /// first, have left it).
+    Back,
+}
+
+/// The unclaimed chunks `[front, back)`: each claim takes one chunk from one end.
+enum Claims {
+    /// `front | back << 32` (fewer than 2^32 chunks): one compare-and-swap claims from
+    /// either end, so no chunk is claimed twice.
+    Packed(AtomicU64),
+    /// 2^32 chunks or more: one counter, every claim from the front (may run past the
+    /// number of chunks).
+    Front(AtomicUsize),
+}
+
+impl Claims {
+    fn new(chunks: usize) -> Self {
+        match u32::try_from(chunks) {
+            Ok(c) => Claims::Packed(AtomicU64::new(u64::from(c) << 32)),
+            Err(_) => Claims::Front(AtomicUsize::new(0)),
+        }
+    }
+
+    /// One chunk from `end`, or `None` when none is left.
+    fn claim(&self, end: End, chunks: usize) -> Option<usize> {
+        match self {
+            Claims::Packed(range) => {
+                let mut cur = range.load(Ordering::Acquire);
+                loop {
+                    let (front, back) = (cur & u64::from(u32::MAX), cur >> 32);
+                    if front >= back {
+                        return None;
+                    }
+                    let (next, i) = match end {
+                        End::Front => (cur + 1, front),
+                        End::Back => (cur - (1 << 32), back - 1),
+                    };
+                    match range.compare_exchange_weak(
+                        cur,
+                        next,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    ) {
+                        // Fewer than 2^32 chunks: `i` fits a usize.
+                        Ok(_) => return Some(i as usize),
+                        Err(now) => cur = now,
+                    }
+                }
+            }
+            Claims::Front(next) => {
+                let i = next.fetch_add(1, Ordering::AcqRel);
+                (i < chunks).then_some(i)
+            }
+        }
+    }
+
+    /// Claims every chunk left: the range `[from, to)` of them.
+    fn cancel(&self, chunks: usize) -> (usize, usize) {
+        match self {
+            Claims::Packed(range) => {
+                let mut cur = range.load(Ordering::Acquire);
+                loop {
+                    let (front, back) = (cur & u64::from(u32::MAX), cur >> 32);
+                    if front >= back {
+                        return (0, 0);
+                    }
+                    match range.compare_exchange_weak(
+                        cur,
+                        back << 32 | back,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    ) {
+                        Ok(_) => return (front as usize, back as usize),
+                        Err(now) => cur = now,
+                    }
+                }
+            }
+            Claims::Front(next) => {
+                let from = next.swap(chunks, Ordering::AcqRel).min(chunks);
+                (from, chunks)
+            }
+        }
+    }
+}
+
 /// One call: the input buffer, its chunks, and where the results go.
 pub(crate) struct Work<A, R, F, P> {
     f: F,
@@ -80,8 +188,8 @@ pub(crate) struct Work<A, R, F, P> {
     len: usize,
     chunksize: usize,
     chunks: usize,
-    /// The next chunk to claim (may run past `chunks`).
-    next: AtomicUsize,
+    /// The chunks not claimed yet.
+    claims: Claims,
     /// Chunks run or cancelled.
     finished: AtomicUsize,
     state: Box<[AtomicU8]>,
@@ -153,6 +261,28 @@ impl<R> Drop for Written<R> {
     }
 }
 
+/// Runs `f` over the rest of `inputs`, writing the results from `out[start]` on (the
+/// slots of the chunk); on a panic the guards drop the inputs not taken and the
+/// results written.
+#[inline(always)]
+fn fill<A, R>(inputs: &mut Inputs<A>, out: *mut R, start: usize, f: &impl Fn(A) -> R) {
+    let mut written = Written {
+        ptr: out,
+        start,
+        count: 0,
+    };
+    while let Some(a) = inputs.take() {
+        let v = f(a);
+        // SAFETY: slot `start + count` < `end` belongs to this chunk, and is written
+        // once; when it is the input buffer, its `A` was moved out by `take` above (the
+        // slots from `inputs.next` on still hold `A`s, those before it `R`s: the two
+        // guards drop disjoint ranges).
+        unsafe { written.ptr.add(start + written.count).write(v) };
+        written.count += 1;
+    }
+    std::mem::forget(written);
+}
+
 impl<A, R, F, P> Work<A, R, F, P>
 where
     A: Send + 'static,
@@ -185,7 +315,7 @@ where
             len,
             chunksize,
             chunks,
-            next: AtomicUsize::new(0),
+            claims: Claims::new(chunks),
             finished: AtomicUsize::new(0),
             state: (0..chunks).map(|_| AtomicU8::new(PENDING)).collect(),
             output: output(len, reuse),
@@ -198,28 +328,25 @@ where
         self.chunks
     }
 
-    /// A helper's body: claims and runs chunks until none is left; with `run` false (a
-    /// helper dropped by `terminate`) or once the pool is terminated, fails the chunks
-    /// not claimed yet.
-    pub(crate) fn help(&self, run: bool) {
+    /// A helper's body: claims and runs chunks until none is left, from the front (a
+    /// worker) or from the back (the caller of `map`: see [`Claims`]); with `run` false
+    /// (a helper dropped by `terminate`) or once the pool is terminated, fails the
+    /// chunks not claimed yet.
+    pub(crate) fn help(&self, run: bool, end: End) {
         loop {
             if !run || self.pool.terminated() {
-                let from = self
-                    .next
-                    .swap(self.chunks, Ordering::AcqRel)
-                    .min(self.chunks);
+                let (from, to) = self.claims.cancel(self.chunks);
                 if let Output::Chunks(sink) = &self.output {
-                    for i in from..self.chunks {
+                    for i in from..to {
                         sink.chunk_done(i, Err(TaskError::Terminated), self.pool.callbacks());
                     }
                 }
-                self.finish(self.chunks - from, Some(TaskError::Terminated));
+                self.finish(to - from, Some(TaskError::Terminated));
                 return;
             }
-            let i = self.next.fetch_add(1, Ordering::AcqRel);
-            if i >= self.chunks {
+            let Some(i) = self.claims.claim(end, self.chunks) else {
                 return;
-            }
+            };
             let start = i * self.chunksize;
             let end = (start + self.chunksize).min(self.len);
             let err = self.run_chunk(i, start, end).err();
@@ -235,22 +362,21 @@ where
             end,
         };
         let r = match &self.output {
-            Output::InPlace { ptr, .. } => run_caught(|| {
-                let mut written = Written {
-                    ptr: *ptr,
-                    start,
-                    count: 0,
-                };
-                while let Some(a) = inputs.take() {
-                    let v = f(a);
-                    // SAFETY: slot `start + count` < `end` belongs to this chunk, and is
-                    // written once; when it is the input buffer, its `A` was moved out
-                    // by `take` above (the slots from `inputs.next` on still hold `A`s,
-                    // those before it `R`s: the two guards drop disjoint ranges).
-                    unsafe { written.ptr.add(start + written.count).write(v) };
-                    written.count += 1;
+            Output::InPlace {
+                ptr, reuses_input, ..
+            } => run_caught(|| {
+                // When the output buffer is the input's, the writes go through the
+                // input's pointer, in a loop of their own: the compiler then sees
+                // `p[k] = f(p[k])` and vectorises it. Through two pointers it must
+                // assume may partly overlap, it checks them at run time and, finding
+                // them equal, runs the scalar loop (`x * x` over `u64`s: 6
+                // instructions per item rather than ~4).
+                if *reuses_input {
+                    let out = inputs.ptr.cast::<R>();
+                    fill(&mut inputs, out, start, f);
+                } else {
+                    fill(&mut inputs, *ptr, start, f);
                 }
-                std::mem::forget(written);
             }),
             Output::Chunks(sink) => {
                 let r = run_caught(|| {
@@ -509,6 +635,164 @@ mod tests {
             0,
             "the 99 unstarted inputs dropped"
         );
+    }
+
+    /// The `mp-threadpool-map` row: the caller read the input, so its core holds the
+    /// chunks read last; it runs them (from the back) instead of sleeping while a
+    /// second worker is woken to pull them over to another core. A call still runs on
+    /// at most `workers` threads: one helper is queued for a 2-worker pool.
+    #[test]
+    fn map_caller_runs_chunks_from_the_back_on_at_most_workers_threads() {
+        use std::collections::HashSet;
+        use std::sync::Condvar;
+        let pool = ThreadPool::new(2).unwrap();
+        let caller = std::thread::current().id();
+        let seen = Mutex::new((HashSet::new(), Vec::new(), false));
+        let cond = Condvar::new();
+        let seen = std::sync::Arc::new((seen, cond));
+        let s = seen.clone();
+        let out = pool
+            .map(
+                move |i: u32| {
+                    let (m, c) = &*s;
+                    let mut g = m.lock().unwrap();
+                    let me = std::thread::current().id();
+                    g.0.insert(me);
+                    if me == caller {
+                        g.1.push(i);
+                        c.notify_all();
+                    } else if g.1.is_empty() && !g.2 {
+                        // A worker's chunk waits (10 s at most, once) until the caller
+                        // ran one: the caller helps even when a worker starts first.
+                        let (mut g, t) = c
+                            .wait_timeout_while(g, Duration::from_secs(10), |g| g.1.is_empty())
+                            .unwrap();
+                        g.2 = t.timed_out();
+                    }
+                    i * 2
+                },
+                0..64,
+                Some(1),
+            )
+            .unwrap();
+        assert_eq!(out, (0..64).map(|i| i * 2).collect::<Vec<u32>>());
+        let g = seen.0.lock().unwrap();
+        assert!(g.0.contains(&caller), "the caller ran no chunk");
+        assert!(g.0.len() <= 2, "{} threads ran one call", g.0.len());
+        assert_eq!(g.1.first(), Some(&63), "the caller starts at the back");
+        assert!(g.1.windows(2).all(|w| w[0] > w[1]), "{:?}", g.1);
+        // starmap goes the same way; map_async and imap leave the caller free.
+        let s = pool.starmap(|a: u32, b: u32| a + b, vec![(1, 2); 10], Some(1));
+        assert_eq!(s.unwrap(), vec![3; 10]);
+        let ids = pool
+            .map_async(|_: u8| std::thread::current().id(), vec![0; 50], Some(1))
+            .unwrap()
+            .get()
+            .unwrap();
+        assert!(!ids.contains(&caller));
+    }
+
+    #[test]
+    fn map_with_an_initializer_runs_only_on_workers() {
+        thread_local!(static INIT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+        let pool = ThreadPool::with_initializer(2, || INIT.with(|i| i.set(true))).unwrap();
+        let ran = pool
+            .map(|_: u8| INIT.with(|i| i.get()), vec![0; 200], Some(1))
+            .unwrap();
+        assert!(
+            ran.iter().all(|&r| r),
+            "a chunk ran where the initializer did not"
+        );
+    }
+
+    #[test]
+    fn terminate_while_the_caller_helps_fails_the_map_without_hanging() {
+        static LIVE: AtomicIsize = AtomicIsize::new(0);
+        let pool = ThreadPool::new(2).unwrap();
+        let gate = std::sync::Arc::new((Mutex::new((0usize, false)), std::sync::Condvar::new()));
+        let g = gate.clone();
+        let input: Vec<Tracked<'static>> = (0..100).map(|i| Tracked::new(i, &LIVE)).collect();
+        std::thread::scope(|s| {
+            let mapper = s.spawn(|| {
+                pool.map(
+                    move |t: Tracked<'static>| {
+                        let (m, c) = &*g;
+                        let mut st = m.lock().unwrap();
+                        st.0 += 1;
+                        c.notify_all();
+                        let _ = c.wait_timeout_while(st, Duration::from_secs(10), |st| !st.1);
+                        t.0
+                    },
+                    input,
+                    Some(1),
+                )
+            });
+            // The caller and the one helper each run a chunk.
+            let (m, c) = &*gate;
+            let st = m.lock().unwrap();
+            drop(c.wait_timeout_while(st, Duration::from_secs(10), |st| st.0 < 2));
+            let killer = s.spawn(|| pool.terminate());
+            while pool.apply_async(|| ()).is_ok() {
+                std::thread::yield_now();
+            }
+            m.lock().unwrap().1 = true;
+            c.notify_all();
+            killer.join().unwrap();
+            assert!(matches!(
+                mapper.join().unwrap(),
+                Err(PoolError::Task(TaskError::Terminated))
+            ));
+        });
+        drop(pool);
+        assert_eq!(
+            LIVE.load(Ordering::SeqCst),
+            0,
+            "the unstarted inputs dropped"
+        );
+    }
+
+    /// Every chunk is claimed once, from either end, by concurrent claimants; past 2^32
+    /// chunks every claim is from the front.
+    #[test]
+    fn claims_from_both_ends_hand_out_each_chunk_once() {
+        use super::{Claims, End};
+        for round in 0..200 {
+            let chunks = 1 + round % 37;
+            let claims = Claims::new(chunks);
+            let got: Vec<Vec<usize>> = std::thread::scope(|s| {
+                let hs: Vec<_> = [End::Front, End::Back, End::Front]
+                    .into_iter()
+                    .map(|end| {
+                        let claims = &claims;
+                        s.spawn(move || {
+                            let mut v = Vec::new();
+                            while let Some(i) = claims.claim(end, chunks) {
+                                v.push(i);
+                            }
+                            v
+                        })
+                    })
+                    .collect();
+                hs.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            assert!(got[0].windows(2).all(|w| w[0] < w[1]));
+            assert!(got[1].windows(2).all(|w| w[0] > w[1]));
+            let mut all: Vec<usize> = got.concat();
+            all.sort();
+            assert_eq!(all, (0..chunks).collect::<Vec<_>>());
+            assert_eq!(claims.cancel(chunks), (0, 0));
+        }
+        let claims = Claims::new(10);
+        assert_eq!(claims.claim(End::Back, 10), Some(9));
+        assert_eq!(claims.claim(End::Front, 10), Some(0));
+        assert_eq!(claims.cancel(10), (1, 9));
+        assert_eq!(claims.claim(End::Front, 10), None);
+        let huge = usize::try_from(u64::from(u32::MAX) + 2).unwrap_or(usize::MAX);
+        let claims = Claims::new(huge);
+        assert!(matches!(claims, Claims::Front(_)));
+        assert_eq!(claims.claim(End::Back, huge), Some(0));
+        assert_eq!(claims.cancel(huge), (1, huge));
+        assert_eq!(claims.claim(End::Front, huge), None);
     }
 
     #[test]
