@@ -1,13 +1,16 @@
 //! The harness of the async test files (`queue_async.rs`, `threading_async.rs`, through
 //! `#[path]`): a watchdog that turns a lost wake-up into a failure, a waker that records
-//! it was called, and a pause for a thread to reach its wait.
+//! it was called (core's `tests/common/flag.rs`), and a pause for a thread to reach its
+//! wait.
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
-use std::task::{Wake, Waker};
+use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
+
+#[path = "../../../core/tests/common/flag.rs"]
+mod flag;
+pub use flag::flag;
 
 /// Runs `test` on its own thread; fails if it has not finished within 30 s.
 pub fn watchdog(test: impl FnOnce() + Send + 'static) {
@@ -26,21 +29,6 @@ pub fn watchdog(test: impl FnOnce() + Send + 'static) {
         }
         Err(mpsc::RecvTimeoutError::Timeout) => panic!("hung: a lost wake-up"),
     }
-}
-
-/// A waker that records it was called.
-pub struct Flag(pub AtomicBool);
-
-impl Wake for Flag {
-    fn wake(self: Arc<Self>) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
-/// A [`Flag`] and its waker.
-pub fn flag() -> (Arc<Flag>, Waker) {
-    let f = Arc::new(Flag(AtomicBool::new(false)));
-    (f.clone(), Waker::from(f))
 }
 
 /// Gives a thread time to reach its wait (the tests pass without it, they only test
