@@ -23,7 +23,8 @@ use conkit_core::lock::{BlockingMutex, Lock, OwnerId, ReentrantLock};
 use conkit_core::semaphore::Semaphore;
 use conkit_core::wait::Futex;
 
-use common::{block_on_woken as block_on, flag};
+use common::block_on_woken as block_on;
+use common::flag::flag;
 
 /// Lets the other thread reach its wait (it parks or sleeps).
 fn settle() {

@@ -24,7 +24,8 @@ use conkit_core::queue::{GetError, LifoQueue, PriorityQueue, Queue, RingQueue};
 use conkit_core::spsc::SpscRing;
 use conkit_core::wait::Futex;
 
-use common::{block_on_woken as block_on, flag};
+use common::block_on_woken as block_on;
+use common::flag::flag;
 
 fn settle() {
     thread::sleep(Duration::from_millis(20));

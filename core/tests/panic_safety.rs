@@ -9,13 +9,11 @@
 mod common;
 
 use std::cell::Cell;
-use std::cmp::Ordering;
 use std::num::NonZeroU32;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering as AtomicOrdering};
-use std::sync::{mpsc, Arc, Once};
+use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
 
 use common::Timed;
 use conkit_core::barrier::{Barrier, BrokenBarrier};
@@ -32,151 +30,10 @@ use conkit_core::wait::{Spin, WaitStrategy, Waiters};
 // ---------------------------------------------------------------------------------------
 // Helpers
 
-/// How long a test body may take before it counts as hung (a lock left held).
-const LIMIT: Duration = Duration::from_secs(if cfg!(miri) { 600 } else { 30 });
+#[path = "common/panic_kit.rs"]
+mod panic_kit;
 
-/// Runs `f` in a helper thread and returns its result; a panic in `f` fails the test
-/// with that panic, and a body that does not finish within [`LIMIT`] fails it as hung.
-fn within<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
-    quiet_planned_panics();
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let r = panic::catch_unwind(AssertUnwindSafe(f));
-        let _ = tx.send(r);
-    });
-    match rx.recv_timeout(LIMIT) {
-        Ok(Ok(r)) => r,
-        Ok(Err(payload)) => panic::resume_unwind(payload),
-        Err(_) => panic!("hung: a lock or counter was left held by a panic"),
-    }
-}
-
-/// The message of every panic these tests cause on purpose.
-const PLANNED: &str = "planned panic";
-
-/// Keeps the test output readable: the planned panics are not printed.
-fn quiet_planned_panics() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let previous = panic::take_hook();
-        panic::set_hook(Box::new(move |info| {
-            let payload = info.payload();
-            let message = payload
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
-            let planned = message.is_some_and(|s| s.starts_with(PLANNED));
-            if !planned {
-                previous(info);
-            }
-        }));
-    });
-}
-
-/// `true` if `f` panicked.
-fn panics<R>(f: impl FnOnce() -> R) -> bool {
-    panic::catch_unwind(AssertUnwindSafe(f)).is_err()
-}
-
-thread_local! {
-    /// Comparisons left before the next one panics (0: never).
-    static CMP_FUSE: Cell<usize> = const { Cell::new(0) };
-}
-
-/// Makes the `k`-th comparison of a [`Key`] made from now on (by this thread) panic.
-fn arm_cmp(k: usize) {
-    CMP_FUSE.with(|f| f.set(k));
-}
-
-fn disarm_cmp() {
-    CMP_FUSE.with(|f| f.set(0));
-}
-
-/// An item ordered by `key` whose comparison can be made to panic ([`arm_cmp`]), and
-/// that counts how many of its kind are alive (to see that nothing is lost or dropped
-/// twice).
-#[derive(Debug)]
-struct Key {
-    key: u32,
-    alive: Arc<AtomicUsize>,
-}
-
-impl Key {
-    fn new(key: u32, alive: &Arc<AtomicUsize>) -> Self {
-        alive.fetch_add(1, AtomicOrdering::SeqCst);
-        Self {
-            key,
-            alive: Arc::clone(alive),
-        }
-    }
-}
-
-impl Drop for Key {
-    fn drop(&mut self) {
-        self.alive.fetch_sub(1, AtomicOrdering::SeqCst);
-    }
-}
-
-impl Ord for Key {
-    fn cmp(&self, other: &Self) -> Ordering {
-        CMP_FUSE.with(|f| match f.get() {
-            0 => {}
-            1 => {
-                f.set(0);
-                panic!("planned panic in Ord::cmp");
-            }
-            n => f.set(n - 1),
-        });
-        self.key.cmp(&other.key)
-    }
-}
-
-impl PartialOrd for Key {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for Key {
-    fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
-    }
-}
-
-impl Eq for Key {}
-
-/// An item whose drop panics if `bomb` is set, and that counts its drops.
-#[derive(Debug)]
-struct Bomb {
-    id: u32,
-    bomb: bool,
-    drops: Arc<AtomicUsize>,
-}
-
-impl Bomb {
-    fn new(id: u32, bomb: bool, drops: &Arc<AtomicUsize>) -> Self {
-        Self {
-            id,
-            bomb,
-            drops: Arc::clone(drops),
-        }
-    }
-}
-
-impl Drop for Bomb {
-    fn drop(&mut self) {
-        self.drops.fetch_add(1, AtomicOrdering::SeqCst);
-        if self.bomb {
-            panic!("planned panic in Drop of item {}", self.id);
-        }
-    }
-}
-
-/// The keys the priority tests start from (7 items: a heap three levels deep).
-const KEYS: [u32; 7] = [50, 30, 80, 10, 90, 20, 70];
-
-/// More comparisons than any single push or pop of the tests' heaps makes.
-const MAX_CMPS: usize = 12;
+use panic_kit::{arm_cmp, disarm_cmp, panics, within, Bomb, Key, KEYS, MAX_CMPS};
 
 /// A priority queue over a spin lock: a lock left held by a panic hangs the next call.
 type SpinPq = BaseQueue<Priority<Key, 16>, SpinLock>;

@@ -7,13 +7,11 @@
 //! Every test runs its body in a helper thread with a time limit ([`within`]), so that a
 //! lock left held turns into a failure instead of a hung test run.
 
-use std::cell::Cell;
-use std::cmp::Ordering;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering as AtomicOrdering};
-use std::sync::{mpsc, Arc, Mutex, Once};
+use std::sync::{Arc, Mutex, Once};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -29,49 +27,20 @@ use conkit::threading::{
 // ---------------------------------------------------------------------------------------
 // Helpers
 
-/// How long a test body may take before it counts as hung.
-const LIMIT: Duration = Duration::from_secs(30);
+#[path = "../../core/tests/common/panic_kit.rs"]
+mod panic_kit;
 
-/// Runs `f` in a helper thread; a panic in `f` fails the test with that panic, and a body
-/// that does not finish within [`LIMIT`] fails it as hung.
-fn within<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
-    quiet_planned_panics();
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let r = panic::catch_unwind(AssertUnwindSafe(f));
-        let _ = tx.send(r);
-    });
-    match rx.recv_timeout(LIMIT) {
-        Ok(Ok(r)) => r,
-        Ok(Err(payload)) => panic::resume_unwind(payload),
-        Err(_) => panic!("hung: a lock or counter was left held by a panic"),
-    }
-}
-
-/// The start of the message of every panic these tests cause on purpose.
-const PLANNED: &str = "planned panic";
-
-fn message_of(payload: &(dyn std::any::Any + Send)) -> Option<&str> {
-    payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-}
+use panic_kit::{
+    arm_cmp, disarm_cmp, message_of, panics, Bomb, Key, KEYS, LIMIT, MAX_CMPS, PLANNED,
+};
 
 /// Panics reported to `excepthook` by conkit threads (every test shares the hook).
 static HOOKED: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
-/// Keeps the output readable: planned panics are not printed, and conkit threads'
-/// panics go to a recording `excepthook`.
-fn quiet_planned_panics() {
+/// [`panic_kit::within`] with conkit threads' panics going to a recording `excepthook`.
+fn within<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        let previous = panic::take_hook();
-        panic::set_hook(Box::new(move |info| {
-            if !message_of(info.payload()).is_some_and(|m| m.starts_with(PLANNED)) {
-                previous(info);
-            }
-        }));
         set_excepthook(|args| {
             let name = args.thread.map(Thread::name).unwrap_or_default();
             HOOKED
@@ -80,104 +49,8 @@ fn quiet_planned_panics() {
                 .push(format!("{name}: {}", args.message));
         });
     });
+    panic_kit::within(f)
 }
-
-fn panics<R>(f: impl FnOnce() -> R) -> bool {
-    panic::catch_unwind(AssertUnwindSafe(f)).is_err()
-}
-
-thread_local! {
-    /// Comparisons left before the next one panics (0: never).
-    static CMP_FUSE: Cell<usize> = const { Cell::new(0) };
-}
-
-fn arm_cmp(k: usize) {
-    CMP_FUSE.with(|f| f.set(k));
-}
-
-fn disarm_cmp() {
-    CMP_FUSE.with(|f| f.set(0));
-}
-
-/// An item ordered by `key` whose `k`-th comparison can be made to panic, counting the
-/// live items of its test.
-#[derive(Debug)]
-struct Key {
-    key: u32,
-    alive: Arc<AtomicUsize>,
-}
-
-impl Key {
-    fn new(key: u32, alive: &Arc<AtomicUsize>) -> Self {
-        alive.fetch_add(1, AtomicOrdering::SeqCst);
-        Self {
-            key,
-            alive: Arc::clone(alive),
-        }
-    }
-}
-
-impl Drop for Key {
-    fn drop(&mut self) {
-        self.alive.fetch_sub(1, AtomicOrdering::SeqCst);
-    }
-}
-
-impl Ord for Key {
-    fn cmp(&self, other: &Self) -> Ordering {
-        CMP_FUSE.with(|f| match f.get() {
-            0 => {}
-            1 => {
-                f.set(0);
-                panic!("planned panic in Ord::cmp");
-            }
-            n => f.set(n - 1),
-        });
-        self.key.cmp(&other.key)
-    }
-}
-
-impl PartialOrd for Key {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for Key {
-    fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
-    }
-}
-
-impl Eq for Key {}
-
-/// An item whose drop panics if `bomb` is set; counts its drops.
-#[derive(Debug)]
-struct Bomb {
-    id: u32,
-    bomb: bool,
-    drops: Arc<AtomicUsize>,
-}
-
-impl Drop for Bomb {
-    fn drop(&mut self) {
-        self.drops.fetch_add(1, AtomicOrdering::SeqCst);
-        if self.bomb {
-            panic!("planned panic in Drop of item {}", self.id);
-        }
-    }
-}
-
-fn bomb(id: u32, bomb: bool, drops: &Arc<AtomicUsize>) -> Bomb {
-    Bomb {
-        id,
-        bomb,
-        drops: Arc::clone(drops),
-    }
-}
-
-const KEYS: [u32; 7] = [50, 30, 80, 10, 90, 20, 70];
-const MAX_CMPS: usize = 12;
 
 fn filled(alive: &Arc<AtomicUsize>) -> PriorityQueue<Key> {
     let q = PriorityQueue::new(0);
@@ -365,7 +238,7 @@ fn lifo_queue_shutdown_immediate_drains_every_item_when_drops_panic() {
         let drops = Arc::new(AtomicUsize::new(0));
         let q = LifoQueue::new(0);
         for id in 0..6 {
-            q.put(bomb(id, id == 2 || id == 4, &drops)).unwrap();
+            q.put(Bomb::new(id, id == 2 || id == 4, &drops)).unwrap();
         }
         let payload = panic::catch_unwind(AssertUnwindSafe(|| q.shutdown(true))).unwrap_err();
         // LIFO: item 4 is dropped first; its panic is the one that comes back.
@@ -389,7 +262,7 @@ fn queue_shutdown_immediate_drains_every_item_when_drops_panic() {
             let drops = Arc::new(AtomicUsize::new(0));
             let q = Queue::new(maxsize);
             for id in 0..6 {
-                q.put(bomb(id, id == 1 || id == 3, &drops)).unwrap();
+                q.put(Bomb::new(id, id == 1 || id == 3, &drops)).unwrap();
             }
             let taken = q.get().unwrap();
             assert!(panics(|| q.shutdown(true)), "maxsize {maxsize}");
@@ -409,7 +282,7 @@ fn join_blocked_during_a_panicking_shutdown_is_released() {
         let drops = Arc::new(AtomicUsize::new(0));
         let q = Arc::new(LifoQueue::new(0));
         for id in 0..3 {
-            q.put(bomb(id, id == 2, &drops)).unwrap();
+            q.put(Bomb::new(id, id == 2, &drops)).unwrap();
         }
         let joiner = {
             let q = q.clone();
@@ -426,8 +299,8 @@ fn simple_queue_item_whose_drop_panics_after_get_leaves_it_usable() {
     within(|| {
         let drops = Arc::new(AtomicUsize::new(0));
         let q = SimpleQueue::new();
-        q.put(bomb(0, true, &drops));
-        q.put(bomb(1, false, &drops));
+        q.put(Bomb::new(0, true, &drops));
+        q.put(Bomb::new(1, false, &drops));
         assert!(panics(|| drop(q.get())));
         assert_eq!(q.qsize(), 1);
         assert_eq!(q.get().id, 1);
@@ -623,13 +496,13 @@ fn thread_join_returns_when_a_local_value_drop_panics() {
         let drops = Arc::new(AtomicUsize::new(0));
         let local = Arc::new(Local::with_init({
             let drops = drops.clone();
-            move || bomb(0, false, &drops)
+            move || Bomb::new(0, false, &drops)
         }));
         let t = {
             let local = local.clone();
             let drops = drops.clone();
             Thread::builder().name("local-bomb").target(move || {
-                local.set(bomb(1, true, &drops));
+                local.set(Bomb::new(1, true, &drops));
             })
         };
         t.start().unwrap();

@@ -1,7 +1,7 @@
 //! `conkit::queue`: Python's `queue` module (semantics checked against CPython 3.13).
 
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
@@ -37,6 +37,21 @@ fn thread_waker() -> (Arc<ThreadWaker>, Waker) {
         wakes: AtomicUsize::new(0),
     });
     (w.clone(), Waker::from(w))
+}
+
+/// A boxed `get_async` future of a `Queue<i32>`.
+type GetFuture<'a> = Pin<Box<dyn Future<Output = Result<i32, GetError>> + 'a>>;
+
+/// A `get_async` future of the empty `q`, polled once (pending) with a waker that
+/// counts its wake-ups.
+fn pending_get(q: &Queue<i32>) -> (Arc<ThreadWaker>, Waker, GetFuture<'_>) {
+    let (w, waker) = thread_waker();
+    let mut f: GetFuture<'_> = Box::pin(q.get_async());
+    assert!(f
+        .as_mut()
+        .poll(&mut Context::from_waker(&waker))
+        .is_pending());
+    (w, waker, f)
 }
 
 /// A minimal executor: polls `fut` on this thread, parking in between (a lost wake-up
@@ -579,18 +594,8 @@ fn dropping_a_pending_get_future_loses_no_wakeup() {
     // Two tasks wait for an item; the first is dropped (cancelled) while pending. The
     // single item put afterwards must still wake the second.
     let q = Queue::new(1);
-    let (w1, waker1) = thread_waker();
-    let (w2, waker2) = thread_waker();
-    let mut f1 = Box::pin(q.get_async());
-    let mut f2 = Box::pin(q.get_async());
-    assert!(f1
-        .as_mut()
-        .poll(&mut Context::from_waker(&waker1))
-        .is_pending());
-    assert!(f2
-        .as_mut()
-        .poll(&mut Context::from_waker(&waker2))
-        .is_pending());
+    let (w1, _, f1) = pending_get(&q);
+    let (w2, waker2, mut f2) = pending_get(&q);
     drop(f1);
     thread::scope(|s| {
         s.spawn(|| q.put(9).unwrap());
@@ -610,18 +615,8 @@ fn dropping_a_woken_get_future_loses_no_wakeup() {
     // The first task is woken by the put, then dropped before it polls again: the
     // second task must have been woken too, and gets the item.
     let q = Queue::new(1);
-    let (w1, waker1) = thread_waker();
-    let (w2, waker2) = thread_waker();
-    let mut f1 = Box::pin(q.get_async());
-    let mut f2 = Box::pin(q.get_async());
-    assert!(f1
-        .as_mut()
-        .poll(&mut Context::from_waker(&waker1))
-        .is_pending());
-    assert!(f2
-        .as_mut()
-        .poll(&mut Context::from_waker(&waker2))
-        .is_pending());
+    let (w1, _, f1) = pending_get(&q);
+    let (w2, waker2, mut f2) = pending_get(&q);
     q.put(3).unwrap();
     assert!(w1.wakes.load(Ordering::SeqCst) > 0);
     drop(f1);

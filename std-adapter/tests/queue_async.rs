@@ -10,31 +10,18 @@
 
 use std::future::Future;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
-use std::task::{Context, Poll, Wake, Waker};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::thread;
 use std::time::Duration;
 
 use conkit::queue::{GetError, LifoQueue, PriorityQueue, PutError, Queue, SimpleQueue};
 
-/// Runs `test` on its own thread; fails if it has not finished within 30 s.
-fn watchdog(test: impl FnOnce() + Send + 'static) {
-    let (tx, rx) = mpsc::channel();
-    let t = thread::spawn(move || {
-        test();
-        let _ = tx.send(());
-    });
-    match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(()) => t.join().unwrap(),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            if let Err(p) = t.join() {
-                std::panic::resume_unwind(p);
-            }
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("hung: a lost wake-up"),
-    }
-}
+#[path = "common/tasks.rs"]
+mod tasks;
+
+use tasks::{flag, settle, watchdog};
 
 /// tokio's current-thread runtime (asyncio's one thread).
 fn current_thread() -> tokio::runtime::Runtime {
@@ -49,26 +36,6 @@ fn multi_thread() -> tokio::runtime::Runtime {
         .worker_threads(2)
         .build()
         .unwrap()
-}
-
-/// A waker that records it was called.
-struct Flag(AtomicBool);
-
-impl Wake for Flag {
-    fn wake(self: Arc<Self>) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
-fn flag() -> (Arc<Flag>, Waker) {
-    let f = Arc::new(Flag(AtomicBool::new(false)));
-    (f.clone(), Waker::from(f))
-}
-
-/// Gives a thread time to reach its wait (the tests pass without it, they only test
-/// less).
-fn settle() {
-    thread::sleep(Duration::from_millis(30));
 }
 
 /// The operations the tests run on every queue kind.

@@ -7,33 +7,17 @@
 use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{mpsc, Arc};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll};
 use std::thread;
-use std::time::Duration;
 
 use conkit::threading::{
     Barrier, BoundedSemaphore, BrokenBarrier, Condition, Event, Lock, RLock, Semaphore,
 };
 
-/// Runs `test` on its own thread; fails if it has not finished within 30 s.
-fn watchdog(test: impl FnOnce() + Send + 'static) {
-    let (tx, rx) = mpsc::channel();
-    let t = thread::spawn(move || {
-        test();
-        let _ = tx.send(());
-    });
-    match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(()) => t.join().unwrap(),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            // The test panicked: report its panic.
-            if let Err(p) = t.join() {
-                std::panic::resume_unwind(p);
-            }
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("hung: a lost wake-up"),
-    }
-}
+#[path = "common/tasks.rs"]
+mod tasks;
+
+use tasks::{flag, settle, watchdog};
 
 /// tokio's current-thread runtime (asyncio's one thread).
 fn run<F: Future>(f: F) -> F::Output {
@@ -41,23 +25,6 @@ fn run<F: Future>(f: F) -> F::Output {
         .build()
         .unwrap()
         .block_on(f)
-}
-
-struct Flag(AtomicBool);
-
-impl Wake for Flag {
-    fn wake(self: Arc<Self>) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
-fn flag() -> (Arc<Flag>, Waker) {
-    let f = Arc::new(Flag(AtomicBool::new(false)));
-    (f.clone(), Waker::from(f))
-}
-
-fn settle() {
-    thread::sleep(Duration::from_millis(30));
 }
 
 #[test]

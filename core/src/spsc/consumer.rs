@@ -1,7 +1,5 @@
 //! The reading handle, [`Consumer`].
 
-use core::fmt;
-
 use crate::atomic::Ordering;
 use crate::wait::{DefaultWait, WaitStrategy};
 
@@ -256,18 +254,6 @@ impl<'a, T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> ConsumerIn<'a, T, S, W>
         self.ring.distance(self.head, tail)
     }
 
-    /// `true` if the ring holds no item.
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// `true` if no slot is free.
-    #[inline]
-    pub fn is_full(&self) -> bool {
-        self.len() == self.ring.cap()
-    }
-
     /// `true` once the producer has been dropped (items may still be in the ring).
     #[inline]
     pub fn is_abandoned(&self) -> bool {
@@ -289,34 +275,4 @@ impl<'a, T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> ConsumerIn<'a, T, S, W>
     }
 }
 
-impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> Drop for ConsumerIn<'_, T, S, W> {
-    fn drop(&mut self) {
-        self.abandon();
-    }
-}
-
-impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> fmt::Debug for ConsumerIn<'_, T, S, W> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Consumer")
-            .field("capacity", &self.ring.cap())
-            .field("len", &self.len())
-            .field("abandoned", &self.is_abandoned())
-            .finish()
-    }
-}
-
-impl<T, const N: usize, W: WaitStrategy> ConsumerIn<'_, T, [Slot<T>; N], W> {
-    /// The capacity, `N`.
-    #[inline]
-    pub const fn capacity(&self) -> usize {
-        N
-    }
-}
-
-impl<T, W: WaitStrategy> ConsumerIn<'_, T, [Slot<T>], W> {
-    /// The capacity, chosen when the ring was created.
-    #[inline]
-    pub fn capacity(&self) -> usize {
-        self.ring.cap()
-    }
-}
+end_common!(ConsumerIn, "Consumer");

@@ -147,6 +147,68 @@
 //! isr.join().unwrap();
 //! ```
 
+/// What the two handles share word for word, over their own `len`, `is_abandoned`
+/// and `abandon`: `is_empty`, `is_full`, `Drop`, `Debug` and `capacity`. (The hot
+/// paths stay written out per side: they mirror each other over different fields,
+/// orderings and loom mutants.)
+macro_rules! end_common {
+    ($end:ident, $name:literal) => {
+        impl<T, S: $crate::spsc::SlotStorage<T> + ?Sized, W: $crate::wait::WaitStrategy>
+            $end<'_, T, S, W>
+        {
+            /// `true` if the ring holds no item.
+            #[inline]
+            pub fn is_empty(&self) -> bool {
+                self.len() == 0
+            }
+
+            /// `true` if no slot is free.
+            #[inline]
+            pub fn is_full(&self) -> bool {
+                self.len() == self.ring.cap()
+            }
+        }
+
+        impl<T, S: $crate::spsc::SlotStorage<T> + ?Sized, W: $crate::wait::WaitStrategy> Drop
+            for $end<'_, T, S, W>
+        {
+            fn drop(&mut self) {
+                self.abandon();
+            }
+        }
+
+        impl<T, S: $crate::spsc::SlotStorage<T> + ?Sized, W: $crate::wait::WaitStrategy>
+            core::fmt::Debug for $end<'_, T, S, W>
+        {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.debug_struct($name)
+                    .field("capacity", &self.ring.cap())
+                    .field("len", &self.len())
+                    .field("abandoned", &self.is_abandoned())
+                    .finish()
+            }
+        }
+
+        impl<T, const N: usize, W: $crate::wait::WaitStrategy>
+            $end<'_, T, [$crate::spsc::Slot<T>; N], W>
+        {
+            /// The capacity, `N`.
+            #[inline]
+            pub const fn capacity(&self) -> usize {
+                N
+            }
+        }
+
+        impl<T, W: $crate::wait::WaitStrategy> $end<'_, T, [$crate::spsc::Slot<T>], W> {
+            /// The capacity, chosen when the ring was created.
+            #[inline]
+            pub fn capacity(&self) -> usize {
+                self.ring.cap()
+            }
+        }
+    };
+}
+
 mod chunks;
 mod consumer;
 mod error;

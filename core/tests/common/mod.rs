@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use conkit_core::wait::{Deadline, Spin, WaitOutcome, WaitStrategy};
 use conkit_core::WaitWord;
 
+pub mod flag;
+
 /// `std::time::Instant` as a `Deadline` (core's `std` feature does the same; a local
 /// newtype keeps these tests independent of that feature).
 #[derive(Debug, Clone, Copy)]
@@ -192,18 +194,4 @@ pub fn block_on_woken<F: Future>(f: F) -> F::Output {
             thread::park_timeout(Duration::from_millis(100));
         }
     }
-}
-
-/// A waker that only records that it was called.
-pub struct Flag(pub AtomicBool);
-
-impl Wake for Flag {
-    fn wake(self: Arc<Self>) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
-pub fn flag() -> (Arc<Flag>, Waker) {
-    let f = Arc::new(Flag(AtomicBool::new(false)));
-    (f.clone(), Waker::from(f))
 }

@@ -81,6 +81,22 @@ pub(crate) fn tracked_acquire(id: &LockId, blocking: bool, attempt: impl FnOnce(
     ok
 }
 
+/// [`tracked_acquire`] for an attempt that says how it took the lock (`None`: it did
+/// not take it): what the `_or_recover` forms of `Lock` and `RLock` go through.
+#[inline]
+pub(crate) fn tracked_recover<A>(
+    id: &LockId,
+    blocking: bool,
+    attempt: impl FnOnce() -> Option<A>,
+) -> Option<A> {
+    let mut how = None;
+    tracked_acquire(id, blocking, || {
+        how = attempt();
+        how.is_some()
+    });
+    how
+}
+
 // ---------------------------------------------------------------------------------
 // Feature off: nothing.
 // ---------------------------------------------------------------------------------

@@ -215,12 +215,9 @@ impl<W: InstantWait> Lock<W> {
     /// ```
     #[inline]
     pub fn acquire_or_recover(&self) -> Acquired {
-        let mut how = Acquired::Clean;
-        deadlock::tracked_acquire(&self.id, true, || {
-            how = self.inner.acquire_or_recover();
-            true
-        });
-        how
+        // Always `Some`: the blocking form takes the lock.
+        deadlock::tracked_recover(&self.id, true, || Some(self.inner.acquire_or_recover()))
+            .unwrap_or(Acquired::Clean)
     }
 
     /// Takes the lock if it is free or its holder died (never waits): `None` if a live
@@ -230,12 +227,7 @@ impl<W: InstantWait> Lock<W> {
     #[inline]
     #[must_use = "if it returns `Some` the lock is held and must be released"]
     pub fn try_acquire_or_recover(&self) -> Option<Acquired> {
-        let mut how = None;
-        deadlock::tracked_acquire(&self.id, false, || {
-            how = self.inner.try_acquire_or_recover();
-            how.is_some()
-        });
-        how
+        deadlock::tracked_recover(&self.id, false, || self.inner.try_acquire_or_recover())
     }
 
     /// Takes the lock, waiting at most `timeout` (as
@@ -252,12 +244,9 @@ impl<W: InstantWait> Lock<W> {
     #[inline]
     #[must_use = "if it returns `Some` the lock is held and must be released"]
     pub fn acquire_until_or_recover(&self, deadline: Instant) -> Option<Acquired> {
-        let mut how = None;
-        deadlock::tracked_acquire(&self.id, true, || {
-            how = self.inner.acquire_until_or_recover(deadline);
-            how.is_some()
-        });
-        how
+        deadlock::tracked_recover(&self.id, true, || {
+            self.inner.acquire_until_or_recover(deadline)
+        })
     }
 
     /// Takes the lock back for a guard that stands for an earlier acquisition (a

@@ -201,12 +201,9 @@ impl<W: InstantWait> RLock<W> {
         if self.inner.is_owned() {
             return self.inner.acquire_or_recover();
         }
-        let mut how = Acquired::Clean;
-        deadlock::tracked_acquire(&self.id, true, || {
-            how = self.inner.acquire_or_recover();
-            true
-        });
-        how
+        // Always `Some`: the blocking form takes the lock.
+        deadlock::tracked_recover(&self.id, true, || Some(self.inner.acquire_or_recover()))
+            .unwrap_or(Acquired::Clean)
     }
 
     /// Takes the lock if it is free, already the caller's, or its holder died (never waits): `None` if a live
@@ -219,12 +216,7 @@ impl<W: InstantWait> RLock<W> {
         if self.inner.is_owned() {
             return self.inner.try_acquire_or_recover();
         }
-        let mut how = None;
-        deadlock::tracked_acquire(&self.id, false, || {
-            how = self.inner.try_acquire_or_recover();
-            how.is_some()
-        });
-        how
+        deadlock::tracked_recover(&self.id, false, || self.inner.try_acquire_or_recover())
     }
 
     /// Takes the lock, waiting at most `timeout` (as
@@ -244,12 +236,9 @@ impl<W: InstantWait> RLock<W> {
         if self.inner.is_owned() {
             return self.inner.try_acquire_or_recover();
         }
-        let mut how = None;
-        deadlock::tracked_acquire(&self.id, true, || {
-            how = self.inner.acquire_until_or_recover(deadline);
-            how.is_some()
-        });
-        how
+        deadlock::tracked_recover(&self.id, true, || {
+            self.inner.acquire_until_or_recover(deadline)
+        })
     }
 
     /// Undoes one acquisition by the calling thread; the lock is free once every
