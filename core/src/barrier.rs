@@ -56,8 +56,9 @@
 //!   clears it when it leaves. The record is made *before* the arrival counts (see
 //!   "Arrival records" below), so a party killed at any instruction of its arrival is
 //!   identifiable. Every party waiting inside `wait` — for the release, or
-//!   for a round to finish draining — probes one recorded party per sleep slice that
-//!   passed without a wake-up (about 1–16 ms with `SharedFutex`); one that is gone is
+//!   for a round to finish draining — probes one recorded party per sleep slice
+//!   (about 1–16 ms with `SharedFutex`, whatever woke it meanwhile; see
+//!   [`Waiters::wait_until_probing`](crate::wait::Waiters::wait_until_probing)); one that is gone is
 //!   **buried**: uncounted, and the barrier breaks. So every caller inside, with or
 //!   without a deadline, gets [`BrokenBarrier`] within `RECORDED` slices or so (well
 //!   under a second), and later arrivals too, until [`reset`](Barrier::reset), which

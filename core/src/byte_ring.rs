@@ -211,8 +211,8 @@ impl Flags {
 /// which process claimed each side ([`claim_producer`](Self::claim_producer) /
 /// [`claim_consumer`](Self::claim_consumer) record its
 /// [process token](WaitStrategy::process_token)): a side blocked in a `*_until` form
-/// (deadline or `None`) probes the other side's process after every sleep slice that
-/// passed without a wake-up, and once it is gone gets
+/// (deadline or `None`) probes the other side's process once per sleep slice (see
+/// [`Waiters::wait_until_probing`](crate::wait::Waiters::wait_until_probing)), and once it is gone gets
 /// [`RecvError::Disconnected`] (after the messages the producer had published) or
 /// [`GrantError::Disconnected`], within ~20 ms, as if the dead side had dropped its
 /// handle. The wait-free forms do not probe (they see the ring abandoned once a

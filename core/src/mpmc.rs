@@ -75,9 +75,10 @@
 //!   position's lap and "push" or "pop"; if its claim then fails (`close` set the mark,
 //!   or a spurious failure) it restores the record. A reservation is exclusive: a
 //!   claimant that finds the position reserved by another waits as for a claimant in
-//!   flight. A blocking operation that finds a slot in flight (or reserved) and has
-//!   slept a whole slice without a wake-up probes the reserver
-//!   ([`WaitStrategy::owner_alive`]); if it is gone, it reads the index (only *after*
+//!   flight. A blocking operation that finds a slot in flight (or reserved) probes
+//!   the reserver ([`WaitStrategy::owner_alive`]) once a sleep slice has passed
+//!   (whatever woke it meanwhile; and on its last look after a deadline: see
+//!   [`Waiters::wait_until_probing`]); if it is gone, it reads the index (only *after*
 //!   learning the death, so a claim the dead one made is seen):
 //!   * still at the position: it died **before its claim**. Nothing is lost: its
 //!     reservation is freed (the record keeps the claim, names nobody), and the next
@@ -1442,8 +1443,9 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
         self.skip_dead_push()
     }
 
-    /// A blocking push's look: claims a position, and after a sleep slice that passed
-    /// without a wake-up (`probe`) frees slots held by pops whose claimant died.
+    /// A blocking push's look: claims a position, and when a probe is due (`probe`,
+    /// see [`Waiters::wait_until_probing`]) frees slots held by pops whose claimant
+    /// died.
     #[inline]
     fn claim_push_probing(&self, probe: bool) -> Option<Claim> {
         match self.claim_push() {
@@ -1460,8 +1462,8 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
         }
     }
 
-    /// A blocking pop's look: claims a position, and after a sleep slice that passed
-    /// without a wake-up (`probe`) skips pushes in flight whose claimant died.
+    /// A blocking pop's look: claims a position, and when a probe is due (`probe`)
+    /// skips pushes in flight whose claimant died.
     #[inline]
     fn claim_pop_probing(&self, probe: bool) -> Option<Claim> {
         match self.claim_pop() {

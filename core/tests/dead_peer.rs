@@ -17,7 +17,7 @@ use std::time::Instant;
 use conkit_core::barrier::{Barrier, BrokenBarrier};
 use conkit_core::byte_ring::{ByteRing, GrantError, RecvError};
 use conkit_core::spsc::{PopError, PushError, SpscRing};
-use conkit_core::wait::{WaitOutcome, WaitStrategy};
+use conkit_core::wait::{WaitOutcome, WaitStrategy, Waiters};
 use conkit_core::WaitWord;
 
 /// Tokens declared dead.
@@ -191,4 +191,82 @@ fn barrier_party_declared_dead_breaks_unbounded_waiters() {
         got.sort_unstable();
         assert_eq!(got, [0, 1, 2], "a full round after the reset");
     });
+}
+
+/// [`Mortal`] whose every sleep is ended by a wake-up (a stream of notifies from live
+/// peers, or wake-ups meant for other sleepers): no slice ever passes unwoken.
+struct Restless;
+
+impl WaitStrategy for Restless {
+    type Deadline = Instant;
+    type SlotOwner = conkit_core::wait::Recorded;
+    const PROCESS_SHARED: bool = true;
+
+    fn wait(_: &WaitWord, _: u32, _: Option<Instant>) -> WaitOutcome {
+        thread::yield_now();
+        WaitOutcome::Woken
+    }
+
+    fn wake_one(_: &WaitWord) {}
+
+    fn wake_all(_: &WaitWord) {}
+
+    fn sleep_slice(_: Option<Instant>, _: u32) -> Option<Instant> {
+        Some(Instant::now())
+    }
+}
+
+/// Issue #11 (a `RingQueue` get behind a killed putter did not return): a waiter
+/// between processes probed its peers only after a sleep slice that passed without a
+/// wake-up, so one woken in every slice never probed. Now it probes once a slice has
+/// passed since the wait began (or since its last probe), whatever woke it.
+#[test]
+fn a_waiter_woken_in_every_slice_still_probes() {
+    let w: Waiters<Restless> = Waiters::new();
+    let mut looks = 0;
+    let probed = w.wait_until_probing(None, |probe| {
+        looks += 1;
+        // (Gives up after many looks instead of hanging when it never probes.)
+        (probe || looks > 1_000).then_some(probe)
+    });
+    assert_eq!(probed, Some(true), "no probe in {looks} looks");
+}
+
+/// [`Mortal`] without a clock for its probes (`sleep_slice` keeps the caller's
+/// deadline): only a slice that passed unwoken, or the last look after the deadline,
+/// probes.
+struct Clockless;
+
+impl WaitStrategy for Clockless {
+    type Deadline = Instant;
+    type SlotOwner = conkit_core::wait::Recorded;
+    const PROCESS_SHARED: bool = true;
+
+    fn wait(word: &WaitWord, expected: u32, deadline: Option<Instant>) -> WaitOutcome {
+        Mortal::wait(word, expected, deadline)
+    }
+
+    fn wake_one(_: &WaitWord) {}
+
+    fn wake_all(_: &WaitWord) {}
+}
+
+/// Issue #11 (`RingQueue::get_until` behind a killed putter gave up with the putter
+/// never named): the last look after the deadline probed only when the deadline passed
+/// in a sleep, not when it passed before the first one (in the adaptive phase, or in
+/// slow looks on a loaded machine). Now every last look between processes probes.
+#[test]
+fn a_deadline_passed_before_any_sleep_still_gets_a_probing_last_look() {
+    let w: Waiters<Clockless> = Waiters::new();
+    let past = Instant::now();
+    assert_eq!(
+        w.wait_until_probing(Some(past), |probe| probe.then_some(())),
+        Some(())
+    );
+    // A process-private strategy never probes: the same wait times out.
+    let w: Waiters<conkit_core::wait::Spin<Instant>> = Waiters::new();
+    assert_eq!(
+        w.wait_until_probing(Some(past), |probe| probe.then_some(())),
+        None
+    );
 }

@@ -91,6 +91,16 @@ fn dying_party(b: &Arc<Barrier<MortalShared>>, counted: bool) -> thread::JoinHan
     })
 }
 
+/// [`dying_party`] whose death the model declares itself, later (the thread returns
+/// whether it stopped, and its token).
+fn stopping_party(
+    b: &Arc<Barrier<MortalShared>>,
+    counted: bool,
+) -> thread::JoinHandle<(bool, u32)> {
+    let b = b.clone();
+    thread::spawn(move || (b.loom_arrive_and_die(counted), MortalShared::owner_token()))
+}
+
 /// A party of two killed between its count and its record: the other party, waiting
 /// without a deadline, gets `BrokenBarrier` (it finds the pending record dead and
 /// counted, and buries it) — or, if it arrived last, completes the round and a later
@@ -136,13 +146,17 @@ fn party_killed_after_reserving_never_counts() {
 /// that counted), and then a reset: a party arriving without a deadline finds the dead
 /// (now recorded) party that keeps the reset from finishing and gets `BrokenBarrier`.
 /// (Mutant `barrier_no_confirm`: the record stays pending, which a broken or resetting
-/// barrier cannot decide, and the last wait never returns.)
+/// barrier cannot decide, and the last wait never returns.) The death is declared
+/// after the timed party returned: its last look probes the recorded parties (every
+/// last look after a deadline does, between processes), and one that found the party
+/// dead would bury it before the break (then the reset leaves a fresh barrier, and
+/// the last wait would rightly wait for two more parties).
 #[test]
 fn break_confirms_a_counted_reservation() {
     model(|| {
         DEAD.store(0, Ordering::SeqCst);
         let b = Arc::new(Barrier::<MortalShared>::new(3));
-        let dying = dying_party(&b, true);
+        let dying = stopping_party(&b, true);
         let timed = {
             let b = b.clone();
             thread::spawn(move || b.wait_until(Some(Expired), || true))
@@ -150,7 +164,8 @@ fn break_confirms_a_counted_reservation() {
         // Broken by its deadline, or given up before it could enter (the dying party's
         // reservation in the way): `BrokenBarrier` either way.
         assert_eq!(timed.join().unwrap(), Err(BrokenBarrier));
-        let died_counted = dying.join().unwrap();
+        let (died_counted, token) = dying.join().unwrap();
+        DEAD.store(token, Ordering::SeqCst);
         b.reset();
         if died_counted {
             assert_eq!(b.wait(|| true), Err(BrokenBarrier));

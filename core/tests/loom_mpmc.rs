@@ -532,3 +532,119 @@ fn shutdown_races_a_reserving_put() {
         assert!(matches!(q.put_nowait(2), Err(PutError::ShutDown(2))));
     });
 }
+
+/// `loom::model` with room for a blocking `RingQueue` call behind a put in flight: it
+/// pauses 64 times for the put (each pause a yield under loom) before it sleeps.
+fn long_model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.max_branches = 20_000;
+    builder.check(f);
+}
+
+/// [`MortalShared`] whose every sleep ends with a wake-up (a stream of notifies from
+/// live peers, or wake-ups meant for others): no slice ever passes unwoken.
+struct Restless;
+
+impl WaitStrategy for Restless {
+    type Deadline = Expired;
+    type SlotOwner = conkit_core::wait::Recorded;
+    const PROCESS_SHARED: bool = true;
+
+    fn wait(_: &WaitWord, _: u32, _: Option<Expired>) -> WaitOutcome {
+        thread::yield_now();
+        WaitOutcome::Woken
+    }
+
+    fn wake_one(_: &WaitWord) {}
+
+    fn wake_all(_: &WaitWord) {}
+
+    fn owner_token() -> u32 {
+        MortalShared::owner_token()
+    }
+
+    fn owner_alive(token: u32) -> bool {
+        MortalShared::owner_alive(token)
+    }
+
+    fn sleep_slice(_: Option<Expired>, _: u32) -> Option<Expired> {
+        Some(Expired)
+    }
+}
+
+/// A putter of a `RingQueue` dies between claim and hand-over; an unbounded `get` of the
+/// item put behind it returns although every sleep of the getter ends with a wake-up:
+/// it probes once a slice has passed, whatever woke it. (Mutant
+/// `waiters_probe_only_unwoken`, the rule before: it probes only after a slice that
+/// passed without a wake-up, so this getter never probes and waits for good.)
+#[test]
+fn ring_queue_get_behind_a_dead_put_probes_though_every_sleep_is_woken() {
+    use conkit_core::queue::RingQueue;
+    long_model(|| {
+        DEAD.store(0, Ordering::SeqCst);
+        let q: Arc<RingQueue<u32, 2, Restless>> = Arc::new(RingQueue::new());
+        let dying = {
+            let q = q.clone();
+            thread::spawn(move || {
+                assert!(q.loom_claim_put_and_die());
+                DEAD.store(Restless::owner_token(), Ordering::SeqCst);
+            })
+        };
+        q.put(7).unwrap();
+        assert_eq!(q.get(), Ok(7));
+        dying.join().unwrap();
+    });
+}
+
+/// [`MortalShared`] without a clock for its probes (`sleep_slice` keeps the caller's
+/// deadline): only a slice that passed unwoken, or the last look after the deadline,
+/// probes.
+struct Clockless;
+
+impl WaitStrategy for Clockless {
+    type Deadline = Expired;
+    type SlotOwner = conkit_core::wait::Recorded;
+    const PROCESS_SHARED: bool = true;
+
+    fn wait(word: &WaitWord, expected: u32, deadline: Option<Expired>) -> WaitOutcome {
+        MortalShared::wait(word, expected, deadline)
+    }
+
+    fn wake_one(_: &WaitWord) {}
+
+    fn wake_all(_: &WaitWord) {}
+
+    fn owner_token() -> u32 {
+        MortalShared::owner_token()
+    }
+
+    fn owner_alive(token: u32) -> bool {
+        MortalShared::owner_alive(token)
+    }
+}
+
+/// A putter of a `RingQueue` died between claim and hand-over, an item is put behind
+/// it, then a `get_until` whose deadline has passed before it begins (as a deadline
+/// passes in slow looks before the first sleep on a loaded machine): its last look
+/// probes the dead putter, skips its slot and returns the item. (Mutant
+/// `waiters_deadline_without_probe`: the last look does not probe unless the deadline
+/// passed in a sleep; the get reports `Empty` with the dead put never named.)
+#[test]
+fn ring_queue_get_until_past_its_deadline_probes_the_dead_put() {
+    use conkit_core::queue::{GetError, RingQueue};
+    long_model(|| {
+        DEAD.store(0, Ordering::SeqCst);
+        let q: Arc<RingQueue<u32, 2, Clockless>> = Arc::new(RingQueue::new());
+        let dying = {
+            let q = q.clone();
+            thread::spawn(move || {
+                assert!(q.loom_claim_put_and_die());
+                DEAD.store(Clockless::owner_token(), Ordering::SeqCst);
+            })
+        };
+        dying.join().unwrap();
+        q.put(7).unwrap();
+        assert_eq!(q.get_until(Expired), Ok(7));
+        assert_eq!(q.get_until(Expired), Err(GetError::Empty));
+    });
+}

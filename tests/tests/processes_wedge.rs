@@ -63,6 +63,10 @@ fn main() {
                 scenarios::ring_queue_producer_killed_mid_put,
             ),
             (
+                "ring_queue_get_until_past_its_deadline_still_probes_the_dead_put",
+                scenarios::ring_queue_get_until_past_its_deadline_still_probes_the_dead_put,
+            ),
+            (
                 "ring_queue_consumer_killed_mid_get_puts_free_its_slot",
                 scenarios::ring_queue_consumer_killed_mid_get,
             ),
@@ -133,20 +137,6 @@ mod scenarios {
             None => panic!("{what}: still blocked after {limit:?} (wedged)"),
         }
     }
-
-    /// [`must_return`] for a step that may also give up by a deadline of its own: the
-    /// child's exit code (a signal or a hang still fails, naming `what`).
-    fn must_exit(what: &str, limit: Duration, f: impl FnOnce() -> i32) -> i32 {
-        let mut child = fork(f);
-        match child.wait_timeout(limit) {
-            Some(Exit::Code(code)) if code != 101 => code,
-            Some(other) => panic!("{what}: {other:?}"),
-            None => panic!("{what}: still blocked after {limit:?} (wedged)"),
-        }
-    }
-
-    /// Exit code of a check that gave up at its deadline (counted, not failed).
-    const GAVE_UP: i32 = 3;
 
     /// Kills `child` and reaps it.
     fn kill(child: Child) {
@@ -902,94 +892,92 @@ mod scenarios {
     /// A putter spinning on `put_nowait(1, 2, 3, …)` of 4 KiB items into an 8-slot
     /// queue, a getter child spinning on `get_nowait` (and `task_done`); both are
     /// stopped at random moments until the putter is caught between its claim and its
-    /// hand-over (as in `mpmc_producer_killed_mid_push`), and killed there. Then: gets
-    /// with a deadline return by it (before the fix a get spun forever on the slot in
-    /// flight); an item put behind the dead put is got by an unbounded `get` (which
-    /// probed the putter, reserved in its slot before the claim, skipped the slot and
-    /// counted its task done); `shutdown(true)` returns (before: spun forever), and
-    /// `join_until` returns `true` (every task taken was marked done, the dead put's by
-    /// the skip).
+    /// hand-over (as in `mpmc_producer_killed_mid_push`), and killed there. Returns the
+    /// queue after the kill, drained up to the dead put, and whether a put was left in
+    /// flight (`qsize() != 0` after the drain); `tries` counts the stops.
+    fn queue_with_a_put_killed_mid_put(rep: u32, tries: &mut u32) -> (SharedMem<QueueScene>, bool) {
+        let s = queue_scene();
+        let producer = fork(|| {
+            for v in 1.. {
+                while s.q.put_nowait(Item::new(v)).is_err() {}
+            }
+            0
+        });
+        let consumer = fork(|| {
+            let mut last = 0;
+            while s.stop.load(Ordering::SeqCst) == 0 {
+                if let Ok(v) = s.q.get_nowait().map(|i| i.seq()) {
+                    assert!(v > last, "out of order: {v} after {last}");
+                    last = v;
+                    s.q.task_done().expect("one taken");
+                }
+            }
+            0
+        });
+        let caught = (0..ATTEMPTS).any(|attempt| {
+            *tries += 1;
+            sleep_us(u64::from((attempt + rep) % 5) * 20);
+            stop(&producer);
+            // The consumer runs on and gets every item up to a put in flight (a
+            // consumer stopped between its reservation of an item and its claim
+            // would also hold up a drain here).
+            if (0..50).all(|_| {
+                sleep_us(100);
+                s.q.qsize() != 0
+            }) {
+                stop(&consumer);
+                true
+            } else {
+                resume(&producer);
+                false
+            }
+        });
+        assert!(caught, "rep {rep}: never caught the putter mid-put");
+        kill(producer);
+        s.stop.store(1, Ordering::SeqCst);
+        resume(&consumer);
+        assert_eq!(consumer.wait(), Exit::Code(0));
+        // Items the consumer had not taken yet (it was slow), in order; what is left
+        // after them is the dead put in flight.
+        let mut last = 0;
+        while let Ok(v) = s.q.get_nowait().map(|i| i.seq()) {
+            assert!(v > last, "out of order: {v} after {last}");
+            last = v;
+            s.q.task_done().expect("one taken");
+        }
+        let in_flight = s.q.qsize() != 0;
+        (s, in_flight)
+    }
+
+    /// A putter killed between its claim and its hand-over (see
+    /// [`queue_with_a_put_killed_mid_put`]). Then an item put behind the dead put is
+    /// got by an unbounded `get` (it probes the putter, reserved in its slot before the
+    /// claim, skips the slot and counts its task done): every rep, without a deadline,
+    /// under the step's watchdog. Before the fix the get looked ~20 times before its
+    /// first sleep, each look pausing up to 64 times (mostly `sched_yield`) for the put
+    /// in flight, and probed only after that sleep: 1-7 s behind one CPU hog, longer
+    /// under more load (an unbounded get "wedged", `get_until(1 s)` gave up). Then gets
+    /// with a deadline return by it, `shutdown(true)` returns (before the shutdown fix:
+    /// spun forever), and `join_until` returns `true` (every task taken was marked
+    /// done, the dead put's by the skip).
     pub fn ring_queue_producer_killed_mid_put() {
         let reps = reps(50);
         let mut tries = 0;
         let mut confirmed = 0;
-        let mut unidentified = 0;
         for rep in 0..reps {
-            let s = queue_scene();
-            let producer = fork(|| {
-                for v in 1.. {
-                    while s.q.put_nowait(Item::new(v)).is_err() {}
-                }
-                0
-            });
-            let consumer = fork(|| {
-                let mut last = 0;
-                while s.stop.load(Ordering::SeqCst) == 0 {
-                    if let Ok(v) = s.q.get_nowait().map(|i| i.seq()) {
-                        assert!(v > last, "out of order: {v} after {last}");
-                        last = v;
-                        s.q.task_done().expect("one taken");
-                    }
-                }
-                0
-            });
-            let caught = (0..ATTEMPTS).any(|attempt| {
-                tries += 1;
-                sleep_us(u64::from((attempt + rep) % 5) * 20);
-                stop(&producer);
-                // The consumer runs on and gets every item up to a put in flight (a
-                // consumer stopped between its reservation of an item and its claim
-                // would also hold up a drain here).
-                if (0..50).all(|_| {
-                    sleep_us(100);
-                    s.q.qsize() != 0
-                }) {
-                    stop(&consumer);
-                    true
-                } else {
-                    resume(&producer);
-                    false
-                }
-            });
-            assert!(caught, "rep {rep}: never caught the putter mid-put");
-            kill(producer);
-            s.stop.store(1, Ordering::SeqCst);
-            resume(&consumer);
-            assert_eq!(consumer.wait(), Exit::Code(0));
-            // Items the consumer had not taken yet (it was slow), in order; what is
-            // left after them is the dead put in flight.
-            let mut last = 0;
-            while let Ok(v) = s.q.get_nowait().map(|i| i.seq()) {
-                assert!(v > last, "out of order: {v} after {last}");
-                last = v;
+            let (s, in_flight) = queue_with_a_put_killed_mid_put(rep, &mut tries);
+            confirmed += u32::from(in_flight);
+            must_return("a get past the dead put", Duration::from_secs(3), || {
+                let putter = fork(|| i32::from(s.q.put(Item::new(MARK)).is_err()));
+                assert_eq!(putter.wait(), Exit::Code(0));
+                let item = s.q.get().expect("open queue");
+                assert_eq!(item.seq(), MARK, "the item behind the dead put");
                 s.q.task_done().expect("one taken");
-            }
-            if s.q.qsize() != 0 {
-                confirmed += 1;
-            }
+                i32::from(s.q.qsize() != 0)
+            });
             must_return("get_until after the kill", Duration::from_secs(3), || {
                 i32::from(!matches!(s.q.get_until(after(5)), Err(GetError::Empty)))
             });
-            // An item behind the dead put: a get probes the dead putter, skips its slot
-            // and counts its task done. (Not yet always: see `unidentified`.)
-            let code = must_exit("a get past the dead put", Duration::from_secs(3), || {
-                let putter = fork(|| i32::from(s.q.put(Item::new(u64::MAX / 2)).is_err()));
-                assert_eq!(putter.wait(), Exit::Code(0));
-                match s.q.get_until(after(1000)) {
-                    Ok(item) => {
-                        assert_eq!(item.seq(), u64::MAX / 2, "the item behind the dead put");
-                        s.q.task_done().expect("one taken");
-                        0
-                    }
-                    Err(GetError::Empty) => GAVE_UP,
-                    Err(e) => panic!("{e:?}"),
-                }
-            });
-            assert!(
-                code == 0 || code == GAVE_UP,
-                "a get past the dead put: {code}"
-            );
-            unidentified += u32::from(code == GAVE_UP);
             must_return("shutdown(true)", Duration::from_secs(3), || {
                 s.q.shutdown(true);
                 0
@@ -1001,12 +989,45 @@ mod scenarios {
         }
         println!(
             "  {reps} reps, each killed between claim and hand-over ({tries} stops); \
-             {confirmed} left a put in flight after the drain; {unidentified} gets gave up"
+             {confirmed} left a put in flight after the drain"
         );
-        assert!(
-            unidentified * 4 <= reps,
-            "{unidentified} of {reps} dead puts never identified"
-        );
+    }
+
+    /// A putter killed between its claim and its hand-over (see
+    /// [`queue_with_a_put_killed_mid_put`]), an item put behind it, then a `get_until`
+    /// whose deadline has passed before it starts: its last look probes the dead putter,
+    /// skips its slot and returns the item behind it. Before the fix a deadline that
+    /// passed before the get's first sleep slice (here at once; on a loaded machine in
+    /// its slow looks) ended the get with `Empty` without any probe.
+    pub fn ring_queue_get_until_past_its_deadline_still_probes_the_dead_put() {
+        let reps = reps(20);
+        let mut tries = 0;
+        let mut confirmed = 0;
+        for rep in 0..reps {
+            let (s, in_flight) = queue_with_a_put_killed_mid_put(rep, &mut tries);
+            if !in_flight {
+                // The put finished before the kill: nothing to probe.
+                continue;
+            }
+            confirmed += 1;
+            must_return(
+                "a late get past the dead put",
+                Duration::from_secs(3),
+                || {
+                    let putter = fork(|| i32::from(s.q.put(Item::new(MARK)).is_err()));
+                    assert_eq!(putter.wait(), Exit::Code(0));
+                    match s.q.get_until(Instant::now()) {
+                        Ok(item) => {
+                            assert_eq!(item.seq(), MARK, "the item behind the dead put");
+                            0
+                        }
+                        Err(e) => panic!("rep {rep}: {e:?} (the last look did not probe)"),
+                    }
+                },
+            );
+        }
+        println!("  {reps} reps ({tries} stops); {confirmed} left a put in flight, each probed");
+        assert!(confirmed > 0, "no rep left a put in flight");
     }
 
     /// A getter spinning on `get_nowait`, a putter child spinning on `put_nowait`;
@@ -1021,7 +1042,6 @@ mod scenarios {
         let reps = reps(25);
         let mut tries = 0;
         let mut confirmed = 0;
-        let mut unidentified = 0;
         for rep in 0..reps {
             let s = queue_scene();
             let consumer = fork(|| loop {
@@ -1069,39 +1089,24 @@ mod scenarios {
             }
             while s.q.get_nowait().is_ok() {}
             // A putter and a getter at once (a getter killed before its claim left
-            // items: as in `mpmc_consumer_killed_mid_pop`).
-            // (Deadlines, not yet unbounded calls: see `unidentified`.)
-            let code = must_exit("puts past the dead get", Duration::from_secs(3), || {
+            // items: as in `mpmc_consumer_killed_mid_pop`), both unbounded.
+            must_return("puts past the dead get", Duration::from_secs(3), || {
                 let putter = fork(|| {
                     for v in 0..s.q.maxsize() as u64 {
-                        if s.q.put_until(Item::new(MARK + v), after(1000)).is_err() {
-                            return GAVE_UP;
-                        }
+                        assert!(s.q.put(Item::new(MARK + v)).is_ok(), "open queue");
                     }
                     0
                 });
                 let mut want = MARK;
                 while want < MARK + s.q.maxsize() as u64 {
-                    let Ok(item) = s.q.get_until(after(1500)) else {
-                        return GAVE_UP;
-                    };
-                    let v = item.seq();
+                    let v = s.q.get().expect("open queue").seq();
                     if v >= MARK {
                         assert_eq!(v, want, "in order");
                         want += 1;
                     }
                 }
-                match putter.wait() {
-                    Exit::Code(0) => 0,
-                    Exit::Code(GAVE_UP) => GAVE_UP,
-                    other => panic!("putter: {other:?}"),
-                }
+                i32::from(putter.wait() != Exit::Code(0))
             });
-            assert!(
-                code == 0 || code == GAVE_UP,
-                "puts past the dead get: {code}"
-            );
-            unidentified += u32::from(code == GAVE_UP);
             must_return("shutdown(true)", Duration::from_secs(3), || {
                 s.q.shutdown(true);
                 0
@@ -1109,11 +1114,7 @@ mod scenarios {
         }
         println!(
             "  {reps} reps, each killed between claim and freeing the slot ({tries} stops); \
-             {confirmed} left a slot held by the dead get; {unidentified} gave up"
-        );
-        assert!(
-            unidentified * 4 <= reps,
-            "{unidentified} of {reps} dead gets never identified"
+             {confirmed} left a slot held by the dead get"
         );
     }
 

@@ -167,6 +167,21 @@ pub const MUTANTS: &[(&str, &str, Option<&str>)] = &[
         "loom_waiters",
         Some("shared_woken_consumer_dies_the_other_still_gets_a_token"),
     ),
+    // Between processes a waiter probes its peers only after a sleep slice that passed
+    // without a wake-up (the rule before issue #11's RingQueue fix): a getter behind a
+    // dead put whose every sleep is ended by a wake-up never probes and waits for good.
+    (
+        "waiters_probe_only_unwoken",
+        "loom_mpmc",
+        Some("ring_queue_get_behind_a_dead_put_probes_though_every_sleep_is_woken"),
+    ),
+    // The last look after a deadline that passed outside a sleep (before the first
+    // slice, in slow looks) does not probe: a get gives up with the dead put unnamed.
+    (
+        "waiters_deadline_without_probe",
+        "loom_mpmc",
+        Some("ring_queue_get_until_past_its_deadline_probes_the_dead_put"),
+    ),
     // The SPSC producer publishes `tail` with `Relaxed`: the consumer may read the
     // slot before the item's write (a data race on the slot).
     (

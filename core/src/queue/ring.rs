@@ -99,8 +99,10 @@
 //! * killed **mid-put** (between claim and hand-over): its item is lost. The ring
 //!   knows who claimed the slot (every claim is reserved in the slot's record first, see
 //!   "Participants that die" in [`crate::mpmc`]): blocking gets stop waiting for the
-//!   put after a bounded spin (`SHARED_IN_FLIGHT_ROUNDS` pauses), sleep in slices, and
-//!   after a slice without a wake-up probe the claimant; a dead one's slot is skipped
+//!   put after a bounded spin (`SHARED_IN_FLIGHT_ROUNDS` pauses in all, per call),
+//!   sleep in slices, and probe the claimant once a slice has passed (whatever woke
+//!   them; also on the last look after a deadline, see
+//!   [`Waiters::wait_until_probing`]); a dead one's slot is skipped
 //!   and its task counted done (nobody will get it), so `get` (with or without
 //!   deadline) goes on with the items behind it and `join` is not held up by it.
 //!   `shutdown(true)` skips such a slot too (the ring is closed, so nobody else will
@@ -179,11 +181,15 @@ const ROOM_ROUNDS: u32 = 7;
 /// item's slot, a get still moving an item out of the next free one) before it treats
 /// the peer as possibly dead: the call then sleeps a bounded slice on its event count
 /// and looks again (so its deadline is honoured), and `shutdown(true)` skips the slot.
+/// The pauses count for the whole call, not per look: the event count looks many times
+/// before its first sleep (its adaptive phase), and a budget per look made a get
+/// behind a dead put pause ~1 200 times (mostly `sched_yield`s, each a scheduler slice
+/// on a loaded machine: seconds) before it could probe the putter.
 /// Threads of one process never give up on a peer in flight: it resumes.
 const SHARED_IN_FLIGHT_ROUNDS: u32 = 64;
 
 /// Whether a blocking call of a queue with strategy `W` stops waiting for a peer in
-/// flight after `waited` pauses (see [`SHARED_IN_FLIGHT_ROUNDS`]).
+/// flight after `waited` pauses in all (see [`SHARED_IN_FLIGHT_ROUNDS`]).
 #[inline(always)]
 fn give_up_on_peer<W: WaitStrategy>(waited: u32) -> bool {
     W::PROCESS_SHARED && waited >= SHARED_IN_FLIGHT_ROUNDS
@@ -452,10 +458,11 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
     /// waits out a getter in flight (pausing with `W::relax`) instead of reporting "no
     /// slot", so that it only sleeps on a queue that is really full (see the module
     /// docs): `Some(Ok(claim))` claimed, `Some(Err(()))` shut down, `None` full.
+    /// `waited`: the pauses the call has spent on peers in flight so far (see
+    /// [`SHARED_IN_FLIGHT_ROUNDS`]).
     #[inline]
-    fn claim_for_blocking_put(&self) -> Option<Result<Claim, ()>> {
+    fn claim_for_blocking_put(&self, waited: &mut u32) -> Option<Result<Claim, ()>> {
         let mut round = 0;
-        let mut waited = 0;
         loop {
             match self.claim_counted() {
                 Ok(claim) => return Some(Ok(claim)),
@@ -463,9 +470,13 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
                 Err(NoSlot::Full) => return None,
                 // A getter of another process may have died in flight: sleep a slice
                 // and look again instead of waiting for it for good.
-                Err(NoSlot::InFlight) if give_up_on_peer::<W>(waited) => return None,
+                Err(NoSlot::InFlight) if give_up_on_peer::<W>(*waited) => return None,
                 Err(NoSlot::InFlight) => {
-                    waited += 1;
+                    // Only a process-shared strategy ever gives up: only it counts
+                    // (the process-private ones never touch `waited`).
+                    if W::PROCESS_SHARED {
+                        *waited += 1;
+                    }
                     W::relax(round);
                     round = (round + 1).min(W::RELAX_ROUNDS.saturating_sub(1));
                 }
@@ -477,9 +488,8 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
     /// waits out a put in flight instead of reporting "no item" (see
     /// [`claim_for_blocking_put`](Self::claim_for_blocking_put)).
     #[inline]
-    fn get_for_blocking(&self) -> Option<Result<T, GetError>> {
+    fn get_for_blocking(&self, waited: &mut u32) -> Option<Result<T, GetError>> {
         let mut round = 0;
-        let mut waited = 0;
         loop {
             if self.control.immediate.load(Ordering::Acquire) {
                 return Some(Err(GetError::ShutDown));
@@ -489,9 +499,13 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
                 Err(NoItem::Closed) => return Some(Err(GetError::ShutDown)),
                 Err(NoItem::Empty) => return None,
                 // As in `claim_for_blocking_put`: a putter may have died in flight.
-                Err(NoItem::InFlight) if give_up_on_peer::<W>(waited) => return None,
+                Err(NoItem::InFlight) if give_up_on_peer::<W>(*waited) => return None,
                 Err(NoItem::InFlight) => {
-                    waited += 1;
+                    // Only a process-shared strategy ever gives up: only it counts
+                    // (the process-private ones never touch `waited`).
+                    if W::PROCESS_SHARED {
+                        *waited += 1;
+                    }
                     W::relax(round);
                     round = (round + 1).min(W::RELAX_ROUNDS.saturating_sub(1));
                 }
@@ -506,15 +520,21 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
     #[inline]
     fn put_blocking(&self, deadline: Option<W::Deadline>) -> Option<Result<Claim, ()>> {
         // Fast path: a free slot, no event count involved.
-        if let Some(r) = self.claim_for_blocking_put() {
+        let mut waited = 0;
+        if let Some(r) = self.claim_for_blocking_put(&mut waited) {
             return Some(r);
         }
-        self.put_waiting(deadline)
+        self.put_waiting(deadline, waited)
     }
 
-    /// The waiting part of [`put_blocking`](Self::put_blocking).
+    /// The waiting part of [`put_blocking`](Self::put_blocking); `waited` as for
+    /// [`claim_for_blocking_put`](Self::claim_for_blocking_put).
     #[cold]
-    fn put_waiting(&self, deadline: Option<W::Deadline>) -> Option<Result<Claim, ()>> {
+    fn put_waiting(
+        &self,
+        deadline: Option<W::Deadline>,
+        mut waited: u32,
+    ) -> Option<Result<Claim, ()>> {
         self.wait_for_room(deadline);
         let waiters = &self.ring.sleepers().not_full;
         let mut announced = None;
@@ -524,12 +544,12 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
             if announced.is_none() && waiters.sleepers() != 0 {
                 announced = Some(Announced::new(&self.control.sleeping_putters));
             }
-            // Between processes, after a slice without a wake-up: free the slot of a
+            // Between processes, when a probe is due: free the slot of a
             // get whose process died in flight (its item is lost with it).
             if probe {
                 while self.ring.skip_dead_pop() {}
             }
-            self.claim_for_blocking_put()
+            self.claim_for_blocking_put(&mut waited)
         })
     }
 
@@ -562,22 +582,28 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
     #[inline]
     fn get_blocking(&self, deadline: Option<W::Deadline>) -> Option<Result<T, GetError>> {
         // Fast path: an item, no event count involved.
-        if let Some(r) = self.get_for_blocking() {
+        let mut waited = 0;
+        if let Some(r) = self.get_for_blocking(&mut waited) {
             return Some(r);
         }
-        self.get_waiting(deadline)
+        self.get_waiting(deadline, waited)
     }
 
-    /// The waiting part of [`get_blocking`](Self::get_blocking).
+    /// The waiting part of [`get_blocking`](Self::get_blocking); `waited` as for
+    /// [`claim_for_blocking_put`](Self::claim_for_blocking_put).
     #[cold]
-    fn get_waiting(&self, deadline: Option<W::Deadline>) -> Option<Result<T, GetError>> {
+    fn get_waiting(
+        &self,
+        deadline: Option<W::Deadline>,
+        mut waited: u32,
+    ) -> Option<Result<T, GetError>> {
         let waiters = &self.ring.sleepers().not_empty;
         let mut announced = None;
         waiters.wait_until_probing(deadline, |probe| {
             if announced.is_none() && waiters.sleepers() != 0 {
                 announced = Some(Announced::new(&self.control.sleeping_getters));
             }
-            // Between processes, after a slice without a wake-up: skip the slot of a
+            // Between processes, when a probe is due: skip the slot of a
             // put whose process died in flight, and count its task done (nobody will
             // get it), as `shutdown(true)` does.
             if probe {
@@ -591,8 +617,25 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
                     self.ring.sleepers().not_full.notify_all();
                 }
             }
-            self.get_for_blocking()
+            self.get_for_blocking(&mut waited)
         })
+    }
+
+    /// Test hook of the loom models (only under `cfg(loom)`): claims a slot for a put
+    /// (between processes reserved first, as every claim) and stops there, as a process
+    /// killed between claim and hand-over. `false` if no slot could be claimed without
+    /// waiting.
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn loom_claim_put_and_die(&self) -> bool {
+        loop {
+            match self.claim_counted() {
+                Ok(_) => return true,
+                // Another claimant's reservation: let it go on.
+                Err(NoSlot::InFlight) => loom::thread::yield_now(),
+                Err(_) => return false,
+            }
+        }
     }
 
     // ---- try_* front end (never waits; legal in an interrupt) ----

@@ -296,7 +296,7 @@ pub trait WaitStrategy {
 
     /// Whether the owner named by `token` (an [`owner_token`](Self::owner_token) or
     /// [`process_token`](Self::process_token) of this strategy) still runs. A waiter
-    /// that has slept a whole [`sleep_slice`](Self::sleep_slice) asks: a lock whose owner
+    /// that has waited a whole [`sleep_slice`](Self::sleep_slice) asks: a lock whose owner
     /// is gone is taken with the outcome
     /// [`Acquired::OwnerDied`](crate::lock::Acquired::OwnerDied), a ring whose peer is
     /// gone reports it disconnected, a barrier party that is gone breaks the barrier.
@@ -353,7 +353,11 @@ pub trait WaitStrategy {
     /// with a [`PROCESS_SHARED`](Self::PROCESS_SHARED) strategy, the waiters of a
     /// [`Lock`](crate::lock::Lock) whose owner may die). After a slice that ended
     /// without a wake-up the waiter re-checks its condition and probes the participants
-    /// it waits for ([`owner_alive`](Self::owner_alive)).
+    /// it waits for ([`owner_alive`](Self::owner_alive)). [`Waiters`] also measures
+    /// the time between its probes with it (`sleep_slice(None, n)`: a probe is due one
+    /// such slice after the wait began or after the last probe, even if every sleep was
+    /// ended by a wake-up); a strategy whose `sleep_slice(None, _)` is `None` probes only
+    /// after unwoken slices and on the last look after a deadline.
     ///
     /// `deadline` itself by default (sleep until woken); `SharedFutex` returns the
     /// earlier of `deadline` and a slice from now of 1 ms, doubling with `round` up to

@@ -65,10 +65,15 @@
 //!
 //! * a waiter that can name the participants it waits for (a ring's other end, a
 //!   slot's claimant, a barrier's arrived parties) waits with
-//!   [`Waiters::wait_until_probing`]: after each slice that passed without a wake-up
-//!   its condition is told to probe them ([`WaitStrategy::owner_alive`]) and answers
-//!   with the primitive's "peer gone" outcome, so it does not wait for a dead peer even
-//!   without a deadline.
+//!   [`Waiters::wait_until_probing`]: once a slice has passed since the wait began or
+//!   since its last probe (whatever woke it meanwhile, however many looks it took),
+//!   after a slice that passed without a wake-up, and on its last look after a
+//!   deadline, its condition is told to probe them ([`WaitStrategy::owner_alive`]) and
+//!   answers with the primitive's "peer gone" outcome, so it does not wait for a dead
+//!   peer even without a deadline. (Issue #11: probing only after a slice that passed
+//!   unwoken let wake-ups, or a loaded machine's slow looks before the first sleep,
+//!   put the probe off for seconds, and a deadline that passed before the first sleep
+//!   ended the wait with no probe at all.)
 //!
 //! What a dead participant costs here: a process that dies while counted (asleep or
 //! just woken) stays counted in `sleepers` for good, so every later notify pays its
@@ -178,6 +183,53 @@ impl<W: WaitStrategy> Drop for Announced<'_, W> {
     }
 }
 
+/// When a waiter of [`Waiters::wait_until_probing`] with a process-shared strategy
+/// probes its peers next: one [`sleep_slice`](WaitStrategy::sleep_slice) after the
+/// wait began, then one (growing) slice after each probe, whatever happened meanwhile
+/// (wake-ups, slow looks, the adaptive phase). So the time to the first probe does not
+/// depend on how many looks fit in it, nor on a slice ending without a wake-up.
+/// Nothing (never due) for the process-private strategies, and for a process-shared
+/// one whose `sleep_slice(None, _)` is `None` (no clock): those probe only after a
+/// slice that passed unwoken and on the last look.
+struct ProbeClock<W: WaitStrategy> {
+    next: Option<W::Deadline>,
+    probes: u32,
+}
+
+impl<W: WaitStrategy> ProbeClock<W> {
+    #[inline(always)]
+    fn start() -> Self {
+        Self {
+            next: if W::PROCESS_SHARED {
+                W::sleep_slice(None, 0)
+            } else {
+                None
+            },
+            probes: 0,
+        }
+    }
+
+    /// Whether this look probes: `forced` (a slice passed unwoken), or the clock says
+    /// a probe is due; then the next one is due a slice later. Always `false` for the
+    /// process-private strategies.
+    #[inline(always)]
+    fn due(&mut self, forced: bool) -> bool {
+        if !W::PROCESS_SHARED {
+            return false;
+        }
+        // (`conkit_mutant`: `waiters_probe_only_unwoken` is the old rule: only after a
+        // slice that passed without a wake-up.)
+        let timed = !cfg!(conkit_mutant = "waiters_probe_only_unwoken")
+            && self.next.is_some_and(|t| t.has_passed());
+        if !(forced || timed) {
+            return false;
+        }
+        self.probes = self.probes.saturating_add(1);
+        self.next = W::sleep_slice(None, self.probes);
+        true
+    }
+}
+
 impl<W: WaitStrategy> Waiters<W> {
     maybe_const_fn! {
         /// No sleepers.
@@ -212,14 +264,20 @@ impl<W: WaitStrategy> Waiters<W> {
 
     /// [`wait_until`](Self::wait_until) for a waiter that can check whether the
     /// participants it waits for still run: `condition(probe)` is called as there, with
-    /// `probe == true` when the sleep before it was a whole
-    /// [`sleep_slice`](WaitStrategy::sleep_slice) that passed without a wake-up (only
-    /// with a [`PROCESS_SHARED`](WaitStrategy::PROCESS_SHARED) strategy; never for the
-    /// others; also for the last look after `deadline` with such a strategy). That is
-    /// the moment to ask [`WaitStrategy::owner_alive`] about a peer
+    /// `probe == true` (only with a [`PROCESS_SHARED`](WaitStrategy::PROCESS_SHARED)
+    /// strategy; never for the others) on
+    /// * the first look once a [`sleep_slice`](WaitStrategy::sleep_slice) (as
+    ///   `sleep_slice(None, n)` measures it: 1 ms, then growing to 16 ms with
+    ///   `SharedFutex`) has passed since the wait began or since the last probe, whatever
+    ///   happened meanwhile: wake-ups, the adaptive phase, slow looks;
+    /// * the look after a sleep that was a whole slice without a wake-up;
+    /// * the last look after `deadline`, wherever the deadline passed.
+    ///
+    /// That is the moment to ask [`WaitStrategy::owner_alive`] about a peer
     /// (a system call or two, so not on every look) and to return the primitive's
     /// "peer gone" outcome when it is dead. A waiter behind a dead peer is so answered
-    /// within a slice or two (about 20 ms with `SharedFutex`), with no deadline at all.
+    /// within a slice or two (about 20 ms with `SharedFutex`, plus one look), with no
+    /// deadline at all, and a waiter with a deadline never gives up without a probe.
     ///
     /// ```
     /// use conkit_core::wait::{Spin, Waiters};
@@ -242,11 +300,13 @@ impl<W: WaitStrategy> Waiters<W> {
         deadline: Option<W::Deadline>,
         mut condition: impl FnMut(bool) -> Option<R>,
     ) -> Option<R> {
+        // When to probe next (between processes only).
+        let mut clock = ProbeClock::<W>::start();
         // No adaptive phase under loom, whose spin hint is a yield: the models must
         // reach the sleeping path.
         let rounds = if cfg!(loom) { 0 } else { W::RELAX_ROUNDS };
         for round in 0..rounds {
-            if let Some(r) = condition(false) {
+            if let Some(r) = condition(clock.due(false)) {
                 return Some(r);
             }
             if let Some(d) = deadline {
@@ -259,14 +319,26 @@ impl<W: WaitStrategy> Waiters<W> {
         }
         // Slices slept so far, and whether the last one passed without a wake-up.
         let mut slices = 0u32;
-        let mut probe = false;
+        let mut unwoken = false;
         loop {
+            let probe = clock.due(unwoken);
+            unwoken = false;
             if let Some(r) = condition(probe) {
                 return Some(r);
             }
-            probe = false;
             if let Some(d) = deadline {
                 if d.has_passed() {
+                    // The last look has been taken; between processes it must also have
+                    // probed (a deadline may pass before any slice was slept: in the
+                    // adaptive phase, or in slow looks on a loaded machine).
+                    // (`conkit_mutant`: `waiters_deadline_without_probe` gives up
+                    // without it.)
+                    if W::PROCESS_SHARED
+                        && !probe
+                        && !cfg!(conkit_mutant = "waiters_deadline_without_probe")
+                    {
+                        return condition(true);
+                    }
                     return None;
                 }
             }
@@ -292,12 +364,12 @@ impl<W: WaitStrategy> Waiters<W> {
             let outcome = if W::PROCESS_SHARED {
                 // A bounded slice (see `WaitStrategy::PROCESS_SHARED`): its end before
                 // the caller's deadline is a spurious wake-up, after which the caller
-                // may probe its peers.
+                // probes its peers.
                 let slice = W::sleep_slice(deadline, slices);
                 slices = slices.saturating_add(1);
                 match W::wait(&self.seq, key, slice) {
                     WaitOutcome::TimedOut if !deadline.is_some_and(|d| d.has_passed()) => {
-                        probe = true;
+                        unwoken = true;
                         WaitOutcome::Woken
                     }
                     outcome => outcome,
