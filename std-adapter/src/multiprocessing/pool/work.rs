@@ -705,6 +705,71 @@ mod tests {
         );
     }
 
+    /// Python's `ThreadPool(n)` runs at most `n` tasks at once (pools are used as
+    /// concurrency limiters). A `map` caller that runs chunks takes a worker's place:
+    /// the worker it spares must not run another task meanwhile (an `apply_async` from
+    /// another thread, another caller's `map`), nor may a 1-worker pool's only worker
+    /// run one while the caller runs the chunks.
+    #[test]
+    fn map_caller_helping_keeps_at_most_workers_tasks_running() {
+        use std::sync::atomic::{AtomicBool, AtomicUsize};
+        use std::sync::Arc;
+        struct Count {
+            now: AtomicUsize,
+            max: AtomicUsize,
+            started: AtomicBool,
+        }
+        fn task(c: &Count) {
+            let n = c.now.fetch_add(1, Ordering::SeqCst) + 1;
+            c.max.fetch_max(n, Ordering::SeqCst);
+            c.started.store(true, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(5));
+            c.now.fetch_sub(1, Ordering::SeqCst);
+        }
+        for (workers, callers) in [(2, 1), (1, 1), (2, 2)] {
+            let pool = ThreadPool::new(workers).unwrap();
+            let c = Arc::new(Count {
+                now: AtomicUsize::new(0),
+                max: AtomicUsize::new(0),
+                started: AtomicBool::new(false),
+            });
+            std::thread::scope(|s| {
+                for _ in 0..callers {
+                    let (pool, c) = (&pool, c.clone());
+                    s.spawn(move || {
+                        let out = pool.map(
+                            move |i: u32| {
+                                task(&c);
+                                i
+                            },
+                            0..24,
+                            Some(1),
+                        );
+                        assert_eq!(out.unwrap(), (0..24).collect::<Vec<u32>>());
+                    });
+                }
+                // Tasks from another thread, once a map runs.
+                while !c.started.load(Ordering::SeqCst) {
+                    std::thread::yield_now();
+                }
+                let rs: Vec<_> = (0..12)
+                    .map(|_| {
+                        let c = c.clone();
+                        pool.apply_async(move || task(&c)).unwrap()
+                    })
+                    .collect();
+                for r in rs {
+                    r.get().unwrap();
+                }
+            });
+            let max = c.max.load(Ordering::SeqCst);
+            assert!(
+                max <= workers,
+                "ThreadPool({workers}) with {callers} map caller(s) ran {max} tasks at once"
+            );
+        }
+    }
+
     #[test]
     fn terminate_while_the_caller_helps_fails_the_map_without_hanging() {
         static LIVE: AtomicIsize = AtomicIsize::new(0);
