@@ -30,6 +30,7 @@ use super::{
     default_chunksize, install_panic_capture, run_caught, CallbackThread, PoolError, TaskError,
 };
 use crate::queue::Queue;
+use crate::threading::{Semaphore, SemaphoreGuard};
 
 const RUNNING: u8 = 0;
 const CLOSED: u8 = 1;
@@ -60,6 +61,9 @@ struct Inner {
     state: AtomicU8,
     gate: Mutex<()>,
     callbacks: CallbackThread,
+    /// `workers` permits: a worker holds one while it runs a job, a `map` caller while
+    /// it runs chunks, so at most `workers` tasks run at once (Python's bound).
+    slots: Semaphore,
 }
 
 impl Host for Inner {
@@ -190,6 +194,7 @@ impl ThreadPool {
             state: AtomicU8::new(RUNNING),
             gate: Mutex::new(()),
             callbacks: CallbackThread::new(),
+            slots: Semaphore::new(u32::try_from(threads).unwrap_or(u32::MAX)),
         });
         let pool = ThreadPool {
             inner: inner.clone(),
@@ -207,6 +212,13 @@ impl ThreadPool {
                         return;
                     }
                     while let Ok(job) = inner.queue.get() {
+                        if inner.state.load(Ordering::Acquire) == TERMINATED {
+                            job.run(false);
+                            continue;
+                        }
+                        // One of the pool's `workers` slots, while a `map` caller may
+                        // hold another (given back by the guard even on unwinding).
+                        let _slot = inner.slots.acquire_guard();
                         let run = inner.state.load(Ordering::Acquire) != TERMINATED;
                         job.run(run);
                     }
@@ -367,9 +379,10 @@ impl ThreadPool {
         R: Send + 'static,
         F: Fn(A) -> R + Send + Sync + 'static,
     {
-        let (result, work) = self.map_start(f, iterable, chunksize, Callbacks::new(), true)?;
-        if let Some(work) = work {
+        let (result, help) = self.map_start(f, iterable, chunksize, Callbacks::new(), true)?;
+        if let Some((work, slot)) = help {
             work.help(true, End::Back);
+            drop(slot);
         }
         result.get()
     }
@@ -425,8 +438,9 @@ impl ThreadPool {
         Ok(self.map_start(f, iterable, chunksize, callbacks, false)?.0)
     }
 
-    /// Starts a `map`; with `wait` (a blocking `map`), and in a pool whose caller helps,
-    /// also the call for the caller to help with.
+    /// Starts a `map`; with `wait` (a blocking `map`), in a pool whose caller helps and
+    /// when one of the `workers` slots is free, also the call for the caller to help
+    /// with and the slot it holds meanwhile.
     #[allow(clippy::type_complexity)]
     fn map_start<A, R, F>(
         &self,
@@ -435,7 +449,13 @@ impl ThreadPool {
         chunksize: Option<usize>,
         callbacks: Callbacks<Vec<R>>,
         wait: bool,
-    ) -> Result<(MapResult<R>, Option<Arc<Work<A, R, F, Inner>>>), PoolError>
+    ) -> Result<
+        (
+            MapResult<R>,
+            Option<(Arc<Work<A, R, F, Inner>>, SemaphoreGuard<'_>)>,
+        ),
+        PoolError,
+    >
     where
         A: Send + 'static,
         R: Send + 'static,
@@ -453,9 +473,17 @@ impl ThreadPool {
             return Ok((result, None));
         }
         let work = Work::new(f, self.inner.clone(), items, size, in_place(completion));
-        let helps = wait && self.caller_helps;
-        let work = self.submit_work(work, helps)?;
-        Ok((result, helps.then_some(work)))
+        // The caller runs chunks only in a free slot, taken before the helpers are
+        // queued (one fewer of them); with none free it queues a helper per worker and
+        // waits, as a caller of `map_async`. It never waits for a slot: a queued task
+        // keeps its place ahead of this call's chunks.
+        let slot = if wait && self.caller_helps {
+            self.inner.slots.try_acquire_guard()
+        } else {
+            None
+        };
+        let work = self.submit_work(work, slot.is_some())?;
+        Ok((result, slot.map(|slot| (work, slot))))
     }
 
     /// `f(a, b, …)` over tuples of arguments (Python's `starmap`).
