@@ -11,11 +11,17 @@
 //!
 //! `map`, `starmap`, `imap` and `imap_unordered` do not queue a closure per chunk: the
 //! input is one buffer whose chunk ranges the workers claim, and `map` writes the
-//! results in place (see [`work`](super::work)). A blocking `map`/`starmap` runs chunks
-//! on the calling thread too (as rayon's caller does), in place of one worker: a call
-//! runs `f` on at most `processes` threads, one of them possibly the caller (CPython
-//! runs every task on a worker). Pools made [`with_initializer`](ThreadPool::with_initializer)
-//! run tasks only on their workers.
+//! results in place (see [`work`](super::work)).
+//!
+//! **At most `processes` tasks run at once** (Python's bound: pools serve as
+//! concurrency limiters), counting every task, every chunk, and every caller running
+//! chunks. A blocking `map`/`starmap` may run `f` on the calling thread (as rayon's
+//! caller does; CPython runs every task on a worker): when one of the pool's
+//! `processes` slots is free as the call starts, the caller takes it, one worker fewer
+//! is asked to help, and the caller runs chunks until none is left; when no slot is
+//! free it waits, as CPython's caller does. A worker takes a slot for each task it
+//! runs. Pools made [`with_initializer`](ThreadPool::with_initializer) run tasks only
+//! on their workers.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -255,8 +261,8 @@ impl ThreadPool {
     }
 
     /// Queues one helper per worker (at most one per chunk) for `work`, one fewer when
-    /// the caller helps too (it takes one worker's share: a call runs on at most
-    /// `workers` threads).
+    /// the caller helps too (it holds one of the `workers` slots: a call runs on at
+    /// most `workers` threads).
     fn submit_work<A, R, F>(
         &self,
         work: Work<A, R, F, Inner>,
@@ -355,11 +361,15 @@ impl ThreadPool {
     /// `f` over every item, in order (Python's `map(func, iterable, chunksize)`; `None`
     /// takes Python's default chunk size, `len / (4 * workers)` rounded up).
     ///
-    /// While it waits, the calling thread runs chunks too, taking one worker's share
-    /// (the call runs `f` on at most [`workers`](Self::workers) threads, and the
-    /// worker it spares can run other tasks meanwhile: with several callers the pool
-    /// may run more than `workers` tasks at once); not in a pool made
-    /// [`with_initializer`](Self::with_initializer).
+    /// `f` may run on the calling thread: if one of the pool's
+    /// [`workers`](Self::workers) slots is free when the call starts, the caller takes
+    /// it and runs chunks (one worker fewer helps) instead of sleeping, as rayon's
+    /// caller does; otherwise it waits, as CPython's caller does (CPython runs every
+    /// task on a worker). Either way the pool runs at most `workers` tasks and chunks
+    /// at any moment, callers running chunks included, whatever other threads submit
+    /// meanwhile. A pool made [`with_initializer`](Self::with_initializer) runs `f`
+    /// only on its workers. As in CPython, an `f` that waits for another task of the
+    /// same pool can wait forever once every slot is taken.
     ///
     /// ```
     /// let pool = conkit::multiprocessing::pool::ThreadPool::new(2).unwrap();

@@ -12,8 +12,7 @@
 //! decides how many chunks there are and what each holds, and the workers claim chunks
 //! in input order (the caller of a blocking `map`, below, from the back), so which items
 //! run together is what CPython's queue gives; a task queued after a `map_async` or
-//! `imap` still starts only once every chunk of the call has started (a blocking `map`
-//! leaves the worker whose share the caller takes free for other tasks).
+//! `imap` still starts only once every chunk of the call has started.
 //!
 //! `map` writes each result into its place in the output buffer, which becomes the
 //! returned `Vec` as is (no per-chunk vectors, no join); when a result has the size and
@@ -23,9 +22,10 @@
 //!
 //! A blocking `map`/`starmap` (not `map_async`, not `imap`) of a pool without an
 //! initializer runs chunks on the calling thread too, instead of sleeping until the
-//! result is ready (as rayon's caller does): it takes one worker's share (one helper
-//! fewer is queued, so a call still runs `f` on at most `workers` threads) and claims
-//! chunks from the *back* while the workers claim from the front. The caller has just
+//! result is ready (as rayon's caller does), when one of the pool's `workers` slots is
+//! free (see [`ThreadPool`](super::ThreadPool): a worker holds one per task, so at most
+//! `workers` tasks and chunks run at once): it holds that slot (one helper fewer is
+//! queued) and claims chunks from the *back* while the workers claim from the front. The caller has just
 //! read the input, so the chunks it read last are the ones still in its core's cache;
 //! the workers take the ones read first (already evicted towards the shared cache).
 //! On the 2-core AMD guest whose cross-core traffic is slow this took a
