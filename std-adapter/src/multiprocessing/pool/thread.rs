@@ -11,11 +11,17 @@
 //!
 //! `map`, `starmap`, `imap` and `imap_unordered` do not queue a closure per chunk: the
 //! input is one buffer whose chunk ranges the workers claim, and `map` writes the
-//! results in place (see [`work`](super::work)). A blocking `map`/`starmap` runs chunks
-//! on the calling thread too (as rayon's caller does), in place of one worker: a call
-//! runs `f` on at most `processes` threads, one of them possibly the caller (CPython
-//! runs every task on a worker). Pools made [`with_initializer`](ThreadPool::with_initializer)
-//! run tasks only on their workers.
+//! results in place (see [`work`](super::work)).
+//!
+//! **At most `processes` tasks run at once** (Python's bound: pools serve as
+//! concurrency limiters), counting every task, every chunk, and every caller running
+//! chunks. A blocking `map`/`starmap` may run `f` on the calling thread (as rayon's
+//! caller does; CPython runs every task on a worker): when one of the pool's
+//! `processes` slots is free as the call starts, the caller takes it, one worker fewer
+//! is asked to help, and the caller runs chunks until none is left; when no slot is
+//! free it waits, as CPython's caller does. A worker takes a slot for each task it
+//! runs. Pools made [`with_initializer`](ThreadPool::with_initializer) run tasks only
+//! on their workers.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -30,6 +36,7 @@ use super::{
     default_chunksize, install_panic_capture, run_caught, CallbackThread, PoolError, TaskError,
 };
 use crate::queue::Queue;
+use crate::threading::{Semaphore, SemaphoreGuard};
 
 const RUNNING: u8 = 0;
 const CLOSED: u8 = 1;
@@ -60,6 +67,9 @@ struct Inner {
     state: AtomicU8,
     gate: Mutex<()>,
     callbacks: CallbackThread,
+    /// `workers` permits: a worker holds one while it runs a job, a `map` caller while
+    /// it runs chunks, so at most `workers` tasks run at once (Python's bound).
+    slots: Semaphore,
 }
 
 impl Host for Inner {
@@ -190,6 +200,7 @@ impl ThreadPool {
             state: AtomicU8::new(RUNNING),
             gate: Mutex::new(()),
             callbacks: CallbackThread::new(),
+            slots: Semaphore::new(u32::try_from(threads).unwrap_or(u32::MAX)),
         });
         let pool = ThreadPool {
             inner: inner.clone(),
@@ -207,6 +218,13 @@ impl ThreadPool {
                         return;
                     }
                     while let Ok(job) = inner.queue.get() {
+                        if inner.state.load(Ordering::Acquire) == TERMINATED {
+                            job.run(false);
+                            continue;
+                        }
+                        // One of the pool's `workers` slots, while a `map` caller may
+                        // hold another (given back by the guard even on unwinding).
+                        let _slot = inner.slots.acquire_guard();
                         let run = inner.state.load(Ordering::Acquire) != TERMINATED;
                         job.run(run);
                     }
@@ -243,8 +261,8 @@ impl ThreadPool {
     }
 
     /// Queues one helper per worker (at most one per chunk) for `work`, one fewer when
-    /// the caller helps too (it takes one worker's share: a call runs on at most
-    /// `workers` threads).
+    /// the caller helps too (it holds one of the `workers` slots: a call runs on at
+    /// most `workers` threads).
     fn submit_work<A, R, F>(
         &self,
         work: Work<A, R, F, Inner>,
@@ -343,11 +361,15 @@ impl ThreadPool {
     /// `f` over every item, in order (Python's `map(func, iterable, chunksize)`; `None`
     /// takes Python's default chunk size, `len / (4 * workers)` rounded up).
     ///
-    /// While it waits, the calling thread runs chunks too, taking one worker's share
-    /// (the call runs `f` on at most [`workers`](Self::workers) threads, and the
-    /// worker it spares can run other tasks meanwhile: with several callers the pool
-    /// may run more than `workers` tasks at once); not in a pool made
-    /// [`with_initializer`](Self::with_initializer).
+    /// `f` may run on the calling thread: if one of the pool's
+    /// [`workers`](Self::workers) slots is free when the call starts, the caller takes
+    /// it and runs chunks (one worker fewer helps) instead of sleeping, as rayon's
+    /// caller does; otherwise it waits, as CPython's caller does (CPython runs every
+    /// task on a worker). Either way the pool runs at most `workers` tasks and chunks
+    /// at any moment, callers running chunks included, whatever other threads submit
+    /// meanwhile. A pool made [`with_initializer`](Self::with_initializer) runs `f`
+    /// only on its workers. As in CPython, an `f` that waits for another task of the
+    /// same pool can wait forever once every slot is taken.
     ///
     /// ```
     /// let pool = conkit::multiprocessing::pool::ThreadPool::new(2).unwrap();
@@ -367,9 +389,10 @@ impl ThreadPool {
         R: Send + 'static,
         F: Fn(A) -> R + Send + Sync + 'static,
     {
-        let (result, work) = self.map_start(f, iterable, chunksize, Callbacks::new(), true)?;
-        if let Some(work) = work {
+        let (result, help) = self.map_start(f, iterable, chunksize, Callbacks::new(), true)?;
+        if let Some((work, slot)) = help {
             work.help(true, End::Back);
+            drop(slot);
         }
         result.get()
     }
@@ -425,8 +448,9 @@ impl ThreadPool {
         Ok(self.map_start(f, iterable, chunksize, callbacks, false)?.0)
     }
 
-    /// Starts a `map`; with `wait` (a blocking `map`), and in a pool whose caller helps,
-    /// also the call for the caller to help with.
+    /// Starts a `map`; with `wait` (a blocking `map`), in a pool whose caller helps and
+    /// when one of the `workers` slots is free, also the call for the caller to help
+    /// with and the slot it holds meanwhile.
     #[allow(clippy::type_complexity)]
     fn map_start<A, R, F>(
         &self,
@@ -435,7 +459,13 @@ impl ThreadPool {
         chunksize: Option<usize>,
         callbacks: Callbacks<Vec<R>>,
         wait: bool,
-    ) -> Result<(MapResult<R>, Option<Arc<Work<A, R, F, Inner>>>), PoolError>
+    ) -> Result<
+        (
+            MapResult<R>,
+            Option<(Arc<Work<A, R, F, Inner>>, SemaphoreGuard<'_>)>,
+        ),
+        PoolError,
+    >
     where
         A: Send + 'static,
         R: Send + 'static,
@@ -453,9 +483,17 @@ impl ThreadPool {
             return Ok((result, None));
         }
         let work = Work::new(f, self.inner.clone(), items, size, in_place(completion));
-        let helps = wait && self.caller_helps;
-        let work = self.submit_work(work, helps)?;
-        Ok((result, helps.then_some(work)))
+        // The caller runs chunks only in a free slot, taken before the helpers are
+        // queued (one fewer of them); with none free it queues a helper per worker and
+        // waits, as a caller of `map_async`. It never waits for a slot: a queued task
+        // keeps its place ahead of this call's chunks.
+        let slot = if wait && self.caller_helps {
+            self.inner.slots.try_acquire_guard()
+        } else {
+            None
+        };
+        let work = self.submit_work(work, slot.is_some())?;
+        Ok((result, slot.map(|slot| (work, slot))))
     }
 
     /// `f(a, b, …)` over tuples of arguments (Python's `starmap`).

@@ -12,8 +12,7 @@
 //! decides how many chunks there are and what each holds, and the workers claim chunks
 //! in input order (the caller of a blocking `map`, below, from the back), so which items
 //! run together is what CPython's queue gives; a task queued after a `map_async` or
-//! `imap` still starts only once every chunk of the call has started (a blocking `map`
-//! leaves the worker whose share the caller takes free for other tasks).
+//! `imap` still starts only once every chunk of the call has started.
 //!
 //! `map` writes each result into its place in the output buffer, which becomes the
 //! returned `Vec` as is (no per-chunk vectors, no join); when a result has the size and
@@ -23,9 +22,10 @@
 //!
 //! A blocking `map`/`starmap` (not `map_async`, not `imap`) of a pool without an
 //! initializer runs chunks on the calling thread too, instead of sleeping until the
-//! result is ready (as rayon's caller does): it takes one worker's share (one helper
-//! fewer is queued, so a call still runs `f` on at most `workers` threads) and claims
-//! chunks from the *back* while the workers claim from the front. The caller has just
+//! result is ready (as rayon's caller does), when one of the pool's `workers` slots is
+//! free (see [`ThreadPool`](super::ThreadPool): a worker holds one per task, so at most
+//! `workers` tasks and chunks run at once): it holds that slot (one helper fewer is
+//! queued) and claims chunks from the *back* while the workers claim from the front. The caller has just
 //! read the input, so the chunks it read last are the ones still in its core's cache;
 //! the workers take the ones read first (already evicted towards the shared cache).
 //! On the 2-core AMD guest whose cross-core traffic is slow this took a
@@ -703,6 +703,71 @@ mod tests {
             ran.iter().all(|&r| r),
             "a chunk ran where the initializer did not"
         );
+    }
+
+    /// Python's `ThreadPool(n)` runs at most `n` tasks at once (pools are used as
+    /// concurrency limiters). A `map` caller that runs chunks takes a worker's place:
+    /// the worker it spares must not run another task meanwhile (an `apply_async` from
+    /// another thread, another caller's `map`), nor may a 1-worker pool's only worker
+    /// run one while the caller runs the chunks.
+    #[test]
+    fn map_caller_helping_keeps_at_most_workers_tasks_running() {
+        use std::sync::atomic::{AtomicBool, AtomicUsize};
+        use std::sync::Arc;
+        struct Count {
+            now: AtomicUsize,
+            max: AtomicUsize,
+            started: AtomicBool,
+        }
+        fn task(c: &Count) {
+            let n = c.now.fetch_add(1, Ordering::SeqCst) + 1;
+            c.max.fetch_max(n, Ordering::SeqCst);
+            c.started.store(true, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(5));
+            c.now.fetch_sub(1, Ordering::SeqCst);
+        }
+        for (workers, callers) in [(2, 1), (1, 1), (2, 2)] {
+            let pool = ThreadPool::new(workers).unwrap();
+            let c = Arc::new(Count {
+                now: AtomicUsize::new(0),
+                max: AtomicUsize::new(0),
+                started: AtomicBool::new(false),
+            });
+            std::thread::scope(|s| {
+                for _ in 0..callers {
+                    let (pool, c) = (&pool, c.clone());
+                    s.spawn(move || {
+                        let out = pool.map(
+                            move |i: u32| {
+                                task(&c);
+                                i
+                            },
+                            0..24,
+                            Some(1),
+                        );
+                        assert_eq!(out.unwrap(), (0..24).collect::<Vec<u32>>());
+                    });
+                }
+                // Tasks from another thread, once a map runs.
+                while !c.started.load(Ordering::SeqCst) {
+                    std::thread::yield_now();
+                }
+                let rs: Vec<_> = (0..12)
+                    .map(|_| {
+                        let c = c.clone();
+                        pool.apply_async(move || task(&c)).unwrap()
+                    })
+                    .collect();
+                for r in rs {
+                    r.get().unwrap();
+                }
+            });
+            let max = c.max.load(Ordering::SeqCst);
+            assert!(
+                max <= workers,
+                "ThreadPool({workers}) with {callers} map caller(s) ran {max} tasks at once"
+            );
+        }
     }
 
     #[test]
