@@ -181,9 +181,7 @@ async fn main(spawner: Spawner) {
     cp.SYST.enable_interrupt();
     // The counter starts in the task, once its first wait has parked (see there).
 
-    spawner.spawn(
-        consumer_task(consumer, cp.SYST).unwrap_or_else(|_| fail(&[S("spawn failed")])),
-    );
+    spawner.spawn(consumer_task(consumer, cp.SYST).unwrap_or_else(|_| fail(&[S("spawn failed")])));
 }
 
 #[embassy_executor::task]
