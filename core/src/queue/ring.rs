@@ -186,12 +186,12 @@ const ROOM_ROUNDS: u32 = 7;
 /// behind a dead put pause ~1 200 times (mostly `sched_yield`s, each a scheduler slice
 /// on a loaded machine: seconds) before it could probe the putter.
 /// Threads of one process never give up on a peer in flight: it resumes.
-const SHARED_IN_FLIGHT_ROUNDS: u32 = 64;
+const SHARED_IN_FLIGHT_ROUNDS: usize = 64;
 
 /// Whether a blocking call of a queue with strategy `W` stops waiting for a peer in
 /// flight after `waited` pauses in all (see [`SHARED_IN_FLIGHT_ROUNDS`]).
 #[inline(always)]
-fn give_up_on_peer<W: WaitStrategy>(waited: u32) -> bool {
+fn give_up_on_peer<W: WaitStrategy>(waited: usize) -> bool {
     W::PROCESS_SHARED && waited >= SHARED_IN_FLIGHT_ROUNDS
 }
 
@@ -461,7 +461,7 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
     /// `waited`: the pauses the call has spent on peers in flight so far (see
     /// [`SHARED_IN_FLIGHT_ROUNDS`]).
     #[inline]
-    fn claim_for_blocking_put(&self, waited: &mut u32) -> Option<Result<Claim, ()>> {
+    fn claim_for_blocking_put(&self, waited: &mut usize) -> Option<Result<Claim, ()>> {
         let mut round = 0;
         loop {
             match self.claim_counted() {
@@ -488,7 +488,7 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
     /// waits out a put in flight instead of reporting "no item" (see
     /// [`claim_for_blocking_put`](Self::claim_for_blocking_put)).
     #[inline]
-    fn get_for_blocking(&self, waited: &mut u32) -> Option<Result<T, GetError>> {
+    fn get_for_blocking(&self, waited: &mut usize) -> Option<Result<T, GetError>> {
         let mut round = 0;
         loop {
             if self.control.immediate.load(Ordering::Acquire) {
@@ -533,7 +533,7 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
     fn put_waiting(
         &self,
         deadline: Option<W::Deadline>,
-        mut waited: u32,
+        mut waited: usize,
     ) -> Option<Result<Claim, ()>> {
         self.wait_for_room(deadline);
         let waiters = &self.ring.sleepers().not_full;
@@ -595,7 +595,7 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
     fn get_waiting(
         &self,
         deadline: Option<W::Deadline>,
-        mut waited: u32,
+        mut waited: usize,
     ) -> Option<Result<T, GetError>> {
         let waiters = &self.ring.sleepers().not_empty;
         let mut announced = None;
@@ -1019,7 +1019,7 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
                     Err(NoSlot::InFlight) => {
                         pending = Some(item);
                         waited += 1;
-                        if give_up_on_peer::<W>(u32::try_from(waited).unwrap_or(u32::MAX)) {
+                        if give_up_on_peer::<W>(waited) {
                             // Between processes: free the slot of a dead getter.
                             waited = 0;
                             while self.ring.skip_dead_pop() {}
@@ -1073,7 +1073,7 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
                     Err(NoItem::Empty) => None,
                     Err(NoItem::InFlight) => {
                         waited += 1;
-                        if give_up_on_peer::<W>(u32::try_from(waited).unwrap_or(u32::MAX)) {
+                        if give_up_on_peer::<W>(waited) {
                             // Between processes: skip the slot of a dead putter and
                             // count its task done, as the blocking get does.
                             waited = 0;
