@@ -929,6 +929,21 @@ fn barrier_of_zero_parties_is_an_error() {
 // Thread (test_threading)
 // ---------------------------------------------------------------------------------
 
+// test_threading.ThreadTests.test_name: a given name is kept; an empty name (Python:
+// any false name) gives the default `Thread-N`.
+#[test]
+fn thread_empty_name_gets_the_default_name() {
+    let t = Thread::builder().name("myname1").target(|| {});
+    assert_eq!(t.name(), "myname1");
+    let t = Thread::builder().name("").target(|| {});
+    assert!(t.name().starts_with("Thread-"), "{:?}", t.name());
+    let h = Thread::builder()
+        .name("")
+        .spawn(|| current_thread().name())
+        .unwrap();
+    assert!(h.join().unwrap().starts_with("Thread-"));
+}
+
 // test_threading.ThreadTests.test_various_ops: ident unset before start; distinct
 // native ids while running; joined threads are not alive and keep their ident.
 #[test]
