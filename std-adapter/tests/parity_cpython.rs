@@ -431,6 +431,34 @@ fn condition_wait_or_notify_unacquired_is_not_owned() {
     assert_eq!(cond.notify(1), Err(ConditionError::NotOwned));
 }
 
+// lock_tests.ConditionTests.test_unacquired_wait, for `wait_for(pred, timeout)`: with
+// the predicate false, CPython waits at least once, so a timeout that has already
+// passed still raises `RuntimeError` when the lock is not held; a predicate that is
+// already true returns it without looking at the lock.
+#[test]
+fn condition_wait_for_with_a_passed_timeout_unacquired_is_not_owned() {
+    let cond = Condition::new();
+    assert_eq!(
+        cond.wait_for_timeout(|| false, Duration::ZERO),
+        Err(ConditionError::NotOwned)
+    );
+    assert_eq!(
+        cond.wait_for_until(|| false, Instant::now()),
+        Err(ConditionError::NotOwned)
+    );
+    assert_eq!(cond.wait_for_timeout(|| true, Duration::ZERO), Ok(true));
+    assert_eq!(cond.wait_for(|| true), Ok(()));
+    let cond = Condition::with_lock(Lock::new());
+    assert_eq!(
+        cond.wait_for_timeout(|| false, Duration::ZERO),
+        Err(ConditionError::NotOwned)
+    );
+    // Held: the predicate's value, `false`, with the lock still held.
+    let _g = cond.lock();
+    assert_eq!(cond.wait_for_timeout(|| false, Duration::ZERO), Ok(false));
+    assert!(cond.get_lock().locked());
+}
+
 // lock_tests.ConditionTests.test_notify (`_check_notify`, twice): notify(3) of 5
 // waiters wakes exactly 3, notify(5) the rest (the first 3 wait again), notify_all
 // everyone; each woken wait reports `True`.
