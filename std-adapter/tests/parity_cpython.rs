@@ -944,6 +944,24 @@ fn barrier_of_one_party_never_waits() {
     let b = Barrier::new(1);
     assert_eq!(b.wait(), Ok(0));
     assert_eq!(b.wait(), Ok(0));
+    // Python's `Barrier(1).wait(0)`: the last party never waits, so no timeout applies.
+    assert_eq!(b.wait_timeout(Duration::ZERO), Ok(0));
+    assert_eq!(b.wait_until(Instant::now()), Ok(0));
+    assert!(!b.broken());
+}
+
+// lock_tests.BarrierTests (wait(timeout)): the party that completes a round is released
+// even with a zero timeout (Python: `b.wait(0)` by the last party returns its index).
+#[test]
+fn barrier_last_party_with_a_zero_timeout_completes_the_round() {
+    let b = Barrier::new(2);
+    thread::scope(|s| {
+        let first = s.spawn(|| b.wait_timeout(SOON));
+        wait_until("the first party waiting", || b.n_waiting() == 1);
+        assert_eq!(b.wait_timeout(Duration::ZERO), Ok(1));
+        assert_eq!(first.join().unwrap(), Ok(0));
+    });
+    assert!(!b.broken());
 }
 
 // lock_tests.BarrierTests (constructor): `Barrier(0)` is a `ValueError`.
