@@ -27,7 +27,9 @@
 //! [`Duration`](std::time::Duration) (or an absolute [`Instant`](std::time::Instant)
 //! deadline with the `_until` forms), and exceptions become typed errors: every get
 //! form fails with [`GetError`], every put form with [`PutError`] (which hands the item
-//! back). A get that times out never takes an item.
+//! back). A get that times out never takes an item. A `Duration` is never negative, so
+//! Python's `ValueError: 'timeout' must be a non-negative number` cannot happen; a zero
+//! timeout tries once, as Python's `timeout=0`.
 //!
 //! | Python | conkit | fails with (Python's exception) |
 //! |---|---|---|

@@ -631,6 +631,8 @@ impl<L: ConditionLock, C: CondvarHandle<L::Wait>> Condition<L, C> {
     /// # Errors
     /// [`ConditionError::NotOwned`] if it has to wait and the calling thread does not
     /// hold the lock (as in Python, a predicate that is already true returns `Ok(())`).
+    /// For the timed forms, a false predicate "has to wait" even once the time is up:
+    /// CPython's `wait_for` waits at least once, so it raises there too.
     ///
     /// # Panics
     /// If `predicate` panics, the panic propagates with the lock still held by the
@@ -683,11 +685,18 @@ impl<L: ConditionLock, C: CondvarHandle<L::Wait>> Condition<L, C> {
         deadline: Option<Instant>,
     ) -> Result<bool, ConditionError> {
         let mut result = predicate();
+        let mut waited = false;
         while !result {
             if deadline.is_some_and(|d| Instant::now() >= d) {
+                // CPython waits at least once before giving up, so an unheld lock is
+                // its `RuntimeError` even when the time is already up.
+                if !waited && !self.lock.is_owned() {
+                    return Err(ConditionError::NotOwned);
+                }
                 break;
             }
             self.wait_deadline(deadline)?;
+            waited = true;
             result = predicate();
         }
         Ok(result)

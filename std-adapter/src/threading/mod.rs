@@ -31,7 +31,12 @@
 //!
 //! **Timeouts.** Every call that can wait comes as `x()` (no limit), `x_timeout(Duration)`
 //! and `x_until(Instant)`; a timeout is a deadline (wake-ups that find nothing do not
-//! restart it), and a deadline that has passed still tries once.
+//! restart it), and a deadline that has passed still tries once. Python's `ValueError`s
+//! for `acquire(False, timeout)` ("can't specify a timeout for a non-blocking call") and
+//! for a negative timeout other than `-1` cannot happen: `try_acquire()` takes no
+//! timeout, a [`Duration`](std::time::Duration) is never negative, and Python's `-1` (no
+//! limit) is the form without a timeout. Above [`TIMEOUT_MAX`] Python raises
+//! `OverflowError`; here the deadline saturates and the call waits "forever".
 //!
 //! **Async.** Every waiting operation has an `_async` form on the same object, for any
 //! executor (tokio, smol, a hand-written `block_on`): threads and tasks may use one

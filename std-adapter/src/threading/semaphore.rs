@@ -25,10 +25,17 @@
 //!
 //! Neither type is fair: a running thread may take the permit a sleeper was woken for.
 //!
-//! Neither offers an async form here: the core's `Async` wrapper
-//! ([`conkit_core::asynch::Async`]) provides `acquire().await` on a core semaphore, at
-//! the price of a critical section (with std, one process-wide mutex) on every release,
-//! which the blocking types here do not pay.
+//! Tasks await the same semaphore with [`acquire_async`](Semaphore::acquire_async),
+//! [`acquire_many_async`](Semaphore::acquire_many_async) and
+//! [`acquire_guard_async`](Semaphore::acquire_guard_async) (Python: `await
+//! sem.acquire()` of an `asyncio.Semaphore`): a thread's release wakes a task and a
+//! task's wakes a thread.
+//!
+//! Python's `ValueError`s that cannot happen here: a negative initial value (`u32`),
+//! `acquire(False, timeout)` (the non-blocking [`try_acquire`](Semaphore::try_acquire)
+//! takes no timeout) and a negative timeout (a `Duration` is never negative). Python's
+//! `release(0)` is a `ValueError` (`n must be one or more`); `release_many(0)` does
+//! nothing.
 
 use std::fmt;
 use std::time::{Duration, Instant};

@@ -26,7 +26,11 @@ impl ThreadBuilder {
         Self::default()
     }
 
-    /// The thread's name.
+    /// The thread's name. An empty name gives the default `Thread-N`, as Python's
+    /// `Thread(name="")` (CPython takes any false name as no name).
+    ///
+    /// The default name is `Thread-N` without CPython 3.10's ` (target)` suffix: a Rust
+    /// closure has no name to append.
     #[must_use]
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
@@ -43,7 +47,10 @@ impl ThreadBuilder {
     /// A conkit thread with this builder's name and daemon flag; `body` is `None` for
     /// a thread started at once (its state is then `Started`).
     pub(super) fn build_with(self, body: Option<Box<dyn FnOnce() + Send>>) -> Thread {
-        let name = self.name.unwrap_or_else(|| new_name("Thread"));
+        let name = self
+            .name
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| new_name("Thread"));
         let daemon = self.daemon.unwrap_or_else(|| current_thread().daemon());
         Thread {
             inner: Arc::new(Inner::new(Kind::Conkit, name, daemon, body)),
