@@ -1258,6 +1258,9 @@ impl Process {
     }
 
     fn reap(&mut self, block: bool) -> Result<Option<i32>, ProcessError> {
+        if self.closed {
+            return Err(ProcessError::Closed);
+        }
         if let Some(code) = self.exitcode {
             return Ok(Some(code));
         }
@@ -1320,6 +1323,9 @@ impl Process {
     /// p.join().unwrap();
     /// ```
     pub fn join_timeout(&mut self, timeout: Duration) -> Result<bool, ProcessError> {
+        if self.closed {
+            return Err(ProcessError::Closed);
+        }
         if self.exitcode.is_some() {
             return Ok(true);
         }
@@ -1388,6 +1394,9 @@ impl Process {
     }
 
     fn signal(&mut self, sig: libc::c_int) -> Result<(), ProcessError> {
+        if self.closed {
+            return Err(ProcessError::Closed);
+        }
         if self.exitcode.is_some() || self.reap(false)?.is_some() {
             return Ok(()); // Python: nothing to do for an ended process
         }
@@ -1471,6 +1480,11 @@ impl Process {
     }
 
     /// Releases the process's resources (its sentinel); an error while it still runs.
+    /// Afterwards `start`, `join`, `join_timeout`, `terminate`, `kill` and `sentinel`
+    /// are [`ProcessError::Closed`] (CPython's `ValueError: process object is closed`);
+    /// a second `close` does nothing. The getters that return no `Result` cannot fail:
+    /// `is_alive` is `false`, `pid` is `None` and `exitcode` keeps the exit code
+    /// (CPython raises `ValueError` from all three).
     ///
     /// ```
     /// use conkit::multiprocessing::Process;
