@@ -35,6 +35,18 @@ mod scenarios {
             &[
                 ("process_close_then_use", process_close_then_use),
                 ("process_before_and_after", process_before_and_after),
+                (
+                    "child_waits_for_its_non_daemon_threads",
+                    child_waits_for_its_non_daemon_threads,
+                ),
+                (
+                    "child_joins_its_non_daemon_children",
+                    child_joins_its_non_daemon_children,
+                ),
+                (
+                    "fork_child_has_only_the_forking_thread",
+                    fork_child_has_only_the_forking_thread,
+                ),
                 ("queue_errors_and_sizes", queue_errors_and_sizes),
                 (
                     "queue_items_outlive_the_child",
@@ -99,7 +111,91 @@ mod scenarios {
         p.close().unwrap();
     }
 
-    fn reports_identity(mut w: Connection) {
+    fn starts_threads(e: Event) {
+        // A daemon thread that would clear the event much later: not waited for.
+        let late = e.clone();
+        conkit::threading::Thread::builder()
+            .daemon(true)
+            .spawn(move || {
+                std::thread::sleep(Duration::from_secs(20));
+                late.clear();
+            })
+            .unwrap();
+        conkit::threading::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            e.set();
+        });
+    }
+
+    /// `_TestProcess.test_wait_for_threads`: a child waits for its non-daemon threads
+    /// before it exits (CPython's `threading._shutdown()` in `_bootstrap`), not for its
+    /// daemon threads.
+    fn child_waits_for_its_non_daemon_threads() {
+        let e = Event::new();
+        let mut p = start(starts_threads, e.clone());
+        let t = Instant::now();
+        assert_eq!(join(&mut p), 0);
+        assert!(
+            e.is_set(),
+            "the child exited before its non-daemon thread ended"
+        );
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "it waited for a daemon thread"
+        );
+    }
+
+    fn sets_later(e: Event) {
+        std::thread::sleep(Duration::from_millis(200));
+        e.set();
+    }
+
+    fn starts_a_child_and_returns(e: Event) {
+        let mut p = mp::Process::new(sets_later, e)
+            .daemon(false)
+            .start_method(conkit_tests::mp::method());
+        p.start().unwrap();
+        // The `Process` is dropped unjoined: the child still waits for it.
+    }
+
+    /// `util._exit_function` (what `_TestProcess.test_recursion` relies on): a child
+    /// joins the non-daemon children it started before it exits.
+    fn child_joins_its_non_daemon_children() {
+        let e = Event::new();
+        let mut p = mp::Process::new(starts_a_child_and_returns, e.clone())
+            .daemon(false)
+            .start_method(conkit_tests::mp::method());
+        p.start().unwrap();
+        assert_eq!(join(&mut p), 0);
+        assert!(e.is_set(), "the child exited before its own child ended");
+    }
+
+    fn only_one_thread(_: ()) {
+        assert_eq!(conkit::threading::active_count(), 1);
+        // Returns: nothing of the parent's is waited for.
+        conkit::threading::join_non_daemon();
+    }
+
+    /// `threading._after_fork` (which CPython runs in every forked child): a `fork`
+    /// child of a parent with other conkit threads sees only the forking thread, and
+    /// does not wait for the parent's threads when it exits.
+    fn fork_child_has_only_the_forking_thread() {
+        let stop = Event::new();
+        let s = stop.clone();
+        let t = conkit::threading::spawn(move || {
+            let _ = s.wait_timeout(Duration::from_secs(30));
+        });
+        let mut p = mp::Process::new(only_one_thread, ())
+            .daemon(true)
+            .start_method(mp::StartMethod::Fork);
+        p.start().unwrap();
+        let code = conkit_tests::mp::join_within(&mut p, Duration::from_secs(10));
+        stop.set();
+        t.join().unwrap();
+        assert_eq!(code, 0);
+    }
+
+    fn reports_identity((mut w, go): (Connection, Event)) {
         let parent = mp::parent_process().expect("a child has a parent");
         w.send(&(
             mp::current_process().name().to_owned(),
@@ -107,6 +203,7 @@ mod scenarios {
             parent.name,
         ))
         .unwrap();
+        assert!(go.wait_timeout(Duration::from_secs(20)));
     }
 
     /// `_TestProcess.test_current`, `test_process`, `test_active_children`,
@@ -116,7 +213,8 @@ mod scenarios {
         assert_eq!(mp::current_process().name(), "MainProcess");
         assert!(mp::parent_process().is_none());
         let (mut r, w) = Pipe(false).unwrap();
-        let mut p = mp::Process::new(reports_identity, w)
+        let go = Event::new();
+        let mut p = mp::Process::new(reports_identity, (w, go.clone()))
             .daemon(true)
             .start_method(conkit_tests::mp::method());
         assert_eq!(p.pid(), None);
@@ -134,6 +232,8 @@ mod scenarios {
         assert_eq!(parent_pid, std::process::id());
         assert_eq!(parent_name, "MainProcess");
         let sentinel = p.sentinel().unwrap();
+        assert!(wait(&[&sentinel], Some(Duration::ZERO)).unwrap().is_empty());
+        go.set();
         assert_eq!(join(&mut p), 0);
         assert_eq!(wait(&[&sentinel], Some(Duration::ZERO)).unwrap().len(), 1);
         assert!(mp::active_children().is_empty());

@@ -595,6 +595,7 @@ fn run_child(
         }
         Err(_) => 1,
     };
+    wait_for_children_and_threads();
     super::util::info(format_args!("process exiting with exitcode {code}"));
     // std's stderr is unbuffered: only stdout has anything to flush (flushing stderr
     // would only take its lock: a write to a page of std's, one more fault). The result
@@ -605,6 +606,59 @@ fn run_child(
     unsafe { libc::_exit(code) }
 }
 
+/// What a CPython child does once its target returned or raised, before it exits
+/// (`util._exit_function()` and `threading._shutdown()` in `BaseProcess._bootstrap`):
+/// waits for the non-daemon children it started and not yet joined, then for its
+/// non-daemon conkit threads. Its daemonic children are not waited for: they die with
+/// it (`PR_SET_PDEATHSIG`; CPython terminates them). Threads started with
+/// `std::thread` are not conkit's to know about: they are killed by the exit.
+#[inline(always)]
+fn wait_for_children_and_threads() {
+    if CHILDREN.get_if_made().is_some() || !single_threaded() {
+        wait_for_children_and_threads_slow();
+    }
+}
+
+/// Whether this process has one thread: `unshare(CLONE_THREAD)` is a no-op then and
+/// `EINVAL` with other threads (unshare(2)); a refused system call (a seccomp filter)
+/// counts as "maybe not". One system call that writes no memory: a `fork` child that
+/// started nothing costs no page fault for the look.
+#[inline(always)]
+fn single_threaded() -> bool {
+    // SAFETY: unshare with CLONE_THREAD alone changes nothing (single-threaded) or fails.
+    // (Through `syscall`, a libc page the child has used already: `close_range`.)
+    unsafe { libc::syscall(libc::SYS_unshare, libc::CLONE_THREAD) == 0 }
+}
+
+#[cold]
+#[inline(never)]
+fn wait_for_children_and_threads_slow() {
+    if let Some(children) = CHILDREN.get_if_made() {
+        loop {
+            let next = children
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .find(|e| e.code.is_none() && !e.daemon)
+                .map(|e| (e.pid, e.server.clone()));
+            let Some((pid, server)) = next else { break };
+            super::util::info(format_args!("calling join() for process {pid}"));
+            let code = match server {
+                Some(s) => s.poll(true).map_err(ProcessError::Os),
+                None => wait_child(pid, true),
+            };
+            let code = code.ok().flatten().unwrap_or(-1);
+            let mut c = children.lock().unwrap_or_else(|e| e.into_inner());
+            for e in c.iter_mut().filter(|e| e.pid == pid) {
+                e.code = Some(code);
+            }
+        }
+    }
+    if crate::threading::active_count() > 1 {
+        crate::threading::join_non_daemon();
+    }
+}
+
 /// A `fork` child's start (see [`Process::start_fork`]): adopts the table of
 /// descriptors and the identity record the parent prepared, closes the parent's other
 /// descriptors, runs the target. No allocation before the target runs. Inlined into
@@ -613,6 +667,7 @@ fn run_child(
 #[inline(always)]
 fn fork_child(
     me: Me,
+    repair_threads: bool,
     dups: Vec<OwnedFd>,
     keep: &[RawFd],
     closure: Option<Box<dyn FnOnce() + Send>>,
@@ -620,6 +675,9 @@ fn fork_child(
     bytes: &[u8],
     parent: u32,
 ) -> ! {
+    if repair_threads {
+        crate::threading::after_fork_in_child();
+    }
     let table: inherit::ForkTable = Slot::here(Mutex::new(dups));
     if !keep.is_empty() {
         // SAFETY: this frame never returns (`run_child` ends in `_exit`), so `table`
@@ -902,6 +960,15 @@ impl ServerChild {
 /// `Process` is `Send` (its arguments must be): it may be started on one thread and
 /// joined on another. Mind a daemon's `PR_SET_PDEATHSIG`, tied to the starting thread.
 ///
+/// As in CPython, once the target returned (or panicked) the child waits for the
+/// non-daemon children it started and did not join, then for its non-daemon
+/// [`conkit::threading`](crate::threading) threads, and exits; its daemonic children
+/// die with it, and threads started with `std::thread` are not waited for. A `fork`
+/// child of a parent with other conkit threads sees only the forking thread (CPython's
+/// `threading._after_fork`). The main process does nothing of the kind when `main`
+/// returns (Rust has no `atexit` for it): join the children there, and use
+/// [`threading::join_non_daemon`](crate::threading::join_non_daemon) for the threads.
+///
 /// ```
 /// use conkit::multiprocessing::{self as mp, Process};
 /// fn worker(n: u32) {
@@ -1140,6 +1207,7 @@ impl Process {
                 pid: running.pid,
                 name: self.name.clone(),
                 code: None,
+                daemon: self.daemon,
                 server: running.status.clone(),
             });
         self.running = Some(running);
@@ -1193,6 +1261,11 @@ impl Process {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         install_fork_panic_report();
+        // Conkit threads (or handles of other threads) in the thread registry: the
+        // child must repair it (`threading::after_fork_in_child`, CPython's
+        // `threading._after_fork`), or it would list, and wait for, threads it does not
+        // have. Asked here, not in the child: an empty registry costs the child nothing.
+        let repair_threads = crate::threading::active_count() > 1;
         let _ = io::stdout().flush();
         // SAFETY: fork; the child only runs `fork_child`, which ends in `_exit`.
         let pid = unsafe { libc::fork() };
@@ -1204,6 +1277,7 @@ impl Process {
         if pid == 0 {
             fork_child(
                 me,
+                repair_threads,
                 dups,
                 &keep,
                 closure,
@@ -1592,6 +1666,7 @@ struct ChildEntry {
     pid: libc::pid_t,
     name: String,
     code: Option<i32>,
+    daemon: bool,
     server: Option<Arc<ServerChild>>,
 }
 
