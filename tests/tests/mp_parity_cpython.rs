@@ -300,7 +300,7 @@ mod scenarios {
     }
 
     fn works(q: JoinableQueue<Option<u32>>) {
-        while let Some(_) = q.get().unwrap() {
+        while q.get().unwrap().is_some() {
             q.task_done().unwrap();
         }
         q.task_done().unwrap();

@@ -667,13 +667,12 @@ fn wait_for_children_and_threads_slow() {
 #[inline(always)]
 fn fork_child(
     me: Me,
-    repair_threads: bool,
     dups: Vec<OwnedFd>,
     keep: &[RawFd],
     closure: Option<Box<dyn FnOnce() + Send>>,
     (tramp, target): (Trampoline, usize),
     bytes: &[u8],
-    parent: u32,
+    (parent, repair_threads): (u32, bool),
 ) -> ! {
     if repair_threads {
         crate::threading::after_fork_in_child();
@@ -1277,13 +1276,12 @@ impl Process {
         if pid == 0 {
             fork_child(
                 me,
-                repair_threads,
                 dups,
                 &keep,
                 closure,
                 (self.trampoline, self.target),
                 bytes,
-                parent,
+                (parent, repair_threads),
             );
         }
         Ok(pid)
