@@ -962,7 +962,8 @@ impl ServerChild {
 /// As in CPython, once the target returned (or panicked) the child waits for the
 /// non-daemon children it started and did not join, then for its non-daemon
 /// [`conkit::threading`](crate::threading) threads, and exits; its daemonic children
-/// die with it, and threads started with `std::thread` are not waited for. A `fork`
+/// die with it, and threads started with `std::thread` are not waited for
+/// (`std::process::exit` in the target leaves at once, as CPython's `os._exit`). A `fork`
 /// child of a parent with other conkit threads sees only the forking thread (CPython's
 /// `threading._after_fork`). The main process does nothing of the kind when `main`
 /// returns (Rust has no `atexit` for it): join the children there, and use
