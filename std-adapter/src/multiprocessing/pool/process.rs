@@ -915,7 +915,8 @@ impl PoolBuilder {
     }
 
     /// A worker ends after this many tasks and a new one replaces it (Python's
-    /// `maxtasksperchild`; a chunk of `map` is one task). 0 is taken as no limit.
+    /// `maxtasksperchild`; a chunk of `map` is one task). 0 is taken as no limit:
+    /// Python's `None` (a `usize` has no `None`; CPython raises `ValueError` for 0).
     ///
     /// ```
     /// let _b = conkit::multiprocessing::pool::Pool::builder().maxtasksperchild(10);

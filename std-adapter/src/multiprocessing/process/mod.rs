@@ -595,6 +595,7 @@ fn run_child(
         }
         Err(_) => 1,
     };
+    wait_for_children_and_threads();
     super::util::info(format_args!("process exiting with exitcode {code}"));
     // std's stderr is unbuffered: only stdout has anything to flush (flushing stderr
     // would only take its lock: a write to a page of std's, one more fault). The result
@@ -603,6 +604,59 @@ fn run_child(
     std::mem::forget(io::stdout().flush());
     // SAFETY: _exit ends the process (a forked child must not run the parent's atexit).
     unsafe { libc::_exit(code) }
+}
+
+/// What a CPython child does once its target returned or raised, before it exits
+/// (`util._exit_function()` and `threading._shutdown()` in `BaseProcess._bootstrap`):
+/// waits for the non-daemon children it started and not yet joined, then for its
+/// non-daemon conkit threads. Its daemonic children are not waited for: they die with
+/// it (`PR_SET_PDEATHSIG`; CPython terminates them). Threads started with
+/// `std::thread` are not conkit's to know about: they are killed by the exit.
+#[inline(always)]
+fn wait_for_children_and_threads() {
+    if CHILDREN.get_if_made().is_some() || !single_threaded() {
+        wait_for_children_and_threads_slow();
+    }
+}
+
+/// Whether this process has one thread: `unshare(CLONE_THREAD)` is a no-op then and
+/// `EINVAL` with other threads (unshare(2)); a refused system call (a seccomp filter)
+/// counts as "maybe not". One system call that writes no memory: a `fork` child that
+/// started nothing costs no page fault for the look.
+#[inline(always)]
+fn single_threaded() -> bool {
+    // SAFETY: unshare with CLONE_THREAD alone changes nothing (single-threaded) or fails.
+    // (Through `syscall`, a libc page the child has used already: `close_range`.)
+    unsafe { libc::syscall(libc::SYS_unshare, libc::CLONE_THREAD) == 0 }
+}
+
+#[cold]
+#[inline(never)]
+fn wait_for_children_and_threads_slow() {
+    if let Some(children) = CHILDREN.get_if_made() {
+        loop {
+            let next = children
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .find(|e| e.code.is_none() && !e.daemon)
+                .map(|e| (e.pid, e.server.clone()));
+            let Some((pid, server)) = next else { break };
+            super::util::info(format_args!("calling join() for process {pid}"));
+            let code = match server {
+                Some(s) => s.poll(true).map_err(ProcessError::Os),
+                None => wait_child(pid, true),
+            };
+            let code = code.ok().flatten().unwrap_or(-1);
+            let mut c = children.lock().unwrap_or_else(|e| e.into_inner());
+            for e in c.iter_mut().filter(|e| e.pid == pid) {
+                e.code = Some(code);
+            }
+        }
+    }
+    if crate::threading::active_count() > 1 {
+        crate::threading::join_non_daemon();
+    }
 }
 
 /// A `fork` child's start (see [`Process::start_fork`]): adopts the table of
@@ -618,8 +672,11 @@ fn fork_child(
     closure: Option<Box<dyn FnOnce() + Send>>,
     (tramp, target): (Trampoline, usize),
     bytes: &[u8],
-    parent: u32,
+    (parent, repair_threads): (u32, bool),
 ) -> ! {
+    if repair_threads {
+        crate::threading::after_fork_in_child();
+    }
     let table: inherit::ForkTable = Slot::here(Mutex::new(dups));
     if !keep.is_empty() {
         // SAFETY: this frame never returns (`run_child` ends in `_exit`), so `table`
@@ -902,6 +959,16 @@ impl ServerChild {
 /// `Process` is `Send` (its arguments must be): it may be started on one thread and
 /// joined on another. Mind a daemon's `PR_SET_PDEATHSIG`, tied to the starting thread.
 ///
+/// As in CPython, once the target returned (or panicked) the child waits for the
+/// non-daemon children it started and did not join, then for its non-daemon
+/// [`conkit::threading`](crate::threading) threads, and exits; its daemonic children
+/// die with it, and threads started with `std::thread` are not waited for
+/// (`std::process::exit` in the target leaves at once, as CPython's `os._exit`). A `fork`
+/// child of a parent with other conkit threads sees only the forking thread (CPython's
+/// `threading._after_fork`). The main process does nothing of the kind when `main`
+/// returns (Rust has no `atexit` for it): join the children there, and use
+/// [`threading::join_non_daemon`](crate::threading::join_non_daemon) for the threads.
+///
 /// ```
 /// use conkit::multiprocessing::{self as mp, Process};
 /// fn worker(n: u32) {
@@ -1140,6 +1207,7 @@ impl Process {
                 pid: running.pid,
                 name: self.name.clone(),
                 code: None,
+                daemon: self.daemon,
                 server: running.status.clone(),
             });
         self.running = Some(running);
@@ -1193,6 +1261,11 @@ impl Process {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         install_fork_panic_report();
+        // Conkit threads (or handles of other threads) in the thread registry: the
+        // child must repair it (`threading::after_fork_in_child`, CPython's
+        // `threading._after_fork`), or it would list, and wait for, threads it does not
+        // have. Asked here, not in the child: an empty registry costs the child nothing.
+        let repair_threads = crate::threading::active_count() > 1;
         let _ = io::stdout().flush();
         // SAFETY: fork; the child only runs `fork_child`, which ends in `_exit`.
         let pid = unsafe { libc::fork() };
@@ -1209,7 +1282,7 @@ impl Process {
                 closure,
                 (self.trampoline, self.target),
                 bytes,
-                parent,
+                (parent, repair_threads),
             );
         }
         Ok(pid)
@@ -1258,6 +1331,9 @@ impl Process {
     }
 
     fn reap(&mut self, block: bool) -> Result<Option<i32>, ProcessError> {
+        if self.closed {
+            return Err(ProcessError::Closed);
+        }
         if let Some(code) = self.exitcode {
             return Ok(Some(code));
         }
@@ -1320,6 +1396,9 @@ impl Process {
     /// p.join().unwrap();
     /// ```
     pub fn join_timeout(&mut self, timeout: Duration) -> Result<bool, ProcessError> {
+        if self.closed {
+            return Err(ProcessError::Closed);
+        }
         if self.exitcode.is_some() {
             return Ok(true);
         }
@@ -1388,6 +1467,9 @@ impl Process {
     }
 
     fn signal(&mut self, sig: libc::c_int) -> Result<(), ProcessError> {
+        if self.closed {
+            return Err(ProcessError::Closed);
+        }
         if self.exitcode.is_some() || self.reap(false)?.is_some() {
             return Ok(()); // Python: nothing to do for an ended process
         }
@@ -1471,6 +1553,11 @@ impl Process {
     }
 
     /// Releases the process's resources (its sentinel); an error while it still runs.
+    /// Afterwards `start`, `join`, `join_timeout`, `terminate`, `kill` and `sentinel`
+    /// are [`ProcessError::Closed`] (CPython's `ValueError: process object is closed`);
+    /// a second `close` does nothing. The getters that return no `Result` cannot fail:
+    /// `is_alive` is `false`, `pid` is `None` and `exitcode` keeps the exit code
+    /// (CPython raises `ValueError` from all three).
     ///
     /// ```
     /// use conkit::multiprocessing::Process;
@@ -1578,6 +1665,7 @@ struct ChildEntry {
     pid: libc::pid_t,
     name: String,
     code: Option<i32>,
+    daemon: bool,
     server: Option<Arc<ServerChild>>,
 }
 
