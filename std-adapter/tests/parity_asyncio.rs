@@ -13,8 +13,7 @@ use std::task::{Context, Poll, Waker};
 
 use conkit::queue::{GetError, LifoQueue, PriorityQueue, PutError, Queue};
 use conkit::threading::{
-    Barrier, BoundedSemaphore, BrokenBarrier, Condition, ConditionError, Event, Lock,
-    Semaphore,
+    Barrier, BoundedSemaphore, BrokenBarrier, Condition, ConditionError, Event, Lock, Semaphore,
 };
 
 #[path = "common/tasks.rs"]
@@ -351,5 +350,354 @@ fn condition_wait_cancel_after_notify_passes_it_on() {
         assert_eq!(poll(b.as_mut(), &wb), Poll::Ready(Ok(())));
         cond.release().unwrap();
         assert!(!cond.get_lock().locked());
+    });
+}
+
+// ---------------------------------------------------------------- Semaphore
+
+// SemaphoreTests.test_acquire / test_release_not_acquired: counts, and a
+// BoundedSemaphore released above its initial value is an error (ValueError).
+#[test]
+fn semaphore_counts_and_bounded_release_not_acquired() {
+    watchdog(|| {
+        let sem = Semaphore::new(3);
+        run(async {
+            for _ in 0..3 {
+                sem.acquire_async().await;
+            }
+        });
+        assert_eq!(sem.value(), 0);
+        assert!(!sem.try_acquire());
+        let bounded = BoundedSemaphore::new(1);
+        assert!(bounded.release().is_err());
+        run(bounded.acquire_async());
+        assert_eq!(bounded.value(), 0);
+        bounded.release().unwrap();
+        assert!(bounded.release().is_err());
+        assert_eq!(bounded.value(), 1);
+    });
+}
+
+// SemaphoreTests.test_acquire_cancel: a cancelled acquire takes no permit.
+#[test]
+fn semaphore_acquire_cancel() {
+    watchdog(|| {
+        let sem = Semaphore::new(0);
+        let (_f, w) = flag();
+        let mut a = boxed(sem.acquire_async());
+        assert!(poll(a.as_mut(), &w).is_pending());
+        drop(a);
+        sem.release().unwrap();
+        assert_eq!(sem.value(), 1);
+    });
+}
+
+// SemaphoreTests.test_acquire_cancel_before_awoken: four waiters, two releases, one of
+// the woken waiters cancelled before it runs: its permit goes to another waiter (two
+// waiters finish, none of the permits is lost).
+#[test]
+fn semaphore_acquire_cancel_before_awoken() {
+    watchdog(|| {
+        let sem = Semaphore::new(0);
+        let ws: Vec<_> = (0..4).map(|_| flag()).collect();
+        let mut fs: Vec<_> = (0..4).map(|_| Some(boxed(sem.acquire_async()))).collect();
+        for (f, (_, w)) in fs.iter_mut().zip(&ws) {
+            assert!(poll(f.as_mut().unwrap().as_mut(), w).is_pending());
+        }
+        sem.release().unwrap();
+        sem.release().unwrap();
+        fs[1] = None; // cancelled (woken or not)
+        let mut done = 0;
+        for (i, f) in fs.iter_mut().enumerate() {
+            if let Some(fut) = f {
+                if ws[i].0 .0.load(Ordering::SeqCst) && poll(fut.as_mut(), &ws[i].1).is_ready() {
+                    done += 1;
+                    *f = None;
+                }
+            }
+        }
+        assert_eq!(done, 2, "a permit was lost with the cancelled waiter");
+        assert_eq!(sem.value(), 0);
+    });
+}
+
+// SemaphoreTests.test_acquire_hang: two waiters, one release, the woken one cancelled:
+// the other must not hang.
+#[test]
+fn semaphore_acquire_hang() {
+    watchdog(|| {
+        static SEM: Semaphore = Semaphore::new(0);
+        run(async {
+            let t1 = tokio::task::spawn_local(SEM.acquire_async());
+            let t2 = tokio::task::spawn_local(SEM.acquire_async());
+            tokio::task::yield_now().await;
+            SEM.release().unwrap();
+            t1.abort();
+            assert!(t1.await.unwrap_err().is_cancelled());
+            t2.await.unwrap();
+        });
+        assert_eq!(SEM.value(), 0);
+    });
+}
+
+// ---------------------------------------------------------------- Barrier
+
+// BarrierTests.test_barrier / test_barrier_parties / test_wait_task_multi: every party
+// gets its own index, n_waiting counts the arrived ones, the barrier is reusable.
+#[test]
+fn barrier_rounds_indices_and_n_waiting() {
+    watchdog(|| {
+        static B: Barrier = Barrier::new(3);
+        assert_eq!(B.parties(), 3);
+        run(async {
+            for _round in 0..2 {
+                let a = tokio::task::spawn_local(B.wait_async());
+                let b = tokio::task::spawn_local(B.wait_async());
+                tokio::task::yield_now().await;
+                assert_eq!(B.n_waiting(), 2);
+                let c = B.wait_async().await.unwrap();
+                let mut idx = vec![a.await.unwrap().unwrap(), b.await.unwrap().unwrap(), c];
+                idx.sort_unstable();
+                assert_eq!(idx, [0, 1, 2]);
+                assert_eq!(B.n_waiting(), 0);
+                assert!(!B.broken());
+            }
+        });
+    });
+}
+
+// BarrierTests.test_abort_barrier / test_reset_barrier / test_abort_and_reset: abort
+// breaks the waiters and later callers until reset; reset breaks the current waiters
+// and leaves a usable barrier.
+#[test]
+fn barrier_abort_and_reset() {
+    watchdog(|| {
+        static B: Barrier = Barrier::new(2);
+        run(async {
+            let a = tokio::task::spawn_local(B.wait_async());
+            tokio::task::yield_now().await;
+            B.abort();
+            assert_eq!(a.await.unwrap(), Err(BrokenBarrier));
+            assert!(B.broken());
+            assert_eq!(B.wait_async().await, Err(BrokenBarrier));
+            B.reset();
+            assert!(!B.broken());
+            let a = tokio::task::spawn_local(B.wait_async());
+            tokio::task::yield_now().await;
+            B.reset(); // the waiting party is broken out
+            assert_eq!(a.await.unwrap(), Err(BrokenBarrier));
+            assert!(!B.broken());
+            let a = tokio::task::spawn_local(B.wait_async());
+            let b = B.wait_async().await.unwrap();
+            assert_eq!(a.await.unwrap().unwrap() + b, 1);
+        });
+    });
+}
+
+// asyncio.Barrier has no action; threading.Barrier's action runs once per round, in
+// the last party (here a task).
+#[test]
+fn barrier_action_runs_once_per_round() {
+    watchdog(|| {
+        static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let b = Arc::new(Barrier::new(2).with_action(|| {
+            RUNS.fetch_add(1, Ordering::SeqCst);
+        }));
+        run(async {
+            for _ in 0..3 {
+                let b2 = b.clone();
+                let t = tokio::task::spawn_local(async move { b2.wait_async().await });
+                b.wait_async().await.unwrap();
+                t.await.unwrap().unwrap();
+            }
+        });
+        assert_eq!(RUNS.load(Ordering::SeqCst), 3);
+    });
+}
+
+// Documented difference — BarrierTests.test_filling_tasks_cancel_one: asyncio withdraws
+// a cancelled waiting party (n_waiting drops, the barrier stays whole); conkit's
+// dropped party breaks the round, as threading.Barrier's timeout does.
+#[test]
+fn barrier_cancelled_party_breaks_the_round_unlike_asyncio() {
+    watchdog(|| {
+        let b = Barrier::new(3);
+        let (_f1, w1) = flag();
+        let (f2, w2) = flag();
+        let mut p1 = boxed(b.wait_async());
+        let mut p2 = boxed(b.wait_async());
+        assert!(poll(p1.as_mut(), &w1).is_pending());
+        assert!(poll(p2.as_mut(), &w2).is_pending());
+        assert_eq!(b.n_waiting(), 2);
+        drop(p1);
+        assert!(b.broken());
+        assert!(f2.0.load(Ordering::SeqCst));
+        assert_eq!(poll(p2.as_mut(), &w2), Poll::Ready(Err(BrokenBarrier)));
+        b.reset();
+        assert_eq!(b.n_waiting(), 0);
+    });
+}
+
+// ---------------------------------------------------------------- Queue
+
+// QueueBasicTests.test_maxsize / test_empty / test_full / test_nonblocking_get_exception
+// / test_nonblocking_put_exception / test_qsize: maxsize 0 is unbounded, and the
+// nowait forms fail with Full / Empty instead of waiting.
+#[test]
+fn queue_basics_maxsize_and_nowait_errors() {
+    watchdog(|| {
+        let q = Queue::new(0);
+        assert!(q.empty() && !q.full());
+        for i in 0..1000 {
+            q.put_nowait(i).unwrap();
+        }
+        assert!(!q.full());
+        assert_eq!(q.qsize(), 1000);
+        let q = Queue::new(2);
+        assert_eq!(q.get_nowait(), Err(GetError::Empty));
+        q.put_nowait(1).unwrap();
+        run(q.put_async(2)).unwrap();
+        assert!(q.full());
+        assert!(matches!(q.put_nowait(3), Err(PutError::Full(3))));
+        assert_eq!(run(q.get_async()), Ok(1));
+        assert_eq!(q.get_nowait(), Ok(2));
+        assert!(q.empty());
+    });
+}
+
+// LifoQueueTests.test_order / PriorityQueueTests.test_order.
+#[test]
+fn lifo_and_priority_order() {
+    watchdog(|| {
+        let lifo = LifoQueue::new(0);
+        let prio = PriorityQueue::new(0);
+        run(async {
+            for i in [1, 3, 2] {
+                lifo.put_async(i).await.unwrap();
+                prio.put_async(i).await.unwrap();
+            }
+            let mut l = Vec::new();
+            let mut p = Vec::new();
+            for _ in 0..3 {
+                l.push(lifo.get_async().await.unwrap());
+                p.push(prio.get_async().await.unwrap());
+            }
+            assert_eq!(l, [2, 3, 1]);
+            assert_eq!(p, [1, 2, 3]);
+        });
+    });
+}
+
+// QueueGetTests.test_get_cancelled_race / test_cancelled_getters_not_being_held_in_
+// self_getters: two getters, one item put, the first getter cancelled after the put
+// woke it: the other getter gets the item; a cancelled getter leaves nothing behind.
+#[test]
+fn queue_get_cancelled_race() {
+    watchdog(|| {
+        let q = Queue::new(0);
+        let (_f1, w1) = flag();
+        let (f2, w2) = flag();
+        let mut g1 = boxed(q.get_async());
+        let mut g2 = boxed(q.get_async());
+        assert!(poll(g1.as_mut(), &w1).is_pending());
+        assert!(poll(g2.as_mut(), &w2).is_pending());
+        q.put_nowait('a').unwrap();
+        drop(g1);
+        assert!(f2.0.load(Ordering::SeqCst), "the put's wake-up was lost");
+        assert_eq!(poll(g2.as_mut(), &w2), Poll::Ready(Ok('a')));
+        // Cancelled getters are not held: many come and go, then a put/get still works.
+        for _ in 0..100 {
+            let mut g = boxed(q.get_async());
+            assert!(poll(g.as_mut(), &w1).is_pending());
+        }
+        q.put_nowait('b').unwrap();
+        assert_eq!(q.get_nowait(), Ok('b'));
+    });
+}
+
+// QueuePutTests.test_put_cancelled_race / test_cancelled_puts_not_being_held_in_self_
+// putters / test_get_with_putters: a full queue, two putters, one get (waking the
+// first putter) and that putter cancelled: the other putter's item gets in.
+#[test]
+fn queue_put_cancelled_race() {
+    watchdog(|| {
+        let q = Queue::new(1);
+        q.put_nowait('a').unwrap();
+        let (_f1, w1) = flag();
+        let (f2, w2) = flag();
+        let mut p1 = boxed(q.put_async('b'));
+        let mut p2 = boxed(q.put_async('c'));
+        assert!(poll(p1.as_mut(), &w1).is_pending());
+        assert!(poll(p2.as_mut(), &w2).is_pending());
+        assert_eq!(q.get_nowait(), Ok('a'));
+        drop(p1);
+        assert!(f2.0.load(Ordering::SeqCst), "the get's wake-up was lost");
+        assert!(matches!(poll(p2.as_mut(), &w2), Poll::Ready(Ok(()))));
+        assert_eq!(q.get_nowait(), Ok('c'));
+        assert!(q.empty());
+    });
+}
+
+// QueueGetTests.test_why_are_getters_waiting / QueuePutTests.test_why_are_putters_
+// waiting: many producer and consumer tasks on a small queue all finish.
+#[test]
+fn queue_why_are_getters_and_putters_waiting() {
+    watchdog(|| {
+        static Q: Queue<u32> = Queue::new(2);
+        run(async {
+            let consumers: Vec<_> = (0..5)
+                .map(|_| tokio::task::spawn_local(async { Q.get_async().await.unwrap() }))
+                .collect();
+            let producers: Vec<_> = (0..5)
+                .map(|i| tokio::task::spawn_local(async move { Q.put_async(i).await.unwrap() }))
+                .collect();
+            for p in producers {
+                p.await.unwrap();
+            }
+            let mut got: Vec<u32> = Vec::new();
+            for c in consumers {
+                got.push(c.await.unwrap());
+            }
+            got.sort_unstable();
+            assert_eq!(got, [0, 1, 2, 3, 4]);
+        });
+    });
+}
+
+// _QueueJoinTests.test_task_done / test_join_empty_queue / test_task_done_underflow:
+// join returns at once with nothing unfinished, waits for every task_done otherwise;
+// one task_done too many is an error (ValueError).
+#[test]
+fn queue_join_and_task_done() {
+    watchdog(|| {
+        static Q: Queue<u32> = Queue::new(0);
+        assert!(Q.task_done().is_err());
+        run(async {
+            Q.join_async().await; // empty: at once
+            for i in 0..10 {
+                Q.put_async(i).await.unwrap();
+            }
+            let workers: Vec<_> = (0..2)
+                .map(|_| {
+                    tokio::task::spawn_local(async {
+                        let mut sum = 0;
+                        while let Ok(v) = Q.get_nowait() {
+                            tokio::task::yield_now().await;
+                            sum += v;
+                            Q.task_done().unwrap();
+                        }
+                        sum
+                    })
+                })
+                .collect();
+            Q.join_async().await;
+            assert_eq!(Q.unfinished_tasks(), 0);
+            let mut total = 0;
+            for w in workers {
+                total += w.await.unwrap();
+            }
+            assert_eq!(total, 45);
+        });
+        assert!(Q.task_done().is_err());
     });
 }
