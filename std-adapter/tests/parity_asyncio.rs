@@ -25,6 +25,7 @@ use tasks::{flag, watchdog};
 /// tasks holding a (non-`Send`) condition guard can be spawned (`spawn_local`).
 fn run<F: Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .unwrap()
         .block_on(tokio::task::LocalSet::new().run_until(f))
@@ -302,7 +303,8 @@ fn condition_wait_for() {
 }
 
 // ConditionTests.test_wait_cancel: a waiter cancelled before any notify gives its place
-// up; the next notify reaches the next waiter.
+// up and holds the lock again (asyncio: `cond.locked()` after the CancelledError); the
+// next notify reaches the next waiter.
 #[test]
 fn condition_wait_cancel_before_notify() {
     watchdog(|| {
@@ -317,9 +319,12 @@ fn condition_wait_cancel_before_notify() {
         assert!(poll(b.as_mut(), &wb).is_pending());
         drop(a);
         assert_eq!(cond.waiters(), 1);
-        cond.acquire();
+        assert!(
+            cond.get_lock().locked(),
+            "the cancelled wait holds the lock again"
+        );
         assert_eq!(cond.notify(1), Ok(1));
-        cond.release().unwrap();
+        cond.release().unwrap(); // A's release (its `async with` block ends)
         assert!(fb.0.load(Ordering::SeqCst));
         assert_eq!(poll(b.as_mut(), &wb), Poll::Ready(Ok(())));
         cond.release().unwrap();
@@ -328,8 +333,10 @@ fn condition_wait_cancel_before_notify() {
 }
 
 // ConditionTests.test_wait_cancel_after_notify / test_wait_cancel_contested: a waiter
-// notified, then cancelled before it re-took the lock, passes the notify on (no
-// wake-up is swallowed).
+// notified, then cancelled while the notifier still holds the lock, passes the notify
+// on (no wake-up is swallowed) and gets the lock back when the notifier releases it
+// (asyncio: the cancelled wait re-takes the lock before it raises); its own release
+// then lets the next waiter in.
 #[test]
 fn condition_wait_cancel_after_notify_passes_it_on() {
     watchdog(|| {
@@ -345,8 +352,15 @@ fn condition_wait_cancel_after_notify_passes_it_on() {
         cond.acquire();
         assert_eq!(cond.notify(1), Ok(1)); // reaches A
         drop(a); // cancelled while re-taking the (held) lock
-        cond.release().unwrap();
-        assert!(fb.0.load(Ordering::SeqCst), "the notify was swallowed");
+        assert!(
+            fb.0.swap(false, Ordering::SeqCst),
+            "the notify was swallowed"
+        );
+        cond.release().unwrap(); // the notifier's release hands the lock to A
+        assert!(cond.get_lock().locked());
+        assert!(poll(b.as_mut(), &wb).is_pending());
+        cond.release().unwrap(); // A's release
+        assert!(fb.0.load(Ordering::SeqCst));
         assert_eq!(poll(b.as_mut(), &wb), Poll::Ready(Ok(())));
         cond.release().unwrap();
         assert!(!cond.get_lock().locked());
@@ -699,5 +713,112 @@ fn queue_join_and_task_done() {
             assert_eq!(total, 45);
         });
         assert!(Q.task_done().is_err());
+    });
+}
+
+// ConditionTests.test_wait_cancel_contested: asyncio's cancelled wait re-takes the lock
+// before it raises, so the `async with cond:` block releases it exactly once. Here the
+// task's guard outlives its dropped wait: its release must not free the lock another
+// task took meanwhile.
+#[test]
+fn condition_guard_after_cancelled_wait_keeps_anothers_lock() {
+    watchdog(|| {
+        let cond = Condition::with_lock(Lock::new());
+        let (_fa, wa) = flag();
+        let outer = async {
+            let _g = cond.lock_async().await;
+            cond.wait_async().await.unwrap();
+        };
+        let mut a = boxed(outer);
+        assert!(poll(a.as_mut(), &wa).is_pending()); // waiting, the lock released
+        assert!(cond.try_acquire(), "another task takes the lock");
+        drop(a); // the task is cancelled: its wait and its guard are dropped
+        assert!(
+            cond.get_lock().locked(),
+            "the cancelled task released another's lock"
+        );
+        cond.release().unwrap();
+    });
+}
+
+// The same with the default RLock (ConditionTests.test_wait_cancel_contested): a task
+// of the same thread that took the lock keeps it; a thread that took it keeps it.
+#[test]
+fn condition_rlock_guard_after_cancelled_wait_keeps_anothers_lock() {
+    watchdog(|| {
+        let cond = Arc::new(Condition::new());
+        let (_fa, wa) = flag();
+        let c = cond.clone();
+        let mut a = boxed(async move {
+            let _g = c.lock_async().await;
+            c.wait_async().await.unwrap();
+        });
+        assert!(poll(a.as_mut(), &wa).is_pending());
+        assert!(
+            cond.try_acquire(),
+            "another task of this thread takes the lock"
+        );
+        drop(a);
+        assert!(
+            cond.get_lock().is_owned(),
+            "the cancelled task released another's lock"
+        );
+        cond.release().unwrap();
+        assert!(!cond.get_lock().is_owned());
+
+        let c = cond.clone();
+        let mut a = boxed(async move {
+            let _g = c.lock_async().await;
+            c.wait_async().await.unwrap();
+        });
+        assert!(poll(a.as_mut(), &wa).is_pending());
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let c = cond.clone();
+        let t = std::thread::spawn(move || {
+            let _g = c.lock();
+            held_tx.send(()).unwrap();
+            done_rx.recv().unwrap();
+            c.release().is_ok() // the thread's own release still works
+        });
+        held_rx.recv().unwrap();
+        drop(a); // cannot take it back from the thread: its release is refused
+        done_tx.send(()).unwrap();
+        t.join().unwrap();
+        assert!(cond.try_acquire(), "the lock is free again");
+        cond.release().unwrap();
+    });
+}
+
+// ConditionTests.test_wait_cancel (the `try: … finally: cond.release()` form): a wait
+// dropped inside the task (a `select!` or timeout that gave up) leaves the task holding
+// the lock, so its own release afterwards is the matching one.
+#[test]
+fn condition_wait_given_up_then_released_by_the_task() {
+    watchdog(|| {
+        static COND: Condition<Lock> = Condition::with_lock(Lock::new());
+        run(async {
+            let give_up = std::time::Duration::from_millis(10);
+            COND.acquire();
+            assert!(tokio::time::timeout(give_up, COND.wait_async())
+                .await
+                .is_err());
+            assert!(COND.get_lock().locked(), "held again after giving up");
+            COND.release().unwrap();
+            assert!(!COND.get_lock().locked());
+            // Contested: another task holds the lock when the wait is given up.
+            COND.acquire();
+            let holder = tokio::task::spawn_local(async move {
+                let _g = COND.lock_async().await;
+                tokio::time::sleep(give_up * 3).await;
+            });
+            assert!(tokio::time::timeout(give_up, COND.wait_async())
+                .await
+                .is_err());
+            COND.release().unwrap(); // the matching release: the holder keeps its lock
+            assert!(COND.get_lock().locked());
+            holder.await.unwrap();
+            assert!(!COND.get_lock().locked());
+        });
     });
 }
