@@ -246,7 +246,7 @@ fn condition_notify_n_wakes_oldest_first() {
                 let _g = COND.lock_async().await;
                 assert_eq!(COND.notify(1), Ok(1));
             }
-            while order.lock().unwrap().len() < 1 {
+            while order.lock().unwrap().is_empty() {
                 tokio::task::yield_now().await;
             }
             {
