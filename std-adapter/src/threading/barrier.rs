@@ -247,7 +247,10 @@ impl<W: InstantWait> Barrier<W> {
     /// default timeout of [`with_timeout`](Self::with_timeout) does not apply: wrap the
     /// future in the runtime's timeout instead. A future dropped after it arrived and
     /// before the round was released breaks the barrier (as a timeout does); one
-    /// dropped before it arrived changes nothing.
+    /// dropped before it arrived changes nothing. This differs from `asyncio.Barrier`,
+    /// which withdraws a cancelled waiting party (`n_waiting` drops by one, the barrier
+    /// stays whole): here the other parties of the round get [`BrokenBarrier`] and the
+    /// barrier needs a [`reset`](Self::reset), as `threading.Barrier` after a timeout.
     ///
     /// ```
     /// use conkit::threading::Barrier;

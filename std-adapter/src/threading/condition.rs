@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -130,6 +131,14 @@ pub trait ConditionLock: sealed::Sealed {
     /// # Errors
     /// The lock's [`ReleaseError`].
     fn release(&self) -> Result<(), ReleaseError>;
+    /// Whether any thread may release the lock, whoever took it: `true` for a
+    /// [`Lock`], `false` for an [`RLock`] (only its owner may). A cancelled
+    /// [`Condition::wait_async`] that cannot take back a plain lock at once is handed it
+    /// by the holder's release; an `RLock` held by another thread needs no such care
+    /// (the waiter's release of it is refused).
+    fn any_releaser(&self) -> bool {
+        true
+    }
     /// Whether the calling thread holds the lock (CPython's `Condition._is_owned`).
     ///
     /// Exact for an [`RLock`]. A [`Lock`] has no owner, so this is CPython's heuristic:
@@ -212,6 +221,9 @@ impl<W: InstantWait> ConditionLock for RLock<W> {
     fn release(&self) -> Result<(), ReleaseError> {
         RLock::release(self)
     }
+    fn any_releaser(&self) -> bool {
+        false
+    }
     fn is_owned(&self) -> bool {
         RLock::is_owned(self)
     }
@@ -256,6 +268,9 @@ macro_rules! delegate {
             fn release(&self) -> Result<(), ReleaseError> {
                 ConditionLock::release(&**self)
             }
+            fn any_releaser(&self) -> bool {
+                ConditionLock::any_releaser(&**self)
+            }
             fn is_owned(&self) -> bool {
                 ConditionLock::is_owned(&**self)
             }
@@ -293,6 +308,9 @@ macro_rules! delegate {
             }
             fn release(&self) -> Result<(), ReleaseError> {
                 (**self).release()
+            }
+            fn any_releaser(&self) -> bool {
+                (**self).any_releaser()
             }
             fn is_owned(&self) -> bool {
                 (**self).is_owned()
@@ -413,6 +431,12 @@ pub struct Condition<
 > {
     lock: L,
     cv: C,
+    /// Releases owed by cancelled async waits: a [`wait_async`](Self::wait_async)
+    /// future dropped after it released the lock, which could not take it back without
+    /// waiting (another holds it), leaves one; the next guard drop or
+    /// [`release`](Self::release) through this condition pays it instead of releasing
+    /// (see `wait_async`). Almost always zero: one relaxed load on those paths.
+    owed: AtomicU32,
 }
 
 impl Condition<RLock> {
@@ -438,6 +462,7 @@ impl<L: ConditionLock> Condition<L> {
         Self {
             lock,
             cv: Condvar::new(),
+            owed: AtomicU32::new(0),
         }
     }
 
@@ -456,10 +481,22 @@ impl<L: ConditionLock> Condition<L> {
     /// Releases the lock, awaits a notify, re-takes the lock (awaiting it) — Python's
     /// `await cond.wait()` of an `asyncio.Condition`, on the *same* condition the
     /// threads use: a thread's `notify` wakes the task and a task's wakes a thread,
-    /// oldest waiter first. Cancellation: a future dropped before a notify reached it
-    /// gives its place up (no notify is spent on it); one dropped after a notify
-    /// reached it passes that notify to the next waiter; in both cases it does not
-    /// hold the lock. For a timeout, wrap it in the runtime's.
+    /// oldest waiter first. For a timeout, wrap it in the runtime's.
+    ///
+    /// Cancellation (the future dropped while it waits), as asyncio's: a future dropped
+    /// before a notify reached it gives its place up (no notify is spent on it); one
+    /// dropped after a notify reached it passes that notify to the next waiter; and in
+    /// both cases **the lock is held again**, as after a completed wait (asyncio's
+    /// cancelled `wait()` re-takes the lock before it raises), so the caller's guard, or
+    /// its own [`release`](Self::release), is still the one matching release. If the
+    /// lock is free the drop takes it back at once. If another holds it (a
+    /// [`Lock`]: possibly another task of the same thread), the drop cannot wait for
+    /// it: the next release through this condition (a guard's drop or
+    /// [`release`](Self::release)) hands the lock on to the cancelled waiter instead of
+    /// freeing it — usually the cancelled task's own guard, dropped with it, so the other
+    /// holder keeps its lock. A [`RLock`] held by another thread is left alone (the
+    /// cancelled waiter's release of it is refused, as it does not own it). A release
+    /// through [`get_lock`](Self::get_lock) bypasses this.
     ///
     /// ```
     /// use std::sync::atomic::{AtomicBool, Ordering};
@@ -488,12 +525,28 @@ impl<L: ConditionLock> Condition<L> {
         if !self.lock.is_owned() {
             return Err(ConditionError::NotOwned);
         }
+        // Set while this wait has released the lock and not yet taken it back: a drop
+        // then (the task cancelled) takes it back if it is free, else owes a release.
+        let released = AtomicBool::new(false);
+        let retake = OnDrop(|| {
+            if released.load(Ordering::Relaxed)
+                && !self.lock.try_acquire()
+                && self.lock.any_releaser()
+            {
+                self.owed.fetch_add(1, Ordering::AcqRel);
+            }
+        });
         let saved = self
             .cv
-            .try_release_wait_async(|| self.lock.release_save())
+            .try_release_wait_async(|| {
+                let saved = self.lock.release_save();
+                released.store(saved.is_ok(), Ordering::Relaxed);
+                saved
+            })
             .await
             .map_err(|_| ConditionError::NotOwned)?;
         self.lock.acquire_restore_async(saved).await;
+        std::mem::forget(retake);
         Ok(())
     }
 
@@ -522,7 +575,22 @@ impl<L: ConditionLock, C: CondvarHandle<L::Wait>> Condition<L, C> {
     /// process-shared `ConditionOn`).
     #[cfg(target_os = "linux")]
     pub(crate) fn with_parts(lock: L, cv: C) -> Self {
-        Self { lock, cv }
+        Self {
+            lock,
+            cv,
+            owed: AtomicU32::new(0),
+        }
+    }
+
+    /// Pays one release owed by a cancelled [`wait_async`](Self::wait_async), if any:
+    /// `true` if the caller's release is to be skipped.
+    #[inline]
+    fn pay_owed(&self) -> bool {
+        self.owed.load(Ordering::Relaxed) != 0
+            && self
+                .owed
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                .is_ok()
     }
 
     /// The handle of the waiters.
@@ -564,6 +632,9 @@ impl<L: ConditionLock, C: CondvarHandle<L::Wait>> Condition<L, C> {
     /// # Errors
     /// The lock's [`ReleaseError`].
     pub fn release(&self) -> Result<(), ReleaseError> {
+        if self.pay_owed() {
+            return Ok(());
+        }
         self.lock.release()
     }
 
@@ -758,13 +829,25 @@ pub struct ConditionGuard<
 
 impl<L: ConditionLock, C: CondvarHandle<L::Wait>> Drop for ConditionGuard<'_, L, C> {
     fn drop(&mut self) {
-        // The guard's acquisition is still held (waits restore it before returning).
-        let _ = self.cond.lock.release();
+        // The guard's acquisition is still held (waits restore it before returning),
+        // unless a cancelled `wait_async` could not take it back: then it pays that.
+        if !self.cond.pay_owed() {
+            let _ = self.cond.lock.release();
+        }
     }
 }
 
 impl<L: ConditionLock, C: CondvarHandle<L::Wait>> fmt::Debug for ConditionGuard<'_, L, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ConditionGuard").finish_non_exhaustive()
+    }
+}
+
+/// Runs its closure when dropped (a cancelled future's clean-up).
+struct OnDrop<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)();
     }
 }

@@ -310,6 +310,11 @@ impl<W: InstantWait> Lock<W> {
     /// before it completes holds nothing and swallows no wake-up. Async acquisitions
     /// are not seen by the `deadlock-detection` hooks (a task is not a thread).
     ///
+    /// Not fair, unlike `asyncio.Lock`: asyncio hands a released lock to its oldest
+    /// waiter and queues a new `acquire()` behind the waiters; here a release wakes the
+    /// waiting tasks, and a caller that runs first (a thread, a `try_acquire`, or a task
+    /// polled before the woken one) may take the lock, the woken task waiting again.
+    ///
     /// ```
     /// use conkit::threading::Lock;
     #[doc = "# fn block_on<F: std::future::Future>(f: F) -> F::Output {"]

@@ -358,7 +358,9 @@ macro_rules! front_ends {
             /// thread (Python: `await sem.acquire()` of an `asyncio.Semaphore`, on the
             /// *same* semaphore the threads use). Every release wakes it — a thread's
             /// or a task's. Cancellation-safe: a future dropped before it completes
-            /// takes nothing and swallows no permit meant for another waiter.
+            /// takes nothing and swallows no permit meant for another waiter. Not fair,
+            /// unlike `asyncio.Semaphore` (whose new `acquire()` queues behind the
+            /// waiters): a released permit goes to whichever caller takes it first.
             ///
             /// ```
             #[doc = concat!("use conkit::threading::", stringify!($ty), ";")]

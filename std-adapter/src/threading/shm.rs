@@ -60,7 +60,8 @@ unsafe impl<W: InstantWait + SharedWait> ShmSafe for BoundedSemaphore<W> {}
 // SAFETY: see the module docs (`repr(C)`: the core event).
 unsafe impl<W: InstantWait + SharedWait> ShmSafe for Event<W> {}
 // SAFETY: see the module docs (`repr(C)`: the lock, itself `ShmSafe`, then the core
-// condvar over the lock's strategy, which is `SharedWait`).
+// condvar over the lock's strategy, which is `SharedWait`, then an `AtomicU32` count of
+// releases owed to cancelled async waits).
 unsafe impl<L> ShmSafe for Condition<L>
 where
     L: ConditionLock + ShmSafe,
