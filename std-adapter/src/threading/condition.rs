@@ -496,7 +496,11 @@ impl<L: ConditionLock> Condition<L> {
     /// freeing it — usually the cancelled task's own guard, dropped with it, so the other
     /// holder keeps its lock. A [`RLock`] held by another thread is left alone (the
     /// cancelled waiter's release of it is refused, as it does not own it). A release
-    /// through [`get_lock`](Self::get_lock) bypasses this.
+    /// through [`get_lock`](Self::get_lock) bypasses this. So a runtime timeout that
+    /// fires while another task holds the lock returns *before* that holder releases:
+    /// until then both believe they hold it (asyncio's cancelled `wait()` would block
+    /// in the re-take instead). Where that window matters, leave the guarded state
+    /// alone after a timed-out wait, or re-check it under a fresh `lock_async()`.
     ///
     /// ```
     /// use std::sync::atomic::{AtomicBool, Ordering};
