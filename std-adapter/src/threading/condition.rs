@@ -499,8 +499,8 @@ impl<L: ConditionLock> Condition<L> {
     /// through [`get_lock`](Self::get_lock) bypasses this. So a runtime timeout that
     /// fires while another task holds the lock returns *before* that holder releases:
     /// until then both believe they hold it (asyncio's cancelled `wait()` would block
-    /// in the re-take instead). Where that window matters, leave the guarded state
-    /// alone after a timed-out wait, or re-check it under a fresh `lock_async()`.
+    /// in the re-take instead). Where that window matters, treat a timed-out wait as
+    /// the end of the critical section: drop the guard without touching the state.
     ///
     /// ```
     /// use std::sync::atomic::{AtomicBool, Ordering};
