@@ -915,6 +915,22 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
         ((usize::MAX >> self.one_lap().trailing_zeros()) + 1) * self.capacity()
     }
 
+    /// Whether the item `k` positions past `head` (`k < capacity`) has been written: a
+    /// look at that slot's stamp only, no claim, no look at `tail` (for `RingQueue`'s
+    /// batched get, a hint: `Relaxed`, and a pop may move `head` meanwhile).
+    #[inline]
+    pub(crate) fn written_ahead(&self, k: usize) -> bool {
+        let head = self.head.load(Ordering::Relaxed);
+        let index = (head & self.index_mask()) + k;
+        let pos = if index < self.capacity() {
+            head + k
+        } else {
+            self.lap_of(head).wrapping_add(self.one_lap()) + (index - self.capacity())
+        };
+        let stamp = self.slot(pos).stamp.load(Ordering::Relaxed);
+        stamp.wrapping_sub(self.lap_of(pos)) == FULL
+    }
+
     /// The two sets of sleepers (for the queue built on the ring).
     #[inline]
     pub(crate) fn sleepers(&self) -> &Sleepers<W> {
