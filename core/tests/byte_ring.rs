@@ -4,12 +4,16 @@
 //! message (of varying length and content) is checked byte by byte, in order.
 #![cfg(not(loom))]
 
+mod common;
+
 use std::num::Wrapping;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use conkit_core::byte_ring::{ByteRing, GrantError, RecvError};
 use conkit_core::wait::Spin;
+
+use common::native_or_miri;
 
 const MESSAGES: u32 = if cfg!(miri) { 300 } else { 200_000 };
 
@@ -30,7 +34,7 @@ fn messages_wrap_around_with_padding_in_order() {
     let (mut tx, mut rx) = ring.split();
     let mut expect = Vec::new();
     let mut got = [0u8; 64];
-    for i in 0..1000u32 {
+    for i in 0..native_or_miri(1000, 200) as u32 {
         message(i, 24, &mut expect);
         tx.send(&expect).unwrap();
         let n = rx.recv(&mut got).unwrap();
@@ -200,11 +204,12 @@ fn blocking_forms_honour_deadlines_and_wake() {
             }
             n
         });
-        for _ in 0..1000 {
+        let n = native_or_miri(1000, 200);
+        for _ in 0..n {
             tx.send_until(&[2; 24], None).unwrap();
         }
         drop(tx);
-        assert!(reader.join().unwrap() >= 1000);
+        assert!(reader.join().unwrap() >= n);
     });
 }
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{after, eventually, Park, Timed};
+use common::{after, eventually, native_or_miri, Park, Timed};
 use conkit_core::queue::{GetError, PutError, RingQueue, RingQueueIn, ShutDown, TaskDoneError};
 
 const ITEMS: usize = if cfg!(miri) { 200 } else { 200_000 };
@@ -638,19 +638,20 @@ mod asynch {
 
     #[test]
     fn async_get_and_put_are_woken_by_the_other_side() {
+        let n = native_or_miri(1000, 200) as u32;
         thread::scope(|s| {
-            let consumer = s.spawn(|| {
+            let consumer = s.spawn(move || {
                 let mut sum = 0;
-                for _ in 0..1000 {
+                for _ in 0..n {
                     sum += block_on(Q.get()).unwrap();
                     Q.task_done().unwrap();
                 }
                 sum
             });
-            for i in 0..1000 {
+            for i in 0..n {
                 block_on(Q.put(i)).unwrap();
             }
-            assert_eq!(consumer.join().unwrap(), (0..1000).sum::<u32>());
+            assert_eq!(consumer.join().unwrap(), (0..n).sum::<u32>());
         });
         block_on(Q.join());
     }

@@ -953,8 +953,58 @@ fn mutants() -> Res {
 /// uses the default seed).
 const MIRI_RING_SEEDS: &str = "1..3";
 
+/// The test binaries the seeds run covers again (the lock-free rings).
+const MIRI_SEEDED: &[&str] = &["mpmc", "ring_queue"];
+
+/// The tests of [`MIRI_SEEDED`] the seeds run repeats (libtest name filters): those
+/// where threads or tasks race on the ring (stress runs, shutdown races, wake-ups,
+/// blocking and timed forms across threads). The single-threaded ones (capacities,
+/// wrap-around, drop counts, error values) would only see other allocation addresses.
+const MIRI_SEEDED_FILTERS: &[&str] = &[
+    "stress",
+    "racing",
+    "wake",
+    "woken",
+    "waits",
+    "arrives",
+    "appears",
+    "other_side",
+];
+
+/// The integration tests of `conkit-core` miri runs: every `core/tests/*.rs` except the
+/// loom models (`loom_*.rs`, `#![cfg(loom)]`: empty without loom, and the loom step
+/// runs them), listed from the directory so that a new test file is never skipped.
+fn miri_tests() -> Res<Vec<String>> {
+    let mut tests = std::fs::read_dir(root().join("core/tests"))
+        .map_err(|e| format!("core/tests: {e}"))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_file())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stem = name.strip_suffix(".rs")?;
+            (!stem.starts_with("loom_")).then(|| stem.to_owned())
+        })
+        .collect::<Vec<_>>();
+    if tests.is_empty() {
+        return Err("no tests found in core/tests/*.rs".into());
+    }
+    tests.sort();
+    Ok(tests)
+}
+
+/// Every test of `conkit-core` under miri (the `std`-gated ones included, e.g. the heap
+/// storage behind a bounded `queue::Queue`): the unit tests, each integration test
+/// binary but the loom models, the doctests, then the racing tests of the ring binaries
+/// again under other seeds ([`MIRI_RING_SEEDS`], [`MIRI_SEEDED_FILTERS`]).
+///
+/// Miri interprets on one core, so the binaries (built once, first) run as separate
+/// `cargo miri test` processes, as many at once as the machine has cores; each one's
+/// output is printed whole when it ends.
 fn miri() -> Res {
-    let miri = |flags: &str, tests: &[&str]| {
+    let flags = "-Zmiri-strict-provenance";
+    let seeded = format!("{flags} -Zmiri-many-seeds={MIRI_RING_SEEDS}");
+    let tests = miri_tests()?;
+    let miri = |flags: &str, targets: &[&str]| {
         let mut c = Command::new("cargo");
         c.current_dir(root())
             .env("MIRIFLAGS", flags)
@@ -967,18 +1017,97 @@ fn miri() -> Res {
                 "conkit-core",
                 "--features",
                 "async,std",
-            ]);
-        for t in tests {
-            c.args(["--test", t]);
-        }
-        run(&mut c)
+            ])
+            .args(targets);
+        c
     };
-    // Every test of the crate, the `std`-gated ones included (e.g. the heap storage
-    // behind a bounded `queue::Queue`).
-    miri("-Zmiri-strict-provenance", &[])?;
-    // The lock-free rings again under other thread schedules.
-    miri(
-        &format!("-Zmiri-strict-provenance -Zmiri-many-seeds={MIRI_RING_SEEDS}"),
-        &["mpmc", "ring_queue"],
-    )
+    // Build every binary once, so that the parallel runs below only wait for cargo's
+    // lock while each checks that nothing is stale.
+    let mut build = vec!["--no-run", "--lib"];
+    for t in &tests {
+        build.extend(["--test", t.as_str()]);
+    }
+    run(&mut miri(flags, &build))?;
+    // The queue, longest runs first (a rough order: the doctests compile one program
+    // each, then the larger test files), the seeds runs last.
+    let mut jobs: Vec<(String, Command)> = vec![
+        ("doctests".into(), miri(flags, &["--doc"])),
+        ("unit tests".into(), miri(flags, &["--lib"])),
+    ];
+    let mut by_size = tests.clone();
+    let size = |t: &String| {
+        std::fs::metadata(root().join(format!("core/tests/{t}.rs"))).map_or(0, |m| m.len())
+    };
+    by_size.sort_by_key(|t| std::cmp::Reverse(size(t)));
+    for t in &by_size {
+        jobs.push((format!("--test {t}"), miri(flags, &["--test", t])));
+    }
+    for t in MIRI_SEEDED {
+        if !tests.iter().any(|x| x == t) {
+            return Err(format!("core/tests/{t}.rs (seeded miri run) not found"));
+        }
+        let mut args = vec!["--test", t, "--"];
+        args.extend(MIRI_SEEDED_FILTERS);
+        jobs.push((
+            format!("--test {t} (seeds {MIRI_RING_SEEDS}, racing tests)"),
+            miri(&seeded, &args),
+        ));
+    }
+    let lanes = std::thread::available_parallelism().map_or(1, |n| n.get());
+    run_parallel(jobs, lanes)
+}
+
+/// Runs the commands, `lanes` at a time in queue order, each one's output captured and
+/// printed whole when it ends; after a failure no new one starts. Fails with every
+/// failed command.
+fn run_parallel(jobs: Vec<(String, Command)>, lanes: usize) -> Res {
+    use std::io::Write;
+    use std::sync::Mutex;
+    let total = jobs.len();
+    let queue = Mutex::new(jobs.into_iter().enumerate().collect::<Vec<_>>());
+    queue.lock().expect("queue").reverse();
+    let failed = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..lanes.clamp(1, total.max(1)) {
+            s.spawn(|| loop {
+                if !failed.lock().expect("failed").is_empty() {
+                    return;
+                }
+                let Some((k, (name, mut cmd))) = queue.lock().expect("queue").pop() else {
+                    return;
+                };
+                let t = Instant::now();
+                let out = cmd.output();
+                let secs = t.elapsed().as_secs_f64();
+                let mut err = std::io::stderr().lock();
+                let _ = writeln!(err, "    [{}/{total}] $ {cmd:?}", k + 1);
+                let ok = match &out {
+                    Ok(o) => {
+                        let _ = err.write_all(&o.stdout);
+                        let _ = err.write_all(&o.stderr);
+                        o.status.success()
+                    }
+                    Err(e) => {
+                        let _ = writeln!(err, "cannot start: {e}");
+                        false
+                    }
+                };
+                let verdict = if ok { "ok" } else { "FAILED" };
+                let _ = writeln!(
+                    err,
+                    "    [{}/{total}] {verdict}  {name}  ({secs:.0} s)",
+                    k + 1
+                );
+                if !ok {
+                    failed.lock().expect("failed").push(name);
+                }
+            });
+        }
+    });
+    let failed = failed.into_inner().expect("failed");
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("failed: {}", failed.join(", ")))
+    }
 }

@@ -15,6 +15,19 @@ use conkit_core::WaitWord;
 
 pub mod flag;
 
+/// `native` in a native run, `miri` under Miri: the switch for the counts (items,
+/// rounds, laps) that Miri runs smaller. Miri checks for undefined behaviour and data
+/// races on the interleavings it runs, each operation some 10^4 times slower than
+/// natively: past a few hundred items a count adds run time, not proof (the native runs
+/// keep the large counts, where rare interleavings show up).
+pub const fn native_or_miri(native: usize, miri: usize) -> usize {
+    if cfg!(miri) {
+        miri
+    } else {
+        native
+    }
+}
+
 /// `std::time::Instant` as a `Deadline` (core's `std` feature does the same; a local
 /// newtype keeps these tests independent of that feature).
 #[derive(Debug, Clone, Copy)]
