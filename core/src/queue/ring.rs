@@ -75,9 +75,10 @@
 //! (a putter that is not running, e.g. one sharing the getter's CPU, is left to the
 //! event count's wait). Only when a second item is already written behind the first (a
 //! putter streaming) does the get let it run ahead, until `capacity / 16` items are
-//! written or their count stops growing. Without it a consumer faster than its producer reads each slot's line as
-//! the producer writes it and polls `tail` right behind it, and every item costs
-//! cache-line transfers both ways: on the 2-core AMD guest a 1-producer/1-consumer
+//! written or their count stops growing. Without it a consumer faster than its
+//! producer reads each slot's line as the producer writes it and polls `tail` right
+//! behind it, and every item costs cache-line transfers both ways: on the 2-core AMD
+//! guest a 1-producer/1-consumer
 //! `queue::Queue` flipped between this "tailgating" state (5–14 M items/s, the consumer
 //! finding the queue nearly empty) and the batched-refill state above (28–45 M items/s)
 //! from run to run, and even from build to build of the same code. The looks are slot
