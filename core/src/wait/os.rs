@@ -85,8 +85,9 @@ std::thread_local! {
 #[cfg(any(target_os = "linux", target_os = "android"))]
 #[cold]
 fn fresh_token() -> u32 {
-    static FORK_HANDLER: std::sync::Once = std::sync::Once::new();
     // Miri cannot fork (nor register fork handlers).
+    #[cfg(not(miri))]
+    static FORK_HANDLER: std::sync::Once = std::sync::Once::new();
     #[cfg(not(miri))]
     FORK_HANDLER.call_once(|| {
         /// In the child of a `fork`: the only thread is the one that forked, and its
