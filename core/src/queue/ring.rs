@@ -523,10 +523,10 @@ impl<T, S: SlotStorage<T>, W: WaitStrategy> RingQueueIn<T, S, W> {
             match self.ring.claim_pop_with(CLAIM) {
                 Ok(claim) => return Some(Ok(self.finish_get(claim))),
                 Err(NoItem::Closed) => return Some(Err(GetError::ShutDown)),
-                Err(NoItem::Empty) => match batch.take() {
-                    Some(deadline) => self.wait_for_items(deadline),
-                    None => return None,
-                },
+                Err(NoItem::Empty) => {
+                    let deadline = batch.take()?;
+                    self.wait_for_items(deadline);
+                }
                 // As in `claim_for_blocking_put`: a putter may have died in flight.
                 Err(NoItem::InFlight) if give_up_on_peer::<W>(*waited) => return None,
                 Err(NoItem::InFlight) if batch.is_some() => {
