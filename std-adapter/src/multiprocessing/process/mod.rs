@@ -643,11 +643,10 @@ fn wait_for_children_and_threads_slow() {
                 .map(|e| (e.pid, e.server.clone()));
             let Some((pid, server)) = next else { break };
             super::util::info(format_args!("calling join() for process {pid}"));
-            let code = match server {
-                Some(s) => s.poll(true).map_err(ProcessError::Os),
-                None => wait_child(pid, true),
-            };
-            let code = code.ok().flatten().unwrap_or(-1);
+            let code = poll_child(pid, server.as_deref(), true)
+                .ok()
+                .flatten()
+                .unwrap_or(-1);
             let mut c = children.lock().unwrap_or_else(|e| e.into_inner());
             for e in c.iter_mut().filter(|e| e.pid == pid) {
                 e.code = Some(code);
@@ -1727,6 +1726,19 @@ fn forget_child(pid: libc::pid_t) {
         .retain(|e| e.pid != pid);
 }
 
+/// A child's exit code, if it has ended (`block`: wait for it): through its forkserver
+/// status connection if it has one, else `waitpid`.
+fn poll_child(
+    pid: libc::pid_t,
+    server: Option<&ServerChild>,
+    block: bool,
+) -> Result<Option<i32>, ProcessError> {
+    match server {
+        Some(s) => s.poll(block).map_err(ProcessError::Os),
+        None => wait_child(pid, block),
+    }
+}
+
 fn wait_child(pid: libc::pid_t, block: bool) -> Result<Option<i32>, ProcessError> {
     let mut status = 0;
     loop {
@@ -1770,11 +1782,7 @@ pub fn active_children() -> Vec<ActiveChild> {
     let mut c = CHILDREN.get().lock().unwrap_or_else(|e| e.into_inner());
     let mut alive = Vec::new();
     for e in c.iter_mut().filter(|e| e.code.is_none()) {
-        let polled = match &e.server {
-            Some(s) => s.poll(false).map_err(ProcessError::Os),
-            None => wait_child(e.pid, false),
-        };
-        match polled {
+        match poll_child(e.pid, e.server.as_deref(), false) {
             Ok(None) => alive.push(ActiveChild {
                 pid: e.pid as u32,
                 name: e.name.clone(),
