@@ -838,19 +838,7 @@ fn no_std_builds() -> Res {
 }
 
 fn loom() -> Res {
-    let tests = std::fs::read_dir(root().join("core/tests"))
-        .map_err(|e| format!("core/tests: {e}"))?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            name.strip_prefix("loom_")
-                .and_then(|_| name.strip_suffix(".rs"))
-                .map(str::to_owned)
-        })
-        .collect::<Vec<_>>();
-    if tests.is_empty() {
-        return Err("no loom models found in core/tests/loom_*.rs".into());
-    }
+    let tests = core_tests(true)?;
     let mut c = cargo();
     c.env("RUSTFLAGS", "--cfg loom")
         .env("LOOM_MAX_PREEMPTIONS", "2")
@@ -971,10 +959,11 @@ const MIRI_SEEDED_FILTERS: &[&str] = &[
     "other_side",
 ];
 
-/// The integration tests of `conkit-core` miri runs: every `core/tests/*.rs` except the
-/// loom models (`loom_*.rs`, `#![cfg(loom)]`: empty without loom, and the loom step
-/// runs them), listed from the directory so that a new test file is never skipped.
-fn miri_tests() -> Res<Vec<String>> {
+/// The integration test files of `conkit-core` (`core/tests/*.rs`, by name), listed
+/// from the directory so that a new file is never skipped: the loom models
+/// (`loom_*.rs`, `#![cfg(loom)]`, empty without loom) when `loom`, else all the others
+/// (the ones miri runs).
+fn core_tests(loom: bool) -> Res<Vec<String>> {
     let mut tests = std::fs::read_dir(root().join("core/tests"))
         .map_err(|e| format!("core/tests: {e}"))?
         .filter_map(|e| e.ok())
@@ -982,11 +971,12 @@ fn miri_tests() -> Res<Vec<String>> {
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
             let stem = name.strip_suffix(".rs")?;
-            (!stem.starts_with("loom_")).then(|| stem.to_owned())
+            (stem.starts_with("loom_") == loom).then(|| stem.to_owned())
         })
         .collect::<Vec<_>>();
     if tests.is_empty() {
-        return Err("no tests found in core/tests/*.rs".into());
+        let which = if loom { "loom_*.rs" } else { "*.rs" };
+        return Err(format!("no tests found in core/tests/{which}"));
     }
     tests.sort();
     Ok(tests)
@@ -1003,7 +993,7 @@ fn miri_tests() -> Res<Vec<String>> {
 fn miri() -> Res {
     let flags = "-Zmiri-strict-provenance";
     let seeded = format!("{flags} -Zmiri-many-seeds={MIRI_RING_SEEDS}");
-    let tests = miri_tests()?;
+    let tests = core_tests(false)?;
     let miri = |flags: &str, targets: &[&str]| {
         let mut c = Command::new("cargo");
         c.current_dir(root())
