@@ -841,8 +841,9 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
         let slots = self.slots.slots();
         let index = pos & self.index_mask();
         debug_assert!(index < slots.len());
-        // SAFETY: positions are only made by `with_slots` (0) and `advance`, which keep
-        // the index below the capacity, the length of `slots` (the storage is sealed and
+        // SAFETY: positions are only made by `with_slots` (0), `advance` and
+        // `written_ahead` (`k < capacity` past `head`, wrapped), which keep the index
+        // below the capacity, the length of `slots` (the storage is sealed and
         // returns the same slice every time); `mark` is never set in a position passed
         // here (`claim_push` returns before, `head` never carries it).
         unsafe { slots.get_unchecked(index) }
@@ -920,6 +921,7 @@ impl<T, S: SlotStorage<T> + ?Sized, W: WaitStrategy> MpmcRingIn<T, S, W> {
     /// batched get, a hint: `Relaxed`, and a pop may move `head` meanwhile).
     #[inline]
     pub(crate) fn written_ahead(&self, k: usize) -> bool {
+        debug_assert!(k < self.capacity());
         let head = self.head.load(Ordering::Relaxed);
         let index = (head & self.index_mask()) + k;
         let pos = if index < self.capacity() {
