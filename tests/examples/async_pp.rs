@@ -12,6 +12,12 @@
 //! max of the process's CPU time per item (`CLOCK_PROCESS_CPUTIME_ID`, all threads;
 //! the runtime's build of a few microseconds included), and the median wall time: fine-grained interleaving on a loaded host, where wall time mostly
 //! measures the neighbours.
+//!
+//! Store-forwarding stalls (the two issue #14 found in the RingQueue futures) do not
+//! show in instruction counts: `tests/tools/stlf_check.py` replays a
+//! `valgrind --tool=lackey --trace-mem=yes` trace of this example (or of the bench
+//! binary's rows) through a store-buffer model and lists the loads that cannot be
+//! forwarded.
 
 use std::time::{Duration, Instant};
 
