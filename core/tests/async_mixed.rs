@@ -331,6 +331,43 @@ fn async_party_dropped_while_the_action_runs_counts_as_passed() {
     assert!(!b.broken());
 }
 
+/// A party dropped while the action runs, and then the action fails, or resets the
+/// barrier: the round is broken for the parties still inside (the dropped one is not
+/// counted twice), and once they left the barrier is empty (after a reset, usable).
+#[test]
+fn async_party_dropped_during_a_failing_or_resetting_action_leaves_an_empty_barrier() {
+    for reset in [false, true] {
+        let b: Barrier<Futex> = Barrier::new(3);
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut a = Box::pin(b.wait_async(|| true));
+        let mut p = Box::pin(b.wait_async(|| true));
+        assert!(a.as_mut().poll(&mut cx).is_pending());
+        assert!(p.as_mut().poll(&mut cx).is_pending());
+        let mut last = Box::pin(b.wait_async(|| {
+            drop(a);
+            if reset {
+                b.reset();
+            }
+            reset // a reset round releases nobody; without one, the action fails
+        }));
+        assert_eq!(last.as_mut().poll(&mut cx), Poll::Ready(Err(BrokenBarrier)));
+        drop(last);
+        assert_eq!(p.as_mut().poll(&mut cx), Poll::Ready(Err(BrokenBarrier)));
+        drop(p);
+        assert!(format!("{b:?}").contains("inside: 0"), "{b:?}");
+        assert_eq!(b.broken(), !reset);
+        b.reset();
+        let mut q = Box::pin(b.wait_async(|| true));
+        let mut r = Box::pin(b.wait_async(|| true));
+        assert!(q.as_mut().poll(&mut cx).is_pending());
+        assert!(r.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(b.wait(|| true), Ok(2));
+        assert_eq!(q.as_mut().poll(&mut cx), Poll::Ready(Ok(0)));
+        assert_eq!(r.as_mut().poll(&mut cx), Poll::Ready(Ok(1)));
+        assert_eq!(b.n_waiting(), 0);
+    }
+}
+
 /// Many rounds of a barrier of 3 with two blocking threads and three threads of tasks
 /// whose futures are dropped at random right after arriving (racing the last arrival):
 /// no party ever sees a broken barrier, every released round released its last arrival

@@ -19,7 +19,7 @@ use conkit_core::wait::Never;
 use loom::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use loom::sync::Arc;
 use loom::thread;
-use loom_common::LoomFutex;
+use loom_common::{Expired, LoomFutex};
 
 type W = LoomFutex<Never>;
 
@@ -133,6 +133,34 @@ fn cancel_then_replacement_fills_the_round() {
         assert_eq!(actions.load(Ordering::SeqCst), 1);
         assert!(!b.broken());
         assert_eq!(b.n_waiting(), 0);
+    });
+}
+
+/// A withdrawal racing a thread party whose deadline passes (the threading rule
+/// stays: a passed deadline breaks the barrier): T completes the round with A (A
+/// passed, or was dropped after T's arrival), or T's deadline breaks it. Never does T
+/// pass alone, and the barrier ends with nobody inside.
+#[test]
+fn cancel_racing_a_timed_thread_party() {
+    loom::model(|| {
+        let b = Arc::new(Barrier::<LoomFutex<Expired>>::new(2));
+        let mut a = Box::pin(b.wait_async(|| true));
+        assert!(poll(a.as_mut()).is_pending());
+        let timed = {
+            let b = b.clone();
+            thread::spawn(move || b.wait_until(Some(Expired), || true))
+        };
+        drop(a);
+        match timed.join().unwrap() {
+            Ok(1) => assert!(!b.broken()),
+            Err(BrokenBarrier) => {
+                assert!(b.broken());
+                b.reset();
+            }
+            other => panic!("the timed party passed without A: {other:?}"),
+        }
+        assert_eq!(b.n_waiting(), 0);
+        assert!(format!("{b:?}").contains("inside: 0"), "{b:?}");
     });
 }
 
