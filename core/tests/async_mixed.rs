@@ -372,8 +372,9 @@ fn async_party_dropped_during_a_failing_or_resetting_action_leaves_an_empty_barr
 /// whose futures are dropped at random right after arriving (racing the last arrival):
 /// no party ever sees a broken barrier, every released round released its last arrival
 /// (index 2) once and the action ran once per round, and the parties that returned
-/// are the released rounds' parties less at most the dropped ones. Stopped by an
-/// abort (after which every party leaves); the barrier is then empty.
+/// are the released rounds' parties less at most the dropped ones (and those of the
+/// round the final abort catches draining). Stopped by an abort (after which every
+/// party leaves); the barrier is then empty.
 #[test]
 fn barrier_random_cancels_from_tasks_and_threads_release_whole_rounds() {
     const PARTIES: u32 = 3;
@@ -383,6 +384,7 @@ fn barrier_random_cancels_from_tasks_and_threads_release_whole_rounds() {
     let released = AtomicU32::new(0); // returns of index PARTIES - 1: released rounds
     let passed = AtomicU32::new(0); // every `Ok` return
     let dropped = AtomicU32::new(0); // futures dropped pending (arrived or not)
+    let broken = AtomicU32::new(0); // `BrokenBarrier` returns (after the final abort)
     let stop = AtomicBool::new(false);
     let act = || {
         actions.fetch_add(1, Ordering::SeqCst);
@@ -390,7 +392,8 @@ fn barrier_random_cancels_from_tasks_and_threads_release_whole_rounds() {
     };
     thread::scope(|s| {
         for t in 0..5u32 {
-            let (b, released, passed, dropped, stop) = (&b, &released, &passed, &dropped, &stop);
+            let (b, released, passed, dropped, broken, stop) =
+                (&b, &released, &passed, &dropped, &broken, &stop);
             s.spawn(move || {
                 let mut rng = 0x9E37_79B9u32.wrapping_mul(t + 1) | 1;
                 loop {
@@ -425,6 +428,7 @@ fn barrier_random_cancels_from_tasks_and_threads_release_whole_rounds() {
                         }
                         Some(Err(BrokenBarrier)) => {
                             assert!(stop.load(Ordering::SeqCst), "broken by a cancel");
+                            broken.fetch_add(1, Ordering::SeqCst);
                             break;
                         }
                     }
@@ -440,7 +444,11 @@ fn barrier_random_cancels_from_tasks_and_threads_release_whole_rounds() {
     });
     let (actions, released) = (actions.into_inner(), released.into_inner());
     let (passed, dropped) = (passed.into_inner(), dropped.into_inner());
-    eprintln!("{actions} actions, {released} released, {passed} passed, {dropped} dropped");
+    let broken = broken.into_inner();
+    eprintln!(
+        "{actions} actions, {released} released, {passed} passed, {dropped} dropped, \
+         {broken} broken by the final abort"
+    );
     assert!(actions >= target.min(20), "too few rounds: {actions}");
     // The abort may land while an action runs: that round is not released.
     assert!(actions == released || actions == released + 1);
@@ -448,9 +456,14 @@ fn barrier_random_cancels_from_tasks_and_threads_release_whole_rounds() {
         passed <= PARTIES * released,
         "{passed} > {PARTIES} * {released}"
     );
+    // The parties of a released round returned, or were dropped (withdrawn, or passed
+    // unseen), or — the round released just before the final abort — were not yet
+    // awake to see the release and got `BrokenBarrier` (Python's rule too; at most
+    // `PARTIES - 1` of them: its last arrival returned its index).
+    let late = broken.min(PARTIES - 1);
     assert!(
-        passed + dropped >= PARTIES * released,
-        "{passed} + {dropped} < {PARTIES} * {released}"
+        passed + dropped + late >= PARTIES * released,
+        "{passed} + {dropped} + {late} < {PARTIES} * {released}"
     );
     b.reset();
     assert!(!b.broken());
