@@ -10,9 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::task::{Context, Poll};
 use std::thread;
 
-use conkit::threading::{
-    Barrier, BoundedSemaphore, BrokenBarrier, Condition, Event, Lock, RLock, Semaphore,
-};
+use conkit::threading::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};
 
 #[path = "common/tasks.rs"]
 mod tasks;
