@@ -3,8 +3,10 @@
 //!
 //! Each of `parties` callers calls [`wait_until`](Barrier::wait_until); all of them block
 //! until the last one arrives, then all return together, each with a distinct arrival
-//! index `0..parties`. The last to arrive first runs an action (a closure returning
-//! whether it succeeded). The barrier is then reusable for the next round.
+//! index `0..parties` (unless an async party withdrew from the round, see
+//! [Withdrawal](#withdrawal-cancelled-async-parties)). The last to arrive first runs an
+//! action (a closure returning whether it succeeded). The barrier is then reusable for
+//! the next round.
 //!
 //! It can **break**: [`abort`](Barrier::abort), a waiter whose deadline passes, or an
 //! action that fails (or panics) puts it in the broken state, and every party that is
@@ -44,6 +46,33 @@
 //! * *resetting* (a [`reset`](Barrier::reset) while callers are inside): those callers
 //!   get [`BrokenBarrier`]; the last to leave switches to *filling*.
 //! * *broken*: every caller gets [`BrokenBarrier`] until a reset.
+//!
+//! # Withdrawal (cancelled async parties)
+//! A [`wait_async`](Barrier::wait_async) future dropped after it arrived **withdraws**
+//! its party, as asyncio's `Barrier.wait` does when cancelled (`finally: self._count
+//! -= 1` in CPython's `Lib/asyncio/locks.py`). The drop is one compare-and-swap on the
+//! state word, so it is ordered with the last arrival's own compare-and-swap, and the
+//! race resolves to exactly one of:
+//! * *filling*, `count < parties` (the round is not complete): the count goes down by
+//!   one — withdrawn. Nobody is woken or broken; the next arrival takes the count as
+//!   its index (asyncio's index, which may repeat an index already taken in this round:
+//!   the distinct-index promise holds only for rounds without a withdrawal; the last
+//!   arrival always gets `parties - 1`), and a later arrival can complete the round.
+//! * *filling*, `count >= parties` (complete: the last arrival runs the action): the
+//!   party **passed** — it is one of the round's parties, the action runs once, the
+//!   others are released. It cannot uncount itself yet (a newcomer would then take the
+//!   last index and run the action again), so it counts itself up instead: `count ==
+//!   parties + k` means "complete, `k` parties already gone", and the transition out of
+//!   *filling* (release, abort, reset) leaves `parties - k` inside.
+//! * *draining*, *resetting*, *broken*: the round was decided; the party leaves as any
+//!   released or broken one does.
+//!
+//! Blocking waits cannot be cancelled; a blocking party's deadline still breaks the
+//! barrier (Python's `threading` rule), and a withdrawal never does. With a
+//! process-shared strategy a dropped future **breaks** the round instead (the arrival
+//! records are kept by arrival index, which a withdrawal would leave with a hole; see
+//! "Participants that die"). A barrier of more than 2^29 parties breaks too when the
+//! count has no room left for `parties + k`.
 //!
 //! # Participants that die
 //! Between processes (the barrier in `MAP_SHARED` memory, a process-shared strategy
@@ -278,7 +307,9 @@ impl<W: WaitStrategy> Barrier<W> {
 
     /// Arrives at the barrier and waits until all parties have arrived, or until
     /// `deadline` passes. Returns this caller's arrival index, `0..parties` (distinct for
-    /// every party of a round; Python's `wait()` return value).
+    /// every party of a round, unless an async party withdrew from it: see
+    /// [Withdrawal](self#withdrawal-cancelled-async-parties); Python's `wait()` return
+    /// value).
     ///
     /// The last party to arrive runs `action` before anybody is released (Python's
     /// `action`; pass `|| true` for none). If it returns `false` (or panics; the panic
@@ -301,7 +332,9 @@ impl<W: WaitStrategy> Barrier<W> {
     /// If `action` panics, the barrier is broken (every other party of the round gets
     /// [`BrokenBarrier`]), this caller is uncounted, and the panic continues in this
     /// caller; [`reset`](Self::reset) makes the barrier usable again. A panic of the
-    /// deadline's clock likewise uncounts the caller before it propagates.
+    /// deadline's clock withdraws the caller before it propagates, as a dropped
+    /// [`wait_async`](Self::wait_async) does (breaking the barrier with a
+    /// process-shared strategy).
     pub fn wait_until(
         &self,
         deadline: Option<W::Deadline>,
@@ -344,11 +377,20 @@ impl<W: WaitStrategy> Barrier<W> {
     /// tasks may be parties of the same round: a thread's arrival wakes the parked
     /// tasks and a task's wakes the sleeping threads.
     ///
-    /// Cancellation: a future dropped before it arrived changes nothing; one dropped
-    /// after it arrived and before the round was released breaks the barrier (as a
-    /// party whose timeout passes does in Python: the others get [`BrokenBarrier`]) and
-    /// is uncounted; one dropped after the release only leaves. There is no deadline:
-    /// wrap the future in the executor's timeout.
+    /// Cancellation, as asyncio's `Barrier.wait` (see
+    /// [Withdrawal](self#withdrawal-cancelled-async-parties)): a future dropped before
+    /// it arrived changes nothing; one dropped after it arrived, while the round is not
+    /// complete, **withdraws** (`n_waiting` drops by one, nobody is woken or broken, a
+    /// later arrival can complete the round; the index is the count at arrival, so after
+    /// a withdrawal an index of the round may repeat — asyncio's too — while the last
+    /// arrival always gets `parties - 1`). A drop racing the last arrival is decided by
+    /// which of the two compare-and-swaps on the state word comes first: either the
+    /// party withdrew (the round is not complete, the others keep waiting) or it
+    /// **passed** (the round completed with it: the action runs once, the others are
+    /// released) — never both, never a stuck round. One dropped after the release only
+    /// leaves. With a process-shared strategy a drop before the release breaks the
+    /// barrier instead (the others get [`BrokenBarrier`]). There is no deadline: wrap
+    /// the future in the executor's timeout.
     ///
     /// With a process-shared strategy a party is recorded under its thread's token
     /// (see "Participants that die"): keep such a task on one thread (a current-thread
@@ -384,10 +426,15 @@ impl<W: WaitStrategy> Barrier<W> {
             core::mem::forget(breaker);
             self.release(ok)
         } else {
-            // Dropped while the round is still filling: break it (dropped before
-            // `exit`, which then uncounts the caller).
+            // Dropped while the round is still filling: `exit` withdraws the caller (or,
+            // if the round is complete, counts it as passed; see "Withdrawal"). Between
+            // processes the round is broken instead, before `exit` clears the record
+            // (so a party killed in between is still a recorded one).
+            // (`conkit_mutant`: also within a process, the protocol before withdrawal.)
             let abandon = crate::unwind::OnDrop(|| {
-                if self.released().is_none() {
+                if (W::PROCESS_SHARED || cfg!(conkit_mutant = "barrier_cancel_breaks"))
+                    && self.released().is_none()
+                {
                     self.abort();
                 }
             });
@@ -582,7 +629,7 @@ impl<W: WaitStrategy> Barrier<W> {
             }
             match self.word.compare_exchange_weak(
                 word,
-                (word & COUNT) | DRAINING,
+                self.inside(word) | DRAINING,
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
@@ -621,7 +668,7 @@ impl<W: WaitStrategy> Barrier<W> {
             if state != FILLING {
                 return self.released().unwrap_or(Err(BrokenBarrier));
             }
-            if count == self.parties && !W::PROCESS_SHARED {
+            if count >= self.parties && !W::PROCESS_SHARED {
                 // The action is running: its outcome decides, whatever the deadline.
                 // (Between processes the party running it may have died: the deadline
                 // breaks the barrier then too, see "Participants that die".)
@@ -702,8 +749,25 @@ impl<W: WaitStrategy> Barrier<W> {
         self.waiters.notify_all();
     }
 
+    /// How many callers are inside `wait` by the word `word`: its count, except while
+    /// a complete round runs its action with `k` of its parties gone (dropped async
+    /// futures, see "Withdrawal" in the module docs), where the count is `parties + k`.
+    #[inline]
+    fn inside(&self, word: u32) -> u32 {
+        let count = word & COUNT;
+        if word & STATE == FILLING && count > self.parties {
+            self.parties.saturating_sub(count - self.parties)
+        } else {
+            count
+        }
+    }
+
     /// Uncounts a caller leaving `wait` (arrival `index`); the last to leave a draining
-    /// or resetting round starts the next one.
+    /// or resetting round starts the next one. A caller leaving a *filling* round (an
+    /// async party's dropped future, or a blocking one whose deadline clock panicked)
+    /// withdraws from it if it is not complete, or, if it is (the action runs), is
+    /// counted as passed: the count goes up to `parties + k` (see "Withdrawal" in the
+    /// module docs). With a process-shared strategy it breaks the round instead.
     fn exit(&self, index: u32) {
         if W::PROCESS_SHARED {
             if let Some(slot) = self.arrived.get(index as usize) {
@@ -721,17 +785,34 @@ impl<W: WaitStrategy> Barrier<W> {
         let mut word = self.word.load(Ordering::Acquire);
         loop {
             let (state, count) = (word & STATE, word & COUNT);
-            let count = count.saturating_sub(1);
             let next = match state {
-                DRAINING | RESETTING if count == 0 => FILLING,
-                state => state | count,
+                // Between processes the arrival records are kept by arrival index: a
+                // withdrawal would leave a hole the next arrival's index falls into.
+                FILLING if W::PROCESS_SHARED => BROKEN | count.saturating_sub(1),
+                // Not complete: withdraw (the next arrival takes the count as its index).
+                // (`conkit_mutant`: also while complete — a newcomer then takes the
+                // last index of a round whose action runs, and runs it again.)
+                FILLING
+                    if count < self.parties || cfg!(conkit_mutant = "barrier_withdraw_blind") =>
+                {
+                    count.saturating_sub(1)
+                }
+                // Complete, the action runs: passed; the release uncounts us.
+                FILLING if count < COUNT => count + 1,
+                // No room left in the count (more than 2^29 parties): break.
+                FILLING => BROKEN | (self.inside(word) - 1),
+                DRAINING | RESETTING if count <= 1 => FILLING,
+                state => state | count.saturating_sub(1),
             };
             match self
                 .word
                 .compare_exchange_weak(word, next, Ordering::AcqRel, Ordering::Acquire)
             {
                 Ok(_) => {
-                    if next == FILLING {
+                    if next & STATE == BROKEN && state == FILLING {
+                        self.left(word);
+                        self.waiters.notify_all();
+                    } else if next == FILLING && state != FILLING {
                         self.waiters.notify_all();
                     }
                     return;
@@ -749,7 +830,7 @@ impl<W: WaitStrategy> Barrier<W> {
         loop {
             match self.word.compare_exchange_weak(
                 word,
-                (word & COUNT) | BROKEN,
+                self.inside(word) | BROKEN,
                 Ordering::AcqRel,
                 Ordering::Relaxed,
             ) {
@@ -772,7 +853,7 @@ impl<W: WaitStrategy> Barrier<W> {
         }
         let mut word = self.word.load(Ordering::Relaxed);
         loop {
-            let (state, count) = (word & STATE, word & COUNT);
+            let (state, count) = (word & STATE, self.inside(word));
             let next = if count == 0 {
                 FILLING
             } else if state == DRAINING {
@@ -866,7 +947,7 @@ impl<W: WaitStrategy> fmt::Debug for Barrier<W> {
         f.debug_struct("Barrier")
             .field("parties", &self.parties)
             .field("state", &state)
-            .field("inside", &(word & COUNT))
+            .field("inside", &self.inside(word))
             .field(
                 "recorded",
                 &self

@@ -10,9 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::task::{Context, Poll};
 use std::thread;
 
-use conkit::threading::{
-    Barrier, BoundedSemaphore, BrokenBarrier, Condition, Event, Lock, RLock, Semaphore,
-};
+use conkit::threading::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};
 
 #[path = "common/tasks.rs"]
 mod tasks;
@@ -254,7 +252,7 @@ fn rlock_async_reentry_and_thread_handoff() {
 }
 
 #[test]
-fn barrier_with_thread_and_task_parties_and_a_dropped_party() {
+fn barrier_with_thread_and_task_parties_and_a_withdrawn_party() {
     watchdog(|| {
         static B: Barrier = Barrier::new(3);
         let threads: Vec<_> = (0..2)
@@ -265,15 +263,27 @@ fn barrier_with_thread_and_task_parties_and_a_dropped_party() {
         all.push(mine);
         all.sort_unstable();
         assert_eq!(all, [0, 1, 2]);
-        // A task party that gives up (its future dropped) breaks the round for the others.
+        // A task party that gives up (its future dropped) withdraws, as in asyncio: the
+        // waiting thread keeps waiting, and two later parties complete the round.
         let t = thread::spawn(|| B.wait());
         settle();
         let (_f, w) = flag();
         let mut fut = Box::pin(B.wait_async());
         assert!(fut.as_mut().poll(&mut Context::from_waker(&w)).is_pending());
+        assert_eq!(B.n_waiting(), 2);
         drop(fut);
-        assert_eq!(t.join().unwrap(), Err(BrokenBarrier));
-        B.reset();
+        assert_eq!(B.n_waiting(), 1);
+        assert!(!B.broken());
+        let t2 = thread::spawn(|| B.wait());
+        let mine = run(B.wait_async()).unwrap();
+        let mut all = vec![
+            t.join().unwrap().unwrap(),
+            t2.join().unwrap().unwrap(),
+            mine,
+        ];
+        all.sort_unstable();
+        assert_eq!(all, [0, 1, 2]);
+        assert_eq!(B.n_waiting(), 0);
     });
 }
 

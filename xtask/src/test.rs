@@ -269,6 +269,20 @@ pub const MUTANTS: &[(&str, &str, Option<&str>)] = &[
         "loom_barrier_dead",
         Some("break_confirms_a_counted_reservation"),
     ),
+    // A party leaving a filling barrier (a dropped `wait_async`) uncounts itself also
+    // from a complete round whose action runs: a newcomer takes the last index again
+    // and runs a second action (issue #14's withdrawal).
+    (
+        "barrier_withdraw_blind",
+        "loom_barrier_withdraw",
+        Some("cancel_racing_the_last_arrival_withdraws_or_passes"),
+    ),
+    // A dropped `wait_async` breaks the round (the protocol before withdrawal).
+    (
+        "barrier_cancel_breaks",
+        "loom_barrier_withdraw",
+        Some("cancel_then_replacement_fills_the_round"),
+    ),
     // The MPMC push publishes its slot's stamp with `Relaxed`.
     (
         "mpmc_push_stamp_relaxed",

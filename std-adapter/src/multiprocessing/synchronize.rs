@@ -1318,8 +1318,12 @@ impl Barrier {
     /// helper thread (a barrier cannot be watched without taking part, see
     /// [`asynch`]), which the task awaits. Parties in other processes
     /// are ordinary. Dropping the future does not withdraw the arrival (the helper
-    /// thread still waits, as a party that arrived). If no thread can be started the
-    /// wait blocks the calling thread instead.
+    /// thread still waits, as a party that arrived): unlike `asyncio.Barrier` and
+    /// [`threading::Barrier::wait_async`], whose cancelled party withdraws, a cancelled
+    /// task here stays a party of its round (CPython's `multiprocessing.Barrier` has no
+    /// async form to follow; between processes the arrival records that identify a dead
+    /// party are kept by arrival index, which a withdrawal would leave with a hole). If
+    /// no thread can be started the wait blocks the calling thread instead.
     ///
     /// ```
     /// use conkit::multiprocessing::Barrier;

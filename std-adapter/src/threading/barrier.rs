@@ -245,12 +245,20 @@ impl<W: InstantWait> Barrier<W> {
     /// tasks may be parties of the same round. The last party runs the action (a
     /// panic in it breaks the barrier for the others and continues in that task). The
     /// default timeout of [`with_timeout`](Self::with_timeout) does not apply: wrap the
-    /// future in the runtime's timeout instead. A future dropped after it arrived and
-    /// before the round was released breaks the barrier (as a timeout does); one
-    /// dropped before it arrived changes nothing. This differs from `asyncio.Barrier`,
-    /// which withdraws a cancelled waiting party (`n_waiting` drops by one, the barrier
-    /// stays whole): here the other parties of the round get [`BrokenBarrier`] and the
-    /// barrier needs a [`reset`](Self::reset), as `threading.Barrier` after a timeout.
+    /// future in the runtime's timeout instead.
+    ///
+    /// Cancellation is asyncio's: a future dropped after it arrived, while the round is
+    /// not complete, **withdraws** its party (`n_waiting` drops by one, nobody is woken
+    /// or broken, a later party can complete the round); one dropped before it arrived
+    /// changes nothing. The index is the count at arrival, as in asyncio, so after a
+    /// withdrawal two parties of a round may get the same index (the last arrival always
+    /// gets `parties - 1`). A drop racing the last arrival resolves to exactly one of:
+    /// withdrawn (the round is not complete, the others keep waiting) or passed (the
+    /// round completed with this party: the action runs once, the others are
+    /// released); never both, never a stuck round. A thread's timeout still breaks the
+    /// barrier, as `threading.Barrier`'s does. (With a process-shared strategy `W` a
+    /// drop before the release breaks the barrier instead: see
+    /// [`conkit_core::barrier`]'s "Withdrawal".)
     ///
     /// ```
     /// use conkit::threading::Barrier;
