@@ -672,7 +672,7 @@ fn condition_guard_wait_cancel_rounds_never_overlap_a_holder() {
         });
         let (_f, w) = flag();
         let (mut completed, mut dropped) = (0u32, 0u32);
-        for round in 0..5000u32 {
+        for round in 0..20_000u32 {
             let g = COND.lock();
             critical_section();
             let mut a = boxed(COND.wait_guard_async(g));

@@ -264,6 +264,96 @@ fn condition_guard_wait_between_a_thread_and_a_task() {
     });
 }
 
+// Issue #14, the guard form on tokio's multi-threaded runtime (`tokio::spawn`: the
+// task holds a `Condition<Lock>` guard across awaits, so the guard must be `Send`):
+// four consumer tasks wait with a 1 ms `tokio::time::timeout` each round while a thread
+// produces under the lock. Every item is taken once, no two holders are ever inside
+// the critical section, and the lock ends free (no release owed or lost).
+#[test]
+fn condition_guard_wait_with_timeouts_on_a_multi_threaded_runtime() {
+    use std::time::Duration;
+    static COND: Condition<Lock> = Condition::with_lock(Lock::new());
+    static ITEMS: AtomicU32 = AtomicU32::new(0);
+    static TAKEN: AtomicU32 = AtomicU32::new(0);
+    static INSIDE: AtomicU32 = AtomicU32::new(0);
+    static MAX: AtomicU32 = AtomicU32::new(0);
+    const N: u32 = 400;
+    fn critical_section(f: impl FnOnce()) {
+        let n = INSIDE.fetch_add(1, Ordering::SeqCst) + 1;
+        MAX.fetch_max(n, Ordering::SeqCst);
+        f();
+        INSIDE.fetch_sub(1, Ordering::SeqCst);
+    }
+    watchdog(|| {
+        let producer = thread::spawn(|| {
+            for i in 0..N {
+                let _g = COND.lock();
+                critical_section(|| {
+                    ITEMS.fetch_add(1, Ordering::SeqCst);
+                });
+                COND.notify(1).unwrap();
+                drop(_g);
+                if i % 16 == 0 {
+                    thread::sleep(Duration::from_millis(1));
+                }
+            }
+        });
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_time()
+            .build()
+            .unwrap();
+        let timeouts = rt.block_on(async {
+            let tasks: Vec<_> = (0..4)
+                .map(|_| {
+                    tokio::spawn(async {
+                        let mut timeouts = 0u32;
+                        loop {
+                            let g = COND.lock_async().await;
+                            if TAKEN.load(Ordering::SeqCst) == N {
+                                return timeouts;
+                            }
+                            let more = || {
+                                ITEMS.load(Ordering::SeqCst) > 0
+                                    || TAKEN.load(Ordering::SeqCst) == N
+                            };
+                            let waited = tokio::time::timeout(
+                                Duration::from_millis(1),
+                                COND.wait_for_guard_async(g, more),
+                            );
+                            let Ok(g) = waited.await else {
+                                timeouts += 1; // no guard: take the lock again
+                                continue;
+                            };
+                            let g = g.unwrap();
+                            critical_section(|| {
+                                if ITEMS.load(Ordering::SeqCst) > 0 {
+                                    ITEMS.fetch_sub(1, Ordering::SeqCst);
+                                    TAKEN.fetch_add(1, Ordering::SeqCst);
+                                }
+                            });
+                            if TAKEN.load(Ordering::SeqCst) == N {
+                                COND.notify_all().unwrap();
+                            }
+                            drop(g);
+                        }
+                    })
+                })
+                .collect();
+            let mut timeouts = 0;
+            for t in tasks {
+                timeouts += t.await.unwrap();
+            }
+            timeouts
+        });
+        producer.join().unwrap();
+        assert_eq!(TAKEN.load(Ordering::SeqCst), N);
+        assert_eq!(MAX.load(Ordering::SeqCst), 1, "two holders at once");
+        assert!(!COND.get_lock().locked(), "a release was owed or lost");
+        eprintln!("{timeouts} timeouts");
+    });
+}
+
 // Issue #14, the guard form over the default RLock: a completed wait restores the depth
 // (the guard's level and one more); a wait dropped while another thread holds the lock
 // leaves this thread owning nothing — its outer release is refused, the other thread's
