@@ -23,7 +23,9 @@ pub enum ConditionError {
     /// cannot wait on un-acquired lock` / `cannot notify on un-acquired lock`).
     NotOwned,
     /// The guard passed to [`Condition::wait_guard_async`] holds another lock than the
-    /// condition's (a guard of a condition over a different lock).
+    /// condition's (a guard of a condition over a different lock). Locks are compared by
+    /// address in this process: two handles of one process-shared condition attached
+    /// separately (two child-argument copies) count as different.
     OtherLock,
 }
 
@@ -462,7 +464,8 @@ pub struct Condition<
     /// future dropped after it released the lock, which could not take it back without
     /// waiting (another holds it), leaves one; the next guard drop or
     /// [`release`](Self::release) through this condition pays it instead of releasing
-    /// (see `wait_async`). Almost always zero: one relaxed load on those paths.
+    /// (see `wait_async`). Almost always zero: one relaxed load on those paths. The
+    /// guard form ([`wait_guard_async`](Self::wait_guard_async)) never adds to it.
     owed: AtomicU32,
 }
 
