@@ -367,6 +367,343 @@ fn condition_wait_cancel_after_notify_passes_it_on() {
     });
 }
 
+// asyncio 3.13's ConditionTests (a waiter cancelled after its notify, while re-taking
+// the lock): the `&self` form dropped while it awaits the lock the notifier holds passes
+// the notify on too, and still gets the lock back (its release is the matching one).
+#[test]
+fn condition_wait_async_dropped_while_retaking_passes_the_notify_on() {
+    watchdog(|| {
+        let cond = Condition::with_lock(Lock::new());
+        let (_fa, wa) = flag();
+        let (_fb, wb) = flag();
+        cond.acquire();
+        let mut a = boxed(cond.wait_async());
+        assert!(poll(a.as_mut(), &wa).is_pending());
+        cond.acquire();
+        let mut b = boxed(cond.wait_async());
+        assert!(poll(b.as_mut(), &wb).is_pending());
+        cond.acquire();
+        assert_eq!(cond.notify(1), Ok(1)); // reaches A
+        assert!(
+            poll(a.as_mut(), &wa).is_pending(),
+            "the notifier holds the lock"
+        );
+        drop(a);
+        assert_eq!(cond.waiters(), 0, "the notify was swallowed");
+        cond.release().unwrap(); // the notifier's release hands the lock to A
+        assert!(cond.get_lock().locked());
+        cond.release().unwrap(); // A's release
+        assert_eq!(poll(b.as_mut(), &wb), Poll::Ready(Ok(())));
+        cond.release().unwrap();
+        assert!(!cond.get_lock().locked());
+    });
+}
+
+// Documented difference (issue #14): `wait_async(&self)` dropped (a runtime timeout)
+// while another holds the lock cannot wait for it. The cancelled caller's guard is
+// still alive, and until the other holder releases, both believe they hold the lock
+// (that release is then handed to the cancelled caller, whose own release frees it).
+// asyncio's cancelled `wait()` blocks in the re-take instead; the guard form below
+// (`wait_guard_async`) has no such window.
+#[test]
+fn condition_wait_async_dropped_while_another_holds_the_lock_two_believe_they_hold_it() {
+    watchdog(|| {
+        let cond = Condition::with_lock(Lock::new());
+        let (_fa, wa) = flag();
+        let a_guard = cond.lock(); // task A: async with cond:
+        let mut a = boxed(cond.wait_async());
+        assert!(poll(a.as_mut(), &wa).is_pending());
+        assert!(!cond.get_lock().locked(), "the wait released the lock");
+        let b_guard = cond.lock(); // task B takes it
+        drop(a); // A's timeout fires while B holds the lock
+                 // The window: A's guard and B's guard both live, one acquisition behind them.
+        assert!(cond.get_lock().locked());
+        drop(b_guard); // handed to A instead of freeing it
+        assert!(cond.get_lock().locked(), "B's release was owed to A");
+        drop(a_guard);
+        assert!(!cond.get_lock().locked());
+    });
+}
+
+/// Issue #14 under tokio: task A waits with `tokio::time::timeout`; task B takes the
+/// lock once A waits and holds it for 3× A's timeout. After its timeout A does what its
+/// form lets it: the `&self` form (`guard_form == false`) leaves A's guard alive, so A
+/// goes on in its critical section; the guard form leaves A without a guard, so A takes
+/// the lock again first. Returns the most holders inside a critical section at once.
+fn timeout_while_another_task_holds_the_lock(guard_form: bool) -> u32 {
+    use std::sync::atomic::AtomicU32;
+    use std::time::Duration;
+    let cond: &'static Condition<Lock> = Box::leak(Box::new(Condition::with_lock(Lock::new())));
+    let inside: &'static AtomicU32 = Box::leak(Box::new(AtomicU32::new(0)));
+    let max: &'static AtomicU32 = Box::leak(Box::new(AtomicU32::new(0)));
+    let enter = move || {
+        let n = inside.fetch_add(1, Ordering::SeqCst) + 1;
+        max.fetch_max(n, Ordering::SeqCst);
+    };
+    let exit = move || {
+        inside.fetch_sub(1, Ordering::SeqCst);
+    };
+    let give_up = Duration::from_millis(20);
+    run(async move {
+        let a = tokio::task::spawn_local(async move {
+            let g = cond.lock_async().await;
+            if guard_form {
+                let waited = tokio::time::timeout(give_up, cond.wait_guard_async(g)).await;
+                assert!(waited.is_err(), "nobody notifies");
+                let g = cond.lock_async().await; // no guard left: take the lock again
+                enter();
+                tokio::task::yield_now().await;
+                exit();
+                drop(g);
+            } else {
+                let waited = tokio::time::timeout(give_up, cond.wait_async()).await;
+                assert!(waited.is_err(), "nobody notifies");
+                enter(); // the guard `g` is alive: A believes it holds the lock
+                tokio::task::yield_now().await;
+                exit();
+                drop(g);
+            }
+        });
+        let b = tokio::task::spawn_local(async move {
+            while cond.waiters() < 1 {
+                tokio::task::yield_now().await;
+            }
+            let g = cond.lock_async().await;
+            enter();
+            tokio::time::sleep(give_up * 3).await; // across A's timeout
+            exit();
+            drop(g);
+        });
+        a.await.unwrap();
+        b.await.unwrap();
+    });
+    assert!(!cond.get_lock().locked(), "a release was owed or lost");
+    max.load(Ordering::SeqCst)
+}
+
+// Documented difference (issue #14), the same hole as above under tokio: `wait_async`
+// given up by `tokio::time::timeout` while task B holds the lock lets task A run its
+// critical section inside B's.
+#[test]
+fn condition_wait_async_timeout_while_another_task_holds_the_lock_overlaps_its_critical_section() {
+    watchdog(|| assert_eq!(timeout_while_another_task_holds_the_lock(false), 2));
+}
+
+// Issue #14: the guard form given up by `tokio::time::timeout` while task B holds the
+// lock: A has no guard afterwards and B's critical section is never overlapped.
+#[test]
+fn condition_guard_wait_timeout_while_another_task_holds_the_lock_never_overlaps() {
+    watchdog(|| assert_eq!(timeout_while_another_task_holds_the_lock(true), 1));
+}
+
+/// Issue #14: the guard form's result, the guard or a panic.
+fn ready_guard<T>(p: Poll<Result<T, ConditionError>>) -> T {
+    match p {
+        Poll::Ready(Ok(g)) => g,
+        Poll::Ready(Err(e)) => panic!("wait failed: {e}"),
+        Poll::Pending => panic!("wait still pending"),
+    }
+}
+
+// Issue #14, the guard form (`wait_guard_async(guard)`): task A waits; B takes the lock;
+// A's future is dropped (its timeout) while B holds the lock — asleep, or notified and
+// re-taking the lock. A's guard went with the future: only B holds the lock, and B's
+// release frees it (nothing owed). Dropped before its first poll, the wait never
+// released the lock and its guard releases it.
+#[test]
+fn condition_guard_wait_dropped_while_another_holds_the_lock_leaves_one_holder() {
+    watchdog(|| {
+        let cond = Condition::with_lock(Lock::new());
+        let (_fa, wa) = flag();
+        // Asleep.
+        let mut a = boxed(cond.wait_guard_async(cond.lock()));
+        assert!(poll(a.as_mut(), &wa).is_pending());
+        assert!(!cond.get_lock().locked(), "the wait released the lock");
+        let b = cond.lock();
+        drop(a);
+        assert_eq!(cond.waiters(), 0, "the dropped waiter gave its place up");
+        assert!(cond.get_lock().locked());
+        drop(b);
+        assert!(
+            !cond.get_lock().locked(),
+            "B's release was owed to the dropped wait"
+        );
+        // Notified, re-taking the lock B holds.
+        let mut a = boxed(cond.wait_guard_async(cond.lock()));
+        assert!(poll(a.as_mut(), &wa).is_pending());
+        let b = cond.lock();
+        assert_eq!(cond.notify(1), Ok(1));
+        assert!(poll(a.as_mut(), &wa).is_pending(), "B holds the lock");
+        drop(a);
+        assert!(cond.get_lock().locked());
+        drop(b);
+        assert!(
+            !cond.get_lock().locked(),
+            "B's release was owed to the dropped wait"
+        );
+        // Before the first poll.
+        let a = boxed(cond.wait_guard_async(cond.lock()));
+        assert!(cond.get_lock().locked());
+        drop(a);
+        assert!(!cond.get_lock().locked());
+        // Completed: the guard comes back holding the lock.
+        let mut a = boxed(cond.wait_guard_async(cond.lock()));
+        assert!(poll(a.as_mut(), &wa).is_pending());
+        cond.acquire();
+        cond.notify(1).unwrap();
+        cond.release().unwrap();
+        let g = ready_guard(poll(a.as_mut(), &wa));
+        assert!(cond.get_lock().locked());
+        drop(g);
+        assert!(!cond.get_lock().locked());
+    });
+}
+
+// Issue #14, the guard form, ConditionTests.test_wait_cancel_after_notify: a notify that
+// reached a waiter whose future is dropped — asleep, or re-taking the lock the notifier
+// still holds — is passed to the next waiter; the lock is released exactly once.
+#[test]
+fn condition_guard_wait_dropped_after_notify_passes_it_on() {
+    watchdog(|| {
+        let cond = Condition::with_lock(Lock::new());
+        for retaking in [false, true] {
+            let (_fa, wa) = flag();
+            let (fb, wb) = flag();
+            let mut a = boxed(cond.wait_guard_async(cond.lock()));
+            assert!(poll(a.as_mut(), &wa).is_pending());
+            let mut b = boxed(cond.wait_guard_async(cond.lock()));
+            assert!(poll(b.as_mut(), &wb).is_pending());
+            let notifier = cond.lock();
+            assert_eq!(cond.notify(1), Ok(1)); // reaches A
+            if retaking {
+                assert!(
+                    poll(a.as_mut(), &wa).is_pending(),
+                    "the notifier holds the lock"
+                );
+            }
+            drop(a);
+            assert!(fb.0.load(Ordering::SeqCst), "B was not woken");
+            assert_eq!(
+                cond.waiters(),
+                0,
+                "the notify was swallowed (retaking: {retaking})"
+            );
+            drop(notifier);
+            assert!(!cond.get_lock().locked());
+            let g = ready_guard(poll(b.as_mut(), &wb));
+            drop(g);
+            assert!(!cond.get_lock().locked());
+        }
+    });
+}
+
+// Issue #14, the guard form: a guard of another condition over the same lock is fine
+// (Python's conditions sharing one lock); one over another lock is refused (and
+// released); a guard whose lock was released behind its back is `NotOwned`.
+#[test]
+fn condition_guard_wait_checks_the_guards_lock() {
+    watchdog(|| {
+        let lock = Arc::new(Lock::new());
+        let not_empty = Condition::with_lock(lock.clone());
+        let not_full = Condition::with_lock(lock.clone());
+        let other = Condition::with_lock(Arc::new(Lock::new()));
+        let (_f, w) = flag();
+        let mut a = boxed(not_empty.wait_guard_async(not_full.lock()));
+        assert!(poll(a.as_mut(), &w).is_pending());
+        assert!(!lock.locked());
+        {
+            let _g = not_full.lock();
+            assert_eq!(not_empty.notify(1), Ok(1));
+        }
+        drop(ready_guard(poll(a.as_mut(), &w)));
+        assert!(!lock.locked());
+        let mut f = boxed(not_empty.wait_guard_async(other.lock()));
+        assert!(matches!(
+            poll(f.as_mut(), &w),
+            Poll::Ready(Err(ConditionError::OtherLock))
+        ));
+        assert!(!other.get_lock().locked() && !lock.locked());
+        let g = not_empty.lock();
+        not_empty.release().unwrap();
+        let mut f = boxed(not_empty.wait_guard_async(g));
+        assert!(matches!(
+            poll(f.as_mut(), &w),
+            Poll::Ready(Err(ConditionError::NotOwned))
+        ));
+        assert!(!lock.locked());
+    });
+}
+
+// Issue #14, the guard form under real concurrency: thousands of rounds of a task's
+// wait dropped in every phase (before its first poll, asleep, re-taking the lock, or
+// completed) while a thread holds the lock and notifies. Each holder counts itself in
+// and out of its critical section: never two at once; no release owed, none lost (the
+// thread would hang on a lock nobody frees).
+#[test]
+fn condition_guard_wait_cancel_rounds_never_overlap_a_holder() {
+    use std::sync::atomic::{AtomicBool, AtomicU32};
+    static COND: Condition<Lock> = Condition::with_lock(Lock::new());
+    static INSIDE: AtomicU32 = AtomicU32::new(0);
+    static MAX: AtomicU32 = AtomicU32::new(0);
+    static STOP: AtomicBool = AtomicBool::new(false);
+    fn critical_section() {
+        let n = INSIDE.fetch_add(1, Ordering::SeqCst) + 1;
+        MAX.fetch_max(n, Ordering::SeqCst);
+        for _ in 0..20 {
+            std::hint::spin_loop();
+        }
+        INSIDE.fetch_sub(1, Ordering::SeqCst);
+    }
+    watchdog(|| {
+        let notifier = std::thread::spawn(|| {
+            let mut rounds = 0u32;
+            while !STOP.load(Ordering::Relaxed) {
+                let _g = COND.lock();
+                critical_section();
+                COND.notify(1).unwrap();
+                critical_section();
+                rounds += 1;
+                drop(_g);
+                if rounds % 8 == 0 {
+                    std::thread::yield_now();
+                }
+            }
+            rounds
+        });
+        let (_f, w) = flag();
+        let (mut completed, mut dropped) = (0u32, 0u32);
+        for round in 0..20_000u32 {
+            let g = COND.lock();
+            critical_section();
+            let mut a = boxed(COND.wait_guard_async(g));
+            let mut done = None;
+            for _ in 0..round % 4 {
+                if let Poll::Ready(r) = poll(a.as_mut(), &w) {
+                    done = Some(r);
+                    break;
+                }
+                std::thread::yield_now();
+            }
+            drop(a);
+            match done {
+                Some(r) => {
+                    let g = r.unwrap();
+                    critical_section();
+                    drop(g);
+                    completed += 1;
+                }
+                None => dropped += 1,
+            }
+        }
+        STOP.store(true, Ordering::Relaxed);
+        let rounds = notifier.join().unwrap();
+        assert_eq!(MAX.load(Ordering::SeqCst), 1, "two holders at once");
+        assert!(!COND.get_lock().locked(), "a release was owed or lost");
+        assert_eq!(COND.waiters(), 0);
+        eprintln!("{completed} completed, {dropped} dropped, {rounds} notifier rounds");
+    });
+}
+
 // ---------------------------------------------------------------- Semaphore
 
 // SemaphoreTests.test_acquire / test_release_not_acquired: counts, and a

@@ -232,6 +232,191 @@ fn condition_with_the_default_rlock_restores_the_depth() {
     });
 }
 
+// Issue #14, the guard form (`wait_for_guard_async`): a thread notifies, a task waits
+// holding the guard it gets back.
+#[test]
+fn condition_guard_wait_between_a_thread_and_a_task() {
+    watchdog(|| {
+        static COND: Condition<Lock> = Condition::with_lock(Lock::new());
+        static ITEMS: AtomicU32 = AtomicU32::new(0);
+        let producer = thread::spawn(|| {
+            for _ in 0..200 {
+                let _g = COND.lock();
+                ITEMS.fetch_add(1, Ordering::Relaxed);
+                COND.notify(1).unwrap();
+            }
+        });
+        run(async {
+            let mut g = COND.lock_async().await;
+            for _ in 0..200 {
+                g = COND
+                    .wait_for_guard_async(g, || ITEMS.load(Ordering::Relaxed) > 0)
+                    .await
+                    .unwrap();
+                ITEMS.fetch_sub(1, Ordering::Relaxed);
+            }
+            drop(g);
+        });
+        producer.join().unwrap();
+        assert!(!COND.get_lock().locked());
+    });
+}
+
+// Issue #14, the guard form on tokio's multi-threaded runtime (`tokio::spawn`: the
+// task holds a `Condition<Lock>` guard across awaits, so the guard must be `Send`):
+// four consumer tasks wait with a 1 ms `tokio::time::timeout` each round while a thread
+// produces under the lock. Every item is taken once, no two holders are ever inside
+// the critical section, and the lock ends free (no release owed or lost).
+#[test]
+fn condition_guard_wait_with_timeouts_on_a_multi_threaded_runtime() {
+    use std::time::Duration;
+    static COND: Condition<Lock> = Condition::with_lock(Lock::new());
+    static ITEMS: AtomicU32 = AtomicU32::new(0);
+    static TAKEN: AtomicU32 = AtomicU32::new(0);
+    static INSIDE: AtomicU32 = AtomicU32::new(0);
+    static MAX: AtomicU32 = AtomicU32::new(0);
+    const N: u32 = 400;
+    fn critical_section(f: impl FnOnce()) {
+        let n = INSIDE.fetch_add(1, Ordering::SeqCst) + 1;
+        MAX.fetch_max(n, Ordering::SeqCst);
+        f();
+        INSIDE.fetch_sub(1, Ordering::SeqCst);
+    }
+    watchdog(|| {
+        let producer = thread::spawn(|| {
+            for i in 0..N {
+                let _g = COND.lock();
+                critical_section(|| {
+                    ITEMS.fetch_add(1, Ordering::SeqCst);
+                });
+                COND.notify(1).unwrap();
+                drop(_g);
+                if i % 16 == 0 {
+                    thread::sleep(Duration::from_millis(1));
+                }
+            }
+        });
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_time()
+            .build()
+            .unwrap();
+        let timeouts = rt.block_on(async {
+            let tasks: Vec<_> = (0..4)
+                .map(|_| {
+                    tokio::spawn(async {
+                        let mut timeouts = 0u32;
+                        loop {
+                            let g = COND.lock_async().await;
+                            if TAKEN.load(Ordering::SeqCst) == N {
+                                return timeouts;
+                            }
+                            let more = || {
+                                ITEMS.load(Ordering::SeqCst) > 0
+                                    || TAKEN.load(Ordering::SeqCst) == N
+                            };
+                            let waited = tokio::time::timeout(
+                                Duration::from_millis(1),
+                                COND.wait_for_guard_async(g, more),
+                            );
+                            let Ok(g) = waited.await else {
+                                timeouts += 1; // no guard: take the lock again
+                                continue;
+                            };
+                            let g = g.unwrap();
+                            critical_section(|| {
+                                if ITEMS.load(Ordering::SeqCst) > 0 {
+                                    ITEMS.fetch_sub(1, Ordering::SeqCst);
+                                    TAKEN.fetch_add(1, Ordering::SeqCst);
+                                }
+                            });
+                            if TAKEN.load(Ordering::SeqCst) == N {
+                                COND.notify_all().unwrap();
+                            }
+                            drop(g);
+                        }
+                    })
+                })
+                .collect();
+            let mut timeouts = 0;
+            for t in tasks {
+                timeouts += t.await.unwrap();
+            }
+            timeouts
+        });
+        producer.join().unwrap();
+        assert_eq!(TAKEN.load(Ordering::SeqCst), N);
+        assert_eq!(MAX.load(Ordering::SeqCst), 1, "two holders at once");
+        assert!(!COND.get_lock().locked(), "a release was owed or lost");
+        eprintln!("{timeouts} timeouts");
+    });
+}
+
+// Issue #14, the guard form over the default RLock: a completed wait restores the depth
+// (the guard's level and one more); a wait dropped while another thread holds the lock
+// leaves this thread owning nothing — its outer release is refused, the other thread's
+// lock untouched and its release the one that frees it.
+#[test]
+fn condition_guard_wait_with_the_default_rlock() {
+    watchdog(|| {
+        static COND: Condition = Condition::new();
+        static GO: AtomicBool = AtomicBool::new(false);
+        static HELD: AtomicBool = AtomicBool::new(false);
+        static DONE: AtomicBool = AtomicBool::new(false);
+        let t = thread::spawn(|| {
+            settle();
+            let _g = COND.lock();
+            GO.store(true, Ordering::Relaxed);
+            COND.notify_all().unwrap();
+        });
+        run(async {
+            COND.get_lock().acquire_async().await;
+            let g = COND.lock_async().await;
+            assert_eq!(COND.get_lock().depth(), 2);
+            let g = COND
+                .wait_for_guard_async(g, || GO.load(Ordering::Relaxed))
+                .await
+                .unwrap();
+            assert_eq!(COND.get_lock().depth(), 2);
+            drop(g);
+            COND.release().unwrap();
+        });
+        t.join().unwrap();
+        assert!(!COND.get_lock().locked());
+
+        let holder = thread::spawn(|| {
+            while COND.waiters() == 0 {
+                thread::yield_now();
+            }
+            let _g = COND.lock();
+            HELD.store(true, Ordering::SeqCst);
+            while !DONE.load(Ordering::SeqCst) {
+                thread::yield_now();
+            }
+            assert!(COND.get_lock().is_owned(), "the holder lost its lock");
+        });
+        COND.acquire(); // an outer level
+        let (_f, w) = flag();
+        let mut wait = Box::pin(COND.wait_guard_async(COND.lock()));
+        assert!(wait
+            .as_mut()
+            .poll(&mut Context::from_waker(&w))
+            .is_pending());
+        while !HELD.load(Ordering::SeqCst) {
+            thread::yield_now();
+        }
+        drop(wait); // the timeout
+        assert!(!COND.get_lock().is_owned());
+        assert!(
+            COND.release().is_err(),
+            "the outer level went with the wait"
+        );
+        DONE.store(true, Ordering::SeqCst);
+        holder.join().unwrap();
+        assert!(!COND.get_lock().locked());
+    });
+}
+
 #[test]
 fn rlock_async_reentry_and_thread_handoff() {
     watchdog(|| {
@@ -335,4 +520,10 @@ fn futures_and_guards_are_send() {
     drop(g);
     let p = run(S.acquire_guard_async());
     send(&p);
+    // A `Condition<Lock>`'s guard and the guard form of its wait (issue #14); an
+    // `RLock`'s guard is not `Send` (a compile_fail doctest on `ConditionGuard`).
+    let cg = C.lock();
+    send(&cg);
+    send(&C.wait_guard_async(cg));
+    send(&C.wait_for_guard_async(C.lock(), || true));
 }

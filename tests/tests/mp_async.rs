@@ -4,7 +4,8 @@
 //! `SimpleQueue` that a CHILD process (or a thread of a child) releases / sets / puts —
 //! the change comes from another process, whose notify cannot call this process's
 //! wakers; the proxy waiter must bridge it. Also: cancellation (a dropped pending
-//! future loses no wake-up for the others), a `SIGKILL`ed child holding a lock (the
+//! future loses no wake-up for the others; a `Condition` guard-form wait given up while
+//! the child holds the lock leaves the task no guard), a `SIGKILL`ed child holding a lock (the
 //! awaiting task gets `OwnerDied`, as the blocking form), a thousand tasks awaiting one
 //! queue (one helper thread, not a thousand), and the reverse direction (tasks in a
 //! child woken by the parent). Every await has a deadline; every scenario runs once per
@@ -408,7 +409,7 @@ mod linux {
                     .await
                     .unwrap();
             }
-            // Two tasks of this thread (the guards are not `Send`: joined, not spawned).
+            // Two tasks of this thread (joined, not spawned).
             let task = || async {
                 let _g = within("condition lock", cond.lock_async()).await;
                 within("round 2", cond.wait_for_async(|| ready.get() == 2))
@@ -418,6 +419,52 @@ mod linux {
             tokio::join!(task(), task());
         });
         reap(vec![child]);
+    }
+
+    /// The guard form (issue #14) between processes: the parent's task waits with its
+    /// guard and gives the wait up (a `select!`, as a timeout) once the CHILD holds the
+    /// lock: the task is left with no guard and gets the lock only after the child
+    /// released it. Then the child's notify reaches a task in `wait_for_guard_async`,
+    /// which returns the guard.
+    fn condition_guard_wait_given_up_while_child_holds_the_lock() {
+        let cond = Condition::new_over_lock();
+        let ready: Value<u32> = Value::new(0);
+        let held = Event::new();
+        let child = start(
+            |(cond, ready, held): (LockCondition, Value<u32>, Event)| {
+                for round in 1..=2 {
+                    while cond.waiters() == 0 {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    let _g = cond.lock();
+                    if round == 1 {
+                        held.set();
+                        std::thread::sleep(LATER); // across the parent's give-up
+                    }
+                    ready.set(round);
+                    cond.notify_all().unwrap();
+                }
+            },
+            (cond.clone(), ready.clone(), held.clone()),
+        );
+        block_on(async {
+            let g = within("condition lock", cond.lock_async()).await;
+            tokio::select! {
+                _ = cond.wait_guard_async(g) => panic!("notified before the child held the lock"),
+                () = within("held", held.wait_async()) => {}
+            }
+            let g = within("condition lock again", cond.lock_async()).await;
+            assert!(
+                ready.get() >= 1,
+                "the lock was taken while the child held it"
+            );
+            let g = within("round 2", cond.wait_for_guard_async(g, || ready.get() == 2))
+                .await
+                .unwrap();
+            drop(g);
+        });
+        reap(vec![child]);
+        assert!(!cond.get_lock().locked());
     }
 
     /// The number of threads of this process.
@@ -529,6 +576,10 @@ mod linux {
             ("event_set_by_child", event_set_by_child),
             ("queues_fed_by_child", queues_fed_by_child),
             ("condition_notified_by_child", condition_notified_by_child),
+            (
+                "condition_guard_wait_given_up_while_child_holds_the_lock",
+                condition_guard_wait_given_up_while_child_holds_the_lock,
+            ),
             ("cancellation", cancellation),
             ("owner_killed_while_awaited", owner_killed_while_awaited),
             ("thousand_tasks_one_queue", thousand_tasks_one_queue),

@@ -13,7 +13,7 @@
 //! | `await loop.run_in_executor(None, lock.acquire)` | [`Lock::acquire_async`](super::Lock::acquire_async), `acquire_or_recover_async`, `lock_async`; the same on [`RLock`](super::RLock) |
 //! | `… run_in_executor(None, sem.acquire)` | [`Semaphore::acquire_async`](super::Semaphore::acquire_async), `acquire_guard_async`, `acquire_many_async`; the same on [`BoundedSemaphore`](super::BoundedSemaphore) |
 //! | `… run_in_executor(None, event.wait)` | [`Event::wait_async`](super::Event::wait_async) |
-//! | `… run_in_executor(None, cond.wait)` | [`Condition::lock_async`](super::Condition::lock_async), `wait_async`, `wait_for_async` |
+//! | `… run_in_executor(None, cond.wait)` | [`Condition::lock_async`](super::Condition::lock_async), [`wait_guard_async`](super::Condition::wait_guard_async) / `wait_for_guard_async` (take and give back the guard: a runtime timeout around them is safe), `wait_async`, `wait_for_async` |
 //! | `… run_in_executor(None, barrier.wait)` | [`Barrier::wait_async`](super::Barrier::wait_async) |
 //! | `… run_in_executor(None, q.get)` / `q.put` / `q.join` | [`Queue::get_async`](super::Queue::get_async) / `put_async`, [`JoinableQueue::join_async`](super::JoinableQueue::join_async), [`SimpleQueue::get_async`](super::SimpleQueue::get_async) / `put_async` |
 //!

@@ -1388,7 +1388,8 @@ where
     /// Releases the lock, awaits a notify from ANY process, re-takes the lock (the
     /// threading type's [`wait_async`](threading::Condition::wait_async), with its
     /// order and cancellation rules, bridged to other processes as
-    /// [`lock_async`](Self::lock_async)).
+    /// [`lock_async`](Self::lock_async)). For a wait that may be cancelled (a runtime
+    /// timeout), use [`wait_guard_async`](Self::wait_guard_async).
     ///
     /// ```
     /// use conkit::multiprocessing::{Condition, Value};
@@ -1445,5 +1446,69 @@ where
             self.wait_async().await?;
         }
         Ok(())
+    }
+
+    /// The cancellation-safe wait: takes the guard, releases the lock, awaits a notify
+    /// from ANY process, re-takes the lock and gives the guard back (the threading
+    /// type's [`wait_guard_async`](threading::Condition::wait_guard_async), with its
+    /// cancellation rules — a runtime timeout around it is safe, the guard goes with
+    /// the dropped future — bridged to other processes as
+    /// [`lock_async`](Self::lock_async)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use conkit::multiprocessing::{Condition, Value};
+    ///
+    /// let cond = Condition::new_over_lock();
+    /// let ready = Value::new(0u32);
+    /// let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    /// rt.block_on(async {
+    ///     let guard = cond.lock_async().await;
+    ///     let timeout = Duration::from_millis(10);
+    ///     assert!(tokio::time::timeout(timeout, cond.wait_guard_async(guard)).await.is_err());
+    ///     assert!(!cond.get_lock().locked()); // the guard went with the wait
+    /// });
+    /// let (c2, r2) = (cond.clone(), ready.clone());
+    /// let notifier = std::thread::spawn(move || {
+    ///     let _g = c2.lock();
+    ///     r2.set(1);
+    ///     c2.notify_all().unwrap();
+    /// });
+    /// rt.block_on(async {
+    ///     let guard = cond.lock_async().await;
+    ///     let guard = cond.wait_for_guard_async(guard, || ready.get() == 1).await.unwrap();
+    ///     drop(guard);
+    /// });
+    /// notifier.join().unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// As the threading type's
+    /// [`wait_guard_async`](threading::Condition::wait_guard_async).
+    pub async fn wait_guard_async<'g>(
+        &self,
+        guard: threading::ConditionGuard<'g, L>,
+    ) -> Result<threading::ConditionGuard<'g, L>, ConditionError> {
+        asynch::bridge(self.proxy(), (**self).wait_guard_async(guard)).await
+    }
+
+    /// Awaits until `predicate` returns `true` (evaluated with the lock held, first
+    /// before any wait, then after every wake-up), as
+    /// [`wait_guard_async`](Self::wait_guard_async) in a loop; returns the guard.
+    ///
+    /// # Errors
+    /// As [`wait_guard_async`](Self::wait_guard_async).
+    ///
+    /// # Panics
+    /// If `predicate` panics (the guard is dropped while unwinding, releasing the lock).
+    pub async fn wait_for_guard_async<'g>(
+        &self,
+        mut guard: threading::ConditionGuard<'g, L>,
+        mut predicate: impl FnMut() -> bool,
+    ) -> Result<threading::ConditionGuard<'g, L>, ConditionError> {
+        while !predicate() {
+            guard = self.wait_guard_async(guard).await?;
+        }
+        Ok(guard)
     }
 }

@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,12 +22,18 @@ pub enum ConditionError {
     /// The calling thread does not hold the condition's lock (Python: `RuntimeError:
     /// cannot wait on un-acquired lock` / `cannot notify on un-acquired lock`).
     NotOwned,
+    /// The guard passed to [`Condition::wait_guard_async`] holds another lock than the
+    /// condition's (a guard of a condition over a different lock). Locks are compared by
+    /// address in this process: two handles of one process-shared condition attached
+    /// separately (two child-argument copies) count as different.
+    OtherLock,
 }
 
 impl fmt::Display for ConditionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             ConditionError::NotOwned => "the condition's lock is not held by this thread",
+            ConditionError::OtherLock => "the guard holds another lock than the condition's",
         })
     }
 }
@@ -118,6 +125,16 @@ pub trait ConditionLock: sealed::Sealed {
     /// The lock's waiting strategy ([`Futex`](crate::wait::Futex) for [`Lock`] and
     /// [`RLock`] as written), which the condition's waiters use too.
     type Wait: InstantWait;
+    /// Whether a [`ConditionGuard`] over this lock may move to another thread: `()` for
+    /// a lock any thread may release ([`Lock`]: the guard is `Send`), `*const ()` for
+    /// one only its owner thread may release ([`RLock`]: the guard is not `Send`). The
+    /// guard holds a `PhantomData` of it.
+    type GuardMarker;
+    /// The address of the lock itself, behind any `&` / `Arc`: two conditions use the
+    /// same lock when their locks' addresses are equal.
+    fn lock_addr(&self) -> *const () {
+        (self as *const Self).cast()
+    }
     /// Takes the lock, waiting as long as needed.
     fn acquire(&self);
     /// Takes the lock if that is possible without waiting.
@@ -163,6 +180,7 @@ pub trait ConditionLock: sealed::Sealed {
 
 impl<W: InstantWait> ConditionLock for Lock<W> {
     type Wait = W;
+    type GuardMarker = ();
     fn acquire(&self) {
         Lock::acquire(self);
     }
@@ -206,6 +224,7 @@ impl<W: InstantWait> ConditionLock for Lock<W> {
 
 impl<W: InstantWait> ConditionLock for RLock<W> {
     type Wait = W;
+    type GuardMarker = *const ();
     fn acquire(&self) {
         RLock::acquire(self);
     }
@@ -250,9 +269,13 @@ impl<W: InstantWait> ConditionLock for RLock<W> {
 
 /// Delegates every method to the lock behind a reference or an `Arc`.
 macro_rules! delegate {
-    (handle $($ty:ty => $wait:ty),*) => {$(
+    (handle $($ty:ty => $wait:ty, $inner:ty);*) => {$(
         impl ConditionLock for $ty {
             type Wait = $wait;
+            type GuardMarker = <$inner as ConditionLock>::GuardMarker;
+            fn lock_addr(&self) -> *const () {
+                ConditionLock::lock_addr(&**self)
+            }
             fn acquire(&self) {
                 ConditionLock::acquire(&**self);
             }
@@ -294,6 +317,10 @@ macro_rules! delegate {
     ($($ty:ty),*) => {$(
         impl<L: ConditionLock + ?Sized> ConditionLock for $ty {
             type Wait = L::Wait;
+            type GuardMarker = L::GuardMarker;
+            fn lock_addr(&self) -> *const () {
+                (**self).lock_addr()
+            }
             fn acquire(&self) {
                 (**self).acquire();
             }
@@ -337,8 +364,8 @@ delegate!(&L, Arc<L>);
 // The process-shared handles (their `Deref` target is the threading lock).
 #[cfg(target_os = "linux")]
 delegate!(handle
-    crate::multiprocessing::Lock => crate::wait::SharedFutex,
-    crate::multiprocessing::RLock => crate::wait::SharedFutex
+    crate::multiprocessing::Lock => crate::wait::SharedFutex, Lock<crate::wait::SharedFutex>;
+    crate::multiprocessing::RLock => crate::wait::SharedFutex, RLock<crate::wait::SharedFutex>
 );
 
 /// A condition variable with its lock (Python's `threading.Condition`), the lock shared
@@ -395,6 +422,8 @@ delegate!(handle
 /// | `cond.notify(n=1)` | [`notify(n)`](Condition::notify) (wakes the `n` oldest waiters; returns how many it woke) |
 /// | `cond.notify_all()` | [`notify_all()`](Condition::notify_all) |
 /// | `RuntimeError: cannot wait on un-acquired lock` | [`ConditionError::NotOwned`] |
+/// | `async with cond:` (an `asyncio.Condition`) | [`let g = cond.lock_async().await;`](Condition::lock_async) |
+/// | `await cond.wait()` / `await cond.wait_for(pred)` in it | [`g = cond.wait_guard_async(g).await?`](Condition::wait_guard_async) / [`wait_for_guard_async(g, pred)`](Condition::wait_for_guard_async) (a runtime timeout around them is safe), or [`wait_async()`](Condition::wait_async) / [`wait_for_async(pred)`](Condition::wait_for_async) (Python's shape; see there for cancellation) |
 ///
 /// Differences from Python: the methods return `Result` instead of raising, the guard
 /// replaces `with`, and `notify` returns how many waiters it woke.
@@ -435,7 +464,8 @@ pub struct Condition<
     /// future dropped after it released the lock, which could not take it back without
     /// waiting (another holds it), leaves one; the next guard drop or
     /// [`release`](Self::release) through this condition pays it instead of releasing
-    /// (see `wait_async`). Almost always zero: one relaxed load on those paths.
+    /// (see `wait_async`). Almost always zero: one relaxed load on those paths. The
+    /// guard form ([`wait_guard_async`](Self::wait_guard_async)) never adds to it.
     owed: AtomicU32,
 }
 
@@ -474,21 +504,29 @@ impl<L: ConditionLock> Condition<L> {
         self.lock.acquire_async().await;
         ConditionGuard {
             cond: self,
-            _not_send: PhantomData,
+            _marker: PhantomData,
         }
     }
 
     /// Releases the lock, awaits a notify, re-takes the lock (awaiting it) — Python's
     /// `await cond.wait()` of an `asyncio.Condition`, on the *same* condition the
     /// threads use: a thread's `notify` wakes the task and a task's wakes a thread,
-    /// oldest waiter first. For a timeout, wrap it in the runtime's.
+    /// oldest waiter first.
+    ///
+    /// **For a wait that may be cancelled (a runtime timeout around it, a `select!`),
+    /// use [`wait_guard_async`](Self::wait_guard_async)**, which takes the guard and
+    /// gives it back: a dropped wait drops the guard with it, so nobody believes they
+    /// hold a lock they do not. This `&self` form is Python's shape and fine for a wait
+    /// that runs to completion; dropped while another holds the lock it leaves a window
+    /// in which two believe they hold it (below).
     ///
     /// Cancellation (the future dropped while it waits), as asyncio's: a future dropped
     /// before a notify reached it gives its place up (no notify is spent on it); one
-    /// dropped after a notify reached it passes that notify to the next waiter; and in
-    /// both cases **the lock is held again**, as after a completed wait (asyncio's
-    /// cancelled `wait()` re-takes the lock before it raises), so the caller's guard, or
-    /// its own [`release`](Self::release), is still the one matching release. If the
+    /// dropped after a notify reached it (asleep or re-taking the lock) passes that
+    /// notify to the next waiter; and in both cases **the lock is held again**, as
+    /// after a completed wait (asyncio's cancelled `wait()` re-takes the lock before it
+    /// raises), so the caller's guard, or its own [`release`](Self::release), is still
+    /// the one matching release. If the
     /// lock is free the drop takes it back at once. If another holds it (a
     /// [`Lock`]: possibly another task of the same thread), the drop cannot wait for
     /// it: the next release through this condition (a guard's drop or
@@ -532,7 +570,13 @@ impl<L: ConditionLock> Condition<L> {
         // Set while this wait has released the lock and not yet taken it back: a drop
         // then (the task cancelled) takes it back if it is free, else owes a release.
         let released = AtomicBool::new(false);
+        // Set once a notify released this waiter: a drop then (while re-taking the
+        // lock) passes the notify on.
+        let notified = AtomicBool::new(false);
         let retake = OnDrop(|| {
+            if notified.load(Ordering::Relaxed) {
+                self.cv.notify(1);
+            }
             if released.load(Ordering::Relaxed)
                 && !self.lock.try_acquire()
                 && self.lock.any_releaser()
@@ -549,6 +593,7 @@ impl<L: ConditionLock> Condition<L> {
             })
             .await
             .map_err(|_| ConditionError::NotOwned)?;
+        notified.store(true, Ordering::Relaxed);
         self.lock.acquire_restore_async(saved).await;
         std::mem::forget(retake);
         Ok(())
@@ -571,6 +616,134 @@ impl<L: ConditionLock> Condition<L> {
             self.wait_async().await?;
         }
         Ok(())
+    }
+
+    /// The cancellation-safe async wait: takes the guard, releases the lock, awaits a
+    /// notify, re-takes the lock and gives the guard back (Python's `await cond.wait()`
+    /// inside `async with cond:`; Rust's `Condvar::wait(guard)` shape). The same
+    /// condition the threads use: a thread's `notify` wakes the task and a task's wakes
+    /// a thread, oldest waiter first.
+    ///
+    /// **A timeout is the runtime's**, and safe: wrap the call in
+    /// `tokio::time::timeout` (or any executor's). A future dropped while it waits
+    /// takes the guard with it, so after a time-out the caller holds nothing and knows
+    /// it (no guard); take the lock again ([`lock_async`](Self::lock_async)) to go on.
+    /// Unlike the `&self` form ([`wait_async`](Self::wait_async)), nobody ever believes
+    /// they hold a lock they do not: a future dropped
+    /// * before its first poll drops the guard, which releases the lock;
+    /// * while asleep (the lock released by the wait) releases nothing and owes
+    ///   nothing; its place in line is given up (no notify is spent on it) or, if a
+    ///   notify had reached it, that notify is passed to the next waiter;
+    /// * while re-taking the lock after a notify holds nothing and passes that notify
+    ///   on (asyncio 3.13's cancelled `wait()` does the same).
+    ///
+    /// With an [`RLock`] held at a depth above one (acquisitions besides the guard's),
+    /// the wait releases every level and a completed wait restores them; a dropped one
+    /// leaves none held, so the caller's later [`release`](Self::release) of the outer
+    /// levels is refused (the lock is not the thread's) rather than freeing another
+    /// holder's lock. Between tasks prefer a `Condition<Lock>`, whose guard is also
+    /// `Send` (see [`ConditionGuard`]).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::time::Duration;
+    /// use conkit::threading::{Condition, Lock};
+    ///
+    /// #[tokio::main(flavor = "current_thread")]
+    /// async fn main() {
+    ///     static COND: Condition<Lock> = Condition::with_lock(Lock::new());
+    ///     static READY: AtomicBool = AtomicBool::new(false);
+    ///
+    ///     // Nobody notifies: the time-out drops the wait, and its guard with it.
+    ///     let guard = COND.lock_async().await; // async with cond:
+    ///     let waited = tokio::time::timeout(Duration::from_millis(10), COND.wait_guard_async(guard));
+    ///     assert!(waited.await.is_err());
+    ///     assert!(!COND.get_lock().locked()); // nothing held, nothing owed
+    ///
+    ///     let notifier = std::thread::spawn(|| {
+    ///         let _g = COND.lock();
+    ///         READY.store(true, Ordering::Relaxed);
+    ///         COND.notify_all().unwrap();
+    ///     });
+    ///     let mut guard = COND.lock_async().await;
+    ///     while !READY.load(Ordering::Relaxed) {
+    ///         guard = COND.wait_guard_async(guard).await.unwrap();
+    ///     }
+    ///     drop(guard);
+    ///     notifier.join().unwrap();
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// The guard is consumed either way. [`ConditionError::OtherLock`] if `guard` holds
+    /// another lock than this condition's (a guard of any condition over the *same*
+    /// lock is fine, as Python's conditions sharing one lock); the guard is dropped,
+    /// releasing its lock. [`ConditionError::NotOwned`] if the lock is not held (it was
+    /// released behind the guard's back, e.g. by [`release`](Self::release)); the guard
+    /// is then forgotten, releasing nothing.
+    pub async fn wait_guard_async<'g>(
+        &self,
+        guard: ConditionGuard<'g, L>,
+    ) -> Result<ConditionGuard<'g, L>, ConditionError> {
+        if guard.cond.lock.lock_addr() != self.lock.lock_addr() {
+            return Err(ConditionError::OtherLock);
+        }
+        if !self.lock.is_owned() {
+            std::mem::forget(guard);
+            return Err(ConditionError::NotOwned);
+        }
+        // The guard's acquisition is the wait's from here: released below and restored
+        // before the guard is given back. Dropped in between, the guard is not released
+        // (the lock is not held); the core's wait settles the ticket while asleep.
+        let guard = ManuallyDrop::new(guard);
+        let saved = self
+            .cv
+            .try_release_wait_async(|| self.lock.release_save())
+            .await
+            .map_err(|_| ConditionError::NotOwned)?;
+        // Notified: dropped while re-taking the lock, pass the notify on.
+        let pass_on = OnDrop(|| {
+            self.cv.notify(1);
+        });
+        self.lock.acquire_restore_async(saved).await;
+        std::mem::forget(pass_on);
+        Ok(ManuallyDrop::into_inner(guard))
+    }
+
+    /// Awaits until `predicate` returns `true`, as
+    /// [`wait_guard_async`](Self::wait_guard_async) in a loop (Python's
+    /// `await cond.wait_for(pred)` inside `async with cond:`): the predicate is
+    /// evaluated with the lock held, first before any wait and again after every
+    /// wake-up. Returns the guard. A runtime timeout around it is safe (the guard goes
+    /// with the dropped future).
+    ///
+    /// ```
+    /// use conkit::threading::{Condition, Lock};
+    ///
+    /// #[tokio::main(flavor = "current_thread")]
+    /// async fn main() {
+    ///     let cond = Condition::with_lock(Lock::new());
+    ///     let guard = cond.lock_async().await;
+    ///     let guard = cond.wait_for_guard_async(guard, || true).await.unwrap(); // no wait
+    ///     drop(guard);
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`wait_guard_async`](Self::wait_guard_async) (a predicate already true returns
+    /// the guard).
+    ///
+    /// # Panics
+    /// If `predicate` panics; the guard is dropped while unwinding, releasing the lock.
+    pub async fn wait_for_guard_async<'g>(
+        &self,
+        mut guard: ConditionGuard<'g, L>,
+        mut predicate: impl FnMut() -> bool,
+    ) -> Result<ConditionGuard<'g, L>, ConditionError> {
+        while !predicate() {
+            guard = self.wait_guard_async(guard).await?;
+        }
+        Ok(guard)
     }
 }
 
@@ -652,7 +825,7 @@ impl<L: ConditionLock, C: CondvarHandle<L::Wait>> Condition<L, C> {
         self.lock.acquire();
         ConditionGuard {
             cond: self,
-            _not_send: PhantomData,
+            _marker: PhantomData,
         }
     }
 
@@ -817,10 +990,20 @@ impl<L: ConditionLock + fmt::Debug, C: CondvarHandle<L::Wait>> fmt::Debug for Co
 }
 
 /// Holds a [`Condition`]'s lock; releases it when dropped (the end of Python's
-/// `with cond:` block). Wait and notify through the condition while it lives.
+/// `with cond:` block). Wait and notify through the condition while it lives; in a task,
+/// [`Condition::wait_guard_async`] takes the guard and gives it back.
 ///
-/// Not `Send`: it must be dropped by the thread that took the lock (an [`RLock`] may only
-/// be released by its owner).
+/// `Send` over a [`Lock`] (which any thread may release, as its own
+/// [`LockGuard`](super::LockGuard)), so a task holding it may run on a multi-threaded
+/// runtime; not `Send` over an [`RLock`], which must be released by the thread that
+/// took it ([`ConditionLock::GuardMarker`]).
+///
+/// ```compile_fail
+/// use conkit::threading::Condition;
+/// fn send<T: Send>(_: T) {}
+/// let cond = Condition::new(); // over an RLock
+/// send(cond.lock());
+/// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct ConditionGuard<
     'a,
@@ -828,7 +1011,7 @@ pub struct ConditionGuard<
     C: CondvarHandle<L::Wait> = Condvar<<L as ConditionLock>::Wait>,
 > {
     cond: &'a Condition<L, C>,
-    _not_send: PhantomData<*const ()>,
+    _marker: PhantomData<L::GuardMarker>,
 }
 
 impl<L: ConditionLock, C: CondvarHandle<L::Wait>> Drop for ConditionGuard<'_, L, C> {
