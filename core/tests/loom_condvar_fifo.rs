@@ -16,7 +16,7 @@ use loom::sync::Arc;
 use loom::thread;
 
 use conkit_core::condvar::Condvar;
-use conkit_core::lock::{Lock, RawLock};
+use conkit_core::lock::Lock;
 use loom_common::{Expired, LoomPark};
 
 type Cv = Condvar<LoomPark<Expired>>;
