@@ -5,7 +5,8 @@
 //! the change comes from another process, whose notify cannot call this process's
 //! wakers; the proxy waiter must bridge it. Also: cancellation (a dropped pending
 //! future loses no wake-up for the others; a `Condition` guard-form wait given up while
-//! the child holds the lock leaves the task no guard), a `SIGKILL`ed child holding a lock (the
+//! the child holds the lock leaves the task no guard; the same for a `ConditionOn`,
+//! `Condition::with_lock(lock)`), a `SIGKILL`ed child holding a lock (the
 //! awaiting task gets `OwnerDied`, as the blocking form), a thousand tasks awaiting one
 //! queue (one helper thread, not a thousand), and the reverse direction (tasks in a
 //! child woken by the parent). Every await has a deadline; every scenario runs once per
@@ -28,8 +29,8 @@ mod linux {
     use std::time::{Duration, Instant};
 
     use conkit::multiprocessing::{
-        Acquired, Barrier, BoundedSemaphore, Condition, Event, JoinableQueue, Lock, LockCondition,
-        Queue, RLock, Semaphore, SimpleQueue, Value,
+        Acquired, Barrier, BoundedSemaphore, Condition, ConditionOn, Event, JoinableQueue, Lock,
+        LockCondition, Queue, RLock, Semaphore, SimpleQueue, Value,
     };
     use conkit_tests::mp::{kill, reap, run_under_every_method, start};
 
@@ -467,6 +468,65 @@ mod linux {
         assert!(!cond.get_lock().locked());
     }
 
+    /// `Condition::with_lock(lock)` (a `ConditionOn`, which had no async forms) between
+    /// processes: the parent's task awaits the lock the child holds (`lock_async`: the
+    /// lock's own proxy), is notified by the child in `wait_for_async`, gives a
+    /// guard-form wait up while the child holds the lock (left with no guard, the lock
+    /// taken again only after the child released it), and is notified in
+    /// `wait_for_guard_async`, which returns the guard.
+    fn condition_on_lock_awaited_across_processes() {
+        let lock = Lock::new();
+        let cond = Condition::with_lock(lock.clone());
+        let ready: Value<u32> = Value::new(0);
+        let (held, holding) = (Event::new(), Event::new());
+        let child = start(
+            |(cond, ready, held, holding): (ConditionOn<Lock>, Value<u32>, Event, Event)| {
+                cond.acquire();
+                held.set();
+                std::thread::sleep(LATER);
+                cond.release().unwrap();
+                for round in 1..=3 {
+                    while cond.waiters() == 0 {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    let _g = cond.lock();
+                    if round == 2 {
+                        holding.set();
+                        std::thread::sleep(LATER); // across the parent's give-up
+                    }
+                    ready.set(round);
+                    cond.notify_all().unwrap();
+                }
+            },
+            (cond.clone(), ready.clone(), held.clone(), holding.clone()),
+        );
+        assert!(held.wait_timeout(LIMIT));
+        block_on(async {
+            {
+                let _g = within("lock held by the child", cond.lock_async()).await;
+                within("round 1", cond.wait_for_async(|| ready.get() >= 1))
+                    .await
+                    .unwrap();
+            }
+            let g = within("condition lock", cond.lock_async()).await;
+            tokio::select! {
+                _ = cond.wait_guard_async(g) => panic!("notified before the child held the lock"),
+                () = within("holding", holding.wait_async()) => {}
+            }
+            let g = within("condition lock again", cond.lock_async()).await;
+            assert!(
+                ready.get() >= 2,
+                "the lock was taken while the child held it"
+            );
+            let g = within("round 3", cond.wait_for_guard_async(g, || ready.get() == 3))
+                .await
+                .unwrap();
+            drop(g);
+        });
+        reap(vec![child]);
+        assert!(!lock.locked());
+    }
+
     /// The number of threads of this process.
     fn threads() -> usize {
         std::fs::read_dir("/proc/self/task").map_or(0, Iterator::count)
@@ -579,6 +639,10 @@ mod linux {
             (
                 "condition_guard_wait_given_up_while_child_holds_the_lock",
                 condition_guard_wait_given_up_while_child_holds_the_lock,
+            ),
+            (
+                "condition_on_lock_awaited_across_processes",
+                condition_on_lock_awaited_across_processes,
             ),
             ("cancellation", cancellation),
             ("owner_killed_while_awaited", owner_killed_while_awaited),

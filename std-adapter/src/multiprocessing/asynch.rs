@@ -13,7 +13,7 @@
 //! | `await loop.run_in_executor(None, lock.acquire)` | [`Lock::acquire_async`](super::Lock::acquire_async), `acquire_or_recover_async`, `lock_async`; the same on [`RLock`](super::RLock) |
 //! | `… run_in_executor(None, sem.acquire)` | [`Semaphore::acquire_async`](super::Semaphore::acquire_async), `acquire_guard_async`, `acquire_many_async`; the same on [`BoundedSemaphore`](super::BoundedSemaphore) |
 //! | `… run_in_executor(None, event.wait)` | [`Event::wait_async`](super::Event::wait_async) |
-//! | `… run_in_executor(None, cond.wait)` | [`Condition::lock_async`](super::Condition::lock_async), [`wait_guard_async`](super::Condition::wait_guard_async) / `wait_for_guard_async` (take and give back the guard: a runtime timeout around them is safe), `wait_async`, `wait_for_async` |
+//! | `… run_in_executor(None, cond.wait)` | [`Condition::lock_async`](super::Condition::lock_async), [`wait_guard_async`](super::Condition::wait_guard_async) / `wait_for_guard_async` (take and give back the guard: a runtime timeout around them is safe), `wait_async`, `wait_for_async`; the same on [`ConditionOn`](super::ConditionOn) (`Condition(lock)`, whose `lock_async` is the lock's own) |
 //! | `… run_in_executor(None, barrier.wait)` | [`Barrier::wait_async`](super::Barrier::wait_async) |
 //! | `… run_in_executor(None, q.get)` / `q.put` / `q.join` | [`Queue::get_async`](super::Queue::get_async) / `put_async`, [`JoinableQueue::join_async`](super::JoinableQueue::join_async), [`SimpleQueue::get_async`](super::SimpleQueue::get_async) / `put_async` |
 //!
@@ -82,8 +82,10 @@
 //! core hook that futex-wakes the condition's word when tasks are parked would remove
 //! it). [`Semaphore::acquire_many_async`](super::Semaphore::acquire_many_async) is
 //! bridged the same way (a pass-through proxy would spin while fewer permits than asked
-//! are free). These two are the only polling forms. [`ConditionOn`](super::ConditionOn)
-//! has no async forms.
+//! are free). These two are the only polling forms; a [`ConditionOn`](super::ConditionOn)
+//! (`Condition::with_lock(lock)`) waits the same way (its proxy keyed by its waiters'
+//! mapping), except that its `lock_async` is the lock's own
+//! ([`Lock::acquire_async`](super::Lock::acquire_async): a real wake-up).
 //!
 //! # Example
 //! ```

@@ -558,9 +558,23 @@ impl Condition {
 }
 
 mod sealed {
-    pub trait Sealed {}
-    impl Sealed for super::Lock {}
-    impl Sealed for super::RLock {}
+    /// What a [`ConditionOn`](super::ConditionOn) needs of its lock beyond
+    /// [`ConditionLock`](crate::threading::ConditionLock).
+    pub trait Sealed {
+        /// The lock's own `acquire_async` (woken by a release in any process through the
+        /// lock's proxy, see `asynch`).
+        fn acquire_async_any_process(&self) -> impl std::future::Future<Output = ()> + '_;
+    }
+    impl Sealed for super::Lock {
+        fn acquire_async_any_process(&self) -> impl std::future::Future<Output = ()> + '_ {
+            self.acquire_async()
+        }
+    }
+    impl Sealed for super::RLock {
+        fn acquire_async_any_process(&self) -> impl std::future::Future<Output = ()> + '_ {
+            self.acquire_async()
+        }
+    }
 }
 
 /// The process-shared locks a [`ConditionOn`] can be built over: [`Lock`] and
@@ -604,9 +618,10 @@ impl SharedLock for RLock {
 ///
 /// It IS [`threading::Condition`] (one implementation for threads, processes and both),
 /// over the lock's handle, with its waiters behind a handle
-/// ([`CondvarHandle`](threading::CondvarHandle)): the same methods and rules (the
-/// threading type's async forms exist only for its inline waiters, so this type has
-/// none):
+/// ([`CondvarHandle`](threading::CondvarHandle)): the same methods and rules, and the
+/// same async forms bridged to other processes as [`Condition`]'s
+/// ([`lock_async`](ConditionOn::lock_async), [`wait_guard_async`](ConditionOn::wait_guard_async),
+/// …; see [`asynch`]):
 /// waiting and notifying need the lock held by the calling thread
 /// ([`ConditionError::NotOwned`] otherwise), `notify(n)` wakes the `n` oldest waiters of
 /// any process, an `RLock` held at any depth is released completely while waiting. The
@@ -662,6 +677,171 @@ impl<'de, L: SharedLock> Deserialize<'de> for ConditionOn<L> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let (cv, lock) = <(Shared<Condvar<SharedFutex>>, L)>::deserialize(d)?;
         Ok(Self::with_parts(lock, cv))
+    }
+}
+
+/// The async forms (issue #14), as [`Condition`]'s: the threading type's, bridged to
+/// other processes (see [`asynch`]).
+impl<L: SharedLock> ConditionOn<L> {
+    fn proxy(&self) -> Arc<Proxy> {
+        Proxy::for_object(
+            addr_of::<Condvar<SharedFutex>>(self.condvar_handle()),
+            awaited::CONDITION,
+            || Box::new(asynch::Tick),
+        )
+    }
+
+    /// Takes the lock, awaiting it in an async task, and returns the guard: the lock's
+    /// own async acquisition ([`Lock::acquire_async`] / [`RLock::acquire_async`]), woken
+    /// by a release in any process at once (no polling).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{Condition, Lock};
+    ///
+    /// let cond = Condition::with_lock(Lock::new());
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(async {
+    ///     let _g = cond.lock_async().await;
+    ///     assert!(cond.get_lock().locked());
+    ///     assert_eq!(cond.notify_all(), Ok(0));
+    /// });
+    /// assert!(!cond.get_lock().locked());
+    /// ```
+    pub async fn lock_async(&self) -> ConditionOnGuard<'_, L> {
+        sealed::Sealed::acquire_async_any_process(self.get_lock()).await;
+        self.held_guard()
+    }
+
+    /// Releases the lock, awaits a notify from ANY process, re-takes the lock (the
+    /// threading type's [`wait_async`](threading::Condition::wait_async), with its
+    /// order and cancellation rules, bridged to other processes as
+    /// [`Condition::wait_async`]: a notify in this process wakes the task at once, one
+    /// in another process within 5 ms). For a wait that may be cancelled (a runtime
+    /// timeout), use [`wait_guard_async`](Self::wait_guard_async).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{Condition, Lock, Value};
+    ///
+    /// let lock = Lock::new();
+    /// let cond = Condition::with_lock(lock.clone());
+    /// let ready = Value::new(0u32);
+    /// let (c2, r2) = (cond.clone(), ready.clone());
+    /// let notifier = std::thread::spawn(move || {
+    ///     let _g = c2.lock();
+    ///     r2.set(1);
+    ///     c2.notify_all().unwrap();
+    /// });
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(async {
+    ///     let _g = cond.lock_async().await;
+    ///     while ready.get() == 0 {
+    ///         cond.wait_async().await.unwrap();
+    ///     }
+    /// });
+    /// notifier.join().unwrap();
+    /// assert!(!lock.locked());
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConditionError::NotOwned`] if the lock is not held.
+    pub async fn wait_async(&self) -> Result<(), ConditionError> {
+        asynch::bridge(self.proxy(), self.wait_async_in()).await
+    }
+
+    /// Awaits until `predicate` returns `true` (evaluated with the lock held, first
+    /// before any wait, then after every wake-up), as
+    /// [`wait_async`](Self::wait_async) in a loop.
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{Condition, RLock};
+    ///
+    /// let cond = Condition::with_lock(RLock::new());
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(async {
+    ///     let _g = cond.lock_async().await;
+    ///     cond.wait_for_async(|| true).await.unwrap(); // already true: no wait
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    /// As [`wait_async`](Self::wait_async).
+    ///
+    /// # Panics
+    /// If `predicate` panics (the lock stays held).
+    pub async fn wait_for_async(
+        &self,
+        mut predicate: impl FnMut() -> bool,
+    ) -> Result<(), ConditionError> {
+        while !predicate() {
+            self.wait_async().await?;
+        }
+        Ok(())
+    }
+
+    /// The cancellation-safe wait: takes the guard, releases the lock, awaits a notify
+    /// from ANY process, re-takes the lock and gives the guard back (the threading
+    /// type's [`wait_guard_async`](threading::Condition::wait_guard_async), with its
+    /// cancellation rules — a runtime timeout around it is safe, the guard goes with
+    /// the dropped future — bridged to other processes as
+    /// [`wait_async`](Self::wait_async)). A guard of another `ConditionOn` over the
+    /// same lock *handle* is accepted (locks compare by address in this process).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use conkit::multiprocessing::{Condition, Lock, Value};
+    ///
+    /// let lock = Lock::new();
+    /// let cond = Condition::with_lock(lock.clone());
+    /// let ready = Value::new(0u32);
+    /// let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    /// rt.block_on(async {
+    ///     let guard = cond.lock_async().await;
+    ///     let timeout = Duration::from_millis(10);
+    ///     assert!(tokio::time::timeout(timeout, cond.wait_guard_async(guard)).await.is_err());
+    ///     assert!(!lock.locked()); // the guard went with the wait
+    /// });
+    /// let (c2, r2) = (cond.clone(), ready.clone());
+    /// let notifier = std::thread::spawn(move || {
+    ///     let _g = c2.lock();
+    ///     r2.set(1);
+    ///     c2.notify_all().unwrap();
+    /// });
+    /// rt.block_on(async {
+    ///     let guard = cond.lock_async().await;
+    ///     let guard = cond.wait_for_guard_async(guard, || ready.get() == 1).await.unwrap();
+    ///     drop(guard);
+    /// });
+    /// notifier.join().unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// As the threading type's
+    /// [`wait_guard_async`](threading::Condition::wait_guard_async).
+    pub async fn wait_guard_async<'g>(
+        &self,
+        guard: ConditionOnGuard<'g, L>,
+    ) -> Result<ConditionOnGuard<'g, L>, ConditionError> {
+        asynch::bridge(self.proxy(), self.wait_guard_async_in(guard)).await
+    }
+
+    /// Awaits until `predicate` returns `true` (evaluated with the lock held, first
+    /// before any wait, then after every wake-up), as
+    /// [`wait_guard_async`](Self::wait_guard_async) in a loop; returns the guard.
+    ///
+    /// # Errors
+    /// As [`wait_guard_async`](Self::wait_guard_async).
+    ///
+    /// # Panics
+    /// If `predicate` panics (the guard is dropped while unwinding, releasing the lock).
+    pub async fn wait_for_guard_async<'g>(
+        &self,
+        mut guard: ConditionOnGuard<'g, L>,
+        mut predicate: impl FnMut() -> bool,
+    ) -> Result<ConditionOnGuard<'g, L>, ConditionError> {
+        while !predicate() {
+            guard = self.wait_guard_async(guard).await?;
+        }
+        Ok(guard)
     }
 }
 

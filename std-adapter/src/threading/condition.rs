@@ -501,11 +501,7 @@ impl<L: ConditionLock> Condition<L> {
     /// default [`RLock`], see [`RLock::acquire_async`] for what owning it means for a
     /// task; a `Condition<Lock>` has no such rule.
     pub async fn lock_async(&self) -> ConditionGuard<'_, L> {
-        self.lock.acquire_async().await;
-        ConditionGuard {
-            cond: self,
-            _marker: PhantomData,
-        }
+        self.lock_async_in().await
     }
 
     /// Releases the lock, awaits a notify, re-takes the lock (awaiting it) — Python's
@@ -564,39 +560,7 @@ impl<L: ConditionLock> Condition<L> {
     /// # Errors
     /// [`ConditionError::NotOwned`] if the lock is not held.
     pub async fn wait_async(&self) -> Result<(), ConditionError> {
-        if !self.lock.is_owned() {
-            return Err(ConditionError::NotOwned);
-        }
-        // Set while this wait has released the lock and not yet taken it back: a drop
-        // then (the task cancelled) takes it back if it is free, else owes a release.
-        let released = AtomicBool::new(false);
-        // Set once a notify released this waiter: a drop then (while re-taking the
-        // lock) passes the notify on.
-        let notified = AtomicBool::new(false);
-        let retake = OnDrop(|| {
-            if notified.load(Ordering::Relaxed) {
-                self.cv.notify(1);
-            }
-            if released.load(Ordering::Relaxed)
-                && !self.lock.try_acquire()
-                && self.lock.any_releaser()
-            {
-                self.owed.fetch_add(1, Ordering::AcqRel);
-            }
-        });
-        let saved = self
-            .cv
-            .try_release_wait_async(|| {
-                let saved = self.lock.release_save();
-                released.store(saved.is_ok(), Ordering::Relaxed);
-                saved
-            })
-            .await
-            .map_err(|_| ConditionError::NotOwned)?;
-        notified.store(true, Ordering::Relaxed);
-        self.lock.acquire_restore_async(saved).await;
-        std::mem::forget(retake);
-        Ok(())
+        self.wait_async_in().await
     }
 
     /// Awaits until `predicate` returns `true` (Python: `await cond.wait_for(pred)`):
@@ -685,29 +649,7 @@ impl<L: ConditionLock> Condition<L> {
         &self,
         guard: ConditionGuard<'g, L>,
     ) -> Result<ConditionGuard<'g, L>, ConditionError> {
-        if guard.cond.lock.lock_addr() != self.lock.lock_addr() {
-            return Err(ConditionError::OtherLock);
-        }
-        if !self.lock.is_owned() {
-            std::mem::forget(guard);
-            return Err(ConditionError::NotOwned);
-        }
-        // The guard's acquisition is the wait's from here: released below and restored
-        // before the guard is given back. Dropped in between, the guard is not released
-        // (the lock is not held); the core's wait settles the ticket while asleep.
-        let guard = ManuallyDrop::new(guard);
-        let saved = self
-            .cv
-            .try_release_wait_async(|| self.lock.release_save())
-            .await
-            .map_err(|_| ConditionError::NotOwned)?;
-        // Notified: dropped while re-taking the lock, pass the notify on.
-        let pass_on = OnDrop(|| {
-            self.cv.notify(1);
-        });
-        self.lock.acquire_restore_async(saved).await;
-        std::mem::forget(pass_on);
-        Ok(ManuallyDrop::into_inner(guard))
+        self.wait_guard_async_in(guard).await
     }
 
     /// Awaits until `predicate` returns `true`, as
@@ -748,6 +690,90 @@ impl<L: ConditionLock> Condition<L> {
 }
 
 impl<L: ConditionLock, C: CondvarHandle<L::Wait>> Condition<L, C> {
+    /// [`lock_async`](Condition::lock_async) for any handle of the waiters (also the
+    /// process-shared `ConditionOn`'s, which bridges it to other processes).
+    pub(crate) async fn lock_async_in(&self) -> ConditionGuard<'_, L, C> {
+        self.lock.acquire_async().await;
+        self.held_guard()
+    }
+
+    /// The guard of the lock the caller has just taken.
+    pub(crate) fn held_guard(&self) -> ConditionGuard<'_, L, C> {
+        ConditionGuard {
+            cond: self,
+            _marker: PhantomData,
+        }
+    }
+
+    /// [`wait_async`](Condition::wait_async) for any handle of the waiters.
+    pub(crate) async fn wait_async_in(&self) -> Result<(), ConditionError> {
+        if !self.lock.is_owned() {
+            return Err(ConditionError::NotOwned);
+        }
+        // Set while this wait has released the lock and not yet taken it back: a drop
+        // then (the task cancelled) takes it back if it is free, else owes a release.
+        let released = AtomicBool::new(false);
+        // Set once a notify released this waiter: a drop then (while re-taking the
+        // lock) passes the notify on.
+        let notified = AtomicBool::new(false);
+        let retake = OnDrop(|| {
+            if notified.load(Ordering::Relaxed) {
+                self.cv.condvar().notify(1);
+            }
+            if released.load(Ordering::Relaxed)
+                && !self.lock.try_acquire()
+                && self.lock.any_releaser()
+            {
+                self.owed.fetch_add(1, Ordering::AcqRel);
+            }
+        });
+        let saved = self
+            .cv
+            .condvar()
+            .try_release_wait_async(|| {
+                let saved = self.lock.release_save();
+                released.store(saved.is_ok(), Ordering::Relaxed);
+                saved
+            })
+            .await
+            .map_err(|_| ConditionError::NotOwned)?;
+        notified.store(true, Ordering::Relaxed);
+        self.lock.acquire_restore_async(saved).await;
+        std::mem::forget(retake);
+        Ok(())
+    }
+
+    /// [`wait_guard_async`](Condition::wait_guard_async) for any handle of the waiters.
+    pub(crate) async fn wait_guard_async_in<'g>(
+        &self,
+        guard: ConditionGuard<'g, L, C>,
+    ) -> Result<ConditionGuard<'g, L, C>, ConditionError> {
+        if guard.cond.lock.lock_addr() != self.lock.lock_addr() {
+            return Err(ConditionError::OtherLock);
+        }
+        if !self.lock.is_owned() {
+            std::mem::forget(guard);
+            return Err(ConditionError::NotOwned);
+        }
+        // The guard's acquisition is the wait's from here: released below and restored
+        // before the guard is given back. Dropped in between, the guard is not released
+        // (the lock is not held); the core's wait settles the ticket while asleep.
+        let guard = ManuallyDrop::new(guard);
+        let saved = self
+            .cv
+            .condvar()
+            .try_release_wait_async(|| self.lock.release_save())
+            .await
+            .map_err(|_| ConditionError::NotOwned)?;
+        // Notified: dropped while re-taking the lock, pass the notify on.
+        let pass_on = OnDrop(|| {
+            self.cv.condvar().notify(1);
+        });
+        self.lock.acquire_restore_async(saved).await;
+        std::mem::forget(pass_on);
+        Ok(ManuallyDrop::into_inner(guard))
+    }
+
     /// A condition over `lock` whose waiters are behind the handle `cv` (the
     /// process-shared `ConditionOn`).
     #[cfg(target_os = "linux")]
