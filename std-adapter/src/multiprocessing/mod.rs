@@ -46,7 +46,7 @@ pub mod util;
 pub use process::{
     active_children, cpu_count, current_process, get_all_start_methods, get_context,
     get_start_method, init, parent_process, set_start_method, ActiveChild, Context, CurrentProcess,
-    Process, ProcessError, Run, StartMethod,
+    ParentProcess, Process, ProcessError, Run, StartMethod,
 };
 pub use process::{allow_connection_pickling, freeze_support};
 pub use process::{get_executable, set_executable, set_forkserver_preload};
