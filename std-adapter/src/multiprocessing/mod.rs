@@ -22,7 +22,8 @@
 //!   shared memory.
 //!
 //! Pipes and connections: [`connection`] ([`Pipe`], [`Connection`], `wait`, `Listener`,
-//! `Client`; CPython's wire format and handshake).
+//! `Client`; CPython's wire format and handshake); [`reduction`] (`send_handle`,
+//! `recv_handle`: open descriptors passed over a connection, CPython's wire format).
 //!
 //! Queues between processes: [`queues`] ([`Queue`], [`JoinableQueue`], [`SimpleQueue`]
 //! over the core byte ring, no feeder thread).
@@ -38,6 +39,7 @@ pub mod inherit;
 mod per_process;
 pub mod pool;
 pub mod process;
+pub mod reduction;
 pub mod shared_memory;
 pub mod sharedctypes;
 pub mod synchronize;

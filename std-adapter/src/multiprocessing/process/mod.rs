@@ -1640,8 +1640,10 @@ pub fn freeze_support() {
 /// `multiprocessing.connection` (on Windows it once made sockets inheritable); in
 /// conkit a [`Connection`](super::Connection) (and every other object holding a
 /// descriptor) is always passable to a child as a [`Process`] argument, under every
-/// start method. Sending a descriptor over a connection or a queue after the start is
-/// not supported.
+/// start method. After the start, an open descriptor goes over a connection with
+/// [`reduction::send_handle`](super::reduction::send_handle) /
+/// [`recv_handle`](super::reduction::recv_handle); a `Connection` object itself
+/// cannot be sent over a connection or a queue.
 ///
 /// ```
 /// conkit::multiprocessing::allow_connection_pickling();
