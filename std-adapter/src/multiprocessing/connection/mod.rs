@@ -1141,7 +1141,7 @@ impl Connection {
     /// file, pipe or socket. Ours stays open.
     ///
     /// On a connection over a Unix socket (a [`Listener`]/[`Client`] connection with
-    /// [`Family::AfUnix`], [`Connection::from_fd`] of a Unix socket) the wire format is
+    /// [`Family::Unix`], [`Connection::from_fd`] of a Unix socket) the wire format is
     /// CPython's `sendfds`: one byte, the number of descriptors modulo 256, carrying
     /// them (`SCM_RIGHTS`), with no length prefix — a `python3` at the other end takes
     /// it with `reduction.recv_handle(conn)`. On a [`Pipe`] end it keeps its place among
