@@ -42,9 +42,10 @@ fn uses_received_handles(mut c: Connection) {
         .write_all(format!("child read: {text}").as_bytes())
         .unwrap();
     // The other way: the child sends a descriptor back.
-    let (r, mut w) = std::io::pipe().unwrap();
-    w.write_all(b"from the child's pipe").unwrap();
-    drop(w);
+    let (r, w) = common::mp::pipe();
+    std::fs::File::from(w)
+        .write_all(b"from the child's pipe")
+        .unwrap();
     c.send_handle(&r).unwrap();
     c.send(&"done".to_string()).unwrap();
 }
@@ -59,7 +60,7 @@ fn handles_pass_to_a_child_over_a_pipe_under_every_method() {
         p.start().unwrap();
         let mut file = tempfile();
         file.write_all(b"the parent's file").unwrap();
-        let (mut r, w) = std::io::pipe().unwrap();
+        let (mut r, w) = common::mp::pipe();
         ours.send(&"a file follows").unwrap();
         reduction::send_handle(&mut ours, file.as_raw_fd(), p.pid().unwrap()).unwrap();
         ours.send(&"a pipe follows").unwrap();
@@ -133,7 +134,7 @@ assert c.recv_bytes() == b"end"
 
 /// Our half of the exchange with [`PY`].
 fn exchange(c: &mut Connection) {
-    let (mut r, w) = std::io::pipe().unwrap();
+    let (mut r, w) = common::mp::pipe();
     c.send_bytes(b"a descriptor follows").unwrap();
     c.send_handle(&w).unwrap();
     drop(w);

@@ -1152,17 +1152,19 @@ impl Connection {
     /// ```
     /// use conkit::multiprocessing::Pipe;
     /// use std::io::{Read, Write};
+    /// use std::os::unix::net::UnixStream;
     ///
     /// let (mut a, mut b) = Pipe(true).unwrap();
-    /// let (mut r, w) = std::io::pipe().unwrap();
+    /// let (mut here, there) = UnixStream::pair().unwrap();
     /// a.send(&"a descriptor follows").unwrap();
-    /// a.send_handle(&w).unwrap();
-    /// drop(w);
+    /// a.send_handle(&there).unwrap();
+    /// drop(there);
     /// assert_eq!(b.recv::<String>().unwrap(), "a descriptor follows");
-    /// let w = b.recv_handle().unwrap();
-    /// std::fs::File::from(w).write_all(b"through the received descriptor").unwrap();
+    /// let received = UnixStream::from(b.recv_handle().unwrap());
+    /// (&received).write_all(b"through the received descriptor").unwrap();
+    /// drop(received);
     /// let mut got = String::new();
-    /// r.read_to_string(&mut got).unwrap();
+    /// here.read_to_string(&mut got).unwrap();
     /// assert_eq!(got, "through the received descriptor");
     /// ```
     pub fn send_handle(&mut self, handle: impl AsFd) -> Result<(), ConnectionError> {

@@ -959,8 +959,16 @@ fn ring_readers_survive_a_writer_that_died_before_its_wake_up_byte() {
 
 /// A pipe whose read end we keep; the write end is what travels.
 fn os_pipe() -> (std::fs::File, OwnedFd) {
-    let (r, w) = std::io::pipe().unwrap();
-    (std::fs::File::from(OwnedFd::from(r)), OwnedFd::from(w))
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two descriptors into the array.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: fresh descriptors we own.
+    unsafe {
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            OwnedFd::from_raw_fd(fds[1]),
+        )
+    }
 }
 
 /// Writes `tag` through the received descriptor `w` and reads it back from `r`.
@@ -1065,6 +1073,7 @@ fn handle_wire_format_is_cpythons_and_bad_units_are_typed() {
     let (mut r, w) = os_pipe();
     c.send_handle(&w).unwrap();
     let mut byte = [0u8; 1];
+    // SAFETY: `byte` is writable for the one byte asked for.
     let (n, fds) = unsafe { sys::recv_fds(raw.as_raw_fd(), byte.as_mut_ptr(), 1, false) }
         .unwrap()
         .unwrap();
@@ -1172,6 +1181,7 @@ fn unread_handles_travel_with_the_end() {
         let dups: Vec<OwnedFd> = fds
             .iter()
             .map(|&fd| {
+                // SAFETY: `fds` are open descriptors of `b`, alive here.
                 unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
                     .try_clone_to_owned()
                     .unwrap()

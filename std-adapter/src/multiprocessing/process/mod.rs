@@ -1848,13 +1848,12 @@ pub(super) fn adopt_parent_sentinel(fd: OwnedFd) {
 /// assert_eq!(p.exitcode(), Some(0));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive] // made only by `parent_process` (the sentinel is this process's parent's)
 pub struct ParentProcess {
     /// Its process id.
     pub pid: u32,
     /// Its name.
     pub name: String,
-    /// Made only by [`parent_process`] (the sentinel belongs to this process's parent).
-    sealed: (),
 }
 
 impl ParentProcess {
@@ -2018,7 +2017,6 @@ pub fn parent_process() -> Option<ParentProcess> {
         me.parent.as_ref().map(|(pid, name)| ParentProcess {
             pid: *pid,
             name: name.clone(),
-            sealed: (),
         })
     })
 }
