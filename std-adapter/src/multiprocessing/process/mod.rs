@@ -1869,7 +1869,7 @@ impl ParentProcess {
     /// use std::time::Duration;
     /// fn child(_: ()) {
     ///     let fd = mp::parent_process().unwrap().sentinel().unwrap();
-    ///     assert!(wait(&[fd], Some(Duration::ZERO)).unwrap().is_empty());
+    ///     assert!(wait(&[&fd], Some(Duration::ZERO)).unwrap().is_empty());
     /// }
     /// mp::init();
     /// let mut p = Process::new(child, ());
