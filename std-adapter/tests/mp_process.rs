@@ -487,3 +487,121 @@ fn a_forked_child_does_not_keep_the_parents_descriptors() {
         assert_eq!(bounded(&mut p), 0, "{m:?}");
     }
 }
+
+/// A grandchild's report on its parent (the middle child): alive at first, then —
+/// after the test SIGKILLed the middle child — what `wait`, `is_alive` and
+/// `join_timeout` say.
+fn reports_on_parent(mut w: mp::Connection) {
+    let parent = mp::parent_process().expect("a child has a parent");
+    let sentinel = parent.sentinel().unwrap();
+    assert_eq!(
+        parent.sentinel().unwrap(),
+        sentinel,
+        "one sentinel per process"
+    );
+    w.send(&(parent.pid, parent.is_alive())).unwrap();
+    let fired = mp::connection::wait(&[&parent], Some(LIMIT)).unwrap().len() == 1;
+    let fired_raw = mp::connection::wait(&[&sentinel], Some(Duration::ZERO))
+        .unwrap()
+        .len()
+        == 1;
+    let joined = parent.join_timeout(LIMIT).unwrap();
+    parent.join().unwrap();
+    w.send(&(fired, fired_raw, parent.is_alive(), joined))
+        .unwrap();
+}
+
+/// The middle child: starts two grandchildren (a parent with several children), sends
+/// their pids, then sleeps until the test kills it.
+fn starts_two_reporters(
+    (m, w1, w2, mut pids): (StartMethod, mp::Connection, mp::Connection, mp::Connection),
+) {
+    let mut g1 = mp::get_context(m).process(reports_on_parent, w1);
+    g1.start().unwrap();
+    let mut g2 = mp::get_context(m).process(reports_on_parent, w2);
+    g2.start().unwrap();
+    pids.send(&(g1.pid().unwrap(), g2.pid().unwrap())).unwrap();
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+/// `parent_process()` in a grandchild under every start method: the parent (the middle
+/// child) is alive, then SIGKILLed: each grandchild's `wait` on the parent sentinel
+/// fires, `is_alive()` turns false and `join_timeout` returns true, promptly; the
+/// grandchildren are the middle child's two children (their siblings hold nothing that
+/// keeps the parent "alive").
+#[test]
+fn parent_process_sentinel_fires_when_the_parent_is_killed() {
+    mp::init();
+    let _serial = serial();
+    for m in METHODS {
+        let (mut r1, w1) = mp::Pipe(false).unwrap();
+        let (mut r2, w2) = mp::Pipe(false).unwrap();
+        let (mut rp, wp) = mp::Pipe(false).unwrap();
+        let mut middle = mp::get_context(m).process(starts_two_reporters, (m, w1, w2, wp));
+        middle.start().unwrap();
+        let middle_pid = middle.pid().unwrap();
+        assert!(rp.poll(Some(LIMIT)).unwrap(), "{m:?}: no grandchild pids");
+        let (g1, g2): (u32, u32) = rp.recv().unwrap();
+        for r in [&mut r1, &mut r2] {
+            assert!(r.poll(Some(LIMIT)).unwrap(), "{m:?}: no first report");
+            assert_eq!(
+                r.recv::<(u32, bool)>().unwrap(),
+                (middle_pid, true),
+                "{m:?}"
+            );
+        }
+        let killed = Instant::now();
+        middle.kill().unwrap();
+        assert_eq!(bounded(&mut middle), -9, "{m:?}");
+        for r in [&mut r1, &mut r2] {
+            assert!(r.poll(Some(LIMIT)).unwrap(), "{m:?}: no second report");
+            let report: (bool, bool, bool, bool) = r.recv().unwrap();
+            assert_eq!(
+                report,
+                (true, true, false, true),
+                "{m:?}: (wait, wait raw, is_alive, joined)"
+            );
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(5),
+            "{m:?}: the grandchildren noticed after {:?}",
+            killed.elapsed()
+        );
+        // The grandchildren end on their own (reaped by whoever adopted them, maybe
+        // later): wait until each is gone or a zombie.
+        for pid in [g1, g2] {
+            let deadline = Instant::now() + LIMIT;
+            let running = || {
+                std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .is_ok_and(|st| st.rsplit(')').next().is_some_and(|r| !r.starts_with(" Z")))
+            };
+            while running() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            assert!(!running(), "{m:?}: grandchild {pid} still running");
+        }
+    }
+}
+
+fn no_parent_after_join(_: ()) {
+    let parent = mp::parent_process().expect("a child has a parent");
+    // The parent is still here and joining it would wait: a short join times out.
+    let t = Instant::now();
+    assert!(!parent.join_timeout(Duration::from_millis(20)).unwrap());
+    assert!(t.elapsed() >= Duration::from_millis(20));
+    assert!(parent.is_alive());
+}
+
+/// The join of a living parent times out (every start method); the main process has no
+/// parent.
+#[test]
+fn parent_process_join_times_out_while_the_parent_lives() {
+    mp::init();
+    let _serial = serial();
+    assert!(mp::parent_process().is_none());
+    for m in METHODS {
+        let mut p = mp::get_context(m).process(no_parent_after_join, ());
+        p.start().unwrap();
+        assert_eq!(bounded(&mut p), 0, "{m:?}");
+    }
+}

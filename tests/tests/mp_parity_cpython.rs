@@ -35,6 +35,11 @@ mod scenarios {
             &[
                 ("process_close_then_use", process_close_then_use),
                 ("process_before_and_after", process_before_and_after),
+                ("parent_process_attributes", parent_process_attributes),
+                (
+                    "parent_process_grandchild_sees_parent_die",
+                    parent_process_grandchild_sees_parent_die,
+                ),
                 (
                     "child_waits_for_its_non_daemon_threads",
                     child_waits_for_its_non_daemon_threads,
@@ -193,6 +198,76 @@ mod scenarios {
         stop.set();
         t.join().unwrap();
         assert_eq!(code, 0);
+    }
+
+    fn sends_parent_process(mut w: Connection) {
+        let parent = mp::parent_process().expect("a child has a parent");
+        w.send(&(parent.pid, parent.name)).unwrap();
+    }
+
+    /// `_TestProcess.test_parent_process_attributes`: `parent_process()` is `None` in
+    /// the main process; in a child its `pid` and `name` are the parent's
+    /// (`current_process().pid`, `os.getpid()`, `current_process().name`).
+    fn parent_process_attributes() {
+        assert!(mp::parent_process().is_none());
+        let (mut r, w) = Pipe(false).unwrap();
+        let mut p = start(sends_parent_process, w);
+        assert_eq!(join(&mut p), 0);
+        let (parent_pid, parent_name): (u32, String) = r.recv().unwrap();
+        assert_eq!(parent_pid, mp::current_process().pid());
+        assert_eq!(parent_pid, std::process::id());
+        assert_eq!(parent_name, mp::current_process().name());
+    }
+
+    fn status(alive: bool) -> String {
+        if alive { "alive" } else { "not alive" }.to_owned()
+    }
+
+    /// CPython's `_test_report_parent_status`.
+    fn report_parent_status(mut w: Connection) {
+        let parent = mp::parent_process().expect("a child has a parent");
+        w.send(&status(parent.is_alive())).unwrap();
+        // CPython: `parent_process().join(timeout=support.SHORT_TIMEOUT)`.
+        parent.join_timeout(Duration::from_secs(30)).unwrap();
+        w.send(&status(parent.is_alive())).unwrap();
+    }
+
+    /// CPython's `_test_create_grandchild_process`.
+    fn create_grandchild_process(w: Connection) {
+        let mut p = mp::Process::new(report_parent_status, w)
+            .daemon(false)
+            .start_method(conkit_tests::mp::method());
+        p.start().unwrap();
+        std::thread::sleep(Duration::from_secs(30));
+    }
+
+    /// `_TestProcess.test_parent_process`: a child starts a grandchild and is
+    /// terminated; the grandchild saw its parent alive, then notices its death
+    /// (`parent_process().join(timeout)` returns, `is_alive()` is false).
+    fn parent_process_grandchild_sees_parent_die() {
+        let (mut r, w) = Pipe(false).unwrap();
+        let mut p = mp::Process::new(create_grandchild_process, w)
+            .daemon(false)
+            .start_method(conkit_tests::mp::method());
+        p.start().unwrap();
+        assert!(
+            r.poll(Some(Duration::from_secs(30))).unwrap(),
+            "Could not communicate with child process"
+        );
+        assert_eq!(r.recv::<String>().unwrap(), "alive");
+        p.terminate().unwrap();
+        assert_eq!(join(&mut p), -15);
+        let t = Instant::now();
+        assert!(
+            r.poll(Some(Duration::from_secs(30))).unwrap(),
+            "Could not communicate with child process"
+        );
+        assert_eq!(r.recv::<String>().unwrap(), "not alive");
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "noticed after {:?}",
+            t.elapsed()
+        );
     }
 
     fn reports_identity((mut w, go): (Connection, Event)) {

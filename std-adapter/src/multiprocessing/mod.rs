@@ -22,7 +22,8 @@
 //!   shared memory.
 //!
 //! Pipes and connections: [`connection`] ([`Pipe`], [`Connection`], `wait`, `Listener`,
-//! `Client`; CPython's wire format and handshake).
+//! `Client`; CPython's wire format and handshake); [`reduction`] (`send_handle`,
+//! `recv_handle`: open descriptors passed over a connection, CPython's wire format).
 //!
 //! Queues between processes: [`queues`] ([`Queue`], [`JoinableQueue`], [`SimpleQueue`]
 //! over the core byte ring, no feeder thread).
@@ -38,6 +39,7 @@ pub mod inherit;
 mod per_process;
 pub mod pool;
 pub mod process;
+pub mod reduction;
 pub mod shared_memory;
 pub mod sharedctypes;
 pub mod synchronize;
@@ -46,7 +48,7 @@ pub mod util;
 pub use process::{
     active_children, cpu_count, current_process, get_all_start_methods, get_context,
     get_start_method, init, parent_process, set_start_method, ActiveChild, Context, CurrentProcess,
-    Process, ProcessError, Run, StartMethod,
+    ParentProcess, Process, ProcessError, Run, StartMethod,
 };
 pub use process::{allow_connection_pickling, freeze_support};
 pub use process::{get_executable, set_executable, set_forkserver_preload};

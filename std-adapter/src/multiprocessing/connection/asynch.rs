@@ -152,17 +152,19 @@ impl Connection {
             self.rpos = 0;
         }
         while self.rend < self.rbuf.len() {
-            let room = &mut self.rbuf[self.rend..];
+            let want = self.rbuf.len() - self.rend;
             let got = if self.socket {
-                sys::recv_into(fd, true, room, true)?
+                self.read_buf(fd, want, true)?
             } else if sys::ready_now(fd)? {
-                sys::recv_into(fd, false, room, false)?
+                self.read_buf(fd, want, false)?
             } else {
                 None
             };
             match got {
-                Some(0) => return Ok(true),
-                Some(n) => self.rend += n,
+                Some((0, _)) => return Ok(true),
+                // A handle is among the bytes: what follows is the peer's next send.
+                Some((_, true)) => return Ok(false),
+                Some((_, false)) => {}
                 None => return Ok(false),
             }
         }
@@ -174,8 +176,8 @@ impl Connection {
     /// a bad header, the end of file); reads what is there first.
     fn socket_frame_ready(&mut self, fd: RawFd) -> Result<bool, ConnectionError> {
         let eof = self.fill_now(fd)?;
-        if eof {
-            return Ok(true);
+        if eof || self.handle_next() {
+            return Ok(true); // the blocking path reports the end or the handle
         }
         let b = &self.rbuf[self.rpos..self.rend];
         if b.len() < 4 {
@@ -239,7 +241,7 @@ impl Connection {
         mut ring_f: impl FnMut(&mut Self, &ring::Dir) -> Result<Option<R>, ConnectionError>,
         mut sock_f: impl FnMut(&mut Self, RawFd) -> Result<R, ConnectionError>,
     ) -> Result<R, ConnectionError> {
-        let fd = self.check_readable()?;
+        let fd = self.check_message_next()?;
         let proxy = self.recv_proxy(fd);
         until(proxy, || self.try_recv_with(fd, &mut ring_f, &mut sock_f)).await
     }

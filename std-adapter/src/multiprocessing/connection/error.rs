@@ -191,8 +191,36 @@ pub enum ConnectionError {
     /// received message is not a valid encoding of the requested type (nothing is
     /// executed on receipt: unlike CPython's unpickling).
     Codec(CodecError),
-    /// Any other `OSError` (`BrokenPipeError` when the peer is gone, a time-out, …).
+    /// Any other `OSError` (`BrokenPipeError` when the peer is gone, a time-out, `EBADF`
+    /// for a descriptor given to [`send_handle`](super::Connection::send_handle) that is
+    /// not open, …).
     Io(io::Error),
+    /// A receive of a message found a descriptor sent with
+    /// [`send_handle`](super::Connection::send_handle) next (CPython reads its byte as
+    /// part of a length prefix and goes on reading garbage). Nothing was consumed: take
+    /// it with [`recv_handle`](super::Connection::recv_handle), then the messages
+    /// behind it.
+    UnexpectedHandle,
+    /// [`recv_handle`](super::Connection::recv_handle) found a message where a
+    /// descriptor was expected (CPython: `RuntimeError('Invalid data received')`, with
+    /// the stream out of step). The message was consumed and is returned here; the
+    /// connection stays usable.
+    UnexpectedMessage(Vec<u8>),
+    /// A descriptor came with a count byte that does not match it, or the byte came
+    /// without one (CPython: `RuntimeError('Invalid data received')` /
+    /// `AssertionError`). The byte and any descriptors that came are consumed (the
+    /// descriptors closed).
+    BadHandle {
+        /// The count byte received.
+        announced: u8,
+        /// How many descriptors came with it.
+        received: usize,
+    },
+    /// [`send_handle`](super::Connection::send_handle) /
+    /// [`recv_handle`](super::Connection::recv_handle) on a connection that is not over
+    /// a Unix-domain socket (a TCP connection, a pipe): descriptors travel only over
+    /// those (`SCM_RIGHTS`). Nothing was sent or consumed.
+    NotUnixSocket,
 }
 
 impl ConnectionError {
@@ -230,6 +258,24 @@ impl fmt::Display for ConnectionError {
             Self::InvalidArgument(m) => f.write_str(m),
             Self::Codec(e) => e.fmt(f),
             Self::Io(e) => e.fmt(f),
+            Self::UnexpectedHandle => f.write_str(
+                "a descriptor (send_handle) is next on the connection: take it with recv_handle",
+            ),
+            Self::UnexpectedMessage(m) => write!(
+                f,
+                "a message of {} bytes where a descriptor (send_handle) was expected",
+                m.len()
+            ),
+            Self::BadHandle {
+                announced,
+                received,
+            } => write!(
+                f,
+                "invalid descriptor data received: count byte {announced}, {received} descriptors"
+            ),
+            Self::NotUnixSocket => {
+                f.write_str("descriptors can only be passed over a Unix-domain socket")
+            }
         }
     }
 }

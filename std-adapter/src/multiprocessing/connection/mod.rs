@@ -133,6 +133,7 @@ pub use error::{AuthenticationError, BufferTooShort, ConnectionError};
 pub use listener::{arbitrary_address, Address, Client, Family, Listener};
 pub use wait::{wait, Waitable};
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
@@ -243,6 +244,17 @@ pub struct Connection {
     rx: Option<Arc<ring::Dir>>,
     /// When the writer last looked whether the reading end is gone.
     peer_checked: Option<Instant>,
+    /// Bytes read from the descriptor so far (into `rbuf` or straight into a
+    /// destination): the stream position just past the last byte read. The byte at
+    /// `rbuf[rpos]` is at `read_total - buffered()`.
+    read_total: u64,
+    /// Descriptors received (`SCM_RIGHTS`) and not yet taken by
+    /// [`recv_handle`](Self::recv_handle), each with the stream position of the byte
+    /// they came with (see [`sys::recv_fds`]).
+    handles: VecDeque<(u64, Vec<OwnedFd>)>,
+    /// A [`Pipe`] end: the descriptors of a handle whose ring marker a receive of a
+    /// message took (the handle stays next, for `recv_handle`).
+    pending_handle: Option<Vec<OwnedFd>>,
 }
 
 /// Two connected [`Connection`]s (Python's `multiprocessing.Pipe(duplex)`): with
@@ -333,6 +345,9 @@ impl Connection {
             tx: None,
             rx: None,
             peer_checked: None,
+            read_total: 0,
+            handles: VecDeque::new(),
+            pending_handle: None,
         }
     }
 
@@ -479,6 +494,8 @@ impl Connection {
         self.fd = None;
         self.tx = None;
         self.rx = None;
+        self.handles.clear();
+        self.pending_handle = None;
         self.rbuf = Box::default();
         self.rpos = 0;
         self.rend = 0;
@@ -494,6 +511,74 @@ impl Connection {
             return Err(ConnectionError::NotReadable);
         }
         Ok(fd)
+    }
+
+    /// [`check_readable`](Self::check_readable) for a receive of a message: a handle
+    /// a receive already found (a [`Pipe`] end) is still next.
+    fn check_message_next(&self) -> Result<RawFd, ConnectionError> {
+        let fd = self.check_readable()?;
+        if self.pending_handle.is_some() {
+            return Err(ConnectionError::UnexpectedHandle);
+        }
+        Ok(fd)
+    }
+
+    /// One read of at most `want` bytes into the read buffer after `rend` (see
+    /// [`sys::read_some`]), counted in [`read_total`](Self::read_total); descriptors
+    /// that came with the bytes are kept in [`handles`](Self::handles) with the
+    /// position of the last byte read. `Some((n, true))`: descriptors came.
+    fn read_buf(
+        &mut self,
+        fd: RawFd,
+        want: usize,
+        dontwait: bool,
+    ) -> std::io::Result<Option<(usize, bool)>> {
+        let room = &mut self.rbuf[self.rend..self.rend + want];
+        let mut stream = Stream {
+            socket: self.socket,
+            read_total: &mut self.read_total,
+            handles: &mut self.handles,
+        };
+        // SAFETY: `room` is writable for `want` bytes.
+        let got = unsafe { stream.read(fd, room.as_mut_ptr(), want, dontwait)? };
+        if let Some((n, _)) = got {
+            self.rend += n;
+        }
+        Ok(got)
+    }
+
+    /// One blocking read straight into `dst` (the body of a large message), counted
+    /// and keeping descriptors as [`read_buf`](Self::read_buf).
+    ///
+    /// # Safety
+    /// `dst..dst + len` must be writable memory that does not overlap the read buffer.
+    unsafe fn read_direct(
+        &mut self,
+        fd: RawFd,
+        dst: *mut u8,
+        len: usize,
+    ) -> std::io::Result<Option<usize>> {
+        let mut stream = Stream {
+            socket: self.socket,
+            read_total: &mut self.read_total,
+            handles: &mut self.handles,
+        };
+        // SAFETY: the caller's contract.
+        Ok(unsafe { stream.read(fd, dst, len, false)? }.map(|(n, _)| n))
+    }
+
+    /// Whether the next buffered byte came with descriptors (a handle is next).
+    /// Descriptors whose byte was consumed as something else (a peer that sent them
+    /// inside a message) are closed here.
+    fn handle_next(&mut self) -> bool {
+        if self.handles.is_empty() {
+            return false;
+        }
+        let here = self.read_total - self.buffered() as u64;
+        while self.handles.front().is_some_and(|(at, _)| *at < here) {
+            self.handles.pop_front();
+        }
+        self.buffered() > 0 && self.handles.front().is_some_and(|(at, _)| *at == here)
     }
 
     fn check_writable(&self) -> Result<RawFd, ConnectionError> {
@@ -661,19 +746,22 @@ impl Connection {
             } else {
                 self.rbuf.len() - self.rend
             };
-            let room = &mut self.rbuf[self.rend..self.rend + want];
             let got = if !spinning {
-                sys::recv_into(fd, self.socket, room, false)?
+                self.read_buf(fd, want, false)?
             } else if self.socket {
-                sys::recv_into(fd, true, room, true)?
+                self.read_buf(fd, want, true)?
             } else if sys::ready_now(fd)? {
-                sys::recv_into(fd, false, room, false)?
+                self.read_buf(fd, want, false)?
             } else {
                 None
             };
             match got {
-                Some(0) => return Ok(false),
-                Some(n) => self.rend += n,
+                Some((0, _)) => return Ok(false),
+                // Descriptors came with the last byte: the bytes behind them are the
+                // next send's (a receive waiting for more would wait for the peer's
+                // next message); the caller finds the handle.
+                Some((_, true)) => return Ok(self.buffered() >= need),
+                Some((_, false)) => {}
                 None => {
                     // No back-off between probes (as the raw socket's spinning reader
                     // in the `mp-pipe-rtt` bench): a failed `recv` already takes a few
@@ -712,7 +800,7 @@ impl Connection {
                 if self.large || left >= READ_BUF {
                     // SAFETY: the caller's contract on `dst..dst + len`; `left` bytes
                     // remain past `got`.
-                    match unsafe { sys::read_some(fd, self.socket, dst.add(got), left, false)? } {
+                    match unsafe { self.read_direct(fd, dst.add(got), left)? } {
                         Some(0) | None => return Ok(got),
                         Some(n) => got += n,
                     }
@@ -737,7 +825,11 @@ impl Connection {
     /// Reads a frame's length prefix (spinning first, unless the last message was
     /// large).
     fn recv_header(&mut self, fd: RawFd) -> Result<u64, ConnectionError> {
-        if !self.fill(fd, 4, !self.large)? {
+        let whole = self.fill(fd, 4, !self.large)?;
+        if self.handle_next() {
+            return Err(ConnectionError::UnexpectedHandle);
+        }
+        if !whole {
             let got = self.buffered();
             if got == 0 {
                 return Err(ConnectionError::Eof);
@@ -858,7 +950,7 @@ impl Connection {
     }
 
     fn recv_bytes_limited(&mut self, maxlength: Option<u64>) -> Result<Vec<u8>, ConnectionError> {
-        let fd = self.check_readable()?;
+        let fd = self.check_message_next()?;
         if let Some(rx) = self.rx.clone() {
             let limit = self.limit(maxlength);
             let got = self.ring_recv(fd, &rx, |b| check_len(b.len(), limit).map(|()| b.to_vec()));
@@ -902,7 +994,7 @@ impl Connection {
         buf: &mut [u8],
         offset: usize,
     ) -> Result<usize, ConnectionError> {
-        let fd = self.check_readable()?;
+        let fd = self.check_message_next()?;
         if offset > buf.len() {
             return Err(ConnectionError::InvalidArgument(format!(
                 "offset {offset} too large for a buffer of {} bytes",
@@ -968,7 +1060,7 @@ impl Connection {
     /// assert!(matches!(b.recv::<String>(), Err(ConnectionError::Codec(_))));
     /// ```
     pub fn recv<T: DeserializeOwned>(&mut self) -> Result<T, ConnectionError> {
-        let fd = self.check_readable()?;
+        let fd = self.check_message_next()?;
         if let Some(rx) = self.rx.clone() {
             let limit = self.max_message_len;
             // Decoded straight from the ring's memory (no copy).
@@ -1012,6 +1104,9 @@ impl Connection {
     /// ```
     pub fn poll(&self, timeout: Option<Duration>) -> Result<bool, ConnectionError> {
         let fd = self.check_readable()?;
+        if self.pending_handle.is_some() {
+            return Ok(true);
+        }
         if let Some(rx) = self.rx.as_deref() {
             return self.ring_poll(fd, rx, timeout);
         }
@@ -1035,6 +1130,162 @@ impl Connection {
             revents: 0,
         }];
         Ok(sys::poll_until(&mut p, deadline)? > 0 && p[0].revents & sys::READY != 0)
+    }
+
+    // ----- descriptors (`multiprocessing.reduction`) -----
+
+    /// Sends an open descriptor to the process at the other end (Python's
+    /// `multiprocessing.reduction.send_handle(conn, handle, destination_pid)`; see
+    /// [`reduction`](crate::multiprocessing::reduction)): the receiver's
+    /// [`recv_handle`](Self::recv_handle) gets its own descriptor for the same open
+    /// file, pipe or socket. Ours stays open.
+    ///
+    /// On a connection over a Unix socket (a [`Listener`]/[`Client`] connection with
+    /// [`Family::Unix`], [`Connection::from_fd`] of a Unix socket) the wire format is
+    /// CPython's `sendfds`: one byte, the number of descriptors modulo 256, carrying
+    /// them (`SCM_RIGHTS`), with no length prefix — a `python3` at the other end takes
+    /// it with `reduction.recv_handle(conn)`. On a [`Pipe`] end it keeps its place among
+    /// the messages of the pipe's shared-memory ring (a marker in the ring, the
+    /// descriptor on the pipe's socket). Over anything else (TCP, an OS pipe):
+    /// [`ConnectionError::NotUnixSocket`], nothing sent.
+    ///
+    /// ```
+    /// use conkit::multiprocessing::Pipe;
+    /// use std::io::{Read, Write};
+    /// use std::os::unix::net::UnixStream;
+    ///
+    /// let (mut a, mut b) = Pipe(true).unwrap();
+    /// let (mut here, there) = UnixStream::pair().unwrap();
+    /// a.send(&"a descriptor follows").unwrap();
+    /// a.send_handle(&there).unwrap();
+    /// drop(there);
+    /// assert_eq!(b.recv::<String>().unwrap(), "a descriptor follows");
+    /// let received = UnixStream::from(b.recv_handle().unwrap());
+    /// (&received).write_all(b"through the received descriptor").unwrap();
+    /// drop(received);
+    /// let mut got = String::new();
+    /// here.read_to_string(&mut got).unwrap();
+    /// assert_eq!(got, "through the received descriptor");
+    /// ```
+    pub fn send_handle(&mut self, handle: impl AsFd) -> Result<(), ConnectionError> {
+        let fd = self.check_writable()?;
+        let raw = handle.as_fd().as_raw_fd();
+        if !self.socket || !sys::is_unix_socket(fd) {
+            return Err(ConnectionError::NotUnixSocket);
+        }
+        match self.tx.as_deref() {
+            Some(tx) => {
+                ring_send_unit(tx, fd, &mut self.peer_checked, &[], Some(&[raw]), true).map(|_| ())
+            }
+            None => sys::send_fds(fd, &[1], &[raw]).map_err(Into::into),
+        }
+    }
+
+    /// Receives a descriptor sent with [`send_handle`](Self::send_handle) (or by
+    /// CPython's `reduction.send_handle`): Python's
+    /// `multiprocessing.reduction.recv_handle(conn)`. The descriptor is this process's
+    /// own (close-on-exec). Blocks until something arrives.
+    ///
+    /// Messages and descriptors keep their order, and neither is lost to the other:
+    /// descriptors that arrive while this end reads ahead are kept with their place in
+    /// the stream. Errors, each leaving the connection usable:
+    /// - a message is next: [`ConnectionError::UnexpectedMessage`] with the message
+    ///   (consumed);
+    /// - a byte without descriptors, or a count that does not match them:
+    ///   [`ConnectionError::BadHandle`] (consumed, the descriptors closed);
+    /// - the peer is gone: [`ConnectionError::Eof`];
+    /// - not a Unix socket: [`ConnectionError::NotUnixSocket`] (nothing read).
+    ///
+    /// Conversely, a receive of a message that finds a descriptor next is
+    /// [`ConnectionError::UnexpectedHandle`] and consumes nothing.
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{connection::ConnectionError, Pipe};
+    ///
+    /// let (mut a, mut b) = Pipe(true).unwrap();
+    /// let file = std::fs::File::open("/dev/null").unwrap();
+    /// a.send_handle(&file).unwrap();
+    /// a.send_bytes(b"then a message").unwrap();
+    /// assert!(matches!(b.recv_bytes(), Err(ConnectionError::UnexpectedHandle)));
+    /// let _fd = b.recv_handle().unwrap();
+    /// match b.recv_handle() {
+    ///     Err(ConnectionError::UnexpectedMessage(m)) => assert_eq!(m, b"then a message"),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// ```
+    pub fn recv_handle(&mut self) -> Result<OwnedFd, ConnectionError> {
+        let fd = self.check_readable()?;
+        if !self.socket {
+            return Err(ConnectionError::NotUnixSocket);
+        }
+        let fds = match self.pending_handle.take() {
+            Some(fds) => fds,
+            None => match self.rx.clone() {
+                Some(rx) => self.ring_recv_handle(fd, &rx)?,
+                None => self.socket_recv_handle(fd)?,
+            },
+        };
+        let received = fds.len();
+        match <[OwnedFd; 1]>::try_from(fds) {
+            Ok([one]) => Ok(one),
+            Err(_) => Err(ConnectionError::BadHandle {
+                announced: 1,
+                received,
+            }),
+        }
+    }
+
+    /// The descriptors of the next item of a [`Pipe`] end: a marker in the ring and
+    /// the [`ring::HANDLE`] byte on the socket (a message instead is returned in
+    /// [`ConnectionError::UnexpectedMessage`]).
+    fn ring_recv_handle(
+        &mut self,
+        fd: RawFd,
+        rx: &ring::Dir,
+    ) -> Result<Vec<OwnedFd>, ConnectionError> {
+        let limit = self.max_message_len;
+        let got = self.ring_recv(fd, rx, |b| check_len(b.len(), limit).map(|()| b.to_vec()));
+        match got? {
+            Some(r) => Err(ConnectionError::UnexpectedMessage(self.ring_result(r)?)),
+            None => {
+                let r = match self.socket_frame_start(fd) {
+                    Ok(Some(fds)) => Ok(fds),
+                    Ok(None) => self
+                        .recv_bytes_socket(fd, None)
+                        .and_then(|m| Err(ConnectionError::UnexpectedMessage(m))),
+                    Err(e) => Err(e),
+                };
+                rx.end_read_turn();
+                r
+            }
+        }
+    }
+
+    /// The descriptors of the next item of a socket end: CPython's `recvfds` unit (one
+    /// count byte carrying them); a message instead is read and returned in
+    /// [`ConnectionError::UnexpectedMessage`].
+    fn socket_recv_handle(&mut self, fd: RawFd) -> Result<Vec<OwnedFd>, ConnectionError> {
+        if !sys::is_unix_socket(fd) {
+            return Err(ConnectionError::NotUnixSocket);
+        }
+        if !self.fill(fd, 1, true)? {
+            return Err(ConnectionError::Eof);
+        }
+        if !self.handle_next() {
+            let m = self.recv_bytes_socket(fd, None)?;
+            return Err(ConnectionError::UnexpectedMessage(m));
+        }
+        let announced = self.rbuf[self.rpos];
+        self.rpos += 1;
+        self.large = false;
+        let fds = self.handles.pop_front().map(|(_, f)| f).unwrap_or_default();
+        if fds.is_empty() || fds.len() % 256 != announced as usize {
+            return Err(ConnectionError::BadHandle {
+                announced,
+                received: fds.len(),
+            });
+        }
+        Ok(fds)
     }
 
     // ----- the ring of a `Pipe` end -----
@@ -1116,23 +1367,47 @@ impl Connection {
         fd: RawFd,
         read: impl FnOnce(&mut Self, RawFd) -> Result<R, ConnectionError>,
     ) -> Result<R, ConnectionError> {
-        let r = self.socket_frame_start(fd).and_then(|()| read(self, fd));
+        let r = match self.socket_frame_start(fd) {
+            Ok(None) => read(self, fd),
+            // A handle (`send_handle`) where a message was expected: kept, still next.
+            Ok(Some(fds)) => {
+                self.pending_handle = Some(fds);
+                Err(ConnectionError::UnexpectedHandle)
+            }
+            Err(e) => Err(e),
+        };
         rx.end_read_turn();
         r
     }
 
-    /// Skips wake-up bytes up to the [`ring::FRAME`] byte that starts a frame.
-    fn socket_frame_start(&mut self, fd: RawFd) -> Result<(), ConnectionError> {
+    /// Skips wake-up bytes up to the [`ring::FRAME`] byte that starts a frame
+    /// (`Ok(None)`) or the [`ring::HANDLE`] byte that carries descriptors (`Ok(Some)`).
+    fn socket_frame_start(&mut self, fd: RawFd) -> Result<Option<Vec<OwnedFd>>, ConnectionError> {
         loop {
             if !self.fill(fd, 1, false)? {
                 // The writer died between the marker and its frame.
                 return Err(ConnectionError::Eof);
             }
+            let came = self.handle_next();
             let b = self.rbuf[self.rpos];
             self.rpos += 1;
             match b {
                 ring::WAKE => continue,
-                ring::FRAME => return Ok(()),
+                ring::FRAME => return Ok(None),
+                ring::HANDLE => {
+                    let fds = if came {
+                        self.handles.pop_front().map(|(_, f)| f).unwrap_or_default()
+                    } else {
+                        Vec::new()
+                    };
+                    if fds.is_empty() {
+                        return Err(ConnectionError::BadHandle {
+                            announced: b,
+                            received: 0,
+                        });
+                    }
+                    return Ok(Some(fds));
+                }
                 other => {
                     self.poison();
                     return Err(ConnectionError::BadHeader {
@@ -1158,16 +1433,17 @@ impl Connection {
             }
             self.rpos = 0;
             self.rend = 0;
-            let got = match sys::recv_into(fd, true, &mut self.rbuf[..], true) {
+            let want = self.rbuf.len();
+            let got = match self.read_buf(fd, want, true) {
                 // The peer closed while wake-up bytes it never read were queued for it:
                 // the kernel reports a reset; for a ring end that is the end of file.
-                Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => Some(0),
+                Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => Some((0, false)),
                 other => other?,
             };
             match got {
-                Some(0) => return Ok(true),
+                Some((0, _)) => return Ok(true),
                 None => return Ok(false),
-                Some(n) => self.rend = n,
+                Some(_) => {}
             }
         }
     }
@@ -1250,6 +1526,48 @@ impl Connection {
     }
 }
 
+/// The reading side's stream bookkeeping of a [`Connection`] (borrowed apart from its
+/// read buffer).
+struct Stream<'a> {
+    socket: bool,
+    read_total: &'a mut u64,
+    handles: &'a mut VecDeque<(u64, Vec<OwnedFd>)>,
+}
+
+impl Stream<'_> {
+    /// One read (see [`sys::read_some`]; on a socket [`sys::recv_fds`]), counted;
+    /// descriptors that came are kept with the position of the last byte read.
+    ///
+    /// # Safety
+    /// `ptr..ptr + len` must be writable memory.
+    unsafe fn read(
+        &mut self,
+        fd: RawFd,
+        ptr: *mut u8,
+        len: usize,
+        dontwait: bool,
+    ) -> std::io::Result<Option<(usize, bool)>> {
+        if !self.socket {
+            // SAFETY: the caller's contract.
+            let got = unsafe { sys::read_some(fd, false, ptr, len, dontwait)? };
+            if let Some(n) = got {
+                *self.read_total += n as u64;
+            }
+            return Ok(got.map(|n| (n, false)));
+        }
+        // SAFETY: the caller's contract.
+        let Some((n, fds)) = (unsafe { sys::recv_fds(fd, ptr, len, dontwait)? }) else {
+            return Ok(None);
+        };
+        *self.read_total += n as u64;
+        let came = !fds.is_empty() && n > 0;
+        if came {
+            self.handles.push_back((*self.read_total - 1, fds));
+        }
+        Ok(Some((n, came)))
+    }
+}
+
 /// Refuses a message longer than `limit`.
 fn check_len(len: usize, limit: u64) -> Result<(), ConnectionError> {
     if len as u64 > limit {
@@ -1284,6 +1602,19 @@ fn ring_send_with(
     body: &[u8],
     wait: bool,
 ) -> Result<bool, ConnectionError> {
+    ring_send_unit(tx, fd, peer_checked, body, None, wait)
+}
+
+/// [`ring_send_with`] of a message (`handle` `None`) or of descriptors: a marker in
+/// the ring and a [`ring::HANDLE`] byte carrying them on the socket.
+fn ring_send_unit(
+    tx: &ring::Dir,
+    fd: RawFd,
+    peer_checked: &mut Option<Instant>,
+    body: &[u8],
+    handle: Option<&[RawFd]>,
+    wait: bool,
+) -> Result<bool, ConnectionError> {
     let now = Instant::now();
     if peer_checked.is_none_or(|t| now.duration_since(t) >= PEER_CHECK) {
         if sys::peer_gone(fd)? {
@@ -1291,7 +1622,7 @@ fn ring_send_with(
         }
         *peer_checked = Some(now);
     }
-    let inline = body.len() <= tx.max_inline();
+    let inline = handle.is_none() && body.len() <= tx.max_inline();
     let (tag, payload) = if inline {
         (ring::TAG_DATA, body)
     } else {
@@ -1315,7 +1646,14 @@ fn ring_send_with(
         if tx.take_sleeper() {
             sys::write_all(fd, true, [&[ring::WAKE][..]])?;
         }
-        if !inline {
+        if let Some(fds) = handle {
+            if let Err(e) = sys::send_fds(fd, &[ring::HANDLE], fds) {
+                // The marker is in the ring: the byte must follow, or the reader would
+                // wait for it. Without the descriptors it is a `BadHandle` there.
+                let _ = sys::write_all(fd, true, [&[ring::HANDLE][..]]);
+                return Err(e.into());
+            }
+        } else if !inline {
             let mut header = [0u8; 12];
             let header: &[u8] = if body.len() <= SHORT_MAX {
                 header[..4].copy_from_slice(&(body.len() as i32).to_be_bytes());
@@ -1379,6 +1717,22 @@ struct Wire<M> {
     /// The mappings of the rings of a [`Pipe`] end (written into, read from).
     tx: Option<M>,
     rx: Option<M>,
+    /// Descriptors received with the pending bytes and not yet taken: each one's byte
+    /// (its offset in `pending`) and their indices in the [`inherit`] table.
+    handles: Vec<(u64, Vec<u32>)>,
+    /// A [`Pipe`] end's handle that a receive found and left next.
+    pending_handle: Option<Vec<u32>>,
+}
+
+/// Adds `fds` to the [`inherit`] table being collected (a child's arguments).
+fn export_fds<E: serde::ser::Error>(fds: &[OwnedFd]) -> Result<Vec<u32>, E> {
+    fds.iter()
+        .map(|f| {
+            inherit::export_fd(f.as_fd()).ok_or_else(|| {
+                E::custom("a Connection can be passed only as a child process's argument")
+            })
+        })
+        .collect()
 }
 
 /// Serialises as a descriptor handed to a child process (only as a child's argument,
@@ -1401,6 +1755,15 @@ impl Serialize for Connection {
             pending: self.rbuf[self.rpos..self.rend].to_vec(),
             tx: self.tx.as_deref().map(ring::Dir::mapping),
             rx: self.rx.as_deref().map(ring::Dir::mapping),
+            handles: {
+                let here = self.read_total - self.buffered() as u64;
+                self.handles
+                    .iter()
+                    .filter(|(at, _)| *at >= here)
+                    .map(|(at, fds)| Ok((at - here, export_fds(fds)?)))
+                    .collect::<Result<_, S::Error>>()?
+            },
+            pending_handle: self.pending_handle.as_deref().map(export_fds).transpose()?,
         }
         .serialize(s)
     }
@@ -1420,6 +1783,17 @@ impl<'de> Deserialize<'de> for Connection {
         };
         c.tx = attach(w.tx)?;
         c.rx = attach(w.rx)?;
+        let import = |indices: Vec<u32>| {
+            indices
+                .into_iter()
+                .map(|i| inherit::import_fd(i).map_err(D::Error::custom))
+                .collect::<Result<Vec<OwnedFd>, D::Error>>()
+        };
+        for (at, fds) in w.handles {
+            c.handles.push_back((at, import(fds)?));
+        }
+        c.pending_handle = w.pending_handle.map(import).transpose()?;
+        c.read_total = w.pending.len() as u64;
         if !w.pending.is_empty() {
             let mut rbuf = w.pending;
             c.rend = rbuf.len();

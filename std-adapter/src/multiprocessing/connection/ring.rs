@@ -11,7 +11,8 @@
 //!
 //! Each frame in the ring starts with a tag byte: [`TAG_DATA`] (the message follows)
 //! or [`TAG_SOCKET`] (the message is too large for the ring: it follows on the socket,
-//! as a CPython frame after a [`FRAME`] byte). The socket carries only those frames
+//! as a CPython frame after a [`FRAME`] byte; or it is a descriptor, sent with
+//! [`send_handle`](super::Connection::send_handle): a [`HANDLE`] byte carrying it). The socket carries only those frames
 //! and one-byte wake-ups ([`WAKE`]); every byte written to it is written under the
 //! writers' lock, so frames and wake-ups never interleave.
 //!
@@ -45,6 +46,9 @@ pub(super) const TAG_SOCKET: u8 = 1;
 pub(super) const WAKE: u8 = b'W';
 /// Socket byte: a CPython frame (length prefix and body) follows.
 pub(super) const FRAME: u8 = b'M';
+/// Socket byte: carries descriptors (`SCM_RIGHTS`) sent with
+/// [`send_handle`](super::Connection::send_handle).
+pub(super) const HANDLE: u8 = b'H';
 
 /// A field on a cache line (pair) of its own.
 #[repr(C, align(128))]

@@ -4,7 +4,7 @@
 //! deadline.
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 /// Whether `fd` is a socket (reads and writes then go through `recv`/`sendmsg`, which
@@ -50,6 +50,149 @@ pub(crate) unsafe fn read_some(
             _ => return Err(e),
         }
     }
+}
+
+/// The most descriptors one `SCM_RIGHTS` message carries (the kernel's `SCM_MAX_FD`).
+pub(crate) const MAX_FDS: usize = 253;
+
+/// [`read_some`] on a socket with `recvmsg`, keeping the descriptors that came with the
+/// bytes (`SCM_RIGHTS`, received close-on-exec). A Unix stream socket ends a read after
+/// the bytes a descriptor-carrying `sendmsg` wrote, so any descriptors belong to the
+/// last byte read. (A plain `recv` would have the kernel close them.) Returns `None`
+/// as `read_some` does, else the count and the descriptors (an empty `Vec`, which does
+/// not allocate, when none came).
+///
+/// # Safety
+/// `ptr..ptr + len` must be writable memory (it may be uninitialised).
+pub(crate) unsafe fn recv_fds(
+    fd: RawFd,
+    ptr: *mut u8,
+    len: usize,
+    dontwait: bool,
+) -> io::Result<Option<(usize, Vec<OwnedFd>)>> {
+    // CMSG_SPACE(MAX_FDS * 4) = 1032 on Linux; 8-aligned, never zeroed (the kernel
+    // writes what it reports in `msg_controllen`).
+    const SPACE: usize = 1040;
+    let mut cbuf = std::mem::MaybeUninit::<[u64; SPACE / 8]>::uninit();
+    let mut iov = libc::iovec {
+        iov_base: ptr.cast(),
+        iov_len: len,
+    };
+    loop {
+        count_syscall();
+        // SAFETY: an all-zero msghdr is valid; it points at `iov` (the caller's
+        // writable memory) and at `cbuf` (SPACE writable bytes), both live for the call.
+        let (n, msg) = unsafe {
+            let mut msg: libc::msghdr = std::mem::zeroed();
+            msg.msg_iov = &mut iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = cbuf.as_mut_ptr().cast();
+            msg.msg_controllen = SPACE as _;
+            let flags = libc::MSG_CMSG_CLOEXEC | if dontwait { libc::MSG_DONTWAIT } else { 0 };
+            (libc::recvmsg(fd, &mut msg, flags), msg)
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EAGAIN) if dontwait => return Ok(None),
+                _ => return Err(e),
+            }
+        }
+        let mut fds = Vec::new();
+        if msg.msg_controllen > 0 {
+            // SAFETY: walking the control messages the kernel wrote into `cbuf` (it
+            // set `msg_controllen`); each SCM_RIGHTS payload is an array of
+            // descriptors now open in this process, ours to own, read unaligned.
+            unsafe {
+                let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+                while !cmsg.is_null() {
+                    if (*cmsg).cmsg_level == libc::SOL_SOCKET
+                        && (*cmsg).cmsg_type == libc::SCM_RIGHTS
+                    {
+                        let bytes = (*cmsg).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
+                        let data = libc::CMSG_DATA(cmsg).cast::<RawFd>();
+                        for i in 0..bytes / std::mem::size_of::<RawFd>() {
+                            fds.push(OwnedFd::from_raw_fd(data.add(i).read_unaligned()));
+                        }
+                    }
+                    cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+                }
+            }
+        }
+        return Ok(Some((n as usize, fds)));
+    }
+}
+
+/// Sends `data` (short: one `sendmsg`) with `fds` attached (`SCM_RIGHTS`), without
+/// `SIGPIPE`.
+pub(crate) fn send_fds(fd: RawFd, data: &[u8], fds: &[RawFd]) -> io::Result<()> {
+    const SPACE: usize = 1040;
+    let payload = std::mem::size_of_val(fds);
+    if fds.is_empty() || fds.len() > MAX_FDS {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("between 1 and {MAX_FDS} descriptors per message"),
+        ));
+    }
+    let mut cbuf = [0u64; SPACE / 8];
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    // SAFETY: CMSG_SPACE is arithmetic.
+    let space = unsafe { libc::CMSG_SPACE(payload as u32) } as usize;
+    // SAFETY: an all-zero msghdr is valid.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr().cast();
+    msg.msg_controllen = space as _;
+    // SAFETY: `cbuf` is 8-aligned and at least `space` bytes (MAX_FDS descriptors fit),
+    // so CMSG_FIRSTHDR is non-null and one header with `payload` bytes fits.
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(payload as u32) as _;
+        std::ptr::copy_nonoverlapping(fds.as_ptr().cast::<u8>(), libc::CMSG_DATA(cmsg), payload);
+    }
+    loop {
+        count_syscall();
+        // SAFETY: `msg` points at live buffers for the duration of the call.
+        let r = unsafe { libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(e);
+        }
+        if r as usize != data.len() {
+            // A stream socket takes a short message whole or not at all when it has
+            // room; a partial write of these few bytes would need the rest re-sent
+            // without the descriptors.
+            return Err(io::Error::new(io::ErrorKind::WriteZero, "short sendmsg"));
+        }
+        return Ok(());
+    }
+}
+
+/// Whether `fd` is a Unix-domain socket (descriptors travel only over those).
+pub(crate) fn is_unix_socket(fd: RawFd) -> bool {
+    let mut domain: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `domain` and `len` are valid for the sizes passed.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_DOMAIN,
+            (&mut domain as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    r == 0 && domain == libc::AF_UNIX
 }
 
 /// [`read_some`] into an initialised buffer.

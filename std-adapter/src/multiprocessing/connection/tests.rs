@@ -954,3 +954,244 @@ fn ring_readers_survive_a_writer_that_died_before_its_wake_up_byte() {
     }
     drop(w);
 }
+
+// ----- descriptors (`send_handle` / `recv_handle`) -----
+
+/// A pipe whose read end we keep; the write end is what travels.
+fn os_pipe() -> (std::fs::File, OwnedFd) {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two descriptors into the array.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: fresh descriptors we own.
+    unsafe {
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            OwnedFd::from_raw_fd(fds[1]),
+        )
+    }
+}
+
+/// Writes `tag` through the received descriptor `w` and reads it back from `r`.
+fn check_through(r: &mut std::fs::File, w: OwnedFd, tag: &[u8]) {
+    std::fs::File::from(w).write_all(tag).unwrap();
+    let mut got = vec![0u8; tag.len()];
+    r.read_exact(&mut got).unwrap();
+    assert_eq!(got, tag);
+}
+
+/// Several descriptors in a row, interleaved with small and large messages, all sent
+/// before the receiver reads anything (so its read-ahead takes messages and descriptor
+/// bytes together): everything arrives, in order, on a socket pipe (CPython's wire
+/// format) and on a ring pipe.
+#[test]
+fn handles_interleaved_with_messages_keep_their_order() {
+    let big = vec![7u8; 100_000];
+    for (name, (mut a, mut b)) in [
+        ("socket", socket_pipe(true).unwrap()),
+        ("ring", Pipe(true).unwrap()),
+    ] {
+        let pipes: Vec<_> = (0..3).map(|_| os_pipe()).collect();
+        let t = {
+            let writers: Vec<OwnedFd> = pipes.iter().map(|(_, w)| w.try_clone().unwrap()).collect();
+            let big = big.clone();
+            std::thread::spawn(move || {
+                a.send_bytes(b"m0").unwrap();
+                a.send_handle(&writers[0]).unwrap();
+                a.send_handle(&writers[1]).unwrap();
+                a.send_bytes(&big).unwrap();
+                a.send_handle(&writers[2]).unwrap();
+                a.send(&42u32).unwrap();
+                a
+            })
+        };
+        let a = t.join().unwrap(); // all sent before the first receive
+        let mut readers: Vec<std::fs::File> = pipes.into_iter().map(|(r, _)| r).collect();
+        assert_eq!(b.recv_bytes().unwrap(), b"m0", "{name}");
+        check_through(&mut readers[0], b.recv_handle().unwrap(), b"zero");
+        check_through(&mut readers[1], b.recv_handle().unwrap(), b"one");
+        assert_eq!(b.recv_bytes().unwrap(), big, "{name}");
+        check_through(&mut readers[2], b.recv_handle().unwrap(), b"two");
+        assert_eq!(b.recv::<u32>().unwrap(), 42, "{name}");
+        drop(a);
+        assert!(b.recv_bytes().unwrap_err().is_eof(), "{name}");
+    }
+}
+
+/// The wrong kind of item next: a receive of a message that finds a descriptor
+/// consumes nothing (`UnexpectedHandle`, also from `recv`, `recv_bytes_into`);
+/// `recv_handle` that finds a message returns it (`UnexpectedMessage`). The
+/// connection goes on in both cases.
+#[test]
+fn wrong_item_next_is_typed_and_the_connection_goes_on() {
+    for (name, (mut a, mut b)) in [
+        ("socket", socket_pipe(true).unwrap()),
+        ("ring", Pipe(true).unwrap()),
+    ] {
+        let (mut r, w) = os_pipe();
+        a.send_handle(&w).unwrap();
+        a.send_bytes(b"after").unwrap();
+        assert!(
+            matches!(b.recv_bytes(), Err(ConnectionError::UnexpectedHandle)),
+            "{name}"
+        );
+        assert!(
+            matches!(b.recv::<u8>(), Err(ConnectionError::UnexpectedHandle)),
+            "{name}"
+        );
+        assert!(
+            matches!(
+                b.recv_bytes_into(&mut [0u8; 8], 0),
+                Err(ConnectionError::UnexpectedHandle)
+            ),
+            "{name}"
+        );
+        assert!(
+            b.poll(Some(Duration::ZERO)).unwrap(),
+            "{name}: a handle is ready"
+        );
+        check_through(&mut r, b.recv_handle().unwrap(), b"ok");
+        match b.recv_handle() {
+            Err(ConnectionError::UnexpectedMessage(m)) => assert_eq!(m, b"after", "{name}"),
+            other => panic!("{name}: {other:?}"),
+        }
+        a.send_bytes(b"still usable").unwrap();
+        assert_eq!(b.recv_bytes().unwrap(), b"still usable", "{name}");
+        drop(a);
+        assert!(
+            matches!(b.recv_handle(), Err(ConnectionError::Eof)),
+            "{name}"
+        );
+    }
+}
+
+/// CPython's bytes: one count byte carrying the descriptor, no length prefix; and a
+/// count byte without a descriptor, or a count that does not match, is `BadHandle`
+/// (consumed; the connection goes on).
+#[test]
+fn handle_wire_format_is_cpythons_and_bad_units_are_typed() {
+    let (mut c, raw) = raw_pair();
+    let (mut r, w) = os_pipe();
+    c.send_handle(&w).unwrap();
+    let mut byte = [0u8; 1];
+    // SAFETY: `byte` is writable for the one byte asked for.
+    let (n, fds) = unsafe { sys::recv_fds(raw.as_raw_fd(), byte.as_mut_ptr(), 1, false) }
+        .unwrap()
+        .unwrap();
+    assert_eq!((n, byte[0], fds.len()), (1, 1, 1));
+    check_through(&mut r, fds.into_iter().next().unwrap(), b"raw");
+    // Two descriptors announced as 1: CPython's AssertionError.
+    let (_r2, w2) = os_pipe();
+    sys::send_fds(raw.as_raw_fd(), &[1], &[w.as_raw_fd(), w2.as_raw_fd()]).unwrap();
+    assert!(matches!(
+        c.recv_handle(),
+        Err(ConnectionError::BadHandle {
+            announced: 1,
+            received: 2
+        })
+    ));
+    // The same count byte written as data, then a frame: a message is next.
+    (&raw).write_all(&frame(b"plain")).unwrap();
+    assert!(matches!(c.recv_handle(), Err(ConnectionError::UnexpectedMessage(m)) if m == b"plain"));
+    sys::send_fds(raw.as_raw_fd(), &[1], &[w.as_raw_fd()]).unwrap();
+    check_through(&mut r, c.recv_handle().unwrap(), b"again");
+}
+
+/// Descriptors travel only over Unix sockets: TCP and an OS pipe refuse, nothing is
+/// sent or read; a closed descriptor number is EBADF; directions are checked.
+#[test]
+fn handles_need_a_unix_socket_and_an_open_descriptor() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    let mut a = Connection::from_fd(client.into(), true, true).unwrap();
+    let mut b = Connection::from_fd(server.into(), true, true).unwrap();
+    let (_r, w) = os_pipe();
+    assert!(matches!(
+        a.send_handle(&w),
+        Err(ConnectionError::NotUnixSocket)
+    ));
+    assert!(matches!(
+        b.recv_handle(),
+        Err(ConnectionError::NotUnixSocket)
+    ));
+    a.send_bytes(b"tcp still works").unwrap();
+    assert_eq!(b.recv_bytes().unwrap(), b"tcp still works");
+
+    let (pr, pw) = os_pipe();
+    let mut over_pipe = Connection::from_fd(pw, false, true).unwrap();
+    assert!(matches!(
+        over_pipe.send_handle(&w),
+        Err(ConnectionError::NotUnixSocket)
+    ));
+    let mut pr = Connection::from_fd(OwnedFd::from(pr), true, false).unwrap();
+    assert!(matches!(
+        pr.recv_handle(),
+        Err(ConnectionError::NotUnixSocket)
+    ));
+
+    let (mut a, mut b) = Pipe(true).unwrap();
+    let closed = {
+        let (_r, w) = os_pipe();
+        w.as_raw_fd()
+    };
+    let e = crate::multiprocessing::reduction::send_handle(&mut a, closed, 0).unwrap_err();
+    assert!(
+        matches!(&e, ConnectionError::Io(io) if io.raw_os_error() == Some(libc::EBADF)),
+        "{e:?}"
+    );
+    assert!(matches!(
+        crate::multiprocessing::reduction::send_handle(&mut a, -1, 0),
+        Err(ConnectionError::Io(_))
+    ));
+    a.send_bytes(b"nothing was sent before").unwrap();
+    assert_eq!(b.recv_bytes().unwrap(), b"nothing was sent before");
+
+    let (mut r, mut wr) = Pipe(false).unwrap();
+    assert!(matches!(
+        r.send_handle(&w),
+        Err(ConnectionError::NotWritable)
+    ));
+    assert!(matches!(
+        wr.recv_handle(),
+        Err(ConnectionError::NotReadable)
+    ));
+    wr.send_handle(&w).unwrap();
+    let _ = r.recv_handle().unwrap();
+    r.close();
+    assert!(matches!(r.recv_handle(), Err(ConnectionError::Closed)));
+}
+
+/// A receiving end passed to a child keeps the descriptors it received and did not
+/// take yet, at their place (here through the same serialisation, in one process).
+#[test]
+fn unread_handles_travel_with_the_end() {
+    for (name, (mut a, mut b)) in [
+        ("socket", socket_pipe(true).unwrap()),
+        ("ring", Pipe(true).unwrap()),
+    ] {
+        let (mut r, w) = os_pipe();
+        a.send_bytes(b"first").unwrap();
+        a.send_handle(&w).unwrap();
+        a.send_bytes(b"last").unwrap();
+        // Reads ahead (socket) or finds the handle at a ring marker.
+        assert_eq!(b.recv_bytes().unwrap(), b"first", "{name}");
+        let _ = b.recv_bytes(); // UnexpectedHandle: keeps it
+        let (bytes, fds) = inherit::collect(|| codec::to_bytes(&b));
+        let bytes = bytes.unwrap();
+        let dups: Vec<OwnedFd> = fds
+            .iter()
+            .map(|&fd| {
+                // SAFETY: `fds` are open descriptors of `b`, alive here.
+                unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+                    .try_clone_to_owned()
+                    .unwrap()
+            })
+            .collect();
+        drop(b);
+        inherit::install(dups);
+        let mut b: Connection = codec::from_bytes(&bytes).unwrap();
+        inherit::clear();
+        check_through(&mut r, b.recv_handle().unwrap(), name.as_bytes());
+        assert_eq!(b.recv_bytes().unwrap(), b"last", "{name}");
+    }
+}

@@ -99,6 +99,9 @@ impl Waitable for Connection {
         if self.fd.is_none() || !self.readable {
             return false;
         }
+        if self.pending_handle.is_some() {
+            return true;
+        }
         match self.rx.as_deref() {
             // Also announces the sleep: a writer then wakes the descriptor.
             Some(rx) => rx.has_data() || rx.announce_sleep(),

@@ -14,7 +14,9 @@
 //! - Requests come over a `SOCK_SEQPACKET` Unix socket pair (one datagram per request,
 //!   so threads of the requesting process may ask at once): a flag byte (daemon) and,
 //!   passed with `SCM_RIGHTS`, one end of a fresh `SOCK_STREAM` socket pair — the
-//!   child's connection — followed by the argument table's descriptors
+//!   child's connection — and a pidfd of the requester (the child's
+//!   [`parent_process`](super::parent_process) sentinel), followed by the argument
+//!   table's descriptors
 //!   ([`inherit`](super::super::inherit)).
 //! - The server forks; the child reads its payload (the same as a spawned child's:
 //!   target, name, identity, arguments), length-prefixed, from the connection, installs
@@ -55,8 +57,8 @@ use super::super::per_process::PerProcess;
 use super::{codec, exe_fingerprint, offset_of, ProcessError, SpawnPayload};
 
 /// At most this many descriptors travel with one request (the kernel's `SCM_MAX_FD` is
-/// 253; one is the connection).
-pub(super) const MAX_FDS: usize = 252;
+/// 253; two are the connection and the requester's pidfd).
+pub(super) const MAX_FDS: usize = 251;
 
 /// The environment variable that tells [`init`](super::init) it is the server.
 pub(super) const SERVER_ENV: &str = "CONKIT_MP_FORKSERVER_FD";
@@ -348,7 +350,10 @@ pub(super) fn launch(
     }
     let bytes = codec::to_bytes(payload).map_err(ProcessError::Encode)?;
     let (conn, conn_child) = cloexec_pair(libc::SOCK_STREAM)?;
-    let mut all = vec![conn_child.as_raw_fd()];
+    // The child's `parent_process()` sentinel: a pidfd of this process (its OS parent
+    // is the server, so it cannot open one of us itself without a pid reuse race).
+    let me = super::pidfd_open(std::process::id() as libc::pid_t)?;
+    let mut all = vec![conn_child.as_raw_fd(), me.as_raw_fd()];
     all.extend_from_slice(fds);
     {
         let mut guard = SERVER.get().lock().unwrap_or_else(|e| e.into_inner());
@@ -374,7 +379,7 @@ pub(super) fn launch(
             *guard = Some(start_server()?);
         }
     }
-    drop(conn_child);
+    drop((conn_child, me));
     let mut framed = (bytes.len() as u64).to_le_bytes().to_vec();
     framed.extend_from_slice(&bytes);
     // A child that died before reading makes this fail; its status still arrives.
@@ -544,12 +549,15 @@ pub(super) fn serve(value: String) -> ! {
         }
         if pfds[0].revents & libc::POLLIN != 0 {
             let mut flag = [0u8; 1];
-            match recv_with_fds(ctl.as_raw_fd(), &mut flag, MAX_FDS + 1) {
+            match recv_with_fds(ctl.as_raw_fd(), &mut flag, MAX_FDS + 2) {
                 Ok((0, _)) => unsafe_exit0(),
-                Ok((_, fds)) if fds.is_empty() => {}
+                Ok((_, fds)) if fds.len() < 2 => {}
                 Ok((_, mut fds)) => {
                     let conn = fds.remove(0);
-                    if let Some(child) = fork_one(conn, fds, flag[0] != 0, &ctl, &alive, &children)
+                    let parent = fds.remove(0);
+                    let daemon = flag[0] != 0;
+                    if let Some(child) =
+                        fork_one(conn, parent, fds, daemon, &ctl, &alive, &children)
                     {
                         children.push(child);
                     }
@@ -569,6 +577,7 @@ fn unsafe_exit0() -> ! {
 
 fn fork_one(
     conn: OwnedFd,
+    parent: OwnedFd,
     fds: Vec<OwnedFd>,
     daemon: bool,
     ctl: &OwnedFd,
@@ -592,7 +601,7 @@ fn fork_one(
             }
             libc::signal(libc::SIGINT, libc::SIG_DFL);
         }
-        child_main(conn, fds, server);
+        child_main(conn, parent, fds, server);
     }
     let pidfd = match super::pidfd_open(pid) {
         Ok(fd) => fd,
@@ -611,7 +620,7 @@ fn fork_one(
         &(pid as i64).to_ne_bytes(),
         &[pidfd.as_raw_fd()],
     );
-    drop(fds);
+    drop((parent, fds));
     Some(Child {
         pid,
         pidfd,
@@ -621,7 +630,7 @@ fn fork_one(
     })
 }
 
-fn child_main(conn: OwnedFd, fds: Vec<OwnedFd>, server: u32) -> ! {
+fn child_main(conn: OwnedFd, parent: OwnedFd, fds: Vec<OwnedFd>, server: u32) -> ! {
     let mut len = [0u8; 8];
     let fail = |msg: String| -> ! {
         let _ = writeln!(io::stderr(), "conkit forkserver child: {msg}");
@@ -655,5 +664,6 @@ fn child_main(conn: OwnedFd, fds: Vec<OwnedFd>, server: u32) -> ! {
         Err(e) => fail(format!("bad payload: {e}")),
     };
     super::super::inherit::install(fds);
+    super::adopt_parent_sentinel(parent);
     super::run_payload(payload, server)
 }

@@ -1640,8 +1640,10 @@ pub fn freeze_support() {
 /// `multiprocessing.connection` (on Windows it once made sockets inheritable); in
 /// conkit a [`Connection`](super::Connection) (and every other object holding a
 /// descriptor) is always passable to a child as a [`Process`] argument, under every
-/// start method. Sending a descriptor over a connection or a queue after the start is
-/// not supported.
+/// start method. After the start, an open descriptor goes over a connection with
+/// [`reduction::send_handle`](super::reduction::send_handle) /
+/// [`recv_handle`](super::reduction::recv_handle); a `Connection` object itself
+/// cannot be sent over a connection or a queue.
 ///
 /// ```
 /// conkit::multiprocessing::allow_connection_pickling();
@@ -1794,15 +1796,225 @@ pub fn active_children() -> Vec<ActiveChild> {
     alive
 }
 
+/// The sentinel of this process's parent (see [`ParentProcess::sentinel`]): a pidfd of
+/// the parent, opened on first need (`fork`, `spawn`) or received at the start
+/// (`forkserver`). Per process: a child forked from this one has a parent of its own.
+static PARENT_SENTINEL: PerProcess<OnceLock<OwnedFd>> = PerProcess::new(OnceLock::new);
+
+/// In a forkserver child, before the target runs: the requester's pidfd, which the
+/// requester sent with its request (the child's OS parent is the server).
+pub(super) fn adopt_parent_sentinel(fd: OwnedFd) {
+    let _ = PARENT_SENTINEL.get().set(fd);
+}
+
+/// The process that started this one (Python's `multiprocessing.parent_process()`,
+/// CPython's `_ParentProcess`), as [`parent_process`] returns it: its pid and name as
+/// they were when it started this child, and whether it still runs.
+///
+/// # How "the parent ended" is seen
+/// [`sentinel`](Self::sentinel) is a Linux pidfd of the parent: it becomes readable
+/// when the parent ends, however it ends (`SIGKILL` included), so it works with
+/// [`connection::wait`](crate::multiprocessing::connection::wait), `poll` and `epoll`
+/// like a child's [`Process::sentinel`]. Under `fork` and `spawn` the parent is this
+/// process's OS parent: the pidfd is opened on the first call (nothing is done at the
+/// start) with `pidfd_open(getppid())`, and `getppid()` is compared with the recorded
+/// parent pid before and after: a parent that ended before has made this process an
+/// orphan (re-parented to a reaper, `getppid()` changes at once, before the parent's pid
+/// can be reused), and the sentinel is then a descriptor that is readable at once.
+/// Under `forkserver` the OS parent is the fork server: the parent sends a pidfd of
+/// itself with each request, and the child receives it at the start.
+///
+/// CPython's sentinel is the read end of a pipe whose write end the parent keeps:
+/// every process that inherits that write end (a child `fork`ed later that keeps all
+/// descriptors) keeps the parent "alive", and a parent that drops its `Process` object
+/// looks dead. A pidfd depends on nothing but the parent process itself, has no pid
+/// reuse race, and is not inherited by anything that matters (close-on-exec; a `fork`
+/// child that keeps it opens its own for its own parent).
+///
+/// ```
+/// use conkit::multiprocessing::{self as mp, Process};
+/// use std::time::Duration;
+/// fn child(_: ()) {
+///     let parent = mp::parent_process().expect("a child has a parent");
+///     assert!(parent.is_alive());
+///     assert_eq!(parent.name, "MainProcess");
+///     assert!(!parent.join_timeout(Duration::from_millis(10)).unwrap());
+/// }
+/// mp::init();
+/// assert!(mp::parent_process().is_none());
+/// let mut p = Process::new(child, ());
+/// p.start().unwrap();
+/// p.join().unwrap();
+/// assert_eq!(p.exitcode(), Some(0));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive] // made only by `parent_process` (the sentinel is this process's parent's)
+pub struct ParentProcess {
+    /// Its process id.
+    pub pid: u32,
+    /// Its name.
+    pub name: String,
+}
+
+impl ParentProcess {
+    /// A descriptor that becomes readable when the parent ends (a pidfd of the parent,
+    /// or, asked for after the parent ended, a descriptor readable at once). It stays
+    /// open while this process lives; every call returns the same one (CPython's
+    /// `parent_process().sentinel`). Usable with
+    /// [`connection::wait`](crate::multiprocessing::connection::wait) (or pass the
+    /// `ParentProcess` itself: it is [`Waitable`](crate::multiprocessing::connection::Waitable)).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{self as mp, connection::wait, Process};
+    /// use std::time::Duration;
+    /// fn child(_: ()) {
+    ///     let fd = mp::parent_process().unwrap().sentinel().unwrap();
+    ///     assert!(wait(&[&fd], Some(Duration::ZERO)).unwrap().is_empty());
+    /// }
+    /// mp::init();
+    /// let mut p = Process::new(child, ());
+    /// p.start().unwrap();
+    /// p.join().unwrap();
+    /// assert_eq!(p.exitcode(), Some(0));
+    /// ```
+    pub fn sentinel(&self) -> Result<RawFd, ProcessError> {
+        let slot = PARENT_SENTINEL.get();
+        if let Some(fd) = slot.get() {
+            return Ok(fd.as_raw_fd());
+        }
+        let fd = self.open_sentinel()?;
+        // Another thread may have opened one meanwhile: keep the first (ours closes).
+        Ok(slot.get_or_init(|| fd).as_raw_fd())
+    }
+
+    /// `fork` and `spawn`: a pidfd of the OS parent if it is still the recorded parent
+    /// (see the type's docs), else a descriptor that is readable at once.
+    fn open_sentinel(&self) -> io::Result<OwnedFd> {
+        let ppid = || {
+            // SAFETY: getppid has no preconditions.
+            (unsafe { libc::getppid() }) as u32
+        };
+        if ppid() != self.pid {
+            return ended_fd();
+        }
+        let fd = pidfd_open(self.pid as libc::pid_t)?;
+        if ppid() != self.pid {
+            // The parent ended between the two looks (the pidfd may name another
+            // process that took the pid since: dropped).
+            return ended_fd();
+        }
+        Ok(fd)
+    }
+
+    /// Whether the parent still runs (CPython: `not wait([sentinel], timeout=0)`).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{self as mp, Process};
+    /// fn child(_: ()) {
+    ///     assert!(mp::parent_process().unwrap().is_alive());
+    /// }
+    /// mp::init();
+    /// let mut p = Process::new(child, ());
+    /// p.start().unwrap();
+    /// p.join().unwrap();
+    /// assert_eq!(p.exitcode(), Some(0));
+    /// ```
+    pub fn is_alive(&self) -> bool {
+        match self.sentinel() {
+            Ok(fd) => !matches!(wait_readable(fd, Some(Duration::ZERO)), Ok(true)),
+            // No descriptor to be had (out of descriptors): ask the OS parent.
+            // SAFETY: getppid has no preconditions.
+            Err(_) => (unsafe { libc::getppid() }) as u32 == self.pid,
+        }
+    }
+
+    /// Waits until the parent ends (CPython's `parent_process().join()`).
+    pub fn join(&self) -> Result<(), ProcessError> {
+        wait_readable(self.sentinel()?, None).map(|_| ())
+    }
+
+    /// Waits at most `timeout` for the parent to end; `Ok(true)` when it has ended
+    /// (CPython's `parent_process().join(timeout)`, which returns `None` either way:
+    /// ask [`is_alive`](Self::is_alive)).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{self as mp, Process};
+    /// use std::time::Duration;
+    /// fn child(_: ()) {
+    ///     let parent = mp::parent_process().unwrap();
+    ///     assert!(!parent.join_timeout(Duration::from_millis(5)).unwrap());
+    /// }
+    /// mp::init();
+    /// let mut p = Process::new(child, ());
+    /// p.start().unwrap();
+    /// p.join().unwrap();
+    /// assert_eq!(p.exitcode(), Some(0));
+    /// ```
+    pub fn join_timeout(&self, timeout: Duration) -> Result<bool, ProcessError> {
+        wait_readable(self.sentinel()?, Some(timeout))
+    }
+}
+
+/// Waits (`None`: without limit) until `fd` is readable; `Ok(true)` if it is.
+fn wait_readable(fd: RawFd, timeout: Option<Duration>) -> Result<bool, ProcessError> {
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    loop {
+        let ms = match deadline {
+            None => -1,
+            Some(d) => {
+                let left = d.saturating_duration_since(std::time::Instant::now());
+                // Rounded up: a wait of 0.4 ms must not become a poll of 0 ms that
+                // returns before the deadline (the loop would spin).
+                left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32
+            }
+        };
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e.into());
+        }
+        if r > 0 {
+            return Ok(true);
+        }
+        if ms == 0 {
+            return Ok(false);
+        }
+    }
+}
+
+impl super::connection::Waitable for ParentProcess {
+    fn wait_fd(&self) -> Result<BorrowedFd<'_>, super::connection::ConnectionError> {
+        let fd = self.sentinel().map_err(|e| match e {
+            ProcessError::Os(e) => super::connection::ConnectionError::Io(e),
+            other => super::connection::ConnectionError::Io(io::Error::other(other.to_string())),
+        })?;
+        // SAFETY: the sentinel stays open for the rest of the process (it is never
+        // closed once stored in `PARENT_SENTINEL`).
+        Ok(unsafe { BorrowedFd::borrow_raw(fd) })
+    }
+}
+
 /// The process that started this one (Python's `parent_process()`): `None` in the main
-/// process, else the parent's pid and name as they were when it started this child.
+/// process, else a [`ParentProcess`] with the parent's pid and name as they were when it
+/// started this child, [`is_alive`](ParentProcess::is_alive),
+/// [`sentinel`](ParentProcess::sentinel) and [`join`](ParentProcess::join). Under
+/// `forkserver` it is the process that asked for the child, not the server.
 ///
 /// ```
 /// assert!(conkit::multiprocessing::parent_process().is_none());
 /// ```
-pub fn parent_process() -> Option<ActiveChild> {
+pub fn parent_process() -> Option<ParentProcess> {
     with_me(|me| {
-        me.parent.as_ref().map(|(pid, name)| ActiveChild {
+        me.parent.as_ref().map(|(pid, name)| ParentProcess {
             pid: *pid,
             name: name.clone(),
         })
