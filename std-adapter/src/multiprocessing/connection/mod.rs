@@ -1644,7 +1644,14 @@ fn ring_send_unit(
         }
         put.map_err(|e| ConnectionError::Io(std::io::Error::other(e)))?;
         if tx.take_sleeper() {
-            sys::write_all(fd, true, [&[ring::WAKE][..]])?;
+            match sys::write_all(fd, true, [&[ring::WAKE][..]]) {
+                // The reader's end closed after it announced its sleep (it may have
+                // found this message at a later look and returned): an inline message
+                // is in the ring, as a socket's send is in the kernel's buffer, so the
+                // send succeeded; the next peer check reports the broken pipe.
+                Err(e) if inline && is_peer_closed(&e) => {}
+                r => r?,
+            }
         }
         if let Some(fds) = handle {
             if let Err(e) = sys::send_fds(fd, &[ring::HANDLE], fds) {
@@ -1669,6 +1676,11 @@ fn ring_send_unit(
     })();
     tx.end_write_turn();
     result
+}
+
+/// The error of a write into a socket whose other end is closed.
+fn is_peer_closed(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET))
 }
 
 fn broken_pipe() -> ConnectionError {

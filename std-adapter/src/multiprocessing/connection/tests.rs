@@ -1195,3 +1195,28 @@ fn unread_handles_travel_with_the_end() {
         assert_eq!(b.recv_bytes().unwrap(), b"last", "{name}");
     }
 }
+
+#[test]
+fn ring_send_succeeds_when_the_reader_took_the_message_and_closed_before_the_wake_up_byte() {
+    // The handshake flake (`handshake_every_digest_right_and_wrong_key`, ~1 run in 20): the
+    // reader announced its sleep, found the message at a later look without the byte,
+    // returned and closed its end; the writer, still in its `send`, then wrote the
+    // wake-up byte into a closed socket and reported EPIPE for a message that was
+    // delivered. Done here by hand: the reader's announcement, then its end closed
+    // within the writer's peer-check interval.
+    let (r, mut w) = Pipe(false).unwrap();
+    w.send_bytes(b"first").unwrap();
+    let rx = r.rx.clone().unwrap();
+    assert!(rx.announce_sleep(), "`first` is in the ring");
+    drop(r);
+    // The wake-up byte now meets a closed socket. The message went into the ring (as
+    // a socket send goes into the kernel's buffer): the send succeeds, as a socket's
+    // first send after the peer closed does; the next look at the peer reports it.
+    w.peer_checked = Some(std::time::Instant::now()); // the look is not due yet
+    w.send_bytes(b"second").unwrap();
+    w.peer_checked = None; // due now
+    assert!(matches!(
+        w.send_bytes(b"third"),
+        Err(ConnectionError::Io(ref e)) if e.raw_os_error() == Some(libc::EPIPE)
+    ));
+}
