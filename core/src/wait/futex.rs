@@ -274,6 +274,7 @@ macro_rules! futex_strategy {
             type Deadline = Instant;
             type SlotOwner = $slots;
             const RELAX_ROUNDS: u32 = super::os::RELAX_ROUNDS;
+            const RELAX_YIELD_ROUNDS: u32 = super::os::YIELD_ROUNDS;
             // The shared futex's waiters and notifiers may be processes, any of which
             // may die (see `WaitStrategy::PROCESS_SHARED`): sleeps in bounded slices.
             const PROCESS_SHARED: bool = !$private;

@@ -217,6 +217,12 @@ pub trait WaitStrategy {
     /// release a permit, so a short adaptive phase first pays off.
     const RELAX_ROUNDS: u32 = 6;
 
+    /// How many of the last [`RELAX_ROUNDS`](Self::RELAX_ROUNDS) rounds yield the CPU
+    /// instead of spinning (0 by default: every round spins). A
+    /// [`Lock`](crate::lock::Lock) shortens only the spinning part of its adaptive
+    /// phase and keeps these rounds, so that a holder keeps its streak.
+    const RELAX_YIELD_ROUNDS: u32 = 0;
+
     /// The pause after the `round`-th failed look (`round` counts from 0 up to
     /// [`RELAX_ROUNDS`](Self::RELAX_ROUNDS)` - 1`). The default is the `round`-th pause
     /// of a [`Backoff`] (`2^round` spin hints, capped at `2^SPIN_LIMIT`); OS strategies

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 /// cut an `Event` ping-pong round trip from ~11 µs to ~2 µs (CPython: ~26–116 µs).
 /// The spinning rounds are the spin phase of a [`Backoff`](super::Backoff).
 pub(crate) const SPIN_ROUNDS: u32 = super::SPIN_LIMIT + 1;
-pub(crate) const RELAX_ROUNDS: u32 = SPIN_ROUNDS + 12;
+pub(crate) const RELAX_ROUNDS: u32 = SPIN_ROUNDS + YIELD_ROUNDS;
+/// The yielding rounds of [`RELAX_ROUNDS`].
+pub(crate) const YIELD_ROUNDS: u32 = 12;
 
 /// The pause after the `round`-th failed look of the adaptive phase: the `round`-th
 /// pause of a [`Backoff`](super::Backoff), a yield once spun out.

@@ -65,6 +65,7 @@ impl WaitStrategy for Parking {
     type Deadline = Instant;
     type SlotOwner = crate::wait::Unrecorded;
     const RELAX_ROUNDS: u32 = super::os::RELAX_ROUNDS;
+    const RELAX_YIELD_ROUNDS: u32 = super::os::YIELD_ROUNDS;
 
     #[inline]
     fn relax(round: u32) {
