@@ -465,40 +465,62 @@ fn lock_contended_state_and_wake() {
 }
 
 /// A [`CondvarFutex`] that records the rounds of the adaptive phase (`relax`) run before
-/// the first sleep of a waiter.
-struct Relaxing;
+/// the first sleep of a waiter, into its own two statics.
+macro_rules! recording_strategy {
+    ($name:ident, rounds = $rounds:expr, yields = $yields:expr, $relaxed:ident, $before:ident) => {
+        struct $name;
 
-static RELAXED: StdMutex<Vec<u32>> = StdMutex::new(Vec::new());
-static RELAXED_BEFORE_SLEEP: StdMutex<Option<Vec<u32>>> = StdMutex::new(None);
+        static $relaxed: StdMutex<Vec<u32>> = StdMutex::new(Vec::new());
+        static $before: StdMutex<Option<Vec<u32>>> = StdMutex::new(None);
 
-impl WaitStrategy for Relaxing {
-    type Deadline = At;
-    type SlotOwner = conkit_core::wait::Unrecorded;
-    const RELAX_ROUNDS: u32 = 5;
+        impl WaitStrategy for $name {
+            type Deadline = At;
+            type SlotOwner = conkit_core::wait::Unrecorded;
+            const RELAX_ROUNDS: u32 = $rounds;
+            const RELAX_YIELD_ROUNDS: u32 = $yields;
 
-    fn relax(round: u32) {
-        RELAXED.lock().unwrap().push(round);
-        thread::yield_now();
-    }
+            fn relax(round: u32) {
+                $relaxed.lock().unwrap().push(round);
+                thread::yield_now();
+            }
 
-    fn wait(word: &WaitWord, expected: u32, deadline: Option<At>) -> WaitOutcome {
-        if word.load(Ordering::SeqCst) == expected {
-            let mut first = RELAXED_BEFORE_SLEEP.lock().unwrap();
-            if first.is_none() {
-                *first = Some(RELAXED.lock().unwrap().clone());
+            fn wait(word: &WaitWord, expected: u32, deadline: Option<At>) -> WaitOutcome {
+                if word.load(Ordering::SeqCst) == expected {
+                    let mut first = $before.lock().unwrap();
+                    if first.is_none() {
+                        *first = Some($relaxed.lock().unwrap().clone());
+                    }
+                }
+                CondvarFutex::<Uncounted>::wait(word, expected, deadline)
+            }
+
+            fn wake_one(word: &WaitWord) {
+                CondvarFutex::<Uncounted>::wake_one(word);
+            }
+
+            fn wake_all(word: &WaitWord) {
+                CondvarFutex::<Uncounted>::wake_all(word);
             }
         }
-        CondvarFutex::<Uncounted>::wait(word, expected, deadline)
-    }
-
-    fn wake_one(word: &WaitWord) {
-        CondvarFutex::<Uncounted>::wake_one(word);
-    }
-
-    fn wake_all(word: &WaitWord) {
-        CondvarFutex::<Uncounted>::wake_all(word);
-    }
+    };
 }
+
+// Every round spins (the default: no yielding rounds).
+recording_strategy!(
+    Relaxing,
+    rounds = 5,
+    yields = 0,
+    RELAXED,
+    RELAXED_BEFORE_SLEEP
+);
+// As the OS strategies: 7 spinning rounds, then 12 yielding ones.
+recording_strategy!(
+    RelaxingThenYields,
+    rounds = 19,
+    yields = 12,
+    YIELDING_RELAXED,
+    YIELDING_BEFORE_SLEEP
+);
 
 /// Issue #11 (lock-futex): the waiter of a held lock went to sleep after a fixed spin of
 /// its own (7 pauses, ~0.3–6 µs depending on the CPU) instead of the strategy's
@@ -1279,43 +1301,6 @@ fn reentrant_lock_of_a_dead_owner_is_recovered_at_depth_one() {
         s.spawn(|| plain.acquire());
     });
     assert_eq!(plain.try_acquire_or_recover(), None);
-}
-
-/// A strategy whose adaptive phase ends in yields (as the OS ones: 7 spinning rounds,
-/// then 12 yielding ones), recording the rounds a lock waiter runs before it sleeps.
-struct RelaxingThenYields;
-
-static YIELDING_RELAXED: StdMutex<Vec<u32>> = StdMutex::new(Vec::new());
-static YIELDING_BEFORE_SLEEP: StdMutex<Option<Vec<u32>>> = StdMutex::new(None);
-
-impl WaitStrategy for RelaxingThenYields {
-    type Deadline = At;
-    type SlotOwner = conkit_core::wait::Unrecorded;
-    const RELAX_ROUNDS: u32 = 19;
-    const RELAX_YIELD_ROUNDS: u32 = 12;
-
-    fn relax(round: u32) {
-        YIELDING_RELAXED.lock().unwrap().push(round);
-        thread::yield_now();
-    }
-
-    fn wait(word: &WaitWord, expected: u32, deadline: Option<At>) -> WaitOutcome {
-        if word.load(Ordering::SeqCst) == expected {
-            let mut first = YIELDING_BEFORE_SLEEP.lock().unwrap();
-            if first.is_none() {
-                *first = Some(YIELDING_RELAXED.lock().unwrap().clone());
-            }
-        }
-        CondvarFutex::<Uncounted>::wait(word, expected, deadline)
-    }
-
-    fn wake_one(word: &WaitWord) {
-        CondvarFutex::<Uncounted>::wake_one(word);
-    }
-
-    fn wake_all(word: &WaitWord) {
-        CondvarFutex::<Uncounted>::wake_all(word);
-    }
 }
 
 /// Issue #11 (scaling): with the full spinning part of the adaptive phase (1 … 64 hints)
