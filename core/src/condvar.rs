@@ -398,6 +398,48 @@ impl<W: WaitStrategy> Condvar<W> {
         Ok(())
     }
 
+    /// A mark of the notifies so far, for [`watch_until`](Self::watch_until): the
+    /// oldest ticket not yet released (`head`). It moves with every notify that
+    /// releases a waiter (and when waiters at the front of the line give up).
+    pub fn head_mark(&self) -> u32 {
+        unpack(self.queue.load(Ordering::Acquire)).0
+    }
+
+    /// Sleeps, *without taking part*, until the line moves past `mark` (a
+    /// [`head_mark`](Self::head_mark) taken before) or `deadline` passes; returns
+    /// whether it moved. The caller holds no ticket and is not counted as a waiter, so
+    /// no notify is ever spent on it ([`waiters`](Self::waiters) does not count it):
+    /// it sleeps among the waiters' sleepers, which every notify that releases anyone
+    /// wakes after it moved the line. No lock is needed.
+    ///
+    /// For a helper that wakes others on a notify — e.g. the proxy that wakes this
+    /// process's async tasks when a notify comes from another process (the `std`
+    /// adapter's `multiprocessing::Condition`): take the mark *before* the waiters it
+    /// serves take their last look, and a notify after that look is never slept
+    /// through. With a process-shared strategy it sleeps in one piece until `deadline`
+    /// (no wake-ups while nothing happens, see [`Waiters::watch_until`]): bound it.
+    ///
+    /// ```
+    /// use conkit_core::condvar::Condvar;
+    /// use conkit_core::wait::{Deadline, Spin};
+    ///
+    /// #[derive(Clone, Copy)]
+    /// struct Now;
+    /// impl Deadline for Now {
+    ///     fn has_passed(&self) -> bool { true }
+    /// }
+    ///
+    /// let cv: Condvar<Spin<Now>> = Condvar::new();
+    /// let mark = cv.head_mark();
+    /// assert!(!cv.watch_until(mark, Some(Now))); // nobody notified
+    /// assert_eq!(cv.waiters(), 0); // the watcher is no waiter
+    /// ```
+    pub fn watch_until(&self, mark: u32, deadline: Option<W::Deadline>) -> bool {
+        self.sleepers
+            .watch_until(deadline, || (self.head_mark() != mark).then_some(()))
+            .is_some()
+    }
+
     /// Whether a notify has released `ticket`.
     #[inline]
     fn released(&self, ticket: u32) -> bool {

@@ -375,6 +375,29 @@ macro_rules! front_ends {
                 self.core.release_many(n, self.bound())
             }
 
+            /// Sleeps until at least `n` permits are available or `deadline` passes,
+            /// *taking none*; returns whether they were available (a snapshot: another
+            /// caller may take them first). A watcher, not a waiter: it sleeps among
+            /// the waiters and every release wakes it, but with a process-shared
+            /// strategy in one piece until `deadline` (see [`Waiters::watch_until`]):
+            /// for a helper that wakes others when permits come back (the async proxy
+            /// of the `std` adapter's process-shared semaphores).
+            ///
+            /// ```
+            #[doc = concat!("use conkit_core::semaphore::", stringify!($ty), ";")]
+            /// use conkit_core::wait::Spin;
+            ///
+            #[doc = concat!("let sem: ", stringify!($ty), "<Spin> = ", stringify!($ty), "::new(2);")]
+            /// assert!(sem.watch_available_until(2, None)); // there: returns at once
+            /// assert_eq!(sem.value(), 2); // and took none
+            /// ```
+            pub fn watch_available_until(&self, n: u32, deadline: Option<W::Deadline>) -> bool {
+                self.core
+                    .waiters
+                    .watch_until(deadline, || (self.core.value() >= n).then_some(()))
+                    .is_some()
+            }
+
             /// The number of available permits (a snapshot; Python's `_value`).
             #[inline]
             pub fn value(&self) -> u32 {

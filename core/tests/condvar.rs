@@ -278,3 +278,41 @@ fn producer_consumer_counts_every_item() {
         "items not taken exactly once (item, times): {wrong:?}"
     );
 }
+
+/// The ticket-less watcher (`head_mark` / `watch_until`, issue #14): it is no waiter
+/// (`waiters()` does not count it, `notify(1)` goes to the ticket waiter), a notify
+/// wakes it, and with no notify it gives up at its deadline.
+#[test]
+fn watcher_wakes_on_notify_and_is_never_counted() {
+    let cv: Condvar<Park> = Condvar::new();
+    let lock: Lock<Park> = Lock::new();
+    let back = AtomicBool::new(false);
+    thread::scope(|s| {
+        let waiter = s.spawn(|| {
+            lock.acquire();
+            cv.wait_lock(&lock).unwrap();
+            back.store(true, Ordering::SeqCst);
+            lock.release().unwrap();
+        });
+        eventually("the waiter waits", || cv.waiters() == 1);
+        let mark = cv.head_mark();
+        let cv = &cv;
+        let watcher = s.spawn(move || cv.watch_until(mark, None));
+        lock.acquire();
+        assert_eq!(cv.waiters(), 1, "the watcher is no waiter");
+        assert_eq!(cv.notify(1), 1);
+        lock.release().unwrap();
+        waiter.join().unwrap();
+        assert!(back.load(Ordering::SeqCst));
+        assert!(watcher.join().unwrap(), "the watcher saw the line move");
+    });
+    // Nobody notifies: the watcher gives up at its deadline.
+    let timed: Condvar<Timed> = Condvar::new();
+    let mark = timed.head_mark();
+    assert!(!timed.watch_until(mark, Some(after(1))));
+    assert_eq!(
+        timed.notify(1),
+        0,
+        "a notify with only a watcher counts nobody"
+    );
+}

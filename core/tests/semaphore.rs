@@ -574,3 +574,23 @@ mod asynch {
         assert_eq!(s.inner().value(), 0, "the cancelled waiter took nothing");
     }
 }
+
+/// The watcher of the process-shared semaphore's async proxy (issue #14):
+/// `watch_available_until` takes no permit, wakes on the release that makes `n`
+/// available, and gives up at its deadline.
+#[test]
+fn watch_available_takes_nothing_and_wakes_on_release() {
+    let sem: Semaphore<Park> = Semaphore::new(1);
+    assert!(sem.watch_available_until(1, None));
+    assert_eq!(sem.value(), 1, "the watcher took nothing");
+    thread::scope(|s| {
+        let watcher = s.spawn(|| sem.watch_available_until(3, None));
+        sem.release().unwrap();
+        sem.release().unwrap();
+        assert!(watcher.join().unwrap());
+    });
+    assert_eq!(sem.value(), 3);
+    let timed: Semaphore<Timed> = Semaphore::new(0);
+    assert!(!timed.watch_available_until(1, Some(after(1))));
+    assert_eq!(timed.value(), 0);
+}

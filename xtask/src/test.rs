@@ -323,6 +323,14 @@ pub const MUTANTS: &[(&str, &str, Option<&str>)] = &[
         "loom_condvar_fifo",
         Some("timed_out_waiter_is_skipped"),
     ),
+    // The `Condvar` watcher (the async proxy's, issue #14) does not look at the mark
+    // again after announcing itself as a sleeper: a notify between its first look and
+    // the announcement finds no sleeper to wake, and the watcher sleeps past it.
+    (
+        "waiters_watch_no_recheck",
+        "loom_condvar_watch",
+        Some("watcher_wakes_and_notify_goes_to_the_waiter"),
+    ),
     // `Event` ignores its generation: a waiter woken by `set` finds the flag cleared
     // again and sleeps on (CPython gh-57711).
     (

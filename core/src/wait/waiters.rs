@@ -405,6 +405,57 @@ impl<W: WaitStrategy> Waiters<W> {
         }
     }
 
+    /// Sleeps until `condition` returns `Some` or `deadline` passes (then `None`), as
+    /// [`wait_until`](Self::wait_until) but as a *watcher*: no spin phase, no probing,
+    /// and with a process-shared strategy one sleep up to `deadline` rather than
+    /// [`sleep_slice`](WaitStrategy::sleep_slice)s, so an idle watcher makes no
+    /// wake-ups until `deadline` (the caller bounds it: a notifier that died between
+    /// its change and its wake-up delays the watcher until then). For a helper that
+    /// watches a primitive on behalf of others without taking part in it (the async
+    /// proxies of the `std` adapter, [`Condvar::watch_until`](crate::condvar::Condvar::watch_until)).
+    /// The same announce / fence / re-check / sleep protocol as every sleeper, so a
+    /// notify after `condition`'s last look wakes it.
+    ///
+    /// # Panics
+    /// As [`wait_until`](Self::wait_until).
+    pub fn watch_until<R>(
+        &self,
+        deadline: Option<W::Deadline>,
+        mut condition: impl FnMut() -> Option<R>,
+    ) -> Option<R> {
+        loop {
+            if let Some(r) = condition() {
+                return Some(r);
+            }
+            if deadline.is_some_and(|d| d.has_passed()) {
+                return None;
+            }
+            counter_add(&self.state, 1, Ordering::SeqCst);
+            let announced = Announced(self);
+            fence(Ordering::SeqCst);
+            let key = self.seq.load(Ordering::Acquire);
+            // The re-check after announcing (the sleeper's half of the Dekker pair).
+            // Mutant (see `cargo xtask test`'s mutant table): the watcher sleeps on
+            // the look it took before announcing itself, past a notify in between.
+            if !cfg!(conkit_mutant = "waiters_watch_no_recheck") {
+                if let Some(r) = condition() {
+                    drop(announced);
+                    return Some(r);
+                }
+            }
+            // A wake-up in flight (see `wait_until_probing`): collect it, look again.
+            if self.state.load(Ordering::Acquire) & PENDING != 0 {
+                drop(announced);
+                continue;
+            }
+            let outcome = W::wait(&self.seq, key, deadline);
+            drop(announced);
+            if outcome == WaitOutcome::TimedOut {
+                return condition();
+            }
+        }
+    }
+
     /// Blocks until `condition` returns `Some` (no deadline).
     ///
     /// # Panics
