@@ -141,9 +141,10 @@ pub(crate) trait Watch: Send + Sync + 'static {
     fn wait(&self, mark: u64, slice: Duration) -> Outcome;
 }
 
-/// What the proxies are keyed by: the object's address in this process and what is
-/// awaited on it.
-type Key = (usize, u8);
+/// What the proxies are keyed by: the object's address in this process, what is
+/// awaited on it, and an argument of the wait (the permits an `acquire_many_async`
+/// waits for; 0 for the others).
+type Key = (usize, u8, u32);
 
 /// The live proxies of this process.
 static PROXIES: Mutex<BTreeMap<Key, Weak<Proxy>>> = Mutex::new(BTreeMap::new());
@@ -180,8 +181,19 @@ impl Proxy {
         what: u8,
         make: impl FnOnce() -> Box<dyn Watch>,
     ) -> Arc<Self> {
+        Self::for_wait(addr, what, 0, make)
+    }
+
+    /// This process's proxy for the object at `addr` awaited as `what` with argument
+    /// `arg` (see [`Key`]), made with `make` if there is none.
+    pub(crate) fn for_wait(
+        addr: usize,
+        what: u8,
+        arg: u32,
+        make: impl FnOnce() -> Box<dyn Watch>,
+    ) -> Arc<Self> {
         let mut all = lock(&PROXIES);
-        if let Some(p) = all.get(&(addr, what)).and_then(Weak::upgrade) {
+        if let Some(p) = all.get(&(addr, what, arg)).and_then(Weak::upgrade) {
             return p;
         }
         all.retain(|_, w| w.strong_count() > 0);
@@ -196,7 +208,7 @@ impl Proxy {
             }),
             parked: Condvar::new(),
         });
-        all.insert((addr, what), Arc::downgrade(&p));
+        all.insert((addr, what, arg), Arc::downgrade(&p));
         p
     }
 
@@ -344,20 +356,6 @@ pub(crate) async fn bridge<F: Future>(proxy: Arc<Proxy>, inner: F) -> F::Output 
         }
     })
     .await
-}
-
-/// A proxy wait for objects whose change cannot be slept on without taking part (a
-/// condition's notify would be spent on the proxy): it only lets `TICK` pass.
-pub(crate) struct Tick;
-
-/// How often [`Tick`] wakes the tasks parked with it.
-pub(crate) const TICK: Duration = Duration::from_millis(5);
-
-impl Watch for Tick {
-    fn wait(&self, _mark: u64, _slice: Duration) -> Outcome {
-        std::thread::sleep(TICK);
-        Outcome::Changed
-    }
 }
 
 /// Runs `f` on a helper thread of its own and awaits its result (for waits a proxy

@@ -564,15 +564,27 @@ mod sealed {
         /// The lock's own `acquire_async` (woken by a release in any process through the
         /// lock's proxy, see `asynch`).
         fn acquire_async_any_process(&self) -> impl std::future::Future<Output = ()> + '_;
+        /// The lock's pass-through proxy (see `asynch`). (`Proxy` is crate-private; the
+        /// trait is sealed, so nothing outside the crate can name the method.)
+        #[allow(private_interfaces)]
+        fn proxy_any_process(&self) -> std::sync::Arc<super::Proxy>;
     }
     impl Sealed for super::Lock {
         fn acquire_async_any_process(&self) -> impl std::future::Future<Output = ()> + '_ {
             self.acquire_async()
         }
+        #[allow(private_interfaces)]
+        fn proxy_any_process(&self) -> std::sync::Arc<super::Proxy> {
+            self.proxy()
+        }
     }
     impl Sealed for super::RLock {
         fn acquire_async_any_process(&self) -> impl std::future::Future<Output = ()> + '_ {
             self.acquire_async()
+        }
+        #[allow(private_interfaces)]
+        fn proxy_any_process(&self) -> std::sync::Arc<super::Proxy> {
+            self.proxy()
         }
     }
 }
@@ -683,12 +695,17 @@ impl<'de, L: SharedLock> Deserialize<'de> for ConditionOn<L> {
 /// The async forms (issue #14), as [`Condition`]'s: the threading type's, bridged to
 /// other processes (see [`asynch`]).
 impl<L: SharedLock> ConditionOn<L> {
-    fn proxy(&self) -> Arc<Proxy> {
-        Proxy::for_object(
-            addr_of::<Condvar<SharedFutex>>(self.condvar_handle()),
-            awaited::CONDITION,
-            || Box::new(asynch::Tick),
-        )
+    /// The two proxies of an async wait: the condvar's watcher for the notify, the
+    /// lock's own pass-through proxy for the re-take.
+    fn phases(&self) -> Bridged {
+        Bridged {
+            notify: condvar_proxy(
+                addr_of::<Condvar<SharedFutex>>(self.condvar_handle()),
+                self.condvar_handle().clone(),
+                |h| h,
+            ),
+            lock: sealed::Sealed::proxy_any_process(self.get_lock()),
+        }
     }
 
     /// Takes the lock, awaiting it in an async task, and returns the guard: the lock's
@@ -745,7 +762,7 @@ impl<L: SharedLock> ConditionOn<L> {
     /// # Errors
     /// [`ConditionError::NotOwned`] if the lock is not held.
     pub async fn wait_async(&self) -> Result<(), ConditionError> {
-        asynch::bridge(self.proxy(), self.wait_async_in()).await
+        self.wait_async_with(&self.phases()).await
     }
 
     /// Awaits until `predicate` returns `true` (evaluated with the lock held, first
@@ -821,7 +838,7 @@ impl<L: SharedLock> ConditionOn<L> {
         &self,
         guard: ConditionOnGuard<'g, L>,
     ) -> Result<ConditionOnGuard<'g, L>, ConditionError> {
-        asynch::bridge(self.proxy(), self.wait_guard_async_in(guard)).await
+        self.wait_guard_async_with(guard, &self.phases()).await
     }
 
     /// Awaits until `predicate` returns `true` (evaluated with the lock held, first
@@ -1205,6 +1222,66 @@ fn lock_proxy<L: Clone + Send + Sync + 'static>(
     })
 }
 
+/// The notify-phase proxy of a process-shared condition's async waits: the core
+/// condvar's ticket-less watcher ([`Condvar::watch_until`]), reached through `handle`
+/// (a handle of the mapping that holds it) with `cv`. It sleeps among the condvar's
+/// sleepers, so a notify from any process wakes it, without a ticket: no notify is
+/// ever spent on it.
+fn condvar_proxy<H: Send + Sync + 'static, W: crate::wait::InstantWait + 'static>(
+    key: usize,
+    handle: H,
+    cv: fn(&H) -> &Condvar<W>,
+) -> Arc<Proxy> {
+    /// See [`condvar_proxy`].
+    struct CondvarWatch<H, W: conkit_core::wait::WaitStrategy> {
+        handle: H,
+        cv: fn(&H) -> &Condvar<W>,
+    }
+    impl<H: Send + Sync + 'static, W: crate::wait::InstantWait + 'static> Watch for CondvarWatch<H, W> {
+        fn mark(&self) -> u64 {
+            u64::from((self.cv)(&self.handle).head_mark())
+        }
+        fn wait(&self, mark: u64, slice: Duration) -> Outcome {
+            // The mark is a `u32` (`head_mark`), widened by `mark` above.
+            #[allow(clippy::cast_possible_truncation)]
+            let mark = mark as u32;
+            if (self.cv)(&self.handle).watch_until(mark, Some(deadline_after(slice))) {
+                Outcome::Changed
+            } else {
+                Outcome::TimedOut
+            }
+        }
+    }
+    Proxy::for_object(key, awaited::CONDITION, || {
+        Box::new(CondvarWatch { handle, cv })
+    })
+}
+
+/// The two phases of a process-shared condition's async wait, each bridged to other
+/// processes by its proxy (see `threading::condition::Phases`): the notify by the
+/// condvar's watcher, the re-take of the lock by the lock's pass-through proxy. Two
+/// proxies rather than one that switches from watching the condvar to watching the
+/// lock: a release between the switch and the lock proxy's first look would be missed.
+struct Bridged {
+    notify: Arc<Proxy>,
+    lock: Arc<Proxy>,
+}
+
+impl threading::Phases for Bridged {
+    fn notified<F: std::future::Future>(
+        &self,
+        f: F,
+    ) -> impl std::future::Future<Output = F::Output> {
+        asynch::bridge(Arc::clone(&self.notify), f)
+    }
+    fn retaken<F: std::future::Future>(
+        &self,
+        f: F,
+    ) -> impl std::future::Future<Output = F::Output> {
+        asynch::bridge(Arc::clone(&self.lock), f)
+    }
+}
+
 /// The `acquire_or_recover_async` of both locks: `attempt` (a `try_acquire_or_recover`)
 /// until it succeeds, woken through `proxy`; `OwnerDied` also when the proxy was the
 /// one that found the holder dead.
@@ -1428,8 +1505,18 @@ macro_rules! semaphore_async {
             /// sem.release_many(2).unwrap();
             /// ```
             pub async fn acquire_many_async(&self, n: u32) {
-                let proxy = Proxy::for_object(addr_of::<$target>(self), awaited::MANY, || {
-                    Box::new(asynch::Tick)
+                if self.try_acquire_many(n) {
+                    return;
+                }
+                let sem = self.clone();
+                let proxy = Proxy::for_wait(addr_of::<$target>(self), awaited::MANY, n, || {
+                    Box::new(WaitFn(move |slice| {
+                        if sem.watch_available(n, slice) {
+                            Outcome::Changed
+                        } else {
+                            Outcome::TimedOut
+                        }
+                    }))
                 });
                 asynch::bridge(proxy, (**self).acquire_many_async(n)).await;
             }
@@ -1535,15 +1622,36 @@ impl Barrier {
 
 impl<L> Condition<L>
 where
-    L: threading::ConditionLock + conkit_core::shm::ShmSafe,
-    L::Wait: conkit_core::shm::SharedWait,
+    L: threading::ConditionLock + conkit_core::shm::ShmSafe + 'static,
+    L::Wait: conkit_core::shm::SharedWait + 'static,
 {
-    fn proxy(&self) -> Arc<Proxy> {
-        Proxy::for_object(
-            addr_of::<threading::Condition<L>>(self),
-            awaited::CONDITION,
-            || Box::new(asynch::Tick),
+    /// The pass-through proxy of the condition's lock (acquire for a slice, release
+    /// at once: see `asynch`).
+    fn lock_proxy(&self) -> Arc<Proxy> {
+        lock_proxy(
+            addr_of::<L>(self.get_lock()),
+            self,
+            |c, slice| {
+                threading::ConditionLock::acquire_timeout(c.get_lock(), slice)
+                    .then_some(Acquired::Clean)
+            },
+            |c| {
+                let _ = threading::ConditionLock::release(c.get_lock());
+            },
         )
+    }
+
+    /// The two proxies of an async wait: the condvar's watcher for the notify, the
+    /// lock's pass-through proxy for the re-take.
+    fn phases(&self) -> Bridged {
+        Bridged {
+            notify: condvar_proxy(
+                addr_of::<threading::Condition<L>>(self),
+                self.clone(),
+                |c| c.condvar_handle(),
+            ),
+            lock: self.lock_proxy(),
+        }
     }
 
     /// Takes the condition's lock, awaiting it in an async task, and returns the guard
@@ -1562,7 +1670,7 @@ where
     /// });
     /// ```
     pub async fn lock_async(&self) -> threading::ConditionGuard<'_, L> {
-        asynch::bridge(self.proxy(), (**self).lock_async()).await
+        asynch::bridge(self.lock_proxy(), (**self).lock_async()).await
     }
 
     /// Releases the lock, awaits a notify from ANY process, re-takes the lock (the
@@ -1595,7 +1703,7 @@ where
     /// # Errors
     /// [`ConditionError::NotOwned`] if the lock is not held.
     pub async fn wait_async(&self) -> Result<(), ConditionError> {
-        asynch::bridge(self.proxy(), (**self).wait_async()).await
+        (**self).wait_async_with(&self.phases()).await
     }
 
     /// Awaits until `predicate` returns `true` (evaluated with the lock held, first
@@ -1669,7 +1777,7 @@ where
         &self,
         guard: threading::ConditionGuard<'g, L>,
     ) -> Result<threading::ConditionGuard<'g, L>, ConditionError> {
-        asynch::bridge(self.proxy(), (**self).wait_guard_async(guard)).await
+        (**self).wait_guard_async_with(guard, &self.phases()).await
     }
 
     /// Awaits until `predicate` returns `true` (evaluated with the lock held, first

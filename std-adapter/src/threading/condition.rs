@@ -15,6 +15,42 @@ use conkit_core::condvar::Condvar;
 use super::{Lock, RLock, ReleaseError};
 use crate::wait::{deadline_after, InstantWait};
 
+/// How an async wait of a [`Condition`] awaits its two phases: the notify (the core
+/// condvar's ticket released) and the re-take of the lock. In this process both are
+/// awaited as they are (a notify or a release here wakes the task); the process-shared
+/// condition (`multiprocessing`) bridges each to other processes with its own proxy:
+/// the notify phase through the condvar's watcher, the re-take through the lock's
+/// pass-through proxy (the notifier holds the lock while it notifies, so the woken
+/// task must then be woken again by the release).
+pub(crate) trait Phases {
+    /// Awaits `f`, the notify phase.
+    fn notified<F: std::future::Future>(
+        &self,
+        f: F,
+    ) -> impl std::future::Future<Output = F::Output>;
+    /// Awaits `f`, the re-take of the lock.
+    fn retaken<F: std::future::Future>(&self, f: F)
+        -> impl std::future::Future<Output = F::Output>;
+}
+
+/// The phases awaited as they are (woken by changes made in this process).
+pub(crate) struct InProcess;
+
+impl Phases for InProcess {
+    fn notified<F: std::future::Future>(
+        &self,
+        f: F,
+    ) -> impl std::future::Future<Output = F::Output> {
+        f
+    }
+    fn retaken<F: std::future::Future>(
+        &self,
+        f: F,
+    ) -> impl std::future::Future<Output = F::Output> {
+        f
+    }
+}
+
 /// Why a [`Condition`] operation was refused (Python raises `RuntimeError`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -707,6 +743,11 @@ impl<L: ConditionLock, C: CondvarHandle<L::Wait>> Condition<L, C> {
 
     /// [`wait_async`](Condition::wait_async) for any handle of the waiters.
     pub(crate) async fn wait_async_in(&self) -> Result<(), ConditionError> {
+        self.wait_async_with(&InProcess).await
+    }
+
+    /// [`wait_async`](Condition::wait_async), each phase awaited through `phases`.
+    pub(crate) async fn wait_async_with(&self, phases: &impl Phases) -> Result<(), ConditionError> {
         if !self.lock.is_owned() {
             return Err(ConditionError::NotOwned);
         }
@@ -727,18 +768,16 @@ impl<L: ConditionLock, C: CondvarHandle<L::Wait>> Condition<L, C> {
                 self.owed.fetch_add(1, Ordering::AcqRel);
             }
         });
-        let saved = self
-            .cv
-            .condvar()
-            .try_release_wait_async(|| {
+        let saved = phases
+            .notified(self.cv.condvar().try_release_wait_async(|| {
                 let saved = self.lock.release_save();
                 released.store(saved.is_ok(), Ordering::Relaxed);
                 saved
-            })
+            }))
             .await
             .map_err(|_| ConditionError::NotOwned)?;
         notified.store(true, Ordering::Relaxed);
-        self.lock.acquire_restore_async(saved).await;
+        phases.retaken(self.lock.acquire_restore_async(saved)).await;
         std::mem::forget(retake);
         Ok(())
     }
@@ -747,6 +786,16 @@ impl<L: ConditionLock, C: CondvarHandle<L::Wait>> Condition<L, C> {
     pub(crate) async fn wait_guard_async_in<'g>(
         &self,
         guard: ConditionGuard<'g, L, C>,
+    ) -> Result<ConditionGuard<'g, L, C>, ConditionError> {
+        self.wait_guard_async_with(guard, &InProcess).await
+    }
+
+    /// [`wait_guard_async`](Condition::wait_guard_async), each phase awaited through
+    /// `phases`.
+    pub(crate) async fn wait_guard_async_with<'g>(
+        &self,
+        guard: ConditionGuard<'g, L, C>,
+        phases: &impl Phases,
     ) -> Result<ConditionGuard<'g, L, C>, ConditionError> {
         if guard.cond.lock.lock_addr() != self.lock.lock_addr() {
             return Err(ConditionError::OtherLock);
@@ -759,17 +808,19 @@ impl<L: ConditionLock, C: CondvarHandle<L::Wait>> Condition<L, C> {
         // before the guard is given back. Dropped in between, the guard is not released
         // (the lock is not held); the core's wait settles the ticket while asleep.
         let guard = ManuallyDrop::new(guard);
-        let saved = self
-            .cv
-            .condvar()
-            .try_release_wait_async(|| self.lock.release_save())
+        let saved = phases
+            .notified(
+                self.cv
+                    .condvar()
+                    .try_release_wait_async(|| self.lock.release_save()),
+            )
             .await
             .map_err(|_| ConditionError::NotOwned)?;
         // Notified: dropped while re-taking the lock, pass the notify on.
         let pass_on = OnDrop(|| {
             self.cv.condvar().notify(1);
         });
-        self.lock.acquire_restore_async(saved).await;
+        phases.retaken(self.lock.acquire_restore_async(saved)).await;
         std::mem::forget(pass_on);
         Ok(ManuallyDrop::into_inner(guard))
     }

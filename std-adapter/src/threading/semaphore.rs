@@ -383,6 +383,15 @@ macro_rules! front_ends {
                 self.inner.acquire_many_async(n).await;
             }
 
+            /// Sleeps at most `timeout` until at least `n` permits are available,
+            /// taking none (the core's `watch_available_until`): the watch of the
+            /// process-shared semaphore's `acquire_many_async` proxy.
+            #[cfg(target_os = "linux")]
+            pub(crate) fn watch_available(&self, n: u32, timeout: Duration) -> bool {
+                self.inner
+                    .watch_available_until(n, Some(deadline_after(timeout)))
+            }
+
             /// Takes one permit, awaiting it, as a guard that gives it back when
             /// dropped (Python: `async with sem:`). The guard is `Send`.
             pub async fn acquire_guard_async(&self) -> SemaphoreGuard<'_, W> {
