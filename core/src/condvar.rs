@@ -108,6 +108,18 @@
 //! same [`Waiters`] (see "Async tasks" there), so a notify from a thread wakes a task
 //! and a task's notify wakes a thread.
 //!
+//! # Watchers
+//! [`head_mark`](Condvar::head_mark) and [`watch_until`](Condvar::watch_until) let a
+//! helper sleep until a notify moves the line, *without a ticket*: it sleeps among the
+//! waiters' sleepers (every notify that releases anyone wakes them all), is not counted
+//! by [`waiters`](Condvar::waiters), and no `notify(1)` is ever spent on it. The `std`
+//! adapter's process-shared condition uses one per process to wake its async tasks on
+//! a notify from another process (whose notify cannot reach this process's wakers).
+//! The loom model `loom_condvar_watch` checks that a `notify(1)` next to a watcher goes
+//! to the ticket waiter and that the watcher wakes (the mutant
+//! `waiters_watch_no_recheck`, a watcher that sleeps without a look after announcing
+//! itself, is caught).
+//!
 //! Layout: a `u32` (`tail`), a `u64` (`head` and the cancelled map) and the two `u32`
 //! words of [`Waiters`]; no pointers: usable as a `static` and in memory shared between
 //! processes with a process-shared strategy.

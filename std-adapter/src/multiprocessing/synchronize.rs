@@ -733,7 +733,8 @@ impl<L: SharedLock> ConditionOn<L> {
     /// threading type's [`wait_async`](threading::Condition::wait_async), with its
     /// order and cancellation rules, bridged to other processes as
     /// [`Condition::wait_async`]: a notify in this process wakes the task at once, one
-    /// in another process within 5 ms). For a wait that may be cancelled (a runtime
+    /// in another process through the condvar's watcher and the lock's proxy, see
+    /// [`asynch`]). For a wait that may be cancelled (a runtime
     /// timeout), use [`wait_guard_async`](Self::wait_guard_async).
     ///
     /// ```
@@ -1491,9 +1492,8 @@ macro_rules! semaphore_async {
 
             /// Takes `n` permits at once, awaiting them in an async task (the threading
             /// type's `acquire_many_async`, woken by releases in this process at once,
-            /// bridged to releases in other processes by a proxy that ticks every 5 ms:
-            /// a proxy that took one permit and gave it back while fewer than `n` are
-            /// free would spin; see [`asynch`]).
+            /// bridged to releases in other processes by a proxy that watches the count
+            /// until `n` permits are free, taking none; see [`asynch`]).
             ///
             /// ```
             #[doc = concat!("use conkit::multiprocessing::", stringify!($name), ";")]
@@ -1656,8 +1656,8 @@ where
 
     /// Takes the condition's lock, awaiting it in an async task, and returns the guard
     /// (the threading type's [`lock_async`](threading::Condition::lock_async), woken by
-    /// a release in this process at once and by one in another process within 5 ms;
-    /// see [`asynch`]).
+    /// a release in this process at once and by one in another process through the
+    /// lock's pass-through proxy; see [`asynch`]).
     ///
     /// ```
     /// use conkit::multiprocessing::Condition;
