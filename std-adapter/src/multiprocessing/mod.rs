@@ -28,6 +28,10 @@
 //! Queues between processes: [`queues`] ([`Queue`], [`JoinableQueue`], [`SimpleQueue`]
 //! over the core byte ring, no feeder thread).
 //!
+//! Managers: [`managers`] ([`Manager()`](managers::Manager), [`SyncManager`](managers::SyncManager),
+//! [`BaseManager`](managers::BaseManager): objects in a server process, reached through
+//! typed proxies from other processes or machines).
+//!
 //! Logging: [`util`] ([`get_logger`], [`log_to_stderr`]: Python's `multiprocessing`
 //! logger on the `log` crate).
 
@@ -36,6 +40,7 @@ pub mod codec;
 pub mod connection;
 pub mod heap;
 pub mod inherit;
+pub mod managers;
 mod per_process;
 pub mod pool;
 pub mod process;
@@ -64,6 +69,7 @@ pub use util::{get_logger, log_to_stderr};
 pub use connection::{AuthenticationError, BufferTooShort, Connection, Pipe};
 pub mod queues;
 
+pub use managers::{BaseManager, Manager, SyncManager};
 pub use pool::{AsyncResult, Pool, PoolError, TaskError, ThreadPool};
 pub use queues::{
     Empty, Full, GetError, JoinableQueue, PutError, Queue, SimpleQueue, TaskDoneError,

@@ -131,6 +131,7 @@ pub use asynch::wait_async;
 pub use auth::{answer_challenge, deliver_challenge, deliver_challenge_with, ChallengeDigest};
 pub use error::{AuthenticationError, BufferTooShort, ConnectionError};
 pub use listener::{arbitrary_address, Address, Client, Family, Listener};
+pub(crate) use sys::random_bytes;
 pub use wait::{wait, Waitable};
 
 use std::collections::VecDeque;

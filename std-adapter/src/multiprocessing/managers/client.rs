@@ -1,0 +1,268 @@
+//! The client side: each thread of each process keeps one connection per server
+//! (CPython keeps one per proxy and thread), made on first use; a call is one request
+//! and one reply on it, so a blocking call blocks only the calling thread.
+//! [`Token`]: one reference to an object on a server, counted there.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::error::ManagerError;
+use super::protocol::{Kind, Op, Reply, Request};
+use crate::multiprocessing::codec;
+use crate::multiprocessing::connection::{Address, Client, Connection};
+
+/// Where a server is and the key to talk to it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Endpoint {
+    pub(crate) address: Address,
+    pub(crate) authkey: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print the key.
+        f.debug_struct("Endpoint")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+thread_local! {
+    /// This thread's connections: (process id, server address, connection). An entry
+    /// made by another process (a `fork` copied this thread) is forgotten, never
+    /// used or closed: its descriptor number is not this process's.
+    static CONNECTIONS: RefCell<Vec<(u32, Address, Connection)>> = const { RefCell::new(Vec::new()) };
+}
+
+fn take(address: &Address) -> Option<Connection> {
+    let pid = std::process::id();
+    CONNECTIONS
+        .try_with(|c| {
+            let mut c = c.try_borrow_mut().ok()?;
+            let mut i = 0;
+            while i < c.len() {
+                if c[i].0 != pid {
+                    let (_, _, stale) = c.swap_remove(i);
+                    std::mem::forget(stale);
+                    continue;
+                }
+                if c[i].1 == *address {
+                    return Some(c.swap_remove(i).2);
+                }
+                i += 1;
+            }
+            None
+        })
+        .ok()
+        .flatten()
+}
+
+fn put_back(address: &Address, conn: Connection) {
+    let entry = (std::process::id(), address.clone(), conn);
+    let _ = CONNECTIONS.try_with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            c.push(entry);
+        }
+    });
+}
+
+/// Forgets this thread's connection to `address` (closes it).
+pub(crate) fn forget(address: &Address) {
+    drop(take(address));
+}
+
+/// Sends `request` to the server at `ep` and returns its reply (server-side errors as
+/// `Err`).
+pub(crate) fn request(ep: &Endpoint, request: &Request) -> Result<Reply, ManagerError> {
+    let mut conn = match take(&ep.address) {
+        Some(c) => c,
+        None => Client(&ep.address, ep.authkey.as_deref())?,
+    };
+    conn.send(request)?;
+    let reply: Reply = conn.recv()?;
+    put_back(&ep.address, conn);
+    match reply {
+        Reply::Error(e) => Err(e.into()),
+        r => Ok(r),
+    }
+}
+
+/// One reference to an object on a manager's server (Python's `Token` plus its
+/// reference): the server keeps the object while references exist. Proxies share one
+/// token (cloning a proxy is free); the last drop gives the reference back.
+///
+/// A token serialises with its server's address and authkey, taking one more
+/// reference on the server for the copy (the receiver adopts it): that is how a proxy
+/// passed as a [`Process`](crate::multiprocessing::Process) or
+/// [`Pool`](crate::multiprocessing::Pool) argument, or put in a manager queue, reaches
+/// the same object. The authkey travelling with it differs from CPython (which sends
+/// it only to a child it spawns and otherwise relies on the receiver's own
+/// `current_process().authkey`): send proxies only to parties you would give the key.
+/// A serialisation that is never deserialised leaves that reference (and the object)
+/// on the server until it shuts down.
+pub struct Token {
+    ep: Arc<Endpoint>,
+    id: u64,
+    kind: Kind,
+}
+
+impl Token {
+    pub(crate) fn new(ep: Arc<Endpoint>, id: u64, kind: Kind) -> Token {
+        Token { ep, id, kind }
+    }
+
+    pub(crate) fn from_reply(
+        ep: &Arc<Endpoint>,
+        reply: Reply,
+        want: &str,
+    ) -> Result<Token, ManagerError> {
+        match reply {
+            Reply::Object(id, kind) => {
+                let token = Token::new(ep.clone(), id, kind);
+                if token.kind.name() != want {
+                    return Err(ManagerError::Remote(format!(
+                        "the object is a {}, not a {want}",
+                        token.kind.name()
+                    )));
+                }
+                Ok(token)
+            }
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// The object's id on its server.
+    ///
+    /// ```
+    /// # use conkit::multiprocessing::{self as mp, managers::Manager};
+    /// # mp::init();
+    /// let m = Manager().unwrap();
+    /// let a = m.list::<u8>().unwrap();
+    /// let b = m.list::<u8>().unwrap();
+    /// assert_ne!(a.token().id(), b.token().id());
+    /// ```
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// What the object is.
+    ///
+    /// ```
+    /// # use conkit::multiprocessing::{self as mp, managers::{Kind, Manager}};
+    /// # mp::init();
+    /// let m = Manager().unwrap();
+    /// assert_eq!(m.event().unwrap().token().kind(), &Kind::Event);
+    /// ```
+    pub fn kind(&self) -> &Kind {
+        &self.kind
+    }
+
+    /// The address of the object's server.
+    ///
+    /// ```
+    /// # use conkit::multiprocessing::{self as mp, managers::Manager};
+    /// # mp::init();
+    /// let m = Manager().unwrap();
+    /// assert_eq!(m.dict::<u8, u8>().unwrap().token().address(), m.address().unwrap());
+    /// ```
+    pub fn address(&self) -> &Address {
+        &self.ep.address
+    }
+
+    pub(crate) fn call(&self, op: Op) -> Result<Reply, ManagerError> {
+        request(&self.ep, &Request::Call(self.id, op))
+    }
+}
+
+impl Drop for Token {
+    fn drop(&mut self) {
+        // Best effort: the server may be gone.
+        let _ = request(&self.ep, &Request::Decref(self.id));
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Token")
+            .field("kind", &self.kind.name())
+            .field("id", &self.id)
+            .field("address", &self.ep.address)
+            .finish()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    ep: Endpoint,
+    id: u64,
+    kind: Kind,
+}
+
+impl Serialize for Token {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        request(&self.ep, &Request::Incref(self.id))
+            .map_err(|e| serde::ser::Error::custom(format!("manager proxy: {e}")))?;
+        Wire {
+            ep: (*self.ep).clone(),
+            id: self.id,
+            kind: self.kind.clone(),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Token {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let w = Wire::deserialize(d)?;
+        Ok(Token::new(Arc::new(w.ep), w.id, w.kind))
+    }
+}
+
+pub(crate) fn unexpected(r: Reply) -> ManagerError {
+    ManagerError::Remote(format!("unexpected reply {r:?}"))
+}
+
+pub(crate) fn enc<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>, ManagerError> {
+    Ok(codec::to_bytes(v)?)
+}
+
+pub(crate) fn dec<T: DeserializeOwned>(b: &[u8]) -> Result<T, ManagerError> {
+    Ok(codec::from_bytes(b)?)
+}
+
+impl Reply {
+    pub(crate) fn unit(self) -> Result<(), ManagerError> {
+        match self {
+            Reply::Unit => Ok(()),
+            r => Err(unexpected(r)),
+        }
+    }
+    pub(crate) fn boolean(self) -> Result<bool, ManagerError> {
+        match self {
+            Reply::Bool(b) => Ok(b),
+            r => Err(unexpected(r)),
+        }
+    }
+    pub(crate) fn count(self) -> Result<usize, ManagerError> {
+        match self {
+            Reply::Count(n) => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+            r => Err(unexpected(r)),
+        }
+    }
+    pub(crate) fn value<T: DeserializeOwned>(self) -> Result<T, ManagerError> {
+        match self {
+            Reply::Bytes(b) => dec(&b),
+            r => Err(unexpected(r)),
+        }
+    }
+    pub(crate) fn values<T: DeserializeOwned>(self) -> Result<Vec<T>, ManagerError> {
+        match self {
+            Reply::Many(v) => v.iter().map(|b| dec(b)).collect(),
+            r => Err(unexpected(r)),
+        }
+    }
+}

@@ -1,0 +1,773 @@
+//! The manager's server: a [`Listener`], one thread per accepted connection (as
+//! CPython's `Server.serve_forever` / `handle_request`), and the objects, held
+//! type-erased: collections as their items' encoded bytes, the synchronisation kinds as
+//! real [`threading`](crate::threading) and [`queue`](crate::queue) objects (a blocking
+//! call blocks the connection's server thread, as in CPython).
+//!
+//! A client that goes away (its connection reaches end of file — the process exited or
+//! was killed) gives back what it held: a [`Lock`] it acquired and nobody released, its
+//! [`RLock`]/[`Condition`] ownership, and the [`Semaphore`] permits it acquired more
+//! often than it released. CPython keeps them held for ever (every other client of
+//! the lock then hangs).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::ManagerError;
+use super::protocol::{Kind, Op, Remote, Reply, Request};
+use crate::multiprocessing::connection::{Address, Client, Connection, ConnectionError, Listener};
+use crate::queue;
+use crate::threading::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};
+
+/// A typeid's registration (see [`BaseManager::register`](super::BaseManager::register)).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Registration {
+    /// What the server creates; `None`: registered on a client only.
+    pub(crate) kind: Option<Kind>,
+    /// One object for every call (`lambda: obj`), or a new one per call.
+    pub(crate) shared: bool,
+}
+
+/// An insertion-ordered map of encoded keys to encoded values (Python's `dict` order).
+#[derive(Default)]
+struct Dict {
+    entries: Vec<Option<(Vec<u8>, Vec<u8>)>>,
+    index: HashMap<Vec<u8>, usize>,
+}
+
+impl Dict {
+    fn get(&self, k: &[u8]) -> Option<&Vec<u8>> {
+        let i = *self.index.get(k)?;
+        self.entries[i].as_ref().map(|(_, v)| v)
+    }
+
+    fn set(&mut self, k: Vec<u8>, v: Vec<u8>) {
+        if let Some(&i) = self.index.get(&k) {
+            if let Some(e) = self.entries[i].as_mut() {
+                e.1 = v;
+                return;
+            }
+        }
+        self.index.insert(k.clone(), self.entries.len());
+        self.entries.push(Some((k, v)));
+    }
+
+    fn remove(&mut self, k: &[u8]) -> Option<Vec<u8>> {
+        let i = self.index.remove(k)?;
+        let (_, v) = self.entries[i].take()?;
+        if self.entries.len() > 16 && self.index.len() * 2 < self.entries.len() {
+            self.entries.retain(Option::is_some);
+            self.index = self
+                .iter()
+                .enumerate()
+                .map(|(i, (k, _))| (k.clone(), i))
+                .collect();
+        }
+        Some(v)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &(Vec<u8>, Vec<u8>)> {
+        self.entries.iter().flatten()
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.index.clear();
+    }
+}
+
+/// An object held by the server.
+enum Obj {
+    Dict(Mutex<Dict>),
+    List(Mutex<Vec<Vec<u8>>>),
+    Array(Mutex<Vec<Vec<u8>>>),
+    Namespace(Mutex<BTreeMap<String, Vec<u8>>>),
+    Value(Mutex<Vec<u8>>),
+    Queue(Box<queue::Queue<Vec<u8>>>),
+    /// The lock and the connection that acquired it (until anyone releases it).
+    Lock(Lock, Mutex<Option<u64>>),
+    RLock(RLock),
+    Semaphore(Semaphore),
+    BoundedSemaphore(BoundedSemaphore),
+    Condition(Condition),
+    Event(Event),
+    Barrier(Barrier),
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Obj {
+    fn new(kind: &Kind, mut items: Vec<Vec<u8>>) -> Result<Obj, Remote> {
+        Ok(match kind {
+            Kind::Dict => {
+                let mut d = Dict::default();
+                let mut it = items.into_iter();
+                while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                    d.set(k, v);
+                }
+                Obj::Dict(Mutex::new(d))
+            }
+            Kind::List => Obj::List(Mutex::new(items)),
+            Kind::Array => Obj::Array(Mutex::new(items)),
+            Kind::Namespace => Obj::Namespace(Mutex::new(BTreeMap::new())),
+            Kind::Value => Obj::Value(Mutex::new(items.pop().unwrap_or_default())),
+            Kind::Queue { maxsize } => Obj::Queue(Box::new(queue::Queue::new(*maxsize))),
+            Kind::Lock => Obj::Lock(Lock::new(), Mutex::new(None)),
+            Kind::RLock => Obj::RLock(RLock::new()),
+            Kind::Semaphore(n) => Obj::Semaphore(Semaphore::new(*n)),
+            Kind::BoundedSemaphore(n) => Obj::BoundedSemaphore(BoundedSemaphore::new(*n)),
+            Kind::Condition => Obj::Condition(Condition::new()),
+            Kind::Event => Obj::Event(Event::new()),
+            Kind::Barrier(n) => Obj::Barrier(
+                Barrier::try_new(*n).map_err(|e| Remote::ValueError(format!("{e:?}")))?,
+            ),
+        })
+    }
+}
+
+struct Entry {
+    obj: Arc<Obj>,
+    refs: usize,
+}
+
+/// The server's shared state.
+struct State {
+    objects: Mutex<HashMap<u64, Entry>>,
+    next_id: AtomicU64,
+    next_conn: AtomicU64,
+    registry: HashMap<String, Registration>,
+    shared: Mutex<HashMap<String, u64>>,
+    stop: AtomicBool,
+    address: Address,
+    authkey: Option<Vec<u8>>,
+}
+
+impl State {
+    fn create(&self, kind: &Kind, items: Vec<Vec<u8>>, refs: usize) -> Result<u64, Remote> {
+        let obj = Arc::new(Obj::new(kind, items)?);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        lock(&self.objects).insert(id, Entry { obj, refs });
+        Ok(id)
+    }
+
+    fn get(&self, id: u64) -> Result<Arc<Obj>, Remote> {
+        lock(&self.objects)
+            .get(&id)
+            .map(|e| e.obj.clone())
+            .ok_or(Remote::NoSuchObject(id))
+    }
+
+    fn registered(&self, typeid: &str) -> Result<Reply, Remote> {
+        let reg = self
+            .registry
+            .get(typeid)
+            .and_then(|r| r.kind.clone().map(|k| (k, r.shared)))
+            .ok_or_else(|| Remote::UnknownTypeid(typeid.to_string()))?;
+        let (kind, shared) = reg;
+        if !shared {
+            let id = self.create(&kind, Vec::new(), 1)?;
+            return Ok(Reply::Object(id, kind));
+        }
+        let mut shared = lock(&self.shared);
+        if let Some(&id) = shared.get(typeid) {
+            if let Some(e) = lock(&self.objects).get_mut(&id) {
+                e.refs += 1;
+                return Ok(Reply::Object(id, kind));
+            }
+        }
+        // One reference for the registry (never given back), one for the caller.
+        let id = self.create(&kind, Vec::new(), 2)?;
+        shared.insert(typeid.to_string(), id);
+        Ok(Reply::Object(id, kind))
+    }
+}
+
+/// A manager's server, serving in this process (Python's `BaseManager.get_server()`
+/// and `Server.serve_forever()`).
+///
+/// ```
+/// use conkit::multiprocessing::managers::{BaseManager, Kind};
+///
+/// let mut m = BaseManager::new("127.0.0.1:0", b"key");
+/// m.register("get_queue", Kind::Queue { maxsize: 0 });
+/// let server = m.get_server().unwrap();
+/// let address = server.address().clone();
+/// let t = std::thread::spawn(move || server.serve_forever());
+/// let mut client = BaseManager::new(address, b"key");
+/// client.connect().unwrap();
+/// let q = client.get_queue::<u32>("get_queue").unwrap();
+/// q.put(&7).unwrap();
+/// assert_eq!(q.get().unwrap(), 7);
+/// client.shutdown().unwrap(); // the server's serve_forever returns
+/// t.join().unwrap().unwrap();
+/// ```
+pub struct Server {
+    listener: Listener,
+    state: Arc<State>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("address", &self.state.address)
+            .finish()
+    }
+}
+
+impl Server {
+    pub(crate) fn new(
+        address: Option<Address>,
+        authkey: Option<Vec<u8>>,
+        registry: Vec<(String, Registration)>,
+    ) -> Result<Server, ManagerError> {
+        let mut listener = Listener::new(address, None, 64, authkey.as_deref())?;
+        listener.set_handshake_timeout(Some(Duration::from_secs(5)));
+        let state = Arc::new(State {
+            objects: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            next_conn: AtomicU64::new(1),
+            registry: registry.into_iter().collect(),
+            shared: Mutex::new(HashMap::new()),
+            stop: AtomicBool::new(false),
+            address: listener.address().clone(),
+            authkey,
+        });
+        Ok(Server { listener, state })
+    }
+
+    /// The address the server listens on (for TCP with the port the kernel chose).
+    ///
+    /// ```
+    /// # use conkit::multiprocessing::managers::BaseManager;
+    /// let s = BaseManager::new("127.0.0.1:0", b"k").get_server().unwrap();
+    /// assert!(s.address().to_string().starts_with("127.0.0.1:"));
+    /// ```
+    pub fn address(&self) -> &Address {
+        &self.state.address
+    }
+
+    /// Serves clients, one thread per connection, until a client asks for a shutdown
+    /// ([`BaseManager::shutdown`](super::BaseManager::shutdown)); then returns (CPython's
+    /// `serve_forever` exits the process instead). A client that fails the handshake is
+    /// turned away; the server goes on.
+    ///
+    /// # Errors
+    /// Only when the listener itself fails for good.
+    pub fn serve_forever(mut self) -> Result<(), ManagerError> {
+        let mut failures = 0u32;
+        while !self.state.stop.load(Ordering::Acquire) {
+            match self.listener.accept() {
+                Ok(conn) => {
+                    failures = 0;
+                    let state = self.state.clone();
+                    let spawned = std::thread::Builder::new()
+                        .name("manager-conn".into())
+                        .spawn(move || serve_client(conn, state));
+                    if let Err(e) = spawned {
+                        log::warn!("manager: cannot start a connection thread: {e}");
+                    }
+                }
+                Err(ConnectionError::Closed) => break,
+                Err(e) => {
+                    // A client's failed handshake, or a transient error (EMFILE...).
+                    if matches!(e, ConnectionError::Io(_)) {
+                        failures += 1;
+                        if failures > 1000 {
+                            return Err(e.into());
+                        }
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    log::debug!("manager: accept: {e}");
+                }
+            }
+        }
+        self.listener.close();
+        Ok(())
+    }
+}
+
+/// What one connection holds, given back when it ends.
+#[derive(Default)]
+struct Held {
+    objects: HashMap<u64, (Arc<Obj>, i64)>,
+}
+
+fn serve_client(mut conn: Connection, state: Arc<State>) {
+    let me = state.next_conn.fetch_add(1, Ordering::Relaxed);
+    let mut held = Held::default();
+    loop {
+        let request: Request = match conn.recv() {
+            Ok(r) => r,
+            Err(ConnectionError::Codec(e)) => {
+                let reply = Reply::Error(Remote::Runtime(format!("bad request: {e}")));
+                if conn.send(&reply).is_err() {
+                    break;
+                }
+                continue;
+            }
+            Err(_) => break,
+        };
+        let shutdown = matches!(request, Request::Shutdown);
+        let reply = match dispatch(&state, me, &mut held, request) {
+            Ok(r) => r,
+            Err(e) => Reply::Error(e),
+        };
+        let sent = conn.send(&reply);
+        if shutdown {
+            state.stop.store(true, Ordering::Release);
+            // Wake the accept loop.
+            let _ = Client(&state.address, state.authkey.as_deref());
+            break;
+        }
+        if sent.is_err() {
+            break;
+        }
+    }
+    give_back(me, held);
+}
+
+/// Releases what a finished connection still holds.
+fn give_back(me: u64, held: Held) {
+    for (_, (obj, net)) in held.objects {
+        match &*obj {
+            Obj::Lock(l, holder) => {
+                let mut h = lock(holder);
+                if *h == Some(me) {
+                    *h = None;
+                    let _ = l.release();
+                }
+            }
+            Obj::RLock(l) => while l.is_owned() && l.release().is_ok() {},
+            Obj::Condition(c) => while c.get_lock().is_owned() && c.release().is_ok() {},
+            Obj::Semaphore(s) => {
+                for _ in 0..net.max(0) {
+                    let _ = s.release();
+                }
+            }
+            Obj::BoundedSemaphore(s) => {
+                for _ in 0..net.max(0) {
+                    let _ = s.release();
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn dispatch(state: &State, me: u64, held: &mut Held, req: Request) -> Result<Reply, Remote> {
+    match req {
+        Request::Create(kind, items) => {
+            let id = state.create(&kind, items, 1)?;
+            Ok(Reply::Object(id, kind))
+        }
+        Request::Get(typeid) => state.registered(&typeid),
+        Request::Incref(id) => {
+            let mut objects = lock(&state.objects);
+            let e = objects.get_mut(&id).ok_or(Remote::NoSuchObject(id))?;
+            e.refs += 1;
+            Ok(Reply::Unit)
+        }
+        Request::Decref(id) => {
+            let mut objects = lock(&state.objects);
+            if let Some(e) = objects.get_mut(&id) {
+                e.refs = e.refs.saturating_sub(1);
+                if e.refs == 0 {
+                    objects.remove(&id);
+                }
+            }
+            Ok(Reply::Unit)
+        }
+        Request::Shutdown => Ok(Reply::Unit),
+        Request::Call(id, op) => {
+            let obj = state.get(id)?;
+            call(&obj, id, op, me, held)
+        }
+    }
+}
+
+fn timed<R>(
+    block: bool,
+    timeout: Option<Duration>,
+    now: impl FnOnce() -> R,
+    wait: impl FnOnce(Duration) -> R,
+    forever: impl FnOnce() -> R,
+) -> R {
+    match (block, timeout) {
+        (false, _) => now(),
+        (true, Some(t)) => wait(t),
+        (true, None) => forever(),
+    }
+}
+
+fn index(len: usize, i: u64) -> Result<usize, Remote> {
+    usize::try_from(i)
+        .ok()
+        .filter(|&i| i < len)
+        .ok_or(Remote::IndexError)
+}
+
+fn count(n: usize) -> Reply {
+    Reply::Count(n as u64)
+}
+
+fn wrong(op: &Op) -> Remote {
+    let name = format!("{op:?}");
+    let name = name.split(['(', ' ']).next().unwrap_or("").to_string();
+    Remote::WrongMethod(name)
+}
+
+fn call(obj: &Arc<Obj>, id: u64, op: Op, me: u64, held: &mut Held) -> Result<Reply, Remote> {
+    match (&**obj, op) {
+        // dict
+        (Obj::Dict(d), Op::DictGet(k)) => lock(d)
+            .get(&k)
+            .cloned()
+            .map(Reply::Bytes)
+            .ok_or(Remote::KeyError),
+        (Obj::Dict(d), Op::DictSet(k, v)) => {
+            lock(d).set(k, v);
+            Ok(Reply::Unit)
+        }
+        (Obj::Dict(d), Op::DictDel(k)) => lock(d)
+            .remove(&k)
+            .map(|_| Reply::Unit)
+            .ok_or(Remote::KeyError),
+        (Obj::Dict(d), Op::DictPop(k)) => {
+            lock(d).remove(&k).map(Reply::Bytes).ok_or(Remote::KeyError)
+        }
+        (Obj::Dict(d), Op::DictContains(k)) => Ok(Reply::Bool(lock(d).get(&k).is_some())),
+        (Obj::Dict(d), Op::DictSetDefault(k, v)) => {
+            let mut d = lock(d);
+            if let Some(old) = d.get(&k) {
+                return Ok(Reply::Bytes(old.clone()));
+            }
+            d.set(k, v.clone());
+            Ok(Reply::Bytes(v))
+        }
+        (Obj::Dict(d), Op::DictUpdate(pairs)) => {
+            let mut d = lock(d);
+            for (k, v) in pairs {
+                d.set(k, v);
+            }
+            Ok(Reply::Unit)
+        }
+        (Obj::Dict(d), Op::DictKeys) => {
+            Ok(Reply::Many(lock(d).iter().map(|e| e.0.clone()).collect()))
+        }
+        (Obj::Dict(d), Op::DictValues) => {
+            Ok(Reply::Many(lock(d).iter().map(|e| e.1.clone()).collect()))
+        }
+        (Obj::Dict(d), Op::DictItems) => Ok(Reply::Pairs(lock(d).iter().cloned().collect())),
+        (Obj::Dict(d), Op::Len) => Ok(count(lock(d).index.len())),
+        (Obj::Dict(d), Op::Clear) => {
+            lock(d).clear();
+            Ok(Reply::Unit)
+        }
+        // list and Array
+        (Obj::List(l) | Obj::Array(l), Op::Len) => Ok(count(lock(l).len())),
+        (Obj::List(l) | Obj::Array(l), Op::ListGet(i)) => {
+            let l = lock(l);
+            Ok(Reply::Bytes(l[index(l.len(), i)?].clone()))
+        }
+        (Obj::List(l) | Obj::Array(l), Op::ListSet(i, v)) => {
+            let mut l = lock(l);
+            let i = index(l.len(), i)?;
+            l[i] = v;
+            Ok(Reply::Unit)
+        }
+        (Obj::List(l) | Obj::Array(l), Op::ListAll) => Ok(Reply::Many(lock(l).clone())),
+        (Obj::List(l) | Obj::Array(l), Op::ListIndex(v)) => lock(l)
+            .iter()
+            .position(|x| *x == v)
+            .map(count)
+            .ok_or_else(|| Remote::ValueError("list.index(x): x not in list".into())),
+        (Obj::List(l) | Obj::Array(l), Op::ListCount(v)) => {
+            Ok(count(lock(l).iter().filter(|x| **x == v).count()))
+        }
+        (Obj::List(l), Op::ListDel(i)) => {
+            let mut l = lock(l);
+            let i = index(l.len(), i)?;
+            l.remove(i);
+            Ok(Reply::Unit)
+        }
+        (Obj::List(l), Op::Clear) => {
+            lock(l).clear();
+            Ok(Reply::Unit)
+        }
+        (Obj::List(l), Op::ListAppend(v)) => {
+            lock(l).push(v);
+            Ok(Reply::Unit)
+        }
+        (Obj::List(l), Op::ListExtend(vs)) => {
+            lock(l).extend(vs);
+            Ok(Reply::Unit)
+        }
+        (Obj::List(l), Op::ListPop(at)) => {
+            let mut l = lock(l);
+            let i = match at {
+                None if l.is_empty() => return Err(Remote::IndexError),
+                None => l.len() - 1,
+                Some(i) => index(l.len(), i)?,
+            };
+            Ok(Reply::Bytes(l.remove(i)))
+        }
+        (Obj::List(l), Op::ListInsert(i, v)) => {
+            let mut l = lock(l);
+            let i = usize::try_from(i).unwrap_or(usize::MAX).min(l.len());
+            l.insert(i, v);
+            Ok(Reply::Unit)
+        }
+        (Obj::List(l), Op::ListRemove(v)) => {
+            let mut l = lock(l);
+            let i = l
+                .iter()
+                .position(|x| *x == v)
+                .ok_or_else(|| Remote::ValueError("list.remove(x): x not in list".into()))?;
+            l.remove(i);
+            Ok(Reply::Unit)
+        }
+        (Obj::List(l), Op::ListReverse) => {
+            lock(l).reverse();
+            Ok(Reply::Unit)
+        }
+        (Obj::List(l), Op::ListAssign(vs)) => {
+            *lock(l) = vs;
+            Ok(Reply::Unit)
+        }
+        // Namespace
+        (Obj::Namespace(n), Op::NsGet(name)) => lock(n)
+            .get(&name)
+            .cloned()
+            .map(Reply::Bytes)
+            .ok_or(Remote::AttributeError(name)),
+        (Obj::Namespace(n), Op::NsSet(name, v)) => {
+            lock(n).insert(name, v);
+            Ok(Reply::Unit)
+        }
+        (Obj::Namespace(n), Op::NsDel(name)) => lock(n)
+            .remove(&name)
+            .map(|_| Reply::Unit)
+            .ok_or(Remote::AttributeError(name)),
+        (Obj::Namespace(n), Op::NsNames) => Ok(Reply::Names(lock(n).keys().cloned().collect())),
+        // Value
+        (Obj::Value(v), Op::ValueGet) => Ok(Reply::Bytes(lock(v).clone())),
+        (Obj::Value(v), Op::ValueSet(new)) => {
+            *lock(v) = new;
+            Ok(Reply::Unit)
+        }
+        // Queue
+        (Obj::Queue(q), Op::QueuePut(item, block, timeout)) => timed(
+            block,
+            timeout,
+            || q.put_nowait(item.clone()),
+            |t| q.put_timeout(item.clone(), t),
+            || q.put(item.clone()),
+        )
+        .map(|()| Reply::Unit)
+        .map_err(|e| match e {
+            queue::PutError::Full(_) => Remote::Full,
+            queue::PutError::ShutDown(_) => Remote::Runtime("queue shut down".into()),
+        }),
+        (Obj::Queue(q), Op::QueueGet(block, timeout)) => timed(
+            block,
+            timeout,
+            || q.get_nowait(),
+            |t| q.get_timeout(t),
+            || q.get(),
+        )
+        .map(Reply::Bytes)
+        .map_err(|e| match e {
+            queue::GetError::Empty => Remote::Empty,
+            queue::GetError::ShutDown => Remote::Runtime("queue shut down".into()),
+        }),
+        (Obj::Queue(q), Op::QueueSize) => Ok(Reply::BarrierInfo(
+            q.qsize() as u64,
+            q.maxsize() as u64,
+            q.unfinished_tasks() > 0,
+        )),
+        (Obj::Queue(q), Op::QueueTaskDone) => q
+            .task_done()
+            .map(|()| Reply::Unit)
+            .map_err(|_| Remote::ValueError("task_done() called too many times".into())),
+        (Obj::Queue(q), Op::QueueJoin(timeout)) => Ok(Reply::Bool(match timeout {
+            Some(t) => q.join_timeout(t),
+            None => {
+                q.join();
+                true
+            }
+        })),
+        // Lock family
+        (Obj::Lock(l, holder), Op::Acquire(block, timeout)) => {
+            let got = timed(
+                block,
+                timeout,
+                || l.try_acquire(),
+                |t| l.acquire_timeout(t),
+                || {
+                    l.acquire();
+                    true
+                },
+            );
+            if got {
+                *lock(holder) = Some(me);
+                held.objects.entry(id).or_insert_with(|| (obj.clone(), 0));
+            }
+            Ok(Reply::Bool(got))
+        }
+        (Obj::Lock(l, holder), Op::Release) => {
+            let mut h = lock(holder);
+            l.release()
+                .map_err(|_| Remote::Runtime("release unlocked lock".into()))?;
+            *h = None;
+            Ok(Reply::Unit)
+        }
+        (Obj::Lock(l, _), Op::Locked) => Ok(Reply::Bool(l.locked())),
+        (Obj::RLock(l), Op::Acquire(block, timeout)) => {
+            let got = timed(
+                block,
+                timeout,
+                || l.try_acquire(),
+                |t| l.acquire_timeout(t),
+                || {
+                    l.acquire();
+                    true
+                },
+            );
+            if got {
+                held.objects.entry(id).or_insert_with(|| (obj.clone(), 0));
+            }
+            Ok(Reply::Bool(got))
+        }
+        (Obj::RLock(l), Op::Release) => l
+            .release()
+            .map(|()| Reply::Unit)
+            .map_err(|_| Remote::Runtime("cannot release un-acquired lock".into())),
+        (Obj::RLock(l), Op::Locked) => Ok(Reply::Bool(l.locked())),
+        (Obj::Condition(c), Op::Acquire(block, timeout)) => {
+            let got = timed(
+                block,
+                timeout,
+                || c.try_acquire(),
+                |t| c.acquire_timeout(t),
+                || {
+                    c.acquire();
+                    true
+                },
+            );
+            if got {
+                held.objects.entry(id).or_insert_with(|| (obj.clone(), 0));
+            }
+            Ok(Reply::Bool(got))
+        }
+        (Obj::Condition(c), Op::Release) => c
+            .release()
+            .map(|()| Reply::Unit)
+            .map_err(|_| Remote::Runtime("cannot release un-acquired lock".into())),
+        (Obj::Condition(c), Op::Wait(timeout)) => {
+            let r = match timeout {
+                Some(t) => c.wait_timeout(t),
+                None => c.wait().map(|()| true),
+            };
+            r.map(Reply::Bool)
+                .map_err(|_| Remote::Runtime("cannot wait on un-acquired lock".into()))
+        }
+        (Obj::Condition(c), Op::Notify(n)) => c
+            .notify(usize::try_from(n).unwrap_or(usize::MAX))
+            .map(|_| Reply::Unit)
+            .map_err(|_| Remote::Runtime("cannot notify on un-acquired lock".into())),
+        (Obj::Condition(c), Op::NotifyAll) => c
+            .notify_all()
+            .map(|_| Reply::Unit)
+            .map_err(|_| Remote::Runtime("cannot notify on un-acquired lock".into())),
+        (Obj::Semaphore(s), Op::Acquire(block, timeout)) => {
+            let got = timed(
+                block,
+                timeout,
+                || s.try_acquire(),
+                |t| s.acquire_timeout(t),
+                || {
+                    s.acquire();
+                    true
+                },
+            );
+            if got {
+                held.objects.entry(id).or_insert_with(|| (obj.clone(), 0)).1 += 1;
+            }
+            Ok(Reply::Bool(got))
+        }
+        (Obj::Semaphore(s), Op::Release) => {
+            s.release()
+                .map_err(|e| Remote::ValueError(format!("{e:?}")))?;
+            held.objects.entry(id).or_insert_with(|| (obj.clone(), 0)).1 -= 1;
+            Ok(Reply::Unit)
+        }
+        (Obj::Semaphore(s), Op::Locked) => Ok(count(s.value() as usize)),
+        (Obj::BoundedSemaphore(s), Op::Acquire(block, timeout)) => {
+            let got = timed(
+                block,
+                timeout,
+                || s.try_acquire(),
+                |t| s.acquire_timeout(t),
+                || {
+                    s.acquire();
+                    true
+                },
+            );
+            if got {
+                held.objects.entry(id).or_insert_with(|| (obj.clone(), 0)).1 += 1;
+            }
+            Ok(Reply::Bool(got))
+        }
+        (Obj::BoundedSemaphore(s), Op::Release) => {
+            s.release()
+                .map_err(|_| Remote::ValueError("Semaphore released too many times".into()))?;
+            held.objects.entry(id).or_insert_with(|| (obj.clone(), 0)).1 -= 1;
+            Ok(Reply::Unit)
+        }
+        (Obj::BoundedSemaphore(s), Op::Locked) => Ok(count(s.value() as usize)),
+        // Event
+        (Obj::Event(e), Op::EventSet) => {
+            e.set();
+            Ok(Reply::Unit)
+        }
+        (Obj::Event(e), Op::EventClear) => {
+            e.clear();
+            Ok(Reply::Unit)
+        }
+        (Obj::Event(e), Op::EventIsSet) => Ok(Reply::Bool(e.is_set())),
+        (Obj::Event(e), Op::EventWait(timeout)) => Ok(Reply::Bool(match timeout {
+            Some(t) => e.wait_timeout(t),
+            None => {
+                e.wait();
+                true
+            }
+        })),
+        // Barrier
+        (Obj::Barrier(b), Op::BarrierWait(timeout)) => match timeout {
+            Some(t) => b.wait_timeout(t),
+            None => b.wait(),
+        }
+        .map(count)
+        .map_err(|_| Remote::BrokenBarrier),
+        (Obj::Barrier(b), Op::BarrierReset) => {
+            b.reset();
+            Ok(Reply::Unit)
+        }
+        (Obj::Barrier(b), Op::BarrierAbort) => {
+            b.abort();
+            Ok(Reply::Unit)
+        }
+        (Obj::Barrier(b), Op::BarrierInfo) => Ok(Reply::BarrierInfo(
+            b.parties() as u64,
+            b.n_waiting() as u64,
+            b.broken(),
+        )),
+        (_, op) => Err(wrong(&op)),
+    }
+}

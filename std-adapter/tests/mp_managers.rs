@@ -1,0 +1,321 @@
+//! `multiprocessing::managers`: a manager's server in a child process, proxies used by
+//! real child processes (spawn, the default), the seed programs, errors, a killed
+//! server, a killed client holding a lock, the networked `BaseManager`. Every test
+//! calls `mp::init()` first (spawned children re-run the test binary with `--exact`).
+
+use std::time::{Duration, Instant};
+
+use conkit::multiprocessing::managers::{
+    BaseManager, DictProxy, Kind, LockProxy, Manager, ManagerError, QueueProxy, SemaphoreProxy,
+    ValueProxy,
+};
+use conkit::multiprocessing::{self as mp, Pool, Process};
+
+mod common;
+use common::mp::{bounded, serial};
+
+fn start_all(ps: &mut [Process]) {
+    for p in ps.iter_mut() {
+        p.start().unwrap();
+    }
+}
+
+fn join_all(ps: &mut [Process]) {
+    for p in ps.iter_mut() {
+        assert_eq!(bounded(p), 0);
+    }
+}
+
+/// Seed 001's `complex_test`: a list value read, changed and written back.
+fn complex_test((id, d): (u32, DictProxy<String, Vec<String>>)) {
+    d.set("name", vec!["jiaojiao".to_string(), "xiaoxiao".into()])
+        .unwrap();
+    let mut value = d.get("name").unwrap();
+    value[0] = id.to_string();
+    d.set("name", &value).unwrap();
+    d.set(&format!("seen {id}"), vec![id.to_string()]).unwrap();
+}
+
+#[test]
+fn seed_dict_ten_processes() {
+    mp::init();
+    let _s = serial();
+    let manager = Manager().unwrap();
+    let d = manager.dict::<String, Vec<String>>().unwrap();
+    d.set("name", vec!["xiaoxiao".to_string()]).unwrap();
+    let mut ps: Vec<Process> = (0..10)
+        .map(|i| Process::new(complex_test, (i, d.clone())))
+        .collect();
+    start_all(&mut ps);
+    join_all(&mut ps);
+    let name = d.get("name").unwrap();
+    assert_eq!(name.len(), 2);
+    assert_eq!(name[1], "xiaoxiao");
+    assert!(name[0].parse::<u32>().unwrap() < 10);
+    assert_eq!(d.len().unwrap(), 11);
+    for i in 0..10 {
+        assert_eq!(d.get(&format!("seen {i}")).unwrap(), [i.to_string()]);
+    }
+}
+
+fn pool_task((id, d): (u32, DictProxy<u32, u32>)) {
+    d.set(&id, id * id).unwrap();
+}
+
+#[test]
+fn seed_pool_apply_async_dict() {
+    mp::init();
+    let _s = serial();
+    let pool = Pool::new(4).unwrap();
+    let manager = Manager().unwrap();
+    let d = manager.dict::<u32, u32>().unwrap();
+    for i in 0..20 {
+        pool.apply_async(pool_task, (i, d.clone())).unwrap();
+    }
+    pool.close();
+    pool.join().unwrap();
+    let mut items = d.items().unwrap();
+    items.sort();
+    assert_eq!(items, (0..20).map(|i| (i, i * i)).collect::<Vec<_>>());
+}
+
+fn increment((lock, counter, n): (LockProxy, ValueProxy<u64>, u32)) {
+    for _ in 0..n {
+        let _g = lock.lock().unwrap();
+        let v = counter.value().unwrap();
+        counter.set(v + 1).unwrap();
+    }
+}
+
+#[test]
+fn lock_8_processes_1000_increments_each() {
+    mp::init();
+    let _s = serial();
+    let manager = Manager().unwrap();
+    let lock = manager.lock().unwrap();
+    let counter = manager.value(0u64).unwrap();
+    let mut ps: Vec<Process> = (0..8)
+        .map(|_| Process::new(increment, (lock.clone(), counter.clone(), 1000)))
+        .collect();
+    start_all(&mut ps);
+    join_all(&mut ps);
+    assert_eq!(counter.value().unwrap(), 8000);
+    assert!(!lock.locked().unwrap());
+}
+
+#[test]
+fn errors_are_typed() {
+    mp::init();
+    let manager = Manager().unwrap();
+    let d = manager.dict::<String, u32>().unwrap();
+    assert!(matches!(d.get("nope"), Err(ManagerError::KeyError)));
+    assert!(matches!(d.pop("nope"), Err(ManagerError::KeyError)));
+    assert!(matches!(d.del("nope"), Err(ManagerError::KeyError)));
+    d.set("k", 1).unwrap();
+    assert_eq!(d.setdefault("k", 5).unwrap(), 1);
+    assert_eq!(d.get_or("x", 9).unwrap(), 9);
+    let l = manager.list_from([1u8, 2]).unwrap();
+    assert!(matches!(l.get(2), Err(ManagerError::IndexError)));
+    assert!(matches!(l.set(5, 1), Err(ManagerError::IndexError)));
+    assert!(matches!(l.remove(7), Err(ManagerError::ValueError(_))));
+    assert_eq!(l.pop().unwrap(), 2);
+    assert_eq!(l.pop().unwrap(), 1);
+    assert!(matches!(l.pop(), Err(ManagerError::IndexError)));
+    // The same object read as another type: a codec error, not a panic.
+    let s = manager.value(String::from("not a number")).unwrap();
+    let bytes = retype::<String, bool>(&s);
+    assert!(matches!(bytes.value(), Err(ManagerError::Codec(_))));
+    let ns = manager.namespace().unwrap();
+    assert!(matches!(ns.get::<u8>("x"), Err(ManagerError::AttributeError(n)) if n == "x"));
+    // A proxy of the wrong kind for a registered typeid.
+    let mut m = BaseManager::default();
+    m.register("q", Kind::Queue { maxsize: 0 });
+    m.start().unwrap();
+    assert!(matches!(
+        m.get::<LockProxy>("q"),
+        Err(ManagerError::Remote(_))
+    ));
+    assert!(matches!(
+        m.get::<LockProxy>("other"),
+        Err(ManagerError::State(_))
+    ));
+    let b = manager.bounded_semaphore(1).unwrap();
+    assert!(b.release().is_err());
+    assert!(matches!(
+        manager.barrier(0),
+        Err(ManagerError::ValueError(_))
+    ));
+}
+
+/// The same server object seen through a proxy of another value type (what a
+/// mismatched `DictProxy<K, V>` in another program would do): via serialisation.
+fn retype<A, B>(p: &ValueProxy<A>) -> ValueProxy<B> {
+    let bytes = conkit::multiprocessing::codec::to_bytes(p).unwrap();
+    conkit::multiprocessing::codec::from_bytes(&bytes).unwrap()
+}
+
+#[test]
+fn killed_server_makes_calls_fail_fast() {
+    mp::init();
+    let manager = Manager().unwrap();
+    let d = manager.dict::<u32, u32>().unwrap();
+    d.set(&1, 1).unwrap();
+    let pid = manager.process_id().unwrap();
+    // SAFETY: kill(2) on our own child.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
+    let t = Instant::now();
+    let mut last = Ok(0);
+    while t.elapsed() < Duration::from_secs(5) {
+        last = d.get(&1);
+        if last.is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let e = last.unwrap_err();
+    assert!(e.is_disconnected(), "{e:?}");
+    assert!(t.elapsed() < Duration::from_secs(2));
+    // And again (a fresh connection is refused), still no hang.
+    assert!(d.len().unwrap_err().is_disconnected());
+    drop(manager); // shutdown of a dead server: no hang either
+}
+
+#[test]
+fn wrong_authkey_is_authentication_error() {
+    mp::init();
+    let mut server = BaseManager::new("127.0.0.1:0", b"right");
+    server.start().unwrap();
+    let mut client = BaseManager::new(server.address().unwrap(), b"wrong");
+    assert!(matches!(
+        client.connect(),
+        Err(ManagerError::Authentication(_))
+    ));
+    let mut client = BaseManager::new(server.address().unwrap(), b"right");
+    client.connect().unwrap();
+}
+
+fn hold_and_die((lock, sem): (LockProxy, SemaphoreProxy)) {
+    lock.acquire().unwrap();
+    sem.acquire().unwrap();
+    sem.acquire().unwrap();
+    // SAFETY: kill(2) on this process.
+    unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+}
+
+#[test]
+fn sigkilled_client_gives_its_lock_and_permits_back() {
+    mp::init();
+    let _s = serial();
+    let manager = Manager().unwrap();
+    let lock = manager.lock().unwrap();
+    let sem = manager.semaphore(3).unwrap();
+    let mut p = Process::new(hold_and_die, (lock.clone(), sem.clone()));
+    p.start().unwrap();
+    assert_eq!(bounded(&mut p), -libc::SIGKILL);
+    // The server sees the connection's end of file and releases (CPython: held for ever).
+    assert!(lock.acquire_timeout(Duration::from_secs(5)).unwrap());
+    lock.release().unwrap();
+    let t = Instant::now();
+    while sem.value().unwrap() != 3 && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(sem.value().unwrap(), 3);
+}
+
+/// Seed 003's task_worker: connects over TCP, takes tasks, puts results.
+fn task_worker((address, key): (String, Vec<u8>)) {
+    let mut m = BaseManager::new(address, key);
+    m.register_typeid("get_task_queue");
+    m.register_typeid("get_result_queue");
+    m.connect().unwrap();
+    let task: QueueProxy<u64> = m.get("get_task_queue").unwrap();
+    let result: QueueProxy<u64> = m.get("get_result_queue").unwrap();
+    while let Ok(n) = task.get_timeout(Duration::from_millis(300)) {
+        result.put(&(n * n)).unwrap();
+    }
+}
+
+#[test]
+fn distributed_queues_over_tcp() {
+    mp::init();
+    let _s = serial();
+    let mut master = BaseManager::new("127.0.0.1:0", b"abc");
+    master.register("get_task_queue", Kind::Queue { maxsize: 0 });
+    master.register("get_result_queue", Kind::Queue { maxsize: 0 });
+    master.start().unwrap();
+    let task: QueueProxy<u64> = master.get("get_task_queue").unwrap();
+    let result: QueueProxy<u64> = master.get("get_result_queue").unwrap();
+    for n in 0..50 {
+        task.put(&n).unwrap();
+    }
+    let address = master.address().unwrap().to_string();
+    let mut ps: Vec<Process> = (0..3)
+        .map(|_| Process::new(task_worker, (address.clone(), b"abc".to_vec())))
+        .collect();
+    start_all(&mut ps);
+    let mut got: Vec<u64> = (0..50)
+        .map(|_| result.get_timeout(Duration::from_secs(10)).unwrap())
+        .collect();
+    join_all(&mut ps);
+    got.sort();
+    assert_eq!(got, (0..50).map(|n| n * n).collect::<Vec<_>>());
+    master.shutdown().unwrap();
+    assert!(task.qsize().unwrap_err().is_disconnected());
+}
+
+#[test]
+fn serve_forever_in_this_process_until_shutdown() {
+    mp::init();
+    let mut m = BaseManager::new("127.0.0.1:0", b"k");
+    m.register_factory("List", Kind::List);
+    let server = m.get_server().unwrap();
+    let address = server.address().clone();
+    let t = std::thread::spawn(move || server.serve_forever());
+    let mut c = BaseManager::new(address, b"k");
+    c.register_typeid("List");
+    c.connect().unwrap();
+    let l: conkit::multiprocessing::managers::ListProxy<u8> = c.get("List").unwrap();
+    l.extend([3, 1, 2]).unwrap();
+    l.sort().unwrap();
+    assert_eq!(l.to_vec().unwrap(), [1, 2, 3]);
+    c.shutdown().unwrap();
+    t.join().unwrap().unwrap();
+}
+
+fn barrier_party(
+    (b, e, q): (
+        conkit::multiprocessing::managers::BarrierProxy,
+        conkit::multiprocessing::managers::EventProxy,
+        QueueProxy<DictProxy<String, u32>>,
+    ),
+) {
+    b.wait_timeout(Duration::from_secs(10)).unwrap();
+    assert!(e.wait_timeout(Duration::from_secs(10)).unwrap());
+    // A proxy received through a manager queue reaches its object.
+    let d = q.get_timeout(Duration::from_secs(10)).unwrap();
+    let _ = d.setdefault("n", 0).unwrap();
+    let _ = d.pop("never");
+    d.set(&format!("{}", std::process::id()), 1).unwrap();
+}
+
+#[test]
+fn barrier_event_and_a_proxy_through_a_queue() {
+    mp::init();
+    let _s = serial();
+    let manager = Manager().unwrap();
+    let b = manager.barrier(3).unwrap();
+    let e = manager.event().unwrap();
+    let q = manager.queue::<DictProxy<String, u32>>(0).unwrap();
+    let d = manager.dict::<String, u32>().unwrap();
+    let mut ps: Vec<Process> = (0..2)
+        .map(|_| Process::new(barrier_party, (b.clone(), e.clone(), q.clone())))
+        .collect();
+    start_all(&mut ps);
+    b.wait_timeout(Duration::from_secs(10)).unwrap();
+    q.put(&d).unwrap();
+    q.put(&d).unwrap();
+    e.set().unwrap();
+    join_all(&mut ps);
+    assert_eq!(d.len().unwrap(), 3);
+    assert_eq!(d.get("n").unwrap(), 0);
+}
