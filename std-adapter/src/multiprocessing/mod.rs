@@ -28,8 +28,8 @@
 //! Queues between processes: [`queues`] ([`Queue`], [`JoinableQueue`], [`SimpleQueue`]
 //! over the core byte ring, no feeder thread).
 //!
-//! Managers: [`managers`] ([`Manager()`](managers::Manager), [`SyncManager`](managers::SyncManager),
-//! [`BaseManager`](managers::BaseManager): objects in a server process, reached through
+//! Managers: [`managers`] ([`Manager()`](managers::Manager), [`managers::SyncManager`],
+//! [`managers::BaseManager`]: objects in a server process, reached through
 //! typed proxies from other processes or machines).
 //!
 //! Logging: [`util`] ([`get_logger`], [`log_to_stderr`]: Python's `multiprocessing`

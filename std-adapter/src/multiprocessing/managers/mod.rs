@@ -7,11 +7,11 @@
 //! an `address` such as `"127.0.0.1:5000"`), authenticates every client with the
 //! manager's `authkey` (CPython's HMAC handshake), and serves each connection on its
 //! own thread; requests and replies are serde enums over a
-//! [`Connection`](super::Connection). [`Manager()`](Manager) and
-//! [`BaseManager::start`] run the server in a child [`Process`](super::Process)
+//! [`super::Connection`]. [`Manager()`](Manager) and
+//! [`BaseManager::start`] run the server in a child [`super::Process`]
 //! (a daemon: it dies with its parent, even a SIGKILLed one — start the manager from a
 //! thread that outlives it, see [`Process::daemon`](super::Process::daemon)), and
-//! learn its address over a [`Pipe`](super::Pipe); [`BaseManager::get_server`] +
+//! learn its address over a [`super::Pipe`]; [`BaseManager::get_server`] +
 //! [`Server::serve_forever`] serve in the calling process; [`BaseManager::connect`]
 //! attaches to a running server.
 //!
@@ -22,7 +22,7 @@
 //! ([`DictProxy<K, V>`](DictProxy), [`ListProxy<T>`](ListProxy), …); a value read as
 //! the wrong type is [`ManagerError::Codec`], never a panic. Proxies serialise (address,
 //! authkey, object id; see [`Token`]), so they can be passed as
-//! [`Process`](super::Process) and [`Pool`](super::Pool) arguments or through a manager
+//! [`super::Process`] and [`super::Pool`] arguments or through a manager
 //! queue: the receiver connects to the server itself.
 //!
 //! | Python | conkit |
@@ -531,7 +531,8 @@ impl BaseManager {
     /// ```
     /// # use conkit::multiprocessing::{self as mp, managers::Manager};
     /// # mp::init();
-    /// let d = Manager().unwrap().dict_from([("a".to_string(), 1)]).unwrap();
+    /// let m = Manager().unwrap();
+    /// let d = m.dict_from([("a".to_string(), 1)]).unwrap();
     /// assert_eq!(d.get("a").unwrap(), 1);
     /// ```
     ///

@@ -192,7 +192,7 @@ impl State {
 /// and `Server.serve_forever()`).
 ///
 /// ```
-/// use conkit::multiprocessing::managers::{BaseManager, Kind};
+/// use conkit::multiprocessing::managers::{BaseManager, Kind, QueueProxy};
 ///
 /// let mut m = BaseManager::new("127.0.0.1:0", b"key");
 /// m.register("get_queue", Kind::Queue { maxsize: 0 });
@@ -200,8 +200,9 @@ impl State {
 /// let address = server.address().clone();
 /// let t = std::thread::spawn(move || server.serve_forever());
 /// let mut client = BaseManager::new(address, b"key");
+/// client.register_typeid("get_queue");
 /// client.connect().unwrap();
-/// let q = client.get_queue::<u32>("get_queue").unwrap();
+/// let q: QueueProxy<u32> = client.get("get_queue").unwrap();
 /// q.put(&7).unwrap();
 /// assert_eq!(q.get().unwrap(), 7);
 /// client.shutdown().unwrap(); // the server's serve_forever returns

@@ -56,7 +56,8 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
     /// ```
     /// # use conkit::multiprocessing::{self as mp, managers::Manager};
     /// # mp::init();
-    /// let d = Manager().unwrap().dict::<u32, u32>().unwrap();
+    /// let m = Manager().unwrap();
+    /// let d = m.dict::<u32, u32>().unwrap();
     /// assert_eq!(d.get_or(&1, 5).unwrap(), 5);
     /// ```
     pub fn get_or<Q: Serialize + ?Sized>(&self, key: &Q, default: V) -> Result<V>

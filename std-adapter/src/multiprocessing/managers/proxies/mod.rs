@@ -53,6 +53,13 @@ macro_rules! proxy {
             }
         }
 
+        impl<$($p),*> $name<$($p),*> {
+            /// The reference this proxy holds (its object's id, kind and server).
+            pub fn token(&self) -> &$crate::multiprocessing::managers::Token {
+                &self.token
+            }
+        }
+
         impl<$($p),*> Clone for $name<$($p),*> {
             fn clone(&self) -> Self {
                 Self { token: self.token.clone(), _t: std::marker::PhantomData }

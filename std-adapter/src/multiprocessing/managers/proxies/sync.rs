@@ -227,7 +227,8 @@ proxy! {
     /// ```
     /// use conkit::multiprocessing::{self as mp, managers::Manager};
     /// mp::init();
-    /// let r = Manager().unwrap().rlock().unwrap();
+    /// let m = Manager().unwrap();
+    /// let r = m.rlock().unwrap();
     /// r.acquire().unwrap();
     /// r.acquire().unwrap();
     /// r.release().unwrap();
@@ -245,7 +246,8 @@ proxy! {
     /// ```
     /// use conkit::multiprocessing::{self as mp, managers::Manager};
     /// mp::init();
-    /// let s = Manager().unwrap().semaphore(2).unwrap();
+    /// let m = Manager().unwrap();
+    /// let s = m.semaphore(2).unwrap();
     /// s.acquire().unwrap();
     /// assert_eq!(s.value().unwrap(), 1);
     /// s.release().unwrap();
@@ -268,7 +270,8 @@ proxy! {
     /// ```
     /// use conkit::multiprocessing::{self as mp, managers::Manager};
     /// mp::init();
-    /// let s = Manager().unwrap().bounded_semaphore(1).unwrap();
+    /// let m = Manager().unwrap();
+    /// let s = m.bounded_semaphore(1).unwrap();
     /// assert!(s.release().is_err());
     /// ```
     BoundedSemaphoreProxy [] "BoundedSemaphore"
@@ -290,7 +293,8 @@ proxy! {
     /// use std::time::Duration;
     /// use conkit::multiprocessing::{self as mp, managers::Manager};
     /// mp::init();
-    /// let c = Manager().unwrap().condition().unwrap();
+    /// let m = Manager().unwrap();
+    /// let c = m.condition().unwrap();
     /// let _g = c.lock().unwrap();
     /// assert!(!c.wait_timeout(Duration::from_millis(10)).unwrap()); // nobody notified
     /// c.notify_all().unwrap();
@@ -328,7 +332,8 @@ proxy! {
     /// use std::time::Duration;
     /// use conkit::multiprocessing::{self as mp, managers::Manager};
     /// mp::init();
-    /// let e = Manager().unwrap().event().unwrap();
+    /// let m = Manager().unwrap();
+    /// let e = m.event().unwrap();
     /// assert!(!e.wait_timeout(Duration::from_millis(5)).unwrap());
     /// e.set().unwrap();
     /// assert!(e.is_set().unwrap());
@@ -370,7 +375,8 @@ proxy! {
     /// ```
     /// use conkit::multiprocessing::{self as mp, managers::{Manager, ManagerError}};
     /// mp::init();
-    /// let b = Manager().unwrap().barrier(1).unwrap();
+    /// let m = Manager().unwrap();
+    /// let b = m.barrier(1).unwrap();
     /// assert_eq!(b.wait().unwrap(), 0);
     /// assert_eq!(b.parties().unwrap(), 1);
     /// b.abort().unwrap();
