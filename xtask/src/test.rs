@@ -480,6 +480,27 @@ pub const EXAMPLES: &[Example] = &[
         expect: &["200000"],
         python: Some(Compare::Exact),
     },
+    // Seed 001 multiprocessing.Manager: a manager dict shared by 10 processes.
+    Example {
+        name: "mp_manager_dict",
+        args: &[],
+        expect: &["1 xiaoxiao"],
+        python: Some(Compare::LineCount),
+    },
+    // Seed 001 Pool + Manager: 20 apply_async tasks write to one manager dict.
+    Example {
+        name: "mp_manager_pool_dict",
+        args: &[],
+        expect: &["21 [\"7\", \"xiaoxiao\"]"],
+        python: Some(Compare::LineCount),
+    },
+    // Seed 003 分布式进程: task/result queues on a BaseManager over TCP, 2 workers.
+    Example {
+        name: "mp_distributed_queue",
+        args: &[],
+        expect: &["Try get results...", "master exit."],
+        python: Some(Compare::LineCount),
+    },
     // multiprocessing.shared_memory.ShareableList (the Python docs' example) and a child.
     Example {
         name: "mp_shareable_list",
