@@ -15,6 +15,11 @@ use super::protocol::{Kind, Op, Reply, Request};
 use crate::multiprocessing::codec;
 use crate::multiprocessing::connection::{Address, Client, Connection};
 
+/// How long a client polls for a reply before it sleeps: not at all (as CPython). The
+/// server does work between request and reply; on a shared 2-core guest, set+get
+/// round trips ran ~1.3x faster without the spin (6 interleaved pairs).
+const SPIN: std::time::Duration = std::time::Duration::ZERO;
+
 /// Where a server is and the key to talk to it.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Endpoint {
@@ -80,7 +85,11 @@ pub(crate) fn forget(address: &Address) {
 pub(crate) fn request(ep: &Endpoint, request: &Request) -> Result<Reply, ManagerError> {
     let mut conn = match take(&ep.address) {
         Some(c) => c,
-        None => Client(&ep.address, ep.authkey.as_deref())?,
+        None => {
+            let mut c = Client(&ep.address, ep.authkey.as_deref())?;
+            c.set_spin(SPIN);
+            c
+        }
     };
     conn.send(request)?;
     let reply: Reply = conn.recv()?;
