@@ -319,3 +319,155 @@ fn barrier_event_and_a_proxy_through_a_queue() {
     assert_eq!(d.len().unwrap(), 3);
     assert_eq!(d.get("n").unwrap(), 0);
 }
+
+fn add_key((d, key): (DictProxy<String, u32>, String)) {
+    d.set(&key, 1).unwrap();
+}
+
+#[test]
+fn proxies_work_in_children_of_every_start_method() {
+    mp::init();
+    let _s = serial();
+    let manager = Manager().unwrap();
+    let d = manager.dict::<String, u32>().unwrap();
+    // This thread has a connection now: a forked child must not use its copy.
+    d.set("parent", 0).unwrap();
+    for m in [
+        mp::StartMethod::Fork,
+        mp::StartMethod::Spawn,
+        mp::StartMethod::Forkserver,
+    ] {
+        let mut p = mp::get_context(m).process(add_key, (d.clone(), format!("{m:?}")));
+        p.start().unwrap();
+        assert_eq!(bounded(&mut p), 0, "{m:?}");
+        // The parent's connection still works after the child used the server.
+        assert_eq!(d.get(&format!("{m:?}")).unwrap(), 1, "{m:?}");
+    }
+    assert_eq!(d.len().unwrap(), 4);
+}
+
+fn start_manager_and_wait(mut report: mp::Connection) {
+    let manager = Manager().unwrap();
+    report.send(&manager.process_id().unwrap()).unwrap();
+    std::thread::sleep(Duration::from_secs(30));
+}
+
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // Field 3 is the state; a zombie has exited.
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn server_process_dies_with_its_sigkilled_parent() {
+    mp::init();
+    let _s = serial();
+    let (mut r, w) = mp::Pipe(false).unwrap();
+    let mut p = Process::new(start_manager_and_wait, w);
+    p.start().unwrap();
+    assert!(r.poll(Some(Duration::from_secs(10))).unwrap());
+    let server: u32 = r.recv().unwrap();
+    assert!(alive(server));
+    p.kill().unwrap();
+    p.join().unwrap();
+    let t = Instant::now();
+    while alive(server) && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(!alive(server), "the manager's server outlived its parent");
+}
+
+fn rlock_and_condition_holder(
+    (r, c, done): (
+        conkit::multiprocessing::managers::RLockProxy,
+        conkit::multiprocessing::managers::ConditionProxy,
+        conkit::multiprocessing::managers::EventProxy,
+    ),
+) {
+    r.acquire().unwrap();
+    r.acquire().unwrap();
+    c.acquire().unwrap();
+    c.notify_all().unwrap();
+    done.set().unwrap();
+    // SAFETY: kill(2) on this process.
+    unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+}
+
+#[test]
+fn rlock_and_condition_of_a_sigkilled_client_are_released() {
+    mp::init();
+    let _s = serial();
+    let manager = Manager().unwrap();
+    let r = manager.rlock().unwrap();
+    let c = manager.condition().unwrap();
+    let done = manager.event().unwrap();
+    let mut p = Process::new(rlock_and_condition_holder, (r.clone(), c.clone(), done.clone()));
+    p.start().unwrap();
+    assert!(done.wait_timeout(Duration::from_secs(10)).unwrap());
+    assert_eq!(bounded(&mut p), -libc::SIGKILL);
+    // Another owner (this thread's connection) gets both; the dead client's depth of 2
+    // was given back whole.
+    assert!(r.acquire_timeout(Duration::from_secs(5)).unwrap());
+    r.release().unwrap();
+    assert!(r.release().is_err());
+    assert!(c.acquire_timeout(Duration::from_secs(5)).unwrap());
+    assert!(!c.wait_timeout(Duration::from_millis(10)).unwrap());
+    c.release().unwrap();
+}
+
+#[test]
+fn an_object_goes_with_its_last_reference() {
+    mp::init();
+    let manager = Manager().unwrap();
+    let l = manager.list_from([1u32, 2, 3]).unwrap();
+    let clone = l.clone(); // shares the reference: no request
+    // A serialised copy holds a reference of its own (as a child's argument does).
+    let bytes = mp::codec::to_bytes(&l).unwrap();
+    drop(l);
+    drop(clone);
+    let copy: conkit::multiprocessing::managers::ListProxy<u32> =
+        mp::codec::from_bytes(&bytes).unwrap();
+    assert_eq!(copy.to_vec().unwrap(), [1, 2, 3]);
+    drop(copy); // the last reference: the server drops the list
+    let stale: conkit::multiprocessing::managers::ListProxy<u32> =
+        mp::codec::from_bytes(&bytes).unwrap();
+    assert!(matches!(stale.len(), Err(ManagerError::Remote(_))));
+    std::mem::forget(stale); // its reference was never counted
+}
+
+fn shut_down_from_another_thread(address: conkit::multiprocessing::connection::Address) {
+    std::thread::spawn(move || {
+        let mut other = BaseManager::new(address, b"k");
+        other.connect().unwrap();
+        other.shutdown().unwrap();
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn a_kept_connection_to_a_restarted_server_is_replaced() {
+    mp::init();
+    let first = BaseManager::new("127.0.0.1:0", b"k").get_server().unwrap();
+    let address = first.address().clone();
+    let t = std::thread::spawn(move || first.serve_forever());
+    let mut c = BaseManager::new(address.clone(), b"k");
+    c.connect().unwrap();
+    let l = c.list::<u8>().unwrap();
+    l.append(&1).unwrap();
+    shut_down_from_another_thread(address.clone());
+    t.join().unwrap().unwrap();
+    // A new server at the same address: this thread's kept connection is dead; the
+    // call reaches the new server over a new connection (which does not know the list).
+    let second = BaseManager::new(address.clone(), b"k").get_server().unwrap();
+    let t = std::thread::spawn(move || second.serve_forever());
+    let r = l.len();
+    assert!(matches!(r, Err(ManagerError::Remote(_))), "{r:?}");
+    drop(l);
+    shut_down_from_another_thread(address);
+    t.join().unwrap().unwrap();
+}

@@ -13,7 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::error::ManagerError;
 use super::protocol::{Kind, Op, Reply, Request};
 use crate::multiprocessing::codec;
-use crate::multiprocessing::connection::{Address, Client, Connection};
+use crate::multiprocessing::connection::{Address, Client, Connection, ConnectionError};
 
 /// How long a client polls for a reply before it sleeps: not at all (as CPython). The
 /// server does work between request and reply; on a shared 2-core guest, set+get
@@ -83,20 +83,42 @@ pub(crate) fn forget(address: &Address) {
 /// Sends `request` to the server at `ep` and returns its reply (server-side errors as
 /// `Err`).
 pub(crate) fn request(ep: &Endpoint, request: &Request) -> Result<Reply, ManagerError> {
-    let mut conn = match take(&ep.address) {
-        Some(c) => c,
-        None => {
-            let mut c = Client(&ep.address, ep.authkey.as_deref())?;
-            c.set_spin(SPIN);
-            c
-        }
+    let connect = || -> Result<Connection, ManagerError> {
+        let mut c = Client(&ep.address, ep.authkey.as_deref())?;
+        c.set_spin(SPIN);
+        Ok(c)
     };
-    conn.send(request)?;
-    let reply: Reply = conn.recv()?;
+    let exchange = |conn: &mut Connection| -> Result<Reply, ConnectionError> {
+        conn.send(request)?;
+        conn.recv()
+    };
+    let (mut conn, cached) = match take(&ep.address) {
+        Some(c) => (c, true),
+        None => (connect()?, false),
+    };
+    let reply = match exchange(&mut conn) {
+        Ok(r) => r,
+        // A kept connection whose server is gone or shut down (then restarted at the
+        // same address): nothing was done there; try once on a new connection.
+        Err(e) if cached && is_gone(&e) => {
+            conn = connect()?;
+            exchange(&mut conn)?
+        }
+        Err(e) => return Err(e.into()),
+    };
     put_back(&ep.address, conn);
     match reply {
         Reply::Error(e) => Err(e.into()),
         r => Ok(r),
+    }
+}
+
+fn is_gone(e: &ConnectionError) -> bool {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionReset};
+    match e {
+        ConnectionError::Eof => true,
+        ConnectionError::Io(e) => matches!(e.kind(), BrokenPipe | ConnectionReset),
+        _ => false,
     }
 }
 

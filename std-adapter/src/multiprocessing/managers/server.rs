@@ -318,6 +318,10 @@ fn serve_client(mut conn: Connection, state: Arc<State>) {
             }
             Err(_) => break,
         };
+        if state.stop.load(Ordering::Acquire) {
+            // Shut down: no more requests (the client sees the connection close).
+            break;
+        }
         let shutdown = matches!(request, Request::Shutdown);
         let reply = match dispatch(&state, me, &mut held, request) {
             Ok(r) => r,
