@@ -452,6 +452,9 @@ fn shut_down_from_another_thread(address: conkit::multiprocessing::connection::A
 #[test]
 fn a_kept_connection_to_a_restarted_server_is_replaced() {
     mp::init();
+    // Serial: a `fork` of another test could hold a copy of the first listening socket
+    // when the second binds the same port.
+    let _s = serial();
     let first = BaseManager::new("127.0.0.1:0", b"k").get_server().unwrap();
     let address = first.address().clone();
     let t = std::thread::spawn(move || first.serve_forever());
