@@ -405,7 +405,10 @@ fn rlock_and_condition_of_a_sigkilled_client_are_released() {
     let r = manager.rlock().unwrap();
     let c = manager.condition().unwrap();
     let done = manager.event().unwrap();
-    let mut p = Process::new(rlock_and_condition_holder, (r.clone(), c.clone(), done.clone()));
+    let mut p = Process::new(
+        rlock_and_condition_holder,
+        (r.clone(), c.clone(), done.clone()),
+    );
     p.start().unwrap();
     assert!(done.wait_timeout(Duration::from_secs(10)).unwrap());
     assert_eq!(bounded(&mut p), -libc::SIGKILL);
@@ -425,7 +428,7 @@ fn an_object_goes_with_its_last_reference() {
     let manager = Manager().unwrap();
     let l = manager.list_from([1u32, 2, 3]).unwrap();
     let clone = l.clone(); // shares the reference: no request
-    // A serialised copy holds a reference of its own (as a child's argument does).
+                           // A serialised copy holds a reference of its own (as a child's argument does).
     let bytes = mp::codec::to_bytes(&l).unwrap();
     drop(l);
     drop(clone);
@@ -461,12 +464,14 @@ fn a_kept_connection_to_a_restarted_server_is_replaced() {
     let mut c = BaseManager::new(address.clone(), b"k");
     c.connect().unwrap();
     let l = c.list::<u8>().unwrap();
-    l.append(&1).unwrap();
+    l.append(1).unwrap();
     shut_down_from_another_thread(address.clone());
     t.join().unwrap().unwrap();
     // A new server at the same address: this thread's kept connection is dead; the
     // call reaches the new server over a new connection (which does not know the list).
-    let second = BaseManager::new(address.clone(), b"k").get_server().unwrap();
+    let second = BaseManager::new(address.clone(), b"k")
+        .get_server()
+        .unwrap();
     let t = std::thread::spawn(move || second.serve_forever());
     let r = l.len();
     assert!(matches!(r, Err(ManagerError::Remote(_))), "{r:?}");
