@@ -479,3 +479,30 @@ fn a_kept_connection_to_a_restarted_server_is_replaced() {
     shut_down_from_another_thread(address);
     t.join().unwrap().unwrap();
 }
+
+fn blocked_getter(
+    (q, ready): (
+        QueueProxy<u32>,
+        conkit::multiprocessing::managers::EventProxy,
+    ),
+) {
+    ready.set().unwrap();
+    let _ = q.get();
+}
+
+#[test]
+fn an_item_for_a_sigkilled_blocked_getter_stays_in_the_queue() {
+    mp::init();
+    let _s = serial();
+    let manager = Manager().unwrap();
+    let q = manager.queue::<u32>(0).unwrap();
+    let ready = manager.event().unwrap();
+    let mut p = Process::new(blocked_getter, (q.clone(), ready.clone()));
+    p.start().unwrap();
+    assert!(ready.wait_timeout(Duration::from_secs(10)).unwrap());
+    std::thread::sleep(Duration::from_millis(100)); // the child's get is waiting
+    p.kill().unwrap();
+    p.join().unwrap();
+    q.put(&7).unwrap(); // handed to the dead client's waiting server thread
+    assert_eq!(q.get_timeout(Duration::from_secs(5)).unwrap(), 7);
+}

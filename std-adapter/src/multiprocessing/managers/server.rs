@@ -8,7 +8,11 @@
 //! was killed) gives back what it held: a [`Lock`] it acquired and nobody released, its
 //! [`RLock`]/[`Condition`] ownership, and the [`Semaphore`] permits it acquired more
 //! often than it released. CPython keeps them held for ever (every other client of
-//! the lock then hangs).
+//! the lock then hangs). An item that a client's blocking `get` took after the client
+//! died goes back to the queue, at its end (CPython loses it). The lock a client holds
+//! is tracked as the last acquirer's: a lock released by another client than the one
+//! that acquired it, in the instant between that acquisition and its recording, can be
+//! recorded for the wrong client (a lock handed between processes as a signal).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -323,11 +327,34 @@ fn serve_client(mut conn: Connection, state: Arc<State>) {
             break;
         }
         let shutdown = matches!(request, Request::Shutdown);
+        let queue_get = match &request {
+            Request::Call(id, Op::QueueGet(..)) => Some(*id),
+            _ => None,
+        };
         let reply = match dispatch(&state, me, &mut held, request) {
             Ok(r) => r,
             Err(e) => Reply::Error(e),
         };
-        let sent = conn.send(&reply);
+        // A client waits for its reply without sending: a readable connection now is
+        // its end of file (it died while the call blocked). An item a dead client's
+        // `get` took goes back in the queue (at its end) instead of being lost.
+        let gone = queue_get.is_some() && conn.poll(Some(Duration::ZERO)).unwrap_or(true);
+        let sent = if gone {
+            Err(ConnectionError::Eof)
+        } else {
+            conn.send(&reply)
+        };
+        if let (Some(id), Reply::Bytes(item), Err(_)) = (queue_get, &reply, &sent) {
+            if let Ok(obj) = state.get(id) {
+                if let Obj::Queue(q) = &*obj {
+                    if q.put_nowait(item.clone()).is_err() {
+                        log::warn!(
+                            "manager: an item got by a client that died was lost (queue full)"
+                        );
+                    }
+                }
+            }
+        }
         if shutdown {
             state.stop.store(true, Ordering::Release);
             // Wake the accept loop.
