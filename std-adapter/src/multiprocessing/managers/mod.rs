@@ -381,7 +381,9 @@ impl BaseManager {
             registry: self.registry.clone(),
             reply: writer,
         };
-        let mut process = Process::new(run_server, args).daemon(true);
+        let mut process = Process::new(run_server, args)
+            .name("SyncManager")
+            .daemon(true);
         process.start()?;
         let ready = reader.poll(Some(Duration::from_secs(30)))?;
         let answer = if ready {
