@@ -175,6 +175,8 @@ pub(crate) enum Reply {
     Names(Vec<String>),
     /// An object's id and kind.
     Object(u64, Kind),
+    /// Queue: size, maxsize.
+    Sizes(u64, u64),
     /// Barrier: parties, waiting, broken.
     BarrierInfo(u64, u64, bool),
     Error(Remote),

@@ -622,11 +622,7 @@ fn call(obj: &Arc<Obj>, id: u64, op: Op, me: u64, held: &mut Held) -> Result<Rep
             queue::GetError::Empty => Remote::Empty,
             queue::GetError::ShutDown => Remote::Runtime("queue shut down".into()),
         }),
-        (Obj::Queue(q), Op::QueueSize) => Ok(Reply::BarrierInfo(
-            q.qsize() as u64,
-            q.maxsize() as u64,
-            q.unfinished_tasks() > 0,
-        )),
+        (Obj::Queue(q), Op::QueueSize) => Ok(Reply::Sizes(q.qsize() as u64, q.maxsize() as u64)),
         (Obj::Queue(q), Op::QueueTaskDone) => q
             .task_done()
             .map(|()| Reply::Unit)

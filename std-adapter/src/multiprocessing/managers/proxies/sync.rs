@@ -95,7 +95,7 @@ impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
 
     fn sizes(&self) -> Result<(usize, usize)> {
         match self.token.call(Op::QueueSize)? {
-            Reply::BarrierInfo(n, max, _) => Ok((n as usize, max as usize)),
+            Reply::Sizes(n, max) => Ok((n as usize, max as usize)),
             r => Err(unexpected(r)),
         }
     }
