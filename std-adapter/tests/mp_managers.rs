@@ -506,3 +506,85 @@ fn an_item_for_a_sigkilled_blocked_getter_stays_in_the_queue() {
     q.put(&7).unwrap(); // handed to the dead client's waiting server thread
     assert_eq!(q.get_timeout(Duration::from_secs(5)).unwrap(), 7);
 }
+
+/// A user type on the server: a bank account with method-name dispatch.
+#[derive(Default)]
+struct Account {
+    balance: i64,
+}
+
+impl conkit::multiprocessing::managers::Managed for Account {
+    fn call(&mut self, method: &str, args: &[u8]) -> Result<Vec<u8>, String> {
+        use conkit::multiprocessing::managers::{decode_args, encode_reply};
+        match method {
+            "deposit" => {
+                self.balance += decode_args::<i64>(args)?;
+                encode_reply(&self.balance)
+            }
+            "withdraw" => {
+                let amount: i64 = decode_args(args)?;
+                if amount > self.balance {
+                    return Err(format!("insufficient funds: {}", self.balance));
+                }
+                self.balance -= amount;
+                encode_reply(&self.balance)
+            }
+            "balance" => encode_reply(&self.balance),
+            other => Err(format!("'Account' object has no attribute '{other}'")),
+        }
+    }
+}
+
+fn new_account() -> Box<dyn conkit::multiprocessing::managers::Managed> {
+    Box::new(Account::default())
+}
+
+fn deposits(a: conkit::multiprocessing::managers::ManagedProxy) {
+    for _ in 0..100 {
+        a.call::<_, i64>("deposit", &1i64).unwrap();
+    }
+}
+
+#[test]
+fn managed_user_type_called_by_children() {
+    mp::init();
+    let _s = serial();
+    let mut m = BaseManager::default();
+    m.register_managed("Account", new_account, true);
+    m.start().unwrap();
+    let a: conkit::multiprocessing::managers::ManagedProxy = m.get("Account").unwrap();
+    let mut ps: Vec<Process> = (0..4).map(|_| Process::new(deposits, a.clone())).collect();
+    start_all(&mut ps);
+    join_all(&mut ps);
+    assert_eq!(a.call::<_, i64>("balance", &()).unwrap(), 400);
+    assert_eq!(a.call::<_, i64>("withdraw", &150i64).unwrap(), 250);
+    let e = a.call::<_, i64>("withdraw", &1000i64).unwrap_err();
+    assert!(
+        matches!(&e, ManagerError::Remote(m) if m.contains("insufficient")),
+        "{e:?}"
+    );
+    assert!(matches!(
+        a.call::<_, i64>("deposit", "ten"),
+        Err(ManagerError::Remote(_))
+    ));
+    assert!(matches!(
+        a.call::<_, String>("balance", &()),
+        Err(ManagerError::Codec(_))
+    ));
+    // Shared: every get is the same account; a client cannot create one by kind.
+    let b: conkit::multiprocessing::managers::ManagedProxy = m.get("Account").unwrap();
+    assert_eq!(b.call::<_, i64>("balance", &()).unwrap(), 250);
+    // In-process server too.
+    let mut local = BaseManager::new("127.0.0.1:0", b"k");
+    local.register_managed("Account", new_account, false);
+    let server = local.get_server().unwrap();
+    let address = server.address().clone();
+    let t = std::thread::spawn(move || server.serve_forever());
+    let mut c = BaseManager::new(address, b"k");
+    c.register_typeid("Account");
+    c.connect().unwrap();
+    let x: conkit::multiprocessing::managers::ManagedProxy = c.get("Account").unwrap();
+    assert_eq!(x.call::<_, i64>("deposit", &3i64).unwrap(), 3);
+    c.shutdown().unwrap();
+    t.join().unwrap().unwrap();
+}

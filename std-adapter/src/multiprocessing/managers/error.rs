@@ -43,7 +43,8 @@ pub enum ManagerError {
     /// `threading.BrokenBarrierError`.
     BrokenBarrier,
     /// `RemoteError`: the server does not know the object, the typeid, or the method
-    /// for this kind of object (a proxy of the wrong type for a registered typeid).
+    /// for this kind of object (a proxy of the wrong type for a registered typeid); a
+    /// [`Managed`](super::Managed) object's method returned an error (its message).
     Remote(String),
     /// A value could not be encoded, or a reply does not decode as the proxy's type (a
     /// dict written as `DictProxy<String, u32>` and read as `DictProxy<String, String>`).
@@ -148,6 +149,7 @@ impl From<Remote> for ManagerError {
             Remote::NoSuchObject(id) => Self::Remote(format!("no object {id:#x} on the server")),
             Remote::WrongMethod(m) => Self::Remote(format!("method not supported: {m}")),
             Remote::UnknownTypeid(t) => Self::Remote(format!("unknown typeid {t:?}")),
+            Remote::Method(m) => Self::Remote(m),
         }
     }
 }

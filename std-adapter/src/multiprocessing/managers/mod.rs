@@ -36,7 +36,7 @@
 //! | `ns.x`, `ns.x = v` | [`ns.get::<T>("x")`](NamespaceProxy::get), [`ns.set("x", &v)`](NamespaceProxy::set) |
 //! | `v.value`, `v.value = x` | [`v.value()`](ValueProxy::value), [`v.set(x)`](ValueProxy::set) |
 //! | `class QM(BaseManager): pass` + `QM.register('get_q', callable=lambda: q)` | [`m.register("get_q", Kind::Queue { maxsize: 0 })`](BaseManager::register) (one shared object) |
-//! | `QM.register('Foo', Foo)` (a new object per call) | [`m.register_factory("Foo", kind)`](BaseManager::register_factory) |
+//! | `QM.register('Foo', Foo)` (a new object per call) | [`m.register_factory("Foo", kind)`](BaseManager::register_factory); a user type: [`m.register_managed("Foo", make_foo, false)`](BaseManager::register_managed) + [`Managed`], [`ManagedProxy::call`] |
 //! | client: `QM.register('get_q')`, `m.connect()`, `m.get_q()` | [`m.register_typeid("get_q")`](BaseManager::register_typeid), [`m.connect()`](BaseManager::connect), [`m.get::<QueueProxy<T>>("get_q")`](BaseManager::get) |
 //! | `m.get_server().serve_forever()`, `m.shutdown()`, `m.address` | [`get_server`](BaseManager::get_server), [`Server::serve_forever`], [`shutdown`](BaseManager::shutdown), [`address`](BaseManager::address) |
 //!
@@ -44,10 +44,15 @@
 //! - Not Python-compatible: values are serde/[`postcard`] bytes, not pickles; a CPython
 //!   client cannot talk to a conkit server (the handshake is the same, the requests
 //!   are not).
-//! - `register(typeid, callable, proxytype, exposed)` creates one of the kinds of
-//!   [`Kind`] only; arbitrary user classes with arbitrary methods are not supported (a
-//!   Rust server cannot call a method by name on a type it does not know). Store your
-//!   type's state in a dict, list, value or namespace and guard it with a manager lock.
+//! - `register(typeid, callable, proxytype, exposed)`: the callable is a [`Kind`] (one
+//!   of the built-in kinds) or, for the user's own type, a constructor
+//!   `fn() -> Box<dyn Managed>` ([`register_managed`](BaseManager::register_managed));
+//!   a [`Managed`] type dispatches its methods by name itself (no `exposed` list, no
+//!   attribute access, no custom `proxytype`: the client's [`ManagedProxy::call`] names
+//!   the method and types its arguments and result per call). A constructor must be a
+//!   function of the program (the server process runs the same executable); a lambda
+//!   capturing an object of the parent has no counterpart (register a shared [`Kind`]
+//!   or a shared managed type instead).
 //! - Registered typeids are reached with [`BaseManager::get`] instead of a generated
 //!   method `m.get_task_queue()`.
 //! - A client that goes away gives back what it held: a manager [`LockProxy`] it
@@ -89,16 +94,18 @@ use serde::{Deserialize, Serialize};
 
 mod client;
 mod error;
+mod managed;
 mod protocol;
 mod proxies;
 mod server;
 
 pub use client::Token;
 pub use error::ManagerError;
+pub use managed::{decode_args, encode_reply, Managed};
 pub use protocol::Kind;
 pub use proxies::{
     ArrayProxy, BarrierProxy, BoundedSemaphoreProxy, ConditionProxy, DictProxy, EventProxy,
-    ListProxy, LockProxy, NamespaceProxy, Proxy, ProxyGuard, QueueProxy, RLockProxy,
+    ListProxy, LockProxy, ManagedProxy, NamespaceProxy, Proxy, ProxyGuard, QueueProxy, RLockProxy,
     SemaphoreProxy, ValueProxy,
 };
 pub use server::Server;
@@ -308,10 +315,46 @@ impl BaseManager {
         self.add(typeid, None, true)
     }
 
+    /// Registers `typeid` for objects of the user's type made by `make` (Python's
+    /// `register('Counter', Counter)`; `shared`: one object for every
+    /// [`get`](Self::get), as `callable=lambda: obj`): see [`Managed`]. `make` must be a
+    /// function of this program (the server process runs the same executable).
+    ///
+    /// ```
+    /// # use conkit::multiprocessing::managers::{BaseManager, Managed};
+    /// struct Nothing;
+    /// impl Managed for Nothing {
+    ///     fn call(&mut self, m: &str, _: &[u8]) -> Result<Vec<u8>, String> {
+    ///         Err(format!("no method {m}"))
+    ///     }
+    /// }
+    /// fn make() -> Box<dyn Managed> {
+    ///     Box::new(Nothing)
+    /// }
+    /// BaseManager::default().register_managed("Nothing", make, true);
+    /// ```
+    pub fn register_managed(
+        &mut self,
+        typeid: &str,
+        make: fn() -> Box<dyn Managed>,
+        shared: bool,
+    ) -> &mut Self {
+        let offset = super::process::fn_offset(make as usize);
+        self.add(typeid, Some(Kind::Managed), shared);
+        if let Some((_, reg)) = self.registry.last_mut() {
+            reg.make = Some(offset);
+        }
+        self
+    }
+
     fn add(&mut self, typeid: &str, kind: Option<Kind>, shared: bool) -> &mut Self {
         self.registry.retain(|(t, _)| t != typeid);
-        self.registry
-            .push((typeid.to_string(), Registration { kind, shared }));
+        let reg = Registration {
+            kind,
+            shared,
+            make: None,
+        };
+        self.registry.push((typeid.to_string(), reg));
         self
     }
 

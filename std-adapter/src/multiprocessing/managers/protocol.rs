@@ -52,6 +52,10 @@ pub enum Kind {
     Event,
     /// `threading.Barrier(parties)`: [`BarrierProxy`](super::BarrierProxy).
     Barrier(u32),
+    /// An object of the user's type, made by the constructor given to
+    /// [`register_managed`](super::BaseManager::register_managed):
+    /// [`ManagedProxy`](super::ManagedProxy).
+    Managed,
 }
 
 impl Kind {
@@ -77,6 +81,7 @@ impl Kind {
             Kind::Condition => "Condition",
             Kind::Event => "Event",
             Kind::Barrier(_) => "Barrier",
+            Kind::Managed => "managed",
         }
     }
 }
@@ -161,6 +166,8 @@ pub(crate) enum Op {
     BarrierReset,
     BarrierAbort,
     BarrierInfo,
+    // A managed object of the user's type: method name, encoded arguments.
+    Method(String, Vec<u8>),
 }
 
 /// The server's answer.
@@ -196,4 +203,6 @@ pub(crate) enum Remote {
     NoSuchObject(u64),
     WrongMethod(String),
     UnknownTypeid(String),
+    /// A managed object's method failed (its message).
+    Method(String),
 }

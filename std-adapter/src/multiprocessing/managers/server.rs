@@ -22,6 +22,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::error::ManagerError;
+use super::managed::Managed;
 use super::protocol::{Kind, Op, Remote, Reply, Request};
 use crate::multiprocessing::connection::{Address, Client, Connection, ConnectionError, Listener};
 use crate::queue;
@@ -34,6 +35,9 @@ pub(crate) struct Registration {
     pub(crate) kind: Option<Kind>,
     /// One object for every call (`lambda: obj`), or a new one per call.
     pub(crate) shared: bool,
+    /// For [`Kind::Managed`]: the constructor, a `fn() -> Box<dyn Managed>` of this
+    /// binary as its offset (see `process::fn_offset`).
+    pub(crate) make: Option<i64>,
 }
 
 /// An insertion-ordered map of encoded keys to encoded values (Python's `dict` order).
@@ -100,6 +104,7 @@ enum Obj {
     Condition(Condition),
     Event(Event),
     Barrier(Barrier),
+    Managed(Mutex<Box<dyn Managed>>),
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -131,6 +136,11 @@ impl Obj {
             Kind::Barrier(n) => Obj::Barrier(
                 Barrier::try_new(*n).map_err(|e| Remote::ValueError(format!("{e:?}")))?,
             ),
+            Kind::Managed => {
+                return Err(Remote::ValueError(
+                    "a managed object is made by its registered typeid".into(),
+                ))
+            }
         })
     }
 }
@@ -155,9 +165,31 @@ struct State {
 impl State {
     fn create(&self, kind: &Kind, items: Vec<Vec<u8>>, refs: usize) -> Result<u64, Remote> {
         let obj = Arc::new(Obj::new(kind, items)?);
+        Ok(self.insert(obj, refs))
+    }
+
+    fn insert(&self, obj: Arc<Obj>, refs: usize) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         lock(&self.objects).insert(id, Entry { obj, refs });
-        Ok(id)
+        id
+    }
+
+    /// A new object for a registration.
+    fn make(&self, reg: &Registration, kind: &Kind, refs: usize) -> Result<u64, Remote> {
+        match (kind, reg.make) {
+            (Kind::Managed, Some(offset)) => {
+                // SAFETY: the offset was taken by `register_managed` from a
+                // `fn() -> Box<dyn Managed>` of this binary, in this process or in the
+                // parent that started it (see `process::fn_at`).
+                let make = unsafe {
+                    std::mem::transmute::<usize, fn() -> Box<dyn Managed>>(
+                        crate::multiprocessing::process::fn_at(offset),
+                    )
+                };
+                Ok(self.insert(Arc::new(Obj::Managed(Mutex::new(make()))), refs))
+            }
+            _ => self.create(kind, Vec::new(), refs),
+        }
     }
 
     fn get(&self, id: u64) -> Result<Arc<Obj>, Remote> {
@@ -168,14 +200,11 @@ impl State {
     }
 
     fn registered(&self, typeid: &str) -> Result<Reply, Remote> {
-        let reg = self
-            .registry
-            .get(typeid)
-            .and_then(|r| r.kind.clone().map(|k| (k, r.shared)))
-            .ok_or_else(|| Remote::UnknownTypeid(typeid.to_string()))?;
-        let (kind, shared) = reg;
-        if !shared {
-            let id = self.create(&kind, Vec::new(), 1)?;
+        let unknown = || Remote::UnknownTypeid(typeid.to_string());
+        let reg = self.registry.get(typeid).ok_or_else(unknown)?;
+        let kind = reg.kind.clone().ok_or_else(unknown)?;
+        if !reg.shared {
+            let id = self.make(reg, &kind, 1)?;
             return Ok(Reply::Object(id, kind));
         }
         let mut shared = lock(&self.shared);
@@ -186,7 +215,7 @@ impl State {
             }
         }
         // One reference for the registry (never given back), one for the caller.
-        let id = self.create(&kind, Vec::new(), 2)?;
+        let id = self.make(reg, &kind, 2)?;
         shared.insert(typeid.to_string(), id);
         Ok(Reply::Object(id, kind))
     }
@@ -800,6 +829,10 @@ fn call(obj: &Arc<Obj>, id: u64, op: Op, me: u64, held: &mut Held) -> Result<Rep
             b.n_waiting() as u64,
             b.broken(),
         )),
+        (Obj::Managed(m), Op::Method(name, args)) => lock(m)
+            .call(&name, &args)
+            .map(Reply::Bytes)
+            .map_err(Remote::Method),
         (_, op) => Err(wrong(&op)),
     }
 }

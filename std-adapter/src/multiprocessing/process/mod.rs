@@ -451,6 +451,23 @@ fn offset_of(addr: usize) -> i64 {
     addr as i64 - anchor as fn() as usize as i64
 }
 
+/// The offset of a function of this binary (for a function pointer that travels in a
+/// child's arguments, as the manager's registered constructors do).
+pub(crate) fn fn_offset(addr: usize) -> i64 {
+    offset_of(addr)
+}
+
+/// The address of the function at `offset` (from [`fn_offset`]).
+///
+/// # Safety
+/// `offset` must come from [`fn_offset`] in a process running this very binary (a
+/// child's arguments: `fork` shares the image, `spawn` and `forkserver` check the
+/// executable's fingerprint before the arguments are decoded), for a function of the
+/// type the caller transmutes the address to.
+pub(crate) unsafe fn fn_at(offset: i64) -> usize {
+    (anchor as fn() as usize as i64 + offset) as usize
+}
+
 fn exe_fingerprint() -> io::Result<[u64; 4]> {
     fingerprint_of(std::path::Path::new("/proc/self/exe"))
 }

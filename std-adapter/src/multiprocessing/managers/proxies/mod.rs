@@ -5,9 +5,11 @@
 use super::client::Token;
 
 mod collections;
+mod managed;
 mod sync;
 
 pub use collections::{ArrayProxy, DictProxy, ListProxy, NamespaceProxy, ValueProxy};
+pub use managed::ManagedProxy;
 pub use sync::{
     BarrierProxy, BoundedSemaphoreProxy, ConditionProxy, EventProxy, LockProxy, ProxyGuard,
     QueueProxy, RLockProxy, SemaphoreProxy,
