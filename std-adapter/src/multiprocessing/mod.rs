@@ -69,7 +69,11 @@ pub use util::{get_logger, log_to_stderr};
 pub use connection::{AuthenticationError, BufferTooShort, Connection, Pipe};
 pub mod queues;
 
-pub use managers::{BaseManager, Manager, SyncManager};
+pub use managers::{
+    ArrayProxy, BarrierProxy, BaseManager, BoundedSemaphoreProxy, ConditionProxy, DictProxy,
+    EventProxy, JoinableQueueProxy, ListProxy, LockProxy, Managed, ManagedProxy, Manager,
+    ManagerError, NamespaceProxy, QueueProxy, RLockProxy, SemaphoreProxy, SyncManager, ValueProxy,
+};
 pub use pool::{AsyncResult, Pool, PoolError, TaskError, ThreadPool};
 pub use queues::{
     Empty, Full, GetError, JoinableQueue, PutError, Queue, SimpleQueue, TaskDoneError,
