@@ -6,7 +6,8 @@
 //! and compared with its Python original, its length held to 1.3x the Python's; the
 //! table is [`EXAMPLES`]), `no_std` builds for the firmware and wasm targets, the
 //! firmware run in QEMU, the loom models, the loom mutants (each must be caught), miri
-//! on `conkit-core`, and the wasm demo in headless Chromium.
+//! on `conkit-core`, ThreadSanitizer on `conkit`'s in-process tests, and the wasm demo
+//! in headless Chromium.
 //!
 //! `--quick` skips the slow proof steps; `--only NAME[,NAME…]` runs only the steps whose
 //! name contains one of the given words (e.g. `--only loom,miri`; the toolchain setup
@@ -690,7 +691,7 @@ pub const EXAMPLES: &[Example] = &[
 /// matches any part of a name, e.g. `--only loom,miri`, `--only Chromium`).
 const HELP: &str = "cargo xtask test [--quick] [--only WORD[,WORD...]]
 
-  --quick   skip firmware, loom, loom mutants, miri and the browser
+  --quick   skip firmware, loom, loom mutants, miri, tsan and the browser
   --only    run only the steps whose name contains one of the words
             (the toolchain setup always runs)
 
@@ -706,6 +707,7 @@ steps, in order:
   loom models                           (not with --quick)
   loom mutants (each must be caught)    (not with --quick)
   miri on conkit-core                   (not with --quick)
+  tsan: ThreadSanitizer on conkit's in-process tests (not with --quick)
   wasm demo in headless Chromium        (not with --quick)";
 
 /// Options of `cargo xtask test`.
@@ -781,6 +783,7 @@ pub fn run_all(args: &[String]) -> Res {
         timed("loom models", &loom)?;
         timed("loom mutants (each must be caught)", &mutants)?;
         timed("miri on conkit-core", &miri)?;
+        timed("tsan: ThreadSanitizer on conkit's in-process tests", &tsan)?;
         timed("wasm demo in headless Chromium", &crate::browser::test)?;
     }
 
@@ -1088,6 +1091,57 @@ fn miri() -> Res {
     }
     let lanes = std::thread::available_parallelism().map_or(1, |n| n.get());
     run_parallel(jobs, lanes)
+}
+
+/// The `std-adapter/tests/*.rs` files the ThreadSanitizer step leaves out (by name or
+/// name prefix): the `multiprocessing` binaries (`mp_*`) test real processes, which
+/// ThreadSanitizer cannot relate (each process has its own shadow memory: a race
+/// through a shared mapping is invisible to it), and forked children of a threaded
+/// test harness that start threads are killed by ThreadSanitizer ("starting new threads
+/// after multi-threaded fork is not supported"); their in-process threads are covered
+/// by the unit tests. `deadlock` has no test without the `deadlock-detection` feature.
+const TSAN_SKIPPED: &[&str] = &["mp_", "deadlock"];
+
+/// ThreadSanitizer (nightly, `-Zsanitizer=thread`, std rebuilt with it) over `conkit`'s
+/// unit tests and every integration test binary but those of [`TSAN_SKIPPED`] (listed
+/// from `std-adapter/tests`, so a new file is never skipped). A report makes the test
+/// binary exit with 66, so the step fails; every binary runs (`--no-fail-fast`).
+fn tsan() -> Res {
+    let host = crate::util::output(Command::new("rustc").args(["+nightly", "-vV"]))?
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_owned))
+        .ok_or("`rustc +nightly -vV` names no host")?;
+    let mut tests = std::fs::read_dir(root().join("std-adapter/tests"))
+        .map_err(|e| format!("std-adapter/tests: {e}"))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_file())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stem = name.strip_suffix(".rs")?.to_owned();
+            (!TSAN_SKIPPED.iter().any(|s| stem.starts_with(s))).then_some(stem)
+        })
+        .collect::<Vec<_>>();
+    tests.sort();
+    let mut c = Command::new("cargo");
+    c.current_dir(root())
+        .env("RUSTFLAGS", "-Zsanitizer=thread")
+        .env("TSAN_OPTIONS", "halt_on_error=0 second_deadlock_stack=1")
+        .env("CARGO_TARGET_DIR", root().join("target/tsan"))
+        .args([
+            "+nightly",
+            "test",
+            "-Zbuild-std",
+            "--target",
+            &host,
+            "-p",
+            "conkit",
+            "--no-fail-fast",
+            "--lib",
+        ]);
+    for t in &tests {
+        c.args(["--test", t]);
+    }
+    run(&mut c)
 }
 
 /// Runs the commands, `lanes` at a time in queue order, each one's output captured and
