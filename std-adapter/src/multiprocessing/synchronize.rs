@@ -788,12 +788,9 @@ impl<L: SharedLock> ConditionOn<L> {
     /// If `predicate` panics (the lock stays held).
     pub async fn wait_for_async(
         &self,
-        mut predicate: impl FnMut() -> bool,
+        predicate: impl FnMut() -> bool,
     ) -> Result<(), ConditionError> {
-        while !predicate() {
-            self.wait_async().await?;
-        }
-        Ok(())
+        threading::wait_for_loop(predicate, || self.wait_async()).await
     }
 
     /// The cancellation-safe wait: takes the guard, releases the lock, awaits a notify
@@ -853,13 +850,10 @@ impl<L: SharedLock> ConditionOn<L> {
     /// If `predicate` panics (the guard is dropped while unwinding, releasing the lock).
     pub async fn wait_for_guard_async<'g>(
         &self,
-        mut guard: ConditionOnGuard<'g, L>,
-        mut predicate: impl FnMut() -> bool,
+        guard: ConditionOnGuard<'g, L>,
+        predicate: impl FnMut() -> bool,
     ) -> Result<ConditionOnGuard<'g, L>, ConditionError> {
-        while !predicate() {
-            guard = self.wait_guard_async(guard).await?;
-        }
-        Ok(guard)
+        threading::wait_for_guard_loop(guard, predicate, |g| self.wait_guard_async(g)).await
     }
 }
 
@@ -1728,12 +1722,9 @@ where
     /// If `predicate` panics (the lock stays held).
     pub async fn wait_for_async(
         &self,
-        mut predicate: impl FnMut() -> bool,
+        predicate: impl FnMut() -> bool,
     ) -> Result<(), ConditionError> {
-        while !predicate() {
-            self.wait_async().await?;
-        }
-        Ok(())
+        threading::wait_for_loop(predicate, || self.wait_async()).await
     }
 
     /// The cancellation-safe wait: takes the guard, releases the lock, awaits a notify
@@ -1791,12 +1782,9 @@ where
     /// If `predicate` panics (the guard is dropped while unwinding, releasing the lock).
     pub async fn wait_for_guard_async<'g>(
         &self,
-        mut guard: threading::ConditionGuard<'g, L>,
-        mut predicate: impl FnMut() -> bool,
+        guard: threading::ConditionGuard<'g, L>,
+        predicate: impl FnMut() -> bool,
     ) -> Result<threading::ConditionGuard<'g, L>, ConditionError> {
-        while !predicate() {
-            guard = self.wait_guard_async(guard).await?;
-        }
-        Ok(guard)
+        threading::wait_for_guard_loop(guard, predicate, |g| self.wait_guard_async(g)).await
     }
 }

@@ -51,6 +51,38 @@ impl Phases for InProcess {
     }
 }
 
+/// The loop of every `wait_for_async` (this module's and the process-shared
+/// conditions'): `wait` until `predicate`, evaluated with the lock held, first before
+/// any wait and then after every wake-up, returns `true`.
+pub(crate) async fn wait_for_loop<F>(
+    mut predicate: impl FnMut() -> bool,
+    mut wait: impl FnMut() -> F,
+) -> Result<(), ConditionError>
+where
+    F: std::future::Future<Output = Result<(), ConditionError>>,
+{
+    while !predicate() {
+        wait().await?;
+    }
+    Ok(())
+}
+
+/// The loop of every `wait_for_guard_async`: as [`wait_for_loop`], `wait` taking the
+/// guard and giving it back; returns the guard.
+pub(crate) async fn wait_for_guard_loop<G, F>(
+    mut guard: G,
+    mut predicate: impl FnMut() -> bool,
+    mut wait: impl FnMut(G) -> F,
+) -> Result<G, ConditionError>
+where
+    F: std::future::Future<Output = Result<G, ConditionError>>,
+{
+    while !predicate() {
+        guard = wait(guard).await?;
+    }
+    Ok(guard)
+}
+
 /// Why a [`Condition`] operation was refused (Python raises `RuntimeError`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -610,12 +642,9 @@ impl<L: ConditionLock> Condition<L> {
     /// If `predicate` panics (the lock stays held, as for [`wait_for`](Self::wait_for)).
     pub async fn wait_for_async(
         &self,
-        mut predicate: impl FnMut() -> bool,
+        predicate: impl FnMut() -> bool,
     ) -> Result<(), ConditionError> {
-        while !predicate() {
-            self.wait_async().await?;
-        }
-        Ok(())
+        wait_for_loop(predicate, || self.wait_async()).await
     }
 
     /// The cancellation-safe async wait: takes the guard, releases the lock, awaits a
@@ -715,13 +744,10 @@ impl<L: ConditionLock> Condition<L> {
     /// If `predicate` panics; the guard is dropped while unwinding, releasing the lock.
     pub async fn wait_for_guard_async<'g>(
         &self,
-        mut guard: ConditionGuard<'g, L>,
-        mut predicate: impl FnMut() -> bool,
+        guard: ConditionGuard<'g, L>,
+        predicate: impl FnMut() -> bool,
     ) -> Result<ConditionGuard<'g, L>, ConditionError> {
-        while !predicate() {
-            guard = self.wait_guard_async(guard).await?;
-        }
-        Ok(guard)
+        wait_for_guard_loop(guard, predicate, |g| self.wait_guard_async(g)).await
     }
 }
 
