@@ -1309,18 +1309,29 @@ async fn guard_async<G>(proxy: Arc<Proxy>, mut try_lock: impl FnMut() -> Option<
     .await
 }
 
-impl Lock {
-    fn proxy(&self) -> Arc<Proxy> {
-        lock_proxy(
-            addr_of::<threading::Lock<SharedFutex>>(self),
-            self,
-            |l, slice| l.acquire_timeout_or_recover(slice),
-            |l| {
-                let _ = l.release();
-            },
-        )
-    }
+/// The proxy of both process locks: [`lock_proxy`] over the handle, each wait an
+/// `acquire_timeout_or_recover` for the slice and a `release` at once.
+macro_rules! lock_proxy_of {
+    ($name:ident, $target:ty) => {
+        impl $name {
+            fn proxy(&self) -> Arc<Proxy> {
+                lock_proxy(
+                    addr_of::<$target>(self),
+                    self,
+                    |l, slice| l.acquire_timeout_or_recover(slice),
+                    |l| {
+                        let _ = l.release();
+                    },
+                )
+            }
+        }
+    };
+}
 
+lock_proxy_of!(Lock, threading::Lock<SharedFutex>);
+lock_proxy_of!(RLock, threading::RLock<SharedFutex>);
+
+impl Lock {
     /// Takes the lock, awaiting it in an async task; woken by a release in ANY process
     /// (the threading type's `acquire_async`, which this hides, is woken only by
     /// releases in this process). See [`asynch`] for how, and for the
@@ -1381,17 +1392,6 @@ impl Lock {
 }
 
 impl RLock {
-    fn proxy(&self) -> Arc<Proxy> {
-        lock_proxy(
-            addr_of::<threading::RLock<SharedFutex>>(self),
-            self,
-            |l, slice| l.acquire_timeout_or_recover(slice),
-            |l| {
-                let _ = l.release();
-            },
-        )
-    }
-
     /// Takes the lock (or re-enters it), awaiting it in an async task; woken by a
     /// release in ANY process (see [`asynch`]). The owner is the
     /// *thread* the task runs on, as for
