@@ -1369,6 +1369,30 @@ impl Pool {
         A: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
+        self.map_parts(
+            map_tramp::<A, R>,
+            f as usize,
+            iterable,
+            chunksize,
+            callbacks,
+        )
+    }
+
+    /// The body of [`map_async_with`](Self::map_async_with) and
+    /// [`starmap_async_with`](Self::starmap_async_with): the items in chunks, each run
+    /// in a worker as `tramp(target, chunk)`, collected in order into the result.
+    fn map_parts<A, R>(
+        &self,
+        tramp: ChunkTramp,
+        target: usize,
+        iterable: impl IntoIterator<Item = A>,
+        chunksize: Option<usize>,
+        callbacks: Callbacks<Vec<R>>,
+    ) -> Result<MapResult<R>, PoolError>
+    where
+        A: Serialize,
+        R: DeserializeOwned + Send + 'static,
+    {
         let items: Vec<A> = iterable.into_iter().collect();
         let size = self.chunksize_for(items.len(), chunksize);
         let parts = chunks(items, size);
@@ -1378,7 +1402,7 @@ impl Pool {
             Completion::new(&result, callbacks),
             &self.shared.callbacks,
         ));
-        self.submit_parts(map_tramp::<A, R>, f as usize, parts, sink)?;
+        self.submit_parts(tramp, target, parts, sink)?;
         Ok(result)
     }
 
@@ -1462,17 +1486,13 @@ impl Pool {
         R: Serialize + DeserializeOwned + Send + 'static,
         S: StarFn<Args, R>,
     {
-        let items: Vec<Args> = iterable.into_iter().collect();
-        let size = self.chunksize_for(items.len(), chunksize);
-        let parts = chunks(items, size);
-        let result = AsyncResult::pending();
-        let sink: Sink<R> = Arc::new(MapCollector::new(
-            parts.len(),
-            Completion::new(&result, callbacks),
-            &self.shared.callbacks,
-        ));
-        self.submit_parts(star_tramp::<S, Args, R>, f.addr(), parts, sink)?;
-        Ok(result)
+        self.map_parts(
+            star_tramp::<S, Args, R>,
+            f.addr(),
+            iterable,
+            chunksize,
+            callbacks,
+        )
     }
 
     fn imap_impl<A, R>(
