@@ -790,7 +790,7 @@ impl<L: SharedLock> ConditionOn<L> {
         &self,
         predicate: impl FnMut() -> bool,
     ) -> Result<(), ConditionError> {
-        threading::wait_for_loop(predicate, || self.wait_async()).await
+        threading::wait_for_loop((), predicate, |()| self.wait_async()).await
     }
 
     /// The cancellation-safe wait: takes the guard, releases the lock, awaits a notify
@@ -853,7 +853,7 @@ impl<L: SharedLock> ConditionOn<L> {
         guard: ConditionOnGuard<'g, L>,
         predicate: impl FnMut() -> bool,
     ) -> Result<ConditionOnGuard<'g, L>, ConditionError> {
-        threading::wait_for_guard_loop(guard, predicate, |g| self.wait_guard_async(g)).await
+        threading::wait_for_loop(guard, predicate, |g| self.wait_guard_async(g)).await
     }
 }
 
@@ -1724,7 +1724,7 @@ where
         &self,
         predicate: impl FnMut() -> bool,
     ) -> Result<(), ConditionError> {
-        threading::wait_for_loop(predicate, || self.wait_async()).await
+        threading::wait_for_loop((), predicate, |()| self.wait_async()).await
     }
 
     /// The cancellation-safe wait: takes the guard, releases the lock, awaits a notify
@@ -1785,6 +1785,6 @@ where
         guard: threading::ConditionGuard<'g, L>,
         predicate: impl FnMut() -> bool,
     ) -> Result<threading::ConditionGuard<'g, L>, ConditionError> {
-        threading::wait_for_guard_loop(guard, predicate, |g| self.wait_guard_async(g)).await
+        threading::wait_for_loop(guard, predicate, |g| self.wait_guard_async(g)).await
     }
 }

@@ -51,26 +51,12 @@ impl Phases for InProcess {
     }
 }
 
-/// The loop of every `wait_for_async` (this module's and the process-shared
-/// conditions'): `wait` until `predicate`, evaluated with the lock held, first before
-/// any wait and then after every wake-up, returns `true`.
-pub(crate) async fn wait_for_loop<F>(
-    mut predicate: impl FnMut() -> bool,
-    mut wait: impl FnMut() -> F,
-) -> Result<(), ConditionError>
-where
-    F: std::future::Future<Output = Result<(), ConditionError>>,
-{
-    while !predicate() {
-        wait().await?;
-    }
-    Ok(())
-}
-
-/// The loop of every `wait_for_guard_async`: as [`wait_for_loop`], `wait` taking the
-/// guard and giving it back; returns the guard.
-pub(crate) async fn wait_for_guard_loop<G, F>(
-    mut guard: G,
+/// The loop of every `wait_for_async` and `wait_for_guard_async` (this module's and
+/// the process-shared conditions'): `wait` until `predicate`, evaluated with the lock
+/// held, first before any wait and then after every wake-up, returns `true`. `held` is
+/// what each wait takes and gives back (the guard, or `()` for the `&self` forms).
+pub(crate) async fn wait_for_loop<G, F>(
+    mut held: G,
     mut predicate: impl FnMut() -> bool,
     mut wait: impl FnMut(G) -> F,
 ) -> Result<G, ConditionError>
@@ -78,9 +64,9 @@ where
     F: std::future::Future<Output = Result<G, ConditionError>>,
 {
     while !predicate() {
-        guard = wait(guard).await?;
+        held = wait(held).await?;
     }
-    Ok(guard)
+    Ok(held)
 }
 
 /// Why a [`Condition`] operation was refused (Python raises `RuntimeError`).
@@ -644,7 +630,7 @@ impl<L: ConditionLock> Condition<L> {
         &self,
         predicate: impl FnMut() -> bool,
     ) -> Result<(), ConditionError> {
-        wait_for_loop(predicate, || self.wait_async()).await
+        wait_for_loop((), predicate, |()| self.wait_async()).await
     }
 
     /// The cancellation-safe async wait: takes the guard, releases the lock, awaits a
@@ -747,7 +733,7 @@ impl<L: ConditionLock> Condition<L> {
         guard: ConditionGuard<'g, L>,
         predicate: impl FnMut() -> bool,
     ) -> Result<ConditionGuard<'g, L>, ConditionError> {
-        wait_for_guard_loop(guard, predicate, |g| self.wait_guard_async(g)).await
+        wait_for_loop(guard, predicate, |g| self.wait_guard_async(g)).await
     }
 }
 
