@@ -1370,11 +1370,11 @@ impl Pool {
         R: Serialize + DeserializeOwned + Send + 'static,
     {
         self.map_parts(
-            map_tramp::<A, R>,
-            f as usize,
             iterable,
             chunksize,
             callbacks,
+            map_tramp::<A, R>,
+            f as usize,
         )
     }
 
@@ -1383,11 +1383,11 @@ impl Pool {
     /// in a worker as `tramp(target, chunk)`, collected in order into the result.
     fn map_parts<A, R>(
         &self,
-        tramp: ChunkTramp,
-        target: usize,
         iterable: impl IntoIterator<Item = A>,
         chunksize: Option<usize>,
         callbacks: Callbacks<Vec<R>>,
+        tramp: ChunkTramp,
+        target: usize,
     ) -> Result<MapResult<R>, PoolError>
     where
         A: Serialize,
@@ -1487,11 +1487,11 @@ impl Pool {
         S: StarFn<Args, R>,
     {
         self.map_parts(
-            star_tramp::<S, Args, R>,
-            f.addr(),
             iterable,
             chunksize,
             callbacks,
+            star_tramp::<S, Args, R>,
+            f.addr(),
         )
     }
 
