@@ -332,6 +332,14 @@ struct Held {
     objects: HashMap<u64, (Arc<Obj>, i64)>,
 }
 
+impl Held {
+    /// The record of object `id` (recorded now if it is not yet), and its count: the
+    /// permits acquired more often than released, for a semaphore.
+    fn of(&mut self, id: u64, obj: &Arc<Obj>) -> &mut (Arc<Obj>, i64) {
+        self.objects.entry(id).or_insert_with(|| (obj.clone(), 0))
+    }
+}
+
 fn serve_client(mut conn: Connection, state: Arc<State>) {
     // Sleep in the kernel at once between requests: a spinning reader per connection
     // took the CPU the client needed (set+get round trips 170 µs -> 25 µs on a shared
@@ -468,6 +476,46 @@ fn timed<R>(
         (true, Some(t)) => wait(t),
         (true, None) => forever(),
     }
+}
+
+/// The acquisitions of the lock family and the semaphores, with a client's
+/// `block`/`timeout` (Python's `acquire(blocking, timeout)`).
+trait Acquire {
+    fn try_acquire(&self) -> bool;
+    fn acquire_timeout(&self, timeout: Duration) -> bool;
+    fn acquire(&self);
+}
+
+macro_rules! acquire_of {
+    ($($t:ty),*) => {$(
+        impl Acquire for $t {
+            fn try_acquire(&self) -> bool {
+                <$t>::try_acquire(self)
+            }
+            fn acquire_timeout(&self, timeout: Duration) -> bool {
+                <$t>::acquire_timeout(self, timeout)
+            }
+            fn acquire(&self) {
+                <$t>::acquire(self)
+            }
+        }
+    )*};
+}
+
+acquire_of!(Lock, RLock, Condition, Semaphore, BoundedSemaphore);
+
+/// Acquires `x` as a client asked: at once, with a timeout, or for as long as needed.
+fn acquire(x: &impl Acquire, block: bool, timeout: Option<Duration>) -> bool {
+    timed(
+        block,
+        timeout,
+        || x.try_acquire(),
+        |t| x.acquire_timeout(t),
+        || {
+            x.acquire();
+            true
+        },
+    )
 }
 
 fn index(len: usize, i: u64) -> Result<usize, Remote> {
@@ -665,19 +713,10 @@ fn call(obj: &Arc<Obj>, id: u64, op: Op, me: u64, held: &mut Held) -> Result<Rep
         })),
         // Lock family
         (Obj::Lock(l, holder), Op::Acquire(block, timeout)) => {
-            let got = timed(
-                block,
-                timeout,
-                || l.try_acquire(),
-                |t| l.acquire_timeout(t),
-                || {
-                    l.acquire();
-                    true
-                },
-            );
+            let got = acquire(l, block, timeout);
             if got {
                 *lock(holder) = Some(me);
-                held.objects.entry(id).or_insert_with(|| (obj.clone(), 0));
+                held.of(id, obj);
             }
             Ok(Reply::Bool(got))
         }
@@ -690,18 +729,9 @@ fn call(obj: &Arc<Obj>, id: u64, op: Op, me: u64, held: &mut Held) -> Result<Rep
         }
         (Obj::Lock(l, _), Op::Locked) => Ok(Reply::Bool(l.locked())),
         (Obj::RLock(l), Op::Acquire(block, timeout)) => {
-            let got = timed(
-                block,
-                timeout,
-                || l.try_acquire(),
-                |t| l.acquire_timeout(t),
-                || {
-                    l.acquire();
-                    true
-                },
-            );
+            let got = acquire(l, block, timeout);
             if got {
-                held.objects.entry(id).or_insert_with(|| (obj.clone(), 0));
+                held.of(id, obj);
             }
             Ok(Reply::Bool(got))
         }
@@ -711,18 +741,9 @@ fn call(obj: &Arc<Obj>, id: u64, op: Op, me: u64, held: &mut Held) -> Result<Rep
             .map_err(|_| Remote::Runtime("cannot release un-acquired lock".into())),
         (Obj::RLock(l), Op::Locked) => Ok(Reply::Bool(l.locked())),
         (Obj::Condition(c), Op::Acquire(block, timeout)) => {
-            let got = timed(
-                block,
-                timeout,
-                || c.try_acquire(),
-                |t| c.acquire_timeout(t),
-                || {
-                    c.acquire();
-                    true
-                },
-            );
+            let got = acquire(c, block, timeout);
             if got {
-                held.objects.entry(id).or_insert_with(|| (obj.clone(), 0));
+                held.of(id, obj);
             }
             Ok(Reply::Bool(got))
         }
@@ -747,48 +768,30 @@ fn call(obj: &Arc<Obj>, id: u64, op: Op, me: u64, held: &mut Held) -> Result<Rep
             .map(|_| Reply::Unit)
             .map_err(|_| Remote::Runtime("cannot notify on un-acquired lock".into())),
         (Obj::Semaphore(s), Op::Acquire(block, timeout)) => {
-            let got = timed(
-                block,
-                timeout,
-                || s.try_acquire(),
-                |t| s.acquire_timeout(t),
-                || {
-                    s.acquire();
-                    true
-                },
-            );
+            let got = acquire(s, block, timeout);
             if got {
-                held.objects.entry(id).or_insert_with(|| (obj.clone(), 0)).1 += 1;
+                held.of(id, obj).1 += 1;
             }
             Ok(Reply::Bool(got))
         }
         (Obj::Semaphore(s), Op::Release) => {
             s.release()
                 .map_err(|e| Remote::ValueError(format!("{e:?}")))?;
-            held.objects.entry(id).or_insert_with(|| (obj.clone(), 0)).1 -= 1;
+            held.of(id, obj).1 -= 1;
             Ok(Reply::Unit)
         }
         (Obj::Semaphore(s), Op::Locked) => Ok(count(s.value() as usize)),
         (Obj::BoundedSemaphore(s), Op::Acquire(block, timeout)) => {
-            let got = timed(
-                block,
-                timeout,
-                || s.try_acquire(),
-                |t| s.acquire_timeout(t),
-                || {
-                    s.acquire();
-                    true
-                },
-            );
+            let got = acquire(s, block, timeout);
             if got {
-                held.objects.entry(id).or_insert_with(|| (obj.clone(), 0)).1 += 1;
+                held.of(id, obj).1 += 1;
             }
             Ok(Reply::Bool(got))
         }
         (Obj::BoundedSemaphore(s), Op::Release) => {
             s.release()
                 .map_err(|_| Remote::ValueError("Semaphore released too many times".into()))?;
-            held.objects.entry(id).or_insert_with(|| (obj.clone(), 0)).1 -= 1;
+            held.of(id, obj).1 -= 1;
             Ok(Reply::Unit)
         }
         (Obj::BoundedSemaphore(s), Op::Locked) => Ok(count(s.value() as usize)),
