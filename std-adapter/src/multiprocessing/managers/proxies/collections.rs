@@ -14,6 +14,39 @@ use crate::multiprocessing::managers::ManagerError;
 
 type Result<T> = std::result::Result<T, ManagerError>;
 
+/// The methods `ListProxy` and `ArrayProxy` share (one server op each); `$v` names
+/// the object in their docs.
+macro_rules! sequence_methods {
+    ($v:literal) => {
+        #[doc = concat!("`", $v, "[index]`; [`ManagerError::IndexError`] out of range.")]
+        pub fn get(&self, index: usize) -> Result<T> {
+            self.token.call(Op::ListGet(index as u64))?.value()
+        }
+
+        #[doc = concat!("`", $v, "[index] = value`; [`ManagerError::IndexError`] out of range.")]
+        pub fn set(&self, index: usize, value: impl Borrow<T>) -> Result<()> {
+            self.token
+                .call(Op::ListSet(index as u64, enc(value.borrow())?))?
+                .unit()
+        }
+
+        #[doc = concat!("`len(", $v, ")`.")]
+        pub fn len(&self) -> Result<usize> {
+            self.token.call(Op::Len)?.count()
+        }
+
+        #[doc = concat!("`len(", $v, ") == 0`.")]
+        pub fn is_empty(&self) -> Result<bool> {
+            Ok(self.len()? == 0)
+        }
+
+        #[doc = concat!("`list(", $v, ")`: a local copy.")]
+        pub fn to_vec(&self) -> Result<Vec<T>> {
+            self.token.call(Op::ListAll)?.values()
+        }
+    };
+}
+
 proxy! {
     /// A `dict` on a manager's server (Python's `DictProxy`), from
     /// [`BaseManager::dict`](crate::multiprocessing::managers::BaseManager::dict).
@@ -188,31 +221,11 @@ proxy! {
 }
 
 impl<T: Serialize + DeserializeOwned> ListProxy<T> {
-    /// `l[index]`; [`ManagerError::IndexError`] out of range.
-    pub fn get(&self, index: usize) -> Result<T> {
-        self.token.call(Op::ListGet(index as u64))?.value()
-    }
-
-    /// `l[index] = value`; [`ManagerError::IndexError`] out of range.
-    pub fn set(&self, index: usize, value: impl Borrow<T>) -> Result<()> {
-        self.token
-            .call(Op::ListSet(index as u64, enc(value.borrow())?))?
-            .unit()
-    }
+    sequence_methods!("l");
 
     /// `del l[index]`.
     pub fn del(&self, index: usize) -> Result<()> {
         self.token.call(Op::ListDel(index as u64))?.unit()
-    }
-
-    /// `len(l)`.
-    pub fn len(&self) -> Result<usize> {
-        self.token.call(Op::Len)?.count()
-    }
-
-    /// `len(l) == 0`.
-    pub fn is_empty(&self) -> Result<bool> {
-        Ok(self.len()? == 0)
     }
 
     /// `l.append(value)`.
@@ -290,11 +303,6 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
         v.sort();
         let v = v.iter().map(enc).collect::<Result<Vec<_>>>()?;
         self.token.call(Op::ListAssign(v))?.unit()
-    }
-
-    /// `list(l)`: a local copy.
-    pub fn to_vec(&self) -> Result<Vec<T>> {
-        self.token.call(Op::ListAll)?.values()
     }
 }
 
@@ -387,30 +395,5 @@ proxy! {
 }
 
 impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
-    /// `a[index]`; [`ManagerError::IndexError`] out of range.
-    pub fn get(&self, index: usize) -> Result<T> {
-        self.token.call(Op::ListGet(index as u64))?.value()
-    }
-
-    /// `a[index] = value`; [`ManagerError::IndexError`] out of range.
-    pub fn set(&self, index: usize, value: impl Borrow<T>) -> Result<()> {
-        self.token
-            .call(Op::ListSet(index as u64, enc(value.borrow())?))?
-            .unit()
-    }
-
-    /// `len(a)`.
-    pub fn len(&self) -> Result<usize> {
-        self.token.call(Op::Len)?.count()
-    }
-
-    /// `len(a) == 0`.
-    pub fn is_empty(&self) -> Result<bool> {
-        Ok(self.len()? == 0)
-    }
-
-    /// `list(a)`: a local copy.
-    pub fn to_vec(&self) -> Result<Vec<T>> {
-        self.token.call(Op::ListAll)?.values()
-    }
+    sequence_methods!("a");
 }
