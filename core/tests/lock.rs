@@ -505,6 +505,34 @@ macro_rules! recording_strategy {
     };
 }
 
+/// Holds a `Lock<W>` until a second thread, blocked on it, has slept once (`before`, a
+/// recording strategy's static, is set then), releases it, and returns the rounds of
+/// the adaptive phase that thread ran before that sleep; the lock ends free.
+fn rounds_before_first_sleep<W: WaitStrategy>(
+    before: &StdMutex<Option<Vec<u32>>>,
+) -> Option<Vec<u32>> {
+    let l: Lock<W> = Lock::new();
+    let g = l.lock();
+    thread::scope(|s| {
+        let t = s.spawn(|| {
+            let _g = l.lock();
+        });
+        let mut looks = 0u32;
+        while before.lock().unwrap().is_none() {
+            looks += 1;
+            assert!(
+                looks < 10_000_000,
+                "the waiter never slept on the held lock"
+            );
+            thread::yield_now();
+        }
+        drop(g);
+        t.join().unwrap();
+    });
+    assert!(!l.locked());
+    before.lock().unwrap().clone()
+}
+
 // Every round spins (the default: no yielding rounds).
 recording_strategy!(
     Relaxing,
@@ -531,30 +559,11 @@ recording_strategy!(
 /// a descheduled holder can run), as `Waiters` does.
 #[test]
 fn lock_waiter_runs_the_strategys_adaptive_phase_before_sleeping() {
-    let l: Lock<Relaxing> = Lock::new();
-    let g = l.lock();
-    thread::scope(|s| {
-        let t = s.spawn(|| {
-            let _g = l.lock();
-        });
-        let mut looks = 0u32;
-        while RELAXED_BEFORE_SLEEP.lock().unwrap().is_none() {
-            looks += 1;
-            assert!(
-                looks < 10_000_000,
-                "the waiter never slept on the held lock"
-            );
-            thread::yield_now();
-        }
-        drop(g);
-        t.join().unwrap();
-    });
     let rounds: Vec<u32> = (0..Relaxing::RELAX_ROUNDS).collect();
     assert_eq!(
-        RELAXED_BEFORE_SLEEP.lock().unwrap().as_deref(),
+        rounds_before_first_sleep::<Relaxing>(&RELAXED_BEFORE_SLEEP).as_deref(),
         Some(&rounds[..])
     );
-    assert!(!l.locked());
 }
 
 /// Issue #11 (lock-futex): four threads hammering one `Lock<Futex>` (a tiny critical
@@ -1310,28 +1319,9 @@ fn reentrant_lock_of_a_dead_owner_is_recovered_at_depth_one() {
 /// every yielding round of the strategy before it sleeps.
 #[test]
 fn lock_waiter_spins_briefly_then_runs_the_strategys_yields() {
-    let l: Lock<RelaxingThenYields> = Lock::new();
-    let g = l.lock();
-    thread::scope(|s| {
-        let t = s.spawn(|| {
-            let _g = l.lock();
-        });
-        let mut looks = 0u32;
-        while YIELDING_BEFORE_SLEEP.lock().unwrap().is_none() {
-            looks += 1;
-            assert!(
-                looks < 10_000_000,
-                "the waiter never slept on the held lock"
-            );
-            thread::yield_now();
-        }
-        drop(g);
-        t.join().unwrap();
-    });
     let rounds: Vec<u32> = (0..4).chain(7..19).collect();
     assert_eq!(
-        YIELDING_BEFORE_SLEEP.lock().unwrap().as_deref(),
+        rounds_before_first_sleep::<RelaxingThenYields>(&YIELDING_BEFORE_SLEEP).as_deref(),
         Some(&rounds[..])
     );
-    assert!(!l.locked());
 }
