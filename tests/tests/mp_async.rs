@@ -554,6 +554,31 @@ mod linux {
     }
 
     /// The median of `v` (sorted here).
+    /// The context switches of this process while its tasks idle for [`IDLE`] (after
+    /// 50 ms to settle); then sets `go`, the child's signal for its last change.
+    async fn idle_switches(go: &Event) -> u64 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let before = context_switches();
+        tokio::time::sleep(IDLE).await;
+        let idle = context_switches() - before;
+        go.set();
+        idle
+    }
+
+    /// Prints the wake latencies (`what` -> task wake) and the idle cost, and holds
+    /// them to the bounds: median under 50 ms, fewer than [`IDLE_SWITCHES`].
+    fn report_wakes(what: &str, latencies: &mut [u64], idle: u64) {
+        let med = median(latencies);
+        println!(
+            "    {what} -> task wake median {} us (p90 {} us) over {ROUNDS}; \
+             {idle} context switches in {IDLE:?} idle",
+            med / 1000,
+            latencies[latencies.len() * 9 / 10] / 1000
+        );
+        assert!(med < 50_000_000, "median wake latency {med} ns");
+        assert!(idle < IDLE_SWITCHES, "{idle} context switches while idle");
+    }
+
     fn median(v: &mut [u64]) -> u64 {
         v.sort_unstable();
         v[v.len() / 2]
@@ -612,28 +637,13 @@ mod linux {
                 "notified after idling",
                 cond.wait_for_guard_async(g, || round.get() > ROUNDS),
             );
-            let measure = async {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                let before = context_switches();
-                tokio::time::sleep(IDLE).await;
-                let idle = context_switches() - before;
-                go.set();
-                idle
-            };
+            let measure = idle_switches(&go);
             let (g, idle) = tokio::join!(wait, measure);
             drop(g.unwrap());
             (latencies, idle)
         });
         reap(vec![child]);
-        let med = median(&mut latencies);
-        println!(
-            "    condition: notify -> task wake median {} us (p90 {} us) over {ROUNDS}; \
-             {idle} context switches in {IDLE:?} idle",
-            med / 1000,
-            latencies[latencies.len() * 9 / 10] / 1000
-        );
-        assert!(med < 50_000_000, "median wake latency {med} ns");
-        assert!(idle < IDLE_SWITCHES, "{idle} context switches while idle");
+        report_wakes("condition: notify", &mut latencies, idle);
     }
 
     /// Issue #14: the process-shared `Semaphore::acquire_many_async` is woken by a
@@ -669,14 +679,7 @@ mod linux {
                 latencies.push(now_ns().saturating_sub(stamp.get()));
             }
             waiting.release().unwrap();
-            let measure = async {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                let before = context_switches();
-                tokio::time::sleep(IDLE).await;
-                let idle = context_switches() - before;
-                go.set();
-                idle
-            };
+            let measure = idle_switches(&go);
             let ((), idle) = tokio::join!(
                 within("two permits after idling", sem.acquire_many_async(2)),
                 measure
@@ -685,15 +688,7 @@ mod linux {
         });
         reap(vec![child]);
         assert_eq!(sem.value(), 0);
-        let med = median(&mut latencies);
-        println!(
-            "    acquire_many: release -> task wake median {} us (p90 {} us) over {ROUNDS}; \
-             {idle} context switches in {IDLE:?} idle",
-            med / 1000,
-            latencies[latencies.len() * 9 / 10] / 1000
-        );
-        assert!(med < 50_000_000, "median wake latency {med} ns");
-        assert!(idle < IDLE_SWITCHES, "{idle} context switches while idle");
+        report_wakes("acquire_many: release", &mut latencies, idle);
     }
 
     /// Issue #14, cancellation with the watcher: of two tasks waiting on a `Condition`
