@@ -17,16 +17,9 @@ use loom::thread;
 
 use conkit_core::condvar::Condvar;
 use conkit_core::lock::Lock;
-use loom_common::{Expired, LoomPark};
+use loom_common::{until, Expired, LoomPark};
 
 type Cv = Condvar<LoomPark<Expired>>;
-
-/// Waits until `flag` is raised.
-fn until(flag: &AtomicBool) {
-    while !flag.load(Ordering::SeqCst) {
-        thread::yield_now();
-    }
-}
 
 /// Two waiters queued one after the other; `notify(1)` releases the first only, the
 /// second `notify(1)` the second.

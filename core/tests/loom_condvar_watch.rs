@@ -19,14 +19,7 @@ use loom::thread;
 
 use conkit_core::condvar::Condvar;
 use conkit_core::lock::Lock;
-use loom_common::{Expired, LoomPark};
-
-/// Waits until `flag` is raised.
-fn until(flag: &AtomicBool) {
-    while !flag.load(Ordering::SeqCst) {
-        thread::yield_now();
-    }
-}
+use loom_common::{until, Expired, LoomPark};
 
 /// One ticket waiter, one watcher (mark taken before the notify), one `notify(1)`:
 /// the notify counts and releases the waiter (not the watcher), and the watcher wakes

@@ -23,6 +23,13 @@ loom::lazy_static! {
     static ref PARK: (Mutex<()>, Condvar) = (Mutex::new(()), Condvar::new());
 }
 
+/// Waits (yielding to loom's other threads) until `flag` is raised.
+pub fn until(flag: &AtomicBool) {
+    while !flag.load(Ordering::SeqCst) {
+        thread::yield_now();
+    }
+}
+
 /// Sleeps until the word changes; wakes are implied by the change (a futex without
 /// spurious wake-ups, and without the cost of `LoomPark`'s lock): a missing or lost
 /// notification leaves a waiter spinning forever, which loom reports.
