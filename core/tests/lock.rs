@@ -1315,11 +1315,12 @@ fn reentrant_lock_of_a_dead_owner_is_recovered_at_depth_one() {
 /// Issue #11 (scaling): with the full spinning part of the adaptive phase (1 … 64 hints)
 /// a lock waiter kept catching the lock between the holder's release and its next
 /// acquire: 2–4× parking_lot's hand-overs with 4 threads on 2 cores, and 0.83–0.96× its
-/// throughput. A lock waiter now spins only rounds 0–3 (1 + 2 + 4 + 8 hints), then runs
-/// every yielding round of the strategy before it sleeps.
+/// throughput; with only 1 + 2 + 4 + 8 hints still 0.7–1.0× parking_lot's throughput on
+/// the Intel guest. A lock waiter of a strategy that yields now skips the spinning rounds
+/// and runs only the yielding ones before it sleeps (1.3–1.4× parking_lot's throughput).
 #[test]
-fn lock_waiter_spins_briefly_then_runs_the_strategys_yields() {
-    let rounds: Vec<u32> = (0..4).chain(7..19).collect();
+fn lock_waiter_skips_the_spins_and_runs_the_strategys_yields() {
+    let rounds: Vec<u32> = (7..19).collect();
     assert_eq!(
         rounds_before_first_sleep::<RelaxingThenYields>(&YIELDING_BEFORE_SLEEP).as_deref(),
         Some(&rounds[..])

@@ -19,12 +19,12 @@
 //! * acquire: `compare_exchange(0, me)`; if that fails, look again through the
 //!   strategy's adaptive phase while the lock is held without sleepers
 //!   ([`W::RELAX_ROUNDS`](WaitStrategy::RELAX_ROUNDS) looks paused by
-//!   [`W::relax`](WaitStrategy::relax): for the OS strategies growing spins — only
-//!   1 + 2 + 4 + 8 hints, shorter than [`Waiters`](crate::wait::Waiters)' phase, so
-//!   that a holder re-taking the lock keeps its streak — then the same
-//!   `sched_yield`s as [`Waiters`](crate::wait::Waiters) — waking a sleeper costs
-//!   tens of µs, more than most critical sections, and a yield lets a descheduled
-//!   holder run), then: if the lock is free, take it — with `me | WAITERS` if we have
+//!   [`W::relax`](WaitStrategy::relax): for the OS strategies only the yielding
+//!   rounds — the same `sched_yield`s as [`Waiters`](crate::wait::Waiters), without its
+//!   growing spins, so that a holder re-taking the lock keeps its streak; waking a
+//!   sleeper costs tens of µs, more than most critical sections, and a yield lets a
+//!   descheduled holder run; for the others, e.g. [`Spin`](crate::wait::Spin), every
+//!   round's spin), then: if the lock is free, take it — with `me | WAITERS` if we have
 //!   slept and `sleepers > 0`, else `me`; losing that race to another thread sends us
 //!   back to the looks that remain, not to sleep; if it is held, count ourselves in
 //!   `sleepers`, set `WAITERS` in the word and sleep with `W::wait(word, owner |
@@ -173,8 +173,6 @@ const FREE: u32 = 0;
 const WAITERS: u32 = 1 << 31;
 /// Free, left by an owner that died (the Linux `FUTEX_OWNER_DIED`).
 const OWNER_DIED: u32 = 1 << 30;
-/// Spinning looks of a waiter before the strategy's yields (see `Lock::spin`).
-const SPIN_LOOKS: u32 = 4;
 /// In `sleepers`: async tasks of this process are parked on this lock (see "Async" in
 /// the module docs).
 #[cfg(feature = "async")]
@@ -390,23 +388,27 @@ impl<W: WaitStrategy> Lock<W> {
     /// phase, so that a lost race resumes it instead of starting it again or going to
     /// sleep.
     ///
-    /// With a strategy whose adaptive phase ends in yields (the OS ones), only the first
-    /// [`SPIN_LOOKS`] rounds spin (1 + 2 + 4 + 8 hints), then come the strategy's yields:
-    /// a waiter that keeps looking at the word catches the lock in the instant between
-    /// the holder's release and its next acquire, so the lock changes hands (and its
-    /// line and the data's move between cores) far more often than the work needs.
-    /// Measured (2026-12-07, AMD guest, 10 M increments by 4 threads on 2 cores): the
-    /// lock changed hands 64 000–80 000 times with the full spin (parking_lot's, which
-    /// spins 2 + 4 + 8 hints before it yields: 20 000–33 000) and 20 000–41 000 with this.
+    /// With a strategy whose adaptive phase ends in yields (the OS ones), only those
+    /// yielding rounds: a waiter that looks at the word every few spin hints catches the
+    /// lock in the instant between the holder's release and its next acquire, so the
+    /// lock changes hands (and its line and the data's move between cores) far more
+    /// often than the work needs, and every hand-over costs both threads a cache miss.
+    /// Measured (issue #11, 2026-12-07, Intel Xeon guest, 10 M increments of one counter,
+    /// threads pinned to 2 cores, 7–15 interleaved runs): with 1 + 2 + 4 + 8 spin hints
+    /// before the yields, 2 threads took 430–550 ms and 4–16 threads 270–330 ms
+    /// (parking_lot, which spins 2 + 4 + 8 hints: 360–460 and 235–270 ms); yields only:
+    /// 290–340 and 212–240 ms. The full spin (1 … 64 hints) was worse again (AMD guest:
+    /// 2–4× parking_lot's hand-overs at 4 threads).
     #[inline]
     fn spin(&self, looks: &mut u32) -> u32 {
-        // No pauses under loom, whose spin hint is a yield that would always let the
-        // holder release first, hiding the sleeping path from the models.
+        // The spinning rounds skipped (none if the strategy never yields).
         let skipped = if W::RELAX_YIELD_ROUNDS == 0 {
             0
         } else {
-            (W::RELAX_ROUNDS - W::RELAX_YIELD_ROUNDS).saturating_sub(SPIN_LOOKS)
+            W::RELAX_ROUNDS - W::RELAX_YIELD_ROUNDS
         };
+        // No pauses under loom, whose spin hint is a yield that would always let the
+        // holder release first, hiding the sleeping path from the models.
         let rounds = if cfg!(loom) {
             0
         } else {
@@ -417,11 +419,7 @@ impl<W: WaitStrategy> Lock<W> {
             if word & OWNER_MASK == 0 || word & WAITERS != 0 || *looks >= rounds {
                 return word;
             }
-            W::relax(if *looks < SPIN_LOOKS {
-                *looks
-            } else {
-                *looks + skipped
-            });
+            W::relax(*looks + skipped);
             *looks += 1;
         }
     }
