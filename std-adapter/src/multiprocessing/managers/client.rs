@@ -5,7 +5,7 @@
 
 use std::cell::RefCell;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -36,38 +36,65 @@ impl fmt::Debug for Endpoint {
     }
 }
 
+/// A kept connection: process id, server address, the connection, and the condition
+/// whose `Await(Wait)` was cancelled on it and whose reply is still to be read.
+type Kept = (u32, Address, Connection, Option<u64>);
+
 thread_local! {
-    /// This thread's connections: (process id, server address, connection). An entry
-    /// made by another process (a `fork` copied this thread) is forgotten, never
-    /// used or closed: its descriptor number is not this process's.
-    static CONNECTIONS: RefCell<Vec<(u32, Address, Connection)>> = const { RefCell::new(Vec::new()) };
+    /// This thread's connections. An entry made by another process (a `fork` copied
+    /// this thread) is forgotten, never used or closed: its descriptor number is not
+    /// this process's.
+    static CONNECTIONS: RefCell<Vec<Kept>> = const { RefCell::new(Vec::new()) };
 }
 
 fn take(address: &Address) -> Option<Connection> {
     let pid = std::process::id();
-    CONNECTIONS
+    let (conn, stale) = CONNECTIONS
         .try_with(|c| {
             let mut c = c.try_borrow_mut().ok()?;
             let mut i = 0;
             while i < c.len() {
                 if c[i].0 != pid {
-                    let (_, _, stale) = c.swap_remove(i);
+                    let (_, _, stale, _) = c.swap_remove(i);
                     std::mem::forget(stale);
                     continue;
                 }
                 if c[i].1 == *address {
-                    return Some(c.swap_remove(i).2);
+                    let (_, _, conn, stale) = c.swap_remove(i);
+                    return Some((conn, stale));
                 }
                 i += 1;
             }
             None
         })
         .ok()
-        .flatten()
+        .flatten()?;
+    match stale {
+        None => Some(conn),
+        Some(id) => settle(conn, id),
+    }
+}
+
+/// Reads the reply of a cancelled condition wait (the server answers a `Cancel` at
+/// once, or as soon as it has the condition's lock back) and passes on a notify the
+/// wait had received; `None` (the connection closed) if that fails.
+fn settle(mut conn: Connection, id: u64) -> Option<Connection> {
+    match conn.recv::<Reply>().ok()? {
+        Reply::Bool(true) => {
+            conn.send(&Request::Call(id, Op::Notify(1))).ok()?;
+            conn.recv::<Reply>().ok()?;
+            Some(conn)
+        }
+        _ => Some(conn),
+    }
 }
 
 fn put_back(address: &Address, conn: Connection) {
-    let entry = (std::process::id(), address.clone(), conn);
+    keep(address, conn, None);
+}
+
+fn keep(address: &Address, conn: Connection, stale: Option<u64>) {
+    let entry = (std::process::id(), address.clone(), conn, stale);
     let _ = CONNECTIONS.try_with(|c| {
         if let Ok(mut c) = c.try_borrow_mut() {
             c.push(entry);
@@ -83,11 +110,7 @@ pub(crate) fn forget(address: &Address) {
 /// Sends `request` to the server at `ep` and returns its reply (server-side errors as
 /// `Err`).
 pub(crate) fn request(ep: &Endpoint, request: &Request) -> Result<Reply, ManagerError> {
-    let connect = || -> Result<Connection, ManagerError> {
-        let mut c = Client(&ep.address, ep.authkey.as_deref())?;
-        c.set_spin(SPIN);
-        Ok(c)
-    };
+    let connect = || connect(ep);
     let exchange = |conn: &mut Connection| -> Result<Reply, ConnectionError> {
         conn.send(request)?;
         conn.recv()
@@ -107,6 +130,139 @@ pub(crate) fn request(ep: &Endpoint, request: &Request) -> Result<Reply, Manager
         Err(e) => return Err(e.into()),
     };
     put_back(&ep.address, conn);
+    match reply {
+        Reply::Error(e) => Err(e.into()),
+        r => Ok(r),
+    }
+}
+
+fn connect(ep: &Endpoint) -> Result<Connection, ManagerError> {
+    let mut c = Client(&ep.address, ep.authkey.as_deref())?;
+    c.set_spin(SPIN);
+    Ok(c)
+}
+
+/// The connections of this process's finished async calls, for the next ones (any
+/// thread): (process id, server address, connection).
+static POOL: Mutex<Vec<(u32, Address, Connection)>> = Mutex::new(Vec::new());
+
+/// How many idle connections [`POOL`] keeps per process (more are closed).
+const POOL_MAX: usize = 16;
+
+fn pool() -> std::sync::MutexGuard<'static, Vec<(u32, Address, Connection)>> {
+    POOL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn pool_take(address: &Address) -> Option<Connection> {
+    let pid = std::process::id();
+    let mut p = pool();
+    // Entries of the parent (copied by `fork`) are forgotten, never closed.
+    let mut i = 0;
+    while i < p.len() {
+        if p[i].0 != pid {
+            std::mem::forget(p.swap_remove(i).2);
+        } else {
+            i += 1;
+        }
+    }
+    let i = p.iter().position(|e| e.1 == *address)?;
+    Some(p.swap_remove(i).2)
+}
+
+fn pool_put(address: &Address, conn: Connection) {
+    let mut p = pool();
+    if p.len() < POOL_MAX {
+        p.push((std::process::id(), address.clone(), conn));
+    }
+}
+
+/// An async call (`Request::Await`): on a connection of its own (from [`POOL`], or a
+/// new one), given back to the pool once the reply is read. A future dropped before
+/// that closes the connection with it: the server cancels the call (see
+/// `Request::Await`). The item of a `QueueGet` is acknowledged in the poll that reads
+/// it.
+pub(crate) async fn await_call(ep: &Endpoint, id: u64, op: Op) -> Result<Reply, ManagerError> {
+    let ack = matches!(op, Op::QueueGet(..));
+    let req = Request::Await(id, op);
+    let (mut conn, cached) = match pool_take(&ep.address) {
+        Some(c) => (c, true),
+        None => (connect(ep)?, false),
+    };
+    if let Err(e) = conn.send(&req) {
+        if !(cached && is_gone(&e)) {
+            return Err(e.into());
+        }
+        conn = connect(ep)?;
+        conn.send(&req)?;
+    }
+    let reply: Reply = match conn.recv_async().await {
+        Ok(r) => r,
+        // A pooled connection whose server went away between calls: nothing was done.
+        Err(e) if cached && is_gone(&e) => {
+            conn = connect(ep)?;
+            conn.send(&req)?;
+            conn.recv_async().await?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if ack && matches!(reply, Reply::Bytes(_)) {
+        conn.send(&Request::Ack)?;
+    }
+    pool_put(&ep.address, conn);
+    match reply {
+        Reply::Error(e) => Err(e.into()),
+        r => Ok(r),
+    }
+}
+
+/// A condition wait's place on this thread's connection; a future dropped before the
+/// reply sends `Cancel` and leaves the reply to [`settle`].
+struct Flight<'a> {
+    address: &'a Address,
+    id: u64,
+    conn: Option<Connection>,
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            if conn.send(&Request::Cancel).is_ok() {
+                keep(self.address, conn, Some(self.id));
+            }
+        }
+    }
+}
+
+/// An async condition wait (`Request::Await(id, Wait)`) on this thread's connection —
+/// the one whose server thread owns the condition's lock, as for the blocking `wait`.
+pub(crate) async fn await_on_thread(ep: &Endpoint, id: u64, op: Op) -> Result<Reply, ManagerError> {
+    let conn = match take(&ep.address) {
+        Some(c) => c,
+        None => connect(ep)?,
+    };
+    let mut flight = Flight {
+        address: &ep.address,
+        id,
+        conn: Some(conn),
+    };
+    let conn = flight
+        .conn
+        .as_mut()
+        .ok_or(ManagerError::State("no connection".into()))?;
+    if let Err(e) = conn.send(&Request::Await(id, op)) {
+        flight.conn = None;
+        return Err(e.into());
+    }
+    let reply = conn.recv_async::<Reply>().await;
+    let conn = flight.conn.take();
+    let reply = match (reply, conn) {
+        (Ok(r), Some(c)) => {
+            put_back(&ep.address, c);
+            r
+        }
+        (Err(e), _) => return Err(e.into()),
+        (Ok(_), None) => return Err(ManagerError::State("no connection".into())),
+    };
     match reply {
         Reply::Error(e) => Err(e.into()),
         r => Ok(r),
@@ -206,6 +362,16 @@ impl Token {
 
     pub(crate) fn call(&self, op: Op) -> Result<Reply, ManagerError> {
         request(&self.ep, &Request::Call(self.id, op))
+    }
+
+    /// `op` as an async call on a connection of its own (see [`await_call`]).
+    pub(crate) async fn call_async(&self, op: Op) -> Result<Reply, ManagerError> {
+        await_call(&self.ep, self.id, op).await
+    }
+
+    /// `op` as an async call on this thread's connection (see [`await_on_thread`]).
+    pub(crate) async fn call_async_on_thread(&self, op: Op) -> Result<Reply, ManagerError> {
+        await_on_thread(&self.ep, self.id, op).await
     }
 }
 

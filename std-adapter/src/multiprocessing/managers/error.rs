@@ -150,6 +150,7 @@ impl From<Remote> for ManagerError {
             Remote::WrongMethod(m) => Self::Remote(format!("method not supported: {m}")),
             Remote::UnknownTypeid(t) => Self::Remote(format!("unknown typeid {t:?}")),
             Remote::Method(m) => Self::Remote(m),
+            Remote::Cancelled => Self::Remote("the call was cancelled".into()),
         }
     }
 }

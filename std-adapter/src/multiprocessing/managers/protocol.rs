@@ -100,6 +100,18 @@ pub(crate) enum Request {
     Decref(u64),
     /// A method of an object.
     Call(u64, Op),
+    /// A waiting method of an object, for an async proxy call: the server awaits the
+    /// object's own async form and cancels it (the object's cancellation rules: no item
+    /// or permit taken, a notify passed on, a barrier party withdrawn) as soon as the
+    /// client sends [`Cancel`](Self::Cancel) or goes away. Ops: `QueueGet`, `QueuePut`,
+    /// `QueueJoin`, `WaitFree`, `Wait`, `EventWait`, `BarrierWait(None)`.
+    Await(u64, Op),
+    /// Cancels the `Await` in progress (its reply is then `Error(Cancelled)` unless it
+    /// had already completed); ignored, and not answered, between calls.
+    Cancel,
+    /// The client read the item of an `Await(QueueGet)` (until then the server puts it
+    /// back if the client goes away).
+    Ack,
     /// Stop the server → `Unit`.
     Shutdown,
 }
@@ -152,6 +164,9 @@ pub(crate) enum Op {
     Acquire(bool, Option<Duration>),
     Release,
     Locked,
+    /// Waits until the lock or semaphore could be acquired, taking nothing (acquires
+    /// and releases at once: a pass-through) → `Bool` (`false`: timed out).
+    WaitFree(Option<Duration>),
     // Condition
     Wait(Option<Duration>),
     Notify(u64),
@@ -205,4 +220,6 @@ pub(crate) enum Remote {
     UnknownTypeid(String),
     /// A managed object's method failed (its message).
     Method(String),
+    /// An `Await` cancelled by the client's `Cancel`.
+    Cancelled,
 }

@@ -15,9 +15,13 @@
 //! recorded for the wrong client (a lock handed between processes as a signal).
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -347,6 +351,7 @@ fn serve_client(mut conn: Connection, state: Arc<State>) {
     conn.set_spin(Duration::ZERO);
     let me = state.next_conn.fetch_add(1, Ordering::Relaxed);
     let mut held = Held::default();
+    let mut waker: Option<Arc<ConnWaker>> = None;
     loop {
         let request: Request = match conn.recv() {
             Ok(r) => r,
@@ -363,6 +368,17 @@ fn serve_client(mut conn: Connection, state: Arc<State>) {
             // Shut down: no more requests (the client sees the connection close).
             break;
         }
+        let request = match request {
+            // A cancel that arrived after its call completed: nothing to do, no reply.
+            Request::Cancel | Request::Ack => continue,
+            Request::Await(id, op) => {
+                if serve_await(&mut conn, &state, id, op, &mut waker).is_err() {
+                    break;
+                }
+                continue;
+            }
+            r => r,
+        };
         let shutdown = matches!(request, Request::Shutdown);
         let queue_get = match &request {
             Request::Call(id, Op::QueueGet(..)) => Some(*id),
@@ -403,6 +419,280 @@ fn serve_client(mut conn: Connection, state: Arc<State>) {
         }
     }
     give_back(me, held);
+}
+
+// ----- async calls (`Request::Await`) -----
+
+/// Wakes a connection's server thread out of its `poll(2)` (an eventfd): the waker of
+/// the futures it awaits.
+struct ConnWaker {
+    fd: OwnedFd,
+}
+
+impl ConnWaker {
+    fn new() -> std::io::Result<Arc<ConnWaker>> {
+        // SAFETY: plain syscall; the descriptor is owned from here on.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a fresh descriptor nobody else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Arc::new(ConnWaker { fd }))
+    }
+
+    fn drain(&self) {
+        let mut buf = [0u8; 8];
+        // SAFETY: reads at most 8 bytes into `buf`.
+        let _ = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), 8) };
+    }
+}
+
+impl Wake for ConnWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: writes 8 bytes from `one` (an eventfd counter increment).
+        let _ = unsafe { libc::write(self.fd.as_raw_fd(), one.as_ptr().cast(), 8) };
+    }
+}
+
+/// How an awaited call ended.
+enum Awaited<R> {
+    Done(R),
+    TimedOut,
+    /// The client sent `Cancel`.
+    Cancelled,
+    /// The client went away (or broke the protocol).
+    Gone,
+}
+
+/// Polls `fut` to completion on this thread, watching the client's connection: the
+/// future is dropped (cancelled) as soon as the client sends `Cancel` or goes away, or
+/// at `deadline`.
+fn block_on_conn<F: Future>(
+    conn: &mut Connection,
+    fd: RawFd,
+    waker: &Arc<ConnWaker>,
+    deadline: Option<Instant>,
+    fut: F,
+) -> Awaited<F::Output> {
+    let w = Waker::from(Arc::clone(waker));
+    let mut cx = Context::from_waker(&w);
+    let mut fut = pin!(fut);
+    loop {
+        if let Poll::Ready(r) = fut.as_mut().poll(&mut cx) {
+            return Awaited::Done(r);
+        }
+        let timeout_ms = match deadline {
+            None => -1,
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Awaited::TimedOut;
+                }
+                // Rounded up: never wake before the deadline.
+                i32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(i32::MAX)
+            }
+        };
+        let mut p = [
+            libc::pollfd {
+                fd: waker.fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: `p` is a valid array of two pollfds.
+        let n = unsafe { libc::poll(p.as_mut_ptr(), 2, timeout_ms) };
+        if n < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Awaited::Gone;
+        }
+        if p[0].revents != 0 {
+            waker.drain();
+        }
+        if p[1].revents != 0 {
+            // A client sends nothing while it awaits but a `Cancel`: anything else
+            // (the end of file above all) means it is gone.
+            return match conn.recv::<Request>() {
+                Ok(Request::Cancel) => Awaited::Cancelled,
+                _ => Awaited::Gone,
+            };
+        }
+    }
+}
+
+fn remote_queue_get(e: queue::GetError) -> Remote {
+    match e {
+        queue::GetError::Empty => Remote::Empty,
+        queue::GetError::ShutDown => Remote::Runtime("queue shut down".into()),
+    }
+}
+
+/// Serves one `Await`: `Err` when the connection is done (the client is gone).
+fn serve_await(
+    conn: &mut Connection,
+    state: &State,
+    id: u64,
+    op: Op,
+    waker: &mut Option<Arc<ConnWaker>>,
+) -> Result<(), ()> {
+    let obj = match state.get(id) {
+        Ok(o) => o,
+        Err(e) => return conn.send(&Reply::Error(e)).map_err(drop),
+    };
+    let w = match waker {
+        Some(w) => Arc::clone(w),
+        None => match ConnWaker::new() {
+            Ok(w) => Arc::clone(waker.insert(w)),
+            Err(e) => {
+                let msg = format!("no eventfd: {e}");
+                return conn.send(&Reply::Error(Remote::Runtime(msg))).map_err(drop);
+            }
+        },
+    };
+    let fd = conn.fileno().map_err(drop)?;
+    let deadline = |t: &Option<Duration>| t.map(|t| Instant::now() + t);
+    // Each arm: the reply, or `None` when the client is gone.
+    let reply: Option<Result<Reply, Remote>> = match (&*obj, op) {
+        (Obj::Queue(q), Op::QueueGet(_, t)) => {
+            match block_on_conn(conn, fd, &w, deadline(&t), q.get_async()) {
+                Awaited::Done(Ok(item)) => {
+                    // Delivered once the client acknowledges it (in the poll that
+                    // returns it): until then the item is the queue's.
+                    let sent = conn.send(&Reply::Bytes(item.clone()));
+                    let acked = sent.is_ok() && matches!(conn.recv::<Request>(), Ok(Request::Ack));
+                    if !acked {
+                        if q.put_nowait(item).is_err() {
+                            log::warn!(
+                                "manager: an item got for a cancelled get was lost (queue full)"
+                            );
+                        }
+                        return Err(());
+                    }
+                    return Ok(());
+                }
+                Awaited::Done(Err(e)) => Some(Err(remote_queue_get(e))),
+                Awaited::TimedOut => Some(Err(Remote::Empty)),
+                Awaited::Cancelled => Some(Err(Remote::Cancelled)),
+                Awaited::Gone => None,
+            }
+        }
+        (Obj::Queue(q), Op::QueuePut(item, _, t)) => {
+            match block_on_conn(conn, fd, &w, deadline(&t), q.put_async(item)) {
+                Awaited::Done(r) => Some(r.map(|()| Reply::Unit).map_err(|e| match e {
+                    queue::PutError::Full(_) => Remote::Full,
+                    queue::PutError::ShutDown(_) => Remote::Runtime("queue shut down".into()),
+                })),
+                Awaited::TimedOut => Some(Err(Remote::Full)),
+                Awaited::Cancelled => Some(Err(Remote::Cancelled)),
+                Awaited::Gone => None,
+            }
+        }
+        (Obj::Queue(q), Op::QueueJoin(t)) => {
+            flag(block_on_conn(conn, fd, &w, deadline(&t), q.join_async()))
+        }
+        (Obj::Event(e), Op::EventWait(t)) => {
+            match block_on_conn(conn, fd, &w, deadline(&t), e.wait_async()) {
+                Awaited::TimedOut => Some(Ok(Reply::Bool(e.is_set()))),
+                a => flag(a),
+            }
+        }
+        (Obj::Lock(l, _), Op::WaitFree(t)) => {
+            let f = async {
+                l.acquire_async().await;
+                let _ = l.release();
+            };
+            flag(block_on_conn(conn, fd, &w, deadline(&t), f))
+        }
+        (Obj::RLock(l), Op::WaitFree(t)) => {
+            let f = async {
+                l.acquire_async().await;
+                let _ = l.release();
+            };
+            flag(block_on_conn(conn, fd, &w, deadline(&t), f))
+        }
+        (Obj::Condition(c), Op::WaitFree(t)) => {
+            let f = async {
+                c.get_lock().acquire_async().await;
+                let _ = c.get_lock().release();
+            };
+            flag(block_on_conn(conn, fd, &w, deadline(&t), f))
+        }
+        (Obj::Semaphore(s), Op::WaitFree(t)) => {
+            let f = async {
+                s.acquire_async().await;
+                let _ = s.release();
+            };
+            flag(block_on_conn(conn, fd, &w, deadline(&t), f))
+        }
+        (Obj::BoundedSemaphore(s), Op::WaitFree(t)) => {
+            let f = async {
+                s.acquire_async().await;
+                let _ = s.release();
+            };
+            flag(block_on_conn(conn, fd, &w, deadline(&t), f))
+        }
+        (Obj::Condition(c), Op::Wait(t)) => {
+            if !c.get_lock().is_owned() {
+                Some(Err(Remote::Runtime(
+                    "cannot wait on un-acquired lock".into(),
+                )))
+            } else {
+                let a = block_on_conn(conn, fd, &w, deadline(&t), c.wait_async());
+                // A wait that did not complete was dropped: it passed on a notify it
+                // had received and holds the lock again if it was free; otherwise
+                // take it back as a timed-out `wait` does (the RLock of another
+                // thread is not handed on to a dropped waiter).
+                if !matches!(a, Awaited::Done(_)) && !c.get_lock().is_owned() {
+                    c.get_lock().acquire();
+                }
+                match a {
+                    Awaited::Done(r) => Some(
+                        r.map(|()| Reply::Bool(true))
+                            .map_err(|_| Remote::Runtime("cannot wait on un-acquired lock".into())),
+                    ),
+                    Awaited::TimedOut => Some(Ok(Reply::Bool(false))),
+                    Awaited::Cancelled => Some(Err(Remote::Cancelled)),
+                    Awaited::Gone => None,
+                }
+            }
+        }
+        (Obj::Barrier(b), Op::BarrierWait(None)) => {
+            match block_on_conn(conn, fd, &w, None, b.wait_async()) {
+                Awaited::Done(r) => Some(r.map(count).map_err(|_| Remote::BrokenBarrier)),
+                Awaited::Cancelled => Some(Err(Remote::Cancelled)),
+                Awaited::TimedOut | Awaited::Gone => None,
+            }
+        }
+        (_, op) => Some(Err(wrong(&op))),
+    };
+    match reply {
+        Some(r) => {
+            let r = r.unwrap_or_else(Reply::Error);
+            conn.send(&r).map_err(drop)
+        }
+        None => Err(()),
+    }
+}
+
+/// The reply of an awaited wait that answers `true` when it completed.
+fn flag<T>(a: Awaited<T>) -> Option<Result<Reply, Remote>> {
+    match a {
+        Awaited::Done(_) => Some(Ok(Reply::Bool(true))),
+        Awaited::TimedOut => Some(Ok(Reply::Bool(false))),
+        Awaited::Cancelled => Some(Err(Remote::Cancelled)),
+        Awaited::Gone => None,
+    }
 }
 
 /// Releases what a finished connection still holds.
@@ -457,6 +747,10 @@ fn dispatch(state: &State, me: u64, held: &mut Held, req: Request) -> Result<Rep
             Ok(Reply::Unit)
         }
         Request::Shutdown => Ok(Reply::Unit),
+        // Served by `serve_client` before dispatch.
+        Request::Await(..) | Request::Cancel | Request::Ack => {
+            Err(Remote::Runtime("misplaced request".into()))
+        }
         Request::Call(id, op) => {
             let obj = state.get(id)?;
             call(&obj, id, op, me, held)

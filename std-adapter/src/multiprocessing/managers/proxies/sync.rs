@@ -93,6 +93,150 @@ impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
         self.get_with(false, None)
     }
 
+    async fn get_async_with(&self, t: Option<Duration>) -> Result<T> {
+        self.token.call_async(Op::QueueGet(true, t)).await?.value()
+    }
+
+    async fn put_async_with<Q: Serialize + ?Sized>(
+        &self,
+        item: &Q,
+        t: Option<Duration>,
+    ) -> Result<()>
+    where
+        T: Borrow<Q>,
+    {
+        let item = enc(item)?;
+        self.token
+            .call_async(Op::QueuePut(item, true, t))
+            .await?
+            .unit()
+    }
+
+    /// `await q.get()`: [`get`](Self::get) awaiting the item instead of blocking the
+    /// thread (any executor; see the [module docs](crate::multiprocessing::managers#async-forms)).
+    ///
+    /// A dropped future loses no item: one taken for it goes back to the queue (at its
+    /// end) unless the future returned it.
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{self as mp, managers::Manager};
+    /// mp::init();
+    /// let m = Manager().unwrap();
+    /// let q = m.queue::<u32>(0).unwrap();
+    /// let q2 = q.clone();
+    /// let t = std::thread::spawn(move || q2.put(&7).unwrap());
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// assert_eq!(rt.block_on(q.get_async()).unwrap(), 7);
+    /// t.join().unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// As [`get`](Self::get).
+    pub async fn get_async(&self) -> Result<T> {
+        self.get_async_with(None).await
+    }
+
+    /// `await q.get()` for at most `timeout`; [`ManagerError::Empty`] when no item came.
+    /// Dropped: as [`get_async`](Self::get_async).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use conkit::multiprocessing::{self as mp, managers::{Manager, ManagerError}};
+    /// # mp::init();
+    /// let m = Manager().unwrap();
+    /// let q = m.queue::<u32>(0).unwrap();
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// let r = rt.block_on(q.get_timeout_async(Duration::from_millis(10)));
+    /// assert!(matches!(r, Err(ManagerError::Empty)));
+    /// ```
+    ///
+    /// # Errors
+    /// As [`get_timeout`](Self::get_timeout).
+    pub async fn get_timeout_async(&self, timeout: Duration) -> Result<T> {
+        self.get_async_with(Some(timeout)).await
+    }
+
+    /// `await q.put(item)`: [`put`](Self::put) awaiting room instead of blocking.
+    ///
+    /// A dropped future either put the item (the server had accepted it) or put
+    /// nothing (it was still waiting for room: that wait is cancelled at once); the
+    /// caller keeps `item` either way.
+    ///
+    /// ```
+    /// # use conkit::multiprocessing::{self as mp, managers::Manager};
+    /// # mp::init();
+    /// let m = Manager().unwrap();
+    /// let q = m.queue::<u32>(1).unwrap();
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(q.put_async(&1)).unwrap();
+    /// assert_eq!(q.get().unwrap(), 1);
+    /// ```
+    ///
+    /// # Errors
+    /// As [`put`](Self::put).
+    pub async fn put_async<Q: Serialize + ?Sized>(&self, item: &Q) -> Result<()>
+    where
+        T: Borrow<Q>,
+    {
+        self.put_async_with(item, None).await
+    }
+
+    /// `await q.put(item)` for at most `timeout`; [`ManagerError::Full`] when no room
+    /// came. Dropped: as [`put_async`](Self::put_async).
+    ///
+    /// # Errors
+    /// As [`put_timeout`](Self::put_timeout).
+    pub async fn put_timeout_async<Q: Serialize + ?Sized>(
+        &self,
+        item: &Q,
+        timeout: Duration,
+    ) -> Result<()>
+    where
+        T: Borrow<Q>,
+    {
+        self.put_async_with(item, Some(timeout)).await
+    }
+
+    /// `await q.join()`: [`join`](Self::join) awaiting instead of blocking. A dropped
+    /// future costs nothing (the wait takes nothing).
+    ///
+    /// ```
+    /// # use conkit::multiprocessing::{self as mp, managers::Manager};
+    /// # mp::init();
+    /// let m = Manager().unwrap();
+    /// let q = m.joinable_queue::<u32>(0).unwrap();
+    /// q.put(&1).unwrap();
+    /// let q2 = q.clone();
+    /// let t = std::thread::spawn(move || {
+    ///     q2.get().unwrap();
+    ///     q2.task_done().unwrap();
+    /// });
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(q.join_async()).unwrap();
+    /// t.join().unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// The server cannot be reached.
+    pub async fn join_async(&self) -> Result<()> {
+        self.token
+            .call_async(Op::QueueJoin(None))
+            .await?
+            .boolean()
+            .map(drop)
+    }
+
+    /// `await q.join()` for at most `timeout`: `false` if tasks are still unfinished.
+    ///
+    /// # Errors
+    /// The server cannot be reached.
+    pub async fn join_timeout_async(&self, timeout: Duration) -> Result<bool> {
+        self.token
+            .call_async(Op::QueueJoin(Some(timeout)))
+            .await?
+            .boolean()
+    }
+
     fn sizes(&self) -> Result<(usize, usize)> {
         match self.token.call(Op::QueueSize)? {
             Reply::Sizes(n, max) => Ok((n as usize, max as usize)),
@@ -184,6 +328,60 @@ macro_rules! acquire_release {
             /// `with obj:` — acquires, and releases when the guard drops.
             pub fn lock(&self) -> Result<ProxyGuard<'_>> {
                 self.acquire()?;
+                Ok(ProxyGuard { token: &self.token })
+            }
+
+            /// Awaits until acquired (`await obj.acquire()`): a non-blocking
+            /// [`try_acquire`](Self::try_acquire) on this thread's connection, and
+            /// between tries an async wait on a connection of its own until the
+            /// server could acquire it (it takes and gives back at once: it holds
+            /// nothing for the task). So the acquisition is this thread's, as
+            /// [`acquire`](Self::acquire)'s (release it with
+            /// [`release`](Self::release); an `RLock`/`Condition` from the same
+            /// thread), and a dropped future holds nothing and swallowed no release.
+            /// Not fair: a release goes to whoever tries first. See the
+            /// [module docs](crate::multiprocessing::managers#async-forms).
+            ///
+            /// # Errors
+            /// The server cannot be reached.
+            pub async fn acquire_async(&self) -> Result<()> {
+                loop {
+                    if self.try_acquire()? {
+                        return Ok(());
+                    }
+                    self.token.call_async(Op::WaitFree(None)).await?.boolean()?;
+                }
+            }
+
+            /// [`acquire_async`](Self::acquire_async) for at most `timeout`: `true`
+            /// if acquired in time. Dropped: as `acquire_async`.
+            ///
+            /// # Errors
+            /// The server cannot be reached.
+            pub async fn acquire_timeout_async(&self, timeout: Duration) -> Result<bool> {
+                let deadline = std::time::Instant::now() + timeout;
+                loop {
+                    if self.try_acquire()? {
+                        return Ok(true);
+                    }
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return Ok(false);
+                    }
+                    self.token
+                        .call_async(Op::WaitFree(Some(left)))
+                        .await?
+                        .boolean()?;
+                }
+            }
+
+            /// `async with obj:` — [`acquire_async`](Self::acquire_async), and a guard
+            /// that releases when dropped (as [`lock`](Self::lock)'s).
+            ///
+            /// # Errors
+            /// The server cannot be reached.
+            pub async fn lock_async(&self) -> Result<ProxyGuard<'_>> {
+                self.acquire_async().await?;
                 Ok(ProxyGuard { token: &self.token })
             }
         }
@@ -314,6 +512,61 @@ impl ConditionProxy {
         self.token.call(Op::Wait(Some(timeout)))?.boolean()
     }
 
+    /// `await cond.wait()`: [`wait`](Self::wait) awaiting instead of blocking. It
+    /// runs on this thread's connection (whose server thread owns the condition's lock,
+    /// taken by [`lock`](Self::lock), [`acquire`](Self::acquire) or
+    /// [`acquire_async`](Self::acquire_async) on this thread); while it waits, other
+    /// calls of this thread to the same server use a second connection.
+    ///
+    /// A dropped future is cancelled as asyncio's: the lock is held again afterwards
+    /// (the server re-takes it, waiting for it if another client holds it), and a
+    /// notify the wait had received is passed on to another waiter (the next call of
+    /// this thread to the server first reads the cancelled wait's answer).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{self as mp, managers::Manager};
+    /// mp::init();
+    /// let m = Manager().unwrap();
+    /// let c = m.condition().unwrap();
+    /// let flag = m.value(false).unwrap();
+    /// let (c2, f2) = (c.clone(), flag.clone());
+    /// let t = std::thread::spawn(move || {
+    ///     let _g = c2.lock().unwrap();
+    ///     f2.set(true).unwrap();
+    ///     c2.notify_all().unwrap();
+    /// });
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(async {
+    ///     let _g = c.lock_async().await.unwrap();
+    ///     while !flag.value().unwrap() {
+    ///         c.wait_async().await.unwrap();
+    ///     }
+    /// });
+    /// t.join().unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// [`ManagerError::Runtime`] if this thread does not hold the lock.
+    pub async fn wait_async(&self) -> Result<()> {
+        self.token
+            .call_async_on_thread(Op::Wait(None))
+            .await?
+            .boolean()
+            .map(drop)
+    }
+
+    /// `await cond.wait()` for at most `timeout`: `false` when the time ran out (the
+    /// lock is held again either way). Dropped: as [`wait_async`](Self::wait_async).
+    ///
+    /// # Errors
+    /// As [`wait_async`](Self::wait_async).
+    pub async fn wait_timeout_async(&self, timeout: Duration) -> Result<bool> {
+        self.token
+            .call_async_on_thread(Op::Wait(Some(timeout)))
+            .await?
+            .boolean()
+    }
+
     /// `notify(n)`.
     pub fn notify(&self, n: usize) -> Result<()> {
         self.token.call(Op::Notify(n as u64))?.unit()
@@ -367,6 +620,42 @@ impl EventProxy {
     pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
         self.token.call(Op::EventWait(Some(timeout)))?.boolean()
     }
+
+    /// `await event.wait()`: [`wait`](Self::wait) awaiting instead of blocking. A
+    /// dropped future costs nothing (the wait takes nothing).
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{self as mp, managers::Manager};
+    /// mp::init();
+    /// let m = Manager().unwrap();
+    /// let e = m.event().unwrap();
+    /// let e2 = e.clone();
+    /// let t = std::thread::spawn(move || e2.set().unwrap());
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(e.wait_async()).unwrap();
+    /// t.join().unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// The server cannot be reached.
+    pub async fn wait_async(&self) -> Result<()> {
+        self.token
+            .call_async(Op::EventWait(None))
+            .await?
+            .boolean()
+            .map(drop)
+    }
+
+    /// `await event.wait()` for at most `timeout`: `false` if not set in time.
+    ///
+    /// # Errors
+    /// The server cannot be reached.
+    pub async fn wait_timeout_async(&self, timeout: Duration) -> Result<bool> {
+        self.token
+            .call_async(Op::EventWait(Some(timeout)))
+            .await?
+            .boolean()
+    }
 }
 
 proxy! {
@@ -394,6 +683,32 @@ impl BarrierProxy {
     /// `wait(timeout)`.
     pub fn wait_timeout(&self, timeout: Duration) -> Result<usize> {
         self.token.call(Op::BarrierWait(Some(timeout)))?.count()
+    }
+
+    /// `await barrier.wait()` (asyncio's `Barrier`): [`wait`](Self::wait) awaiting
+    /// instead of blocking; this party's index. No timeout form: wrap the future in the
+    /// runtime's timeout. A dropped future **withdraws** its party, as asyncio's (the
+    /// server cancels the threading barrier's
+    /// [`wait_async`](crate::threading::Barrier::wait_async)): the others keep waiting
+    /// and a later party can complete the round; one dropped after the round completed
+    /// with it counts as passed.
+    ///
+    /// ```
+    /// use conkit::multiprocessing::{self as mp, managers::Manager};
+    /// mp::init();
+    /// let m = Manager().unwrap();
+    /// let b = m.barrier(2).unwrap();
+    /// let b2 = b.clone();
+    /// let t = std::thread::spawn(move || b2.wait().unwrap());
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// let mine = rt.block_on(b.wait_async()).unwrap();
+    /// assert_eq!(mine + t.join().unwrap(), 1);
+    /// ```
+    ///
+    /// # Errors
+    /// [`ManagerError::BrokenBarrier`] as [`wait`](Self::wait).
+    pub async fn wait_async(&self) -> Result<usize> {
+        self.token.call_async(Op::BarrierWait(None)).await?.count()
     }
 
     /// `reset()`.
