@@ -65,7 +65,6 @@ fn run_child<A: serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
 }
 
 #[test]
-#[ignore = "hangs intermittently after the put_async step (child process): open, see mgr-async report"]
 fn each_async_form_completes_when_a_child_process_acts() {
     mp::init();
     let _s = serial();
@@ -76,6 +75,7 @@ fn each_async_form_completes_when_a_child_process_acts() {
     let mut p = run_child(later_put, (q.clone(), 5));
     assert_eq!(rt.block_on(q.get_async()).unwrap(), 5);
     assert_eq!(bounded(&mut p), 0);
+    q.task_done().unwrap();
 
     q.put(&1).unwrap(); // full
     let mut p = run_child(later_get_and_done, q.clone());
@@ -246,7 +246,6 @@ fn dropped_condition_wait_async_keeps_the_lock_and_the_notify() {
 
 /// Many tasks await one queue at once; each gets one item.
 #[test]
-#[ignore = "hangs: open, see mgr-async report"]
 fn hundred_tasks_await_one_queue() {
     mp::init();
     let _s = serial();
@@ -288,4 +287,75 @@ fn hundred_tasks_await_one_queue() {
     let mut got = got;
     got.sort_unstable();
     assert_eq!(got, (0..n).collect::<Vec<_>>());
+}
+
+/// A dropped barrier `wait_async` withdraws its party (asyncio's rule): the round
+/// still needs two more parties, and two threads then complete it.
+#[test]
+fn dropped_barrier_wait_async_withdraws() {
+    mp::init();
+    let _s = serial();
+    let m = Manager().unwrap();
+    let rt = rt();
+    let b = m.barrier(2).unwrap();
+    let r = rt
+        .block_on(async { tokio::time::timeout(Duration::from_millis(50), b.wait_async()).await });
+    assert!(r.is_err());
+    std::thread::sleep(Duration::from_millis(50)); // the server withdraws at once
+    assert_eq!(b.n_waiting().unwrap(), 0);
+    let b2 = b.clone();
+    let t = std::thread::spawn(move || b2.wait().unwrap());
+    let mine = b.wait_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(mine + t.join().unwrap(), 1);
+    assert!(!b.broken().unwrap());
+}
+
+/// A dropped `put_async` that was waiting for room puts nothing. Regression: the
+/// dropped call's socket was only closed, and this process's recv proxy thread, in
+/// `poll(2)` on it, kept it open up to its 100 ms slice: a get in that window let the
+/// server complete the put for the dropped future. Now it is shut down at the drop, so
+/// the get that follows at once (no grace sleep) must not see item 2.
+#[test]
+fn dropped_put_async_puts_nothing_although_the_recv_proxy_polls_its_socket() {
+    mp::init();
+    let _s = serial();
+    let m = Manager().unwrap();
+    let rt = rt();
+    let q = m.queue::<u32>(1).unwrap();
+    for _ in 0..10 {
+        q.put(&1).unwrap();
+        let r = rt.block_on(async {
+            tokio::time::timeout(Duration::from_millis(20), q.put_async(&2)).await
+        });
+        assert!(r.is_err());
+        assert_eq!(q.get().unwrap(), 1);
+        assert!(matches!(
+            q.get_timeout(Duration::from_millis(30)),
+            Err(ManagerError::Empty)
+        ));
+    }
+}
+
+/// The server cancels the wait of a client that went away without a word: a future
+/// dropped mid-`get_async` closes its connection; a later item is not taken by it.
+#[test]
+fn many_dropped_waits_leave_the_server_serving() {
+    mp::init();
+    let _s = serial();
+    let m = Manager().unwrap();
+    let rt = rt();
+    let q = m.queue::<u32>(0).unwrap();
+    let e = m.event().unwrap();
+    rt.block_on(async {
+        for _ in 0..20 {
+            let a = tokio::time::timeout(Duration::from_millis(5), q.get_async());
+            let b = tokio::time::timeout(Duration::from_millis(5), e.wait_async());
+            let (a, b) = tokio::join!(a, b);
+            assert!(a.is_err() && b.is_err());
+        }
+    });
+    q.put(&3).unwrap();
+    e.set().unwrap();
+    assert_eq!(rt.block_on(q.get_async()).unwrap(), 3);
+    rt.block_on(e.wait_async()).unwrap();
 }

@@ -176,6 +176,23 @@ fn pool_put(address: &Address, conn: Connection) {
     }
 }
 
+/// An async call's socket while its reply is awaited: shut down if the future is
+/// dropped before, so that the server sees the end of file at once (a plain close
+/// waits for this process's recv proxy thread, which may be in `poll(2)` on the
+/// descriptor, to return: up to its 100 ms slice, during which the server could
+/// complete the call for a future that is gone).
+struct InFlight(Option<std::os::fd::RawFd>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(fd) = self.0 {
+            // SAFETY: `fd` is the call's connection's descriptor, still open (the
+            // connection is dropped after this guard).
+            unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+        }
+    }
+}
+
 /// An async call (`Request::Await`): on a connection of its own (from [`POOL`], or a
 /// new one), given back to the pool once the reply is read. A future dropped before
 /// that closes the connection with it: the server cancels the call (see
@@ -195,11 +212,13 @@ pub(crate) async fn await_call(ep: &Endpoint, id: u64, op: Op) -> Result<Reply, 
         conn = connect(ep)?;
         conn.send(&req)?;
     }
+    let mut flying = InFlight(conn.fileno().ok());
     let reply: Reply = match conn.recv_async().await {
         Ok(r) => r,
         // A pooled connection whose server went away between calls: nothing was done.
         Err(e) if cached && is_gone(&e) => {
             conn = connect(ep)?;
+            flying.0 = conn.fileno().ok();
             conn.send(&req)?;
             conn.recv_async().await?
         }
@@ -208,6 +227,7 @@ pub(crate) async fn await_call(ep: &Endpoint, id: u64, op: Op) -> Result<Reply, 
     if ack && matches!(reply, Reply::Bytes(_)) {
         conn.send(&Request::Ack)?;
     }
+    flying.0 = None;
     pool_put(&ep.address, conn);
     match reply {
         Reply::Error(e) => Err(e.into()),
