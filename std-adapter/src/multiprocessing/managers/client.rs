@@ -1,6 +1,8 @@
 //! The client side: each thread of each process keeps one connection per server
 //! (CPython keeps one per proxy and thread), made on first use; a call is one request
-//! and one reply on it, so a blocking call blocks only the calling thread.
+//! and one reply on it, so a blocking call blocks only the calling thread. Async calls
+//! ([`await_call`]) use a connection each, from a per-process pool; a condition's
+//! async wait ([`await_on_thread`]) uses the thread's.
 //! [`Token`]: one reference to an object on a server, counted there.
 
 use std::cell::RefCell;

@@ -55,6 +55,8 @@
 //!   or a shared managed type instead).
 //! - Registered typeids are reached with [`BaseManager::get`] instead of a generated
 //!   method `m.get_task_queue()`.
+//! - Async forms of the waiting calls (see [Async forms](#async-forms)); CPython's
+//!   proxies have none.
 //! - A client that goes away gives back what it held: a manager [`LockProxy`] it
 //!   acquired, its [`RLockProxy`]/[`ConditionProxy`] ownership, the semaphore permits it
 //!   acquired more often than it released (CPython keeps them held for ever). Its
@@ -65,6 +67,67 @@
 //!   one per proxy and thread).
 //! - [`Server::serve_forever`] returns after a shutdown request (CPython exits the
 //!   process).
+//!
+//! # Async forms
+//! Every waiting proxy call has an async form (issue #14), awaited on any executor
+//! (tokio, smol, a hand-written `block_on`) without blocking its thread and without a
+//! runtime dependency — the reply is awaited as
+//! [`Connection::recv_async`](super::Connection::recv_async) awaits a message:
+//!
+//! | Python (a coroutine today) | conkit |
+//! |---|---|
+//! | `await loop.run_in_executor(None, q.get)` / `q.put` / `q.join` | [`QueueProxy::get_async`] / [`put_async`](QueueProxy::put_async) / [`join_async`](QueueProxy::join_async), and `get_timeout_async`, `put_timeout_async`, `join_timeout_async` |
+//! | `… run_in_executor(None, lock.acquire)` | [`LockProxy::acquire_async`], `acquire_timeout_async`, [`lock_async`](LockProxy::lock_async) (a [`ProxyGuard`]); the same on [`RLockProxy`], [`SemaphoreProxy`], [`BoundedSemaphoreProxy`], [`ConditionProxy`] |
+//! | `… run_in_executor(None, event.wait)` | [`EventProxy::wait_async`], `wait_timeout_async` |
+//! | `… run_in_executor(None, cond.wait)` | [`ConditionProxy::wait_async`], `wait_timeout_async` |
+//! | `… run_in_executor(None, barrier.wait)` | [`BarrierProxy::wait_async`] |
+//!
+//! How: an async call goes over a connection of its own (kept in a per-process pool
+//! for the next async call once its reply is read; a new one costs a connect and the
+//! handshake, made in the first poll), and the server serves it by awaiting the
+//! object's own async form ([`queue::Queue::get_async`](crate::queue::Queue::get_async),
+//! [`threading::Semaphore::acquire_async`](crate::threading::Semaphore::acquire_async),
+//! …) on that connection's thread, watching the connection meanwhile.
+//!
+//! **Cancellation** (a future dropped after its request was sent): the future's
+//! connection is shut down, the server sees it at once and drops its side of the call,
+//! with the object's own cancellation rules. Nothing is lost:
+//! - `get_async`: an item is the caller's only once the future returned it (the
+//!   client acknowledges it in that poll); an item taken for a dropped future goes back
+//!   to the queue, at its end.
+//! - `put_async`: either the item was put (the server had accepted it) or nothing was;
+//!   the caller keeps its `&item` in both cases.
+//! - `acquire_async` and the like: the wait takes nothing (the server acquires and
+//!   releases at once, a pass-through; the acquisition itself is a non-blocking
+//!   `try_acquire` on this thread's connection, as [`LockProxy::acquire`]'s, so it is
+//!   this thread's to release). A dropped future holds nothing and swallowed no
+//!   release. Not fair: a release goes to whoever tries first.
+//! - `EventProxy::wait_async`, `join_async`: the waits take nothing.
+//! - `ConditionProxy::wait_async`: on this thread's connection (whose server thread
+//!   owns the condition's lock); a dropped wait sends a cancel, the server cancels the
+//!   threading condition's wait (asyncio's rules: a notify it had received is passed on
+//!   to another waiter, and the lock is held again).
+//! - `BarrierProxy::wait_async`: the party withdraws (asyncio's rule), unless the round
+//!   had completed with it.
+//!
+//! Cost: a pending call holds a connection and a server thread (as a blocking call
+//! does), and this process's recv proxy thread for that connection (one per pending
+//! call: see [`connection`](super::connection#async-forms)).
+//!
+//! ```
+//! use conkit::multiprocessing::{self as mp, managers::Manager};
+//! mp::init();
+//! let m = Manager().unwrap();
+//! let q = m.queue::<u32>(0).unwrap();
+//! let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+//! rt.block_on(async {
+//!     // A get dropped by a timeout: no item is lost to it.
+//!     let r = tokio::time::timeout(std::time::Duration::from_millis(10), q.get_async()).await;
+//!     assert!(r.is_err());
+//!     q.put(&1).unwrap();
+//!     assert_eq!(q.get_async().await.unwrap(), 1);
+//! });
+//! ```
 //!
 //! ```
 //! use conkit::multiprocessing::{self as mp, managers::{DictProxy, Manager}, Process};

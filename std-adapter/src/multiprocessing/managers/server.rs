@@ -13,6 +13,12 @@
 //! is tracked as the last acquirer's: a lock released by another client than the one
 //! that acquired it, in the instant between that acquisition and its recording, can be
 //! recorded for the wrong client (a lock handed between processes as a signal).
+//!
+//! An async call (`Request::Await`) is served by awaiting the object's own async form
+//! on the connection's thread (`block_on_conn`: `poll(2)` on the connection and an
+//! eventfd woken by the future's waker); the client sending `Cancel` or going away
+//! drops the future at once, with the object's cancellation rules. The item of an
+//! awaited get is the client's once it acknowledges it (`Ack`), else it is put back.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;

@@ -1,6 +1,7 @@
 //! `Queue`, `Lock`, `RLock`, `Semaphore`, `BoundedSemaphore`, `Condition`, `Event` and
 //! `Barrier` proxies. A blocking call blocks the calling thread and its connection's
-//! server thread; with a timeout, both wait at most that long.
+//! server thread; with a timeout, both wait at most that long. The `*_async` forms
+//! await instead (see the [module docs](super::super#async-forms)).
 
 use std::borrow::Borrow;
 use std::time::Duration;
