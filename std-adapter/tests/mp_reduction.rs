@@ -213,3 +213,74 @@ fn handles_interoperate_with_python() {
     exchange(&mut c);
     finish(py);
 }
+
+/// The child of the async test: a message, then (later) a descriptor of a pipe it
+/// wrote into.
+fn sends_a_handle_later(mut c: Connection) {
+    std::thread::sleep(Duration::from_millis(100));
+    let (r, w) = common::mp::pipe();
+    std::fs::File::from(w).write_all(b"async").unwrap();
+    c.send_handle(&r).unwrap();
+    c.send(&"after".to_string()).unwrap();
+}
+
+/// `recv_handle_async` on a `Pipe` end (the ring) and on a `Listener`/`Client` socket
+/// end, woken by a child process / a thread; a dropped pending one takes nothing.
+#[test]
+fn recv_handle_async_awaits_a_descriptor_and_a_dropped_one_takes_nothing() {
+    mp::init();
+    let _serial = serial();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let (mut ours, theirs) = Pipe(true).unwrap();
+    // Dropped before anything arrives: nothing is taken.
+    let r = rt.block_on(async {
+        tokio::time::timeout(Duration::from_millis(20), ours.recv_handle_async()).await
+    });
+    assert!(r.is_err());
+    let mut p = mp::Process::new(sends_a_handle_later, theirs);
+    p.start().unwrap();
+    let fd = rt
+        .block_on(reduction::recv_handle_async(&mut ours))
+        .unwrap();
+    let mut text = String::new();
+    std::fs::File::from(fd).read_to_string(&mut text).unwrap();
+    assert_eq!(text, "async");
+    assert_eq!(ours.recv::<String>().unwrap(), "after");
+    assert_eq!(bounded(&mut p), 0);
+
+    // A socket end (no ring): a Listener's connection.
+    let mut l = Listener::new(
+        Some(Address::Unix(
+            std::env::temp_dir().join(format!("conkit-rha-{}", std::process::id())),
+        )),
+        Some(Family::Unix),
+        1,
+        None,
+    )
+    .unwrap();
+    let addr = l.address().clone();
+    let t = std::thread::spawn(move || {
+        let mut c = Client(&addr, None).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        c.send(&"a message first".to_string()).unwrap();
+        let (r, w) = common::mp::pipe();
+        std::fs::File::from(w).write_all(b"socket").unwrap();
+        c.send_handle(&r).unwrap();
+        c.recv::<String>().unwrap()
+    });
+    let mut c = l.accept().unwrap();
+    // A message where a handle is awaited: returned, the connection goes on.
+    match rt.block_on(c.recv_handle_async()) {
+        Err(ConnectionError::UnexpectedMessage(_)) => {}
+        other => panic!("{other:?}"),
+    }
+    let fd = rt.block_on(c.recv_handle_async()).unwrap();
+    let mut text = String::new();
+    std::fs::File::from(fd).read_to_string(&mut text).unwrap();
+    assert_eq!(text, "socket");
+    c.send(&"bye".to_string()).unwrap();
+    assert_eq!(t.join().unwrap(), "bye");
+}

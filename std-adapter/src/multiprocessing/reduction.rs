@@ -83,3 +83,23 @@ pub fn send_handle(
 pub fn recv_handle(conn: &mut Connection) -> Result<OwnedFd, ConnectionError> {
     conn.recv_handle()
 }
+
+/// [`recv_handle`] awaiting the descriptor instead of blocking:
+/// [`Connection::recv_handle_async`] (woken by a sender in any process; cancel-safe).
+///
+/// ```
+/// use conkit::multiprocessing::{reduction, Pipe};
+///
+/// let (mut a, mut b) = Pipe(true).unwrap();
+/// let file = std::fs::File::open("/dev/null").unwrap();
+/// a.send_handle(&file).unwrap();
+/// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// let fd = rt.block_on(reduction::recv_handle_async(&mut b)).unwrap();
+/// assert!(std::fs::File::from(fd).metadata().is_ok());
+/// ```
+///
+/// # Errors
+/// As [`recv_handle`].
+pub async fn recv_handle_async(conn: &mut Connection) -> Result<OwnedFd, ConnectionError> {
+    conn.recv_handle_async().await
+}

@@ -1,6 +1,7 @@
 //! Async forms of [`Connection`] (issue #14): [`recv_async`](Connection::recv_async),
 //! [`recv_bytes_async`](Connection::recv_bytes_async),
 //! [`poll_async`](Connection::poll_async), [`send_async`](Connection::send_async),
+//! [`recv_handle_async`](Connection::recv_handle_async),
 //! [`send_bytes_async`](Connection::send_bytes_async) — woken by a writer (or reader) in
 //! ANOTHER process, on any executor, without busy-polling.
 //!
@@ -330,6 +331,74 @@ impl Connection {
             },
             |c, fd| c.recv_socket(fd),
         )
+        .await
+    }
+
+    /// Whether the next item of this end can be received without waiting for the
+    /// peer: a descriptor (or a message, which `recv_handle` reports), or the end of
+    /// file. Consumes nothing (wake-up bytes only).
+    fn handle_ready(&mut self, fd: RawFd) -> Option<Result<(), ConnectionError>> {
+        if self.pending_handle.is_some() {
+            return Some(Ok(()));
+        }
+        match self.rx.clone() {
+            Some(rx) => {
+                if rx.has_data() {
+                    return Some(Ok(()));
+                }
+                match self.drain_wakes(fd) {
+                    Ok(_) if rx.has_data() => Some(Ok(())),
+                    Ok(true) => Some(Err(ConnectionError::Eof)),
+                    Ok(false) => None,
+                    Err(e) => Some(Err(e.into())),
+                }
+            }
+            None => match self.socket_frame_ready(fd) {
+                Ok(true) => Some(Ok(())),
+                Ok(false) => None,
+                Err(e) => Some(Err(e)),
+            },
+        }
+    }
+
+    /// Receives a descriptor sent with [`send_handle`](Self::send_handle), as
+    /// [`recv_handle`](Self::recv_handle) does (Python's `reduction.recv_handle(conn)`),
+    /// awaiting it instead of blocking: woken by a writer in any process (see the
+    /// [module docs](super#async-forms)). Cancel-safe: a dropped future took nothing
+    /// (the descriptor, or a message in its place, is there for the next receive).
+    /// Errors as `recv_handle`'s.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::os::unix::net::UnixStream;
+    /// use conkit::multiprocessing::Pipe;
+    ///
+    /// let (mut a, mut b) = Pipe(true).unwrap();
+    /// let (mut mine, theirs) = UnixStream::pair().unwrap();
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// // Here a thread; a child process sending on its end wakes the task the same way.
+    /// let t = std::thread::spawn(move || a.send_handle(&theirs));
+    /// let fd = rt.block_on(b.recv_handle_async()).unwrap();
+    /// t.join().unwrap().unwrap();
+    /// let mut got = UnixStream::from(fd);
+    /// got.write_all(b"hi").unwrap();
+    /// let mut buf = [0u8; 2];
+    /// mine.read_exact(&mut buf).unwrap();
+    /// assert_eq!(&buf, b"hi");
+    /// ```
+    pub async fn recv_handle_async(&mut self) -> Result<std::os::fd::OwnedFd, ConnectionError> {
+        let fd = self.check_readable()?;
+        if !self.socket {
+            return Err(ConnectionError::NotUnixSocket);
+        }
+        if self.rx.is_none() && !sys::is_unix_socket(fd) {
+            return Err(ConnectionError::NotUnixSocket);
+        }
+        let proxy = self.recv_proxy(fd);
+        until(proxy, || {
+            self.handle_ready(fd)
+                .map(|ready| ready.and_then(|()| self.recv_handle()))
+        })
         .await
     }
 
