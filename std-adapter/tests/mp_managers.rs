@@ -222,6 +222,50 @@ fn sigkilled_client_gives_its_lock_and_permits_back() {
     assert_eq!(sem.value().unwrap(), 3);
 }
 
+fn take_and_die((sem, mut taken): (SemaphoreProxy, mp::Connection)) {
+    sem.acquire().unwrap();
+    taken.send(&()).unwrap();
+    // Wait until the parent released the permit for us, then die holding none.
+    let _: () = taken.recv().unwrap();
+    // SAFETY: kill(2) on this process.
+    unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+}
+
+/// The server gave back, when a client died, every permit that client had acquired
+/// more often than it released itself: a permit released for it by another client (a
+/// semaphore has no owner) was released twice, and the semaphore's value grew by one
+/// per such client. A release now pays for a permit of the releasing client, else for
+/// the oldest other holder's.
+#[test]
+fn a_permit_released_by_another_client_is_not_given_back_again() {
+    mp::init();
+    let _s = serial();
+    let manager = Manager().unwrap();
+    let sem = manager.semaphore(2).unwrap();
+    let (mut ours, theirs) = mp::Pipe(true).unwrap();
+    let mut p = Process::new(take_and_die, (sem.clone(), theirs));
+    p.start().unwrap();
+    let () = ours.recv().unwrap();
+    assert_eq!(sem.value().unwrap(), 1);
+    sem.release().unwrap(); // the child's permit, released by this client
+    assert_eq!(sem.value().unwrap(), 2);
+    ours.send(&()).unwrap();
+    assert_eq!(bounded(&mut p), -libc::SIGKILL);
+    // Give the server time to see the end of file (and, before the fix, to release).
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_millis(300) {
+        assert_eq!(sem.value().unwrap(), 2, "a permit was given back twice");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // And this client's own permits are still its own to take and give.
+    assert!(sem.acquire_timeout(Duration::from_secs(1)).unwrap());
+    assert!(sem.acquire_timeout(Duration::from_secs(1)).unwrap());
+    assert!(!sem.try_acquire().unwrap());
+    sem.release().unwrap();
+    sem.release().unwrap();
+    assert_eq!(sem.value().unwrap(), 2);
+}
+
 /// Seed 003's task_worker: connects over TCP, takes tasks, puts results.
 fn task_worker((address, key): (String, Vec<u8>)) {
     let mut m = BaseManager::new(address, key);

@@ -59,8 +59,9 @@
 //!   proxies have none.
 //! - A client that goes away gives back what it held: a manager [`LockProxy`] it
 //!   acquired, its [`RLockProxy`]/[`ConditionProxy`] ownership, the semaphore permits it
-//!   acquired more often than it released (CPython keeps them held for ever). Its
-//!   object references stay counted (CPython's too).
+//!   acquired that nobody released since — a release by a client that holds none pays
+//!   for the oldest holder's permit, so a permit is never given back twice (CPython
+//!   keeps them held for ever). Its object references stay counted (CPython's too).
 //! - Proxies carry the authkey when serialised (see [`Token`]); CPython relies on the
 //!   receiving process's `current_process().authkey`.
 //! - Each client thread uses one connection per server, shared by its proxies (CPython:

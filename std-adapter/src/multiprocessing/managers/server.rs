@@ -6,8 +6,9 @@
 //!
 //! A client that goes away (its connection reaches end of file — the process exited or
 //! was killed) gives back what it held: a [`Lock`] it acquired and nobody released, its
-//! [`RLock`]/[`Condition`] ownership, and the [`Semaphore`] permits it acquired more
-//! often than it released. CPython keeps them held for ever (every other client of
+//! [`RLock`]/[`Condition`] ownership, and the [`Semaphore`] permits it acquired that
+//! are still outstanding (a release by a client that holds none pays for the oldest
+//! holder's permit: a semaphore has no owner). CPython keeps them held for ever (every other client of
 //! the lock then hangs). An item that a client's blocking `get` took after the client
 //! died goes back to the queue, at its end (CPython loses it). The lock a client holds
 //! is tracked as the last acquirer's: a lock released by another client than the one
@@ -109,12 +110,60 @@ enum Obj {
     /// The lock and the connection that acquired it (until anyone releases it).
     Lock(Lock, Mutex<Option<u64>>),
     RLock(RLock),
-    Semaphore(Semaphore),
-    BoundedSemaphore(BoundedSemaphore),
+    /// The semaphore and who holds its acquired permits.
+    Semaphore(Semaphore, Permits),
+    /// As `Semaphore`.
+    BoundedSemaphore(BoundedSemaphore, Permits),
     Condition(Condition),
     Event(Event),
     Barrier(Barrier),
     Managed(Mutex<Box<dyn Managed>>),
+}
+
+/// The acquired permits of a semaphore not released since, by connection, so that a
+/// connection that ends gives back only what is still outstanding. A semaphore has no
+/// owner: a release by a connection that holds none pays for the oldest holder's
+/// permit (before, each connection kept its own net count, and a permit released by
+/// another client was given back a second time when its acquirer died).
+#[derive(Default)]
+struct Permits(Mutex<BTreeMap<u64, u64>>);
+
+impl Permits {
+    /// Connection `me` acquired one permit.
+    fn took(&self, me: u64) {
+        *lock(&self.0).entry(me).or_insert(0) += 1;
+    }
+
+    /// Connection `me` releases one permit with `release`: on success, the permit of
+    /// `me` (else of the oldest holder) is no longer outstanding. The table stays locked
+    /// across the release, so that a connection ending meanwhile cannot give back the
+    /// same permit.
+    fn release<E>(&self, me: u64, release: impl FnOnce() -> Result<(), E>) -> Result<(), E> {
+        let mut t = lock(&self.0);
+        release()?;
+        let payer = if t.contains_key(&me) {
+            Some(me)
+        } else {
+            t.keys().next().copied()
+        };
+        if let Some(payer) = payer {
+            if let Some(n) = t.get_mut(&payer) {
+                *n -= 1;
+                if *n == 0 {
+                    t.remove(&payer);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Connection `me` ended: gives back its outstanding permits with `release`.
+    fn give_back<E>(&self, me: u64, mut release: impl FnMut() -> Result<(), E>) {
+        let mut t = lock(&self.0);
+        for _ in 0..t.remove(&me).unwrap_or(0) {
+            let _ = release();
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -139,8 +188,10 @@ impl Obj {
             Kind::Queue { maxsize } => Obj::Queue(Box::new(queue::Queue::new(*maxsize))),
             Kind::Lock => Obj::Lock(Lock::new(), Mutex::new(None)),
             Kind::RLock => Obj::RLock(RLock::new()),
-            Kind::Semaphore(n) => Obj::Semaphore(Semaphore::new(*n)),
-            Kind::BoundedSemaphore(n) => Obj::BoundedSemaphore(BoundedSemaphore::new(*n)),
+            Kind::Semaphore(n) => Obj::Semaphore(Semaphore::new(*n), Permits::default()),
+            Kind::BoundedSemaphore(n) => {
+                Obj::BoundedSemaphore(BoundedSemaphore::new(*n), Permits::default())
+            }
             Kind::Condition => Obj::Condition(Condition::new()),
             Kind::Event => Obj::Event(Event::new()),
             Kind::Barrier(n) => Obj::Barrier(
@@ -339,14 +390,13 @@ impl Server {
 /// What one connection holds, given back when it ends.
 #[derive(Default)]
 struct Held {
-    objects: HashMap<u64, (Arc<Obj>, i64)>,
+    objects: HashMap<u64, Arc<Obj>>,
 }
 
 impl Held {
-    /// The record of object `id` (recorded now if it is not yet), and its count: the
-    /// permits acquired more often than released, for a semaphore.
-    fn of(&mut self, id: u64, obj: &Arc<Obj>) -> &mut (Arc<Obj>, i64) {
-        self.objects.entry(id).or_insert_with(|| (obj.clone(), 0))
+    /// Records object `id` as one to look at when the connection ends.
+    fn of(&mut self, id: u64, obj: &Arc<Obj>) {
+        self.objects.entry(id).or_insert_with(|| obj.clone());
     }
 }
 
@@ -634,14 +684,14 @@ fn serve_await(
             };
             flag(block_on_conn(conn, fd, &w, deadline(&t), f))
         }
-        (Obj::Semaphore(s), Op::WaitFree(t)) => {
+        (Obj::Semaphore(s, _), Op::WaitFree(t)) => {
             let f = async {
                 s.acquire_async().await;
                 let _ = s.release();
             };
             flag(block_on_conn(conn, fd, &w, deadline(&t), f))
         }
-        (Obj::BoundedSemaphore(s), Op::WaitFree(t)) => {
+        (Obj::BoundedSemaphore(s, _), Op::WaitFree(t)) => {
             let f = async {
                 s.acquire_async().await;
                 let _ = s.release();
@@ -703,7 +753,7 @@ fn flag<T>(a: Awaited<T>) -> Option<Result<Reply, Remote>> {
 
 /// Releases what a finished connection still holds.
 fn give_back(me: u64, held: Held) {
-    for (_, (obj, net)) in held.objects {
+    for obj in held.objects.into_values() {
         match &*obj {
             Obj::Lock(l, holder) => {
                 let mut h = lock(holder);
@@ -714,16 +764,8 @@ fn give_back(me: u64, held: Held) {
             }
             Obj::RLock(l) => while l.is_owned() && l.release().is_ok() {},
             Obj::Condition(c) => while c.get_lock().is_owned() && c.release().is_ok() {},
-            Obj::Semaphore(s) => {
-                for _ in 0..net.max(0) {
-                    let _ = s.release();
-                }
-            }
-            Obj::BoundedSemaphore(s) => {
-                for _ in 0..net.max(0) {
-                    let _ = s.release();
-                }
-            }
+            Obj::Semaphore(s, permits) => permits.give_back(me, || s.release()),
+            Obj::BoundedSemaphore(s, permits) => permits.give_back(me, || s.release()),
             _ => {}
         }
     }
@@ -1067,34 +1109,36 @@ fn call(obj: &Arc<Obj>, id: u64, op: Op, me: u64, held: &mut Held) -> Result<Rep
             .notify_all()
             .map(|_| Reply::Unit)
             .map_err(|_| Remote::Runtime("cannot notify on un-acquired lock".into())),
-        (Obj::Semaphore(s), Op::Acquire(block, timeout)) => {
+        (Obj::Semaphore(s, permits), Op::Acquire(block, timeout)) => {
             let got = acquire(s, block, timeout);
             if got {
-                held.of(id, obj).1 += 1;
+                permits.took(me);
+                held.of(id, obj);
             }
             Ok(Reply::Bool(got))
         }
-        (Obj::Semaphore(s), Op::Release) => {
-            s.release()
+        (Obj::Semaphore(s, permits), Op::Release) => {
+            permits
+                .release(me, || s.release())
                 .map_err(|e| Remote::ValueError(format!("{e:?}")))?;
-            held.of(id, obj).1 -= 1;
             Ok(Reply::Unit)
         }
-        (Obj::Semaphore(s), Op::Locked) => Ok(count(s.value() as usize)),
-        (Obj::BoundedSemaphore(s), Op::Acquire(block, timeout)) => {
+        (Obj::Semaphore(s, _), Op::Locked) => Ok(count(s.value() as usize)),
+        (Obj::BoundedSemaphore(s, permits), Op::Acquire(block, timeout)) => {
             let got = acquire(s, block, timeout);
             if got {
-                held.of(id, obj).1 += 1;
+                permits.took(me);
+                held.of(id, obj);
             }
             Ok(Reply::Bool(got))
         }
-        (Obj::BoundedSemaphore(s), Op::Release) => {
-            s.release()
+        (Obj::BoundedSemaphore(s, permits), Op::Release) => {
+            permits
+                .release(me, || s.release())
                 .map_err(|_| Remote::ValueError("Semaphore released too many times".into()))?;
-            held.of(id, obj).1 -= 1;
             Ok(Reply::Unit)
         }
-        (Obj::BoundedSemaphore(s), Op::Locked) => Ok(count(s.value() as usize)),
+        (Obj::BoundedSemaphore(s, _), Op::Locked) => Ok(count(s.value() as usize)),
         // Event
         (Obj::Event(e), Op::EventSet) => {
             e.set();
