@@ -33,7 +33,11 @@
 //! costs the submitter ~10 µs and the task ~25 µs: a whole 100 k-item `map` of `x * x`
 //! paid both per call (`mp-threadpool-map`). Spinning for as long as a wake-up takes costs
 //! at most twice what sleeping would (the ski-rental bound), and nothing where wake-ups
-//! are cheap.
+//! are cheap. Measured on the 2-core Intel guest: the wake-up costs went (helper queued
+//! in ~0.6 µs, started ~0.3 µs later), but the caller's reading of 100 k `u64`s slowed
+//! from ~23 to ~33 µs beside the spinner, and on a loaded machine (other processes on
+//! both cores) the row is ~4 % worse than without spinning. The row's remaining cost is
+//! the input read on the caller before any chunk runs (see [`work`](super::work)).
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
