@@ -279,14 +279,25 @@ fn payload_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// Runs `f`, turning a panic into [`TaskError::Panicked`].
 pub(crate) fn run_caught<R>(f: impl FnOnce() -> R) -> Result<R, TaskError> {
+    catch_task(f).map_err(task_panicked)
+}
+
+/// Runs `f` as a task (a panic's location recorded, its message not printed): the
+/// panic's payload, for [`task_panicked`] or to resume unwinding.
+pub(crate) fn catch_task<R>(f: impl FnOnce() -> R) -> Result<R, Box<dyn std::any::Any + Send>> {
     IN_TASK.with(|t| t.set(true));
     LAST_PANIC.with(|p| *p.borrow_mut() = None);
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
     IN_TASK.with(|t| t.set(false));
-    r.map_err(|payload| TaskError::Panicked {
+    r
+}
+
+/// The [`TaskError::Panicked`] of a task's panic just caught by [`catch_task`].
+pub(crate) fn task_panicked(payload: Box<dyn std::any::Any + Send>) -> TaskError {
+    TaskError::Panicked {
         message: payload_message(&*payload),
         location: LAST_PANIC.with(|p| p.borrow_mut().take()).flatten(),
-    })
+    }
 }
 
 // ---------------------------------------------------------------------------------------

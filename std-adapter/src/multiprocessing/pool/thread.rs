@@ -599,6 +599,28 @@ impl ThreadPool {
         R: Send + 'static,
         F: Fn(A) -> R + Send + Sync + 'static,
     {
+        let iter = iterable.into_iter();
+        let (lo, hi) = iter.size_hint();
+        if self.caller_helps && lo > 0 && hi == Some(lo) {
+            if let Some(slot) = self.inner.slots.try_acquire_guard() {
+                return self.map_reading(f, iter, lo, chunksize, slot);
+            }
+        }
+        self.map_collected(f, iter, chunksize)
+    }
+
+    /// A blocking `map` that reads the whole input before its chunks run.
+    fn map_collected<A, R, F>(
+        &self,
+        f: F,
+        iterable: impl IntoIterator<Item = A>,
+        chunksize: Option<usize>,
+    ) -> Result<Vec<R>, PoolError>
+    where
+        A: Send + 'static,
+        R: Send + 'static,
+        F: Fn(A) -> R + Send + Sync + 'static,
+    {
         let (result, help) = self.map_start(f, iterable, chunksize, Callbacks::new(), true)?;
         if let Some((work, slot)) = help {
             work.help(true, End::Back);
@@ -609,6 +631,58 @@ impl ThreadPool {
             self.inner.idle.look(|| result.ready());
         }
         result.get()
+    }
+
+    /// A blocking `map` of `len` items (an exact `size_hint`) in a free slot: the caller
+    /// reads the items while the helpers run the chunks it hands them, running its own
+    /// chunks as it reads them (see [`Work::read`]); items past the hint are mapped
+    /// by a `map` of their own, appended.
+    fn map_reading<A, R, F>(
+        &self,
+        f: F,
+        mut iter: impl Iterator<Item = A>,
+        len: usize,
+        chunksize: Option<usize>,
+        slot: SemaphoreGuard<'_>,
+    ) -> Result<Vec<R>, PoolError>
+    where
+        A: Send + 'static,
+        R: Send + 'static,
+        F: Fn(A) -> R + Send + Sync + 'static,
+    {
+        let size = self.chunksize_for(len, chunksize);
+        let result = AsyncResult::pending();
+        let completion = Completion::new(&result, Callbacks::new());
+        let f = Arc::new(f);
+        let g = f.clone();
+        let Some(work) = Work::unread(
+            move |a| g(a),
+            self.inner.clone(),
+            len,
+            size,
+            in_place(completion),
+        ) else {
+            drop(slot);
+            return self.map_collected(move |a| f(a), iter, chunksize);
+        };
+        let helpers = self.workers.min(work.chunks()) - 1;
+        let work = self.submit_work(work, true)?;
+        let extra = work.read(&mut iter, helpers);
+        drop(work);
+        drop(slot);
+        self.inner.idle.look(|| result.ready());
+        let mut out = result.get();
+        if let Some(a) = extra {
+            // The iterator gave more than its `size_hint`: the rest in a call of its own.
+            let rest: Vec<A> = std::iter::once(a).chain(iter).collect();
+            let more = self.map_collected(move |a| f(a), rest, chunksize);
+            match (&mut out, more) {
+                (Ok(v), Ok(m)) => v.extend(m),
+                (Ok(_), Err(e)) => out = Err(e),
+                (Err(_), _) => {}
+            }
+        }
+        out
     }
 
     /// [`map`](Self::map) without waiting (Python's `map_async`).

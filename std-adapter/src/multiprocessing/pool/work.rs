@@ -46,11 +46,11 @@
 
 use std::cell::UnsafeCell;
 use std::mem::ManuallyDrop;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::result::{Completion, Sink};
-use super::{run_caught, CallbackThread, TaskError};
+use super::{catch_task, run_caught, task_panicked, CallbackThread, TaskError};
 
 /// A chunk's inputs are in the buffer, no output is written.
 const PENDING: u8 = 0;
@@ -58,6 +58,96 @@ const PENDING: u8 = 0;
 const DONE: u8 = 1;
 /// A chunk's inputs were consumed (or dropped) and no output is left.
 const FAILED: u8 = 2;
+/// A chunk of a call reading its input as it runs (see [`Work::read`]) whose inputs
+/// were not read (yet): nothing to drop.
+const NOT_READ: u8 = 3;
+
+/// The chunks a blocking `map` caller has read for the helpers while it reads on (see
+/// [`Work::read`]), in the order read.
+struct Feed {
+    /// The published chunks' indices, `order[..published]`.
+    order: Box<[AtomicU32]>,
+    /// `claimed | published << 32`: one compare-and-swap claims the next published
+    /// chunk, one `fetch_add` publishes one.
+    q: AtomicU64,
+    /// The caller publishes no more chunks.
+    closed: AtomicBool,
+    /// The pool was terminated: the caller stops reading.
+    stopped: AtomicBool,
+}
+
+impl Feed {
+    /// The next published chunk, `Err(())` when none is published yet, `Ok(None)` when
+    /// none is left (the caller closed the feed).
+    fn claim(&self) -> Result<Option<usize>, ()> {
+        let mut cur = self.q.load(Ordering::Acquire);
+        loop {
+            let (claimed, published) = (cur & u64::from(u32::MAX), cur >> 32);
+            if claimed >= published {
+                if !self.closed.load(Ordering::Acquire) {
+                    return Err(());
+                }
+                // Closed after its last publication: one more look settles it.
+                let now = self.q.load(Ordering::Acquire);
+                if now == cur {
+                    return Ok(None);
+                }
+                cur = now;
+                continue;
+            }
+            match self
+                .q
+                .compare_exchange_weak(cur, cur + 1, Ordering::AcqRel, Ordering::Acquire)
+            {
+                // `claimed < published <= chunks < 2^32`.
+                Ok(_) => {
+                    return Ok(Some(
+                        self.order[claimed as usize].load(Ordering::Relaxed) as usize
+                    ))
+                }
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// Publishes chunk `i` (its inputs written, its state `PENDING`).
+    fn publish(&self, i: usize) {
+        let published = (self.q.load(Ordering::Relaxed) >> 32) as usize;
+        // Fewer than 2^32 chunks (checked by `Work::unread`).
+        self.order[published].store(i as u32, Ordering::Relaxed);
+        self.q.fetch_add(1 << 32, Ordering::Release);
+    }
+
+    /// Published chunks not claimed yet.
+    fn unclaimed(&self) -> u64 {
+        let cur = self.q.load(Ordering::Acquire);
+        (cur >> 32) - (cur & u64::from(u32::MAX))
+    }
+
+    /// Claims every published chunk left: their indices.
+    fn cancel(&self) -> Vec<usize> {
+        let mut cur = self.q.load(Ordering::Acquire);
+        loop {
+            let (claimed, published) = (cur & u64::from(u32::MAX), cur >> 32);
+            if claimed >= published {
+                return Vec::new();
+            }
+            match self.q.compare_exchange_weak(
+                cur,
+                published << 32 | published,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    return (claimed..published)
+                        .map(|k| self.order[k as usize].load(Ordering::Relaxed) as usize)
+                        .collect()
+                }
+                Err(now) => cur = now,
+            }
+        }
+    }
+}
 
 /// Where the results go.
 pub(crate) enum Output<R> {
@@ -185,7 +275,10 @@ pub(crate) struct Work<A, R, F, P> {
     /// item is moved out by the one helper that claimed its chunk.
     input: *mut A,
     input_cap: usize,
-    len: usize,
+    /// The number of items (of a call reading its input as it runs: the iterator's
+    /// `size_hint` until it ends early; stored before the chunks that see it are
+    /// published, and before the last `finish`).
+    len: AtomicUsize,
     chunksize: usize,
     chunks: usize,
     /// The chunks not claimed yet.
@@ -194,6 +287,8 @@ pub(crate) struct Work<A, R, F, P> {
     finished: AtomicUsize,
     state: Box<[AtomicU8]>,
     output: Output<R>,
+    /// A blocking `map` reading its input while its chunks run (see [`Work::read`]).
+    feed: Option<Feed>,
     /// Keeps the `*mut` fields from making `Work` `Send`/`Sync` on their own.
     _owns: std::marker::PhantomData<(Vec<A>, Vec<R>, UnsafeCell<()>)>,
 }
@@ -312,15 +407,56 @@ where
             pool,
             input,
             input_cap,
-            len,
+            len: AtomicUsize::new(len),
             chunksize,
             chunks,
             claims: Claims::new(chunks),
             finished: AtomicUsize::new(0),
             state: (0..chunks).map(|_| AtomicU8::new(PENDING)).collect(),
             output: output(len, reuse),
+            feed: None,
             _owns: std::marker::PhantomData,
         }
+    }
+
+    /// A call over `len` items not read yet (an iterator's exact `size_hint`) in chunks
+    /// of `chunksize`, for the caller to [`read`](Self::read) while the helpers run the
+    /// chunks it hands them; `None` for 2^32 chunks or more.
+    pub(crate) fn unread(
+        f: F,
+        pool: Arc<P>,
+        len: usize,
+        chunksize: usize,
+        output: impl FnOnce(usize, Option<(*mut R, usize)>) -> Output<R>,
+    ) -> Option<Self> {
+        let chunks = len.div_ceil(chunksize.max(1));
+        u32::try_from(chunks).ok()?;
+        let mut w = Self::new(f, pool, Vec::with_capacity(len), chunksize, output);
+        // `new` saw an empty buffer: `len` items in `chunks` chunks, none read, the
+        // output sized for `len`.
+        w.len = AtomicUsize::new(len);
+        w.chunks = chunks;
+        w.claims = Claims::new(0);
+        w.state = (0..chunks).map(|_| AtomicU8::new(NOT_READ)).collect();
+        if let Output::InPlace {
+            ptr,
+            cap,
+            reuses_input: false,
+            ..
+        } = &mut w.output
+        {
+            // SAFETY: the empty `Vec<R>` allocation `in_place` made for 0 items.
+            drop(unsafe { Vec::from_raw_parts(*ptr, 0, *cap) });
+            let mut v = ManuallyDrop::new(Vec::<R>::with_capacity(len));
+            (*ptr, *cap) = (v.as_mut_ptr(), v.capacity());
+        }
+        w.feed = Some(Feed {
+            order: (0..chunks).map(|_| AtomicU32::new(0)).collect(),
+            q: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
+        });
+        Some(w)
     }
 
     /// The number of chunks.
@@ -333,6 +469,9 @@ where
     /// (a helper dropped by `terminate`) or once the pool is terminated, fails the
     /// chunks not claimed yet.
     pub(crate) fn help(&self, run: bool, end: End) {
+        if let Some(feed) = &self.feed {
+            return self.help_fed(feed, run);
+        }
         loop {
             if !run || self.pool.terminated() {
                 let (from, to) = self.claims.cancel(self.chunks);
@@ -348,10 +487,198 @@ where
                 return;
             };
             let start = i * self.chunksize;
-            let end = (start + self.chunksize).min(self.len);
+            let end = (start + self.chunksize).min(self.len.load(Ordering::Relaxed));
             let err = self.run_chunk(i, start, end).err();
             self.finish(1, err);
         }
+    }
+
+    /// A helper of a call whose caller reads the input as it runs: the published chunks
+    /// in the order read, until the caller closed the feed and none is left. Waits
+    /// (spinning, then yielding) while the caller reads the next chunk.
+    fn help_fed(&self, feed: &Feed, run: bool) {
+        let mut idle = 0u32;
+        loop {
+            if !run || self.pool.terminated() {
+                feed.stopped.store(true, Ordering::Release);
+                let cancelled = feed.cancel();
+                self.finish(cancelled.len(), Some(TaskError::Terminated));
+                return;
+            }
+            match feed.claim() {
+                Ok(Some(i)) => {
+                    idle = 0;
+                    self.run_published(i);
+                }
+                Ok(None) => return,
+                Err(()) => {
+                    idle += 1;
+                    if idle < 64 {
+                        std::hint::spin_loop();
+                    } else {
+                        std::thread::yield_now();
+                    }
+                }
+            }
+        }
+    }
+
+    /// The caller of a blocking `map` over an exact-size iterator (see
+    /// [`unread`](Self::unread)): reads the items chunk by chunk, in order; a chunk read
+    /// while fewer than `helpers + 1` published chunks wait for a helper is published
+    /// (its inputs written to the buffer, claimed by a helper), any other is run as it
+    /// is read, `f(next())` written straight to its result slots. Then the caller runs
+    /// the published chunks no helper claimed. Returns the first item past the
+    /// `size_hint` (the iterator lied): the caller maps the rest itself.
+    ///
+    /// An iterator that ends early shrinks the call to the items it gave. A panic of the
+    /// iterator propagates (as when `map` collected the input on the caller) once the
+    /// chunks it did not read are finished; a panic of `f` fails the chunk as on a
+    /// worker.
+    pub(crate) fn read(&self, iter: &mut impl Iterator<Item = A>, helpers: usize) -> Option<A> {
+        let Some(feed) = &self.feed else {
+            return None;
+        };
+        let n = self.len.load(Ordering::Relaxed);
+        let mut i = 0;
+        // The chunks from `i` on are unread (and finished here) if the loop unwinds.
+        struct Unread<'a, A, R, F, P>(&'a Work<A, R, F, P>, &'a Feed, usize)
+        where
+            A: Send + 'static,
+            R: Send + 'static,
+            F: Fn(A) -> R + Send + Sync + 'static,
+            P: Host;
+        impl<A, R, F, P> Drop for Unread<'_, A, R, F, P>
+        where
+            A: Send + 'static,
+            R: Send + 'static,
+            F: Fn(A) -> R + Send + Sync + 'static,
+            P: Host,
+        {
+            fn drop(&mut self) {
+                let (w, feed, i) = (self.0, self.1, self.2);
+                feed.closed.store(true, Ordering::Release);
+                let err = std::thread::panicking().then_some(TaskError::Terminated);
+                w.finish(w.chunks - i, err);
+            }
+        }
+        let mut extra = None;
+        let mut ended = false;
+        while i < self.chunks {
+            if feed.stopped.load(Ordering::Acquire) || self.pool.terminated() {
+                feed.closed.store(true, Ordering::Release);
+                self.finish(self.chunks - i, Some(TaskError::Terminated));
+                let cancelled = feed.cancel();
+                self.finish(cancelled.len(), Some(TaskError::Terminated));
+                return None;
+            }
+            let guard = Unread(self, feed, i);
+            let start = i * self.chunksize;
+            let end = (start + self.chunksize).min(n);
+            let publish =
+                helpers > 0 && i + 1 < self.chunks && feed.unclaimed() < helpers as u64 + 1;
+            let got = if publish {
+                let mut read = Inputs {
+                    ptr: self.input,
+                    next: start,
+                    end: start,
+                };
+                while read.end < end {
+                    match iter.next() {
+                        // SAFETY: slot `read.end` of an unread chunk: nothing is there.
+                        Some(a) => unsafe { read.ptr.add(read.end).write(a) },
+                        None => break,
+                    }
+                    read.end += 1;
+                }
+                let got = read.end;
+                std::mem::forget(read);
+                got
+            } else {
+                let out = match &self.output {
+                    Output::InPlace { ptr, .. } => *ptr,
+                    Output::Chunks(_) => unreachable!("a map writes in place"),
+                };
+                let reading = std::cell::Cell::new(false);
+                let mut written = Written {
+                    ptr: out,
+                    start,
+                    count: 0,
+                };
+                let f = &self.f;
+                let r = catch_task(|| {
+                    while start + written.count < end {
+                        reading.set(true);
+                        let Some(a) = iter.next() else {
+                            break;
+                        };
+                        reading.set(false);
+                        let v = f(a);
+                        // SAFETY: a slot of this chunk, written once.
+                        unsafe { out.add(start + written.count).write(v) };
+                        written.count += 1;
+                    }
+                    reading.set(false);
+                });
+                match r {
+                    Ok(()) => {
+                        let got = start + written.count;
+                        std::mem::forget(written);
+                        got
+                    }
+                    Err(payload) if reading.get() => std::panic::resume_unwind(payload),
+                    Err(payload) => {
+                        // `written` drops the chunk's results so far as the arm ends.
+                        std::mem::forget(guard);
+                        self.state[i].store(FAILED, Ordering::Release);
+                        self.finish(1, Some(task_panicked(payload)));
+                        i += 1;
+                        continue;
+                    }
+                }
+            };
+            std::mem::forget(guard);
+            let short = got < end;
+            if short {
+                // The iterator ended early: the call is `got` items (stored before the
+                // chunk that sees it is published).
+                self.len.store(got, Ordering::Relaxed);
+            }
+            if got > start {
+                if publish {
+                    self.state[i].store(PENDING, Ordering::Relaxed);
+                    feed.publish(i);
+                } else {
+                    self.state[i].store(DONE, Ordering::Release);
+                    self.finish(1, None);
+                }
+            }
+            if short {
+                // The chunks past it never existed: counted finished (nothing to drop,
+                // not in the result).
+                let real = i + usize::from(got > start);
+                feed.closed.store(true, Ordering::Release);
+                self.finish(self.chunks - real, None);
+                ended = true;
+                break;
+            }
+            i += 1;
+        }
+        if !ended {
+            extra = iter.next();
+            feed.closed.store(true, Ordering::Release);
+        }
+        while let Ok(Some(i)) = feed.claim() {
+            self.run_published(i);
+        }
+        extra
+    }
+
+    fn run_published(&self, i: usize) {
+        let start = i * self.chunksize;
+        let end = (start + self.chunksize).min(self.len.load(Ordering::Relaxed));
+        let err = self.run_chunk(i, start, end).err();
+        self.finish(1, err);
     }
 
     fn run_chunk(&self, i: usize, start: usize, end: usize) -> Result<(), TaskError> {
@@ -428,7 +755,8 @@ where
                 // finished (the AcqRel count above orders their writes before this) and
                 // none failed (a failure takes the completion first), so `[0, len)` is
                 // initialised; `taken` keeps `drop` from freeing it again.
-                let v = unsafe { Vec::from_raw_parts(*ptr, self.len, *cap) };
+                let v =
+                    unsafe { Vec::from_raw_parts(*ptr, self.len.load(Ordering::Relaxed), *cap) };
                 c.complete(Ok(v), self.pool.callbacks());
             }
         }
@@ -460,9 +788,10 @@ pub(crate) fn in_place<R>(
 
 impl<A, R, F, P> Drop for Work<A, R, F, P> {
     fn drop(&mut self) {
+        let len = *self.len.get_mut();
         for (i, s) in self.state.iter().enumerate() {
             let start = i * self.chunksize;
-            let end = (start + self.chunksize).min(self.len);
+            let end = (start + self.chunksize).min(len);
             let state = s.load(Ordering::Acquire);
             if state == PENDING {
                 // Never claimed (or cancelled): its inputs are still there.
@@ -637,50 +966,60 @@ mod tests {
         );
     }
 
-    /// The `mp-threadpool-map` row: the caller read the input, so its core holds the
-    /// chunks read last; it runs them (from the back) instead of sleeping while a
-    /// second worker is woken to pull them over to another core. A call still runs on
-    /// at most `workers` threads: one helper is queued for a 2-worker pool.
+    /// The `mp-threadpool-map` row: a caller that read the whole input runs the chunks
+    /// still in its core's cache (from the back); one reading an exact-size iterator
+    /// runs its chunks as it reads them (in input order), handing the others to the
+    /// worker as they are read. Either way the caller helps instead of sleeping, and a
+    /// call runs on at most `workers` threads: one helper is queued for a 2-worker pool.
     #[test]
-    fn map_caller_runs_chunks_from_the_back_on_at_most_workers_threads() {
+    fn map_caller_runs_chunks_on_at_most_workers_threads() {
         use std::collections::HashSet;
         use std::sync::Condvar;
         let pool = ThreadPool::new(2).unwrap();
         let caller = std::thread::current().id();
-        let seen = Mutex::new((HashSet::new(), Vec::new(), false));
-        let cond = Condvar::new();
-        let seen = std::sync::Arc::new((seen, cond));
-        let s = seen.clone();
-        let out = pool
-            .map(
-                move |i: u32| {
-                    let (m, c) = &*s;
-                    let mut g = m.lock().unwrap();
-                    let me = std::thread::current().id();
-                    g.0.insert(me);
-                    if me == caller {
-                        g.1.push(i);
-                        c.notify_all();
-                    } else if g.1.is_empty() && !g.2 {
-                        // A worker's chunk waits (10 s at most, once) until the caller
-                        // ran one: the caller helps even when a worker starts first.
-                        let (mut g, t) = c
-                            .wait_timeout_while(g, Duration::from_secs(10), |g| g.1.is_empty())
-                            .unwrap();
-                        g.2 = t.timed_out();
-                    }
-                    i * 2
-                },
-                0..64,
-                Some(1),
-            )
-            .unwrap();
-        assert_eq!(out, (0..64).map(|i| i * 2).collect::<Vec<u32>>());
-        let g = seen.0.lock().unwrap();
-        assert!(g.0.contains(&caller), "the caller ran no chunk");
-        assert!(g.0.len() <= 2, "{} threads ran one call", g.0.len());
-        assert_eq!(g.1.first(), Some(&63), "the caller starts at the back");
-        assert!(g.1.windows(2).all(|w| w[0] > w[1]), "{:?}", g.1);
+        for exact in [false, true] {
+            let seen = Mutex::new((HashSet::new(), Vec::new(), false));
+            let cond = Condvar::new();
+            let seen = std::sync::Arc::new((seen, cond));
+            let s = seen.clone();
+            let f = move |i: u32| {
+                let (m, c) = &*s;
+                let mut g = m.lock().unwrap();
+                let me = std::thread::current().id();
+                g.0.insert(me);
+                if me == caller {
+                    g.1.push(i);
+                    c.notify_all();
+                } else if g.1.is_empty() && !g.2 {
+                    // A worker's chunk waits (10 s at most, once) until the caller
+                    // ran one: the caller helps even when a worker starts first.
+                    let (mut g, t) = c
+                        .wait_timeout_while(g, Duration::from_secs(10), |g| g.1.is_empty())
+                        .unwrap();
+                    g.2 = t.timed_out();
+                }
+                i * 2
+            };
+            let out = if exact {
+                pool.map(f, 0..64, Some(1))
+            } else {
+                pool.map(f, (0..64).filter(|_| true), Some(1))
+            };
+            assert_eq!(out.unwrap(), (0..64).map(|i| i * 2).collect::<Vec<u32>>());
+            let g = seen.0.lock().unwrap();
+            assert!(g.0.contains(&caller), "the caller ran no chunk");
+            assert!(g.0.len() <= 2, "{} threads ran one call", g.0.len());
+            if exact {
+                // Chunk 0 is handed to the worker as soon as it is read; the caller runs
+                // its chunks in input order, then the handed-on ones no worker took.
+                assert!(g.1[0] > 0, "{:?}", g.1);
+                let descents = g.1.windows(2).filter(|w| w[0] > w[1]).count();
+                assert!(descents <= 1, "{:?}", g.1);
+            } else {
+                assert_eq!(g.1.first(), Some(&63), "the caller starts at the back");
+                assert!(g.1.windows(2).all(|w| w[0] > w[1]), "{:?}", g.1);
+            }
+        }
         // starmap goes the same way; map_async and imap leave the caller free.
         let s = pool.starmap(|a: u32, b: u32| a + b, vec![(1, 2); 10], Some(1));
         assert_eq!(s.unwrap(), vec![3; 10]);
@@ -690,6 +1029,115 @@ mod tests {
             .get()
             .unwrap();
         assert!(!ids.contains(&caller));
+    }
+
+    /// An iterator whose `size_hint` is exact but wrong (a user's `ExactSizeIterator`).
+    struct Lying<I>(I, usize);
+
+    impl<I: Iterator> Iterator for Lying<I> {
+        type Item = I::Item;
+        fn next(&mut self) -> Option<I::Item> {
+            self.0.next()
+        }
+        fn size_hint(&self) -> (usize, Option<usize>) {
+            (self.1, Some(self.1))
+        }
+    }
+
+    /// A `map` reading an exact-size iterator as its chunks run: results in order for
+    /// lengths that are not a multiple of the chunk size, given or Python's default,
+    /// with results of the input's layout (in place) or not, and every value dropped
+    /// once.
+    #[test]
+    fn map_reading_as_it_runs_keeps_order_and_drops_each_value_once() {
+        static LIVE: AtomicIsize = AtomicIsize::new(0);
+        for workers in [1, 2, 3] {
+            let pool = ThreadPool::new(workers).unwrap();
+            for n in [1u64, 2, 7, 63, 1001, 20_011] {
+                for chunksize in [None, Some(1), Some(3), Some(64)] {
+                    let v = pool.map(|x: u64| x * x, 1..=n, chunksize).unwrap();
+                    assert_eq!(v, (1..=n).map(|x| x * x).collect::<Vec<_>>());
+                    let w = pool.map(|x: u64| x as u8, 1..=n, chunksize).unwrap();
+                    assert_eq!(w, (1..=n).map(|x| x as u8).collect::<Vec<_>>());
+                }
+                let t = pool
+                    .map(
+                        |t: Tracked<'static>| Tracked::new(t.0 + 1, t.1),
+                        (0..n).map(|i| Tracked::new(i, &LIVE)),
+                        Some(5),
+                    )
+                    .unwrap();
+                assert!(t.iter().enumerate().all(|(i, t)| t.0 == i as u64 + 1));
+                drop(t);
+                assert_eq!(LIVE.load(Ordering::SeqCst), 0);
+            }
+            let e: Vec<u8> = pool.map(|x: u8| x, 0..0, None).unwrap();
+            assert!(e.is_empty());
+        }
+    }
+
+    #[test]
+    fn map_over_a_size_hint_that_lies_maps_the_items_given() {
+        static LIVE: AtomicIsize = AtomicIsize::new(0);
+        let pool = ThreadPool::new(2).unwrap();
+        for (given, hint) in [(0, 10), (5, 100), (99, 100), (100, 10), (101, 100), (3, 1)] {
+            for chunksize in [None, Some(1), Some(7)] {
+                let it = Lying((0..given).map(|i| Tracked::new(i, &LIVE)), hint as usize);
+                let v = pool
+                    .map(|t: Tracked<'static>| t.0 * 3, it, chunksize)
+                    .unwrap();
+                assert_eq!(v, (0..given).map(|i| i * 3).collect::<Vec<u64>>());
+                assert_eq!(LIVE.load(Ordering::SeqCst), 0);
+            }
+        }
+    }
+
+    #[test]
+    fn map_reading_an_iterator_that_panics_midway_propagates_its_panic_and_leaks_nothing() {
+        static LIVE: AtomicIsize = AtomicIsize::new(0);
+        let pool = ThreadPool::new(2).unwrap();
+        for at in [0u64, 1, 13, 500, 999] {
+            let it = (0..1000u64).map(|i| {
+                assert!(i != at, "iterator broke at {i}");
+                Tracked::new(i, &LIVE)
+            });
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                pool.map(|t: Tracked<'static>| Tracked::new(t.0, t.1), it, Some(10))
+            }));
+            let msg = r.err().map(|p| p.downcast_ref::<String>().cloned());
+            assert_eq!(msg, Some(Some(format!("iterator broke at {at}"))));
+            // The chunks handed to the worker finish; the pool still maps.
+            assert_eq!(pool.map(|x: u8| x, 0..3, None).unwrap(), vec![0, 1, 2]);
+        }
+        pool.close();
+        pool.join().unwrap();
+        assert_eq!(LIVE.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn map_reading_with_a_panicking_f_fails_the_map_and_leaks_nothing() {
+        static LIVE: AtomicIsize = AtomicIsize::new(0);
+        let pool = ThreadPool::new(2).unwrap();
+        for bad in [0u64, 5, 503, 999] {
+            let r = pool.map(
+                move |t: Tracked<'static>| {
+                    assert!(t.0 != bad, "item {}", t.0);
+                    Tracked::new(t.0, t.1)
+                },
+                (0..1000).map(|i| Tracked::new(i, &LIVE)),
+                Some(10),
+            );
+            match r {
+                Err(PoolError::Task(TaskError::Panicked { message, location })) => {
+                    assert_eq!(message, format!("item {bad}"));
+                    assert!(location.is_some_and(|l| l.contains("work.rs")));
+                }
+                other => panic!("{:?}", other.map(|v| v.len())),
+            }
+        }
+        pool.close();
+        pool.join().unwrap();
+        assert_eq!(LIVE.load(Ordering::SeqCst), 0);
     }
 
     #[test]
