@@ -579,7 +579,9 @@ impl ThreadPool {
     /// at any moment, callers running chunks included, whatever other threads submit
     /// meanwhile. A pool made [`with_initializer`](Self::with_initializer) runs `f`
     /// only on its workers. As in CPython, an `f` that waits for another task of the
-    /// same pool can wait forever once every slot is taken.
+    /// same pool can wait forever once every slot is taken. An iterator of exact length
+    /// (`size_hint`) is read while the chunks run, the caller's chunks computed as they
+    /// are read (see [`work`](super::work)).
     ///
     /// ```
     /// let pool = conkit::multiprocessing::pool::ThreadPool::new(2).unwrap();
