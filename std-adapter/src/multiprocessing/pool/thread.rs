@@ -581,7 +581,8 @@ impl ThreadPool {
     /// only on its workers. As in CPython, an `f` that waits for another task of the
     /// same pool can wait forever once every slot is taken. An iterator of exact length
     /// (`size_hint`) is read while the chunks run, the caller's chunks computed as they
-    /// are read (see [`work`](super::work)).
+    /// are read: an iterator that yields fewer or more items than it reported still
+    /// gives every item's result, in order; one that panics propagates its panic.
     ///
     /// ```
     /// let pool = conkit::multiprocessing::pool::ThreadPool::new(2).unwrap();
