@@ -36,8 +36,12 @@
 //! are cheap. Measured on the 2-core Intel guest: the wake-up costs went (helper queued
 //! in ~0.6 µs, started ~0.3 µs later), but the caller's reading of 100 k `u64`s slowed
 //! from ~23 to ~33 µs beside the spinner, and on a loaded machine (other processes on
-//! both cores) the row is ~4 % worse than without spinning. The row's remaining cost is
-//! the input read on the caller before any chunk runs (see [`work`](super::work)).
+//! both cores) the row is ~4 % worse than without spinning. With `map` reading an
+//! exact-size input while its chunks run (see [`work`](super::work)), the caller no
+//! longer waits for the helper's start; measured again (2-core Intel guest, load
+//! average ~2-3 from other builds, `pool_map` example): ~55-61 µs a call with the spin,
+//! ~70-72 µs without, but the spinner also slows the rayon calls interleaved with them
+//! (~75 against ~43 µs), and under heavier load the two were level.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
