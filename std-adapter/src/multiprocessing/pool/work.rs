@@ -66,7 +66,14 @@ use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use conkit_core::wait::Waiters;
+
 use super::result::{Completion, Sink};
+use crate::wait::{deadline_after, Futex};
+
+/// How long a helper waiting for the next published chunk sleeps at most before it
+/// looks whether the pool was terminated (a caller in a long chunk does not look).
+const FED_LOOK: std::time::Duration = std::time::Duration::from_millis(10);
 use super::{catch_task, run_caught, task_panicked, CallbackThread, TaskError};
 
 /// A chunk's inputs are in the buffer, no output is written.
@@ -91,6 +98,9 @@ struct Feed {
     closed: AtomicBool,
     /// The pool was terminated: the caller stops reading.
     stopped: AtomicBool,
+    /// Where helpers wait for the next publication (or the close) once their spin and
+    /// yields are over: a helper waiting while the caller runs a long chunk sleeps.
+    moved: Waiters<Futex>,
 }
 
 impl Feed {
@@ -133,6 +143,13 @@ impl Feed {
         // Fewer than 2^32 chunks (checked by `Work::unread`).
         self.order[published].store(i as u32, Ordering::Relaxed);
         self.q.fetch_add(1 << 32, Ordering::Release);
+        self.moved.notify_one();
+    }
+
+    /// The caller publishes no more chunks.
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.moved.notify_all();
     }
 
     /// Published chunks not claimed yet.
@@ -472,6 +489,7 @@ where
             q: AtomicU64::new(0),
             closed: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
+            moved: Waiters::new(),
         });
         Some(w)
     }
@@ -512,9 +530,11 @@ where
 
     /// A helper of a call whose caller reads the input as it runs: the published chunks
     /// in the order read, until the caller closed the feed and none is left. Waits
-    /// (spinning, then yielding) while the caller reads the next chunk.
+    /// while the caller reads the next chunk: spinning, then yielding, then asleep in
+    /// `feed.moved` (a caller running a long chunk of a slow `f` would otherwise keep it
+    /// yielding for the whole chunk, a core's worth of CPU), waking every
+    /// [`FED_LOOK`] to look at the pool's state.
     fn help_fed(&self, feed: &Feed, run: bool) {
-        let mut idle = 0u32;
         loop {
             if !run || self.pool.terminated() {
                 feed.stopped.store(true, Ordering::Release);
@@ -522,20 +542,13 @@ where
                 self.finish(cancelled.len(), Some(TaskError::Terminated));
                 return;
             }
-            match feed.claim() {
-                Ok(Some(i)) => {
-                    idle = 0;
-                    self.run_published(i);
-                }
-                Ok(None) => return,
-                Err(()) => {
-                    idle += 1;
-                    if idle < 64 {
-                        std::hint::spin_loop();
-                    } else {
-                        std::thread::yield_now();
-                    }
-                }
+            match feed
+                .moved
+                .wait_until(Some(deadline_after(FED_LOOK)), || feed.claim().ok())
+            {
+                Some(Some(i)) => self.run_published(i),
+                Some(None) => return,
+                None => {} // a look at the pool's state
             }
         }
     }
@@ -574,7 +587,7 @@ where
         {
             fn drop(&mut self) {
                 let (w, feed, i) = (self.0, self.1, self.2);
-                feed.closed.store(true, Ordering::Release);
+                feed.close();
                 let err = std::thread::panicking().then_some(TaskError::Terminated);
                 w.finish(w.chunks - i, err);
             }
@@ -583,7 +596,7 @@ where
         let mut ended = false;
         while i < self.chunks {
             if feed.stopped.load(Ordering::Acquire) || self.pool.terminated() {
-                feed.closed.store(true, Ordering::Release);
+                feed.close();
                 self.finish(self.chunks - i, Some(TaskError::Terminated));
                 let cancelled = feed.cancel();
                 self.finish(cancelled.len(), Some(TaskError::Terminated));
@@ -674,7 +687,7 @@ where
                 // The chunks past it never existed: counted finished (nothing to drop,
                 // not in the result).
                 let real = i + usize::from(got > start);
-                feed.closed.store(true, Ordering::Release);
+                feed.close();
                 self.finish(self.chunks - real, None);
                 ended = true;
                 break;
@@ -683,7 +696,7 @@ where
         }
         if !ended {
             extra = iter.next();
-            feed.closed.store(true, Ordering::Release);
+            feed.close();
         }
         while let Ok(Some(i)) = feed.claim() {
             self.run_published(i);
@@ -1059,6 +1072,44 @@ mod tests {
         fn size_hint(&self) -> (usize, Option<usize>) {
             (self.1, Some(self.1))
         }
+    }
+
+    /// CPU time of the whole process (every thread), for the idle-cost test below.
+    fn process_cpu() -> Duration {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: a valid clock id and a valid out pointer.
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+        assert_eq!(rc, 0);
+        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    }
+
+    /// A helper waiting for the next chunk of a `map` reading its input as it runs
+    /// kept spinning and yielding while the caller ran a long chunk of a slow `f`: a
+    /// core's worth of CPU for the whole chunk. It now sleeps once its spin is over.
+    #[test]
+    fn map_reading_a_slow_f_keeps_no_helper_busy_waiting() {
+        let pool = ThreadPool::new(2).unwrap();
+        // Only the caller's chunks are slow: the helpers wait for it.
+        let caller = std::thread::current().id();
+        let nap = move |x: u64| {
+            if std::thread::current().id() == caller {
+                std::thread::sleep(Duration::from_millis(40));
+            }
+            x
+        };
+        let cpu = process_cpu();
+        let t = std::time::Instant::now();
+        let v = pool.map(nap, 0..12u64, Some(1)).unwrap();
+        let (wall, used) = (t.elapsed(), process_cpu() - cpu);
+        assert_eq!(v, (0..12).collect::<Vec<_>>());
+        // Napping costs no CPU; before, the helpers yielded through the caller's naps.
+        assert!(
+            used < wall / 4,
+            "{used:?} of CPU in {wall:?} for a map of naps"
+        );
     }
 
     /// A `map` reading an exact-size iterator as its chunks run: results in order for
