@@ -68,64 +68,64 @@
 //!   released or broken one does.
 //!
 //! Blocking waits cannot be cancelled; a blocking party's deadline still breaks the
-//! barrier (Python's `threading` rule), and a withdrawal never does. With a
-//! process-shared strategy a dropped future **breaks** the round instead (the arrival
-//! records are kept by arrival index, which a withdrawal would leave with a hole; see
-//! "Participants that die"). A barrier of more than 2^29 parties breaks too when the
-//! count has no room left for `parties + k`.
+//! barrier (Python's `threading` rule), and a withdrawal never does. The same holds
+//! with a process-shared strategy (parties in several processes): the withdrawing
+//! party's [member bit](#arrival-records) goes with the count in the same
+//! compare-and-swap, and its record slot is freed for the next arrival. A barrier of
+//! more than 2^29 parties breaks when the count has no room left for `parties + k`.
 //!
 //! # Participants that die
 //! Between processes (the barrier in `MAP_SHARED` memory, a process-shared strategy
 //! such as `SharedFutex`) a party can be killed at any point. What that costs, and why
 //! nothing waits for a dead party:
-//! * killed **after arriving** (waiting for the others, released but not yet left, or
-//!   while running the action as the last to arrive): with a process-shared strategy
-//!   each arrival records its [owner token](WaitStrategy::owner_token) (its kernel
-//!   thread id) by its arrival index, for the first [`RECORDED`] indices of a round, and
-//!   clears it when it leaves. The record is made *before* the arrival counts (see
-//!   "Arrival records" below), so a party killed at any instruction of its arrival is
-//!   identifiable. Every party waiting inside `wait` — for the release, or
-//!   for a round to finish draining — probes one recorded party per sleep slice
-//!   (about 1–16 ms with `SharedFutex`, whatever woke it meanwhile; see
-//!   [`Waiters::wait_until_probing`](crate::wait::Waiters::wait_until_probing)); one that is gone is
-//!   **buried**: uncounted, and the barrier breaks. So every caller inside, with or
-//!   without a deadline, gets [`BrokenBarrier`] within `RECORDED` slices or so (well
-//!   under a second), and later arrivals too, until [`reset`](Barrier::reset), which
-//!   makes the barrier usable again (its party count is unchanged: the replacement
-//!   process takes the dead one's place). Without a process-shared strategy nothing is
-//!   recorded (threads die with their process).
+//! * killed **after arriving** (waiting for the others, released but not yet left,
+//!   withdrawing, or while running the action as the last to arrive): with a
+//!   process-shared strategy each arrival records its
+//!   [owner token](WaitStrategy::owner_token) (its kernel thread id) in a free one of
+//!   [`RECORDED`] record slots, and frees it when it leaves. The record is made
+//!   *before* the arrival counts and freed *after* it is uncounted, and a member bit in
+//!   the state word says which (see "Arrival records" below), so a party killed at any
+//!   instruction of its arrival or of its leaving is identifiable. Every party waiting
+//!   inside `wait` — for the release, or for a round to finish draining — probes one
+//!   record slot per sleep slice (about 1–16 ms with `SharedFutex`, whatever woke it
+//!   meanwhile; see
+//!   [`Waiters::wait_until_probing`](crate::wait::Waiters::wait_until_probing)); a
+//!   party that is gone and still counted is **buried**: uncounted, and the barrier
+//!   breaks. So every caller inside, with or without a deadline, gets [`BrokenBarrier`]
+//!   within `RECORDED` slices or so (well under a second), and later arrivals too,
+//!   until [`reset`](Barrier::reset), which makes the barrier usable again (its party
+//!   count is unchanged: the replacement process takes the dead one's place). A record
+//!   left by a party killed before it counted, or after it was uncounted (a withdrawal
+//!   that completed), is freed without breaking anything. Without a process-shared
+//!   strategy nothing is recorded (threads die with their process).
 //!
-//!   What remains: a party with an arrival index of [`RECORDED`] or more is not
-//!   recorded: killed, it keeps the round from draining (or from being released), and
-//!   the others' deadlines decide — give every wait a deadline when parties may exceed
-//!   `RECORDED`. A thread id reused by a new thread makes a dead party look alive
-//!   (as for [`Lock`](crate::lock::Lock)). A party killed while it confirms the
-//!   reservations of others (below) after breaking or resetting the barrier, while one
-//!   of those others is itself killed unconfirmed, leaves that one unidentified (two
-//!   kills at two precise instants).
+//!   What remains: a party that finds every record slot taken (more than [`RECORDED`]
+//!   parties inside at once) is not recorded: killed, it keeps the round from draining
+//!   (or from being released), and the others' deadlines decide — give every wait a
+//!   deadline when parties may exceed `RECORDED`. A thread id reused by a new thread
+//!   makes a dead party look alive (as for [`Lock`](crate::lock::Lock)).
 //!
 //! # Arrival records
-//! With a process-shared strategy an arrival that would take index `c < RECORDED`
-//! first **reserves** slot `c` (compare-and-swap from 0 to its token with the
-//! `PENDING` bit), then counts itself (the state word's compare-and-swap from
-//! `filling | c` to `filling | c + 1`), then clears `PENDING` (its record). Only the
-//! holder of slot `c` can take index `c`, which makes a dead reserver's fate decidable
-//! from the state word:
-//! * *filling* with `count <= c`: it never counted (it died before arriving). Its
-//!   reservation is cleared — by the next arrival that needs the slot, or by a waiter's
-//!   probe — and nothing else changes (a party killed before arriving).
-//! * *filling* with `count > c`, or *draining* (a release needs every index taken): it
-//!   counted; it is buried like a recorded party.
-//! * *broken* or *resetting*: ambiguous from the word alone, so whoever moves the word
-//!   out of *filling* (abort, a passed deadline, a burial, a reset) then **confirms** the
-//!   pending slots below the count it left (`PENDING` cleared: those counted), and
-//!   whoever breaks a *draining* barrier confirms them all. A
-//!   pending slot in these states is left alone: if it counted, its confirmation makes
-//!   it an ordinary record; if not, it is not counted and is cleared once the barrier
-//!   fills again.
+//! With a process-shared strategy the state word holds, besides the state and the count
+//! (14 bits: at most [`MAX_SHARED_PARTIES`] parties), one **member bit** per record
+//! slot, set exactly while the party recorded there is counted. An arrival first
+//! **reserves** a free slot `j` (compare-and-swap from 0 to its token with the
+//! `PENDING` bit), then counts itself *and* sets bit `j` in one compare-and-swap of the
+//! state word, then clears `PENDING` (its record). A party leaving (released, broken,
+//! reset, withdrawing or passed) marks its record `PENDING` again, clears bit `j` in
+//! the same compare-and-swap that changes the count, then frees the slot. Only the
+//! holder of slot `j` sets or clears bit `j` (or a waiter burying it), so a dead
+//! holder's fate is read from the word in every state: bit set, it is counted and is
+//! buried (bit cleared with the count, the barrier broken); bit clear, it never
+//! counted or has left, and its slot is freed — by an arrival that needs a slot, or by
+//! a waiter's probe. Slots are not tied to arrival indices, so a withdrawal leaves no
+//! hole. Clearing the bit is what uncounts a buried party, so two waiters that find
+//! it never uncount it twice; a waiter looks at the slot again after reading the bit
+//! (a slot freed and taken by a new arrival meanwhile carries the new arrival's bit).
 //!
-//! A failed count (the word changed) clears the reservation before retrying. Without a
-//! process-shared strategy nothing of this runs (no slot is touched).
+//! A failed count (the word changed) frees the reservation before retrying. Without a
+//! process-shared strategy nothing of this runs (no slot is touched, the word has no
+//! member bits).
 //!
 //! A party killed **before arriving** is not inside, so nothing records it: the round
 //! never fills, and every party waiting with a deadline breaks the barrier when it
@@ -139,8 +139,9 @@
 //! [`n_waiting`](Barrier::n_waiting), [`broken`](Barrier::broken) never wait (lock-free;
 //! `abort` may be called from an interrupt handler if the strategy's wake-up may).
 //!
-//! Layout: the state word, the party count, the two words of [`Waiters`] and the
-//! [`RECORDED`] arrival records (64 bytes); no pointers, so it can be a `static` or live
+//! Layout: the state word (with a process-shared strategy, its member bits), the party
+//! count, the two words of [`Waiters`] and the [`RECORDED`] arrival records (64 bytes);
+//! no pointers, so it can be a `static` or live
 //! in memory shared between processes.
 
 use core::fmt;
@@ -156,17 +157,30 @@ const STATE: u32 = !COUNT;
 /// "Arrival records" in the module docs). Owner tokens are at most
 /// [`OWNER_MASK`](crate::wait::OWNER_MASK) (2^30 - 1), so they never have this bit.
 const PENDING: u32 = 1 << 31;
-/// How often an arrival retries while the slot it needs is reserved by another live
-/// arrival (a few instructions from counting) before it sleeps a slice instead (once
-/// under loom, whose spin hint is a yield).
-const RESERVED_SPINS: u32 = if cfg!(loom) { 1 } else { 1000 };
 const FILLING: u32 = 0;
 const DRAINING: u32 = 1 << 30;
 const RESETTING: u32 = 2 << 30;
 const BROKEN: u32 = 3 << 30;
 
-/// The most parties a barrier can have: `2^30 - 1`.
+/// The most parties a barrier can have: `2^30 - 1` (between threads; see
+/// [`MAX_SHARED_PARTIES`] for a process-shared strategy).
 pub const MAX_PARTIES: u32 = COUNT;
+
+/// With a process-shared strategy: the count (low 14 bits of the state word), which
+/// leaves room for one member bit per arrival record (see "Arrival records" in the
+/// module docs).
+const SHARED_COUNT: u32 = (1 << 14) - 1;
+/// With a process-shared strategy: bit `MEMBER_SHIFT + j` is set while the party
+/// recorded in slot `j` is counted.
+const MEMBER_SHIFT: u32 = 14;
+/// With a process-shared strategy: the member bits.
+const MEMBERS: u32 = COUNT & !SHARED_COUNT;
+
+/// The most parties a barrier with a process-shared strategy (such as `SharedFutex`)
+/// can have: `8191` (its state word also holds one member bit per arrival record, and
+/// its count must hold `parties + k` while a complete round runs its action with `k`
+/// parties gone, see "Withdrawal" in the [module docs](self)).
+pub const MAX_SHARED_PARTIES: u32 = SHARED_COUNT / 2;
 
 /// The barrier is broken (Python's `threading.BrokenBarrierError`): it was aborted, a
 /// party's deadline passed, the action failed, or it was reset while this party waited.
@@ -222,14 +236,16 @@ pub struct Barrier<W: WaitStrategy = DefaultWait> {
     parties: u32,
     waiters: Waiters<W>,
     /// With a process-shared strategy only: the [owner token](WaitStrategy::owner_token)
-    /// of the party inside `wait` with arrival index `i` (`i < RECORDED`), 0 when none
-    /// (see "Participants that die" in the module docs).
+    /// of a party inside `wait` (any free slot at its arrival), 0 when none; member bit
+    /// `j` of the word says whether the party of slot `j` is counted (see "Arrival
+    /// records" in the module docs).
     arrived: [AtomicU32; RECORDED],
 }
 
-/// How many arrivals of a round a barrier records, with a process-shared strategy (the
-/// first `RECORDED` arrival indices): a dead party among them is detected by the
-/// waiting ones (see "Participants that die" in the [module docs](self)).
+/// How many parties inside a barrier at once it records, with a process-shared strategy
+/// (a slot freed by a party that leaves or withdraws is taken by the next arrival): a
+/// dead party among them is detected by the waiting ones (see "Participants that die"
+/// in the [module docs](self)).
 ///
 /// ```
 /// use conkit_core::barrier::{Barrier, RECORDED};
@@ -261,9 +277,10 @@ unsafe impl<W: WaitStrategy> Send for Barrier<W> {}
 impl<W: WaitStrategy> Barrier<W> {
     maybe_const_fn! {
         /// A barrier for `parties` callers, or [`InvalidParties`] if `parties` is `0` or
-        /// more than [`MAX_PARTIES`].
+        /// more than [`MAX_PARTIES`] ([`MAX_SHARED_PARTIES`] with a process-shared
+        /// strategy).
         pub fn try_new(parties: u32) -> Result<Self, InvalidParties> {
-            if parties == 0 || parties > MAX_PARTIES {
+            if parties == 0 || parties > Self::MAX {
                 Err(InvalidParties(parties))
             } else {
                 Ok(Self::new(parties))
@@ -274,12 +291,13 @@ impl<W: WaitStrategy> Barrier<W> {
     maybe_const_fn! {
         /// A barrier for `parties` callers (usable as a `static`).
         ///
-        /// With an invalid count (`0` or more than [`MAX_PARTIES`]; Python raises
+        /// With an invalid count (`0` or more than [`MAX_PARTIES`], or
+        /// [`MAX_SHARED_PARTIES`] with a process-shared strategy; Python raises
         /// `ValueError`) the barrier is created **broken for good**: every `wait` returns
         /// [`BrokenBarrier`] and `reset` leaves it broken. Use
         /// [`try_new`](Self::try_new) to get the error instead.
         pub fn new(parties: u32) -> Self {
-            let valid = parties != 0 && parties <= MAX_PARTIES;
+            let valid = parties != 0 && parties <= Self::MAX;
             Self {
                 word: AtomicU32::new(if valid { FILLING } else { BROKEN }),
                 parties,
@@ -293,7 +311,40 @@ impl<W: WaitStrategy> Barrier<W> {
     /// stays broken).
     #[inline]
     fn valid(&self) -> bool {
-        self.parties != 0 && self.parties <= MAX_PARTIES
+        self.parties != 0 && self.parties <= Self::MAX
+    }
+
+    /// The most parties this barrier's strategy allows: [`MAX_PARTIES`], or
+    /// [`MAX_SHARED_PARTIES`] with a process-shared strategy.
+    pub const MAX: u32 = if W::PROCESS_SHARED {
+        MAX_SHARED_PARTIES
+    } else {
+        MAX_PARTIES
+    };
+
+    /// The count's bits of the state word (fewer with a process-shared strategy, whose
+    /// word also holds the member bits).
+    const COUNT_MASK: u32 = if W::PROCESS_SHARED {
+        SHARED_COUNT
+    } else {
+        COUNT
+    };
+
+    /// The member bits of `word` (always none without a process-shared strategy).
+    #[inline]
+    fn members(word: u32) -> u32 {
+        if W::PROCESS_SHARED {
+            word & MEMBERS
+        } else {
+            0
+        }
+    }
+
+    /// The member bit of arrival record `slot` (see "Arrival records" in the module
+    /// docs).
+    #[inline]
+    fn member(slot: usize) -> u32 {
+        1 << (MEMBER_SHIFT + slot as u32)
     }
 
     /// Waits until all parties have arrived (no deadline). See
@@ -333,8 +384,7 @@ impl<W: WaitStrategy> Barrier<W> {
     /// [`BrokenBarrier`]), this caller is uncounted, and the panic continues in this
     /// caller; [`reset`](Self::reset) makes the barrier usable again. A panic of the
     /// deadline's clock withdraws the caller before it propagates, as a dropped
-    /// [`wait_async`](Self::wait_async) does (breaking the barrier with a
-    /// process-shared strategy).
+    /// [`wait_async`](Self::wait_async) does.
     pub fn wait_until(
         &self,
         deadline: Option<W::Deadline>,
@@ -344,7 +394,7 @@ impl<W: WaitStrategy> Barrier<W> {
         // deadline: between processes a party that died before leaving keeps the round
         // from ever draining (see "Participants that die" in the module docs).
         let mut cursor = 0;
-        let index = match self.waiters.wait_until_probing(deadline, |probe| {
+        let (index, slot) = match self.waiters.wait_until_probing(deadline, |probe| {
             if probe {
                 self.bury_a_dead_party(&mut cursor);
             }
@@ -357,7 +407,8 @@ impl<W: WaitStrategy> Barrier<W> {
         // strategy: `try_enter`); `Exit` uncounts it even if `action` panics.
         let exit = Exit {
             barrier: self,
-            index,
+            slot,
+            token: Self::token(),
         };
         let result = if index + 1 == self.parties {
             let breaker = Breaker { barrier: self };
@@ -388,12 +439,14 @@ impl<W: WaitStrategy> Barrier<W> {
     /// party withdrew (the round is not complete, the others keep waiting) or it
     /// **passed** (the round completed with it: the action runs once, the others are
     /// released) — never both, never a stuck round. One dropped after the release only
-    /// leaves. With a process-shared strategy a drop before the release breaks the
-    /// barrier instead (the others get [`BrokenBarrier`]). There is no deadline: wrap
-    /// the future in the executor's timeout.
+    /// leaves. The same holds with a process-shared strategy (parties in several
+    /// processes): the withdrawal frees the party's record slot with it (see "Arrival
+    /// records"). There is no deadline: wrap the future in the executor's timeout.
     ///
-    /// With a process-shared strategy a party is recorded under its thread's token
-    /// (see "Participants that die"): keep such a task on one thread (a current-thread
+    /// With a process-shared strategy a party is recorded under the token of the thread
+    /// that polled its arrival (see "Participants that die"): the record is freed
+    /// whichever thread drops the future, but while it waits the party is alive only as
+    /// long as that thread is, so keep such a task on one thread (a current-thread
     /// executor) from arrival to completion.
     ///
     /// ```
@@ -415,10 +468,11 @@ impl<W: WaitStrategy> Barrier<W> {
     /// As [`wait_until`](Self::wait_until), if `action` panics.
     #[cfg(feature = "async")]
     pub async fn wait_async(&self, action: impl FnOnce() -> bool) -> Result<u32, BrokenBarrier> {
-        let index = self.waiters.wait_async(|| self.try_enter()).await?;
+        let (index, slot) = self.waiters.wait_async(|| self.try_enter()).await?;
         let exit = Exit {
             barrier: self,
-            index,
+            slot,
+            token: Self::token(),
         };
         let result = if index + 1 == self.parties {
             let breaker = Breaker { barrier: self };
@@ -427,14 +481,12 @@ impl<W: WaitStrategy> Barrier<W> {
             self.release(ok)
         } else {
             // Dropped while the round is still filling: `exit` withdraws the caller (or,
-            // if the round is complete, counts it as passed; see "Withdrawal"). Between
-            // processes the round is broken instead, before `exit` clears the record
-            // (so a party killed in between is still a recorded one).
-            // (`conkit_mutant`: also within a process, the protocol before withdrawal.)
+            // if the round is complete, counts it as passed; see "Withdrawal"), also
+            // between processes: its member bit goes in the same compare-and-swap.
+            // (`conkit_mutant`: the round is broken instead, the protocol before
+            // withdrawal.)
             let abandon = crate::unwind::OnDrop(|| {
-                if (W::PROCESS_SHARED || cfg!(conkit_mutant = "barrier_cancel_breaks"))
-                    && self.released().is_none()
-                {
+                if cfg!(conkit_mutant = "barrier_cancel_breaks") && self.released().is_none() {
                     self.abort();
                 }
             });
@@ -446,104 +498,88 @@ impl<W: WaitStrategy> Barrier<W> {
         result.map(|()| index)
     }
 
-    /// Joins the round if the barrier is filling (and not full): `Some(Ok(index))`;
+    /// Joins the round if the barrier is filling (and not full): `Some(Ok((index, slot)))`;
     /// broken: `Some(Err)`; draining, resetting or running the action: `None` (wait).
-    /// With a process-shared strategy the arrival is reserved, counted, then recorded
-    /// (see "Arrival records" in the module docs).
-    fn try_enter(&self) -> Option<Result<u32, BrokenBarrier>> {
+    /// With a process-shared strategy the arrival reserves a record slot, counts itself
+    /// with its member bit, then confirms its record (see "Arrival records" in the
+    /// module docs).
+    fn try_enter(&self) -> Option<Result<(u32, u32), BrokenBarrier>> {
         self.arrive(Stop::Never)
     }
 
     /// [`try_enter`](Self::try_enter), which the loom models can stop at a point of the
-    /// protocol (`stop`: a party killed there).
-    fn arrive(&self, stop: Stop) -> Option<Result<u32, BrokenBarrier>> {
+    /// protocol (`stop`: a party killed there). `Ok((index, slot))`: the arrival index
+    /// and the record slot ([`NO_SLOT`] if not recorded).
+    fn arrive(&self, stop: Stop) -> Option<Result<(u32, u32), BrokenBarrier>> {
         let mut word = self.word.load(Ordering::Acquire);
-        let mut spins = 0;
         loop {
-            let (state, count) = (word & STATE, word & COUNT);
+            let (state, count) = (word & STATE, word & Self::COUNT_MASK);
             match state {
                 BROKEN => return Some(Err(BrokenBarrier)),
                 FILLING if count < self.parties => {}
                 _ => return None,
             }
             let slot = if W::PROCESS_SHARED {
-                self.arrived.get(count as usize)
+                self.free_slot(count)
             } else {
                 None
             };
+            if W::PROCESS_SHARED && slot.is_none() && stop != Stop::Never {
+                return None; // the loom models' dying parties are recorded ones
+            }
             let reserved = match slot {
                 Some(_) => W::owner_token() | PENDING,
                 None => 0,
             };
-            if let Some(slot) = slot {
-                if !cfg!(conkit_mutant = "barrier_record_after_count") {
-                    if let Err(held) =
-                        slot.compare_exchange(0, reserved, Ordering::AcqRel, Ordering::Acquire)
-                    {
-                        // Another arrival holds the slot: a live one counts within a few
-                        // instructions (then the word moves on); a dead one never will.
-                        // (Its death is established first: the word read after it shows
-                        // the dead one's count if it made it.)
-                        // (`conkit_mutant`: the word read first — it may predate the
-                        // dead one's count, whose reservation is then freed though it
-                        // counted.)
-                        let early = cfg!(conkit_mutant = "barrier_word_before_death")
-                            .then(|| self.word.load(Ordering::Acquire));
-                        let dead = held & PENDING != 0 && !W::owner_alive(held & !PENDING);
-                        let now = early.unwrap_or_else(|| self.word.load(Ordering::Acquire));
-                        if dead && now == word {
-                            // Dead before counting (the word is still `filling | count`):
-                            // it never arrived; free its slot.
-                            let _ =
-                                slot.compare_exchange(held, 0, Ordering::AcqRel, Ordering::Relaxed);
-                        } else if now == word {
-                            spins += 1;
-                            if spins > RESERVED_SPINS {
-                                return None; // sleep a slice, then look again
-                            }
-                            core::hint::spin_loop();
-                        }
-                        word = now;
-                        continue;
-                    }
+            if let Some(j) = slot {
+                if !cfg!(conkit_mutant = "barrier_record_after_count")
+                    && self.arrived[j]
+                        .compare_exchange(0, reserved, Ordering::AcqRel, Ordering::Acquire)
+                        .is_err()
+                {
+                    // Taken meanwhile: look again.
+                    word = self.word.load(Ordering::Acquire);
+                    continue;
                 }
                 if stop == Stop::BeforeCount {
-                    return Some(Ok(STOPPED));
+                    return Some(Ok((STOPPED, NO_SLOT)));
                 }
             }
+            // Counted and, with a record, a member in the same compare-and-swap.
+            let bit = slot.map_or(0, Self::member);
             match self.word.compare_exchange_weak(
                 word,
-                word + 1,
+                (word + 1) | bit,
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
                 Ok(_) => {
-                    if let Some(slot) = slot {
-                        if stop == Stop::BeforeRecord {
-                            return Some(Ok(STOPPED));
-                        }
-                        if cfg!(conkit_mutant = "barrier_record_after_count") {
-                            // The protocol before the reservations: a party killed
-                            // between the count and this store is not identified.
-                            slot.store(reserved & !PENDING, Ordering::Release);
-                        } else {
-                            // Our record (a transition out of `filling` may have made
-                            // it already: `confirm_arrivals`).
-                            let _ = slot.compare_exchange(
-                                reserved,
-                                reserved & !PENDING,
-                                Ordering::AcqRel,
-                                Ordering::Relaxed,
-                            );
-                        }
+                    let Some(j) = slot else {
+                        return Some(Ok((count, NO_SLOT)));
+                    };
+                    if stop == Stop::BeforeRecord {
+                        return Some(Ok((STOPPED, NO_SLOT)));
                     }
-                    return Some(Ok(count));
+                    if cfg!(conkit_mutant = "barrier_record_after_count") {
+                        // The protocol before the reservations: a party killed between
+                        // the count and this store is not identified.
+                        self.arrived[j].store(reserved & !PENDING, Ordering::Release);
+                    } else {
+                        // Our record (only we change a member's pending record).
+                        let _ = self.arrived[j].compare_exchange(
+                            reserved,
+                            reserved & !PENDING,
+                            Ordering::AcqRel,
+                            Ordering::Relaxed,
+                        );
+                    }
+                    return Some(Ok((count, j as u32)));
                 }
                 Err(now) => {
-                    if let Some(slot) = slot {
+                    if let Some(j) = slot {
                         if !cfg!(conkit_mutant = "barrier_record_after_count") {
                             // Not counted: give the slot back before looking again.
-                            let _ = slot.compare_exchange(
+                            let _ = self.arrived[j].compare_exchange(
                                 reserved,
                                 0,
                                 Ordering::AcqRel,
@@ -557,39 +593,35 @@ impl<W: WaitStrategy> Barrier<W> {
         }
     }
 
-    /// After a transition out of *filling* that left `count` parties counted: confirms
-    /// the reservations of arrival indices below `count` (they counted) — see "Arrival
-    /// records" in the module docs. Process-shared strategies only.
-    fn confirm_arrivals(&self, count: u32) {
-        if !W::PROCESS_SHARED || cfg!(conkit_mutant = "barrier_no_confirm") {
-            return;
-        }
-        for slot in self
-            .arrived
-            .iter()
-            .take(count.min(RECORDED as u32) as usize)
-        {
-            let token = slot.load(Ordering::Acquire);
-            if token & PENDING != 0 {
-                let _ = slot.compare_exchange(
-                    token,
-                    token & !PENDING,
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                );
-            }
-        }
-    }
-
-    /// After the word `before` was replaced by a broken one: confirms the reservations
-    /// that counted (below the count when leaving *filling*; all of them when leaving
-    /// *draining*, which only a full round reaches).
-    fn left(&self, before: u32) {
-        match before & STATE {
-            FILLING => self.confirm_arrivals(before & COUNT),
-            DRAINING => self.confirm_arrivals(u32::MAX),
-            _ => {}
-        }
+    /// A free record slot for an arrival (process-shared strategies), looking from
+    /// `count` on; frees on the way the reservation of an arrival that died before it
+    /// counted. `None` if every slot is taken: the arrival is then not recorded.
+    fn free_slot(&self, count: u32) -> Option<usize> {
+        let recorded = (self.parties as usize).min(RECORDED);
+        (0..recorded)
+            .map(|k| (count as usize + k) % recorded)
+            .find(|&j| {
+                let slot = &self.arrived[j];
+                let early = cfg!(conkit_mutant = "barrier_word_before_death")
+                    .then(|| self.word.load(Ordering::Acquire));
+                let held = slot.load(Ordering::Acquire);
+                if held == 0 {
+                    return true;
+                }
+                if held & PENDING == 0 || W::owner_alive(held & !PENDING) {
+                    return false;
+                }
+                // A reservation whose holder died: it counted iff its member bit is set.
+                // (Its death is established first: the word read after it shows the
+                // bit if the dead one set it.) (`conkit_mutant`: the word read first —
+                // it may predate the dead one's count, whose reservation is then freed
+                // though it counted.)
+                let now = early.unwrap_or_else(|| self.word.load(Ordering::Acquire));
+                now & Self::member(j) == 0
+                    && slot
+                        .compare_exchange(held, 0, Ordering::AcqRel, Ordering::Relaxed)
+                        .is_ok()
+            })
     }
 
     /// Test hook of the loom models (only under `cfg(loom)`): arrives as
@@ -607,9 +639,45 @@ impl<W: WaitStrategy> Barrier<W> {
         };
         loop {
             match self.arrive(stop) {
-                Some(Ok(STOPPED)) => return true,
+                Some(Ok((STOPPED, _))) => return true,
                 Some(_) => return false,
                 None if self.word.load(Ordering::Acquire) & STATE != FILLING => return false,
+                None => loom::thread::yield_now(),
+            }
+        }
+    }
+
+    /// Test hook of the loom models (only under `cfg(loom)`): arrives as
+    /// [`wait_async`](Self::wait_async) does, then withdraws as its dropped future does
+    /// but stops — as if killed — before uncounting itself (`uncounted == false`) or
+    /// after, before freeing its record (`uncounted == true`). Returns whether it got
+    /// that far (not if it would have completed the round, or was not recorded: then it
+    /// leaves normally, or if it found the barrier broken).
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn loom_withdraw_and_die(&self, uncounted: bool) -> bool {
+        let stop = if uncounted {
+            Stop::BeforeRecord
+        } else {
+            Stop::BeforeCount
+        };
+        loop {
+            match self.arrive(Stop::Never) {
+                Some(Ok((index, slot))) => {
+                    let recorded = slot != NO_SLOT && index + 1 < self.parties;
+                    if !recorded {
+                        if index + 1 == self.parties {
+                            let _ = self.release(true);
+                        }
+                    }
+                    self.exit(
+                        slot,
+                        Self::token(),
+                        if recorded { stop } else { Stop::Never },
+                    );
+                    return recorded;
+                }
+                Some(Err(BrokenBarrier)) => return false,
                 None => loom::thread::yield_now(),
             }
         }
@@ -629,7 +697,7 @@ impl<W: WaitStrategy> Barrier<W> {
             }
             match self.word.compare_exchange_weak(
                 word,
-                self.inside(word) | DRAINING,
+                self.inside(word) | Self::members(word) | DRAINING,
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
@@ -664,7 +732,7 @@ impl<W: WaitStrategy> Barrier<W> {
         }
         let mut word = self.word.load(Ordering::Acquire);
         loop {
-            let (state, count) = (word & STATE, word & COUNT);
+            let (state, count) = (word & STATE, word & Self::COUNT_MASK);
             if state != FILLING {
                 return self.released().unwrap_or(Err(BrokenBarrier));
             }
@@ -676,12 +744,11 @@ impl<W: WaitStrategy> Barrier<W> {
             }
             match self.word.compare_exchange_weak(
                 word,
-                count | BROKEN,
+                (word & !STATE) | BROKEN,
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
                 Ok(_) => {
-                    self.confirm_arrivals(count);
                     self.waiters.notify_all();
                     return Err(BrokenBarrier);
                 }
@@ -711,42 +778,51 @@ impl<W: WaitStrategy> Barrier<W> {
         if token == 0 || W::owner_alive(token & !PENDING) {
             return;
         }
-        if token & PENDING != 0 {
-            // A reservation whose holder died: did it count? (See "Arrival records".)
-            let word = self.word.load(Ordering::Acquire);
-            match (word & STATE, word & COUNT) {
-                (FILLING, count) if count <= index as u32 => {
-                    // Never counted: it died before arriving. Free its slot.
-                    let _ = slot.compare_exchange(token, 0, Ordering::AcqRel, Ordering::Relaxed);
-                    return;
-                }
-                (FILLING | DRAINING, _) => {} // counted: bury it
-                // Broken or resetting: the transition out of filling or draining
-                // confirms it if it counted (`left`).
-                _ => return,
-            }
-        }
-        if slot
-            .compare_exchange(token, 0, Ordering::AcqRel, Ordering::Relaxed)
-            .is_err()
+        // Marked pending first (if it was not): from here only the member bit says
+        // whether it is counted, and only one of the waiters that found it uncounts it
+        // (the one whose compare-and-swap clears the bit), whatever the state.
+        let pending = token | PENDING;
+        if token != pending
+            && slot
+                .compare_exchange(token, pending, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
         {
             return;
         }
+        // Its death is established: the word read now shows its bit if it counted.
+        let bit = Self::member(index);
         let mut word = self.word.load(Ordering::Acquire);
-        loop {
-            let count = (word & COUNT).saturating_sub(1);
+        let mut buried = false;
+        while word & bit != 0 {
+            // The bit is the dead one's only if the slot held its record all along:
+            // another waiter may have found the bit clear and freed the slot, and a new
+            // arrival taken it and set the bit again since we read the slot.
+            // (`conkit_mutant`: not looked at again — that arrival is buried.)
+            if !cfg!(conkit_mutant = "barrier_bury_reused_slot")
+                && slot.load(Ordering::Acquire) != pending
+            {
+                return;
+            }
+            let count = (word & Self::COUNT_MASK).saturating_sub(1);
             match self.word.compare_exchange_weak(
                 word,
-                count | BROKEN,
+                count | (Self::members(word) & !bit) | BROKEN,
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => break,
+                Ok(_) => {
+                    buried = true;
+                    break;
+                }
                 Err(now) => word = now,
             }
         }
-        self.left(word);
-        self.waiters.notify_all();
+        // Counted and now uncounted, or never counted (it died before arriving, or
+        // after leaving): its slot is free.
+        let _ = slot.compare_exchange(pending, 0, Ordering::AcqRel, Ordering::Relaxed);
+        if buried {
+            self.waiters.notify_all();
+        }
     }
 
     /// How many callers are inside `wait` by the word `word`: its count, except while
@@ -754,7 +830,7 @@ impl<W: WaitStrategy> Barrier<W> {
     /// futures, see "Withdrawal" in the module docs), where the count is `parties + k`.
     #[inline]
     fn inside(&self, word: u32) -> u32 {
-        let count = word & COUNT;
+        let count = word & Self::COUNT_MASK;
         if word & STATE == FILLING && count > self.parties {
             self.parties.saturating_sub(count - self.parties)
         } else {
@@ -762,33 +838,51 @@ impl<W: WaitStrategy> Barrier<W> {
         }
     }
 
-    /// Uncounts a caller leaving `wait` (arrival `index`); the last to leave a draining
-    /// or resetting round starts the next one. A caller leaving a *filling* round (an
-    /// async party's dropped future, or a blocking one whose deadline clock panicked)
-    /// withdraws from it if it is not complete, or, if it is (the action runs), is
-    /// counted as passed: the count goes up to `parties + k` (see "Withdrawal" in the
-    /// module docs). With a process-shared strategy it breaks the round instead.
-    fn exit(&self, index: u32) {
+    /// Uncounts a caller leaving `wait` (record `slot`, [`NO_SLOT`] if not recorded);
+    /// the last to leave a draining or resetting round starts the next one. A caller
+    /// leaving a *filling* round (an async party's dropped future, or a blocking one
+    /// whose deadline clock panicked) withdraws from it if it is not complete, or, if it
+    /// is (the action runs), is counted as passed: the count goes up to `parties + k`
+    /// (see "Withdrawal" in the module docs). With a process-shared strategy the record
+    /// is marked pending first and the member bit goes with the count's change (see
+    /// "Arrival records").
+    ///
+    /// `stop` (the loom models' test hook): return — as if killed — before the count's
+    /// change (`BeforeCount`) or after it, before the record is freed (`BeforeRecord`).
+    fn exit(&self, slot: u32, me: u32, stop: Stop) {
+        let mut bit = 0;
+        let mut record = None;
         if W::PROCESS_SHARED {
-            if let Some(slot) = self.arrived.get(index as usize) {
-                // A waiter that took us for dead (a reused thread id) has uncounted us
-                // already: do not uncount twice.
-                let me = W::owner_token();
-                if slot
-                    .compare_exchange(me, 0, Ordering::AcqRel, Ordering::Relaxed)
+            if let Some(s) = self.arrived.get(slot as usize) {
+                // (`conkit_mutant`: the record cleared before the count changes — a
+                // party killed in between is counted and never identified.)
+                let mark = if cfg!(conkit_mutant = "barrier_leave_clears_first") {
+                    0
+                } else {
+                    me | PENDING
+                };
+                if s.compare_exchange(me, mark, Ordering::AcqRel, Ordering::Relaxed)
                     .is_err()
                 {
+                    // A waiter that took us for dead (a reused thread id) has uncounted
+                    // us already: do not uncount twice.
                     return;
                 }
+                bit = Self::member(slot as usize);
+                record = Some((s, mark));
             }
+        }
+        if stop == Stop::BeforeCount {
+            return;
         }
         let mut word = self.word.load(Ordering::Acquire);
         loop {
-            let (state, count) = (word & STATE, word & COUNT);
+            if bit != 0 && word & bit == 0 {
+                // Uncounted by a waiter that took us for dead (a reused thread id).
+                break;
+            }
+            let (state, count) = (word & STATE, word & Self::COUNT_MASK);
             let next = match state {
-                // Between processes the arrival records are kept by arrival index: a
-                // withdrawal would leave a hole the next arrival's index falls into.
-                FILLING if W::PROCESS_SHARED => BROKEN | count.saturating_sub(1),
                 // Not complete: withdraw (the next arrival takes the count as its index).
                 // (`conkit_mutant`: also while complete — a newcomer then takes the
                 // last index of a round whose action runs, and runs it again.)
@@ -798,27 +892,44 @@ impl<W: WaitStrategy> Barrier<W> {
                     count.saturating_sub(1)
                 }
                 // Complete, the action runs: passed; the release uncounts us.
-                FILLING if count < COUNT => count + 1,
+                FILLING if count < Self::COUNT_MASK => count + 1,
                 // No room left in the count (more than 2^29 parties): break.
                 FILLING => BROKEN | (self.inside(word) - 1),
                 DRAINING | RESETTING if count <= 1 => FILLING,
                 state => state | count.saturating_sub(1),
-            };
+            } | (Self::members(word) & !bit);
             match self
                 .word
                 .compare_exchange_weak(word, next, Ordering::AcqRel, Ordering::Acquire)
             {
                 Ok(_) => {
-                    if next & STATE == BROKEN && state == FILLING {
-                        self.left(word);
-                        self.waiters.notify_all();
-                    } else if next == FILLING && state != FILLING {
+                    // Broken (no room left), or the next round starts: wake everybody.
+                    if (next & STATE == BROKEN && state == FILLING)
+                        || (next == FILLING && state != FILLING)
+                    {
                         self.waiters.notify_all();
                     }
-                    return;
+                    break;
                 }
                 Err(now) => word = now,
             }
+        }
+        if stop == Stop::BeforeRecord {
+            return;
+        }
+        if let Some((s, mark)) = record {
+            let _ = s.compare_exchange(mark, 0, Ordering::AcqRel, Ordering::Relaxed);
+        }
+    }
+
+    /// This thread's owner token with a process-shared strategy (0 otherwise: nothing
+    /// is recorded).
+    #[inline]
+    fn token() -> u32 {
+        if W::PROCESS_SHARED {
+            W::owner_token()
+        } else {
+            0
         }
     }
 
@@ -830,7 +941,7 @@ impl<W: WaitStrategy> Barrier<W> {
         loop {
             match self.word.compare_exchange_weak(
                 word,
-                self.inside(word) | BROKEN,
+                self.inside(word) | Self::members(word) | BROKEN,
                 Ordering::AcqRel,
                 Ordering::Relaxed,
             ) {
@@ -838,7 +949,6 @@ impl<W: WaitStrategy> Barrier<W> {
                 Err(now) => word = now,
             }
         }
-        self.left(word);
         self.waiters.notify_all();
     }
 
@@ -859,7 +969,7 @@ impl<W: WaitStrategy> Barrier<W> {
             } else if state == DRAINING {
                 word
             } else {
-                count | RESETTING
+                count | Self::members(word) | RESETTING
             };
             match self
                 .word
@@ -869,9 +979,6 @@ impl<W: WaitStrategy> Barrier<W> {
                 Err(now) => word = now,
             }
         }
-        if word & STATE == FILLING && word & COUNT != 0 {
-            self.confirm_arrivals(word & COUNT);
-        }
         self.waiters.notify_all();
     }
 
@@ -880,7 +987,7 @@ impl<W: WaitStrategy> Barrier<W> {
     pub fn n_waiting(&self) -> u32 {
         let word = self.word.load(Ordering::Relaxed);
         if word & STATE == FILLING {
-            (word & COUNT).min(self.parties.saturating_sub(1))
+            (word & Self::COUNT_MASK).min(self.parties.saturating_sub(1))
         } else {
             0
         }
@@ -901,12 +1008,18 @@ impl<W: WaitStrategy> Barrier<W> {
 /// arrival index: those are below `MAX_PARTIES`).
 const STOPPED: u32 = u32::MAX;
 
+/// The record slot of a party that is not recorded (see [`Barrier::arrive`]).
+const NO_SLOT: u32 = u32::MAX;
+
 /// Where [`Barrier::arrive`] stops (`Never` but in the loom models' test hook).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Stop {
     Never,
+    /// Arriving: after the reservation. Leaving: before the count's change.
     #[cfg_attr(not(loom), allow(dead_code))]
     BeforeCount,
+    /// Arriving: after the count, before the record. Leaving: after the count's change,
+    /// before the record is freed.
     #[cfg_attr(not(loom), allow(dead_code))]
     BeforeRecord,
 }
@@ -914,13 +1027,17 @@ enum Stop {
 /// Uncounts a caller when it leaves `wait_until`, also when the action panics.
 struct Exit<'a, W: WaitStrategy> {
     barrier: &'a Barrier<W>,
-    /// The caller's arrival index.
-    index: u32,
+    /// The caller's record slot ([`NO_SLOT`]: not recorded).
+    slot: u32,
+    /// The caller's owner token when it arrived (its record; 0 without a
+    /// process-shared strategy), so that a future dropped on another thread still
+    /// finds its record.
+    token: u32,
 }
 
 impl<W: WaitStrategy> Drop for Exit<'_, W> {
     fn drop(&mut self) {
-        self.barrier.exit(self.index);
+        self.barrier.exit(self.slot, self.token, Stop::Never);
     }
 }
 

@@ -1,6 +1,7 @@
 //! Loom models of the barrier's arrival records between processes (issue #11): a party
-//! killed at any instruction of its arrival is identified (see "Arrival records" in
-//! `core/src/barrier.rs`).
+//! killed at any instruction of its arrival, or of its withdrawal (a dropped
+//! `wait_async`), is identified if it is counted and breaks nothing if it is not (see
+//! "Arrival records" in `core/src/barrier.rs`).
 //!
 //! Run with
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p conkit-core --release --test loom_barrier_dead`.
@@ -27,11 +28,15 @@ use loom_common::Expired;
 loom::lazy_static! {
     /// The token of the thread that "died" in the current execution (0: none).
     static ref DEAD: AtomicU32 = AtomicU32::new(0);
-    static ref NEXT_TOKEN: AtomicU32 = AtomicU32::new(1);
 }
 
+/// Never reset between executions (a plain atomic, outside the model): loom keeps the
+/// main thread's thread-locals from one execution to the next, so a counter that
+/// restarted would hand a spawned thread the main thread's token.
+static NEXT_TOKEN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+
 loom::thread_local! {
-    static TOKEN: u32 = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
+    static TOKEN: u32 = NEXT_TOKEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// A process-shared strategy whose participants can die (see the module docs).
@@ -142,11 +147,10 @@ fn party_killed_after_reserving_never_counts() {
 }
 
 /// A party of three killed between its count and its record; another party's deadline
-/// breaks the barrier (a transition out of filling, which confirms the reservations
-/// that counted), and then a reset: a party arriving without a deadline finds the dead
-/// (now recorded) party that keeps the reset from finishing and gets `BrokenBarrier`.
-/// (Mutant `barrier_no_confirm`: the record stays pending, which a broken or resetting
-/// barrier cannot decide, and the last wait never returns.) The death is declared
+/// breaks the barrier, and then a reset: a party arriving without a deadline finds the
+/// dead party that keeps the reset from finishing and gets `BrokenBarrier` (its record
+/// is still pending, and its member bit says that it counted: a broken or resetting
+/// barrier decides it as a filling one does). The death is declared
 /// after the timed party returned: its last look probes the recorded parties (every
 /// last look after a deadline does, between processes), and one that found the party
 /// dead would bury it before the break (then the reset leaves a fresh barrier, and
@@ -170,5 +174,64 @@ fn break_confirms_a_counted_reservation() {
         if died_counted {
             assert_eq!(b.wait(|| true), Err(BrokenBarrier));
         }
+    });
+}
+
+/// A party of three that arrived, then withdraws (a dropped `wait_async`) and is
+/// killed after marking its record, before uncounting itself: it is a dead counted
+/// party, and the other party, waiting without a deadline, buries it and gets
+/// `BrokenBarrier`. (Mutant `barrier_leave_clears_first`: the record is cleared before
+/// the count changes, the dead party is never identified and the wait never returns.)
+#[test]
+fn withdrawer_killed_before_uncounting_is_buried() {
+    model(|| {
+        DEAD.store(0, Ordering::SeqCst);
+        let b = Arc::new(Barrier::<MortalShared>::new(3));
+        let dying = {
+            let b = b.clone();
+            thread::spawn(move || {
+                let stopped = b.loom_withdraw_and_die(false);
+                DEAD.store(MortalShared::owner_token(), Ordering::SeqCst);
+                stopped
+            })
+        };
+        assert_eq!(b.wait(|| true), Err(BrokenBarrier));
+        assert!(dying.join().unwrap());
+        assert!(b.broken());
+        b.reset();
+        assert!(!b.broken());
+        assert!(format!("{b:?}").contains("inside: 0"), "{b:?}");
+    });
+}
+
+/// A party of two that withdraws and is killed after uncounting itself, before freeing
+/// its record: it is gone, not dead-and-counted. Two live parties then make a round
+/// without `BrokenBarrier` (the leftover record is freed, not buried), and no record
+/// is left.
+#[test]
+fn withdrawer_killed_after_uncounting_breaks_nothing() {
+    model(|| {
+        DEAD.store(0, Ordering::SeqCst);
+        let b = Arc::new(Barrier::<MortalShared>::new(2));
+        let dying = {
+            let b = b.clone();
+            thread::spawn(move || {
+                let stopped = b.loom_withdraw_and_die(true);
+                DEAD.store(MortalShared::owner_token(), Ordering::SeqCst);
+                stopped
+            })
+        };
+        assert!(dying.join().unwrap());
+        let other = {
+            let b = b.clone();
+            thread::spawn(move || b.wait(|| true))
+        };
+        let mine = b.wait(|| true).unwrap();
+        assert_eq!(mine + other.join().unwrap().unwrap(), 1);
+        assert!(!b.broken());
+        // The dead one's leftover record is freed by a later arrival or probe.
+        assert_eq!(b.wait_until(Some(Expired), || true), Err(BrokenBarrier));
+        b.reset();
+        assert!(format!("{b:?}").contains("recorded: 0"), "{b:?}");
     });
 }

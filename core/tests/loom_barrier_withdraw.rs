@@ -1,7 +1,10 @@
 //! Loom models of a cancelled async barrier party (feature `async`): a dropped
 //! `wait_async` future withdraws from a round that is still filling, or, if the round
 //! completed first, counts as passed — never both, never a broken or stuck round (see
-//! "Withdrawal" in `core/src/barrier.rs`). Run with
+//! "Withdrawal" in `core/src/barrier.rs`). The `shared_*` models run the same races
+//! with a process-shared strategy (arrival records and member bits: the withdrawal
+//! also frees its record), racing the last arrival, another withdrawal, an abort and a
+//! reset; the deaths of withdrawing parties are in `loom_barrier_dead`. Run with
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p conkit-core --release --features async --test loom_barrier_withdraw`.
 //!
 //! Threads wait through `LoomFutex` (a sleeper sleeps until a wake-up token: a lost
@@ -15,13 +18,55 @@ use std::future::Future;
 use std::task::{Context, Poll, Waker};
 
 use conkit_core::barrier::{Barrier, BrokenBarrier};
-use conkit_core::wait::Never;
+use conkit_core::wait::{Never, WaitOutcome, WaitStrategy};
+use conkit_core::WaitWord;
 use loom::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 use loom_common::{Expired, LoomFutex};
 
 type W = LoomFutex<Never>;
+
+loom::lazy_static! {
+    static ref NEXT_TOKEN: AtomicU32 = AtomicU32::new(1);
+}
+
+loom::thread_local! {
+    static TOKEN: u32 = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
+}
+
+/// [`LoomFutex`] declared process-shared (arrival records, member bits): the
+/// barrier's protocol between processes, with every party alive (each thread its own
+/// token).
+struct Shared;
+
+impl WaitStrategy for Shared {
+    type Deadline = Never;
+    type SlotOwner = conkit_core::wait::Recorded;
+    const PROCESS_SHARED: bool = true;
+
+    fn wait(word: &WaitWord, expected: u32, deadline: Option<Never>) -> WaitOutcome {
+        W::wait(word, expected, deadline)
+    }
+
+    fn wake_one(word: &WaitWord) {
+        W::wake_one(word);
+    }
+
+    fn wake_all(word: &WaitWord) {
+        W::wake_all(word);
+    }
+
+    fn owner_token() -> u32 {
+        TOKEN.with(|t| *t)
+    }
+}
+
+/// Whether `b` has nobody inside and no record left (its `Debug` form).
+fn empty<S: WaitStrategy>(b: &Barrier<S>) -> bool {
+    let seen = format!("{b:?}");
+    seen.contains("inside: 0") && seen.contains("recorded: 0")
+}
 
 /// One poll with a no-op waker (the models poll again rather than wait for a wake-up).
 fn poll<F: Future + ?Sized>(f: std::pin::Pin<&mut F>) -> Poll<F::Output> {
@@ -30,8 +75,8 @@ fn poll<F: Future + ?Sized>(f: std::pin::Pin<&mut F>) -> Poll<F::Output> {
 
 /// A thread that waits at `b` (blocking, no deadline), counting its action in
 /// `actions`; `done` is set once it returned.
-fn thread_party(
-    b: &Arc<Barrier<W>>,
+fn thread_party<S: WaitStrategy + 'static>(
+    b: &Arc<Barrier<S>>,
     actions: &Arc<AtomicU32>,
     done: &Arc<AtomicBool>,
 ) -> thread::JoinHandle<Result<u32, BrokenBarrier>> {
@@ -55,8 +100,20 @@ fn thread_party(
 /// the complete round; C takes index 1 as well and runs a second action.)
 #[test]
 fn cancel_racing_the_last_arrival_withdraws_or_passes() {
-    loom::model(|| {
-        let b = Arc::new(Barrier::<W>::new(2));
+    loom::model(racing_the_last_arrival::<W>);
+}
+
+/// [`cancel_racing_the_last_arrival_withdraws_or_passes`] between processes (a
+/// process-shared strategy: records and member bits): the same outcomes, and no
+/// record is left.
+#[test]
+fn shared_cancel_racing_the_last_arrival_withdraws_or_passes() {
+    loom::model(racing_the_last_arrival::<Shared>);
+}
+
+fn racing_the_last_arrival<S: WaitStrategy + 'static>() {
+    {
+        let b = Arc::new(Barrier::<S>::new(2));
         let actions = Arc::new(AtomicU32::new(0));
         let done = Arc::new(AtomicBool::new(false));
         let act = || {
@@ -94,8 +151,8 @@ fn cancel_racing_the_last_arrival_withdraws_or_passes() {
         }
         assert!(!b.broken());
         assert_eq!(b.n_waiting(), 0);
-        assert!(format!("{b:?}").contains("inside: 0"), "{b:?}");
-    });
+        assert!(empty(&b), "{b:?}");
+    }
 }
 
 /// Three parties: task A arrived and is dropped while thread T arrives and sleeps;
@@ -105,8 +162,21 @@ fn cancel_racing_the_last_arrival_withdraws_or_passes() {
 /// the round.)
 #[test]
 fn cancel_then_replacement_fills_the_round() {
-    loom::model(|| {
-        let b = Arc::new(Barrier::<W>::new(3));
+    loom::model(replacement_fills_the_round::<W>);
+}
+
+/// [`cancel_then_replacement_fills_the_round`] between processes: the withdrawn
+/// party's record slot is free again, nobody is broken. (Mutant
+/// `barrier_cancel_breaks`, main's protocol between processes: A's drop breaks the
+/// round.)
+#[test]
+fn shared_cancel_then_replacement_fills_the_round() {
+    loom::model(replacement_fills_the_round::<Shared>);
+}
+
+fn replacement_fills_the_round<S: WaitStrategy + 'static>() {
+    {
+        let b = Arc::new(Barrier::<S>::new(3));
         let actions = Arc::new(AtomicU32::new(0));
         let done = Arc::new(AtomicBool::new(false));
         let act = || {
@@ -133,7 +203,8 @@ fn cancel_then_replacement_fills_the_round() {
         assert_eq!(actions.load(Ordering::SeqCst), 1);
         assert!(!b.broken());
         assert_eq!(b.n_waiting(), 0);
-    });
+        assert!(empty(&b), "{b:?}");
+    }
 }
 
 /// A withdrawal racing a thread party whose deadline passes (the threading rule
@@ -180,6 +251,77 @@ fn cancel_racing_a_reset_leaves_an_empty_barrier() {
         resetter.join().unwrap();
         assert!(!b.broken());
         assert_eq!(b.n_waiting(), 0);
+        let other = {
+            let b = b.clone();
+            thread::spawn(move || b.wait(|| true))
+        };
+        let mine = b.wait(|| true).unwrap();
+        assert_eq!(mine + other.join().unwrap().unwrap(), 1);
+    });
+}
+
+/// Between processes, two withdrawals at once (a task of this thread and one of
+/// another): both uncount themselves and free their record slots, whatever the order
+/// of their compare-and-swaps; then a full round of three passes with indices 0, 1, 2.
+#[test]
+fn shared_two_withdrawals_race() {
+    loom::model(|| {
+        let b = Arc::new(Barrier::<Shared>::new(3));
+        let mut a = Box::pin(b.wait_async(|| true));
+        assert!(poll(a.as_mut()).is_pending());
+        let other = {
+            let b = b.clone();
+            thread::spawn(move || {
+                let mut c = Box::pin(b.wait_async(|| true));
+                assert!(poll(c.as_mut()).is_pending());
+                drop(c);
+            })
+        };
+        drop(a);
+        other.join().unwrap();
+        assert!(!b.broken());
+        assert!(empty(&b), "{b:?}");
+    });
+}
+
+/// Between processes, a withdrawal racing an `abort`: the barrier ends broken with
+/// nobody inside and no record; a reset makes it whole.
+#[test]
+fn shared_cancel_racing_an_abort() {
+    loom::model(|| {
+        let b = Arc::new(Barrier::<Shared>::new(2));
+        let mut a = Box::pin(b.wait_async(|| true));
+        assert!(poll(a.as_mut()).is_pending());
+        let aborter = {
+            let b = b.clone();
+            thread::spawn(move || b.abort())
+        };
+        drop(a);
+        aborter.join().unwrap();
+        assert!(b.broken());
+        assert!(empty(&b), "{b:?}");
+        b.reset();
+        assert!(!b.broken());
+        assert_eq!(b.n_waiting(), 0);
+    });
+}
+
+/// Between processes, a withdrawal racing a reset: the barrier ends empty, filling and
+/// without records, and a full round of two passes.
+#[test]
+fn shared_cancel_racing_a_reset() {
+    loom::model(|| {
+        let b = Arc::new(Barrier::<Shared>::new(2));
+        let mut a = Box::pin(b.wait_async(|| true));
+        assert!(poll(a.as_mut()).is_pending());
+        let resetter = {
+            let b = b.clone();
+            thread::spawn(move || b.reset())
+        };
+        drop(a);
+        resetter.join().unwrap();
+        assert!(!b.broken());
+        assert!(empty(&b), "{b:?}");
         let other = {
             let b = b.clone();
             thread::spawn(move || b.wait(|| true))

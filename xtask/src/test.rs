@@ -263,12 +263,21 @@ pub const MUTANTS: &[(&str, &str, Option<&str>)] = &[
         "loom_barrier_dead",
         Some("party_killed_between_count_and_record_is_buried"),
     ),
-    // Breaking or resetting a filling barrier does not confirm the reservations that
-    // counted: a pending record, undecidable then, keeps a dead party hidden.
+    // A barrier party leaving between processes (released, broken, or a dropped
+    // `wait_async` withdrawing) frees its record before it is uncounted: killed in
+    // between, it is counted and never identified.
     (
-        "barrier_no_confirm",
+        "barrier_leave_clears_first",
         "loom_barrier_dead",
-        Some("break_confirms_a_counted_reservation"),
+        Some("withdrawer_killed_before_uncounting_is_buried"),
+    ),
+    // A waiter burying a dead barrier party does not look at its slot again after
+    // reading the member bit: the slot, freed and taken by a new arrival meanwhile,
+    // carries that arrival's bit, and the live arrival is buried.
+    (
+        "barrier_bury_reused_slot",
+        "loom_barrier_dead",
+        Some("withdrawer_killed_after_uncounting_breaks_nothing"),
     ),
     // A party leaving a filling barrier (a dropped `wait_async`) uncounts itself also
     // from a complete round whose action runs: a newcomer takes the last index again
@@ -283,6 +292,13 @@ pub const MUTANTS: &[(&str, &str, Option<&str>)] = &[
         "barrier_cancel_breaks",
         "loom_barrier_withdraw",
         Some("cancel_then_replacement_fills_the_round"),
+    ),
+    // The same, between processes (the protocol before member bits: a dropped
+    // `wait_async` of a process-shared barrier broke the round).
+    (
+        "barrier_cancel_breaks",
+        "loom_barrier_withdraw",
+        Some("shared_cancel_then_replacement_fills_the_round"),
     ),
     // The MPMC push publishes its slot's stamp with `Relaxed`.
     (

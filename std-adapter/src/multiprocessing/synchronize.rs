@@ -1582,9 +1582,14 @@ impl Barrier {
     /// thread still waits, as a party that arrived): unlike `asyncio.Barrier` and
     /// [`threading::Barrier::wait_async`], whose cancelled party withdraws, a cancelled
     /// task here stays a party of its round (CPython's `multiprocessing.Barrier` has no
-    /// async form to follow; between processes the arrival records that identify a dead
-    /// party are kept by arrival index, which a withdrawal would leave with a hole). If
-    /// no thread can be started the wait blocks the calling thread instead.
+    /// async form to follow). The core protocol itself withdraws between processes too
+    /// (a `threading::Barrier<SharedFutex>` in shared memory, whose dropped
+    /// `wait_async` frees its arrival record and uncounts itself in one step, see
+    /// "Arrival records" in `conkit_core::barrier`); what keeps this form on a helper
+    /// thread is the wake-up: a task of this process cannot be woken by another
+    /// process's release without a proxy that watches the barrier without being a
+    /// party (see [`asynch`]), which does not exist yet. If no thread can be started the
+    /// wait blocks the calling thread instead.
     ///
     /// ```
     /// use conkit::multiprocessing::Barrier;

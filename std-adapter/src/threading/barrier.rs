@@ -6,7 +6,7 @@ use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use conkit_core::barrier::{Barrier as CoreBarrier, MAX_PARTIES};
+use conkit_core::barrier::Barrier as CoreBarrier;
 pub use conkit_core::barrier::{BrokenBarrier, InvalidParties};
 
 use crate::wait::{deadline_after, Futex, InstantWait};
@@ -141,14 +141,16 @@ impl<W: InstantWait> Barrier<W> {
     ///
     /// # Panics
     /// As [`Barrier::new`]: if `parties` is `0` or more than
-    /// [`MAX_PARTIES`](conkit_core::barrier::MAX_PARTIES) (a compile-time error in a
+    /// [`MAX_PARTIES`](conkit_core::barrier::MAX_PARTIES) (or
+    /// [`MAX_SHARED_PARTIES`](conkit_core::barrier::MAX_SHARED_PARTIES) with a
+    /// process-shared strategy `W`) (a compile-time error in a
     /// `static` or `const`); [`try_with_strategy`](Self::try_with_strategy) returns the
     /// error instead.
     #[must_use]
     pub const fn with_strategy(parties: u32) -> Self {
         assert!(
-            parties != 0 && parties <= MAX_PARTIES,
-            "a barrier needs 1 to 2^30 - 1 parties"
+            parties != 0 && parties <= CoreBarrier::<W>::MAX,
+            "a barrier needs 1 to 2^30 - 1 parties (8191 with a process-shared strategy)"
         );
         Self::valid(parties)
     }
@@ -167,7 +169,7 @@ impl<W: InstantWait> Barrier<W> {
     /// # Errors
     /// [`InvalidParties`], as above.
     pub const fn try_with_strategy(parties: u32) -> Result<Self, InvalidParties> {
-        if parties == 0 || parties > MAX_PARTIES {
+        if parties == 0 || parties > CoreBarrier::<W>::MAX {
             Err(InvalidParties(parties))
         } else {
             Ok(Self::valid(parties))
@@ -256,9 +258,9 @@ impl<W: InstantWait> Barrier<W> {
     /// withdrawn (the round is not complete, the others keep waiting) or passed (the
     /// round completed with this party: the action runs once, the others are
     /// released); never both, never a stuck round. A thread's timeout still breaks the
-    /// barrier, as `threading.Barrier`'s does. (With a process-shared strategy `W` a
-    /// drop before the release breaks the barrier instead: see
-    /// [`conkit_core::barrier`]'s "Withdrawal".)
+    /// barrier, as `threading.Barrier`'s does. The same holds with a process-shared
+    /// strategy `W` (parties in several processes: the withdrawal also frees the
+    /// party's arrival record, see [`conkit_core::barrier`]'s "Arrival records").
     ///
     /// ```
     /// use conkit::threading::Barrier;
