@@ -51,6 +51,14 @@ fn main() {
                 scenarios::barrier_party_killed_in_action,
             ),
             (
+                "barrier_async_party_dropped_in_child_withdraws_replacement_completes_the_round",
+                scenarios::barrier_async_party_dropped_withdraws,
+            ),
+            (
+                "barrier_async_party_killed_while_withdrawing_identified_or_gone",
+                scenarios::barrier_async_party_killed_withdrawing,
+            ),
+            (
                 "mpmc_producer_killed_mid_push_pop_skips_its_slot",
                 scenarios::mpmc_producer_killed_mid_push,
             ),
@@ -613,6 +621,121 @@ mod scenarios {
             returns_unbounded("a later arrival", party(&b, None), false);
         }
         println!("  {reps} reps");
+    }
+
+    /// In a child: arrives with `wait_async` (one poll: the round is not complete, so the
+    /// future is pending), waits `us`, and drops the future (a cancelled task).
+    fn async_party_dropped_after(b: &Barrier<SharedFutex>, us: u64) -> i32 {
+        use std::future::Future;
+        let mut f = Box::pin(b.wait_async(|| true));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        if f.as_mut().poll(&mut cx).is_ready() {
+            return 1; // the round completed or broke: not the scenario's
+        }
+        sleep_us(us);
+        drop(f);
+        0
+    }
+
+    /// A party of three in a child arrives with `wait_async` and drops it (a cancelled
+    /// task) while another party, in another child, arrives and waits without a
+    /// deadline, at a varying moment around the drop. The dropped party withdraws (as
+    /// between threads, asyncio's rule): the barrier is not broken, and two more parties
+    /// (the replacement, and this process) complete the round with the waiting one —
+    /// nobody gets `BrokenBarrier`, and no record is left. (Before member bits, the drop
+    /// broke the round between processes.)
+    pub fn barrier_async_party_dropped_withdraws() {
+        let reps = reps(100);
+        for rep in 0..reps {
+            let b = SharedMem::new(|| Barrier::<SharedFutex>::new(3));
+            let dropping = fork(|| async_party_dropped_after(&b, u64::from(rep % 7) * 100));
+            sleep_us(u64::from(rep % 5) * 100);
+            let waiting = party(&b, None);
+            assert_eq!(dropping.wait(), Exit::Code(0), "the dropping party");
+            assert!(!b.broken(), "a dropped wait_async broke the barrier");
+            let replacement = party(&b, None);
+            assert!(
+                b.wait_until(Some(after(5000)), || true).is_ok(),
+                "this party"
+            );
+            for (what, mut p) in [
+                ("the waiting party", waiting),
+                ("the replacement", replacement),
+            ] {
+                match p.wait_timeout(Duration::from_secs(5)) {
+                    Some(Exit::Code(0)) => {}
+                    other => panic!("{what}: {other:?} (want a completed round)"),
+                }
+            }
+            assert!(!b.broken());
+            let seen = format!("{:?}", *b);
+            assert!(
+                seen.contains("inside: 0") && seen.contains("recorded: 0"),
+                "{seen}"
+            );
+        }
+        println!("  {reps} reps");
+    }
+
+    /// A party of three in a child arrives with `wait_async` and drops it, and is
+    /// `SIGKILL`ed at a varying moment: before it arrived, while it waits, in the middle
+    /// of its withdrawal, or after it. Another party waits without a deadline. Within
+    /// the documented bound (well under a second; two are allowed here) either the dead
+    /// party was still counted and the waiting party buried it (the barrier broke:
+    /// `BrokenBarrier`, and a reset makes it whole), or it was not counted (it withdrew,
+    /// or never arrived) and two more parties complete the round — nobody waits for
+    /// the dead party, nobody is broken by a party that had left.
+    pub fn barrier_async_party_killed_withdrawing() {
+        let reps = reps(100);
+        let (mut buried, mut gone) = (0, 0);
+        for rep in 0..reps {
+            let b = SharedMem::new(|| Barrier::<SharedFutex>::new(3));
+            let waiting = party(&b, None);
+            eventually("the party waits", Duration::from_secs(2), || {
+                b.n_waiting() == 1
+            });
+            let dying = fork(|| {
+                let _ = async_party_dropped_after(&b, u64::from(rep % 3) * 100);
+                std::thread::sleep(Duration::from_secs(60));
+                0
+            });
+            sleep_us(u64::from(rep % 7) * 70);
+            kill(dying);
+            eventually(
+                "the dead party buried, or not counted",
+                Duration::from_secs(2),
+                || b.broken() || b.n_waiting() == 1,
+            );
+            if b.broken() {
+                buried += 1;
+                returns_unbounded("the waiting party", waiting, false);
+                b.reset();
+                let x = party(&b, None);
+                let y = party(&b, None);
+                assert!(b.wait_until(Some(after(5000)), || true).is_ok());
+                for p in [x, y] {
+                    assert_eq!(p.wait(), Exit::Code(0), "a full round after the reset");
+                }
+            } else {
+                gone += 1;
+                let replacement = party(&b, None);
+                assert!(
+                    b.wait_until(Some(after(5000)), || true).is_ok(),
+                    "this party"
+                );
+                for (what, mut p) in [
+                    ("the waiting party", waiting),
+                    ("the replacement", replacement),
+                ] {
+                    match p.wait_timeout(Duration::from_secs(1)) {
+                        Some(Exit::Code(0)) => {}
+                        other => panic!("{what}: {other:?} (want a completed round)"),
+                    }
+                }
+                assert!(!b.broken(), "broken by a party that had left");
+            }
+        }
+        println!("  {reps} reps: {buried} killed while counted (buried), {gone} gone first");
     }
 
     /// A later arrival returns by its deadline (plus a second): `BrokenBarrier` when the
