@@ -30,9 +30,10 @@ loom::lazy_static! {
     static ref DEAD: AtomicU32 = AtomicU32::new(0);
 }
 
-/// Never reset between executions (a plain atomic, outside the model): loom keeps the
-/// main thread's thread-locals from one execution to the next, so a counter that
-/// restarted would hand a spawned thread the main thread's token.
+/// Never reset between executions (a plain atomic, outside the model), so that no two
+/// threads of an execution can share a token even if a thread-local outlived the
+/// execution that set it (a precaution: a token shared with the dead party makes a
+/// live one look dead).
 static NEXT_TOKEN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
 
 loom::thread_local! {
