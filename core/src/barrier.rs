@@ -74,6 +74,13 @@
 //! compare-and-swap, and its record slot is freed for the next arrival. A barrier of
 //! more than 2^29 parties breaks when the count has no room left for `parties + k`.
 //!
+//! # Watchers
+//! [`watch_until`](Barrier::watch_until) sleeps among the waiters without arriving:
+//! never counted in a round, it takes no index and no wake-up (every wake-up of a
+//! barrier wakes every sleeper), and returns when an epoch, moved on before each
+//! wake-up, has passed its mark. The `std` adapter's process-shared barrier wakes its
+//! async parties (tasks, which arrive and withdraw themselves) through one.
+//!
 //! # Participants that die
 //! Between processes (the barrier in `MAP_SHARED` memory, a process-shared strategy
 //! such as `SharedFutex`) a party can be killed at any point. What that costs, and why
@@ -240,6 +247,10 @@ pub struct Barrier<W: WaitStrategy = DefaultWait> {
     /// `j` of the word says whether the party of slot `j` is counted (see "Arrival
     /// records" in the module docs).
     arrived: [AtomicU32; RECORDED],
+    /// Moves on before every wake-up of the waiters (a release, a break, a reset, the
+    /// next round's start): what a [watcher](Barrier::watch_until) compares with its
+    /// mark. Never read by the parties.
+    epoch: AtomicU32,
 }
 
 /// How many parties inside a barrier at once it records, with a process-shared strategy
@@ -303,6 +314,7 @@ impl<W: WaitStrategy> Barrier<W> {
                 parties,
                 waiters: Waiters::new(),
                 arrived: no_arrivals(),
+                epoch: AtomicU32::new(0),
             }
         }
     }
@@ -705,7 +717,7 @@ impl<W: WaitStrategy> Barrier<W> {
                 Err(now) => word = now,
             }
         };
-        self.waiters.notify_all();
+        self.wake_all();
         result
     }
 
@@ -716,6 +728,69 @@ impl<W: WaitStrategy> Barrier<W> {
             FILLING => None,
             _ => Some(Err(BrokenBarrier)),
         }
+    }
+
+    /// Wakes every sleeper (parties and [watchers](Self::watch_until)) after a change a
+    /// waiting party can act on, the epoch moved on first.
+    #[inline]
+    fn wake_all(&self) {
+        // (`conkit_mutant`: the epoch stays: a watcher that looked before the change
+        // sleeps past it, and the tasks it watches for are never woken.)
+        if !cfg!(conkit_mutant = "barrier_watch_no_epoch") {
+            self.epoch.fetch_add(1, Ordering::SeqCst);
+        }
+        self.waiters.notify_all();
+    }
+
+    /// A mark for [`watch_until`](Self::watch_until): take it *before* looking at the
+    /// barrier on behalf of the parties watched for (their arrival or their release).
+    ///
+    /// ```
+    /// use conkit_core::barrier::Barrier;
+    /// use conkit_core::wait::Spin;
+    ///
+    /// let b: Barrier<Spin> = Barrier::new(2);
+    /// let mark = b.watch_mark();
+    /// b.abort(); // a change the parties can act on
+    /// assert!(b.watch_until(mark, None)); // returns at once
+    /// assert_eq!(b.n_waiting(), 0); // the watcher is no party
+    /// ```
+    pub fn watch_mark(&self) -> u32 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    /// Sleeps until the barrier changed in a way a waiting party can act on since
+    /// `mark` (a [`watch_mark`](Self::watch_mark)) — a release, a break, a reset, the
+    /// next round opening — or until `deadline` passes; returns whether it changed. A
+    /// *watcher*, never a party: it is not counted in any round, takes no arrival
+    /// index, and sleeps among the waiters (every change of that kind wakes every
+    /// sleeper, so it takes no wake-up meant for a party), with a process-shared
+    /// strategy in one piece until `deadline` (see
+    /// [`Waiters::watch_until`](crate::wait::Waiters::watch_until)). For a helper that
+    /// wakes parties waiting elsewhere (the async proxy of the `std` adapter's
+    /// process-shared barrier, whose parties are tasks).
+    ///
+    /// With a process-shared strategy a watch that times out first probes every
+    /// recorded party, as a waiting party does one per sleep slice: a dead one is
+    /// buried (see "Participants that die" in the module docs), so parties that are
+    /// all tasks still get [`BrokenBarrier`] when a peer dies.
+    ///
+    /// Arrivals and withdrawals inside a round that is still filling do not count as a
+    /// change (no waiting party can act on them). The mark is an epoch moved on before
+    /// every wake-up, not the state word: the word can come back to the value a watcher
+    /// marked (a round released, drained and refilled to the same count and members
+    /// while the watcher was awake), and a watcher comparing words would then sleep
+    /// through the opening of a round that a task waiting to arrive was woken for.
+    pub fn watch_until(&self, mark: u32, deadline: Option<W::Deadline>) -> bool {
+        let moved = || (self.epoch.load(Ordering::SeqCst) != mark).then_some(());
+        if self.waiters.watch_until(deadline, moved).is_some() {
+            return true;
+        }
+        let mut cursor = 0;
+        for _ in 0..(self.parties as usize).min(RECORDED) {
+            self.bury_a_dead_party(&mut cursor);
+        }
+        moved().is_some()
     }
 
     /// A party that is not the last: wait for the release; a passed deadline breaks the
@@ -749,7 +824,7 @@ impl<W: WaitStrategy> Barrier<W> {
                 Ordering::Acquire,
             ) {
                 Ok(_) => {
-                    self.waiters.notify_all();
+                    self.wake_all();
                     return Err(BrokenBarrier);
                 }
                 Err(now) => word = now,
@@ -821,7 +896,7 @@ impl<W: WaitStrategy> Barrier<W> {
         // after leaving): its slot is free.
         let _ = slot.compare_exchange(pending, 0, Ordering::AcqRel, Ordering::Relaxed);
         if buried {
-            self.waiters.notify_all();
+            self.wake_all();
         }
     }
 
@@ -907,7 +982,7 @@ impl<W: WaitStrategy> Barrier<W> {
                     if (next & STATE == BROKEN && state == FILLING)
                         || (next == FILLING && state != FILLING)
                     {
-                        self.waiters.notify_all();
+                        self.wake_all();
                     }
                     break;
                 }
@@ -949,7 +1024,7 @@ impl<W: WaitStrategy> Barrier<W> {
                 Err(now) => word = now,
             }
         }
-        self.waiters.notify_all();
+        self.wake_all();
     }
 
     /// Returns the barrier to its initial, empty state (Python's `reset()`). Parties
@@ -979,7 +1054,7 @@ impl<W: WaitStrategy> Barrier<W> {
                 Err(now) => word = now,
             }
         }
-        self.waiters.notify_all();
+        self.wake_all();
     }
 
     /// How many parties are waiting in the current round (Python's `n_waiting`; `0`

@@ -244,3 +244,30 @@ fn stress<W: conkit_core::wait::WaitStrategy>() -> Barrier<W> {
     assert_eq!(actions.load(Ordering::Relaxed) as usize, GENERATIONS);
     b
 }
+
+/// A watcher (`watch_until`, the async proxy's wait) is woken by the release of a round
+/// it is no party of: the two parties get indices 0 and 1 (the watcher took none) and
+/// the watcher returns `true`; with no change it returns `false` at its deadline and
+/// leaves the barrier as it was.
+#[test]
+fn watcher_is_woken_by_the_release_and_is_no_party() {
+    let b: Barrier<Park> = Barrier::new(2);
+    let b = &b;
+    thread::scope(|s| {
+        let mark = b.watch_mark();
+        let watcher = s.spawn(move || b.watch_until(mark, None));
+        let first = s.spawn(|| b.wait(|| true));
+        eventually("one waits", || b.n_waiting() == 1);
+        assert!(!watcher.is_finished(), "an arrival is no change to watch");
+        let mine = b.wait(|| true).unwrap();
+        assert!(watcher.join().unwrap(), "the release moved the epoch");
+        assert_eq!(mine + first.join().unwrap().unwrap(), 1);
+    });
+    assert_eq!(b.n_waiting(), 0);
+
+    let quiet: Barrier<Timed> = Barrier::new(2);
+    let mark = quiet.watch_mark();
+    assert!(!quiet.watch_until(mark, Some(after(20))));
+    assert_eq!(quiet.n_waiting(), 0);
+    assert!(!quiet.broken());
+}

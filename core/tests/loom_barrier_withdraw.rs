@@ -330,3 +330,43 @@ fn shared_cancel_racing_a_reset() {
         assert_eq!(mine + other.join().unwrap().unwrap(), 1);
     });
 }
+
+/// The async proxy's watcher between processes (`Barrier::watch_until`): task A's
+/// party waits for the release, a watcher thread takes a mark, polls A (the task's
+/// look), and watches from the mark; thread T is the other party. Whichever arrives
+/// last, the release wakes the watcher, whose next poll of A completes it: both
+/// parties get distinct indices, the action ran once, the watcher was never a party
+/// (the round had exactly A and T) and the barrier ends empty. (Mutant
+/// `barrier_watch_no_epoch`: the release does not move the epoch; the watcher, woken,
+/// finds its mark unchanged and sleeps again — a loom deadlock.)
+#[test]
+fn shared_watcher_is_woken_by_the_release_and_is_no_party() {
+    loom::model(|| {
+        let b = Arc::new(Barrier::<Shared>::new(2));
+        let actions = Arc::new(AtomicU32::new(0));
+        let done = Arc::new(AtomicBool::new(false));
+        let watcher = {
+            let (b, actions) = (b.clone(), actions.clone());
+            thread::spawn(move || {
+                let mut a = Box::pin(b.wait_async(|| {
+                    actions.fetch_add(1, Ordering::SeqCst);
+                    true
+                }));
+                loop {
+                    // The proxy's order: the mark before the task's look.
+                    let mark = b.watch_mark();
+                    if let Poll::Ready(r) = poll(a.as_mut()) {
+                        return r;
+                    }
+                    assert!(b.watch_until(mark, None));
+                }
+            })
+        };
+        let t = thread_party(&b, &actions, &done);
+        let mine = watcher.join().unwrap().unwrap();
+        let theirs = t.join().unwrap().unwrap();
+        assert_eq!(mine + theirs, 1, "indices 0 and 1");
+        assert_eq!(actions.load(Ordering::SeqCst), 1, "one round, one action");
+        assert!(empty(&b), "{b:?}");
+    });
+}

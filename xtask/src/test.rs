@@ -300,6 +300,14 @@ pub const MUTANTS: &[(&str, &str, Option<&str>)] = &[
         "loom_barrier_withdraw",
         Some("shared_cancel_then_replacement_fills_the_round"),
     ),
+    // A barrier's wake-up does not move the epoch its watchers compare with their mark
+    // (the async proxy of `multiprocessing::Barrier`): a watcher woken by the release
+    // finds nothing changed and sleeps on; the task it watches for is never woken.
+    (
+        "barrier_watch_no_epoch",
+        "loom_barrier_withdraw",
+        Some("shared_watcher_is_woken_by_the_release_and_is_no_party"),
+    ),
     // The MPMC push publishes its slot's stamp with `Relaxed`.
     (
         "mpmc_push_stamp_relaxed",
