@@ -1169,6 +1169,7 @@ mod awaited {
     pub const EVENT: u8 = 3;
     pub const CONDITION: u8 = 4;
     pub const MANY: u8 = 5;
+    pub const BARRIER: u8 = 6;
 }
 
 /// A proxy's wait given as a function of the slice.
@@ -1575,21 +1576,29 @@ impl Event {
 }
 
 impl Barrier {
-    /// [`wait`](Self::wait) for async code: this party's arrival and wait happen on a
-    /// helper thread (a barrier cannot be watched without taking part, see
-    /// [`asynch`]), which the task awaits. Parties in other processes
-    /// are ordinary. Dropping the future does not withdraw the arrival (the helper
-    /// thread still waits, as a party that arrived): unlike `asyncio.Barrier` and
-    /// [`threading::Barrier::wait_async`], whose cancelled party withdraws, a cancelled
-    /// task here stays a party of its round (CPython's `multiprocessing.Barrier` has no
-    /// async form to follow). The core protocol itself withdraws between processes too
-    /// (a `threading::Barrier<SharedFutex>` in shared memory, whose dropped
-    /// `wait_async` frees its arrival record and uncounts itself in one step, see
-    /// "Arrival records" in `conkit_core::barrier`); what keeps this form on a helper
-    /// thread is the wake-up: a task of this process cannot be woken by another
-    /// process's release without a proxy that watches the barrier without being a
-    /// party (see [`asynch`]), which does not exist yet. If no thread can be started the
-    /// wait blocks the calling thread instead.
+    /// [`wait`](Self::wait) for async code: the task itself is the party (the core's
+    /// [`wait_async`](conkit_core::barrier::Barrier::wait_async)), woken by an arrival
+    /// or a release in this process at once and by one in another process through the
+    /// barrier's watcher proxy, which sleeps among the barrier's sleepers without ever
+    /// being a party ([`watch_until`](conkit_core::barrier::Barrier::watch_until), see
+    /// [`asynch`]). Parties in other processes, blocking or async, are ordinary; the
+    /// last party to arrive runs this handle's action inside its poll.
+    ///
+    /// Cancellation, as `asyncio.Barrier` and [`threading::Barrier::wait_async`]: a
+    /// future dropped before it arrived changes nothing; one dropped after it arrived,
+    /// while the round is not complete, **withdraws** (`n_waiting` drops by one, nobody
+    /// is woken or broken, a later arrival — in any process — can complete the round;
+    /// its record slot is freed with it, see "Arrival records" in
+    /// `conkit_core::barrier`); one dropped while the round completes either withdrew
+    /// or passed, never both. For the peers' detection of dead parties a party is
+    /// recorded under the thread that polled its arrival and counts as alive while that
+    /// thread lives: poll it on a thread that outlives the wait (a runtime's worker, not
+    /// a short-lived thread). A party in another process that dies is detected by the
+    /// watcher as by a blocking party: the barrier breaks, within a second or so.
+    ///
+    /// A handle with a default timeout ([`with_timeout`](Self::with_timeout)) waits on
+    /// a helper thread instead (the timeout needs a clock the task does not have): a
+    /// dropped future then stays a party of its round until that timeout breaks it.
     ///
     /// ```
     /// use conkit::multiprocessing::Barrier;
@@ -1607,15 +1616,64 @@ impl Barrier {
     /// As [`wait`](Self::wait).
     ///
     /// # Panics
-    /// If this party runs the action and the action panics (re-raised in the task).
+    /// If this party runs the action and the action panics (re-raised in the task; the
+    /// barrier is broken for the others).
     pub async fn wait_async(&self) -> Result<usize, BrokenBarrier> {
-        let b = self.clone();
-        let run = move || std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.wait()));
-        match asynch::on_thread(run).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(panic)) => std::panic::resume_unwind(panic),
-            Err(_) => self.wait(),
+        if self.timeout.is_some() {
+            let b = self.clone();
+            let run = move || std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.wait()));
+            return match asynch::on_thread(run).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(panic)) => std::panic::resume_unwind(panic),
+                Err(_) => self.wait(),
+            };
         }
+        /// The barrier's watcher (see [`asynch`]): its mark is the core's epoch, taken
+        /// before the tasks' look.
+        struct BarrierWatch(Barrier);
+        impl Watch for BarrierWatch {
+            fn mark(&self) -> u64 {
+                u64::from(self.0.shared.watch_mark())
+            }
+            fn wait(&self, mark: u64, slice: Duration) -> Outcome {
+                // The mark is a `u32` (`watch_mark`), widened by `mark` above.
+                #[allow(clippy::cast_possible_truncation)]
+                let mark = mark as u32;
+                if self.0.shared.watch_until(mark, Some(deadline_after(slice))) {
+                    Outcome::Changed
+                } else {
+                    Outcome::TimedOut
+                }
+            }
+        }
+        let watched = self.clone();
+        let proxy = Proxy::for_object(
+            addr_of::<CoreBarrier<SharedFutex>>(&self.shared),
+            awaited::BARRIER,
+            || Box::new(BarrierWatch(watched)),
+        );
+        let mut panic_payload = None;
+        let action = self.action.as_deref();
+        let result = asynch::bridge(
+            proxy,
+            self.shared.wait_async(|| match action {
+                None => true,
+                Some(action) => {
+                    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(action)) {
+                        Ok(()) => true,
+                        Err(payload) => {
+                            panic_payload = Some(payload);
+                            false
+                        }
+                    }
+                }
+            }),
+        )
+        .await;
+        if let Some(payload) = panic_payload {
+            std::panic::resume_unwind(payload);
+        }
+        result.map(|i| i as usize)
     }
 }
 
