@@ -7,7 +7,9 @@
 //! future loses no wake-up for the others; a `Condition` guard-form wait given up while
 //! the child holds the lock leaves the task no guard; the same for a `ConditionOn`,
 //! `Condition::with_lock(lock)`), a `SIGKILL`ed child holding a lock (the
-//! awaiting task gets `OwnerDied`, as the blocking form), a thousand tasks awaiting one
+//! awaiting task gets `OwnerDied`, as the blocking form), a `Barrier` party whose
+//! future is dropped in a child (it withdraws; a replacement completes the round) or
+//! which is killed (the awaiting task gets `BrokenBarrier`), a thousand tasks awaiting one
 //! queue (one helper thread, not a thousand), and the reverse direction (tasks in a
 //! child woken by the parent). Every await has a deadline; every scenario runs once per
 //! start method (`fork`, `spawn`, `forkserver`), each in a child under a watchdog
@@ -854,6 +856,155 @@ mod linux {
         reap(children);
     }
 
+    /// A `Barrier::wait_async` future dropped in a CHILD (a runtime timeout) after it
+    /// arrived withdraws its party: the parent's awaiting task, a replacement task in
+    /// another child and a blocking party in a third complete the round of three, and
+    /// nobody gets `BrokenBarrier`. (Before, the dropped future's helper thread stayed
+    /// a party: it completed the round with two of them and the third timed out and
+    /// broke the barrier.)
+    fn barrier_wait_dropped_in_child_withdraws() {
+        let b = Barrier::new(3);
+        let (gave_up, replace) = (Event::new(), Event::new());
+        // Every child starts before this process has a runtime or a proxy thread (a
+        // `fork` child inherits no lock held by one).
+        let dropped = start(
+            |(b, gave_up): (Barrier, Event)| {
+                let timed_out = block_on(async {
+                    tokio::time::timeout(Duration::from_millis(300), b.wait_async())
+                        .await
+                        .is_err()
+                });
+                assert!(timed_out, "the round completed without the others");
+                gave_up.set();
+            },
+            (b.clone(), gave_up.clone()),
+        );
+        let task = start(
+            |(b, replace): (Barrier, Event)| {
+                assert!(replace.wait_timeout(LIMIT));
+                let r = block_on(async { within_limit("replacement", b.wait_async()).await });
+                assert!(r.is_ok(), "{r:?}");
+            },
+            (b.clone(), replace.clone()),
+        );
+        let blocking = start(
+            |(b, replace): (Barrier, Event)| {
+                assert!(replace.wait_timeout(LIMIT));
+                std::thread::sleep(LATER);
+                assert!(b.wait_timeout(LIMIT).is_ok());
+            },
+            (b.clone(), replace.clone()),
+        );
+        let index = block_on(async {
+            let mine = tokio::spawn({
+                let b = b.clone();
+                async move { within_limit("parent's party", b.wait_async()).await }
+            });
+            let deadline = Instant::now() + LIMIT;
+            while !gave_up.is_set() {
+                assert!(Instant::now() < deadline, "the child never gave up");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            assert_eq!(b.n_waiting(), 1, "the dropped party is still counted");
+            replace.set();
+            mine.await.unwrap()
+        });
+        reap(vec![dropped, task, blocking]);
+        assert!(index.is_ok(), "{index:?}");
+        assert!(!b.broken());
+        assert_eq!(b.n_waiting(), 0);
+    }
+
+    /// A barrier party in a CHILD killed while it waits: the parent's awaiting task,
+    /// with no blocking party left to probe the records, gets `BrokenBarrier` promptly
+    /// (the barrier's watcher probes the recorded parties when a slice passes with
+    /// nothing and buries the dead one), rather than waiting for ever.
+    fn barrier_party_killed_breaks_awaiting_task() {
+        let b = Barrier::new(3);
+        let child = start(
+            |b: Barrier| {
+                let _ = b.wait();
+                loop {
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            },
+            b.clone(),
+        );
+        let deadline = Instant::now() + LIMIT;
+        while b.n_waiting() == 0 {
+            assert!(Instant::now() < deadline, "the child never arrived");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        block_on(async {
+            let task = {
+                let b = b.clone();
+                tokio::spawn(async move { within_limit("party", b.wait_async()).await })
+            };
+            while b.n_waiting() != 2 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            assert_eq!(kill(child), -9);
+            let r = within("dead party", async { task.await.unwrap() }).await;
+            assert!(r.is_err(), "{r:?}");
+        });
+        assert!(b.broken());
+        b.reset();
+        assert!(!b.broken());
+    }
+
+    /// Awaits `f` for at most [`LIMIT`] (no promptness bound: a party waits for others
+    /// that start later).
+    async fn within_limit<F: Future>(what: &str, f: F) -> F::Output {
+        let Ok(v) = tokio::time::timeout(LIMIT, f).await else {
+            panic!("{what}: not woken within {LIMIT:?}");
+        };
+        v
+    }
+
+    /// A `Barrier::wait_async` task is woken by a CHILD's arrival that releases the
+    /// round promptly (the barrier's watcher, not a helper thread that is a party):
+    /// the median of [`ROUNDS`] release -> task wake latencies stays far below the 5 ms
+    /// tick; and a task waiting with nobody arriving costs almost no context switches.
+    fn barrier_release_wakes_task_promptly_and_idle_wait_is_quiet() {
+        let b = Barrier::new(2);
+        let stamp: Value<u64> = Value::new(0);
+        let go = Event::new();
+        let child = start(
+            |(b, stamp, go): (Barrier, Value<u64>, Event)| {
+                for i in 1..=ROUNDS + 1 {
+                    let deadline = Instant::now() + LIMIT;
+                    while b.n_waiting() == 0 {
+                        assert!(Instant::now() < deadline, "the parent never arrived");
+                        std::thread::sleep(Duration::from_micros(200));
+                    }
+                    if i == ROUNDS + 1 {
+                        assert!(go.wait_timeout(LIMIT));
+                    } else {
+                        // The task parked and the watcher asleep.
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    stamp.set(now_ns());
+                    assert!(b.wait_timeout(LIMIT).is_ok());
+                }
+            },
+            (b.clone(), stamp.clone(), go.clone()),
+        );
+        let (mut latencies, idle) = block_on(async {
+            let mut latencies = Vec::new();
+            for _ in 0..ROUNDS {
+                assert!(within("round", b.wait_async()).await.is_ok());
+                latencies.push(now_ns().saturating_sub(stamp.get()));
+            }
+            let measure = idle_switches(&go);
+            let (r, idle) = tokio::join!(within("round after idling", b.wait_async()), measure);
+            assert!(r.is_ok());
+            (latencies, idle)
+        });
+        reap(vec![child]);
+        assert!(!b.broken());
+        report_wakes("barrier: last arrival", &mut latencies, idle);
+    }
+
     /// The reverse direction: tasks in a CHILD await a lock, an event and a queue that
     /// the parent changes.
     fn child_tasks_woken_by_parent() {
@@ -925,6 +1076,18 @@ mod linux {
             ("owner_killed_while_awaited", owner_killed_while_awaited),
             ("thousand_tasks_one_queue", thousand_tasks_one_queue),
             ("barrier_with_children", barrier_with_children),
+            (
+                "barrier_wait_dropped_in_child_withdraws",
+                barrier_wait_dropped_in_child_withdraws,
+            ),
+            (
+                "barrier_release_wakes_task_promptly_and_idle_wait_is_quiet",
+                barrier_release_wakes_task_promptly_and_idle_wait_is_quiet,
+            ),
+            (
+                "barrier_party_killed_breaks_awaiting_task",
+                barrier_party_killed_breaks_awaiting_task,
+            ),
             ("child_tasks_woken_by_parent", child_tasks_woken_by_parent),
         ];
         run_under_every_method(scenarios, Duration::from_secs(60));
