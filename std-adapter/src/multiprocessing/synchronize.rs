@@ -1656,24 +1656,11 @@ impl Barrier {
         let action = self.action.as_deref();
         let result = asynch::bridge(
             proxy,
-            self.shared.wait_async(|| match action {
-                None => true,
-                Some(action) => {
-                    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(action)) {
-                        Ok(()) => true,
-                        Err(payload) => {
-                            panic_payload = Some(payload);
-                            false
-                        }
-                    }
-                }
-            }),
+            self.shared
+                .wait_async(|| threading::run_action(action, &mut panic_payload)),
         )
         .await;
-        if let Some(payload) = panic_payload {
-            std::panic::resume_unwind(payload);
-        }
-        result.map(|i| i as usize)
+        threading::action_outcome(result, panic_payload)
     }
 }
 

@@ -285,21 +285,9 @@ impl<W: InstantWait> Barrier<W> {
         let action = self.action.as_deref();
         let result = self
             .inner
-            .wait_async(|| match action {
-                None => true,
-                Some(action) => match panic::catch_unwind(AssertUnwindSafe(action)) {
-                    Ok(()) => true,
-                    Err(payload) => {
-                        panic_payload = Some(payload);
-                        false
-                    }
-                },
-            })
+            .wait_async(|| run_action(action, &mut panic_payload))
             .await;
-        if let Some(payload) = panic_payload {
-            panic::resume_unwind(payload);
-        }
-        result.map(|i| i as usize)
+        action_outcome(result, panic_payload)
     }
 
     fn wait_inner(&self, deadline: Option<Instant>) -> Result<usize, BrokenBarrier> {
@@ -344,18 +332,35 @@ pub(crate) fn barrier_wait_with_action<W: InstantWait>(
     deadline: Option<Instant>,
 ) -> Result<usize, BrokenBarrier> {
     let mut panic_payload = None;
-    let result = inner.wait_until(deadline, || match action {
+    let result = inner.wait_until(deadline, || run_action(action, &mut panic_payload));
+    action_outcome(result, panic_payload)
+}
+
+/// Runs a round's `action` for the last arrival: `false` (the round breaks) if it
+/// panicked, the panic kept in `payload` for [`action_outcome`].
+pub(crate) fn run_action(
+    action: Option<&(dyn Fn() + Send + Sync)>,
+    payload: &mut Option<Box<dyn std::any::Any + Send>>,
+) -> bool {
+    match action {
         None => true,
         Some(action) => match panic::catch_unwind(AssertUnwindSafe(action)) {
             Ok(()) => true,
-            Err(payload) => {
-                panic_payload = Some(payload);
+            Err(p) => {
+                *payload = Some(p);
                 false
             }
         },
-    });
-    if let Some(payload) = panic_payload {
-        // The barrier is broken for everyone else; the panic is this thread's.
+    }
+}
+
+/// A party's result, or the panic of the action it ran (resumed here: the barrier is
+/// broken for everyone else, the panic is this party's).
+pub(crate) fn action_outcome(
+    result: Result<u32, BrokenBarrier>,
+    payload: Option<Box<dyn std::any::Any + Send>>,
+) -> Result<usize, BrokenBarrier> {
+    if let Some(payload) = payload {
         panic::resume_unwind(payload);
     }
     result.map(|i| i as usize)
